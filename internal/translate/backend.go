@@ -1,0 +1,187 @@
+package translate
+
+import (
+	"fmt"
+	"net/netip"
+	"sort"
+
+	corev1 "k8s.io/api/core/v1"
+	discoveryv1 "k8s.io/api/discovery/v1"
+	gwv1 "sigs.k8s.io/gateway-api/apis/v1"
+
+	"github.com/false-systems/rauta/internal/ir"
+)
+
+// Service annotations that choose how RAUTA balances across its endpoints.
+const (
+	AnnotationLBPolicy   = "rauta.io/lb-policy"   // RoundRobin, LeastRequest or Maglev
+	AnnotationHashHeader = "rauta.io/hash-header" // request header Maglev hashes; default: client address
+)
+
+// refProblem is why a backend reference did not resolve, as a route
+// ResolvedRefs reason and message.
+type refProblem struct {
+	reason  string
+	message string
+}
+
+// backend resolves one backend reference of a route into an ir.Backend.
+// An unresolvable reference still yields a Backend (Invalid) so that its
+// share of traffic gets 500, as the spec requires.
+func (t *translator) backend(routeKind, routeNS, field string, ref gwv1.BackendObjectReference, weight uint32) (ir.Backend, *refProblem) {
+	group := ""
+	if ref.Group != nil {
+		group = string(*ref.Group)
+	}
+	kind := "Service"
+	if ref.Kind != nil {
+		kind = string(*ref.Kind)
+	}
+	ns := routeNS
+	if ref.Namespace != nil {
+		ns = string(*ref.Namespace)
+	}
+	port := int32(0)
+	if ref.Port != nil {
+		port = int32(*ref.Port)
+	}
+	name := fmt.Sprintf("%s/%s:%d", ns, ref.Name, port)
+	b := ir.Backend{Name: name, Weight: weight}
+	invalid := func(reason gwv1.RouteConditionReason, format string, args ...any) (ir.Backend, *refProblem) {
+		b.Invalid = true
+		return b, &refProblem{string(reason), field + ": " + fmt.Sprintf(format, args...)}
+	}
+	if group != "" || kind != "Service" {
+		return invalid(gwv1.RouteReasonInvalidKind, "kind %q in group %q is not supported; use a Service", kind, group)
+	}
+	from := refSource{Group: gwv1.GroupName, Kind: routeKind, Namespace: routeNS}
+	if !t.ix.referenceAllowed(from, refTarget{Group: "", Kind: "Service", Namespace: ns, Name: string(ref.Name)}) {
+		return invalid(gwv1.RouteReasonRefNotPermitted, "Service %s/%s is in another namespace and no ReferenceGrant allows it", ns, ref.Name)
+	}
+	svc, ok := t.ix.services[nsName(ns, string(ref.Name))]
+	if !ok {
+		return invalid(gwv1.RouteReasonBackendNotFound, "Service %s/%s not found", ns, ref.Name)
+	}
+	if ref.Port == nil {
+		return invalid(gwv1.RouteReasonBackendNotFound, "port is required for a Service")
+	}
+	sp, ok := servicePort(svc, port)
+	if !ok {
+		return invalid(gwv1.RouteReasonBackendNotFound, "Service %s/%s has no port %d", ns, ref.Name, port)
+	}
+	policy, hashHeader, problem := lbPolicy(svc)
+	if problem != "" {
+		return invalid(gwv1.RouteReasonUnsupportedValue, "Service %s/%s: %s", ns, ref.Name, problem)
+	}
+	b.Policy, b.HashHeader = policy, hashHeader
+	b.AppProtocol = appProtocol(sp)
+	b.Endpoints = t.endpoints(svc, sp)
+	return b, nil
+}
+
+func servicePort(svc *corev1.Service, port int32) (corev1.ServicePort, bool) {
+	for _, p := range svc.Spec.Ports {
+		if p.Port == port && (p.Protocol == "" || p.Protocol == corev1.ProtocolTCP) {
+			return p, true
+		}
+	}
+	return corev1.ServicePort{}, false
+}
+
+func lbPolicy(svc *corev1.Service) (ir.LBPolicy, string, string) {
+	policy := ir.LBRoundRobin
+	if v, ok := svc.Annotations[AnnotationLBPolicy]; ok {
+		switch p := ir.LBPolicy(v); p {
+		case ir.LBRoundRobin, ir.LBLeastRequest, ir.LBMaglev:
+			policy = p
+		default:
+			return "", "", fmt.Sprintf("annotation %s: %q is not one of RoundRobin, LeastRequest, Maglev", AnnotationLBPolicy, v)
+		}
+	}
+	return policy, svc.Annotations[AnnotationHashHeader], ""
+}
+
+// appProtocol maps the Service port's appProtocol (GEP-1911) to the IR hint.
+func appProtocol(sp corev1.ServicePort) string {
+	if sp.AppProtocol == nil {
+		return ""
+	}
+	switch *sp.AppProtocol {
+	case "kubernetes.io/h2c":
+		return "h2c"
+	case "kubernetes.io/ws":
+		return "ws"
+	case "kubernetes.io/wss":
+		return "wss"
+	}
+	return ""
+}
+
+// endpoints lists the ready endpoints of a Service port from its
+// EndpointSlices, deduplicated and sorted so the output is stable.
+func (t *translator) endpoints(svc *corev1.Service, sp corev1.ServicePort) []ir.Endpoint {
+	seen := make(map[string]bool)
+	var out []ir.Endpoint
+	for _, es := range t.ix.slices[nsName(svc.Namespace, svc.Name)] {
+		if es.AddressType == discoveryv1.AddressTypeFQDN {
+			continue
+		}
+		port, ok := slicePort(es, sp)
+		if !ok {
+			continue
+		}
+		for _, ep := range es.Endpoints {
+			if !endpointReady(ep) {
+				continue
+			}
+			for _, a := range ep.Addresses {
+				ip, err := netip.ParseAddr(a)
+				if err != nil {
+					continue
+				}
+				key := netip.AddrPortFrom(ip, uint16(port)).String()
+				if seen[key] {
+					continue
+				}
+				seen[key] = true
+				out = append(out, ir.Endpoint{Address: ip.String(), Port: uint32(port)})
+			}
+		}
+	}
+	sort.Slice(out, func(i, j int) bool {
+		if out[i].Address != out[j].Address {
+			return out[i].Address < out[j].Address
+		}
+		return out[i].Port < out[j].Port
+	})
+	return out
+}
+
+// slicePort finds the port of an EndpointSlice that serves a Service port:
+// by name, as the EndpointSlice controller writes it.
+func slicePort(es *discoveryv1.EndpointSlice, sp corev1.ServicePort) (int32, bool) {
+	for _, p := range es.Ports {
+		name := ""
+		if p.Name != nil {
+			name = *p.Name
+		}
+		if name != sp.Name || p.Port == nil {
+			continue
+		}
+		if p.Protocol != nil && *p.Protocol != corev1.ProtocolTCP {
+			continue
+		}
+		return *p.Port, true
+	}
+	return 0, false
+}
+
+// endpointReady follows the EndpointSlice API: a nil Ready means ready, and
+// terminating endpoints take no new requests.
+func endpointReady(ep discoveryv1.Endpoint) bool {
+	c := ep.Conditions
+	if c.Ready != nil {
+		return *c.Ready
+	}
+	return c.Terminating == nil || !*c.Terminating
+}

@@ -1,0 +1,382 @@
+package translate
+
+import (
+	"errors"
+	"fmt"
+	"net/textproto"
+	"regexp"
+	"strings"
+	"time"
+
+	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+	gwv1 "sigs.k8s.io/gateway-api/apis/v1"
+
+	"github.com/false-systems/rauta/internal/ir"
+)
+
+const kindHTTPRoute = "HTTPRoute"
+
+// ruleError makes a rule invalid; its reason becomes the route's Accepted
+// (all rules invalid) or PartiallyInvalid (some rules invalid) reason.
+type ruleError struct {
+	reason string
+	msg    string
+}
+
+func (e *ruleError) Error() string { return e.msg }
+
+func unsupported(format string, args ...any) error {
+	return &ruleError{string(gwv1.RouteReasonUnsupportedValue), fmt.Sprintf(format, args...)}
+}
+
+// translatedRule is one valid rule of a route: one ir.Route per match, in
+// match order, without hostnames (those depend on the listener).
+type translatedRule struct {
+	index  int // position in spec.rules: the last precedence tie-breaker
+	routes []ir.Route
+}
+
+// translatedRoute is a route's rules plus what went wrong in them.
+type translatedRoute struct {
+	rules       []translatedRule
+	ruleErrors  []error      // invalid rules, dropped
+	refProblems []refProblem // unresolved references (their traffic gets 500)
+	totalRules  int
+}
+
+// httpRoutes translates every HTTPRoute, attaches it to its parents and
+// records its status.
+func (t *translator) httpRoutes(routes []*gwv1.HTTPRoute) {
+	for _, r := range routes {
+		tr := t.httpRoute(r)
+		var parents []gwv1.RouteParentStatus
+		for _, ref := range dedupParentRefs(r.Spec.ParentRefs) {
+			res, ours := t.attach(r, kindHTTPRoute, r.Spec.Hostnames, ref)
+			if !ours {
+				continue
+			}
+			if res.accepted.ok && len(tr.rules) == 0 && tr.totalRules > 0 {
+				res.accepted = cond{false, ruleErrorReason(tr.ruleErrors), "all rules are invalid: " + errors.Join(tr.ruleErrors...).Error()}
+				res.attachments = nil
+			}
+			for _, a := range res.attachments {
+				a.listener.attached++
+				for _, rule := range tr.rules {
+					for mi, route := range rule.routes {
+						route.Hostnames = a.hostnames
+						a.listener.routes = append(a.listener.routes, routeEntry{
+							route: route, created: r.CreationTimestamp.Time, key: r.Namespace + "/" + r.Name,
+							rule: rule.index, match: mi,
+						})
+					}
+				}
+			}
+			parents = append(parents, gwv1.RouteParentStatus{
+				ParentRef:      ref,
+				ControllerName: gwv1.GatewayController(t.opts.ControllerName),
+				Conditions:     routeConditions(res.accepted, tr, r.Generation),
+			})
+		}
+		if len(parents) > 0 {
+			st := gwv1.HTTPRouteStatus{}
+			st.Parents = parents
+			t.status.HTTPRoutes = append(t.status.HTTPRoutes, HTTPRouteStatus{Namespace: r.Namespace, Name: r.Name, Status: st})
+		}
+	}
+}
+
+func ruleErrorReason(errs []error) string {
+	var re *ruleError
+	if len(errs) > 0 && errors.As(errs[0], &re) {
+		return re.reason
+	}
+	return string(gwv1.RouteReasonUnsupportedValue)
+}
+
+// routeConditions renders Accepted, ResolvedRefs and PartiallyInvalid.
+func routeConditions(accepted cond, tr translatedRoute, gen int64) []metav1.Condition {
+	conds := []metav1.Condition{
+		condition(string(gwv1.RouteConditionAccepted), accepted.ok, accepted.reason, accepted.message, gen),
+	}
+	if len(tr.refProblems) == 0 {
+		conds = append(conds, condition(string(gwv1.RouteConditionResolvedRefs), true, string(gwv1.RouteReasonResolvedRefs), "All references resolved", gen))
+	} else {
+		msgs := make([]string, len(tr.refProblems))
+		for i, p := range tr.refProblems {
+			msgs[i] = p.message
+		}
+		conds = append(conds, condition(string(gwv1.RouteConditionResolvedRefs), false, tr.refProblems[0].reason, strings.Join(msgs, "; "), gen))
+	}
+	if accepted.ok && len(tr.ruleErrors) > 0 {
+		conds = append(conds, condition(string(gwv1.RouteConditionPartiallyInvalid), true, ruleErrorReason(tr.ruleErrors),
+			"invalid rules dropped: "+errors.Join(tr.ruleErrors...).Error(), gen))
+	}
+	return conds
+}
+
+// dedupParentRefs drops repeated identical parentRefs so each gets one status.
+func dedupParentRefs(refs []gwv1.ParentReference) []gwv1.ParentReference {
+	var out []gwv1.ParentReference
+	seen := make(map[string]bool)
+	for _, r := range refs {
+		k := fmt.Sprintf("%v/%v/%v/%s/%v/%v", deref(r.Group), deref(r.Kind), deref(r.Namespace), r.Name, deref(r.SectionName), deref(r.Port))
+		if seen[k] {
+			continue
+		}
+		seen[k] = true
+		out = append(out, r)
+	}
+	return out
+}
+
+func deref[T any](p *T) any {
+	if p == nil {
+		return nil
+	}
+	return *p
+}
+
+// httpRoute translates the rules of one HTTPRoute.
+func (t *translator) httpRoute(r *gwv1.HTTPRoute) translatedRoute {
+	rules := r.Spec.Rules
+	if len(rules) == 0 {
+		// The CRD defaults an empty rule list to one rule matching "/" with
+		// no backends; files get the same meaning.
+		rules = []gwv1.HTTPRouteRule{{}}
+	}
+	tr := translatedRoute{totalRules: len(rules)}
+	for i := range rules {
+		rule, problems, err := t.httpRule(r, i, &rules[i])
+		tr.refProblems = append(tr.refProblems, problems...)
+		if err != nil {
+			tr.ruleErrors = append(tr.ruleErrors, fmt.Errorf("spec.rules[%d]: %w", i, err))
+			continue
+		}
+		tr.rules = append(tr.rules, rule)
+	}
+	return tr
+}
+
+func ruleName(r *gwv1.HTTPRoute, i int, rule *gwv1.HTTPRouteRule) string {
+	id := fmt.Sprint(i)
+	if rule.Name != nil && *rule.Name != "" {
+		id = string(*rule.Name)
+	}
+	return fmt.Sprintf("httproute/%s/%s/rule/%s", r.Namespace, r.Name, id)
+}
+
+func (t *translator) httpRule(r *gwv1.HTTPRoute, i int, rule *gwv1.HTTPRouteRule) (translatedRule, []refProblem, error) {
+	var problems []refProblem
+	field := fmt.Sprintf("spec.rules[%d]", i)
+
+	timeouts, err := ruleTimeouts(rule.Timeouts)
+	if err != nil {
+		return translatedRule{}, nil, err
+	}
+	filters, fp, err := t.httpFilters(r.Namespace, field+".filters", rule.Filters)
+	problems = append(problems, fp...)
+	if err != nil {
+		return translatedRule{}, problems, err
+	}
+
+	var backends []ir.Backend
+	for j, br := range rule.BackendRefs {
+		bfield := fmt.Sprintf("%s.backendRefs[%d]", field, j)
+		weight := uint32(1)
+		if br.Weight != nil {
+			if *br.Weight < 0 {
+				return translatedRule{}, problems, unsupported("backendRefs[%d].weight: must not be negative", j)
+			}
+			weight = uint32(*br.Weight)
+		}
+		b, p := t.backend(kindHTTPRoute, r.Namespace, bfield, br.BackendObjectReference, weight)
+		if p != nil {
+			problems = append(problems, *p)
+		}
+		bf, fp, err := t.httpFilters(r.Namespace, bfield+".filters", br.Filters)
+		problems = append(problems, fp...)
+		if err != nil {
+			return translatedRule{}, problems, fmt.Errorf("backendRefs[%d]: %w", j, err)
+		}
+		if hasRedirect(bf) {
+			return translatedRule{}, problems, unsupported("backendRefs[%d].filters: RequestRedirect is not allowed on a backend", j)
+		}
+		b.Filters = bf
+		if weight > 0 {
+			backends = append(backends, b)
+		}
+	}
+
+	matches := rule.Matches
+	if len(matches) == 0 {
+		matches = []gwv1.HTTPRouteMatch{{}}
+	}
+	name := ruleName(r, i, rule)
+	out := translatedRule{index: i}
+	for mi := range matches {
+		m, err := httpMatch(&matches[mi])
+		if err != nil {
+			return translatedRule{}, problems, fmt.Errorf("matches[%d]: %w", mi, err)
+		}
+		if err := prefixRewriteAllowed(m, filters, backends); err != nil {
+			return translatedRule{}, problems, fmt.Errorf("matches[%d]: %w", mi, err)
+		}
+		out.routes = append(out.routes, ir.Route{
+			Name:     name,
+			Match:    m,
+			Filters:  filters,
+			Backends: backends,
+			Timeouts: timeouts,
+		})
+	}
+	return out, problems, nil
+}
+
+func hasRedirect(fs []ir.Filter) bool {
+	for _, f := range fs {
+		if f.Redirect != nil {
+			return true
+		}
+	}
+	return false
+}
+
+// prefixRewriteAllowed enforces the spec: ReplacePrefixMatch only makes sense
+// when the path match is a PathPrefix.
+func prefixRewriteAllowed(m ir.Match, filters []ir.Filter, backends []ir.Backend) error {
+	check := func(fs []ir.Filter) error {
+		for _, f := range fs {
+			var pm *ir.PathModifier
+			switch {
+			case f.Redirect != nil:
+				pm = f.Redirect.Path
+			case f.Rewrite != nil:
+				pm = f.Rewrite.Path
+			}
+			if pm != nil && pm.Type == ir.ReplacePrefixMatch && m.Path.Type != ir.PathPrefix {
+				return unsupported("ReplacePrefixMatch needs a PathPrefix match, the path match is %s", m.Path.Type)
+			}
+		}
+		return nil
+	}
+	if err := check(filters); err != nil {
+		return err
+	}
+	for _, b := range backends {
+		if err := check(b.Filters); err != nil {
+			return err
+		}
+	}
+	return nil
+}
+
+func ruleTimeouts(t *gwv1.HTTPRouteTimeouts) (ir.Timeouts, error) {
+	var out ir.Timeouts
+	if t == nil {
+		return out, nil
+	}
+	var err error
+	if t.Request != nil {
+		if out.Request, err = parseDuration(string(*t.Request)); err != nil {
+			return out, unsupported("timeouts.request: %v", err)
+		}
+	}
+	if t.BackendRequest != nil {
+		if out.BackendRequest, err = parseDuration(string(*t.BackendRequest)); err != nil {
+			return out, unsupported("timeouts.backendRequest: %v", err)
+		}
+	}
+	if out.Request > 0 && out.BackendRequest > out.Request {
+		return out, unsupported("timeouts.backendRequest (%s) must not exceed timeouts.request (%s)", out.BackendRequest, out.Request)
+	}
+	return out, nil
+}
+
+// gatewayDuration is the Gateway API Duration format (GEP-2257).
+var gatewayDuration = regexp.MustCompile(`^([0-9]{1,5}(h|m|s|ms)){1,4}$`)
+
+func parseDuration(s string) (time.Duration, error) {
+	if !gatewayDuration.MatchString(s) {
+		return 0, fmt.Errorf("%q is not a duration such as 10s, 500ms or 1h30m", s)
+	}
+	return time.ParseDuration(s)
+}
+
+var methods = map[string]bool{
+	"GET": true, "HEAD": true, "POST": true, "PUT": true, "DELETE": true,
+	"CONNECT": true, "OPTIONS": true, "TRACE": true, "PATCH": true,
+}
+
+func httpMatch(m *gwv1.HTTPRouteMatch) (ir.Match, error) {
+	out := ir.Match{Path: ir.PathMatch{Type: ir.PathPrefix, Value: "/"}}
+	if m.Path != nil {
+		if m.Path.Type != nil {
+			out.Path.Type = ir.PathMatchType(*m.Path.Type)
+		}
+		if m.Path.Value != nil {
+			out.Path.Value = *m.Path.Value
+		}
+	}
+	switch out.Path.Type {
+	case ir.PathExact, ir.PathPrefix:
+		if !strings.HasPrefix(out.Path.Value, "/") {
+			return out, unsupported("path.value: %q must start with /", out.Path.Value)
+		}
+	case ir.PathRegex:
+		if _, err := regexp.Compile(out.Path.Value); err != nil {
+			return out, unsupported("path.value: invalid regular expression: %v", err)
+		}
+	default:
+		return out, unsupported("path.type: %q is not one of Exact, PathPrefix, RegularExpression", out.Path.Type)
+	}
+	if m.Method != nil {
+		if !methods[string(*m.Method)] {
+			return out, unsupported("method: %q is not an HTTP method", *m.Method)
+		}
+		out.Method = string(*m.Method)
+	}
+	seen := make(map[string]bool)
+	for i, h := range m.Headers {
+		name := textproto.CanonicalMIMEHeaderKey(string(h.Name))
+		if seen[name] {
+			continue // the spec: later matches on the same header are ignored
+		}
+		seen[name] = true
+		vm, err := valueMatch(fmt.Sprintf("headers[%d]", i), name, h.Value, (*string)(h.Type))
+		if err != nil {
+			return out, err
+		}
+		out.Headers = append(out.Headers, vm)
+	}
+	seen = make(map[string]bool)
+	for i, q := range m.QueryParams {
+		name := string(q.Name)
+		if seen[name] {
+			continue
+		}
+		seen[name] = true
+		vm, err := valueMatch(fmt.Sprintf("queryParams[%d]", i), name, q.Value, (*string)(q.Type))
+		if err != nil {
+			return out, err
+		}
+		out.QueryParams = append(out.QueryParams, vm)
+	}
+	return out, nil
+}
+
+func valueMatch(field, name, value string, typ *string) (ir.ValueMatch, error) {
+	vm := ir.ValueMatch{Type: ir.StringExact, Name: name, Value: value}
+	if typ != nil {
+		vm.Type = ir.StringMatchType(*typ)
+	}
+	switch vm.Type {
+	case ir.StringExact:
+	case ir.StringRegex:
+		if _, err := regexp.Compile(value); err != nil {
+			return vm, unsupported("%s.value: invalid regular expression: %v", field, err)
+		}
+	default:
+		return vm, unsupported("%s.type: %q is not one of Exact, RegularExpression", field, vm.Type)
+	}
+	return vm, nil
+}

@@ -1,0 +1,52 @@
+package translate
+
+import (
+	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+	gwv1 "sigs.k8s.io/gateway-api/apis/v1"
+)
+
+// Status is the status of every object this controller is responsible for,
+// sorted by namespace and name so that it compares and prints stably.
+// Condition LastTransitionTime is left zero: the status writer sets it when
+// a condition actually changes.
+type Status struct {
+	GatewayClasses []GatewayClassStatus `json:"gatewayClasses,omitempty"`
+	Gateways       []GatewayStatus      `json:"gateways,omitempty"`
+	HTTPRoutes     []HTTPRouteStatus    `json:"httpRoutes,omitempty"`
+}
+
+// GatewayClassStatus is the status of one GatewayClass.
+type GatewayClassStatus struct {
+	Name   string                  `json:"name"`
+	Status gwv1.GatewayClassStatus `json:"status"`
+}
+
+// GatewayStatus is the status of one Gateway.
+type GatewayStatus struct {
+	Namespace string             `json:"namespace"`
+	Name      string             `json:"name"`
+	Status    gwv1.GatewayStatus `json:"status"`
+}
+
+// HTTPRouteStatus is the status of one HTTPRoute: one entry per parentRef
+// this controller is responsible for.
+type HTTPRouteStatus struct {
+	Namespace string               `json:"namespace"`
+	Name      string               `json:"name"`
+	Status    gwv1.HTTPRouteStatus `json:"status"`
+}
+
+// condition builds a condition with the generation it describes.
+func condition(typ string, ok bool, reason, message string, generation int64) metav1.Condition {
+	status := metav1.ConditionFalse
+	if ok {
+		status = metav1.ConditionTrue
+	}
+	return metav1.Condition{
+		Type:               typ,
+		Status:             status,
+		Reason:             reason,
+		Message:            message,
+		ObservedGeneration: generation,
+	}
+}

@@ -1,0 +1,90 @@
+package translate
+
+import (
+	"sort"
+
+	gwv1 "sigs.k8s.io/gateway-api/apis/v1"
+
+	"github.com/false-systems/rauta/internal/ir"
+	"github.com/false-systems/rauta/internal/resources"
+)
+
+// DefaultControllerName is the controllerName of GatewayClasses RAUTA owns.
+const DefaultControllerName = "rauta.io/gateway-controller"
+
+// Options configure a translation.
+type Options struct {
+	// ControllerName selects the GatewayClasses to own; empty means
+	// DefaultControllerName.
+	ControllerName string
+	// DefaultAddress is reported in Gateway status when a Gateway has no
+	// spec.addresses (the address the proxy binds by default).
+	DefaultAddress string
+}
+
+// Result is the output of one translation.
+type Result struct {
+	IR     *ir.Snapshot
+	Status *Status
+}
+
+type translator struct {
+	opts          Options
+	ix            *index
+	status        *Status
+	gatewaysByKey map[string]*gatewayState
+}
+
+// Translate computes the routing model and the status of every owned object.
+// It never modifies res.
+func Translate(res *resources.Resources, opts Options) Result {
+	if opts.ControllerName == "" {
+		opts.ControllerName = DefaultControllerName
+	}
+	t := &translator{
+		opts:          opts,
+		ix:            newIndex(res),
+		status:        &Status{},
+		gatewaysByKey: make(map[string]*gatewayState),
+	}
+	classes := t.gatewayClasses(res.GatewayClasses)
+	gws := t.gateways(sortedGateways(res.Gateways), classes)
+	for _, gs := range gws {
+		t.gatewaysByKey[gs.key] = gs
+	}
+	t.httpRoutes(res.HTTPRoutes)
+
+	for _, gs := range gws {
+		st := gwv1.GatewayStatus{Addresses: gs.addresses, Conditions: gs.conds}
+		for _, l := range gs.listeners {
+			st.Listeners = append(st.Listeners, l.status())
+		}
+		t.status.Gateways = append(t.status.Gateways, GatewayStatus{Namespace: gs.gw.Namespace, Name: gs.gw.Name, Status: st})
+	}
+	t.sortStatus()
+	return Result{IR: buildIR(gws), Status: t.status}
+}
+
+func sortedGateways(in []*gwv1.Gateway) []*gwv1.Gateway {
+	out := append([]*gwv1.Gateway(nil), in...)
+	sort.Slice(out, func(i, j int) bool {
+		if out[i].Namespace != out[j].Namespace {
+			return out[i].Namespace < out[j].Namespace
+		}
+		return out[i].Name < out[j].Name
+	})
+	return out
+}
+
+func (t *translator) sortStatus() {
+	s := t.status
+	sort.Slice(s.GatewayClasses, func(i, j int) bool { return s.GatewayClasses[i].Name < s.GatewayClasses[j].Name })
+	sort.Slice(s.Gateways, func(i, j int) bool {
+		a, b := s.Gateways[i], s.Gateways[j]
+		return a.Namespace+"/"+a.Name < b.Namespace+"/"+b.Name
+	})
+	sort.Slice(s.HTTPRoutes, func(i, j int) bool {
+		a, b := s.HTTPRoutes[i], s.HTTPRoutes[j]
+		return a.Namespace+"/"+a.Name < b.Namespace+"/"+b.Name
+	})
+}
