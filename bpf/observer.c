@@ -1,0 +1,266 @@
+//go:build ignore
+
+// SPDX-License-Identifier: (GPL-2.0-only OR BSD-2-Clause)
+//
+// RAUTA HTTP observer: kernel side.
+//
+// "eBPF captures, userspace parses." These programs look at TCP segments on
+// TC ingress/egress (or XDP ingress), and when the payload starts like an
+// HTTP/1.x request line or status line they copy the first CAPTURE_LEN bytes,
+// the 4-tuple and a CLOCK_MONOTONIC timestamp into a ring buffer. Segments
+// with RST set are reported without payload so userspace can see resets.
+//
+// They never drop, redirect or modify a packet: every path returns
+// TC_ACT_UNSPEC / XDP_PASS. What they cannot deliver (ring buffer full) is
+// counted in the per-CPU "stats" array that userspace exports.
+//
+// Minimum kernel: 5.8 (BPF ring buffer) for TC via clsact; 6.6 for TCX;
+// 5.18 for the XDP program (bpf_xdp_load_bytes).
+
+#include <linux/bpf.h>
+#include <linux/if_ether.h>
+#include <linux/in.h>
+#include <linux/ip.h>
+#include <linux/ipv6.h>
+#include <linux/pkt_cls.h>
+#include <linux/tcp.h>
+#include <bpf/bpf_endian.h>
+#include <bpf/bpf_helpers.h>
+
+char __license[] SEC("license") = "Dual BSD/GPL";
+
+// Bytes of payload copied per event. The brief's floor is 256; 512 keeps
+// Host and User-Agent of typical requests even behind long cookies-free
+// header blocks. Must be a power of two (used as a verifier bound).
+#define CAPTURE_LEN 512
+
+enum direction {
+	DIR_INGRESS = 0,
+	DIR_EGRESS = 1,
+};
+
+enum event_kind {
+	KIND_PAYLOAD = 1, // payload starts with an HTTP/1.x request or status line
+	KIND_RESET = 2,   // segment with RST set (no payload copied)
+};
+
+enum stat_index {
+	STAT_EVENTS = 0,       // events submitted to the ring buffer
+	STAT_RINGBUF_FULL = 1, // events lost because the ring buffer was full
+	STAT_NON_HTTP = 2,     // TCP segments with payload that did not start like HTTP/1.x
+	STAT_TRUNCATED = 3,    // events whose payload was longer than CAPTURE_LEN
+	STAT_MAX = 4,
+};
+
+struct event {
+	__u64 ts_ns;      // bpf_ktime_get_ns(), CLOCK_MONOTONIC
+	__u32 saddr[4];   // network byte order; IPv4 uses saddr[0] only
+	__u32 daddr[4];
+	__u32 ifindex;
+	__u32 seq;        // TCP sequence number (host order)
+	__u32 payload_len; // TCP payload length of the segment (may exceed captured)
+	__u16 sport;      // host order
+	__u16 dport;      // host order
+	__u16 captured;   // bytes valid in data[]
+	__u8 family;      // 4 or 6
+	__u8 direction;   // enum direction
+	__u8 kind;        // enum event_kind
+	__u8 tcp_flags;   // FIN=0x01 SYN=0x02 RST=0x04 PSH=0x08 ACK=0x10
+	__u8 _pad[2];
+	__u8 data[CAPTURE_LEN];
+};
+
+// Reference the event struct from a global so it lands in BTF and bpf2go can
+// generate its Go twin (ObserverEvent); programs never touch it.
+const struct event *unused_event __attribute__((unused));
+
+struct {
+	__uint(type, BPF_MAP_TYPE_RINGBUF);
+	__uint(max_entries, 8 << 20); // userspace may resize before load
+} events SEC(".maps");
+
+struct {
+	__uint(type, BPF_MAP_TYPE_PERCPU_ARRAY);
+	__uint(max_entries, STAT_MAX);
+	__type(key, __u32);
+	__type(value, __u64);
+} stats SEC(".maps");
+
+static __always_inline void count(__u32 idx) {
+	__u64 *v = bpf_map_lookup_elem(&stats, &idx);
+	if (v)
+		*v += 1; // per-CPU slot: no atomics needed
+}
+
+#if __BYTE_ORDER__ != __ORDER_LITTLE_ENDIAN__
+#error "looks_http assumes little-endian loads (bpfel)"
+#endif
+
+// W builds the little-endian word of the first n bytes of s.
+#define B(s, i) ((__u64)(__u8)(s)[i] << (8 * (i)))
+#define W4(s) (B(s, 0) | B(s, 1) | B(s, 2) | B(s, 3))
+#define W5(s) (W4(s) | B(s, 4))
+#define W6(s) (W5(s) | B(s, 5))
+#define W7(s) (W6(s) | B(s, 6))
+#define W8(s) (W7(s) | B(s, 7))
+#define MASK(n) ((n) == 8 ? ~0ULL : ((1ULL << (8 * (n))) - 1))
+
+// looks_http reports whether the first 8 payload bytes (w, loaded as a
+// little-endian word) begin an HTTP/1.x request (a known method followed by
+// a space) or a status line ("HTTP/1."). Comparing whole words keeps the
+// verifier away from byte-pointer arithmetic.
+static __always_inline int looks_http(__u64 w) {
+	__u64 w4 = w & MASK(4), w5 = w & MASK(5), w6 = w & MASK(6), w7 = w & MASK(7);
+	return w4 == W4("GET ") || w4 == W4("PUT ") || w5 == W5("POST ") ||
+	       w5 == W5("HEAD ") || w6 == W6("PATCH ") || w6 == W6("TRACE ") ||
+	       w7 == W7("DELETE ") || w == W8("OPTIONS ") || w == W8("CONNECT ") ||
+	       w7 == W7("HTTP/1.");
+}
+
+// load copies len bytes at off from the packet; the XDP/TC split is resolved
+// at compile time because handle() is always inlined with a constant.
+static __always_inline long load(void *ctx, int xdp, __u32 off, void *to, __u32 len) {
+	if (xdp)
+		return bpf_xdp_load_bytes(ctx, off, to, len);
+	return bpf_skb_load_bytes(ctx, off, to, len);
+}
+
+struct tuple {
+	__u32 saddr[4];
+	__u32 daddr[4];
+	__u8 family;
+};
+
+static __always_inline void handle(void *ctx, int xdp, __u32 pkt_len, __u32 ifindex,
+				   __u8 dir) {
+	struct ethhdr eth;
+	struct tuple t = {};
+	__u32 off = sizeof(eth);
+	__u32 l4_end;
+
+	if (load(ctx, xdp, 0, &eth, sizeof(eth)) < 0)
+		return;
+
+	if (eth.h_proto == bpf_htons(ETH_P_IP)) {
+		struct iphdr ip;
+		if (load(ctx, xdp, off, &ip, sizeof(ip)) < 0)
+			return;
+		if (ip.protocol != IPPROTO_TCP || ip.ihl < 5)
+			return;
+		// A non-first fragment has no TCP header; skip it.
+		if (ip.frag_off & bpf_htons(0x1fff))
+			return;
+		t.family = 4;
+		t.saddr[0] = ip.saddr;
+		t.daddr[0] = ip.daddr;
+		l4_end = off + bpf_ntohs(ip.tot_len);
+		off += ip.ihl * 4;
+	} else if (eth.h_proto == bpf_htons(ETH_P_IPV6)) {
+		struct ipv6hdr ip6;
+		if (load(ctx, xdp, off, &ip6, sizeof(ip6)) < 0)
+			return;
+		// Extension headers before TCP are rare for HTTP; not followed.
+		if (ip6.nexthdr != IPPROTO_TCP)
+			return;
+		t.family = 6;
+		__builtin_memcpy(t.saddr, &ip6.saddr, 16);
+		__builtin_memcpy(t.daddr, &ip6.daddr, 16);
+		off += sizeof(ip6);
+		l4_end = off + bpf_ntohs(ip6.payload_len);
+	} else {
+		return;
+	}
+
+	struct tcphdr tcp;
+	if (load(ctx, xdp, off, &tcp, sizeof(tcp)) < 0)
+		return;
+	__u32 doff = tcp.doff * 4;
+	if (doff < sizeof(tcp))
+		return;
+	off += doff;
+
+	// Ethernet padding can make the frame longer than the IP datagram;
+	// trust the IP length, bounded by the frame.
+	if (l4_end > pkt_len)
+		l4_end = pkt_len;
+	__u32 payload_len = l4_end > off ? l4_end - off : 0;
+
+	__u8 flags = ((__u8 *)&tcp)[13];
+	__u8 kind;
+	__u64 head = 0;
+
+	if (flags & 0x04) {
+		kind = KIND_RESET;
+		payload_len = 0;
+	} else {
+		if (payload_len < 8)
+			return; // shorter than any request/status line prefix we match
+		if (load(ctx, xdp, off, &head, sizeof(head)) < 0)
+			return;
+		if (!looks_http(head)) {
+			count(STAT_NON_HTTP);
+			return;
+		}
+		kind = KIND_PAYLOAD;
+	}
+
+	struct event *e = bpf_ringbuf_reserve(&events, sizeof(*e), 0);
+	if (!e) {
+		count(STAT_RINGBUF_FULL);
+		return;
+	}
+
+	e->ts_ns = bpf_ktime_get_ns();
+	__builtin_memcpy(e->saddr, t.saddr, sizeof(t.saddr));
+	__builtin_memcpy(e->daddr, t.daddr, sizeof(t.daddr));
+	e->ifindex = ifindex;
+	e->seq = bpf_ntohl(tcp.seq);
+	e->payload_len = payload_len;
+	e->sport = bpf_ntohs(tcp.source);
+	e->dport = bpf_ntohs(tcp.dest);
+	e->family = t.family;
+	e->direction = dir;
+	e->kind = kind;
+	e->tcp_flags = flags;
+	e->_pad[0] = 0;
+	e->_pad[1] = 0;
+	e->captured = 0;
+
+	__u32 n = payload_len;
+	if (n > CAPTURE_LEN) {
+		n = CAPTURE_LEN;
+		count(STAT_TRUNCATED);
+	}
+	if (n > 0) {
+		// Bound n for the verifier: 1 <= n <= CAPTURE_LEN.
+		n &= (CAPTURE_LEN << 1) - 1;
+		if (n > CAPTURE_LEN)
+			n = CAPTURE_LEN;
+		if (n >= 1 && load(ctx, xdp, off, e->data, n) == 0)
+			e->captured = n;
+	}
+
+	bpf_ringbuf_submit(e, 0);
+	count(STAT_EVENTS);
+}
+
+SEC("tc")
+int observe_tc_ingress(struct __sk_buff *skb) {
+	handle(skb, 0, skb->len, skb->ifindex, DIR_INGRESS);
+	return TC_ACT_UNSPEC; // let the next program / the stack decide
+}
+
+SEC("tc")
+int observe_tc_egress(struct __sk_buff *skb) {
+	handle(skb, 0, skb->len, skb->ifindex, DIR_EGRESS);
+	return TC_ACT_UNSPEC;
+}
+
+SEC("xdp")
+int observe_xdp_ingress(struct xdp_md *ctx) {
+	// Total length including fragments of multi-buffer frames, which
+	// bpf_xdp_load_bytes can read as well.
+	__u32 len = bpf_xdp_get_buff_len(ctx);
+	handle(ctx, 1, len, ctx->ingress_ifindex, DIR_INGRESS);
+	return XDP_PASS;
+}
