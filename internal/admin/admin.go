@@ -1,0 +1,100 @@
+// Package admin serves RAUTA's operational endpoints on a port of their own:
+// Prometheus metrics, liveness and readiness, and dumps of the active
+// routing configuration and of the Gateway API status.
+package admin
+
+import (
+	"context"
+	"encoding/json"
+	"errors"
+	"log/slog"
+	"net"
+	"net/http"
+	"time"
+
+	"github.com/prometheus/client_golang/prometheus"
+	"github.com/prometheus/client_golang/prometheus/promhttp"
+)
+
+// Source supplies what the dump endpoints show. Each function returns a value
+// that is safe to encode concurrently (an immutable snapshot).
+type Source struct {
+	// Ready reports whether a first configuration is being served.
+	Ready func() bool
+	// Config returns the active routing configuration (the IR).
+	Config func() any
+	// Status returns the Gateway API status of the last translation.
+	Status func() any
+}
+
+// Server is the admin HTTP server.
+type Server struct {
+	addr     string
+	gatherer prometheus.Gatherer
+	src      Source
+	logger   *slog.Logger
+	ln       net.Listener
+}
+
+// New listens on addr at once, so a port conflict is reported at start-up.
+func New(addr string, gatherer prometheus.Gatherer, src Source, logger *slog.Logger) (*Server, error) {
+	ln, err := net.Listen("tcp", addr)
+	if err != nil {
+		return nil, err
+	}
+	return &Server{addr: addr, gatherer: gatherer, src: src, logger: logger, ln: ln}, nil
+}
+
+// Addr is the address the server listens on.
+func (s *Server) Addr() net.Addr { return s.ln.Addr() }
+
+// Handler routes the admin endpoints.
+func (s *Server) Handler() http.Handler {
+	mux := http.NewServeMux()
+	mux.Handle("GET /metrics", promhttp.HandlerFor(s.gatherer, promhttp.HandlerOpts{ErrorLog: slog.NewLogLogger(s.logger.Handler(), slog.LevelError)}))
+	mux.HandleFunc("GET /healthz", func(w http.ResponseWriter, _ *http.Request) {
+		w.Header().Set("Content-Type", "text/plain; charset=utf-8")
+		_, _ = w.Write([]byte("ok\n"))
+	})
+	mux.HandleFunc("GET /readyz", func(w http.ResponseWriter, _ *http.Request) {
+		w.Header().Set("Content-Type", "text/plain; charset=utf-8")
+		if !s.src.Ready() {
+			w.WriteHeader(http.StatusServiceUnavailable)
+			_, _ = w.Write([]byte("no configuration served yet\n"))
+			return
+		}
+		_, _ = w.Write([]byte("ok\n"))
+	})
+	mux.HandleFunc("GET /config_dump", s.dump(s.src.Config))
+	mux.HandleFunc("GET /status", s.dump(s.src.Status))
+	return mux
+}
+
+func (s *Server) dump(get func() any) http.HandlerFunc {
+	return func(w http.ResponseWriter, _ *http.Request) {
+		w.Header().Set("Content-Type", "application/json")
+		enc := json.NewEncoder(w)
+		enc.SetIndent("", "  ")
+		if err := enc.Encode(get()); err != nil {
+			s.logger.Error("admin: encode dump", "err", err)
+		}
+	}
+}
+
+// Run serves until ctx ends.
+func (s *Server) Run(ctx context.Context) error {
+	srv := &http.Server{Handler: s.Handler(), ReadHeaderTimeout: 5 * time.Second}
+	errc := make(chan error, 1)
+	go func() { errc <- srv.Serve(s.ln) }()
+	select {
+	case err := <-errc:
+		return err
+	case <-ctx.Done():
+		shutdownCtx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+		defer cancel()
+		if err := srv.Shutdown(shutdownCtx); err != nil && !errors.Is(err, http.ErrServerClosed) {
+			return err
+		}
+		return nil
+	}
+}
