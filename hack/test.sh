@@ -1,0 +1,45 @@
+#!/usr/bin/env bash
+# Runs every test tier this machine supports; this is what CI runs (.ci/run).
+#   1. static checks: gofmt, go vet, golangci-lint with the checked-in config
+#   2. generated eBPF objects are in sync with their C sources
+#   3. go test ./...: unit, golden and fuzz-seed tests, end-to-end tests that
+#      run `rauta run` as a process, and (as root) the eBPF and
+#      network-namespace tests and the local-cluster tests
+# A tier that cannot run says so loudly and makes the run fail in CI.
+set -euo pipefail
+cd "$(dirname "$0")/.."
+export RAUTA_CACHE=${RAUTA_CACHE:-$HOME/.cache/rauta}
+
+step() { printf '\n=== %s\n' "$*"; }
+
+step "dependencies"
+hack/deps.sh test
+
+step "gofmt"
+unformatted=$(git ls-files '*.go' | grep -v '_bpfel\.go$' | xargs gofmt -l)
+if [ -n "$unformatted" ]; then
+  echo "gofmt would change:"; echo "$unformatted"; exit 1
+fi
+
+step "go vet"
+go vet ./...
+
+step "golangci-lint"
+hack/lint.sh
+
+if [ -x hack/bpf-check.sh ]; then
+  step "eBPF objects in sync with bpf/*.c"
+  hack/bpf-check.sh
+fi
+
+if [ "$(id -u)" -ne 0 ]; then
+  echo "!!! NOT ROOT: the eBPF, network-namespace and local-cluster tests will SKIP (each says why)." >&2
+  if [ "${CI:-}" = true ]; then
+    echo "!!! CI must run every tier: run as root." >&2
+    exit 1
+  fi
+fi
+
+step "go test ./..."
+go build -o bin/rauta ./cmd/rauta
+go test -count=1 -timeout 40m ./...
