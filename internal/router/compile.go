@@ -1,0 +1,143 @@
+package router
+
+import (
+	"fmt"
+
+	"github.com/false-systems/rauta/internal/ir"
+	"github.com/false-systems/rauta/internal/lb"
+)
+
+// Route is a compiled ir.Route.
+type Route struct {
+	// Name is ir.Route.Name: the route label of metrics and logs.
+	Name     string
+	Timeouts ir.Timeouts
+	// Filters run in order before forwarding.
+	Filters []Filter
+
+	matcher  matcher
+	backends backendSet
+}
+
+// PickBackend maps a uniformly random draw onto a backend by weight. It
+// returns nil when the route has no backend with a non-zero weight, which
+// answers 500 unless a redirect filter answered first.
+func (r *Route) PickBackend(draw uint64) *Backend { return r.backends.pick(draw) }
+
+// Backends lists the route's backends in configuration order.
+func (r *Route) Backends() []*Backend { return r.backends.backends }
+
+// Compile builds the lookup structures of one listener. Endpoints come from
+// reg, so their state outlives this Table. The error names the virtual host,
+// route and field at fault.
+func Compile(l *ir.Listener, reg *lb.Registry) (*Table, error) {
+	t := &Table{listener: *l, hosts: newHostIndex[*VirtualHost]()}
+	for i := range l.VirtualHosts {
+		ivh := &l.VirtualHosts[i]
+		vh, err := compileVirtualHost(ivh, l.Port, reg)
+		if err != nil {
+			return nil, fmt.Errorf("virtual host %q: %w", ivh.Name, err)
+		}
+		key, wild, err := hostKey(ivh.Hostname)
+		if err != nil {
+			return nil, fmt.Errorf("virtual host %q: %w", ivh.Name, err)
+		}
+		// VirtualHosts come most specific first; a later one with the same
+		// hostname can never be reached, as with first-match in the IR.
+		insertOnce(&t.hosts, key, wild, vh)
+	}
+	return t, nil
+}
+
+func insertOnce[T any](x *hostIndex[T], key string, wild bool, v T) {
+	switch {
+	case key == "":
+		if !x.hasAny {
+			x.any, x.hasAny = v, true
+		}
+	case wild:
+		if _, ok := x.wild[key]; !ok {
+			x.wild[key] = v
+		}
+	default:
+		if _, ok := x.exact[key]; !ok {
+			x.exact[key] = v
+		}
+	}
+}
+
+func compileVirtualHost(ivh *ir.VirtualHost, port uint32, reg *lb.Registry) (*VirtualHost, error) {
+	vh := &VirtualHost{Name: ivh.Name, groups: newHostIndex[*ruleSet]()}
+	for i := range ivh.Routes {
+		src := &ivh.Routes[i]
+		rt, err := compileRoute(src, filterContext{listenerPort: port, path: src.Match.Path, reg: reg})
+		if err != nil {
+			return nil, fmt.Errorf("route %q: %w", src.Name, err)
+		}
+		hostnames := src.Hostnames
+		if len(hostnames) == 0 {
+			hostnames = []string{""}
+		}
+		seen := make(map[string]bool, len(hostnames))
+		for _, h := range hostnames {
+			key, wild, err := hostKey(h)
+			if err != nil {
+				return nil, fmt.Errorf("route %q: %w", src.Name, err)
+			}
+			id := key
+			if wild {
+				id = "*" + key
+			}
+			if seen[id] {
+				continue
+			}
+			seen[id] = true
+			groupFor(&vh.groups, key, wild).add(rt)
+		}
+	}
+	return vh, nil
+}
+
+func groupFor(x *hostIndex[*ruleSet], key string, wild bool) *ruleSet {
+	switch {
+	case key == "":
+		if !x.hasAny {
+			x.any, x.hasAny = &ruleSet{}, true
+		}
+		return x.any
+	case wild:
+		if _, ok := x.wild[key]; !ok {
+			x.wild[key] = &ruleSet{}
+		}
+		return x.wild[key]
+	default:
+		if _, ok := x.exact[key]; !ok {
+			x.exact[key] = &ruleSet{}
+		}
+		return x.exact[key]
+	}
+}
+
+func compileRoute(r *ir.Route, ctx filterContext) (*Route, error) {
+	m, err := compileMatch(r.Match)
+	if err != nil {
+		return nil, err
+	}
+	out := &Route{Name: r.Name, Timeouts: r.Timeouts, matcher: m}
+	for i := range r.Filters {
+		f, err := compileFilter(&r.Filters[i], ctx)
+		if err != nil {
+			return nil, fmt.Errorf("filters[%d]: %w", i, err)
+		}
+		out.Filters = append(out.Filters, f)
+	}
+	for i := range r.Backends {
+		b := &r.Backends[i]
+		cb, err := compileBackend(b, ctx.reg, ctx)
+		if err != nil {
+			return nil, fmt.Errorf("backends[%d] %q: %w", i, b.Name, err)
+		}
+		out.backends.add(cb, b.Weight)
+	}
+	return out, nil
+}

@@ -1,0 +1,43 @@
+package router
+
+import (
+	"github.com/false-systems/rauta/internal/ir"
+)
+
+// Table is a compiled ir.Listener. It is immutable and safe for concurrent
+// use.
+type Table struct {
+	listener ir.Listener
+	hosts    hostIndex[*VirtualHost]
+}
+
+// VirtualHost is a compiled ir.VirtualHost: its routes grouped by route
+// hostname.
+type VirtualHost struct {
+	Name   string
+	groups hostIndex[*ruleSet]
+}
+
+// Listener is the IR listener the table was compiled from.
+func (t *Table) Listener() *ir.Listener { return &t.listener }
+
+// Match returns the route for a request, or nil when none matches (404).
+// It picks the VirtualHost with the most specific listener hostname, then
+// the route hostname group within it likewise, and never falls through to a
+// less specific host. It does not allocate for hosts up to 256 bytes.
+func (t *Table) Match(r *Request) *Route {
+	var buf [maxHostLen]byte
+	host, ok := normalizeHost(&buf, r.Host)
+	if !ok {
+		host = []byte(NormalizeHostname(r.Host))
+	}
+	vh, ok := t.hosts.lookup(host)
+	if !ok {
+		return nil
+	}
+	rules, ok := vh.groups.lookup(host)
+	if !ok {
+		return nil
+	}
+	return rules.match(r)
+}
