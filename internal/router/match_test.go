@@ -31,7 +31,7 @@ func TestHostSelection(t *testing.T) {
 		{"bar.example.com", "/only/x", "wild"},
 		{"x.y.example.com", "/only", "wild"},
 		{"bar.example.com", "/other", ""}, // no fall-through to the catch-all
-		{"example.com", "/", "any"},        // a wildcard never matches its bare suffix
+		{"example.com", "/", "any"},       // a wildcard never matches its bare suffix
 		{".example.com", "/", "any"},
 		{"other.org", "/", "any"},
 		{"127.0.0.1:80", "/", "any"},
@@ -100,8 +100,8 @@ func TestPathMatch(t *testing.T) {
 		{ir.Match{}, "/default-is-prefix-slash", true},
 		{regex("/v[0-9]+/.*"), "/v12/users", true},
 		{regex("/v[0-9]+/.*"), "/x/v12/users", false}, // anchored at start
-		{regex("/v[0-9]+"), "/v12/users", false},       // anchored at end
-		{regex("/a|/b"), "/b", true},                   // alternation is grouped
+		{regex("/v[0-9]+"), "/v12/users", false},      // anchored at end
+		{regex("/a|/b"), "/b", true},                  // alternation is grouped
 		{regex("/a|/b"), "/ab", false},
 	}
 	for _, tc := range tests {
