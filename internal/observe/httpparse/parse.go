@@ -1,0 +1,168 @@
+// Package httpparse parses the first bytes of HTTP/1.x messages as the
+// kernel captured them: a request line or status line and the few headers
+// the observer uses (Host, User-Agent, Content-Length). Input may be cut
+// anywhere; what is cut is reported, never guessed.
+package httpparse
+
+import (
+	"bytes"
+	"errors"
+)
+
+// Errors. ErrMalformed wraps everything that is not HTTP/1.x.
+var (
+	ErrMalformed = errors.New("malformed HTTP/1.x message")
+	// ErrTruncated: the start line is cut before its end, so the fields
+	// that need it (version, status) cannot be read.
+	ErrTruncated = errors.New("start line truncated")
+)
+
+// Limits: longer values are cut and flagged, keeping what userspace
+// stores per request bounded.
+const (
+	MaxTargetLen    = 256
+	MaxHostLen      = 128
+	MaxUserAgentLen = 128
+)
+
+// Request is a parsed request head.
+type Request struct {
+	Method        string
+	Target        string // request-target, cut at MaxTargetLen
+	Minor         int    // 0 or 1: HTTP/1.<Minor>
+	Host          string
+	UserAgent     string
+	ContentLength int64 // -1 when absent or invalid
+	// TargetTruncated: the line was cut inside the request-target; Target
+	// holds the part that was captured, and Minor is unknown (-1).
+	TargetTruncated bool
+	// HeadersComplete: the blank line ending the head was captured, so
+	// absent headers are really absent.
+	HeadersComplete bool
+}
+
+// Response is a parsed response head.
+type Response struct {
+	Minor           int
+	Status          int
+	ContentLength   int64 // -1 when absent or invalid
+	HeadersComplete bool
+}
+
+// ParseRequest parses a request head from b. It allocates only the strings
+// it returns. A request line cut inside the target still yields Method and
+// the captured part of Target with TargetTruncated set.
+func ParseRequest(b []byte, r *Request) error {
+	*r = Request{ContentLength: -1, Minor: -1}
+	sp := bytes.IndexByte(b, ' ')
+	if sp <= 0 || sp > 16 {
+		return malformed("request method")
+	}
+	method := b[:sp]
+	if !isToken(method) {
+		return malformed("request method")
+	}
+	r.Method = internMethod(method)
+	rest := b[sp+1:]
+
+	eol := bytes.IndexByte(rest, '\n')
+	if eol < 0 {
+		// Cut inside the request line. Keep the target if what we have of
+		// it is clean; it is a prefix of the real one.
+		t := rest
+		if i := bytes.IndexByte(t, ' '); i >= 0 {
+			// Target complete, version cut: still only partially known.
+			t = t[:i]
+		}
+		if len(t) == 0 || !isTarget(t) {
+			return ErrTruncated
+		}
+		r.Target = cut(t, MaxTargetLen)
+		r.TargetTruncated = true
+		return nil
+	}
+	line := trimCR(rest[:eol])
+	sp2 := bytes.LastIndexByte(line, ' ')
+	if sp2 <= 0 {
+		return malformed("request line")
+	}
+	target, version := line[:sp2], line[sp2+1:]
+	if !isTarget(target) {
+		return malformed("request target")
+	}
+	minor, ok := parseVersion(version)
+	if !ok {
+		return malformed("request version")
+	}
+	r.Minor = minor
+	r.Target = cut(target, MaxTargetLen)
+	if len(target) > MaxTargetLen {
+		r.TargetTruncated = true
+	}
+	complete, err := parseHeaders(rest[eol+1:], func(name, value []byte) {
+		switch {
+		case equalFold(name, "host"):
+			r.Host = cut(value, MaxHostLen)
+		case equalFold(name, "user-agent"):
+			r.UserAgent = cut(value, MaxUserAgentLen)
+		case equalFold(name, "content-length"):
+			r.ContentLength = mergeContentLength(r.ContentLength, value)
+		}
+	})
+	r.HeadersComplete = complete
+	if r.ContentLength < 0 {
+		r.ContentLength = -1 // conflicting values (-2) are unknown too
+	}
+	return err
+}
+
+// ParseResponse parses a response head from b.
+func ParseResponse(b []byte, r *Response) error {
+	*r = Response{ContentLength: -1}
+	// "HTTP/1.x NNN" is 12 bytes; the reason phrase may be empty.
+	if len(b) < 12 {
+		if len(b) >= 5 && string(b[:5]) == "HTTP/" {
+			return ErrTruncated
+		}
+		return malformed("status line")
+	}
+	minor, ok := parseVersion(b[:8])
+	if !ok || b[8] != ' ' {
+		return malformed("response version")
+	}
+	s0, s1, s2 := b[9], b[10], b[11]
+	if !isDigit(s0) || !isDigit(s1) || !isDigit(s2) {
+		return malformed("status code")
+	}
+	status := int(s0-'0')*100 + int(s1-'0')*10 + int(s2-'0')
+	if status < 100 || status > 599 {
+		return malformed("status code")
+	}
+	if len(b) > 12 && b[12] != ' ' && b[12] != '\r' && b[12] != '\n' {
+		return malformed("status code")
+	}
+	r.Minor, r.Status = minor, status
+	eol := bytes.IndexByte(b, '\n')
+	if eol < 0 {
+		return nil // reason phrase cut; status is known
+	}
+	complete, err := parseHeaders(b[eol+1:], func(name, value []byte) {
+		if equalFold(name, "content-length") {
+			r.ContentLength = mergeContentLength(r.ContentLength, value)
+		}
+	})
+	r.HeadersComplete = complete
+	if r.ContentLength < 0 {
+		r.ContentLength = -1 // conflicting values (-2) are unknown too
+	}
+	return err
+}
+
+func malformed(what string) error {
+	return &fieldError{field: what}
+}
+
+type fieldError struct{ field string }
+
+func (e *fieldError) Error() string { return "malformed HTTP/1.x " + e.field }
+func (e *fieldError) Unwrap() error { return ErrMalformed }

@@ -1,0 +1,157 @@
+package httpparse
+
+import (
+	"errors"
+	"strings"
+	"testing"
+)
+
+func TestParseRequest(t *testing.T) {
+	longPath := "/" + strings.Repeat("a", 300)
+	cases := []struct {
+		name string
+		in   string
+		want Request
+		err  error
+	}{
+		{
+			name: "probe",
+			in:   "GET /healthz HTTP/1.1\r\nHost: 10.0.0.1:8080\r\nUser-Agent: kube-probe/1.36\r\nAccept: */*\r\n\r\n",
+			want: Request{Method: "GET", Target: "/healthz", Minor: 1, Host: "10.0.0.1:8080", UserAgent: "kube-probe/1.36", ContentLength: -1, HeadersComplete: true},
+		},
+		{
+			name: "post with body and odd header case",
+			in:   "POST /api/v1/items?x=1 HTTP/1.0\r\nhOST:example.com\r\ncontent-LENGTH:  42 \r\n\r\n{\"a\":",
+			want: Request{Method: "POST", Target: "/api/v1/items?x=1", Minor: 0, Host: "example.com", ContentLength: 42, HeadersComplete: true},
+		},
+		{
+			name: "bare LF line endings",
+			in:   "PUT /x HTTP/1.1\nHost: h\n\n",
+			want: Request{Method: "PUT", Target: "/x", Minor: 1, Host: "h", ContentLength: -1, HeadersComplete: true},
+		},
+		{
+			name: "headers cut by capture",
+			in:   "GET / HTTP/1.1\r\nHost: a\r\nUser-Ag",
+			want: Request{Method: "GET", Target: "/", Minor: 1, Host: "a", ContentLength: -1},
+		},
+		{
+			name: "request line cut inside target",
+			in:   "GET /very/long/pa",
+			want: Request{Method: "GET", Target: "/very/long/pa", Minor: -1, ContentLength: -1, TargetTruncated: true},
+		},
+		{
+			name: "request line cut inside version",
+			in:   "GET /a HTTP/1",
+			want: Request{Method: "GET", Target: "/a", Minor: -1, ContentLength: -1, TargetTruncated: true},
+		},
+		{
+			name: "target longer than limit",
+			in:   "GET " + longPath + " HTTP/1.1\r\n\r\n",
+			want: Request{Method: "GET", Target: longPath[:MaxTargetLen], Minor: 1, ContentLength: -1, TargetTruncated: true, HeadersComplete: true},
+		},
+		{
+			name: "conflicting content lengths are unknown",
+			in:   "POST / HTTP/1.1\r\nContent-Length: 3\r\nContent-Length: 4\r\n\r\n",
+			want: Request{Method: "POST", Target: "/", Minor: 1, ContentLength: -1, HeadersComplete: true},
+		},
+		{
+			name: "repeated equal content lengths",
+			in:   "POST / HTTP/1.1\r\nContent-Length: 3\r\nContent-Length: 3\r\n\r\n",
+			want: Request{Method: "POST", Target: "/", Minor: 1, ContentLength: 3, HeadersComplete: true},
+		},
+		{
+			name: "non-numeric content length",
+			in:   "POST / HTTP/1.1\r\nContent-Length: 1e3\r\n\r\n",
+			want: Request{Method: "POST", Target: "/", Minor: 1, ContentLength: -1, HeadersComplete: true},
+		},
+		{name: "empty", in: "", err: ErrMalformed},
+		{name: "no space", in: "GET", err: ErrMalformed},
+		{name: "HTTP/2 preface", in: "PRI * HTTP/2.0\r\n\r\nSM\r\n\r\n", err: ErrMalformed},
+		{name: "TLS", in: "\x16\x03\x01\x00\xa5\x01\x00\x00\xa1\x03\x03", err: ErrMalformed},
+		{name: "method with slash", in: "GE/T / HTTP/1.1\r\n\r\n", err: ErrMalformed},
+		{name: "space in target", in: "GET /a b HTTP/1.1\r\n\r\n", err: ErrMalformed},
+		{name: "unknown version", in: "GET / HTTP/1.2\r\n\r\n", err: ErrMalformed},
+		{name: "control byte in target", in: "GET /\x01 HTTP/1.1\r\n\r\n", err: ErrMalformed},
+		{name: "header without colon", in: "GET / HTTP/1.1\r\nHost\r\n\r\n", err: ErrMalformed},
+		{name: "cut right after method", in: "GET ", err: ErrTruncated},
+	}
+	for _, tc := range cases {
+		t.Run(tc.name, func(t *testing.T) {
+			var got Request
+			err := ParseRequest([]byte(tc.in), &got)
+			if tc.err != nil {
+				if !errors.Is(err, tc.err) {
+					t.Fatalf("err = %v, want %v", err, tc.err)
+				}
+				return
+			}
+			if err != nil {
+				t.Fatalf("err = %v", err)
+			}
+			if got != tc.want {
+				t.Fatalf("got  %+v\nwant %+v", got, tc.want)
+			}
+		})
+	}
+}
+
+func TestParseResponse(t *testing.T) {
+	cases := []struct {
+		name string
+		in   string
+		want Response
+		err  error
+	}{
+		{name: "ok", in: "HTTP/1.1 200 OK\r\nContent-Length: 5\r\n\r\nhello", want: Response{Minor: 1, Status: 200, ContentLength: 5, HeadersComplete: true}},
+		{name: "no reason", in: "HTTP/1.0 503\r\n\r\n", want: Response{Minor: 0, Status: 503, ContentLength: -1, HeadersComplete: true}},
+		{name: "reason cut", in: "HTTP/1.1 404 Not Fo", want: Response{Minor: 1, Status: 404, ContentLength: -1}},
+		{name: "exactly status", in: "HTTP/1.1 101", want: Response{Minor: 1, Status: 101, ContentLength: -1}},
+		{name: "cut before status", in: "HTTP/1.1 2", err: ErrTruncated},
+		{name: "status out of range", in: "HTTP/1.1 600 X\r\n\r\n", err: ErrMalformed},
+		{name: "four digit status", in: "HTTP/1.1 2000 X\r\n\r\n", err: ErrMalformed},
+		{name: "letters", in: "HTTP/1.1 2x0 X\r\n\r\n", err: ErrMalformed},
+		{name: "HTTP/2", in: "HTTP/2 200\r\n\r\n", err: ErrMalformed},
+		{name: "garbage", in: "\x00\x01\x02\x03\x04\x05\x06\x07\x08\x09\x0a\x0b", err: ErrMalformed},
+		{name: "bad header", in: "HTTP/1.1 200 OK\r\n: x\r\n\r\n", err: ErrMalformed},
+	}
+	for _, tc := range cases {
+		t.Run(tc.name, func(t *testing.T) {
+			var got Response
+			err := ParseResponse([]byte(tc.in), &got)
+			if tc.err != nil {
+				if !errors.Is(err, tc.err) {
+					t.Fatalf("err = %v, want %v", err, tc.err)
+				}
+				return
+			}
+			if err != nil {
+				t.Fatalf("err = %v", err)
+			}
+			if got != tc.want {
+				t.Fatalf("got  %+v\nwant %+v", got, tc.want)
+			}
+		})
+	}
+}
+
+func BenchmarkParseRequest(b *testing.B) {
+	in := []byte("GET /api/v1/users/123 HTTP/1.1\r\nHost: svc.ns.svc.cluster.local\r\nUser-Agent: Go-http-client/1.1\r\nAccept-Encoding: gzip\r\n\r\n")
+	var r Request
+	b.ReportAllocs()
+	for b.Loop() {
+		if err := ParseRequest(in, &r); err != nil {
+			b.Fatal(err)
+		}
+	}
+}
+
+func BenchmarkParseResponse(b *testing.B) {
+	in := []byte("HTTP/1.1 200 OK\r\nContent-Type: text/plain\r\nContent-Length: 1024\r\nDate: Mon, 01 Jan 2026 00:00:00 GMT\r\n\r\n")
+	var r Response
+	b.ReportAllocs()
+	for b.Loop() {
+		if err := ParseResponse(in, &r); err != nil {
+			b.Fatal(err)
+		}
+	}
+}

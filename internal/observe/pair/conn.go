@@ -1,0 +1,116 @@
+package pair
+
+import "net/netip"
+
+type connKey struct {
+	client, server netip.AddrPort
+}
+
+// pending is a request waiting for its response.
+type pending struct {
+	ts       uint64
+	seq      uint32
+	method   string
+	target   string
+	host     string
+	ua       string
+	cl       int64
+	unparsed bool
+}
+
+// recentResponses is how many response sequence numbers are remembered to
+// drop copies of a status line seen at more than one capture point.
+const recentResponses = 4
+
+type conn struct {
+	key        connKey
+	prev, next *conn // LRU links
+	pending    []pending
+	lastReqSeq uint32
+	haveReq    bool
+	respSeqs   [recentResponses]uint32
+	respN      int // valid entries in respSeqs
+	respNext   int
+	skip       int  // responses still owed to timed-out requests
+	upgraded   bool // 101 Switching Protocols seen
+}
+
+func (c *conn) reset() {
+	pend := c.pending[:0]
+	clear(c.pending[:cap(c.pending)])
+	*c = conn{pending: pend}
+}
+
+func (c *conn) pop() pending {
+	r := c.pending[0]
+	copy(c.pending, c.pending[1:])
+	c.pending[len(c.pending)-1] = pending{}
+	c.pending = c.pending[:len(c.pending)-1]
+	return r
+}
+
+// isDuplicateRequest: the same first segment seen again, at another hook
+// or as a retransmission.
+func (c *conn) isDuplicateRequest(seq uint32) bool {
+	if c.haveReq && c.lastReqSeq == seq {
+		return true
+	}
+	for i := range c.pending {
+		if c.pending[i].seq == seq {
+			return true
+		}
+	}
+	return false
+}
+
+func (c *conn) isDuplicateResponse(seq uint32) bool {
+	for i := 0; i < c.respN; i++ {
+		if c.respSeqs[i] == seq {
+			return true
+		}
+	}
+	return false
+}
+
+func (c *conn) rememberResponse(seq uint32) {
+	c.respSeqs[c.respNext] = seq
+	c.respNext = (c.respNext + 1) % recentResponses
+	if c.respN < recentResponses {
+		c.respN++
+	}
+}
+
+// list is an intrusive doubly linked list with a sentinel; front is the
+// most recently used.
+type list struct{ root conn }
+
+func (l *list) init() { l.root.next, l.root.prev = &l.root, &l.root }
+
+func (l *list) pushFront(c *conn) {
+	c.prev, c.next = &l.root, l.root.next
+	l.root.next.prev = c
+	l.root.next = c
+}
+
+func (l *list) remove(c *conn) {
+	if c.prev == nil {
+		return
+	}
+	c.prev.next, c.next.prev = c.next, c.prev
+	c.prev, c.next = nil, nil
+}
+
+func (l *list) moveToFront(c *conn) {
+	if l.root.next == c {
+		return
+	}
+	l.remove(c)
+	l.pushFront(c)
+}
+
+func (l *list) back() *conn {
+	if l.root.prev == &l.root {
+		return nil
+	}
+	return l.root.prev
+}

@@ -1,0 +1,61 @@
+// Package pair matches HTTP/1.x requests with their responses per TCP
+// connection, in order (pipelined and keep-alive requests included), in a
+// bounded LRU of connections. Latency comes from kernel timestamps.
+package pair
+
+import (
+	"net/netip"
+	"time"
+)
+
+// Outcome is how an exchange ended.
+type Outcome uint8
+
+const (
+	// Complete: a response status line was seen.
+	Complete Outcome = iota
+	// Reset: the connection was reset while the request was pending.
+	Reset
+	// Timeout: no response within Config.RequestTimeout.
+	Timeout
+)
+
+func (o Outcome) String() string {
+	switch o {
+	case Reset:
+		return "reset"
+	case Timeout:
+		return "timeout"
+	}
+	return "complete"
+}
+
+// Exchange is a request with its response (or how it failed).
+type Exchange struct {
+	Client, Server netip.AddrPort
+	Method         string
+	Target         string // request-target as captured (bounded)
+	Host           string
+	UserAgent      string
+	// ReqContentLength and RespContentLength are -1 when unknown.
+	ReqContentLength  int64
+	RespContentLength int64
+	Status            int // 0 unless Outcome is Complete
+	Outcome           Outcome
+	// StartNS and EndNS are CLOCK_MONOTONIC kernel timestamps of the first
+	// request segment and of the status line (or of the reset / the
+	// timeout check).
+	StartNS, EndNS uint64
+	// Unparsed: the request line could not be parsed; Method and Target
+	// are empty. The exchange is still emitted to keep the connection's
+	// request/response order.
+	Unparsed bool
+}
+
+// Latency is EndNS-StartNS.
+func (e *Exchange) Latency() time.Duration {
+	if e.EndNS < e.StartNS {
+		return 0
+	}
+	return time.Duration(e.EndNS - e.StartNS)
+}

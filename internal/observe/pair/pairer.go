@@ -1,0 +1,249 @@
+package pair
+
+import (
+	"net/netip"
+	"time"
+
+	"github.com/false-systems/rauta/internal/observe/httpparse"
+)
+
+// Config bounds the pairer. Zero fields take the defaults.
+type Config struct {
+	// MaxConns is the LRU size (default 65536). The least recently used
+	// connection is evicted when a new one arrives; its pending requests
+	// are counted in Stats.EvictedPending.
+	MaxConns int
+	// MaxPending is the most pipelined requests kept per connection
+	// (default 32). More clears the connection (Stats.PipelineOverflow).
+	MaxPending int
+	// RequestTimeout: a request still without response after this long is
+	// emitted with Outcome Timeout by Expire (default 30s).
+	RequestTimeout time.Duration
+}
+
+func (c Config) withDefaults() Config {
+	if c.MaxConns <= 0 {
+		c.MaxConns = 65536
+	}
+	if c.MaxPending <= 0 {
+		c.MaxPending = 32
+	}
+	if c.RequestTimeout <= 0 {
+		c.RequestTimeout = 30 * time.Second
+	}
+	return c
+}
+
+// Stats are cumulative counters; Open is the current LRU size.
+type Stats struct {
+	Requests           uint64 // request heads accepted (after de-duplication)
+	Responses          uint64 // status lines accepted (after de-duplication)
+	Duplicates         uint64 // segments seen again (several capture points, retransmits)
+	Exchanges          uint64 // exchanges emitted, any outcome
+	UnmatchedResponses uint64 // responses with no pending request
+	Informational      uint64 // 1xx interim responses (except 101), not paired
+	Resets             uint64 // exchanges ended by a reset
+	Timeouts           uint64 // exchanges ended by RequestTimeout
+	Evictions          uint64 // connections evicted from the LRU
+	EvictedPending     uint64 // pending requests lost with evicted connections
+	PipelineOverflow   uint64 // connections cleared for exceeding MaxPending
+	LateResponses      uint64 // responses to requests already reported as timed out
+	Open               int    // connections tracked now
+}
+
+// Pairer is not safe for concurrent use: one goroutine feeds it.
+type Pairer struct {
+	cfg   Config
+	emit  func(*Exchange)
+	conns map[connKey]*conn
+	lru   list
+	free  []*conn
+	ex    Exchange
+	stats Stats
+}
+
+// New returns a pairer that calls emit for every finished exchange. The
+// *Exchange is reused: it is valid only during the call.
+func New(cfg Config, emit func(*Exchange)) *Pairer {
+	cfg = cfg.withDefaults()
+	p := &Pairer{cfg: cfg, emit: emit, conns: make(map[connKey]*conn)}
+	p.lru.init()
+	return p
+}
+
+// Stats returns the counters.
+func (p *Pairer) Stats() Stats {
+	s := p.stats
+	s.Open = len(p.conns)
+	return s
+}
+
+// Request records a request head sent from client to server. req is nil
+// when the head did not parse; it still holds a place in the connection's
+// order so later responses pair correctly.
+func (p *Pairer) Request(ts uint64, client, server netip.AddrPort, seq uint32, req *httpparse.Request) {
+	c := p.get(connKey{client, server}, true)
+	if c.upgraded {
+		return
+	}
+	if c.isDuplicateRequest(seq) {
+		p.stats.Duplicates++
+		return
+	}
+	if len(c.pending) >= p.cfg.MaxPending {
+		p.stats.PipelineOverflow++
+		p.drop(c)
+		c = p.get(connKey{client, server}, true)
+	}
+	r := pending{ts: ts, seq: seq}
+	if req != nil {
+		r.method, r.target, r.host, r.ua, r.cl = req.Method, req.Target, req.Host, req.UserAgent, req.ContentLength
+	} else {
+		r.unparsed = true
+		r.cl = -1
+	}
+	c.pending = append(c.pending, r)
+	c.lastReqSeq, c.haveReq = seq, true
+	p.stats.Requests++
+}
+
+// Response records a status line sent from server to client. resp is nil
+// when it did not parse: the oldest pending request is then consumed
+// without an exchange (counted by the caller as a parse failure).
+func (p *Pairer) Response(ts uint64, server, client netip.AddrPort, seq uint32, resp *httpparse.Response) {
+	c := p.get(connKey{client, server}, false)
+	if c == nil {
+		p.stats.UnmatchedResponses++
+		return
+	}
+	if c.upgraded {
+		return
+	}
+	if c.isDuplicateResponse(seq) {
+		p.stats.Duplicates++
+		return
+	}
+	c.rememberResponse(seq)
+	p.stats.Responses++
+	if resp != nil && resp.Status >= 100 && resp.Status < 200 && resp.Status != 101 {
+		p.stats.Informational++
+		return
+	}
+	if c.skip > 0 {
+		c.skip--
+		p.stats.LateResponses++
+		return
+	}
+	if len(c.pending) == 0 {
+		p.stats.UnmatchedResponses++
+		return
+	}
+	req := c.pop()
+	if resp == nil {
+		return
+	}
+	p.fill(&req, client, server)
+	p.ex.Status = resp.Status
+	p.ex.RespContentLength = resp.ContentLength
+	p.ex.Outcome = Complete
+	p.ex.EndNS = ts
+	p.stats.Exchanges++
+	p.emit(&p.ex)
+	if resp.Status == 101 {
+		// Switching protocols: the rest of the connection is not HTTP/1.x.
+		c.upgraded = true
+		c.pending = c.pending[:0]
+	}
+}
+
+// Reset records a RST between a and b (either direction): every pending
+// request of that connection ends with Outcome Reset, and the connection
+// is forgotten.
+func (p *Pairer) Reset(ts uint64, a, b netip.AddrPort) {
+	for _, k := range [2]connKey{{a, b}, {b, a}} {
+		c := p.conns[k]
+		if c == nil {
+			continue
+		}
+		if !c.upgraded {
+			for len(c.pending) > 0 {
+				req := c.pop()
+				p.fill(&req, k.client, k.server)
+				p.ex.Outcome = Reset
+				p.ex.EndNS = ts
+				p.stats.Resets++
+				p.stats.Exchanges++
+				p.emit(&p.ex)
+			}
+		}
+		p.drop(c)
+	}
+}
+
+// Expire ends requests older than RequestTimeout at kernel time now with
+// Outcome Timeout. Call it periodically (once a second is plenty); it
+// walks every tracked connection.
+func (p *Pairer) Expire(now uint64) {
+	limit := uint64(p.cfg.RequestTimeout)
+	for k, c := range p.conns {
+		for len(c.pending) > 0 && now > c.pending[0].ts && now-c.pending[0].ts >= limit {
+			req := c.pop()
+			p.fill(&req, k.client, k.server)
+			p.ex.Outcome = Timeout
+			p.ex.EndNS = now
+			p.stats.Timeouts++
+			p.stats.Exchanges++
+			// HTTP/1.x answers in order: the response to this request, if
+			// it ever comes, must not be paired with the next one.
+			c.skip++
+			p.emit(&p.ex)
+		}
+	}
+}
+
+func (p *Pairer) fill(r *pending, client, server netip.AddrPort) {
+	p.ex = Exchange{
+		Client: client, Server: server,
+		Method: r.method, Target: r.target, Host: r.host, UserAgent: r.ua,
+		ReqContentLength: r.cl, RespContentLength: -1,
+		StartNS: r.ts, Unparsed: r.unparsed,
+	}
+}
+
+// get finds the connection and marks it most recently used; with create
+// it makes one, evicting the least recently used at capacity.
+func (p *Pairer) get(k connKey, create bool) *conn {
+	if c := p.conns[k]; c != nil {
+		p.lru.moveToFront(c)
+		return c
+	}
+	if !create {
+		return nil
+	}
+	if len(p.conns) >= p.cfg.MaxConns {
+		old := p.lru.back()
+		p.stats.Evictions++
+		p.stats.EvictedPending += uint64(len(old.pending))
+		p.drop(old)
+	}
+	var c *conn
+	if n := len(p.free); n > 0 {
+		c, p.free = p.free[n-1], p.free[:n-1]
+	} else {
+		c = &conn{}
+	}
+	c.key = k
+	p.conns[k] = c
+	p.lru.pushFront(c)
+	return c
+}
+
+func (p *Pairer) drop(c *conn) {
+	delete(p.conns, c.key)
+	p.lru.remove(c)
+	c.reset()
+	// Keep a bounded pool of cleared connections to reuse their slices.
+	if len(p.free) < 1024 {
+		p.free = append(p.free, c)
+	}
+}
