@@ -1,0 +1,134 @@
+package file
+
+import (
+	"bytes"
+	"errors"
+	"fmt"
+	"io"
+	"slices"
+	"strconv"
+	"strings"
+
+	"gopkg.in/yaml.v3"
+	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+
+	"github.com/false-systems/rauta/internal/resources"
+)
+
+// Load reads one file, or every *.yaml, *.yml and *.json file in a folder
+// (recursively, sorted by path; names starting with "." are skipped), each
+// holding one or more YAML documents, into a Resources snapshot.
+//
+// Documents of kinds the provider does not read become Warnings. Any error
+// makes Load return a nil snapshot and every problem found, joined.
+func Load(path string) (*resources.Resources, []Warning, error) {
+	names, err := listFiles(path)
+	if err != nil {
+		return nil, nil, err
+	}
+	srcs, readErrs := readFiles(names)
+	return parse(srcs, readErrs)
+}
+
+// parse decodes the sources into one snapshot.
+func parse(srcs []source, errs []error) (*resources.Resources, []Warning, error) {
+	l := &loader{
+		res:     &resources.Resources{},
+		errs:    errs,
+		seen:    make(map[string]string),
+		checker: newChecker(),
+	}
+	for _, src := range srcs {
+		l.file(src)
+	}
+	if len(l.errs) > 0 {
+		return nil, l.warnings, errors.Join(l.errs...)
+	}
+	sortResources(l.res)
+	return l.res, l.warnings, nil
+}
+
+// loader accumulates one Load's snapshot, warnings and errors.
+type loader struct {
+	res      *resources.Resources
+	warnings []Warning
+	errs     []error
+	seen     map[string]string // "Kind namespace/name" -> "file:line" of its first definition
+	checker  *checker
+}
+
+func (l *loader) file(src source) {
+	dec := yaml.NewDecoder(bytes.NewReader(src.data))
+	for {
+		doc, err := decodeDocument(dec)
+		if err == io.EOF {
+			return
+		}
+		if err != nil {
+			// The parser cannot resynchronise after a syntax error, so the
+			// rest of this file is skipped; other files are still read.
+			line, msg := yamlErrorLine(err)
+			l.errs = append(l.errs, &Error{File: src.name, Line: line, Message: "malformed YAML: " + msg})
+			return
+		}
+		l.document(src.name, doc)
+	}
+}
+
+// decodeDocument reads the next document, turning a panic of the YAML
+// library on hostile input into an error.
+func decodeDocument(dec *yaml.Decoder) (doc *yaml.Node, err error) {
+	defer func() {
+		if r := recover(); r != nil {
+			err = fmt.Errorf("yaml: %v", r)
+		}
+	}()
+	doc = new(yaml.Node)
+	err = dec.Decode(doc)
+	return doc, err
+}
+
+// yamlErrorLine splits "yaml: line 3: did not find expected key" into its
+// line and message. The library omits the line for problems on the first.
+func yamlErrorLine(err error) (int, string) {
+	msg := strings.TrimPrefix(err.Error(), "yaml: ")
+	if rest, ok := strings.CutPrefix(msg, "line "); ok {
+		num, text, ok := strings.Cut(rest, ": ")
+		if n, err := strconv.Atoi(num); ok && err == nil && n > 0 {
+			return n, text
+		}
+	}
+	return 1, msg
+}
+
+func objectKey(kind, namespace, name string) string {
+	if namespace == "" {
+		return kind + " " + name
+	}
+	return kind + " " + namespace + "/" + name
+}
+
+func sortResources(r *resources.Resources) {
+	sortObjects(r.GatewayClasses)
+	sortObjects(r.Gateways)
+	sortObjects(r.HTTPRoutes)
+	sortObjects(r.GRPCRoutes)
+	sortObjects(r.TLSRoutes)
+	sortObjects(r.ReferenceGrants)
+	sortObjects(r.BackendTLSPolicies)
+	sortObjects(r.Services)
+	sortObjects(r.EndpointSlices)
+	sortObjects(r.Secrets)
+	sortObjects(r.Namespaces)
+}
+
+// sortObjects orders by namespace and name, so the snapshot does not depend
+// on how the objects are spread over files.
+func sortObjects[T metav1.Object](objs []T) {
+	slices.SortFunc(objs, func(a, b T) int {
+		if c := strings.Compare(a.GetNamespace(), b.GetNamespace()); c != 0 {
+			return c
+		}
+		return strings.Compare(a.GetName(), b.GetName())
+	})
+}

@@ -1,0 +1,187 @@
+package file
+
+import (
+	"context"
+	"crypto/sha256"
+	"errors"
+	"fmt"
+	"io/fs"
+	"os"
+	"path/filepath"
+	"strconv"
+	"strings"
+	"time"
+
+	"github.com/fsnotify/fsnotify"
+
+	"github.com/false-systems/rauta/internal/resources"
+)
+
+// Coalescing of change bursts: an editor's save, a git checkout or a
+// ConfigMap update is many events; reload once, holdOff after the last one,
+// but never later than maxDelay after the first.
+const (
+	holdOff  = 20 * time.Millisecond
+	maxDelay = 100 * time.Millisecond
+)
+
+// Watch loads path, then reloads whenever a file below it changes (writes,
+// editors that save by rename, new and deleted files, new subfolders, a
+// ConfigMap volume's symlink swap), coalescing bursts of events, and calls
+// onChange with each new snapshot or the error. A reload whose input bytes
+// equal the previous one's is not delivered again. onChange runs on Watch's
+// goroutine. Watch returns nil when ctx ends, or an error when it cannot
+// watch at all (path's parent folder missing, no inotify).
+func Watch(ctx context.Context, path string, onChange func(*resources.Resources, []Warning, error)) error {
+	fsw, err := fsnotify.NewWatcher()
+	if err != nil {
+		return fmt.Errorf("watch %s: %w", path, err)
+	}
+	defer fsw.Close()
+	w := &watcher{fs: fsw, root: filepath.Clean(path)}
+	// Watch before the first read, so a change in between is not lost.
+	if err := w.sync(); err != nil {
+		return err
+	}
+	w.reload(onChange)
+
+	timer := time.NewTimer(time.Hour)
+	timer.Stop()
+	defer timer.Stop()
+	pending := false
+	var first time.Time
+	schedule := func() {
+		now := time.Now()
+		if !pending {
+			pending, first = true, now
+		}
+		wait := holdOff
+		if left := first.Add(maxDelay).Sub(now); left < wait {
+			wait = max(left, 0)
+		}
+		timer.Reset(wait)
+	}
+	for {
+		select {
+		case <-ctx.Done():
+			return nil
+		case ev, ok := <-fsw.Events:
+			if !ok {
+				return errors.New("watch " + path + ": watcher closed")
+			}
+			if w.relevant(ev) {
+				schedule()
+			}
+		case _, ok := <-fsw.Errors:
+			if !ok {
+				return errors.New("watch " + path + ": watcher closed")
+			}
+			// Typically a queue overflow: events were lost, so re-read.
+			schedule()
+		case <-timer.C:
+			pending = false
+			_ = w.sync() // a folder that vanished meanwhile shows in the reload
+			w.reload(onChange)
+		}
+	}
+}
+
+// watcher keeps inotify watches on the parent of root (which sees root being
+// replaced, and the symlink swap of a ConfigMap mounted as a folder) and on
+// every folder below root.
+type watcher struct {
+	fs     *fsnotify.Watcher
+	root   string
+	isDir  bool
+	last   [sha256.Size]byte
+	loaded bool
+}
+
+// sync adds watches for folders that appeared and drops those no longer
+// wanted. fsnotify itself forgets the watch of a folder that is deleted or
+// moved away, so a folder re-created under the same name is added again.
+func (w *watcher) sync() error {
+	want := map[string]bool{filepath.Dir(w.root): true}
+	info, err := os.Stat(w.root)
+	w.isDir = err == nil && info.IsDir()
+	if w.isDir {
+		_ = filepath.WalkDir(w.root, func(p string, d fs.DirEntry, err error) error {
+			if err != nil {
+				return nil // vanished meanwhile; the reload reports it
+			}
+			if d.IsDir() {
+				if p != w.root && strings.HasPrefix(d.Name(), ".") {
+					return filepath.SkipDir
+				}
+				want[p] = true
+			}
+			return nil
+		})
+	}
+	have := map[string]bool{}
+	for _, p := range w.fs.WatchList() {
+		have[p] = true
+		if !want[p] {
+			_ = w.fs.Remove(p)
+		}
+	}
+	for p := range want {
+		if have[p] {
+			continue
+		}
+		if err := w.fs.Add(p); err != nil && p == filepath.Dir(w.root) {
+			return fmt.Errorf("watch %s: %w", p, err)
+		}
+	}
+	return nil
+}
+
+// relevant reports whether ev can change what Load(root) returns.
+func (w *watcher) relevant(ev fsnotify.Event) bool {
+	if ev.Op == fsnotify.Chmod {
+		return false
+	}
+	if ev.Name == w.root || strings.HasPrefix(ev.Name, w.root+string(filepath.Separator)) {
+		return true
+	}
+	// In the parent folder only root itself matters, unless root is a file:
+	// then it may be a symlink through "..data" that a ConfigMap update swaps.
+	return !w.isDir && filepath.Dir(ev.Name) == filepath.Dir(w.root)
+}
+
+// reload reads the input and delivers it unless it is byte for byte what
+// was delivered last.
+func (w *watcher) reload(onChange func(*resources.Resources, []Warning, error)) {
+	names, listErr := listFiles(w.root)
+	var srcs []source
+	var readErrs []error
+	if listErr == nil {
+		srcs, readErrs = readFiles(names)
+	}
+	sum := fingerprint(srcs, readErrs, listErr)
+	if w.loaded && sum == w.last {
+		return
+	}
+	w.last, w.loaded = sum, true
+	if listErr != nil {
+		onChange(nil, nil, listErr)
+		return
+	}
+	onChange(parse(srcs, readErrs))
+}
+
+func fingerprint(srcs []source, readErrs []error, listErr error) [sha256.Size]byte {
+	h := sha256.New()
+	for _, s := range srcs {
+		h.Write([]byte(s.name + "\x00" + strconv.Itoa(len(s.data)) + "\x00"))
+		h.Write(s.data)
+	}
+	for _, err := range append(readErrs, listErr) {
+		if err != nil {
+			h.Write([]byte("\x00error\x00" + err.Error()))
+		}
+	}
+	var sum [sha256.Size]byte
+	h.Sum(sum[:0])
+	return sum
+}
