@@ -34,7 +34,7 @@ func Compile(l *ir.Listener, reg *lb.Registry) (*Table, error) {
 	t := &Table{listener: *l, hosts: newHostIndex[*VirtualHost]()}
 	for i := range l.VirtualHosts {
 		ivh := &l.VirtualHosts[i]
-		vh, err := compileVirtualHost(ivh, l.Port, reg)
+		vh, err := compileVirtualHost(ivh, l.Port, reg, &t.routes)
 		if err != nil {
 			return nil, fmt.Errorf("virtual host %q: %w", ivh.Name, err)
 		}
@@ -66,7 +66,7 @@ func insertOnce[T any](x *hostIndex[T], key string, wild bool, v T) {
 	}
 }
 
-func compileVirtualHost(ivh *ir.VirtualHost, port uint32, reg *lb.Registry) (*VirtualHost, error) {
+func compileVirtualHost(ivh *ir.VirtualHost, port uint32, reg *lb.Registry, all *[]*Route) (*VirtualHost, error) {
 	vh := &VirtualHost{Name: ivh.Name, groups: newHostIndex[*ruleSet]()}
 	for i := range ivh.Routes {
 		src := &ivh.Routes[i]
@@ -74,6 +74,7 @@ func compileVirtualHost(ivh *ir.VirtualHost, port uint32, reg *lb.Registry) (*Vi
 		if err != nil {
 			return nil, fmt.Errorf("route %q: %w", src.Name, err)
 		}
+		*all = append(*all, rt)
 		hostnames := src.Hostnames
 		if len(hostnames) == 0 {
 			hostnames = []string{""}

@@ -9,6 +9,7 @@ import (
 type Table struct {
 	listener ir.Listener
 	hosts    hostIndex[*VirtualHost]
+	routes   []*Route
 }
 
 // VirtualHost is a compiled ir.VirtualHost: its routes grouped by route
@@ -41,3 +42,8 @@ func (t *Table) Match(r *Request) *Route {
 	}
 	return rules.match(r)
 }
+
+// Routes lists every compiled route of the table once, in configuration
+// order (virtual hosts, then routes). Callers attach per-route state to the
+// returned pointers, which Match returns.
+func (t *Table) Routes() []*Route { return t.routes }

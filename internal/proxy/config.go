@@ -1,0 +1,138 @@
+package proxy
+
+import (
+	"fmt"
+	"net"
+	"strconv"
+
+	"github.com/false-systems/rauta/internal/ir"
+	"github.com/false-systems/rauta/internal/lb"
+	"github.com/false-systems/rauta/internal/router"
+)
+
+// listenerConfig is everything a request on one socket needs, compiled from
+// one ir.Listener. It is immutable once published.
+type listenerConfig struct {
+	name     string
+	gateway  string
+	protocol ir.Protocol
+	// scheme is "http" or "https": X-Forwarded-Proto and redirects.
+	scheme  string
+	table   *router.Table
+	certs   *certStore
+	noRoute *routeMetrics
+	routes  map[*router.Route]*routeMetrics
+}
+
+// compiled is a whole snapshot compiled, before any socket changes.
+type compiled struct {
+	listeners []*listenerConfig
+	bindAddr  map[*listenerConfig]string
+}
+
+// compile builds every listener of snap. It touches no socket and no shared
+// state except the endpoint registry (which only grows), so a failure leaves
+// the served configuration as it was.
+func (s *Server) compile(snap *ir.Snapshot) (*compiled, error) {
+	out := &compiled{bindAddr: map[*listenerConfig]string{}}
+	names := map[string]bool{}
+	addrs := map[string]string{}
+	for i := range snap.Listeners {
+		l := &snap.Listeners[i]
+		if l.Name == "" {
+			return nil, fmt.Errorf("listener %d: empty name", i)
+		}
+		if names[l.Name] {
+			return nil, fmt.Errorf("listener %q: name used twice", l.Name)
+		}
+		names[l.Name] = true
+		addr, err := s.bindAddress(l)
+		if err != nil {
+			return nil, fmt.Errorf("listener %q: %w", l.Name, err)
+		}
+		if other, ok := addrs[addr]; ok && l.Port != 0 {
+			return nil, fmt.Errorf("listener %q: address %s already used by listener %q", l.Name, addr, other)
+		}
+		addrs[addr] = l.Name
+		lc, err := s.compileListener(l)
+		if err != nil {
+			return nil, fmt.Errorf("listener %q: %w", l.Name, err)
+		}
+		out.listeners = append(out.listeners, lc)
+		out.bindAddr[lc] = addr
+	}
+	return out, nil
+}
+
+func (s *Server) compileListener(l *ir.Listener) (*listenerConfig, error) {
+	lc := &listenerConfig{name: l.Name, gateway: l.Gateway, protocol: l.Protocol, scheme: "http"}
+	switch l.Protocol {
+	case ir.ProtocolHTTP:
+	case ir.ProtocolHTTPS:
+		lc.scheme = "https"
+		certs, err := compileCerts(l.Certificates)
+		if err != nil {
+			return nil, err
+		}
+		lc.certs = certs
+	default:
+		return nil, fmt.Errorf("protocol %q not supported", l.Protocol)
+	}
+	tbl, err := router.Compile(l, s.registry)
+	if err != nil {
+		return nil, err
+	}
+	lc.table = tbl
+	return lc, nil
+}
+
+// bindAddress is the host:port a listener binds, after the default address
+// and the port offset.
+func (s *Server) bindAddress(l *ir.Listener) (string, error) {
+	host := l.Address
+	if host == "" {
+		host = s.opts.DefaultAddress
+	}
+	port := int(l.Port)
+	if port != 0 {
+		port += s.opts.PortOffset
+	}
+	if port < 0 || port > 65535 {
+		return "", fmt.Errorf("port %d with offset %d is out of range", l.Port, s.opts.PortOffset)
+	}
+	return net.JoinHostPort(host, strconv.Itoa(port)), nil
+}
+
+// endpointSet lists every endpoint address a snapshot uses, so the registry
+// can drop the others.
+func endpointSet(snap *ir.Snapshot) map[string]bool {
+	keep := map[string]bool{}
+	addBackend := func(b *ir.Backend) {
+		for _, ep := range b.Endpoints {
+			if addr, err := lb.FormatAddr(ep.Address, ep.Port); err == nil {
+				keep[addr] = true
+			}
+		}
+	}
+	var addFilters func(fs []ir.Filter)
+	addFilters = func(fs []ir.Filter) {
+		for i := range fs {
+			if m := fs[i].Mirror; m != nil {
+				addBackend(&m.Backend)
+			}
+		}
+	}
+	for i := range snap.Listeners {
+		for j := range snap.Listeners[i].VirtualHosts {
+			for k := range snap.Listeners[i].VirtualHosts[j].Routes {
+				r := &snap.Listeners[i].VirtualHosts[j].Routes[k]
+				addFilters(r.Filters)
+				for b := range r.Backends {
+					addBackend(&r.Backends[b])
+					addFilters(r.Backends[b].Filters)
+				}
+			}
+		}
+	}
+	return keep
+}

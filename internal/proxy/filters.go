@@ -1,0 +1,77 @@
+package proxy
+
+import (
+	"net/http"
+	"net/url"
+
+	"github.com/false-systems/rauta/internal/router"
+)
+
+// filterState carries what filters need across route and backend filters.
+type filterState struct {
+	// The request as received: redirects are computed from it.
+	scheme, host, path, query string
+	// respMods are response header modifiers, applied in order to the
+	// response.
+	respMods []*router.HeaderModifier
+	// mirrorBody is the buffered request body once a mirror needed it;
+	// bodyState says whether it was read and whether mirrors may use it.
+	mirrorBody []byte
+	bodyState  bodyState
+}
+
+type bodyState uint8
+
+const (
+	bodyUnread bodyState = iota
+	bodyBuffered
+	bodyTooLarge
+)
+
+// runFilters applies filters in order to the outbound request. It returns
+// true when a filter answered the request (a redirect).
+func (s *Server) runFilters(w http.ResponseWriter, out *http.Request, rreq *router.Request, fs []router.Filter, st *filterState) bool {
+	for i := range fs {
+		f := &fs[i]
+		switch f.Kind {
+		case router.FilterRequestHeaders:
+			f.Headers.Apply(out.Header)
+			// net/http sends Host from the request, not its header map.
+			if v, ok := out.Header["Host"]; ok {
+				if len(v) > 0 && v[0] != "" {
+					out.Host = v[0]
+				}
+				delete(out.Header, "Host")
+			}
+		case router.FilterResponseHeaders:
+			st.respMods = append(st.respMods, f.Headers)
+		case router.FilterRedirect:
+			h := w.Header()
+			for _, m := range st.respMods {
+				m.Apply(h)
+			}
+			h.Set("Location", f.Redirect.Location(st.scheme, st.host, st.path, st.query))
+			w.WriteHeader(f.Redirect.StatusCode)
+			return true
+		case router.FilterRewrite:
+			if f.Rewrite.Hostname != "" {
+				out.Host = f.Rewrite.Hostname
+			}
+			if p, ok := f.Rewrite.Path(st.path); ok {
+				setEscapedPath(out.URL, p)
+			}
+		case router.FilterMirror:
+			s.fwd.mirror(out, f.Mirror, rreq, st)
+		}
+	}
+	return false
+}
+
+// setEscapedPath makes u send the escaped path p as is.
+func setEscapedPath(u *url.URL, p string) {
+	if dec, err := url.PathUnescape(p); err == nil {
+		u.Path, u.RawPath = dec, p
+		return
+	}
+	u.Path, u.RawPath = p, ""
+}

@@ -1,0 +1,262 @@
+package proxy
+
+import (
+	"context"
+	"errors"
+	"io"
+	"log/slog"
+	"net"
+	"net/http"
+	"strings"
+	"sync"
+	"syscall"
+	"time"
+
+	"golang.org/x/net/http/httpguts"
+
+	"github.com/false-systems/rauta/internal/router"
+)
+
+// forwarder sends requests to backends: one shared HTTP/1.1 pool, one h2c
+// pool, pooled copy buffers, and the bounded mirror workers.
+type forwarder struct {
+	h1      *http.Transport
+	h2c     *http.Transport
+	bufs    sync.Pool
+	metrics *metrics
+	logger  *slog.Logger
+
+	mirrorSem   chan struct{}
+	mirrorLimit int64
+	mirrors     sync.WaitGroup
+
+	// upgraded tracks hijacked connections (WebSocket), which net/http's
+	// Shutdown does not see, so close can end them.
+	upMu     sync.Mutex
+	upgraded map[net.Conn]struct{}
+}
+
+// copyBufferSize is the size of pooled body copy buffers.
+const copyBufferSize = 32 << 10
+
+func newForwarder(o Options, m *metrics, logger *slog.Logger) *forwarder {
+	dialer := &net.Dialer{Timeout: o.DialTimeout, KeepAlive: 30 * time.Second}
+	h1 := &http.Transport{
+		Proxy:       nil, // never route backend traffic through an environment proxy
+		DialContext: dialer.DialContext,
+		// Go's default of 2 idle connections per host would make a busy
+		// backend open and close a connection per request.
+		MaxIdleConns:          0,
+		MaxIdleConnsPerHost:   1024,
+		IdleConnTimeout:       90 * time.Second,
+		ExpectContinueTimeout: time.Second,
+		// The proxy passes Accept-Encoding and bodies through untouched.
+		DisableCompression: true,
+		ReadBufferSize:     copyBufferSize,
+		WriteBufferSize:    copyBufferSize,
+	}
+	h2c := h1.Clone()
+	h2c.Protocols = new(http.Protocols)
+	h2c.Protocols.SetUnencryptedHTTP2(true)
+	f := &forwarder{
+		h1:          h1,
+		h2c:         h2c,
+		metrics:     m,
+		logger:      logger,
+		mirrorSem:   make(chan struct{}, o.MirrorConcurrency),
+		mirrorLimit: o.MirrorBodyLimit,
+		upgraded:    map[net.Conn]struct{}{},
+	}
+	f.bufs.New = func() any { b := make([]byte, copyBufferSize); return &b }
+	return f
+}
+
+func (f *forwarder) transport(b *router.Backend) *http.Transport {
+	if b.H2C {
+		return f.h2c
+	}
+	return f.h1
+}
+
+// close waits up to timeout for mirrors, ends upgraded connections and
+// drops idle backend connections.
+func (f *forwarder) close(timeout time.Duration) {
+	done := make(chan struct{})
+	go func() { f.mirrors.Wait(); close(done) }()
+	select {
+	case <-done:
+	case <-time.After(timeout):
+	}
+	f.upMu.Lock()
+	for c := range f.upgraded {
+		c.Close()
+	}
+	f.upMu.Unlock()
+	f.h1.CloseIdleConnections()
+	f.h2c.CloseIdleConnections()
+}
+
+// hopHeaders are removed in both directions (RFC 9110 7.6.1), along with
+// the headers Connection names and every Proxy-* header.
+var hopHeaders = []string{
+	"Connection", "Keep-Alive", "Te", "Trailer", "Transfer-Encoding", "Upgrade",
+}
+
+// removeHopByHop strips connection-specific headers. It runs before user
+// filters, so a filter can never resurrect or be defeated by them.
+func removeHopByHop(h http.Header) {
+	for _, v := range h["Connection"] {
+		for _, name := range strings.Split(v, ",") {
+			if name = strings.TrimSpace(name); name != "" {
+				delete(h, http.CanonicalHeaderKey(name))
+			}
+		}
+	}
+	for _, k := range hopHeaders {
+		delete(h, k)
+	}
+	for k := range h {
+		if strings.HasPrefix(k, "Proxy-") {
+			delete(h, k)
+		}
+	}
+}
+
+// upgradeType is the protocol an HTTP/1.1 request asks to switch to
+// (WebSocket), "" if none.
+func upgradeType(r *http.Request) string {
+	if r.ProtoMajor != 1 || !httpguts.HeaderValuesContainsToken(r.Header["Connection"], "Upgrade") {
+		return ""
+	}
+	return r.Header.Get("Upgrade")
+}
+
+// newOutbound builds the request sent to the backend: a copy of r with
+// hop-by-hop headers removed and X-Forwarded-* set. Filters then modify it.
+func newOutbound(ctx context.Context, r *http.Request, scheme, ip, upgrade string) *http.Request {
+	out := r.Clone(ctx)
+	if r.ContentLength == 0 {
+		out.Body = nil // a nil body lets the transport reuse connections freely
+	}
+	out.Close = false
+	out.RequestURI = ""
+	wantTrailers := httpguts.HeaderValuesContainsToken(r.Header["Te"], "trailers")
+	removeHopByHop(out.Header)
+	if wantTrailers {
+		out.Header.Set("Te", "trailers") // gRPC needs it end to end
+	}
+	if upgrade != "" {
+		out.Header.Set("Connection", "Upgrade")
+		out.Header.Set("Upgrade", upgrade)
+	}
+	if prior := out.Header["X-Forwarded-For"]; len(prior) > 0 {
+		ip = strings.Join(prior, ", ") + ", " + ip
+	}
+	out.Header.Set("X-Forwarded-For", ip)
+	out.Header.Set("X-Forwarded-Proto", scheme)
+	out.Header.Set("X-Forwarded-Host", r.Host)
+	if _, ok := out.Header["User-Agent"]; !ok {
+		out.Header.Set("User-Agent", "") // keep Go's default User-Agent out
+	}
+	return out
+}
+
+// forward sends out to addr and copies the response to w.
+func (f *forwarder) forward(w http.ResponseWriter, r, out *http.Request, b *router.Backend, addr string, timeout time.Duration, st *filterState) {
+	ctx := out.Context()
+	if timeout > 0 {
+		var cancel context.CancelFunc
+		ctx, cancel = context.WithTimeout(ctx, timeout)
+		defer cancel()
+		out = out.WithContext(ctx)
+	}
+	out.URL.Scheme = "http"
+	out.URL.Host = addr
+	resp, err := f.transport(b).RoundTrip(out)
+	if err != nil {
+		f.writeUpstreamError(w, r, ctx, b, err)
+		return
+	}
+	defer resp.Body.Close()
+
+	removeHopByHop(resp.Header)
+	h := w.Header()
+	for k, vv := range resp.Header {
+		h[k] = vv
+	}
+	for _, m := range st.respMods {
+		m.Apply(h)
+	}
+	w.WriteHeader(resp.StatusCode)
+	// Stream (flush every chunk) when the length is unknown: event streams,
+	// gRPC and long polls must not sit in a buffer.
+	flush := resp.ContentLength < 0
+	if err := f.copyBody(w, resp.Body, flush); err != nil {
+		if r.Context().Err() != nil {
+			return // the client went away
+		}
+		// The backend failed mid-body. Abort the client connection (or
+		// HTTP/2 stream) so it cannot mistake a truncated body for a
+		// complete one.
+		panic(http.ErrAbortHandler)
+	}
+	for k, vv := range resp.Trailer {
+		h[http.TrailerPrefix+k] = vv
+	}
+}
+
+// copyBody copies with a pooled buffer, flushing after each write if asked.
+func (f *forwarder) copyBody(w http.ResponseWriter, body io.Reader, flush bool) error {
+	bp := f.bufs.Get().(*[]byte)
+	defer f.bufs.Put(bp)
+	buf := *bp
+	rc := http.NewResponseController(w)
+	for {
+		n, rerr := body.Read(buf)
+		if n > 0 {
+			if _, werr := w.Write(buf[:n]); werr != nil {
+				return werr
+			}
+			if flush {
+				if err := rc.Flush(); err != nil {
+					return err
+				}
+			}
+		}
+		if rerr == io.EOF {
+			return nil
+		}
+		if rerr != nil {
+			return rerr
+		}
+	}
+}
+
+// writeUpstreamError maps a failed round trip to a status: 504 when a
+// timeout fired, 502 (counted as a connect error) when the backend refused
+// or reset the connection, nothing when the client is gone.
+func (f *forwarder) writeUpstreamError(w http.ResponseWriter, r *http.Request, ctx context.Context, b *router.Backend, err error) {
+	switch {
+	case r.Context().Err() != nil:
+		return
+	case errors.Is(ctx.Err(), context.DeadlineExceeded) || errors.Is(err, context.DeadlineExceeded):
+		writeError(w, http.StatusGatewayTimeout, "backend timed out")
+	default:
+		if isConnectError(err) {
+			f.metrics.connectErrors.WithLabelValues(b.Name).Inc()
+		}
+		writeError(w, http.StatusBadGateway, "backend unavailable")
+	}
+}
+
+// isConnectError reports failures to reach the backend or keep the
+// connection: refused or timed-out dials, resets, and connections closed
+// before a response.
+func isConnectError(err error) bool {
+	var op *net.OpError
+	if errors.As(err, &op) && op.Op == "dial" {
+		return true
+	}
+	return errors.Is(err, syscall.ECONNRESET) || errors.Is(err, syscall.ECONNREFUSED) ||
+		errors.Is(err, io.EOF) || errors.Is(err, io.ErrUnexpectedEOF) || errors.Is(err, syscall.EPIPE)
+}

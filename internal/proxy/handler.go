@@ -1,0 +1,178 @@
+package proxy
+
+import (
+	"context"
+	"math/rand/v2"
+	"net"
+	"net/http"
+	"strings"
+	"time"
+
+	"github.com/false-systems/rauta/internal/router"
+)
+
+// handler is the http.Handler of one socket.
+type handler struct {
+	s     *Server
+	sock  *socket
+	plain bool // clear-text listener: Upgrade: h2c is possible
+}
+
+func (h *handler) ServeHTTP(w http.ResponseWriter, r *http.Request) {
+	if h.plain && isH2CUpgrade(r) && h.serveH2CUpgrade(w, r) {
+		return
+	}
+	h.serveProxied(w, r)
+}
+
+// serveProxied routes and forwards one request using the socket's current
+// config, loaded once.
+func (h *handler) serveProxied(w http.ResponseWriter, r *http.Request) {
+	h.s.serve(w, r, h.sock.cfg.Load())
+}
+
+// exchange is what one request did, for metrics and the access log.
+type exchange struct {
+	route    *router.Route
+	upstream string
+}
+
+// statusClientClosed is recorded (never sent) when the client went away
+// before a response; nginx's convention.
+const statusClientClosed = 499
+
+func (s *Server) serve(w http.ResponseWriter, r *http.Request, lc *listenerConfig) {
+	start := time.Now()
+	rec := &recorder{ResponseWriter: w}
+	var ex exchange
+	// Deferred so that an aborted response (http.ErrAbortHandler) is still
+	// counted and logged.
+	defer func() {
+		status := rec.status
+		if status == 0 {
+			status = statusClientClosed
+			if r.Context().Err() == nil {
+				status = http.StatusOK // net/http answers 200 for an empty handler
+			}
+		}
+		s.record(lc, r, &ex, status, rec.bytes, start)
+	}()
+	s.route(rec, r, lc, &ex)
+}
+
+func (s *Server) record(lc *listenerConfig, r *http.Request, ex *exchange, status int, bytes int64, start time.Time) {
+	elapsed := time.Since(start)
+	rm := lc.noRoute
+	routeName := ""
+	if ex.route != nil {
+		rm = lc.routes[ex.route]
+		routeName = ex.route.Name
+	}
+	rm.observe(r.Method, status, elapsed.Seconds())
+	if s.accessLog != nil {
+		path, _ := requestPath(r)
+		s.accessLog.write(start, &accessEntry{
+			Gateway:    lc.gateway,
+			Route:      routeName,
+			Method:     r.Method,
+			Host:       r.Host,
+			Path:       path,
+			Status:     status,
+			Bytes:      bytes,
+			DurationMS: float64(elapsed.Microseconds()) / 1000,
+			Upstream:   ex.upstream,
+			Client:     clientIP(r.RemoteAddr),
+		})
+	}
+}
+
+// route matches r, runs the filters and hands the request to a backend.
+func (s *Server) route(w http.ResponseWriter, r *http.Request, lc *listenerConfig, ex *exchange) {
+	if len(r.RequestURI) > maxRequestURI {
+		writeError(w, http.StatusRequestURITooLong, "request URI too long")
+		return
+	}
+	path, query := requestPath(r)
+	ip := clientIP(r.RemoteAddr)
+	rreq := router.Request{
+		Host:     r.Host,
+		Path:     path,
+		Method:   r.Method,
+		RawQuery: query,
+		Header:   router.HTTPHeader(r.Header),
+		ClientIP: ip,
+	}
+	rt := lc.table.Match(&rreq)
+	if rt == nil {
+		writeError(w, http.StatusNotFound, "no route")
+		return
+	}
+	ex.route = rt
+
+	upgrade := upgradeType(r)
+	ctx := r.Context()
+	if t := rt.Timeouts.Request; t > 0 && upgrade == "" {
+		var cancel context.CancelFunc
+		ctx, cancel = context.WithTimeout(ctx, t)
+		defer cancel()
+	}
+	out := newOutbound(ctx, r, lc.scheme, ip, upgrade)
+	st := filterState{scheme: lc.scheme, path: path, query: query, host: r.Host}
+	if s.runFilters(w, out, &rreq, rt.Filters, &st) {
+		return
+	}
+	b := rt.PickBackend(rand.Uint64())
+	if b == nil {
+		writeError(w, http.StatusInternalServerError, "route has no backend")
+		return
+	}
+	if b.Invalid {
+		writeError(w, http.StatusInternalServerError, "backend "+b.Name+" is invalid")
+		return
+	}
+	if s.runFilters(w, out, &rreq, b.Filters, &st) {
+		return
+	}
+	ep := b.Pick(&rreq)
+	if ep == nil {
+		writeError(w, http.StatusServiceUnavailable, "no healthy endpoints for backend "+b.Name)
+		return
+	}
+	ex.upstream = ep.Addr
+	ep.Acquire()
+	defer ep.Release()
+	if upgrade != "" {
+		s.fwd.upgrade(w, r, out, b, ep.Addr, &st)
+		return
+	}
+	s.fwd.forward(w, r, out, b, ep.Addr, rt.Timeouts.BackendRequest, &st)
+}
+
+// requestPath returns the path as received (still escaped) and the raw
+// query. HTTP/1.1 origin-form and HTTP/2 :path keep it in RequestURI;
+// absolute-form and "*" go through the parsed URL.
+func requestPath(r *http.Request) (path, query string) {
+	uri := r.RequestURI
+	if strings.HasPrefix(uri, "/") {
+		path, query, _ = strings.Cut(uri, "?")
+		return path, query
+	}
+	return r.URL.EscapedPath(), r.URL.RawQuery
+}
+
+// clientIP is the address of the peer without port.
+func clientIP(remoteAddr string) string {
+	if host, _, err := net.SplitHostPort(remoteAddr); err == nil {
+		return host
+	}
+	return remoteAddr
+}
+
+// writeError answers with a short plain-text error.
+func writeError(w http.ResponseWriter, code int, msg string) {
+	h := w.Header()
+	h.Set("Content-Type", "text/plain; charset=utf-8")
+	h.Set("X-Content-Type-Options", "nosniff")
+	w.WriteHeader(code)
+	w.Write([]byte(msg + "\n"))
+}

@@ -1,0 +1,110 @@
+package proxy
+
+import (
+	"context"
+	"crypto/tls"
+	"errors"
+	"fmt"
+	"log/slog"
+	"net"
+	"net/http"
+	"sync/atomic"
+
+	"golang.org/x/net/http2"
+
+	"github.com/false-systems/rauta/internal/ir"
+)
+
+// socket is one bound listener and the HTTP engine serving it. The socket
+// outlives Apply calls that keep its address and protocol; only cfg changes.
+type socket struct {
+	protocol ir.Protocol
+	ln       net.Listener
+	srv      *http.Server
+	h2       *http2.Server
+	cfg      atomic.Pointer[listenerConfig]
+}
+
+// bind opens the socket of a listener and prepares (but does not start) its
+// server: HTTP/1.1 with keep-alive everywhere, HTTP/2 by ALPN on HTTPS, h2c
+// by prior knowledge or Upgrade on HTTP.
+func (s *Server) bind(addr string, lc *listenerConfig) (*socket, error) {
+	ln, err := net.Listen("tcp", addr)
+	if err != nil {
+		return nil, fmt.Errorf("bind %s: %w", addr, err)
+	}
+	sock := &socket{protocol: lc.protocol, ln: ln}
+	sock.cfg.Store(lc)
+	protocols := new(http.Protocols)
+	protocols.SetHTTP1(true)
+	if lc.protocol == ir.ProtocolHTTPS {
+		protocols.SetHTTP2(true)
+	} else {
+		protocols.SetUnencryptedHTTP2(true)
+	}
+	sock.srv = &http.Server{
+		Handler:           &handler{s: s, sock: sock, plain: lc.protocol == ir.ProtocolHTTP},
+		ReadHeaderTimeout: s.opts.ReadHeaderTimeout,
+		IdleTimeout:       s.opts.IdleTimeout,
+		MaxHeaderBytes:    s.opts.MaxHeaderBytes,
+		Protocols:         protocols,
+		ErrorLog:          slog.NewLogLogger(s.opts.Logger.Handler(), slog.LevelDebug),
+	}
+	if lc.protocol == ir.ProtocolHTTPS {
+		sock.srv.TLSConfig = &tls.Config{
+			MinVersion: tls.VersionTLS12,
+			// The certificate is looked up on every handshake in the
+			// socket's current config, so Apply replaces certificates
+			// without reopening the socket.
+			GetCertificate: func(hello *tls.ClientHelloInfo) (*tls.Certificate, error) {
+				return sock.cfg.Load().certs.get(hello.ServerName)
+			},
+		}
+	}
+	// x/net's HTTP/2 server serves h2 by ALPN, h2c with prior knowledge
+	// (net/http hands such connections over) and the connections upgraded
+	// with Upgrade: h2c (h2c.go); registering it here also makes Shutdown
+	// drain all of them gracefully.
+	sock.h2 = &http2.Server{IdleTimeout: s.opts.IdleTimeout}
+	if err := http2.ConfigureServer(sock.srv, sock.h2); err != nil {
+		ln.Close()
+		return nil, fmt.Errorf("configure http2: %w", err)
+	}
+	return sock, nil
+}
+
+// startServing runs the socket's accept loop. Callers hold s.mu.
+func (s *Server) startServing(sock *socket) {
+	s.serving.Add(1)
+	go func() {
+		defer s.serving.Done()
+		var err error
+		if sock.protocol == ir.ProtocolHTTPS {
+			err = sock.srv.ServeTLS(sock.ln, "", "")
+		} else {
+			err = sock.srv.Serve(sock.ln)
+		}
+		if err != nil && !errors.Is(err, http.ErrServerClosed) {
+			s.opts.Logger.Error("listener stopped serving", "addr", sock.ln.Addr().String(), "err", err)
+		}
+	}()
+}
+
+// closeGracefully stops accepting on the socket at once, then lets its
+// in-flight requests finish in the background, forcing the connections
+// closed after ShutdownTimeout. Callers hold s.mu.
+func (s *Server) closeGracefully(sock *socket) {
+	// Closing the listener now (Shutdown would too, but asynchronously)
+	// frees the address for a listener bound right after.
+	sock.ln.Close()
+	s.serving.Add(1)
+	go func() {
+		defer s.serving.Done()
+		ctx, cancel := context.WithTimeout(context.Background(), s.opts.ShutdownTimeout)
+		defer cancel()
+		if err := sock.srv.Shutdown(ctx); err != nil {
+			sock.srv.Close()
+		}
+	}()
+}
+

@@ -1,0 +1,109 @@
+package proxy
+
+import (
+	"bytes"
+	"context"
+	"io"
+	"math/rand/v2"
+	"net/http"
+	"time"
+
+	"github.com/false-systems/rauta/internal/router"
+)
+
+// mirrorTimeout bounds one mirrored request; nobody waits for its answer.
+const mirrorTimeout = 30 * time.Second
+
+// mirror sends a copy of out, as it stands now, to the mirror backend in
+// the background. It never fails or blocks the main request: when the
+// mirror workers are all busy, the backend has no endpoint, or the body is
+// larger than the mirror limit, the copy is dropped.
+func (f *forwarder) mirror(out *http.Request, m *router.Mirror, rreq *router.Request, st *filterState) {
+	if !m.Sample(rand.Uint64()) || m.Backend.Invalid {
+		return
+	}
+	ep := m.Backend.Pick(rreq)
+	if ep == nil {
+		return
+	}
+	select {
+	case f.mirrorSem <- struct{}{}:
+	default:
+		return // saturated: drop rather than queue
+	}
+	body, ok := f.bufferBody(out, st)
+	if !ok {
+		<-f.mirrorSem
+		return
+	}
+	// The copy is detached from the client: it may outlive the request.
+	ctx, cancel := context.WithTimeout(context.WithoutCancel(out.Context()), mirrorTimeout)
+	mreq := out.Clone(ctx)
+	mreq.URL.Scheme = "http"
+	mreq.URL.Host = ep.Addr
+	mreq.Body = nil
+	mreq.ContentLength = int64(len(body))
+	mreq.TransferEncoding = nil
+	if len(body) > 0 {
+		mreq.Body = io.NopCloser(bytes.NewReader(body))
+		mreq.GetBody = func() (io.ReadCloser, error) { return io.NopCloser(bytes.NewReader(body)), nil }
+	}
+	tr := f.transport(m.Backend)
+	ep.Acquire()
+	f.mirrors.Add(1)
+	go func() {
+		defer f.mirrors.Done()
+		defer func() { <-f.mirrorSem }()
+		defer ep.Release()
+		defer cancel()
+		resp, err := tr.RoundTrip(mreq)
+		if err != nil {
+			f.logger.Debug("mirror request failed", "backend", m.Backend.Name, "err", err)
+			return
+		}
+		// Drain a little so the connection can be reused, then drop it.
+		io.CopyN(io.Discard, resp.Body, 64<<10)
+		resp.Body.Close()
+	}()
+}
+
+// bufferBody reads the request body once, up to the mirror limit, and puts
+// it back for the main request. It reports false when the body is larger
+// than the limit or could not be read; the main request still gets every
+// byte (or the read error) in order.
+func (f *forwarder) bufferBody(out *http.Request, st *filterState) ([]byte, bool) {
+	switch st.bodyState {
+	case bodyBuffered:
+		return st.mirrorBody, true
+	case bodyTooLarge:
+		return nil, false
+	}
+	if out.Body == nil || out.Body == http.NoBody {
+		st.bodyState = bodyBuffered
+		return nil, true
+	}
+	if out.ContentLength > f.mirrorLimit {
+		st.bodyState = bodyTooLarge
+		return nil, false
+	}
+	orig := out.Body
+	buf, err := io.ReadAll(io.LimitReader(orig, f.mirrorLimit+1))
+	if err != nil || int64(len(buf)) > f.mirrorLimit {
+		rest := io.Reader(orig)
+		if err != nil {
+			rest = errReader{err}
+		}
+		out.Body = readCloser{io.MultiReader(bytes.NewReader(buf), rest), orig}
+		st.bodyState = bodyTooLarge
+		return nil, false
+	}
+	out.Body = readCloser{bytes.NewReader(buf), orig}
+	out.ContentLength = int64(len(buf))
+	out.TransferEncoding = nil // the length is known now
+	st.mirrorBody, st.bodyState = buf, bodyBuffered
+	return buf, true
+}
+
+type errReader struct{ err error }
+
+func (e errReader) Read([]byte) (int, error) { return 0, e.err }

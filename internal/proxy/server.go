@@ -1,0 +1,231 @@
+package proxy
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"net"
+	"strings"
+	"sync"
+	"sync/atomic"
+
+	"github.com/prometheus/client_golang/prometheus"
+
+	"github.com/false-systems/rauta/internal/ir"
+	"github.com/false-systems/rauta/internal/lb"
+	"github.com/false-systems/rauta/internal/router"
+)
+
+// Server serves ir.Snapshots. Create it with New, give it a configuration
+// with Apply and serve with Run; Apply may be called again at any time.
+type Server struct {
+	opts      Options
+	registry  *lb.Registry
+	metrics   *metrics
+	fwd       *forwarder
+	accessLog *accessLog
+
+	// mu serializes Apply, Run's start and stop, and guards the fields
+	// below it. Requests never take it.
+	mu           sync.Mutex
+	sockets      map[string]*socket // by bind key
+	byName       map[string]*socket // by listener name
+	routeMetrics map[routeKey]*routeMetrics
+	running      bool
+	stopped      bool
+	// serving counts serve loops and graceful closes, so Run returns only
+	// after every socket is done.
+	serving sync.WaitGroup
+
+	active atomic.Pointer[ir.Snapshot]
+}
+
+// New returns a Server with no listeners.
+func New(opts Options) (*Server, error) {
+	opts = opts.withDefaults()
+	reg := opts.Registerer
+	if reg == nil {
+		reg = prometheus.NewRegistry()
+	}
+	m, err := newMetrics(reg)
+	if err != nil {
+		return nil, err
+	}
+	s := &Server{
+		opts:         opts,
+		registry:     lb.NewRegistry(),
+		metrics:      m,
+		sockets:      map[string]*socket{},
+		byName:       map[string]*socket{},
+		routeMetrics: map[routeKey]*routeMetrics{},
+	}
+	s.fwd = newForwarder(opts, m, opts.Logger)
+	if opts.AccessLog != nil {
+		s.accessLog = &accessLog{w: opts.AccessLog}
+	}
+	s.active.Store(&ir.Snapshot{})
+	return s, nil
+}
+
+// Apply makes snap the served configuration. It compiles everything first;
+// on a compile error it keeps the old configuration and returns an error
+// naming the listener and route. Then it closes the sockets of removed
+// listeners gracefully, opens sockets for new ones and publishes each
+// listener's config atomically; sockets of unchanged listeners stay open.
+// A listener whose socket cannot be bound is reported in the returned error
+// while the others are served.
+func (s *Server) Apply(snap *ir.Snapshot) error {
+	if snap == nil {
+		snap = &ir.Snapshot{}
+	}
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if s.stopped {
+		return errors.New("apply: server stopped")
+	}
+	c, err := s.compile(snap)
+	if err != nil {
+		return fmt.Errorf("apply: %w", err)
+	}
+	s.attachMetrics(c)
+
+	// Decide which sockets stay, then close the others before binding, so a
+	// listener moving between names or protocols can take its address back.
+	keep := map[string]*socket{}
+	for _, lc := range c.listeners {
+		key := socketKey(c.bindAddr[lc], lc)
+		if old, ok := s.sockets[key]; ok && old.protocol == lc.protocol {
+			keep[key] = old
+		}
+	}
+	for key, sock := range s.sockets {
+		if keep[key] != sock {
+			s.closeGracefully(sock)
+		}
+	}
+
+	var errs []error
+	sockets := map[string]*socket{}
+	byName := map[string]*socket{}
+	served := &ir.Snapshot{}
+	for i, lc := range c.listeners {
+		key := socketKey(c.bindAddr[lc], lc)
+		sock := keep[key]
+		if sock == nil {
+			sock, err = s.bind(c.bindAddr[lc], lc)
+			if err != nil {
+				errs = append(errs, fmt.Errorf("listener %q: %w", lc.name, err))
+				continue
+			}
+			if s.running {
+				s.startServing(sock)
+			}
+		}
+		sock.cfg.Store(lc)
+		sockets[key] = sock
+		byName[lc.name] = sock
+		served.Listeners = append(served.Listeners, snap.Listeners[i])
+	}
+	s.sockets, s.byName = sockets, byName
+	s.forgetMetrics(c)
+	endpoints := endpointSet(served)
+	s.registry.Prune(func(addr string) bool { return endpoints[addr] })
+	s.active.Store(served)
+	if len(errs) > 0 {
+		return fmt.Errorf("apply: %w", errors.Join(errs...))
+	}
+	return nil
+}
+
+// socketKey identifies a socket across snapshots. Port 0 (an ephemeral port,
+// for tests) is keyed by listener name too, as each such listener gets its
+// own port.
+func socketKey(addr string, lc *listenerConfig) string {
+	if strings.HasSuffix(addr, ":0") {
+		return addr + "#" + lc.name
+	}
+	return addr
+}
+
+// attachMetrics gives every route of c its metrics, reusing the resolved
+// series of routes that existed before.
+func (s *Server) attachMetrics(c *compiled) {
+	get := func(gateway, route string) *routeMetrics {
+		k := routeKey{gateway, route}
+		rm, ok := s.routeMetrics[k]
+		if !ok {
+			rm = &routeMetrics{m: s.metrics, gateway: gateway, route: route}
+			s.routeMetrics[k] = rm
+		}
+		return rm
+	}
+	for _, lc := range c.listeners {
+		lc.noRoute = get(lc.gateway, "")
+		routes := lc.table.Routes()
+		lc.routes = make(map[*router.Route]*routeMetrics, len(routes))
+		for _, rt := range routes {
+			lc.routes[rt] = get(lc.gateway, rt.Name)
+		}
+	}
+}
+
+// forgetMetrics deletes the series of routes that c no longer has.
+func (s *Server) forgetMetrics(c *compiled) {
+	live := map[routeKey]bool{}
+	for _, lc := range c.listeners {
+		for _, rm := range lc.routes {
+			live[routeKey{rm.gateway, rm.route}] = true
+		}
+		live[routeKey{lc.gateway, ""}] = true
+	}
+	for k, rm := range s.routeMetrics {
+		if !live[k] {
+			rm.forget()
+			delete(s.routeMetrics, k)
+		}
+	}
+}
+
+// Run serves until ctx ends, then shuts down gracefully: listeners stop
+// accepting, in-flight requests finish (up to Options.ShutdownTimeout) and
+// mirrors drain. It returns nil after a clean shutdown.
+func (s *Server) Run(ctx context.Context) error {
+	s.mu.Lock()
+	if s.running || s.stopped {
+		s.mu.Unlock()
+		return errors.New("run: server already started")
+	}
+	s.running = true
+	for _, sock := range s.sockets {
+		s.startServing(sock)
+	}
+	s.mu.Unlock()
+
+	<-ctx.Done()
+
+	s.mu.Lock()
+	s.stopped = true
+	for _, sock := range s.sockets {
+		s.closeGracefully(sock)
+	}
+	s.sockets, s.byName = map[string]*socket{}, map[string]*socket{}
+	s.mu.Unlock()
+	s.serving.Wait()
+	s.fwd.close(s.opts.ShutdownTimeout)
+	return nil
+}
+
+// Addr returns the bound address of a listener, nil when it is not served.
+func (s *Server) Addr(listener string) net.Addr {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if sock, ok := s.byName[listener]; ok {
+		return sock.ln.Addr()
+	}
+	return nil
+}
+
+// Active returns the configuration being served: the last applied snapshot
+// without the listeners whose socket could not be bound. Callers must not
+// modify it.
+func (s *Server) Active() *ir.Snapshot { return s.active.Load() }
