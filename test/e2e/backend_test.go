@@ -1,0 +1,54 @@
+package e2e
+
+import (
+	"errors"
+	"net"
+	"net/http"
+	"sync/atomic"
+	"testing"
+	"time"
+
+	"github.com/false-systems/rauta/internal/echo"
+)
+
+// backend is an in-process echo server on a loopback port.
+type backend struct {
+	name  string
+	port  int
+	count atomic.Int64 // requests received
+}
+
+// startBackend serves echo.Handler(name) on 127.0.0.1 until the test ends.
+func startBackend(t *testing.T, name string) *backend {
+	t.Helper()
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatalf("backend %s: listen: %v", name, err)
+	}
+	b := &backend{name: name, port: ln.Addr().(*net.TCPAddr).Port}
+	h := echo.Handler(name)
+	srv := &http.Server{
+		Handler: http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+			b.count.Add(1)
+			h.ServeHTTP(w, r)
+		}),
+		ReadHeaderTimeout: 10 * time.Second,
+	}
+	done := make(chan struct{})
+	go func() {
+		defer close(done)
+		if err := srv.Serve(ln); err != nil && !errors.Is(err, http.ErrServerClosed) {
+			t.Errorf("backend %s: serve: %v", name, err)
+		}
+	}()
+	t.Cleanup(func() {
+		// Close, not Shutdown: hijacked WebSocket connections and the
+		// gateway's idle pool must not hold the test open.
+		_ = srv.Close()
+		<-done
+	})
+	return b
+}
+
+// deadPort returns a loopback port with nothing listening on it.
+func deadPort(t *testing.T) int { return freePort(t) }
