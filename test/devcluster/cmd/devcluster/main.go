@@ -1,0 +1,71 @@
+// Command devcluster runs the local cluster in the foreground until SIGINT or SIGTERM:
+// etcd, kube-apiserver, kube-controller-manager, the Gateway API CRDs and a node agent.
+// hack/devcluster.sh runs it in the background for people; tests use package devcluster.
+package main
+
+import (
+	"context"
+	"errors"
+	"flag"
+	"fmt"
+	"os"
+	"os/signal"
+	"path/filepath"
+	"syscall"
+
+	"github.com/false-systems/rauta/test/devcluster"
+	"github.com/false-systems/rauta/test/devcluster/node"
+)
+
+func main() {
+	if err := run(); err != nil {
+		fmt.Fprintln(os.Stderr, "devcluster:", err)
+		os.Exit(1)
+	}
+}
+
+func run() error {
+	dir := flag.String("dir", "", "state folder (certificates, kubeconfig, etcd data, logs); wiped at start")
+	withNode := flag.Bool("node", true, "run a node agent (needs root)")
+	podCIDR := flag.String("pod-cidr", envOr("RAUTA_DEVCLUSTER_POD_CIDR", "10.244.0.0/24"), "pod address range (env RAUTA_DEVCLUSTER_POD_CIDR)")
+	bridge := flag.String("bridge", envOr("RAUTA_DEVCLUSTER_BRIDGE", "rauta0"), "bridge name, at most 6 characters (env RAUTA_DEVCLUSTER_BRIDGE)")
+	serviceCIDR := flag.String("service-cidr", envOr("RAUTA_DEVCLUSTER_SERVICE_CIDR", "10.96.0.0/24"), "Service ClusterIP range (env RAUTA_DEVCLUSTER_SERVICE_CIDR)")
+	repo := flag.String("repo", "", "rauta checkout (default: found from the working folder)")
+	flag.Parse()
+	if *dir == "" {
+		return fmt.Errorf("-dir is required")
+	}
+	abs, err := filepath.Abs(*dir)
+	if err != nil {
+		return err
+	}
+	if err := os.RemoveAll(abs); err != nil {
+		return fmt.Errorf("wipe %s: %w", abs, err)
+	}
+	opts := devcluster.Options{Dir: abs, KeepDir: true, RepoRoot: *repo, ServiceCIDR: *serviceCIDR}
+	if *withNode {
+		opts.Node = &node.Config{PodCIDR: *podCIDR, Bridge: *bridge}
+	}
+
+	ctx, stop := signal.NotifyContext(context.Background(), syscall.SIGINT, syscall.SIGTERM)
+	defer stop()
+	c, err := devcluster.Start(ctx, opts)
+	if err != nil {
+		return err
+	}
+	fmt.Printf("cluster ready\nexport KUBECONFIG=%s\n", c.Kubeconfig())
+	if err := os.WriteFile(filepath.Join(abs, "ready"), []byte(c.Kubeconfig()+"\n"), 0o644); err != nil {
+		return errors.Join(err, c.Stop())
+	}
+	<-ctx.Done()
+	fmt.Println("stopping")
+	os.Remove(filepath.Join(abs, "ready"))
+	return c.Stop()
+}
+
+func envOr(key, def string) string {
+	if v := os.Getenv(key); v != "" {
+		return v
+	}
+	return def
+}

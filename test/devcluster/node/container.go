@@ -1,0 +1,169 @@
+package node
+
+import (
+	"errors"
+	"fmt"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"strconv"
+	"syscall"
+	"time"
+
+	corev1 "k8s.io/api/core/v1"
+	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+)
+
+// container is one container of a pod: its resolved binary, environment and current
+// process. Only the pod worker's goroutine touches it.
+type container struct {
+	spec    corev1.Container
+	binary  string
+	args    []string
+	env     []string
+	logPath string
+	workDir string
+
+	cmd       *exec.Cmd
+	pid       int
+	running   bool
+	startedAt time.Time
+	restarts  int32
+	// terminated is the end of the last run; lastTerminated the one before a restart.
+	terminated     *corev1.ContainerStateTerminated
+	lastTerminated *corev1.ContainerStateTerminated
+	nextStart      time.Time
+	ready          bool
+	waitReason     string
+	waitMessage    string
+}
+
+// exitEvent reports that a container process ended.
+type exitEvent struct {
+	index int
+	pid   int
+	state *os.ProcessState
+	err   error
+}
+
+// start launches the container's process inside the pod's namespace, output appended to
+// its log file, and reports its exit on exits. Pdeathsig kills it if the agent dies.
+func (c *container) start(index int, netnsName string, exits chan<- exitEvent) error {
+	if err := os.MkdirAll(c.workDir, 0o755); err != nil {
+		return fmt.Errorf("container %q: create working folder: %w", c.spec.Name, err)
+	}
+	logFile, err := os.OpenFile(c.logPath, os.O_CREATE|os.O_WRONLY|os.O_APPEND, 0o644)
+	if err != nil {
+		return fmt.Errorf("container %q: open log: %w", c.spec.Name, err)
+	}
+	defer logFile.Close()
+	cmd := exec.Command(c.binary, c.args...)
+	cmd.Env = c.env
+	cmd.Dir = c.workDir
+	cmd.Stdout = logFile
+	cmd.Stderr = logFile
+	cmd.SysProcAttr = &syscall.SysProcAttr{Setpgid: true, Pdeathsig: syscall.SIGKILL}
+	if err := startInNetns(netnsName, cmd); err != nil {
+		return fmt.Errorf("container %q: start %s: %w", c.spec.Name, c.binary, err)
+	}
+	c.cmd, c.pid, c.running, c.startedAt = cmd, cmd.Process.Pid, true, time.Now()
+	c.waitReason, c.waitMessage = "", ""
+	pid := c.pid
+	go func() {
+		err := cmd.Wait()
+		exits <- exitEvent{index: index, pid: pid, state: cmd.ProcessState, err: err}
+	}()
+	return nil
+}
+
+// exited records the end of the current run.
+func (c *container) exited(ev exitEvent) {
+	code, reason := int32(-1), "Error"
+	signal := int32(0)
+	if ev.state != nil {
+		if ws, ok := ev.state.Sys().(syscall.WaitStatus); ok && ws.Signaled() {
+			signal = int32(ws.Signal())
+			code = 128 + signal
+		} else {
+			code = int32(ev.state.ExitCode())
+		}
+	}
+	if code == 0 {
+		reason = "Completed"
+	}
+	msg := ""
+	if ev.err != nil && ev.state == nil {
+		msg = ev.err.Error()
+	}
+	c.lastTerminated = c.terminated
+	c.terminated = &corev1.ContainerStateTerminated{
+		ExitCode:    code,
+		Signal:      signal,
+		Reason:      reason,
+		Message:     msg,
+		StartedAt:   metav1.NewTime(c.startedAt),
+		FinishedAt:  metav1.Now(),
+		ContainerID: c.containerID(),
+	}
+	c.running, c.ready, c.cmd = false, false, nil
+}
+
+// signal sends sig to the container's process group.
+func (c *container) signal(sig syscall.Signal) error {
+	if !c.running || c.pid <= 0 {
+		return nil
+	}
+	if err := syscall.Kill(-c.pid, sig); err != nil && !errors.Is(err, syscall.ESRCH) {
+		return fmt.Errorf("container %q: signal %d: %w", c.spec.Name, sig, err)
+	}
+	return nil
+}
+
+// containerID names the process: there is no container runtime, so the id is the pid.
+func (c *container) containerID() string {
+	if c.pid <= 0 {
+		return ""
+	}
+	return "rauta-devcluster://" + strconv.Itoa(c.pid)
+}
+
+// restartDelay is the kubelet's crash-loop backoff, shortened for a local cluster:
+// 1s doubling up to 30s.
+func restartDelay(restarts int32) time.Duration {
+	d := time.Second
+	for i := int32(0); i < restarts && d < 30*time.Second; i++ {
+		d *= 2
+	}
+	return min(d, 30*time.Second)
+}
+
+func (c *container) snapshot() containerSnapshot {
+	s := containerSnapshot{
+		Name:           c.spec.Name,
+		Image:          c.spec.Image,
+		ContainerID:    c.containerID(),
+		Running:        c.running,
+		StartedAt:      c.startedAt,
+		LastTerminated: c.lastTerminated,
+		WaitingReason:  c.waitReason,
+		WaitingMessage: c.waitMessage,
+		Ready:          c.ready,
+		Restarts:       c.restarts,
+	}
+	if !c.running && c.terminated != nil && c.waitReason == "" {
+		s.Terminated = c.terminated
+	}
+	if !c.running && c.waitReason != "" {
+		s.LastTerminated = c.terminated
+	}
+	return s
+}
+
+// containerLogPath is where a container's output goes; the log endpoint reads it.
+func containerLogPath(stateDir string, pod *corev1.Pod, name string) string {
+	return filepath.Join(podDir(stateDir, pod), name+".log")
+}
+
+func podDir(stateDir string, pod *corev1.Pod) string {
+	return filepath.Join(stateDir, "pods", pod.Namespace+"_"+pod.Name+"_"+string(pod.UID))
+}
