@@ -187,6 +187,9 @@ func (f *forwarder) forward(w http.ResponseWriter, r, out *http.Request, b *rout
 	for _, m := range st.respMods {
 		m.Apply(h)
 	}
+	if _, ok := h["Content-Type"]; !ok {
+		h["Content-Type"] = nil // relay the backend's absence; never sniff one
+	}
 	w.WriteHeader(resp.StatusCode)
 	// Stream (flush every chunk) when the length is unknown: event streams,
 	// gRPC and long polls must not sit in a buffer.

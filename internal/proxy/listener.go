@@ -107,4 +107,3 @@ func (s *Server) closeGracefully(sock *socket) {
 		}
 	}()
 }
-
