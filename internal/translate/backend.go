@@ -176,12 +176,13 @@ func slicePort(es *discoveryv1.EndpointSlice, sp corev1.ServicePort) (int32, boo
 	return 0, false
 }
 
-// endpointReady follows the EndpointSlice API: a nil Ready means ready, and
-// terminating endpoints take no new requests.
+// endpointReady follows the EndpointSlice API: a nil Ready means ready, and a
+// terminating endpoint takes no new requests whatever Ready says (it can be
+// true for Services that publish not-ready addresses).
 func endpointReady(ep discoveryv1.Endpoint) bool {
 	c := ep.Conditions
-	if c.Ready != nil {
-		return *c.Ready
+	if c.Terminating != nil && *c.Terminating {
+		return false
 	}
-	return c.Terminating == nil || !*c.Terminating
+	return c.Ready == nil || *c.Ready
 }
