@@ -5,9 +5,7 @@ package main
 import (
 	"flag"
 	"fmt"
-	"net/http"
 	"os"
-	"time"
 
 	"github.com/false-systems/rauta/internal/echo"
 )
@@ -16,7 +14,7 @@ func main() {
 	listen := flag.String("listen", "127.0.0.1:9101", "address to listen on")
 	name := flag.String("name", "echo", "backend name written into every reply")
 	flag.Parse()
-	srv := &http.Server{Addr: *listen, Handler: echo.Handler(*name), ReadHeaderTimeout: 10 * time.Second}
+	srv := echo.NewServer(*listen, echo.Handler(*name))
 	fmt.Fprintf(os.Stderr, "rauta-echo %s listening on %s\n", *name, *listen)
 	if err := srv.ListenAndServe(); err != nil {
 		fmt.Fprintln(os.Stderr, "rauta-echo:", err)

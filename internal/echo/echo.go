@@ -12,8 +12,6 @@ import (
 	"time"
 
 	"github.com/gorilla/websocket"
-	"golang.org/x/net/http2"
-	"golang.org/x/net/http2/h2c"
 )
 
 // Reply is the JSON body the echo handler writes.
@@ -32,8 +30,6 @@ type Reply struct {
 //   - /ws: a WebSocket that echoes every message, prefixed with the backend name;
 //   - /status/N: an empty response with status N;
 //   - anything else: a Reply, after ?delay=DURATION if given.
-//
-// It speaks HTTP/1.1 and HTTP/2 in clear text (prior knowledge and Upgrade).
 func Handler(name string) http.Handler {
 	mux := http.NewServeMux()
 	upgrader := websocket.Upgrader{CheckOrigin: func(*http.Request) bool { return true }}
@@ -90,5 +86,15 @@ func Handler(name string) http.Handler {
 		w.Header().Set("X-Backend", name)
 		_ = json.NewEncoder(w).Encode(reply)
 	})
-	return h2c.NewHandler(mux, &http2.Server{})
+	return mux
+}
+
+// NewServer returns a server for h on addr that speaks HTTP/1.1 and, with
+// prior knowledge, HTTP/2 in clear text (h2c), as gRPC-style backends do.
+func NewServer(addr string, h http.Handler) *http.Server {
+	srv := &http.Server{Addr: addr, Handler: h, ReadHeaderTimeout: 10 * time.Second}
+	srv.Protocols = new(http.Protocols)
+	srv.Protocols.SetHTTP1(true)
+	srv.Protocols.SetUnencryptedHTTP2(true)
+	return srv
 }

@@ -274,7 +274,7 @@ func hostnameProblem(h string) string {
 			return fmt.Sprintf("%q: empty or over-long label", h)
 		}
 		for _, r := range label {
-			if !(r >= 'a' && r <= 'z' || r >= '0' && r <= '9' || r == '-') {
+			if (r < 'a' || r > 'z') && (r < '0' || r > '9') && r != '-' {
 				return fmt.Sprintf("%q: invalid character %q", h, r)
 			}
 		}
