@@ -253,4 +253,3 @@ func (l *limitWriter) Write(p []byte) (int, error) {
 	l.left -= int64(n)
 	return n, err
 }
-

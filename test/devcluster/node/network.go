@@ -42,7 +42,7 @@ type podNetwork struct {
 	ip     netip.Addr
 }
 
-func netnsName(bridge, id string) string { return bridge + "-" + id }
+func netnsName(bridge, id string) string  { return bridge + "-" + id }
 func hostIfName(bridge, id string) string { return bridge + "v" + id }
 
 // setupNetwork takes the bridge lock, removes leftovers of a crashed agent with the same
@@ -153,7 +153,7 @@ func (n *network) removeLeftovers() error {
 	for _, l := range links {
 		name := l.Attrs().Name
 		if name == n.bridge || strings.HasPrefix(name, n.bridge+"v") {
-			if err := netlink.LinkDel(l); err != nil {
+			if err := netlink.LinkDel(l); err != nil && !linkGone(err) {
 				errs = append(errs, fmt.Errorf("delete leftover link %s: %w", name, err))
 			}
 		}
@@ -252,7 +252,7 @@ func (n *network) removePod(pn podNetwork) error {
 		errs = append(errs, fmt.Errorf("delete namespace %s: %w", pn.netns, err))
 	}
 	if l, err := netlink.LinkByName(pn.hostIf); err == nil {
-		if err := netlink.LinkDel(l); err != nil {
+		if err := netlink.LinkDel(l); err != nil && !linkGone(err) {
 			errs = append(errs, fmt.Errorf("delete veth %s: %w", pn.hostIf, err))
 		}
 	}
@@ -262,6 +262,13 @@ func (n *network) removePod(pn podNetwork) error {
 		n.mu.Unlock()
 	}
 	return errors.Join(errs...)
+}
+
+// linkGone recognises deleting a link that vanished meanwhile: deleting a namespace
+// destroys its veth pair, and the kernel may finish that after the link was listed.
+func linkGone(err error) bool {
+	var nf netlink.LinkNotFoundError
+	return errors.Is(err, syscall.ENODEV) || errors.As(err, &nf)
 }
 
 // close removes the bridge and any namespace or link left, then releases the lock.
