@@ -1,0 +1,70 @@
+// Package detect holds the processors that run on paired exchanges: slow
+// responses against a per-service p99 baseline, 5xx rate spikes against a
+// rolling baseline, and failing kubelet probes. Each emits an Event.
+package detect
+
+import (
+	"time"
+
+	"github.com/false-systems/rauta/internal/observe/pair"
+)
+
+// Observation is a paired exchange with its enrichment and route template.
+type Observation struct {
+	*pair.Exchange
+	Time      time.Time // wall-clock time of the exchange's end
+	Service   string    // bounded: enrichment, else "ip:port" of the server
+	Namespace string
+	Pod       string
+	Route     string // template with per-service cardinality limit
+}
+
+// Event kinds.
+const (
+	KindSlowResponse = "slow_response"
+	KindErrorSpike   = "error_spike"
+	KindProbeFailure = "probe_failure"
+)
+
+// Event is what processors emit; it is written as JSON and exported over
+// OTLP logs.
+type Event struct {
+	Time      time.Time `json:"time"`
+	Kind      string    `json:"kind"`
+	Service   string    `json:"service"`
+	Namespace string    `json:"namespace,omitempty"`
+	Pod       string    `json:"pod,omitempty"`
+	Method    string    `json:"method,omitempty"`
+	Route     string    `json:"route,omitempty"`
+	Status    int       `json:"status,omitempty"`
+	Outcome   string    `json:"outcome"`
+	LatencyMS float64   `json:"latency_ms"`
+	Client    string    `json:"client,omitempty"`
+	Server    string    `json:"server,omitempty"`
+	// Slow responses: the baseline the latency was compared with.
+	BaselineP99MS float64 `json:"baseline_p99_ms,omitempty"`
+	// Error spikes: the window's rate and the rolling baseline.
+	ErrorRate         float64 `json:"error_rate,omitempty"`
+	BaselineErrorRate float64 `json:"baseline_error_rate,omitempty"`
+	WindowRequests    int     `json:"window_requests,omitempty"`
+	// Probe failures: why the probe failed.
+	Reason string `json:"reason,omitempty"`
+}
+
+// eventFrom fills the fields every event shares.
+func eventFrom(kind string, o *Observation) Event {
+	return Event{
+		Time:      o.Time,
+		Kind:      kind,
+		Service:   o.Service,
+		Namespace: o.Namespace,
+		Pod:       o.Pod,
+		Method:    o.Method,
+		Route:     o.Route,
+		Status:    o.Status,
+		Outcome:   o.Outcome.String(),
+		LatencyMS: float64(o.Latency()) / float64(time.Millisecond),
+		Client:    o.Client.String(),
+		Server:    o.Server.String(),
+	}
+}

@@ -1,0 +1,74 @@
+package enrich
+
+import (
+	"fmt"
+	"net/netip"
+	"os"
+
+	"sigs.k8s.io/yaml"
+)
+
+// StaticFile is the format of the static enrichment file (YAML or JSON):
+//
+//	endpoints:
+//	- ip: 10.0.0.5
+//	  pod: web-1
+//	  namespace: default
+//	  service: web
+type StaticFile struct {
+	Endpoints []StaticEndpoint `json:"endpoints"`
+}
+
+// StaticEndpoint is one address.
+type StaticEndpoint struct {
+	IP        string `json:"ip"`
+	Pod       string `json:"pod,omitempty"`
+	Namespace string `json:"namespace,omitempty"`
+	Service   string `json:"service,omitempty"`
+}
+
+// Static is a fixed table.
+type Static struct{ m map[netip.Addr]Info }
+
+// Lookup implements Resolver.
+func (s *Static) Lookup(ip netip.Addr) (Info, bool) {
+	i, ok := s.m[ip.Unmap()]
+	return i, ok
+}
+
+// LoadStatic reads a static enrichment file.
+func LoadStatic(path string) (*Static, error) {
+	data, err := os.ReadFile(path)
+	if err != nil {
+		return nil, fmt.Errorf("read enrichment file: %w", err)
+	}
+	s, err := ParseStatic(data)
+	if err != nil {
+		return nil, fmt.Errorf("enrichment file %s: %w", path, err)
+	}
+	return s, nil
+}
+
+// ParseStatic decodes the file content strictly (unknown fields are errors).
+func ParseStatic(data []byte) (*Static, error) {
+	var f StaticFile
+	if err := yaml.UnmarshalStrict(data, &f); err != nil {
+		return nil, fmt.Errorf("decode: %w", err)
+	}
+	s := &Static{m: make(map[netip.Addr]Info, len(f.Endpoints))}
+	for i, e := range f.Endpoints {
+		ip, err := netip.ParseAddr(e.IP)
+		if err != nil {
+			return nil, fmt.Errorf("endpoints[%d].ip: %q is not an IP address", i, e.IP)
+		}
+		if e.Pod == "" && e.Service == "" {
+			return nil, fmt.Errorf("endpoints[%d] (%s): needs pod or service", i, e.IP)
+		}
+		ip = ip.Unmap()
+		if _, dup := s.m[ip]; dup {
+			return nil, fmt.Errorf("endpoints[%d].ip: %s listed twice", i, ip)
+		}
+		s.m[ip] = Info{Pod: e.Pod, Namespace: e.Namespace, Service: e.Service}
+	}
+	return s, nil
+}
