@@ -1,0 +1,62 @@
+// Package export publishes what the observer sees: Prometheus metrics with
+// OpenTelemetry HTTP semantic-convention names, JSON lines, and OTLP/HTTP
+// metrics and logs.
+package export
+
+import (
+	"strconv"
+
+	"github.com/false-systems/rauta/internal/observe/capture"
+	"github.com/false-systems/rauta/internal/observe/detect"
+	"github.com/false-systems/rauta/internal/observe/pair"
+)
+
+// Counters are the observer's own health counters, snapshotted by the
+// pipeline and read by exporters at scrape/export time.
+type Counters struct {
+	Kernel            capture.KernelStats
+	Pair              pair.Stats
+	RequestMalformed  uint64 // request heads that are not HTTP/1.x
+	RequestTruncated  uint64 // request heads cut before method and target
+	ResponseMalformed uint64
+	ResponseTruncated uint64
+	DecodeErrors      uint64 // ring records that did not decode
+	LabelOverflows    uint64 // routes/services replaced by _OTHER
+}
+
+// DurationBuckets are the OpenTelemetry-recommended boundaries for
+// http.server.request.duration, with finer sub-millisecond steps because
+// in-cluster hops are often that fast.
+var DurationBuckets = []float64{0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.075, 0.1, 0.25, 0.5, 0.75, 1, 2.5, 5, 7.5, 10}
+
+// SizeBuckets for body sizes in bytes.
+var SizeBuckets = []float64{0, 64, 256, 1024, 4096, 16384, 65536, 262144, 1048576, 4194304}
+
+// knownMethods bounds the method label (semantic conventions: anything else
+// is _OTHER).
+var knownMethods = map[string]bool{
+	"GET": true, "HEAD": true, "POST": true, "PUT": true, "DELETE": true,
+	"PATCH": true, "OPTIONS": true, "CONNECT": true, "TRACE": true,
+}
+
+// labels are the bounded attribute values of one observation.
+type labels struct {
+	method, status, route, service, namespace, errorType string
+}
+
+func labelsOf(o *detect.Observation) labels {
+	l := labels{method: o.Method, route: o.Route, service: o.Service, namespace: o.Namespace}
+	if !knownMethods[l.method] {
+		l.method = "_OTHER"
+	}
+	switch o.Outcome {
+	case pair.Complete:
+		l.status = strconv.Itoa(o.Status)
+		if o.Status >= 500 {
+			l.errorType = l.status // semantic conventions: the status code
+		}
+	default:
+		l.errorType = o.Outcome.String()
+	}
+	return l
+}

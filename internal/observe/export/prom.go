@@ -1,0 +1,121 @@
+package export
+
+import (
+	"net/http"
+
+	"github.com/prometheus/client_golang/prometheus"
+	"github.com/prometheus/client_golang/prometheus/promhttp"
+
+	"github.com/false-systems/rauta/internal/observe/detect"
+)
+
+var exchangeLabels = []string{"http_request_method", "http_response_status_code", "http_route", "service_name", "k8s_namespace_name", "error_type"}
+
+// Prom holds the Prometheus metrics on a private registry.
+type Prom struct {
+	reg        *prometheus.Registry
+	duration   *prometheus.HistogramVec
+	reqBody    *prometheus.HistogramVec
+	respBody   *prometheus.HistogramVec
+	detections *prometheus.CounterVec
+}
+
+// NewProm builds the metrics; counters is called at scrape time for the
+// observer's own counters.
+func NewProm(counters func() Counters) *Prom {
+	p := &Prom{
+		reg: prometheus.NewRegistry(),
+		duration: prometheus.NewHistogramVec(prometheus.HistogramOpts{
+			Name:    "http_server_request_duration_seconds",
+			Help:    "Duration of HTTP server requests observed by eBPF, from the first request segment to the status line.",
+			Buckets: DurationBuckets,
+		}, exchangeLabels),
+		reqBody: prometheus.NewHistogramVec(prometheus.HistogramOpts{
+			Name:    "http_server_request_body_size_bytes",
+			Help:    "Size of HTTP server request bodies (Content-Length, when present).",
+			Buckets: SizeBuckets,
+		}, exchangeLabels),
+		respBody: prometheus.NewHistogramVec(prometheus.HistogramOpts{
+			Name:    "http_server_response_body_size_bytes",
+			Help:    "Size of HTTP server response bodies (Content-Length, when present).",
+			Buckets: SizeBuckets,
+		}, exchangeLabels),
+		detections: prometheus.NewCounterVec(prometheus.CounterOpts{
+			Name: "rauta_observer_detections_total",
+			Help: "Events emitted by the processors (slow_response, error_spike, probe_failure).",
+		}, []string{"kind", "service_name"}),
+	}
+	p.reg.MustRegister(p.duration, p.reqBody, p.respBody, p.detections, &counterCollector{read: counters})
+	return p
+}
+
+// Record adds an observation.
+func (p *Prom) Record(o *detect.Observation) {
+	l := labelsOf(o)
+	vals := []string{l.method, l.status, l.route, l.service, l.namespace, l.errorType}
+	p.duration.WithLabelValues(vals...).Observe(o.Latency().Seconds())
+	if o.ReqContentLength >= 0 {
+		p.reqBody.WithLabelValues(vals...).Observe(float64(o.ReqContentLength))
+	}
+	if o.RespContentLength >= 0 {
+		p.respBody.WithLabelValues(vals...).Observe(float64(o.RespContentLength))
+	}
+}
+
+// Detection counts a processor event.
+func (p *Prom) Detection(e *detect.Event) {
+	p.detections.WithLabelValues(e.Kind, e.Service).Inc()
+}
+
+// Handler serves the registry.
+func (p *Prom) Handler() http.Handler {
+	return promhttp.HandlerFor(p.reg, promhttp.HandlerOpts{Registry: p.reg})
+}
+
+// Registry exposes the registry (for tests and embedding).
+func (p *Prom) Registry() *prometheus.Registry { return p.reg }
+
+type counterDesc struct {
+	desc *prometheus.Desc
+	kind prometheus.ValueType
+	get  func(*Counters) float64
+}
+
+func newDesc(name, help string, constLabels prometheus.Labels) *prometheus.Desc {
+	return prometheus.NewDesc(name, help, nil, constLabels)
+}
+
+var counterDescs = []counterDesc{
+	{newDesc("rauta_observer_kernel_events_total", "Events the kernel programs wrote to the ring buffer.", nil), prometheus.CounterValue, func(c *Counters) float64 { return float64(c.Kernel.Events) }},
+	{newDesc("rauta_observer_ringbuf_dropped_total", "Events the kernel could not deliver because the ring buffer was full.", nil), prometheus.CounterValue, func(c *Counters) float64 { return float64(c.Kernel.RingbufFull) }},
+	{newDesc("rauta_observer_non_http_segments_total", "TCP segments with payload that did not start like HTTP/1.x (TLS, HTTP/2, bodies, other protocols).", nil), prometheus.CounterValue, func(c *Counters) float64 { return float64(c.Kernel.NonHTTP) }},
+	{newDesc("rauta_observer_truncated_captures_total", "Events whose payload was longer than the capture length.", nil), prometheus.CounterValue, func(c *Counters) float64 { return float64(c.Kernel.Truncated) }},
+	{newDesc("rauta_observer_parse_failures_total", "HTTP heads that could not be parsed.", prometheus.Labels{"message": "request", "reason": "malformed"}), prometheus.CounterValue, func(c *Counters) float64 { return float64(c.RequestMalformed) }},
+	{newDesc("rauta_observer_parse_failures_total", "HTTP heads that could not be parsed.", prometheus.Labels{"message": "request", "reason": "truncated"}), prometheus.CounterValue, func(c *Counters) float64 { return float64(c.RequestTruncated) }},
+	{newDesc("rauta_observer_parse_failures_total", "HTTP heads that could not be parsed.", prometheus.Labels{"message": "response", "reason": "malformed"}), prometheus.CounterValue, func(c *Counters) float64 { return float64(c.ResponseMalformed) }},
+	{newDesc("rauta_observer_parse_failures_total", "HTTP heads that could not be parsed.", prometheus.Labels{"message": "response", "reason": "truncated"}), prometheus.CounterValue, func(c *Counters) float64 { return float64(c.ResponseTruncated) }},
+	{newDesc("rauta_observer_decode_errors_total", "Ring buffer records that did not decode.", nil), prometheus.CounterValue, func(c *Counters) float64 { return float64(c.DecodeErrors) }},
+	{newDesc("rauta_observer_exchanges_total", "Request/response exchanges emitted (any outcome).", nil), prometheus.CounterValue, func(c *Counters) float64 { return float64(c.Pair.Exchanges) }},
+	{newDesc("rauta_observer_unmatched_responses_total", "Responses seen with no pending request on their connection.", nil), prometheus.CounterValue, func(c *Counters) float64 { return float64(c.Pair.UnmatchedResponses) }},
+	{newDesc("rauta_observer_duplicate_segments_total", "Segments seen more than once (several hooks, retransmissions).", nil), prometheus.CounterValue, func(c *Counters) float64 { return float64(c.Pair.Duplicates) }},
+	{newDesc("rauta_observer_connection_evictions_total", "Connections evicted from the pairing LRU.", nil), prometheus.CounterValue, func(c *Counters) float64 { return float64(c.Pair.Evictions) }},
+	{newDesc("rauta_observer_evicted_requests_total", "Pending requests lost with evicted connections.", nil), prometheus.CounterValue, func(c *Counters) float64 { return float64(c.Pair.EvictedPending) }},
+	{newDesc("rauta_observer_pipeline_overflows_total", "Connections cleared for exceeding the pipelined request limit.", nil), prometheus.CounterValue, func(c *Counters) float64 { return float64(c.Pair.PipelineOverflow) }},
+	{newDesc("rauta_observer_label_overflows_total", "Routes or services replaced by _OTHER to bound label cardinality.", nil), prometheus.CounterValue, func(c *Counters) float64 { return float64(c.LabelOverflows) }},
+	{newDesc("rauta_observer_tracked_connections", "Connections in the pairing LRU.", nil), prometheus.GaugeValue, func(c *Counters) float64 { return float64(c.Pair.Open) }},
+}
+
+type counterCollector struct{ read func() Counters }
+
+func (c *counterCollector) Describe(ch chan<- *prometheus.Desc) {
+	for _, d := range counterDescs {
+		ch <- d.desc
+	}
+}
+
+func (c *counterCollector) Collect(ch chan<- prometheus.Metric) {
+	snap := c.read()
+	for _, d := range counterDescs {
+		ch <- prometheus.MustNewConstMetric(d.desc, d.kind, d.get(&snap))
+	}
+}
