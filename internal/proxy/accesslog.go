@@ -38,5 +38,5 @@ func (l *accessLog) write(start time.Time, e *accessEntry) {
 	l.mu.Lock()
 	defer l.mu.Unlock()
 	l.buf = append(append(l.buf[:0], line...), '\n')
-	l.w.Write(l.buf)
+	_, _ = l.w.Write(l.buf) // a failing log sink must not fail requests
 }

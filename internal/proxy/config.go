@@ -114,8 +114,7 @@ func endpointSet(snap *ir.Snapshot) map[string]bool {
 			}
 		}
 	}
-	var addFilters func(fs []ir.Filter)
-	addFilters = func(fs []ir.Filter) {
+	addFilters := func(fs []ir.Filter) {
 		for i := range fs {
 			if m := fs[i].Mirror; m != nil {
 				addBackend(&m.Backend)

@@ -3,10 +3,13 @@ package proxy
 import (
 	"bufio"
 	"bytes"
+	"context"
 	"encoding/base64"
+	"fmt"
 	"io"
 	"net"
 	"net/http"
+	"sync"
 
 	"golang.org/x/net/http/httpguts"
 	"golang.org/x/net/http2"
@@ -66,14 +69,77 @@ func (h *handler) serveH2CUpgrade(w http.ResponseWriter, r *http.Request) bool {
 	r.Proto, r.ProtoMajor, r.ProtoMinor = "HTTP/2.0", 2, 0
 	r.Body = io.NopCloser(bytes.NewReader(body))
 	r.ContentLength = int64(len(body))
-	h.sock.h2.ServeConn(bufferedConn(conn, rw.Reader), &http2.ServeConnOpts{
+	h.sock.upgraded.serve(bufferedConn(conn, rw.Reader), h.sock.srv, http.HandlerFunc(h.serveProxied), r, settings)
+	return true
+}
+
+// h2cUpgrades serves connections upgraded with Upgrade: h2c. net/http serves
+// h2 and prior-knowledge h2c itself but has no Upgrade support, so these
+// connections go to x/net's HTTP/2 server, whose ServeConn is the only
+// implementation that can answer the upgrade request as stream 1.
+type h2cUpgrades struct {
+	//nolint:staticcheck // x/net's server is deprecated for net/http, which cannot serve h2c upgrades
+	server *http2.Server
+	// signal exists only to trigger x/net's graceful shutdown (GOAWAY) of
+	// upgraded connections: ConfigureServer hooks it to signal.Shutdown.
+	signal *http.Server
+	wg     sync.WaitGroup
+	mu     sync.Mutex
+	conns  map[net.Conn]struct{}
+}
+
+func (u *h2cUpgrades) init(base *http.Server) error {
+	u.server = &http2.Server{} //nolint:staticcheck // see h2cUpgrades
+	u.signal = &http.Server{}
+	u.conns = map[net.Conn]struct{}{}
+	//nolint:staticcheck // see h2cUpgrades; it only registers the shutdown hook on signal
+	if err := http2.ConfigureServer(u.signal, u.server); err != nil {
+		return fmt.Errorf("configure h2c upgrades: %w", err)
+	}
+	return nil
+}
+
+// serve runs one upgraded connection: r (the upgrade request) becomes
+// stream 1, settings are the client's HTTP2-Settings, base supplies limits
+// and timeouts.
+func (u *h2cUpgrades) serve(c net.Conn, base *http.Server, h http.Handler, r *http.Request, settings []byte) {
+	u.mu.Lock()
+	u.conns[c] = struct{}{}
+	u.wg.Add(1)
+	u.mu.Unlock()
+	defer func() {
+		u.mu.Lock()
+		delete(u.conns, c)
+		u.mu.Unlock()
+		u.wg.Done()
+	}()
+	//nolint:staticcheck // see h2cUpgrades
+	u.server.ServeConn(c, &http2.ServeConnOpts{
 		Context:        r.Context(),
-		BaseConfig:     h.sock.srv,
-		Handler:        http.HandlerFunc(h.serveProxied),
+		BaseConfig:     base,
+		Handler:        h,
 		UpgradeRequest: r,
 		Settings:       settings,
 	})
-	return true
+}
+
+// shutdown sends GOAWAY on every upgraded connection, waits for them to
+// finish their streams until ctx ends, then closes what is left.
+func (u *h2cUpgrades) shutdown(ctx context.Context) {
+	_ = u.signal.Shutdown(ctx) // runs the GOAWAY hook; it serves no connection itself
+	done := make(chan struct{})
+	go func() { u.wg.Wait(); close(done) }()
+	select {
+	case <-done:
+		return
+	case <-ctx.Done():
+	}
+	u.mu.Lock()
+	for c := range u.conns {
+		c.Close()
+	}
+	u.mu.Unlock()
+	<-done
 }
 
 type readCloser struct {

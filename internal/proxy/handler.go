@@ -2,6 +2,7 @@ package proxy
 
 import (
 	"context"
+	"io"
 	"math/rand/v2"
 	"net"
 	"net/http"
@@ -174,5 +175,5 @@ func writeError(w http.ResponseWriter, code int, msg string) {
 	h.Set("Content-Type", "text/plain; charset=utf-8")
 	h.Set("X-Content-Type-Options", "nosniff")
 	w.WriteHeader(code)
-	w.Write([]byte(msg + "\n"))
+	_, _ = io.WriteString(w, msg+"\n") // the client may be gone; nothing to do then
 }

@@ -10,8 +10,6 @@ import (
 	"net/http"
 	"sync/atomic"
 
-	"golang.org/x/net/http2"
-
 	"github.com/false-systems/rauta/internal/ir"
 )
 
@@ -21,13 +19,14 @@ type socket struct {
 	protocol ir.Protocol
 	ln       net.Listener
 	srv      *http.Server
-	h2       *http2.Server
 	cfg      atomic.Pointer[listenerConfig]
+	// upgraded serves the connections switched with Upgrade: h2c (h2c.go).
+	upgraded h2cUpgrades
 }
 
 // bind opens the socket of a listener and prepares (but does not start) its
 // server: HTTP/1.1 with keep-alive everywhere, HTTP/2 by ALPN on HTTPS, h2c
-// by prior knowledge or Upgrade on HTTP.
+// by prior knowledge (net/http) or Upgrade (h2c.go) on HTTP.
 func (s *Server) bind(addr string, lc *listenerConfig) (*socket, error) {
 	ln, err := net.Listen("tcp", addr)
 	if err != nil {
@@ -61,14 +60,9 @@ func (s *Server) bind(addr string, lc *listenerConfig) (*socket, error) {
 			},
 		}
 	}
-	// x/net's HTTP/2 server serves h2 by ALPN, h2c with prior knowledge
-	// (net/http hands such connections over) and the connections upgraded
-	// with Upgrade: h2c (h2c.go); registering it here also makes Shutdown
-	// drain all of them gracefully.
-	sock.h2 = &http2.Server{IdleTimeout: s.opts.IdleTimeout}
-	if err := http2.ConfigureServer(sock.srv, sock.h2); err != nil {
+	if err := sock.upgraded.init(sock.srv); err != nil {
 		ln.Close()
-		return nil, fmt.Errorf("configure http2: %w", err)
+		return nil, err
 	}
 	return sock, nil
 }
@@ -105,5 +99,7 @@ func (s *Server) closeGracefully(sock *socket) {
 		if err := sock.srv.Shutdown(ctx); err != nil {
 			sock.srv.Close()
 		}
+		// net/http does not track the connections upgraded to h2c.
+		sock.upgraded.shutdown(ctx)
 	}()
 }

@@ -62,7 +62,7 @@ func (f *forwarder) mirror(out *http.Request, m *router.Mirror, rreq *router.Req
 			return
 		}
 		// Drain a little so the connection can be reused, then drop it.
-		io.CopyN(io.Discard, resp.Body, 64<<10)
+		_, _ = io.CopyN(io.Discard, resp.Body, 64<<10)
 		resp.Body.Close()
 	}()
 }

@@ -2,8 +2,6 @@ package proxy
 
 import (
 	"bufio"
-	"context"
-	"crypto/tls"
 	"encoding/json"
 	"fmt"
 	"io"
@@ -40,15 +38,12 @@ func TestHTTP11KeepAlive(t *testing.T) {
 	}
 }
 
-// h2cClient speaks HTTP/2 with prior knowledge over clear text.
+// h2cClient speaks HTTP/2 with prior knowledge over clear text (net/http's
+// successor of x/net's http2.Transport with AllowHTTP).
 func h2cClient() *http.Client {
-	return &http.Client{Timeout: 5 * time.Second, Transport: &http2.Transport{
-		AllowHTTP: true,
-		DialTLSContext: func(ctx context.Context, network, addr string, _ *tls.Config) (net.Conn, error) {
-			var d net.Dialer
-			return d.DialContext(ctx, network, addr)
-		},
-	}}
+	tr := &http.Transport{Protocols: new(http.Protocols)}
+	tr.Protocols.SetUnencryptedHTTP2(true)
+	return &http.Client{Timeout: 5 * time.Second, Transport: tr}
 }
 
 func TestH2CPriorKnowledge(t *testing.T) {

@@ -3,6 +3,7 @@ package proxy
 import (
 	"bufio"
 	"bytes"
+	"errors"
 	"io"
 	"net"
 	"net/http"
@@ -128,8 +129,10 @@ func FuzzServe(f *testing.F) {
 		w := httptest.NewRecorder()
 		func() {
 			defer func() {
-				if v := recover(); v != nil && v != http.ErrAbortHandler {
-					t.Fatalf("panic on %q: %v", raw, v)
+				if v := recover(); v != nil {
+					if err, ok := v.(error); !ok || !errors.Is(err, http.ErrAbortHandler) {
+						t.Fatalf("panic on %q: %v", raw, v)
+					}
 				}
 			}()
 			h.ServeHTTP(w, req)

@@ -86,7 +86,7 @@ func (f *forwarder) upgrade(w http.ResponseWriter, r, out *http.Request, b *rout
 	var toClient atomic.Int64
 	go func() {
 		// Bytes the client sent after its request are in brw.Reader.
-		io.Copy(backConn, io.MultiReader(io.LimitReader(brw.Reader, int64(brw.Reader.Buffered())), clientConn))
+		_, _ = io.Copy(backConn, io.MultiReader(io.LimitReader(brw.Reader, int64(brw.Reader.Buffered())), clientConn))
 		done <- struct{}{}
 	}()
 	go func() {
