@@ -15,7 +15,7 @@ import (
 // document reads one YAML document of file.
 func (l *loader) document(file string, doc *yaml.Node) {
 	conv := newConverter()
-	v := conv.convert(doc, "", 0)
+	v := conv.convert(doc, "", 0, false)
 	line := v.line
 	if doc.Kind == yaml.DocumentNode && len(doc.Content) > 0 {
 		line = doc.Content[0].Line
@@ -23,14 +23,13 @@ func (l *loader) document(file string, doc *yaml.Node) {
 	if v.kind == nullValue && len(conv.problems) == 0 {
 		return // empty document ("---" twice, or only comments)
 	}
-	if len(conv.problems) > 0 {
-		obj := describeObject(v)
-		for _, p := range conv.problems {
-			l.errs = append(l.errs, &Error{File: file, Line: p.line, Object: obj, Field: p.path, Message: p.msg})
-		}
-		return
+	obj := describeObject(v)
+	for _, p := range conv.problems {
+		l.errs = append(l.errs, &Error{File: file, Line: p.line, Object: obj, Field: p.path, Message: p.msg})
 	}
-	l.object(file, line, v)
+	// Even a document with YAML-level problems is type-checked, so one run
+	// reports all its mistakes; it is never decoded.
+	l.object(file, line, v, len(conv.problems) > 0)
 }
 
 // describeObject names an object for messages as well as its (maybe broken)
@@ -58,8 +57,9 @@ func describeObject(v *value) string {
 	return objectKey(kind, ns, name)
 }
 
-// object reads one object (or a List of them) that starts at line.
-func (l *loader) object(file string, line int, v *value) {
+// object reads one object (or a List of them) that starts at line. A broken
+// object (its YAML had problems already reported) is only checked.
+func (l *loader) object(file string, line int, v *value, broken bool) {
 	fail := func(obj, path, msg string) {
 		l.errs = append(l.errs, &Error{File: file, Line: line, Object: obj, Field: path, Message: msg})
 	}
@@ -68,6 +68,9 @@ func (l *loader) object(file string, line int, v *value) {
 		return
 	}
 	apiVersion, kind := v.get("apiVersion"), v.get("kind")
+	if broken && (apiVersion == nil || apiVersion.kind != stringValue || kind == nil || kind.kind != stringValue) {
+		return // already reported, and nothing more to check against
+	}
 	switch {
 	case apiVersion == nil || apiVersion.kind != stringValue || apiVersion.text == "":
 		fail(describeObject(v), "apiVersion", "missing or not a string")
@@ -77,7 +80,7 @@ func (l *loader) object(file string, line int, v *value) {
 		return
 	}
 	if apiVersion.text == "v1" && kind.text == "List" {
-		l.list(file, v)
+		l.list(file, v, broken)
 		return
 	}
 	spec, ok := lookupKind(apiVersion.text, kind.text)
@@ -97,7 +100,7 @@ func (l *loader) object(file string, line int, v *value) {
 		l.errs = append(l.errs, &Error{File: file, Line: at, Object: id, Field: path, Message: msg})
 	}
 	l.checker.check(v, reflect.TypeOf(obj), "")
-	if len(l.errs) > before {
+	if broken || len(l.errs) > before {
 		return
 	}
 	// The checker mirrors the strict decoder; the decoder has the last word.
@@ -156,7 +159,7 @@ func (l *loader) normalize(file string, line int, spec kindSpec, obj object) {
 }
 
 // list reads a v1 List: its items are objects in their own right.
-func (l *loader) list(file string, v *value) {
+func (l *loader) list(file string, v *value, broken bool) {
 	for _, f := range v.fields {
 		switch f.name {
 		case "apiVersion", "kind":
@@ -174,7 +177,7 @@ func (l *loader) list(file string, v *value) {
 				continue
 			}
 			for _, item := range f.val.items {
-				l.object(file, item.line, item)
+				l.object(file, item.line, item, broken)
 			}
 		default:
 			l.errs = append(l.errs, &Error{File: file, Line: f.line, Object: "List", Field: f.name, Message: "unknown field"})

@@ -59,6 +59,7 @@ type loader struct {
 
 func (l *loader) file(src source) {
 	dec := yaml.NewDecoder(bytes.NewReader(src.data))
+	lastLine := 0 // of the documents read so far
 	for {
 		doc, err := decodeDocument(dec)
 		if err == io.EOF {
@@ -67,10 +68,12 @@ func (l *loader) file(src source) {
 		if err != nil {
 			// The parser cannot resynchronise after a syntax error, so the
 			// rest of this file is skipped; other files are still read.
-			line, msg := yamlErrorLine(err)
+			line, msg := yamlErrorLine(err, lastLine+1)
+			line = min(line, lineCount(src.data)) // the parser may point past the end
 			l.errs = append(l.errs, &Error{File: src.name, Line: line, Message: "malformed YAML: " + msg})
 			return
 		}
+		lastLine = max(lastLine, maxLine(doc))
 		l.document(src.name, doc)
 	}
 }
@@ -89,16 +92,58 @@ func decodeDocument(dec *yaml.Decoder) (doc *yaml.Node, err error) {
 }
 
 // yamlErrorLine splits "yaml: line 3: did not find expected key" into its
-// line and message. The library omits the line for problems on the first.
-func yamlErrorLine(err error) (int, string) {
+// line and message. yaml.v3 prints the 0-based line of parser errors and the
+// 1-based line of scanner errors, and no line when the 0-based one is 0 or
+// the problem has no position (an unknown anchor); then fallback, the line
+// after the last document read, is the best guess.
+func yamlErrorLine(err error, fallback int) (int, string) {
 	msg := strings.TrimPrefix(err.Error(), "yaml: ")
 	if rest, ok := strings.CutPrefix(msg, "line "); ok {
 		num, text, ok := strings.Cut(rest, ": ")
 		if n, err := strconv.Atoi(num); ok && err == nil && n > 0 {
+			if parserProblem(text) {
+				n++
+			}
 			return n, text
 		}
 	}
-	return 1, msg
+	if strings.HasPrefix(msg, "unknown anchor") {
+		return max(fallback, 1), msg
+	}
+	return 1, msg // a syntax error at 0-based line 0
+}
+
+// parserProblem reports whether msg is one of the parser's (not the
+// scanner's) problems, from yaml.v3 parserc.go.
+func parserProblem(msg string) bool {
+	switch msg {
+	case "did not find expected ',' or ']'", "did not find expected ',' or '}'",
+		"did not find expected '-' indicator", "did not find expected <document start>",
+		"did not find expected <stream-start>", "did not find expected key",
+		"did not find expected node content", "found duplicate %TAG directive",
+		"found duplicate %YAML directive", "found incompatible YAML document",
+		"found undefined tag handle":
+		return true
+	}
+	return false
+}
+
+// lineCount is the number of lines of data, counting an unterminated last one.
+func lineCount(data []byte) int {
+	n := bytes.Count(data, []byte("\n"))
+	if len(data) > 0 && data[len(data)-1] != '\n' {
+		n++
+	}
+	return max(n, 1)
+}
+
+// maxLine is the last line any node of n is on.
+func maxLine(n *yaml.Node) int {
+	m := n.Line
+	for _, c := range n.Content {
+		m = max(m, maxLine(c))
+	}
+	return m
 }
 
 func objectKey(kind, namespace, name string) string {

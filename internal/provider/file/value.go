@@ -81,10 +81,12 @@ type problem struct {
 }
 
 // Limits that keep a hostile or mistaken document (a YAML alias bomb, a
-// runaway nesting) from exhausting memory or the stack.
+// runaway nesting) from exhausting memory or the stack. Values written out
+// in the file are bounded by the file size; only alias expansions count
+// against maxAliasValues.
 const (
-	maxValuesPerDocument = 1 << 20
-	maxDepth             = 128
+	maxAliasValues = 100_000
+	maxDepth       = 128
 )
 
 // converter turns the yaml.Node tree of one document into values.
@@ -94,13 +96,14 @@ type converter struct {
 	stopped  bool // budget exhausted or too deep; reported once
 }
 
-func newConverter() *converter { return &converter{budget: maxValuesPerDocument} }
+func newConverter() *converter { return &converter{budget: maxAliasValues} }
 
 func (c *converter) fail(line int, path, msg string) {
 	c.problems = append(c.problems, problem{line: line, path: path, msg: msg})
 }
 
-func (c *converter) convert(n *yaml.Node, path string, depth int) *value {
+// convert turns n into a value; aliased is true inside an alias expansion.
+func (c *converter) convert(n *yaml.Node, path string, depth int, aliased bool) *value {
 	if c.stopped {
 		return &value{line: n.Line}
 	}
@@ -109,11 +112,13 @@ func (c *converter) convert(n *yaml.Node, path string, depth int) *value {
 		c.fail(n.Line, path, "nested more than "+strconv.Itoa(maxDepth)+" levels deep")
 		return &value{line: n.Line}
 	}
-	c.budget--
-	if c.budget < 0 {
-		c.stopped = true
-		c.fail(n.Line, path, "document has more than "+strconv.Itoa(maxValuesPerDocument)+" values after expanding aliases")
-		return &value{line: n.Line}
+	if aliased {
+		c.budget--
+		if c.budget < 0 {
+			c.stopped = true
+			c.fail(n.Line, path, "aliases expand to more than "+strconv.Itoa(maxAliasValues)+" values")
+			return &value{line: n.Line}
+		}
 	}
 	switch n.Kind {
 	case yaml.AliasNode:
@@ -121,23 +126,21 @@ func (c *converter) convert(n *yaml.Node, path string, depth int) *value {
 			c.fail(n.Line, path, "alias without an anchor")
 			return &value{line: n.Line}
 		}
-		v := c.convert(n.Alias, path, depth+1)
-		// Report problems inside the anchor where it is used, but keep the
-		// line of the anchored value so the user finds the source.
-		return v
+		// Values keep the lines of the anchored source, paths the place of use.
+		return c.convert(n.Alias, path, depth+1, true)
 	case yaml.DocumentNode:
 		if len(n.Content) == 0 {
 			return &value{line: n.Line}
 		}
-		return c.convert(n.Content[0], path, depth+1)
+		return c.convert(n.Content[0], path, depth+1, aliased)
 	case yaml.SequenceNode:
 		v := &value{kind: arrayValue, line: n.Line, items: make([]*value, 0, len(n.Content))}
 		for i, item := range n.Content {
-			v.items = append(v.items, c.convert(item, path+"["+strconv.Itoa(i)+"]", depth+1))
+			v.items = append(v.items, c.convert(item, path+"["+strconv.Itoa(i)+"]", depth+1, aliased))
 		}
 		return v
 	case yaml.MappingNode:
-		return c.mapping(n, path, depth)
+		return c.mapping(n, path, depth, aliased)
 	case yaml.ScalarNode:
 		return c.scalar(n, path)
 	}
@@ -145,7 +148,7 @@ func (c *converter) convert(n *yaml.Node, path string, depth int) *value {
 	return &value{line: n.Line}
 }
 
-func (c *converter) mapping(n *yaml.Node, path string, depth int) *value {
+func (c *converter) mapping(n *yaml.Node, path string, depth int, aliased bool) *value {
 	v := &value{kind: objectValue, line: n.Line}
 	seen := make(map[string]int, len(n.Content)/2)
 	var merges []*yaml.Node
@@ -169,13 +172,13 @@ func (c *converter) mapping(n *yaml.Node, path string, depth int) *value {
 			continue
 		}
 		seen[name] = k.Line
-		v.fields = append(v.fields, field{name: name, line: k.Line, val: c.convert(val, child, depth+1)})
+		v.fields = append(v.fields, field{name: name, line: k.Line, val: c.convert(val, child, depth+1, aliased)})
 	}
 	// YAML merge keys ("<<: *base") add the fields of the merged mappings
 	// that the mapping does not set itself; earlier sources win.
 	for _, m := range merges {
 		for _, src := range c.mergeSources(m, path) {
-			merged := c.convert(src, path, depth+1)
+			merged := c.convert(src, path, depth+1, true)
 			for _, f := range merged.fields {
 				if _, ok := seen[f.name]; !ok {
 					seen[f.name] = f.line

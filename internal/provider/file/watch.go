@@ -38,7 +38,13 @@ func Watch(ctx context.Context, path string, onChange func(*resources.Resources,
 		return fmt.Errorf("watch %s: %w", path, err)
 	}
 	defer fsw.Close()
-	w := &watcher{fs: fsw, root: filepath.Clean(path)}
+	abs, err := filepath.Abs(path)
+	if err != nil {
+		return fmt.Errorf("watch %s: %w", path, err)
+	}
+	// Watches and event names use the absolute path; Load uses the path as
+	// given, so messages name files the way the user does.
+	w := &watcher{fs: fsw, path: path, root: abs}
 	// Watch before the first read, so a change in between is not lost.
 	if err := w.sync(); err != nil {
 		return err
@@ -48,19 +54,8 @@ func Watch(ctx context.Context, path string, onChange func(*resources.Resources,
 	timer := time.NewTimer(time.Hour)
 	timer.Stop()
 	defer timer.Stop()
-	pending := false
-	var first time.Time
-	schedule := func() {
-		now := time.Now()
-		if !pending {
-			pending, first = true, now
-		}
-		wait := holdOff
-		if left := first.Add(maxDelay).Sub(now); left < wait {
-			wait = max(left, 0)
-		}
-		timer.Reset(wait)
-	}
+	var burst coalescer
+	schedule := func() { timer.Reset(burst.event(time.Now())) }
 	for {
 		select {
 		case <-ctx.Done():
@@ -79,19 +74,42 @@ func Watch(ctx context.Context, path string, onChange func(*resources.Resources,
 			// Typically a queue overflow: events were lost, so re-read.
 			schedule()
 		case <-timer.C:
-			pending = false
+			burst.fired()
 			_ = w.sync() // a folder that vanished meanwhile shows in the reload
 			w.reload(onChange)
 		}
 	}
 }
 
+// coalescer turns a burst of events into one reload: each event pushes the
+// reload holdOff later, but never beyond maxDelay after the burst's first.
+type coalescer struct {
+	pending bool
+	first   time.Time
+}
+
+// event records an event at now and returns how long to wait to reload.
+func (c *coalescer) event(now time.Time) time.Duration {
+	if !c.pending {
+		c.pending, c.first = true, now
+	}
+	wait := holdOff
+	if left := c.first.Add(maxDelay).Sub(now); left < wait {
+		wait = max(left, 0)
+	}
+	return wait
+}
+
+// fired ends the burst.
+func (c *coalescer) fired() { c.pending = false }
+
 // watcher keeps inotify watches on the parent of root (which sees root being
 // replaced, and the symlink swap of a ConfigMap mounted as a folder) and on
 // every folder below root.
 type watcher struct {
 	fs     *fsnotify.Watcher
-	root   string
+	path   string // as given
+	root   string // absolute
 	isDir  bool
 	last   [sha256.Size]byte
 	loaded bool
@@ -152,7 +170,7 @@ func (w *watcher) relevant(ev fsnotify.Event) bool {
 // reload reads the input and delivers it unless it is byte for byte what
 // was delivered last.
 func (w *watcher) reload(onChange func(*resources.Resources, []Warning, error)) {
-	names, listErr := listFiles(w.root)
+	names, listErr := listFiles(w.path)
 	var srcs []source
 	var readErrs []error
 	if listErr == nil {
