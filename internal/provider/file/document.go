@@ -64,7 +64,9 @@ func (l *loader) object(file string, line int, v *value, broken bool) {
 		l.errs = append(l.errs, &Error{File: file, Line: line, Object: obj, Field: path, Message: msg})
 	}
 	if v.kind != objectValue {
-		fail("", "", "expected an object (a mapping with apiVersion and kind), got "+v.describe())
+		if !broken {
+			fail("", "", "expected an object (a mapping with apiVersion and kind), got "+v.describe())
+		}
 		return
 	}
 	apiVersion, kind := v.get("apiVersion"), v.get("kind")
