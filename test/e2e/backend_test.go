@@ -19,7 +19,7 @@ type backend struct {
 }
 
 // startBackend serves echo.Handler(name) on 127.0.0.1 until the test ends.
-func startBackend(t *testing.T, name string) *backend {
+func startBackend(t testing.TB, name string) *backend {
 	t.Helper()
 	ln, err := net.Listen("tcp", "127.0.0.1:0")
 	if err != nil {
@@ -51,4 +51,4 @@ func startBackend(t *testing.T, name string) *backend {
 }
 
 // deadPort returns a loopback port with nothing listening on it.
-func deadPort(t *testing.T) int { return freePort(t) }
+func deadPort(t testing.TB) int { return freePort(t) }

@@ -40,7 +40,7 @@ func TestBadInput(t *testing.T) {
 			if resp.StatusCode != tc.status {
 				t.Errorf("status %d, want %d; body %q", resp.StatusCode, tc.status, abbreviate(body))
 			}
-			g.alive()
+			g.alive(t)
 			// The gateway keeps serving well-formed requests.
 			res := get(t, c, port, "x.test", "/after")
 			if res.status != http.StatusOK || res.reply(t).Backend != "sane" {

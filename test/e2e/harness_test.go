@@ -66,7 +66,7 @@ func (b *syncBuffer) String() string {
 
 // gateway is one running `rauta run` process.
 type gateway struct {
-	t      *testing.T
+	t      testing.TB
 	dir    string // the manifest folder given with -f
 	admin  string // host:port of the admin endpoints
 	stdout *syncBuffer
@@ -79,7 +79,7 @@ type gateway struct {
 // startGateway writes files (name -> content) into a fresh folder, starts
 // rauta on it and waits until /readyz answers 200. extraArgs are appended
 // to the command line (e.g. "-access-log=false").
-func startGateway(t *testing.T, files map[string]string, extraArgs ...string) *gateway {
+func startGateway(t testing.TB, files map[string]string, extraArgs ...string) *gateway {
 	t.Helper()
 	dir := t.TempDir()
 	for name, content := range files {
@@ -89,7 +89,7 @@ func startGateway(t *testing.T, files map[string]string, extraArgs ...string) *g
 }
 
 // startGatewayDir starts rauta on an existing manifest folder.
-func startGatewayDir(t *testing.T, dir string, extraArgs ...string) *gateway {
+func startGatewayDir(t testing.TB, dir string, extraArgs ...string) *gateway {
 	t.Helper()
 	g := &gateway{
 		t:      t,
@@ -147,12 +147,12 @@ func (g *gateway) stop() {
 	}
 }
 
-// alive fails the test when the process has exited.
-func (g *gateway) alive() {
-	g.t.Helper()
+// alive fails t when the process has exited.
+func (g *gateway) alive(t testing.TB) {
+	t.Helper()
 	select {
 	case <-g.exited:
-		g.t.Fatalf("rauta exited: %v", g.err)
+		t.Fatalf("rauta exited: %v", g.err)
 	default:
 	}
 }
@@ -198,7 +198,7 @@ func (g *gateway) adminGet(path string) (int, string) {
 
 // writeFile writes atomically (temp file + rename), the way editors and
 // ConfigMap volumes replace files, so the watcher never sees half a file.
-func writeFile(t *testing.T, path, content string) {
+func writeFile(t testing.TB, path, content string) {
 	t.Helper()
 	tmp := filepath.Join(filepath.Dir(path), "."+filepath.Base(path)+".tmp")
 	if err := os.WriteFile(tmp, []byte(content), 0o644); err != nil {
@@ -210,7 +210,7 @@ func writeFile(t *testing.T, path, content string) {
 }
 
 // freePort returns a loopback TCP port that was free a moment ago.
-func freePort(t *testing.T) int {
+func freePort(t testing.TB) int {
 	t.Helper()
 	ln, err := net.Listen("tcp", "127.0.0.1:0")
 	if err != nil {
@@ -221,7 +221,7 @@ func freePort(t *testing.T) int {
 }
 
 // eventually polls cond every 50ms until it is true or the deadline passes.
-func eventually(t *testing.T, within time.Duration, what string, cond func() bool) {
+func eventually(t testing.TB, within time.Duration, what string, cond func() bool) {
 	t.Helper()
 	ctx, cancel := context.WithTimeout(context.Background(), within)
 	defer cancel()

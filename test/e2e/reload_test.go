@@ -112,7 +112,7 @@ func TestReload(t *testing.T) {
 			if !strings.Contains(logged, want) {
 				t.Errorf("no log line names %q; logged:\n%s", want, logged)
 			}
-			g.alive()
+			g.alive(t)
 		})
 	}
 
