@@ -5,6 +5,7 @@ package main
 
 import (
 	"context"
+	"errors"
 	"flag"
 	"fmt"
 	"io"
@@ -15,7 +16,7 @@ import (
 	"strings"
 	"syscall"
 
-	"github.com/false-systems/rauta/internal/standalone"
+	"github.com/false-systems/rauta/internal/gateway"
 	"github.com/false-systems/rauta/internal/translate"
 )
 
@@ -26,6 +27,7 @@ const usage = `rauta: Kubernetes Gateway API gateway with its own L7 proxy and e
 
 Usage:
   rauta run -f PATH [flags]   serve Gateway API manifests from a file or folder (no cluster needed)
+  rauta controller [flags]    watch a Kubernetes API server, serve its Gateways, write status
   rauta version               print build information
 
 Run "rauta COMMAND -h" for the flags of a command. Every flag can also be set
@@ -34,7 +36,9 @@ from the environment: RAUTA_<FLAG> with dashes as underscores (RAUTA_ADMIN_ADDR)
 
 func main() {
 	if err := run(os.Args[1:], os.Stdout, os.Stderr); err != nil {
-		fmt.Fprintln(os.Stderr, "rauta:", err)
+		if !errors.Is(err, flag.ErrHelp) {
+			fmt.Fprintln(os.Stderr, "rauta:", err)
+		}
 		os.Exit(1)
 	}
 }
@@ -42,13 +46,15 @@ func main() {
 func run(args []string, stdout, stderr io.Writer) error {
 	if len(args) == 0 {
 		fmt.Fprint(stderr, usage)
-		return fmt.Errorf("no command given")
+		return errors.New("no command given")
 	}
 	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
 	defer stop()
 	switch args[0] {
 	case "run":
 		return runStandalone(ctx, args[1:], stdout, stderr)
+	case "controller":
+		return runController(ctx, args[1:], stdout, stderr)
 	case "version":
 		fmt.Fprintf(stdout, "rauta %s %s %s/%s\n", version, runtime.Version(), runtime.GOOS, runtime.GOARCH)
 		return nil
@@ -61,42 +67,37 @@ func run(args []string, stdout, stderr io.Writer) error {
 	}
 }
 
-func runStandalone(ctx context.Context, args []string, stdout, stderr io.Writer) error {
-	fs := flag.NewFlagSet("rauta run", flag.ContinueOnError)
-	fs.SetOutput(stderr)
-	path := fs.String("f", "", "manifest file or folder (required)")
-	address := fs.String("address", "0.0.0.0", "address listeners bind when a Gateway has no spec.addresses")
-	portOffset := fs.Int("port-offset", 0, "added to every listener port, e.g. 8000 serves port 80 on 8080")
-	adminAddr := fs.String("admin-addr", ":9090", "address of /metrics, /healthz, /readyz, /config_dump and /status")
-	accessLog := fs.Bool("access-log", true, "write one JSON line per request to stdout")
-	logLevel := fs.String("log-level", "info", "debug, info, warn or error")
-	class := fs.String("controller-name", translate.DefaultControllerName, "serve GatewayClasses with this controllerName")
-	if err := fs.Parse(args); err != nil {
-		return err
-	}
+// common are the flags every gateway command has.
+type common struct {
+	opts           gateway.Options
+	accessLog      bool
+	logLevel       string
+	controllerName string
+}
+
+func (c *common) register(fs *flag.FlagSet) {
+	fs.StringVar(&c.opts.Address, "address", "0.0.0.0", "address listeners bind when a Gateway has no address of its own")
+	fs.IntVar(&c.opts.PortOffset, "port-offset", 0, "added to every listener port, e.g. 8000 serves port 80 on 8080")
+	fs.StringVar(&c.opts.AdminAddr, "admin-addr", ":9090", "address of /metrics, /healthz, /readyz, /config_dump and /status")
+	fs.BoolVar(&c.accessLog, "access-log", true, "write one JSON line per request to stdout")
+	fs.StringVar(&c.logLevel, "log-level", "info", "debug, info, warn or error")
+	fs.StringVar(&c.controllerName, "controller-name", translate.DefaultControllerName, "serve GatewayClasses with this controllerName")
+}
+
+// finish applies environment defaults and builds the logger.
+func (c *common) finish(fs *flag.FlagSet, stdout, stderr io.Writer) (*slog.Logger, error) {
 	if err := envDefaults(fs); err != nil {
-		return err
+		return nil, err
 	}
-	if *path == "" {
-		fs.Usage()
-		return fmt.Errorf("-f is required")
+	c.opts.Version = version
+	if c.accessLog {
+		c.opts.AccessLog = stdout
 	}
-	logger, err := newLogger(stderr, *logLevel)
-	if err != nil {
-		return err
+	var l slog.Level
+	if err := l.UnmarshalText([]byte(c.logLevel)); err != nil {
+		return nil, fmt.Errorf("log level %q: %w", c.logLevel, err)
 	}
-	cfg := standalone.Config{
-		Path:           *path,
-		Address:        *address,
-		PortOffset:     *portOffset,
-		AdminAddr:      *adminAddr,
-		ControllerName: *class,
-		Version:        version,
-	}
-	if *accessLog {
-		cfg.AccessLog = stdout
-	}
-	return standalone.Run(ctx, cfg, logger)
+	return slog.New(slog.NewJSONHandler(stderr, &slog.HandlerOptions{Level: l})), nil
 }
 
 // envDefaults sets every flag not given on the command line from RAUTA_<NAME>.
@@ -116,12 +117,4 @@ func envDefaults(fs *flag.FlagSet) error {
 		}
 	})
 	return err
-}
-
-func newLogger(w io.Writer, level string) (*slog.Logger, error) {
-	var l slog.Level
-	if err := l.UnmarshalText([]byte(level)); err != nil {
-		return nil, fmt.Errorf("log level %q: %w", level, err)
-	}
-	return slog.New(slog.NewJSONHandler(w, &slog.HandlerOptions{Level: l})), nil
 }

@@ -179,8 +179,15 @@ func (t *translator) gatewayAddresses(gs *gatewayState) string {
 		}
 		gs.addresses = append(gs.addresses, gwv1.GatewayStatusAddress{Type: &addrType, Value: ip.String()})
 	}
-	if len(gs.addresses) == 0 && t.opts.DefaultAddress != "" {
-		gs.addresses = append(gs.addresses, gwv1.GatewayStatusAddress{Type: &addrType, Value: t.opts.DefaultAddress})
+	if len(gs.addresses) == 0 {
+		addr := t.opts.Addresses[gs.key]
+		gs.address = addr
+		if addr == "" {
+			addr = t.opts.DefaultAddress
+		}
+		if addr != "" {
+			gs.addresses = append(gs.addresses, gwv1.GatewayStatusAddress{Type: &addrType, Value: addr})
+		}
 	}
 	return ""
 }

@@ -119,7 +119,7 @@ func dedupParentRefs(refs []gwv1.ParentReference) []gwv1.ParentReference {
 	var out []gwv1.ParentReference
 	seen := make(map[string]bool)
 	for _, r := range refs {
-		k := fmt.Sprintf("%v/%v/%v/%s/%v/%v", deref(r.Group), deref(r.Kind), deref(r.Namespace), r.Name, deref(r.SectionName), deref(r.Port))
+		k := ParentRefKey(r)
 		if seen[k] {
 			continue
 		}
@@ -127,6 +127,12 @@ func dedupParentRefs(refs []gwv1.ParentReference) []gwv1.ParentReference {
 		out = append(out, r)
 	}
 	return out
+}
+
+// ParentRefKey identifies a parentRef exactly as written (unset fields stay
+// unset), so that status entries can be matched to the refs they describe.
+func ParentRefKey(r gwv1.ParentReference) string {
+	return fmt.Sprintf("%v/%v/%v/%s/%v/%v", deref(r.Group), deref(r.Kind), deref(r.Namespace), r.Name, deref(r.SectionName), deref(r.Port))
 }
 
 func deref[T any](p *T) any {

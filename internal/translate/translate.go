@@ -20,6 +20,10 @@ type Options struct {
 	// DefaultAddress is reported in Gateway status when a Gateway has no
 	// spec.addresses (the address the proxy binds by default).
 	DefaultAddress string
+	// Addresses assigns addresses to Gateways without spec.addresses, by
+	// "namespace/name" (the controller's address pool). A Gateway listed here
+	// binds and reports that address instead of DefaultAddress.
+	Addresses map[string]string
 }
 
 // Result is the output of one translation.

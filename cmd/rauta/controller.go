@@ -1,0 +1,61 @@
+package main
+
+import (
+	"context"
+	"flag"
+	"fmt"
+	"io"
+	"os"
+	"strings"
+	"time"
+
+	"k8s.io/client-go/tools/clientcmd"
+	gwv1 "sigs.k8s.io/gateway-api/apis/v1"
+
+	"github.com/false-systems/rauta/internal/controller"
+)
+
+func runController(ctx context.Context, args []string, stdout, stderr io.Writer) error {
+	fs := flag.NewFlagSet("rauta controller", flag.ContinueOnError)
+	fs.SetOutput(stderr)
+	var c common
+	c.register(fs)
+	host, _ := os.Hostname()
+	kubeconfig := fs.String("kubeconfig", os.Getenv("KUBECONFIG"), "kubeconfig file; empty uses the in-cluster service account")
+	pool := fs.String("address-pool", "", "CIDR from which each Gateway without spec.addresses gets its own address")
+	leaseNS := fs.String("lease-namespace", "default", "namespace of the status-writer Lease")
+	leaseName := fs.String("lease-name", "rauta-status-writer", "name of the status-writer Lease")
+	identity := fs.String("identity", fmt.Sprintf("%s-%d", host, os.Getpid()), "this replica's name in the Lease")
+	features := fs.String("supported-features", "", "comma-separated Gateway API features written to GatewayClass status")
+	holdOff := fs.Duration("hold-off", 50*time.Millisecond, "quiet time that ends a burst of API events")
+	maxDelay := fs.Duration("max-delay", 500*time.Millisecond, "longest a burst of API events delays a translation")
+	if err := fs.Parse(args); err != nil {
+		return err
+	}
+	logger, err := c.finish(fs, stdout, stderr)
+	if err != nil {
+		return err
+	}
+	rest, err := clientcmd.BuildConfigFromFlags("", *kubeconfig)
+	if err != nil {
+		return fmt.Errorf("kubeconfig: %w", err)
+	}
+	var supported []gwv1.SupportedFeature
+	for _, f := range strings.Split(*features, ",") {
+		if f = strings.TrimSpace(f); f != "" {
+			supported = append(supported, gwv1.SupportedFeature{Name: gwv1.FeatureName(f)})
+		}
+	}
+	return controller.Run(ctx, controller.Config{
+		Options:           c.opts,
+		REST:              rest,
+		ControllerName:    c.controllerName,
+		AddressPool:       *pool,
+		LeaseNamespace:    *leaseNS,
+		LeaseName:         *leaseName,
+		Identity:          *identity,
+		SupportedFeatures: supported,
+		HoldOff:           *holdOff,
+		MaxDelay:          *maxDelay,
+	}, logger)
+}

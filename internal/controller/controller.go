@@ -1,0 +1,188 @@
+// Package controller runs RAUTA inside a Kubernetes cluster: it watches the
+// API server, translates, serves every Gateway of its GatewayClasses
+// in-process, and (on the leader only) writes status.
+package controller
+
+import (
+	"context"
+	"fmt"
+	"log/slog"
+	"sync/atomic"
+	"time"
+
+	"github.com/go-logr/logr"
+	"github.com/prometheus/client_golang/prometheus"
+	"k8s.io/client-go/rest"
+	"k8s.io/klog/v2"
+	"sigs.k8s.io/controller-runtime/pkg/cache"
+	"sigs.k8s.io/controller-runtime/pkg/client"
+	ctrllog "sigs.k8s.io/controller-runtime/pkg/log"
+	gwv1 "sigs.k8s.io/gateway-api/apis/v1"
+
+	"github.com/false-systems/rauta/internal/gateway"
+	"github.com/false-systems/rauta/internal/provider/kube"
+	"github.com/false-systems/rauta/internal/translate"
+)
+
+// Config configures the controller.
+type Config struct {
+	gateway.Options
+	REST           *rest.Config
+	ControllerName string
+	// AddressPool is a CIDR; each Gateway without spec.addresses gets its own
+	// address from it. Empty: every Gateway binds Options.Address.
+	AddressPool string
+	// LeaseNamespace and LeaseName name the Lease of the status writer election.
+	LeaseNamespace string
+	LeaseName      string
+	Identity       string
+	// SupportedFeatures is written into GatewayClass status.
+	SupportedFeatures []gwv1.SupportedFeature
+	// HoldOff and MaxDelay coalesce API events before a translation.
+	HoldOff, MaxDelay time.Duration
+}
+
+// Controller is a running controller.
+type Controller struct {
+	cfg    Config
+	logger *slog.Logger
+	gw     *gateway.Gateway
+	pool   *addressPool
+	leader atomic.Bool
+
+	statusWrites prometheus.Counter
+}
+
+// Run serves until ctx ends. The proxy and the admin endpoints start at once
+// and keep serving the last good configuration whatever happens to the API
+// server; the connection to it is retried with backoff.
+func Run(ctx context.Context, cfg Config, logger *slog.Logger) error {
+	if cfg.ControllerName == "" {
+		cfg.ControllerName = translate.DefaultControllerName
+	}
+	// client-go and controller-runtime log through their own globals; send
+	// both to our logger so nothing is dropped or printed in another format.
+	klog.SetSlogLogger(logger)
+	ctrllog.SetLogger(logr.FromSlogHandler(logger.Handler()))
+	gw, err := gateway.New(cfg.Options, logger)
+	if err != nil {
+		return err
+	}
+	c := &Controller{cfg: cfg, logger: logger, gw: gw}
+	c.statusWrites = prometheus.NewCounter(prometheus.CounterOpts{
+		Name: "rauta_status_writes_total",
+		Help: "Objects whose status this replica wrote as leader.",
+	})
+	gw.Registry.MustRegister(c.statusWrites)
+	if cfg.AddressPool != "" {
+		if c.pool, err = newAddressPool(cfg.AddressPool); err != nil {
+			return err
+		}
+	}
+	return gw.Run(ctx, func(ctx context.Context) error { c.connectLoop(ctx); return nil })
+}
+
+// connectLoop keeps a watch session to the API server alive.
+func (c *Controller) connectLoop(ctx context.Context) {
+	backoff := time.Second
+	for {
+		err := c.session(ctx)
+		if ctx.Err() != nil {
+			return
+		}
+		c.logger.Error("API server session ended; retrying, the last good configuration keeps serving",
+			"err", err, "retry_in", backoff.String())
+		select {
+		case <-ctx.Done():
+			return
+		case <-time.After(backoff):
+		}
+		backoff = min(backoff*2, 30*time.Second)
+	}
+}
+
+// session watches the API server until ctx ends or the caches cannot be
+// started (API server unreachable, CRDs missing).
+func (c *Controller) session(ctx context.Context) error {
+	scheme, err := kube.NewScheme()
+	if err != nil {
+		return err
+	}
+	ch, err := cache.New(c.cfg.REST, cache.Options{Scheme: scheme})
+	if err != nil {
+		return fmt.Errorf("create cache: %w", err)
+	}
+	cl, err := client.New(c.cfg.REST, client.Options{Scheme: scheme})
+	if err != nil {
+		return fmt.Errorf("create client: %w", err)
+	}
+	ctx, cancel := context.WithCancel(ctx)
+	defer cancel()
+
+	co := kube.NewCoalescer(c.cfg.HoldOff, c.cfg.MaxDelay)
+	if err := kube.Watch(ctx, ch, co.Poke); err != nil {
+		return fmt.Errorf("%w (are the Gateway API CRDs installed?)", err)
+	}
+	cacheErr := make(chan error, 1)
+	go func() { cacheErr <- ch.Start(ctx) }()
+	syncCtx, syncCancel := context.WithTimeout(ctx, time.Minute)
+	synced := ch.WaitForCacheSync(syncCtx)
+	syncCancel()
+	if !synced {
+		return fmt.Errorf("caches did not sync within a minute (is the API server reachable?)")
+	}
+	c.logger.Info("watching the API server")
+
+	writer := &kube.StatusWriter{
+		Client:            cl,
+		ControllerName:    c.cfg.ControllerName,
+		SupportedFeatures: c.cfg.SupportedFeatures,
+		Now:               time.Now,
+	}
+	go c.elect(ctx, co.Poke)
+	co.Poke()
+	go co.Run(ctx, func() { c.sync(ctx, ch, writer) })
+	select {
+	case <-ctx.Done():
+		return nil
+	case err := <-cacheErr:
+		return fmt.Errorf("cache stopped: %w", err)
+	}
+}
+
+// sync translates the current cache contents, serves the result and, on the
+// leader, writes status.
+func (c *Controller) sync(ctx context.Context, r client.Reader, writer *kube.StatusWriter) {
+	res, err := kube.List(ctx, r)
+	if err != nil {
+		c.gw.Rejected()
+		c.logger.Error("list from cache", "err", err)
+		return
+	}
+	opts := translate.Options{ControllerName: c.cfg.ControllerName, DefaultAddress: c.cfg.Address}
+	if c.pool != nil {
+		var keys []string
+		for _, gw := range res.Gateways {
+			if len(gw.Spec.Addresses) == 0 {
+				keys = append(keys, gw.Namespace+"/"+gw.Name)
+			}
+		}
+		addrs, err := c.pool.assign(keys)
+		if err != nil {
+			c.logger.Error("gateway addresses", "err", err)
+		}
+		opts.Addresses = addrs
+	}
+	result := translate.Translate(res, opts)
+	if err := c.gw.Apply(result); err != nil {
+		c.logger.Error("apply", "err", err)
+	}
+	if !c.leader.Load() {
+		return
+	}
+	n, err := writer.Write(ctx, res, result.Status)
+	c.statusWrites.Add(float64(n))
+	if err != nil {
+		c.logger.Error("write status", "err", err)
+	}
+}

@@ -1,0 +1,59 @@
+package kube
+
+import (
+	"context"
+	"time"
+)
+
+// Coalescer turns bursts of events into single runs: after the first event it
+// waits HoldOff for quiet, but never longer than MaxDelay in total, so a
+// steady stream of events still produces regular runs.
+type Coalescer struct {
+	HoldOff  time.Duration
+	MaxDelay time.Duration
+	events   chan struct{}
+}
+
+// NewCoalescer returns a Coalescer; Poke may be called before Run.
+func NewCoalescer(holdOff, maxDelay time.Duration) *Coalescer {
+	return &Coalescer{HoldOff: holdOff, MaxDelay: maxDelay, events: make(chan struct{}, 1)}
+}
+
+// Poke records an event. It never blocks.
+func (c *Coalescer) Poke() {
+	select {
+	case c.events <- struct{}{}:
+	default:
+	}
+}
+
+// Run calls fn once per burst of events until ctx ends.
+func (c *Coalescer) Run(ctx context.Context, fn func()) {
+	for {
+		select {
+		case <-ctx.Done():
+			return
+		case <-c.events:
+		}
+		deadline := time.NewTimer(c.MaxDelay)
+		quiet := time.NewTimer(c.HoldOff)
+	wait:
+		for {
+			select {
+			case <-ctx.Done():
+				deadline.Stop()
+				quiet.Stop()
+				return
+			case <-c.events:
+				quiet.Reset(c.HoldOff)
+			case <-quiet.C:
+				break wait
+			case <-deadline.C:
+				break wait
+			}
+		}
+		deadline.Stop()
+		quiet.Stop()
+		fn()
+	}
+}

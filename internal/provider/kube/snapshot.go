@@ -1,0 +1,62 @@
+package kube
+
+import (
+	"context"
+	"fmt"
+
+	corev1 "k8s.io/api/core/v1"
+	discoveryv1 "k8s.io/api/discovery/v1"
+	"sigs.k8s.io/controller-runtime/pkg/client"
+	gwv1 "sigs.k8s.io/gateway-api/apis/v1"
+	gwv1b1 "sigs.k8s.io/gateway-api/apis/v1beta1"
+
+	"github.com/false-systems/rauta/internal/resources"
+)
+
+// List builds a Resources snapshot from a reader (normally the informer
+// cache). The objects are deep copies: the snapshot is independent of the
+// cache and nobody may change it afterwards.
+func List(ctx context.Context, r client.Reader) (*resources.Resources, error) {
+	res := &resources.Resources{}
+	var (
+		classes  gwv1.GatewayClassList
+		gateways gwv1.GatewayList
+		routes   gwv1.HTTPRouteList
+		grants   gwv1b1.ReferenceGrantList
+		services corev1.ServiceList
+		slices   discoveryv1.EndpointSliceList
+		secrets  corev1.SecretList
+		nss      corev1.NamespaceList
+	)
+	for _, l := range []client.ObjectList{&classes, &gateways, &routes, &grants, &services, &slices, &secrets, &nss} {
+		if err := r.List(ctx, l); err != nil {
+			return nil, fmt.Errorf("list %T: %w", l, err)
+		}
+	}
+	for i := range classes.Items {
+		res.GatewayClasses = append(res.GatewayClasses, classes.Items[i].DeepCopy())
+	}
+	for i := range gateways.Items {
+		res.Gateways = append(res.Gateways, gateways.Items[i].DeepCopy())
+	}
+	for i := range routes.Items {
+		res.HTTPRoutes = append(res.HTTPRoutes, routes.Items[i].DeepCopy())
+	}
+	for i := range grants.Items {
+		// v1beta1.ReferenceGrant is a type definition of the v1 struct.
+		res.ReferenceGrants = append(res.ReferenceGrants, (*gwv1.ReferenceGrant)(grants.Items[i].DeepCopy()))
+	}
+	for i := range services.Items {
+		res.Services = append(res.Services, services.Items[i].DeepCopy())
+	}
+	for i := range slices.Items {
+		res.EndpointSlices = append(res.EndpointSlices, slices.Items[i].DeepCopy())
+	}
+	for i := range secrets.Items {
+		res.Secrets = append(res.Secrets, secrets.Items[i].DeepCopy())
+	}
+	for i := range nss.Items {
+		res.Namespaces = append(res.Namespaces, nss.Items[i].DeepCopy())
+	}
+	return res, nil
+}

@@ -1,0 +1,173 @@
+package kube
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"time"
+
+	apiequality "k8s.io/apimachinery/pkg/api/equality"
+	apierrors "k8s.io/apimachinery/pkg/api/errors"
+	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+	"k8s.io/client-go/util/retry"
+	"sigs.k8s.io/controller-runtime/pkg/client"
+	gwv1 "sigs.k8s.io/gateway-api/apis/v1"
+
+	"github.com/false-systems/rauta/internal/resources"
+	"github.com/false-systems/rauta/internal/translate"
+)
+
+// StatusWriter writes translated status to the API server: only what
+// changed, with lastTransitionTime kept while a condition's status stays the
+// same, and without touching route parent entries of other controllers.
+type StatusWriter struct {
+	Client         client.Client
+	ControllerName string
+	// SupportedFeatures is written into the status of owned GatewayClasses.
+	SupportedFeatures []gwv1.SupportedFeature
+	// Now is the clock for lastTransitionTime.
+	Now func() time.Time
+}
+
+// Write brings the API server's status in line with st. res is the snapshot
+// st was computed from; it is used to find objects whose RAUTA entries must be
+// removed. It returns how many objects were written.
+func (w *StatusWriter) Write(ctx context.Context, res *resources.Resources, st *translate.Status) (int, error) {
+	now := metav1.NewTime(w.Now().Truncate(time.Second))
+	var errs []error
+	written := 0
+	note := func(changed bool, err error) {
+		if err != nil {
+			errs = append(errs, err)
+		} else if changed {
+			written++
+		}
+	}
+	for _, c := range st.GatewayClasses {
+		note(w.update(ctx, &gwv1.GatewayClass{}, client.ObjectKey{Name: c.Name}, func(o client.Object) bool {
+			gc := o.(*gwv1.GatewayClass)
+			next := c.Status
+			next.Conditions = mergeConditions(gc.Status.Conditions, next.Conditions, now)
+			next.SupportedFeatures = w.SupportedFeatures
+			if apiequality.Semantic.DeepEqual(gc.Status, next) {
+				return false
+			}
+			gc.Status = next
+			return true
+		}))
+	}
+	for _, g := range st.Gateways {
+		note(w.update(ctx, &gwv1.Gateway{}, client.ObjectKey{Namespace: g.Namespace, Name: g.Name}, func(o client.Object) bool {
+			gw := o.(*gwv1.Gateway)
+			next := g.Status
+			next.Conditions = mergeConditions(gw.Status.Conditions, next.Conditions, now)
+			next.Listeners = mergeListeners(gw.Status.Listeners, next.Listeners, now)
+			if apiequality.Semantic.DeepEqual(gw.Status, next) {
+				return false
+			}
+			gw.Status = next
+			return true
+		}))
+	}
+	ours := make(map[client.ObjectKey]translate.HTTPRouteStatus, len(st.HTTPRoutes))
+	for _, r := range st.HTTPRoutes {
+		ours[client.ObjectKey{Namespace: r.Namespace, Name: r.Name}] = r
+	}
+	for _, r := range res.HTTPRoutes {
+		key := client.ObjectKey{Namespace: r.Namespace, Name: r.Name}
+		want, has := ours[key]
+		if !has && !w.hasOurParents(r.Status.Parents) {
+			continue
+		}
+		note(w.update(ctx, &gwv1.HTTPRoute{}, key, func(o client.Object) bool {
+			hr := o.(*gwv1.HTTPRoute)
+			next := w.mergeParents(hr.Status.Parents, want.Status.Parents, now)
+			if apiequality.Semantic.DeepEqual(hr.Status.Parents, next) {
+				return false
+			}
+			hr.Status.Parents = next
+			return true
+		}))
+	}
+	return written, errors.Join(errs...)
+}
+
+// update reads the object fresh, lets mutate change its status, and writes it
+// when mutate reports a change, retrying on conflicts.
+func (w *StatusWriter) update(ctx context.Context, obj client.Object, key client.ObjectKey, mutate func(client.Object) bool) (bool, error) {
+	changed := false
+	err := retry.RetryOnConflict(retry.DefaultRetry, func() error {
+		if err := w.Client.Get(ctx, key, obj); err != nil {
+			return err
+		}
+		changed = mutate(obj)
+		if !changed {
+			return nil
+		}
+		return w.Client.Status().Update(ctx, obj)
+	})
+	if apierrors.IsNotFound(err) {
+		return false, nil // deleted meanwhile; nothing to report on
+	}
+	if err != nil {
+		return false, fmt.Errorf("status of %T %s: %w", obj, key, err)
+	}
+	return changed, nil
+}
+
+func (w *StatusWriter) hasOurParents(ps []gwv1.RouteParentStatus) bool {
+	for _, p := range ps {
+		if string(p.ControllerName) == w.ControllerName {
+			return true
+		}
+	}
+	return false
+}
+
+// mergeParents keeps other controllers' entries and replaces RAUTA's.
+func (w *StatusWriter) mergeParents(current, ours []gwv1.RouteParentStatus, now metav1.Time) []gwv1.RouteParentStatus {
+	var out []gwv1.RouteParentStatus
+	old := make(map[string][]metav1.Condition)
+	for _, p := range current {
+		if string(p.ControllerName) == w.ControllerName {
+			old[translate.ParentRefKey(p.ParentRef)] = p.Conditions
+			continue
+		}
+		out = append(out, p)
+	}
+	for _, p := range ours {
+		p.Conditions = mergeConditions(old[translate.ParentRefKey(p.ParentRef)], p.Conditions, now)
+		out = append(out, p)
+	}
+	return out
+}
+
+func mergeListeners(current, next []gwv1.ListenerStatus, now metav1.Time) []gwv1.ListenerStatus {
+	old := make(map[gwv1.SectionName][]metav1.Condition, len(current))
+	for _, l := range current {
+		old[l.Name] = l.Conditions
+	}
+	out := make([]gwv1.ListenerStatus, len(next))
+	for i, l := range next {
+		l.Conditions = mergeConditions(old[l.Name], l.Conditions, now)
+		out[i] = l
+	}
+	return out
+}
+
+// mergeConditions sets lastTransitionTime: kept from the current condition
+// of the same type when its status did not change, now otherwise.
+func mergeConditions(current, next []metav1.Condition, now metav1.Time) []metav1.Condition {
+	out := make([]metav1.Condition, len(next))
+	for i, c := range next {
+		c.LastTransitionTime = now
+		for _, o := range current {
+			if o.Type == c.Type && o.Status == c.Status {
+				c.LastTransitionTime = o.LastTransitionTime
+				break
+			}
+		}
+		out[i] = c
+	}
+	return out
+}
