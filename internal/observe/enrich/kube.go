@@ -33,6 +33,9 @@ type KubeOptions struct {
 	// runs per node); empty watches all pods.
 	NodeName string
 	Resync   time.Duration
+	// SyncContext bounds the wait for the initial sync (the informers run
+	// until the ctx given to NewKube ends); nil waits on that ctx.
+	SyncContext context.Context
 }
 
 // NewKube starts the informers and waits until their caches are synced.
@@ -69,8 +72,12 @@ func NewKube(ctx context.Context, client kubernetes.Interface, opts KubeOptions)
 	}
 	podFactory.Start(ctx.Done())
 	factory.Start(ctx.Done())
-	if !cache.WaitForCacheSync(ctx.Done(), podInf.HasSynced, sliceInf.HasSynced) {
-		return nil, fmt.Errorf("sync pod and endpointslice informers: %w", context.Cause(ctx))
+	syncCtx := opts.SyncContext
+	if syncCtx == nil {
+		syncCtx = ctx
+	}
+	if !cache.WaitForCacheSync(syncCtx.Done(), podInf.HasSynced, sliceInf.HasSynced) {
+		return nil, fmt.Errorf("sync pod and endpointslice informers: %w", context.Cause(syncCtx))
 	}
 	return k, nil
 }

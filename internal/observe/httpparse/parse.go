@@ -74,8 +74,11 @@ func ParseRequest(b []byte, r *Request) error {
 			// Target complete, version cut: still only partially known.
 			t = t[:i]
 		}
-		if len(t) == 0 || !isTarget(t) {
+		if len(t) == 0 {
 			return ErrTruncated
+		}
+		if !isTarget(t) {
+			return malformed("request target")
 		}
 		r.Target = cut(t, MaxTargetLen)
 		r.TargetTruncated = true

@@ -1,0 +1,228 @@
+// Package observe is the RAUTA eBPF HTTP observer ("rauta observe"): kernel
+// programs capture the first bytes of HTTP/1.x requests and responses on TC
+// (or XDP) hooks, userspace parses and pairs them, processors flag slow
+// responses, 5xx spikes and failing kubelet probes, and exporters publish
+// Prometheus metrics, JSON lines and OTLP. See docs/observer.md.
+package observe
+
+import (
+	"errors"
+	"flag"
+	"fmt"
+	"io"
+	"maps"
+	"os"
+	"slices"
+	"strconv"
+	"strings"
+	"time"
+
+	"github.com/false-systems/rauta/internal/observe/capture"
+	"github.com/false-systems/rauta/internal/observe/detect"
+)
+
+// Config is everything "rauta observe" can be told. RegisterFlags binds
+// every field to a flag whose default comes from the environment.
+type Config struct {
+	Interfaces []string // RAUTA_INTERFACE, comma-separated
+	// Netns is a network namespace path whose interfaces are observed
+	// (RAUTA_NETNS); empty means the observer's own.
+	Netns    string
+	Mode     string // RAUTA_OBSERVE_MODE: tc (default), tcx, clsact, xdp
+	LogLevel string // RAUTA_LOG_LEVEL; the CLI builds the logger from it
+
+	MetricsAddr   string        // RAUTA_METRICS_ADDR (":9090"; "off" disables)
+	OTLPEndpoint  string        // OTEL_EXPORTER_OTLP_ENDPOINT (empty disables)
+	OTLPInterval  time.Duration // RAUTA_OTLP_INTERVAL
+	JSONEvents    bool          // RAUTA_JSON_EVENTS: processor events on stdout
+	JSONExchanges bool          // RAUTA_JSON_EXCHANGES: every exchange on stdout
+
+	EnrichFile string // RAUTA_ENRICH_FILE: static IP map (YAML/JSON)
+	Kube       string // RAUTA_KUBE: auto (in-cluster if possible), on, off
+	Kubeconfig string // KUBECONFIG, for running outside a pod
+	NodeName   string // NODE_NAME: limits the Pod informer to this node
+
+	RingBytes           int           // RAUTA_RING_BYTES: ring buffer size
+	MaxConns            int           // RAUTA_MAX_CONNS: pairing LRU size
+	MaxPending          int           // RAUTA_MAX_PIPELINED: per connection
+	RequestTimeout      time.Duration // RAUTA_REQUEST_TIMEOUT
+	MaxServices         int           // RAUTA_MAX_SERVICES: label cardinality
+	MaxRoutesPerService int           // RAUTA_MAX_ROUTES: label cardinality
+
+	Slow  detect.SlowConfig
+	Spike detect.SpikeConfig
+
+	// Output receives JSON lines; nil means os.Stdout. Not a flag.
+	Output io.Writer
+
+	envErrs []error
+}
+
+// Defaults returns a Config with every default set and no environment read.
+func Defaults() Config {
+	return Config{
+		Mode:                string(capture.ModeTC),
+		LogLevel:            "info",
+		MetricsAddr:         ":9090",
+		OTLPInterval:        10 * time.Second,
+		JSONEvents:          true,
+		Kube:                "auto",
+		RingBytes:           8 << 20,
+		MaxConns:            65536,
+		MaxPending:          32,
+		RequestTimeout:      30 * time.Second,
+		MaxServices:         256,
+		MaxRoutesPerService: 100,
+		Slow:                detect.SlowConfig{Multiplier: 2, MinSamples: 100, Window: 1000},
+		Spike:               detect.SpikeConfig{Window: 10 * time.Second, BaselineWindows: 30, MinRequests: 20, Multiplier: 3, MinRate: 0.05},
+	}
+}
+
+// RegisterFlags binds c to fs. Each flag's default is the environment
+// variable named in its help, else the built-in default. An invalid
+// environment value is reported by Run.
+func (c *Config) RegisterFlags(fs *flag.FlagSet) {
+	d := Defaults()
+	e := &envReader{}
+	fs.Func("interface", "interfaces to observe, comma-separated (env RAUTA_INTERFACE)", func(s string) error {
+		c.Interfaces = splitList(s)
+		return nil
+	})
+	c.Interfaces = splitList(os.Getenv("RAUTA_INTERFACE"))
+	fs.StringVar(&c.Netns, "netns", e.str("RAUTA_NETNS", ""), "network namespace path whose interfaces are observed (env RAUTA_NETNS)")
+	fs.StringVar(&c.Mode, "mode", e.str("RAUTA_OBSERVE_MODE", d.Mode), "hooks: tc (TCX on 6.6+, clsact before), tcx, clsact or xdp (env RAUTA_OBSERVE_MODE)")
+	fs.StringVar(&c.LogLevel, "log-level", e.str("RAUTA_LOG_LEVEL", d.LogLevel), "debug, info, warn or error (env RAUTA_LOG_LEVEL)")
+	fs.StringVar(&c.MetricsAddr, "metrics-addr", e.str("RAUTA_METRICS_ADDR", d.MetricsAddr), `Prometheus listen address, "off" to disable (env RAUTA_METRICS_ADDR)`)
+	fs.StringVar(&c.OTLPEndpoint, "otlp-endpoint", e.str("OTEL_EXPORTER_OTLP_ENDPOINT", ""), "OTLP/HTTP base URL; empty disables (env OTEL_EXPORTER_OTLP_ENDPOINT)")
+	fs.DurationVar(&c.OTLPInterval, "otlp-interval", e.dur("RAUTA_OTLP_INTERVAL", d.OTLPInterval), "OTLP export interval (env RAUTA_OTLP_INTERVAL)")
+	fs.BoolVar(&c.JSONEvents, "json-events", e.boolean("RAUTA_JSON_EVENTS", d.JSONEvents), "write processor events as JSON lines to stdout (env RAUTA_JSON_EVENTS)")
+	fs.BoolVar(&c.JSONExchanges, "json-exchanges", e.boolean("RAUTA_JSON_EXCHANGES", false), "write every paired exchange as a JSON line to stdout (env RAUTA_JSON_EXCHANGES)")
+	fs.StringVar(&c.EnrichFile, "enrich-file", e.str("RAUTA_ENRICH_FILE", ""), "static IP -> pod/namespace/service map, YAML or JSON (env RAUTA_ENRICH_FILE)")
+	fs.StringVar(&c.Kube, "kube", e.str("RAUTA_KUBE", d.Kube), "Kubernetes enrichment: auto, on or off (env RAUTA_KUBE)")
+	fs.StringVar(&c.Kubeconfig, "kubeconfig", e.str("KUBECONFIG", ""), "kubeconfig for running outside a pod (env KUBECONFIG)")
+	fs.StringVar(&c.NodeName, "node-name", e.str("NODE_NAME", ""), "this node's name, limits the Pod informer (env NODE_NAME)")
+	fs.IntVar(&c.RingBytes, "ring-bytes", e.integer("RAUTA_RING_BYTES", d.RingBytes), "ring buffer size, power of two (env RAUTA_RING_BYTES)")
+	fs.IntVar(&c.MaxConns, "max-conns", e.integer("RAUTA_MAX_CONNS", d.MaxConns), "connections tracked for pairing (env RAUTA_MAX_CONNS)")
+	fs.IntVar(&c.MaxPending, "max-pipelined", e.integer("RAUTA_MAX_PIPELINED", d.MaxPending), "pipelined requests kept per connection (env RAUTA_MAX_PIPELINED)")
+	fs.DurationVar(&c.RequestTimeout, "request-timeout", e.dur("RAUTA_REQUEST_TIMEOUT", d.RequestTimeout), "a request without response after this is a timeout (env RAUTA_REQUEST_TIMEOUT)")
+	fs.IntVar(&c.MaxServices, "max-services", e.integer("RAUTA_MAX_SERVICES", d.MaxServices), "distinct service label values (env RAUTA_MAX_SERVICES)")
+	fs.IntVar(&c.MaxRoutesPerService, "max-routes", e.integer("RAUTA_MAX_ROUTES", d.MaxRoutesPerService), "distinct route label values per service (env RAUTA_MAX_ROUTES)")
+	fs.Float64Var(&c.Slow.Multiplier, "slow-multiplier", e.float("RAUTA_SLOW_MULTIPLIER", d.Slow.Multiplier), "slow = latency above this x the service p99 (env RAUTA_SLOW_MULTIPLIER)")
+	fs.IntVar(&c.Slow.MinSamples, "slow-min-samples", e.integer("RAUTA_SLOW_MIN_SAMPLES", d.Slow.MinSamples), "exchanges before a service's p99 is trusted (env RAUTA_SLOW_MIN_SAMPLES)")
+	fs.IntVar(&c.Slow.Window, "slow-window", e.integer("RAUTA_SLOW_WINDOW", d.Slow.Window), "latencies in the p99 baseline (env RAUTA_SLOW_WINDOW)")
+	fs.DurationVar(&c.Spike.Window, "spike-window", e.dur("RAUTA_SPIKE_WINDOW", d.Spike.Window), "5xx rate window (env RAUTA_SPIKE_WINDOW)")
+	fs.IntVar(&c.Spike.BaselineWindows, "spike-baseline-windows", e.integer("RAUTA_SPIKE_BASELINE_WINDOWS", d.Spike.BaselineWindows), "windows in the 5xx baseline (env RAUTA_SPIKE_BASELINE_WINDOWS)")
+	fs.IntVar(&c.Spike.MinRequests, "spike-min-requests", e.integer("RAUTA_SPIKE_MIN_REQUESTS", d.Spike.MinRequests), "requests a window and the baseline need (env RAUTA_SPIKE_MIN_REQUESTS)")
+	fs.Float64Var(&c.Spike.Multiplier, "spike-multiplier", e.float("RAUTA_SPIKE_MULTIPLIER", d.Spike.Multiplier), "spike = window 5xx rate above this x baseline (env RAUTA_SPIKE_MULTIPLIER)")
+	fs.Float64Var(&c.Spike.MinRate, "spike-min-rate", e.float("RAUTA_SPIKE_MIN_RATE", d.Spike.MinRate), "and at least this 5xx rate (env RAUTA_SPIKE_MIN_RATE)")
+	c.envErrs = e.errs
+}
+
+// Validate reports every invalid field.
+func (c *Config) Validate() error {
+	errs := append([]error(nil), c.envErrs...)
+	if len(c.Interfaces) == 0 {
+		errs = append(errs, errors.New("interface: at least one interface is required (flag -interface or RAUTA_INTERFACE)"))
+	}
+	if _, err := capture.ParseMode(c.Mode); err != nil {
+		errs = append(errs, err)
+	}
+	switch c.Kube {
+	case "auto", "on", "off":
+	default:
+		errs = append(errs, fmt.Errorf("kube %q: want auto, on or off", c.Kube))
+	}
+	if c.RingBytes < 4096 || c.RingBytes&(c.RingBytes-1) != 0 || c.RingBytes > 1<<30 {
+		errs = append(errs, fmt.Errorf("ring-bytes %d: want a power of two between 4096 and 1GiB", c.RingBytes))
+	}
+	positive := map[string]int{"max-conns": c.MaxConns, "max-pipelined": c.MaxPending, "max-services": c.MaxServices, "max-routes": c.MaxRoutesPerService, "slow-min-samples": c.Slow.MinSamples, "slow-window": c.Slow.Window, "spike-baseline-windows": c.Spike.BaselineWindows, "spike-min-requests": c.Spike.MinRequests}
+	for _, name := range slices.Sorted(maps.Keys(positive)) {
+		if positive[name] <= 0 {
+			errs = append(errs, fmt.Errorf("%s %d: must be positive", name, positive[name]))
+		}
+	}
+	if c.RequestTimeout <= 0 || c.Spike.Window <= 0 || c.OTLPInterval <= 0 {
+		errs = append(errs, errors.New("request-timeout, spike-window and otlp-interval must be positive"))
+	}
+	if c.Slow.Multiplier <= 1 || c.Spike.Multiplier <= 1 {
+		errs = append(errs, errors.New("slow-multiplier and spike-multiplier must be above 1"))
+	}
+	if c.Spike.MinRate <= 0 || c.Spike.MinRate > 1 {
+		errs = append(errs, fmt.Errorf("spike-min-rate %v: want (0, 1]", c.Spike.MinRate))
+	}
+	return errors.Join(errs...)
+}
+
+func splitList(s string) []string {
+	var out []string
+	for _, p := range strings.Split(s, ",") {
+		if p = strings.TrimSpace(p); p != "" {
+			out = append(out, p)
+		}
+	}
+	return out
+}
+
+// envReader reads typed environment defaults, collecting parse errors.
+type envReader struct{ errs []error }
+
+func (e *envReader) str(key, def string) string {
+	if v, ok := os.LookupEnv(key); ok && v != "" {
+		return v
+	}
+	return def
+}
+
+func (e *envReader) parse(key string, parse func(string) error) {
+	v, ok := os.LookupEnv(key)
+	if !ok || v == "" {
+		return
+	}
+	if err := parse(v); err != nil {
+		e.errs = append(e.errs, fmt.Errorf("environment %s=%q: %w", key, v, err))
+	}
+}
+
+func (e *envReader) integer(key string, def int) int {
+	e.parse(key, func(v string) error {
+		x, err := strconv.Atoi(v)
+		if err == nil {
+			def = x
+		}
+		return err
+	})
+	return def
+}
+
+func (e *envReader) float(key string, def float64) float64 {
+	e.parse(key, func(v string) error {
+		x, err := strconv.ParseFloat(v, 64)
+		if err == nil {
+			def = x
+		}
+		return err
+	})
+	return def
+}
+
+func (e *envReader) dur(key string, def time.Duration) time.Duration {
+	e.parse(key, func(v string) error {
+		x, err := time.ParseDuration(v)
+		if err == nil {
+			def = x
+		}
+		return err
+	})
+	return def
+}
+
+func (e *envReader) boolean(key string, def bool) bool {
+	e.parse(key, func(v string) error {
+		x, err := strconv.ParseBool(v)
+		if err == nil {
+			def = x
+		}
+		return err
+	})
+	return def
+}

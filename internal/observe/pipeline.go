@@ -1,0 +1,204 @@
+package observe
+
+import (
+	"bytes"
+	"context"
+	"errors"
+	"net/netip"
+	"strings"
+	"sync"
+
+	"github.com/false-systems/rauta/internal/observe/capture"
+	"github.com/false-systems/rauta/internal/observe/detect"
+	"github.com/false-systems/rauta/internal/observe/enrich"
+	"github.com/false-systems/rauta/internal/observe/export"
+	"github.com/false-systems/rauta/internal/observe/httpparse"
+	"github.com/false-systems/rauta/internal/observe/pair"
+	"github.com/false-systems/rauta/internal/observe/route"
+)
+
+// pipeline turns kernel events into exchanges, observations and events.
+// One goroutine drives it (handle, tick); exporters read counters() from
+// others.
+type pipeline struct {
+	ctx      context.Context
+	pairer   *pair.Pairer
+	resolver enrich.Resolver
+	limiter  *route.Limiter
+	slow     *detect.Slow
+	spike    *detect.Spike
+	probe    detect.Probe
+	clock    wallClock
+
+	prom          *export.Prom // may be nil
+	otlp          *export.OTLP // may be nil
+	json          *export.JSON // may be nil
+	jsonEvents    bool
+	jsonExchanges bool
+	// metricsPort: scrapes of our own /metrics are not recorded.
+	metricsPort uint16
+
+	req  httpparse.Request
+	resp httpparse.Response
+	obs  detect.Observation
+
+	// Owned by the driving goroutine, published by publish().
+	local export.Counters
+	mu    sync.Mutex
+	snap  export.Counters
+}
+
+type pipelineOptions struct {
+	cfg         Config
+	resolver    enrich.Resolver
+	prom        *export.Prom
+	otlp        *export.OTLP
+	json        *export.JSON
+	metricsPort uint16
+}
+
+func newPipeline(ctx context.Context, o pipelineOptions) *pipeline {
+	p := &pipeline{
+		ctx:           ctx,
+		resolver:      o.resolver,
+		limiter:       route.NewLimiter(o.cfg.MaxServices, o.cfg.MaxRoutesPerService),
+		slow:          detect.NewSlow(detect.SlowConfig{Multiplier: o.cfg.Slow.Multiplier, MinSamples: o.cfg.Slow.MinSamples, Window: o.cfg.Slow.Window, MaxServices: o.cfg.MaxServices + 1}),
+		spike:         detect.NewSpike(withMaxServices(o.cfg.Spike, o.cfg.MaxServices+1)),
+		clock:         newWallClock(),
+		prom:          o.prom,
+		otlp:          o.otlp,
+		json:          o.json,
+		jsonEvents:    o.cfg.JSONEvents,
+		jsonExchanges: o.cfg.JSONExchanges,
+		metricsPort:   o.metricsPort,
+	}
+	if p.resolver == nil {
+		p.resolver = enrich.None{}
+	}
+	p.pairer = pair.New(pair.Config{MaxConns: o.cfg.MaxConns, MaxPending: o.cfg.MaxPending, RequestTimeout: o.cfg.RequestTimeout}, p.onExchange)
+	return p
+}
+
+func withMaxServices(c detect.SpikeConfig, n int) detect.SpikeConfig {
+	c.MaxServices = n
+	return c
+}
+
+var httpPrefix = []byte("HTTP/")
+
+// handle consumes one kernel event.
+func (p *pipeline) handle(ev *capture.Event) {
+	if ev.Kind == capture.KindReset {
+		p.pairer.Reset(ev.TimestampNS, ev.Src, ev.Dst)
+		return
+	}
+	if bytes.HasPrefix(ev.Data, httpPrefix) {
+		err := httpparse.ParseResponse(ev.Data, &p.resp)
+		if err != nil {
+			p.countParse(err, &p.local.ResponseMalformed, &p.local.ResponseTruncated)
+			p.pairer.Response(ev.TimestampNS, ev.Src, ev.Dst, ev.Seq, nil)
+			return
+		}
+		p.pairer.Response(ev.TimestampNS, ev.Src, ev.Dst, ev.Seq, &p.resp)
+		return
+	}
+	err := httpparse.ParseRequest(ev.Data, &p.req)
+	if err != nil {
+		p.countParse(err, &p.local.RequestMalformed, &p.local.RequestTruncated)
+		p.pairer.Request(ev.TimestampNS, ev.Src, ev.Dst, ev.Seq, nil)
+		return
+	}
+	p.pairer.Request(ev.TimestampNS, ev.Src, ev.Dst, ev.Seq, &p.req)
+}
+
+func (p *pipeline) countParse(err error, malformed, truncated *uint64) {
+	if errors.Is(err, httpparse.ErrTruncated) {
+		*truncated++
+		return
+	}
+	*malformed++
+}
+
+// onExchange enriches a paired exchange and runs outputs and processors.
+func (p *pipeline) onExchange(ex *pair.Exchange) {
+	if p.metricsPort != 0 && ex.Server.Port() == p.metricsPort && isMetricsPath(ex.Target) {
+		return
+	}
+	info, _ := p.resolver.Lookup(ex.Server.Addr())
+	service := info.Service
+	if service == "" {
+		service = info.Pod
+	}
+	if service == "" {
+		service = serverLabel(ex.Server)
+	}
+	tmpl := route.Template(ex.Target)
+	if ex.Unparsed {
+		tmpl = route.Other
+	}
+	service, tmpl = p.limiter.Limit(service, tmpl)
+	p.obs = detect.Observation{
+		Exchange:  ex,
+		Time:      p.clock.at(ex.EndNS),
+		Service:   service,
+		Namespace: info.Namespace,
+		Pod:       info.Pod,
+		Route:     tmpl,
+	}
+	o := &p.obs
+	if p.prom != nil {
+		p.prom.Record(o)
+	}
+	if p.otlp != nil {
+		p.otlp.Record(p.ctx, o)
+	}
+	if p.json != nil && p.jsonExchanges {
+		_ = p.json.Exchange(o) // stdout gone: nothing better to do with it
+	}
+	p.slow.Observe(o, p.onEvent)
+	p.spike.Observe(o, p.onEvent)
+	p.probe.Observe(o, p.onEvent)
+}
+
+func (p *pipeline) onEvent(e *detect.Event) {
+	if p.prom != nil {
+		p.prom.Detection(e)
+	}
+	if p.otlp != nil {
+		p.otlp.Detection(p.ctx, e)
+	}
+	if p.json != nil && p.jsonEvents {
+		_ = p.json.Event(e)
+	}
+}
+
+func isMetricsPath(target string) bool {
+	return target == "/metrics" || strings.HasPrefix(target, "/metrics?")
+}
+
+func serverLabel(ap netip.AddrPort) string {
+	return ap.String()
+}
+
+// tick runs periodic work: request timeouts and counter publication.
+func (p *pipeline) tick(now uint64, kernel capture.KernelStats, decodeErrors uint64) {
+	p.pairer.Expire(now)
+	p.local.Kernel = kernel
+	p.local.DecodeErrors = decodeErrors
+	p.publish()
+}
+
+func (p *pipeline) publish() {
+	p.local.Pair = p.pairer.Stats()
+	p.local.LabelOverflows = p.limiter.Overflows()
+	p.mu.Lock()
+	p.snap = p.local
+	p.mu.Unlock()
+}
+
+// counters is safe to call from any goroutine.
+func (p *pipeline) counters() export.Counters {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	return p.snap
+}

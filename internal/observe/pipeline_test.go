@@ -1,0 +1,191 @@
+package observe
+
+import (
+	"bufio"
+	"bytes"
+	"context"
+	"encoding/json"
+	"net/netip"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/false-systems/rauta/internal/observe/capture"
+	"github.com/false-systems/rauta/internal/observe/enrich"
+	"github.com/false-systems/rauta/internal/observe/export"
+)
+
+// These tests drive the userspace pipeline with synthetic kernel events;
+// they need no privileges.
+
+type line struct {
+	Type      string  `json:"type"`
+	Kind      string  `json:"kind"`
+	Service   string  `json:"service"`
+	Namespace string  `json:"namespace"`
+	Pod       string  `json:"pod"`
+	Method    string  `json:"method"`
+	Route     string  `json:"route"`
+	Status    int     `json:"status"`
+	Outcome   string  `json:"outcome"`
+	LatencyNS int64   `json:"latency_ns"`
+	LatencyMS float64 `json:"latency_ms"`
+	Reason    string  `json:"reason"`
+}
+
+func lines(t *testing.T, b *bytes.Buffer) []line {
+	t.Helper()
+	var out []line
+	sc := bufio.NewScanner(b)
+	for sc.Scan() {
+		var l line
+		if err := json.Unmarshal(sc.Bytes(), &l); err != nil {
+			t.Fatalf("bad JSON line %q: %v", sc.Text(), err)
+		}
+		out = append(out, l)
+	}
+	return out
+}
+
+func ev(ts uint64, src, dst string, seq uint32, payload string) *capture.Event {
+	return &capture.Event{
+		TimestampNS: ts, Src: netip.MustParseAddrPort(src), Dst: netip.MustParseAddrPort(dst),
+		Seq: seq, Kind: capture.KindPayload, Data: []byte(payload), PayloadLen: uint32(len(payload)),
+	}
+}
+
+func newTestPipeline(t *testing.T, cfg Config, out *bytes.Buffer) (*pipeline, *export.Prom) {
+	t.Helper()
+	static, err := enrich.ParseStatic([]byte("endpoints:\n- ip: 10.0.0.2\n  pod: web-1\n  namespace: shop\n  service: web\n"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	var p *pipeline
+	prom := export.NewProm(func() export.Counters { return p.counters() })
+	p = newPipeline(context.Background(), pipelineOptions{cfg: cfg, resolver: static, prom: prom, json: export.NewJSON(out), metricsPort: 9090})
+	return p, prom
+}
+
+func TestPipelineExchangesEventsAndCounters(t *testing.T) {
+	cfg := Defaults()
+	cfg.JSONExchanges = true
+	cfg.Slow.MinSamples = 10
+	cfg.Slow.Window = 10
+	var out bytes.Buffer
+	p, _ := newTestPipeline(t, cfg, &out)
+
+	const c, s = "10.0.0.1:40000", "10.0.0.2:8080"
+	ts := uint64(time.Hour)
+	seq := uint32(1)
+	for i := range 10 {
+		p.handle(ev(ts, c, s, seq, "GET /items/"+string(rune('0'+i))+" HTTP/1.1\r\nHost: web\r\n\r\n"))
+		p.handle(ev(ts+uint64(time.Millisecond), s, c, seq, "HTTP/1.1 200 OK\r\nContent-Length: 2\r\n\r\nok"))
+		ts += uint64(10 * time.Millisecond)
+		seq += 100
+	}
+	// A slow one (10ms vs 1ms p99) that is also a failing kubelet probe.
+	p.handle(ev(ts, c, s, seq, "GET /healthz HTTP/1.1\r\nUser-Agent: kube-probe/1.36\r\n\r\n"))
+	p.handle(ev(ts+uint64(10*time.Millisecond), s, c, seq, "HTTP/1.1 503 Service Unavailable\r\n\r\n"))
+	// Garbage and a response without request are counted, not guessed.
+	p.handle(ev(ts, c, s, seq+1, "GET \x00\x01 junk"))
+	p.handle(ev(ts, s, "10.0.0.9:1", 5, "HTTP/1.1 200 OK\r\n\r\n"))
+	p.handle(ev(ts, s, c, seq+7, "HTTP/9.9 200 OK\r\n\r\n"))
+	// A scrape of our own metrics endpoint is not recorded.
+	p.handle(ev(ts, "10.0.0.1:40001", "10.0.0.2:9090", 1, "GET /metrics HTTP/1.1\r\n\r\n"))
+	p.handle(ev(ts+1, "10.0.0.2:9090", "10.0.0.1:40001", 1, "HTTP/1.1 200 OK\r\n\r\n"))
+	p.tick(ts, capture.KernelStats{Events: 99, RingbufFull: 2}, 1)
+
+	ls := lines(t, &out)
+	var exchanges, slow, probe int
+	for _, l := range ls {
+		switch {
+		case l.Type == "exchange":
+			exchanges++
+			if l.Service != "web" || l.Namespace != "shop" || l.Pod != "web-1" {
+				t.Errorf("enrichment missing: %+v", l)
+			}
+			if l.Route == "/metrics" {
+				t.Errorf("own metrics scrape recorded")
+			}
+			if l.Status == 200 && (l.LatencyNS != int64(time.Millisecond) || l.Route != "/items/:num") {
+				t.Errorf("exchange %+v", l)
+			}
+		case l.Kind == "slow_response":
+			slow++
+			if l.Status != 503 || l.LatencyMS != 10 || l.Route != "/healthz" {
+				t.Errorf("slow %+v", l)
+			}
+		case l.Kind == "probe_failure":
+			probe++
+			if l.Reason != "status 503" || l.Service != "web" || l.Pod != "web-1" {
+				t.Errorf("probe %+v", l)
+			}
+		}
+	}
+	if exchanges != 11 || slow != 1 || probe != 1 {
+		t.Fatalf("exchanges %d slow %d probe %d\n%s", exchanges, slow, probe, out.String())
+	}
+	got := p.counters()
+	if got.RequestMalformed != 1 || got.ResponseMalformed != 1 || got.Pair.UnmatchedResponses != 1 || got.Kernel.RingbufFull != 2 || got.DecodeErrors != 1 {
+		t.Fatalf("counters %+v", got)
+	}
+}
+
+func TestPipelineResetAndTimeout(t *testing.T) {
+	cfg := Defaults()
+	cfg.JSONExchanges = true
+	cfg.RequestTimeout = time.Second
+	var out bytes.Buffer
+	p, _ := newTestPipeline(t, cfg, &out)
+	ts := uint64(time.Hour)
+	p.handle(ev(ts, "10.0.0.1:1", "10.0.0.2:80", 1, "GET /a HTTP/1.1\r\nUser-Agent: kube-probe/1.36\r\n\r\n"))
+	p.handle(&capture.Event{TimestampNS: ts + 5, Src: netip.MustParseAddrPort("10.0.0.2:80"), Dst: netip.MustParseAddrPort("10.0.0.1:1"), Kind: capture.KindReset})
+	p.handle(ev(ts, "10.0.0.1:2", "10.0.0.2:80", 1, "GET /b HTTP/1.1\r\nUser-Agent: kube-probe/1.36\r\n\r\n"))
+	p.tick(ts+uint64(2*time.Second), capture.KernelStats{}, 0)
+	var reasons []string
+	for _, l := range lines(t, &out) {
+		if l.Kind == "probe_failure" {
+			reasons = append(reasons, l.Outcome+":"+l.Reason)
+		}
+	}
+	if strings.Join(reasons, ",") != "reset:connection reset,timeout:no response before timeout" {
+		t.Fatalf("reasons %v", reasons)
+	}
+}
+
+func TestConfigFromEnvironmentAndValidation(t *testing.T) {
+	t.Setenv("RAUTA_INTERFACE", "eth0, veth1")
+	t.Setenv("RAUTA_SLOW_MULTIPLIER", "3")
+	t.Setenv("OTEL_EXPORTER_OTLP_ENDPOINT", "http://127.0.0.1:4318")
+	t.Setenv("RAUTA_MAX_CONNS", "lots")
+	var c Config
+	fs := flagSet()
+	c.RegisterFlags(fs)
+	if err := fs.Parse([]string{"-mode", "xdp"}); err != nil {
+		t.Fatal(err)
+	}
+	if strings.Join(c.Interfaces, "|") != "eth0|veth1" || c.Slow.Multiplier != 3 || c.OTLPEndpoint != "http://127.0.0.1:4318" || c.Mode != "xdp" {
+		t.Fatalf("config %+v", c)
+	}
+	err := c.Validate()
+	if err == nil || !strings.Contains(err.Error(), `RAUTA_MAX_CONNS="lots"`) {
+		t.Fatalf("bad env not reported: %v", err)
+	}
+	if c.MaxConns != 65536 {
+		t.Fatalf("bad env changed the default: %d", c.MaxConns)
+	}
+
+	d := Defaults()
+	if err := d.Validate(); err == nil || !strings.Contains(err.Error(), "interface") {
+		t.Fatalf("missing interface not reported: %v", err)
+	}
+	d.Interfaces = []string{"eth0"}
+	d.Mode = "ebpf"
+	d.RingBytes = 5000
+	err = d.Validate()
+	for _, want := range []string{`mode "ebpf"`, "ring-bytes 5000"} {
+		if err == nil || !strings.Contains(err.Error(), want) {
+			t.Errorf("want %q in %v", want, err)
+		}
+	}
+}

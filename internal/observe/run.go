@@ -1,0 +1,181 @@
+package observe
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"log/slog"
+	"net"
+	"net/http"
+	"os"
+	"strconv"
+	"time"
+
+	"github.com/false-systems/rauta/internal/observe/capture"
+	"github.com/false-systems/rauta/internal/observe/enrich"
+	"github.com/false-systems/rauta/internal/observe/export"
+)
+
+// tickEvery paces timeouts and counter publication.
+const tickEvery = 250 * time.Millisecond
+
+// Run loads and attaches the kernel programs, and processes events until ctx
+// ends. Every link, filter, program and map it made is removed before it
+// returns.
+func Run(ctx context.Context, cfg Config, logger *slog.Logger) (err error) {
+	if err := cfg.Validate(); err != nil {
+		return fmt.Errorf("observe config: %w", err)
+	}
+	mode, _ := capture.ParseMode(cfg.Mode)
+	out := cfg.Output
+	if out == nil {
+		out = os.Stdout
+	}
+
+	resolver, err := newResolver(ctx, cfg, logger)
+	if err != nil {
+		return err
+	}
+
+	objs, err := capture.Load(capture.LoadOptions{XDP: mode == capture.ModeXDP, RingBytes: uint32(cfg.RingBytes)})
+	if err != nil {
+		return fmt.Errorf("observe: %w", err)
+	}
+	defer func() { err = errors.Join(err, objs.Close()) }()
+
+	var atts []*capture.Attachment
+	defer func() {
+		for _, a := range atts {
+			err = errors.Join(err, a.Close())
+		}
+	}()
+	for _, name := range cfg.Interfaces {
+		a, aerr := capture.Attach(objs, name, mode, cfg.Netns)
+		if aerr != nil {
+			return fmt.Errorf("observe: %w", aerr)
+		}
+		atts = append(atts, a)
+		logger.Info("observer attached", "interface", name, "mode", a.Mode, "netns", cfg.Netns)
+	}
+
+	rd, err := capture.NewReader(objs.Events)
+	if err != nil {
+		return fmt.Errorf("observe: %w", err)
+	}
+	defer rd.Close()
+
+	var p *pipeline
+	counters := func() export.Counters { return p.counters() }
+	opts := pipelineOptions{cfg: cfg, resolver: resolver}
+	if cfg.JSONEvents || cfg.JSONExchanges {
+		opts.json = export.NewJSON(out)
+	}
+
+	var metricsSrv *http.Server
+	if cfg.MetricsAddr != "" && cfg.MetricsAddr != "off" {
+		opts.prom = export.NewProm(counters)
+		ln, lerr := net.Listen("tcp", cfg.MetricsAddr)
+		if lerr != nil {
+			return fmt.Errorf("observe: metrics listener %s: %w", cfg.MetricsAddr, lerr)
+		}
+		if _, port, perr := net.SplitHostPort(ln.Addr().String()); perr == nil {
+			n, _ := strconv.ParseUint(port, 10, 16)
+			opts.metricsPort = uint16(n)
+		}
+		mux := http.NewServeMux()
+		mux.Handle("/metrics", opts.prom.Handler())
+		metricsSrv = &http.Server{Handler: mux, ReadHeaderTimeout: 5 * time.Second}
+		go func() {
+			if serr := metricsSrv.Serve(ln); serr != nil && !errors.Is(serr, http.ErrServerClosed) {
+				logger.Error("metrics server stopped", "err", serr)
+			}
+		}()
+		defer func() {
+			sctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+			defer cancel()
+			_ = metricsSrv.Shutdown(sctx)
+		}()
+		logger.Info("metrics listening", "addr", ln.Addr().String())
+	}
+	if cfg.OTLPEndpoint != "" {
+		o, oerr := export.NewOTLP(export.OTLPOptions{Endpoint: cfg.OTLPEndpoint, Interval: cfg.OTLPInterval, NodeName: cfg.NodeName}, counters)
+		if oerr != nil {
+			return fmt.Errorf("observe: %w", oerr)
+		}
+		opts.otlp = o
+		defer func() {
+			sctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+			defer cancel()
+			if serr := o.Shutdown(sctx); serr != nil {
+				logger.Warn("otlp shutdown", "err", serr)
+			}
+		}()
+	}
+	p = newPipeline(ctx, opts)
+
+	// Close the reader when ctx ends so the blocking read returns.
+	stop := context.AfterFunc(ctx, func() { rd.Close() })
+	defer stop()
+
+	return loop(ctx, rd, objs, p, logger)
+}
+
+func loop(ctx context.Context, rd *capture.Reader, objs *capture.Objects, p *pipeline, logger *slog.Logger) error {
+	var ev capture.Event
+	next := time.Now().Add(tickEvery)
+	rd.SetDeadline(next)
+	for {
+		err := rd.Next(&ev)
+		switch {
+		case err == nil:
+			p.handle(&ev)
+		case errors.Is(err, capture.ErrTimeout):
+		case errors.Is(err, capture.ErrClosed) || ctx.Err() != nil:
+			tickOnce(rd, objs, p, logger)
+			return nil
+		default:
+			return fmt.Errorf("observe: read ring buffer: %w", err)
+		}
+		if now := time.Now(); !now.Before(next) {
+			tickOnce(rd, objs, p, logger)
+			next = now.Add(tickEvery)
+			rd.SetDeadline(next)
+		}
+	}
+}
+
+func tickOnce(rd *capture.Reader, objs *capture.Objects, p *pipeline, logger *slog.Logger) {
+	ks, err := objs.ReadStats()
+	if err != nil {
+		logger.Warn("read kernel counters", "err", err)
+	}
+	p.tick(monoNow(), ks, rd.Malformed())
+}
+
+func newResolver(ctx context.Context, cfg Config, logger *slog.Logger) (enrich.Resolver, error) {
+	if cfg.EnrichFile != "" {
+		s, err := enrich.LoadStatic(cfg.EnrichFile)
+		if err != nil {
+			return nil, fmt.Errorf("observe: %w", err)
+		}
+		return s, nil
+	}
+	if cfg.Kube == "off" {
+		return enrich.None{}, nil
+	}
+	client, err := kubeClient(cfg.Kubeconfig)
+	if err != nil {
+		if cfg.Kube == "on" {
+			return nil, fmt.Errorf("observe: kubernetes enrichment: %w", err)
+		}
+		logger.Info("no kubernetes API reachable, enrichment off", "reason", err)
+		return enrich.None{}, nil
+	}
+	syncCtx, cancel := context.WithTimeout(ctx, 60*time.Second)
+	defer cancel()
+	k, err := enrich.NewKube(ctx, client, enrich.KubeOptions{NodeName: cfg.NodeName, Resync: 10 * time.Minute, SyncContext: syncCtx})
+	if err != nil {
+		return nil, fmt.Errorf("observe: kubernetes enrichment: %w", err)
+	}
+	return k, nil
+}
