@@ -78,7 +78,13 @@ func (s *Server) compileListener(l *ir.Listener) (*listenerConfig, error) {
 	default:
 		return nil, fmt.Errorf("protocol %q not supported", l.Protocol)
 	}
-	tbl, err := router.Compile(l, s.registry)
+	// Redirects that keep the listener's port must name the port clients
+	// reach, which is the Gateway's port plus the offset.
+	shifted := *l
+	if l.Port != 0 {
+		shifted.Port = uint32(int(l.Port) + s.opts.PortOffset)
+	}
+	tbl, err := router.Compile(&shifted, s.registry)
 	if err != nil {
 		return nil, err
 	}

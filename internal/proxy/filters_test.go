@@ -1,6 +1,7 @@
 package proxy
 
 import (
+	"fmt"
 	"net/http"
 	"strings"
 	"testing"
@@ -214,5 +215,20 @@ func waitCount(c chan echoed, min int, d time.Duration) int {
 		case <-deadline:
 			return n
 		}
+	}
+}
+
+func TestRedirectNamesTheServedPort(t *testing.T) {
+	// With a port offset, a redirect that keeps the listener's port must
+	// name the port clients reach (Gateway port + offset).
+	served := fixedPort(t)
+	r := ir.Route{Name: "redir", Match: ir.Match{Path: ir.PathMatch{Type: ir.PathPrefix, Value: "/"}},
+		Filters: []ir.Filter{{Redirect: &ir.Redirect{Hostname: "other.example.com"}}}}
+	l := httpListener("l", catchAll(r))
+	l.Port = 80
+	p := startProxy(t, &ir.Snapshot{Listeners: []ir.Listener{l}}, Options{PortOffset: int(served) - 80})
+	resp, _, _ := do(t, newClient(), mustReq(t, "GET", p.url(t, "l")+"/x", nil))
+	if got, want := resp.Header.Get("Location"), fmt.Sprintf("http://other.example.com:%d/x", served); resp.StatusCode != 302 || got != want {
+		t.Errorf("status %d Location %q, want 302 %q", resp.StatusCode, got, want)
 	}
 }
