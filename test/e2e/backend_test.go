@@ -6,7 +6,6 @@ import (
 	"net/http"
 	"sync/atomic"
 	"testing"
-	"time"
 
 	"github.com/false-systems/rauta/internal/echo"
 )
@@ -27,13 +26,12 @@ func startBackend(t testing.TB, name string) *backend {
 	}
 	b := &backend{name: name, port: ln.Addr().(*net.TCPAddr).Port}
 	h := echo.Handler(name)
-	srv := &http.Server{
-		Handler: http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
-			b.count.Add(1)
-			h.ServeHTTP(w, r)
-		}),
-		ReadHeaderTimeout: 10 * time.Second,
-	}
+	// echo.NewServer speaks HTTP/1.1 and h2c prior knowledge, as the
+	// appProtocol kubernetes.io/h2c test needs.
+	srv := echo.NewServer("", http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		b.count.Add(1)
+		h.ServeHTTP(w, r)
+	}))
 	done := make(chan struct{})
 	go func() {
 		defer close(done)

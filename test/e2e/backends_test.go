@@ -2,7 +2,6 @@ package e2e
 
 import (
 	"net/http"
-	"strconv"
 	"testing"
 	"time"
 )
@@ -32,6 +31,10 @@ func TestBackends(t *testing.T) {
 		routeYAML("dead", []string{"dead.test"}, catchAll("dead")) +
 		routeYAML("timeout", []string{"timeout.test"}, `  - timeouts:
       request: 300ms
+`+to("slow")) +
+		routeYAML("backend-timeout", []string{"backend-timeout.test"}, `  - timeouts:
+      request: 20s
+      backendRequest: 300ms
 `+to("slow"))
 	startGateway(t, map[string]string{"all.yaml": manifests})
 	c := newClient()
@@ -100,7 +103,16 @@ func TestBackends(t *testing.T) {
 			t.Errorf("status %d after %s, want 504", res.status, time.Since(start))
 		}
 		// A fast answer on the same route is not affected.
-		if res := get(t, c, port, "timeout.test", "/?delay="+strconv.Itoa(10)+"ms"); res.status != http.StatusOK {
+		if res := get(t, c, port, "timeout.test", "/?delay=10ms"); res.status != http.StatusOK {
+			t.Errorf("fast request: status %d, want 200", res.status)
+		}
+	})
+
+	t.Run("backend request timeout gets 504", func(t *testing.T) {
+		if res := get(t, c, port, "backend-timeout.test", "/?delay=20s"); res.status != http.StatusGatewayTimeout {
+			t.Errorf("status %d, want 504", res.status)
+		}
+		if res := get(t, c, port, "backend-timeout.test", "/?delay=10ms"); res.status != http.StatusOK {
 			t.Errorf("fast request: status %d, want 200", res.status)
 		}
 	})

@@ -63,6 +63,12 @@ func httpGateway(port int) string {
 // serviceYAML is a Service name with port 80 ("http") and, when endpointPort
 // is not 0, an EndpointSlice putting its endpoint at 127.0.0.1:endpointPort.
 func serviceYAML(name string, endpointPort int) string {
+	return serviceAppYAML(name, endpointPort, "")
+}
+
+// serviceAppYAML is serviceYAML with the port's appProtocol set (GEP-1911),
+// e.g. "kubernetes.io/h2c"; "" leaves it out.
+func serviceAppYAML(name string, endpointPort int, appProtocol string) string {
 	s := fmt.Sprintf(`---
 apiVersion: v1
 kind: Service
@@ -74,6 +80,9 @@ spec:
   - name: http
     port: 80
 `, name)
+	if appProtocol != "" {
+		s += "    appProtocol: " + appProtocol + "\n"
+	}
 	if endpointPort == 0 {
 		return s
 	}

@@ -33,6 +33,7 @@ type protoGateway struct {
 func startProtoGateway(t *testing.T) protoGateway {
 	t.Helper()
 	be := startBackend(t, "proto")
+	h2cBackend := startBackend(t, "proto-h2c")
 	ca := newCA(t)
 	certA, keyA := ca.issue(t, 10, "a.tls.test")
 	certB, keyB := ca.issue(t, 20, "b.tls.test")
@@ -44,8 +45,9 @@ func startProtoGateway(t *testing.T) protoGateway {
 			listenerSpec{name: "https-b", port: pg.secure, protocol: "HTTPS", hostname: "b.tls.test", certs: []string{"cert-b"}},
 		),
 		"secrets.yaml":  secretYAML("cert-a", certA, keyA) + secretYAML("cert-b", certB, keyB),
-		"backends.yaml": servicesYAML(be),
-		"routes.yaml":   routeYAML("all", nil, catchAll("proto")),
+		"backends.yaml": servicesYAML(be) + serviceAppYAML("proto-h2c", h2cBackend.port, "kubernetes.io/h2c"),
+		"routes.yaml": routeYAML("all", nil, catchAll("proto")) +
+			routeYAML("h2c-backend", []string{"h2c-backend.test"}, catchAll("proto-h2c")),
 	})
 	return pg
 }
@@ -176,6 +178,22 @@ func TestProtocols(t *testing.T) {
 		var rep echo.Reply
 		if err := json.Unmarshal(body, &rep); err != nil || rep.Backend != "proto" || rep.Path != "/upgraded" {
 			t.Errorf("body %s (%v), want an echo reply of proto for /upgraded", body, err)
+		}
+	})
+
+	t.Run("h2c to a backend with appProtocol kubernetes.io/h2c", func(t *testing.T) {
+		c := newClient()
+		defer c.CloseIdleConnections()
+		for _, host := range []string{"h2c-backend.test", "plain.test"} {
+			res := get(t, c, pg.plain, host, "/")
+			if res.status != http.StatusOK || res.proto != "HTTP/1.1" {
+				t.Fatalf("%s: %d %s, want 200 HTTP/1.1", host, res.status, res.proto)
+			}
+			rep := res.reply(t)
+			want := map[string]string{"h2c-backend.test": "HTTP/2.0", "plain.test": "HTTP/1.1"}[host]
+			if rep.Proto != want {
+				t.Errorf("%s: backend %s was spoken to in %s, want %s", host, rep.Backend, rep.Proto, want)
+			}
 		}
 	})
 
