@@ -131,10 +131,15 @@ func cleanEnv() []string {
 func (g *gateway) stop() {
 	select {
 	case <-g.exited:
+		g.t.Errorf("rauta exited before the test ended: %v", g.err)
 	default:
 		_ = g.cmd.Process.Signal(syscall.SIGTERM)
 		select {
 		case <-g.exited:
+			// SIGTERM is the normal way to stop: a graceful exit is 0.
+			if g.err != nil {
+				g.t.Errorf("rauta exited with %v after SIGTERM, want a clean exit", g.err)
+			}
 		case <-time.After(5 * time.Second):
 			g.t.Errorf("rauta did not stop within 5s of SIGTERM; killing it")
 			_ = g.cmd.Process.Kill()

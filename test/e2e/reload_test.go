@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"net"
 	"net/http"
+	"os"
 	"path/filepath"
 	"strconv"
 	"strings"
@@ -75,6 +76,22 @@ func TestReload(t *testing.T) {
 		if _, b := backendOf("reload.test", "/old"); b != "old" {
 			t.Errorf("/old served by %q after the edit, want old", b)
 		}
+	})
+
+	t.Run("a new file is served and its removal too", func(t *testing.T) {
+		extra := filepath.Join(g.dir, "extra.yaml")
+		writeFile(t, extra, routeYAML("extra", []string{"extra.test"}, catchAll("new")))
+		eventually(t, reloadWait, "extra.test served by backend new", func() bool {
+			_, b := backendOf("extra.test", "/")
+			return b == "new"
+		})
+		if err := os.Remove(extra); err != nil {
+			t.Fatal(err)
+		}
+		eventually(t, reloadWait, "extra.test gone (404)", func() bool {
+			status, _ := backendOf("extra.test", "/")
+			return status == http.StatusNotFound
+		})
 	})
 
 	good := reloadRoutes(true, 0)
