@@ -84,6 +84,18 @@ spec:
   - {port: 8080, targetPort: 3000}
 `
 
+const lonePod = `
+apiVersion: v1
+kind: Pod
+metadata:
+  name: lone
+  namespace: NS
+spec:
+  containers:
+  - name: echo
+    image: gcr.io/k8s-staging-gateway-api/echo-basic:v20240412-v1.0.0-394-g40c666fd
+`
+
 // echoResponse is the part of echo-basic's JSON the test checks.
 type echoResponse struct {
 	Path      string `json:"path"`
@@ -174,8 +186,9 @@ func TestCluster(t *testing.T) {
 			t.Errorf("controllerName read back %q", name)
 		}
 		// The experimental channel is installed, not only the standard one.
-		if _, err := dyn.Resource(schema.GroupVersionResource{Group: "gateway.networking.k8s.io", Version: "v1alpha2", Resource: "tcproutes"}).Namespace("default").List(ctx, metav1.ListOptions{}); err != nil {
-			t.Errorf("experimental TCPRoute not served: %v", err)
+		x := schema.GroupVersionResource{Group: "gateway.networking.x-k8s.io", Version: "v1alpha1", Resource: "xbackendtrafficpolicies"}
+		if _, err := dyn.Resource(x).Namespace("default").List(ctx, metav1.ListOptions{}); err != nil {
+			t.Errorf("experimental XBackendTrafficPolicy not served: %v", err)
 		}
 	})
 
@@ -289,6 +302,15 @@ func TestCluster(t *testing.T) {
 		pids := c.Pids()
 		if len(pids) != 3 {
 			t.Errorf("control plane pids %v, want 3", pids)
+		}
+		// A pod still running at Stop: the node agent must kill it and remove its namespace.
+		if err := c.Apply(ctx, []byte(strings.ReplaceAll(lonePod, "NS", testNS))); err != nil {
+			t.Fatal(err)
+		}
+		lone := waitPod(ctx, t, cs, "lone", podReady)
+		pids = append(pids, containerPids(t, []corev1.Pod{*lone})...)
+		if got := netnsWithPrefix(t, testBridge+"-"); len(got) != 1 {
+			t.Errorf("namespaces with one pod running: %v", got)
 		}
 		dir := c.Dir()
 		stopped = true

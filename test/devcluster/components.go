@@ -79,8 +79,6 @@ func apiServerArgs(l layout) []string {
 func controllerManagerArgs(l layout) []string {
 	return []string{
 		"--kubeconfig=" + l.controllerManagerKubeconfig,
-		"--authentication-kubeconfig=" + l.controllerManagerKubeconfig,
-		"--authorization-kubeconfig=" + l.controllerManagerKubeconfig,
 		"--bind-address=127.0.0.1",
 		// 0 turns off the secure serving port: nothing scrapes it and it would need a port.
 		"--secure-port=0",
