@@ -256,7 +256,9 @@ int observe_tc_egress(struct __sk_buff *skb) {
 	return TC_ACT_UNSPEC;
 }
 
-SEC("xdp")
+// xdp.frags: multi-buffer aware, so attaching does not cap the MTU and
+// large (GRO/jumbo) frames are seen whole through bpf_xdp_load_bytes.
+SEC("xdp.frags")
 int observe_xdp_ingress(struct xdp_md *ctx) {
 	// Total length including fragments of multi-buffer frames, which
 	// bpf_xdp_load_bytes can read as well.

@@ -86,29 +86,84 @@ func withMaxServices(c detect.SpikeConfig, n int) detect.SpikeConfig {
 
 var httpPrefix = []byte("HTTP/")
 
-// handle consumes one kernel event.
+// maxPerSegment bounds how many pipelined messages are read from one
+// captured segment.
+const maxPerSegment = 16
+
+// handle consumes one kernel event. A segment can carry several pipelined
+// messages; the ones after the first are read when the capture holds them
+// and the previous message's length is known from its head.
 func (p *pipeline) handle(ev *capture.Event) {
 	if ev.Kind == capture.KindReset {
 		p.pairer.Reset(ev.TimestampNS, ev.Src, ev.Dst)
 		return
 	}
-	if bytes.HasPrefix(ev.Data, httpPrefix) {
-		err := httpparse.ParseResponse(ev.Data, &p.resp)
-		if err != nil {
-			p.countParse(err, &p.local.ResponseMalformed, &p.local.ResponseTruncated)
-			p.pairer.Response(ev.TimestampNS, ev.Src, ev.Dst, ev.Seq, nil)
+	data, off := ev.Data, 0
+	for i := 0; i < maxPerSegment && len(data) > off; i++ {
+		msg := data[off:]
+		isResp := bytes.HasPrefix(msg, httpPrefix)
+		if i > 0 && !isResp && !startsWithMethod(msg) {
+			return // body bytes, not another message
+		}
+		// Offsetting the sequence number keeps pipelined messages distinct
+		// for duplicate detection.
+		seq := ev.Seq + uint32(off)
+		var n int
+		if isResp {
+			n = p.response(ev, msg, seq)
+		} else {
+			n = p.request(ev, msg, seq)
+		}
+		if n <= 0 {
 			return
 		}
-		p.pairer.Response(ev.TimestampNS, ev.Src, ev.Dst, ev.Seq, &p.resp)
-		return
+		off += n
 	}
-	err := httpparse.ParseRequest(ev.Data, &p.req)
-	if err != nil {
+}
+
+// request parses and records one request; it returns the bytes it spans
+// (head and body) when known, else 0.
+func (p *pipeline) request(ev *capture.Event, msg []byte, seq uint32) int {
+	if err := httpparse.ParseRequest(msg, &p.req); err != nil {
 		p.countParse(err, &p.local.RequestMalformed, &p.local.RequestTruncated)
-		p.pairer.Request(ev.TimestampNS, ev.Src, ev.Dst, ev.Seq, nil)
-		return
+		p.pairer.Request(ev.TimestampNS, ev.Src, ev.Dst, seq, nil)
+		return 0
 	}
-	p.pairer.Request(ev.TimestampNS, ev.Src, ev.Dst, ev.Seq, &p.req)
+	p.pairer.Request(ev.TimestampNS, ev.Src, ev.Dst, seq, &p.req)
+	body, ok := p.req.BodyLen()
+	if !ok || body > int64(len(msg)) {
+		return 0
+	}
+	return p.req.HeadLen + int(body)
+}
+
+func (p *pipeline) response(ev *capture.Event, msg []byte, seq uint32) int {
+	if err := httpparse.ParseResponse(msg, &p.resp); err != nil {
+		p.countParse(err, &p.local.ResponseMalformed, &p.local.ResponseTruncated)
+		p.pairer.Response(ev.TimestampNS, ev.Src, ev.Dst, seq, nil)
+		return 0
+	}
+	p.pairer.Response(ev.TimestampNS, ev.Src, ev.Dst, seq, &p.resp)
+	// HEAD responses carry no body whatever their Content-Length says; the
+	// pairer has already consumed the request, so this cannot be known
+	// here. Such a misread lands in a body, fails startsWith and stops.
+	body, ok := p.resp.BodyLen(false)
+	if !ok || body > int64(len(msg)) {
+		return 0
+	}
+	return p.resp.HeadLen + int(body)
+}
+
+var methods = [][]byte{[]byte("GET "), []byte("POST "), []byte("PUT "), []byte("HEAD "), []byte("DELETE "), []byte("PATCH "), []byte("OPTIONS "), []byte("CONNECT "), []byte("TRACE ")}
+
+// startsWithMethod mirrors the kernel's request check.
+func startsWithMethod(b []byte) bool {
+	for _, m := range methods {
+		if bytes.HasPrefix(b, m) {
+			return true
+		}
+	}
+	return false
 }
 
 func (p *pipeline) countParse(err error, malformed, truncated *uint64) {

@@ -5,6 +5,7 @@ import (
 	"bytes"
 	"context"
 	"encoding/json"
+	"fmt"
 	"net/netip"
 	"strings"
 	"testing"
@@ -187,5 +188,28 @@ func TestConfigFromEnvironmentAndValidation(t *testing.T) {
 		if err == nil || !strings.Contains(err.Error(), want) {
 			t.Errorf("want %q in %v", want, err)
 		}
+	}
+}
+
+func TestPipelinedMessagesInOneSegment(t *testing.T) {
+	cfg := Defaults()
+	cfg.JSONExchanges = true
+	var out bytes.Buffer
+	p, _ := newTestPipeline(t, cfg, &out)
+	const c, s = "10.0.0.1:40000", "10.0.0.2:8080"
+	ts := uint64(time.Hour)
+	p.handle(ev(ts, c, s, 1000, "GET /a HTTP/1.1\r\nHost: x\r\n\r\nPOST /b HTTP/1.1\r\nContent-Length: 3\r\n\r\nabcGET /c HTTP/1.1\r\n\r\n"))
+	p.handle(ev(ts+100, s, c, 5000, "HTTP/1.1 200 OK\r\nContent-Length: 2\r\n\r\nokHTTP/1.1 201 Created\r\nContent-Length: 0\r\n\r\nHTTP/1.1 404 Not Found\r\nTransfer-Encoding: chunked\r\n\r\n0\r\n\r\n"))
+	var got []string
+	for _, l := range lines(t, &out) {
+		if l.Type == "exchange" {
+			got = append(got, l.Method+" "+l.Route+" "+strings.TrimSpace(fmt.Sprint(l.Status)))
+		}
+	}
+	if strings.Join(got, ",") != "GET /a 200,POST /b 201,GET /c 404" {
+		t.Fatalf("exchanges %v", got)
+	}
+	if c := p.counters(); c.RequestMalformed+c.ResponseMalformed != 0 {
+		t.Fatalf("body bytes parsed as messages: %+v", c)
 	}
 }

@@ -36,6 +36,9 @@ func FuzzParseRequest(f *testing.F) {
 		if len(r.Host) > MaxHostLen || len(r.UserAgent) > MaxUserAgentLen {
 			t.Fatalf("unbounded header: host %d ua %d", len(r.Host), len(r.UserAgent))
 		}
+		if r.HeadLen > len(b) || r.HeadersComplete != (r.HeadLen > 0) {
+			t.Fatalf("head length %d (complete %v) for %d bytes", r.HeadLen, r.HeadersComplete, len(b))
+		}
 		if r.ContentLength < -1 {
 			t.Fatalf("content length %d", r.ContentLength)
 		}
@@ -66,6 +69,9 @@ func FuzzParseResponse(f *testing.F) {
 				t.Fatalf("unexpected error kind %v", err)
 			}
 			return
+		}
+		if r.HeadLen > len(b) || r.HeadersComplete != (r.HeadLen > 0) {
+			t.Fatalf("head length %d (complete %v) for %d bytes", r.HeadLen, r.HeadersComplete, len(b))
 		}
 		if r.Status < 100 || r.Status > 599 {
 			t.Fatalf("status %d", r.Status)

@@ -5,27 +5,38 @@ import "bytes"
 // maxHeaders bounds the work per message on garbage input.
 const maxHeaders = 64
 
-// parseHeaders calls fn for each complete header line in b and reports
-// whether the terminating blank line was seen. A last line without its
-// newline was cut by the capture and is ignored.
-func parseHeaders(b []byte, fn func(name, value []byte)) (bool, error) {
+// parseHeaders calls fn for each complete header line in b. When the
+// terminating blank line was seen it returns the bytes consumed up to and
+// including it, else 0. A last line without its newline was cut by the
+// capture and is ignored.
+func parseHeaders(b []byte, fn func(name, value []byte)) (int, error) {
+	used := 0
 	for n := 0; n < maxHeaders; n++ {
-		eol := bytes.IndexByte(b, '\n')
+		eol := bytes.IndexByte(b[used:], '\n')
 		if eol < 0 {
-			return false, nil
+			return 0, nil
 		}
-		line := trimCR(b[:eol])
-		b = b[eol+1:]
+		line := trimCR(b[used : used+eol])
+		used += eol + 1
 		if len(line) == 0 {
-			return true, nil
+			return used, nil
 		}
 		colon := bytes.IndexByte(line, ':')
 		if colon <= 0 || !isToken(line[:colon]) {
-			return false, malformed("header line")
+			return 0, malformed("header line")
 		}
 		fn(line[:colon], bytes.Trim(line[colon+1:], " \t"))
 	}
-	return false, nil
+	return 0, nil
+}
+
+// isChunked: a Transfer-Encoding value whose last coding is chunked.
+func isChunked(v []byte) bool {
+	v = bytes.TrimSpace(v)
+	if i := bytes.LastIndexByte(v, ','); i >= 0 {
+		v = bytes.TrimSpace(v[i+1:])
+	}
+	return equalFold(v, "chunked")
 }
 
 // mergeContentLength applies RFC 9112 6.3: repeated values must agree; an

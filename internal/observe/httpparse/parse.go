@@ -25,6 +25,36 @@ const (
 	MaxUserAgentLen = 128
 )
 
+// BodyLen reports the length of the request body when the head says so:
+// Content-Length, or 0 without Content-Length and Transfer-Encoding
+// (RFC 9112 6.3). ok is false for chunked or unknown bodies.
+func (r *Request) BodyLen() (n int64, ok bool) {
+	switch {
+	case !r.HeadersComplete || r.Chunked:
+		return 0, false
+	case r.ContentLength >= 0:
+		return r.ContentLength, true
+	}
+	return 0, true
+}
+
+// BodyLen reports the length of the response body when it is known from
+// the head alone: Content-Length, or none for 1xx, 204 and 304. A response
+// to HEAD also has none, which only the caller knows (head).
+func (r *Response) BodyLen(head bool) (n int64, ok bool) {
+	switch {
+	case !r.HeadersComplete:
+		return 0, false
+	case head || r.Status < 200 || r.Status == 204 || r.Status == 304:
+		return 0, true
+	case r.Chunked:
+		return 0, false
+	case r.ContentLength >= 0:
+		return r.ContentLength, true
+	}
+	return 0, false // delimited by connection close
+}
+
 // Request is a parsed request head.
 type Request struct {
 	Method        string
@@ -39,6 +69,11 @@ type Request struct {
 	// HeadersComplete: the blank line ending the head was captured, so
 	// absent headers are really absent.
 	HeadersComplete bool
+	// HeadLen is the length of the head including the blank line; 0 unless
+	// HeadersComplete.
+	HeadLen int
+	// Chunked: Transfer-Encoding ends in chunked.
+	Chunked bool
 }
 
 // Response is a parsed response head.
@@ -47,6 +82,8 @@ type Response struct {
 	Status          int
 	ContentLength   int64 // -1 when absent or invalid
 	HeadersComplete bool
+	HeadLen         int
+	Chunked         bool
 }
 
 // ParseRequest parses a request head from b. It allocates only the strings
@@ -102,7 +139,8 @@ func ParseRequest(b []byte, r *Request) error {
 	if len(target) > MaxTargetLen {
 		r.TargetTruncated = true
 	}
-	complete, err := parseHeaders(rest[eol+1:], func(name, value []byte) {
+	start := sp + 1 + eol + 1
+	used, err := parseHeaders(b[start:], func(name, value []byte) {
 		switch {
 		case equalFold(name, "host"):
 			r.Host = cut(value, MaxHostLen)
@@ -110,9 +148,13 @@ func ParseRequest(b []byte, r *Request) error {
 			r.UserAgent = cut(value, MaxUserAgentLen)
 		case equalFold(name, "content-length"):
 			r.ContentLength = mergeContentLength(r.ContentLength, value)
+		case equalFold(name, "transfer-encoding"):
+			r.Chunked = isChunked(value)
 		}
 	})
-	r.HeadersComplete = complete
+	if used > 0 {
+		r.HeadersComplete, r.HeadLen = true, start+used
+	}
 	if r.ContentLength < 0 {
 		r.ContentLength = -1 // conflicting values (-2) are unknown too
 	}
@@ -149,12 +191,17 @@ func ParseResponse(b []byte, r *Response) error {
 	if eol < 0 {
 		return nil // reason phrase cut; status is known
 	}
-	complete, err := parseHeaders(b[eol+1:], func(name, value []byte) {
-		if equalFold(name, "content-length") {
+	used, err := parseHeaders(b[eol+1:], func(name, value []byte) {
+		switch {
+		case equalFold(name, "content-length"):
 			r.ContentLength = mergeContentLength(r.ContentLength, value)
+		case equalFold(name, "transfer-encoding"):
+			r.Chunked = isChunked(value)
 		}
 	})
-	r.HeadersComplete = complete
+	if used > 0 {
+		r.HeadersComplete, r.HeadLen = true, eol+1+used
+	}
 	if r.ContentLength < 0 {
 		r.ContentLength = -1 // conflicting values (-2) are unknown too
 	}

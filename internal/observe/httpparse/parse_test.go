@@ -78,6 +78,9 @@ func TestParseRequest(t *testing.T) {
 	for _, tc := range cases {
 		t.Run(tc.name, func(t *testing.T) {
 			var got Request
+			if tc.want.HeadersComplete {
+				tc.want.HeadLen = headEnd(tc.in)
+			}
 			err := ParseRequest([]byte(tc.in), &got)
 			if tc.err != nil {
 				if !errors.Is(err, tc.err) {
@@ -117,6 +120,9 @@ func TestParseResponse(t *testing.T) {
 	for _, tc := range cases {
 		t.Run(tc.name, func(t *testing.T) {
 			var got Response
+			if tc.want.HeadersComplete {
+				tc.want.HeadLen = headEnd(tc.in)
+			}
 			err := ParseResponse([]byte(tc.in), &got)
 			if tc.err != nil {
 				if !errors.Is(err, tc.err) {
@@ -131,6 +137,53 @@ func TestParseResponse(t *testing.T) {
 				t.Fatalf("got  %+v\nwant %+v", got, tc.want)
 			}
 		})
+	}
+}
+
+// headEnd is where the head of s ends (after its blank line).
+func headEnd(s string) int {
+	if i := strings.Index(s, "\r\n\r\n"); i >= 0 {
+		return i + 4
+	}
+	return strings.Index(s, "\n\n") + 2
+}
+
+func TestBodyLen(t *testing.T) {
+	cases := []struct {
+		in   string
+		head bool
+		n    int64
+		ok   bool
+	}{
+		{"GET / HTTP/1.1\r\n\r\n", false, 0, true},
+		{"POST / HTTP/1.1\r\nContent-Length: 5\r\n\r\n", false, 5, true},
+		{"POST / HTTP/1.1\r\nTransfer-Encoding: gzip, chunked\r\n\r\n", false, 0, false},
+		{"GET / HTTP/1.1\r\nHost: a\r\n", false, 0, false},
+		{"HTTP/1.1 200 OK\r\nContent-Length: 3\r\n\r\n", false, 3, true},
+		{"HTTP/1.1 200 OK\r\nContent-Length: 3\r\n\r\n", true, 0, true},
+		{"HTTP/1.1 204 No Content\r\n\r\n", false, 0, true},
+		{"HTTP/1.1 200 OK\r\n\r\n", false, 0, false},
+		{"HTTP/1.1 200 OK\r\nTransfer-Encoding: chunked\r\n\r\n", false, 0, false},
+	}
+	for _, tc := range cases {
+		var n int64
+		var ok bool
+		if strings.HasPrefix(tc.in, "HTTP/") {
+			var r Response
+			if err := ParseResponse([]byte(tc.in), &r); err != nil {
+				t.Fatal(err)
+			}
+			n, ok = r.BodyLen(tc.head)
+		} else {
+			var r Request
+			if err := ParseRequest([]byte(tc.in), &r); err != nil {
+				t.Fatal(err)
+			}
+			n, ok = r.BodyLen()
+		}
+		if n != tc.n || ok != tc.ok {
+			t.Errorf("%q head=%v: BodyLen = %d, %v; want %d, %v", tc.in, tc.head, n, ok, tc.n, tc.ok)
+		}
 	}
 }
 
