@@ -28,6 +28,7 @@ const usage = `rauta: Kubernetes Gateway API gateway with its own L7 proxy and e
 Usage:
   rauta run -f PATH [flags]   serve Gateway API manifests from a file or folder (no cluster needed)
   rauta controller [flags]    watch a Kubernetes API server, serve its Gateways, write status
+  rauta observe [flags]       eBPF capture of HTTP on node/pod interfaces: latency, 5xx spikes, failing probes
   rauta version               print build information
 
 Run "rauta COMMAND -h" for the flags of a command. Every flag can also be set
@@ -55,6 +56,8 @@ func run(args []string, stdout, stderr io.Writer) error {
 		return runStandalone(ctx, args[1:], stdout, stderr)
 	case "controller":
 		return runController(ctx, args[1:], stdout, stderr)
+	case "observe":
+		return runObserve(ctx, args[1:], stdout, stderr)
 	case "version":
 		fmt.Fprintf(stdout, "rauta %s %s %s/%s\n", version, runtime.Version(), runtime.GOOS, runtime.GOARCH)
 		return nil
