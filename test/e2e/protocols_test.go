@@ -150,13 +150,11 @@ func TestProtocols(t *testing.T) {
 	})
 
 	t.Run("h2c with prior knowledge", func(t *testing.T) {
-		tr := &http2.Transport{
-			AllowHTTP: true,
-			DialTLSContext: func(ctx context.Context, network, addr string, _ *tls.Config) (net.Conn, error) {
-				var d net.Dialer
-				return d.DialContext(ctx, network, addr)
-			},
-		}
+		// HTTP/2 in clear text only (x/net's http2.Transport with
+		// AllowHTTP is deprecated in favour of this).
+		protocols := new(http.Protocols)
+		protocols.SetUnencryptedHTTP2(true)
+		tr := &http.Transport{Protocols: protocols}
 		defer tr.CloseIdleConnections()
 		c := &http.Client{Transport: tr, Timeout: 10 * time.Second}
 		for i := 0; i < 3; i++ {
