@@ -74,6 +74,7 @@ type gateway struct {
 	cmd    *exec.Cmd
 	exited chan struct{} // closed when the process is reaped
 	err    error         // Wait's result, valid after exited is closed
+	once   sync.Once     // stop runs once: from a test or from Cleanup
 }
 
 // startGateway writes files (name -> content) into a fresh folder, starts
@@ -128,7 +129,9 @@ func cleanEnv() []string {
 
 // stop ends the process: SIGTERM, then SIGKILL after a grace period. It
 // always reaps it, and prints its output when the test failed.
-func (g *gateway) stop() {
+func (g *gateway) stop() { g.once.Do(g.terminate) }
+
+func (g *gateway) terminate() {
 	select {
 	case <-g.exited:
 		g.t.Errorf("rauta exited before the test ended: %v", g.err)
