@@ -33,9 +33,11 @@ up() {
   fi
   "$repo/hack/devcluster-build.sh" >/dev/null
   mkdir -p "$run"
-  (cd "$repo" && go build -o "$run/devcluster" ./test/devcluster/cmd/devcluster)
-  (cd "$repo" && nohup "$run/devcluster" -dir "$state" >"$logfile" 2>&1 &
-   echo $! >"$pidfile")
+  cd "$repo"
+  go build -o "$run/devcluster" ./test/devcluster/cmd/devcluster
+  # Started directly from this shell so $! is the launcher itself, which `down` signals.
+  nohup "$run/devcluster" -dir "$state" -repo "$repo" >"$logfile" 2>&1 &
+  echo $! >"$pidfile"
   for _ in $(seq 1 600); do
     if [[ -f "$state/ready" ]]; then
       echo "devcluster running (pid $(cat "$pidfile")); logs: $logfile, $state/logs" >&2

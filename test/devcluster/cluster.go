@@ -287,9 +287,8 @@ func (c *Cluster) startNode(ctx context.Context, secrets nodeSecrets) error {
 	if cfg.StateDir == "" {
 		cfg.StateDir = filepath.Join(c.dir, "node")
 	}
-	if len(cfg.Images) == 0 {
-		cfg.Images = node.EchoBasicImages(c.bins.EchoBasic)
-	}
+	// Caller mappings come first, so they can override the echo-basic ones.
+	cfg.Images = append(append([]node.ImageMapping(nil), cfg.Images...), node.EchoBasicImages(c.bins.EchoBasic)...)
 	agent, err := node.New(cfg)
 	if err != nil {
 		return err

@@ -27,7 +27,8 @@ type Options struct {
 	// SkipGatewayAPI does not install the Gateway API CRDs.
 	SkipGatewayAPI bool
 	// Node, when set, runs a node agent in this process (requires root). Client identities,
-	// certificates and the echo-basic image mapping are filled in by Start.
+	// certificates are filled in by Start, and the echo-basic images are mapped after any
+	// mappings in Node.Images.
 	Node *node.Config
 	// StartTimeout bounds each wait for a component to become healthy, default 2 minutes.
 	StartTimeout time.Duration

@@ -101,8 +101,8 @@ func (c *container) exited(ev exitEvent) {
 		Signal:      signal,
 		Reason:      reason,
 		Message:     msg,
-		StartedAt:   metav1.NewTime(c.startedAt),
-		FinishedAt:  metav1.Now(),
+		StartedAt:   metav1.NewTime(c.startedAt.Truncate(time.Second)),
+		FinishedAt:  metav1.NewTime(time.Now().Truncate(time.Second)),
 		ContainerID: c.containerID(),
 	}
 	c.running, c.ready, c.cmd = false, false, nil
