@@ -4,6 +4,7 @@ import (
 	"errors"
 	"net"
 	"net/http"
+	"sync"
 	"sync/atomic"
 	"testing"
 
@@ -15,6 +16,18 @@ type backend struct {
 	name  string
 	port  int
 	count atomic.Int64 // requests received
+
+	mu    sync.Mutex
+	paths []string // the first maxPaths request paths, in arrival order
+}
+
+const maxPaths = 4096
+
+// seen returns a copy of the paths received so far.
+func (b *backend) seen() []string {
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	return append([]string(nil), b.paths...)
 }
 
 // startBackend serves echo.Handler(name) on 127.0.0.1 until the test ends.
@@ -30,6 +43,11 @@ func startBackend(t testing.TB, name string) *backend {
 	// appProtocol kubernetes.io/h2c test needs.
 	srv := echo.NewServer("", http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		b.count.Add(1)
+		b.mu.Lock()
+		if len(b.paths) < maxPaths {
+			b.paths = append(b.paths, r.Method+" "+r.URL.RequestURI())
+		}
+		b.mu.Unlock()
 		h.ServeHTTP(w, r)
 	}))
 	done := make(chan struct{})

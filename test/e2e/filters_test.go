@@ -226,6 +226,16 @@ func TestFilters(t *testing.T) {
 		if got := mirror.count.Load() - mirrorBefore; got != n {
 			t.Errorf("mirror backend got %d requests, want %d", got, n)
 		}
+		// The copies are the same requests (method, path), in any order.
+		copies := map[string]bool{}
+		for _, p := range mirror.seen() {
+			copies[p] = true
+		}
+		for i := 0; i < n; i++ {
+			if want := "GET /mirror/" + strconv.Itoa(i); !copies[want] {
+				t.Errorf("mirror backend never saw %q; it saw %q", want, mirror.seen())
+			}
+		}
 	})
 
 	t.Run("backend filters", func(t *testing.T) {

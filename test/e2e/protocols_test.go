@@ -12,6 +12,7 @@ import (
 	"net/http/httptrace"
 	"strconv"
 	"strings"
+	"sync"
 	"sync/atomic"
 	"testing"
 	"time"
@@ -146,6 +147,67 @@ func TestProtocols(t *testing.T) {
 		}
 		if rep := res.reply(t); rep.Backend != "proto" || rep.Path != "/h2" || rep.Host != "a.tls.test" {
 			t.Errorf("backend saw %s %s %s", rep.Backend, rep.Host, rep.Path)
+		}
+	})
+
+	t.Run("HTTP/2 multiplexes concurrent requests on one connection", func(t *testing.T) {
+		var dials atomic.Int32
+		protocols := new(http.Protocols)
+		protocols.SetHTTP2(true)
+		tr := &http.Transport{
+			TLSClientConfig: &tls.Config{RootCAs: pg.ca.pool, ServerName: "b.tls.test"},
+			Protocols:       protocols,
+			DialContext: func(ctx context.Context, network, addr string) (net.Conn, error) {
+				dials.Add(1)
+				var d net.Dialer
+				return d.DialContext(ctx, network, addr)
+			},
+		}
+		defer tr.CloseIdleConnections()
+		c := &http.Client{Transport: tr, Timeout: 10 * time.Second}
+		// Warm up: the first request opens the connection, so the
+		// concurrent ones below find it instead of racing to dial.
+		target := "https://127.0.0.1:" + strconv.Itoa(pg.secure)
+		warm, err := http.NewRequest(http.MethodGet, target+"/warm", nil)
+		if err != nil {
+			t.Fatal(err)
+		}
+		warm.Host = "b.tls.test"
+		if res := do(t, c, warm); res.proto != "HTTP/2.0" {
+			t.Fatalf("proto %s, want HTTP/2.0", res.proto)
+		}
+		const n = 20
+		errs := make(chan string, n)
+		var wg sync.WaitGroup
+		for i := 0; i < n; i++ {
+			wg.Add(1)
+			go func() {
+				defer wg.Done()
+				// Each stream waits 200ms at the backend, so they overlap.
+				req, err := http.NewRequest(http.MethodGet, target+"/m?delay=200ms", nil)
+				if err != nil {
+					errs <- err.Error()
+					return
+				}
+				req.Host = "b.tls.test"
+				resp, err := c.Do(req)
+				if err != nil {
+					errs <- err.Error()
+					return
+				}
+				resp.Body.Close()
+				if resp.StatusCode != http.StatusOK || resp.Proto != "HTTP/2.0" {
+					errs <- resp.Status + " " + resp.Proto
+				}
+			}()
+		}
+		wg.Wait()
+		close(errs)
+		for e := range errs {
+			t.Errorf("concurrent stream: %s", e)
+		}
+		if d := dials.Load(); d != 1 {
+			t.Errorf("%d dials for %d concurrent HTTP/2 requests, want 1", d, n+1)
 		}
 	})
 

@@ -158,3 +158,40 @@ func TestRouting(t *testing.T) {
 		})
 	}
 }
+
+// TestListenerIsolation: a route attached to one listener by sectionName is
+// served on that listener's port only, and two Gateway listeners on two
+// ports keep their routes apart.
+func TestListenerIsolation(t *testing.T) {
+	bes := backendsNamed(t, "one", "everywhere")
+	portOne, portTwo := freePort(t), freePort(t)
+	startGateway(t, map[string]string{
+		"gateway.yaml": gatewayYAML("gw",
+			listenerSpec{name: "one", port: portOne, protocol: "HTTP"},
+			listenerSpec{name: "two", port: portTwo, protocol: "HTTP"}),
+		"backends.yaml": servicesYAML(bes...),
+		"routes.yaml": strings.Replace(routeYAML("one", []string{"iso.test"}, catchAll("one")),
+			"  - name: gw\n", "  - name: gw\n    sectionName: one\n", 1) +
+			routeYAML("everywhere", []string{"all.test"}, catchAll("everywhere")),
+	})
+	c := newClient()
+	cases := []struct {
+		port int
+		host string
+		want string // "" is 404
+	}{
+		{portOne, "iso.test", "one"},
+		{portTwo, "iso.test", ""},
+		{portOne, "all.test", "everywhere"},
+		{portTwo, "all.test", "everywhere"},
+	}
+	for _, tc := range cases {
+		res := get(t, c, tc.port, tc.host, "/")
+		switch {
+		case tc.want == "" && res.status != http.StatusNotFound:
+			t.Errorf("%s on port %d: status %d, want 404", tc.host, tc.port, res.status)
+		case tc.want != "" && (res.status != http.StatusOK || res.reply(t).Backend != tc.want):
+			t.Errorf("%s on port %d: status %d body %s, want 200 from %s", tc.host, tc.port, res.status, res.body, tc.want)
+		}
+	}
+}
