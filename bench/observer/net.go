@@ -1,0 +1,153 @@
+package main
+
+import (
+	"context"
+	"crypto/rand"
+	"encoding/hex"
+	"fmt"
+	"net"
+	"os"
+	"os/exec"
+	"regexp"
+	"runtime"
+	"strconv"
+	"strings"
+	"time"
+
+	"github.com/vishvananda/netns"
+)
+
+type netSetup struct {
+	client, server string // netns names
+	serverIf       string // veth end inside the server namespace
+	serverAddr     string
+}
+
+func ipCmd(args ...string) error {
+	out, err := exec.Command("ip", args...).CombinedOutput()
+	if err != nil {
+		return fmt.Errorf("ip %s: %w: %s", strings.Join(args, " "), err, out)
+	}
+	return nil
+}
+
+func setupNet() (*netSetup, error) {
+	b := make([]byte, 3)
+	_, _ = rand.Read(b)
+	p := "rtbn" + hex.EncodeToString(b)
+	n := &netSetup{client: p + "c", server: p + "s", serverIf: p + "s0", serverAddr: "10.251.77.2:8080"}
+	steps := [][]string{
+		{"netns", "add", n.client},
+		{"netns", "add", n.server},
+		{"link", "add", p + "c0", "netns", n.client, "type", "veth", "peer", "name", n.serverIf, "netns", n.server},
+		{"-n", n.client, "addr", "add", "10.251.77.1/24", "dev", p + "c0"},
+		{"-n", n.server, "addr", "add", "10.251.77.2/24", "dev", n.serverIf},
+		{"-n", n.client, "link", "set", p + "c0", "up"},
+		{"-n", n.server, "link", "set", n.serverIf, "up"},
+		{"-n", n.client, "link", "set", "lo", "up"},
+		{"-n", n.server, "link", "set", "lo", "up"},
+	}
+	for _, s := range steps {
+		if err := ipCmd(s...); err != nil {
+			n.teardown()
+			return nil, err
+		}
+	}
+	return n, nil
+}
+
+func (n *netSetup) teardown() {
+	_ = exec.Command("ip", "netns", "del", n.client).Run()
+	_ = exec.Command("ip", "netns", "del", n.server).Run()
+}
+
+// waitServer dials from the client namespace until the server answers.
+func (n *netSetup) waitServer(ctx context.Context) error {
+	deadline := time.Now().Add(10 * time.Second)
+	for time.Now().Before(deadline) {
+		if err := n.dialOnce(); err == nil {
+			return nil
+		}
+		select {
+		case <-ctx.Done():
+			return ctx.Err()
+		case <-time.After(50 * time.Millisecond):
+		}
+	}
+	return fmt.Errorf("server %s did not come up", n.serverAddr)
+}
+
+func (n *netSetup) dialOnce() error {
+	target, err := netns.GetFromName(n.client)
+	if err != nil {
+		return err
+	}
+	defer target.Close()
+	runtime.LockOSThread()
+	defer runtime.UnlockOSThread()
+	orig, err := netns.Get()
+	if err != nil {
+		return err
+	}
+	defer orig.Close()
+	if err := netns.Set(target); err != nil {
+		return err
+	}
+	c, derr := net.DialTimeout("tcp4", n.serverAddr, time.Second)
+	if err := netns.Set(orig); err != nil {
+		panic("cannot return to the original network namespace: " + err.Error())
+	}
+	if derr != nil {
+		return derr
+	}
+	return c.Close()
+}
+
+var (
+	rpsRe = regexp.MustCompile(`Requests/sec:\s+([0-9.]+)`)
+	p99Re = regexp.MustCompile(`\s99%\s+([0-9.]+)(us|ms|s)`)
+	reqRe = regexp.MustCompile(`(\d+) requests in`)
+)
+
+// pacedScript makes each wrk connection wait between requests so the
+// total approaches the target rate (wrk has no rate option; wrk2 does).
+const pacedScript = `
+local d = %d
+function delay() return d end
+`
+
+// wrk runs wrk in the client namespace on CPU 0. rate > 0 paces it.
+func (n *netSetup) wrk(ctx context.Context, conns int, d time.Duration, rate int) (runResult, error) {
+	args := []string{"netns", "exec", n.client, "taskset", "-c", "0", "wrk", "-t1", fmt.Sprintf("-c%d", conns),
+		fmt.Sprintf("-d%ds", int(d.Seconds())), "--latency"}
+	if rate > 0 {
+		// Each connection sends every conns/rate seconds.
+		delayMS := int(float64(conns) / float64(rate) * 1000)
+		f, err := os.CreateTemp("", "rauta-wrk-*.lua")
+		if err != nil {
+			return runResult{}, err
+		}
+		defer os.Remove(f.Name())
+		fmt.Fprintf(f, pacedScript, delayMS)
+		f.Close()
+		args = append(args, "-s", f.Name())
+	}
+	args = append(args, "http://"+n.serverAddr+"/")
+	out, err := exec.CommandContext(ctx, "ip", args...).CombinedOutput()
+	if err != nil {
+		return runResult{}, fmt.Errorf("wrk: %w\n%s", err, out)
+	}
+	s := string(out)
+	m, p, r := rpsRe.FindStringSubmatch(s), p99Re.FindStringSubmatch(s), reqRe.FindStringSubmatch(s)
+	if m == nil || p == nil || r == nil {
+		return runResult{}, fmt.Errorf("cannot parse wrk output:\n%s", s)
+	}
+	rps, _ := strconv.ParseFloat(m[1], 64)
+	v, _ := strconv.ParseFloat(p[1], 64)
+	unit := map[string]time.Duration{"us": time.Microsecond, "ms": time.Millisecond, "s": time.Second}[p[2]]
+	reqs, _ := strconv.ParseFloat(r[1], 64)
+	if strings.Contains(s, "Non-2xx") || strings.Contains(s, "Socket errors") {
+		fmt.Fprintf(os.Stderr, "wrk reported errors:\n%s", s)
+	}
+	return runResult{rps: rps, p99: time.Duration(v * float64(unit)), requests: reqs}, nil
+}
