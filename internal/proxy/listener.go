@@ -78,7 +78,9 @@ func (s *Server) startServing(sock *socket) {
 		} else {
 			err = sock.srv.Serve(sock.ln)
 		}
-		if err != nil && !errors.Is(err, http.ErrServerClosed) {
+		// A listener closed by closeGracefully or shutdown is the normal end,
+		// not an error worth an operator's attention.
+		if err != nil && !errors.Is(err, http.ErrServerClosed) && !errors.Is(err, net.ErrClosed) {
 			s.opts.Logger.Error("listener stopped serving", "addr", sock.ln.Addr().String(), "err", err)
 		}
 	}()

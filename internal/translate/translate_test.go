@@ -2,10 +2,12 @@ package translate
 
 import (
 	"path/filepath"
+	"strings"
 	"testing"
 
 	"github.com/google/go-cmp/cmp"
 	"k8s.io/apimachinery/pkg/runtime"
+	gwv1 "sigs.k8s.io/gateway-api/apis/v1"
 
 	"github.com/false-systems/rauta/internal/provider/file"
 	"github.com/false-systems/rauta/internal/resources"
@@ -109,5 +111,21 @@ func TestParseDuration(t *testing.T) {
 		if _, err := parseDuration(bad); err == nil {
 			t.Errorf("parseDuration(%q) accepted an invalid duration", bad)
 		}
+	}
+}
+
+// Files reject invalid regexes at load time, so the golden cases cannot
+// reach this path; a cluster can, because the CRD does not check them.
+func TestInvalidRegexMakesTheRuleInvalid(t *testing.T) {
+	bad := "/(unclosed"
+	regex := gwv1.PathMatchRegularExpression
+	_, err := httpMatch(&gwv1.HTTPRouteMatch{Path: &gwv1.HTTPPathMatch{Type: &regex, Value: &bad}})
+	if err == nil || !strings.Contains(err.Error(), "path.value: invalid regular expression") {
+		t.Fatalf("want an invalid regular expression error naming path.value, got %v", err)
+	}
+	headerRegex := gwv1.HeaderMatchRegularExpression
+	_, err = httpMatch(&gwv1.HTTPRouteMatch{Headers: []gwv1.HTTPHeaderMatch{{Name: "x", Type: &headerRegex, Value: "["}}})
+	if err == nil || !strings.Contains(err.Error(), "headers[0].value: invalid regular expression") {
+		t.Fatalf("want an invalid regular expression error naming headers[0].value, got %v", err)
 	}
 }

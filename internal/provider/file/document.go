@@ -122,6 +122,12 @@ func (l *loader) object(file string, line int, v *value, broken bool) {
 		fail(id, "metadata.name", "required")
 		return
 	}
+	if spec.kind == "HTTPRoute" {
+		validateHTTPRoute(v, l.checker.report)
+		if len(l.errs) > before {
+			return
+		}
+	}
 	l.normalize(file, line, spec, obj)
 	key := objectKey(spec.kind, obj.GetNamespace(), obj.GetName())
 	here := file + ":" + strconv.Itoa(line)

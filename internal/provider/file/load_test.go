@@ -36,6 +36,36 @@ spec:
 			want: []string{`gw.yaml:10: Gateway default/web: spec.listeners[0].protocl: unknown field (did you mean "protocol"?)`},
 		},
 		{
+			name: "invalid regular expressions in an HTTPRoute",
+			files: map[string]string{"route.yaml": `
+apiVersion: gateway.networking.k8s.io/v1
+kind: HTTPRoute
+metadata:
+  name: web
+spec:
+  rules:
+  - matches:
+    - path:
+        type: RegularExpression
+        value: "/(unclosed"
+      headers:
+      - name: x-ok
+        type: RegularExpression
+        value: "^fine$"
+      - name: x-bad
+        type: RegularExpression
+        value: "[z-a]"
+      queryParams:
+      - name: q
+        type: Exact
+        value: "(not a regex, fine)"
+`},
+			want: []string{
+				"route.yaml:10: HTTPRoute default/web: spec.rules[0].matches[0].path.value: invalid regular expression: error parsing regexp: missing closing ): `/(unclosed`",
+				"route.yaml:17: HTTPRoute default/web: spec.rules[0].matches[0].headers[1].value: invalid regular expression: error parsing regexp: invalid character class range: `z-a`",
+			},
+		},
+		{
 			name: "field name in the wrong case",
 			files: map[string]string{"gw.yaml": `
 apiVersion: gateway.networking.k8s.io/v1

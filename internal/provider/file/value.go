@@ -37,14 +37,25 @@ type field struct {
 	val  *value
 }
 
-// get returns the field named name, or nil.
+// get returns the field named name, or nil; nil and non-objects have none.
 func (v *value) get(name string) *value {
+	if v == nil {
+		return nil
+	}
 	for _, f := range v.fields {
 		if f.name == name {
 			return f.val
 		}
 	}
 	return nil
+}
+
+// list returns the items of an array value, or nil for anything else.
+func (v *value) list() []*value {
+	if v == nil || v.kind != arrayValue {
+		return nil
+	}
+	return v.items
 }
 
 // str returns the string value of field name, or "" when it is missing or
