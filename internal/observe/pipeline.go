@@ -38,6 +38,12 @@ type pipeline struct {
 	// metricsPort: scrapes of our own /metrics are not recorded.
 	metricsPort uint16
 
+	// Caches bounded by cacheLimit: the service label of a server address
+	// and the template of a request-target are recomputed otherwise for
+	// every exchange.
+	serverLabels map[netip.AddrPort]string
+	templates    map[string]string
+
 	req  httpparse.Request
 	resp httpparse.Response
 	obs  detect.Observation
@@ -75,6 +81,8 @@ func newPipeline(ctx context.Context, o pipelineOptions) *pipeline {
 	if p.resolver == nil {
 		p.resolver = enrich.None{}
 	}
+	p.serverLabels = make(map[netip.AddrPort]string)
+	p.templates = make(map[string]string)
 	p.pairer = pair.New(pair.Config{MaxConns: o.cfg.MaxConns, MaxPending: o.cfg.MaxPending, RequestTimeout: o.cfg.RequestTimeout}, p.onExchange)
 	return p
 }
@@ -185,11 +193,11 @@ func (p *pipeline) onExchange(ex *pair.Exchange) {
 		service = info.Pod
 	}
 	if service == "" {
-		service = serverLabel(ex.Server)
+		service = p.serverLabel(ex.Server)
 	}
-	tmpl := route.Template(ex.Target)
-	if ex.Unparsed {
-		tmpl = route.Other
+	tmpl := route.Other
+	if !ex.Unparsed {
+		tmpl = p.template(ex.Target)
 	}
 	service, tmpl = p.limiter.Limit(service, tmpl)
 	p.obs = detect.Observation{
@@ -231,8 +239,30 @@ func isMetricsPath(target string) bool {
 	return target == "/metrics" || strings.HasPrefix(target, "/metrics?")
 }
 
-func serverLabel(ap netip.AddrPort) string {
-	return ap.String()
+const cacheLimit = 4096
+
+func (p *pipeline) serverLabel(ap netip.AddrPort) string {
+	if s, ok := p.serverLabels[ap]; ok {
+		return s
+	}
+	if len(p.serverLabels) >= cacheLimit {
+		clear(p.serverLabels)
+	}
+	s := ap.String()
+	p.serverLabels[ap] = s
+	return s
+}
+
+func (p *pipeline) template(target string) string {
+	if s, ok := p.templates[target]; ok {
+		return s
+	}
+	if len(p.templates) >= cacheLimit {
+		clear(p.templates)
+	}
+	s := route.Template(target)
+	p.templates[target] = s
+	return s
 }
 
 // tick runs periodic work: request timeouts and counter publication.

@@ -6,6 +6,7 @@ import (
 	"context"
 	"encoding/json"
 	"fmt"
+	"io"
 	"net/netip"
 	"strings"
 	"testing"
@@ -211,5 +212,23 @@ func TestPipelinedMessagesInOneSegment(t *testing.T) {
 	}
 	if c := p.counters(); c.RequestMalformed+c.ResponseMalformed != 0 {
 		t.Fatalf("body bytes parsed as messages: %+v", c)
+	}
+}
+
+func BenchmarkPipelineExchange(b *testing.B) {
+	cfg := Defaults()
+	var p *pipeline
+	prom := export.NewProm(func() export.Counters { return p.counters() })
+	p = newPipeline(context.Background(), pipelineOptions{cfg: cfg, resolver: enrich.None{}, prom: prom, json: export.NewJSON(io.Discard)})
+	req := ev(0, "10.0.0.1:40000", "10.0.0.2:8080", 1, "GET / HTTP/1.1\r\nHost: 10.251.77.2:8080\r\nUser-Agent: wrk\r\n\r\n")
+	resp := ev(0, "10.0.0.2:8080", "10.0.0.1:40000", 1, "HTTP/1.1 200 OK\r\nContent-Type: text/plain\r\nDate: Wed, 25 Nov 2026 20:00:00 GMT\r\nContent-Length: 1024\r\n\r\nxxxxxxxx")
+	b.ReportAllocs()
+	i := uint32(0)
+	for b.Loop() {
+		i++
+		req.Seq, resp.Seq = i*100, i*1000
+		req.TimestampNS, resp.TimestampNS = uint64(i)*1000, uint64(i)*1000+500
+		p.handle(req)
+		p.handle(resp)
 	}
 }

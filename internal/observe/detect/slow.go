@@ -39,9 +39,14 @@ func (c SlowConfig) withDefaults() SlowConfig {
 	return c
 }
 
-// recompute the cached p99 after this many new samples: sorting the
-// window on every exchange would dominate the pipeline.
-const p99Every = 32
+// The cached p99 is recomputed after window/p99Fraction new samples (at
+// least minP99Every): sorting the window on every exchange would dominate
+// the pipeline, and a baseline that lags by an eighth of its window is
+// still a baseline.
+const (
+	p99Fraction = 8
+	minP99Every = 16
+)
 
 type latencyWindow struct {
 	samples []uint64 // ring of latencies in ns
@@ -62,7 +67,7 @@ func (w *latencyWindow) add(ns uint64) {
 }
 
 func (w *latencyWindow) percentile99() uint64 {
-	if w.since >= p99Every || w.p99 == 0 {
+	if w.since >= max(len(w.samples)/p99Fraction, minP99Every) || w.p99 == 0 {
 		w.scratch = append(w.scratch[:0], w.samples[:w.filled]...)
 		slices.Sort(w.scratch)
 		// Nearest-rank p99.

@@ -44,6 +44,21 @@ type labels struct {
 	method, status, route, service, namespace, errorType string
 }
 
+// statusTexts avoids formatting the status code per exchange.
+var statusTexts = func() (t [600]string) {
+	for i := 100; i < 600; i++ {
+		t[i] = strconv.Itoa(i)
+	}
+	return t
+}()
+
+func statusText(code int) string {
+	if code >= 100 && code < 600 {
+		return statusTexts[code]
+	}
+	return strconv.Itoa(code)
+}
+
 func labelsOf(o *detect.Observation) labels {
 	l := labels{method: o.Method, route: o.Route, service: o.Service, namespace: o.Namespace}
 	if !knownMethods[l.method] {
@@ -51,7 +66,7 @@ func labelsOf(o *detect.Observation) labels {
 	}
 	switch o.Outcome {
 	case pair.Complete:
-		l.status = strconv.Itoa(o.Status)
+		l.status = statusText(o.Status)
 		if o.Status >= 500 {
 			l.errorType = l.status // semantic conventions: the status code
 		}

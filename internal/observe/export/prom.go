@@ -18,7 +18,23 @@ type Prom struct {
 	reqBody    *prometheus.HistogramVec
 	respBody   *prometheus.HistogramVec
 	detections *prometheus.CounterVec
+	// series caches resolved label sets: resolving through the vectors
+	// hashes and validates six strings per call, most of the cost of
+	// Record. Bounded because every label is (see labelsOf).
+	series map[labels]*series
 }
+
+// series holds the resolved observers of one label set; the body-size
+// ones are resolved on first use so that exchanges without Content-Length
+// do not create empty series.
+type series struct {
+	vals                        []string
+	duration, reqBody, respBody prometheus.Observer
+}
+
+// maxCachedSeries caps the cache should the label bounds be configured
+// very high; past it the cache is dropped and rebuilt.
+const maxCachedSeries = 1 << 16
 
 // NewProm builds the metrics; counters is called at scrape time for the
 // observer's own counters.
@@ -44,21 +60,36 @@ func NewProm(counters func() Counters) *Prom {
 			Name: "rauta_observer_detections_total",
 			Help: "Events emitted by the processors (slow_response, error_spike, probe_failure).",
 		}, []string{"kind", "service_name"}),
+		series: make(map[labels]*series),
 	}
 	p.reg.MustRegister(p.duration, p.reqBody, p.respBody, p.detections, &counterCollector{read: counters})
 	return p
 }
 
-// Record adds an observation.
+// Record adds an observation. Only the pipeline goroutine calls it.
 func (p *Prom) Record(o *detect.Observation) {
 	l := labelsOf(o)
-	vals := []string{l.method, l.status, l.route, l.service, l.namespace, l.errorType}
-	p.duration.WithLabelValues(vals...).Observe(o.Latency().Seconds())
+	s := p.series[l]
+	if s == nil {
+		if len(p.series) >= maxCachedSeries {
+			clear(p.series)
+		}
+		vals := []string{l.method, l.status, l.route, l.service, l.namespace, l.errorType}
+		s = &series{vals: vals, duration: p.duration.WithLabelValues(vals...)}
+		p.series[l] = s
+	}
+	s.duration.Observe(o.Latency().Seconds())
 	if o.ReqContentLength >= 0 {
-		p.reqBody.WithLabelValues(vals...).Observe(float64(o.ReqContentLength))
+		if s.reqBody == nil {
+			s.reqBody = p.reqBody.WithLabelValues(s.vals...)
+		}
+		s.reqBody.Observe(float64(o.ReqContentLength))
 	}
 	if o.RespContentLength >= 0 {
-		p.respBody.WithLabelValues(vals...).Observe(float64(o.RespContentLength))
+		if s.respBody == nil {
+			s.respBody = p.respBody.WithLabelValues(s.vals...)
+		}
+		s.respBody.Observe(float64(o.RespContentLength))
 	}
 }
 

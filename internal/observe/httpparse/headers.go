@@ -25,7 +25,7 @@ func parseHeaders(b []byte, fn func(name, value []byte)) (int, error) {
 		if colon <= 0 || !isToken(line[:colon]) {
 			return 0, malformed("header line")
 		}
-		fn(line[:colon], bytes.Trim(line[colon+1:], " \t"))
+		fn(line[:colon], trimOWS(line[colon+1:]))
 	}
 	return 0, nil
 }
@@ -64,4 +64,15 @@ func parseUint(v []byte) (int64, bool) {
 		n = n*10 + int64(c-'0')
 	}
 	return n, true
+}
+
+// trimOWS strips optional whitespace (SP, HTAB) around a field value.
+func trimOWS(b []byte) []byte {
+	for len(b) > 0 && (b[0] == ' ' || b[0] == '\t') {
+		b = b[1:]
+	}
+	for len(b) > 0 && (b[len(b)-1] == ' ' || b[len(b)-1] == '\t') {
+		b = b[:len(b)-1]
+	}
+	return b
 }
