@@ -96,6 +96,27 @@ spec:
     image: gcr.io/k8s-staging-gateway-api/echo-basic:v20240412-v1.0.0-394-g40c666fd
 `
 
+const crashPods = `
+apiVersion: v1
+kind: Pod
+metadata: {name: crash-never, namespace: NS}
+spec:
+  restartPolicy: Never
+  containers:
+  - name: echo
+    image: registry.k8s.io/gateway-api/echo-basic:v1.5.1
+    env: [{name: HTTP_PORT, value: not-a-port}]
+---
+apiVersion: v1
+kind: Pod
+metadata: {name: crash-always, namespace: NS}
+spec:
+  containers:
+  - name: echo
+    image: registry.k8s.io/gateway-api/echo-basic:v1.5.1
+    env: [{name: HTTP_PORT, value: not-a-port}]
+`
+
 // echoResponse is the part of echo-basic's JSON the test checks.
 type echoResponse struct {
 	Path      string `json:"path"`
@@ -250,6 +271,50 @@ func TestCluster(t *testing.T) {
 		}
 		if err := cs.CoreV1().Pods(testNS).Delete(ctx, "unknown-image", metav1.DeleteOptions{}); err != nil {
 			t.Fatal(err)
+		}
+	})
+
+	t.Run("crashing containers restart or fail by restart policy", func(t *testing.T) {
+		// echo-basic panics (exit code 2) when its port does not parse.
+		if err := c.Apply(ctx, []byte(strings.ReplaceAll(crashPods, "NS", testNS))); err != nil {
+			t.Fatal(err)
+		}
+		never := waitPod(ctx, t, cs, "crash-never", func(p *corev1.Pod) bool { return p.Status.Phase == corev1.PodFailed })
+		if st := never.Status.ContainerStatuses; len(st) != 1 || st[0].State.Terminated == nil || st[0].State.Terminated.ExitCode != 2 {
+			t.Errorf("restartPolicy Never: container statuses %+v, want terminated with exit code 2", st)
+		}
+		always := waitPod(ctx, t, cs, "crash-always", func(p *corev1.Pod) bool {
+			return len(p.Status.ContainerStatuses) == 1 && p.Status.ContainerStatuses[0].RestartCount >= 2
+		})
+		st := always.Status.ContainerStatuses[0]
+		if always.Status.Phase != corev1.PodRunning || st.Ready || st.LastTerminationState.Terminated == nil || st.LastTerminationState.Terminated.ExitCode != 2 {
+			t.Errorf("restartPolicy Always: phase %s status %+v", always.Status.Phase, st)
+		}
+		for _, name := range []string{"crash-never", "crash-always"} {
+			if err := cs.CoreV1().Pods(testNS).Delete(ctx, name, metav1.DeleteOptions{}); err != nil {
+				t.Fatal(err)
+			}
+		}
+	})
+
+	t.Run("kubectl logs follows new output", func(t *testing.T) {
+		if len(pods) == 0 {
+			t.Skip("no pods")
+		}
+		fctx, fcancel := context.WithTimeout(ctx, 4*time.Second)
+		defer fcancel()
+		cmd := exec.CommandContext(fctx, c.Binaries().Kubectl, "logs", "-f", "-n", testNS, pods[0].Name, "--tail=0")
+		cmd.Env = append(os.Environ(), "KUBECONFIG="+c.Kubeconfig())
+		var out strings.Builder
+		cmd.Stdout = &out
+		if err := cmd.Start(); err != nil {
+			t.Fatal(err)
+		}
+		time.Sleep(time.Second) // let the stream open before the request it must show
+		getEchoPath(ctx, t, pods[0].Status.PodIP, "/followed-request")
+		cmd.Wait() // ends when fctx expires
+		if !strings.Contains(out.String(), "/followed-request") {
+			t.Errorf("kubectl logs -f did not stream the new request; got:\n%s", out.String())
 		}
 	})
 
@@ -453,10 +518,15 @@ func waitEndpoints(ctx context.Context, t *testing.T, cs kubernetes.Interface, w
 // getEcho asks a pod's echo-basic for its JSON, from the host through the bridge.
 func getEcho(ctx context.Context, t *testing.T, ip string) echoResponse {
 	t.Helper()
+	return getEchoPath(ctx, t, ip, "/hello")
+}
+
+func getEchoPath(ctx context.Context, t *testing.T, ip, path string) echoResponse {
+	t.Helper()
 	client := &http.Client{Timeout: 2 * time.Second, Transport: &http.Transport{Proxy: nil}}
 	var resp echoResponse
 	poll(ctx, t, "GET http://"+ip+":3000/", func() error {
-		r, err := client.Get("http://" + ip + ":3000/hello")
+		r, err := client.Get("http://" + ip + ":3000" + path)
 		if err != nil {
 			return err
 		}
@@ -471,7 +541,7 @@ func getEcho(ctx context.Context, t *testing.T, ip string) echoResponse {
 		if err := json.Unmarshal(body, &resp); err != nil {
 			return fmt.Errorf("decode %q: %w", body, err)
 		}
-		if resp.Path != "/hello" {
+		if resp.Path != path {
 			return fmt.Errorf("echoed path %q", resp.Path)
 		}
 		return nil
