@@ -1,0 +1,74 @@
+package main
+
+import (
+	"fmt"
+	"strconv"
+)
+
+// contender is one way of getting from the load generator to the backend.
+type contender struct {
+	Name string `json:"name"`
+	// H1URL and H2URL are the bases wrk and h2load use ("/1k" is appended).
+	H1URL string `json:"h1_url"`
+	H2URL string `json:"h2_url"`
+	// Argv starts the contender pinned to the proxy CPU; empty for direct.
+	Argv []string `json:"argv,omitempty"`
+	Env  []string `json:"env,omitempty"`
+	// ConfigFile and Config are what the contender reads.
+	ConfigFile string `json:"config_file,omitempty"`
+	Config     string `json:"config,omitempty"`
+	// Balanced is true when requests must reach all three endpoints.
+	Balanced bool `json:"balanced"`
+}
+
+var allContenders = []string{"direct", "rauta", "nginx", "haproxy", "caddy"}
+
+// newContender writes the contender's configuration into e.dir and returns
+// how to run it. Every proxy gets one worker (process or thread) and, for
+// the Go ones, GOMAXPROCS=1.
+func newContender(name string, e *env, cpu, rautaBin string) (*contender, error) {
+	proxyH1 := fmt.Sprintf("http://127.0.0.1:%d", httpPort)
+	proxyH2 := fmt.Sprintf("https://127.0.0.1:%d", httpsPort)
+	pin := []string{"taskset", "-c", cpu}
+	c := &contender{Name: name, H1URL: proxyH1, H2URL: proxyH2, Balanced: true}
+	var err error
+	switch name {
+	case "direct":
+		c.H1URL = "http://127.0.0.1:" + strconv.Itoa(backendBasePort)
+		c.H2URL = "https://127.0.0.1:" + strconv.Itoa(directH2Port)
+		c.Balanced = false
+		return c, nil
+	case "rauta":
+		if rautaBin == "" {
+			return nil, fmt.Errorf("contender rauta: -rauta (path of the rauta binary) is required")
+		}
+		dir := e.path("rauta")
+		c.ConfigFile = dir + "/bench.yaml"
+		if c.Config, err = e.rautaManifests(); err == nil {
+			err = mkdirWrite(dir, c.ConfigFile, c.Config)
+		}
+		c.Argv = append(pin, rautaBin, "run", "-f", dir, "-address", "127.0.0.1",
+			"-admin-addr", fmt.Sprintf("127.0.0.1:%d", rautaAdminPort), "-access-log=false", "-log-level", "warn")
+		c.Env = []string{"GOMAXPROCS=1"}
+	case "nginx":
+		c.Config = e.nginxConfig()
+		c.ConfigFile, err = e.write("nginx.conf", c.Config)
+		c.Argv = append(pin, "nginx", "-p", e.dir, "-c", c.ConfigFile, "-e", e.path("nginx-error.log"))
+	case "haproxy":
+		c.Config = e.haproxyConfig()
+		c.ConfigFile, err = e.write("haproxy.cfg", c.Config)
+		c.Argv = append(pin, "haproxy", "-db", "-f", c.ConfigFile)
+	case "caddy":
+		c.Config = e.caddyConfig()
+		c.ConfigFile, err = e.write("Caddyfile", c.Config)
+		c.Argv = append(pin, "caddy", "run", "--config", c.ConfigFile, "--adapter", "caddyfile")
+		// Caddy writes state under HOME/XDG dirs: keep it in the temp dir.
+		c.Env = []string{"GOMAXPROCS=1", "HOME=" + e.dir, "XDG_DATA_HOME=" + e.path("caddy-data"), "XDG_CONFIG_HOME=" + e.path("caddy-config")}
+	default:
+		return nil, fmt.Errorf("unknown contender %q (known: %v)", name, allContenders)
+	}
+	if err != nil {
+		return nil, fmt.Errorf("contender %s: write config: %w", name, err)
+	}
+	return c, nil
+}

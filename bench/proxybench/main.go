@@ -1,0 +1,267 @@
+// Command proxybench measures the HTTP data plane of RAUTA side by side with
+// nginx, HAProxy, Caddy and a direct connection to the backend, in one run.
+//
+//	go build -o /tmp/rauta ./cmd/rauta
+//	go run ./bench/proxybench -rauta /tmp/rauta -out results.json
+//
+// Method (docs/performance.md): an nginx backend serves static 1 KiB and
+// 64 KiB files on three loopback ports, the "3 endpoints" of one Service.
+// Each contender in turn proxies to that pool with one worker pinned to CPU
+// 0; the backend, wrk and h2load share CPU 1. Every contender is checked for
+// correct answers (status, body, all endpoints used) before it is measured,
+// and every run is checked for errors and short bodies before its numbers
+// count. Contenders take turns within each repeat, so drift on a shared
+// machine hits all of them. bench/run.sh installs the tools and runs this.
+package main
+
+import (
+	"context"
+	"errors"
+	"flag"
+	"fmt"
+	"os"
+	"os/signal"
+	"path/filepath"
+	"strings"
+	"syscall"
+	"time"
+)
+
+func main() {
+	os.Exit(run())
+}
+
+type options struct {
+	out        string
+	rautaBin   string
+	contenders []string
+	repeats    int
+	duration   time.Duration
+	warmup     time.Duration
+	quick      bool
+	proxyCPU   string
+	loadCPU    string
+	keepDir    bool
+}
+
+func parseFlags() (options, error) {
+	var o options
+	var list string
+	flag.StringVar(&o.out, "out", "", "write the results as JSON to this file (required)")
+	flag.StringVar(&o.rautaBin, "rauta", "", "path of the rauta binary")
+	flag.StringVar(&list, "contenders", strings.Join(allContenders, ","), "comma-separated contenders to run")
+	flag.IntVar(&o.repeats, "repeats", 3, "measurements of every cell per contender")
+	flag.DurationVar(&o.duration, "duration", 5*time.Second, "length of every wrk and h2load run (whole seconds)")
+	flag.DurationVar(&o.warmup, "warmup", time.Second, "warm-up load after each contender starts")
+	flag.BoolVar(&o.quick, "quick", false, "smoke test: 1 repeat, 2 s runs, 3 cells")
+	flag.StringVar(&o.proxyCPU, "proxy-cpu", "0", "CPU the contender is pinned to")
+	flag.StringVar(&o.loadCPU, "load-cpu", "1", "CPU the backend, wrk and h2load are pinned to")
+	flag.BoolVar(&o.keepDir, "keep", false, "keep the temp dir with configs and logs")
+	flag.Parse()
+	if o.out == "" {
+		return o, errors.New("-out is required")
+	}
+	if o.quick {
+		o.repeats, o.duration = 1, 2*time.Second
+	}
+	if o.repeats < 1 || o.duration < time.Second {
+		return o, errors.New("-repeats must be at least 1 and -duration at least 1s")
+	}
+	for _, c := range strings.Split(list, ",") {
+		if c = strings.TrimSpace(c); c != "" {
+			o.contenders = append(o.contenders, c)
+		}
+	}
+	return o, nil
+}
+
+func run() int {
+	o, err := parseFlags()
+	if err != nil {
+		fmt.Fprintln(os.Stderr, "proxybench:", err)
+		return 2
+	}
+	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
+	defer stop()
+	ps := newProcs()
+	defer ps.stopAll() // also after a panic in this goroutine
+
+	rep, err := bench(ctx, o, ps)
+	if rep != nil {
+		rep.finish()
+		fmt.Print(rep.table())
+		if werr := rep.writeJSON(o.out); werr != nil {
+			fmt.Fprintln(os.Stderr, "proxybench:", werr)
+			return 1
+		}
+		fmt.Printf("results written to %s\n", o.out)
+	}
+	if err != nil {
+		fmt.Fprintln(os.Stderr, "proxybench:", err)
+		return 1
+	}
+	if probs := rep.problems(); len(probs) > 0 {
+		fmt.Fprintln(os.Stderr, "proxybench: problems:\n  "+strings.Join(probs, "\n  "))
+		return 1
+	}
+	return 0
+}
+
+func bench(ctx context.Context, o options, ps *procs) (*report, error) {
+	dir, err := os.MkdirTemp("", "proxybench-")
+	if err != nil {
+		return nil, err
+	}
+	// nginx workers run as an unprivileged user and must read the files.
+	if err := os.Chmod(dir, 0o755); err != nil {
+		return nil, err
+	}
+	if o.keepDir {
+		fmt.Println("temp dir:", dir)
+	} else {
+		defer os.RemoveAll(dir)
+	}
+	e := &env{dir: dir}
+	shell := func(argv ...string) error { _, err := runTool(ctx, 30*time.Second, argv); return err }
+	if err := e.writeCert(shell); err != nil {
+		return nil, err
+	}
+	if err := e.writeBodies(); err != nil {
+		return nil, fmt.Errorf("write bodies: %w", err)
+	}
+	script, err := e.write("summary.lua", wrkScript)
+	if err != nil {
+		return nil, err
+	}
+	chk, err := newChecker(e.certFile, e.bodies)
+	if err != nil {
+		return nil, err
+	}
+
+	rep := newReport(o)
+	var cts []*contender
+	for _, name := range o.contenders {
+		c, err := newContender(name, e, o.proxyCPU, o.rautaBin)
+		if err != nil {
+			return nil, err
+		}
+		cts = append(cts, c)
+		rep.Contenders = append(rep.Contenders, c)
+	}
+
+	// The backend: one nginx worker on the load CPU.
+	bconf, err := e.write("backend.conf", e.backendConfig())
+	if err != nil {
+		return nil, err
+	}
+	bargv := []string{"taskset", "-c", o.loadCPU, "nginx", "-p", dir, "-c", bconf, "-e", e.path("backend-error.log")}
+	rep.Backend = strings.Join(bargv, " ")
+	backend, err := ps.start("backend", bargv, nil, e.path("backend.log"))
+	if err != nil {
+		return nil, err
+	}
+	direct, _ := newContender("direct", e, o.proxyCPU, "")
+	if err := chk.waitReady(ctx, direct, backend, 10*time.Second); err != nil {
+		return nil, fmt.Errorf("backend: %w", err)
+	}
+	if err := chk.verify(ctx, direct); err != nil {
+		return nil, fmt.Errorf("backend: %w", err)
+	}
+
+	cells := defaultCells
+	if o.quick {
+		cells = quickCells
+	}
+	for r := 0; r < o.repeats; r++ {
+		// Rotate the order so no contender always runs first or last.
+		for i := range cts {
+			ct := cts[(i+r)%len(cts)]
+			if err := ctx.Err(); err != nil {
+				return rep, err
+			}
+			fmt.Printf("repeat %d/%d: %s\n", r+1, o.repeats, ct.Name)
+			measureContender(ctx, o, e, ps, chk, ct, cells, script, r, rep)
+			if done, err := backend.exited(); done {
+				return rep, fmt.Errorf("backend exited (%v); log %s", err, fileTail(backend.log, 400))
+			}
+		}
+	}
+	return rep, nil
+}
+
+// measureContender starts one contender, checks it, runs every cell once and
+// stops it. Failures are recorded in the report, never skipped silently.
+func measureContender(ctx context.Context, o options, e *env, ps *procs, chk *checker, ct *contender, cells []cell, script string, rep int, out *report) {
+	var p *proc
+	if len(ct.Argv) > 0 {
+		var err error
+		p, err = ps.start(ct.Name, ct.Argv, ct.Env, e.path(fmt.Sprintf("%s-%d.log", ct.Name, rep)))
+		if err != nil {
+			out.fail(ct.Name, rep, "start", err)
+			return
+		}
+		defer ps.stop(p, 5*time.Second)
+		if err := chk.waitReady(ctx, ct, p, 15*time.Second); err != nil {
+			out.fail(ct.Name, rep, "start", err)
+			return
+		}
+	}
+	if err := chk.verify(ctx, ct); err != nil {
+		out.fail(ct.Name, rep, "answers", err)
+		return
+	}
+	// Warm up connection pools and heaps; the numbers are discarded.
+	wd := max(o.warmup.Round(time.Second), time.Second)
+	_, _ = runWrk(ctx, wrkArgv(o.loadCPU, script, ct.H1URL+"/1k", 64, wd), wd)
+	_, _ = runH2load(ctx, h2loadArgv(o.loadCPU, e.path("h2load.log"), ct.H2URL+"/1k", 64, wd), e.path("h2load.log"), wd)
+
+	for _, c := range cells {
+		if ctx.Err() != nil {
+			return
+		}
+		s := sample{Contender: ct.Name, Cell: c.name(), Repeat: rep}
+		pgid := 0
+		if p != nil {
+			pgid = p.pgid()
+			s.RSSReset = resetPeakRSS(pgid)
+			s.CPUSeconds = -cpuSeconds(pgid)
+		}
+		var res result
+		var err error
+		if c.Proto == "h2" {
+			logFile := e.path("h2load.log")
+			res, err = runH2load(ctx, h2loadArgv(o.loadCPU, logFile, ct.H2URL+"/"+c.Body, c.Conns, o.duration), logFile, o.duration)
+		} else {
+			res, err = runWrk(ctx, wrkArgv(o.loadCPU, script, ct.H1URL+"/"+c.Body, c.Conns, o.duration), o.duration)
+		}
+		if p != nil {
+			s.CPUSeconds += cpuSeconds(pgid)
+			s.PeakRSS = peakRSSBytes(pgid)
+			if done, perr := p.exited(); done && err == nil {
+				err = fmt.Errorf("contender exited during the run (%v); log: %s", perr, fileTail(p.log, 400))
+			}
+		} else {
+			s.CPUSeconds = 0
+		}
+		s.result = res
+		if err == nil {
+			err = res.check(len(e.bodies[c.Body]))
+		}
+		if err != nil {
+			s.Error = err.Error()
+		}
+		out.add(s)
+		status := "ok"
+		if s.Error != "" {
+			status = "INVALID: " + s.Error
+		}
+		fmt.Printf("  %-14s %9.0f req/s  p50 %6.2f ms  p99 %6.2f ms  cpu %5.2f s  %s\n", c.name(), res.RPS, res.P50ms, res.P99ms, s.CPUSeconds, status)
+	}
+}
+
+func mkdirWrite(dir, file, content string) error {
+	if err := os.MkdirAll(dir, 0o755); err != nil {
+		return err
+	}
+	return os.WriteFile(filepath.Clean(file), []byte(content), 0o644)
+}

@@ -1,0 +1,291 @@
+package main
+
+import (
+	"encoding/json"
+	"fmt"
+	"os"
+	"os/exec"
+	"runtime"
+	"slices"
+	"strings"
+	"time"
+)
+
+// cell is one load shape: protocol, connections (h1) or streams (h2), body.
+type cell struct {
+	Proto string // "h1": wrk, HTTP/1.1 keep-alive; "h2": h2load, HTTP/2 over TLS
+	Conns int    // wrk connections, or h2load streams on one connection
+	Body  string // "1k" or "64k"
+}
+
+func (c cell) name() string {
+	if c.Proto == "h2" {
+		return fmt.Sprintf("h2 m=%d %s", c.Conns, c.Body)
+	}
+	return fmt.Sprintf("h1 c=%d %s", c.Conns, c.Body)
+}
+
+var defaultCells = []cell{
+	{"h1", 1, "1k"}, {"h1", 64, "1k"}, {"h1", 256, "1k"},
+	{"h1", 1, "64k"}, {"h1", 64, "64k"}, {"h1", 256, "64k"},
+	{"h2", 64, "1k"}, {"h2", 64, "64k"},
+}
+
+var quickCells = []cell{{"h1", 64, "1k"}, {"h1", 64, "64k"}, {"h2", 64, "1k"}}
+
+// sample is one measured run.
+type sample struct {
+	Contender string `json:"contender"`
+	Cell      string `json:"cell"`
+	Repeat    int    `json:"repeat"`
+	result
+	CPUSeconds float64 `json:"cpu_seconds"`
+	PeakRSS    uint64  `json:"peak_rss_bytes"`
+	// RSSReset is false when VmHWM could not be reset (not root): PeakRSS is
+	// then the peak since the contender started.
+	RSSReset bool   `json:"rss_reset"`
+	Error    string `json:"error,omitempty"`
+}
+
+// failure is a contender that did not start or answered wrongly.
+type failure struct {
+	Contender string `json:"contender"`
+	Repeat    int    `json:"repeat"`
+	Stage     string `json:"stage"`
+	Error     string `json:"error"`
+}
+
+// median is the summary of one contender in one cell over its valid runs.
+type median struct {
+	Contender  string  `json:"contender"`
+	Cell       string  `json:"cell"`
+	Valid      int     `json:"valid_runs"`
+	Runs       int     `json:"runs"`
+	RPS        float64 `json:"rps"`
+	P50ms      float64 `json:"p50_ms"`
+	P99ms      float64 `json:"p99_ms"`
+	CPUSeconds float64 `json:"cpu_seconds"`
+	CPUPerReq  float64 `json:"cpu_us_per_request"`
+	PeakRSS    float64 `json:"peak_rss_bytes"`
+	VsBest     float64 `json:"rps_vs_best"`
+	VsDirect   float64 `json:"rps_vs_direct,omitempty"`
+}
+
+type report struct {
+	Started    time.Time    `json:"started"`
+	Finished   time.Time    `json:"finished"`
+	LoadBefore string       `json:"loadavg_before"`
+	LoadAfter  string       `json:"loadavg_after"`
+	Host       hostInfo     `json:"host"`
+	Repeats    int          `json:"repeats"`
+	Duration   string       `json:"duration"`
+	Cells      []string     `json:"cells"`
+	Backend    string       `json:"backend_command"`
+	Contenders []*contender `json:"contenders"`
+	Failures   []failure    `json:"failures"`
+	Samples    []sample     `json:"samples"`
+	Medians    []median     `json:"medians"`
+}
+
+type hostInfo struct {
+	CPUs     int               `json:"cpus"`
+	Kernel   string            `json:"kernel"`
+	Versions map[string]string `json:"versions"`
+}
+
+func newReport(o options) *report {
+	cells := defaultCells
+	if o.quick {
+		cells = quickCells
+	}
+	r := &report{Started: time.Now().UTC(), LoadBefore: loadavg(), Repeats: o.repeats, Duration: o.duration.String()}
+	for _, c := range cells {
+		r.Cells = append(r.Cells, c.name())
+	}
+	r.Host = hostInfo{CPUs: runtime.NumCPU(), Kernel: firstLine(cmdOut("uname", "-r")), Versions: map[string]string{
+		"nginx":   firstLine(cmdOut("nginx", "-v")),
+		"haproxy": firstLine(cmdOut("haproxy", "-v")),
+		"caddy":   firstLine(cmdOut("caddy", "version")),
+		"wrk":     firstLine(cmdOut("wrk", "-v")),
+		"h2load":  firstLine(cmdOut("h2load", "--version")),
+		"go":      runtime.Version(),
+	}}
+	if o.rautaBin != "" {
+		r.Host.Versions["rauta"] = firstLine(cmdOut(o.rautaBin, "version"))
+	}
+	return r
+}
+
+func (r *report) add(s sample) { r.Samples = append(r.Samples, s) }
+
+func (r *report) fail(name string, rep int, stage string, err error) {
+	fmt.Printf("  %s FAILED (%s): %v\n", name, stage, err)
+	r.Failures = append(r.Failures, failure{Contender: name, Repeat: rep, Stage: stage, Error: err.Error()})
+}
+
+// finish computes medians over valid runs and the ratios to the best and to
+// direct in every cell.
+func (r *report) finish() {
+	r.Finished, r.LoadAfter = time.Now().UTC(), loadavg()
+	r.Medians = nil
+	for _, cellName := range r.Cells {
+		var ms []median
+		for _, ct := range r.Contenders {
+			m := median{Contender: ct.Name, Cell: cellName}
+			var rps, p50, p99, cpu, cpuReq, rss []float64
+			for _, s := range r.Samples {
+				if s.Contender != ct.Name || s.Cell != cellName {
+					continue
+				}
+				m.Runs++
+				if s.Error != "" {
+					continue
+				}
+				m.Valid++
+				rps, p50, p99 = append(rps, s.RPS), append(p50, s.P50ms), append(p99, s.P99ms)
+				cpu, rss = append(cpu, s.CPUSeconds), append(rss, float64(s.PeakRSS))
+				cpuReq = append(cpuReq, s.CPUSeconds/float64(s.Requests)*1e6)
+			}
+			m.RPS, m.P50ms, m.P99ms = med(rps), med(p50), med(p99)
+			m.CPUSeconds, m.CPUPerReq, m.PeakRSS = med(cpu), med(cpuReq), med(rss)
+			ms = append(ms, m)
+		}
+		var best, direct float64
+		for _, m := range ms {
+			best = max(best, m.RPS)
+			if m.Contender == "direct" {
+				direct = m.RPS
+			}
+		}
+		for i := range ms {
+			if best > 0 {
+				ms[i].VsBest = ms[i].RPS / best
+			}
+			if direct > 0 {
+				ms[i].VsDirect = ms[i].RPS / direct
+			}
+		}
+		r.Medians = append(r.Medians, ms...)
+	}
+}
+
+// med is the median; 0 for no values.
+func med(v []float64) float64 {
+	if len(v) == 0 {
+		return 0
+	}
+	s := slices.Clone(v)
+	slices.Sort(s)
+	if n := len(s); n%2 == 0 {
+		return (s[n/2-1] + s[n/2]) / 2
+	}
+	return s[len(s)/2]
+}
+
+func (r *report) table() string {
+	var b strings.Builder
+	fmt.Fprintf(&b, "\nmedians of %d repeat(s), %s per run; load average before %s, after %s\n", r.Repeats, r.Duration, r.LoadBefore, r.LoadAfter)
+	for _, cellName := range r.Cells {
+		fmt.Fprintf(&b, "\n%s\n%-9s %10s %8s %8s %7s %10s %9s %8s %9s %5s\n", cellName,
+			"contender", "req/s", "p50 ms", "p99 ms", "CPU s", "CPU us/req", "RSS MiB", "vs best", "vs direct", "runs")
+		for _, m := range r.Medians {
+			if m.Cell != cellName {
+				continue
+			}
+			if m.Valid == 0 {
+				fmt.Fprintf(&b, "%-9s %s\n", m.Contender, r.why(m))
+				continue
+			}
+			cpu, cpuReq, rss := "-", "-", "-"
+			if m.Contender != "direct" {
+				cpu, cpuReq, rss = fmt.Sprintf("%.2f", m.CPUSeconds), fmt.Sprintf("%.1f", m.CPUPerReq), fmt.Sprintf("%.1f", m.PeakRSS/(1<<20))
+			}
+			vsDirect := "-"
+			if m.VsDirect > 0 {
+				vsDirect = fmt.Sprintf("%.2f", m.VsDirect)
+			}
+			fmt.Fprintf(&b, "%-9s %10.0f %8.2f %8.2f %7s %10s %9s %8.2f %9s %2d/%-2d\n", m.Contender, m.RPS, m.P50ms, m.P99ms,
+				cpu, cpuReq, rss, m.VsBest, vsDirect, m.Valid, m.Runs)
+		}
+	}
+	if len(r.Failures) > 0 {
+		b.WriteString("\nfailures:\n")
+		for _, f := range r.Failures {
+			fmt.Fprintf(&b, "  %s repeat %d (%s): %s\n", f.Contender, f.Repeat+1, f.Stage, oneLine(f.Error, 600))
+		}
+	}
+	return b.String()
+}
+
+// why explains a cell without a valid number: the contender failed to start
+// or answer, or every run was invalid.
+func (r *report) why(m median) string {
+	for _, f := range r.Failures {
+		if f.Contender == m.Contender {
+			return "NO RESULT: " + f.Stage + " failed: " + oneLine(f.Error, 160)
+		}
+	}
+	for _, s := range r.Samples {
+		if s.Contender == m.Contender && s.Cell == m.Cell && s.Error != "" {
+			return "NO RESULT: every run invalid: " + s.Error
+		}
+	}
+	return "NO RESULT"
+}
+
+// problems lists what makes this run untrustworthy as a whole.
+func (r *report) problems() []string {
+	var out []string
+	for _, f := range r.Failures {
+		out = append(out, fmt.Sprintf("%s repeat %d: %s: %s", f.Contender, f.Repeat+1, f.Stage, oneLine(f.Error, 300)))
+	}
+	for _, s := range r.Samples {
+		if s.Error != "" {
+			out = append(out, fmt.Sprintf("%s %s repeat %d: %s", s.Contender, s.Cell, s.Repeat+1, s.Error))
+		}
+	}
+	return out
+}
+
+func (r *report) writeJSON(path string) error {
+	b, err := json.MarshalIndent(r, "", "  ")
+	if err != nil {
+		return err
+	}
+	if err := os.WriteFile(path, append(b, '\n'), 0o644); err != nil {
+		return fmt.Errorf("write results: %w", err)
+	}
+	return nil
+}
+
+func loadavg() string {
+	b, _ := os.ReadFile("/proc/loadavg")
+	f := strings.Fields(string(b))
+	if len(f) < 3 {
+		return "?"
+	}
+	return strings.Join(f[:3], " ")
+}
+
+func cmdOut(argv ...string) string {
+	b, err := exec.Command(argv[0], argv[1:]...).CombinedOutput()
+	if err != nil && len(b) == 0 {
+		return "unavailable: " + err.Error()
+	}
+	return strings.TrimSpace(string(b))
+}
+
+func firstLine(s string) string {
+	s, _, _ = strings.Cut(s, "\n")
+	return s
+}
+
+// oneLine joins the lines of s and keeps its last n bytes, where tools put
+// the reason they failed.
+func oneLine(s string, n int) string {
+	s = strings.Join(strings.Fields(s), " ")
+	if len(s) > n {
+		s = "..." + s[len(s)-n:]
+	}
+	return s
+}
