@@ -74,6 +74,13 @@ struct event {
 // generate its Go twin (ObserverEvent); programs never touch it.
 const struct event *unused_event __attribute__((unused));
 
+// Wake the reader only once this much data is waiting; below it userspace
+// finds the records on its next poll (it polls with a short timeout). A
+// wakeup per event costs the reader a syscall round trip per event, which
+// at tens of thousands of requests per second is most of its CPU.
+// Userspace sets it at load time; 0 wakes on every event.
+volatile const __u64 wakeup_bytes = 65536;
+
 struct {
 	__uint(type, BPF_MAP_TYPE_RINGBUF);
 	__uint(max_entries, 8 << 20); // userspace may resize before load
@@ -240,7 +247,10 @@ static __always_inline void handle(void *ctx, int xdp, __u32 pkt_len, __u32 ifin
 			e->captured = n;
 	}
 
-	bpf_ringbuf_submit(e, 0);
+	__u64 wake = BPF_RB_FORCE_WAKEUP;
+	if (wakeup_bytes && bpf_ringbuf_query(&events, BPF_RB_AVAIL_DATA) < wakeup_bytes)
+		wake = BPF_RB_NO_WAKEUP;
+	bpf_ringbuf_submit(e, wake);
 	count(STAT_EVENTS);
 }
 

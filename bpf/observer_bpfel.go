@@ -42,6 +42,7 @@ const (
 	ObserverProgObserveTcIngress  = "observe_tc_ingress"
 	ObserverProgObserveXdpIngress = "observe_xdp_ingress"
 	ObserverVarUnusedEvent        = "unused_event"
+	ObserverVarWakeupBytes        = "wakeup_bytes"
 )
 
 // LoadObserver returns the embedded CollectionSpec for Observer.
@@ -104,6 +105,7 @@ type ObserverMapSpecs struct {
 // It can be passed ebpf.CollectionSpec.Assign.
 type ObserverVariableSpecs struct {
 	UnusedEvent *ebpf.VariableSpec `ebpf:"unused_event"`
+	WakeupBytes *ebpf.VariableSpec `ebpf:"wakeup_bytes"`
 }
 
 // ObserverObjects contains all objects after they have been loaded into the kernel.
@@ -142,6 +144,7 @@ func (m *ObserverMaps) Close() error {
 // It can be passed to LoadObserverObjects or ebpf.CollectionSpec.LoadAndAssign.
 type ObserverVariables struct {
 	UnusedEvent *ebpf.Variable `ebpf:"unused_event"`
+	WakeupBytes *ebpf.Variable `ebpf:"wakeup_bytes"`
 }
 
 // ObserverPrograms contains all programs after they have been loaded into the kernel.

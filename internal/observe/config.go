@@ -43,6 +43,8 @@ type Config struct {
 	NodeName   string // NODE_NAME: limits the Pod informer to this node
 
 	RingBytes           int           // RAUTA_RING_BYTES: ring buffer size
+	RingWakeupBytes     int           // RAUTA_RING_WAKEUP_BYTES: batch wakeups
+	PollInterval        time.Duration // RAUTA_POLL_INTERVAL: reader poll period
 	MaxConns            int           // RAUTA_MAX_CONNS: pairing LRU size
 	MaxPending          int           // RAUTA_MAX_PIPELINED: per connection
 	RequestTimeout      time.Duration // RAUTA_REQUEST_TIMEOUT
@@ -68,6 +70,8 @@ func Defaults() Config {
 		JSONEvents:          true,
 		Kube:                "auto",
 		RingBytes:           8 << 20,
+		RingWakeupBytes:     64 << 10,
+		PollInterval:        20 * time.Millisecond,
 		MaxConns:            65536,
 		MaxPending:          32,
 		RequestTimeout:      30 * time.Second,
@@ -102,6 +106,8 @@ func (c *Config) RegisterFlags(fs *flag.FlagSet) {
 	fs.StringVar(&c.Kubeconfig, "kubeconfig", e.str("KUBECONFIG", ""), "kubeconfig for running outside a pod (env KUBECONFIG)")
 	fs.StringVar(&c.NodeName, "node-name", e.str("NODE_NAME", ""), "this node's name, limits the Pod informer (env NODE_NAME)")
 	fs.IntVar(&c.RingBytes, "ring-bytes", e.integer("RAUTA_RING_BYTES", d.RingBytes), "ring buffer size, power of two (env RAUTA_RING_BYTES)")
+	fs.IntVar(&c.RingWakeupBytes, "ring-wakeup-bytes", e.integer("RAUTA_RING_WAKEUP_BYTES", d.RingWakeupBytes), "wake the reader once this much is queued; 0 wakes per event (env RAUTA_RING_WAKEUP_BYTES)")
+	fs.DurationVar(&c.PollInterval, "poll-interval", e.dur("RAUTA_POLL_INTERVAL", d.PollInterval), "how often the reader picks up events below the wakeup threshold (env RAUTA_POLL_INTERVAL)")
 	fs.IntVar(&c.MaxConns, "max-conns", e.integer("RAUTA_MAX_CONNS", d.MaxConns), "connections tracked for pairing (env RAUTA_MAX_CONNS)")
 	fs.IntVar(&c.MaxPending, "max-pipelined", e.integer("RAUTA_MAX_PIPELINED", d.MaxPending), "pipelined requests kept per connection (env RAUTA_MAX_PIPELINED)")
 	fs.DurationVar(&c.RequestTimeout, "request-timeout", e.dur("RAUTA_REQUEST_TIMEOUT", d.RequestTimeout), "a request without response after this is a timeout (env RAUTA_REQUEST_TIMEOUT)")
@@ -134,6 +140,12 @@ func (c *Config) Validate() error {
 	}
 	if c.RingBytes < 4096 || c.RingBytes&(c.RingBytes-1) != 0 || c.RingBytes > 1<<30 {
 		errs = append(errs, fmt.Errorf("ring-bytes %d: want a power of two between 4096 and 1GiB", c.RingBytes))
+	}
+	if c.RingWakeupBytes < 0 || c.RingWakeupBytes >= c.RingBytes {
+		errs = append(errs, fmt.Errorf("ring-wakeup-bytes %d: want 0 or below ring-bytes", c.RingWakeupBytes))
+	}
+	if c.PollInterval <= 0 || c.PollInterval > time.Second {
+		errs = append(errs, fmt.Errorf("poll-interval %v: want (0, 1s]", c.PollInterval))
 	}
 	positive := map[string]int{"max-conns": c.MaxConns, "max-pipelined": c.MaxPending, "max-services": c.MaxServices, "max-routes": c.MaxRoutesPerService, "slow-min-samples": c.Slow.MinSamples, "slow-window": c.Slow.Window, "spike-baseline-windows": c.Spike.BaselineWindows, "spike-min-requests": c.Spike.MinRequests}
 	for _, name := range slices.Sorted(maps.Keys(positive)) {

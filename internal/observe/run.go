@@ -37,7 +37,7 @@ func Run(ctx context.Context, cfg Config, logger *slog.Logger) (err error) {
 		return err
 	}
 
-	objs, err := capture.Load(capture.LoadOptions{XDP: mode == capture.ModeXDP, RingBytes: uint32(cfg.RingBytes)})
+	objs, err := capture.Load(capture.LoadOptions{XDP: mode == capture.ModeXDP, RingBytes: uint32(cfg.RingBytes), WakeupBytes: uint64(cfg.RingWakeupBytes)})
 	if err != nil {
 		return fmt.Errorf("observe: %w", err)
 	}
@@ -117,29 +117,32 @@ func Run(ctx context.Context, cfg Config, logger *slog.Logger) (err error) {
 	stop := context.AfterFunc(ctx, func() { rd.Close() })
 	defer stop()
 
-	return loop(ctx, rd, objs, p, logger)
+	return loop(ctx, rd, objs, p, cfg.PollInterval, logger)
 }
 
-func loop(ctx context.Context, rd *capture.Reader, objs *capture.Objects, p *pipeline, logger *slog.Logger) error {
+// loop reads until the reader is closed. The kernel wakes the reader only
+// in batches (RingWakeupBytes), so it also polls every pollEvery.
+func loop(ctx context.Context, rd *capture.Reader, objs *capture.Objects, p *pipeline, pollEvery time.Duration, logger *slog.Logger) error {
 	var ev capture.Event
-	next := time.Now().Add(tickEvery)
-	rd.SetDeadline(next)
+	now := time.Now()
+	nextTick := now.Add(tickEvery)
+	rd.SetDeadline(now.Add(pollEvery))
 	for {
 		err := rd.Next(&ev)
 		switch {
 		case err == nil:
 			p.handle(&ev)
 		case errors.Is(err, capture.ErrTimeout):
+			rd.SetDeadline(time.Now().Add(pollEvery))
 		case errors.Is(err, capture.ErrClosed) || ctx.Err() != nil:
 			tickOnce(rd, objs, p, logger)
 			return nil
 		default:
 			return fmt.Errorf("observe: read ring buffer: %w", err)
 		}
-		if now := time.Now(); !now.Before(next) {
+		if now := time.Now(); !now.Before(nextTick) {
 			tickOnce(rd, objs, p, logger)
-			next = now.Add(tickEvery)
-			rd.SetDeadline(next)
+			nextTick = now.Add(tickEvery)
 		}
 	}
 }

@@ -42,6 +42,11 @@ type LoadOptions struct {
 	// RingBytes sizes the ring buffer: a power of two, multiple of the page
 	// size. Zero keeps the object's default (8 MiB).
 	RingBytes uint32
+	// WakeupBytes: the kernel wakes the reader only when this much data is
+	// waiting; the reader must then poll with a deadline (Reader.Next
+	// returns ErrTimeout) to pick up smaller amounts. Zero wakes on every
+	// event.
+	WakeupBytes uint64
 }
 
 // Load checks the kernel features the programs need and loads them.
@@ -64,6 +69,12 @@ func Load(opts LoadOptions) (*Objects, error) {
 			return nil, fmt.Errorf("ring buffer size %d: must be a power of two >= 4096", opts.RingBytes)
 		}
 		spec.Maps["events"].MaxEntries = opts.RingBytes
+	}
+	if opts.WakeupBytes >= uint64(spec.Maps["events"].MaxEntries) {
+		return nil, fmt.Errorf("wakeup threshold %d: must be below the ring buffer size %d", opts.WakeupBytes, spec.Maps["events"].MaxEntries)
+	}
+	if err := spec.Variables["wakeup_bytes"].Set(opts.WakeupBytes); err != nil {
+		return nil, fmt.Errorf("set wakeup threshold: %w", err)
 	}
 
 	if opts.XDP {

@@ -291,3 +291,44 @@ func TestLoadRejectsBadRingSize(t *testing.T) {
 		t.Fatalf("want power-of-two error, got %v", err)
 	}
 }
+
+// TestBatchedWakeupStillDelivers: below the wakeup threshold the kernel
+// does not wake the reader, and a reader polling with a deadline still
+// gets the event.
+func TestBatchedWakeupStillDelivers(t *testing.T) {
+	if os.Geteuid() != 0 {
+		t.Skip("SKIP: BPF_PROG_TEST_RUN tests need root (CAP_BPF, CAP_NET_ADMIN)")
+	}
+	objs, err := Load(LoadOptions{RingBytes: 1 << 16, WakeupBytes: 1 << 15})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer objs.Close()
+	rd, err := NewReader(objs.Events)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer rd.Close()
+	frame := segment{src: cli4, dst: srv4, seq: 77, flags: FlagACK, payload: []byte("GET /batched HTTP/1.1\r\n\r\n")}.frame()
+	if _, err := objs.TCIngress.Run(&ebpf.RunOptions{Data: frame}); err != nil {
+		t.Fatal(err)
+	}
+	var ev Event
+	rd.SetDeadline(time.Now().Add(20 * time.Millisecond))
+	for {
+		err := rd.Next(&ev)
+		if err == nil {
+			break
+		}
+		if !errors.Is(err, ErrTimeout) {
+			t.Fatal(err)
+		}
+		t.Fatal("event below the wakeup threshold not delivered at the poll deadline")
+	}
+	if ev.Seq != 77 || !bytes.HasPrefix(ev.Data, []byte("GET /batched")) {
+		t.Fatalf("event %+v", ev)
+	}
+	if _, err := Load(LoadOptions{RingBytes: 1 << 16, WakeupBytes: 1 << 16}); err == nil {
+		t.Fatal("wakeup threshold equal to the ring size accepted")
+	}
+}
