@@ -141,8 +141,15 @@ func bench(ctx context.Context, o benchOptions) error {
 	printSummary(base, obs)
 
 	if o.rate > 0 {
-		fmt.Printf("\npaced run at ~%d requests/s (wrk Lua delay), observer attached:\n", o.rate)
-		r, err := net.measure(ctx, o, true, o.rate)
+		const pacedConns = 200
+		delay, err := net.calibrate(ctx, pacedConns, o.rate)
+		if err != nil {
+			return err
+		}
+		fmt.Printf("\npaced run at ~%d requests/s (wrk -c%d, Lua delay %dms per connection), observer attached:\n", o.rate, pacedConns, delay)
+		po := o
+		po.conns = pacedConns
+		r, err := net.measure(ctx, po, true, delay)
 		if err != nil {
 			return err
 		}
@@ -154,7 +161,7 @@ func bench(ctx context.Context, o benchOptions) error {
 	return nil
 }
 
-func (n *netSetup) measure(ctx context.Context, o benchOptions, withObserver bool, rate int) (runResult, error) {
+func (n *netSetup) measure(ctx context.Context, o benchOptions, withObserver bool, delayMS int) (runResult, error) {
 	var ob *runningObserver
 	if withObserver {
 		var err error
@@ -163,7 +170,7 @@ func (n *netSetup) measure(ctx context.Context, o benchOptions, withObserver boo
 			return runResult{}, err
 		}
 	}
-	res, err := n.wrk(ctx, o.conns, o.duration, rate)
+	res, err := n.wrk(ctx, o.conns, o.duration, delayMS)
 	if ob != nil {
 		// Give userspace a moment to drain, then read its counters.
 		time.Sleep(500 * time.Millisecond)

@@ -116,13 +116,12 @@ local d = %d
 function delay() return d end
 `
 
-// wrk runs wrk in the client namespace on CPU 0. rate > 0 paces it.
-func (n *netSetup) wrk(ctx context.Context, conns int, d time.Duration, rate int) (runResult, error) {
+// wrk runs wrk in the client namespace on CPU 0. delayMS > 0 makes each
+// connection pause that long between requests (pacing).
+func (n *netSetup) wrk(ctx context.Context, conns int, d time.Duration, delayMS int) (runResult, error) {
 	args := []string{"netns", "exec", n.client, "taskset", "-c", "0", "wrk", "-t1", fmt.Sprintf("-c%d", conns),
 		fmt.Sprintf("-d%ds", int(d.Seconds())), "--latency"}
-	if rate > 0 {
-		// Each connection sends every conns/rate seconds.
-		delayMS := int(float64(conns) / float64(rate) * 1000)
+	if delayMS > 0 {
 		f, err := os.CreateTemp("", "rauta-wrk-*.lua")
 		if err != nil {
 			return runResult{}, err
@@ -150,4 +149,31 @@ func (n *netSetup) wrk(ctx context.Context, conns int, d time.Duration, rate int
 		fmt.Fprintf(os.Stderr, "wrk reported errors:\n%s", s)
 	}
 	return runResult{rps: rps, p99: time.Duration(v * float64(unit)), requests: reqs}, nil
+}
+
+// calibrate finds the per-connection delay that paces wrk near rate
+// requests/s with conns connections: wrk has no rate option, and the
+// achieved rate is conns / (delay + latency).
+func (n *netSetup) calibrate(ctx context.Context, conns, rate int) (int, error) {
+	delay := conns * 1000 / rate
+	for range 4 {
+		r, err := n.wrk(ctx, conns, 2*time.Second, delay)
+		if err != nil {
+			return 0, err
+		}
+		if r.rps <= 0 {
+			break
+		}
+		perReq := float64(conns) / r.rps * 1000 // ms per request per connection
+		latency := perReq - float64(delay)
+		next := int(float64(conns)/float64(rate)*1000 - latency)
+		if next < 1 {
+			next = 1
+		}
+		if next == delay {
+			break
+		}
+		delay = next
+	}
+	return delay, nil
 }
