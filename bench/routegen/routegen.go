@@ -95,7 +95,9 @@ func httpRoute(i int, ns, svc string) *gwv1.HTTPRoute {
 	port := gwv1.PortNumber(80)
 	backend := []gwv1.HTTPBackendRef{{BackendRef: gwv1.BackendRef{BackendObjectReference: gwv1.BackendObjectReference{
 		Name: gwv1.ObjectName(svc), Port: &port}}}}
-	pathMatch := func(t gwv1.PathMatchType, v string) *gwv1.HTTPPathMatch { return &gwv1.HTTPPathMatch{Type: &t, Value: &v} }
+	pathMatch := func(t gwv1.PathMatchType, v string) *gwv1.HTTPPathMatch {
+		return &gwv1.HTTPPathMatch{Type: &t, Value: &v}
+	}
 	rt := &gwv1.HTTPRoute{
 		ObjectMeta: metav1.ObjectMeta{Namespace: ns, Name: svc},
 		Spec: gwv1.HTTPRouteSpec{CommonRouteSpec: gwv1.CommonRouteSpec{ParentRefs: []gwv1.ParentReference{{
