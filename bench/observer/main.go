@@ -57,7 +57,7 @@ func runServer(addr string) error {
 		ReadHeaderTimeout: 10 * time.Second,
 		Handler: http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 			w.Header().Set("Content-Type", "text/plain")
-			w.Write(body)
+			_, _ = w.Write(body)
 		}),
 	}
 	return srv.ListenAndServe()
@@ -106,8 +106,8 @@ func bench(ctx context.Context, o benchOptions) error {
 		return fmt.Errorf("start server: %w", err)
 	}
 	defer func() {
-		server.Process.Signal(syscall.SIGTERM)
-		server.Wait()
+		_ = server.Process.Signal(syscall.SIGTERM)
+		_ = server.Wait() // exits by our signal
 	}()
 	if err := net.waitServer(ctx); err != nil {
 		return err

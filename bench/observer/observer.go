@@ -7,6 +7,7 @@ import (
 	"log/slog"
 	"net"
 	"net/http"
+	"os"
 	"strconv"
 	"strings"
 	"syscall"
@@ -108,5 +109,7 @@ func (o *runningObserver) stats() (observerStats, error) {
 
 func (o *runningObserver) stop() {
 	o.cancel()
-	<-o.done
+	if err := <-o.done; err != nil {
+		fmt.Fprintln(os.Stderr, "observer:", err)
+	}
 }

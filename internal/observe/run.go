@@ -135,8 +135,9 @@ func loop(ctx context.Context, rd *capture.Reader, objs *capture.Objects, p *pip
 		case errors.Is(err, capture.ErrTimeout):
 			rd.SetDeadline(time.Now().Add(pollEvery))
 		case errors.Is(err, capture.ErrClosed) || ctx.Err() != nil:
+			// Closing the reader is how ctx ending stops the loop.
 			tickOnce(rd, objs, p, logger)
-			return nil
+			return nil //nolint:nilerr // a closed reader is the normal stop
 		default:
 			return fmt.Errorf("observe: read ring buffer: %w", err)
 		}
