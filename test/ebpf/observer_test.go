@@ -306,3 +306,32 @@ func TestSlowResponseAndErrorSpike(t *testing.T) {
 		t.Errorf("detections metric %v", n)
 	}
 }
+
+// TestIPv6Traffic: the same pairing over IPv6.
+func TestIPv6Traffic(t *testing.T) {
+	tp := newTopology(t)
+	addr := startServerOn(t, tp, "[fd00:db8:2::2]:8080")
+	obs := startObserver(t, tp, "tc", nil)
+	c := httpClient(tp, true)
+	var sent []clientResult
+	for i := range 5 {
+		sent = append(sent, do(t, c, "GET", fmt.Sprintf("http://%s/ok?v6=%d", addr, i), ""))
+		sent = append(sent, do(t, c, "GET", fmt.Sprintf("http://%s/status/503?v6=%d", addr, i), ""))
+	}
+	recs := obs.waitRecords(t, func(r []record) bool { return len(exchanges(r)) >= len(sent) })
+	got := map[string]int{}
+	for _, r := range exchanges(recs) {
+		got[r.Target] = r.Status
+		if r.Service != "[fd00:db8:2::2]:8080" {
+			t.Errorf("service %q, want the IPv6 server address", r.Service)
+		}
+	}
+	for _, s := range sent {
+		if got[s.target] != s.status {
+			t.Errorf("%s: observed %d, client got %d", s.target, got[s.target], s.status)
+		}
+	}
+	if len(exchanges(recs)) != len(sent) {
+		t.Errorf("observed %d exchanges, sent %d", len(exchanges(recs)), len(sent))
+	}
+}

@@ -22,7 +22,13 @@ import (
 //	/hang            no answer until the client goes away
 func startServer(t *testing.T, tp *topology, port int) string {
 	t.Helper()
-	ln := tp.listen(t, port)
+	return startServerOn(t, tp, net.JoinHostPort(tp.serverIP, fmt.Sprint(port)))
+}
+
+// startServerOn is startServer on any address of the server namespace.
+func startServerOn(t *testing.T, tp *topology, addr string) string {
+	t.Helper()
+	ln := tp.listenOn(t, addr)
 	mux := http.NewServeMux()
 	mux.HandleFunc("/ok", func(w http.ResponseWriter, r *http.Request) { io.WriteString(w, "ok") })
 	mux.HandleFunc("/delay/{ms}", func(w http.ResponseWriter, r *http.Request) {
@@ -80,5 +86,5 @@ func startServer(t *testing.T, tp *topology, port int) string {
 		srv.Close()
 		<-done
 	})
-	return fmt.Sprintf("%s:%d", tp.serverIP, port)
+	return ln.Addr().String()
 }

@@ -28,6 +28,7 @@ type topology struct {
 	rClient, rServer string // router-side interface names
 	clientIP         string
 	serverIP         string
+	serverIP6        string
 }
 
 func requireRoot(t *testing.T) {
@@ -62,6 +63,7 @@ func newTopology(t *testing.T) *topology {
 		prefix: p, client: p + "c", router: p + "r", server: p + "s",
 		rClient: p + "rc", rServer: p + "rs",
 		clientIP: net1 + ".2", serverIP: net2 + ".2",
+		serverIP6: "fd00:db8:2::2",
 	}
 	t.Cleanup(func() {
 		for _, ns := range []string{tp.client, tp.router, tp.server} {
@@ -88,6 +90,14 @@ func newTopology(t *testing.T) *topology {
 	run(t, "ip", "-n", tp.router, "addr", "add", net2+".1/24", "dev", tp.rServer)
 	run(t, "ip", "-n", tp.router, "link", "set", tp.rServer, "up")
 	run(t, "ip", "netns", "exec", tp.router, "sysctl", "-q", "-w", "net.ipv4.ip_forward=1")
+	// IPv6 on the same links (nodad: usable at once).
+	run(t, "ip", "-n", tp.client, "-6", "addr", "add", "fd00:db8:1::2/64", "dev", p+"cc", "nodad")
+	run(t, "ip", "-n", tp.client, "-6", "route", "add", "default", "via", "fd00:db8:1::1")
+	run(t, "ip", "-n", tp.router, "-6", "addr", "add", "fd00:db8:1::1/64", "dev", tp.rClient, "nodad")
+	run(t, "ip", "-n", tp.router, "-6", "addr", "add", "fd00:db8:2::1/64", "dev", tp.rServer, "nodad")
+	run(t, "ip", "-n", tp.server, "-6", "addr", "add", tp.serverIP6+"/64", "dev", p+"ss", "nodad")
+	run(t, "ip", "-n", tp.server, "-6", "route", "add", "default", "via", "fd00:db8:2::1")
+	run(t, "ip", "netns", "exec", tp.router, "sysctl", "-q", "-w", "net.ipv6.conf.all.forwarding=1")
 	return tp
 }
 
@@ -121,9 +131,14 @@ func inNetns(name string, fn func() error) error {
 // listen opens a TCP listener inside the server namespace.
 func (tp *topology) listen(t *testing.T, port int) net.Listener {
 	t.Helper()
+	return tp.listenOn(t, net.JoinHostPort(tp.serverIP, fmt.Sprint(port)))
+}
+
+func (tp *topology) listenOn(t *testing.T, addr string) net.Listener {
+	t.Helper()
 	var ln net.Listener
 	err := inNetns(tp.server, func() (err error) {
-		ln, err = net.Listen("tcp4", fmt.Sprintf("%s:%d", tp.serverIP, port))
+		ln, err = net.Listen("tcp", addr)
 		return err
 	})
 	if err != nil {
