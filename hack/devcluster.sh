@@ -2,7 +2,7 @@
 # The local Kubernetes cluster for people: builds what is missing, then runs etcd,
 # kube-apiserver, kube-controller-manager, the Gateway API CRDs and a node agent in the
 # background.
-#   hack/devcluster.sh up       start (prints `export KUBECONFIG=...`)
+#   hack/devcluster.sh up [-image REPO=BINARY ...]   start (prints `export KUBECONFIG=...`)
 #   hack/devcluster.sh down     stop everything and remove the pods' namespaces and links
 #   hack/devcluster.sh status   is it running, and what the API server says
 # Environment: RAUTA_CACHE (default ~/.cache/rauta), RAUTA_DEVCLUSTER_POD_CIDR
@@ -36,7 +36,7 @@ up() {
   cd "$repo"
   go build -o "$run/devcluster" ./test/devcluster/cmd/devcluster
   # Started directly from this shell so $! is the launcher itself, which `down` signals.
-  nohup "$run/devcluster" -dir "$state" -repo "$repo" >"$logfile" 2>&1 &
+  nohup "$run/devcluster" -dir "$state" -repo "$repo" "$@" >"$logfile" 2>&1 &
   echo $! >"$pidfile"
   for _ in $(seq 1 600); do
     if [[ -f "$state/ready" ]]; then
@@ -90,7 +90,7 @@ status() {
 }
 
 case "${1:-}" in
-  up) up ;;
+  up) shift; up "$@" ;;
   down) down ;;
   status) status ;;
   *) echo "usage: $0 up|down|status" >&2; exit 2 ;;

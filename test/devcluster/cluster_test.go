@@ -14,6 +14,7 @@ import (
 	"sort"
 	"strconv"
 	"strings"
+	"syscall"
 	"testing"
 	"time"
 
@@ -321,6 +322,26 @@ func TestCluster(t *testing.T) {
 	t.Run("api server restart", func(t *testing.T) {
 		if err := c.RestartAPIServer(ctx); err != nil {
 			t.Fatal(err)
+		}
+		// A container that crashes while the API server is down is restarted at once, and
+		// its status reaches the API server once it is back.
+		victim := pods[0]
+		pid := containerPids(t, []corev1.Pod{victim})[0]
+		if err := c.StopAPIServer(); err != nil {
+			t.Fatal(err)
+		}
+		if err := syscall.Kill(pid, syscall.SIGKILL); err != nil {
+			t.Fatal(err)
+		}
+		time.Sleep(3 * time.Second) // the agent restarts the container and fails to report it
+		if err := c.StartAPIServer(ctx); err != nil {
+			t.Fatal(err)
+		}
+		p := waitPod(ctx, t, cs, victim.Name, func(p *corev1.Pod) bool {
+			return podReady(p) && len(p.Status.ContainerStatuses) == 1 && p.Status.ContainerStatuses[0].RestartCount == 1
+		})
+		if lt := p.Status.ContainerStatuses[0].LastTerminationState.Terminated; lt == nil || lt.ExitCode != 137 || lt.Signal != 9 {
+			t.Errorf("last termination %+v, want SIGKILL (exit code 137)", lt)
 		}
 		if _, err := cs.CoreV1().Namespaces().Get(ctx, testNS, metav1.GetOptions{}); err != nil {
 			t.Fatalf("after restart: %v", err)

@@ -150,11 +150,12 @@ func (c *container) snapshot() containerSnapshot {
 		Ready:          c.ready,
 		Restarts:       c.restarts,
 	}
-	if !c.running && c.terminated != nil && c.waitReason == "" {
-		s.Terminated = c.terminated
-	}
-	if !c.running && c.waitReason != "" {
+	switch {
+	case c.running, c.waitReason != "":
+		// Running again, or waiting to: the run that ended last is the previous one.
 		s.LastTerminated = c.terminated
+	case c.terminated != nil:
+		s.Terminated = c.terminated
 	}
 	return s
 }

@@ -11,6 +11,7 @@ import (
 	"os"
 	"os/signal"
 	"path/filepath"
+	"strings"
 	"syscall"
 
 	"github.com/false-systems/rauta/test/devcluster"
@@ -31,6 +32,8 @@ func run() error {
 	bridge := flag.String("bridge", envOr("RAUTA_DEVCLUSTER_BRIDGE", "rauta0"), "bridge name, at most 6 characters (env RAUTA_DEVCLUSTER_BRIDGE)")
 	serviceCIDR := flag.String("service-cidr", envOr("RAUTA_DEVCLUSTER_SERVICE_CIDR", "10.96.0.0/24"), "Service ClusterIP range (env RAUTA_DEVCLUSTER_SERVICE_CIDR)")
 	repo := flag.String("repo", "", "rauta checkout (default: found from the working folder)")
+	var images imageFlags
+	flag.Var(&images, "image", "extra image mapping REPOSITORY=BINARY, repeatable (e.g. ghcr.io/false-systems/rauta=./bin/rauta)")
 	flag.Parse()
 	if *dir == "" {
 		return fmt.Errorf("-dir is required")
@@ -44,7 +47,7 @@ func run() error {
 	}
 	opts := devcluster.Options{Dir: abs, KeepDir: true, RepoRoot: *repo, ServiceCIDR: *serviceCIDR}
 	if *withNode {
-		opts.Node = &node.Config{PodCIDR: *podCIDR, Bridge: *bridge}
+		opts.Node = &node.Config{PodCIDR: *podCIDR, Bridge: *bridge, Images: images}
 	}
 
 	ctx, stop := signal.NotifyContext(context.Background(), syscall.SIGINT, syscall.SIGTERM)
@@ -68,4 +71,26 @@ func envOr(key, def string) string {
 		return v
 	}
 	return def
+}
+
+// imageFlags collects -image REPOSITORY=BINARY mappings; binaries become absolute paths
+// because pods run with their own working folder.
+type imageFlags []node.ImageMapping
+
+func (f *imageFlags) String() string { return fmt.Sprint(*f) }
+
+func (f *imageFlags) Set(v string) error {
+	repo, bin, ok := strings.Cut(v, "=")
+	if !ok || repo == "" || bin == "" {
+		return fmt.Errorf("want REPOSITORY=BINARY, got %q", v)
+	}
+	abs, err := filepath.Abs(bin)
+	if err != nil {
+		return err
+	}
+	if _, err := os.Stat(abs); err != nil {
+		return fmt.Errorf("image %s: %w", repo, err)
+	}
+	*f = append(*f, node.ImageMapping{Repository: repo, Binary: abs})
+	return nil
 }
