@@ -161,10 +161,13 @@ func (w *podWorker) prepare(ctx context.Context) error {
 	if len(spec.InitContainers) > 0 {
 		return &podError{reason: "Unsupported", message: "init containers are not supported by the devcluster node"}
 	}
-	for _, v := range spec.Volumes {
-		if !isServiceAccountVolume(v) {
-			return &podError{reason: "Unsupported", message: fmt.Sprintf("volume %q: only the service-account token volume is supported by the devcluster node", v.Name)}
+	volumes, err := materializeVolumes(ctx, w.pod, podDir(w.deps.stateDir, w.pod), w.deps.refs)
+	if err != nil {
+		var pe *podError
+		if errors.As(err, &pe) {
+			return pe
 		}
+		return &podError{reason: "CreateContainerConfigError", message: err.Error(), retry: true}
 	}
 	binaries := make([]string, len(spec.Containers))
 	for i, c := range spec.Containers {
@@ -202,10 +205,19 @@ func (w *podWorker) prepare(ctx context.Context) error {
 		if err != nil {
 			return &podError{reason: "CreateContainerConfigError", message: err.Error(), retry: true}
 		}
+		mounts, err := containerMounts(c, volumes)
+		if err != nil {
+			return err
+		}
+		for j, kv := range env {
+			if k, v, ok := strings.Cut(kv, "="); ok {
+				env[j] = k + "=" + rewritePaths(v, mounts)
+			}
+		}
 		vars := envMap(env)
 		args := make([]string, len(c.Args))
 		for j, a := range c.Args {
-			args[j] = expandEnv(a, vars)
+			args[j] = rewritePaths(expandEnv(a, vars), mounts)
 		}
 		containers[i] = &container{
 			spec:    *c.DeepCopy(),
