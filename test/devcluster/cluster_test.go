@@ -20,6 +20,7 @@ import (
 
 	corev1 "k8s.io/api/core/v1"
 	discoveryv1 "k8s.io/api/discovery/v1"
+	apierrors "k8s.io/apimachinery/pkg/api/errors"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/apimachinery/pkg/apis/meta/v1/unstructured"
 	"k8s.io/apimachinery/pkg/runtime/schema"
@@ -384,16 +385,34 @@ func TestCluster(t *testing.T) {
 		}
 	})
 
+	t.Run("namespace deletion finishes", func(t *testing.T) {
+		// The namespace controller deletes what is left (the Service, its EndpointSlice, the
+		// ServiceAccount) and the namespace goes away.
+		if err := cs.CoreV1().Namespaces().Delete(ctx, testNS, metav1.DeleteOptions{}); err != nil {
+			t.Fatal(err)
+		}
+		poll(ctx, t, "namespace "+testNS+" deleted", func() error {
+			ns, err := cs.CoreV1().Namespaces().Get(ctx, testNS, metav1.GetOptions{})
+			if apierrors.IsNotFound(err) {
+				return nil
+			}
+			if err != nil {
+				return err
+			}
+			return fmt.Errorf("namespace phase %s", ns.Status.Phase)
+		})
+	})
+
 	t.Run("stop leaves nothing behind", func(t *testing.T) {
 		pids := c.Pids()
 		if len(pids) != 3 {
 			t.Errorf("control plane pids %v, want 3", pids)
 		}
 		// A pod still running at Stop: the node agent must kill it and remove its namespace.
-		if err := c.Apply(ctx, []byte(strings.ReplaceAll(lonePod, "NS", testNS))); err != nil {
+		if err := c.Apply(ctx, []byte(strings.ReplaceAll(lonePod, "NS", metav1.NamespaceDefault))); err != nil {
 			t.Fatal(err)
 		}
-		lone := waitPod(ctx, t, cs, "lone", podReady)
+		lone := waitPodIn(ctx, t, cs, metav1.NamespaceDefault, "lone", podReady)
 		pids = append(pids, containerPids(t, []corev1.Pod{*lone})...)
 		if got := netnsWithPrefix(t, testBridge+"-"); len(got) != 1 {
 			t.Errorf("namespaces with one pod running: %v", got)
@@ -480,9 +499,14 @@ func waitReadyPods(ctx context.Context, t *testing.T, cs kubernetes.Interface, n
 
 func waitPod(ctx context.Context, t *testing.T, cs kubernetes.Interface, name string, done func(*corev1.Pod) bool) *corev1.Pod {
 	t.Helper()
+	return waitPodIn(ctx, t, cs, testNS, name, done)
+}
+
+func waitPodIn(ctx context.Context, t *testing.T, cs kubernetes.Interface, ns, name string, done func(*corev1.Pod) bool) *corev1.Pod {
+	t.Helper()
 	var pod *corev1.Pod
-	poll(ctx, t, "pod "+name, func() error {
-		p, err := cs.CoreV1().Pods(testNS).Get(ctx, name, metav1.GetOptions{})
+	poll(ctx, t, "pod "+ns+"/"+name, func() error {
+		p, err := cs.CoreV1().Pods(ns).Get(ctx, name, metav1.GetOptions{})
 		if err != nil {
 			return err
 		}
