@@ -48,14 +48,35 @@ type pipeline struct {
 	resp httpparse.Response
 	obs  detect.Observation
 
-	// Owned by the driving goroutine, published by publish().
+	// Owned by the driving goroutine, published into box by publish().
 	local export.Counters
-	mu    sync.Mutex
-	snap  export.Counters
+	box   *counterBox
+}
+
+// counterBox hands counter snapshots from the pipeline goroutine to
+// exporters. It exists before the pipeline so that a scrape arriving
+// during start-up reads zeros instead of racing the construction.
+type counterBox struct {
+	mu   sync.Mutex
+	snap export.Counters
+}
+
+func (b *counterBox) store(c export.Counters) {
+	b.mu.Lock()
+	b.snap = c
+	b.mu.Unlock()
+}
+
+// load is safe to call from any goroutine.
+func (b *counterBox) load() export.Counters {
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	return b.snap
 }
 
 type pipelineOptions struct {
 	cfg         Config
+	box         *counterBox // nil: the pipeline makes its own
 	resolver    enrich.Resolver
 	prom        *export.Prom
 	otlp        *export.OTLP
@@ -80,6 +101,10 @@ func newPipeline(ctx context.Context, o pipelineOptions) *pipeline {
 	}
 	if p.resolver == nil {
 		p.resolver = enrich.None{}
+	}
+	p.box = o.box
+	if p.box == nil {
+		p.box = &counterBox{}
 	}
 	p.serverLabels = make(map[netip.AddrPort]string)
 	p.templates = make(map[string]string)
@@ -276,14 +301,8 @@ func (p *pipeline) tick(now uint64, kernel capture.KernelStats, decodeErrors uin
 func (p *pipeline) publish() {
 	p.local.Pair = p.pairer.Stats()
 	p.local.LabelOverflows = p.limiter.Overflows()
-	p.mu.Lock()
-	p.snap = p.local
-	p.mu.Unlock()
+	p.box.store(p.local)
 }
 
 // counters is safe to call from any goroutine.
-func (p *pipeline) counters() export.Counters {
-	p.mu.Lock()
-	defer p.mu.Unlock()
-	return p.snap
-}
+func (p *pipeline) counters() export.Counters { return p.box.load() }

@@ -64,9 +64,9 @@ func Run(ctx context.Context, cfg Config, logger *slog.Logger) (err error) {
 	}
 	defer rd.Close()
 
-	var p *pipeline
-	counters := func() export.Counters { return p.counters() }
-	opts := pipelineOptions{cfg: cfg, resolver: resolver}
+	box := &counterBox{}
+	counters := box.load
+	opts := pipelineOptions{cfg: cfg, resolver: resolver, box: box}
 	if cfg.JSONEvents || cfg.JSONExchanges {
 		opts.json = export.NewJSON(out)
 	}
@@ -111,7 +111,7 @@ func Run(ctx context.Context, cfg Config, logger *slog.Logger) (err error) {
 			}
 		}()
 	}
-	p = newPipeline(ctx, opts)
+	p := newPipeline(ctx, opts)
 
 	// Close the reader when ctx ends so the blocking read returns.
 	stop := context.AfterFunc(ctx, func() { rd.Close() })
