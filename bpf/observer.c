@@ -81,6 +81,10 @@ const struct event *unused_event __attribute__((unused));
 // Userspace sets it at load time; 0 wakes on every event.
 volatile const __u64 wakeup_bytes = 65536;
 
+// Bytes one event takes in the ring: the 8-byte record header plus the
+// event, rounded up to 8.
+#define RECORD_BYTES ((sizeof(struct event) + 8 + 7) & ~7)
+
 struct {
 	__uint(type, BPF_MAP_TYPE_RINGBUF);
 	__uint(max_entries, 8 << 20); // userspace may resize before load
@@ -247,9 +251,18 @@ static __always_inline void handle(void *ctx, int xdp, __u32 pkt_len, __u32 ifin
 			e->captured = n;
 	}
 
-	__u64 wake = BPF_RB_FORCE_WAKEUP;
-	if (wakeup_bytes && bpf_ringbuf_query(&events, BPF_RB_AVAIL_DATA) < wakeup_bytes)
-		wake = BPF_RB_NO_WAKEUP;
+	// Wake the reader only when this record makes the queue cross the
+	// threshold, not on every record above it: a reader that lags would
+	// otherwise be sent a wakeup (an irq_work) per event exactly when the
+	// system is busiest. Records below the threshold, or a crossing raced
+	// by another CPU, are picked up by the reader's periodic poll.
+	__u64 wake = 0; // default: wake if the reader waits for this record
+	if (wakeup_bytes) {
+		__u64 avail = bpf_ringbuf_query(&events, BPF_RB_AVAIL_DATA);
+		wake = (avail >= wakeup_bytes && avail < wakeup_bytes + RECORD_BYTES)
+			       ? BPF_RB_FORCE_WAKEUP
+			       : BPF_RB_NO_WAKEUP;
+	}
 	bpf_ringbuf_submit(e, wake);
 	count(STAT_EVENTS);
 }

@@ -76,6 +76,10 @@ type runResult struct {
 	p99      time.Duration
 	requests float64
 	obs      *observerStats // nil for baseline runs
+	// BPF run-time accounting of the observer programs (observed runs).
+	kernelRuns       uint64
+	kernelNsPerRun   float64
+	kernelCPUPercent float64
 }
 
 func bench(ctx context.Context, o benchOptions) error {
@@ -170,8 +174,19 @@ func (n *netSetup) measure(ctx context.Context, o benchOptions, withObserver boo
 			return runResult{}, err
 		}
 	}
+	ks, kerr := enableKernelStats()
+	if kerr == nil {
+		defer ks.Close()
+	}
 	res, err := n.wrk(ctx, o.conns, o.duration, delayMS)
 	if ob != nil {
+		if kerr == nil {
+			rt, runs, perr := observerPrograms()
+			if perr == nil && runs > 0 {
+				res.kernelRuns, res.kernelNsPerRun = runs, float64(rt.Nanoseconds())/float64(runs)
+				res.kernelCPUPercent = float64(rt) / float64(o.duration) * 100
+			}
+		}
 		// Give userspace a moment to drain, then read its counters.
 		time.Sleep(500 * time.Millisecond)
 		st, serr := ob.stats()
@@ -191,8 +206,9 @@ func printRun(round int, r runResult) {
 	}
 	fmt.Printf("round %d %-8s %9.0f req/s  p99 %-9v", round, label, r.rps, r.p99)
 	if r.obs != nil {
-		fmt.Printf("  kernel events %d (%.0f/s), ring drops %d, exchanges %d (%.0f/s), observer CPU %.0f%%",
-			r.obs.kernelEvents, r.obs.eventsPerSec, r.obs.ringDropped, r.obs.exchanges, r.obs.exchangesPerSec, r.obs.cpuPercent)
+		fmt.Printf("  kernel events %d (%.0f/s), ring drops %d, exchanges %d (%.0f/s), userspace CPU %.1f%%, BPF %.0f ns/packet over %d packets (%.1f%% of a CPU)",
+			r.obs.kernelEvents, r.obs.eventsPerSec, r.obs.ringDropped, r.obs.exchanges, r.obs.exchangesPerSec, r.obs.cpuPercent,
+			r.kernelNsPerRun, r.kernelRuns, r.kernelCPUPercent)
 	}
 	fmt.Println()
 }
