@@ -19,6 +19,7 @@ import (
 	"os"
 	"os/exec"
 	"os/signal"
+	"runtime/pprof"
 	"slices"
 	"strings"
 	"syscall"
@@ -32,6 +33,7 @@ func main() {
 	conns := flag.Int("connections", 64, "wrk connections")
 	rate := flag.Int("paced-rate", 20000, "target requests/s of the paced run (0 skips it)")
 	mode := flag.String("mode", "tc", "observer attach mode")
+	cpuprofile := flag.String("cpuprofile", "", "write a CPU profile of this process (the observer) to this file")
 	flag.Parse()
 
 	if *serve != "" {
@@ -43,7 +45,20 @@ func main() {
 	}
 	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
 	defer stop()
+	if *cpuprofile != "" {
+		f, err := os.Create(*cpuprofile)
+		if err != nil {
+			fmt.Fprintln(os.Stderr, err)
+			os.Exit(1)
+		}
+		if err := pprof.StartCPUProfile(f); err != nil {
+			fmt.Fprintln(os.Stderr, err)
+			os.Exit(1)
+		}
+		defer pprof.StopCPUProfile()
+	}
 	if err := bench(ctx, benchOptions{duration: *duration, rounds: *rounds, conns: *conns, rate: *rate, mode: *mode}); err != nil {
+		pprof.StopCPUProfile()
 		fmt.Fprintln(os.Stderr, "bench:", err)
 		os.Exit(1)
 	}
