@@ -228,12 +228,14 @@ func measureContender(ctx context.Context, o options, e *env, ps *procs, chk *ch
 		}
 		var res result
 		var err error
+		cpuBefore := readCPUTimes()
 		if c.Proto == "h2" {
 			logFile := e.path("h2load.log")
 			res, err = runH2load(ctx, h2loadArgv(o.loadCPU, logFile, ct.H2URL+"/"+c.Body, c.Conns, o.duration), logFile, o.duration)
 		} else {
 			res, err = runWrk(ctx, wrkArgv(o.loadCPU, script, ct.H1URL+"/"+c.Body, c.Conns, o.duration), o.duration)
 		}
+		s.Machine = cpuUseBetween(cpuBefore, readCPUTimes(), o.proxyCPU, o.loadCPU)
 		if p != nil {
 			s.CPUSeconds += cpuSeconds(pgid)
 			s.PeakRSS = peakRSSBytes(pgid)
@@ -255,7 +257,7 @@ func measureContender(ctx context.Context, o options, e *env, ps *procs, chk *ch
 		if s.Error != "" {
 			status = "INVALID: " + s.Error
 		}
-		fmt.Printf("  %-14s %9.0f req/s  p50 %6.2f ms  p99 %6.2f ms  cpu %5.2f s  %s\n", c.name(), res.RPS, res.P50ms, res.P99ms, s.CPUSeconds, status)
+		fmt.Printf("  %-14s %9.0f req/s  p50 %6.2f ms  p99 %6.2f ms  cpu %5.2f s  %s  %s\n", c.name(), res.RPS, res.P50ms, res.P99ms, s.CPUSeconds, s.Machine, status)
 	}
 }
 

@@ -170,3 +170,13 @@ func FuzzParsers(f *testing.F) {
 		_, _ = statusKB(b, "VmHWM:")
 	})
 }
+
+func TestCPUUse(t *testing.T) {
+	a := parseCPUTimes("cpu  100 0 100 700 0 0 0 100 0 0\ncpu0 50 0 50 350 0 0 0 50 0 0\ncpu1 50 0 50 350 0 0 0 50 0 0\nintr 1 2 3\n")
+	// 1000 more ticks on cpu1: 600 busy, 300 idle, 100 stolen; cpu0 idle.
+	b := parseCPUTimes("cpu  700 0 100 2000 0 0 0 200 0 0\ncpu0 50 0 50 1350 0 0 0 50 0 0\ncpu1 650 0 50 650 0 0 0 150 0 0\n")
+	u := cpuUseBetween(a, b, "0", "1")
+	if u.ProxyBusy != 0 || u.LoadBusy != 60 || u.Steal != 5 {
+		t.Errorf("cpuUseBetween = %+v, want proxy 0%%, load 60%%, steal 5%%", u)
+	}
+}

@@ -43,8 +43,10 @@ type sample struct {
 	PeakRSS    uint64  `json:"peak_rss_bytes"`
 	// RSSReset is false when VmHWM could not be reset (not root): PeakRSS is
 	// then the peak since the contender started.
-	RSSReset bool   `json:"rss_reset"`
-	Error    string `json:"error,omitempty"`
+	RSSReset bool `json:"rss_reset"`
+	// Machine is how busy both CPUs were during the run, by anyone.
+	Machine cpuUse `json:"machine"`
+	Error   string `json:"error,omitempty"`
 }
 
 // failure is a contender that did not start or answered wrongly.
@@ -67,6 +69,8 @@ type median struct {
 	CPUSeconds float64 `json:"cpu_seconds"`
 	CPUPerReq  float64 `json:"cpu_us_per_request"`
 	PeakRSS    float64 `json:"peak_rss_bytes"`
+	LoadBusy   float64 `json:"load_cpu_busy_pct"`
+	Steal      float64 `json:"steal_pct"`
 	VsBest     float64 `json:"rps_vs_best"`
 	VsDirect   float64 `json:"rps_vs_direct,omitempty"`
 }
@@ -132,7 +136,7 @@ func (r *report) finish() {
 		var ms []median
 		for _, ct := range r.Contenders {
 			m := median{Contender: ct.Name, Cell: cellName}
-			var rps, p50, p99, cpu, cpuReq, rss []float64
+			var rps, p50, p99, cpu, cpuReq, rss, loadBusy, steal []float64
 			for _, s := range r.Samples {
 				if s.Contender != ct.Name || s.Cell != cellName {
 					continue
@@ -145,9 +149,11 @@ func (r *report) finish() {
 				rps, p50, p99 = append(rps, s.RPS), append(p50, s.P50ms), append(p99, s.P99ms)
 				cpu, rss = append(cpu, s.CPUSeconds), append(rss, float64(s.PeakRSS))
 				cpuReq = append(cpuReq, s.CPUSeconds/float64(s.Requests)*1e6)
+				loadBusy, steal = append(loadBusy, s.Machine.LoadBusy), append(steal, s.Machine.Steal)
 			}
 			m.RPS, m.P50ms, m.P99ms = med(rps), med(p50), med(p99)
 			m.CPUSeconds, m.CPUPerReq, m.PeakRSS = med(cpu), med(cpuReq), med(rss)
+			m.LoadBusy, m.Steal = med(loadBusy), med(steal)
 			ms = append(ms, m)
 		}
 		var best, direct float64
@@ -186,8 +192,8 @@ func (r *report) table() string {
 	var b strings.Builder
 	fmt.Fprintf(&b, "\nmedians of %d repeat(s), %s per run; load average before %s, after %s\n", r.Repeats, r.Duration, r.LoadBefore, r.LoadAfter)
 	for _, cellName := range r.Cells {
-		fmt.Fprintf(&b, "\n%s\n%-9s %10s %8s %8s %7s %10s %9s %8s %9s %5s\n", cellName,
-			"contender", "req/s", "p50 ms", "p99 ms", "CPU s", "CPU us/req", "RSS MiB", "vs best", "vs direct", "runs")
+		fmt.Fprintf(&b, "\n%s\n%-9s %10s %8s %8s %7s %10s %9s %8s %9s %6s %6s %5s\n", cellName,
+			"contender", "req/s", "p50 ms", "p99 ms", "CPU s", "CPU us/req", "RSS MiB", "vs best", "vs direct", "load%", "steal%", "runs")
 		for _, m := range r.Medians {
 			if m.Cell != cellName {
 				continue
@@ -204,8 +210,8 @@ func (r *report) table() string {
 			if m.VsDirect > 0 {
 				vsDirect = fmt.Sprintf("%.2f", m.VsDirect)
 			}
-			fmt.Fprintf(&b, "%-9s %10.0f %8.2f %8.2f %7s %10s %9s %8.2f %9s %2d/%-2d\n", m.Contender, m.RPS, m.P50ms, m.P99ms,
-				cpu, cpuReq, rss, m.VsBest, vsDirect, m.Valid, m.Runs)
+			fmt.Fprintf(&b, "%-9s %10.0f %8.2f %8.2f %7s %10s %9s %8.2f %9s %6.0f %6.0f %2d/%-2d\n", m.Contender, m.RPS, m.P50ms, m.P99ms,
+				cpu, cpuReq, rss, m.VsBest, vsDirect, m.LoadBusy, m.Steal, m.Valid, m.Runs)
 		}
 	}
 	if len(r.Failures) > 0 {
