@@ -273,10 +273,13 @@ func TestSlowResponseAndErrorSpike(t *testing.T) {
 		do(t, c, "GET", fmt.Sprintf("http://%s/ok?w=%d", addr, i), "")
 		time.Sleep(5 * time.Millisecond)
 	}
-	do(t, c, "GET", "http://"+addr+"/delay/80", "")
+	// Far above any p99 a loaded CI machine gives the fast requests.
+	do(t, c, "GET", "http://"+addr+"/delay/300", "")
 	// Start the burst on a fresh window so it is not diluted.
 	time.Sleep(450 * time.Millisecond)
-	for i := range 20 {
+	// 40 so that even a burst split across two windows by a slow machine
+	// leaves one window with MinRequests.
+	for i := range 40 {
 		do(t, c, "GET", fmt.Sprintf("http://%s/status/503?b=%d", addr, i), "")
 	}
 	recs := obs.waitRecords(t, func(r []record) bool {
@@ -288,12 +291,12 @@ func TestSlowResponseAndErrorSpike(t *testing.T) {
 	}
 	found := false
 	for _, s := range slow {
-		if s.Route == "/delay/:num" && s.LatencyMS >= 80 {
+		if s.Route == "/delay/:num" && s.LatencyMS >= 300 {
 			found = true
 		}
 	}
 	if !found {
-		t.Errorf("slow events %+v lack the 80ms /delay request", slow)
+		t.Errorf("slow events %+v lack the 300ms /delay request", slow)
 	}
 	spikes := events(recs, "error_spike")
 	if len(spikes) == 0 {
