@@ -90,7 +90,7 @@ func EnsureBinaries(ctx context.Context, repoRoot string, build bool) (Binaries,
 	cmd.Stdout = &out
 	cmd.Stderr = &out
 	if err := cmd.Run(); err != nil {
-		return Binaries{}, fmt.Errorf("%w: %s failed: %v\n%s", ErrBinariesMissing, script, err, lastLines(out.String(), 30))
+		return Binaries{}, fmt.Errorf("%w: %s failed: %w\n%s", ErrBinariesMissing, script, err, lastLines(out.String(), 30))
 	}
 	if missing := bins.Missing(); len(missing) > 0 {
 		return Binaries{}, fmt.Errorf("%w after build: %s", ErrBinariesMissing, strings.Join(missing, ", "))

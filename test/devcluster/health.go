@@ -2,6 +2,7 @@ package devcluster
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"net/http"
 	"time"
@@ -23,7 +24,10 @@ func poll(ctx context.Context, what string, p *process, timeout time.Duration, c
 	for {
 		if p != nil {
 			if exited, err := p.exited(); exited {
-				return fmt.Errorf("%s: %s exited (%v); log %s:\n%s", what, p.name, err, p.logPath, p.logTail())
+				if err == nil {
+					err = errors.New("exit status 0")
+				}
+				return fmt.Errorf("%s: %s exited (%w); log %s:\n%s", what, p.name, err, p.logPath, p.logTail())
 			}
 		}
 		ok, err := check(ctx)

@@ -8,6 +8,8 @@ import (
 	"path/filepath"
 	"syscall"
 	"time"
+
+	"github.com/false-systems/rauta/test/devcluster/internal/spawn"
 )
 
 // process is one component of the cluster running as a child process, its output appended
@@ -27,9 +29,11 @@ func newProcess(name, path string, args []string, logDir string) *process {
 	return &process{name: name, path: path, args: args, logPath: filepath.Join(logDir, name+".log")}
 }
 
-// start launches the process. Pdeathsig makes the kernel kill it if the launcher dies
-// without calling Stop, so a crashed test does not leave an API server behind.
-func (p *process) start() error {
+// start launches the process from the cluster's spawner thread. Pdeathsig makes the kernel
+// kill it if the launcher dies without calling Stop, so a crashed test does not leave an
+// API server behind; the spawner makes sure only that, and not the end of some unrelated
+// OS thread, triggers it.
+func (p *process) start(sp *spawn.Spawner) error {
 	logFile, err := os.OpenFile(p.logPath, os.O_CREATE|os.O_WRONLY|os.O_APPEND, 0o644)
 	if err != nil {
 		return fmt.Errorf("open log of %s: %w", p.name, err)
@@ -38,7 +42,7 @@ func (p *process) start() error {
 	cmd.Stdout = logFile
 	cmd.Stderr = logFile
 	cmd.SysProcAttr = &syscall.SysProcAttr{Setpgid: true, Pdeathsig: syscall.SIGKILL}
-	if err := cmd.Start(); err != nil {
+	if err := sp.Start(cmd, ""); err != nil {
 		logFile.Close()
 		return fmt.Errorf("start %s: %w", p.name, err)
 	}

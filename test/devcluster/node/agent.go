@@ -19,6 +19,8 @@ import (
 	corelisters "k8s.io/client-go/listers/core/v1"
 	"k8s.io/client-go/tools/cache"
 	"k8s.io/client-go/util/workqueue"
+
+	"github.com/false-systems/rauta/test/devcluster/internal/spawn"
 )
 
 // hostIP is the node's address: loopback, where its log endpoint listens and from where
@@ -107,7 +109,11 @@ func (a *Agent) Run(ctx context.Context) (err error) {
 		err = errors.Join(err, logs.close(), <-logErr)
 	}()
 
+	spawner := spawn.New()
+	// Closed after the workers stopped their containers (defers run in reverse order).
+	defer spawner.Close()
 	a.deps = &workerDeps{
+		spawner:  spawner,
 		client:   a.node,
 		net:      network,
 		images:   a.cfg.Images,
@@ -134,11 +140,13 @@ func (a *Agent) Run(ctx context.Context) (err error) {
 			podQueue.Add(key)
 		}
 	}
-	podInformer.Informer().AddEventHandler(cache.ResourceEventHandlerFuncs{
+	if _, err := podInformer.Informer().AddEventHandler(cache.ResourceEventHandlerFuncs{
 		AddFunc:    enqueue,
 		UpdateFunc: func(_, obj any) { enqueue(obj) },
 		DeleteFunc: enqueue,
-	})
+	}); err != nil {
+		return fmt.Errorf("watch pods of node %s: %w", a.cfg.Name, err)
+	}
 
 	binderFactory := informers.NewSharedInformerFactoryWithOptions(a.binder, resyncPeriod,
 		informers.WithTweakListOptions(func(o *metav1.ListOptions) {
@@ -147,10 +155,12 @@ func (a *Agent) Run(ctx context.Context) (err error) {
 	bindQueue := workqueue.NewTypedRateLimitingQueue(workqueue.DefaultTypedControllerRateLimiter[string]())
 	defer bindQueue.ShutDown()
 	unscheduled := binderFactory.Core().V1().Pods()
-	unscheduled.Informer().AddEventHandler(cache.ResourceEventHandlerFuncs{
+	if _, err := unscheduled.Informer().AddEventHandler(cache.ResourceEventHandlerFuncs{
 		AddFunc:    func(obj any) { enqueueKey(bindQueue, obj) },
 		UpdateFunc: func(_, obj any) { enqueueKey(bindQueue, obj) },
-	})
+	}); err != nil {
+		return fmt.Errorf("watch unscheduled pods: %w", err)
+	}
 
 	factory.Start(ctx.Done())
 	binderFactory.Start(ctx.Done())
@@ -183,10 +193,16 @@ func (a *Agent) bindFunc(lister corelisters.PodLister) func(context.Context, str
 	return func(ctx context.Context, key string) error {
 		ns, name, err := cache.SplitMetaNamespaceKey(key)
 		if err != nil {
-			return nil
+			return fmt.Errorf("pod key %q: %w", key, err)
 		}
 		pod, err := lister.Pods(ns).Get(name)
-		if err != nil || !wantsBinding(pod) {
+		if apierrors.IsNotFound(err) {
+			return nil // bound or deleted meanwhile
+		}
+		if err != nil {
+			return err
+		}
+		if !wantsBinding(pod) {
 			return nil
 		}
 		return bind(ctx, a.binder, pod, a.cfg.Name)

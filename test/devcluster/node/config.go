@@ -91,7 +91,7 @@ func (c Config) validate() (netip.Prefix, error) {
 		return netip.Prefix{}, fmt.Errorf("node config: Bridge %q: must be 1 to 6 characters", c.Bridge)
 	}
 	for _, r := range c.Bridge {
-		if !(r >= 'a' && r <= 'z' || r >= '0' && r <= '9') {
+		if (r < 'a' || r > 'z') && (r < '0' || r > '9') {
 			return netip.Prefix{}, fmt.Errorf("node config: Bridge %q: only lowercase letters and digits", c.Bridge)
 		}
 	}

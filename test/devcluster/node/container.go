@@ -12,6 +12,8 @@ import (
 
 	corev1 "k8s.io/api/core/v1"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+
+	"github.com/false-systems/rauta/test/devcluster/internal/spawn"
 )
 
 // container is one container of a pod: its resolved binary, environment and current
@@ -48,7 +50,7 @@ type exitEvent struct {
 
 // start launches the container's process inside the pod's namespace, output appended to
 // its log file, and reports its exit on exits. Pdeathsig kills it if the agent dies.
-func (c *container) start(index int, netnsName string, exits chan<- exitEvent) error {
+func (c *container) start(sp *spawn.Spawner, index int, netnsName string, exits chan<- exitEvent) error {
 	if err := os.MkdirAll(c.workDir, 0o755); err != nil {
 		return fmt.Errorf("container %q: create working folder: %w", c.spec.Name, err)
 	}
@@ -63,7 +65,7 @@ func (c *container) start(index int, netnsName string, exits chan<- exitEvent) e
 	cmd.Stdout = logFile
 	cmd.Stderr = logFile
 	cmd.SysProcAttr = &syscall.SysProcAttr{Setpgid: true, Pdeathsig: syscall.SIGKILL}
-	if err := startInNetns(netnsName, cmd); err != nil {
+	if err := sp.Start(cmd, netnsName); err != nil {
 		return fmt.Errorf("container %q: start %s: %w", c.spec.Name, c.binary, err)
 	}
 	c.cmd, c.pid, c.running, c.startedAt = cmd, cmd.Process.Pid, true, time.Now()

@@ -44,7 +44,7 @@ func newLogServer(certPEM, keyPEM, caPEM []byte, stateDir string, getPod func(st
 	s := &logServer{listener: l, stateDir: stateDir, getPod: getPod}
 	mux := http.NewServeMux()
 	mux.HandleFunc("GET /containerLogs/{namespace}/{pod}/{container}", s.containerLogs)
-	mux.HandleFunc("GET /healthz", func(w http.ResponseWriter, _ *http.Request) { io.WriteString(w, "ok") })
+	mux.HandleFunc("GET /healthz", func(w http.ResponseWriter, _ *http.Request) { _, _ = io.WriteString(w, "ok") })
 	s.srv = &http.Server{
 		Handler:           requireMasters(mux),
 		ReadHeaderTimeout: 10 * time.Second,

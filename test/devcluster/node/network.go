@@ -280,7 +280,8 @@ func (n *network) close() error {
 
 func (n *network) unlock() {
 	if n.lock != nil {
-		syscall.Flock(int(n.lock.Fd()), syscall.LOCK_UN)
+		// Closing the file releases the lock as well; unlocking first only makes it explicit.
+		_ = syscall.Flock(int(n.lock.Fd()), syscall.LOCK_UN)
 		n.lock.Close()
 		os.Remove(n.lock.Name())
 		n.lock = nil
@@ -306,7 +307,7 @@ func newNamedNetns(name string) (netns.NsHandle, error) {
 		defer orig.Close()
 		ns, err := netns.NewNamed(name)
 		if err != nil {
-			netns.Set(orig)
+			// The thread may or may not have switched; it stays locked and is discarded.
 			ch <- result{err: fmt.Errorf("create namespace %s: %w", name, err)}
 			return
 		}

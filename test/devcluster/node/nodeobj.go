@@ -124,7 +124,8 @@ func renewLease(ctx context.Context, cs kubernetes.Interface, name string) {
 	duration := int32(leaseDurationSeconds)
 	lease, err := leases.Get(ctx, name, metav1.GetOptions{})
 	if apierrors.IsNotFound(err) {
-		leases.Create(ctx, &coordinationv1.Lease{
+		// Errors (API server restarting) are retried on the next tick.
+		_, _ = leases.Create(ctx, &coordinationv1.Lease{
 			ObjectMeta: metav1.ObjectMeta{Name: name, Namespace: corev1.NamespaceNodeLease},
 			Spec:       coordinationv1.LeaseSpec{HolderIdentity: &name, LeaseDurationSeconds: &duration, RenewTime: &now},
 		}, metav1.CreateOptions{})
@@ -136,7 +137,7 @@ func renewLease(ctx context.Context, cs kubernetes.Interface, name string) {
 	lease.Spec.HolderIdentity = &name
 	lease.Spec.LeaseDurationSeconds = &duration
 	lease.Spec.RenewTime = &now
-	leases.Update(ctx, lease, metav1.UpdateOptions{})
+	_, _ = leases.Update(ctx, lease, metav1.UpdateOptions{})
 }
 
 func refreshReady(ctx context.Context, cs kubernetes.Interface, name string) {
@@ -150,5 +151,5 @@ func refreshReady(ctx context.Context, cs kubernetes.Interface, name string) {
 	for i := range n.Status.Conditions {
 		n.Status.Conditions[i].LastHeartbeatTime = now
 	}
-	cs.CoreV1().Nodes().UpdateStatus(ctx, n, metav1.UpdateOptions{})
+	_, _ = cs.CoreV1().Nodes().UpdateStatus(ctx, n, metav1.UpdateOptions{})
 }

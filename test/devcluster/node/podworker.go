@@ -17,6 +17,8 @@ import (
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/apimachinery/pkg/types"
 	"k8s.io/client-go/kubernetes"
+
+	"github.com/false-systems/rauta/test/devcluster/internal/spawn"
 )
 
 // workerDeps is what every pod worker shares with the agent.
@@ -28,6 +30,7 @@ type workerDeps struct {
 	hostIP   string
 	getPod   func(namespace, name string) (*corev1.Pod, bool)
 	refs     refSource
+	spawner  *spawn.Spawner
 }
 
 // podError is a reason the pod cannot run; retry says whether trying again later may help
@@ -236,7 +239,7 @@ func (w *podWorker) prepare(ctx context.Context) error {
 func (w *podWorker) startContainer(i int) {
 	c := w.containers[i]
 	w.dirty = true
-	if err := c.start(i, w.netnsName, w.exits); err != nil {
+	if err := c.start(w.deps.spawner, i, w.netnsName, w.exits); err != nil {
 		c.restarts++
 		c.waitReason, c.waitMessage = "CrashLoopBackOff", err.Error()
 		c.nextStart = time.Now().Add(restartDelay(c.restarts))
@@ -316,7 +319,9 @@ func (w *podWorker) shutdown(grace time.Duration) {
 
 func (w *podWorker) signalAll(sig syscall.Signal) {
 	for _, c := range w.containers {
-		c.signal(sig)
+		// A process that cannot be signalled is waited for and then SIGKILLed; a group
+		// that cannot be killed at all is a kernel problem this loop cannot fix.
+		_ = c.signal(sig)
 	}
 }
 
@@ -349,7 +354,7 @@ func (w *podWorker) releaseNetwork() {
 	if w.pn != nil {
 		// Errors here are left for Agent.Run's final sweep, which removes every
 		// namespace and link named after the bridge.
-		w.deps.net.removePod(*w.pn)
+		_ = w.deps.net.removePod(*w.pn)
 		w.pn = nil
 	}
 	os.RemoveAll(podDir(w.deps.stateDir, w.pod))

@@ -111,7 +111,7 @@ func probeHTTP(ctx context.Context, g *corev1.HTTPGetAction, c *corev1.Container
 		return err
 	}
 	defer resp.Body.Close()
-	io.Copy(io.Discard, io.LimitReader(resp.Body, 10<<10))
+	_, _ = io.Copy(io.Discard, io.LimitReader(resp.Body, 10<<10))
 	if resp.StatusCode < 200 || resp.StatusCode >= 400 {
 		return fmt.Errorf("http probe %s: status %d", full, resp.StatusCode)
 	}

@@ -78,7 +78,7 @@ func writeVolume(dir string, data map[string][]byte, items []corev1.KeyToPath) e
 			return fmt.Errorf("key %q not found", it.Key)
 		}
 		if filepath.IsAbs(it.Path) || strings.Contains(it.Path, "..") {
-			return fmt.Errorf("item path %q must be relative without ..", it.Path)
+			return fmt.Errorf("item path %q: must be relative and must not contain \"..\"", it.Path)
 		}
 		files[it.Path] = v
 	}

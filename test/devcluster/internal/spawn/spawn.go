@@ -1,0 +1,113 @@
+// Package spawn starts child processes from one dedicated OS thread, optionally inside a
+// named network namespace.
+//
+// Linux sends a child its parent-death signal (SysProcAttr.Pdeathsig) when the thread that
+// forked it exits, not when the process does (go.dev/issue/27505). Go ends a thread
+// whenever a goroutine that locked it returns without unlocking, which any library may do;
+// a child forked earlier from that thread would be killed long before its parent. Forking
+// every child from one thread that stays locked for the life of the Spawner makes
+// Pdeathsig mean "when the Spawner is closed or the parent process dies". The same thread
+// enters network namespaces to fork pod processes there.
+package spawn
+
+import (
+	"errors"
+	"fmt"
+	"os/exec"
+	"runtime"
+
+	"github.com/vishvananda/netns"
+)
+
+// ErrClosed is returned by Start after Close.
+var ErrClosed = errors.New("spawner closed")
+
+// Spawner forks processes from its own locked OS thread. Create it with New.
+type Spawner struct {
+	reqs chan request
+	done chan struct{}
+}
+
+type request struct {
+	cmd   *exec.Cmd
+	netns string
+	errc  chan error
+}
+
+// New starts the spawning thread.
+func New() *Spawner {
+	s := &Spawner{reqs: make(chan request), done: make(chan struct{})}
+	go s.loop()
+	return s
+}
+
+// Start starts cmd inside the named network namespace (as under /run/netns), or in the
+// caller's namespace when netnsName is empty. Callers set SysProcAttr (Pdeathsig) as
+// they like; Wait may be called from any goroutine.
+func (s *Spawner) Start(cmd *exec.Cmd, netnsName string) error {
+	errc := make(chan error, 1)
+	select {
+	case s.reqs <- request{cmd: cmd, netns: netnsName, errc: errc}:
+		return <-errc
+	case <-s.done:
+		return ErrClosed
+	}
+}
+
+// Close ends the spawning thread. Children still running with Pdeathsig set receive
+// their signal then, so stop them first.
+func (s *Spawner) Close() {
+	select {
+	case <-s.done:
+	default:
+		close(s.done)
+	}
+}
+
+func (s *Spawner) loop() {
+	// Locked and never unlocked: when loop returns, Go ends the thread, which is what
+	// delivers Pdeathsig to children that outlive the Spawner.
+	runtime.LockOSThread()
+	home, homeErr := netns.Get()
+	if homeErr == nil {
+		defer home.Close()
+	}
+	broken := homeErr
+	for {
+		select {
+		case <-s.done:
+			return
+		case r := <-s.reqs:
+			switch {
+			case broken != nil:
+				r.errc <- fmt.Errorf("spawner unusable: %w", broken)
+			case r.netns == "":
+				r.errc <- r.cmd.Start()
+			default:
+				err, fatal := startIn(r.cmd, r.netns, home)
+				if fatal != nil {
+					broken = fatal
+				}
+				r.errc <- errors.Join(err, fatal)
+			}
+		}
+	}
+}
+
+// startIn enters the namespace, forks, and returns to home. fatal is set when the thread
+// could not return: it then stays in the wrong namespace and must not fork again.
+func startIn(cmd *exec.Cmd, name string, home netns.NsHandle) (err, fatal error) {
+	target, err := netns.GetFromName(name)
+	if err != nil {
+		return fmt.Errorf("open network namespace %s: %w", name, err), nil
+	}
+	defer target.Close()
+	if err := netns.Set(target); err != nil {
+		return fmt.Errorf("enter network namespace %s: %w", name, err), nil
+	}
+	startErr := cmd.Start()
+	if err := netns.Set(home); err != nil {
+		return startErr, fmt.Errorf("leave network namespace %s: %w", name, err)
+	}
+	return startErr, nil
+}
