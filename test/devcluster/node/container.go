@@ -50,7 +50,9 @@ type exitEvent struct {
 
 // start launches the container's process inside the pod's namespace, output appended to
 // its log file, and reports its exit on exits. Pdeathsig kills it if the agent dies.
-func (c *container) start(sp *spawn.Spawner, index int, netnsName string, exits chan<- exitEvent) error {
+// A worker that has returned no longer reads exits; done (closed then) releases the
+// waiting goroutine of a process that ended after that.
+func (c *container) start(sp *spawn.Spawner, index int, netnsName string, exits chan<- exitEvent, done <-chan struct{}) error {
 	if err := os.MkdirAll(c.workDir, 0o755); err != nil {
 		return fmt.Errorf("container %q: create working folder: %w", c.spec.Name, err)
 	}
@@ -73,7 +75,10 @@ func (c *container) start(sp *spawn.Spawner, index int, netnsName string, exits 
 	pid := c.pid
 	go func() {
 		err := cmd.Wait()
-		exits <- exitEvent{index: index, pid: pid, state: cmd.ProcessState, err: err}
+		select {
+		case exits <- exitEvent{index: index, pid: pid, state: cmd.ProcessState, err: err}:
+		case <-done:
+		}
 	}()
 	return nil
 }

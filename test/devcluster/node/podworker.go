@@ -239,7 +239,7 @@ func (w *podWorker) prepare(ctx context.Context) error {
 func (w *podWorker) startContainer(i int) {
 	c := w.containers[i]
 	w.dirty = true
-	if err := c.start(w.deps.spawner, i, w.netnsName, w.exits); err != nil {
+	if err := c.start(w.deps.spawner, i, w.netnsName, w.exits, w.done); err != nil {
 		c.restarts++
 		c.waitReason, c.waitMessage = "CrashLoopBackOff", err.Error()
 		c.nextStart = time.Now().Add(restartDelay(c.restarts))

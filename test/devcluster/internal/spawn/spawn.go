@@ -6,8 +6,8 @@
 // whenever a goroutine that locked it returns without unlocking, which any library may do;
 // a child forked earlier from that thread would be killed long before its parent. Forking
 // every child from one thread that stays locked for the life of the Spawner makes
-// Pdeathsig mean "when the Spawner is closed or the parent process dies". The same thread
-// enters network namespaces to fork pod processes there.
+// Pdeathsig mean "when the parent process dies" (or, at the latest, when the Spawner is
+// closed). The same thread enters network namespaces to fork pod processes there.
 package spawn
 
 import (
@@ -54,8 +54,8 @@ func (s *Spawner) Start(cmd *exec.Cmd, netnsName string) error {
 	}
 }
 
-// Close ends the spawning thread. Children still running with Pdeathsig set receive
-// their signal then, so stop them first.
+// Close ends the spawning goroutine. Go usually ends its thread too, and children still
+// running with Pdeathsig set then receive their signal, so stop them first.
 func (s *Spawner) Close() {
 	select {
 	case <-s.done:
@@ -65,8 +65,8 @@ func (s *Spawner) Close() {
 }
 
 func (s *Spawner) loop() {
-	// Locked and never unlocked: when loop returns, Go ends the thread, which is what
-	// delivers Pdeathsig to children that outlive the Spawner.
+	// Locked and never unlocked: no other goroutine ever runs on this thread, so nothing
+	// else can end it while children forked here are alive.
 	runtime.LockOSThread()
 	home, homeErr := netns.Get()
 	if homeErr == nil {
