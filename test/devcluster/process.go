@@ -69,8 +69,9 @@ func (p *process) exited() (bool, error) {
 	}
 }
 
-// stop sends SIGTERM to the process group, waits up to grace, then SIGKILLs it. It is safe to
-// call on a process that already ended or never started.
+// stop sends SIGTERM, waits up to grace, then SIGKILLs the process. Signals go through
+// os.Process (a pidfd on Linux) so a reaped process's reused pid is never hit. It is safe
+// to call on a process that already ended or never started.
 func (p *process) stop(grace time.Duration) error {
 	if p.cmd == nil || p.done == nil {
 		return nil
@@ -80,8 +81,7 @@ func (p *process) stop(grace time.Duration) error {
 		return nil
 	default:
 	}
-	pgid := p.cmd.Process.Pid
-	if err := syscall.Kill(-pgid, syscall.SIGTERM); err != nil && !errors.Is(err, syscall.ESRCH) {
+	if err := p.cmd.Process.Signal(syscall.SIGTERM); err != nil && !errors.Is(err, os.ErrProcessDone) {
 		return fmt.Errorf("terminate %s: %w", p.name, err)
 	}
 	select {
@@ -89,7 +89,7 @@ func (p *process) stop(grace time.Duration) error {
 		return nil
 	case <-time.After(grace):
 	}
-	if err := syscall.Kill(-pgid, syscall.SIGKILL); err != nil && !errors.Is(err, syscall.ESRCH) {
+	if err := p.cmd.Process.Signal(syscall.SIGKILL); err != nil && !errors.Is(err, os.ErrProcessDone) {
 		return fmt.Errorf("kill %s: %w", p.name, err)
 	}
 	<-p.done

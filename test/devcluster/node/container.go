@@ -115,12 +115,14 @@ func (c *container) exited(ev exitEvent) {
 	c.running, c.ready, c.cmd = false, false, nil
 }
 
-// signal sends sig to the container's process group.
+// signal sends sig to the container's process. It goes through os.Process (a pidfd on
+// Linux), never a bare pid: the process may have been reaped a moment ago by the goroutine
+// waiting for it, and its pid reused by an unrelated process.
 func (c *container) signal(sig syscall.Signal) error {
-	if !c.running || c.pid <= 0 {
+	if !c.running || c.cmd == nil {
 		return nil
 	}
-	if err := syscall.Kill(-c.pid, sig); err != nil && !errors.Is(err, syscall.ESRCH) {
+	if err := c.cmd.Process.Signal(sig); err != nil && !errors.Is(err, os.ErrProcessDone) {
 		return fmt.Errorf("container %q: signal %d: %w", c.spec.Name, sig, err)
 	}
 	return nil
