@@ -54,7 +54,7 @@ func listFiles(path string) ([]string, error) {
 		if d.Type()&fs.ModeSymlink != 0 {
 			target, err := os.Stat(p)
 			if err != nil || !target.Mode().IsRegular() {
-				return nil // dangling, or a link to a folder
+				return nil //nolint:nilerr // a dangling link, or a link to a folder: not a manifest
 			}
 		} else if !d.Type().IsRegular() {
 			return nil

@@ -62,7 +62,7 @@ func (l *loader) file(src source) {
 	lastLine := 0 // of the documents read so far
 	for {
 		doc, err := decodeDocument(dec)
-		if err == io.EOF {
+		if errors.Is(err, io.EOF) {
 			return
 		}
 		if err != nil {

@@ -527,7 +527,7 @@ stringData:
 		t.Fatal(err)
 	}
 
-	res, warnings, err := Load(dir)
+	_, _, err := Load(dir)
 	want := filepath.Join(dir, "sub-link.yaml") + ":1: GatewayClass rauta: defined twice, first at " + filepath.Join(dir, "10-class.yaml") + ":1"
 	if err == nil || err.Error() != want {
 		t.Fatalf("Load error = %v, want the symlinked copy reported as %s", err, want)
@@ -536,7 +536,7 @@ stringData:
 		t.Fatal(err)
 	}
 
-	res, warnings, err = Load(dir)
+	res, warnings, err := Load(dir)
 	if err != nil {
 		t.Fatal(err)
 	}

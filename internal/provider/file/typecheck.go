@@ -3,6 +3,7 @@ package file
 import (
 	"encoding/base64"
 	"encoding/json"
+	"errors"
 	"reflect"
 	"strconv"
 	"strings"
@@ -120,7 +121,7 @@ func (c *checker) mismatch(v *value, want, path string) {
 }
 
 func intProblem(text string, t reflect.Type, err error) string {
-	if ne, ok := err.(*strconv.NumError); ok && ne.Err == strconv.ErrRange {
+	if ne := (*strconv.NumError)(nil); errors.As(err, &ne) && errors.Is(ne.Err, strconv.ErrRange) {
 		return text + " is out of range for " + t.Kind().String()
 	}
 	return "expected an integer, got the number " + text

@@ -125,7 +125,7 @@ func (w *watcher) sync() error {
 	if w.isDir {
 		_ = filepath.WalkDir(w.root, func(p string, d fs.DirEntry, err error) error {
 			if err != nil {
-				return nil // vanished meanwhile; the reload reports it
+				return nil //nolint:nilerr // vanished meanwhile; the reload reports it
 			}
 			if d.IsDir() {
 				if p != w.root && strings.HasPrefix(d.Name(), ".") {
