@@ -1,0 +1,213 @@
+package main
+
+import (
+	"context"
+	"fmt"
+	"io"
+	"os"
+	"path/filepath"
+	"strings"
+	"time"
+
+	"sigs.k8s.io/controller-runtime/pkg/client"
+	gwv1 "sigs.k8s.io/gateway-api/apis/v1"
+
+	"github.com/false-systems/rauta/internal/provider/kube"
+	"github.com/false-systems/rauta/test/devcluster"
+	"github.com/false-systems/rauta/test/devcluster/node"
+	"github.com/false-systems/rauta/test/integration/harness"
+)
+
+const (
+	namespace      = "bench"
+	className      = "bench-propagation"
+	controllerName = "rauta.io/bench-propagation"
+	// Own bridge, pod CIDR and address pool, so the benchmark can run next
+	// to the integration and conformance tests.
+	bridge      = "rbnch0"
+	podCIDR     = "10.244.205.0/24"
+	addressPool = "127.0.5.0/24"
+)
+
+const baseYAML = `
+apiVersion: v1
+kind: Namespace
+metadata: {name: bench}
+---
+apiVersion: gateway.networking.k8s.io/v1
+kind: GatewayClass
+metadata: {name: bench-propagation}
+spec: {controllerName: rauta.io/bench-propagation}
+---
+apiVersion: apps/v1
+kind: Deployment
+metadata: {name: echo, namespace: bench}
+spec:
+  replicas: 2
+  selector: {matchLabels: {app: echo}}
+  template:
+    metadata: {labels: {app: echo}}
+    spec:
+      terminationGracePeriodSeconds: 2
+      containers:
+      - name: echo
+        image: registry.k8s.io/gateway-api/echo-basic:v1.5.1
+        ports: [{name: http, containerPort: 3000}]
+        env:
+        - name: POD_NAME
+          valueFrom: {fieldRef: {fieldPath: metadata.name}}
+        - name: NAMESPACE
+          valueFrom: {fieldRef: {fieldPath: metadata.namespace}}
+        readinessProbe:
+          httpGet: {path: /, port: http}
+          periodSeconds: 1
+---
+apiVersion: v1
+kind: Service
+metadata: {name: echo, namespace: bench}
+spec:
+  selector: {app: echo}
+  ports: [{name: http, port: 8080, targetPort: 3000}]
+---
+apiVersion: gateway.networking.k8s.io/v1
+kind: Gateway
+metadata: {name: gw, namespace: bench}
+spec:
+  gatewayClassName: bench-propagation
+  listeners:
+  - {name: http, protocol: HTTP, port: 80, allowedRoutes: {namespaces: {from: Same}}}
+`
+
+// bench is everything one run set up.
+type bench struct {
+	cfg     config
+	dir     string
+	cluster *devcluster.Cluster
+	ctrl    *harness.Controller
+	cl      client.Client
+	addr    string // gateway address:80
+	log     io.Writer
+}
+
+func (b *bench) logf(format string, args ...any) {
+	fmt.Fprintf(b.log, "%s "+format+"\n", append([]any{time.Now().Format("15:04:05.000")}, args...)...)
+}
+
+// setUp starts the cluster, the echo Deployment, the Gateway and the
+// controller, and waits until the Gateway has its address.
+func setUp(ctx context.Context, cfg config, log io.Writer) (*bench, error) {
+	dir, err := os.MkdirTemp("", "rauta-propagation-")
+	if err != nil {
+		return nil, err
+	}
+	b := &bench{cfg: cfg, dir: dir, log: log}
+	ok := false
+	defer func() {
+		if !ok {
+			b.tearDown()
+		}
+	}()
+	wd, _ := os.Getwd()
+	root, err := devcluster.FindRepoRoot(wd)
+	if err != nil {
+		return nil, err
+	}
+	b.logf("building rauta")
+	bin, err := harness.BuildRauta(ctx, root, dir)
+	if err != nil {
+		return nil, err
+	}
+	b.logf("starting the local cluster (bridge %s, pods %s)", bridge, podCIDR)
+	b.cluster, err = devcluster.Start(ctx, devcluster.Options{
+		Dir: filepath.Join(dir, "cluster"), KeepDir: true, RepoRoot: root,
+		Node: &node.Config{Bridge: bridge, PodCIDR: podCIDR, StateDir: filepath.Join(dir, "node")},
+	})
+	if err != nil {
+		return nil, fmt.Errorf("start local cluster: %w", err)
+	}
+	rest := b.cluster.RESTConfig()
+	// The benchmark's own client must not be the bottleneck: client-go's
+	// default is 5 requests/s.
+	rest.QPS, rest.Burst = 500, 1000
+	scheme, err := kube.NewScheme()
+	if err != nil {
+		return nil, err
+	}
+	if b.cl, err = client.New(rest, client.Options{Scheme: scheme}); err != nil {
+		return nil, err
+	}
+	if err := b.cluster.Apply(ctx, []byte(baseYAML)); err != nil {
+		return nil, fmt.Errorf("apply base objects: %w", err)
+	}
+	b.logf("starting rauta controller")
+	b.ctrl, err = harness.StartController(ctx, harness.ControllerConfig{
+		Binary: bin, Kubeconfig: b.cluster.Kubeconfig(), AddressPool: addressPool,
+		ControllerName: controllerName, LeaseName: "bench-propagation", Identity: "bench",
+		HoldOff: cfg.holdOff, MaxDelay: cfg.maxDelay, LogPath: filepath.Join(dir, "controller.log"),
+	})
+	if err != nil {
+		return nil, err
+	}
+	addr, err := b.gatewayAddress(ctx)
+	if err != nil {
+		return nil, err
+	}
+	b.addr = addr + ":80"
+	if err := b.waitEndpoints(ctx); err != nil {
+		return nil, err
+	}
+	ok = true
+	return b, nil
+}
+
+func (b *bench) gatewayAddress(ctx context.Context) (string, error) {
+	deadline := time.Now().Add(2 * time.Minute)
+	for time.Now().Before(deadline) && ctx.Err() == nil {
+		gw := &gwv1.Gateway{}
+		if err := b.cl.Get(ctx, client.ObjectKey{Namespace: namespace, Name: "gw"}, gw); err == nil && len(gw.Status.Addresses) == 1 {
+			return gw.Status.Addresses[0].Value, nil
+		}
+		time.Sleep(100 * time.Millisecond)
+	}
+	return "", fmt.Errorf("Gateway %s/gw got no status address within 2 minutes", namespace)
+}
+
+// waitEndpoints waits until a warm-up route reaches the echo pods, then
+// removes it.
+func (b *bench) waitEndpoints(ctx context.Context) error {
+	r := newRoute("warmup")
+	if err := b.cl.Create(ctx, r); err != nil {
+		return fmt.Errorf("create warm-up route: %w", err)
+	}
+	client := harness.NewClient(time.Second)
+	deadline := time.Now().Add(2 * time.Minute)
+	for {
+		rep, err := harness.Get(ctx, client, b.addr, hostOf("warmup"), "/")
+		if err == nil && rep.Status == 200 {
+			break
+		}
+		if time.Now().After(deadline) || ctx.Err() != nil {
+			return fmt.Errorf("echo pods not reachable through the gateway within 2 minutes: %v %+v", err, rep)
+		}
+		time.Sleep(100 * time.Millisecond)
+	}
+	return b.cl.Delete(ctx, r)
+}
+
+func (b *bench) tearDown() {
+	if b.ctrl != nil {
+		if err := b.ctrl.Stop(10 * time.Second); err != nil && !strings.Contains(err.Error(), "signal") {
+			b.logf("stop controller: %v", err)
+		}
+	}
+	if b.cluster != nil {
+		if err := b.cluster.Stop(); err != nil {
+			b.logf("stop local cluster: %v", err)
+		}
+	}
+	if b.cfg.keepLogs {
+		b.logf("logs kept in %s", b.dir)
+		return
+	}
+	os.RemoveAll(b.dir)
+}
