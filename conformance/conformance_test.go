@@ -25,7 +25,6 @@ import (
 	confv1 "sigs.k8s.io/gateway-api/conformance/apis/v1"
 	"sigs.k8s.io/gateway-api/conformance/utils/config"
 	"sigs.k8s.io/gateway-api/conformance/utils/suite"
-	"sigs.k8s.io/gateway-api/pkg/features"
 
 	"github.com/false-systems/rauta/internal/controller"
 	"github.com/false-systems/rauta/internal/gateway"
@@ -35,34 +34,7 @@ import (
 
 // supported are the features RAUTA claims; the suite runs their tests and
 // GatewayClass status lists exactly these.
-var supported = []features.FeatureName{
-	features.SupportGateway,
-	features.SupportHTTPRoute,
-	features.SupportReferenceGrant,
-	features.SupportGatewayPort8080,
-	features.SupportGatewayHTTPListenerIsolation,
-	features.SupportHTTPRouteQueryParamMatching,
-	features.SupportHTTPRouteMethodMatching,
-	features.SupportHTTPRouteResponseHeaderModification,
-	features.SupportHTTPRouteBackendRequestHeaderModification,
-	features.SupportHTTPRoutePortRedirect,
-	features.SupportHTTPRouteSchemeRedirect,
-	features.SupportHTTPRoutePathRedirect,
-	features.SupportHTTPRouteHostRewrite,
-	features.SupportHTTPRoutePathRewrite,
-	features.SupportHTTPRouteRequestMirror,
-	features.SupportHTTPRouteRequestMultipleMirrors,
-	features.SupportHTTPRouteRequestPercentageMirror,
-	features.SupportHTTPRouteRequestTimeout,
-	features.SupportHTTPRouteBackendTimeout,
-	features.SupportHTTPRouteParentRefPort,
-	features.SupportHTTPRouteBackendProtocolH2C,
-	features.SupportHTTPRouteBackendProtocolWebSocket,
-	features.SupportHTTPRouteNamedRouteRule,
-	features.SupportHTTPRoute303RedirectStatusCode,
-	features.SupportHTTPRoute307RedirectStatusCode,
-	features.SupportHTTPRoute308RedirectStatusCode,
-}
+var supported = controller.SupportedFeatures()
 
 // knownFailures are conformance tests RAUTA does not pass yet, each with the
 // reason. They are skipped so the rest of the suite gates CI; the report and
@@ -117,7 +89,7 @@ func TestConformance(t *testing.T) {
 			LeaseNamespace:    "default",
 			LeaseName:         "rauta-status-writer",
 			Identity:          "conformance",
-			SupportedFeatures: gatewayClassFeatures(),
+			SupportedFeatures: controller.StatusFeatures(supported),
 			HoldOff:           20 * time.Millisecond,
 			MaxDelay:          200 * time.Millisecond,
 		}, slog.New(slog.NewJSONHandler(logFile, &slog.HandlerOptions{Level: slog.LevelDebug})))
@@ -193,14 +165,6 @@ metadata:
 spec:
   controllerName: rauta.io/gateway-controller
 `
-
-func gatewayClassFeatures() []gwv1.SupportedFeature {
-	out := make([]gwv1.SupportedFeature, len(supported))
-	for i, f := range supported {
-		out[i] = gwv1.SupportedFeature{Name: gwv1.FeatureName(f)}
-	}
-	return out
-}
 
 func tail(b []byte, n int) string {
 	if len(b) > n {

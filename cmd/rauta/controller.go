@@ -10,7 +10,7 @@ import (
 	"time"
 
 	"k8s.io/client-go/tools/clientcmd"
-	gwv1 "sigs.k8s.io/gateway-api/apis/v1"
+	"sigs.k8s.io/gateway-api/pkg/features"
 
 	"github.com/false-systems/rauta/internal/controller"
 )
@@ -26,7 +26,11 @@ func runController(ctx context.Context, args []string, stdout, stderr io.Writer)
 	leaseNS := fs.String("lease-namespace", "default", "namespace of the status-writer Lease")
 	leaseName := fs.String("lease-name", "rauta-status-writer", "name of the status-writer Lease")
 	identity := fs.String("identity", fmt.Sprintf("%s-%d", host, os.Getpid()), "this replica's name in the Lease")
-	features := fs.String("supported-features", "", "comma-separated Gateway API features written to GatewayClass status")
+	var defaults []string
+	for _, f := range controller.SupportedFeatures() {
+		defaults = append(defaults, string(f))
+	}
+	featureList := fs.String("supported-features", strings.Join(defaults, ","), "comma-separated Gateway API features written to GatewayClass status (default: what RAUTA passes conformance for)")
 	holdOff := fs.Duration("hold-off", 50*time.Millisecond, "quiet time that ends a burst of API events")
 	maxDelay := fs.Duration("max-delay", 500*time.Millisecond, "longest a burst of API events delays a translation")
 	if err := fs.Parse(args); err != nil {
@@ -40,10 +44,10 @@ func runController(ctx context.Context, args []string, stdout, stderr io.Writer)
 	if err != nil {
 		return fmt.Errorf("kubeconfig: %w", err)
 	}
-	var supported []gwv1.SupportedFeature
-	for _, f := range strings.Split(*features, ",") {
+	var claimed []features.FeatureName
+	for _, f := range strings.Split(*featureList, ",") {
 		if f = strings.TrimSpace(f); f != "" {
-			supported = append(supported, gwv1.SupportedFeature{Name: gwv1.FeatureName(f)})
+			claimed = append(claimed, features.FeatureName(f))
 		}
 	}
 	return controller.Run(ctx, controller.Config{
@@ -54,7 +58,7 @@ func runController(ctx context.Context, args []string, stdout, stderr io.Writer)
 		LeaseNamespace:    *leaseNS,
 		LeaseName:         *leaseName,
 		Identity:          *identity,
-		SupportedFeatures: supported,
+		SupportedFeatures: controller.StatusFeatures(claimed),
 		HoldOff:           *holdOff,
 		MaxDelay:          *maxDelay,
 	}, logger)

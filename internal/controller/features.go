@@ -1,0 +1,53 @@
+package controller
+
+import (
+	"sort"
+
+	gwv1 "sigs.k8s.io/gateway-api/apis/v1"
+	"sigs.k8s.io/gateway-api/pkg/features"
+)
+
+// SupportedFeatures are the Gateway API features RAUTA implements: exactly
+// the ones whose upstream conformance tests pass (conformance/ runs the suite
+// with this list). `rauta controller` writes them into GatewayClass status.
+func SupportedFeatures() []features.FeatureName {
+	return []features.FeatureName{
+		features.SupportGateway,
+		features.SupportHTTPRoute,
+		features.SupportReferenceGrant,
+		features.SupportGatewayPort8080,
+		features.SupportGatewayHTTPListenerIsolation,
+		features.SupportHTTPRouteQueryParamMatching,
+		features.SupportHTTPRouteMethodMatching,
+		features.SupportHTTPRouteResponseHeaderModification,
+		features.SupportHTTPRouteBackendRequestHeaderModification,
+		features.SupportHTTPRoutePortRedirect,
+		features.SupportHTTPRouteSchemeRedirect,
+		features.SupportHTTPRoutePathRedirect,
+		features.SupportHTTPRouteHostRewrite,
+		features.SupportHTTPRoutePathRewrite,
+		features.SupportHTTPRouteRequestMirror,
+		features.SupportHTTPRouteRequestMultipleMirrors,
+		features.SupportHTTPRouteRequestPercentageMirror,
+		features.SupportHTTPRouteRequestTimeout,
+		features.SupportHTTPRouteBackendTimeout,
+		features.SupportHTTPRouteParentRefPort,
+		features.SupportHTTPRouteBackendProtocolH2C,
+		features.SupportHTTPRouteBackendProtocolWebSocket,
+		features.SupportHTTPRouteNamedRouteRule,
+		features.SupportHTTPRoute303RedirectStatusCode,
+		features.SupportHTTPRoute307RedirectStatusCode,
+		features.SupportHTTPRoute308RedirectStatusCode,
+	}
+}
+
+// StatusFeatures renders features for GatewayClass status, sorted by name as
+// the API's list-map wants them.
+func StatusFeatures(fs []features.FeatureName) []gwv1.SupportedFeature {
+	out := make([]gwv1.SupportedFeature, len(fs))
+	for i, f := range fs {
+		out[i] = gwv1.SupportedFeature{Name: gwv1.FeatureName(f)}
+	}
+	sort.Slice(out, func(i, j int) bool { return out[i].Name < out[j].Name })
+	return out
+}
