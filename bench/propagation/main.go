@@ -35,6 +35,7 @@ type config struct {
 	holdOff   time.Duration
 	maxDelay  time.Duration
 	keepLogs  bool
+	follower  bool
 	timeLimit time.Duration
 }
 
@@ -57,6 +58,7 @@ func run(args []string, out io.Writer) error {
 	fs.DurationVar(&c.poll, "poll", 5*time.Millisecond, "probe interval")
 	fs.DurationVar(&c.holdOff, "hold-off", 0, "passed to rauta controller; 0 keeps its default (50ms)")
 	fs.DurationVar(&c.maxDelay, "max-delay", 0, "passed to rauta controller; 0 keeps its default (500ms)")
+	fs.BoolVar(&c.follower, "follower", false, "measure a replica that does not hold the status Lease (another replica, started first, writes status)")
 	fs.BoolVar(&c.keepLogs, "keep-logs", false, "keep the cluster folder and controller log after the run")
 	fs.DurationVar(&c.timeLimit, "time-limit", 15*time.Minute, "the whole run ends after this")
 	if err := fs.Parse(args); err != nil {

@@ -9,6 +9,7 @@ import (
 	"strings"
 	"time"
 
+	coordinationv1 "k8s.io/api/coordination/v1"
 	"sigs.k8s.io/controller-runtime/pkg/client"
 	gwv1 "sigs.k8s.io/gateway-api/apis/v1"
 
@@ -27,6 +28,8 @@ const (
 	bridge      = "rbnch0"
 	podCIDR     = "10.244.205.0/24"
 	addressPool = "127.0.5.0/24"
+	// holderPool is the status writer's own pool in -follower mode.
+	holderPool = "127.0.6.0/24"
 )
 
 const baseYAML = `
@@ -83,7 +86,8 @@ type bench struct {
 	cfg     config
 	dir     string
 	cluster *devcluster.Cluster
-	ctrl    *harness.Controller
+	ctrl    *harness.Controller // the measured replica
+	holder  *harness.Controller // -follower: the replica that writes status
 	cl      client.Client
 	addr    string // gateway address:80
 	log     io.Writer
@@ -139,16 +143,30 @@ func setUp(ctx context.Context, cfg config, log io.Writer) (*bench, error) {
 	if err := b.cluster.Apply(ctx, []byte(baseYAML)); err != nil {
 		return nil, fmt.Errorf("apply base objects: %w", err)
 	}
+	replica := func(identity, pool string) harness.ControllerConfig {
+		return harness.ControllerConfig{
+			Binary: bin, Kubeconfig: b.cluster.Kubeconfig(), AddressPool: pool,
+			ControllerName: controllerName, LeaseName: "bench-propagation", Identity: identity,
+			HoldOff: cfg.holdOff, MaxDelay: cfg.maxDelay, LogPath: filepath.Join(dir, identity+".log"),
+		}
+	}
+	if cfg.follower {
+		b.logf("starting the status-writing replica")
+		if b.holder, err = harness.StartController(ctx, replica("holder", holderPool)); err != nil {
+			return nil, err
+		}
+		if err := b.waitLease(ctx, "holder"); err != nil {
+			return nil, err
+		}
+	}
 	b.logf("starting rauta controller")
-	b.ctrl, err = harness.StartController(ctx, harness.ControllerConfig{
-		Binary: bin, Kubeconfig: b.cluster.Kubeconfig(), AddressPool: addressPool,
-		ControllerName: controllerName, LeaseName: "bench-propagation", Identity: "bench",
-		HoldOff: cfg.holdOff, MaxDelay: cfg.maxDelay, LogPath: filepath.Join(dir, "controller.log"),
-	})
-	if err != nil {
+	if b.ctrl, err = harness.StartController(ctx, replica("bench", addressPool)); err != nil {
 		return nil, err
 	}
-	addr, err := b.gatewayAddress(ctx)
+	if _, err := b.gatewayAddress(ctx); err != nil {
+		return nil, err
+	}
+	addr, err := b.servedAddress(ctx)
 	if err != nil {
 		return nil, err
 	}
@@ -170,6 +188,31 @@ func (b *bench) gatewayAddress(ctx context.Context) (string, error) {
 		time.Sleep(100 * time.Millisecond)
 	}
 	return "", fmt.Errorf("Gateway %s/gw got no status address within 2 minutes", namespace)
+}
+
+// servedAddress is where the measured replica serves the Gateway.
+func (b *bench) servedAddress(ctx context.Context) (string, error) {
+	var err error
+	for deadline := time.Now().Add(time.Minute); time.Now().Before(deadline) && ctx.Err() == nil; {
+		var a string
+		if a, err = b.ctrl.ServedAddress(ctx, namespace+"/gw"); err == nil {
+			return a, nil
+		}
+		time.Sleep(100 * time.Millisecond)
+	}
+	return "", fmt.Errorf("measured replica does not serve the Gateway: %v", err)
+}
+
+func (b *bench) waitLease(ctx context.Context, identity string) error {
+	for deadline := time.Now().Add(time.Minute); time.Now().Before(deadline) && ctx.Err() == nil; {
+		l := &coordinationv1.Lease{}
+		if err := b.cl.Get(ctx, client.ObjectKey{Namespace: "default", Name: "bench-propagation"}, l); err == nil &&
+			l.Spec.HolderIdentity != nil && *l.Spec.HolderIdentity == identity {
+			return nil
+		}
+		time.Sleep(100 * time.Millisecond)
+	}
+	return fmt.Errorf("%s did not get the Lease within a minute", identity)
 }
 
 // waitEndpoints waits until a warm-up route reaches the echo pods, then
@@ -195,6 +238,9 @@ func (b *bench) waitEndpoints(ctx context.Context) error {
 }
 
 func (b *bench) tearDown() {
+	if b.holder != nil {
+		_ = b.holder.Stop(10 * time.Second)
+	}
 	if b.ctrl != nil {
 		if err := b.ctrl.Stop(10 * time.Second); err != nil && !strings.Contains(err.Error(), "signal") {
 			b.logf("stop controller: %v", err)
