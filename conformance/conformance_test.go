@@ -13,9 +13,12 @@ import (
 	"testing"
 	"time"
 
+	authenticationv1 "k8s.io/api/authentication/v1"
 	apiextensionsv1 "k8s.io/apiextensions-apiserver/pkg/apis/apiextensions/v1"
+	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/apimachinery/pkg/runtime"
 	"k8s.io/client-go/kubernetes"
+	"k8s.io/client-go/rest"
 	"sigs.k8s.io/controller-runtime/pkg/client"
 	gwv1 "sigs.k8s.io/gateway-api/apis/v1"
 	gwv1a2 "sigs.k8s.io/gateway-api/apis/v1alpha2"
@@ -73,6 +76,20 @@ func TestConformance(t *testing.T) {
 		}
 	})
 
+	// The controller runs with the ServiceAccount and RBAC of deploy/rbac.yaml,
+	// so the suite also proves those permissions are enough.
+	rbac, err := os.ReadFile("../deploy/rbac.yaml")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := cluster.Apply(ctx, rbac); err != nil {
+		t.Fatalf("apply deploy/rbac.yaml: %v", err)
+	}
+	restricted, err := serviceAccountConfig(ctx, cluster.RESTConfig(), "rauta-system", "rauta")
+	if err != nil {
+		t.Fatalf("token for the rauta ServiceAccount: %v", err)
+	}
+
 	logPath := filepath.Join(dir, "controller.log")
 	logFile, err := os.Create(logPath)
 	if err != nil {
@@ -84,9 +101,9 @@ func TestConformance(t *testing.T) {
 	go func() {
 		ctrlDone <- controller.Run(ctrlCtx, controller.Config{
 			Options:           gateway.Options{Address: "127.0.2.1", AdminAddr: "127.0.0.1:0", Version: "conformance"},
-			REST:              cluster.RESTConfig(),
+			REST:              restricted,
 			AddressPool:       "127.0.2.0/24",
-			LeaseNamespace:    "default",
+			LeaseNamespace:    "rauta-system",
 			LeaseName:         "rauta-status-writer",
 			Identity:          "conformance",
 			SupportedFeatures: controller.StatusFeatures(supported),
@@ -165,6 +182,24 @@ metadata:
 spec:
   controllerName: rauta.io/gateway-controller
 `
+
+// serviceAccountConfig returns admin's connection with the credentials of a
+// ServiceAccount (a short-lived token) instead of the admin certificate.
+func serviceAccountConfig(ctx context.Context, admin *rest.Config, namespace, name string) (*rest.Config, error) {
+	cs, err := kubernetes.NewForConfig(admin)
+	if err != nil {
+		return nil, err
+	}
+	expiry := int64(2 * 60 * 60)
+	tok, err := cs.CoreV1().ServiceAccounts(namespace).CreateToken(ctx, name,
+		&authenticationv1.TokenRequest{Spec: authenticationv1.TokenRequestSpec{ExpirationSeconds: &expiry}}, metav1.CreateOptions{})
+	if err != nil {
+		return nil, err
+	}
+	cfg := rest.AnonymousClientConfig(admin)
+	cfg.BearerToken = tok.Status.Token
+	return cfg, nil
+}
 
 func tail(b []byte, n int) string {
 	if len(b) > n {
