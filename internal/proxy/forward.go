@@ -122,6 +122,20 @@ func removeHopByHop(h http.Header) {
 	}
 }
 
+// copyResponseHeader gives the client the backend's response headers, less
+// the hop-by-hop ones, with the route's response header filters applied.
+func copyResponseHeader(w http.ResponseWriter, resp *http.Response, st *filterState) http.Header {
+	removeHopByHop(resp.Header)
+	h := w.Header()
+	for k, vv := range resp.Header {
+		h[k] = vv
+	}
+	for _, m := range st.respMods {
+		m.Apply(h)
+	}
+	return h
+}
+
 // upgradeType is the protocol an HTTP/1.1 request asks to switch to
 // (WebSocket), "" if none.
 func upgradeType(r *http.Request) string {
@@ -179,14 +193,7 @@ func (f *forwarder) forward(w http.ResponseWriter, r, out *http.Request, b *rout
 	}
 	defer resp.Body.Close()
 
-	removeHopByHop(resp.Header)
-	h := w.Header()
-	for k, vv := range resp.Header {
-		h[k] = vv
-	}
-	for _, m := range st.respMods {
-		m.Apply(h)
-	}
+	h := copyResponseHeader(w, resp, st)
 	if _, ok := h["Content-Type"]; !ok {
 		h["Content-Type"] = nil // relay the backend's absence; never sniff one
 	}

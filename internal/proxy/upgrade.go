@@ -26,14 +26,7 @@ func (f *forwarder) upgrade(w http.ResponseWriter, r, out *http.Request, b *rout
 	if resp.StatusCode != http.StatusSwitchingProtocols {
 		// The backend declined: relay its answer as a plain response.
 		defer resp.Body.Close()
-		removeHopByHop(resp.Header)
-		h := w.Header()
-		for k, vv := range resp.Header {
-			h[k] = vv
-		}
-		for _, m := range st.respMods {
-			m.Apply(h)
-		}
+		copyResponseHeader(w, resp, st)
 		w.WriteHeader(resp.StatusCode)
 		if err := f.copyBody(w, resp.Body, false); err != nil && r.Context().Err() == nil {
 			panic(http.ErrAbortHandler)
