@@ -210,7 +210,7 @@ func (r *report) table() string {
 			if m.VsDirect > 0 {
 				vsDirect = fmt.Sprintf("%.2f", m.VsDirect)
 			}
-			fmt.Fprintf(&b, "%-9s %10.0f %8.2f %8.2f %7s %10s %9s %8.2f %9s %6.0f %6.0f %2d/%-2d\n", m.Contender, m.RPS, m.P50ms, m.P99ms,
+			fmt.Fprintf(&b, "%-9s %10.0f %8.2f %8.2f %7s %10s %9s %8.2f %9s %6.0f %6.0f %2d/%d\n", m.Contender, m.RPS, m.P50ms, m.P99ms,
 				cpu, cpuReq, rss, m.VsBest, vsDirect, m.LoadBusy, m.Steal, m.Valid, m.Runs)
 		}
 	}
