@@ -40,6 +40,10 @@ if [ "$(id -u)" -ne 0 ]; then
   fi
 fi
 
+# Built once here, before the tests: the devcluster, integration and
+# conformance packages would otherwise each build them at the same time.
+step "local cluster binaries (kube-apiserver, kube-controller-manager, kubectl, etcd, echo-basic; cached in $RAUTA_CACHE/bin)"
+hack/devcluster-build.sh
+
 step "go test ./..."
-go build -o bin/rauta ./cmd/rauta
 go test -count=1 -timeout 40m ./...
