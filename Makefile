@@ -1,5 +1,5 @@
 # RAUTA: the two commands that matter are `make demo` and `make test`.
-.PHONY: demo test build lint bpf-generate bpf-check devcluster devcluster-down bench clean
+.PHONY: demo test build lint bpf-generate bpf-check devcluster devcluster-down bench bench-quick bench-scale bench-reload clean
 
 demo: ## build RAUTA and start the demo gateway on loopback
 	hack/demo.sh
@@ -26,6 +26,19 @@ devcluster: ## start the local Kubernetes cluster (no Docker needed)
 
 devcluster-down:
 	hack/devcluster.sh down
+
+bench: ## RAUTA side by side with nginx, HAProxy, Caddy and direct (docs/performance.md)
+	bench/run.sh
+
+bench-quick:
+	QUICK=1 bench/run.sh
+
+bench-scale: ## translate/compile/lookup at 10, 1k, 10k routes; Maglev build; hot paths
+	go run ./bench/scale
+
+bench-reload: ## file change to first 200, and failures during reloads
+	mkdir -p bin && go build -o bin/rauta ./cmd/rauta
+	go run ./bench/reload -rauta bin/rauta -n 50
 
 clean:
 	rm -rf bin
