@@ -156,6 +156,9 @@ func bench(ctx context.Context, o options, ps *procs) (*report, error) {
 	}
 	bargv := []string{"taskset", "-c", o.loadCPU, "nginx", "-p", dir, "-c", bconf, "-e", e.path("backend-error.log")}
 	rep.Backend = strings.Join(bargv, " ")
+	if err := portsFree(append(endpointPorts(), directH2Port)...); err != nil {
+		return nil, fmt.Errorf("backend: %w", err)
+	}
 	backend, err := ps.start("backend", bargv, nil, e.path("backend.log"))
 	if err != nil {
 		return nil, err
@@ -194,6 +197,10 @@ func bench(ctx context.Context, o options, ps *procs) (*report, error) {
 func measureContender(ctx context.Context, o options, e *env, ps *procs, chk *checker, ct *contender, cells []cell, script string, rep int, out *report) {
 	var p *proc
 	if len(ct.Argv) > 0 {
+		if err := portsFree(httpPort, httpsPort, rautaAdminPort); err != nil {
+			out.fail(ct.Name, rep, "start", err)
+			return
+		}
 		var err error
 		p, err = ps.start(ct.Name, ct.Argv, ct.Env, e.path(fmt.Sprintf("%s-%d.log", ct.Name, rep)))
 		if err != nil {

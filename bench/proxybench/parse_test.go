@@ -1,6 +1,7 @@
 package main
 
 import (
+	"net"
 	"os"
 	"path/filepath"
 	"strings"
@@ -178,5 +179,21 @@ func TestCPUUse(t *testing.T) {
 	u := cpuUseBetween(a, b, "0", "1")
 	if u.ProxyBusy != 0 || u.LoadBusy != 60 || u.Steal != 5 {
 		t.Errorf("cpuUseBetween = %+v, want proxy 0%%, load 60%%, steal 5%%", u)
+	}
+}
+
+func TestPortsFree(t *testing.T) {
+	l, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer l.Close()
+	if err := portsFree(l.Addr().(*net.TCPAddr).Port); err == nil {
+		t.Error("portsFree accepted a port with a listener on it")
+	}
+	free := l.Addr().(*net.TCPAddr).Port
+	l.Close()
+	if err := portsFree(free); err != nil {
+		t.Errorf("portsFree after close: %v", err)
 	}
 }

@@ -236,6 +236,9 @@ func (r *report) why(m median) string {
 			return "NO RESULT: every run invalid: " + s.Error
 		}
 	}
+	if m.Runs == 0 {
+		return "NO RESULT: not run (interrupted)"
+	}
 	return "NO RESULT"
 }
 
