@@ -85,8 +85,12 @@ func (ps *procs) stop(p *proc, grace time.Duration) {
 			<-p.done
 		}
 	}
-	// Workers that outlived their master (nginx, on SIGKILL) share the group.
-	_ = syscall.Kill(-p.pgid(), syscall.SIGKILL)
+	// Workers that outlived their master (nginx, on SIGKILL) keep the group
+	// alive; while any member lives its id cannot be reused, so the signal
+	// only reaches processes this harness started.
+	if len(groupPIDs(p.pgid())) > 0 {
+		_ = syscall.Kill(-p.pgid(), syscall.SIGKILL)
+	}
 }
 
 // stopAll stops every process still running.
