@@ -64,6 +64,12 @@ func Run(ctx context.Context, cfg Config, logger *slog.Logger) error {
 	// both to our logger so nothing is dropped or printed in another format.
 	klog.SetSlogLogger(logger)
 	ctrllog.SetLogger(logr.FromSlogHandler(logger.Handler()))
+	// client-go's default of 5 requests/s would make every status write of a
+	// large configuration wait in the client (controller-runtime raises it too).
+	cfg.REST = rest.CopyConfig(cfg.REST)
+	if cfg.REST.QPS == 0 {
+		cfg.REST.QPS, cfg.REST.Burst = 50, 100
+	}
 	gw, err := gateway.New(cfg.Options, logger)
 	if err != nil {
 		return err
@@ -139,9 +145,11 @@ func (c *Controller) session(ctx context.Context) error {
 		SupportedFeatures: c.cfg.SupportedFeatures,
 		Now:               time.Now,
 	}
+	statuses := newMailbox()
 	go c.elect(ctx, co.Poke)
+	go c.writeStatus(ctx, writer, statuses)
 	co.Poke()
-	go co.Run(ctx, func() { c.sync(ctx, ch, writer) })
+	go co.Run(ctx, func() { c.sync(ctx, ch, statuses) })
 	select {
 	case <-ctx.Done():
 		return nil
@@ -150,9 +158,9 @@ func (c *Controller) session(ctx context.Context) error {
 	}
 }
 
-// sync translates the current cache contents, serves the result and, on the
-// leader, writes status.
-func (c *Controller) sync(ctx context.Context, r client.Reader, writer *kube.StatusWriter) {
+// sync translates the current cache contents, serves the result and hands
+// the status to the status writer.
+func (c *Controller) sync(ctx context.Context, r client.Reader, statuses *mailbox) {
 	res, err := kube.List(ctx, r)
 	if err != nil {
 		c.gw.Rejected()
@@ -161,9 +169,13 @@ func (c *Controller) sync(ctx context.Context, r client.Reader, writer *kube.Sta
 	}
 	opts := translate.Options{ControllerName: c.cfg.ControllerName, DefaultAddress: c.cfg.Address}
 	if c.pool != nil {
+		owned := make(map[string]bool)
+		for _, gc := range res.GatewayClasses {
+			owned[gc.Name] = string(gc.Spec.ControllerName) == c.cfg.ControllerName
+		}
 		var keys []string
 		for _, gw := range res.Gateways {
-			if len(gw.Spec.Addresses) == 0 {
+			if owned[string(gw.Spec.GatewayClassName)] && len(gw.Spec.Addresses) == 0 {
 				keys = append(keys, gw.Namespace+"/"+gw.Name)
 			}
 		}
@@ -177,12 +189,26 @@ func (c *Controller) sync(ctx context.Context, r client.Reader, writer *kube.Sta
 	if err := c.gw.Apply(result); err != nil {
 		c.logger.Error("apply", "err", err)
 	}
-	if !c.leader.Load() {
-		return
-	}
-	n, err := writer.Write(ctx, res, result.Status)
-	c.statusWrites.Add(float64(n))
-	if err != nil {
-		c.logger.Error("write status", "err", err)
+	statuses.put(statusJob{res: res, status: result.Status})
+}
+
+// writeStatus writes the newest translated status while this replica holds
+// the Lease. It runs apart from sync, so that status writes, which cost API
+// requests, never delay serving a new configuration; a status superseded
+// before it was written is skipped.
+func (c *Controller) writeStatus(ctx context.Context, writer *kube.StatusWriter, statuses *mailbox) {
+	for {
+		job, ok := statuses.take(ctx)
+		if !ok {
+			return
+		}
+		if !c.leader.Load() {
+			continue // the sync after winning the Lease brings a new job
+		}
+		n, err := writer.Write(ctx, job.res, job.status)
+		c.statusWrites.Add(float64(n))
+		if err != nil {
+			c.logger.Error("write status", "err", err)
+		}
 	}
 }

@@ -49,8 +49,9 @@ type Gateway struct {
 	ready  atomic.Bool
 	status atomic.Pointer[translate.Status]
 
-	mu      sync.Mutex // serialises Apply
-	applied *ir.Snapshot
+	mu       sync.Mutex // serialises Apply
+	applied  *ir.Snapshot
+	problems map[problem]bool
 
 	reloadOK, reloadFailed prometheus.Counter
 	lastReload             prometheus.Gauge
@@ -106,10 +107,14 @@ func New(opts Options, logger *slog.Logger) (*Gateway, error) {
 
 // Apply serves a translation result. An IR identical to the one being served
 // is not re-applied; a refused one leaves the running configuration as it is.
+// Status problems that are new since the last result are logged.
 func (g *Gateway) Apply(r translate.Result) error {
 	g.mu.Lock()
 	defer g.mu.Unlock()
 	g.status.Store(r.Status)
+	now := problems(r.Status)
+	logNewProblems(g.logger, g.problems, now)
+	g.problems = now
 	if g.applied != nil && reflect.DeepEqual(g.applied, r.IR) {
 		return nil
 	}

@@ -37,7 +37,6 @@ func Run(ctx context.Context, cfg Config, logger *slog.Logger) error {
 			return
 		}
 		result := translate.Translate(res, translate.Options{ControllerName: cfg.ControllerName, DefaultAddress: cfg.Address})
-		logProblems(logger, result.Status)
 		if err := gw.Apply(result); err != nil {
 			logger.Error("apply", "err", err)
 		}

@@ -30,10 +30,20 @@ type StatusWriter struct {
 }
 
 // Write brings the API server's status in line with st. res is the snapshot
-// st was computed from; it is used to find objects whose RAUTA entries must be
-// removed. It returns how many objects were written.
+// st was computed from: an object whose status there already matches is
+// skipped without a request, so a sync costs requests only for what changed;
+// res also shows which routes carry RAUTA entries that must be removed. It
+// returns how many objects were written.
 func (w *StatusWriter) Write(ctx context.Context, res *resources.Resources, st *translate.Status) (int, error) {
 	now := metav1.NewTime(w.Now().Truncate(time.Second))
+	classes := make(map[string]client.Object, len(res.GatewayClasses))
+	for _, c := range res.GatewayClasses {
+		classes[c.Name] = c
+	}
+	gateways := make(map[client.ObjectKey]client.Object, len(res.Gateways))
+	for _, g := range res.Gateways {
+		gateways[client.ObjectKeyFromObject(g)] = g
+	}
 	var errs []error
 	written := 0
 	note := func(changed bool, err error) {
@@ -44,7 +54,7 @@ func (w *StatusWriter) Write(ctx context.Context, res *resources.Resources, st *
 		}
 	}
 	for _, c := range st.GatewayClasses {
-		note(w.update(ctx, &gwv1.GatewayClass{}, client.ObjectKey{Name: c.Name}, func(o client.Object) bool {
+		note(w.update(ctx, classes[c.Name], &gwv1.GatewayClass{}, client.ObjectKey{Name: c.Name}, func(o client.Object) bool {
 			gc := o.(*gwv1.GatewayClass)
 			next := c.Status
 			next.Conditions = mergeConditions(gc.Status.Conditions, next.Conditions, now)
@@ -57,7 +67,8 @@ func (w *StatusWriter) Write(ctx context.Context, res *resources.Resources, st *
 		}))
 	}
 	for _, g := range st.Gateways {
-		note(w.update(ctx, &gwv1.Gateway{}, client.ObjectKey{Namespace: g.Namespace, Name: g.Name}, func(o client.Object) bool {
+		key := client.ObjectKey{Namespace: g.Namespace, Name: g.Name}
+		note(w.update(ctx, gateways[key], &gwv1.Gateway{}, key, func(o client.Object) bool {
 			gw := o.(*gwv1.Gateway)
 			next := g.Status
 			next.Conditions = mergeConditions(gw.Status.Conditions, next.Conditions, now)
@@ -79,7 +90,7 @@ func (w *StatusWriter) Write(ctx context.Context, res *resources.Resources, st *
 		if !has && !w.hasOurParents(r.Status.Parents) {
 			continue
 		}
-		note(w.update(ctx, &gwv1.HTTPRoute{}, key, func(o client.Object) bool {
+		note(w.update(ctx, r, &gwv1.HTTPRoute{}, key, func(o client.Object) bool {
 			hr := o.(*gwv1.HTTPRoute)
 			next := w.mergeParents(hr.Status.Parents, want.Status.Parents, now)
 			if apiequality.Semantic.DeepEqual(hr.Status.Parents, next) {
@@ -92,9 +103,15 @@ func (w *StatusWriter) Write(ctx context.Context, res *resources.Resources, st *
 	return written, errors.Join(errs...)
 }
 
-// update reads the object fresh, lets mutate change its status, and writes it
-// when mutate reports a change, retrying on conflicts.
-func (w *StatusWriter) update(ctx context.Context, obj client.Object, key client.ObjectKey, mutate func(client.Object) bool) (bool, error) {
+// update lets mutate change the status of a copy of cached (the snapshot's
+// object, nil if it has none); only if that changes anything does it read the
+// object fresh, mutate it again and write it, retrying on conflicts.
+func (w *StatusWriter) update(ctx context.Context, cached, obj client.Object, key client.ObjectKey, mutate func(client.Object) bool) (bool, error) {
+	if cached != nil {
+		if !mutate(cached.DeepCopyObject().(client.Object)) {
+			return false, nil
+		}
+	}
 	changed := false
 	err := retry.RetryOnConflict(retry.DefaultRetry, func() error {
 		if err := w.Client.Get(ctx, key, obj); err != nil {
