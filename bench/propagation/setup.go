@@ -187,7 +187,7 @@ func (b *bench) gatewayAddress(ctx context.Context) (string, error) {
 		}
 		time.Sleep(100 * time.Millisecond)
 	}
-	return "", fmt.Errorf("Gateway %s/gw got no status address within 2 minutes", namespace)
+	return "", fmt.Errorf("gateway %s/gw got no status address within 2 minutes", namespace)
 }
 
 // servedAddress is where the measured replica serves the Gateway.
@@ -200,7 +200,7 @@ func (b *bench) servedAddress(ctx context.Context) (string, error) {
 		}
 		time.Sleep(100 * time.Millisecond)
 	}
-	return "", fmt.Errorf("measured replica does not serve the Gateway: %v", err)
+	return "", fmt.Errorf("measured replica does not serve the Gateway: %w", err)
 }
 
 func (b *bench) waitLease(ctx context.Context, identity string) error {
@@ -230,7 +230,7 @@ func (b *bench) waitEndpoints(ctx context.Context) error {
 			break
 		}
 		if time.Now().After(deadline) || ctx.Err() != nil {
-			return fmt.Errorf("echo pods not reachable through the gateway within 2 minutes: %v %+v", err, rep)
+			return fmt.Errorf("echo pods not reachable through the gateway within 2 minutes: %w (last reply %+v)", err, rep)
 		}
 		time.Sleep(100 * time.Millisecond)
 	}

@@ -2,6 +2,7 @@ package main
 
 import (
 	"encoding/base64"
+	"errors"
 	"fmt"
 	"os"
 	"path/filepath"
@@ -51,7 +52,7 @@ func (e *env) writeCert(run func(argv ...string) error) error {
 	c, err1 := os.ReadFile(e.certFile)
 	k, err2 := os.ReadFile(e.keyFile)
 	if err1 != nil || err2 != nil {
-		return fmt.Errorf("read certificate: %v %v", err1, err2)
+		return fmt.Errorf("read certificate: %w", errors.Join(err1, err2))
 	}
 	return os.WriteFile(e.pemFile, append(append([]byte{}, c...), k...), 0o600)
 }

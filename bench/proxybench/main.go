@@ -185,7 +185,7 @@ func bench(ctx context.Context, o options, ps *procs) (*report, error) {
 			fmt.Printf("repeat %d/%d: %s\n", r+1, o.repeats, ct.Name)
 			measureContender(ctx, o, e, ps, chk, ct, cells, script, r, rep)
 			if done, err := backend.exited(); done {
-				return rep, fmt.Errorf("backend exited (%v); log %s", err, fileTail(backend.log, 400))
+				return rep, fmt.Errorf("backend exited (%w); log %s", err, fileTail(backend.log, 400))
 			}
 		}
 	}
@@ -247,7 +247,7 @@ func measureContender(ctx context.Context, o options, e *env, ps *procs, chk *ch
 			s.CPUSeconds += cpuSeconds(pgid)
 			s.PeakRSS = peakRSSBytes(pgid)
 			if done, perr := p.exited(); done && err == nil {
-				err = fmt.Errorf("contender exited during the run (%v); log: %s", perr, fileTail(p.log, 400))
+				err = fmt.Errorf("contender exited during the run (%w); log: %s", perr, fileTail(p.log, 400))
 			}
 		} else {
 			s.CPUSeconds = 0

@@ -113,7 +113,7 @@ func (c *checker) waitReady(ctx context.Context, ct *contender, p *proc, d time.
 	for time.Now().Before(deadline) {
 		if p != nil {
 			if done, err := p.exited(); done {
-				return fmt.Errorf("exited during start-up (%v); log %s: %s", err, p.log, fileTail(p.log, 600))
+				return fmt.Errorf("exited during start-up (%w); log %s: %s", err, p.log, fileTail(p.log, 600))
 			}
 		}
 		if _, last = c.get(ctx, c.h1, ct.H1URL+"/1k", 1, c.bodies["1k"]); last == nil {
@@ -125,7 +125,7 @@ func (c *checker) waitReady(ctx context.Context, ct *contender, p *proc, d time.
 		case <-time.After(100 * time.Millisecond):
 		}
 	}
-	return fmt.Errorf("not ready after %s: %v", d, last)
+	return fmt.Errorf("not ready after %s: %w", d, last)
 }
 
 func fileTail(path string, n int) string {

@@ -18,7 +18,7 @@ func (c *Controller) ServedAddress(ctx context.Context, gateway string) (string,
 	if err != nil {
 		return "", err
 	}
-	resp, err := http.DefaultClient.Do(req)
+	resp, err := adminClient.Do(req)
 	if err != nil {
 		return "", fmt.Errorf("config_dump of %s: %w", c.Identity, err)
 	}

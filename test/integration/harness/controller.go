@@ -112,7 +112,7 @@ func (c *Controller) waitHealthy(ctx context.Context, within time.Duration) erro
 	for time.Now().Before(deadline) {
 		select {
 		case <-c.done:
-			return fmt.Errorf("controller %s exited during start-up: %v", c.Identity, c.waitErr)
+			return fmt.Errorf("controller %s exited during start-up: %w", c.Identity, c.waitErr)
 		case <-ctx.Done():
 			return ctx.Err()
 		default:
@@ -128,7 +128,7 @@ func (c *Controller) waitHealthy(ctx context.Context, within time.Duration) erro
 		last = err
 		time.Sleep(100 * time.Millisecond)
 	}
-	return fmt.Errorf("controller %s not healthy within %s: %v", c.Identity, within, last)
+	return fmt.Errorf("controller %s not healthy within %s: %w", c.Identity, within, last)
 }
 
 // Stop sends SIGTERM and reaps the process, killing it after grace. It

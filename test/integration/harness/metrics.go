@@ -5,10 +5,15 @@ import (
 	"fmt"
 	"io"
 	"net/http"
+	"time"
 
 	"github.com/prometheus/common/expfmt"
 	"github.com/prometheus/common/model"
 )
+
+// adminClient reads a controller's admin endpoints on loopback; the timeout
+// keeps a hung controller from hanging a test.
+var adminClient = &http.Client{Timeout: 10 * time.Second}
 
 // Metric scrapes the controller's /metrics and returns the sum of every
 // sample of the counter or gauge name (all label sets).
@@ -17,7 +22,7 @@ func (c *Controller) Metric(ctx context.Context, name string) (float64, error) {
 	if err != nil {
 		return 0, err
 	}
-	resp, err := http.DefaultClient.Do(req)
+	resp, err := adminClient.Do(req)
 	if err != nil {
 		return 0, fmt.Errorf("scrape %s: %w", c.Identity, err)
 	}
