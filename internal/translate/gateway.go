@@ -79,19 +79,22 @@ var supportedRouteKinds = map[gwv1.ProtocolType][]string{
 }
 
 // gateways validates every Gateway of an owned GatewayClass.
+// gws must be in precedence order (oldest first): when two Gateways want the
+// same address and port, the older one keeps it.
 func (t *translator) gateways(gws []*gwv1.Gateway, classes map[string]bool) []*gatewayState {
 	var out []*gatewayState
+	claims := make(portClaims)
 	for _, gw := range gws {
 		accepted, owned := classes[string(gw.Spec.GatewayClassName)]
 		if !owned {
 			continue
 		}
-		out = append(out, t.gateway(gw, accepted))
+		out = append(out, t.gateway(gw, accepted, claims))
 	}
 	return out
 }
 
-func (t *translator) gateway(gw *gwv1.Gateway, classAccepted bool) *gatewayState {
+func (t *translator) gateway(gw *gwv1.Gateway, classAccepted bool, claims portClaims) *gatewayState {
 	gs := &gatewayState{gw: gw, key: gw.Namespace + "/" + gw.Name, accepted: true}
 	gen := gw.Generation
 
@@ -109,6 +112,19 @@ func (t *translator) gateway(gw *gwv1.Gateway, classAccepted bool) *gatewayState
 		gs.listeners = append(gs.listeners, t.listener(gs, spec))
 	}
 	markConflicts(gs.listeners)
+	bindAddr := gs.address
+	if bindAddr == "" {
+		bindAddr = t.opts.DefaultAddress
+	}
+	for _, l := range gs.listeners {
+		if !l.accepted.ok || l.conflicted.ok {
+			continue
+		}
+		if owner := claims.claim(bindAddr, l.spec.Port, gs.key); owner != gs.key {
+			l.accepted = cond{false, string(gwv1.ListenerReasonPortUnavailable),
+				fmt.Sprintf("port %d on %s is already served by Gateway %s", l.spec.Port, displayAddr(bindAddr), owner)}
+		}
+	}
 
 	var invalid []string
 	for _, l := range gs.listeners {
@@ -338,6 +354,40 @@ func markConflicts(ls []*listenerState) {
 func setConflict(l *listenerState, reason gwv1.ListenerConditionReason, msg string) {
 	l.conflicted = cond{true, string(reason), msg}
 	l.accepted = cond{false, string(reason), msg}
+}
+
+// portClaims records which Gateway serves each address and port. In-process
+// serving binds one socket per address and port, so two Gateways cannot share
+// one; the unspecified address collides with every address.
+type portClaims map[gwv1.PortNumber][]portClaim
+
+type portClaim struct{ addr, owner string }
+
+// claim gives port on addr to owner unless another Gateway holds it, and
+// returns the Gateway that holds it.
+func (c portClaims) claim(addr string, port gwv1.PortNumber, owner string) string {
+	for _, pc := range c[port] {
+		if pc.owner != owner && (pc.addr == addr || unspecified(pc.addr) || unspecified(addr)) {
+			return pc.owner
+		}
+	}
+	c[port] = append(c[port], portClaim{addr, owner})
+	return owner
+}
+
+func unspecified(addr string) bool {
+	if addr == "" {
+		return true
+	}
+	ip, err := netip.ParseAddr(addr)
+	return err == nil && ip.IsUnspecified()
+}
+
+func displayAddr(addr string) string {
+	if addr == "" {
+		return "the default address"
+	}
+	return addr
 }
 
 // listenerStatus renders the status of one listener.

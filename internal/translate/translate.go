@@ -69,9 +69,14 @@ func Translate(res *resources.Resources, opts Options) Result {
 	return Result{IR: buildIR(gws), Status: t.status}
 }
 
+// sortedGateways orders Gateways oldest first, then by namespace and name:
+// the order in which they claim addresses and ports.
 func sortedGateways(in []*gwv1.Gateway) []*gwv1.Gateway {
 	out := append([]*gwv1.Gateway(nil), in...)
 	sort.Slice(out, func(i, j int) bool {
+		if ti, tj := out[i].CreationTimestamp, out[j].CreationTimestamp; !ti.Equal(&tj) {
+			return ti.Before(&tj)
+		}
 		if out[i].Namespace != out[j].Namespace {
 			return out[i].Namespace < out[j].Namespace
 		}
