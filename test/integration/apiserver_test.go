@@ -48,9 +48,11 @@ func TestAPIServerOutage(t *testing.T) {
 		t.Fatal("controller exited during the outage")
 	}
 
-	// A change after the outage takes effect and gets status.
+	// A change after the outage takes effect and gets status. The informers
+	// reconnect with client-go's reflector backoff (0.8 s doubling to 30 s,
+	// with jitter), so after an 8 s outage the first relist can be ~25 s away.
 	f.route(ctx, t, "web", "web.example", "echo-b")
-	waitServedBy(ctx, t, addr, "web.example", "/", f.ns, podsB)
+	waitServedByWithin(ctx, t, 90*time.Second, addr, "web.example", "/", f.ns, podsB)
 	e.waitRoute(ctx, t, f.ns, "web", f.controllerName, accepted, resolvedRefs)
 }
 

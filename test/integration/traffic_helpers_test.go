@@ -38,8 +38,14 @@ func sample(ctx context.Context, addr, host, path, ns string, n int) (map[string
 // are answered by exactly the pods in want (every one of them, no other).
 func waitServedBy(ctx context.Context, t *testing.T, addr, host, path, ns string, want []string) {
 	t.Helper()
+	waitServedByWithin(ctx, t, 30*time.Second, addr, host, path, ns, want)
+}
+
+// waitServedByWithin is waitServedBy with its own deadline.
+func waitServedByWithin(ctx context.Context, t *testing.T, within time.Duration, addr, host, path, ns string, want []string) {
+	t.Helper()
 	sort.Strings(want)
-	eventually(t, 30*time.Second, fmt.Sprintf("traffic to %s%s served by %v", host, path, want), func() error {
+	eventually(t, within, fmt.Sprintf("traffic to %s%s served by %v", host, path, want), func() error {
 		seen, err := sample(ctx, addr, host, path, ns, 8*len(want))
 		if err != nil {
 			return err
