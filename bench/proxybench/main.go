@@ -42,6 +42,9 @@ type options struct {
 	proxyCPU   string
 	loadCPU    string
 	keepDir    bool
+	// rautaEnv is added to rauta's environment (GOGC=400 GODEBUG=...), to
+	// measure runtime settings without rebuilding.
+	rautaEnv []string
 }
 
 func parseFlags() (options, error) {
@@ -57,7 +60,10 @@ func parseFlags() (options, error) {
 	flag.StringVar(&o.proxyCPU, "proxy-cpu", "0", "CPU the contender is pinned to")
 	flag.StringVar(&o.loadCPU, "load-cpu", "1", "CPU the backend, wrk and h2load are pinned to")
 	flag.BoolVar(&o.keepDir, "keep", false, "keep the temp dir with configs and logs")
+	var rautaEnv string
+	flag.StringVar(&rautaEnv, "rauta-env", "", "space-separated NAME=VALUE pairs added to rauta's environment")
 	flag.Parse()
+	o.rautaEnv = strings.Fields(rautaEnv)
 	if o.out == "" {
 		return o, errors.New("-out is required")
 	}
@@ -144,6 +150,9 @@ func bench(ctx context.Context, o options, ps *procs) (*report, error) {
 		c, err := newContender(name, e, o.proxyCPU, o.rautaBin)
 		if err != nil {
 			return nil, err
+		}
+		if name == "rauta" {
+			c.Env = append(c.Env, o.rautaEnv...)
 		}
 		cts = append(cts, c)
 		rep.Contenders = append(rep.Contenders, c)

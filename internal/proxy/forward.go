@@ -145,36 +145,6 @@ func upgradeType(r *http.Request) string {
 	return r.Header.Get("Upgrade")
 }
 
-// newOutbound builds the request sent to the backend: a copy of r with
-// hop-by-hop headers removed and X-Forwarded-* set. Filters then modify it.
-func newOutbound(ctx context.Context, r *http.Request, scheme, ip, upgrade string) *http.Request {
-	out := r.Clone(ctx)
-	if r.ContentLength == 0 {
-		out.Body = nil // a nil body lets the transport reuse connections freely
-	}
-	out.Close = false
-	out.RequestURI = ""
-	wantTrailers := httpguts.HeaderValuesContainsToken(r.Header["Te"], "trailers")
-	removeHopByHop(out.Header)
-	if wantTrailers {
-		out.Header.Set("Te", "trailers") // gRPC needs it end to end
-	}
-	if upgrade != "" {
-		out.Header.Set("Connection", "Upgrade")
-		out.Header.Set("Upgrade", upgrade)
-	}
-	if prior := out.Header["X-Forwarded-For"]; len(prior) > 0 {
-		ip = strings.Join(prior, ", ") + ", " + ip
-	}
-	out.Header.Set("X-Forwarded-For", ip)
-	out.Header.Set("X-Forwarded-Proto", scheme)
-	out.Header.Set("X-Forwarded-Host", r.Host)
-	if _, ok := out.Header["User-Agent"]; !ok {
-		out.Header.Set("User-Agent", "") // keep Go's default User-Agent out
-	}
-	return out
-}
-
 // forward sends out to addr and copies the response to w.
 func (f *forwarder) forward(w http.ResponseWriter, r, out *http.Request, b *router.Backend, addr string, timeout time.Duration, st *filterState) {
 	ctx := out.Context()

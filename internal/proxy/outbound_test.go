@@ -1,0 +1,80 @@
+package proxy
+
+import (
+	"context"
+	"net/http"
+	"net/url"
+	"reflect"
+	"testing"
+)
+
+func TestNewOutboundHeaders(t *testing.T) {
+	tests := []struct {
+		name    string
+		in      http.Header
+		upgrade string
+		want    http.Header
+	}{{
+		name: "hop-by-hop and Connection-named headers dropped",
+		in: http.Header{
+			"Connection": {"keep-alive, x-secret ,Foo"}, "Keep-Alive": {"timeout=5"}, "X-Secret": {"s"},
+			"Foo": {"f"}, "Proxy-Authorization": {"p"}, "Transfer-Encoding": {"chunked"}, "Trailer": {"X"},
+			"Upgrade": {"websocket"}, "Accept": {"a", "b"}, "User-Agent": {"ua"},
+		},
+		want: http.Header{
+			"Accept": {"a", "b"}, "User-Agent": {"ua"}, "X-Forwarded-For": {"10.0.0.1"},
+			"X-Forwarded-Proto": {"http"}, "X-Forwarded-Host": {"h.example"},
+		},
+	}, {
+		name: "prior X-Forwarded-For appended, Te trailers kept, Go's User-Agent blanked",
+		in:   http.Header{"X-Forwarded-For": {"1.1.1.1", "2.2.2.2"}, "Te": {"trailers, deflate"}},
+		want: http.Header{
+			"Te": {"trailers"}, "X-Forwarded-For": {"1.1.1.1, 2.2.2.2, 10.0.0.1"},
+			"X-Forwarded-Proto": {"http"}, "X-Forwarded-Host": {"h.example"}, "User-Agent": {""},
+		},
+	}, {
+		name:    "upgrade re-added",
+		in:      http.Header{"Connection": {"Upgrade"}, "Upgrade": {"websocket"}, "User-Agent": {"ua"}},
+		upgrade: "websocket",
+		want: http.Header{
+			"Connection": {"Upgrade"}, "Upgrade": {"websocket"}, "User-Agent": {"ua"},
+			"X-Forwarded-For": {"10.0.0.1"}, "X-Forwarded-Proto": {"http"}, "X-Forwarded-Host": {"h.example"},
+		},
+	}}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			r := &http.Request{Method: "GET", URL: &url.URL{Path: "/p"}, Host: "h.example", Header: tt.in,
+				RequestURI: "/p", Close: true, ProtoMajor: 1, ProtoMinor: 1}
+			before := tt.in.Clone()
+			out := newOutbound(context.Background(), r, "http", "10.0.0.1", tt.upgrade)
+			if !reflect.DeepEqual(out.Header, tt.want) {
+				t.Errorf("header\n got %v\nwant %v", out.Header, tt.want)
+			}
+			if !reflect.DeepEqual(r.Header, before) {
+				t.Errorf("inbound header modified: %v", r.Header)
+			}
+			if out.URL == r.URL || out.RequestURI != "" || out.Close {
+				t.Errorf("URL shared or RequestURI/Close kept: %p %q %v", out.URL, out.RequestURI, out.Close)
+			}
+		})
+	}
+}
+
+// Values share one backing array; appending to one header (as a filter's
+// Add does) must never overwrite the next one.
+func TestNewOutboundAppendDoesNotClobber(t *testing.T) {
+	r := &http.Request{Method: "GET", URL: &url.URL{Path: "/"}, Host: "h",
+		Header: http.Header{"A": {"1"}, "B": {"2"}, "User-Agent": {"u"}}}
+	out := newOutbound(context.Background(), r, "http", "10.0.0.1", "")
+	for k := range out.Header {
+		out.Header.Add(k, "added")
+	}
+	for k, vv := range out.Header {
+		if len(vv) != 2 || vv[1] != "added" {
+			t.Fatalf("%s = %q after Add", k, vv)
+		}
+	}
+	if got := out.Header["A"][0] + out.Header["B"][0] + out.Header["X-Forwarded-For"][0]; got != "1210.0.0.1" {
+		t.Errorf("first values changed: %q", got)
+	}
+}
