@@ -42,36 +42,6 @@ kind: GatewayClass
 metadata: {name: bench-propagation}
 spec: {controllerName: rauta.io/bench-propagation}
 ---
-apiVersion: apps/v1
-kind: Deployment
-metadata: {name: echo, namespace: bench}
-spec:
-  replicas: 2
-  selector: {matchLabels: {app: echo}}
-  template:
-    metadata: {labels: {app: echo}}
-    spec:
-      terminationGracePeriodSeconds: 2
-      containers:
-      - name: echo
-        image: registry.k8s.io/gateway-api/echo-basic:v1.5.1
-        ports: [{name: http, containerPort: 3000}]
-        env:
-        - name: POD_NAME
-          valueFrom: {fieldRef: {fieldPath: metadata.name}}
-        - name: NAMESPACE
-          valueFrom: {fieldRef: {fieldPath: metadata.namespace}}
-        readinessProbe:
-          httpGet: {path: /, port: http}
-          periodSeconds: 1
----
-apiVersion: v1
-kind: Service
-metadata: {name: echo, namespace: bench}
-spec:
-  selector: {app: echo}
-  ports: [{name: http, port: 8080, targetPort: 3000}]
----
 apiVersion: gateway.networking.k8s.io/v1
 kind: Gateway
 metadata: {name: gw, namespace: bench}
@@ -140,7 +110,8 @@ func setUp(ctx context.Context, cfg config, log io.Writer) (*bench, error) {
 	if b.cl, err = client.New(rest, client.Options{Scheme: scheme}); err != nil {
 		return nil, err
 	}
-	if err := b.cluster.Apply(ctx, []byte(baseYAML)); err != nil {
+	echo := strings.NewReplacer("@NS@", "bench", "@NAME@", "echo", "@REPLICAS@", "2").Replace(harness.EchoYAML)
+	if err := b.cluster.Apply(ctx, []byte(baseYAML+"\n---\n"+echo)); err != nil {
 		return nil, fmt.Errorf("apply base objects: %w", err)
 	}
 	replica := func(identity, pool string) harness.ControllerConfig {

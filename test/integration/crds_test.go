@@ -34,7 +34,7 @@ func TestMissingCRDsThenInstalled(t *testing.T) {
 	ctrl, err := harness.StartController(ctx, harness.ControllerConfig{
 		Binary:         e.bin,
 		Kubeconfig:     cluster.Kubeconfig(),
-		AddressPool:    "127.0.6.0/24",
+		AddressPool:    "127.0.7.0/24",
 		ControllerName: "rauta.io/crd-test",
 		LeaseName:      "rauta-crd-test",
 		Identity:       "crd-test",

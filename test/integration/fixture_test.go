@@ -3,6 +3,7 @@ package integration
 import (
 	"context"
 	"fmt"
+	"github.com/false-systems/rauta/test/integration/harness"
 	"testing"
 )
 
@@ -34,7 +35,7 @@ func (f fixture) apply(ctx context.Context, t *testing.T, manifest string, more 
 // echo deploys echo-basic as app name with n replicas and returns the ready pods.
 func (f fixture) echo(ctx context.Context, t *testing.T, name string, n int) []string {
 	t.Helper()
-	f.apply(ctx, t, echoYAML, "@NAME@", name, "@REPLICAS@", fmt.Sprint(n))
+	f.apply(ctx, t, harness.EchoYAML, "@NAME@", name, "@REPLICAS@", fmt.Sprint(n))
 	return f.e.readyPods(ctx, t, f.ns, name, n)
 }
 

@@ -2,6 +2,7 @@ package integration
 
 import (
 	"context"
+	"github.com/false-systems/rauta/test/integration/harness"
 	"testing"
 	"time"
 
@@ -85,7 +86,7 @@ func TestInvalidObjects(t *testing.T) {
 	pods := f.echo(ctx, t, "echo", 1)
 	f.apply(ctx, t, invalidYAML)
 	// The cross-namespace backend exists: only the missing grant is wrong.
-	e.apply(ctx, t, echoYAML, "@NS@", f.ns+"-other", "@NAME@", "elsewhere", "@REPLICAS@", "1")
+	e.apply(ctx, t, harness.EchoYAML, "@NS@", f.ns+"-other", "@NAME@", "elsewhere", "@REPLICAS@", "1")
 	other := e.readyPods(ctx, t, f.ns+"-other", "elsewhere", 1)
 	f.route(ctx, t, "valid", "valid.example", "echo")
 
@@ -120,7 +121,7 @@ func TestInvalidObjects(t *testing.T) {
 		waitServedBy(ctx, t, gwAddr, "cross.example", "/", f.ns+"-other", other)
 	})
 	t.Run("the missing Service appears", func(t *testing.T) {
-		f.apply(ctx, t, echoYAML, "@NAME@", "nope", "@REPLICAS@", "1")
+		f.apply(ctx, t, harness.EchoYAML, "@NAME@", "nope", "@REPLICAS@", "1")
 		nope := e.readyPods(ctx, t, f.ns, "nope", 1)
 		e.waitRoute(ctx, t, f.ns, "missing-service", f.controllerName, accepted, resolvedRefs)
 		waitServedBy(ctx, t, gwAddr, "missing-service.example", "/", f.ns, nope)

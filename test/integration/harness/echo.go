@@ -64,3 +64,38 @@ func Get(ctx context.Context, client *http.Client, addr, host, path string) (Rep
 	}
 	return r, nil
 }
+
+// EchoYAML is a Deployment of echo-basic and its Service (port 8080 to the
+// pods' 3000), with placeholders @NS@, @NAME@ and @REPLICAS@. The
+// integration tests and bench/propagation both deploy it.
+const EchoYAML = `
+apiVersion: apps/v1
+kind: Deployment
+metadata: {name: @NAME@, namespace: @NS@}
+spec:
+  replicas: @REPLICAS@
+  selector: {matchLabels: {app: @NAME@}}
+  template:
+    metadata: {labels: {app: @NAME@}}
+    spec:
+      terminationGracePeriodSeconds: 2
+      containers:
+      - name: echo
+        image: registry.k8s.io/gateway-api/echo-basic:v1.5.1
+        ports: [{name: http, containerPort: 3000}]
+        env:
+        - name: POD_NAME
+          valueFrom: {fieldRef: {fieldPath: metadata.name}}
+        - name: NAMESPACE
+          valueFrom: {fieldRef: {fieldPath: metadata.namespace}}
+        readinessProbe:
+          httpGet: {path: /, port: http}
+          periodSeconds: 1
+---
+apiVersion: v1
+kind: Service
+metadata: {name: @NAME@, namespace: @NS@}
+spec:
+  selector: {app: @NAME@}
+  ports: [{name: http, port: 8080, targetPort: 3000}]
+`
