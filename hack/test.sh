@@ -21,6 +21,9 @@ if [ -n "$unformatted" ]; then
   echo "gofmt would change:"; echo "$unformatted"; exit 1
 fi
 
+step "go.mod and go.sum tidy"
+go mod tidy -diff
+
 step "go vet"
 go vet ./...
 
