@@ -124,12 +124,16 @@ func removeHopByHop(h http.Header) {
 
 // copyResponseHeader gives the client the backend's response headers, less
 // the hop-by-hop ones, with the route's response header filters applied.
+// One pass that skips hop-by-hop keys instead of deleting them from
+// resp.Header first: this runs for every response.
 func copyResponseHeader(w http.ResponseWriter, resp *http.Response, st *filterState) http.Header {
-	removeHopByHop(resp.Header)
 	h := w.Header()
 	for k, vv := range resp.Header {
-		h[k] = vv
+		if !isHopHeader(k) {
+			h[k] = vv
+		}
 	}
+	dropConnectionNamed(h, resp.Header["Connection"])
 	for _, m := range st.respMods {
 		m.Apply(h)
 	}

@@ -102,16 +102,22 @@ func outboundHeader(src http.Header, added int) headerBuilder {
 		b.vals = append(b.vals, vv...)
 		b.m[k] = b.vals[start:len(b.vals):len(b.vals)]
 	}
-	for _, v := range src["Connection"] {
+	dropConnectionNamed(b.m, src["Connection"])
+	return b
+}
+
+// dropConnectionNamed deletes from h the headers that the Connection header
+// values conn name, without allocating the split list.
+func dropConnectionNamed(h http.Header, conn []string) {
+	for _, v := range conn {
 		for v != "" {
 			var name string
 			name, v, _ = strings.Cut(v, ",")
 			if name = strings.TrimSpace(name); name != "" {
-				delete(b.m, http.CanonicalHeaderKey(name))
+				delete(h, http.CanonicalHeaderKey(name))
 			}
 		}
 	}
-	return b
 }
 
 // isHopHeader reports a canonical key that is hop-by-hop by itself.

@@ -78,3 +78,17 @@ func TestNewOutboundAppendDoesNotClobber(t *testing.T) {
 		t.Errorf("first values changed: %q", got)
 	}
 }
+
+func TestCopyResponseHeaderDropsHopByHop(t *testing.T) {
+	resp := &http.Response{Header: http.Header{
+		"Connection": {"close, X-Internal"}, "X-Internal": {"i"}, "Keep-Alive": {"timeout=5"},
+		"Proxy-Authenticate": {"Basic"}, "Transfer-Encoding": {"chunked"}, "Upgrade": {"h2c"},
+		"Content-Type": {"text/plain"}, "Set-Cookie": {"a=1", "b=2"},
+	}}
+	w := &discardWriter{h: http.Header{}}
+	got := copyResponseHeader(w, resp, &filterState{})
+	want := http.Header{"Content-Type": {"text/plain"}, "Set-Cookie": {"a=1", "b=2"}}
+	if !reflect.DeepEqual(got, want) || !reflect.DeepEqual(w.h, want) {
+		t.Errorf("got %v, want %v", got, want)
+	}
+}
