@@ -2,12 +2,14 @@ package e2e
 
 import (
 	"bufio"
+	"context"
 	"encoding/json"
 	"io"
 	"net"
 	"net/http"
 	"strconv"
 	"strings"
+	"sync/atomic"
 	"testing"
 	"time"
 
@@ -25,6 +27,21 @@ func newClient() *http.Client {
 		CheckRedirect: func(*http.Request, []*http.Request) error { return http.ErrUseLastResponse },
 		Timeout:       10 * time.Second,
 	}
+}
+
+// countingDial dials TCP and counts every new connection in dials, so a test
+// can tell a reused connection from a new one.
+func countingDial(dials *atomic.Int32) func(ctx context.Context, network, addr string) (net.Conn, error) {
+	dialer := &net.Dialer{Timeout: 5 * time.Second}
+	return func(ctx context.Context, network, addr string) (net.Conn, error) {
+		dials.Add(1)
+		return dialer.DialContext(ctx, network, addr)
+	}
+}
+
+// countingClient is an HTTP/1.1 client whose new connections count in dials.
+func countingClient(dials *atomic.Int32) *http.Client {
+	return &http.Client{Transport: &http.Transport{DialContext: countingDial(dials)}, Timeout: 10 * time.Second}
 }
 
 // request builds a request to the gateway's port on loopback with the given

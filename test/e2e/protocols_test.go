@@ -3,7 +3,6 @@ package e2e
 import (
 	"bufio"
 	"bytes"
-	"context"
 	"crypto/tls"
 	"encoding/json"
 	"io"
@@ -72,14 +71,7 @@ func TestProtocols(t *testing.T) {
 
 	t.Run("HTTP/1.1 keep-alive reuses one connection", func(t *testing.T) {
 		var dials atomic.Int32
-		dialer := &net.Dialer{Timeout: 5 * time.Second}
-		c := &http.Client{
-			Transport: &http.Transport{DialContext: func(ctx context.Context, network, addr string) (net.Conn, error) {
-				dials.Add(1)
-				return dialer.DialContext(ctx, network, addr)
-			}},
-			Timeout: 10 * time.Second,
-		}
+		c := countingClient(&dials)
 		defer c.CloseIdleConnections()
 		const n = 100
 		reused := 0
@@ -157,11 +149,7 @@ func TestProtocols(t *testing.T) {
 		tr := &http.Transport{
 			TLSClientConfig: &tls.Config{RootCAs: pg.ca.pool, ServerName: "b.tls.test"},
 			Protocols:       protocols,
-			DialContext: func(ctx context.Context, network, addr string) (net.Conn, error) {
-				dials.Add(1)
-				var d net.Dialer
-				return d.DialContext(ctx, network, addr)
-			},
+			DialContext:     countingDial(&dials),
 		}
 		defer tr.CloseIdleConnections()
 		c := &http.Client{Transport: tr, Timeout: 10 * time.Second}

@@ -1,7 +1,6 @@
 package e2e
 
 import (
-	"context"
 	"crypto/tls"
 	"fmt"
 	"net"
@@ -187,14 +186,7 @@ func TestReload(t *testing.T) {
 
 	t.Run("idle keep-alive connection survives a reload", func(t *testing.T) {
 		var dials atomic.Int32
-		dialer := &net.Dialer{Timeout: 5 * time.Second}
-		kc := &http.Client{
-			Transport: &http.Transport{DialContext: func(ctx context.Context, network, addr string) (net.Conn, error) {
-				dials.Add(1)
-				return dialer.DialContext(ctx, network, addr)
-			}},
-			Timeout: 10 * time.Second,
-		}
+		kc := countingClient(&dials)
 		defer kc.CloseIdleConnections()
 		if res := get(t, kc, port, "load.test", "/"); res.status != http.StatusOK {
 			t.Fatalf("first request: status %d", res.status)
