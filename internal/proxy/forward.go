@@ -20,6 +20,8 @@ import (
 // forwarder sends requests to backends: one shared HTTP/1.1 pool, one h2c
 // pool, pooled copy buffers, and the bounded mirror workers.
 type forwarder struct {
+	// pool serves the HTTP/1.1 engine; the Transports serve net/http's path.
+	pool    *upstreamPool
 	h1      *http.Transport
 	h2c     *http.Transport
 	bufs    sync.Pool
@@ -59,6 +61,7 @@ func newForwarder(o Options, m *metrics, logger *slog.Logger) *forwarder {
 	h2c.Protocols = new(http.Protocols)
 	h2c.Protocols.SetUnencryptedHTTP2(true)
 	f := &forwarder{
+		pool:        newUpstreamPool(o.DialTimeout),
 		h1:          h1,
 		h2c:         h2c,
 		metrics:     m,
@@ -92,6 +95,7 @@ func (f *forwarder) close(timeout time.Duration) {
 		c.Close()
 	}
 	f.upMu.Unlock()
+	f.pool.close()
 	f.h1.CloseIdleConnections()
 	f.h2c.CloseIdleConnections()
 }

@@ -56,12 +56,15 @@ func (s *Server) serve(w http.ResponseWriter, r *http.Request, lc *listenerConfi
 				status = http.StatusOK // net/http answers 200 for an empty handler
 			}
 		}
-		s.record(lc, r, &ex, status, rec.bytes, start)
+		path, _ := requestPath(r)
+		s.record(lc, r.Method, r.Host, path, clientIP(r.RemoteAddr), &ex, status, rec.bytes, start)
 	}()
 	s.route(rec, r, lc, &ex)
 }
 
-func (s *Server) record(lc *listenerConfig, r *http.Request, ex *exchange, status int, bytes int64, start time.Time) {
+// record counts one request in the route's metrics and the access log; both
+// HTTP engines call it.
+func (s *Server) record(lc *listenerConfig, method, host, path, client string, ex *exchange, status int, bytes int64, start time.Time) {
 	elapsed := time.Since(start)
 	rm := lc.noRoute
 	routeName := ""
@@ -69,20 +72,19 @@ func (s *Server) record(lc *listenerConfig, r *http.Request, ex *exchange, statu
 		rm = lc.routes[ex.route]
 		routeName = ex.route.Name
 	}
-	rm.observe(r.Method, status, elapsed.Seconds())
+	rm.observe(method, status, elapsed.Seconds())
 	if s.accessLog != nil {
-		path, _ := requestPath(r)
 		s.accessLog.write(start, &accessEntry{
 			Gateway:    lc.gateway,
 			Route:      routeName,
-			Method:     r.Method,
-			Host:       r.Host,
+			Method:     method,
+			Host:       host,
 			Path:       path,
 			Status:     status,
 			Bytes:      bytes,
 			DurationMS: float64(elapsed.Microseconds()) / 1000,
 			Upstream:   ex.upstream,
-			Client:     clientIP(r.RemoteAddr),
+			Client:     client,
 		})
 	}
 }

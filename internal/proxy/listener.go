@@ -8,6 +8,7 @@ import (
 	"log/slog"
 	"net"
 	"net/http"
+	"sync"
 	"sync/atomic"
 
 	"github.com/false-systems/rauta/internal/ir"
@@ -22,6 +23,11 @@ type socket struct {
 	cfg      atomic.Pointer[listenerConfig]
 	// upgraded serves the connections switched with Upgrade: h2c (h2c.go).
 	upgraded h2cUpgrades
+	// Clear-text sockets accept into the HTTP/1.1 engine (h1conn.go),
+	// which hands what it does not serve to srv through handoff. Both are
+	// nil on HTTPS sockets, which net/http serves alone (HTTP/2 by ALPN).
+	h1      *h1conns
+	handoff *handoffListener
 }
 
 // bind opens the socket of a listener and prepares (but does not start) its
@@ -34,6 +40,10 @@ func (s *Server) bind(addr string, lc *listenerConfig) (*socket, error) {
 	}
 	sock := &socket{protocol: lc.protocol, ln: ln}
 	sock.cfg.Store(lc)
+	if lc.protocol == ir.ProtocolHTTP {
+		sock.h1 = newH1Conns()
+		sock.handoff = newHandoffListener(ln.Addr())
+	}
 	protocols := new(http.Protocols)
 	protocols.SetHTTP1(true)
 	if lc.protocol == ir.ProtocolHTTPS {
@@ -69,13 +79,25 @@ func (s *Server) bind(addr string, lc *listenerConfig) (*socket, error) {
 
 // startServing runs the socket's accept loop. Callers hold s.mu.
 func (s *Server) startServing(sock *socket) {
+	if sock.h1 != nil {
+		s.serving.Add(1)
+		go func() {
+			defer s.serving.Done()
+			if err := s.acceptH1(sock); err != nil {
+				s.opts.Logger.Error("listener stopped serving", "addr", sock.ln.Addr().String(), "err", err)
+			}
+		}()
+	}
 	s.serving.Add(1)
 	go func() {
 		defer s.serving.Done()
 		var err error
-		if sock.protocol == ir.ProtocolHTTPS {
+		switch {
+		case sock.protocol == ir.ProtocolHTTPS:
 			err = sock.srv.ServeTLS(sock.ln, "", "")
-		} else {
+		case sock.handoff != nil:
+			err = sock.srv.Serve(sock.handoff)
+		default:
 			err = sock.srv.Serve(sock.ln)
 		}
 		// A listener closed by closeGracefully or shutdown is the normal end,
@@ -98,6 +120,11 @@ func (s *Server) closeGracefully(sock *socket) {
 		defer s.serving.Done()
 		ctx, cancel := context.WithTimeout(context.Background(), s.opts.ShutdownTimeout)
 		defer cancel()
+		var h1 sync.WaitGroup
+		if sock.h1 != nil {
+			h1.Go(func() { sock.h1.shutdown(ctx) })
+		}
+		defer h1.Wait()
 		if err := sock.srv.Shutdown(ctx); err != nil {
 			sock.srv.Close()
 		}

@@ -24,6 +24,7 @@ type Server struct {
 	metrics   *metrics
 	fwd       *forwarder
 	accessLog *accessLog
+	date      dateCache
 
 	// mu serializes Apply, Run's start and stop, and guards the fields
 	// below it. Requests never take it.

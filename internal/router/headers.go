@@ -63,3 +63,26 @@ func (m *HeaderModifier) Apply(h http.Header) {
 		delete(h, name)
 	}
 }
+
+// HeaderEditor is a header store other than http.Header, such as the
+// HTTP/1.1 engine's field lists. Names passed to it are canonical; an
+// implementation matches them case-insensitively.
+type HeaderEditor interface {
+	Set(name, value string)
+	Add(name, value string)
+	Del(name string)
+}
+
+// ApplyTo is Apply for a HeaderEditor: the same sets, adds and removes in
+// the same order.
+func (m *HeaderModifier) ApplyTo(e HeaderEditor) {
+	for _, s := range m.set {
+		e.Set(s.name, s.values[0])
+	}
+	for _, a := range m.add {
+		e.Add(a.name, a.values[0])
+	}
+	for _, name := range m.remove {
+		e.Del(name)
+	}
+}

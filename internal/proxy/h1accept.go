@@ -1,0 +1,153 @@
+package proxy
+
+import (
+	"context"
+	"errors"
+	"net"
+	"sync"
+	"sync/atomic"
+	"time"
+)
+
+// h1conns is the set of connections the HTTP/1.1 engine serves on one
+// socket, so a graceful close can end idle ones at once and wait for busy
+// ones, as net/http's Shutdown does for its own.
+type h1conns struct {
+	mu      sync.Mutex
+	conns   map[*h1conn]struct{}
+	closing atomic.Bool
+}
+
+func newH1Conns() *h1conns { return &h1conns{conns: map[*h1conn]struct{}{}} }
+
+// add registers c; false once the socket is closing.
+func (s *h1conns) add(c *h1conn) bool {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if s.closing.Load() {
+		return false
+	}
+	s.conns[c] = struct{}{}
+	return true
+}
+
+func (s *h1conns) remove(c *h1conn) {
+	s.mu.Lock()
+	delete(s.conns, c)
+	s.mu.Unlock()
+}
+
+// shutdown closes idle connections until none is left, polling like
+// net/http does, and closes the rest when ctx ends. Busy connections see
+// closing after their response, answer it with Connection: close and end.
+func (s *h1conns) shutdown(ctx context.Context) {
+	s.closing.Store(true)
+	wait := time.Millisecond
+	for {
+		s.mu.Lock()
+		for c := range s.conns {
+			if c.idle.Load() {
+				c.nc.Close()
+			}
+		}
+		n := len(s.conns)
+		s.mu.Unlock()
+		if n == 0 {
+			return
+		}
+		t := time.NewTimer(wait)
+		select {
+		case <-ctx.Done():
+			t.Stop()
+			s.mu.Lock()
+			for c := range s.conns {
+				c.nc.Close()
+			}
+			s.mu.Unlock()
+			return
+		case <-t.C:
+		}
+		wait = min(2*wait, 100*time.Millisecond)
+	}
+}
+
+// handoffListener passes connections from the HTTP/1.1 engine to the
+// socket's net/http server, which serves everything the engine does not:
+// h2c, upgrades, and any request outside the engine's strict subset.
+type handoffListener struct {
+	addr net.Addr
+	ch   chan net.Conn
+	done chan struct{}
+	once sync.Once
+}
+
+func newHandoffListener(addr net.Addr) *handoffListener {
+	return &handoffListener{addr: addr, ch: make(chan net.Conn), done: make(chan struct{})}
+}
+
+func (l *handoffListener) Accept() (net.Conn, error) {
+	select {
+	case c := <-l.ch:
+		return c, nil
+	case <-l.done:
+		return nil, net.ErrClosed
+	}
+}
+
+func (l *handoffListener) Close() error {
+	l.once.Do(func() { close(l.done) })
+	return nil
+}
+
+func (l *handoffListener) Addr() net.Addr { return l.addr }
+
+// give hands c to the net/http server, or closes it once the listener is
+// closed.
+func (l *handoffListener) give(c net.Conn) {
+	select {
+	case l.ch <- c:
+	case <-l.done:
+		c.Close()
+	}
+}
+
+// replayConn gives net/http the bytes the engine read but did not serve
+// before reading on from the connection.
+type replayConn struct {
+	net.Conn
+	pending []byte
+}
+
+func (c *replayConn) Read(p []byte) (int, error) {
+	if len(c.pending) > 0 {
+		n := copy(p, c.pending)
+		c.pending = c.pending[n:]
+		return n, nil
+	}
+	return c.Conn.Read(p)
+}
+
+// acceptH1 accepts connections for the HTTP/1.1 engine until the listener
+// closes, backing off on errors such as running out of file descriptors.
+func (s *Server) acceptH1(sock *socket) error {
+	var delay time.Duration
+	for {
+		nc, err := sock.ln.Accept()
+		if err != nil {
+			if errors.Is(err, net.ErrClosed) {
+				return nil
+			}
+			delay = min(max(2*delay, 5*time.Millisecond), time.Second)
+			s.opts.Logger.Warn("accept failed; retrying", "addr", sock.ln.Addr().String(), "err", err, "retry_in", delay)
+			time.Sleep(delay)
+			continue
+		}
+		delay = 0
+		c := newH1Conn(s, sock, nc)
+		if !sock.h1.add(c) {
+			nc.Close()
+			continue
+		}
+		go c.serve()
+	}
+}

@@ -1,0 +1,234 @@
+package proxy
+
+import (
+	"bytes"
+	"errors"
+	"net"
+	"net/http"
+	"strconv"
+	"sync/atomic"
+	"time"
+)
+
+// h1conn is one client connection served by the HTTP/1.1 engine: one
+// goroutine reads a request, routes it, talks to the backend on the same
+// goroutine and writes the response, reusing every buffer across requests.
+// Anything outside the engine's subset moves, with its unread bytes, to the
+// socket's net/http server (handoff).
+type h1conn struct {
+	s    *Server
+	sock *socket
+	nc   net.Conn
+	in   bufConn
+	out  h1writer
+	// idle is true while waiting for the next request; a graceful close
+	// ends idle connections.
+	idle     atomic.Bool
+	clientIP string
+
+	req     reqHead
+	outReq  fields // the request fields sent to the backend
+	resp    respHead
+	outResp fields // the response fields sent to the client
+	reqBuf  []byte // the outbound request head (and buffered body)
+	editor  reqEditor
+	// bodyLeft is the request body not read from the client yet.
+	bodyLeft int64
+}
+
+// clientReadBuffer is the initial read buffer of a client connection; it
+// grows up to MaxHeaderBytes for a large head.
+const clientReadBuffer = 4 << 10
+
+func newH1Conn(s *Server, sock *socket, nc net.Conn) *h1conn {
+	c := &h1conn{s: s, sock: sock, nc: nc}
+	c.in = bufConn{nc: nc, buf: make([]byte, clientReadBuffer)}
+	c.out = h1writer{nc: nc, buf: make([]byte, 0, clientReadBuffer)}
+	c.clientIP = clientIP(nc.RemoteAddr().String())
+	c.idle.Store(true)
+	return c
+}
+
+// serve runs the connection's request loop.
+func (c *h1conn) serve() {
+	handedOff := false
+	defer func() {
+		c.sock.h1.remove(c)
+		if !handedOff {
+			c.nc.Close()
+		}
+	}()
+	for {
+		c.idle.Store(true)
+		if c.sock.h1.closing.Load() {
+			return
+		}
+		head, err := c.readRequestHead()
+		if err != nil {
+			if errors.Is(err, errHeadTooLarge) || errors.Is(err, errNotForEngine) {
+				handedOff = c.handoff() // net/http answers 431 or serves it
+			}
+			return
+		}
+		c.idle.Store(false)
+		if !parseRequestHead(head, &c.req) {
+			c.in.r -= len(head) // nothing after the head was read yet
+			handedOff = c.handoff()
+			return
+		}
+		switch c.serveRequest(len(head)) {
+		case connHandoff:
+			handedOff = c.handoff()
+			return
+		case connClose:
+			return
+		}
+	}
+}
+
+// readRequestHead waits up to IdleTimeout for a request to start, then up
+// to ReadHeaderTimeout for the rest of its head (slowloris).
+func (c *h1conn) readRequestHead() (string, error) {
+	if h, ok := c.in.head(); ok {
+		return h, nil // pipelined
+	}
+	limit := c.s.opts.MaxHeaderBytes
+	if c.in.r == c.in.w {
+		if err := c.nc.SetReadDeadline(time.Now().Add(c.s.opts.IdleTimeout)); err != nil {
+			return "", err
+		}
+		if err := c.in.fill(limit); err != nil {
+			return "", err
+		}
+		if h, ok := c.in.head(); ok {
+			return h, nil
+		}
+	}
+	if err := c.nc.SetReadDeadline(time.Now().Add(c.s.opts.ReadHeaderTimeout)); err != nil {
+		return "", err
+	}
+	for {
+		if bytes.IndexByte(c.in.buffered(), '\n') >= 0 && hasBareLF(c.in.buffered()) {
+			// Lines ending in a bare LF: net/http's reader accepts them.
+			return "", errNotForEngine
+		}
+		if c.in.w-c.in.r >= limit {
+			return "", errHeadTooLarge
+		}
+		if err := c.in.fill(limit); err != nil {
+			return "", err
+		}
+		if h, ok := c.in.head(); ok {
+			return h, nil
+		}
+	}
+}
+
+// errNotForEngine: the bytes read so far are for net/http to judge.
+var errNotForEngine = errors.New("request outside the HTTP/1.1 engine's subset")
+
+// hasBareLF reports a line feed not preceded by a carriage return.
+func hasBareLF(b []byte) bool {
+	for i, ch := range b {
+		if ch == '\n' && (i == 0 || b[i-1] != '\r') {
+			return true
+		}
+	}
+	return false
+}
+
+// handoff gives the connection and its unread bytes to net/http. It reports
+// whether it did; the caller must not touch the connection after.
+func (c *h1conn) handoff() bool {
+	if c.nc.SetReadDeadline(time.Time{}) != nil {
+		return false
+	}
+	pending := c.in.buffered()
+	c.sock.h1.remove(c)
+	c.sock.handoff.give(&replayConn{Conn: c.nc, pending: pending})
+	return true
+}
+
+// connNext says what the loop does after a request.
+type connNext uint8
+
+const (
+	connKeep connNext = iota
+	connClose
+	connHandoff
+)
+
+// closing reports whether this response must be the connection's last.
+func (c *h1conn) closing() bool { return c.req.closeAfter || c.sock.h1.closing.Load() }
+
+// writeStatusLine starts a response.
+func (c *h1conn) writeStatusLine(code int, reason string) {
+	w := &c.out
+	w.buf = append(w.buf, "HTTP/1.1 "...)
+	w.buf = strconv.AppendInt(w.buf, int64(code), 10)
+	w.buf = append(w.buf, ' ')
+	if reason == "" {
+		reason = http.StatusText(code)
+	}
+	w.buf = append(w.buf, reason...)
+	w.buf = append(w.buf, "\r\n"...)
+}
+
+// writeField appends one field line.
+func (c *h1conn) writeField(name, value string) {
+	w := &c.out
+	w.buf = append(w.buf, name...)
+	w.buf = append(w.buf, ": "...)
+	w.buf = append(w.buf, value...)
+	w.buf = append(w.buf, "\r\n"...)
+}
+
+// endHead writes Date (unless the fields had one), Connection: close when
+// this is the last response, and the empty line.
+func (c *h1conn) endHead(hasDate bool) {
+	if !hasDate {
+		c.out.buf = append(c.out.buf, "Date: "...)
+		c.out.buf = append(c.out.buf, c.s.date.get(time.Now())...)
+		c.out.buf = append(c.out.buf, "\r\n"...)
+	}
+	if c.closing() {
+		c.out.buf = append(c.out.buf, "Connection: close\r\n"...)
+	}
+	c.out.buf = append(c.out.buf, "\r\n"...)
+}
+
+// writeError answers with the same short plain-text error as the net/http
+// path's writeError.
+func (c *h1conn) writeError(code int, msg string) {
+	c.writeStatusLine(code, "")
+	c.writeField("Content-Type", "text/plain; charset=utf-8")
+	c.writeField("X-Content-Type-Options", "nosniff")
+	c.out.buf = append(c.out.buf, "Content-Length: "...)
+	c.out.buf = strconv.AppendInt(c.out.buf, int64(len(msg)+1), 10)
+	c.out.buf = append(c.out.buf, "\r\n"...)
+	c.endHead(false)
+	if c.req.method != http.MethodHead {
+		c.out.buf = append(c.out.buf, msg...)
+		c.out.buf = append(c.out.buf, '\n')
+	}
+}
+
+// dateCache formats the Date field once a second instead of per response.
+type dateCache struct {
+	v atomic.Pointer[dateValue]
+}
+
+type dateValue struct {
+	sec int64
+	b   []byte
+}
+
+func (d *dateCache) get(now time.Time) []byte {
+	sec := now.Unix()
+	if v := d.v.Load(); v != nil && v.sec == sec {
+		return v.b
+	}
+	v := &dateValue{sec: sec, b: now.UTC().AppendFormat(nil, http.TimeFormat)}
+	d.v.Store(v)
+	return v.b
+}

@@ -1,0 +1,110 @@
+package proxy
+
+import (
+	"strings"
+)
+
+// hfield is one header field of the HTTP/1.1 engine, name in the case it
+// was received or set in. HTTP field names are case-insensitive (RFC 9110
+// 5.1), so the engine forwards them as they came, like nginx and HAProxy.
+type hfield struct{ name, value string }
+
+// fields is a header list in wire order. It serves the router as a
+// router.HeaderGetter and header filters as a router.HeaderEditor, without
+// building a map per request.
+type fields []hfield
+
+// Lookup returns the first value of name, matched case-insensitively.
+func (f *fields) Lookup(name string) (string, bool) {
+	for _, h := range *f {
+		if len(h.name) == len(name) && strings.EqualFold(h.name, name) {
+			return h.value, true
+		}
+	}
+	return "", false
+}
+
+// Set replaces every value of name with value.
+func (f *fields) Set(name, value string) {
+	f.Del(name)
+	*f = append(*f, hfield{name, value})
+}
+
+// Add appends a value of name.
+func (f *fields) Add(name, value string) { *f = append(*f, hfield{name, value}) }
+
+// Del removes every value of name.
+func (f *fields) Del(name string) {
+	out := (*f)[:0]
+	for _, h := range *f {
+		if len(h.name) != len(name) || !strings.EqualFold(h.name, name) {
+			out = append(out, h)
+		}
+	}
+	clear((*f)[len(out):]) // drop references to the removed strings
+	*f = out
+}
+
+// is reports whether the field's name is name, case-insensitively.
+func (h *hfield) is(name string) bool {
+	return len(h.name) == len(name) && strings.EqualFold(h.name, name)
+}
+
+// isHopField reports a field that is hop-by-hop by itself (RFC 9110
+// 7.6.1): the fixed list and every Proxy-* header, in any case.
+func isHopField(name string) bool {
+	switch len(name) {
+	case 2:
+		return strings.EqualFold(name, "Te")
+	case 7:
+		return strings.EqualFold(name, "Upgrade") || strings.EqualFold(name, "Trailer")
+	case 10:
+		if strings.EqualFold(name, "Connection") || strings.EqualFold(name, "Keep-Alive") {
+			return true
+		}
+	case 17:
+		return strings.EqualFold(name, "Transfer-Encoding")
+	}
+	return len(name) >= 6 && strings.EqualFold(name[:6], "Proxy-")
+}
+
+// namedByConnection reports whether one of the Connection fields in src
+// lists name as a token, which makes it hop-by-hop too.
+func namedByConnection(src []hfield, name string) bool {
+	for i := range src {
+		if !src[i].is("Connection") {
+			continue
+		}
+		for v := src[i].value; v != ""; {
+			var tok string
+			tok, v, _ = strings.Cut(v, ",")
+			if tok = strings.TrimSpace(tok); len(tok) == len(name) && strings.EqualFold(tok, name) {
+				return true
+			}
+		}
+	}
+	return false
+}
+
+// hasConnectionField reports whether src carries a Connection field, so the
+// per-field namedByConnection scan can be skipped when it does not.
+func hasConnectionField(src []hfield) bool {
+	for i := range src {
+		if src[i].is("Connection") {
+			return true
+		}
+	}
+	return false
+}
+
+// hasToken reports whether the comma-separated value lists tok.
+func hasToken(v, tok string) bool {
+	for v != "" {
+		var t string
+		t, v, _ = strings.Cut(v, ",")
+		if t = strings.TrimSpace(t); len(t) == len(tok) && strings.EqualFold(t, tok) {
+			return true
+		}
+	}
+	return false
+}

@@ -1,0 +1,584 @@
+package proxy
+
+import (
+	"errors"
+	"io"
+	"math/rand/v2"
+	"net/http"
+	"net/url"
+	"os"
+	"strconv"
+	"strings"
+	"time"
+
+	"github.com/false-systems/rauta/internal/router"
+)
+
+// serveRequest routes and forwards the request in c.req, whose head was
+// headLen bytes. It mirrors Server.route step for step; whatever the engine
+// does not do itself (mirrors, h2c backends) it hands to net/http before
+// anything is sent or read past the head.
+func (c *h1conn) serveRequest(headLen int) connNext {
+	lc := c.sock.cfg.Load()
+	start := time.Now()
+	rq := &c.req
+	c.bodyLeft = rq.contentLength
+	rreq := router.Request{
+		Host:     rq.host,
+		Path:     rq.path,
+		Method:   rq.method,
+		RawQuery: rq.query,
+		Header:   &rq.fields,
+		ClientIP: c.clientIP,
+	}
+	var ex exchange
+	status, bytes := 0, int64(0)
+	next := connKeep
+
+	rt := lc.table.Match(&rreq)
+	switch {
+	case rt == nil:
+		status = http.StatusNotFound
+		c.writeError(status, "no route")
+	case hasMirror(rt.Filters):
+		c.unread(headLen)
+		return connHandoff
+	default:
+		ex.route = rt
+		status, bytes, next = c.routeMatched(lc, rt, &rreq, &ex, start)
+		if next == connHandoff {
+			c.unread(headLen)
+			return connHandoff
+		}
+	}
+	if status != 0 {
+		c.s.record(lc, rq.method, rq.host, rq.path, c.clientIP, &ex, status, bytes, start)
+	}
+	if c.out.flush() != nil || c.closing() || !c.discardBody() {
+		return connClose
+	}
+	return next
+}
+
+// unread puts the request head back for net/http.
+func (c *h1conn) unread(headLen int) { c.in.r -= headLen }
+
+// routeMatched runs the filters, picks a backend and endpoint and forwards.
+// status 0 means nothing was answered (the client went away).
+func (c *h1conn) routeMatched(lc *listenerConfig, rt *router.Route, rreq *router.Request, ex *exchange, start time.Time) (status int, bytes int64, next connNext) {
+	rq := &c.req
+	c.buildOutbound(lc.scheme)
+	st := filterState{scheme: lc.scheme, path: rq.path, query: rq.query, host: rq.host}
+	c.editor = reqEditor{f: &c.outReq, host: rq.host, path: rq.path}
+	if code := c.runFilters(rt.Filters, &st); code != 0 {
+		return code, 0, connKeep
+	}
+	b := rt.PickBackend(rand.Uint64())
+	switch {
+	case b == nil:
+		c.writeError(http.StatusInternalServerError, "route has no backend")
+		return http.StatusInternalServerError, 0, connKeep
+	case b.Invalid:
+		c.writeError(http.StatusInternalServerError, "backend "+b.Name+" is invalid")
+		return http.StatusInternalServerError, 0, connKeep
+	case b.H2C || hasMirror(b.Filters):
+		return 0, 0, connHandoff
+	}
+	if code := c.runFilters(b.Filters, &st); code != 0 {
+		return code, 0, connKeep
+	}
+	ep := b.Pick(rreq)
+	if ep == nil {
+		c.writeError(http.StatusServiceUnavailable, "no healthy endpoints for backend "+b.Name)
+		return http.StatusServiceUnavailable, 0, connKeep
+	}
+	ex.upstream = ep.Addr
+	ep.Acquire()
+	defer ep.Release()
+	var deadline time.Time
+	if t := rt.Timeouts.Request; t > 0 {
+		deadline = start.Add(t)
+	}
+	if t := rt.Timeouts.BackendRequest; t > 0 {
+		if d := time.Now().Add(t); deadline.IsZero() || d.Before(deadline) {
+			deadline = d
+		}
+	}
+	return c.forward(b, ep.Addr, deadline, &st)
+}
+
+func hasMirror(fs []router.Filter) bool {
+	for i := range fs {
+		if fs[i].Kind == router.FilterMirror {
+			return true
+		}
+	}
+	return false
+}
+
+// buildOutbound fills c.outReq with the request's fields less the
+// hop-by-hop ones (RFC 9110 7.6.1) and with X-Forwarded-* set, exactly as
+// newOutbound does for the net/http path. Filters run after.
+func (c *h1conn) buildOutbound(scheme string) {
+	rq := &c.req
+	out := c.outReq[:0]
+	conn := hasConnectionField(rq.fields)
+	xff, wantTrailers := "", false
+	for _, h := range rq.fields {
+		switch {
+		case h.is("Te"):
+			wantTrailers = wantTrailers || hasToken(h.value, "trailers")
+			continue
+		case isHopField(h.name) || (conn && namedByConnection(rq.fields, h.name)):
+			continue
+		case h.is("X-Forwarded-For"):
+			if xff == "" {
+				xff = h.value
+			} else {
+				xff += ", " + h.value
+			}
+			continue
+		case h.is("X-Forwarded-Proto"), h.is("X-Forwarded-Host"):
+			continue
+		}
+		out = append(out, h)
+	}
+	if wantTrailers {
+		out = append(out, hfield{"Te", "trailers"}) // gRPC needs it end to end
+	}
+	ip := c.clientIP
+	if xff != "" {
+		ip = xff + ", " + ip
+	}
+	out = append(out,
+		hfield{"X-Forwarded-For", ip},
+		hfield{"X-Forwarded-Proto", scheme},
+		hfield{"X-Forwarded-Host", rq.host})
+	c.outReq = out
+}
+
+// reqEditor lets request header filters edit the outbound fields. Host is
+// not a field here: setting it changes the Host sent, as on the net/http
+// path, and removing it is ignored there too.
+type reqEditor struct {
+	f    *fields
+	host string
+	path string // escaped, after rewrites
+}
+
+func (e *reqEditor) Set(name, value string) {
+	if len(name) == 4 && strings.EqualFold(name, "Host") {
+		if value != "" {
+			e.host = value
+		}
+		return
+	}
+	e.f.Set(name, value)
+}
+
+func (e *reqEditor) Add(name, value string) {
+	if len(name) == 4 && strings.EqualFold(name, "Host") {
+		e.Set(name, value)
+		return
+	}
+	e.f.Add(name, value)
+}
+
+func (e *reqEditor) Del(name string) {
+	if len(name) != 4 || !strings.EqualFold(name, "Host") {
+		e.f.Del(name)
+	}
+}
+
+// runFilters applies fs like Server.runFilters does. It returns the status
+// of a response a filter wrote (a redirect), 0 otherwise.
+func (c *h1conn) runFilters(fs []router.Filter, st *filterState) int {
+	for i := range fs {
+		f := &fs[i]
+		switch f.Kind {
+		case router.FilterRequestHeaders:
+			f.Headers.ApplyTo(&c.editor)
+		case router.FilterResponseHeaders:
+			st.respMods = append(st.respMods, f.Headers)
+		case router.FilterRedirect:
+			c.outResp = c.outResp[:0]
+			for _, m := range st.respMods {
+				m.ApplyTo(&c.outResp)
+			}
+			c.outResp.Set("Location", f.Redirect.Location(st.scheme, st.host, st.path, st.query))
+			c.writeStatusLine(f.Redirect.StatusCode, "")
+			for _, h := range c.outResp {
+				c.writeField(h.name, h.value)
+			}
+			c.out.buf = append(c.out.buf, "Content-Length: 0\r\n"...)
+			c.endHead(false)
+			return f.Redirect.StatusCode
+		case router.FilterRewrite:
+			if f.Rewrite.Hostname != "" {
+				c.editor.host = f.Rewrite.Hostname
+			}
+			if p, ok := f.Rewrite.Path(st.path); ok {
+				var u url.URL
+				setEscapedPath(&u, p) // the same escaping as the net/http path
+				c.editor.path = u.EscapedPath()
+			}
+		}
+	}
+	return 0
+}
+
+// writeRequest puts the outbound request head, and as much of the body as
+// is already buffered, in c.reqBuf. It returns the body bytes still to be
+// read from the client.
+func (c *h1conn) writeRequest() int64 {
+	rq := &c.req
+	b := c.reqBuf[:0]
+	b = append(b, rq.method...)
+	b = append(b, ' ')
+	b = append(b, c.editor.path...)
+	if rq.query != "" || strings.HasSuffix(rq.uri, "?") {
+		b = append(b, '?')
+		b = append(b, rq.query...)
+	}
+	b = append(b, " HTTP/1.1\r\nHost: "...)
+	b = append(b, c.editor.host...)
+	b = append(b, "\r\n"...)
+	for _, h := range c.outReq {
+		b = append(b, h.name...)
+		b = append(b, ": "...)
+		b = append(b, h.value...)
+		b = append(b, "\r\n"...)
+	}
+	b = append(b, "\r\n"...)
+	n := min(c.bodyLeft, int64(c.in.w-c.in.r))
+	b = append(b, c.in.buf[c.in.r:c.in.r+int(n)]...)
+	c.in.r += int(n)
+	c.bodyLeft -= n
+	c.reqBuf = b
+	return c.bodyLeft
+}
+
+// maxDiscard is the most request body read and dropped to keep a
+// connection whose request was answered without it (net/http's limit).
+const maxDiscard = 256 << 10
+
+// discardBody reads what is left of the request body, so the next request
+// starts where it should. false means the connection must close instead.
+func (c *h1conn) discardBody() bool {
+	if c.bodyLeft == 0 {
+		return true
+	}
+	if c.bodyLeft > maxDiscard || c.nc.SetReadDeadline(time.Now().Add(c.s.opts.ReadHeaderTimeout)) != nil {
+		return false
+	}
+	for c.bodyLeft > 0 {
+		if c.in.r == c.in.w {
+			if c.in.fill(len(c.in.buf)) != nil {
+				return false
+			}
+		}
+		k := min(c.bodyLeft, int64(c.in.w-c.in.r))
+		c.in.r += int(k)
+		c.bodyLeft -= k
+	}
+	return true
+}
+
+// maxInterim bounds the 1xx responses skipped before the final one.
+const maxInterim = 16
+
+// forward sends the request to addr and relays the response. A request
+// whose body was not read yet and that is safe to repeat is retried once
+// on a new connection when a reused one turns out closed, as net/http's
+// Transport does.
+func (c *h1conn) forward(b *router.Backend, addr string, deadline time.Time, st *filterState) (int, int64, connNext) {
+	rq := &c.req
+	remaining := c.writeRequest()
+	var uc *upConn
+	for attempt := 0; ; attempt++ {
+		var reused bool
+		var err error
+		uc, reused, err = c.s.fwd.pool.get(addr, deadline)
+		if err != nil {
+			return c.upstreamFailed(b, deadline, err)
+		}
+		err = c.exchange(uc, deadline, remaining)
+		if err == nil {
+			break
+		}
+		uc.nc.Close()
+		var ce clientError
+		if errors.As(err, &ce) {
+			return statusClientClosed, 0, connClose
+		}
+		if reused && attempt == 0 && remaining == 0 && uc.w == 0 && replayable(rq) && !errors.Is(err, os.ErrDeadlineExceeded) {
+			continue
+		}
+		return c.upstreamFailed(b, deadline, err)
+	}
+	return c.relayResponse(uc, deadline, st)
+}
+
+// clientError wraps a failure to read the request body from the client.
+type clientError struct{ error }
+
+func (e clientError) Unwrap() error { return e.error }
+
+// exchange writes the request and reads the final response head into c.resp.
+func (c *h1conn) exchange(uc *upConn, deadline time.Time, remaining int64) error {
+	uc.r, uc.w, uc.scanned = 0, 0, 0
+	if !deadline.IsZero() {
+		if err := uc.nc.SetDeadline(deadline); err != nil {
+			return err
+		}
+	}
+	if _, err := uc.nc.Write(c.reqBuf); err != nil {
+		return err
+	}
+	if remaining > 0 {
+		if err := c.copyBody(uc, remaining); err != nil {
+			return err
+		}
+	}
+	for range maxInterim {
+		head, err := uc.readHead(maxResponseHead)
+		if err != nil {
+			return err
+		}
+		if err := parseResponseHead(head, c.req.method == http.MethodHead, &c.resp); err != nil {
+			return err
+		}
+		switch {
+		case c.resp.status == http.StatusSwitchingProtocols:
+			return errors.New("backend switched protocols without being asked to")
+		case c.resp.status >= 200:
+			return nil
+		}
+		// 1xx: the net/http path does not relay interim responses either.
+	}
+	return errors.New("too many interim responses from backend")
+}
+
+// maxResponseHead bounds a backend's response head, as net/http's
+// Transport does (its default is larger; 1 MiB is plenty).
+const maxResponseHead = 1 << 20
+
+// copyBody streams the rest of a Content-Length request body from the
+// client to the backend through the client's read buffer.
+func (c *h1conn) copyBody(uc *upConn, n int64) error {
+	if err := c.nc.SetReadDeadline(time.Time{}); err != nil {
+		return clientError{err}
+	}
+	for n > 0 {
+		if c.in.r == c.in.w {
+			if err := c.in.fill(len(c.in.buf)); err != nil {
+				return clientError{err}
+			}
+		}
+		k := min(n, int64(c.in.w-c.in.r))
+		if _, err := uc.nc.Write(c.in.buf[c.in.r : c.in.r+int(k)]); err != nil {
+			return err
+		}
+		c.in.r += int(k)
+		c.bodyLeft -= k
+		n -= k
+	}
+	return nil
+}
+
+// replayable is net/http's rule for retrying on a new connection: no body,
+// and a method that is safe to repeat or an idempotency key.
+func replayable(rq *reqHead) bool {
+	if rq.contentLength != 0 {
+		return false
+	}
+	switch rq.method {
+	case http.MethodGet, http.MethodHead, http.MethodOptions, http.MethodTrace:
+		return true
+	}
+	_, ok1 := rq.fields.Lookup("Idempotency-Key")
+	_, ok2 := rq.fields.Lookup("X-Idempotency-Key")
+	return ok1 || ok2
+}
+
+// upstreamFailed answers a request no response came for: 504 when the
+// deadline passed, 502 otherwise, counting connection failures.
+func (c *h1conn) upstreamFailed(b *router.Backend, deadline time.Time, err error) (int, int64, connNext) {
+	if errors.Is(err, os.ErrDeadlineExceeded) || (!deadline.IsZero() && !time.Now().Before(deadline)) {
+		c.writeError(http.StatusGatewayTimeout, "backend timed out")
+		return http.StatusGatewayTimeout, 0, connKeep
+	}
+	if isConnectError(err) {
+		c.s.metrics.connectErrors.WithLabelValues(b.Name).Inc()
+	}
+	c.writeError(http.StatusBadGateway, "backend unavailable")
+	return http.StatusBadGateway, 0, connKeep
+}
+
+// relayResponse writes c.resp's head and relays the body, then pools the
+// backend connection if it can serve again.
+func (c *h1conn) relayResponse(uc *upConn, deadline time.Time, st *filterState) (int, int64, connNext) {
+	rs := &c.resp
+	out := c.outResp[:0]
+	conn := hasConnectionField(rs.fields)
+	framed := rs.framing != bodyNone
+	for _, h := range rs.fields {
+		if isHopField(h.name) || (conn && namedByConnection(rs.fields, h.name)) ||
+			(framed && h.is("Content-Length")) {
+			continue
+		}
+		out = append(out, h)
+	}
+	c.outResp = out
+	for _, m := range st.respMods {
+		m.ApplyTo(&c.outResp)
+	}
+	c.writeStatusLine(rs.status, rs.reason)
+	hasDate := rs.hasDate
+	for _, h := range c.outResp {
+		if framed && (h.is("Content-Length") || h.is("Transfer-Encoding")) {
+			continue // a filter cannot change the framing the engine relays
+		}
+		c.writeField(h.name, h.value)
+	}
+	if len(st.respMods) > 0 {
+		_, hasDate = c.outResp.Lookup("Date")
+	}
+	switch rs.framing {
+	case bodyLength:
+		c.out.buf = append(c.out.buf, "Content-Length: "...)
+		c.out.buf = strconv.AppendInt(c.out.buf, rs.contentLength, 10)
+		c.out.buf = append(c.out.buf, "\r\n"...)
+	case bodyChunked, bodyToEOF:
+		c.out.buf = append(c.out.buf, "Transfer-Encoding: chunked\r\n"...)
+	}
+	c.endHead(hasDate)
+
+	n, err := c.relayBody(uc)
+	if err != nil {
+		// A truncated body: close both ends so the client cannot take it
+		// for a complete one.
+		uc.nc.Close()
+		return rs.status, n, connClose
+	}
+	if rs.closeAfter || uc.r != uc.w {
+		uc.nc.Close()
+	} else if deadline.IsZero() || uc.nc.SetDeadline(time.Time{}) == nil {
+		c.s.fwd.pool.put(uc)
+	} else {
+		uc.nc.Close()
+	}
+	return rs.status, n, connKeep
+}
+
+// relayBody copies the response body to the client as c.resp frames it,
+// flushing the client writer before each blocking read from the backend.
+// It returns the body bytes relayed.
+func (c *h1conn) relayBody(uc *upConn) (int64, error) {
+	flush := c.out.flush
+	switch c.resp.framing {
+	case bodyLength:
+		return c.relayN(uc, c.resp.contentLength, flush)
+	case bodyChunked:
+		return c.relayChunked(uc, flush)
+	case bodyToEOF:
+		return c.relayToEOF(uc)
+	}
+	return 0, nil
+}
+
+// relayN copies exactly n bytes.
+func (c *h1conn) relayN(uc *upConn, n int64, flush func() error) (int64, error) {
+	done := int64(0)
+	for done < n {
+		if uc.r == uc.w {
+			if err := flush(); err != nil {
+				return done, err
+			}
+			if err := uc.fill(len(uc.buf)); err != nil {
+				return done, err
+			}
+		}
+		k := min(n-done, int64(uc.w-uc.r))
+		c.out.write(uc.buf[uc.r : uc.r+int(k)])
+		uc.r += int(k)
+		done += k
+	}
+	return done, c.out.err
+}
+
+// maxChunkLine bounds a chunk-size or trailer line.
+const maxChunkLine = 4 << 10
+
+// relayChunked passes a chunked body through as it came, chunk sizes and
+// trailers included, checking its framing to find its end.
+func (c *h1conn) relayChunked(uc *upConn, flush func() error) (int64, error) {
+	total := int64(0)
+	for {
+		line, err := uc.readLine(maxChunkLine, flush)
+		if err != nil {
+			return total, err
+		}
+		size, err := parseChunkSize(line)
+		if err != nil {
+			return total, err
+		}
+		c.out.write(line)
+		c.out.write(crlf)
+		if size == 0 {
+			break
+		}
+		if _, err := c.relayN(uc, size, flush); err != nil {
+			return total, err
+		}
+		total += size
+		end, err := uc.readLine(maxChunkLine, flush)
+		if err != nil {
+			return total, err
+		}
+		if len(end) != 0 {
+			return total, errBadResponse
+		}
+		c.out.write(crlf)
+	}
+	for { // trailer section, through its empty line
+		line, err := uc.readLine(maxChunkLine, flush)
+		if err != nil {
+			return total, err
+		}
+		c.out.write(line)
+		c.out.write(crlf)
+		if len(line) == 0 {
+			return total, c.out.err
+		}
+	}
+}
+
+// relayToEOF re-frames a body that ends when the backend closes as chunks,
+// so the client connection stays open.
+func (c *h1conn) relayToEOF(uc *upConn) (int64, error) {
+	total := int64(0)
+	for {
+		if uc.r == uc.w {
+			if err := c.out.flush(); err != nil {
+				return total, err
+			}
+			err := uc.fill(len(uc.buf))
+			if errors.Is(err, io.EOF) {
+				break
+			}
+			if err != nil {
+				return total, err
+			}
+		}
+		p := uc.buf[uc.r:uc.w]
+		c.out.buf = strconv.AppendInt(c.out.buf, int64(len(p)), 16)
+		c.out.buf = append(c.out.buf, "\r\n"...)
+		c.out.write(p)
+		c.out.write(crlf)
+		uc.r = uc.w
+		total += int64(len(p))
+	}
+	c.out.write([]byte("0\r\n\r\n"))
+	return total, c.out.err
+}

@@ -1,0 +1,159 @@
+package proxy
+
+import (
+	"bytes"
+	"errors"
+	"io"
+	"net"
+)
+
+// errHeadTooLarge: no end of head within the allowed size.
+var errHeadTooLarge = errors.New("message head too large")
+
+// bufConn is a connection with a read buffer that the engine parses in
+// place: one read usually brings a whole request or response head, often
+// with its body.
+type bufConn struct {
+	nc   net.Conn
+	buf  []byte
+	r, w int // unread bytes are buf[r:w]
+	// scanned is how many unread bytes are known not to end a head.
+	scanned int
+}
+
+func (b *bufConn) buffered() []byte { return b.buf[b.r:b.w] }
+
+// fill reads at least one byte more, compacting the buffer or growing it up
+// to limit bytes when it is full.
+func (b *bufConn) fill(limit int) error {
+	if b.r == b.w {
+		b.r, b.w = 0, 0
+	}
+	if b.w == len(b.buf) {
+		switch {
+		case b.r > 0:
+			b.w = copy(b.buf, b.buf[b.r:b.w])
+			b.r = 0
+		case len(b.buf) < limit:
+			nb := make([]byte, min(2*len(b.buf), limit))
+			b.w = copy(nb, b.buf[b.r:b.w])
+			b.r, b.buf = 0, nb
+		default:
+			return errHeadTooLarge
+		}
+	}
+	n, err := b.nc.Read(b.buf[b.w:])
+	b.w += n
+	if n > 0 {
+		return nil
+	}
+	if err == nil {
+		err = io.ErrNoProgress
+	}
+	return err
+}
+
+// head returns the message head at the start of the unread bytes, through
+// its empty line, as one string whose substrings the parsers keep. It
+// consumes it. ok is false while the head is incomplete.
+func (b *bufConn) head() (head string, ok bool) {
+	un := b.buf[b.r:b.w]
+	i := bytes.Index(un[b.scanned:], crlfcrlf)
+	if i < 0 {
+		b.scanned = max(0, len(un)-3)
+		return "", false
+	}
+	end := b.scanned + i + 4
+	b.scanned = 0
+	b.r += end
+	return string(un[:end]), true
+}
+
+// readHead reads until a whole head is buffered and returns it; limit
+// bounds the head's size.
+func (b *bufConn) readHead(limit int) (string, error) {
+	for {
+		if h, ok := b.head(); ok {
+			return h, nil
+		}
+		if b.w-b.r >= limit {
+			return "", errHeadTooLarge
+		}
+		if err := b.fill(limit); err != nil {
+			return "", err
+		}
+	}
+}
+
+// readLine returns the next line without its CRLF, consuming it; it is
+// valid until the next read. flush runs before any blocking read.
+func (b *bufConn) readLine(limit int, flush func() error) ([]byte, error) {
+	for {
+		un := b.buf[b.r:b.w]
+		if i := bytes.Index(un, crlf); i >= 0 {
+			b.r += i + 2
+			return un[:i], nil
+		}
+		if len(un) >= limit {
+			return nil, errBadResponse
+		}
+		if err := flush(); err != nil {
+			return nil, err
+		}
+		if err := b.fill(limit + 2); err != nil {
+			return nil, err
+		}
+	}
+}
+
+var (
+	crlf     = []byte("\r\n")
+	crlfcrlf = []byte("\r\n\r\n")
+)
+
+// h1writer batches what goes to a client; the engine flushes it before it
+// blocks on the backend, so a streamed body is never held back while one
+// read of a small response still becomes one write.
+type h1writer struct {
+	nc  net.Conn
+	buf []byte
+	err error
+}
+
+// maxWriteBatch is the most the writer holds before writing.
+const maxWriteBatch = 64 << 10
+
+func (w *h1writer) write(p []byte) {
+	if w.err != nil {
+		return
+	}
+	if len(w.buf)+len(p) > maxWriteBatch {
+		w.flush()
+		if len(p) >= maxWriteBatch/2 {
+			_, w.err = w.nc.Write(p)
+			return
+		}
+	}
+	w.buf = append(w.buf, p...)
+}
+
+func (w *h1writer) writeString(s string) {
+	if w.err == nil && len(w.buf)+len(s) <= maxWriteBatch {
+		w.buf = append(w.buf, s...)
+		return
+	}
+	w.write([]byte(s))
+}
+
+// flush writes what is batched; it returns the first write error, after
+// which the writer drops everything.
+func (w *h1writer) flush() error {
+	if len(w.buf) > 0 && w.err == nil {
+		_, w.err = w.nc.Write(w.buf)
+	}
+	if cap(w.buf) > maxWriteBatch {
+		w.buf = nil // a big head grew it; do not keep it per connection
+	}
+	w.buf = w.buf[:0]
+	return w.err
+}

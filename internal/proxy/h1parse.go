@@ -1,0 +1,283 @@
+package proxy
+
+import (
+	"errors"
+	"fmt"
+	"strings"
+
+	"golang.org/x/net/http/httpguts"
+)
+
+// reqHead is a parsed HTTP/1.1 request head. Its strings are views of one
+// string that holds the whole head, so parsing allocates nothing more.
+type reqHead struct {
+	method, uri, path, query string
+	host                     string
+	// contentLength is the body length; the engine takes only requests
+	// whose body is framed by Content-Length or absent.
+	contentLength int64
+	// closeAfter is set by Connection: close.
+	closeAfter bool
+	// fields are every field but Host, in wire order.
+	fields fields
+}
+
+// parseRequestHead parses head, which ends with the empty line, into rh,
+// reusing rh.fields. It returns false for every request the engine leaves
+// to net/http: other protocol versions and request-target forms, bodies
+// not framed by Content-Length, Upgrade and Expect, and every malformed
+// request, which net/http then answers exactly as it always did. The checks
+// are net/http's own (httpguts), so nothing passes here that net/http
+// would reject.
+func parseRequestHead(head string, rh *reqHead) bool {
+	rh.fields = rh.fields[:0]
+	rh.contentLength, rh.closeAfter, rh.host = 0, false, ""
+	line, rest, _ := strings.Cut(head, "\r\n")
+	method, target, ok := strings.Cut(line, " ")
+	if !ok || !httpguts.ValidHeaderFieldName(method) { // a method is a token
+		return false
+	}
+	uri, proto, ok := strings.Cut(target, " ")
+	if !ok || proto != "HTTP/1.1" || !validOriginForm(uri) {
+		return false
+	}
+	rh.method, rh.uri = method, uri
+	rh.path, rh.query, _ = strings.Cut(uri, "?")
+
+	hostSeen, lengthSeen := false, false
+	for {
+		line, rest, _ = strings.Cut(rest, "\r\n")
+		if line == "" {
+			break
+		}
+		name, value, ok := strings.Cut(line, ":")
+		// A leading space or tab (obs-fold) makes the name invalid too.
+		if !ok || !httpguts.ValidHeaderFieldName(name) {
+			return false
+		}
+		value = strings.Trim(value, " \t")
+		if !httpguts.ValidHeaderFieldValue(value) {
+			return false
+		}
+		switch {
+		case len(name) == 4 && strings.EqualFold(name, "Host"):
+			if hostSeen || !httpguts.ValidHostHeader(value) {
+				return false
+			}
+			hostSeen, rh.host = true, value
+			continue
+		case len(name) == 14 && strings.EqualFold(name, "Content-Length"):
+			n, ok := parseLength(value)
+			if lengthSeen || !ok {
+				return false
+			}
+			lengthSeen, rh.contentLength = true, n
+		case len(name) == 10 && strings.EqualFold(name, "Connection"):
+			if hasToken(value, "upgrade") {
+				return false
+			}
+			if hasToken(value, "close") {
+				rh.closeAfter = true
+			}
+		case strings.EqualFold(name, "Transfer-Encoding"), strings.EqualFold(name, "Upgrade"),
+			strings.EqualFold(name, "Expect"):
+			return false
+		}
+		rh.fields = append(rh.fields, hfield{name, value})
+	}
+	return hostSeen
+}
+
+// validOriginForm accepts an origin-form request-target ("/path?query") of
+// visible ASCII whose path escapes are well formed and that is not longer
+// than maxRequestURI (longer ones get net/http's 414 path).
+func validOriginForm(uri string) bool {
+	if uri == "" || uri[0] != '/' || len(uri) > maxRequestURI {
+		return false
+	}
+	inPath := true
+	for i := 0; i < len(uri); i++ {
+		c := uri[i]
+		if c <= ' ' || c >= 0x7f {
+			return false
+		}
+		switch {
+		case c == '?':
+			inPath = false
+		case c == '%' && inPath:
+			// net/http rejects a path with a broken escape (400).
+			if i+2 >= len(uri) || !isHex(uri[i+1]) || !isHex(uri[i+2]) {
+				return false
+			}
+		}
+	}
+	return true
+}
+
+func isHex(c byte) bool {
+	return '0' <= c && c <= '9' || 'a' <= c && c <= 'f' || 'A' <= c && c <= 'F'
+}
+
+// parseLength parses a Content-Length value: decimal digits only.
+func parseLength(v string) (int64, bool) {
+	if v == "" || len(v) > 18 {
+		return 0, false
+	}
+	var n int64
+	for i := 0; i < len(v); i++ {
+		if v[i] < '0' || v[i] > '9' {
+			return 0, false
+		}
+		n = n*10 + int64(v[i]-'0')
+	}
+	return n, true
+}
+
+// bodyFraming says how a response body ends.
+type bodyFraming uint8
+
+const (
+	bodyNone    bodyFraming = iota // HEAD, 1xx, 204, 304
+	bodyLength                     // Content-Length bytes
+	bodyChunked                    // chunked transfer coding
+	bodyToEOF                      // until the backend closes
+)
+
+// respHead is a parsed HTTP/1.x response head; strings are views of the head.
+type respHead struct {
+	status        int
+	reason        string
+	contentLength int64
+	framing       bodyFraming
+	// closeAfter: the backend will close (Connection: close, HTTP/1.0
+	// without keep-alive, or a body that ends at EOF).
+	closeAfter bool
+	hasDate    bool
+	// fields are all fields as received, hop-by-hop ones included.
+	fields fields
+}
+
+// errBadResponse marks a response the engine cannot relay (502).
+var errBadResponse = errors.New("malformed response from backend")
+
+// parseResponseHead parses a backend's response head. headRequest says the
+// request was HEAD, which has no response body whatever the fields say.
+func parseResponseHead(head string, headRequest bool, rh *respHead) error {
+	rh.fields = rh.fields[:0]
+	rh.contentLength, rh.framing, rh.closeAfter, rh.hasDate = -1, bodyToEOF, false, false
+	line, rest, _ := strings.Cut(head, "\r\n")
+	proto, status, ok := strings.Cut(line, " ")
+	if !ok || (proto != "HTTP/1.1" && proto != "HTTP/1.0") {
+		return fmt.Errorf("%w: status line %.40q", errBadResponse, line)
+	}
+	code, reason, _ := strings.Cut(status, " ")
+	if len(code) != 3 || code[0] < '1' || code[0] > '9' || !isDigit(code[1]) || !isDigit(code[2]) {
+		return fmt.Errorf("%w: status line %.40q", errBadResponse, line)
+	}
+	rh.status = int(code[0]-'0')*100 + int(code[1]-'0')*10 + int(code[2]-'0')
+	rh.reason = reason
+	keepAlive10 := false
+	chunked, encoded := false, false
+	for {
+		line, rest, _ = strings.Cut(rest, "\r\n")
+		if line == "" {
+			break
+		}
+		name, value, ok := strings.Cut(line, ":")
+		if !ok || !httpguts.ValidHeaderFieldName(name) {
+			return fmt.Errorf("%w: field line %.40q", errBadResponse, line)
+		}
+		value = strings.Trim(value, " \t")
+		if !httpguts.ValidHeaderFieldValue(value) {
+			return fmt.Errorf("%w: value of %q", errBadResponse, name)
+		}
+		switch {
+		case len(name) == 14 && strings.EqualFold(name, "Content-Length"):
+			n, ok := parseLength(value)
+			if !ok || (rh.contentLength >= 0 && n != rh.contentLength) {
+				return fmt.Errorf("%w: Content-Length %q", errBadResponse, value)
+			}
+			rh.contentLength = n
+		case len(name) == 17 && strings.EqualFold(name, "Transfer-Encoding"):
+			encoded = true
+			chunked = lastToken(value) == "chunked"
+		case len(name) == 10 && strings.EqualFold(name, "Connection"):
+			if hasToken(value, "close") {
+				rh.closeAfter = true
+			}
+			keepAlive10 = hasToken(value, "keep-alive")
+		case len(name) == 4 && strings.EqualFold(name, "Date"):
+			rh.hasDate = true
+		}
+		rh.fields = append(rh.fields, hfield{name, value})
+	}
+	if proto == "HTTP/1.0" && !keepAlive10 {
+		rh.closeAfter = true
+	}
+	switch {
+	case headRequest || rh.status < 200 || rh.status == 204 || rh.status == 304:
+		rh.framing = bodyNone
+	case encoded && chunked:
+		rh.framing = bodyChunked
+		rh.contentLength = -1 // RFC 9112 6.3: Transfer-Encoding overrides it
+	case encoded:
+		rh.framing, rh.closeAfter = bodyToEOF, true
+	case rh.contentLength >= 0:
+		rh.framing = bodyLength
+	default:
+		rh.closeAfter = true
+	}
+	return nil
+}
+
+func isDigit(c byte) bool { return '0' <= c && c <= '9' }
+
+// lastToken returns the last comma-separated token of v in lower case
+// compared form: "gzip, chunked" -> "chunked".
+func lastToken(v string) string {
+	if i := strings.LastIndexByte(v, ','); i >= 0 {
+		v = v[i+1:]
+	}
+	v = strings.TrimSpace(v)
+	if strings.EqualFold(v, "chunked") {
+		return "chunked"
+	}
+	return v
+}
+
+// parseChunkSize parses a chunk-size line without its CRLF: hex digits,
+// then optional extensions after ';'.
+func parseChunkSize(line []byte) (int64, error) {
+	var n int64
+	i := 0
+	for ; i < len(line); i++ {
+		c := line[i]
+		var d byte
+		switch {
+		case '0' <= c && c <= '9':
+			d = c - '0'
+		case 'a' <= c && c <= 'f':
+			d = c - 'a' + 10
+		case 'A' <= c && c <= 'F':
+			d = c - 'A' + 10
+		default:
+			goto end
+		}
+		if i >= 15 {
+			return 0, fmt.Errorf("%w: chunk size too large", errBadResponse)
+		}
+		n = n<<4 | int64(d)
+	}
+end:
+	if i == 0 {
+		return 0, fmt.Errorf("%w: chunk size %.20q", errBadResponse, line)
+	}
+	for ; i < len(line); i++ {
+		if c := line[i]; c == ';' {
+			break
+		} else if c != ' ' && c != '\t' {
+			return 0, fmt.Errorf("%w: chunk size %.20q", errBadResponse, line)
+		}
+	}
+	return n, nil
+}
