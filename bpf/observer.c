@@ -79,7 +79,7 @@ const struct event *unused_event __attribute__((unused));
 // wakeup per event costs the reader a syscall round trip per event, which
 // at tens of thousands of requests per second is most of its CPU.
 // Userspace sets it at load time; 0 wakes on every event.
-volatile const __u64 wakeup_bytes = 65536;
+volatile const __u64 wakeup_bytes = 2 << 20;
 
 // Bytes one event takes in the ring: the 8-byte record header plus the
 // event, rounded up to 8.
@@ -136,84 +136,120 @@ static __always_inline long load(void *ctx, int xdp, __u32 off, void *to, __u32 
 	return bpf_skb_load_bytes(ctx, off, to, len);
 }
 
+// pkt is the frame being looked at: its context and the linear part that
+// direct packet access can read.
+struct pkt {
+	void *ctx;
+	void *data;
+	void *data_end;
+	__u32 len; // whole frame, including non-linear parts
+	int xdp;
+};
+
+// header returns len bytes at off: a pointer straight into the packet when
+// they lie in its linear part (headers nearly always do), else a copy in
+// buf made by bpf_*_load_bytes, or NULL past the end. Direct reads cost a
+// bounds check; a load_bytes helper call costs tens of ns on a cold cache,
+// and every packet needs three to five of them.
+static __always_inline void *header(struct pkt *p, __u32 off, void *buf, __u32 len) {
+	if (off < 256) { // bound the variable offset for the verifier
+		void *h = p->data + off;
+		if (h + len <= p->data_end)
+			return h;
+	}
+	if (load(p->ctx, p->xdp, off, buf, len) < 0)
+		return NULL;
+	return buf;
+}
+
 struct tuple {
 	__u32 saddr[4];
 	__u32 daddr[4];
 	__u8 family;
 };
 
-static __always_inline void handle(void *ctx, int xdp, __u32 pkt_len, __u32 ifindex,
-				   __u8 dir) {
-	struct ethhdr eth;
+static __always_inline void handle(struct pkt *p, __u32 ifindex, __u8 dir) {
+	union {
+		struct ethhdr eth;
+		struct iphdr ip;
+		struct ipv6hdr ip6;
+		struct tcphdr tcp;
+	} buf;
 	struct tuple t = {};
-	__u32 off = sizeof(eth);
+	__u32 off = sizeof(struct ethhdr);
 	__u32 l4_end;
 
-	if (load(ctx, xdp, 0, &eth, sizeof(eth)) < 0)
+	struct ethhdr *eth = header(p, 0, &buf, sizeof(*eth));
+	if (!eth)
 		return;
+	__u16 proto = eth->h_proto;
 
-	if (eth.h_proto == bpf_htons(ETH_P_IP)) {
-		struct iphdr ip;
-		if (load(ctx, xdp, off, &ip, sizeof(ip)) < 0)
+	if (proto == bpf_htons(ETH_P_IP)) {
+		struct iphdr *ip = header(p, off, &buf, sizeof(*ip));
+		if (!ip)
 			return;
-		if (ip.protocol != IPPROTO_TCP || ip.ihl < 5)
+		if (ip->protocol != IPPROTO_TCP || ip->ihl < 5)
 			return;
 		// A non-first fragment has no TCP header; skip it.
-		if (ip.frag_off & bpf_htons(0x1fff))
+		if (ip->frag_off & bpf_htons(0x1fff))
 			return;
 		t.family = 4;
-		t.saddr[0] = ip.saddr;
-		t.daddr[0] = ip.daddr;
-		l4_end = off + bpf_ntohs(ip.tot_len);
-		off += ip.ihl * 4;
-	} else if (eth.h_proto == bpf_htons(ETH_P_IPV6)) {
-		struct ipv6hdr ip6;
-		if (load(ctx, xdp, off, &ip6, sizeof(ip6)) < 0)
+		t.saddr[0] = ip->saddr;
+		t.daddr[0] = ip->daddr;
+		l4_end = off + bpf_ntohs(ip->tot_len);
+		off += ip->ihl * 4;
+	} else if (proto == bpf_htons(ETH_P_IPV6)) {
+		struct ipv6hdr *ip6 = header(p, off, &buf, sizeof(*ip6));
+		if (!ip6)
 			return;
 		// Extension headers before TCP are rare for HTTP; not followed.
-		if (ip6.nexthdr != IPPROTO_TCP)
+		if (ip6->nexthdr != IPPROTO_TCP)
 			return;
 		t.family = 6;
-		__builtin_memcpy(t.saddr, &ip6.saddr, 16);
-		__builtin_memcpy(t.daddr, &ip6.daddr, 16);
-		off += sizeof(ip6);
-		l4_end = off + bpf_ntohs(ip6.payload_len);
+		__builtin_memcpy(t.saddr, &ip6->saddr, 16);
+		__builtin_memcpy(t.daddr, &ip6->daddr, 16);
+		off += sizeof(*ip6);
+		l4_end = off + bpf_ntohs(ip6->payload_len);
 	} else {
 		return;
 	}
 
-	struct tcphdr tcp;
-	if (load(ctx, xdp, off, &tcp, sizeof(tcp)) < 0)
+	struct tcphdr *tcp = header(p, off, &buf, sizeof(*tcp));
+	if (!tcp)
 		return;
-	__u32 doff = tcp.doff * 4;
-	if (doff < sizeof(tcp))
+	__u32 doff = tcp->doff * 4;
+	__u8 flags = ((__u8 *)tcp)[13];
+	if (doff < sizeof(*tcp))
 		return;
 	off += doff;
 
 	// Ethernet padding can make the frame longer than the IP datagram;
 	// trust the IP length, bounded by the frame.
-	if (l4_end > pkt_len)
-		l4_end = pkt_len;
+	if (l4_end > p->len)
+		l4_end = p->len;
 	__u32 payload_len = l4_end > off ? l4_end - off : 0;
 
-	__u8 flags = ((__u8 *)&tcp)[13];
 	__u8 kind;
-	__u64 head = 0;
-
 	if (flags & 0x04) {
 		kind = KIND_RESET;
 		payload_len = 0;
 	} else {
+		// Bare ACKs, and anything shorter than the shortest request or
+		// status line prefix we match, leave here: no more work.
 		if (payload_len < 8)
-			return; // shorter than any request/status line prefix we match
-		if (load(ctx, xdp, off, &head, sizeof(head)) < 0)
 			return;
-		if (!looks_http(head)) {
+		__u64 hbuf;
+		__u64 *head = header(p, off, &hbuf, sizeof(hbuf));
+		if (!head)
+			return;
+		if (!looks_http(*head)) {
 			count(STAT_NON_HTTP);
 			return;
 		}
 		kind = KIND_PAYLOAD;
 	}
+	__u32 seq = bpf_ntohl(tcp->seq);
+	__u16 sport = bpf_ntohs(tcp->source), dport = bpf_ntohs(tcp->dest);
 
 	struct event *e = bpf_ringbuf_reserve(&events, sizeof(*e), 0);
 	if (!e) {
@@ -225,10 +261,10 @@ static __always_inline void handle(void *ctx, int xdp, __u32 pkt_len, __u32 ifin
 	__builtin_memcpy(e->saddr, t.saddr, sizeof(t.saddr));
 	__builtin_memcpy(e->daddr, t.daddr, sizeof(t.daddr));
 	e->ifindex = ifindex;
-	e->seq = bpf_ntohl(tcp.seq);
+	e->seq = seq;
 	e->payload_len = payload_len;
-	e->sport = bpf_ntohs(tcp.source);
-	e->dport = bpf_ntohs(tcp.dest);
+	e->sport = sport;
+	e->dport = dport;
 	e->family = t.family;
 	e->direction = dir;
 	e->kind = kind;
@@ -237,6 +273,8 @@ static __always_inline void handle(void *ctx, int xdp, __u32 pkt_len, __u32 ifin
 	e->_pad[1] = 0;
 	e->captured = 0;
 
+	// Only the payload's bytes are copied (and read by userspace), never
+	// the whole CAPTURE_LEN: most requests are far shorter.
 	__u32 n = payload_len;
 	if (n > CAPTURE_LEN) {
 		n = CAPTURE_LEN;
@@ -247,7 +285,7 @@ static __always_inline void handle(void *ctx, int xdp, __u32 pkt_len, __u32 ifin
 		n &= (CAPTURE_LEN << 1) - 1;
 		if (n > CAPTURE_LEN)
 			n = CAPTURE_LEN;
-		if (n >= 1 && load(ctx, xdp, off, e->data, n) == 0)
+		if (n >= 1 && load(p->ctx, p->xdp, off, e->data, n) == 0)
 			e->captured = n;
 	}
 
@@ -269,13 +307,15 @@ static __always_inline void handle(void *ctx, int xdp, __u32 pkt_len, __u32 ifin
 
 SEC("tc")
 int observe_tc_ingress(struct __sk_buff *skb) {
-	handle(skb, 0, skb->len, skb->ifindex, DIR_INGRESS);
+	struct pkt p = {skb, (void *)(long)skb->data, (void *)(long)skb->data_end, skb->len, 0};
+	handle(&p, skb->ifindex, DIR_INGRESS);
 	return TC_ACT_UNSPEC; // let the next program / the stack decide
 }
 
 SEC("tc")
 int observe_tc_egress(struct __sk_buff *skb) {
-	handle(skb, 0, skb->len, skb->ifindex, DIR_EGRESS);
+	struct pkt p = {skb, (void *)(long)skb->data, (void *)(long)skb->data_end, skb->len, 0};
+	handle(&p, skb->ifindex, DIR_EGRESS);
 	return TC_ACT_UNSPEC;
 }
 
@@ -285,7 +325,7 @@ SEC("xdp.frags")
 int observe_xdp_ingress(struct xdp_md *ctx) {
 	// Total length including fragments of multi-buffer frames, which
 	// bpf_xdp_load_bytes can read as well.
-	__u32 len = bpf_xdp_get_buff_len(ctx);
-	handle(ctx, 1, len, ctx->ingress_ifindex, DIR_INGRESS);
+	struct pkt p = {ctx, (void *)(long)ctx->data, (void *)(long)ctx->data_end, bpf_xdp_get_buff_len(ctx), 1};
+	handle(&p, ctx->ingress_ifindex, DIR_INGRESS);
 	return XDP_PASS;
 }
