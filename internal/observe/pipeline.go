@@ -43,6 +43,9 @@ type pipeline struct {
 	// every exchange.
 	serverLabels map[netip.AddrPort]string
 	templates    map[string]string
+	// strings shares the Host, User-Agent and target strings of requests
+	// so that steady traffic parses without allocating.
+	strings *httpparse.Interner
 
 	req  httpparse.Request
 	resp httpparse.Response
@@ -108,6 +111,7 @@ func newPipeline(ctx context.Context, o pipelineOptions) *pipeline {
 	}
 	p.serverLabels = make(map[netip.AddrPort]string)
 	p.templates = make(map[string]string)
+	p.strings = httpparse.NewInterner(cacheLimit)
 	p.pairer = pair.New(pair.Config{MaxConns: o.cfg.MaxConns, MaxPending: o.cfg.MaxPending, RequestTimeout: o.cfg.RequestTimeout}, p.onExchange)
 	return p
 }
@@ -157,7 +161,7 @@ func (p *pipeline) handle(ev *capture.Event) {
 // request parses and records one request; it returns the bytes it spans
 // (head and body) when known, else 0.
 func (p *pipeline) request(ev *capture.Event, msg []byte, seq uint32) int {
-	if err := httpparse.ParseRequest(msg, &p.req); err != nil {
+	if err := p.strings.ParseRequest(msg, &p.req); err != nil {
 		p.countParse(err, &p.local.RequestMalformed, &p.local.RequestTruncated)
 		p.pairer.Request(ev.TimestampNS, ev.Src, ev.Dst, seq, nil)
 		return 0

@@ -227,8 +227,38 @@ func BenchmarkPipelineExchange(b *testing.B) {
 	for b.Loop() {
 		i++
 		req.Seq, resp.Seq = i*100, i*1000
-		req.TimestampNS, resp.TimestampNS = uint64(i)*1000, uint64(i)*1000+500
+		// Varied latencies, as on real traffic (the slow-response
+		// baseline's p99 is computed over them).
+		req.TimestampNS, resp.TimestampNS = uint64(i)*1000, uint64(i)*1000+500+uint64(i*7919%100000)
 		p.handle(req)
 		p.handle(resp)
+	}
+}
+
+// TestPipelineSteadyStateAllocatesNothing: once a connection, route and
+// label set have been seen, an exchange allocates nothing.
+func TestPipelineSteadyStateAllocatesNothing(t *testing.T) {
+	cfg := Defaults()
+	var p *pipeline
+	prom := export.NewProm(func() export.Counters { return p.counters() })
+	p = newPipeline(context.Background(), pipelineOptions{cfg: cfg, resolver: enrich.None{}, prom: prom, json: export.NewJSON(io.Discard)})
+	req := ev(0, "10.0.0.1:40000", "10.0.0.2:8080", 1, "GET /users/42 HTTP/1.1\r\nHost: shop\r\nUser-Agent: curl/8\r\n\r\n")
+	resp := ev(0, "10.0.0.2:8080", "10.0.0.1:40000", 1, "HTTP/1.1 200 OK\r\nContent-Length: 2\r\n\r\nok")
+	i := uint32(0)
+	exchange := func() {
+		i++
+		req.Seq, resp.Seq = i*100, i*1000
+		req.TimestampNS, resp.TimestampNS = uint64(i)*1000, uint64(i)*1000+500+uint64(i%97)
+		p.handle(req)
+		p.handle(resp)
+	}
+	for range 2000 { // fill the slow-response window past its minimum
+		exchange()
+	}
+	if n := testing.AllocsPerRun(1000, exchange); n != 0 {
+		t.Fatalf("%v allocations per exchange in steady state, want 0", n)
+	}
+	if got := p.pairer.Stats().Exchanges; got != 2000+1001 {
+		t.Fatalf("%d exchanges, want %d", got, 2000+1001)
 	}
 }

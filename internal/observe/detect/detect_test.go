@@ -1,6 +1,8 @@
 package detect
 
 import (
+	"math/rand/v2"
+	"slices"
 	"testing"
 	"time"
 
@@ -154,5 +156,43 @@ func TestProbeFailures(t *testing.T) {
 		if len(s.evs) != 1 || s.evs[0].Reason != tc.want || s.evs[0].Kind != KindProbeFailure || s.evs[0].Outcome != tc.outcome.String() {
 			t.Errorf("%s: got %+v", tc.name, s.evs)
 		}
+	}
+}
+
+// TestNearestRankP99MatchesSort checks the heap selection against sorting
+// for window sizes around the rank boundaries, with ties.
+func TestNearestRankP99MatchesSort(t *testing.T) {
+	rng := rand.New(rand.NewPCG(1, 2))
+	var scratch []uint64
+	for _, n := range []int{1, 2, 3, 50, 98, 99, 100, 101, 199, 1000, 1001, 4096} {
+		for _, spread := range []uint64{3, 1 << 40} { // many ties, few ties
+			xs := make([]uint64, n)
+			for i := range xs {
+				xs[i] = rng.Uint64N(spread)
+			}
+			sorted := slices.Clone(xs)
+			slices.Sort(sorted)
+			want := sorted[(99*n+99)/100-1]
+			var got uint64
+			got, scratch = nearestRankP99(xs, scratch)
+			if got != want {
+				t.Errorf("n=%d spread=%d: p99 %d, sorting gives %d", n, spread, got, want)
+			}
+		}
+	}
+	if got, _ := nearestRankP99(nil, nil); got != 0 {
+		t.Errorf("empty window: %d", got)
+	}
+}
+
+func BenchmarkNearestRankP99(b *testing.B) {
+	rng := rand.New(rand.NewPCG(1, 2))
+	xs := make([]uint64, 1000)
+	for i := range xs {
+		xs[i] = rng.Uint64N(1e9)
+	}
+	var scratch []uint64
+	for b.Loop() {
+		_, scratch = nearestRankP99(xs, scratch)
 	}
 }

@@ -32,11 +32,14 @@ var DurationBuckets = []float64{0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05,
 // SizeBuckets for body sizes in bytes.
 var SizeBuckets = []float64{0, 64, 256, 1024, 4096, 16384, 65536, 262144, 1048576, 4194304}
 
-// knownMethods bounds the method label (semantic conventions: anything else
-// is _OTHER).
-var knownMethods = map[string]bool{
-	"GET": true, "HEAD": true, "POST": true, "PUT": true, "DELETE": true,
-	"PATCH": true, "OPTIONS": true, "CONNECT": true, "TRACE": true,
+// knownMethod bounds the method label (semantic conventions: anything else
+// is _OTHER). A switch, not a map: it runs for every exchange.
+func knownMethod(m string) bool {
+	switch m {
+	case "GET", "HEAD", "POST", "PUT", "DELETE", "PATCH", "OPTIONS", "CONNECT", "TRACE":
+		return true
+	}
+	return false
 }
 
 // labels are the bounded attribute values of one observation.
@@ -61,7 +64,7 @@ func statusText(code int) string {
 
 func labelsOf(o *detect.Observation) labels {
 	l := labels{method: o.Method, route: o.Route, service: o.Service, namespace: o.Namespace}
-	if !knownMethods[l.method] {
+	if !knownMethod(l.method) {
 		l.method = "_OTHER"
 	}
 	switch o.Outcome {

@@ -63,13 +63,6 @@ func trimCR(b []byte) []byte {
 	return b
 }
 
-func cut(b []byte, n int) string {
-	if len(b) > n {
-		b = b[:n]
-	}
-	return string(b)
-}
-
 // equalFold compares an ASCII header name with a lower-case literal.
 func equalFold(b []byte, lower string) bool {
 	if len(b) != len(lower) {

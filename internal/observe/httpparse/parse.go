@@ -89,7 +89,10 @@ type Response struct {
 // ParseRequest parses a request head from b. It allocates only the strings
 // it returns. A request line cut inside the target still yields Method and
 // the captured part of Target with TargetTruncated set.
-func ParseRequest(b []byte, r *Request) error {
+func ParseRequest(b []byte, r *Request) error { return parseRequest(b, r, nil) }
+
+// parseRequest takes the strings it returns from in (nil: allocates them).
+func parseRequest(b []byte, r *Request, in *Interner) error {
 	*r = Request{ContentLength: -1, Minor: -1}
 	sp := bytes.IndexByte(b, ' ')
 	if sp <= 0 || sp > 16 {
@@ -117,7 +120,7 @@ func ParseRequest(b []byte, r *Request) error {
 		if !isTarget(t) {
 			return malformed("request target")
 		}
-		r.Target = cut(t, MaxTargetLen)
+		r.Target = in.cut(t, MaxTargetLen)
 		r.TargetTruncated = true
 		return nil
 	}
@@ -135,7 +138,7 @@ func ParseRequest(b []byte, r *Request) error {
 		return malformed("request version")
 	}
 	r.Minor = minor
-	r.Target = cut(target, MaxTargetLen)
+	r.Target = in.cut(target, MaxTargetLen)
 	if len(target) > MaxTargetLen {
 		r.TargetTruncated = true
 	}
@@ -143,9 +146,9 @@ func ParseRequest(b []byte, r *Request) error {
 	used, err := parseHeaders(b[start:], func(name, value []byte) {
 		switch {
 		case equalFold(name, "host"):
-			r.Host = cut(value, MaxHostLen)
+			r.Host = in.cut(value, MaxHostLen)
 		case equalFold(name, "user-agent"):
-			r.UserAgent = cut(value, MaxUserAgentLen)
+			r.UserAgent = in.cut(value, MaxUserAgentLen)
 		case equalFold(name, "content-length"):
 			r.ContentLength = mergeContentLength(r.ContentLength, value)
 		case equalFold(name, "transfer-encoding"):

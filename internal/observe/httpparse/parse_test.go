@@ -4,6 +4,7 @@ import (
 	"errors"
 	"strings"
 	"testing"
+	"unsafe"
 )
 
 func TestParseRequest(t *testing.T) {
@@ -206,5 +207,44 @@ func BenchmarkParseResponse(b *testing.B) {
 		if err := ParseResponse(in, &r); err != nil {
 			b.Fatal(err)
 		}
+	}
+}
+
+// TestInternerSameResultsBoundedAndNoAllocs: interned parsing gives the
+// same Request as plain parsing, reuses one string per value, stays within
+// its bound, and allocates nothing for values it already holds.
+func TestInternerSameResultsBoundedAndNoAllocs(t *testing.T) {
+	in := NewInterner(3)
+	heads := []string{
+		"GET /a HTTP/1.1\r\nHost: one\r\nUser-Agent: kube-probe/1.36\r\n\r\n",
+		"GET /a HTTP/1.1\r\nHost: one\r\nUser-Agent: kube-probe/1.36\r\n\r\n",
+		"POST /very/long/target?q=1 HTTP/1.1\r\nHost: two\r\nContent-Length: 3\r\n\r\nabc",
+		"GET /cut-in-the-targ",
+	}
+	for _, h := range heads {
+		var plain, interned Request
+		perr, ierr := ParseRequest([]byte(h), &plain), in.ParseRequest([]byte(h), &interned)
+		if (perr == nil) != (ierr == nil) || plain != interned {
+			t.Fatalf("%q: interned %+v (%v), plain %+v (%v)", h, interned, ierr, plain, perr)
+		}
+		if in.Len() > 3 {
+			t.Fatalf("interner holds %d values, bound is 3", in.Len())
+		}
+	}
+
+	in = NewInterner(16)
+	head := []byte(heads[0])
+	var a, b Request
+	if err := in.ParseRequest(head, &a); err != nil {
+		t.Fatal(err)
+	}
+	if err := in.ParseRequest(head, &b); err != nil {
+		t.Fatal(err)
+	}
+	if unsafe.StringData(a.Host) != unsafe.StringData(b.Host) || unsafe.StringData(a.Target) != unsafe.StringData(b.Target) {
+		t.Fatal("the same values were not shared")
+	}
+	if n := testing.AllocsPerRun(100, func() { _ = in.ParseRequest(head, &b) }); n != 0 {
+		t.Fatalf("%v allocations per parse of known values, want 0", n)
 	}
 }
