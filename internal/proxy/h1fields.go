@@ -86,17 +86,6 @@ func namedByConnection(src []hfield, name string) bool {
 	return false
 }
 
-// hasConnectionField reports whether src carries a Connection field, so the
-// per-field namedByConnection scan can be skipped when it does not.
-func hasConnectionField(src []hfield) bool {
-	for i := range src {
-		if src[i].is("Connection") {
-			return true
-		}
-	}
-	return false
-}
-
 // hasToken reports whether the comma-separated value lists tok.
 func hasToken(v, tok string) bool {
 	for v != "" {

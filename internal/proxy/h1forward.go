@@ -7,6 +7,7 @@ import (
 	"net/http"
 	"net/url"
 	"os"
+	"runtime"
 	"strconv"
 	"strings"
 	"time"
@@ -21,6 +22,7 @@ import (
 func (c *h1conn) serveRequest(headLen int) connNext {
 	lc := c.sock.cfg.Load()
 	start := time.Now()
+	c.now = start
 	rq := &c.req
 	c.bodyLeft = rq.contentLength
 	rreq := router.Request{
@@ -122,7 +124,7 @@ func hasMirror(fs []router.Filter) bool {
 func (c *h1conn) buildOutbound(scheme string) {
 	rq := &c.req
 	out := c.outReq[:0]
-	conn := hasConnectionField(rq.fields)
+	conn := rq.connNames
 	xff, wantTrailers := "", false
 	for _, h := range rq.fields {
 		switch {
@@ -268,7 +270,7 @@ func (c *h1conn) discardBody() bool {
 	if c.bodyLeft == 0 {
 		return true
 	}
-	if c.bodyLeft > maxDiscard || c.nc.SetReadDeadline(time.Now().Add(c.s.opts.ReadHeaderTimeout)) != nil {
+	if c.bodyLeft > maxDiscard || c.setReadDeadline(time.Now().Add(c.s.opts.ReadHeaderTimeout)) != nil {
 		return false
 	}
 	for c.bodyLeft > 0 {
@@ -298,7 +300,7 @@ func (c *h1conn) forward(b *router.Backend, addr string, deadline time.Time, st 
 	for attempt := 0; ; attempt++ {
 		var reused bool
 		var err error
-		uc, reused, err = c.s.fwd.pool.get(addr, deadline)
+		uc, reused, err = c.s.fwd.pool.get(addr, deadline, c.now)
 		if err != nil {
 			return c.upstreamFailed(b, deadline, err)
 		}
@@ -340,6 +342,10 @@ func (c *h1conn) exchange(uc *upConn, deadline time.Time, remaining int64) error
 			return err
 		}
 	}
+	// The response cannot be there yet: let the other connections run
+	// first, so the read below usually finds it instead of costing a
+	// wasted read syscall and a park.
+	runtime.Gosched()
 	for range maxInterim {
 		head, err := uc.readHead(maxResponseHead)
 		if err != nil {
@@ -366,7 +372,7 @@ const maxResponseHead = 1 << 20
 // copyBody streams the rest of a Content-Length request body from the
 // client to the backend through the client's read buffer.
 func (c *h1conn) copyBody(uc *upConn, n int64) error {
-	if err := c.nc.SetReadDeadline(time.Time{}); err != nil {
+	if err := c.setReadDeadline(time.Time{}); err != nil {
 		return clientError{err}
 	}
 	for n > 0 {
@@ -420,7 +426,7 @@ func (c *h1conn) upstreamFailed(b *router.Backend, deadline time.Time, err error
 func (c *h1conn) relayResponse(uc *upConn, deadline time.Time, st *filterState) (int, int64, connNext) {
 	rs := &c.resp
 	out := c.outResp[:0]
-	conn := hasConnectionField(rs.fields)
+	conn := rs.connNames
 	framed := rs.framing != bodyNone
 	for _, h := range rs.fields {
 		if isHopField(h.name) || (conn && namedByConnection(rs.fields, h.name)) ||
@@ -435,13 +441,14 @@ func (c *h1conn) relayResponse(uc *upConn, deadline time.Time, st *filterState) 
 	}
 	c.writeStatusLine(rs.status, rs.reason)
 	hasDate := rs.hasDate
+	mods := len(st.respMods) > 0
 	for _, h := range c.outResp {
-		if framed && (h.is("Content-Length") || h.is("Transfer-Encoding")) {
+		if mods && framed && (h.is("Content-Length") || h.is("Transfer-Encoding")) {
 			continue // a filter cannot change the framing the engine relays
 		}
 		c.writeField(h.name, h.value)
 	}
-	if len(st.respMods) > 0 {
+	if mods {
 		_, hasDate = c.outResp.Lookup("Date")
 	}
 	switch rs.framing {
@@ -464,7 +471,7 @@ func (c *h1conn) relayResponse(uc *upConn, deadline time.Time, st *filterState) 
 	if rs.closeAfter || uc.r != uc.w {
 		uc.nc.Close()
 	} else if deadline.IsZero() || uc.nc.SetDeadline(time.Time{}) == nil {
-		c.s.fwd.pool.put(uc)
+		c.s.fwd.pool.put(uc, c.now)
 	} else {
 		uc.nc.Close()
 	}

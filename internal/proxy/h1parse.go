@@ -18,6 +18,8 @@ type reqHead struct {
 	contentLength int64
 	// closeAfter is set by Connection: close.
 	closeAfter bool
+	// connNames: a Connection field names other fields (hop-by-hop).
+	connNames bool
 	// fields are every field but Host, in wire order.
 	fields fields
 }
@@ -31,8 +33,11 @@ type reqHead struct {
 // would reject.
 func parseRequestHead(head string, rh *reqHead) bool {
 	rh.fields = rh.fields[:0]
-	rh.contentLength, rh.closeAfter, rh.host = 0, false, ""
-	line, rest, _ := strings.Cut(head, "\r\n")
+	rh.contentLength, rh.closeAfter, rh.connNames, rh.host = 0, false, false, ""
+	line, rest, ok := cutLine(head)
+	if !ok {
+		return false
+	}
 	method, target, ok := strings.Cut(line, " ")
 	if !ok || !httpguts.ValidHeaderFieldName(method) { // a method is a token
 		return false
@@ -46,7 +51,9 @@ func parseRequestHead(head string, rh *reqHead) bool {
 
 	hostSeen, lengthSeen := false, false
 	for {
-		line, rest, _ = strings.Cut(rest, "\r\n")
+		if line, rest, ok = cutLine(rest); !ok {
+			return false
+		}
 		if line == "" {
 			break
 		}
@@ -55,7 +62,7 @@ func parseRequestHead(head string, rh *reqHead) bool {
 		if !ok || !httpguts.ValidHeaderFieldName(name) {
 			return false
 		}
-		value = strings.Trim(value, " \t")
+		value = trimOWS(value)
 		if !httpguts.ValidHeaderFieldValue(value) {
 			return false
 		}
@@ -79,13 +86,54 @@ func parseRequestHead(head string, rh *reqHead) bool {
 			if hasToken(value, "close") {
 				rh.closeAfter = true
 			}
-		case strings.EqualFold(name, "Transfer-Encoding"), strings.EqualFold(name, "Upgrade"),
-			strings.EqualFold(name, "Expect"):
+			rh.connNames = rh.connNames || listsOtherTokens(value)
+		case len(name) == 17 && strings.EqualFold(name, "Transfer-Encoding"),
+			len(name) == 7 && strings.EqualFold(name, "Upgrade"),
+			len(name) == 6 && strings.EqualFold(name, "Expect"):
 			return false
 		}
 		rh.fields = append(rh.fields, hfield{name, value})
 	}
 	return hostSeen
+}
+
+// cutLine splits off the first CRLF-terminated line of s. ok is false when
+// a line ends in a bare LF, which the engine leaves to net/http (requests)
+// or rejects (responses). IndexByte is much faster than Index("\r\n").
+func cutLine(s string) (line, rest string, ok bool) {
+	i := strings.IndexByte(s, '\n')
+	if i < 0 {
+		return s, "", true
+	}
+	if i == 0 || s[i-1] != '\r' {
+		return "", "", false
+	}
+	return s[:i-1], s[i+1:], true
+}
+
+// trimOWS removes optional whitespace (spaces and tabs) around a field value.
+func trimOWS(v string) string {
+	for v != "" && (v[0] == ' ' || v[0] == '\t') {
+		v = v[1:]
+	}
+	for v != "" && (v[len(v)-1] == ' ' || v[len(v)-1] == '\t') {
+		v = v[:len(v)-1]
+	}
+	return v
+}
+
+// listsOtherTokens reports a Connection value naming more than close and
+// keep-alive, i.e. headers that become hop-by-hop.
+func listsOtherTokens(v string) bool {
+	for v != "" {
+		var t string
+		t, v, _ = strings.Cut(v, ",")
+		t = trimOWS(t)
+		if t != "" && !strings.EqualFold(t, "close") && !strings.EqualFold(t, "keep-alive") {
+			return true
+		}
+	}
+	return false
 }
 
 // validOriginForm accepts an origin-form request-target ("/path?query") of
@@ -153,6 +201,8 @@ type respHead struct {
 	// without keep-alive, or a body that ends at EOF).
 	closeAfter bool
 	hasDate    bool
+	// connNames: a Connection field names other fields (hop-by-hop).
+	connNames bool
 	// fields are all fields as received, hop-by-hop ones included.
 	fields fields
 }
@@ -164,8 +214,11 @@ var errBadResponse = errors.New("malformed response from backend")
 // request was HEAD, which has no response body whatever the fields say.
 func parseResponseHead(head string, headRequest bool, rh *respHead) error {
 	rh.fields = rh.fields[:0]
-	rh.contentLength, rh.framing, rh.closeAfter, rh.hasDate = -1, bodyToEOF, false, false
-	line, rest, _ := strings.Cut(head, "\r\n")
+	rh.contentLength, rh.framing, rh.closeAfter, rh.hasDate, rh.connNames = -1, bodyToEOF, false, false, false
+	line, rest, ok := cutLine(head)
+	if !ok {
+		return fmt.Errorf("%w: bare LF in status line", errBadResponse)
+	}
 	proto, status, ok := strings.Cut(line, " ")
 	if !ok || (proto != "HTTP/1.1" && proto != "HTTP/1.0") {
 		return fmt.Errorf("%w: status line %.40q", errBadResponse, line)
@@ -179,7 +232,9 @@ func parseResponseHead(head string, headRequest bool, rh *respHead) error {
 	keepAlive10 := false
 	chunked, encoded := false, false
 	for {
-		line, rest, _ = strings.Cut(rest, "\r\n")
+		if line, rest, ok = cutLine(rest); !ok {
+			return fmt.Errorf("%w: bare LF in fields", errBadResponse)
+		}
 		if line == "" {
 			break
 		}
@@ -187,7 +242,7 @@ func parseResponseHead(head string, headRequest bool, rh *respHead) error {
 		if !ok || !httpguts.ValidHeaderFieldName(name) {
 			return fmt.Errorf("%w: field line %.40q", errBadResponse, line)
 		}
-		value = strings.Trim(value, " \t")
+		value = trimOWS(value)
 		if !httpguts.ValidHeaderFieldValue(value) {
 			return fmt.Errorf("%w: value of %q", errBadResponse, name)
 		}
@@ -206,6 +261,7 @@ func parseResponseHead(head string, headRequest bool, rh *respHead) error {
 				rh.closeAfter = true
 			}
 			keepAlive10 = hasToken(value, "keep-alive")
+			rh.connNames = rh.connNames || listsOtherTokens(value)
 		case len(name) == 4 && strings.EqualFold(name, "Date"):
 			rh.hasDate = true
 		}

@@ -52,8 +52,8 @@ func newUpstreamPool(dialTimeout time.Duration) *upstreamPool {
 // get returns an idle connection to addr, or dials one. deadline, when set,
 // bounds the dial too. reused says the connection served before, so a
 // failure on it may be a close the backend sent while it was idle.
-func (p *upstreamPool) get(addr string, deadline time.Time) (c *upConn, reused bool, err error) {
-	now := time.Now()
+// now is the caller's clock reading, recent enough for idle ages.
+func (p *upstreamPool) get(addr string, deadline, now time.Time) (c *upConn, reused bool, err error) {
 	p.mu.Lock()
 	if l := p.idle[addr]; l != nil {
 		for len(l.conns) > 0 {
@@ -83,9 +83,9 @@ func (p *upstreamPool) get(addr string, deadline time.Time) (c *upConn, reused b
 	return &upConn{bufConn: bufConn{nc: nc, buf: make([]byte, upstreamReadBuffer)}, addr: addr}, false, nil
 }
 
-// put returns a connection whose last response was read completely.
-func (p *upstreamPool) put(c *upConn) {
-	now := time.Now()
+// put returns a connection whose last response was read completely; now
+// is the caller's recent clock reading.
+func (p *upstreamPool) put(c *upConn, now time.Time) {
 	c.idleAt = now
 	p.mu.Lock()
 	defer p.mu.Unlock()
