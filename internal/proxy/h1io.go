@@ -137,14 +137,6 @@ func (w *h1writer) write(p []byte) {
 	w.buf = append(w.buf, p...)
 }
 
-func (w *h1writer) writeString(s string) {
-	if w.err == nil && len(w.buf)+len(s) <= maxWriteBatch {
-		w.buf = append(w.buf, s...)
-		return
-	}
-	w.write([]byte(s))
-}
-
 // flush writes what is batched; it returns the first write error, after
 // which the writer drops everything.
 func (w *h1writer) flush() error {
