@@ -16,9 +16,9 @@ type fields []hfield
 
 // Lookup returns the first value of name, matched case-insensitively.
 func (f *fields) Lookup(name string) (string, bool) {
-	for _, h := range *f {
-		if len(h.name) == len(name) && strings.EqualFold(h.name, name) {
-			return h.value, true
+	for i := range *f {
+		if (*f)[i].is(name) {
+			return (*f)[i].value, true
 		}
 	}
 	return "", false
@@ -37,7 +37,7 @@ func (f *fields) Add(name, value string) { *f = append(*f, hfield{name, value}) 
 func (f *fields) Del(name string) {
 	out := (*f)[:0]
 	for _, h := range *f {
-		if len(h.name) != len(name) || !strings.EqualFold(h.name, name) {
+		if !h.is(name) {
 			out = append(out, h)
 		}
 	}
@@ -72,15 +72,8 @@ func isHopField(name string) bool {
 // lists name as a token, which makes it hop-by-hop too.
 func namedByConnection(src []hfield, name string) bool {
 	for i := range src {
-		if !src[i].is("Connection") {
-			continue
-		}
-		for v := src[i].value; v != ""; {
-			var tok string
-			tok, v, _ = strings.Cut(v, ",")
-			if tok = strings.TrimSpace(tok); len(tok) == len(name) && strings.EqualFold(tok, name) {
-				return true
-			}
+		if src[i].is("Connection") && hasToken(src[i].value, name) {
+			return true
 		}
 	}
 	return false

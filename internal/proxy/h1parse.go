@@ -255,7 +255,7 @@ func parseResponseHead(head string, headRequest bool, rh *respHead) error {
 			rh.contentLength = n
 		case len(name) == 17 && strings.EqualFold(name, "Transfer-Encoding"):
 			encoded = true
-			chunked = lastToken(value) == "chunked"
+			chunked = chunkedLast(value)
 		case len(name) == 10 && strings.EqualFold(name, "Connection"):
 			if hasToken(value, "close") {
 				rh.closeAfter = true
@@ -288,17 +288,13 @@ func parseResponseHead(head string, headRequest bool, rh *respHead) error {
 
 func isDigit(c byte) bool { return '0' <= c && c <= '9' }
 
-// lastToken returns the last comma-separated token of v in lower case
-// compared form: "gzip, chunked" -> "chunked".
-func lastToken(v string) string {
+// chunkedLast reports whether chunked is the last coding of a
+// Transfer-Encoding value ("gzip, chunked"), which frames the body.
+func chunkedLast(v string) bool {
 	if i := strings.LastIndexByte(v, ','); i >= 0 {
 		v = v[i+1:]
 	}
-	v = strings.TrimSpace(v)
-	if strings.EqualFold(v, "chunked") {
-		return "chunked"
-	}
-	return v
+	return strings.EqualFold(trimOWS(v), "chunked")
 }
 
 // parseChunkSize parses a chunk-size line without its CRLF: hex digits,
