@@ -1,0 +1,539 @@
+package proxy
+
+import (
+	"bufio"
+	"bytes"
+	"errors"
+	"net/http"
+	"net/textproto"
+	"slices"
+	"strconv"
+	"strings"
+	"testing"
+
+	"golang.org/x/net/http/httpguts"
+)
+
+// The fuzz targets below check the HTTP/1.1 engine's parsers against what
+// they promise (h1parse.go) and, where net/http parses the same bytes,
+// against net/http itself: the engine serves a request only if net/http's
+// server would have served it the same way, so a difference in method,
+// target, Host, Content-Length or any field value is a request the two
+// paths of one socket would frame or route differently.
+
+// requestSeeds covers ordinary, pipelined and hostile request heads.
+var requestSeeds = []string{
+	"GET / HTTP/1.1\r\nHost: a\r\n\r\n",
+	"GET /p/q?x=1&y=%zz HTTP/1.1\r\nHost: example.com:8080\r\nUser-Agent: t\r\nAccept: */*\r\n\r\n",
+	"POST /upload HTTP/1.1\r\nHost: a\r\nContent-Length: 5\r\n\r\nhello",
+	"GET /1 HTTP/1.1\r\nHost: a\r\n\r\nGET /2 HTTP/1.1\r\nHost: a\r\n\r\n",
+	"POST /1 HTTP/1.1\r\nHost: a\r\nContent-Length: 3\r\n\r\nabcGET /2 HTTP/1.1\r\nHost: a\r\n\r\n",
+	"GET / HTTP/1.1\r\nHost: a\r\nX-Folded: one\r\n two\r\n\r\n",
+	"GET / HTTP/1.1\r\nHost: a\r\nX-Folded: one\r\n\tTransfer-Encoding: chunked\r\n\r\n",
+	"GET / HTTP/1.1\nHost: a\n\n",
+	"GET / HTTP/1.1\r\nHost: a\nX: y\r\n\r\n",
+	"POST / HTTP/1.1\r\nHost: a\r\nContent-Length: 4\r\nTransfer-Encoding: chunked\r\n\r\n0\r\n\r\n",
+	"POST / HTTP/1.1\r\nHost: a\r\nTransfer-Encoding: chunked\r\nContent-Length: 4\r\n\r\n5c\r\n",
+	"POST / HTTP/1.1\r\nHost: a\r\nContent-Length: 3\r\nContent-Length: 4\r\n\r\nabcd",
+	"POST / HTTP/1.1\r\nHost: a\r\nContent-Length: 4\r\nContent-Length: 4\r\n\r\nabcd",
+	"POST / HTTP/1.1\r\nHost: a\r\nContent-Length: 4, 4\r\n\r\nabcd",
+	"POST / HTTP/1.1\r\nHost: a\r\nContent-Length: 99999999999999999999\r\n\r\n",
+	"POST / HTTP/1.1\r\nHost: a\r\nContent-Length: 999999999999999999\r\n\r\n",
+	"POST / HTTP/1.1\r\nHost: a\r\nContent-Length: -1\r\n\r\n",
+	"POST / HTTP/1.1\r\nHost: a\r\nContent-Length: +1\r\n\r\nx",
+	"POST / HTTP/1.1\r\nHost: a\r\nContent-Length: 0x10\r\n\r\n",
+	"POST / HTTP/1.1\r\nHost: a\r\nContent-Length:\r\n\r\n",
+	"POST / HTTP/1.1\r\nHost: a\r\nContent-Length : 5\r\n\r\nhello",
+	"POST / HTTP/1.1\r\nHost: a\r\n Content-Length: 5\r\n\r\nhello",
+	"GET / HTTP/1.1\r\nHost: a\r\nX: a\x00b\r\n\r\n",
+	"GET /\x00 HTTP/1.1\r\nHost: a\r\n\r\n",
+	"GET / HTTP/1.1\r\nHost: a\r\nX-Utf8: caf\xc3\xa9 \xff\r\n\r\n",
+	"GET /caf\xc3\xa9 HTTP/1.1\r\nHost: a\r\n\r\n",
+	"GET / HTTP/1.1\r\nHost: \xc3\xa9\r\n\r\n",
+	"GET http://a/abs HTTP/1.1\r\nHost: a\r\n\r\n",
+	"GET * HTTP/1.1\r\nHost: a\r\n\r\n",
+	"CONNECT a:443 HTTP/1.1\r\nHost: a:443\r\n\r\n",
+	"GET / HTTP/1.0\r\nHost: a\r\n\r\n",
+	"GET / HTTP/1.1 \r\nHost: a\r\n\r\n",
+	"GET  / HTTP/1.1\r\nHost: a\r\n\r\n",
+	"GET / http/1.1\r\nHost: a\r\n\r\n",
+	"PRI * HTTP/2.0\r\n\r\nSM\r\n\r\n",
+	"GET / HTTP/1.1\r\n\r\n",
+	"GET / HTTP/1.1\r\nHost: a\r\nHost: b\r\n\r\n",
+	"GET / HTTP/1.1\r\nHost: a b\r\n\r\n",
+	"GET / HTTP/1.1\r\nHost: a\r\nConnection: close\r\n\r\n",
+	"GET / HTTP/1.1\r\nHost: a\r\nConnection: keep-alive, X-Secret\r\nX-Secret: 1\r\n\r\n",
+	"GET / HTTP/1.1\r\nHost: a\r\nConnection: Upgrade\r\nUpgrade: websocket\r\n\r\n",
+	"GET / HTTP/1.1\r\nHost: a\r\nUpgrade: h2c\r\n\r\n",
+	"POST / HTTP/1.1\r\nHost: a\r\nExpect: 100-continue\r\nContent-Length: 1\r\n\r\nx",
+	"GET / HTTP/1.1\r\nHost: a\r\nPragma: no-cache\r\n\r\n",
+	"GET / HTTP/1.1\r\nHost: a\r\nx-lower: v\r\nX-LOWER: w\r\nx_under: u\r\n\r\n",
+	"GET / HTTP/1.1\r\nHost: a\r\nX: \t padded \t\r\n\r\n",
+	"GET / HTTP/1.1\r\nHost: a\r\nX:\r\n\r\n",
+	"GET / HTTP/1.1\r\nHost: a\r\n: empty\r\n\r\n",
+	"G@T / HTTP/1.1\r\nHost: a\r\n\r\n",
+	"GET /%4 HTTP/1.1\r\nHost: a\r\n\r\n",
+	"GET /a#frag?q HTTP/1.1\r\nHost: a\r\n\r\n",
+	"GET //evil.example/ HTTP/1.1\r\nHost: a\r\n\r\n",
+	"GET /? HTTP/1.1\r\nHost: a\r\n\r\n",
+	"GET / HTTP/1.1\r\nHost: a\r\nConnection: close\xc2\x85\r\n\r\n",
+	"GET / HTTP/1.1\r\nHost: a\r\nConnection: \xc2\xa0close\r\n\r\n",
+}
+
+// FuzzParseRequestHead: parseRequestHead never panics, and every head it
+// accepts obeys its invariants and is parsed identically by net/http.
+func FuzzParseRequestHead(f *testing.F) {
+	for _, s := range requestSeeds {
+		f.Add([]byte(s))
+	}
+	var rh reqHead
+	f.Fuzz(func(t *testing.T, raw []byte) {
+		// The engine parses the bytes through the first empty line.
+		end := bytes.Index(raw, crlfcrlf)
+		if end < 0 {
+			return
+		}
+		head := string(raw[:end+4])
+		if !parseRequestHead(head, &rh) {
+			return
+		}
+		checkRequestInvariants(t, head, &rh)
+		checkRequestAgainstNetHTTP(t, head, &rh)
+	})
+}
+
+// checkRequestInvariants checks what parseRequestHead promises for a head it
+// accepted.
+func checkRequestInvariants(t *testing.T, head string, rh *reqHead) {
+	t.Helper()
+	if !isToken(rh.method) {
+		t.Fatalf("method %q is not a token in %q", rh.method, head)
+	}
+	if !strings.HasPrefix(rh.uri, "/") || len(rh.uri) > maxRequestURI {
+		t.Fatalf("target %q is not origin-form in %q", rh.uri, head)
+	}
+	for i := 0; i < len(rh.uri); i++ {
+		if c := rh.uri[i]; c <= ' ' || c >= 0x7f {
+			t.Fatalf("target %q has byte %#x in %q", rh.uri, c, head)
+		}
+	}
+	if want := rh.path + "?" + rh.query; rh.uri != rh.path && rh.uri != want {
+		t.Fatalf("path %q and query %q do not make target %q", rh.path, rh.query, rh.uri)
+	}
+	if !strings.HasPrefix(head, rh.method+" "+rh.uri+" HTTP/1.1\r\n") {
+		t.Fatalf("request line of %q is not %q %q HTTP/1.1", head, rh.method, rh.uri)
+	}
+	if !httpguts.ValidHostHeader(rh.host) {
+		t.Fatalf("Host %q is not valid in %q", rh.host, head)
+	}
+	// Every field line but Host is in fields, in order, with its value
+	// trimmed of optional whitespace only.
+	lines := strings.Split(strings.TrimSuffix(head, "\r\n\r\n"), "\r\n")[1:]
+	hosts, lengths, closeSeen := 0, 0, false
+	j := 0
+	for _, line := range lines {
+		name, value, ok := strings.Cut(line, ":")
+		if !ok {
+			t.Fatalf("accepted field line %q without a colon in %q", line, head)
+		}
+		if strings.EqualFold(name, "Host") {
+			hosts++
+			continue
+		}
+		if j >= len(rh.fields) {
+			t.Fatalf("field line %q missing from fields %q", line, rh.fields)
+		}
+		f := rh.fields[j]
+		j++
+		if f.name != name || f.value != strings.Trim(value, " \t") {
+			t.Fatalf("field %d is %q: %q, want %q: %q", j-1, f.name, f.value, name, strings.Trim(value, " \t"))
+		}
+		if !isToken(f.name) {
+			t.Fatalf("field name %q is not a token in %q", f.name, head)
+		}
+		if strings.ContainsAny(f.value, "\r\n\x00") || strings.HasPrefix(f.value, " ") || strings.HasSuffix(f.value, " ") ||
+			strings.HasPrefix(f.value, "\t") || strings.HasSuffix(f.value, "\t") {
+			t.Fatalf("field %q has value %q", f.name, f.value)
+		}
+		switch {
+		case strings.EqualFold(name, "Content-Length"):
+			lengths++
+			if n, err := strconv.ParseInt(f.value, 10, 64); err != nil || n != rh.contentLength || n < 0 || strings.TrimLeft(f.value, "0123456789") != "" {
+				t.Fatalf("Content-Length %q parsed as %d", f.value, rh.contentLength)
+			}
+		case strings.EqualFold(name, "Transfer-Encoding"), strings.EqualFold(name, "Upgrade"), strings.EqualFold(name, "Expect"):
+			t.Fatalf("accepted %s, which the engine hands to net/http: %q", name, head)
+		case strings.EqualFold(name, "Connection"):
+			if httpguts.HeaderValuesContainsToken([]string{f.value}, "upgrade") {
+				t.Fatalf("accepted Connection: %q", f.value)
+			}
+			closeSeen = closeSeen || httpguts.HeaderValuesContainsToken([]string{f.value}, "close")
+		}
+	}
+	if j != len(rh.fields) {
+		t.Fatalf("fields %q have %d entries beyond the head's lines", rh.fields, len(rh.fields)-j)
+	}
+	if hosts != 1 {
+		t.Fatalf("accepted %d Host fields in %q", hosts, head)
+	}
+	if lengths > 1 || (lengths == 0 && rh.contentLength != 0) {
+		t.Fatalf("%d Content-Length fields, length %d in %q", lengths, rh.contentLength, head)
+	}
+	if closeSeen && !rh.closeAfter {
+		t.Fatalf("Connection: close not noticed in %q", head)
+	}
+}
+
+// checkRequestAgainstNetHTTP parses head with net/http's server-side rules
+// and compares.
+func checkRequestAgainstNetHTTP(t *testing.T, head string, rh *reqHead) {
+	t.Helper()
+	req, err := http.ReadRequest(bufio.NewReader(strings.NewReader(head)))
+	if err != nil {
+		t.Fatalf("engine accepted what net/http rejects (%v): %q", err, head)
+	}
+	// What net/http's server checks after ReadRequest (server.go readRequest).
+	for k, vs := range req.Header {
+		if !httpguts.ValidHeaderFieldName(k) {
+			t.Fatalf("net/http server rejects field name %q the engine accepted: %q", k, head)
+		}
+		for _, v := range vs {
+			if !httpguts.ValidHeaderFieldValue(v) {
+				t.Fatalf("net/http server rejects value %q the engine accepted: %q", v, head)
+			}
+		}
+	}
+	switch {
+	case req.Method != rh.method:
+		t.Fatalf("method: net/http %q, engine %q", req.Method, rh.method)
+	case req.RequestURI != rh.uri:
+		t.Fatalf("target: net/http %q, engine %q", req.RequestURI, rh.uri)
+	case req.URL.RawQuery != rh.query:
+		t.Fatalf("query: net/http %q, engine %q", req.URL.RawQuery, rh.query)
+	case req.Host != rh.host:
+		t.Fatalf("Host: net/http %q, engine %q", req.Host, rh.host)
+	case req.ContentLength != rh.contentLength:
+		t.Fatalf("Content-Length: net/http %d, engine %d in %q", req.ContentLength, rh.contentLength, head)
+	case req.Close != rh.closeAfter && !unicodeSpaceAroundToken(req.Header["Connection"]):
+		t.Fatalf("close after: net/http %v, engine %v in %q", req.Close, rh.closeAfter, head)
+	case len(req.TransferEncoding) != 0:
+		t.Fatalf("net/http sees Transfer-Encoding %q the engine missed in %q", req.TransferEncoding, head)
+	}
+	engine := http.Header{}
+	for _, f := range rh.fields {
+		k := textproto.CanonicalMIMEHeaderKey(f.name)
+		engine[k] = append(engine[k], f.value)
+	}
+	// net/http adds Cache-Control: no-cache for Pragma: no-cache.
+	if _, ok := engine["Cache-Control"]; !ok {
+		delete(req.Header, "Cache-Control")
+	}
+	for k, vs := range req.Header {
+		if !slices.Equal(vs, engine[k]) {
+			t.Fatalf("field %s: net/http %q, engine %q in %q", k, vs, engine[k], head)
+		}
+	}
+	for k, vs := range engine {
+		if _, ok := req.Header[k]; !ok && k != "Cache-Control" {
+			t.Fatalf("field %s: engine %q, net/http none in %q", k, vs, head)
+		}
+	}
+}
+
+// unicodeSpaceAroundToken reports Connection values with non-ASCII bytes,
+// where the engine's hasToken trims Unicode spaces (U+0085, U+00A0, ...)
+// that RFC 9110's OWS does not include. TestConnectionTokenTrimsOnlyOWS
+// pins that bug; the fuzz target tolerates it so it can look for others.
+func unicodeSpaceAroundToken(vs []string) bool {
+	for _, v := range vs {
+		for i := 0; i < len(v); i++ {
+			if v[i] >= 0x80 {
+				return true
+			}
+		}
+	}
+	return false
+}
+
+// isToken is RFC 9110's token, written out here rather than taken from the
+// code under test.
+func isToken(s string) bool {
+	if s == "" {
+		return false
+	}
+	for i := 0; i < len(s); i++ {
+		c := s[i]
+		switch {
+		case 'a' <= c && c <= 'z', 'A' <= c && c <= 'Z', '0' <= c && c <= '9':
+		case strings.IndexByte("!#$%&'*+-.^_`|~", c) >= 0:
+		default:
+			return false
+		}
+	}
+	return true
+}
+
+// responseSeeds covers ordinary and hostile response heads.
+var responseSeeds = []string{
+	"HTTP/1.1 200 OK\r\nContent-Length: 5\r\n\r\nhello",
+	"HTTP/1.1 200 OK\r\nTransfer-Encoding: chunked\r\n\r\n5\r\nhello\r\n0\r\n\r\n",
+	"HTTP/1.1 200 OK\r\nContent-Length: 5\r\nTransfer-Encoding: chunked\r\n\r\n",
+	"HTTP/1.1 200 OK\r\nTransfer-Encoding: gzip, chunked\r\n\r\n",
+	"HTTP/1.1 200 OK\r\nTransfer-Encoding: chunked, gzip\r\n\r\n",
+	"HTTP/1.1 200 OK\r\nTransfer-Encoding: chunked\r\nTransfer-Encoding: gzip\r\n\r\n",
+	"HTTP/1.1 200 OK\r\nContent-Length: 5\r\nContent-Length: 6\r\n\r\n",
+	"HTTP/1.1 200 OK\r\nContent-Length: 5\r\nContent-Length: 5\r\n\r\n",
+	"HTTP/1.1 200 OK\r\nContent-Length: -5\r\n\r\n",
+	"HTTP/1.1 200 OK\r\n\r\nto eof",
+	"HTTP/1.0 200 OK\r\n\r\n",
+	"HTTP/1.0 200 OK\r\nConnection: keep-alive\r\nContent-Length: 0\r\n\r\n",
+	"HTTP/1.1 204 No Content\r\nContent-Length: 10\r\n\r\n",
+	"HTTP/1.1 304 Not Modified\r\nTransfer-Encoding: chunked\r\n\r\n",
+	"HTTP/1.1 100 Continue\r\n\r\n",
+	"HTTP/1.1 101 Switching Protocols\r\nUpgrade: websocket\r\n\r\n",
+	"HTTP/1.1 200\r\n\r\n",
+	"HTTP/1.1 999 Odd\r\n\r\n",
+	"HTTP/1.1 099 Low\r\n\r\n",
+	"HTTP/1.1 2000 OK\r\n\r\n",
+	"HTTP/1.1 20 OK\r\n\r\n",
+	"HTTP/2.0 200 OK\r\n\r\n",
+	"HTTP/1.1 200 OK\nContent-Length: 0\n\n",
+	"HTTP/1.1 200 OK\r\nX: a\r\n b\r\n\r\n",
+	"HTTP/1.1 200 OK\r\nX : a\r\n\r\n",
+	"HTTP/1.1 200 OK\r\nX: a\x00\r\n\r\n",
+	"HTTP/1.1 200 OK\r\nConnection: close, X-Hop\r\nX-Hop: 1\r\nContent-Length: 0\r\n\r\n",
+	"HTTP/1.1 200 OK\r\nDate: Mon, 02 Jan 2006 15:04:05 GMT\r\nContent-Length: 0\r\n\r\n",
+}
+
+// FuzzParseResponseHead: parseResponseHead never panics and frames an
+// accepted response as RFC 9112 section 6.3 says, as net/http's client
+// does for the responses both accept.
+func FuzzParseResponseHead(f *testing.F) {
+	for _, s := range responseSeeds {
+		f.Add([]byte(s), false)
+		f.Add([]byte(s), true)
+	}
+	var rh respHead
+	f.Fuzz(func(t *testing.T, raw []byte, headRequest bool) {
+		end := bytes.Index(raw, crlfcrlf)
+		if end < 0 {
+			return
+		}
+		head := string(raw[:end+4])
+		if err := parseResponseHead(head, headRequest, &rh); err != nil {
+			if !errors.Is(err, errBadResponse) {
+				t.Fatalf("error %v does not wrap errBadResponse", err)
+			}
+			return
+		}
+		checkResponseInvariants(t, head, headRequest, &rh)
+		checkResponseAgainstNetHTTP(t, head, headRequest, &rh)
+	})
+}
+
+func checkResponseInvariants(t *testing.T, head string, headRequest bool, rh *respHead) {
+	t.Helper()
+	if rh.status < 100 || rh.status > 999 {
+		t.Fatalf("status %d from %q", rh.status, head)
+	}
+	if !strings.HasPrefix(head, "HTTP/1.1 "+strconv.Itoa(rh.status)) && !strings.HasPrefix(head, "HTTP/1.0 "+strconv.Itoa(rh.status)) {
+		t.Fatalf("status %d is not in the status line of %q", rh.status, head)
+	}
+	// Only LF is checked here: TestResponseReasonRejectsControlBytes pins
+	// the engine relaying other control bytes, so fuzzing goes on past it.
+	if strings.ContainsRune(rh.reason, '\n') {
+		t.Fatalf("reason %q has a line break", rh.reason)
+	}
+	lengths := map[string]bool{}
+	var te []string
+	for _, f := range rh.fields {
+		if !isToken(f.name) || !httpguts.ValidHeaderFieldValue(f.value) || strings.ContainsAny(f.value, "\r\n\x00") {
+			t.Fatalf("field %q: %q accepted from %q", f.name, f.value, head)
+		}
+		switch {
+		case strings.EqualFold(f.name, "Content-Length"):
+			lengths[f.value] = true
+		case strings.EqualFold(f.name, "Transfer-Encoding"):
+			te = append(te, f.value)
+		}
+	}
+	noBody := headRequest || rh.status < 200 || rh.status == 204 || rh.status == 304
+	// RFC 9112 6.3: chunked must be the final coding of the combined
+	// Transfer-Encoding fields.
+	chunked := false
+	if len(te) > 0 {
+		codings := strings.Split(strings.Join(te, ","), ",")
+		chunked = strings.EqualFold(strings.TrimSpace(codings[len(codings)-1]), "chunked")
+	}
+	switch {
+	case noBody:
+		if rh.framing != bodyNone {
+			t.Fatalf("status %d (HEAD %v) framed %d, want none", rh.status, headRequest, rh.framing)
+		}
+	case chunked:
+		if rh.framing != bodyChunked || rh.contentLength != -1 {
+			t.Fatalf("chunked response framed %d, length %d: %q", rh.framing, rh.contentLength, head)
+		}
+	case len(te) > 0:
+		if rh.framing != bodyToEOF || !rh.closeAfter {
+			t.Fatalf("coded response not read to EOF: framing %d close %v in %q", rh.framing, rh.closeAfter, head)
+		}
+	case len(lengths) == 1:
+		for v := range lengths {
+			n, err := strconv.ParseInt(v, 10, 64)
+			if err != nil || rh.framing != bodyLength || rh.contentLength != n {
+				t.Fatalf("Content-Length %q framed %d length %d", v, rh.framing, rh.contentLength)
+			}
+		}
+	default:
+		if rh.framing != bodyToEOF || !rh.closeAfter {
+			t.Fatalf("unframed response not read to EOF: %q", head)
+		}
+	}
+	if len(lengths) > 1 {
+		t.Fatalf("accepted differing Content-Length values %v in %q", lengths, head)
+	}
+}
+
+// checkResponseAgainstNetHTTP compares with http.ReadResponse where it
+// accepts the head. The engine is deliberately more lenient with backends
+// in one way (Transfer-Encoding lists that end in chunked, or other codings
+// read to EOF), and stricter in others (HTTP/1.x other than 1.0 and 1.1,
+// status codes below 100), so only framing of heads both accept is
+// compared.
+func checkResponseAgainstNetHTTP(t *testing.T, head string, headRequest bool, rh *respHead) {
+	t.Helper()
+	method := http.MethodGet
+	if headRequest {
+		method = http.MethodHead
+	}
+	resp, err := http.ReadResponse(bufio.NewReader(strings.NewReader(head)), &http.Request{Method: method})
+	if err != nil {
+		return
+	}
+	if resp.StatusCode != rh.status {
+		t.Fatalf("status: net/http %d, engine %d in %q", resp.StatusCode, rh.status, head)
+	}
+	switch rh.framing {
+	case bodyLength:
+		if resp.ContentLength != rh.contentLength {
+			t.Fatalf("length: net/http %d, engine %d in %q", resp.ContentLength, rh.contentLength, head)
+		}
+	case bodyChunked:
+		if len(resp.TransferEncoding) != 1 || resp.TransferEncoding[0] != "chunked" {
+			t.Fatalf("engine reads chunked, net/http %q in %q", resp.TransferEncoding, head)
+		}
+	case bodyToEOF:
+		if resp.ContentLength != -1 || len(resp.TransferEncoding) != 0 || !resp.Close {
+			t.Fatalf("engine reads to EOF, net/http length %d coding %q close %v in %q", resp.ContentLength, resp.TransferEncoding, resp.Close, head)
+		}
+	case bodyNone:
+		if resp.ContentLength > 0 && !headRequest {
+			t.Fatalf("engine reads no body, net/http %d bytes in %q", resp.ContentLength, head)
+		}
+	}
+	if resp.Close && !rh.closeAfter {
+		t.Fatalf("net/http closes after %q, the engine would pool the connection", head)
+	}
+}
+
+// FuzzParseChunkSize: parseChunkSize never panics, accepts exactly hex
+// digits (at most 15, so the size cannot overflow) followed by optional
+// whitespace and an extension, and agrees with strconv.
+func FuzzParseChunkSize(f *testing.F) {
+	for _, s := range []string{
+		"0", "5", "a", "FF", "ffffffffffffff", "fffffffffffffff", "ffffffffffffffff",
+		"10000000000000001", "5;ext=1", "5 ;ext", "5\t", "5 x", ";ext", "", "-1", "+5",
+		"0x5", "5;a\nb", "5;a\rb", " 5", "5\x00",
+	} {
+		f.Add([]byte(s))
+	}
+	f.Fuzz(func(t *testing.T, line []byte) {
+		n, err := parseChunkSize(line)
+		digits := 0
+		for digits < len(line) && strings.IndexByte("0123456789abcdefABCDEF", line[digits]) >= 0 {
+			digits++
+		}
+		rest := strings.TrimLeft(string(line[digits:]), " \t")
+		valid := digits > 0 && digits <= 15 && (rest == "" || rest[0] == ';')
+		if err != nil {
+			if valid {
+				t.Fatalf("rejected valid chunk-size line %q: %v", line, err)
+			}
+			if !errors.Is(err, errBadResponse) {
+				t.Fatalf("error %v does not wrap errBadResponse", err)
+			}
+			return
+		}
+		if !valid {
+			t.Fatalf("accepted chunk-size line %q as %d", line, n)
+		}
+		want, perr := strconv.ParseInt(string(line[:digits]), 16, 64)
+		if perr != nil || n != want || n < 0 {
+			t.Fatalf("chunk size of %q: %d, want %d (%v)", line, n, want, perr)
+		}
+	})
+}
+
+// FuzzCutLine: cutLine splits at the first LF, accepts only CRLF line
+// ends, and never loses or invents bytes.
+func FuzzCutLine(f *testing.F) {
+	for _, s := range []string{"", "a", "a\r\nb", "\n", "\r\n", "a\nb", "a\r\r\nb", "\ra\n"} {
+		f.Add(s)
+	}
+	f.Fuzz(func(t *testing.T, s string) {
+		line, rest, ok := cutLine(s)
+		i := strings.IndexByte(s, '\n')
+		switch {
+		case i < 0:
+			if !ok || line != s || rest != "" {
+				t.Fatalf("cutLine(%q) = %q, %q, %v", s, line, rest, ok)
+			}
+		case i == 0 || s[i-1] != '\r':
+			if ok {
+				t.Fatalf("cutLine(%q) accepted a bare LF: %q, %q", s, line, rest)
+			}
+		default:
+			if !ok || line+"\r\n"+rest != s || strings.IndexByte(line, '\n') >= 0 {
+				t.Fatalf("cutLine(%q) = %q, %q, %v", s, line, rest, ok)
+			}
+		}
+	})
+}
+
+// TestConnectionTokenTrimsOnlyOWS: list elements of Connection are
+// separated by OWS (spaces and tabs, RFC 9110 5.6.1), so "close" followed
+// by U+0085 or preceded by U+00A0 is a different token, as net/http reads
+// it. BUG: the engine's hasToken trims with strings.TrimSpace, which also
+// removes Unicode spaces, so the engine closes connections (and treats
+// fields as hop-by-hop) that the net/http path keeps.
+func TestConnectionTokenTrimsOnlyOWS(t *testing.T) {
+	var rh reqHead
+	for _, value := range []string{"close\xc2\x85", "\xc2\xa0close", "close\xe3\x80\x80"} {
+		head := "GET / HTTP/1.1\r\nHost: a\r\nConnection: " + value + "\r\n\r\n"
+		if !parseRequestHead(head, &rh) {
+			continue // handing it to net/http is fine too
+		}
+		if rh.closeAfter {
+			t.Errorf("Connection: %q read as close; net/http reads another token", value)
+		}
+	}
+}
+
+func isCTL(r rune) bool { return r < ' ' && r != '\t' || r == 0x7f }
+
+// TestResponseReasonRejectsControlBytes: RFC 9112 4 allows only HTAB, SP,
+// VCHAR and obs-text in a reason phrase, and 2.2 requires a recipient to
+// reject a bare CR or replace it with SP before forwarding. BUG: the engine
+// accepts any bytes but LF and relays the reason to the client verbatim
+// (writeStatusLine), so a backend's "200 OK\r" or NUL reaches clients; the
+// net/http path never relays a reason phrase.
+func TestResponseReasonRejectsControlBytes(t *testing.T) {
+	var rh respHead
+	for _, reason := range []string{"OK\r", "\r", "O\x00K", "OK\x7f", "O\x1bK"} {
+		head := "HTTP/1.1 200 " + reason + "\r\nContent-Length: 0\r\n\r\n"
+		if err := parseResponseHead(head, false, &rh); err == nil && strings.ContainsFunc(rh.reason, isCTL) {
+			t.Errorf("status line with reason %q accepted as %d %q; want errBadResponse (or the reason replaced)", reason, rh.status, rh.reason)
+		}
+	}
+}
