@@ -41,6 +41,9 @@ func main() {
 	rate := flag.Int("paced-rate", 20000, "requests/s offered in the paced series (0 skips it)")
 	saturate := flag.Bool("saturation", true, "run the saturating series (capacity cost at saturation)")
 	mode := flag.String("mode", "tc", "observer attach mode")
+	pacedConns := flag.Int("paced-connections", 0, "wrk connections of the paced series (0: calibrate to -paced-rate without the observer)")
+	poll := flag.Duration("poll-interval", 0, "observer poll period (0: the observer's default)")
+	cpus := flag.String("observer-cpus", "", "pin this process (the observer) to these CPUs, e.g. 0 or 0-1 (empty: not pinned, as on a node)")
 	cpuprofile := flag.String("cpuprofile", "", "write a CPU profile of this process (the observer) to this file")
 	flag.Parse()
 
@@ -65,7 +68,13 @@ func main() {
 		}
 		defer pprof.StopCPUProfile()
 	}
-	o := benchOptions{duration: *duration, rounds: *rounds, conns: *conns, rate: *rate, saturate: *saturate, mode: *mode}
+	if *cpus != "" {
+		if err := pinProcess(*cpus); err != nil {
+			fmt.Fprintln(os.Stderr, err)
+			os.Exit(1)
+		}
+	}
+	o := benchOptions{duration: *duration, rounds: *rounds, conns: *conns, rate: *rate, saturate: *saturate, mode: *mode, pollInterval: *poll, pacedConns: *pacedConns}
 	if err := bench(ctx, o); err != nil {
 		pprof.StopCPUProfile()
 		fmt.Fprintln(os.Stderr, "bench:", err)

@@ -22,6 +22,7 @@ type netSetup struct {
 	client, server string // netns names
 	serverIf       string // veth end inside the server namespace
 	serverAddr     string
+	serverPID      int
 }
 
 func ipCmd(args ...string) error {
@@ -133,10 +134,13 @@ func (n *netSetup) wrk(ctx context.Context, l load, d time.Duration) (runResult,
 		args = append(args, "-s", f.Name())
 	}
 	args = append(args, "http://"+n.serverAddr+"/")
-	out, err := exec.CommandContext(ctx, "ip", args...).CombinedOutput()
+	cmd := exec.CommandContext(ctx, "ip", args...)
+	out, err := cmd.CombinedOutput()
 	if err != nil {
 		return runResult{}, fmt.Errorf("wrk: %w\n%s", err, out)
 	}
+	// ip netns exec and taskset exec into wrk: the child's rusage is wrk's.
+	wrkCPU := cmd.ProcessState.UserTime() + cmd.ProcessState.SystemTime()
 	s := string(out)
 	m, p, r := rpsRe.FindStringSubmatch(s), p99Re.FindStringSubmatch(s), reqRe.FindStringSubmatch(s)
 	if m == nil || p == nil || r == nil {
@@ -149,7 +153,7 @@ func (n *netSetup) wrk(ctx context.Context, l load, d time.Duration) (runResult,
 	if strings.Contains(s, "Non-2xx") || strings.Contains(s, "Socket errors") {
 		fmt.Fprintf(os.Stderr, "wrk reported errors:\n%s", s)
 	}
-	return runResult{rps: rps, p99: time.Duration(v * float64(unit)), requests: reqs}, nil
+	return runResult{rps: rps, p99: time.Duration(v * float64(unit)), requests: reqs, wrkCPU: wrkCPU}, nil
 }
 
 // pacedDelayMS is the pause of each paced connection between requests.

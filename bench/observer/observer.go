@@ -10,7 +10,6 @@ import (
 	"os"
 	"strconv"
 	"strings"
-	"syscall"
 	"time"
 
 	"github.com/false-systems/rauta/internal/observe"
@@ -30,13 +29,7 @@ type observerStats struct {
 	cpuPercent                                           float64
 }
 
-func cpuTime() time.Duration {
-	var ru syscall.Rusage
-	_ = syscall.Getrusage(syscall.RUSAGE_SELF, &ru)
-	return time.Duration(ru.Utime.Nano() + ru.Stime.Nano())
-}
-
-func startObserver(ctx context.Context, n *netSetup, mode string) (*runningObserver, error) {
+func startObserver(ctx context.Context, n *netSetup, bo benchOptions) (*runningObserver, error) {
 	ln, err := net.Listen("tcp4", "127.0.0.1:0")
 	if err != nil {
 		return nil, err
@@ -47,7 +40,10 @@ func startObserver(ctx context.Context, n *netSetup, mode string) (*runningObser
 	cfg := observe.Defaults()
 	cfg.Interfaces = []string{n.serverIf}
 	cfg.Netns = "/var/run/netns/" + n.server
-	cfg.Mode = mode
+	cfg.Mode = bo.mode
+	if bo.pollInterval > 0 {
+		cfg.PollInterval = bo.pollInterval
+	}
 	cfg.Kube = "off"
 	cfg.MetricsAddr = addr
 	cfg.Output = io.Discard // events are still encoded, as on stdout
@@ -73,13 +69,13 @@ func startObserver(ctx context.Context, n *netSetup, mode string) (*runningObser
 		}
 		time.Sleep(20 * time.Millisecond)
 	}
-	o.start, o.cpu0 = time.Now(), cpuTime()
+	o.start, o.cpu0 = time.Now(), selfCPU()
 	return o, nil
 }
 
 func (o *runningObserver) stats() (observerStats, error) {
 	elapsed := time.Since(o.start)
-	cpu := cpuTime() - o.cpu0
+	cpu := selfCPU() - o.cpu0
 	res, err := http.Get(o.metrics)
 	if err != nil {
 		return observerStats{}, err

@@ -13,11 +13,11 @@ func printRun(round int, r runResult) {
 	}
 	fmt.Printf("round %d %-8s %9.0f req/s  p99 %-9v", round, label, r.rps, r.p99)
 	if r.obs != nil {
-		fmt.Printf("  kernel events %d (%.0f/s), ring drops %d, exchanges %d (%.0f/s) of %d requests, userspace CPU %.1f%%, BPF %.0f ns/packet over %d packets (%.1f%% of a CPU)",
+		fmt.Printf("\n    kernel events %d (%.0f/s), ring drops %d, exchanges %d (%.0f/s) of %d requests, userspace CPU %.1f%%, BPF %.0f ns/packet over %d packets in the sampled window (%.1f%% of a CPU)",
 			r.obs.kernelEvents, r.obs.eventsPerSec, r.obs.ringDropped, r.obs.exchanges, r.obs.exchangesPerSec, int64(r.requests), r.obs.cpuPercent,
 			r.kernelNsPerRun, r.kernelRuns, r.kernelCPUPercent)
 	}
-	fmt.Println()
+	fmt.Printf("\n    %v\n", r.cpu)
 }
 
 func median(xs []float64) float64 {
@@ -62,6 +62,7 @@ func printSummary(title string, pairs []pairResult) {
 		// the in-flight ones more, never fewer.
 		missing += max(0, int64(p.obs.requests)-s.exchanges)
 	}
+	printCPU(pairs)
 	d := func(ns float64) time.Duration { return time.Duration(ns).Round(time.Microsecond) }
 	fmt.Printf("medians: baseline %.0f req/s p99 %v | observed %.0f req/s p99 %v\n", median(bR), d(median(bP)), median(oR), d(median(oP)))
 	fmt.Printf("throughput change: %s (median of per-pair ratios; range %s..%s; ratio of medians %s)\n",
@@ -72,4 +73,30 @@ func printSummary(title string, pairs []pairResult) {
 		drops, evicted, missing, exch, req)
 	fmt.Printf("observer cost (medians): kernel events %.0f/s, exchanges %.0f/s, userspace %.1f%% of a CPU, BPF %.0f ns/packet = %.1f%% of a CPU\n",
 		median(events), median(exchPerSec), median(cpu), median(bpfNs), median(bpfCPU))
+}
+
+// printCPU prints the median CPU use of each side: which processes and
+// which CPUs carry the observer's cost.
+func printCPU(pairs []pairResult) {
+	side := func(get func(pairResult) cpuUse) string {
+		var wrk, server, self, other []float64
+		var busy, soft [][]float64
+		for _, p := range pairs {
+			u := get(p)
+			wrk, server, self, other = append(wrk, u.wrk), append(server, u.server), append(self, u.self), append(other, u.other)
+			for i := range u.busy {
+				if len(busy) <= i {
+					busy, soft = append(busy, nil), append(soft, nil)
+				}
+				busy[i], soft[i] = append(busy[i], u.busy[i]), append(soft[i], u.softirq[i])
+			}
+		}
+		out := fmt.Sprintf("wrk %.1f%%, server %.1f%%, this process %.1f%%, other %.1f%%", median(wrk), median(server), median(self), median(other))
+		for i := range busy {
+			out += fmt.Sprintf("; cpu%d busy %.1f%% (softirq %.1f%%)", i, median(busy[i]), median(soft[i]))
+		}
+		return out
+	}
+	fmt.Printf("CPU (medians, %% of one CPU): baseline: %s\n", side(func(p pairResult) cpuUse { return p.base.cpu }))
+	fmt.Printf("                              observed: %s\n", side(func(p pairResult) cpuUse { return p.obs.cpu }))
 }

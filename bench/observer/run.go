@@ -16,6 +16,10 @@ type benchOptions struct {
 	rate     int
 	saturate bool
 	mode     string
+	// pacedConns fixes the paced series' connection count (0: calibrate).
+	pacedConns int
+	// pollInterval overrides the observer's poll period when > 0.
+	pollInterval time.Duration
 }
 
 // load is what wrk offers in one series.
@@ -28,8 +32,11 @@ type runResult struct {
 	rps      float64
 	p99      time.Duration
 	requests float64
+	wrkCPU   time.Duration
+	cpu      cpuUse
 	obs      *observerStats // nil for baseline runs
-	// BPF run-time accounting of the observer programs (observed runs).
+	// BPF run-time accounting of the observer programs (observed runs),
+	// sampled over the last statsWindow of the run only.
 	kernelRuns       uint64
 	kernelNsPerRun   float64
 	kernelCPUPercent float64
@@ -68,6 +75,8 @@ func bench(ctx context.Context, o benchOptions) error {
 	if err := server.Start(); err != nil {
 		return fmt.Errorf("start server: %w", err)
 	}
+	// ip netns exec and taskset exec into the server: same pid.
+	net.serverPID = server.Process.Pid
 	defer func() {
 		_ = server.Process.Signal(syscall.SIGTERM)
 		_ = server.Wait() // exits by our signal
@@ -83,11 +92,11 @@ func bench(ctx context.Context, o benchOptions) error {
 	}
 
 	if o.rate > 0 {
-		l, achieved, err := net.calibrate(ctx, o.rate)
+		l, achieved, how, err := net.pacedLoad(ctx, o)
 		if err != nil {
 			return err
 		}
-		title := fmt.Sprintf("paced: ~%d requests/s offered (wrk -c%d, Lua delay %d ms per connection; calibrated without the observer to %.0f req/s, same load for both sides)", o.rate, l.conns, l.delayMS, achieved)
+		title := fmt.Sprintf("paced: ~%d requests/s offered (wrk -c%d, Lua delay %d ms per connection; %s %.0f req/s, same load for both sides)", o.rate, l.conns, l.delayMS, how, achieved)
 		pairs, err := net.series(ctx, o, l, title)
 		if err != nil {
 			return err
@@ -134,23 +143,26 @@ func (n *netSetup) measure(ctx context.Context, o benchOptions, l load, withObse
 	var ob *runningObserver
 	if withObserver {
 		var err error
-		ob, err = startObserver(ctx, n, o.mode)
+		ob, err = startObserver(ctx, n, o)
 		if err != nil {
 			return runResult{}, err
 		}
 	}
-	ks, kerr := enableKernelStats()
-	if kerr == nil {
-		defer ks.Close()
-	}
-	res, err := n.wrk(ctx, l, o.duration)
+	// BPF run-time accounting costs every program run two clock reads
+	// (~100 ns here), which would be charged to the observed side only.
+	// It is therefore switched on for the last statsWindow of an observed
+	// run, not for all of it.
+	var ks kernelSample
 	if ob != nil {
-		if kerr == nil {
-			rt, runs, perr := observerPrograms()
-			if perr == nil && runs > 0 {
-				res.kernelRuns, res.kernelNsPerRun = runs, float64(rt.Nanoseconds())/float64(runs)
-				res.kernelCPUPercent = float64(rt) / float64(o.duration) * 100
-			}
+		ks = sampleKernel(ctx, o.duration-statsWindow(o.duration))
+	}
+	probe := startCPUProbe(n.serverPID)
+	res, err := n.wrk(ctx, l, o.duration)
+	res.cpu = probe.finish(res.wrkCPU)
+	if ob != nil {
+		if rt, runs, window, kerr := ks.finish(); kerr == nil && runs > 0 {
+			res.kernelRuns, res.kernelNsPerRun = runs, float64(rt.Nanoseconds())/float64(runs)
+			res.kernelCPUPercent = float64(rt) / float64(window) * 100
 		}
 		// Give userspace a moment to drain, then read its counters.
 		time.Sleep(500 * time.Millisecond)
@@ -162,4 +174,20 @@ func (n *netSetup) measure(ctx context.Context, o benchOptions, l load, withObse
 		res.obs = &st
 	}
 	return res, err
+}
+
+// statsWindow is how much of an observed run BPF accounting covers.
+func statsWindow(d time.Duration) time.Duration { return min(2*time.Second, d/2) }
+
+// pacedLoad is the paced series' load: calibrated without the observer,
+// or fixed by -paced-connections (then checked once without it), so that
+// runs at different times can offer the same load.
+func (n *netSetup) pacedLoad(ctx context.Context, o benchOptions) (load, float64, string, error) {
+	if o.pacedConns <= 0 {
+		l, achieved, err := n.calibrate(ctx, o.rate)
+		return l, achieved, "calibrated without the observer to", err
+	}
+	l := load{conns: o.pacedConns, delayMS: pacedDelayMS}
+	r, err := n.wrk(ctx, l, 2*time.Second)
+	return l, r.rps, "fixed by -paced-connections; 2 s without the observer gave", err
 }

@@ -1,0 +1,186 @@
+package main
+
+import (
+	"bufio"
+	"fmt"
+	"os"
+	"strconv"
+	"strings"
+	"syscall"
+	"time"
+
+	"golang.org/x/sys/unix"
+)
+
+// clockTicks is USER_HZ, the unit of /proc/stat and /proc/<pid>/stat
+// times (100 on every Linux architecture Go supports).
+const clockTicks = 100
+
+// cpuTimes are the /proc/stat columns of one CPU, in ticks.
+type cpuTimes struct {
+	user, system, softirq, irq, idle, steal uint64
+}
+
+func (c cpuTimes) total() uint64 { return c.user + c.system + c.softirq + c.irq + c.idle + c.steal }
+
+// readCPUs returns the per-CPU lines of /proc/stat ("cpu0", "cpu1", ...).
+// user includes nice; idle includes iowait.
+func readCPUs() ([]cpuTimes, error) {
+	f, err := os.Open("/proc/stat")
+	if err != nil {
+		return nil, err
+	}
+	defer f.Close()
+	var out []cpuTimes
+	sc := bufio.NewScanner(f)
+	for sc.Scan() {
+		fields := strings.Fields(sc.Text())
+		if len(fields) < 9 || !strings.HasPrefix(fields[0], "cpu") || fields[0] == "cpu" {
+			continue
+		}
+		v := make([]uint64, 8)
+		for i := range v {
+			v[i], err = strconv.ParseUint(fields[i+1], 10, 64)
+			if err != nil {
+				return nil, fmt.Errorf("/proc/stat %s: %w", fields[0], err)
+			}
+		}
+		// user nice system idle iowait irq softirq steal
+		out = append(out, cpuTimes{user: v[0] + v[1], system: v[2], idle: v[3] + v[4], irq: v[5], softirq: v[6], steal: v[7]})
+	}
+	return out, sc.Err()
+}
+
+// procCPU is the user+system time of one process (all its threads).
+func procCPU(pid int) (time.Duration, error) {
+	b, err := os.ReadFile(fmt.Sprintf("/proc/%d/stat", pid))
+	if err != nil {
+		return 0, err
+	}
+	// The command name may hold spaces; fields start after its ')'.
+	s := string(b)
+	i := strings.LastIndexByte(s, ')')
+	if i < 0 {
+		return 0, fmt.Errorf("/proc/%d/stat: no command name", pid)
+	}
+	f := strings.Fields(s[i+1:])
+	if len(f) < 13 {
+		return 0, fmt.Errorf("/proc/%d/stat: %d fields", pid, len(f))
+	}
+	// After the name: state(0) ... utime(11) stime(12).
+	ut, err1 := strconv.ParseUint(f[11], 10, 64)
+	st, err2 := strconv.ParseUint(f[12], 10, 64)
+	if err1 != nil || err2 != nil {
+		return 0, fmt.Errorf("/proc/%d/stat: bad utime/stime", pid)
+	}
+	return time.Duration(ut+st) * time.Second / clockTicks, nil
+}
+
+// selfCPU is this process's user+system time (the observer runs here).
+func selfCPU() time.Duration {
+	var ru syscall.Rusage
+	_ = syscall.Getrusage(syscall.RUSAGE_SELF, &ru)
+	return time.Duration(ru.Utime.Nano() + ru.Stime.Nano())
+}
+
+// cpuUse is where the CPU went during one run, in percent of one CPU.
+type cpuUse struct {
+	wrk, server, self float64 // processes (self: this process, i.e. the observer and the bench)
+	// per CPU: busy (everything but idle and steal), of which softirq
+	busy, softirq, steal []float64
+	// other is CPU time neither these processes nor softirq/irq account
+	// for: other jobs on the machine (and kernel threads). A run with a
+	// lot of it was disturbed.
+	other float64
+}
+
+// cpuProbe snapshots the counters at the start of a run.
+type cpuProbe struct {
+	start     time.Time
+	cpus      []cpuTimes
+	server    time.Duration
+	self      time.Duration
+	serverPID int
+}
+
+func startCPUProbe(serverPID int) cpuProbe {
+	p := cpuProbe{start: time.Now(), serverPID: serverPID, self: selfCPU()}
+	p.cpus, _ = readCPUs()
+	p.server, _ = procCPU(serverPID)
+	return p
+}
+
+// finish computes the use since start; wrk is the loader's own CPU time
+// (from its rusage after it exited).
+func (p cpuProbe) finish(wrk time.Duration) cpuUse {
+	elapsed := time.Since(p.start)
+	pc := func(d time.Duration) float64 { return float64(d) / float64(elapsed) * 100 }
+	u := cpuUse{wrk: pc(wrk), self: pc(selfCPU() - p.self)}
+	if s, err := procCPU(p.serverPID); err == nil {
+		u.server = pc(s - p.server)
+	}
+	end, err := readCPUs()
+	if err != nil || len(end) != len(p.cpus) {
+		return u
+	}
+	for i := range end {
+		a, b := p.cpus[i], end[i]
+		tot := float64(b.total() - a.total())
+		if tot <= 0 {
+			tot = 1
+		}
+		idle := float64(b.idle - a.idle)
+		steal := float64(b.steal - a.steal)
+		u.busy = append(u.busy, (tot-idle-steal)/tot*100)
+		u.softirq = append(u.softirq, float64(b.softirq-a.softirq)/tot*100)
+		u.steal = append(u.steal, steal/tot*100)
+		u.other += (tot - idle - steal - float64(b.softirq-a.softirq) - float64(b.irq-a.irq)) / tot * 100
+	}
+	u.other = max(0, u.other-u.wrk-u.server-u.self)
+	return u
+}
+
+func (u cpuUse) String() string {
+	var b strings.Builder
+	fmt.Fprintf(&b, "CPU%%: wrk %.0f server %.0f self %.1f other %.0f", u.wrk, u.server, u.self, u.other)
+	for i := range u.busy {
+		fmt.Fprintf(&b, " | cpu%d busy %.0f softirq %.0f steal %.1f", i, u.busy[i], u.softirq[i], u.steal[i])
+	}
+	return b.String()
+}
+
+// pinProcess sets the CPU affinity of every thread of this process (new
+// threads inherit it) to list, a comma-separated list of CPUs or ranges.
+func pinProcess(list string) error {
+	var set unix.CPUSet
+	for _, part := range strings.Split(list, ",") {
+		lo, hi, isRange := strings.Cut(part, "-")
+		a, err := strconv.Atoi(lo)
+		if err != nil {
+			return fmt.Errorf("observer-cpus %q: %w", list, err)
+		}
+		b := a
+		if isRange {
+			if b, err = strconv.Atoi(hi); err != nil {
+				return fmt.Errorf("observer-cpus %q: %w", list, err)
+			}
+		}
+		for c := a; c <= b; c++ {
+			set.Set(c)
+		}
+	}
+	tasks, err := os.ReadDir("/proc/self/task")
+	if err != nil {
+		return err
+	}
+	for _, t := range tasks {
+		tid, err := strconv.Atoi(t.Name())
+		if err != nil {
+			continue
+		}
+		if err := unix.SchedSetaffinity(tid, &set); err != nil {
+			return fmt.Errorf("pin thread %d to %s: %w", tid, list, err)
+		}
+	}
+	return nil
+}
