@@ -3,12 +3,14 @@ package proxy
 import (
 	"bufio"
 	"bytes"
+	"compress/gzip"
 	"context"
 	"errors"
 	"fmt"
 	"io"
 	"net"
 	"net/http"
+	"net/http/httputil"
 	"os"
 	"slices"
 	"strconv"
@@ -971,5 +973,78 @@ func TestH1WireUnsolicitedBytesOnIdleConnection(t *testing.T) {
 	resp, body, err := cl.response(http.MethodGet)
 	if err != nil || resp.StatusCode != 200 || body != "good" {
 		t.Errorf("second response: %d %q (%v), want 200 \"good\" from the backend's answer to it", resp.StatusCode, body, err)
+	}
+}
+
+// TestH1WireClientClosesMidBody: a client that stops halfway through its
+// body never makes the backend see a complete request.
+func TestH1WireClientClosesMidBody(t *testing.T) {
+	be := newWireBackend(t, scripted(echoAnswer))
+	p := startWireProxy(t, prefixRoute("r", "/", be.backend()))
+	cl := dialWire(t, p.addr)
+	cl.send("POST /half HTTP/1.1\r\nHost: x\r\nContent-Length: 10\r\n\r\nabc")
+	cl.c.(*net.TCPConn).CloseWrite()
+	io.Copy(io.Discard, cl.br)
+	p.stop()
+	be.close()
+	if seen := be.requests(); len(seen) != 0 {
+		t.Errorf("backend saw %q from a request the client never finished", seen)
+	}
+}
+
+// TestH1WireTransferCodings: RFC 9112 6.3. A response with both
+// Transfer-Encoding: chunked and Content-Length is framed by the chunks
+// and relayed without the Content-Length. A coding other than chunked must
+// not get lost: the client either gets the response with that coding still
+// named, the decoded content, or a 502 (net/http's path answers 502, as its
+// Transport refuses such responses).
+//
+// BUG: for "Transfer-Encoding: gzip, chunked" (and "gzip" alone, read to
+// EOF) the engine drops the backend's Transfer-Encoding field as
+// hop-by-hop and writes its own "Transfer-Encoding: chunked", so the client
+// takes the gzip bytes for the content.
+func TestH1WireTransferCodings(t *testing.T) {
+	var gz bytes.Buffer
+	zw := gzip.NewWriter(&gz)
+	zw.Write([]byte("hello world"))
+	zw.Close()
+	for _, tc := range []struct{ name, head, body, want string }{
+		{"chunked overrides Content-Length", "Content-Length: 3\r\nTransfer-Encoding: chunked", chunk("hello") + "0\r\n\r\n", "hello"},
+		{"gzip then chunked", "Transfer-Encoding: gzip, chunked", chunk(gz.String()) + "0\r\n\r\n", "hello world"},
+		{"gzip to EOF", "Transfer-Encoding: gzip", gz.String(), "hello world"},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			be := newWireBackend(t, scripted(func(*http.Request, []byte) (string, bool) {
+				return "HTTP/1.1 200 OK\r\n" + tc.head + "\r\n\r\n" + tc.body, true
+			}))
+			p := startWireProxy(t, prefixRoute("r", "/", be.backend()))
+			cl := dialWire(t, p.addr)
+			cl.send("GET /te HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n")
+			io.Copy(io.Discard, cl.br)
+			head, body, ok := strings.Cut(cl.raw.String(), "\r\n\r\n")
+			if !ok {
+				t.Fatalf("no response head in %q", cl.raw.String())
+			}
+			if strings.HasPrefix(head, "HTTP/1.1 502 ") {
+				return
+			}
+			var te []string
+			for _, line := range strings.Split(head, "\r\n")[1:] {
+				name, value, _ := strings.Cut(line, ":")
+				switch {
+				case strings.EqualFold(name, "Transfer-Encoding"):
+					te = append(te, strings.TrimSpace(value))
+				case strings.EqualFold(name, "Content-Length"):
+					t.Errorf("relayed %q next to chunked framing", line)
+				}
+			}
+			if !slices.Equal(te, []string{"chunked"}) {
+				return // the coding is still named; nothing to decode here
+			}
+			content, err := io.ReadAll(httputil.NewChunkedReader(strings.NewReader(body)))
+			if err != nil || string(content) != tc.want {
+				t.Errorf("client got Transfer-Encoding: chunked with content %q (%v), want %q", content, err, tc.want)
+			}
+		})
 	}
 }
