@@ -19,11 +19,23 @@ type kernelSample struct {
 }
 
 type kernelStart struct {
-	closer  io.Closer
-	at      time.Time
+	closer io.Closer
+	at     time.Time
+	progs  map[string]progStats
+	err    error
+}
+
+// progStats are one program's run-time accounting counters.
+type progStats struct {
 	runtime time.Duration
 	runs    uint64
-	err     error
+}
+
+func (p progStats) nsPerRun() float64 {
+	if p.runs == 0 {
+		return 0
+	}
+	return float64(p.runtime.Nanoseconds()) / float64(p.runs)
 }
 
 func sampleKernel(ctx context.Context, after time.Duration) kernelSample {
@@ -40,44 +52,46 @@ func sampleKernel(ctx context.Context, after time.Duration) kernelSample {
 			k.done <- kernelStart{err: err}
 			return
 		}
-		rt, runs, err := observerPrograms()
-		k.done <- kernelStart{closer: c, at: time.Now(), runtime: rt, runs: runs, err: err}
+		progs, err := observerPrograms()
+		k.done <- kernelStart{closer: c, at: time.Now(), progs: progs, err: err}
 	}()
 	return k
 }
 
-// finish returns the run time and runs since accounting started, and how
-// long it was on.
-func (k kernelSample) finish() (time.Duration, uint64, time.Duration, error) {
+// finish returns per program (by name) the run time and runs since
+// accounting started, and how long it was on.
+func (k kernelSample) finish() (map[string]progStats, time.Duration, error) {
 	s := <-k.done
 	if s.closer != nil {
 		defer s.closer.Close()
 	}
 	if s.err != nil {
-		return 0, 0, 0, s.err
+		return nil, 0, s.err
 	}
-	rt, runs, err := observerPrograms()
+	end, err := observerPrograms()
 	if err != nil {
-		return 0, 0, 0, err
+		return nil, 0, err
 	}
-	return rt - s.runtime, runs - s.runs, time.Since(s.at), nil
+	for name, e := range end {
+		b := s.progs[name]
+		end[name] = progStats{runtime: e.runtime - b.runtime, runs: e.runs - b.runs}
+	}
+	return end, time.Since(s.at), nil
 }
 
-// observerPrograms returns the summed runtime and runs of programs whose
-// name starts with "observe_" (the kernel keeps 15 characters of it).
-func observerPrograms() (time.Duration, uint64, error) {
-	var (
-		total time.Duration
-		runs  uint64
-		id    ebpf.ProgramID
-	)
+// observerPrograms returns the run-time counters of the loaded programs
+// whose name starts with "observe_" (the kernel keeps 15 characters of
+// it), summed by name.
+func observerPrograms() (map[string]progStats, error) {
+	out := map[string]progStats{}
+	var id ebpf.ProgramID
 	for {
 		next, err := ebpf.ProgramGetNextID(id)
 		if errors.Is(err, unix.ENOENT) {
-			return total, runs, nil
+			return out, nil
 		}
 		if err != nil {
-			return 0, 0, err
+			return nil, err
 		}
 		id = next
 		p, err := ebpf.NewProgramFromID(id)
@@ -90,7 +104,9 @@ func observerPrograms() (time.Duration, uint64, error) {
 		if ierr != nil || serr != nil || !strings.HasPrefix(info.Name, "observe_") {
 			continue
 		}
-		total += st.Runtime
-		runs += st.RunCount
+		ps := out[info.Name]
+		ps.runtime += st.Runtime
+		ps.runs += st.RunCount
+		out[info.Name] = ps
 	}
 }

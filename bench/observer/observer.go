@@ -41,6 +41,7 @@ func startObserver(ctx context.Context, n *netSetup, bo benchOptions) (*runningO
 	cfg.Interfaces = []string{n.serverIf}
 	cfg.Netns = "/var/run/netns/" + n.server
 	cfg.Mode = bo.mode
+	cfg.ReaderNice = bo.readerNice
 	if bo.pollInterval > 0 {
 		cfg.PollInterval = bo.pollInterval
 	}

@@ -2,6 +2,7 @@ package main
 
 import (
 	"fmt"
+	"maps"
 	"slices"
 	"time"
 )
@@ -16,6 +17,10 @@ func printRun(round int, r runResult) {
 		fmt.Printf("\n    kernel events %d (%.0f/s), ring drops %d, exchanges %d (%.0f/s) of %d requests, userspace CPU %.1f%%, BPF %.0f ns/packet over %d packets in the sampled window (%.1f%% of a CPU)",
 			r.obs.kernelEvents, r.obs.eventsPerSec, r.obs.ringDropped, r.obs.exchanges, r.obs.exchangesPerSec, int64(r.requests), r.obs.cpuPercent,
 			r.kernelNsPerRun, r.kernelRuns, r.kernelCPUPercent)
+		for _, name := range slices.Sorted(maps.Keys(r.kernelProgs)) {
+			p := r.kernelProgs[name]
+			fmt.Printf("; %s %.0f ns x %d", name, p.nsPerRun(), p.runs)
+		}
 	}
 	fmt.Printf("\n    %v\n", r.cpu)
 }

@@ -18,6 +18,10 @@ type benchOptions struct {
 	mode     string
 	// pacedConns fixes the paced series' connection count (0: calibrate).
 	pacedConns int
+	// maxOther: a pair is run again when other jobs took more than this
+	// percent of a CPU during it (0: never).
+	maxOther   float64
+	readerNice int
 	// pollInterval overrides the observer's poll period when > 0.
 	pollInterval time.Duration
 }
@@ -40,6 +44,7 @@ type runResult struct {
 	kernelRuns       uint64
 	kernelNsPerRun   float64
 	kernelCPUPercent float64
+	kernelProgs      map[string]progStats
 }
 
 // pairResult is one baseline run and one observed run back to back.
@@ -115,12 +120,15 @@ func bench(ctx context.Context, o benchOptions) error {
 }
 
 // series runs o.rounds baseline/observed pairs, alternating which side
-// goes first.
+// goes first. A pair during which other jobs took more than o.maxOther
+// percent of a CPU (in either half) is reported and run again, at most
+// 2*o.rounds extra times: such a pair measures the other job.
 func (n *netSetup) series(ctx context.Context, o benchOptions, l load, title string) ([]pairResult, error) {
 	fmt.Printf("\n== %s ==\n", title)
 	var pairs []pairResult
-	for i := range o.rounds {
-		p := pairResult{observedFirst: i%2 == 1}
+	retries := 0
+	for i := 0; len(pairs) < o.rounds; i++ {
+		p := pairResult{observedFirst: len(pairs)%2 == 1}
 		order := []bool{p.observedFirst, !p.observedFirst}
 		for _, withObserver := range order {
 			r, err := n.measure(ctx, o, l, withObserver)
@@ -132,9 +140,17 @@ func (n *netSetup) series(ctx context.Context, o benchOptions, l load, title str
 			} else {
 				p.base = r
 			}
-			printRun(i+1, r)
+			printRun(len(pairs)+1, r)
+		}
+		if o.maxOther > 0 && max(p.base.cpu.other, p.obs.cpu.other) > o.maxOther && retries < 2*o.rounds {
+			retries++
+			fmt.Printf("pair disturbed: other jobs took %.0f%% / %.0f%% of a CPU (limit %.0f%%); running it again\n", p.base.cpu.other, p.obs.cpu.other, o.maxOther)
+			continue
 		}
 		pairs = append(pairs, p)
+	}
+	if retries > 0 {
+		fmt.Printf("%d disturbed pairs were run again\n", retries)
 	}
 	return pairs, nil
 }
@@ -160,9 +176,15 @@ func (n *netSetup) measure(ctx context.Context, o benchOptions, l load, withObse
 	res, err := n.wrk(ctx, l, o.duration)
 	res.cpu = probe.finish(res.wrkCPU)
 	if ob != nil {
-		if rt, runs, window, kerr := ks.finish(); kerr == nil && runs > 0 {
-			res.kernelRuns, res.kernelNsPerRun = runs, float64(rt.Nanoseconds())/float64(runs)
-			res.kernelCPUPercent = float64(rt) / float64(window) * 100
+		if progs, window, kerr := ks.finish(); kerr == nil {
+			var total progStats
+			for _, p := range progs {
+				total.runtime += p.runtime
+				total.runs += p.runs
+			}
+			res.kernelRuns, res.kernelNsPerRun = total.runs, total.nsPerRun()
+			res.kernelCPUPercent = float64(total.runtime) / float64(window) * 100
+			res.kernelProgs = progs
 		}
 		// Give userspace a moment to drain, then read its counters.
 		time.Sleep(500 * time.Millisecond)

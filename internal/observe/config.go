@@ -45,6 +45,7 @@ type Config struct {
 	RingBytes           int           // RAUTA_RING_BYTES: ring buffer size
 	RingWakeupBytes     int           // RAUTA_RING_WAKEUP_BYTES: batch wakeups
 	PollInterval        time.Duration // RAUTA_POLL_INTERVAL: reader poll period
+	ReaderNice          int           // RAUTA_READER_NICE: nice value of the reader thread
 	MaxConns            int           // RAUTA_MAX_CONNS: pairing LRU size
 	MaxPending          int           // RAUTA_MAX_PIPELINED: per connection
 	RequestTimeout      time.Duration // RAUTA_REQUEST_TIMEOUT
@@ -112,6 +113,7 @@ func (c *Config) RegisterFlags(fs *flag.FlagSet) {
 	fs.IntVar(&c.RingBytes, "ring-bytes", e.integer("RAUTA_RING_BYTES", d.RingBytes), "ring buffer size, power of two (env RAUTA_RING_BYTES)")
 	fs.IntVar(&c.RingWakeupBytes, "ring-wakeup-bytes", e.integer("RAUTA_RING_WAKEUP_BYTES", d.RingWakeupBytes), "wake the reader once this much is queued; 0 wakes per event (env RAUTA_RING_WAKEUP_BYTES)")
 	fs.DurationVar(&c.PollInterval, "poll-interval", e.dur("RAUTA_POLL_INTERVAL", d.PollInterval), "how often the reader picks up events below the wakeup threshold (env RAUTA_POLL_INTERVAL)")
+	fs.IntVar(&c.ReaderNice, "reader-nice", e.integer("RAUTA_READER_NICE", d.ReaderNice), "nice value (0-19) of the thread that reads and processes events; the ring buffer holds events while the node's own work runs first (env RAUTA_READER_NICE)")
 	fs.IntVar(&c.MaxConns, "max-conns", e.integer("RAUTA_MAX_CONNS", d.MaxConns), "connections tracked for pairing (env RAUTA_MAX_CONNS)")
 	fs.IntVar(&c.MaxPending, "max-pipelined", e.integer("RAUTA_MAX_PIPELINED", d.MaxPending), "pipelined requests kept per connection (env RAUTA_MAX_PIPELINED)")
 	fs.DurationVar(&c.RequestTimeout, "request-timeout", e.dur("RAUTA_REQUEST_TIMEOUT", d.RequestTimeout), "a request without response after this is a timeout (env RAUTA_REQUEST_TIMEOUT)")
@@ -150,6 +152,9 @@ func (c *Config) Validate() error {
 	}
 	if c.PollInterval <= 0 || c.PollInterval > time.Second {
 		errs = append(errs, fmt.Errorf("poll-interval %v: want (0, 1s]", c.PollInterval))
+	}
+	if c.ReaderNice < 0 || c.ReaderNice > 19 {
+		errs = append(errs, fmt.Errorf("reader-nice %d: want 0 to 19 (lower priority only)", c.ReaderNice))
 	}
 	positive := map[string]int{"max-conns": c.MaxConns, "max-pipelined": c.MaxPending, "max-services": c.MaxServices, "max-routes": c.MaxRoutesPerService, "slow-min-samples": c.Slow.MinSamples, "slow-window": c.Slow.Window, "spike-baseline-windows": c.Spike.BaselineWindows, "spike-min-requests": c.Spike.MinRequests}
 	for _, name := range slices.Sorted(maps.Keys(positive)) {

@@ -8,8 +8,11 @@ import (
 	"net"
 	"net/http"
 	"os"
+	"runtime"
 	"strconv"
 	"time"
+
+	"golang.org/x/sys/unix"
 
 	"github.com/false-systems/rauta/internal/observe/capture"
 	"github.com/false-systems/rauta/internal/observe/enrich"
@@ -120,7 +123,30 @@ func Run(ctx context.Context, cfg Config, logger *slog.Logger) (err error) {
 	stop := context.AfterFunc(ctx, func() { rd.Close() })
 	defer stop()
 
-	return loop(ctx, rd, objs, p, cfg.PollInterval, logger)
+	// The reader gets its own thread so that its priority can be lowered
+	// without touching the rest of the process (the metrics server keeps
+	// its own). The goroutine never unlocks it: the thread exits with the
+	// goroutine instead of going back to the pool with a changed nice.
+	errc := make(chan error, 1)
+	go func() {
+		runtime.LockOSThread()
+		if cfg.ReaderNice != 0 {
+			if err := setThreadNice(cfg.ReaderNice); err != nil {
+				logger.Warn("reader priority unchanged", "nice", cfg.ReaderNice, "err", err)
+			}
+		}
+		errc <- loop(ctx, rd, objs, p, cfg.PollInterval, logger)
+	}()
+	return <-errc
+}
+
+// setThreadNice sets the nice value of the calling thread only: on Linux
+// setpriority(PRIO_PROCESS, tid) acts on one thread.
+func setThreadNice(nice int) error {
+	if err := unix.Setpriority(unix.PRIO_PROCESS, unix.Gettid(), nice); err != nil {
+		return fmt.Errorf("setpriority %d: %w", nice, err)
+	}
+	return nil
 }
 
 // loop reads until the reader is closed. The kernel wakes the reader only
