@@ -160,13 +160,14 @@ func TestConfigFromEnvironmentAndValidation(t *testing.T) {
 	t.Setenv("RAUTA_SLOW_MULTIPLIER", "3")
 	t.Setenv("OTEL_EXPORTER_OTLP_ENDPOINT", "http://127.0.0.1:4318")
 	t.Setenv("RAUTA_MAX_CONNS", "lots")
+	t.Setenv("RAUTA_READER_NICE", "10")
 	var c Config
 	fs := flagSet()
 	c.RegisterFlags(fs)
 	if err := fs.Parse([]string{"-mode", "xdp"}); err != nil {
 		t.Fatal(err)
 	}
-	if strings.Join(c.Interfaces, "|") != "eth0|veth1" || c.Slow.Multiplier != 3 || c.OTLPEndpoint != "http://127.0.0.1:4318" || c.Mode != "xdp" {
+	if strings.Join(c.Interfaces, "|") != "eth0|veth1" || c.Slow.Multiplier != 3 || c.OTLPEndpoint != "http://127.0.0.1:4318" || c.Mode != "xdp" || c.ReaderNice != 10 {
 		t.Fatalf("config %+v", c)
 	}
 	err := c.Validate()
@@ -184,8 +185,9 @@ func TestConfigFromEnvironmentAndValidation(t *testing.T) {
 	d.Interfaces = []string{"eth0"}
 	d.Mode = "ebpf"
 	d.RingBytes = 5000
+	d.ReaderNice = -5 // raising priority is not the observer's business
 	err = d.Validate()
-	for _, want := range []string{`mode "ebpf"`, "ring-bytes 5000"} {
+	for _, want := range []string{`mode "ebpf"`, "ring-bytes 5000", "reader-nice -5"} {
 		if err == nil || !strings.Contains(err.Error(), want) {
 			t.Errorf("want %q in %v", want, err)
 		}
