@@ -49,8 +49,9 @@ const clientReadBuffer = 4 << 10
 
 func newH1Conn(s *Server, sock *socket, nc net.Conn) *h1conn {
 	c := &h1conn{s: s, sock: sock, nc: nc}
-	c.in = bufConn{nc: nc, buf: make([]byte, clientReadBuffer)}
-	c.out = h1writer{nc: nc, buf: make([]byte, 0, clientReadBuffer)}
+	sio := newSockIO(nc)
+	c.in = bufConn{nc: sio, buf: make([]byte, clientReadBuffer)}
+	c.out = h1writer{nc: sio, buf: make([]byte, 0, clientReadBuffer)}
 	c.clientIP = clientIP(nc.RemoteAddr().String())
 	c.idle.Store(true)
 	return c
@@ -79,6 +80,12 @@ func (c *h1conn) serve() {
 		}
 		c.idle.Store(false)
 		if !parseRequestHead(head, &c.req) {
+			if c.req.ambiguous {
+				c.req.closeAfter = true
+				c.writeError(http.StatusBadRequest, "request has both Content-Length and Transfer-Encoding")
+				c.out.flush()
+				return
+			}
 			c.in.r -= len(head) // nothing after the head was read yet
 			handedOff = c.handoff()
 			return

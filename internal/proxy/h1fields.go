@@ -84,7 +84,7 @@ func hasToken(v, tok string) bool {
 	for v != "" {
 		var t string
 		t, v, _ = strings.Cut(v, ",")
-		if t = strings.TrimSpace(t); len(t) == len(tok) && strings.EqualFold(t, tok) {
+		if t = trimOWS(t); len(t) == len(tok) && strings.EqualFold(t, tok) {
 			return true
 		}
 	}

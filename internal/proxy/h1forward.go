@@ -2,6 +2,7 @@ package proxy
 
 import (
 	"errors"
+	"fmt"
 	"io"
 	"math/rand/v2"
 	"net/http"
@@ -517,8 +518,11 @@ func (c *h1conn) relayN(uc *upConn, n int64, flush func() error) (int64, error) 
 // maxChunkLine bounds a chunk-size or trailer line.
 const maxChunkLine = 4 << 10
 
-// relayChunked passes a chunked body through as it came, chunk sizes and
-// trailers included, checking its framing to find its end.
+// relayChunked passes a chunked body through chunk by chunk, trailers
+// included, checking its framing to find its end. Chunk extensions are
+// dropped (RFC 9112 7.1.1 lets recipients ignore them) and trailer lines
+// must be well-formed fields, so a client reads exactly the framing the
+// engine read.
 func (c *h1conn) relayChunked(uc *upConn, flush func() error) (int64, error) {
 	total := int64(0)
 	for {
@@ -530,7 +534,7 @@ func (c *h1conn) relayChunked(uc *upConn, flush func() error) (int64, error) {
 		if err != nil {
 			return total, err
 		}
-		c.out.write(line)
+		c.out.buf = strconv.AppendInt(c.out.buf, size, 16)
 		c.out.write(crlf)
 		if size == 0 {
 			break
@@ -552,6 +556,9 @@ func (c *h1conn) relayChunked(uc *upConn, flush func() error) (int64, error) {
 		line, err := uc.readLine(maxChunkLine, flush)
 		if err != nil {
 			return total, err
+		}
+		if len(line) != 0 && !validTrailer(line) {
+			return total, fmt.Errorf("%w: trailer line %.40q", errBadResponse, line)
 		}
 		c.out.write(line)
 		c.out.write(crlf)

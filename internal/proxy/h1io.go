@@ -4,7 +4,6 @@ import (
 	"bytes"
 	"errors"
 	"io"
-	"net"
 )
 
 // errHeadTooLarge: no end of head within the allowed size.
@@ -14,7 +13,7 @@ var errHeadTooLarge = errors.New("message head too large")
 // place: one read usually brings a whole request or response head, often
 // with its body.
 type bufConn struct {
-	nc   net.Conn
+	nc   *sockIO
 	buf  []byte
 	r, w int // unread bytes are buf[r:w]
 	// scanned is how many unread bytes are known not to end a head.
@@ -115,7 +114,7 @@ var (
 // blocks on the backend, so a streamed body is never held back while one
 // read of a small response still becomes one write.
 type h1writer struct {
-	nc  net.Conn
+	nc  *sockIO
 	buf []byte
 	err error
 }

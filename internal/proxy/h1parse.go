@@ -1,6 +1,7 @@
 package proxy
 
 import (
+	"bytes"
 	"errors"
 	"fmt"
 	"strings"
@@ -20,6 +21,9 @@ type reqHead struct {
 	closeAfter bool
 	// connNames: a Connection field names other fields (hop-by-hop).
 	connNames bool
+	// ambiguous: both Content-Length and Transfer-Encoding, the classic
+	// request-smuggling shape, which the engine refuses (400) and closes.
+	ambiguous bool
 	// fields are every field but Host, in wire order.
 	fields fields
 }
@@ -30,10 +34,12 @@ type reqHead struct {
 // not framed by Content-Length, Upgrade and Expect, and every malformed
 // request, which net/http then answers exactly as it always did. The checks
 // are net/http's own (httpguts), so nothing passes here that net/http
-// would reject.
+// would reject. It also returns false, with rh.ambiguous set, for a
+// request with both Content-Length and Transfer-Encoding: net/http would
+// serve it and keep the connection, where RFC 9112 6.1 requires closing.
 func parseRequestHead(head string, rh *reqHead) bool {
 	rh.fields = rh.fields[:0]
-	rh.contentLength, rh.closeAfter, rh.connNames, rh.host = 0, false, false, ""
+	rh.contentLength, rh.closeAfter, rh.connNames, rh.ambiguous, rh.host = 0, false, false, false, ""
 	line, rest, ok := cutLine(head)
 	if !ok {
 		return false
@@ -49,7 +55,7 @@ func parseRequestHead(head string, rh *reqHead) bool {
 	rh.method, rh.uri = method, uri
 	rh.path, rh.query, _ = strings.Cut(uri, "?")
 
-	hostSeen, lengthSeen := false, false
+	hostSeen, lengthSeen, encoded, leave := false, false, false, false
 	for {
 		if line, rest, ok = cutLine(rest); !ok {
 			return false
@@ -80,21 +86,23 @@ func parseRequestHead(head string, rh *reqHead) bool {
 			}
 			lengthSeen, rh.contentLength = true, n
 		case len(name) == 10 && strings.EqualFold(name, "Connection"):
-			if hasToken(value, "upgrade") {
-				return false
-			}
+			leave = leave || hasToken(value, "upgrade")
 			if hasToken(value, "close") {
 				rh.closeAfter = true
 			}
 			rh.connNames = rh.connNames || listsOtherTokens(value)
-		case len(name) == 17 && strings.EqualFold(name, "Transfer-Encoding"),
-			len(name) == 7 && strings.EqualFold(name, "Upgrade"),
+		case len(name) == 17 && strings.EqualFold(name, "Transfer-Encoding"):
+			encoded = true
+		case len(name) == 7 && strings.EqualFold(name, "Upgrade"),
 			len(name) == 6 && strings.EqualFold(name, "Expect"):
-			return false
+			leave = true
 		}
 		rh.fields = append(rh.fields, hfield{name, value})
 	}
-	return hostSeen
+	// Read to the end before leaving, so no field order hides the
+	// Content-Length and Transfer-Encoding pair.
+	rh.ambiguous = encoded && lengthSeen
+	return hostSeen && !encoded && !leave
 }
 
 // cutLine splits off the first CRLF-terminated line of s. ok is false when
@@ -228,9 +236,12 @@ func parseResponseHead(head string, headRequest bool, rh *respHead) error {
 		return fmt.Errorf("%w: status line %.40q", errBadResponse, line)
 	}
 	rh.status = int(code[0]-'0')*100 + int(code[1]-'0')*10 + int(code[2]-'0')
+	if !validReason(reason) {
+		return fmt.Errorf("%w: reason phrase %.40q", errBadResponse, reason)
+	}
 	rh.reason = reason
 	keepAlive10 := false
-	chunked, encoded := false, false
+	encoded := false
 	for {
 		if line, rest, ok = cutLine(rest); !ok {
 			return fmt.Errorf("%w: bare LF in fields", errBadResponse)
@@ -254,8 +265,13 @@ func parseResponseHead(head string, headRequest bool, rh *respHead) error {
 			}
 			rh.contentLength = n
 		case len(name) == 17 && strings.EqualFold(name, "Transfer-Encoding"):
+			// Only chunked alone is relayed: the engine re-frames the body
+			// and would drop any other coding the client must undo, so
+			// that is a 502, as net/http's Transport refuses it too.
+			if encoded || !strings.EqualFold(value, "chunked") {
+				return fmt.Errorf("%w: Transfer-Encoding %.40q", errBadResponse, value)
+			}
 			encoded = true
-			chunked = chunkedLast(value)
 		case len(name) == 10 && strings.EqualFold(name, "Connection"):
 			if hasToken(value, "close") {
 				rh.closeAfter = true
@@ -273,11 +289,9 @@ func parseResponseHead(head string, headRequest bool, rh *respHead) error {
 	switch {
 	case headRequest || rh.status < 200 || rh.status == 204 || rh.status == 304:
 		rh.framing = bodyNone
-	case encoded && chunked:
+	case encoded:
 		rh.framing = bodyChunked
 		rh.contentLength = -1 // RFC 9112 6.3: Transfer-Encoding overrides it
-	case encoded:
-		rh.framing, rh.closeAfter = bodyToEOF, true
 	case rh.contentLength >= 0:
 		rh.framing = bodyLength
 	default:
@@ -288,17 +302,32 @@ func parseResponseHead(head string, headRequest bool, rh *respHead) error {
 
 func isDigit(c byte) bool { return '0' <= c && c <= '9' }
 
-// chunkedLast reports whether chunked is the last coding of a
-// Transfer-Encoding value ("gzip, chunked"), which frames the body.
-func chunkedLast(v string) bool {
-	if i := strings.LastIndexByte(v, ','); i >= 0 {
-		v = v[i+1:]
+// validReason reports a reason phrase of the bytes RFC 9112 allows (tab,
+// space, visible ASCII, obs-text): anything else, a bare CR above all,
+// would reach the client as written.
+func validReason(r string) bool {
+	for i := 0; i < len(r); i++ {
+		if c := r[i]; (c < ' ' && c != '\t') || c == 0x7f {
+			return false
+		}
 	}
-	return strings.EqualFold(trimOWS(v), "chunked")
+	return true
+}
+
+// validChunkExt reports chunk extensions (the rest of a chunk-size line)
+// free of control bytes; the engine drops extensions but a bare CR or LF
+// in one means a framing the client might read differently.
+func validChunkExt(ext []byte) bool {
+	for _, c := range ext {
+		if (c < ' ' && c != '\t') || c == 0x7f {
+			return false
+		}
+	}
+	return true
 }
 
 // parseChunkSize parses a chunk-size line without its CRLF: hex digits,
-// then optional extensions after ';'.
+// then optional extensions after ';', which must hold no control bytes.
 func parseChunkSize(line []byte) (int64, error) {
 	var n int64
 	i := 0
@@ -326,10 +355,20 @@ end:
 	}
 	for ; i < len(line); i++ {
 		if c := line[i]; c == ';' {
+			if !validChunkExt(line[i:]) {
+				return 0, fmt.Errorf("%w: chunk extension %.20q", errBadResponse, line[i:])
+			}
 			break
 		} else if c != ' ' && c != '\t' {
 			return 0, fmt.Errorf("%w: chunk size %.20q", errBadResponse, line)
 		}
 	}
 	return n, nil
+}
+
+// validTrailer reports a trailer line that is a well-formed field.
+func validTrailer(line []byte) bool {
+	name, value, ok := bytes.Cut(line, []byte(":"))
+	return ok && httpguts.ValidHeaderFieldName(string(name)) &&
+		httpguts.ValidHeaderFieldValue(trimOWS(string(value)))
 }

@@ -3,7 +3,6 @@ package proxy
 import (
 	"net"
 	"sync"
-	"syscall"
 	"time"
 )
 
@@ -31,12 +30,6 @@ type upstreamPool struct {
 
 type idleList struct{ conns []*upConn }
 
-// staleCheckAfter: a connection idle longer than this is checked with a
-// non-blocking peek before reuse, because backends close idle keep-alive
-// connections on their own timers. Busier connections skip the syscall;
-// the retry in forward covers the rare one closed in between.
-const staleCheckAfter = time.Second
-
 // upstreamReadBuffer is the read buffer of each backend connection.
 const upstreamReadBuffer = 32 << 10
 
@@ -53,24 +46,22 @@ func newUpstreamPool(dialTimeout time.Duration) *upstreamPool {
 // bounds the dial too. reused says the connection served before, so a
 // failure on it may be a close the backend sent while it was idle.
 // now is the caller's clock reading, recent enough for idle ages.
+//
+// Every idle connection is peeked at before reuse, however briefly it
+// idled: a backend that closed it, or wrote bytes nobody asked for (a 204
+// with a body, a buggy server), would otherwise have those bytes read as
+// the next request's response. The peek is one raw non-blocking syscall;
+// nginx gets the same from its event loop watching idle connections.
 func (p *upstreamPool) get(addr string, deadline, now time.Time) (c *upConn, reused bool, err error) {
-	p.mu.Lock()
-	if l := p.idle[addr]; l != nil {
-		for len(l.conns) > 0 {
-			n := len(l.conns) - 1
-			c, l.conns[n] = l.conns[n], nil
-			l.conns = l.conns[:n]
-			idle := now.Sub(c.idleAt)
-			if idle < p.idleTimeout && (idle < staleCheckAfter || c.open()) {
-				break
-			}
-			c.nc.Close()
-			c = nil
+	for {
+		c = p.pop(addr)
+		if c == nil {
+			break
 		}
-	}
-	p.mu.Unlock()
-	if c != nil {
-		return c, true, nil
+		if now.Sub(c.idleAt) < p.idleTimeout && c.open() {
+			return c, true, nil
+		}
+		c.nc.Close()
 	}
 	d := p.dialer
 	if !deadline.IsZero() {
@@ -80,7 +71,22 @@ func (p *upstreamPool) get(addr string, deadline, now time.Time) (c *upConn, reu
 	if err != nil {
 		return nil, false, err
 	}
-	return &upConn{bufConn: bufConn{nc: nc, buf: make([]byte, upstreamReadBuffer)}, addr: addr}, false, nil
+	return &upConn{bufConn: bufConn{nc: newSockIO(nc), buf: make([]byte, upstreamReadBuffer)}, addr: addr}, false, nil
+}
+
+// pop takes the most recently pooled connection to addr, or nil.
+func (p *upstreamPool) pop(addr string) *upConn {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	l := p.idle[addr]
+	if l == nil || len(l.conns) == 0 {
+		return nil
+	}
+	n := len(l.conns) - 1
+	c := l.conns[n]
+	l.conns[n] = nil
+	l.conns = l.conns[:n]
+	return c
 }
 
 // put returns a connection whose last response was read completely; now
@@ -146,20 +152,5 @@ func (p *upstreamPool) close() {
 // has nothing to read, so EOF or any data means the backend closed it (or
 // broke the protocol).
 func (c *upConn) open() bool {
-	sc, ok := c.nc.(syscall.Conn)
-	if !ok {
-		return true
-	}
-	rc, err := sc.SyscallConn()
-	if err != nil {
-		return false
-	}
-	open := false
-	var b [1]byte
-	err = rc.Read(func(fd uintptr) bool {
-		_, _, rerr := syscall.Recvfrom(int(fd), b[:], syscall.MSG_PEEK|syscall.MSG_DONTWAIT)
-		open = rerr == syscall.EAGAIN
-		return true // never wait
-	})
-	return err == nil && open
+	return c.nc.idle()
 }
