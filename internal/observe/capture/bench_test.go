@@ -11,8 +11,9 @@ import (
 )
 
 // BenchmarkTCProgram measures the kernel program per packet with
-// BPF_PROG_TEST_RUN: a bare ACK (the common case) and an HTTP request
-// (copied into the ring; a reader drains it so the ring never fills).
+// BPF_PROG_TEST_RUN: a bare ACK, a body segment, an HTTP request and a
+// 1 KiB response (copied into the ring; a reader drains it so the ring
+// never fills).
 func BenchmarkTCProgram(b *testing.B) {
 	if os.Geteuid() != 0 {
 		b.Skip("SKIP: needs root to load eBPF programs")
@@ -48,6 +49,8 @@ func BenchmarkTCProgram(b *testing.B) {
 		"ack":     segment{src: cli4, dst: srv4, seq: 1, flags: FlagACK}.frame(),
 		"request": segment{src: cli4, dst: srv4, seq: 1, flags: FlagACK | FlagPSH, payload: []byte("GET /api/v1/items HTTP/1.1\r\nHost: svc\r\nUser-Agent: bench\r\n\r\n")}.frame(),
 		"body":    segment{src: cli4, dst: srv4, seq: 1, flags: FlagACK, payload: make([]byte, 1400)}.frame(),
+		// A 1 KiB response: CaptureLen bytes copied.
+		"response": segment{src: srv4, dst: cli4, seq: 1, flags: FlagACK | FlagPSH, payload: append([]byte("HTTP/1.1 200 OK\r\nContent-Length: 1024\r\n\r\n"), make([]byte, 1024)...)}.frame(),
 	}
 	for name, frame := range frames {
 		b.Run(name, func(b *testing.B) {

@@ -193,3 +193,55 @@ func TestReaderWakesOnKernelWakeup(t *testing.T) {
 		t.Fatal("reader not woken by the kernel within 5s")
 	}
 }
+
+// TestWakeupWhenQueueCrossesThreshold: below the threshold the kernel lets
+// the reader sleep (it would pick records up at its poll); once the queue
+// crosses it, the reader is woken although its deadline is far away.
+func TestWakeupWhenQueueCrossesThreshold(t *testing.T) {
+	if os.Geteuid() != 0 {
+		t.Skip("SKIP: needs root to run the kernel program (CAP_BPF, CAP_NET_ADMIN)")
+	}
+	const threshold = 32 << 10
+	objs, err := Load(LoadOptions{RingBytes: 1 << 18, WakeupBytes: threshold})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer objs.Close()
+	rd, err := NewReader(objs.Events)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer rd.Close()
+	frame := segment{src: cli4, dst: srv4, seq: 9, flags: FlagACK, payload: []byte("GET /w HTTP/1.1\r\n\r\n")}.frame()
+	record := (EventSize + 8 + 7) &^ 7
+	woken := make(chan error, 1)
+	rd.SetDeadline(time.Now().Add(time.Minute))
+	go func() {
+		var ev Event
+		woken <- rd.Next(&ev) // parks on an empty ring until woken
+	}()
+	time.Sleep(50 * time.Millisecond)
+	// Queued below the threshold: the reader is left asleep.
+	below := threshold/record - 1
+	if _, err := objs.TCIngress.Run(&ebpf.RunOptions{Data: frame, Repeat: uint32(below)}); err != nil {
+		t.Fatal(err)
+	}
+	time.Sleep(200 * time.Millisecond)
+	select {
+	case err := <-woken:
+		t.Fatalf("reader woken below the threshold (%d bytes queued): %v", below*record, err)
+	default:
+	}
+	more := threshold / record
+	if _, err := objs.TCIngress.Run(&ebpf.RunOptions{Data: frame, Repeat: uint32(more)}); err != nil {
+		t.Fatal(err)
+	}
+	select {
+	case err := <-woken:
+		if err != nil {
+			t.Fatal(err)
+		}
+	case <-time.After(10 * time.Second):
+		t.Fatal("queue crossed the wakeup threshold and the reader was not woken")
+	}
+}
