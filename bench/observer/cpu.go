@@ -94,6 +94,16 @@ type cpuUse struct {
 	other float64
 }
 
+// stolen is the CPU time the hypervisor gave to other guests, summed over
+// CPUs (percent of one CPU).
+func (u cpuUse) stolen() float64 {
+	var s float64
+	for _, v := range u.steal {
+		s += v
+	}
+	return s
+}
+
 // cpuProbe snapshots the counters at the start of a run.
 type cpuProbe struct {
 	start     time.Time

@@ -46,6 +46,7 @@ func main() {
 	pacedConns := flag.Int("paced-connections", 0, "wrk connections of the paced series (0: calibrate to -paced-rate without the observer)")
 	maxOther := flag.Float64("max-other", 5, "run a pair again when other jobs took more than this % of a CPU during it (0: never)")
 	nice := flag.Int("reader-nice", observe.Defaults().ReaderNice, "nice value of the observer's reader thread")
+	maxSteal := flag.Float64("max-steal", 10, "run a pair again when the hypervisor's steal time exceeded this % of a CPU (summed over CPUs) during it (0: never)")
 	poll := flag.Duration("poll-interval", 0, "observer poll period (0: the observer's default)")
 	cpus := flag.String("observer-cpus", "", "pin this process (the observer) to these CPUs, e.g. 0 or 0-1 (empty: not pinned, as on a node)")
 	cpuprofile := flag.String("cpuprofile", "", "write a CPU profile of this process (the observer) to this file")
@@ -78,7 +79,7 @@ func main() {
 			os.Exit(1)
 		}
 	}
-	o := benchOptions{duration: *duration, rounds: *rounds, conns: *conns, rate: *rate, saturate: *saturate, mode: *mode, pollInterval: *poll, pacedConns: *pacedConns, maxOther: *maxOther, readerNice: *nice}
+	o := benchOptions{duration: *duration, rounds: *rounds, conns: *conns, rate: *rate, saturate: *saturate, mode: *mode, pollInterval: *poll, pacedConns: *pacedConns, maxOther: *maxOther, maxSteal: *maxSteal, readerNice: *nice}
 	if err := bench(ctx, o); err != nil {
 		pprof.StopCPUProfile()
 		fmt.Fprintln(os.Stderr, "bench:", err)
