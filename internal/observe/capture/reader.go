@@ -88,6 +88,12 @@ func pollable(mapFD int) (*os.File, syscall.RawConn, error) {
 		return nil, nil, fmt.Errorf("ring buffer fd non-blocking: %w", err)
 	}
 	f := os.NewFile(uintptr(fd), "ringbuf")
+	// os.NewFile falls back to blocking I/O when the poller refuses the
+	// descriptor; deadlines then fail, and so would every wait.
+	if err := f.SetReadDeadline(time.Time{}); err != nil {
+		_ = f.Close()
+		return nil, nil, fmt.Errorf("ring buffer fd not pollable: %w", err)
+	}
 	rc, err := f.SyscallConn()
 	if err != nil {
 		_ = f.Close()
