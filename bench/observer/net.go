@@ -163,14 +163,24 @@ const pacedDelayMS = 10
 
 // calibrate finds the connection count that paces wrk near rate
 // requests/s (without the observer): each connection makes one request
-// per delay + latency, so the rate is conns / cycle.
-func (n *netSetup) calibrate(ctx context.Context, rate int) (load, float64, error) {
+// per delay + latency, so the rate is conns / cycle. A step during which
+// other jobs or the hypervisor took the CPU is measured again: it would
+// calibrate to a slower machine and so offer more than rate afterwards.
+func (n *netSetup) calibrate(ctx context.Context, o benchOptions) (load, float64, error) {
+	rate := o.rate
 	l := load{conns: max(1, rate*pacedDelayMS/1000), delayMS: pacedDelayMS}
 	var achieved float64
-	for range 5 {
+	for step, redo := 0, 0; step < 5; step++ {
+		probe := startCPUProbe(n.serverPID)
 		r, err := n.wrk(ctx, l, 2*time.Second)
 		if err != nil {
 			return load{}, 0, err
+		}
+		if u := probe.finish(r.wrkCPU); redo < 10 && ((o.maxOther > 0 && u.other > o.maxOther) || (o.maxSteal > 0 && u.stolen() > o.maxSteal)) {
+			redo++
+			step--
+			fmt.Printf("calibration step disturbed (other jobs %.0f%%, hypervisor %.0f%% of a CPU); measuring again\n", u.other, u.stolen())
+			continue
 		}
 		achieved = r.rps
 		if r.rps <= 0 {

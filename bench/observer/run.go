@@ -217,7 +217,7 @@ func statsWindow(d time.Duration) time.Duration { return min(2*time.Second, d/2)
 // runs at different times can offer the same load.
 func (n *netSetup) pacedLoad(ctx context.Context, o benchOptions) (load, float64, string, error) {
 	if o.pacedConns <= 0 {
-		l, achieved, err := n.calibrate(ctx, o.rate)
+		l, achieved, err := n.calibrate(ctx, o)
 		return l, achieved, "calibrated without the observer to", err
 	}
 	l := load{conns: o.pacedConns, delayMS: pacedDelayMS}
