@@ -31,8 +31,11 @@ type h1conn struct {
 	outReq  fields // the request fields sent to the backend
 	resp    respHead
 	outResp fields // the response fields sent to the client
-	reqBuf  []byte // the outbound request head (and buffered body)
-	editor  reqEditor
+	// reqHeadBuf and respHeadBuf hold the current request and response
+	// heads, which req and resp view (see bufConn.head).
+	reqHeadBuf, respHeadBuf []byte
+	reqBuf                  []byte // the outbound request head (and buffered body)
+	editor                  reqEditor
 	// bodyLeft is the request body not read from the client yet.
 	bodyLeft int64
 	// now is when the current request's head was read; it dates the
@@ -103,7 +106,7 @@ func (c *h1conn) serve() {
 // readRequestHead waits up to IdleTimeout for a request to start, then up
 // to ReadHeaderTimeout for the rest of its head (slowloris).
 func (c *h1conn) readRequestHead() (string, error) {
-	if h, ok := c.in.head(); ok {
+	if h, ok := c.in.head(&c.reqHeadBuf); ok {
 		return h, nil // pipelined
 	}
 	limit := c.s.opts.MaxHeaderBytes
@@ -116,7 +119,7 @@ func (c *h1conn) readRequestHead() (string, error) {
 		if err := c.in.fill(limit); err != nil {
 			return "", err
 		}
-		if h, ok := c.in.head(); ok {
+		if h, ok := c.in.head(&c.reqHeadBuf); ok {
 			return h, nil
 		}
 	}
@@ -134,7 +137,7 @@ func (c *h1conn) readRequestHead() (string, error) {
 		if err := c.in.fill(limit); err != nil {
 			return "", err
 		}
-		if h, ok := c.in.head(); ok {
+		if h, ok := c.in.head(&c.reqHeadBuf); ok {
 			return h, nil
 		}
 	}

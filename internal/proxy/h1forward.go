@@ -348,7 +348,7 @@ func (c *h1conn) exchange(uc *upConn, deadline time.Time, remaining int64) error
 	// wasted read syscall and a park.
 	runtime.Gosched()
 	for range maxInterim {
-		head, err := uc.readHead(maxResponseHead)
+		head, err := uc.readHead(maxResponseHead, &c.respHeadBuf)
 		if err != nil {
 			return err
 		}

@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"errors"
 	"io"
+	"unsafe"
 )
 
 // errHeadTooLarge: no end of head within the allowed size.
@@ -55,7 +56,13 @@ func (b *bufConn) fill(limit int) error {
 // head returns the message head at the start of the unread bytes, through
 // its empty line, as one string whose substrings the parsers keep. It
 // consumes it. ok is false while the head is incomplete.
-func (b *bufConn) head() (head string, ok bool) {
+//
+// The string is a view of *scratch, which the caller owns and reuses, so
+// reading a head allocates nothing: it stays valid until the next head
+// read into the same scratch, which is why the client's request heads and
+// the backend's response heads each have their own, owned by the client
+// connection (a pooled backend connection moves between clients).
+func (b *bufConn) head(scratch *[]byte) (head string, ok bool) {
 	un := b.buf[b.r:b.w]
 	i := bytes.Index(un[b.scanned:], crlfcrlf)
 	if i < 0 {
@@ -65,14 +72,21 @@ func (b *bufConn) head() (head string, ok bool) {
 	end := b.scanned + i + 4
 	b.scanned = 0
 	b.r += end
-	return string(un[:end]), true
+	if cap(*scratch) > maxKeptHead {
+		*scratch = nil // a big head grew it; do not keep it per connection
+	}
+	*scratch = append((*scratch)[:0], un[:end]...)
+	return unsafe.String(unsafe.SliceData(*scratch), end), true
 }
 
-// readHead reads until a whole head is buffered and returns it; limit
-// bounds the head's size.
-func (b *bufConn) readHead(limit int) (string, error) {
+// maxKeptHead is the largest head buffer a connection keeps for reuse.
+const maxKeptHead = 16 << 10
+
+// readHead reads until a whole head is buffered and returns it as head
+// does; limit bounds the head's size.
+func (b *bufConn) readHead(limit int, scratch *[]byte) (string, error) {
 	for {
-		if h, ok := b.head(); ok {
+		if h, ok := b.head(scratch); ok {
 			return h, nil
 		}
 		if b.w-b.r >= limit {
