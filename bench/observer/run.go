@@ -18,11 +18,10 @@ type benchOptions struct {
 	mode     string
 	// pacedConns fixes the paced series' connection count (0: calibrate).
 	pacedConns int
-	// maxOther: a pair is run again when other jobs took more than this
-	// percent of a CPU during it (0: never).
-	maxOther   float64
-	maxSteal   float64
-	readerNice int
+	// maxOther and maxSteal: a pair is run again when other jobs, or the
+	// hypervisor, took more than this percent of a CPU during it (0: never).
+	maxOther, maxSteal float64
+	readerNice         int // observe.Config.ReaderNice
 	// pollInterval overrides the observer's poll period when > 0.
 	pollInterval time.Duration
 }
