@@ -5,7 +5,6 @@ import (
 	"errors"
 	"net"
 	"net/http"
-	"runtime"
 	"strconv"
 	"sync/atomic"
 	"time"
@@ -114,8 +113,6 @@ func (c *h1conn) readRequestHead() (string, error) {
 		if err := c.armIdleDeadline(); err != nil {
 			return "", err
 		}
-		runtime.Gosched() // as before the backend read in exchange
-
 		if err := c.in.fill(limit); err != nil {
 			return "", err
 		}

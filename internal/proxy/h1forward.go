@@ -8,7 +8,6 @@ import (
 	"net/http"
 	"net/url"
 	"os"
-	"runtime"
 	"strconv"
 	"strings"
 	"time"
@@ -343,10 +342,11 @@ func (c *h1conn) exchange(uc *upConn, deadline time.Time, remaining int64) error
 			return err
 		}
 	}
-	// The response cannot be there yet: let the other connections run
-	// first, so the read below usually finds it instead of costing a
-	// wasted read syscall and a park.
-	runtime.Gosched()
+	// No runtime.Gosched() before this read, although the response cannot
+	// be there yet: it saved the wasted read, but a yielding goroutine
+	// queues behind every other runnable one (the global run queue), and
+	// at 256 connections that tripled p99 (docs/performance.md, round 3).
+	// The wasted read is a raw syscall now (h1sock.go), about 1 us.
 	for range maxInterim {
 		head, err := uc.readHead(maxResponseHead, &c.respHeadBuf)
 		if err != nil {
