@@ -236,7 +236,7 @@ func parseResponseHead(head string, headRequest bool, rh *respHead) error {
 		return fmt.Errorf("%w: status line %.40q", errBadResponse, line)
 	}
 	rh.status = int(code[0]-'0')*100 + int(code[1]-'0')*10 + int(code[2]-'0')
-	if !validReason(reason) {
+	if !visibleText(reason) {
 		return fmt.Errorf("%w: reason phrase %.40q", errBadResponse, reason)
 	}
 	rh.reason = reason
@@ -302,24 +302,14 @@ func parseResponseHead(head string, headRequest bool, rh *respHead) error {
 
 func isDigit(c byte) bool { return '0' <= c && c <= '9' }
 
-// validReason reports a reason phrase of the bytes RFC 9112 allows (tab,
-// space, visible ASCII, obs-text): anything else, a bare CR above all,
-// would reach the client as written.
-func validReason(r string) bool {
+// visibleText reports text of the bytes RFC 9112 allows in a reason
+// phrase (tab, space, visible ASCII, obs-text). A reason with anything
+// else, a bare CR above all, would reach the client as written; chunk
+// extensions, which the engine drops, are held to the same rule, since a
+// bare CR or LF in one means a framing the client might read differently.
+func visibleText[T string | []byte](r T) bool {
 	for i := 0; i < len(r); i++ {
 		if c := r[i]; (c < ' ' && c != '\t') || c == 0x7f {
-			return false
-		}
-	}
-	return true
-}
-
-// validChunkExt reports chunk extensions (the rest of a chunk-size line)
-// free of control bytes; the engine drops extensions but a bare CR or LF
-// in one means a framing the client might read differently.
-func validChunkExt(ext []byte) bool {
-	for _, c := range ext {
-		if (c < ' ' && c != '\t') || c == 0x7f {
 			return false
 		}
 	}
@@ -355,7 +345,7 @@ end:
 	}
 	for ; i < len(line); i++ {
 		if c := line[i]; c == ';' {
-			if !validChunkExt(line[i:]) {
+			if !visibleText(line[i:]) {
 				return 0, fmt.Errorf("%w: chunk extension %.20q", errBadResponse, line[i:])
 			}
 			break
