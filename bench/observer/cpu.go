@@ -1,79 +1,36 @@
 package main
 
 import (
-	"bufio"
 	"fmt"
 	"os"
+	"slices"
 	"strconv"
 	"strings"
 	"syscall"
 	"time"
 
 	"golang.org/x/sys/unix"
+
+	"github.com/false-systems/rauta/bench/internal/procfs"
 )
 
-// clockTicks is USER_HZ, the unit of /proc/stat and /proc/<pid>/stat
-// times (100 on every Linux architecture Go supports).
-const clockTicks = 100
-
-// cpuTimes are the /proc/stat columns of one CPU, in ticks.
-type cpuTimes struct {
-	user, system, softirq, irq, idle, steal uint64
-}
-
-func (c cpuTimes) total() uint64 { return c.user + c.system + c.softirq + c.irq + c.idle + c.steal }
-
-// readCPUs returns the per-CPU lines of /proc/stat ("cpu0", "cpu1", ...).
-// user includes nice; idle includes iowait.
-func readCPUs() ([]cpuTimes, error) {
-	f, err := os.Open("/proc/stat")
+// readCPUs returns the per-CPU lines of /proc/stat ("cpu0", "cpu1", ...),
+// without the "cpu" line for all of them.
+func readCPUs() ([]procfs.CPUTimes, error) {
+	lines, err := procfs.ReadCPUTimes()
 	if err != nil {
 		return nil, err
 	}
-	defer f.Close()
-	var out []cpuTimes
-	sc := bufio.NewScanner(f)
-	for sc.Scan() {
-		fields := strings.Fields(sc.Text())
-		if len(fields) < 9 || !strings.HasPrefix(fields[0], "cpu") || fields[0] == "cpu" {
-			continue
-		}
-		v := make([]uint64, 8)
-		for i := range v {
-			v[i], err = strconv.ParseUint(fields[i+1], 10, 64)
-			if err != nil {
-				return nil, fmt.Errorf("/proc/stat %s: %w", fields[0], err)
-			}
-		}
-		// user nice system idle iowait irq softirq steal
-		out = append(out, cpuTimes{user: v[0] + v[1], system: v[2], idle: v[3] + v[4], irq: v[5], softirq: v[6], steal: v[7]})
-	}
-	return out, sc.Err()
+	return slices.DeleteFunc(lines, func(c procfs.CPUTimes) bool { return c.Name == "cpu" }), nil
 }
 
 // procCPU is the user+system time of one process (all its threads).
 func procCPU(pid int) (time.Duration, error) {
-	b, err := os.ReadFile(fmt.Sprintf("/proc/%d/stat", pid))
+	st, err := procfs.ReadStat(pid)
 	if err != nil {
 		return 0, err
 	}
-	// The command name may hold spaces; fields start after its ')'.
-	s := string(b)
-	i := strings.LastIndexByte(s, ')')
-	if i < 0 {
-		return 0, fmt.Errorf("/proc/%d/stat: no command name", pid)
-	}
-	f := strings.Fields(s[i+1:])
-	if len(f) < 13 {
-		return 0, fmt.Errorf("/proc/%d/stat: %d fields", pid, len(f))
-	}
-	// After the name: state(0) ... utime(11) stime(12).
-	ut, err1 := strconv.ParseUint(f[11], 10, 64)
-	st, err2 := strconv.ParseUint(f[12], 10, 64)
-	if err1 != nil || err2 != nil {
-		return 0, fmt.Errorf("/proc/%d/stat: bad utime/stime", pid)
-	}
-	return time.Duration(ut+st) * time.Second / clockTicks, nil
+	return time.Duration(st.UTime+st.STime) * time.Second / procfs.ClockTicks, nil
 }
 
 // selfCPU is this process's user+system time (the observer runs here).
@@ -107,7 +64,7 @@ func (u cpuUse) stolen() float64 {
 // cpuProbe snapshots the counters at the start of a run.
 type cpuProbe struct {
 	start     time.Time
-	cpus      []cpuTimes
+	cpus      []procfs.CPUTimes
 	server    time.Duration
 	self      time.Duration
 	serverPID int
@@ -135,16 +92,16 @@ func (p cpuProbe) finish(wrk time.Duration) cpuUse {
 	}
 	for i := range end {
 		a, b := p.cpus[i], end[i]
-		tot := float64(b.total() - a.total())
+		tot := float64(b.Total() - a.Total())
 		if tot <= 0 {
 			tot = 1
 		}
-		idle := float64(b.idle - a.idle)
-		steal := float64(b.steal - a.steal)
+		idle := float64((b.Idle + b.IOWait) - (a.Idle + a.IOWait))
+		steal := float64(b.Steal - a.Steal)
 		u.busy = append(u.busy, (tot-idle-steal)/tot*100)
-		u.softirq = append(u.softirq, float64(b.softirq-a.softirq)/tot*100)
+		u.softirq = append(u.softirq, float64(b.SoftIRQ-a.SoftIRQ)/tot*100)
 		u.steal = append(u.steal, steal/tot*100)
-		u.other += (tot - idle - steal - float64(b.softirq-a.softirq) - float64(b.irq-a.irq)) / tot * 100
+		u.other += (tot - idle - steal - float64(b.SoftIRQ-a.SoftIRQ) - float64(b.IRQ-a.IRQ)) / tot * 100
 	}
 	u.other = max(0, u.other-u.wrk-u.server-u.self)
 	return u

@@ -2,53 +2,21 @@ package main
 
 import (
 	"fmt"
-	"os"
-	"strconv"
-	"strings"
+
+	"github.com/false-systems/rauta/bench/internal/procfs"
 )
 
-// cpuTimes holds the /proc/stat counters of one CPU line ("cpu" for all,
-// "cpu0", "cpu1"...): user nice system idle iowait irq softirq steal.
-type cpuTimes struct {
-	total, idle, steal uint64
+// readCPUTimes reads every cpu line of /proc/stat by name ("cpu" for all,
+// "cpu0", "cpu1"...); lines it cannot read are left out.
+func readCPUTimes() map[string]procfs.CPUTimes {
+	lines, _ := procfs.ReadCPUTimes()
+	return cpuTimesByName(lines)
 }
 
-// readCPUTimes reads every cpu line of /proc/stat.
-func readCPUTimes() map[string]cpuTimes {
-	b, err := os.ReadFile("/proc/stat")
-	if err != nil {
-		return nil
-	}
-	return parseCPUTimes(string(b))
-}
-
-func parseCPUTimes(s string) map[string]cpuTimes {
-	out := map[string]cpuTimes{}
-	for _, line := range strings.Split(s, "\n") {
-		f := strings.Fields(line)
-		if len(f) < 9 || !strings.HasPrefix(f[0], "cpu") {
-			continue
-		}
-		var v [8]uint64
-		ok := true
-		for i := range v {
-			x, err := strconv.ParseUint(f[i+1], 10, 64)
-			if err != nil {
-				ok = false
-				break
-			}
-			v[i] = x
-		}
-		if !ok {
-			continue
-		}
-		var t cpuTimes
-		for _, x := range v {
-			t.total += x
-		}
-		t.idle = v[3] + v[4]
-		t.steal = v[7]
-		out[f[0]] = t
+func cpuTimesByName(lines []procfs.CPUTimes) map[string]procfs.CPUTimes {
+	out := make(map[string]procfs.CPUTimes, len(lines))
+	for _, l := range lines {
+		out[l.Name] = l
 	}
 	return out
 }
@@ -63,18 +31,19 @@ type cpuUse struct {
 	Steal     float64 `json:"steal_pct"`
 }
 
-func cpuUseBetween(a, b map[string]cpuTimes, proxyCPU, loadCPU string) cpuUse {
+func cpuUseBetween(a, b map[string]procfs.CPUTimes, proxyCPU, loadCPU string) cpuUse {
 	busy := func(name string) float64 {
 		x, y := a[name], b[name]
-		d := y.total - x.total
-		if d == 0 || y.total < x.total {
+		d := y.Total() - x.Total()
+		if d == 0 || y.Total() < x.Total() {
 			return 0
 		}
-		return 100 * float64(d-(y.idle-x.idle)-(y.steal-x.steal)) / float64(d)
+		idle := (y.Idle + y.IOWait) - (x.Idle + x.IOWait)
+		return 100 * float64(d-idle-(y.Steal-x.Steal)) / float64(d)
 	}
 	var steal float64
-	if x, y := a["cpu"], b["cpu"]; y.total > x.total {
-		steal = 100 * float64(y.steal-x.steal) / float64(y.total-x.total)
+	if x, y := a["cpu"], b["cpu"]; y.Total() > x.Total() {
+		steal = 100 * float64(y.Steal-x.Steal) / float64(y.Total()-x.Total())
 	}
 	return cpuUse{ProxyBusy: busy("cpu" + proxyCPU), LoadBusy: busy("cpu" + loadCPU), Steal: steal}
 }

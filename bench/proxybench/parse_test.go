@@ -6,6 +6,8 @@ import (
 	"path/filepath"
 	"strings"
 	"testing"
+
+	"github.com/false-systems/rauta/bench/internal/procfs"
 )
 
 const h2loadOut = `starting benchmark...
@@ -99,19 +101,7 @@ func TestParseH2loadLogAndPercentile(t *testing.T) {
 	}
 }
 
-func TestParseStat(t *testing.T) {
-	// The command name may hold spaces and parentheses.
-	line := "4242 (nginx: worker (x)) S 4241 4241 4241 0 -1 4194624 100 0 0 0 250 75 0 0 20 0 1 0 100 1000 200 18446744073709551615\n"
-	st, err := parseStat([]byte(line))
-	if err != nil {
-		t.Fatal(err)
-	}
-	if st != (statFields{pgrp: 4241, utime: 250, stime: 75}) {
-		t.Errorf("parseStat = %+v", st)
-	}
-	if _, err := parseStat([]byte("4242 (x) S 1 2")); err == nil {
-		t.Error("parseStat accepted a short line")
-	}
+func TestStatusKB(t *testing.T) {
 	if kb, ok := statusKB([]byte("Name:\tnginx\nVmHWM:\t   12345 kB\nVmRSS:\t 100 kB\n"), "VmHWM:"); !ok || kb != 12345 {
 		t.Errorf("statusKB = %d, %v; want 12345, true", kb, ok)
 	}
@@ -167,19 +157,27 @@ func FuzzParsers(f *testing.F) {
 	f.Fuzz(func(t *testing.T, b []byte) {
 		_, _ = parseH2load(b)
 		_, _ = parseWrk(b)
-		_, _ = parseStat(b)
 		_, _ = statusKB(b, "VmHWM:")
 	})
 }
 
 func TestCPUUse(t *testing.T) {
-	a := parseCPUTimes("cpu  100 0 100 700 0 0 0 100 0 0\ncpu0 50 0 50 350 0 0 0 50 0 0\ncpu1 50 0 50 350 0 0 0 50 0 0\nintr 1 2 3\n")
+	a := parseCPUTimes(t, "cpu  100 0 100 700 0 0 0 100 0 0\ncpu0 50 0 50 350 0 0 0 50 0 0\ncpu1 50 0 50 350 0 0 0 50 0 0\nintr 1 2 3\n")
 	// 1000 more ticks on cpu1: 600 busy, 300 idle, 100 stolen; cpu0 idle.
-	b := parseCPUTimes("cpu  700 0 100 2000 0 0 0 200 0 0\ncpu0 50 0 50 1350 0 0 0 50 0 0\ncpu1 650 0 50 650 0 0 0 150 0 0\n")
+	b := parseCPUTimes(t, "cpu  700 0 100 2000 0 0 0 200 0 0\ncpu0 50 0 50 1350 0 0 0 50 0 0\ncpu1 650 0 50 650 0 0 0 150 0 0\n")
 	u := cpuUseBetween(a, b, "0", "1")
 	if u.ProxyBusy != 0 || u.LoadBusy != 60 || u.Steal != 5 {
 		t.Errorf("cpuUseBetween = %+v, want proxy 0%%, load 60%%, steal 5%%", u)
 	}
+}
+
+func parseCPUTimes(t *testing.T, s string) map[string]procfs.CPUTimes {
+	t.Helper()
+	lines, err := procfs.ParseCPUTimes(s)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return cpuTimesByName(lines)
 }
 
 func TestPortsFree(t *testing.T) {

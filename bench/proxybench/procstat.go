@@ -1,17 +1,13 @@
 package main
 
 import (
-	"bytes"
 	"fmt"
 	"os"
-	"path/filepath"
 	"strconv"
 	"strings"
-)
 
-// clockTicks is USER_HZ, the unit of utime and stime in /proc/<pid>/stat; it
-// is 100 on every Linux architecture Go supports.
-const clockTicks = 100
+	"github.com/false-systems/rauta/bench/internal/procfs"
+)
 
 // groupPIDs lists the processes of process group pgid (a contender and its
 // workers).
@@ -23,58 +19,23 @@ func groupPIDs(pgid int) []int {
 		if err != nil {
 			continue
 		}
-		b, err := os.ReadFile(filepath.Join("/proc", e.Name(), "stat"))
-		if err != nil {
-			continue
-		}
-		st, err := parseStat(b)
-		if err == nil && st.pgrp == pgid {
+		st, err := procfs.ReadStat(pid)
+		if err == nil && st.Pgrp == pgid {
 			pids = append(pids, pid)
 		}
 	}
 	return pids
 }
 
-type statFields struct {
-	pgrp         int
-	utime, stime uint64 // clock ticks
-}
-
-// parseStat reads pgrp, utime and stime from /proc/<pid>/stat. The command
-// name (field 2) may hold spaces and parentheses, so fields are counted after
-// the last ')'.
-func parseStat(b []byte) (statFields, error) {
-	i := bytes.LastIndexByte(b, ')')
-	if i < 0 {
-		return statFields{}, fmt.Errorf("parse stat: no command name")
-	}
-	f := strings.Fields(string(b[i+1:]))
-	// After ')': state(3) ppid(4) pgrp(5) ... utime(14) stime(15).
-	if len(f) < 13 {
-		return statFields{}, fmt.Errorf("parse stat: %d fields after the command name, want at least 13", len(f))
-	}
-	pgrp, err1 := strconv.Atoi(f[2])
-	ut, err2 := strconv.ParseUint(f[11], 10, 64)
-	stt, err3 := strconv.ParseUint(f[12], 10, 64)
-	if err1 != nil || err2 != nil || err3 != nil {
-		return statFields{}, fmt.Errorf("parse stat: bad number in %q", f[:13])
-	}
-	return statFields{pgrp: pgrp, utime: ut, stime: stt}, nil
-}
-
 // cpuSeconds sums user and system CPU time of the group's live processes.
 func cpuSeconds(pgid int) float64 {
 	var ticks uint64
 	for _, pid := range groupPIDs(pgid) {
-		b, err := os.ReadFile(fmt.Sprintf("/proc/%d/stat", pid))
-		if err != nil {
-			continue
-		}
-		if st, err := parseStat(b); err == nil {
-			ticks += st.utime + st.stime
+		if st, err := procfs.ReadStat(pid); err == nil {
+			ticks += st.UTime + st.STime
 		}
 	}
-	return float64(ticks) / clockTicks
+	return float64(ticks) / procfs.ClockTicks
 }
 
 // resetPeakRSS clears VmHWM of the group's processes (writing 5 to
