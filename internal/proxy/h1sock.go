@@ -138,8 +138,10 @@ func (s *sockIO) rawWrite(fd uintptr) bool {
 }
 
 // idle reports a socket with nothing to read and not closed by the peer:
-// a non-blocking one-byte peek finds no data (EAGAIN). A connection that
-// is not a raw-capable socket cannot be checked and counts as idle.
+// a non-blocking one-byte peek finds no data (EAGAIN). An idle keep-alive
+// connection has nothing to read, so EOF or any data means the backend
+// closed it (or broke the protocol). A connection that is not a
+// raw-capable socket cannot be checked and counts as idle.
 func (s *sockIO) idle() bool {
 	if s.rc == nil {
 		return true

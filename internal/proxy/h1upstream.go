@@ -58,7 +58,7 @@ func (p *upstreamPool) get(addr string, deadline, now time.Time) (c *upConn, reu
 		if c == nil {
 			break
 		}
-		if now.Sub(c.idleAt) < p.idleTimeout && c.open() {
+		if now.Sub(c.idleAt) < p.idleTimeout && c.nc.idle() {
 			return c, true, nil
 		}
 		c.nc.Close()
@@ -146,11 +146,4 @@ func (p *upstreamPool) close() {
 		}
 		delete(p.idle, addr)
 	}
-}
-
-// open peeks at the socket without blocking: an idle keep-alive connection
-// has nothing to read, so EOF or any data means the backend closed it (or
-// broke the protocol).
-func (c *upConn) open() bool {
-	return c.nc.idle()
 }
