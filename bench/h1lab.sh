@@ -4,19 +4,20 @@
 # request, for A/B comparisons of RAUTA builds against nginx
 # (docs/performance.md, optimisation log).
 #
-#   [CONNS=64] bench/h1lab.sh DIR ROUNDS CONTENDER...
+#   [CONNS=64] [BODY=1k] bench/h1lab.sh DIR ROUNDS CONTENDER...
 #
 # DIR is a directory kept by the harness (`proxybench -contenders rauta,nginx
 # -quick -keep` prints it): its backend, nginx and rauta configurations are
 # reused. CONTENDER is "nginx" or the path of a rauta binary. Each round runs
 # every contender once, in the order given, so drift hits all of them.
+# BODY is the response body (1k or 64k).
 # Per run: backend nginx and `wrk -t1 -c$CONNS` on CPU 1, the contender on CPU 0
 # (rauta with GOMAXPROCS=1, plus $RAUTA_ENV), 2 s warm-up, an 8 s measured
 # run with counters read over its middle 6 s. Runs take
 # /tmp/rauta-bench.lock so they never overlap another benchmark.
 set -euo pipefail
 if [ $# -lt 3 ]; then
-  sed -n '2,17p' "$0" >&2
+  sed -n '2,18p' "$0" >&2
   exit 2
 fi
 dir=$1 rounds=$2
@@ -52,8 +53,8 @@ run() { # run CONTENDER: prints one result line
       -admin-addr 127.0.0.1:18990 -access-log=false -log-level warn &
     rp=$!; pids+=("$rp"); sleep 1; pp=$rp
   fi
-  taskset -c 1 wrk -t1 -c${CONNS:-64} -d2s http://127.0.0.1:18000/1k >/dev/null
-  taskset -c 1 wrk -t1 -c${CONNS:-64} -d8s --latency http://127.0.0.1:18000/1k >"$wrkout" &
+  taskset -c 1 wrk -t1 -c${CONNS:-64} -d2s http://127.0.0.1:18000/${BODY:-1k} >/dev/null
+  taskset -c 1 wrk -t1 -c${CONNS:-64} -d8s --latency http://127.0.0.1:18000/${BODY:-1k} >"$wrkout" &
   wp=$!
   sleep 1
   local bp a b ca cb wa wb ba bb t0 t1

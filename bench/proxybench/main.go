@@ -36,12 +36,16 @@ type options struct {
 	rautaBin   string
 	contenders []string
 	repeats    int
-	duration   time.Duration
-	warmup     time.Duration
-	quick      bool
-	proxyCPU   string
-	loadCPU    string
-	keepDir    bool
+	// headline is how many more repeats run only headlineCell, the cell
+	// the lead is judged on, so its medians and paired ratios rest on more
+	// runs than the rest of the table.
+	headline int
+	duration time.Duration
+	warmup   time.Duration
+	quick    bool
+	proxyCPU string
+	loadCPU  string
+	keepDir  bool
 	// rautaEnv is added to rauta's environment (GOGC=400 GODEBUG=...), to
 	// measure runtime settings without rebuilding.
 	rautaEnv []string
@@ -54,6 +58,7 @@ func parseFlags() (options, error) {
 	flag.StringVar(&o.rautaBin, "rauta", "", "path of the rauta binary")
 	flag.StringVar(&list, "contenders", strings.Join(allContenders, ","), "comma-separated contenders to run")
 	flag.IntVar(&o.repeats, "repeats", 3, "measurements of every cell per contender")
+	flag.IntVar(&o.headline, "headline-repeats", 6, "extra measurements of the headline cell ("+headlineCell.name()+") per contender")
 	flag.DurationVar(&o.duration, "duration", 5*time.Second, "length of every wrk and h2load run (whole seconds)")
 	flag.DurationVar(&o.warmup, "warmup", time.Second, "warm-up load after each contender starts")
 	flag.BoolVar(&o.quick, "quick", false, "smoke test: 1 repeat, 2 s runs, 3 cells")
@@ -68,9 +73,9 @@ func parseFlags() (options, error) {
 		return o, errors.New("-out is required")
 	}
 	if o.quick {
-		o.repeats, o.duration = 1, 2*time.Second
+		o.repeats, o.headline, o.duration = 1, 0, 2*time.Second
 	}
-	if o.repeats < 1 || o.duration < time.Second {
+	if o.repeats < 1 || o.headline < 0 || o.duration < time.Second {
 		return o, errors.New("-repeats must be at least 1 and -duration at least 1s")
 	}
 	for _, c := range strings.Split(list, ",") {
@@ -184,15 +189,20 @@ func bench(ctx context.Context, o options, ps *procs) (*report, error) {
 	if o.quick {
 		cells = quickCells
 	}
-	for r := 0; r < o.repeats; r++ {
+	total := o.repeats + o.headline
+	for r := 0; r < total; r++ {
+		cs := cells
+		if r >= o.repeats {
+			cs = []cell{headlineCell}
+		}
 		// Rotate the order so no contender always runs first or last.
 		for i := range cts {
 			ct := cts[(i+r)%len(cts)]
 			if err := ctx.Err(); err != nil {
 				return rep, err
 			}
-			fmt.Printf("repeat %d/%d: %s\n", r+1, o.repeats, ct.Name)
-			measureContender(ctx, o, e, ps, chk, ct, cells, script, r, rep)
+			fmt.Printf("repeat %d/%d: %s\n", r+1, total, ct.Name)
+			measureContender(ctx, o, e, ps, chk, ct, cs, script, r, rep)
 			if done, err := backend.exited(); done {
 				return rep, fmt.Errorf("backend exited (%w); log %s", err, fileTail(backend.log, 400))
 			}

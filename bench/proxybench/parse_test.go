@@ -1,6 +1,7 @@
 package main
 
 import (
+	"math"
 	"net"
 	"os"
 	"path/filepath"
@@ -147,6 +148,48 @@ func TestMedianAndRatios(t *testing.T) {
 	}
 	if len(r.problems()) != 2 {
 		t.Errorf("problems = %q, want the failure and the invalid run", r.problems())
+	}
+}
+
+func TestPairedRatios(t *testing.T) {
+	c := headlineCell.name()
+	r := &report{Cells: []string{c}, Contenders: []*contender{{Name: "rauta"}, {Name: "nginx"}, {Name: "direct"}}}
+	add := func(name string, repeat int, rps, p99, cpu float64, bad string) {
+		r.add(sample{Contender: name, Cell: c, Repeat: repeat, CPUSeconds: cpu, Error: bad,
+			result: result{RPS: rps, P99ms: p99, Requests: uint64(rps)}})
+	}
+	// Repeat 0 is slow for both, repeat 1 fast for both: each ratio is
+	// 1.1 or 0.9 although the medians of the two columns are level.
+	add("rauta", 0, 110, 9, 1.1, "")
+	add("nginx", 0, 100, 10, 1, "")
+	add("rauta", 1, 270, 8, 2.7, "")
+	add("nginx", 1, 300, 5, 3, "")
+	add("rauta", 2, 500, 1, 1, "")
+	add("nginx", 2, 100, 1, 1, "2 errors") // invalid: no pair
+	add("direct", 0, 1000, 1, 0, "")       // no CPU figure: no CPU ratio
+	r.finish()
+	if len(r.Paired) != 2 {
+		t.Fatalf("paired = %+v, want rauta against nginx and direct", r.Paired)
+	}
+	p := r.Paired[0]
+	if p.Other != "nginx" || p.Pairs != 2 {
+		t.Fatalf("first pairing = %+v", p)
+	}
+	near := func(got, want float64) bool { return math.Abs(got-want) < 1e-9 }
+	if !near(p.RPS[1], 0.9) || !near(p.RPS[2], 1.1) || !near(p.RPS[0], 1.0) {
+		t.Errorf("req/s ratios = %v, want median 1.0 of 0.9 and 1.1", p.RPS)
+	}
+	if !near(p.P99[1], 0.9) || !near(p.P99[2], 1.6) {
+		t.Errorf("p99 ratios = %v, want 0.9 and 1.6", p.P99)
+	}
+	if !near(p.CPUPerReq[0], 1.0) {
+		t.Errorf("CPU per request ratios = %v, want 1.0 (the same CPU per request in both repeats)", p.CPUPerReq)
+	}
+	if d := r.Paired[1]; d.Other != "direct" || d.Pairs != 1 || d.CPUPerReq != [3]float64{} {
+		t.Errorf("direct pairing = %+v", d)
+	}
+	if tbl := r.table(); !strings.Contains(tbl, "rauta / nginx    same repeat, median [least, greatest] of 2: req/s 1.00 [0.90, 1.10]") {
+		t.Errorf("table lacks the paired line:\n%s", tbl)
 	}
 }
 

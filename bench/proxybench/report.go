@@ -31,6 +31,11 @@ var defaultCells = []cell{
 	{"h2", 64, "1k"}, {"h2", 64, "64k"},
 }
 
+// headlineCell is the cell the lead over nginx and HAProxy is judged on
+// (HTTP/1.1, 64 connections, 1 KiB); -headline-repeats measures it more
+// often than the others.
+var headlineCell = cell{"h1", 64, "1k"}
+
 var quickCells = []cell{{"h1", 64, "1k"}, {"h1", 64, "64k"}, {"h2", 64, "1k"}}
 
 // sample is one measured run.
@@ -82,6 +87,7 @@ type report struct {
 	LoadAfter  string       `json:"loadavg_after"`
 	Host       hostInfo     `json:"host"`
 	Repeats    int          `json:"repeats"`
+	Headline   int          `json:"headline_repeats"`
 	Duration   string       `json:"duration"`
 	Cells      []string     `json:"cells"`
 	Backend    string       `json:"backend_command"`
@@ -89,6 +95,23 @@ type report struct {
 	Failures   []failure    `json:"failures"`
 	Samples    []sample     `json:"samples"`
 	Medians    []median     `json:"medians"`
+	Paired     []paired     `json:"paired"`
+}
+
+// paired compares RAUTA with one other contender run by run: each ratio is
+// RAUTA's number over the other's in the same repeat, where both are
+// valid. Contenders of one repeat run back to back, so the slow drift of a
+// shared machine cancels in a ratio; the median of the ratios is steadier
+// than the ratio of the medians.
+type paired struct {
+	Cell  string `json:"cell"`
+	Other string `json:"other"`
+	Pairs int    `json:"pairs"`
+	// RPS, P99 and CPUPerReq hold the median, the least and the greatest
+	// ratio, in that order.
+	RPS       [3]float64 `json:"rps_ratio"`
+	P99       [3]float64 `json:"p99_ratio"`
+	CPUPerReq [3]float64 `json:"cpu_per_request_ratio,omitempty"`
 }
 
 type hostInfo struct {
@@ -102,7 +125,7 @@ func newReport(o options) *report {
 	if o.quick {
 		cells = quickCells
 	}
-	r := &report{Started: time.Now().UTC(), LoadBefore: loadavg(), Repeats: o.repeats, Duration: o.duration.String()}
+	r := &report{Started: time.Now().UTC(), LoadBefore: loadavg(), Repeats: o.repeats, Headline: o.headline, Duration: o.duration.String()}
 	for _, c := range cells {
 		r.Cells = append(r.Cells, c.name())
 	}
@@ -173,6 +196,55 @@ func (r *report) finish() {
 		}
 		r.Medians = append(r.Medians, ms...)
 	}
+	r.Paired = r.pairs("rauta")
+}
+
+// pairs compares contender a with every other contender in every cell.
+func (r *report) pairs(a string) []paired {
+	type key struct {
+		name, cell string
+		repeat     int
+	}
+	valid := map[key]sample{}
+	for _, s := range r.Samples {
+		if s.Error == "" {
+			valid[key{s.Contender, s.Cell, s.Repeat}] = s
+		}
+	}
+	var out []paired
+	for _, cellName := range r.Cells {
+		for _, ct := range r.Contenders {
+			if ct.Name == a {
+				continue
+			}
+			var rps, p99, cpu []float64
+			for k, x := range valid {
+				if k.name != a || k.cell != cellName {
+					continue
+				}
+				y, ok := valid[key{ct.Name, cellName, k.repeat}]
+				if !ok || y.RPS <= 0 || y.P99ms <= 0 {
+					continue
+				}
+				rps, p99 = append(rps, x.RPS/y.RPS), append(p99, x.P99ms/y.P99ms)
+				if y.CPUSeconds > 0 && x.Requests > 0 && y.Requests > 0 {
+					cpu = append(cpu, (x.CPUSeconds/float64(x.Requests))/(y.CPUSeconds/float64(y.Requests)))
+				}
+			}
+			if len(rps) > 0 {
+				out = append(out, paired{Cell: cellName, Other: ct.Name, Pairs: len(rps), RPS: spread(rps), P99: spread(p99), CPUPerReq: spread(cpu)})
+			}
+		}
+	}
+	return out
+}
+
+// spread is the median, least and greatest value; zeros for none.
+func spread(v []float64) [3]float64 {
+	if len(v) == 0 {
+		return [3]float64{}
+	}
+	return [3]float64{med(v), slices.Min(v), slices.Max(v)}
 }
 
 // med is the median; 0 for no values.
@@ -191,6 +263,9 @@ func med(v []float64) float64 {
 func (r *report) table() string {
 	var b strings.Builder
 	fmt.Fprintf(&b, "\nmedians of %d repeat(s), %s per run; load average before %s, after %s\n", r.Repeats, r.Duration, r.LoadBefore, r.LoadAfter)
+	if r.Headline > 0 {
+		fmt.Fprintf(&b, "%s: %d more repeats\n", headlineCell.name(), r.Headline)
+	}
 	for _, cellName := range r.Cells {
 		fmt.Fprintf(&b, "\n%s\n%-9s %10s %8s %8s %7s %10s %9s %8s %9s %6s %6s %5s\n", cellName,
 			"contender", "req/s", "p50 ms", "p99 ms", "CPU s", "CPU us/req", "RSS MiB", "vs best", "vs direct", "load%", "steal%", "runs")
@@ -213,6 +288,16 @@ func (r *report) table() string {
 			fmt.Fprintf(&b, "%-9s %10.0f %8.2f %8.2f %7s %10s %9s %8.2f %9s %6.0f %6.0f %2d/%d\n", m.Contender, m.RPS, m.P50ms, m.P99ms,
 				cpu, cpuReq, rss, m.VsBest, vsDirect, m.LoadBusy, m.Steal, m.Valid, m.Runs)
 		}
+		for _, p := range r.Paired {
+			if p.Cell != cellName {
+				continue
+			}
+			fmt.Fprintf(&b, "  rauta / %-8s same repeat, median [least, greatest] of %d: req/s %s  p99 %s", p.Other, p.Pairs, ratios(p.RPS), ratios(p.P99))
+			if p.CPUPerReq[0] > 0 {
+				fmt.Fprintf(&b, "  CPU per request %s", ratios(p.CPUPerReq))
+			}
+			b.WriteString("\n")
+		}
 	}
 	if len(r.Failures) > 0 {
 		b.WriteString("\nfailures:\n")
@@ -222,6 +307,8 @@ func (r *report) table() string {
 	}
 	return b.String()
 }
+
+func ratios(v [3]float64) string { return fmt.Sprintf("%.2f [%.2f, %.2f]", v[0], v[1], v[2]) }
 
 // why explains a cell without a valid number: the contender failed to start
 // or answer, or every run was invalid.
