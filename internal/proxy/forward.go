@@ -21,12 +21,14 @@ import (
 // pool, pooled copy buffers, and the bounded mirror workers.
 type forwarder struct {
 	// pool serves the HTTP/1.1 engine; the Transports serve net/http's path.
-	pool    *upstreamPool
-	h1      *http.Transport
-	h2c     *http.Transport
-	bufs    sync.Pool
-	metrics *metrics
-	logger  *slog.Logger
+	pool *upstreamPool
+	h1   *http.Transport
+	h2c  *http.Transport
+	bufs sync.Pool
+	// relayBufs holds the HTTP/1.1 engine's relay buffers (h1writer).
+	relayBufs sync.Pool
+	metrics   *metrics
+	logger    *slog.Logger
 
 	mirrorSem   chan struct{}
 	mirrorLimit int64
@@ -71,6 +73,7 @@ func newForwarder(o Options, m *metrics, logger *slog.Logger) *forwarder {
 		upgraded:    map[net.Conn]struct{}{},
 	}
 	f.bufs.New = func() any { b := make([]byte, copyBufferSize); return &b }
+	f.relayBufs.New = newRelayBuffer
 	return f
 }
 

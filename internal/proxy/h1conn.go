@@ -53,7 +53,7 @@ func newH1Conn(s *Server, sock *socket, nc net.Conn) *h1conn {
 	c := &h1conn{s: s, sock: sock, nc: nc}
 	sio := newSockIO(nc)
 	c.in = bufConn{nc: sio, buf: make([]byte, clientReadBuffer)}
-	c.out = h1writer{nc: sio, buf: make([]byte, 0, clientReadBuffer)}
+	c.out = h1writer{nc: sio, buf: make([]byte, 0, clientReadBuffer), pool: &s.fwd.relayBufs}
 	c.clientIP = clientIP(nc.RemoteAddr().String())
 	c.idle.Store(true)
 	return c

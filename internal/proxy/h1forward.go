@@ -495,25 +495,53 @@ func (c *h1conn) relayBody(uc *upConn) (int64, error) {
 	return 0, nil
 }
 
-// relayN copies exactly n bytes.
+// relayN copies exactly n bytes. What the backend has sent is taken
+// without waiting and goes out to the client only before a wait, so a body
+// that has fully arrived leaves in one write. A large rest is read straight
+// into the client's write buffer (copied once); a small one goes through
+// the backend read buffer, which may also take the chunk framing after it.
 func (c *h1conn) relayN(uc *upConn, n int64, flush func() error) (int64, error) {
 	done := int64(0)
 	for done < n {
-		if uc.r == uc.w {
+		if uc.r < uc.w {
+			k := min(n-done, int64(uc.w-uc.r))
+			c.out.write(uc.buf[uc.r : uc.r+int(k)])
+			uc.r += int(k)
+			done += k
+			continue
+		}
+		if n-done < directRelay {
+			if err := uc.fillAfter(len(uc.buf), flush); err != nil {
+				return done, err
+			}
+			continue
+		}
+		p := c.out.spare(int(min(n-done, relayBufferSize)))
+		if p == nil {
+			return done, c.out.err
+		}
+		k, err := uc.nc.ReadNow(p)
+		if errors.Is(err, errWouldBlock) {
 			if err := flush(); err != nil {
 				return done, err
 			}
-			if err := uc.fill(len(uc.buf)); err != nil {
-				return done, err
+			if p = c.out.spare(int(min(n-done, relayBufferSize))); p == nil {
+				return done, c.out.err
 			}
+			k, err = uc.nc.Read(p)
 		}
-		k := min(n-done, int64(uc.w-uc.r))
-		c.out.write(uc.buf[uc.r : uc.r+int(k)])
-		uc.r += int(k)
-		done += k
+		c.out.grow(k)
+		done += int64(k)
+		if err != nil {
+			return done, err
+		}
 	}
 	return done, c.out.err
 }
+
+// directRelay is the smallest rest of a body relayN reads straight into
+// the client's write buffer.
+const directRelay = 16 << 10
 
 // maxChunkLine bounds a chunk-size or trailer line.
 const maxChunkLine = 4 << 10
@@ -574,10 +602,7 @@ func (c *h1conn) relayToEOF(uc *upConn) (int64, error) {
 	total := int64(0)
 	for {
 		if uc.r == uc.w {
-			if err := c.out.flush(); err != nil {
-				return total, err
-			}
-			err := uc.fill(len(uc.buf))
+			err := uc.fillAfter(len(uc.buf), c.out.flush)
 			if errors.Is(err, io.EOF) {
 				break
 			}

@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"errors"
 	"io"
+	"sync"
 	"unsafe"
 )
 
@@ -26,23 +27,55 @@ func (b *bufConn) buffered() []byte { return b.buf[b.r:b.w] }
 // fill reads at least one byte more, compacting the buffer or growing it up
 // to limit bytes when it is full.
 func (b *bufConn) fill(limit int) error {
+	if err := b.makeRoom(limit); err != nil {
+		return err
+	}
+	n, err := b.nc.Read(b.buf[b.w:])
+	return b.filled(n, err)
+}
+
+// fillAfter is fill for a relay: it takes what has arrived without
+// waiting, and only when nothing has does it run flush (sending what the
+// relay holds) and wait.
+func (b *bufConn) fillAfter(limit int, flush func() error) error {
+	if err := b.makeRoom(limit); err != nil {
+		return err
+	}
+	n, err := b.nc.ReadNow(b.buf[b.w:])
+	if errors.Is(err, errWouldBlock) {
+		if err := flush(); err != nil {
+			return err
+		}
+		n, err = b.nc.Read(b.buf[b.w:])
+	}
+	return b.filled(n, err)
+}
+
+// makeRoom makes space after the unread bytes: it compacts the buffer, or
+// grows it up to limit bytes.
+func (b *bufConn) makeRoom(limit int) error {
 	if b.r == b.w {
 		b.r, b.w = 0, 0
 	}
-	if b.w == len(b.buf) {
-		switch {
-		case b.r > 0:
-			b.w = copy(b.buf, b.buf[b.r:b.w])
-			b.r = 0
-		case len(b.buf) < limit:
-			nb := make([]byte, min(2*len(b.buf), limit))
-			b.w = copy(nb, b.buf[b.r:b.w])
-			b.r, b.buf = 0, nb
-		default:
-			return errHeadTooLarge
-		}
+	if b.w < len(b.buf) {
+		return nil
 	}
-	n, err := b.nc.Read(b.buf[b.w:])
+	switch {
+	case b.r > 0:
+		b.w = copy(b.buf, b.buf[b.r:b.w])
+		b.r = 0
+	case len(b.buf) < limit:
+		nb := make([]byte, min(2*len(b.buf), limit))
+		b.w = copy(nb, b.buf[b.r:b.w])
+		b.r, b.buf = 0, nb
+	default:
+		return errHeadTooLarge
+	}
+	return nil
+}
+
+// filled accounts for a read of n bytes into the buffer.
+func (b *bufConn) filled(n int, err error) error {
 	b.w += n
 	if n > 0 {
 		return nil
@@ -99,7 +132,7 @@ func (b *bufConn) readHead(limit int, scratch *[]byte) (string, error) {
 }
 
 // readLine returns the next line without its CRLF, consuming it; it is
-// valid until the next read. flush runs before any blocking read.
+// valid until the next read. flush runs before any read that waits.
 func (b *bufConn) readLine(limit int, flush func() error) ([]byte, error) {
 	for {
 		un := b.buf[b.r:b.w]
@@ -110,10 +143,7 @@ func (b *bufConn) readLine(limit int, flush func() error) ([]byte, error) {
 		if len(un) >= limit {
 			return nil, errBadResponse
 		}
-		if err := flush(); err != nil {
-			return nil, err
-		}
-		if err := b.fill(limit + 2); err != nil {
+		if err := b.fillAfter(limit+2, flush); err != nil {
 			return nil, err
 		}
 	}
@@ -125,16 +155,34 @@ var (
 )
 
 // h1writer batches what goes to a client; the engine flushes it before it
-// blocks on the backend, so a streamed body is never held back while one
-// read of a small response still becomes one write.
+// waits on the backend, so a streamed body is never held back while what
+// one response brings at once still becomes one write.
+//
+// Its own buffer is small (heads, small bodies). A large body is read
+// straight into a relay buffer from a shared pool, which goes back at the
+// next flush: memory for large bodies is held only while they move, not
+// per idle connection.
 type h1writer struct {
-	nc  *sockIO
-	buf []byte
-	err error
+	nc   *sockIO
+	buf  []byte
+	err  error
+	pool *sync.Pool // of *[]byte, relayBufferSize each
+	// relay is the pooled buffer buf points into, nil while buf is own.
+	relay *[]byte
+	own   []byte
 }
 
 // maxWriteBatch is the most the writer holds before writing.
 const maxWriteBatch = 64 << 10
+
+// relayBufferSize holds a 64 KiB body with its head, so such a response
+// that has fully arrived leaves in one write.
+const relayBufferSize = maxWriteBatch + 4<<10
+
+func newRelayBuffer() any {
+	b := make([]byte, 0, relayBufferSize)
+	return &b
+}
 
 func (w *h1writer) write(p []byte) {
 	if w.err != nil {
@@ -150,11 +198,42 @@ func (w *h1writer) write(p []byte) {
 	w.buf = append(w.buf, p...)
 }
 
+// spare returns free room after the batched bytes, at most want bytes, for
+// the caller to read into and then claim with grow. It moves the batch into
+// a relay buffer when its own is short of room, and flushes a full one.
+func (w *h1writer) spare(want int) []byte {
+	if w.err != nil {
+		return nil
+	}
+	if w.relay == nil && cap(w.buf)-len(w.buf) < want {
+		w.relay = w.pool.Get().(*[]byte)
+		w.own = w.buf[:0]
+		w.buf = append((*w.relay)[:0], w.buf...)
+	}
+	if len(w.buf) == cap(w.buf) {
+		if w.flush() != nil {
+			return nil
+		}
+		return w.spare(want)
+	}
+	free := w.buf[len(w.buf):cap(w.buf)]
+	return free[:min(len(free), want)]
+}
+
+// grow claims n bytes read into what spare returned.
+func (w *h1writer) grow(n int) { w.buf = w.buf[:len(w.buf)+n] }
+
 // flush writes what is batched; it returns the first write error, after
 // which the writer drops everything.
 func (w *h1writer) flush() error {
 	if len(w.buf) > 0 && w.err == nil {
 		_, w.err = w.nc.Write(w.buf)
+	}
+	if w.relay != nil {
+		// A write that outgrew the relay buffer left it unused; it goes
+		// back either way.
+		w.pool.Put(w.relay)
+		w.relay, w.buf, w.own = nil, w.own, nil
 	}
 	if cap(w.buf) > maxWriteBatch {
 		w.buf = nil // a big head grew it; do not keep it per connection

@@ -1,6 +1,7 @@
 package proxy
 
 import (
+	"errors"
 	"io"
 	"net"
 	"os"
@@ -30,11 +31,12 @@ type sockIO struct {
 
 	// The read and the write in flight (one of each at most), seen by
 	// readFn and writeFn, which are bound once so that no call allocates.
-	rd, wr  rawCall
-	readFn  func(fd uintptr) bool
-	writeFn func(fd uintptr) bool
-	peekFn  func(fd uintptr) bool
-	peekBuf [1]byte
+	rd, wr    rawCall
+	readFn    func(fd uintptr) bool
+	readNowFn func(fd uintptr) bool
+	writeFn   func(fd uintptr) bool
+	peekFn    func(fd uintptr) bool
+	peekBuf   [1]byte
 }
 
 // rawCall is the buffer and outcome of one raw read or write.
@@ -50,6 +52,7 @@ func newSockIO(nc net.Conn) *sockIO {
 		if rc, err := sc.SyscallConn(); err == nil {
 			s.rc = rc
 			s.readFn = s.rawRead
+			s.readNowFn = s.rawReadNow
 			s.writeFn = s.rawWrite
 			s.peekFn = s.rawPeek
 		}
@@ -64,16 +67,36 @@ func (s *sockIO) Read(p []byte) (int, error) {
 	if s.rc == nil {
 		return s.Conn.Read(p)
 	}
+	return s.read(p, s.readFn)
+}
+
+// errWouldBlock: nothing to read yet.
+var errWouldBlock = errors.New("nothing to read yet")
+
+// ReadNow is Read without the wait: it returns errWouldBlock when nothing
+// has arrived, so a relay can send what it holds before it sleeps. A
+// connection that is not a raw-capable socket cannot be asked and always
+// returns errWouldBlock.
+func (s *sockIO) ReadNow(p []byte) (int, error) {
+	if s.rc == nil {
+		return 0, errWouldBlock
+	}
+	return s.read(p, s.readNowFn)
+}
+
+func (s *sockIO) read(p []byte, fn func(fd uintptr) bool) (int, error) {
 	if len(p) == 0 {
 		return 0, nil
 	}
 	s.rd = rawCall{p: p}
-	err := s.rc.Read(s.readFn)
+	err := s.rc.Read(fn)
 	n, errno := s.rd.n, s.rd.errno
 	s.rd.p = nil
 	switch {
 	case err != nil:
 		return 0, err
+	case errno == syscall.EAGAIN:
+		return 0, errWouldBlock
 	case errno != 0:
 		return 0, os.NewSyscallError("read", errno)
 	case n == 0:
@@ -100,6 +123,14 @@ func (s *sockIO) rawRead(fd uintptr) bool {
 		s.rd.errno = e
 		return true
 	}
+}
+
+// rawReadNow is rawRead that never asks to wait.
+func (s *sockIO) rawReadNow(fd uintptr) bool {
+	if !s.rawRead(fd) {
+		s.rd.errno = syscall.EAGAIN
+	}
+	return true
 }
 
 // Write writes all of p or returns the error that stopped it.

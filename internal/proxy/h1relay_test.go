@@ -1,0 +1,240 @@
+package proxy
+
+import (
+	"bufio"
+	"io"
+	"net"
+	"net/http"
+	"strconv"
+	"strings"
+	"sync"
+	"testing"
+	"time"
+)
+
+// Relay tests: large bodies that reach the engine in pieces, with pauses,
+// so every relay path runs: reads straight into the client's write buffer,
+// reads through the backend buffer, flushes before a wait, and bodies that
+// arrive whole before the relay looks.
+
+// patterned is n bytes that differ from their neighbours' offsets, so a
+// lost, doubled or reordered piece shows.
+func patterned(n int, seed byte) string {
+	b := make([]byte, n)
+	for i := range b {
+		b[i] = 'a' + byte((i*7+int(seed))%26)
+	}
+	return string(b)
+}
+
+// piecewise answers each request with the pieces answer returns, pausing
+// between them so the proxy finds the socket empty mid-body.
+func piecewise(pause time.Duration, answer func(r *http.Request) []string) func(*wireBackend, net.Conn) {
+	return func(b *wireBackend, c net.Conn) {
+		br := bufio.NewReader(c)
+		for {
+			r, err := http.ReadRequest(br)
+			if err != nil {
+				return
+			}
+			io.Copy(io.Discard, r.Body)
+			b.record(r.Method + " " + r.RequestURI)
+			for i, p := range answer(r) {
+				if i > 0 {
+					time.Sleep(pause)
+				}
+				if _, err := io.WriteString(c, p); err != nil {
+					return
+				}
+			}
+		}
+	}
+}
+
+// split cuts s at the given offsets.
+func split(s string, at ...int) []string {
+	var out []string
+	prev := 0
+	for _, a := range at {
+		out = append(out, s[prev:a])
+		prev = a
+	}
+	return append(out, s[prev:])
+}
+
+func TestH1RelayLargeBodiesInPieces(t *testing.T) {
+	body := patterned(300<<10, 1)
+	lengthHead := "HTTP/1.1 200 OK\r\nContent-Length: " + strconv.Itoa(len(body)) + "\r\n\r\n"
+	chunks := []string{patterned(40000, 2), patterned(5, 3), patterned(70000, 4), patterned(3, 5)}
+	var chunked strings.Builder
+	chunked.WriteString("HTTP/1.1 200 OK\r\nTransfer-Encoding: chunked\r\n\r\n")
+	for _, c := range chunks {
+		chunked.WriteString(chunk(c))
+	}
+	chunked.WriteString("0\r\n\r\n")
+	chunkedBody := strings.Join(chunks, "")
+
+	for _, tc := range []struct {
+		name   string
+		pieces []string
+		want   string
+	}{
+		// The whole response in one write: it has usually arrived before the
+		// relay looks, so the body is relayed without waiting.
+		{"length, one write", []string{lengthHead + body}, body},
+		// A head alone, then the body in pieces that straddle every buffer
+		// size the relay uses (32 KiB backend buffer, 68 KiB relay buffer).
+		{"length, pieces", split(lengthHead+body, len(lengthHead), len(lengthHead)+1, 33<<10, 100<<10, 101<<10, len(lengthHead)+len(body)-1), body},
+		{"chunked, one write", []string{chunked.String()}, chunkedBody},
+		// Cuts inside chunk-size lines, inside chunk data and inside the
+		// CRLF after it.
+		{"chunked, pieces", split(chunked.String(), 60, 100, 20000, 40060, 40061, 40080, 90000, chunked.Len()-3), chunkedBody},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			be := newWireBackend(t, piecewise(5*time.Millisecond, func(*http.Request) []string { return tc.pieces }))
+			p := startWireProxy(t, prefixRoute("r", "/", be.backend()))
+			cl := dialWire(t, p.addr)
+			// Twice on one client connection and, pooled, one backend
+			// connection: the first relay leaves no state behind.
+			for i := range 2 {
+				cl.send("GET /big HTTP/1.1\r\nHost: x\r\n\r\n")
+				resp, got, err := cl.response(http.MethodGet)
+				if err != nil || resp.StatusCode != http.StatusOK {
+					t.Fatalf("request %d: status %d, body error %v", i, resp.StatusCode, err)
+				}
+				if got != tc.want {
+					t.Fatalf("request %d: body of %d bytes differs from the %d sent (first difference at %d)", i, len(got), len(tc.want), firstDiff(got, tc.want))
+				}
+			}
+			if n := be.connections(); n != 1 {
+				t.Errorf("backend connections = %d, want 1 (the first was pooled and reused)", n)
+			}
+		})
+	}
+}
+
+// TestH1RelayTruncatedLargeBody: a backend that dies mid-way through a large
+// body leaves the client with a connection that closes short of the
+// declared length, never a response that looks complete.
+func TestH1RelayTruncatedLargeBody(t *testing.T) {
+	body := patterned(200<<10, 6)
+	head := "HTTP/1.1 200 OK\r\nContent-Length: " + strconv.Itoa(len(body)) + "\r\n\r\n"
+	be := newWireBackend(t, func(b *wireBackend, c net.Conn) {
+		br := bufio.NewReader(c)
+		if _, err := http.ReadRequest(br); err != nil {
+			return
+		}
+		io.WriteString(c, head+body[:90<<10])
+		time.Sleep(5 * time.Millisecond)
+		io.WriteString(c, body[90<<10:150<<10])
+		// the connection closes here, 50 KiB short
+	})
+	p := startWireProxy(t, prefixRoute("r", "/", be.backend()))
+	cl := dialWire(t, p.addr)
+	cl.send("GET /big HTTP/1.1\r\nHost: x\r\n\r\n")
+	resp, got, err := cl.response(http.MethodGet)
+	if resp.StatusCode != http.StatusOK || err == nil {
+		t.Fatalf("status %d, body error %v: want 200 and a body cut short", resp.StatusCode, err)
+	}
+	if !strings.HasPrefix(body, got) || len(got) < 150<<10 {
+		t.Errorf("relayed %d bytes, want the 150 KiB sent, intact", len(got))
+	}
+	if !cl.closed() {
+		t.Error("client connection still open after a truncated body")
+	}
+}
+
+func firstDiff(a, b string) int {
+	for i := range min(len(a), len(b)) {
+		if a[i] != b[i] {
+			return i
+		}
+	}
+	return min(len(a), len(b))
+}
+
+// TestH1WriterRelayBufferGoesBack: a relay buffer is borrowed for a large
+// body and returned at the next flush, so an idle connection holds only its
+// own small buffer.
+func TestH1WriterRelayBufferGoesBack(t *testing.T) {
+	a, b := net.Pipe()
+	defer a.Close()
+	defer b.Close()
+	go io.Copy(io.Discard, b)
+	pool := &sync.Pool{New: newRelayBuffer}
+	w := h1writer{nc: newSockIO(a), buf: make([]byte, 0, 64), pool: pool}
+	w.buf = append(w.buf, "HTTP/1.1 200 OK\r\n\r\n"...)
+	p := w.spare(50 << 10)
+	if len(p) != 50<<10 || w.relay == nil {
+		t.Fatalf("spare gave %d bytes (relay %v), want 50 KiB from a relay buffer", len(p), w.relay != nil)
+	}
+	copy(p, patterned(len(p), 7))
+	w.grow(len(p))
+	if !strings.HasPrefix(string(w.buf), "HTTP/1.1 200 OK\r\n\r\n"+patterned(10, 7)) {
+		t.Fatalf("batched bytes lost the head or the body's start: %.40q", w.buf)
+	}
+	if err := w.flush(); err != nil {
+		t.Fatal(err)
+	}
+	if w.relay != nil || cap(w.buf) != 64 {
+		t.Errorf("after flush: relay held %v, own buffer cap %d; want the relay back and the 64-byte buffer", w.relay != nil, cap(w.buf))
+	}
+	// A full relay buffer is flushed to make room rather than grown.
+	w.spare(relayBufferSize)
+	w.grow(relayBufferSize - len(w.buf))
+	if p := w.spare(10); len(p) != 10 || len(w.buf) != 0 {
+		t.Errorf("spare on a full relay buffer: %d bytes of room, %d batched; want it flushed first", len(p), len(w.buf))
+	}
+}
+
+// TestH1RelayStreamsBeforeWaiting: what the backend sent reaches the client
+// before the engine waits for more. The backend sends the second part only
+// after the client has read the first, so a relay that held bytes back
+// while waiting would never finish.
+func TestH1RelayStreamsBeforeWaiting(t *testing.T) {
+	big, small := patterned(40000, 8), patterned(100, 9)
+	for _, tc := range []struct {
+		name        string
+		first, rest string
+		firstLen    int    // body bytes in first
+		want        string // the body the client reads in the end
+	}{
+		{"length, large first part", "HTTP/1.1 200 OK\r\nContent-Length: 80000\r\n\r\n" + big, big, len(big), big + big},
+		{"length, small first part", "HTTP/1.1 200 OK\r\nContent-Length: 200\r\n\r\n" + small, small, len(small), small + small},
+		{"chunked", "HTTP/1.1 200 OK\r\nTransfer-Encoding: chunked\r\n\r\n" + chunk(small), chunk(big) + "0\r\n\r\n", len(small), small + big},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			firstRead := make(chan struct{})
+			be := newWireBackend(t, func(b *wireBackend, c net.Conn) {
+				if _, err := http.ReadRequest(bufio.NewReader(c)); err != nil {
+					return
+				}
+				io.WriteString(c, tc.first)
+				select {
+				case <-firstRead:
+				case <-time.After(wireTimeout):
+					return
+				}
+				io.WriteString(c, tc.rest)
+			})
+			p := startWireProxy(t, prefixRoute("r", "/", be.backend()))
+			cl := dialWire(t, p.addr)
+			cl.c.SetDeadline(time.Now().Add(3 * time.Second))
+			cl.send("GET /stream HTTP/1.1\r\nHost: x\r\n\r\n")
+			resp, err := http.ReadResponse(cl.br, &http.Request{Method: http.MethodGet})
+			if err != nil {
+				t.Fatalf("no response head while the backend waits: %v", err)
+			}
+			defer resp.Body.Close()
+			part := make([]byte, tc.firstLen)
+			if _, err := io.ReadFull(resp.Body, part); err != nil {
+				t.Fatalf("the first %d body bytes did not arrive while the backend waits: %v", tc.firstLen, err)
+			}
+			close(firstRead)
+			rest, err := io.ReadAll(resp.Body)
+			if err != nil || string(part)+string(rest) != tc.want {
+				t.Fatalf("body: %d + %d bytes, error %v; want %d bytes", len(part), len(rest), err, len(tc.want))
+			}
+		})
+	}
+}
