@@ -27,8 +27,10 @@ type forwarder struct {
 	bufs sync.Pool
 	// relayBufs holds the HTTP/1.1 engine's relay buffers (h1writer).
 	relayBufs sync.Pool
-	metrics   *metrics
-	logger    *slog.Logger
+	// pooledStates holds forwardPooled's per-request scratch.
+	pooledStates sync.Pool
+	metrics      *metrics
+	logger       *slog.Logger
 
 	mirrorSem   chan struct{}
 	mirrorLimit int64
@@ -74,6 +76,7 @@ func newForwarder(o Options, m *metrics, logger *slog.Logger) *forwarder {
 	}
 	f.bufs.New = func() any { b := make([]byte, copyBufferSize); return &b }
 	f.relayBufs.New = newRelayBuffer
+	f.pooledStates.New = func() any { return new(pooledState) }
 	return f
 }
 
@@ -156,8 +159,13 @@ func upgradeType(r *http.Request) string {
 	return r.Header.Get("Upgrade")
 }
 
-// forward sends out to addr and copies the response to w.
+// forward sends out to addr and copies the response to w: over the
+// engine's upstream pool where it can (pooled.go), else the Transport.
 func (f *forwarder) forward(w http.ResponseWriter, r, out *http.Request, b *router.Backend, addr string, timeout time.Duration, st *filterState) {
+	if pooledRequest(out, b) {
+		f.forwardPooled(w, r, out, b, addr, timeout, st)
+		return
+	}
 	ctx := out.Context()
 	if timeout > 0 {
 		var cancel context.CancelFunc

@@ -313,7 +313,7 @@ func (c *h1conn) forward(b *router.Backend, addr string, deadline time.Time, st 
 		if errors.As(err, &ce) {
 			return statusClientClosed, 0, connClose
 		}
-		if reused && attempt == 0 && remaining == 0 && uc.w == 0 && replayable(rq) && !errors.Is(err, os.ErrDeadlineExceeded) {
+		if reused && attempt == 0 && remaining == 0 && uc.w == 0 && replayable(rq.method, rq.contentLength != 0, hasIdempotencyKey(&rq.fields)) && !errors.Is(err, os.ErrDeadlineExceeded) {
 			continue
 		}
 		return c.upstreamFailed(b, deadline, err)
@@ -347,21 +347,27 @@ func (c *h1conn) exchange(uc *upConn, deadline time.Time, remaining int64) error
 	// queues behind every other runnable one (the global run queue), and
 	// at 256 connections that tripled p99 (docs/performance.md, round 3).
 	// The wasted read is a raw syscall now (h1sock.go), about 1 us.
+	return uc.readFinalHead(c.req.method == http.MethodHead, &c.respHeadBuf, &c.resp)
+}
+
+// readFinalHead reads response heads into rs until a final one, skipping
+// 1xx: the net/http path does not relay interim responses either. The
+// head is copied into *scratch, which rs's strings then view.
+func (uc *upConn) readFinalHead(headRequest bool, scratch *[]byte, rs *respHead) error {
 	for range maxInterim {
-		head, err := uc.readHead(maxResponseHead, &c.respHeadBuf)
+		head, err := uc.readHead(maxResponseHead, scratch)
 		if err != nil {
 			return err
 		}
-		if err := parseResponseHead(head, c.req.method == http.MethodHead, &c.resp); err != nil {
+		if err := parseResponseHead(head, headRequest, rs); err != nil {
 			return err
 		}
 		switch {
-		case c.resp.status == http.StatusSwitchingProtocols:
+		case rs.status == http.StatusSwitchingProtocols:
 			return errors.New("backend switched protocols without being asked to")
-		case c.resp.status >= 200:
+		case rs.status >= 200:
 			return nil
 		}
-		// 1xx: the net/http path does not relay interim responses either.
 	}
 	return errors.New("too many interim responses from backend")
 }
@@ -395,16 +401,22 @@ func (c *h1conn) copyBody(uc *upConn, n int64) error {
 
 // replayable is net/http's rule for retrying on a new connection: no body,
 // and a method that is safe to repeat or an idempotency key.
-func replayable(rq *reqHead) bool {
-	if rq.contentLength != 0 {
+func replayable(method string, hasBody, idempotencyKey bool) bool {
+	if hasBody {
 		return false
 	}
-	switch rq.method {
+	switch method {
 	case http.MethodGet, http.MethodHead, http.MethodOptions, http.MethodTrace:
 		return true
 	}
-	_, ok1 := rq.fields.Lookup("Idempotency-Key")
-	_, ok2 := rq.fields.Lookup("X-Idempotency-Key")
+	return idempotencyKey
+}
+
+// hasIdempotencyKey reports the fields net/http's Transport takes as
+// permission to retry any method.
+func hasIdempotencyKey(f *fields) bool {
+	_, ok1 := f.Lookup("Idempotency-Key")
+	_, ok2 := f.Lookup("X-Idempotency-Key")
 	return ok1 || ok2
 }
 

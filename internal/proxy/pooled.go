@@ -1,0 +1,421 @@
+package proxy
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"io"
+	"net/http"
+	"os"
+	"slices"
+	"strconv"
+	"strings"
+	"time"
+
+	"golang.org/x/net/http/httpguts"
+
+	"github.com/false-systems/rauta/internal/router"
+)
+
+// The net/http path (HTTPS, HTTP/2, and what the HTTP/1.1 engine hands to
+// net/http) reaches HTTP/1.1 backends over the engine's upstream pool and
+// parser instead of http.Transport. The Transport costs two goroutines
+// (its read and write loops) and about 40 allocations per request; here
+// the handler's goroutine writes the request and reads the response
+// itself, as the engine does. The Transport still serves what this path
+// leaves alone: h2c backends, request bodies of unknown length (chunked,
+// HTTP/2 streams without content-length), request trailers, Expect, and
+// requests whose host or fields it would refuse (it answers those with its
+// own error, as before).
+
+// pooledRequest says whether forwardPooled can send out.
+func pooledRequest(out *http.Request, b *router.Backend) bool {
+	if b.H2C || out.Method == http.MethodConnect || out.ContentLength < 0 || len(out.TransferEncoding) > 0 || len(out.Trailer) > 0 {
+		return false
+	}
+	if _, ok := out.Header["Expect"]; ok {
+		return false
+	}
+	if !httpguts.ValidHostHeader(outboundHost(out)) || !validRequestTarget(out.URL.RequestURI()) {
+		return false
+	}
+	for k, vv := range out.Header {
+		if !httpguts.ValidHeaderFieldName(k) {
+			return false
+		}
+		for _, v := range vv {
+			if !httpguts.ValidHeaderFieldValue(v) {
+				return false
+			}
+		}
+	}
+	return true
+}
+
+// validRequestTarget rejects a target that would break the request line.
+func validRequestTarget(t string) bool {
+	for i := 0; i < len(t); i++ {
+		if c := t[i]; c <= ' ' || c == 0x7f {
+			return false
+		}
+	}
+	return t != ""
+}
+
+func outboundHost(out *http.Request) string {
+	if out.Host != "" {
+		return out.Host
+	}
+	return out.URL.Host
+}
+
+// pooledState is the per-request scratch of forwardPooled, pooled so the
+// request head and field lists are not allocated per request.
+type pooledState struct {
+	head []byte
+	keys []string
+	resp respHead
+}
+
+// forwardPooled sends out to addr over a pooled connection and copies the
+// response to w, with forward's statuses and semantics: 504 when a timeout
+// passes before the response head, 502 when the backend fails or answers
+// something malformed, an aborted response when it fails mid-body, one
+// retry on a new connection when a reused one turns out closed and the
+// request is safe to repeat.
+func (f *forwarder) forwardPooled(w http.ResponseWriter, r, out *http.Request, b *router.Backend, addr string, timeout time.Duration, st *filterState) {
+	ctx := out.Context()
+	now := time.Now()
+	deadline, _ := ctx.Deadline()
+	if timeout > 0 {
+		if d := now.Add(timeout); deadline.IsZero() || d.Before(deadline) {
+			deadline = d
+		}
+	}
+	ps := f.pooledStates.Get().(*pooledState)
+	defer f.putPooledState(ps)
+	body, err := writePooledHead(ps, out)
+	if err != nil {
+		f.pooledFailed(w, r, ctx, b, deadline, err)
+		return
+	}
+	var uc *upConn
+	for attempt := 0; ; attempt++ {
+		var reused bool
+		uc, reused, err = f.pool.get(addr, deadline, now)
+		if err == nil {
+			err = f.pooledExchange(ctx, uc, ps, out, body, deadline)
+		}
+		if err == nil {
+			break
+		}
+		if uc != nil {
+			uc.nc.Close()
+		}
+		keyed := len(out.Header["Idempotency-Key"]) > 0 || len(out.Header["X-Idempotency-Key"]) > 0
+		if reused && attempt == 0 && uc.w == 0 && replayable(out.Method, out.ContentLength != 0, keyed) && !errors.Is(err, os.ErrDeadlineExceeded) {
+			continue
+		}
+		f.pooledFailed(w, r, ctx, b, deadline, err)
+		return
+	}
+	// The exchange ended with the response head read; the body follows.
+	stop := context.AfterFunc(ctx, uc.interrupt)
+	keep, err := f.relayPooled(w, uc, &ps.resp, st)
+	if !stop() || err != nil || !keep {
+		uc.nc.Close()
+	} else if deadline.IsZero() || uc.nc.SetDeadline(time.Time{}) == nil {
+		f.pool.put(uc, time.Now())
+	} else {
+		uc.nc.Close()
+	}
+	if err != nil {
+		if r.Context().Err() != nil {
+			return // the client went away
+		}
+		// The backend failed mid-body: abort the client connection (or
+		// HTTP/2 stream) so it cannot take a truncated body for a whole one.
+		panic(http.ErrAbortHandler)
+	}
+}
+
+// putPooledState returns ps to the pool, less a buffer a large body grew.
+func (f *forwarder) putPooledState(ps *pooledState) {
+	if cap(ps.head) > maxKeptHead {
+		ps.head = nil
+	}
+	// The fields view the last response's head: let it go.
+	clear(ps.resp.fields)
+	ps.resp.fields, ps.resp.reason = ps.resp.fields[:0], ""
+	f.pooledStates.Put(ps)
+}
+
+// aLongTimeAgo is a deadline that has passed: setting it wakes a blocked
+// read or write.
+var aLongTimeAgo = time.Unix(1, 0)
+
+// interrupt ends the connection's read or write in progress, for a client
+// that went away or a request timeout. The connection is not reused after.
+func (c *upConn) interrupt() {
+	_ = c.nc.SetDeadline(aLongTimeAgo) // fails only on a closed connection, which has nothing to wake
+}
+
+// writePooledHead puts out's request head in ps.head, with a small body
+// appended so head and body leave in one write. It returns the body still
+// to be streamed (nil when none is left).
+func writePooledHead(ps *pooledState, out *http.Request) (io.Reader, error) {
+	b := ps.head[:0]
+	b = append(b, out.Method...)
+	b = append(b, ' ')
+	b = append(b, out.URL.RequestURI()...)
+	b = append(b, " HTTP/1.1\r\nHost: "...)
+	b = append(b, outboundHost(out)...)
+	b = append(b, "\r\n"...)
+	ps.keys = ps.keys[:0]
+	for k := range out.Header {
+		switch k {
+		case "Host", "Content-Length", "Transfer-Encoding", "Trailer":
+			continue // written from out's fields, as the Transport does
+		}
+		ps.keys = append(ps.keys, k)
+	}
+	slices.Sort(ps.keys) // a stable order, as the Transport writes
+	for _, k := range ps.keys {
+		for _, v := range out.Header[k] {
+			if k == "User-Agent" && v == "" {
+				continue // an empty User-Agent means none
+			}
+			b = append(b, k...)
+			b = append(b, ": "...)
+			b = append(b, v...)
+			b = append(b, "\r\n"...)
+		}
+	}
+	n := out.ContentLength
+	if n > 0 || out.Method == http.MethodPost || out.Method == http.MethodPut || out.Method == http.MethodPatch {
+		b = append(b, "Content-Length: "...)
+		b = strconv.AppendInt(b, n, 10)
+		b = append(b, "\r\n"...)
+	}
+	b = append(b, "\r\n"...)
+	var rest io.Reader
+	if n > 0 {
+		if n <= maxInlineBody {
+			k := len(b)
+			b = slices.Grow(b, int(n))[:k+int(n)]
+			if _, err := io.ReadFull(out.Body, b[k:]); err != nil {
+				ps.head = b[:0]
+				return nil, clientError{err}
+			}
+		} else {
+			rest = io.LimitReader(out.Body, n)
+		}
+	}
+	ps.head = b
+	return rest, nil
+}
+
+// maxInlineBody is the largest request body sent in the head's write.
+const maxInlineBody = 16 << 10
+
+// pooledExchange writes the request and reads the final response head into
+// ps.resp. A backend that takes longer than deadline, or a client that goes
+// away, ends it.
+func (f *forwarder) pooledExchange(ctx context.Context, uc *upConn, ps *pooledState, out *http.Request, body io.Reader, deadline time.Time) error {
+	uc.r, uc.w, uc.scanned = 0, 0, 0
+	if !deadline.IsZero() {
+		if err := uc.nc.SetDeadline(deadline); err != nil {
+			return err
+		}
+	}
+	stop := context.AfterFunc(ctx, uc.interrupt)
+	defer stop()
+	if _, err := uc.nc.Write(ps.head); err != nil {
+		return err
+	}
+	if body != nil {
+		if err := f.copyRequestBody(uc, body); err != nil {
+			return err
+		}
+	}
+	// A fresh scratch per request: the field strings view it and go into
+	// the ResponseWriter's header map, which net/http's HTTP/2 server
+	// reads after the handler has moved on.
+	var scratch []byte
+	err := uc.readFinalHead(out.Method == http.MethodHead, &scratch, &ps.resp)
+	if err != nil && ctx.Err() != nil {
+		return ctx.Err()
+	}
+	return err
+}
+
+// copyRequestBody streams a large request body to the backend.
+func (f *forwarder) copyRequestBody(uc *upConn, body io.Reader) error {
+	bp := f.bufs.Get().(*[]byte)
+	defer f.bufs.Put(bp)
+	for {
+		n, rerr := body.Read(*bp)
+		if n > 0 {
+			if _, err := uc.nc.Write((*bp)[:n]); err != nil {
+				return err
+			}
+		}
+		switch {
+		case rerr == io.EOF:
+			return nil
+		case rerr != nil:
+			return clientError{rerr}
+		}
+	}
+}
+
+// pooledFailed answers a request no response head came for, as
+// writeUpstreamError does for the Transport; a request whose own body
+// failed gets 400 if its client is still there.
+func (f *forwarder) pooledFailed(w http.ResponseWriter, r *http.Request, ctx context.Context, b *router.Backend, deadline time.Time, err error) {
+	timedOut := errors.Is(err, os.ErrDeadlineExceeded) && !deadline.IsZero() && !time.Now().Before(deadline)
+	switch {
+	case r.Context().Err() != nil:
+		return
+	case errors.As(err, new(clientError)):
+		writeError(w, http.StatusBadRequest, "request body ended early")
+	case timedOut || errors.Is(ctx.Err(), context.DeadlineExceeded):
+		writeError(w, http.StatusGatewayTimeout, "backend timed out")
+	default:
+		if isConnectError(err) {
+			f.metrics.connectErrors.WithLabelValues(b.Name).Inc()
+		}
+		if !errors.Is(err, errBadResponse) && !isConnectError(err) {
+			f.logger.Debug("backend exchange failed", "backend", b.Name, "err", err)
+		}
+		writeError(w, http.StatusBadGateway, "backend unavailable")
+	}
+}
+
+// relayPooled writes the response head in rs to w and copies the body,
+// flushing w before every wait on the backend so a streamed body is never
+// held back. keep reports a connection that can serve another request.
+func (f *forwarder) relayPooled(w http.ResponseWriter, uc *upConn, rs *respHead, st *filterState) (keep bool, err error) {
+	h := w.Header()
+	vals := make([]string, len(rs.fields)) // one array for every value
+	for i, fl := range rs.fields {
+		if isHopField(fl.name) || (rs.connNames && namedByConnection(rs.fields, fl.name)) ||
+			(rs.framing == bodyChunked && fl.is("Content-Length")) {
+			continue
+		}
+		k := http.CanonicalHeaderKey(fl.name)
+		if prev, ok := h[k]; ok && len(prev) > 0 {
+			h[k] = append(prev, fl.value)
+			continue
+		}
+		vals[i] = fl.value
+		h[k] = vals[i : i+1 : i+1]
+	}
+	for _, m := range st.respMods {
+		m.Apply(h)
+	}
+	if _, ok := h["Content-Type"]; !ok {
+		h["Content-Type"] = nil // relay the backend's absence; never sniff one
+	}
+	w.WriteHeader(rs.status)
+	rc := http.NewResponseController(w)
+	flush := func() error {
+		err := rc.Flush()
+		if errors.Is(err, http.ErrNotSupported) {
+			return nil
+		}
+		return err
+	}
+	switch rs.framing {
+	case bodyNone:
+	case bodyLength:
+		err = copyLength(w, uc, rs.contentLength, flush)
+	case bodyChunked:
+		err = copyChunked(w, h, uc, flush)
+	case bodyToEOF:
+		err = copyToEOF(w, uc, flush)
+	}
+	return err == nil && !rs.closeAfter && uc.r == uc.w, err
+}
+
+// copyLength copies n body bytes from the backend to w.
+func copyLength(w io.Writer, uc *upConn, n int64, flush func() error) error {
+	for n > 0 {
+		if uc.r == uc.w {
+			if err := uc.fillAfter(len(uc.buf), flush); err != nil {
+				return err
+			}
+		}
+		k := min(n, int64(uc.w-uc.r))
+		if _, err := w.Write(uc.buf[uc.r : uc.r+int(k)]); err != nil {
+			return clientError{err}
+		}
+		uc.r += int(k)
+		n -= k
+	}
+	return nil
+}
+
+// copyChunked decodes a chunked body into w, which frames it for its own
+// protocol, and passes trailer fields on as trailers.
+func copyChunked(w io.Writer, h http.Header, uc *upConn, flush func() error) error {
+	for {
+		line, err := uc.readLine(maxChunkLine, flush)
+		if err != nil {
+			return err
+		}
+		size, err := parseChunkSize(line)
+		if err != nil {
+			return err
+		}
+		if size == 0 {
+			break
+		}
+		if err := copyLength(w, uc, size, flush); err != nil {
+			return err
+		}
+		end, err := uc.readLine(maxChunkLine, flush)
+		if err != nil {
+			return err
+		}
+		if len(end) != 0 {
+			return errBadResponse
+		}
+	}
+	for {
+		line, err := uc.readLine(maxChunkLine, flush)
+		if err != nil {
+			return err
+		}
+		if len(line) == 0 {
+			return nil
+		}
+		if !validTrailer(line) {
+			return fmt.Errorf("%w: trailer line %.40q", errBadResponse, line)
+		}
+		name, value, _ := strings.Cut(string(line), ":")
+		if !isHopField(name) {
+			k := http.TrailerPrefix + http.CanonicalHeaderKey(name)
+			h[k] = append(h[k], trimOWS(value))
+		}
+	}
+}
+
+// copyToEOF copies a body that ends when the backend closes.
+func copyToEOF(w io.Writer, uc *upConn, flush func() error) error {
+	for {
+		if uc.r == uc.w {
+			err := uc.fillAfter(len(uc.buf), flush)
+			if errors.Is(err, io.EOF) {
+				return nil
+			}
+			if err != nil {
+				return err
+			}
+		}
+		if _, err := w.Write(uc.buf[uc.r:uc.w]); err != nil {
+			return clientError{err}
+		}
+		uc.r = uc.w
+	}
+}

@@ -1,0 +1,210 @@
+package proxy
+
+import (
+	"bufio"
+	"io"
+	"net"
+	"net/http"
+	"slices"
+	"strconv"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/false-systems/rauta/internal/ir"
+)
+
+// The net/http path over the engine's upstream pool (pooled.go): an HTTP/2
+// client (h2c with prior knowledge, which the engine hands to net/http)
+// against raw backends, so the exact bytes the backend sends are known.
+
+func h2cGet(t *testing.T, url string) (*http.Response, string, error) {
+	t.Helper()
+	resp, err := h2cClient().Get(url)
+	if err != nil {
+		t.Fatalf("GET %s: %v", url, err)
+	}
+	body, err := io.ReadAll(resp.Body)
+	resp.Body.Close()
+	if resp.Proto != "HTTP/2.0" {
+		t.Fatalf("proto %s, want HTTP/2.0", resp.Proto)
+	}
+	return resp, string(body), err
+}
+
+func TestPooledResponseFields(t *testing.T) {
+	be := newWireBackend(t, scripted(func(*http.Request, []byte) (string, bool) {
+		return "HTTP/1.1 200 OK\r\nset-cookie: a=1\r\nSet-Cookie: b=2\r\nConnection: x-drop\r\nX-Drop: 1\r\n" +
+			"Keep-Alive: timeout=5\r\nx-lower: v\r\nContent-Length: 5\r\n\r\nhello", false
+	}))
+	p := startWireProxy(t, prefixRoute("r", "/", be.backend()))
+	for i := range 3 {
+		resp, body, err := h2cGet(t, "http://"+p.addr+"/f")
+		if err != nil || body != "hello" || resp.StatusCode != 200 {
+			t.Fatalf("request %d: status %d body %q err %v", i, resp.StatusCode, body, err)
+		}
+		if got := resp.Header["Set-Cookie"]; !slices.Equal(got, []string{"a=1", "b=2"}) {
+			t.Errorf("Set-Cookie = %q, want both, in order", got)
+		}
+		if got := resp.Header.Get("X-Lower"); got != "v" {
+			t.Errorf("X-Lower = %q, want v (a lower-case field name relayed)", got)
+		}
+		for _, hop := range []string{"X-Drop", "Keep-Alive", "Connection"} {
+			if v, ok := resp.Header[hop]; ok {
+				t.Errorf("hop-by-hop %s relayed: %q", hop, v)
+			}
+		}
+	}
+	if n := be.connections(); n != 1 {
+		t.Errorf("backend connections = %d, want 1 (pooled and reused)", n)
+	}
+}
+
+func TestPooledResponseFramings(t *testing.T) {
+	big := patterned(100<<10, 3)
+	answers := map[string]string{
+		"/length":  "HTTP/1.1 200 OK\r\nContent-Length: " + strconv.Itoa(len(big)) + "\r\n\r\n" + big,
+		"/chunked": "HTTP/1.1 200 OK\r\nTransfer-Encoding: chunked\r\nTrailer: X-Sum\r\n\r\n" + chunk("hel") + chunk("lo") + "0\r\nX-Sum: abc\r\n\r\n",
+		"/both":    "HTTP/1.1 200 OK\r\nContent-Length: 99\r\nTransfer-Encoding: chunked\r\n\r\n" + chunk("hello") + "0\r\n\r\n",
+		"/eof":     "HTTP/1.1 200 OK\r\n\r\nuntil close",
+		"/204":     "HTTP/1.1 204 No Content\r\nX-A: 1\r\n\r\n",
+		"/interim": "HTTP/1.1 103 Early Hints\r\nLink: </a>\r\n\r\nHTTP/1.1 200 OK\r\nContent-Length: 2\r\n\r\nok",
+	}
+	be := newWireBackend(t, scripted(func(r *http.Request, _ []byte) (string, bool) {
+		return answers[r.URL.Path], r.URL.Path == "/eof"
+	}))
+	p := startWireProxy(t, prefixRoute("r", "/", be.backend()))
+	for _, tc := range []struct {
+		path, body, trailer string
+		status              int
+	}{
+		{"/length", big, "", 200},
+		{"/chunked", "hello", "abc", 200},
+		{"/both", "hello", "", 200}, // Transfer-Encoding wins (RFC 9112 6.3)
+		{"/eof", "until close", "", 200},
+		{"/204", "", "", 204},
+		{"/interim", "ok", "", 200},
+	} {
+		resp, body, err := h2cGet(t, "http://"+p.addr+tc.path)
+		if err != nil || resp.StatusCode != tc.status || body != tc.body {
+			t.Errorf("%s: status %d, %d body bytes, err %v; want %d and %d bytes", tc.path, resp.StatusCode, len(body), err, tc.status, len(tc.body))
+		}
+		if got := resp.Trailer.Get("X-Sum"); got != tc.trailer {
+			t.Errorf("%s: trailer X-Sum = %q, want %q", tc.path, got, tc.trailer)
+		}
+		if tc.path == "/both" && resp.ContentLength == 99 {
+			t.Errorf("/both: the backend's Content-Length 99 was relayed next to a chunked body")
+		}
+	}
+	resp, err := h2cClient().Head("http://" + p.addr + "/length")
+	if err != nil || resp.StatusCode != 200 || resp.ContentLength != int64(len(big)) {
+		t.Errorf("HEAD: %v, status %d, length %d; want the backend's Content-Length", err, resp.StatusCode, resp.ContentLength)
+	}
+}
+
+func TestPooledRequestBodies(t *testing.T) {
+	be := newWireBackend(t, scripted(echoAnswer))
+	p := startWireProxy(t, prefixRoute("r", "/", be.backend()))
+	for _, n := range []int{0, 10, maxInlineBody, maxInlineBody + 1, 200 << 10} {
+		body := patterned(n, 4)
+		req := mustReq(t, http.MethodPost, "http://"+p.addr+"/post", strings.NewReader(body))
+		resp, err := h2cClient().Do(req)
+		if err != nil {
+			t.Fatalf("%d-byte body: %v", n, err)
+		}
+		got, _ := io.ReadAll(resp.Body)
+		resp.Body.Close()
+		want := "POST /post " + strconv.Itoa(n) + ":" + body
+		if resp.StatusCode != 200 || string(got) != want {
+			t.Errorf("%d-byte body: status %d, backend saw %.60q...", n, resp.StatusCode, got)
+		}
+	}
+}
+
+// TestPooledStaleConnection: a GET on a pooled connection the backend has
+// closed is retried on a new one; a POST with a body is never sent twice.
+func TestPooledStaleConnection(t *testing.T) {
+	closed := make(chan struct{}, 8)
+	be := newWireBackend(t, staleAfterOne(closed))
+	p := startWireProxy(t, prefixRoute("r", "/", be.backend()))
+	if resp, _, err := h2cGet(t, "http://"+p.addr+"/first"); err != nil || resp.StatusCode != 200 {
+		t.Fatalf("first: %v", err)
+	}
+	<-closed
+	if resp, body, err := h2cGet(t, "http://"+p.addr+"/again"); err != nil || resp.StatusCode != 200 || body != "GET /again 0:" {
+		t.Fatalf("GET on a stale connection: status %d body %q err %v, want a retried 200", resp.StatusCode, body, err)
+	}
+	<-closed
+	resp, err := h2cClient().Post("http://"+p.addr+"/post", "text/plain", strings.NewReader("data"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	resp.Body.Close()
+	posts := 0
+	for _, s := range be.requests() {
+		if s == "POST /post 4:data" {
+			posts++
+		}
+	}
+	if posts > 1 || (resp.StatusCode == 200) != (posts == 1) {
+		t.Errorf("POST: status %d, backend saw it %d times", resp.StatusCode, posts)
+	}
+}
+
+func TestPooledBackendTimeout(t *testing.T) {
+	be := newWireBackend(t, func(b *wireBackend, c net.Conn) {
+		if _, err := http.ReadRequest(bufio.NewReader(c)); err != nil {
+			return
+		}
+		time.Sleep(500 * time.Millisecond)
+		io.WriteString(c, "HTTP/1.1 200 OK\r\nContent-Length: 4\r\n\r\nlate")
+	})
+	route := prefixRoute("r", "/", be.backend())
+	route.Timeouts = ir.Timeouts{BackendRequest: 100 * time.Millisecond}
+	p := startWireProxy(t, route)
+	start := time.Now()
+	resp, _, _ := h2cGet(t, "http://"+p.addr+"/slow")
+	if resp.StatusCode != http.StatusGatewayTimeout {
+		t.Errorf("status %d, want 504", resp.StatusCode)
+	}
+	if d := time.Since(start); d > 450*time.Millisecond {
+		t.Errorf("answered after %v: the timeout of 100ms did not cut the wait", d)
+	}
+}
+
+// TestPooledBackendFailsMidBody: the HTTP/2 stream is reset, never ended as
+// if the body were whole.
+func TestPooledBackendFailsMidBody(t *testing.T) {
+	for _, raw := range []string{
+		"HTTP/1.1 200 OK\r\nContent-Length: 100\r\n\r\n0123456789",
+		"HTTP/1.1 200 OK\r\nTransfer-Encoding: chunked\r\n\r\n5\r\nhello\r\n",
+		"HTTP/1.1 200 OK\r\nTransfer-Encoding: chunked\r\n\r\n5\r\nhelloXX0\r\n\r\n",
+	} {
+		be := newWireBackend(t, func(b *wireBackend, c net.Conn) {
+			if _, err := http.ReadRequest(bufio.NewReader(c)); err != nil {
+				return
+			}
+			io.WriteString(c, raw)
+		})
+		p := startWireProxy(t, prefixRoute("r", "/", be.backend()))
+		resp, err := h2cClient().Get("http://" + p.addr + "/cut")
+		if err != nil {
+			continue // no head at all: nothing that looks complete
+		}
+		body, err := io.ReadAll(resp.Body)
+		resp.Body.Close()
+		if err == nil {
+			t.Errorf("%.50q: client read a complete %d response with body %q", raw, resp.StatusCode, body)
+		}
+	}
+}
+
+func TestPooledMalformedResponse(t *testing.T) {
+	be := newWireBackend(t, scripted(func(*http.Request, []byte) (string, bool) {
+		return "HTTP/1.1 200 OK\r\nBad Field: x\r\n\r\n", true
+	}))
+	p := startWireProxy(t, prefixRoute("r", "/", be.backend()))
+	if resp, _, _ := h2cGet(t, "http://"+p.addr+"/bad"); resp.StatusCode != http.StatusBadGateway {
+		t.Errorf("status %d, want 502", resp.StatusCode)
+	}
+}
