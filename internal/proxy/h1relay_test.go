@@ -187,54 +187,71 @@ func TestH1WriterRelayBufferGoesBack(t *testing.T) {
 	}
 }
 
-// TestH1RelayStreamsBeforeWaiting: what the backend sent reaches the client
-// before the engine waits for more. The backend sends the second part only
-// after the client has read the first, so a relay that held bytes back
-// while waiting would never finish.
-func TestH1RelayStreamsBeforeWaiting(t *testing.T) {
+// streamCase is a response the backend sends in two parts, the second
+// only after the client has read the first: a relay that held bytes back
+// while waiting for more would never finish.
+type streamCase struct {
+	name        string
+	first, rest string
+	firstLen    int    // body bytes in first
+	want        string // the body the client reads in the end
+}
+
+func streamCases() []streamCase {
 	big, small := patterned(40000, 8), patterned(100, 9)
-	for _, tc := range []struct {
-		name        string
-		first, rest string
-		firstLen    int    // body bytes in first
-		want        string // the body the client reads in the end
-	}{
+	return []streamCase{
 		{"length, large first part", "HTTP/1.1 200 OK\r\nContent-Length: 80000\r\n\r\n" + big, big, len(big), big + big},
 		{"length, small first part", "HTTP/1.1 200 OK\r\nContent-Length: 200\r\n\r\n" + small, small, len(small), small + small},
 		{"chunked", "HTTP/1.1 200 OK\r\nTransfer-Encoding: chunked\r\n\r\n" + chunk(small), chunk(big) + "0\r\n\r\n", len(small), small + big},
-	} {
+	}
+}
+
+// runStreamCase starts the two-part backend and a proxy, and checks the
+// body that get (one request through the proxy at addr) returns: its
+// first part must arrive while the backend waits.
+func runStreamCase(t *testing.T, tc streamCase, get func(addr string) io.ReadCloser) {
+	firstRead := make(chan struct{})
+	be := newWireBackend(t, func(b *wireBackend, c net.Conn) {
+		if _, err := http.ReadRequest(bufio.NewReader(c)); err != nil {
+			return
+		}
+		io.WriteString(c, tc.first)
+		select {
+		case <-firstRead:
+		case <-time.After(wireTimeout):
+			return
+		}
+		io.WriteString(c, tc.rest)
+	})
+	p := startWireProxy(t, prefixRoute("r", "/", be.backend()))
+	body := get(p.addr)
+	defer body.Close()
+	part := make([]byte, tc.firstLen)
+	if _, err := io.ReadFull(body, part); err != nil {
+		t.Fatalf("the first %d body bytes did not arrive while the backend waits: %v", tc.firstLen, err)
+	}
+	close(firstRead)
+	rest, err := io.ReadAll(body)
+	if err != nil || string(part)+string(rest) != tc.want {
+		t.Fatalf("body: %d + %d bytes, error %v; want %d bytes", len(part), len(rest), err, len(tc.want))
+	}
+}
+
+// TestH1RelayStreamsBeforeWaiting: the HTTP/1.1 engine sends what the
+// backend sent before it waits for more.
+func TestH1RelayStreamsBeforeWaiting(t *testing.T) {
+	for _, tc := range streamCases() {
 		t.Run(tc.name, func(t *testing.T) {
-			firstRead := make(chan struct{})
-			be := newWireBackend(t, func(b *wireBackend, c net.Conn) {
-				if _, err := http.ReadRequest(bufio.NewReader(c)); err != nil {
-					return
+			runStreamCase(t, tc, func(addr string) io.ReadCloser {
+				cl := dialWire(t, addr)
+				cl.c.SetDeadline(time.Now().Add(3 * time.Second))
+				cl.send("GET /stream HTTP/1.1\r\nHost: x\r\n\r\n")
+				resp, err := http.ReadResponse(cl.br, &http.Request{Method: http.MethodGet})
+				if err != nil {
+					t.Fatalf("no response head while the backend waits: %v", err)
 				}
-				io.WriteString(c, tc.first)
-				select {
-				case <-firstRead:
-				case <-time.After(wireTimeout):
-					return
-				}
-				io.WriteString(c, tc.rest)
+				return resp.Body
 			})
-			p := startWireProxy(t, prefixRoute("r", "/", be.backend()))
-			cl := dialWire(t, p.addr)
-			cl.c.SetDeadline(time.Now().Add(3 * time.Second))
-			cl.send("GET /stream HTTP/1.1\r\nHost: x\r\n\r\n")
-			resp, err := http.ReadResponse(cl.br, &http.Request{Method: http.MethodGet})
-			if err != nil {
-				t.Fatalf("no response head while the backend waits: %v", err)
-			}
-			defer resp.Body.Close()
-			part := make([]byte, tc.firstLen)
-			if _, err := io.ReadFull(resp.Body, part); err != nil {
-				t.Fatalf("the first %d body bytes did not arrive while the backend waits: %v", tc.firstLen, err)
-			}
-			close(firstRead)
-			rest, err := io.ReadAll(resp.Body)
-			if err != nil || string(part)+string(rest) != tc.want {
-				t.Fatalf("body: %d + %d bytes, error %v; want %d bytes", len(part), len(rest), err, len(tc.want))
-			}
 		})
 	}
 }

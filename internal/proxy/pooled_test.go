@@ -208,3 +208,21 @@ func TestPooledMalformedResponse(t *testing.T) {
 		t.Errorf("status %d, want 502", resp.StatusCode)
 	}
 }
+
+// TestPooledStreamsBeforeWaiting: net/http's path flushes what the backend
+// sent to the HTTP/2 client before it waits for more.
+func TestPooledStreamsBeforeWaiting(t *testing.T) {
+	for _, tc := range streamCases() {
+		t.Run(tc.name, func(t *testing.T) {
+			runStreamCase(t, tc, func(addr string) io.ReadCloser {
+				cl := h2cClient()
+				cl.Timeout = 3 * time.Second
+				resp, err := cl.Get("http://" + addr + "/stream")
+				if err != nil {
+					t.Fatalf("no response head while the backend waits: %v", err)
+				}
+				return resp.Body
+			})
+		})
+	}
+}
