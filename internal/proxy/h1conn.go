@@ -65,6 +65,9 @@ func (c *h1conn) serve() {
 	defer func() {
 		c.sock.h1.remove(c)
 		if !handedOff {
+			if c.bodyLeft > 0 {
+				c.lingerClose()
+			}
 			c.nc.Close()
 		}
 	}()
@@ -99,6 +102,25 @@ func (c *h1conn) serve() {
 		case connClose:
 			return
 		}
+	}
+}
+
+// lingerTime bounds lingerClose, as net/http's rstAvoidanceDelay does.
+const lingerTime = 500 * time.Millisecond
+
+// lingerClose ends a connection whose client may still be sending a
+// request body the engine did not read (an early answer such as 413).
+// Closing at once would reset the connection, and the reset can destroy
+// the response before the client reads it. So the engine sends FIN and
+// drops what arrives until the client closes or lingerTime passes.
+func (c *h1conn) lingerClose() {
+	cw, ok := c.nc.(interface{ CloseWrite() error })
+	if !ok || cw.CloseWrite() != nil || c.nc.SetReadDeadline(time.Now().Add(lingerTime)) != nil {
+		return
+	}
+	c.in.r, c.in.w = 0, 0
+	for c.in.fill(len(c.in.buf)) == nil {
+		c.in.r, c.in.w = 0, 0
 	}
 }
 

@@ -339,7 +339,13 @@ func (c *h1conn) exchange(uc *upConn, deadline time.Time, remaining int64) error
 	}
 	if remaining > 0 {
 		if err := c.copyBody(uc, remaining); err != nil {
-			return err
+			if errors.As(err, new(clientError)) || !uc.earlyAnswer(c.req.method == http.MethodHead, &c.respHeadBuf, &c.resp) {
+				return err
+			}
+			// The rest of the body stays unread: this response is the
+			// connection's last.
+			c.req.closeAfter = true
+			return nil
 		}
 	}
 	// No runtime.Gosched() before this read, although the response cannot
@@ -348,6 +354,18 @@ func (c *h1conn) exchange(uc *upConn, deadline time.Time, remaining int64) error
 	// at 256 connections that tripled p99 (docs/performance.md, round 3).
 	// The wasted read is a raw syscall now (h1sock.go), about 1 us.
 	return uc.readFinalHead(c.req.method == http.MethodHead, &c.respHeadBuf, &c.resp)
+}
+
+// earlyAnswer reads the response of a backend that stopped taking the
+// request body (a write to it failed): one that answers before reading a
+// large upload (413, 401) and closes. It reports whether a final response
+// head was there; the connection is not reused after it.
+func (uc *upConn) earlyAnswer(headRequest bool, scratch *[]byte, rs *respHead) bool {
+	if uc.readFinalHead(headRequest, scratch, rs) != nil {
+		return false
+	}
+	rs.closeAfter = true
+	return true
 }
 
 // readFinalHead reads response heads into rs until a final one, skipping

@@ -233,16 +233,20 @@ func (f *forwarder) pooledExchange(ctx context.Context, uc *upConn, ps *pooledSt
 	if _, err := uc.nc.Write(ps.head); err != nil {
 		return err
 	}
-	if body != nil {
-		if err := f.copyRequestBody(uc, body); err != nil {
-			return err
-		}
-	}
 	// A fresh scratch per request: the field strings view it and go into
 	// the ResponseWriter's header map, which net/http's HTTP/2 server
 	// reads after the handler has moved on.
 	var scratch []byte
-	err := uc.readFinalHead(out.Method == http.MethodHead, &scratch, &ps.resp)
+	isHead := out.Method == http.MethodHead
+	if body != nil {
+		if err := f.copyRequestBody(uc, body); err != nil {
+			if errors.As(err, new(clientError)) || !uc.earlyAnswer(isHead, &scratch, &ps.resp) {
+				return err
+			}
+			return nil
+		}
+	}
+	err := uc.readFinalHead(isHead, &scratch, &ps.resp)
 	if err != nil && ctx.Err() != nil {
 		return ctx.Err()
 	}

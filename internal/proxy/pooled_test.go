@@ -226,3 +226,37 @@ func TestPooledStreamsBeforeWaiting(t *testing.T) {
 		})
 	}
 }
+
+// TestEarlyAnswerToLargeUpload: a backend that answers before reading a
+// large request body (413, 401) and closes gets its answer relayed, over
+// the HTTP/1.1 engine and over net/http's pooled path, not a 502 for the
+// body write that failed.
+func TestEarlyAnswerToLargeUpload(t *testing.T) {
+	be := newWireBackend(t, func(b *wireBackend, c net.Conn) {
+		r, err := http.ReadRequest(bufio.NewReader(c))
+		if err != nil {
+			return
+		}
+		b.record(r.Method + " " + r.RequestURI)
+		io.WriteString(c, "HTTP/1.1 413 Content Too Large\r\nContent-Length: 8\r\nConnection: close\r\n\r\ntoo big\n")
+		// Closing with the body unread resets the connection.
+	})
+	p := startWireProxy(t, prefixRoute("r", "/", be.backend()))
+	body := patterned(8<<20, 5)
+	for _, tc := range []struct {
+		name   string
+		client *http.Client
+	}{{"HTTP/1.1 engine", newClient()}, {"HTTP/2 pooled", h2cClient()}} {
+		t.Run(tc.name, func(t *testing.T) {
+			resp, err := tc.client.Post("http://"+p.addr+"/upload", "application/octet-stream", strings.NewReader(body))
+			if err != nil {
+				t.Fatalf("POST: %v", err)
+			}
+			got, _ := io.ReadAll(resp.Body)
+			resp.Body.Close()
+			if resp.StatusCode != http.StatusRequestEntityTooLarge || string(got) != "too big\n" {
+				t.Errorf("status %d body %q, want the backend's 413", resp.StatusCode, got)
+			}
+		})
+	}
+}
