@@ -236,13 +236,7 @@ func (c *h1conn) writeStatusLine(code int, reason string) {
 }
 
 // writeField appends one field line.
-func (c *h1conn) writeField(name, value string) {
-	w := &c.out
-	w.buf = append(w.buf, name...)
-	w.buf = append(w.buf, ": "...)
-	w.buf = append(w.buf, value...)
-	w.buf = append(w.buf, "\r\n"...)
-}
+func (c *h1conn) writeField(name, value string) { c.out.buf = appendField(c.out.buf, name, value) }
 
 // endHead writes Date (unless the fields had one), Connection: close when
 // this is the last response, and the empty line.

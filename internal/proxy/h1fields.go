@@ -90,3 +90,11 @@ func hasToken(v, tok string) bool {
 	}
 	return false
 }
+
+// appendField appends one field line, "name: value" and CRLF.
+func appendField(b []byte, name, value string) []byte {
+	b = append(b, name...)
+	b = append(b, ": "...)
+	b = append(b, value...)
+	return append(b, "\r\n"...)
+}

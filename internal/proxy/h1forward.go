@@ -246,10 +246,7 @@ func (c *h1conn) writeRequest() int64 {
 	b = append(b, c.editor.host...)
 	b = append(b, "\r\n"...)
 	for _, h := range c.outReq {
-		b = append(b, h.name...)
-		b = append(b, ": "...)
-		b = append(b, h.value...)
-		b = append(b, "\r\n"...)
+		b = appendField(b, h.name, h.value)
 	}
 	b = append(b, "\r\n"...)
 	n := min(c.bodyLeft, int64(c.in.w-c.in.r))
@@ -313,7 +310,7 @@ func (c *h1conn) forward(b *router.Backend, addr string, deadline time.Time, st 
 		if errors.As(err, &ce) {
 			return statusClientClosed, 0, connClose
 		}
-		if reused && attempt == 0 && remaining == 0 && uc.w == 0 && replayable(rq.method, rq.contentLength != 0, hasIdempotencyKey(&rq.fields)) && !errors.Is(err, os.ErrDeadlineExceeded) {
+		if retryOnNewConn(attempt, reused, uc, remaining == 0 && replayable(rq.method, rq.contentLength != 0, hasIdempotencyKey(&rq.fields)), err) {
 			continue
 		}
 		return c.upstreamFailed(b, deadline, err)
@@ -415,6 +412,14 @@ func (c *h1conn) copyBody(uc *upConn, n int64) error {
 		n -= k
 	}
 	return nil
+}
+
+// retryOnNewConn is net/http's rule for an exchange that failed: try once
+// more on a new connection when the failed one was reused (a backend may
+// have closed it while idle), nothing of a response came back, and
+// replaying the request is safe; never after a timeout.
+func retryOnNewConn(attempt int, reused bool, uc *upConn, replayable bool, err error) bool {
+	return reused && attempt == 0 && uc.w == 0 && replayable && !errors.Is(err, os.ErrDeadlineExceeded)
 }
 
 // replayable is net/http's rule for retrying on a new connection: no body,

@@ -113,7 +113,7 @@ func (f *forwarder) forwardPooled(w http.ResponseWriter, r, out *http.Request, b
 			uc.nc.Close()
 		}
 		keyed := len(out.Header["Idempotency-Key"]) > 0 || len(out.Header["X-Idempotency-Key"]) > 0
-		if reused && attempt == 0 && uc.w == 0 && replayable(out.Method, out.ContentLength != 0, keyed) && !errors.Is(err, os.ErrDeadlineExceeded) {
+		if retryOnNewConn(attempt, reused, uc, replayable(out.Method, out.ContentLength != 0, keyed), err) {
 			continue
 		}
 		f.pooledFailed(w, r, ctx, b, deadline, err)
@@ -185,10 +185,7 @@ func writePooledHead(ps *pooledState, out *http.Request) (io.Reader, error) {
 			if k == "User-Agent" && v == "" {
 				continue // an empty User-Agent means none
 			}
-			b = append(b, k...)
-			b = append(b, ": "...)
-			b = append(b, v...)
-			b = append(b, "\r\n"...)
+			b = appendField(b, k, v)
 		}
 	}
 	n := out.ContentLength
