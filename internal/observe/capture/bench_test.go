@@ -2,7 +2,6 @@ package capture
 
 import (
 	"errors"
-	"os"
 	"sync/atomic"
 	"testing"
 	"time"
@@ -15,14 +14,7 @@ import (
 // 1 KiB response (copied into the ring; a reader drains it so the ring
 // never fills).
 func BenchmarkTCProgram(b *testing.B) {
-	if os.Geteuid() != 0 {
-		b.Skip("SKIP: needs root to load eBPF programs")
-	}
-	objs, err := Load(LoadOptions{RingBytes: 1 << 26, WakeupBytes: 1 << 20})
-	if err != nil {
-		b.Fatal(err)
-	}
-	defer objs.Close()
+	objs := loadOrSkip(b, LoadOptions{RingBytes: 1 << 26, WakeupBytes: 1 << 20})
 	// Drain the ring as the observer does, so that the request case
 	// measures a delivered event and not the ring-full path.
 	rd, err := NewReader(objs.Events)
@@ -89,12 +81,8 @@ func BenchmarkTCProgram(b *testing.B) {
 // request and a 1 KiB response per exchange, 10,000 records written by
 // the kernel program before each timed pass.
 func BenchmarkReader(b *testing.B) {
-	objs := loadRingOrSkip(b, 1<<23)
-	rd, err := NewReader(objs.Events)
-	if err != nil {
-		b.Fatal(err)
-	}
-	defer rd.Close()
+	objs := loadOrSkip(b, LoadOptions{RingBytes: 1 << 23})
+	rd := readerOf(b, objs)
 	req := segment{src: cli4, dst: srv4, seq: 1, flags: FlagACK | FlagPSH, payload: []byte("GET /api/v1/items HTTP/1.1\r\nHost: svc\r\nUser-Agent: bench\r\n\r\n")}.frame()
 	resp := segment{src: srv4, dst: cli4, seq: 1, flags: FlagACK | FlagPSH, payload: append([]byte("HTTP/1.1 200 OK\r\nContent-Length: 1024\r\n\r\n"), make([]byte, 1024)...)}.frame()
 	const each = 5000

@@ -24,12 +24,8 @@ func xdpMD(linear int) []byte {
 // bpf_skb_load_bytes when a header crosses its end. Every cut must give
 // the same event as a linear frame.
 func TestHeadersOutsideLinearPart(t *testing.T) {
-	objs := loadOrSkip(t, true)
-	rd, err := NewReader(objs.Events)
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { rd.Close() })
+	objs := loadOrSkip(t, LoadOptions{XDP: true, RingBytes: 1 << 16})
+	rd := readerOf(t, objs)
 
 	segs := map[string]segment{
 		"ipv4 request":  {src: cli4, dst: srv4, seq: 100, flags: FlagACK | FlagPSH, payload: []byte("GET /healthz HTTP/1.1\r\nHost: svc\r\n\r\n")},

@@ -24,25 +24,6 @@ const (
 	xdpPass     = 2
 )
 
-func loadOrSkip(t *testing.T, xdp bool) *Objects {
-	t.Helper()
-	if os.Geteuid() != 0 {
-		t.Skip("SKIP: BPF_PROG_TEST_RUN tests need root (CAP_BPF, CAP_NET_ADMIN); run as root to exercise the kernel programs")
-	}
-	objs, err := Load(LoadOptions{XDP: xdp, RingBytes: 1 << 16})
-	if errors.Is(err, ErrPermission) {
-		t.Skipf("SKIP: missing capability to load eBPF programs: %v", err)
-	}
-	if errors.Is(err, ebpf.ErrNotSupported) {
-		t.Skipf("SKIP: kernel feature missing: %v", err)
-	}
-	if err != nil {
-		t.Fatalf("load: %v", err)
-	}
-	t.Cleanup(func() { objs.Close() })
-	return objs
-}
-
 func TestEventLayoutMatchesKernelStruct(t *testing.T) {
 	var ev bpf.ObserverEvent
 	if got := int(unsafe.Sizeof(ev)); got != EventSize {
@@ -167,12 +148,8 @@ func TestProgramsOnSyntheticPackets(t *testing.T) {
 		want uint32
 	}{{"tc", false, tcActUnspec}, {"xdp", true, xdpPass}} {
 		t.Run(mode.name, func(t *testing.T) {
-			objs := loadOrSkip(t, mode.xdp)
-			rd, err := NewReader(objs.Events)
-			if err != nil {
-				t.Fatal(err)
-			}
-			t.Cleanup(func() { rd.Close() })
+			objs := loadOrSkip(t, LoadOptions{XDP: mode.xdp, RingBytes: 1 << 16})
+			rd := readerOf(t, objs)
 			progs := []*ebpf.Program{objs.TCIngress, objs.TCEgress}
 			if mode.xdp {
 				progs = []*ebpf.Program{objs.XDPIngress}
@@ -257,7 +234,7 @@ func TestProgramsOnSyntheticPackets(t *testing.T) {
 }
 
 func TestRingFullIsCountedAndPacketsStillPass(t *testing.T) {
-	objs := loadOrSkip(t, false)
+	objs := loadOrSkip(t, LoadOptions{RingBytes: 1 << 16})
 	// 64 KiB ring holds ~110 events of 584 bytes; nobody reads it.
 	frame := segment{src: cli4, dst: srv4, seq: 1, flags: FlagACK, payload: []byte("GET / HTTP/1.1\r\n\r\n")}.frame()
 	const runs = 300
@@ -296,19 +273,8 @@ func TestLoadRejectsBadRingSize(t *testing.T) {
 // does not wake the reader, and a reader polling with a deadline still
 // gets the event.
 func TestBatchedWakeupStillDelivers(t *testing.T) {
-	if os.Geteuid() != 0 {
-		t.Skip("SKIP: BPF_PROG_TEST_RUN tests need root (CAP_BPF, CAP_NET_ADMIN)")
-	}
-	objs, err := Load(LoadOptions{RingBytes: 1 << 16, WakeupBytes: 1 << 15})
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer objs.Close()
-	rd, err := NewReader(objs.Events)
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer rd.Close()
+	objs := loadOrSkip(t, LoadOptions{RingBytes: 1 << 16, WakeupBytes: 1 << 15})
+	rd := readerOf(t, objs)
 	frame := segment{src: cli4, dst: srv4, seq: 77, flags: FlagACK, payload: []byte("GET /batched HTTP/1.1\r\n\r\n")}.frame()
 	if _, err := objs.TCIngress.Run(&ebpf.RunOptions{Data: frame}); err != nil {
 		t.Fatal(err)

@@ -4,7 +4,6 @@ import (
 	"bytes"
 	"errors"
 	"fmt"
-	"os"
 	"strings"
 	"sync/atomic"
 	"testing"
@@ -13,22 +12,6 @@ import (
 	"github.com/cilium/ebpf"
 )
 
-func loadRingOrSkip(t testing.TB, ringBytes uint32) *Objects {
-	t.Helper()
-	if os.Geteuid() != 0 {
-		t.Skip("SKIP: ring reader tests fill the ring with BPF_PROG_TEST_RUN, which needs root (CAP_BPF, CAP_NET_ADMIN)")
-	}
-	objs, err := Load(LoadOptions{RingBytes: ringBytes})
-	if errors.Is(err, ErrPermission) || errors.Is(err, ebpf.ErrNotSupported) {
-		t.Skipf("SKIP: cannot load the observer: %v", err)
-	}
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { objs.Close() })
-	return objs
-}
-
 // TestReaderInPlaceWrapsAndReleases drives ~40 laps of a 16 KiB ring (27
 // records fit) with records of changing sizes, so records start at every
 // offset and many straddle the end of the data pages, where only the
@@ -36,12 +19,8 @@ func loadRingOrSkip(t testing.TB, ringBytes uint32) *Objects {
 // and the consumer position must be handed back: if it were not, the
 // kernel would count the ring full.
 func TestReaderInPlaceWrapsAndReleases(t *testing.T) {
-	objs := loadRingOrSkip(t, 1<<14)
-	rd, err := NewReader(objs.Events)
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer rd.Close()
+	objs := loadOrSkip(t, LoadOptions{RingBytes: 1 << 14})
+	rd := readerOf(t, objs)
 
 	const batches, perBatch = 60, 20
 	seq := uint32(1000)
@@ -96,12 +75,8 @@ func TestReaderInPlaceWrapsAndReleases(t *testing.T) {
 // records back every releaseEvery records, so a long busy stretch does not
 // fill the ring behind it.
 func TestReaderReleasesWhileReading(t *testing.T) {
-	objs := loadRingOrSkip(t, 1<<16)
-	rd, err := NewReader(objs.Events)
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer rd.Close()
+	objs := loadOrSkip(t, LoadOptions{RingBytes: 1 << 16})
+	rd := readerOf(t, objs)
 	frame := segment{src: cli4, dst: srv4, seq: 5, flags: FlagACK, payload: []byte("GET / HTTP/1.1\r\n\r\n")}.frame()
 	if _, err := objs.TCIngress.Run(&ebpf.RunOptions{Data: frame, Repeat: 100}); err != nil {
 		t.Fatal(err)
@@ -120,7 +95,7 @@ func TestReaderReleasesWhileReading(t *testing.T) {
 }
 
 func TestReaderCloseUnblocksNext(t *testing.T) {
-	objs := loadRingOrSkip(t, 1<<16)
+	objs := loadOrSkip(t, LoadOptions{RingBytes: 1 << 16})
 	rd, err := NewReader(objs.Events)
 	if err != nil {
 		t.Fatal(err)
@@ -152,7 +127,7 @@ func TestReaderCloseUnblocksNext(t *testing.T) {
 }
 
 func TestNewReaderRejectsOtherMaps(t *testing.T) {
-	objs := loadRingOrSkip(t, 1<<16)
+	objs := loadOrSkip(t, LoadOptions{RingBytes: 1 << 16})
 	if _, err := NewReader(objs.Stats); err == nil || !strings.Contains(err.Error(), "not a ring buffer") {
 		t.Fatalf("NewReader(stats array): %v, want a not-a-ring-buffer error", err)
 	}
@@ -162,12 +137,8 @@ func TestNewReaderRejectsOtherMaps(t *testing.T) {
 // deadline is woken by the kernel's wakeup (WakeupBytes 0: every record
 // wakes), not by the deadline.
 func TestReaderWakesOnKernelWakeup(t *testing.T) {
-	objs := loadRingOrSkip(t, 1<<16)
-	rd, err := NewReader(objs.Events)
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer rd.Close()
+	objs := loadOrSkip(t, LoadOptions{RingBytes: 1 << 16})
+	rd := readerOf(t, objs)
 	type result struct {
 		seq uint32
 		err error
@@ -198,20 +169,9 @@ func TestReaderWakesOnKernelWakeup(t *testing.T) {
 // the reader sleep (it would pick records up at its poll); once the queue
 // crosses it, the reader is woken although its deadline is far away.
 func TestWakeupWhenQueueCrossesThreshold(t *testing.T) {
-	if os.Geteuid() != 0 {
-		t.Skip("SKIP: needs root to run the kernel program (CAP_BPF, CAP_NET_ADMIN)")
-	}
 	const threshold = 32 << 10
-	objs, err := Load(LoadOptions{RingBytes: 1 << 18, WakeupBytes: threshold})
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer objs.Close()
-	rd, err := NewReader(objs.Events)
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer rd.Close()
+	objs := loadOrSkip(t, LoadOptions{RingBytes: 1 << 18, WakeupBytes: threshold})
+	rd := readerOf(t, objs)
 	frame := segment{src: cli4, dst: srv4, seq: 9, flags: FlagACK, payload: []byte("GET /w HTTP/1.1\r\n\r\n")}.frame()
 	record := (EventSize + 8 + 7) &^ 7
 	woken := make(chan error, 1)
