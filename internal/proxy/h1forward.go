@@ -589,11 +589,7 @@ const maxChunkLine = 4 << 10
 func (c *h1conn) relayChunked(uc *upConn, flush func() error) (int64, error) {
 	total := int64(0)
 	for {
-		line, err := uc.readLine(maxChunkLine, flush)
-		if err != nil {
-			return total, err
-		}
-		size, err := parseChunkSize(line)
+		size, err := uc.chunkSize(flush)
 		if err != nil {
 			return total, err
 		}
@@ -606,22 +602,15 @@ func (c *h1conn) relayChunked(uc *upConn, flush func() error) (int64, error) {
 			return total, err
 		}
 		total += size
-		end, err := uc.readLine(maxChunkLine, flush)
-		if err != nil {
+		if err := uc.chunkEnd(flush); err != nil {
 			return total, err
-		}
-		if len(end) != 0 {
-			return total, errBadResponse
 		}
 		c.out.write(crlf)
 	}
 	for { // trailer section, through its empty line
-		line, err := uc.readLine(maxChunkLine, flush)
+		line, err := uc.trailerLine(flush)
 		if err != nil {
 			return total, err
-		}
-		if len(line) != 0 && !validTrailer(line) {
-			return total, fmt.Errorf("%w: trailer line %.40q", errBadResponse, line)
 		}
 		c.out.write(line)
 		c.out.write(crlf)
@@ -629,6 +618,44 @@ func (c *h1conn) relayChunked(uc *upConn, flush func() error) (int64, error) {
 			return total, c.out.err
 		}
 	}
+}
+
+// The chunked framing both engines read (RFC 9112 7.1): a size line, that
+// many data bytes and a CRLF, until a zero size; then trailer lines through
+// an empty one. The framing is checked here, once, for both.
+
+// chunkSize reads the next chunk-size line.
+func (uc *upConn) chunkSize(flush func() error) (int64, error) {
+	line, err := uc.readLine(maxChunkLine, flush)
+	if err != nil {
+		return 0, err
+	}
+	return parseChunkSize(line)
+}
+
+// chunkEnd reads the CRLF that ends a chunk's data.
+func (uc *upConn) chunkEnd(flush func() error) error {
+	end, err := uc.readLine(maxChunkLine, flush)
+	if err != nil {
+		return err
+	}
+	if len(end) != 0 {
+		return errBadResponse
+	}
+	return nil
+}
+
+// trailerLine reads the next trailer line, empty at the end of the
+// section; a line that is not a well-formed field is an error.
+func (uc *upConn) trailerLine(flush func() error) ([]byte, error) {
+	line, err := uc.readLine(maxChunkLine, flush)
+	if err != nil {
+		return nil, err
+	}
+	if len(line) != 0 && !validTrailer(line) {
+		return nil, fmt.Errorf("%w: trailer line %.40q", errBadResponse, line)
+	}
+	return line, nil
 }
 
 // relayToEOF re-frames a body that ends when the backend closes as chunks,

@@ -3,7 +3,6 @@ package proxy
 import (
 	"context"
 	"errors"
-	"fmt"
 	"io"
 	"net/http"
 	"os"
@@ -361,11 +360,7 @@ func copyLength(w io.Writer, uc *upConn, n int64, flush func() error) error {
 // protocol, and passes trailer fields on as trailers.
 func copyChunked(w io.Writer, h http.Header, uc *upConn, flush func() error) error {
 	for {
-		line, err := uc.readLine(maxChunkLine, flush)
-		if err != nil {
-			return err
-		}
-		size, err := parseChunkSize(line)
+		size, err := uc.chunkSize(flush)
 		if err != nil {
 			return err
 		}
@@ -375,24 +370,14 @@ func copyChunked(w io.Writer, h http.Header, uc *upConn, flush func() error) err
 		if err := copyLength(w, uc, size, flush); err != nil {
 			return err
 		}
-		end, err := uc.readLine(maxChunkLine, flush)
-		if err != nil {
+		if err := uc.chunkEnd(flush); err != nil {
 			return err
-		}
-		if len(end) != 0 {
-			return errBadResponse
 		}
 	}
 	for {
-		line, err := uc.readLine(maxChunkLine, flush)
-		if err != nil {
+		line, err := uc.trailerLine(flush)
+		if err != nil || len(line) == 0 {
 			return err
-		}
-		if len(line) == 0 {
-			return nil
-		}
-		if !validTrailer(line) {
-			return fmt.Errorf("%w: trailer line %.40q", errBadResponse, line)
 		}
 		name, value, _ := strings.Cut(string(line), ":")
 		if !isHopField(name) {
