@@ -3,8 +3,8 @@
 #   1. static checks: gofmt, go vet, golangci-lint with the checked-in config
 #   2. generated eBPF objects are in sync with their C sources
 #   3. go test ./...: unit, golden and fuzz-seed tests, end-to-end tests that
-#      run `rauta run` as a process, and (as root) the eBPF and
-#      network-namespace tests and the local-cluster tests
+#      run `rauta run` as a process, h2spec against internal/h2, and (as
+#      root) the eBPF and network-namespace tests and the local-cluster tests
 # A tier that cannot run says so loudly and makes the run fail in CI.
 set -euo pipefail
 cd "$(dirname "$0")/.."
@@ -47,6 +47,11 @@ fi
 # conformance packages would otherwise each build them at the same time.
 step "local cluster binaries (kube-apiserver, kube-controller-manager, kubectl, etcd, echo-basic; cached in $RAUTA_CACHE/bin)"
 hack/devcluster-build.sh
+
+step "h2spec (HTTP/2 conformance tool, cached in $RAUTA_CACHE/bin)"
+RAUTA_H2SPEC=$(hack/h2spec.sh)
+export RAUTA_H2SPEC
+echo "$RAUTA_H2SPEC"
 
 step "go test ./..."
 go test -count=1 -timeout 40m ./...

@@ -2,12 +2,15 @@ package proxy
 
 import (
 	"bytes"
+	"context"
 	"errors"
 	"net"
 	"net/http"
 	"strconv"
 	"sync/atomic"
 	"time"
+
+	"golang.org/x/net/http2"
 )
 
 // h1conn is one client connection served by the HTTP/1.1 engine: one
@@ -198,15 +201,22 @@ func hasBareLF(b []byte) bool {
 	return false
 }
 
-// handoff gives the connection and its unread bytes to net/http. It reports
-// whether it did; the caller must not touch the connection after.
+// handoff gives the connection and its unread bytes to net/http, or, when
+// they start with the HTTP/2 preface (h2c by prior knowledge, as gRPC
+// clients speak), to the socket's HTTP/2 server on this goroutine. It
+// reports whether it did; the caller must not touch the connection after.
 func (c *h1conn) handoff() bool {
 	if c.setReadDeadline(time.Time{}) != nil {
 		return false
 	}
 	pending := c.in.buffered()
 	c.sock.h1.remove(c)
-	c.sock.handoff.give(&replayConn{Conn: c.nc, pending: pending})
+	rc := &replayConn{Conn: c.nc, pending: pending}
+	if bytes.HasPrefix(pending, []byte(http2.ClientPreface)) {
+		c.sock.h2.ServeConn(context.Background(), rc, c.sock.srv.Handler)
+		return true
+	}
+	c.sock.handoff.give(rc)
 	return true
 }
 

@@ -11,6 +11,7 @@ import (
 	"sync"
 	"sync/atomic"
 
+	"github.com/false-systems/rauta/internal/h2"
 	"github.com/false-systems/rauta/internal/ir"
 )
 
@@ -28,17 +29,27 @@ type socket struct {
 	// nil on HTTPS sockets, which net/http serves alone (HTTP/2 by ALPN).
 	h1      *h1conns
 	handoff *handoffListener
+	// h2 serves HTTP/2 in place of net/http's server (internal/h2): on
+	// HTTPS by ALPN, on HTTP the h2c connections with prior knowledge
+	// that the engine hands it.
+	h2 *h2.Server
 }
 
 // bind opens the socket of a listener and prepares (but does not start) its
-// server: HTTP/1.1 with keep-alive everywhere, HTTP/2 by ALPN on HTTPS, h2c
-// by prior knowledge (net/http) or Upgrade (h2c.go) on HTTP.
+// server: HTTP/1.1 with keep-alive everywhere, HTTP/2 by ALPN on HTTPS and
+// h2c by prior knowledge on HTTP (internal/h2), h2c by Upgrade (h2c.go).
 func (s *Server) bind(addr string, lc *listenerConfig) (*socket, error) {
 	ln, err := net.Listen("tcp", addr)
 	if err != nil {
 		return nil, fmt.Errorf("bind %s: %w", addr, err)
 	}
 	sock := &socket{protocol: lc.protocol, ln: ln}
+	sock.h2 = &h2.Server{
+		MaxHeaderBytes: s.opts.MaxHeaderBytes,
+		IdleTimeout:    s.opts.IdleTimeout,
+		ReadTimeout:    s.opts.ReadHeaderTimeout,
+		Logger:         s.opts.Logger,
+	}
 	sock.cfg.Store(lc)
 	if lc.protocol == ir.ProtocolHTTP {
 		sock.h1 = newH1Conns()
@@ -69,7 +80,13 @@ func (s *Server) bind(addr string, lc *listenerConfig) (*socket, error) {
 				return sock.cfg.Load().certs.get(hello.ServerName)
 			},
 		}
+		// An "h2" entry keeps net/http's own HTTP/2 server out; the handler
+		// it passes sets each request's TLS state and connection context.
+		sock.srv.TLSNextProto = map[string]func(*http.Server, *tls.Conn, http.Handler){
+			"h2": func(_ *http.Server, c *tls.Conn, h http.Handler) { sock.h2.ServeConn(context.Background(), c, h) },
+		}
 	}
+	sock.srv.RegisterOnShutdown(sock.h2.Shutdown)
 	if err := sock.upgraded.init(sock.srv); err != nil {
 		ln.Close()
 		return nil, err
@@ -128,7 +145,10 @@ func (s *Server) closeGracefully(sock *socket) {
 		if err := sock.srv.Shutdown(ctx); err != nil {
 			sock.srv.Close()
 		}
-		// net/http does not track the connections upgraded to h2c.
+		// net/http does not track the connections upgraded to h2c, nor
+		// the h2c ones the engine gave the HTTP/2 server (on HTTPS sockets
+		// it does, and Shutdown above waited for them).
 		sock.upgraded.shutdown(ctx)
+		sock.h2.Drain(ctx)
 	}()
 }

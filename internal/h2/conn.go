@@ -1,0 +1,551 @@
+package h2
+
+import (
+	"bufio"
+	"bytes"
+	"context"
+	"crypto/tls"
+	"errors"
+	"fmt"
+	"io"
+	"net"
+	"net/http"
+	"sync"
+	"time"
+
+	"golang.org/x/net/http2"
+	"golang.org/x/net/http2/hpack"
+)
+
+// Flow-control windows RAUTA grants clients for request bodies: what one
+// stream, and all streams of a connection together, may send unread. The
+// same as net/http's server.
+const (
+	streamRecvWindow = 1 << 20
+	connRecvWindow   = 1 << 20
+	// maxReadFrame is the largest frame RAUTA accepts: RFC 9113's default.
+	// Clients assume it until they read RAUTA's SETTINGS, and a larger one
+	// saves little on request bodies.
+	maxReadFrame = 16 << 10
+	// initialWindow is RFC 9113's initial window size for both directions.
+	initialWindow = 65535
+)
+
+// conn is one HTTP/2 connection. The reader goroutine (serve) decodes
+// frames and starts a goroutine per request; writeLoop writes. Everything
+// below mu is shared by them and the handlers and guarded by mu.
+type conn struct {
+	srv        *Server
+	nc         net.Conn
+	h          http.Handler
+	remoteAddr string
+	tlsState   *tls.ConnectionState
+	baseCtx    context.Context
+	writerDone chan struct{}
+
+	mu         sync.Mutex
+	wcond      sync.Cond // the writer waits for output
+	drained    sync.Cond // handlers wait for output to drain
+	sendCond   sync.Cond // handlers wait for send window
+	out        []byte    // frames waiting to be written
+	writerIdle bool
+	closing    bool  // the writer ends once out is sent
+	dead       error // why the connection ended; nothing more is sent
+
+	hbuf bytes.Buffer   // header block being encoded
+	henc *hpack.Encoder // writes to hbuf
+	// lower caches header names as sent (lower case), per connection.
+	lower map[string]string
+
+	streams     map[uint32]*stream
+	maxStreamID uint32 // the highest stream the client opened
+	active      int    // handlers running
+	goAwaySent  bool
+
+	sendWindow   int64 // the client's connection window for our DATA
+	peerInitial  int64 // the client's SETTINGS_INITIAL_WINDOW_SIZE
+	peerMaxFrame uint32
+
+	recvWindow int64 // what the client may still send on the connection
+	recvUnack  int64 // consumed request bytes not yet returned by WINDOW_UPDATE
+
+	idle *time.Timer // runs goAway when no stream was open for IdleTimeout
+
+	work        chan job // streams for idle workers; closed when the reader ends
+	idleWorkers int
+
+	dateSec int64 // the second dateVal formats
+	dateVal string
+}
+
+func newConn(s *Server, nc net.Conn, h http.Handler) *conn {
+	c := &conn{
+		srv:          s,
+		nc:           nc,
+		h:            h,
+		remoteAddr:   nc.RemoteAddr().String(),
+		writerDone:   make(chan struct{}),
+		work:         make(chan job, maxIdleWorkers),
+		lower:        map[string]string{},
+		streams:      map[uint32]*stream{},
+		sendWindow:   initialWindow,
+		peerInitial:  initialWindow,
+		peerMaxFrame: 16 << 10,
+		recvWindow:   initialWindow,
+	}
+	c.wcond.L, c.drained.L, c.sendCond.L = &c.mu, &c.mu, &c.mu
+	c.henc = hpack.NewEncoder(&c.hbuf)
+	if tc, ok := nc.(*tls.Conn); ok {
+		st := tc.ConnectionState()
+		c.tlsState = &st
+	}
+	return c
+}
+
+// baseContexter is net/http's initALPNRequest, the handler it passes to
+// TLSNextProto: its context carries the server and the local address.
+type baseContexter interface{ BaseContext() context.Context }
+
+// serve reads the connection until it ends.
+func (c *conn) serve(ctx context.Context) {
+	if bc, ok := c.h.(baseContexter); ok {
+		ctx = bc.BaseContext()
+	}
+	ctx, cancel := context.WithCancel(ctx)
+	defer cancel()
+	c.baseCtx = ctx
+
+	c.nc.SetReadDeadline(time.Now().Add(c.srv.readTimeout())) //nolint:errcheck // a failed read reports it
+	br := bufio.NewReaderSize(c.nc, 16<<10)
+	preface := make([]byte, len(http2.ClientPreface))
+	if _, err := io.ReadFull(br, preface); err != nil || string(preface) != http2.ClientPreface {
+		c.nc.Close()
+		return
+	}
+	c.mu.Lock()
+	c.writeSettings(
+		http2.Setting{ID: http2.SettingMaxConcurrentStreams, Val: c.srv.maxStreams()},
+		http2.Setting{ID: http2.SettingInitialWindowSize, Val: streamRecvWindow},
+		http2.Setting{ID: http2.SettingMaxFrameSize, Val: maxReadFrame},
+		http2.Setting{ID: http2.SettingMaxHeaderListSize, Val: c.srv.maxHeaderBytes()},
+	)
+	c.writeWindowUpdate(0, connRecvWindow-initialWindow)
+	c.recvWindow = connRecvWindow
+	c.mu.Unlock()
+	go c.writeLoop()
+	if t := c.srv.IdleTimeout; t > 0 {
+		c.idle = time.AfterFunc(t, func() { c.goAway() })
+	}
+
+	fr := http2.NewFramer(nil, br)
+	fr.SetMaxReadFrameSize(maxReadFrame)
+	fr.ReadMetaHeaders = hpack.NewDecoder(4096, nil)
+	fr.MaxHeaderListSize = c.srv.maxHeaderBytes()
+	fr.SetReuseFrames()
+
+	err := c.readFrames(fr)
+	close(c.work) // only the reader sends; idle workers end
+	if c.idle != nil {
+		c.idle.Stop()
+	}
+	c.mu.Lock()
+	var ce http2.ConnectionError
+	if errors.As(err, &ce) && c.dead == nil {
+		debug := ""
+		if d := fr.ErrorDetail(); d != nil {
+			debug = d.Error()
+		}
+		c.sendGoAway(http2.ErrCode(ce), debug)
+	}
+	c.closing = true
+	c.wcond.Signal()
+	c.mu.Unlock()
+	// Let the writer send what is queued (a GOAWAY saying why), bounded.
+	select {
+	case <-c.writerDone:
+	case <-time.After(time.Second):
+	}
+	c.nc.Close()
+	c.mu.Lock()
+	if err == nil {
+		err = io.EOF
+	}
+	c.fail(err)
+	c.mu.Unlock()
+}
+
+// readFrames handles frames until the connection ends: a read error, a
+// connection error (returned as http2.ConnectionError), or a close.
+func (c *conn) readFrames(fr *http2.Framer) error {
+	first := true
+	for {
+		f, err := fr.ReadFrame()
+		if err != nil {
+			var se http2.StreamError
+			if errors.As(err, &se) {
+				c.mu.Lock()
+				c.streamErrorLocked(se.StreamID, se.Code)
+				c.queued()
+				c.mu.Unlock()
+				continue
+			}
+			if errors.Is(err, http2.ErrFrameTooLarge) {
+				return http2.ConnectionError(http2.ErrCodeFrameSize)
+			}
+			return err
+		}
+		if first {
+			// The client's preface ends with a SETTINGS frame.
+			if _, ok := f.(*http2.SettingsFrame); !ok {
+				return http2.ConnectionError(http2.ErrCodeProtocol)
+			}
+			first = false
+			c.nc.SetReadDeadline(time.Time{}) //nolint:errcheck // a failed read reports it
+		}
+		c.mu.Lock()
+		if c.dead != nil {
+			c.mu.Unlock()
+			return c.dead
+		}
+		err = c.handleFrame(f)
+		c.queued()
+		c.mu.Unlock()
+		if err != nil {
+			return err
+		}
+	}
+}
+
+// handleFrame acts on one frame; callers hold c.mu.
+func (c *conn) handleFrame(f http2.Frame) error {
+	switch f := f.(type) {
+	case *http2.SettingsFrame:
+		return c.handleSettings(f)
+	case *http2.PingFrame:
+		if !f.IsAck() {
+			c.writePingAck(f.Data)
+			if len(c.out) > 4*maxOut {
+				return http2.ConnectionError(http2.ErrCodeEnhanceYourCalm)
+			}
+		}
+	case *http2.WindowUpdateFrame:
+		return c.handleWindowUpdate(f)
+	case *http2.MetaHeadersFrame:
+		return c.handleHeaders(f)
+	case *http2.DataFrame:
+		return c.handleData(f)
+	case *http2.RSTStreamFrame:
+		if c.idleStream(f.StreamID) {
+			return http2.ConnectionError(http2.ErrCodeProtocol)
+		}
+		if st := c.streams[f.StreamID]; st != nil {
+			st.reset(errClientReset)
+		}
+	case *http2.PriorityFrame:
+		if f.StreamDep == f.StreamID {
+			c.streamErrorLocked(f.StreamID, http2.ErrCodeProtocol)
+		}
+	case *http2.GoAwayFrame:
+		// The client opens no more streams; the open ones finish.
+	case *http2.PushPromiseFrame:
+		return http2.ConnectionError(http2.ErrCodeProtocol)
+	}
+	return nil // unknown frame types are ignored (RFC 9113 4.1)
+}
+
+var errClientReset = errors.New("h2: stream reset by client")
+
+// idleStream reports a stream id the client has not opened yet.
+func (c *conn) idleStream(id uint32) bool { return id > c.maxStreamID }
+
+func (c *conn) handleSettings(f *http2.SettingsFrame) error {
+	if f.IsAck() {
+		return nil
+	}
+	if err := f.ForeachSetting(func(s http2.Setting) error {
+		if err := s.Valid(); err != nil {
+			return err
+		}
+		switch s.ID {
+		case http2.SettingHeaderTableSize:
+			c.henc.SetMaxDynamicTableSizeLimit(s.Val)
+		case http2.SettingMaxFrameSize:
+			c.peerMaxFrame = s.Val
+		case http2.SettingInitialWindowSize:
+			delta := int64(s.Val) - c.peerInitial
+			c.peerInitial = int64(s.Val)
+			for _, st := range c.streams {
+				st.sendWindow += delta
+				if st.sendWindow > 1<<31-1 {
+					return http2.ConnectionError(http2.ErrCodeFlowControl)
+				}
+			}
+			c.sendCond.Broadcast()
+		}
+		return nil
+	}); err != nil {
+		return err
+	}
+	c.writeSettingsAck()
+	return nil
+}
+
+func (c *conn) handleWindowUpdate(f *http2.WindowUpdateFrame) error {
+	if f.StreamID == 0 {
+		c.sendWindow += int64(f.Increment)
+		if c.sendWindow > 1<<31-1 {
+			return http2.ConnectionError(http2.ErrCodeFlowControl)
+		}
+		c.sendCond.Broadcast()
+		return nil
+	}
+	if c.idleStream(f.StreamID) {
+		return http2.ConnectionError(http2.ErrCodeProtocol)
+	}
+	st := c.streams[f.StreamID]
+	if st == nil {
+		return nil // closed; a late update is harmless
+	}
+	st.sendWindow += int64(f.Increment)
+	if st.sendWindow > 1<<31-1 {
+		c.streamErrorLocked(f.StreamID, http2.ErrCodeFlowControl)
+		return nil
+	}
+	c.sendCond.Broadcast()
+	return nil
+}
+
+// handleHeaders opens a stream, or takes a stream's trailers.
+func (c *conn) handleHeaders(f *http2.MetaHeadersFrame) error {
+	id := f.StreamID
+	if id%2 == 0 {
+		return http2.ConnectionError(http2.ErrCodeProtocol)
+	}
+	if st := c.streams[id]; st != nil {
+		if st.resetErr != nil {
+			if st.clientReset { // closed by the client (RFC 9113 5.1)
+				c.streamErrorLocked(id, http2.ErrCodeStreamClosed)
+			}
+			return nil // reset by us; the client may have sent it before it knew
+		}
+		return c.handleTrailers(st, f)
+	}
+	if id <= c.maxStreamID {
+		// A closed stream, or one that skipped past it (RFC 9113 5.1.1).
+		return http2.ConnectionError(http2.ErrCodeStreamClosed)
+	}
+	c.maxStreamID = id
+	if f.HasPriority() && f.Priority.StreamDep == id {
+		c.streamErrorLocked(id, http2.ErrCodeProtocol)
+		return nil
+	}
+	if c.goAwaySent {
+		return nil // RFC 9113 6.8: streams after GOAWAY are ignored
+	}
+	if c.active >= int(c.srv.maxStreams()) {
+		c.streamErrorLocked(id, http2.ErrCodeRefusedStream)
+		return nil
+	}
+	req, st, code := c.newRequest(f)
+	if code != http2.ErrCodeNo {
+		c.streamErrorLocked(id, code)
+		return nil
+	}
+	c.streams[id] = st
+	c.active++
+	if c.active == 1 && c.idle != nil {
+		c.idle.Stop()
+	}
+	h := c.h
+	if f.Truncated {
+		h = http.HandlerFunc(headerTooLarge)
+	}
+	j := job{st: st, h: h, req: req}
+	if c.idleWorkers > 0 {
+		c.idleWorkers--
+		c.work <- j // buffered for every idle worker: never blocks
+	} else {
+		go c.worker(j)
+	}
+	return nil
+}
+
+// job is one request for a worker.
+type job struct {
+	st  *stream
+	h   http.Handler
+	req *http.Request
+}
+
+// maxIdleWorkers bounds the goroutines a connection keeps between streams.
+// Reusing one keeps the stack a handler grew: a new goroutine per stream
+// spent 6 % of the proxy's HTTP/2 CPU growing and copying stacks.
+const maxIdleWorkers = 64
+
+// worker runs j, then further streams of the connection while it lives.
+func (c *conn) worker(j job) {
+	for {
+		j.st.run(j.h, j.req)
+		c.mu.Lock()
+		if c.dead != nil || c.idleWorkers >= maxIdleWorkers {
+			c.mu.Unlock()
+			return
+		}
+		c.idleWorkers++
+		c.mu.Unlock()
+		var ok bool
+		if j, ok = <-c.work; !ok {
+			return
+		}
+	}
+}
+
+func headerTooLarge(w http.ResponseWriter, _ *http.Request) {
+	http.Error(w, "request header fields too large", http.StatusRequestHeaderFieldsTooLarge)
+}
+
+func (c *conn) handleTrailers(st *stream, f *http2.MetaHeadersFrame) error {
+	if st.remoteDone {
+		c.streamErrorLocked(st.id, http2.ErrCodeStreamClosed)
+		return nil
+	}
+	if !f.StreamEnded() || len(f.PseudoFields()) > 0 {
+		c.streamErrorLocked(st.id, http2.ErrCodeProtocol)
+		return nil
+	}
+	for _, hf := range f.RegularFields() {
+		k := http.CanonicalHeaderKey(hf.Name)
+		if st.trailer == nil {
+			st.trailer = http.Header{}
+		}
+		st.trailer[k] = append(st.trailer[k], hf.Value)
+	}
+	return st.endOfBody()
+}
+
+func (c *conn) handleData(f *http2.DataFrame) error {
+	id := f.StreamID
+	if c.idleStream(id) {
+		return http2.ConnectionError(http2.ErrCodeProtocol)
+	}
+	n := int64(f.Length) // padding counts for flow control
+	if n > c.recvWindow {
+		return http2.ConnectionError(http2.ErrCodeFlowControl)
+	}
+	c.recvWindow -= n
+	st := c.streams[id]
+	if st == nil || st.remoteDone || st.resetErr != nil {
+		c.returnConnWindow(n)
+		if st != nil && st.resetErr != nil && !st.clientReset && !st.remoteDone {
+			return nil // reset by us; the client had these in flight
+		}
+		c.streamErrorLocked(id, http2.ErrCodeStreamClosed)
+		return nil
+	}
+	if n > st.recvWindow {
+		c.returnConnWindow(n)
+		c.streamErrorLocked(id, http2.ErrCodeFlowControl)
+		return nil
+	}
+	st.recvWindow -= n
+	data := f.Data()
+	if pad := n - int64(len(data)); pad > 0 {
+		st.consumed(pad) // padding is never read; return it at once
+	}
+	if len(data) > 0 {
+		st.received += int64(len(data))
+		if st.declared >= 0 && st.received > st.declared {
+			c.returnConnWindow(int64(len(data)))
+			c.streamErrorLocked(id, http2.ErrCodeProtocol)
+			return nil
+		}
+		if st.bodyClosed {
+			st.consumed(int64(len(data)))
+		} else {
+			st.body = append(st.body, data...)
+			st.cond.Signal()
+		}
+	}
+	if f.StreamEnded() {
+		return st.endOfBody()
+	}
+	return nil
+}
+
+// returnConnWindow gives back connection window for bytes nobody will read.
+func (c *conn) returnConnWindow(n int64) {
+	c.recvUnack += n
+	if c.recvUnack >= connRecvWindow/4 {
+		c.writeWindowUpdate(0, uint32(c.recvUnack))
+		c.recvWindow += c.recvUnack
+		c.recvUnack = 0
+	}
+}
+
+// streamErrorLocked resets a stream with code (RFC 9113 5.4.2).
+func (c *conn) streamErrorLocked(id uint32, code http2.ErrCode) {
+	if id > c.maxStreamID && id%2 == 1 {
+		c.maxStreamID = id
+	}
+	c.writeRSTStream(id, code)
+	if st := c.streams[id]; st != nil {
+		st.reset(fmt.Errorf("h2: stream reset: %v", code))
+	}
+}
+
+// goAway starts a graceful close: GOAWAY with NO_ERROR, and the connection
+// closes when its last stream ends.
+func (c *conn) goAway() {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	if c.dead != nil {
+		return
+	}
+	c.sendGoAway(http2.ErrCodeNo, "")
+	c.queued()
+}
+
+// sendGoAway queues GOAWAY once; any code but NO_ERROR, or no open
+// stream, also closes the connection after it is sent.
+func (c *conn) sendGoAway(code http2.ErrCode, debug string) {
+	if !c.goAwaySent {
+		c.goAwaySent = true
+		c.writeGoAway(c.maxStreamID, code, debug)
+	}
+	if code != http2.ErrCodeNo || c.active == 0 {
+		c.closing = true
+		c.wcond.Signal()
+	}
+}
+
+// fail marks the connection dead: every stream's handler sees err on its
+// next read or write. Callers hold c.mu.
+func (c *conn) fail(err error) {
+	if c.dead != nil {
+		return
+	}
+	c.dead = err
+	c.closing = true
+	for _, st := range c.streams {
+		st.reset(err)
+	}
+	c.wcond.Signal()
+	c.drained.Broadcast()
+	c.sendCond.Broadcast()
+}
+
+// streamDone runs when a stream's handler has returned and its response is
+// sent (or the stream was reset). Callers hold c.mu.
+func (c *conn) streamDone(st *stream) {
+	delete(c.streams, st.id) // if send did not already
+	c.active--
+	if c.active > 0 {
+		return
+	}
+	if c.goAwaySent {
+		c.closing = true
+		c.wcond.Signal()
+	} else if c.idle != nil && c.dead == nil {
+		c.idle.Reset(c.srv.IdleTimeout)
+	}
+}

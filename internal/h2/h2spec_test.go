@@ -1,0 +1,334 @@
+package h2
+
+import (
+	"bytes"
+	"context"
+	"crypto/ecdsa"
+	"crypto/elliptic"
+	"crypto/rand"
+	"crypto/tls"
+	"crypto/x509"
+	"crypto/x509/pkix"
+	"encoding/xml"
+	"fmt"
+	"io"
+	"log/slog"
+	"math/big"
+	"net"
+	"net/http"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"strconv"
+	"strings"
+	"sync"
+	"testing"
+	"time"
+)
+
+// h2specVersion is the h2spec release hack/h2spec.sh builds into the cache.
+const h2specVersion = "v2.2.1"
+
+// h2specBody is what the handler answers. It must be at least 5 bytes:
+// h2spec skips its flow-control cases (6.9.2) when the response is shorter.
+const h2specBody = "hello from rauta h2\n"
+
+// TestH2Spec runs h2spec, the HTTP/2 conformance suite, against Server over
+// TLS (ALPN "h2") and over cleartext with prior knowledge. Every failing or
+// skipped case is reported with its section, so `h2spec -p PORT SECTION`
+// reruns one case. hack/test.sh builds h2spec and sets RAUTA_H2SPEC.
+func TestH2Spec(t *testing.T) {
+	bin := h2specBinary(t)
+	t.Run("tls", func(t *testing.T) {
+		port := serveForH2Spec(t, h2specTLSConfig(t))
+		runH2Spec(t, bin, "-h", "127.0.0.1", "-p", strconv.Itoa(port), "-t", "-k")
+	})
+	t.Run("h2c-prior-knowledge", func(t *testing.T) {
+		port := serveForH2Spec(t, nil)
+		runH2Spec(t, bin, "-h", "127.0.0.1", "-p", strconv.Itoa(port))
+	})
+}
+
+// h2specBinary finds h2spec: $RAUTA_H2SPEC, else the cache folder. Without
+// it the test skips loudly, except in CI, where every tier must run.
+func h2specBinary(t *testing.T) string {
+	t.Helper()
+	if p := os.Getenv("RAUTA_H2SPEC"); p != "" {
+		if _, err := os.Stat(p); err != nil {
+			t.Fatalf("RAUTA_H2SPEC=%s: %v", p, err)
+		}
+		return p
+	}
+	cache := os.Getenv("RAUTA_CACHE")
+	if cache == "" {
+		home, err := os.UserHomeDir()
+		if err != nil {
+			t.Fatalf("find cache folder: %v", err)
+		}
+		cache = filepath.Join(home, ".cache", "rauta")
+	}
+	p := filepath.Join(cache, "bin", "h2spec-"+h2specVersion)
+	if info, err := os.Stat(p); err == nil && !info.IsDir() {
+		return p
+	}
+	msg := fmt.Sprintf("h2spec not found (RAUTA_H2SPEC unset, no %s): the HTTP/2 conformance tier did NOT run; build it with hack/h2spec.sh", p)
+	if os.Getenv("CI") == "true" {
+		t.Fatal(msg)
+	}
+	t.Skip("SKIP: " + msg)
+	return ""
+}
+
+// serveForH2Spec listens on loopback and serves every accepted connection
+// with ServeConn on its own goroutine, after a TLS handshake when tlsConf is
+// set. Cleanup closes the listener and every connection and waits for the
+// serving goroutines.
+func serveForH2Spec(t *testing.T, tlsConf *tls.Config) int {
+	t.Helper()
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatalf("listen: %v", err)
+	}
+	// h2spec provokes hundreds of connection errors on purpose: log them to
+	// the test's output (shown with -v or on failure), not to stderr.
+	logw := &h2specLogWriter{w: t.Output()}
+	srv := &Server{Logger: slog.New(slog.NewTextHandler(logw, nil))}
+	ctx, cancel := context.WithCancel(context.Background())
+	handler := http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		_, _ = io.Copy(io.Discard, r.Body)
+		w.Header().Set("Content-Type", "text/plain")
+		w.WriteHeader(http.StatusOK)
+		_, _ = io.WriteString(w, h2specBody)
+	})
+
+	var (
+		mu    sync.Mutex
+		conns = map[net.Conn]struct{}{}
+		wg    sync.WaitGroup
+	)
+	wg.Go(func() {
+		for {
+			c, err := ln.Accept()
+			if err != nil {
+				return
+			}
+			mu.Lock()
+			conns[c] = struct{}{}
+			mu.Unlock()
+			wg.Go(func() {
+				defer func() {
+					c.Close()
+					mu.Lock()
+					delete(conns, c)
+					mu.Unlock()
+				}()
+				served := c
+				if tlsConf != nil {
+					tc := tls.Server(c, tlsConf)
+					hctx, hcancel := context.WithTimeout(ctx, 10*time.Second)
+					err := tc.HandshakeContext(hctx)
+					hcancel()
+					if err != nil {
+						return
+					}
+					if tc.ConnectionState().NegotiatedProtocol != "h2" {
+						return // h2spec reports the failed negotiation
+					}
+					served = tc
+				}
+				srv.ServeConn(ctx, served, handler)
+			})
+		}
+	})
+
+	t.Cleanup(func() {
+		ln.Close()
+		srv.Shutdown()
+		cancel()
+		mu.Lock()
+		for c := range conns {
+			c.Close()
+		}
+		mu.Unlock()
+		done := make(chan struct{})
+		go func() { wg.Wait(); close(done) }()
+		select {
+		case <-done:
+		case <-time.After(10 * time.Second):
+			t.Errorf("ServeConn did not return within 10s after its connection was closed")
+		}
+		logw.close()
+	})
+	return ln.Addr().(*net.TCPAddr).Port
+}
+
+// h2specLogWriter passes the server's log to the test until close, which
+// runs before the test ends: logging to a finished test panics.
+type h2specLogWriter struct {
+	mu sync.Mutex
+	w  io.Writer
+}
+
+func (l *h2specLogWriter) Write(p []byte) (int, error) {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	if l.w == nil {
+		return len(p), nil
+	}
+	return l.w.Write(p)
+}
+
+func (l *h2specLogWriter) close() {
+	l.mu.Lock()
+	l.w = nil
+	l.mu.Unlock()
+}
+
+// h2specTLSConfig makes a fresh certificate for 127.0.0.1 that offers only h2.
+func h2specTLSConfig(t *testing.T) *tls.Config {
+	t.Helper()
+	key, err := ecdsa.GenerateKey(elliptic.P256(), rand.Reader)
+	if err != nil {
+		t.Fatalf("generate key: %v", err)
+	}
+	tmpl := &x509.Certificate{
+		SerialNumber: big.NewInt(1),
+		Subject:      pkix.Name{CommonName: "rauta h2spec"},
+		NotBefore:    time.Now().Add(-time.Hour),
+		NotAfter:     time.Now().Add(time.Hour),
+		KeyUsage:     x509.KeyUsageDigitalSignature,
+		ExtKeyUsage:  []x509.ExtKeyUsage{x509.ExtKeyUsageServerAuth},
+		IPAddresses:  []net.IP{net.IPv4(127, 0, 0, 1)},
+		DNSNames:     []string{"localhost"},
+	}
+	der, err := x509.CreateCertificate(rand.Reader, tmpl, tmpl, &key.PublicKey, key)
+	if err != nil {
+		t.Fatalf("create certificate: %v", err)
+	}
+	return &tls.Config{
+		Certificates: []tls.Certificate{{Certificate: [][]byte{der}, PrivateKey: key}},
+		NextProtos:   []string{"h2"},
+		MinVersion:   tls.VersionTLS12,
+	}
+}
+
+// runH2Spec runs h2spec with args and fails with every case that did not
+// pass, read from its JUnit report.
+func runH2Spec(t *testing.T, bin string, args ...string) {
+	t.Helper()
+	target := strings.Join(args, " ")
+	dir := t.TempDir()
+	report := filepath.Join(dir, "report.xml")
+	ctx, cancel := context.WithTimeout(context.Background(), 3*time.Minute)
+	defer cancel()
+	// -o 5: seconds h2spec waits for each expected frame.
+	args = append(args, "-j", report, "-o", "5")
+	cmd := exec.CommandContext(ctx, bin, args...)
+	cmd.Dir = dir
+	cmd.WaitDelay = 5 * time.Second
+	var out bytes.Buffer
+	cmd.Stdout = &out
+	cmd.Stderr = &out
+	runErr := cmd.Run()
+	if ctx.Err() != nil {
+		t.Fatalf("h2spec %s did not finish within 3 minutes:\n%s", target, h2specTail(out.String(), 40))
+	}
+
+	data, err := os.ReadFile(report)
+	if err != nil {
+		// h2spec exits without a report when it cannot connect at all.
+		t.Fatalf("h2spec %s wrote no report (%v, exit: %v):\n%s", target, err, runErr, h2specTail(out.String(), 40))
+	}
+	res, err := parseH2SpecReport(data)
+	if err != nil {
+		t.Fatalf("read h2spec report: %v\n%s", err, h2specTail(out.String(), 60))
+	}
+	t.Logf("h2spec %s: %d tests, %d passed, %d skipped, %d failed",
+		target, res.total, res.passed, len(res.skipped), len(res.failed))
+	if res.total == 0 {
+		t.Fatalf("h2spec ran no cases:\n%s", h2specTail(out.String(), 40))
+	}
+	for _, f := range res.failed {
+		t.Errorf("%s", f)
+	}
+	for _, s := range res.skipped {
+		// The handler's body is long enough for every case, so a skip means
+		// the server sent less than it was given.
+		t.Errorf("%s: skipped (the server sent fewer than the %d body bytes the handler wrote)", s, len(h2specBody))
+	}
+	if runErr != nil && len(res.failed) == 0 && len(res.skipped) == 0 {
+		t.Errorf("h2spec exited with %v although its report shows no failures:\n%s", runErr, h2specTail(out.String(), 40))
+	}
+}
+
+type h2specResult struct {
+	total, passed   int
+	failed, skipped []string
+}
+
+// h2specSuite is one section of h2spec's JUnit report. h2spec writes
+// failure texts unescaped, as "expected line(s)\nactual" (or, in its
+// unused TestError branch, "Expect:\n...\nActual:\n...").
+type h2specSuite struct {
+	Package string `xml:"package,attr"` // "http2/6.5.3"
+	Name    string `xml:"name,attr"`    // "6.5.3. Settings Synchronization"
+	Cases   []struct {
+		Desc    string  `xml:"classname,attr"`
+		Failure *string `xml:"failure"`
+		Error   *string `xml:"error"`
+		Skipped *string `xml:"skipped"`
+	} `xml:"testcase"`
+}
+
+func parseH2SpecReport(data []byte) (h2specResult, error) {
+	var doc struct {
+		Suites []h2specSuite `xml:"testsuite"`
+	}
+	var res h2specResult
+	if err := xml.Unmarshal(data, &doc); err != nil {
+		return res, err
+	}
+	for _, s := range doc.Suites {
+		for i, c := range s.Cases {
+			// h2spec numbers the cases of a section from 1, in report order.
+			id := fmt.Sprintf("%s/%d %s", s.Package, i+1, c.Desc)
+			res.total++
+			switch {
+			case c.Failure != nil:
+				res.failed = append(res.failed, describeH2SpecFailure(id, *c.Failure))
+			case c.Error != nil:
+				res.failed = append(res.failed, describeH2SpecFailure(id, *c.Error))
+			case c.Skipped != nil:
+				res.skipped = append(res.skipped, id)
+			default:
+				res.passed++
+			}
+		}
+	}
+	return res, nil
+}
+
+func describeH2SpecFailure(id, text string) string {
+	text = strings.TrimSpace(text)
+	var expected []string
+	var actual string
+	if rest, ok := strings.CutPrefix(text, "Expect:\n"); ok {
+		exp, act, _ := strings.Cut(rest, "\nActual:\n")
+		expected, actual = strings.Split(exp, "\n"), act
+	} else {
+		lines := strings.Split(text, "\n")
+		expected, actual = lines[:len(lines)-1], lines[len(lines)-1]
+	}
+	if len(expected) == 0 {
+		return fmt.Sprintf("%s\n\terror: %s", id, actual)
+	}
+	return fmt.Sprintf("%s\n\texpected: %s\n\tactual:   %s", id, strings.Join(expected, " | "), actual)
+}
+
+func h2specTail(s string, n int) string {
+	lines := strings.Split(strings.TrimRight(s, "\n"), "\n")
+	if len(lines) > n {
+		lines = lines[len(lines)-n:]
+	}
+	return strings.Join(lines, "\n")
+}

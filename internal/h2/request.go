@@ -1,0 +1,149 @@
+package h2
+
+import (
+	"context"
+	"net/http"
+	"net/textproto"
+	"net/url"
+	"strconv"
+	"strings"
+
+	"golang.org/x/net/http/httpguts"
+	"golang.org/x/net/http2"
+)
+
+// newRequest checks a request's header block (RFC 9113 8.3) and builds the
+// handler's request and the stream. A malformed request gets a stream error
+// code instead. Callers hold c.mu.
+func (c *conn) newRequest(f *http2.MetaHeadersFrame) (*http.Request, *stream, http2.ErrCode) {
+	var method, scheme, authority, path, protocol string
+	seen := 0
+	for _, hf := range f.PseudoFields() {
+		var bit int
+		var dst *string
+		switch hf.Name {
+		case ":method":
+			bit, dst = 1, &method
+		case ":scheme":
+			bit, dst = 2, &scheme
+		case ":authority":
+			bit, dst = 4, &authority
+		case ":path":
+			bit, dst = 8, &path
+		case ":protocol":
+			bit, dst = 16, &protocol
+		default: // :status, or unknown
+			return nil, nil, http2.ErrCodeProtocol
+		}
+		if seen&bit != 0 {
+			return nil, nil, http2.ErrCodeProtocol
+		}
+		seen |= bit
+		*dst = hf.Value
+	}
+	isConnect := method == http.MethodConnect
+	switch {
+	case protocol != "": // extended CONNECT is not offered
+		return nil, nil, http2.ErrCodeProtocol
+	case isConnect && (scheme != "" || path != "" || authority == ""):
+		return nil, nil, http2.ErrCodeProtocol
+	case !isConnect && (method == "" || scheme == "" || path == ""):
+		return nil, nil, http2.ErrCodeProtocol
+	}
+
+	header := make(http.Header, len(f.Fields)-len(f.PseudoFields()))
+	var cookies []string
+	declared := int64(-1)
+	for _, hf := range f.RegularFields() {
+		switch hf.Name {
+		case "connection", "proxy-connection", "keep-alive", "transfer-encoding", "upgrade":
+			return nil, nil, http2.ErrCodeProtocol // connection-specific (RFC 9113 8.2.2)
+		case "te":
+			if hf.Value != "trailers" {
+				return nil, nil, http2.ErrCodeProtocol
+			}
+		case "cookie":
+			cookies = append(cookies, hf.Value)
+			continue
+		case "content-length":
+			n, err := strconv.ParseUint(hf.Value, 10, 63)
+			if err != nil || (declared >= 0 && int64(n) != declared) {
+				return nil, nil, http2.ErrCodeProtocol
+			}
+			declared = int64(n)
+		}
+		k := textproto.CanonicalMIMEHeaderKey(hf.Name)
+		header[k] = append(header[k], hf.Value)
+	}
+	if len(cookies) > 0 {
+		header["Cookie"] = []string{strings.Join(cookies, "; ")}
+	}
+	if authority == "" {
+		authority = header.Get("Host")
+	}
+
+	var u *url.URL
+	requestURI := path
+	if isConnect {
+		u = &url.URL{Host: authority}
+		requestURI = authority
+	} else {
+		var err error
+		if u, err = url.ParseRequestURI(path); err != nil {
+			return nil, nil, http2.ErrCodeProtocol
+		}
+	}
+
+	ended := f.StreamEnded()
+	if ended && declared > 0 {
+		return nil, nil, http2.ErrCodeProtocol
+	}
+	ctx, cancel := context.WithCancel(c.baseCtx)
+	st := &stream{
+		c:              c,
+		id:             f.StreamID,
+		ctx:            ctx,
+		cancel:         cancel,
+		sendWindow:     c.peerInitial,
+		recvWindow:     streamRecvWindow,
+		declared:       declared,
+		remoteDone:     ended,
+		expectContinue: !ended && strings.EqualFold(header.Get("Expect"), "100-continue"),
+	}
+	st.cond.L = &c.mu
+	req := &http.Request{
+		Method:     method,
+		URL:        u,
+		Proto:      "HTTP/2.0",
+		ProtoMajor: 2,
+		Header:     header,
+		Host:       authority,
+		RemoteAddr: c.remoteAddr,
+		RequestURI: requestURI,
+		TLS:        c.tlsState,
+	}
+	switch {
+	case ended:
+		req.Body = http.NoBody
+	default:
+		req.ContentLength = declared
+		req.Body = &requestBody{st: st, req: req}
+	}
+	if vv := header["Trailer"]; len(vv) > 0 {
+		req.Trailer = http.Header{}
+		for _, v := range vv {
+			for _, k := range strings.Split(v, ",") {
+				k = textproto.CanonicalMIMEHeaderKey(textproto.TrimString(k))
+				if k != "" && httpguts.ValidTrailerHeader(k) {
+					req.Trailer[k] = nil
+				}
+			}
+		}
+	}
+	req = req.WithContext(ctx)
+	if rb, ok := req.Body.(*requestBody); ok {
+		rb.req = req // the trailers go to the request the handler holds
+	}
+	st.rw = responseWriter{st: st, header: http.Header{}, isHead: method == http.MethodHead}
+	return req, st, http2.ErrCodeNo
+}

@@ -1,0 +1,342 @@
+package h2
+
+import (
+	"net/http"
+	"net/textproto"
+	"strconv"
+	"strings"
+	"time"
+
+	"golang.org/x/net/http/httpguts"
+	"golang.org/x/net/http2/hpack"
+)
+
+// responseBuffer is how much body a response holds before sending: a
+// small response leaves with its HEADERS in one go and gets a
+// Content-Length.
+const responseBuffer = 16 << 10
+
+// responseWriter is the http.ResponseWriter of one stream, used by the
+// handler's goroutine only.
+type responseWriter struct {
+	st     *stream
+	header http.Header
+	isHead bool
+
+	status      int         // the final status, 0 until written
+	snap        http.Header // Header() as WriteHeader found it
+	sentHeader  bool
+	ended       bool
+	trailers    []string // declared with the Trailer field
+	declaredLen int64    // the handler's Content-Length, -1 if none
+	written     int64
+	buf         []byte
+}
+
+func (w *responseWriter) Header() http.Header { return w.header }
+
+func (w *responseWriter) WriteHeader(code int) {
+	if code < 100 || code > 999 {
+		panic("invalid WriteHeader code " + strconv.Itoa(code))
+	}
+	if w.status != 0 {
+		return // superfluous, as net/http ignores it
+	}
+	if code < 200 && code != http.StatusSwitchingProtocols {
+		c := w.st.c
+		c.mu.Lock()
+		w.writeInformational(code, w.header)
+		c.mu.Unlock()
+		return
+	}
+	w.status = code
+	// Later changes to Header() are not sent, as with net/http, except
+	// trailers.
+	w.snap = w.header.Clone()
+	w.declaredLen = -1
+	if cl := w.header.Get("Content-Length"); cl != "" {
+		if n, err := strconv.ParseInt(cl, 10, 64); err == nil && n >= 0 {
+			w.declaredLen = n
+		} else {
+			w.header.Del("Content-Length") // as net/http drops an invalid one
+		}
+	}
+	for _, v := range w.header["Trailer"] {
+		for _, k := range strings.Split(v, ",") {
+			if k = textproto.CanonicalMIMEHeaderKey(textproto.TrimString(k)); k != "" && httpguts.ValidTrailerHeader(k) {
+				w.trailers = append(w.trailers, k)
+			}
+		}
+	}
+}
+
+// bodyAllowed: no body goes with 1xx, 204 and 304, nor answers HEAD.
+func (w *responseWriter) bodyAllowed() bool {
+	return w.status != http.StatusNoContent && w.status != http.StatusNotModified && w.status >= 200
+}
+
+func (w *responseWriter) Write(p []byte) (int, error) {
+	if w.status == 0 {
+		w.WriteHeader(http.StatusOK)
+	}
+	if !w.bodyAllowed() {
+		return 0, http.ErrBodyNotAllowed
+	}
+	if w.declaredLen >= 0 && w.written+int64(len(p)) > w.declaredLen {
+		return 0, http.ErrContentLength
+	}
+	w.written += int64(len(p))
+	if w.isHead {
+		return len(p), nil
+	}
+	if len(w.buf)+len(p) <= responseBuffer {
+		if w.buf == nil {
+			w.buf = make([]byte, 0, responseBuffer)
+		}
+		w.buf = append(w.buf, p...)
+		return len(p), nil
+	}
+	if err := w.send(w.buf, false); err != nil {
+		return 0, err
+	}
+	w.buf = w.buf[:0]
+	if err := w.send(p, false); err != nil {
+		return 0, err
+	}
+	return len(p), nil
+}
+
+func (w *responseWriter) WriteString(s string) (int, error) { return w.Write([]byte(s)) }
+
+// Flush sends the head and what is buffered (http.Flusher).
+func (w *responseWriter) Flush() { _ = w.FlushError() }
+
+// FlushError is Flush reporting a failure, for http.ResponseController.
+func (w *responseWriter) FlushError() error {
+	if w.status == 0 {
+		w.WriteHeader(http.StatusOK)
+	}
+	err := w.send(w.buf, false)
+	w.buf = w.buf[:0]
+	return err
+}
+
+// finish ends the response after the handler returned.
+func (w *responseWriter) finish() {
+	if w.status == 0 {
+		w.WriteHeader(http.StatusOK)
+	}
+	_ = w.send(w.buf, true) // a failure means the stream is gone already
+	w.buf = nil
+}
+
+// send queues the head unless sent, then data as DATA frames within the
+// client's windows, and with end the trailers and END_STREAM.
+func (w *responseWriter) send(data []byte, end bool) error {
+	st := w.st
+	c := st.c
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	if st.resetErr != nil {
+		return st.resetErr
+	}
+	if w.ended {
+		return nil
+	}
+	var trailers []hpack.HeaderField
+	if end {
+		trailers = w.trailerFields()
+	}
+	// endSent: a frame carried END_STREAM already (the head of an empty
+	// response, or the last DATA).
+	endSent := false
+	if !w.sentHeader {
+		w.sentHeader = true
+		endSent = end && len(data) == 0 && len(trailers) == 0
+		c.writeHeaderBlock(st.id, w.encodeHead(data, end && len(trailers) == 0), endSent)
+		c.queued()
+	}
+	for len(data) > 0 {
+		n := min(int64(len(data)), int64(c.peerMaxFrame), st.sendWindow, c.sendWindow)
+		if n <= 0 || len(c.out) > maxOut {
+			if st.resetErr != nil {
+				return st.resetErr
+			}
+			if n <= 0 {
+				c.sendCond.Wait()
+			} else {
+				c.drained.Wait()
+			}
+			continue
+		}
+		last := n == int64(len(data))
+		endSent = end && last && len(trailers) == 0
+		c.writeData(st.id, data[:n], endSent)
+		st.sendWindow -= n
+		c.sendWindow -= n
+		data = data[n:]
+		c.queued()
+	}
+	if !end {
+		return nil
+	}
+	switch {
+	case len(trailers) > 0:
+		c.hbuf.Reset()
+		for _, f := range trailers {
+			c.henc.WriteField(f) //nolint:errcheck // writes to a bytes.Buffer
+		}
+		c.writeHeaderBlock(st.id, c.hbuf.Bytes(), true)
+	case !endSent: // the head and body went out before; end with an empty DATA
+		c.writeData(st.id, nil, true)
+	}
+	c.queued()
+	w.ended = true
+	st.localDone = true
+	if st.remoteDone {
+		// Closed both ways: a HEADERS frame for it from now on is a
+		// connection error (RFC 9113 5.1), even before the handler's
+		// goroutine gets to streamDone.
+		delete(c.streams, st.id)
+	}
+	return nil
+}
+
+// writeInformational sends a 1xx head with h's fields. Callers hold c.mu.
+func (w *responseWriter) writeInformational(code int, h http.Header) {
+	c := w.st.c
+	if w.sentHeader || w.st.resetErr != nil {
+		return
+	}
+	c.hbuf.Reset()
+	c.henc.WriteField(hpack.HeaderField{Name: ":status", Value: strconv.Itoa(code)}) //nolint:errcheck // bytes.Buffer
+	for k, vv := range h {
+		c.encodeField(k, vv)
+	}
+	c.writeHeaderBlock(w.st.id, c.hbuf.Bytes(), false)
+	c.queued()
+}
+
+// encodeHead encodes the response head into c.hbuf. first is the start of
+// the body, for sniffing a Content-Type and, when it is the whole body, for
+// a Content-Length. Callers hold c.mu.
+func (w *responseWriter) encodeHead(first []byte, whole bool) []byte {
+	c := w.st.c
+	c.hbuf.Reset()
+	c.henc.WriteField(hpack.HeaderField{Name: ":status", Value: statusText(w.status)}) //nolint:errcheck // bytes.Buffer
+	for k, vv := range w.snap {
+		if w.isTrailer(k) {
+			continue
+		}
+		c.encodeField(k, vv)
+	}
+	if _, ok := w.snap["Content-Type"]; !ok && w.bodyAllowed() && len(first) > 0 && w.snap.Get("Content-Encoding") == "" {
+		c.henc.WriteField(hpack.HeaderField{Name: "content-type", Value: http.DetectContentType(first)}) //nolint:errcheck // bytes.Buffer
+	}
+	if _, ok := w.snap["Date"]; !ok {
+		c.henc.WriteField(hpack.HeaderField{Name: "date", Value: c.date()}) //nolint:errcheck // bytes.Buffer
+	}
+	if whole && w.declaredLen < 0 && w.bodyAllowed() && (len(first) > 0 || !w.isHead) {
+		c.henc.WriteField(hpack.HeaderField{Name: "content-length", Value: strconv.Itoa(len(first))}) //nolint:errcheck // bytes.Buffer
+	}
+	return c.hbuf.Bytes()
+}
+
+func (w *responseWriter) isTrailer(k string) bool {
+	if strings.HasPrefix(k, http.TrailerPrefix) {
+		return true
+	}
+	for _, t := range w.trailers {
+		if t == k {
+			return true
+		}
+	}
+	return false
+}
+
+// trailerFields returns the trailers with values: the declared ones and
+// those set with http.TrailerPrefix.
+func (w *responseWriter) trailerFields() []hpack.HeaderField {
+	var out []hpack.HeaderField
+	add := func(k string, vv []string) {
+		k = strings.ToLower(k)
+		for _, v := range vv {
+			if httpguts.ValidHeaderFieldValue(v) {
+				out = append(out, hpack.HeaderField{Name: k, Value: v})
+			}
+		}
+	}
+	for _, k := range w.trailers {
+		add(k, w.header[k])
+	}
+	for k, vv := range w.header {
+		if name, ok := strings.CutPrefix(k, http.TrailerPrefix); ok && httpguts.ValidTrailerHeader(textproto.CanonicalMIMEHeaderKey(name)) {
+			add(name, vv)
+		}
+	}
+	return out
+}
+
+// encodeField adds one response field with its values, leaving out the
+// connection-specific ones HTTP/2 forbids and invalid names and values, as
+// net/http does. Callers hold c.mu.
+func (c *conn) encodeField(k string, vv []string) {
+	switch k {
+	case "Connection", "Keep-Alive", "Proxy-Connection", "Transfer-Encoding", "Upgrade":
+		return
+	}
+	name, ok := c.lower[k]
+	if !ok {
+		if !httpguts.ValidHeaderFieldName(k) {
+			return
+		}
+		name = strings.ToLower(k)
+		if len(c.lower) < 1024 {
+			c.lower[k] = name
+		}
+	}
+	for _, v := range vv {
+		if httpguts.ValidHeaderFieldValue(v) {
+			c.henc.WriteField(hpack.HeaderField{Name: name, Value: v}) //nolint:errcheck // bytes.Buffer
+		}
+	}
+}
+
+// date returns the Date field's value, formatted once a second.
+func (c *conn) date() string {
+	now := time.Now()
+	if sec := now.Unix(); sec != c.dateSec {
+		c.dateSec = sec
+		c.dateVal = now.UTC().Format(http.TimeFormat)
+	}
+	return c.dateVal
+}
+
+// statusText is the :status value, without allocating for common codes.
+func statusText(code int) string {
+	switch code {
+	case 200:
+		return "200"
+	case 204:
+		return "204"
+	case 206:
+		return "206"
+	case 301:
+		return "301"
+	case 302:
+		return "302"
+	case 304:
+		return "304"
+	case 400:
+		return "400"
+	case 404:
+		return "404"
+	case 500:
+		return "500"
+	case 502:
+		return "502"
+	case 503:
+		return "503"
+	}
+	return strconv.Itoa(code)
+}

@@ -1,0 +1,146 @@
+// Package h2 is RAUTA's HTTP/2 server (RFC 9113). It serves the streams of
+// one connection to an http.Handler, like net/http's bundled server, but
+// writes differently: a handler encodes its frames into the connection's
+// batch itself, and one writer goroutine per connection sends whatever has
+// gathered in one write. net/http's server instead passes every frame
+// through its serve loop and writes each response's HEADERS on a fresh
+// goroutine, which made it half of the proxy's HTTP/2 cost.
+package h2
+
+import (
+	"context"
+	"log/slog"
+	"net"
+	"net/http"
+	"sync"
+	"time"
+)
+
+// Server holds the settings and the live connections of HTTP/2 serving.
+// The zero value serves with the defaults below.
+type Server struct {
+	// MaxConcurrentStreams is advertised to clients and enforced: a stream
+	// counts until its handler returns, so resetting streams does not let a
+	// client run more handlers than this. 0 means 250.
+	MaxConcurrentStreams uint32
+	// MaxHeaderBytes bounds a request's header list (names, values and 32
+	// bytes per field, as RFC 9113 counts it). 0 means 1 MiB.
+	MaxHeaderBytes int
+	// IdleTimeout closes a connection without open streams after this
+	// long. 0 means never.
+	IdleTimeout time.Duration
+	// ReadTimeout bounds the wait for the client's preface and first
+	// SETTINGS. 0 means 10 seconds.
+	ReadTimeout time.Duration
+	// Logger receives connection errors worth an operator's attention.
+	// nil means slog.Default().
+	Logger *slog.Logger
+
+	mu       sync.Mutex
+	conns    map[*conn]struct{}
+	shutdown bool
+}
+
+// ServeConn serves c until the client closes it, a protocol error, the
+// idle timeout or Shutdown. The client's preface is read here, so c is a
+// TLS connection that negotiated "h2" or a cleartext connection with prior
+// knowledge. Each request runs h on its own goroutine, with a context
+// derived from ctx that ends when the stream does.
+func (s *Server) ServeConn(ctx context.Context, c net.Conn, h http.Handler) {
+	sc := newConn(s, c, h)
+	if !s.track(sc, true) {
+		c.Close()
+		return
+	}
+	defer s.track(sc, false)
+	sc.serve(ctx)
+}
+
+// Shutdown sends GOAWAY on every connection: no new streams are accepted
+// and each connection closes once its open streams finish. It does not
+// wait; http.Server.Shutdown, which calls it through RegisterOnShutdown,
+// waits for ServeConn to return.
+func (s *Server) Shutdown() {
+	s.mu.Lock()
+	s.shutdown = true
+	conns := make([]*conn, 0, len(s.conns))
+	for c := range s.conns {
+		conns = append(conns, c)
+	}
+	s.mu.Unlock()
+	for _, c := range conns {
+		c.goAway()
+	}
+}
+
+// Drain waits until every connection has closed, and closes the ones still
+// open when ctx ends. It polls, as http.Server.Shutdown does.
+func (s *Server) Drain(ctx context.Context) {
+	wait := time.Millisecond
+	for {
+		s.mu.Lock()
+		n := len(s.conns)
+		if ctx.Err() != nil {
+			for c := range s.conns {
+				c.nc.Close()
+			}
+		}
+		s.mu.Unlock()
+		if n == 0 || ctx.Err() != nil {
+			return
+		}
+		t := time.NewTimer(wait)
+		select {
+		case <-ctx.Done():
+			t.Stop()
+		case <-t.C:
+		}
+		wait = min(2*wait, 100*time.Millisecond)
+	}
+}
+
+// track adds or removes a connection; adding fails after Shutdown.
+func (s *Server) track(c *conn, add bool) bool {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if !add {
+		delete(s.conns, c)
+		return true
+	}
+	if s.shutdown {
+		return false
+	}
+	if s.conns == nil {
+		s.conns = map[*conn]struct{}{}
+	}
+	s.conns[c] = struct{}{}
+	return true
+}
+
+func (s *Server) maxStreams() uint32 {
+	if s.MaxConcurrentStreams == 0 {
+		return 250
+	}
+	return s.MaxConcurrentStreams
+}
+
+func (s *Server) maxHeaderBytes() uint32 {
+	if s.MaxHeaderBytes <= 0 {
+		return 1 << 20
+	}
+	return uint32(s.MaxHeaderBytes)
+}
+
+func (s *Server) readTimeout() time.Duration {
+	if s.ReadTimeout <= 0 {
+		return 10 * time.Second
+	}
+	return s.ReadTimeout
+}
+
+func (s *Server) logger() *slog.Logger {
+	if s.Logger == nil {
+		return slog.Default()
+	}
+	return s.Logger
+}

@@ -1,0 +1,189 @@
+package h2
+
+import (
+	"context"
+	"errors"
+	"io"
+	"net/http"
+	"runtime"
+	"sync"
+
+	"golang.org/x/net/http2"
+)
+
+// stream is one request and its response. Its fields are guarded by c.mu;
+// the handler's goroutine owns rw.
+type stream struct {
+	c      *conn
+	id     uint32
+	ctx    context.Context
+	cancel context.CancelFunc
+	cond   sync.Cond // the body reader waits for data
+
+	sendWindow int64 // what the client lets us send on this stream
+	recvWindow int64 // what the client may still send unread
+	recvUnack  int64 // read body bytes not yet returned by WINDOW_UPDATE
+
+	declared int64  // the request's Content-Length, -1 if none
+	received int64  // request body bytes received
+	body     []byte // received, unread
+	bodyOff  int
+	// remoteDone: the client ended its side (END_STREAM); bodyClosed: the
+	// handler closed the body or returned, so data is dropped.
+	remoteDone, bodyClosed bool
+	trailer                http.Header // the request's trailers
+	expectContinue         bool
+
+	localDone   bool  // END_STREAM or RST_STREAM sent
+	resetErr    error // why the stream was reset, nil while it is not
+	clientReset bool  // the client sent RST_STREAM
+
+	rw responseWriter
+}
+
+// run serves the request on its own goroutine.
+func (st *stream) run(h http.Handler, req *http.Request) {
+	defer st.finish(req)
+	h.ServeHTTP(&st.rw, req)
+}
+
+// finish ends the stream after the handler returned or panicked: the
+// response ends (or, after a panic, the stream is reset), and a request body
+// the handler left unread is refused with RST_STREAM NO_ERROR (RFC 9113
+// 8.1).
+func (st *stream) finish(req *http.Request) {
+	c := st.c
+	panicked := recover()
+	if panicked == nil {
+		st.rw.finish()
+	} else if err, ok := panicked.(error); !ok || !errors.Is(err, http.ErrAbortHandler) {
+		buf := make([]byte, 64<<10)
+		buf = buf[:runtime.Stack(buf, false)]
+		c.srv.logger().Error("http2 handler panicked", "remote", c.remoteAddr, "method", req.Method,
+			"url", req.URL.String(), "panic", panicked, "stack", string(buf))
+	}
+	c.mu.Lock()
+	switch {
+	case panicked != nil && st.resetErr == nil:
+		c.writeRSTStream(st.id, http2.ErrCodeInternal)
+		st.localDone = true
+	case st.resetErr == nil && !st.remoteDone:
+		c.writeRSTStream(st.id, http2.ErrCodeNo)
+	}
+	st.bodyClosed = true
+	st.dropBody()
+	c.streamDone(st)
+	c.queued()
+	c.mu.Unlock()
+	st.cancel()
+}
+
+// reset ends the stream because of err: reads and writes fail with it and
+// the request's context ends. Callers hold c.mu.
+func (st *stream) reset(err error) {
+	if st.resetErr != nil {
+		return
+	}
+	st.resetErr = err
+	st.clientReset = errors.Is(err, errClientReset)
+	st.localDone = true
+	st.cond.Broadcast()
+	st.c.sendCond.Broadcast()
+	st.c.drained.Broadcast()
+	st.cancel()
+}
+
+// endOfBody handles END_STREAM from the client. Callers hold c.mu.
+func (st *stream) endOfBody() error {
+	st.remoteDone = true
+	if st.declared >= 0 && st.received != st.declared {
+		st.c.streamErrorLocked(st.id, http2.ErrCodeProtocol)
+		return nil
+	}
+	st.cond.Broadcast()
+	return nil
+}
+
+// consumed returns n read (or dropped) body bytes to the client's windows
+// once enough gathered to be worth a WINDOW_UPDATE. Callers hold c.mu.
+func (st *stream) consumed(n int64) {
+	c := st.c
+	c.returnConnWindow(n)
+	if st.remoteDone || st.resetErr != nil {
+		return // the client sends no more on this stream
+	}
+	st.recvUnack += n
+	if st.recvUnack >= streamRecvWindow/4 {
+		c.writeWindowUpdate(st.id, uint32(st.recvUnack))
+		st.recvWindow += st.recvUnack
+		st.recvUnack = 0
+	}
+}
+
+// dropBody discards unread body bytes, returning their window.
+func (st *stream) dropBody() {
+	if n := len(st.body) - st.bodyOff; n > 0 {
+		st.c.returnConnWindow(int64(n))
+	}
+	st.body, st.bodyOff = nil, 0
+}
+
+// requestBody is the handler's view of the request body.
+type requestBody struct {
+	st *stream
+	// req gets the trailers when the body ends, on the handler's
+	// goroutine, as net/http does.
+	req *http.Request
+}
+
+var errBodyClosed = errors.New("h2: request body closed")
+
+func (b *requestBody) Read(p []byte) (int, error) {
+	st := b.st
+	c := st.c
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	if st.expectContinue {
+		st.expectContinue = false
+		st.rw.writeInformational(http.StatusContinue, nil)
+	}
+	for {
+		switch {
+		case st.bodyClosed:
+			return 0, errBodyClosed
+		case st.bodyOff < len(st.body):
+			n := copy(p, st.body[st.bodyOff:])
+			st.bodyOff += n
+			if st.bodyOff == len(st.body) {
+				st.body, st.bodyOff = st.body[:0], 0
+			}
+			st.consumed(int64(n))
+			c.queued()
+			return n, nil
+		case st.resetErr != nil:
+			return 0, st.resetErr
+		case st.remoteDone:
+			for k, v := range st.trailer {
+				if b.req.Trailer == nil {
+					b.req.Trailer = http.Header{}
+				}
+				b.req.Trailer[k] = v
+			}
+			st.trailer = nil
+			return 0, io.EOF
+		case c.dead != nil:
+			return 0, c.dead
+		}
+		st.cond.Wait()
+	}
+}
+
+func (b *requestBody) Close() error {
+	st := b.st
+	st.c.mu.Lock()
+	defer st.c.mu.Unlock()
+	st.bodyClosed = true
+	st.dropBody()
+	st.c.queued()
+	return nil
+}

@@ -1,0 +1,153 @@
+package h2
+
+import (
+	"encoding/binary"
+	"time"
+
+	"golang.org/x/net/http2"
+)
+
+// The connection's output: every goroutine appends whole frames to c.out
+// under c.mu, and writeLoop sends what has gathered in one write. While a
+// write is in progress the next batch gathers, so under load many streams'
+// frames share one TLS record and one system call.
+
+// maxOut bounds the bytes waiting to be written. A handler that would pass
+// it waits (backpressure); control frames the reader queues in reply to a
+// client that does not read (a PING flood) end the connection past
+// 4*maxOut instead.
+const maxOut = 1 << 20
+
+// writeTimeout bounds one write to the client; the deadline is re-armed at
+// most once a second, so a write may take up to a second longer.
+const writeTimeout = 2 * time.Minute
+
+// writeLoop sends c.out until the connection closes, then closes it.
+func (c *conn) writeLoop() {
+	defer close(c.writerDone)
+	var armed time.Time
+	var spare []byte
+	for {
+		c.mu.Lock()
+		for len(c.out) == 0 && !c.closing {
+			c.writerIdle = true
+			c.wcond.Wait()
+		}
+		c.writerIdle = false
+		if len(c.out) == 0 { // closing, all sent
+			c.mu.Unlock()
+			c.nc.Close()
+			return
+		}
+		b := c.out
+		c.out = spare[:0]
+		c.mu.Unlock()
+
+		now := time.Now()
+		if now.Sub(armed) > time.Second {
+			armed = now
+			c.nc.SetWriteDeadline(now.Add(writeTimeout)) //nolint:errcheck // a failed write reports it
+		}
+		_, err := c.nc.Write(b)
+
+		c.mu.Lock()
+		if cap(b) <= 2*maxOut {
+			spare = b[:0]
+		} else {
+			spare = nil
+		}
+		if err != nil {
+			c.fail(err)
+			c.out = nil
+			c.mu.Unlock()
+			c.nc.Close()
+			return
+		}
+		c.drained.Broadcast()
+		c.mu.Unlock()
+	}
+}
+
+// queued wakes the writer after frames were appended. Callers hold c.mu.
+func (c *conn) queued() {
+	if c.writerIdle {
+		c.writerIdle = false
+		c.wcond.Signal()
+	}
+}
+
+// appendFrameHeader appends the 9-byte frame header (RFC 9113 4.1).
+func appendFrameHeader(b []byte, length int, t http2.FrameType, flags http2.Flags, id uint32) []byte {
+	return append(b, byte(length>>16), byte(length>>8), byte(length), byte(t), byte(flags),
+		byte(id>>24)&0x7f, byte(id>>16), byte(id>>8), byte(id))
+}
+
+// The frame writers below append to c.out; callers hold c.mu and call
+// c.queued when done.
+
+func (c *conn) writeSettings(s ...http2.Setting) {
+	c.out = appendFrameHeader(c.out, 6*len(s), http2.FrameSettings, 0, 0)
+	for _, st := range s {
+		c.out = binary.BigEndian.AppendUint16(c.out, uint16(st.ID))
+		c.out = binary.BigEndian.AppendUint32(c.out, st.Val)
+	}
+}
+
+func (c *conn) writeSettingsAck() {
+	c.out = appendFrameHeader(c.out, 0, http2.FrameSettings, http2.FlagSettingsAck, 0)
+}
+
+func (c *conn) writePingAck(data [8]byte) {
+	c.out = appendFrameHeader(c.out, 8, http2.FramePing, http2.FlagPingAck, 0)
+	c.out = append(c.out, data[:]...)
+}
+
+func (c *conn) writeWindowUpdate(id uint32, n uint32) {
+	c.out = appendFrameHeader(c.out, 4, http2.FrameWindowUpdate, 0, id)
+	c.out = binary.BigEndian.AppendUint32(c.out, n&0x7fffffff)
+}
+
+func (c *conn) writeRSTStream(id uint32, code http2.ErrCode) {
+	c.out = appendFrameHeader(c.out, 4, http2.FrameRSTStream, 0, id)
+	c.out = binary.BigEndian.AppendUint32(c.out, uint32(code))
+}
+
+func (c *conn) writeGoAway(last uint32, code http2.ErrCode, debug string) {
+	c.out = appendFrameHeader(c.out, 8+len(debug), http2.FrameGoAway, 0, 0)
+	c.out = binary.BigEndian.AppendUint32(c.out, last&0x7fffffff)
+	c.out = binary.BigEndian.AppendUint32(c.out, uint32(code))
+	c.out = append(c.out, debug...)
+}
+
+func (c *conn) writeData(id uint32, p []byte, end bool) {
+	var flags http2.Flags
+	if end {
+		flags = http2.FlagDataEndStream
+	}
+	c.out = appendFrameHeader(c.out, len(p), http2.FrameData, flags, id)
+	c.out = append(c.out, p...)
+}
+
+// writeHeaderBlock sends an encoded header block as HEADERS and, when it is
+// larger than the client's frame size, CONTINUATION frames.
+func (c *conn) writeHeaderBlock(id uint32, block []byte, end bool) {
+	flags := http2.Flags(0)
+	if end {
+		flags |= http2.FlagHeadersEndStream
+	}
+	t := http2.FrameHeaders
+	for {
+		n := min(len(block), int(c.peerMaxFrame))
+		f := flags
+		if n == len(block) {
+			f |= http2.FlagHeadersEndHeaders // same bit as FlagContinuationEndHeaders
+		}
+		c.out = appendFrameHeader(c.out, n, t, f, id)
+		c.out = append(c.out, block[:n]...)
+		block = block[n:]
+		if len(block) == 0 {
+			return
+		}
+		t, flags = http2.FrameContinuation, 0
+	}
+}
