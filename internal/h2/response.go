@@ -91,7 +91,7 @@ func (w *responseWriter) Write(p []byte) (int, error) {
 	}
 	if len(w.buf)+len(p) <= responseBuffer {
 		if w.buf == nil {
-			w.buf = make([]byte, 0, responseBuffer)
+			w.buf = w.st.c.srv.getBuffer()
 		}
 		w.buf = append(w.buf, p...)
 		return len(p), nil
@@ -127,7 +127,14 @@ func (w *responseWriter) finish() {
 		w.WriteHeader(http.StatusOK)
 	}
 	_ = w.send(w.buf, true) // a failure means the stream is gone already
-	w.buf = nil
+}
+
+// release returns the body buffer; send copied what it sent.
+func (w *responseWriter) release() {
+	if w.buf != nil {
+		w.st.c.srv.putBuffer(w.buf)
+		w.buf = nil
+	}
 }
 
 // send queues the head unless sent, then data as DATA frames within the

@@ -56,7 +56,9 @@ func (st *stream) finish(req *http.Request) {
 	panicked := recover()
 	if panicked == nil {
 		st.rw.finish()
-	} else if err, ok := panicked.(error); !ok || !errors.Is(err, http.ErrAbortHandler) {
+	}
+	st.rw.release()
+	if err, ok := panicked.(error); panicked != nil && (!ok || !errors.Is(err, http.ErrAbortHandler)) {
 		buf := make([]byte, 64<<10)
 		buf = buf[:runtime.Stack(buf, false)]
 		c.srv.logger().Error("http2 handler panicked", "remote", c.remoteAddr, "method", req.Method,

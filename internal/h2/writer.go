@@ -18,6 +18,9 @@ import (
 // 4*maxOut instead.
 const maxOut = 1 << 20
 
+// keptOut is the largest output buffer a connection keeps for reuse.
+const keptOut = 64 << 10
+
 // writeTimeout bounds one write to the client; the deadline is re-armed at
 // most once a second, so a write may take up to a second longer.
 const writeTimeout = 2 * time.Minute
@@ -51,10 +54,10 @@ func (c *conn) writeLoop() {
 		_, err := c.nc.Write(b)
 
 		c.mu.Lock()
-		if cap(b) <= 2*maxOut {
+		if cap(b) <= keptOut {
 			spare = b[:0]
 		} else {
-			spare = nil
+			spare = nil // a burst grew it; an idle connection keeps little
 		}
 		if err != nil {
 			c.fail(err)
