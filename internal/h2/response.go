@@ -1,6 +1,7 @@
 package h2
 
 import (
+	"fmt"
 	"net/http"
 	"net/textproto"
 	"strconv"
@@ -8,6 +9,7 @@ import (
 	"time"
 
 	"golang.org/x/net/http/httpguts"
+	"golang.org/x/net/http2"
 	"golang.org/x/net/http2/hpack"
 )
 
@@ -119,6 +121,25 @@ func (w *responseWriter) FlushError() error {
 	err := w.send(w.buf, false)
 	w.buf = w.buf[:0]
 	return err
+}
+
+// ResetStream ends the stream at once with RST_STREAM and code, for a
+// proxy relaying a reset from an HTTP/2 backend: a gRPC server's CANCEL at
+// the call's deadline then reaches the client as it would without a proxy.
+// The handler should return after it. False when the stream has ended
+// already.
+func (w *responseWriter) ResetStream(code http2.ErrCode) bool {
+	st := w.st
+	c := st.c
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	if st.resetErr != nil || w.ended {
+		return false
+	}
+	c.writeRSTStream(st.id, code)
+	st.reset(fmt.Errorf("h2: stream reset by its handler: %v", code))
+	c.queued()
+	return true
 }
 
 // finish ends the response after the handler returned.

@@ -186,6 +186,7 @@ func (b *requestBody) Close() error {
 	defer st.c.mu.Unlock()
 	st.bodyClosed = true
 	st.dropBody()
+	st.cond.Broadcast() // a Read waiting on another goroutine returns now
 	st.c.queued()
 	return nil
 }

@@ -13,6 +13,7 @@ import (
 	"time"
 
 	"golang.org/x/net/http/httpguts"
+	"golang.org/x/net/http2"
 
 	"github.com/false-systems/rauta/internal/router"
 )
@@ -194,6 +195,9 @@ func (f *forwarder) forward(w http.ResponseWriter, r, out *http.Request, b *rout
 		if r.Context().Err() != nil {
 			return // the client went away
 		}
+		if relayReset(w, err) {
+			return
+		}
 		// The backend failed mid-body. Abort the client connection (or
 		// HTTP/2 stream) so it cannot mistake a truncated body for a
 		// complete one.
@@ -240,12 +244,28 @@ func (f *forwarder) writeUpstreamError(w http.ResponseWriter, r *http.Request, c
 		return
 	case errors.Is(ctx.Err(), context.DeadlineExceeded) || errors.Is(err, context.DeadlineExceeded):
 		writeError(w, http.StatusGatewayTimeout, "backend timed out")
+	case relayReset(w, err):
 	default:
 		if isConnectError(err) {
 			f.metrics.connectErrors.WithLabelValues(b.Name).Inc()
 		}
 		writeError(w, http.StatusBadGateway, "backend unavailable")
 	}
+}
+
+// relayReset resets the client's HTTP/2 stream with the code an HTTP/2
+// backend reset the request's stream with, so the client sees what it
+// would see without the proxy: a gRPC server cancels a call at its deadline
+// with CANCEL, which a gRPC client reads as DEADLINE_EXCEEDED, where a 502
+// would read as UNAVAILABLE. False when err is no stream reset or the client
+// is not on a stream RAUTA can reset (HTTP/1.1 clients get the 502).
+func relayReset(w http.ResponseWriter, err error) bool {
+	var se http2.StreamError
+	if !errors.As(err, &se) {
+		return false
+	}
+	rs, ok := w.(streamResetter)
+	return ok && rs.ResetStream(se.Code)
 }
 
 // isConnectError reports failures to reach the backend or keep the

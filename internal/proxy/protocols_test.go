@@ -2,9 +2,12 @@ package proxy
 
 import (
 	"bufio"
+	"context"
 	"encoding/json"
+	"errors"
 	"fmt"
 	"io"
+	"log"
 	"net"
 	"net/http"
 	"net/http/httptest"
@@ -194,5 +197,43 @@ func TestWebSocket(t *testing.T) {
 	c.SetReadDeadline(time.Now().Add(5 * time.Second))
 	if _, _, err := c.ReadMessage(); !websocket.IsCloseError(err, websocket.CloseNormalClosure) {
 		t.Errorf("close: %v", err)
+	}
+}
+
+// An h2c backend that resets a stream before answering (a gRPC server does
+// at a call's deadline) has its reset relayed to an HTTP/2 client: the
+// client sees the backend's code, as without a proxy, not a 502, and not a
+// wait for its own deadline while its request body is still open (the
+// body reader that the backend round trip closed must return).
+func TestH2CBackendResetRelayed(t *testing.T) {
+	be := httptest.NewUnstartedServer(http.HandlerFunc(func(http.ResponseWriter, *http.Request) {
+		panic(http.ErrAbortHandler) // net/http resets with INTERNAL_ERROR
+	}))
+	be.Config.Protocols = new(http.Protocols)
+	be.Config.Protocols.SetUnencryptedHTTP2(true)
+	be.Config.ErrorLog = log.New(io.Discard, "", 0)
+	be.Start()
+	t.Cleanup(be.Close)
+	b := ir.Backend{Name: "default/r:1", Weight: 1, AppProtocol: "h2c", Endpoints: []ir.Endpoint{endpointOf(t, be.Listener.Addr().String())}}
+	p := startProxy(t, &ir.Snapshot{Listeners: []ir.Listener{httpListener("l", catchAll(prefixRoute("r", "/", b)))}}, Options{})
+	for _, open := range []bool{false, true} {
+		var body io.Reader = strings.NewReader("payload")
+		if open {
+			pr, pw := io.Pipe() // the body stays open: nothing written until the end
+			t.Cleanup(func() { pw.Close() })
+			body = pr
+		}
+		ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+		req, _ := http.NewRequestWithContext(ctx, "POST", p.url(t, "l")+"/svc/Method", body)
+		resp, err := h2cClient().Do(req)
+		cancel()
+		if err == nil {
+			resp.Body.Close()
+			t.Fatalf("open body %v: status %d, want the backend's stream reset", open, resp.StatusCode)
+		}
+		var se http2.StreamError
+		if !errors.As(err, &se) || se.Code != http2.ErrCodeInternal {
+			t.Errorf("open body %v: %v, want a stream error INTERNAL_ERROR", open, err)
+		}
 	}
 }

@@ -2,6 +2,8 @@ package proxy
 
 import (
 	"net/http"
+
+	"golang.org/x/net/http2"
 )
 
 // recorder remembers the status and counts the body bytes of a response for
@@ -32,3 +34,22 @@ func (r *recorder) Write(p []byte) (int, error) {
 }
 
 func (r *recorder) Unwrap() http.ResponseWriter { return r.ResponseWriter }
+
+// streamResetter is an HTTP/2 stream that a handler can reset with a code
+// of its choosing (internal/h2).
+type streamResetter interface {
+	ResetStream(code http2.ErrCode) bool
+}
+
+// ResetStream relays a backend's stream reset (see relayReset). Before a
+// status was written it counts as the 502 an HTTP/1.1 client gets.
+func (r *recorder) ResetStream(code http2.ErrCode) bool {
+	rs, ok := r.ResponseWriter.(streamResetter)
+	if !ok || !rs.ResetStream(code) {
+		return false
+	}
+	if r.status == 0 {
+		r.status = http.StatusBadGateway
+	}
+	return true
+}
