@@ -51,10 +51,14 @@ func (c *conn) newRequest(f *http2.MetaHeadersFrame) (*http.Request, *stream, ht
 		return nil, nil, http2.ErrCodeProtocol
 	}
 
-	header := make(http.Header, len(f.Fields)-len(f.PseudoFields()))
+	regular := f.RegularFields()
+	header := make(http.Header, len(regular))
+	// One backing array for the values, as net/textproto does: a field
+	// seen once (nearly all) costs no allocation of its own.
+	values := make([]string, 0, len(regular))
 	var cookies []string
 	declared := int64(-1)
-	for _, hf := range f.RegularFields() {
+	for _, hf := range regular {
 		switch hf.Name {
 		case "connection", "proxy-connection", "keep-alive", "transfer-encoding", "upgrade":
 			return nil, nil, http2.ErrCodeProtocol // connection-specific (RFC 9113 8.2.2)
@@ -73,7 +77,12 @@ func (c *conn) newRequest(f *http2.MetaHeadersFrame) (*http.Request, *stream, ht
 			declared = int64(n)
 		}
 		k := textproto.CanonicalMIMEHeaderKey(hf.Name)
-		header[k] = append(header[k], hf.Value)
+		if vv, ok := header[k]; ok {
+			header[k] = append(vv, hf.Value)
+			continue
+		}
+		values = append(values, hf.Value)
+		header[k] = values[len(values)-1 : len(values) : len(values)]
 	}
 	if len(cookies) > 0 {
 		header["Cookie"] = []string{strings.Join(cookies, "; ")}
