@@ -48,6 +48,7 @@ type conn struct {
 	drained    sync.Cond // handlers wait for output to drain
 	sendCond   sync.Cond // handlers wait for send window
 	out        []byte    // frames waiting to be written
+	spare      []byte    // the buffer out swaps with while the writer writes
 	writerIdle bool
 	closing    bool  // the writer ends once out is sent
 	dead       error // why the connection ended; nothing more is sent
@@ -542,6 +543,7 @@ func (c *conn) streamDone(st *stream) {
 	if c.active > 0 {
 		return
 	}
+	c.releaseOut()
 	if c.goAwaySent {
 		c.closing = true
 		c.wcond.Signal()

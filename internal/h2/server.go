@@ -43,6 +43,9 @@ type Server struct {
 	// bufs holds response body buffers (*[]byte, responseBuffer each):
 	// a fresh 16 KiB per response was a tenth of the allocation work.
 	bufs sync.Pool
+	// outs holds large output buffers (*[]byte, bigOut each) of
+	// connections that went idle.
+	outs sync.Pool
 }
 
 func (s *Server) getBuffer() []byte {

@@ -12,14 +12,42 @@ import (
 // write is in progress the next batch gathers, so under load many streams'
 // frames share one TLS record and one system call.
 
-// maxOut bounds the bytes waiting to be written. A handler that would pass
+// maxOut bounds the bytes waiting to be written. Larger batches gain
+// nothing: TLS sends them as 16 KiB records, one write each. A handler that would pass
 // it waits (backpressure); control frames the reader queues in reply to a
 // client that does not read (a PING flood) end the connection past
 // 4*maxOut instead.
-const maxOut = 1 << 20
+const maxOut = 256 << 10
 
-// keptOut is the largest output buffer a connection keeps for reuse.
+// keptOut is the largest output buffer an idle connection keeps; larger
+// ones go to the server's pool (Server.outs) until a busy connection takes
+// them.
 const keptOut = 64 << 10
+
+// bigOut is the capacity of a pooled output buffer: a full batch and the
+// frame that passed maxOut.
+const bigOut = maxOut + 64<<10
+
+// keepOrPool returns b if an idle connection may keep it, else pools it
+// (when it is the pool's size) and returns nil.
+func (s *Server) keepOrPool(b []byte) []byte {
+	if cap(b) <= keptOut {
+		return b
+	}
+	if cap(b) == bigOut {
+		b = b[:0]
+		s.outs.Put(&b)
+	}
+	return nil
+}
+
+// getOut returns a large output buffer from the pool or a new one.
+func (s *Server) getOut() []byte {
+	if b, ok := s.outs.Get().(*[]byte); ok {
+		return *b
+	}
+	return make([]byte, 0, bigOut)
+}
 
 // writeTimeout bounds one write to the client; the deadline is re-armed at
 // most once a second, so a write may take up to a second longer.
@@ -29,7 +57,6 @@ const writeTimeout = 2 * time.Minute
 func (c *conn) writeLoop() {
 	defer close(c.writerDone)
 	var armed time.Time
-	var spare []byte
 	for {
 		c.mu.Lock()
 		for len(c.out) == 0 && !c.closing {
@@ -43,7 +70,7 @@ func (c *conn) writeLoop() {
 			return
 		}
 		b := c.out
-		c.out = spare[:0]
+		c.out, c.spare = c.spare[:0], nil
 		c.mu.Unlock()
 
 		now := time.Now()
@@ -54,10 +81,9 @@ func (c *conn) writeLoop() {
 		_, err := c.nc.Write(b)
 
 		c.mu.Lock()
-		if cap(b) <= keptOut {
-			spare = b[:0]
-		} else {
-			spare = nil // a burst grew it; an idle connection keeps little
+		c.spare = b[:0]
+		if c.active == 0 {
+			c.releaseOut()
 		}
 		if err != nil {
 			c.fail(err)
@@ -127,8 +153,33 @@ func (c *conn) writeData(id uint32, p []byte, end bool) {
 	if end {
 		flags = http2.FlagDataEndStream
 	}
+	c.reserve(9 + len(p))
 	c.out = appendFrameHeader(c.out, len(p), http2.FrameData, flags, id)
 	c.out = append(c.out, p...)
+}
+
+// releaseOut gives large output buffers back to the server's pool when the
+// connection has no open stream, so an idle connection keeps little while
+// a busy one keeps its batch buffers instead of regrowing them. Callers
+// hold c.mu.
+func (c *conn) releaseOut() {
+	c.spare = c.srv.keepOrPool(c.spare)
+	if len(c.out) == 0 {
+		c.out = c.srv.keepOrPool(c.out)
+	}
+}
+
+// reserve makes room for n more bytes of output. Past keptOut the batch
+// moves into a pooled large buffer at once, instead of append doubling
+// it (and copying it) several times in every burst.
+func (c *conn) reserve(n int) {
+	need := len(c.out) + n
+	if need <= cap(c.out) || need <= keptOut || need > bigOut {
+		return // room, or small enough for append, or beyond the pool's size
+	}
+	nb := append(c.srv.getOut(), c.out...)
+	c.srv.keepOrPool(c.out)
+	c.out = nb
 }
 
 // writeHeaderBlock sends an encoded header block as HEADERS and, when it is
