@@ -98,10 +98,13 @@ func (w *responseWriter) Write(p []byte) (int, error) {
 		w.buf = append(w.buf, p...)
 		return len(p), nil
 	}
-	if err := w.send(w.buf, false); err != nil {
-		return 0, err
+	if len(w.buf) > 0 {
+		if err := w.send(w.buf, false); err != nil {
+			return 0, err
+		}
+		w.buf = w.buf[:0]
 	}
-	w.buf = w.buf[:0]
+	// With nothing buffered, p's start is what the head sniffs.
 	if err := w.send(p, false); err != nil {
 		return 0, err
 	}
@@ -220,7 +223,6 @@ func (w *responseWriter) send(data []byte, end bool) error {
 	}
 	c.queued()
 	w.ended = true
-	st.localDone = true
 	if st.remoteDone {
 		// Closed both ways: a HEADERS frame for it from now on is a
 		// connection error (RFC 9113 5.1), even before the handler's

@@ -34,7 +34,6 @@ type stream struct {
 	trailer                http.Header // the request's trailers
 	expectContinue         bool
 
-	localDone   bool  // END_STREAM or RST_STREAM sent
 	resetErr    error // why the stream was reset, nil while it is not
 	clientReset bool  // the client sent RST_STREAM
 
@@ -68,7 +67,6 @@ func (st *stream) finish(req *http.Request) {
 	switch {
 	case panicked != nil && st.resetErr == nil:
 		c.writeRSTStream(st.id, http2.ErrCodeInternal)
-		st.localDone = true
 	case st.resetErr == nil && !st.remoteDone:
 		c.writeRSTStream(st.id, http2.ErrCodeNo)
 	}
@@ -88,7 +86,6 @@ func (st *stream) reset(err error) {
 	}
 	st.resetErr = err
 	st.clientReset = errors.Is(err, errClientReset)
-	st.localDone = true
 	st.cond.Broadcast()
 	st.c.sendCond.Broadcast()
 	st.c.drained.Broadcast()
