@@ -25,8 +25,9 @@ type socket struct {
 	// upgraded serves the connections switched with Upgrade: h2c (h2c.go).
 	upgraded h2cUpgrades
 	// Clear-text sockets accept into the HTTP/1.1 engine (h1conn.go),
-	// which hands what it does not serve to srv through handoff. Both are
-	// nil on HTTPS sockets, which net/http serves alone (HTTP/2 by ALPN).
+	// which hands what it does not serve to srv through handoff, and h2c
+	// with prior knowledge to h2. Both are nil on HTTPS sockets, where srv
+	// accepts and passes HTTP/2 connections to h2.
 	h1      *h1conns
 	handoff *handoffListener
 	// h2 serves HTTP/2 in place of net/http's server (internal/h2): on
@@ -55,12 +56,13 @@ func (s *Server) bind(addr string, lc *listenerConfig) (*socket, error) {
 		sock.h1 = newH1Conns()
 		sock.handoff = newHandoffListener(ln.Addr())
 	}
+	// net/http's own HTTP/2 stays off: on HTTPS the "h2" entry set below
+	// replaces it (HTTP2 here only makes ALPN offer h2), and on HTTP the
+	// engine gives every h2c connection to sock.h2.
 	protocols := new(http.Protocols)
 	protocols.SetHTTP1(true)
 	if lc.protocol == ir.ProtocolHTTPS {
 		protocols.SetHTTP2(true)
-	} else {
-		protocols.SetUnencryptedHTTP2(true)
 	}
 	sock.srv = &http.Server{
 		Handler:           &handler{s: s, sock: sock, plain: lc.protocol == ir.ProtocolHTTP},
