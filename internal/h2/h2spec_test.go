@@ -3,19 +3,14 @@ package h2
 import (
 	"bytes"
 	"context"
-	"crypto/tls"
 	"encoding/xml"
 	"fmt"
 	"io"
-	"log/slog"
-	"net"
 	"net/http"
 	"os"
 	"os/exec"
 	"path/filepath"
-	"strconv"
 	"strings"
-	"sync"
 	"testing"
 	"time"
 )
@@ -33,14 +28,25 @@ const h2specBody = "hello from rauta h2\n"
 // reruns one case. hack/test.sh builds h2spec and sets RAUTA_H2SPEC.
 func TestH2Spec(t *testing.T) {
 	bin := h2specBinary(t)
+	// startTLS and startCleartext (helpers_test.go) send the server's log,
+	// hundreds of connection errors h2spec provokes on purpose, to the
+	// test's output rather than stderr.
 	t.Run("tls", func(t *testing.T) {
-		port := serveForH2Spec(t, h2specTLSConfig(t))
-		runH2Spec(t, bin, "-h", "127.0.0.1", "-p", strconv.Itoa(port), "-t", "-k")
+		ts := startTLS(t, &Server{}, http.HandlerFunc(h2specHandler))
+		runH2Spec(t, bin, "-h", "127.0.0.1", "-p", ts.port(), "-t", "-k")
 	})
 	t.Run("h2c-prior-knowledge", func(t *testing.T) {
-		port := serveForH2Spec(t, nil)
-		runH2Spec(t, bin, "-h", "127.0.0.1", "-p", strconv.Itoa(port))
+		ts := startCleartext(t, &Server{}, http.HandlerFunc(h2specHandler))
+		runH2Spec(t, bin, "-h", "127.0.0.1", "-p", ts.port())
 	})
+}
+
+// h2specHandler reads the request body and answers 200 with h2specBody.
+func h2specHandler(w http.ResponseWriter, r *http.Request) {
+	_, _ = io.Copy(io.Discard, r.Body)
+	w.Header().Set("Content-Type", "text/plain")
+	w.WriteHeader(http.StatusOK)
+	_, _ = io.WriteString(w, h2specBody)
 }
 
 // h2specBinary finds h2spec: $RAUTA_H2SPEC, else the cache folder. Without
@@ -71,126 +77,6 @@ func h2specBinary(t *testing.T) string {
 	}
 	t.Skip("SKIP: " + msg)
 	return ""
-}
-
-// serveForH2Spec listens on loopback and serves every accepted connection
-// with ServeConn on its own goroutine, after a TLS handshake when tlsConf is
-// set. Cleanup closes the listener and every connection and waits for the
-// serving goroutines.
-func serveForH2Spec(t *testing.T, tlsConf *tls.Config) int {
-	t.Helper()
-	ln, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		t.Fatalf("listen: %v", err)
-	}
-	// h2spec provokes hundreds of connection errors on purpose: log them to
-	// the test's output (shown with -v or on failure), not to stderr.
-	logw := &h2specLogWriter{w: t.Output()}
-	srv := &Server{Logger: slog.New(slog.NewTextHandler(logw, nil))}
-	ctx, cancel := context.WithCancel(context.Background())
-	handler := http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
-		_, _ = io.Copy(io.Discard, r.Body)
-		w.Header().Set("Content-Type", "text/plain")
-		w.WriteHeader(http.StatusOK)
-		_, _ = io.WriteString(w, h2specBody)
-	})
-
-	var (
-		mu    sync.Mutex
-		conns = map[net.Conn]struct{}{}
-		wg    sync.WaitGroup
-	)
-	wg.Go(func() {
-		for {
-			c, err := ln.Accept()
-			if err != nil {
-				return
-			}
-			mu.Lock()
-			conns[c] = struct{}{}
-			mu.Unlock()
-			wg.Go(func() {
-				defer func() {
-					c.Close()
-					mu.Lock()
-					delete(conns, c)
-					mu.Unlock()
-				}()
-				served := c
-				if tlsConf != nil {
-					tc := tls.Server(c, tlsConf)
-					hctx, hcancel := context.WithTimeout(ctx, 10*time.Second)
-					err := tc.HandshakeContext(hctx)
-					hcancel()
-					if err != nil {
-						return
-					}
-					if tc.ConnectionState().NegotiatedProtocol != "h2" {
-						return // h2spec reports the failed negotiation
-					}
-					served = tc
-				}
-				srv.ServeConn(ctx, served, handler)
-			})
-		}
-	})
-
-	t.Cleanup(func() {
-		ln.Close()
-		srv.Shutdown()
-		cancel()
-		mu.Lock()
-		for c := range conns {
-			c.Close()
-		}
-		mu.Unlock()
-		done := make(chan struct{})
-		go func() { wg.Wait(); close(done) }()
-		select {
-		case <-done:
-		case <-time.After(10 * time.Second):
-			t.Errorf("ServeConn did not return within 10s after its connection was closed")
-		}
-		logw.close()
-	})
-	return ln.Addr().(*net.TCPAddr).Port
-}
-
-// h2specLogWriter passes the server's log to the test until close, which
-// runs before the test ends: logging to a finished test panics.
-type h2specLogWriter struct {
-	mu sync.Mutex
-	w  io.Writer
-}
-
-func (l *h2specLogWriter) Write(p []byte) (int, error) {
-	l.mu.Lock()
-	defer l.mu.Unlock()
-	if l.w == nil {
-		return len(p), nil
-	}
-	return l.w.Write(p)
-}
-
-func (l *h2specLogWriter) close() {
-	l.mu.Lock()
-	l.w = nil
-	l.mu.Unlock()
-}
-
-// h2specTLSConfig serves the package's test certificate (helpers_test.go)
-// and offers only h2.
-func h2specTLSConfig(t *testing.T) *tls.Config {
-	t.Helper()
-	cert, err := testCert()
-	if err != nil {
-		t.Fatalf("test certificate: %v", err)
-	}
-	return &tls.Config{
-		Certificates: []tls.Certificate{cert},
-		NextProtos:   []string{"h2"},
-		MinVersion:   tls.VersionTLS12,
-	}
 }
 
 // runH2Spec runs h2spec with args and fails with every case that did not

@@ -232,6 +232,12 @@ func (ts *testServer) waitServing(d time.Duration) bool {
 	return ts.serving.Load() == 0
 }
 
+// port is the listener's port, as h2spec's -p takes it.
+func (ts *testServer) port() string {
+	_, port, _ := net.SplitHostPort(ts.addr)
+	return port
+}
+
 func (ts *testServer) url(path string) string {
 	if ts.tls {
 		return "https://" + ts.addr + path
