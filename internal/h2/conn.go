@@ -63,6 +63,13 @@ type conn struct {
 	active      int    // handlers running
 	goAwaySent  bool
 
+	// resetIDs holds the last streams the server sent RST_STREAM for
+	// (a ring, next is where the next goes). Frames the client had
+	// already sent for them are ignored, not taken as errors (RFC 9113
+	// 5.1, "closed"), for as long as an id stays in the ring.
+	resetIDs     [64]uint32
+	resetIDsNext int
+
 	sendWindow   int64 // the client's connection window for our DATA
 	peerInitial  int64 // the client's SETTINGS_INITIAL_WINDOW_SIZE
 	peerMaxFrame uint32
@@ -332,6 +339,9 @@ func (c *conn) handleHeaders(f *http2.MetaHeadersFrame) error {
 		return c.handleTrailers(st, f)
 	}
 	if id <= c.maxStreamID {
+		if c.resetByUs(id) {
+			return nil // trailers the client sent before it saw our RST_STREAM
+		}
 		// A closed stream, or one that skipped past it (RFC 9113 5.1.1).
 		return http2.ConnectionError(http2.ErrCodeStreamClosed)
 	}
@@ -437,7 +447,7 @@ func (c *conn) handleData(f *http2.DataFrame) error {
 	st := c.streams[id]
 	if st == nil || st.remoteDone || st.resetErr != nil {
 		c.returnConnWindow(n)
-		if st != nil && st.resetErr != nil && !st.clientReset && !st.remoteDone {
+		if st != nil && st.resetErr != nil && !st.clientReset && !st.remoteDone || st == nil && c.resetByUs(id) {
 			return nil // reset by us; the client had these in flight
 		}
 		c.streamErrorLocked(id, http2.ErrCodeStreamClosed)
@@ -488,10 +498,29 @@ func (c *conn) streamErrorLocked(id uint32, code http2.ErrCode) {
 	if id > c.maxStreamID && id%2 == 1 {
 		c.maxStreamID = id
 	}
-	c.writeRSTStream(id, code)
+	c.sendReset(id, code)
 	if st := c.streams[id]; st != nil {
 		st.reset(fmt.Errorf("h2: stream reset: %v", code))
 	}
+}
+
+// sendReset queues RST_STREAM for id and remembers that the server sent
+// it. Callers hold c.mu.
+func (c *conn) sendReset(id uint32, code http2.ErrCode) {
+	c.writeRSTStream(id, code)
+	c.resetIDs[c.resetIDsNext] = id
+	c.resetIDsNext = (c.resetIDsNext + 1) % len(c.resetIDs)
+}
+
+// resetByUs reports whether the server recently sent RST_STREAM for id.
+// Only frames for streams the connection no longer tracks ask.
+func (c *conn) resetByUs(id uint32) bool {
+	for _, r := range c.resetIDs {
+		if r == id {
+			return true
+		}
+	}
+	return false
 }
 
 // goAway starts a graceful close: GOAWAY with NO_ERROR, and the connection

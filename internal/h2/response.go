@@ -139,7 +139,7 @@ func (w *responseWriter) ResetStream(code http2.ErrCode) bool {
 	if st.resetErr != nil || w.ended {
 		return false
 	}
-	c.writeRSTStream(st.id, code)
+	c.sendReset(st.id, code)
 	st.reset(fmt.Errorf("h2: stream reset by its handler: %v", code))
 	c.queued()
 	return true

@@ -1487,6 +1487,54 @@ func TestEarlyAnswerToUpload(t *testing.T) {
 	}
 }
 
+// TestFramesAfterOurReset: once the server has answered a stream early
+// and refused the rest of its body with RST_STREAM NO_ERROR, the frames the
+// client already had in flight for it (more DATA, then trailers) are
+// ignored (RFC 9113 5.1, "closed"): they neither end the connection nor
+// draw another RST_STREAM, and the next stream is served. net/http's server
+// ends the connection with a PROTOCOL_ERROR on the trailers, so the test
+// does not run against it.
+func TestFramesAfterOurReset(t *testing.T) {
+	if *refServer {
+		t.Skip("net/http's server treats these trailers as a connection error")
+	}
+	ts := startCleartext(t, &Server{}, http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		if r.Method == "POST" {
+			w.WriteHeader(http.StatusForbidden) // answer without reading the body
+			return
+		}
+		io.WriteString(w, "ok")
+	}))
+	rc := ts.dialRaw(t)
+	rc.request(1, "POST", "/upload", false)
+	rc.data(1, false, []byte("first part"))
+	if r := rc.one(1); r.status != "403" || !r.ended {
+		t.Fatalf("stream 1: %v, want 403 ended", r)
+	}
+	rc.ping() // the server's RST_STREAM NO_ERROR for stream 1 has been read: it forgot the stream
+	rc.data(1, false, []byte("in flight"))
+	rc.headers(1, true, "grpc-status", "0")
+	rc.request(3, "GET", "/", true)
+	for {
+		f, err := rc.next(5 * time.Second)
+		if err != nil {
+			t.Fatalf("waiting for stream 3: %v (GOAWAY %v)", err, rc.goAway)
+		}
+		switch f := f.(type) {
+		case *http2.GoAwayFrame:
+			t.Fatalf("GOAWAY %v %q after frames on a stream the server reset", f.ErrCode, rc.goAwayDbg)
+		case *http2.RSTStreamFrame:
+			if f.StreamID == 1 && f.ErrCode != http2.ErrCodeNo {
+				t.Errorf("RST_STREAM %v for stream 1's late frames, want them ignored", f.ErrCode)
+			}
+		case *http2.DataFrame:
+			if f.StreamID == 3 && f.StreamEnded() {
+				return
+			}
+		}
+	}
+}
+
 // TestPrefaceTimeout: ReadTimeout bounds the wait for the client preface,
 // and a connection that does not start with it is closed.
 func TestPrefaceTimeout(t *testing.T) {

@@ -66,9 +66,9 @@ func (st *stream) finish(req *http.Request) {
 	c.mu.Lock()
 	switch {
 	case panicked != nil && st.resetErr == nil:
-		c.writeRSTStream(st.id, http2.ErrCodeInternal)
+		c.sendReset(st.id, http2.ErrCodeInternal)
 	case st.resetErr == nil && !st.remoteDone:
-		c.writeRSTStream(st.id, http2.ErrCodeNo)
+		c.sendReset(st.id, http2.ErrCodeNo)
 	}
 	st.bodyClosed = true
 	st.dropBody()
