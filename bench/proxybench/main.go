@@ -46,6 +46,8 @@ type options struct {
 	proxyCPU string
 	loadCPU  string
 	keepDir  bool
+	// compare lists earlier -out files to pool instead of measuring.
+	compare []string
 	// rautaEnv is added to rauta's environment (GOGC=400 GODEBUG=...), to
 	// measure runtime settings without rebuilding.
 	rautaEnv []string
@@ -67,8 +69,15 @@ func parseFlags() (options, error) {
 	flag.BoolVar(&o.keepDir, "keep", false, "keep the temp dir with configs and logs")
 	var rautaEnv string
 	flag.StringVar(&rautaEnv, "rauta-env", "", "space-separated NAME=VALUE pairs added to rauta's environment")
+	compare := flag.Bool("compare", false, "measure nothing: pool the -out files named as arguments and print RAUTA's paired ratios over all of them")
 	flag.Parse()
 	o.rautaEnv = strings.Fields(rautaEnv)
+	if *compare {
+		if o.compare = flag.Args(); len(o.compare) == 0 {
+			return o, errors.New("-compare needs the JSON files of earlier runs as arguments")
+		}
+		return o, nil
+	}
 	if o.out == "" {
 		return o, errors.New("-out is required")
 	}
@@ -91,6 +100,15 @@ func run() int {
 	if err != nil {
 		fmt.Fprintln(os.Stderr, "proxybench:", err)
 		return 2
+	}
+	if o.compare != nil {
+		out, err := compare(o.compare)
+		if err != nil {
+			fmt.Fprintln(os.Stderr, "proxybench:", err)
+			return 1
+		}
+		fmt.Print(out)
+		return 0
 	}
 	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
 	defer stop()

@@ -112,6 +112,11 @@ type paired struct {
 	RPS       [3]float64 `json:"rps_ratio"`
 	P99       [3]float64 `json:"p99_ratio"`
 	CPUPerReq [3]float64 `json:"cpu_per_request_ratio,omitempty"`
+	// RPSEst, P99Est and CPUEst are the geometric means of the same ratios
+	// with their 95 % confidence intervals (verdict.go).
+	RPSEst estimate `json:"rps_estimate"`
+	P99Est estimate `json:"p99_estimate"`
+	CPUEst estimate `json:"cpu_per_request_estimate"`
 }
 
 type hostInfo struct {
@@ -232,7 +237,8 @@ func (r *report) pairs(a string) []paired {
 				}
 			}
 			if len(rps) > 0 {
-				out = append(out, paired{Cell: cellName, Other: ct.Name, Pairs: len(rps), RPS: spread(rps), P99: spread(p99), CPUPerReq: spread(cpu)})
+				out = append(out, paired{Cell: cellName, Other: ct.Name, Pairs: len(rps), RPS: spread(rps), P99: spread(p99), CPUPerReq: spread(cpu),
+					RPSEst: estimateOf(rps), P99Est: estimateOf(p99), CPUEst: estimateOf(cpu)})
 			}
 		}
 	}
@@ -288,16 +294,7 @@ func (r *report) table() string {
 			fmt.Fprintf(&b, "%-9s %10.0f %8.2f %8.2f %7s %10s %9s %8.2f %9s %6.0f %6.0f %2d/%d\n", m.Contender, m.RPS, m.P50ms, m.P99ms,
 				cpu, cpuReq, rss, m.VsBest, vsDirect, m.LoadBusy, m.Steal, m.Valid, m.Runs)
 		}
-		for _, p := range r.Paired {
-			if p.Cell != cellName {
-				continue
-			}
-			fmt.Fprintf(&b, "  rauta / %-8s same repeat, median [least, greatest] of %d: req/s %s  p99 %s", p.Other, p.Pairs, ratios(p.RPS), ratios(p.P99))
-			if p.CPUPerReq[0] > 0 {
-				fmt.Fprintf(&b, "  CPU per request %s", ratios(p.CPUPerReq))
-			}
-			b.WriteString("\n")
-		}
+		r.pairedLines(&b, cellName)
 	}
 	if len(r.Failures) > 0 {
 		b.WriteString("\nfailures:\n")
@@ -306,6 +303,25 @@ func (r *report) table() string {
 		}
 	}
 	return b.String()
+}
+
+// pairedLines writes RAUTA's paired ratios in one cell: their spread, then
+// their geometric means with 95 % intervals and what those say.
+func (r *report) pairedLines(b *strings.Builder, cellName string) {
+	for _, p := range r.Paired {
+		if p.Cell != cellName {
+			continue
+		}
+		fmt.Fprintf(b, "  rauta / %-8s same repeat, median [least, greatest] of %d: req/s %s  p99 %s", p.Other, p.Pairs, ratios(p.RPS), ratios(p.P99))
+		if p.CPUPerReq[0] > 0 {
+			fmt.Fprintf(b, "  CPU per request %s", ratios(p.CPUPerReq))
+		}
+		fmt.Fprintf(b, "\n  %-16s geometric mean: req/s %s %s; p99 %s %s", "", p.RPSEst, p.RPSEst.verdict(true), p.P99Est, p.P99Est.verdict(false))
+		if p.CPUEst.Geomean > 0 {
+			fmt.Fprintf(b, "; CPU per request %s %s", p.CPUEst, p.CPUEst.verdict(false))
+		}
+		b.WriteString("\n")
+	}
 }
 
 func ratios(v [3]float64) string { return fmt.Sprintf("%.2f [%.2f, %.2f]", v[0], v[1], v[2]) }
