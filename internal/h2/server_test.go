@@ -1492,8 +1492,8 @@ func TestEarlyAnswerToUpload(t *testing.T) {
 // client already had in flight for it (more DATA, then trailers) are
 // ignored (RFC 9113 5.1, "closed"): they neither end the connection nor
 // draw another RST_STREAM, and the next stream is served. net/http's server
-// ends the connection with a PROTOCOL_ERROR on the trailers, so the test
-// does not run against it.
+// ends the connection when the trailers arrive, so the test does not run
+// against it.
 func TestFramesAfterOurReset(t *testing.T) {
 	if *refServer {
 		t.Skip("net/http's server treats these trailers as a connection error")
