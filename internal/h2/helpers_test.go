@@ -587,6 +587,19 @@ func (rc *rawClient) waitClosed(d time.Duration) (goAway *http2.GoAwayFrame, clo
 	return rc.goAway, false
 }
 
+// nextErr waits up to 5 s for the next error (or nil) from ch; if none
+// comes, the test fails with what.
+func nextErr(t *testing.T, ch <-chan error, what string) error {
+	t.Helper()
+	select {
+	case err := <-ch:
+		return err
+	case <-time.After(5 * time.Second):
+		t.Fatal(what)
+		return nil
+	}
+}
+
 // waitFor waits until cond holds or d passes.
 func waitFor(d time.Duration, cond func() bool) bool {
 	for deadline := time.Now().Add(d); time.Now().Before(deadline); time.Sleep(2 * time.Millisecond) {

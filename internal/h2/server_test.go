@@ -1040,13 +1040,8 @@ func TestRequestContext(t *testing.T) {
 			t.Fatal("handler did not read the first part")
 		}
 		cancel()
-		select {
-		case err := <-readErr:
-			if err == nil {
-				t.Error("body read ended cleanly after the client reset the stream; a proxy would forward a truncated body as complete")
-			}
-		case <-time.After(5 * time.Second):
-			t.Fatal("body read still blocked 5s after the client reset the stream")
+		if err := nextErr(t, readErr, "body read still blocked 5s after the client reset the stream"); err == nil {
+			t.Error("body read ended cleanly after the client reset the stream; a proxy would forward a truncated body as complete")
 		}
 	})
 
@@ -1429,13 +1424,8 @@ func TestMalformedRequests(t *testing.T) {
 		rc := ts.dialRaw(t)
 		rc.request(1, "POST", "/read", false, "content-length", "10")
 		rc.data(1, true, []byte("12345"))
-		select {
-		case err := <-bodyErr:
-			if err == nil {
-				t.Error("handler read a 5-byte body declared as 10 without an error")
-			}
-		case <-time.After(5 * time.Second):
-			t.Fatal("handler did not finish reading")
+		if err := nextErr(t, bodyErr, "handler did not finish reading"); err == nil {
+			t.Error("handler read a 5-byte body declared as 10 without an error")
 		}
 	})
 
@@ -1446,13 +1436,8 @@ func TestMalformedRequests(t *testing.T) {
 		if r := rc.one(1); !r.reset || r.code != http2.ErrCodeProtocol {
 			t.Errorf("got %v, want RST_STREAM PROTOCOL_ERROR (RFC 9113 8.1.1)", r)
 		}
-		select {
-		case err := <-bodyErr:
-			if err == nil {
-				t.Error("handler read a 5-byte body declared as 3 without an error")
-			}
-		case <-time.After(5 * time.Second):
-			t.Fatal("handler did not finish reading")
+		if err := nextErr(t, bodyErr, "handler did not finish reading"); err == nil {
+			t.Error("handler read a 5-byte body declared as 3 without an error")
 		}
 	})
 }
