@@ -2,6 +2,7 @@ package h2
 
 import (
 	"encoding/binary"
+	"runtime"
 	"time"
 
 	"golang.org/x/net/http2"
@@ -23,6 +24,11 @@ const maxOut = 256 << 10
 // ones go to the server's pool (Server.outs) until a busy connection takes
 // them.
 const keptOut = 64 << 10
+
+// yieldBelow: a batch smaller than this, with other streams open, waits
+// for the handlers already runnable before it is written (writeLoop). A
+// larger one is worth its own write at once.
+const yieldBelow = 16 << 10
 
 // bigOut is the capacity of a pooled output buffer: a full batch and the
 // frame that passed maxOut.
@@ -64,6 +70,18 @@ func (c *conn) writeLoop() {
 			c.wcond.Wait()
 		}
 		c.writerIdle = false
+		if c.active > 1 && len(c.out) < yieldBelow && !c.closing {
+			// The handler that queued these frames woke this goroutine,
+			// and the scheduler runs a goroutine woken that way next,
+			// ahead of the other handlers already runnable: without the
+			// yield the writer wrote once per response (0.9 writes per
+			// request at h2 m=64 1 KiB; HAProxy 0.4). After it, the
+			// handlers that are ready add their frames first, and one
+			// write carries them all.
+			c.mu.Unlock()
+			runtime.Gosched()
+			c.mu.Lock()
+		}
 		if len(c.out) == 0 { // closing, all sent
 			c.mu.Unlock()
 			c.nc.Close()
