@@ -395,8 +395,13 @@ const maxIdleWorkers = 64
 
 // worker runs j, then further streams of the connection while it lives.
 func (c *conn) worker(j job) {
+	var snap []headField // the responses' header snapshots, reused
 	for {
+		j.st.rw.snap = snap[:0]
 		j.st.run(j.h, j.req)
+		if snap = j.st.rw.snap; cap(snap) > maxKeptSnap {
+			snap = nil
+		}
 		c.mu.Lock()
 		if c.dead != nil || c.idleWorkers >= maxIdleWorkers {
 			c.mu.Unlock()
@@ -410,6 +415,9 @@ func (c *conn) worker(j job) {
 		}
 	}
 }
+
+// maxKeptSnap bounds the header snapshot a worker keeps between streams.
+const maxKeptSnap = 64
 
 func headerTooLarge(w http.ResponseWriter, _ *http.Request) {
 	http.Error(w, "request header fields too large", http.StatusRequestHeaderFieldsTooLarge)

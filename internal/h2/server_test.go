@@ -416,6 +416,9 @@ func TestResponse(t *testing.T) {
 			w.Header().Set("Content-Encoding", "br")
 			io.WriteString(w, "\x0b\x02\x80hello\x03")
 		case "/empty":
+		case "/badlength":
+			w.Header().Set("Content-Length", "five") // dropped, as net/http does
+			io.WriteString(w, "hello")
 		case "/twice":
 			w.WriteHeader(202)
 			w.Header().Set("X-After", "1")
@@ -449,6 +452,13 @@ func TestResponse(t *testing.T) {
 	})
 	ts := startTLS(t, &Server{}, h)
 	c := ts.client(t, nil)
+
+	t.Run("invalid content-length dropped", func(t *testing.T) {
+		resp, body := get(t, c, ts.url("/badlength"))
+		if resp.StatusCode != 200 || string(body) != "hello" || resp.ContentLength != 5 {
+			t.Errorf("status %d body %q length %d, want 200 \"hello\" 5", resp.StatusCode, body, resp.ContentLength)
+		}
+	})
 
 	t.Run("date and sniffed text", func(t *testing.T) {
 		resp, body := get(t, c, ts.url("/text"))
