@@ -77,7 +77,7 @@ func newForwarder(o Options, m *metrics, logger *slog.Logger) *forwarder {
 	}
 	f.bufs.New = func() any { b := make([]byte, copyBufferSize); return &b }
 	f.relayBufs.New = newRelayBuffer
-	f.pooledStates.New = func() any { return new(pooledState) }
+	f.pooledStates.New = newPooledState
 	return f
 }
 

@@ -9,6 +9,7 @@ import (
 	"slices"
 	"strconv"
 	"strings"
+	"sync/atomic"
 	"time"
 
 	"golang.org/x/net/http/httpguts"
@@ -74,6 +75,37 @@ type pooledState struct {
 	head []byte
 	keys []string
 	resp respHead
+
+	// The request's watch, one context.AfterFunc for its whole exchange
+	// (two were eight allocations per request): when the request's
+	// context ends, watch interrupts cur, the backend connection in use.
+	cur   atomic.Pointer[upConn]
+	ended atomic.Bool
+	watch func() // interrupt, bound once per pooledState
+}
+
+func newPooledState() any {
+	ps := new(pooledState)
+	ps.watch = ps.interrupt
+	return ps
+}
+
+// interrupt runs when the request's context ends.
+func (ps *pooledState) interrupt() {
+	ps.ended.Store(true)
+	if uc := ps.cur.Load(); uc != nil {
+		uc.interrupt()
+	}
+}
+
+// use makes uc the connection the watch interrupts, and interrupts it at
+// once if the context has ended already. Either this or interrupt sees the
+// other's store, so uc cannot miss the interrupt.
+func (ps *pooledState) use(uc *upConn) {
+	ps.cur.Store(uc)
+	if ps.ended.Load() {
+		uc.interrupt()
+	}
 }
 
 // forwardPooled sends out to addr over a pooled connection and copies the
@@ -92,12 +124,13 @@ func (f *forwarder) forwardPooled(w http.ResponseWriter, r, out *http.Request, b
 		}
 	}
 	ps := f.pooledStates.Get().(*pooledState)
-	defer f.putPooledState(ps)
 	body, err := writePooledHead(ps, out)
 	if err != nil {
+		f.putPooledState(ps, true)
 		f.pooledFailed(w, r, ctx, b, deadline, err)
 		return
 	}
+	stop := context.AfterFunc(ctx, ps.watch)
 	var uc *upConn
 	for attempt := 0; ; attempt++ {
 		var reused bool
@@ -115,13 +148,15 @@ func (f *forwarder) forwardPooled(w http.ResponseWriter, r, out *http.Request, b
 		if retryOnNewConn(attempt, reused, uc, replayable(out.Method, out.ContentLength != 0, keyed), err) {
 			continue
 		}
+		f.putPooledState(ps, stop())
 		f.pooledFailed(w, r, ctx, b, deadline, err)
 		return
 	}
 	// The exchange ended with the response head read; the body follows.
-	stop := context.AfterFunc(ctx, uc.interrupt)
 	keep, err := f.relayPooled(w, uc, &ps.resp, st)
-	if !stop() || err != nil || !keep {
+	quiet := stop() // false: the watch ran, uc may be interrupted
+	f.putPooledState(ps, quiet)
+	if !quiet || err != nil || !keep {
 		uc.nc.Close()
 	} else if deadline.IsZero() || uc.nc.SetDeadline(time.Time{}) == nil {
 		f.pool.put(uc, time.Now())
@@ -139,7 +174,14 @@ func (f *forwarder) forwardPooled(w http.ResponseWriter, r, out *http.Request, b
 }
 
 // putPooledState returns ps to the pool, less a buffer a large body grew.
-func (f *forwarder) putPooledState(ps *pooledState) {
+// quiet is false when the request's watch has started: it may still be
+// running, so ps is left to the collector rather than reused.
+func (f *forwarder) putPooledState(ps *pooledState, quiet bool) {
+	if !quiet {
+		return
+	}
+	ps.cur.Store(nil)
+	ps.ended.Store(false)
 	if cap(ps.head) > maxKeptHead {
 		ps.head = nil
 	}
@@ -224,8 +266,7 @@ func (f *forwarder) pooledExchange(ctx context.Context, uc *upConn, ps *pooledSt
 			return err
 		}
 	}
-	stop := context.AfterFunc(ctx, uc.interrupt)
-	defer stop()
+	ps.use(uc) // after the deadline above, which would undo an interrupt
 	if _, err := uc.nc.Write(ps.head); err != nil {
 		return err
 	}

@@ -2,6 +2,7 @@ package proxy
 
 import (
 	"bufio"
+	"context"
 	"io"
 	"net"
 	"net/http"
@@ -257,6 +258,57 @@ func TestEarlyAnswerToLargeUpload(t *testing.T) {
 			if resp.StatusCode != http.StatusRequestEntityTooLarge || string(got) != "too big\n" {
 				t.Errorf("status %d body %q, want the backend's 413", resp.StatusCode, got)
 			}
+		})
+	}
+}
+
+// TestPooledClientGoneInterruptsBackend: when the client resets its stream,
+// the backend connection in use is interrupted and closed at once, both
+// while the proxy waits for the response head and while it relays the
+// body. The route has no timeout, so nothing else would end the wait.
+func TestPooledClientGoneInterruptsBackend(t *testing.T) {
+	for _, c := range []struct{ name, sent string }{
+		{"waiting for the head", ""},
+		{"relaying the body", "HTTP/1.1 200 OK\r\nContent-Length: 100\r\n\r\nfirst part"},
+	} {
+		t.Run(c.name, func(t *testing.T) {
+			got, closed := make(chan struct{}, 1), make(chan struct{}, 1)
+			be := newWireBackend(t, func(b *wireBackend, conn net.Conn) {
+				br := bufio.NewReader(conn)
+				if _, err := http.ReadRequest(br); err != nil {
+					return
+				}
+				io.WriteString(conn, c.sent)
+				got <- struct{}{}
+				conn.SetReadDeadline(time.Now().Add(10 * time.Second))
+				if _, err := br.ReadByte(); err == io.EOF {
+					closed <- struct{}{} // the proxy closed it
+				}
+			})
+			p := startWireProxy(t, prefixRoute("r", "/", be.backend()))
+			ctx, cancel := context.WithCancel(context.Background())
+			defer cancel()
+			req, _ := http.NewRequestWithContext(ctx, http.MethodGet, "http://"+p.addr+"/hang", nil)
+			done := make(chan struct{})
+			go func() {
+				defer close(done)
+				if resp, err := h2cClient().Do(req); err == nil {
+					io.Copy(io.Discard, resp.Body)
+					resp.Body.Close()
+				}
+			}()
+			select {
+			case <-got:
+			case <-time.After(5 * time.Second):
+				t.Fatal("the request did not reach the backend")
+			}
+			cancel()
+			select {
+			case <-closed:
+			case <-time.After(3 * time.Second):
+				t.Fatal("the backend connection stayed open after the client reset its stream")
+			}
+			<-done
 		})
 	}
 }
