@@ -31,7 +31,8 @@ type responseWriter struct {
 	trailers    []string // declared with the Trailer field
 	declaredLen int64    // the handler's Content-Length, -1 if none
 	written     int64
-	buf         []byte
+	buf         []byte  // the body not sent yet; never grows past responseBuffer
+	bufp        *[]byte // where buf came from, and goes back to
 
 	// snap is Header() as WriteHeader found it, one entry per value: the
 	// strings cannot change, so this is a whole copy without copying
@@ -106,8 +107,9 @@ func (w *responseWriter) Write(p []byte) (int, error) {
 		return len(p), nil
 	}
 	if len(w.buf)+len(p) <= responseBuffer {
-		if w.buf == nil {
-			w.buf = w.st.c.srv.getBuffer()
+		if w.bufp == nil {
+			w.bufp = w.st.c.srv.getBuffer()
+			w.buf = (*w.bufp)[:0]
 		}
 		w.buf = append(w.buf, p...)
 		return len(p), nil
@@ -169,9 +171,9 @@ func (w *responseWriter) finish() {
 
 // release returns the body buffer; send copied what it sent.
 func (w *responseWriter) release() {
-	if w.buf != nil {
-		w.st.c.srv.putBuffer(w.buf)
-		w.buf = nil
+	if w.bufp != nil {
+		w.st.c.srv.putBuffer(w.bufp)
+		w.bufp, w.buf = nil, nil
 	}
 }
 

@@ -48,18 +48,18 @@ type Server struct {
 	outs sync.Pool
 }
 
-func (s *Server) getBuffer() []byte {
+// getBuffer returns a response body buffer. The pool holds pointers, and
+// the response keeps the one it got to put back: taking the address of a
+// slice to pool it allocated once per response.
+func (s *Server) getBuffer() *[]byte {
 	if b, ok := s.bufs.Get().(*[]byte); ok {
-		return (*b)[:0]
+		return b
 	}
-	return make([]byte, 0, responseBuffer)
+	b := make([]byte, 0, responseBuffer)
+	return &b
 }
 
-func (s *Server) putBuffer(b []byte) {
-	if cap(b) == responseBuffer {
-		s.bufs.Put(&b)
-	}
-}
+func (s *Server) putBuffer(b *[]byte) { s.bufs.Put(b) }
 
 // ServeConn serves c until the client closes it, a protocol error, the
 // idle timeout or Shutdown. The client's preface is read here, so c is a
