@@ -120,7 +120,9 @@ func (c *conn) newRequest(f *http2.MetaHeadersFrame) (*http.Request, *stream, ht
 		expectContinue: !ended && strings.EqualFold(header.Get("Expect"), "100-continue"),
 	}
 	st.cond.L = &c.mu
-	req := &http.Request{
+	// Built here and copied once by WithContext (inlined), so only the copy
+	// is allocated.
+	r := http.Request{
 		Method:     method,
 		URL:        u,
 		Proto:      "HTTP/2.0",
@@ -133,23 +135,23 @@ func (c *conn) newRequest(f *http2.MetaHeadersFrame) (*http.Request, *stream, ht
 	}
 	switch {
 	case ended:
-		req.Body = http.NoBody
+		r.Body = http.NoBody
 	default:
-		req.ContentLength = declared
-		req.Body = &requestBody{st: st, req: req}
+		r.ContentLength = declared
+		r.Body = &requestBody{st: st}
 	}
 	if vv := header["Trailer"]; len(vv) > 0 {
-		req.Trailer = http.Header{}
+		r.Trailer = http.Header{}
 		for _, v := range vv {
 			for _, k := range strings.Split(v, ",") {
 				k = textproto.CanonicalMIMEHeaderKey(textproto.TrimString(k))
 				if k != "" && httpguts.ValidTrailerHeader(k) {
-					req.Trailer[k] = nil
+					r.Trailer[k] = nil
 				}
 			}
 		}
 	}
-	req = req.WithContext(ctx)
+	req := r.WithContext(ctx)
 	if rb, ok := req.Body.(*requestBody); ok {
 		rb.req = req // the trailers go to the request the handler holds
 	}
