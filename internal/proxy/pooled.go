@@ -77,7 +77,7 @@ type pooledState struct {
 	resp respHead
 
 	// The request's watch, one context.AfterFunc for its whole exchange
-	// (two were eight allocations per request): when the request's
+	// (two were about eight allocations per request): when the request's
 	// context ends, watch interrupts cur, the backend connection in use.
 	cur   atomic.Pointer[upConn]
 	ended atomic.Bool
