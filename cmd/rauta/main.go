@@ -82,6 +82,7 @@ func (c *common) register(fs *flag.FlagSet) {
 	fs.StringVar(&c.opts.Address, "address", "0.0.0.0", "address listeners bind when a Gateway has no address of its own")
 	fs.IntVar(&c.opts.PortOffset, "port-offset", 0, "added to every listener port, e.g. 8000 serves port 80 on 8080")
 	fs.StringVar(&c.opts.AdminAddr, "admin-addr", ":9090", "address of /metrics, /healthz, /readyz, /config_dump and /status")
+	fs.BoolVar(&c.opts.Profiling, "pprof", false, "also serve Go's profiles under /debug/pprof/ on the admin address")
 	fs.BoolVar(&c.accessLog, "access-log", true, "write one JSON line per request to stdout")
 	fs.StringVar(&c.logLevel, "log-level", "info", "debug, info, warn or error")
 	fs.StringVar(&c.controllerName, "controller-name", translate.DefaultControllerName, "serve GatewayClasses with this controllerName")

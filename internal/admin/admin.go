@@ -1,6 +1,7 @@
 // Package admin serves RAUTA's operational endpoints on a port of their own:
-// Prometheus metrics, liveness and readiness, and dumps of the active
-// routing configuration and of the Gateway API status.
+// Prometheus metrics, liveness and readiness, dumps of the active routing
+// configuration and of the Gateway API status, and, when enabled, Go's
+// profiles under /debug/pprof/.
 package admin
 
 import (
@@ -10,6 +11,7 @@ import (
 	"log/slog"
 	"net"
 	"net/http"
+	"net/http/pprof"
 	"time"
 
 	"github.com/prometheus/client_golang/prometheus"
@@ -34,6 +36,8 @@ type Server struct {
 	src      Source
 	logger   *slog.Logger
 	ln       net.Listener
+	// profiling serves /debug/pprof/ (EnableProfiling).
+	profiling bool
 }
 
 // New listens on addr at once, so a port conflict is reported at start-up.
@@ -44,6 +48,12 @@ func New(addr string, gatherer prometheus.Gatherer, src Source, logger *slog.Log
 	}
 	return &Server{addr: addr, gatherer: gatherer, src: src, logger: logger, ln: ln}, nil
 }
+
+// EnableProfiling adds Go's CPU, heap, allocation, goroutine and trace
+// profiles under /debug/pprof/ (net/http/pprof). Off by default: a CPU
+// profile or trace costs the data plane while it runs, and the admin port
+// should stay on an internal address.
+func (s *Server) EnableProfiling() { s.profiling = true }
 
 // Addr is the address the server listens on.
 func (s *Server) Addr() net.Addr { return s.ln.Addr() }
@@ -67,6 +77,13 @@ func (s *Server) Handler() http.Handler {
 	})
 	mux.HandleFunc("GET /config_dump", s.dump(s.src.Config))
 	mux.HandleFunc("GET /status", s.dump(s.src.Status))
+	if s.profiling {
+		mux.HandleFunc("GET /debug/pprof/", pprof.Index) // and every named profile: heap, allocs, goroutine, ...
+		mux.HandleFunc("GET /debug/pprof/cmdline", pprof.Cmdline)
+		mux.HandleFunc("GET /debug/pprof/profile", pprof.Profile)
+		mux.HandleFunc("GET /debug/pprof/symbol", pprof.Symbol)
+		mux.HandleFunc("GET /debug/pprof/trace", pprof.Trace)
+	}
 	return mux
 }
 

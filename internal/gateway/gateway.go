@@ -33,6 +33,8 @@ type Options struct {
 	PortOffset int
 	// AdminAddr serves /metrics, /healthz, /readyz, /config_dump and /status.
 	AdminAddr string
+	// Profiling adds Go's profiles under /debug/pprof/ on AdminAddr.
+	Profiling bool
 	// AccessLog receives one JSON line per request; nil turns it off.
 	AccessLog io.Writer
 	// Version is reported by the rauta_build_info metric.
@@ -100,8 +102,11 @@ func New(opts Options, logger *slog.Logger) (*Gateway, error) {
 	if err != nil {
 		return nil, fmt.Errorf("admin listener %s: %w", opts.AdminAddr, err)
 	}
+	if opts.Profiling {
+		adm.EnableProfiling()
+	}
 	g.adm = adm
-	logger.Info("admin endpoints", "addr", adm.Addr().String())
+	logger.Info("admin endpoints", "addr", adm.Addr().String(), "profiling", opts.Profiling)
 	return g, nil
 }
 

@@ -1,0 +1,67 @@
+package admin
+
+import (
+	"io"
+	"log/slog"
+	"net/http"
+	"net/http/httptest"
+	"strings"
+	"testing"
+
+	"github.com/prometheus/client_golang/prometheus"
+)
+
+func newTestServer(t *testing.T, ready bool) *Server {
+	t.Helper()
+	s, err := New("127.0.0.1:0", prometheus.NewRegistry(), Source{
+		Ready:  func() bool { return ready },
+		Config: func() any { return map[string]int{"routes": 3} },
+		Status: func() any { return []string{"ok"} },
+	}, slog.New(slog.NewTextHandler(io.Discard, nil)))
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { s.ln.Close() })
+	return s
+}
+
+func get(h http.Handler, path string) (int, string) {
+	rec := httptest.NewRecorder()
+	h.ServeHTTP(rec, httptest.NewRequest(http.MethodGet, path, nil))
+	return rec.Code, rec.Body.String()
+}
+
+func TestEndpoints(t *testing.T) {
+	h := newTestServer(t, false).Handler()
+	if code, body := get(h, "/healthz"); code != 200 || body != "ok\n" {
+		t.Errorf("/healthz: %d %q", code, body)
+	}
+	if code, _ := get(h, "/readyz"); code != http.StatusServiceUnavailable {
+		t.Errorf("/readyz before a configuration: %d, want 503", code)
+	}
+	if code, body := get(h, "/config_dump"); code != 200 || !strings.Contains(body, `"routes": 3`) {
+		t.Errorf("/config_dump: %d %q", code, body)
+	}
+	if code, _ := get(newTestServer(t, true).Handler(), "/readyz"); code != 200 {
+		t.Errorf("/readyz when ready: %d", code)
+	}
+}
+
+// TestProfiling: /debug/pprof/ is served only when enabled.
+func TestProfiling(t *testing.T) {
+	s := newTestServer(t, true)
+	if code, _ := get(s.Handler(), "/debug/pprof/"); code != http.StatusNotFound {
+		t.Errorf("/debug/pprof/ without profiling: %d, want 404", code)
+	}
+	s.EnableProfiling()
+	h := s.Handler()
+	if code, body := get(h, "/debug/pprof/"); code != 200 || !strings.Contains(body, "allocs") {
+		t.Errorf("/debug/pprof/: %d, index without the allocs profile", code)
+	}
+	if code, body := get(h, "/debug/pprof/heap?debug=1"); code != 200 || !strings.Contains(body, "heap profile") {
+		t.Errorf("/debug/pprof/heap: %d %.80q", code, body)
+	}
+	if code, _ := get(h, "/debug/pprof/cmdline"); code != 200 {
+		t.Errorf("/debug/pprof/cmdline: %d", code)
+	}
+}
