@@ -26,8 +26,11 @@ type Config struct {
 	Bridge string
 	// StateDir holds container logs; required.
 	StateDir string
-	// Images maps image references to local binaries.
+	// Images maps image references to local binaries or OCI image layouts.
 	Images []ImageMapping
+	// ServiceCIDR is the cluster's Service ClusterIP range. When set, every pod gets a
+	// route to it through the bridge, where the cluster's service proxy answers.
+	ServiceCIDR string
 	// NodeClient authenticates as system:node:<Name> (group system:nodes).
 	NodeClient *rest.Config
 	// BinderClient may create pods/binding (the agent binds pods as a scheduler would).
@@ -39,11 +42,13 @@ type Config struct {
 	HeartbeatInterval time.Duration
 }
 
-// ImageMapping runs Binary for every image whose repository (the reference without tag
-// or digest) equals Repository.
+// ImageMapping runs Binary, or the image in the OCI image layout folder Layout, for every
+// image whose repository (the reference without tag or digest) equals Repository.
+// Exactly one of Binary and Layout is set.
 type ImageMapping struct {
 	Repository string
 	Binary     string
+	Layout     string
 }
 
 // EchoBasicImages maps the conformance echo server images to a local echo-basic binary.
@@ -105,8 +110,8 @@ func (c Config) validate() (netip.Prefix, error) {
 		return netip.Prefix{}, fmt.Errorf("node config: ServingCertPEM, ServingKeyPEM and ClientCAPEM are required")
 	}
 	for i, m := range c.Images {
-		if m.Repository == "" || m.Binary == "" {
-			return netip.Prefix{}, fmt.Errorf("node config: Images[%d]: Repository and Binary are required", i)
+		if m.Repository == "" || (m.Binary == "") == (m.Layout == "") {
+			return netip.Prefix{}, fmt.Errorf("node config: Images[%d]: Repository and exactly one of Binary and Layout are required", i)
 		}
 	}
 	return prefix, nil
