@@ -109,7 +109,7 @@ func routeConditions(accepted cond, tr translatedRoute, gen int64) []metav1.Cond
 	}
 	if accepted.ok && len(tr.ruleErrors) > 0 {
 		conds = append(conds, condition(string(gwv1.RouteConditionPartiallyInvalid), true, ruleErrorReason(tr.ruleErrors),
-			"invalid rules dropped: "+errors.Join(tr.ruleErrors...).Error(), gen))
+			"Dropped Rule(s): "+errors.Join(tr.ruleErrors...).Error(), gen))
 	}
 	return conds
 }
@@ -155,12 +155,20 @@ func (t *translator) httpRoute(r *gwv1.HTTPRoute) translatedRoute {
 		rule, problems, err := t.httpRule(r, i, &rules[i])
 		tr.refProblems = append(tr.refProblems, problems...)
 		if err != nil {
-			tr.ruleErrors = append(tr.ruleErrors, fmt.Errorf("spec.rules[%d]: %w", i, err))
+			tr.ruleErrors = append(tr.ruleErrors, fmt.Errorf("%s: %w", ruleField(i, &rules[i]), err))
 			continue
 		}
 		tr.rules = append(tr.rules, rule)
 	}
 	return tr
+}
+
+// ruleField names a rule in messages: its index, and its name when it has one.
+func ruleField(i int, rule *gwv1.HTTPRouteRule) string {
+	if rule.Name != nil && *rule.Name != "" {
+		return fmt.Sprintf("spec.rules[%d] (%s)", i, *rule.Name)
+	}
+	return fmt.Sprintf("spec.rules[%d]", i)
 }
 
 func ruleName(r *gwv1.HTTPRoute, i int, rule *gwv1.HTTPRouteRule) string {
@@ -175,6 +183,9 @@ func (t *translator) httpRule(r *gwv1.HTTPRoute, i int, rule *gwv1.HTTPRouteRule
 	var problems []refProblem
 	field := fmt.Sprintf("spec.rules[%d]", i)
 
+	if err := unimplementedRuleFields(rule); err != nil {
+		return translatedRule{}, nil, err
+	}
 	timeouts, err := ruleTimeouts(rule.Timeouts)
 	if err != nil {
 		return translatedRule{}, nil, err
