@@ -99,6 +99,7 @@ func (t *translator) gateway(gw *gwv1.Gateway, classAccepted bool, claims portCl
 	gen := gw.Generation
 
 	addrProblem := t.gatewayAddresses(gs)
+	unimplemented := gatewayUnimplemented(gw)
 
 	seen := make(map[gwv1.SectionName]bool)
 	var duplicates []string
@@ -143,6 +144,10 @@ func (t *translator) gateway(gw *gwv1.Gateway, classAccepted bool, claims portCl
 		gs.accepted = false
 		reason = string(gwv1.GatewayReasonUnsupportedAddress)
 		msg = addrProblem
+	case unimplemented != "":
+		gs.accepted = false
+		reason = reasonUnsupportedValue
+		msg = unimplemented
 	case len(gs.listeners) == 0 || len(invalid) == len(gs.listeners):
 		gs.accepted = false
 		reason = string(gwv1.GatewayReasonListenersNotValid)
@@ -170,6 +175,9 @@ func (t *translator) gateway(gw *gwv1.Gateway, classAccepted bool, claims portCl
 	} else {
 		gs.conds = append(gs.conds, condition(string(gwv1.GatewayConditionProgrammed), false,
 			string(gwv1.GatewayReasonInvalid), msg, gen))
+	}
+	if c, ok := backendClientCertificate(gw); ok {
+		gs.conds = append(gs.conds, c)
 	}
 	return gs
 }
@@ -235,6 +243,8 @@ func (t *translator) listener(gs *gatewayState, spec *gwv1.Listener) *listenerSt
 	if spec.Protocol == gwv1.HTTPSProtocolType {
 		t.listenerTLS(l)
 	}
+	refuseListenerTLSOptions(l)
+	refuseFrontendValidation(l)
 	return l
 }
 

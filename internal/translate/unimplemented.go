@@ -6,6 +6,11 @@ package translate
 // is in force when it is not. docs/translator.md lists every field.
 
 import (
+	"fmt"
+	"sort"
+	"strings"
+
+	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	gwv1 "sigs.k8s.io/gateway-api/apis/v1"
 )
 
@@ -23,4 +28,88 @@ func unimplementedRuleFields(rule *gwv1.HTTPRouteRule) error {
 		return unsupported("sessionPersistence: RAUTA does not implement session persistence yet; remove the field")
 	}
 	return nil
+}
+
+// reasonUnsupportedValue is the Gateway Accepted reason for a field RAUTA
+// does not implement. The API lists no Gateway reason for that; this is the
+// one it gives listeners and routes for the same situation.
+const reasonUnsupportedValue = "UnsupportedValue"
+
+// gatewayUnimplemented refuses Gateway fields that ask RAUTA to take on
+// objects it does not serve: default Gateways (GEP-3793) would claim Routes
+// that name no parent, and allowedListeners would attach ListenerSets. Either
+// silently ignored would leave those Routes or ListenerSets unserved while the
+// Gateway looks fine, so the Gateway is not accepted until the field is
+// removed or set to None. It returns "" when nothing is refused.
+func gatewayUnimplemented(gw *gwv1.Gateway) string {
+	if s := gw.Spec.DefaultScope; s != "" && s != gwv1.GatewayDefaultScopeNone {
+		return fmt.Sprintf("spec.defaultScope: %q: RAUTA does not implement default Gateways yet; remove the field or set None", s)
+	}
+	if al := gw.Spec.AllowedListeners; al != nil && al.Namespaces != nil && al.Namespaces.From != nil &&
+		*al.Namespaces.From != gwv1.NamespacesFromNone {
+		return fmt.Sprintf("spec.allowedListeners.namespaces.from: %q: RAUTA does not implement ListenerSets yet; remove the field or set None",
+			*al.Namespaces.From)
+	}
+	return ""
+}
+
+// frontendValidation returns the client certificate validation that applies
+// to HTTPS listeners on port, as spec.tls.frontend defines it: the per-port
+// entry when there is one (even without validation), else the default.
+func frontendValidation(gw *gwv1.Gateway, port gwv1.PortNumber) (*gwv1.FrontendTLSValidation, string) {
+	if gw.Spec.TLS == nil || gw.Spec.TLS.Frontend == nil {
+		return nil, ""
+	}
+	f := gw.Spec.TLS.Frontend
+	for i, pp := range f.PerPort {
+		if pp.Port == port {
+			return pp.TLS.Validation, fmt.Sprintf("spec.tls.frontend.perPort[%d].tls.validation", i)
+		}
+	}
+	return f.Default.Validation, "spec.tls.frontend.default.validation"
+}
+
+// refuseFrontendValidation makes an HTTPS listener that should check client
+// certificates not accepted (reason UnsupportedValue, the listener reason for
+// "a value for a field that is not supported"): serving it without the check
+// would let in clients the user meant to keep out.
+func refuseFrontendValidation(l *listenerState) {
+	if l.spec.Protocol != gwv1.HTTPSProtocolType || !l.accepted.ok {
+		return
+	}
+	v, field := frontendValidation(l.gw.gw, l.spec.Port)
+	if v == nil {
+		return
+	}
+	l.accepted = cond{false, string(gwv1.ListenerReasonUnsupportedValue),
+		fmt.Sprintf("%s: RAUTA does not implement client certificate validation yet; this HTTPS listener is not served", field)}
+}
+
+// refuseListenerTLSOptions refuses tls.options: RAUTA defines no options, and
+// an option such as a minimum TLS version silently ignored would weaken the
+// listener behind the user's back.
+func refuseListenerTLSOptions(l *listenerState) {
+	if l.spec.TLS == nil || len(l.spec.TLS.Options) == 0 || !l.accepted.ok {
+		return
+	}
+	keys := make([]string, 0, len(l.spec.TLS.Options))
+	for k := range l.spec.TLS.Options {
+		keys = append(keys, string(k))
+	}
+	sort.Strings(keys)
+	l.accepted = cond{false, string(gwv1.ListenerReasonUnsupportedValue),
+		fmt.Sprintf("tls.options: RAUTA implements no TLS options (%s); remove them", strings.Join(keys, ", "))}
+}
+
+// backendClientCertificate reports spec.tls.backend.clientCertificateRef,
+// which RAUTA cannot use: it opens no TLS connections to backends (a Service
+// with a BackendTLSPolicy gets 500 instead). The spec reports an unusable
+// reference as the Gateway's ResolvedRefs=False InvalidClientCertificateRef
+// while the Gateway stays accepted, and so does RAUTA.
+func backendClientCertificate(gw *gwv1.Gateway) (metav1.Condition, bool) {
+	if gw.Spec.TLS == nil || gw.Spec.TLS.Backend == nil || gw.Spec.TLS.Backend.ClientCertificateRef == nil {
+		return metav1.Condition{}, false
+	}
+	return condition(string(gwv1.GatewayConditionResolvedRefs), false, string(gwv1.GatewayReasonInvalidClientCertificateRef),
+		"spec.tls.backend.clientCertificateRef: RAUTA does not implement TLS to backends yet, so the certificate is not used", gw.Generation), true
 }
