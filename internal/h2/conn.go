@@ -61,7 +61,12 @@ type conn struct {
 	streams     map[uint32]*stream
 	maxStreamID uint32 // the highest stream the client opened
 	active      int    // handlers running
-	goAwaySent  bool
+	goAwaySent  bool   // the final GOAWAY: streams after it are ignored
+	// goAwayWarned: the first GOAWAY of a drain (GoAway) was sent; streams
+	// the client opens are still served until the final one.
+	goAwayWarned bool
+	// started: the server's SETTINGS are queued, so other frames may follow.
+	started bool
 
 	// resetIDs holds the last streams the server sent RST_STREAM for
 	// (a ring, next is where the next goes). Frames the client had
@@ -139,6 +144,7 @@ func (c *conn) serve(ctx context.Context) {
 	)
 	c.writeWindowUpdate(0, connRecvWindow-initialWindow)
 	c.recvWindow = connRecvWindow
+	c.started = true
 	c.mu.Unlock()
 	go c.writeLoop()
 	if t := c.srv.IdleTimeout; t > 0 {
@@ -378,6 +384,11 @@ func (c *conn) handleHeaders(f *http2.MetaHeadersFrame) error {
 	} else {
 		go c.worker(j)
 	}
+	if !c.goAwayWarned && c.srv.draining.Load() {
+		// A connection opened during a drain serves its first stream,
+		// then is asked to go away like the others.
+		c.warnGoAway()
+	}
 	return nil
 }
 
@@ -542,6 +553,26 @@ func (c *conn) goAway() {
 	c.sendGoAway(http2.ErrCodeNo, "")
 	c.queued()
 }
+
+// warnGoAway starts a drain of the connection (RFC 9113 6.8): GOAWAY with
+// NO_ERROR and the largest stream id tells the client to open no more
+// streams, while the ones it is opening now are still served; after
+// goAwayGrace, more than a round trip, goAway sends the final GOAWAY with
+// the last stream the client really opened. Callers hold c.mu.
+func (c *conn) warnGoAway() {
+	if c.dead != nil || c.goAwayWarned || c.goAwaySent || !c.started {
+		return // not started: it gets GOAWAY after its first stream
+	}
+	c.goAwayWarned = true
+	c.writeGoAway(1<<31-1, http2.ErrCodeNo, "")
+	c.queued()
+	time.AfterFunc(goAwayGrace, c.goAway)
+}
+
+// goAwayGrace is the time between the two GOAWAY frames of a drain: long
+// enough for streams the client sent before it read the first one to
+// arrive, as RFC 9113 6.8 asks (at least a round trip).
+const goAwayGrace = time.Second
 
 // sendGoAway queues GOAWAY once; any code but NO_ERROR, or no open
 // stream, also closes the connection after it is sent.

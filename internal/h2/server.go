@@ -13,6 +13,7 @@ import (
 	"net"
 	"net/http"
 	"sync"
+	"sync/atomic"
 	"time"
 )
 
@@ -39,6 +40,9 @@ type Server struct {
 	mu       sync.Mutex
 	conns    map[*conn]struct{}
 	shutdown bool
+	// draining is set by GoAway: connections get GOAWAY after their first
+	// stream.
+	draining atomic.Bool
 
 	// bufs holds response body buffers (*[]byte, responseBuffer each):
 	// a fresh 16 KiB per response was a tenth of the allocation work.
@@ -91,6 +95,33 @@ func (s *Server) Shutdown() {
 	for _, c := range conns {
 		c.goAway()
 	}
+}
+
+// GoAway asks every client to move to new connections while the server
+// keeps serving, as a process about to stop does: each connection gets the
+// two GOAWAY frames of RFC 9113 6.8 (see warnGoAway) and closes once its
+// streams finish. Connections opened afterwards get them after their
+// first stream. Shutdown may follow at any time.
+func (s *Server) GoAway() {
+	s.draining.Store(true)
+	s.mu.Lock()
+	conns := make([]*conn, 0, len(s.conns))
+	for c := range s.conns {
+		conns = append(conns, c)
+	}
+	s.mu.Unlock()
+	for _, c := range conns {
+		c.mu.Lock()
+		c.warnGoAway()
+		c.mu.Unlock()
+	}
+}
+
+// Conns returns the number of open connections.
+func (s *Server) Conns() int {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return len(s.conns)
 }
 
 // Drain waits until every connection has closed, and closes the ones still
