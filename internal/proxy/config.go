@@ -103,6 +103,9 @@ func (s *Server) bindAddress(l *ir.Listener) (string, error) {
 	if port != 0 {
 		port += s.opts.PortOffset
 	}
+	if port != 0 && l.Port < 1024 {
+		port += s.opts.LowPortOffset
+	}
 	if port < 0 || port > 65535 {
 		return "", fmt.Errorf("port %d with offset %d is out of range", l.Port, s.opts.PortOffset)
 	}

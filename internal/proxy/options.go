@@ -17,6 +17,11 @@ type Options struct {
 	// PortOffset is added to every listener port, so tests and demos can run
 	// unprivileged (80 -> 8080 with an offset of 8000).
 	PortOffset int
+	// LowPortOffset is added to listener ports below 1024 when binding
+	// only: a data-plane pod runs without privileges and binds 80 as 10080,
+	// while clients still reach port 80 through the Kubernetes Service that
+	// maps it, so redirects keep the listener's port.
+	LowPortOffset int
 	// AccessLog receives one JSON line per request; nil turns it off.
 	AccessLog io.Writer
 	// Registerer receives the request metrics; nil keeps them private.

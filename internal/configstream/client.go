@@ -1,0 +1,211 @@
+package configstream
+
+import (
+	"bufio"
+	"bytes"
+	"context"
+	"crypto/tls"
+	"crypto/x509"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"io"
+	"math/rand/v2"
+	"net/http"
+	"net/url"
+	"os"
+	"strings"
+	"time"
+)
+
+// Client is the data plane's side: it keeps a stream to the controller open,
+// hands every Config to Apply and posts Apply's Report back. While the
+// controller is away the last applied Config keeps serving: Client never
+// un-applies anything.
+type Client struct {
+	// Address is the controller's host:port.
+	Address string
+	// ServerName is the name the controller's certificate must hold.
+	ServerName string
+	// RootCAs verifies the controller's certificate.
+	RootCAs *x509.CertPool
+	// TokenFile holds the bound ServiceAccount token; it is read again for
+	// every request, as the kubelet rotates it.
+	TokenFile string
+	// Gateway ("namespace/name") and Pod identify this data plane.
+	Gateway, Pod string
+	// Apply serves a Config and says how that went.
+	Apply func(Config) Report
+	// OnError is told why a stream ended (for logs); nil ignores it.
+	OnError func(error)
+	// Heartbeat is the controller's heartbeat interval; a stream silent for
+	// three of them is dropped and dialled again. 0 means 10 s.
+	Heartbeat time.Duration
+	// MaxConfigBytes bounds one Config on the wire; 0 means 64 MiB.
+	MaxConfigBytes int
+
+	http *http.Client
+}
+
+// Run keeps the stream alive until ctx ends, reconnecting with jittered
+// backoff (250 ms doubling to 10 s, reset after a stream that delivered).
+func (c *Client) Run(ctx context.Context) error {
+	if c.Address == "" || c.Gateway == "" || c.Apply == nil {
+		return errors.New("config stream client: Address, Gateway and Apply are required")
+	}
+	c.http = &http.Client{Transport: &http.Transport{
+		TLSClientConfig:     &tls.Config{RootCAs: c.RootCAs, ServerName: c.ServerName, MinVersion: tls.VersionTLS13},
+		ForceAttemptHTTP2:   true,
+		TLSHandshakeTimeout: 10 * time.Second,
+		// The stream is long-lived; a response head slower than this
+		// means a controller that is not serving.
+		ResponseHeaderTimeout: 30 * time.Second,
+		MaxIdleConnsPerHost:   2,
+	}}
+	defer c.http.CloseIdleConnections()
+	backoff := 250 * time.Millisecond
+	for {
+		delivered, err := c.stream(ctx)
+		if ctx.Err() != nil {
+			return nil
+		}
+		if c.OnError != nil && err != nil {
+			c.OnError(err)
+		}
+		if delivered {
+			backoff = 250 * time.Millisecond
+		}
+		wait := backoff/2 + rand.N(backoff/2+1)
+		select {
+		case <-ctx.Done():
+			return nil
+		case <-time.After(wait):
+		}
+		backoff = min(backoff*2, 10*time.Second)
+	}
+}
+
+func (c *Client) token() (string, error) {
+	b, err := os.ReadFile(c.TokenFile)
+	if err != nil {
+		return "", fmt.Errorf("read token: %w", err)
+	}
+	return strings.TrimSpace(string(b)), nil
+}
+
+func (c *Client) url(path string, q url.Values) string {
+	u := url.URL{Scheme: "https", Host: c.Address, Path: path, RawQuery: q.Encode()}
+	return u.String()
+}
+
+// stream runs one stream until it fails; delivered says whether it brought
+// at least one Config.
+func (c *Client) stream(ctx context.Context) (delivered bool, err error) {
+	token, err := c.token()
+	if err != nil {
+		return false, err
+	}
+	ctx, cancel := context.WithCancel(ctx)
+	defer cancel()
+	req, err := http.NewRequestWithContext(ctx, http.MethodGet,
+		c.url(StreamPath, url.Values{"gateway": {c.Gateway}, "pod": {c.Pod}}), nil)
+	if err != nil {
+		return false, err
+	}
+	req.Header.Set("Authorization", "Bearer "+token)
+	resp, err := c.http.Do(req)
+	if err != nil {
+		return false, fmt.Errorf("open config stream: %w", err)
+	}
+	defer resp.Body.Close()
+	if resp.StatusCode != http.StatusOK {
+		b, _ := io.ReadAll(io.LimitReader(resp.Body, 1024))
+		return false, fmt.Errorf("open config stream: %s: %s", resp.Status, strings.TrimSpace(string(b)))
+	}
+
+	heartbeat := c.Heartbeat
+	if heartbeat <= 0 {
+		heartbeat = 10 * time.Second
+	}
+	// A stream silent for three heartbeats is dead (a controller that went
+	// away without closing, a network partition).
+	watchdog := time.AfterFunc(3*heartbeat, cancel)
+	defer watchdog.Stop()
+
+	limit := c.MaxConfigBytes
+	if limit <= 0 {
+		limit = 64 << 20
+	}
+	rd := bufio.NewReaderSize(resp.Body, 64<<10)
+	for {
+		line, err := readLine(rd, limit)
+		if err != nil {
+			if ctx.Err() != nil && err != nil {
+				err = fmt.Errorf("config stream silent for %s: %w", 3*heartbeat, err)
+			}
+			return delivered, err
+		}
+		watchdog.Reset(3 * heartbeat)
+		var m message
+		if err := json.Unmarshal(line, &m); err != nil {
+			return delivered, fmt.Errorf("config stream: %w", err)
+		}
+		if m.Config == nil {
+			continue
+		}
+		delivered = true
+		rep := c.Apply(*m.Config)
+		rep.Gateway, rep.Pod = c.Gateway, c.Pod
+		rep.Version, rep.Generation = m.Config.Version, m.Config.Generation
+		if err := c.report(ctx, rep); err != nil {
+			return delivered, err
+		}
+	}
+}
+
+// readLine reads one newline-terminated line of at most limit bytes.
+func readLine(rd *bufio.Reader, limit int) ([]byte, error) {
+	var buf []byte
+	for {
+		chunk, err := rd.ReadSlice('\n')
+		if len(buf)+len(chunk) > limit {
+			return nil, fmt.Errorf("config stream: a message exceeds %d bytes", limit)
+		}
+		buf = append(buf, chunk...)
+		if err == nil {
+			return buf, nil
+		}
+		if !errors.Is(err, bufio.ErrBufferFull) {
+			return nil, err
+		}
+	}
+}
+
+func (c *Client) report(ctx context.Context, rep Report) error {
+	token, err := c.token()
+	if err != nil {
+		return err
+	}
+	body, err := json.Marshal(rep)
+	if err != nil {
+		return err
+	}
+	ctx, cancel := context.WithTimeout(ctx, 10*time.Second)
+	defer cancel()
+	req, err := http.NewRequestWithContext(ctx, http.MethodPost, c.url(ReportPath, nil), bytes.NewReader(body))
+	if err != nil {
+		return err
+	}
+	req.Header.Set("Authorization", "Bearer "+token)
+	req.Header.Set("Content-Type", "application/json")
+	resp, err := c.http.Do(req)
+	if err != nil {
+		return fmt.Errorf("report: %w", err)
+	}
+	defer resp.Body.Close()
+	_, _ = io.Copy(io.Discard, io.LimitReader(resp.Body, 4096))
+	if resp.StatusCode/100 != 2 {
+		return fmt.Errorf("report: %s", resp.Status)
+	}
+	return nil
+}
