@@ -23,6 +23,9 @@ const (
 type refProblem struct {
 	reason  string
 	message string
+	// policies are the BackendTLSPolicies that made the reference
+	// unresolvable; their status names the Gateways the route attached to.
+	policies []*gwv1.BackendTLSPolicy
 }
 
 // backend resolves one backend reference of a route into an ir.Backend.
@@ -49,7 +52,7 @@ func (t *translator) backend(routeKind, routeNS, field string, ref gwv1.BackendO
 	b := ir.Backend{Name: name, Weight: weight}
 	invalid := func(reason gwv1.RouteConditionReason, format string, args ...any) (ir.Backend, *refProblem) {
 		b.Invalid = true
-		return b, &refProblem{string(reason), field + ": " + fmt.Sprintf(format, args...)}
+		return b, &refProblem{reason: string(reason), message: field + ": " + fmt.Sprintf(format, args...)}
 	}
 	if group != "" || kind != "Service" {
 		return invalid(gwv1.RouteReasonInvalidKind, "kind %q in group %q is not supported; use a Service", kind, group)
@@ -68,6 +71,11 @@ func (t *translator) backend(routeKind, routeNS, field string, ref gwv1.BackendO
 	sp, ok := servicePort(svc, port)
 	if !ok {
 		return invalid(gwv1.RouteReasonBackendNotFound, "Service %s/%s has no port %d", ns, ref.Name, port)
+	}
+	if ps := t.ix.backendTLSPolicies(svc, sp); len(ps) > 0 {
+		b.Invalid = true
+		p := backendTLSProblem(field, svc, ps)
+		return b, &p
 	}
 	policy, hashHeader, problem := lbPolicy(svc)
 	if problem != "" {

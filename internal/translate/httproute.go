@@ -59,6 +59,9 @@ func (t *translator) httpRoutes(routes []*gwv1.HTTPRoute) {
 				res.accepted = cond{false, ruleErrorReason(tr.ruleErrors), "all rules are invalid: " + errors.Join(tr.ruleErrors...).Error()}
 				res.attachments = nil
 			}
+			if len(res.attachments) > 0 {
+				t.notePolicyAncestors(res.gateway, tr.refProblems)
+			}
 			for _, a := range res.attachments {
 				a.listener.attached++
 				for _, rule := range tr.rules {

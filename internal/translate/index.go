@@ -19,6 +19,8 @@ type index struct {
 	grants     map[string][]*gwv1.ReferenceGrant // by namespace of the grant (the target side)
 	gateways   map[types.NamespacedName]*gwv1.Gateway
 	classes    map[string]*gwv1.GatewayClass
+	// tlsPolicies are the BackendTLSPolicies targeting each Service.
+	tlsPolicies map[types.NamespacedName][]*gwv1.BackendTLSPolicy
 }
 
 func newIndex(res *resources.Resources) *index {
@@ -30,6 +32,8 @@ func newIndex(res *resources.Resources) *index {
 		grants:     make(map[string][]*gwv1.ReferenceGrant),
 		gateways:   make(map[types.NamespacedName]*gwv1.Gateway, len(res.Gateways)),
 		classes:    make(map[string]*gwv1.GatewayClass, len(res.GatewayClasses)),
+
+		tlsPolicies: make(map[types.NamespacedName][]*gwv1.BackendTLSPolicy),
 	}
 	for _, s := range res.Services {
 		ix.services[nsName(s.Namespace, s.Name)] = s
@@ -56,6 +60,17 @@ func newIndex(res *resources.Resources) *index {
 	}
 	for _, c := range res.GatewayClasses {
 		ix.classes[c.Name] = c
+	}
+	for _, p := range res.BackendTLSPolicies {
+		for _, ref := range p.Spec.TargetRefs {
+			if ref.Group != "" || ref.Kind != "Service" {
+				continue // other targets are implementation-specific; RAUTA routes only to Services
+			}
+			key := nsName(p.Namespace, string(ref.Name))
+			if l := ix.tlsPolicies[key]; len(l) == 0 || l[len(l)-1] != p {
+				ix.tlsPolicies[key] = append(l, p)
+			}
+		}
 	}
 	return ix
 }

@@ -13,6 +13,9 @@ type Status struct {
 	GatewayClasses []GatewayClassStatus `json:"gatewayClasses,omitempty"`
 	Gateways       []GatewayStatus      `json:"gateways,omitempty"`
 	HTTPRoutes     []HTTPRouteStatus    `json:"httpRoutes,omitempty"`
+	// BackendTLSPolicies holds RAUTA's ancestor entries of the policies
+	// that matter to its Gateways.
+	BackendTLSPolicies []PolicyStatus `json:"backendTLSPolicies,omitempty"`
 }
 
 // GatewayClassStatus is the status of one GatewayClass.
@@ -34,6 +37,14 @@ type HTTPRouteStatus struct {
 	Namespace string               `json:"namespace"`
 	Name      string               `json:"name"`
 	Status    gwv1.HTTPRouteStatus `json:"status"`
+}
+
+// PolicyStatus is the status of one policy: the ancestor entries this
+// controller is responsible for.
+type PolicyStatus struct {
+	Namespace string            `json:"namespace"`
+	Name      string            `json:"name"`
+	Status    gwv1.PolicyStatus `json:"status"`
 }
 
 // condition builds a condition with the generation it describes.

@@ -37,6 +37,8 @@ type translator struct {
 	ix            *index
 	status        *Status
 	gatewaysByKey map[string]*gatewayState
+	// policyAncestors are the Gateways each BackendTLSPolicy matters to.
+	policyAncestors map[*gwv1.BackendTLSPolicy]map[string]*gatewayState
 }
 
 // Translate computes the routing model and the status of every owned object.
@@ -50,6 +52,8 @@ func Translate(res *resources.Resources, opts Options) Result {
 		ix:            newIndex(res),
 		status:        &Status{},
 		gatewaysByKey: make(map[string]*gatewayState),
+
+		policyAncestors: make(map[*gwv1.BackendTLSPolicy]map[string]*gatewayState),
 	}
 	classes := t.gatewayClasses(res.GatewayClasses)
 	gws := t.gateways(sortedGateways(res.Gateways), classes)
@@ -57,6 +61,7 @@ func Translate(res *resources.Resources, opts Options) Result {
 		t.gatewaysByKey[gs.key] = gs
 	}
 	t.httpRoutes(res.HTTPRoutes)
+	t.backendTLSPolicyStatus()
 
 	for _, gs := range gws {
 		st := gwv1.GatewayStatus{Addresses: gs.addresses, Conditions: gs.conds}
@@ -94,6 +99,10 @@ func (t *translator) sortStatus() {
 	})
 	sort.Slice(s.HTTPRoutes, func(i, j int) bool {
 		a, b := s.HTTPRoutes[i], s.HTTPRoutes[j]
+		return a.Namespace+"/"+a.Name < b.Namespace+"/"+b.Name
+	})
+	sort.Slice(s.BackendTLSPolicies, func(i, j int) bool {
+		a, b := s.BackendTLSPolicies[i], s.BackendTLSPolicies[j]
 		return a.Namespace+"/"+a.Name < b.Namespace+"/"+b.Name
 	})
 }
