@@ -17,6 +17,7 @@ import (
 	"runtime"
 
 	"github.com/vishvananda/netns"
+	"golang.org/x/sys/unix"
 )
 
 // ErrClosed is returned by Start after Close.
@@ -24,9 +25,19 @@ var ErrClosed = errors.New("spawner closed")
 
 // Spawner forks processes from its own locked OS thread. Create it with New.
 type Spawner struct {
-	reqs chan request
-	done chan struct{}
+	reqs       chan request
+	done       chan struct{}
+	noNewPrivs bool
 }
+
+// Option configures a Spawner.
+type Option func(*Spawner)
+
+// WithNoNewPrivs sets no_new_privs on the spawning thread before the first fork. Children
+// inherit it and keep it across execve, so a set-user-ID binary or file capabilities
+// cannot give them privileges their credentials do not have. Go creates new threads from
+// a template thread, never from a locked one, so the flag stays on this thread alone.
+func WithNoNewPrivs() Option { return func(s *Spawner) { s.noNewPrivs = true } }
 
 type request struct {
 	cmd   *exec.Cmd
@@ -35,8 +46,11 @@ type request struct {
 }
 
 // New starts the spawning thread.
-func New() *Spawner {
+func New(opts ...Option) *Spawner {
 	s := &Spawner{reqs: make(chan request), done: make(chan struct{})}
+	for _, o := range opts {
+		o(s)
+	}
 	go s.loop()
 	return s
 }
@@ -73,6 +87,11 @@ func (s *Spawner) loop() {
 		defer home.Close()
 	}
 	broken := homeErr
+	if broken == nil && s.noNewPrivs {
+		if err := unix.Prctl(unix.PR_SET_NO_NEW_PRIVS, 1, 0, 0, 0); err != nil {
+			broken = fmt.Errorf("set no_new_privs: %w", err)
+		}
+	}
 	for {
 		select {
 		case <-s.done:

@@ -82,3 +82,38 @@ func TestPdeathsigSurvivesThreadExits(t *testing.T) {
 	}
 	<-exited
 }
+
+// Children of a WithNoNewPrivs spawner have no_new_privs; children of a plain one, and
+// other processes of the test, do not (the flag stays on the spawning thread).
+func TestNoNewPrivs(t *testing.T) {
+	nnp := func(s *Spawner) string {
+		t.Helper()
+		cmd := exec.Command("/bin/grep", "^NoNewPrivs:", "/proc/self/status")
+		var out strings.Builder
+		cmd.Stdout = &out
+		if err := s.Start(cmd, ""); err != nil {
+			t.Fatal(err)
+		}
+		if err := cmd.Wait(); err != nil {
+			t.Fatal(err)
+		}
+		return strings.Join(strings.Fields(out.String()), " ")
+	}
+	strict := New(WithNoNewPrivs())
+	defer strict.Close()
+	plain := New()
+	defer plain.Close()
+	if got := nnp(strict); got != "NoNewPrivs: 1" {
+		t.Errorf("child of WithNoNewPrivs spawner: %q, want NoNewPrivs: 1", got)
+	}
+	if got := nnp(plain); got != "NoNewPrivs: 0" {
+		t.Errorf("child of plain spawner: %q, want NoNewPrivs: 0", got)
+	}
+	out, err := exec.Command("/bin/grep", "^NoNewPrivs:", "/proc/self/status").Output()
+	if err != nil {
+		t.Fatal(err)
+	}
+	if got := strings.Join(strings.Fields(string(out)), " "); got != "NoNewPrivs: 0" {
+		t.Errorf("child started outside the spawners: %q, want NoNewPrivs: 0", got)
+	}
+}
