@@ -6,6 +6,7 @@ import (
 
 	corev1 "k8s.io/api/core/v1"
 	discoveryv1 "k8s.io/api/discovery/v1"
+	"k8s.io/apimachinery/pkg/api/meta"
 	"sigs.k8s.io/controller-runtime/pkg/client"
 	gwv1 "sigs.k8s.io/gateway-api/apis/v1"
 	gwv1b1 "sigs.k8s.io/gateway-api/apis/v1beta1"
@@ -27,11 +28,17 @@ func List(ctx context.Context, r client.Reader) (*resources.Resources, error) {
 		slices   discoveryv1.EndpointSliceList
 		secrets  corev1.SecretList
 		nss      corev1.NamespaceList
+		policies gwv1.BackendTLSPolicyList
 	)
 	for _, l := range []client.ObjectList{&classes, &gateways, &routes, &grants, &services, &slices, &secrets, &nss} {
 		if err := r.List(ctx, l); err != nil {
 			return nil, fmt.Errorf("list %T: %w", l, err)
 		}
+	}
+	// BackendTLSPolicy is optional (see optionalKind): without its CRD
+	// there are no policies.
+	if err := r.List(ctx, &policies); err != nil && !meta.IsNoMatchError(err) {
+		return nil, fmt.Errorf("list %T: %w", &policies, err)
 	}
 	for i := range classes.Items {
 		res.GatewayClasses = append(res.GatewayClasses, classes.Items[i].DeepCopy())
@@ -54,6 +61,9 @@ func List(ctx context.Context, r client.Reader) (*resources.Resources, error) {
 	}
 	for i := range secrets.Items {
 		res.Secrets = append(res.Secrets, secrets.Items[i].DeepCopy())
+	}
+	for i := range policies.Items {
+		res.BackendTLSPolicies = append(res.BackendTLSPolicies, policies.Items[i].DeepCopy())
 	}
 	for i := range nss.Items {
 		res.Namespaces = append(res.Namespaces, nss.Items[i].DeepCopy())

@@ -100,6 +100,7 @@ func (w *StatusWriter) Write(ctx context.Context, res *resources.Resources, st *
 			return true
 		}))
 	}
+	w.writePolicies(ctx, res, st, now, note)
 	return written, errors.Join(errs...)
 }
 

@@ -7,6 +7,7 @@ import (
 
 	corev1 "k8s.io/api/core/v1"
 	discoveryv1 "k8s.io/api/discovery/v1"
+	"k8s.io/apimachinery/pkg/api/meta"
 	toolscache "k8s.io/client-go/tools/cache"
 	"sigs.k8s.io/controller-runtime/pkg/cache"
 	"sigs.k8s.io/controller-runtime/pkg/client"
@@ -18,14 +19,29 @@ import (
 func WatchedKinds() []client.Object {
 	return []client.Object{
 		&gwv1.GatewayClass{}, &gwv1.Gateway{}, &gwv1.HTTPRoute{}, &gwv1b1.ReferenceGrant{},
+		&gwv1.BackendTLSPolicy{},
 		&corev1.Service{}, &discoveryv1.EndpointSlice{}, &corev1.Secret{}, &corev1.Namespace{},
 	}
+}
+
+// optionalKind reports whether a cluster may lack obj's CRD. BackendTLSPolicy
+// is only in the Gateway API's standard channel since v1.4: without its CRD
+// no policy can exist, so there is nothing to refuse and nothing to watch.
+func optionalKind(obj client.Object) bool {
+	_, ok := obj.(*gwv1.BackendTLSPolicy)
+	return ok
+}
+
+// InformerGetter is the part of a controller-runtime cache Watch uses.
+type InformerGetter interface {
+	GetInformer(ctx context.Context, obj client.Object, opts ...cache.InformerGetOption) (cache.Informer, error)
 }
 
 // Watch registers poke as the event handler of every watched kind. Updates
 // that change only an object's status are dropped: RAUTA writes status
 // itself, and re-translating for its own writes would be a feedback loop.
-func Watch(ctx context.Context, c cache.Cache, poke func()) error {
+// An optional kind whose CRD is not installed is skipped.
+func Watch(ctx context.Context, c InformerGetter, poke func()) error {
 	h := toolscache.ResourceEventHandlerFuncs{
 		AddFunc:    func(any) { poke() },
 		DeleteFunc: func(any) { poke() },
@@ -37,6 +53,9 @@ func Watch(ctx context.Context, c cache.Cache, poke func()) error {
 	}
 	for _, obj := range WatchedKinds() {
 		inf, err := c.GetInformer(ctx, obj)
+		if err != nil && optionalKind(obj) && meta.IsNoMatchError(err) {
+			continue
+		}
 		if err != nil {
 			return fmt.Errorf("watch %T: %w", obj, err)
 		}
