@@ -99,6 +99,7 @@ func (t *translator) gateway(gw *gwv1.Gateway, classAccepted bool, claims portCl
 	gen := gw.Generation
 
 	addrProblem := t.gatewayAddresses(gs)
+	paramsProblem := t.gatewayParameters(gw, gs.key)
 	unimplemented := gatewayUnimplemented(gw)
 
 	seen := make(map[gwv1.SectionName]bool)
@@ -116,6 +117,11 @@ func (t *translator) gateway(gw *gwv1.Gateway, classAccepted bool, claims portCl
 	bindAddr := gs.address
 	if bindAddr == "" {
 		bindAddr = t.opts.DefaultAddress
+	}
+	if t.opts.Provisioned {
+		// Every Gateway has its own data plane and Service: ports are
+		// claimed per Gateway only.
+		bindAddr = "gateway " + gs.key
 	}
 	for _, l := range gs.listeners {
 		if !l.accepted.ok || l.conflicted.ok {
@@ -140,6 +146,10 @@ func (t *translator) gateway(gw *gwv1.Gateway, classAccepted bool, claims portCl
 		gs.accepted = false
 		reason = string(gwv1.GatewayReasonInvalid)
 		msg = fmt.Sprintf("GatewayClass %q is not accepted", gw.Spec.GatewayClassName)
+	case paramsProblem != "":
+		gs.accepted = false
+		reason = string(gwv1.GatewayReasonInvalidParameters)
+		msg = "spec.infrastructure.parametersRef: " + paramsProblem
 	case addrProblem != "":
 		gs.accepted = false
 		reason = string(gwv1.GatewayReasonUnsupportedAddress)
@@ -182,6 +192,19 @@ func (t *translator) gateway(gw *gwv1.Gateway, classAccepted bool, claims portCl
 	return gs
 }
 
+// gatewayParameters returns the problem with a Gateway's
+// spec.infrastructure.parametersRef, or "".
+func (t *translator) gatewayParameters(gw *gwv1.Gateway, key string) string {
+	if gw.Spec.Infrastructure == nil || gw.Spec.Infrastructure.ParametersRef == nil {
+		return ""
+	}
+	problem, known := t.opts.GatewayParameters[key]
+	if !known {
+		return "RAUTA reads parameters only when it provisions data planes (rauta controller -provisioner=kubernetes); remove the reference"
+	}
+	return problem
+}
+
 // gatewayAddresses resolves spec.addresses. RAUTA serves Gateways in-process,
 // so only IP addresses can be honoured. It returns a problem message or "".
 func (t *translator) gatewayAddresses(gs *gatewayState) string {
@@ -190,6 +213,10 @@ func (t *translator) gatewayAddresses(gs *gatewayState) string {
 		typ := gwv1.IPAddressType
 		if a.Type != nil {
 			typ = *a.Type
+		}
+		if t.opts.Provisioned && a.Value == "" && typ == gwv1.IPAddressType {
+			// "Assign me one": the Service's load balancer does.
+			continue
 		}
 		if typ != gwv1.IPAddressType {
 			return fmt.Sprintf("spec.addresses[%d].type: %q is not supported; RAUTA serves IPAddress addresses", i, typ)
@@ -202,6 +229,13 @@ func (t *translator) gatewayAddresses(gs *gatewayState) string {
 			gs.address = ip.String()
 		}
 		gs.addresses = append(gs.addresses, gwv1.GatewayStatusAddress{Type: &addrType, Value: ip.String()})
+	}
+	if t.opts.Provisioned {
+		// The provisioner asks the Service for spec.addresses; what the
+		// Gateway has is what its Service got.
+		gs.address = ""
+		gs.addresses = append([]gwv1.GatewayStatusAddress(nil), t.opts.GatewayAddresses[gs.key]...)
+		return ""
 	}
 	if len(gs.addresses) == 0 {
 		addr := t.opts.Addresses[gs.key]

@@ -13,14 +13,21 @@ func (t *translator) gatewayClasses(classes []*gwv1.GatewayClass) map[string]boo
 		if string(c.Spec.ControllerName) != t.opts.ControllerName {
 			continue
 		}
-		owned[c.Name] = c.Spec.ParametersRef == nil
-		var st gwv1.GatewayClassStatus
+		problem := ""
 		if c.Spec.ParametersRef != nil {
-			// RAUTA takes no parameters; a reference to any is a user mistake
-			// that must be visible, but the class still works.
+			var known bool
+			problem, known = t.opts.ClassParameters[c.Name]
+			if !known {
+				problem = "RAUTA reads parameters only when it provisions data planes (rauta controller -provisioner=kubernetes); remove the reference"
+			}
+		}
+		owned[c.Name] = problem == ""
+		var st gwv1.GatewayClassStatus
+		if problem != "" {
+			// A user mistake that must be visible; Gateways of the class are
+			// not served until it is fixed.
 			st.Conditions = append(st.Conditions, condition(string(gwv1.GatewayClassConditionStatusAccepted), false,
-				string(gwv1.GatewayClassReasonInvalidParameters),
-				"spec.parametersRef: RAUTA does not use parameters; remove the reference", c.Generation))
+				string(gwv1.GatewayClassReasonInvalidParameters), "spec.parametersRef: "+problem, c.Generation))
 		} else {
 			st.Conditions = append(st.Conditions, condition(string(gwv1.GatewayClassConditionStatusAccepted), true,
 				string(gwv1.GatewayClassReasonAccepted), "Accepted by "+t.opts.ControllerName, c.Generation))

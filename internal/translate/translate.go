@@ -24,6 +24,23 @@ type Options struct {
 	// "namespace/name" (the controller's address pool). A Gateway listed here
 	// binds and reports that address instead of DefaultAddress.
 	Addresses map[string]string
+
+	// Provisioned says every Gateway has a data plane of its own (the
+	// kubernetes provisioner): listeners bind the data plane's default
+	// address, Gateways never compete for a port, and status addresses are
+	// GatewayAddresses (the addresses of each Gateway's Service).
+	Provisioned bool
+	// GatewayAddresses are the status addresses of each Gateway, by
+	// "namespace/name", when Provisioned.
+	GatewayAddresses map[string][]gwv1.GatewayStatusAddress
+	// ClassParameters says, by GatewayClass name, whether the class's
+	// parametersRef resolved: "" when it did, else the problem. A class
+	// with a parametersRef missing here is refused: only the provisioner
+	// reads parameters.
+	ClassParameters map[string]string
+	// GatewayParameters is the same for a Gateway's
+	// spec.infrastructure.parametersRef, by "namespace/name".
+	GatewayParameters map[string]string
 }
 
 // Result is the output of one translation.
