@@ -62,6 +62,16 @@ func (t *translator) httpFilters(routeNS, field string, in []gwv1.HTTPRouteFilte
 				continue
 			}
 			out = append(out, ir.Filter{Mirror: m})
+		case gwv1.HTTPRouteFilterExtensionRef:
+			ref := "(missing)"
+			if f.ExtensionRef != nil {
+				ref = fmt.Sprintf("%s/%s %s", f.ExtensionRef.Group, f.ExtensionRef.Kind, f.ExtensionRef.Name)
+			}
+			return nil, problems, &failClosedError{refProblem{reason: string(gwv1.RouteReasonInvalidKind),
+				message: fmt.Sprintf("%s.extensionRef: %s: RAUTA implements no extension filters", ffield, ref)}}
+		case gwv1.HTTPRouteFilterExternalAuth:
+			return nil, problems, &failClosedError{refProblem{reason: string(gwv1.RouteReasonUnsupportedValue),
+				message: ffield + ": filter ExternalAuth is not implemented by RAUTA yet"}}
 		default:
 			return nil, problems, unsupported("%s.type: filter %q is not supported by RAUTA", ffield, f.Type)
 		}

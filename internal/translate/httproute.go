@@ -195,6 +195,11 @@ func (t *translator) httpRule(r *gwv1.HTTPRoute, i int, rule *gwv1.HTTPRouteRule
 	}
 	filters, fp, err := t.httpFilters(r.Namespace, field+".filters", rule.Filters)
 	problems = append(problems, fp...)
+	closed, isClosed := failClosed(err, "requests this rule matches get 500")
+	if isClosed {
+		problems = append(problems, closed)
+		filters, err = nil, nil
+	}
 	if err != nil {
 		return translatedRule{}, problems, err
 	}
@@ -215,6 +220,11 @@ func (t *translator) httpRule(r *gwv1.HTTPRoute, i int, rule *gwv1.HTTPRouteRule
 		}
 		bf, fp, err := t.httpFilters(r.Namespace, bfield+".filters", br.Filters)
 		problems = append(problems, fp...)
+		if fc, ok := failClosed(err, "this backend's share of requests gets 500"); ok {
+			problems = append(problems, fc)
+			b = ir.Backend{Name: b.Name, Weight: b.Weight, Invalid: true}
+			bf, err = nil, nil
+		}
 		if err != nil {
 			return translatedRule{}, problems, fmt.Errorf("backendRefs[%d]: %w", j, err)
 		}
@@ -225,6 +235,10 @@ func (t *translator) httpRule(r *gwv1.HTTPRoute, i int, rule *gwv1.HTTPRouteRule
 		if weight > 0 {
 			backends = append(backends, b)
 		}
+	}
+
+	if isClosed {
+		backends = nil // the proxy answers 500 for a rule without backends or filters
 	}
 
 	matches := rule.Matches

@@ -6,6 +6,7 @@ package translate
 // is in force when it is not. docs/translator.md lists every field.
 
 import (
+	"errors"
 	"fmt"
 	"sort"
 	"strings"
@@ -112,4 +113,29 @@ func backendClientCertificate(gw *gwv1.Gateway) (metav1.Condition, bool) {
 	}
 	return condition(string(gwv1.GatewayConditionResolvedRefs), false, string(gwv1.GatewayReasonInvalidClientCertificateRef),
 		"spec.tls.backend.clientCertificateRef: RAUTA does not implement TLS to backends yet, so the certificate is not used", gw.Generation), true
+}
+
+// failClosedError is a filter RAUTA cannot apply and must not skip: an
+// ExtensionRef (the spec: an unresolvable custom filter "MUST NOT be skipped";
+// the requests it would process get an HTTP error) or ExternalAuth (which
+// "MUST fail closed"). Dropping the rule would let its requests fall through
+// to a broader rule that lacks the filter, so the rule stays and answers 500
+// (a backend-level filter: that backend's share answers 500), the route stays
+// accepted, and ResolvedRefs=False says why.
+type failClosedError struct {
+	problem refProblem
+}
+
+func (e *failClosedError) Error() string { return e.problem.message }
+
+// failClosed reports whether err is a failClosedError and returns its
+// problem with the consequence spelled out.
+func failClosed(err error, consequence string) (refProblem, bool) {
+	var fc *failClosedError
+	if !errors.As(err, &fc) {
+		return refProblem{}, false
+	}
+	p := fc.problem
+	p.message += "; " + consequence
+	return p, true
 }
