@@ -117,8 +117,8 @@ func Desired(in Input) Objects {
 	}
 	meta := func(extraLabels, extraAnnotations map[string]string) metav1.ObjectMeta {
 		return metav1.ObjectMeta{
-			Name:        name,
-			Namespace:   gw.Namespace,
+			Name:      name,
+			Namespace: gw.Namespace,
 			// Each object gets maps of its own: stamp writes into them.
 			Labels:      maps.Clone(mergeMaps(labels, extraLabels)),
 			Annotations: maps.Clone(mergeMaps(annotations, extraAnnotations)),
