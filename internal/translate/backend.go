@@ -4,6 +4,7 @@ import (
 	"fmt"
 	"net/netip"
 	"sort"
+	"strings"
 
 	corev1 "k8s.io/api/core/v1"
 	discoveryv1 "k8s.io/api/discovery/v1"
@@ -81,6 +82,10 @@ func (t *translator) backend(routeKind, routeNS, field string, ref gwv1.BackendO
 	if problem != "" {
 		return invalid(gwv1.RouteReasonUnsupportedValue, "Service %s/%s: %s", ns, ref.Name, problem)
 	}
+	if tlsProtocol(sp) {
+		return invalid(gwv1.RouteReasonUnsupportedProtocol, "Service %s/%s port %d: appProtocol %q asks for TLS to the backend, which RAUTA does not implement yet; it sends no plain text there",
+			ns, ref.Name, port, *sp.AppProtocol)
+	}
 	b.Policy, b.HashHeader = policy, hashHeader
 	b.AppProtocol = appProtocol(sp)
 	b.Endpoints = t.endpoints(svc, sp)
@@ -119,10 +124,23 @@ func appProtocol(sp corev1.ServicePort) string {
 		return "h2c"
 	case "kubernetes.io/ws":
 		return "ws"
-	case "kubernetes.io/wss":
-		return "wss"
 	}
 	return ""
+}
+
+// tlsProtocol reports whether a Service port's appProtocol names a protocol
+// over TLS. The spec: a backend the route cannot reach with its appProtocol
+// is invalid, ResolvedRefs=False UnsupportedProtocol. Other values RAUTA does
+// not know are served as HTTP/1.1, the protocol of the route kind.
+func tlsProtocol(sp corev1.ServicePort) bool {
+	if sp.AppProtocol == nil {
+		return false
+	}
+	switch strings.ToLower(*sp.AppProtocol) {
+	case "kubernetes.io/wss", "https", "wss", "h2", "tls":
+		return true
+	}
+	return false
 }
 
 // endpoints lists the ready endpoints of a Service port from its
