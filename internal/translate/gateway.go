@@ -36,6 +36,7 @@ type listenerState struct {
 
 	supportedKinds []gwv1.RouteGroupKind
 	certs          []ir.Certificate
+	overlapping    []string // HTTPS listeners on the same port whose hostnames overlap this one's
 	attached       int32
 	routes         []routeEntry
 }
@@ -132,6 +133,8 @@ func (t *translator) gateway(gw *gwv1.Gateway, classAccepted bool, claims portCl
 				fmt.Sprintf("port %d on %s is already served by Gateway %s", l.spec.Port, displayAddr(bindAddr), owner)}
 		}
 	}
+
+	markOverlappingTLS(gs.listeners)
 
 	var invalid []string
 	for _, l := range gs.listeners {
@@ -447,6 +450,10 @@ func (l *listenerState) status() gwv1.ListenerStatus {
 		conds = append(conds, condition(string(gwv1.ListenerConditionProgrammed), true, string(gwv1.ListenerReasonProgrammed), "Listener is programmed", gen))
 	} else {
 		conds = append(conds, condition(string(gwv1.ListenerConditionProgrammed), false, string(gwv1.ListenerReasonInvalid), "Listener is not programmed: "+l.problem(), gen))
+	}
+	if len(l.overlapping) > 0 {
+		conds = append(conds, condition(string(gwv1.ListenerConditionOverlappingTLSConfig), true,
+			string(gwv1.ListenerReasonOverlappingHostnames), l.overlapMessage(), gen))
 	}
 	return gwv1.ListenerStatus{
 		Name:           l.spec.Name,
