@@ -89,8 +89,9 @@ func (f *forwarder) transport(b *router.Backend) *http.Transport {
 }
 
 // close waits up to timeout for mirrors, ends upgraded connections and
-// drops idle backend connections.
-func (f *forwarder) close(timeout time.Duration) {
+// drops idle backend connections. It returns how many upgraded
+// connections it ended.
+func (f *forwarder) close(timeout time.Duration) int {
 	done := make(chan struct{})
 	go func() { f.mirrors.Wait(); close(done) }()
 	select {
@@ -98,6 +99,7 @@ func (f *forwarder) close(timeout time.Duration) {
 	case <-time.After(timeout):
 	}
 	f.upMu.Lock()
+	n := len(f.upgraded)
 	for c := range f.upgraded {
 		c.Close()
 	}
@@ -105,6 +107,14 @@ func (f *forwarder) close(timeout time.Duration) {
 	f.pool.close()
 	f.h1.CloseIdleConnections()
 	f.h2c.CloseIdleConnections()
+	return n
+}
+
+// upgradedConns returns the number of upgraded connections open.
+func (f *forwarder) upgradedConns() int {
+	f.upMu.Lock()
+	defer f.upMu.Unlock()
+	return len(f.upgraded)
 }
 
 // hopHeaders are removed in both directions (RFC 9110 7.6.1), along with

@@ -13,10 +13,22 @@ import (
 // socket, so a graceful close can end idle ones at once and wait for busy
 // ones, as net/http's Shutdown does for its own.
 type h1conns struct {
-	mu      sync.Mutex
-	conns   map[*h1conn]struct{}
-	closing atomic.Bool
+	mu    sync.Mutex
+	conns map[*h1conn]struct{}
+	// state is h1Open, h1Draining or h1Closing; one atomic, as every
+	// response reads it.
+	state atomic.Uint32
 }
+
+// The states of an h1conns: serving; draining (the process is about to
+// stop: every response is the connection's last, idle keep-alive
+// connections are closed, new connections still serve one request);
+// closing (the listener is closed: idle connections end at once).
+const (
+	h1Open uint32 = iota
+	h1Draining
+	h1Closing
+)
 
 func newH1Conns() *h1conns { return &h1conns{conns: map[*h1conn]struct{}{}} }
 
@@ -24,7 +36,7 @@ func newH1Conns() *h1conns { return &h1conns{conns: map[*h1conn]struct{}{}} }
 func (s *h1conns) add(c *h1conn) bool {
 	s.mu.Lock()
 	defer s.mu.Unlock()
-	if s.closing.Load() {
+	if s.state.Load() == h1Closing {
 		return false
 	}
 	s.conns[c] = struct{}{}
@@ -37,11 +49,32 @@ func (s *h1conns) remove(c *h1conn) {
 	s.mu.Unlock()
 }
 
+// drain makes every response the connection's last (Connection: close)
+// and closes the idle connections that served a request; a connection
+// that has not served one yet keeps waiting for its first.
+func (s *h1conns) drain() {
+	s.state.CompareAndSwap(h1Open, h1Draining)
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	for c := range s.conns {
+		if c.idle.Load() && c.served.Load() {
+			c.nc.Close()
+		}
+	}
+}
+
+// len returns the number of connections.
+func (s *h1conns) len() int {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return len(s.conns)
+}
+
 // shutdown closes idle connections until none is left, polling like
 // net/http does, and closes the rest when ctx ends. Busy connections see
 // closing after their response, answer it with Connection: close and end.
 func (s *h1conns) shutdown(ctx context.Context) {
-	s.closing.Store(true)
+	s.state.Store(h1Closing)
 	wait := time.Millisecond
 	for {
 		s.mu.Lock()

@@ -26,7 +26,10 @@ type h1conn struct {
 	out  h1writer
 	// idle is true while waiting for the next request; a graceful close
 	// ends idle connections.
-	idle     atomic.Bool
+	idle atomic.Bool
+	// served is set once the connection has served a request: a drain
+	// closes only such idle connections (see h1conns.drain).
+	served   atomic.Bool
 	clientIP string
 
 	req     reqHead
@@ -64,7 +67,7 @@ func newH1Conn(s *Server, sock *socket, nc net.Conn) *h1conn {
 
 // serve runs the connection's request loop.
 func (c *h1conn) serve() {
-	handedOff := false
+	handedOff, served := false, false
 	defer func() {
 		c.sock.h1.remove(c)
 		if !handedOff {
@@ -76,7 +79,9 @@ func (c *h1conn) serve() {
 	}()
 	for {
 		c.idle.Store(true)
-		if c.sock.h1.closing.Load() {
+		// Idle, then check the state: drain sets the state, then closes
+		// idle connections, so one of the two sees the other.
+		if st := c.sock.h1.state.Load(); st == h1Closing || st == h1Draining && c.served.Load() {
 			return
 		}
 		head, err := c.readRequestHead()
@@ -87,6 +92,10 @@ func (c *h1conn) serve() {
 			return
 		}
 		c.idle.Store(false)
+		if !served {
+			served = true
+			c.served.Store(true)
+		}
 		if !parseRequestHead(head, &c.req) {
 			if c.req.ambiguous {
 				c.req.closeAfter = true
@@ -230,7 +239,8 @@ const (
 )
 
 // closing reports whether this response must be the connection's last.
-func (c *h1conn) closing() bool { return c.req.closeAfter || c.sock.h1.closing.Load() }
+// While draining or closing it always is.
+func (c *h1conn) closing() bool { return c.req.closeAfter || c.sock.h1.state.Load() != h1Open }
 
 // writeStatusLine starts a response.
 func (c *h1conn) writeStatusLine(code int, reason string) {

@@ -123,6 +123,13 @@ func (u *h2cUpgrades) serve(c net.Conn, base *http.Server, h http.Handler, r *ht
 	})
 }
 
+// len returns the number of upgraded connections.
+func (u *h2cUpgrades) len() int {
+	u.mu.Lock()
+	defer u.mu.Unlock()
+	return len(u.conns)
+}
+
 // shutdown sends GOAWAY on every upgraded connection, waits for them to
 // finish their streams until ctx ends, then closes what is left.
 func (u *h2cUpgrades) shutdown(ctx context.Context) {

@@ -34,6 +34,8 @@ type socket struct {
 	// HTTPS by ALPN, on HTTP the h2c connections with prior knowledge
 	// that the engine hands it.
 	h2 *h2.Server
+	// httpConns counts the connections srv serves (ConnState), for Conns.
+	httpConns atomic.Int64
 }
 
 // bind opens the socket of a listener and prepares (but does not start) its
@@ -85,13 +87,29 @@ func (s *Server) bind(addr string, lc *listenerConfig) (*socket, error) {
 		// An "h2" entry keeps net/http's own HTTP/2 server out; the handler
 		// it passes sets each request's TLS state and connection context.
 		sock.srv.TLSNextProto = map[string]func(*http.Server, *tls.Conn, http.Handler){
-			"h2": func(_ *http.Server, c *tls.Conn, h http.Handler) { sock.h2.ServeConn(context.Background(), c, h) },
+			"h2": func(_ *http.Server, c *tls.Conn, h http.Handler) {
+				// sock.h2 counts the connection while it serves it.
+				sock.httpConns.Add(-1)
+				defer sock.httpConns.Add(1)
+				sock.h2.ServeConn(context.Background(), c, h)
+			},
+		}
+	}
+	sock.srv.ConnState = func(_ net.Conn, st http.ConnState) {
+		switch st {
+		case http.StateNew:
+			sock.httpConns.Add(1)
+		case http.StateHijacked, http.StateClosed: // both final
+			sock.httpConns.Add(-1)
 		}
 	}
 	sock.srv.RegisterOnShutdown(sock.h2.Shutdown)
 	if err := sock.upgraded.init(sock.srv); err != nil {
 		ln.Close()
 		return nil, err
+	}
+	if s.draining {
+		sock.drain()
 	}
 	return sock, nil
 }
@@ -129,7 +147,8 @@ func (s *Server) startServing(sock *socket) {
 
 // closeGracefully stops accepting on the socket at once, then lets its
 // in-flight requests finish in the background, forcing the connections
-// closed after ShutdownTimeout. Callers hold s.mu.
+// closed after ShutdownTimeout (and counting them in s.cut). Callers hold
+// s.mu.
 func (s *Server) closeGracefully(sock *socket) {
 	// Closing the listener now (Shutdown would too, but asynchronously)
 	// frees the address for a listener bound right after.
@@ -137,8 +156,19 @@ func (s *Server) closeGracefully(sock *socket) {
 	s.serving.Add(1)
 	go func() {
 		defer s.serving.Done()
-		ctx, cancel := context.WithTimeout(context.Background(), s.opts.ShutdownTimeout)
+		timeout, cancelTimeout := context.WithTimeout(context.Background(), s.opts.ShutdownTimeout)
+		defer cancelTimeout()
+		// ctx ends at the timeout, after the connections still open are
+		// counted, so that none is closed before it is counted.
+		ctx, cancel := context.WithCancel(context.Background())
 		defer cancel()
+		stop := context.AfterFunc(timeout, func() {
+			if errors.Is(timeout.Err(), context.DeadlineExceeded) {
+				s.cut.Add(int64(sock.conns()))
+			}
+			cancel()
+		})
+		defer stop()
 		var h1 sync.WaitGroup
 		if sock.h1 != nil {
 			h1.Go(func() { sock.h1.shutdown(ctx) })

@@ -8,6 +8,7 @@ import (
 	"strings"
 	"sync"
 	"sync/atomic"
+	"time"
 
 	"github.com/prometheus/client_golang/prometheus"
 
@@ -34,11 +35,15 @@ type Server struct {
 	routeMetrics map[routeKey]*routeMetrics
 	running      bool
 	stopped      bool
+	draining     bool
 	// serving counts serve loops and graceful closes, so Run returns only
 	// after every socket is done.
 	serving sync.WaitGroup
 
 	active atomic.Pointer[ir.Snapshot]
+	// cut counts the client connections a graceful close had to force
+	// closed when ShutdownTimeout ended.
+	cut atomic.Int64
 }
 
 // New returns a Server with no listeners.
@@ -74,7 +79,7 @@ func New(opts Options) (*Server, error) {
 // listeners gracefully, opens sockets for new ones and publishes each
 // listener's config atomically; sockets of unchanged listeners stay open.
 // A listener whose socket cannot be bound is reported in the returned error
-// while the others are served.
+// as a *BindError (errors.As finds each one) while the others are served.
 func (s *Server) Apply(snap *ir.Snapshot) error {
 	if snap == nil {
 		snap = &ir.Snapshot{}
@@ -115,7 +120,7 @@ func (s *Server) Apply(snap *ir.Snapshot) error {
 		if sock == nil {
 			sock, err = s.bind(c.bindAddr[lc], lc)
 			if err != nil {
-				errs = append(errs, fmt.Errorf("listener %q: %w", lc.name, err))
+				errs = append(errs, &BindError{Listener: lc.name, Err: err})
 				continue
 			}
 			if s.running {
@@ -188,8 +193,11 @@ func (s *Server) forgetMetrics(c *compiled) {
 }
 
 // Run serves until ctx ends, then shuts down gracefully: listeners stop
-// accepting, in-flight requests finish (up to Options.ShutdownTimeout) and
-// mirrors drain. It returns nil after a clean shutdown.
+// accepting, in-flight requests finish and mirrors drain, for up to
+// Options.ShutdownTimeout, after which what is left (including WebSocket
+// and other upgraded connections) is closed. It returns nil after a clean
+// shutdown. Call Drain some time before ctx ends so that clients move away
+// first (see drain.go).
 func (s *Server) Run(ctx context.Context) error {
 	s.mu.Lock()
 	if s.running || s.stopped {
@@ -211,8 +219,9 @@ func (s *Server) Run(ctx context.Context) error {
 	}
 	s.sockets, s.byName = map[string]*socket{}, map[string]*socket{}
 	s.mu.Unlock()
+	deadline := time.Now().Add(s.opts.ShutdownTimeout)
 	s.serving.Wait()
-	s.fwd.close(s.opts.ShutdownTimeout)
+	s.cut.Add(int64(s.fwd.close(time.Until(deadline))))
 	return nil
 }
 

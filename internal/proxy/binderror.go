@@ -1,0 +1,34 @@
+package proxy
+
+import "fmt"
+
+// BindError is a listener whose socket could not be bound (the address is
+// in use, not local, or needs privileges). Apply returns one per such
+// listener, joined, while it serves the others; find them with errors.As.
+type BindError struct {
+	// Listener is the IR listener's name.
+	Listener string
+	Err      error
+}
+
+func (e *BindError) Error() string { return fmt.Sprintf("listener %q: %v", e.Listener, e.Err) }
+
+func (e *BindError) Unwrap() error { return e.Err }
+
+// BindErrors returns every BindError in err's tree (Apply joins them).
+func BindErrors(err error) []*BindError {
+	if be, ok := err.(*BindError); ok {
+		return []*BindError{be}
+	}
+	switch u := err.(type) {
+	case interface{ Unwrap() error }:
+		return BindErrors(u.Unwrap())
+	case interface{ Unwrap() []error }:
+		var out []*BindError
+		for _, e := range u.Unwrap() {
+			out = append(out, BindErrors(e)...)
+		}
+		return out
+	}
+	return nil
+}

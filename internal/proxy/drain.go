@@ -1,0 +1,64 @@
+package proxy
+
+import "context"
+
+// Drain prepares a stop without refusing anyone: the listeners keep
+// accepting and serving, but every client is told to go elsewhere, so that
+// when Run's context ends (some seconds later) few connections are left.
+// HTTP/1.1 responses carry Connection: close and end their connection,
+// idle keep-alive connections are closed (a new connection still gets its
+// first request served), HTTP/2 connections get GOAWAY (RFC 9113 6.8: the
+// largest stream id first, the real last one a second later) and close
+// once their streams finish. WebSocket and other upgraded connections are
+// left alone until Run's shutdown. Sockets bound later by Apply drain too.
+// Drain is for a process about to stop; there is no undo.
+func (s *Server) Drain() {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if s.draining {
+		return
+	}
+	s.draining = true
+	for _, sock := range s.sockets {
+		sock.drain()
+	}
+}
+
+// drain tells the socket's clients to go elsewhere (see Server.Drain).
+func (sock *socket) drain() {
+	if sock.h1 != nil {
+		sock.h1.drain()
+	}
+	// net/http: Connection: close on every response, idle ones closed.
+	sock.srv.SetKeepAlivesEnabled(false)
+	sock.h2.GoAway()
+	// x/net's GOAWAY for connections upgraded to h2c; signal serves no
+	// connection itself, so this returns at once.
+	_ = sock.upgraded.signal.Shutdown(context.Background())
+}
+
+// conns returns the number of client connections the socket serves.
+func (sock *socket) conns() int {
+	n := int(sock.httpConns.Load()) + sock.h2.Conns() + sock.upgraded.len()
+	if sock.h1 != nil {
+		n += sock.h1.len()
+	}
+	return n
+}
+
+// Conns returns the number of client connections open on the served
+// listeners, WebSocket and other upgraded connections included.
+func (s *Server) Conns() int {
+	s.mu.Lock()
+	n := 0
+	for _, sock := range s.sockets {
+		n += sock.conns()
+	}
+	s.mu.Unlock()
+	return n + s.fwd.upgradedConns()
+}
+
+// Cut returns the number of client connections that were still open when
+// a graceful close (Run's shutdown, a removed listener) reached
+// ShutdownTimeout, and were closed: 0 means every request finished.
+func (s *Server) Cut() int { return int(s.cut.Load()) }
