@@ -2,6 +2,7 @@ package file
 
 import (
 	"path/filepath"
+	"slices"
 	"testing"
 )
 
@@ -59,5 +60,43 @@ spec:
 	want := filepath.Join(dir, "policy.yaml") + `:6: BackendTLSPolicy default/tls: spec.targetRef: unknown field (did you mean "targetRefs"?)`
 	if err == nil || err.Error() != want {
 		t.Fatalf("Load error = %v, want %s", err, want)
+	}
+}
+
+// Route kinds RAUTA reads but does not serve yet are loaded with a warning,
+// never silently without effect.
+func TestLoadWarnsAboutKindsNotServed(t *testing.T) {
+	dir := t.TempDir()
+	writeFiles(t, dir, map[string]string{"routes.yaml": `
+apiVersion: gateway.networking.k8s.io/v1
+kind: GRPCRoute
+metadata: {name: grpc}
+spec: {parentRefs: [{name: gw}]}
+---
+apiVersion: gateway.networking.k8s.io/v1
+kind: TLSRoute
+metadata: {name: tls, namespace: edge}
+spec:
+  parentRefs: [{name: gw}]
+  hostnames: [example.com]
+  rules: [{backendRefs: [{name: web, port: 443}]}]
+`})
+	res, warnings, err := Load(dir)
+	if err != nil {
+		t.Fatal(err)
+	}
+	var got []string
+	for _, w := range warnings {
+		got = append(got, w.Message)
+	}
+	want := []string{
+		"GRPCRoute default/grpc: RAUTA does not serve GRPCRoutes yet; no listener accepts it",
+		"TLSRoute edge/tls: RAUTA does not serve TLSRoutes yet; no listener accepts it",
+	}
+	if !slices.Equal(got, want) {
+		t.Errorf("warnings = %q, want %q", got, want)
+	}
+	if len(res.GRPCRoutes) != 1 || len(res.TLSRoutes) != 1 {
+		t.Errorf("loaded %d GRPCRoutes and %d TLSRoutes, want one each", len(res.GRPCRoutes), len(res.TLSRoutes))
 	}
 }
