@@ -13,6 +13,10 @@ type Status struct {
 	GatewayClasses []GatewayClassStatus `json:"gatewayClasses,omitempty"`
 	Gateways       []GatewayStatus      `json:"gateways,omitempty"`
 	HTTPRoutes     []HTTPRouteStatus    `json:"httpRoutes,omitempty"`
+	// GRPCRoutes and TLSRoutes are not served yet; their parent entries
+	// say so.
+	GRPCRoutes []GRPCRouteStatus `json:"grpcRoutes,omitempty"`
+	TLSRoutes  []TLSRouteStatus  `json:"tlsRoutes,omitempty"`
 	// BackendTLSPolicies holds RAUTA's ancestor entries of the policies
 	// that matter to its Gateways.
 	BackendTLSPolicies []PolicyStatus `json:"backendTLSPolicies,omitempty"`
@@ -37,6 +41,20 @@ type HTTPRouteStatus struct {
 	Namespace string               `json:"namespace"`
 	Name      string               `json:"name"`
 	Status    gwv1.HTTPRouteStatus `json:"status"`
+}
+
+// GRPCRouteStatus is the status of one GRPCRoute.
+type GRPCRouteStatus struct {
+	Namespace string               `json:"namespace"`
+	Name      string               `json:"name"`
+	Status    gwv1.GRPCRouteStatus `json:"status"`
+}
+
+// TLSRouteStatus is the status of one TLSRoute.
+type TLSRouteStatus struct {
+	Namespace string              `json:"namespace"`
+	Name      string              `json:"name"`
+	Status    gwv1.TLSRouteStatus `json:"status"`
 }
 
 // PolicyStatus is the status of one policy: the ancestor entries this

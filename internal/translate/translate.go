@@ -79,6 +79,7 @@ func Translate(res *resources.Resources, opts Options) Result {
 	}
 	t.httpRoutes(res.HTTPRoutes)
 	t.backendTLSPolicyStatus()
+	t.unservedRoutes(res)
 
 	for _, gs := range gws {
 		st := gwv1.GatewayStatus{Addresses: gs.addresses, Conditions: gs.conds}
@@ -116,6 +117,14 @@ func (t *translator) sortStatus() {
 	})
 	sort.Slice(s.HTTPRoutes, func(i, j int) bool {
 		a, b := s.HTTPRoutes[i], s.HTTPRoutes[j]
+		return a.Namespace+"/"+a.Name < b.Namespace+"/"+b.Name
+	})
+	sort.Slice(s.GRPCRoutes, func(i, j int) bool {
+		a, b := s.GRPCRoutes[i], s.GRPCRoutes[j]
+		return a.Namespace+"/"+a.Name < b.Namespace+"/"+b.Name
+	})
+	sort.Slice(s.TLSRoutes, func(i, j int) bool {
+		a, b := s.TLSRoutes[i], s.TLSRoutes[j]
 		return a.Namespace+"/"+a.Name < b.Namespace+"/"+b.Name
 	})
 	sort.Slice(s.BackendTLSPolicies, func(i, j int) bool {

@@ -29,16 +29,19 @@ func List(ctx context.Context, r client.Reader) (*resources.Resources, error) {
 		secrets  corev1.SecretList
 		nss      corev1.NamespaceList
 		policies gwv1.BackendTLSPolicyList
+		grpc     gwv1.GRPCRouteList
+		tls      gwv1.TLSRouteList
 	)
 	for _, l := range []client.ObjectList{&classes, &gateways, &routes, &grants, &services, &slices, &secrets, &nss} {
 		if err := r.List(ctx, l); err != nil {
 			return nil, fmt.Errorf("list %T: %w", l, err)
 		}
 	}
-	// BackendTLSPolicy is optional (see optionalKind): without its CRD
-	// there are no policies.
-	if err := r.List(ctx, &policies); err != nil && !meta.IsNoMatchError(err) {
-		return nil, fmt.Errorf("list %T: %w", &policies, err)
+	// Optional kinds (see optionalKind): without the CRD there are none.
+	for _, l := range []client.ObjectList{&policies, &grpc, &tls} {
+		if err := r.List(ctx, l); err != nil && !meta.IsNoMatchError(err) {
+			return nil, fmt.Errorf("list %T: %w", l, err)
+		}
 	}
 	for i := range classes.Items {
 		res.GatewayClasses = append(res.GatewayClasses, classes.Items[i].DeepCopy())
@@ -61,6 +64,12 @@ func List(ctx context.Context, r client.Reader) (*resources.Resources, error) {
 	}
 	for i := range secrets.Items {
 		res.Secrets = append(res.Secrets, secrets.Items[i].DeepCopy())
+	}
+	for i := range grpc.Items {
+		res.GRPCRoutes = append(res.GRPCRoutes, grpc.Items[i].DeepCopy())
+	}
+	for i := range tls.Items {
+		res.TLSRoutes = append(res.TLSRoutes, tls.Items[i].DeepCopy())
 	}
 	for i := range policies.Items {
 		res.BackendTLSPolicies = append(res.BackendTLSPolicies, policies.Items[i].DeepCopy())

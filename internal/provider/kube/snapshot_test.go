@@ -94,7 +94,7 @@ func TestWatchSkipsOnlyOptionalMissingKinds(t *testing.T) {
 	if err := Watch(context.Background(), f, func() {}); err != nil {
 		t.Fatalf("Watch without the BackendTLSPolicy CRD: %v", err)
 	}
-	if len(f.watched) != len(WatchedKinds())-1 {
+	if len(f.watched) != len(WatchedKinds())-1 || slices.Contains(f.watched, "BackendTLSPolicy") {
 		t.Errorf("watched %v, want every kind but BackendTLSPolicy", f.watched)
 	}
 	f = &informers{}

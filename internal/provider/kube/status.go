@@ -80,26 +80,7 @@ func (w *StatusWriter) Write(ctx context.Context, res *resources.Resources, st *
 			return true
 		}))
 	}
-	ours := make(map[client.ObjectKey]translate.HTTPRouteStatus, len(st.HTTPRoutes))
-	for _, r := range st.HTTPRoutes {
-		ours[client.ObjectKey{Namespace: r.Namespace, Name: r.Name}] = r
-	}
-	for _, r := range res.HTTPRoutes {
-		key := client.ObjectKey{Namespace: r.Namespace, Name: r.Name}
-		want, has := ours[key]
-		if !has && !w.hasOurParents(r.Status.Parents) {
-			continue
-		}
-		note(w.update(ctx, r, &gwv1.HTTPRoute{}, key, func(o client.Object) bool {
-			hr := o.(*gwv1.HTTPRoute)
-			next := w.mergeParents(hr.Status.Parents, want.Status.Parents, now)
-			if apiequality.Semantic.DeepEqual(hr.Status.Parents, next) {
-				return false
-			}
-			hr.Status.Parents = next
-			return true
-		}))
-	}
+	w.writeRoutes(ctx, res, st, now, note)
 	w.writePolicies(ctx, res, st, now, note)
 	return written, errors.Join(errs...)
 }

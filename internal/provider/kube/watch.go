@@ -19,17 +19,22 @@ import (
 func WatchedKinds() []client.Object {
 	return []client.Object{
 		&gwv1.GatewayClass{}, &gwv1.Gateway{}, &gwv1.HTTPRoute{}, &gwv1b1.ReferenceGrant{},
-		&gwv1.BackendTLSPolicy{},
+		&gwv1.BackendTLSPolicy{}, &gwv1.GRPCRoute{}, &gwv1.TLSRoute{},
 		&corev1.Service{}, &discoveryv1.EndpointSlice{}, &corev1.Secret{}, &corev1.Namespace{},
 	}
 }
 
-// optionalKind reports whether a cluster may lack obj's CRD. BackendTLSPolicy
-// is only in the Gateway API's standard channel since v1.4: without its CRD
-// no policy can exist, so there is nothing to refuse and nothing to watch.
+// optionalKind reports whether a cluster may lack obj's CRD: kinds RAUTA
+// reads only to refuse or report them (BackendTLSPolicy, and the route kinds
+// it does not serve yet), some of which older CRD bundles lack (TLSRoute v1
+// came with v1.5). Without the CRD no such object can exist, so there is
+// nothing to report and nothing to watch.
 func optionalKind(obj client.Object) bool {
-	_, ok := obj.(*gwv1.BackendTLSPolicy)
-	return ok
+	switch obj.(type) {
+	case *gwv1.BackendTLSPolicy, *gwv1.GRPCRoute, *gwv1.TLSRoute:
+		return true
+	}
+	return false
 }
 
 // InformerGetter is the part of a controller-runtime cache Watch uses.
