@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"net/netip"
 	"os"
+	"path/filepath"
 	"sync"
 	"time"
 
@@ -77,7 +78,7 @@ func (a *Agent) Run(ctx context.Context) (err error) {
 	if err := os.MkdirAll(a.cfg.StateDir, 0o755); err != nil {
 		return fmt.Errorf("create state folder: %w", err)
 	}
-	network, err := setupNetwork(a.cfg.Bridge, a.prefix)
+	network, err := setupNetwork(a.cfg.Bridge, a.prefix, a.cfg.ServiceCIDR)
 	if err != nil {
 		return err
 	}
@@ -110,17 +111,27 @@ func (a *Agent) Run(ctx context.Context) (err error) {
 	}()
 
 	spawner := spawn.New()
+	imageSpawner := spawn.New(spawn.WithNoNewPrivs())
 	// Closed after the workers stopped their containers (defers run in reverse order).
 	defer spawner.Close()
+	defer imageSpawner.Close()
+	imagesDir := filepath.Join(a.cfg.StateDir, "images")
+	// Unpacked images go once every pod is gone (defers run in reverse order).
+	defer func() {
+		err = errors.Join(err, os.RemoveAll(imagesDir))
+	}()
 	a.deps = &workerDeps{
-		spawner:  spawner,
-		client:   a.node,
-		net:      network,
-		images:   a.cfg.Images,
-		stateDir: a.cfg.StateDir,
-		hostIP:   hostIP,
-		getPod:   getPod,
-		refs:     apiRefs{cs: a.node},
+		spawner:      spawner,
+		imageSpawner: imageSpawner,
+		store:        newImageStore(imagesDir),
+		tokens:       apiTokenRequester(a.node),
+		client:       a.node,
+		net:          network,
+		images:       a.cfg.Images,
+		stateDir:     a.cfg.StateDir,
+		hostIP:       hostIP,
+		getPod:       getPod,
+		refs:         apiRefs{cs: a.node},
 	}
 	// Workers stop before the network is removed (defers run in reverse order).
 	defer func() {

@@ -16,15 +16,25 @@ import (
 	"github.com/false-systems/rauta/test/devcluster/internal/spawn"
 )
 
-// container is one container of a pod: its resolved binary, environment and current
-// process. Only the pod worker's goroutine touches it.
+// container is one container of a pod: its resolved binary or image, environment and
+// current process. Only the pod worker's goroutine touches it.
 type container struct {
 	spec    corev1.Container
-	binary  string
+	binary  string // a host path, or for an image the absolute path inside its root
 	args    []string
 	env     []string
 	logPath string
-	workDir string
+	workDir string // a host folder, or for an image the folder inside its root
+
+	// Image containers only: the unpacked image, the host folder of this container's
+	// root (rebuilt at every start), argv as given (argv[0] may be relative), the volumes
+	// to write into the root, and who the process runs as.
+	image  *unpackedImage
+	root   string
+	argv   []string
+	mounts []imageMount
+	ident  identity
+	caps   []uintptr
 
 	cmd       *exec.Cmd
 	pid       int
@@ -53,20 +63,20 @@ type exitEvent struct {
 // A worker that has returned no longer reads exits; done (closed then) releases the
 // waiting goroutine of a process that ended after that.
 func (c *container) start(sp *spawn.Spawner, index int, netnsName string, exits chan<- exitEvent, done <-chan struct{}) error {
-	if err := os.MkdirAll(c.workDir, 0o755); err != nil {
-		return fmt.Errorf("container %q: create working folder: %w", c.spec.Name, err)
+	if c.image == nil {
+		if err := os.MkdirAll(c.workDir, 0o755); err != nil {
+			return fmt.Errorf("container %q: create working folder: %w", c.spec.Name, err)
+		}
 	}
 	logFile, err := os.OpenFile(c.logPath, os.O_CREATE|os.O_WRONLY|os.O_APPEND, 0o644)
 	if err != nil {
 		return fmt.Errorf("container %q: open log: %w", c.spec.Name, err)
 	}
 	defer logFile.Close()
-	cmd := exec.Command(c.binary, c.args...)
+	cmd := c.command()
 	cmd.Env = c.env
-	cmd.Dir = c.workDir
 	cmd.Stdout = logFile
 	cmd.Stderr = logFile
-	cmd.SysProcAttr = &syscall.SysProcAttr{Setpgid: true, Pdeathsig: syscall.SIGKILL}
 	if err := sp.Start(cmd, netnsName); err != nil {
 		return fmt.Errorf("container %q: start %s: %w", c.spec.Name, c.binary, err)
 	}
@@ -81,6 +91,27 @@ func (c *container) start(sp *spawn.Spawner, index int, netnsName string, exits 
 		}
 	}()
 	return nil
+}
+
+// command is the process to start. A binary runs as root on the host file system. An
+// image runs chrooted into its own root, in its working folder there (the kernel
+// resolves Path and Dir after the chroot), as the resolved user with only the pod's
+// supplementary groups, and with the capabilities the container adds as ambient ones.
+// The image spawner sets no_new_privs.
+func (c *container) command() *exec.Cmd {
+	attr := &syscall.SysProcAttr{Setpgid: true, Pdeathsig: syscall.SIGKILL}
+	if c.image == nil {
+		cmd := exec.Command(c.binary, c.args...)
+		cmd.Dir = c.workDir
+		cmd.SysProcAttr = attr
+		return cmd
+	}
+	attr.Chroot = c.root
+	attr.Credential = &syscall.Credential{Uid: c.ident.uid, Gid: c.ident.gid, Groups: c.ident.groups}
+	if c.ident.uid != 0 {
+		attr.AmbientCaps = c.caps
+	}
+	return &exec.Cmd{Path: c.binary, Args: c.argv, Dir: c.workDir, SysProcAttr: attr}
 }
 
 // exited records the end of the current run.

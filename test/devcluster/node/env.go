@@ -17,7 +17,8 @@ type refSource interface {
 
 // containerEnv computes a container's environment as the kubelet does: envFrom first, then
 // env in order, each value expanding $(NAME) references to variables defined before it.
-// Service-link variables are not set: ClusterIPs are not routed on this node.
+// Service-link variables are not set: ClusterIPs are not routed on this node. HOSTNAME and
+// PATH defaults are added by the caller (withEnvDefaults), after an image's own Env.
 func containerEnv(ctx context.Context, pod *corev1.Pod, c *corev1.Container, podIP, hostIP string, refs refSource) ([]string, error) {
 	vars := map[string]string{}
 	var order []string
@@ -65,12 +66,6 @@ func containerEnv(ctx context.Context, pod *corev1.Pod, c *corev1.Container, pod
 		if !skip {
 			set(e.Name, v)
 		}
-	}
-	if _, ok := vars["HOSTNAME"]; !ok {
-		set("HOSTNAME", pod.Name)
-	}
-	if _, ok := vars["PATH"]; !ok {
-		set("PATH", "/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin")
 	}
 	env := make([]string, 0, len(order))
 	for _, k := range order {

@@ -17,20 +17,20 @@ func imageRepository(ref string) string {
 	return ref
 }
 
-// resolveImage returns the binary an image runs as.
-func resolveImage(mappings []ImageMapping, image string) (string, error) {
+// resolveImage returns the mapping an image runs from: a local binary or an OCI layout.
+func resolveImage(mappings []ImageMapping, image string) (ImageMapping, error) {
 	if image == "" {
-		return "", fmt.Errorf("empty image")
+		return ImageMapping{}, fmt.Errorf("empty image")
 	}
 	repo := imageRepository(image)
 	for _, m := range mappings {
 		if m.Repository == repo {
-			return m.Binary, nil
+			return m, nil
 		}
 	}
 	known := make([]string, 0, len(mappings))
 	for _, m := range mappings {
 		known = append(known, m.Repository)
 	}
-	return "", fmt.Errorf("image %q has no local binary on this node (known repositories: %s)", image, strings.Join(known, ", "))
+	return ImageMapping{}, fmt.Errorf("image %q has no local binary or image layout on this node (known repositories: %s)", image, strings.Join(known, ", "))
 }

@@ -20,7 +20,7 @@ func TestImageRepository(t *testing.T) {
 }
 
 func TestResolveImage(t *testing.T) {
-	maps := EchoBasicImages("/cache/echo-basic")
+	maps := append(EchoBasicImages("/cache/echo-basic"), ImageMapping{Repository: "ghcr.io/false-systems/rauta", Layout: "/dist/oci"})
 	tests := []struct {
 		image   string
 		want    string
@@ -34,8 +34,11 @@ func TestResolveImage(t *testing.T) {
 	}
 	for _, tt := range tests {
 		got, err := resolveImage(maps, tt.image)
-		if (err != nil) != tt.wantErr || got != tt.want {
-			t.Errorf("resolveImage(%q) = %q, %v; want %q, error %v", tt.image, got, err, tt.want, tt.wantErr)
+		if (err != nil) != tt.wantErr || got.Binary != tt.want {
+			t.Errorf("resolveImage(%q) = %+v, %v; want binary %q, error %v", tt.image, got, err, tt.want, tt.wantErr)
 		}
+	}
+	if got, err := resolveImage(maps, "ghcr.io/false-systems/rauta:v0.3.0"); err != nil || got.Layout != "/dist/oci" || got.Binary != "" {
+		t.Errorf("layout mapping: %+v, %v", got, err)
 	}
 }

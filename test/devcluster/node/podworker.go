@@ -31,6 +31,10 @@ type workerDeps struct {
 	getPod   func(namespace, name string) (*corev1.Pod, bool)
 	refs     refSource
 	spawner  *spawn.Spawner
+	// imageSpawner starts image containers, with no_new_privs.
+	imageSpawner *spawn.Spawner
+	store        *imageStore
+	tokens       tokenRequester
 }
 
 // podError is a reason the pod cannot run; retry says whether trying again later may help
@@ -71,6 +75,11 @@ type podWorker struct {
 
 	containers  []*container
 	probeCancel []context.CancelFunc
+	// volumes hold the pod's volume contents; hostVolumes their host copies for binary
+	// containers; tokens the projected service-account tokens to keep fresh.
+	volumes     map[string]*volumeData
+	hostVolumes map[string]string
+	tokens      []*projectedToken
 	prepared    bool
 	failure     *podError
 	nextPrepare time.Time
@@ -123,6 +132,9 @@ func (w *podWorker) run(ctx context.Context) {
 				w.tryPrepare(ctx)
 			}
 			w.restartDue()
+			if w.prepared {
+				w.refreshTokens(ctx, time.Now())
+			}
 		case grace := <-w.stopCh:
 			w.shutdown(grace)
 			w.releaseNetwork()
@@ -164,29 +176,31 @@ func (w *podWorker) prepare(ctx context.Context) error {
 	if len(spec.InitContainers) > 0 {
 		return &podError{reason: "Unsupported", message: "init containers are not supported by the devcluster node"}
 	}
-	volumes, err := materializeVolumes(ctx, w.pod, podDir(w.deps.stateDir, w.pod), w.deps.refs)
-	if err != nil {
-		var pe *podError
-		if errors.As(err, &pe) {
-			return pe
-		}
-		return &podError{reason: "CreateContainerConfigError", message: err.Error(), retry: true}
-	}
 	binaries := make([]string, len(spec.Containers))
-	for i, c := range spec.Containers {
-		bin, err := resolveImage(w.deps.images, c.Image)
+	images := make([]*imageSetup, len(spec.Containers))
+	anyBinary := false
+	for i := range spec.Containers {
+		c := &spec.Containers[i]
+		m, err := resolveImage(w.deps.images, c.Image)
 		if err != nil {
 			return &podError{reason: "ErrImageNotMapped", message: fmt.Sprintf("container %q: %v", c.Name, err)}
 		}
-		if len(c.Command) > 0 {
-			return &podError{reason: "Unsupported", message: fmt.Sprintf("container %q: command overrides the image entrypoint; only args are supported", c.Name)}
+		if m.Binary != "" && len(c.Command) > 0 {
+			return &podError{reason: "Unsupported", message: fmt.Sprintf("container %q: command overrides the image entrypoint; only args are supported for images mapped to a binary", c.Name)}
 		}
 		if c.ReadinessProbe != nil {
 			if err := checkProbe(c.ReadinessProbe); err != nil {
 				return &podError{reason: "Unsupported", message: fmt.Sprintf("container %q readinessProbe: %v", c.Name, err)}
 			}
 		}
-		binaries[i] = bin
+		if m.Layout == "" {
+			binaries[i], anyBinary = m.Binary, true
+			continue
+		}
+		// Image and user first: a refused user needs no network, volumes or tokens.
+		if images[i], err = w.setupImage(c, m.Layout); err != nil {
+			return err
+		}
 	}
 
 	if w.pn == nil && w.netnsName == "" && w.podIP == "" {
@@ -201,6 +215,25 @@ func (w *podWorker) prepare(ctx context.Context) error {
 		}
 	}
 
+	volumes, err := buildVolumes(ctx, w.pod, w.podIP, w.deps.hostIP, w.deps.refs)
+	if err != nil {
+		var pe *podError
+		if errors.As(err, &pe) {
+			return pe
+		}
+		return &podError{reason: "CreateContainerConfigError", message: err.Error(), retry: true}
+	}
+	tokens, err := w.fetchTokens(ctx, volumes, time.Now())
+	if err != nil {
+		return &podError{reason: "CreateContainerConfigError", message: err.Error(), retry: true}
+	}
+	var hostVolumes map[string]string
+	if anyBinary {
+		if hostVolumes, err = writeHostVolumes(volumes, podDir(w.deps.stateDir, w.pod)); err != nil {
+			return err
+		}
+	}
+
 	containers := make([]*container, len(spec.Containers))
 	for i := range spec.Containers {
 		c := &spec.Containers[i]
@@ -208,7 +241,14 @@ func (w *podWorker) prepare(ctx context.Context) error {
 		if err != nil {
 			return &podError{reason: "CreateContainerConfigError", message: err.Error(), retry: true}
 		}
-		mounts, err := containerMounts(c, volumes)
+		if images[i] != nil {
+			if containers[i], err = w.imageContainer(c, images[i], env, volumes); err != nil {
+				return err
+			}
+			continue
+		}
+		env = withEnvDefaults(env, w.pod.Name)
+		mounts, err := containerMounts(c, hostVolumes)
 		if err != nil {
 			return err
 		}
@@ -232,6 +272,7 @@ func (w *podWorker) prepare(ctx context.Context) error {
 		}
 	}
 	w.containers = containers
+	w.volumes, w.hostVolumes, w.tokens = volumes, hostVolumes, tokens
 	w.probeCancel = make([]context.CancelFunc, len(containers))
 	return nil
 }
@@ -239,7 +280,16 @@ func (w *podWorker) prepare(ctx context.Context) error {
 func (w *podWorker) startContainer(i int) {
 	c := w.containers[i]
 	w.dirty = true
-	if err := c.start(w.deps.spawner, i, w.netnsName, w.exits, w.done); err != nil {
+	sp := w.deps.spawner
+	var err error
+	if c.image != nil {
+		sp = w.deps.imageSpawner
+		err = w.buildContainerRoot(c)
+	}
+	if err == nil {
+		err = c.start(sp, i, w.netnsName, w.exits, w.done)
+	}
+	if err != nil {
 		c.restarts++
 		c.waitReason, c.waitMessage = "CrashLoopBackOff", err.Error()
 		c.nextStart = time.Now().Add(restartDelay(c.restarts))
@@ -422,12 +472,6 @@ func (w *podWorker) writeStatus(ctx context.Context) {
 		return
 	}
 	w.dirty = false
-}
-
-// isServiceAccountVolume recognises the projected token volume the ServiceAccount
-// admission plugin adds to every pod; nothing in a devcluster pod reads it.
-func isServiceAccountVolume(v corev1.Volume) bool {
-	return v.Projected != nil && strings.HasPrefix(v.Name, "kube-api-access-")
 }
 
 // podNetID is a short, stable id for a pod's namespace and links.

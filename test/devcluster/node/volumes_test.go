@@ -46,7 +46,11 @@ func TestVolumesAreMaterialisedAndPathsRewritten(t *testing.T) {
 		secrets: map[string]map[string][]byte{"tls": {"tls.crt": []byte("CERT"), "tls.key": []byte("KEY")}},
 	}
 	dir := t.TempDir()
-	vols, err := materializeVolumes(context.Background(), pod, dir, refs)
+	data, err := buildVolumes(context.Background(), pod, "10.244.0.9", "127.0.0.1", refs)
+	if err != nil {
+		t.Fatal(err)
+	}
+	vols, err := writeHostVolumes(data, dir)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -81,7 +85,7 @@ func TestVolumesAreMaterialisedAndPathsRewritten(t *testing.T) {
 func TestUnsupportedVolumeIsNamed(t *testing.T) {
 	pod := &corev1.Pod{Spec: corev1.PodSpec{Volumes: []corev1.Volume{
 		{Name: "data", VolumeSource: corev1.VolumeSource{HostPath: &corev1.HostPathVolumeSource{Path: "/"}}}}}}
-	_, err := materializeVolumes(context.Background(), pod, t.TempDir(), fakeRefs{})
+	_, err := buildVolumes(context.Background(), pod, "", "", fakeRefs{})
 	if err == nil || !strings.Contains(err.Error(), `volume "data"`) {
 		t.Fatalf("want an error naming the volume, got %v", err)
 	}
