@@ -28,7 +28,10 @@ type network struct {
 	bridge  string
 	prefix  netip.Prefix
 	gateway netip.Addr
-	lock    *os.File
+	// services, when valid, is the Service ClusterIP range: pods route it to the bridge
+	// address, where the cluster's service proxy answers on the host.
+	services netip.Prefix
+	lock     *os.File
 
 	mu   sync.Mutex // guards ipam; pod workers add and remove pods concurrently
 	ipam *ipam
@@ -47,8 +50,20 @@ func hostIfName(bridge, id string) string { return bridge + "v" + id }
 
 // setupNetwork takes the bridge lock, removes leftovers of a crashed agent with the same
 // bridge name, refuses a pod CIDR that overlaps any existing route or address, and creates
-// the bridge with the first host address of the CIDR.
-func setupNetwork(bridge string, prefix netip.Prefix) (*network, error) {
+// the bridge with the first host address of the CIDR. A non-empty serviceCIDR is routed
+// from every pod to the bridge address.
+func setupNetwork(bridge string, prefix netip.Prefix, serviceCIDR string) (*network, error) {
+	var services netip.Prefix
+	if serviceCIDR != "" {
+		p, err := netip.ParsePrefix(serviceCIDR)
+		if err != nil || !p.Addr().Is4() {
+			return nil, fmt.Errorf("node config: ServiceCIDR %q: want an IPv4 prefix", serviceCIDR)
+		}
+		if p.Overlaps(prefix) {
+			return nil, fmt.Errorf("node config: ServiceCIDR %s overlaps PodCIDR %s", p, prefix)
+		}
+		services = p.Masked()
+	}
 	if err := os.MkdirAll(lockDir, 0o755); err != nil {
 		return nil, fmt.Errorf("create %s: %w", lockDir, err)
 	}
@@ -61,7 +76,7 @@ func setupNetwork(bridge string, prefix netip.Prefix) (*network, error) {
 		lock.Close()
 		return nil, fmt.Errorf("bridge %s is managed by another running node agent (%s locked): %w", bridge, lockPath, err)
 	}
-	n := &network{bridge: bridge, prefix: prefix, gateway: prefix.Addr().Next(), ipam: newIPAM(prefix), lock: lock}
+	n := &network{bridge: bridge, prefix: prefix, gateway: prefix.Addr().Next(), services: services, ipam: newIPAM(prefix), lock: lock}
 	if err := n.removeLeftovers(); err != nil {
 		n.unlock()
 		return nil, err
@@ -161,9 +176,10 @@ func (n *network) removeLeftovers() error {
 	return errors.Join(errs...)
 }
 
-// addPod creates the pod's namespace and veth pair: eth0 inside with the pod address and
-// only the connected route of the pod CIDR (pods reach the host bridge address and each
-// other, nothing else), the host end attached to the bridge.
+// addPod creates the pod's namespace and veth pair: eth0 inside with the pod address, the
+// connected route of the pod CIDR and, when set, a route of the Service range via the
+// bridge address (pods reach the host bridge address, each other and ClusterIPs, nothing
+// else), the host end attached to the bridge.
 func (n *network) addPod(id string) (podNetwork, error) {
 	n.mu.Lock()
 	ip, err := n.ipam.allocate()
@@ -240,6 +256,16 @@ func (n *network) configurePod(pn podNetwork) error {
 	}
 	if err := h.LinkSetUp(eth); err != nil {
 		return fmt.Errorf("bring up eth0 in %s: %w", pn.netns, err)
+	}
+	if n.services.IsValid() {
+		route := &netlink.Route{
+			LinkIndex: eth.Attrs().Index,
+			Dst:       &net.IPNet{IP: n.services.Addr().AsSlice(), Mask: net.CIDRMask(n.services.Bits(), 32)},
+			Gw:        n.gateway.AsSlice(),
+		}
+		if err := h.RouteAdd(route); err != nil {
+			return fmt.Errorf("route %s via %s in %s: %w", n.services, n.gateway, pn.netns, err)
+		}
 	}
 	return nil
 }

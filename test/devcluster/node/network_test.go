@@ -67,7 +67,7 @@ func TestNetworkPodReachableFromHostAndCleanedUp(t *testing.T) {
 	requireRoot(t)
 	const bridge = "rdnt0"
 	prefix := netip.MustParsePrefix("10.244.202.0/24")
-	n, err := setupNetwork(bridge, prefix)
+	n, err := setupNetwork(bridge, prefix, "10.96.202.0/24")
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -79,11 +79,11 @@ func TestNetworkPodReachableFromHostAndCleanedUp(t *testing.T) {
 	})
 
 	// A second agent on the same bridge is refused while the first holds the lock.
-	if _, err := setupNetwork(bridge, prefix); err == nil || !strings.Contains(err.Error(), "another running node agent") {
+	if _, err := setupNetwork(bridge, prefix, ""); err == nil || !strings.Contains(err.Error(), "another running node agent") {
 		t.Errorf("second agent on %s: %v", bridge, err)
 	}
 	// An overlapping CIDR on another bridge is refused: the first bridge's route covers it.
-	if _, err := setupNetwork("rdnt1", netip.MustParsePrefix("10.244.202.0/25")); err == nil || !strings.Contains(err.Error(), "overlaps") {
+	if _, err := setupNetwork("rdnt1", netip.MustParsePrefix("10.244.202.0/25"), ""); err == nil || !strings.Contains(err.Error(), "overlaps") {
 		t.Errorf("overlapping pod CIDR: %v", err)
 	}
 
@@ -117,12 +117,14 @@ func TestNetworkPodReachableFromHostAndCleanedUp(t *testing.T) {
 		t.Errorf("read %q from the pod", got)
 	}
 
-	// The pod has no default route: only the connected pod CIDR.
+	// The pod has no default route: only the connected pod CIDR and the Service range
+	// through the bridge address.
 	out, err := exec.Command("ip", "netns", "exec", pn.netns, "ip", "-4", "route", "show").CombinedOutput()
 	if err != nil {
 		t.Fatalf("routes in pod: %v\n%s", err, out)
 	}
-	if strings.Contains(string(out), "default") || !strings.Contains(string(out), "10.244.202.0/24") {
+	if strings.Contains(string(out), "default") || !strings.Contains(string(out), "10.244.202.0/24") ||
+		!strings.Contains(string(out), "10.96.202.0/24 via 10.244.202.1 dev eth0") {
 		t.Errorf("pod routes:\n%s", out)
 	}
 
