@@ -33,7 +33,7 @@ func run() error {
 	serviceCIDR := flag.String("service-cidr", envOr("RAUTA_DEVCLUSTER_SERVICE_CIDR", "10.96.0.0/24"), "Service ClusterIP range (env RAUTA_DEVCLUSTER_SERVICE_CIDR)")
 	repo := flag.String("repo", "", "rauta checkout (default: found from the working folder)")
 	var images imageFlags
-	flag.Var(&images, "image", "extra image mapping REPOSITORY=BINARY, repeatable (e.g. ghcr.io/false-systems/rauta=./bin/rauta)")
+	flag.Var(&images, "image", "extra image mapping REPOSITORY=BINARY or REPOSITORY=OCI_LAYOUT_FOLDER, repeatable (e.g. ghcr.io/false-systems/rauta=./dist/oci)")
 	flag.Parse()
 	if *dir == "" {
 		return fmt.Errorf("-dir is required")
@@ -73,24 +73,33 @@ func envOr(key, def string) string {
 	return def
 }
 
-// imageFlags collects -image REPOSITORY=BINARY mappings; binaries become absolute paths
-// because pods run with their own working folder.
+// imageFlags collects -image REPOSITORY=PATH mappings: a file is a binary run on the host,
+// a folder an OCI image layout the node agent unpacks and runs chrooted. Paths become
+// absolute because pods run with their own working folder.
 type imageFlags []node.ImageMapping
 
 func (f *imageFlags) String() string { return fmt.Sprint(*f) }
 
 func (f *imageFlags) Set(v string) error {
-	repo, bin, ok := strings.Cut(v, "=")
-	if !ok || repo == "" || bin == "" {
-		return fmt.Errorf("want REPOSITORY=BINARY, got %q", v)
+	repo, p, ok := strings.Cut(v, "=")
+	if !ok || repo == "" || p == "" {
+		return fmt.Errorf("want REPOSITORY=BINARY or REPOSITORY=OCI_LAYOUT_FOLDER, got %q", v)
 	}
-	abs, err := filepath.Abs(bin)
+	abs, err := filepath.Abs(p)
 	if err != nil {
 		return err
 	}
-	if _, err := os.Stat(abs); err != nil {
+	info, err := os.Stat(abs)
+	if err != nil {
 		return fmt.Errorf("image %s: %w", repo, err)
 	}
-	*f = append(*f, node.ImageMapping{Repository: repo, Binary: abs})
+	if !info.IsDir() {
+		*f = append(*f, node.ImageMapping{Repository: repo, Binary: abs})
+		return nil
+	}
+	if _, err := os.Stat(filepath.Join(abs, "index.json")); err != nil {
+		return fmt.Errorf("image %s: %s is a folder but not an OCI image layout (no index.json)", repo, abs)
+	}
+	*f = append(*f, node.ImageMapping{Repository: repo, Layout: abs})
 	return nil
 }
