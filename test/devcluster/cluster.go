@@ -8,7 +8,9 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"log/slog"
 	"net"
+	"net/netip"
 	"os"
 	"path/filepath"
 	"strconv"
@@ -21,6 +23,7 @@ import (
 
 	"github.com/false-systems/rauta/test/devcluster/internal/spawn"
 	"github.com/false-systems/rauta/test/devcluster/node"
+	"github.com/false-systems/rauta/test/devcluster/svcproxy"
 )
 
 // stopGrace is how long a component gets to exit after SIGTERM before SIGKILL.
@@ -53,6 +56,8 @@ type Cluster struct {
 
 	nodeCancel context.CancelFunc
 	nodeDone   chan error
+	proxy      *svcproxy.Proxy
+	proxyLog   *os.File
 	stopped    bool
 }
 
@@ -69,6 +74,9 @@ func Start(ctx context.Context, opts Options) (*Cluster, error) {
 }
 
 func (c *Cluster) start(ctx context.Context) error {
+	if err := c.opts.validate(); err != nil {
+		return err
+	}
 	repoRoot := c.opts.RepoRoot
 	if repoRoot == "" {
 		wd, err := os.Getwd()
@@ -108,9 +116,45 @@ func (c *Cluster) start(ctx context.Context) error {
 		}
 	}
 	if c.opts.Node != nil {
+		// Before the node, so pods find their Services answering from the start.
+		if err := c.startServiceProxy(ctx); err != nil {
+			return err
+		}
 		if err := c.startNode(ctx, secrets); err != nil {
 			return err
 		}
+	}
+	return nil
+}
+
+// startServiceProxy runs the service proxy and load balancer (package svcproxy) in this
+// process, with the admin identity; its log goes to logs/svcproxy.log.
+func (c *Cluster) startServiceProxy(ctx context.Context) error {
+	logFile, err := os.OpenFile(filepath.Join(c.dir, "logs", "svcproxy.log"), os.O_CREATE|os.O_WRONLY|os.O_APPEND, 0o644)
+	if err != nil {
+		return fmt.Errorf("service proxy log: %w", err)
+	}
+	restCfg := c.RESTConfig()
+	restCfg.UserAgent = "rauta-devcluster-svcproxy"
+	p, err := svcproxy.New(svcproxy.Config{
+		Client:           restCfg,
+		ServiceCIDR:      netip.MustParsePrefix(c.opts.ServiceCIDR), // checked by validate
+		LoadBalancerCIDR: netip.MustParsePrefix(c.opts.LoadBalancerCIDR),
+		NodePortAddr:     netip.MustParseAddr("127.0.0.1"),
+		APIServer:        netip.AddrPortFrom(netip.MustParseAddr("127.0.0.1"), uint16(c.layout.apiServerPort)),
+		Log:              slog.New(slog.NewTextHandler(logFile, nil)),
+	})
+	if err != nil {
+		logFile.Close()
+		return err
+	}
+	c.mu.Lock()
+	c.proxy, c.proxyLog = p, logFile
+	c.mu.Unlock()
+	startCtx, cancel := context.WithTimeout(ctx, c.opts.StartTimeout)
+	defer cancel()
+	if err := p.Start(startCtx); err != nil {
+		return fmt.Errorf("service proxy: %w", err)
 	}
 	return nil
 }
@@ -293,6 +337,9 @@ func (c *Cluster) startNode(ctx context.Context, secrets nodeSecrets) error {
 	cfg.ServingCertPEM = secrets.serving.CertPEM
 	cfg.ServingKeyPEM = secrets.serving.KeyPEM
 	cfg.ClientCAPEM = c.ca.CertPEM
+	if cfg.ServiceCIDR == "" {
+		cfg.ServiceCIDR = c.opts.ServiceCIDR
+	}
 	if cfg.StateDir == "" {
 		cfg.StateDir = filepath.Join(c.dir, "node")
 	}
@@ -380,6 +427,26 @@ func (c *Cluster) Client() (kubernetes.Interface, error) {
 	return kubernetes.NewForConfig(c.RESTConfig())
 }
 
+// ServiceCIDR is the Service ClusterIP range.
+func (c *Cluster) ServiceCIDR() string { return c.opts.ServiceCIDR }
+
+// LoadBalancerCIDR is the pool LoadBalancer Services get addresses from; empty when the
+// cluster runs no node (and so no service proxy).
+func (c *Cluster) LoadBalancerCIDR() string {
+	if c.ServiceProxy() == nil {
+		return ""
+	}
+	return c.opts.LoadBalancerCIDR
+}
+
+// ServiceProxy is the running service proxy and load balancer (nil without a node). Start
+// returns after its listeners for every existing Service are open.
+func (c *Cluster) ServiceProxy() *svcproxy.Proxy {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	return c.proxy
+}
+
 // Dir is the cluster's folder: pki/, logs/ (one file per component), etcd/, node/.
 func (c *Cluster) Dir() string { return c.dir }
 
@@ -398,9 +465,19 @@ func (c *Cluster) Stop() error {
 	c.stopped = true
 	cancel, done := c.nodeCancel, c.nodeDone
 	procs := []*process{c.kcm, c.apiServer, c.etcd}
+	proxy, proxyLog := c.proxy, c.proxyLog
 	c.mu.Unlock()
 
 	var errs []error
+	if proxy != nil {
+		// Closes every listener and forwarded connection and removes the local routes.
+		if err := proxy.Stop(); err != nil {
+			errs = append(errs, fmt.Errorf("service proxy: %w", err))
+		}
+	}
+	if proxyLog != nil {
+		proxyLog.Close()
+	}
 	if cancel != nil {
 		cancel()
 		if err := <-done; err != nil && !errors.Is(err, context.Canceled) {

@@ -31,6 +31,7 @@ func run() error {
 	podCIDR := flag.String("pod-cidr", envOr("RAUTA_DEVCLUSTER_POD_CIDR", "10.244.0.0/24"), "pod address range (env RAUTA_DEVCLUSTER_POD_CIDR)")
 	bridge := flag.String("bridge", envOr("RAUTA_DEVCLUSTER_BRIDGE", "rauta0"), "bridge name, at most 6 characters (env RAUTA_DEVCLUSTER_BRIDGE)")
 	serviceCIDR := flag.String("service-cidr", envOr("RAUTA_DEVCLUSTER_SERVICE_CIDR", "10.96.0.0/24"), "Service ClusterIP range (env RAUTA_DEVCLUSTER_SERVICE_CIDR)")
+	lbCIDR := flag.String("lb-cidr", envOr("RAUTA_DEVCLUSTER_LB_CIDR", "127.0.200.0/24"), "LoadBalancer address pool (env RAUTA_DEVCLUSTER_LB_CIDR)")
 	repo := flag.String("repo", "", "rauta checkout (default: found from the working folder)")
 	var images imageFlags
 	flag.Var(&images, "image", "extra image mapping REPOSITORY=BINARY or REPOSITORY=OCI_LAYOUT_FOLDER, repeatable (e.g. ghcr.io/false-systems/rauta=./dist/oci)")
@@ -45,7 +46,7 @@ func run() error {
 	if err := os.RemoveAll(abs); err != nil {
 		return fmt.Errorf("wipe %s: %w", abs, err)
 	}
-	opts := devcluster.Options{Dir: abs, KeepDir: true, RepoRoot: *repo, ServiceCIDR: *serviceCIDR}
+	opts := devcluster.Options{Dir: abs, KeepDir: true, RepoRoot: *repo, ServiceCIDR: *serviceCIDR, LoadBalancerCIDR: *lbCIDR}
 	if *withNode {
 		opts.Node = &node.Config{PodCIDR: *podCIDR, Bridge: *bridge, Images: images}
 	}
