@@ -109,6 +109,7 @@ func TestConformance(t *testing.T) {
 			SupportedFeatures: controller.StatusFeatures(supported),
 			HoldOff:           20 * time.Millisecond,
 			MaxDelay:          200 * time.Millisecond,
+			Provisioner:       controller.ProvisionerInProcess,
 		}, slog.New(slog.NewJSONHandler(logFile, &slog.HandlerOptions{Level: slog.LevelDebug})))
 	}()
 	t.Cleanup(func() {

@@ -23,7 +23,12 @@ func runController(ctx context.Context, args []string, stdout, stderr io.Writer)
 	host, _ := os.Hostname()
 	kubeconfig := fs.String("kubeconfig", os.Getenv("KUBECONFIG"), "kubeconfig file; empty uses the in-cluster service account")
 	pool := fs.String("address-pool", "", "CIDR from which each Gateway without spec.addresses gets its own address")
-	leaseNS := fs.String("lease-namespace", "default", "namespace of the status-writer Lease")
+	provisioner := fs.String("provisioner", controller.ProvisionerKubernetes, "kubernetes: a data-plane Deployment and Service per Gateway; inprocess: this process serves every Gateway itself")
+	namespace := fs.String("namespace", ownNamespace(), "the controller's namespace (its CA Secret, its Service, the Lease)")
+	ctrlService := fs.String("controller-service", "rauta-controller", "the Service in -namespace that data planes dial (its port named config)")
+	configListen := fs.String("config-listen", ":18443", "listen address of the config stream data planes dial (TLS)")
+	dataPlaneImage := fs.String("dataplane-image", "", "image of data-plane pods (the kubernetes provisioner), unless GatewayParameters name one")
+	leaseNS := fs.String("lease-namespace", "", "namespace of the status-writer Lease (default: -namespace)")
 	leaseName := fs.String("lease-name", "rauta-status-writer", "name of the status-writer Lease")
 	identity := fs.String("identity", fmt.Sprintf("%s-%d", host, os.Getpid()), "this replica's name in the Lease")
 	var defaults []string
@@ -44,6 +49,9 @@ func runController(ctx context.Context, args []string, stdout, stderr io.Writer)
 	if err != nil {
 		return fmt.Errorf("kubeconfig: %w", err)
 	}
+	if *leaseNS == "" {
+		*leaseNS = *namespace
+	}
 	var claimed []features.FeatureName
 	for _, f := range strings.Split(*featureList, ",") {
 		if f = strings.TrimSpace(f); f != "" {
@@ -61,5 +69,20 @@ func runController(ctx context.Context, args []string, stdout, stderr io.Writer)
 		SupportedFeatures: controller.StatusFeatures(claimed),
 		HoldOff:           *holdOff,
 		MaxDelay:          *maxDelay,
+		Provisioner:       *provisioner,
+		Namespace:         *namespace,
+		ControllerService: *ctrlService,
+		ConfigListen:      *configListen,
+		DataPlaneImage:    *dataPlaneImage,
 	}, logger)
+}
+
+// ownNamespace is the namespace of the pod's ServiceAccount, "default"
+// outside a cluster.
+func ownNamespace() string {
+	b, err := os.ReadFile("/var/run/secrets/kubernetes.io/serviceaccount/namespace")
+	if err != nil {
+		return "default"
+	}
+	return strings.TrimSpace(string(b))
 }

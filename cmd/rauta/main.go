@@ -27,12 +27,15 @@ const usage = `rauta: Kubernetes Gateway API gateway with its own L7 proxy and e
 
 Usage:
   rauta run -f PATH [flags]   serve Gateway API manifests from a file or folder (no cluster needed)
-  rauta controller [flags]    watch a Kubernetes API server, serve its Gateways, write status
+  rauta controller [flags]    watch a Kubernetes API server, provision a data plane per Gateway, write status
+  rauta dataplane [flags]     one Gateway's data plane, fed by the controller (the controller creates these pods)
   rauta observe [flags]       eBPF capture of HTTP on node/pod interfaces: latency, 5xx spikes, failing probes
   rauta version               print build information
 
 Run "rauta COMMAND -h" for the flags of a command. Every flag can also be set
 from the environment: RAUTA_<FLAG> with dashes as underscores (RAUTA_ADMIN_ADDR).
+Without a command, RAUTA_MODE picks one: ingress (controller), observability
+(observe) or mesh (not available yet).
 `
 
 func main() {
@@ -45,9 +48,13 @@ func main() {
 }
 
 func run(args []string, stdout, stderr io.Writer) error {
-	if len(args) == 0 {
-		fmt.Fprint(stderr, usage)
-		return errors.New("no command given")
+	if len(args) == 0 || strings.HasPrefix(args[0], "-") && os.Getenv("RAUTA_MODE") != "" {
+		cmd, err := modeCommand(os.Getenv("RAUTA_MODE"))
+		if err != nil {
+			fmt.Fprint(stderr, usage)
+			return err
+		}
+		args = append([]string{cmd}, args...)
 	}
 	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
 	defer stop()
@@ -56,6 +63,8 @@ func run(args []string, stdout, stderr io.Writer) error {
 		return runStandalone(ctx, args[1:], stdout, stderr)
 	case "controller":
 		return runController(ctx, args[1:], stdout, stderr)
+	case "dataplane":
+		return runDataPlane(ctx, args[1:], stdout, stderr)
 	case "observe":
 		return runObserve(ctx, args[1:], stdout, stderr)
 	case "version":
@@ -68,6 +77,21 @@ func run(args []string, stdout, stderr io.Writer) error {
 		fmt.Fprint(stderr, usage)
 		return fmt.Errorf("unknown command %q", args[0])
 	}
+}
+
+// modeCommand maps the seed's RAUTA_MODE to a command.
+func modeCommand(mode string) (string, error) {
+	switch mode {
+	case "ingress":
+		return "controller", nil
+	case "observability":
+		return "observe", nil
+	case "mesh":
+		return "", errors.New("RAUTA_MODE=mesh: the service mesh is not available in this version")
+	case "":
+		return "", errors.New("no command given (and RAUTA_MODE is not set)")
+	}
+	return "", fmt.Errorf("RAUTA_MODE=%q: want ingress, observability or mesh", mode)
 }
 
 // common are the flags every gateway command has.

@@ -55,3 +55,16 @@ func TestCommands(t *testing.T) {
 		t.Errorf("run without -f: %v", err)
 	}
 }
+
+func TestModeCommand(t *testing.T) {
+	for mode, want := range map[string]string{"ingress": "controller", "observability": "observe"} {
+		if got, err := modeCommand(mode); err != nil || got != want {
+			t.Errorf("RAUTA_MODE=%s: %q, %v; want %q", mode, got, err, want)
+		}
+	}
+	for _, mode := range []string{"", "mesh", "gateway"} {
+		if _, err := modeCommand(mode); err == nil {
+			t.Errorf("RAUTA_MODE=%q: no error", mode)
+		}
+	}
+}

@@ -5,6 +5,7 @@ package controller
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"log/slog"
 	"sync/atomic"
@@ -12,6 +13,10 @@ import (
 
 	"github.com/go-logr/logr"
 	"github.com/prometheus/client_golang/prometheus"
+	appsv1 "k8s.io/api/apps/v1"
+	authnv1 "k8s.io/api/authentication/v1"
+	corev1 "k8s.io/api/core/v1"
+	"k8s.io/apimachinery/pkg/labels"
 	"k8s.io/client-go/rest"
 	"k8s.io/klog/v2"
 	"sigs.k8s.io/controller-runtime/pkg/cache"
@@ -19,8 +24,10 @@ import (
 	ctrllog "sigs.k8s.io/controller-runtime/pkg/log"
 	gwv1 "sigs.k8s.io/gateway-api/apis/v1"
 
+	"github.com/false-systems/rauta/internal/configstream"
 	"github.com/false-systems/rauta/internal/gateway"
 	"github.com/false-systems/rauta/internal/provider/kube"
+	"github.com/false-systems/rauta/internal/provision"
 	"github.com/false-systems/rauta/internal/translate"
 )
 
@@ -40,6 +47,22 @@ type Config struct {
 	SupportedFeatures []gwv1.SupportedFeature
 	// HoldOff and MaxDelay coalesce API events before a translation.
 	HoldOff, MaxDelay time.Duration
+
+	// Provisioner is ProvisionerKubernetes (the default: a data-plane
+	// Deployment and Service per Gateway, fed over the config stream) or
+	// ProvisionerInProcess (this process serves every Gateway itself).
+	Provisioner string
+	// Namespace is the controller's own namespace (the CA Secret, the
+	// Service data planes dial).
+	Namespace string
+	// ControllerService names the Service in Namespace that data planes
+	// dial; its port named "config" reaches ConfigListen.
+	ControllerService string
+	// ConfigListen is the config stream's listen address.
+	ConfigListen string
+	// DataPlaneImage is the image of data-plane pods unless
+	// GatewayParameters name another.
+	DataPlaneImage string
 }
 
 // Controller is a running controller.
@@ -51,6 +74,12 @@ type Controller struct {
 	leader atomic.Bool
 
 	statusWrites prometheus.Counter
+
+	// kubernetes provisioner only
+	prov            *provisioner
+	provisionWrites prometheus.Counter
+	paramsInstalled atomic.Bool
+	runCtx          context.Context
 }
 
 // Run serves until ctx ends. The proxy and the admin endpoints start at once
@@ -59,6 +88,15 @@ type Controller struct {
 func Run(ctx context.Context, cfg Config, logger *slog.Logger) error {
 	if cfg.ControllerName == "" {
 		cfg.ControllerName = translate.DefaultControllerName
+	}
+	switch cfg.Provisioner {
+	case "", ProvisionerKubernetes:
+		if cfg.Namespace == "" || cfg.ControllerService == "" || cfg.ConfigListen == "" || cfg.DataPlaneImage == "" {
+			return fmt.Errorf("the kubernetes provisioner needs -namespace, -controller-service, -config-listen and -dataplane-image")
+		}
+	case ProvisionerInProcess:
+	default:
+		return fmt.Errorf("provisioner %q: want %s or %s", cfg.Provisioner, ProvisionerKubernetes, ProvisionerInProcess)
 	}
 	// client-go and controller-runtime log through their own globals; send
 	// both to our logger so nothing is dropped or printed in another format.
@@ -85,6 +123,15 @@ func Run(ctx context.Context, cfg Config, logger *slog.Logger) error {
 			return err
 		}
 	}
+	if cfg.Provisioner != ProvisionerInProcess {
+		c.prov = &provisioner{stream: &configstream.Server{}}
+		c.provisionWrites = prometheus.NewCounter(prometheus.CounterOpts{
+			Name: "rauta_provision_writes_total",
+			Help: "Data-plane objects (Deployments, Services, ServiceAccounts) this replica created, updated or deleted.",
+		})
+		gw.Registry.MustRegister(c.provisionWrites)
+	}
+	c.runCtx = ctx
 	return gw.Run(ctx, func(ctx context.Context) error { c.connectLoop(ctx); return nil })
 }
 
@@ -114,7 +161,20 @@ func (c *Controller) session(ctx context.Context) error {
 	if err != nil {
 		return err
 	}
-	ch, err := cache.New(c.cfg.REST, cache.Options{Scheme: scheme})
+	copts := cache.Options{Scheme: scheme}
+	if c.prov != nil {
+		if err := errors.Join(appsv1.AddToScheme(scheme), authnv1.AddToScheme(scheme)); err != nil {
+			return err
+		}
+		// Only the provisioner's own objects are cached, not every
+		// Deployment and ServiceAccount of the cluster.
+		managed := labels.SelectorFromSet(labels.Set{provision.LabelManagedBy: provision.ManagedBy})
+		copts.ByObject = map[client.Object]cache.ByObject{
+			&appsv1.Deployment{}:     {Label: managed},
+			&corev1.ServiceAccount{}: {Label: managed},
+		}
+	}
+	ch, err := cache.New(c.cfg.REST, copts)
 	if err != nil {
 		return fmt.Errorf("create cache: %w", err)
 	}
@@ -128,6 +188,11 @@ func (c *Controller) session(ctx context.Context) error {
 	co := kube.NewCoalescer(c.cfg.HoldOff, c.cfg.MaxDelay)
 	if err := kube.Watch(ctx, ch, co.Poke); err != nil {
 		return fmt.Errorf("%w (are the Gateway API CRDs installed?)", err)
+	}
+	if c.prov != nil {
+		if err := c.watchProvisioned(ctx, ch, cl, co.Poke); err != nil {
+			return err
+		}
 	}
 	cacheErr := make(chan error, 1)
 	go func() { cacheErr <- ch.Start(ctx) }()
@@ -146,10 +211,15 @@ func (c *Controller) session(ctx context.Context) error {
 		Now:               time.Now,
 	}
 	statuses := newMailbox()
+	jobs := newLatest[provisionJob]()
 	go c.elect(ctx, co.Poke)
 	go c.writeStatus(ctx, writer, statuses)
+	if c.prov != nil {
+		go c.provisionLoop(ctx, &provision.Applier{Reader: ch, Writer: cl}, jobs)
+		go c.startStream(ctx, cl, ch, co.Poke)
+	}
 	co.Poke()
-	go co.Run(ctx, func() { c.sync(ctx, ch, statuses) })
+	go co.Run(ctx, func() { c.sync(ctx, ch, statuses, jobs) })
 	select {
 	case <-ctx.Done():
 		return nil
@@ -160,11 +230,15 @@ func (c *Controller) session(ctx context.Context) error {
 
 // sync translates the current cache contents, serves the result and hands
 // the status to the status writer.
-func (c *Controller) sync(ctx context.Context, r client.Reader, statuses *mailbox) {
+func (c *Controller) sync(ctx context.Context, r client.Reader, statuses *mailbox, jobs *latest[provisionJob]) {
 	res, err := kube.List(ctx, r)
 	if err != nil {
 		c.gw.Rejected()
 		c.logger.Error("list from cache", "err", err)
+		return
+	}
+	if c.prov != nil {
+		c.syncProvisioned(ctx, r, res, statuses, jobs)
 		return
 	}
 	opts := translate.Options{ControllerName: c.cfg.ControllerName, DefaultAddress: c.cfg.Address}

@@ -62,6 +62,7 @@ func TestControllerSurvivesAnAPIServerThatIsDownAtStart(t *testing.T) {
 			Identity:       "test",
 			HoldOff:        10 * time.Millisecond,
 			MaxDelay:       100 * time.Millisecond,
+			Provisioner:    ProvisionerInProcess,
 		}, slog.New(slog.NewJSONHandler(&logs, nil)))
 	}()
 	t.Cleanup(cancel)

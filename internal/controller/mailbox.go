@@ -14,21 +14,41 @@ type statusJob struct {
 	status *translate.Status
 }
 
-// mailbox holds only the newest job: a writer that falls behind skips the
-// statuses that were superseded meanwhile instead of writing each in turn.
-type mailbox struct {
+// mailbox carries statuses to the status writer.
+type mailbox = latest[statusJob]
+
+func newMailbox() *mailbox { return newLatest[statusJob]() }
+
+// latest holds only the newest job: a worker that falls behind skips the
+// jobs that were superseded meanwhile instead of doing each in turn.
+type latest[T any] struct {
 	mu     sync.Mutex
-	job    *statusJob
+	job    *T
 	signal chan struct{}
 }
 
-func newMailbox() *mailbox { return &mailbox{signal: make(chan struct{}, 1)} }
+func newLatest[T any]() *latest[T] { return &latest[T]{signal: make(chan struct{}, 1)} }
 
 // put replaces any waiting job. It never blocks.
-func (m *mailbox) put(j statusJob) {
+func (m *latest[T]) put(j T) {
 	m.mu.Lock()
 	m.job = &j
 	m.mu.Unlock()
+	m.wake()
+}
+
+// putIfEmpty puts j back unless a newer job is waiting (a retry must not
+// replace what superseded it).
+func (m *latest[T]) putIfEmpty(j T) {
+	m.mu.Lock()
+	if m.job == nil {
+		m.job = &j
+	}
+	m.mu.Unlock()
+	m.wake()
+}
+
+func (m *latest[T]) wake() {
 	select {
 	case m.signal <- struct{}{}:
 	default:
@@ -36,7 +56,7 @@ func (m *mailbox) put(j statusJob) {
 }
 
 // take waits for a job; ok is false when ctx ended.
-func (m *mailbox) take(ctx context.Context) (statusJob, bool) {
+func (m *latest[T]) take(ctx context.Context) (T, bool) {
 	for {
 		m.mu.Lock()
 		j := m.job
@@ -47,7 +67,8 @@ func (m *mailbox) take(ctx context.Context) (statusJob, bool) {
 		}
 		select {
 		case <-ctx.Done():
-			return statusJob{}, false
+			var zero T
+			return zero, false
 		case <-m.signal:
 		}
 	}

@@ -66,6 +66,7 @@ func StartController(ctx context.Context, cfg ControllerConfig) (*Controller, er
 		return nil, err
 	}
 	args := []string{"controller",
+		"-provisioner", "inprocess",
 		"-kubeconfig", cfg.Kubeconfig,
 		"-address-pool", cfg.AddressPool,
 		"-admin-addr", admin,
