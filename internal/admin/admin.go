@@ -1,7 +1,10 @@
-// Package admin serves RAUTA's operational endpoints on a port of their own:
-// Prometheus metrics, liveness and readiness, dumps of the active routing
+// Package admin serves RAUTA's operational endpoints on ports of their own.
+// The admin server (New), meant for loopback, has everything: Prometheus
+// metrics, liveness and readiness, dumps of the active routing
 // configuration and of the Gateway API status, and, when enabled, Go's
-// profiles under /debug/pprof/.
+// profiles under /debug/pprof/. The probe server (NewProbes), meant for
+// the pod address, has only /metrics, /healthz and /readyz, so kubelet and
+// Prometheus reach it while configuration dumps and profiles stay local.
 package admin
 
 import (
@@ -18,11 +21,12 @@ import (
 	"github.com/prometheus/client_golang/prometheus/promhttp"
 )
 
-// Source supplies what the dump endpoints show. Each function returns a value
+// Source supplies what the endpoints show. Each function returns a value
 // that is safe to encode concurrently (an immutable snapshot).
 type Source struct {
-	// Ready reports whether a first configuration is being served.
-	Ready func() bool
+	// Ready returns nil when the process serves what it was asked to, else
+	// why not; /readyz answers 503 with that reason.
+	Ready func() error
 	// Config returns the active routing configuration (the IR).
 	Config func() any
 	// Status returns the Gateway API status of the last translation.
@@ -38,6 +42,8 @@ type Server struct {
 	ln       net.Listener
 	// profiling serves /debug/pprof/ (EnableProfiling).
 	profiling bool
+	// probesOnly: a probe server (NewProbes).
+	probesOnly bool
 }
 
 // New listens on addr at once, so a port conflict is reported at start-up.
@@ -49,10 +55,22 @@ func New(addr string, gatherer prometheus.Gatherer, src Source, logger *slog.Log
 	return &Server{addr: addr, gatherer: gatherer, src: src, logger: logger, ln: ln}, nil
 }
 
+// NewProbes listens on addr at once and serves only /metrics, /healthz and
+// /readyz (ready as Source.Ready): no configuration, status or profiles,
+// whatever EnableProfiling says.
+func NewProbes(addr string, gatherer prometheus.Gatherer, ready func() error, logger *slog.Logger) (*Server, error) {
+	s, err := New(addr, gatherer, Source{Ready: ready}, logger)
+	if err != nil {
+		return nil, err
+	}
+	s.probesOnly = true
+	return s, nil
+}
+
 // EnableProfiling adds Go's CPU, heap, allocation, goroutine and trace
 // profiles under /debug/pprof/ (net/http/pprof). Off by default: a CPU
 // profile or trace costs the data plane while it runs, and the admin port
-// should stay on an internal address.
+// should stay on an internal address. A probe server never serves them.
 func (s *Server) EnableProfiling() { s.profiling = true }
 
 // Addr is the address the server listens on.
@@ -68,13 +86,16 @@ func (s *Server) Handler() http.Handler {
 	})
 	mux.HandleFunc("GET /readyz", func(w http.ResponseWriter, _ *http.Request) {
 		w.Header().Set("Content-Type", "text/plain; charset=utf-8")
-		if !s.src.Ready() {
+		if err := s.src.Ready(); err != nil {
 			w.WriteHeader(http.StatusServiceUnavailable)
-			_, _ = w.Write([]byte("no configuration served yet\n"))
+			_, _ = w.Write([]byte(err.Error() + "\n"))
 			return
 		}
 		_, _ = w.Write([]byte("ok\n"))
 	})
+	if s.probesOnly {
+		return mux
+	}
 	mux.HandleFunc("GET /config_dump", s.dump(s.src.Config))
 	mux.HandleFunc("GET /status", s.dump(s.src.Status))
 	if s.profiling {
@@ -97,6 +118,9 @@ func (s *Server) dump(get func() any) http.HandlerFunc {
 		}
 	}
 }
+
+// Close releases the listener of a server that will not Run.
+func (s *Server) Close() error { return s.ln.Close() }
 
 // Run serves until ctx ends.
 func (s *Server) Run(ctx context.Context) error {

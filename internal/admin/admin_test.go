@@ -1,6 +1,7 @@
 package admin
 
 import (
+	"errors"
 	"io"
 	"log/slog"
 	"net/http"
@@ -14,7 +15,7 @@ import (
 func newTestServer(t *testing.T, ready bool) *Server {
 	t.Helper()
 	s, err := New("127.0.0.1:0", prometheus.NewRegistry(), Source{
-		Ready:  func() bool { return ready },
+		Ready:  readiness(ready),
 		Config: func() any { return map[string]int{"routes": 3} },
 		Status: func() any { return []string{"ok"} },
 	}, slog.New(slog.NewTextHandler(io.Discard, nil)))
@@ -23,6 +24,15 @@ func newTestServer(t *testing.T, ready bool) *Server {
 	}
 	t.Cleanup(func() { s.ln.Close() })
 	return s
+}
+
+func readiness(ready bool) func() error {
+	return func() error {
+		if ready {
+			return nil
+		}
+		return errors.New("draining")
+	}
 }
 
 func get(h http.Handler, path string) (int, string) {
@@ -36,8 +46,8 @@ func TestEndpoints(t *testing.T) {
 	if code, body := get(h, "/healthz"); code != 200 || body != "ok\n" {
 		t.Errorf("/healthz: %d %q", code, body)
 	}
-	if code, _ := get(h, "/readyz"); code != http.StatusServiceUnavailable {
-		t.Errorf("/readyz before a configuration: %d, want 503", code)
+	if code, body := get(h, "/readyz"); code != http.StatusServiceUnavailable || body != "draining\n" {
+		t.Errorf("/readyz when not ready: %d %q, want 503 with the reason", code, body)
 	}
 	if code, body := get(h, "/config_dump"); code != 200 || !strings.Contains(body, `"routes": 3`) {
 		t.Errorf("/config_dump: %d %q", code, body)
@@ -63,5 +73,33 @@ func TestProfiling(t *testing.T) {
 	}
 	if code, _ := get(h, "/debug/pprof/cmdline"); code != 200 {
 		t.Errorf("/debug/pprof/cmdline: %d", code)
+	}
+}
+
+// TestProbes: the probe server serves metrics and probes, never the
+// configuration, the status or profiles.
+func TestProbes(t *testing.T) {
+	reg := prometheus.NewRegistry()
+	reg.MustRegister(prometheus.NewCounter(prometheus.CounterOpts{Name: "rauta_test_total", Help: "test"}))
+	s, err := NewProbes("127.0.0.1:0", reg, readiness(false), slog.New(slog.NewTextHandler(io.Discard, nil)))
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { s.ln.Close() })
+	s.EnableProfiling()
+	h := s.Handler()
+	if code, body := get(h, "/metrics"); code != 200 || !strings.Contains(body, "rauta_test_total") {
+		t.Errorf("/metrics: %d %.80q", code, body)
+	}
+	if code, _ := get(h, "/healthz"); code != 200 {
+		t.Errorf("/healthz: %d", code)
+	}
+	if code, body := get(h, "/readyz"); code != http.StatusServiceUnavailable || body != "draining\n" {
+		t.Errorf("/readyz: %d %q, want 503 draining", code, body)
+	}
+	for _, p := range []string{"/config_dump", "/status", "/debug/pprof/"} {
+		if code, _ := get(h, p); code != http.StatusNotFound {
+			t.Errorf("%s on the probe server: %d, want 404", p, code)
+		}
 	}
 }

@@ -5,19 +5,21 @@
 package gateway
 
 import (
-	"context"
+	"errors"
 	"fmt"
 	"io"
 	"log/slog"
+	"maps"
 	"reflect"
 	"runtime"
+	"slices"
+	"strings"
 	"sync"
 	"sync/atomic"
 	"time"
 
 	"github.com/prometheus/client_golang/prometheus"
 	"github.com/prometheus/client_golang/prometheus/collectors"
-	"golang.org/x/sync/errgroup"
 
 	"github.com/false-systems/rauta/internal/admin"
 	"github.com/false-systems/rauta/internal/ir"
@@ -31,15 +33,39 @@ type Options struct {
 	Address string
 	// PortOffset is added to every listener port (run unprivileged: 80 -> 8080).
 	PortOffset int
-	// AdminAddr serves /metrics, /healthz, /readyz, /config_dump and /status.
+	// LowPortOffset is added to listener ports below 1024 when binding only
+	// (proxy.Options.LowPortOffset: a data-plane pod behind a Service).
+	LowPortOffset int
+	// AdminAddr serves every admin endpoint: /metrics, /healthz, /readyz,
+	// /config_dump and /status (and /debug/pprof/ with Profiling). The
+	// configuration it shows is for operators: keep it on loopback.
 	AdminAddr string
+	// MetricsAddr serves only /metrics, /healthz and /readyz, for kubelet
+	// probes and Prometheus on the pod address; "" (or "off") serves none.
+	MetricsAddr string
 	// Profiling adds Go's profiles under /debug/pprof/ on AdminAddr.
 	Profiling bool
 	// AccessLog receives one JSON line per request; nil turns it off.
 	AccessLog io.Writer
 	// Version is reported by the rauta_build_info metric.
 	Version string
+	// DrainPeriod is how long Run keeps serving after its context ends,
+	// with /readyz answering 503 and clients told to go elsewhere, before
+	// the listeners close (see Run). 0 skips it; the commands default to
+	// DefaultDrainPeriod.
+	DrainPeriod time.Duration
+	// ShutdownTimeout bounds how long in-flight requests may finish once
+	// the listeners are closed; 0 means the proxy's default (15s). The
+	// commands default to DefaultShutdownTimeout.
+	ShutdownTimeout time.Duration
 }
+
+// The defaults of the commands' -drain-period and -shutdown-timeout. A pod's
+// terminationGracePeriodSeconds must exceed their sum.
+const (
+	DefaultDrainPeriod     = 5 * time.Second
+	DefaultShutdownTimeout = 25 * time.Second
+)
 
 // Gateway serves translation results.
 type Gateway struct {
@@ -48,8 +74,15 @@ type Gateway struct {
 	px       *proxy.Server
 	adm      *admin.Server
 
-	ready  atomic.Bool
-	status atomic.Pointer[translate.Status]
+	probes *admin.Server // nil without MetricsAddr
+	opts   Options
+
+	ready    atomic.Bool // a first configuration is applied
+	draining atomic.Bool // Run's context ended
+	// unbound holds the listeners of the applied configuration that could
+	// not be bound (IR listener name -> why); never modified once stored.
+	unbound atomic.Pointer[map[string]error]
+	status  atomic.Pointer[translate.Status]
 
 	mu       sync.Mutex // serialises Apply
 	applied  *ir.Snapshot
@@ -57,12 +90,13 @@ type Gateway struct {
 
 	reloadOK, reloadFailed prometheus.Counter
 	lastReload             prometheus.Gauge
+	unboundGauge           prometheus.Gauge
 }
 
 // New creates the proxy and binds the admin port, so that a port conflict is
 // reported at start-up.
 func New(opts Options, logger *slog.Logger) (*Gateway, error) {
-	g := &Gateway{Registry: prometheus.NewRegistry(), logger: logger}
+	g := &Gateway{Registry: prometheus.NewRegistry(), logger: logger, opts: opts}
 	reloads := prometheus.NewCounterVec(prometheus.CounterOpts{
 		Name: "rauta_config_reloads_total",
 		Help: "Configuration reloads by result (success, failure).",
@@ -72,6 +106,10 @@ func New(opts Options, logger *slog.Logger) (*Gateway, error) {
 		Name: "rauta_config_last_reload_success_timestamp_seconds",
 		Help: "Unix time of the last configuration that was applied.",
 	})
+	g.unboundGauge = prometheus.NewGauge(prometheus.GaugeOpts{
+		Name: "rauta_listeners_unbound",
+		Help: "Listeners of the applied configuration whose socket could not be bound (address in use, not local, or privileged).",
+	})
 	buildInfo := prometheus.NewGaugeVec(prometheus.GaugeOpts{
 		Name: "rauta_build_info",
 		Help: "Build information of the running RAUTA binary; always 1.",
@@ -80,22 +118,24 @@ func New(opts Options, logger *slog.Logger) (*Gateway, error) {
 	g.Registry.MustRegister(
 		collectors.NewGoCollector(),
 		collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}),
-		buildInfo, reloads, g.lastReload,
+		buildInfo, reloads, g.lastReload, g.unboundGauge,
 	)
 
 	px, err := proxy.New(proxy.Options{
-		DefaultAddress: opts.Address,
-		PortOffset:     opts.PortOffset,
-		AccessLog:      opts.AccessLog,
-		Registerer:     g.Registry,
-		Logger:         logger,
+		DefaultAddress:  opts.Address,
+		PortOffset:      opts.PortOffset,
+		LowPortOffset:   opts.LowPortOffset,
+		AccessLog:       opts.AccessLog,
+		Registerer:      g.Registry,
+		Logger:          logger,
+		ShutdownTimeout: opts.ShutdownTimeout,
 	})
 	if err != nil {
 		return nil, fmt.Errorf("create proxy: %w", err)
 	}
 	g.px = px
 	adm, err := admin.New(opts.AdminAddr, g.Registry, admin.Source{
-		Ready:  g.ready.Load,
+		Ready:  g.Ready,
 		Config: func() any { return px.Active() },
 		Status: func() any { return g.status.Load() },
 	}, logger)
@@ -107,12 +147,25 @@ func New(opts Options, logger *slog.Logger) (*Gateway, error) {
 	}
 	g.adm = adm
 	logger.Info("admin endpoints", "addr", adm.Addr().String(), "profiling", opts.Profiling)
+	if opts.MetricsAddr != "" && opts.MetricsAddr != "off" {
+		probes, err := admin.NewProbes(opts.MetricsAddr, g.Registry, g.Ready, logger)
+		if err != nil {
+			adm.Close()
+			return nil, fmt.Errorf("metrics listener %s: %w", opts.MetricsAddr, err)
+		}
+		g.probes = probes
+		logger.Info("metrics and probe endpoints", "addr", probes.Addr().String())
+	}
 	return g, nil
 }
 
 // Apply serves a translation result. An IR identical to the one being served
-// is not re-applied; a refused one leaves the running configuration as it is.
-// Status problems that are new since the last result are logged.
+// is not re-applied (unless a listener of it is unbound: applying again
+// retries the bind); a refused one leaves the running configuration as it
+// is. A configuration served except for listeners that could not be bound
+// is applied: the error then names them, BindFailures lists them and
+// /readyz answers 503 until an Apply binds them. Status problems that are
+// new since the last result are logged.
 func (g *Gateway) Apply(r translate.Result) error {
 	g.mu.Lock()
 	defer g.mu.Unlock()
@@ -120,34 +173,65 @@ func (g *Gateway) Apply(r translate.Result) error {
 	now := problems(r.Status)
 	logNewProblems(g.logger, g.problems, now)
 	g.problems = now
-	if g.applied != nil && reflect.DeepEqual(g.applied, r.IR) {
+	if g.applied != nil && reflect.DeepEqual(g.applied, r.IR) && len(g.BindFailures()) == 0 {
 		return nil
 	}
 	start := time.Now()
-	if err := g.px.Apply(r.IR); err != nil {
+	err := g.px.Apply(r.IR)
+	bindErrs := proxy.BindErrors(err)
+	if err != nil && len(bindErrs) == 0 {
 		g.reloadFailed.Inc()
 		return fmt.Errorf("configuration not applied, the last good one keeps serving: %w", err)
 	}
+	unbound := make(map[string]error, len(bindErrs))
+	for _, be := range bindErrs {
+		unbound[be.Listener] = be.Err
+	}
+	g.unbound.Store(&unbound)
+	g.unboundGauge.Set(float64(len(unbound)))
 	g.applied = r.IR
 	g.ready.Store(true)
 	g.reloadOK.Inc()
 	g.lastReload.SetToCurrentTime()
-	g.logger.Info("configuration applied", "listeners", len(r.IR.Listeners), "took", time.Since(start).String())
+	g.logger.Info("configuration applied", "listeners", len(r.IR.Listeners), "unbound", len(unbound), "took", time.Since(start).String())
+	if err != nil {
+		return fmt.Errorf("configuration applied, but %d listener(s) not served: %w", len(unbound), err)
+	}
+	return nil
+}
+
+// BindFailures returns the listeners of the applied configuration whose
+// socket could not be bound, by IR listener name, with the reason; empty
+// when every listener is served. The map is the caller's.
+func (g *Gateway) BindFailures() map[string]error {
+	p := g.unbound.Load()
+	if p == nil {
+		return map[string]error{}
+	}
+	return maps.Clone(*p)
+}
+
+// Ready returns nil when the gateway serves everything it was asked to,
+// else why not: it is draining, no configuration is applied yet, or a
+// listener is unbound. /readyz answers with it.
+func (g *Gateway) Ready() error {
+	if g.draining.Load() {
+		return errors.New("draining: the process is stopping")
+	}
+	if !g.ready.Load() {
+		return errors.New("no configuration applied yet")
+	}
+	if p := g.unbound.Load(); p != nil && len(*p) > 0 {
+		names := slices.Sorted(maps.Keys(*p))
+		parts := make([]string, len(names))
+		for i, n := range names {
+			parts[i] = fmt.Sprintf("%s: %v", n, (*p)[n])
+		}
+		return fmt.Errorf("listeners not bound: %s", strings.Join(parts, "; "))
+	}
 	return nil
 }
 
 // Rejected counts a configuration that never reached Apply (a bad file, a
 // failed list), so that reload failures show in one metric.
 func (g *Gateway) Rejected() { g.reloadFailed.Inc() }
-
-// Run serves until ctx ends; each of also runs alongside and ends the
-// Gateway if it returns an error.
-func (g *Gateway) Run(ctx context.Context, also ...func(context.Context) error) error {
-	eg, ctx := errgroup.WithContext(ctx)
-	eg.Go(func() error { return g.px.Run(ctx) })
-	eg.Go(func() error { return g.adm.Run(ctx) })
-	for _, f := range also {
-		eg.Go(func() error { return f(ctx) })
-	}
-	return eg.Wait()
-}
