@@ -151,8 +151,15 @@ func decodeAll(manifest string) ([]runtime.Object, error) {
 		if len(bytes.TrimSpace(stripComments(doc))) == 0 {
 			continue
 		}
+		js, err := yaml.YAMLToJSON(doc)
+		if err != nil {
+			errs = append(errs, err)
+			continue
+		}
+		// Unstructured's JSON decoding keeps integers as int64, as the API
+		// server's does.
 		var u unstructured.Unstructured
-		if err := yaml.Unmarshal(doc, &u.Object); err != nil {
+		if err := u.UnmarshalJSON(js); err != nil {
 			errs = append(errs, err)
 			continue
 		}
