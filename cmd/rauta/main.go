@@ -11,10 +11,8 @@ import (
 	"io"
 	"log/slog"
 	"os"
-	"os/signal"
 	"runtime"
 	"strings"
-	"syscall"
 
 	"github.com/false-systems/rauta/internal/gateway"
 	"github.com/false-systems/rauta/internal/translate"
@@ -56,7 +54,7 @@ func run(args []string, stdout, stderr io.Writer) error {
 		}
 		args = append([]string{cmd}, args...)
 	}
-	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
+	ctx, stop := shutdownContext(context.Background(), stderr, os.Exit)
 	defer stop()
 	switch args[0] {
 	case "run":
@@ -105,8 +103,11 @@ type common struct {
 func (c *common) register(fs *flag.FlagSet) {
 	fs.StringVar(&c.opts.Address, "address", "0.0.0.0", "address listeners bind when a Gateway has no address of its own")
 	fs.IntVar(&c.opts.PortOffset, "port-offset", 0, "added to every listener port, e.g. 8000 serves port 80 on 8080")
-	fs.StringVar(&c.opts.AdminAddr, "admin-addr", ":9090", "address of /metrics, /healthz, /readyz, /config_dump and /status")
+	fs.StringVar(&c.opts.AdminAddr, "admin-addr", "127.0.0.1:9091", "address of every admin endpoint: /metrics, /healthz, /readyz, /config_dump, /status (keep it on loopback)")
+	fs.StringVar(&c.opts.MetricsAddr, "metrics-addr", ":9090", "address of /metrics, /healthz and /readyz only, for probes and Prometheus; empty disables")
 	fs.BoolVar(&c.opts.Profiling, "pprof", false, "also serve Go's profiles under /debug/pprof/ on the admin address")
+	fs.DurationVar(&c.opts.DrainPeriod, "drain-period", gateway.DefaultDrainPeriod, "after SIGTERM, how long to keep serving with /readyz at 503 while clients are told to reconnect (a second signal exits at once)")
+	fs.DurationVar(&c.opts.ShutdownTimeout, "shutdown-timeout", gateway.DefaultShutdownTimeout, "after the drain, how long in-flight requests may take to finish")
 	fs.BoolVar(&c.accessLog, "access-log", true, "write one JSON line per request to stdout")
 	fs.StringVar(&c.logLevel, "log-level", "info", "debug, info, warn or error")
 	fs.StringVar(&c.controllerName, "controller-name", translate.DefaultControllerName, "serve GatewayClasses with this controllerName")
