@@ -1,5 +1,5 @@
 # RAUTA: the two commands that matter are `make demo` and `make test`.
-.PHONY: demo test build lint bpf-generate bpf-check devcluster devcluster-down bench bench-quick bench-scale bench-reload clean
+.PHONY: demo test build image lint bpf-generate bpf-check devcluster devcluster-down bench bench-quick bench-scale bench-reload clean
 
 demo: ## build RAUTA and start the demo gateway on loopback
 	hack/demo.sh
@@ -7,10 +7,19 @@ demo: ## build RAUTA and start the demo gateway on loopback
 test: ## run every test tier (what CI runs)
 	hack/test.sh
 
+# The version comes from git (hack/version.sh: v0.3.0, v0.3.0-4-gabc1234,
+# abc1234-dirty; "dev" outside git). Override: make build VERSION=v1.2.3.
+VERSION := $(shell hack/version.sh)
+COMMIT := $(shell hack/version.sh commit)
+LDFLAGS := -X main.version=$(VERSION) -X main.commit=$(COMMIT)
+
 build:
 	mkdir -p bin
-	go build -o bin/rauta ./cmd/rauta
-	go build -o bin/rauta-echo ./cmd/rauta-echo
+	go build -ldflags "$(LDFLAGS)" -o bin/rauta ./cmd/rauta
+	go build -ldflags "$(LDFLAGS)" -o bin/rauta-echo ./cmd/rauta-echo
+
+image: ## build the OCI image into dist/ (oci/ layout and a docker/podman-loadable tarball); no Docker needed
+	go run ./hack/imagebuild -out dist -version $(VERSION)
 
 lint:
 	hack/lint.sh
