@@ -25,7 +25,7 @@ const (
 func (p *Proxy) sync(ctx context.Context, key string) error {
 	ns, name, err := cache.SplitMetaNamespaceKey(key)
 	if err != nil {
-		return nil
+		return nil //nolint:nilerr // keys come from the informers; a malformed one would never sync, so retrying is pointless
 	}
 	svc, err := p.services.Services(ns).Get(name)
 	if apierrors.IsNotFound(err) {
