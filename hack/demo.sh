@@ -20,7 +20,9 @@ trap cleanup EXIT INT TERM
 
 bin/rauta-echo -listen 127.0.0.1:9101 -name echo-v1 & pids+=($!)
 bin/rauta-echo -listen 127.0.0.1:9102 -name echo-v2 & pids+=($!)
-bin/rauta run -f examples/ -address 127.0.0.1 -admin-addr 127.0.0.1:9090 -access-log=false & pids+=($!)
+# Admin endpoints (everything) on 127.0.0.1:9091, probes and metrics on
+# 127.0.0.1:9090; no drain period, so Ctrl-C stops at once.
+bin/rauta run -f examples/ -address 127.0.0.1 -admin-addr 127.0.0.1:9091 -metrics-addr 127.0.0.1:9090 -drain-period 0s -access-log=false & pids+=($!)
 
 for _ in $(seq 1 100); do
   if curl -fsS -o /dev/null http://127.0.0.1:9090/readyz 2>/dev/null; then break; fi
@@ -48,10 +50,10 @@ RAUTA is serving examples/ on 127.0.0.1 (HTTP 8080, HTTPS 8443). Try:
   for i in $(seq 20); do curl -s -H 'Host: split.example.com' http://127.0.0.1:8080/ | grep -o '"backend":"[^"]*"'; done | sort | uniq -c
   # HTTPS with HTTP/2 (self-signed demo certificate)
   curl -sk --http2 --resolve app.example.com:8443:127.0.0.1 https://app.example.com:8443/ -o /dev/null -w '%{http_version} %{http_code}\n'
-  # metrics, active config, status
+  # metrics (probe port), active config and status (admin port, loopback only)
   curl -s http://127.0.0.1:9090/metrics | grep ^rauta_requests_total
-  curl -s http://127.0.0.1:9090/config_dump | head -20
-  curl -s http://127.0.0.1:9090/status | head -20
+  curl -s http://127.0.0.1:9091/config_dump | head -20
+  curl -s http://127.0.0.1:9091/status | head -20
 
 Edit a file in examples/ and the change is live at once. Ctrl-C stops the demo.
 TXT

@@ -48,7 +48,7 @@ func newContender(name string, e *env, cpu, rautaBin string) (*contender, error)
 			err = mkdirWrite(dir, c.ConfigFile, c.Config)
 		}
 		c.Argv = append(pin, rautaBin, "run", "-f", dir, "-address", "127.0.0.1",
-			"-admin-addr", fmt.Sprintf("127.0.0.1:%d", rautaAdminPort), "-access-log=false", "-log-level", "warn")
+			"-admin-addr", fmt.Sprintf("127.0.0.1:%d", rautaAdminPort), "-metrics-addr=", "-access-log=false", "-log-level", "warn")
 		c.Env = []string{"GOMAXPROCS=1"}
 	case "nginx":
 		c.Config = e.nginxConfig()

@@ -113,7 +113,7 @@ func run(bin string, n int) error {
 		return err
 	}
 	cmd := exec.Command(bin, "run", "-f", dir, "-address", "127.0.0.1",
-		"-admin-addr", fmt.Sprintf("127.0.0.1:%d", adminPort), "-access-log=false", "-log-level", "warn")
+		"-admin-addr", fmt.Sprintf("127.0.0.1:%d", adminPort), "-metrics-addr=", "-drain-period=0s", "-access-log=false", "-log-level", "warn")
 	cmd.Stderr = os.Stderr
 	if err := cmd.Start(); err != nil {
 		return err

@@ -100,7 +100,9 @@ func startGatewayDir(t testing.TB, dir string, extraArgs ...string) *gateway {
 		stderr: &syncBuffer{},
 		exited: make(chan struct{}),
 	}
-	args := append([]string{"run", "-f", dir, "-address", "127.0.0.1", "-admin-addr", g.admin, "-log-level", "debug"}, extraArgs...)
+	// No probe server (parallel gateways would share its port) and no
+	// drain period (stop waits 5s); drain_test.go asks for both.
+	args := append([]string{"run", "-f", dir, "-address", "127.0.0.1", "-admin-addr", g.admin, "-metrics-addr=", "-drain-period=0s", "-log-level", "debug"}, extraArgs...)
 	g.cmd = exec.Command(rautaBin, args...)
 	g.cmd.Stdout, g.cmd.Stderr = g.stdout, g.stderr
 	// Keep the environment from changing flags behind the test's back.

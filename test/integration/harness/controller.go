@@ -70,6 +70,10 @@ func StartController(ctx context.Context, cfg ControllerConfig) (*Controller, er
 		"-kubeconfig", cfg.Kubeconfig,
 		"-address-pool", cfg.AddressPool,
 		"-admin-addr", admin,
+		// No probe server (replicas would share its port), no drain period
+		// (Stop's grace is short).
+		"-metrics-addr=",
+		"-drain-period=0s",
 		"-lease-namespace", "default",
 		"-lease-name", cfg.LeaseName,
 		"-identity", cfg.Identity,
