@@ -82,8 +82,8 @@ func TestBuildConfig(t *testing.T) {
 			t.Errorf("label %s = %q, want %q", k, c.Labels[k], v)
 		}
 	}
-	if !cf.Created.Time.Equal(commitTime) {
-		t.Errorf("created %v, want the commit time %v", cf.Created.Time, commitTime)
+	if !cf.Created.Equal(commitTime) {
+		t.Errorf("created %v, want the commit time %v", cf.Created, commitTime)
 	}
 	if cf.OS != "linux" || cf.Architecture != "amd64" {
 		t.Errorf("platform %s/%s", cf.OS, cf.Architecture)
@@ -254,8 +254,8 @@ func TestBuildZeroCreatedIsEpoch(t *testing.T) {
 		t.Fatal(err)
 	}
 	cf, _ := img.ConfigFile()
-	if !cf.Created.Time.Equal(time.Unix(0, 0)) {
-		t.Errorf("created %v, want the Unix epoch (never now)", cf.Created.Time)
+	if !cf.Created.Equal(time.Unix(0, 0)) {
+		t.Errorf("created %v, want the Unix epoch (never now)", cf.Created)
 	}
 }
 
