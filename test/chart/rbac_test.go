@@ -155,6 +155,10 @@ func TestRBAC(t *testing.T) {
 		if fmt.Sprint(sortedGrants(got)) != fmt.Sprint(sortedGrants(want)) {
 			t.Errorf("observer grants %v, want %v", sortedGrants(got), sortedGrants(want))
 		}
+		moved := mustRender(t, map[string]any{"observer": map[string]any{"enabled": true, "namespace": "rauta-observer"}})
+		if got := grants(t, moved, "rauta-observer", "rauta-observer"); fmt.Sprint(sortedGrants(got)) != fmt.Sprint(sortedGrants(want)) {
+			t.Errorf("observer in its own namespace: grants %v, want %v", sortedGrants(got), sortedGrants(want))
+		}
 		if off := grants(t, mustRender(t, map[string]any{"observer": map[string]any{"enabled": true, "kube": "off"}}), releaseNamespace, "rauta-observer"); len(off) != 0 {
 			t.Errorf("observer without enrichment may still %v", sortedGrants(off))
 		}

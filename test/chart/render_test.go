@@ -53,6 +53,12 @@ func TestRenderedObjects(t *testing.T) {
 			"ServiceAccount rauta-system/rauta-observer",
 			"DaemonSet rauta-system/rauta-observer",
 		})},
+		{"observer in its own namespace", map[string]any{"observer": map[string]any{"enabled": true, "namespace": "rauta-observer"}}, concat(base, provisioner, []string{
+			"ServiceAccount rauta-observer/rauta-observer",
+			"ClusterRole rauta-observer",
+			"ClusterRoleBinding rauta-observer",
+			"DaemonSet rauta-observer/rauta-observer",
+		})},
 		{"no GatewayClass, one replica with PDB enabled", map[string]any{"gatewayClass": map[string]any{"create": false}}, concat(base[:len(base)-1], provisioner)},
 	}
 	for _, tc := range cases {
