@@ -190,6 +190,9 @@ func (c *container) snapshot() containerSnapshot {
 		Ready:          c.ready,
 		Restarts:       c.restarts,
 	}
+	if c.image != nil {
+		s.ImageID = imageRepository(c.spec.Image) + "@" + c.image.digest
+	}
 	switch {
 	case c.running, c.waitReason != "":
 		// Running again, or waiting to: the run that ended last is the previous one.

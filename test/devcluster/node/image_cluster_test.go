@@ -61,6 +61,9 @@ spec:
     env:
     - {name: GREETING, value: hello}
     - {name: MODE, value: pod}
+    securityContext:
+      allowPrivilegeEscalation: false
+      capabilities: {drop: [ALL], add: [NET_BIND_SERVICE]}
     readinessProbe:
       httpGet: {path: /healthz, port: 8080}
       periodSeconds: 1
@@ -189,13 +192,14 @@ func TestImagePods(t *testing.T) {
 	})
 
 	t.Run("the host sees a chrooted, unprivileged process", func(t *testing.T) {
-		status, err := os.ReadFile(fmt.Sprintf("/proc/%d/status", pid))
-		if err != nil {
-			t.Fatal(err)
-		}
-		for _, want := range []string{"Uid:\t65532\t65532\t65532\t65532", "Gid:\t65532\t65532\t65532\t65532", "NoNewPrivs:\t1", "CapEff:\t0000000000000000"} {
-			if !strings.Contains(string(status), want+"\n") {
-				t.Errorf("/proc/%d/status lacks %q:\n%s", pid, want, status)
+		status := procStatus(t, pid)
+		// NET_BIND_SERVICE (bit 10) is the one capability added, as an ambient one.
+		for k, want := range map[string]string{
+			"Uid": "65532\t65532\t65532\t65532", "Gid": "65532\t65532\t65532\t65532", "Groups": "",
+			"NoNewPrivs": "1", "CapEff": "0000000000000400", "CapAmb": "0000000000000400",
+		} {
+			if status[k] != want {
+				t.Errorf("/proc/%d/status %s: %q, want %q", pid, k, status[k], want)
 			}
 		}
 		rootDir, err := os.Readlink(fmt.Sprintf("/proc/%d/root", pid))
@@ -204,6 +208,9 @@ func TestImagePods(t *testing.T) {
 		}
 		if !strings.HasPrefix(rootDir, c.Dir()) || filepath.Base(rootDir) != "rootfs" {
 			t.Errorf("process root %q, want a container root under %s", rootDir, c.Dir())
+		}
+		if id := img.Status.ContainerStatuses[0].ImageID; id != imgRepo+"@"+digest {
+			t.Errorf("imageID %q, want %s@%s", id, imgRepo, digest)
 		}
 		// The image was unpacked once, by digest, for both pods that run it.
 		if _, err := os.Stat(filepath.Join(c.Dir(), "node", "images", strings.ReplaceAll(digest, ":", "-"), "rootfs", "bin", "echo-server")); err != nil {
@@ -244,6 +251,11 @@ func TestImagePods(t *testing.T) {
 		code, body := httpGetCode(ctx, t, p.Status.PodIP, "/file?path=/var/run/secrets/kubernetes.io/serviceaccount/token")
 		if code != http.StatusNotFound {
 			t.Errorf("token of a pod without automount: status %d %q", code, body)
+		}
+		// Without capabilities.add a non-root container has none at all.
+		status := procStatus(t, containerPid(t, p))
+		if status["CapEff"] != "0000000000000000" || status["CapAmb"] != "0000000000000000" {
+			t.Errorf("capabilities of a container that adds none: effective %s ambient %s", status["CapEff"], status["CapAmb"])
 		}
 	})
 
@@ -459,6 +471,22 @@ func containerPid(t *testing.T, p corev1.Pod) int {
 		t.Fatal(err)
 	}
 	return pid
+}
+
+// procStatus reads /proc/<pid>/status into trimmed values by field name.
+func procStatus(t *testing.T, pid int) map[string]string {
+	t.Helper()
+	data, err := os.ReadFile(fmt.Sprintf("/proc/%d/status", pid))
+	if err != nil {
+		t.Fatal(err)
+	}
+	out := map[string]string{}
+	for _, line := range strings.Split(string(data), "\n") {
+		if k, v, ok := strings.Cut(line, ":"); ok {
+			out[k] = strings.TrimSpace(v)
+		}
+	}
+	return out
 }
 
 func processRoots(t *testing.T, pids []int) []string {

@@ -10,8 +10,10 @@ import (
 // containerSnapshot is what the pod worker knows about one container at one moment.
 type containerSnapshot struct {
 	Name, Image, ContainerID string
-	Running                  bool
-	StartedAt                time.Time
+	// ImageID is repository@digest for an image container, else empty (Image is reported).
+	ImageID   string
+	Running   bool
+	StartedAt time.Time
 	// Terminated is the current state when the container ended and is not running.
 	Terminated *corev1.ContainerStateTerminated
 	// LastTerminated is the previous run, after a restart.
@@ -49,10 +51,13 @@ func podStatus(prev corev1.PodStatus, s podSnapshot, now metav1.Time) corev1.Pod
 	st.ContainerStatuses = make([]corev1.ContainerStatus, 0, len(s.Containers))
 	allReady := len(s.Containers) > 0
 	for _, c := range s.Containers {
+		if c.ImageID == "" {
+			c.ImageID = c.Image
+		}
 		cs := corev1.ContainerStatus{
 			Name:         c.Name,
 			Image:        c.Image,
-			ImageID:      c.Image,
+			ImageID:      c.ImageID,
 			ContainerID:  c.ContainerID,
 			Ready:        c.Running && c.Ready,
 			RestartCount: c.Restarts,
