@@ -12,14 +12,15 @@ import (
 	"k8s.io/client-go/tools/clientcmd"
 	"sigs.k8s.io/gateway-api/pkg/features"
 
+	"github.com/false-systems/rauta/internal/cli"
 	"github.com/false-systems/rauta/internal/controller"
 )
 
 func runController(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 	fs := flag.NewFlagSet("rauta controller", flag.ContinueOnError)
 	fs.SetOutput(stderr)
-	var c common
-	c.register(fs)
+	var c cli.Common
+	c.Register(fs)
 	host, _ := os.Hostname()
 	kubeconfig := fs.String("kubeconfig", os.Getenv("KUBECONFIG"), "kubeconfig file; empty uses the in-cluster service account")
 	pool := fs.String("address-pool", "", "CIDR from which each Gateway without spec.addresses gets its own address")
@@ -41,7 +42,7 @@ func runController(ctx context.Context, args []string, stdout, stderr io.Writer)
 	if err := fs.Parse(args); err != nil {
 		return err
 	}
-	logger, err := c.finish(fs, stdout, stderr)
+	logger, err := c.Finish(fs, stdout, stderr, version)
 	if err != nil {
 		return err
 	}
@@ -59,9 +60,9 @@ func runController(ctx context.Context, args []string, stdout, stderr io.Writer)
 		}
 	}
 	return controller.Run(ctx, controller.Config{
-		Options:           c.opts,
+		Options:           c.Opts,
 		REST:              rest,
-		ControllerName:    c.controllerName,
+		ControllerName:    c.ControllerName,
 		AddressPool:       *pool,
 		LeaseNamespace:    *leaseNS,
 		LeaseName:         *leaseName,

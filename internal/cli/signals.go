@@ -1,4 +1,4 @@
-package main
+package cli
 
 import (
 	"context"
@@ -9,12 +9,12 @@ import (
 	"syscall"
 )
 
-// shutdownContext returns a context that ends at the first SIGTERM or
+// ShutdownContext returns a context that ends at the first SIGTERM or
 // SIGINT, which starts a graceful stop (the drain, then in-flight requests
 // finish). A second signal exits at once through exit, with 128 + the
 // signal's number as a shell reports it: an operator pressing Ctrl-C twice
 // does not want to wait. stop releases the signals.
-func shutdownContext(parent context.Context, stderr io.Writer, exit func(int)) (ctx context.Context, stop func()) {
+func ShutdownContext(parent context.Context, stderr io.Writer, exit func(int)) (ctx context.Context, stop func()) {
 	ctx, cancel := context.WithCancel(parent)
 	ch := make(chan os.Signal, 2)
 	signal.Notify(ch, os.Interrupt, syscall.SIGTERM)

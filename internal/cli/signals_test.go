@@ -1,4 +1,4 @@
-package main
+package cli
 
 import (
 	"context"
@@ -14,7 +14,7 @@ import (
 func TestSecondSignalExits(t *testing.T) {
 	var log syncBuffer
 	exited := make(chan int, 1)
-	ctx, stop := shutdownContext(context.Background(), &log, func(code int) { exited <- code })
+	ctx, stop := ShutdownContext(context.Background(), &log, func(code int) { exited <- code })
 	defer stop()
 	if err := syscall.Kill(syscall.Getpid(), syscall.SIGTERM); err != nil {
 		t.Fatal(err)

@@ -259,8 +259,9 @@ func deployment(in Input, meta func(l, a map[string]string) metav1.ObjectMeta, s
 	container := corev1.Container{
 		Name:  "dataplane",
 		Image: image,
+		// The data-plane binary holds none of the control plane's code.
+		Command: []string{"/rauta-dataplane"},
 		Args: []string{
-			"dataplane",
 			"-gateway=" + gw.Namespace + "/" + gw.Name,
 			"-controller=" + in.Controller,
 			"-controller-server-name=" + in.ServerName,

@@ -90,7 +90,10 @@ func TestDesiredObjects(t *testing.T) {
 		t.Errorf("token audience %q, want %q", tok.Audience, configstream.Audience)
 	}
 	args := strings.Join(c.Args, " ")
-	for _, want := range []string{"dataplane", "-gateway=apps/web", "-controller=10.96.0.10:18443", "-controller-server-name=rauta-controller.rauta-system.svc", "-drain-period=5s", "-shutdown-timeout=25s"} {
+	if !slices.Equal(c.Command, []string{"/rauta-dataplane"}) {
+		t.Errorf("command %v, want the data-plane binary", c.Command)
+	}
+	for _, want := range []string{"-gateway=apps/web", "-controller=10.96.0.10:18443", "-controller-server-name=rauta-controller.rauta-system.svc", "-drain-period=5s", "-shutdown-timeout=25s"} {
 		if !strings.Contains(args, want) {
 			t.Errorf("args %q lack %q", args, want)
 		}

@@ -1,0 +1,85 @@
+// Package cli holds what RAUTA's commands share: the common flags of the
+// gateway commands, their environment equivalents (RAUTA_<FLAG>) and the
+// logger.
+package cli
+
+import (
+	"flag"
+	"fmt"
+	"io"
+	"log/slog"
+	"os"
+	"strings"
+
+	"github.com/false-systems/rauta/internal/gateway"
+	"github.com/false-systems/rauta/internal/translate"
+)
+
+// Common are the flags every gateway command has.
+type Common struct {
+	Opts           gateway.Options
+	AccessLog      bool
+	LogLevel       string
+	ControllerName string
+}
+
+// Register adds the flags to fs.
+func (c *Common) Register(fs *flag.FlagSet) {
+	fs.StringVar(&c.Opts.Address, "address", "0.0.0.0", "address listeners bind when a Gateway has no address of its own")
+	fs.IntVar(&c.Opts.PortOffset, "port-offset", 0, "added to every listener port, e.g. 8000 serves port 80 on 8080")
+	fs.StringVar(&c.Opts.AdminAddr, "admin-addr", "127.0.0.1:9091", "address of every admin endpoint: /metrics, /healthz, /readyz, /config_dump, /status (keep it on loopback)")
+	fs.StringVar(&c.Opts.MetricsAddr, "metrics-addr", ":9090", "address of /metrics, /healthz and /readyz only, for probes and Prometheus; empty disables")
+	fs.BoolVar(&c.Opts.Profiling, "pprof", false, "also serve Go's profiles under /debug/pprof/ on the admin address")
+	fs.DurationVar(&c.Opts.DrainPeriod, "drain-period", gateway.DefaultDrainPeriod, "after SIGTERM, how long to keep serving with /readyz at 503 while clients are told to reconnect (a second signal exits at once)")
+	fs.DurationVar(&c.Opts.ShutdownTimeout, "shutdown-timeout", gateway.DefaultShutdownTimeout, "after the drain, how long in-flight requests may take to finish")
+	fs.BoolVar(&c.AccessLog, "access-log", true, "write one JSON line per request to stdout")
+	fs.StringVar(&c.LogLevel, "log-level", "info", "debug, info, warn or error")
+	fs.StringVar(&c.ControllerName, "controller-name", translate.DefaultControllerName, "serve GatewayClasses with this controllerName")
+}
+
+// Finish applies environment defaults, stamps the version and builds the
+// logger.
+func (c *Common) Finish(fs *flag.FlagSet, stdout, stderr io.Writer, version string) (*slog.Logger, error) {
+	if err := EnvDefaults(fs); err != nil {
+		return nil, err
+	}
+	c.Opts.Version = version
+	if c.AccessLog {
+		c.Opts.AccessLog = stdout
+	}
+	var l slog.Level
+	if err := l.UnmarshalText([]byte(c.LogLevel)); err != nil {
+		return nil, fmt.Errorf("log level %q: %w", c.LogLevel, err)
+	}
+	return slog.New(slog.NewJSONHandler(stderr, &slog.HandlerOptions{Level: l})), nil
+}
+
+// EnvDefaults sets every flag not given on the command line from RAUTA_<NAME>.
+func EnvDefaults(fs *flag.FlagSet) error {
+	given := make(map[string]bool)
+	fs.Visit(func(f *flag.Flag) { given[f.Name] = true })
+	var err error
+	fs.VisitAll(func(f *flag.Flag) {
+		if given[f.Name] || err != nil {
+			return
+		}
+		key := "RAUTA_" + strings.ToUpper(strings.ReplaceAll(f.Name, "-", "_"))
+		if v, ok := os.LookupEnv(key); ok {
+			if e := f.Value.Set(v); e != nil {
+				err = fmt.Errorf("%s=%q: %w", key, v, e)
+			}
+		}
+	})
+	return err
+}
+
+// SetDefault changes a registered flag's default (and its help text), for
+// commands whose defaults differ from the common ones.
+func SetDefault(fs *flag.FlagSet, name, value string) {
+	f := fs.Lookup(name)
+	if f == nil {
+		return
+	}
+	f.DefValue = value
+	_ = f.Value.Set(value)
+}

@@ -1,0 +1,57 @@
+package cli
+
+import (
+	"flag"
+	"strings"
+	"testing"
+)
+
+func TestEnvDefaultsFillOnlyFlagsNotGiven(t *testing.T) {
+	t.Setenv("RAUTA_ADMIN_ADDR", "127.0.0.1:9999")
+	t.Setenv("RAUTA_PORT_OFFSET", "8000")
+	t.Setenv("RAUTA_LOG_LEVEL", "debug")
+	fs := flag.NewFlagSet("t", flag.ContinueOnError)
+	var c Common
+	c.Register(fs)
+	if err := fs.Parse([]string{"-log-level", "warn"}); err != nil {
+		t.Fatal(err)
+	}
+	if err := EnvDefaults(fs); err != nil {
+		t.Fatal(err)
+	}
+	if c.Opts.AdminAddr != "127.0.0.1:9999" || c.Opts.PortOffset != 8000 {
+		t.Errorf("environment not applied: admin %q, offset %d", c.Opts.AdminAddr, c.Opts.PortOffset)
+	}
+	if c.LogLevel != "warn" {
+		t.Errorf("a flag on the command line must win over the environment: log level %q", c.LogLevel)
+	}
+}
+
+func TestEnvDefaultsRejectBadValues(t *testing.T) {
+	t.Setenv("RAUTA_PORT_OFFSET", "eighty")
+	fs := flag.NewFlagSet("t", flag.ContinueOnError)
+	var c Common
+	c.Register(fs)
+	_ = fs.Parse(nil)
+	err := EnvDefaults(fs)
+	if err == nil || !strings.Contains(err.Error(), "RAUTA_PORT_OFFSET") {
+		t.Fatalf("want an error naming RAUTA_PORT_OFFSET, got %v", err)
+	}
+}
+
+func TestSetDefault(t *testing.T) {
+	fs := flag.NewFlagSet("t", flag.ContinueOnError)
+	var c Common
+	c.Register(fs)
+	SetDefault(fs, "admin-addr", "127.0.0.1:19000")
+	if err := fs.Parse(nil); err != nil {
+		t.Fatal(err)
+	}
+	if c.Opts.AdminAddr != "127.0.0.1:19000" || fs.Lookup("admin-addr").DefValue != "127.0.0.1:19000" {
+		t.Errorf("admin-addr %q (help %q), want the new default", c.Opts.AdminAddr, fs.Lookup("admin-addr").DefValue)
+	}
+	t.Setenv("RAUTA_ADMIN_ADDR", "127.0.0.1:1")
+	if err := EnvDefaults(fs); err != nil || c.Opts.AdminAddr != "127.0.0.1:1" {
+		t.Errorf("the environment must still win over a changed default: %q, %v", c.Opts.AdminAddr, err)
+	}
+}
