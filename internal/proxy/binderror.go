@@ -17,10 +17,11 @@ func (e *BindError) Unwrap() error { return e.Err }
 
 // BindErrors returns every BindError in err's tree (Apply joins them).
 func BindErrors(err error) []*BindError {
-	if be, ok := err.(*BindError); ok {
+	// The tree is walked node by node: errors.As would stop at the first.
+	if be, ok := err.(*BindError); ok { //nolint:errorlint // see above
 		return []*BindError{be}
 	}
-	switch u := err.(type) {
+	switch u := err.(type) { //nolint:errorlint // see above
 	case interface{ Unwrap() error }:
 		return BindErrors(u.Unwrap())
 	case interface{ Unwrap() []error }:

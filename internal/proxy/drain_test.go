@@ -100,7 +100,7 @@ func closedByServer(c net.Conn, br *bufio.Reader) bool {
 	c.SetReadDeadline(time.Now().Add(5 * time.Second))
 	_, err := br.ReadByte()
 	var ne net.Error
-	return err != nil && !(errors.As(err, &ne) && ne.Timeout())
+	return err != nil && (!errors.As(err, &ne) || !ne.Timeout())
 }
 
 func dial(t *testing.T, addr string) (net.Conn, *bufio.Reader) {

@@ -216,4 +216,3 @@ func TestSecondSignalExitsAtOnce(t *testing.T) {
 		t.Errorf("no log line for the second signal:\n%s", g.stderr.String())
 	}
 }
-
