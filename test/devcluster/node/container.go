@@ -78,6 +78,11 @@ func (c *container) start(sp *spawn.Spawner, index int, netnsName string, exits 
 	cmd.Stdout = logFile
 	cmd.Stderr = logFile
 	if err := sp.Start(cmd, netnsName); err != nil {
+		if c.image != nil && errors.Is(err, syscall.ENOENT) {
+			// The executable was found in the image before: what is missing is its ELF
+			// interpreter, as for a dynamically linked binary in an image without libc.
+			return fmt.Errorf("container %q: start %s: %w (a dynamically linked executable whose loader is not in the image?)", c.spec.Name, c.binary, err)
+		}
 		return fmt.Errorf("container %q: start %s: %w", c.spec.Name, c.binary, err)
 	}
 	c.cmd, c.pid, c.running, c.startedAt = cmd, cmd.Process.Pid, true, time.Now()
