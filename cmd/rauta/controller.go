@@ -29,6 +29,8 @@ func runController(ctx context.Context, args []string, stdout, stderr io.Writer)
 	ctrlService := fs.String("controller-service", "rauta-controller", "the Service in -namespace that data planes dial (its port named config)")
 	configListen := fs.String("config-listen", ":18443", "listen address of the config stream data planes dial (TLS)")
 	dataPlaneImage := fs.String("dataplane-image", "", "image of data-plane pods (the kubernetes provisioner), unless GatewayParameters name one")
+	gatewayClass := fs.String("gateway-class", "", "serve only this GatewayClass (default: every class whose controllerName is -controller-name)")
+	secretNamespaces := fs.String("secret-namespaces", "", "comma-separated namespaces whose Secrets may be read (default: every namespace)")
 	leaseNS := fs.String("lease-namespace", "", "namespace of the status-writer Lease (default: -namespace)")
 	leaseName := fs.String("lease-name", "rauta-status-writer", "name of the status-writer Lease")
 	identity := fs.String("identity", fmt.Sprintf("%s-%d", host, os.Getpid()), "this replica's name in the Lease")
@@ -54,10 +56,8 @@ func runController(ctx context.Context, args []string, stdout, stderr io.Writer)
 		*leaseNS = *namespace
 	}
 	var claimed []features.FeatureName
-	for _, f := range strings.Split(*featureList, ",") {
-		if f = strings.TrimSpace(f); f != "" {
-			claimed = append(claimed, features.FeatureName(f))
-		}
+	for _, f := range splitList(*featureList) {
+		claimed = append(claimed, features.FeatureName(f))
 	}
 	return controller.Run(ctx, controller.Config{
 		Options:           c.Opts,
@@ -75,6 +75,8 @@ func runController(ctx context.Context, args []string, stdout, stderr io.Writer)
 		ControllerService: *ctrlService,
 		ConfigListen:      *configListen,
 		DataPlaneImage:    *dataPlaneImage,
+		GatewayClass:      *gatewayClass,
+		SecretNamespaces:  splitList(*secretNamespaces),
 	}, logger)
 }
 
@@ -86,4 +88,15 @@ func ownNamespace() string {
 		return "default"
 	}
 	return strings.TrimSpace(string(b))
+}
+
+// splitList splits a comma-separated flag value, dropping empty items.
+func splitList(v string) []string {
+	var out []string
+	for _, item := range strings.Split(v, ",") {
+		if item = strings.TrimSpace(item); item != "" {
+			out = append(out, item)
+		}
+	}
+	return out
 }

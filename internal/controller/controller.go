@@ -8,6 +8,7 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
+	"slices"
 	"sync/atomic"
 	"time"
 
@@ -63,6 +64,12 @@ type Config struct {
 	// DataPlaneImage is the image of data-plane pods unless
 	// GatewayParameters name another.
 	DataPlaneImage string
+	// GatewayClass, when set, is the only GatewayClass served (of those
+	// with ControllerName).
+	GatewayClass string
+	// SecretNamespaces, when set, are the only namespaces whose Secrets are
+	// read (the chart's rbac.secretNamespaces grants no more).
+	SecretNamespaces []string
 }
 
 // Controller is a running controller.
@@ -161,7 +168,14 @@ func (c *Controller) session(ctx context.Context) error {
 	if err != nil {
 		return err
 	}
-	copts := cache.Options{Scheme: scheme}
+	copts := cache.Options{Scheme: scheme, ByObject: map[client.Object]cache.ByObject{}}
+	if len(c.cfg.SecretNamespaces) > 0 {
+		nss := map[string]cache.Config{}
+		for _, ns := range c.cfg.SecretNamespaces {
+			nss[ns] = cache.Config{}
+		}
+		copts.ByObject[&corev1.Secret{}] = cache.ByObject{Namespaces: nss}
+	}
 	if c.prov != nil {
 		if err := errors.Join(appsv1.AddToScheme(scheme), authnv1.AddToScheme(scheme)); err != nil {
 			return err
@@ -169,10 +183,8 @@ func (c *Controller) session(ctx context.Context) error {
 		// Only the provisioner's own objects are cached, not every
 		// Deployment and ServiceAccount of the cluster.
 		managed := labels.SelectorFromSet(labels.Set{provision.LabelManagedBy: provision.ManagedBy})
-		copts.ByObject = map[client.Object]cache.ByObject{
-			&appsv1.Deployment{}:     {Label: managed},
-			&corev1.ServiceAccount{}: {Label: managed},
-		}
+		copts.ByObject[&appsv1.Deployment{}] = cache.ByObject{Label: managed}
+		copts.ByObject[&corev1.ServiceAccount{}] = cache.ByObject{Label: managed}
 	}
 	ch, err := cache.New(c.cfg.REST, copts)
 	if err != nil {
@@ -236,6 +248,13 @@ func (c *Controller) sync(ctx context.Context, r client.Reader, statuses *mailbo
 		c.gw.Rejected()
 		c.logger.Error("list from cache", "err", err)
 		return
+	}
+	if c.cfg.GatewayClass != "" {
+		// Classes of our controllerName other than the one served are
+		// left to another RAUTA installation.
+		res.GatewayClasses = slices.DeleteFunc(slices.Clone(res.GatewayClasses), func(gc *gwv1.GatewayClass) bool {
+			return gc.Name != c.cfg.GatewayClass
+		})
 	}
 	if c.prov != nil {
 		c.syncProvisioned(ctx, r, res, statuses, jobs)
