@@ -231,6 +231,17 @@ func TestServices(t *testing.T) {
 		if s := getService(ctx, t, cs, "foreign"); len(s.Status.LoadBalancer.Ingress) != 0 {
 			t.Errorf("Service of another loadBalancerClass got %+v", s.Status.LoadBalancer.Ingress)
 		}
+		// Once the holder is gone the waiting request gets the address (requeued when it
+		// was freed: the proxy's periodic resync is far longer than this wait).
+		if err := cs.CoreV1().Services(svcNS).Delete(ctx, "req", metav1.DeleteOptions{}); err != nil {
+			t.Fatal(err)
+		}
+		waitService(ctx, t, cs, "req-taken", func(s *corev1.Service) error {
+			if len(s.Status.LoadBalancer.Ingress) != 1 || s.Status.LoadBalancer.Ingress[0].IP != "127.0.211.50" {
+				return fmt.Errorf("ingress %+v", s.Status.LoadBalancer.Ingress)
+			}
+			return nil
+		})
 	})
 
 	t.Run("no ready endpoint fails fast", func(t *testing.T) {
@@ -309,7 +320,7 @@ func TestServices(t *testing.T) {
 		if routes := localRoutes(t); strings.Contains(routes, svcCIDR) {
 			t.Errorf("local route left after Stop:\n%s", routes)
 		}
-		if c, err := net.DialTimeout("tcp4", "127.0.211.50:81", time.Second); err == nil {
+		if c, err := net.DialTimeout("tcp4", "127.0.211.50:81", time.Second); err == nil { // req-taken's
 			c.Close()
 			t.Error("load-balancer listener still accepting after Stop")
 		}

@@ -88,12 +88,14 @@ func (p *pool) take(key string, a netip.Addr) {
 	p.byKey[key] = a
 }
 
-// release frees key's address, if it has one.
-func (p *pool) release(key string) {
-	if a, ok := p.byKey[key]; ok {
+// release frees key's address, if it has one, and reports whether it had.
+func (p *pool) release(key string) bool {
+	a, ok := p.byKey[key]
+	if ok {
 		delete(p.owner, a)
 		delete(p.byKey, key)
 	}
+	return ok
 }
 
 // lookup returns key's address.

@@ -29,8 +29,10 @@ import (
 	"k8s.io/client-go/util/workqueue"
 )
 
-// resyncPeriod re-delivers every Service, so a status someone else changed is put back.
-const resyncPeriod = time.Minute
+// resyncPeriod re-delivers every Service as a safety net; changes, including a status
+// someone else wrote, arrive as watch events, and a freed address requeues the Services
+// waiting for one.
+const resyncPeriod = 10 * time.Minute
 
 // serviceIndex indexes EndpointSlices by the "namespace/name" of their Service.
 const serviceIndex = "service"

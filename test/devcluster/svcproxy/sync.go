@@ -72,20 +72,26 @@ func (p *Proxy) allocate(key string, svc *corev1.Service) netip.Addr {
 		return netip.Addr{}
 	}
 	if !ownLoadBalancer(svc) {
-		p.pool.release(key)
+		p.release(key)
 		return netip.Addr{}
 	}
 	want, err := requestedIP(svc)
 	if err != nil {
-		p.pool.release(key)
+		p.release(key)
 		p.warn(svc, key, reasonAllocationFailed, err.Error())
 		return netip.Addr{}
 	}
 	before, had := p.pool.lookup(key)
 	a, err := p.pool.assign(key, want, statusIP(svc), p.claimedByOthers(key))
 	if err != nil {
+		if had {
+			p.requeueWaiting(key)
+		}
 		p.warn(svc, key, reasonAllocationFailed, err.Error())
 		return netip.Addr{}
+	}
+	if had && before != a {
+		p.requeueWaiting(key)
 	}
 	p.clearWarning(key, reasonAllocationFailed)
 	if !had || before != a {
@@ -205,11 +211,32 @@ func (p *Proxy) forget(key string) {
 		}
 	}
 	delete(p.owned, key)
-	if p.pool != nil {
-		p.pool.release(key)
-	}
+	p.release(key)
 	for _, r := range []string{reasonAllocationFailed, reasonListenFailed} {
 		p.clearWarning(key, r)
+	}
+}
+
+// release frees key's load-balancer address, if it has one, for the Services waiting.
+func (p *Proxy) release(key string) {
+	if p.pool != nil && p.pool.release(key) {
+		p.requeueWaiting(key)
+	}
+}
+
+// requeueWaiting syncs again every LoadBalancer Service of ours without an address (other
+// than key), since an address was just freed: one may have asked for exactly that address,
+// or the pool may have been exhausted.
+func (p *Proxy) requeueWaiting(key string) {
+	all, err := p.services.List(labels.Everything())
+	if err != nil {
+		return
+	}
+	for _, s := range all {
+		k, _ := cache.MetaNamespaceKeyFunc(s)
+		if _, has := p.pool.lookup(k); k != key && !has && ownLoadBalancer(s) {
+			p.queue.Add(k)
+		}
 	}
 }
 
