@@ -136,6 +136,7 @@ func TestGatewayParameters(t *testing.T) {
 				want["service.loadBalancerClass"] = "example.com/lb"
 				want["image"] = "example.com/rauta:custom"
 				want["pod.nodeSelector.kubernetes\\.io/os"] = "linux"
+				want["pod.terminationGracePeriodSeconds"] = int64(50)
 			}
 			for path, v := range want {
 				got, found, err := unstructured.NestedFieldNoCopy(spec, splitPath(path)...)

@@ -264,10 +264,11 @@ func allOptional() map[string]any {
 			"podLabels":                 map[string]any{"team": "edge"},
 		},
 		"dataPlane": map[string]any{
-			"image":          "example.com/rauta:custom",
-			"podAnnotations": map[string]any{"example.com/team": "edge"},
-			"nodeSelector":   map[string]any{"kubernetes.io/os": "linux"},
-			"tolerations":    []any{map[string]any{"key": "dedicated", "operator": "Exists"}},
+			"image":                         "example.com/rauta:custom",
+			"terminationGracePeriodSeconds": 50,
+			"podAnnotations":                map[string]any{"example.com/team": "edge"},
+			"nodeSelector":                  map[string]any{"kubernetes.io/os": "linux"},
+			"tolerations":                   []any{map[string]any{"key": "dedicated", "operator": "Exists"}},
 			"service": map[string]any{
 				"type": "NodePort", "externalTrafficPolicy": "Local", "loadBalancerClass": "example.com/lb",
 				"annotations": map[string]any{"example.com/lb": "internal"}, "labels": map[string]any{"expose": "yes"},
