@@ -35,6 +35,8 @@ type container struct {
 	mounts []imageMount
 	ident  identity
 	caps   []uintptr
+	// stopSignal replaces SIGTERM when the pod stops (the image config's StopSignal).
+	stopSignal syscall.Signal
 
 	cmd       *exec.Cmd
 	pid       int

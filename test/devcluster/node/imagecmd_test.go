@@ -2,6 +2,7 @@ package node
 
 import (
 	"slices"
+	"syscall"
 	"testing"
 
 	"golang.org/x/sys/unix"
@@ -58,5 +59,18 @@ func TestAmbientCaps(t *testing.T) {
 	}
 	if _, err := ambientCaps(&corev1.SecurityContext{Capabilities: &corev1.Capabilities{Add: []corev1.Capability{"FLY"}}}); err == nil {
 		t.Error("unknown capability: want an error")
+	}
+}
+
+func TestParseStopSignal(t *testing.T) {
+	for in, want := range map[string]syscall.Signal{"": syscall.SIGTERM, "SIGINT": syscall.SIGINT, "quit": syscall.SIGQUIT, "9": syscall.SIGKILL} {
+		if got, err := parseStopSignal(in); err != nil || got != want {
+			t.Errorf("parseStopSignal(%q) = %v, %v; want %v", in, got, err, want)
+		}
+	}
+	for _, bad := range []string{"SIGNOPE", "0", "99"} {
+		if _, err := parseStopSignal(bad); err == nil {
+			t.Errorf("parseStopSignal(%q): want an error", bad)
+		}
 	}
 }

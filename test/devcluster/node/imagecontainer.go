@@ -100,6 +100,10 @@ func (w *podWorker) imageContainer(c *corev1.Container, s *imageSetup, env []str
 	if err != nil {
 		return nil, &podError{reason: "CreateContainerError", message: fmt.Sprintf("container %q: %v", c.Name, err)}
 	}
+	stop, err := parseStopSignal(cfg.StopSignal)
+	if err != nil {
+		return nil, &podError{reason: "CreateContainerError", message: fmt.Sprintf("container %q: %v", c.Name, err)}
+	}
 	var mounts []imageMount
 	for _, m := range c.VolumeMounts {
 		if m.SubPath != "" || m.SubPathExpr != "" {
@@ -125,6 +129,8 @@ func (w *podWorker) imageContainer(c *corev1.Container, s *imageSetup, env []str
 		mounts:  mounts,
 		ident:   s.ident,
 		caps:    s.caps,
+
+		stopSignal: stop,
 	}, nil
 }
 

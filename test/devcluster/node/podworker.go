@@ -369,9 +369,13 @@ func (w *podWorker) shutdown(grace time.Duration) {
 
 func (w *podWorker) signalAll(sig syscall.Signal) {
 	for _, c := range w.containers {
+		s := sig
+		if sig == syscall.SIGTERM && c.stopSignal != 0 {
+			s = c.stopSignal
+		}
 		// A process that cannot be signalled is waited for and then SIGKILLed; a group
 		// that cannot be killed at all is a kernel problem this loop cannot fix.
-		_ = c.signal(sig)
+		_ = c.signal(s)
 	}
 }
 
