@@ -119,7 +119,7 @@ func TestLinkTreeSharesOnlyImmutableFiles(t *testing.T) {
 		t.Fatal(err)
 	}
 	dst := filepath.Join(t.TempDir(), "c1", "rootfs")
-	if err := linkTree(img.rootfs, dst); err != nil {
+	if err := linkTree(img.rootfs, dst, false); err != nil {
 		t.Fatal(err)
 	}
 	same := func(name string) bool {
@@ -135,6 +135,15 @@ func TestLinkTreeSharesOnlyImmutableFiles(t *testing.T) {
 	}
 	if os.Geteuid() == 0 && same("home/nonroot/notes") {
 		t.Error("file owned by the container user is a hard link: the container could change the shared image")
+	}
+	// For a container running as root every file is a copy.
+	rootCopy := filepath.Join(t.TempDir(), "c2", "rootfs")
+	if err := linkTree(img.rootfs, rootCopy, true); err != nil {
+		t.Fatal(err)
+	}
+	a, _ := os.Stat(filepath.Join(img.rootfs, "bin/server"))
+	if b, err := os.Stat(filepath.Join(rootCopy, "bin/server")); err != nil || os.SameFile(a, b) {
+		t.Errorf("root container's bin/server is the image's file (%v)", err)
 	}
 	if l, err := os.Readlink(filepath.Join(dst, "var/run")); err != nil || l != "/run" {
 		t.Errorf("symlink: %q %v", l, err)

@@ -14,8 +14,10 @@ import (
 // and symlinks are recreated (so the container can add and remove entries in its own
 // folders), regular files are hard links to the shared image. A file the container could
 // change in place (owned by a non-root user, or writable by group or others) is copied
-// instead, so one container cannot change another's image. Ownership and modes are kept.
-func linkTree(src, dst string) error {
+// instead, so one container cannot change another's image. A container running as root
+// could write any file, so for it (copyAll) every file is copied. Ownership and modes are
+// kept.
+func linkTree(src, dst string, copyAll bool) error {
 	if err := os.MkdirAll(filepath.Dir(dst), 0o755); err != nil {
 		return err
 	}
@@ -50,7 +52,7 @@ func linkTree(src, dst string) error {
 				return err
 			}
 		case d.Type().IsRegular():
-			if uid == 0 && info.Mode().Perm()&0o022 == 0 {
+			if !copyAll && uid == 0 && info.Mode().Perm()&0o022 == 0 {
 				if err := os.Link(p, target); err == nil {
 					return nil
 				} else if !errors.Is(err, syscall.EXDEV) {
@@ -103,12 +105,13 @@ type imageMount struct {
 
 // buildRoot gives an image container a fresh root at dir, as a runtime gives every
 // container run a fresh writable layer: the image's files, the volumes at their mount
-// paths, /etc/hosts and /etc/hostname, and the working folder.
-func buildRoot(img *unpackedImage, dir string, mounts []imageMount, volumes map[string]*volumeData, gid int, hosts, hostname, workDir string) error {
+// paths, /etc/hosts and /etc/hostname, and the working folder. asRoot: the process runs as
+// uid 0 and gets copies of every file.
+func buildRoot(img *unpackedImage, dir string, asRoot bool, mounts []imageMount, volumes map[string]*volumeData, gid int, hosts, hostname, workDir string) error {
 	if err := os.RemoveAll(dir); err != nil {
 		return fmt.Errorf("remove old root: %w", err)
 	}
-	if err := linkTree(img.rootfs, dir); err != nil {
+	if err := linkTree(img.rootfs, dir, asRoot); err != nil {
 		return fmt.Errorf("copy image root: %w", err)
 	}
 	r, err := os.OpenRoot(dir)
