@@ -1,0 +1,514 @@
+// Package deployed tests RAUTA as users deploy it: the OCI image built by
+// internal/image, the Helm chart installed with helm's own install action,
+// the controller and one data plane per Gateway running as pods from that
+// image on the local cluster (test/devcluster), and traffic through the
+// Gateways' load-balancer addresses.
+package deployed_test
+
+import (
+	"context"
+	"encoding/json"
+	"fmt"
+	"io"
+	"net/http"
+	"os"
+	"path/filepath"
+	"strings"
+	"sync"
+	"sync/atomic"
+	"testing"
+	"time"
+
+	appsv1 "k8s.io/api/apps/v1"
+	corev1 "k8s.io/api/core/v1"
+	apierrors "k8s.io/apimachinery/pkg/api/errors"
+	"k8s.io/apimachinery/pkg/api/meta"
+	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+	"k8s.io/apimachinery/pkg/types"
+	"k8s.io/client-go/kubernetes"
+	"sigs.k8s.io/controller-runtime/pkg/client"
+	gwv1 "sigs.k8s.io/gateway-api/apis/v1"
+
+	"github.com/false-systems/rauta/internal/image"
+	"github.com/false-systems/rauta/test/devcluster"
+	"github.com/false-systems/rauta/test/devcluster/node"
+)
+
+// This test's cluster has its own bridge and ranges, so it runs beside the
+// other cluster tests.
+const (
+	bridge      = "rdep0"
+	podCIDR     = "10.244.213.0/24"
+	serviceCIDR = "10.96.213.0/24"
+	lbCIDR      = "127.0.213.0/24"
+	version     = "e2e"
+	releaseNS   = "rauta-system"
+)
+
+const backends = `
+apiVersion: v1
+kind: Namespace
+metadata: {name: apps}
+---
+apiVersion: apps/v1
+kind: Deployment
+metadata: {name: echo-a, namespace: apps}
+spec:
+  replicas: 1
+  selector: {matchLabels: {app: echo-a}}
+  template:
+    metadata: {labels: {app: echo-a}}
+    spec:
+      containers:
+      - name: echo
+        image: registry.k8s.io/gateway-api/echo-basic:v1.6.3
+        env:
+        - {name: POD_NAME, valueFrom: {fieldRef: {fieldPath: metadata.name}}}
+        - {name: NAMESPACE, valueFrom: {fieldRef: {fieldPath: metadata.namespace}}}
+        readinessProbe: {httpGet: {path: /, port: 3000}, periodSeconds: 1}
+---
+apiVersion: v1
+kind: Service
+metadata: {name: echo-a, namespace: apps}
+spec:
+  selector: {app: echo-a}
+  ports: [{port: 8080, targetPort: 3000}]
+---
+apiVersion: apps/v1
+kind: Deployment
+metadata: {name: echo-b, namespace: apps}
+spec:
+  replicas: 1
+  selector: {matchLabels: {app: echo-b}}
+  template:
+    metadata: {labels: {app: echo-b}}
+    spec:
+      containers:
+      - name: echo
+        image: registry.k8s.io/gateway-api/echo-basic:v1.6.3
+        env:
+        - {name: POD_NAME, valueFrom: {fieldRef: {fieldPath: metadata.name}}}
+        - {name: NAMESPACE, valueFrom: {fieldRef: {fieldPath: metadata.namespace}}}
+        readinessProbe: {httpGet: {path: /, port: 3000}, periodSeconds: 1}
+---
+apiVersion: v1
+kind: Service
+metadata: {name: echo-b, namespace: apps}
+spec:
+  selector: {app: echo-b}
+  ports: [{port: 8080, targetPort: 3000}]
+`
+
+// gateways puts two Gateways on port 80, each with its own route: with a
+// data plane per Gateway both are served, on two addresses.
+const gateways = `
+apiVersion: gateway.networking.k8s.io/v1
+kind: Gateway
+metadata: {name: gw-a, namespace: apps}
+spec:
+  gatewayClassName: rauta
+  infrastructure:
+    labels: {team: a}
+    annotations: {owner: team-a}
+  listeners: [{name: http, port: 80, protocol: HTTP}]
+---
+apiVersion: gateway.networking.k8s.io/v1
+kind: HTTPRoute
+metadata: {name: route-a, namespace: apps}
+spec:
+  parentRefs: [{name: gw-a}]
+  rules: [{backendRefs: [{name: echo-a, port: 8080}]}]
+---
+apiVersion: gateway.networking.k8s.io/v1
+kind: Gateway
+metadata: {name: gw-b, namespace: apps}
+spec:
+  gatewayClassName: rauta
+  listeners: [{name: http, port: 80, protocol: HTTP}]
+---
+apiVersion: gateway.networking.k8s.io/v1
+kind: HTTPRoute
+metadata: {name: route-b, namespace: apps}
+spec:
+  parentRefs: [{name: gw-b}]
+  rules: [{backendRefs: [{name: echo-b, port: 8080}]}]
+`
+
+type env struct {
+	t       *testing.T
+	ctx     context.Context
+	cluster *devcluster.Cluster
+	cs      kubernetes.Interface
+	cl      client.Client
+}
+
+func TestDeployed(t *testing.T) {
+	if os.Geteuid() != 0 {
+		t.Skip("!!! SKIPPING THE DEPLOYED-MODE TEST: the local cluster's node agent needs root (network namespaces); run as root, as CI does")
+	}
+	ctx, cancel := context.WithTimeout(context.Background(), 25*time.Minute)
+	defer cancel()
+	repo, err := filepath.Abs("../..")
+	if err != nil {
+		t.Fatal(err)
+	}
+	dir := t.TempDir()
+
+	start := time.Now()
+	img, err := image.BuildRepo(ctx, image.BuildOptions{
+		RepoRoot: repo, OutDir: filepath.Join(dir, "dist"), Version: version,
+		Commands: []string{"./cmd/rauta", "./cmd/rauta-dataplane"},
+	})
+	if err != nil {
+		t.Fatalf("build the image: %v", err)
+	}
+	t.Logf("image %s (%s) built in %s", img.Reference, img.Digest, time.Since(start).Round(time.Millisecond))
+
+	bins, err := devcluster.CacheDir()
+	if err != nil {
+		t.Fatal(err)
+	}
+	images := append(node.EchoBasicImages(devcluster.BinariesIn(bins).EchoBasic),
+		node.ImageMapping{Repository: image.DefaultRepository, Layout: img.LayoutPath})
+	cluster, err := devcluster.Start(ctx, devcluster.Options{
+		ServiceCIDR:      serviceCIDR,
+		LoadBalancerCIDR: lbCIDR,
+		Node:             &node.Config{Bridge: bridge, PodCIDR: podCIDR, StateDir: filepath.Join(dir, "node"), Images: images},
+	})
+	if err != nil {
+		t.Fatalf("start the local cluster: %v", err)
+	}
+	defer func() {
+		if err := cluster.Stop(); err != nil {
+			t.Errorf("stop the local cluster: %v", err)
+		}
+	}()
+	cs, err := cluster.Client()
+	if err != nil {
+		t.Fatal(err)
+	}
+	cl, err := newClient(cluster)
+	if err != nil {
+		t.Fatal(err)
+	}
+	e := &env{t: t, ctx: ctx, cluster: cluster, cs: cs, cl: cl}
+	defer e.dumpOnFailure()
+
+	start = time.Now()
+	if err := helmInstall(ctx, cluster.Kubeconfig(), filepath.Join(repo, "charts", "rauta"), releaseNS, map[string]any{
+		"image":      map[string]any{"tag": version},
+		"controller": map[string]any{
+			"extraArgs": []any{"-hold-off=20ms", "-max-delay=200ms"},
+			"extraEnv": []any{
+				map[string]any{"name": "KUBERNETES_SERVICE_HOST", "value": "10.96.213.1"},
+				map[string]any{"name": "KUBERNETES_SERVICE_PORT", "value": "443"},
+			},
+		},
+		"dataPlane":  map[string]any{"replicas": 2},
+	}); err != nil {
+		t.Fatalf("helm install: %v", err)
+	}
+	e.waitDeploymentReady(releaseNS, "rauta-controller", 1)
+	t.Logf("chart installed, controller ready in %s", time.Since(start).Round(time.Millisecond))
+
+	if err := cluster.Apply(ctx, []byte(backends)); err != nil {
+		t.Fatalf("apply backends: %v", err)
+	}
+	start = time.Now()
+	if err := cluster.Apply(ctx, []byte(gateways)); err != nil {
+		t.Fatalf("apply gateways: %v", err)
+	}
+	addrA := e.waitProgrammed("gw-a")
+	addrB := e.waitProgrammed("gw-b")
+	t.Logf("both Gateways programmed in %s: gw-a %s, gw-b %s", time.Since(start).Round(time.Millisecond), addrA, addrB)
+	if addrA == addrB {
+		t.Fatalf("two Gateways on port 80 share the address %s", addrA)
+	}
+	if pod := e.echoPod("http://" + addrA + "/"); !strings.HasPrefix(pod, "echo-a-") {
+		t.Errorf("gw-a answered from pod %q, want echo-a", pod)
+	}
+	if pod := e.echoPod("http://" + addrB + "/"); !strings.HasPrefix(pod, "echo-b-") {
+		t.Errorf("gw-b answered from pod %q, want echo-b", pod)
+	}
+
+	t.Run("provisioned objects", func(t *testing.T) {
+		d, err := cs.AppsV1().Deployments("apps").Get(ctx, "rauta-gw-a", metav1.GetOptions{})
+		if err != nil {
+			t.Fatal(err)
+		}
+		if own := d.OwnerReferences; len(own) != 1 || own[0].Kind != "Gateway" || own[0].Name != "gw-a" {
+			t.Errorf("Deployment owners %+v, want Gateway gw-a", own)
+		}
+		if d.Spec.Template.Labels["team"] != "a" || d.Spec.Template.Annotations["owner"] != "team-a" {
+			t.Errorf("pod template lacks spec.infrastructure metadata: labels %v annotations %v", d.Spec.Template.Labels, d.Spec.Template.Annotations)
+		}
+		if *d.Spec.Replicas != 2 {
+			t.Errorf("replicas %d, want 2 from the chart's GatewayParameters", *d.Spec.Replicas)
+		}
+	})
+
+	t.Run("data planes keep serving while the controller is away", func(t *testing.T) {
+		e.scale(releaseNS, "rauta-controller", 0)
+		e.waitNoPods(releaseNS, "app.kubernetes.io/component=controller")
+		for i := range 20 {
+			if pod := e.echoPod("http://" + addrA + "/"); !strings.HasPrefix(pod, "echo-a-") {
+				t.Fatalf("request %d with the controller gone: pod %q", i, pod)
+			}
+		}
+		e.scale(releaseNS, "rauta-controller", 1)
+		e.waitDeploymentReady(releaseNS, "rauta-controller", 1)
+	})
+
+	t.Run("rollout restart of a data plane under load loses nothing", func(t *testing.T) {
+		res := e.underLoad("http://"+addrA+"/", func() { e.rolloutRestart("apps", "rauta-gw-a") })
+		t.Logf("data-plane rollout: %d requests, %d failed, first failure: %v", res.ok+res.failed, res.failed, res.firstErr)
+		if res.failed > 0 {
+			t.Errorf("%d of %d requests failed during the data plane's rollout (first: %v)", res.failed, res.ok+res.failed, res.firstErr)
+		}
+	})
+
+	t.Run("rollout restart of the controller under load loses nothing", func(t *testing.T) {
+		res := e.underLoad("http://"+addrB+"/", func() { e.rolloutRestart(releaseNS, "rauta-controller") })
+		t.Logf("controller rollout: %d requests, %d failed, first failure: %v", res.ok+res.failed, res.failed, res.firstErr)
+		if res.failed > 0 {
+			t.Errorf("%d of %d requests failed during the controller's rollout (first: %v)", res.failed, res.ok+res.failed, res.firstErr)
+		}
+	})
+
+	t.Run("deleting a Gateway removes its data plane", func(t *testing.T) {
+		if err := cl.Delete(ctx, &gwv1.Gateway{ObjectMeta: metav1.ObjectMeta{Namespace: "apps", Name: "gw-b"}}); err != nil {
+			t.Fatal(err)
+		}
+		e.eventually("gw-b's Deployment and Service to be deleted", 2*time.Minute, func() (bool, string) {
+			_, errD := cs.AppsV1().Deployments("apps").Get(ctx, "rauta-gw-b", metav1.GetOptions{})
+			_, errS := cs.CoreV1().Services("apps").Get(ctx, "rauta-gw-b", metav1.GetOptions{})
+			return apierrors.IsNotFound(errD) && apierrors.IsNotFound(errS), fmt.Sprintf("deployment: %v, service: %v", errD, errS)
+		})
+		if pod := e.echoPod("http://" + addrA + "/"); !strings.HasPrefix(pod, "echo-a-") {
+			t.Errorf("gw-a after gw-b's deletion: pod %q", pod)
+		}
+	})
+}
+
+// waitProgrammed waits for a Gateway's Programmed=True and returns its
+// first address with the port.
+func (e *env) waitProgrammed(name string) string {
+	var addr string
+	e.eventually("Gateway "+name+" to be programmed with an address", 3*time.Minute, func() (bool, string) {
+		var gw gwv1.Gateway
+		if err := e.cl.Get(e.ctx, types.NamespacedName{Namespace: "apps", Name: name}, &gw); err != nil {
+			return false, err.Error()
+		}
+		c := meta.FindStatusCondition(gw.Status.Conditions, string(gwv1.GatewayConditionProgrammed))
+		if c == nil || c.Status != metav1.ConditionTrue || c.ObservedGeneration != gw.Generation || len(gw.Status.Addresses) == 0 {
+			return false, fmt.Sprintf("conditions %+v addresses %+v", gw.Status.Conditions, gw.Status.Addresses)
+		}
+		addr = gw.Status.Addresses[0].Value + ":80"
+		return true, ""
+	})
+	return addr
+}
+
+var httpClient = &http.Client{Timeout: 5 * time.Second}
+
+// echoPod GETs url and returns the echo server's pod name.
+func (e *env) echoPod(url string) string {
+	e.t.Helper()
+	var pod string
+	e.eventually("a 200 from "+url, time.Minute, func() (bool, string) {
+		p, err := get(url)
+		pod = p
+		return err == nil, fmt.Sprint(err)
+	})
+	return pod
+}
+
+func get(url string) (string, error) {
+	resp, err := httpClient.Get(url)
+	if err != nil {
+		return "", err
+	}
+	defer resp.Body.Close()
+	body, err := io.ReadAll(io.LimitReader(resp.Body, 1<<20))
+	if err != nil {
+		return "", err
+	}
+	if resp.StatusCode != http.StatusOK {
+		return "", fmt.Errorf("status %d: %s", resp.StatusCode, body)
+	}
+	var echo struct {
+		Pod string `json:"pod"`
+	}
+	if err := json.Unmarshal(body, &echo); err != nil {
+		return "", fmt.Errorf("not echo JSON: %q", body)
+	}
+	return echo.Pod, nil
+}
+
+type loadResult struct {
+	ok, failed int64
+	firstErr   error
+}
+
+// underLoad runs bounded load against url (4 clients: two on new
+// connections, two on keep-alive; at most 3 minutes) while during runs, and
+// for 3 s after it returns.
+func (e *env) underLoad(url string, during func()) loadResult {
+	var res loadResult
+	var errOnce sync.Once
+	var ok, failed atomic.Int64
+	ctx, cancel := context.WithTimeout(e.ctx, 3*time.Minute)
+	defer cancel()
+	var wg sync.WaitGroup
+	for i := range 4 {
+		keepAlive := i%2 == 0
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			tr := &http.Transport{DisableKeepAlives: !keepAlive, MaxIdleConnsPerHost: 1}
+			c := &http.Client{Transport: tr, Timeout: 5 * time.Second}
+			defer tr.CloseIdleConnections()
+			for ctx.Err() == nil {
+				req, _ := http.NewRequestWithContext(ctx, http.MethodGet, url, nil)
+				resp, err := c.Do(req)
+				if err == nil {
+					_, err = io.Copy(io.Discard, resp.Body)
+					resp.Body.Close()
+					if err == nil && resp.StatusCode != http.StatusOK {
+						err = fmt.Errorf("status %d", resp.StatusCode)
+					}
+				}
+				if ctx.Err() != nil {
+					return
+				}
+				if err != nil {
+					failed.Add(1)
+					errOnce.Do(func() { res.firstErr = err })
+				} else {
+					ok.Add(1)
+				}
+				time.Sleep(5 * time.Millisecond)
+			}
+		}()
+	}
+	time.Sleep(time.Second)
+	during()
+	time.Sleep(3 * time.Second)
+	cancel()
+	wg.Wait()
+	res.ok, res.failed = ok.Load(), failed.Load()
+	return res
+}
+
+// rolloutRestart does what kubectl rollout restart does and waits until
+// the rollout completed.
+func (e *env) rolloutRestart(ns, name string) {
+	e.t.Helper()
+	patch := fmt.Sprintf(`{"spec":{"template":{"metadata":{"annotations":{"kubectl.kubernetes.io/restartedAt":%q}}}}}`, time.Now().Format(time.RFC3339Nano))
+	d, err := e.cs.AppsV1().Deployments(ns).Patch(e.ctx, name, types.StrategicMergePatchType, []byte(patch), metav1.PatchOptions{FieldManager: "kubectl-rollout"})
+	if err != nil {
+		e.t.Fatalf("restart %s/%s: %v", ns, name, err)
+	}
+	e.eventually("rollout of "+ns+"/"+name, 3*time.Minute, func() (bool, string) {
+		cur, err := e.cs.AppsV1().Deployments(ns).Get(e.ctx, name, metav1.GetOptions{})
+		if err != nil {
+			return false, err.Error()
+		}
+		st := cur.Status
+		done := st.ObservedGeneration >= d.Generation && st.UpdatedReplicas == *cur.Spec.Replicas &&
+			st.Replicas == *cur.Spec.Replicas && st.AvailableReplicas == *cur.Spec.Replicas
+		return done, fmt.Sprintf("%+v", st)
+	})
+	// The old pods are gone only when their processes have drained.
+	e.eventually("old pods of "+ns+"/"+name+" to exit", 2*time.Minute, func() (bool, string) {
+		pods, err := e.cs.CoreV1().Pods(ns).List(e.ctx, metav1.ListOptions{LabelSelector: metav1.FormatLabelSelector(d.Spec.Selector)})
+		if err != nil {
+			return false, err.Error()
+		}
+		return len(pods.Items) == int(*d.Spec.Replicas), fmt.Sprintf("%d pods", len(pods.Items))
+	})
+}
+
+func (e *env) scale(ns, name string, replicas int32) {
+	e.t.Helper()
+	patch := fmt.Sprintf(`{"spec":{"replicas":%d}}`, replicas)
+	if _, err := e.cs.AppsV1().Deployments(ns).Patch(e.ctx, name, types.MergePatchType, []byte(patch), metav1.PatchOptions{}); err != nil {
+		e.t.Fatalf("scale %s/%s: %v", ns, name, err)
+	}
+}
+
+func (e *env) waitNoPods(ns, selector string) {
+	e.eventually("no pods "+selector+" in "+ns, 2*time.Minute, func() (bool, string) {
+		pods, err := e.cs.CoreV1().Pods(ns).List(e.ctx, metav1.ListOptions{LabelSelector: selector})
+		if err != nil {
+			return false, err.Error()
+		}
+		return len(pods.Items) == 0, fmt.Sprintf("%d pods", len(pods.Items))
+	})
+}
+
+func (e *env) waitDeploymentReady(ns, name string, want int32) {
+	e.eventually("Deployment "+ns+"/"+name+" ready", 3*time.Minute, func() (bool, string) {
+		d, err := e.cs.AppsV1().Deployments(ns).Get(e.ctx, name, metav1.GetOptions{})
+		if err != nil {
+			return false, err.Error()
+		}
+		return d.Status.ReadyReplicas >= want && d.Status.ObservedGeneration >= d.Generation, fmt.Sprintf("%+v", d.Status)
+	})
+}
+
+// eventually polls cond every 200 ms until it holds or timeout passes.
+func (e *env) eventually(what string, timeout time.Duration, cond func() (bool, string)) {
+	e.t.Helper()
+	deadline := time.Now().Add(timeout)
+	last := ""
+	for {
+		ok, why := cond()
+		if ok {
+			return
+		}
+		last = why
+		if time.Now().After(deadline) || e.ctx.Err() != nil {
+			e.t.Fatalf("timed out after %s waiting for %s: %s", timeout, what, last)
+		}
+		time.Sleep(200 * time.Millisecond)
+	}
+}
+
+// dumpOnFailure logs the controller's and data planes' logs and the
+// Gateways, so a CI failure can be read without the cluster.
+func (e *env) dumpOnFailure() {
+	if !e.t.Failed() {
+		return
+	}
+	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+	defer cancel()
+	for _, ns := range []string{releaseNS, "apps"} {
+		pods, err := e.cs.CoreV1().Pods(ns).List(ctx, metav1.ListOptions{})
+		if err != nil {
+			continue
+		}
+		for _, p := range pods.Items {
+			e.t.Logf("pod %s/%s phase %s conditions %+v", ns, p.Name, p.Status.Phase, p.Status.Conditions)
+			if strings.HasPrefix(p.Name, "echo-") {
+				continue
+			}
+			tail := int64(80)
+			b, err := e.cs.CoreV1().Pods(ns).GetLogs(p.Name, &corev1.PodLogOptions{TailLines: &tail}).DoRaw(ctx)
+			e.t.Logf("logs of %s/%s (%v):\n%s", ns, p.Name, err, b)
+		}
+	}
+	var gws gwv1.GatewayList
+	if err := e.cl.List(ctx, &gws); err == nil {
+		for _, g := range gws.Items {
+			b, _ := json.MarshalIndent(g.Status, "", "  ")
+			e.t.Logf("Gateway %s/%s status: %s", g.Namespace, g.Name, b)
+		}
+	}
+	var ds appsv1.DeploymentList
+	if err := e.cl.List(ctx, &ds); err == nil {
+		for _, d := range ds.Items {
+			e.t.Logf("Deployment %s/%s status %+v", d.Namespace, d.Name, d.Status)
+		}
+	}
+}
