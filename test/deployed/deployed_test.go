@@ -196,7 +196,7 @@ func TestDeployed(t *testing.T) {
 
 	start = time.Now()
 	if err := helmInstall(ctx, cluster.Kubeconfig(), filepath.Join(repo, "charts", "rauta"), releaseNS, map[string]any{
-		"image":      map[string]any{"tag": version},
+		"image": map[string]any{"tag": version},
 		"controller": map[string]any{
 			"extraArgs": []any{"-hold-off=20ms", "-max-delay=200ms"},
 			"extraEnv": []any{
@@ -204,7 +204,7 @@ func TestDeployed(t *testing.T) {
 				map[string]any{"name": "KUBERNETES_SERVICE_PORT", "value": "443"},
 			},
 		},
-		"dataPlane":  map[string]any{"replicas": 2},
+		"dataPlane": map[string]any{"replicas": 2},
 	}); err != nil {
 		t.Fatalf("helm install: %v", err)
 	}
