@@ -3,6 +3,8 @@ package proxy
 import (
 	"bufio"
 	"context"
+	"crypto/tls"
+	"crypto/x509"
 	"errors"
 	"fmt"
 	"io"
@@ -346,5 +348,80 @@ func TestBindError(t *testing.T) {
 	}
 	if err := s.Apply(&ir.Snapshot{Listeners: []ir.Listener{free}}); err != nil || BindErrors(err) != nil {
 		t.Errorf("Apply without the busy listener: %v", err)
+	}
+}
+
+// TestDrainHTTPS: on an HTTPS listener (net/http for HTTP/1.1, internal/h2
+// by ALPN) Conns counts each connection once; at Drain an idle HTTP/1.1
+// connection is closed, a new one is served with Connection: close, and
+// the HTTP/2 connection gets GOAWAY, after which the client reconnects.
+func TestDrainHTTPS(t *testing.T) {
+	echo := newEchoBackend(t, "echo")
+	cert := newTestCert(t, "c", []string{"app.example.com"}, "")
+	l := httpsListener("tls", []ir.Certificate{cert.ir}, catchAll(prefixRoute("r", "/", echo.backend(1))))
+	s, _ := runProxy(t, &ir.Snapshot{Listeners: []ir.Listener{l}}, Options{ShutdownTimeout: 5 * time.Second})
+	addr := s.Addr("tls").String()
+	dialTLS := func(alpn string) (net.Conn, *bufio.Reader) {
+		t.Helper()
+		c, err := tls.DialWithDialer(&net.Dialer{Timeout: 5 * time.Second}, "tcp", addr,
+			&tls.Config{ServerName: "app.example.com", InsecureSkipVerify: true, NextProtos: []string{alpn}})
+		if err != nil {
+			t.Fatal(err)
+		}
+		t.Cleanup(func() { c.Close() })
+		return c, bufio.NewReader(c)
+	}
+	h1, h1R := dialTLS("http/1.1")
+	if resp := rawGet(t, h1, h1R, "/"); resp.StatusCode != 200 || resp.Close {
+		t.Fatalf("HTTP/1.1 before the drain: %d, close %v", resp.StatusCode, resp.Close)
+	}
+	pool := x509.NewCertPool()
+	pool.AddCert(cert.x509)
+	h2c := &http.Client{Timeout: 5 * time.Second, Transport: &http.Transport{
+		TLSClientConfig: &tls.Config{RootCAs: pool, ServerName: "app.example.com"}, ForceAttemptHTTP2: true,
+	}}
+	h2get := func() string {
+		t.Helper()
+		resp, err := h2c.Get("https://" + addr + "/")
+		if err != nil {
+			t.Fatalf("HTTP/2 request: %v", err)
+		}
+		io.ReadAll(resp.Body)
+		resp.Body.Close()
+		if resp.StatusCode != 200 || resp.ProtoMajor != 2 {
+			t.Fatalf("HTTP/2 request: %d %s", resp.StatusCode, resp.Proto)
+		}
+		return resp.Proto
+	}
+	h2get()
+	counted := false
+	for i := 0; i < 200 && !counted; i++ {
+		counted = s.Conns() == 2
+		time.Sleep(10 * time.Millisecond)
+	}
+	if !counted {
+		t.Errorf("Conns() = %d with one HTTP/1.1 and one HTTP/2 connection open, want 2", s.Conns())
+	}
+
+	s.Drain()
+	if !closedByServer(h1, h1R) {
+		t.Error("idle HTTPS keep-alive connection still open after Drain")
+	}
+	fresh, freshR := dialTLS("http/1.1")
+	if resp := rawGet(t, fresh, freshR, "/"); resp.StatusCode != 200 || !resp.Close {
+		t.Errorf("new HTTPS connection during the drain: %d, close %v; want 200 with Connection: close", resp.StatusCode, resp.Close)
+	}
+	// The HTTP/2 connection closes after its GOAWAY; the client's next
+	// requests succeed on new connections.
+	for range 3 {
+		h2get()
+	}
+	gone := false
+	for i := 0; i < 500 && !gone; i++ {
+		gone = s.Conns() <= 1 // at most the h2 connection the client opened last
+		time.Sleep(10 * time.Millisecond)
+	}
+	if !gone {
+		t.Errorf("Conns() = %d during the drain, want the old connections closed", s.Conns())
 	}
 }
