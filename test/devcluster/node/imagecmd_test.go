@@ -74,3 +74,21 @@ func TestParseStopSignal(t *testing.T) {
 		}
 	}
 }
+
+func TestMayWriteAnyFile(t *testing.T) {
+	for _, tt := range []struct {
+		id   identity
+		caps []uintptr
+		want bool
+	}{
+		{identity{uid: 0}, nil, true},
+		{identity{uid: 65532}, nil, false},
+		{identity{uid: 65532}, []uintptr{unix.CAP_NET_BIND_SERVICE}, false},
+		{identity{uid: 65532}, []uintptr{unix.CAP_NET_BIND_SERVICE, unix.CAP_DAC_OVERRIDE}, true},
+		{identity{uid: 65532}, []uintptr{unix.CAP_FOWNER}, true},
+	} {
+		if got := mayWriteAnyFile(tt.id, tt.caps); got != tt.want {
+			t.Errorf("mayWriteAnyFile(uid %d, caps %v) = %v, want %v", tt.id.uid, tt.caps, got, tt.want)
+		}
+	}
+}

@@ -8,6 +8,7 @@ import (
 	"path"
 	"path/filepath"
 
+	"golang.org/x/sys/unix"
 	corev1 "k8s.io/api/core/v1"
 )
 
@@ -140,10 +141,25 @@ func (w *podWorker) buildContainerRoot(c *container) error {
 	if w.pod.Spec.Hostname != "" {
 		hostname = w.pod.Spec.Hostname
 	}
-	if err := buildRoot(c.image, c.root, c.ident.uid == 0, c.mounts, w.volumes, w.fsGroup(), hostsFile(w.podIP, hostname), hostname, c.workDir); err != nil {
+	if err := buildRoot(c.image, c.root, mayWriteAnyFile(c.ident, c.caps), c.mounts, w.volumes, w.fsGroup(), hostsFile(w.podIP, hostname), hostname, c.workDir); err != nil {
 		return fmt.Errorf("container %q: root: %w", c.spec.Name, err)
 	}
 	return nil
+}
+
+// mayWriteAnyFile reports whether a process could change a root-owned read-only file: as
+// uid 0, or with a capability that overrides or changes file permissions.
+func mayWriteAnyFile(id identity, caps []uintptr) bool {
+	if id.uid == 0 {
+		return true
+	}
+	for _, c := range caps {
+		switch c {
+		case unix.CAP_DAC_OVERRIDE, unix.CAP_FOWNER, unix.CAP_CHOWN, unix.CAP_SYS_ADMIN:
+			return true
+		}
+	}
+	return false
 }
 
 // fsGroup is the group volume files get, or -1.

@@ -15,7 +15,8 @@ import (
 // folders), regular files are hard links to the shared image. A file the container could
 // change in place (owned by a non-root user, or writable by group or others) is copied
 // instead, so one container cannot change another's image. A container running as root
-// could write any file, so for it (copyAll) every file is copied. Ownership and modes are
+// (or with CAP_DAC_OVERRIDE and friends) could write any file, so for it (copyAll) every
+// file is copied. Ownership and modes are
 // kept.
 func linkTree(src, dst string, copyAll bool) error {
 	if err := os.MkdirAll(filepath.Dir(dst), 0o755); err != nil {
@@ -105,8 +106,8 @@ type imageMount struct {
 
 // buildRoot gives an image container a fresh root at dir, as a runtime gives every
 // container run a fresh writable layer: the image's files, the volumes at their mount
-// paths, /etc/hosts and /etc/hostname, and the working folder. asRoot: the process runs as
-// uid 0 and gets copies of every file.
+// paths, /etc/hosts and /etc/hostname, and the working folder. asRoot: the process may
+// write any file (uid 0, or a capability to) and gets copies of every file.
 func buildRoot(img *unpackedImage, dir string, asRoot bool, mounts []imageMount, volumes map[string]*volumeData, gid int, hosts, hostname, workDir string) error {
 	if err := os.RemoveAll(dir); err != nil {
 		return fmt.Errorf("remove old root: %w", err)
