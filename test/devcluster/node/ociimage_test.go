@@ -6,12 +6,14 @@ import (
 	"io/fs"
 	"os"
 	"path/filepath"
+	"runtime"
 	"slices"
 	"strings"
 	"syscall"
 	"testing"
 
 	v1 "github.com/google/go-containerregistry/pkg/v1"
+	"github.com/google/go-containerregistry/pkg/v1/layout"
 )
 
 func testImageLayers() [][]TestEntry {
@@ -192,5 +194,50 @@ func TestLookPathIn(t *testing.T) {
 		if got != tt.want || (err != nil) != (tt.want == "") {
 			t.Errorf("lookPathIn(%q, %q, %q) = %q, %v; want %q", tt.file, tt.workDir, tt.path, got, err, tt.want)
 		}
+	}
+}
+
+// A layout with one image per platform (as multi-arch builds write) runs this machine's.
+func TestLayoutPicksThisPlatform(t *testing.T) {
+	dir := filepath.Join(t.TempDir(), "oci")
+	BuildTestLayout(t, dir, v1.Config{Entrypoint: []string{"/bin/server"}}, testImageLayers()...)
+	other := filepath.Join(t.TempDir(), "other")
+	BuildTestLayout(t, other, v1.Config{Entrypoint: []string{"/bin/other"}}, testImageLayers()...)
+	p, err := layout.FromPath(dir)
+	if err != nil {
+		t.Fatal(err)
+	}
+	idx, err := layout.ImageIndexFromPath(other)
+	if err != nil {
+		t.Fatal(err)
+	}
+	m, err := idx.IndexManifest()
+	if err != nil {
+		t.Fatal(err)
+	}
+	otherImg, err := idx.Image(m.Manifests[0].Digest)
+	if err != nil {
+		t.Fatal(err)
+	}
+	arch := "arm64"
+	if runtime.GOARCH == "arm64" {
+		arch = "amd64"
+	}
+	if err := p.AppendImage(otherImg, layout.WithPlatform(v1.Platform{OS: "linux", Architecture: arch})); err != nil {
+		t.Fatal(err)
+	}
+	img, err := newImageStore(filepath.Join(t.TempDir(), "images")).get(dir)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if !slices.Equal(img.config.Entrypoint, []string{"/bin/server"}) {
+		t.Errorf("picked the image with Entrypoint %q, want this platform's /bin/server", img.config.Entrypoint)
+	}
+	// A second image for no particular platform makes the choice ambiguous.
+	if err := p.AppendImage(otherImg); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := newImageStore(filepath.Join(t.TempDir(), "images")).get(dir); err == nil || !strings.Contains(err.Error(), "2 images") {
+		t.Errorf("two candidate images: error %v", err)
 	}
 }
