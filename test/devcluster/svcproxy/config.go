@@ -33,6 +33,11 @@ type Config struct {
 	MaxConnsPerListener int
 	// DialTimeout bounds each dial of an endpoint, default 5s.
 	DialTimeout time.Duration
+	// DialAttempts is how many endpoints a connection tries when dials are refused;
+	// default 1, as kube-proxy, which never retries: a client that reaches a pod that
+	// stopped listening sees the failure, so rollout tests measure what a real cluster
+	// would show, not what a forgiving proxy hides.
+	DialAttempts int
 	// Log receives errors of the background sync (nil: discarded).
 	Log *slog.Logger
 }

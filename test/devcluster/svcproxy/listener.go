@@ -26,10 +26,6 @@ func (b *backendSet) at(start uint64, i int) netip.AddrPort {
 	return b.addrs[(start+uint64(i))%uint64(len(b.addrs))]
 }
 
-// maxDialAttempts bounds how many endpoints one connection tries when dials fail (a pod
-// that just died but is still listed).
-const maxDialAttempts = 3
-
 // listener accepts TCP connections on one frontend address and splices each to a backend.
 type listener struct {
 	addr        netip.AddrPort
@@ -38,18 +34,21 @@ type listener struct {
 	backends    atomic.Pointer[backendSet]
 	sem         chan struct{}
 	dialTimeout time.Duration
-	conns       *connTracker
-	done        chan struct{}
+	// dialAttempts is how many endpoints one connection tries when dials fail
+	// (Config.DialAttempts).
+	dialAttempts int
+	conns        *connTracker
+	done         chan struct{}
 }
 
 // listen binds addr. The accept loop runs until close; connections it handed off are left
 // to finish (tracked by conns, which the proxy closes on Stop).
-func listen(addr netip.AddrPort, maxConns int, dialTimeout time.Duration, conns *connTracker) (*listener, error) {
+func listen(addr netip.AddrPort, maxConns int, dialTimeout time.Duration, dialAttempts int, conns *connTracker) (*listener, error) {
 	ln, err := net.ListenTCP("tcp4", net.TCPAddrFromAddrPort(addr))
 	if err != nil {
 		return nil, err
 	}
-	l := &listener{addr: addr, ln: ln, sem: make(chan struct{}, maxConns), dialTimeout: dialTimeout, conns: conns, done: make(chan struct{})}
+	l := &listener{addr: addr, ln: ln, sem: make(chan struct{}, maxConns), dialTimeout: dialTimeout, dialAttempts: max(dialAttempts, 1), conns: conns, done: make(chan struct{})}
 	l.backends.Store(&backendSet{})
 	go l.serve()
 	return l, nil
@@ -108,12 +107,12 @@ func (l *listener) serve() {
 	}
 }
 
-// forward dials a backend (the next in round robin, then up to two more if dials fail) and
-// splices the two connections.
+// forward dials a backend (the next in round robin, then others if dials fail and
+// dialAttempts allows) and splices the two connections.
 func (l *listener) forward(ctx context.Context, client *net.TCPConn, set *backendSet) {
 	d := net.Dialer{Timeout: l.dialTimeout}
 	first := set.start()
-	for i := range min(len(set.addrs), maxDialAttempts) {
+	for i := range min(len(set.addrs), l.dialAttempts) {
 		c, err := d.DialContext(ctx, "tcp4", set.at(first, i).String())
 		if err != nil {
 			if ctx.Err() != nil {

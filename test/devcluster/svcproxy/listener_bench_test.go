@@ -31,7 +31,7 @@ func BenchmarkConnect(b *testing.B) {
 	}()
 	conns := newConnTracker()
 	defer conns.close()
-	l, err := listen(netip.MustParseAddrPort("127.0.0.1:0"), defaultMaxConns, time.Second, conns)
+	l, err := listen(netip.MustParseAddrPort("127.0.0.1:0"), defaultMaxConns, time.Second, 1, conns)
 	if err != nil {
 		b.Fatal(err)
 	}

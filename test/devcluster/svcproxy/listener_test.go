@@ -39,9 +39,13 @@ func backend(t *testing.T, name string) netip.AddrPort {
 }
 
 func startListener(t *testing.T, maxConns int, backends ...netip.AddrPort) (*listener, *connTracker) {
+	return startListenerAttempts(t, maxConns, 1, backends...)
+}
+
+func startListenerAttempts(t *testing.T, maxConns, attempts int, backends ...netip.AddrPort) (*listener, *connTracker) {
 	t.Helper()
 	conns := newConnTracker()
-	l, err := listen(netip.MustParseAddrPort("127.0.0.1:0"), maxConns, 2*time.Second, conns)
+	l, err := listen(netip.MustParseAddrPort("127.0.0.1:0"), maxConns, 2*time.Second, attempts, conns)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -164,7 +168,7 @@ func TestListenerSkipsDeadEndpoint(t *testing.T) {
 	deadAddr := netip.MustParseAddrPort(dead.Addr().String())
 	dead.Close() // nothing listens there now: dials are refused
 	live := backend(t, "live")
-	l, _ := startListener(t, 16, deadAddr, live)
+	l, _ := startListenerAttempts(t, 16, 3, deadAddr, live)
 	for range 2 { // whichever one round robin starts with, the connection lands on live
 		if g := greeting(t, dial(t, l)); g != "live" {
 			t.Errorf("greeting %q", g)
@@ -211,4 +215,18 @@ func TestListenerCloseLeavesConnectionsUntilTrackerCloses(t *testing.T) {
 	if conns.count() != 0 {
 		t.Errorf("%d connections tracked after close", conns.count())
 	}
+}
+
+// TestListenerDoesNotRetryByDefault: like kube-proxy, a refused dial is the
+// client's failure, so a test of rolling restarts sees what a real cluster
+// would.
+func TestListenerDoesNotRetryByDefault(t *testing.T) {
+	dead, err := net.Listen("tcp4", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	deadAddr := netip.MustParseAddrPort(dead.Addr().String())
+	dead.Close()
+	l, _ := startListener(t, 16, deadAddr)
+	wantRefused(t, l)
 }

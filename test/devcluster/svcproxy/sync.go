@@ -178,7 +178,7 @@ func (p *Proxy) listener(addr netip.AddrPort, key string) (*listener, error) {
 		}
 		return l, nil
 	}
-	l, err := listen(addr, p.cfg.MaxConnsPerListener, p.cfg.DialTimeout, p.conns)
+	l, err := listen(addr, p.cfg.MaxConnsPerListener, p.cfg.DialTimeout, p.cfg.DialAttempts, p.conns)
 	if err != nil {
 		return nil, fmt.Errorf("listen on %s: %w", addr, err)
 	}
