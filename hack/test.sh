@@ -1,6 +1,7 @@
 #!/usr/bin/env bash
 # Runs every test tier this machine supports; this is what CI runs (.ci/run).
-#   1. static checks: gofmt, go vet, golangci-lint with the checked-in config
+#   1. static checks: gofmt, go vet, golangci-lint with the checked-in config,
+#      the Helm chart (lint and template, in go test ./test/chart)
 #   2. generated eBPF objects are in sync with their C sources
 #   3. go test ./...: unit, golden and fuzz-seed tests, end-to-end tests that
 #      run `rauta run` as a process, h2spec against internal/h2, and (as
@@ -47,6 +48,14 @@ fi
 # conformance packages would otherwise each build them at the same time.
 step "local cluster binaries (kube-apiserver, kube-controller-manager, kubectl, etcd, echo-basic; cached in $RAUTA_CACHE/bin)"
 hack/devcluster-build.sh
+
+# The image users deploy; the deployed-mode and chart tests run it on the
+# local cluster (test/testimage), so it is built once here.
+step "OCI image (make image: dist/oci, dist/rauta-VERSION.tar)"
+RAUTA_TEST_IMAGE_VERSION=$(hack/version.sh)
+make image VERSION="$RAUTA_TEST_IMAGE_VERSION"
+RAUTA_TEST_IMAGE_LAYOUT=$(pwd)/dist/oci
+export RAUTA_TEST_IMAGE_VERSION RAUTA_TEST_IMAGE_LAYOUT
 
 step "h2spec (HTTP/2 conformance tool, cached in $RAUTA_CACHE/bin)"
 RAUTA_H2SPEC=$(hack/h2spec.sh)

@@ -7,6 +7,7 @@ import (
 	"fmt"
 	"net"
 	"net/http"
+	"net/netip"
 	"strconv"
 	"sync"
 	"time"
@@ -333,6 +334,8 @@ func (c *Controller) overlayProgrammed(gs *translate.GatewayStatus, gw *gwv1.Gat
 		set(false, string(gwv1.GatewayReasonPending), "the controller's config stream is not serving yet")
 	case len(st.Addresses) == 0:
 		set(false, string(gwv1.GatewayReasonAddressNotAssigned), fmt.Sprintf("Service %s has no address yet", svc))
+	case unassigned(gw, st.Addresses) != "":
+		set(false, string(gwv1.GatewayReasonAddressNotUsable), fmt.Sprintf("spec.addresses: %s was not assigned to Service %s by its load balancer", unassigned(gw, st.Addresses), svc))
 	case refused != "" && serving == 0:
 		set(false, string(gwv1.GatewayReasonInvalid), "the data plane refused the configuration: "+refused)
 	case serving == 0:
@@ -352,6 +355,24 @@ func (c *Controller) overlayProgrammed(gs *translate.GatewayStatus, gw *gwv1.Gat
 			Reason: string(gwv1.ListenerReasonPending), Message: "the data plane could not bind the port: " + msg, ObservedGeneration: gen,
 		})
 	}
+}
+
+// unassigned returns the first IP address spec.addresses asks for that the
+// Gateway does not have, or "".
+func unassigned(gw *gwv1.Gateway, have []gwv1.GatewayStatusAddress) string {
+	got := map[string]bool{}
+	for _, a := range have {
+		got[a.Value] = true
+	}
+	for _, a := range gw.Spec.Addresses {
+		if a.Value == "" || (a.Type != nil && *a.Type != gwv1.IPAddressType) {
+			continue
+		}
+		if ip, err := netip.ParseAddr(a.Value); err == nil && !got[ip.String()] {
+			return ip.String()
+		}
+	}
+	return ""
 }
 
 func listenerPort(gw *gwv1.Gateway, name gwv1.SectionName) int32 {
