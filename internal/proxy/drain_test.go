@@ -425,3 +425,45 @@ func TestDrainHTTPS(t *testing.T) {
 		t.Errorf("Conns() = %d during the drain, want the old connections closed", s.Conns())
 	}
 }
+
+// TestDrainAnswersARacingRequest: a keep-alive connection idle when the
+// drain begins is not closed at once, so a request its client sends right
+// then is answered (with Connection: close), not reset: over the HTTP/1.1
+// engine and over net/http (HTTPS).
+func TestDrainAnswersARacingRequest(t *testing.T) {
+	echo := newEchoBackend(t, "echo")
+	cert := newTestCert(t, "c", []string{"app.example.com"}, "")
+	vh := catchAll(prefixRoute("r", "/", echo.backend(1)))
+	s, _ := runProxy(t, &ir.Snapshot{Listeners: []ir.Listener{httpListener("http", vh), httpsListener("https", []ir.Certificate{cert.ir}, vh)}}, Options{})
+	s.idleGrace = time.Hour // the request below always comes first
+	dialers := map[string]func() net.Conn{
+		"engine": func() net.Conn { c, _ := dial(t, s.Addr("http").String()); return c },
+		"net/http": func() net.Conn {
+			c, err := tls.DialWithDialer(&net.Dialer{Timeout: 5 * time.Second}, "tcp", s.Addr("https").String(),
+				&tls.Config{ServerName: "app.example.com", InsecureSkipVerify: true, NextProtos: []string{"http/1.1"}})
+			if err != nil {
+				t.Fatal(err)
+			}
+			t.Cleanup(func() { c.Close() })
+			return c
+		},
+	}
+	conns := map[string]net.Conn{}
+	readers := map[string]*bufio.Reader{}
+	for name, d := range dialers {
+		conns[name] = d()
+		readers[name] = bufio.NewReader(conns[name])
+		if resp := rawGet(t, conns[name], readers[name], "/"); resp.StatusCode != 200 || resp.Close {
+			t.Fatalf("%s before the drain: %d, close %v", name, resp.StatusCode, resp.Close)
+		}
+	}
+	s.Drain()
+	for name, c := range conns {
+		if resp := rawGet(t, c, readers[name], "/"); resp.StatusCode != 200 || !resp.Close {
+			t.Errorf("%s: request on a keep-alive connection right after Drain: %d, close %v; want 200 with Connection: close", name, resp.StatusCode, resp.Close)
+		}
+		if !closedByServer(c, readers[name]) {
+			t.Errorf("%s: connection open after its Connection: close response", name)
+		}
+	}
+}

@@ -49,11 +49,14 @@ func (s *h1conns) remove(c *h1conn) {
 	s.mu.Unlock()
 }
 
-// drain makes every response the connection's last (Connection: close)
-// and closes the idle connections that served a request; a connection
-// that has not served one yet keeps waiting for its first.
-func (s *h1conns) drain() {
-	s.state.CompareAndSwap(h1Open, h1Draining)
+// drain makes every response the connection's last (Connection: close).
+func (s *h1conns) drain() { s.state.CompareAndSwap(h1Open, h1Draining) }
+
+// closeIdle closes the idle connections that served a request; one that
+// has not served one yet keeps waiting for its first. Called a while
+// after drain, it finds only connections idle since the drain began: any
+// request meanwhile was answered with Connection: close.
+func (s *h1conns) closeIdle() {
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	for c := range s.conns {

@@ -28,7 +28,7 @@ type h1conn struct {
 	// ends idle connections.
 	idle atomic.Bool
 	// served is set once the connection has served a request: a drain
-	// closes only such idle connections (see h1conns.drain).
+	// closes only such idle connections (see h1conns.closeIdle).
 	served   atomic.Bool
 	clientIP string
 
@@ -79,9 +79,10 @@ func (c *h1conn) serve() {
 	}()
 	for {
 		c.idle.Store(true)
-		// Idle, then check the state: drain sets the state, then closes
-		// idle connections, so one of the two sees the other.
-		if st := c.sock.h1.state.Load(); st == h1Closing || st == h1Draining && c.served.Load() {
+		// Idle, then check the state: shutdown sets the state, then closes
+		// idle connections, so one of the two sees the other. A draining
+		// connection reads on: its next response says Connection: close.
+		if c.sock.h1.state.Load() == h1Closing {
 			return
 		}
 		head, err := c.readRequestHead()

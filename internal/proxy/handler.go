@@ -23,6 +23,10 @@ func (h *handler) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	if h.plain && isH2CUpgrade(r) && h.serveH2CUpgrade(w, r) {
 		return
 	}
+	if r.ProtoMajor == 1 && h.sock.draining.Load() {
+		// net/http closes the connection after this response (drain.go).
+		w.Header().Set("Connection", "close")
+	}
 	h.serveProxied(w, r)
 }
 

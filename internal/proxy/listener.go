@@ -36,6 +36,8 @@ type socket struct {
 	h2 *h2.Server
 	// httpConns counts the connections srv serves (ConnState), for Conns.
 	httpConns atomic.Int64
+	// draining: every HTTP/1.1 response of srv is the connection's last.
+	draining atomic.Bool
 }
 
 // bind opens the socket of a listener and prepares (but does not start) its
@@ -109,7 +111,7 @@ func (s *Server) bind(addr string, lc *listenerConfig) (*socket, error) {
 		return nil, err
 	}
 	if s.draining {
-		sock.drain()
+		s.drainSocket(sock)
 	}
 	return sock, nil
 }

@@ -44,6 +44,8 @@ type Server struct {
 	// cut counts the client connections a graceful close had to force
 	// closed when ShutdownTimeout ended.
 	cut atomic.Int64
+	// idleGrace is the const idleGrace; tests change it.
+	idleGrace time.Duration
 }
 
 // New returns a Server with no listeners.
@@ -64,6 +66,7 @@ func New(opts Options) (*Server, error) {
 		sockets:      map[string]*socket{},
 		byName:       map[string]*socket{},
 		routeMetrics: map[routeKey]*routeMetrics{},
+		idleGrace:    idleGrace,
 	}
 	s.fwd = newForwarder(opts, m, opts.Logger)
 	if opts.AccessLog != nil {
