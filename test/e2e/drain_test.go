@@ -19,9 +19,10 @@ type loadResult struct {
 	errs       []string // the first few failures
 }
 
-// runLoad sends GETs with c until stop is closed (at most 10s), counting
+// runLoad sends GETs (POSTs with post, which clients do not retry on a
+// reset connection) with c until stop is closed (at most 10s), counting
 // answers that are not a 200 and transport errors as failures.
-func runLoad(c *http.Client, url string, stop <-chan struct{}) loadResult {
+func runLoad(c *http.Client, url string, post bool, stop <-chan struct{}) loadResult {
 	var r loadResult
 	deadline := time.Now().Add(10 * time.Second)
 	for i := 0; time.Now().Before(deadline); i++ {
@@ -30,7 +31,13 @@ func runLoad(c *http.Client, url string, stop <-chan struct{}) loadResult {
 			return r
 		default:
 		}
-		resp, err := c.Get(fmt.Sprintf("%s?n=%d", url, i))
+		var resp *http.Response
+		var err error
+		if post {
+			resp, err = c.Post(fmt.Sprintf("%s?n=%d", url, i), "text/plain", strings.NewReader("payload"))
+		} else {
+			resp, err = c.Get(fmt.Sprintf("%s?n=%d", url, i))
+		}
 		if err == nil {
 			_, err = io.Copy(io.Discard, resp.Body)
 			resp.Body.Close()
@@ -51,7 +58,8 @@ func runLoad(c *http.Client, url string, stop <-chan struct{}) loadResult {
 }
 
 // TestDrainOnSIGTERM is a rolling restart's view of one gateway: under a
-// steady load of keep-alive, new-connection and HTTP/2 clients, SIGTERM
+// steady load of keep-alive (GET and POST), new-connection and HTTP/2
+// clients, SIGTERM
 // turns /readyz to 503 at once while every request keeps succeeding (the
 // load goes on for a second after /readyz said 503, as a load balancer
 // takes time to notice); a request in flight at SIGTERM completes; the
@@ -68,8 +76,8 @@ func TestDrainOnSIGTERM(t *testing.T) {
 	h2c := &http.Transport{Protocols: new(http.Protocols)}
 	h2c.Protocols.SetUnencryptedHTTP2(true)
 	clients := map[string]*http.Client{
-		"keep-alive 1":     newClient(),
-		"keep-alive 2":     newClient(),
+		"keep-alive GET":   newClient(),
+		"keep-alive POST":  newClient(),
 		"new connection 1": {Transport: &http.Transport{DisableKeepAlives: true}, Timeout: 10 * time.Second},
 		"new connection 2": {Transport: &http.Transport{DisableKeepAlives: true}, Timeout: 10 * time.Second},
 		"h2c":              {Transport: h2c, Timeout: 10 * time.Second},
@@ -80,7 +88,7 @@ func TestDrainOnSIGTERM(t *testing.T) {
 	results := map[string]loadResult{}
 	for name, c := range clients {
 		wg.Go(func() {
-			r := runLoad(c, base+"/load", stop)
+			r := runLoad(c, base+"/load", strings.HasSuffix(name, "POST"), stop)
 			mu.Lock()
 			results[name] = r
 			mu.Unlock()
