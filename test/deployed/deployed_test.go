@@ -29,9 +29,10 @@ import (
 	"sigs.k8s.io/controller-runtime/pkg/client"
 	gwv1 "sigs.k8s.io/gateway-api/apis/v1"
 
-	"github.com/false-systems/rauta/internal/image"
+	"github.com/false-systems/rauta/test/chartinstall"
 	"github.com/false-systems/rauta/test/devcluster"
 	"github.com/false-systems/rauta/test/devcluster/node"
+	"github.com/false-systems/rauta/test/testimage"
 )
 
 // This test's cluster has its own bridge and ranges, so it runs beside the
@@ -41,7 +42,6 @@ const (
 	podCIDR     = "10.244.213.0/24"
 	serviceCIDR = "10.96.213.0/24"
 	lbCIDR      = "127.0.213.0/24"
-	version     = "e2e"
 	releaseNS   = "rauta-system"
 )
 
@@ -148,28 +148,16 @@ func TestDeployed(t *testing.T) {
 	}
 	ctx, cancel := context.WithTimeout(context.Background(), 25*time.Minute)
 	defer cancel()
-	repo, err := filepath.Abs("../..")
-	if err != nil {
-		t.Fatal(err)
-	}
 	dir := t.TempDir()
 
-	start := time.Now()
-	img, err := image.BuildRepo(ctx, image.BuildOptions{
-		RepoRoot: repo, OutDir: filepath.Join(dir, "dist"), Version: version,
-		Commands: []string{"./cmd/rauta", "./cmd/rauta-dataplane"},
-	})
-	if err != nil {
-		t.Fatalf("build the image: %v", err)
-	}
-	t.Logf("image %s (%s) built in %s", img.Reference, img.Digest, time.Since(start).Round(time.Millisecond))
+	img := testimage.Get(ctx, t)
 
 	bins, err := devcluster.CacheDir()
 	if err != nil {
 		t.Fatal(err)
 	}
 	images := append(node.EchoBasicImages(devcluster.BinariesIn(bins).EchoBasic),
-		node.ImageMapping{Repository: image.DefaultRepository, Layout: img.LayoutPath})
+		node.ImageMapping{Repository: img.Repository, Layout: img.Layout})
 	cluster, err := devcluster.Start(ctx, devcluster.Options{
 		ServiceCIDR:      serviceCIDR,
 		LoadBalancerCIDR: lbCIDR,
@@ -194,19 +182,13 @@ func TestDeployed(t *testing.T) {
 	e := &env{t: t, ctx: ctx, cluster: cluster, cs: cs, cl: cl}
 	defer e.dumpOnFailure()
 
-	start = time.Now()
-	if err := helmInstall(ctx, cluster.Kubeconfig(), filepath.Join(repo, "charts", "rauta"), releaseNS, map[string]any{
-		"image": map[string]any{"tag": version},
-		"controller": map[string]any{
-			"extraArgs": []any{"-hold-off=20ms", "-max-delay=200ms"},
-			"extraEnv": []any{
-				map[string]any{"name": "KUBERNETES_SERVICE_HOST", "value": "10.96.213.1"},
-				map[string]any{"name": "KUBERNETES_SERVICE_PORT", "value": "443"},
-			},
-		},
-		"dataPlane": map[string]any{"replicas": 2},
+	start := time.Now()
+	if err := chartinstall.Install(ctx, cluster.Kubeconfig(), releaseNS, map[string]any{
+		"image":      map[string]any{"tag": img.Version},
+		"controller": map[string]any{"extraArgs": []any{"-hold-off=20ms", "-max-delay=200ms"}},
+		"dataPlane":  map[string]any{"replicas": 2},
 	}); err != nil {
-		t.Fatalf("helm install: %v", err)
+		t.Fatal(err)
 	}
 	e.waitDeploymentReady(releaseNS, "rauta-controller", 1)
 	t.Logf("chart installed, controller ready in %s", time.Since(start).Round(time.Millisecond))

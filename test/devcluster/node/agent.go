@@ -132,6 +132,7 @@ func (a *Agent) Run(ctx context.Context) (err error) {
 		hostIP:       hostIP,
 		getPod:       getPod,
 		refs:         apiRefs{cs: a.node},
+		apiService:   apiServiceIP(a.cfg.ServiceCIDR),
 	}
 	// Workers stop before the network is removed (defers run in reverse order).
 	defer func() {

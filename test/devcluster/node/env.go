@@ -3,6 +3,7 @@ package node
 import (
 	"context"
 	"fmt"
+	"net/netip"
 	"sort"
 	"strings"
 
@@ -189,4 +190,34 @@ func sortedKeys[V any](m map[string]V) []string {
 	}
 	sort.Strings(keys)
 	return keys
+}
+
+// apiServiceIP is the ClusterIP the API server gives the default/kubernetes
+// Service: the first address of the Service CIDR. Invalid without one.
+func apiServiceIP(serviceCIDR string) netip.Addr {
+	p, err := netip.ParsePrefix(serviceCIDR)
+	if err != nil {
+		return netip.Addr{}
+	}
+	return p.Masked().Addr().Next()
+}
+
+// apiServiceEnv is what the kubelet gives every container so in-cluster
+// clients find the API server: KUBERNETES_SERVICE_HOST and friends, for the
+// default/kubernetes Service on 443 (the cluster's service proxy forwards it).
+func apiServiceEnv(ip netip.Addr) []string {
+	if !ip.IsValid() {
+		return nil
+	}
+	host := ip.String()
+	return []string{
+		"KUBERNETES_SERVICE_HOST=" + host,
+		"KUBERNETES_SERVICE_PORT=443",
+		"KUBERNETES_SERVICE_PORT_HTTPS=443",
+		"KUBERNETES_PORT=tcp://" + host + ":443",
+		"KUBERNETES_PORT_443_TCP=tcp://" + host + ":443",
+		"KUBERNETES_PORT_443_TCP_PROTO=tcp",
+		"KUBERNETES_PORT_443_TCP_PORT=443",
+		"KUBERNETES_PORT_443_TCP_ADDR=" + host,
+	}
 }

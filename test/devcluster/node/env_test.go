@@ -132,3 +132,17 @@ func FuzzExpandEnv(f *testing.F) {
 		}
 	})
 }
+
+func TestAPIServiceEnv(t *testing.T) {
+	env := apiServiceEnv(apiServiceIP("10.96.213.0/24"))
+	want := map[string]bool{"KUBERNETES_SERVICE_HOST=10.96.213.1": true, "KUBERNETES_SERVICE_PORT=443": true}
+	for _, kv := range env {
+		delete(want, kv)
+	}
+	if len(want) != 0 {
+		t.Errorf("env %v lacks %v", env, want)
+	}
+	if env := apiServiceEnv(apiServiceIP("")); env != nil {
+		t.Errorf("without a Service CIDR: %v, want nothing", env)
+	}
+}

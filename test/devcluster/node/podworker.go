@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"hash/fnv"
+	"net/netip"
 	"os"
 	"path/filepath"
 	"strings"
@@ -35,6 +36,9 @@ type workerDeps struct {
 	imageSpawner *spawn.Spawner
 	store        *imageStore
 	tokens       tokenRequester
+	// apiService is the default/kubernetes Service's ClusterIP; invalid
+	// without a Service CIDR.
+	apiService netip.Addr
 }
 
 // podError is a reason the pod cannot run; retry says whether trying again later may help
@@ -241,6 +245,9 @@ func (w *podWorker) prepare(ctx context.Context) error {
 		if err != nil {
 			return &podError{reason: "CreateContainerConfigError", message: err.Error(), retry: true}
 		}
+		// The container's own variables come later and win (exec keeps the
+		// last of duplicate keys).
+		env = append(apiServiceEnv(w.deps.apiService), env...)
 		if images[i] != nil {
 			if containers[i], err = w.imageContainer(c, images[i], env, volumes); err != nil {
 				return err
