@@ -2,6 +2,8 @@ package main
 
 import (
 	"bytes"
+	"os"
+	"regexp"
 	"strings"
 	"testing"
 )
@@ -31,6 +33,26 @@ func TestModeCommand(t *testing.T) {
 	for _, mode := range []string{"", "mesh", "gateway"} {
 		if _, err := modeCommand(mode); err == nil {
 			t.Errorf("RAUTA_MODE=%q: no error", mode)
+		}
+	}
+}
+
+// TestReferenceDocIsCurrent: docs/reference.md holds every command's help as
+// the binary prints it (hack/reference.sh regenerates it).
+func TestReferenceDocIsCurrent(t *testing.T) {
+	doc, err := os.ReadFile("../../docs/reference.md")
+	if err != nil {
+		t.Fatal(err)
+	}
+	host, _ := os.Hostname()
+	for _, c := range []string{"run", "controller", "dataplane", "observe"} {
+		var out, help bytes.Buffer
+		_ = run([]string{c, "-h"}, &out, &help)
+		text := regexp.MustCompile(`\(default "[^"]*-[0-9]+"\)\n`).ReplaceAllString(help.String(), "(default \"<hostname>-<pid>\")\n")
+		text = strings.ReplaceAll(text, `(default "`+host+`")`, `(default "<hostname>")`)
+		section := "## rauta " + c + "\n\n```\n" + text + "```\n"
+		if !strings.Contains(string(doc), section) {
+			t.Errorf("docs/reference.md does not hold the current help of %q; run hack/reference.sh", c)
 		}
 	}
 }
