@@ -10,10 +10,12 @@ import (
 	"io"
 	"net"
 	"net/http"
+	"net/http/httptest"
 	"strings"
 	"testing"
 	"time"
 
+	"github.com/gorilla/websocket"
 	"github.com/prometheus/client_golang/prometheus"
 	"golang.org/x/net/http2"
 
@@ -465,5 +467,69 @@ func TestDrainAnswersARacingRequest(t *testing.T) {
 		if !closedByServer(c, readers[name]) {
 			t.Errorf("%s: connection open after its Connection: close response", name)
 		}
+	}
+}
+
+// TestDrainLeavesWebSockets: a WebSocket connection keeps working through
+// the drain, its idle sweep included, and is closed (and counted in Cut)
+// only by Run's shutdown.
+func TestDrainLeavesWebSockets(t *testing.T) {
+	upgrader := websocket.Upgrader{}
+	ws := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		c, err := upgrader.Upgrade(w, r, nil)
+		if err != nil {
+			return
+		}
+		defer c.Close()
+		for {
+			mt, msg, err := c.ReadMessage()
+			if err != nil {
+				return
+			}
+			if err := c.WriteMessage(mt, msg); err != nil {
+				return
+			}
+		}
+	}))
+	t.Cleanup(ws.Close)
+	b := ir.Backend{Name: "default/ws:80", Weight: 1, Endpoints: []ir.Endpoint{endpointOf(t, ws.Listener.Addr().String())}}
+	s, stop := runProxy(t, &ir.Snapshot{Listeners: []ir.Listener{httpListener("l", catchAll(prefixRoute("ws", "/", b)))}}, Options{})
+	c, _, err := websocket.DefaultDialer.Dial("ws://"+s.Addr("l").String()+"/chat", nil)
+	if err != nil {
+		t.Fatalf("dial: %v", err)
+	}
+	defer c.Close()
+	echo := func() error {
+		if err := c.WriteMessage(websocket.TextMessage, []byte("hi")); err != nil {
+			return err
+		}
+		c.SetReadDeadline(time.Now().Add(5 * time.Second))
+		_, got, err := c.ReadMessage()
+		if err == nil && string(got) != "hi" {
+			err = fmt.Errorf("got %q", got)
+		}
+		return err
+	}
+	if err := echo(); err != nil {
+		t.Fatal(err)
+	}
+	s.Drain()
+	// The sweep that follows a drain by idleGrace, run now.
+	s.mu.Lock()
+	for _, sock := range s.sockets {
+		sock.h1.closeIdle()
+		sock.srv.SetKeepAlivesEnabled(false)
+	}
+	s.mu.Unlock()
+	if err := echo(); err != nil {
+		t.Errorf("WebSocket during the drain: %v", err)
+	}
+	stop()
+	c.SetReadDeadline(time.Now().Add(5 * time.Second))
+	if _, _, err := c.ReadMessage(); err == nil {
+		t.Error("WebSocket still open after Run returned")
+	}
+	if n := s.Cut(); n != 1 {
+		t.Errorf("Cut() = %d, want 1 (the WebSocket)", n)
 	}
 }
