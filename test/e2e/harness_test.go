@@ -89,8 +89,17 @@ func startGateway(t testing.TB, files map[string]string, extraArgs ...string) *g
 	return startGatewayDir(t, dir, extraArgs...)
 }
 
-// startGatewayDir starts rauta on an existing manifest folder.
+// startGatewayDir starts rauta on an existing manifest folder and waits
+// until it is ready.
 func startGatewayDir(t testing.TB, dir string, extraArgs ...string) *gateway {
+	t.Helper()
+	g := launchGateway(t, dir, extraArgs...)
+	g.waitReady()
+	return g
+}
+
+// launchGateway starts rauta on a manifest folder without waiting for it.
+func launchGateway(t testing.TB, dir string, extraArgs ...string) *gateway {
 	t.Helper()
 	g := &gateway{
 		t:      t,
@@ -115,7 +124,6 @@ func startGatewayDir(t testing.TB, dir string, extraArgs ...string) *gateway {
 		close(g.exited)
 	}()
 	t.Cleanup(g.stop)
-	g.waitReady()
 	return g
 }
 
