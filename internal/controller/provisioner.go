@@ -271,13 +271,14 @@ func (c *Controller) syncProvisioned(ctx context.Context, r client.Reader, res *
 			job.keep[key] = true // leave what exists; what to build is unknown
 			continue
 		}
-		if meta.IsStatusConditionTrue(gs.Status.Conditions, string(gwv1.GatewayConditionAccepted)) {
-			snap := perGateway[key]
-			if snap == nil {
-				snap = &ir.Snapshot{}
-			}
-			configs[key] = configstream.NewConfig(key, gw.Generation, snap)
+		// Every provisioned Gateway gets a config, an empty one when it is
+		// not accepted: its pods then become ready serving nothing, rather
+		// than waiting forever for a first config.
+		snap := perGateway[key]
+		if snap == nil {
+			snap = &ir.Snapshot{}
 		}
+		configs[key] = configstream.NewConfig(key, gw.Generation, snap)
 		if ready {
 			job.want[key] = provision.Desired(provision.Input{
 				Gateway: gw, Params: params.merged[key], Image: c.cfg.DataPlaneImage,
