@@ -58,6 +58,11 @@ type Options struct {
 	// the listeners are closed; 0 means the proxy's default (15s). The
 	// commands default to DefaultShutdownTimeout.
 	ShutdownTimeout time.Duration
+	// BindFailuresChanged, if set, is called with the new BindFailures
+	// when Run's retry of unbound listeners (every few seconds, see
+	// bindretry.go) binds one, so that status can follow without an Apply.
+	// It runs on Run's goroutine, without locks held.
+	BindFailuresChanged func(map[string]error)
 }
 
 // The defaults of the commands' -drain-period and -shutdown-timeout. A pod's
@@ -88,6 +93,9 @@ type Gateway struct {
 	applied  *ir.Snapshot
 	problems map[problem]bool
 
+	// bindRetry is the const bindRetry; tests change it.
+	bindRetry time.Duration
+
 	reloadOK, reloadFailed prometheus.Counter
 	lastReload             prometheus.Gauge
 	unboundGauge           prometheus.Gauge
@@ -96,7 +104,7 @@ type Gateway struct {
 // New creates the proxy and binds the admin port, so that a port conflict is
 // reported at start-up.
 func New(opts Options, logger *slog.Logger) (*Gateway, error) {
-	g := &Gateway{Registry: prometheus.NewRegistry(), logger: logger, opts: opts}
+	g := &Gateway{Registry: prometheus.NewRegistry(), logger: logger, opts: opts, bindRetry: bindRetry}
 	reloads := prometheus.NewCounterVec(prometheus.CounterOpts{
 		Name: "rauta_config_reloads_total",
 		Help: "Configuration reloads by result (success, failure).",
@@ -164,7 +172,7 @@ func New(opts Options, logger *slog.Logger) (*Gateway, error) {
 // retries the bind); a refused one leaves the running configuration as it
 // is. A configuration served except for listeners that could not be bound
 // is applied: the error then names them, BindFailures lists them and
-// /readyz answers 503 until an Apply binds them. Status problems that are
+// /readyz answers 503 until an Apply, or Run's retry, binds them. Status problems that are
 // new since the last result are logged.
 func (g *Gateway) Apply(r translate.Result) error {
 	g.mu.Lock()
@@ -183,12 +191,7 @@ func (g *Gateway) Apply(r translate.Result) error {
 		g.reloadFailed.Inc()
 		return fmt.Errorf("configuration not applied, the last good one keeps serving: %w", err)
 	}
-	unbound := make(map[string]error, len(bindErrs))
-	for _, be := range bindErrs {
-		unbound[be.Listener] = be.Err
-	}
-	g.unbound.Store(&unbound)
-	g.unboundGauge.Set(float64(len(unbound)))
+	unbound := g.setUnbound(bindErrs)
 	g.applied = r.IR
 	g.ready.Store(true)
 	g.reloadOK.Inc()
@@ -198,6 +201,18 @@ func (g *Gateway) Apply(r translate.Result) error {
 		return fmt.Errorf("configuration applied, but %d listener(s) not served: %w", len(unbound), err)
 	}
 	return nil
+}
+
+// setUnbound records the listeners that could not be bound. Callers hold
+// g.mu.
+func (g *Gateway) setUnbound(bindErrs []*proxy.BindError) map[string]error {
+	unbound := make(map[string]error, len(bindErrs))
+	for _, be := range bindErrs {
+		unbound[be.Listener] = be.Err
+	}
+	g.unbound.Store(&unbound)
+	g.unboundGauge.Set(float64(len(unbound)))
+	return unbound
 }
 
 // BindFailures returns the listeners of the applied configuration whose

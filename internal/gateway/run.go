@@ -49,6 +49,7 @@ func (g *Gateway) Run(ctx context.Context, also ...func(context.Context) error) 
 	for _, f := range also {
 		providers.Go(func() { fail(f(provCtx)) })
 	}
+	providers.Go(func() { g.retryBinds(provCtx) })
 	for _, s := range g.adminServers() {
 		admins.Go(func() { fail(s.Run(admCtx)) })
 	}

@@ -279,3 +279,42 @@ func (l *syncLog) String() string {
 	defer l.mu.Unlock()
 	return l.buf.String()
 }
+
+// TestBindRetried: while Run serves, a listener that could not be bound is
+// bound once its port is free, without an Apply, and BindFailuresChanged
+// says so.
+func TestBindRetried(t *testing.T) {
+	changed := make(chan map[string]error, 4)
+	g, _ := newGateway(t, Options{BindFailuresChanged: func(f map[string]error) { changed <- f }})
+	g.bindRetry = 20 * time.Millisecond
+	taken, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	port := taken.Addr().(*net.TCPAddr).Port
+	if err := g.Apply(result(listener("busy", port, backend(t)))); err == nil {
+		t.Fatal("Apply with a taken port: no error")
+	}
+	ctx, cancel := context.WithCancel(context.Background())
+	done := make(chan error, 1)
+	go func() { done <- g.Run(ctx) }()
+	defer func() {
+		cancel()
+		<-done
+	}()
+	taken.Close()
+	select {
+	case f := <-changed:
+		if len(f) != 0 {
+			t.Errorf("BindFailuresChanged(%v), want none left", f)
+		}
+	case <-time.After(20 * time.Second):
+		t.Fatal("the listener was not bound after its port was freed")
+	}
+	if err := g.Ready(); err != nil {
+		t.Errorf("Ready after the retry: %v", err)
+	}
+	if code, body, err := httpGet(fmt.Sprintf("http://127.0.0.1:%d/", port)); err != nil || code != 200 || body != "hello" {
+		t.Errorf("the listener bound on retry: %d %q %v", code, body, err)
+	}
+}
