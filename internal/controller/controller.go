@@ -115,6 +115,11 @@ func Run(ctx context.Context, cfg Config, logger *slog.Logger) error {
 	if cfg.REST.QPS == 0 {
 		cfg.REST.QPS, cfg.REST.Burst = 50, 100
 	}
+	if cfg.Provisioner != ProvisionerInProcess {
+		// This process carries no traffic (its data planes do, and they
+		// keep serving while it restarts): nothing to drain.
+		cfg.DrainPeriod = 0
+	}
 	gw, err := gateway.New(cfg.Options, logger)
 	if err != nil {
 		return err
