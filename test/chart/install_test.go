@@ -15,7 +15,6 @@ import (
 	corev1 "k8s.io/api/core/v1"
 	apierrors "k8s.io/apimachinery/pkg/api/errors"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
-	"k8s.io/apimachinery/pkg/runtime"
 	"k8s.io/cli-runtime/pkg/genericclioptions"
 	"k8s.io/client-go/kubernetes"
 	"sigs.k8s.io/controller-runtime/pkg/client"
@@ -37,7 +36,9 @@ const (
 // that image for the chart's image reference, installs the chart with
 // helm's action.Install into a namespace that enforces the "restricted" Pod
 // Security level, and waits until the controller pod is Ready and has
-// accepted the chart's GatewayClass; then uninstalls it.
+// accepted the chart's GatewayClass. Then docs/install.md's first Gateway
+// must answer through its provisioned data plane (firstGateway), and the
+// chart uninstalls cleanly.
 func TestInstall(t *testing.T) {
 	if os.Geteuid() != 0 {
 		t.Skip("!!! skipping TestInstall: the local cluster's node agent needs root (network namespaces, a bridge); CI runs as root")
@@ -128,6 +129,10 @@ func TestInstall(t *testing.T) {
 		dumpPods(ctx, t, cs)
 	}
 
+	if !t.Failed() {
+		firstGateway(ctx, t, c, cs)
+	}
+
 	uninstall := action.NewUninstall(cfg)
 	uninstall.WaitStrategy = kube.HookOnlyStrategy
 	uninstall.Timeout = time.Minute
@@ -179,11 +184,7 @@ func waitControllerReady(ctx context.Context, cs kubernetes.Interface, limit tim
 // waitClassAccepted polls (bounded) until the GatewayClass rauta is
 // Accepted=True: the controller reads the API and writes status.
 func waitClassAccepted(ctx context.Context, c *devcluster.Cluster, limit time.Duration) error {
-	s := runtime.NewScheme()
-	if err := gatewayv1.Install(s); err != nil {
-		return err
-	}
-	cl, err := client.New(c.RESTConfig(), client.Options{Scheme: s})
+	cl, err := client.New(c.RESTConfig(), client.Options{Scheme: gatewayScheme()})
 	if err != nil {
 		return err
 	}
@@ -221,10 +222,16 @@ func containerStates(p corev1.Pod) string {
 	return strings.Join(out, "; ")
 }
 
-// dumpPods logs the release namespace's pods, events and controller logs.
+// dumpPods logs the release namespace's pods, their logs and events.
 func dumpPods(ctx context.Context, t *testing.T, cs kubernetes.Interface) {
 	t.Helper()
-	pods, err := cs.CoreV1().Pods(releaseNamespace).List(ctx, metav1.ListOptions{})
+	dumpPodsIn(ctx, t, cs, releaseNamespace)
+}
+
+// dumpPodsIn logs a namespace's pods, their logs and events.
+func dumpPodsIn(ctx context.Context, t *testing.T, cs kubernetes.Interface, ns string) {
+	t.Helper()
+	pods, err := cs.CoreV1().Pods(ns).List(ctx, metav1.ListOptions{})
 	if err != nil {
 		t.Logf("list pods: %v", err)
 		return
@@ -232,10 +239,10 @@ func dumpPods(ctx context.Context, t *testing.T, cs kubernetes.Interface) {
 	for _, p := range pods.Items {
 		t.Logf("pod %s: %s %s", p.Name, p.Status.Phase, containerStates(p))
 		tail := int64(40)
-		logs, err := cs.CoreV1().Pods(releaseNamespace).GetLogs(p.Name, &corev1.PodLogOptions{TailLines: &tail}).DoRaw(ctx)
+		logs, err := cs.CoreV1().Pods(ns).GetLogs(p.Name, &corev1.PodLogOptions{TailLines: &tail}).DoRaw(ctx)
 		t.Logf("logs of %s (%v):\n%s", p.Name, err, logs)
 	}
-	events, err := cs.CoreV1().Events(releaseNamespace).List(ctx, metav1.ListOptions{})
+	events, err := cs.CoreV1().Events(ns).List(ctx, metav1.ListOptions{})
 	if err == nil {
 		for _, e := range events.Items {
 			t.Logf("event %s %s: %s %s", e.InvolvedObject.Kind, e.InvolvedObject.Name, e.Reason, e.Message)
