@@ -11,7 +11,8 @@ head=$(sed '/^## rauta run$/,$d' docs/reference.md)
   echo
   for c in run controller dataplane observe; do
     printf '## rauta %s\n\n```\n' "$c"
-    "$bin" "$c" -h 2>&1 | sed -E -e 's/\(default "[^"]*-[0-9]+"\)$/(default "<hostname>-<pid>")/' \
+    # -h exits non-zero (flag.ErrHelp); its output is what we want.
+    { "$bin" "$c" -h 2>&1 || true; } | sed -E -e 's/\(default "[^"]*-[0-9]+"\)$/(default "<hostname>-<pid>")/' \
       -e "s/\\(default \"$(hostname)\"\\)/(default \"<hostname>\")/"
     printf '```\n\n'
   done

@@ -34,11 +34,7 @@ func runController(ctx context.Context, args []string, stdout, stderr io.Writer)
 	leaseNS := fs.String("lease-namespace", "", "namespace of the status-writer Lease (default: -namespace)")
 	leaseName := fs.String("lease-name", "rauta-status-writer", "name of the status-writer Lease")
 	identity := fs.String("identity", fmt.Sprintf("%s-%d", host, os.Getpid()), "this replica's name in the Lease")
-	var defaults []string
-	for _, f := range controller.SupportedFeatures() {
-		defaults = append(defaults, string(f))
-	}
-	featureList := fs.String("supported-features", strings.Join(defaults, ","), "comma-separated Gateway API features written to GatewayClass status (default: what RAUTA passes conformance for)")
+	featureList := fs.String("supported-features", "", "comma-separated Gateway API features written to GatewayClass status (default: what RAUTA passes conformance for with -provisioner)")
 	holdOff := fs.Duration("hold-off", 50*time.Millisecond, "quiet time that ends a burst of API events")
 	maxDelay := fs.Duration("max-delay", 500*time.Millisecond, "longest a burst of API events delays a translation")
 	if err := fs.Parse(args); err != nil {
@@ -55,9 +51,12 @@ func runController(ctx context.Context, args []string, stdout, stderr io.Writer)
 	if *leaseNS == "" {
 		*leaseNS = *namespace
 	}
-	var claimed []features.FeatureName
-	for _, f := range splitList(*featureList) {
-		claimed = append(claimed, features.FeatureName(f))
+	claimed := controller.SupportedFeatures(*provisioner)
+	if *featureList != "" {
+		claimed = nil
+		for _, f := range splitList(*featureList) {
+			claimed = append(claimed, features.FeatureName(f))
+		}
 	}
 	return controller.Run(ctx, controller.Config{
 		Options:           c.Opts,

@@ -7,10 +7,26 @@ import (
 	"sigs.k8s.io/gateway-api/pkg/features"
 )
 
-// SupportedFeatures are the Gateway API features RAUTA implements: exactly
-// the ones whose upstream conformance tests pass (conformance/ runs the suite
-// with this list). `rauta controller` writes them into GatewayClass status.
-func SupportedFeatures() []features.FeatureName {
+// SupportedFeatures are the Gateway API features RAUTA implements with a
+// provisioner: exactly the ones whose upstream conformance tests pass
+// (conformance/ runs the suite with the kubernetes provisioner's list).
+// `rauta controller` writes them into GatewayClass status. Infrastructure
+// metadata and requested addresses exist only where each Gateway has
+// objects of its own to carry them.
+func SupportedFeatures(provisioner string) []features.FeatureName {
+	fs := common()
+	if provisioner != ProvisionerInProcess {
+		fs = append(fs,
+			features.SupportGatewayInfrastructure,
+			features.SupportGatewayAddressEmpty,
+			features.SupportGatewayStaticAddresses,
+		)
+	}
+	return fs
+}
+
+// common are the features both provisioners pass.
+func common() []features.FeatureName {
 	return []features.FeatureName{
 		features.SupportGateway,
 		features.SupportHTTPRoute,

@@ -8,7 +8,7 @@ import (
 )
 
 func TestStatusFeaturesSortedAndComplete(t *testing.T) {
-	claimed := SupportedFeatures()
+	claimed := SupportedFeatures(ProvisionerKubernetes)
 	got := StatusFeatures(claimed)
 	if len(got) != len(claimed) {
 		t.Fatalf("%d status features for %d claimed", len(got), len(claimed))
@@ -25,5 +25,19 @@ func TestStatusFeaturesSortedAndComplete(t *testing.T) {
 		if !have[core] {
 			t.Errorf("core feature %s not claimed", core)
 		}
+	}
+}
+
+// TestInProcessClaimsLess: the in-process shape has no per-Gateway objects,
+// so it must not claim infrastructure metadata or requested addresses.
+func TestInProcessClaimsLess(t *testing.T) {
+	for _, f := range SupportedFeatures(ProvisionerInProcess) {
+		switch f {
+		case features.SupportGatewayInfrastructure, features.SupportGatewayAddressEmpty, features.SupportGatewayStaticAddresses:
+			t.Errorf("the in-process shape claims %s", f)
+		}
+	}
+	if len(SupportedFeatures(ProvisionerKubernetes)) <= len(SupportedFeatures(ProvisionerInProcess)) {
+		t.Error("the kubernetes provisioner claims no more than the in-process shape")
 	}
 }
