@@ -2,6 +2,8 @@ package chart_test
 
 import (
 	"fmt"
+	"os"
+	"path/filepath"
 	"slices"
 	"testing"
 
@@ -84,7 +86,7 @@ var read = []string{"get", "list", "watch"}
 func controllerGrants(secretNamespaces []string, nodeMode bool) map[grant]bool {
 	var gs []grant
 	gs = append(gs, expand("", "gateway.networking.k8s.io", []string{"gatewayclasses", "gateways", "httproutes", "grpcroutes", "tlsroutes", "referencegrants", "backendtlspolicies"}, read)...)
-	gs = append(gs, expand("", "gateway.networking.k8s.io", []string{"gatewayclasses/status", "gateways/status", "httproutes/status", "backendtlspolicies/status"}, []string{"update"})...)
+	gs = append(gs, expand("", "gateway.networking.k8s.io", []string{"gatewayclasses/status", "gateways/status", "httproutes/status", "grpcroutes/status", "tlsroutes/status", "backendtlspolicies/status"}, []string{"update"})...)
 	gs = append(gs, expand("", "", []string{"namespaces", "services"}, read)...)
 	gs = append(gs, expand("", "discovery.k8s.io", []string{"endpointslices"}, read)...)
 	gs = append(gs, expand(releaseNamespace, "coordination.k8s.io", []string{"leases"}, []string{"get", "create", "update"})...)
@@ -184,4 +186,30 @@ func sortedGrants(m map[grant]bool) []string {
 	}
 	slices.Sort(out)
 	return out
+}
+
+// TestRBACCoversDeploy: the chart grants at least what deploy/rbac.yaml
+// grants, the set the conformance run proves sufficient, so the two cannot
+// drift apart unnoticed.
+func TestRBACCoversDeploy(t *testing.T) {
+	data, err := os.ReadFile(filepath.Join(chartDir(t), "..", "..", "deploy", "rbac.yaml"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	objs, err := decodeAll(string(data))
+	if err != nil {
+		t.Fatalf("decode deploy/rbac.yaml: %v", err)
+	}
+	proven := grants(t, rendered{objects: objs}, releaseNamespace, "rauta")
+	if len(proven) < 10 {
+		t.Fatalf("deploy/rbac.yaml grants only %v", sortedGrants(proven))
+	}
+	for name, vals := range map[string]map[string]any{"default": nil, "node mode": nodeModeValues(true)} {
+		got := grants(t, mustRender(t, vals), releaseNamespace, "rauta")
+		for g := range proven {
+			if !got[g] {
+				t.Errorf("%s: deploy/rbac.yaml lets the controller %s; the chart does not", name, describe(g))
+			}
+		}
+	}
 }
