@@ -1,24 +1,24 @@
 // Package conformance runs the upstream Gateway API conformance suite
 // (sigs.k8s.io/gateway-api/conformance v1.6.3, profile GATEWAY-HTTP) against
-// RAUTA's controller on the project's own local cluster (test/devcluster).
+// RAUTA as users deploy it, on the project's own local cluster
+// (test/devcluster): the OCI image, the Helm chart installed with helm's
+// install action, and one data-plane Deployment and LoadBalancer Service per
+// Gateway.
 package conformance_test
 
 import (
 	"context"
-	"errors"
-	"log/slog"
 	"os"
 	"path/filepath"
 	"strings"
 	"testing"
 	"time"
 
-	authenticationv1 "k8s.io/api/authentication/v1"
+	corev1 "k8s.io/api/core/v1"
 	apiextensionsv1 "k8s.io/apiextensions-apiserver/pkg/apis/apiextensions/v1"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/apimachinery/pkg/runtime"
 	"k8s.io/client-go/kubernetes"
-	"k8s.io/client-go/rest"
 	"sigs.k8s.io/controller-runtime/pkg/client"
 	gwv1 "sigs.k8s.io/gateway-api/apis/v1"
 	gwv1a2 "sigs.k8s.io/gateway-api/apis/v1alpha2"
@@ -30,14 +30,15 @@ import (
 	"sigs.k8s.io/gateway-api/conformance/utils/suite"
 
 	"github.com/false-systems/rauta/internal/controller"
-	"github.com/false-systems/rauta/internal/gateway"
+	"github.com/false-systems/rauta/test/chartinstall"
 	"github.com/false-systems/rauta/test/devcluster"
 	"github.com/false-systems/rauta/test/devcluster/node"
+	"github.com/false-systems/rauta/test/testimage"
 )
 
 // supported are the features RAUTA claims; the suite runs their tests and
 // GatewayClass status lists exactly these.
-var supported = controller.SupportedFeatures()
+var supported = controller.SupportedFeatures(controller.ProvisionerKubernetes)
 
 // knownFailures are conformance tests RAUTA does not pass yet, each with the
 // reason. They are skipped so the rest of the suite gates CI; the report and
@@ -53,79 +54,52 @@ func TestConformance(t *testing.T) {
 	ctx, cancel := context.WithTimeout(context.Background(), 40*time.Minute)
 	t.Cleanup(cancel)
 
+	img := testimage.Get(ctx, t)
 	dir := t.TempDir()
 	bins, err := devcluster.CacheDir()
 	if err != nil {
 		t.Fatal(err)
 	}
+	echo := devcluster.BinariesIn(bins).EchoBasic
 	cluster, err := devcluster.Start(ctx, devcluster.Options{
+		LoadBalancerCIDR: lbCIDR,
 		Node: &node.Config{
 			Bridge: "rconf0", PodCIDR: "10.244.203.0/24", StateDir: filepath.Join(dir, "node"),
-			// The base manifests run CoreDNS for the UDPRoute tests, which are
-			// outside the GATEWAY-HTTP profile; the suite still waits for the
-			// pod to be ready, so an echo server stands in for it.
-			Images: []node.ImageMapping{{Repository: "registry.k8s.io/coredns/coredns", Binary: devcluster.BinariesIn(bins).EchoBasic}},
+			Images: append(node.EchoBasicImages(echo),
+				// RAUTA as users deploy it: the image built from this tree.
+				node.ImageMapping{Repository: img.Repository, Layout: img.Layout},
+				// The base manifests run CoreDNS for the UDPRoute tests, which are
+				// outside the GATEWAY-HTTP profile; the suite still waits for the
+				// pod to be ready, so an echo server stands in for it.
+				node.ImageMapping{Repository: "registry.k8s.io/coredns/coredns", Binary: echo}),
 		},
 	})
 	if err != nil {
 		t.Fatalf("start local cluster: %v", err)
 	}
 	t.Cleanup(func() {
+		if t.Failed() {
+			dumpRAUTA(t, cluster)
+		}
 		if err := cluster.Stop(); err != nil {
 			t.Errorf("stop local cluster: %v", err)
 		}
 	})
 
-	// The controller runs with the ServiceAccount and RBAC of deploy/rbac.yaml,
-	// so the suite also proves those permissions are enough.
-	rbac, err := os.ReadFile("../deploy/rbac.yaml")
-	if err != nil {
+	// The chart, installed as users install it: the controller Deployment
+	// with the chart's RBAC (so the suite proves those permissions are
+	// enough), the GatewayClass "rauta" and its GatewayParameters, and one
+	// data-plane Deployment and LoadBalancer Service per Gateway.
+	if err := chartinstall.Install(ctx, cluster.Kubeconfig(), releaseNS, map[string]any{
+		"image": map[string]any{"tag": img.Version},
+		"controller": map[string]any{
+			"extraArgs": []any{"-hold-off=20ms", "-max-delay=200ms", "-log-level=debug"},
+		},
+		// One pod per Gateway keeps the suite's dozens of Gateways cheap;
+		// a short drain keeps its namespace deletions quick.
+		"dataPlane": map[string]any{"replicas": 1, "drain": map[string]any{"drainPeriod": "1s", "shutdownTimeout": "5s"}},
+	}); err != nil {
 		t.Fatal(err)
-	}
-	if err := cluster.Apply(ctx, rbac); err != nil {
-		t.Fatalf("apply deploy/rbac.yaml: %v", err)
-	}
-	restricted, err := serviceAccountConfig(ctx, cluster.RESTConfig(), "rauta-system", "rauta")
-	if err != nil {
-		t.Fatalf("token for the rauta ServiceAccount: %v", err)
-	}
-
-	logPath := filepath.Join(dir, "controller.log")
-	logFile, err := os.Create(logPath)
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { logFile.Close() })
-	ctrlCtx, stopCtrl := context.WithCancel(ctx)
-	ctrlDone := make(chan error, 1)
-	go func() {
-		ctrlDone <- controller.Run(ctrlCtx, controller.Config{
-			Options:           gateway.Options{Address: "127.0.2.1", AdminAddr: "127.0.0.1:0", Version: "conformance"},
-			REST:              restricted,
-			AddressPool:       "127.0.2.0/24",
-			LeaseNamespace:    "rauta-system",
-			LeaseName:         "rauta-status-writer",
-			Identity:          "conformance",
-			SupportedFeatures: controller.StatusFeatures(supported),
-			HoldOff:           20 * time.Millisecond,
-			MaxDelay:          200 * time.Millisecond,
-			Provisioner:       controller.ProvisionerInProcess,
-		}, slog.New(slog.NewJSONHandler(logFile, &slog.HandlerOptions{Level: slog.LevelDebug})))
-	}()
-	t.Cleanup(func() {
-		stopCtrl()
-		if err := <-ctrlDone; err != nil && !errors.Is(err, context.Canceled) {
-			t.Errorf("controller: %v", err)
-		}
-		if t.Failed() {
-			if b, err := os.ReadFile(logPath); err == nil {
-				t.Logf("controller log (last 64 KiB):\n%s", tail(b, 64<<10))
-			}
-		}
-	})
-
-	if err := cluster.Apply(ctx, []byte(gatewayClass)); err != nil {
-		t.Fatalf("create GatewayClass: %v", err)
 	}
 
 	cl, err := client.New(cluster.RESTConfig(), client.Options{})
@@ -150,6 +124,7 @@ func TestConformance(t *testing.T) {
 	if report == "" {
 		report = filepath.Join(dir, "report.yaml")
 	}
+	ipType := gwv1.IPAddressType
 	conformance.RunConformanceWithOptions(t, suite.ConformanceOptions{
 		ConfigurableOptions: suite.ConfigurableOptions{
 			GatewayClassName:     "rauta",
@@ -161,11 +136,15 @@ func TestConformance(t *testing.T) {
 			Mode:                 "default",
 			ConformanceProfiles:  []suite.ConformanceProfileName{suite.GatewayHTTPConformanceProfileName},
 			ReportOutputPath:     report,
+			// An address of the local cluster's load-balancer pool, and one
+			// outside it.
+			UsableNetworkAddresses:   []gwv1.GatewaySpecAddress{{Type: &ipType, Value: usableAddress}},
+			UnusableNetworkAddresses: []gwv1.GatewaySpecAddress{{Type: &ipType, Value: "192.0.2.1"}},
 			Implementation: confv1.Implementation{
 				Organization: "false-systems",
 				Project:      "rauta",
 				URL:          "https://github.com/false-systems/rauta",
-				Version:      "dev",
+				Version:      img.Version,
 				Contact:      []string{"@false-systems/rauta"},
 			},
 		},
@@ -175,31 +154,31 @@ func TestConformance(t *testing.T) {
 	})
 }
 
-const gatewayClass = `
-apiVersion: gateway.networking.k8s.io/v1
-kind: GatewayClass
-metadata:
-  name: rauta
-spec:
-  controllerName: rauta.io/gateway-controller
-`
+// The chart's namespace, and the local cluster's load-balancer pool (the
+// pod CIDR's third byte, as devcluster picks by default, written out).
+const (
+	releaseNS     = "rauta-system"
+	lbCIDR        = "127.0.203.0/24"
+	usableAddress = "127.0.203.250"
+)
 
-// serviceAccountConfig returns admin's connection with the credentials of a
-// ServiceAccount (a short-lived token) instead of the admin certificate.
-func serviceAccountConfig(ctx context.Context, admin *rest.Config, namespace, name string) (*rest.Config, error) {
-	cs, err := kubernetes.NewForConfig(admin)
+// dumpRAUTA logs the controller's and the data planes' last log lines.
+func dumpRAUTA(t *testing.T, c *devcluster.Cluster) {
+	cs, err := c.Client()
 	if err != nil {
-		return nil, err
+		return
 	}
-	expiry := int64(2 * 60 * 60)
-	tok, err := cs.CoreV1().ServiceAccounts(namespace).CreateToken(ctx, name,
-		&authenticationv1.TokenRequest{Spec: authenticationv1.TokenRequestSpec{ExpirationSeconds: &expiry}}, metav1.CreateOptions{})
+	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+	defer cancel()
+	pods, err := cs.CoreV1().Pods("").List(ctx, metav1.ListOptions{LabelSelector: "app.kubernetes.io/name=rauta"})
 	if err != nil {
-		return nil, err
+		return
 	}
-	cfg := rest.AnonymousClientConfig(admin)
-	cfg.BearerToken = tok.Status.Token
-	return cfg, nil
+	for _, p := range pods.Items {
+		tailLines := int64(200)
+		b, err := cs.CoreV1().Pods(p.Namespace).GetLogs(p.Name, &corev1.PodLogOptions{TailLines: &tailLines}).DoRaw(ctx)
+		t.Logf("logs of %s/%s (%v):\n%s", p.Namespace, p.Name, err, tail(b, 32<<10))
+	}
 }
 
 func tail(b []byte, n int) string {
