@@ -40,7 +40,14 @@ func (b *bench) runChurn(ctx context.Context, steady []string) (*churnResult, er
 		res.badKinds[kind]++
 		mu.Unlock()
 	}
-	reloadsBefore, _ := b.ctrl.Metric(ctx, "rauta_config_reloads_total")
+	reloads := func() float64 {
+		if b.ctrl == nil {
+			return 0 // -deployed: the data planes' reloads are not scraped
+		}
+		v, _ := b.ctrl.Metric(ctx, "rauta_config_reloads_total")
+		return v
+	}
+	reloadsBefore := reloads()
 
 	loadCtx, stopLoad := context.WithCancel(ctx)
 	var steadyReqs, steadyBad atomic.Int64
@@ -109,8 +116,7 @@ func (b *bench) runChurn(ctx context.Context, steady []string) (*churnResult, er
 	loadDone.Wait()
 	res.newRequests, res.newBad, res.notReady = newReqs.Load(), newBad.Load(), notReady.Load()
 	res.steadyReqs, res.steadyBad = steadyReqs.Load(), steadyBad.Load()
-	reloadsAfter, _ := b.ctrl.Metric(ctx, "rauta_config_reloads_total")
-	res.reloads = reloadsAfter - reloadsBefore
+	res.reloads = reloads() - reloadsBefore
 	return res, errors.Join(createErr, ctx.Err())
 }
 

@@ -37,6 +37,10 @@ type config struct {
 	keepLogs  bool
 	follower  bool
 	timeLimit time.Duration
+	// deployed measures RAUTA as users deploy it: the image, the chart and
+	// a data-plane pod per Gateway (issue 13 point 9).
+	deployed bool
+	replicas int
 }
 
 func main() {
@@ -60,6 +64,8 @@ func run(args []string, out io.Writer) error {
 	fs.DurationVar(&c.maxDelay, "max-delay", 0, "passed to rauta controller; 0 keeps its default (500ms)")
 	fs.BoolVar(&c.follower, "follower", false, "measure a replica that does not hold the status Lease (another replica, started first, writes status)")
 	fs.BoolVar(&c.keepLogs, "keep-logs", false, "keep the cluster folder and controller log after the run")
+	fs.BoolVar(&c.deployed, "deployed", false, "run the chart-installed controller and a data-plane Deployment per Gateway from the image, and measure through the Gateway's load-balancer address")
+	fs.IntVar(&c.replicas, "dataplane-replicas", 1, "data-plane pods per Gateway with -deployed")
 	fs.DurationVar(&c.timeLimit, "time-limit", 15*time.Minute, "the whole run ends after this")
 	if err := fs.Parse(args); err != nil {
 		return err
@@ -86,7 +92,7 @@ func run(args []string, out io.Writer) error {
 	defer b.tearDown()
 	res, err := b.measure(ctx)
 	printResults(out, c, res)
-	if err != nil {
+	if err != nil && b.ctrl != nil {
 		b.logf("controller log (tail):\n%s", b.ctrl.LogTail(16<<10))
 	}
 	return err

@@ -13,7 +13,9 @@ import (
 	"sigs.k8s.io/controller-runtime/pkg/client"
 	gwv1 "sigs.k8s.io/gateway-api/apis/v1"
 
+	"github.com/false-systems/rauta/internal/image"
 	"github.com/false-systems/rauta/internal/provider/kube"
+	"github.com/false-systems/rauta/test/chartinstall"
 	"github.com/false-systems/rauta/test/devcluster"
 	"github.com/false-systems/rauta/test/devcluster/node"
 	"github.com/false-systems/rauta/test/integration/harness"
@@ -32,15 +34,19 @@ const (
 	holderPool = "127.0.6.0/24"
 )
 
-const baseYAML = `
-apiVersion: v1
-kind: Namespace
-metadata: {name: bench}
----
+// classYAML is the in-process run's GatewayClass; with -deployed the chart
+// makes it.
+const classYAML = `
 apiVersion: gateway.networking.k8s.io/v1
 kind: GatewayClass
 metadata: {name: bench-propagation}
 spec: {controllerName: rauta.io/bench-propagation}
+`
+
+const baseYAML = `
+apiVersion: v1
+kind: Namespace
+metadata: {name: bench}
 ---
 apiVersion: gateway.networking.k8s.io/v1
 kind: Gateway
@@ -86,6 +92,13 @@ func setUp(ctx context.Context, cfg config, log io.Writer) (*bench, error) {
 	if err != nil {
 		return nil, err
 	}
+	if cfg.deployed {
+		if err := b.setUpDeployed(ctx, root); err != nil {
+			return nil, err
+		}
+		ok = true
+		return b, nil
+	}
 	b.logf("building rauta")
 	bin, err := harness.BuildRauta(ctx, root, dir)
 	if err != nil {
@@ -99,20 +112,8 @@ func setUp(ctx context.Context, cfg config, log io.Writer) (*bench, error) {
 	if err != nil {
 		return nil, fmt.Errorf("start local cluster: %w", err)
 	}
-	rest := b.cluster.RESTConfig()
-	// The benchmark's own client must not be the bottleneck: client-go's
-	// default is 5 requests/s.
-	rest.QPS, rest.Burst = 500, 1000
-	scheme, err := kube.NewScheme()
-	if err != nil {
+	if err := b.applyBase(ctx, classYAML+"\n---\n"+baseYAML); err != nil {
 		return nil, err
-	}
-	if b.cl, err = client.New(rest, client.Options{Scheme: scheme}); err != nil {
-		return nil, err
-	}
-	echo := strings.NewReplacer("@NS@", "bench", "@NAME@", "echo", "@REPLICAS@", "2").Replace(harness.EchoYAML)
-	if err := b.cluster.Apply(ctx, []byte(baseYAML+"\n---\n"+echo)); err != nil {
-		return nil, fmt.Errorf("apply base objects: %w", err)
 	}
 	replica := func(identity, pool string) harness.ControllerConfig {
 		return harness.ControllerConfig{
@@ -147,6 +148,80 @@ func setUp(ctx context.Context, cfg config, log io.Writer) (*bench, error) {
 	}
 	ok = true
 	return b, nil
+}
+
+// applyBase makes the benchmark's client and applies the namespace, the
+// Gateway (and what else base holds) and the echo Deployment.
+func (b *bench) applyBase(ctx context.Context, base string) error {
+	rest := b.cluster.RESTConfig()
+	// The benchmark's own client must not be the bottleneck: client-go's
+	// default is 5 requests/s.
+	rest.QPS, rest.Burst = 500, 1000
+	scheme, err := kube.NewScheme()
+	if err != nil {
+		return err
+	}
+	if b.cl, err = client.New(rest, client.Options{Scheme: scheme}); err != nil {
+		return err
+	}
+	echo := strings.NewReplacer("@NS@", "bench", "@NAME@", "echo", "@REPLICAS@", "2").Replace(harness.EchoYAML)
+	if err := b.cluster.Apply(ctx, []byte(base+"\n---\n"+echo)); err != nil {
+		return fmt.Errorf("apply base objects: %w", err)
+	}
+	return nil
+}
+
+// setUpDeployed builds the image, starts a cluster whose node runs it,
+// installs the chart (its GatewayClass is the benchmark's) and waits until
+// the Gateway serves through its load-balancer address.
+func (b *bench) setUpDeployed(ctx context.Context, root string) error {
+	b.logf("building the image")
+	img, err := image.BuildRepo(ctx, image.BuildOptions{
+		RepoRoot: root, OutDir: filepath.Join(b.dir, "dist"), Version: "bench",
+		Commands: []string{"./cmd/rauta", "./cmd/rauta-dataplane"},
+	})
+	if err != nil {
+		return err
+	}
+	bins, err := devcluster.CacheDir()
+	if err != nil {
+		return err
+	}
+	b.logf("starting the local cluster (bridge %s, pods %s)", bridge, podCIDR)
+	b.cluster, err = devcluster.Start(ctx, devcluster.Options{
+		Dir: filepath.Join(b.dir, "cluster"), KeepDir: true, RepoRoot: root,
+		Node: &node.Config{Bridge: bridge, PodCIDR: podCIDR, StateDir: filepath.Join(b.dir, "node"),
+			Images: append(node.EchoBasicImages(devcluster.BinariesIn(bins).EchoBasic),
+				node.ImageMapping{Repository: img.Reference[:strings.LastIndex(img.Reference, ":")], Layout: img.LayoutPath})},
+	})
+	if err != nil {
+		return fmt.Errorf("start local cluster: %w", err)
+	}
+	var args []any
+	if b.cfg.holdOff > 0 {
+		args = append(args, "-hold-off="+b.cfg.holdOff.String())
+	}
+	if b.cfg.maxDelay > 0 {
+		args = append(args, "-max-delay="+b.cfg.maxDelay.String())
+	}
+	b.logf("installing the chart")
+	if err := chartinstall.Install(ctx, b.cluster.Kubeconfig(), "rauta-system", map[string]any{
+		"image":        map[string]any{"tag": img.Version},
+		"gatewayClass": map[string]any{"name": className, "controllerName": controllerName},
+		"controller":   map[string]any{"extraArgs": args},
+		"dataPlane":    map[string]any{"replicas": b.cfg.replicas},
+	}); err != nil {
+		return err
+	}
+	if err := b.applyBase(ctx, baseYAML); err != nil {
+		return err
+	}
+	addr, err := b.gatewayAddress(ctx)
+	if err != nil {
+		return err
+	}
+	b.addr = addr + ":80"
+	return b.waitEndpoints(ctx)
 }
 
 func (b *bench) gatewayAddress(ctx context.Context) (string, error) {

@@ -5,9 +5,12 @@ import (
 	"time"
 )
 
-// Coalescer turns bursts of events into single runs: after the first event it
-// waits HoldOff for quiet, but never longer than MaxDelay in total, so a
-// steady stream of events still produces regular runs.
+// Coalescer turns bursts of events into few runs. An event after a quiet
+// spell (no run for HoldOff) runs at once: a single change, the common case,
+// is not delayed by the hold-off. Events that arrive while runs are recent
+// wait for HoldOff of quiet, but never longer than MaxDelay in total, so a
+// burst costs at most one more run and a steady stream still produces
+// regular runs.
 type Coalescer struct {
 	HoldOff  time.Duration
 	MaxDelay time.Duration
@@ -27,13 +30,19 @@ func (c *Coalescer) Poke() {
 	}
 }
 
-// Run calls fn once per burst of events until ctx ends.
+// Run calls fn for bursts of events until ctx ends.
 func (c *Coalescer) Run(ctx context.Context, fn func()) {
+	var lastRun time.Time
 	for {
 		select {
 		case <-ctx.Done():
 			return
 		case <-c.events:
+		}
+		if time.Since(lastRun) >= c.HoldOff {
+			fn()
+			lastRun = time.Now()
+			continue
 		}
 		deadline := time.NewTimer(c.MaxDelay)
 		quiet := time.NewTimer(c.HoldOff)
@@ -55,5 +64,6 @@ func (c *Coalescer) Run(ctx context.Context, fn func()) {
 		deadline.Stop()
 		quiet.Stop()
 		fn()
+		lastRun = time.Now()
 	}
 }
