@@ -45,19 +45,25 @@ const (
 	releaseNS   = "rauta-system"
 )
 
-const backends = `
+// backends are two echo servers, each with a Service, for the two Gateways.
+var backends = `
 apiVersion: v1
 kind: Namespace
 metadata: {name: apps}
 ---
+` + echoBackend("echo-a") + "\n---\n" + echoBackend("echo-b")
+
+// echoBackend is a one-replica echo server Deployment and its Service.
+func echoBackend(name string) string {
+	return strings.ReplaceAll(`
 apiVersion: apps/v1
 kind: Deployment
-metadata: {name: echo-a, namespace: apps}
+metadata: {name: NAME, namespace: apps}
 spec:
   replicas: 1
-  selector: {matchLabels: {app: echo-a}}
+  selector: {matchLabels: {app: NAME}}
   template:
-    metadata: {labels: {app: echo-a}}
+    metadata: {labels: {app: NAME}}
     spec:
       containers:
       - name: echo
@@ -69,35 +75,12 @@ spec:
 ---
 apiVersion: v1
 kind: Service
-metadata: {name: echo-a, namespace: apps}
+metadata: {name: NAME, namespace: apps}
 spec:
-  selector: {app: echo-a}
+  selector: {app: NAME}
   ports: [{port: 8080, targetPort: 3000}]
----
-apiVersion: apps/v1
-kind: Deployment
-metadata: {name: echo-b, namespace: apps}
-spec:
-  replicas: 1
-  selector: {matchLabels: {app: echo-b}}
-  template:
-    metadata: {labels: {app: echo-b}}
-    spec:
-      containers:
-      - name: echo
-        image: registry.k8s.io/gateway-api/echo-basic:v1.6.3
-        env:
-        - {name: POD_NAME, valueFrom: {fieldRef: {fieldPath: metadata.name}}}
-        - {name: NAMESPACE, valueFrom: {fieldRef: {fieldPath: metadata.namespace}}}
-        readinessProbe: {httpGet: {path: /, port: 3000}, periodSeconds: 1}
----
-apiVersion: v1
-kind: Service
-metadata: {name: echo-b, namespace: apps}
-spec:
-  selector: {app: echo-b}
-  ports: [{port: 8080, targetPort: 3000}]
-`
+`, "NAME", name)
+}
 
 // gateways puts two Gateways on port 80, each with its own route: with a
 // data plane per Gateway both are served, on two addresses.
