@@ -100,22 +100,8 @@ func TestInstall(t *testing.T) {
 	install.Namespace = releaseNamespace
 	install.WaitStrategy = kube.HookOnlyStrategy // readiness is checked below, with reasons
 	install.Timeout = 2 * time.Minute
-	// The kubelet gives every container KUBERNETES_SERVICE_HOST and _PORT
-	// (client-go's in-cluster config reads them); the local cluster's node
-	// agent does not yet, so the test passes them as extraEnv.
-	apiSvc, err := cs.CoreV1().Services(metav1.NamespaceDefault).Get(ctx, "kubernetes", metav1.GetOptions{})
-	if err != nil {
-		t.Fatal(err)
-	}
-	apiEnv := []any{
-		map[string]any{"name": "KUBERNETES_SERVICE_HOST", "value": apiSvc.Spec.ClusterIP},
-		map[string]any{"name": "KUBERNETES_SERVICE_PORT", "value": fmt.Sprint(apiSvc.Spec.Ports[0].Port)},
-	}
 	// The image the chart names, with the tag this test built.
-	vals := map[string]any{
-		"image":      map[string]any{"tag": img.Version},
-		"controller": map[string]any{"extraEnv": apiEnv},
-	}
+	vals := map[string]any{"image": map[string]any{"tag": img.Version}}
 	if _, err := install.RunWithContext(ctx, loadChart(t), vals); err != nil {
 		t.Fatalf("helm install: %v", err)
 	}
