@@ -93,7 +93,8 @@ func TestConformance(t *testing.T) {
 	if err := chartinstall.Install(ctx, cluster.Kubeconfig(), releaseNS, map[string]any{
 		"image": map[string]any{"tag": img.Version},
 		"controller": map[string]any{
-			"extraArgs": []any{"-hold-off=20ms", "-max-delay=200ms", "-log-level=debug"},
+			"extraArgs": []any{"-hold-off=20ms", "-max-delay=200ms"},
+			"logLevel":  "debug",
 		},
 		// One pod per Gateway keeps the suite's dozens of Gateways cheap;
 		// a short drain keeps its namespace deletions quick.

@@ -20,9 +20,9 @@ import (
 	"sigs.k8s.io/controller-runtime/pkg/client"
 	gatewayv1 "sigs.k8s.io/gateway-api/apis/v1"
 
-	"github.com/false-systems/rauta/internal/image"
 	"github.com/false-systems/rauta/test/devcluster"
 	"github.com/false-systems/rauta/test/devcluster/node"
+	"github.com/false-systems/rauta/test/testimage"
 )
 
 // The install test's own cluster network, apart from every other test's.
@@ -57,19 +57,12 @@ func TestInstall(t *testing.T) {
 	if err != nil {
 		t.Skipf("!!! skipping TestInstall: devcluster binaries are missing and could not be built: %v", err)
 	}
-	img, err := image.BuildRepo(ctx, image.BuildOptions{
-		RepoRoot: root, OutDir: t.TempDir(), Version: "v0.0.0-chart-test",
-		Commands: []string{"./cmd/rauta", "./cmd/rauta-dataplane"},
-	})
-	if err != nil {
-		t.Fatalf("build image: %v", err)
-	}
-	t.Logf("image %s %s", img.Reference, img.Digest)
+	img := testimage.Get(ctx, t)
 
 	c, err := devcluster.Start(ctx, devcluster.Options{
 		RepoRoot: root, Binaries: &bins, ServiceCIDR: installServiceCIDR,
 		Node: &node.Config{Bridge: installBridge, PodCIDR: installPodCIDR, Images: []node.ImageMapping{
-			{Repository: image.DefaultRepository, Layout: img.LayoutPath},
+			{Repository: img.Repository, Layout: img.Layout},
 		}},
 	})
 	if err != nil {
