@@ -85,7 +85,7 @@ func ensureCA(ctx context.Context, cl client.Client, namespace string) (*configs
 			return nil, fmt.Errorf("create Secret %s: %w", key, err)
 		}
 	}
-	return nil, fmt.Errorf("Secret %s: created and deleted concurrently", key)
+	return nil, fmt.Errorf("secret %s: created and deleted concurrently", key)
 }
 
 // start brings up the config stream on the first session that can: the CA

@@ -38,6 +38,6 @@ func Main(ctx context.Context, args []string, stdout, stderr io.Writer, version 
 		return err
 	}
 	cfg.Options = c.Opts
-	cfg.Options.LowPortOffset = *lowOffset
+	cfg.LowPortOffset = *lowOffset
 	return Run(ctx, cfg, logger)
 }

@@ -32,11 +32,11 @@ type Parameters struct {
 
 // ServiceParams shape the Gateway's Service.
 type ServiceParams struct {
-	Type                  corev1.ServiceType                      `json:"type,omitempty"`
-	Annotations           map[string]string                       `json:"annotations,omitempty"`
-	Labels                map[string]string                       `json:"labels,omitempty"`
-	ExternalTrafficPolicy corev1.ServiceExternalTrafficPolicyType `json:"externalTrafficPolicy,omitempty"`
-	LoadBalancerClass     *string                                 `json:"loadBalancerClass,omitempty"`
+	Type                  corev1.ServiceType                  `json:"type,omitempty"`
+	Annotations           map[string]string                   `json:"annotations,omitempty"`
+	Labels                map[string]string                   `json:"labels,omitempty"`
+	ExternalTrafficPolicy corev1.ServiceExternalTrafficPolicy `json:"externalTrafficPolicy,omitempty"`
+	LoadBalancerClass     *string                             `json:"loadBalancerClass,omitempty"`
 }
 
 // PodParams shape the data-plane pods.
