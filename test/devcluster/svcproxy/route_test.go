@@ -27,8 +27,8 @@ func localTable(t *testing.T) string {
 
 func TestLocalRange(t *testing.T) {
 	requireRoot(t)
-	prefix := netip.MustParsePrefix("10.96.213.0/24")
-	const want = "local 10.96.213.0/24 dev lo"
+	prefix := netip.MustParsePrefix("10.96.230.0/24")
+	const want = "local 10.96.230.0/24 dev lo"
 	r, err := claimLocalRange(prefix)
 	if err != nil {
 		t.Fatal(err)
@@ -38,7 +38,7 @@ func TestLocalRange(t *testing.T) {
 		t.Fatalf("route missing after claim:\n%s", localTable(t))
 	}
 	// Any address of the range can be bound, and reached from the host.
-	ln, err := net.Listen("tcp4", "10.96.213.77:0")
+	ln, err := net.Listen("tcp4", "10.96.230.77:0")
 	if err != nil {
 		t.Fatalf("bind inside the range: %v", err)
 	}
