@@ -58,12 +58,12 @@ func echoBackend(name string) string {
 	return strings.ReplaceAll(`
 apiVersion: apps/v1
 kind: Deployment
-metadata: {name: NAME, namespace: apps}
+metadata: {name: @NAME@, namespace: apps}
 spec:
   replicas: 1
-  selector: {matchLabels: {app: NAME}}
+  selector: {matchLabels: {app: @NAME@}}
   template:
-    metadata: {labels: {app: NAME}}
+    metadata: {labels: {app: @NAME@}}
     spec:
       containers:
       - name: echo
@@ -75,11 +75,11 @@ spec:
 ---
 apiVersion: v1
 kind: Service
-metadata: {name: NAME, namespace: apps}
+metadata: {name: @NAME@, namespace: apps}
 spec:
-  selector: {app: NAME}
+  selector: {app: @NAME@}
   ports: [{port: 8080, targetPort: 3000}]
-`, "NAME", name)
+`, "@NAME@", name)
 }
 
 // gateways puts two Gateways on port 80, each with its own route: with a
@@ -213,18 +213,24 @@ func TestDeployed(t *testing.T) {
 	})
 
 	t.Run("data planes keep serving while the controller is away", func(t *testing.T) {
+		e := e.with(t)
 		e.scale(releaseNS, "rauta-controller", 0)
+		// Back even when this subtest fails, so the next ones test what
+		// they say.
+		defer func() {
+			e.scale(releaseNS, "rauta-controller", 1)
+			e.waitDeploymentReady(releaseNS, "rauta-controller", 1)
+		}()
 		e.waitNoPods(releaseNS, "app.kubernetes.io/component=controller")
 		for i := range 20 {
 			if pod := e.echoPod("http://" + addrA + "/"); !strings.HasPrefix(pod, "echo-a-") {
 				t.Fatalf("request %d with the controller gone: pod %q", i, pod)
 			}
 		}
-		e.scale(releaseNS, "rauta-controller", 1)
-		e.waitDeploymentReady(releaseNS, "rauta-controller", 1)
 	})
 
 	t.Run("rollout restart of a data plane under load loses nothing", func(t *testing.T) {
+		e := e.with(t)
 		res := e.underLoad("http://"+addrA+"/", func() { e.rolloutRestart("apps", "rauta-gw-a") })
 		t.Logf("data-plane rollout: %d requests, %d failed, first failure: %v", res.ok+res.failed, res.failed, res.firstErr)
 		if res.failed > 0 {
@@ -233,6 +239,7 @@ func TestDeployed(t *testing.T) {
 	})
 
 	t.Run("rollout restart of the controller under load loses nothing", func(t *testing.T) {
+		e := e.with(t)
 		res := e.underLoad("http://"+addrB+"/", func() { e.rolloutRestart(releaseNS, "rauta-controller") })
 		t.Logf("controller rollout: %d requests, %d failed, first failure: %v", res.ok+res.failed, res.failed, res.firstErr)
 		if res.failed > 0 {
@@ -241,6 +248,7 @@ func TestDeployed(t *testing.T) {
 	})
 
 	t.Run("deleting a Gateway removes its data plane", func(t *testing.T) {
+		e := e.with(t)
 		if err := cl.Delete(ctx, &gwv1.Gateway{ObjectMeta: metav1.ObjectMeta{Namespace: "apps", Name: "gw-b"}}); err != nil {
 			t.Fatal(err)
 		}
@@ -253,6 +261,14 @@ func TestDeployed(t *testing.T) {
 			t.Errorf("gw-a after gw-b's deletion: pod %q", pod)
 		}
 	})
+}
+
+// with is e for a subtest: its helpers fail t, not the parent test (which
+// must not be failed from a subtest's goroutine).
+func (e *env) with(t *testing.T) *env {
+	c := *e
+	c.t = t
+	return &c
 }
 
 // waitProgrammed waits for a Gateway's Programmed=True and returns its

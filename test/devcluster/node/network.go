@@ -14,6 +14,7 @@ import (
 
 	"github.com/vishvananda/netlink"
 	"github.com/vishvananda/netns"
+	"golang.org/x/sys/unix"
 )
 
 // netnsDir is where iproute2 and vishvananda/netns keep named network namespaces.
@@ -63,6 +64,9 @@ func setupNetwork(bridge string, prefix netip.Prefix, serviceCIDR string) (*netw
 			return nil, fmt.Errorf("node config: ServiceCIDR %s overlaps PodCIDR %s", p, prefix)
 		}
 		services = p.Masked()
+	}
+	if err := ensureNetnsMount(); err != nil {
+		return nil, err
 	}
 	if err := os.MkdirAll(lockDir, 0o755); err != nil {
 		return nil, fmt.Errorf("create %s: %w", lockDir, err)
@@ -349,4 +353,31 @@ func newNamedNetns(name string) (netns.NsHandle, error) {
 		r.ns.Close()
 	}
 	return r.ns, r.err
+}
+
+// ensureNetnsMount makes netnsDir a shared mount point, as `ip netns add`
+// does, before the agent mounts any namespace there. Were it a plain folder,
+// the next `ip netns add` by anyone (a test, an operator) would bind-mount
+// it over itself and hide the namespaces mounted in it, which could then no
+// longer be unmounted by their path (seen: "delete leftover namespace ...:
+// invalid argument" after an eBPF test ran beside a cluster).
+func ensureNetnsMount() error {
+	if err := os.MkdirAll(netnsDir, 0o755); err != nil {
+		return fmt.Errorf("create %s: %w", netnsDir, err)
+	}
+	err := unix.Mount("", netnsDir, "none", unix.MS_SHARED|unix.MS_REC, "")
+	if err == nil {
+		return nil
+	}
+	if !errors.Is(err, unix.EINVAL) {
+		return fmt.Errorf("make %s shared: %w", netnsDir, err)
+	}
+	// EINVAL: not a mount point yet.
+	if err := unix.Mount(netnsDir, netnsDir, "none", unix.MS_BIND|unix.MS_REC, ""); err != nil {
+		return fmt.Errorf("bind-mount %s: %w", netnsDir, err)
+	}
+	if err := unix.Mount("", netnsDir, "none", unix.MS_SHARED|unix.MS_REC, ""); err != nil {
+		return fmt.Errorf("make %s shared: %w", netnsDir, err)
+	}
+	return nil
 }

@@ -159,3 +159,31 @@ func TestNetworkPodReachableFromHostAndCleanedUp(t *testing.T) {
 		}
 	}
 }
+
+// TestNetnsMountSurvivesIPNetnsAdd: after the agent set up /run/netns, an
+// `ip netns add` by someone else must not hide the agent's namespaces (it did
+// when /run/netns was a plain folder: iproute2 bind-mounted it over itself).
+func TestNetnsMountSurvivesIPNetnsAdd(t *testing.T) {
+	if os.Geteuid() != 0 {
+		t.Skip("!!! SKIPPING: needs root (mounts, network namespaces)")
+	}
+	if _, err := exec.LookPath("ip"); err != nil {
+		t.Skip("!!! SKIPPING: iproute2's ip is not installed")
+	}
+	if err := ensureNetnsMount(); err != nil {
+		t.Fatal(err)
+	}
+	ns, err := netns.NewNamed("rnstst-agent")
+	if err != nil {
+		t.Fatal(err)
+	}
+	ns.Close()
+	t.Cleanup(func() { _ = netns.DeleteNamed("rnstst-agent") })
+	if out, err := exec.Command("ip", "netns", "add", "rnstst-other").CombinedOutput(); err != nil {
+		t.Fatalf("ip netns add: %v: %s", err, out)
+	}
+	t.Cleanup(func() { _ = exec.Command("ip", "netns", "delete", "rnstst-other").Run() })
+	if err := netns.DeleteNamed("rnstst-agent"); err != nil {
+		t.Fatalf("the agent's namespace cannot be deleted after ip netns add: %v", err)
+	}
+}
