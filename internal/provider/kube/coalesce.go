@@ -6,11 +6,14 @@ import (
 )
 
 // Coalescer turns bursts of events into few runs. An event after a quiet
-// spell (no run for HoldOff) runs at once: a single change, the common case,
-// is not delayed by the hold-off. Events that arrive while runs are recent
-// wait for HoldOff of quiet, but never longer than MaxDelay in total, so a
-// burst costs at most one more run and a steady stream still produces
-// regular runs.
+// spell (no run for the hold-off) runs at once: a single change, the common
+// case, is not delayed. Events that arrive while runs are recent wait for
+// the hold-off of quiet, but never longer than MaxDelay in total, so a burst
+// costs at most one more run and a steady stream still produces regular
+// runs. The hold-off is HoldOff or, when longer, the last run's duration:
+// batching grows with the cost of a run, so runs never take more than about
+// half of a core however fast events come, while small configurations
+// propagate within a short HoldOff.
 type Coalescer struct {
 	HoldOff  time.Duration
 	MaxDelay time.Duration
@@ -33,19 +36,26 @@ func (c *Coalescer) Poke() {
 // Run calls fn for bursts of events until ctx ends.
 func (c *Coalescer) Run(ctx context.Context, fn func()) {
 	var lastRun time.Time
+	var lastCost time.Duration
+	run := func() {
+		start := time.Now()
+		fn()
+		lastRun = time.Now()
+		lastCost = lastRun.Sub(start)
+	}
 	for {
 		select {
 		case <-ctx.Done():
 			return
 		case <-c.events:
 		}
-		if time.Since(lastRun) >= c.HoldOff {
-			fn()
-			lastRun = time.Now()
+		hold := max(c.HoldOff, min(lastCost, c.MaxDelay))
+		if time.Since(lastRun) >= hold {
+			run()
 			continue
 		}
 		deadline := time.NewTimer(c.MaxDelay)
-		quiet := time.NewTimer(c.HoldOff)
+		quiet := time.NewTimer(hold)
 	wait:
 		for {
 			select {
@@ -54,7 +64,7 @@ func (c *Coalescer) Run(ctx context.Context, fn func()) {
 				quiet.Stop()
 				return
 			case <-c.events:
-				quiet.Reset(c.HoldOff)
+				quiet.Reset(hold)
 			case <-quiet.C:
 				break wait
 			case <-deadline.C:
@@ -63,7 +73,6 @@ func (c *Coalescer) Run(ctx context.Context, fn func()) {
 		}
 		deadline.Stop()
 		quiet.Stop()
-		fn()
-		lastRun = time.Now()
+		run()
 	}
 }

@@ -72,3 +72,27 @@ func TestCoalescerPokeNeverBlocks(t *testing.T) {
 		c.Poke()
 	}
 }
+
+// A run that costs more than the hold-off stretches the hold-off: events
+// arriving meanwhile wait at least as long as the last run took.
+func TestCoalescerHoldOffFollowsCost(t *testing.T) {
+	c := NewCoalescer(time.Millisecond, 10*time.Second)
+	runs := make(chan time.Time, 10)
+	ctx, cancel := context.WithCancel(context.Background())
+	defer cancel()
+	go c.Run(ctx, func() {
+		time.Sleep(300 * time.Millisecond) // an expensive translation
+		runs <- time.Now()
+	})
+	c.Poke()
+	first := <-runs
+	c.Poke() // right after the expensive run
+	select {
+	case second := <-runs:
+		if gap := second.Sub(first); gap < 500*time.Millisecond {
+			t.Errorf("second run %s after the first; want at least the first's cost (300 ms) as hold-off plus its own 300 ms", gap)
+		}
+	case <-time.After(10 * time.Second):
+		t.Fatal("no second run")
+	}
+}
