@@ -60,7 +60,7 @@ func run(args []string, out io.Writer) error {
 	fs.IntVar(&c.churn, "churn", 1000, "routes added one by one in the churn phase")
 	fs.DurationVar(&c.interval, "churn-interval", 50*time.Millisecond, "time between two route creations in the churn phase")
 	fs.DurationVar(&c.poll, "poll", 5*time.Millisecond, "probe interval")
-	fs.DurationVar(&c.holdOff, "hold-off", 0, "passed to rauta controller; 0 keeps its default (50ms)")
+	fs.DurationVar(&c.holdOff, "hold-off", 0, "passed to rauta controller; 0 keeps its default")
 	fs.DurationVar(&c.maxDelay, "max-delay", 0, "passed to rauta controller; 0 keeps its default (500ms)")
 	fs.BoolVar(&c.follower, "follower", false, "measure a replica that does not hold the status Lease (another replica, started first, writes status)")
 	fs.BoolVar(&c.keepLogs, "keep-logs", false, "keep the cluster folder and controller log after the run")

@@ -11,7 +11,7 @@ import (
 func printResults(out io.Writer, c config, res results) {
 	hold, delay := c.holdOff, c.maxDelay
 	if hold == 0 {
-		hold = 50 * time.Millisecond
+		hold = 10 * time.Millisecond // rauta controller's default
 	}
 	if delay == 0 {
 		delay = 500 * time.Millisecond

@@ -35,7 +35,7 @@ func runController(ctx context.Context, args []string, stdout, stderr io.Writer)
 	leaseName := fs.String("lease-name", "rauta-status-writer", "name of the status-writer Lease")
 	identity := fs.String("identity", fmt.Sprintf("%s-%d", host, os.Getpid()), "this replica's name in the Lease")
 	featureList := fs.String("supported-features", "", "comma-separated Gateway API features written to GatewayClass status (default: what RAUTA passes conformance for with -provisioner)")
-	holdOff := fs.Duration("hold-off", 50*time.Millisecond, "quiet time that ends a burst of API events")
+	holdOff := fs.Duration("hold-off", 10*time.Millisecond, "quiet time that ends a burst of API events; stretched to the last translation's cost (a lone event after a quiet spell runs at once)")
 	maxDelay := fs.Duration("max-delay", 500*time.Millisecond, "longest a burst of API events delays a translation")
 	if err := fs.Parse(args); err != nil {
 		return err
