@@ -50,4 +50,4 @@ bench-reload: ## file change to first 200, and failures during reloads
 	go run ./bench/reload -rauta bin/rauta -n 50
 
 clean:
-	rm -rf bin
+	rm -rf bin dist

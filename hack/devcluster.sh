@@ -2,7 +2,7 @@
 # The local Kubernetes cluster for people: builds what is missing, then runs etcd,
 # kube-apiserver, kube-controller-manager, the Gateway API CRDs and a node agent in the
 # background.
-#   hack/devcluster.sh up [-image REPO=BINARY ...]   start (prints `export KUBECONFIG=...`)
+#   hack/devcluster.sh up [-image REPO=BINARY|LAYOUTDIR ...]   start (prints `export KUBECONFIG=...`)
 #   hack/devcluster.sh down     stop everything and remove the pods' namespaces and links
 #   hack/devcluster.sh status   is it running, and what the API server says
 # Environment: RAUTA_CACHE (default ~/.cache/rauta), RAUTA_DEVCLUSTER_POD_CIDR
