@@ -18,6 +18,7 @@ import (
 	authnv1 "k8s.io/api/authentication/v1"
 	corev1 "k8s.io/api/core/v1"
 	"k8s.io/apimachinery/pkg/labels"
+	"k8s.io/client-go/kubernetes"
 	"k8s.io/client-go/rest"
 	"k8s.io/klog/v2"
 	"sigs.k8s.io/controller-runtime/pkg/cache"
@@ -25,7 +26,6 @@ import (
 	ctrllog "sigs.k8s.io/controller-runtime/pkg/log"
 	gwv1 "sigs.k8s.io/gateway-api/apis/v1"
 
-	"github.com/false-systems/rauta/internal/configstream"
 	"github.com/false-systems/rauta/internal/gateway"
 	"github.com/false-systems/rauta/internal/provider/kube"
 	"github.com/false-systems/rauta/internal/provision"
@@ -136,7 +136,13 @@ func Run(ctx context.Context, cfg Config, logger *slog.Logger) error {
 		}
 	}
 	if cfg.Provisioner != ProvisionerInProcess {
-		c.prov = &provisioner{stream: &configstream.Server{}}
+		// A clientset contacts nothing until used, so an API server that is
+		// away at start-up does not stop the process.
+		cs, err := kubernetes.NewForConfig(cfg.REST)
+		if err != nil {
+			return fmt.Errorf("API client: %w", err)
+		}
+		c.prov = newProvisioner(cs.AuthenticationV1().TokenReviews())
 		c.provisionWrites = prometheus.NewCounter(prometheus.CounterOpts{
 			Name: "rauta_provision_writes_total",
 			Help: "Data-plane objects (Deployments, Services, ServiceAccounts) this replica created, updated or deleted.",

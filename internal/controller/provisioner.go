@@ -10,6 +10,7 @@ import (
 	"net/netip"
 	"strconv"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	appsv1 "k8s.io/api/apps/v1"
@@ -19,6 +20,7 @@ import (
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/apimachinery/pkg/apis/meta/v1/unstructured"
 	"k8s.io/apimachinery/pkg/types"
+	authnclient "k8s.io/client-go/kubernetes/typed/authentication/v1"
 	toolscache "k8s.io/client-go/tools/cache"
 	"sigs.k8s.io/controller-runtime/pkg/cache"
 	"sigs.k8s.io/controller-runtime/pkg/client"
@@ -45,14 +47,31 @@ const caSecret = "rauta-controller-ca"
 // planes and their reports survive a session restart) and what it serves.
 type provisioner struct {
 	stream *configstream.Server
-	// poke asks for a new translation (set per session).
-	poke func()
+	// session holds the current API session's poke (asks for a new
+	// translation); the stream server, which outlives sessions, calls it.
+	session atomic.Pointer[func()]
 
 	mu         sync.Mutex
 	serving    bool
 	ca         *configstream.CA
 	controller string // host:port data planes dial
 	serverName string
+}
+
+// newProvisioner makes the kubernetes provisioner's state; its stream
+// server authenticates data planes with TokenReviews through reviews.
+func newProvisioner(reviews authnclient.TokenReviewInterface) *provisioner {
+	p := &provisioner{}
+	p.stream = &configstream.Server{
+		Auth:      &tokenReviews{reviews: reviews, now: time.Now},
+		Authorize: mayRead,
+		OnChange: func() {
+			if poke := p.session.Load(); poke != nil {
+				(*poke)()
+			}
+		},
+	}
+	return p
 }
 
 // ensureCA reads the CA Secret, creating it on first start. Two replicas
@@ -457,12 +476,7 @@ func (c *Controller) watchProvisioned(ctx context.Context, ch cache.Cache, cl cl
 // retrying while the controller's Service or CA cannot be had; each
 // data-plane connect, disconnect and report asks for a new sync.
 func (c *Controller) startStream(ctx context.Context, cl client.Client, r client.Reader, poke func()) {
-	c.prov.mu.Lock()
-	c.prov.poke = poke
-	c.prov.stream.OnChange = poke
-	c.prov.stream.Auth = &tokenReviews{client: cl, now: time.Now}
-	c.prov.stream.Authorize = mayRead
-	c.prov.mu.Unlock()
+	c.prov.session.Store(&poke)
 	backoff := time.Second
 	for {
 		err := c.prov.start(ctx, c, cl, r)

@@ -10,7 +10,8 @@ import (
 	"time"
 
 	authnv1 "k8s.io/api/authentication/v1"
-	"sigs.k8s.io/controller-runtime/pkg/client"
+	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+	authnclient "k8s.io/client-go/kubernetes/typed/authentication/v1"
 
 	"github.com/false-systems/rauta/internal/configstream"
 	"github.com/false-systems/rauta/internal/provision"
@@ -21,8 +22,8 @@ import (
 // ServiceAccount. Answers are cached for a minute (bounded), so a data plane
 // reconnecting or reporting costs no API request each time.
 type tokenReviews struct {
-	client client.Client
-	now    func() time.Time
+	reviews authnclient.TokenReviewInterface
+	now     func() time.Time
 
 	mu    sync.Mutex
 	cache map[[32]byte]cachedIdentity
@@ -48,8 +49,8 @@ func (t *tokenReviews) Authenticate(ctx context.Context, token string) (configst
 	}
 	t.mu.Unlock()
 
-	review := &authnv1.TokenReview{Spec: authnv1.TokenReviewSpec{Token: token, Audiences: []string{configstream.Audience}}}
-	if err := t.client.Create(ctx, review); err != nil {
+	review, err := t.reviews.Create(ctx, &authnv1.TokenReview{Spec: authnv1.TokenReviewSpec{Token: token, Audiences: []string{configstream.Audience}}}, metav1.CreateOptions{})
+	if err != nil {
 		return configstream.Identity{}, fmt.Errorf("token review: %w", err)
 	}
 	st := review.Status
