@@ -173,7 +173,10 @@ func TestNetnsMountSurvivesIPNetnsAdd(t *testing.T) {
 	if err := ensureNetnsMount(); err != nil {
 		t.Fatal(err)
 	}
-	ns, err := netns.NewNamed("rnstst-agent")
+	// The agent's own helper: netns.NewNamed alone would leave this
+	// goroutine's thread in the new namespace, where later sockets of other
+	// goroutines find no 127.0.0.1.
+	ns, err := newNamedNetns("rnstst-agent")
 	if err != nil {
 		t.Fatal(err)
 	}
