@@ -64,9 +64,9 @@ type Server struct {
 type topic struct {
 	cfg  Config
 	line []byte
-	// changed is closed (and replaced) when cfg changes or the Gateway goes.
+	// changed is closed when cfg is replaced or the Gateway goes; streams
+	// then look the Gateway up again.
 	changed chan struct{}
-	gone    bool
 }
 
 // PodState is what the controller knows of one data-plane pod.
@@ -96,7 +96,6 @@ func (s *Server) Publish(configs map[string]Config) {
 	grew := false
 	for gw, t := range s.topics {
 		if _, ok := configs[gw]; !ok {
-			t.gone = true
 			close(t.changed)
 			delete(s.topics, gw)
 		}
@@ -210,6 +209,9 @@ func (s *Server) serveStream(w http.ResponseWriter, r *http.Request) {
 	sent := ""
 	for {
 		t, added := s.topic(gateway)
+		if t == nil && sent != "" {
+			return // the Gateway was served and is gone
+		}
 		if t != nil && t.cfg.Version != sent {
 			if write(t.line) != nil {
 				return
@@ -218,9 +220,6 @@ func (s *Server) serveStream(w http.ResponseWriter, r *http.Request) {
 		}
 		var changed <-chan struct{}
 		if t != nil {
-			if t.gone {
-				return
-			}
 			changed = t.changed
 		} else {
 			// No config yet for this Gateway: wait for a Publish that adds one.

@@ -310,3 +310,21 @@ func TestConfigVersion(t *testing.T) {
 		t.Error("a new generation did not change the version")
 	}
 }
+
+// TestStreamEndsWhenTheGatewayGoes: a Publish without the Gateway ends its
+// streams, and the pod is no longer counted.
+func TestStreamEndsWhenTheGatewayGoes(t *testing.T) {
+	srv := &Server{Auth: tokens{"tok": {Namespace: "ns", ServiceAccount: "gw", Pod: "pod-a"}}, Authorize: sameNamespace, Heartbeat: 100 * time.Millisecond}
+	ts := startServer(t, srv, "127.0.0.1:0")
+	srv.Publish(map[string]Config{"ns/gw": NewConfig("ns/gw", 1, snapshot(80, false))})
+	a := newApplied()
+	c, errs := client(t, ts, "tok", "ns/gw", a)
+	run(t, c)
+	a.next(t)
+	srv.Publish(map[string]Config{})
+	select {
+	case <-errs:
+	case <-time.After(10 * time.Second):
+		t.Fatal("the stream of a removed Gateway did not end")
+	}
+}
