@@ -178,7 +178,7 @@ func (b *bench) setUpDeployed(ctx context.Context, root string) error {
 	b.logf("building the image")
 	img, err := image.BuildRepo(ctx, image.BuildOptions{
 		RepoRoot: root, OutDir: filepath.Join(b.dir, "dist"), Version: "bench",
-		Commands: []string{"./cmd/rauta", "./cmd/rauta-dataplane"},
+		Commands: image.Commands,
 	})
 	if err != nil {
 		return err
@@ -192,7 +192,7 @@ func (b *bench) setUpDeployed(ctx context.Context, root string) error {
 		Dir: filepath.Join(b.dir, "cluster"), KeepDir: true, RepoRoot: root,
 		Node: &node.Config{Bridge: bridge, PodCIDR: podCIDR, StateDir: filepath.Join(b.dir, "node"),
 			Images: append(node.EchoBasicImages(devcluster.BinariesIn(bins).EchoBasic),
-				node.ImageMapping{Repository: img.Reference[:strings.LastIndex(img.Reference, ":")], Layout: img.LayoutPath})},
+				node.ImageMapping{Repository: image.DefaultRepository, Layout: img.LayoutPath})},
 	})
 	if err != nil {
 		return fmt.Errorf("start local cluster: %w", err)

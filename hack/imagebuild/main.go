@@ -47,7 +47,7 @@ func run(ctx context.Context, args []string, stdout io.Writer) error {
 	fs.StringVar(&opts.Repository, "repository", image.DefaultRepository, "image repository the tag belongs to")
 	fs.StringVar(&opts.RepoRoot, "root", ".", "the module's root folder")
 	fs.StringVar(&opts.Arch, "arch", "", "GOARCH to build for (default: this machine's)")
-	fs.Var(&cmds, "cmd", "main package to put in the image, repeatable; the first is the entrypoint\n(default ./cmd/rauta, plus ./cmd/rauta-dataplane when that folder exists)")
+	fs.Var(&cmds, "cmd", "main package to put in the image, repeatable; the first is the entrypoint\n(default ./cmd/rauta and ./cmd/rauta-dataplane: image.Commands)")
 	if err := fs.Parse(args); err != nil {
 		return err
 	}
@@ -56,7 +56,7 @@ func run(ctx context.Context, args []string, stdout io.Writer) error {
 	}
 	opts.Commands = cmds
 	if len(opts.Commands) == 0 {
-		opts.Commands = defaultCommands(opts.RepoRoot)
+		opts.Commands = image.Commands
 	}
 	// Reproducible-builds convention: SOURCE_DATE_EPOCH pins every date.
 	if s := os.Getenv("SOURCE_DATE_EPOCH"); s != "" {
@@ -85,16 +85,6 @@ func run(ctx context.Context, args []string, stdout io.Writer) error {
 		fmt.Fprintf(stdout, "binary     %s %s\n", p, mib(res.Binaries[p]))
 	}
 	return nil
-}
-
-// defaultCommands is ./cmd/rauta, and the data-plane-only binary when the
-// checkout has it.
-func defaultCommands(root string) []string {
-	cmds := []string{"./cmd/rauta"}
-	if fi, err := os.Stat(root + "/cmd/rauta-dataplane"); err == nil && fi.IsDir() {
-		cmds = append(cmds, "./cmd/rauta-dataplane")
-	}
-	return cmds
 }
 
 func mib(n int64) string { return fmt.Sprintf("%.1f MiB", float64(n)/(1<<20)) }

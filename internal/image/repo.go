@@ -19,6 +19,10 @@ import (
 // DefaultRepository is where RAUTA's releases are published.
 const DefaultRepository = "ghcr.io/false-systems/rauta"
 
+// Commands are the main packages RAUTA's image holds: the entrypoint
+// /rauta and the data plane's /rauta-dataplane, which provisioned pods run.
+var Commands = []string{"./cmd/rauta", "./cmd/rauta-dataplane"}
+
 // BuildOptions say what BuildRepo builds. Only Commands is required.
 type BuildOptions struct {
 	RepoRoot string // the module's root; "" means the working directory

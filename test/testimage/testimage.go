@@ -24,9 +24,6 @@ type Image struct {
 	Layout string
 }
 
-// Commands are the binaries the image holds.
-var Commands = []string{"./cmd/rauta", "./cmd/rauta-dataplane"}
-
 // Get returns the image, building it into a temporary folder when the
 // environment names none. A named layout that cannot be read fails the
 // test rather than silently testing another build.
@@ -43,7 +40,7 @@ func Get(ctx context.Context, t testing.TB) Image {
 		return Image{Repository: image.DefaultRepository, Version: version, Layout: dir}
 	}
 	res, err := image.BuildRepo(ctx, image.BuildOptions{
-		RepoRoot: repoRoot(t), OutDir: filepath.Join(t.TempDir(), "dist"), Version: "test", Commands: Commands,
+		RepoRoot: repoRoot(t), OutDir: filepath.Join(t.TempDir(), "dist"), Version: "test", Commands: image.Commands,
 	})
 	if err != nil {
 		t.Fatalf("build the image: %v", err)
