@@ -3,8 +3,6 @@ package chart_test
 import (
 	"context"
 	"fmt"
-	"io"
-	"log/slog"
 	"os"
 	"strings"
 	"testing"
@@ -15,11 +13,11 @@ import (
 	corev1 "k8s.io/api/core/v1"
 	apierrors "k8s.io/apimachinery/pkg/api/errors"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
-	"k8s.io/cli-runtime/pkg/genericclioptions"
 	"k8s.io/client-go/kubernetes"
 	"sigs.k8s.io/controller-runtime/pkg/client"
 	gatewayv1 "sigs.k8s.io/gateway-api/apis/v1"
 
+	"github.com/false-systems/rauta/test/chartinstall"
 	"github.com/false-systems/rauta/test/devcluster"
 	"github.com/false-systems/rauta/test/devcluster/node"
 	"github.com/false-systems/rauta/test/testimage"
@@ -87,7 +85,10 @@ func TestInstall(t *testing.T) {
 		t.Fatal(err)
 	}
 
-	cfg := helmConfig(t, c.Kubeconfig())
+	cfg, err := chartinstall.Configuration(c.Kubeconfig(), releaseNamespace)
+	if err != nil {
+		t.Fatal(err)
+	}
 	install := action.NewInstall(cfg)
 	install.ReleaseName = releaseName
 	install.Namespace = releaseNamespace
@@ -121,20 +122,6 @@ func TestInstall(t *testing.T) {
 	if _, err := cs.AppsV1().Deployments(releaseNamespace).Get(ctx, "rauta-controller", metav1.GetOptions{}); !apierrors.IsNotFound(err) {
 		t.Errorf("controller Deployment after uninstall: %v, want not found", err)
 	}
-}
-
-// helmConfig is an action.Configuration for the cluster behind kubeconfig,
-// storing releases in Secrets as helm does by default.
-func helmConfig(t *testing.T, kubeconfig string) *action.Configuration {
-	t.Helper()
-	flags := genericclioptions.NewConfigFlags(false)
-	path, ns := kubeconfig, releaseNamespace
-	flags.KubeConfig, flags.Namespace = &path, &ns
-	cfg := action.NewConfiguration(action.ConfigurationSetLogger(slog.NewTextHandler(io.Discard, nil)))
-	if err := cfg.Init(flags, releaseNamespace, "secret"); err != nil {
-		t.Fatalf("helm configuration: %v", err)
-	}
-	return cfg
 }
 
 // waitControllerReady polls (bounded) until the controller Deployment has a

@@ -18,6 +18,20 @@ import (
 	"k8s.io/cli-runtime/pkg/genericclioptions"
 )
 
+// Configuration is helm's action configuration for the cluster behind
+// kubeconfig, keeping releases of namespace in Secrets as helm does by
+// default.
+func Configuration(kubeconfig, namespace string) (*action.Configuration, error) {
+	flags := genericclioptions.NewConfigFlags(false)
+	flags.KubeConfig = &kubeconfig
+	flags.Namespace = &namespace
+	cfg := action.NewConfiguration(action.ConfigurationSetLogger(slog.NewTextHandler(io.Discard, nil)))
+	if err := cfg.Init(flags, namespace, "secret"); err != nil {
+		return nil, fmt.Errorf("helm configuration: %w", err)
+	}
+	return cfg, nil
+}
+
 // ChartDir is charts/rauta of this checkout.
 func ChartDir() string {
 	_, file, _, _ := runtime.Caller(0)
@@ -29,13 +43,9 @@ func ChartDir() string {
 // --set ...` does. It does not wait for readiness: callers wait for what
 // they need and can say what is missing.
 func Install(ctx context.Context, kubeconfig, namespace string, values map[string]any) error {
-	flags := genericclioptions.NewConfigFlags(false)
-	flags.KubeConfig = &kubeconfig
-	flags.Namespace = &namespace
-	cfg := action.NewConfiguration()
-	cfg.SetLogger(slog.NewTextHandler(io.Discard, nil))
-	if err := cfg.Init(flags, namespace, "secret"); err != nil {
-		return fmt.Errorf("helm configuration: %w", err)
+	cfg, err := Configuration(kubeconfig, namespace)
+	if err != nil {
+		return err
 	}
 	chrt, err := loader.Load(ChartDir())
 	if err != nil {
