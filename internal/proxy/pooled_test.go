@@ -3,12 +3,14 @@ package proxy
 import (
 	"bufio"
 	"context"
+	"errors"
 	"io"
 	"net"
 	"net/http"
 	"slices"
 	"strconv"
 	"strings"
+	"syscall"
 	"testing"
 	"time"
 
@@ -281,8 +283,13 @@ func TestPooledClientGoneInterruptsBackend(t *testing.T) {
 				io.WriteString(conn, c.sent)
 				got <- struct{}{}
 				conn.SetReadDeadline(time.Now().Add(10 * time.Second))
-				if _, err := br.ReadByte(); err == io.EOF {
-					closed <- struct{}{} // the proxy closed it
+				// The proxy closed it: with a FIN, or with a reset when the
+				// rest of the response was still unread in its socket (seen
+				// about once in a hundred runs under load). Only the 10 s
+				// deadline means it stayed open.
+				_, err := br.ReadByte()
+				if err == io.EOF || errors.Is(err, syscall.ECONNRESET) {
+					closed <- struct{}{}
 				}
 			})
 			p := startWireProxy(t, prefixRoute("r", "/", be.backend()))
