@@ -13,6 +13,7 @@ import (
 	"k8s.io/apimachinery/pkg/api/resource"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/client-go/kubernetes"
+	"k8s.io/client-go/util/retry"
 )
 
 // kubeletVersion is what the node reports: the control plane's version, so version-skew
@@ -89,9 +90,21 @@ func registerNode(ctx context.Context, cs kubernetes.Interface, want *corev1.Nod
 	if err != nil {
 		return fmt.Errorf("register node %s: %w", want.Name, err)
 	}
-	upd := created.DeepCopy()
-	upd.Status = want.Status
-	if _, err := cs.CoreV1().Nodes().UpdateStatus(ctx, upd, metav1.UpdateOptions{}); err != nil {
+	// The controller manager's node controllers may change the new Node
+	// between our create and this write (seen in CI as a conflict); write
+	// the status onto the newest version until it sticks.
+	err = retry.RetryOnConflict(retry.DefaultRetry, func() error {
+		upd := created.DeepCopy()
+		upd.Status = want.Status
+		_, err := cs.CoreV1().Nodes().UpdateStatus(ctx, upd, metav1.UpdateOptions{})
+		if apierrors.IsConflict(err) {
+			if latest, getErr := cs.CoreV1().Nodes().Get(ctx, want.Name, metav1.GetOptions{}); getErr == nil {
+				created = latest
+			}
+		}
+		return err
+	})
+	if err != nil {
 		return fmt.Errorf("node %s status: %w", want.Name, err)
 	}
 	return nil
