@@ -238,6 +238,7 @@ func (c *Controller) session(ctx context.Context) error {
 	go c.elect(ctx, co.Poke)
 	go c.writeStatus(ctx, writer, statuses)
 	if c.prov != nil {
+		c.startRestatus(ctx, statuses)
 		go c.provisionLoop(ctx, &provision.Applier{Reader: ch, Writer: cl}, jobs)
 		go c.startStream(ctx, cl, ch, co.Poke)
 	}

@@ -8,6 +8,7 @@ import (
 	"net"
 	"net/http"
 	"net/netip"
+	"slices"
 	"strconv"
 	"sync"
 	"sync/atomic"
@@ -47,9 +48,15 @@ const caSecret = "rauta-controller-ca"
 // planes and their reports survive a session restart) and what it serves.
 type provisioner struct {
 	stream *configstream.Server
-	// session holds the current API session's poke (asks for a new
-	// translation); the stream server, which outlives sessions, calls it.
+	// session holds the current API session's restatus (asks for the
+	// Programmed overlay to be redone); the stream server, which outlives
+	// sessions, calls it when a pod connects, leaves or reports.
 	session atomic.Pointer[func()]
+
+	// pubMu orders status hand-overs: a restatus cannot hand the status
+	// writer an older translation after a sync handed it a newer one.
+	pubMu sync.Mutex
+	last  *published
 
 	mu         sync.Mutex
 	serving    bool
@@ -66,8 +73,8 @@ func newProvisioner(reviews authnclient.TokenReviewInterface) *provisioner {
 		Auth:      &tokenReviews{reviews: reviews, now: time.Now},
 		Authorize: mayRead,
 		OnChange: func() {
-			if poke := p.session.Load(); poke != nil {
-				(*poke)()
+			if restatus := p.session.Load(); restatus != nil {
+				(*restatus)()
 			}
 		},
 	}
@@ -275,6 +282,7 @@ func (c *Controller) syncProvisioned(ctx context.Context, r client.Reader, res *
 		classOK[cs.Name] = meta.IsStatusConditionTrue(cs.Status.Conditions, string(gwv1.GatewayClassConditionStatusAccepted))
 	}
 	configs := map[string]configstream.Config{}
+	provisioned := map[string]*gwv1.Gateway{}
 	job := provisionJob{want: map[string]provision.Objects{}, keep: map[string]bool{}}
 	c.prov.mu.Lock()
 	ready, ca, controllerAddr, serverName := c.prov.serving, c.prov.ca, c.prov.controller, c.prov.serverName
@@ -304,16 +312,94 @@ func (c *Controller) syncProvisioned(ctx context.Context, r client.Reader, res *
 				Controller: controllerAddr, ServerName: serverName, CAPEM: string(ca.CertPEM),
 			})
 		}
-		c.overlayProgrammed(gs, gw, ready)
+		provisioned[key] = gw
 	}
 	c.prov.stream.Publish(configs)
 	if ready {
 		jobs.put(job)
 	}
-	if err := c.gw.Apply(translate.Result{IR: &ir.Snapshot{}, Status: result.Status}); err != nil {
+	c.prov.pubMu.Lock()
+	c.prov.last = &published{res: res, status: result.Status, gateways: provisioned, streaming: ready}
+	status := c.publishStatus(statuses, c.prov.last)
+	c.prov.pubMu.Unlock()
+	if err := c.gw.Apply(translate.Result{IR: &ir.Snapshot{}, Status: status}); err != nil {
 		c.logger.Error("apply", "err", err)
 	}
-	statuses.put(statusJob{res: res, status: result.Status})
+}
+
+// published is the last sync's translation. A data plane connecting,
+// leaving or reporting changes only Programmed, so it costs an overlay of
+// this (restatus), not a new translation: at a thousand routes that is the
+// difference between microseconds and tens of milliseconds per report, and
+// a report's translation would delay the next route change.
+type published struct {
+	res    *resources.Resources
+	status *translate.Status // as translated, before the Programmed overlay
+	// gateways are the provisioned Gateways, by key: their Programmed
+	// comes from their pods' reports.
+	gateways  map[string]*gwv1.Gateway
+	streaming bool
+}
+
+// publishStatus hands the status writer p's status with Programmed overlaid
+// from the pods' current reports, and returns it. The overlay works on
+// copies of the Gateway statuses: p stays as translated. Callers hold
+// c.prov.pubMu.
+func (c *Controller) publishStatus(statuses *mailbox, p *published) *translate.Status {
+	st := *p.status
+	st.Gateways = slices.Clone(p.status.Gateways)
+	for i := range st.Gateways {
+		gs := &st.Gateways[i]
+		gw := p.gateways[gs.Namespace+"/"+gs.Name]
+		if gw == nil {
+			continue
+		}
+		gs.Status = *gs.Status.DeepCopy()
+		c.overlayProgrammed(gs, gw, p.streaming)
+	}
+	statuses.put(statusJob{res: p.res, status: &st})
+	return &st
+}
+
+// restatus redoes the Programmed overlay of the last sync's translation.
+func (c *Controller) restatus(statuses *mailbox) {
+	c.prov.pubMu.Lock()
+	defer c.prov.pubMu.Unlock()
+	if c.prov.last != nil {
+		c.publishStatus(statuses, c.prov.last)
+	}
+}
+
+// startRestatus makes the config stream's OnChange (a data plane
+// connected, left or reported) redo the Programmed overlay of this session's
+// last translation, until ctx ends. It runs before the session's first sync:
+// the last session's translation is not this session's.
+func (c *Controller) startRestatus(ctx context.Context, statuses *mailbox) {
+	c.prov.pubMu.Lock()
+	c.prov.last = nil
+	c.prov.pubMu.Unlock()
+	signal := make(chan struct{}, 1)
+	restatus := func() {
+		select {
+		case signal <- struct{}{}:
+		default:
+		}
+	}
+	c.prov.session.Store(&restatus)
+	go c.restatusLoop(ctx, statuses, signal)
+}
+
+// restatusLoop runs restatus when signalled until ctx ends; a burst of
+// reports costs one or two overlays.
+func (c *Controller) restatusLoop(ctx context.Context, statuses *mailbox, signal <-chan struct{}) {
+	for {
+		select {
+		case <-ctx.Done():
+			return
+		case <-signal:
+			c.restatus(statuses)
+		}
+	}
 }
 
 // overlayProgrammed sets the Gateway's and its listeners' Programmed from
@@ -473,10 +559,8 @@ func (c *Controller) watchProvisioned(ctx context.Context, ch cache.Cache, cl cl
 }
 
 // startStream brings the config stream up once the caches can answer,
-// retrying while the controller's Service or CA cannot be had; each
-// data-plane connect, disconnect and report asks for a new sync.
+// retrying while the controller's Service or CA cannot be had.
 func (c *Controller) startStream(ctx context.Context, cl client.Client, r client.Reader, poke func()) {
-	c.prov.session.Store(&poke)
 	backoff := time.Second
 	for {
 		err := c.prov.start(ctx, c, cl, r)

@@ -77,10 +77,10 @@ func (fixedAuth) Authenticate(_ context.Context, token string) (configstream.Ide
 // over the real stream: Pending until a pod serves the Gateway's generation,
 // True then, and a listener whose port the pod could not bind is
 // Programmed=False on that listener only.
-func TestOverlayProgrammed(t *testing.T) {
-	ctx, cancel := context.WithCancel(context.Background())
-	defer cancel()
-	srv := &configstream.Server{Auth: fixedAuth{}, Authorize: mayRead}
+// streamServer serves srv's config stream over TLS on loopback and returns
+// what a data plane needs to dial it.
+func streamServer(t *testing.T, srv *configstream.Server) (addr string, ca *configstream.CA) {
+	t.Helper()
 	ca, err := configstream.NewCA("test", time.Now())
 	if err != nil {
 		t.Fatal(err)
@@ -95,7 +95,32 @@ func TestOverlayProgrammed(t *testing.T) {
 	}
 	hs := &http.Server{Handler: srv.Handler(), TLSConfig: &tls.Config{Certificates: []tls.Certificate{cert}}}
 	go func() { _ = hs.ServeTLS(ln, "", "") }()
-	defer hs.Close()
+	t.Cleanup(func() { _ = hs.Close() })
+	return ln.Addr().String(), ca
+}
+
+// dataPlane runs a config stream client for gateway that answers every
+// Config with rep, until ctx ends.
+func dataPlane(ctx context.Context, t *testing.T, addr string, ca *configstream.CA, gateway, pod string, rep configstream.Report) {
+	t.Helper()
+	tokenFile := filepath.Join(t.TempDir(), "token")
+	if err := os.WriteFile(tokenFile, []byte("tok"), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	pool, err := configstream.Pool(ca.CertPEM)
+	if err != nil {
+		t.Fatal(err)
+	}
+	cl := &configstream.Client{Address: addr, ServerName: "ctrl.test", RootCAs: pool, TokenFile: tokenFile, Gateway: gateway, Pod: pod,
+		Apply: func(configstream.Config) configstream.Report { return rep }}
+	go func() { _ = cl.Run(ctx) }()
+}
+
+func TestOverlayProgrammed(t *testing.T) {
+	ctx, cancel := context.WithCancel(context.Background())
+	defer cancel()
+	srv := &configstream.Server{Auth: fixedAuth{}, Authorize: mayRead}
+	addr, ca := streamServer(t, srv)
 	c := &Controller{prov: &provisioner{stream: srv}}
 
 	gw := &gwv1.Gateway{ObjectMeta: metav1.ObjectMeta{Namespace: "apps", Name: "web", Generation: 3}, Spec: gwv1.GatewaySpec{Listeners: []gwv1.Listener{
@@ -124,16 +149,8 @@ func TestOverlayProgrammed(t *testing.T) {
 	}
 
 	srv.Publish(map[string]configstream.Config{"apps/web": configstream.NewConfig("apps/web", 3, &ir.Snapshot{})})
-	tokenFile := filepath.Join(t.TempDir(), "token")
-	if err := os.WriteFile(tokenFile, []byte("tok"), 0o600); err != nil {
-		t.Fatal(err)
-	}
-	pool, _ := configstream.Pool(ca.CertPEM)
-	cl := &configstream.Client{Address: ln.Addr().String(), ServerName: "ctrl.test", RootCAs: pool, TokenFile: tokenFile, Gateway: "apps/web", Pod: "rauta-web-1",
-		Apply: func(configstream.Config) configstream.Report {
-			return configstream.Report{Unbound: []configstream.ListenerError{{Listener: "apps/web/8080", Error: "address already in use"}}}
-		}}
-	go func() { _ = cl.Run(ctx) }()
+	dataPlane(ctx, t, addr, ca, "apps/web", "rauta-web-1",
+		configstream.Report{Unbound: []configstream.ListenerError{{Listener: "apps/web/8080", Error: "address already in use"}}})
 
 	deadline := time.Now().Add(10 * time.Second)
 	for {
@@ -155,5 +172,56 @@ func TestOverlayProgrammed(t *testing.T) {
 			t.Fatalf("Programmed never became True: %+v", programmed(gs.Status.Conditions))
 		}
 		time.Sleep(20 * time.Millisecond)
+	}
+}
+
+// TestReportRestatusesWithoutTranslating: a data plane's report redoes the
+// Programmed overlay of the last translation and hands it to the status
+// writer by itself (no sync, which at a thousand routes would cost a whole
+// translation per report), and leaves that translation as it was.
+func TestReportRestatusesWithoutTranslating(t *testing.T) {
+	ctx, cancel := context.WithCancel(context.Background())
+	defer cancel()
+	p := newProvisioner(nil)
+	p.stream.Auth = fixedAuth{}
+	addr, ca := streamServer(t, p.stream)
+	c := &Controller{prov: p}
+	statuses := newMailbox()
+	c.startRestatus(ctx, statuses)
+
+	gw := &gwv1.Gateway{ObjectMeta: metav1.ObjectMeta{Namespace: "apps", Name: "web", Generation: 2},
+		Spec: gwv1.GatewaySpec{Listeners: []gwv1.Listener{{Name: "http", Port: 80, Protocol: gwv1.HTTPProtocolType}}}}
+	ip := gwv1.IPAddressType
+	translated := &translate.Status{Gateways: []translate.GatewayStatus{{Namespace: "apps", Name: "web", Status: gwv1.GatewayStatus{
+		Addresses:  []gwv1.GatewayStatusAddress{{Type: &ip, Value: "127.0.200.1"}},
+		Conditions: []metav1.Condition{{Type: "Accepted", Status: metav1.ConditionTrue, Reason: "Accepted"}, {Type: "Programmed", Status: metav1.ConditionTrue, Reason: "Programmed"}},
+	}}}}
+	p.stream.Publish(map[string]configstream.Config{"apps/web": configstream.NewConfig("apps/web", 2, &ir.Snapshot{})})
+	p.pubMu.Lock()
+	p.last = &published{status: translated, gateways: map[string]*gwv1.Gateway{"apps/web": gw}, streaming: true}
+	c.publishStatus(statuses, p.last)
+	p.pubMu.Unlock()
+	programmed := func(st *translate.Status) *metav1.Condition {
+		return meta.FindStatusCondition(st.Gateways[0].Status.Conditions, "Programmed")
+	}
+	takeCtx, takeCancel := context.WithTimeout(ctx, 10*time.Second)
+	defer takeCancel()
+	job, ok := statuses.take(takeCtx)
+	if !ok || programmed(job.status).Reason != "Pending" {
+		t.Fatalf("before any report: want Programmed Pending, got %+v", job.status)
+	}
+	if got := programmed(translated); got.Reason != "Programmed" {
+		t.Fatalf("the overlay changed the kept translation: %+v", got)
+	}
+
+	dataPlane(ctx, t, addr, ca, "apps/web", "rauta-web-1", configstream.Report{})
+	for {
+		job, ok := statuses.take(takeCtx)
+		if !ok {
+			t.Fatal("the report never produced a status with Programmed True")
+		}
+		if programmed(job.status).Status == metav1.ConditionTrue {
+			break
+		}
 	}
 }
