@@ -15,8 +15,10 @@ import (
 )
 
 // List builds a Resources snapshot from a reader (normally the informer
-// cache). The objects are deep copies: the snapshot is independent of the
-// cache and nobody may change it afterwards.
+// cache). The objects are the reader's copies (controller-runtime's cache
+// deep-copies what List returns, a client decodes fresh objects), so the
+// snapshot is independent of the cache without copying again; nobody may
+// change it afterwards.
 func List(ctx context.Context, r client.Reader) (*resources.Resources, error) {
 	res := &resources.Resources{}
 	var (
@@ -44,38 +46,38 @@ func List(ctx context.Context, r client.Reader) (*resources.Resources, error) {
 		}
 	}
 	for i := range classes.Items {
-		res.GatewayClasses = append(res.GatewayClasses, classes.Items[i].DeepCopy())
+		res.GatewayClasses = append(res.GatewayClasses, &classes.Items[i])
 	}
 	for i := range gateways.Items {
-		res.Gateways = append(res.Gateways, gateways.Items[i].DeepCopy())
+		res.Gateways = append(res.Gateways, &gateways.Items[i])
 	}
 	for i := range routes.Items {
-		res.HTTPRoutes = append(res.HTTPRoutes, routes.Items[i].DeepCopy())
+		res.HTTPRoutes = append(res.HTTPRoutes, &routes.Items[i])
 	}
 	for i := range grants.Items {
 		// v1beta1.ReferenceGrant is a type definition of the v1 struct.
-		res.ReferenceGrants = append(res.ReferenceGrants, (*gwv1.ReferenceGrant)(grants.Items[i].DeepCopy()))
+		res.ReferenceGrants = append(res.ReferenceGrants, (*gwv1.ReferenceGrant)(&grants.Items[i]))
 	}
 	for i := range services.Items {
-		res.Services = append(res.Services, services.Items[i].DeepCopy())
+		res.Services = append(res.Services, &services.Items[i])
 	}
 	for i := range slices.Items {
-		res.EndpointSlices = append(res.EndpointSlices, slices.Items[i].DeepCopy())
+		res.EndpointSlices = append(res.EndpointSlices, &slices.Items[i])
 	}
 	for i := range secrets.Items {
-		res.Secrets = append(res.Secrets, secrets.Items[i].DeepCopy())
+		res.Secrets = append(res.Secrets, &secrets.Items[i])
 	}
 	for i := range grpc.Items {
-		res.GRPCRoutes = append(res.GRPCRoutes, grpc.Items[i].DeepCopy())
+		res.GRPCRoutes = append(res.GRPCRoutes, &grpc.Items[i])
 	}
 	for i := range tls.Items {
-		res.TLSRoutes = append(res.TLSRoutes, tls.Items[i].DeepCopy())
+		res.TLSRoutes = append(res.TLSRoutes, &tls.Items[i])
 	}
 	for i := range policies.Items {
-		res.BackendTLSPolicies = append(res.BackendTLSPolicies, policies.Items[i].DeepCopy())
+		res.BackendTLSPolicies = append(res.BackendTLSPolicies, &policies.Items[i])
 	}
 	for i := range nss.Items {
-		res.Namespaces = append(res.Namespaces, nss.Items[i].DeepCopy())
+		res.Namespaces = append(res.Namespaces, &nss.Items[i])
 	}
 	return res, nil
 }
