@@ -105,12 +105,18 @@ func (s *Server) Publish(configs map[string]Config) {
 		if t != nil && t.cfg.Version == cfg.Version {
 			continue
 		}
-		line, err := json.Marshal(message{Config: &cfg})
-		if err != nil {
-			// Plain data always encodes; keep the old config if not.
-			continue
+		line := cfg.line
+		if line == nil {
+			// Not from NewConfig: encode it here.
+			b, err := json.Marshal(message{Config: &cfg})
+			if err != nil {
+				// Plain data always encodes; keep the old config if not.
+				continue
+			}
+			line = append(b, '\n')
 		}
-		next := &topic{cfg: cfg, line: append(line, '\n'), changed: make(chan struct{})}
+		cfg.line = nil // the topic holds it once
+		next := &topic{cfg: cfg, line: line, changed: make(chan struct{})}
 		if t != nil {
 			close(t.changed)
 		} else {

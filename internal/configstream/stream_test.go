@@ -1,13 +1,16 @@
 package configstream
 
 import (
+	"bytes"
 	"context"
 	"crypto/tls"
+	"encoding/json"
 	"errors"
 	"net"
 	"net/http"
 	"os"
 	"path/filepath"
+	"reflect"
 	"strings"
 	"sync"
 	"testing"
@@ -326,5 +329,26 @@ func TestStreamEndsWhenTheGatewayGoes(t *testing.T) {
 	case <-errs:
 	case <-time.After(10 * time.Second):
 		t.Fatal("the stream of a removed Gateway did not end")
+	}
+}
+
+// TestConfigLineIsTheConfig: the stream line NewConfig encodes once decodes
+// to the Config itself, Version included (the version is written into the
+// line after hashing it).
+func TestConfigLineIsTheConfig(t *testing.T) {
+	c := NewConfig("ns/gw", 7, snapshot(80, true))
+	var m message
+	if err := json.Unmarshal(c.line, &m); err != nil {
+		t.Fatal(err)
+	}
+	if m.Config == nil || m.Config.Version != c.Version || len(c.Version) != versionLen {
+		t.Fatalf("line carries version %+v, want %q", m.Config, c.Version)
+	}
+	// Key material travels in Keys only; Resolve puts it back.
+	if got, want := m.Config.Resolve(), c.Resolve(); !reflect.DeepEqual(got, want) || m.Config.Gateway != c.Gateway || m.Config.Generation != c.Generation {
+		t.Errorf("line decodes to\n%+v\nwant\n%+v", got, want)
+	}
+	if !bytes.HasSuffix(c.line, []byte("}\n")) {
+		t.Errorf("line does not end in a newline: %q", c.line[len(c.line)-8:])
 	}
 }

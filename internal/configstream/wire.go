@@ -12,9 +12,11 @@
 package configstream
 
 import (
+	"bytes"
 	"crypto/sha256"
 	"encoding/hex"
 	"encoding/json"
+	"strings"
 
 	"github.com/false-systems/rauta/internal/ir"
 )
@@ -46,6 +48,10 @@ type Config struct {
 	// Keys are the PEM certificate chains and keys of the Snapshot's
 	// certificates, by ir.Certificate.Name.
 	Keys []KeyPair `json:"keys,omitempty"`
+
+	// line is the stream message carrying this Config, encoded by
+	// NewConfig; Publish sends it as it is.
+	line []byte
 }
 
 // KeyPair is one certificate chain and key.
@@ -69,11 +75,30 @@ func NewConfig(gateway string, generation int64, snap *ir.Snapshot) Config {
 			c.Keys = append(c.Keys, KeyPair{Name: cert.Name, CertPEM: cert.CertPEM, KeyPEM: cert.KeyPEM})
 		}
 	}
-	h := sha256.New()
-	// Encoding plain data cannot fail.
-	_ = json.NewEncoder(h).Encode(c)
-	c.Version = hex.EncodeToString(h.Sum(nil)[:12])
+	c.line = encodeVersioned(&c)
 	return c
+}
+
+// versionLen is the length of a Version: 12 bytes of SHA-256, in hex.
+const versionLen = 24
+
+// encodeVersioned encodes c's stream message once and sets c.Version to the
+// hash of that encoding. The message is encoded with a placeholder Version
+// of the final length, hashed, and the placeholder overwritten: at a
+// thousand routes an encoding costs milliseconds, and a second one (one to
+// hash, one to send) was a visible part of a route change's propagation.
+func encodeVersioned(c *Config) []byte {
+	c.Version = strings.Repeat("0", versionLen)
+	// Encoding plain data cannot fail.
+	line, _ := json.Marshal(message{Config: c})
+	line = append(line, '\n')
+	// Version is Config's first field, so the first match is the
+	// placeholder (nothing before it can contain the key).
+	at := bytes.Index(line, []byte(`"version":"`+c.Version+`"`)) + len(`"version":"`)
+	sum := sha256.Sum256(line)
+	c.Version = hex.EncodeToString(sum[:versionLen/2])
+	copy(line[at:], c.Version)
+	return line
 }
 
 // Resolve returns the Snapshot with each certificate's key material filled
