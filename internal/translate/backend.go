@@ -145,7 +145,21 @@ func tlsProtocol(sp corev1.ServicePort) bool {
 
 // endpoints lists the ready endpoints of a Service port from its
 // EndpointSlices, deduplicated and sorted so the output is stable.
+//
+// Routes that share a Service port share the result (many routes point at
+// the same Service; each slice would otherwise be walked per route): the IR
+// is never modified once built.
 func (t *translator) endpoints(svc *corev1.Service, sp corev1.ServicePort) []ir.Endpoint {
+	key := svc.Namespace + "/" + svc.Name + "/" + sp.Name
+	if eps, ok := t.endpointsOf[key]; ok {
+		return eps
+	}
+	eps := t.readEndpoints(svc, sp)
+	t.endpointsOf[key] = eps
+	return eps
+}
+
+func (t *translator) readEndpoints(svc *corev1.Service, sp corev1.ServicePort) []ir.Endpoint {
 	seen := make(map[string]bool)
 	var out []ir.Endpoint
 	for _, es := range t.ix.slices[nsName(svc.Namespace, svc.Name)] {

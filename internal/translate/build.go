@@ -57,10 +57,11 @@ func buildListener(gs *gatewayState, port gwv1.PortNumber, ls []*listenerState) 
 			certIndex[c.Name] = len(out.Certificates)
 			out.Certificates = append(out.Certificates, c)
 		}
-		entries := append([]routeEntry(nil), l.routes...)
-		sortByPrecedence(entries)
 		vh := ir.VirtualHost{Name: gs.key + "/" + string(l.spec.Name), Hostname: l.hostname}
-		for _, e := range entries {
+		if len(l.routes) > 0 {
+			vh.Routes = make([]ir.Route, 0, len(l.routes))
+		}
+		for _, e := range sortByPrecedence(l.routes) {
 			vh.Routes = append(vh.Routes, e.route)
 		}
 		out.VirtualHosts = append(out.VirtualHosts, vh)

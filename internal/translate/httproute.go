@@ -5,6 +5,7 @@ import (
 	"fmt"
 	"net/textproto"
 	"regexp"
+	"strconv"
 	"strings"
 	"time"
 
@@ -175,11 +176,11 @@ func ruleField(i int, rule *gwv1.HTTPRouteRule) string {
 }
 
 func ruleName(r *gwv1.HTTPRoute, i int, rule *gwv1.HTTPRouteRule) string {
-	id := fmt.Sprint(i)
+	id := strconv.Itoa(i)
 	if rule.Name != nil && *rule.Name != "" {
 		id = string(*rule.Name)
 	}
-	return fmt.Sprintf("httproute/%s/%s/rule/%s", r.Namespace, r.Name, id)
+	return "httproute/" + r.Namespace + "/" + r.Name + "/rule/" + id
 }
 
 func (t *translator) httpRule(r *gwv1.HTTPRoute, i int, rule *gwv1.HTTPRouteRule) (translatedRule, []refProblem, error) {

@@ -1,7 +1,9 @@
 package translate
 
 import (
-	"sort"
+	"cmp"
+	"slices"
+	"strings"
 	"time"
 
 	"github.com/false-systems/rauta/internal/ir"
@@ -29,8 +31,17 @@ type routeEntry struct {
 //
 // Hostname precedence is not here: the proxy picks the most specific
 // hostname group first, and within a group this order applies.
-func sortByPrecedence(es []routeEntry) {
-	sort.SliceStable(es, func(i, j int) bool { return precedes(&es[i], &es[j]) })
+//
+// It returns pointers into es, sorted: an entry holds a whole ir.Route, and
+// moving those while sorting a thousand of them cost more than the
+// comparisons.
+func sortByPrecedence(es []routeEntry) []*routeEntry {
+	order := make([]*routeEntry, len(es))
+	for i := range es {
+		order[i] = &es[i]
+	}
+	slices.SortStableFunc(order, comparePrecedence)
+	return order
 }
 
 func pathRank(t ir.PathMatchType) int {
@@ -44,31 +55,29 @@ func pathRank(t ir.PathMatchType) int {
 	}
 }
 
-func precedes(a, b *routeEntry) bool {
+// comparePrecedence is negative when a comes before b.
+func comparePrecedence(a, b *routeEntry) int {
 	am, bm := &a.route.Match, &b.route.Match
-	if ra, rb := pathRank(am.Path.Type), pathRank(bm.Path.Type); ra != rb {
-		return ra < rb
+	if c := cmp.Compare(pathRank(am.Path.Type), pathRank(bm.Path.Type)); c != 0 {
+		return c
 	}
-	if la, lb := len(am.Path.Value), len(bm.Path.Value); la != lb {
-		return la > lb
+	if c := cmp.Compare(len(bm.Path.Value), len(am.Path.Value)); c != 0 {
+		return c // longer first
 	}
 	if ma, mb := am.Method != "", bm.Method != ""; ma != mb {
-		return ma
+		if ma {
+			return -1
+		}
+		return 1
 	}
-	if ha, hb := len(am.Headers), len(bm.Headers); ha != hb {
-		return ha > hb
+	if c := cmp.Compare(len(bm.Headers), len(am.Headers)); c != 0 {
+		return c
 	}
-	if qa, qb := len(am.QueryParams), len(bm.QueryParams); qa != qb {
-		return qa > qb
+	if c := cmp.Compare(len(bm.QueryParams), len(am.QueryParams)); c != 0 {
+		return c
 	}
-	if !a.created.Equal(b.created) {
-		return a.created.Before(b.created)
+	if c := a.created.Compare(b.created); c != 0 {
+		return c
 	}
-	if a.key != b.key {
-		return a.key < b.key
-	}
-	if a.rule != b.rule {
-		return a.rule < b.rule
-	}
-	return a.match < b.match
+	return cmp.Or(strings.Compare(a.key, b.key), cmp.Compare(a.rule, b.rule), cmp.Compare(a.match, b.match))
 }

@@ -56,6 +56,8 @@ type translator struct {
 	gatewaysByKey map[string]*gatewayState
 	// policyAncestors are the Gateways each BackendTLSPolicy matters to.
 	policyAncestors map[*gwv1.BackendTLSPolicy]map[string]*gatewayState
+	// endpointsOf memoises endpoints by Service port.
+	endpointsOf map[string][]ir.Endpoint
 }
 
 // Translate computes the routing model and the status of every owned object.
@@ -71,6 +73,7 @@ func Translate(res *resources.Resources, opts Options) Result {
 		gatewaysByKey: make(map[string]*gatewayState),
 
 		policyAncestors: make(map[*gwv1.BackendTLSPolicy]map[string]*gatewayState),
+		endpointsOf:     make(map[string][]ir.Endpoint),
 	}
 	classes := t.gatewayClasses(res.GatewayClasses)
 	gws := t.gateways(sortedGateways(res.Gateways), classes)
