@@ -136,20 +136,19 @@ func (c *Client) stream(ctx context.Context) (delivered bool, err error) {
 	if limit <= 0 {
 		limit = 64 << 20
 	}
+	if ct := resp.Header.Get("Content-Type"); ct != ContentType {
+		return false, fmt.Errorf("open config stream: content type %q, want %q (a controller of another version?)", ct, ContentType)
+	}
 	rd := bufio.NewReaderSize(resp.Body, 64<<10)
 	for {
-		line, err := readLine(rd, limit)
+		m, err := readFrame(rd, limit)
 		if err != nil {
-			if ctx.Err() != nil && err != nil {
+			if ctx.Err() != nil {
 				err = fmt.Errorf("config stream silent for %s: %w", 3*heartbeat, err)
 			}
 			return delivered, err
 		}
 		watchdog.Reset(3 * heartbeat)
-		var m message
-		if err := json.Unmarshal(line, &m); err != nil {
-			return delivered, fmt.Errorf("config stream: %w", err)
-		}
 		if m.Config == nil {
 			continue
 		}
@@ -159,24 +158,6 @@ func (c *Client) stream(ctx context.Context) (delivered bool, err error) {
 		rep.Version, rep.Generation = m.Config.Version, m.Config.Generation
 		if err := c.report(ctx, rep); err != nil {
 			return delivered, err
-		}
-	}
-}
-
-// readLine reads one newline-terminated line of at most limit bytes.
-func readLine(rd *bufio.Reader, limit int) ([]byte, error) {
-	var buf []byte
-	for {
-		chunk, err := rd.ReadSlice('\n')
-		if len(buf)+len(chunk) > limit {
-			return nil, fmt.Errorf("config stream: a message exceeds %d bytes", limit)
-		}
-		buf = append(buf, chunk...)
-		if err == nil {
-			return buf, nil
-		}
-		if !errors.Is(err, bufio.ErrBufferFull) {
-			return nil, err
 		}
 	}
 }

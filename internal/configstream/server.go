@@ -62,8 +62,8 @@ type Server struct {
 
 // topic is the newest Config of one Gateway, encoded once for every stream.
 type topic struct {
-	cfg  Config
-	line []byte
+	cfg   Config
+	frame []byte
 	// changed is closed when cfg is replaced or the Gateway goes; streams
 	// then look the Gateway up again.
 	changed chan struct{}
@@ -105,18 +105,13 @@ func (s *Server) Publish(configs map[string]Config) {
 		if t != nil && t.cfg.Version == cfg.Version {
 			continue
 		}
-		line := cfg.line
-		if line == nil {
+		frame := cfg.frame
+		if frame == nil {
 			// Not from NewConfig: encode it here.
-			b, err := json.Marshal(message{Config: &cfg})
-			if err != nil {
-				// Plain data always encodes; keep the old config if not.
-				continue
-			}
-			line = append(b, '\n')
+			frame = encodeFrame(message{Config: &cfg})
 		}
-		cfg.line = nil // the topic holds it once
-		next := &topic{cfg: cfg, line: line, changed: make(chan struct{})}
+		cfg.frame = nil // the topic holds it once
+		next := &topic{cfg: cfg, frame: frame, changed: make(chan struct{})}
 		if t != nil {
 			close(t.changed)
 		} else {
@@ -196,7 +191,7 @@ func (s *Server) serveStream(w http.ResponseWriter, r *http.Request) {
 		writeTimeout = 30 * time.Second
 	}
 	rc := http.NewResponseController(w)
-	w.Header().Set("Content-Type", "application/x-ndjson")
+	w.Header().Set("Content-Type", ContentType)
 	w.Header().Set("Cache-Control", "no-store")
 	w.WriteHeader(http.StatusOK)
 	write := func(b []byte) error {
@@ -208,8 +203,7 @@ func (s *Server) serveStream(w http.ResponseWriter, r *http.Request) {
 		}
 		return rc.Flush()
 	}
-	beat, _ := json.Marshal(message{Heartbeat: true})
-	beat = append(beat, '\n')
+	beat := encodeFrame(message{Heartbeat: true})
 	ticker := time.NewTicker(heartbeat)
 	defer ticker.Stop()
 	sent := ""
@@ -219,7 +213,7 @@ func (s *Server) serveStream(w http.ResponseWriter, r *http.Request) {
 			return // the Gateway was served and is gone
 		}
 		if t != nil && t.cfg.Version != sent {
-			if write(t.line) != nil {
+			if write(t.frame) != nil {
 				return
 			}
 			sent = t.cfg.Version

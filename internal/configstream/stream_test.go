@@ -4,7 +4,6 @@ import (
 	"bytes"
 	"context"
 	"crypto/tls"
-	"encoding/json"
 	"errors"
 	"net"
 	"net/http"
@@ -272,6 +271,7 @@ func TestSilentStreamIsDropped(t *testing.T) {
 			mu.Lock()
 			opened++
 			mu.Unlock()
+			w.Header().Set("Content-Type", ContentType)
 			w.WriteHeader(http.StatusOK)
 			http.NewResponseController(w).Flush()
 			<-r.Context().Done() // never a heartbeat
@@ -332,23 +332,56 @@ func TestStreamEndsWhenTheGatewayGoes(t *testing.T) {
 	}
 }
 
-// TestConfigLineIsTheConfig: the stream line NewConfig encodes once decodes
-// to the Config itself, Version included (the version is written into the
-// line after hashing it).
-func TestConfigLineIsTheConfig(t *testing.T) {
+// TestConfigFrameIsTheConfig: the frame NewConfig encodes once decodes to
+// the Config itself, Version included (the version is written into the
+// frame after hashing it), and carries no key material outside Keys.
+func TestConfigFrameIsTheConfig(t *testing.T) {
 	c := NewConfig("ns/gw", 7, snapshot(80, true))
-	var m message
-	if err := json.Unmarshal(c.line, &m); err != nil {
+	m, err := readFrame(bytes.NewReader(c.frame), 1<<20)
+	if err != nil {
 		t.Fatal(err)
 	}
 	if m.Config == nil || m.Config.Version != c.Version || len(c.Version) != versionLen {
-		t.Fatalf("line carries version %+v, want %q", m.Config, c.Version)
+		t.Fatalf("frame carries version %+v, want %q", m.Config, c.Version)
 	}
 	// Key material travels in Keys only; Resolve puts it back.
 	if got, want := m.Config.Resolve(), c.Resolve(); !reflect.DeepEqual(got, want) || m.Config.Gateway != c.Gateway || m.Config.Generation != c.Generation {
-		t.Errorf("line decodes to\n%+v\nwant\n%+v", got, want)
+		t.Errorf("frame decodes to\n%+v\nwant\n%+v", got, want)
 	}
-	if !bytes.HasSuffix(c.line, []byte("}\n")) {
-		t.Errorf("line does not end in a newline: %q", c.line[len(c.line)-8:])
+	if cert := m.Config.Snapshot.Listeners[0].Certificates[0]; cert.KeyPEM != nil || cert.CertPEM != nil {
+		t.Errorf("the snapshot carries key material: %+v", cert)
 	}
+	if n := bytes.Count(c.frame, []byte("KEY")); n != 1 {
+		t.Errorf("the key is %d times in the frame, want once (in Keys)", n)
+	}
+}
+
+// TestReadFrameBounds: a frame longer than the limit is refused before it
+// is read, a cut one and garbage are errors, never a partial Config.
+func TestReadFrameBounds(t *testing.T) {
+	frame := NewConfig("ns/gw", 1, snapshot(80, false)).frame
+	if _, err := readFrame(bytes.NewReader(frame), len(frame)-frameHeader-1); err == nil || !strings.Contains(err.Error(), "exceeds") {
+		t.Errorf("over the limit: err %v, want exceeds", err)
+	}
+	if _, err := readFrame(bytes.NewReader(frame[:len(frame)-3]), 1<<20); err == nil {
+		t.Error("a cut frame decoded")
+	}
+	bad := append([]byte{0, 0, 0, 3}, 0xff, 0xff, 0xff)
+	if _, err := readFrame(bytes.NewReader(bad), 1<<20); err == nil {
+		t.Error("garbage decoded")
+	}
+}
+
+// FuzzReadFrame: whatever a stream holds, readFrame returns a message or an
+// error, never panics, and never allocates past its limit.
+func FuzzReadFrame(f *testing.F) {
+	f.Add(NewConfig("ns/gw", 1, snapshot(80, true)).frame)
+	f.Add(encodeFrame(message{Heartbeat: true}))
+	f.Add([]byte{0xff, 0xff, 0xff, 0xff})
+	f.Fuzz(func(t *testing.T, b []byte) {
+		m, err := readFrame(bytes.NewReader(b), 1<<16)
+		if err == nil && m.Config != nil {
+			m.Config.Resolve()
+		}
+	})
 }

@@ -5,25 +5,19 @@
 // whose certificate the data plane is given) and authenticates with a bound
 // ServiceAccount token; the controller checks the token with the API server
 // and streams only the Gateway that identity serves, with only that
-// Gateway's key material. The stream is newline-delimited JSON: the current
-// Config at once, then each new one, with heartbeats between. After applying
-// a Config the data plane posts a Report, which is how the controller knows
-// what is served before it writes Programmed.
+// Gateway's key material. The stream is a sequence of frames (frame.go): the
+// current Config at once, then each new one, with heartbeats between. After
+// applying a Config the data plane posts a Report (JSON), which is how the
+// controller knows what is served before it writes Programmed.
 package configstream
 
 import (
-	"bytes"
-	"crypto/sha256"
-	"encoding/hex"
-	"encoding/json"
-	"strings"
-
 	"github.com/false-systems/rauta/internal/ir"
 )
 
 // Paths served by the controller.
 const (
-	StreamPath = "/v1/config"
+	StreamPath = "/v2/config"
 	ReportPath = "/v1/report"
 )
 
@@ -49,9 +43,9 @@ type Config struct {
 	// certificates, by ir.Certificate.Name.
 	Keys []KeyPair `json:"keys,omitempty"`
 
-	// line is the stream message carrying this Config, encoded by
+	// frame is the stream frame carrying this Config, encoded by
 	// NewConfig; Publish sends it as it is.
-	line []byte
+	frame []byte
 }
 
 // KeyPair is one certificate chain and key.
@@ -75,30 +69,8 @@ func NewConfig(gateway string, generation int64, snap *ir.Snapshot) Config {
 			c.Keys = append(c.Keys, KeyPair{Name: cert.Name, CertPEM: cert.CertPEM, KeyPEM: cert.KeyPEM})
 		}
 	}
-	c.line = encodeVersioned(&c)
+	c.frame = encodeVersioned(&c)
 	return c
-}
-
-// versionLen is the length of a Version: 12 bytes of SHA-256, in hex.
-const versionLen = 24
-
-// encodeVersioned encodes c's stream message once and sets c.Version to the
-// hash of that encoding. The message is encoded with a placeholder Version
-// of the final length, hashed, and the placeholder overwritten: at a
-// thousand routes an encoding costs milliseconds, and a second one (one to
-// hash, one to send) was a visible part of a route change's propagation.
-func encodeVersioned(c *Config) []byte {
-	c.Version = strings.Repeat("0", versionLen)
-	// Encoding plain data cannot fail.
-	line, _ := json.Marshal(message{Config: c})
-	line = append(line, '\n')
-	// Version is Config's first field, so the first match is the
-	// placeholder (nothing before it can contain the key).
-	at := bytes.Index(line, []byte(`"version":"`+c.Version+`"`)) + len(`"version":"`)
-	sum := sha256.Sum256(line)
-	c.Version = hex.EncodeToString(sum[:versionLen/2])
-	copy(line[at:], c.Version)
-	return line
 }
 
 // Resolve returns the Snapshot with each certificate's key material filled

@@ -1,7 +1,6 @@
 package dataplane
 
 import (
-	"encoding/json"
 	"io"
 	"log/slog"
 	"testing"
@@ -13,13 +12,14 @@ import (
 	"github.com/false-systems/rauta/internal/translate"
 )
 
-// BenchmarkConfigPath times each step of a route change between the
-// controller's cache and the data plane serving it, at 1,000 routes
-// (bench/routegen): what issue 13 point 9's propagation is made of. Each
-// step runs on two configurations that differ by one route, alternately, as
-// a stream of route changes does.
+// BenchmarkConfigPath times the controller's translation and the data
+// plane's apply (compare, compile, swap) of a route change at 1,000 routes
+// (bench/routegen): with configstream's BenchmarkFrame (encode, decode),
+// what issue 13 point 9's propagation is made of. Each step runs on two
+// configurations that differ by one route, alternately, as a stream of route
+// changes does.
 //
-//	go test -run '^$' -bench BenchmarkConfigPath -benchmem ./internal/dataplane/
+//	go test -run '^$' -bench 'BenchmarkConfigPath|BenchmarkFrame' -benchmem ./internal/dataplane/ ./internal/configstream/
 func BenchmarkConfigPath(b *testing.B) {
 	res := routegen.Resources(1000)
 	fewer := *res
@@ -28,44 +28,14 @@ func BenchmarkConfigPath(b *testing.B) {
 	key := routegen.GatewayNamespace + "/" + routegen.GatewayName
 	snaps := [2]*ir.Snapshot{translate.Translate(res, opts).IR, translate.Translate(&fewer, opts).IR}
 	var configs [2]configstream.Config
-	var lines [2][]byte
 	for i, s := range snaps {
 		configs[i] = configstream.NewConfig(key, int64(i), s)
-		line, err := json.Marshal(struct {
-			Config *configstream.Config `json:"config"`
-		}{&configs[i]})
-		if err != nil {
-			b.Fatal(err)
-		}
-		lines[i] = line
 	}
-	b.Logf("a configuration is %d bytes on the stream", len(lines[0]))
 
 	b.Run("translate", func(b *testing.B) {
 		b.ReportAllocs()
 		for b.Loop() {
 			translate.Translate(res, opts)
-		}
-	})
-	b.Run("encode", func(b *testing.B) { // NewConfig: the stream message and its hash
-		b.ReportAllocs()
-		i := 0
-		for b.Loop() {
-			configstream.NewConfig(key, 1, snaps[i%2])
-			i++
-		}
-	})
-	b.Run("decode", func(b *testing.B) {
-		b.ReportAllocs()
-		i := 0
-		for b.Loop() {
-			var m struct {
-				Config *configstream.Config `json:"config"`
-			}
-			if err := json.Unmarshal(lines[i%2], &m); err != nil {
-				b.Fatal(err)
-			}
-			i++
 		}
 	})
 	logger := slog.New(slog.NewTextHandler(io.Discard, nil))
