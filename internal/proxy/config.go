@@ -84,7 +84,15 @@ func (s *Server) compileListener(l *ir.Listener) (*listenerConfig, error) {
 	if l.Port != 0 {
 		shifted.Port = uint32(int(l.Port) + s.opts.PortOffset)
 	}
-	tbl, err := router.Compile(&shifted, s.registry)
+	// Routes the listener serves now and that did not change are taken as
+	// they are: a route change recompiles that route only.
+	var prev *router.Table
+	if sock := s.byName[l.Name]; sock != nil {
+		if old := sock.cfg.Load(); old != nil {
+			prev = old.table
+		}
+	}
+	tbl, err := router.CompileReusing(&shifted, s.registry, prev)
 	if err != nil {
 		return nil, err
 	}
@@ -116,8 +124,14 @@ func (s *Server) bindAddress(l *ir.Listener) (string, error) {
 // can drop the others.
 func endpointSet(snap *ir.Snapshot) map[string]bool {
 	keep := map[string]bool{}
+	// Many routes list the same endpoints; each is formatted once.
+	seen := map[ir.Endpoint]bool{}
 	addBackend := func(b *ir.Backend) {
 		for _, ep := range b.Endpoints {
+			if seen[ep] {
+				continue
+			}
+			seen[ep] = true
 			if addr, err := lb.FormatAddr(ep.Address, ep.Port); err == nil {
 				keep[addr] = true
 			}

@@ -2,6 +2,7 @@ package router
 
 import (
 	"fmt"
+	"reflect"
 
 	"github.com/false-systems/rauta/internal/ir"
 	"github.com/false-systems/rauta/internal/lb"
@@ -31,10 +32,21 @@ func (r *Route) Backends() []*Backend { return r.backends.backends }
 // reg, so their state outlives this Table. The error names the virtual host,
 // route and field at fault.
 func Compile(l *ir.Listener, reg *lb.Registry) (*Table, error) {
+	return CompileReusing(l, reg, nil)
+}
+
+// CompileReusing is Compile taking from prev (a Table compiled earlier from
+// the same registry, or nil) every route whose IR is unchanged, instead of
+// compiling it again. A route change is one route of a thousand: reusing the
+// rest makes a reload cost about what changed. A reused Route carries its
+// state (load balancer position, connections counted for least-request)
+// into the new Table, as a route that did not change should.
+func CompileReusing(l *ir.Listener, reg *lb.Registry, prev *Table) (*Table, error) {
 	t := &Table{listener: *l, hosts: newHostIndex[*VirtualHost]()}
+	c := compiler{reg: reg, port: l.Port, all: &t.routes, reuse: reusable(prev, l.Port)}
 	for i := range l.VirtualHosts {
 		ivh := &l.VirtualHosts[i]
-		vh, err := compileVirtualHost(ivh, l.Port, reg, &t.routes)
+		vh, err := c.virtualHost(ivh)
 		if err != nil {
 			return nil, fmt.Errorf("virtual host %q: %w", ivh.Name, err)
 		}
@@ -66,15 +78,63 @@ func insertOnce[T any](x *hostIndex[T], key string, wild bool, v T) {
 	}
 }
 
-func compileVirtualHost(ivh *ir.VirtualHost, port uint32, reg *lb.Registry, all *[]*Route) (*VirtualHost, error) {
+// compiler is one Compile's state.
+type compiler struct {
+	reg   *lb.Registry
+	port  uint32
+	all   *[]*Route
+	reuse map[string][]compiledRoute // by route name; taken entries are nil'd
+}
+
+// compiledRoute is a compiled route with the IR it came from.
+type compiledRoute struct {
+	src *ir.Route
+	rt  *Route
+}
+
+// reusable indexes prev's routes by name. Routes compiled for another port
+// are not reusable: redirects and filters depend on it.
+func reusable(prev *Table, port uint32) map[string][]compiledRoute {
+	if prev == nil || prev.listener.Port != port {
+		return nil
+	}
+	out := make(map[string][]compiledRoute, len(prev.routes))
+	k := 0
+	for i := range prev.listener.VirtualHosts {
+		vh := &prev.listener.VirtualHosts[i]
+		for j := range vh.Routes {
+			if k >= len(prev.routes) {
+				return out // cannot happen: one compiled route per IR route
+			}
+			src := &vh.Routes[j]
+			out[src.Name] = append(out[src.Name], compiledRoute{src: src, rt: prev.routes[k]})
+			k++
+		}
+	}
+	return out
+}
+
+// route returns the compiled src: an unchanged one from the previous Table,
+// each at most once, or a new compilation.
+func (c *compiler) route(src *ir.Route) (*Route, error) {
+	for i, cand := range c.reuse[src.Name] {
+		if cand.rt != nil && reflect.DeepEqual(cand.src, src) {
+			c.reuse[src.Name][i].rt = nil
+			return cand.rt, nil
+		}
+	}
+	return compileRoute(src, filterContext{listenerPort: c.port, path: src.Match.Path, reg: c.reg})
+}
+
+func (c *compiler) virtualHost(ivh *ir.VirtualHost) (*VirtualHost, error) {
 	vh := &VirtualHost{Name: ivh.Name, groups: newHostIndex[*ruleSet]()}
 	for i := range ivh.Routes {
 		src := &ivh.Routes[i]
-		rt, err := compileRoute(src, filterContext{listenerPort: port, path: src.Match.Path, reg: reg})
+		rt, err := c.route(src)
 		if err != nil {
 			return nil, fmt.Errorf("route %q: %w", src.Name, err)
 		}
-		*all = append(*all, rt)
+		*c.all = append(*c.all, rt)
 		hostnames := src.Hostnames
 		if len(hostnames) == 0 {
 			hostnames = []string{""}
