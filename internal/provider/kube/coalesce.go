@@ -6,14 +6,16 @@ import (
 )
 
 // Coalescer turns bursts of events into few runs. An event after a quiet
-// spell (no run for the hold-off) runs at once: a single change, the common
-// case, is not delayed. Events that arrive while runs are recent wait for
-// the hold-off of quiet, but never longer than MaxDelay in total, so a burst
-// costs at most one more run and a steady stream still produces regular
-// runs. The hold-off is HoldOff or, when longer, the last run's duration:
-// batching grows with the cost of a run, so runs never take more than about
-// half of a core however fast events come, while small configurations
-// propagate within a short HoldOff.
+// spell (no run for HoldOff, and nothing arrived while the last run ran)
+// runs at once: a single change, the common case, is not delayed. Events
+// that arrive while runs are recent wait for a hold-off of quiet, but never
+// longer than MaxDelay in total, so a burst costs at most one more run and
+// a steady stream still produces regular runs. After a run during which
+// events arrived (they come faster than runs finish) the hold-off is the
+// last run's duration when that is longer than HoldOff: batching grows
+// with the cost of a run, so a flood keeps runs to about half of a core,
+// while a change that merely follows a costly run is not made to wait for
+// that cost again.
 type Coalescer struct {
 	HoldOff  time.Duration
 	MaxDelay time.Duration
@@ -37,22 +39,34 @@ func (c *Coalescer) Poke() {
 func (c *Coalescer) Run(ctx context.Context, fn func()) {
 	var lastRun time.Time
 	var lastCost time.Duration
+	// busy: an event arrived while the last run ran.
+	busy := false
 	run := func() {
 		start := time.Now()
 		fn()
 		lastRun = time.Now()
 		lastCost = lastRun.Sub(start)
+		select {
+		case <-c.events:
+			busy = true
+		default:
+			busy = false
+		}
 	}
 	for {
-		select {
-		case <-ctx.Done():
-			return
-		case <-c.events:
-		}
-		hold := max(c.HoldOff, min(lastCost, c.MaxDelay))
-		if time.Since(lastRun) >= hold {
-			run()
-			continue
+		hold := c.HoldOff
+		if busy {
+			hold = max(c.HoldOff, min(lastCost, c.MaxDelay))
+		} else {
+			select {
+			case <-ctx.Done():
+				return
+			case <-c.events:
+			}
+			if time.Since(lastRun) >= c.HoldOff {
+				run()
+				continue
+			}
 		}
 		deadline := time.NewTimer(c.MaxDelay)
 		quiet := time.NewTimer(hold)

@@ -73,24 +73,55 @@ func TestCoalescerPokeNeverBlocks(t *testing.T) {
 	}
 }
 
-// A run that costs more than the hold-off stretches the hold-off: events
-// arriving meanwhile wait at least as long as the last run took.
+// A run that costs more than the hold-off stretches the hold-off for events
+// that arrived while it ran: they wait at least as long as the run took.
 func TestCoalescerHoldOffFollowsCost(t *testing.T) {
 	c := NewCoalescer(time.Millisecond, 10*time.Second)
 	runs := make(chan time.Time, 10)
 	ctx, cancel := context.WithCancel(context.Background())
 	defer cancel()
+	var n atomic.Int32
 	go c.Run(ctx, func() {
+		if n.Add(1) == 1 {
+			c.Poke() // an event while the expensive first run runs
+		}
 		time.Sleep(300 * time.Millisecond) // an expensive translation
 		runs <- time.Now()
 	})
 	c.Poke()
 	first := <-runs
-	c.Poke() // right after the expensive run
 	select {
 	case second := <-runs:
 		if gap := second.Sub(first); gap < 500*time.Millisecond {
 			t.Errorf("second run %s after the first; want at least the first's cost (300 ms) as hold-off plus its own 300 ms", gap)
+		}
+	case <-time.After(10 * time.Second):
+		t.Fatal("no second run")
+	}
+}
+
+// An event that arrives after a costly run has finished, with nothing
+// queued meanwhile, runs at once: it does not wait for the run's cost
+// again (that wait was most of a route change's propagation at 1,000
+// routes).
+func TestCoalescerEventAfterACostlyRunRunsAtOnce(t *testing.T) {
+	c := NewCoalescer(10*time.Millisecond, 10*time.Second)
+	starts := make(chan time.Time, 10)
+	ctx, cancel := context.WithCancel(context.Background())
+	defer cancel()
+	go c.Run(ctx, func() {
+		starts <- time.Now()
+		time.Sleep(2 * time.Second) // a costly translation
+	})
+	c.Poke()
+	<-starts
+	time.Sleep(2200 * time.Millisecond) // the run ends, then 200 ms of quiet
+	poked := time.Now()
+	c.Poke()
+	select {
+	case second := <-starts:
+		if wait := second.Sub(poked); wait > time.Second {
+			t.Errorf("the event waited %s; want it run at once, not after the last run's 2 s cost", wait)
 		}
 	case <-time.After(10 * time.Second):
 		t.Fatal("no second run")
