@@ -48,7 +48,14 @@ func writeRouteKind[T client.Object](ctx context.Context, w *StatusWriter, route
 		if !has && !w.hasOurParents(*parents(r)) {
 			continue
 		}
-		note(w.update(ctx, r, newObject(), key, func(o client.Object) bool {
+		// The cached route is checked without copying it (mergeParents
+		// builds a new slice): at a thousand routes a deep copy of each,
+		// managedFields and all, was most of a status pass that changed
+		// one route.
+		if current := *parents(r); apiequality.Semantic.DeepEqual(current, w.mergeParents(current, ours, now)) {
+			continue
+		}
+		note(w.update(ctx, nil, newObject(), key, func(o client.Object) bool {
 			current := parents(o.(T))
 			next := w.mergeParents(*current, ours, now)
 			if apiequality.Semantic.DeepEqual(*current, next) {
