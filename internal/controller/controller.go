@@ -79,6 +79,9 @@ type Controller struct {
 	gw     *gateway.Gateway
 	pool   *addressPool
 	leader atomic.Bool
+	// translations carries translated routes from one sync to the next;
+	// syncs run one at a time (the coalescer's goroutine).
+	translations translate.Cache
 
 	statusWrites prometheus.Counter
 
@@ -272,7 +275,7 @@ func (c *Controller) sync(ctx context.Context, r client.Reader, statuses *mailbo
 		c.syncProvisioned(ctx, r, res, statuses, jobs)
 		return
 	}
-	opts := translate.Options{ControllerName: c.cfg.ControllerName, DefaultAddress: c.cfg.Address}
+	opts := translate.Options{ControllerName: c.cfg.ControllerName, DefaultAddress: c.cfg.Address, Cache: &c.translations}
 	if c.pool != nil {
 		owned := make(map[string]bool)
 		for _, gc := range res.GatewayClasses {

@@ -264,6 +264,7 @@ func (c *Controller) syncProvisioned(ctx context.Context, r client.Reader, res *
 		GatewayAddresses:  addrs,
 		ClassParameters:   params.class,
 		GatewayParameters: params.gateway,
+		Cache:             &c.translations,
 	})
 
 	gateways := map[string]*gwv1.Gateway{}

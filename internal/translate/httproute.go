@@ -49,7 +49,12 @@ type translatedRoute struct {
 // records its status.
 func (t *translator) httpRoutes(routes []*gwv1.HTTPRoute) {
 	for _, r := range routes {
-		tr := t.httpRoute(r)
+		var tr translatedRoute
+		if c := t.opts.Cache; c != nil {
+			tr = c.httpRoute(r.UID, r.Generation, func() translatedRoute { return t.httpRoute(r) })
+		} else {
+			tr = t.httpRoute(r)
+		}
 		var parents []gwv1.RouteParentStatus
 		for _, ref := range dedupParentRefs(r.Spec.ParentRefs) {
 			res, ours := t.attach(r, kindHTTPRoute, r.Spec.Hostnames, ref)

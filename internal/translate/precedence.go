@@ -34,13 +34,20 @@ type routeEntry struct {
 //
 // It returns pointers into es, sorted: an entry holds a whole ir.Route, and
 // moving those while sorting a thousand of them cost more than the
-// comparisons.
+// comparisons. Entries that compare equal keep their order in es (their
+// position is the last key), so the unstable sort gives a stable result.
 func sortByPrecedence(es []routeEntry) []*routeEntry {
-	order := make([]*routeEntry, len(es))
-	for i := range es {
-		order[i] = &es[i]
+	idx := make([]int32, len(es))
+	for i := range idx {
+		idx[i] = int32(i)
 	}
-	slices.SortStableFunc(order, comparePrecedence)
+	slices.SortFunc(idx, func(a, b int32) int {
+		return cmp.Or(comparePrecedence(&es[a], &es[b]), cmp.Compare(a, b))
+	})
+	order := make([]*routeEntry, len(es))
+	for i, j := range idx {
+		order[i] = &es[j]
+	}
 	return order
 }
 

@@ -1,6 +1,7 @@
 package translate
 
 import (
+	"slices"
 	"sort"
 
 	gwv1 "sigs.k8s.io/gateway-api/apis/v1"
@@ -41,6 +42,10 @@ type Options struct {
 	// GatewayParameters is the same for a Gateway's
 	// spec.infrastructure.parametersRef, by "namespace/name".
 	GatewayParameters map[string]string
+
+	// Cache, when set, carries translated routes to the next translation
+	// (see Cache); the controller keeps one across syncs.
+	Cache *Cache
 }
 
 // Result is the output of one translation.
@@ -80,6 +85,12 @@ func Translate(res *resources.Resources, opts Options) Result {
 	for _, gs := range gws {
 		t.gatewaysByKey[gs.key] = gs
 	}
+	if c := opts.Cache; c != nil {
+		c.mu.Lock()
+		defer c.mu.Unlock()
+		c.begin(res, opts)
+		defer c.end()
+	}
 	t.httpRoutes(res.HTTPRoutes)
 	t.backendTLSPolicyStatus()
 	t.unservedRoutes(res)
@@ -114,24 +125,32 @@ func sortedGateways(in []*gwv1.Gateway) []*gwv1.Gateway {
 func (t *translator) sortStatus() {
 	s := t.status
 	sort.Slice(s.GatewayClasses, func(i, j int) bool { return s.GatewayClasses[i].Name < s.GatewayClasses[j].Name })
-	sort.Slice(s.Gateways, func(i, j int) bool {
-		a, b := s.Gateways[i], s.Gateways[j]
-		return a.Namespace+"/"+a.Name < b.Namespace+"/"+b.Name
-	})
-	sort.Slice(s.HTTPRoutes, func(i, j int) bool {
-		a, b := s.HTTPRoutes[i], s.HTTPRoutes[j]
-		return a.Namespace+"/"+a.Name < b.Namespace+"/"+b.Name
-	})
-	sort.Slice(s.GRPCRoutes, func(i, j int) bool {
-		a, b := s.GRPCRoutes[i], s.GRPCRoutes[j]
-		return a.Namespace+"/"+a.Name < b.Namespace+"/"+b.Name
-	})
-	sort.Slice(s.TLSRoutes, func(i, j int) bool {
-		a, b := s.TLSRoutes[i], s.TLSRoutes[j]
-		return a.Namespace+"/"+a.Name < b.Namespace+"/"+b.Name
-	})
-	sort.Slice(s.BackendTLSPolicies, func(i, j int) bool {
-		a, b := s.BackendTLSPolicies[i], s.BackendTLSPolicies[j]
-		return a.Namespace+"/"+a.Name < b.Namespace+"/"+b.Name
-	})
+	slices.SortFunc(s.Gateways, func(a, b GatewayStatus) int { return compareKeys(a.Namespace, a.Name, b.Namespace, b.Name) })
+	slices.SortFunc(s.HTTPRoutes, func(a, b HTTPRouteStatus) int { return compareKeys(a.Namespace, a.Name, b.Namespace, b.Name) })
+	slices.SortFunc(s.GRPCRoutes, func(a, b GRPCRouteStatus) int { return compareKeys(a.Namespace, a.Name, b.Namespace, b.Name) })
+	slices.SortFunc(s.TLSRoutes, func(a, b TLSRouteStatus) int { return compareKeys(a.Namespace, a.Name, b.Namespace, b.Name) })
+	slices.SortFunc(s.BackendTLSPolicies, func(a, b PolicyStatus) int { return compareKeys(a.Namespace, a.Name, b.Namespace, b.Name) })
+}
+
+// compareKeys compares "ans/aname" with "bns/bname" as strings without
+// building them (a thousand routes' status is sorted on every
+// translation). Keys are unique, so the unstable sort is deterministic.
+func compareKeys(ans, aname, bns, bname string) int {
+	at := func(ns, name string, i int) int {
+		switch {
+		case i < len(ns):
+			return int(ns[i])
+		case i == len(ns):
+			return '/'
+		case i-len(ns)-1 < len(name):
+			return int(name[i-len(ns)-1])
+		}
+		return -1 // past the end: shorter sorts first
+	}
+	for i := 0; ; i++ {
+		x, y := at(ans, aname, i), at(bns, bname, i)
+		if x != y || x < 0 {
+			return x - y
+		}
+	}
 }

@@ -1,0 +1,119 @@
+package translate
+
+import (
+	"hash/maphash"
+	"strconv"
+	"sync"
+
+	"k8s.io/apimachinery/pkg/types"
+
+	"github.com/false-systems/rauta/internal/resources"
+)
+
+// Cache carries translated HTTPRoutes from one Translate to the next, so a
+// translation after one route changed translates that route only: at a
+// thousand routes translating each one's rules, backends and endpoints again
+// was most of a route change's cost in the controller.
+//
+// An entry is reused when its route has the same UID and generation (the
+// spec is unchanged) and nothing a route's translation reads besides the
+// route changed since: Services, EndpointSlices, ReferenceGrants and
+// BackendTLSPolicies (a fingerprint of their resource versions), and the
+// options. Any change to those, an endpoint moving for example, empties the
+// cache: that translation costs what an uncached one does. Routes without a
+// UID (files, tests) are never cached. The zero Cache is ready to use; a
+// Cache must serve one sequence of translations at a time.
+type Cache struct {
+	mu     sync.Mutex
+	seed   maphash.Seed
+	seeded bool
+	deps   uint64
+	routes map[types.UID]cachedRoute
+	// next collects this translation's entries; routes that are gone
+	// are not carried over.
+	next map[types.UID]cachedRoute
+	// hits and misses count lookups, for tests.
+	hits, misses int
+}
+
+type cachedRoute struct {
+	generation int64
+	tr         translatedRoute
+}
+
+// begin starts a translation of res: it empties the cache when the
+// dependencies changed. Callers hold c.mu.
+func (c *Cache) begin(res *resources.Resources, opts Options) {
+	if !c.seeded {
+		c.seed, c.seeded = maphash.MakeSeed(), true
+	}
+	deps := c.fingerprint(res, opts)
+	if deps != c.deps || c.routes == nil {
+		c.routes = map[types.UID]cachedRoute{}
+	}
+	c.deps = deps
+	c.next = make(map[types.UID]cachedRoute, len(res.HTTPRoutes))
+}
+
+// end keeps only the entries of routes this translation saw.
+func (c *Cache) end() {
+	c.routes, c.next = c.next, nil
+}
+
+// httpRoute returns the cached translation of a route, or translates and
+// caches it.
+func (c *Cache) httpRoute(uid types.UID, generation int64, translate func() translatedRoute) translatedRoute {
+	if uid == "" {
+		return translate()
+	}
+	if e, ok := c.routes[uid]; ok && e.generation == generation {
+		c.hits++
+		c.next[uid] = e
+		return e.tr
+	}
+	c.misses++
+	e := cachedRoute{generation: generation, tr: translate()}
+	if !namesPolicies(e.tr) {
+		c.next[uid] = e
+	}
+	return e.tr
+}
+
+// namesPolicies reports whether a translation points at BackendTLSPolicy
+// objects. Those are this translation's objects, and the policies' status is
+// keyed by them, so such a route (rare: RAUTA refuses backend TLS) is
+// translated afresh every time.
+func namesPolicies(tr translatedRoute) bool {
+	for _, p := range tr.refProblems {
+		if len(p.policies) > 0 {
+			return true
+		}
+	}
+	return false
+}
+
+// fingerprint hashes what a route's translation reads besides the route:
+// the identity and resource version of every Service, EndpointSlice,
+// ReferenceGrant and BackendTLSPolicy, and the controller name. Objects
+// are combined order-independently (the lists come in cache order).
+func (c *Cache) fingerprint(res *resources.Resources, opts Options) uint64 {
+	var sum uint64
+	add := func(kind, uid, rv string) {
+		sum += maphash.String(c.seed, kind+"\x00"+uid+"\x00"+rv)
+	}
+	for _, o := range res.Services {
+		add("Service", string(o.UID)+o.Namespace+"/"+o.Name, o.ResourceVersion)
+	}
+	for _, o := range res.EndpointSlices {
+		add("EndpointSlice", string(o.UID)+o.Namespace+"/"+o.Name, o.ResourceVersion)
+	}
+	for _, o := range res.ReferenceGrants {
+		add("ReferenceGrant", string(o.UID)+o.Namespace+"/"+o.Name, o.ResourceVersion)
+	}
+	for _, o := range res.BackendTLSPolicies {
+		add("BackendTLSPolicy", string(o.UID)+o.Namespace+"/"+o.Name, o.ResourceVersion)
+	}
+	counts := strconv.Itoa(len(res.Services)) + "/" + strconv.Itoa(len(res.EndpointSlices)) + "/" +
+		strconv.Itoa(len(res.ReferenceGrants)) + "/" + strconv.Itoa(len(res.BackendTLSPolicies))
+	return sum ^ maphash.String(c.seed, counts+"\x00"+opts.ControllerName)
+}
