@@ -41,6 +41,9 @@ type config struct {
 	// a data-plane pod per Gateway (issue 13 point 9).
 	deployed bool
 	replicas int
+	// logLevel is the controller's -log-level (debug logs each sync's
+	// steps; read them with -keep-logs).
+	logLevel string
 }
 
 func main() {
@@ -66,6 +69,7 @@ func run(args []string, out io.Writer) error {
 	fs.BoolVar(&c.keepLogs, "keep-logs", false, "keep the cluster folder and controller log after the run")
 	fs.BoolVar(&c.deployed, "deployed", false, "run the chart-installed controller and a data-plane Deployment per Gateway from the image, and measure through the Gateway's load-balancer address")
 	fs.IntVar(&c.replicas, "dataplane-replicas", 1, "data-plane pods per Gateway with -deployed")
+	fs.StringVar(&c.logLevel, "controller-log-level", "", "the controller's -log-level with -deployed (debug times each sync's steps; keep the logs with -keep-logs)")
 	fs.DurationVar(&c.timeLimit, "time-limit", 15*time.Minute, "the whole run ends after this")
 	if err := fs.Parse(args); err != nil {
 		return err

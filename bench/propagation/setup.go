@@ -204,6 +204,9 @@ func (b *bench) setUpDeployed(ctx context.Context, root string) error {
 	if b.cfg.maxDelay > 0 {
 		args = append(args, "-max-delay="+b.cfg.maxDelay.String())
 	}
+	if b.cfg.logLevel != "" {
+		args = append(args, "-log-level="+b.cfg.logLevel)
+	}
 	b.logf("installing the chart")
 	if err := chartinstall.Install(ctx, b.cluster.Kubeconfig(), "rauta-system", map[string]any{
 		"image":        map[string]any{"tag": img.Version},

@@ -84,6 +84,7 @@ type Controller struct {
 	translations translate.Cache
 
 	statusWrites prometheus.Counter
+	syncSeconds  prometheus.Histogram
 
 	// kubernetes provisioner only
 	prov            *provisioner
@@ -132,7 +133,12 @@ func Run(ctx context.Context, cfg Config, logger *slog.Logger) error {
 		Name: "rauta_status_writes_total",
 		Help: "Objects whose status this replica wrote as leader.",
 	})
-	gw.Registry.MustRegister(c.statusWrites)
+	c.syncSeconds = prometheus.NewHistogram(prometheus.HistogramOpts{
+		Name:    "rauta_controller_sync_duration_seconds",
+		Help:    "Time from reading the cache to handing a translation to the data planes (list, translate, encode, publish).",
+		Buckets: []float64{.001, .0025, .005, .01, .025, .05, .1, .25, .5, 1, 2.5, 5},
+	})
+	gw.Registry.MustRegister(c.statusWrites, c.syncSeconds)
 	if cfg.AddressPool != "" {
 		if c.pool, err = newAddressPool(cfg.AddressPool); err != nil {
 			return err
@@ -258,12 +264,15 @@ func (c *Controller) session(ctx context.Context) error {
 // sync translates the current cache contents, serves the result and hands
 // the status to the status writer.
 func (c *Controller) sync(ctx context.Context, r client.Reader, statuses *mailbox, jobs *latest[provisionJob]) {
+	start := time.Now()
+	defer func() { c.syncSeconds.Observe(time.Since(start).Seconds()) }()
 	res, err := kube.List(ctx, r)
 	if err != nil {
 		c.gw.Rejected()
 		c.logger.Error("list from cache", "err", err)
 		return
 	}
+	c.logger.Debug("sync: listed", "took", time.Since(start).String(), "httproutes", len(res.HTTPRoutes))
 	if c.cfg.GatewayClass != "" {
 		// Classes of our controllerName other than the one served are
 		// left to another RAUTA installation.

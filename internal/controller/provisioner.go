@@ -258,6 +258,7 @@ func (c *Controller) syncProvisioned(ctx context.Context, r client.Reader, res *
 	for _, gw := range res.Gateways {
 		addrs[gw.Namespace+"/"+gw.Name] = provision.Addresses(services[gw.Namespace+"/"+provision.Name(gw.Name)])
 	}
+	translateStart := time.Now()
 	result := translate.Translate(res, translate.Options{
 		ControllerName:    c.cfg.ControllerName,
 		Provisioned:       true,
@@ -266,6 +267,7 @@ func (c *Controller) syncProvisioned(ctx context.Context, r client.Reader, res *
 		GatewayParameters: params.gateway,
 		Cache:             &c.translations,
 	})
+	c.logger.Debug("sync: translated", "took", time.Since(translateStart).String())
 
 	gateways := map[string]*gwv1.Gateway{}
 	for _, gw := range res.Gateways {
@@ -316,6 +318,7 @@ func (c *Controller) syncProvisioned(ctx context.Context, r client.Reader, res *
 		provisioned[key] = gw
 	}
 	c.prov.stream.Publish(configs)
+	c.logger.Debug("sync: published", "took_since_translate", time.Since(translateStart).String())
 	if ready {
 		jobs.put(job)
 	}
