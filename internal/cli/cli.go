@@ -12,6 +12,7 @@ import (
 	"strings"
 
 	"github.com/false-systems/rauta/internal/gateway"
+	"github.com/false-systems/rauta/internal/router"
 	"github.com/false-systems/rauta/internal/translate"
 )
 
@@ -21,6 +22,10 @@ type Common struct {
 	AccessLog      bool
 	LogLevel       string
 	ControllerName string
+
+	normalizePaths bool
+	mergeSlashes   bool
+	escapedSlashes string
 }
 
 // Register adds the flags to fs.
@@ -35,6 +40,9 @@ func (c *Common) Register(fs *flag.FlagSet) {
 	fs.BoolVar(&c.AccessLog, "access-log", true, "write one JSON line per request to stdout")
 	fs.StringVar(&c.LogLevel, "log-level", "info", "debug, info, warn or error")
 	fs.StringVar(&c.ControllerName, "controller-name", translate.DefaultControllerName, "serve GatewayClasses with this controllerName")
+	fs.BoolVar(&c.normalizePaths, "normalize-paths", true, "normalise request paths before routing and forward the result (RFC 3986: dot segments, %2e, escapes); off lets /api/../secret match /api")
+	fs.BoolVar(&c.mergeSlashes, "merge-slashes", true, "merge repeated slashes in request paths (/a//b -> /a/b), as Envoy Gateway does")
+	fs.StringVar(&c.escapedSlashes, "escaped-slashes", string(router.EscapedSlashesKeep), "request paths with %2F, %5C or a backslash: keep (forward unchanged) or reject (400)")
 }
 
 // Finish applies environment defaults, stamps the version and builds the
@@ -44,6 +52,11 @@ func (c *Common) Finish(fs *flag.FlagSet, stdout, stderr io.Writer, version stri
 		return nil, err
 	}
 	c.Opts.Version = version
+	es, err := router.ParseEscapedSlashes(c.escapedSlashes)
+	if err != nil {
+		return nil, err
+	}
+	c.Opts.Paths = router.PathOptions{Disable: !c.normalizePaths, KeepSlashes: !c.mergeSlashes, EscapedSlashes: es}
 	if c.AccessLog {
 		c.Opts.AccessLog = stdout
 	}

@@ -2,8 +2,11 @@ package cli
 
 import (
 	"flag"
+	"io"
 	"strings"
 	"testing"
+
+	"github.com/false-systems/rauta/internal/router"
 )
 
 func TestEnvDefaultsFillOnlyFlagsNotGiven(t *testing.T) {
@@ -53,5 +56,29 @@ func TestSetDefault(t *testing.T) {
 	t.Setenv("RAUTA_ADMIN_ADDR", "127.0.0.1:1")
 	if err := EnvDefaults(fs); err != nil || c.Opts.AdminAddr != "127.0.0.1:1" {
 		t.Errorf("the environment must still win over a changed default: %q, %v", c.Opts.AdminAddr, err)
+	}
+}
+
+func TestPathFlags(t *testing.T) {
+	finish := func(args ...string) (*Common, error) {
+		fs := flag.NewFlagSet("t", flag.ContinueOnError)
+		var c Common
+		c.Register(fs)
+		if err := fs.Parse(args); err != nil {
+			t.Fatal(err)
+		}
+		_, err := c.Finish(fs, io.Discard, io.Discard, "test")
+		return &c, err
+	}
+	c, err := finish()
+	if err != nil || c.Opts.Paths != (router.PathOptions{EscapedSlashes: router.EscapedSlashesKeep}) {
+		t.Errorf("defaults: %+v, %v; want normalise, merge, keep", c.Opts.Paths, err)
+	}
+	c, err = finish("-normalize-paths=false", "-merge-slashes=false", "-escaped-slashes", "reject")
+	if err != nil || c.Opts.Paths != (router.PathOptions{Disable: true, KeepSlashes: true, EscapedSlashes: router.EscapedSlashesReject}) {
+		t.Errorf("all set: %+v, %v", c.Opts.Paths, err)
+	}
+	if _, err := finish("-escaped-slashes", "decode"); err == nil {
+		t.Error("-escaped-slashes decode accepted")
 	}
 }

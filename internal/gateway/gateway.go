@@ -24,6 +24,7 @@ import (
 	"github.com/false-systems/rauta/internal/admin"
 	"github.com/false-systems/rauta/internal/ir"
 	"github.com/false-systems/rauta/internal/proxy"
+	"github.com/false-systems/rauta/internal/router"
 	"github.com/false-systems/rauta/internal/translate"
 )
 
@@ -58,6 +59,8 @@ type Options struct {
 	// the listeners are closed; 0 means the proxy's default (15s). The
 	// commands default to DefaultShutdownTimeout.
 	ShutdownTimeout time.Duration
+	// Paths is how request paths are normalised (proxy.Options.Paths).
+	Paths router.PathOptions
 	// BindFailuresChanged, if set, is called with the new BindFailures
 	// when Run's retry of unbound listeners (every few seconds, see
 	// bindretry.go) binds one, so that status can follow without an Apply.
@@ -137,6 +140,7 @@ func New(opts Options, logger *slog.Logger) (*Gateway, error) {
 		Registerer:      g.Registry,
 		Logger:          logger,
 		ShutdownTimeout: opts.ShutdownTimeout,
+		Paths:           opts.Paths,
 	})
 	if err != nil {
 		return nil, fmt.Errorf("create proxy: %w", err)

@@ -25,6 +25,9 @@ func (c *h1conn) serveRequest(headLen int) connNext {
 	c.now = start
 	rq := &c.req
 	c.bodyLeft = rq.contentLength
+	received := rq.path
+	path, pathOK := c.s.routePath(nil, rq.path)
+	rq.path = path // what is matched is what is forwarded
 	rreq := router.Request{
 		Host:     rq.host,
 		Path:     rq.path,
@@ -37,8 +40,14 @@ func (c *h1conn) serveRequest(headLen int) connNext {
 	status, bytes := 0, int64(0)
 	next := connKeep
 
-	rt := lc.table.Match(&rreq)
+	var rt *router.Route
+	if pathOK {
+		rt = lc.table.Match(&rreq)
+	}
 	switch {
+	case !pathOK:
+		status = http.StatusBadRequest
+		c.writeError(status, msgBadPath)
 	case rt == nil:
 		status = http.StatusNotFound
 		c.writeError(status, "no route")
@@ -54,7 +63,7 @@ func (c *h1conn) serveRequest(headLen int) connNext {
 		}
 	}
 	if status != 0 {
-		c.s.record(lc, rq.method, rq.host, rq.path, c.clientIP, &ex, status, bytes, start)
+		c.s.record(lc, rq.method, rq.host, received, c.clientIP, &ex, status, bytes, start)
 	}
 	if c.out.flush() != nil || c.closing() || !c.discardBody() {
 		return connClose

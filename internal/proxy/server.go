@@ -51,6 +51,9 @@ type Server struct {
 // New returns a Server with no listeners.
 func New(opts Options) (*Server, error) {
 	opts = opts.withDefaults()
+	if _, err := router.ParseEscapedSlashes(string(opts.Paths.EscapedSlashes)); err != nil {
+		return nil, err
+	}
 	reg := opts.Registerer
 	if reg == nil {
 		reg = prometheus.NewRegistry()
