@@ -38,7 +38,7 @@ const emptySlot = ^uint32(0)
 // the others in proportion to their slots, each key to the same one every
 // time.
 type Maglev struct {
-	set         // eps sorted by Addr
+	set            // eps sorted by Addr
 	table []uint32 // slot -> index into eps; nil when there are no endpoints
 	size  uint64
 }
