@@ -5,7 +5,9 @@ import (
 	"io"
 	"strings"
 	"testing"
+	"time"
 
+	"github.com/false-systems/rauta/internal/lb"
 	"github.com/false-systems/rauta/internal/router"
 )
 
@@ -80,5 +82,30 @@ func TestPathFlags(t *testing.T) {
 	}
 	if _, err := finish("-escaped-slashes", "decode"); err == nil {
 		t.Error("-escaped-slashes decode accepted")
+	}
+}
+
+func TestHealthFlags(t *testing.T) {
+	fs := flag.NewFlagSet("t", flag.ContinueOnError)
+	var c Common
+	c.Register(fs)
+	if err := fs.Parse(nil); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := c.Finish(fs, io.Discard, io.Discard, "test"); err != nil {
+		t.Fatal(err)
+	}
+	want := lb.HealthOptions{BaseEjectionTime: 30 * time.Second, MaxEjectionTime: 300 * time.Second, MaxEjectionPercent: 50, RetryBudgetPercent: 20}
+	if c.Opts.Health != want {
+		t.Errorf("defaults %+v, want %+v", c.Opts.Health, want)
+	}
+	fs = flag.NewFlagSet("t", flag.ContinueOnError)
+	c = Common{}
+	c.Register(fs)
+	if err := fs.Parse([]string{"-eject-failed-endpoints=false", "-max-ejection-percent", "0"}); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := c.Finish(fs, io.Discard, io.Discard, "test"); err == nil || !c.Opts.Health.Disable {
+		t.Errorf("-max-ejection-percent 0 accepted (%v) or -eject-failed-endpoints=false ignored", err)
 	}
 }

@@ -62,9 +62,9 @@ func New(policy ir.LBPolicy, eps []ir.Endpoint, reg *Registry) (Balancer, error)
 		if err != nil {
 			return nil, err
 		}
-		m.set.h = h
+		m.h = h
 		if h == nil {
-			m.set.h = defaultHealth
+			m.h = defaultHealth
 		}
 		return m, nil
 	default:

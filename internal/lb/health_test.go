@@ -222,6 +222,7 @@ func TestRetryPicksAnotherEndpoint(t *testing.T) {
 		failed := reg.Endpoint("10.0.0.1:8080")
 		seen := map[string]bool{}
 		for k := range uint64(300) {
+			b.Pick(k) // round robin's retries follow the turns of requests
 			e := b.Retry(Hash(string(rune(k))), failed)
 			if e == nil || e == failed {
 				t.Fatalf("%s: Retry = %v", p, e)

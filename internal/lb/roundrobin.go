@@ -43,5 +43,7 @@ func (b *roundRobin) Retry(_ uint64, failed *Endpoint) *Endpoint {
 	if len(b.eps) == 0 {
 		return nil
 	}
-	return b.usableFrom(b.next.Add(1), failed)
+	// The next turn, without taking it: a retry does not shift the turns
+	// of the requests that follow.
+	return b.usableFrom(b.next.Load()+1, failed)
 }

@@ -103,9 +103,8 @@ func (c *h1conn) routeMatched(lc *listenerConfig, rt *router.Route, rreq *router
 		c.writeError(http.StatusServiceUnavailable, "no healthy endpoints for backend "+b.Name)
 		return http.StatusServiceUnavailable, 0, connKeep
 	}
-	ex.upstream = ep.Addr
-	ep.Acquire()
-	defer ep.Release()
+	st.fail.begin(b, rreq, ep, ex)
+	defer st.fail.end(ex)
 	var deadline time.Time
 	if t := rt.Timeouts.Request; t > 0 {
 		deadline = start.Add(t)
@@ -308,6 +307,10 @@ func (c *h1conn) forward(b *router.Backend, addr string, deadline time.Time, st 
 		var err error
 		uc, reused, err = c.s.fwd.pool.get(addr, deadline, c.now)
 		if err != nil {
+			if next, ok := st.fail.next(c.s.metrics, err, true, idempotent(rq.method, hasIdempotencyKey(&rq.fields)), deadline); ok {
+				addr, attempt = next, -1
+				continue
+			}
 			return c.upstreamFailed(b, deadline, err)
 		}
 		err = c.exchange(uc, deadline, remaining)
@@ -320,6 +323,12 @@ func (c *h1conn) forward(b *router.Backend, addr string, deadline time.Time, st 
 			return statusClientClosed, 0, connClose
 		}
 		if retryOnNewConn(attempt, reused, uc, remaining == 0 && replayable(rq.method, rq.contentLength != 0, hasIdempotencyKey(&rq.fields)), err) {
+			continue
+		}
+		// The body is whole while none of it was read past what reqBuf holds.
+		safe := c.bodyLeft == remaining && idempotent(rq.method, hasIdempotencyKey(&rq.fields))
+		if next, ok := st.fail.next(c.s.metrics, err, !reused && uc.w == 0, safe, deadline); ok {
+			addr, attempt = next, -1
 			continue
 		}
 		return c.upstreamFailed(b, deadline, err)

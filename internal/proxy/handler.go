@@ -153,9 +153,8 @@ func (s *Server) route(w http.ResponseWriter, r *http.Request, lc *listenerConfi
 		writeError(w, http.StatusServiceUnavailable, "no healthy endpoints for backend "+b.Name)
 		return
 	}
-	ex.upstream = ep.Addr
-	ep.Acquire()
-	defer ep.Release()
+	st.fail.begin(b, &rreq, ep, ex)
+	defer st.fail.end(ex)
 	if upgrade != "" {
 		s.fwd.upgrade(w, r, out, b, ep.Addr, &st)
 		return

@@ -7,6 +7,7 @@ import (
 
 	"github.com/prometheus/client_golang/prometheus"
 
+	"github.com/false-systems/rauta/internal/lb"
 	"github.com/false-systems/rauta/internal/router"
 )
 
@@ -56,6 +57,10 @@ type Options struct {
 	// segments and escapes), merges repeated slashes and keeps escaped
 	// slashes (docs/proxy.md, "Path normalisation").
 	Paths router.PathOptions
+	// Health configures passive health (ejecting endpoints that refuse or
+	// reset) and the retry budget of the retry on another endpoint; the
+	// zero value is the default (docs/load-balancing.md).
+	Health lb.HealthOptions
 }
 
 // maxRequestURI is the longest request-target served; longer ones get 414.

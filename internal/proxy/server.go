@@ -64,7 +64,7 @@ func New(opts Options) (*Server, error) {
 	}
 	s := &Server{
 		opts:         opts,
-		registry:     lb.NewRegistry(),
+		registry:     lb.NewRegistryWith(opts.Health),
 		metrics:      m,
 		sockets:      map[string]*socket{},
 		byName:       map[string]*socket{},

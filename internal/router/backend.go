@@ -58,10 +58,12 @@ func (b *Backend) Pick(r *Request) *lb.Endpoint {
 	if b.balancer == nil {
 		return nil
 	}
-	return b.balancer.Pick(b.key(r))
+	return b.balancer.Pick(b.Key(r))
 }
 
-func (b *Backend) key(r *Request) uint64 {
+// Key is r's hash key for the backend's balancer: the hash of the
+// configured header or client address for Maglev, 0 otherwise.
+func (b *Backend) Key(r *Request) uint64 {
 	if !b.maglev {
 		return 0
 	}
@@ -74,13 +76,13 @@ func (b *Backend) key(r *Request) uint64 {
 	return lb.Hash(src)
 }
 
-// Retry returns an endpoint other than failed for another attempt of r,
-// nil when none is usable (lb.Balancer.Retry).
-func (b *Backend) Retry(r *Request, failed *lb.Endpoint) *lb.Endpoint {
+// Retry returns an endpoint other than failed for another attempt of the
+// request whose Key is key, nil when none is usable (lb.Balancer.Retry).
+func (b *Backend) Retry(key uint64, failed *lb.Endpoint) *lb.Endpoint {
 	if b.balancer == nil {
 		return nil
 	}
-	return b.balancer.Retry(b.key(r), failed)
+	return b.balancer.Retry(key, failed)
 }
 
 // Eject leaves an endpoint that failed out of the backend's balancing for
