@@ -200,3 +200,16 @@ func pctNormal(s string) string {
 	}
 	return b.String()
 }
+
+func BenchmarkNormalizePath(b *testing.B) {
+	for _, p := range []string{"/api/v1/users/42/orders", "/api/v1/../v2/%7Eusers//42"} {
+		b.Run(p, func(b *testing.B) {
+			b.ReportAllocs()
+			for b.Loop() {
+				if _, err := NormalizePath(p, PathOptions{}); err != nil {
+					b.Fatal(err)
+				}
+			}
+		})
+	}
+}
