@@ -90,6 +90,9 @@ func (f *failover) next(m *metrics, err error, silent, safe bool, deadline time.
 // is the problem: a connect that failed (refused, unreachable, timed out),
 // or a fresh connection reset or closed before any response byte.
 func endpointDown(err error, silent bool) bool {
+	if errors.As(err, new(clientError)) {
+		return false // the client's body failed, not the backend
+	}
 	return isDialError(err) || silent && (errors.Is(err, syscall.ECONNRESET) || errors.Is(err, syscall.ECONNREFUSED) ||
 		errors.Is(err, syscall.EPIPE) || errors.Is(err, io.EOF) || errors.Is(err, io.ErrUnexpectedEOF))
 }

@@ -5,9 +5,11 @@ import (
 	"net"
 	"net/http"
 	"net/http/httptest"
+	"os"
 	"strings"
 	"sync"
 	"sync/atomic"
+	"syscall"
 	"testing"
 	"time"
 
@@ -220,5 +222,43 @@ func TestRetryBudgetBoundsRetries(t *testing.T) {
 		if retries+overflow != float64(failed) || float64(bad.Load()) != overflow || ok.Load() != n-bad.Load() {
 			t.Errorf("%s: %d failures, %v retried, %v over budget, %d ok, %d 502", name, failed, retries, overflow, ok.Load(), bad.Load())
 		}
+	}
+}
+
+// Only failures that say the endpoint is down eject it and move the
+// request: not a request timeout, a malformed answer, or a failure on a
+// reused connection (a backend may close an idle one at any time).
+func TestEndpointDown(t *testing.T) {
+	dial := &net.OpError{Op: "dial", Net: "tcp", Err: syscall.ECONNREFUSED}
+	read := &net.OpError{Op: "read", Net: "tcp", Err: syscall.ECONNRESET}
+	tests := []struct {
+		err    error
+		silent bool
+		want   bool
+	}{
+		{dial, false, true},
+		{&net.OpError{Op: "dial", Net: "tcp", Err: os.ErrDeadlineExceeded}, false, true},
+		{read, true, true},
+		{read, false, false},
+		{io.EOF, true, true},
+		{io.ErrUnexpectedEOF, true, true},
+		{io.EOF, false, false},
+		{os.ErrDeadlineExceeded, true, false},
+		{errBadResponse, true, false},
+		{clientError{io.EOF}, false, false},
+		{clientError{io.ErrUnexpectedEOF}, true, false},
+	}
+	for _, tt := range tests {
+		if got := endpointDown(tt.err, tt.silent); got != tt.want {
+			t.Errorf("endpointDown(%v, silent %v) = %v", tt.err, tt.silent, got)
+		}
+	}
+	for _, m := range []string{"GET", "HEAD", "OPTIONS", "TRACE", "PUT", "DELETE"} {
+		if !idempotent(m, false) {
+			t.Errorf("%s not idempotent", m)
+		}
+	}
+	if idempotent("POST", false) || idempotent("PATCH", false) || !idempotent("POST", true) {
+		t.Error("POST/PATCH idempotency wrong")
 	}
 }
