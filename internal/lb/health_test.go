@@ -305,3 +305,19 @@ func TestPickWithEjectedDoesNotAllocate(t *testing.T) {
 		}
 	}
 }
+
+// Ejections live on the shared Endpoint: a reload's new balancer, and
+// another backend naming the same address, pass over it too.
+func TestEjectionOutlivesReload(t *testing.T) {
+	reg, _ := testRegistry(HealthOptions{})
+	old := mustNew(t, ir.LBRoundRobin, reg, "10.0.0.1", "10.0.0.2")
+	if !old.Eject(reg.Endpoint("10.0.0.1:8080")) {
+		t.Fatal("Eject refused")
+	}
+	for _, p := range allPolicies {
+		b := mustNew(t, p, reg, "10.0.0.1", "10.0.0.2", "10.0.0.3")
+		if got := picks(b, 1000); got["10.0.0.1:8080"] != 0 {
+			t.Errorf("%s built after the ejection picked the ejected endpoint %d times", p, got["10.0.0.1:8080"])
+		}
+	}
+}
