@@ -10,8 +10,10 @@ import (
 	"log/slog"
 	"os"
 	"strings"
+	"time"
 
 	"github.com/false-systems/rauta/internal/gateway"
+	"github.com/false-systems/rauta/internal/router"
 	"github.com/false-systems/rauta/internal/translate"
 )
 
@@ -21,6 +23,11 @@ type Common struct {
 	AccessLog      bool
 	LogLevel       string
 	ControllerName string
+
+	normalizePaths bool
+	mergeSlashes   bool
+	escapedSlashes string
+	ejectFailed    bool
 }
 
 // Register adds the flags to fs.
@@ -35,6 +42,13 @@ func (c *Common) Register(fs *flag.FlagSet) {
 	fs.BoolVar(&c.AccessLog, "access-log", true, "write one JSON line per request to stdout")
 	fs.StringVar(&c.LogLevel, "log-level", "info", "debug, info, warn or error")
 	fs.StringVar(&c.ControllerName, "controller-name", translate.DefaultControllerName, "serve GatewayClasses with this controllerName")
+	fs.BoolVar(&c.normalizePaths, "normalize-paths", true, "normalise request paths before routing and forward the result (RFC 3986: dot segments, %2e, escapes); off lets /api/../secret match /api")
+	fs.BoolVar(&c.mergeSlashes, "merge-slashes", true, "merge repeated slashes in request paths (/a//b -> /a/b), as Envoy Gateway does")
+	fs.BoolVar(&c.ejectFailed, "eject-failed-endpoints", true, "leave an endpoint that refuses or resets connections out of load balancing for a while (passive health)")
+	fs.DurationVar(&c.Opts.Health.BaseEjectionTime, "ejection-time", 30*time.Second, "how long a failed endpoint is left out the first time; repeated ejections add as much again, up to ten times")
+	fs.IntVar(&c.Opts.Health.MaxEjectionPercent, "max-ejection-percent", 50, "the largest share of a backend's endpoints left out at once (one endpoint always may be)")
+	fs.IntVar(&c.Opts.Health.RetryBudgetPercent, "retry-budget-percent", 20, "retries in flight to a backend, as a share of its requests in flight (at least 3 are always allowed)")
+	fs.StringVar(&c.escapedSlashes, "escaped-slashes", string(router.EscapedSlashesKeep), "request paths with %2F, %5C or a backslash: keep (forward unchanged) or reject (400)")
 }
 
 // Finish applies environment defaults, stamps the version and builds the
@@ -44,6 +58,22 @@ func (c *Common) Finish(fs *flag.FlagSet, stdout, stderr io.Writer, version stri
 		return nil, err
 	}
 	c.Opts.Version = version
+	es, err := router.ParseEscapedSlashes(c.escapedSlashes)
+	if err != nil {
+		return nil, err
+	}
+	c.Opts.Paths = router.PathOptions{Disable: !c.normalizePaths, KeepSlashes: !c.mergeSlashes, EscapedSlashes: es}
+	c.Opts.Health.Disable = !c.ejectFailed
+	c.Opts.Health.MaxEjectionTime = 10 * c.Opts.Health.BaseEjectionTime
+	if p := c.Opts.Health.MaxEjectionPercent; p < 1 || p > 100 {
+		return nil, fmt.Errorf("-max-ejection-percent %d: want 1 to 100", p)
+	}
+	if p := c.Opts.Health.RetryBudgetPercent; p < 1 || p > 100 {
+		return nil, fmt.Errorf("-retry-budget-percent %d: want 1 to 100", p)
+	}
+	if c.Opts.Health.BaseEjectionTime <= 0 {
+		return nil, fmt.Errorf("-ejection-time %s: want more than 0", c.Opts.Health.BaseEjectionTime)
+	}
 	if c.AccessLog {
 		c.Opts.AccessLog = stdout
 	}

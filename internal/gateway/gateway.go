@@ -23,7 +23,9 @@ import (
 
 	"github.com/false-systems/rauta/internal/admin"
 	"github.com/false-systems/rauta/internal/ir"
+	"github.com/false-systems/rauta/internal/lb"
 	"github.com/false-systems/rauta/internal/proxy"
+	"github.com/false-systems/rauta/internal/router"
 	"github.com/false-systems/rauta/internal/translate"
 )
 
@@ -58,6 +60,10 @@ type Options struct {
 	// the listeners are closed; 0 means the proxy's default (15s). The
 	// commands default to DefaultShutdownTimeout.
 	ShutdownTimeout time.Duration
+	// Paths is how request paths are normalised (proxy.Options.Paths).
+	Paths router.PathOptions
+	// Health is passive health and the retry budget (proxy.Options.Health).
+	Health lb.HealthOptions
 	// BindFailuresChanged, if set, is called with the new BindFailures
 	// when Run's retry of unbound listeners (every few seconds, see
 	// bindretry.go) binds one, so that status can follow without an Apply.
@@ -137,6 +143,8 @@ func New(opts Options, logger *slog.Logger) (*Gateway, error) {
 		Registerer:      g.Registry,
 		Logger:          logger,
 		ShutdownTimeout: opts.ShutdownTimeout,
+		Paths:           opts.Paths,
+		Health:          opts.Health,
 	})
 	if err != nil {
 		return nil, fmt.Errorf("create proxy: %w", err)

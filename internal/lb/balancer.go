@@ -12,10 +12,25 @@ import (
 
 // Balancer picks an endpoint for one request. Implementations are safe for
 // concurrent use and Pick never allocates.
+//
+// Endpoints that failed are ejected for a while (passive health, see
+// health.go) and skipped by Pick while others are usable; when none is,
+// Pick chooses as if none were ejected (Envoy's panic mode), since a
+// request sent somewhere may still succeed and one not sent cannot.
 type Balancer interface {
 	// Pick returns the endpoint for a request, or nil when the balancer has no
 	// endpoints. key is the request's hash key (see Hash); only Maglev uses it.
 	Pick(key uint64) *Endpoint
+	// Retry returns an endpoint other than failed for another attempt of
+	// key's request, or nil when no other endpoint is usable.
+	Retry(key uint64, failed *Endpoint) *Endpoint
+	// Eject leaves an endpoint that failed out for a back-off period,
+	// within the share HealthOptions allows; it reports whether it did.
+	Eject(e *Endpoint) bool
+	// StartRetry takes a place in the backend's retry budget, reporting
+	// false when it is spent; EndRetry gives a place back.
+	StartRetry() bool
+	EndRetry()
 }
 
 // New builds the balancer of one backend. The empty policy means RoundRobin.
@@ -35,13 +50,25 @@ func New(policy ir.LBPolicy, eps []ir.Endpoint, reg *Registry) (Balancer, error)
 	if err != nil {
 		return nil, err
 	}
+	var h *health
+	if reg != nil {
+		h = reg.health
+	}
 	switch policy {
 	case ir.LBLeastRequest:
-		return newLeastRequest(resolved), nil
+		return newLeastRequest(resolved, h), nil
 	case ir.LBMaglev:
-		return NewMaglev(resolved, weights, maglevTableSizeFor(len(resolved)))
+		m, err := NewMaglev(resolved, weights, maglevTableSizeFor(len(resolved)))
+		if err != nil {
+			return nil, err
+		}
+		m.h = h
+		if h == nil {
+			m.h = defaultHealth
+		}
+		return m, nil
 	default:
-		return newRoundRobin(resolved), nil
+		return newRoundRobin(resolved, h), nil
 	}
 }
 

@@ -10,5 +10,8 @@
 // count) lives in an Endpoint owned by a Registry, not in the balancer: every
 // route and every config generation that names the same address gets the same
 // *Endpoint, so LeastRequest keeps seeing the requests an older generation
-// started.
+// started. Ejections (passive health, health.go) live there too: an
+// endpoint that refused or reset is passed over by every balancer until its
+// back-off ends, and Balancer.Retry names another endpoint for a retry
+// within the backend's retry budget.
 package lb

@@ -13,10 +13,16 @@ type Endpoint struct {
 	Addr string
 
 	inflight atomic.Int64
+	// ejectedUntil is the monotonic time (health.now) an ejection ends, 0
+	// when the endpoint is in; lastEjectedUntil keeps the last one and
+	// ejections its length in base periods, for the back-off.
+	ejectedUntil     atomic.Int64
+	lastEjectedUntil atomic.Int64
+	ejections        atomic.Int64
 	// Pad the struct to a cache line (64-byte objects are 64-byte aligned by
 	// the allocator) so two endpoints updated from different cores do not
 	// share one.
-	_ [64 - 16 - 8]byte
+	_ [64 - 16 - 4*8]byte
 }
 
 // Acquire records that a request started using the endpoint.
@@ -32,13 +38,18 @@ func (e *Endpoint) Inflight() int64 { return e.inflight.Load() }
 // Registry hands out one Endpoint per address. The zero value is not usable;
 // call NewRegistry.
 type Registry struct {
-	mu  sync.Mutex
-	eps map[string]*Endpoint
+	mu     sync.Mutex
+	eps    map[string]*Endpoint
+	health *health
 }
 
-// NewRegistry returns an empty Registry.
-func NewRegistry() *Registry {
-	return &Registry{eps: make(map[string]*Endpoint)}
+// NewRegistry returns an empty Registry with the default HealthOptions.
+func NewRegistry() *Registry { return NewRegistryWith(HealthOptions{}) }
+
+// NewRegistryWith returns an empty Registry whose balancers eject and
+// retry as o says.
+func NewRegistryWith(o HealthOptions) *Registry {
+	return &Registry{eps: make(map[string]*Endpoint), health: newHealth(o)}
 }
 
 // Endpoint returns the Endpoint for addr, creating it on first use. It returns

@@ -5,13 +5,13 @@ import "math/rand/v2"
 // leastRequest is the power of two choices: sample two distinct endpoints at
 // random and take the one with fewer requests in flight. It avoids both the
 // herd effect of always choosing the global minimum from stale counts and the
-// O(n) scan that would need.
+// O(n) scan that would need. Ejected endpoints lose the comparison.
 type leastRequest struct {
-	eps []*Endpoint
+	set
 }
 
-func newLeastRequest(eps []*Endpoint) *leastRequest {
-	return &leastRequest{eps: eps}
+func newLeastRequest(eps []*Endpoint, h *health) *leastRequest {
+	return &leastRequest{set: newSet(eps, h)}
 }
 
 func (b *leastRequest) Pick(uint64) *Endpoint {
@@ -31,8 +31,26 @@ func (b *leastRequest) Pick(uint64) *Endpoint {
 		j++ // distinct from i, still uniform over the others
 	}
 	a, c := b.eps[i], b.eps[j]
-	if c.Inflight() < a.Inflight() {
+	switch ua, uc := b.h.usable(a), b.h.usable(c); {
+	case ua && uc:
+		if c.Inflight() < a.Inflight() {
+			return c
+		}
+		return a
+	case ua:
+		return a
+	case uc:
 		return c
 	}
-	return a
+	if e := b.usableFrom(i, nil); e != nil {
+		return e
+	}
+	return a // none usable: panic mode
+}
+
+func (b *leastRequest) Retry(_ uint64, failed *Endpoint) *Endpoint {
+	if len(b.eps) == 0 {
+		return nil
+	}
+	return b.usableFrom(rand.Uint64N(uint64(len(b.eps))), failed)
 }

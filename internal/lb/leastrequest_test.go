@@ -12,7 +12,7 @@ func TestLeastRequestAvoidsBusyEndpoint(t *testing.T) {
 		for range 50 {
 			busy.Acquire()
 		}
-		b := newLeastRequest(eps)
+		b := newLeastRequest(eps, nil)
 		// Two distinct endpoints are compared, so the single busy one loses
 		// every comparison it is part of.
 		for range 10_000 {
@@ -36,7 +36,7 @@ func TestLeastRequestDistribution(t *testing.T) {
 			e.Acquire()
 		}
 	}
-	b := newLeastRequest(eps)
+	b := newLeastRequest(eps, nil)
 	counts := map[*Endpoint]int{}
 	for range picks {
 		counts[b.Pick(0)]++
@@ -54,7 +54,7 @@ func TestLeastRequestDistribution(t *testing.T) {
 func TestLeastRequestEqualLoadIsUniform(t *testing.T) {
 	const n, picks = 4, 100_000
 	eps := podEndpoints(n)
-	b := newLeastRequest(eps)
+	b := newLeastRequest(eps, nil)
 	counts := map[*Endpoint]int{}
 	for range picks {
 		counts[b.Pick(0)]++
@@ -70,7 +70,7 @@ func TestLeastRequestEqualLoadIsUniform(t *testing.T) {
 // the in-flight counts steer each pick.
 func TestLeastRequestBalancesHeldRequests(t *testing.T) {
 	eps := podEndpoints(4)
-	b := newLeastRequest(eps)
+	b := newLeastRequest(eps, nil)
 	for range 400 {
 		b.Pick(0).Acquire()
 	}

@@ -31,11 +31,23 @@ const emptySlot = ^uint32(0)
 // of prime size in which every endpoint owns a share of slots proportional to
 // its weight, filled so that adding or removing one endpoint moves few keys.
 // The table is built once by NewMaglev; Pick is one modulo and two loads.
+//
+// A key whose slot belongs to an ejected endpoint falls through to the next
+// slots of the table until one belongs to a usable endpoint, so keys of
+// usable endpoints never move, and an ejected endpoint's keys spread over
+// the others in proportion to their slots, each key to the same one every
+// time.
 type Maglev struct {
-	eps   []*Endpoint // sorted by Addr
-	table []uint32    // slot -> index into eps; nil when there are no endpoints
+	set            // eps sorted by Addr
+	table []uint32 // slot -> index into eps; nil when there are no endpoints
 	size  uint64
 }
+
+// maxFallThrough bounds the slots Pick walks past ejected endpoints before
+// it scans the endpoint list instead: with at most half of the endpoints
+// ejected, 32 ejected slots in a row are about as likely as 32 heads in a
+// row, so the bound only matters when nearly all are out.
+const maxFallThrough = 32
 
 // NewMaglev builds the lookup table for eps. weights is nil (all equal) or one
 // per endpoint; a weight of 0 counts as 1. tableSize must be a prime of at
@@ -78,7 +90,7 @@ func NewMaglev(eps []*Endpoint, weights []uint32, tableSize uint64) (*Maglev, er
 		}
 	}
 
-	m := &Maglev{eps: make([]*Endpoint, len(entries)), size: tableSize}
+	m := &Maglev{set: newSet(make([]*Endpoint, len(entries)), nil), size: tableSize}
 	ws := make([]uint64, len(entries))
 	for i, en := range entries {
 		m.eps[i] = en.ep
@@ -143,11 +155,50 @@ func advance(c, skip, size uint64) uint64 {
 }
 
 // Pick returns the endpoint owning key's slot, or nil when there are none.
+// When that endpoint is ejected, the key falls through to the next slot
+// with a usable one; when none is usable, the slot's owner (panic mode).
 func (m *Maglev) Pick(key uint64) *Endpoint {
 	if m.table == nil {
 		return nil
 	}
-	return m.eps[m.table[key%m.size]]
+	s := key % m.size
+	e := m.eps[m.table[s]]
+	if m.h.usable(e) {
+		return e
+	}
+	if u := m.fallThrough(s, nil); u != nil {
+		return u
+	}
+	return e
+}
+
+// Retry returns the endpoint key falls through to past failed (and any
+// ejected one), or nil when no other is usable.
+func (m *Maglev) Retry(key uint64, failed *Endpoint) *Endpoint {
+	if m.table == nil {
+		return nil
+	}
+	s := key % m.size
+	if e := m.eps[m.table[s]]; e != failed && m.h.usable(e) {
+		return e
+	}
+	return m.fallThrough(s, failed)
+}
+
+// fallThrough walks the slots after s for a usable endpoint other than
+// not; after maxFallThrough slots it takes the first usable endpoint of the
+// list from a place the slot fixes, so a key still lands on one endpoint.
+func (m *Maglev) fallThrough(s uint64, not *Endpoint) *Endpoint {
+	c := s
+	for range maxFallThrough {
+		if c++; c == m.size {
+			c = 0
+		}
+		if e := m.eps[m.table[c]]; e != not && m.h.usable(e) {
+			return e
+		}
+	}
+	return m.usableFrom(uint64(m.table[s]), not)
 }
 
 // maglevTableSizeFor is DefaultMaglevTableSize, or the smallest prime giving

@@ -7,7 +7,7 @@ import (
 
 func TestRoundRobinEvenTurns(t *testing.T) {
 	eps := podEndpoints(7)
-	b := newRoundRobin(eps)
+	b := newRoundRobin(eps, nil)
 	counts := map[*Endpoint]int{}
 	var prev *Endpoint
 	for range 7 * 100 {
@@ -28,7 +28,7 @@ func TestRoundRobinEvenTurns(t *testing.T) {
 // The atomic counter keeps turns exact under concurrency.
 func TestRoundRobinConcurrent(t *testing.T) {
 	eps := podEndpoints(5)
-	b := newRoundRobin(eps)
+	b := newRoundRobin(eps, nil)
 	const goroutines, each = 4, 5 * 1000
 	var mu sync.Mutex
 	counts := map[*Endpoint]int{}

@@ -18,6 +18,8 @@ type filterState struct {
 	// bodyState says whether it was read and whether mirrors may use it.
 	mirrorBody []byte
 	bodyState  bodyState
+	// fail is the request's endpoint and its failover (failover.go).
+	fail failover
 }
 
 type bodyState uint8

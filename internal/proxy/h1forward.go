@@ -25,6 +25,9 @@ func (c *h1conn) serveRequest(headLen int) connNext {
 	c.now = start
 	rq := &c.req
 	c.bodyLeft = rq.contentLength
+	received := rq.path
+	path, pathOK := c.s.routePath(nil, rq.path)
+	rq.path = path // what is matched is what is forwarded
 	rreq := router.Request{
 		Host:     rq.host,
 		Path:     rq.path,
@@ -37,8 +40,14 @@ func (c *h1conn) serveRequest(headLen int) connNext {
 	status, bytes := 0, int64(0)
 	next := connKeep
 
-	rt := lc.table.Match(&rreq)
+	var rt *router.Route
+	if pathOK {
+		rt = lc.table.Match(&rreq)
+	}
 	switch {
+	case !pathOK:
+		status = http.StatusBadRequest
+		c.writeError(status, msgBadPath)
 	case rt == nil:
 		status = http.StatusNotFound
 		c.writeError(status, "no route")
@@ -54,7 +63,7 @@ func (c *h1conn) serveRequest(headLen int) connNext {
 		}
 	}
 	if status != 0 {
-		c.s.record(lc, rq.method, rq.host, rq.path, c.clientIP, &ex, status, bytes, start)
+		c.s.record(lc, rq.method, rq.host, received, c.clientIP, &ex, status, bytes, start)
 	}
 	if c.out.flush() != nil || c.closing() || !c.discardBody() {
 		return connClose
@@ -94,9 +103,8 @@ func (c *h1conn) routeMatched(lc *listenerConfig, rt *router.Route, rreq *router
 		c.writeError(http.StatusServiceUnavailable, "no healthy endpoints for backend "+b.Name)
 		return http.StatusServiceUnavailable, 0, connKeep
 	}
-	ex.upstream = ep.Addr
-	ep.Acquire()
-	defer ep.Release()
+	st.fail.begin(b, rreq, ep, ex)
+	defer st.fail.end(ex)
 	var deadline time.Time
 	if t := rt.Timeouts.Request; t > 0 {
 		deadline = start.Add(t)
@@ -299,6 +307,10 @@ func (c *h1conn) forward(b *router.Backend, addr string, deadline time.Time, st 
 		var err error
 		uc, reused, err = c.s.fwd.pool.get(addr, deadline, c.now)
 		if err != nil {
+			if next, ok := st.fail.next(c.s.metrics, err, true, idempotent(rq.method, hasIdempotencyKey(&rq.fields)), deadline); ok {
+				addr, attempt = next, -1
+				continue
+			}
 			return c.upstreamFailed(b, deadline, err)
 		}
 		err = c.exchange(uc, deadline, remaining)
@@ -311,6 +323,12 @@ func (c *h1conn) forward(b *router.Backend, addr string, deadline time.Time, st 
 			return statusClientClosed, 0, connClose
 		}
 		if retryOnNewConn(attempt, reused, uc, remaining == 0 && replayable(rq.method, rq.contentLength != 0, hasIdempotencyKey(&rq.fields)), err) {
+			continue
+		}
+		// The body is whole while none of it was read past what reqBuf holds.
+		safe := c.bodyLeft == remaining && idempotent(rq.method, hasIdempotencyKey(&rq.fields))
+		if next, ok := st.fail.next(c.s.metrics, err, !reused && uc.w == 0, safe, deadline); ok {
+			addr, attempt = next, -1
 			continue
 		}
 		return c.upstreamFailed(b, deadline, err)

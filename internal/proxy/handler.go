@@ -99,7 +99,12 @@ func (s *Server) route(w http.ResponseWriter, r *http.Request, lc *listenerConfi
 		writeError(w, http.StatusRequestURITooLong, "request URI too long")
 		return
 	}
-	path, query := requestPath(r)
+	received, query := requestPath(r)
+	path, ok := s.routePath(r, received)
+	if !ok {
+		writeError(w, http.StatusBadRequest, msgBadPath)
+		return
+	}
 	ip := clientIP(r.RemoteAddr)
 	rreq := router.Request{
 		Host:     r.Host,
@@ -124,6 +129,9 @@ func (s *Server) route(w http.ResponseWriter, r *http.Request, lc *listenerConfi
 		defer cancel()
 	}
 	out := newOutbound(ctx, r, lc.scheme, ip, upgrade)
+	if path != received {
+		setEscapedPath(out.URL, path) // forward what was matched
+	}
 	st := filterState{scheme: lc.scheme, path: path, query: query, host: r.Host}
 	if s.runFilters(w, out, &rreq, rt.Filters, &st) {
 		return
@@ -145,9 +153,8 @@ func (s *Server) route(w http.ResponseWriter, r *http.Request, lc *listenerConfi
 		writeError(w, http.StatusServiceUnavailable, "no healthy endpoints for backend "+b.Name)
 		return
 	}
-	ex.upstream = ep.Addr
-	ep.Acquire()
-	defer ep.Release()
+	st.fail.begin(b, &rreq, ep, ex)
+	defer st.fail.end(ex)
 	if upgrade != "" {
 		s.fwd.upgrade(w, r, out, b, ep.Addr, &st)
 		return

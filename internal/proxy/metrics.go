@@ -14,6 +14,10 @@ type metrics struct {
 	requests      *prometheus.CounterVec
 	duration      *prometheus.HistogramVec
 	connectErrors *prometheus.CounterVec
+	// failover.go
+	retries       *prometheus.CounterVec
+	retryOverflow *prometheus.CounterVec
+	ejections     *prometheus.CounterVec
 }
 
 func newMetrics(reg prometheus.Registerer) (*metrics, error) {
@@ -31,8 +35,20 @@ func newMetrics(reg prometheus.Registerer) (*metrics, error) {
 			Name: "rauta_upstream_connect_errors_total",
 			Help: "Backend requests that failed to connect or were reset, by backend.",
 		}, []string{"backend"}),
+		retries: prometheus.NewCounterVec(prometheus.CounterOpts{
+			Name: "rauta_upstream_retries_total",
+			Help: "Requests sent to a second endpoint after the first failed before any response byte, by backend.",
+		}, []string{"backend"}),
+		retryOverflow: prometheus.NewCounterVec(prometheus.CounterOpts{
+			Name: "rauta_upstream_retry_budget_exhausted_total",
+			Help: "Retries not made because the backend's retry budget was spent, by backend.",
+		}, []string{"backend"}),
+		ejections: prometheus.NewCounterVec(prometheus.CounterOpts{
+			Name: "rauta_upstream_ejections_total",
+			Help: "Endpoints left out of load balancing after a connect failure or reset (passive health), by backend.",
+		}, []string{"backend"}),
 	}
-	for _, c := range []prometheus.Collector{m.requests, m.duration, m.connectErrors} {
+	for _, c := range []prometheus.Collector{m.requests, m.duration, m.connectErrors, m.retries, m.retryOverflow, m.ejections} {
 		if err := reg.Register(c); err != nil {
 			var are prometheus.AlreadyRegisteredError
 			if errors.As(err, &are) {

@@ -6,6 +6,9 @@ import (
 	"time"
 
 	"github.com/prometheus/client_golang/prometheus"
+
+	"github.com/false-systems/rauta/internal/lb"
+	"github.com/false-systems/rauta/internal/router"
 )
 
 // Options configure a Server. The zero value serves on 0.0.0.0 with access
@@ -49,6 +52,15 @@ type Options struct {
 	// MirrorConcurrency bounds mirror requests in flight; more are dropped.
 	// 0 means 64.
 	MirrorConcurrency int
+	// Paths says how request paths are normalised before routing; the
+	// same path is forwarded. The zero value normalises (RFC 3986 dot
+	// segments and escapes), merges repeated slashes and keeps escaped
+	// slashes (docs/proxy.md, "Path normalisation").
+	Paths router.PathOptions
+	// Health configures passive health (ejecting endpoints that refuse or
+	// reset) and the retry budget of the retry on another endpoint; the
+	// zero value is the default (docs/load-balancing.md).
+	Health lb.HealthOptions
 }
 
 // maxRequestURI is the longest request-target served; longer ones get 414.

@@ -148,6 +148,12 @@ func (f *forwarder) forwardPooled(w http.ResponseWriter, r, out *http.Request, b
 		if retryOnNewConn(attempt, reused, uc, replayable(out.Method, out.ContentLength != 0, keyed), err) {
 			continue
 		}
+		// A streamed body is whole only while nothing was sent.
+		safe := idempotent(out.Method, keyed) && (body == nil || uc == nil) && ctx.Err() == nil
+		if next, ok := st.fail.next(f.metrics, err, uc == nil || (!reused && uc.w == 0), safe, deadline); ok {
+			addr, attempt = next, -1
+			continue
+		}
 		f.putPooledState(ps, stop())
 		f.pooledFailed(w, r, ctx, b, deadline, err)
 		return

@@ -51,6 +51,9 @@ type Server struct {
 // New returns a Server with no listeners.
 func New(opts Options) (*Server, error) {
 	opts = opts.withDefaults()
+	if _, err := router.ParseEscapedSlashes(string(opts.Paths.EscapedSlashes)); err != nil {
+		return nil, err
+	}
 	reg := opts.Registerer
 	if reg == nil {
 		reg = prometheus.NewRegistry()
@@ -61,7 +64,7 @@ func New(opts Options) (*Server, error) {
 	}
 	s := &Server{
 		opts:         opts,
-		registry:     lb.NewRegistry(),
+		registry:     lb.NewRegistryWith(opts.Health),
 		metrics:      m,
 		sockets:      map[string]*socket{},
 		byName:       map[string]*socket{},

@@ -58,18 +58,45 @@ func (b *Backend) Pick(r *Request) *lb.Endpoint {
 	if b.balancer == nil {
 		return nil
 	}
-	var key uint64
-	if b.maglev {
-		src := r.ClientIP
-		if b.hashHeader != "" && r.Header != nil {
-			if v, ok := r.Header.Lookup(b.hashHeader); ok {
-				src = v
-			}
-		}
-		key = lb.Hash(src)
-	}
-	return b.balancer.Pick(key)
+	return b.balancer.Pick(b.Key(r))
 }
+
+// Key is r's hash key for the backend's balancer: the hash of the
+// configured header or client address for Maglev, 0 otherwise.
+func (b *Backend) Key(r *Request) uint64 {
+	if !b.maglev {
+		return 0
+	}
+	src := r.ClientIP
+	if b.hashHeader != "" && r.Header != nil {
+		if v, ok := r.Header.Lookup(b.hashHeader); ok {
+			src = v
+		}
+	}
+	return lb.Hash(src)
+}
+
+// Retry returns an endpoint other than failed for another attempt of the
+// request whose Key is key, nil when none is usable (lb.Balancer.Retry).
+func (b *Backend) Retry(key uint64, failed *lb.Endpoint) *lb.Endpoint {
+	if b.balancer == nil {
+		return nil
+	}
+	return b.balancer.Retry(key, failed)
+}
+
+// Eject leaves an endpoint that failed out of the backend's balancing for
+// a back-off period (lb.Balancer.Eject); it reports whether it did.
+func (b *Backend) Eject(e *lb.Endpoint) bool {
+	return b.balancer != nil && b.balancer.Eject(e)
+}
+
+// StartRetry takes a place in the backend's retry budget; call EndRetry
+// after it returned true.
+func (b *Backend) StartRetry() bool { return b.balancer != nil && b.balancer.StartRetry() }
+
+// EndRetry gives back a place StartRetry took.
+func (b *Backend) EndRetry() { b.balancer.EndRetry() }
 
 // backendSet splits traffic between weighted backends with cumulative
 // weights: backend i owns the draws in [cum[i-1], cum[i]).

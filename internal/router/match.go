@@ -66,10 +66,10 @@ func compileMatch(m ir.Match) (matcher, error) {
 func compilePath(p ir.PathMatch) (pathMatcher, error) {
 	switch p.Type {
 	case ir.PathExact:
-		return pathMatcher{kind: ir.PathExact, value: p.Value}, nil
+		return pathMatcher{kind: ir.PathExact, value: matchValue(p.Value)}, nil
 	case ir.PathPrefix, "":
 		// An unset path match is the spec's default: PathPrefix "/".
-		v := p.Value
+		v := matchValue(p.Value)
 		if v == "" {
 			v = "/"
 		}
@@ -82,6 +82,19 @@ func compilePath(p ir.PathMatch) (pathMatcher, error) {
 		return pathMatcher{kind: ir.PathRegex, value: p.Value, re: re}, nil
 	}
 	return pathMatcher{}, fmt.Errorf("match.path: unknown type %q", p.Type)
+}
+
+// matchValue puts an Exact or Prefix path in the form NormalizePath gives
+// requests ("/%7euser" -> "/~user"), so a route written with escapes still
+// matches. Slashes are left alone: merging is the listener's choice.
+func matchValue(v string) string {
+	if v == "" {
+		return v
+	}
+	if n, err := NormalizePath(v, PathOptions{KeepSlashes: true}); err == nil {
+		return n
+	}
+	return v
 }
 
 func compileValue(v ir.ValueMatch) (valueMatcher, error) {
