@@ -216,38 +216,51 @@ func (e *env) with(t *testing.T) *env {
 	return &c
 }
 
-// Each fault runs under load: 2 s of steady load first, the fault, the
-// wait until the system is whole again, and 3 s of load after that.
-const (
-	before = 2 * time.Second
-	after  = 3 * time.Second
-)
+// underLoad runs the steady load around a fault: 2 s before it, kill
+// (which sends the signal), recover (which waits until the system is
+// whole again and returns what it measured), and 3 s after that.
+func (e *env) underLoad(kill func() error, recover func() time.Duration) (outcome, time.Duration) {
+	e.t.Helper()
+	l := startLoad(e.ctx, e.url, rate)
+	defer l.stop()
+	time.Sleep(2 * time.Second)
+	faultAt := l.since(time.Now())
+	if err := kill(); err != nil {
+		e.t.Fatal(err)
+	}
+	d := recover()
+	time.Sleep(3 * time.Second)
+	l.stop()
+	return l.outcome(faultAt), d
+}
+
+// sigkill kills a process by pid; the processes are children of this
+// test (the cluster's and the node's), so the pid cannot be reused while
+// they are unreaped.
+func sigkill(what string, pid int) func() error {
+	return func() error {
+		if err := syscall.Kill(pid, syscall.SIGKILL); err != nil {
+			return fmt.Errorf("kill %s (pid %d): %w", what, pid, err)
+		}
+		return nil
+	}
+}
 
 // killAPIServer SIGKILLs kube-apiserver, keeps it down for 5 s, starts it
 // again and changes the route. The data planes keep their last config:
 // no request may fail, and the change must be served once the API server
 // is back.
 func (e *env) killAPIServer() result {
-	l := startLoad(e.ctx, e.url, rate)
-	time.Sleep(before)
-	pid := e.apiServerPid()
-	faultAt := l.since(time.Now())
-	if err := syscall.Kill(pid, syscall.SIGKILL); err != nil {
-		l.stop()
-		e.t.Fatalf("kill kube-apiserver (pid %d): %v", pid, err)
-	}
-	time.Sleep(5 * time.Second) // traffic while the API server is gone
-	e.eventually("kube-apiserver to start again", time.Minute, func() (bool, string) {
-		err := e.cluster.StartAPIServer(e.ctx)
-		return err == nil, fmt.Sprint(err) // "already running" until the killed one is reaped
+	o, prop := e.underLoad(sigkill("kube-apiserver", e.apiServerPid()), func() time.Duration {
+		time.Sleep(5 * time.Second) // traffic while the API server is gone
+		e.eventually("kube-apiserver to start again", time.Minute, func() (bool, string) {
+			err := e.cluster.StartAPIServer(e.ctx)
+			return err == nil, fmt.Sprint(err) // "already running" until the killed one is reaped
+		})
+		return e.changeRoute(time.Now())
 	})
-	back := time.Now()
-	prop := e.changeRoute(back)
-	time.Sleep(after)
-	l.stop()
-	o := l.outcome(faultAt)
 	if o.failed > 0 {
-		e.t.Errorf("with the API server killed: %s; want no failed request (the data plane keeps its config)", o)
+		e.t.Errorf("with the API server killed: %s; want no failed request (the data planes keep their config)", o)
 	}
 	return result{fault: "kube-apiserver SIGKILLed, restarted after 5 s", outcome: o, propagation: prop}
 }
@@ -256,19 +269,11 @@ func (e *env) killAPIServer() result {
 // restarts the container, as a kubelet would. No request may fail, and a
 // route change must be served again.
 func (e *env) killController() result {
-	l := startLoad(e.ctx, e.url, rate)
-	time.Sleep(before)
 	pod, pid, restarts := e.podProcess(releaseNS, "app.kubernetes.io/component=controller")
-	faultAt := l.since(time.Now())
-	if err := syscall.Kill(pid, syscall.SIGKILL); err != nil {
-		l.stop()
-		e.t.Fatalf("kill the controller (pid %d): %v", pid, err)
-	}
-	e.waitRestarted(releaseNS, pod, restarts)
-	prop := e.changeRoute(time.Now())
-	time.Sleep(after)
-	l.stop()
-	o := l.outcome(faultAt)
+	o, prop := e.underLoad(sigkill("the controller", pid), func() time.Duration {
+		e.waitRestarted(releaseNS, pod, restarts)
+		return e.changeRoute(time.Now())
+	})
 	if o.failed > 0 {
 		e.t.Errorf("with the controller killed: %s; want no failed request (the data planes keep their config)", o)
 	}
@@ -296,18 +301,11 @@ func (e *env) killBackend() result {
 }
 
 func (e *env) killPodProcess(fault, ns, selector string) result {
-	l := startLoad(e.ctx, e.url, rate)
-	time.Sleep(before)
 	pod, pid, restarts := e.podProcess(ns, selector)
-	faultAt := l.since(time.Now())
-	if err := syscall.Kill(pid, syscall.SIGKILL); err != nil {
-		l.stop()
-		e.t.Fatalf("kill %s/%s (pid %d): %v", ns, pod, pid, err)
-	}
-	e.waitRestarted(ns, pod, restarts)
-	time.Sleep(after)
-	l.stop()
-	o := l.outcome(faultAt)
+	o, _ := e.underLoad(sigkill(ns+"/"+pod, pid), func() time.Duration {
+		e.waitRestarted(ns, pod, restarts)
+		return 0
+	})
 	if float64(o.failed) > maxFailedShare*float64(o.requests) || o.clean > maxClean {
 		e.t.Errorf("%s: %s; want at most %.0f%% failed and an error rate of 0 within %s",
 			fault, o, 100*maxFailedShare, maxClean)
