@@ -3,7 +3,8 @@
 #   1. static checks: gofmt, go vet, golangci-lint with the checked-in config,
 #      the Helm chart (lint and template, in go test ./test/chart)
 #   2. generated eBPF objects are in sync with their C sources
-#   3. go test ./...: unit, golden and fuzz-seed tests, end-to-end tests that
+#   3. every fuzz target for a bounded time (hack/fuzz.sh; FUZZTIME, 10s each)
+#   4. go test ./...: unit, golden and fuzz-seed tests, end-to-end tests that
 #      run `rauta run` as a process, h2spec against internal/h2, and (as
 #      root) the eBPF and network-namespace tests and the local-cluster tests
 # A tier that cannot run says so loudly and makes the run fail in CI.
@@ -61,6 +62,9 @@ step "h2spec (HTTP/2 conformance tool, cached in $RAUTA_CACHE/bin)"
 RAUTA_H2SPEC=$(hack/h2spec.sh)
 export RAUTA_H2SPEC
 echo "$RAUTA_H2SPEC"
+
+step "fuzz: every target for ${FUZZTIME:-10s} (hack/fuzz.sh)"
+hack/fuzz.sh
 
 step "go test ./..."
 go test -count=1 -timeout 40m ./...
