@@ -296,6 +296,9 @@ func (b *bench) tearDown() {
 		}
 	}
 	if b.cluster != nil {
+		if b.cfg.keepLogs {
+			b.keepPodLogs()
+		}
 		if err := b.cluster.Stop(); err != nil {
 			b.logf("stop local cluster: %v", err)
 		}
@@ -305,4 +308,24 @@ func (b *bench) tearDown() {
 		return
 	}
 	os.RemoveAll(b.dir)
+}
+
+// keepPodLogs copies the pods' logs (the node agent removes them with the
+// pods) to podlogs/ in the run's folder.
+func (b *bench) keepPodLogs() {
+	logs, _ := filepath.Glob(filepath.Join(b.dir, "node", "pods", "*", "*.log"))
+	out := filepath.Join(b.dir, "podlogs")
+	if err := os.MkdirAll(out, 0o755); err != nil {
+		b.logf("keep pod logs: %v", err)
+		return
+	}
+	for _, l := range logs {
+		data, err := os.ReadFile(l)
+		if err == nil {
+			err = os.WriteFile(filepath.Join(out, filepath.Base(filepath.Dir(l))+"-"+filepath.Base(l)), data, 0o644)
+		}
+		if err != nil {
+			b.logf("keep pod log %s: %v", l, err)
+		}
+	}
 }
