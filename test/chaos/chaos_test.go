@@ -8,11 +8,9 @@ package chaos_test
 
 import (
 	"context"
-	"encoding/json"
 	"fmt"
 	"net/http"
 	"os"
-	"path/filepath"
 	"strconv"
 	"strings"
 	"syscall"
@@ -22,17 +20,14 @@ import (
 	corev1 "k8s.io/api/core/v1"
 	"k8s.io/apimachinery/pkg/api/meta"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
-	"k8s.io/apimachinery/pkg/runtime"
 	"k8s.io/apimachinery/pkg/types"
 	"k8s.io/client-go/kubernetes"
-	clientgoscheme "k8s.io/client-go/kubernetes/scheme"
 	"sigs.k8s.io/controller-runtime/pkg/client"
 	gwv1 "sigs.k8s.io/gateway-api/apis/v1"
 
 	"github.com/false-systems/rauta/test/chartinstall"
 	"github.com/false-systems/rauta/test/devcluster"
-	"github.com/false-systems/rauta/test/devcluster/node"
-	"github.com/false-systems/rauta/test/testimage"
+	"github.com/false-systems/rauta/test/rautacluster"
 )
 
 // This test's cluster has its own bridge and ranges, so it runs beside the
@@ -103,6 +98,7 @@ spec:
 type env struct {
 	t       *testing.T
 	ctx     context.Context
+	rc      *rautacluster.Env
 	cluster *devcluster.Cluster
 	cs      kubernetes.Interface
 	cl      client.Client
@@ -127,7 +123,7 @@ func TestChaos(t *testing.T) {
 	ctx, cancel := context.WithTimeout(context.Background(), 15*time.Minute)
 	defer cancel()
 	e := setup(ctx, t)
-	defer e.dumpOnFailure()
+	defer e.rc.DumpOnFailure(t, releaseNS, appsNS)
 
 	var results []result
 	run := func(name string, f func(e *env) result) {
@@ -153,42 +149,9 @@ func TestChaos(t *testing.T) {
 
 func setup(ctx context.Context, t *testing.T) *env {
 	start := time.Now()
-	img := testimage.Get(ctx, t)
-	bins, err := devcluster.CacheDir()
-	if err != nil {
-		t.Fatal(err)
-	}
-	images := append(node.EchoBasicImages(devcluster.BinariesIn(bins).EchoBasic),
-		node.ImageMapping{Repository: img.Repository, Layout: img.Layout})
-	cluster, err := devcluster.Start(ctx, devcluster.Options{
-		ServiceCIDR:      serviceCIDR,
-		LoadBalancerCIDR: lbCIDR,
-		Node:             &node.Config{Bridge: bridge, PodCIDR: podCIDR, StateDir: filepath.Join(t.TempDir(), "node"), Images: images},
-	})
-	if err != nil {
-		t.Fatalf("start the local cluster: %v", err)
-	}
-	t.Cleanup(func() {
-		if err := cluster.Stop(); err != nil {
-			t.Errorf("stop the local cluster: %v", err)
-		}
-	})
-	cs, err := cluster.Client()
-	if err != nil {
-		t.Fatal(err)
-	}
-	scheme := runtime.NewScheme()
-	if err := clientgoscheme.AddToScheme(scheme); err != nil {
-		t.Fatal(err)
-	}
-	if err := gwv1.Install(scheme); err != nil {
-		t.Fatal(err)
-	}
-	cl, err := client.New(cluster.RESTConfig(), client.Options{Scheme: scheme})
-	if err != nil {
-		t.Fatal(err)
-	}
-	e := &env{t: t, ctx: ctx, cluster: cluster, cs: cs, cl: cl}
+	rc := rautacluster.Start(ctx, t, rautacluster.Options{Bridge: bridge, PodCIDR: podCIDR, ServiceCIDR: serviceCIDR, LoadBalancerCIDR: lbCIDR})
+	img, cluster := rc.Image, rc.Cluster
+	e := &env{t: t, ctx: ctx, rc: rc, cluster: cluster, cs: rc.CS, cl: rc.CL}
 	if err := chartinstall.Install(ctx, cluster.Kubeconfig(), releaseNS, map[string]any{
 		"image":      map[string]any{"tag": img.Version},
 		"controller": map[string]any{"extraArgs": []any{"-hold-off=20ms", "-max-delay=200ms"}},
@@ -439,41 +402,5 @@ func (e *env) waitProgrammed() string {
 // eventually polls cond every 100 ms until it holds or timeout passes.
 func (e *env) eventually(what string, timeout time.Duration, cond func() (bool, string)) {
 	e.t.Helper()
-	deadline := time.Now().Add(timeout)
-	for {
-		ok, why := cond()
-		if ok {
-			return
-		}
-		if time.Now().After(deadline) || e.ctx.Err() != nil {
-			e.t.Fatalf("timed out after %s waiting for %s: %s", timeout, what, why)
-		}
-		time.Sleep(100 * time.Millisecond)
-	}
-}
-
-// dumpOnFailure logs the pods and the RAUTA logs, so a CI failure can be
-// read without the cluster.
-func (e *env) dumpOnFailure() {
-	if !e.t.Failed() {
-		return
-	}
-	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
-	defer cancel()
-	for _, ns := range []string{releaseNS, appsNS} {
-		pods, err := e.cs.CoreV1().Pods(ns).List(ctx, metav1.ListOptions{})
-		if err != nil {
-			continue
-		}
-		for _, p := range pods.Items {
-			st, _ := json.Marshal(p.Status.ContainerStatuses)
-			e.t.Logf("pod %s/%s phase %s containers %s", ns, p.Name, p.Status.Phase, st)
-			if strings.HasPrefix(p.Name, "echo-") {
-				continue
-			}
-			tail := int64(60)
-			b, err := e.cs.CoreV1().Pods(ns).GetLogs(p.Name, &corev1.PodLogOptions{TailLines: &tail}).DoRaw(ctx)
-			e.t.Logf("logs of %s/%s (%v):\n%s", ns, p.Name, err, b)
-		}
-	}
+	rautacluster.Eventually(e.ctx, e.t, what, timeout, 100*time.Millisecond, cond)
 }

@@ -13,15 +13,12 @@ import (
 	"net"
 	"net/http"
 	"os"
-	"path/filepath"
 	"strings"
 	"sync"
 	"sync/atomic"
 	"testing"
 	"time"
 
-	appsv1 "k8s.io/api/apps/v1"
-	corev1 "k8s.io/api/core/v1"
 	apierrors "k8s.io/apimachinery/pkg/api/errors"
 	"k8s.io/apimachinery/pkg/api/meta"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
@@ -32,8 +29,7 @@ import (
 
 	"github.com/false-systems/rauta/test/chartinstall"
 	"github.com/false-systems/rauta/test/devcluster"
-	"github.com/false-systems/rauta/test/devcluster/node"
-	"github.com/false-systems/rauta/test/testimage"
+	"github.com/false-systems/rauta/test/rautacluster"
 )
 
 // This test's cluster has its own bridge and ranges, so it runs beside the
@@ -121,6 +117,7 @@ spec:
 type env struct {
 	t       *testing.T
 	ctx     context.Context
+	rc      *rautacluster.Env
 	cluster *devcluster.Cluster
 	cs      kubernetes.Interface
 	cl      client.Client
@@ -132,42 +129,13 @@ func TestDeployed(t *testing.T) {
 	}
 	ctx, cancel := context.WithTimeout(context.Background(), 25*time.Minute)
 	defer cancel()
-	dir := t.TempDir()
-
-	img := testimage.Get(ctx, t)
-
-	bins, err := devcluster.CacheDir()
-	if err != nil {
-		t.Fatal(err)
-	}
-	images := append(node.EchoBasicImages(devcluster.BinariesIn(bins).EchoBasic),
-		node.ImageMapping{Repository: img.Repository, Layout: img.Layout})
-	cluster, err := devcluster.Start(ctx, devcluster.Options{
-		ServiceCIDR:      serviceCIDR,
-		LoadBalancerCIDR: lbCIDR,
-		Node:             &node.Config{Bridge: bridge, PodCIDR: podCIDR, StateDir: filepath.Join(dir, "node"), Images: images},
-	})
-	if err != nil {
-		t.Fatalf("start the local cluster: %v", err)
-	}
-	defer func() {
-		if err := cluster.Stop(); err != nil {
-			t.Errorf("stop the local cluster: %v", err)
-		}
-	}()
-	cs, err := cluster.Client()
-	if err != nil {
-		t.Fatal(err)
-	}
-	cl, err := newClient(cluster)
-	if err != nil {
-		t.Fatal(err)
-	}
-	e := &env{t: t, ctx: ctx, cluster: cluster, cs: cs, cl: cl}
-	defer e.dumpOnFailure()
+	rc := rautacluster.Start(ctx, t, rautacluster.Options{Bridge: bridge, PodCIDR: podCIDR, ServiceCIDR: serviceCIDR, LoadBalancerCIDR: lbCIDR})
+	img := rc.Image
+	e := &env{t: t, ctx: ctx, rc: rc, cluster: rc.Cluster, cs: rc.CS, cl: rc.CL}
+	defer rc.DumpOnFailure(t, releaseNS, "apps")
 
 	start := time.Now()
-	if err := chartinstall.Install(ctx, cluster.Kubeconfig(), releaseNS, map[string]any{
+	if err := chartinstall.Install(ctx, rc.Cluster.Kubeconfig(), releaseNS, map[string]any{
 		"image":      map[string]any{"tag": img.Version},
 		"controller": map[string]any{"extraArgs": []any{"-hold-off=20ms", "-max-delay=200ms"}},
 		"dataPlane":  map[string]any{"replicas": 2},
@@ -177,11 +145,11 @@ func TestDeployed(t *testing.T) {
 	e.waitDeploymentReady(releaseNS, "rauta-controller", 1)
 	t.Logf("chart installed, controller ready in %s", time.Since(start).Round(time.Millisecond))
 
-	if err := cluster.Apply(ctx, []byte(backends)); err != nil {
+	if err := rc.Cluster.Apply(ctx, []byte(backends)); err != nil {
 		t.Fatalf("apply backends: %v", err)
 	}
 	start = time.Now()
-	if err := cluster.Apply(ctx, []byte(gateways)); err != nil {
+	if err := rc.Cluster.Apply(ctx, []byte(gateways)); err != nil {
 		t.Fatalf("apply gateways: %v", err)
 	}
 	addrA := e.waitProgrammed("gw-a")
@@ -198,7 +166,7 @@ func TestDeployed(t *testing.T) {
 	}
 
 	t.Run("provisioned objects", func(t *testing.T) {
-		d, err := cs.AppsV1().Deployments("apps").Get(ctx, "rauta-gw-a", metav1.GetOptions{})
+		d, err := rc.CS.AppsV1().Deployments("apps").Get(ctx, "rauta-gw-a", metav1.GetOptions{})
 		if err != nil {
 			t.Fatal(err)
 		}
@@ -250,12 +218,12 @@ func TestDeployed(t *testing.T) {
 
 	t.Run("deleting a Gateway removes its data plane", func(t *testing.T) {
 		e := e.with(t)
-		if err := cl.Delete(ctx, &gwv1.Gateway{ObjectMeta: metav1.ObjectMeta{Namespace: "apps", Name: "gw-b"}}); err != nil {
+		if err := rc.CL.Delete(ctx, &gwv1.Gateway{ObjectMeta: metav1.ObjectMeta{Namespace: "apps", Name: "gw-b"}}); err != nil {
 			t.Fatal(err)
 		}
 		e.eventually("gw-b's Deployment and Service to be deleted", 2*time.Minute, func() (bool, string) {
-			_, errD := cs.AppsV1().Deployments("apps").Get(ctx, "rauta-gw-b", metav1.GetOptions{})
-			_, errS := cs.CoreV1().Services("apps").Get(ctx, "rauta-gw-b", metav1.GetOptions{})
+			_, errD := rc.CS.AppsV1().Deployments("apps").Get(ctx, "rauta-gw-b", metav1.GetOptions{})
+			_, errS := rc.CS.CoreV1().Services("apps").Get(ctx, "rauta-gw-b", metav1.GetOptions{})
 			return apierrors.IsNotFound(errD) && apierrors.IsNotFound(errS), fmt.Sprintf("deployment: %v, service: %v", errD, errS)
 		})
 		if pod := e.echoPod("http://" + addrA + "/"); !strings.HasPrefix(pod, "echo-a-") {
@@ -446,55 +414,5 @@ func (e *env) waitDeploymentReady(ns, name string, want int32) {
 // eventually polls cond every 200 ms until it holds or timeout passes.
 func (e *env) eventually(what string, timeout time.Duration, cond func() (bool, string)) {
 	e.t.Helper()
-	deadline := time.Now().Add(timeout)
-	last := ""
-	for {
-		ok, why := cond()
-		if ok {
-			return
-		}
-		last = why
-		if time.Now().After(deadline) || e.ctx.Err() != nil {
-			e.t.Fatalf("timed out after %s waiting for %s: %s", timeout, what, last)
-		}
-		time.Sleep(200 * time.Millisecond)
-	}
-}
-
-// dumpOnFailure logs the controller's and data planes' logs and the
-// Gateways, so a CI failure can be read without the cluster.
-func (e *env) dumpOnFailure() {
-	if !e.t.Failed() {
-		return
-	}
-	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
-	defer cancel()
-	for _, ns := range []string{releaseNS, "apps"} {
-		pods, err := e.cs.CoreV1().Pods(ns).List(ctx, metav1.ListOptions{})
-		if err != nil {
-			continue
-		}
-		for _, p := range pods.Items {
-			e.t.Logf("pod %s/%s phase %s conditions %+v", ns, p.Name, p.Status.Phase, p.Status.Conditions)
-			if strings.HasPrefix(p.Name, "echo-") {
-				continue
-			}
-			tail := int64(80)
-			b, err := e.cs.CoreV1().Pods(ns).GetLogs(p.Name, &corev1.PodLogOptions{TailLines: &tail}).DoRaw(ctx)
-			e.t.Logf("logs of %s/%s (%v):\n%s", ns, p.Name, err, b)
-		}
-	}
-	var gws gwv1.GatewayList
-	if err := e.cl.List(ctx, &gws); err == nil {
-		for _, g := range gws.Items {
-			b, _ := json.MarshalIndent(g.Status, "", "  ")
-			e.t.Logf("Gateway %s/%s status: %s", g.Namespace, g.Name, b)
-		}
-	}
-	var ds appsv1.DeploymentList
-	if err := e.cl.List(ctx, &ds); err == nil {
-		for _, d := range ds.Items {
-			e.t.Logf("Deployment %s/%s status %+v", d.Namespace, d.Name, d.Status)
-		}
-	}
+	rautacluster.Eventually(e.ctx, e.t, what, timeout, 200*time.Millisecond, cond)
 }
