@@ -38,7 +38,7 @@ type listenerState struct {
 	certs          []ir.Certificate
 	overlapping    []string // HTTPS listeners on the same port whose hostnames overlap this one's
 	attached       int32
-	routes         []routeEntry
+	routes         []*routeEntry
 }
 
 // cond is a condition outcome before it becomes a metav1.Condition.

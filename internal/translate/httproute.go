@@ -73,9 +73,9 @@ func (t *translator) httpRoutes(routes []*gwv1.HTTPRoute) {
 				for _, rule := range tr.rules {
 					for mi, route := range rule.routes {
 						route.Hostnames = a.hostnames
-						a.listener.routes = append(a.listener.routes, routeEntry{
+						a.listener.routes = append(a.listener.routes, &routeEntry{
 							route: route, created: r.CreationTimestamp.Time, key: r.Namespace + "/" + r.Name,
-							rule: rule.index, match: mi,
+							rule: rule.index, match: mi, seq: len(a.listener.routes),
 						})
 					}
 				}
@@ -141,14 +141,19 @@ func dedupParentRefs(refs []gwv1.ParentReference) []gwv1.ParentReference {
 // ParentRefKey identifies a parentRef exactly as written (unset fields stay
 // unset), so that status entries can be matched to the refs they describe.
 func ParentRefKey(r gwv1.ParentReference) string {
-	return fmt.Sprintf("%v/%v/%v/%s/%v/%v", deref(r.Group), deref(r.Kind), deref(r.Namespace), r.Name, deref(r.SectionName), deref(r.Port))
+	port := "<nil>"
+	if r.Port != nil {
+		port = strconv.Itoa(int(*r.Port))
+	}
+	return orNil(r.Group) + "/" + orNil(r.Kind) + "/" + orNil(r.Namespace) + "/" + string(r.Name) + "/" + orNil(r.SectionName) + "/" + port
 }
 
-func deref[T any](p *T) any {
+// orNil is *p, or "<nil>" (distinct from an empty value) when p is nil.
+func orNil[T ~string](p *T) string {
 	if p == nil {
-		return nil
+		return "<nil>"
 	}
-	return *p
+	return string(*p)
 }
 
 // httpRoute translates the rules of one HTTPRoute.

@@ -17,6 +17,9 @@ type routeEntry struct {
 	key     string // "namespace/name" of the route
 	rule    int
 	match   int
+	// seq is the entry's position among its listener's entries: the last
+	// key, so equal entries keep their order.
+	seq int
 }
 
 // sortByPrecedence orders entries as the Gateway API spec requires, so the
@@ -32,22 +35,14 @@ type routeEntry struct {
 // Hostname precedence is not here: the proxy picks the most specific
 // hostname group first, and within a group this order applies.
 //
-// It returns pointers into es, sorted: an entry holds a whole ir.Route, and
-// moving those while sorting a thousand of them cost more than the
-// comparisons. Entries that compare equal keep their order in es (their
-// position is the last key), so the unstable sort gives a stable result.
-func sortByPrecedence(es []routeEntry) []*routeEntry {
-	idx := make([]int32, len(es))
-	for i := range idx {
-		idx[i] = int32(i)
-	}
-	slices.SortFunc(idx, func(a, b int32) int {
-		return cmp.Or(comparePrecedence(&es[a], &es[b]), cmp.Compare(a, b))
+// It sorts pointers: an entry holds a whole ir.Route, and moving those
+// while sorting a thousand of them cost more than the comparisons. es is
+// left as it is.
+func sortByPrecedence(es []*routeEntry) []*routeEntry {
+	order := slices.Clone(es)
+	slices.SortFunc(order, func(a, b *routeEntry) int {
+		return cmp.Or(comparePrecedence(a, b), cmp.Compare(a.seq, b.seq))
 	})
-	order := make([]*routeEntry, len(es))
-	for i, j := range idx {
-		order[i] = &es[j]
-	}
 	return order
 }
 
