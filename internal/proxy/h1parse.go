@@ -283,6 +283,11 @@ func parseResponseHead(head string, headRequest bool, rh *respHead) error {
 		}
 		rh.fields = append(rh.fields, hfield{name, value})
 	}
+	if proto == "HTTP/1.0" && encoded {
+		// RFC 9112 6.1: an HTTP/1.0 message with Transfer-Encoding has
+		// faulty framing; net/http ignores the field, a cache might not.
+		return fmt.Errorf("%w: Transfer-Encoding in an HTTP/1.0 response", errBadResponse)
+	}
 	if proto == "HTTP/1.0" && !keepAlive10 {
 		rh.closeAfter = true
 	}

@@ -286,6 +286,7 @@ var responseSeeds = []string{
 	"HTTP/1.1 200 OK\r\nContent-Length: -5\r\n\r\n",
 	"HTTP/1.1 200 OK\r\n\r\nto eof",
 	"HTTP/1.0 200 OK\r\n\r\n",
+	"HTTP/1.0 200 OK\r\nTransfer-Encoding: chunked\r\n\r\n",
 	"HTTP/1.0 200 OK\r\nConnection: keep-alive\r\nContent-Length: 0\r\n\r\n",
 	"HTTP/1.1 204 No Content\r\nContent-Length: 10\r\n\r\n",
 	"HTTP/1.1 304 Not Modified\r\nTransfer-Encoding: chunked\r\n\r\n",
