@@ -54,6 +54,8 @@ func common() []features.FeatureName {
 		features.SupportHTTPRoute303RedirectStatusCode,
 		features.SupportHTTPRoute307RedirectStatusCode,
 		features.SupportHTTPRoute308RedirectStatusCode,
+		features.SupportGRPCRoute,
+		features.SupportGRPCRouteNamedRouteRule,
 	}
 }
 

@@ -60,9 +60,9 @@ func (c *Cache) end() {
 	c.routes, c.next = c.next, nil
 }
 
-// httpRoute returns the cached translation of a route, or translates and
+// route returns the cached translation of a route (HTTPRoute or GRPCRoute), or translates and
 // caches it.
-func (c *Cache) httpRoute(uid types.UID, generation int64, translate func() translatedRoute) translatedRoute {
+func (c *Cache) route(uid types.UID, generation int64, translate func() translatedRoute) translatedRoute {
 	if uid == "" {
 		return translate()
 	}

@@ -12,7 +12,7 @@ import (
 // httpFilters converts a filter list. An unsupported filter makes the rule
 // invalid; a mirror whose backend does not resolve is dropped and reported as
 // a reference problem, because the main request must not suffer for it.
-func (t *translator) httpFilters(routeNS, field string, in []gwv1.HTTPRouteFilter) ([]ir.Filter, []refProblem, error) {
+func (t *translator) httpFilters(id routeID, field string, in []gwv1.HTTPRouteFilter) ([]ir.Filter, []refProblem, error) {
 	var out []ir.Filter
 	var problems []refProblem
 	var redirect, rewrite bool
@@ -53,7 +53,7 @@ func (t *translator) httpFilters(routeNS, field string, in []gwv1.HTTPRouteFilte
 			rewrite = true
 			out = append(out, ir.Filter{Rewrite: rw})
 		case gwv1.HTTPRouteFilterRequestMirror:
-			m, p, err := t.mirrorFilter(routeNS, ffield, f.RequestMirror)
+			m, p, err := t.mirrorFilter(id, ffield, f.RequestMirror)
 			if err != nil {
 				return nil, problems, err
 			}
@@ -150,7 +150,7 @@ func pathModifier(field string, p *gwv1.HTTPPathModifier) (*ir.PathModifier, err
 	}
 }
 
-func (t *translator) mirrorFilter(routeNS, field string, m *gwv1.HTTPRequestMirrorFilter) (*ir.Mirror, *refProblem, error) {
+func (t *translator) mirrorFilter(id routeID, field string, m *gwv1.HTTPRequestMirrorFilter) (*ir.Mirror, *refProblem, error) {
 	if m == nil {
 		return nil, nil, unsupported("%s.requestMirror: missing", field)
 	}
@@ -171,7 +171,7 @@ func (t *translator) mirrorFilter(routeNS, field string, m *gwv1.HTTPRequestMirr
 		}
 		out.Numerator, out.Denominator = uint32(m.Fraction.Numerator), uint32(den)
 	}
-	b, p := t.backend(kindHTTPRoute, routeNS, field+".requestMirror.backendRef", m.BackendRef, 1)
+	b, p := t.backend(id.kind, id.namespace, field+".requestMirror.backendRef", m.BackendRef, 1)
 	if p != nil {
 		return nil, p, nil
 	}

@@ -75,8 +75,8 @@ func (l *listenerState) allowsKind(kind string) bool {
 
 // supportedRouteKinds lists the route kinds each listener protocol takes.
 var supportedRouteKinds = map[gwv1.ProtocolType][]string{
-	gwv1.HTTPProtocolType:  {"HTTPRoute"},
-	gwv1.HTTPSProtocolType: {"HTTPRoute"},
+	gwv1.HTTPProtocolType:  {kindHTTPRoute, kindGRPCRoute},
+	gwv1.HTTPSProtocolType: {kindHTTPRoute, kindGRPCRoute},
 }
 
 // gateways validates every Gateway of an owned GatewayClass.

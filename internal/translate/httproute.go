@@ -1,6 +1,7 @@
 package translate
 
 import (
+	"cmp"
 	"errors"
 	"fmt"
 	"net/textproto"
@@ -16,6 +17,10 @@ import (
 )
 
 const kindHTTPRoute = "HTTPRoute"
+
+// routeID names the route a rule belongs to: its kind decides which
+// ReferenceGrants apply to its backends, and all three name its rules.
+type routeID struct{ kind, namespace, name string }
 
 // ruleError makes a rule invalid; its reason becomes the route's Accepted
 // (all rules invalid) or PartiallyInvalid (some rules invalid) reason.
@@ -43,6 +48,9 @@ type translatedRoute struct {
 	ruleErrors  []error      // invalid rules, dropped
 	refProblems []refProblem // unresolved references (their traffic gets 500)
 	totalRules  int
+	// grpc are a GRPCRoute's precedence keys (grpcRoute), kept here so the
+	// translation cache holds them with the rules.
+	grpc [][]grpcRank
 }
 
 // httpRoutes translates every HTTPRoute, attaches it to its parents and
@@ -51,47 +59,89 @@ func (t *translator) httpRoutes(routes []*gwv1.HTTPRoute) {
 	for _, r := range routes {
 		var tr translatedRoute
 		if c := t.opts.Cache; c != nil {
-			tr = c.httpRoute(r.UID, r.Generation, func() translatedRoute { return t.httpRoute(r) })
+			tr = c.route(r.UID, r.Generation, func() translatedRoute { return t.httpRoute(r) })
 		} else {
 			tr = t.httpRoute(r)
 		}
-		var parents []gwv1.RouteParentStatus
-		for _, ref := range dedupParentRefs(r.Spec.ParentRefs) {
-			res, ours := t.attach(r, kindHTTPRoute, r.Spec.Hostnames, ref)
-			if !ours {
-				continue
-			}
-			if res.accepted.ok && len(tr.rules) == 0 && tr.totalRules > 0 {
-				res.accepted = cond{false, ruleErrorReason(tr.ruleErrors), "all rules are invalid: " + errors.Join(tr.ruleErrors...).Error()}
-				res.attachments = nil
-			}
-			if len(res.attachments) > 0 {
-				t.notePolicyAncestors(res.gateway, tr.refProblems)
-			}
-			for _, a := range res.attachments {
-				a.listener.attached++
-				for _, rule := range tr.rules {
-					for mi, route := range rule.routes {
-						route.Hostnames = a.hostnames
-						a.listener.routes = append(a.listener.routes, &routeEntry{
-							route: route, created: r.CreationTimestamp.Time, key: r.Namespace + "/" + r.Name,
-							rule: rule.index, match: mi, seq: len(a.listener.routes),
-						})
-					}
-				}
-			}
-			parents = append(parents, gwv1.RouteParentStatus{
-				ParentRef:      ref,
-				ControllerName: gwv1.GatewayController(t.opts.ControllerName),
-				Conditions:     routeConditions(res.accepted, tr, r.Generation),
-			})
-		}
-		if len(parents) > 0 {
+		if parents := t.attachRoute(r, kindHTTPRoute, r.Spec.Hostnames, r.Spec.ParentRefs, tr, nil); len(parents) > 0 {
 			st := gwv1.HTTPRouteStatus{}
 			st.Parents = parents
 			t.status.HTTPRoutes = append(t.status.HTTPRoutes, HTTPRouteStatus{Namespace: r.Namespace, Name: r.Name, Status: st})
 		}
 	}
+}
+
+// reasonKindConflict is the Accepted=False reason of a route that lost every
+// listener of a parentRef to an older route of the other kind (HTTPRoute or
+// GRPCRoute) with the same hostnames. The spec names no reason for it.
+const reasonKindConflict = "HostnameConflict"
+
+// keepUnconflicted drops the attachments a route loses to a route of the
+// other kind, and names the first winner ("" if none).
+func (t *translator) keepUnconflicted(res *parentResult, kind, key string, created time.Time) string {
+	if len(t.grpcClaims) == 0 {
+		return ""
+	}
+	lostTo := ""
+	kept := res.attachments[:0]
+	for _, a := range res.attachments {
+		if w := t.kindConflict(kind, key, created, a); w != "" {
+			lostTo = cmp.Or(lostTo, w)
+			continue
+		}
+		kept = append(kept, a)
+	}
+	res.attachments = kept
+	return lostTo
+}
+
+// attachRoute attaches a translated route to each of its parents, adding
+// its matches to the listeners it is accepted on, and returns its parent
+// statuses. grpc, when not nil, gives each rule's matches their GRPCRoute
+// precedence keys (indexed by rule, then match).
+func (t *translator) attachRoute(r metav1.Object, kind string, hostnames []gwv1.Hostname, refs []gwv1.ParentReference, tr translatedRoute, grpc [][]grpcRank) []gwv1.RouteParentStatus {
+	var parents []gwv1.RouteParentStatus
+	key := r.GetNamespace() + "/" + r.GetName()
+	created := r.GetCreationTimestamp().Time
+	for _, ref := range dedupParentRefs(refs) {
+		res, ours := t.attach(r, kind, hostnames, ref)
+		if !ours {
+			continue
+		}
+		if lostTo := t.keepUnconflicted(&res, kind, key, created); lostTo != "" && len(res.attachments) == 0 {
+			res.accepted = cond{false, reasonKindConflict,
+				fmt.Sprintf("the %s is older and takes the same hostnames on every listener this parentRef names (a listener serves one of HTTPRoute and GRPCRoute per hostname)", lostTo)}
+		}
+		if res.accepted.ok && len(tr.rules) == 0 && tr.totalRules > 0 {
+			res.accepted = cond{false, ruleErrorReason(tr.ruleErrors), "all rules are invalid: " + errors.Join(tr.ruleErrors...).Error()}
+			res.attachments = nil
+		}
+		if len(res.attachments) > 0 {
+			t.notePolicyAncestors(res.gateway, tr.refProblems)
+		}
+		for _, a := range res.attachments {
+			a.listener.attached++
+			for _, rule := range tr.rules {
+				for mi, route := range rule.routes {
+					route.Hostnames = a.hostnames
+					e := &routeEntry{
+						route: route, created: created, key: key,
+						rule: rule.index, match: mi, seq: len(a.listener.routes),
+					}
+					if grpc != nil {
+						e.grpc = &grpc[rule.index][mi]
+					}
+					a.listener.routes = append(a.listener.routes, e)
+				}
+			}
+		}
+		parents = append(parents, gwv1.RouteParentStatus{
+			ParentRef:      ref,
+			ControllerName: gwv1.GatewayController(t.opts.ControllerName),
+			Conditions:     routeConditions(res.accepted, tr, r.GetGeneration()),
+		})
+	}
+	return parents
 }
 
 func ruleErrorReason(errs []error) string {
@@ -166,7 +216,7 @@ func (t *translator) httpRoute(r *gwv1.HTTPRoute) translatedRoute {
 	}
 	tr := translatedRoute{totalRules: len(rules)}
 	for i := range rules {
-		rule, problems, err := t.httpRule(r, i, &rules[i])
+		rule, problems, err := t.httpRule(routeID{kindHTTPRoute, r.Namespace, r.Name}, i, &rules[i])
 		tr.refProblems = append(tr.refProblems, problems...)
 		if err != nil {
 			tr.ruleErrors = append(tr.ruleErrors, fmt.Errorf("%s: %w", ruleField(i, &rules[i]), err))
@@ -185,15 +235,18 @@ func ruleField(i int, rule *gwv1.HTTPRouteRule) string {
 	return fmt.Sprintf("spec.rules[%d]", i)
 }
 
-func ruleName(r *gwv1.HTTPRoute, i int, rule *gwv1.HTTPRouteRule) string {
-	id := strconv.Itoa(i)
+// ruleName is the IR route name of a rule: "httproute/ns/name/rule/i" (or
+// the rule's own name in place of its index; "grpcroute/..." for a
+// GRPCRoute), which access logs and metrics carry.
+func ruleName(id routeID, i int, rule *gwv1.HTTPRouteRule) string {
+	n := strconv.Itoa(i)
 	if rule.Name != nil && *rule.Name != "" {
-		id = string(*rule.Name)
+		n = string(*rule.Name)
 	}
-	return "httproute/" + r.Namespace + "/" + r.Name + "/rule/" + id
+	return strings.ToLower(id.kind) + "/" + id.namespace + "/" + id.name + "/rule/" + n
 }
 
-func (t *translator) httpRule(r *gwv1.HTTPRoute, i int, rule *gwv1.HTTPRouteRule) (translatedRule, []refProblem, error) {
+func (t *translator) httpRule(id routeID, i int, rule *gwv1.HTTPRouteRule) (translatedRule, []refProblem, error) {
 	var problems []refProblem
 	field := fmt.Sprintf("spec.rules[%d]", i)
 
@@ -204,7 +257,7 @@ func (t *translator) httpRule(r *gwv1.HTTPRoute, i int, rule *gwv1.HTTPRouteRule
 	if err != nil {
 		return translatedRule{}, nil, err
 	}
-	filters, fp, err := t.httpFilters(r.Namespace, field+".filters", rule.Filters)
+	filters, fp, err := t.httpFilters(id, field+".filters", rule.Filters)
 	problems = append(problems, fp...)
 	closed, isClosed := failClosed(err, "requests this rule matches get 500")
 	if isClosed {
@@ -225,11 +278,11 @@ func (t *translator) httpRule(r *gwv1.HTTPRoute, i int, rule *gwv1.HTTPRouteRule
 			}
 			weight = uint32(*br.Weight)
 		}
-		b, p := t.backend(kindHTTPRoute, r.Namespace, bfield, br.BackendObjectReference, weight)
+		b, p := t.backend(id.kind, id.namespace, bfield, br.BackendObjectReference, weight)
 		if p != nil {
 			problems = append(problems, *p)
 		}
-		bf, fp, err := t.httpFilters(r.Namespace, bfield+".filters", br.Filters)
+		bf, fp, err := t.httpFilters(id, bfield+".filters", br.Filters)
 		problems = append(problems, fp...)
 		if fc, ok := failClosed(err, "this backend's share of requests gets 500"); ok {
 			problems = append(problems, fc)
@@ -256,7 +309,7 @@ func (t *translator) httpRule(r *gwv1.HTTPRoute, i int, rule *gwv1.HTTPRouteRule
 	if len(matches) == 0 {
 		matches = []gwv1.HTTPRouteMatch{{}}
 	}
-	name := ruleName(r, i, rule)
+	name := ruleName(id, i, rule)
 	out := translatedRule{index: i}
 	for mi := range matches {
 		m, err := httpMatch(&matches[mi])

@@ -20,7 +20,14 @@ type routeEntry struct {
 	// seq is the entry's position among its listener's entries: the last
 	// key, so equal entries keep their order.
 	seq int
+	// grpc is set for a GRPCRoute's match: those are ordered by their
+	// service and method, not by the path they compile to.
+	grpc *grpcRank
 }
+
+// grpcRank is what GRPCRoute precedence compares: the characters of the
+// matched service and method (0 when the match leaves one open).
+type grpcRank struct{ service, method int }
 
 // sortByPrecedence orders entries as the Gateway API spec requires, so the
 // proxy can take the first match:
@@ -60,6 +67,15 @@ func pathRank(t ir.PathMatchType) int {
 // comparePrecedence is negative when a comes before b.
 func comparePrecedence(a, b *routeEntry) int {
 	am, bm := &a.route.Match, &b.route.Match
+	if a.grpc != nil && b.grpc != nil {
+		// GRPCRoute: the most characters of service, then of method, then
+		// the most header matches.
+		if c := cmp.Or(cmp.Compare(b.grpc.service, a.grpc.service), cmp.Compare(b.grpc.method, a.grpc.method),
+			cmp.Compare(len(bm.Headers), len(am.Headers))); c != 0 {
+			return c
+		}
+		return compareAge(a, b)
+	}
 	if c := cmp.Compare(pathRank(am.Path.Type), pathRank(bm.Path.Type)); c != 0 {
 		return c
 	}
@@ -78,6 +94,12 @@ func comparePrecedence(a, b *routeEntry) int {
 	if c := cmp.Compare(len(bm.QueryParams), len(am.QueryParams)); c != 0 {
 		return c
 	}
+	return compareAge(a, b)
+}
+
+// compareAge breaks ties: the oldest route, then namespace/name, then rule
+// and match order.
+func compareAge(a, b *routeEntry) int {
 	if c := a.created.Compare(b.created); c != 0 {
 		return c
 	}

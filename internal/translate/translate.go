@@ -63,6 +63,10 @@ type translator struct {
 	policyAncestors map[*gwv1.BackendTLSPolicy]map[string]*gatewayState
 	// endpointsOf memoises endpoints by Service port.
 	endpointsOf map[string][]ir.Endpoint
+	// grpcClaims and grpcLost settle HTTPRoute/GRPCRoute hostname
+	// conflicts on a listener (kindConflict).
+	grpcClaims map[*listenerState][]grpcClaim
+	grpcLost   map[*listenerState]map[string]string
 }
 
 // Translate computes the routing model and the status of every owned object.
@@ -91,7 +95,9 @@ func Translate(res *resources.Resources, opts Options) Result {
 		c.begin(res, opts)
 		defer c.end()
 	}
+	t.claimGRPC(res.GRPCRoutes)
 	t.httpRoutes(res.HTTPRoutes)
+	t.grpcRoutes(res.GRPCRoutes)
 	t.backendTLSPolicyStatus()
 	t.unservedRoutes(res)
 

@@ -7,19 +7,12 @@ import (
 	"github.com/false-systems/rauta/internal/resources"
 )
 
-// unservedRoutes gives GRPCRoutes and TLSRoutes that name a RAUTA Gateway a
-// status. RAUTA serves neither kind yet: no listener lists them in
+// unservedRoutes gives TLSRoutes that name a RAUTA Gateway a status. RAUTA
+// does not serve the kind yet: no listener lists them in
 // supportedKinds, so each such parentRef is Accepted=False
 // NotAllowedByListeners (or NoMatchingParent, as for any route), instead of
 // the route being left without any status.
 func (t *translator) unservedRoutes(res *resources.Resources) {
-	for _, r := range res.GRPCRoutes {
-		if ps := t.unservedParents(r, "GRPCRoute", r.Spec.Hostnames, r.Spec.ParentRefs); len(ps) > 0 {
-			st := gwv1.GRPCRouteStatus{}
-			st.Parents = ps
-			t.status.GRPCRoutes = append(t.status.GRPCRoutes, GRPCRouteStatus{Namespace: r.Namespace, Name: r.Name, Status: st})
-		}
-	}
 	for _, r := range res.TLSRoutes {
 		if ps := t.unservedParents(r, "TLSRoute", r.Spec.Hostnames, r.Spec.ParentRefs); len(ps) > 0 {
 			st := gwv1.TLSRouteStatus{}

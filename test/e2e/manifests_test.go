@@ -130,17 +130,23 @@ data:
 // routeYAML wraps rules (YAML indented for spec.rules) in an HTTPRoute
 // attached to Gateway "gw".
 func routeYAML(name string, hostnames []string, rules string) string {
+	return kindRouteYAML("HTTPRoute", name, hostnames, rules)
+}
+
+// kindRouteYAML is routeYAML for a route kind with the same spec layout
+// (HTTPRoute, GRPCRoute).
+func kindRouteYAML(kind, name string, hostnames []string, rules string) string {
 	var b strings.Builder
 	fmt.Fprintf(&b, `---
 apiVersion: gateway.networking.k8s.io/v1
-kind: HTTPRoute
+kind: %s
 metadata:
   name: %s
   namespace: default
 spec:
   parentRefs:
   - name: gw
-`, name)
+`, kind, name)
 	if len(hostnames) > 0 {
 		b.WriteString("  hostnames:\n")
 		for _, h := range hostnames {

@@ -14,7 +14,7 @@ import (
 // refusedYAML uses, next to one valid route, every field RAUTA refuses
 // instead of implementing (docs/translator.md lists them): Gateway
 // tls.frontend and tls.backend, HTTPRoute retry and sessionPersistence, an
-// ExternalAuth filter, a BackendTLSPolicy, and a GRPCRoute.
+// ExternalAuth filter, a BackendTLSPolicy, and a TLSRoute.
 const refusedYAML = `
 apiVersion: gateway.networking.k8s.io/v1
 kind: Gateway
@@ -87,10 +87,11 @@ spec:
   validation: {hostname: secure.example, wellKnownCACertificates: System}
 ---
 apiVersion: gateway.networking.k8s.io/v1
-kind: GRPCRoute
-metadata: {name: grpc, namespace: @NS@}
+kind: TLSRoute
+metadata: {name: tls, namespace: @NS@}
 spec:
   parentRefs: [{name: gw}]
+  hostnames: [tls.example]
   rules: [{backendRefs: [{name: echo, port: 8080}]}]
 `
 
@@ -139,9 +140,9 @@ func TestRefusedFields(t *testing.T) {
 		}
 		return fmt.Errorf("no ancestor entry of %s for gw: %+v", f.controllerName, p.Status.Ancestors)
 	})
-	eventually(t, 30*time.Second, "GRPCRoute status", func() error {
-		var r gwv1.GRPCRoute
-		if err := e.cl.Get(ctx, client.ObjectKey{Namespace: f.ns, Name: "grpc"}, &r); err != nil {
+	eventually(t, 30*time.Second, "TLSRoute status", func() error {
+		var r gwv1.TLSRoute
+		if err := e.cl.Get(ctx, client.ObjectKey{Namespace: f.ns, Name: "tls"}, &r); err != nil {
 			return err
 		}
 		for _, p := range r.Status.Parents {

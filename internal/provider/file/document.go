@@ -148,7 +148,7 @@ func (l *loader) object(file string, line int, v *value, broken bool) {
 // Each gets a warning, so that a route in the files is never silently without
 // effect.
 func notServed(kind string) bool {
-	return kind == "GRPCRoute" || kind == "TLSRoute"
+	return kind == "TLSRoute"
 }
 
 // normalize applies what the API server would before storing obj.
