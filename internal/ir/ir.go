@@ -129,6 +129,24 @@ type Filter struct {
 	Redirect        *Redirect       `json:"redirect,omitempty"`
 	Rewrite         *Rewrite        `json:"rewrite,omitempty"`
 	Mirror          *Mirror         `json:"mirror,omitempty"`
+	CORS            *CORS           `json:"cors,omitempty"`
+}
+
+// CORS answers cross-origin preflight requests at the gateway and adds the
+// CORS response headers to the requests an allowed origin makes
+// (Gateway API HTTPCORSFilter).
+type CORS struct {
+	// AllowOrigins are "scheme://host[:port]" with "*" standing for any
+	// labels left of it in the host, or "*" alone for every origin.
+	AllowOrigins []string `json:"allowOrigins,omitempty"`
+	// AllowMethods, AllowHeaders and ExposeHeaders may hold "*".
+	AllowMethods     []string `json:"allowMethods,omitempty"`
+	AllowHeaders     []string `json:"allowHeaders,omitempty"`
+	ExposeHeaders    []string `json:"exposeHeaders,omitempty"`
+	AllowCredentials bool     `json:"allowCredentials,omitempty"`
+	// MaxAge is how long, in seconds, a browser may cache a preflight
+	// answer.
+	MaxAge int32 `json:"maxAge,omitempty"`
 }
 
 // Header is a name and value.

@@ -16,6 +16,7 @@ const (
 	FilterRedirect
 	FilterRewrite
 	FilterMirror
+	FilterCORS
 )
 
 // Filter is a compiled ir.Filter: Kind says which one pointer is set.
@@ -25,6 +26,7 @@ type Filter struct {
 	Redirect *Redirect
 	Rewrite  *Rewrite
 	Mirror   *Mirror
+	CORS     *CORS
 }
 
 // Mirror sends Numerator out of every Denominator requests to Backend too.
@@ -87,6 +89,14 @@ func compileFilter(f *ir.Filter, ctx filterContext) (Filter, error) {
 			return Filter{}, fmt.Errorf("mirror: %w", err)
 		}
 		out = Filter{Kind: FilterMirror, Mirror: m}
+	}
+	if f.CORS != nil {
+		set++
+		c, err := compileCORS(f.CORS)
+		if err != nil {
+			return Filter{}, err
+		}
+		out = Filter{Kind: FilterCORS, CORS: c}
 	}
 	if set != 1 {
 		return Filter{}, fmt.Errorf("exactly one field must be set, got %d", set)
