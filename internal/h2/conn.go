@@ -36,6 +36,7 @@ const (
 // below mu is shared by them and the handlers and guarded by mu.
 type conn struct {
 	srv        *Server
+	lim        Limits // srv.Limits with defaults
 	nc         net.Conn
 	h          http.Handler
 	remoteAddr string
@@ -52,6 +53,9 @@ type conn struct {
 	writerIdle bool
 	closing    bool  // the writer ends once out is sent
 	dead       error // why the connection ended; nothing more is sent
+	// ctrlQueued counts the control frames in out (not those the writer
+	// is writing): replies a client can ask for without reading them.
+	ctrlQueued int
 
 	hbuf bytes.Buffer   // header block being encoded
 	henc *hpack.Encoder // writes to hbuf
@@ -94,6 +98,7 @@ type conn struct {
 func newConn(s *Server, nc net.Conn, h http.Handler) *conn {
 	c := &conn{
 		srv:          s,
+		lim:          s.Limits.withDefaults(),
 		nc:           nc,
 		h:            h,
 		remoteAddr:   nc.RemoteAddr().String(),
@@ -164,7 +169,11 @@ func (c *conn) serve(ctx context.Context) {
 	}
 	c.mu.Lock()
 	var ce http2.ConnectionError
-	if errors.As(err, &ce) && c.dead == nil {
+	var ab abuse
+	if errors.As(err, &ab) && c.dead == nil {
+		c.srv.logger().Debug("http2 connection closed for abuse", "remote", c.remoteAddr, "reason", string(ab))
+		c.sendGoAway(http2.ErrCodeEnhanceYourCalm, string(ab))
+	} else if errors.As(err, &ce) && c.dead == nil {
 		debug := ""
 		if d := fr.ErrorDetail(); d != nil {
 			debug = d.Error()
@@ -199,8 +208,12 @@ func (c *conn) readFrames(fr *http2.Framer) error {
 			if errors.As(err, &se) {
 				c.mu.Lock()
 				c.streamErrorLocked(se.StreamID, se.Code)
+				err = c.overLimits()
 				c.queued()
 				c.mu.Unlock()
+				if err != nil {
+					return err
+				}
 				continue
 			}
 			if errors.Is(err, http2.ErrFrameTooLarge) {
@@ -222,12 +235,25 @@ func (c *conn) readFrames(fr *http2.Framer) error {
 			return c.dead
 		}
 		err = c.handleFrame(f)
+		if err == nil {
+			err = c.overLimits()
+		}
 		c.queued()
 		c.mu.Unlock()
 		if err != nil {
 			return err
 		}
 	}
+}
+
+// overLimits reports a client past a limit that counts across frames.
+// Callers hold c.mu.
+func (c *conn) overLimits() error {
+	if c.ctrlQueued > c.lim.MaxQueuedControlFrames {
+		// The client asks for replies faster than it reads them.
+		return abuse("too many queued control frames")
+	}
+	return nil
 }
 
 // handleFrame acts on one frame; callers hold c.mu.

@@ -33,9 +33,13 @@ type Server struct {
 	// ReadTimeout bounds the wait for the client's preface and first
 	// SETTINGS. 0 means 10 seconds.
 	ReadTimeout time.Duration
-	// Logger receives connection errors worth an operator's attention.
+	// Logger receives connection errors worth an operator's attention,
+	// and at debug level each connection closed for abuse (limits.go).
 	// nil means slog.Default().
 	Logger *slog.Logger
+	// Limits bound what one client may make the server queue, count and
+	// wait for; the zero value holds the defaults (limits.go).
+	Limits Limits
 
 	mu       sync.Mutex
 	conns    map[*conn]struct{}
