@@ -78,6 +78,9 @@ type conn struct {
 	// 5.1, "closed"), for as long as an id stays in the ring.
 	resetIDs     [64]uint32
 	resetIDsNext int
+	// resets is Limits.ResetBudget: the streams ended by a reset, either
+	// way, less those that completed.
+	resets resetBudget
 
 	sendWindow   int64 // the client's connection window for our DATA
 	peerInitial  int64 // the client's SETTINGS_INITIAL_WINDOW_SIZE
@@ -112,6 +115,7 @@ func newConn(s *Server, nc net.Conn, h http.Handler) *conn {
 		recvWindow:   initialWindow,
 	}
 	c.wcond.L, c.drained.L, c.sendCond.L = &c.mu, &c.mu, &c.mu
+	c.resets.init(c.lim.ResetBudget)
 	c.henc = hpack.NewEncoder(&c.hbuf)
 	if tc, ok := nc.(*tls.Conn); ok {
 		st := tc.ConnectionState()
@@ -253,6 +257,9 @@ func (c *conn) overLimits() error {
 		// The client asks for replies faster than it reads them.
 		return abuse("too many queued control frames")
 	}
+	if c.resets.tokens < 0 {
+		return abuse("too many stream resets")
+	}
 	return nil
 }
 
@@ -278,6 +285,7 @@ func (c *conn) handleFrame(f http2.Frame) error {
 		if c.idleStream(f.StreamID) {
 			return http2.ConnectionError(http2.ErrCodeProtocol)
 		}
+		c.resets.take()
 		if st := c.streams[f.StreamID]; st != nil {
 			st.reset(errClientReset)
 		}
@@ -538,8 +546,10 @@ func (c *conn) returnConnWindow(n int64) {
 	}
 }
 
-// streamErrorLocked resets a stream with code (RFC 9113 5.4.2).
+// streamErrorLocked resets a stream with code (RFC 9113 5.4.2), for an
+// error of the client's: it counts against the reset budget.
 func (c *conn) streamErrorLocked(id uint32, code http2.ErrCode) {
+	c.resets.take()
 	if id > c.maxStreamID && id%2 == 1 {
 		c.maxStreamID = id
 	}

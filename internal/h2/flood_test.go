@@ -2,6 +2,8 @@ package h2
 
 import (
 	"bytes"
+	"context"
+	"errors"
 	"log/slog"
 	"net"
 	"net/http"
@@ -98,6 +100,7 @@ type floodResult struct {
 	growth uint64
 	goAway *http2.GoAwayFrame // nil when the client never got to read it
 	closed bool
+	resets int // RST_STREAM frames read
 }
 
 // runFlood opens a connection, sends a flood without reading, then reads
@@ -112,9 +115,22 @@ func runFlood(t *testing.T, ts *testServer, gen func(fr *http2.Framer, i int)) f
 	w := watchHeap()
 	var res floodResult
 	res.frames = flood(rc.c, floodBytes, 20*time.Second, gen)
-	res.goAway, res.closed = rc.waitClosed(10 * time.Second)
+	deadline := time.Now().Add(10 * time.Second)
+	for time.Now().Before(deadline) {
+		f, err := rc.next(time.Until(deadline))
+		if err != nil {
+			var ne net.Error
+			res.closed = !errors.As(err, &ne) || !ne.Timeout()
+			break
+		}
+		if _, ok := f.(*http2.RSTStreamFrame); ok {
+			res.resets++
+		}
+	}
+	res.goAway = rc.goAway
 	res.growth = w.growth()
-	t.Logf("%d frames sent, heap grew %.1f MiB, GOAWAY %v, closed %v", res.frames, float64(res.growth)/(1<<20), res.goAway, res.closed)
+	t.Logf("%d frames sent, heap grew %.1f MiB, %d RST_STREAM, GOAWAY %v, closed %v",
+		res.frames, float64(res.growth)/(1<<20), res.resets, res.goAway, res.closed)
 	if res.growth > maxFloodGrowth {
 		t.Errorf("heap grew %.1f MiB during the flood, want under %d MiB", float64(res.growth)/(1<<20), maxFloodGrowth>>20)
 	}
@@ -203,4 +219,68 @@ func TestControlFrameFlood(t *testing.T) {
 			wantAbuse(t, res, logs, "too many queued control frames")
 		})
 	}
+}
+
+// TestResetFlood: streams that end in a reset cost the server work and the
+// client nothing, so each connection has a budget of them (ResetBudget,
+// 200), refilled by completed streams: past it the connection ends with
+// GOAWAY ENHANCE_YOUR_CALM. Issue 14: malformed HEADERS each got a
+// RST_STREAM, without limit and without GOAWAY (CVE-2019-9514); rapid reset
+// (CVE-2023-44487) opens and cancels streams.
+func TestResetFlood(t *testing.T) {
+	var calls atomic.Int64
+	// The handler runs until the client cancels, so that every reset
+	// hits a running stream.
+	h := http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		calls.Add(1)
+		ctx, cancel := context.WithTimeout(r.Context(), 5*time.Second)
+		defer cancel()
+		<-ctx.Done()
+	})
+	malformed := requestBlock("") // an empty :path is malformed (RFC 9113 8.3.1)
+	valid := requestBlock("/")
+	cases := map[string]func(fr *http2.Framer, i int){
+		"malformed HEADERS": func(fr *http2.Framer, i int) {
+			fr.WriteHeaders(http2.HeadersFrameParam{StreamID: uint32(2*i + 1), BlockFragment: malformed, EndStream: true, EndHeaders: true})
+		},
+		"rapid reset": func(fr *http2.Framer, i int) {
+			id := uint32(2*i + 1)
+			fr.WriteHeaders(http2.HeadersFrameParam{StreamID: id, BlockFragment: valid, EndStream: true, EndHeaders: true})
+			fr.WriteRSTStream(id, http2.ErrCodeCancel)
+		},
+	}
+	for name, gen := range cases {
+		t.Run(name, func(t *testing.T) {
+			calls.Store(0)
+			logs := &logBuf{}
+			ts := startCleartext(t, &Server{Logger: logs.logger()}, h)
+			res := runFlood(t, ts, gen)
+			wantAbuse(t, res, logs, "too many stream resets")
+			// The budget, a little refill over time, and the streams
+			// of the last read before the GOAWAY.
+			if res.resets > 400 {
+				t.Errorf("%d RST_STREAM sent, want about the budget of 200", res.resets)
+			}
+			if n := calls.Load(); n > 400 {
+				t.Errorf("%d handlers ran for streams the client reset at once, want about the budget of 200", n)
+			}
+		})
+	}
+
+	t.Run("completed streams refill the budget", func(t *testing.T) {
+		ts := startCleartext(t, &Server{Limits: Limits{ResetBudget: 5}}, http.HandlerFunc(echoHandler))
+		rc := ts.dialRaw(t)
+		// Each round: one stream the client resets, one that completes.
+		// 20 resets against a budget of 5: only the completed streams
+		// keep the connection.
+		for i := uint32(0); i < 20; i++ {
+			id := 4*i + 1
+			rc.request(id, "POST", "/", false)
+			rc.write(func() error { return rc.fr.WriteRSTStream(id, http2.ErrCodeCancel) })
+			rc.request(id+2, "GET", "/", true)
+			if r := rc.one(id + 2); r.status != "200" {
+				t.Fatalf("round %d: %v (GOAWAY %v %q)", i, r, rc.goAway, rc.goAwayDbg)
+			}
+		}
+	})
 }
