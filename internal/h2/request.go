@@ -47,7 +47,7 @@ func (c *conn) newRequest(f *http2.MetaHeadersFrame) (*http.Request, *stream, ht
 		return nil, nil, http2.ErrCodeProtocol
 	case isConnect && (scheme != "" || path != "" || authority == ""):
 		return nil, nil, http2.ErrCodeProtocol
-	case !isConnect && (method == "" || scheme == "" || path == ""):
+	case !isConnect && (method == "" || scheme == "" || !originForm(method, path)):
 		return nil, nil, http2.ErrCodeProtocol
 	}
 
@@ -157,4 +157,15 @@ func (c *conn) newRequest(f *http2.MetaHeadersFrame) (*http.Request, *stream, ht
 	}
 	st.rw = responseWriter{st: st, header: http.Header{}, isHead: method == http.MethodHead}
 	return req, st, http2.ErrCodeNo
+}
+
+// originForm reports whether path is a valid :path (RFC 9113 8.3.1): the
+// origin form, starting with "/", or "*" for OPTIONS. The absolute form
+// (http://host/path) is malformed in HTTP/2: the authority belongs in
+// :authority, and routing must not see a second one.
+func originForm(method, path string) bool {
+	if path == "*" {
+		return method == http.MethodOptions
+	}
+	return strings.HasPrefix(path, "/")
 }
