@@ -57,6 +57,9 @@ type conn struct {
 	// is writing): replies a client can ask for without reading them.
 	ctrlQueued int
 
+	hdec *hpack.Decoder // the client's header blocks; the reader's own
+	hb   headerBlock    // the block hdec is decoding
+
 	hbuf bytes.Buffer   // header block being encoded
 	henc *hpack.Encoder // writes to hbuf
 	// lower caches header names as sent (lower case), per connection.
@@ -117,6 +120,12 @@ func newConn(s *Server, nc net.Conn, h http.Handler) *conn {
 	c.wcond.L, c.drained.L, c.sendCond.L = &c.mu, &c.mu, &c.mu
 	c.resets.init(c.lim.ResetBudget)
 	c.henc = hpack.NewEncoder(&c.hbuf)
+	c.hdec = hpack.NewDecoder(4096, c.emitField)
+	// A string longer than the header list limit is answered 431 like a
+	// long list; one past twice the limit ends the connection
+	// (COMPRESSION_ERROR). This bounds what the decoder holds of one
+	// string.
+	c.hdec.SetMaxStringLength(2 * int(s.maxHeaderBytes()))
 	if tc, ok := nc.(*tls.Conn); ok {
 		st := tc.ConnectionState()
 		c.tlsState = &st
@@ -162,8 +171,6 @@ func (c *conn) serve(ctx context.Context) {
 
 	fr := http2.NewFramer(nil, br)
 	fr.SetMaxReadFrameSize(maxReadFrame)
-	fr.ReadMetaHeaders = hpack.NewDecoder(4096, nil)
-	fr.MaxHeaderListSize = c.srv.maxHeaderBytes()
 	fr.SetReuseFrames()
 
 	err := c.readFrames(fr)
@@ -233,12 +240,27 @@ func (c *conn) readFrames(fr *http2.Framer) error {
 			first = false
 			c.nc.SetReadDeadline(time.Time{}) //nolint:errcheck // a failed read reports it
 		}
+		block := false
+		switch f.(type) {
+		case *http2.HeadersFrame, *http2.ContinuationFrame:
+			// Decoded here, without c.mu; the stream opens once the
+			// block is complete.
+			if block, err = c.readHeaderFrame(f); err != nil {
+				return err
+			} else if !block {
+				continue
+			}
+		}
 		c.mu.Lock()
 		if c.dead != nil {
 			c.mu.Unlock()
 			return c.dead
 		}
-		err = c.handleFrame(f)
+		if block {
+			err = c.handleHeaders(&c.hb)
+		} else {
+			err = c.handleFrame(f)
+		}
 		if err == nil {
 			err = c.overLimits()
 		}
@@ -277,8 +299,6 @@ func (c *conn) handleFrame(f http2.Frame) error {
 		}
 	case *http2.WindowUpdateFrame:
 		return c.handleWindowUpdate(f)
-	case *http2.MetaHeadersFrame:
-		return c.handleHeaders(f)
 	case *http2.DataFrame:
 		return c.handleData(f)
 	case *http2.RSTStreamFrame:
@@ -364,10 +384,14 @@ func (c *conn) handleWindowUpdate(f *http2.WindowUpdateFrame) error {
 }
 
 // handleHeaders opens a stream, or takes a stream's trailers.
-func (c *conn) handleHeaders(f *http2.MetaHeadersFrame) error {
-	id := f.StreamID
+func (c *conn) handleHeaders(f *headerBlock) error {
+	id := f.id
 	if id%2 == 0 {
 		return http2.ConnectionError(http2.ErrCodeProtocol)
+	}
+	if f.invalid {
+		c.streamErrorLocked(id, http2.ErrCodeProtocol)
+		return nil
 	}
 	if st := c.streams[id]; st != nil {
 		if st.resetErr != nil {
@@ -386,7 +410,7 @@ func (c *conn) handleHeaders(f *http2.MetaHeadersFrame) error {
 		return http2.ConnectionError(http2.ErrCodeStreamClosed)
 	}
 	c.maxStreamID = id
-	if f.HasPriority() && f.Priority.StreamDep == id {
+	if f.hasPrio && f.prio.StreamDep == id {
 		c.streamErrorLocked(id, http2.ErrCodeProtocol)
 		return nil
 	}
@@ -408,7 +432,7 @@ func (c *conn) handleHeaders(f *http2.MetaHeadersFrame) error {
 		c.idle.Stop()
 	}
 	h := c.h
-	if f.Truncated {
+	if f.tooLarge {
 		h = http.HandlerFunc(headerTooLarge)
 	}
 	j := job{st: st, h: h, req: req}
@@ -468,16 +492,16 @@ func headerTooLarge(w http.ResponseWriter, _ *http.Request) {
 	http.Error(w, "request header fields too large", http.StatusRequestHeaderFieldsTooLarge)
 }
 
-func (c *conn) handleTrailers(st *stream, f *http2.MetaHeadersFrame) error {
+func (c *conn) handleTrailers(st *stream, f *headerBlock) error {
 	if st.remoteDone {
 		c.streamErrorLocked(st.id, http2.ErrCodeStreamClosed)
 		return nil
 	}
-	if !f.StreamEnded() || len(f.PseudoFields()) > 0 {
+	if !f.endStream || f.npseudo > 0 || f.tooLarge {
 		c.streamErrorLocked(st.id, http2.ErrCodeProtocol)
 		return nil
 	}
-	for _, hf := range f.RegularFields() {
+	for _, hf := range f.regular() {
 		k := http.CanonicalHeaderKey(hf.Name)
 		if st.trailer == nil {
 			st.trailer = http.Header{}

@@ -26,6 +26,16 @@ type Limits struct {
 	// that cost work and return nothing (CVE-2019-9514, CVE-2023-44487).
 	// 0 means 200.
 	ResetBudget int
+	// MaxHeaderFields bounds the fields of a request's header block
+	// (pseudo-header fields aside); a request with more is answered 431.
+	// The list's size is bounded by Server.MaxHeaderBytes. 0 means 100
+	// (Envoy's max_headers_count).
+	MaxHeaderFields int
+	// MaxContinuationFrames bounds the CONTINUATION frames of one header
+	// block; past it the connection ends (CVE-2023-45288: x/net bounds a
+	// block's bytes, not its frames). A 64 KiB block needs 4 at the 16 KiB
+	// frame size. 0 means 24.
+	MaxContinuationFrames int
 }
 
 // resetRefill is the time in which an exhausted ResetBudget refills
@@ -40,6 +50,12 @@ func (l Limits) withDefaults() Limits {
 	}
 	if l.ResetBudget <= 0 {
 		l.ResetBudget = 200
+	}
+	if l.MaxHeaderFields <= 0 {
+		l.MaxHeaderFields = 100
+	}
+	if l.MaxContinuationFrames <= 0 {
+		l.MaxContinuationFrames = 24
 	}
 	return l
 }
