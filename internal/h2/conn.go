@@ -36,6 +36,7 @@ const (
 // below mu is shared by them and the handlers and guarded by mu.
 type conn struct {
 	srv        *Server
+	lim        Limits // srv.Limits with defaults
 	nc         net.Conn
 	h          http.Handler
 	remoteAddr string
@@ -52,6 +53,12 @@ type conn struct {
 	writerIdle bool
 	closing    bool  // the writer ends once out is sent
 	dead       error // why the connection ended; nothing more is sent
+	// ctrlQueued counts the control frames in out (not those the writer
+	// is writing): replies a client can ask for without reading them.
+	ctrlQueued int
+
+	hdec *hpack.Decoder // the client's header blocks; the reader's own
+	hb   headerBlock    // the block hdec is decoding
 
 	hbuf bytes.Buffer   // header block being encoded
 	henc *hpack.Encoder // writes to hbuf
@@ -74,6 +81,9 @@ type conn struct {
 	// 5.1, "closed"), for as long as an id stays in the ring.
 	resetIDs     [64]uint32
 	resetIDsNext int
+	// resets is Limits.ResetBudget: the streams ended by a reset, either
+	// way, less those that completed.
+	resets resetBudget
 
 	sendWindow   int64 // the client's connection window for our DATA
 	peerInitial  int64 // the client's SETTINGS_INITIAL_WINDOW_SIZE
@@ -94,6 +104,7 @@ type conn struct {
 func newConn(s *Server, nc net.Conn, h http.Handler) *conn {
 	c := &conn{
 		srv:          s,
+		lim:          s.Limits.withDefaults(),
 		nc:           nc,
 		h:            h,
 		remoteAddr:   nc.RemoteAddr().String(),
@@ -107,7 +118,14 @@ func newConn(s *Server, nc net.Conn, h http.Handler) *conn {
 		recvWindow:   initialWindow,
 	}
 	c.wcond.L, c.drained.L, c.sendCond.L = &c.mu, &c.mu, &c.mu
+	c.resets.init(c.lim.ResetBudget)
 	c.henc = hpack.NewEncoder(&c.hbuf)
+	c.hdec = hpack.NewDecoder(4096, c.emitField)
+	// A string longer than the header list limit is answered 431 like a
+	// long list; one past twice the limit ends the connection
+	// (COMPRESSION_ERROR). This bounds what the decoder holds of one
+	// string.
+	c.hdec.SetMaxStringLength(2 * int(s.maxHeaderBytes()))
 	if tc, ok := nc.(*tls.Conn); ok {
 		st := tc.ConnectionState()
 		c.tlsState = &st
@@ -153,8 +171,6 @@ func (c *conn) serve(ctx context.Context) {
 
 	fr := http2.NewFramer(nil, br)
 	fr.SetMaxReadFrameSize(maxReadFrame)
-	fr.ReadMetaHeaders = hpack.NewDecoder(4096, nil)
-	fr.MaxHeaderListSize = c.srv.maxHeaderBytes()
 	fr.SetReuseFrames()
 
 	err := c.readFrames(fr)
@@ -164,7 +180,11 @@ func (c *conn) serve(ctx context.Context) {
 	}
 	c.mu.Lock()
 	var ce http2.ConnectionError
-	if errors.As(err, &ce) && c.dead == nil {
+	var ab abuse
+	if errors.As(err, &ab) && c.dead == nil {
+		c.srv.logger().Debug("http2 connection closed for abuse", "remote", c.remoteAddr, "reason", string(ab))
+		c.sendGoAway(http2.ErrCodeEnhanceYourCalm, string(ab))
+	} else if errors.As(err, &ce) && c.dead == nil {
 		debug := ""
 		if d := fr.ErrorDetail(); d != nil {
 			debug = d.Error()
@@ -199,8 +219,12 @@ func (c *conn) readFrames(fr *http2.Framer) error {
 			if errors.As(err, &se) {
 				c.mu.Lock()
 				c.streamErrorLocked(se.StreamID, se.Code)
+				err = c.overLimits()
 				c.queued()
 				c.mu.Unlock()
+				if err != nil {
+					return err
+				}
 				continue
 			}
 			if errors.Is(err, http2.ErrFrameTooLarge) {
@@ -216,18 +240,49 @@ func (c *conn) readFrames(fr *http2.Framer) error {
 			first = false
 			c.nc.SetReadDeadline(time.Time{}) //nolint:errcheck // a failed read reports it
 		}
+		block := false
+		switch f.(type) {
+		case *http2.HeadersFrame, *http2.ContinuationFrame:
+			// Decoded here, without c.mu; the stream opens once the
+			// block is complete.
+			if block, err = c.readHeaderFrame(f); err != nil {
+				return err
+			} else if !block {
+				continue
+			}
+		}
 		c.mu.Lock()
 		if c.dead != nil {
 			c.mu.Unlock()
 			return c.dead
 		}
-		err = c.handleFrame(f)
+		if block {
+			err = c.handleHeaders(&c.hb)
+		} else {
+			err = c.handleFrame(f)
+		}
+		if err == nil {
+			err = c.overLimits()
+		}
 		c.queued()
 		c.mu.Unlock()
 		if err != nil {
 			return err
 		}
 	}
+}
+
+// overLimits reports a client past a limit that counts across frames.
+// Callers hold c.mu.
+func (c *conn) overLimits() error {
+	if c.ctrlQueued > c.lim.MaxQueuedControlFrames {
+		// The client asks for replies faster than it reads them.
+		return abuse("too many queued control frames")
+	}
+	if c.resets.tokens < 0 {
+		return abuse("too many stream resets")
+	}
+	return nil
 }
 
 // handleFrame acts on one frame; callers hold c.mu.
@@ -244,14 +299,13 @@ func (c *conn) handleFrame(f http2.Frame) error {
 		}
 	case *http2.WindowUpdateFrame:
 		return c.handleWindowUpdate(f)
-	case *http2.MetaHeadersFrame:
-		return c.handleHeaders(f)
 	case *http2.DataFrame:
 		return c.handleData(f)
 	case *http2.RSTStreamFrame:
 		if c.idleStream(f.StreamID) {
 			return http2.ConnectionError(http2.ErrCodeProtocol)
 		}
+		c.resets.take()
 		if st := c.streams[f.StreamID]; st != nil {
 			st.reset(errClientReset)
 		}
@@ -330,10 +384,14 @@ func (c *conn) handleWindowUpdate(f *http2.WindowUpdateFrame) error {
 }
 
 // handleHeaders opens a stream, or takes a stream's trailers.
-func (c *conn) handleHeaders(f *http2.MetaHeadersFrame) error {
-	id := f.StreamID
+func (c *conn) handleHeaders(f *headerBlock) error {
+	id := f.id
 	if id%2 == 0 {
 		return http2.ConnectionError(http2.ErrCodeProtocol)
+	}
+	if f.invalid {
+		c.streamErrorLocked(id, http2.ErrCodeProtocol)
+		return nil
 	}
 	if st := c.streams[id]; st != nil {
 		if st.resetErr != nil {
@@ -352,7 +410,7 @@ func (c *conn) handleHeaders(f *http2.MetaHeadersFrame) error {
 		return http2.ConnectionError(http2.ErrCodeStreamClosed)
 	}
 	c.maxStreamID = id
-	if f.HasPriority() && f.Priority.StreamDep == id {
+	if f.hasPrio && f.prio.StreamDep == id {
 		c.streamErrorLocked(id, http2.ErrCodeProtocol)
 		return nil
 	}
@@ -374,7 +432,7 @@ func (c *conn) handleHeaders(f *http2.MetaHeadersFrame) error {
 		c.idle.Stop()
 	}
 	h := c.h
-	if f.Truncated {
+	if f.tooLarge {
 		h = http.HandlerFunc(headerTooLarge)
 	}
 	j := job{st: st, h: h, req: req}
@@ -434,16 +492,16 @@ func headerTooLarge(w http.ResponseWriter, _ *http.Request) {
 	http.Error(w, "request header fields too large", http.StatusRequestHeaderFieldsTooLarge)
 }
 
-func (c *conn) handleTrailers(st *stream, f *http2.MetaHeadersFrame) error {
+func (c *conn) handleTrailers(st *stream, f *headerBlock) error {
 	if st.remoteDone {
 		c.streamErrorLocked(st.id, http2.ErrCodeStreamClosed)
 		return nil
 	}
-	if !f.StreamEnded() || len(f.PseudoFields()) > 0 {
+	if !f.endStream || f.npseudo > 0 || f.tooLarge {
 		c.streamErrorLocked(st.id, http2.ErrCodeProtocol)
 		return nil
 	}
-	for _, hf := range f.RegularFields() {
+	for _, hf := range f.regular() {
 		k := http.CanonicalHeaderKey(hf.Name)
 		if st.trailer == nil {
 			st.trailer = http.Header{}
@@ -512,8 +570,10 @@ func (c *conn) returnConnWindow(n int64) {
 	}
 }
 
-// streamErrorLocked resets a stream with code (RFC 9113 5.4.2).
+// streamErrorLocked resets a stream with code (RFC 9113 5.4.2), for an
+// error of the client's: it counts against the reset budget.
 func (c *conn) streamErrorLocked(id uint32, code http2.ErrCode) {
+	c.resets.take()
 	if id > c.maxStreamID && id%2 == 1 {
 		c.maxStreamID = id
 	}

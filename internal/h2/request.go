@@ -15,10 +15,10 @@ import (
 // newRequest checks a request's header block (RFC 9113 8.3) and builds the
 // handler's request and the stream. A malformed request gets a stream error
 // code instead. Callers hold c.mu.
-func (c *conn) newRequest(f *http2.MetaHeadersFrame) (*http.Request, *stream, http2.ErrCode) {
+func (c *conn) newRequest(f *headerBlock) (*http.Request, *stream, http2.ErrCode) {
 	var method, scheme, authority, path, protocol string
 	seen := 0
-	for _, hf := range f.PseudoFields() {
+	for _, hf := range f.pseudo() {
 		var bit int
 		var dst *string
 		switch hf.Name {
@@ -47,11 +47,11 @@ func (c *conn) newRequest(f *http2.MetaHeadersFrame) (*http.Request, *stream, ht
 		return nil, nil, http2.ErrCodeProtocol
 	case isConnect && (scheme != "" || path != "" || authority == ""):
 		return nil, nil, http2.ErrCodeProtocol
-	case !isConnect && (method == "" || scheme == "" || path == ""):
+	case !isConnect && (method == "" || scheme == "" || !originForm(method, path)):
 		return nil, nil, http2.ErrCodeProtocol
 	}
 
-	regular := f.RegularFields()
+	regular := f.regular()
 	header := make(http.Header, len(regular))
 	// One backing array for the values, as net/textproto does: a field
 	// seen once (nearly all) costs no allocation of its own.
@@ -103,14 +103,14 @@ func (c *conn) newRequest(f *http2.MetaHeadersFrame) (*http.Request, *stream, ht
 		}
 	}
 
-	ended := f.StreamEnded()
+	ended := f.endStream
 	if ended && declared > 0 {
 		return nil, nil, http2.ErrCodeProtocol
 	}
 	ctx, cancel := context.WithCancel(c.baseCtx)
 	st := &stream{
 		c:              c,
-		id:             f.StreamID,
+		id:             f.id,
 		ctx:            ctx,
 		cancel:         cancel,
 		sendWindow:     c.peerInitial,
@@ -157,4 +157,15 @@ func (c *conn) newRequest(f *http2.MetaHeadersFrame) (*http.Request, *stream, ht
 	}
 	st.rw = responseWriter{st: st, header: http.Header{}, isHead: method == http.MethodHead}
 	return req, st, http2.ErrCodeNo
+}
+
+// originForm reports whether path is a valid :path (RFC 9113 8.3.1): the
+// origin form, starting with "/", or "*" for OPTIONS. The absolute form
+// (http://host/path) is malformed in HTTP/2: the authority belongs in
+// :authority, and routing must not see a second one.
+func originForm(method, path string) bool {
+	if path == "*" {
+		return method == http.MethodOptions
+	}
+	return strings.HasPrefix(path, "/")
 }

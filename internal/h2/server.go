@@ -25,7 +25,8 @@ type Server struct {
 	// client run more handlers than this. 0 means 250.
 	MaxConcurrentStreams uint32
 	// MaxHeaderBytes bounds a request's header list (names, values and 32
-	// bytes per field, as RFC 9113 counts it). 0 means 1 MiB.
+	// bytes per field, as RFC 9113 counts it); a larger one is answered
+	// 431. 0 means 64 KiB (Envoy: 60 KiB).
 	MaxHeaderBytes int
 	// IdleTimeout closes a connection without open streams after this
 	// long. 0 means never.
@@ -33,9 +34,13 @@ type Server struct {
 	// ReadTimeout bounds the wait for the client's preface and first
 	// SETTINGS. 0 means 10 seconds.
 	ReadTimeout time.Duration
-	// Logger receives connection errors worth an operator's attention.
+	// Logger receives connection errors worth an operator's attention,
+	// and at debug level each connection closed for abuse (limits.go).
 	// nil means slog.Default().
 	Logger *slog.Logger
+	// Limits bound what one client may make the server queue, count and
+	// wait for; the zero value holds the defaults (limits.go).
+	Limits Limits
 
 	mu       sync.Mutex
 	conns    map[*conn]struct{}
@@ -177,7 +182,7 @@ func (s *Server) maxStreams() uint32 {
 
 func (s *Server) maxHeaderBytes() uint32 {
 	if s.MaxHeaderBytes <= 0 {
-		return 1 << 20
+		return 64 << 10
 	}
 	return uint32(s.MaxHeaderBytes)
 }

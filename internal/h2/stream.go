@@ -64,6 +64,9 @@ func (st *stream) finish(req *http.Request) {
 			"url", req.URL.String(), "panic", panicked, "stack", string(buf))
 	}
 	c.mu.Lock()
+	if st.resetErr == nil && panicked == nil {
+		c.resets.give()
+	}
 	switch {
 	case panicked != nil && st.resetErr == nil:
 		c.sendReset(st.id, http2.ErrCodeInternal)

@@ -89,6 +89,7 @@ func (c *conn) writeLoop() {
 		}
 		b := c.out
 		c.out, c.spare = c.spare[:0], nil
+		c.ctrlQueued = 0
 		c.mu.Unlock()
 
 		now := time.Now()
@@ -130,7 +131,9 @@ func appendFrameHeader(b []byte, length int, t http2.FrameType, flags http2.Flag
 }
 
 // The frame writers below append to c.out; callers hold c.mu and call
-// c.queued when done.
+// c.queued when done. The control frames a client can ask for (acks,
+// RST_STREAM, WINDOW_UPDATE) count in c.ctrlQueued until the writer takes
+// them.
 
 func (c *conn) writeSettings(s ...http2.Setting) {
 	c.out = appendFrameHeader(c.out, 6*len(s), http2.FrameSettings, 0, 0)
@@ -141,20 +144,24 @@ func (c *conn) writeSettings(s ...http2.Setting) {
 }
 
 func (c *conn) writeSettingsAck() {
+	c.ctrlQueued++
 	c.out = appendFrameHeader(c.out, 0, http2.FrameSettings, http2.FlagSettingsAck, 0)
 }
 
 func (c *conn) writePingAck(data [8]byte) {
+	c.ctrlQueued++
 	c.out = appendFrameHeader(c.out, 8, http2.FramePing, http2.FlagPingAck, 0)
 	c.out = append(c.out, data[:]...)
 }
 
 func (c *conn) writeWindowUpdate(id uint32, n uint32) {
+	c.ctrlQueued++
 	c.out = appendFrameHeader(c.out, 4, http2.FrameWindowUpdate, 0, id)
 	c.out = binary.BigEndian.AppendUint32(c.out, n&0x7fffffff)
 }
 
 func (c *conn) writeRSTStream(id uint32, code http2.ErrCode) {
+	c.ctrlQueued++
 	c.out = appendFrameHeader(c.out, 4, http2.FrameRSTStream, 0, id)
 	c.out = binary.BigEndian.AppendUint32(c.out, uint32(code))
 }
