@@ -6,7 +6,9 @@ import (
 	"errors"
 	"net"
 	"net/http"
+	"os"
 	"strconv"
+	"strings"
 	"sync/atomic"
 	"time"
 
@@ -49,6 +51,9 @@ type h1conn struct {
 	// idleDeadline is the idle read deadline in force, zero when another
 	// one is; re-arming it is skipped while it is nearly fresh.
 	idleDeadline time.Time
+	// linger: the connection ends with a lingering close, the client may
+	// still be sending (a refused head, an unread body).
+	linger bool
 }
 
 // clientReadBuffer is the initial read buffer of a client connection; it
@@ -71,7 +76,7 @@ func (c *h1conn) serve() {
 	defer func() {
 		c.sock.h1.remove(c)
 		if !handedOff {
-			if c.bodyLeft > 0 {
+			if c.bodyLeft > 0 || c.linger {
 				c.lingerClose()
 			}
 			c.nc.Close()
@@ -87,8 +92,15 @@ func (c *h1conn) serve() {
 		}
 		head, err := c.readRequestHead()
 		if err != nil {
-			if errors.Is(err, errHeadTooLarge) || errors.Is(err, errNotForEngine) {
-				handedOff = c.handoff() // net/http answers 431 or serves it
+			switch {
+			case errors.Is(err, errHeadTooLarge):
+				c.refuseHead(c.in.buffered())
+			case errors.Is(err, errNotForEngine):
+				handedOff = c.handoff() // net/http serves it
+			case c.in.r < c.in.w && errors.Is(err, os.ErrDeadlineExceeded):
+				// A head begun and not finished in ReadHeaderTimeout;
+				// an idle connection just closes.
+				c.refuse(http.StatusRequestTimeout, "request head timed out")
 			}
 			return
 		}
@@ -97,7 +109,17 @@ func (c *h1conn) serve() {
 			served = true
 			c.served.Store(true)
 		}
+		// Counted before parsing, so that no request the engine hands to
+		// net/http (which has no such limit) escapes it.
+		if strings.Count(head, "\n")-2 > c.s.opts.MaxHeaderFields {
+			c.refuse(http.StatusRequestHeaderFieldsTooLarge, "too many header fields")
+			return
+		}
 		if !parseRequestHead(head, &c.req) {
+			if requestLineTooLong([]byte(head)) {
+				c.refuse(http.StatusRequestURITooLong, "request URI too long")
+				return
+			}
 			if c.req.ambiguous {
 				c.req.closeAfter = true
 				c.writeError(http.StatusBadRequest, "request has both Content-Length and Transfer-Encoding")
@@ -116,6 +138,49 @@ func (c *h1conn) serve() {
 			return
 		}
 	}
+}
+
+// refuseHead answers a head over MaxHeaderBytes, whose start is b: 414
+// when its request line is over the URI limit, 431 otherwise.
+func (c *h1conn) refuseHead(b []byte) {
+	if requestLineTooLong(b) {
+		c.refuse(http.StatusRequestURITooLong, "request URI too long")
+		return
+	}
+	c.refuse(http.StatusRequestHeaderFieldsTooLarge, "request header too large")
+}
+
+// refuse answers a request the engine will not serve (408, 414, 431)
+// with Connection: close and ends the connection with a lingering close,
+// so a client still sending reads the answer instead of a reset.
+func (c *h1conn) refuse(code int, msg string) {
+	c.req.method, c.req.closeAfter = "", true
+	c.now = time.Now()
+	c.writeError(code, msg)
+	if c.out.flush() == nil {
+		c.linger = true
+	}
+}
+
+// maxRequestLine is the longest request line whose target can be within
+// maxRequestURI: the target, a method and the version.
+const maxRequestLine = maxRequestURI + 1<<10
+
+// requestLineTooLong reports a request line, first line of b whether
+// complete or not, whose request-target is over maxRequestURI.
+func requestLineTooLong(b []byte) bool {
+	i := bytes.IndexByte(b[:min(len(b), maxRequestLine+1)], '\n')
+	if i < 0 {
+		return len(b) > maxRequestLine
+	}
+	_, target, ok := bytes.Cut(b[:i], []byte(" "))
+	if !ok {
+		return false
+	}
+	if j := bytes.LastIndexByte(target, ' '); j >= 0 {
+		target = target[:j]
+	}
+	return len(target) > maxRequestURI
 }
 
 // lingerTime bounds lingerClose, as net/http's rstAvoidanceDelay does.
@@ -165,6 +230,9 @@ func (c *h1conn) readRequestHead() (string, error) {
 		}
 		if c.in.w-c.in.r >= limit {
 			return "", errHeadTooLarge
+		}
+		if un := c.in.buffered(); len(un) > maxRequestLine && bytes.IndexByte(un[:maxRequestLine], '\n') < 0 {
+			return "", errHeadTooLarge // a request line too long: 414 at once
 		}
 		if err := c.in.fill(limit); err != nil {
 			return "", err

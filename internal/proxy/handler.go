@@ -96,7 +96,11 @@ func (s *Server) record(lc *listenerConfig, method, host, path, client string, e
 // route matches r, runs the filters and hands the request to a backend.
 func (s *Server) route(w http.ResponseWriter, r *http.Request, lc *listenerConfig, ex *exchange) {
 	if len(r.RequestURI) > maxRequestURI {
-		writeError(w, http.StatusRequestURITooLong, "request URI too long")
+		refuse(w, r, http.StatusRequestURITooLong, "request URI too long")
+		return
+	}
+	if headerFields(r) > s.opts.MaxHeaderFields {
+		refuse(w, r, http.StatusRequestHeaderFieldsTooLarge, "too many header fields")
 		return
 	}
 	received, query := requestPath(r)
@@ -180,6 +184,28 @@ func clientIP(remoteAddr string) string {
 		return host
 	}
 	return remoteAddr
+}
+
+// headerFields counts r's field lines as the HTTP/1.1 engine does: every
+// value (net/http keeps one per line) and Host.
+func headerFields(r *http.Request) int {
+	n := 0
+	if r.Host != "" {
+		n = 1
+	}
+	for _, vv := range r.Header {
+		n += len(vv)
+	}
+	return n
+}
+
+// refuse answers a request RAUTA will not serve; over HTTP/1.1 its
+// connection closes after the answer, as on the HTTP/1.1 engine.
+func refuse(w http.ResponseWriter, r *http.Request, code int, msg string) {
+	if r.ProtoMajor == 1 {
+		w.Header().Set("Connection", "close")
+	}
+	writeError(w, code, msg)
 }
 
 // writeError answers with a short plain-text error.

@@ -33,14 +33,38 @@ type Options struct {
 	// failures, mirror failures at debug level); nil discards them.
 	Logger *slog.Logger
 
-	// ReadHeaderTimeout bounds how long a client may take to send request
-	// headers (slowloris); 0 means 10s.
+	// ReadHeaderTimeout bounds how long a client may take to send a
+	// request head once it has started one (slowloris); a head still
+	// incomplete then is answered 408 and the connection closed. 0 means
+	// 10s.
 	ReadHeaderTimeout time.Duration
 	// IdleTimeout closes keep-alive connections idle this long; 0 means 120s.
 	IdleTimeout time.Duration
-	// MaxHeaderBytes bounds request headers (answered with 431); 0 means
-	// 64 KiB.
+	// MaxHeaderBytes bounds a request head, request line included
+	// (answered with 431 and a close); 0 means 60 KiB, Envoy's default.
 	MaxHeaderBytes int
+	// MaxHeaderFields bounds the field lines of a request head, Host
+	// included (431 and a close); 0 means 100, Envoy's default.
+	MaxHeaderFields int
+	// ClientBodyTimeout bounds each wait for more of a request body
+	// (nginx's client_body_timeout), also after a 100 Continue; a body
+	// that stalls longer is answered 408 and the connection closed. 0
+	// means 60s.
+	ClientBodyTimeout time.Duration
+	// ClientSendTimeout bounds each wait for a client to take more of a
+	// response (nginx's send_timeout); a client that stops reading longer
+	// loses its connection. 0 means 60s.
+	ClientSendTimeout time.Duration
+	// BackendResponseTimeout bounds the wait for a backend's response head
+	// once the request is sent (nginx's proxy_read_timeout): 504 after it.
+	// A route's timeouts.request or backendRequest replaces it, longer or
+	// shorter. 0 means 60s.
+	BackendResponseTimeout time.Duration
+	// BackendIdleTimeout bounds each wait on a backend for more of a
+	// response body, and for taking more of a request (nginx's
+	// proxy_read_timeout and proxy_send_timeout): the exchange is aborted
+	// after it. 0 means 60s.
+	BackendIdleTimeout time.Duration
 	// ShutdownTimeout bounds graceful shutdown of a closed listener and of
 	// Run; 0 means 15s.
 	ShutdownTimeout time.Duration
@@ -63,7 +87,8 @@ type Options struct {
 	Health lb.HealthOptions
 }
 
-// maxRequestURI is the longest request-target served; longer ones get 414.
+// maxRequestURI is the longest request-target served; longer ones get 414
+// (nginx answers 414 past its 8 KiB large_client_header_buffers).
 const maxRequestURI = 8 << 10
 
 func (o Options) withDefaults() Options {
@@ -74,7 +99,22 @@ func (o Options) withDefaults() Options {
 		o.IdleTimeout = 120 * time.Second
 	}
 	if o.MaxHeaderBytes <= 0 {
-		o.MaxHeaderBytes = 64 << 10
+		o.MaxHeaderBytes = 60 << 10
+	}
+	if o.MaxHeaderFields <= 0 {
+		o.MaxHeaderFields = 100
+	}
+	if o.ClientBodyTimeout <= 0 {
+		o.ClientBodyTimeout = 60 * time.Second
+	}
+	if o.ClientSendTimeout <= 0 {
+		o.ClientSendTimeout = 60 * time.Second
+	}
+	if o.BackendResponseTimeout <= 0 {
+		o.BackendResponseTimeout = 60 * time.Second
+	}
+	if o.BackendIdleTimeout <= 0 {
+		o.BackendIdleTimeout = 60 * time.Second
 	}
 	if o.ShutdownTimeout <= 0 {
 		o.ShutdownTimeout = 15 * time.Second
