@@ -83,7 +83,7 @@ func Defaults() Config {
 		MaxServices:         256,
 		MaxRoutesPerService: 100,
 		Slow:                detect.SlowConfig{Multiplier: 2, MinSamples: 100, Window: 1000},
-		Spike:               detect.SpikeConfig{Window: 10 * time.Second, BaselineWindows: 30, MinRequests: 20, Multiplier: 3, MinRate: 0.05},
+		Spike:               detect.SpikeConfig{Window: 10 * time.Second, BaselineWindows: 30, MinRequests: 50, Multiplier: 3, MinRate: 0.05, Alpha: 1e-4},
 	}
 }
 
@@ -125,8 +125,9 @@ func (c *Config) RegisterFlags(fs *flag.FlagSet) {
 	fs.DurationVar(&c.Spike.Window, "spike-window", e.dur("RAUTA_SPIKE_WINDOW", d.Spike.Window), "5xx rate window (env RAUTA_SPIKE_WINDOW)")
 	fs.IntVar(&c.Spike.BaselineWindows, "spike-baseline-windows", e.integer("RAUTA_SPIKE_BASELINE_WINDOWS", d.Spike.BaselineWindows), "windows in the 5xx baseline (env RAUTA_SPIKE_BASELINE_WINDOWS)")
 	fs.IntVar(&c.Spike.MinRequests, "spike-min-requests", e.integer("RAUTA_SPIKE_MIN_REQUESTS", d.Spike.MinRequests), "requests a window and the baseline need (env RAUTA_SPIKE_MIN_REQUESTS)")
-	fs.Float64Var(&c.Spike.Multiplier, "spike-multiplier", e.float("RAUTA_SPIKE_MULTIPLIER", d.Spike.Multiplier), "spike = window 5xx rate above this x baseline (env RAUTA_SPIKE_MULTIPLIER)")
-	fs.Float64Var(&c.Spike.MinRate, "spike-min-rate", e.float("RAUTA_SPIKE_MIN_RATE", d.Spike.MinRate), "and at least this 5xx rate (env RAUTA_SPIKE_MIN_RATE)")
+	fs.Float64Var(&c.Spike.Multiplier, "spike-multiplier", e.float("RAUTA_SPIKE_MULTIPLIER", d.Spike.Multiplier), "spike = window error rate (5xx, resets, timeouts) at least this x baseline (env RAUTA_SPIKE_MULTIPLIER)")
+	fs.Float64Var(&c.Spike.MinRate, "spike-min-rate", e.float("RAUTA_SPIKE_MIN_RATE", d.Spike.MinRate), "and at least this error rate (env RAUTA_SPIKE_MIN_RATE)")
+	fs.Float64Var(&c.Spike.Alpha, "spike-alpha", e.float("RAUTA_SPIKE_ALPHA", d.Spike.Alpha), "and the window's error count must have a binomial probability below this at the baseline's upper bound (env RAUTA_SPIKE_ALPHA)")
 	c.envErrs = e.errs
 }
 
@@ -170,6 +171,9 @@ func (c *Config) Validate() error {
 	}
 	if c.Spike.MinRate <= 0 || c.Spike.MinRate > 1 {
 		errs = append(errs, fmt.Errorf("spike-min-rate %v: want (0, 1]", c.Spike.MinRate))
+	}
+	if c.Spike.Alpha <= 0 || c.Spike.Alpha >= 1 {
+		errs = append(errs, fmt.Errorf("spike-alpha %v: want (0, 1)", c.Spike.Alpha))
 	}
 	return errors.Join(errs...)
 }

@@ -186,8 +186,9 @@ func TestConfigFromEnvironmentAndValidation(t *testing.T) {
 	d.Mode = "ebpf"
 	d.RingBytes = 5000
 	d.ReaderNice = -5 // raising priority is not the observer's business
+	d.Spike.Alpha = 1
 	err = d.Validate()
-	for _, want := range []string{`mode "ebpf"`, "ring-bytes 5000", "reader-nice -5"} {
+	for _, want := range []string{`mode "ebpf"`, "ring-bytes 5000", "reader-nice -5", "spike-alpha 1"} {
 		if err == nil || !strings.Contains(err.Error(), want) {
 			t.Errorf("want %q in %v", want, err)
 		}

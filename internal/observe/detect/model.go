@@ -1,6 +1,6 @@
 // Package detect holds the processors that run on paired exchanges: slow
-// responses against a per-service p99 baseline, 5xx rate spikes against a
-// rolling baseline, and failing kubelet probes. Each emits an Event.
+// responses against a per-service p99 baseline, error-rate spikes (5xx,
+// resets, timeouts) against a rolling baseline, and failing kubelet probes. Each emits an Event.
 package detect
 
 import (
@@ -47,6 +47,10 @@ type Event struct {
 	ErrorRate         float64 `json:"error_rate,omitempty"`
 	BaselineErrorRate float64 `json:"baseline_error_rate,omitempty"`
 	WindowRequests    int     `json:"window_requests,omitempty"`
+	WindowErrors      int     `json:"window_errors,omitempty"`
+	// PValue: the probability of the window's error count if the baseline
+	// still held; the event needs it below the processor's alpha.
+	PValue float64 `json:"p_value,omitempty"`
 	// Probe failures: why the probe failed.
 	Reason string `json:"reason,omitempty"`
 }
