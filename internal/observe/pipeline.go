@@ -7,6 +7,7 @@ import (
 	"net/netip"
 	"strings"
 	"sync"
+	"time"
 
 	"github.com/false-systems/rauta/internal/observe/capture"
 	"github.com/false-systems/rauta/internal/observe/detect"
@@ -92,7 +93,7 @@ func newPipeline(ctx context.Context, o pipelineOptions) *pipeline {
 		ctx:           ctx,
 		resolver:      o.resolver,
 		limiter:       route.NewLimiter(o.cfg.MaxServices, o.cfg.MaxRoutesPerService),
-		slow:          detect.NewSlow(detect.SlowConfig{Multiplier: o.cfg.Slow.Multiplier, MinSamples: o.cfg.Slow.MinSamples, Window: o.cfg.Slow.Window, MaxServices: o.cfg.MaxServices + 1}),
+		slow:          detect.NewSlow(o.cfg.Slow),
 		spike:         detect.NewSpike(withMaxServices(o.cfg.Spike, o.cfg.MaxServices+1)),
 		clock:         newWallClock(),
 		prom:          o.prom,
@@ -112,8 +113,20 @@ func newPipeline(ctx context.Context, o pipelineOptions) *pipeline {
 	p.serverLabels = make(map[netip.AddrPort]string)
 	p.templates = make(map[string]string)
 	p.strings = httpparse.NewInterner(cacheLimit)
-	p.pairer = pair.New(pair.Config{MaxConns: o.cfg.MaxConns, MaxPending: o.cfg.MaxPending, RequestTimeout: o.cfg.RequestTimeout}, p.onExchange)
+	p.pairer = pair.New(pair.Config{
+		MaxConns: o.cfg.MaxConns, MaxPending: o.cfg.MaxPending, RequestTimeout: o.cfg.RequestTimeout,
+		Overdue: p.onOverdue, OverdueAfter: overdueAfter(o.cfg),
+	}, p.onExchange)
 	return p
+}
+
+// overdueAfter is the youngest age at which a pending request can matter
+// to a processor: the slow floor (a threshold is never below it).
+func overdueAfter(cfg Config) time.Duration {
+	if cfg.Slow.Floor > 0 {
+		return cfg.Slow.Floor
+	}
+	return 50 * time.Millisecond
 }
 
 func withMaxServices(c detect.SpikeConfig, n int) detect.SpikeConfig {
@@ -213,8 +226,41 @@ func (p *pipeline) countParse(err error, malformed, truncated *uint64) {
 
 // onExchange enriches a paired exchange and runs outputs and processors.
 func (p *pipeline) onExchange(ex *pair.Exchange) {
-	if p.metricsPort != 0 && ex.Server.Port() == p.metricsPort && isMetricsPath(ex.Target) {
+	o := p.observe(ex)
+	if o == nil {
 		return
+	}
+	if p.prom != nil {
+		p.prom.Record(o)
+	}
+	if p.otlp != nil {
+		p.otlp.Record(p.ctx, o)
+	}
+	if p.json != nil && p.jsonExchanges {
+		_ = p.json.Exchange(o) // stdout gone: nothing better to do with it
+	}
+	p.slow.Observe(o, p.onEvent)
+	p.spike.Observe(o, p.onEvent)
+	p.probe.Observe(o, p.onEvent)
+}
+
+// onOverdue runs the processors that judge requests still unanswered
+// (the pairer's sweep); nothing is recorded in the outputs until the
+// exchange ends.
+func (p *pipeline) onOverdue(ex *pair.Exchange) {
+	o := p.observe(ex)
+	if o == nil {
+		return
+	}
+	p.slow.Observe(o, p.onEvent)
+	p.probe.Observe(o, p.onEvent)
+}
+
+// observe enriches an exchange into p.obs; nil for one that is not
+// recorded (scrapes of the observer's own metrics).
+func (p *pipeline) observe(ex *pair.Exchange) *detect.Observation {
+	if p.metricsPort != 0 && ex.Server.Port() == p.metricsPort && isMetricsPath(ex.Target) {
+		return nil
 	}
 	info, _ := p.resolver.Lookup(ex.Server.Addr())
 	service := info.Service
@@ -237,19 +283,7 @@ func (p *pipeline) onExchange(ex *pair.Exchange) {
 		Pod:       info.Pod,
 		Route:     tmpl,
 	}
-	o := &p.obs
-	if p.prom != nil {
-		p.prom.Record(o)
-	}
-	if p.otlp != nil {
-		p.otlp.Record(p.ctx, o)
-	}
-	if p.json != nil && p.jsonExchanges {
-		_ = p.json.Exchange(o) // stdout gone: nothing better to do with it
-	}
-	p.slow.Observe(o, p.onEvent)
-	p.spike.Observe(o, p.onEvent)
-	p.probe.Observe(o, p.onEvent)
+	return &p.obs
 }
 
 func (p *pipeline) onEvent(e *detect.Event) {

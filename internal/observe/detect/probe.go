@@ -17,7 +17,7 @@ type Probe struct{}
 
 // Observe emits a probe_failure event for a failed kubelet probe.
 func (Probe) Observe(o *Observation, emit func(*Event)) {
-	if !strings.HasPrefix(o.UserAgent, ProbeUserAgentPrefix) {
+	if o.Outcome == pair.Pending || !strings.HasPrefix(o.UserAgent, ProbeUserAgentPrefix) {
 		return
 	}
 	var reason string

@@ -95,8 +95,12 @@ func isError(o *Observation) bool {
 }
 
 // Observe counts the exchange in its window (by kernel end time) and emits
-// at most one event per service and window.
+// at most one event per service and window. Requests still pending are
+// counted once they end.
 func (s *Spike) Observe(o *Observation, emit func(*Event)) {
+	if o.Outcome == pair.Pending {
+		return
+	}
 	w := s.svc[o.Service]
 	if w == nil {
 		if len(s.svc) >= s.cfg.MaxServices {
