@@ -54,6 +54,7 @@ type Config struct {
 
 	Slow  detect.SlowConfig
 	Spike detect.SpikeConfig
+	Probe detect.ProbeConfig
 
 	// Output receives JSON lines; nil means os.Stdout. Not a flag.
 	Output io.Writer
@@ -137,6 +138,7 @@ func (c *Config) RegisterFlags(fs *flag.FlagSet) {
 	fs.Float64Var(&c.Spike.Multiplier, "spike-multiplier", e.float("RAUTA_SPIKE_MULTIPLIER", d.Spike.Multiplier), "spike = window error rate (5xx, resets, timeouts) at least this x baseline (env RAUTA_SPIKE_MULTIPLIER)")
 	fs.Float64Var(&c.Spike.MinRate, "spike-min-rate", e.float("RAUTA_SPIKE_MIN_RATE", d.Spike.MinRate), "and at least this error rate (env RAUTA_SPIKE_MIN_RATE)")
 	fs.Float64Var(&c.Spike.Alpha, "spike-alpha", e.float("RAUTA_SPIKE_ALPHA", d.Spike.Alpha), "and the window's error count must have a binomial probability below this at the baseline's upper bound (env RAUTA_SPIKE_ALPHA)")
+	fs.DurationVar(&c.Probe.Timeout, "probe-timeout", e.dur("RAUTA_PROBE_TIMEOUT", d.Probe.Timeout), "a kubelet probe unanswered this long has failed, when the pod's probe spec is not known (env RAUTA_PROBE_TIMEOUT)")
 	c.envErrs = e.errs
 }
 
@@ -172,8 +174,8 @@ func (c *Config) Validate() error {
 			errs = append(errs, fmt.Errorf("%s %d: must be positive", name, positive[name]))
 		}
 	}
-	if c.RequestTimeout <= 0 || c.Spike.Window <= 0 || c.OTLPInterval <= 0 {
-		errs = append(errs, errors.New("request-timeout, spike-window and otlp-interval must be positive"))
+	if c.RequestTimeout <= 0 || c.Spike.Window <= 0 || c.OTLPInterval <= 0 || c.Probe.Timeout <= 0 {
+		errs = append(errs, errors.New("request-timeout, spike-window, otlp-interval and probe-timeout must be positive"))
 	}
 	if c.Slow.Multiplier <= 1 || c.Spike.Multiplier <= 1 {
 		errs = append(errs, errors.New("slow-multiplier and spike-multiplier must be above 1"))

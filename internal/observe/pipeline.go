@@ -28,7 +28,7 @@ type pipeline struct {
 	limiter  *route.Limiter
 	slow     *detect.Slow
 	spike    *detect.Spike
-	probe    detect.Probe
+	probe    *detect.Probe
 	clock    wallClock
 
 	prom          *export.Prom // may be nil
@@ -95,6 +95,7 @@ func newPipeline(ctx context.Context, o pipelineOptions) *pipeline {
 		limiter:       route.NewLimiter(o.cfg.MaxServices, o.cfg.MaxRoutesPerService),
 		slow:          detect.NewSlow(o.cfg.Slow),
 		spike:         detect.NewSpike(withMaxServices(o.cfg.Spike, o.cfg.MaxServices+1)),
+		probe:         detect.NewProbe(o.cfg.Probe),
 		clock:         newWallClock(),
 		prom:          o.prom,
 		otlp:          o.otlp,
@@ -121,12 +122,17 @@ func newPipeline(ctx context.Context, o pipelineOptions) *pipeline {
 }
 
 // overdueAfter is the youngest age at which a pending request can matter
-// to a processor: the slow floor (a threshold is never below it).
+// to a processor: the slow floor (no slow threshold is below it) or the
+// probe timeout, whichever is shorter.
 func overdueAfter(cfg Config) time.Duration {
+	d := 50 * time.Millisecond
 	if cfg.Slow.Floor > 0 {
-		return cfg.Slow.Floor
+		d = cfg.Slow.Floor
 	}
-	return 50 * time.Millisecond
+	if cfg.Probe.Timeout > 0 {
+		d = min(d, cfg.Probe.Timeout)
+	}
+	return d
 }
 
 func withMaxServices(c detect.SpikeConfig, n int) detect.SpikeConfig {
@@ -146,6 +152,9 @@ const maxPerSegment = 16
 func (p *pipeline) handle(ev *capture.Event) {
 	if ev.Kind == capture.KindReset {
 		p.pairer.Reset(ev.TimestampNS, ev.Src, ev.Dst)
+		if isRefusal(ev) {
+			p.refused(ev)
+		}
 		return
 	}
 	data, off := ev.Data, 0
@@ -202,6 +211,25 @@ func (p *pipeline) response(ev *capture.Event, msg []byte, seq uint32) int {
 		return 0
 	}
 	return p.resp.HeadLen + int(body)
+}
+
+// isRefusal: a RST answering a SYN. A SYN carries no ACK, so the reset
+// that refuses it has sequence number 0 and ACK set (RFC 9293 3.10.7.1);
+// a reset inside a connection carries the sender's sequence number, which
+// is 0 only by a 1-in-2^32 chance.
+func isRefusal(ev *capture.Event) bool {
+	return ev.Seq == 0 && ev.TCPFlags&capture.FlagACK != 0
+}
+
+// refused hands a refused connection to the probe processor: the server
+// (the RST's sender) refused the client.
+func (p *pipeline) refused(ev *capture.Event) {
+	ex := pair.Exchange{Client: ev.Dst, Server: ev.Src, StartNS: ev.TimestampNS, EndNS: ev.TimestampNS, Outcome: pair.Reset, ReqContentLength: -1, RespContentLength: -1}
+	o := p.observe(&ex)
+	if o == nil {
+		return
+	}
+	p.probe.Refused(o, p.onEvent)
 }
 
 var methods = [][]byte{[]byte("GET "), []byte("POST "), []byte("PUT "), []byte("HEAD "), []byte("DELETE "), []byte("PATCH "), []byte("OPTIONS "), []byte("CONNECT "), []byte("TRACE ")}

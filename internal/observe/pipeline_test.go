@@ -192,6 +192,43 @@ func TestPipelineHungRequestsAreSlowWhileTheyHang(t *testing.T) {
 	}
 }
 
+// TestPipelineProbeHungAndRefused: a probe that hangs is a failure at the
+// kubelet's 1 s timeout (not at the 30 s request timeout), and a refused
+// connection (SYN answered by RST) from a client that probed before is one.
+func TestPipelineProbeHungAndRefused(t *testing.T) {
+	cfg := Defaults()
+	var out bytes.Buffer
+	p, _ := newTestPipeline(t, cfg, &out)
+	const kubelet, s = "10.0.0.1", "10.0.0.2:8080"
+	ts := uint64(time.Hour)
+	p.handle(ev(ts, kubelet+":1000", s, 1, "GET /healthz HTTP/1.1\r\nUser-Agent: kube-probe/1.36\r\n\r\n"))
+	p.handle(ev(ts+uint64(time.Millisecond), s, kubelet+":1000", 1, "HTTP/1.1 200 OK\r\n\r\n"))
+	ts += uint64(10 * time.Second)
+	p.handle(ev(ts, kubelet+":1001", s, 1, "GET /healthz HTTP/1.1\r\nUser-Agent: kube-probe/1.36\r\n\r\n"))
+	for i := 1; i <= 8; i++ { // the 250 ms tick
+		p.tick(ts+uint64(i)*uint64(250*time.Millisecond), capture.KernelStats{}, 0)
+	}
+	// The server restarts and refuses the next probe: RST|ACK, seq 0.
+	ts += uint64(10 * time.Second)
+	rst := func(src, dst string, seq uint32) *capture.Event {
+		return &capture.Event{TimestampNS: ts, Src: netip.MustParseAddrPort(src), Dst: netip.MustParseAddrPort(dst), Seq: seq, Kind: capture.KindReset, TCPFlags: capture.FlagRST | capture.FlagACK}
+	}
+	p.handle(rst(s, kubelet+":1002", 0))
+	p.handle(rst(s, kubelet+":1002", 0))     // seen at a second hook
+	p.handle(rst(s, kubelet+":1003", 12345)) // a reset inside a connection: not a refusal
+	p.handle(rst(s, "10.0.0.7:5000", 0))     // refusing someone who never probed
+	var got []string
+	for _, l := range lines(t, &out) {
+		if l.Kind == "probe_failure" {
+			got = append(got, fmt.Sprintf("%s %s %s %.0f", l.Outcome, l.Route, l.Reason, l.LatencyMS))
+		}
+	}
+	want := "pending /healthz no response within the probe timeout (1s) 1000|refused /healthz connection refused 0"
+	if strings.Join(got, "|") != want {
+		t.Fatalf("probe failures\n%s\nwant\n%s", strings.Join(got, "\n"), want)
+	}
+}
+
 func TestConfigFromEnvironmentAndValidation(t *testing.T) {
 	t.Setenv("RAUTA_INTERFACE", "eth0, veth1")
 	t.Setenv("RAUTA_SLOW_MULTIPLIER", "3")

@@ -2,6 +2,7 @@ package detect
 
 import (
 	"math/rand/v2"
+	"net/netip"
 	"slices"
 	"testing"
 	"time"
@@ -254,7 +255,7 @@ func TestProbeFailures(t *testing.T) {
 		var s sink
 		o := obs("a", uint64(time.Hour), time.Millisecond, tc.status)
 		o.UserAgent, o.Outcome = tc.ua, tc.outcome
-		Probe{}.Observe(o, s.emit)
+		NewProbe(ProbeConfig{}).Observe(o, s.emit)
 		if tc.want == "" {
 			if len(s.evs) != 0 {
 				t.Errorf("%s: unexpected %+v", tc.name, s.evs)
@@ -302,5 +303,85 @@ func BenchmarkNearestRankP99(b *testing.B) {
 	var scratch []uint64
 	for b.Loop() {
 		_, scratch = nearestRankP99(xs, scratch)
+	}
+}
+
+func probeObs(lat time.Duration, status int, outcome pair.Outcome) *Observation {
+	o := obs("a", uint64(time.Hour), lat, status)
+	o.UserAgent, o.Outcome = "kube-probe/1.36", outcome
+	o.Client = netip.MustParseAddrPort("10.0.0.1:40000")
+	o.Server = netip.MustParseAddrPort("10.0.0.2:8080")
+	return o
+}
+
+func TestProbeTimeoutsHungAndLate(t *testing.T) {
+	var s sink
+	p := NewProbe(ProbeConfig{})
+	// Answered 200 after 1.5 s: the kubelet gave up at 1 s.
+	p.Observe(probeObs(1500*time.Millisecond, 200, pair.Complete), s.emit)
+	if len(s.evs) != 1 || s.evs[0].Reason != "answered after the probe timeout (1s)" {
+		t.Fatalf("late answer: %+v", s.evs)
+	}
+	// Hung: the sweep sees it at 0.5 s (nothing), at 1.2 s (failure), at
+	// 1.5 s (already reported); then it ends as a timeout (not again).
+	o := probeObs(500*time.Millisecond, 0, pair.Pending)
+	p.Observe(o, s.emit)
+	if len(s.evs) != 1 {
+		t.Fatalf("young pending probe reported: %+v", s.evs)
+	}
+	o.EndNS = o.StartNS + uint64(1200*time.Millisecond)
+	p.Observe(o, s.emit)
+	o.EndNS = o.StartNS + uint64(1500*time.Millisecond)
+	p.Observe(o, s.emit)
+	if len(s.evs) != 2 || s.evs[1].Outcome != "pending" || s.evs[1].Reason != "no response within the probe timeout (1s)" || s.evs[1].LatencyMS != 1200 {
+		t.Fatalf("hung probe: %+v", s.evs)
+	}
+	o.Outcome = pair.Timeout
+	p.Observe(o, s.emit)
+	if len(s.evs) != 2 {
+		t.Fatalf("hung probe reported twice: %+v", s.evs)
+	}
+	// The pod's own probe spec says 5 s: 1.5 s is in time.
+	p = NewProbe(ProbeConfig{TimeoutOf: func(srv netip.AddrPort, target string) (time.Duration, bool) {
+		return 5 * time.Second, srv.Port() == 8080 && target == "/x"
+	}})
+	p.Observe(probeObs(1500*time.Millisecond, 200, pair.Complete), s.emit)
+	if len(s.evs) != 2 {
+		t.Fatalf("probe spec timeout ignored: %+v", s.evs)
+	}
+}
+
+func TestProbeRefused(t *testing.T) {
+	var s sink
+	p := NewProbe(ProbeConfig{})
+	refused := func(at uint64) *Observation {
+		o := probeObs(0, 0, pair.Reset)
+		o.Client = netip.MustParseAddrPort("10.0.0.1:40123") // a new connection
+		o.UserAgent, o.Method, o.Target, o.Route = "", "", "", ""
+		o.StartNS, o.EndNS = at, at
+		return o
+	}
+	// Nobody probed this server yet: an ordinary refused connection.
+	p.Refused(refused(uint64(time.Hour)), s.emit)
+	if len(s.evs) != 0 {
+		t.Fatalf("refusal without a probe history: %+v", s.evs)
+	}
+	p.Observe(probeObs(time.Millisecond, 200, pair.Complete), s.emit)
+	at := uint64(2 * time.Hour)
+	p.Refused(refused(at), s.emit)
+	p.Refused(refused(at+uint64(time.Millisecond)), s.emit) // the same RST at another hook
+	if len(s.evs) != 1 || s.evs[0].Reason != "connection refused" || s.evs[0].Outcome != "refused" || s.evs[0].Route != "/x" || s.evs[0].Method != "GET" || s.evs[0].Service != "a" {
+		t.Fatalf("refused probe: %+v", s.evs)
+	}
+	p.Refused(refused(at+uint64(10*time.Second)), s.emit) // the next probe period
+	if len(s.evs) != 2 {
+		t.Fatalf("next refusal: %+v", s.evs)
+	}
+	// A client that never probed is not a kubelet.
+	o := refused(at + uint64(time.Minute))
+	o.Client = netip.MustParseAddrPort("10.0.0.9:40000")
+	p.Refused(o, s.emit)
+	if len(s.evs) != 2 {
+		t.Fatalf("other client's refusal reported: %+v", s.evs)
 	}
 }
