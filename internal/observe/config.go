@@ -54,6 +54,7 @@ type Config struct {
 
 	Slow  detect.SlowConfig
 	Spike detect.SpikeConfig
+	Probe detect.ProbeConfig
 
 	// Output receives JSON lines; nil means os.Stdout. Not a flag.
 	Output io.Writer
@@ -82,8 +83,11 @@ func Defaults() Config {
 		RequestTimeout:      30 * time.Second,
 		MaxServices:         256,
 		MaxRoutesPerService: 100,
-		Slow:                detect.SlowConfig{Multiplier: 2, MinSamples: 100, Window: 1000},
-		Spike:               detect.SpikeConfig{Window: 10 * time.Second, BaselineWindows: 30, MinRequests: 20, Multiplier: 3, MinRate: 0.05},
+		Slow: detect.SlowConfig{
+			Multiplier: 2, MinSamples: 100, Window: 1000, BaselinePeriod: 5 * time.Minute,
+			Floor: 50 * time.Millisecond, Interval: 30 * time.Second, MinCount: 3, Alpha: 1e-4, MaxRoutes: 2048,
+		},
+		Spike: detect.SpikeConfig{Window: 10 * time.Second, BaselineWindows: 30, MinRequests: 50, Multiplier: 3, MinRate: 0.05, Alpha: 1e-4},
 	}
 }
 
@@ -119,14 +123,22 @@ func (c *Config) RegisterFlags(fs *flag.FlagSet) {
 	fs.DurationVar(&c.RequestTimeout, "request-timeout", e.dur("RAUTA_REQUEST_TIMEOUT", d.RequestTimeout), "a request without response after this is a timeout (env RAUTA_REQUEST_TIMEOUT)")
 	fs.IntVar(&c.MaxServices, "max-services", e.integer("RAUTA_MAX_SERVICES", d.MaxServices), "distinct service label values (env RAUTA_MAX_SERVICES)")
 	fs.IntVar(&c.MaxRoutesPerService, "max-routes", e.integer("RAUTA_MAX_ROUTES", d.MaxRoutesPerService), "distinct route label values per service (env RAUTA_MAX_ROUTES)")
-	fs.Float64Var(&c.Slow.Multiplier, "slow-multiplier", e.float("RAUTA_SLOW_MULTIPLIER", d.Slow.Multiplier), "slow = latency above this x the service p99 (env RAUTA_SLOW_MULTIPLIER)")
-	fs.IntVar(&c.Slow.MinSamples, "slow-min-samples", e.integer("RAUTA_SLOW_MIN_SAMPLES", d.Slow.MinSamples), "exchanges before a service's p99 is trusted (env RAUTA_SLOW_MIN_SAMPLES)")
-	fs.IntVar(&c.Slow.Window, "slow-window", e.integer("RAUTA_SLOW_WINDOW", d.Slow.Window), "latencies in the p99 baseline (env RAUTA_SLOW_WINDOW)")
+	fs.Float64Var(&c.Slow.Multiplier, "slow-multiplier", e.float("RAUTA_SLOW_MULTIPLIER", d.Slow.Multiplier), "slow = latency above this x the route's baseline p99 (env RAUTA_SLOW_MULTIPLIER)")
+	fs.IntVar(&c.Slow.MinSamples, "slow-min-samples", e.integer("RAUTA_SLOW_MIN_SAMPLES", d.Slow.MinSamples), "exchanges before a route's p99 is trusted (env RAUTA_SLOW_MIN_SAMPLES)")
+	fs.IntVar(&c.Slow.Window, "slow-window", e.integer("RAUTA_SLOW_WINDOW", d.Slow.Window), "latencies per baseline block; the baseline is the median p99 of the last three blocks (env RAUTA_SLOW_WINDOW)")
+	fs.DurationVar(&c.Slow.BaselinePeriod, "slow-baseline-period", e.dur("RAUTA_SLOW_BASELINE_PERIOD", d.Slow.BaselinePeriod), "a baseline block spans at least this long (env RAUTA_SLOW_BASELINE_PERIOD)")
+	fs.DurationVar(&c.Slow.Floor, "slow-floor", e.dur("RAUTA_SLOW_FLOOR", d.Slow.Floor), "nothing faster than this is slow (env RAUTA_SLOW_FLOOR)")
+	fs.DurationVar(&c.Slow.Interval, "slow-interval", e.dur("RAUTA_SLOW_INTERVAL", d.Slow.Interval), "at most one slow_response event per route per interval, with the interval's slow count (env RAUTA_SLOW_INTERVAL)")
+	fs.IntVar(&c.Slow.MinCount, "slow-min-count", e.integer("RAUTA_SLOW_MIN_COUNT", d.Slow.MinCount), "slow responses an interval needs before an event (env RAUTA_SLOW_MIN_COUNT)")
+	fs.Float64Var(&c.Slow.Alpha, "slow-alpha", e.float("RAUTA_SLOW_ALPHA", d.Slow.Alpha), "and the slow count must have a binomial probability below this if 1% were slow (env RAUTA_SLOW_ALPHA)")
+	fs.IntVar(&c.Slow.MaxRoutes, "slow-max-routes", e.integer("RAUTA_SLOW_MAX_ROUTES", d.Slow.MaxRoutes), "routes with a latency baseline (each up to slow-window x 4 bytes); the least recently seen makes room (env RAUTA_SLOW_MAX_ROUTES)")
 	fs.DurationVar(&c.Spike.Window, "spike-window", e.dur("RAUTA_SPIKE_WINDOW", d.Spike.Window), "5xx rate window (env RAUTA_SPIKE_WINDOW)")
 	fs.IntVar(&c.Spike.BaselineWindows, "spike-baseline-windows", e.integer("RAUTA_SPIKE_BASELINE_WINDOWS", d.Spike.BaselineWindows), "windows in the 5xx baseline (env RAUTA_SPIKE_BASELINE_WINDOWS)")
 	fs.IntVar(&c.Spike.MinRequests, "spike-min-requests", e.integer("RAUTA_SPIKE_MIN_REQUESTS", d.Spike.MinRequests), "requests a window and the baseline need (env RAUTA_SPIKE_MIN_REQUESTS)")
-	fs.Float64Var(&c.Spike.Multiplier, "spike-multiplier", e.float("RAUTA_SPIKE_MULTIPLIER", d.Spike.Multiplier), "spike = window 5xx rate above this x baseline (env RAUTA_SPIKE_MULTIPLIER)")
-	fs.Float64Var(&c.Spike.MinRate, "spike-min-rate", e.float("RAUTA_SPIKE_MIN_RATE", d.Spike.MinRate), "and at least this 5xx rate (env RAUTA_SPIKE_MIN_RATE)")
+	fs.Float64Var(&c.Spike.Multiplier, "spike-multiplier", e.float("RAUTA_SPIKE_MULTIPLIER", d.Spike.Multiplier), "spike = window error rate (5xx, resets, timeouts) at least this x baseline (env RAUTA_SPIKE_MULTIPLIER)")
+	fs.Float64Var(&c.Spike.MinRate, "spike-min-rate", e.float("RAUTA_SPIKE_MIN_RATE", d.Spike.MinRate), "and at least this error rate (env RAUTA_SPIKE_MIN_RATE)")
+	fs.Float64Var(&c.Spike.Alpha, "spike-alpha", e.float("RAUTA_SPIKE_ALPHA", d.Spike.Alpha), "and the window's error count must have a binomial probability below this at the baseline's upper bound (env RAUTA_SPIKE_ALPHA)")
+	fs.DurationVar(&c.Probe.Timeout, "probe-timeout", e.dur("RAUTA_PROBE_TIMEOUT", d.Probe.Timeout), "a kubelet probe unanswered this long has failed, when the pod's probe spec is not known (env RAUTA_PROBE_TIMEOUT)")
 	c.envErrs = e.errs
 }
 
@@ -156,20 +168,29 @@ func (c *Config) Validate() error {
 	if c.ReaderNice < 0 || c.ReaderNice > 19 {
 		errs = append(errs, fmt.Errorf("reader-nice %d: want 0 to 19 (lower priority only)", c.ReaderNice))
 	}
-	positive := map[string]int{"max-conns": c.MaxConns, "max-pipelined": c.MaxPending, "max-services": c.MaxServices, "max-routes": c.MaxRoutesPerService, "slow-min-samples": c.Slow.MinSamples, "slow-window": c.Slow.Window, "spike-baseline-windows": c.Spike.BaselineWindows, "spike-min-requests": c.Spike.MinRequests}
+	positive := map[string]int{"max-conns": c.MaxConns, "max-pipelined": c.MaxPending, "max-services": c.MaxServices, "max-routes": c.MaxRoutesPerService, "slow-min-samples": c.Slow.MinSamples, "slow-window": c.Slow.Window, "slow-min-count": c.Slow.MinCount, "slow-max-routes": c.Slow.MaxRoutes, "spike-baseline-windows": c.Spike.BaselineWindows, "spike-min-requests": c.Spike.MinRequests}
 	for _, name := range slices.Sorted(maps.Keys(positive)) {
 		if positive[name] <= 0 {
 			errs = append(errs, fmt.Errorf("%s %d: must be positive", name, positive[name]))
 		}
 	}
-	if c.RequestTimeout <= 0 || c.Spike.Window <= 0 || c.OTLPInterval <= 0 {
-		errs = append(errs, errors.New("request-timeout, spike-window and otlp-interval must be positive"))
+	if c.RequestTimeout <= 0 || c.Spike.Window <= 0 || c.OTLPInterval <= 0 || c.Probe.Timeout <= 0 {
+		errs = append(errs, errors.New("request-timeout, spike-window, otlp-interval and probe-timeout must be positive"))
 	}
 	if c.Slow.Multiplier <= 1 || c.Spike.Multiplier <= 1 {
 		errs = append(errs, errors.New("slow-multiplier and spike-multiplier must be above 1"))
 	}
 	if c.Spike.MinRate <= 0 || c.Spike.MinRate > 1 {
 		errs = append(errs, fmt.Errorf("spike-min-rate %v: want (0, 1]", c.Spike.MinRate))
+	}
+	if c.Spike.Alpha <= 0 || c.Spike.Alpha >= 1 {
+		errs = append(errs, fmt.Errorf("spike-alpha %v: want (0, 1)", c.Spike.Alpha))
+	}
+	if c.Slow.Alpha <= 0 || c.Slow.Alpha >= 1 {
+		errs = append(errs, fmt.Errorf("slow-alpha %v: want (0, 1)", c.Slow.Alpha))
+	}
+	if c.Slow.Floor <= 0 || c.Slow.Interval <= 0 || c.Slow.BaselinePeriod <= 0 {
+		errs = append(errs, errors.New("slow-floor, slow-interval and slow-baseline-period must be positive"))
 	}
 	return errors.Join(errs...)
 }

@@ -7,6 +7,7 @@ import (
 	"net/netip"
 	"strings"
 	"sync"
+	"time"
 
 	"github.com/false-systems/rauta/internal/observe/capture"
 	"github.com/false-systems/rauta/internal/observe/detect"
@@ -27,7 +28,7 @@ type pipeline struct {
 	limiter  *route.Limiter
 	slow     *detect.Slow
 	spike    *detect.Spike
-	probe    detect.Probe
+	probe    *detect.Probe
 	clock    wallClock
 
 	prom          *export.Prom // may be nil
@@ -92,8 +93,9 @@ func newPipeline(ctx context.Context, o pipelineOptions) *pipeline {
 		ctx:           ctx,
 		resolver:      o.resolver,
 		limiter:       route.NewLimiter(o.cfg.MaxServices, o.cfg.MaxRoutesPerService),
-		slow:          detect.NewSlow(detect.SlowConfig{Multiplier: o.cfg.Slow.Multiplier, MinSamples: o.cfg.Slow.MinSamples, Window: o.cfg.Slow.Window, MaxServices: o.cfg.MaxServices + 1}),
+		slow:          detect.NewSlow(o.cfg.Slow),
 		spike:         detect.NewSpike(withMaxServices(o.cfg.Spike, o.cfg.MaxServices+1)),
+		probe:         detect.NewProbe(o.cfg.Probe),
 		clock:         newWallClock(),
 		prom:          o.prom,
 		otlp:          o.otlp,
@@ -112,8 +114,25 @@ func newPipeline(ctx context.Context, o pipelineOptions) *pipeline {
 	p.serverLabels = make(map[netip.AddrPort]string)
 	p.templates = make(map[string]string)
 	p.strings = httpparse.NewInterner(cacheLimit)
-	p.pairer = pair.New(pair.Config{MaxConns: o.cfg.MaxConns, MaxPending: o.cfg.MaxPending, RequestTimeout: o.cfg.RequestTimeout}, p.onExchange)
+	p.pairer = pair.New(pair.Config{
+		MaxConns: o.cfg.MaxConns, MaxPending: o.cfg.MaxPending, RequestTimeout: o.cfg.RequestTimeout,
+		Overdue: p.onOverdue, OverdueAfter: overdueAfter(o.cfg),
+	}, p.onExchange)
 	return p
+}
+
+// overdueAfter is the youngest age at which a pending request can matter
+// to a processor: the slow floor (no slow threshold is below it) or the
+// probe timeout, whichever is shorter.
+func overdueAfter(cfg Config) time.Duration {
+	d := 50 * time.Millisecond
+	if cfg.Slow.Floor > 0 {
+		d = cfg.Slow.Floor
+	}
+	if cfg.Probe.Timeout > 0 {
+		d = min(d, cfg.Probe.Timeout)
+	}
+	return d
 }
 
 func withMaxServices(c detect.SpikeConfig, n int) detect.SpikeConfig {
@@ -133,6 +152,9 @@ const maxPerSegment = 16
 func (p *pipeline) handle(ev *capture.Event) {
 	if ev.Kind == capture.KindReset {
 		p.pairer.Reset(ev.TimestampNS, ev.Src, ev.Dst)
+		if isRefusal(ev) {
+			p.refused(ev)
+		}
 		return
 	}
 	data, off := ev.Data, 0
@@ -191,6 +213,25 @@ func (p *pipeline) response(ev *capture.Event, msg []byte, seq uint32) int {
 	return p.resp.HeadLen + int(body)
 }
 
+// isRefusal: a RST answering a SYN. A SYN carries no ACK, so the reset
+// that refuses it has sequence number 0 and ACK set (RFC 9293 3.10.7.1);
+// a reset inside a connection carries the sender's sequence number, which
+// is 0 only by a 1-in-2^32 chance.
+func isRefusal(ev *capture.Event) bool {
+	return ev.Seq == 0 && ev.TCPFlags&capture.FlagACK != 0
+}
+
+// refused hands a refused connection to the probe processor: the server
+// (the RST's sender) refused the client.
+func (p *pipeline) refused(ev *capture.Event) {
+	ex := pair.Exchange{Client: ev.Dst, Server: ev.Src, StartNS: ev.TimestampNS, EndNS: ev.TimestampNS, Outcome: pair.Reset, ReqContentLength: -1, RespContentLength: -1}
+	o := p.observe(&ex)
+	if o == nil {
+		return
+	}
+	p.probe.Refused(o, p.onEvent)
+}
+
 var methods = [][]byte{[]byte("GET "), []byte("POST "), []byte("PUT "), []byte("HEAD "), []byte("DELETE "), []byte("PATCH "), []byte("OPTIONS "), []byte("CONNECT "), []byte("TRACE ")}
 
 // startsWithMethod mirrors the kernel's request check.
@@ -213,8 +254,41 @@ func (p *pipeline) countParse(err error, malformed, truncated *uint64) {
 
 // onExchange enriches a paired exchange and runs outputs and processors.
 func (p *pipeline) onExchange(ex *pair.Exchange) {
-	if p.metricsPort != 0 && ex.Server.Port() == p.metricsPort && isMetricsPath(ex.Target) {
+	o := p.observe(ex)
+	if o == nil {
 		return
+	}
+	if p.prom != nil {
+		p.prom.Record(o)
+	}
+	if p.otlp != nil {
+		p.otlp.Record(p.ctx, o)
+	}
+	if p.json != nil && p.jsonExchanges {
+		_ = p.json.Exchange(o) // stdout gone: nothing better to do with it
+	}
+	p.slow.Observe(o, p.onEvent)
+	p.spike.Observe(o, p.onEvent)
+	p.probe.Observe(o, p.onEvent)
+}
+
+// onOverdue runs the processors that judge requests still unanswered
+// (the pairer's sweep); nothing is recorded in the outputs until the
+// exchange ends.
+func (p *pipeline) onOverdue(ex *pair.Exchange) {
+	o := p.observe(ex)
+	if o == nil {
+		return
+	}
+	p.slow.Observe(o, p.onEvent)
+	p.probe.Observe(o, p.onEvent)
+}
+
+// observe enriches an exchange into p.obs; nil for one that is not
+// recorded (scrapes of the observer's own metrics).
+func (p *pipeline) observe(ex *pair.Exchange) *detect.Observation {
+	if p.metricsPort != 0 && ex.Server.Port() == p.metricsPort && isMetricsPath(ex.Target) {
+		return nil
 	}
 	info, _ := p.resolver.Lookup(ex.Server.Addr())
 	service := info.Service
@@ -237,19 +311,7 @@ func (p *pipeline) onExchange(ex *pair.Exchange) {
 		Pod:       info.Pod,
 		Route:     tmpl,
 	}
-	o := &p.obs
-	if p.prom != nil {
-		p.prom.Record(o)
-	}
-	if p.otlp != nil {
-		p.otlp.Record(p.ctx, o)
-	}
-	if p.json != nil && p.jsonExchanges {
-		_ = p.json.Exchange(o) // stdout gone: nothing better to do with it
-	}
-	p.slow.Observe(o, p.onEvent)
-	p.spike.Observe(o, p.onEvent)
-	p.probe.Observe(o, p.onEvent)
+	return &p.obs
 }
 
 func (p *pipeline) onEvent(e *detect.Event) {

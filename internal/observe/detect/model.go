@@ -1,6 +1,6 @@
 // Package detect holds the processors that run on paired exchanges: slow
-// responses against a per-service p99 baseline, 5xx rate spikes against a
-// rolling baseline, and failing kubelet probes. Each emits an Event.
+// responses against a per-route p99 baseline, error-rate spikes (5xx,
+// resets, timeouts) against a rolling baseline, and failing kubelet probes. Each emits an Event.
 package detect
 
 import (
@@ -41,12 +41,23 @@ type Event struct {
 	LatencyMS float64   `json:"latency_ms"`
 	Client    string    `json:"client,omitempty"`
 	Server    string    `json:"server,omitempty"`
-	// Slow responses: the baseline the latency was compared with.
+	// Slow responses: the route's baseline p99, the threshold it gave
+	// (max(floor, multiplier x p99)), and how many of the interval's
+	// window_requests exchanges were slow when the event was emitted (at
+	// most one event per route and interval; LatencyMS is the one that
+	// tipped it).
 	BaselineP99MS float64 `json:"baseline_p99_ms,omitempty"`
+	ThresholdMS   float64 `json:"threshold_ms,omitempty"`
+	SlowCount     int     `json:"slow_count,omitempty"`
 	// Error spikes: the window's rate and the rolling baseline.
 	ErrorRate         float64 `json:"error_rate,omitempty"`
 	BaselineErrorRate float64 `json:"baseline_error_rate,omitempty"`
 	WindowRequests    int     `json:"window_requests,omitempty"`
+	WindowErrors      int     `json:"window_errors,omitempty"`
+	// PValue: the probability of the window's count (errors, or slow
+	// responses) if the baseline still held; the event needs it below the
+	// processor's alpha.
+	PValue float64 `json:"p_value,omitempty"`
 	// Probe failures: why the probe failed.
 	Reason string `json:"reason,omitempty"`
 }

@@ -16,6 +16,7 @@ type pending struct {
 	ua       string
 	cl       int64
 	unparsed bool
+	marks    uint8
 }
 
 // recentResponses is how many response sequence numbers are remembered to

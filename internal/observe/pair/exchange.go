@@ -18,6 +18,9 @@ const (
 	Reset
 	// Timeout: no response within Config.RequestTimeout.
 	Timeout
+	// Pending: still unanswered, older than Config.OverdueAfter; handed to
+	// Config.Overdue by Expire, never emitted as a finished exchange.
+	Pending
 )
 
 func (o Outcome) String() string {
@@ -26,6 +29,8 @@ func (o Outcome) String() string {
 		return "reset"
 	case Timeout:
 		return "timeout"
+	case Pending:
+		return "pending"
 	}
 	return "complete"
 }
@@ -50,6 +55,11 @@ type Exchange struct {
 	// are empty. The exchange is still emitted to keep the connection's
 	// request/response order.
 	Unparsed bool
+	// Marks are bits the consumers set while the request was pending (on
+	// the Overdue callback): the pairer keeps them with the request and
+	// hands them back on later callbacks and on the finished exchange, so
+	// that a consumer reports one request once. The pairer never reads them.
+	Marks uint8
 }
 
 // Latency is EndNS-StartNS.

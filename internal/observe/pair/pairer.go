@@ -19,6 +19,16 @@ type Config struct {
 	// RequestTimeout: a request still without response after this long is
 	// emitted with Outcome Timeout by Expire (default 30s).
 	RequestTimeout time.Duration
+	// Overdue, when set, is called by Expire for every request still
+	// pending after OverdueAfter (and before RequestTimeout), with Outcome
+	// Pending and EndNS the sweep's time, on every sweep until it ends:
+	// consumers can report a hung request while it hangs instead of at
+	// RequestTimeout. Marks it sets stay with the request. The *Exchange
+	// is valid only during the call.
+	Overdue func(*Exchange)
+	// OverdueAfter is the age from which Overdue sees a request (default
+	// 50ms: no processor judges anything younger).
+	OverdueAfter time.Duration
 }
 
 func (c Config) withDefaults() Config {
@@ -30,6 +40,9 @@ func (c Config) withDefaults() Config {
 	}
 	if c.RequestTimeout <= 0 {
 		c.RequestTimeout = 30 * time.Second
+	}
+	if c.OverdueAfter <= 0 {
+		c.OverdueAfter = 50 * time.Millisecond
 	}
 	return c
 }
@@ -44,6 +57,7 @@ type Stats struct {
 	Informational      uint64 // 1xx interim responses (except 101), not paired
 	Resets             uint64 // exchanges ended by a reset
 	Timeouts           uint64 // exchanges ended by RequestTimeout
+	Overdue            uint64 // Overdue calls (one per pending request per sweep)
 	Evictions          uint64 // connections evicted from the LRU
 	EvictedPending     uint64 // pending requests lost with evicted connections
 	PipelineOverflow   uint64 // connections cleared for exceeding MaxPending
@@ -181,10 +195,13 @@ func (p *Pairer) Reset(ts uint64, a, b netip.AddrPort) {
 }
 
 // Expire ends requests older than RequestTimeout at kernel time now with
-// Outcome Timeout. Call it periodically (once a second is plenty); it
-// walks every tracked connection.
+// Outcome Timeout, and hands the other requests older than OverdueAfter to
+// Config.Overdue. Call it periodically (every 250ms gives hung requests a
+// verdict within a quarter second of their threshold); it walks every
+// tracked connection.
 func (p *Pairer) Expire(now uint64) {
 	limit := uint64(p.cfg.RequestTimeout)
+	overdue := uint64(p.cfg.OverdueAfter)
 	for k, c := range p.conns {
 		for len(c.pending) > 0 && now > c.pending[0].ts && now-c.pending[0].ts >= limit {
 			req := c.pop()
@@ -198,6 +215,22 @@ func (p *Pairer) Expire(now uint64) {
 			c.skip++
 			p.emit(&p.ex)
 		}
+		if p.cfg.Overdue == nil {
+			continue
+		}
+		// Requests queue oldest first: stop at the first young one.
+		for i := range c.pending {
+			r := &c.pending[i]
+			if now <= r.ts || now-r.ts < overdue {
+				break
+			}
+			p.fill(r, k.client, k.server)
+			p.ex.Outcome = Pending
+			p.ex.EndNS = now
+			p.stats.Overdue++
+			p.cfg.Overdue(&p.ex)
+			r.marks = p.ex.Marks
+		}
 	}
 }
 
@@ -206,7 +239,7 @@ func (p *Pairer) fill(r *pending, client, server netip.AddrPort) {
 		Client: client, Server: server,
 		Method: r.method, Target: r.target, Host: r.host, UserAgent: r.ua,
 		ReqContentLength: r.cl, RespContentLength: -1,
-		StartNS: r.ts, Unparsed: r.unparsed,
+		StartNS: r.ts, Unparsed: r.unparsed, Marks: r.marks,
 	}
 }
 

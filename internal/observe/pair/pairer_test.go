@@ -232,3 +232,36 @@ func BenchmarkRequestResponse(b *testing.B) {
 		i++
 	}
 }
+
+// TestOverdueSeesPendingRequestsAndKeepsMarks: Expire hands requests older
+// than OverdueAfter to Overdue on every sweep until they end, marks set
+// there come back on later sweeps and on the finished exchange.
+func TestOverdueSeesPendingRequestsAndKeepsMarks(t *testing.T) {
+	var r rec
+	var seen []Exchange
+	p := New(Config{RequestTimeout: time.Second, OverdueAfter: 100 * time.Millisecond, Overdue: func(e *Exchange) {
+		seen = append(seen, *e)
+		e.Marks |= 1 << len(seen)
+	}}, r.emit)
+	ms := uint64(time.Millisecond)
+	p.Request(0, cli, srv, 1, req("GET", "/a"))
+	p.Request(50*ms, cli, srv, 2, req("GET", "/b")) // pipelined behind /a
+	p.Expire(99 * ms)
+	if len(seen) != 0 {
+		t.Fatalf("young requests swept: %+v", seen)
+	}
+	p.Expire(120 * ms) // /a only: /b is 70 ms old
+	p.Expire(200 * ms) // both
+	if len(seen) != 3 || seen[0].Target != "/a" || seen[0].Outcome != Pending || seen[0].Latency() != 120*time.Millisecond ||
+		seen[1].Target != "/a" || seen[1].Marks != 1<<1 || seen[2].Target != "/b" || seen[2].Marks != 0 {
+		t.Fatalf("sweeps %+v", seen)
+	}
+	p.Response(300*ms, srv, cli, 10, resp(200))
+	p.Expire(2 * uint64(time.Second)) // /b times out
+	if len(r.got) != 2 || r.got[0].Marks != 1<<1|1<<2 || r.got[0].Outcome != Complete || r.got[1].Outcome != Timeout || r.got[1].Marks != 1<<3 {
+		t.Fatalf("exchanges %+v", r.got)
+	}
+	if s := p.Stats(); s.Overdue != 3 {
+		t.Fatalf("stats %+v", s)
+	}
+}
