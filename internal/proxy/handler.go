@@ -48,7 +48,7 @@ const statusClientClosed = 499
 
 func (s *Server) serve(w http.ResponseWriter, r *http.Request, lc *listenerConfig) {
 	start := time.Now()
-	rec := &recorder{ResponseWriter: w}
+	rec := &recorder{ResponseWriter: w, grpc: r.ProtoMajor == 2 && isGRPC(r)}
 	var ex exchange
 	// Deferred so that an aborted response (http.ErrAbortHandler) is still
 	// counted and logged.
@@ -210,6 +210,10 @@ func refuse(w http.ResponseWriter, r *http.Request, code int, msg string) {
 
 // writeError answers with a short plain-text error.
 func writeError(w http.ResponseWriter, code int, msg string) {
+	if rec, ok := w.(*recorder); ok && rec.grpc {
+		writeGRPCError(rec, code, msg)
+		return
+	}
 	h := w.Header()
 	h.Set("Content-Type", "text/plain; charset=utf-8")
 	h.Set("X-Content-Type-Options", "nosniff")

@@ -13,6 +13,9 @@ type recorder struct {
 	http.ResponseWriter
 	status int
 	bytes  int64
+	// grpc: the request is a gRPC call, so the gateway's own errors are
+	// gRPC statuses (grpcerror.go).
+	grpc bool
 }
 
 func (r *recorder) WriteHeader(code int) {
