@@ -54,6 +54,7 @@ func common() []features.FeatureName {
 		features.SupportHTTPRoute303RedirectStatusCode,
 		features.SupportHTTPRoute307RedirectStatusCode,
 		features.SupportHTTPRoute308RedirectStatusCode,
+		features.SupportHTTPRouteCORS,
 		features.SupportGRPCRoute,
 		features.SupportGRPCRouteNamedRouteRule,
 	}

@@ -48,12 +48,9 @@ func (s *Server) runFilters(w http.ResponseWriter, out *http.Request, rreq *rout
 		case router.FilterResponseHeaders:
 			st.respMods = append(st.respMods, f.Headers)
 		case router.FilterRedirect:
-			h := w.Header()
-			for _, m := range st.respMods {
-				m.Apply(h)
-			}
-			h.Set("Location", f.Redirect.Location(st.scheme, st.host, st.path, st.query))
-			w.WriteHeader(f.Redirect.StatusCode)
+			writeFilterAnswer(w, f.Redirect.StatusCode, st, func(h http.Header) {
+				h.Set("Location", f.Redirect.Location(st.scheme, st.host, st.path, st.query))
+			})
 			return true
 		case router.FilterRewrite:
 			if f.Rewrite.Hostname != "" {
@@ -64,6 +61,14 @@ func (s *Server) runFilters(w http.ResponseWriter, out *http.Request, rreq *rout
 			}
 		case router.FilterMirror:
 			s.fwd.mirror(out, f.Mirror, rreq, st)
+		case router.FilterCORS:
+			if m := corsPreflight(f.CORS, out.Method, out.Header.Get); m != nil {
+				writeFilterAnswer(w, http.StatusOK, st, m.Apply)
+				return true
+			}
+			if m := f.CORS.Response(out.Header.Get("Origin")); m != nil {
+				st.respMods = append(st.respMods, m)
+			}
 		}
 	}
 	return false
@@ -76,4 +81,29 @@ func setEscapedPath(u *url.URL, p string) {
 		return
 	}
 	u.Path, u.RawPath = p, ""
+}
+
+// writeFilterAnswer writes a response a filter makes itself (a redirect, a
+// CORS preflight answer): the response header modifiers met so far, then
+// set's headers, and no body.
+func writeFilterAnswer(w http.ResponseWriter, status int, st *filterState, set func(http.Header)) {
+	h := w.Header()
+	for _, m := range st.respMods {
+		m.Apply(h)
+	}
+	set(h)
+	h.Set("Content-Length", "0")
+	w.WriteHeader(status)
+}
+
+// corsPreflight returns the headers answering a CORS preflight request, or
+// nil when the request is not one. The gateway answers every preflight on a
+// CORS route itself; one from an origin that is not allowed gets no CORS
+// headers, so the browser refuses the cross-origin call.
+func corsPreflight(c *router.CORS, method string, header func(string) string) *router.HeaderModifier {
+	origin, reqMethod := header("Origin"), header("Access-Control-Request-Method")
+	if !router.IsPreflight(method, origin, reqMethod) {
+		return nil
+	}
+	return c.PreflightResponse(origin, reqMethod, header("Access-Control-Request-Headers"))
 }

@@ -232,3 +232,76 @@ func TestRedirectNamesTheServedPort(t *testing.T) {
 		t.Errorf("status %d Location %q, want 302 %q", resp.StatusCode, got, want)
 	}
 }
+
+// TestCORSFilter: a preflight from an allowed origin is answered by the
+// gateway (the backend never sees it), one from another origin is answered
+// by the gateway too but without CORS headers, and an allowed origin's
+// requests get the CORS response headers over the backend's own, on both
+// engines (HTTP/1.1 by the wire engine, HTTP/2 by net/http).
+func TestCORSFilter(t *testing.T) {
+	be := newEchoBackend(t, "a")
+	r := prefixRoute("r", "/", be.backend(1))
+	r.Filters = []ir.Filter{{CORS: &ir.CORS{
+		AllowOrigins: []string{"https://www.foo.com", "https://*.bar.com"}, AllowMethods: []string{"GET", "PUT"},
+		AllowHeaders: []string{"x-h1"}, ExposeHeaders: []string{"x-e"}, AllowCredentials: true, MaxAge: 600,
+	}}}
+	p := startProxy(t, &ir.Snapshot{Listeners: []ir.Listener{httpListener("l", catchAll(r))}}, Options{})
+	for name, c := range map[string]*http.Client{"HTTP/1.1": newClient(), "HTTP/2": h2cClient()} {
+		t.Run(name, func(t *testing.T) {
+			before := be.seenCount()
+			req := mustReq(t, "OPTIONS", p.url(t, "l")+"/api", nil)
+			req.Header.Set("Origin", "https://a.b.bar.com")
+			req.Header.Set("Access-Control-Request-Method", "PUT")
+			req.Header.Set("Access-Control-Request-Headers", "x-h1")
+			resp, err := c.Do(req)
+			if err != nil {
+				t.Fatal(err)
+			}
+			resp.Body.Close()
+			want := map[string]string{
+				"Access-Control-Allow-Origin": "https://a.b.bar.com", "Access-Control-Allow-Methods": "GET, PUT",
+				"Access-Control-Allow-Headers": "x-h1", "Access-Control-Allow-Credentials": "true",
+				"Access-Control-Max-Age": "600", "Access-Control-Expose-Headers": "x-e",
+			}
+			for k, v := range want {
+				if got := resp.Header.Get(k); got != v {
+					t.Errorf("preflight %s = %q, want %q", k, got, v)
+				}
+			}
+			if resp.StatusCode != 200 || be.seenCount() != before {
+				t.Errorf("preflight: status %d, backend saw %d requests; want 200 from the gateway alone", resp.StatusCode, be.seenCount()-before)
+			}
+
+			req = mustReq(t, "OPTIONS", p.url(t, "l")+"/api", nil)
+			req.Header.Set("Origin", "https://evil.example")
+			req.Header.Set("Access-Control-Request-Method", "PUT")
+			before = be.seenCount()
+			resp, _, _ = do(t, c, req)
+			if resp.StatusCode != 200 || be.seenCount() != before || resp.Header.Get("Access-Control-Allow-Origin") != "" {
+				t.Errorf("preflight from another origin: status %d, backend saw %d, Allow-Origin %q; want the gateway's 200 without CORS headers",
+					resp.StatusCode, be.seenCount()-before, resp.Header.Get("Access-Control-Allow-Origin"))
+			}
+
+			req = mustReq(t, "GET", p.url(t, "l")+"/api", nil)
+			req.Header.Set("Origin", "https://www.foo.com")
+			resp, e, _ := do(t, c, req)
+			if e.Method != "GET" || resp.Header.Get("Access-Control-Allow-Origin") != "https://www.foo.com" ||
+				resp.Header.Get("Access-Control-Allow-Credentials") != "true" || resp.Header.Get("Access-Control-Expose-Headers") != "x-e" {
+				t.Errorf("request from an allowed origin: headers %v", resp.Header)
+			}
+			req = mustReq(t, "GET", p.url(t, "l")+"/api", nil)
+			req.Header.Set("Origin", "https://evil.example")
+			resp, _, _ = do(t, c, req)
+			if resp.Header.Get("Access-Control-Allow-Origin") != "" {
+				t.Errorf("request from another origin got Allow-Origin %q", resp.Header.Get("Access-Control-Allow-Origin"))
+			}
+		})
+	}
+}
+
+// seenCount is how many requests the backend has answered.
+func (e *echoBackend) seenCount() int {
+	e.mu.Lock()
+	defer e.mu.Unlock()
+	return len(e.seen)
+}

@@ -200,6 +200,23 @@ func (e *reqEditor) Del(name string) {
 	}
 }
 
+// writeFilterAnswer writes a response a filter makes itself (a redirect, a
+// CORS preflight answer): the response header modifiers met so far, then
+// set's headers, and no body.
+func (c *h1conn) writeFilterAnswer(status int, st *filterState, set func(*fields)) {
+	c.outResp = c.outResp[:0]
+	for _, m := range st.respMods {
+		m.ApplyTo(&c.outResp)
+	}
+	set(&c.outResp)
+	c.writeStatusLine(status, "")
+	for _, h := range c.outResp {
+		c.writeField(h.name, h.value)
+	}
+	c.out.buf = append(c.out.buf, "Content-Length: 0\r\n"...)
+	c.endHead(false)
+}
+
 // runFilters applies fs like Server.runFilters does. It returns the status
 // of a response a filter wrote (a redirect), 0 otherwise.
 func (c *h1conn) runFilters(fs []router.Filter, st *filterState) int {
@@ -211,18 +228,19 @@ func (c *h1conn) runFilters(fs []router.Filter, st *filterState) int {
 		case router.FilterResponseHeaders:
 			st.respMods = append(st.respMods, f.Headers)
 		case router.FilterRedirect:
-			c.outResp = c.outResp[:0]
-			for _, m := range st.respMods {
-				m.ApplyTo(&c.outResp)
-			}
-			c.outResp.Set("Location", f.Redirect.Location(st.scheme, st.host, st.path, st.query))
-			c.writeStatusLine(f.Redirect.StatusCode, "")
-			for _, h := range c.outResp {
-				c.writeField(h.name, h.value)
-			}
-			c.out.buf = append(c.out.buf, "Content-Length: 0\r\n"...)
-			c.endHead(false)
+			c.writeFilterAnswer(f.Redirect.StatusCode, st, func(h *fields) {
+				h.Set("Location", f.Redirect.Location(st.scheme, st.host, st.path, st.query))
+			})
 			return f.Redirect.StatusCode
+		case router.FilterCORS:
+			get := func(name string) string { v, _ := c.editor.f.Lookup(name); return v }
+			if m := corsPreflight(f.CORS, c.req.method, get); m != nil {
+				c.writeFilterAnswer(http.StatusOK, st, func(h *fields) { m.ApplyTo(h) })
+				return http.StatusOK
+			}
+			if m := f.CORS.Response(get("Origin")); m != nil {
+				st.respMods = append(st.respMods, m)
+			}
 		case router.FilterRewrite:
 			if f.Rewrite.Hostname != "" {
 				c.editor.host = f.Rewrite.Hostname

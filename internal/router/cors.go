@@ -20,11 +20,11 @@ type CORS struct {
 	origins   []originPattern
 	// methods, headers: the configured lists joined for the response; any*:
 	// "*" was configured, so the request's own value is echoed.
-	methods, headers        string
-	anyMethod, anyHeader    bool
-	expose                  string
-	credentials             bool
-	maxAge                  string
+	methods, headers     string
+	anyMethod, anyHeader bool
+	expose               string
+	credentials          bool
+	maxAge               string
 }
 
 // originPattern is one allowed origin: scheme and port exact, host exact or,
@@ -183,8 +183,7 @@ func IsPreflight(method, origin, requestMethod string) bool {
 }
 
 // Preflight adds the headers answering a preflight request from an allowed
-// origin; it adds nothing and returns false for any other origin (the
-// request then goes on as a plain OPTIONS request, as Envoy does).
+// origin; it adds nothing and returns false for any other origin.
 // requestMethod and requestHeaders are the Access-Control-Request-Method
 // and Access-Control-Request-Headers values.
 func (c *CORS) Preflight(origin, requestMethod, requestHeaders string, add func(name, value string)) bool {
@@ -232,4 +231,32 @@ func (c *CORS) Actual(origin string, add func(name, value string)) bool {
 		add("Access-Control-Expose-Headers", c.expose)
 	}
 	return true
+}
+
+// PreflightResponse is Preflight as a header modifier (every header set).
+// For an origin that is not allowed it sets nothing: the gateway still
+// answers the preflight itself, without CORS headers, so the browser
+// refuses the call (the spec's 200/204 without the headers).
+func (c *CORS) PreflightResponse(origin, requestMethod, requestHeaders string) *HeaderModifier {
+	m := &ir.HeaderModifier{}
+	c.Preflight(origin, requestMethod, requestHeaders, func(n, v string) { m.Set = append(m.Set, ir.Header{Name: n, Value: v}) })
+	return compileHeaderModifier(m)
+}
+
+// Response is Actual as a header modifier for the backend's response: the
+// CORS headers replace any the backend sent, Vary is added to its own. nil
+// when the origin is not allowed.
+func (c *CORS) Response(origin string) *HeaderModifier {
+	m := &ir.HeaderModifier{}
+	ok := c.Actual(origin, func(n, v string) {
+		if n == "Vary" {
+			m.Add = append(m.Add, ir.Header{Name: n, Value: v})
+			return
+		}
+		m.Set = append(m.Set, ir.Header{Name: n, Value: v})
+	})
+	if !ok {
+		return nil
+	}
+	return compileHeaderModifier(m)
 }

@@ -7,6 +7,7 @@ import (
 	gwv1 "sigs.k8s.io/gateway-api/apis/v1"
 
 	"github.com/false-systems/rauta/internal/ir"
+	"github.com/false-systems/rauta/internal/router"
 )
 
 // httpFilters converts a filter list. An unsupported filter makes the rule
@@ -62,6 +63,12 @@ func (t *translator) httpFilters(id routeID, field string, in []gwv1.HTTPRouteFi
 				continue
 			}
 			out = append(out, ir.Filter{Mirror: m})
+		case gwv1.HTTPRouteFilterCORS:
+			c, err := corsFilter(ffield, f.CORS)
+			if err != nil {
+				return nil, problems, err
+			}
+			out = append(out, ir.Filter{CORS: c})
 		case gwv1.HTTPRouteFilterExtensionRef:
 			ref := "(missing)"
 			if f.ExtensionRef != nil {
@@ -177,4 +184,36 @@ func (t *translator) mirrorFilter(id routeID, field string, m *gwv1.HTTPRequestM
 	}
 	out.Backend = b
 	return out, nil, nil
+}
+
+// corsFilter converts a CORS filter. Origins are checked here as the data
+// plane compiles them (router.compileCORS), so a bad one drops the rule
+// with its reason instead of failing the whole listener in the data plane.
+func corsFilter(field string, c *gwv1.HTTPCORSFilter) (*ir.CORS, error) {
+	if c == nil {
+		return nil, unsupported("%s.cors: missing", field)
+	}
+	out := &ir.CORS{MaxAge: c.MaxAge, AllowCredentials: c.AllowCredentials != nil && *c.AllowCredentials}
+	for i, o := range c.AllowOrigins {
+		if err := router.ValidCORSOrigin(string(o)); err != nil {
+			return nil, unsupported("%s.cors.allowOrigins[%d]: %v", field, i, err)
+		}
+		out.AllowOrigins = append(out.AllowOrigins, string(o))
+	}
+	for i, m := range c.AllowMethods {
+		if m != "*" && !methods[string(m)] {
+			return nil, unsupported("%s.cors.allowMethods[%d]: %q is not an HTTP method or *", field, i, m)
+		}
+		out.AllowMethods = append(out.AllowMethods, string(m))
+	}
+	for _, h := range c.AllowHeaders {
+		out.AllowHeaders = append(out.AllowHeaders, string(h))
+	}
+	for _, h := range c.ExposeHeaders {
+		out.ExposeHeaders = append(out.ExposeHeaders, string(h))
+	}
+	if out.MaxAge < 0 {
+		return nil, unsupported("%s.cors.maxAge: %d is negative", field, out.MaxAge)
+	}
+	return out, nil
 }

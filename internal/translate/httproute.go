@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"net/textproto"
 	"regexp"
+	"slices"
 	"strconv"
 	"strings"
 	"time"
@@ -291,6 +292,9 @@ func (t *translator) httpRule(id routeID, i int, rule *gwv1.HTTPRouteRule) (tran
 		}
 		if err != nil {
 			return translatedRule{}, problems, fmt.Errorf("backendRefs[%d]: %w", j, err)
+		}
+		if slices.ContainsFunc(bf, func(f ir.Filter) bool { return f.CORS != nil }) {
+			return translatedRule{}, problems, unsupported("backendRefs[%d].filters: CORS applies to a whole rule, not to one backend", j)
 		}
 		if hasRedirect(bf) {
 			return translatedRule{}, problems, unsupported("backendRefs[%d].filters: RequestRedirect is not allowed on a backend", j)
