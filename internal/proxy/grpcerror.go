@@ -1,10 +1,12 @@
 package proxy
 
 import (
+	"math"
 	"net/http"
 	"net/url"
 	"strconv"
 	"strings"
+	"time"
 )
 
 // gRPC clients read a call's outcome from the grpc-status trailer, not from
@@ -71,4 +73,38 @@ func writeGRPCError(rec *recorder, status int, msg string) {
 	h.Set(http.TrailerPrefix+"Grpc-Message", strings.ReplaceAll(url.PathEscape(msg), "%20", " "))
 	rec.WriteHeader(http.StatusOK)
 	rec.status = status
+}
+
+// grpcTimeout parses a call's grpc-timeout header (gRPC's PROTOCOL-HTTP2.md:
+// at most 8 digits and a unit, H M S m u n).
+func grpcTimeout(r *http.Request) (time.Duration, bool) {
+	v := r.Header.Get("Grpc-Timeout")
+	if len(v) < 2 || len(v) > 9 {
+		return 0, false
+	}
+	n, err := strconv.ParseUint(v[:len(v)-1], 10, 64)
+	if err != nil {
+		return 0, false
+	}
+	var unit time.Duration
+	switch v[len(v)-1] {
+	case 'H':
+		unit = time.Hour
+	case 'M':
+		unit = time.Minute
+	case 'S':
+		unit = time.Second
+	case 'm':
+		unit = time.Millisecond
+	case 'u':
+		unit = time.Microsecond
+	case 'n':
+		unit = time.Nanosecond
+	default:
+		return 0, false
+	}
+	if n > uint64(math.MaxInt64/int64(unit)) {
+		return 0, false // beyond what a Duration holds: no deadline worth keeping
+	}
+	return time.Duration(n) * unit, true
 }

@@ -5,6 +5,7 @@ import (
 	"context"
 	"crypto/tls"
 	"crypto/x509"
+	"io"
 	"net"
 	"net/http"
 	"testing"
@@ -107,6 +108,62 @@ func TestIsGRPC(t *testing.T) {
 		r := &http.Request{Header: http.Header{"Content-Type": {ct}}}
 		if isGRPC(r) != want {
 			t.Errorf("isGRPC(%q) = %v", ct, !want)
+		}
+	}
+}
+
+// TestGRPCTimeoutBoundsTheCall: a call's grpc-timeout bounds it at the
+// gateway: a backend that never answers is cancelled and the client, which
+// sets no deadline of its own here, gets DEADLINE_EXCEEDED from the gateway.
+func TestGRPCTimeoutBoundsTheCall(t *testing.T) {
+	installGRPCLogger()
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	cancelled := make(chan struct{}, 1)
+	srv := grpc.NewServer(grpc.UnknownServiceHandler(func(_ any, stream grpc.ServerStream) error {
+		select {
+		case <-stream.Context().Done():
+			cancelled <- struct{}{}
+		case <-time.After(30 * time.Second):
+		}
+		return stream.Context().Err()
+	}))
+	go func() { _ = srv.Serve(ln) }()
+	t.Cleanup(srv.Stop)
+	backend := ir.Backend{Name: "default/hang:80", Weight: 1, AppProtocol: "h2c", Endpoints: []ir.Endpoint{endpointOf(t, ln.Addr().String())}}
+	p := startProxy(t, &ir.Snapshot{Listeners: []ir.Listener{httpListener("h2c", catchAll(prefixRoute("r", "/", backend)))}}, Options{})
+
+	req := mustReq(t, "POST", p.url(t, "h2c")+"/hang.Svc/Call", bytes.NewReader([]byte{0, 0, 0, 0, 0}))
+	req.Header.Set("Content-Type", "application/grpc")
+	req.Header.Set("Te", "trailers")
+	req.Header.Set("Grpc-Timeout", "200m")
+	resp, err := h2cClient().Do(req)
+	if err != nil {
+		t.Fatal(err)
+	}
+	_, _ = io.ReadAll(resp.Body)
+	resp.Body.Close()
+	if got := resp.Trailer.Get("Grpc-Status"); got != "4" || resp.Trailer.Get("Grpc-Message") != "backend timed out" {
+		t.Fatalf("status %d, trailers %v; want grpc-status 4 (DEADLINE_EXCEEDED) from the gateway", resp.StatusCode, resp.Trailer)
+	}
+	select {
+	case <-cancelled:
+	case <-time.After(10 * time.Second):
+		t.Fatal("the backend's call was not cancelled")
+	}
+}
+
+func TestGRPCTimeoutParse(t *testing.T) {
+	for v, want := range map[string]time.Duration{
+		"1H": time.Hour, "2M": 2 * time.Minute, "3S": 3 * time.Second, "100m": 100 * time.Millisecond,
+		"5u": 5 * time.Microsecond, "7n": 7, "99999999S": 99999999 * time.Second,
+		"": -1, "S": -1, "10": -1, "10x": -1, "123456789S": -1, "-1S": -1, "99999999H": -1,
+	} {
+		got, ok := grpcTimeout(&http.Request{Header: http.Header{"Grpc-Timeout": {v}}})
+		if (want < 0 && ok) || (want >= 0 && (!ok || got != want)) {
+			t.Errorf("grpc-timeout %q: %v %v, want %v", v, got, ok, want)
 		}
 	}
 }

@@ -132,6 +132,15 @@ func (s *Server) route(w http.ResponseWriter, r *http.Request, lc *listenerConfi
 		ctx, cancel = context.WithTimeout(ctx, t)
 		defer cancel()
 	}
+	if rec, _ := w.(*recorder); rec != nil && rec.grpc {
+		if t, ok := grpcTimeout(r); ok {
+			// The call's own deadline bounds it here too: past it the
+			// client has given up, so holding the backend only costs.
+			var cancel context.CancelFunc
+			ctx, cancel = context.WithTimeout(ctx, t)
+			defer cancel()
+		}
+	}
 	out := newOutbound(ctx, r, lc.scheme, ip, upgrade)
 	if path != received {
 		setEscapedPath(out.URL, path) // forward what was matched
