@@ -88,6 +88,8 @@ func Defaults() Config {
 			Floor: 50 * time.Millisecond, Interval: 30 * time.Second, MinCount: 3, Alpha: 1e-4, MaxRoutes: 2048,
 		},
 		Spike: detect.SpikeConfig{Window: 10 * time.Second, BaselineWindows: 30, MinRequests: 50, Multiplier: 3, MinRate: 0.05, Alpha: 1e-4},
+		// The kubelet's timeoutSeconds default.
+		Probe: detect.ProbeConfig{Timeout: time.Second},
 	}
 }
 

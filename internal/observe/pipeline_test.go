@@ -257,6 +257,11 @@ func TestConfigFromEnvironmentAndValidation(t *testing.T) {
 		t.Fatalf("missing interface not reported: %v", err)
 	}
 	d.Interfaces = []string{"eth0"}
+	// The defaults plus an interface are a configuration that runs: the
+	// CLI starts from them.
+	if err := d.Validate(); err != nil {
+		t.Fatalf("defaults do not validate: %v", err)
+	}
 	d.Mode = "ebpf"
 	d.RingBytes = 5000
 	d.ReaderNice = -5 // raising priority is not the observer's business
