@@ -23,6 +23,10 @@ type Protocol string
 const (
 	ProtocolHTTP  Protocol = "HTTP"
 	ProtocolHTTPS Protocol = "HTTPS"
+	// ProtocolTLS is TLS passthrough: routes are chosen by the
+	// ClientHello's server name and the connection's bytes relayed to a
+	// backend that terminates TLS itself.
+	ProtocolTLS Protocol = "TLS"
 )
 
 // Listener is one socket the proxy binds.
@@ -37,6 +41,8 @@ type Listener struct {
 	Port     uint32   `json:"port"`
 	Protocol Protocol `json:"protocol"`
 	// Certificates are served on HTTPS listeners, chosen by SNI.
+	// VirtualHosts and Routes of a TLS listener match the server name as
+	// a Host; their Match is "/" and they have no filters.
 	Certificates []Certificate `json:"certificates,omitempty"`
 	// VirtualHosts has one entry per Gateway API listener on this port,
 	// ordered most specific hostname first. A request goes to the first

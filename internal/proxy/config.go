@@ -68,6 +68,8 @@ func (s *Server) compileListener(l *ir.Listener) (*listenerConfig, error) {
 	lc := &listenerConfig{name: l.Name, gateway: l.Gateway, protocol: l.Protocol, scheme: "http"}
 	switch l.Protocol {
 	case ir.ProtocolHTTP:
+	case ir.ProtocolTLS:
+		lc.scheme = "tls"
 	case ir.ProtocolHTTPS:
 		lc.scheme = "https"
 		certs, err := compileCerts(l.Certificates)

@@ -37,6 +37,9 @@ func (s *Server) Drain() {
 // idle have been idle since the drain began, and those are closed.
 func (s *Server) drainSocket(sock *socket) {
 	sock.draining.Store(true)
+	if sock.streams != nil {
+		return // TLS passthrough: nothing to tell a client the gateway cannot read
+	}
 	if sock.h1 != nil {
 		sock.h1.drain()
 	}
@@ -61,6 +64,9 @@ const idleGrace = time.Second
 
 // conns returns the number of client connections the socket serves.
 func (sock *socket) conns() int {
+	if sock.streams != nil {
+		return sock.streams.len()
+	}
 	n := int(sock.httpConns.Load()) + sock.h2.Conns() + sock.upgraded.len()
 	if sock.h1 != nil {
 		n += sock.h1.len()

@@ -34,6 +34,9 @@ type socket struct {
 	// HTTPS by ALPN, on HTTP the h2c connections with prior knowledge
 	// that the engine hands it.
 	h2 *h2.Server
+	// streams serves TLS passthrough sockets (passthrough.go) in place of
+	// every HTTP engine above, which stay nil but h2.
+	streams *streamConns
 	// httpConns counts the connections srv serves (ConnState), for Conns.
 	httpConns atomic.Int64
 	// draining: every HTTP/1.1 response of srv is the connection's last.
@@ -56,6 +59,10 @@ func (s *Server) bind(addr string, lc *listenerConfig) (*socket, error) {
 		Logger:         s.opts.Logger,
 	}
 	sock.cfg.Store(lc)
+	if lc.protocol == ir.ProtocolTLS {
+		sock.streams = newStreamConns()
+		return sock, nil
+	}
 	if lc.protocol == ir.ProtocolHTTP {
 		sock.h1 = newH1Conns()
 		sock.handoff = newHandoffListener(ln.Addr())
@@ -125,6 +132,14 @@ func netHTTPHeaderBytes(limit int) int { return max(limit-4096, 1) }
 
 // startServing runs the socket's accept loop. Callers hold s.mu.
 func (s *Server) startServing(sock *socket) {
+	if sock.streams != nil {
+		s.serving.Go(func() {
+			if err := s.acceptPassthrough(sock); err != nil {
+				s.opts.Logger.Error("listener stopped serving", "addr", sock.ln.Addr().String(), "err", err)
+			}
+		})
+		return
+	}
 	if sock.h1 != nil {
 		s.serving.Add(1)
 		go func() {
@@ -178,6 +193,10 @@ func (s *Server) closeGracefully(sock *socket) {
 			cancel()
 		})
 		defer stop()
+		if sock.streams != nil {
+			sock.streams.shutdown(ctx)
+			return
+		}
 		var h1 sync.WaitGroup
 		if sock.h1 != nil {
 			h1.Go(func() { sock.h1.shutdown(ctx) })

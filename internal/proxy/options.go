@@ -70,6 +70,10 @@ type Options struct {
 	ShutdownTimeout time.Duration
 	// DialTimeout bounds connecting to a backend; 0 means 5s.
 	DialTimeout time.Duration
+	// StreamIdleTimeout closes a relayed connection (TLS passthrough)
+	// after no byte moved either way for this long (nginx's stream
+	// proxy_timeout); 0 means 10m.
+	StreamIdleTimeout time.Duration
 	// MirrorBodyLimit is the largest request body copied to a mirror;
 	// requests with larger bodies are not mirrored. 0 means 64 KiB.
 	MirrorBodyLimit int64
@@ -121,6 +125,9 @@ func (o Options) withDefaults() Options {
 	}
 	if o.DialTimeout <= 0 {
 		o.DialTimeout = 5 * time.Second
+	}
+	if o.StreamIdleTimeout <= 0 {
+		o.StreamIdleTimeout = 10 * time.Minute
 	}
 	if o.MirrorBodyLimit <= 0 {
 		o.MirrorBodyLimit = 64 << 10

@@ -73,7 +73,11 @@ func (t *translator) backend(routeKind, routeNS, field string, ref gwv1.BackendO
 	if !ok {
 		return invalid(gwv1.RouteReasonBackendNotFound, "Service %s/%s has no port %d", ns, ref.Name, port)
 	}
-	if ps := t.ix.backendTLSPolicies(svc, sp); len(ps) > 0 {
+	// Passthrough (TLSRoute): the client's TLS reaches the backend
+	// untouched, so the gateway originates no TLS that a BackendTLSPolicy
+	// or a TLS appProtocol could describe.
+	passthrough := routeKind == kindTLSRoute
+	if ps := t.ix.backendTLSPolicies(svc, sp); len(ps) > 0 && !passthrough {
 		b.Invalid = true
 		p := backendTLSProblem(field, svc, ps)
 		return b, &p
@@ -82,7 +86,7 @@ func (t *translator) backend(routeKind, routeNS, field string, ref gwv1.BackendO
 	if problem != "" {
 		return invalid(gwv1.RouteReasonUnsupportedValue, "Service %s/%s: %s", ns, ref.Name, problem)
 	}
-	if tlsProtocol(sp) {
+	if tlsProtocol(sp) && !passthrough {
 		return invalid(gwv1.RouteReasonUnsupportedProtocol, "Service %s/%s port %d: appProtocol %q asks for TLS to the backend, which RAUTA does not implement yet; it sends no plain text there",
 			ns, ref.Name, port, *sp.AppProtocol)
 	}

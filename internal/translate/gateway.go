@@ -77,6 +77,7 @@ func (l *listenerState) allowsKind(kind string) bool {
 var supportedRouteKinds = map[gwv1.ProtocolType][]string{
 	gwv1.HTTPProtocolType:  {kindHTTPRoute, kindGRPCRoute},
 	gwv1.HTTPSProtocolType: {kindHTTPRoute, kindGRPCRoute},
+	gwv1.TLSProtocolType:   {kindTLSRoute},
 }
 
 // gateways validates every Gateway of an owned GatewayClass.
@@ -269,12 +270,15 @@ func (t *translator) listener(gs *gatewayState, spec *gwv1.Listener) *listenerSt
 	kinds, ok := supportedRouteKinds[spec.Protocol]
 	if !ok {
 		l.accepted = cond{false, string(gwv1.ListenerReasonUnsupportedProtocol),
-			fmt.Sprintf("protocol: %q is not supported; use HTTP or HTTPS", spec.Protocol)}
+			fmt.Sprintf("protocol: %q is not supported; use HTTP, HTTPS or TLS", spec.Protocol)}
 		return l
 	}
 	if problem := hostnameProblem(l.hostname); problem != "" {
 		l.accepted = cond{false, string(gwv1.ListenerReasonUnsupportedValue), "hostname: " + problem}
 		return l
+	}
+	if listenerTLSMode(l); !l.accepted.ok {
+		return l // no kinds: nothing attaches to a listener not served
 	}
 	t.listenerKinds(l, kinds)
 	if spec.Protocol == gwv1.HTTPSProtocolType {

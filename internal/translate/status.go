@@ -13,10 +13,8 @@ type Status struct {
 	GatewayClasses []GatewayClassStatus `json:"gatewayClasses,omitempty"`
 	Gateways       []GatewayStatus      `json:"gateways,omitempty"`
 	HTTPRoutes     []HTTPRouteStatus    `json:"httpRoutes,omitempty"`
-	// GRPCRoutes and TLSRoutes are not served yet; their parent entries
-	// say so.
-	GRPCRoutes []GRPCRouteStatus `json:"grpcRoutes,omitempty"`
-	TLSRoutes  []TLSRouteStatus  `json:"tlsRoutes,omitempty"`
+	GRPCRoutes     []GRPCRouteStatus    `json:"grpcRoutes,omitempty"`
+	TLSRoutes      []TLSRouteStatus     `json:"tlsRoutes,omitempty"`
 	// BackendTLSPolicies holds RAUTA's ancestor entries of the policies
 	// that matter to its Gateways.
 	BackendTLSPolicies []PolicyStatus `json:"backendTLSPolicies,omitempty"`

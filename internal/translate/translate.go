@@ -98,8 +98,8 @@ func Translate(res *resources.Resources, opts Options) Result {
 	t.claimGRPC(res.GRPCRoutes)
 	t.httpRoutes(res.HTTPRoutes)
 	t.grpcRoutes(res.GRPCRoutes)
+	t.tlsRoutes(res.TLSRoutes)
 	t.backendTLSPolicyStatus()
-	t.unservedRoutes(res)
 
 	for _, gs := range gws {
 		st := gwv1.GatewayStatus{Addresses: gs.addresses, Conditions: gs.conds}

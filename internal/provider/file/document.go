@@ -136,19 +136,7 @@ func (l *loader) object(file string, line int, v *value, broken bool) {
 		return
 	}
 	l.seen[key] = here
-	if notServed(spec.kind) {
-		l.warnings = append(l.warnings, Warning{File: file, Line: line,
-			Message: fmt.Sprintf("%s %s/%s: RAUTA does not serve %ss yet; no listener accepts it", spec.kind, obj.GetNamespace(), obj.GetName(), spec.kind)})
-	}
 	spec.add(l.res, obj)
-}
-
-// notServed reports kinds the provider reads (so that their mistakes are
-// caught and the snapshot is complete) but the translator does not serve yet.
-// Each gets a warning, so that a route in the files is never silently without
-// effect.
-func notServed(kind string) bool {
-	return kind == "TLSRoute"
 }
 
 // normalize applies what the API server would before storing obj.

@@ -2,7 +2,6 @@ package file
 
 import (
 	"path/filepath"
-	"slices"
 	"testing"
 )
 
@@ -63,10 +62,9 @@ spec:
 	}
 }
 
-// Route kinds RAUTA reads but does not serve yet (TLSRoute) are loaded with
-// a warning, never silently without effect; GRPCRoutes are served and load
-// without one.
-func TestLoadWarnsAboutKindsNotServed(t *testing.T) {
+// Every route kind the provider reads is served: GRPCRoutes and TLSRoutes
+// load without a warning.
+func TestLoadServedRouteKinds(t *testing.T) {
 	dir := t.TempDir()
 	writeFiles(t, dir, map[string]string{"routes.yaml": `
 apiVersion: gateway.networking.k8s.io/v1
@@ -90,11 +88,8 @@ spec:
 	for _, w := range warnings {
 		got = append(got, w.Message)
 	}
-	want := []string{
-		"TLSRoute edge/tls: RAUTA does not serve TLSRoutes yet; no listener accepts it",
-	}
-	if !slices.Equal(got, want) {
-		t.Errorf("warnings = %q, want %q", got, want)
+	if len(got) != 0 {
+		t.Errorf("warnings = %q, want none", got)
 	}
 	if len(res.GRPCRoutes) != 1 || len(res.TLSRoutes) != 1 {
 		t.Errorf("loaded %d GRPCRoutes and %d TLSRoutes, want one each", len(res.GRPCRoutes), len(res.TLSRoutes))

@@ -1,0 +1,242 @@
+package proxy
+
+import (
+	"context"
+	"errors"
+	"io"
+	"math/rand/v2"
+	"net"
+	"os"
+	"sync"
+	"sync/atomic"
+	"time"
+
+	"github.com/false-systems/rauta/internal/router"
+)
+
+// TLS passthrough listeners (ir.ProtocolTLS) serve TLSRoutes: the
+// ClientHello's server name picks the route as a Host picks an HTTPRoute
+// (the same compiled router.Table), a backend endpoint is dialled, the
+// hello is replayed to it and bytes are copied both ways until both sides
+// close or the connection is idle for Options.StreamIdleTimeout. TLS ends
+// at the backend; the gateway sees no plaintext and holds no key.
+
+// streamConns tracks a passthrough socket's connections, so a graceful
+// close can wait for them and then cut what is left.
+type streamConns struct {
+	mu    sync.Mutex
+	conns map[net.Conn]struct{}
+	done  chan struct{} // closed when conns empties after closing began
+	shut  bool
+}
+
+func newStreamConns() *streamConns { return &streamConns{conns: map[net.Conn]struct{}{}} }
+
+func (sc *streamConns) add(c net.Conn) bool {
+	sc.mu.Lock()
+	defer sc.mu.Unlock()
+	if sc.shut {
+		return false
+	}
+	sc.conns[c] = struct{}{}
+	return true
+}
+
+func (sc *streamConns) remove(c net.Conn) {
+	sc.mu.Lock()
+	defer sc.mu.Unlock()
+	delete(sc.conns, c)
+	if sc.shut && len(sc.conns) == 0 && sc.done != nil {
+		close(sc.done)
+		sc.done = nil
+	}
+}
+
+func (sc *streamConns) len() int {
+	sc.mu.Lock()
+	defer sc.mu.Unlock()
+	return len(sc.conns)
+}
+
+// shutdown waits until every connection ended or ctx ends, then closes
+// what is left and returns how many that were.
+func (sc *streamConns) shutdown(ctx context.Context) int {
+	sc.mu.Lock()
+	sc.shut = true
+	var done chan struct{}
+	if len(sc.conns) > 0 {
+		done = make(chan struct{})
+		sc.done = done
+	}
+	sc.mu.Unlock()
+	if done == nil {
+		return 0
+	}
+	select {
+	case <-done:
+		return 0
+	case <-ctx.Done():
+	}
+	sc.mu.Lock()
+	defer sc.mu.Unlock()
+	n := len(sc.conns)
+	for c := range sc.conns {
+		c.Close()
+	}
+	return n
+}
+
+// acceptPassthrough is a passthrough socket's accept loop.
+func (s *Server) acceptPassthrough(sock *socket) error {
+	var delay time.Duration
+	for {
+		c, err := sock.ln.Accept()
+		if err != nil {
+			if errors.Is(err, net.ErrClosed) {
+				return nil
+			}
+			// As acceptH1: out of descriptors and the like pass.
+			delay = min(max(2*delay, 5*time.Millisecond), time.Second)
+			s.opts.Logger.Warn("accept failed; retrying", "addr", sock.ln.Addr().String(), "err", err, "retry_in", delay)
+			time.Sleep(delay)
+			continue
+		}
+		delay = 0
+		if !sock.streams.add(c) {
+			c.Close()
+			continue
+		}
+		go func() {
+			defer sock.streams.remove(c)
+			defer c.Close()
+			s.servePassthrough(sock, c)
+		}()
+	}
+}
+
+// servePassthrough routes one connection by its ClientHello and relays it.
+func (s *Server) servePassthrough(sock *socket, c net.Conn) {
+	lc := sock.cfg.Load()
+	log := s.opts.Logger
+	c.SetReadDeadline(time.Now().Add(s.opts.ReadHeaderTimeout)) //nolint:errcheck // a failed read reports it
+	hello, sni, err := readClientHello(c)
+	if err != nil {
+		log.Debug("passthrough: no usable ClientHello", "listener", lc.name, "client", c.RemoteAddr().String(), "err", err)
+		return
+	}
+	c.SetReadDeadline(time.Time{}) //nolint:errcheck // as above
+	rreq := router.Request{Host: sni, Path: "/", Method: "GET", ClientIP: clientIP(c.RemoteAddr().String())}
+	rt := lc.table.Match(&rreq)
+	if rt == nil {
+		log.Debug("passthrough: no TLSRoute for the server name", "listener", lc.name, "sni", sni)
+		return
+	}
+	b := rt.PickBackend(rand.Uint64())
+	if b == nil || b.Invalid {
+		// The spec: an invalid backend's share of connections is
+		// rejected.
+		log.Debug("passthrough: backend invalid", "route", rt.Name)
+		return
+	}
+	ep := b.Pick(&rreq)
+	if ep == nil {
+		log.Debug("passthrough: backend has no ready endpoint", "route", rt.Name, "backend", b.Name)
+		return
+	}
+	var f failover
+	var ex exchange
+	f.begin(b, &rreq, ep, &ex)
+	defer f.end(&ex)
+	addr := ep.Addr
+	var up net.Conn
+	for {
+		up, err = net.DialTimeout("tcp", addr, s.opts.DialTimeout)
+		if err == nil {
+			break
+		}
+		// Nothing was sent: any connect failure may move to another
+		// endpoint (once, within the retry budget), as for HTTP.
+		next, moved := f.next(s.metrics, err, true, true, time.Time{})
+		if !moved {
+			s.metrics.connectErrors.WithLabelValues(b.Name).Inc()
+			log.Debug("passthrough: backend unreachable", "route", rt.Name, "endpoint", addr, "err", err)
+			return
+		}
+		addr = next
+	}
+	defer up.Close()
+	if _, err := up.Write(hello); err != nil {
+		return
+	}
+	relay(c, up, s.opts.StreamIdleTimeout)
+}
+
+// relay copies bytes both ways until both directions ended, a write fails,
+// or nothing moved either way for idle. A direction that ends (EOF) is
+// passed on as a half-close, so protocols that finish sending before they
+// stop reading keep working.
+func relay(client, backend net.Conn, idle time.Duration) {
+	var act activity
+	act.touch()
+	var wg sync.WaitGroup
+	var failed atomic.Bool
+	copyDir := func(dst, src net.Conn) {
+		defer wg.Done()
+		if err := copyIdle(dst, src, &act, idle); err != nil {
+			failed.Store(true)
+			// Unblock the other direction.
+			client.Close()
+			backend.Close()
+			return
+		}
+		if tc, ok := dst.(interface{ CloseWrite() error }); ok {
+			tc.CloseWrite() //nolint:errcheck // the other direction's read reports a broken peer
+		}
+	}
+	wg.Add(2)
+	go copyDir(backend, client)
+	copyDir(client, backend)
+	wg.Wait()
+}
+
+// activity is the time either direction last moved bytes.
+type activity struct{ last atomic.Int64 }
+
+func (a *activity) touch()                 { a.last.Store(time.Now().UnixNano()) }
+func (a *activity) idleFor() time.Duration { return time.Since(time.Unix(0, a.last.Load())) }
+func (a *activity) deadline(idle time.Duration) time.Time {
+	return time.Unix(0, a.last.Load()).Add(idle)
+}
+
+// relayBuffer is each direction's copy buffer: 32 KiB per connection,
+// allocated once per connection (the TLS handshake through it costs far
+// more).
+const relayBuffer = 16 << 10
+
+// copyIdle copies src to dst until EOF (nil) or an error. A read that
+// times out is not the end while the other direction moved bytes within
+// idle.
+func copyIdle(dst, src net.Conn, act *activity, idle time.Duration) error {
+	buf := make([]byte, relayBuffer)
+	for {
+		src.SetReadDeadline(act.deadline(idle)) //nolint:errcheck // the read reports it
+		n, err := src.Read(buf)
+		if n > 0 {
+			act.touch()
+			dst.SetWriteDeadline(time.Now().Add(idle)) //nolint:errcheck // the write reports it
+			if _, werr := dst.Write(buf[:n]); werr != nil {
+				return werr
+			}
+		}
+		if err == nil {
+			continue
+		}
+		if errors.Is(err, os.ErrDeadlineExceeded) && act.idleFor() < idle {
+			continue
+		}
+		if errors.Is(err, io.EOF) {
+			return nil
+		}
+		return err
+	}
+}

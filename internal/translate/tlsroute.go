@@ -1,0 +1,90 @@
+package translate
+
+import (
+	"fmt"
+
+	gwv1 "sigs.k8s.io/gateway-api/apis/v1"
+
+	"github.com/false-systems/rauta/internal/ir"
+)
+
+const kindTLSRoute = "TLSRoute"
+
+// A TLSRoute on a TLS listener in Passthrough mode is served without
+// terminating TLS: the data plane reads the ClientHello's server name,
+// picks the route whose hostnames match it exactly as an HTTP Host picks an
+// HTTPRoute, and splices the bytes to a backend endpoint. Each rule becomes
+// an ir.Route matching every request ("/" prefix) so that the listener's
+// router chooses among TLSRoutes by hostname alone, with the same
+// hostname intersection, wildcard and precedence rules as HTTP.
+
+// tlsRoutes translates every TLSRoute, attaches it to its parents and
+// records its status.
+func (t *translator) tlsRoutes(routes []*gwv1.TLSRoute) {
+	for _, r := range routes {
+		var tr translatedRoute
+		if c := t.opts.Cache; c != nil {
+			tr = c.route(r.UID, r.Generation, func() translatedRoute { return t.tlsRoute(r) })
+		} else {
+			tr = t.tlsRoute(r)
+		}
+		if parents := t.attachRoute(r, kindTLSRoute, r.Spec.Hostnames, r.Spec.ParentRefs, tr, nil); len(parents) > 0 {
+			st := gwv1.TLSRouteStatus{}
+			st.Parents = parents
+			t.status.TLSRoutes = append(t.status.TLSRoutes, TLSRouteStatus{Namespace: r.Namespace, Name: r.Name, Status: st})
+		}
+	}
+}
+
+// tlsRoute translates the rules of one TLSRoute.
+func (t *translator) tlsRoute(r *gwv1.TLSRoute) translatedRoute {
+	id := routeID{kindTLSRoute, r.Namespace, r.Name}
+	out := translatedRoute{totalRules: len(r.Spec.Rules)}
+	for i := range r.Spec.Rules {
+		rule := &r.Spec.Rules[i]
+		named := &gwv1.HTTPRouteRule{Name: rule.Name}
+		field := fmt.Sprintf("spec.rules[%d]", i)
+		var backends []ir.Backend
+		var err error
+		for j, ref := range rule.BackendRefs {
+			weight := uint32(1)
+			if ref.Weight != nil {
+				if *ref.Weight < 0 {
+					err = unsupported("backendRefs[%d].weight: must not be negative", j)
+					break
+				}
+				weight = uint32(*ref.Weight)
+			}
+			b, p := t.backend(id.kind, id.namespace, fmt.Sprintf("%s.backendRefs[%d]", field, j), ref.BackendObjectReference, weight)
+			if p != nil {
+				out.refProblems = append(out.refProblems, *p)
+			}
+			if weight > 0 {
+				backends = append(backends, b)
+			}
+		}
+		if err != nil {
+			out.ruleErrors = append(out.ruleErrors, fmt.Errorf("%s: %w", ruleField(i, named), err))
+			continue
+		}
+		out.rules = append(out.rules, translatedRule{index: i, routes: []ir.Route{{
+			Name:     ruleName(id, i, named),
+			Match:    ir.Match{Path: ir.PathMatch{Type: ir.PathPrefix, Value: "/"}},
+			Backends: backends,
+		}}})
+	}
+	return out
+}
+
+// listenerTLSMode refuses what a TLS listener cannot be yet: RAUTA serves
+// TLS listeners in Passthrough mode only (Terminate is the TLSRouteModeTerminate
+// extended feature; the spec asks for Accepted=False UnsupportedValue).
+func listenerTLSMode(l *listenerState) {
+	if l.spec.Protocol != gwv1.TLSProtocolType || !l.accepted.ok {
+		return
+	}
+	if l.spec.TLS == nil || l.spec.TLS.Mode == nil || *l.spec.TLS.Mode != gwv1.TLSModePassthrough {
+		l.accepted = cond{false, string(gwv1.ListenerReasonUnsupportedValue),
+			"tls.mode: RAUTA serves TLS listeners in Passthrough mode only; use Passthrough, or an HTTPS listener to terminate TLS"}
+	}
+}
