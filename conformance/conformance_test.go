@@ -135,7 +135,7 @@ func TestConformance(t *testing.T) {
 			TimeoutConfig:        timeouts,
 			SkipTests:            skip,
 			Mode:                 "default",
-			ConformanceProfiles:  []suite.ConformanceProfileName{suite.GatewayHTTPConformanceProfileName, suite.GatewayGRPCConformanceProfileName},
+			ConformanceProfiles:  []suite.ConformanceProfileName{suite.GatewayHTTPConformanceProfileName, suite.GatewayGRPCConformanceProfileName, suite.GatewayTLSConformanceProfileName},
 			ReportOutputPath:     report,
 			// An address of the local cluster's load-balancer pool, and one
 			// outside it.

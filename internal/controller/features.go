@@ -57,6 +57,8 @@ func common() []features.FeatureName {
 		features.SupportHTTPRouteCORS,
 		features.SupportGRPCRoute,
 		features.SupportGRPCRouteNamedRouteRule,
+		features.SupportTLSRoute,
+		features.SupportTCPRoute,
 	}
 }
 

@@ -27,6 +27,8 @@ const (
 	// ClientHello's server name and the connection's bytes relayed to a
 	// backend that terminates TLS itself.
 	ProtocolTLS Protocol = "TLS"
+	// ProtocolTCP relays connections: the first route takes them all.
+	ProtocolTCP Protocol = "TCP"
 )
 
 // Listener is one socket the proxy binds.

@@ -70,6 +70,8 @@ func (s *Server) compileListener(l *ir.Listener) (*listenerConfig, error) {
 	case ir.ProtocolHTTP:
 	case ir.ProtocolTLS:
 		lc.scheme = "tls"
+	case ir.ProtocolTCP:
+		lc.scheme = "tcp"
 	case ir.ProtocolHTTPS:
 		lc.scheme = "https"
 		certs, err := compileCerts(l.Certificates)

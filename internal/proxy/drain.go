@@ -38,7 +38,7 @@ func (s *Server) Drain() {
 func (s *Server) drainSocket(sock *socket) {
 	sock.draining.Store(true)
 	if sock.streams != nil {
-		return // TLS passthrough: nothing to tell a client the gateway cannot read
+		return // relayed connections (TLS, TCP): no protocol to tell a client in
 	}
 	if sock.h1 != nil {
 		sock.h1.drain()

@@ -34,7 +34,7 @@ type socket struct {
 	// HTTPS by ALPN, on HTTP the h2c connections with prior knowledge
 	// that the engine hands it.
 	h2 *h2.Server
-	// streams serves TLS passthrough sockets (passthrough.go) in place of
+	// streams serves TLS passthrough and TCP sockets (stream.go) in place of
 	// every HTTP engine above, which stay nil but h2.
 	streams *streamConns
 	// httpConns counts the connections srv serves (ConnState), for Conns.
@@ -59,7 +59,7 @@ func (s *Server) bind(addr string, lc *listenerConfig) (*socket, error) {
 		Logger:         s.opts.Logger,
 	}
 	sock.cfg.Store(lc)
-	if lc.protocol == ir.ProtocolTLS {
+	if lc.protocol == ir.ProtocolTLS || lc.protocol == ir.ProtocolTCP {
 		sock.streams = newStreamConns()
 		return sock, nil
 	}
@@ -134,7 +134,7 @@ func netHTTPHeaderBytes(limit int) int { return max(limit-4096, 1) }
 func (s *Server) startServing(sock *socket) {
 	if sock.streams != nil {
 		s.serving.Go(func() {
-			if err := s.acceptPassthrough(sock); err != nil {
+			if err := s.acceptStreams(sock); err != nil {
 				s.opts.Logger.Error("listener stopped serving", "addr", sock.ln.Addr().String(), "err", err)
 			}
 		})

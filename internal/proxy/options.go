@@ -70,7 +70,7 @@ type Options struct {
 	ShutdownTimeout time.Duration
 	// DialTimeout bounds connecting to a backend; 0 means 5s.
 	DialTimeout time.Duration
-	// StreamIdleTimeout closes a relayed connection (TLS passthrough)
+	// StreamIdleTimeout closes a relayed connection (TLS passthrough, TCP)
 	// after no byte moved either way for this long (nginx's stream
 	// proxy_timeout); 0 means 10m.
 	StreamIdleTimeout time.Duration

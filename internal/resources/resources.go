@@ -18,6 +18,7 @@ type Resources struct {
 	HTTPRoutes         []*gwv1.HTTPRoute
 	GRPCRoutes         []*gwv1.GRPCRoute
 	TLSRoutes          []*gwv1.TLSRoute
+	TCPRoutes          []*gwv1.TCPRoute
 	ReferenceGrants    []*gwv1.ReferenceGrant
 	BackendTLSPolicies []*gwv1.BackendTLSPolicy
 	Services           []*corev1.Service

@@ -73,10 +73,10 @@ func (t *translator) backend(routeKind, routeNS, field string, ref gwv1.BackendO
 	if !ok {
 		return invalid(gwv1.RouteReasonBackendNotFound, "Service %s/%s has no port %d", ns, ref.Name, port)
 	}
-	// Passthrough (TLSRoute): the client's TLS reaches the backend
-	// untouched, so the gateway originates no TLS that a BackendTLSPolicy
-	// or a TLS appProtocol could describe.
-	passthrough := routeKind == kindTLSRoute
+	// Relayed connections (TLSRoute, TCPRoute): the client's bytes reach
+	// the backend untouched, so the gateway originates no TLS that a
+	// BackendTLSPolicy or a TLS appProtocol could describe.
+	passthrough := routeKind == kindTLSRoute || routeKind == kindTCPRoute
 	if ps := t.ix.backendTLSPolicies(svc, sp); len(ps) > 0 && !passthrough {
 		b.Invalid = true
 		p := backendTLSProblem(field, svc, ps)

@@ -78,6 +78,7 @@ var supportedRouteKinds = map[gwv1.ProtocolType][]string{
 	gwv1.HTTPProtocolType:  {kindHTTPRoute, kindGRPCRoute},
 	gwv1.HTTPSProtocolType: {kindHTTPRoute, kindGRPCRoute},
 	gwv1.TLSProtocolType:   {kindTLSRoute},
+	gwv1.TCPProtocolType:   {kindTCPRoute},
 }
 
 // gateways validates every Gateway of an owned GatewayClass.
@@ -270,7 +271,7 @@ func (t *translator) listener(gs *gatewayState, spec *gwv1.Listener) *listenerSt
 	kinds, ok := supportedRouteKinds[spec.Protocol]
 	if !ok {
 		l.accepted = cond{false, string(gwv1.ListenerReasonUnsupportedProtocol),
-			fmt.Sprintf("protocol: %q is not supported; use HTTP, HTTPS or TLS", spec.Protocol)}
+			fmt.Sprintf("protocol: %q is not supported; use HTTP, HTTPS, TLS or TCP", spec.Protocol)}
 		return l
 	}
 	if problem := hostnameProblem(l.hostname); problem != "" {

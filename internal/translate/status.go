@@ -15,6 +15,7 @@ type Status struct {
 	HTTPRoutes     []HTTPRouteStatus    `json:"httpRoutes,omitempty"`
 	GRPCRoutes     []GRPCRouteStatus    `json:"grpcRoutes,omitempty"`
 	TLSRoutes      []TLSRouteStatus     `json:"tlsRoutes,omitempty"`
+	TCPRoutes      []TCPRouteStatus     `json:"tcpRoutes,omitempty"`
 	// BackendTLSPolicies holds RAUTA's ancestor entries of the policies
 	// that matter to its Gateways.
 	BackendTLSPolicies []PolicyStatus `json:"backendTLSPolicies,omitempty"`
@@ -53,6 +54,13 @@ type TLSRouteStatus struct {
 	Namespace string              `json:"namespace"`
 	Name      string              `json:"name"`
 	Status    gwv1.TLSRouteStatus `json:"status"`
+}
+
+// TCPRouteStatus is the status of one TCPRoute.
+type TCPRouteStatus struct {
+	Namespace string              `json:"namespace"`
+	Name      string              `json:"name"`
+	Status    gwv1.TCPRouteStatus `json:"status"`
 }
 
 // PolicyStatus is the status of one policy: the ancestor entries this

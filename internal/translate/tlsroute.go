@@ -38,15 +38,31 @@ func (t *translator) tlsRoutes(routes []*gwv1.TLSRoute) {
 
 // tlsRoute translates the rules of one TLSRoute.
 func (t *translator) tlsRoute(r *gwv1.TLSRoute) translatedRoute {
-	id := routeID{kindTLSRoute, r.Namespace, r.Name}
-	out := translatedRoute{totalRules: len(r.Spec.Rules)}
-	for i := range r.Spec.Rules {
-		rule := &r.Spec.Rules[i]
-		named := &gwv1.HTTPRouteRule{Name: rule.Name}
+	rules := make([]streamRule, len(r.Spec.Rules))
+	for i, rule := range r.Spec.Rules {
+		rules[i] = streamRule{rule.Name, rule.BackendRefs}
+	}
+	return t.streamRoute(routeID{kindTLSRoute, r.Namespace, r.Name}, rules)
+}
+
+// streamRule is what TLSRoute and TCPRoute rules have in common.
+type streamRule struct {
+	name     *gwv1.SectionName
+	backends []gwv1.BackendRef
+}
+
+// streamRoute translates the rules of a route whose connections are
+// relayed (TLSRoute, TCPRoute): each rule is one ir.Route matching every
+// request, so the listener's router chooses among routes by hostname (the
+// server name) alone.
+func (t *translator) streamRoute(id routeID, rules []streamRule) translatedRoute {
+	out := translatedRoute{totalRules: len(rules)}
+	for i, rule := range rules {
+		named := &gwv1.HTTPRouteRule{Name: rule.name}
 		field := fmt.Sprintf("spec.rules[%d]", i)
 		var backends []ir.Backend
 		var err error
-		for j, ref := range rule.BackendRefs {
+		for j, ref := range rule.backends {
 			weight := uint32(1)
 			if ref.Weight != nil {
 				if *ref.Weight < 0 {

@@ -42,6 +42,7 @@ func deepCopy(r *resources.Resources) *resources.Resources {
 	out.HTTPRoutes = copyAll(r.HTTPRoutes)
 	out.GRPCRoutes = copyAll(r.GRPCRoutes)
 	out.TLSRoutes = copyAll(r.TLSRoutes)
+	out.TCPRoutes = copyAll(r.TCPRoutes)
 	out.ReferenceGrants = copyAll(r.ReferenceGrants)
 	out.BackendTLSPolicies = copyAll(r.BackendTLSPolicies)
 	out.Services = copyAll(r.Services)

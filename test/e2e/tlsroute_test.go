@@ -122,3 +122,44 @@ func TestTLSRoutePassthrough(t *testing.T) {
 		t.Errorf("status does not show both TLSRoutes accepted:\n%s", status)
 	}
 }
+
+// TestTCPRoute relays a TCP listener's connections through `rauta run -f`
+// to the TCPRoute's backend, both directions and the half-close.
+func TestTCPRoute(t *testing.T) {
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { ln.Close() })
+	go func() {
+		for {
+			c, err := ln.Accept()
+			if err != nil {
+				return
+			}
+			go func() {
+				defer c.Close()
+				b, _ := io.ReadAll(c)
+				fmt.Fprintf(c, "got %q", b)
+			}()
+		}
+	}()
+	port := freePort(t)
+	manifests := gatewayYAML("gw", listenerSpec{name: "db", port: port, protocol: "TCP"}) +
+		serviceYAML("raw", ln.Addr().(*net.TCPAddr).Port) +
+		kindRouteYAML("TCPRoute", "raw", nil, catchAll("raw"))
+	startGateway(t, map[string]string{"all.yaml": manifests})
+
+	conn, err := net.Dial("tcp", "127.0.0.1:"+strconv.Itoa(port))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer conn.Close()
+	io.WriteString(conn, "select 1")
+	conn.(*net.TCPConn).CloseWrite()
+	conn.SetReadDeadline(time.Now().Add(5 * time.Second))
+	got, err := io.ReadAll(conn)
+	if err != nil || string(got) != `got "select 1"` {
+		t.Fatalf("relayed %q, %v", got, err)
+	}
+}

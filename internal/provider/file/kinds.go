@@ -41,6 +41,8 @@ func lookupKind(apiVersion, kind string) (kindSpec, bool) {
 		return spec(kind, gatewayV1, true, func(r *resources.Resources) *[]*gwv1.GRPCRoute { return &r.GRPCRoutes }), true
 	case gatewayV1 + " TLSRoute":
 		return spec(kind, gatewayV1, true, func(r *resources.Resources) *[]*gwv1.TLSRoute { return &r.TLSRoutes }), true
+	case gatewayV1 + " TCPRoute":
+		return spec(kind, gatewayV1, true, func(r *resources.Resources) *[]*gwv1.TCPRoute { return &r.TCPRoutes }), true
 	case gatewayV1 + " BackendTLSPolicy":
 		return spec(kind, gatewayV1, true, func(r *resources.Resources) *[]*gwv1.BackendTLSPolicy { return &r.BackendTLSPolicies }), true
 	case gatewayV1 + " ReferenceGrant", "gateway.networking.k8s.io/v1beta1 ReferenceGrant":
@@ -79,7 +81,7 @@ func spec[T any, P interface {
 // hint when a manifest uses another one.
 func supportedVersion(kind string) string {
 	switch kind {
-	case "GatewayClass", "Gateway", "HTTPRoute", "GRPCRoute", "TLSRoute", "BackendTLSPolicy", "ReferenceGrant":
+	case "GatewayClass", "Gateway", "HTTPRoute", "GRPCRoute", "TLSRoute", "TCPRoute", "BackendTLSPolicy", "ReferenceGrant":
 		return gatewayV1
 	case "Service", "Secret", "Namespace":
 		return "v1"

@@ -159,6 +159,7 @@ func sortResources(r *resources.Resources) {
 	sortObjects(r.HTTPRoutes)
 	sortObjects(r.GRPCRoutes)
 	sortObjects(r.TLSRoutes)
+	sortObjects(r.TCPRoutes)
 	sortObjects(r.ReferenceGrants)
 	sortObjects(r.BackendTLSPolicies)
 	sortObjects(r.Services)

@@ -35,6 +35,7 @@ func List(ctx context.Context, r client.Reader) (*resources.Resources, error) {
 		policies gwv1.BackendTLSPolicyList
 		grpc     gwv1.GRPCRouteList
 		tls      gwv1.TLSRouteList
+		tcp      gwv1.TCPRouteList
 	)
 	for _, l := range []client.ObjectList{&classes, &gateways, &routes, &grants, &services, &slices, &secrets, &nss} {
 		if err := r.List(ctx, l, client.UnsafeDisableDeepCopy); err != nil {
@@ -42,7 +43,7 @@ func List(ctx context.Context, r client.Reader) (*resources.Resources, error) {
 		}
 	}
 	// Optional kinds (see optionalKind): without the CRD there are none.
-	for _, l := range []client.ObjectList{&policies, &grpc, &tls} {
+	for _, l := range []client.ObjectList{&policies, &grpc, &tls, &tcp} {
 		if err := r.List(ctx, l, client.UnsafeDisableDeepCopy); err != nil && !meta.IsNoMatchError(err) {
 			return nil, fmt.Errorf("list %T: %w", l, err)
 		}
@@ -74,6 +75,9 @@ func List(ctx context.Context, r client.Reader) (*resources.Resources, error) {
 	}
 	for i := range tls.Items {
 		res.TLSRoutes = append(res.TLSRoutes, &tls.Items[i])
+	}
+	for i := range tcp.Items {
+		res.TCPRoutes = append(res.TCPRoutes, &tcp.Items[i])
 	}
 	for i := range policies.Items {
 		res.BackendTLSPolicies = append(res.BackendTLSPolicies, &policies.Items[i])

@@ -254,3 +254,57 @@ func TestTLSPassthroughIdleTimeoutAndHalfClose(t *testing.T) {
 		}
 	}
 }
+
+// tcpEcho is a TCP backend that writes its name, then echoes until EOF.
+func tcpEcho(t *testing.T, name string) ir.Backend {
+	t.Helper()
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { ln.Close() })
+	go func() {
+		for {
+			c, err := ln.Accept()
+			if err != nil {
+				return
+			}
+			go func() {
+				defer c.Close()
+				io.WriteString(c, name+"\n")
+				io.Copy(c, c)
+			}()
+		}
+	}()
+	return ir.Backend{Name: "default/" + name + ":9", Weight: 1, Endpoints: []ir.Endpoint{endpointOf(t, ln.Addr().String())}}
+}
+
+func TestTCPRouteRelays(t *testing.T) {
+	first, second := tcpEcho(t, "first"), tcpEcho(t, "second")
+	l := httpListener("tcp", ir.VirtualHost{Name: "default/gw/tcp", Routes: []ir.Route{
+		prefixRoute("tcproute/default/first/rule/0", "/", first),
+		prefixRoute("tcproute/default/second/rule/0", "/", second),
+	}})
+	l.Protocol = ir.ProtocolTCP
+	p := startProxy(t, &ir.Snapshot{Listeners: []ir.Listener{l}}, Options{})
+	for i := range 3 {
+		conn, err := net.Dial("tcp", p.Addr("tcp").String())
+		if err != nil {
+			t.Fatal(err)
+		}
+		// The client speaks first or not at all: the backend's greeting
+		// comes through before any client byte (nothing is peeked).
+		conn.SetReadDeadline(time.Now().Add(5 * time.Second))
+		greeting := make([]byte, len("first\n"))
+		if _, err := io.ReadFull(conn, greeting); err != nil || string(greeting) != "first\n" {
+			t.Fatalf("connection %d: greeting %q, %v; want the first route's backend", i, greeting, err)
+		}
+		fmt.Fprintf(conn, "payload %d", i)
+		conn.(*net.TCPConn).CloseWrite()
+		rest, err := io.ReadAll(conn)
+		conn.Close()
+		if err != nil || string(rest) != fmt.Sprintf("payload %d", i) {
+			t.Fatalf("connection %d: echoed %q, %v", i, rest, err)
+		}
+	}
+}

@@ -11,17 +11,20 @@ import (
 	"sync/atomic"
 	"time"
 
+	"github.com/false-systems/rauta/internal/ir"
 	"github.com/false-systems/rauta/internal/router"
 )
 
-// TLS passthrough listeners (ir.ProtocolTLS) serve TLSRoutes: the
-// ClientHello's server name picks the route as a Host picks an HTTPRoute
-// (the same compiled router.Table), a backend endpoint is dialled, the
-// hello is replayed to it and bytes are copied both ways until both sides
-// close or the connection is idle for Options.StreamIdleTimeout. TLS ends
-// at the backend; the gateway sees no plaintext and holds no key.
+// Stream listeners relay connections. TLS passthrough listeners
+// (ir.ProtocolTLS) serve TLSRoutes: the ClientHello's server name picks the
+// route as a Host picks an HTTPRoute (the same compiled router.Table); TLS
+// ends at the backend, the gateway sees no plaintext and holds no key. TCP
+// listeners (ir.ProtocolTCP) serve TCPRoutes: the first route takes every
+// connection. Then a backend endpoint is dialled, what was read (the hello)
+// is replayed to it and bytes are copied both ways until both sides close or
+// the connection is idle for Options.StreamIdleTimeout.
 
-// streamConns tracks a passthrough socket's connections, so a graceful
+// streamConns tracks a stream socket's connections, so a graceful
 // close can wait for them and then cut what is left.
 type streamConns struct {
 	mu    sync.Mutex
@@ -86,8 +89,8 @@ func (sc *streamConns) shutdown(ctx context.Context) int {
 	return n
 }
 
-// acceptPassthrough is a passthrough socket's accept loop.
-func (s *Server) acceptPassthrough(sock *socket) error {
+// acceptStreams is a stream socket's accept loop.
+func (s *Server) acceptStreams(sock *socket) error {
 	var delay time.Duration
 	for {
 		c, err := sock.ln.Accept()
@@ -109,38 +112,44 @@ func (s *Server) acceptPassthrough(sock *socket) error {
 		go func() {
 			defer sock.streams.remove(c)
 			defer c.Close()
-			s.servePassthrough(sock, c)
+			s.serveStream(sock, c)
 		}()
 	}
 }
 
-// servePassthrough routes one connection by its ClientHello and relays it.
-func (s *Server) servePassthrough(sock *socket, c net.Conn) {
+// serveStream routes one connection (by its ClientHello on TLS
+// listeners) and relays it.
+func (s *Server) serveStream(sock *socket, c net.Conn) {
 	lc := sock.cfg.Load()
 	log := s.opts.Logger
-	c.SetReadDeadline(time.Now().Add(s.opts.ReadHeaderTimeout)) //nolint:errcheck // a failed read reports it
-	hello, sni, err := readClientHello(c)
-	if err != nil {
-		log.Debug("passthrough: no usable ClientHello", "listener", lc.name, "client", c.RemoteAddr().String(), "err", err)
-		return
+	var hello []byte
+	var sni string
+	if lc.protocol == ir.ProtocolTLS {
+		c.SetReadDeadline(time.Now().Add(s.opts.ReadHeaderTimeout)) //nolint:errcheck // a failed read reports it
+		var err error
+		hello, sni, err = readClientHello(c)
+		if err != nil {
+			log.Debug("passthrough: no usable ClientHello", "listener", lc.name, "client", c.RemoteAddr().String(), "err", err)
+			return
+		}
+		c.SetReadDeadline(time.Time{}) //nolint:errcheck // as above
 	}
-	c.SetReadDeadline(time.Time{}) //nolint:errcheck // as above
 	rreq := router.Request{Host: sni, Path: "/", Method: "GET", ClientIP: clientIP(c.RemoteAddr().String())}
 	rt := lc.table.Match(&rreq)
 	if rt == nil {
-		log.Debug("passthrough: no TLSRoute for the server name", "listener", lc.name, "sni", sni)
+		log.Debug("stream: no route", "listener", lc.name, "sni", sni)
 		return
 	}
 	b := rt.PickBackend(rand.Uint64())
 	if b == nil || b.Invalid {
 		// The spec: an invalid backend's share of connections is
 		// rejected.
-		log.Debug("passthrough: backend invalid", "route", rt.Name)
+		log.Debug("stream: backend invalid", "route", rt.Name)
 		return
 	}
 	ep := b.Pick(&rreq)
 	if ep == nil {
-		log.Debug("passthrough: backend has no ready endpoint", "route", rt.Name, "backend", b.Name)
+		log.Debug("stream: backend has no ready endpoint", "route", rt.Name, "backend", b.Name)
 		return
 	}
 	var f failover
@@ -149,6 +158,7 @@ func (s *Server) servePassthrough(sock *socket, c net.Conn) {
 	defer f.end(&ex)
 	addr := ep.Addr
 	var up net.Conn
+	var err error
 	for {
 		up, err = net.DialTimeout("tcp", addr, s.opts.DialTimeout)
 		if err == nil {
@@ -159,14 +169,16 @@ func (s *Server) servePassthrough(sock *socket, c net.Conn) {
 		next, moved := f.next(s.metrics, err, true, true, time.Time{})
 		if !moved {
 			s.metrics.connectErrors.WithLabelValues(b.Name).Inc()
-			log.Debug("passthrough: backend unreachable", "route", rt.Name, "endpoint", addr, "err", err)
+			log.Debug("stream: backend unreachable", "route", rt.Name, "endpoint", addr, "err", err)
 			return
 		}
 		addr = next
 	}
 	defer up.Close()
-	if _, err := up.Write(hello); err != nil {
-		return
+	if len(hello) > 0 {
+		if _, err := up.Write(hello); err != nil {
+			return
+		}
 	}
 	relay(c, up, s.opts.StreamIdleTimeout)
 }
