@@ -59,6 +59,8 @@ func common() []features.FeatureName {
 		features.SupportGRPCRouteNamedRouteRule,
 		features.SupportTLSRoute,
 		features.SupportTCPRoute,
+		features.SupportTLSRouteModeTerminate,
+		features.SupportTLSRouteModeMixed,
 	}
 }
 

@@ -69,6 +69,10 @@ type VirtualHost struct {
 	Name string `json:"name"`
 	// Hostname is the listener hostname: "", an exact name, or "*.suffix".
 	Hostname string `json:"hostname,omitempty"`
+	// TerminateTLS, on a TLS listener, completes the TLS handshake with
+	// the listener's Certificates and relays the plaintext; otherwise the
+	// connection's bytes are relayed as they are (passthrough).
+	TerminateTLS bool `json:"terminateTLS,omitempty"`
 	// Routes are ordered by Gateway API precedence; the first match wins.
 	Routes []Route `json:"routes,omitempty"`
 }

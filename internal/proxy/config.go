@@ -70,6 +70,11 @@ func (s *Server) compileListener(l *ir.Listener) (*listenerConfig, error) {
 	case ir.ProtocolHTTP:
 	case ir.ProtocolTLS:
 		lc.scheme = "tls"
+		certs, err := compileCerts(l.Certificates)
+		if err != nil {
+			return nil, err
+		}
+		lc.certs = certs
 	case ir.ProtocolTCP:
 		lc.scheme = "tcp"
 	case ir.ProtocolHTTPS:

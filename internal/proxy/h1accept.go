@@ -147,8 +147,9 @@ func (l *handoffListener) give(c net.Conn) {
 	}
 }
 
-// replayConn gives net/http the bytes the engine read but did not serve
-// before reading on from the connection.
+// replayConn reads bytes already taken from the connection before reading
+// on from it: those the HTTP/1.1 engine read but did not serve, for
+// net/http, and a TLS ClientHello read to route, for crypto/tls.
 type replayConn struct {
 	net.Conn
 	pending []byte

@@ -37,6 +37,9 @@ type socket struct {
 	// streams serves TLS passthrough and TCP sockets (stream.go) in place of
 	// every HTTP engine above, which stay nil but h2.
 	streams *streamConns
+	// streamTLS terminates TLS for the virtual hosts of a TLS socket that
+	// ask for it (ir.VirtualHost.TerminateTLS).
+	streamTLS *tls.Config
 	// httpConns counts the connections srv serves (ConnState), for Conns.
 	httpConns atomic.Int64
 	// draining: every HTTP/1.1 response of srv is the connection's last.
@@ -61,6 +64,13 @@ func (s *Server) bind(addr string, lc *listenerConfig) (*socket, error) {
 	sock.cfg.Store(lc)
 	if lc.protocol == ir.ProtocolTLS || lc.protocol == ir.ProtocolTCP {
 		sock.streams = newStreamConns()
+		sock.streamTLS = &tls.Config{
+			MinVersion: tls.VersionTLS12,
+			// As on HTTPS sockets: the current config's certificates.
+			GetCertificate: func(hello *tls.ClientHelloInfo) (*tls.Certificate, error) {
+				return sock.cfg.Load().certs.get(hello.ServerName)
+			},
+		}
 		return sock, nil
 	}
 	if lc.protocol == ir.ProtocolHTTP {

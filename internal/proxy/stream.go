@@ -2,6 +2,7 @@ package proxy
 
 import (
 	"context"
+	"crypto/tls"
 	"errors"
 	"io"
 	"math/rand/v2"
@@ -135,10 +136,27 @@ func (s *Server) serveStream(sock *socket, c net.Conn) {
 		c.SetReadDeadline(time.Time{}) //nolint:errcheck // as above
 	}
 	rreq := router.Request{Host: sni, Path: "/", Method: "GET", ClientIP: clientIP(c.RemoteAddr().String())}
-	rt := lc.table.Match(&rreq)
+	vh := lc.table.VirtualHost(sni)
+	var rt *router.Route
+	if vh != nil {
+		rt = lc.table.Match(&rreq)
+	}
 	if rt == nil {
 		log.Debug("stream: no route", "listener", lc.name, "sni", sni)
 		return
+	}
+	client := c
+	if vh.TerminateTLS {
+		// The hello was read to route; crypto/tls reads it again.
+		tc := tls.Server(&replayConn{Conn: c, pending: hello}, sock.streamTLS)
+		hello = nil
+		c.SetDeadline(time.Now().Add(s.opts.ReadHeaderTimeout)) //nolint:errcheck // the handshake reports it
+		if err := tc.Handshake(); err != nil {
+			log.Debug("stream: TLS handshake failed", "listener", lc.name, "sni", sni, "err", err)
+			return
+		}
+		c.SetDeadline(time.Time{}) //nolint:errcheck // as above
+		client = tc
 	}
 	b := rt.PickBackend(rand.Uint64())
 	if b == nil || b.Invalid {
@@ -180,7 +198,7 @@ func (s *Server) serveStream(sock *socket, c net.Conn) {
 			return
 		}
 	}
-	relay(c, up, s.opts.StreamIdleTimeout)
+	relay(client, up, s.opts.StreamIdleTimeout)
 }
 
 // relay copies bytes both ways until both directions ended, a write fails,

@@ -308,3 +308,44 @@ func TestTCPRouteRelays(t *testing.T) {
 		}
 	}
 }
+
+// TestTLSRouteTerminateAndPassthroughOnOnePort: one TLS socket with a
+// Terminate virtual host (the gateway's certificate, plaintext relayed to a
+// TCP backend) and a Passthrough one (the backend's own TLS).
+func TestTLSRouteTerminateAndPassthroughOnOnePort(t *testing.T) {
+	plain := tcpEcho(t, "plain")
+	secure := newTLSBackend(t, "secure", "abc.example.com")
+	gwCert := newTestCert(t, "gateway", []string{"tls.example.com"}, "tls.example.com")
+	l := passthroughListener("tls",
+		ir.VirtualHost{Name: "default/gw/terminate", Hostname: "tls.example.com", TerminateTLS: true,
+			Routes: []ir.Route{sniRoute("tlsroute/default/term/rule/0", nil, plain)}},
+		ir.VirtualHost{Name: "default/gw/passthrough", Hostname: "abc.example.com",
+			Routes: []ir.Route{sniRoute("tlsroute/default/pass/rule/0", nil, secure.backend(t, 1))}})
+	l.Certificates = []ir.Certificate{gwCert.ir}
+	p := startProxy(t, &ir.Snapshot{Listeners: []ir.Listener{l}}, Options{})
+	addr := p.Addr("tls").String()
+
+	conn, err := tls.DialWithDialer(&net.Dialer{Timeout: 5 * time.Second}, "tcp", addr, &tls.Config{ServerName: "tls.example.com", InsecureSkipVerify: true})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer conn.Close()
+	if cn := conn.ConnectionState().PeerCertificates[0].Subject.CommonName; cn != "gateway" {
+		t.Errorf("terminated by certificate %q, want the listener's", cn)
+	}
+	conn.SetReadDeadline(time.Now().Add(5 * time.Second))
+	greeting := make([]byte, len("plain\n"))
+	if _, err := io.ReadFull(conn, greeting); err != nil || string(greeting) != "plain\n" {
+		t.Fatalf("greeting through the terminated TLS: %q, %v", greeting, err)
+	}
+	io.WriteString(conn, "over tls")
+	echo := make([]byte, len("over tls"))
+	if _, err := io.ReadFull(conn, echo); err != nil || string(echo) != "over tls" {
+		t.Fatalf("echo %q, %v", echo, err)
+	}
+
+	cn, body, err := getTLS(addr, "abc.example.com")
+	if err != nil || cn != "secure" || body != "secure sni=abc.example.com" {
+		t.Errorf("passthrough beside terminate: %q %q %v", cn, body, err)
+	}
+}

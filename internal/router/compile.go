@@ -127,7 +127,7 @@ func (c *compiler) route(src *ir.Route) (*Route, error) {
 }
 
 func (c *compiler) virtualHost(ivh *ir.VirtualHost) (*VirtualHost, error) {
-	vh := &VirtualHost{Name: ivh.Name, groups: newHostIndex[*ruleSet]()}
+	vh := &VirtualHost{Name: ivh.Name, TerminateTLS: ivh.TerminateTLS, groups: newHostIndex[*ruleSet]()}
 	for i := range ivh.Routes {
 		src := &ivh.Routes[i]
 		rt, err := c.route(src)

@@ -15,12 +15,35 @@ type Table struct {
 // VirtualHost is a compiled ir.VirtualHost: its routes grouped by route
 // hostname.
 type VirtualHost struct {
-	Name   string
-	groups hostIndex[*ruleSet]
+	Name string
+	// TerminateTLS is ir.VirtualHost.TerminateTLS (TLS listeners).
+	TerminateTLS bool
+	groups       hostIndex[*ruleSet]
 }
 
 // Listener is the IR listener the table was compiled from.
 func (t *Table) Listener() *ir.Listener { return &t.listener }
+
+// VirtualHost returns the virtual host that serves host, nil for none.
+func (t *Table) VirtualHost(host string) *VirtualHost {
+	var buf [maxHostLen]byte
+	_, vh := t.lookupHost(&buf, host)
+	return vh
+}
+
+// lookupHost normalises host (into buf when it fits) and finds its
+// virtual host.
+func (t *Table) lookupHost(buf *[maxHostLen]byte, host string) ([]byte, *VirtualHost) {
+	h, ok := normalizeHost(buf, host)
+	if !ok {
+		h = []byte(NormalizeHostname(host))
+	}
+	vh, ok := t.hosts.lookup(h)
+	if !ok {
+		return h, nil
+	}
+	return h, vh
+}
 
 // Match returns the route for a request, or nil when none matches (404).
 // It picks the VirtualHost with the most specific listener hostname, then
@@ -28,12 +51,8 @@ func (t *Table) Listener() *ir.Listener { return &t.listener }
 // less specific host. It does not allocate for hosts up to 256 bytes.
 func (t *Table) Match(r *Request) *Route {
 	var buf [maxHostLen]byte
-	host, ok := normalizeHost(&buf, r.Host)
-	if !ok {
-		host = []byte(NormalizeHostname(r.Host))
-	}
-	vh, ok := t.hosts.lookup(host)
-	if !ok {
+	host, vh := t.lookupHost(&buf, r.Host)
+	if vh == nil {
 		return nil
 	}
 	rules, ok := vh.groups.lookup(host)

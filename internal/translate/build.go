@@ -57,7 +57,7 @@ func buildListener(gs *gatewayState, port gwv1.PortNumber, ls []*listenerState) 
 			certIndex[c.Name] = len(out.Certificates)
 			out.Certificates = append(out.Certificates, c)
 		}
-		vh := ir.VirtualHost{Name: gs.key + "/" + string(l.spec.Name), Hostname: l.hostname}
+		vh := ir.VirtualHost{Name: gs.key + "/" + string(l.spec.Name), Hostname: l.hostname, TerminateTLS: terminatesTLS(l.spec)}
 		if len(l.routes) > 0 {
 			vh.Routes = make([]ir.Route, 0, len(l.routes))
 		}

@@ -278,11 +278,8 @@ func (t *translator) listener(gs *gatewayState, spec *gwv1.Listener) *listenerSt
 		l.accepted = cond{false, string(gwv1.ListenerReasonUnsupportedValue), "hostname: " + problem}
 		return l
 	}
-	if listenerTLSMode(l); !l.accepted.ok {
-		return l // no kinds: nothing attaches to a listener not served
-	}
 	t.listenerKinds(l, kinds)
-	if spec.Protocol == gwv1.HTTPSProtocolType {
+	if spec.Protocol == gwv1.HTTPSProtocolType || terminatesTLS(spec) {
 		t.listenerTLS(l)
 	}
 	refuseListenerTLSOptions(l)

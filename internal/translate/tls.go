@@ -22,7 +22,7 @@ func (t *translator) listenerTLS(l *listenerState) {
 	}
 	if tlsCfg == nil || len(tlsCfg.CertificateRefs) == 0 {
 		l.certRefs = cond{false, string(gwv1.ListenerReasonInvalidCertificateRef),
-			"tls.certificateRefs: an HTTPS listener needs at least one certificate"}
+			"tls.certificateRefs: a listener that terminates TLS needs at least one certificate"}
 		return
 	}
 	gw := l.gw.gw

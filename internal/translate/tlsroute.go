@@ -10,10 +10,11 @@ import (
 
 const kindTLSRoute = "TLSRoute"
 
-// A TLSRoute on a TLS listener in Passthrough mode is served without
-// terminating TLS: the data plane reads the ClientHello's server name,
-// picks the route whose hostnames match it exactly as an HTTP Host picks an
-// HTTPRoute, and splices the bytes to a backend endpoint. Each rule becomes
+// A TLSRoute on a TLS listener is routed by the ClientHello's server name,
+// which picks the route whose hostnames match it exactly as an HTTP Host
+// picks an HTTPRoute. In Passthrough mode the bytes are relayed to a backend
+// endpoint as they are; in Terminate mode the gateway completes the
+// handshake with the listener's certificates and relays the plaintext. Each rule becomes
 // an ir.Route matching every request ("/" prefix) so that the listener's
 // router chooses among TLSRoutes by hostname alone, with the same
 // hostname intersection, wildcard and precedence rules as HTTP.
@@ -92,15 +93,9 @@ func (t *translator) streamRoute(id routeID, rules []streamRule) translatedRoute
 	return out
 }
 
-// listenerTLSMode refuses what a TLS listener cannot be yet: RAUTA serves
-// TLS listeners in Passthrough mode only (Terminate is the TLSRouteModeTerminate
-// extended feature; the spec asks for Accepted=False UnsupportedValue).
-func listenerTLSMode(l *listenerState) {
-	if l.spec.Protocol != gwv1.TLSProtocolType || !l.accepted.ok {
-		return
-	}
-	if l.spec.TLS == nil || l.spec.TLS.Mode == nil || *l.spec.TLS.Mode != gwv1.TLSModePassthrough {
-		l.accepted = cond{false, string(gwv1.ListenerReasonUnsupportedValue),
-			"tls.mode: RAUTA serves TLS listeners in Passthrough mode only; use Passthrough, or an HTTPS listener to terminate TLS"}
-	}
+// terminatesTLS reports a TLS listener whose TLSRoutes get TLS terminated
+// at the gateway (mode Terminate, the default): the bytes relayed to the
+// backend are the plaintext.
+func terminatesTLS(l *gwv1.Listener) bool {
+	return l.Protocol == gwv1.TLSProtocolType && (l.TLS == nil || l.TLS.Mode == nil || *l.TLS.Mode == gwv1.TLSModeTerminate)
 }

@@ -75,7 +75,7 @@ func frontendValidation(gw *gwv1.Gateway, port gwv1.PortNumber) (*gwv1.FrontendT
 // "a value for a field that is not supported"): serving it without the check
 // would let in clients the user meant to keep out.
 func refuseFrontendValidation(l *listenerState) {
-	if l.spec.Protocol != gwv1.HTTPSProtocolType || !l.accepted.ok {
+	if l.spec.Protocol != gwv1.HTTPSProtocolType && !terminatesTLS(l.spec) || !l.accepted.ok {
 		return
 	}
 	v, field := frontendValidation(l.gw.gw, l.spec.Port)
@@ -83,7 +83,7 @@ func refuseFrontendValidation(l *listenerState) {
 		return
 	}
 	l.accepted = cond{false, string(gwv1.ListenerReasonUnsupportedValue),
-		fmt.Sprintf("%s: RAUTA does not implement client certificate validation yet; this HTTPS listener is not served", field)}
+		fmt.Sprintf("%s: RAUTA does not implement client certificate validation yet; this listener is not served", field)}
 }
 
 // refuseListenerTLSOptions refuses tls.options: RAUTA defines no options, and
