@@ -84,6 +84,8 @@ type conn struct {
 	// resets is Limits.ResetBudget: the streams ended by a reset, either
 	// way, less those that completed.
 	resets resetBudget
+	// noOp counts frames that ask for nothing (limits.go).
+	noOp noOpCounts
 
 	sendWindow   int64 // the client's connection window for our DATA
 	peerInitial  int64 // the client's SETTINGS_INITIAL_WINDOW_SIZE
@@ -232,6 +234,9 @@ func (c *conn) readFrames(fr *http2.Framer) error {
 			}
 			return err
 		}
+		if err := c.countEmpty(f.Header()); err != nil {
+			return err
+		}
 		if first {
 			// The client's preface ends with a SETTINGS frame.
 			if _, ok := f.(*http2.SettingsFrame); !ok {
@@ -282,7 +287,7 @@ func (c *conn) overLimits() error {
 	if c.resets.tokens < 0 {
 		return abuse("too many stream resets")
 	}
-	return nil
+	return c.overNoOp()
 }
 
 // handleFrame acts on one frame; callers hold c.mu.
@@ -310,6 +315,7 @@ func (c *conn) handleFrame(f http2.Frame) error {
 			st.reset(errClientReset)
 		}
 	case *http2.PriorityFrame:
+		c.noOp.priority++
 		if f.StreamDep == f.StreamID {
 			c.streamErrorLocked(f.StreamID, http2.ErrCodeProtocol)
 		}
@@ -359,6 +365,7 @@ func (c *conn) handleSettings(f *http2.SettingsFrame) error {
 }
 
 func (c *conn) handleWindowUpdate(f *http2.WindowUpdateFrame) error {
+	c.noOp.windowUpdates++
 	if f.StreamID == 0 {
 		c.sendWindow += int64(f.Increment)
 		if c.sendWindow > 1<<31-1 {
@@ -410,6 +417,7 @@ func (c *conn) handleHeaders(f *headerBlock) error {
 		return http2.ConnectionError(http2.ErrCodeStreamClosed)
 	}
 	c.maxStreamID = id
+	c.noOp.streams++
 	if f.hasPrio && f.prio.StreamDep == id {
 		c.streamErrorLocked(id, http2.ErrCodeProtocol)
 		return nil

@@ -179,6 +179,7 @@ func (c *conn) writeData(id uint32, p []byte, end bool) {
 		flags = http2.FlagDataEndStream
 	}
 	c.reserve(9 + len(p))
+	c.noOp.dataSent++
 	c.out = appendFrameHeader(c.out, len(p), http2.FrameData, flags, id)
 	c.out = append(c.out, p...)
 }
