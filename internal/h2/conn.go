@@ -59,6 +59,8 @@ type conn struct {
 
 	hdec *hpack.Decoder // the client's header blocks; the reader's own
 	hb   headerBlock    // the block hdec is decoding
+	// hbOpen: hb's block spans frames and the read deadline bounds it.
+	hbOpen bool
 
 	hbuf bytes.Buffer   // header block being encoded
 	henc *hpack.Encoder // writes to hbuf
@@ -95,6 +97,10 @@ type conn struct {
 	recvUnack  int64 // consumed request bytes not yet returned by WINDOW_UPDATE
 
 	idle *time.Timer // runs goAway when no stream was open for IdleTimeout
+	// sweep runs sweepStalls while a handler waits for the client
+	// (stall.go); sweeping: it is scheduled.
+	sweep    *time.Timer
+	sweeping bool
 
 	work        chan job // streams for idle workers; closed when the reader ends
 	idleWorkers int
@@ -181,6 +187,9 @@ func (c *conn) serve(ctx context.Context) {
 		c.idle.Stop()
 	}
 	c.mu.Lock()
+	if c.sweep != nil {
+		c.sweep.Stop()
+	}
 	var ce http2.ConnectionError
 	var ab abuse
 	if errors.As(err, &ab) && c.dead == nil {
@@ -231,6 +240,10 @@ func (c *conn) readFrames(fr *http2.Framer) error {
 			}
 			if errors.Is(err, http2.ErrFrameTooLarge) {
 				return http2.ConnectionError(http2.ErrCodeFrameSize)
+			}
+			var ne net.Error
+			if errors.As(err, &ne) && ne.Timeout() && c.hbOpen {
+				return abuse("header block not completed within the read timeout")
 			}
 			return err
 		}
