@@ -67,7 +67,7 @@ func (c *conn) watchStalls() {
 }
 
 func (c *conn) sweepEvery() time.Duration {
-	return min(c.srv.bodyIdleTimeout(), c.srv.sendStallTimeout()) / stallSweeps
+	return max(time.Millisecond, min(c.srv.bodyIdleTimeout(), c.srv.sendStallTimeout())/stallSweeps)
 }
 
 // sweepCut is the number of sweeps in a row without progress that end a
