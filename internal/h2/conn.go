@@ -247,7 +247,7 @@ func (c *conn) readFrames(fr *http2.Framer) error {
 			}
 			return err
 		}
-		if err := c.countEmpty(f.Header()); err != nil {
+		if err := c.countEmpty(f); err != nil {
 			return err
 		}
 		if first {

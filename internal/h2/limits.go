@@ -41,7 +41,8 @@ type Limits struct {
 	// frame size. 0 means 24.
 	MaxContinuationFrames int
 	// MaxEmptyFrames bounds the consecutive DATA, HEADERS and
-	// CONTINUATION frames with an empty payload that do not end a stream:
+	// CONTINUATION frames with an empty payload (padding aside) that do
+	// not end a stream:
 	// they carry nothing, so a client sends them only to make the server
 	// read and dispatch frames for free (CVE-2019-9518). A frame with a
 	// payload, or with END_STREAM, starts the count again. 0 means 1
@@ -55,7 +56,8 @@ type Limits struct {
 	MaxPriorityFramesPerStream int
 	// MaxWindowUpdatesPerDataFrame bounds the WINDOW_UPDATE frames of a
 	// connection by the DATA frames the server sent: a client may send
-	// 1 + 2 * (streams opened + this many per DATA frame sent). A client
+	// 5 + 2 * (streams opened + this many per DATA frame sent), current
+	// Envoy's formula (older releases allowed 1 + ...). A client
 	// that grants window while the server sends nothing is asking for
 	// free work (CVE-2019-9518 class). 0 means 10 (Envoy's
 	// max_inbound_window_update_frames_per_data_frame_sent).
@@ -142,17 +144,24 @@ type noOpCounts struct {
 	dataSent      int64 // DATA frames the server queued
 }
 
-// countEmpty counts f's header in the run of empty frames and reports a
-// client past Limits.MaxEmptyFrames. Only the reader calls it.
-func (c *conn) countEmpty(fh http2.FrameHeader) error {
-	switch fh.Type {
-	case http2.FrameData, http2.FrameHeaders, http2.FrameContinuation:
+// countEmpty counts f in the run of empty frames and reports a client
+// past Limits.MaxEmptyFrames. Padding does not count as payload: a frame
+// of padding only is as empty, and its window comes back at once. Only
+// the reader calls it.
+func (c *conn) countEmpty(f http2.Frame) error {
+	var n int
+	var end bool
+	switch f := f.(type) {
+	case *http2.DataFrame:
+		n, end = len(f.Data()), f.StreamEnded()
+	case *http2.HeadersFrame:
+		n, end = len(f.HeaderBlockFragment()), f.StreamEnded()
+	case *http2.ContinuationFrame: // no END_STREAM of its own
+		n = len(f.HeaderBlockFragment())
 	default:
 		return nil
 	}
-	// END_STREAM is the same bit on DATA and HEADERS; CONTINUATION has
-	// none.
-	if fh.Length > 0 || fh.Type != http2.FrameContinuation && fh.Flags.Has(http2.FlagDataEndStream) {
+	if n > 0 || end {
 		c.noOp.emptyRun = 0
 		return nil
 	}
@@ -169,7 +178,7 @@ func (c *conn) overNoOp() error {
 	if n.priority > int64(c.lim.MaxPriorityFramesPerStream)*(1+n.streams) {
 		return abuse("too many PRIORITY frames")
 	}
-	if n.windowUpdates > 1+2*(n.streams+int64(c.lim.MaxWindowUpdatesPerDataFrame)*n.dataSent) {
+	if n.windowUpdates > 5+2*(n.streams+int64(c.lim.MaxWindowUpdatesPerDataFrame)*n.dataSent) {
 		return abuse("too many WINDOW_UPDATE frames")
 	}
 	return nil

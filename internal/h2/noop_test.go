@@ -37,6 +37,12 @@ func TestNoOpFrameFlood(t *testing.T) {
 			}
 			fr.WriteData(1, false, nil)
 		}},
+		{"DATA of padding only", "too many empty frames", func(fr *http2.Framer, i int) {
+			if i == 0 {
+				open(fr)
+			}
+			fr.WriteDataPadded(1, false, nil, make([]byte, 8))
+		}},
 		{"empty HEADERS and CONTINUATION", "too many empty frames", func(fr *http2.Framer, i int) {
 			// An empty trailer block trickled in empty frames, block
 			// after block: each block alone is within

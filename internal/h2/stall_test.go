@@ -311,3 +311,55 @@ func TestHeaderBlockTimeout(t *testing.T) {
 	}
 	t.Logf("closed after %d CONTINUATION frames, %v", sent, time.Since(start))
 }
+
+// TestBodyIdleQuietClient: a handler that waits for the body while it
+// streams its response (a gRPC bidi call whose client is quiet) is not
+// cut: data either way is progress.
+func TestBodyIdleQuietClient(t *testing.T) {
+	const timeout = 300 * time.Millisecond
+	const chunks = 10 // over three timeouts
+	ts := startCleartext(t, &Server{BodyIdleTimeout: timeout}, http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		read := make(chan error, 1)
+		go func() {
+			_, err := io.ReadAll(r.Body)
+			read <- err
+		}()
+		for range chunks {
+			if _, err := w.Write([]byte("chunk;")); err != nil {
+				return
+			}
+			w.(http.Flusher).Flush()
+			time.Sleep(timeout / 3)
+		}
+		if err := <-read; err != nil {
+			w.Write([]byte("body: " + err.Error()))
+		}
+	}))
+	rc := ts.dialRaw(t)
+	rc.request(1, "POST", "/", false)
+	var got []byte
+	sentEnd := false
+	for deadline := time.Now().Add(30 * time.Second); time.Now().Before(deadline); {
+		f, err := rc.next(5 * time.Second)
+		if err != nil {
+			t.Fatalf("after %q: %v", got, err)
+		}
+		switch f := f.(type) {
+		case *http2.RSTStreamFrame:
+			t.Fatalf("after %q: RST_STREAM %v", got, f.ErrCode)
+		case *http2.DataFrame:
+			got = append(got, f.Data()...)
+			if !sentEnd && len(got) == chunks*len("chunk;") {
+				rc.data(1, true, nil)
+				sentEnd = true
+			}
+			if f.StreamEnded() {
+				if want := bytes.Repeat([]byte("chunk;"), chunks); !bytes.Equal(got, want) {
+					t.Fatalf("got %q, want %q", got, want)
+				}
+				return
+			}
+		}
+	}
+	t.Fatalf("stream not ended; got %q", got)
+}
