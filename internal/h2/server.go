@@ -58,8 +58,12 @@ type Server struct {
 	SendStallTimeout time.Duration
 	// WriteTimeout bounds one write of the connection's output to the
 	// socket, for a client that stops reading it: past it the connection
-	// closes and every handler's write fails (Envoy's and nginx's
-	// send_timeout, 60 s). 0 means 60 seconds.
+	// closes and every handler's write fails (nginx's send_timeout,
+	// 60 s). The deadline is re-armed once a quarter of it has passed
+	// (at most a second), not for every write, so a blocked write is cut
+	// after between three quarters of it and all of it. Unlike
+	// net/http's WriteTimeout it does not bound a whole response: a long
+	// download that keeps moving is never cut. 0 means 60 seconds.
 	WriteTimeout time.Duration
 	// Logger receives connection errors worth an operator's attention,
 	// and at debug level each connection closed for abuse (limits.go).

@@ -363,3 +363,29 @@ func TestBodyIdleQuietClient(t *testing.T) {
 	}
 	t.Fatalf("stream not ended; got %q", got)
 }
+
+// TestZeroValueDefaults pins the defaults docs/http2.md lists: the zero
+// Server and Limits are the safe settings, so a caller that sets none (or
+// a flag left at 0) gets them.
+func TestZeroValueDefaults(t *testing.T) {
+	l := Limits{}.withDefaults()
+	want := Limits{MaxQueuedControlFrames: 1000, ResetBudget: 200, MaxHeaderFields: 100, MaxContinuationFrames: 24,
+		MaxEmptyFrames: 1, MaxPriorityFramesPerStream: 100, MaxWindowUpdatesPerDataFrame: 10}
+	if l != want {
+		t.Errorf("Limits{} means %+v, want %+v", l, want)
+	}
+	s := &Server{}
+	for _, c := range []struct {
+		name      string
+		got, want time.Duration
+	}{
+		{"ReadTimeout", s.readTimeout(), 10 * time.Second},
+		{"BodyIdleTimeout", s.bodyIdleTimeout(), 60 * time.Second},
+		{"SendStallTimeout", s.sendStallTimeout(), 60 * time.Second},
+		{"WriteTimeout", s.writeTimeout(), 60 * time.Second},
+	} {
+		if c.got != c.want {
+			t.Errorf("%s 0 means %v, want %v", c.name, c.got, c.want)
+		}
+	}
+}
