@@ -59,6 +59,8 @@ type conn struct {
 
 	hdec *hpack.Decoder // the client's header blocks; the reader's own
 	hb   headerBlock    // the block hdec is decoding
+	// hbOpen: hb's block spans frames and the read deadline bounds it.
+	hbOpen bool
 
 	hbuf bytes.Buffer   // header block being encoded
 	henc *hpack.Encoder // writes to hbuf
@@ -84,6 +86,8 @@ type conn struct {
 	// resets is Limits.ResetBudget: the streams ended by a reset, either
 	// way, less those that completed.
 	resets resetBudget
+	// noOp counts frames that ask for nothing (limits.go).
+	noOp noOpCounts
 
 	sendWindow   int64 // the client's connection window for our DATA
 	peerInitial  int64 // the client's SETTINGS_INITIAL_WINDOW_SIZE
@@ -93,6 +97,10 @@ type conn struct {
 	recvUnack  int64 // consumed request bytes not yet returned by WINDOW_UPDATE
 
 	idle *time.Timer // runs goAway when no stream was open for IdleTimeout
+	// sweep runs sweepStalls while a handler waits for the client
+	// (stall.go); sweeping: it is scheduled.
+	sweep    *time.Timer
+	sweeping bool
 
 	work        chan job // streams for idle workers; closed when the reader ends
 	idleWorkers int
@@ -179,6 +187,9 @@ func (c *conn) serve(ctx context.Context) {
 		c.idle.Stop()
 	}
 	c.mu.Lock()
+	if c.sweep != nil {
+		c.sweep.Stop()
+	}
 	var ce http2.ConnectionError
 	var ab abuse
 	if errors.As(err, &ab) && c.dead == nil {
@@ -230,6 +241,13 @@ func (c *conn) readFrames(fr *http2.Framer) error {
 			if errors.Is(err, http2.ErrFrameTooLarge) {
 				return http2.ConnectionError(http2.ErrCodeFrameSize)
 			}
+			var ne net.Error
+			if errors.As(err, &ne) && ne.Timeout() && c.hbOpen {
+				return abuse("header block not completed within the read timeout")
+			}
+			return err
+		}
+		if err := c.countEmpty(f); err != nil {
 			return err
 		}
 		if first {
@@ -282,7 +300,7 @@ func (c *conn) overLimits() error {
 	if c.resets.tokens < 0 {
 		return abuse("too many stream resets")
 	}
-	return nil
+	return c.overNoOp()
 }
 
 // handleFrame acts on one frame; callers hold c.mu.
@@ -310,6 +328,7 @@ func (c *conn) handleFrame(f http2.Frame) error {
 			st.reset(errClientReset)
 		}
 	case *http2.PriorityFrame:
+		c.noOp.priority++
 		if f.StreamDep == f.StreamID {
 			c.streamErrorLocked(f.StreamID, http2.ErrCodeProtocol)
 		}
@@ -359,6 +378,7 @@ func (c *conn) handleSettings(f *http2.SettingsFrame) error {
 }
 
 func (c *conn) handleWindowUpdate(f *http2.WindowUpdateFrame) error {
+	c.noOp.windowUpdates++
 	if f.StreamID == 0 {
 		c.sendWindow += int64(f.Increment)
 		if c.sendWindow > 1<<31-1 {
@@ -410,6 +430,7 @@ func (c *conn) handleHeaders(f *headerBlock) error {
 		return http2.ConnectionError(http2.ErrCodeStreamClosed)
 	}
 	c.maxStreamID = id
+	c.noOp.streams++
 	if f.hasPrio && f.prio.StreamDep == id {
 		c.streamErrorLocked(id, http2.ErrCodeProtocol)
 		return nil

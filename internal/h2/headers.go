@@ -2,6 +2,7 @@ package h2
 
 import (
 	"strings"
+	"time"
 
 	"golang.org/x/net/http/httpguts"
 	"golang.org/x/net/http2"
@@ -71,7 +72,18 @@ func (c *conn) readHeaderFrame(f http2.Frame) (done bool, err error) {
 		return false, http2.ConnectionError(http2.ErrCodeCompression)
 	}
 	if !end {
+		if !c.hbOpen {
+			// A block in several frames must end within ReadTimeout:
+			// no other frame may come between them, so a trickled
+			// block holds the whole connection.
+			c.hbOpen = true
+			c.nc.SetReadDeadline(time.Now().Add(c.srv.readTimeout())) //nolint:errcheck // a failed read reports it
+		}
 		return false, nil
+	}
+	if c.hbOpen {
+		c.hbOpen = false
+		c.nc.SetReadDeadline(time.Time{}) //nolint:errcheck // a failed read reports it
 	}
 	if err := c.hdec.Close(); err != nil {
 		return false, http2.ConnectionError(http2.ErrCodeCompression)

@@ -1,6 +1,10 @@
 package h2
 
-import "time"
+import (
+	"time"
+
+	"golang.org/x/net/http2"
+)
 
 // Limits bound what one client can make the server queue, count and wait
 // for on a connection: HTTP/2 lets a client ask for work with frames that
@@ -36,6 +40,28 @@ type Limits struct {
 	// block's bytes, not its frames). A 64 KiB block needs 4 at the 16 KiB
 	// frame size. 0 means 24.
 	MaxContinuationFrames int
+	// MaxEmptyFrames bounds the consecutive DATA, HEADERS and
+	// CONTINUATION frames with an empty payload (padding aside) that do
+	// not end a stream:
+	// they carry nothing, so a client sends them only to make the server
+	// read and dispatch frames for free (CVE-2019-9518). A frame with a
+	// payload, or with END_STREAM, starts the count again. 0 means 1
+	// (Envoy's max_consecutive_inbound_frames_with_empty_payload).
+	MaxEmptyFrames int
+	// MaxPriorityFramesPerStream bounds the PRIORITY frames of a
+	// connection: more than this many per stream the client opened, plus
+	// this many, ends it. RAUTA ignores priorities, so they are work for
+	// nothing (CVE-2019-9513 class). 0 means 100 (Envoy's
+	// max_inbound_priority_frames_per_stream).
+	MaxPriorityFramesPerStream int
+	// MaxWindowUpdatesPerDataFrame bounds the WINDOW_UPDATE frames of a
+	// connection by the DATA frames the server sent: a client may send
+	// 5 + 2 * (streams opened + this many per DATA frame sent), current
+	// Envoy's formula (older releases allowed 1 + ...). A client
+	// that grants window while the server sends nothing is asking for
+	// free work (CVE-2019-9518 class). 0 means 10 (Envoy's
+	// max_inbound_window_update_frames_per_data_frame_sent).
+	MaxWindowUpdatesPerDataFrame int
 }
 
 // resetRefill is the time in which an exhausted ResetBudget refills
@@ -56,6 +82,15 @@ func (l Limits) withDefaults() Limits {
 	}
 	if l.MaxContinuationFrames <= 0 {
 		l.MaxContinuationFrames = 24
+	}
+	if l.MaxEmptyFrames <= 0 {
+		l.MaxEmptyFrames = 1
+	}
+	if l.MaxPriorityFramesPerStream <= 0 {
+		l.MaxPriorityFramesPerStream = 100
+	}
+	if l.MaxWindowUpdatesPerDataFrame <= 0 {
+		l.MaxWindowUpdatesPerDataFrame = 10
 	}
 	return l
 }
@@ -95,4 +130,56 @@ func (b *resetBudget) give() {
 	if b.tokens < b.max {
 		b.tokens++
 	}
+}
+
+// noOpCounts are the counts of frames that ask nothing of the server
+// (Limits.MaxEmptyFrames, MaxPriorityFramesPerStream,
+// MaxWindowUpdatesPerDataFrame), Envoy's flood counters. emptyRun is the
+// reader's own; the rest are guarded by c.mu.
+type noOpCounts struct {
+	emptyRun      int   // consecutive empty frames
+	priority      int64 // PRIORITY frames
+	windowUpdates int64 // WINDOW_UPDATE frames
+	streams       int64 // streams the client opened
+	dataSent      int64 // DATA frames the server queued
+}
+
+// countEmpty counts f in the run of empty frames and reports a client
+// past Limits.MaxEmptyFrames. Padding does not count as payload: a frame
+// of padding only is as empty, and its window comes back at once. Only
+// the reader calls it.
+func (c *conn) countEmpty(f http2.Frame) error {
+	var n int
+	var end bool
+	switch f := f.(type) {
+	case *http2.DataFrame:
+		n, end = len(f.Data()), f.StreamEnded()
+	case *http2.HeadersFrame:
+		n, end = len(f.HeaderBlockFragment()), f.StreamEnded()
+	case *http2.ContinuationFrame: // no END_STREAM of its own
+		n = len(f.HeaderBlockFragment())
+	default:
+		return nil
+	}
+	if n > 0 || end {
+		c.noOp.emptyRun = 0
+		return nil
+	}
+	if c.noOp.emptyRun++; c.noOp.emptyRun > c.lim.MaxEmptyFrames {
+		return abuse("too many empty frames")
+	}
+	return nil
+}
+
+// overNoOp reports a client past the PRIORITY and WINDOW_UPDATE counts,
+// with Envoy's formulas. Callers hold c.mu.
+func (c *conn) overNoOp() error {
+	n := &c.noOp
+	if n.priority > int64(c.lim.MaxPriorityFramesPerStream)*(1+n.streams) {
+		return abuse("too many PRIORITY frames")
+	}
+	if n.windowUpdates > 5+2*(n.streams+int64(c.lim.MaxWindowUpdatesPerDataFrame)*n.dataSent) {
+		return abuse("too many WINDOW_UPDATE frames")
+	}
+	return nil
 }

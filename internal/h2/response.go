@@ -25,7 +25,9 @@ type responseWriter struct {
 	header http.Header
 	isHead bool
 
-	status      int // the final status, 0 until written
+	status int // the final status, 0 until written
+	// sentHeader and ended are guarded by c.mu: a stalled request body's
+	// 408 sets them (stall.go).
 	sentHeader  bool
 	ended       bool
 	trailers    []string // declared with the Trailer field
@@ -210,7 +212,10 @@ func (w *responseWriter) send(data []byte, end bool) error {
 				return st.resetErr
 			}
 			if n <= 0 {
+				st.waitWindow = true
+				c.watchStalls()
 				c.sendCond.Wait()
+				st.waitWindow = false
 			} else {
 				c.drained.Wait()
 			}
@@ -221,6 +226,7 @@ func (w *responseWriter) send(data []byte, end bool) error {
 		c.writeData(st.id, data[:n], endSent)
 		st.sendWindow -= n
 		c.sendWindow -= n
+		st.stall.sent += n
 		data = data[n:]
 		c.queued()
 	}

@@ -32,8 +32,39 @@ type Server struct {
 	// long. 0 means never.
 	IdleTimeout time.Duration
 	// ReadTimeout bounds the wait for the client's preface and first
-	// SETTINGS. 0 means 10 seconds.
+	// SETTINGS, and the time from a HEADERS frame to the end of its header
+	// block: a block trickled in slow CONTINUATION frames holds the whole
+	// connection, whose other frames cannot come between them (nginx's
+	// client_header_timeout). Past it the connection closes with GOAWAY
+	// ENHANCE_YOUR_CALM. 0 means 10 seconds.
 	ReadTimeout time.Duration
+	// BodyIdleTimeout ends a stream whose handler waits for request body
+	// the client does not send: no DATA arrived, and no response data
+	// left, for this long (nginx's client_body_timeout, 60 s). The
+	// handler's Body.Read fails (an error matching
+	// os.ErrDeadlineExceeded); the client gets 408 if the response had not
+	// begun, RST_STREAM CANCEL otherwise, as Envoy's stream idle timeout
+	// does. Checked by a sweep every quarter of the shorter of this and
+	// SendStallTimeout, so a stream is cut within a quarter of the timeout
+	// after it passes. 0 means 60 seconds.
+	BodyIdleTimeout time.Duration
+	// SendStallTimeout ends a stream whose handler waits to send while the
+	// client keeps the stream's or the connection's flow-control window
+	// at 0 and takes nothing for this long (CVE-2019-9517: a client holds
+	// handlers and buffers with windows it never opens). The handler's
+	// Write fails (matching os.ErrDeadlineExceeded) and the client gets
+	// RST_STREAM CANCEL. Any data sent restarts the wait, so a slow reader
+	// that makes progress is served. 0 means 60 seconds.
+	SendStallTimeout time.Duration
+	// WriteTimeout bounds one write of the connection's output to the
+	// socket, for a client that stops reading it: past it the connection
+	// closes and every handler's write fails (nginx's send_timeout,
+	// 60 s). The deadline is re-armed once a quarter of it has passed
+	// (at most a second), not for every write, so a blocked write is cut
+	// after between three quarters of it and all of it. Unlike
+	// net/http's WriteTimeout it does not bound a whole response: a long
+	// download that keeps moving is never cut. 0 means 60 seconds.
+	WriteTimeout time.Duration
 	// Logger receives connection errors worth an operator's attention,
 	// and at debug level each connection closed for abuse (limits.go).
 	// nil means slog.Default().

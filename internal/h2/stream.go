@@ -31,11 +31,16 @@ type stream struct {
 	// remoteDone: the client ended its side (END_STREAM); bodyClosed: the
 	// handler closed the body or returned, so data is dropped.
 	remoteDone, bodyClosed bool
-	trailer                http.Header // the request's trailers
-	expectContinue         bool
+	// waitBody: the handler waits in Body.Read for data; waitWindow: it
+	// waits in a write for flow-control window (stall.go).
+	waitBody, waitWindow bool
+	trailer              http.Header // the request's trailers
+	expectContinue       bool
 
 	resetErr    error // why the stream was reset, nil while it is not
 	clientReset bool  // the client sent RST_STREAM
+
+	stall stall // stall.go
 
 	rw responseWriter
 }
@@ -176,7 +181,10 @@ func (b *requestBody) Read(p []byte) (int, error) {
 		case c.dead != nil:
 			return 0, c.dead
 		}
+		st.waitBody = true
+		c.watchStalls()
 		st.cond.Wait()
+		st.waitBody = false
 	}
 }
 

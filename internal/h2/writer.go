@@ -55,13 +55,15 @@ func (s *Server) getOut() []byte {
 	return make([]byte, 0, bigOut)
 }
 
-// writeTimeout bounds one write to the client; the deadline is re-armed at
-// most once a second, so a write may take up to a second longer.
-const writeTimeout = 2 * time.Minute
-
 // writeLoop sends c.out until the connection closes, then closes it.
 func (c *conn) writeLoop() {
 	defer close(c.writerDone)
+	// The write deadline is re-armed when a quarter of the timeout (at
+	// most a second) has passed since it was set, not for every write, so
+	// a write is cut after between three quarters of WriteTimeout and all
+	// of it.
+	timeout := c.srv.writeTimeout()
+	rearm := min(time.Second, timeout/4)
 	var armed time.Time
 	for {
 		c.mu.Lock()
@@ -93,9 +95,9 @@ func (c *conn) writeLoop() {
 		c.mu.Unlock()
 
 		now := time.Now()
-		if now.Sub(armed) > time.Second {
+		if now.Sub(armed) > rearm {
 			armed = now
-			c.nc.SetWriteDeadline(now.Add(writeTimeout)) //nolint:errcheck // a failed write reports it
+			c.nc.SetWriteDeadline(now.Add(timeout)) //nolint:errcheck // a failed write reports it
 		}
 		_, err := c.nc.Write(b)
 
@@ -179,6 +181,7 @@ func (c *conn) writeData(id uint32, p []byte, end bool) {
 		flags = http2.FlagDataEndStream
 	}
 	c.reserve(9 + len(p))
+	c.noOp.dataSent++
 	c.out = appendFrameHeader(c.out, len(p), http2.FrameData, flags, id)
 	c.out = append(c.out, p...)
 }
