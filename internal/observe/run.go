@@ -61,7 +61,7 @@ func Run(ctx context.Context, cfg Config, logger *slog.Logger) (err error) {
 			return fmt.Errorf("observe: %w", aerr)
 		}
 		atts = append(atts, a)
-		logger.Info("observer attached", "interface", name, "mode", a.Mode, "netns", cfg.Netns)
+		logger.Info("observer attached", "interface", name, "mode", a.Mode, "netns", cfg.Netns, "clsact_priority", a.Priority, "stale_filters_removed", a.StaleFiltersRemoved)
 	}
 
 	rd, err := capture.NewReader(objs.Events)
