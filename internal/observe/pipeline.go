@@ -25,11 +25,14 @@ type pipeline struct {
 	ctx      context.Context
 	pairer   *pair.Pairer
 	resolver enrich.Resolver
-	limiter  *route.Limiter
-	slow     *detect.Slow
-	spike    *detect.Spike
-	probe    *detect.Probe
-	clock    wallClock
+	// routes, when the resolver knows services' routes (HTTPRoute path
+	// prefixes), labels matching targets with them ahead of templates.
+	routes  enrich.RouteSource
+	limiter *route.Limiter
+	slow    *detect.Slow
+	spike   *detect.Spike
+	probe   *detect.Probe
+	clock   wallClock
 
 	prom          *export.Prom // may be nil
 	otlp          *export.OTLP // may be nil
@@ -92,7 +95,7 @@ func newPipeline(ctx context.Context, o pipelineOptions) *pipeline {
 	p := &pipeline{
 		ctx:           ctx,
 		resolver:      o.resolver,
-		limiter:       route.NewLimiter(o.cfg.MaxServices, o.cfg.MaxRoutesPerService),
+		limiter:       route.NewLimiter(o.cfg.MaxServices, o.cfg.MaxRoutesPerService, uint64(o.cfg.LabelIdle)),
 		slow:          detect.NewSlow(o.cfg.Slow),
 		spike:         detect.NewSpike(withMaxServices(o.cfg.Spike, o.cfg.MaxServices+1)),
 		probe:         detect.NewProbe(o.cfg.Probe),
@@ -106,6 +109,10 @@ func newPipeline(ctx context.Context, o pipelineOptions) *pipeline {
 	}
 	if p.resolver == nil {
 		p.resolver = enrich.None{}
+	}
+	p.routes, _ = p.resolver.(enrich.RouteSource)
+	if p.prom != nil {
+		p.limiter.OnEvict = p.prom.Forget
 	}
 	p.box = o.box
 	if p.box == nil {
@@ -299,10 +306,20 @@ func (p *pipeline) observe(ex *pair.Exchange) *detect.Observation {
 		service = p.serverLabel(ex.Server)
 	}
 	tmpl := route.Other
+	known := false
 	if !ex.Unparsed {
-		tmpl = p.template(ex.Target)
+		if p.routes != nil {
+			tmpl, known = route.Match(p.routes.Routes(service), ex.Target)
+		}
+		if !known {
+			tmpl = p.template(ex.Target)
+		}
 	}
-	service, tmpl = p.limiter.Limit(service, tmpl)
+	if known {
+		service, tmpl = p.limiter.LimitKnown(service, tmpl, ex.EndNS)
+	} else {
+		service, tmpl = p.limiter.Limit(service, tmpl, ex.EndNS)
+	}
 	p.obs = detect.Observation{
 		Exchange:  ex,
 		Time:      p.clock.at(ex.EndNS),
@@ -367,6 +384,7 @@ func (p *pipeline) tick(now uint64, kernel capture.KernelStats, decodeErrors uin
 func (p *pipeline) publish() {
 	p.local.Pair = p.pairer.Stats()
 	p.local.LabelOverflows = p.limiter.Overflows()
+	p.local.LabelEvictions = p.limiter.Evictions()
 	p.box.store(p.local)
 }
 

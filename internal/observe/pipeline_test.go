@@ -90,7 +90,7 @@ func TestPipelineExchangesEventsAndCounters(t *testing.T) {
 	p.handle(ev(ts, c, s, seq, "GET /healthz HTTP/1.1\r\nUser-Agent: kube-probe/1.36\r\n\r\n"))
 	p.handle(ev(ts+uint64(10*time.Millisecond), s, c, seq, "HTTP/1.1 503 Service Unavailable\r\n\r\n"))
 	// Garbage and a response without request are counted, not guessed.
-	p.handle(ev(ts, c, s, seq+1, "GET \x00\x01 junk"))
+	p.handle(ev(ts, c, s, seq+1000, "GET \x00\x01 junk"))
 	p.handle(ev(ts, s, "10.0.0.9:1", 5, "HTTP/1.1 200 OK\r\n\r\n"))
 	p.handle(ev(ts, s, c, seq+7, "HTTP/9.9 200 OK\r\n\r\n"))
 	// A scrape of our own metrics endpoint is not recorded.

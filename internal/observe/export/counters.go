@@ -22,6 +22,7 @@ type Counters struct {
 	ResponseTruncated uint64
 	DecodeErrors      uint64 // ring records that did not decode
 	LabelOverflows    uint64 // routes/services replaced by _OTHER
+	LabelEvictions    uint64 // idle routes/services that made room for new ones
 }
 
 // DurationBuckets are the OpenTelemetry-recommended boundaries for
