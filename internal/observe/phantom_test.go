@@ -3,8 +3,8 @@ package observe
 import (
 	"bytes"
 	"fmt"
-	"strings"
 	"slices"
+	"strings"
 	"testing"
 	"time"
 
