@@ -158,6 +158,9 @@ func (c *Config) Validate() error {
 	if _, err := capture.ParseMode(c.Mode); err != nil {
 		errs = append(errs, err)
 	}
+	if c.Mode == string(capture.ModeXDP) && len(c.Interfaces) == 1 {
+		errs = append(errs, errXDPOneInterface(c.Interfaces[0]))
+	}
 	switch c.Kube {
 	case "auto", "on", "off":
 	default:
@@ -200,6 +203,13 @@ func (c *Config) Validate() error {
 		errs = append(errs, errors.New("slow-floor, slow-interval and slow-baseline-period must be positive"))
 	}
 	return errors.Join(errs...)
+}
+
+// errXDPOneInterface: XDP sees packets entering an interface only. On one
+// interface (a pod's veth, a node's uplink) it sees requests or responses,
+// never both, and every exchange would end as a timeout.
+func errXDPOneInterface(name string) error {
+	return fmt.Errorf("mode xdp on the single interface %q: XDP sees only packets entering an interface, so on one interface it sees each connection's requests or its responses, never both, and every exchange would end as a timeout; use -mode tc (ingress and egress), or xdp on every interface both directions enter (e.g. both legs of a router)", name)
 }
 
 func splitList(s string) []string {

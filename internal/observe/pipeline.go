@@ -39,8 +39,8 @@ type pipeline struct {
 	json          *export.JSON // may be nil
 	jsonEvents    bool
 	jsonExchanges bool
-	// metricsPort: scrapes of our own /metrics are not recorded.
-	metricsPort uint16
+	// own: scrapes of our own /metrics are not recorded (nil: none).
+	own *ownAddrs
 
 	// Caches bounded by cacheLimit: the service label of a server address
 	// and the template of a request-target are recomputed otherwise for
@@ -82,13 +82,13 @@ func (b *counterBox) load() export.Counters {
 }
 
 type pipelineOptions struct {
-	cfg         Config
-	box         *counterBox // nil: the pipeline makes its own
-	resolver    enrich.Resolver
-	prom        *export.Prom
-	otlp        *export.OTLP
-	json        *export.JSON
-	metricsPort uint16
+	cfg      Config
+	box      *counterBox // nil: the pipeline makes its own
+	resolver enrich.Resolver
+	prom     *export.Prom
+	otlp     *export.OTLP
+	json     *export.JSON
+	own      *ownAddrs
 }
 
 func newPipeline(ctx context.Context, o pipelineOptions) *pipeline {
@@ -105,7 +105,7 @@ func newPipeline(ctx context.Context, o pipelineOptions) *pipeline {
 		json:          o.json,
 		jsonEvents:    o.cfg.JSONEvents,
 		jsonExchanges: o.cfg.JSONExchanges,
-		metricsPort:   o.metricsPort,
+		own:           o.own,
 	}
 	if p.resolver == nil {
 		p.resolver = enrich.None{}
@@ -294,7 +294,7 @@ func (p *pipeline) onOverdue(ex *pair.Exchange) {
 // observe enriches an exchange into p.obs; nil for one that is not
 // recorded (scrapes of the observer's own metrics).
 func (p *pipeline) observe(ex *pair.Exchange) *detect.Observation {
-	if p.metricsPort != 0 && ex.Server.Port() == p.metricsPort && isMetricsPath(ex.Target) {
+	if p.own.is(ex.Server) && isMetricsPath(ex.Target) {
 		return nil
 	}
 	info, _ := p.resolver.Lookup(ex.Server.Addr())
@@ -376,6 +376,7 @@ func (p *pipeline) template(target string) string {
 // tick runs periodic work: request timeouts and counter publication.
 func (p *pipeline) tick(now uint64, kernel capture.KernelStats, decodeErrors uint64) {
 	p.pairer.Expire(now)
+	p.own.refresh(time.Now())
 	p.local.Kernel = kernel
 	p.local.DecodeErrors = decodeErrors
 	p.publish()
@@ -385,8 +386,20 @@ func (p *pipeline) publish() {
 	p.local.Pair = p.pairer.Stats()
 	p.local.LabelOverflows = p.limiter.Overflows()
 	p.local.LabelEvictions = p.limiter.Evictions()
+	if p.json != nil {
+		p.local.JSONDropped = p.json.Dropped()
+	}
 	p.box.store(p.local)
 }
 
 // counters is safe to call from any goroutine.
 func (p *pipeline) counters() export.Counters { return p.box.load() }
+
+// oneWay reports traffic seen in one direction only: requests and no
+// response at all, or responses and no request. In XDP mode that means
+// the observed interfaces do not carry both directions into the host.
+func (p *pipeline) oneWay() bool {
+	s := p.pairer.Stats()
+	const enough = 20
+	return (s.Requests >= enough && s.Responses == 0) || (s.Requests == 0 && s.UnmatchedResponses >= enough)
+}

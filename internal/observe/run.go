@@ -7,9 +7,9 @@ import (
 	"log/slog"
 	"net"
 	"net/http"
+	"net/netip"
 	"os"
 	"runtime"
-	"strconv"
 	"time"
 
 	"golang.org/x/sys/unix"
@@ -21,6 +21,9 @@ import (
 
 // tickEvery paces timeouts and counter publication.
 const tickEvery = 250 * time.Millisecond
+
+// jsonQueue bounds the JSON lines waiting for stdout (~300 B each).
+const jsonQueue = 8192
 
 // clockEvery: the loop looks at the clock once per this many events.
 const clockEvery = 64
@@ -74,7 +77,15 @@ func Run(ctx context.Context, cfg Config, logger *slog.Logger) (err error) {
 	counters := box.load
 	opts := pipelineOptions{cfg: cfg, resolver: resolver, box: box}
 	if cfg.JSONEvents || cfg.JSONExchanges {
-		opts.json = export.NewJSON(out)
+		j := export.NewAsyncJSON(out, jsonQueue)
+		opts.json = j
+		defer func() {
+			sctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+			defer cancel()
+			if cerr := j.Close(sctx); cerr != nil {
+				logger.Warn("json output", "err", cerr, "dropped", j.Dropped())
+			}
+		}()
 	}
 
 	var metricsSrv *http.Server
@@ -84,9 +95,8 @@ func Run(ctx context.Context, cfg Config, logger *slog.Logger) (err error) {
 		if lerr != nil {
 			return fmt.Errorf("observe: metrics listener %s: %w", cfg.MetricsAddr, lerr)
 		}
-		if _, port, perr := net.SplitHostPort(ln.Addr().String()); perr == nil {
-			n, _ := strconv.ParseUint(port, 10, 16)
-			opts.metricsPort = uint16(n)
+		if ap, perr := netip.ParseAddrPort(ln.Addr().String()); perr == nil {
+			opts.own = newOwnAddrs(ap, nil)
 		}
 		mux := http.NewServeMux()
 		mux.Handle("/metrics", opts.prom.Handler())
@@ -135,7 +145,7 @@ func Run(ctx context.Context, cfg Config, logger *slog.Logger) (err error) {
 				logger.Warn("reader priority unchanged", "nice", cfg.ReaderNice, "err", err)
 			}
 		}
-		errc <- loop(ctx, rd, objs, p, cfg.PollInterval, logger)
+		errc <- loop(ctx, rd, objs, p, cfg.PollInterval, mode == capture.ModeXDP, logger)
 	}()
 	return <-errc
 }
@@ -151,7 +161,8 @@ func setThreadNice(nice int) error {
 
 // loop reads until the reader is closed. The kernel wakes the reader only
 // in batches (RingWakeupBytes), so it also polls every pollEvery.
-func loop(ctx context.Context, rd *capture.Reader, objs *capture.Objects, p *pipeline, pollEvery time.Duration, logger *slog.Logger) error {
+func loop(ctx context.Context, rd *capture.Reader, objs *capture.Objects, p *pipeline, pollEvery time.Duration, xdp bool, logger *slog.Logger) error {
+	warnedOneWay := false
 	var ev capture.Event
 	now := time.Now()
 	nextTick := now.Add(tickEvery)
@@ -179,6 +190,10 @@ func loop(ctx context.Context, rd *capture.Reader, objs *capture.Objects, p *pip
 		if now := time.Now(); !now.Before(nextTick) {
 			tickOnce(rd, objs, p, logger)
 			nextTick = now.Add(tickEvery)
+			if xdp && !warnedOneWay && p.oneWay() {
+				warnedOneWay = true
+				logger.Error("XDP mode sees traffic in one direction only: XDP hooks only packets entering an interface, so these interfaces carry requests or responses into the host, not both, and exchanges end as timeouts; use -mode tc, or xdp on every interface both directions enter")
+			}
 		}
 	}
 }

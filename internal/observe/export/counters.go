@@ -23,6 +23,7 @@ type Counters struct {
 	DecodeErrors      uint64 // ring records that did not decode
 	LabelOverflows    uint64 // routes/services replaced by _OTHER
 	LabelEvictions    uint64 // idle routes/services that made room for new ones
+	JSONDropped       uint64 // JSON lines dropped: the output queue was full
 }
 
 // DurationBuckets are the OpenTelemetry-recommended boundaries for

@@ -154,7 +154,9 @@ var counterDescs = []counterDesc{
 	{newDesc("rauta_observer_label_evictions_total", "Idle routes or services removed from the label budget to make room for new ones (their series are deleted).", nil), prometheus.CounterValue, func(c *Counters) float64 { return float64(c.LabelEvictions) }},
 	{newDesc("rauta_observer_body_segments_total", "Request-like segments taken as body bytes (inside the previous request's body by TCP sequence, or unparsable while a request was pending).", nil), prometheus.CounterValue, func(c *Counters) float64 { return float64(c.Pair.BodySegments) }},
 	{newDesc("rauta_observer_unanswered_malformed_total", "Unparsable requests (text protocols such as memcached's GET key) that ended without an HTTP response; not exchanges.", nil), prometheus.CounterValue, func(c *Counters) float64 { return float64(c.Pair.UnansweredMalformed) }},
-	{newDesc("rauta_observer_tracked_connections", "Connections in the pairing LRU.", nil), prometheus.GaugeValue, func(c *Counters) float64 { return float64(c.Pair.Open) }},
+	{newDesc("rauta_observer_json_dropped_total", "JSON lines (events, exchanges) dropped because stdout did not keep up and the output queue was full.", nil), prometheus.CounterValue, func(c *Counters) float64 { return float64(c.JSONDropped) }},
+	{newDesc("rauta_observer_idle_connections_closed_total", "Connections forgotten after 60 s with nothing pending and no HTTP message (the kernel does not report FINs).", nil), prometheus.CounterValue, func(c *Counters) float64 { return float64(c.Pair.IdleClosed) }},
+	{newDesc("rauta_observer_tracked_connections", "Connections tracked for pairing now (a connection is forgotten on a reset, or 60 s after its last message with nothing pending).", nil), prometheus.GaugeValue, func(c *Counters) float64 { return float64(c.Pair.Open) }},
 }
 
 type counterCollector struct{ read func() Counters }

@@ -29,6 +29,7 @@ type conn struct {
 	pending    []pending
 	lastReqSeq uint32
 	haveReq    bool
+	lastSeen   uint64 // kernel time of the last message
 	// bodyEnd is the sequence number after the last request's body, when
 	// its length was known from the head.
 	bodyEnd     uint32

@@ -29,6 +29,12 @@ type Config struct {
 	// OverdueAfter is the age from which Overdue sees a request (default
 	// 50ms: no processor judges anything younger).
 	OverdueAfter time.Duration
+	// IdleTimeout: a connection with nothing pending and no HTTP message
+	// for this long is forgotten by Expire (default 60s). The kernel
+	// reports RSTs but not FINs, so without it closed connections stayed
+	// until the LRU pushed them out and Stats.Open never fell. A later
+	// request on it simply tracks it again.
+	IdleTimeout time.Duration
 }
 
 func (c Config) withDefaults() Config {
@@ -43,6 +49,9 @@ func (c Config) withDefaults() Config {
 	}
 	if c.OverdueAfter <= 0 {
 		c.OverdueAfter = 50 * time.Millisecond
+	}
+	if c.IdleTimeout <= 0 {
+		c.IdleTimeout = 60 * time.Second
 	}
 	return c
 }
@@ -71,7 +80,8 @@ type Stats struct {
 	// eviction): text protocols such as memcached's "GET key". Not
 	// exchanges: nothing about them is known.
 	UnansweredMalformed uint64
-	Open                int // connections tracked now
+	IdleClosed          uint64 // connections forgotten after IdleTimeout with nothing pending
+	Open                int    // connections tracked now
 }
 
 // Pairer is not safe for concurrent use: one goroutine feeds it.
@@ -106,6 +116,7 @@ func (p *Pairer) Stats() Stats {
 // order so later responses pair correctly.
 func (p *Pairer) Request(ts uint64, client, server netip.AddrPort, seq uint32, req *httpparse.Request) {
 	c := p.get(connKey{client, server}, true)
+	c.lastSeen = ts
 	if c.upgraded {
 		return
 	}
@@ -152,6 +163,7 @@ func (p *Pairer) Response(ts uint64, server, client netip.AddrPort, seq uint32, 
 		p.stats.UnmatchedResponses++
 		return
 	}
+	c.lastSeen = ts
 	if c.upgraded {
 		return
 	}
@@ -228,7 +240,13 @@ func (p *Pairer) Reset(ts uint64, a, b netip.AddrPort) {
 func (p *Pairer) Expire(now uint64) {
 	limit := uint64(p.cfg.RequestTimeout)
 	overdue := uint64(p.cfg.OverdueAfter)
+	idle := uint64(p.cfg.IdleTimeout)
 	for k, c := range p.conns {
+		if len(c.pending) == 0 && now > c.lastSeen && now-c.lastSeen >= idle {
+			p.stats.IdleClosed++
+			p.drop(c)
+			continue
+		}
 		for len(c.pending) > 0 && now > c.pending[0].ts && now-c.pending[0].ts >= limit {
 			req := c.pop()
 			// HTTP/1.x answers in order: the response to this request, if
