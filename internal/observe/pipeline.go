@@ -7,6 +7,7 @@ import (
 	"net/netip"
 	"strings"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	"github.com/false-systems/rauta/internal/observe/capture"
@@ -40,7 +41,8 @@ type pipeline struct {
 	jsonEvents    bool
 	jsonExchanges bool
 	// own: scrapes of our own /metrics are not recorded (nil: none).
-	own *ownAddrs
+	own        *ownAddrs
+	reattached *atomic.Uint64
 
 	// Caches bounded by cacheLimit: the service label of a server address
 	// and the template of a request-target are recomputed otherwise for
@@ -89,6 +91,9 @@ type pipelineOptions struct {
 	otlp     *export.OTLP
 	json     *export.JSON
 	own      *ownAddrs
+	// reattached counts re-attachments to recreated interfaces (Run's
+	// attacher); nil in tests.
+	reattached *atomic.Uint64
 }
 
 func newPipeline(ctx context.Context, o pipelineOptions) *pipeline {
@@ -106,6 +111,7 @@ func newPipeline(ctx context.Context, o pipelineOptions) *pipeline {
 		jsonEvents:    o.cfg.JSONEvents,
 		jsonExchanges: o.cfg.JSONExchanges,
 		own:           o.own,
+		reattached:    o.reattached,
 	}
 	if p.resolver == nil {
 		p.resolver = enrich.None{}
@@ -388,6 +394,9 @@ func (p *pipeline) publish() {
 	p.local.LabelEvictions = p.limiter.Evictions()
 	if p.json != nil {
 		p.local.JSONDropped = p.json.Dropped()
+	}
+	if p.reattached != nil {
+		p.local.Reattached = p.reattached.Load()
 	}
 	p.box.store(p.local)
 }

@@ -52,20 +52,24 @@ func Run(ctx context.Context, cfg Config, logger *slog.Logger) (err error) {
 	}
 	defer func() { err = errors.Join(err, objs.Close()) }()
 
-	var atts []*capture.Attachment
+	att := newAttacher(objs, mode, cfg.Netns, cfg.Interfaces, logger)
+	watchCtx, stopWatch := context.WithCancel(ctx)
+	watchDone := make(chan struct{})
 	defer func() {
-		for _, a := range atts {
-			err = errors.Join(err, a.Close())
-		}
+		// The watcher stops before the attachments go, so that it cannot
+		// attach again behind the teardown.
+		stopWatch()
+		<-watchDone
+		err = errors.Join(err, att.closeAll())
 	}()
-	for _, name := range cfg.Interfaces {
-		a, aerr := capture.Attach(objs, name, mode, cfg.Netns)
-		if aerr != nil {
-			return fmt.Errorf("observe: %w", aerr)
-		}
-		atts = append(atts, a)
-		logger.Info("observer attached", "interface", name, "mode", a.Mode, "netns", cfg.Netns, "clsact_priority", a.Priority, "stale_filters_removed", a.StaleFiltersRemoved)
+	if aerr := att.attachAll(); aerr != nil {
+		close(watchDone)
+		return fmt.Errorf("observe: %w", aerr)
 	}
+	go func() {
+		defer close(watchDone)
+		att.watch(watchCtx)
+	}()
 
 	rd, err := capture.NewReader(objs.Events)
 	if err != nil {
@@ -75,7 +79,7 @@ func Run(ctx context.Context, cfg Config, logger *slog.Logger) (err error) {
 
 	box := &counterBox{}
 	counters := box.load
-	opts := pipelineOptions{cfg: cfg, resolver: resolver, box: box}
+	opts := pipelineOptions{cfg: cfg, resolver: resolver, box: box, reattached: &att.reattached}
 	if cfg.JSONEvents || cfg.JSONExchanges {
 		j := export.NewAsyncJSON(out, jsonQueue)
 		opts.json = j

@@ -24,6 +24,7 @@ type Counters struct {
 	LabelOverflows    uint64 // routes/services replaced by _OTHER
 	LabelEvictions    uint64 // idle routes/services that made room for new ones
 	JSONDropped       uint64 // JSON lines dropped: the output queue was full
+	Reattached        uint64 // attachments to interfaces deleted and created again
 }
 
 // DurationBuckets are the OpenTelemetry-recommended boundaries for

@@ -156,6 +156,7 @@ var counterDescs = []counterDesc{
 	{newDesc("rauta_observer_unanswered_malformed_total", "Unparsable requests (text protocols such as memcached's GET key) that ended without an HTTP response; not exchanges.", nil), prometheus.CounterValue, func(c *Counters) float64 { return float64(c.Pair.UnansweredMalformed) }},
 	{newDesc("rauta_observer_json_dropped_total", "JSON lines (events, exchanges) dropped because stdout did not keep up and the output queue was full.", nil), prometheus.CounterValue, func(c *Counters) float64 { return float64(c.JSONDropped) }},
 	{newDesc("rauta_observer_idle_connections_closed_total", "Connections forgotten after 60 s with nothing pending and no HTTP message (the kernel does not report FINs).", nil), prometheus.CounterValue, func(c *Counters) float64 { return float64(c.Pair.IdleClosed) }},
+	{newDesc("rauta_observer_reattachments_total", "Attachments to observed interfaces that were deleted and created again (new ifindex).", nil), prometheus.CounterValue, func(c *Counters) float64 { return float64(c.Reattached) }},
 	{newDesc("rauta_observer_tracked_connections", "Connections tracked for pairing now (a connection is forgotten on a reset, or 60 s after its last message with nothing pending).", nil), prometheus.GaugeValue, func(c *Counters) float64 { return float64(c.Pair.Open) }},
 }
 
