@@ -1,9 +1,13 @@
 package ebpf
 
 import (
+	"context"
+	"log/slog"
 	"strings"
 	"testing"
 	"time"
+
+	"github.com/false-systems/rauta/internal/observe"
 )
 
 // recreateServerLink deletes the router-server veth pair and builds it
@@ -49,5 +53,24 @@ func TestReattachAfterInterfaceRecreated(t *testing.T) {
 			obs.stop(t)
 			assertDetachedFrom(t, tp, mode, []string{tp.rServer})
 		})
+	}
+}
+
+// TestXDPOnPodSideInterfaceRefused (issue 16 point 8): -mode xdp on one
+// interface started and turned every exchange into a timeout; Run now
+// refuses it and says why.
+func TestXDPOnPodSideInterfaceRefused(t *testing.T) {
+	tp := newTopology(t)
+	cfg := observe.Defaults()
+	cfg.Interfaces = []string{tp.rServer}
+	cfg.Netns = tp.netnsPath(tp.router)
+	cfg.Mode = "xdp"
+	cfg.Kube = "off"
+	cfg.MetricsAddr = "off"
+	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+	defer cancel()
+	err := observe.Run(ctx, cfg, slog.New(slog.NewTextHandler(testWriter{t}, nil)))
+	if err == nil || !strings.Contains(err.Error(), "XDP sees only packets entering") {
+		t.Fatalf("Run with xdp on one interface: %v, want a refusal that explains", err)
 	}
 }
