@@ -1,11 +1,8 @@
 package route
 
-import "container/list"
-
 // Limiter caps distinct values per key (routes per service) and distinct
-// keys, so labels stay bounded whatever the traffic. Label values are
-// kept least recently used first: when a budget is full, the least
-// recently seen value makes room if it has been idle for at least the
+// keys, so labels stay bounded whatever the traffic. When a budget is
+// full, the least recently seen value makes room if it has been idle for at least the
 // idle age; otherwise the newcomer becomes Other. So a scanner's one-off
 // paths or a burst of phantom services cannot hold the budget for ever,
 // and routes in steady use are never pushed out by newcomers. Not safe
@@ -14,7 +11,6 @@ type Limiter struct {
 	maxKeys, maxPerKey int
 	idleNS             uint64
 	keys               map[string]*keyEntry
-	lru                list.List // of *keyEntry, most recent first
 	other              *keyEntry // the Other key: outside the budget
 	overflow           uint64
 	evictions          uint64
@@ -24,19 +20,16 @@ type Limiter struct {
 	OnEvict func(key, value string)
 }
 
+// Entries keep only their last-seen time: a hit is one pointer write.
+// The least recently seen entry is searched for only when a budget is
+// full and a new value arrives (at most maxKeys or maxPerKey entries).
 type keyEntry struct {
 	name string
 	last uint64
-	elem *list.Element
 	vals map[string]*valEntry
-	lru  list.List // of *valEntry
 }
 
-type valEntry struct {
-	name string
-	last uint64
-	elem *list.Element
-}
+type valEntry struct{ last uint64 }
 
 // NewLimiter allows maxKeys keys with maxPerKey values each; a value or
 // key idle for idleNS nanoseconds (of the clock the caller passes to
@@ -48,9 +41,7 @@ func NewLimiter(maxKeys, maxPerKey int, idleNS uint64) *Limiter {
 }
 
 func newKeyEntry(name string) *keyEntry {
-	k := &keyEntry{name: name, vals: make(map[string]*valEntry)}
-	k.lru.Init()
-	return k
+	return &keyEntry{name: name, vals: make(map[string]*valEntry)}
 }
 
 // Limit returns key and value unchanged while within the limits, and Other
@@ -83,7 +74,6 @@ func (l *Limiter) key(name string, now uint64) *keyEntry {
 	}
 	if k := l.keys[name]; k != nil {
 		k.last = now
-		l.lru.MoveToFront(k.elem)
 		return k
 	}
 	if len(l.keys) >= l.maxKeys && !l.evictKey(now) {
@@ -91,7 +81,6 @@ func (l *Limiter) key(name string, now uint64) *keyEntry {
 	}
 	k := newKeyEntry(name)
 	k.last = now
-	k.elem = l.lru.PushFront(k)
 	l.keys[name] = k
 	return k
 }
@@ -99,16 +88,13 @@ func (l *Limiter) key(name string, now uint64) *keyEntry {
 func (l *Limiter) value(k *keyEntry, name string, now uint64, known bool) string {
 	if v := k.vals[name]; v != nil {
 		v.last = now
-		k.lru.MoveToFront(v.elem)
 		return name
 	}
 	if len(k.vals) >= l.maxPerKey && !l.evictValue(k, now) && !known {
 		l.overflow++
 		return Other
 	}
-	v := &valEntry{name: name, last: now}
-	v.elem = k.lru.PushFront(v)
-	k.vals[name] = v
+	k.vals[name] = &valEntry{last: now}
 	return name
 }
 
@@ -118,37 +104,39 @@ func (l *Limiter) idle(last, now uint64) bool {
 }
 
 func (l *Limiter) evictKey(now uint64) bool {
-	back := l.lru.Back()
-	if back == nil {
+	var oldest *keyEntry
+	for _, k := range l.keys {
+		if oldest == nil || k.last < oldest.last || (k.last == oldest.last && k.name < oldest.name) {
+			oldest = k
+		}
+	}
+	if oldest == nil || !l.idle(oldest.last, now) {
 		return false
 	}
-	k := back.Value.(*keyEntry)
-	if !l.idle(k.last, now) {
-		return false
-	}
-	l.lru.Remove(back)
-	delete(l.keys, k.name)
+	delete(l.keys, oldest.name)
 	l.evictions++
 	if l.OnEvict != nil {
-		l.OnEvict(k.name, "")
+		l.OnEvict(oldest.name, "")
 	}
 	return true
 }
 
 func (l *Limiter) evictValue(k *keyEntry, now uint64) bool {
-	back := k.lru.Back()
-	if back == nil {
+	var oldest string
+	var last uint64
+	found := false
+	for name, v := range k.vals {
+		if !found || v.last < last || (v.last == last && name < oldest) {
+			oldest, last, found = name, v.last, true
+		}
+	}
+	if !found || !l.idle(last, now) {
 		return false
 	}
-	v := back.Value.(*valEntry)
-	if !l.idle(v.last, now) {
-		return false
-	}
-	k.lru.Remove(back)
-	delete(k.vals, v.name)
+	delete(k.vals, oldest)
 	l.evictions++
 	if l.OnEvict != nil {
-		l.OnEvict(k.name, v.name)
+		l.OnEvict(k.name, oldest)
 	}
 	return true
 }
