@@ -51,6 +51,9 @@ type Config struct {
 	RequestTimeout      time.Duration // RAUTA_REQUEST_TIMEOUT
 	MaxServices         int           // RAUTA_MAX_SERVICES: label cardinality
 	MaxRoutesPerService int           // RAUTA_MAX_ROUTES: label cardinality
+	// LabelIdle: a service or route label value unseen this long may make
+	// room for a new one when its budget is full (RAUTA_LABEL_IDLE).
+	LabelIdle time.Duration
 
 	Slow  detect.SlowConfig
 	Spike detect.SpikeConfig
@@ -83,6 +86,7 @@ func Defaults() Config {
 		RequestTimeout:      30 * time.Second,
 		MaxServices:         256,
 		MaxRoutesPerService: 100,
+		LabelIdle:           10 * time.Minute,
 		Slow: detect.SlowConfig{
 			Multiplier: 2, MinSamples: 100, Window: 1000, BaselinePeriod: 5 * time.Minute,
 			Floor: 50 * time.Millisecond, Interval: 30 * time.Second, MinCount: 3, Alpha: 1e-4, MaxRoutes: 2048,
@@ -125,6 +129,7 @@ func (c *Config) RegisterFlags(fs *flag.FlagSet) {
 	fs.DurationVar(&c.RequestTimeout, "request-timeout", e.dur("RAUTA_REQUEST_TIMEOUT", d.RequestTimeout), "a request without response after this is a timeout (env RAUTA_REQUEST_TIMEOUT)")
 	fs.IntVar(&c.MaxServices, "max-services", e.integer("RAUTA_MAX_SERVICES", d.MaxServices), "distinct service label values (env RAUTA_MAX_SERVICES)")
 	fs.IntVar(&c.MaxRoutesPerService, "max-routes", e.integer("RAUTA_MAX_ROUTES", d.MaxRoutesPerService), "distinct route label values per service (env RAUTA_MAX_ROUTES)")
+	fs.DurationVar(&c.LabelIdle, "label-idle", e.dur("RAUTA_LABEL_IDLE", d.LabelIdle), "a service or route label unseen this long makes room for a new one when its budget is full (env RAUTA_LABEL_IDLE)")
 	fs.Float64Var(&c.Slow.Multiplier, "slow-multiplier", e.float("RAUTA_SLOW_MULTIPLIER", d.Slow.Multiplier), "slow = latency above this x the route's baseline p99 (env RAUTA_SLOW_MULTIPLIER)")
 	fs.IntVar(&c.Slow.MinSamples, "slow-min-samples", e.integer("RAUTA_SLOW_MIN_SAMPLES", d.Slow.MinSamples), "exchanges before a route's p99 is trusted (env RAUTA_SLOW_MIN_SAMPLES)")
 	fs.IntVar(&c.Slow.Window, "slow-window", e.integer("RAUTA_SLOW_WINDOW", d.Slow.Window), "latencies per baseline block; the baseline is the median p99 of the last three blocks (env RAUTA_SLOW_WINDOW)")
@@ -153,6 +158,9 @@ func (c *Config) Validate() error {
 	if _, err := capture.ParseMode(c.Mode); err != nil {
 		errs = append(errs, err)
 	}
+	if c.Mode == string(capture.ModeXDP) && len(c.Interfaces) == 1 {
+		errs = append(errs, errXDPOneInterface(c.Interfaces[0]))
+	}
 	switch c.Kube {
 	case "auto", "on", "off":
 	default:
@@ -176,8 +184,8 @@ func (c *Config) Validate() error {
 			errs = append(errs, fmt.Errorf("%s %d: must be positive", name, positive[name]))
 		}
 	}
-	if c.RequestTimeout <= 0 || c.Spike.Window <= 0 || c.OTLPInterval <= 0 || c.Probe.Timeout <= 0 {
-		errs = append(errs, errors.New("request-timeout, spike-window, otlp-interval and probe-timeout must be positive"))
+	if c.RequestTimeout <= 0 || c.Spike.Window <= 0 || c.OTLPInterval <= 0 || c.Probe.Timeout <= 0 || c.LabelIdle <= 0 {
+		errs = append(errs, errors.New("request-timeout, spike-window, otlp-interval, probe-timeout and label-idle must be positive"))
 	}
 	if c.Slow.Multiplier <= 1 || c.Spike.Multiplier <= 1 {
 		errs = append(errs, errors.New("slow-multiplier and spike-multiplier must be above 1"))
@@ -195,6 +203,13 @@ func (c *Config) Validate() error {
 		errs = append(errs, errors.New("slow-floor, slow-interval and slow-baseline-period must be positive"))
 	}
 	return errors.Join(errs...)
+}
+
+// errXDPOneInterface: XDP sees packets entering an interface only. On one
+// interface (a pod's veth, a node's uplink) it sees requests or responses,
+// never both, and every exchange would end as a timeout.
+func errXDPOneInterface(name string) error {
+	return fmt.Errorf("mode xdp on the single interface %q: XDP sees only packets entering an interface, so on one interface it sees each connection's requests or its responses, never both, and every exchange would end as a timeout; use -mode tc (ingress and egress), or xdp on every interface both directions enter (e.g. both legs of a router)", name)
 }
 
 func splitList(s string) []string {

@@ -7,6 +7,7 @@ import (
 	"net/netip"
 	"strings"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	"github.com/false-systems/rauta/internal/observe/capture"
@@ -25,19 +26,23 @@ type pipeline struct {
 	ctx      context.Context
 	pairer   *pair.Pairer
 	resolver enrich.Resolver
-	limiter  *route.Limiter
-	slow     *detect.Slow
-	spike    *detect.Spike
-	probe    *detect.Probe
-	clock    wallClock
+	// routes, when the resolver knows services' routes (HTTPRoute path
+	// prefixes), labels matching targets with them ahead of templates.
+	routes  enrich.RouteSource
+	limiter *route.Limiter
+	slow    *detect.Slow
+	spike   *detect.Spike
+	probe   *detect.Probe
+	clock   wallClock
 
 	prom          *export.Prom // may be nil
 	otlp          *export.OTLP // may be nil
 	json          *export.JSON // may be nil
 	jsonEvents    bool
 	jsonExchanges bool
-	// metricsPort: scrapes of our own /metrics are not recorded.
-	metricsPort uint16
+	// own: scrapes of our own /metrics are not recorded (nil: none).
+	own        *ownAddrs
+	reattached *atomic.Uint64
 
 	// Caches bounded by cacheLimit: the service label of a server address
 	// and the template of a request-target are recomputed otherwise for
@@ -79,20 +84,23 @@ func (b *counterBox) load() export.Counters {
 }
 
 type pipelineOptions struct {
-	cfg         Config
-	box         *counterBox // nil: the pipeline makes its own
-	resolver    enrich.Resolver
-	prom        *export.Prom
-	otlp        *export.OTLP
-	json        *export.JSON
-	metricsPort uint16
+	cfg      Config
+	box      *counterBox // nil: the pipeline makes its own
+	resolver enrich.Resolver
+	prom     *export.Prom
+	otlp     *export.OTLP
+	json     *export.JSON
+	own      *ownAddrs
+	// reattached counts re-attachments to recreated interfaces (Run's
+	// attacher); nil in tests.
+	reattached *atomic.Uint64
 }
 
 func newPipeline(ctx context.Context, o pipelineOptions) *pipeline {
 	p := &pipeline{
 		ctx:           ctx,
 		resolver:      o.resolver,
-		limiter:       route.NewLimiter(o.cfg.MaxServices, o.cfg.MaxRoutesPerService),
+		limiter:       route.NewLimiter(o.cfg.MaxServices, o.cfg.MaxRoutesPerService, uint64(o.cfg.LabelIdle)),
 		slow:          detect.NewSlow(o.cfg.Slow),
 		spike:         detect.NewSpike(withMaxServices(o.cfg.Spike, o.cfg.MaxServices+1)),
 		probe:         detect.NewProbe(o.cfg.Probe),
@@ -102,10 +110,15 @@ func newPipeline(ctx context.Context, o pipelineOptions) *pipeline {
 		json:          o.json,
 		jsonEvents:    o.cfg.JSONEvents,
 		jsonExchanges: o.cfg.JSONExchanges,
-		metricsPort:   o.metricsPort,
+		own:           o.own,
+		reattached:    o.reattached,
 	}
 	if p.resolver == nil {
 		p.resolver = enrich.None{}
+	}
+	p.routes, _ = p.resolver.(enrich.RouteSource)
+	if p.prom != nil {
+		p.limiter.OnEvict = p.prom.Forget
 	}
 	p.box = o.box
 	if p.box == nil {
@@ -287,7 +300,7 @@ func (p *pipeline) onOverdue(ex *pair.Exchange) {
 // observe enriches an exchange into p.obs; nil for one that is not
 // recorded (scrapes of the observer's own metrics).
 func (p *pipeline) observe(ex *pair.Exchange) *detect.Observation {
-	if p.metricsPort != 0 && ex.Server.Port() == p.metricsPort && isMetricsPath(ex.Target) {
+	if p.own.is(ex.Server) && isMetricsPath(ex.Target) {
 		return nil
 	}
 	info, _ := p.resolver.Lookup(ex.Server.Addr())
@@ -299,10 +312,20 @@ func (p *pipeline) observe(ex *pair.Exchange) *detect.Observation {
 		service = p.serverLabel(ex.Server)
 	}
 	tmpl := route.Other
+	known := false
 	if !ex.Unparsed {
-		tmpl = p.template(ex.Target)
+		if p.routes != nil {
+			tmpl, known = route.Match(p.routes.Routes(service), ex.Target)
+		}
+		if !known {
+			tmpl = p.template(ex.Target)
+		}
 	}
-	service, tmpl = p.limiter.Limit(service, tmpl)
+	if known {
+		service, tmpl = p.limiter.LimitKnown(service, tmpl, ex.EndNS)
+	} else {
+		service, tmpl = p.limiter.Limit(service, tmpl, ex.EndNS)
+	}
 	p.obs = detect.Observation{
 		Exchange:  ex,
 		Time:      p.clock.at(ex.EndNS),
@@ -359,6 +382,7 @@ func (p *pipeline) template(target string) string {
 // tick runs periodic work: request timeouts and counter publication.
 func (p *pipeline) tick(now uint64, kernel capture.KernelStats, decodeErrors uint64) {
 	p.pairer.Expire(now)
+	p.own.refresh(time.Now())
 	p.local.Kernel = kernel
 	p.local.DecodeErrors = decodeErrors
 	p.publish()
@@ -367,8 +391,24 @@ func (p *pipeline) tick(now uint64, kernel capture.KernelStats, decodeErrors uin
 func (p *pipeline) publish() {
 	p.local.Pair = p.pairer.Stats()
 	p.local.LabelOverflows = p.limiter.Overflows()
+	p.local.LabelEvictions = p.limiter.Evictions()
+	if p.json != nil {
+		p.local.JSONDropped = p.json.Dropped()
+	}
+	if p.reattached != nil {
+		p.local.Reattached = p.reattached.Load()
+	}
 	p.box.store(p.local)
 }
 
 // counters is safe to call from any goroutine.
 func (p *pipeline) counters() export.Counters { return p.box.load() }
+
+// oneWay reports traffic seen in one direction only: requests and no
+// response at all, or responses and no request. In XDP mode that means
+// the observed interfaces do not carry both directions into the host.
+func (p *pipeline) oneWay() bool {
+	s := p.pairer.Stats()
+	const enough = 20
+	return (s.Requests >= enough && s.Responses == 0) || (s.Requests == 0 && s.UnmatchedResponses >= enough)
+}

@@ -64,7 +64,8 @@ func newTestPipeline(t *testing.T, cfg Config, out *bytes.Buffer) (*pipeline, *e
 	}
 	var p *pipeline
 	prom := export.NewProm(func() export.Counters { return p.counters() })
-	p = newPipeline(context.Background(), pipelineOptions{cfg: cfg, resolver: static, prom: prom, json: export.NewJSON(out), metricsPort: 9090})
+	p = newPipeline(context.Background(), pipelineOptions{cfg: cfg, resolver: static, prom: prom, json: export.NewJSON(out),
+		own: newOwnAddrs(netip.MustParseAddrPort("[::]:9090"), func() []netip.Addr { return []netip.Addr{netip.MustParseAddr("10.0.0.100")} })})
 	return p, prom
 }
 
@@ -90,12 +91,12 @@ func TestPipelineExchangesEventsAndCounters(t *testing.T) {
 	p.handle(ev(ts, c, s, seq, "GET /healthz HTTP/1.1\r\nUser-Agent: kube-probe/1.36\r\n\r\n"))
 	p.handle(ev(ts+uint64(10*time.Millisecond), s, c, seq, "HTTP/1.1 503 Service Unavailable\r\n\r\n"))
 	// Garbage and a response without request are counted, not guessed.
-	p.handle(ev(ts, c, s, seq+1, "GET \x00\x01 junk"))
+	p.handle(ev(ts, c, s, seq+1000, "GET \x00\x01 junk"))
 	p.handle(ev(ts, s, "10.0.0.9:1", 5, "HTTP/1.1 200 OK\r\n\r\n"))
 	p.handle(ev(ts, s, c, seq+7, "HTTP/9.9 200 OK\r\n\r\n"))
 	// A scrape of our own metrics endpoint is not recorded.
-	p.handle(ev(ts, "10.0.0.1:40001", "10.0.0.2:9090", 1, "GET /metrics HTTP/1.1\r\n\r\n"))
-	p.handle(ev(ts+1, "10.0.0.2:9090", "10.0.0.1:40001", 1, "HTTP/1.1 200 OK\r\n\r\n"))
+	p.handle(ev(ts, "10.0.0.1:40001", "10.0.0.100:9090", 1, "GET /metrics HTTP/1.1\r\n\r\n"))
+	p.handle(ev(ts+1, "10.0.0.100:9090", "10.0.0.1:40001", 1, "HTTP/1.1 200 OK\r\n\r\n"))
 	p.tick(ts, capture.KernelStats{Events: 99, RingbufFull: 2}, 1)
 
 	ls := lines(t, &out)

@@ -7,9 +7,9 @@ import (
 	"log/slog"
 	"net"
 	"net/http"
+	"net/netip"
 	"os"
 	"runtime"
-	"strconv"
 	"time"
 
 	"golang.org/x/sys/unix"
@@ -21,6 +21,9 @@ import (
 
 // tickEvery paces timeouts and counter publication.
 const tickEvery = 250 * time.Millisecond
+
+// jsonQueue bounds the JSON lines waiting for stdout (~300 B each).
+const jsonQueue = 8192
 
 // clockEvery: the loop looks at the clock once per this many events.
 const clockEvery = 64
@@ -49,20 +52,24 @@ func Run(ctx context.Context, cfg Config, logger *slog.Logger) (err error) {
 	}
 	defer func() { err = errors.Join(err, objs.Close()) }()
 
-	var atts []*capture.Attachment
+	att := newAttacher(objs, mode, cfg.Netns, cfg.Interfaces, logger)
+	watchCtx, stopWatch := context.WithCancel(ctx)
+	watchDone := make(chan struct{})
 	defer func() {
-		for _, a := range atts {
-			err = errors.Join(err, a.Close())
-		}
+		// The watcher stops before the attachments go, so that it cannot
+		// attach again behind the teardown.
+		stopWatch()
+		<-watchDone
+		err = errors.Join(err, att.closeAll())
 	}()
-	for _, name := range cfg.Interfaces {
-		a, aerr := capture.Attach(objs, name, mode, cfg.Netns)
-		if aerr != nil {
-			return fmt.Errorf("observe: %w", aerr)
-		}
-		atts = append(atts, a)
-		logger.Info("observer attached", "interface", name, "mode", a.Mode, "netns", cfg.Netns)
+	if aerr := att.attachAll(); aerr != nil {
+		close(watchDone)
+		return fmt.Errorf("observe: %w", aerr)
 	}
+	go func() {
+		defer close(watchDone)
+		att.watch(watchCtx)
+	}()
 
 	rd, err := capture.NewReader(objs.Events)
 	if err != nil {
@@ -72,9 +79,17 @@ func Run(ctx context.Context, cfg Config, logger *slog.Logger) (err error) {
 
 	box := &counterBox{}
 	counters := box.load
-	opts := pipelineOptions{cfg: cfg, resolver: resolver, box: box}
+	opts := pipelineOptions{cfg: cfg, resolver: resolver, box: box, reattached: &att.reattached}
 	if cfg.JSONEvents || cfg.JSONExchanges {
-		opts.json = export.NewJSON(out)
+		j := export.NewAsyncJSON(out, jsonQueue)
+		opts.json = j
+		defer func() {
+			sctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+			defer cancel()
+			if cerr := j.Close(sctx); cerr != nil {
+				logger.Warn("json output", "err", cerr, "dropped", j.Dropped())
+			}
+		}()
 	}
 
 	var metricsSrv *http.Server
@@ -84,9 +99,8 @@ func Run(ctx context.Context, cfg Config, logger *slog.Logger) (err error) {
 		if lerr != nil {
 			return fmt.Errorf("observe: metrics listener %s: %w", cfg.MetricsAddr, lerr)
 		}
-		if _, port, perr := net.SplitHostPort(ln.Addr().String()); perr == nil {
-			n, _ := strconv.ParseUint(port, 10, 16)
-			opts.metricsPort = uint16(n)
+		if ap, perr := netip.ParseAddrPort(ln.Addr().String()); perr == nil {
+			opts.own = newOwnAddrs(ap, nil)
 		}
 		mux := http.NewServeMux()
 		mux.Handle("/metrics", opts.prom.Handler())
@@ -135,7 +149,7 @@ func Run(ctx context.Context, cfg Config, logger *slog.Logger) (err error) {
 				logger.Warn("reader priority unchanged", "nice", cfg.ReaderNice, "err", err)
 			}
 		}
-		errc <- loop(ctx, rd, objs, p, cfg.PollInterval, logger)
+		errc <- loop(ctx, rd, objs, p, cfg.PollInterval, mode == capture.ModeXDP, logger)
 	}()
 	return <-errc
 }
@@ -151,7 +165,8 @@ func setThreadNice(nice int) error {
 
 // loop reads until the reader is closed. The kernel wakes the reader only
 // in batches (RingWakeupBytes), so it also polls every pollEvery.
-func loop(ctx context.Context, rd *capture.Reader, objs *capture.Objects, p *pipeline, pollEvery time.Duration, logger *slog.Logger) error {
+func loop(ctx context.Context, rd *capture.Reader, objs *capture.Objects, p *pipeline, pollEvery time.Duration, xdp bool, logger *slog.Logger) error {
+	warnedOneWay := false
 	var ev capture.Event
 	now := time.Now()
 	nextTick := now.Add(tickEvery)
@@ -179,6 +194,10 @@ func loop(ctx context.Context, rd *capture.Reader, objs *capture.Objects, p *pip
 		if now := time.Now(); !now.Before(nextTick) {
 			tickOnce(rd, objs, p, logger)
 			nextTick = now.Add(tickEvery)
+			if xdp && !warnedOneWay && p.oneWay() {
+				warnedOneWay = true
+				logger.Error("XDP mode sees traffic in one direction only: XDP hooks only packets entering an interface, so these interfaces carry requests or responses into the host, not both, and exchanges end as timeouts; use -mode tc, or xdp on every interface both directions enter")
+			}
 		}
 	}
 }

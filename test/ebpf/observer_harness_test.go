@@ -92,8 +92,14 @@ func freePort(t *testing.T) string {
 // the configuration. It is stopped in t.Cleanup if the test did not.
 func startObserver(t *testing.T, tp *topology, mode string, adjust func(*observe.Config)) *runningObserver {
 	t.Helper()
+	return startObserverOn(t, tp, mode, []string{tp.rClient, tp.rServer}, adjust)
+}
+
+// startObserverOn is startObserver on the named router interfaces.
+func startObserverOn(t *testing.T, tp *topology, mode string, ifaces []string, adjust func(*observe.Config)) *runningObserver {
+	t.Helper()
 	cfg := observe.Defaults()
-	cfg.Interfaces = []string{tp.rClient, tp.rServer}
+	cfg.Interfaces = ifaces
 	cfg.Netns = tp.netnsPath(tp.router)
 	cfg.Mode = mode
 	cfg.Kube = "off"

@@ -151,7 +151,12 @@ func TestObserverMatchesClient(t *testing.T) {
 // assertDetached checks that Run removed its hooks.
 func assertDetached(t *testing.T, tp *topology, mode string) {
 	t.Helper()
-	for _, dev := range []string{tp.rClient, tp.rServer} {
+	assertDetachedFrom(t, tp, mode, []string{tp.rClient, tp.rServer})
+}
+
+func assertDetachedFrom(t *testing.T, tp *topology, mode string, devs []string) {
+	t.Helper()
+	for _, dev := range devs {
 		out, err := exec.Command("ip", "netns", "exec", tp.router, "bpftool", "net", "show", "dev", dev).CombinedOutput()
 		if err != nil {
 			t.Fatalf("bpftool: %v\n%s", err, out)

@@ -9,7 +9,6 @@ import (
 	"github.com/cilium/ebpf/link"
 	"github.com/vishvananda/netlink"
 	"github.com/vishvananda/netns"
-	"golang.org/x/sys/unix"
 )
 
 // Mode chooses the hooks.
@@ -41,33 +40,21 @@ func ParseMode(s string) (Mode, error) {
 // detacher undoes one attachment.
 type detacher interface{ Close() error }
 
-// clsactFilter is one direct-action filter we added, plus the qdisc if we
-// created it.
-type clsactFilter struct {
-	h           *netlink.Handle
-	filter      *netlink.BpfFilter
-	removeQdisc *netlink.GenericQdisc
-}
-
-func (c *clsactFilter) Close() error {
-	var errs []error
-	if err := c.h.FilterDel(c.filter); err != nil && !errors.Is(err, unix.ENOENT) && !errors.Is(err, unix.ENODEV) && !errors.Is(err, unix.EINVAL) {
-		errs = append(errs, fmt.Errorf("delete clsact filter: %w", err))
-	}
-	if c.removeQdisc != nil {
-		if err := c.h.QdiscDel(c.removeQdisc); err != nil && !errors.Is(err, unix.ENOENT) && !errors.Is(err, unix.ENODEV) && !errors.Is(err, unix.EINVAL) {
-			errs = append(errs, fmt.Errorf("delete clsact qdisc: %w", err))
-		}
-	}
-	return errors.Join(errs...)
-}
-
 // Attachment is the set of hooks on one interface.
 type Attachment struct {
 	Interface string
 	Mode      Mode // the mode actually used (tc resolves to tcx or clsact)
-	links     []detacher
-	nl        *netlink.Handle // bound to the interface's namespace
+	// Index is the interface's ifindex when it was attached: a deleted and
+	// recreated interface of the same name has a new one.
+	Index int
+	// Priority is the clsact filter priority this observer holds (clsact
+	// mode only).
+	Priority uint16
+	// StaleFiltersRemoved counts filters of dead observers deleted at
+	// attach (clsact mode only).
+	StaleFiltersRemoved int
+	links               []detacher
+	nl                  *netlink.Handle // bound to the interface's namespace
 }
 
 // Close detaches everything, newest first.
@@ -102,6 +89,7 @@ func Attach(objs *Objects, iface string, mode Mode, netnsPath string) (*Attachme
 			return fmt.Errorf("interface %q: %w", iface, err)
 		}
 		idx := l.Attrs().Index
+		a.Index = idx
 		switch mode {
 		case ModeXDP:
 			if objs.XDPIngress == nil {
@@ -162,61 +150,6 @@ func (a *Attachment) attachTCX(objs *Objects, idx int) error {
 			return fmt.Errorf("attach tcx %s to %q (TCX needs Linux 6.6+): %w", d.name, a.Interface, explainPerm(err))
 		}
 		a.links = append(a.links, l)
-	}
-	return nil
-}
-
-func (a *Attachment) attachClsact(h *netlink.Handle, objs *Objects, idx int) error {
-	if objs.TCIngress == nil || objs.TCEgress == nil {
-		return fmt.Errorf("attach clsact to %q: TC programs not loaded", a.Interface)
-	}
-	qdisc := &netlink.GenericQdisc{
-		QdiscAttrs: netlink.QdiscAttrs{LinkIndex: idx, Handle: netlink.MakeHandle(0xffff, 0), Parent: netlink.HANDLE_CLSACT},
-		QdiscType:  "clsact",
-	}
-	var created *netlink.GenericQdisc
-	switch err := h.QdiscAdd(qdisc); {
-	case err == nil:
-		created = qdisc // ours: remove it again on detach
-	case errors.Is(err, unix.EEXIST):
-		// Someone else's clsact: share it, remove only our filters.
-	default:
-		return fmt.Errorf("add clsact qdisc to %q: %w", a.Interface, explainPerm(err))
-	}
-	for i, d := range []struct {
-		prog   *ebpf.Program
-		parent uint32
-		name   string
-	}{
-		{objs.TCIngress, netlink.HANDLE_MIN_INGRESS, "ingress"},
-		{objs.TCEgress, netlink.HANDLE_MIN_EGRESS, "egress"},
-	} {
-		f := &netlink.BpfFilter{
-			FilterAttrs: netlink.FilterAttrs{
-				LinkIndex: idx,
-				Parent:    d.parent,
-				Handle:    netlink.MakeHandle(0, 1),
-				Protocol:  unix.ETH_P_ALL,
-				// A high priority number runs us after existing filters'
-				// defaults without colliding with the common prio 1.
-				Priority: 0xc0de,
-			},
-			Fd:           d.prog.FD(),
-			Name:         "rauta_observe_" + d.name,
-			DirectAction: true,
-		}
-		if err := h.FilterAdd(f); err != nil {
-			if created != nil && i == 0 {
-				_ = h.QdiscDel(created)
-			}
-			return fmt.Errorf("add clsact %s filter to %q: %w", d.name, a.Interface, explainPerm(err))
-		}
-		cf := &clsactFilter{h: h, filter: f}
-		if i == 1 {
-			// Delete the qdisc (if ours) after the last filter goes.
-			cf.removeQdisc = created
-		}
-		a.links = append(a.links, cf)
 	}
 	return nil
 }

@@ -22,3 +22,11 @@ type None struct{}
 
 // Lookup implements Resolver.
 func (None) Lookup(netip.Addr) (Info, bool) { return Info{}, false }
+
+// RouteSource is implemented by resolvers that know services' routes (the
+// path prefixes of their HTTPRoute rules, or a static list). Targets that
+// match one are labelled with it ahead of templates from traffic, and
+// those labels do not wait for room in the route budget.
+type RouteSource interface {
+	Routes(service string) []string
+}

@@ -15,8 +15,11 @@ import (
 //	  pod: web-1
 //	  namespace: default
 //	  service: web
+//	routes:                # optional: known routes per service (path prefixes)
+//	  web: [/api/users, /api/orders, /healthz]
 type StaticFile struct {
-	Endpoints []StaticEndpoint `json:"endpoints"`
+	Endpoints []StaticEndpoint    `json:"endpoints"`
+	Routes    map[string][]string `json:"routes,omitempty"`
 }
 
 // StaticEndpoint is one address.
@@ -28,7 +31,13 @@ type StaticEndpoint struct {
 }
 
 // Static is a fixed table.
-type Static struct{ m map[netip.Addr]Info }
+type Static struct {
+	m      map[netip.Addr]Info
+	routes map[string][]string
+}
+
+// Routes implements RouteSource.
+func (s *Static) Routes(service string) []string { return s.routes[service] }
 
 // Lookup implements Resolver.
 func (s *Static) Lookup(ip netip.Addr) (Info, bool) {
@@ -55,7 +64,14 @@ func ParseStatic(data []byte) (*Static, error) {
 	if err := yaml.UnmarshalStrict(data, &f); err != nil {
 		return nil, fmt.Errorf("decode: %w", err)
 	}
-	s := &Static{m: make(map[netip.Addr]Info, len(f.Endpoints))}
+	s := &Static{m: make(map[netip.Addr]Info, len(f.Endpoints)), routes: f.Routes}
+	for svc, rs := range f.Routes {
+		for i, r := range rs {
+			if r == "" || r[0] != '/' {
+				return nil, fmt.Errorf("routes.%s[%d]: %q is not a path prefix", svc, i, r)
+			}
+		}
+	}
 	for i, e := range f.Endpoints {
 		ip, err := netip.ParseAddr(e.IP)
 		if err != nil {

@@ -22,6 +22,9 @@ type Counters struct {
 	ResponseTruncated uint64
 	DecodeErrors      uint64 // ring records that did not decode
 	LabelOverflows    uint64 // routes/services replaced by _OTHER
+	LabelEvictions    uint64 // idle routes/services that made room for new ones
+	JSONDropped       uint64 // JSON lines dropped: the output queue was full
+	Reattached        uint64 // attachments to interfaces deleted and created again
 }
 
 // DurationBuckets are the OpenTelemetry-recommended boundaries for

@@ -1,26 +1,99 @@
 package export
 
 import (
+	"bytes"
+	"context"
 	"encoding/json"
 	"fmt"
 	"io"
+	"sync/atomic"
 	"time"
 
 	"github.com/false-systems/rauta/internal/observe/detect"
 )
 
 // JSON writes events, and optionally every exchange, as one JSON object
-// per line.
+// per line. Made by NewAsyncJSON it never blocks its caller: lines go
+// through a bounded queue to a writer goroutine, and when the queue is
+// full (a slow stdout reader, a stalled log pipe) they are dropped and
+// counted instead of stalling the pipeline, whose stall would fill the
+// kernel's ring buffer and drop events for every output.
 type JSON struct {
-	enc *json.Encoder
+	w    io.Writer
+	buf  bytes.Buffer
+	enc  *json.Encoder
+	q    chan []byte // nil: synchronous
+	done chan struct{}
+
+	dropped atomic.Uint64
+	werr    atomic.Uint64
 }
 
-// NewJSON writes to w (typically os.Stdout).
-func NewJSON(w io.Writer) *JSON { return &JSON{enc: json.NewEncoder(w)} }
+// NewJSON writes synchronously to w (tests, tools).
+func NewJSON(w io.Writer) *JSON {
+	j := &JSON{w: w}
+	j.enc = json.NewEncoder(&j.buf)
+	return j
+}
+
+// NewAsyncJSON writes to w (typically os.Stdout) from its own goroutine,
+// queueing at most queue lines; Close flushes it.
+func NewAsyncJSON(w io.Writer, queue int) *JSON {
+	j := NewJSON(w)
+	j.q = make(chan []byte, queue)
+	j.done = make(chan struct{})
+	go j.writer()
+	return j
+}
+
+func (j *JSON) writer() {
+	defer close(j.done)
+	for line := range j.q {
+		if _, err := j.w.Write(line); err != nil {
+			j.werr.Add(1)
+		}
+	}
+}
+
+// Dropped counts lines dropped because the queue was full.
+func (j *JSON) Dropped() uint64 { return j.dropped.Load() }
+
+// Close stops the writer after the queued lines are written, or when ctx
+// ends (a writer blocked for good is left behind).
+func (j *JSON) Close(ctx context.Context) error {
+	if j.q == nil {
+		return nil
+	}
+	close(j.q)
+	select {
+	case <-j.done:
+		return nil
+	case <-ctx.Done():
+		return fmt.Errorf("json output not flushed: %w", ctx.Err())
+	}
+}
+
+// emit encodes v as one line and writes or queues it.
+func (j *JSON) emit(v any) error {
+	j.buf.Reset()
+	if err := j.enc.Encode(v); err != nil {
+		return err
+	}
+	if j.q == nil {
+		_, err := j.w.Write(j.buf.Bytes())
+		return err
+	}
+	select {
+	case j.q <- bytes.Clone(j.buf.Bytes()):
+	default:
+		j.dropped.Add(1)
+	}
+	return nil
+}
 
 // Event writes a processor event ("type":"event").
 func (j *JSON) Event(e *detect.Event) error {
-	if err := j.enc.Encode(struct {
+	if err := j.emit(struct {
 		Type string `json:"type"`
 		*detect.Event
 	}{"event", e}); err != nil {
@@ -60,7 +133,7 @@ func (j *JSON) Exchange(o *detect.Observation) error {
 		Status: o.Status, Outcome: o.Outcome.String(),
 		LatencyNS: int64(o.Latency()), StartKernelNS: o.StartNS,
 	}
-	if err := j.enc.Encode(&rec); err != nil {
+	if err := j.emit(&rec); err != nil {
 		return fmt.Errorf("write exchange: %w", err)
 	}
 	return nil

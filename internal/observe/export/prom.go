@@ -93,6 +93,24 @@ func (p *Prom) Record(o *detect.Observation) {
 	}
 }
 
+// Forget drops the series of a service's route, or of the whole service
+// when route is empty: the label limiter evicted it, and its series must
+// not stay exported for ever. Only the pipeline goroutine calls it.
+func (p *Prom) Forget(service, route string) {
+	match := prometheus.Labels{"service_name": service}
+	if route != "" {
+		match["http_route"] = route
+	} else {
+		p.detections.DeletePartialMatch(match)
+	}
+	p.duration.DeletePartialMatch(match)
+	p.reqBody.DeletePartialMatch(match)
+	p.respBody.DeletePartialMatch(match)
+	// Evictions are rare (a value must be idle for the idle age): the
+	// resolved-series cache is rebuilt rather than searched.
+	clear(p.series)
+}
+
 // Detection counts a processor event.
 func (p *Prom) Detection(e *detect.Event) {
 	p.detections.WithLabelValues(e.Kind, e.Service).Inc()
@@ -133,7 +151,13 @@ var counterDescs = []counterDesc{
 	{newDesc("rauta_observer_evicted_requests_total", "Pending requests lost with evicted connections.", nil), prometheus.CounterValue, func(c *Counters) float64 { return float64(c.Pair.EvictedPending) }},
 	{newDesc("rauta_observer_pipeline_overflows_total", "Connections cleared for exceeding the pipelined request limit.", nil), prometheus.CounterValue, func(c *Counters) float64 { return float64(c.Pair.PipelineOverflow) }},
 	{newDesc("rauta_observer_label_overflows_total", "Routes or services replaced by _OTHER to bound label cardinality.", nil), prometheus.CounterValue, func(c *Counters) float64 { return float64(c.LabelOverflows) }},
-	{newDesc("rauta_observer_tracked_connections", "Connections in the pairing LRU.", nil), prometheus.GaugeValue, func(c *Counters) float64 { return float64(c.Pair.Open) }},
+	{newDesc("rauta_observer_label_evictions_total", "Idle routes or services removed from the label budget to make room for new ones (their series are deleted).", nil), prometheus.CounterValue, func(c *Counters) float64 { return float64(c.LabelEvictions) }},
+	{newDesc("rauta_observer_body_segments_total", "Request-like segments taken as body bytes (inside the previous request's body by TCP sequence, or unparsable while a request was pending).", nil), prometheus.CounterValue, func(c *Counters) float64 { return float64(c.Pair.BodySegments) }},
+	{newDesc("rauta_observer_unanswered_malformed_total", "Unparsable requests (text protocols such as memcached's GET key) that ended without an HTTP response; not exchanges.", nil), prometheus.CounterValue, func(c *Counters) float64 { return float64(c.Pair.UnansweredMalformed) }},
+	{newDesc("rauta_observer_json_dropped_total", "JSON lines (events, exchanges) dropped because stdout did not keep up and the output queue was full.", nil), prometheus.CounterValue, func(c *Counters) float64 { return float64(c.JSONDropped) }},
+	{newDesc("rauta_observer_idle_connections_closed_total", "Connections forgotten after 60 s with nothing pending and no HTTP message (the kernel does not report FINs).", nil), prometheus.CounterValue, func(c *Counters) float64 { return float64(c.Pair.IdleClosed) }},
+	{newDesc("rauta_observer_reattachments_total", "Attachments to observed interfaces that were deleted and created again (new ifindex).", nil), prometheus.CounterValue, func(c *Counters) float64 { return float64(c.Reattached) }},
+	{newDesc("rauta_observer_tracked_connections", "Connections tracked for pairing now (a connection is forgotten on a reset, or 60 s after its last message with nothing pending).", nil), prometheus.GaugeValue, func(c *Counters) float64 { return float64(c.Pair.Open) }},
 }
 
 type counterCollector struct{ read func() Counters }

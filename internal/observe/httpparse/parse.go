@@ -111,26 +111,35 @@ func parseRequest(b []byte, r *Request, in *Interner) error {
 		// it is clean; it is a prefix of the real one.
 		t := rest
 		if i := bytes.IndexByte(t, ' '); i >= 0 {
-			// Target complete, version cut: still only partially known.
+			// Target complete, version cut: still only partially known,
+			// but what is there of the version must be HTTP/1.x's.
+			if v := t[i+1:]; !isVersionPrefix(v) {
+				return malformed("request version")
+			}
 			t = t[:i]
 		}
 		if len(t) == 0 {
 			return ErrTruncated
 		}
-		if !isTarget(t) {
+		if !isTarget(t) || !isTargetForm(method, t, false) {
 			return malformed("request target")
 		}
 		r.Target = in.cut(t, MaxTargetLen)
 		r.TargetTruncated = true
 		return nil
 	}
+	// method SP request-target SP HTTP-version CRLF (RFC 9112 3): text
+	// protocols' "GET key\r\n" (memcached, redis inline) and body bytes
+	// that happen to start with a method word fail here. A bare LF ends
+	// the line as servers accept it (RFC 9112 2.2); the version and the
+	// target's form are what tell HTTP from the rest.
 	line := trimCR(rest[:eol])
 	sp2 := bytes.LastIndexByte(line, ' ')
 	if sp2 <= 0 {
 		return malformed("request line")
 	}
 	target, version := line[:sp2], line[sp2+1:]
-	if !isTarget(target) {
+	if !isTarget(target) || !isTargetForm(method, target, true) {
 		return malformed("request target")
 	}
 	minor, ok := parseVersion(version)

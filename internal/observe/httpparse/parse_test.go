@@ -65,6 +65,21 @@ func TestParseRequest(t *testing.T) {
 			in:   "POST / HTTP/1.1\r\nContent-Length: 1e3\r\n\r\n",
 			want: Request{Method: "POST", Target: "/", Minor: 1, ContentLength: -1, HeadersComplete: true},
 		},
+		{
+			name: "asterisk form",
+			in:   "OPTIONS * HTTP/1.1\r\n\r\n",
+			want: Request{Method: "OPTIONS", Target: "*", Minor: 1, ContentLength: -1, HeadersComplete: true},
+		},
+		{
+			name: "authority form",
+			in:   "CONNECT example.com:443 HTTP/1.1\r\n\r\n",
+			want: Request{Method: "CONNECT", Target: "example.com:443", Minor: 1, ContentLength: -1, HeadersComplete: true},
+		},
+		{
+			name: "absolute form",
+			in:   "GET http://example.com/a HTTP/1.1\r\n\r\n",
+			want: Request{Method: "GET", Target: "http://example.com/a", Minor: 1, ContentLength: -1, HeadersComplete: true},
+		},
 		{name: "empty", in: "", err: ErrMalformed},
 		{name: "no space", in: "GET", err: ErrMalformed},
 		{name: "HTTP/2 preface", in: "PRI * HTTP/2.0\r\n\r\nSM\r\n\r\n", err: ErrMalformed},
@@ -75,6 +90,19 @@ func TestParseRequest(t *testing.T) {
 		{name: "control byte in target", in: "GET /\x01 HTTP/1.1\r\n\r\n", err: ErrMalformed},
 		{name: "header without colon", in: "GET / HTTP/1.1\r\nHost\r\n\r\n", err: ErrMalformed},
 		{name: "cut right after method", in: "GET ", err: ErrTruncated},
+		// Issue 16 point 7: text protocols and body bytes that start with
+		// a method word are not requests.
+		{name: "memcached get", in: "GET key\r\n", err: ErrMalformed},
+		{name: "redis inline", in: "GET user:1000\r\n", err: ErrMalformed},
+		{name: "memcached get cut", in: "GET somekey", err: ErrMalformed},
+		{name: "prose in a body", in: "GET the milk and eggs\r\n", err: ErrMalformed},
+		{name: "prose cut after target", in: "POST office box", err: ErrMalformed},
+		{name: "word target with version", in: "GET key HTTP/1.1\r\n\r\n", err: ErrMalformed},
+		{name: "asterisk outside OPTIONS", in: "GET * HTTP/1.1\r\n\r\n", err: ErrMalformed},
+		{name: "authority outside CONNECT", in: "GET example.com:443 HTTP/1.1\r\n\r\n", err: ErrMalformed},
+		{name: "CONNECT without port", in: "CONNECT example.com HTTP/1.1\r\n\r\n", err: ErrMalformed},
+		{name: "CONNECT with path", in: "CONNECT example.com:443/x HTTP/1.1\r\n\r\n", err: ErrMalformed},
+		{name: "bad scheme", in: "GET 1http://x/ HTTP/1.1\r\n\r\n", err: ErrMalformed},
 	}
 	for _, tc := range cases {
 		t.Run(tc.name, func(t *testing.T) {

@@ -29,11 +29,16 @@ type conn struct {
 	pending    []pending
 	lastReqSeq uint32
 	haveReq    bool
-	respSeqs   [recentResponses]uint32
-	respN      int // valid entries in respSeqs
-	respNext   int
-	skip       int  // responses still owed to timed-out requests
-	upgraded   bool // 101 Switching Protocols seen
+	lastSeen   uint64 // kernel time of the last message
+	// bodyEnd is the sequence number after the last request's body, when
+	// its length was known from the head.
+	bodyEnd     uint32
+	haveBodyEnd bool
+	respSeqs    [recentResponses]uint32
+	respN       int // valid entries in respSeqs
+	respNext    int
+	skip        int  // responses still owed to timed-out requests
+	upgraded    bool // 101 Switching Protocols seen
 }
 
 func (c *conn) reset() {
@@ -62,6 +67,12 @@ func (c *conn) isDuplicateRequest(seq uint32) bool {
 		}
 	}
 	return false
+}
+
+// inBody: seq lies after the last request's start and before the end of
+// its body (sequence numbers compared modulo 2^32).
+func (c *conn) inBody(seq uint32) bool {
+	return c.haveBodyEnd && c.haveReq && int32(seq-c.lastReqSeq) > 0 && int32(seq-c.bodyEnd) < 0
 }
 
 func (c *conn) isDuplicateResponse(seq uint32) bool {

@@ -29,6 +29,12 @@ type Config struct {
 	// OverdueAfter is the age from which Overdue sees a request (default
 	// 50ms: no processor judges anything younger).
 	OverdueAfter time.Duration
+	// IdleTimeout: a connection with nothing pending and no HTTP message
+	// for this long is forgotten by Expire (default 60s). The kernel
+	// reports RSTs but not FINs, so without it closed connections stayed
+	// until the LRU pushed them out and Stats.Open never fell. A later
+	// request on it simply tracks it again.
+	IdleTimeout time.Duration
 }
 
 func (c Config) withDefaults() Config {
@@ -43,6 +49,9 @@ func (c Config) withDefaults() Config {
 	}
 	if c.OverdueAfter <= 0 {
 		c.OverdueAfter = 50 * time.Millisecond
+	}
+	if c.IdleTimeout <= 0 {
+		c.IdleTimeout = 60 * time.Second
 	}
 	return c
 }
@@ -62,7 +71,17 @@ type Stats struct {
 	EvictedPending     uint64 // pending requests lost with evicted connections
 	PipelineOverflow   uint64 // connections cleared for exceeding MaxPending
 	LateResponses      uint64 // responses to requests already reported as timed out
-	Open               int    // connections tracked now
+	// BodySegments: request-like segments inside the body of the request
+	// before them (by TCP sequence, when its length is known), or
+	// unparsable ones while a request is pending: not requests.
+	BodySegments uint64
+	// UnansweredMalformed: unparsable requests that held a place in their
+	// connection's order but ended without a response (timeout, reset,
+	// eviction): text protocols such as memcached's "GET key". Not
+	// exchanges: nothing about them is known.
+	UnansweredMalformed uint64
+	IdleClosed          uint64 // connections forgotten after IdleTimeout with nothing pending
+	Open                int    // connections tracked now
 }
 
 // Pairer is not safe for concurrent use: one goroutine feeds it.
@@ -97,11 +116,19 @@ func (p *Pairer) Stats() Stats {
 // order so later responses pair correctly.
 func (p *Pairer) Request(ts uint64, client, server netip.AddrPort, seq uint32, req *httpparse.Request) {
 	c := p.get(connKey{client, server}, true)
+	c.lastSeen = ts
 	if c.upgraded {
 		return
 	}
 	if c.isDuplicateRequest(seq) {
 		p.stats.Duplicates++
+		return
+	}
+	if c.inBody(seq) || (req == nil && len(c.pending) > 0) {
+		// Body bytes that start with a method word. An unparsable one
+		// while a request is pending is most likely that too; holding a
+		// place for it would shift every later response by one.
+		p.stats.BodySegments++
 		return
 	}
 	if len(c.pending) >= p.cfg.MaxPending {
@@ -118,6 +145,12 @@ func (p *Pairer) Request(ts uint64, client, server netip.AddrPort, seq uint32, r
 	}
 	c.pending = append(c.pending, r)
 	c.lastReqSeq, c.haveReq = seq, true
+	c.haveBodyEnd = false
+	if req != nil && req.HeadersComplete {
+		if n, ok := req.BodyLen(); ok && n < 1<<31 {
+			c.bodyEnd, c.haveBodyEnd = seq+uint32(req.HeadLen)+uint32(n), true
+		}
+	}
 	p.stats.Requests++
 }
 
@@ -130,6 +163,7 @@ func (p *Pairer) Response(ts uint64, server, client netip.AddrPort, seq uint32, 
 		p.stats.UnmatchedResponses++
 		return
 	}
+	c.lastSeen = ts
 	if c.upgraded {
 		return
 	}
@@ -182,6 +216,10 @@ func (p *Pairer) Reset(ts uint64, a, b netip.AddrPort) {
 		if !c.upgraded {
 			for len(c.pending) > 0 {
 				req := c.pop()
+				if req.unparsed {
+					p.stats.UnansweredMalformed++
+					continue
+				}
 				p.fill(&req, k.client, k.server)
 				p.ex.Outcome = Reset
 				p.ex.EndNS = ts
@@ -202,17 +240,27 @@ func (p *Pairer) Reset(ts uint64, a, b netip.AddrPort) {
 func (p *Pairer) Expire(now uint64) {
 	limit := uint64(p.cfg.RequestTimeout)
 	overdue := uint64(p.cfg.OverdueAfter)
+	idle := uint64(p.cfg.IdleTimeout)
 	for k, c := range p.conns {
+		if len(c.pending) == 0 && now > c.lastSeen && now-c.lastSeen >= idle {
+			p.stats.IdleClosed++
+			p.drop(c)
+			continue
+		}
 		for len(c.pending) > 0 && now > c.pending[0].ts && now-c.pending[0].ts >= limit {
 			req := c.pop()
+			// HTTP/1.x answers in order: the response to this request, if
+			// it ever comes, must not be paired with the next one.
+			c.skip++
+			if req.unparsed {
+				p.stats.UnansweredMalformed++
+				continue
+			}
 			p.fill(&req, k.client, k.server)
 			p.ex.Outcome = Timeout
 			p.ex.EndNS = now
 			p.stats.Timeouts++
 			p.stats.Exchanges++
-			// HTTP/1.x answers in order: the response to this request, if
-			// it ever comes, must not be paired with the next one.
-			c.skip++
 			p.emit(&p.ex)
 		}
 		if p.cfg.Overdue == nil {
@@ -223,6 +271,9 @@ func (p *Pairer) Expire(now uint64) {
 			r := &c.pending[i]
 			if now <= r.ts || now-r.ts < overdue {
 				break
+			}
+			if r.unparsed {
+				continue // nothing to judge
 			}
 			p.fill(r, k.client, k.server)
 			p.ex.Outcome = Pending
@@ -256,7 +307,13 @@ func (p *Pairer) get(k connKey, create bool) *conn {
 	if len(p.conns) >= p.cfg.MaxConns {
 		old := p.lru.back()
 		p.stats.Evictions++
-		p.stats.EvictedPending += uint64(len(old.pending))
+		for i := range old.pending {
+			if old.pending[i].unparsed {
+				p.stats.UnansweredMalformed++
+			} else {
+				p.stats.EvictedPending++
+			}
+		}
 		p.drop(old)
 	}
 	var c *conn
