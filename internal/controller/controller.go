@@ -189,13 +189,18 @@ func (c *Controller) session(ctx context.Context) error {
 		return err
 	}
 	copts := cache.Options{Scheme: scheme, ByObject: map[client.Object]cache.ByObject{}}
+	// ConfigMaps are read for CA bundles only: the cache keeps their
+	// ca.crt and nothing else.
+	cms := cache.ByObject{Transform: kube.KeepCABundle}
 	if len(c.cfg.SecretNamespaces) > 0 {
 		nss := map[string]cache.Config{}
 		for _, ns := range c.cfg.SecretNamespaces {
 			nss[ns] = cache.Config{}
 		}
 		copts.ByObject[&corev1.Secret{}] = cache.ByObject{Namespaces: nss}
+		cms.Namespaces = nss
 	}
+	copts.ByObject[&corev1.ConfigMap{}] = cms
 	if c.prov != nil {
 		if err := errors.Join(appsv1.AddToScheme(scheme), authnv1.AddToScheme(scheme)); err != nil {
 			return err

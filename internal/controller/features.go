@@ -55,6 +55,7 @@ func common() []features.FeatureName {
 		features.SupportHTTPRoute307RedirectStatusCode,
 		features.SupportHTTPRoute308RedirectStatusCode,
 		features.SupportHTTPRouteCORS,
+		features.SupportGatewayHTTPSListenerDetectMisdirectedRequests,
 		features.SupportGRPCRoute,
 		features.SupportGRPCRouteNamedRouteRule,
 		features.SupportTLSRoute,

@@ -42,6 +42,9 @@ type Listener struct {
 	Address  string   `json:"address,omitempty"`
 	Port     uint32   `json:"port"`
 	Protocol Protocol `json:"protocol"`
+	// ClientValidation, on a listener that terminates TLS, asks clients for
+	// a certificate and checks it (Gateway spec.tls.frontend).
+	ClientValidation *ClientValidation `json:"clientValidation,omitempty"`
 	// Certificates are served on HTTPS listeners, chosen by SNI.
 	// VirtualHosts and Routes of a TLS listener match the server name as
 	// a Host; their Match is "/" and they have no filters.
@@ -61,6 +64,16 @@ type Certificate struct {
 	Hostnames []string `json:"hostnames,omitempty"`
 	CertPEM   []byte   `json:"-"`
 	KeyPEM    []byte   `json:"-"`
+}
+
+// ClientValidation is a port's client certificate check.
+type ClientValidation struct {
+	// CACertPEM are the CA certificates a client certificate must chain
+	// to (public material, from ConfigMaps).
+	CACertPEM []byte `json:"caCertPEM"`
+	// AllowInsecureFallback lets clients without a valid certificate in
+	// anyway (the check is then the backend's business).
+	AllowInsecureFallback bool `json:"allowInsecureFallback,omitempty"`
 }
 
 // VirtualHost is one Gateway API listener's view of a port.

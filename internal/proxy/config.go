@@ -17,11 +17,13 @@ type listenerConfig struct {
 	gateway  string
 	protocol ir.Protocol
 	// scheme is "http" or "https": X-Forwarded-Proto and redirects.
-	scheme  string
-	table   *router.Table
-	certs   *certStore
-	noRoute *routeMetrics
-	routes  map[*router.Route]*routeMetrics
+	scheme string
+	table  *router.Table
+	certs  *certStore
+	// clientAuth is the listener's client certificate check, nil for none.
+	clientAuth *clientAuth
+	noRoute    *routeMetrics
+	routes     map[*router.Route]*routeMetrics
 }
 
 // compiled is a whole snapshot compiled, before any socket changes.
@@ -75,6 +77,9 @@ func (s *Server) compileListener(l *ir.Listener) (*listenerConfig, error) {
 			return nil, err
 		}
 		lc.certs = certs
+		if lc.clientAuth, err = compileClientAuth(l.ClientValidation); err != nil {
+			return nil, err
+		}
 	case ir.ProtocolTCP:
 		lc.scheme = "tcp"
 	case ir.ProtocolHTTPS:
@@ -84,6 +89,9 @@ func (s *Server) compileListener(l *ir.Listener) (*listenerConfig, error) {
 			return nil, err
 		}
 		lc.certs = certs
+		if lc.clientAuth, err = compileClientAuth(l.ClientValidation); err != nil {
+			return nil, err
+		}
 	default:
 		return nil, fmt.Errorf("protocol %q not supported", l.Protocol)
 	}

@@ -109,6 +109,10 @@ func (s *Server) route(w http.ResponseWriter, r *http.Request, lc *listenerConfi
 		writeError(w, http.StatusBadRequest, msgBadPath)
 		return
 	}
+	if r.TLS != nil && misdirected(lc.table, r.TLS.ServerName, r.Host) {
+		writeError(w, http.StatusMisdirectedRequest, "the Host is served by another listener than the TLS server name")
+		return
+	}
 	ip := clientIP(r.RemoteAddr)
 	rreq := router.Request{
 		Host:     r.Host,

@@ -71,6 +71,10 @@ func (s *Server) bind(addr string, lc *listenerConfig) (*socket, error) {
 				return sock.cfg.Load().certs.get(hello.ServerName)
 			},
 		}
+		base := sock.streamTLS.Clone()
+		sock.streamTLS.GetConfigForClient = func(*tls.ClientHelloInfo) (*tls.Config, error) {
+			return withClientAuth(base, sock.cfg.Load().clientAuth), nil
+		}
 		return sock, nil
 	}
 	if lc.protocol == ir.ProtocolHTTP {
@@ -102,6 +106,13 @@ func (s *Server) bind(addr string, lc *listenerConfig) (*socket, error) {
 			GetCertificate: func(hello *tls.ClientHelloInfo) (*tls.Certificate, error) {
 				return sock.cfg.Load().certs.get(hello.ServerName)
 			},
+		}
+		// The client certificate check of the current config; the copy it
+		// starts from offers what ServeTLS's own copy of TLSConfig does.
+		base := sock.srv.TLSConfig.Clone()
+		base.NextProtos = []string{"h2", "http/1.1"}
+		sock.srv.TLSConfig.GetConfigForClient = func(*tls.ClientHelloInfo) (*tls.Config, error) {
+			return withClientAuth(base, sock.cfg.Load().clientAuth), nil
 		}
 		// An "h2" entry keeps net/http's own HTTP/2 server out; the handler
 		// it passes sets each request's TLS state and connection context.

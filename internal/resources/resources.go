@@ -24,5 +24,6 @@ type Resources struct {
 	Services           []*corev1.Service
 	EndpointSlices     []*discoveryv1.EndpointSlice
 	Secrets            []*corev1.Secret
+	ConfigMaps         []*corev1.ConfigMap // CA bundles (ca.crt) for client certificate validation
 	Namespaces         []*corev1.Namespace
 }

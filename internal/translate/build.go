@@ -47,6 +47,10 @@ func buildListener(gs *gatewayState, port gwv1.PortNumber, ls []*listenerState) 
 	}
 	certIndex := make(map[string]int)
 	for _, l := range ls {
+		if l.clientValidation != nil {
+			// One config per port: every listener on it has the same.
+			out.ClientValidation = l.clientValidation
+		}
 		for _, c := range l.certs {
 			if i, ok := certIndex[c.Name]; ok {
 				if !contains(out.Certificates[i].Hostnames, l.hostname) {

@@ -32,13 +32,16 @@ type listenerState struct {
 	accepted   cond
 	conflicted cond
 	certRefs   cond // certificateRefs of HTTPS listeners
+	caRefs     cond // spec.tls.frontend CA certificates for this port
 	kindRefs   cond // allowedRoutes.kinds
 
 	supportedKinds []gwv1.RouteGroupKind
 	certs          []ir.Certificate
-	overlapping    []string // HTTPS listeners on the same port whose hostnames overlap this one's
-	attached       int32
-	routes         []*routeEntry
+	// clientValidation is the port's client certificate check, nil for none.
+	clientValidation *ir.ClientValidation
+	overlapping      []string // HTTPS listeners on the same port whose hostnames overlap this one's
+	attached         int32
+	routes           []*routeEntry
 }
 
 // cond is a condition outcome before it becomes a metav1.Condition.
@@ -59,6 +62,9 @@ func (l *listenerState) programmed() bool {
 func (l *listenerState) resolvedRefs() cond {
 	if !l.certRefs.ok {
 		return l.certRefs
+	}
+	if !l.caRefs.ok {
+		return l.caRefs
 	}
 	return l.kindRefs
 }
@@ -262,6 +268,7 @@ func (t *translator) listener(gs *gatewayState, spec *gwv1.Listener) *listenerSt
 		accepted:       cond{ok: true, reason: string(gwv1.ListenerReasonAccepted)},
 		conflicted:     cond{ok: false, reason: string(gwv1.ListenerReasonNoConflicts)},
 		certRefs:       cond{ok: true, reason: string(gwv1.ListenerReasonResolvedRefs)},
+		caRefs:         cond{ok: true, reason: string(gwv1.ListenerReasonResolvedRefs)},
 		kindRefs:       cond{ok: true, reason: string(gwv1.ListenerReasonResolvedRefs)},
 		supportedKinds: []gwv1.RouteGroupKind{},
 	}
@@ -283,7 +290,7 @@ func (t *translator) listener(gs *gatewayState, spec *gwv1.Listener) *listenerSt
 		t.listenerTLS(l)
 	}
 	refuseListenerTLSOptions(l)
-	refuseFrontendValidation(l)
+	t.listenerClientValidation(l)
 	return l
 }
 

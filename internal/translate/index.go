@@ -15,6 +15,7 @@ type index struct {
 	services   map[types.NamespacedName]*corev1.Service
 	slices     map[types.NamespacedName][]*discoveryv1.EndpointSlice // by owning Service
 	secrets    map[types.NamespacedName]*corev1.Secret
+	configMaps map[types.NamespacedName]*corev1.ConfigMap
 	namespaces map[string]*corev1.Namespace
 	grants     map[string][]*gwv1.ReferenceGrant // by namespace of the grant (the target side)
 	gateways   map[types.NamespacedName]*gwv1.Gateway
@@ -28,6 +29,7 @@ func newIndex(res *resources.Resources) *index {
 		services:   make(map[types.NamespacedName]*corev1.Service, len(res.Services)),
 		slices:     make(map[types.NamespacedName][]*discoveryv1.EndpointSlice),
 		secrets:    make(map[types.NamespacedName]*corev1.Secret, len(res.Secrets)),
+		configMaps: make(map[types.NamespacedName]*corev1.ConfigMap, len(res.ConfigMaps)),
 		namespaces: make(map[string]*corev1.Namespace, len(res.Namespaces)),
 		grants:     make(map[string][]*gwv1.ReferenceGrant),
 		gateways:   make(map[types.NamespacedName]*gwv1.Gateway, len(res.Gateways)),
@@ -45,6 +47,9 @@ func newIndex(res *resources.Resources) *index {
 		}
 		key := nsName(es.Namespace, svc)
 		ix.slices[key] = append(ix.slices[key], es)
+	}
+	for _, c := range res.ConfigMaps {
+		ix.configMaps[nsName(c.Namespace, c.Name)] = c
 	}
 	for _, s := range res.Secrets {
 		ix.secrets[nsName(s.Namespace, s.Name)] = s

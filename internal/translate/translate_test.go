@@ -48,6 +48,7 @@ func deepCopy(r *resources.Resources) *resources.Resources {
 	out.Services = copyAll(r.Services)
 	out.EndpointSlices = copyAll(r.EndpointSlices)
 	out.Secrets = copyAll(r.Secrets)
+	out.ConfigMaps = copyAll(r.ConfigMaps)
 	out.Namespaces = copyAll(r.Namespaces)
 	return out
 }

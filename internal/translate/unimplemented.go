@@ -54,38 +54,6 @@ func gatewayUnimplemented(gw *gwv1.Gateway) string {
 	return ""
 }
 
-// frontendValidation returns the client certificate validation that applies
-// to HTTPS listeners on port, as spec.tls.frontend defines it: the per-port
-// entry when there is one (even without validation), else the default.
-func frontendValidation(gw *gwv1.Gateway, port gwv1.PortNumber) (*gwv1.FrontendTLSValidation, string) {
-	if gw.Spec.TLS == nil || gw.Spec.TLS.Frontend == nil {
-		return nil, ""
-	}
-	f := gw.Spec.TLS.Frontend
-	for i, pp := range f.PerPort {
-		if pp.Port == port {
-			return pp.TLS.Validation, fmt.Sprintf("spec.tls.frontend.perPort[%d].tls.validation", i)
-		}
-	}
-	return f.Default.Validation, "spec.tls.frontend.default.validation"
-}
-
-// refuseFrontendValidation makes an HTTPS listener that should check client
-// certificates not accepted (reason UnsupportedValue, the listener reason for
-// "a value for a field that is not supported"): serving it without the check
-// would let in clients the user meant to keep out.
-func refuseFrontendValidation(l *listenerState) {
-	if l.spec.Protocol != gwv1.HTTPSProtocolType && !terminatesTLS(l.spec) || !l.accepted.ok {
-		return
-	}
-	v, field := frontendValidation(l.gw.gw, l.spec.Port)
-	if v == nil {
-		return
-	}
-	l.accepted = cond{false, string(gwv1.ListenerReasonUnsupportedValue),
-		fmt.Sprintf("%s: RAUTA does not implement client certificate validation yet; this listener is not served", field)}
-}
-
 // refuseListenerTLSOptions refuses tls.options: RAUTA defines no options, and
 // an option such as a minimum TLS version silently ignored would weaken the
 // listener behind the user's back.

@@ -91,10 +91,10 @@ func controllerGrants(secretNamespaces []string, nodeMode bool) map[grant]bool {
 	gs = append(gs, expand("", "discovery.k8s.io", []string{"endpointslices"}, read)...)
 	gs = append(gs, expand(releaseNamespace, "coordination.k8s.io", []string{"leases"}, []string{"get", "create", "update"})...)
 	if len(secretNamespaces) == 0 {
-		gs = append(gs, expand("", "", []string{"secrets"}, read)...)
+		gs = append(gs, expand("", "", []string{"secrets", "configmaps"}, read)...)
 	}
 	for _, ns := range secretNamespaces {
-		gs = append(gs, expand(ns, "", []string{"secrets"}, read)...)
+		gs = append(gs, expand(ns, "", []string{"secrets", "configmaps"}, read)...)
 	}
 	if !nodeMode {
 		gs = append(gs, expand("", "rauta.io", []string{"gatewayparameters"}, read)...)

@@ -51,6 +51,8 @@ func lookupKind(apiVersion, kind string) (kindSpec, bool) {
 		return spec(kind, gatewayV1, true, func(r *resources.Resources) *[]*gwv1.ReferenceGrant { return &r.ReferenceGrants }), true
 	case "v1 Service":
 		return spec(kind, "v1", true, func(r *resources.Resources) *[]*corev1.Service { return &r.Services }), true
+	case "v1 ConfigMap":
+		return spec(kind, "v1", true, func(r *resources.Resources) *[]*corev1.ConfigMap { return &r.ConfigMaps }), true
 	case "v1 Secret":
 		return spec(kind, "v1", true, func(r *resources.Resources) *[]*corev1.Secret { return &r.Secrets }), true
 	case "v1 Namespace":
@@ -83,7 +85,7 @@ func supportedVersion(kind string) string {
 	switch kind {
 	case "GatewayClass", "Gateway", "HTTPRoute", "GRPCRoute", "TLSRoute", "TCPRoute", "BackendTLSPolicy", "ReferenceGrant":
 		return gatewayV1
-	case "Service", "Secret", "Namespace":
+	case "Service", "Secret", "ConfigMap", "Namespace":
 		return "v1"
 	case "EndpointSlice":
 		return "discovery.k8s.io/v1"

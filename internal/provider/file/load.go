@@ -165,6 +165,7 @@ func sortResources(r *resources.Resources) {
 	sortObjects(r.Services)
 	sortObjects(r.EndpointSlices)
 	sortObjects(r.Secrets)
+	sortObjects(r.ConfigMaps)
 	sortObjects(r.Namespaces)
 }
 

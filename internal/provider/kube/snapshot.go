@@ -31,13 +31,14 @@ func List(ctx context.Context, r client.Reader) (*resources.Resources, error) {
 		services corev1.ServiceList
 		slices   discoveryv1.EndpointSliceList
 		secrets  corev1.SecretList
+		cms      corev1.ConfigMapList
 		nss      corev1.NamespaceList
 		policies gwv1.BackendTLSPolicyList
 		grpc     gwv1.GRPCRouteList
 		tls      gwv1.TLSRouteList
 		tcp      gwv1.TCPRouteList
 	)
-	for _, l := range []client.ObjectList{&classes, &gateways, &routes, &grants, &services, &slices, &secrets, &nss} {
+	for _, l := range []client.ObjectList{&classes, &gateways, &routes, &grants, &services, &slices, &secrets, &cms, &nss} {
 		if err := r.List(ctx, l, client.UnsafeDisableDeepCopy); err != nil {
 			return nil, fmt.Errorf("list %T: %w", l, err)
 		}
@@ -69,6 +70,9 @@ func List(ctx context.Context, r client.Reader) (*resources.Resources, error) {
 	}
 	for i := range secrets.Items {
 		res.Secrets = append(res.Secrets, &secrets.Items[i])
+	}
+	for i := range cms.Items {
+		res.ConfigMaps = append(res.ConfigMaps, &cms.Items[i])
 	}
 	for i := range grpc.Items {
 		res.GRPCRoutes = append(res.GRPCRoutes, &grpc.Items[i])
