@@ -15,23 +15,47 @@ import (
 // streams) answers ErrNotSupported, and the client side stays unbounded
 // there.
 
-// lazyDeadline is waitBound.arm's rule for a deadline set through a
-// ResponseController: keep the one in force while it is ahead and at most
-// an eighth of the wait (or a second) earlier than wanted.
+// lazyDeadline is waitBound.arm's rule for a deadline set on the client
+// connection under net/http: keep the one in force while it is ahead and
+// at most an eighth of the wait (or a second) earlier than wanted.
 type lazyDeadline struct {
-	armed       time.Time
-	unsupported bool
+	d     deadliner // nil: the server cannot set deadlines
+	armed time.Time
 }
 
-func (l *lazyDeadline) arm(now, dl time.Time, set func(time.Time) error) {
-	if l.unsupported || (l.armed.After(now) && !l.armed.After(dl) && dl.Sub(l.armed) < min(time.Second, dl.Sub(now)/8)) {
+// deadliner is what http.ResponseController looks for. Looked up once per
+// request: the controller's own lookup allocates an error per call when
+// there is none (internal/h2's streams).
+type deadliner interface {
+	SetReadDeadline(time.Time) error
+	SetWriteDeadline(time.Time) error
+}
+
+func findDeadliner(w http.ResponseWriter) deadliner {
+	for {
+		switch t := w.(type) {
+		case deadliner:
+			return t
+		case interface{ Unwrap() http.ResponseWriter }:
+			w = t.Unwrap()
+		default:
+			return nil
+		}
+	}
+}
+
+func (l *lazyDeadline) arm(now, dl time.Time, write bool) {
+	if l.d == nil || (l.armed.After(now) && !l.armed.After(dl) && dl.Sub(l.armed) < min(time.Second, dl.Sub(now)/8)) {
 		return
 	}
-	switch err := set(dl); {
-	case err == nil:
+	var err error
+	if write {
+		err = l.d.SetWriteDeadline(dl)
+	} else {
+		err = l.d.SetReadDeadline(dl)
+	}
+	if err == nil {
 		l.armed = dl
-	case errors.Is(err, http.ErrNotSupported):
-		l.unsupported = true
 	}
 }
 
@@ -42,7 +66,6 @@ func (l *lazyDeadline) arm(now, dl time.Time, set func(time.Time) error) {
 // the backend watch quiet while the client is the one being waited on.
 type clientBody struct {
 	body     io.ReadCloser
-	w        http.ResponseWriter
 	per      time.Duration
 	until    time.Time
 	dl       lazyDeadline
@@ -52,7 +75,7 @@ type clientBody struct {
 }
 
 func (b *clientBody) reset(body io.ReadCloser, w http.ResponseWriter, per time.Duration, until time.Time, watch *backendWatch) {
-	*b = clientBody{body: body, w: w, per: per, until: until, watch: watch}
+	*b = clientBody{body: body, per: per, until: until, watch: watch, dl: lazyDeadline{d: findDeadliner(w)}}
 }
 
 func (b *clientBody) Read(p []byte) (int, error) {
@@ -64,7 +87,7 @@ func (b *clientBody) Read(p []byte) (int, error) {
 	if !b.until.IsZero() && b.until.Before(dl) {
 		dl = b.until
 	}
-	b.dl.arm(now, dl, http.NewResponseController(b.w).SetReadDeadline)
+	b.dl.arm(now, dl, false)
 	b.watch.pause()
 	n, err := b.body.Read(p)
 	switch {
@@ -90,7 +113,7 @@ func (b *clientBody) Close() error { return b.body.Close() }
 func (b *clientBody) end() {
 	b.ended = true
 	if !b.dl.armed.IsZero() {
-		_ = http.NewResponseController(b.w).SetReadDeadline(time.Time{})
+		_ = b.dl.d.SetReadDeadline(time.Time{})
 		b.dl.armed = time.Time{}
 	}
 }
@@ -121,12 +144,12 @@ type clientSend struct {
 }
 
 func (s *clientSend) reset(w http.ResponseWriter, per time.Duration) {
-	*s = clientSend{w: w, per: per}
+	*s = clientSend{w: w, per: per, dl: lazyDeadline{d: findDeadliner(w)}}
 }
 
 func (s *clientSend) arm() {
 	now := time.Now()
-	s.dl.arm(now, now.Add(s.per), http.NewResponseController(s.w).SetWriteDeadline)
+	s.dl.arm(now, now.Add(s.per), true)
 }
 
 func (s *clientSend) Write(p []byte) (int, error) {

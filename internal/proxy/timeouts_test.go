@@ -500,3 +500,22 @@ func TestClientStopsReading(t *testing.T) {
 		})
 	}
 }
+
+// The write deadline a response armed on a net/http connection does not
+// outlive it (net/http clears it after each response, which clientSend
+// relies on): a later response on the same connection, here one written
+// after that deadline passed, still goes out.
+func TestSendDeadlineDoesNotOutliveResponse(t *testing.T) {
+	be := newWireBackend(t, scripted(echoAnswer))
+	p := startTimeoutProxy(t, prefixRoute("r", "/x", be.backend()), Options{ClientSendTimeout: shortTimeout})
+	w := dialWire(t, p.addr())
+	w.send("GET /x HTTP/1.1\nHost: a\n\n") // net/http
+	if resp, _, err := w.response("GET"); err != nil || resp.StatusCode != http.StatusOK {
+		t.Fatalf("first response: %v %v", resp.StatusCode, err)
+	}
+	time.Sleep(3 * shortTimeout)
+	w.send("GET /none HTTP/1.1\nHost: a\nConnection: close\n\n")
+	if resp, _, err := w.response("GET"); err != nil || resp.StatusCode != http.StatusNotFound {
+		t.Fatalf("second response: %v %v", resp.StatusCode, err)
+	}
+}
