@@ -78,6 +78,12 @@ func (s *sockIO) SetReadDeadline(t time.Time) error {
 	return s.setReadDeadline(t)
 }
 
+// SetWriteDeadline sets the write deadline and remembers it.
+func (s *sockIO) SetWriteDeadline(t time.Time) error {
+	s.wb.armed = t
+	return s.setWriteDeadline(t)
+}
+
 // SetDeadline sets both deadlines and remembers them.
 func (s *sockIO) SetDeadline(t time.Time) error {
 	s.rb.armed, s.wb.armed = t, t

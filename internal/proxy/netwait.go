@@ -90,10 +90,10 @@ func (b *clientBody) Read(p []byte) (int, error) {
 	b.dl.arm(now, dl, false)
 	b.watch.pause()
 	n, err := b.body.Read(p)
-	switch {
-	case err == nil:
+	switch err {
+	case nil:
 		b.watch.idle()
-	case err == io.EOF:
+	case io.EOF:
 		b.end()
 		b.watch.awaitHead()
 	default:
@@ -228,11 +228,6 @@ func (w *backendWatch) awaitHead() {
 func (w *backendWatch) stop() {
 	w.t.Stop()
 	w.cancel(nil)
-}
-
-// timedOut reports that the watch ended the exchange.
-func (w *backendWatch) timedOut(ctx context.Context) bool {
-	return errors.Is(context.Cause(ctx), errBackendTimeout)
 }
 
 // watchedBody reads a backend's response body, each wait bounded by the

@@ -170,6 +170,7 @@ func timedExchange(t *testing.T, addr, method, raw string, more func(net.Conn)) 
 	if err != nil {
 		return resp.StatusCode, took, true
 	}
+	c.SetReadDeadline(time.Now().Add(slack))
 	_, err = br.ReadByte()
 	return resp.StatusCode, took, err != nil && !errors.Is(err, os.ErrDeadlineExceeded) && !strings.Contains(err.Error(), "timeout")
 }
@@ -321,6 +322,15 @@ func TestBackendNeverAnswers(t *testing.T) {
 			be.waitClosed(t, 20)
 		})
 	}
+	t.Run("upgrade", func(t *testing.T) {
+		be := newStallBackend(t, func(_ net.Conn, br *bufio.Reader) { readHead(br) })
+		p := startTimeoutProxy(t, prefixRoute("r", "/", be.backend()), Options{BackendResponseTimeout: shortTimeout})
+		raw := "GET /x HTTP/1.1\r\nHost: a\r\nConnection: Upgrade\r\nUpgrade: websocket\r\n\r\n"
+		if status, took, _ := timedExchange(t, p.addr(), "GET", raw, nil); status != http.StatusGatewayTimeout || took > shortTimeout+slack {
+			t.Errorf("status %d after %v; want 504 after about %v", status, took, shortTimeout)
+		}
+		be.waitClosed(t, 1)
+	})
 	t.Run("h2c", func(t *testing.T) {
 		be := newStallBackend(t, func(_ net.Conn, br *bufio.Reader) { readHead(br) })
 		p := startTimeoutProxy(t, prefixRoute("r", "/", be.backend()), Options{BackendResponseTimeout: shortTimeout})
