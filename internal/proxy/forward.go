@@ -197,14 +197,16 @@ func (f *forwarder) forward(w http.ResponseWriter, r, out *http.Request, b *rout
 		until, _ := ctx.Deadline()
 		body = new(clientBody)
 		body.reset(out.Body, w, f.opts.ClientBodyTimeout, until, watch)
+		defer body.retire()
 		out.Body = body
 	}
 	out = out.WithContext(ctx)
 	out.URL.Scheme = "http"
 	out.URL.Host = addr
 	resp, err := f.transport(b).RoundTrip(out)
+	watch.startRelay()
 	if err != nil {
-		if body != nil && body.timedOut {
+		if body != nil && body.failedByTimeout() {
 			writeBodyTimeout(w, r, body.until)
 			return
 		}

@@ -6,6 +6,7 @@ import (
 	"io"
 	"net/http"
 	"os"
+	"sync"
 	"time"
 )
 
@@ -72,6 +73,12 @@ type clientBody struct {
 	watch    *backendWatch // nil on the pooled path
 	timedOut bool          // a wait passed per or until
 	ended    bool
+
+	// The Transport may read the body on its own goroutine even after
+	// the handler returned, when net/http may be serving the connection's
+	// next request: retire, under mu, stops deadlines being set then.
+	mu      sync.Mutex
+	retired bool
 }
 
 func (b *clientBody) reset(body io.ReadCloser, w http.ResponseWriter, per time.Duration, until time.Time, watch *backendWatch) {
@@ -79,7 +86,9 @@ func (b *clientBody) reset(body io.ReadCloser, w http.ResponseWriter, per time.D
 }
 
 func (b *clientBody) Read(p []byte) (int, error) {
-	if b.ended {
+	b.mu.Lock()
+	if b.ended || b.retired {
+		b.mu.Unlock()
 		return 0, io.EOF
 	}
 	now := time.Now()
@@ -88,14 +97,17 @@ func (b *clientBody) Read(p []byte) (int, error) {
 		dl = b.until
 	}
 	b.dl.arm(now, dl, false)
-	b.watch.pause()
+	b.mu.Unlock()
+	b.watch.fromBody((*backendWatch).pause)
 	n, err := b.body.Read(p)
+	b.mu.Lock()
+	defer b.mu.Unlock()
 	switch err {
 	case nil:
-		b.watch.idle()
+		b.watch.fromBody((*backendWatch).idle)
 	case io.EOF:
 		b.end()
-		b.watch.awaitHead()
+		b.watch.fromBody((*backendWatch).awaitHead)
 	default:
 		// The deadline stays: net/http reads on to discard the rest of
 		// the body before it closes, and must not wait for it.
@@ -105,6 +117,21 @@ func (b *clientBody) Read(p []byte) (int, error) {
 	return n, err
 }
 
+// retire ends the body's use of the connection's deadlines: the handler
+// is returning.
+func (b *clientBody) retire() {
+	b.mu.Lock()
+	b.retired = true
+	b.mu.Unlock()
+}
+
+// failedByTimeout reports a body whose read timed out.
+func (b *clientBody) failedByTimeout() bool {
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	return b.timedOut
+}
+
 func (b *clientBody) Close() error { return b.body.Close() }
 
 // end clears the read deadline once the body is read: net/http then reads
@@ -112,7 +139,7 @@ func (b *clientBody) Close() error { return b.body.Close() }
 // would fake.
 func (b *clientBody) end() {
 	b.ended = true
-	if !b.dl.armed.IsZero() {
+	if !b.dl.armed.IsZero() && !b.retired {
 		_ = b.dl.d.SetReadDeadline(time.Time{})
 		b.dl.armed = time.Time{}
 	}
@@ -175,6 +202,12 @@ var errBackendTimeout = errors.New("backend timed out")
 // http.Transport, which has no timeout per wait: one timer, re-armed as
 // the exchange moves on, cancels the request's context when it fires.
 type backendWatch struct {
+	// relaying is set once the response head is in: from then on the
+	// relay alone re-arms the timer, and the request body's reader
+	// (on the Transport's goroutine, possibly still running) no longer.
+	mu       sync.Mutex
+	relaying bool
+
 	t        *time.Timer
 	cancel   context.CancelCauseFunc
 	head     time.Duration // 0: a route's timeout bounds the head instead
@@ -197,6 +230,26 @@ func startBackendWatch(ctx context.Context, o *Options, routeTimeout, sendingBod
 		w.awaitHead()
 	}
 	return ctx, w
+}
+
+// startRelay hands the timer to the response relay.
+func (w *backendWatch) startRelay() {
+	w.mu.Lock()
+	w.relaying = true
+	w.mu.Unlock()
+}
+
+// fromBody runs op for the request body's reader, unless the relay owns
+// the timer.
+func (w *backendWatch) fromBody(op func(*backendWatch)) {
+	if w == nil {
+		return
+	}
+	w.mu.Lock()
+	defer w.mu.Unlock()
+	if !w.relaying {
+		op(w)
+	}
 }
 
 // pause stops the timer while the client, not the backend, is waited on.
