@@ -39,6 +39,7 @@ func (c *Common) Register(fs *flag.FlagSet) {
 	fs.BoolVar(&c.Opts.Profiling, "pprof", false, "also serve Go's profiles under /debug/pprof/ on the admin address")
 	fs.DurationVar(&c.Opts.DrainPeriod, "drain-period", gateway.DefaultDrainPeriod, "after SIGTERM, how long to keep serving with /readyz at 503 while clients are told to reconnect (a second signal exits at once)")
 	fs.DurationVar(&c.Opts.ShutdownTimeout, "shutdown-timeout", gateway.DefaultShutdownTimeout, "after the drain, how long in-flight requests may take to finish")
+	c.registerLimits(fs)
 	fs.BoolVar(&c.AccessLog, "access-log", true, "write one JSON line per request to stdout")
 	fs.StringVar(&c.LogLevel, "log-level", "info", "debug, info, warn or error")
 	fs.StringVar(&c.ControllerName, "controller-name", translate.DefaultControllerName, "serve GatewayClasses with this controllerName")
@@ -49,6 +50,21 @@ func (c *Common) Register(fs *flag.FlagSet) {
 	fs.IntVar(&c.Opts.Health.MaxEjectionPercent, "max-ejection-percent", 50, "the largest share of a backend's endpoints left out at once (one endpoint always may be)")
 	fs.IntVar(&c.Opts.Health.RetryBudgetPercent, "retry-budget-percent", 20, "retries in flight to a backend, as a share of its requests in flight (at least 3 are always allowed)")
 	fs.StringVar(&c.escapedSlashes, "escaped-slashes", string(router.EscapedSlashesKeep), "request paths with %2F, %5C or a backslash: keep (forward unchanged) or reject (400)")
+}
+
+// registerLimits adds the flags of the client and backend connection
+// limits (docs/proxy.md, "Limits and timeouts"); their defaults are the
+// proxy's.
+func (c *Common) registerLimits(fs *flag.FlagSet) {
+	o := &c.Opts
+	fs.DurationVar(&o.ReadHeaderTimeout, "read-header-timeout", 10*time.Second, "how long a client may take to send a request head once it started one (408 and a close after)")
+	fs.DurationVar(&o.IdleTimeout, "idle-timeout", 120*time.Second, "how long a keep-alive client connection may wait for its next request")
+	fs.IntVar(&o.MaxHeaderBytes, "max-header-bytes", 60<<10, "the largest request head in bytes, request line included (431 and a close over it)")
+	fs.IntVar(&o.MaxHeaderFields, "max-header-fields", 100, "the most field lines in a request head (431 and a close over it)")
+	fs.DurationVar(&o.ClientBodyTimeout, "client-body-timeout", 60*time.Second, "how long each wait for more of a request body may take, also after a 100 Continue (408 and a close after; nginx's client_body_timeout)")
+	fs.DurationVar(&o.ClientSendTimeout, "client-send-timeout", 60*time.Second, "how long each wait for a client to take more of a response may take (the connection is closed after; nginx's send_timeout)")
+	fs.DurationVar(&o.BackendResponseTimeout, "backend-response-timeout", 60*time.Second, "how long to wait for a backend's response head once the request is sent (504 after); a route's timeouts.request or backendRequest replaces it")
+	fs.DurationVar(&o.BackendIdleTimeout, "backend-idle-timeout", 60*time.Second, "how long each wait on a backend for more of a response, or for it to take more of a request, may take (the exchange is aborted after)")
 }
 
 // Finish applies environment defaults, stamps the version and builds the

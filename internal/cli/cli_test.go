@@ -109,3 +109,40 @@ func TestHealthFlags(t *testing.T) {
 		t.Errorf("-max-ejection-percent 0 accepted (%v) or -eject-failed-endpoints=false ignored", err)
 	}
 }
+
+// The limits and timeouts reach gateway.Options from flags and from
+// RAUTA_<NAME>, with the proxy's defaults when neither is given.
+func TestLimitFlags(t *testing.T) {
+	fs := flag.NewFlagSet("t", flag.ContinueOnError)
+	var c Common
+	c.Register(fs)
+	if err := fs.Parse(nil); err != nil {
+		t.Fatal(err)
+	}
+	o := c.Opts
+	if o.ClientBodyTimeout != time.Minute || o.ClientSendTimeout != time.Minute || o.BackendResponseTimeout != time.Minute ||
+		o.BackendIdleTimeout != time.Minute || o.ReadHeaderTimeout != 10*time.Second || o.IdleTimeout != 2*time.Minute ||
+		o.MaxHeaderBytes != 60<<10 || o.MaxHeaderFields != 100 {
+		t.Errorf("defaults: %+v", o)
+	}
+
+	t.Setenv("RAUTA_BACKEND_RESPONSE_TIMEOUT", "90s")
+	t.Setenv("RAUTA_MAX_HEADER_FIELDS", "50")
+	fs = flag.NewFlagSet("t", flag.ContinueOnError)
+	c = Common{}
+	c.Register(fs)
+	args := []string{"-client-body-timeout", "5s", "-client-send-timeout", "6s", "-backend-idle-timeout", "7s",
+		"-read-header-timeout", "3s", "-idle-timeout", "30s", "-max-header-bytes", "8192"}
+	if err := fs.Parse(args); err != nil {
+		t.Fatal(err)
+	}
+	if err := EnvDefaults(fs); err != nil {
+		t.Fatal(err)
+	}
+	o = c.Opts
+	if o.ClientBodyTimeout != 5*time.Second || o.ClientSendTimeout != 6*time.Second || o.BackendIdleTimeout != 7*time.Second ||
+		o.BackendResponseTimeout != 90*time.Second || o.ReadHeaderTimeout != 3*time.Second || o.IdleTimeout != 30*time.Second ||
+		o.MaxHeaderBytes != 8192 || o.MaxHeaderFields != 50 {
+		t.Errorf("flags and environment: %+v", o)
+	}
+}

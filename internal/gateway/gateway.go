@@ -60,6 +60,16 @@ type Options struct {
 	// the listeners are closed; 0 means the proxy's default (15s). The
 	// commands default to DefaultShutdownTimeout.
 	ShutdownTimeout time.Duration
+	// The limits and timeouts of client and backend connections: 0 means
+	// the proxy's default (see proxy.Options, and docs/proxy.md).
+	ReadHeaderTimeout      time.Duration
+	IdleTimeout            time.Duration
+	MaxHeaderBytes         int
+	MaxHeaderFields        int
+	ClientBodyTimeout      time.Duration
+	ClientSendTimeout      time.Duration
+	BackendResponseTimeout time.Duration
+	BackendIdleTimeout     time.Duration
 	// Paths is how request paths are normalised (proxy.Options.Paths).
 	Paths router.PathOptions
 	// Health is passive health and the retry budget (proxy.Options.Health).
@@ -145,6 +155,15 @@ func New(opts Options, logger *slog.Logger) (*Gateway, error) {
 		ShutdownTimeout: opts.ShutdownTimeout,
 		Paths:           opts.Paths,
 		Health:          opts.Health,
+
+		ReadHeaderTimeout:      opts.ReadHeaderTimeout,
+		IdleTimeout:            opts.IdleTimeout,
+		MaxHeaderBytes:         opts.MaxHeaderBytes,
+		MaxHeaderFields:        opts.MaxHeaderFields,
+		ClientBodyTimeout:      opts.ClientBodyTimeout,
+		ClientSendTimeout:      opts.ClientSendTimeout,
+		BackendResponseTimeout: opts.BackendResponseTimeout,
+		BackendIdleTimeout:     opts.BackendIdleTimeout,
 	})
 	if err != nil {
 		return nil, fmt.Errorf("create proxy: %w", err)

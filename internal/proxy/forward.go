@@ -32,6 +32,8 @@ type forwarder struct {
 	pooledStates sync.Pool
 	metrics      *metrics
 	logger       *slog.Logger
+	// opts holds the timeouts the forwarding paths apply.
+	opts Options
 
 	mirrorSem   chan struct{}
 	mirrorLimit int64
@@ -71,6 +73,7 @@ func newForwarder(o Options, m *metrics, logger *slog.Logger) *forwarder {
 		h2c:         h2c,
 		metrics:     m,
 		logger:      logger,
+		opts:        o,
 		mirrorSem:   make(chan struct{}, o.MirrorConcurrency),
 		mirrorLimit: o.MirrorBodyLimit,
 		upgraded:    map[net.Conn]struct{}{},
@@ -178,16 +181,35 @@ func (f *forwarder) forward(w http.ResponseWriter, r, out *http.Request, b *rout
 		return
 	}
 	ctx := out.Context()
+	_, routeTimeout := ctx.Deadline()
 	if timeout > 0 {
+		routeTimeout = true
 		var cancel context.CancelFunc
 		ctx, cancel = context.WithTimeout(ctx, timeout)
 		defer cancel()
-		out = out.WithContext(ctx)
 	}
+	// The Transport has no timeout per wait: a watch bounds the waits on
+	// the backend, and the client's body is read under ClientBodyTimeout.
+	var body *clientBody
+	ctx, watch := startBackendWatch(ctx, &f.opts, routeTimeout, out.Body != nil)
+	defer watch.stop()
+	if out.Body != nil {
+		until, _ := ctx.Deadline()
+		body = new(clientBody)
+		body.reset(out.Body, w, f.opts.ClientBodyTimeout, until, watch)
+		defer body.retire()
+		out.Body = body
+	}
+	out = out.WithContext(ctx)
 	out.URL.Scheme = "http"
 	out.URL.Host = addr
 	resp, err := f.transport(b).RoundTrip(out)
+	watch.startRelay()
 	if err != nil {
+		if body != nil && body.failedByTimeout() {
+			writeBodyTimeout(w, r, body.until)
+			return
+		}
 		f.writeUpstreamError(w, r, ctx, b, err)
 		return
 	}
@@ -201,7 +223,7 @@ func (f *forwarder) forward(w http.ResponseWriter, r, out *http.Request, b *rout
 	// Stream (flush every chunk) when the length is unknown: event streams,
 	// gRPC and long polls must not sit in a buffer.
 	flush := resp.ContentLength < 0
-	if err := f.copyBody(w, resp.Body, flush); err != nil {
+	if err := f.copyBody(w, watchedBody{resp.Body, watch}, flush); err != nil {
 		if r.Context().Err() != nil {
 			return // the client went away
 		}
@@ -218,20 +240,23 @@ func (f *forwarder) forward(w http.ResponseWriter, r, out *http.Request, b *rout
 	}
 }
 
-// copyBody copies with a pooled buffer, flushing after each write if asked.
+// copyBody copies with a pooled buffer, flushing after each write if
+// asked; each wait for the client to take more is bounded by
+// ClientSendTimeout.
 func (f *forwarder) copyBody(w http.ResponseWriter, body io.Reader, flush bool) error {
 	bp := f.bufs.Get().(*[]byte)
 	defer f.bufs.Put(bp)
 	buf := *bp
-	rc := http.NewResponseController(w)
+	var cw clientSend
+	cw.reset(w, f.opts.ClientSendTimeout)
 	for {
 		n, rerr := body.Read(buf)
 		if n > 0 {
-			if _, werr := w.Write(buf[:n]); werr != nil {
+			if _, werr := cw.Write(buf[:n]); werr != nil {
 				return werr
 			}
 			if flush {
-				if err := rc.Flush(); err != nil {
+				if err := cw.flush(); err != nil {
 					return err
 				}
 			}
@@ -252,7 +277,8 @@ func (f *forwarder) writeUpstreamError(w http.ResponseWriter, r *http.Request, c
 	switch {
 	case r.Context().Err() != nil:
 		return
-	case errors.Is(ctx.Err(), context.DeadlineExceeded) || errors.Is(err, context.DeadlineExceeded):
+	case errors.Is(ctx.Err(), context.DeadlineExceeded) || errors.Is(err, context.DeadlineExceeded) ||
+		errors.Is(context.Cause(ctx), errBackendTimeout):
 		writeError(w, http.StatusGatewayTimeout, "backend timed out")
 	case relayReset(w, err):
 	default:

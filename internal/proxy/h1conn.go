@@ -10,6 +10,7 @@ import (
 	"strconv"
 	"strings"
 	"sync/atomic"
+	"syscall"
 	"time"
 
 	"golang.org/x/net/http2"
@@ -54,6 +55,8 @@ type h1conn struct {
 	// linger: the connection ends with a lingering close, the client may
 	// still be sending (a refused head, an unread body).
 	linger bool
+	// goneFn is clientGone, bound once: the check a backend's waits run.
+	goneFn func() error
 }
 
 // clientReadBuffer is the initial read buffer of a client connection; it
@@ -65,6 +68,9 @@ func newH1Conn(s *Server, sock *socket, nc net.Conn) *h1conn {
 	sio := newSockIO(nc)
 	c.in = bufConn{nc: sio, buf: make([]byte, clientReadBuffer)}
 	c.out = h1writer{nc: sio, buf: make([]byte, 0, clientReadBuffer), pool: &s.fwd.relayBufs}
+	// Every wait for the client to take more of a response is bounded.
+	sio.wb.bound(s.opts.ClientSendTimeout, time.Time{})
+	c.goneFn = c.clientGone
 	c.clientIP = clientIP(nc.RemoteAddr().String())
 	c.idle.Store(true)
 	return c
@@ -193,7 +199,7 @@ const lingerTime = 500 * time.Millisecond
 // drops what arrives until the client closes or lingerTime passes.
 func (c *h1conn) lingerClose() {
 	cw, ok := c.nc.(interface{ CloseWrite() error })
-	if !ok || cw.CloseWrite() != nil || c.nc.SetReadDeadline(time.Now().Add(lingerTime)) != nil {
+	if !ok || cw.CloseWrite() != nil || c.setReadDeadline(time.Now().Add(lingerTime)) != nil {
 		return
 	}
 	c.in.r, c.in.w = 0, 0
@@ -253,7 +259,7 @@ func (c *h1conn) armIdleDeadline() error {
 	if !c.idleDeadline.IsZero() && c.idleDeadline.Sub(now) > idle-min(time.Second, idle/8) {
 		return nil
 	}
-	if err := c.nc.SetReadDeadline(now.Add(idle)); err != nil {
+	if err := c.in.nc.SetReadDeadline(now.Add(idle)); err != nil {
 		return err
 	}
 	c.idleDeadline = now.Add(idle)
@@ -263,7 +269,34 @@ func (c *h1conn) armIdleDeadline() error {
 // setReadDeadline sets a deadline other than the idle one; zero clears it.
 func (c *h1conn) setReadDeadline(t time.Time) error {
 	c.idleDeadline = time.Time{}
-	return c.nc.SetReadDeadline(t)
+	c.in.nc.rb.off()
+	return c.in.nc.SetReadDeadline(t)
+}
+
+// boundBodyReads bounds each wait for more of the request body by
+// ClientBodyTimeout, and all of them by deadline when set; unboundReads
+// ends that.
+func (c *h1conn) boundBodyReads(deadline time.Time) {
+	c.idleDeadline = time.Time{}
+	c.in.nc.rb.bound(c.s.opts.ClientBodyTimeout, deadline)
+}
+
+func (c *h1conn) unboundReads() { c.in.nc.rb.off() }
+
+// errClientGone: the client closed or reset its connection while its
+// backend was being waited on.
+var errClientGone = errors.New("client closed the connection")
+
+// clientGone is the check a backend's waits run (waitBound.check): a peek
+// at the client's socket, which finds EOF or an error once the client has
+// closed or reset it. Bytes the client pipelined, buffered or still in
+// the socket, read as a client still there.
+func (c *h1conn) clientGone() error {
+	errno, n := c.in.nc.peek()
+	if errno == syscall.EAGAIN || n > 0 {
+		return nil
+	}
+	return clientError{errClientGone}
 }
 
 // errNotForEngine: the bytes read so far are for net/http to judge.
@@ -284,7 +317,9 @@ func hasBareLF(b []byte) bool {
 // clients speak), to the socket's HTTP/2 server on this goroutine. It
 // reports whether it did; the caller must not touch the connection after.
 func (c *h1conn) handoff() bool {
-	if c.setReadDeadline(time.Time{}) != nil {
+	c.in.nc.rb.off()
+	c.in.nc.wb.off()
+	if c.in.nc.SetDeadline(time.Time{}) != nil {
 		return false
 	}
 	pending := c.in.buffered()

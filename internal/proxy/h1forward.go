@@ -336,8 +336,10 @@ func (c *h1conn) forward(b *router.Backend, addr string, deadline time.Time, st 
 			break
 		}
 		uc.nc.Close()
-		var ce clientError
-		if errors.As(err, &ce) {
+		if errors.As(err, new(clientError)) {
+			if errors.Is(err, os.ErrDeadlineExceeded) {
+				return c.bodyTimedOut(deadline)
+			}
 			return statusClientClosed, 0, connClose
 		}
 		if retryOnNewConn(attempt, reused, uc, remaining == 0 && replayable(rq.method, rq.contentLength != 0, hasIdempotencyKey(&rq.fields)), err) {
@@ -354,25 +356,39 @@ func (c *h1conn) forward(b *router.Backend, addr string, deadline time.Time, st 
 	return c.relayResponse(uc, deadline, st)
 }
 
+// bodyTimedOut answers a request whose body stalled past
+// ClientBodyTimeout with 408, or 504 when the route's deadline cut it, and
+// ends the connection: the rest of the body will not be read.
+func (c *h1conn) bodyTimedOut(deadline time.Time) (int, int64, connNext) {
+	c.req.closeAfter = true
+	if !deadline.IsZero() && !time.Now().Before(deadline) {
+		c.writeError(http.StatusGatewayTimeout, "request timed out")
+		return http.StatusGatewayTimeout, 0, connClose
+	}
+	c.writeError(http.StatusRequestTimeout, "request body timed out")
+	return http.StatusRequestTimeout, 0, connClose
+}
+
 // clientError wraps a failure to read the request body from the client.
 type clientError struct{ error }
 
 func (e clientError) Unwrap() error { return e.error }
 
 // exchange writes the request and reads the final response head into c.resp.
+// Each wait for the backend to take more of the request is bounded by
+// BackendIdleTimeout, the wait for the response head by
+// BackendResponseTimeout or, in its place, the route's deadline; all of
+// them by that deadline. While they last, the client's socket is checked
+// for a hang-up.
 func (c *h1conn) exchange(uc *upConn, deadline time.Time, remaining int64) error {
 	uc.r, uc.w, uc.scanned = 0, 0, 0
-	if !deadline.IsZero() {
-		if err := uc.nc.SetDeadline(deadline); err != nil {
-			return err
-		}
-	}
+	uc.boundExchange(&c.s.opts, deadline, c.now, c.goneFn)
 	if _, err := uc.nc.Write(c.reqBuf); err != nil {
 		return err
 	}
 	if remaining > 0 {
-		if err := c.copyBody(uc, remaining); err != nil {
-			if errors.As(err, new(clientError)) || !uc.earlyAnswer(c.req.method == http.MethodHead, &c.respHeadBuf, &c.resp) {
+		if err := c.copyBody(uc, remaining, deadline); err != nil {
+			if errors.As(err, new(clientError)) || errors.Is(err, os.ErrDeadlineExceeded) || !uc.earlyAnswer(c.req.method == http.MethodHead, &c.respHeadBuf, &c.resp) {
 				return err
 			}
 			// The rest of the body stays unread: this response is the
@@ -428,11 +444,11 @@ func (uc *upConn) readFinalHead(headRequest bool, scratch *[]byte, rs *respHead)
 const maxResponseHead = 1 << 20
 
 // copyBody streams the rest of a Content-Length request body from the
-// client to the backend through the client's read buffer.
-func (c *h1conn) copyBody(uc *upConn, n int64) error {
-	if err := c.setReadDeadline(time.Time{}); err != nil {
-		return clientError{err}
-	}
+// client to the backend through the client's read buffer, each wait for
+// the client bounded by ClientBodyTimeout (and deadline).
+func (c *h1conn) copyBody(uc *upConn, n int64, deadline time.Time) error {
+	c.boundBodyReads(deadline)
+	defer c.unboundReads()
 	for n > 0 {
 		if c.in.r == c.in.w {
 			if err := c.in.fill(len(c.in.buf)); err != nil {
@@ -533,6 +549,7 @@ func (c *h1conn) relayResponse(uc *upConn, deadline time.Time, st *filterState) 
 	}
 	c.endHead(hasDate)
 
+	uc.boundRelay(&c.s.opts, deadline)
 	n, err := c.relayBody(uc)
 	if err != nil {
 		// A truncated body: close both ends so the client cannot take it
@@ -542,10 +559,8 @@ func (c *h1conn) relayResponse(uc *upConn, deadline time.Time, st *filterState) 
 	}
 	if rs.closeAfter || uc.r != uc.w {
 		uc.nc.Close()
-	} else if deadline.IsZero() || uc.nc.SetDeadline(time.Time{}) == nil {
-		c.s.fwd.pool.put(uc, c.now)
 	} else {
-		uc.nc.Close()
+		c.s.fwd.pool.put(uc, c.now)
 	}
 	return rs.status, n, connKeep
 }

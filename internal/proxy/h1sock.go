@@ -5,6 +5,7 @@ import (
 	"io"
 	"net"
 	"os"
+	"sync/atomic"
 	"syscall"
 	"unsafe"
 )
@@ -31,12 +32,20 @@ type sockIO struct {
 
 	// The read and the write in flight (one of each at most), seen by
 	// readFn and writeFn, which are bound once so that no call allocates.
-	rd, wr    rawCall
-	readFn    func(fd uintptr) bool
-	readNowFn func(fd uintptr) bool
-	writeFn   func(fd uintptr) bool
-	peekFn    func(fd uintptr) bool
-	peekBuf   [1]byte
+	rd, wr         rawCall
+	readFn         func(fd uintptr) bool
+	readNowFn      func(fd uintptr) bool
+	boundedReadFn  func(fd uintptr) bool
+	writeFn        func(fd uintptr) bool
+	boundedWriteFn func(fd uintptr) bool
+	peekFn         func(fd uintptr)
+	peekBuf        [1]byte
+	peekN          int
+
+	// rb and wb bound each wait of a read or write (h1wait.go).
+	rb, wb waitBound
+	// interrupted is set once interrupt has run: the connection is done.
+	interrupted atomic.Bool
 }
 
 // rawCall is the buffer and outcome of one raw read or write.
@@ -53,7 +62,9 @@ func newSockIO(nc net.Conn) *sockIO {
 			s.rc = rc
 			s.readFn = s.rawRead
 			s.readNowFn = s.rawReadNow
+			s.boundedReadFn = s.boundedRawRead
 			s.writeFn = s.rawWrite
+			s.boundedWriteFn = s.boundedRawWrite
 			s.peekFn = s.rawPeek
 		}
 	}
@@ -64,6 +75,9 @@ func newSockIO(nc net.Conn) *sockIO {
 // its side, or the error that stopped it (a deadline, a closed
 // connection, a reset).
 func (s *sockIO) Read(p []byte) (int, error) {
+	if s.rb.per > 0 {
+		return s.boundedRead(p)
+	}
 	if s.rc == nil {
 		return s.Conn.Read(p)
 	}
@@ -135,6 +149,9 @@ func (s *sockIO) rawReadNow(fd uintptr) bool {
 
 // Write writes all of p or returns the error that stopped it.
 func (s *sockIO) Write(p []byte) (int, error) {
+	if s.wb.per > 0 {
+		return s.boundedWrite(p)
+	}
 	if s.rc == nil {
 		return s.Conn.Write(p)
 	}
@@ -174,17 +191,28 @@ func (s *sockIO) rawWrite(fd uintptr) bool {
 // closed it (or broke the protocol). A connection that is not a
 // raw-capable socket cannot be checked and counts as idle.
 func (s *sockIO) idle() bool {
+	errno, n := s.peek()
+	return errno == syscall.EAGAIN && n <= 0
+}
+
+// peek peeks at one byte without waiting, and without regard to the
+// read deadline: errno EAGAIN means nothing to read, n 0 with errno 0 the
+// peer's FIN, n 1 data. A connection that is not a raw-capable socket
+// reads as EAGAIN.
+func (s *sockIO) peek() (syscall.Errno, int) {
 	if s.rc == nil {
-		return true
+		return syscall.EAGAIN, -1
 	}
 	s.rd = rawCall{}
-	err := s.rc.Read(s.peekFn)
-	return err == nil && s.rd.errno == syscall.EAGAIN
+	if s.rc.Control(s.peekFn) != nil {
+		return syscall.EBADF, -1
+	}
+	return s.rd.errno, s.peekN
 }
 
 // rawPeek peeks at one byte without waiting.
-func (s *sockIO) rawPeek(fd uintptr) bool {
-	_, _, s.rd.errno = syscall.RawSyscall6(syscall.SYS_RECVFROM, fd, uintptr(unsafe.Pointer(&s.peekBuf[0])), 1,
+func (s *sockIO) rawPeek(fd uintptr) {
+	n, _, e := syscall.RawSyscall6(syscall.SYS_RECVFROM, fd, uintptr(unsafe.Pointer(&s.peekBuf[0])), 1,
 		syscall.MSG_PEEK|syscall.MSG_DONTWAIT, 0, 0)
-	return true // never wait
+	s.rd.errno, s.peekN = e, int(n)
 }

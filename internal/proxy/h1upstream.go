@@ -15,6 +15,25 @@ type upConn struct {
 	idleAt time.Time
 }
 
+// boundExchange bounds the waits of a request's exchange (see
+// h1conn.exchange); deadline is the route's, zero if none; now is recent.
+// check, when set, runs while a read waits (waitBound.check).
+func (c *upConn) boundExchange(o *Options, deadline, now time.Time, check func() error) {
+	c.nc.wb.bound(o.BackendIdleTimeout, deadline)
+	if deadline.IsZero() {
+		c.nc.rb.bound(o.BackendResponseTimeout, deadline)
+	} else {
+		c.nc.rb.bound(deadline.Sub(now), deadline) // the route's timeout replaces it
+	}
+	c.nc.rb.check = check
+}
+
+// boundRelay bounds each wait for more of the response body by
+// BackendIdleTimeout, and all of them by the route's deadline.
+func (c *upConn) boundRelay(o *Options, deadline time.Time) {
+	c.nc.rb.bound(o.BackendIdleTimeout, deadline)
+}
+
 // upstreamPool keeps idle backend connections per endpoint address, last
 // used first, so a busy backend keeps a warm set and the rest age out.
 type upstreamPool struct {
@@ -93,6 +112,7 @@ func (p *upstreamPool) pop(addr string) *upConn {
 // is the caller's recent clock reading.
 func (p *upstreamPool) put(c *upConn, now time.Time) {
 	c.idleAt = now
+	c.nc.rb.check = nil // it referred to the request's client
 	p.mu.Lock()
 	defer p.mu.Unlock()
 	if p.closed {

@@ -75,6 +75,9 @@ type pooledState struct {
 	head []byte
 	keys []string
 	resp respHead
+	// body reads the client's request body, send writes the response.
+	body clientBody
+	send clientSend
 
 	// The request's watch, one context.AfterFunc for its whole exchange
 	// (two were about eight allocations per request): when the request's
@@ -124,9 +127,21 @@ func (f *forwarder) forwardPooled(w http.ResponseWriter, r, out *http.Request, b
 		}
 	}
 	ps := f.pooledStates.Get().(*pooledState)
-	body, err := writePooledHead(ps, out)
+	var in io.Reader
+	if out.Body != nil && out.ContentLength > 0 {
+		// Each wait for more of the body is bounded, and all of them by
+		// the deadline: a route's timeout covers the body too.
+		ps.body.reset(out.Body, w, f.opts.ClientBodyTimeout, deadline, nil)
+		in = &ps.body
+	}
+	body, err := writePooledHead(ps, out, in)
 	if err != nil {
+		timedOut := ps.body.timedOut
 		f.putPooledState(ps, true)
+		if timedOut {
+			writeBodyTimeout(w, r, deadline)
+			return
+		}
 		f.pooledFailed(w, r, ctx, b, deadline, err)
 		return
 	}
@@ -154,20 +169,26 @@ func (f *forwarder) forwardPooled(w http.ResponseWriter, r, out *http.Request, b
 			addr, attempt = next, -1
 			continue
 		}
+		if ps.body.timedOut {
+			f.putPooledState(ps, stop())
+			writeBodyTimeout(w, r, deadline)
+			return
+		}
 		f.putPooledState(ps, stop())
 		f.pooledFailed(w, r, ctx, b, deadline, err)
 		return
 	}
-	// The exchange ended with the response head read; the body follows.
-	keep, err := f.relayPooled(w, uc, &ps.resp, st)
+	// The exchange ended with the response head read; the body follows,
+	// each wait on the backend bounded by BackendIdleTimeout.
+	uc.boundRelay(&f.opts, deadline)
+	ps.send.reset(w, f.opts.ClientSendTimeout)
+	keep, err := f.relayPooled(&ps.send, uc, &ps.resp, st)
 	quiet := stop() // false: the watch ran, uc may be interrupted
 	f.putPooledState(ps, quiet)
 	if !quiet || err != nil || !keep {
 		uc.nc.Close()
-	} else if deadline.IsZero() || uc.nc.SetDeadline(time.Time{}) == nil {
-		f.pool.put(uc, time.Now())
 	} else {
-		uc.nc.Close()
+		f.pool.put(uc, time.Now())
 	}
 	if err != nil {
 		if r.Context().Err() != nil {
@@ -188,6 +209,7 @@ func (f *forwarder) putPooledState(ps *pooledState, quiet bool) {
 	}
 	ps.cur.Store(nil)
 	ps.ended.Store(false)
+	ps.body, ps.send = clientBody{}, clientSend{}
 	if cap(ps.head) > maxKeptHead {
 		ps.head = nil
 	}
@@ -203,14 +225,12 @@ var aLongTimeAgo = time.Unix(1, 0)
 
 // interrupt ends the connection's read or write in progress, for a client
 // that went away or a request timeout. The connection is not reused after.
-func (c *upConn) interrupt() {
-	_ = c.nc.SetDeadline(aLongTimeAgo) // fails only on a closed connection, which has nothing to wake
-}
+func (c *upConn) interrupt() { c.nc.interrupt() }
 
 // writePooledHead puts out's request head in ps.head, with a small body
-// appended so head and body leave in one write. It returns the body still
-// to be streamed (nil when none is left).
-func writePooledHead(ps *pooledState, out *http.Request) (io.Reader, error) {
+// read from in appended so head and body leave in one write. It returns
+// the body still to be streamed (nil when none is left).
+func writePooledHead(ps *pooledState, out *http.Request, in io.Reader) (io.Reader, error) {
 	b := ps.head[:0]
 	b = append(b, out.Method...)
 	b = append(b, ' ')
@@ -247,12 +267,12 @@ func writePooledHead(ps *pooledState, out *http.Request) (io.Reader, error) {
 		if n <= maxInlineBody {
 			k := len(b)
 			b = slices.Grow(b, int(n))[:k+int(n)]
-			if _, err := io.ReadFull(out.Body, b[k:]); err != nil {
+			if _, err := io.ReadFull(in, b[k:]); err != nil {
 				ps.head = b[:0]
 				return nil, clientError{err}
 			}
 		} else {
-			rest = io.LimitReader(out.Body, n)
+			rest = io.LimitReader(in, n)
 		}
 	}
 	ps.head = b
@@ -267,12 +287,8 @@ const maxInlineBody = 16 << 10
 // away, ends it.
 func (f *forwarder) pooledExchange(ctx context.Context, uc *upConn, ps *pooledState, out *http.Request, body io.Reader, deadline time.Time) error {
 	uc.r, uc.w, uc.scanned = 0, 0, 0
-	if !deadline.IsZero() {
-		if err := uc.nc.SetDeadline(deadline); err != nil {
-			return err
-		}
-	}
-	ps.use(uc) // after the deadline above, which would undo an interrupt
+	uc.boundExchange(&f.opts, deadline, time.Now(), nil)
+	ps.use(uc)
 	if _, err := uc.nc.Write(ps.head); err != nil {
 		return err
 	}
@@ -320,7 +336,9 @@ func (f *forwarder) copyRequestBody(uc *upConn, body io.Reader) error {
 // writeUpstreamError does for the Transport; a request whose own body
 // failed gets 400 if its client is still there.
 func (f *forwarder) pooledFailed(w http.ResponseWriter, r *http.Request, ctx context.Context, b *router.Backend, deadline time.Time, err error) {
-	timedOut := errors.Is(err, os.ErrDeadlineExceeded) && !deadline.IsZero() && !time.Now().Before(deadline)
+	// A deadline on the backend connection: the route's, or a wait past
+	// BackendResponseTimeout or BackendIdleTimeout.
+	timedOut := errors.Is(err, os.ErrDeadlineExceeded)
 	switch {
 	case r.Context().Err() != nil:
 		return
@@ -342,7 +360,8 @@ func (f *forwarder) pooledFailed(w http.ResponseWriter, r *http.Request, ctx con
 // relayPooled writes the response head in rs to w and copies the body,
 // flushing w before every wait on the backend so a streamed body is never
 // held back. keep reports a connection that can serve another request.
-func (f *forwarder) relayPooled(w http.ResponseWriter, uc *upConn, rs *respHead, st *filterState) (keep bool, err error) {
+func (f *forwarder) relayPooled(cs *clientSend, uc *upConn, rs *respHead, st *filterState) (keep bool, err error) {
+	w := cs.w
 	h := w.Header()
 	vals := make([]string, len(rs.fields)) // one array for every value
 	for i, fl := range rs.fields {
@@ -365,22 +384,15 @@ func (f *forwarder) relayPooled(w http.ResponseWriter, uc *upConn, rs *respHead,
 		h["Content-Type"] = nil // relay the backend's absence; never sniff one
 	}
 	w.WriteHeader(rs.status)
-	rc := http.NewResponseController(w)
-	flush := func() error {
-		err := rc.Flush()
-		if errors.Is(err, http.ErrNotSupported) {
-			return nil
-		}
-		return err
-	}
+	flush := cs.flush
 	switch rs.framing {
 	case bodyNone:
 	case bodyLength:
-		err = copyLength(w, uc, rs.contentLength, flush)
+		err = copyLength(cs, uc, rs.contentLength, flush)
 	case bodyChunked:
-		err = copyChunked(w, h, uc, flush)
+		err = copyChunked(cs, h, uc, flush)
 	case bodyToEOF:
-		err = copyToEOF(w, uc, flush)
+		err = copyToEOF(cs, uc, flush)
 	}
 	return err == nil && !rs.closeAfter && uc.r == uc.w, err
 }

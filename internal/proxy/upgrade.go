@@ -17,10 +17,17 @@ import (
 func (f *forwarder) upgrade(w http.ResponseWriter, r, out *http.Request, b *router.Backend, addr string, st *filterState) {
 	out.URL.Scheme = "http"
 	out.URL.Host = addr
+	// The answer to the upgrade is bounded by BackendResponseTimeout (no
+	// route timeout applies to upgraded connections); the watch stops
+	// before the connections are spliced.
+	ctx, watch := startBackendWatch(out.Context(), &f.opts, false, false)
+	defer watch.stop()
+	out = out.WithContext(ctx)
 	// Upgrades speak HTTP/1.1 to the backend whatever its appProtocol.
 	resp, err := f.h1.RoundTrip(out)
+	watch.pause()
 	if err != nil {
-		f.writeUpstreamError(w, r, out.Context(), b, err)
+		f.writeUpstreamError(w, r, ctx, b, err)
 		return
 	}
 	if resp.StatusCode != http.StatusSwitchingProtocols {
@@ -28,7 +35,7 @@ func (f *forwarder) upgrade(w http.ResponseWriter, r, out *http.Request, b *rout
 		defer resp.Body.Close()
 		copyResponseHeader(w, resp, st)
 		w.WriteHeader(resp.StatusCode)
-		if err := f.copyBody(w, resp.Body, false); err != nil && r.Context().Err() == nil {
+		if err := f.copyBody(w, watchedBody{resp.Body, watch}, false); err != nil && r.Context().Err() == nil {
 			panic(http.ErrAbortHandler)
 		}
 		return
