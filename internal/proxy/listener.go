@@ -55,11 +55,17 @@ func (s *Server) bind(addr string, lc *listenerConfig) (*socket, error) {
 		return nil, fmt.Errorf("bind %s: %w", addr, err)
 	}
 	sock := &socket{protocol: lc.protocol, ln: ln}
+	// The same client timeouts bound HTTP/2 streams: a body that stops
+	// coming, a client that keeps the flow-control window shut, a socket
+	// write that blocks.
 	sock.h2 = &h2.Server{
-		MaxHeaderBytes: s.opts.MaxHeaderBytes,
-		IdleTimeout:    s.opts.IdleTimeout,
-		ReadTimeout:    s.opts.ReadHeaderTimeout,
-		Logger:         s.opts.Logger,
+		MaxHeaderBytes:   s.opts.MaxHeaderBytes,
+		IdleTimeout:      s.opts.IdleTimeout,
+		ReadTimeout:      s.opts.ReadHeaderTimeout,
+		BodyIdleTimeout:  s.opts.ClientBodyTimeout,
+		SendStallTimeout: s.opts.ClientSendTimeout,
+		WriteTimeout:     s.opts.ClientSendTimeout,
+		Logger:           s.opts.Logger,
 	}
 	sock.cfg.Store(lc)
 	if lc.protocol == ir.ProtocolTLS || lc.protocol == ir.ProtocolTCP {

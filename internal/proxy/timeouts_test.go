@@ -531,3 +531,26 @@ func TestSendDeadlineDoesNotOutliveResponse(t *testing.T) {
 		t.Fatalf("second response: %v %v", resp.StatusCode, err)
 	}
 }
+
+// TestHTTP2BodyStallCut: the client timeouts reach HTTP/2 streams too (the
+// h2 server gets them from Options): a stream whose declared body never
+// comes is answered 408 (or reset) within the body timeout.
+func TestHTTP2BodyStallCut(t *testing.T) {
+	be := newEchoBackend(t, "a")
+	snap := &ir.Snapshot{Listeners: []ir.Listener{httpListener("web", catchAll(prefixRoute("r", "/", be.backend(1))))}}
+	p := startProxy(t, snap, Options{ClientBodyTimeout: 300 * time.Millisecond})
+	body, w := io.Pipe()
+	defer w.Close()
+	req, _ := http.NewRequest("POST", p.url(t, "web")+"/upload", body)
+	start := time.Now()
+	res, err := h2cClient().Do(req)
+	if err == nil {
+		res.Body.Close()
+		if res.StatusCode != http.StatusRequestTimeout {
+			t.Fatalf("stalled HTTP/2 body: %d, want 408", res.StatusCode)
+		}
+	}
+	if d := time.Since(start); d > 3*time.Second {
+		t.Fatalf("stalled HTTP/2 body cut after %v, want about 300ms", d)
+	}
+}
