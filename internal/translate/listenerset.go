@@ -233,10 +233,8 @@ func (s *listenerSetState) status() ListenerSetStatus {
 			s.accepted.reason, s.accepted.message, gen))
 	}
 	for _, l := range s.listeners {
-		ls := l.status()
-		st.Listeners = append(st.Listeners, gwv1.ListenerEntryStatus{
-			Name: ls.Name, SupportedKinds: ls.SupportedKinds, AttachedRoutes: ls.AttachedRoutes, Conditions: ls.Conditions,
-		})
+		// The entry type has the Gateway listener status's fields.
+		st.Listeners = append(st.Listeners, gwv1.ListenerEntryStatus(l.status()))
 	}
 	return ListenerSetStatus{Namespace: s.ls.Namespace, Name: s.ls.Name, Status: st}
 }
