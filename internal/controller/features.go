@@ -62,6 +62,7 @@ func common() []features.FeatureName {
 		features.SupportTCPRoute,
 		features.SupportTLSRouteModeTerminate,
 		features.SupportTLSRouteModeMixed,
+		features.SupportListenerSet,
 	}
 }
 

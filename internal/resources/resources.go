@@ -15,6 +15,7 @@ import (
 type Resources struct {
 	GatewayClasses     []*gwv1.GatewayClass
 	Gateways           []*gwv1.Gateway
+	ListenerSets       []*gwv1.ListenerSet
 	HTTPRoutes         []*gwv1.HTTPRoute
 	GRPCRoutes         []*gwv1.GRPCRoute
 	TLSRoutes          []*gwv1.TLSRoute

@@ -34,30 +34,33 @@ func (t *translator) attach(route metav1.Object, kind string, hostnames []gwv1.H
 	if ref.Kind != nil {
 		refKind = string(*ref.Kind)
 	}
-	if group != gwv1.GroupName || refKind != "Gateway" {
+	if group != gwv1.GroupName || refKind != "Gateway" && refKind != kindListenerSet {
 		return parentResult{}, false
 	}
 	ns := route.GetNamespace()
 	if ref.Namespace != nil {
 		ns = string(*ref.Namespace)
 	}
-	key := ns + "/" + string(ref.Name)
-	gs, owned := t.gatewaysByKey[key]
-	if !owned {
-		if _, exists := t.ix.gateways[nsName(ns, string(ref.Name))]; exists {
-			return parentResult{}, false // another controller's Gateway
-		}
-		return parentResult{accepted: cond{false, string(gwv1.RouteReasonNoMatchingParent),
-			fmt.Sprintf("Gateway %s not found", key)}}, true
+	var (
+		res        parentResult
+		candidates []*listenerState
+		ours       bool
+	)
+	if refKind == kindListenerSet {
+		res, candidates, ours = t.listenerSetParent(ns, string(ref.Name))
+	} else {
+		res, candidates, ours = t.gatewayParent(ns, string(ref.Name))
 	}
-	res := parentResult{gateway: gs}
+	if !ours || res.accepted.reason != "" { // not ours, or already decided
+		return res, ours
+	}
+	key := refKind + " " + ns + "/" + string(ref.Name)
 
-	candidates := gs.listeners
 	if ref.SectionName != nil {
 		candidates = filterListeners(candidates, func(l *listenerState) bool { return l.spec.Name == *ref.SectionName })
 		if len(candidates) == 0 {
 			res.accepted = cond{false, string(gwv1.RouteReasonNoMatchingParent),
-				fmt.Sprintf("Gateway %s has no listener named %q", key, *ref.SectionName)}
+				fmt.Sprintf("%s has no listener named %q", key, *ref.SectionName)}
 			return res, true
 		}
 	}
@@ -65,7 +68,7 @@ func (t *translator) attach(route metav1.Object, kind string, hostnames []gwv1.H
 		candidates = filterListeners(candidates, func(l *listenerState) bool { return l.spec.Port == *ref.Port })
 		if len(candidates) == 0 {
 			res.accepted = cond{false, string(gwv1.RouteReasonNoMatchingParent),
-				fmt.Sprintf("Gateway %s has no matching listener on port %d", key, *ref.Port)}
+				fmt.Sprintf("%s has no matching listener on port %d", key, *ref.Port)}
 			return res, true
 		}
 	}
@@ -74,7 +77,7 @@ func (t *translator) attach(route metav1.Object, kind string, hostnames []gwv1.H
 	})
 	if len(allowed) == 0 {
 		res.accepted = cond{false, string(gwv1.RouteReasonNotAllowedByListeners),
-			fmt.Sprintf("no listener of Gateway %s allows %s from namespace %q", key, kind, route.GetNamespace())}
+			fmt.Sprintf("no listener of %s allows %s from namespace %q", key, kind, route.GetNamespace())}
 		return res, true
 	}
 	for _, l := range allowed {
@@ -86,11 +89,48 @@ func (t *translator) attach(route metav1.Object, kind string, hostnames []gwv1.H
 	}
 	if len(res.attachments) == 0 {
 		res.accepted = cond{false, string(gwv1.RouteReasonNoMatchingListenerHostname),
-			fmt.Sprintf("no hostname of the route matches a listener hostname of Gateway %s", key)}
+			fmt.Sprintf("no hostname of the route matches a listener hostname of %s", key)}
 		return res, true
 	}
 	res.accepted = cond{true, string(gwv1.RouteReasonAccepted), "Route is accepted"}
 	return res, true
+}
+
+// gatewayParent resolves a parentRef to a Gateway: its own listeners are
+// the candidates (a ListenerSet's are reached through the ListenerSet only).
+// ours is false for another controller's Gateway.
+func (t *translator) gatewayParent(ns, name string) (res parentResult, candidates []*listenerState, ours bool) {
+	key := ns + "/" + name
+	gs, owned := t.gatewaysByKey[key]
+	if !owned {
+		if _, exists := t.ix.gateways[nsName(ns, name)]; exists {
+			return parentResult{}, nil, false // another controller's Gateway
+		}
+		return parentResult{accepted: cond{false, string(gwv1.RouteReasonNoMatchingParent),
+			fmt.Sprintf("Gateway %s not found", key)}}, nil, true
+	}
+	return parentResult{gateway: gs}, gs.listeners, true
+}
+
+// listenerSetParent resolves a parentRef to a ListenerSet: its listeners
+// are the candidates. ours is false for a ListenerSet whose parent is not
+// an owned Gateway.
+func (t *translator) listenerSetParent(ns, name string) (res parentResult, candidates []*listenerState, ours bool) {
+	key := ns + "/" + name
+	s, owned := t.setsByKey[key]
+	if !owned {
+		if _, exists := t.ix.sets[nsName(ns, name)]; exists {
+			return parentResult{}, nil, false // attached to another controller's Gateway, or to none
+		}
+		return parentResult{accepted: cond{false, string(gwv1.RouteReasonNoMatchingParent),
+			fmt.Sprintf("ListenerSet %s not found", key)}}, nil, true
+	}
+	res = parentResult{gateway: s.gw}
+	if !s.allowed {
+		res.accepted = cond{false, string(gwv1.RouteReasonNoMatchingParent),
+			fmt.Sprintf("ListenerSet %s is not attached: %s", key, s.accepted.message)}
+	}
+	return res, s.listeners, true
 }
 
 func filterListeners(ls []*listenerState, keep func(*listenerState) bool) []*listenerState {
@@ -118,7 +158,7 @@ func (t *translator) namespaceAllowed(l *listenerState, routeNS string) bool {
 	case gwv1.NamespacesFromAll:
 		return true
 	case gwv1.NamespacesFromSame:
-		return routeNS == l.gw.gw.Namespace
+		return routeNS == l.namespace()
 	case gwv1.NamespacesFromSelector:
 		if selector == nil {
 			return false

@@ -20,7 +20,7 @@ func buildIR(gws []*gatewayState) *ir.Snapshot {
 		}
 		byPort := make(map[gwv1.PortNumber][]*listenerState)
 		var ports []gwv1.PortNumber
-		for _, l := range gs.listeners {
+		for _, l := range gs.served() {
 			if !l.programmed() {
 				continue
 			}
@@ -61,7 +61,7 @@ func buildListener(gs *gatewayState, port gwv1.PortNumber, ls []*listenerState) 
 			certIndex[c.Name] = len(out.Certificates)
 			out.Certificates = append(out.Certificates, c)
 		}
-		vh := ir.VirtualHost{Name: gs.key + "/" + string(l.spec.Name), Hostname: l.hostname, TerminateTLS: terminatesTLS(l.spec)}
+		vh := ir.VirtualHost{Name: l.virtualHostName(), Hostname: l.hostname, TerminateTLS: terminatesTLS(l.spec)}
 		if len(l.routes) > 0 {
 			vh.Routes = make([]ir.Route, 0, len(l.routes))
 		}

@@ -17,8 +17,9 @@ type gatewayState struct {
 	gw        *gwv1.Gateway
 	key       string // "namespace/name"
 	accepted  bool
-	address   string // bind address, "" for the proxy default
-	listeners []*listenerState
+	address   string           // bind address, "" for the proxy default
+	listeners []*listenerState // the Gateway's own, which Gateway parentRefs reach
+	sets      []*listenerSetState
 	conds     []metav1.Condition
 	addresses []gwv1.GatewayStatusAddress
 }
@@ -26,6 +27,7 @@ type gatewayState struct {
 // listenerState is one Gateway listener after validation.
 type listenerState struct {
 	gw       *gatewayState
+	set      *listenerSetState // nil for the Gateway's own listeners
 	spec     *gwv1.Listener
 	hostname string
 
@@ -120,9 +122,10 @@ func (t *translator) gateway(gw *gwv1.Gateway, classAccepted bool, claims portCl
 			continue
 		}
 		seen[spec.Name] = true
-		gs.listeners = append(gs.listeners, t.listener(gs, spec))
+		gs.listeners = append(gs.listeners, t.listener(gs, nil, spec))
 	}
 	markConflicts(gs.listeners)
+	t.listenerSets(gs)
 	bindAddr := gs.address
 	if bindAddr == "" {
 		bindAddr = t.opts.DefaultAddress
@@ -132,7 +135,7 @@ func (t *translator) gateway(gw *gwv1.Gateway, classAccepted bool, claims portCl
 		// claimed per Gateway only.
 		bindAddr = "gateway " + gs.key
 	}
-	for _, l := range gs.listeners {
+	for _, l := range gs.served() {
 		if !l.accepted.ok || l.conflicted.ok {
 			continue
 		}
@@ -142,7 +145,7 @@ func (t *translator) gateway(gw *gwv1.Gateway, classAccepted bool, claims portCl
 		}
 	}
 
-	markOverlappingTLS(gs.listeners)
+	markOverlappingTLS(gs.served())
 
 	var invalid []string
 	for _, l := range gs.listeners {
@@ -199,6 +202,9 @@ func (t *translator) gateway(gw *gwv1.Gateway, classAccepted bool, claims portCl
 	}
 	if c, ok := backendClientCertificate(gw); ok {
 		gs.conds = append(gs.conds, c)
+	}
+	for _, s := range gs.sets {
+		s.settle()
 	}
 	return gs
 }
@@ -261,9 +267,12 @@ func (t *translator) gatewayAddresses(gs *gatewayState) string {
 	return ""
 }
 
-func (t *translator) listener(gs *gatewayState, spec *gwv1.Listener) *listenerState {
+// listener validates one listener of a Gateway, or of set when set is not
+// nil.
+func (t *translator) listener(gs *gatewayState, set *listenerSetState, spec *gwv1.Listener) *listenerState {
 	l := &listenerState{
 		gw:             gs,
+		set:            set,
 		spec:           spec,
 		accepted:       cond{ok: true, reason: string(gwv1.ListenerReasonAccepted)},
 		conflicted:     cond{ok: false, reason: string(gwv1.ListenerReasonNoConflicts)},
@@ -448,7 +457,7 @@ func displayAddr(addr string) string {
 
 // listenerStatus renders the status of one listener.
 func (l *listenerState) status() gwv1.ListenerStatus {
-	gen := l.gw.gw.Generation
+	gen := l.generation()
 	refs := l.resolvedRefs()
 	conds := []metav1.Condition{
 		condition(string(gwv1.ListenerConditionAccepted), l.accepted.ok, l.accepted.reason, msgOr(l.accepted.message, "Listener is accepted"), gen),
@@ -458,7 +467,13 @@ func (l *listenerState) status() gwv1.ListenerStatus {
 	if l.programmed() {
 		conds = append(conds, condition(string(gwv1.ListenerConditionProgrammed), true, string(gwv1.ListenerReasonProgrammed), "Listener is programmed", gen))
 	} else {
-		conds = append(conds, condition(string(gwv1.ListenerConditionProgrammed), false, string(gwv1.ListenerReasonInvalid), "Listener is not programmed: "+l.problem(), gen))
+		// A conflict is its own Programmed reason, as the ListenerSet
+		// conformance tests require; other problems are Invalid.
+		reason := string(gwv1.ListenerReasonInvalid)
+		if l.conflicted.ok {
+			reason = l.conflicted.reason
+		}
+		conds = append(conds, condition(string(gwv1.ListenerConditionProgrammed), false, reason, "Listener is not programmed: "+l.problem(), gen))
 	}
 	if len(l.overlapping) > 0 {
 		conds = append(conds, condition(string(gwv1.ListenerConditionOverlappingTLSConfig), true,

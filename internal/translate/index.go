@@ -19,6 +19,7 @@ type index struct {
 	namespaces map[string]*corev1.Namespace
 	grants     map[string][]*gwv1.ReferenceGrant // by namespace of the grant (the target side)
 	gateways   map[types.NamespacedName]*gwv1.Gateway
+	sets       map[types.NamespacedName]*gwv1.ListenerSet
 	classes    map[string]*gwv1.GatewayClass
 	// tlsPolicies are the BackendTLSPolicies targeting each Service.
 	tlsPolicies map[types.NamespacedName][]*gwv1.BackendTLSPolicy
@@ -33,6 +34,7 @@ func newIndex(res *resources.Resources) *index {
 		namespaces: make(map[string]*corev1.Namespace, len(res.Namespaces)),
 		grants:     make(map[string][]*gwv1.ReferenceGrant),
 		gateways:   make(map[types.NamespacedName]*gwv1.Gateway, len(res.Gateways)),
+		sets:       make(map[types.NamespacedName]*gwv1.ListenerSet, len(res.ListenerSets)),
 		classes:    make(map[string]*gwv1.GatewayClass, len(res.GatewayClasses)),
 
 		tlsPolicies: make(map[types.NamespacedName][]*gwv1.BackendTLSPolicy),
@@ -62,6 +64,9 @@ func newIndex(res *resources.Resources) *index {
 	}
 	for _, g := range res.Gateways {
 		ix.gateways[nsName(g.Namespace, g.Name)] = g
+	}
+	for _, s := range res.ListenerSets {
+		ix.sets[nsName(s.Namespace, s.Name)] = s
 	}
 	for _, c := range res.GatewayClasses {
 		ix.classes[c.Name] = c

@@ -23,8 +23,8 @@ func markOverlappingTLS(ls []*listenerState) {
 			if !overlapCandidate(b) || a.spec.Port != b.spec.Port || !hostnamesOverlap(a.hostname, b.hostname) {
 				continue
 			}
-			a.overlapping = append(a.overlapping, string(b.spec.Name))
-			b.overlapping = append(b.overlapping, string(a.spec.Name))
+			a.overlapping = append(a.overlapping, b.overlapName())
+			b.overlapping = append(b.overlapping, a.overlapName())
 		}
 	}
 }
@@ -55,4 +55,13 @@ func displayHostname(h string) string {
 		return "(any)"
 	}
 	return h
+}
+
+// overlapName names a listener in an overlap message: a Gateway's own by
+// its name, as before ListenerSets, and a ListenerSet's qualified.
+func (l *listenerState) overlapName() string {
+	if l.set != nil {
+		return l.set.key + "/" + string(l.spec.Name)
+	}
+	return string(l.spec.Name)
 }

@@ -12,10 +12,12 @@ import (
 type Status struct {
 	GatewayClasses []GatewayClassStatus `json:"gatewayClasses,omitempty"`
 	Gateways       []GatewayStatus      `json:"gateways,omitempty"`
-	HTTPRoutes     []HTTPRouteStatus    `json:"httpRoutes,omitempty"`
-	GRPCRoutes     []GRPCRouteStatus    `json:"grpcRoutes,omitempty"`
-	TLSRoutes      []TLSRouteStatus     `json:"tlsRoutes,omitempty"`
-	TCPRoutes      []TCPRouteStatus     `json:"tcpRoutes,omitempty"`
+	// ListenerSets holds the ListenerSets whose parent is an owned Gateway.
+	ListenerSets []ListenerSetStatus `json:"listenerSets,omitempty"`
+	HTTPRoutes   []HTTPRouteStatus   `json:"httpRoutes,omitempty"`
+	GRPCRoutes   []GRPCRouteStatus   `json:"grpcRoutes,omitempty"`
+	TLSRoutes    []TLSRouteStatus    `json:"tlsRoutes,omitempty"`
+	TCPRoutes    []TCPRouteStatus    `json:"tcpRoutes,omitempty"`
 	// BackendTLSPolicies holds RAUTA's ancestor entries of the policies
 	// that matter to its Gateways.
 	BackendTLSPolicies []PolicyStatus `json:"backendTLSPolicies,omitempty"`
@@ -32,6 +34,13 @@ type GatewayStatus struct {
 	Namespace string             `json:"namespace"`
 	Name      string             `json:"name"`
 	Status    gwv1.GatewayStatus `json:"status"`
+}
+
+// ListenerSetStatus is the status of one ListenerSet.
+type ListenerSetStatus struct {
+	Namespace string                 `json:"namespace"`
+	Name      string                 `json:"name"`
+	Status    gwv1.ListenerSetStatus `json:"status"`
 }
 
 // HTTPRouteStatus is the status of one HTTPRoute: one entry per parentRef

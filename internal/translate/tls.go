@@ -25,7 +25,6 @@ func (t *translator) listenerTLS(l *listenerState) {
 			"tls.certificateRefs: a listener that terminates TLS needs at least one certificate"}
 		return
 	}
-	gw := l.gw.gw
 	for i, ref := range tlsCfg.CertificateRefs {
 		field := fmt.Sprintf("tls.certificateRefs[%d]", i)
 		group := ""
@@ -36,7 +35,7 @@ func (t *translator) listenerTLS(l *listenerState) {
 		if ref.Kind != nil {
 			kind = string(*ref.Kind)
 		}
-		ns := gw.Namespace
+		ns := l.namespace()
 		if ref.Namespace != nil {
 			ns = string(*ref.Namespace)
 		}
@@ -45,7 +44,9 @@ func (t *translator) listenerTLS(l *listenerState) {
 				fmt.Sprintf("%s: kind %q in group %q is not supported; use a Secret", field, kind, group)}
 			return
 		}
-		from := refSource{Group: gwv1.GroupName, Kind: "Gateway", Namespace: gw.Namespace}
+		// A ListenerSet's references need grants of their own: grants
+		// to its parent Gateway are not inherited.
+		from := refSource{Group: gwv1.GroupName, Kind: l.ownerKind(), Namespace: l.namespace()}
 		if !t.ix.referenceAllowed(from, refTarget{Group: "", Kind: "Secret", Namespace: ns, Name: string(ref.Name)}) {
 			l.certRefs = cond{false, string(gwv1.ListenerReasonRefNotPermitted),
 				fmt.Sprintf("%s: Secret %s/%s is in another namespace and no ReferenceGrant allows it", field, ns, ref.Name)}

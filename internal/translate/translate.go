@@ -59,6 +59,11 @@ type translator struct {
 	ix            *index
 	status        *Status
 	gatewaysByKey map[string]*gatewayState
+	// setsByParent are the ListenerSets naming each Gateway
+	// ("namespace/name") as parent, in precedence order; setsByKey are
+	// the ListenerSets of owned Gateways after validation.
+	setsByParent map[string][]*gwv1.ListenerSet
+	setsByKey    map[string]*listenerSetState
 	// policyAncestors are the Gateways each BackendTLSPolicy matters to.
 	policyAncestors map[*gwv1.BackendTLSPolicy]map[string]*gatewayState
 	// endpointsOf memoises endpoints by Service port.
@@ -80,6 +85,8 @@ func Translate(res *resources.Resources, opts Options) Result {
 		ix:            newIndex(res),
 		status:        &Status{},
 		gatewaysByKey: make(map[string]*gatewayState),
+		setsByParent:  listenerSetsByParent(res.ListenerSets),
+		setsByKey:     make(map[string]*listenerSetState),
 
 		policyAncestors: make(map[*gwv1.BackendTLSPolicy]map[string]*gatewayState),
 		endpointsOf:     make(map[string][]ir.Endpoint),
@@ -103,11 +110,14 @@ func Translate(res *resources.Resources, opts Options) Result {
 	t.backendTLSPolicyStatus()
 
 	for _, gs := range gws {
-		st := gwv1.GatewayStatus{Addresses: gs.addresses, Conditions: gs.conds}
+		st := gwv1.GatewayStatus{Addresses: gs.addresses, Conditions: gs.conds, AttachedListenerSets: gs.attachedSets()}
 		for _, l := range gs.listeners {
 			st.Listeners = append(st.Listeners, l.status())
 		}
 		t.status.Gateways = append(t.status.Gateways, GatewayStatus{Namespace: gs.gw.Namespace, Name: gs.gw.Name, Status: st})
+		for _, s := range gs.sets {
+			t.status.ListenerSets = append(t.status.ListenerSets, s.status())
+		}
 	}
 	t.sortStatus()
 	return Result{IR: buildIR(gws), Status: t.status}
@@ -133,6 +143,7 @@ func (t *translator) sortStatus() {
 	s := t.status
 	sort.Slice(s.GatewayClasses, func(i, j int) bool { return s.GatewayClasses[i].Name < s.GatewayClasses[j].Name })
 	slices.SortFunc(s.Gateways, func(a, b GatewayStatus) int { return compareKeys(a.Namespace, a.Name, b.Namespace, b.Name) })
+	slices.SortFunc(s.ListenerSets, func(a, b ListenerSetStatus) int { return compareKeys(a.Namespace, a.Name, b.Namespace, b.Name) })
 	slices.SortFunc(s.HTTPRoutes, func(a, b HTTPRouteStatus) int { return compareKeys(a.Namespace, a.Name, b.Namespace, b.Name) })
 	slices.SortFunc(s.GRPCRoutes, func(a, b GRPCRouteStatus) int { return compareKeys(a.Namespace, a.Name, b.Namespace, b.Name) })
 	slices.SortFunc(s.TLSRoutes, func(a, b TLSRouteStatus) int { return compareKeys(a.Namespace, a.Name, b.Namespace, b.Name) })

@@ -39,6 +39,7 @@ func deepCopy(r *resources.Resources) *resources.Resources {
 	out := &resources.Resources{}
 	out.GatewayClasses = copyAll(r.GatewayClasses)
 	out.Gateways = copyAll(r.Gateways)
+	out.ListenerSets = copyAll(r.ListenerSets)
 	out.HTTPRoutes = copyAll(r.HTTPRoutes)
 	out.GRPCRoutes = copyAll(r.GRPCRoutes)
 	out.TLSRoutes = copyAll(r.TLSRoutes)

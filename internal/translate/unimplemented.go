@@ -38,18 +38,12 @@ const reasonUnsupportedValue = "UnsupportedValue"
 
 // gatewayUnimplemented refuses Gateway fields that ask RAUTA to take on
 // objects it does not serve: default Gateways (GEP-3793) would claim Routes
-// that name no parent, and allowedListeners would attach ListenerSets. Either
-// silently ignored would leave those Routes or ListenerSets unserved while the
-// Gateway looks fine, so the Gateway is not accepted until the field is
-// removed or set to None. It returns "" when nothing is refused.
+// that name no parent. Silently ignored, that would leave those Routes
+// unserved while the Gateway looks fine, so the Gateway is not accepted until
+// the field is removed or set to None. It returns "" when nothing is refused.
 func gatewayUnimplemented(gw *gwv1.Gateway) string {
 	if s := gw.Spec.DefaultScope; s != "" && s != gwv1.GatewayDefaultScopeNone {
 		return fmt.Sprintf("spec.defaultScope: %q: RAUTA does not implement default Gateways yet; remove the field or set None", s)
-	}
-	if al := gw.Spec.AllowedListeners; al != nil && al.Namespaces != nil && al.Namespaces.From != nil &&
-		*al.Namespaces.From != gwv1.NamespacesFromNone {
-		return fmt.Sprintf("spec.allowedListeners.namespaces.from: %q: RAUTA does not implement ListenerSets yet; remove the field or set None",
-			*al.Namespaces.From)
 	}
 	return ""
 }

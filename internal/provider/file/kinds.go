@@ -35,6 +35,8 @@ func lookupKind(apiVersion, kind string) (kindSpec, bool) {
 		return spec(kind, gatewayV1, false, func(r *resources.Resources) *[]*gwv1.GatewayClass { return &r.GatewayClasses }), true
 	case gatewayV1 + " Gateway":
 		return spec(kind, gatewayV1, true, func(r *resources.Resources) *[]*gwv1.Gateway { return &r.Gateways }), true
+	case gatewayV1 + " ListenerSet":
+		return spec(kind, gatewayV1, true, func(r *resources.Resources) *[]*gwv1.ListenerSet { return &r.ListenerSets }), true
 	case gatewayV1 + " HTTPRoute":
 		return spec(kind, gatewayV1, true, func(r *resources.Resources) *[]*gwv1.HTTPRoute { return &r.HTTPRoutes }), true
 	case gatewayV1 + " GRPCRoute":
@@ -83,7 +85,7 @@ func spec[T any, P interface {
 // hint when a manifest uses another one.
 func supportedVersion(kind string) string {
 	switch kind {
-	case "GatewayClass", "Gateway", "HTTPRoute", "GRPCRoute", "TLSRoute", "TCPRoute", "BackendTLSPolicy", "ReferenceGrant":
+	case "GatewayClass", "Gateway", "ListenerSet", "HTTPRoute", "GRPCRoute", "TLSRoute", "TCPRoute", "BackendTLSPolicy", "ReferenceGrant":
 		return gatewayV1
 	case "Service", "Secret", "ConfigMap", "Namespace":
 		return "v1"

@@ -156,6 +156,7 @@ func objectKey(kind, namespace, name string) string {
 func sortResources(r *resources.Resources) {
 	sortObjects(r.GatewayClasses)
 	sortObjects(r.Gateways)
+	sortObjects(r.ListenerSets)
 	sortObjects(r.HTTPRoutes)
 	sortObjects(r.GRPCRoutes)
 	sortObjects(r.TLSRoutes)

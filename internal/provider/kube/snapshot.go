@@ -37,6 +37,7 @@ func List(ctx context.Context, r client.Reader) (*resources.Resources, error) {
 		grpc     gwv1.GRPCRouteList
 		tls      gwv1.TLSRouteList
 		tcp      gwv1.TCPRouteList
+		sets     gwv1.ListenerSetList
 	)
 	for _, l := range []client.ObjectList{&classes, &gateways, &routes, &grants, &services, &slices, &secrets, &cms, &nss} {
 		if err := r.List(ctx, l, client.UnsafeDisableDeepCopy); err != nil {
@@ -44,7 +45,7 @@ func List(ctx context.Context, r client.Reader) (*resources.Resources, error) {
 		}
 	}
 	// Optional kinds (see optionalKind): without the CRD there are none.
-	for _, l := range []client.ObjectList{&policies, &grpc, &tls, &tcp} {
+	for _, l := range []client.ObjectList{&policies, &grpc, &tls, &tcp, &sets} {
 		if err := r.List(ctx, l, client.UnsafeDisableDeepCopy); err != nil && !meta.IsNoMatchError(err) {
 			return nil, fmt.Errorf("list %T: %w", l, err)
 		}
@@ -54,6 +55,9 @@ func List(ctx context.Context, r client.Reader) (*resources.Resources, error) {
 	}
 	for i := range gateways.Items {
 		res.Gateways = append(res.Gateways, &gateways.Items[i])
+	}
+	for i := range sets.Items {
+		res.ListenerSets = append(res.ListenerSets, &sets.Items[i])
 	}
 	for i := range routes.Items {
 		res.HTTPRoutes = append(res.HTTPRoutes, &routes.Items[i])

@@ -80,6 +80,7 @@ func (w *StatusWriter) Write(ctx context.Context, res *resources.Resources, st *
 			return true
 		}))
 	}
+	w.writeListenerSets(ctx, res, st, now, note)
 	w.writeRoutes(ctx, res, st, now, note)
 	w.writePolicies(ctx, res, st, now, note)
 	return written, errors.Join(errs...)
