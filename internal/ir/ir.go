@@ -106,6 +106,20 @@ type Route struct {
 	// redirect answers 500, as the spec requires.
 	Backends []Backend `json:"backends,omitempty"`
 	Timeouts Timeouts  `json:"timeouts,omitempty"`
+	// Retry, when set, sends a request again after a failed attempt.
+	Retry *Retry `json:"retry,omitempty"`
+}
+
+// Retry is a rule's retry policy (HTTPRoute retry).
+type Retry struct {
+	// Codes are the response statuses that make an attempt failed; a
+	// connection error or backend timeout always does.
+	Codes []int `json:"codes,omitempty"`
+	// Attempts is how many times a request is sent again at most.
+	Attempts int `json:"attempts"`
+	// Backoff is the least wait before a retry; later retries wait
+	// longer (doubling, with jitter).
+	Backoff time.Duration `json:"backoff"`
 }
 
 // PathMatchType says how a PathMatch compares.

@@ -279,12 +279,14 @@ func (f *forwarder) writeUpstreamError(w http.ResponseWriter, r *http.Request, c
 		return
 	case errors.Is(ctx.Err(), context.DeadlineExceeded) || errors.Is(err, context.DeadlineExceeded) ||
 		errors.Is(context.Cause(ctx), errBackendTimeout):
+		markUpstreamFailed(w)
 		writeError(w, http.StatusGatewayTimeout, "backend timed out")
 	case relayReset(w, err):
 	default:
 		if isConnectError(err) {
 			f.metrics.connectErrors.WithLabelValues(b.Name).Inc()
 		}
+		markUpstreamFailed(w)
 		writeError(w, http.StatusBadGateway, "backend unavailable")
 	}
 }

@@ -64,15 +64,18 @@ func grpcCodeFor(status int) int {
 }
 
 // writeGRPCError answers a gRPC call with the gRPC status standing for an
-// HTTP error status. rec then records status, not the 200 on the wire.
-func writeGRPCError(rec *recorder, status int, msg string) {
-	h := rec.Header()
+// HTTP error status. rec (under w) then records status, not the 200 on the
+// wire.
+func writeGRPCError(w http.ResponseWriter, rec *recorder, status int, msg string) {
+	h := w.Header()
 	h.Set("Content-Type", "application/grpc")
 	h.Set(http.TrailerPrefix+"Grpc-Status", strconv.Itoa(grpcCodeFor(status)))
 	// grpc-message is percent-encoded (gRPC's PROTOCOL-HTTP2.md).
 	h.Set(http.TrailerPrefix+"Grpc-Message", strings.ReplaceAll(url.PathEscape(msg), "%20", " "))
-	rec.WriteHeader(http.StatusOK)
-	rec.status = status
+	w.WriteHeader(http.StatusOK)
+	if rec.status == http.StatusOK {
+		rec.status = status // not when an attempt being retried swallowed it
+	}
 }
 
 // grpcTimeout parses a call's grpc-timeout header (gRPC's PROTOCOL-HTTP2.md:

@@ -51,7 +51,9 @@ func (c *h1conn) serveRequest(headLen int) connNext {
 	case rt == nil:
 		status = http.StatusNotFound
 		c.writeError(status, "no route")
-	case hasMirror(rt.Filters):
+	case hasMirror(rt.Filters) || rt.Retry != nil:
+		// Mirrors and retries run on the net/http path (mirror.go,
+		// retry.go).
 		c.unread(headLen)
 		return connHandoff
 	default:

@@ -176,6 +176,10 @@ func (s *Server) route(w http.ResponseWriter, r *http.Request, lc *listenerConfi
 		s.fwd.upgrade(w, r, out, b, ep.Addr, &st)
 		return
 	}
+	if rt.Retry != nil {
+		s.forwardRetrying(w, r, out, b, &rreq, ex, rt.Retry, rt.Timeouts.BackendRequest, &st)
+		return
+	}
 	s.fwd.forward(w, r, out, b, ep.Addr, rt.Timeouts.BackendRequest, &st)
 }
 
@@ -223,8 +227,8 @@ func refuse(w http.ResponseWriter, r *http.Request, code int, msg string) {
 
 // writeError answers with a short plain-text error.
 func writeError(w http.ResponseWriter, code int, msg string) {
-	if rec, ok := w.(*recorder); ok && rec.grpc {
-		writeGRPCError(rec, code, msg)
+	if rec := recorderOf(w); rec != nil && rec.grpc {
+		writeGRPCError(w, rec, code, msg)
 		return
 	}
 	h := w.Header()

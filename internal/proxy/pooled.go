@@ -345,6 +345,7 @@ func (f *forwarder) pooledFailed(w http.ResponseWriter, r *http.Request, ctx con
 	case errors.As(err, new(clientError)):
 		writeError(w, http.StatusBadRequest, "request body ended early")
 	case timedOut || errors.Is(ctx.Err(), context.DeadlineExceeded):
+		markUpstreamFailed(w)
 		writeError(w, http.StatusGatewayTimeout, "backend timed out")
 	default:
 		if isConnectError(err) {
@@ -353,6 +354,7 @@ func (f *forwarder) pooledFailed(w http.ResponseWriter, r *http.Request, ctx con
 		if !errors.Is(err, errBadResponse) && !isConnectError(err) {
 			f.logger.Debug("backend exchange failed", "backend", b.Name, "err", err)
 		}
+		markUpstreamFailed(w)
 		writeError(w, http.StatusBadGateway, "backend unavailable")
 	}
 }

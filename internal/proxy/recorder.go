@@ -56,3 +56,18 @@ func (r *recorder) ResetStream(code http2.ErrCode) bool {
 	}
 	return true
 }
+
+// recorderOf finds the recorder under w (an attempt of a retried request
+// wraps it), nil when there is none.
+func recorderOf(w http.ResponseWriter) *recorder {
+	for {
+		switch t := w.(type) {
+		case *recorder:
+			return t
+		case interface{ Unwrap() http.ResponseWriter }:
+			w = t.Unwrap()
+		default:
+			return nil
+		}
+	}
+}

@@ -13,6 +13,9 @@ type Route struct {
 	// Name is ir.Route.Name: the route label of metrics and logs.
 	Name     string
 	Timeouts ir.Timeouts
+	// Retry is ir.Route.Retry (nil: no retries but the failover to
+	// another endpoint).
+	Retry *ir.Retry
 	// Filters run in order before forwarding.
 	Filters []Filter
 
@@ -184,7 +187,7 @@ func compileRoute(r *ir.Route, ctx filterContext) (*Route, error) {
 	if err != nil {
 		return nil, err
 	}
-	out := &Route{Name: r.Name, Timeouts: r.Timeouts, matcher: m}
+	out := &Route{Name: r.Name, Timeouts: r.Timeouts, Retry: r.Retry, matcher: m}
 	for i := range r.Filters {
 		f, err := compileFilter(&r.Filters[i], ctx)
 		if err != nil {

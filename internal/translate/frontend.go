@@ -32,6 +32,18 @@ func frontendValidation(gw *gwv1.Gateway, port gwv1.PortNumber) (*gwv1.FrontendT
 	return f.Default.Validation, "spec.tls.frontend.default.validation"
 }
 
+// insecureFrontendValidation reports a listener whose client check lets
+// every client in (AllowInsecureFallback): the spec asks for the Gateway
+// condition InsecureFrontendValidationMode so that nobody misses it.
+func insecureFrontendValidation(ls []*listenerState) bool {
+	for _, l := range ls {
+		if l.clientValidation != nil && l.clientValidation.AllowInsecureFallback {
+			return true
+		}
+	}
+	return false
+}
+
 // caConfigMapKey is where a CA bundle ConfigMap holds its certificates.
 const caConfigMapKey = "ca.crt"
 

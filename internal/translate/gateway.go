@@ -203,6 +203,11 @@ func (t *translator) gateway(gw *gwv1.Gateway, classAccepted bool, claims portCl
 	if c, ok := backendClientCertificate(gw); ok {
 		gs.conds = append(gs.conds, c)
 	}
+	if insecureFrontendValidation(gs.listeners) {
+		gs.conds = append(gs.conds, condition(string(gwv1.GatewayConditionInsecureFrontendValidationMode), true,
+			string(gwv1.GatewayReasonConfigurationChanged),
+			"spec.tls.frontend: a port uses AllowInsecureFallback; clients without a valid certificate are let in", gen))
+	}
 	for _, s := range gs.sets {
 		s.settle()
 	}

@@ -258,6 +258,10 @@ func (t *translator) httpRule(id routeID, i int, rule *gwv1.HTTPRouteRule) (tran
 	if err != nil {
 		return translatedRule{}, nil, err
 	}
+	retry, err := ruleRetry(rule.Retry)
+	if err != nil {
+		return translatedRule{}, nil, err
+	}
 	filters, fp, err := t.httpFilters(id, field+".filters", rule.Filters)
 	problems = append(problems, fp...)
 	closed, isClosed := failClosed(err, "requests this rule matches get 500")
@@ -329,6 +333,7 @@ func (t *translator) httpRule(id routeID, i int, rule *gwv1.HTTPRouteRule) (tran
 			Filters:  filters,
 			Backends: backends,
 			Timeouts: timeouts,
+			Retry:    retry,
 		})
 	}
 	return out, problems, nil
