@@ -2,6 +2,7 @@ package proxy
 
 import (
 	"bytes"
+	"errors"
 	"io"
 	"math/rand/v2"
 	"net/http"
@@ -53,7 +54,7 @@ func (a *attemptWriter) WriteHeader(code int) {
 	a.decided = true
 	if a.retry(code, a.upstream) {
 		a.discard = true
-		clear(a.ResponseWriter.Header()) // nothing was sent: the next attempt starts clean
+		clear(a.Header()) // nothing was sent: the next attempt starts clean
 		return
 	}
 	a.ResponseWriter.WriteHeader(code)
@@ -161,8 +162,10 @@ func (s *Server) forwardRetrying(w http.ResponseWriter, r, out *http.Request, b 
 // nothing reached the client yet, so the retry goes on instead.
 func (s *Server) attempt(aw *attemptWriter, r, o *http.Request, b *router.Backend, addr string, timeout time.Duration, st *filterState) {
 	defer func() {
-		if v := recover(); v != nil && !(v == http.ErrAbortHandler && aw.discard) {
-			panic(v)
+		if v := recover(); v != nil {
+			if err, ok := v.(error); !ok || !errors.Is(err, http.ErrAbortHandler) || !aw.discard {
+				panic(v)
+			}
 		}
 	}()
 	s.fwd.forward(aw, r, o, b, addr, timeout, st)
