@@ -165,8 +165,22 @@ func (c *replayConn) Read(p []byte) (int, error) {
 }
 
 // acceptH1 accepts connections for the HTTP/1.1 engine until the listener
-// closes, backing off on errors such as running out of file descriptors.
+// closes.
 func (s *Server) acceptH1(sock *socket) error {
+	return s.acceptLoop(sock, func(nc net.Conn) {
+		c := newH1Conn(s, sock, nc)
+		if !sock.h1.add(c) {
+			nc.Close()
+			return
+		}
+		go c.serve()
+	})
+}
+
+// acceptLoop hands every connection the socket accepts to serve (which
+// must not block) until the listener closes, backing off on errors such as
+// running out of file descriptors.
+func (s *Server) acceptLoop(sock *socket, serve func(net.Conn)) error {
 	var delay time.Duration
 	for {
 		nc, err := sock.ln.Accept()
@@ -180,11 +194,6 @@ func (s *Server) acceptH1(sock *socket) error {
 			continue
 		}
 		delay = 0
-		c := newH1Conn(s, sock, nc)
-		if !sock.h1.add(c) {
-			nc.Close()
-			continue
-		}
-		go c.serve()
+		serve(nc)
 	}
 }

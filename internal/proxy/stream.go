@@ -92,30 +92,17 @@ func (sc *streamConns) shutdown(ctx context.Context) int {
 
 // acceptStreams is a stream socket's accept loop.
 func (s *Server) acceptStreams(sock *socket) error {
-	var delay time.Duration
-	for {
-		c, err := sock.ln.Accept()
-		if err != nil {
-			if errors.Is(err, net.ErrClosed) {
-				return nil
-			}
-			// As acceptH1: out of descriptors and the like pass.
-			delay = min(max(2*delay, 5*time.Millisecond), time.Second)
-			s.opts.Logger.Warn("accept failed; retrying", "addr", sock.ln.Addr().String(), "err", err, "retry_in", delay)
-			time.Sleep(delay)
-			continue
-		}
-		delay = 0
+	return s.acceptLoop(sock, func(c net.Conn) {
 		if !sock.streams.add(c) {
 			c.Close()
-			continue
+			return
 		}
 		go func() {
 			defer sock.streams.remove(c)
 			defer c.Close()
 			s.serveStream(sock, c)
 		}()
-	}
+	})
 }
 
 // serveStream routes one connection (by its ClientHello on TLS
