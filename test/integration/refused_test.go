@@ -13,8 +13,12 @@ import (
 
 // refusedYAML uses, next to one valid route, every field RAUTA refuses
 // instead of implementing (docs/translator.md lists them): Gateway
-// tls.frontend and tls.backend, HTTPRoute retry and sessionPersistence, an
-// ExternalAuth filter, a BackendTLSPolicy, and a TLSRoute.
+// tls.backend, HTTPRoute sessionPersistence, an ExternalAuth filter, a
+// BackendTLSPolicy, a TLSRoute on a Gateway without a TLS listener; and
+// implemented fields it cannot honour as written: a client certificate check
+// whose CA ConfigMap is missing (the listener is not served rather than
+// served without the check) and a retry asking for more attempts than the
+// 10 RAUTA allows.
 const refusedYAML = `
 apiVersion: gateway.networking.k8s.io/v1
 kind: Gateway
@@ -43,7 +47,7 @@ spec:
   hostnames: [retry.example]
   rules:
   - matches: [{path: {value: /retried}}]
-    retry: {attempts: 2, codes: [503]}
+    retry: {attempts: 20, codes: [503]}
     backendRefs: [{name: echo, port: 8080}]
   - backendRefs: [{name: echo, port: 8080}]
 ---
@@ -115,7 +119,7 @@ func TestRefusedFields(t *testing.T) {
 		want{"ResolvedRefs", metav1.ConditionFalse, "InvalidClientCertificateRef"})
 	gwAddr := hostPort(addr, 80)
 	e.waitListener(ctx, t, f.ns, "gw", "https",
-		want{"Accepted", metav1.ConditionFalse, "UnsupportedValue"},
+		want{"Accepted", metav1.ConditionFalse, "NoValidCACertificate"},
 		want{"Programmed", metav1.ConditionFalse, "Invalid"})
 	e.waitListener(ctx, t, f.ns, "gw", "http", accepted, programmed, resolvedRefs)
 
