@@ -58,6 +58,7 @@ type ObserverEventLarge struct {
 // Used for safe lookups in a Collection or CollectionSpec.
 const (
 	ObserverMapEvents             = "events"
+	ObserverMapScratch            = "scratch"
 	ObserverMapStats              = "stats"
 	ObserverProgObserveTcEgress   = "observe_tc_egress"
 	ObserverProgObserveTcIngress  = "observe_tc_ingress"
@@ -118,8 +119,9 @@ type ObserverProgramSpecs struct {
 //
 // It can be passed ebpf.CollectionSpec.Assign.
 type ObserverMapSpecs struct {
-	Events *ebpf.MapSpec `ebpf:"events"`
-	Stats  *ebpf.MapSpec `ebpf:"stats"`
+	Events  *ebpf.MapSpec `ebpf:"events"`
+	Scratch *ebpf.MapSpec `ebpf:"scratch"`
+	Stats   *ebpf.MapSpec `ebpf:"stats"`
 }
 
 // ObserverVariableSpecs contains global variables before they are loaded into the kernel.
@@ -151,13 +153,15 @@ func (o *ObserverObjects) Close() error {
 //
 // It can be passed to LoadObserverObjects or ebpf.CollectionSpec.LoadAndAssign.
 type ObserverMaps struct {
-	Events *ebpf.Map `ebpf:"events"`
-	Stats  *ebpf.Map `ebpf:"stats"`
+	Events  *ebpf.Map `ebpf:"events"`
+	Scratch *ebpf.Map `ebpf:"scratch"`
+	Stats   *ebpf.Map `ebpf:"stats"`
 }
 
 func (m *ObserverMaps) Close() error {
 	return _ObserverClose(
 		m.Events,
+		m.Scratch,
 		m.Stats,
 	)
 }

@@ -179,8 +179,9 @@ func TestPipelinedEightInOneSegment(t *testing.T) {
 //     send. Read as having a body, it hid the GET's response, and pairing
 //     in order then gave every later request the previous one's status.
 //     The pairer knows the HEAD, so both are found and paired.
-//   - A chunked response with a body beyond the capture window, then
-//     another: the second cannot be found. Sequence and acknowledgment
+//   - A chunked response, then another: when the chunked body was
+//     captured whole its length is known and both pair. When it goes
+//     beyond the capture window the second cannot be found. Sequence and acknowledgment
 //     numbers then cannot always tell which request the next response
 //     answers; those exchanges are dropped and counted, none is reported
 //     with another request's status.
@@ -198,9 +199,21 @@ func TestLostResponseNeverMisPairs(t *testing.T) {
 		t.Fatalf("HEAD+GET: observed %d of %d exchanges, %d mis-paired %v", got, sent, bad, list)
 	}
 
+	// A chunked response captured whole: its length is known, and the
+	// response after it in the segment is found.
 	ln2 := tp.listen(t, 8081)
-	go batchServer{batch: 2, chunked: true, chunkedBody: 6000}.serve(ln2)
+	go batchServer{batch: 2, chunked: true, chunkedBody: 100}.serve(ln2)
 	sent2 := exchangeRounds(t, tp, ln2.Addr().String(), rounds, []string{"GET", "GET"}, 100)
+	recs = obs.waitRecords(t, func(r []record) bool { return len(exchanges(r)) >= sent+sent2 })
+	bad, list = misPairedOf(recs)
+	if got := len(exchanges(recs)); got != sent+sent2 || bad != 0 {
+		t.Fatalf("small chunked: observed %d of %d exchanges, %d mis-paired %v", got-sent, sent2, bad, list)
+	}
+	sent += sent2
+
+	ln3 := tp.listen(t, 8082)
+	go batchServer{batch: 2, chunked: true, chunkedBody: 6000}.serve(ln3)
+	sent2 = exchangeRounds(t, tp, ln3.Addr().String(), rounds, []string{"GET", "GET"}, 100)
 	var recs2 []record
 	deadline := time.Now().Add(10 * time.Second)
 	for {

@@ -72,6 +72,7 @@ var (
 func TestProgramsOnSyntheticPackets(t *testing.T) {
 	longBody := "POST /upload HTTP/1.1\r\nHost: a\r\nContent-Length: 2000\r\n\r\n" + strings.Repeat("x", 2000)
 	hugeBody := "POST /upload HTTP/1.1\r\nHost: a\r\nContent-Length: 9000\r\n\r\n" + strings.Repeat("x", 9000)
+	longResp := "HTTP/1.1 200 OK\r\nContent-Length: 1024\r\n\r\n" + strings.Repeat("x", 1024)
 	var pipelined strings.Builder // eight ~200-byte requests in one segment
 	for i := range 8 {
 		fmt.Fprintf(&pipelined, "GET /items/%d HTTP/1.1\r\nHost: svc\r\nUser-Agent: %s\r\n\r\n", i, strings.Repeat("u", 150))
@@ -128,6 +129,13 @@ func TestProgramsOnSyntheticPackets(t *testing.T) {
 			wantEvent: true, wantKind: KindPayload,
 			wantData: pipelined.String(),
 			wantStat: func(s KernelStats) uint64 { return s.Events },
+		},
+		{
+			name:      "long response keeps the small window",
+			seg:       segment{src: srv4, dst: cli4, seq: 5, flags: FlagACK, payload: []byte(longResp)},
+			wantEvent: true, wantKind: KindPayload,
+			wantData: longResp[:CaptureLen],
+			wantStat: func(s KernelStats) uint64 { return s.Truncated },
 		},
 		{
 			name:      "truncated to the large window",
@@ -254,7 +262,7 @@ func TestProgramsOnSyntheticPackets(t *testing.T) {
 					if ev.PayloadLen != wantLen {
 						t.Errorf("%s: payload_len %d, want %d", tc.name, ev.PayloadLen, wantLen)
 					}
-					if ev.Truncated() != (len(tc.seg.payload) > CaptureMax) {
+					if ev.Truncated() != (len(tc.seg.payload) > len(tc.wantData)) {
 						t.Errorf("%s: truncated = %v", tc.name, ev.Truncated())
 					}
 					if ev.TimestampNS == 0 {

@@ -12,14 +12,15 @@ import (
 	"github.com/cilium/ebpf"
 )
 
-// TestReaderInPlaceWrapsAndReleases drives ~30 laps of a 128 KiB ring (31
-// large records fit) with small and large records of changing sizes, so records start at every
+// TestReaderInPlaceWrapsAndReleases drives ~40 laps of a 32 KiB ring with
+// fixed-size records (up to 512 bytes captured) and records sized to the
+// capture (longer requests), of changing sizes, so records start at every
 // offset and many straddle the end of the data pages, where only the
 // double mapping keeps them contiguous. Each record must read back exactly,
 // and the consumer position must be handed back: if it were not, the
 // kernel would count the ring full.
 func TestReaderInPlaceWrapsAndReleases(t *testing.T) {
-	objs := loadOrSkip(t, LoadOptions{RingBytes: 1 << 17})
+	objs := loadOrSkip(t, LoadOptions{RingBytes: 1 << 15})
 	rd := readerOf(t, objs)
 
 	const batches, perBatch = 120, 20
