@@ -14,7 +14,9 @@ package pair
 //   - Contiguous: when the response starts exactly where the last response
 //     seen ended (its length was known), no response was missed in
 //     between, and it answers the oldest pending request (pipelining,
-//     several responses in one segment).
+//     several responses in one segment), unless a request before that one
+//     is known to be missing (the request before it ended earlier than it
+//     starts: a record lost), which the response may answer.
 //   - Otherwise (the last response's length was unknown, this is the first
 //     response seen, or bytes are missing), the request's own ack decides:
 //     a request sent with ack equal to the response's start was sent when
@@ -23,7 +25,8 @@ package pair
 //     when it is the oldest pending request (keep-alive after a chunked
 //     response, a fresh connection), or when bytes before the response are
 //     known to be missing (the requests before it lost their responses in
-//     the gap, and are dropped and counted as unpaired).
+//     the gap, and are dropped and counted as unpaired); and never for a
+//     request with a missing request before it.
 //   - Anything else could be either of two histories (a response missed, or
 //     requests pipelined while responses were arriving): the response and
 //     its candidate requests are dropped and counted, never reported with a
@@ -68,7 +71,7 @@ func (c *conn) answer(s Seg) (idx int, v verdict) {
 	if k == 0 {
 		return 0, answerNone
 	}
-	if c.synced && c.haveRespEnd && s.Seq == c.respEnd {
+	if c.synced && c.haveRespEnd && s.Seq == c.respEnd && !c.pending[0].gapBefore {
 		return 0, answerFound
 	}
 	for i := 0; i < k; i++ {
@@ -76,7 +79,7 @@ func (c *conn) answer(s Seg) (idx int, v verdict) {
 		if !r.hasAck || r.ack != s.Seq {
 			continue
 		}
-		if i == 0 || (c.haveRespEnd && before(c.respEnd, s.Seq)) {
+		if !r.gapBefore && (i == 0 || (c.haveRespEnd && before(c.respEnd, s.Seq))) {
 			return i, answerFound
 		}
 		break

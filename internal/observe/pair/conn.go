@@ -13,14 +13,17 @@ type pending struct {
 	// ack is the client's acknowledgment number on the request's segment:
 	// how much of the server's stream the client had received when it
 	// sent the request (valid when hasAck).
-	ack      uint32
-	hasAck   bool
-	method   string
-	target   string
-	host     string
-	ua       string
-	cl       int64
-	unparsed bool
+	ack    uint32
+	hasAck bool
+	// gapBefore: the request before it ended earlier than it starts, so a
+	// request in between was not captured (its record was lost).
+	gapBefore bool
+	method    string
+	target    string
+	host      string
+	ua        string
+	cl        int64
+	unparsed  bool
 	// truncated: the request-target was cut (capture window or
 	// httpparse.MaxTargetLen).
 	truncated bool

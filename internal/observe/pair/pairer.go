@@ -152,6 +152,9 @@ func (p *Pairer) RequestSeg(ts uint64, client, server netip.AddrPort, s Seg, req
 		c = p.get(connKey{client, server}, true)
 	}
 	r := pending{ts: ts, seq: seq, ack: s.Ack, hasAck: s.HasAck}
+	// The previous request's end is known and this one does not start
+	// there: a request between them was not captured.
+	r.gapBefore = c.haveReq && c.haveBodyEnd && seq != c.bodyEnd
 	if req != nil {
 		r.method, r.target, r.host, r.ua, r.cl = req.Method, req.Target, req.Host, req.UserAgent, req.ContentLength
 		r.truncated = req.TargetTruncated

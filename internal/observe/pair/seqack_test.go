@@ -213,7 +213,9 @@ func TestPipelinedLostMiddleResponse(t *testing.T) {
 
 // TestLostRequestRecord: a request the observer never saw (its record
 // dropped) leaves its response without a candidate: counted as
-// unmatched, and the next exchange pairs.
+// unmatched. The next request starts after a gap in the client's stream,
+// so a response could answer the lost one or it: dropped and counted; the
+// one after pairs again.
 func TestLostRequestRecord(t *testing.T) {
 	var r rec
 	c := newConn(New(Config{}, r.emit))
@@ -223,8 +225,27 @@ func TestLostRequestRecord(t *testing.T) {
 	c.respond(1, 300, false, false)
 	c.send("GET", 2)
 	c.respond(2, 300, false, false)
+	c.send("GET", 3)
+	c.respond(3, 300, false, false)
 	st := c.p.Stats()
-	if misPaired(r.got) != 0 || len(r.got) != 2 || st.UnmatchedResponses != 1 {
+	if misPaired(r.got) != 0 || len(r.got) != 2 || r.got[1].Target != "/r3" || st.UnmatchedResponses != 1 || st.Ambiguous != 1 || st.Unpaired != 1 {
+		t.Fatalf("%d exchanges, stats %+v: %s", len(r.got), st, describe(r.got))
+	}
+}
+
+// TestLostRequestRecordPipelined: pipelined requests, the middle one's
+// record lost. In order, its response went to the next request; the gap
+// in the client's stream stops that.
+func TestLostRequestRecordPipelined(t *testing.T) {
+	var r rec
+	c := newConn(New(Config{}, r.emit))
+	c.send("GET", 0)
+	c.cs += reqLen // request 1 sent, not captured
+	c.send("GET", 2)
+	for i := range 3 {
+		c.respond(i, 300, false, false)
+	}
+	if st := c.p.Stats(); misPaired(r.got) != 0 || len(r.got) != 1 || st.Unpaired != 1 {
 		t.Fatalf("%d exchanges, stats %+v: %s", len(r.got), st, describe(r.got))
 	}
 }
