@@ -27,6 +27,7 @@ type line struct {
 	Namespace string  `json:"namespace"`
 	Pod       string  `json:"pod"`
 	Method    string  `json:"method"`
+	Target    string  `json:"target"`
 	Route     string  `json:"route"`
 	Status    int     `json:"status"`
 	Outcome   string  `json:"outcome"`
