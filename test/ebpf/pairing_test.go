@@ -219,7 +219,9 @@ func TestLostResponseNeverMisPairs(t *testing.T) {
 	for {
 		recs2 = exchanges(obs.out.records(t))[sent:]
 		unpaired := obs.metric(t, "rauta_observer_unpaired_requests_total", "")
-		if float64(len(recs2))+unpaired >= float64(sent2) || time.Now().After(deadline) {
+		// The last request may still be pending: only a later response
+		// decides about it (or the request timeout).
+		if float64(len(recs2))+unpaired >= float64(sent2-1) || time.Now().After(deadline) {
 			break
 		}
 		time.Sleep(25 * time.Millisecond)
@@ -231,8 +233,8 @@ func TestLostResponseNeverMisPairs(t *testing.T) {
 	if bad != 0 {
 		t.Fatalf("chunked: %d mis-paired %v", bad, list)
 	}
-	if float64(len(recs2))+unpaired != float64(sent2) {
-		t.Errorf("chunked: %d exchanges + %v unpaired, want %d requests accounted for", len(recs2), unpaired, sent2)
+	if n := float64(len(recs2)) + unpaired; n != float64(sent2) && n != float64(sent2-1) {
+		t.Errorf("chunked: %d exchanges + %v unpaired, want %d (or %d) requests accounted for", len(recs2), unpaired, sent2, sent2-1)
 	}
 	if len(recs2) == 0 || unpaired == 0 {
 		t.Errorf("chunked: %d exchanges, %v unpaired: the test no longer loses responses", len(recs2), unpaired)
