@@ -5,4 +5,4 @@
 // hack/bpf-check.sh fails when they are stale.
 package bpf
 
-//go:generate go run github.com/cilium/ebpf/cmd/bpf2go -target bpfel -type event -go-package bpf -cc clang-14 -strip llvm-strip-14 -cflags "-O2 -mcpu=v3 -Wall -Werror -I/usr/include/x86_64-linux-gnu" Observer observer.c
+//go:generate go run github.com/cilium/ebpf/cmd/bpf2go -target bpfel -type event -type event_large -go-package bpf -cc clang-14 -strip llvm-strip-14 -cflags "-O2 -mcpu=v3 -Wall -Werror -I/usr/include/x86_64-linux-gnu" Observer observer.c

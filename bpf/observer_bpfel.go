@@ -20,6 +20,7 @@ type ObserverEvent struct {
 	Daddr      [4]uint32
 	Ifindex    uint32
 	Seq        uint32
+	Ack        uint32
 	PayloadLen uint32
 	Sport      uint16
 	Dport      uint16
@@ -28,8 +29,28 @@ type ObserverEvent struct {
 	Direction  uint8
 	Kind       uint8
 	TcpFlags   uint8
-	Pad        [2]uint8
+	Pad        [6]uint8
 	Data       [512]uint8
+}
+
+type ObserverEventLarge struct {
+	_          structs.HostLayout
+	TsNs       uint64
+	Saddr      [4]uint32
+	Daddr      [4]uint32
+	Ifindex    uint32
+	Seq        uint32
+	Ack        uint32
+	PayloadLen uint32
+	Sport      uint16
+	Dport      uint16
+	Captured   uint16
+	Family     uint8
+	Direction  uint8
+	Kind       uint8
+	TcpFlags   uint8
+	Pad        [6]uint8
+	Data       [4096]uint8
 }
 
 // Names of all BPF objects in the ELF.
@@ -37,11 +58,13 @@ type ObserverEvent struct {
 // Used for safe lookups in a Collection or CollectionSpec.
 const (
 	ObserverMapEvents             = "events"
+	ObserverMapScratch            = "scratch"
 	ObserverMapStats              = "stats"
 	ObserverProgObserveTcEgress   = "observe_tc_egress"
 	ObserverProgObserveTcIngress  = "observe_tc_ingress"
 	ObserverProgObserveXdpIngress = "observe_xdp_ingress"
 	ObserverVarUnusedEvent        = "unused_event"
+	ObserverVarUnusedEventLarge   = "unused_event_large"
 	ObserverVarWakeupBytes        = "wakeup_bytes"
 )
 
@@ -96,16 +119,18 @@ type ObserverProgramSpecs struct {
 //
 // It can be passed ebpf.CollectionSpec.Assign.
 type ObserverMapSpecs struct {
-	Events *ebpf.MapSpec `ebpf:"events"`
-	Stats  *ebpf.MapSpec `ebpf:"stats"`
+	Events  *ebpf.MapSpec `ebpf:"events"`
+	Scratch *ebpf.MapSpec `ebpf:"scratch"`
+	Stats   *ebpf.MapSpec `ebpf:"stats"`
 }
 
 // ObserverVariableSpecs contains global variables before they are loaded into the kernel.
 //
 // It can be passed ebpf.CollectionSpec.Assign.
 type ObserverVariableSpecs struct {
-	UnusedEvent *ebpf.VariableSpec `ebpf:"unused_event"`
-	WakeupBytes *ebpf.VariableSpec `ebpf:"wakeup_bytes"`
+	UnusedEvent      *ebpf.VariableSpec `ebpf:"unused_event"`
+	UnusedEventLarge *ebpf.VariableSpec `ebpf:"unused_event_large"`
+	WakeupBytes      *ebpf.VariableSpec `ebpf:"wakeup_bytes"`
 }
 
 // ObserverObjects contains all objects after they have been loaded into the kernel.
@@ -128,13 +153,15 @@ func (o *ObserverObjects) Close() error {
 //
 // It can be passed to LoadObserverObjects or ebpf.CollectionSpec.LoadAndAssign.
 type ObserverMaps struct {
-	Events *ebpf.Map `ebpf:"events"`
-	Stats  *ebpf.Map `ebpf:"stats"`
+	Events  *ebpf.Map `ebpf:"events"`
+	Scratch *ebpf.Map `ebpf:"scratch"`
+	Stats   *ebpf.Map `ebpf:"stats"`
 }
 
 func (m *ObserverMaps) Close() error {
 	return _ObserverClose(
 		m.Events,
+		m.Scratch,
 		m.Stats,
 	)
 }
@@ -143,8 +170,9 @@ func (m *ObserverMaps) Close() error {
 //
 // It can be passed to LoadObserverObjects or ebpf.CollectionSpec.LoadAndAssign.
 type ObserverVariables struct {
-	UnusedEvent *ebpf.Variable `ebpf:"unused_event"`
-	WakeupBytes *ebpf.Variable `ebpf:"wakeup_bytes"`
+	UnusedEvent      *ebpf.Variable `ebpf:"unused_event"`
+	UnusedEventLarge *ebpf.Variable `ebpf:"unused_event_large"`
+	WakeupBytes      *ebpf.Variable `ebpf:"wakeup_bytes"`
 }
 
 // ObserverPrograms contains all programs after they have been loaded into the kernel.

@@ -156,8 +156,9 @@ func withMaxServices(c detect.SpikeConfig, n int) detect.SpikeConfig {
 var httpPrefix = []byte("HTTP/")
 
 // maxPerSegment bounds how many pipelined messages are read from one
-// captured segment.
-const maxPerSegment = 16
+// captured segment (the kernel captures up to capture.CaptureMax bytes:
+// twenty 200-byte requests).
+const maxPerSegment = 64
 
 // handle consumes one kernel event. A segment can carry several pipelined
 // messages; the ones after the first are read when the capture holds them
@@ -177,14 +178,14 @@ func (p *pipeline) handle(ev *capture.Event) {
 		if i > 0 && !isResp && !startsWithMethod(msg) {
 			return // body bytes, not another message
 		}
-		// Offsetting the sequence number keeps pipelined messages distinct
-		// for duplicate detection.
-		seq := ev.Seq + uint32(off)
+		// Each message's own sequence number: pipelined messages stay
+		// distinct for duplicate detection, and responses pair by it.
+		seg := pair.Seg{Seq: ev.Seq + uint32(off), Ack: ev.Ack, HasAck: ev.TCPFlags&capture.FlagACK != 0}
 		var n int
 		if isResp {
-			n = p.response(ev, msg, seq)
+			n = p.response(ev, msg, seg)
 		} else {
-			n = p.request(ev, msg, seq)
+			n = p.request(ev, msg, seg)
 		}
 		if n <= 0 {
 			return
@@ -195,13 +196,13 @@ func (p *pipeline) handle(ev *capture.Event) {
 
 // request parses and records one request; it returns the bytes it spans
 // (head and body) when known, else 0.
-func (p *pipeline) request(ev *capture.Event, msg []byte, seq uint32) int {
+func (p *pipeline) request(ev *capture.Event, msg []byte, seg pair.Seg) int {
 	if err := p.strings.ParseRequest(msg, &p.req); err != nil {
 		p.countParse(err, &p.local.RequestMalformed, &p.local.RequestTruncated)
-		p.pairer.Request(ev.TimestampNS, ev.Src, ev.Dst, seq, nil)
+		p.pairer.RequestSeg(ev.TimestampNS, ev.Src, ev.Dst, seg, nil)
 		return 0
 	}
-	p.pairer.Request(ev.TimestampNS, ev.Src, ev.Dst, seq, &p.req)
+	p.pairer.RequestSeg(ev.TimestampNS, ev.Src, ev.Dst, seg, &p.req)
 	body, ok := p.req.BodyLen()
 	if !ok || body > int64(len(msg)) {
 		return 0
@@ -209,21 +210,20 @@ func (p *pipeline) request(ev *capture.Event, msg []byte, seq uint32) int {
 	return p.req.HeadLen + int(body)
 }
 
-func (p *pipeline) response(ev *capture.Event, msg []byte, seq uint32) int {
+func (p *pipeline) response(ev *capture.Event, msg []byte, seg pair.Seg) int {
 	if err := httpparse.ParseResponse(msg, &p.resp); err != nil {
 		p.countParse(err, &p.local.ResponseMalformed, &p.local.ResponseTruncated)
-		p.pairer.Response(ev.TimestampNS, ev.Src, ev.Dst, seq, nil)
+		p.pairer.ResponseSeg(ev.TimestampNS, ev.Src, ev.Dst, seg, nil)
 		return 0
 	}
-	p.pairer.Response(ev.TimestampNS, ev.Src, ev.Dst, seq, &p.resp)
-	// HEAD responses carry no body whatever their Content-Length says; the
-	// pairer has already consumed the request, so this cannot be known
-	// here. Such a misread lands in a body, fails startsWith and stops.
-	body, ok := p.resp.BodyLen(false)
-	if !ok || body > int64(len(msg)) {
+	// The span comes from the pairer: a response to HEAD has no body
+	// whatever its Content-Length says, and only the pairer knows the
+	// request it answers.
+	n := p.pairer.ResponseSeg(ev.TimestampNS, ev.Src, ev.Dst, seg, &p.resp)
+	if n > len(msg) {
 		return 0
 	}
-	return p.resp.HeadLen + int(body)
+	return n
 }
 
 // isRefusal: a RST answering a SYN. A SYN carries no ACK, so the reset
@@ -270,6 +270,9 @@ func (p *pipeline) onExchange(ex *pair.Exchange) {
 	o := p.observe(ex)
 	if o == nil {
 		return
+	}
+	if ex.TargetTruncated {
+		p.local.TargetsTruncated++
 	}
 	if p.prom != nil {
 		p.prom.Record(o)

@@ -36,19 +36,21 @@ func (b *syncBuffer) Write(p []byte) (int, error) {
 
 // record is the union of the exchange and event JSON lines.
 type record struct {
-	Type      string  `json:"type"`
-	Kind      string  `json:"kind"`
-	Service   string  `json:"service"`
-	Method    string  `json:"method"`
-	Target    string  `json:"target"`
-	Route     string  `json:"route"`
-	UserAgent string  `json:"user_agent"`
-	Status    int     `json:"status"`
-	Outcome   string  `json:"outcome"`
-	LatencyNS int64   `json:"latency_ns"`
-	LatencyMS float64 `json:"latency_ms"`
-	Reason    string  `json:"reason"`
-	ErrorRate float64 `json:"error_rate"`
+	Type    string `json:"type"`
+	Kind    string `json:"kind"`
+	Service string `json:"service"`
+	Method  string `json:"method"`
+	Target  string `json:"target"`
+	// TargetTruncated: the exchange's target_truncated flag.
+	TargetTruncated bool    `json:"target_truncated"`
+	Route           string  `json:"route"`
+	UserAgent       string  `json:"user_agent"`
+	Status          int     `json:"status"`
+	Outcome         string  `json:"outcome"`
+	LatencyNS       int64   `json:"latency_ns"`
+	LatencyMS       float64 `json:"latency_ms"`
+	Reason          string  `json:"reason"`
+	ErrorRate       float64 `json:"error_rate"`
 }
 
 func (b *syncBuffer) records(t *testing.T) []record {

@@ -2,6 +2,7 @@ package capture
 
 import (
 	"errors"
+	"strings"
 	"sync/atomic"
 	"testing"
 	"time"
@@ -12,7 +13,8 @@ import (
 // BenchmarkTCProgram measures the kernel program per packet with
 // BPF_PROG_TEST_RUN: a bare ACK, a body segment, an HTTP request and a
 // 1 KiB response (copied into the ring; a reader drains it so the ring
-// never fills).
+// never fills), and a segment of eight pipelined requests (the large
+// window).
 func BenchmarkTCProgram(b *testing.B) {
 	objs := loadOrSkip(b, LoadOptions{RingBytes: 1 << 26, WakeupBytes: 1 << 20})
 	// Drain the ring as the observer does, so that the request case
@@ -41,6 +43,9 @@ func BenchmarkTCProgram(b *testing.B) {
 		"ack":     segment{src: cli4, dst: srv4, seq: 1, flags: FlagACK}.frame(),
 		"request": segment{src: cli4, dst: srv4, seq: 1, flags: FlagACK | FlagPSH, payload: []byte("GET /api/v1/items HTTP/1.1\r\nHost: svc\r\nUser-Agent: bench\r\n\r\n")}.frame(),
 		"body":    segment{src: cli4, dst: srv4, seq: 1, flags: FlagACK, payload: make([]byte, 1400)}.frame(),
+		// Eight pipelined ~200-byte requests: the large window, 1.6 KB
+		// copied through the per-CPU scratch.
+		"pipelined8": segment{src: cli4, dst: srv4, seq: 1, flags: FlagACK | FlagPSH, payload: []byte(strings.Repeat("GET /api/v1/items HTTP/1.1\r\nHost: svc\r\nUser-Agent: "+strings.Repeat("u", 140)+"\r\n\r\n", 8))}.frame(),
 		// A 1 KiB response: CaptureLen bytes copied.
 		"response": segment{src: srv4, dst: cli4, seq: 1, flags: FlagACK | FlagPSH, payload: append([]byte("HTTP/1.1 200 OK\r\nContent-Length: 1024\r\n\r\n"), make([]byte, 1024)...)}.frame(),
 	}

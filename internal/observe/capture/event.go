@@ -42,15 +42,23 @@ const (
 	FlagACK = 0x10
 )
 
-// CaptureLen is the number of payload bytes the kernel copies per event
-// (CAPTURE_LEN in bpf/observer.c).
+// CaptureLen is the window of the small record: segments with at most
+// this many payload bytes (CAPTURE_LEN in bpf/observer.c).
 const CaptureLen = 512
 
-// eventHeaderLen is the offset of data[] in struct event.
-const eventHeaderLen = 64
+// CaptureMax is the window of the large record, used for longer segments
+// (CAPTURE_MAX): the most payload bytes an event carries.
+const CaptureMax = 4096
 
-// EventSize is sizeof(struct event).
-const EventSize = eventHeaderLen + CaptureLen
+// eventHeaderLen is the offset of data[] in struct event.
+const eventHeaderLen = 72
+
+// EventSize is sizeof(struct event); EventLargeSize is sizeof(struct
+// event_large).
+const (
+	EventSize      = eventHeaderLen + CaptureLen
+	EventLargeSize = eventHeaderLen + CaptureMax
+)
 
 // Event is one ring-buffer record, decoded. Data aliases the reader's
 // buffer and is valid only until the next read.
@@ -59,12 +67,13 @@ type Event struct {
 	Src, Dst    netip.AddrPort
 	Ifindex     uint32
 	Seq         uint32
+	Ack         uint32 // acknowledgment number; valid when TCPFlags has FlagACK
 	PayloadLen  uint32 // length of the segment's TCP payload
 	Family      uint8
 	Direction   Direction
 	Kind        Kind
 	TCPFlags    uint8
-	Data        []byte // captured payload prefix, len <= CaptureLen
+	Data        []byte // captured payload prefix, len <= CaptureMax
 }
 
 // Truncated reports whether the segment carried more payload than was
@@ -83,14 +92,15 @@ func DecodeEvent(raw []byte, e *Event) error {
 	e.TimestampNS = le.Uint64(raw[0:8])
 	e.Ifindex = le.Uint32(raw[40:44])
 	e.Seq = le.Uint32(raw[44:48])
-	e.PayloadLen = le.Uint32(raw[48:52])
-	sport := le.Uint16(raw[52:54])
-	dport := le.Uint16(raw[54:56])
-	captured := int(le.Uint16(raw[56:58]))
-	e.Family = raw[58]
-	e.Direction = Direction(raw[59])
-	e.Kind = Kind(raw[60])
-	e.TCPFlags = raw[61]
+	e.Ack = le.Uint32(raw[48:52])
+	e.PayloadLen = le.Uint32(raw[52:56])
+	sport := le.Uint16(raw[56:58])
+	dport := le.Uint16(raw[58:60])
+	captured := int(le.Uint16(raw[60:62]))
+	e.Family = raw[62]
+	e.Direction = Direction(raw[63])
+	e.Kind = Kind(raw[64])
+	e.TCPFlags = raw[65]
 	switch e.Family {
 	case 4:
 		e.Src = netip.AddrPortFrom(netip.AddrFrom4([4]byte(raw[8:12])), sport)
@@ -101,7 +111,7 @@ func DecodeEvent(raw []byte, e *Event) error {
 	default:
 		return fmt.Errorf("decode event: unknown address family %d", e.Family)
 	}
-	if captured > CaptureLen || eventHeaderLen+captured > len(raw) {
+	if captured > CaptureMax || eventHeaderLen+captured > len(raw) {
 		return fmt.Errorf("decode event: captured length %d exceeds record", captured)
 	}
 	e.Data = raw[eventHeaderLen : eventHeaderLen+captured]

@@ -10,6 +10,7 @@ import (
 type segment struct {
 	src, dst netip.AddrPort
 	seq      uint32
+	ack      uint32 // 0 means 1
 	flags    uint8
 	payload  []byte
 	ihl      uint8 // IPv4 header words; 0 means 5
@@ -35,7 +36,11 @@ func (s segment) frame() []byte {
 	binary.BigEndian.PutUint16(tcp[0:], s.src.Port())
 	binary.BigEndian.PutUint16(tcp[2:], s.dst.Port())
 	binary.BigEndian.PutUint32(tcp[4:], s.seq)
-	binary.BigEndian.PutUint32(tcp[8:], 1)
+	ack := s.ack
+	if ack == 0 {
+		ack = 1
+	}
+	binary.BigEndian.PutUint32(tcp[8:], ack)
 	tcp[12] = 5 << 4
 	tcp[13] = s.flags
 	binary.BigEndian.PutUint16(tcp[14:], 65535)

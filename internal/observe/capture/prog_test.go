@@ -3,6 +3,7 @@ package capture
 import (
 	"bytes"
 	"errors"
+	"fmt"
 	"net/netip"
 	"os"
 	"strings"
@@ -35,14 +36,24 @@ func TestEventLayoutMatchesKernelStruct(t *testing.T) {
 	if got := len(ev.Data); got != CaptureLen {
 		t.Fatalf("CAPTURE_LEN = %d, decoder assumes %d", got, CaptureLen)
 	}
+	var large bpf.ObserverEventLarge
+	if got := int(unsafe.Sizeof(large)); got != EventLargeSize {
+		t.Fatalf("sizeof(struct event_large) = %d, decoder assumes %d", got, EventLargeSize)
+	}
+	if got := int(unsafe.Offsetof(large.Data)); got != eventHeaderLen || len(large.Data) != CaptureMax {
+		t.Fatalf("event_large: data at %d, %d bytes; decoder assumes %d, %d", got, len(large.Data), eventHeaderLen, CaptureMax)
+	}
 	checks := map[string][2]uintptr{
 		"ifindex":     {unsafe.Offsetof(ev.Ifindex), 40},
 		"seq":         {unsafe.Offsetof(ev.Seq), 44},
-		"payload_len": {unsafe.Offsetof(ev.PayloadLen), 48},
-		"sport":       {unsafe.Offsetof(ev.Sport), 52},
-		"captured":    {unsafe.Offsetof(ev.Captured), 56},
-		"family":      {unsafe.Offsetof(ev.Family), 58},
-		"kind":        {unsafe.Offsetof(ev.Kind), 60},
+		"ack":         {unsafe.Offsetof(ev.Ack), 48},
+		"payload_len": {unsafe.Offsetof(ev.PayloadLen), 52},
+		"sport":       {unsafe.Offsetof(ev.Sport), 56},
+		"captured":    {unsafe.Offsetof(ev.Captured), 60},
+		"family":      {unsafe.Offsetof(ev.Family), 62},
+		"kind":        {unsafe.Offsetof(ev.Kind), 64},
+		"large ack":   {unsafe.Offsetof(large.Ack), 48},
+		"large kind":  {unsafe.Offsetof(large.Kind), 64},
 	}
 	for name, c := range checks {
 		if c[0] != c[1] {
@@ -60,6 +71,12 @@ var (
 
 func TestProgramsOnSyntheticPackets(t *testing.T) {
 	longBody := "POST /upload HTTP/1.1\r\nHost: a\r\nContent-Length: 2000\r\n\r\n" + strings.Repeat("x", 2000)
+	hugeBody := "POST /upload HTTP/1.1\r\nHost: a\r\nContent-Length: 9000\r\n\r\n" + strings.Repeat("x", 9000)
+	longResp := "HTTP/1.1 200 OK\r\nContent-Length: 1024\r\n\r\n" + strings.Repeat("x", 1024)
+	var pipelined strings.Builder // eight ~200-byte requests in one segment
+	for i := range 8 {
+		fmt.Fprintf(&pipelined, "GET /items/%d HTTP/1.1\r\nHost: svc\r\nUser-Agent: %s\r\n\r\n", i, strings.Repeat("u", 150))
+	}
 	cases := []struct {
 		name      string
 		seg       segment
@@ -67,6 +84,9 @@ func TestProgramsOnSyntheticPackets(t *testing.T) {
 		wantKind  Kind
 		wantData  string // expected captured bytes when wantEvent
 		wantStat  func(KernelStats) uint64
+		// xdpOnly: BPF_PROG_TEST_RUN takes frames above a page only for
+		// multi-buffer XDP programs.
+		xdpOnly bool
 	}{
 		{
 			name:      "ipv4 request",
@@ -97,11 +117,33 @@ func TestProgramsOnSyntheticPackets(t *testing.T) {
 			wantStat: func(s KernelStats) uint64 { return s.Events },
 		},
 		{
-			name:      "truncated to capture length",
-			seg:       segment{src: cli4, dst: srv4, seq: 5, flags: FlagACK, payload: []byte(longBody)},
+			name:      "longer than the small window: large record",
+			seg:       segment{src: cli4, dst: srv4, seq: 5, ack: 77, flags: FlagACK, payload: []byte(longBody)},
 			wantEvent: true, wantKind: KindPayload,
-			wantData: longBody[:CaptureLen],
+			wantData: longBody,
+			wantStat: func(s KernelStats) uint64 { return s.Events },
+		},
+		{
+			name:      "eight pipelined requests in one segment",
+			seg:       segment{src: cli4, dst: srv4, seq: 5, ack: 0xfffffff0, flags: FlagACK | FlagPSH, payload: []byte(pipelined.String())},
+			wantEvent: true, wantKind: KindPayload,
+			wantData: pipelined.String(),
+			wantStat: func(s KernelStats) uint64 { return s.Events },
+		},
+		{
+			name:      "long response keeps the small window",
+			seg:       segment{src: srv4, dst: cli4, seq: 5, flags: FlagACK, payload: []byte(longResp)},
+			wantEvent: true, wantKind: KindPayload,
+			wantData: longResp[:CaptureLen],
 			wantStat: func(s KernelStats) uint64 { return s.Truncated },
+		},
+		{
+			name:      "truncated to the large window",
+			seg:       segment{src: cli4, dst: srv4, seq: 5, flags: FlagACK, payload: []byte(hugeBody)},
+			wantEvent: true, wantKind: KindPayload,
+			wantData: hugeBody[:CaptureMax],
+			wantStat: func(s KernelStats) uint64 { return s.Truncated },
+			xdpOnly:  true,
 		},
 		{
 			name:     "non-HTTP payload",
@@ -155,6 +197,9 @@ func TestProgramsOnSyntheticPackets(t *testing.T) {
 				progs = []*ebpf.Program{objs.XDPIngress}
 			}
 			for _, tc := range cases {
+				if tc.xdpOnly && !mode.xdp {
+					continue
+				}
 				for pi, prog := range progs {
 					before, err := objs.ReadStats()
 					if err != nil {
@@ -204,6 +249,9 @@ func TestProgramsOnSyntheticPackets(t *testing.T) {
 					if ev.Seq != tc.seg.seq {
 						t.Errorf("%s: seq %d, want %d", tc.name, ev.Seq, tc.seg.seq)
 					}
+					if wantAck := max(tc.seg.ack, 1); ev.Ack != wantAck {
+						t.Errorf("%s: ack %d, want %d", tc.name, ev.Ack, wantAck)
+					}
 					if !bytes.Equal(ev.Data, []byte(tc.wantData)) {
 						t.Errorf("%s: data %q, want %q", tc.name, ev.Data, tc.wantData)
 					}
@@ -214,7 +262,7 @@ func TestProgramsOnSyntheticPackets(t *testing.T) {
 					if ev.PayloadLen != wantLen {
 						t.Errorf("%s: payload_len %d, want %d", tc.name, ev.PayloadLen, wantLen)
 					}
-					if ev.Truncated() != (len(tc.seg.payload) > CaptureLen) {
+					if ev.Truncated() != (len(tc.seg.payload) > len(tc.wantData)) {
 						t.Errorf("%s: truncated = %v", tc.name, ev.Truncated())
 					}
 					if ev.TimestampNS == 0 {

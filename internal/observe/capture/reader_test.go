@@ -12,23 +12,24 @@ import (
 	"github.com/cilium/ebpf"
 )
 
-// TestReaderInPlaceWrapsAndReleases drives ~40 laps of a 16 KiB ring (27
-// records fit) with records of changing sizes, so records start at every
+// TestReaderInPlaceWrapsAndReleases drives ~40 laps of a 32 KiB ring with
+// fixed-size records (up to 512 bytes captured) and records sized to the
+// capture (longer requests), of changing sizes, so records start at every
 // offset and many straddle the end of the data pages, where only the
 // double mapping keeps them contiguous. Each record must read back exactly,
 // and the consumer position must be handed back: if it were not, the
 // kernel would count the ring full.
 func TestReaderInPlaceWrapsAndReleases(t *testing.T) {
-	objs := loadOrSkip(t, LoadOptions{RingBytes: 1 << 14})
+	objs := loadOrSkip(t, LoadOptions{RingBytes: 1 << 15})
 	rd := readerOf(t, objs)
 
-	const batches, perBatch = 60, 20
+	const batches, perBatch = 120, 20
 	seq := uint32(1000)
 	var ev Event
 	for b := range batches {
 		want := make([]string, perBatch)
 		for i := range perBatch {
-			// 18..~700 bytes: below, at and above the 512 captured.
+			// 18..~700 bytes: small records (up to 512) and large ones.
 			payload := fmt.Sprintf("GET /%d/%d HTTP/1.1\r\n%s\r\n", b, i, strings.Repeat("x", (b*37+i*53)%700))
 			want[i] = payload
 			frame := segment{src: cli4, dst: srv4, seq: seq + uint32(i), flags: FlagACK | FlagPSH, payload: []byte(payload)}.frame()
@@ -42,8 +43,8 @@ func TestReaderInPlaceWrapsAndReleases(t *testing.T) {
 				t.Fatalf("batch %d record %d: %v", b, i, err)
 			}
 			w := want[i]
-			if len(w) > CaptureLen {
-				w = w[:CaptureLen]
+			if len(w) > CaptureMax {
+				w = w[:CaptureMax]
 			}
 			if ev.Seq != seq+uint32(i) || !bytes.Equal(ev.Data, []byte(w)) || int(ev.PayloadLen) != len(want[i]) {
 				t.Fatalf("batch %d record %d: seq %d len %d data %.40q..., want seq %d len %d data %.40q...", b, i, ev.Seq, ev.PayloadLen, ev.Data, seq+uint32(i), len(want[i]), w)

@@ -20,11 +20,14 @@ type Counters struct {
 	RequestTruncated  uint64 // request heads cut before method and target
 	ResponseMalformed uint64
 	ResponseTruncated uint64
-	DecodeErrors      uint64 // ring records that did not decode
-	LabelOverflows    uint64 // routes/services replaced by _OTHER
-	LabelEvictions    uint64 // idle routes/services that made room for new ones
-	JSONDropped       uint64 // JSON lines dropped: the output queue was full
-	Reattached        uint64 // attachments to interfaces deleted and created again
+	// TargetsTruncated: exchanges whose request-target was cut (by the end
+	// of the capture window or at httpparse.MaxTargetLen).
+	TargetsTruncated uint64
+	DecodeErrors     uint64 // ring records that did not decode
+	LabelOverflows   uint64 // routes/services replaced by _OTHER
+	LabelEvictions   uint64 // idle routes/services that made room for new ones
+	JSONDropped      uint64 // JSON lines dropped: the output queue was full
+	Reattached       uint64 // attachments to interfaces deleted and created again
 }
 
 // DurationBuckets are the OpenTelemetry-recommended boundaries for

@@ -104,22 +104,25 @@ func (j *JSON) Event(e *detect.Event) error {
 
 // ExchangeRecord is the JSON form of one observed exchange.
 type ExchangeRecord struct {
-	Type          string    `json:"type"` // "exchange"
-	Time          time.Time `json:"time"`
-	Service       string    `json:"service"`
-	Namespace     string    `json:"namespace,omitempty"`
-	Pod           string    `json:"pod,omitempty"`
-	Client        string    `json:"client"`
-	Server        string    `json:"server"`
-	Method        string    `json:"method"`
-	Target        string    `json:"target"`
-	Route         string    `json:"route"`
-	Host          string    `json:"host,omitempty"`
-	UserAgent     string    `json:"user_agent,omitempty"`
-	Status        int       `json:"status"`
-	Outcome       string    `json:"outcome"`
-	LatencyNS     int64     `json:"latency_ns"`
-	StartKernelNS uint64    `json:"start_kernel_ns"`
+	Type      string    `json:"type"` // "exchange"
+	Time      time.Time `json:"time"`
+	Service   string    `json:"service"`
+	Namespace string    `json:"namespace,omitempty"`
+	Pod       string    `json:"pod,omitempty"`
+	Client    string    `json:"client"`
+	Server    string    `json:"server"`
+	Method    string    `json:"method"`
+	Target    string    `json:"target"`
+	// TargetTruncated: Target is a prefix (cut by the end of the capture
+	// window or at 256 bytes).
+	TargetTruncated bool   `json:"target_truncated,omitempty"`
+	Route           string `json:"route"`
+	Host            string `json:"host,omitempty"`
+	UserAgent       string `json:"user_agent,omitempty"`
+	Status          int    `json:"status"`
+	Outcome         string `json:"outcome"`
+	LatencyNS       int64  `json:"latency_ns"`
+	StartKernelNS   uint64 `json:"start_kernel_ns"`
 }
 
 // Exchange writes one observed exchange ("type":"exchange").
@@ -128,7 +131,7 @@ func (j *JSON) Exchange(o *detect.Observation) error {
 		Type: "exchange", Time: o.Time,
 		Service: o.Service, Namespace: o.Namespace, Pod: o.Pod,
 		Client: o.Client.String(), Server: o.Server.String(),
-		Method: o.Method, Target: o.Target, Route: o.Route,
+		Method: o.Method, Target: o.Target, TargetTruncated: o.TargetTruncated, Route: o.Route,
 		Host: o.Host, UserAgent: o.UserAgent,
 		Status: o.Status, Outcome: o.Outcome.String(),
 		LatencyNS: int64(o.Latency()), StartKernelNS: o.StartNS,

@@ -99,6 +99,9 @@ func registerObservables(meter metric.Meter, counters func() Counters) error {
 		{"rauta.observer.non_http_segments", func(c *Counters) uint64 { return c.Kernel.NonHTTP }},
 		{"rauta.observer.unmatched_responses", func(c *Counters) uint64 { return c.Pair.UnmatchedResponses }},
 		{"rauta.observer.connection_evictions", func(c *Counters) uint64 { return c.Pair.Evictions }},
+		{"rauta.observer.unpaired_requests", func(c *Counters) uint64 { return c.Pair.Unpaired }},
+		{"rauta.observer.ambiguous_responses", func(c *Counters) uint64 { return c.Pair.Ambiguous }},
+		{"rauta.observer.truncated_targets", func(c *Counters) uint64 { return c.TargetsTruncated }},
 	}
 	insts := make([]metric.Int64ObservableCounter, len(list))
 	var ptrs []metric.Observable

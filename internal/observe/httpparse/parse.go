@@ -39,8 +39,9 @@ func (r *Request) BodyLen() (n int64, ok bool) {
 }
 
 // BodyLen reports the length of the response body when it is known from
-// the head alone: Content-Length, or none for 1xx, 204 and 304. A response
-// to HEAD also has none, which only the caller knows (head).
+// the head (Content-Length, or none for 1xx, 204 and 304) or from a chunked
+// body captured whole. A response to HEAD also has none, which only the
+// caller knows (head).
 func (r *Response) BodyLen(head bool) (n int64, ok bool) {
 	switch {
 	case !r.HeadersComplete:
@@ -48,7 +49,10 @@ func (r *Response) BodyLen(head bool) (n int64, ok bool) {
 	case head || r.Status < 200 || r.Status == 204 || r.Status == 304:
 		return 0, true
 	case r.Chunked:
-		return 0, false
+		if !r.ChunkedComplete {
+			return 0, false
+		}
+		return r.ChunkedLen, true
 	case r.ContentLength >= 0:
 		return r.ContentLength, true
 	}
@@ -84,6 +88,10 @@ type Response struct {
 	HeadersComplete bool
 	HeadLen         int
 	Chunked         bool
+	// ChunkedLen is the length of a chunked body, framing included, when
+	// all of it was captured (ChunkedComplete).
+	ChunkedLen      int64
+	ChunkedComplete bool
 }
 
 // ParseRequest parses a request head from b. It allocates only the strings
@@ -213,6 +221,10 @@ func ParseResponse(b []byte, r *Response) error {
 	})
 	if used > 0 {
 		r.HeadersComplete, r.HeadLen = true, eol+1+used
+		if r.Chunked {
+			r.ChunkedLen = chunkedLen(b[r.HeadLen:])
+			r.ChunkedComplete = r.ChunkedLen >= 0
+		}
 	}
 	if r.ContentLength < 0 {
 		r.ContentLength = -1 // conflicting values (-2) are unknown too

@@ -276,3 +276,33 @@ func TestInternerSameResultsBoundedAndNoAllocs(t *testing.T) {
 		t.Fatalf("%v allocations per parse of known values, want 0", n)
 	}
 }
+
+// TestChunkedBodyCapturedWhole: a chunked body that lies entirely in the
+// capture has a known length (the next response in the segment starts
+// after it); one cut by the capture, or with trailers, does not.
+func TestChunkedBodyCapturedWhole(t *testing.T) {
+	head := "HTTP/1.1 200 OK\r\nTransfer-Encoding: chunked\r\n\r\n"
+	for _, tc := range []struct {
+		body string
+		n    int64
+		ok   bool
+	}{
+		{"5\r\nhello\r\n0\r\n\r\n", 15, true},
+		{"5;ext=1\r\nhello\r\nA\r\n0123456789\r\n0\r\n\r\nHTTP/1.1 200 OK\r\n", 36, true},
+		{"0\r\n\r\n", 5, true},
+		{"5\r\nhello\r\n0\r\n", 0, false},               // cut before the end
+		{"5\r\nhel", 0, false},                          // chunk cut
+		{"5\r\nhello\r\n0\r\nX-T: 1\r\n\r\n", 0, false}, // trailers
+		{"zz\r\nhello\r\n0\r\n\r\n", 0, false},          // not hex
+		{"5\r\nhelloXX0\r\n\r\n", 0, false},             // no CRLF after data
+	} {
+		var r Response
+		if err := ParseResponse([]byte(head+tc.body), &r); err != nil {
+			t.Fatalf("%q: %v", tc.body, err)
+		}
+		n, ok := r.BodyLen(false)
+		if ok != tc.ok || (ok && n != tc.n) {
+			t.Errorf("%q: body length %d %v, want %d %v", tc.body, n, ok, tc.n, tc.ok)
+		}
+	}
+}

@@ -8,15 +8,29 @@ type connKey struct {
 
 // pending is a request waiting for its response.
 type pending struct {
-	ts       uint64
-	seq      uint32
-	method   string
-	target   string
-	host     string
-	ua       string
-	cl       int64
-	unparsed bool
-	marks    uint8
+	ts  uint64
+	seq uint32
+	// ack is the client's acknowledgment number on the request's segment:
+	// how much of the server's stream the client had received when it
+	// sent the request (valid when hasAck).
+	ack    uint32
+	hasAck bool
+	// gapBefore: the request before it ended earlier than it starts, so a
+	// request in between was not captured (its record was lost).
+	gapBefore bool
+	method    string
+	target    string
+	host      string
+	ua        string
+	cl        int64
+	unparsed  bool
+	// truncated: the request-target was cut (capture window or
+	// httpparse.MaxTargetLen).
+	truncated bool
+	// expired: already reported as a timeout; kept so that its late
+	// response, if it comes, answers it and not the next request.
+	expired bool
+	marks   uint8
 }
 
 // recentResponses is how many response sequence numbers are remembered to
@@ -37,8 +51,15 @@ type conn struct {
 	respSeqs    [recentResponses]uint32
 	respN       int // valid entries in respSeqs
 	respNext    int
-	skip        int  // responses still owed to timed-out requests
-	upgraded    bool // 101 Switching Protocols seen
+	// respEnd is the server's sequence number after the last response
+	// seen, when its length was known (haveRespEnd).
+	respEnd     uint32
+	haveRespEnd bool
+	// synced: the next response answers pending[0] if it starts at
+	// respEnd. Set when a response was paired, cleared when one could not
+	// be paired with certainty.
+	synced   bool
+	upgraded bool // 101 Switching Protocols seen
 }
 
 func (c *conn) reset() {
@@ -53,6 +74,17 @@ func (c *conn) pop() pending {
 	c.pending[len(c.pending)-1] = pending{}
 	c.pending = c.pending[:len(c.pending)-1]
 	return r
+}
+
+// live counts pending requests not yet reported (expired ones excluded).
+func (c *conn) live() int {
+	n := 0
+	for i := range c.pending {
+		if !c.pending[i].expired {
+			n++
+		}
+	}
+	return n
 }
 
 // isDuplicateRequest: the same first segment seen again, at another hook

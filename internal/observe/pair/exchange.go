@@ -55,6 +55,9 @@ type Exchange struct {
 	// are empty. The exchange is still emitted to keep the connection's
 	// request/response order.
 	Unparsed bool
+	// TargetTruncated: the request-target was cut, by the end of the
+	// capture window or at httpparse.MaxTargetLen; Target is a prefix.
+	TargetTruncated bool
 	// Marks are bits the consumers set while the request was pending (on
 	// the Overdue callback): the pairer keeps them with the request and
 	// hands them back on later callbacks and on the finished exchange, so

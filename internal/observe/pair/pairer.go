@@ -81,7 +81,14 @@ type Stats struct {
 	// exchanges: nothing about them is known.
 	UnansweredMalformed uint64
 	IdleClosed          uint64 // connections forgotten after IdleTimeout with nothing pending
-	Open                int    // connections tracked now
+	// Unpaired: requests dropped without an exchange because a later
+	// response answered a later request (theirs was not captured), or
+	// because they were candidates of an Ambiguous response.
+	Unpaired uint64
+	// Ambiguous: responses that could not be paired with certainty (see
+	// answer.go); dropped, never reported with a guessed request.
+	Ambiguous uint64
+	Open      int // connections tracked now
 }
 
 // Pairer is not safe for concurrent use: one goroutine feeds it.
@@ -111,20 +118,28 @@ func (p *Pairer) Stats() Stats {
 	return s
 }
 
-// Request records a request head sent from client to server. req is nil
-// when the head did not parse; it still holds a place in the connection's
-// order so later responses pair correctly.
+// Request records a request head sent from client to server, paired in
+// order (no ACK known). The observer uses RequestSeg.
 func (p *Pairer) Request(ts uint64, client, server netip.AddrPort, seq uint32, req *httpparse.Request) {
+	p.RequestSeg(ts, client, server, Seg{Seq: seq}, req)
+}
+
+// RequestSeg records a request head sent from client to server, starting
+// at s in the client's stream. req is nil when the head did not parse; it
+// still holds a place in the connection's order so later responses pair
+// correctly.
+func (p *Pairer) RequestSeg(ts uint64, client, server netip.AddrPort, s Seg, req *httpparse.Request) {
 	c := p.get(connKey{client, server}, true)
 	c.lastSeen = ts
 	if c.upgraded {
 		return
 	}
+	seq := s.Seq
 	if c.isDuplicateRequest(seq) {
 		p.stats.Duplicates++
 		return
 	}
-	if c.inBody(seq) || (req == nil && len(c.pending) > 0) {
+	if c.inBody(seq) || (req == nil && c.live() > 0) {
 		// Body bytes that start with a method word. An unparsable one
 		// while a request is pending is most likely that too; holding a
 		// place for it would shift every later response by one.
@@ -136,9 +151,13 @@ func (p *Pairer) Request(ts uint64, client, server netip.AddrPort, seq uint32, r
 		p.drop(c)
 		c = p.get(connKey{client, server}, true)
 	}
-	r := pending{ts: ts, seq: seq}
+	r := pending{ts: ts, seq: seq, ack: s.Ack, hasAck: s.HasAck}
+	// The previous request's end is known and this one does not start
+	// there: a request between them was not captured.
+	r.gapBefore = c.haveReq && c.haveBodyEnd && seq != c.bodyEnd
 	if req != nil {
 		r.method, r.target, r.host, r.ua, r.cl = req.Method, req.Target, req.Host, req.UserAgent, req.ContentLength
+		r.truncated = req.TargetTruncated
 	} else {
 		r.unparsed = true
 		r.cl = -1
@@ -154,41 +173,61 @@ func (p *Pairer) Request(ts uint64, client, server netip.AddrPort, seq uint32, r
 	p.stats.Requests++
 }
 
-// Response records a status line sent from server to client. resp is nil
-// when it did not parse: the oldest pending request is then consumed
-// without an exchange (counted by the caller as a parse failure).
+// Response records a status line sent from server to client, paired in
+// order (no ACK known). The observer uses ResponseSeg.
 func (p *Pairer) Response(ts uint64, server, client netip.AddrPort, seq uint32, resp *httpparse.Response) {
+	p.ResponseSeg(ts, server, client, Seg{Seq: seq}, resp)
+}
+
+// ResponseSeg records a status line sent from server to client, starting
+// at s in the server's stream, and returns the bytes the response spans
+// (head and body) when known, else 0: a response to HEAD has no body
+// whatever its Content-Length says, which only the pairer knows. resp is
+// nil when it did not parse: the request it answers is then consumed
+// without an exchange (counted by the caller as a parse failure).
+func (p *Pairer) ResponseSeg(ts uint64, server, client netip.AddrPort, s Seg, resp *httpparse.Response) (span int) {
 	c := p.get(connKey{client, server}, false)
 	if c == nil {
 		p.stats.UnmatchedResponses++
-		return
+		return spanOf(resp, false)
 	}
 	c.lastSeen = ts
 	if c.upgraded {
-		return
+		return 0
 	}
-	if c.isDuplicateResponse(seq) {
+	if c.isDuplicateResponse(s.Seq) {
 		p.stats.Duplicates++
-		return
+		return spanOf(resp, false)
 	}
-	c.rememberResponse(seq)
+	c.rememberResponse(s.Seq)
 	p.stats.Responses++
+	idx, v := c.answer(s)
+	head := v == answerFound && c.pending[idx].method == "HEAD"
+	span = spanOf(resp, head)
+	c.respEnd, c.haveRespEnd = s.Seq+uint32(span), span > 0
+	switch v {
+	case answerNone:
+		p.stats.UnmatchedResponses++
+		return span
+	case answerAmbiguous:
+		p.stats.Ambiguous++
+		p.unpaired(c, idx)
+		c.synced = false
+		return span
+	}
+	p.unpaired(c, idx) // requests before the answer: their responses were missed
+	c.synced = true
 	if resp != nil && resp.Status >= 100 && resp.Status < 200 && resp.Status != 101 {
 		p.stats.Informational++
-		return
-	}
-	if c.skip > 0 {
-		c.skip--
-		p.stats.LateResponses++
-		return
-	}
-	if len(c.pending) == 0 {
-		p.stats.UnmatchedResponses++
-		return
+		return span // interim: the final response answers the same request
 	}
 	req := c.pop()
+	if req.expired {
+		p.stats.LateResponses++
+		return span
+	}
 	if resp == nil {
-		return
+		return span
 	}
 	p.fill(&req, client, server)
 	p.ex.Status = resp.Status
@@ -202,6 +241,35 @@ func (p *Pairer) Response(ts uint64, server, client netip.AddrPort, seq uint32, 
 		c.upgraded = true
 		c.pending = c.pending[:0]
 	}
+	return span
+}
+
+// unpaired drops the n oldest pending requests without an exchange: their
+// responses were not captured, or could not be told apart.
+func (p *Pairer) unpaired(c *conn, n int) {
+	for range n {
+		r := c.pop()
+		switch {
+		case r.expired:
+			// Reported as a timeout already.
+		case r.unparsed:
+			p.stats.UnansweredMalformed++
+		default:
+			p.stats.Unpaired++
+		}
+	}
+}
+
+// spanOf is the length of a response (head and body) when known, else 0.
+func spanOf(resp *httpparse.Response, head bool) int {
+	if resp == nil {
+		return 0
+	}
+	n, ok := resp.BodyLen(head)
+	if !ok || n > 1<<30 {
+		return 0
+	}
+	return resp.HeadLen + int(n)
 }
 
 // Reset records a RST between a and b (either direction): every pending
@@ -216,6 +284,9 @@ func (p *Pairer) Reset(ts uint64, a, b netip.AddrPort) {
 		if !c.upgraded {
 			for len(c.pending) > 0 {
 				req := c.pop()
+				if req.expired {
+					continue
+				}
 				if req.unparsed {
 					p.stats.UnansweredMalformed++
 					continue
@@ -242,21 +313,27 @@ func (p *Pairer) Expire(now uint64) {
 	overdue := uint64(p.cfg.OverdueAfter)
 	idle := uint64(p.cfg.IdleTimeout)
 	for k, c := range p.conns {
-		if len(c.pending) == 0 && now > c.lastSeen && now-c.lastSeen >= idle {
+		if c.live() == 0 && now > c.lastSeen && now-c.lastSeen >= idle {
 			p.stats.IdleClosed++
 			p.drop(c)
 			continue
 		}
-		for len(c.pending) > 0 && now > c.pending[0].ts && now-c.pending[0].ts >= limit {
-			req := c.pop()
-			// HTTP/1.x answers in order: the response to this request, if
-			// it ever comes, must not be paired with the next one.
-			c.skip++
-			if req.unparsed {
+		for i := range c.pending {
+			r := &c.pending[i]
+			if r.expired {
+				continue
+			}
+			if now <= r.ts || now-r.ts < limit {
+				break // requests queue oldest first
+			}
+			// Reported now; kept so that its response, if it ever
+			// comes, answers it and not the next request.
+			r.expired = true
+			if r.unparsed {
 				p.stats.UnansweredMalformed++
 				continue
 			}
-			p.fill(&req, k.client, k.server)
+			p.fill(r, k.client, k.server)
 			p.ex.Outcome = Timeout
 			p.ex.EndNS = now
 			p.stats.Timeouts++
@@ -269,6 +346,9 @@ func (p *Pairer) Expire(now uint64) {
 		// Requests queue oldest first: stop at the first young one.
 		for i := range c.pending {
 			r := &c.pending[i]
+			if r.expired {
+				continue
+			}
 			if now <= r.ts || now-r.ts < overdue {
 				break
 			}
@@ -290,7 +370,7 @@ func (p *Pairer) fill(r *pending, client, server netip.AddrPort) {
 		Client: client, Server: server,
 		Method: r.method, Target: r.target, Host: r.host, UserAgent: r.ua,
 		ReqContentLength: r.cl, RespContentLength: -1,
-		StartNS: r.ts, Unparsed: r.unparsed, Marks: r.marks,
+		StartNS: r.ts, Unparsed: r.unparsed, TargetTruncated: r.truncated, Marks: r.marks,
 	}
 }
 
@@ -308,6 +388,9 @@ func (p *Pairer) get(k connKey, create bool) *conn {
 		old := p.lru.back()
 		p.stats.Evictions++
 		for i := range old.pending {
+			if old.pending[i].expired {
+				continue
+			}
 			if old.pending[i].unparsed {
 				p.stats.UnansweredMalformed++
 			} else {
