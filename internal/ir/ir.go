@@ -270,6 +270,24 @@ type Backend struct {
 	AppProtocol string `json:"appProtocol,omitempty"`
 	// Filters run after the route's filters for requests sent to this backend.
 	Filters []Filter `json:"filters,omitempty"`
+	// TLS, when set, means the gateway speaks TLS to this backend
+	// (BackendTLSPolicy) and never plain text.
+	TLS *BackendTLS `json:"tls,omitempty"`
+}
+
+// BackendTLS is how the gateway verifies a backend's certificate.
+type BackendTLS struct {
+	// ServerName is sent as SNI; without SubjectAltNames the certificate
+	// must be valid for it.
+	ServerName string `json:"serverName"`
+	// CACertPEM are the trusted roots; empty with SystemCAs means the
+	// system pool.
+	CACertPEM []byte `json:"caCertPEM,omitempty"`
+	SystemCAs bool   `json:"systemCAs,omitempty"`
+	// SubjectAltNames, when set, replace ServerName for verification: the
+	// certificate must carry one of them. A DNS name is a plain string, a
+	// URI SAN has a scheme ("spiffe://...").
+	SubjectAltNames []string `json:"subjectAltNames,omitempty"`
 }
 
 // Endpoint is one address a Backend forwards to.
