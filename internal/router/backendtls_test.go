@@ -39,4 +39,8 @@ func TestCompileBackendTLS(t *testing.T) {
 	if err != nil || !bad.Invalid || bad.TLS != nil {
 		t.Errorf("bad bundle: err=%v invalid=%v", err, bad.Invalid)
 	}
+	m, err := compileMirror(&ir.Mirror{Numerator: 1, Denominator: 1, Backend: ir.Backend{Name: "m", Endpoints: ep, TLS: sys}}, filterContext{reg: reg})
+	if err != nil || m.Backend.TLS == nil || m.Backend.TLS.ServerName != "a.example.com" {
+		t.Errorf("mirror backend lost its TLS settings (err=%v): it would get plain text", err)
+	}
 }

@@ -117,6 +117,8 @@ func compileMirror(m *ir.Mirror, ctx filterContext) (*Mirror, error) {
 		Policy:      m.Backend.Policy,
 		HashHeader:  m.Backend.HashHeader,
 		AppProtocol: m.Backend.AppProtocol,
+		// Never dropped: a mirror to a TLS backend must not go in plain text.
+		TLS: m.Backend.TLS,
 	}, ctx.reg, ctx)
 	if err != nil {
 		return nil, fmt.Errorf("backend %q: %w", m.Backend.Name, err)
