@@ -45,6 +45,9 @@ type Listener struct {
 	// ClientValidation, on a listener that terminates TLS, asks clients for
 	// a certificate and checks it (Gateway spec.tls.frontend).
 	ClientValidation *ClientValidation `json:"clientValidation,omitempty"`
+	// BackendClientCertificate, when set, is presented to backends reached
+	// over TLS (Gateway spec.tls.backend.clientCertificateRef).
+	BackendClientCertificate *Certificate `json:"backendClientCertificate,omitempty"`
 	// Certificates are served on HTTPS listeners, chosen by SNI.
 	// VirtualHosts and Routes of a TLS listener match the server name as
 	// a Host; their Match is "/" and they have no filters.

@@ -58,7 +58,7 @@ func (ca *testCA) leaf(t *testing.T, dnsNames []string, uris ...string) tls.Cert
 	tmpl := &x509.Certificate{
 		SerialNumber: big.NewInt(2), Subject: pkix.Name{CommonName: "backend"},
 		NotBefore: time.Now().Add(-time.Hour), NotAfter: time.Now().Add(time.Hour),
-		DNSNames: dnsNames, ExtKeyUsage: []x509.ExtKeyUsage{x509.ExtKeyUsageServerAuth},
+		DNSNames: dnsNames, ExtKeyUsage: []x509.ExtKeyUsage{x509.ExtKeyUsageServerAuth, x509.ExtKeyUsageClientAuth},
 		KeyUsage: x509.KeyUsageDigitalSignature,
 	}
 	for _, u := range uris {
@@ -197,5 +197,61 @@ func TestBackendTLSSNI(t *testing.T) {
 	}
 	if got := good.sni.Load(); got != "abc.example.com" {
 		t.Errorf("SNI %v, want abc.example.com", got)
+	}
+}
+
+// TestBackendTLSClientCertificate: a listener's backend client certificate
+// (Gateway spec.tls.backend) is presented to a TLS backend that requires
+// one; without it the handshake fails: 502, the handler never reached.
+func TestBackendTLSClientCertificate(t *testing.T) {
+	ca := newTestCA(t)
+	clientCA := newTestCA(t)
+	srv := newHTTPSBackend(t, ca.leaf(t, []string{"backend.example.com"}))
+	pool := x509.NewCertPool()
+	pool.AddCert(clientCA.cert)
+	// Restart with client authentication required.
+	srv.srv.Close()
+	var peer atomic.Value
+	srv.srv = httptest.NewUnstartedServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		srv.hits.Add(1)
+		if r.TLS != nil && len(r.TLS.PeerCertificates) > 0 {
+			peer.Store(r.TLS.PeerCertificates[0].Subject.CommonName)
+		}
+		w.Write([]byte("ok"))
+	}))
+	srv.srv.TLS = &tls.Config{Certificates: []tls.Certificate{ca.leaf(t, []string{"backend.example.com"})}, ClientAuth: tls.RequireAndVerifyClientCert, ClientCAs: pool}
+	srv.srv.Config.ErrorLog = log.New(io.Discard, "", 0)
+	srv.srv.StartTLS()
+	t.Cleanup(srv.srv.Close)
+
+	client := clientCA.leaf(t, []string{"gateway.example.com"})
+	keyDER, err := x509.MarshalPKCS8PrivateKey(client.PrivateKey)
+	if err != nil {
+		t.Fatal(err)
+	}
+	cc := &ir.Certificate{Name: "default/client",
+		CertPEM: pem.EncodeToMemory(&pem.Block{Type: "CERTIFICATE", Bytes: client.Certificate[0]}),
+		KeyPEM:  pem.EncodeToMemory(&pem.Block{Type: "PRIVATE KEY", Bytes: keyDER})}
+	be := tlsIRBackend(t, srv.srv.Listener.Addr().String(), &ir.BackendTLS{ServerName: "backend.example.com", CACertPEM: ca.pem})
+	with := httpListener("with", catchAll(prefixRoute("r", "/", be)))
+	with.BackendClientCertificate = cc
+	without := httpListener("without", catchAll(prefixRoute("r", "/", be)))
+	without.Port = 0
+	p := startProxy(t, &ir.Snapshot{Listeners: []ir.Listener{with}}, Options{})
+	for _, c := range []*http.Client{newClient(), h2cClient()} {
+		if resp, _, text := do(t, c, mustReq(t, "GET", p.url(t, "with")+"/x", nil)); resp.StatusCode != 200 {
+			t.Fatalf("with client certificate: status %d (%s)", resp.StatusCode, text)
+		}
+	}
+	if got := peer.Load(); got != "backend" {
+		t.Errorf("backend saw client certificate CN %v", got)
+	}
+	q := startProxy(t, &ir.Snapshot{Listeners: []ir.Listener{without}}, Options{})
+	before := srv.hits.Load()
+	if resp, _, text := do(t, newClient(), mustReq(t, "GET", q.url(t, "without")+"/x", nil)); resp.StatusCode != 502 {
+		t.Errorf("without client certificate: status %d, want 502 (%s)", resp.StatusCode, text)
+	}
+	if srv.hits.Load() != before {
+		t.Error("the backend's handler saw a request without a client certificate")
 	}
 }

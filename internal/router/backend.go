@@ -46,6 +46,10 @@ func compileBackend(b *ir.Backend, reg *lb.Registry, ctx filterContext) (*Backen
 			out.Invalid = true
 			return out, nil
 		}
+		if ctx.clientCert != nil {
+			cfg.Certificates = []tls.Certificate{*ctx.clientCert}
+			key += "/" + ctx.clientCertKey
+		}
 		out.TLS, out.TLSKey = cfg, key
 		out.H2C = false
 	}

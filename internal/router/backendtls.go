@@ -81,3 +81,12 @@ func verifyBackendSANs(cs tls.ConnectionState, roots *x509.CertPool, sans []stri
 func sameURI(u *url.URL, want string) bool {
 	return u.String() == want
 }
+
+// clientCertKey identifies a backend client certificate.
+func clientCertKey(c *ir.Certificate) string {
+	h := fnv.New64a()
+	h.Write(c.CertPEM)
+	h.Write([]byte{0})
+	h.Write(c.KeyPEM)
+	return fmt.Sprintf("%x", h.Sum64())
+}
