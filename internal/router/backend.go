@@ -39,8 +39,8 @@ func compileBackend(b *ir.Backend, reg *lb.Registry, ctx filterContext) (*Backen
 		return out, nil
 	}
 	if b.TLS != nil {
-		cfg, key, err := compileBackendTLS(b.TLS)
-		if err != nil {
+		cfg, key, ok := compileBackendTLS(b.TLS)
+		if !ok {
 			// The translator checked the bundle; if it still does not
 			// parse, fail closed (500) rather than send plain text.
 			out.Invalid = true

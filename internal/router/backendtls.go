@@ -15,9 +15,10 @@ import (
 
 // compileBackendTLS builds the client TLS configuration for a backend once
 // per compile, so the proxy never parses a CA bundle per request. Key
-// identifies the settings: equal keys may share a connection pool.
-func compileBackendTLS(b *ir.BackendTLS) (*tls.Config, string, error) {
-	cfg := &tls.Config{
+// identifies the settings: equal keys may share a connection pool. ok is
+// false when the CA bundle holds no certificate.
+func compileBackendTLS(b *ir.BackendTLS) (cfg *tls.Config, key string, ok bool) {
+	cfg = &tls.Config{
 		ServerName: b.ServerName,
 		MinVersion: tls.VersionTLS12,
 		NextProtos: []string{"http/1.1"},
@@ -25,7 +26,7 @@ func compileBackendTLS(b *ir.BackendTLS) (*tls.Config, string, error) {
 	if !b.SystemCAs || len(b.CACertPEM) > 0 {
 		pool := x509.NewCertPool()
 		if !pool.AppendCertsFromPEM(b.CACertPEM) {
-			return nil, "", errors.New("tls: no CA certificate in the bundle")
+			return nil, "", false
 		}
 		cfg.RootCAs = pool
 	}
@@ -44,7 +45,7 @@ func compileBackendTLS(b *ir.BackendTLS) (*tls.Config, string, error) {
 	h := fnv.New64a()
 	fmt.Fprintf(h, "%s\x00%t\x00%s\x00", b.ServerName, b.SystemCAs, strings.Join(b.SubjectAltNames, "\x00"))
 	h.Write(b.CACertPEM)
-	return cfg, fmt.Sprintf("%x", h.Sum64()), nil
+	return cfg, fmt.Sprintf("%x", h.Sum64()), true
 }
 
 // verifyBackendSANs verifies the backend's chain against roots (nil: the
