@@ -70,6 +70,7 @@ func common() []features.FeatureName {
 		features.SupportListenerSet,
 		features.SupportBackendTLSPolicy,
 		features.SupportBackendTLSPolicySANValidation,
+		features.SupportGatewayBackendClientCertificate,
 	}
 }
 
