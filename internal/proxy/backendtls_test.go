@@ -175,7 +175,10 @@ func TestBackendTLS(t *testing.T) {
 	if n := untrusted.hits.Load(); n != 0 {
 		t.Errorf("untrusted backend's handler saw %d requests; the handshake must fail first", n)
 	}
-	if n := len(plain.seen); n != 0 {
+	plain.mu.Lock()
+	n := len(plain.seen)
+	plain.mu.Unlock()
+	if n != 0 {
 		t.Errorf("plain-text backend saw %d requests; a TLS backend must never get plain text", n)
 	}
 	// 4 successes per client on the good backend, nothing else: the
@@ -253,5 +256,41 @@ func TestBackendTLSClientCertificate(t *testing.T) {
 	}
 	if srv.hits.Load() != before {
 		t.Error("the backend's handler saw a request without a client certificate")
+	}
+}
+
+// TestBackendTLSMirror: a mirror to a TLS backend is sent over TLS, and a
+// mirror whose TLS target is a plain-text server never reaches its handler.
+func TestBackendTLSMirror(t *testing.T) {
+	ca := newTestCA(t)
+	good := newHTTPSBackend(t, ca.leaf(t, []string{"backend.example.com"}))
+	plain := newEchoBackend(t, "plain")
+	primary := newEchoBackend(t, "primary")
+	cfg := &ir.BackendTLS{ServerName: "backend.example.com", CACertPEM: ca.pem}
+	toTLS := prefixRoute("tls", "/tls", primary.backend(1))
+	toTLS.Filters = []ir.Filter{{Mirror: &ir.Mirror{Backend: tlsIRBackend(t, good.srv.Listener.Addr().String(), cfg), Numerator: 1, Denominator: 1}}}
+	toPlain := prefixRoute("plain", "/plain", primary.backend(1))
+	toPlain.Filters = []ir.Filter{{Mirror: &ir.Mirror{Backend: tlsIRBackend(t, plain.srv.Listener.Addr().String(), cfg), Numerator: 1, Denominator: 1}}}
+	p := startProxy(t, &ir.Snapshot{Listeners: []ir.Listener{httpListener("l", catchAll(toTLS, toPlain))}}, Options{})
+	for _, path := range []string{"/tls", "/plain"} {
+		if resp, _, text := do(t, newClient(), mustReq(t, "GET", p.url(t, "l")+path, nil)); resp.StatusCode != 200 {
+			t.Fatalf("%s: status %d (%s)", path, resp.StatusCode, text)
+		}
+	}
+	// Mirrors are sent in the background: wait for the TLS one (bounded).
+	for deadline := time.Now().Add(5 * time.Second); good.hits.Load() == 0 && time.Now().Before(deadline); {
+		time.Sleep(10 * time.Millisecond)
+	}
+	if n := good.hits.Load(); n != 1 {
+		t.Errorf("TLS mirror backend saw %d requests, want 1", n)
+	}
+	if got := good.sni.Load(); got != "backend.example.com" {
+		t.Errorf("mirror SNI %v", got)
+	}
+	plain.mu.Lock()
+	n := len(plain.seen)
+	plain.mu.Unlock()
+	if n != 0 {
+		t.Errorf("plain-text server behind a TLS mirror saw %d requests", n)
 	}
 }
