@@ -61,7 +61,13 @@ func NewConfig(gateway string, generation int64, snap *ir.Snapshot) Config {
 	c := Config{Gateway: gateway, Generation: generation, Snapshot: snap}
 	seen := map[string]bool{}
 	for _, l := range snap.Listeners {
-		for _, cert := range l.Certificates {
+		certs := l.Certificates
+		if l.BackendClientCertificate != nil {
+			// The certificate presented to TLS backends travels the same
+			// way (a Secret name names one key pair).
+			certs = append(certs[:len(certs):len(certs)], *l.BackendClientCertificate)
+		}
+		for _, cert := range certs {
 			if seen[cert.Name] {
 				continue
 			}
@@ -93,6 +99,12 @@ func (c Config) Resolve() *ir.Snapshot {
 				certs[j] = cert
 			}
 			l.Certificates = certs
+		}
+		if bc := l.BackendClientCertificate; bc != nil {
+			cert := *bc
+			k := keys[cert.Name]
+			cert.CertPEM, cert.KeyPEM = k.CertPEM, k.KeyPEM
+			l.BackendClientCertificate = &cert
 		}
 		out.Listeners[i] = l
 	}

@@ -68,6 +68,9 @@ func common() []features.FeatureName {
 		features.SupportTLSRouteModeTerminate,
 		features.SupportTLSRouteModeMixed,
 		features.SupportListenerSet,
+		features.SupportBackendTLSPolicy,
+		features.SupportBackendTLSPolicySANValidation,
+		features.SupportGatewayBackendClientCertificate,
 	}
 }
 

@@ -45,6 +45,9 @@ type Listener struct {
 	// ClientValidation, on a listener that terminates TLS, asks clients for
 	// a certificate and checks it (Gateway spec.tls.frontend).
 	ClientValidation *ClientValidation `json:"clientValidation,omitempty"`
+	// BackendClientCertificate, when set, is presented to backends reached
+	// over TLS (Gateway spec.tls.backend.clientCertificateRef).
+	BackendClientCertificate *Certificate `json:"backendClientCertificate,omitempty"`
 	// Certificates are served on HTTPS listeners, chosen by SNI.
 	// VirtualHosts and Routes of a TLS listener match the server name as
 	// a Host; their Match is "/" and they have no filters.
@@ -270,6 +273,24 @@ type Backend struct {
 	AppProtocol string `json:"appProtocol,omitempty"`
 	// Filters run after the route's filters for requests sent to this backend.
 	Filters []Filter `json:"filters,omitempty"`
+	// TLS, when set, means the gateway speaks TLS to this backend
+	// (BackendTLSPolicy) and never plain text.
+	TLS *BackendTLS `json:"tls,omitempty"`
+}
+
+// BackendTLS is how the gateway verifies a backend's certificate.
+type BackendTLS struct {
+	// ServerName is sent as SNI; without SubjectAltNames the certificate
+	// must be valid for it.
+	ServerName string `json:"serverName"`
+	// CACertPEM are the trusted roots; empty with SystemCAs means the
+	// system pool.
+	CACertPEM []byte `json:"caCertPEM,omitempty"`
+	SystemCAs bool   `json:"systemCAs,omitempty"`
+	// SubjectAltNames, when set, replace ServerName for verification: the
+	// certificate must carry one of them. A DNS name is a plain string, a
+	// URI SAN has a scheme ("spiffe://...").
+	SubjectAltNames []string `json:"subjectAltNames,omitempty"`
 }
 
 // Endpoint is one address a Backend forwards to.

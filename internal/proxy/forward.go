@@ -25,6 +25,8 @@ type forwarder struct {
 	pool *upstreamPool
 	h1   *http.Transport
 	h2c  *http.Transport
+	// tls holds the Transports of backends reached over TLS.
+	tls  *tlsTransports
 	bufs sync.Pool
 	// relayBufs holds the HTTP/1.1 engine's relay buffers (h1writer).
 	relayBufs sync.Pool
@@ -71,6 +73,7 @@ func newForwarder(o Options, m *metrics, logger *slog.Logger) *forwarder {
 		pool:        newUpstreamPool(o.DialTimeout),
 		h1:          h1,
 		h2c:         h2c,
+		tls:         newTLSTransports(h1),
 		metrics:     m,
 		logger:      logger,
 		opts:        o,
@@ -85,6 +88,9 @@ func newForwarder(o Options, m *metrics, logger *slog.Logger) *forwarder {
 }
 
 func (f *forwarder) transport(b *router.Backend) *http.Transport {
+	if b.TLS != nil {
+		return f.tls.get(b)
+	}
 	if b.H2C {
 		return f.h2c
 	}
@@ -110,6 +116,7 @@ func (f *forwarder) close(timeout time.Duration) int {
 	f.pool.close()
 	f.h1.CloseIdleConnections()
 	f.h2c.CloseIdleConnections()
+	f.tls.close()
 	return n
 }
 
@@ -201,7 +208,7 @@ func (f *forwarder) forward(w http.ResponseWriter, r, out *http.Request, b *rout
 		out.Body = body
 	}
 	out = out.WithContext(ctx)
-	out.URL.Scheme = "http"
+	out.URL.Scheme = backendScheme(b)
 	out.URL.Host = addr
 	resp, err := f.transport(b).RoundTrip(out)
 	watch.startRelay()

@@ -94,7 +94,9 @@ func (c *h1conn) routeMatched(lc *listenerConfig, rt *router.Route, rreq *router
 	case b.Invalid:
 		c.writeError(http.StatusInternalServerError, "backend "+b.Name+" is invalid")
 		return http.StatusInternalServerError, 0, connKeep
-	case b.H2C || hasMirror(b.Filters):
+	case b.H2C || b.TLS != nil || hasMirror(b.Filters):
+		// TLS backends: the engine speaks plain TCP; net/http's path
+		// has their Transport.
 		return 0, 0, connHandoff
 	}
 	if code := c.runFilters(b.Filters, &st); code != 0 {

@@ -39,7 +39,7 @@ func (f *forwarder) mirror(out *http.Request, m *router.Mirror, rreq *router.Req
 	// The copy is detached from the client: it may outlive the request.
 	ctx, cancel := context.WithTimeout(context.WithoutCancel(out.Context()), mirrorTimeout)
 	mreq := out.Clone(ctx)
-	mreq.URL.Scheme = "http"
+	mreq.URL.Scheme = backendScheme(m.Backend)
 	mreq.URL.Host = ep.Addr
 	mreq.Body = nil
 	mreq.ContentLength = int64(len(body))

@@ -30,7 +30,7 @@ import (
 
 // pooledRequest says whether forwardPooled can send out.
 func pooledRequest(out *http.Request, b *router.Backend) bool {
-	if b.H2C || out.Method == http.MethodConnect || out.ContentLength < 0 || len(out.TransferEncoding) > 0 || len(out.Trailer) > 0 {
+	if b.H2C || b.TLS != nil || out.Method == http.MethodConnect || out.ContentLength < 0 || len(out.TransferEncoding) > 0 || len(out.Trailer) > 0 {
 		return false
 	}
 	if _, ok := out.Header["Expect"]; ok {

@@ -15,7 +15,7 @@ import (
 // connections until either side closes. Request timeouts do not apply to the
 // upgraded connection, which is expected to live long.
 func (f *forwarder) upgrade(w http.ResponseWriter, r, out *http.Request, b *router.Backend, addr string, st *filterState) {
-	out.URL.Scheme = "http"
+	out.URL.Scheme = backendScheme(b)
 	out.URL.Host = addr
 	// The answer to the upgrade is bounded by BackendResponseTimeout (no
 	// route timeout applies to upgraded connections); the watch stops
@@ -23,8 +23,13 @@ func (f *forwarder) upgrade(w http.ResponseWriter, r, out *http.Request, b *rout
 	ctx, watch := startBackendWatch(out.Context(), &f.opts, false, false)
 	defer watch.stop()
 	out = out.WithContext(ctx)
-	// Upgrades speak HTTP/1.1 to the backend whatever its appProtocol.
-	resp, err := f.h1.RoundTrip(out)
+	// Upgrades speak HTTP/1.1 to the backend whatever its appProtocol
+	// (over TLS when the backend has it: its Transport is HTTP/1.1 only).
+	tr := f.h1
+	if b.TLS != nil {
+		tr = f.tls.get(b)
+	}
+	resp, err := tr.RoundTrip(out)
 	watch.pause()
 	if err != nil {
 		f.writeUpstreamError(w, r, ctx, b, err)

@@ -1,6 +1,7 @@
 package router
 
 import (
+	"crypto/tls"
 	"fmt"
 	"net/textproto"
 
@@ -15,6 +16,11 @@ type Backend struct {
 	Invalid bool
 	// H2C means the backend speaks HTTP/2 over clear text.
 	H2C bool
+	// TLS, when set, is the client configuration for a backend reached
+	// over TLS (BackendTLSPolicy); such a backend never gets plain text.
+	// TLSKey identifies it (equal keys: equal settings).
+	TLS    *tls.Config
+	TLSKey string
 	// Filters run after the route's filters for requests sent here.
 	Filters []Filter
 
@@ -31,6 +37,21 @@ func compileBackend(b *ir.Backend, reg *lb.Registry, ctx filterContext) (*Backen
 	}
 	if b.Invalid {
 		return out, nil
+	}
+	if b.TLS != nil {
+		cfg, key, ok := compileBackendTLS(b.TLS)
+		if !ok {
+			// The translator checked the bundle; if it still does not
+			// parse, fail closed (500) rather than send plain text.
+			out.Invalid = true
+			return out, nil
+		}
+		if ctx.clientCert != nil {
+			cfg.Certificates = []tls.Certificate{*ctx.clientCert}
+			key += "/" + ctx.clientCertKey
+		}
+		out.TLS, out.TLSKey = cfg, key
+		out.H2C = false
 	}
 	bal, err := lb.New(b.Policy, b.Endpoints, reg)
 	if err != nil {

@@ -1,6 +1,7 @@
 package router
 
 import (
+	"crypto/tls"
 	"fmt"
 	"reflect"
 
@@ -46,7 +47,14 @@ func Compile(l *ir.Listener, reg *lb.Registry) (*Table, error) {
 // into the new Table, as a route that did not change should.
 func CompileReusing(l *ir.Listener, reg *lb.Registry, prev *Table) (*Table, error) {
 	t := &Table{listener: *l, hosts: newHostIndex[*VirtualHost]()}
-	c := compiler{reg: reg, port: l.Port, all: &t.routes, reuse: reusable(prev, l.Port)}
+	c := compiler{reg: reg, port: l.Port, all: &t.routes, reuse: reusable(prev, l)}
+	if cc := l.BackendClientCertificate; cc != nil {
+		cert, err := tls.X509KeyPair(cc.CertPEM, cc.KeyPEM)
+		if err != nil {
+			return nil, fmt.Errorf("backend client certificate %q: %w", cc.Name, err)
+		}
+		c.clientCert, c.clientCertKey = &cert, clientCertKey(cc)
+	}
 	for i := range l.VirtualHosts {
 		ivh := &l.VirtualHosts[i]
 		vh, err := c.virtualHost(ivh)
@@ -87,6 +95,9 @@ type compiler struct {
 	port  uint32
 	all   *[]*Route
 	reuse map[string][]compiledRoute // by route name; taken entries are nil'd
+	// clientCert is the listener's certificate for TLS backends.
+	clientCert    *tls.Certificate
+	clientCertKey string
 }
 
 // compiledRoute is a compiled route with the IR it came from.
@@ -96,9 +107,10 @@ type compiledRoute struct {
 }
 
 // reusable indexes prev's routes by name. Routes compiled for another port
-// are not reusable: redirects and filters depend on it.
-func reusable(prev *Table, port uint32) map[string][]compiledRoute {
-	if prev == nil || prev.listener.Port != port {
+// are not reusable: redirects and filters depend on it; nor for another
+// backend client certificate: TLS backends' configs carry it.
+func reusable(prev *Table, l *ir.Listener) map[string][]compiledRoute {
+	if prev == nil || prev.listener.Port != l.Port || !reflect.DeepEqual(prev.listener.BackendClientCertificate, l.BackendClientCertificate) {
 		return nil
 	}
 	out := make(map[string][]compiledRoute, len(prev.routes))
@@ -126,7 +138,7 @@ func (c *compiler) route(src *ir.Route) (*Route, error) {
 			return cand.rt, nil
 		}
 	}
-	return compileRoute(src, filterContext{listenerPort: c.port, path: src.Match.Path, reg: c.reg})
+	return compileRoute(src, filterContext{listenerPort: c.port, path: src.Match.Path, reg: c.reg, clientCert: c.clientCert, clientCertKey: c.clientCertKey})
 }
 
 func (c *compiler) virtualHost(ivh *ir.VirtualHost) (*VirtualHost, error) {

@@ -1,6 +1,7 @@
 package router
 
 import (
+	"crypto/tls"
 	"fmt"
 
 	"github.com/false-systems/rauta/internal/ir"
@@ -53,6 +54,10 @@ type filterContext struct {
 	// path is the route's path match; ReplacePrefixMatch replaces its prefix.
 	path ir.PathMatch
 	reg  *lb.Registry
+	// clientCert is the listener's certificate for TLS backends (nil:
+	// none); clientCertKey identifies it in backend TLS keys.
+	clientCert    *tls.Certificate
+	clientCertKey string
 }
 
 func compileFilter(f *ir.Filter, ctx filterContext) (Filter, error) {
@@ -117,6 +122,8 @@ func compileMirror(m *ir.Mirror, ctx filterContext) (*Mirror, error) {
 		Policy:      m.Backend.Policy,
 		HashHeader:  m.Backend.HashHeader,
 		AppProtocol: m.Backend.AppProtocol,
+		// Never dropped: a mirror to a TLS backend must not go in plain text.
+		TLS: m.Backend.TLS,
 	}, ctx.reg, ctx)
 	if err != nil {
 		return nil, fmt.Errorf("backend %q: %w", m.Backend.Name, err)

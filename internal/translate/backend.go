@@ -24,9 +24,13 @@ const (
 type refProblem struct {
 	reason  string
 	message string
-	// policies are the BackendTLSPolicies that made the reference
-	// unresolvable; their status names the Gateways the route attached to.
+	// policies are the BackendTLSPolicies covering the backend; their
+	// status names the Gateways the route attached to.
 	policies []*gwv1.BackendTLSPolicy
+	// policyOnly marks a note that only carries policies: the reference
+	// itself resolved (the route's ResolvedRefs stays True), though an
+	// invalid policy can still make the backend Invalid.
+	policyOnly bool
 }
 
 // backend resolves one backend reference of a route into an ir.Backend.
@@ -77,23 +81,30 @@ func (t *translator) backend(routeKind, routeNS, field string, ref gwv1.BackendO
 	// the backend untouched, so the gateway originates no TLS that a
 	// BackendTLSPolicy or a TLS appProtocol could describe.
 	passthrough := routeKind == kindTLSRoute || routeKind == kindTCPRoute
+	var note *refProblem
 	if ps := t.ix.backendTLSPolicies(svc, sp); len(ps) > 0 && !passthrough {
-		b.Invalid = true
-		p := backendTLSProblem(field, svc, ps)
-		return b, &p
+		note = &refProblem{policies: ps, policyOnly: true}
+		// ps[0] is the policy that applies (most specific, then oldest);
+		// an invalid one fails the backend closed: 500, never plain text.
+		r := t.resolveBackendTLS(ps[0])
+		if r.tls == nil {
+			b.Invalid = true
+			return b, note
+		}
+		b.TLS = r.tls
 	}
 	policy, hashHeader, problem := lbPolicy(svc)
 	if problem != "" {
 		return invalid(gwv1.RouteReasonUnsupportedValue, "Service %s/%s: %s", ns, ref.Name, problem)
 	}
-	if tlsProtocol(sp) && !passthrough {
-		return invalid(gwv1.RouteReasonUnsupportedProtocol, "Service %s/%s port %d: appProtocol %q asks for TLS to the backend, which RAUTA does not implement yet; it sends no plain text there",
+	if b.TLS == nil && tlsProtocol(sp) && !passthrough {
+		return invalid(gwv1.RouteReasonUnsupportedProtocol, "Service %s/%s port %d: appProtocol %q asks for TLS to the backend, and no BackendTLSPolicy says which CA and hostname to verify; it sends no plain text there",
 			ns, ref.Name, port, *sp.AppProtocol)
 	}
 	b.Policy, b.HashHeader = policy, hashHeader
 	b.AppProtocol = appProtocol(sp)
 	b.Endpoints = t.endpoints(svc, sp)
-	return b, nil
+	return b, note
 }
 
 func servicePort(svc *corev1.Service, port int32) (corev1.ServicePort, bool) {

@@ -3,21 +3,20 @@ package translate
 import (
 	"fmt"
 	"sort"
-	"strings"
 
 	corev1 "k8s.io/api/core/v1"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	gwv1 "sigs.k8s.io/gateway-api/apis/v1"
 )
 
-// RAUTA does not implement BackendTLSPolicy yet. A policy says that traffic
-// to its Service must be encrypted, so sending plain text instead would break
-// the user's intent silently: a backend reference to a Service a policy
-// targets is unresolvable (its share of requests gets 500, like any invalid
-// backend), the route says why, and the policy gets an ancestor entry for
-// every RAUTA Gateway it matters to, Accepted=False with reason Invalid (the
-// reason the spec gives for a policy field an implementation does not
-// support).
+// BackendTLSPolicy: a policy targeting a Service (or one of its ports by
+// name) makes the gateway speak TLS to it, verifying the certificate against
+// the policy's CA bundle (or the system pool) and hostname (or its
+// subjectAltNames). Per Service port one policy applies: one naming the port
+// beats one naming the whole Service, then the oldest wins (GEP-713); the
+// others with the same target are Conflicted. A policy whose CA references
+// all fail leaves its backends Invalid (500): never plain text, never an
+// unverified connection.
 
 // maxPolicyAncestors is the API's limit on PolicyStatus.Ancestors.
 const maxPolicyAncestors = 16
@@ -33,10 +32,10 @@ func (ix *index) backendTLSPolicies(svc *corev1.Service, sp corev1.ServicePort) 
 		}
 	}
 	sort.SliceStable(out, func(i, j int) bool {
-		if ti, tj := out[i].CreationTimestamp, out[j].CreationTimestamp; !ti.Equal(&tj) {
-			return ti.Before(&tj)
+		if si, sj := namesPort(out[i], svc.Name, sp.Name), namesPort(out[j], svc.Name, sp.Name); si != sj {
+			return si
 		}
-		return out[i].Namespace+"/"+out[i].Name < out[j].Namespace+"/"+out[j].Name
+		return policyBefore(out[i], out[j])
 	})
 	return out
 }
@@ -53,20 +52,16 @@ func policyTargetsPort(p *gwv1.BackendTLSPolicy, service, port string) bool {
 	return false
 }
 
-// backendTLSProblem is the route's ResolvedRefs problem for a backend that a
-// BackendTLSPolicy covers. UnsupportedProtocol is the route reason for a
-// backend whose protocol the implementation does not support: here, TLS.
-func backendTLSProblem(field string, svc *corev1.Service, ps []*gwv1.BackendTLSPolicy) refProblem {
-	names := make([]string, len(ps))
-	for i, p := range ps {
-		names[i] = p.Namespace + "/" + p.Name
+// namesPort reports whether p targets the port by its name (more specific
+// than the whole Service).
+func namesPort(p *gwv1.BackendTLSPolicy, service, port string) bool {
+	for _, ref := range p.Spec.TargetRefs {
+		if ref.Group == "" && ref.Kind == "Service" && string(ref.Name) == service &&
+			ref.SectionName != nil && *ref.SectionName != "" && string(*ref.SectionName) == port {
+			return true
+		}
 	}
-	return refProblem{
-		reason: string(gwv1.RouteReasonUnsupportedProtocol),
-		message: fmt.Sprintf("%s: BackendTLSPolicy %s targets Service %s/%s; RAUTA does not implement backend TLS yet and sends it no plain text (its requests get 500, a mirror to it is dropped)",
-			field, strings.Join(names, ", "), svc.Namespace, svc.Name),
-		policies: ps,
-	}
+	return false
 }
 
 // notePolicyAncestors records that a route attached to gs uses backends the
@@ -94,15 +89,26 @@ func (t *translator) backendTLSPolicyStatus() {
 		if len(keys) > maxPolicyAncestors {
 			keys = keys[:maxPolicyAncestors]
 		}
+		r := t.resolveBackendTLS(p)
+		accepted := cond{true, string(gwv1.PolicyReasonAccepted), "Policy accepted"}
+		switch {
+		case t.conflictedPolicy(p) != nil:
+			q := t.conflictedPolicy(p)
+			accepted = cond{false, string(gwv1.PolicyReasonConflicted),
+				fmt.Sprintf("BackendTLSPolicy %s/%s is older (or first by name) and has the same target", q.Namespace, q.Name)}
+		case !r.accepted.ok:
+			accepted = r.accepted
+		}
 		st := gwv1.PolicyStatus{Ancestors: []gwv1.PolicyAncestorStatus{}}
 		for _, k := range keys {
 			gw := gws[k].gw
 			st.Ancestors = append(st.Ancestors, gwv1.PolicyAncestorStatus{
 				AncestorRef:    gatewayRef(gw),
 				ControllerName: gwv1.GatewayController(t.opts.ControllerName),
-				Conditions: []metav1.Condition{condition(string(gwv1.PolicyConditionAccepted), false, string(gwv1.PolicyReasonInvalid),
-					fmt.Sprintf("RAUTA does not implement BackendTLSPolicy yet; routes of Gateway %s/%s to the targeted Service get 500 instead of plain text",
-						gw.Namespace, gw.Name), p.Generation)},
+				Conditions: []metav1.Condition{
+					condition(string(gwv1.PolicyConditionAccepted), accepted.ok, accepted.reason, accepted.message, p.Generation),
+					condition(string(gwv1.BackendTLSPolicyConditionResolvedRefs), r.resolved.ok, r.resolved.reason, r.resolved.message, p.Generation),
+				},
 			})
 		}
 		t.status.BackendTLSPolicies = append(t.status.BackendTLSPolicies, PolicyStatus{Namespace: p.Namespace, Name: p.Name, Status: st})

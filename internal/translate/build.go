@@ -44,6 +44,8 @@ func buildListener(gs *gatewayState, port gwv1.PortNumber, ls []*listenerState) 
 		Address:  gs.address,
 		Port:     uint32(port),
 		Protocol: ir.Protocol(ls[0].spec.Protocol),
+
+		BackendClientCertificate: gs.backendClientCert,
 	}
 	certIndex := make(map[string]int)
 	for _, l := range ls {

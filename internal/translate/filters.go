@@ -60,6 +60,8 @@ func (t *translator) httpFilters(id routeID, field string, in []gwv1.HTTPRouteFi
 			}
 			if p != nil {
 				problems = append(problems, *p)
+			}
+			if m == nil {
 				continue
 			}
 			out = append(out, ir.Filter{Mirror: m})
@@ -179,11 +181,13 @@ func (t *translator) mirrorFilter(id routeID, field string, m *gwv1.HTTPRequestM
 		out.Numerator, out.Denominator = uint32(m.Fraction.Numerator), uint32(den)
 	}
 	b, p := t.backend(id.kind, id.namespace, field+".requestMirror.backendRef", m.BackendRef, 1)
-	if p != nil {
+	if b.Invalid {
 		return nil, p, nil
 	}
+	// A valid backend can still come with a policy-only note (the
+	// BackendTLSPolicies it uses, for their status).
 	out.Backend = b
-	return out, nil, nil
+	return out, p, nil
 }
 
 // corsFilter converts a CORS filter. Origins are checked here as the data

@@ -22,6 +22,8 @@ type gatewayState struct {
 	sets      []*listenerSetState
 	conds     []metav1.Condition
 	addresses []gwv1.GatewayStatusAddress
+	// backendClientCert is presented to TLS backends (spec.tls.backend).
+	backendClientCert *ir.Certificate
 }
 
 // listenerState is one Gateway listener after validation.
@@ -200,7 +202,7 @@ func (t *translator) gateway(gw *gwv1.Gateway, classAccepted bool, claims portCl
 		gs.conds = append(gs.conds, condition(string(gwv1.GatewayConditionProgrammed), false,
 			string(gwv1.GatewayReasonInvalid), msg, gen))
 	}
-	if c, ok := backendClientCertificate(gw); ok {
+	if c, ok := t.backendClientCertificate(gs); ok {
 		gs.conds = append(gs.conds, c)
 	}
 	if insecureFrontendValidation(gs.listeners) {

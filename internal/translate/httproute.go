@@ -158,14 +158,20 @@ func routeConditions(accepted cond, tr translatedRoute, gen int64) []metav1.Cond
 	conds := []metav1.Condition{
 		condition(string(gwv1.RouteConditionAccepted), accepted.ok, accepted.reason, accepted.message, gen),
 	}
-	if len(tr.refProblems) == 0 {
+	var problems []refProblem
+	for _, p := range tr.refProblems {
+		if !p.policyOnly {
+			problems = append(problems, p)
+		}
+	}
+	if len(problems) == 0 {
 		conds = append(conds, condition(string(gwv1.RouteConditionResolvedRefs), true, string(gwv1.RouteReasonResolvedRefs), "All references resolved", gen))
 	} else {
-		msgs := make([]string, len(tr.refProblems))
-		for i, p := range tr.refProblems {
+		msgs := make([]string, len(problems))
+		for i, p := range problems {
 			msgs[i] = p.message
 		}
-		conds = append(conds, condition(string(gwv1.RouteConditionResolvedRefs), false, tr.refProblems[0].reason, strings.Join(msgs, "; "), gen))
+		conds = append(conds, condition(string(gwv1.RouteConditionResolvedRefs), false, problems[0].reason, strings.Join(msgs, "; "), gen))
 	}
 	if accepted.ok && len(tr.ruleErrors) > 0 {
 		conds = append(conds, condition(string(gwv1.RouteConditionPartiallyInvalid), true, ruleErrorReason(tr.ruleErrors),

@@ -66,6 +66,8 @@ type translator struct {
 	setsByKey    map[string]*listenerSetState
 	// policyAncestors are the Gateways each BackendTLSPolicy matters to.
 	policyAncestors map[*gwv1.BackendTLSPolicy]map[string]*gatewayState
+	// backendTLSOf memoises resolveBackendTLS by policy.
+	backendTLSOf map[*gwv1.BackendTLSPolicy]*backendTLSResult
 	// endpointsOf memoises endpoints by Service port.
 	endpointsOf map[string][]ir.Endpoint
 	// grpcClaims and grpcLost settle HTTPRoute/GRPCRoute hostname
@@ -89,6 +91,7 @@ func Translate(res *resources.Resources, opts Options) Result {
 		setsByKey:     make(map[string]*listenerSetState),
 
 		policyAncestors: make(map[*gwv1.BackendTLSPolicy]map[string]*gatewayState),
+		backendTLSOf:    make(map[*gwv1.BackendTLSPolicy]*backendTLSResult),
 		endpointsOf:     make(map[string][]ir.Endpoint),
 	}
 	classes := t.gatewayClasses(res.GatewayClasses)

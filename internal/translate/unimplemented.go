@@ -11,7 +11,6 @@ import (
 	"sort"
 	"strings"
 
-	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	gwv1 "sigs.k8s.io/gateway-api/apis/v1"
 )
 
@@ -58,19 +57,6 @@ func refuseListenerTLSOptions(l *listenerState) {
 	sort.Strings(keys)
 	l.accepted = cond{false, string(gwv1.ListenerReasonUnsupportedValue),
 		fmt.Sprintf("tls.options: RAUTA implements no TLS options (%s); remove them", strings.Join(keys, ", "))}
-}
-
-// backendClientCertificate reports spec.tls.backend.clientCertificateRef,
-// which RAUTA cannot use: it opens no TLS connections to backends (a Service
-// with a BackendTLSPolicy gets 500 instead). The spec reports an unusable
-// reference as the Gateway's ResolvedRefs=False InvalidClientCertificateRef
-// while the Gateway stays accepted, and so does RAUTA.
-func backendClientCertificate(gw *gwv1.Gateway) (metav1.Condition, bool) {
-	if gw.Spec.TLS == nil || gw.Spec.TLS.Backend == nil || gw.Spec.TLS.Backend.ClientCertificateRef == nil {
-		return metav1.Condition{}, false
-	}
-	return condition(string(gwv1.GatewayConditionResolvedRefs), false, string(gwv1.GatewayReasonInvalidClientCertificateRef),
-		"spec.tls.backend.clientCertificateRef: RAUTA does not implement TLS to backends yet, so the certificate is not used", gw.Generation), true
 }
 
 // failClosedError is a filter RAUTA cannot apply and must not skip: an
