@@ -12,13 +12,14 @@ import (
 )
 
 // refusedYAML uses, next to one valid route, every field RAUTA refuses
-// instead of implementing (docs/translator.md lists them): Gateway
-// tls.backend, HTTPRoute sessionPersistence, an ExternalAuth filter, a
-// BackendTLSPolicy, a TLSRoute on a Gateway without a TLS listener; and
-// implemented fields it cannot honour as written: a client certificate check
-// whose CA ConfigMap is missing (the listener is not served rather than
-// served without the check) and a retry asking for more attempts than the
-// 10 RAUTA allows.
+// instead of implementing (docs/translator.md lists them): HTTPRoute
+// sessionPersistence, an ExternalAuth filter, a TLSRoute on a Gateway without
+// a TLS listener; and implemented fields it cannot honour as written: a
+// client certificate check whose CA ConfigMap is missing (the listener is not
+// served rather than served without the check), a backend client certificate
+// whose Secret is missing, a retry asking for more attempts than the 10 RAUTA
+// allows, and a BackendTLSPolicy for a backend that speaks plain text (the
+// handshake fails: 502, never plain text).
 const refusedYAML = `
 apiVersion: gateway.networking.k8s.io/v1
 kind: Gateway
@@ -129,8 +130,7 @@ func TestRefusedFields(t *testing.T) {
 		want{"Accepted", metav1.ConditionFalse, "UnsupportedValue"})
 	e.waitRoute(ctx, t, f.ns, "auth", f.controllerName, accepted,
 		want{"ResolvedRefs", metav1.ConditionFalse, "UnsupportedValue"})
-	e.waitRoute(ctx, t, f.ns, "tls-backend", f.controllerName, accepted,
-		want{"ResolvedRefs", metav1.ConditionFalse, "UnsupportedProtocol"})
+	e.waitRoute(ctx, t, f.ns, "tls-backend", f.controllerName, accepted, resolvedRefs)
 
 	eventually(t, 30*time.Second, "BackendTLSPolicy ancestor status", func() error {
 		var p gwv1.BackendTLSPolicy
@@ -139,7 +139,7 @@ func TestRefusedFields(t *testing.T) {
 		}
 		for _, a := range p.Status.Ancestors {
 			if string(a.ControllerName) == f.controllerName && a.AncestorRef.Name == "gw" {
-				return hasConditions(a.Conditions, p.Generation, want{"Accepted", metav1.ConditionFalse, "Invalid"})
+				return hasConditions(a.Conditions, p.Generation, want{"Accepted", metav1.ConditionTrue, "Accepted"})
 			}
 		}
 		return fmt.Errorf("no ancestor entry of %s for gw: %+v", f.controllerName, p.Status.Ancestors)
@@ -159,10 +159,10 @@ func TestRefusedFields(t *testing.T) {
 
 	// The dropped retry rule's path falls to the route's other rule; the
 	// ExternalAuth rule fails closed; the Service with a BackendTLSPolicy
-	// gets no plain text.
+	// gets TLS, which its plain-text echo cannot answer: 502.
 	waitServedBy(ctx, t, gwAddr, "retry.example", "/retried", f.ns, pods)
 	waitStatus(ctx, t, gwAddr, "auth.example", "/admin", 500)
 	waitServedBy(ctx, t, gwAddr, "auth.example", "/", f.ns, pods)
-	waitStatus(ctx, t, gwAddr, "tls-backend.example", "/", 500)
+	waitStatus(ctx, t, gwAddr, "tls-backend.example", "/", 502)
 	waitStatus(ctx, t, gwAddr, "sticky.example", "/", 404)
 }
