@@ -60,10 +60,10 @@ func (c *Cache) end() {
 	c.routes, c.next = c.next, nil
 }
 
-// route returns the cached translation of a route (HTTPRoute or GRPCRoute), or translates and
+// route returns the cached translation of a route (any kind), or translates and
 // caches it.
 func (c *Cache) route(uid types.UID, generation int64, translate func() translatedRoute) translatedRoute {
-	if uid == "" {
+	if c == nil || uid == "" { // no cache (Options.Cache unset), or an object without identity
 		return translate()
 	}
 	if e, ok := c.routes[uid]; ok && e.generation == generation {

@@ -25,12 +25,7 @@ const kindGRPCRoute = "GRPCRoute"
 // records its status.
 func (t *translator) grpcRoutes(routes []*gwv1.GRPCRoute) {
 	for _, r := range routes {
-		var tr translatedRoute
-		if c := t.opts.Cache; c != nil {
-			tr = c.route(r.UID, r.Generation, func() translatedRoute { return t.grpcRoute(r) })
-		} else {
-			tr = t.grpcRoute(r)
-		}
+		tr := t.opts.Cache.route(r.UID, r.Generation, func() translatedRoute { return t.grpcRoute(r) })
 		if parents := t.attachRoute(r, kindGRPCRoute, r.Spec.Hostnames, r.Spec.ParentRefs, tr, tr.grpc); len(parents) > 0 {
 			st := gwv1.GRPCRouteStatus{}
 			st.Parents = parents

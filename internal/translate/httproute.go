@@ -58,12 +58,7 @@ type translatedRoute struct {
 // records its status.
 func (t *translator) httpRoutes(routes []*gwv1.HTTPRoute) {
 	for _, r := range routes {
-		var tr translatedRoute
-		if c := t.opts.Cache; c != nil {
-			tr = c.route(r.UID, r.Generation, func() translatedRoute { return t.httpRoute(r) })
-		} else {
-			tr = t.httpRoute(r)
-		}
+		tr := t.opts.Cache.route(r.UID, r.Generation, func() translatedRoute { return t.httpRoute(r) })
 		if parents := t.attachRoute(r, kindHTTPRoute, r.Spec.Hostnames, r.Spec.ParentRefs, tr, nil); len(parents) > 0 {
 			st := gwv1.HTTPRouteStatus{}
 			st.Parents = parents

@@ -17,12 +17,7 @@ const kindTCPRoute = "TCPRoute"
 // records its status.
 func (t *translator) tcpRoutes(routes []*gwv1.TCPRoute) {
 	for _, r := range routes {
-		var tr translatedRoute
-		if c := t.opts.Cache; c != nil {
-			tr = c.route(r.UID, r.Generation, func() translatedRoute { return t.tcpRoute(r) })
-		} else {
-			tr = t.tcpRoute(r)
-		}
+		tr := t.opts.Cache.route(r.UID, r.Generation, func() translatedRoute { return t.tcpRoute(r) })
 		if parents := t.attachRoute(r, kindTCPRoute, nil, r.Spec.ParentRefs, tr, nil); len(parents) > 0 {
 			st := gwv1.TCPRouteStatus{}
 			st.Parents = parents

@@ -23,12 +23,7 @@ const kindTLSRoute = "TLSRoute"
 // records its status.
 func (t *translator) tlsRoutes(routes []*gwv1.TLSRoute) {
 	for _, r := range routes {
-		var tr translatedRoute
-		if c := t.opts.Cache; c != nil {
-			tr = c.route(r.UID, r.Generation, func() translatedRoute { return t.tlsRoute(r) })
-		} else {
-			tr = t.tlsRoute(r)
-		}
+		tr := t.opts.Cache.route(r.UID, r.Generation, func() translatedRoute { return t.tlsRoute(r) })
 		if parents := t.attachRoute(r, kindTLSRoute, r.Spec.Hostnames, r.Spec.ParentRefs, tr, nil); len(parents) > 0 {
 			st := gwv1.TLSRouteStatus{}
 			st.Parents = parents
