@@ -371,6 +371,10 @@ func (c *h1conn) endHead(hasDate bool) {
 		c.out.buf = append(c.out.buf, "\r\n"...)
 	}
 	if c.closing() {
+		// Latched: a drain that begins after this point must not end a
+		// connection whose response promised keep-alive (its client's
+		// next request would meet a reset).
+		c.req.closeAfter = true
 		c.out.buf = append(c.out.buf, "Connection: close\r\n"...)
 	}
 	c.out.buf = append(c.out.buf, "\r\n"...)

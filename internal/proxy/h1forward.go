@@ -67,7 +67,7 @@ func (c *h1conn) serveRequest(headLen int) connNext {
 	if status != 0 {
 		c.s.record(lc, rq.method, rq.host, received, c.clientIP, &ex, status, bytes, start)
 	}
-	if c.out.flush() != nil || c.closing() || !c.discardBody() {
+	if c.out.flush() != nil || c.req.closeAfter || !c.discardBody() {
 		return connClose
 	}
 	return next
