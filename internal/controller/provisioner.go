@@ -313,6 +313,7 @@ func (c *Controller) syncProvisioned(ctx context.Context, r client.Reader, res *
 			job.want[key] = provision.Desired(provision.Input{
 				Gateway: gw, Params: params.merged[key], Image: c.cfg.DataPlaneImage,
 				Controller: controllerAddr, ServerName: serverName, CAPEM: string(ca.CertPEM),
+				ServedPorts: servedPorts(snap),
 			})
 		}
 		provisioned[key] = gw
@@ -329,6 +330,16 @@ func (c *Controller) syncProvisioned(ctx context.Context, r client.Reader, res *
 	if err := c.gw.Apply(translate.Result{IR: &ir.Snapshot{}, Status: status}); err != nil {
 		c.logger.Error("apply", "err", err)
 	}
+}
+
+// servedPorts are the ports of a Gateway's snapshot, in which its accepted
+// ListenerSets' listeners are.
+func servedPorts(snap *ir.Snapshot) []int32 {
+	ports := make([]int32, 0, len(snap.Listeners))
+	for _, l := range snap.Listeners {
+		ports = append(ports, int32(l.Port))
+	}
+	return ports
 }
 
 // published is the last sync's translation. A data plane connecting,

@@ -72,6 +72,10 @@ type Input struct {
 	// Controller is the host:port data planes dial; ServerName the name
 	// in its certificate; CAPEM the CA certificate that verifies it.
 	Controller, ServerName, CAPEM string
+	// ServedPorts are the ports the Gateway's translation serves (TCP),
+	// its accepted ListenerSets' listeners included; the Service exposes
+	// them beside the Gateway's own listener ports.
+	ServedPorts []int32
 }
 
 // Objects are what one Gateway gets.
@@ -147,26 +151,32 @@ func Desired(in Input) Objects {
 	return objs
 }
 
-// servicePorts are the Gateway's distinct listener ports.
-func servicePorts(gw *gwv1.Gateway) []corev1.ServicePort {
+// servicePorts are the distinct ports of the Gateway's listeners and the
+// ports it serves (ListenerSet listeners).
+func servicePorts(in Input) []corev1.ServicePort {
 	seen := map[int32]bool{}
 	var out []corev1.ServicePort
-	for _, l := range gw.Spec.Listeners {
-		port := int32(l.Port)
+	add := func(port int32, proto corev1.Protocol) {
 		if seen[port] {
-			continue
+			return
 		}
 		seen[port] = true
-		proto := corev1.ProtocolTCP
-		if l.Protocol == gwv1.UDPProtocolType {
-			proto = corev1.ProtocolUDP
-		}
 		out = append(out, corev1.ServicePort{
 			Name:       "port-" + strconv.Itoa(int(port)),
 			Protocol:   proto,
 			Port:       port,
 			TargetPort: intstr.FromInt32(ContainerPort(port)),
 		})
+	}
+	for _, l := range in.Gateway.Spec.Listeners {
+		proto := corev1.ProtocolTCP
+		if l.Protocol == gwv1.UDPProtocolType {
+			proto = corev1.ProtocolUDP
+		}
+		add(int32(l.Port), proto)
+	}
+	for _, port := range in.ServedPorts {
+		add(port, corev1.ProtocolTCP)
 	}
 	sort.Slice(out, func(i, j int) bool { return out[i].Port < out[j].Port })
 	return out
@@ -187,7 +197,7 @@ func service(in Input, meta func(l, a map[string]string) metav1.ObjectMeta, sele
 		Spec: corev1.ServiceSpec{
 			Type:     typ,
 			Selector: selector,
-			Ports:    servicePorts(in.Gateway),
+			Ports:    servicePorts(in),
 		},
 	}
 	if typ != corev1.ServiceTypeClusterIP {
@@ -253,7 +263,11 @@ func deployment(in Input, meta func(l, a map[string]string) metav1.ObjectMeta, s
 	}
 
 	ports := []corev1.ContainerPort{{Name: "metrics", ContainerPort: MetricsPort, Protocol: corev1.ProtocolTCP}}
-	for _, sp := range servicePorts(gw) {
+	// The pod declares the Gateway's own listener ports only: a port a
+	// ListenerSet adds is reachable without a declaration (the Service's
+	// targetPort is a number), and declaring it would change the pod
+	// template, so attaching a ListenerSet would roll every data-plane pod.
+	for _, sp := range servicePorts(Input{Gateway: gw}) {
 		ports = append(ports, corev1.ContainerPort{Name: sp.Name, ContainerPort: sp.TargetPort.IntVal, Protocol: sp.Protocol})
 	}
 	container := corev1.Container{

@@ -185,3 +185,26 @@ func TestNameOfLongGateway(t *testing.T) {
 }
 
 func itoa(i int32) string { return strconv.Itoa(int(i)) }
+
+// The Service exposes the ports a Gateway serves through its ListenerSets
+// (ServedPorts) beside its own, each once; the pod template does not change
+// with them, so attaching a ListenerSet does not roll the data plane.
+func TestServedPortsExposed(t *testing.T) {
+	in := input()
+	before := Desired(in)
+	in.ServedPorts = []int32{80, 8080, 9000, 443}
+	after := Desired(in)
+	var got []string
+	for _, p := range after.Service.Spec.Ports {
+		got = append(got, p.Name+":"+itoa(p.Port)+"->"+p.TargetPort.String()+"/"+string(p.Protocol))
+	}
+	if want := []string{"port-80:80->10080/TCP", "port-443:443->10443/TCP", "port-8080:8080->8080/TCP", "port-9000:9000->9000/TCP"}; !slices.Equal(got, want) {
+		t.Errorf("service ports %v, want %v", got, want)
+	}
+	if before.Deployment.Annotations[AnnotationHash] != after.Deployment.Annotations[AnnotationHash] {
+		t.Error("the Deployment changed with the served ports: attaching a ListenerSet would roll every data-plane pod")
+	}
+	if before.Service.Annotations[AnnotationHash] == after.Service.Annotations[AnnotationHash] {
+		t.Error("the Service's hash did not follow its ports: the new ports would never be applied")
+	}
+}

@@ -78,7 +78,6 @@ func (t *translator) listenerSets(gs *gatewayState) {
 		for i := range ls.Spec.Listeners {
 			l := t.listener(gs, s, listenerFromEntry(&ls.Spec.Listeners[i]))
 			markConflictWithPrecedent(l, served)
-			t.refuseUnexposedPort(l)
 			s.listeners = append(s.listeners, l)
 			served = append(served, l)
 		}
@@ -140,23 +139,6 @@ func markConflictWithPrecedent(l *listenerState, precedent []*listenerState) {
 			return
 		}
 	}
-}
-
-// refuseUnexposedPort refuses a ListenerSet listener on a port the
-// Gateway's own listeners do not use when every Gateway has a data plane of
-// its own: the provisioner exposes the Gateway's listener ports only, so
-// the listener could not be reached.
-func (t *translator) refuseUnexposedPort(l *listenerState) {
-	if !t.opts.Provisioned || !l.accepted.ok {
-		return
-	}
-	for _, gl := range l.gw.gw.Spec.Listeners {
-		if gl.Port == l.spec.Port {
-			return
-		}
-	}
-	l.accepted = cond{false, string(gwv1.ListenerReasonPortUnavailable),
-		fmt.Sprintf("port %d: RAUTA's provisioner exposes only the ports of the Gateway's own listeners; add a Gateway listener on this port", l.spec.Port)}
 }
 
 // served lists the Gateway's own listeners and those of the ListenerSets
