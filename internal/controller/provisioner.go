@@ -363,6 +363,7 @@ type published struct {
 func (c *Controller) publishStatus(statuses *mailbox, p *published) *translate.Status {
 	st := *p.status
 	st.Gateways = slices.Clone(p.status.Gateways)
+	overlaid := map[string]gatewayServing{}
 	for i := range st.Gateways {
 		gs := &st.Gateways[i]
 		gw := p.gateways[gs.Namespace+"/"+gs.Name]
@@ -370,7 +371,11 @@ func (c *Controller) publishStatus(statuses *mailbox, p *published) *translate.S
 			continue
 		}
 		gs.Status = *gs.Status.DeepCopy()
-		c.overlayProgrammed(gs, gw, p.streaming)
+		overlaid[gs.Namespace+"/"+gs.Name] = c.overlayProgrammed(gs, gw, p.streaming)
+	}
+	if len(st.ListenerSets) > 0 && len(overlaid) > 0 {
+		st.ListenerSets = slices.Clone(p.status.ListenerSets)
+		overlayListenerSets(st.ListenerSets, p.res.ListenerSets, overlaid)
 	}
 	statuses.put(statusJob{res: p.res, status: &st})
 	return &st
@@ -417,13 +422,21 @@ func (c *Controller) restatusLoop(ctx context.Context, statuses *mailbox, signal
 	}
 }
 
+// gatewayServing is what a provisioned Gateway's overlay found: its
+// Programmed condition and the listeners (by IR listener name) its data
+// plane could not bind. A Gateway that is not accepted has none.
+type gatewayServing struct {
+	programmed *metav1.Condition
+	unbound    map[string]string
+}
+
 // overlayProgrammed sets the Gateway's and its listeners' Programmed from
 // what its data-plane pods report: True only when a pod serves the
 // Gateway's current generation; a listener a pod could not bind is False.
-func (c *Controller) overlayProgrammed(gs *translate.GatewayStatus, gw *gwv1.Gateway, streaming bool) {
+func (c *Controller) overlayProgrammed(gs *translate.GatewayStatus, gw *gwv1.Gateway, streaming bool) gatewayServing {
 	st := &gs.Status
 	if !meta.IsStatusConditionTrue(st.Conditions, string(gwv1.GatewayConditionAccepted)) {
-		return
+		return gatewayServing{}
 	}
 	key := gs.Namespace + "/" + gs.Name
 	gen := gw.Generation
@@ -476,6 +489,7 @@ func (c *Controller) overlayProgrammed(gs *translate.GatewayStatus, gw *gwv1.Gat
 			Reason: string(gwv1.ListenerReasonPending), Message: "the data plane could not bind the port: " + msg, ObservedGeneration: gen,
 		})
 	}
+	return gatewayServing{programmed: meta.FindStatusCondition(st.Conditions, string(gwv1.GatewayConditionProgrammed)), unbound: unbound}
 }
 
 // unassigned returns the first IP address spec.addresses asks for that the
