@@ -285,7 +285,7 @@ func (f *forwarder) writeUpstreamError(w http.ResponseWriter, r *http.Request, c
 	case r.Context().Err() != nil:
 		return
 	case errors.Is(ctx.Err(), context.DeadlineExceeded) || errors.Is(err, context.DeadlineExceeded) ||
-		errors.Is(context.Cause(ctx), errBackendTimeout):
+		errors.Is(context.Cause(ctx), errBackendTimeout) || deadlinePassed(ctx):
 		markUpstreamFailed(w)
 		writeError(w, http.StatusGatewayTimeout, "backend timed out")
 	case relayReset(w, err):
@@ -296,6 +296,15 @@ func (f *forwarder) writeUpstreamError(w http.ResponseWriter, r *http.Request, c
 		markUpstreamFailed(w)
 		writeError(w, http.StatusBadGateway, "backend unavailable")
 	}
+}
+
+// deadlinePassed reports a context whose deadline is behind us though its
+// timer may not have fired yet: a gRPC backend enforcing the same
+// grpc-timeout can reset the call first, and the client must still get the
+// gateway's DEADLINE_EXCEEDED rather than whichever came first.
+func deadlinePassed(ctx context.Context) bool {
+	dl, ok := ctx.Deadline()
+	return ok && !time.Now().Before(dl)
 }
 
 // relayReset resets the client's HTTP/2 stream with the code an HTTP/2
