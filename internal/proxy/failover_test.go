@@ -262,3 +262,35 @@ func TestEndpointDown(t *testing.T) {
 		t.Error("POST/PATCH idempotency wrong")
 	}
 }
+
+// The Transport path (TLS and h2c backends, requests outside the pooled
+// path's subset) moves a request safe to repeat off an endpoint whose dial
+// failed and ejects it, as the pooled path does; a POST is not moved.
+func TestDeadEndpointRetriedElsewhereTransport(t *testing.T) {
+	ca := newTestCA(t)
+	live := newHTTPSBackend(t, ca.leaf(t, []string{"backend.example.com"}))
+	b := tlsIRBackend(t, live.srv.Listener.Addr().String(), &ir.BackendTLS{ServerName: "backend.example.com", CACertPEM: ca.pem})
+	b.Endpoints = append(b.Endpoints, closedPort(t))
+	p := startProxy(t, &ir.Snapshot{Listeners: []ir.Listener{httpListener("l", catchAll(prefixRoute("r", "/", b)))}}, Options{Health: lb.HealthOptions{Disable: true}})
+	for name, c := range engines() {
+		for i := range 20 {
+			resp, _, body := do(t, c, mustReq(t, "GET", p.url(t, "l")+"/x", nil))
+			if resp.StatusCode != 200 || !strings.HasPrefix(body, "secure") {
+				t.Fatalf("%s: GET %d: %d %q", name, i, resp.StatusCode, body)
+			}
+		}
+	}
+	if retries := p.counter(t, "rauta_upstream_retries_total", "backend", b.Name); retries < 5 {
+		t.Errorf("%v retries over 40 requests to two endpoints, one dead, without ejection; want about 20", retries)
+	}
+	failed := 0
+	for range 20 {
+		resp, _, _ := do(t, newClient(), mustReq(t, "POST", p.url(t, "l")+"/x", strings.NewReader("once")))
+		if resp.StatusCode == 502 {
+			failed++
+		}
+	}
+	if failed == 0 {
+		t.Error("no POST of 20 failed with one of two endpoints dead: a request that is not idempotent was moved")
+	}
+}

@@ -211,6 +211,20 @@ func (f *forwarder) forward(w http.ResponseWriter, r, out *http.Request, b *rout
 	out.URL.Scheme = backendScheme(b)
 	out.URL.Host = addr
 	resp, err := f.transport(b).RoundTrip(out)
+	for err != nil && body == nil {
+		// A dial that failed sent nothing: the endpoint is ejected and a
+		// request safe to repeat moves to another one, as on the pooled
+		// path. Only dial errors count here (silent false): the Transport
+		// does not say whether a reset connection was fresh.
+		keyed := len(out.Header["Idempotency-Key"]) > 0 || len(out.Header["X-Idempotency-Key"]) > 0
+		dl, _ := ctx.Deadline()
+		next, ok := st.fail.next(f.metrics, err, false, idempotent(out.Method, keyed) && ctx.Err() == nil, dl)
+		if !ok {
+			break
+		}
+		out.URL.Host = next
+		resp, err = f.transport(b).RoundTrip(out)
+	}
 	watch.startRelay()
 	if err != nil {
 		if body != nil && body.failedByTimeout() {
