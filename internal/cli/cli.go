@@ -9,6 +9,7 @@ import (
 	"io"
 	"log/slog"
 	"os"
+	"strconv"
 	"strings"
 	"time"
 
@@ -65,6 +66,28 @@ func (c *Common) registerLimits(fs *flag.FlagSet) {
 	fs.DurationVar(&o.ClientSendTimeout, "client-send-timeout", 60*time.Second, "how long each wait for a client to take more of a response may take (the connection is closed after; an HTTP/2 stream whose window stays shut is reset; nginx's send_timeout)")
 	fs.DurationVar(&o.BackendResponseTimeout, "backend-response-timeout", 60*time.Second, "how long to wait for a backend's response head once the request is sent (504 after); a route's timeouts.request or backendRequest replaces it")
 	fs.DurationVar(&o.BackendIdleTimeout, "backend-idle-timeout", 60*time.Second, "how long each wait on a backend for more of a response, or for it to take more of a request, may take (the exchange is aborted after)")
+	c.registerHTTP2Limits(fs)
+}
+
+// registerHTTP2Limits adds the flags of the HTTP/2 flood limits (h2.Limits;
+// docs/http2.md); the defaults are h2's, Envoy's.
+func (c *Common) registerHTTP2Limits(fs *flag.FlagSet) {
+	o := &c.Opts
+	fs.Func("h2-max-concurrent-streams", "the most HTTP/2 streams a client may have open at once, advertised and enforced (default 250)", func(v string) error {
+		n, err := strconv.ParseUint(v, 10, 32)
+		if err != nil || n == 0 {
+			return fmt.Errorf("want a positive number")
+		}
+		o.MaxConcurrentStreams = uint32(n)
+		return nil
+	})
+	l := &o.HTTP2
+	fs.IntVar(&l.MaxQueuedControlFrames, "h2-max-queued-control-frames", 1000, "the most control frames (SETTINGS and PING acks, RST_STREAM, WINDOW_UPDATE) queued for an HTTP/2 client that does not read; past it the connection ends with GOAWAY ENHANCE_YOUR_CALM (CVE-2019-9512/9515)")
+	fs.IntVar(&l.ResetBudget, "h2-reset-budget", 200, "the HTTP/2 streams of one connection that may end in a reset (refilled by completed streams and over 10 s); past it the connection ends (CVE-2019-9514, CVE-2023-44487 rapid reset)")
+	fs.IntVar(&l.MaxContinuationFrames, "h2-max-continuation-frames", 24, "the most CONTINUATION frames of one HTTP/2 header block (CVE-2023-45288)")
+	fs.IntVar(&l.MaxEmptyFrames, "h2-max-empty-frames", 1, "the most consecutive empty HTTP/2 DATA, HEADERS and CONTINUATION frames that do not end a stream (CVE-2019-9518)")
+	fs.IntVar(&l.MaxPriorityFramesPerStream, "h2-max-priority-frames-per-stream", 100, "HTTP/2 PRIORITY frames allowed per stream opened, plus as many (CVE-2019-9513)")
+	fs.IntVar(&l.MaxWindowUpdatesPerDataFrame, "h2-max-window-updates-per-data-frame", 10, "HTTP/2 WINDOW_UPDATE frames allowed per DATA frame sent, Envoy's formula (CVE-2019-9518)")
 }
 
 // Finish applies environment defaults, stamps the version and builds the
@@ -86,6 +109,15 @@ func (c *Common) Finish(fs *flag.FlagSet, stdout, stderr io.Writer, version stri
 	}
 	if p := c.Opts.Health.RetryBudgetPercent; p < 1 || p > 100 {
 		return nil, fmt.Errorf("-retry-budget-percent %d: want 1 to 100", p)
+	}
+	for name, v := range map[string]int{
+		"h2-max-queued-control-frames": c.Opts.HTTP2.MaxQueuedControlFrames, "h2-reset-budget": c.Opts.HTTP2.ResetBudget,
+		"h2-max-continuation-frames": c.Opts.HTTP2.MaxContinuationFrames, "h2-max-empty-frames": c.Opts.HTTP2.MaxEmptyFrames,
+		"h2-max-priority-frames-per-stream": c.Opts.HTTP2.MaxPriorityFramesPerStream, "h2-max-window-updates-per-data-frame": c.Opts.HTTP2.MaxWindowUpdatesPerDataFrame,
+	} {
+		if v < 1 {
+			return nil, fmt.Errorf("-%s %d: want 1 or more", name, v)
+		}
 	}
 	if c.Opts.Health.BaseEjectionTime <= 0 {
 		return nil, fmt.Errorf("-ejection-time %s: want more than 0", c.Opts.Health.BaseEjectionTime)

@@ -146,3 +146,35 @@ func TestLimitFlags(t *testing.T) {
 		t.Errorf("flags and environment: %+v", o)
 	}
 }
+
+// The HTTP/2 limits reach the gateway options from flags and the
+// environment, and a limit below 1 is refused rather than read as "default".
+func TestHTTP2LimitFlags(t *testing.T) {
+	t.Setenv("RAUTA_H2_RESET_BUDGET", "50")
+	fs := flag.NewFlagSet("t", flag.ContinueOnError)
+	var c Common
+	c.Register(fs)
+	if err := fs.Parse([]string{"-h2-max-concurrent-streams", "64", "-h2-max-queued-control-frames", "300"}); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := c.Finish(fs, io.Discard, io.Discard, "test"); err != nil {
+		t.Fatal(err)
+	}
+	l := c.Opts.HTTP2
+	if c.Opts.MaxConcurrentStreams != 64 || l.MaxQueuedControlFrames != 300 || l.ResetBudget != 50 || l.MaxContinuationFrames != 24 || l.MaxEmptyFrames != 1 {
+		t.Errorf("streams %d, limits %+v", c.Opts.MaxConcurrentStreams, l)
+	}
+	for _, args := range [][]string{{"-h2-max-empty-frames", "0"}, {"-h2-max-concurrent-streams", "0"}} {
+		fs := flag.NewFlagSet("t", flag.ContinueOnError)
+		fs.SetOutput(io.Discard)
+		var c Common
+		c.Register(fs)
+		err := fs.Parse(args)
+		if err == nil {
+			_, err = c.Finish(fs, io.Discard, io.Discard, "test")
+		}
+		if err == nil {
+			t.Errorf("%v accepted", args)
+		}
+	}
+}

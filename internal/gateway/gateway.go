@@ -7,6 +7,7 @@ package gateway
 import (
 	"errors"
 	"fmt"
+	"github.com/false-systems/rauta/internal/h2"
 	"io"
 	"log/slog"
 	"maps"
@@ -70,6 +71,10 @@ type Options struct {
 	ClientSendTimeout      time.Duration
 	BackendResponseTimeout time.Duration
 	BackendIdleTimeout     time.Duration
+	// HTTP2 and MaxConcurrentStreams bound HTTP/2 clients
+	// (proxy.Options.HTTP2).
+	HTTP2                h2.Limits
+	MaxConcurrentStreams uint32
 	// Paths is how request paths are normalised (proxy.Options.Paths).
 	Paths router.PathOptions
 	// Health is passive health and the retry budget (proxy.Options.Health).
@@ -164,6 +169,8 @@ func New(opts Options, logger *slog.Logger) (*Gateway, error) {
 		ClientSendTimeout:      opts.ClientSendTimeout,
 		BackendResponseTimeout: opts.BackendResponseTimeout,
 		BackendIdleTimeout:     opts.BackendIdleTimeout,
+		HTTP2:                  opts.HTTP2,
+		MaxConcurrentStreams:   opts.MaxConcurrentStreams,
 	})
 	if err != nil {
 		return nil, fmt.Errorf("create proxy: %w", err)

@@ -58,14 +58,20 @@ func (s *Server) bind(addr string, lc *listenerConfig) (*socket, error) {
 	// The same client timeouts bound HTTP/2 streams: a body that stops
 	// coming, a client that keeps the flow-control window shut, a socket
 	// write that blocks.
+	limits := s.opts.HTTP2
+	if limits.MaxHeaderFields == 0 {
+		limits.MaxHeaderFields = s.opts.MaxHeaderFields
+	}
 	sock.h2 = &h2.Server{
-		MaxHeaderBytes:   s.opts.MaxHeaderBytes,
-		IdleTimeout:      s.opts.IdleTimeout,
-		ReadTimeout:      s.opts.ReadHeaderTimeout,
-		BodyIdleTimeout:  s.opts.ClientBodyTimeout,
-		SendStallTimeout: s.opts.ClientSendTimeout,
-		WriteTimeout:     s.opts.ClientSendTimeout,
-		Logger:           s.opts.Logger,
+		MaxConcurrentStreams: s.opts.MaxConcurrentStreams,
+		Limits:               limits,
+		MaxHeaderBytes:       s.opts.MaxHeaderBytes,
+		IdleTimeout:          s.opts.IdleTimeout,
+		ReadTimeout:          s.opts.ReadHeaderTimeout,
+		BodyIdleTimeout:      s.opts.ClientBodyTimeout,
+		SendStallTimeout:     s.opts.ClientSendTimeout,
+		WriteTimeout:         s.opts.ClientSendTimeout,
+		Logger:               s.opts.Logger,
 	}
 	sock.cfg.Store(lc)
 	if lc.protocol == ir.ProtocolTLS || lc.protocol == ir.ProtocolTCP {

@@ -1,6 +1,7 @@
 package proxy
 
 import (
+	"github.com/false-systems/rauta/internal/h2"
 	"io"
 	"log/slog"
 	"time"
@@ -46,6 +47,14 @@ type Options struct {
 	// MaxHeaderFields bounds the field lines of a request head, Host
 	// included (431 and a close); 0 means 100, Envoy's default.
 	MaxHeaderFields int
+	// HTTP2 bounds what one HTTP/2 client may make the server queue and
+	// count (control frames, resets, empty frames, CONTINUATION, PRIORITY,
+	// WINDOW_UPDATE); zero fields take h2's defaults, Envoy's.
+	// MaxHeaderFields, when HTTP2's is 0, bounds HTTP/2 header blocks too.
+	HTTP2 h2.Limits
+	// MaxConcurrentStreams is advertised to HTTP/2 clients and enforced;
+	// 0 means 250.
+	MaxConcurrentStreams uint32
 	// ClientBodyTimeout bounds each wait for more of a request body
 	// (nginx's client_body_timeout), also after a 100 Continue; a body
 	// that stalls longer is answered 408 and the connection closed. 0
