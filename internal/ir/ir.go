@@ -268,8 +268,9 @@ type Backend struct {
 	// HashHeader is the request header Maglev hashes; empty hashes the
 	// client address.
 	HashHeader string `json:"hashHeader,omitempty"`
-	// AppProtocol is "" or "h2c" (speak HTTP/2 in clear text to the backend)
-	// or "ws"/"wss" hints from Service appProtocol.
+	// AppProtocol is "" or "h2c" (speak HTTP/2 in clear text to the
+	// backend; over TLS when TLS is set), "h2" (HTTP/2 over TLS) or the
+	// "ws" hint, from the Service port's appProtocol or the route kind.
 	AppProtocol string `json:"appProtocol,omitempty"`
 	// Filters run after the route's filters for requests sent to this backend.
 	Filters []Filter `json:"filters,omitempty"`

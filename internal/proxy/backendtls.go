@@ -45,10 +45,16 @@ func (c *tlsTransports) get(b *router.Backend) *http.Transport {
 	}
 	t := c.base.Clone()
 	t.TLSClientConfig = b.TLS.Clone()
-	// HTTP/1.1 only: the router offers ALPN http/1.1.
+	// One protocol, the one the router's ALPN offers: http/1.1, or h2
+	// for gRPC and appProtocol h2 backends (router.Backend.H2).
 	t.Protocols = new(http.Protocols)
-	t.Protocols.SetHTTP1(true)
-	t.ForceAttemptHTTP2 = false
+	if b.H2 {
+		t.Protocols.SetHTTP2(true)
+		t.ForceAttemptHTTP2 = true
+	} else {
+		t.Protocols.SetHTTP1(true)
+		t.ForceAttemptHTTP2 = false
+	}
 	c.m[b.TLSKey] = t
 	return t
 }

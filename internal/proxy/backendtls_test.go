@@ -294,3 +294,39 @@ func TestBackendTLSMirror(t *testing.T) {
 		t.Errorf("plain-text server behind a TLS mirror saw %d requests", n)
 	}
 }
+
+// TestBackendTLSHTTP2: a gRPC-style backend (appProtocol h2c, or h2) behind
+// a BackendTLSPolicy is reached over TLS with ALPN h2 and HTTP/2, not
+// HTTP/1.1 (which a gRPC server refuses); a plain backend stays on
+// HTTP/1.1.
+func TestBackendTLSHTTP2(t *testing.T) {
+	ca := newTestCA(t)
+	h2srv := newHTTPSBackend(t, ca.leaf(t, []string{"backend.example.com"}))
+	h2srv.srv.Close()
+	h2srv.srv = httptest.NewUnstartedServer(h2srv.srv.Config.Handler)
+	h2srv.srv.EnableHTTP2 = true
+	h2srv.srv.TLS = &tls.Config{Certificates: []tls.Certificate{ca.leaf(t, []string{"backend.example.com"})}}
+	h2srv.srv.StartTLS()
+	t.Cleanup(h2srv.srv.Close)
+	addr := h2srv.srv.Listener.Addr().String()
+	policy := &ir.BackendTLS{ServerName: "backend.example.com", CACertPEM: ca.pem}
+	backend := func(app string) ir.Backend {
+		b := tlsIRBackend(t, addr, policy)
+		b.AppProtocol = app
+		return b
+	}
+	routes := []ir.Route{
+		prefixRoute("grpc", "/grpc", backend("h2c")),
+		prefixRoute("h2", "/h2", backend("h2")),
+		prefixRoute("plain", "/plain", backend("")),
+	}
+	p := startProxy(t, &ir.Snapshot{Listeners: []ir.Listener{httpListener("l", catchAll(routes...))}}, Options{})
+	for name, c := range map[string]*http.Client{"http1-engine": newClient(), "h2c-nethttp": h2cClient()} {
+		for path, want := range map[string]string{"/grpc": "HTTP/2.0", "/h2": "HTTP/2.0", "/plain": "HTTP/1.1"} {
+			resp, _, text := do(t, c, mustReq(t, "GET", p.url(t, "l")+path, nil))
+			if resp.StatusCode != 200 || resp.Header.Get("X-Backend-TLS") != want {
+				t.Errorf("%s %s: %d %q, backend saw %q; want 200 over %s", name, path, resp.StatusCode, text, resp.Header.Get("X-Backend-TLS"), want)
+			}
+		}
+	}
+}

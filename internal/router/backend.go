@@ -16,6 +16,9 @@ type Backend struct {
 	Invalid bool
 	// H2C means the backend speaks HTTP/2 over clear text.
 	H2C bool
+	// H2 means the backend, reached over TLS, speaks HTTP/2 (ALPN h2):
+	// gRPC backends and Service ports with appProtocol h2.
+	H2 bool
 	// TLS, when set, is the client configuration for a backend reached
 	// over TLS (BackendTLSPolicy); such a backend never gets plain text.
 	// TLSKey identifies it (equal keys: equal settings).
@@ -39,7 +42,9 @@ func compileBackend(b *ir.Backend, reg *lb.Registry, ctx filterContext) (*Backen
 		return out, nil
 	}
 	if b.TLS != nil {
-		cfg, key, ok := compileBackendTLS(b.TLS)
+		// What asks for HTTP/2 in clear text asks for it over TLS here.
+		out.H2 = b.AppProtocol == "h2c" || b.AppProtocol == "h2"
+		cfg, key, ok := compileBackendTLS(b.TLS, out.H2)
 		if !ok {
 			// The translator checked the bundle; if it still does not
 			// parse, fail closed (500) rather than send plain text.

@@ -16,12 +16,17 @@ import (
 // compileBackendTLS builds the client TLS configuration for a backend once
 // per compile, so the proxy never parses a CA bundle per request. Key
 // identifies the settings: equal keys may share a connection pool. ok is
-// false when the CA bundle holds no certificate.
-func compileBackendTLS(b *ir.BackendTLS) (cfg *tls.Config, key string, ok bool) {
+// false when the CA bundle holds no certificate. h2 offers ALPN h2 instead
+// of http/1.1 (a backend that does not take it fails the handshake's ALPN
+// check in the Transport, never falls back to HTTP/1.1 for gRPC).
+func compileBackendTLS(b *ir.BackendTLS, h2 bool) (cfg *tls.Config, key string, ok bool) {
 	cfg = &tls.Config{
 		ServerName: b.ServerName,
 		MinVersion: tls.VersionTLS12,
 		NextProtos: []string{"http/1.1"},
+	}
+	if h2 {
+		cfg.NextProtos = []string{"h2"}
 	}
 	if !b.SystemCAs || len(b.CACertPEM) > 0 {
 		pool := x509.NewCertPool()
@@ -43,7 +48,7 @@ func compileBackendTLS(b *ir.BackendTLS) (cfg *tls.Config, key string, ok bool) 
 		}
 	}
 	h := fnv.New64a()
-	fmt.Fprintf(h, "%s\x00%t\x00%s\x00", b.ServerName, b.SystemCAs, strings.Join(b.SubjectAltNames, "\x00"))
+	fmt.Fprintf(h, "%s\x00%t\x00%t\x00%s\x00", b.ServerName, b.SystemCAs, h2, strings.Join(b.SubjectAltNames, "\x00"))
 	h.Write(b.CACertPEM)
 	return cfg, fmt.Sprintf("%x", h.Sum64()), true
 }

@@ -9,9 +9,10 @@ import (
 )
 
 // TestCompileBackendTLS: TLS settings compile into a client tls.Config
-// (SNI, TLS 1.2 minimum, http/1.1 ALPN, a SAN check replacing the name
-// check), equal settings share a key, an h2c hint is dropped, and a CA
-// bundle that does not parse fails the backend closed (Invalid).
+// (SNI, TLS 1.2 minimum, a SAN check replacing the name check), equal
+// settings share a key, an h2c hint becomes HTTP/2 over TLS (ALPN h2, a key
+// of its own), and a CA bundle that does not parse fails the backend
+// closed (Invalid).
 func TestCompileBackendTLS(t *testing.T) {
 	reg := lb.NewRegistry()
 	ep := []ir.Endpoint{{Address: "127.0.0.1", Port: 1}}
@@ -20,13 +21,17 @@ func TestCompileBackendTLS(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	if b.Invalid || b.TLS == nil || b.H2C {
-		t.Fatalf("invalid=%v tls=%v h2c=%v", b.Invalid, b.TLS != nil, b.H2C)
+	if b.Invalid || b.TLS == nil || b.H2C || !b.H2 || len(b.TLS.NextProtos) != 1 || b.TLS.NextProtos[0] != "h2" {
+		t.Fatalf("invalid=%v tls=%v h2c=%v h2=%v", b.Invalid, b.TLS != nil, b.H2C, b.H2)
 	}
 	if b.TLS.ServerName != "a.example.com" || b.TLS.MinVersion != tls.VersionTLS12 || b.TLS.RootCAs != nil || b.TLS.InsecureSkipVerify {
 		t.Errorf("config %+v", b.TLS)
 	}
-	b2, _ := compileBackend(&ir.Backend{Name: "b2", Endpoints: ep, TLS: &ir.BackendTLS{ServerName: "a.example.com", SystemCAs: true}}, reg, filterContext{})
+	b2, _ := compileBackend(&ir.Backend{Name: "b2", Endpoints: ep, AppProtocol: "h2c", TLS: &ir.BackendTLS{ServerName: "a.example.com", SystemCAs: true}}, reg, filterContext{})
+	h1, _ := compileBackend(&ir.Backend{Name: "h1", Endpoints: ep, TLS: &ir.BackendTLS{ServerName: "a.example.com", SystemCAs: true}}, reg, filterContext{})
+	if h1.H2 || h1.TLS.NextProtos[0] != "http/1.1" || h1.TLSKey == b.TLSKey {
+		t.Errorf("an HTTP/1.1 backend: h2 %v, ALPN %v, key %q (the h2 one's %q); want http/1.1 and a pool of its own", h1.H2, h1.TLS.NextProtos, h1.TLSKey, b.TLSKey)
+	}
 	b3, _ := compileBackend(&ir.Backend{Name: "b3", Endpoints: ep, TLS: &ir.BackendTLS{ServerName: "b.example.com", SystemCAs: true}}, reg, filterContext{})
 	if b.TLSKey != b2.TLSKey || b.TLSKey == b3.TLSKey {
 		t.Errorf("keys %q %q %q: equal settings must share, different must not", b.TLSKey, b2.TLSKey, b3.TLSKey)

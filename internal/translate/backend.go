@@ -139,6 +139,10 @@ func appProtocol(sp corev1.ServicePort) string {
 		return "h2c"
 	case "kubernetes.io/ws":
 		return "ws"
+	case "h2":
+		// HTTP/2 over TLS; only reached with a BackendTLSPolicy
+		// (tlsProtocol).
+		return "h2"
 	}
 	return ""
 }
