@@ -71,6 +71,10 @@ type Options struct {
 	ClientSendTimeout      time.Duration
 	BackendResponseTimeout time.Duration
 	BackendIdleTimeout     time.Duration
+	// StreamIdleTimeout and MaxStreamConns bound relayed (TLS
+	// passthrough, TCP) connections (proxy.Options).
+	StreamIdleTimeout time.Duration
+	MaxStreamConns    int
 	// HTTP2 and MaxConcurrentStreams bound HTTP/2 clients
 	// (proxy.Options.HTTP2).
 	HTTP2                h2.Limits
@@ -169,6 +173,8 @@ func New(opts Options, logger *slog.Logger) (*Gateway, error) {
 		ClientSendTimeout:      opts.ClientSendTimeout,
 		BackendResponseTimeout: opts.BackendResponseTimeout,
 		BackendIdleTimeout:     opts.BackendIdleTimeout,
+		StreamIdleTimeout:      opts.StreamIdleTimeout,
+		MaxStreamConns:         opts.MaxStreamConns,
 		HTTP2:                  opts.HTTP2,
 		MaxConcurrentStreams:   opts.MaxConcurrentStreams,
 	})

@@ -75,7 +75,7 @@ func (s *Server) bind(addr string, lc *listenerConfig) (*socket, error) {
 	}
 	sock.cfg.Store(lc)
 	if lc.protocol == ir.ProtocolTLS || lc.protocol == ir.ProtocolTCP {
-		sock.streams = newStreamConns()
+		sock.streams = newStreamConns(s.opts.MaxStreamConns)
 		sock.streamTLS = &tls.Config{
 			MinVersion: tls.VersionTLS12,
 			// As on HTTPS sockets: the current config's certificates.

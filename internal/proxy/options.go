@@ -83,6 +83,12 @@ type Options struct {
 	// after no byte moved either way for this long (nginx's stream
 	// proxy_timeout); 0 means 10m.
 	StreamIdleTimeout time.Duration
+	// MaxStreamConns bounds the connections one relaying listener (TLS
+	// passthrough, TCP) has open; one more is closed at accept and
+	// counted (rauta_stream_connections_refused_total). Each costs two
+	// 16 KiB buffers and three goroutines. 0 means 4096 (an nginx worker's
+	// default is 512 connections, times its workers).
+	MaxStreamConns int
 	// MirrorBodyLimit is the largest request body copied to a mirror;
 	// requests with larger bodies are not mirrored. 0 means 64 KiB.
 	MirrorBodyLimit int64
@@ -134,6 +140,9 @@ func (o Options) withDefaults() Options {
 	}
 	if o.DialTimeout <= 0 {
 		o.DialTimeout = 5 * time.Second
+	}
+	if o.MaxStreamConns <= 0 {
+		o.MaxStreamConns = 4096
 	}
 	if o.StreamIdleTimeout <= 0 {
 		o.StreamIdleTimeout = 10 * time.Minute

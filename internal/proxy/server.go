@@ -71,6 +71,9 @@ func New(opts Options) (*Server, error) {
 		routeMetrics: map[routeKey]*routeMetrics{},
 		idleGrace:    idleGrace,
 	}
+	if err := reg.Register(streamCollector{s}); err != nil {
+		return nil, err
+	}
 	s.fwd = newForwarder(opts, m, opts.Logger)
 	if opts.AccessLog != nil {
 		s.accessLog = &accessLog{w: opts.AccessLog}

@@ -32,17 +32,30 @@ type streamConns struct {
 	conns map[net.Conn]struct{}
 	done  chan struct{} // closed when conns empties after closing began
 	shut  bool
+	// max bounds conns (Options.MaxStreamConns).
+	max int
+	// The socket's counters (streamCollector exports them).
+	accepted, refused, received, sent atomic.Uint64
 }
 
-func newStreamConns() *streamConns { return &streamConns{conns: map[net.Conn]struct{}{}} }
+func newStreamConns(max int) *streamConns {
+	return &streamConns{conns: map[net.Conn]struct{}{}, max: max}
+}
 
+// add registers c; false once closing began or with max connections
+// already open (counted as refused).
 func (sc *streamConns) add(c net.Conn) bool {
 	sc.mu.Lock()
 	defer sc.mu.Unlock()
 	if sc.shut {
 		return false
 	}
+	if len(sc.conns) >= sc.max {
+		sc.refused.Add(1)
+		return false
+	}
 	sc.conns[c] = struct{}{}
+	sc.accepted.Add(1)
 	return true
 }
 
@@ -185,21 +198,22 @@ func (s *Server) serveStream(sock *socket, c net.Conn) {
 			return
 		}
 	}
-	relay(client, up, s.opts.StreamIdleTimeout)
+	relay(client, up, s.opts.StreamIdleTimeout, &sock.streams.received, &sock.streams.sent)
 }
 
 // relay copies bytes both ways until both directions ended, a write fails,
 // or nothing moved either way for idle. A direction that ends (EOF) is
 // passed on as a half-close, so protocols that finish sending before they
 // stop reading keep working.
-func relay(client, backend net.Conn, idle time.Duration) {
+// received and sent count the bytes relayed from and to the client.
+func relay(client, backend net.Conn, idle time.Duration, received, sent *atomic.Uint64) {
 	var act activity
 	act.touch()
 	var wg sync.WaitGroup
 	var failed atomic.Bool
-	copyDir := func(dst, src net.Conn) {
+	copyDir := func(dst, src net.Conn, moved *atomic.Uint64) {
 		defer wg.Done()
-		if err := copyIdle(dst, src, &act, idle); err != nil {
+		if err := copyIdle(dst, src, &act, idle, moved); err != nil {
 			failed.Store(true)
 			// Unblock the other direction.
 			client.Close()
@@ -211,8 +225,8 @@ func relay(client, backend net.Conn, idle time.Duration) {
 		}
 	}
 	wg.Add(2)
-	go copyDir(backend, client)
-	copyDir(client, backend)
+	go copyDir(backend, client, received)
+	copyDir(client, backend, sent)
 	wg.Wait()
 }
 
@@ -233,7 +247,7 @@ const relayBuffer = 16 << 10
 // copyIdle copies src to dst until EOF (nil) or an error. A read that
 // times out is not the end while the other direction moved bytes within
 // idle.
-func copyIdle(dst, src net.Conn, act *activity, idle time.Duration) error {
+func copyIdle(dst, src net.Conn, act *activity, idle time.Duration, moved *atomic.Uint64) error {
 	buf := make([]byte, relayBuffer)
 	for {
 		src.SetReadDeadline(act.deadline(idle)) //nolint:errcheck // the read reports it
@@ -241,7 +255,9 @@ func copyIdle(dst, src net.Conn, act *activity, idle time.Duration) error {
 		if n > 0 {
 			act.touch()
 			dst.SetWriteDeadline(time.Now().Add(idle)) //nolint:errcheck // the write reports it
-			if _, werr := dst.Write(buf[:n]); werr != nil {
+			w, werr := dst.Write(buf[:n])
+			moved.Add(uint64(w))
+			if werr != nil {
 				return werr
 			}
 		}
