@@ -140,8 +140,9 @@ func (c *Client) stream(ctx context.Context) (delivered bool, err error) {
 		return false, fmt.Errorf("open config stream: content type %q, want %q (a controller of another version?)", ct, ContentType)
 	}
 	rd := bufio.NewReaderSize(resp.Body, 64<<10)
+	var dec frameDecoder
 	for {
-		m, err := readFrame(rd, limit)
+		m, err := dec.read(rd, limit)
 		if err != nil {
 			if ctx.Err() != nil {
 				err = fmt.Errorf("config stream silent for %s: %w", 3*heartbeat, err)

@@ -85,23 +85,33 @@ func encodeFrame(m message) []byte {
 	return append(frame, body...)
 }
 
-// readFrame reads and decodes one frame of at most limit bytes.
+// readFrame reads and decodes one frame of at most limit bytes, every
+// route of it (a stream decodes with a frameDecoder, which reuses routes).
 func readFrame(r io.Reader, limit int) (message, error) {
 	var m message
-	var head [frameHeader]byte
-	if _, err := io.ReadFull(r, head[:]); err != nil {
+	body, err := readFrameBody(r, limit)
+	if err != nil {
 		return m, err
-	}
-	n := binary.BigEndian.Uint32(head[:])
-	if uint64(n) > uint64(limit) {
-		return m, fmt.Errorf("config stream: a message of %d bytes exceeds %d", n, limit)
-	}
-	body := make([]byte, n)
-	if _, err := io.ReadFull(r, body); err != nil {
-		return m, fmt.Errorf("config stream: message cut short: %w", err)
 	}
 	if err := decMode.Unmarshal(body, &m); err != nil {
 		return m, fmt.Errorf("config stream: %w", err)
 	}
 	return m, nil
+}
+
+// readFrameBody reads one frame's message bytes, at most limit of them.
+func readFrameBody(r io.Reader, limit int) ([]byte, error) {
+	var head [frameHeader]byte
+	if _, err := io.ReadFull(r, head[:]); err != nil {
+		return nil, err
+	}
+	n := binary.BigEndian.Uint32(head[:])
+	if uint64(n) > uint64(limit) {
+		return nil, fmt.Errorf("config stream: a message of %d bytes exceeds %d", n, limit)
+	}
+	body := make([]byte, n)
+	if _, err := io.ReadFull(r, body); err != nil {
+		return nil, fmt.Errorf("config stream: message cut short: %w", err)
+	}
+	return body, nil
 }

@@ -9,7 +9,9 @@ import (
 )
 
 // BenchmarkFrame encodes (NewConfig: the frame and its hash) and decodes
-// (readFrame) one Gateway's configuration of 1,000 routes (bench/routegen).
+// one Gateway's configuration of 1,000 routes (bench/routegen): whole
+// (readFrame), and as a stream's decoder does, each frame one route away
+// from the last (frameDecoder).
 func BenchmarkFrame(b *testing.B) {
 	snap := translate.Translate(routegen.Resources(1000), translate.Options{Provisioned: true}).IR
 	key := routegen.GatewayNamespace + "/" + routegen.GatewayName
@@ -19,6 +21,22 @@ func BenchmarkFrame(b *testing.B) {
 		b.SetBytes(int64(len(frame)))
 		for b.Loop() {
 			NewConfig(key, 1, snap)
+		}
+	})
+	// What a stream does: each frame differs from the last by a route.
+	res := routegen.Resources(1000)
+	res.HTTPRoutes = res.HTTPRoutes[1:]
+	frames := [2][]byte{frame, NewConfig(key, 2, translate.Translate(res, translate.Options{Provisioned: true}).IR).frame}
+	b.Run("decode-stream", func(b *testing.B) {
+		b.ReportAllocs()
+		b.SetBytes(int64(len(frame)))
+		var dec frameDecoder
+		i := 0
+		for b.Loop() {
+			if _, err := dec.read(bytes.NewReader(frames[i%2]), 64<<20); err != nil {
+				b.Fatal(err)
+			}
+			i++
 		}
 	})
 	b.Run("decode", func(b *testing.B) {

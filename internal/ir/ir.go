@@ -111,6 +111,12 @@ type Route struct {
 	Timeouts Timeouts  `json:"timeouts,omitempty"`
 	// Retry, when set, sends a request again after a failed attempt.
 	Retry *Retry `json:"retry,omitempty"`
+	// Fingerprint, when set, identifies the route's content exactly: two
+	// routes with the same non-empty Fingerprint are equal. The data
+	// plane sets it to the route's encoding on the config stream, so that
+	// a route unchanged from the previous configuration is neither decoded
+	// nor compiled again. Never sent.
+	Fingerprint string `json:"-"`
 }
 
 // Retry is a rule's retry policy (HTTPRoute retry).

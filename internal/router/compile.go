@@ -133,12 +133,22 @@ func reusable(prev *Table, l *ir.Listener) map[string][]compiledRoute {
 // each at most once, or a new compilation.
 func (c *compiler) route(src *ir.Route) (*Route, error) {
 	for i, cand := range c.reuse[src.Name] {
-		if cand.rt != nil && reflect.DeepEqual(cand.src, src) {
+		if cand.rt != nil && sameRoute(cand.src, src) {
 			c.reuse[src.Name][i].rt = nil
 			return cand.rt, nil
 		}
 	}
 	return compileRoute(src, filterContext{listenerPort: c.port, path: src.Match.Path, reg: c.reg, clientCert: c.clientCert, clientCertKey: c.clientCertKey})
+}
+
+// sameRoute reports whether a and b are equal: by their fingerprints when
+// both have one (the config stream's encodings; a comparison of strings),
+// else field by field.
+func sameRoute(a, b *ir.Route) bool {
+	if a.Fingerprint != "" && b.Fingerprint != "" {
+		return a.Fingerprint == b.Fingerprint
+	}
+	return reflect.DeepEqual(a, b)
 }
 
 func (c *compiler) virtualHost(ivh *ir.VirtualHost) (*VirtualHost, error) {

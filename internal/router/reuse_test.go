@@ -60,3 +60,40 @@ func TestCompileReusesUnchangedRoutes(t *testing.T) {
 		t.Error("a route was reused across a port change")
 	}
 }
+
+// Routes with fingerprints (the config stream's encodings) are compared by
+// them alone: an equal fingerprint reuses the compiled route, a different
+// one compiles again, and a route without one is compared field by field.
+func TestCompileReusesByFingerprint(t *testing.T) {
+	reg := lb.NewRegistry()
+	listener := func(routes ...ir.Route) *ir.Listener {
+		return &ir.Listener{Name: "l", Port: 80, VirtualHosts: []ir.VirtualHost{{Name: "vh", Routes: routes}}}
+	}
+	a, b := route("a", prefix("/a")), route("b", prefix("/b"))
+	a.Fingerprint, b.Fingerprint = "fa", "fb"
+	prev, err := CompileReusing(listener(a, b), reg, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	match := func(tbl *Table, path string) *Route { return tbl.Match(&Request{Host: "x", Path: path, Method: "GET"}) }
+	a2, b2 := route("a", prefix("/a")), route("b", prefix("/b"))
+	a2.Fingerprint, b2.Fingerprint = "fa", "fb-changed" // b2 equal field by field, but another encoding
+	next, err := CompileReusing(listener(a2, b2), reg, prev)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if match(next, "/a") != match(prev, "/a") {
+		t.Error("a route with the same fingerprint was compiled again")
+	}
+	if match(next, "/b") == match(prev, "/b") {
+		t.Error("a route with another fingerprint reused the old compiled route")
+	}
+	b3 := route("b", prefix("/b")) // no fingerprint: field by field
+	last, err := CompileReusing(listener(a2, b3), reg, next)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if match(last, "/b") == match(next, "/b") {
+		t.Error("a route without a fingerprint was taken as equal to one with")
+	}
+}
