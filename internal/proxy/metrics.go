@@ -42,11 +42,16 @@ var sizeBuckets = []float64{0, 64, 256, 1024, 4096, 16384, 65536, 262144, 104857
 
 // serverLabels label the gateway's server-side instruments: the gateway
 // (namespace/name), the rule (http.route: its name, never the path), and
-// the semantic-convention attributes, each from a bounded set.
-var serverLabels = []string{"gateway", "http_route", "http_request_method", "http_response_status_code", "url_scheme", "network_protocol_version"}
+// the semantic-convention attributes, each from a bounded set. error_type
+// is the status code of a 5xx answer (semantic conventions, and what the
+// observer exports), "" otherwise: a function of the status, so it adds
+// no series.
+var serverLabels = []string{"gateway", "http_route", "http_request_method", "http_response_status_code", "url_scheme", "network_protocol_version", "error_type"}
 
 // clientLabels label the upstream instruments: the backend (namespace/
-// service:port) and the attempt's method, status and error type.
+// service:port) and the attempt's method, status and error type (the
+// status code of a 4xx or 5xx answer, as the semantic conventions say for
+// clients, or why no answer came).
 var clientLabels = []string{"backend", "http_request_method", "http_response_status_code", "error_type"}
 
 func newMetrics(reg prometheus.Registerer) (*metrics, error) {
@@ -211,7 +216,11 @@ func (rm *routeMetrics) observe(method, scheme string, proto uint8, code int, se
 	p := &t[code]
 	s := p.Load()
 	if s == nil {
-		labels := []string{rm.gateway, rm.route, knownMethods[mi], statusLabel(code), schemes[si], protoVersions[proto]}
+		errType := ""
+		if code >= 500 {
+			errType = statusLabel(code)
+		}
+		labels := []string{rm.gateway, rm.route, knownMethods[mi], statusLabel(code), schemes[si], protoVersions[proto], errType}
 		s = &series{
 			duration: rm.m.serverDuration.WithLabelValues(labels...),
 			body:     rm.m.serverBody.WithLabelValues(labels...),
@@ -284,7 +293,11 @@ func (bm *backendMetrics) observe(method string, code int, err upstreamError, se
 	}
 	s := p.Load()
 	if s == nil {
-		labels := []string{bm.backend, knownMethods[mi], statusLabel(code), err.String()}
+		errType := err.String()
+		if code >= 400 {
+			errType = statusLabel(code)
+		}
+		labels := []string{bm.backend, knownMethods[mi], statusLabel(code), errType}
 		s = &series{
 			duration: bm.m.clientDuration.WithLabelValues(labels...),
 			body:     bm.m.clientBody.WithLabelValues(labels...),

@@ -78,6 +78,9 @@ func New(opts Options) (*Server, error) {
 	}
 	s.ids = newRequestIDs()
 	s.fwd = newForwarder(opts, m, opts.Logger)
+	if err := reg.Register(newOpenConnsCollector(s.fwd.pool)); err != nil {
+		return nil, fmt.Errorf("register metrics: %w", err)
+	}
 	if opts.AccessLog != nil {
 		s.accessLog = newAccessLog(opts.AccessLog, m.logDropped)
 	}

@@ -235,7 +235,13 @@ func (s *span) otlp() *tracepb.Span {
 		attrs = append(attrs, &commonpb.KeyValue{Key: "http.response.status_code",
 			Value: &commonpb.AnyValue{Value: &commonpb.AnyValue_IntValue{IntValue: int64(s.status)}}})
 	}
-	add("error.type", s.errorType)
+	// error.type: why no response came, else the status code of an
+	// error response (5xx on the server, 4xx too on the client).
+	errorType := s.errorType
+	if errorType == "" && (s.status >= 500 || (s.kind == spanClient && s.status >= 400)) {
+		errorType = strconv.Itoa(s.status)
+	}
+	add("error.type", errorType)
 	name := s.method
 	if s.kind == spanServer {
 		add("http.route", s.route)
@@ -275,7 +281,7 @@ func (s *span) otlp() *tracepb.Span {
 	}
 	// Server spans: 5xx is an error (4xx is the client's). Client spans:
 	// 4xx and 5xx, and no response at all (semantic conventions).
-	if s.errorType != "" || s.status >= 500 || (s.kind == spanClient && s.status >= 400) {
+	if errorType != "" {
 		sp.Status = &tracepb.Status{Code: tracepb.Status_STATUS_CODE_ERROR}
 	}
 	return sp

@@ -189,17 +189,22 @@ func TestMetricsScrapedFromRunningProxy(t *testing.T) {
 	promhttp.HandlerFor(p.reg, promhttp.HandlerOpts{}).ServeHTTP(rec, httptest.NewRequest("GET", "/metrics", nil))
 	text := rec.Body.String()
 	for _, want := range []string{
-		`http_server_request_duration_seconds_count{gateway="default/gw",http_request_method="GET",http_response_status_code="201",http_route="HTTPRoute/default/web/rule/0",network_protocol_version="1.1",url_scheme="http"} 2`,
-		`http_server_request_duration_seconds_count{gateway="default/gw",http_request_method="GET",http_response_status_code="503",http_route="HTTPRoute/default/web/rule/0",network_protocol_version="1.1",url_scheme="http"} 1`,
-		`http_server_request_duration_seconds_count{gateway="default/gw",http_request_method="POST",http_response_status_code="202",http_route="HTTPRoute/default/web/rule/0",network_protocol_version="1.1",url_scheme="http"} 1`,
-		`http_server_response_body_size_bytes_sum{gateway="default/gw",http_request_method="GET",http_response_status_code="201",http_route="HTTPRoute/default/web/rule/0",network_protocol_version="1.1",url_scheme="http"} 10`,
+		`http_server_request_duration_seconds_count{error_type="",gateway="default/gw",http_request_method="GET",http_response_status_code="201",http_route="HTTPRoute/default/web/rule/0",network_protocol_version="1.1",url_scheme="http"} 2`,
+		`http_server_request_duration_seconds_count{error_type="503",gateway="default/gw",http_request_method="GET",http_response_status_code="503",http_route="HTTPRoute/default/web/rule/0",network_protocol_version="1.1",url_scheme="http"} 1`,
+		`http_server_request_duration_seconds_count{error_type="",gateway="default/gw",http_request_method="POST",http_response_status_code="202",http_route="HTTPRoute/default/web/rule/0",network_protocol_version="1.1",url_scheme="http"} 1`,
+		`http_server_response_body_size_bytes_sum{error_type="",gateway="default/gw",http_request_method="GET",http_response_status_code="201",http_route="HTTPRoute/default/web/rule/0",network_protocol_version="1.1",url_scheme="http"} 10`,
 		`http_client_request_duration_seconds_count{backend="default/status:80",error_type="",http_request_method="GET",http_response_status_code="201"} 2`,
 		`http_client_request_duration_seconds_count{backend="default/status:80",error_type="",http_request_method="POST",http_response_status_code="202"} 1`,
-		`http_client_response_body_size_bytes_sum{backend="default/status:80",error_type="",http_request_method="GET",http_response_status_code="503"} 5`,
+		`http_client_response_body_size_bytes_sum{backend="default/status:80",error_type="503",http_request_method="GET",http_response_status_code="503"} 5`,
 	} {
 		if !strings.Contains(text, want) {
 			t.Errorf("scrape lacks\n  %s", want)
 		}
+	}
+	// The pooled backend connection is idle between requests.
+	if !strings.Contains(text, `http_client_open_connections{http_connection_state="active"} 0`) ||
+		!regexp.MustCompile(`(?m)^http_client_open_connections\{http_connection_state="idle"\} [1-9]`).MatchString(text) {
+		t.Errorf("open connections: want 0 active and some idle:\n%s", grepLines(text, "open_connections"))
 	}
 	for _, gone := range []string{"rauta_requests_total", "rauta_request_duration_seconds", "status_class"} {
 		if strings.Contains(text, gone) {
@@ -687,5 +692,62 @@ func TestEngineAllocatesNothingTracingOn(t *testing.T) {
 	ec.get(t)
 	if n := testing.AllocsPerRun(2000, func() { ec.get(t) }); n >= 1 {
 		t.Errorf("%.2f allocations per request, want 0", n)
+	}
+}
+
+// TestOpenConnections: a backend connection carrying an exchange counts as
+// active, back in the pool as idle, and a closed one not at all.
+func TestOpenConnections(t *testing.T) {
+	release := make(chan struct{})
+	slow := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		if r.URL.Path == "/slow" {
+			<-release
+		}
+	}))
+	t.Cleanup(slow.Close)
+	be := ir.Backend{Name: "default/slow:80", Weight: 1, Endpoints: []ir.Endpoint{endpointOf(t, slow.Listener.Addr().String())}}
+	p := startProxy(t, &ir.Snapshot{Listeners: []ir.Listener{httpListener("l", catchAll(prefixRoute("r", "/", be)))}}, Options{})
+	open := func() (active, idle float64) {
+		mfs, err := p.reg.Gather()
+		if err != nil {
+			t.Fatal(err)
+		}
+		for _, mf := range mfs {
+			if mf.GetName() != "http_client_open_connections" {
+				continue
+			}
+			for _, m := range mf.GetMetric() {
+				if m.GetLabel()[0].GetValue() == "active" {
+					active = m.GetGauge().GetValue()
+				} else {
+					idle = m.GetGauge().GetValue()
+				}
+			}
+		}
+		return active, idle
+	}
+	done := make(chan struct{})
+	go func() {
+		defer close(done)
+		if resp, err := newClient().Get(p.url(t, "l") + "/slow"); err == nil {
+			resp.Body.Close()
+		}
+	}()
+	deadline := time.Now().Add(5 * time.Second)
+	for a, i := open(); a != 1 || i != 0; a, i = open() {
+		if time.Now().After(deadline) {
+			t.Fatalf("during the exchange: %v active, %v idle; want 1 and 0", a, i)
+		}
+		time.Sleep(10 * time.Millisecond)
+	}
+	close(release)
+	<-done
+	if a, i := open(); a != 0 || i != 1 {
+		t.Errorf("after the exchange: %v active, %v idle; want 0 and 1", a, i)
+	}
+	slow.CloseClientConnections()
+	p.fwd.pool.close()
+	if a, i := open(); a != 0 || i != 0 {
+		t.Errorf("after the pool closed: %v active, %v idle; want none", a, i)
 	}
 }

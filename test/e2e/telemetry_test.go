@@ -138,7 +138,7 @@ func TestTelemetry(t *testing.T) {
 	t.Run("http_client_request_duration_seconds", func(t *testing.T) {
 		fams := g.metrics()
 		requireFamily(t, fams, "http_client_request_duration_seconds")
-		if got := counterSum(fams, "http_client_request_duration_seconds", map[string]string{"http_response_status_code": "503", "error_type": ""}); got != 1 {
+		if got := counterSum(fams, "http_client_request_duration_seconds", map[string]string{"http_response_status_code": "503", "error_type": "503"}); got != 1 {
 			t.Errorf("client attempts answered 503: %v, want 1", got)
 		}
 	})
