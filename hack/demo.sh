@@ -51,7 +51,7 @@ RAUTA is serving examples/ on 127.0.0.1 (HTTP 8080, HTTPS 8443). Try:
   # HTTPS with HTTP/2 (self-signed demo certificate)
   curl -sk --http2 --resolve app.example.com:8443:127.0.0.1 https://app.example.com:8443/ -o /dev/null -w '%{http_version} %{http_code}\n'
   # metrics (probe port), active config and status (admin port, loopback only)
-  curl -s http://127.0.0.1:9090/metrics | grep ^rauta_requests_total
+  curl -s http://127.0.0.1:9090/metrics | grep ^http_server_request_duration_seconds_count
   curl -s http://127.0.0.1:9091/config_dump | head -20
   curl -s http://127.0.0.1:9091/status | head -20
 

@@ -25,6 +25,7 @@ type Common struct {
 	LogLevel       string
 	ControllerName string
 
+	otlpEndpoint   string
 	normalizePaths bool
 	mergeSlashes   bool
 	escapedSlashes string
@@ -41,7 +42,10 @@ func (c *Common) Register(fs *flag.FlagSet) {
 	fs.DurationVar(&c.Opts.DrainPeriod, "drain-period", gateway.DefaultDrainPeriod, "after SIGTERM, how long to keep serving with /readyz at 503 while clients are told to reconnect (a second signal exits at once)")
 	fs.DurationVar(&c.Opts.ShutdownTimeout, "shutdown-timeout", gateway.DefaultShutdownTimeout, "after the drain, how long in-flight requests may take to finish")
 	c.registerLimits(fs)
-	fs.BoolVar(&c.AccessLog, "access-log", true, "write one JSON line per request to stdout")
+	fs.BoolVar(&c.AccessLog, "access-log", true, "write one JSON line per request to stdout (docs/telemetry.md; lines the writer cannot keep up with are dropped and counted)")
+	fs.StringVar(&c.otlpEndpoint, "otlp-endpoint", "", "OTLP/HTTP base URL traces are sent to (<url>/v1/traces); empty: OTEL_EXPORTER_OTLP_TRACES_ENDPOINT (a full URL) or OTEL_EXPORTER_OTLP_ENDPOINT, and tracing is off when neither is set")
+	fs.Float64Var(&c.Opts.Tracing.SampleRatio, "trace-sample-ratio", 0.01, "share of requests without a sampled traceparent that are traced (0 to 1); a client's sampled flag is always followed")
+	fs.IntVar(&c.Opts.Tracing.QueueSize, "trace-queue-size", 2048, "spans waiting for export at most; past it spans are dropped and counted in rauta_trace_spans_dropped_total")
 	fs.StringVar(&c.LogLevel, "log-level", "info", "debug, info, warn or error")
 	fs.StringVar(&c.ControllerName, "controller-name", translate.DefaultControllerName, "serve GatewayClasses with this controllerName")
 	fs.BoolVar(&c.normalizePaths, "normalize-paths", true, "normalise request paths before routing and forward the result (RFC 3986: dot segments, %2e, escapes); off lets /api/../secret match /api")
@@ -130,11 +134,42 @@ func (c *Common) Finish(fs *flag.FlagSet, stdout, stderr io.Writer, version stri
 	if c.AccessLog {
 		c.Opts.AccessLog = stdout
 	}
+	if err := c.finishTracing(); err != nil {
+		return nil, err
+	}
 	var l slog.Level
 	if err := l.UnmarshalText([]byte(c.LogLevel)); err != nil {
 		return nil, fmt.Errorf("log level %q: %w", c.LogLevel, err)
 	}
 	return slog.New(slog.NewJSONHandler(stderr, &slog.HandlerOptions{Level: l})), nil
+}
+
+// finishTracing resolves the OTLP traces endpoint the way OpenTelemetry
+// SDKs do: the flag (or RAUTA_OTLP_ENDPOINT), else
+// OTEL_EXPORTER_OTLP_TRACES_ENDPOINT as a full URL, else
+// OTEL_EXPORTER_OTLP_ENDPOINT plus /v1/traces. OTEL_SERVICE_NAME names the
+// service.
+func (c *Common) finishTracing() error {
+	t := &c.Opts.Tracing
+	switch {
+	case c.otlpEndpoint != "":
+		t.Endpoint = strings.TrimRight(c.otlpEndpoint, "/") + "/v1/traces"
+	case os.Getenv("OTEL_EXPORTER_OTLP_TRACES_ENDPOINT") != "":
+		t.Endpoint = os.Getenv("OTEL_EXPORTER_OTLP_TRACES_ENDPOINT")
+	case os.Getenv("OTEL_EXPORTER_OTLP_ENDPOINT") != "":
+		t.Endpoint = strings.TrimRight(os.Getenv("OTEL_EXPORTER_OTLP_ENDPOINT"), "/") + "/v1/traces"
+	}
+	if t.Endpoint != "" && !strings.HasPrefix(t.Endpoint, "http://") && !strings.HasPrefix(t.Endpoint, "https://") {
+		return fmt.Errorf("OTLP endpoint %q: want an http:// or https:// URL", t.Endpoint)
+	}
+	if r := t.SampleRatio; r < 0 || r > 1 {
+		return fmt.Errorf("-trace-sample-ratio %v: want 0 to 1", r)
+	}
+	if t.QueueSize < 1 {
+		return fmt.Errorf("-trace-queue-size %d: want at least 1", t.QueueSize)
+	}
+	t.ServiceName = os.Getenv("OTEL_SERVICE_NAME")
+	return nil
 }
 
 // EnvDefaults sets every flag not given on the command line from RAUTA_<NAME>.

@@ -178,3 +178,44 @@ func TestHTTP2LimitFlags(t *testing.T) {
 		}
 	}
 }
+
+// TestTracingFlags: tracing is off unless an endpoint is given; the flag
+// wins over OTEL_EXPORTER_OTLP_TRACES_ENDPOINT (a full URL), which wins
+// over OTEL_EXPORTER_OTLP_ENDPOINT (a base URL).
+func TestTracingFlags(t *testing.T) {
+	finish := func(args ...string) (*Common, error) {
+		t.Helper()
+		fs := flag.NewFlagSet("t", flag.ContinueOnError)
+		c := &Common{}
+		c.Register(fs)
+		if err := fs.Parse(args); err != nil {
+			t.Fatal(err)
+		}
+		_, err := c.Finish(fs, io.Discard, io.Discard, "test")
+		return c, err
+	}
+	t.Setenv("OTEL_EXPORTER_OTLP_ENDPOINT", "")
+	t.Setenv("OTEL_EXPORTER_OTLP_TRACES_ENDPOINT", "")
+	t.Setenv("OTEL_SERVICE_NAME", "")
+	c, err := finish()
+	if err != nil || c.Opts.Tracing.Endpoint != "" || c.Opts.Tracing.SampleRatio != 0.01 || c.Opts.Tracing.QueueSize != 2048 {
+		t.Errorf("defaults %+v (%v); want off, ratio 0.01, queue 2048", c.Opts.Tracing, err)
+	}
+	t.Setenv("OTEL_EXPORTER_OTLP_ENDPOINT", "http://collector:4318/")
+	t.Setenv("OTEL_SERVICE_NAME", "edge")
+	if c, _ := finish(); c.Opts.Tracing.Endpoint != "http://collector:4318/v1/traces" || c.Opts.Tracing.ServiceName != "edge" {
+		t.Errorf("OTEL_EXPORTER_OTLP_ENDPOINT: %+v", c.Opts.Tracing)
+	}
+	t.Setenv("OTEL_EXPORTER_OTLP_TRACES_ENDPOINT", "http://traces:4318/custom")
+	if c, _ := finish(); c.Opts.Tracing.Endpoint != "http://traces:4318/custom" {
+		t.Errorf("OTEL_EXPORTER_OTLP_TRACES_ENDPOINT: %+v", c.Opts.Tracing)
+	}
+	if c, _ := finish("-otlp-endpoint", "https://flag:4318", "-trace-sample-ratio", "0.5"); c.Opts.Tracing.Endpoint != "https://flag:4318/v1/traces" || c.Opts.Tracing.SampleRatio != 0.5 {
+		t.Errorf("-otlp-endpoint: %+v", c.Opts.Tracing)
+	}
+	for _, bad := range [][]string{{"-trace-sample-ratio", "1.5"}, {"-trace-queue-size", "0"}, {"-otlp-endpoint", "collector:4318"}} {
+		if _, err := finish(bad...); err == nil {
+			t.Errorf("%v accepted", bad)
+		}
+	}
+}

@@ -50,6 +50,9 @@ type Options struct {
 	Profiling bool
 	// AccessLog receives one JSON line per request; nil turns it off.
 	AccessLog io.Writer
+	// Tracing configures OTLP traces (proxy.TracingOptions); off without
+	// an endpoint.
+	Tracing proxy.TracingOptions
 	// Version is reported by the rauta_build_info metric.
 	Version string
 	// DrainPeriod is how long Run keeps serving after its context ends,
@@ -159,6 +162,7 @@ func New(opts Options, logger *slog.Logger) (*Gateway, error) {
 		PortOffset:      opts.PortOffset,
 		LowPortOffset:   opts.LowPortOffset,
 		AccessLog:       opts.AccessLog,
+		Tracing:         opts.Tracing,
 		Registerer:      g.Registry,
 		Logger:          logger,
 		ShutdownTimeout: opts.ShutdownTimeout,

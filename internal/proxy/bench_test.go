@@ -222,13 +222,15 @@ type engineClient struct {
 	req  []byte
 }
 
-func newEngineClient(tb testing.TB) *engineClient {
+func newEngineClient(tb testing.TB) *engineClient { return newEngineClientWith(tb, Options{}) }
+
+func newEngineClientWith(tb testing.TB, opts Options) *engineClient {
 	tb.Helper()
 	be := newCannedBackend(tb, 1024)
 	snap := &ir.Snapshot{Listeners: []ir.Listener{
 		httpListener("http", catchAll(prefixRoute("default/bench", "/", be.backend()))),
 	}}
-	p := startProxy(tb, snap, Options{})
+	p := startProxy(tb, snap, opts)
 	conn, err := net.Dial("tcp", strings.TrimPrefix(p.url(tb, "http"), "http://"))
 	if err != nil {
 		tb.Fatal(err)

@@ -24,6 +24,9 @@ type listenerConfig struct {
 	clientAuth *clientAuth
 	noRoute    *routeMetrics
 	routes     map[*router.Route]*routeMetrics
+	// backends holds the upstream metrics of every backend the routes
+	// use (mirrors are not counted).
+	backends map[*router.Backend]*backendMetrics
 }
 
 // compiled is a whole snapshot compiled, before any socket changes.

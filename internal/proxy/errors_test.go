@@ -112,17 +112,23 @@ func TestMetricsAndAccessLog(t *testing.T) {
 	do(t, cl, mustReq(t, "GET", p.url(t, "l")+"/unrouted/raw-path", nil))
 
 	for _, tc := range []struct {
-		route, method, class string
-		want                 float64
+		route, method, code string
+		want                float64
 	}{
-		{"HTTPRoute/default/web/rule/0", "GET", "2xx", 2},
-		{"HTTPRoute/default/web/rule/0", "OTHER", "2xx", 1},
-		{"", "GET", "4xx", 1},
+		{"HTTPRoute/default/web/rule/0", "GET", "200", 2},
+		{"HTTPRoute/default/web/rule/0", "_OTHER", "200", 1},
+		{"", "GET", "404", 1},
 	} {
-		got := p.counter(t, "rauta_requests_total", "gateway", "default/gw", "route", tc.route, "method", tc.method, "status_class", tc.class)
+		got := p.histogramCount(t, "http_server_request_duration_seconds", "gateway", "default/gw", "http_route", tc.route,
+			"http_request_method", tc.method, "http_response_status_code", tc.code, "url_scheme", "http", "network_protocol_version", "1.1")
 		if got != tc.want {
-			t.Errorf("rauta_requests_total{route=%q,method=%s,status_class=%s} = %v, want %v", tc.route, tc.method, tc.class, got, tc.want)
+			t.Errorf("http_server_request_duration_seconds{http_route=%q,http_request_method=%s,http_response_status_code=%s} count = %v, want %v", tc.route, tc.method, tc.code, got, tc.want)
 		}
+	}
+	// Each attempt sent to the backend: by backend, exact status.
+	if got := p.histogramCount(t, "http_client_request_duration_seconds", "backend", "default/a:80", "http_request_method", "GET",
+		"http_response_status_code", "200", "error_type", ""); got != 2 {
+		t.Errorf("http_client_request_duration_seconds{backend=default/a:80,GET,200} count = %v, want 2", got)
 	}
 	// No label ever carries a raw path or an unknown method.
 	mfs, err := p.reg.Gather()
@@ -137,7 +143,7 @@ func TestMetricsAndAccessLog(t *testing.T) {
 					t.Errorf("metric %s has label %s=%q", mf.GetName(), l.GetName(), l.GetValue())
 				}
 			}
-			if mf.GetName() == "rauta_request_duration_seconds" {
+			if mf.GetName() == "http_server_request_duration_seconds" {
 				histograms += int(m.GetHistogram().GetSampleCount())
 			}
 		}
@@ -146,6 +152,7 @@ func TestMetricsAndAccessLog(t *testing.T) {
 		t.Errorf("duration histogram counted %d requests, want 4", histograms)
 	}
 
+	p.flushAccessLog()
 	lines := bytes.Split(bytes.TrimSpace(logBuf.Bytes()), []byte("\n"))
 	if len(lines) != 4 {
 		t.Fatalf("access log has %d lines, want 4:\n%s", len(lines), logBuf.Bytes())
@@ -154,13 +161,16 @@ func TestMetricsAndAccessLog(t *testing.T) {
 	if err := json.Unmarshal(lines[0], &first); err != nil {
 		t.Fatalf("access log line is not JSON: %v: %s", err, lines[0])
 	}
-	for _, k := range []string{"time", "gateway", "route", "method", "host", "path", "status", "bytes", "duration_ms", "upstream", "client"} {
+	for _, k := range []string{"time", "gateway", "route", "method", "host", "path", "protocol", "status", "bytes", "duration_ms",
+		"upstream", "upstream_status", "error", "client", "user_agent", "request_id", "trace_id"} {
 		if _, ok := first[k]; !ok {
 			t.Errorf("access log line lacks %q: %s", k, lines[0])
 		}
 	}
 	if first["route"] != "HTTPRoute/default/web/rule/0" || first["path"] != "/web/secret-id-123" || first["status"] != float64(200) ||
-		first["upstream"] != be.srv.Listener.Addr().String() || first["client"] != "127.0.0.1" || first["gateway"] != "default/gw" {
+		first["upstream"] != be.srv.Listener.Addr().String() || first["client"] != "127.0.0.1" || first["gateway"] != "default/gw" ||
+		first["protocol"] != "HTTP/1.1" || first["upstream_status"] != float64(200) || first["error"] != "" ||
+		first["user_agent"] != "Go-http-client/1.1" || first["request_id"] == "" {
 		t.Errorf("access log line has wrong values: %s", lines[0])
 	}
 	if first["bytes"].(float64) <= 0 {

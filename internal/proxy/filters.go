@@ -20,6 +20,13 @@ type filterState struct {
 	bodyState  bodyState
 	// fail is the request's endpoint and its failover (failover.go).
 	fail failover
+	// Telemetry of the attempts (telemetry.go): the request's trace
+	// context and ID, the chosen backend's metrics, and what the last
+	// attempt got.
+	trace     traceCtx
+	requestID string
+	backend   *backendMetrics
+	up        upstreamResult
 }
 
 type bodyState uint8

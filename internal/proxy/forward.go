@@ -33,7 +33,10 @@ type forwarder struct {
 	// pooledStates holds forwardPooled's per-request scratch.
 	pooledStates sync.Pool
 	metrics      *metrics
-	logger       *slog.Logger
+	// tracer receives the client spans of sampled requests; nil when
+	// tracing is off.
+	tracer *tracer
+	logger *slog.Logger
 	// opts holds the timeouts the forwarding paths apply.
 	opts Options
 
@@ -182,11 +185,33 @@ func upgradeType(r *http.Request) string {
 
 // forward sends out to addr and copies the response to w: over the
 // engine's upstream pool where it can (pooled.go), else the Transport.
+// It is one attempt (telemetry.go).
 func (f *forwarder) forward(w http.ResponseWriter, r, out *http.Request, b *router.Backend, addr string, timeout time.Duration, st *filterState) {
+	start, sid := beginAttempt(st)
+	if st.trace.sampled {
+		setTraceparent(out.Header, &st.trace, sid)
+	}
+	var before int64
+	rec := recorderOf(w)
+	if rec != nil {
+		before = rec.bytes
+	}
+	defer func() {
+		if rec != nil && st.up.status != 0 {
+			st.up.bytes = rec.bytes - before
+		}
+		f.endAttempt(st, out.Method, b.Name, addr, start, sid)
+	}()
 	if pooledRequest(out, b) {
 		f.forwardPooled(w, r, out, b, addr, timeout, st)
 		return
 	}
+	f.forwardTransport(w, r, out, b, addr, timeout, st)
+}
+
+// forwardTransport forwards over the backend's http.Transport (TLS and
+// h2c backends, requests the pool does not take).
+func (f *forwarder) forwardTransport(w http.ResponseWriter, r, out *http.Request, b *router.Backend, addr string, timeout time.Duration, st *filterState) {
 	ctx := out.Context()
 	_, routeTimeout := ctx.Deadline()
 	if timeout > 0 {
@@ -228,13 +253,17 @@ func (f *forwarder) forward(w http.ResponseWriter, r, out *http.Request, b *rout
 	watch.startRelay()
 	if err != nil {
 		if body != nil && body.failedByTimeout() {
+			st.up.err, st.up.reason = upClient, "client body timed out"
 			writeBodyTimeout(w, r, body.until)
 			return
 		}
+		dl, _ := ctx.Deadline()
+		st.up.failed(r.Context(), err, dl)
 		f.writeUpstreamError(w, r, ctx, b, err)
 		return
 	}
 	defer resp.Body.Close()
+	st.up.status = resp.StatusCode
 
 	h := copyResponseHeader(w, resp, st)
 	if _, ok := h["Content-Type"]; !ok {
@@ -248,6 +277,7 @@ func (f *forwarder) forward(w http.ResponseWriter, r, out *http.Request, b *rout
 		if r.Context().Err() != nil {
 			return // the client went away
 		}
+		st.up.reason = "backend failed mid-body: " + err.Error()
 		if relayReset(w, err) {
 			return
 		}

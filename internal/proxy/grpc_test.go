@@ -289,12 +289,12 @@ func TestGRPCInterop(t *testing.T) {
 						missing = append(missing, fmt.Sprintf("%s: %d of %d", path, got[path], n))
 					}
 				}
-				served := p.counter(t, "rauta_requests_total", "gateway", l.gateway, "route", "grpc", "method", "POST", "status_class", "2xx")
+				served := p.histogramCount(t, "http_server_request_duration_seconds", "gateway", l.gateway, "http_route", "grpc", "http_request_method", "POST", "http_response_status_code", "200", "network_protocol_version", "2")
 				if len(missing) == 0 && served >= float64(total) {
 					break
 				}
 				if time.Now().After(deadline) {
-					t.Errorf("access log of %s lacks 200 lines (%v); rauta_requests_total 2xx POST %v, want >= %d", l.gateway, missing, served, total)
+					t.Errorf("access log of %s lacks 200 lines (%v); http_server_request_duration_seconds 200 POST HTTP/2 count %v, want >= %d", l.gateway, missing, served, total)
 					break
 				}
 				time.Sleep(20 * time.Millisecond)

@@ -80,6 +80,7 @@ func TestGRPCErrorsAreGRPCStatuses(t *testing.T) {
 				if st.Code() != tc.code || st.Message() != tc.msg {
 					t.Errorf("%s: %v; want %s %q", tc.method, err, tc.code, tc.msg)
 				}
+				p.flushAccessLog()
 				if entry := access.Bytes()[before:]; !bytes.Contains(entry, []byte(tc.log)) {
 					t.Errorf("%s: access log %s; want %s", tc.method, entry, tc.log)
 				}

@@ -57,6 +57,11 @@ type h1conn struct {
 	linger bool
 	// goneFn is clientGone, bound once: the check a backend's waits run.
 	goneFn func() error
+	// connNo and reqNo number request IDs the engine makes; idBuf and
+	// tpBuf hold the current request's made X-Request-Id and outbound
+	// traceparent, which strings view (no allocation per request).
+	connNo, reqNo uint64
+	idBuf, tpBuf  []byte
 }
 
 // clientReadBuffer is the initial read buffer of a client connection; it
@@ -72,6 +77,7 @@ func newH1Conn(s *Server, sock *socket, nc net.Conn) *h1conn {
 	sio.wb.bound(s.opts.ClientSendTimeout, time.Time{})
 	c.goneFn = c.clientGone
 	c.clientIP = clientIP(nc.RemoteAddr().String())
+	c.connNo = s.ids.conn()
 	c.idle.Store(true)
 	return c
 }

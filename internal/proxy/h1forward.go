@@ -11,6 +11,7 @@ import (
 	"strconv"
 	"strings"
 	"time"
+	"unsafe"
 
 	"github.com/false-systems/rauta/internal/router"
 )
@@ -37,6 +38,7 @@ func (c *h1conn) serveRequest(headLen int) connNext {
 		ClientIP: c.clientIP,
 	}
 	var ex exchange
+	c.startExchange(&ex)
 	status, bytes := 0, int64(0)
 	next := connKeep
 
@@ -73,6 +75,41 @@ func (c *h1conn) serveRequest(headLen int) connNext {
 	return next
 }
 
+// startExchange reads what telemetry needs from the request in c.req, as
+// Server.startExchange does on net/http's path, in one pass over its
+// fields; a request ID it makes is written into c.idBuf.
+func (c *h1conn) startExchange(ex *exchange) {
+	ex.proto = 1 // the engine serves HTTP/1.1 only
+	var id, tp string
+	ids, tps := 0, 0
+	for i := range c.req.fields {
+		h := &c.req.fields[i]
+		switch {
+		case h.is("User-Agent"):
+			if ex.userAgent == "" {
+				ex.userAgent = h.value
+			}
+		case h.is("X-Request-Id"):
+			id = h.value
+			ids++
+		case h.is("Traceparent"):
+			tp = h.value
+			tps++
+		}
+	}
+	if ids == 1 && validRequestID(id) {
+		ex.requestID = id
+	} else {
+		c.reqNo++
+		c.idBuf = c.s.ids.appendID(c.idBuf[:0], c.connNo, c.reqNo)
+		ex.requestID, ex.newID = unsafe.String(unsafe.SliceData(c.idBuf), len(c.idBuf)), true
+	}
+	if tps != 1 {
+		tp = "" // several are invalid (W3C Trace Context 3.2)
+	}
+	c.s.startTrace(ex, tp)
+}
+
 // unread puts the request head back for net/http.
 func (c *h1conn) unread(headLen int) { c.in.r -= headLen }
 
@@ -80,8 +117,9 @@ func (c *h1conn) unread(headLen int) { c.in.r -= headLen }
 // status 0 means nothing was answered (the client went away).
 func (c *h1conn) routeMatched(lc *listenerConfig, rt *router.Route, rreq *router.Request, ex *exchange, start time.Time) (status int, bytes int64, next connNext) {
 	rq := &c.req
-	c.buildOutbound(lc.scheme)
-	st := filterState{scheme: lc.scheme, path: rq.path, query: rq.query, host: rq.host}
+	c.buildOutbound(lc.scheme, ex)
+	st := filterState{scheme: lc.scheme, path: rq.path, query: rq.query, host: rq.host, trace: ex.trace, requestID: ex.requestID}
+	defer ex.takeUpstream(&st)
 	c.editor = reqEditor{f: &c.outReq, host: rq.host, path: rq.path}
 	if code := c.runFilters(rt.Filters, &st); code != 0 {
 		return code, 0, connKeep
@@ -102,6 +140,7 @@ func (c *h1conn) routeMatched(lc *listenerConfig, rt *router.Route, rreq *router
 	if code := c.runFilters(b.Filters, &st); code != 0 {
 		return code, 0, connKeep
 	}
+	st.backend = lc.backends[b]
 	ep := b.Pick(rreq)
 	if ep == nil {
 		c.writeError(http.StatusServiceUnavailable, "no healthy endpoints for backend "+b.Name)
@@ -131,9 +170,11 @@ func hasMirror(fs []router.Filter) bool {
 }
 
 // buildOutbound fills c.outReq with the request's fields less the
-// hop-by-hop ones (RFC 9110 7.6.1) and with X-Forwarded-* set, exactly as
-// newOutbound does for the net/http path. Filters run after.
-func (c *h1conn) buildOutbound(scheme string) {
+// hop-by-hop ones (RFC 9110 7.6.1) and with X-Forwarded-* and a made
+// X-Request-Id set, exactly as newOutbound does for the net/http path. A
+// sampled request's traceparent is left out here: forward adds the
+// attempt's. Filters run after.
+func (c *h1conn) buildOutbound(scheme string, ex *exchange) {
 	rq := &c.req
 	out := c.outReq[:0]
 	conn := rq.connNames
@@ -154,6 +195,8 @@ func (c *h1conn) buildOutbound(scheme string) {
 			continue
 		case h.is("X-Forwarded-Proto"), h.is("X-Forwarded-Host"):
 			continue
+		case ex.newID && h.is("X-Request-Id"), ex.trace.sampled && h.is("Traceparent"):
+			continue
 		}
 		out = append(out, h)
 	}
@@ -168,6 +211,9 @@ func (c *h1conn) buildOutbound(scheme string) {
 		hfield{"X-Forwarded-For", ip},
 		hfield{"X-Forwarded-Proto", scheme},
 		hfield{"X-Forwarded-Host", rq.host})
+	if ex.newID {
+		out = append(out, hfield{"X-Request-Id", ex.requestID})
+	}
 	c.outReq = out
 }
 
@@ -316,11 +362,27 @@ func (c *h1conn) discardBody() bool {
 // maxInterim bounds the 1xx responses skipped before the final one.
 const maxInterim = 16
 
-// forward sends the request to addr and relays the response. A request
-// whose body was not read yet and that is safe to repeat is retried once
-// on a new connection when a reused one turns out closed, as net/http's
-// Transport does.
+// forward is one attempt (telemetry.go): a sampled request's backend gets
+// a traceparent naming the attempt's client span.
 func (c *h1conn) forward(b *router.Backend, addr string, deadline time.Time, st *filterState) (int, int64, connNext) {
+	start, sid := beginAttempt(st)
+	if st.trace.sampled {
+		c.tpBuf = appendTraceparent(c.tpBuf[:0], st.trace.traceID, sid)
+		c.outReq = append(c.outReq, hfield{"Traceparent", unsafe.String(unsafe.SliceData(c.tpBuf), len(c.tpBuf))})
+	}
+	status, n, next := c.forwardAttempt(b, addr, deadline, st)
+	if st.fail.ep != nil {
+		addr = st.fail.ep.Addr // the endpoint that served last
+	}
+	c.s.fwd.endAttempt(st, c.req.method, b.Name, addr, start, sid)
+	return status, n, next
+}
+
+// forwardAttempt sends the request to addr and relays the response. A
+// request whose body was not read yet and that is safe to repeat is
+// retried once on a new connection when a reused one turns out closed, as
+// net/http's Transport does.
+func (c *h1conn) forwardAttempt(b *router.Backend, addr string, deadline time.Time, st *filterState) (int, int64, connNext) {
 	rq := &c.req
 	remaining := c.writeRequest()
 	var uc *upConn
@@ -333,6 +395,7 @@ func (c *h1conn) forward(b *router.Backend, addr string, deadline time.Time, st 
 				addr, attempt = next, -1
 				continue
 			}
+			st.up.failed(nil, err, deadline)
 			return c.upstreamFailed(b, deadline, err)
 		}
 		err = c.exchange(uc, deadline, remaining)
@@ -341,6 +404,8 @@ func (c *h1conn) forward(b *router.Backend, addr string, deadline time.Time, st 
 		}
 		uc.nc.Close()
 		if errors.As(err, new(clientError)) {
+			st.up.failed(nil, err, deadline)
+			st.up.err = upClient
 			if errors.Is(err, os.ErrDeadlineExceeded) {
 				return c.bodyTimedOut(deadline)
 			}
@@ -355,9 +420,16 @@ func (c *h1conn) forward(b *router.Backend, addr string, deadline time.Time, st 
 			addr, attempt = next, -1
 			continue
 		}
+		st.up.failed(nil, err, deadline)
 		return c.upstreamFailed(b, deadline, err)
 	}
-	return c.relayResponse(uc, deadline, st)
+	st.up.status = c.resp.status
+	status, n, next := c.relayResponse(uc, deadline, st)
+	st.up.bytes = n
+	if next == connClose {
+		st.up.reason = "backend failed mid-body"
+	}
+	return status, n, next
 }
 
 // bodyTimedOut answers a request whose body stalled past

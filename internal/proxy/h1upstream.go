@@ -3,6 +3,7 @@ package proxy
 import (
 	"net"
 	"sync"
+	"sync/atomic"
 	"time"
 )
 
@@ -40,6 +41,9 @@ type upstreamPool struct {
 	dialer      net.Dialer
 	maxIdle     int // per address
 	idleTimeout time.Duration
+
+	// open counts the pool's connections not closed yet (upconns.go).
+	open atomic.Int64
 
 	mu        sync.Mutex
 	idle      map[string]*idleList
@@ -90,7 +94,7 @@ func (p *upstreamPool) get(addr string, deadline, now time.Time) (c *upConn, reu
 	if err != nil {
 		return nil, false, err
 	}
-	return &upConn{bufConn: bufConn{nc: newSockIO(nc), buf: make([]byte, upstreamReadBuffer)}, addr: addr}, false, nil
+	return &upConn{bufConn: bufConn{nc: newSockIO(p.counted(nc)), buf: make([]byte, upstreamReadBuffer)}, addr: addr}, false, nil
 }
 
 // pop takes the most recently pooled connection to addr, or nil.

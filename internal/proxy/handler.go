@@ -36,10 +36,20 @@ func (h *handler) serveProxied(w http.ResponseWriter, r *http.Request) {
 	h.s.serve(w, r, h.sock.cfg.Load())
 }
 
-// exchange is what one request did, for metrics and the access log.
+// exchange is what one request did, for metrics, the access log and
+// traces.
 type exchange struct {
 	route    *router.Route
 	upstream string
+	// requestID is the X-Request-Id sent to the backend (requestid.go);
+	// newID says the gateway made it, so the client's is replaced.
+	requestID string
+	newID     bool
+	userAgent string
+	proto     uint8 // protoIndex
+	trace     traceCtx
+	// up is what the last attempt sent to a backend got.
+	up upstreamResult
 }
 
 // statusClientClosed is recorded (never sent) when the client went away
@@ -50,6 +60,7 @@ func (s *Server) serve(w http.ResponseWriter, r *http.Request, lc *listenerConfi
 	start := time.Now()
 	rec := &recorder{ResponseWriter: w, grpc: r.ProtoMajor == 2 && isGRPC(r)}
 	var ex exchange
+	s.startExchange(&ex, r)
 	// Deferred so that an aborted response (http.ErrAbortHandler) is still
 	// counted and logged.
 	defer func() {
@@ -66,29 +77,83 @@ func (s *Server) serve(w http.ResponseWriter, r *http.Request, lc *listenerConfi
 	s.route(rec, r, lc, &ex)
 }
 
-// record counts one request in the route's metrics and the access log; both
-// HTTP engines call it.
+// startExchange reads what telemetry needs from a request of net/http's
+// path: protocol, user agent, request ID and trace context.
+func (s *Server) startExchange(ex *exchange, r *http.Request) {
+	ex.proto = protoIndex(r.ProtoMajor, r.ProtoMinor)
+	if ua := r.Header["User-Agent"]; len(ua) > 0 {
+		ex.userAgent = ua[0]
+	}
+	if id, ok := clientRequestID(r.Header["X-Request-Id"]); ok {
+		ex.requestID = id
+	} else {
+		ex.requestID, ex.newID = s.ids.next(), true
+	}
+	var tp string
+	if v := r.Header["Traceparent"]; len(v) == 1 {
+		tp = v[0] // several are invalid (W3C Trace Context 3.2)
+	}
+	s.startTrace(ex, tp)
+}
+
+// startTrace sets the request's trace context from its traceparent: the
+// sampling decision when tracing is on, else only the client's trace ID
+// for the access log.
+func (s *Server) startTrace(ex *exchange, tp string) {
+	switch {
+	case s.tracer != nil:
+		ex.trace = s.tracer.start(tp)
+	case s.accessLog != nil && tp != "":
+		ex.trace.traceID, ex.trace.valid = traceIDOf(tp)
+	}
+}
+
+// protoNames are the access log's protocol values by protoIndex.
+var protoNames = [...]string{"HTTP/1.0", "HTTP/1.1", "HTTP/2"}
+
+// record counts one request in the route's metrics, the access log and its
+// server span; both HTTP engines call it.
 func (s *Server) record(lc *listenerConfig, method, host, path, client string, ex *exchange, status int, bytes int64, start time.Time) {
-	elapsed := time.Since(start)
+	end := time.Now()
+	elapsed := end.Sub(start)
 	rm := lc.noRoute
 	routeName := ""
 	if ex.route != nil {
 		rm = lc.routes[ex.route]
 		routeName = ex.route.Name
 	}
-	rm.observe(method, status, elapsed.Seconds())
+	rm.observe(method, lc.scheme, ex.proto, status, elapsed.Seconds(), bytes)
 	if s.accessLog != nil {
 		s.accessLog.write(start, &accessEntry{
-			Gateway:    lc.gateway,
-			Route:      routeName,
-			Method:     method,
-			Host:       host,
-			Path:       path,
-			Status:     status,
-			Bytes:      bytes,
-			DurationMS: float64(elapsed.Microseconds()) / 1000,
-			Upstream:   ex.upstream,
-			Client:     client,
+			Gateway:        lc.gateway,
+			Route:          routeName,
+			Method:         method,
+			Host:           host,
+			Path:           path,
+			Protocol:       protoNames[ex.proto],
+			UserAgent:      ex.userAgent,
+			RequestID:      ex.requestID,
+			TraceID:        ex.trace.traceID,
+			HasTrace:       ex.trace.valid,
+			Status:         status,
+			UpstreamStatus: ex.up.status,
+			Error:          ex.up.reason,
+			Bytes:          bytes,
+			DurationMS:     float64(elapsed.Microseconds()) / 1000,
+			Upstream:       ex.upstream,
+			Client:         client,
+		})
+	}
+	if ex.trace.sampled {
+		// The HTTP/1.1 engine's strings view buffers the next request
+		// reuses; the span outlives them, so it copies.
+		tc := &ex.trace
+		s.tracer.emit(&span{
+			traceID: tc.traceID, id: tc.span, parent: tc.parent, kind: spanServer,
+			start: start, end: end,
+			method: strings.Clone(method), route: routeName, scheme: lc.scheme, proto: protoVersions[ex.proto],
+			host: strings.Clone(host), target: strings.Clone(path), userAgent: strings.Clone(ex.userAgent),
+			client: client, requestID: strings.Clone(ex.requestID), gateway: lc.gateway, status: status,
 		})
 	}
 }
@@ -145,11 +210,16 @@ func (s *Server) route(w http.ResponseWriter, r *http.Request, lc *listenerConfi
 			defer cancel()
 		}
 	}
-	out := newOutbound(ctx, r, lc.scheme, ip, upgrade)
+	newID := ""
+	if ex.newID {
+		newID = ex.requestID
+	}
+	out := newOutbound(ctx, r, lc.scheme, ip, upgrade, newID)
 	if path != received {
 		setEscapedPath(out.URL, path) // forward what was matched
 	}
-	st := filterState{scheme: lc.scheme, path: path, query: query, host: r.Host}
+	st := filterState{scheme: lc.scheme, path: path, query: query, host: r.Host, trace: ex.trace, requestID: ex.requestID}
+	defer ex.takeUpstream(&st)
 	if s.runFilters(w, out, &rreq, rt.Filters, &st) {
 		return
 	}
@@ -165,6 +235,7 @@ func (s *Server) route(w http.ResponseWriter, r *http.Request, lc *listenerConfi
 	if s.runFilters(w, out, &rreq, b.Filters, &st) {
 		return
 	}
+	st.backend = lc.backends[b]
 	ep := b.Pick(&rreq)
 	if ep == nil {
 		writeError(w, http.StatusServiceUnavailable, "no healthy endpoints for backend "+b.Name)

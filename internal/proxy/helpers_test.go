@@ -233,6 +233,40 @@ func (p *testProxy) counter(t testing.TB, name string, labels ...string) float64
 	return 0
 }
 
+// histogramCount sums the sample counts of the histogram series that have
+// these label values (name, value pairs; other labels may be anything).
+func (p *testProxy) histogramCount(t testing.TB, name string, labels ...string) float64 {
+	t.Helper()
+	mfs, err := p.reg.Gather()
+	if err != nil {
+		t.Fatal(err)
+	}
+	sum := 0.0
+	for _, mf := range mfs {
+		if mf.GetName() != name {
+			continue
+		}
+	series:
+		for _, m := range mf.GetMetric() {
+			have := map[string]string{}
+			for _, l := range m.GetLabel() {
+				have[l.GetName()] = l.GetValue()
+			}
+			for i := 0; i+1 < len(labels); i += 2 {
+				if have[labels[i]] != labels[i+1] {
+					continue series
+				}
+			}
+			sum += float64(m.GetHistogram().GetSampleCount())
+		}
+	}
+	return sum
+}
+
+// flushAccessLog waits until every access log line of a request already
+// recorded is written: the log is written by its own goroutine.
+func (p *testProxy) flushAccessLog() { p.Server.accessLog.flush() }
+
 func contains(s string, parts ...string) bool {
 	for _, p := range parts {
 		if !strings.Contains(s, p) {

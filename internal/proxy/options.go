@@ -26,8 +26,11 @@ type Options struct {
 	// while clients still reach port 80 through the Kubernetes Service that
 	// maps it, so redirects keep the listener's port.
 	LowPortOffset int
-	// AccessLog receives one JSON line per request; nil turns it off.
+	// AccessLog receives one JSON line per request (docs/telemetry.md),
+	// written by its own goroutine; nil turns it off.
 	AccessLog io.Writer
+	// Tracing configures OTLP traces; the zero value is off.
+	Tracing TracingOptions
 	// Registerer receives the request metrics; nil keeps them private.
 	Registerer prometheus.Registerer
 	// Logger receives serve errors the proxy cannot return (accept

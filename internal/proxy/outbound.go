@@ -9,13 +9,15 @@ import (
 )
 
 // newOutbound builds the request sent to the backend: a copy of r with
-// hop-by-hop headers removed and X-Forwarded-* set. Filters then modify it.
+// hop-by-hop headers removed and X-Forwarded-* set, and X-Request-Id
+// replaced by requestID unless that is "" (the client's is kept).
+// Filters then modify it.
 //
 // It is the per-request hot path, so instead of r.Clone followed by
 // deletes and Sets (about eight allocations) it makes one shallow copy, one
 // URL copy, one header map and one backing array that holds every header
 // value, including the ones the proxy adds.
-func newOutbound(ctx context.Context, r *http.Request, scheme, ip, upgrade string) *http.Request {
+func newOutbound(ctx context.Context, r *http.Request, scheme, ip, upgrade, requestID string) *http.Request {
 	out := r.WithContext(ctx) // shallow copy
 	u := *r.URL
 	out.URL = &u
@@ -43,6 +45,9 @@ func newOutbound(ctx context.Context, r *http.Request, scheme, ip, upgrade strin
 	if !hasUA {
 		added++
 	}
+	if requestID != "" {
+		added++
+	}
 	h := outboundHeader(r.Header, added)
 	if wantTrailers {
 		h.set("Te", "trailers") // gRPC needs it end to end
@@ -57,6 +62,9 @@ func newOutbound(ctx context.Context, r *http.Request, scheme, ip, upgrade strin
 	h.set("X-Forwarded-For", ip)
 	h.set("X-Forwarded-Proto", scheme)
 	h.set("X-Forwarded-Host", r.Host)
+	if requestID != "" {
+		h.set("X-Request-Id", requestID)
+	}
 	if _, ok := h.m["User-Agent"]; !ok {
 		h.set("User-Agent", "") // keep Go's default User-Agent out
 	}

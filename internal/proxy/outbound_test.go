@@ -46,7 +46,7 @@ func TestNewOutboundHeaders(t *testing.T) {
 			r := &http.Request{Method: "GET", URL: &url.URL{Path: "/p"}, Host: "h.example", Header: tt.in,
 				RequestURI: "/p", Close: true, ProtoMajor: 1, ProtoMinor: 1}
 			before := tt.in.Clone()
-			out := newOutbound(context.Background(), r, "http", "10.0.0.1", tt.upgrade)
+			out := newOutbound(context.Background(), r, "http", "10.0.0.1", tt.upgrade, "")
 			if !reflect.DeepEqual(out.Header, tt.want) {
 				t.Errorf("header\n got %v\nwant %v", out.Header, tt.want)
 			}
@@ -65,7 +65,7 @@ func TestNewOutboundHeaders(t *testing.T) {
 func TestNewOutboundAppendDoesNotClobber(t *testing.T) {
 	r := &http.Request{Method: "GET", URL: &url.URL{Path: "/"}, Host: "h",
 		Header: http.Header{"A": {"1"}, "B": {"2"}, "User-Agent": {"u"}}}
-	out := newOutbound(context.Background(), r, "http", "10.0.0.1", "")
+	out := newOutbound(context.Background(), r, "http", "10.0.0.1", "", "")
 	for k := range out.Header {
 		out.Header.Add(k, "added")
 	}

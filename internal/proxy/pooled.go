@@ -139,9 +139,11 @@ func (f *forwarder) forwardPooled(w http.ResponseWriter, r, out *http.Request, b
 		timedOut := ps.body.timedOut
 		f.putPooledState(ps, true)
 		if timedOut {
+			st.up.err, st.up.reason = upClient, "client body timed out"
 			writeBodyTimeout(w, r, deadline)
 			return
 		}
+		st.up.failed(r.Context(), err, deadline)
 		f.pooledFailed(w, r, ctx, b, deadline, err)
 		return
 	}
@@ -171,13 +173,16 @@ func (f *forwarder) forwardPooled(w http.ResponseWriter, r, out *http.Request, b
 		}
 		if ps.body.timedOut {
 			f.putPooledState(ps, stop())
+			st.up.err, st.up.reason = upClient, "client body timed out"
 			writeBodyTimeout(w, r, deadline)
 			return
 		}
 		f.putPooledState(ps, stop())
+		st.up.failed(r.Context(), err, deadline)
 		f.pooledFailed(w, r, ctx, b, deadline, err)
 		return
 	}
+	st.up.status = ps.resp.status
 	// The exchange ended with the response head read; the body follows,
 	// each wait on the backend bounded by BackendIdleTimeout.
 	uc.boundRelay(&f.opts, deadline)
@@ -191,6 +196,7 @@ func (f *forwarder) forwardPooled(w http.ResponseWriter, r, out *http.Request, b
 		f.pool.put(uc, time.Now())
 	}
 	if err != nil {
+		st.up.reason = "backend failed mid-body: " + err.Error()
 		if r.Context().Err() != nil {
 			return // the client went away
 		}

@@ -25,7 +25,10 @@ type Server struct {
 	metrics   *metrics
 	fwd       *forwarder
 	accessLog *accessLog
-	date      dateCache
+	// tracer is nil when tracing is off (spans.go).
+	tracer *tracer
+	ids    *requestIDs
+	date   dateCache
 
 	// mu serializes Apply, Run's start and stop, and guards the fields
 	// below it. Requests never take it.
@@ -33,6 +36,7 @@ type Server struct {
 	sockets      map[string]*socket // by bind key
 	byName       map[string]*socket // by listener name
 	routeMetrics map[routeKey]*routeMetrics
+	backendStats map[string]*backendMetrics
 	running      bool
 	stopped      bool
 	draining     bool
@@ -69,14 +73,23 @@ func New(opts Options) (*Server, error) {
 		sockets:      map[string]*socket{},
 		byName:       map[string]*socket{},
 		routeMetrics: map[routeKey]*routeMetrics{},
+		backendStats: map[string]*backendMetrics{},
 		idleGrace:    idleGrace,
 	}
 	if err := reg.Register(streamCollector{s}); err != nil {
 		return nil, err
 	}
+	s.ids = newRequestIDs()
 	s.fwd = newForwarder(opts, m, opts.Logger)
+	if err := reg.Register(newOpenConnsCollector(s.fwd.pool)); err != nil {
+		return nil, fmt.Errorf("register metrics: %w", err)
+	}
 	if opts.AccessLog != nil {
-		s.accessLog = &accessLog{w: opts.AccessLog}
+		s.accessLog = newAccessLog(opts.AccessLog, m.logDropped)
+	}
+	if opts.Tracing.Endpoint != "" {
+		s.tracer = newTracer(opts.Tracing, m, opts.Logger)
+		s.fwd.tracer = s.tracer
 	}
 	s.active.Store(&ir.Snapshot{})
 	return s, nil
@@ -174,29 +187,52 @@ func (s *Server) attachMetrics(c *compiled) {
 		}
 		return rm
 	}
+	getBackend := func(name string) *backendMetrics {
+		bm, ok := s.backendStats[name]
+		if !ok {
+			bm = &backendMetrics{m: s.metrics, backend: name}
+			s.backendStats[name] = bm
+		}
+		return bm
+	}
 	for _, lc := range c.listeners {
 		lc.noRoute = get(lc.gateway, "")
 		routes := lc.table.Routes()
 		lc.routes = make(map[*router.Route]*routeMetrics, len(routes))
+		lc.backends = map[*router.Backend]*backendMetrics{}
 		for _, rt := range routes {
 			lc.routes[rt] = get(lc.gateway, rt.Name)
+			for _, b := range rt.Backends() {
+				lc.backends[b] = getBackend(b.Name)
+			}
 		}
 	}
 }
 
-// forgetMetrics deletes the series of routes that c no longer has.
+// forgetMetrics deletes the series of routes and backends that c no
+// longer has, so label values stay bounded by the configuration.
 func (s *Server) forgetMetrics(c *compiled) {
 	live := map[routeKey]bool{}
+	liveBackends := map[string]bool{}
 	for _, lc := range c.listeners {
 		for _, rm := range lc.routes {
 			live[routeKey{rm.gateway, rm.route}] = true
 		}
 		live[routeKey{lc.gateway, ""}] = true
+		for _, bm := range lc.backends {
+			liveBackends[bm.backend] = true
+		}
 	}
 	for k, rm := range s.routeMetrics {
 		if !live[k] {
 			rm.forget()
 			delete(s.routeMetrics, k)
+		}
+	}
+	for k, bm := range s.backendStats {
+		if !liveBackends[k] {
+			bm.forget()
+			delete(s.backendStats, k)
 		}
 	}
 }
@@ -231,6 +267,12 @@ func (s *Server) Run(ctx context.Context) error {
 	deadline := time.Now().Add(s.opts.ShutdownTimeout)
 	s.serving.Wait()
 	s.cut.Add(int64(s.fwd.close(time.Until(deadline))))
+	if s.accessLog != nil {
+		s.accessLog.close()
+	}
+	if s.tracer != nil {
+		s.tracer.close(max(time.Until(deadline), time.Second))
+	}
 	return nil
 }
 

@@ -24,7 +24,8 @@ func (g *gateway) metrics() map[string]*dto.MetricFamily {
 	return fams
 }
 
-// counterSum adds the counter (or gauge) values of every series of name
+// counterSum adds the counter (or gauge) values, or histogram sample
+// counts, of every series of name
 // whose labels include want.
 func counterSum(fams map[string]*dto.MetricFamily, name string, want map[string]string) float64 {
 	var sum float64
@@ -34,6 +35,8 @@ func counterSum(fams map[string]*dto.MetricFamily, name string, want map[string]
 			sum += m.Counter.GetValue()
 		case m.Gauge != nil:
 			sum += m.Gauge.GetValue()
+		case m.Histogram != nil:
+			sum += float64(m.Histogram.GetSampleCount())
 		}
 	}
 	return sum

@@ -15,12 +15,16 @@ import (
 
 // accessEntry is the part of an access log line the tests check.
 type accessEntry struct {
-	Gateway string `json:"gateway"`
-	Route   string `json:"route"`
-	Method  string `json:"method"`
-	Host    string `json:"host"`
-	Path    string `json:"path"`
-	Status  int    `json:"status"`
+	Gateway        string `json:"gateway"`
+	Route          string `json:"route"`
+	Method         string `json:"method"`
+	Host           string `json:"host"`
+	Path           string `json:"path"`
+	Status         int    `json:"status"`
+	Protocol       string `json:"protocol"`
+	UpstreamStatus int    `json:"upstream_status"`
+	RequestID      string `json:"request_id"`
+	UserAgent      string `json:"user_agent"`
 }
 
 // accessLog parses every stdout line as an access log entry.
@@ -85,38 +89,36 @@ func TestTelemetry(t *testing.T) {
 		}
 	}
 
-	t.Run("rauta_requests_total", func(t *testing.T) {
+	// The OpenTelemetry HTTP semantic conventions (docs/telemetry.md).
+	const durations = "http_server_request_duration_seconds"
+	t.Run(durations, func(t *testing.T) {
 		fams := g.metrics()
-		requireFamily(t, fams, "rauta_requests_total")
+		requireFamily(t, fams, durations)
 		for _, w := range []struct {
-			route, method, class string
-			n                    float64
+			route, method, code string
+			n                   float64
 		}{
-			{ruleAPI, "GET", "2xx", 2},
-			{ruleOther, "POST", "2xx", 1},
-			{ruleOther, "GET", "4xx", 1},
-			{ruleOther, "GET", "5xx", 1},
+			{ruleAPI, "GET", "200", 2},
+			{ruleOther, "POST", "200", 1},
+			{ruleOther, "GET", "404", 1},
+			{ruleOther, "GET", "503", 1},
 		} {
-			labels := map[string]string{"gateway": "default/gw", "route": w.route, "method": w.method, "status_class": w.class}
-			if got := counterSum(fams, "rauta_requests_total", labels); got != w.n {
-				t.Errorf("rauta_requests_total%v = %v, want %v", labels, got, w.n)
+			labels := map[string]string{"gateway": "default/gw", "http_route": w.route, "http_request_method": w.method,
+				"http_response_status_code": w.code, "url_scheme": "http", "network_protocol_version": "1.1"}
+			if got := counterSum(fams, durations, labels); got != w.n {
+				t.Errorf("%s%v count = %v, want %v", durations, labels, got, w.n)
 			}
 		}
-		for _, m := range fams["rauta_requests_total"].Metric {
+		for _, m := range fams[durations].Metric {
 			for k, v := range labelMap(m) {
 				if strings.Contains(v, "/api/users") || strings.Contains(v, "/status/") {
 					t.Errorf("label %s=%q holds a raw request path", k, v)
 				}
 			}
 		}
-	})
-
-	t.Run("rauta_request_duration_seconds", func(t *testing.T) {
-		fams := g.metrics()
-		requireFamily(t, fams, "rauta_request_duration_seconds")
-		ms := series(fams, "rauta_request_duration_seconds", map[string]string{"route": ruleAPI, "method": "GET", "status_class": "2xx"})
+		ms := series(fams, durations, map[string]string{"http_route": ruleAPI, "http_request_method": "GET", "http_response_status_code": "200"})
 		if len(ms) != 1 || ms[0].Histogram == nil {
-			t.Fatalf("want one histogram series for %s GET 2xx, got %d", ruleAPI, len(ms))
+			t.Fatalf("want one histogram series for %s GET 200, got %d", ruleAPI, len(ms))
 		}
 		h := ms[0].Histogram
 		if h.GetSampleCount() != 2 || len(h.Bucket) < 5 {
@@ -125,6 +127,19 @@ func TestTelemetry(t *testing.T) {
 		last := h.Bucket[len(h.Bucket)-1]
 		if last.GetCumulativeCount() != 2 {
 			t.Errorf("largest bucket (le=%v) counts %d, want 2", last.GetUpperBound(), last.GetCumulativeCount())
+		}
+		for _, gone := range []string{"rauta_requests_total", "rauta_request_duration_seconds"} {
+			if _, ok := fams[gone]; ok {
+				t.Errorf("/metrics still has %s (replaced, docs/telemetry.md)", gone)
+			}
+		}
+	})
+
+	t.Run("http_client_request_duration_seconds", func(t *testing.T) {
+		fams := g.metrics()
+		requireFamily(t, fams, "http_client_request_duration_seconds")
+		if got := counterSum(fams, "http_client_request_duration_seconds", map[string]string{"http_response_status_code": "503", "error_type": "503"}); got != 1 {
+			t.Errorf("client attempts answered 503: %v, want 1", got)
 		}
 	})
 
@@ -220,6 +235,9 @@ func TestTelemetry(t *testing.T) {
 			if e.Route != s.route || e.Status != s.status || e.Method != s.method || e.Host != "tele.test" || e.Gateway != "default/gw" {
 				t.Errorf("line for %s = %+v, want %s route %s status %d", s.target, e, s.method, s.route, s.status)
 			}
+			if e.Protocol != "HTTP/1.1" || e.UpstreamStatus != s.status || e.RequestID == "" || e.UserAgent == "" {
+				t.Errorf("line for %s = %+v, want protocol, upstream status %d, request ID and user agent", s.target, e, s.status)
+			}
 		}
 	})
 }
@@ -234,7 +252,7 @@ func TestAccessLogOff(t *testing.T) {
 	}
 	// The requests are counted, so they are finished; none may be logged.
 	eventually(t, 5*time.Second, "the requests are counted", func() bool {
-		return counterSum(g.metrics(), "rauta_requests_total", map[string]string{"route": ruleAPI}) == 3
+		return counterSum(g.metrics(), "http_server_request_duration_seconds", map[string]string{"http_route": ruleAPI}) == 3
 	})
 	if out := g.stdout.String(); out != "" {
 		t.Errorf("-access-log=false still wrote to stdout:\n%s", out)

@@ -13,10 +13,10 @@ rauta_status_writes_total 7
 # TYPE rauta_config_reloads_total counter
 rauta_config_reloads_total{result="failure"} 1
 rauta_config_reloads_total{result="success"} 4
-# TYPE rauta_request_duration_seconds histogram
-rauta_request_duration_seconds_bucket{le="+Inf"} 3
-rauta_request_duration_seconds_sum 0.5
-rauta_request_duration_seconds_count 3
+# TYPE http_server_request_duration_seconds histogram
+http_server_request_duration_seconds_bucket{le="+Inf"} 3
+http_server_request_duration_seconds_sum 0.5
+http_server_request_duration_seconds_count 3
 `
 	for _, tc := range []struct {
 		name    string
@@ -27,7 +27,7 @@ rauta_request_duration_seconds_count 3
 		{name: "rauta_status_writes_total", want: 7},
 		{name: "rauta_config_reloads_total", want: 5},
 		{name: "rauta_missing_total", wantErr: ErrNoSample},
-		{name: "rauta_request_duration_seconds", anyErr: true},
+		{name: "http_server_request_duration_seconds", anyErr: true},
 	} {
 		got, err := MetricValue(strings.NewReader(text), tc.name)
 		switch {

@@ -1,0 +1,51 @@
+package proxy
+
+import (
+	"os"
+	"testing"
+	"time"
+
+	"github.com/prometheus/client_golang/prometheus"
+)
+
+// BenchmarkAccessLogParallel writes access log lines from many goroutines
+// to /dev/null (a real write syscall per write, as stdout has): the cost
+// a request pays for its line, and whether requests queue behind each
+// other to pay it.
+func BenchmarkAccessLogParallel(b *testing.B) {
+	f, err := os.OpenFile(os.DevNull, os.O_WRONLY, 0)
+	if err != nil {
+		b.Fatal(err)
+	}
+	defer f.Close()
+	l := newAccessLog(f, prometheus.NewCounter(prometheus.CounterOpts{Name: "dropped"}))
+	defer l.close()
+	start := time.Now()
+	b.ReportAllocs()
+	b.SetParallelism(8)
+	b.ResetTimer()
+	b.RunParallel(func(pb *testing.PB) {
+		for pb.Next() {
+			l.write(start, &accessEntry{
+				Gateway: "default/gw", Route: "HTTPRoute/default/web/rule/0", Method: "GET", Host: "bench.example",
+				Path: "/bench/item", Status: 200, Bytes: 1024, DurationMS: 0.25, Upstream: "10.0.0.7:8080", Client: "10.0.0.1",
+			})
+		}
+	})
+}
+
+// BenchmarkEngineLoopbackAccessLog is BenchmarkEngineLoopback with the
+// access log on, written to /dev/null.
+func BenchmarkEngineLoopbackAccessLog(b *testing.B) {
+	f, err := os.OpenFile(os.DevNull, os.O_WRONLY, 0)
+	if err != nil {
+		b.Fatal(err)
+	}
+	defer f.Close()
+	ec := newEngineClientWith(b, Options{AccessLog: f})
+	b.ReportAllocs()
+	b.ResetTimer()
+	for range b.N {
+		ec.get(b)
+	}
+}
