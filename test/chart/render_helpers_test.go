@@ -133,6 +133,7 @@ var typeless = map[schema.GroupKind]bool{
 	{Group: "rauta.io", Kind: "GatewayParameters"}:           true,
 	{Group: "monitoring.coreos.com", Kind: "ServiceMonitor"}: true,
 	{Group: "monitoring.coreos.com", Kind: "PodMonitor"}:     true,
+	{Group: "monitoring.coreos.com", Kind: "PrometheusRule"}: true,
 }
 
 func decodeAll(manifest string) ([]runtime.Object, error) {
@@ -277,6 +278,8 @@ func allOptional() map[string]any {
 		"rbac":           map[string]any{"secretNamespaces": []any{"team-a", "team-b"}},
 		"serviceMonitor": map[string]any{"enabled": true, "labels": map[string]any{"release": "prom"}},
 		"podMonitor":     map[string]any{"enabled": true},
+		"prometheusRule": map[string]any{"enabled": true, "labels": map[string]any{"release": "prom"}},
+		"dashboards":     map[string]any{"enabled": true, "namespace": "monitoring"},
 		"observer":       map[string]any{"enabled": true, "otlpEndpoint": "http://otel.monitoring:4318", "extraArgs": []any{"-json-exchanges"}},
 	}
 }
