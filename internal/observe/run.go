@@ -52,7 +52,8 @@ func Run(ctx context.Context, cfg Config, logger *slog.Logger) (err error) {
 	}
 	defer func() { err = errors.Join(err, objs.Close()) }()
 
-	att := newAttacher(objs, mode, cfg.Netns, cfg.Interfaces, logger)
+	sel, _ := cfg.selector() // Validate parsed it
+	att := newAttacher(objs, mode, cfg.Netns, sel, cfg.MaxInterfaces, logger)
 	watchCtx, stopWatch := context.WithCancel(ctx)
 	watchDone := make(chan struct{})
 	defer func() {
@@ -79,7 +80,7 @@ func Run(ctx context.Context, cfg Config, logger *slog.Logger) (err error) {
 
 	box := &counterBox{}
 	counters := box.load
-	opts := pipelineOptions{cfg: cfg, resolver: resolver, box: box, reattached: &att.reattached}
+	opts := pipelineOptions{cfg: cfg, resolver: resolver, box: box, ifaces: att.stats}
 	if cfg.JSONEvents || cfg.JSONExchanges {
 		j := export.NewAsyncJSON(out, jsonQueue)
 		opts.json = j
