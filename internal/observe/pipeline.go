@@ -70,6 +70,9 @@ type pipeline struct {
 type counterBox struct {
 	mu   sync.Mutex
 	snap export.Counters
+	// ifaces, when set, are read live: an attachment shows in the next
+	// scrape, not a pipeline tick later.
+	ifaces *ifaceStats
 }
 
 func (b *counterBox) store(c export.Counters) {
@@ -81,8 +84,12 @@ func (b *counterBox) store(c export.Counters) {
 // load is safe to call from any goroutine.
 func (b *counterBox) load() export.Counters {
 	b.mu.Lock()
-	defer b.mu.Unlock()
-	return b.snap
+	c := b.snap
+	b.mu.Unlock()
+	if b.ifaces != nil {
+		c.Interfaces = b.ifaces.snapshot()
+	}
+	return c
 }
 
 type pipelineOptions struct {
@@ -405,9 +412,6 @@ func (p *pipeline) publish() {
 	p.local.LabelEvictions = p.limiter.Evictions()
 	if p.json != nil {
 		p.local.JSONDropped = p.json.Dropped()
-	}
-	if p.ifaces != nil {
-		p.local.Interfaces = p.ifaces.snapshot()
 	}
 	p.box.store(p.local)
 }

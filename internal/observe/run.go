@@ -78,7 +78,7 @@ func Run(ctx context.Context, cfg Config, logger *slog.Logger) (err error) {
 	}
 	defer rd.Close()
 
-	box := &counterBox{}
+	box := &counterBox{ifaces: att.stats}
 	counters := box.load
 	opts := pipelineOptions{cfg: cfg, resolver: resolver, box: box, ifaces: att.stats}
 	if cfg.JSONEvents || cfg.JSONExchanges {

@@ -3,6 +3,7 @@ package observe
 import (
 	"context"
 	"net/netip"
+	"sync/atomic"
 	"time"
 
 	"github.com/vishvananda/netlink"
@@ -37,10 +38,20 @@ func (a *attacher) watch(ctx context.Context) {
 	defer tick.Stop()
 	for ctx.Err() == nil {
 		done := make(chan struct{})
+		// Closing done makes the subscriptions' pending reads fail; that
+		// is not worth a warning.
+		var closing atomic.Bool
+		warn := func(what string) func(error) {
+			return func(err error) {
+				if !closing.Load() {
+					a.logger.Warn(what, "err", err)
+				}
+			}
+		}
 		links := make(chan netlink.LinkUpdate, 256)
 		err := netlink.LinkSubscribeWithOptions(links, done, netlink.LinkSubscribeOptions{
 			Namespace:     ns,
-			ErrorCallback: func(err error) { a.logger.Warn("interface watch", "err", err) },
+			ErrorCallback: warn("interface watch"),
 		})
 		if err != nil {
 			a.logger.Warn("interface watch: subscribe failed, resyncing every 10s only", "err", err)
@@ -51,7 +62,7 @@ func (a *attacher) watch(ctx context.Context) {
 			routes = make(chan netlink.RouteUpdate, 256)
 			err := netlink.RouteSubscribeWithOptions(routes, done, netlink.RouteSubscribeOptions{
 				Namespace:     ns,
-				ErrorCallback: func(err error) { a.logger.Warn("route watch", "err", err) },
+				ErrorCallback: warn("route watch"),
 			})
 			if err != nil {
 				a.logger.Warn("route watch: subscribe failed, routes are seen at the 10s resync only", "err", err)
@@ -61,6 +72,7 @@ func (a *attacher) watch(ctx context.Context) {
 		// Whatever happened before the subscription, see it now.
 		a.resync()
 		a.follow(ctx, links, routes, tick.C)
+		closing.Store(true)
 		close(done)
 	}
 }
