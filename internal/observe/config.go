@@ -11,6 +11,7 @@ import (
 	"fmt"
 	"io"
 	"maps"
+	"net/netip"
 	"os"
 	"slices"
 	"strconv"
@@ -24,7 +25,15 @@ import (
 // Config is everything "rauta observe" can be told. RegisterFlags binds
 // every field to a flag whose default comes from the environment.
 type Config struct {
-	Interfaces []string // RAUTA_INTERFACE, comma-separated
+	// Interfaces (RAUTA_INTERFACE, comma-separated) are exact names, glob
+	// patterns (veth*, cali*) and the keyword auto (every pod-side veth);
+	// see selector.go.
+	Interfaces []string
+	// PodCIDRs (RAUTA_POD_CIDR, comma-separated) narrow patterns and auto
+	// to links routed into these ranges.
+	PodCIDRs []string
+	// MaxInterfaces caps the attached interfaces (RAUTA_MAX_INTERFACES).
+	MaxInterfaces int
 	// Netns is a network namespace path whose interfaces are observed
 	// (RAUTA_NETNS); empty means the observer's own.
 	Netns    string
@@ -87,6 +96,9 @@ func Defaults() Config {
 		MaxServices:         256,
 		MaxRoutesPerService: 100,
 		LabelIdle:           10 * time.Minute,
+		// Two TCX links (or two clsact filters and a lock) per interface;
+		// a node runs at most a few hundred pods.
+		MaxInterfaces: 1024,
 		Slow: detect.SlowConfig{
 			Multiplier: 2, MinSamples: 100, Window: 1000, BaselinePeriod: 5 * time.Minute,
 			Floor: 50 * time.Millisecond, Interval: 30 * time.Second, MinCount: 3, Alpha: 1e-4, MaxRoutes: 2048,
@@ -103,11 +115,17 @@ func Defaults() Config {
 func (c *Config) RegisterFlags(fs *flag.FlagSet) {
 	d := Defaults()
 	e := &envReader{}
-	fs.Func("interface", "interfaces to observe, comma-separated (env RAUTA_INTERFACE)", func(s string) error {
+	fs.Func("interface", `interfaces to observe, comma-separated: names, glob patterns (veth*, cali*), or "auto" for every pod-side veth (not loopback, not the default-route uplink); patterns and auto follow links as they come and go (env RAUTA_INTERFACE)`, func(s string) error {
 		c.Interfaces = splitList(s)
 		return nil
 	})
 	c.Interfaces = splitList(os.Getenv("RAUTA_INTERFACE"))
+	fs.Func("pod-cidr", "comma-separated CIDRs: patterns and auto take only links that a route (theirs, or their bridge's) leads into one of them (env RAUTA_POD_CIDR)", func(s string) error {
+		c.PodCIDRs = splitList(s)
+		return nil
+	})
+	c.PodCIDRs = splitList(os.Getenv("RAUTA_POD_CIDR"))
+	fs.IntVar(&c.MaxInterfaces, "max-interfaces", e.integer("RAUTA_MAX_INTERFACES", d.MaxInterfaces), "most interfaces attached at once; further selected ones are logged and counted, not observed (env RAUTA_MAX_INTERFACES)")
 	fs.StringVar(&c.Netns, "netns", e.str("RAUTA_NETNS", ""), "network namespace path whose interfaces are observed (env RAUTA_NETNS)")
 	fs.StringVar(&c.Mode, "mode", e.str("RAUTA_OBSERVE_MODE", d.Mode), "hooks: tc (TCX on 6.6+, clsact before), tcx, clsact or xdp (env RAUTA_OBSERVE_MODE)")
 	fs.StringVar(&c.LogLevel, "log-level", e.str("RAUTA_LOG_LEVEL", d.LogLevel), "debug, info, warn or error (env RAUTA_LOG_LEVEL)")
@@ -153,13 +171,27 @@ func (c *Config) RegisterFlags(fs *flag.FlagSet) {
 func (c *Config) Validate() error {
 	errs := append([]error(nil), c.envErrs...)
 	if len(c.Interfaces) == 0 {
-		errs = append(errs, errors.New("interface: at least one interface is required (flag -interface or RAUTA_INTERFACE)"))
+		errs = append(errs, errors.New(`interface: at least one interface, pattern or "auto" is required (flag -interface or RAUTA_INTERFACE)`))
+	}
+	sel, err := c.selector()
+	if err != nil {
+		errs = append(errs, err)
 	}
 	if _, err := capture.ParseMode(c.Mode); err != nil {
 		errs = append(errs, err)
 	}
-	if c.Mode == string(capture.ModeXDP) && len(c.Interfaces) == 1 {
-		errs = append(errs, errXDPOneInterface(c.Interfaces[0]))
+	if c.Mode == string(capture.ModeXDP) {
+		switch {
+		case sel != nil && sel.auto:
+			errs = append(errs, errXDPAuto)
+		case len(c.Interfaces) == 1 && !isPattern(c.Interfaces[0]):
+			errs = append(errs, errXDPOneInterface(c.Interfaces[0]))
+		}
+	}
+	if c.MaxInterfaces <= 0 {
+		errs = append(errs, fmt.Errorf("max-interfaces %d: must be positive", c.MaxInterfaces))
+	} else if sel != nil && len(sel.names) > c.MaxInterfaces {
+		errs = append(errs, fmt.Errorf("%d interfaces named, above max-interfaces %d", len(sel.names), c.MaxInterfaces))
 	}
 	switch c.Kube {
 	case "auto", "on", "off":
@@ -210,6 +242,36 @@ func (c *Config) Validate() error {
 // never both, and every exchange would end as a timeout.
 func errXDPOneInterface(name string) error {
 	return fmt.Errorf("mode xdp on the single interface %q: XDP sees only packets entering an interface, so on one interface it sees each connection's requests or its responses, never both, and every exchange would end as a timeout; use -mode tc (ingress and egress), or xdp on every interface both directions enter (e.g. both legs of a router)", name)
+}
+
+// errXDPAuto: auto selects pods' veths only. XDP on them sees what pods
+// send, never what the uplink brings in, so every request from outside
+// the node would end as a timeout.
+var errXDPAuto = errors.New(`mode xdp with -interface auto: auto selects the pods' veths, where XDP sees only what the pods send (their requests out, their responses), never traffic entering through the uplink, so exchanges with anything off the node would end as timeouts; use -mode tc with auto, or xdp on named interfaces that every direction enters`)
+
+// selector parses Interfaces and PodCIDRs.
+func (c *Config) selector() (*ifaceSelector, error) {
+	var cidrs []netip.Prefix
+	var errs []error
+	for _, s := range c.PodCIDRs {
+		p, err := netip.ParsePrefix(s)
+		if err != nil {
+			errs = append(errs, fmt.Errorf("pod-cidr %q: %w", s, err))
+			continue
+		}
+		cidrs = append(cidrs, p.Masked())
+	}
+	sel, err := parseSelector(c.Interfaces, cidrs)
+	if err != nil {
+		errs = append(errs, err)
+	}
+	if len(cidrs) > 0 && sel != nil && !sel.discovers() {
+		errs = append(errs, errors.New(`pod-cidr narrows patterns and "auto" only, and the interface list has neither`))
+	}
+	if err := errors.Join(errs...); err != nil {
+		return nil, err
+	}
+	return sel, nil
 }
 
 func splitList(s string) []string {

@@ -7,7 +7,6 @@ import (
 	"net/netip"
 	"strings"
 	"sync"
-	"sync/atomic"
 	"time"
 
 	"github.com/false-systems/rauta/internal/observe/capture"
@@ -41,8 +40,11 @@ type pipeline struct {
 	jsonEvents    bool
 	jsonExchanges bool
 	// own: scrapes of our own /metrics are not recorded (nil: none).
-	own        *ownAddrs
-	reattached *atomic.Uint64
+	own *ownAddrs
+	// ifaces: the attacher's counters and deleted interfaces (nil in
+	// tests); gone is reused to take the deletions.
+	ifaces *ifaceStats
+	gone   []uint32
 
 	// Caches bounded by cacheLimit: the service label of a server address
 	// and the template of a request-target are recomputed otherwise for
@@ -68,6 +70,9 @@ type pipeline struct {
 type counterBox struct {
 	mu   sync.Mutex
 	snap export.Counters
+	// ifaces, when set, are read live: an attachment shows in the next
+	// scrape, not a pipeline tick later.
+	ifaces *ifaceStats
 }
 
 func (b *counterBox) store(c export.Counters) {
@@ -79,8 +84,12 @@ func (b *counterBox) store(c export.Counters) {
 // load is safe to call from any goroutine.
 func (b *counterBox) load() export.Counters {
 	b.mu.Lock()
-	defer b.mu.Unlock()
-	return b.snap
+	c := b.snap
+	b.mu.Unlock()
+	if b.ifaces != nil {
+		c.Interfaces = b.ifaces.snapshot()
+	}
+	return c
 }
 
 type pipelineOptions struct {
@@ -91,9 +100,9 @@ type pipelineOptions struct {
 	otlp     *export.OTLP
 	json     *export.JSON
 	own      *ownAddrs
-	// reattached counts re-attachments to recreated interfaces (Run's
-	// attacher); nil in tests.
-	reattached *atomic.Uint64
+	// ifaces are Run's attacher's counters and deleted interfaces; nil
+	// in tests.
+	ifaces *ifaceStats
 }
 
 func newPipeline(ctx context.Context, o pipelineOptions) *pipeline {
@@ -111,7 +120,7 @@ func newPipeline(ctx context.Context, o pipelineOptions) *pipeline {
 		jsonEvents:    o.cfg.JSONEvents,
 		jsonExchanges: o.cfg.JSONExchanges,
 		own:           o.own,
-		reattached:    o.reattached,
+		ifaces:        o.ifaces,
 	}
 	if p.resolver == nil {
 		p.resolver = enrich.None{}
@@ -180,7 +189,7 @@ func (p *pipeline) handle(ev *capture.Event) {
 		}
 		// Each message's own sequence number: pipelined messages stay
 		// distinct for duplicate detection, and responses pair by it.
-		seg := pair.Seg{Seq: ev.Seq + uint32(off), Ack: ev.Ack, HasAck: ev.TCPFlags&capture.FlagACK != 0}
+		seg := pair.Seg{Seq: ev.Seq + uint32(off), Ack: ev.Ack, HasAck: ev.TCPFlags&capture.FlagACK != 0, Ifindex: ev.Ifindex}
 		var n int
 		if isResp {
 			n = p.response(ev, msg, seg)
@@ -385,6 +394,12 @@ func (p *pipeline) template(target string) string {
 // tick runs periodic work: request timeouts and counter publication.
 func (p *pipeline) tick(now uint64, kernel capture.KernelStats, decodeErrors uint64) {
 	p.pairer.Expire(now)
+	if p.ifaces != nil {
+		// Connections of deleted interfaces (pods gone) are released
+		// here: only this goroutine touches the pairer.
+		p.gone = p.ifaces.gone.take(p.gone[:0])
+		p.pairer.ForgetInterfaces(p.gone)
+	}
 	p.own.refresh(time.Now())
 	p.local.Kernel = kernel
 	p.local.DecodeErrors = decodeErrors
@@ -397,9 +412,6 @@ func (p *pipeline) publish() {
 	p.local.LabelEvictions = p.limiter.Evictions()
 	if p.json != nil {
 		p.local.JSONDropped = p.json.Dropped()
-	}
-	if p.reattached != nil {
-		p.local.Reattached = p.reattached.Load()
 	}
 	p.box.store(p.local)
 }

@@ -52,7 +52,8 @@ func Run(ctx context.Context, cfg Config, logger *slog.Logger) (err error) {
 	}
 	defer func() { err = errors.Join(err, objs.Close()) }()
 
-	att := newAttacher(objs, mode, cfg.Netns, cfg.Interfaces, logger)
+	sel, _ := cfg.selector() // Validate parsed it
+	att := newAttacher(objs, mode, cfg.Netns, sel, cfg.MaxInterfaces, logger)
 	watchCtx, stopWatch := context.WithCancel(ctx)
 	watchDone := make(chan struct{})
 	defer func() {
@@ -77,9 +78,9 @@ func Run(ctx context.Context, cfg Config, logger *slog.Logger) (err error) {
 	}
 	defer rd.Close()
 
-	box := &counterBox{}
+	box := &counterBox{ifaces: att.stats}
 	counters := box.load
-	opts := pipelineOptions{cfg: cfg, resolver: resolver, box: box, reattached: &att.reattached}
+	opts := pipelineOptions{cfg: cfg, resolver: resolver, box: box, ifaces: att.stats}
 	if cfg.JSONEvents || cfg.JSONExchanges {
 		j := export.NewAsyncJSON(out, jsonQueue)
 		opts.json = j

@@ -81,13 +81,38 @@ func (a *Attachment) Close() error {
 // /var/run/netns/NAME); the attachment is made from a thread switched into
 // it, and lives on after the thread switches back.
 func Attach(objs *Objects, iface string, mode Mode, netnsPath string) (*Attachment, error) {
+	return attach(objs, mode, netnsPath, iface, func(h *netlink.Handle) (netlink.Link, error) {
+		l, err := h.LinkByName(iface)
+		if err != nil {
+			return nil, fmt.Errorf("interface %q: %w", iface, err)
+		}
+		return l, nil
+	})
+}
+
+// AttachIndex is Attach to the interface with this ifindex: discovery
+// picks a link by index, and a name may already belong to another link by
+// the time it is looked up.
+func AttachIndex(objs *Objects, index int, mode Mode, netnsPath string) (*Attachment, error) {
+	return attach(objs, mode, netnsPath, fmt.Sprintf("ifindex %d", index), func(h *netlink.Handle) (netlink.Link, error) {
+		l, err := h.LinkByIndex(index)
+		if err != nil {
+			return nil, fmt.Errorf("interface %d: %w", index, err)
+		}
+		return l, nil
+	})
+}
+
+func attach(objs *Objects, mode Mode, netnsPath, iface string, lookup func(*netlink.Handle) (netlink.Link, error)) (*Attachment, error) {
 	a := &Attachment{Interface: iface}
 	err := inNetns(netnsPath, func(h *netlink.Handle) error {
 		a.nl = h
-		l, err := h.LinkByName(iface)
+		l, err := lookup(h)
 		if err != nil {
-			return fmt.Errorf("interface %q: %w", iface, err)
+			return err
 		}
+		iface = l.Attrs().Name
+		a.Interface = iface
 		idx := l.Attrs().Index
 		a.Index = idx
 		switch mode {
@@ -125,6 +150,13 @@ func Attach(objs *Objects, iface string, mode Mode, netnsPath string) (*Attachme
 	if err != nil {
 		_ = a.Close()
 		return nil, err
+	}
+	if a.Mode != ModeClsact && a.nl != nil {
+		// Only clsact detaches through netlink; TCX and XDP links do not
+		// need the socket, and with discovery there may be a thousand
+		// attachments.
+		a.nl.Close()
+		a.nl = nil
 	}
 	return a, nil
 }

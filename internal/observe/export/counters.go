@@ -27,7 +27,17 @@ type Counters struct {
 	LabelOverflows   uint64 // routes/services replaced by _OTHER
 	LabelEvictions   uint64 // idle routes/services that made room for new ones
 	JSONDropped      uint64 // JSON lines dropped: the output queue was full
-	Reattached       uint64 // attachments to interfaces deleted and created again
+	Interfaces       InterfaceStats
+}
+
+// InterfaceStats describe the attachments to observed interfaces.
+type InterfaceStats struct {
+	Attached     int    // interfaces with the programs attached now
+	Attaches     uint64 // attachments made (at start, discovered, recreated)
+	Detaches     uint64 // attachments removed (interface deleted or no longer selected)
+	AttachErrors uint64 // attachments that failed (retried at the next change or resync)
+	Refused      uint64 // selected interfaces not attached because the cap was reached
+	Reattached   uint64 // attachments to named interfaces deleted and created again
 }
 
 // DurationBuckets are the OpenTelemetry-recommended boundaries for

@@ -102,6 +102,8 @@ func registerObservables(meter metric.Meter, counters func() Counters) error {
 		{"rauta.observer.unpaired_requests", func(c *Counters) uint64 { return c.Pair.Unpaired }},
 		{"rauta.observer.ambiguous_responses", func(c *Counters) uint64 { return c.Pair.Ambiguous }},
 		{"rauta.observer.truncated_targets", func(c *Counters) uint64 { return c.TargetsTruncated }},
+		{"rauta.observer.interface.attach_errors", func(c *Counters) uint64 { return c.Interfaces.AttachErrors }},
+		{"rauta.observer.interface.refusals", func(c *Counters) uint64 { return c.Interfaces.Refused }},
 	}
 	insts := make([]metric.Int64ObservableCounter, len(list))
 	var ptrs []metric.Observable

@@ -40,6 +40,10 @@ package pair
 type Seg struct {
 	Seq, Ack uint32
 	HasAck   bool
+	// Ifindex is the interface the segment was captured on (0: unknown).
+	// The connection remembers it so that it can be forgotten when that
+	// interface is deleted (ForgetInterfaces).
+	Ifindex uint32
 }
 
 // before reports a < b in sequence space (RFC 9293 3.4, modulo 2^32).

@@ -60,6 +60,33 @@ type conn struct {
 	// be paired with certainty.
 	synced   bool
 	upgraded bool // 101 Switching Protocols seen
+	// ifaces are the first two interfaces the connection was captured on
+	// (0: none yet): a pod's veth, and the veth of its peer or the
+	// uplink. Two is what one node sees of a connection; a third is not
+	// remembered, and such a connection is left to the idle timeout.
+	ifaces [2]uint32
+}
+
+// noteIface remembers an interface the connection was captured on.
+func (c *conn) noteIface(idx uint32) {
+	switch {
+	case idx == 0 || c.ifaces[0] == idx || c.ifaces[1] == idx:
+	case c.ifaces[0] == 0:
+		c.ifaces[0] = idx
+	case c.ifaces[1] == 0:
+		c.ifaces[1] = idx
+	}
+}
+
+// seenOn reports whether the connection was captured on an interface of
+// gone.
+func (c *conn) seenOn(gone []uint32) bool {
+	for _, g := range gone {
+		if g != 0 && (c.ifaces[0] == g || c.ifaces[1] == g) {
+			return true
+		}
+	}
+	return false
 }
 
 func (c *conn) reset() {

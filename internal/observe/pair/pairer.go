@@ -81,6 +81,10 @@ type Stats struct {
 	// exchanges: nothing about them is known.
 	UnansweredMalformed uint64
 	IdleClosed          uint64 // connections forgotten after IdleTimeout with nothing pending
+	// Released: connections forgotten because an interface they were
+	// captured on was deleted (ForgetInterfaces); their pending requests
+	// count in EvictedPending.
+	Released uint64
 	// Unpaired: requests dropped without an exchange because a later
 	// response answered a later request (theirs was not captured), or
 	// because they were candidates of an Ambiguous response.
@@ -131,6 +135,7 @@ func (p *Pairer) Request(ts uint64, client, server netip.AddrPort, seq uint32, r
 func (p *Pairer) RequestSeg(ts uint64, client, server netip.AddrPort, s Seg, req *httpparse.Request) {
 	c := p.get(connKey{client, server}, true)
 	c.lastSeen = ts
+	c.noteIface(s.Ifindex)
 	if c.upgraded {
 		return
 	}
@@ -150,6 +155,7 @@ func (p *Pairer) RequestSeg(ts uint64, client, server netip.AddrPort, s Seg, req
 		p.stats.PipelineOverflow++
 		p.drop(c)
 		c = p.get(connKey{client, server}, true)
+		c.noteIface(s.Ifindex)
 	}
 	r := pending{ts: ts, seq: seq, ack: s.Ack, hasAck: s.HasAck}
 	// The previous request's end is known and this one does not start
@@ -192,6 +198,7 @@ func (p *Pairer) ResponseSeg(ts uint64, server, client netip.AddrPort, s Seg, re
 		return spanOf(resp, false)
 	}
 	c.lastSeen = ts
+	c.noteIface(s.Ifindex)
 	if c.upgraded {
 		return 0
 	}
@@ -303,6 +310,43 @@ func (p *Pairer) Reset(ts uint64, a, b netip.AddrPort) {
 	}
 }
 
+// ForgetInterfaces forgets every connection captured on one of the
+// deleted interfaces gone: a pod's veth goes with the pod, and its
+// connections with it, so they need not wait for the idle timeout. Their
+// unanswered requests are lost like an evicted connection's (no response
+// can come; the pod's own resets, if any, were seen before its veth went).
+// It walks every tracked connection; call it once per batch of deletions.
+func (p *Pairer) ForgetInterfaces(gone []uint32) (released int) {
+	if len(gone) == 0 {
+		return 0
+	}
+	for _, c := range p.conns {
+		if !c.seenOn(gone) {
+			continue
+		}
+		p.lost(c)
+		p.stats.Released++
+		released++
+		p.drop(c)
+	}
+	return released
+}
+
+// lost counts the unanswered requests of a connection dropped before they
+// could end.
+func (p *Pairer) lost(c *conn) {
+	for i := range c.pending {
+		if c.pending[i].expired {
+			continue
+		}
+		if c.pending[i].unparsed {
+			p.stats.UnansweredMalformed++
+		} else {
+			p.stats.EvictedPending++
+		}
+	}
+}
+
 // Expire ends requests older than RequestTimeout at kernel time now with
 // Outcome Timeout, and hands the other requests older than OverdueAfter to
 // Config.Overdue. Call it periodically (every 250ms gives hung requests a
@@ -387,16 +431,7 @@ func (p *Pairer) get(k connKey, create bool) *conn {
 	if len(p.conns) >= p.cfg.MaxConns {
 		old := p.lru.back()
 		p.stats.Evictions++
-		for i := range old.pending {
-			if old.pending[i].expired {
-				continue
-			}
-			if old.pending[i].unparsed {
-				p.stats.UnansweredMalformed++
-			} else {
-				p.stats.EvictedPending++
-			}
-		}
+		p.lost(old)
 		p.drop(old)
 	}
 	var c *conn
