@@ -48,6 +48,9 @@ func common() []features.FeatureName {
 		features.SupportHTTPRouteRequestTimeout,
 		features.SupportHTTPRouteBackendTimeout,
 		features.SupportHTTPRouteParentRefPort,
+		// In v1.6.3 its test is a parentRef port no listener has:
+		// NoMatchingParent (the same rule as ParentRefPort).
+		features.SupportHTTPRouteDestinationPortMatching,
 		features.SupportHTTPRouteBackendProtocolH2C,
 		features.SupportHTTPRouteBackendProtocolWebSocket,
 		features.SupportHTTPRouteNamedRouteRule,
