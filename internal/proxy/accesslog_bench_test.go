@@ -19,7 +19,7 @@ func BenchmarkAccessLogParallel(b *testing.B) {
 	}
 	defer f.Close()
 	l := newAccessLog(f, prometheus.NewCounter(prometheus.CounterOpts{Name: "dropped"}))
-	defer l.close()
+	defer l.close(time.Second)
 	start := time.Now()
 	b.ReportAllocs()
 	b.SetParallelism(8)

@@ -14,7 +14,9 @@ import (
 	"testing"
 	"time"
 
+	"github.com/prometheus/client_golang/prometheus"
 	"github.com/prometheus/client_golang/prometheus/promhttp"
+	dto "github.com/prometheus/client_model/go"
 	coltracepb "go.opentelemetry.io/proto/otlp/collector/trace/v1"
 	commonpb "go.opentelemetry.io/proto/otlp/common/v1"
 	tracepb "go.opentelemetry.io/proto/otlp/trace/v1"
@@ -750,4 +752,52 @@ func TestOpenConnections(t *testing.T) {
 	if a, i := open(); a != 0 || i != 0 {
 		t.Errorf("after the pool closed: %v active, %v idle; want none", a, i)
 	}
+}
+
+// blockedWriter never returns from Write until released.
+type blockedWriter struct{ release chan struct{} }
+
+func (w blockedWriter) Write(p []byte) (int, error) { <-w.release; return len(p), nil }
+
+// TestAccessLogNeverBlocks: a sink that takes no writes (a stalled stdout
+// pipe) neither holds up requests nor shutdown; what does not fit the
+// queue is dropped and counted.
+func TestAccessLogNeverBlocks(t *testing.T) {
+	w := blockedWriter{release: make(chan struct{})}
+	defer close(w.release)
+	dropped := prometheusCounter()
+	l := newAccessLog(w, dropped)
+	done := make(chan struct{})
+	go func() {
+		defer close(done)
+		for range accessLogQueue + 1000 {
+			l.write(time.Now(), &accessEntry{Method: "GET", Path: "/"})
+		}
+	}()
+	select {
+	case <-done:
+	case <-time.After(10 * time.Second):
+		t.Fatal("write blocked on a stalled sink")
+	}
+	// The queue holds accessLogQueue lines and the stalled writer one
+	// batch of up to maxAccessBatch bytes; every other line is dropped.
+	held := maxAccessBatch/len(appendAccessLine(nil, time.Now(), &accessEntry{Method: "GET", Path: "/"})) + 1
+	if n := counterValue(dropped); n < float64(1000-held) || n > 1000 {
+		t.Errorf("%v lines dropped, want %d to 1000 (queue %d, %d in the writer's batch)", n, 1000-held, accessLogQueue, held)
+	}
+	start := time.Now()
+	l.close(100 * time.Millisecond)
+	if d := time.Since(start); d > 5*time.Second {
+		t.Errorf("close took %v on a stalled sink; want it bounded by its timeout", d)
+	}
+}
+
+func prometheusCounter() prometheus.Counter {
+	return prometheus.NewCounter(prometheus.CounterOpts{Name: "test_dropped_total"})
+}
+
+func counterValue(c prometheus.Counter) float64 {
+	var m dto.Metric
+	_ = c.Write(&m)
+	return m.GetCounter().GetValue()
 }
