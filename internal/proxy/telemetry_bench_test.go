@@ -1,6 +1,9 @@
 package proxy
 
 import (
+	"io"
+	"net/http"
+	"net/http/httptest"
 	"os"
 	"testing"
 	"time"
@@ -47,5 +50,30 @@ func BenchmarkEngineLoopbackAccessLog(b *testing.B) {
 	b.ResetTimer()
 	for range b.N {
 		ec.get(b)
+	}
+}
+
+// BenchmarkEngineLoopbackTraced is BenchmarkEngineLoopback with tracing on:
+// "unsampled" is the cost of tracing being configured (ratio 0, no
+// traceparent), "sampled" of a server and a client span per request sent
+// to an OTLP receiver that discards them.
+func BenchmarkEngineLoopbackTraced(b *testing.B) {
+	rcv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		_, _ = io.Copy(io.Discard, r.Body)
+	}))
+	defer rcv.Close()
+	for _, bc := range []struct {
+		name  string
+		ratio float64
+	}{{"unsampled", 0}, {"sampled", 1}} {
+		b.Run(bc.name, func(b *testing.B) {
+			ec := newEngineClientWith(b, Options{Tracing: TracingOptions{Endpoint: rcv.URL, SampleRatio: bc.ratio, QueueSize: 1 << 16}})
+			ec.get(b)
+			b.ReportAllocs()
+			b.ResetTimer()
+			for range b.N {
+				ec.get(b)
+			}
+		})
 	}
 }
