@@ -404,8 +404,7 @@ func (c *h1conn) forwardAttempt(b *router.Backend, addr string, deadline time.Ti
 		}
 		uc.nc.Close()
 		if errors.As(err, new(clientError)) {
-			st.up.failed(false, err, deadline)
-			st.up.err = upClient
+			st.up.failed(true, err, deadline)
 			if errors.Is(err, os.ErrDeadlineExceeded) {
 				return c.bodyTimedOut(deadline)
 			}

@@ -801,3 +801,53 @@ func counterValue(c prometheus.Counter) float64 {
 	_ = c.Write(&m)
 	return m.GetCounter().GetValue()
 }
+
+// TestRouteMetricsExactCodes: every three-digit code is its own series,
+// observed concurrently without losing a count.
+func TestRouteMetricsExactCodes(t *testing.T) {
+	reg := prometheus.NewRegistry()
+	m, err := newMetrics(reg)
+	if err != nil {
+		t.Fatal(err)
+	}
+	rm := &routeMetrics{m: m, gateway: "ns/gw", route: "r"}
+	codes := []int{100, 200, 204, 404, 499, 599, 999}
+	var wg sync.WaitGroup
+	for range 4 {
+		wg.Go(func() {
+			for _, c := range codes {
+				rm.observe("GET", "https", 2, c, 0.001, 10)
+			}
+		})
+	}
+	wg.Wait()
+	mfs, _ := reg.Gather()
+	got := map[string]uint64{}
+	for _, mf := range mfs {
+		if mf.GetName() != "http_server_request_duration_seconds" {
+			continue
+		}
+		for _, s := range mf.GetMetric() {
+			l := map[string]string{}
+			for _, lp := range s.GetLabel() {
+				l[lp.GetName()] = lp.GetValue()
+			}
+			if l["url_scheme"] != "https" || l["network_protocol_version"] != "2" {
+				t.Errorf("labels %v", l)
+			}
+			got[l["http_response_status_code"]] += s.GetHistogram().GetSampleCount()
+		}
+	}
+	for _, c := range codes {
+		if n := got[strconv.Itoa(c)]; n != 4 {
+			t.Errorf("code %d: %d observations, want 4 (all: %v)", c, n, got)
+		}
+	}
+	rm.forget()
+	mfs, _ = reg.Gather()
+	for _, mf := range mfs {
+		if strings.HasPrefix(mf.GetName(), "http_server_") {
+			t.Errorf("forget left %s with %d series", mf.GetName(), len(mf.GetMetric()))
+		}
+	}
+}
