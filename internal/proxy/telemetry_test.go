@@ -851,3 +851,25 @@ func TestRouteMetricsExactCodes(t *testing.T) {
 		}
 	}
 }
+
+// FuzzParseTraceparent: any header value parses without panicking, and a
+// version 00 value that parses prints back as itself (with the sampled
+// flag the gateway sends).
+func FuzzParseTraceparent(f *testing.F) {
+	f.Add("00-" + clientTraceID + "-" + clientSpanID + "-01")
+	f.Add("00-" + clientTraceID + "-" + clientSpanID + "-00")
+	f.Add("cc-" + clientTraceID + "-" + clientSpanID + "-01-extra")
+	f.Fuzz(func(t *testing.T, v string) {
+		tid, sid, flags, ok := parseTraceparent(v)
+		if !ok || !strings.HasPrefix(v, "00-") {
+			return
+		}
+		if tid == ([16]byte{}) || sid == ([8]byte{}) {
+			t.Fatalf("%q: accepted an all-zero ID", v)
+		}
+		want := v[:53] + "01"
+		if got := string(appendTraceparent(nil, tid, sid)); got != want || len(v) != traceparentLen {
+			t.Fatalf("%q (flags %x): prints back as %q", v, flags, got)
+		}
+	})
+}
