@@ -223,8 +223,15 @@ func (l *accessLog) flush() {
 	}
 }
 
-// close writes what is queued and stops the writer.
-func (l *accessLog) close() {
+// close writes what is queued and stops the writer, waiting at most
+// timeout: a sink that no longer takes writes (a stalled stdout pipe) must
+// not hold up shutdown.
+func (l *accessLog) close(timeout time.Duration) {
 	l.stop.Do(func() { close(l.quit) })
-	<-l.done
+	t := time.NewTimer(timeout)
+	defer t.Stop()
+	select {
+	case <-l.done:
+	case <-t.C:
+	}
 }

@@ -258,7 +258,7 @@ func (f *forwarder) forwardTransport(w http.ResponseWriter, r, out *http.Request
 			return
 		}
 		dl, _ := ctx.Deadline()
-		st.up.failed(r.Context(), err, dl)
+		st.up.failed(r.Context().Err() != nil, err, dl)
 		f.writeUpstreamError(w, r, ctx, b, err)
 		return
 	}

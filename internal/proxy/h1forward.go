@@ -395,7 +395,7 @@ func (c *h1conn) forwardAttempt(b *router.Backend, addr string, deadline time.Ti
 				addr, attempt = next, -1
 				continue
 			}
-			st.up.failed(nil, err, deadline)
+			st.up.failed(false, err, deadline)
 			return c.upstreamFailed(b, deadline, err)
 		}
 		err = c.exchange(uc, deadline, remaining)
@@ -404,8 +404,7 @@ func (c *h1conn) forwardAttempt(b *router.Backend, addr string, deadline time.Ti
 		}
 		uc.nc.Close()
 		if errors.As(err, new(clientError)) {
-			st.up.failed(nil, err, deadline)
-			st.up.err = upClient
+			st.up.failed(true, err, deadline)
 			if errors.Is(err, os.ErrDeadlineExceeded) {
 				return c.bodyTimedOut(deadline)
 			}
@@ -420,7 +419,7 @@ func (c *h1conn) forwardAttempt(b *router.Backend, addr string, deadline time.Ti
 			addr, attempt = next, -1
 			continue
 		}
-		st.up.failed(nil, err, deadline)
+		st.up.failed(false, err, deadline)
 		return c.upstreamFailed(b, deadline, err)
 	}
 	st.up.status = c.resp.status

@@ -60,7 +60,7 @@ func (s *Server) serve(w http.ResponseWriter, r *http.Request, lc *listenerConfi
 	start := time.Now()
 	rec := &recorder{ResponseWriter: w, grpc: r.ProtoMajor == 2 && isGRPC(r)}
 	var ex exchange
-	s.startExchange(&ex, r)
+	s.startExchange(&ex, r, &rec.idBuf)
 	// Deferred so that an aborted response (http.ErrAbortHandler) is still
 	// counted and logged.
 	defer func() {
@@ -78,8 +78,9 @@ func (s *Server) serve(w http.ResponseWriter, r *http.Request, lc *listenerConfi
 }
 
 // startExchange reads what telemetry needs from a request of net/http's
-// path: protocol, user agent, request ID and trace context.
-func (s *Server) startExchange(ex *exchange, r *http.Request) {
+// path: protocol, user agent, request ID (made into idBuf) and trace
+// context.
+func (s *Server) startExchange(ex *exchange, r *http.Request, idBuf *[maxMadeIDLen]byte) {
 	ex.proto = protoIndex(r.ProtoMajor, r.ProtoMinor)
 	if ua := r.Header["User-Agent"]; len(ua) > 0 {
 		ex.userAgent = ua[0]
@@ -87,7 +88,7 @@ func (s *Server) startExchange(ex *exchange, r *http.Request) {
 	if id, ok := clientRequestID(r.Header["X-Request-Id"]); ok {
 		ex.requestID = id
 	} else {
-		ex.requestID, ex.newID = s.ids.next(), true
+		ex.requestID, ex.newID = s.ids.next(idBuf), true
 	}
 	var tp string
 	if v := r.Header["Traceparent"]; len(v) == 1 {

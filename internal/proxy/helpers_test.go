@@ -265,7 +265,7 @@ func (p *testProxy) histogramCount(t testing.TB, name string, labels ...string) 
 
 // flushAccessLog waits until every access log line of a request already
 // recorded is written: the log is written by its own goroutine.
-func (p *testProxy) flushAccessLog() { p.Server.accessLog.flush() }
+func (p *testProxy) flushAccessLog() { p.accessLog.flush() }
 
 func contains(s string, parts ...string) bool {
 	for _, p := range parts {

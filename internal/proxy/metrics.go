@@ -176,14 +176,35 @@ func schemeIndex(scheme string) int {
 	return 0
 }
 
-// codeTable holds the resolved series of one (method, scheme, version) by
-// status code, allocated on first use: most routes see a few methods on
-// one version, so a route costs a few of them.
-type codeTable [maxStatus]atomic.Pointer[series]
+// codeTable holds resolved series by status code in two levels, the
+// hundreds and then the rest, each block allocated on first use: a route
+// that answers only 200 and 404 holds two 100-slot blocks (1.6 KiB), not
+// 1000 slots for every method it sees.
+type codeTable [maxStatus / 100]atomic.Pointer[codeBlock]
+
+type codeBlock [100]atomic.Pointer[series]
+
+// slot returns where the series of code is kept.
+func (t *codeTable) slot(code int) *atomic.Pointer[series] {
+	return &loadOrNew(&t[code/100])[code%100]
+}
+
+// loadOrNew loads p, storing a new T first if it is nil; concurrent
+// callers all get the one that was stored.
+func loadOrNew[T any](p *atomic.Pointer[T]) *T {
+	v := p.Load()
+	if v == nil {
+		v = new(T)
+		if !p.CompareAndSwap(nil, v) {
+			v = p.Load()
+		}
+	}
+	return v
+}
 
 // routeMetrics resolves the label sets of one (gateway, route) pair lazily:
 // the first request with a method, scheme, version and status pays the
-// label lookup, later ones load two pointers. It outlives reloads, so a
+// label lookup, later ones load three pointers. It outlives reloads, so a
 // route that stays keeps its resolved series.
 type routeMetrics struct {
 	m       *metrics
@@ -205,15 +226,7 @@ func (rm *routeMetrics) observe(method, scheme string, proto uint8, code int, se
 	if code <= 0 || code >= maxStatus {
 		code = 0
 	}
-	tp := &rm.tables[(mi*len(schemes)+si)*len(protoVersions)+int(proto)]
-	t := tp.Load()
-	if t == nil {
-		t = new(codeTable)
-		if !tp.CompareAndSwap(nil, t) {
-			t = tp.Load()
-		}
-	}
-	p := &t[code]
+	p := loadOrNew(&rm.tables[(mi*len(schemes)+si)*len(protoVersions)+int(proto)]).slot(code)
 	s := p.Load()
 	if s == nil {
 		errType := ""
@@ -275,15 +288,7 @@ func (bm *backendMetrics) observe(method string, code int, err upstreamError, se
 	mi := methodIndex(method)
 	var p *atomic.Pointer[series]
 	if code > 0 && code < maxStatus && err == upNone {
-		tp := &bm.tables[mi]
-		t := tp.Load()
-		if t == nil {
-			t = new(codeTable)
-			if !tp.CompareAndSwap(nil, t) {
-				t = tp.Load()
-			}
-		}
-		p = &t[code]
+		p = loadOrNew(&bm.tables[mi]).slot(code)
 	} else {
 		if err == upNone {
 			err = upOther

@@ -143,7 +143,7 @@ func (f *forwarder) forwardPooled(w http.ResponseWriter, r, out *http.Request, b
 			writeBodyTimeout(w, r, deadline)
 			return
 		}
-		st.up.failed(r.Context(), err, deadline)
+		st.up.failed(r.Context().Err() != nil, err, deadline)
 		f.pooledFailed(w, r, ctx, b, deadline, err)
 		return
 	}
@@ -178,7 +178,7 @@ func (f *forwarder) forwardPooled(w http.ResponseWriter, r, out *http.Request, b
 			return
 		}
 		f.putPooledState(ps, stop())
-		st.up.failed(r.Context(), err, deadline)
+		st.up.failed(r.Context().Err() != nil, err, deadline)
 		f.pooledFailed(w, r, ctx, b, deadline, err)
 		return
 	}

@@ -16,6 +16,10 @@ type recorder struct {
 	// grpc: the request is a gRPC call, so the gateway's own errors are
 	// gRPC statuses (grpcerror.go).
 	grpc bool
+	// idBuf holds the request ID the gateway makes for this request
+	// (requestid.go): the recorder is allocated per request anyway, so
+	// the ID's string views it instead of costing an allocation.
+	idBuf [maxMadeIDLen]byte
 }
 
 func (r *recorder) WriteHeader(code int) {

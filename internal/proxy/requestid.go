@@ -5,6 +5,7 @@ import (
 	"encoding/hex"
 	"strconv"
 	"sync/atomic"
+	"unsafe"
 )
 
 // Request IDs. Every request forwarded carries X-Request-Id: the client's,
@@ -12,8 +13,8 @@ import (
 // one the gateway makes. A made one is a per-process random prefix, the
 // connection's number and the request's number on it, in hex:
 // "5f0c2a9e41d07b3c-1a-3". It is unique per process start without
-// crypto/rand per request, and the HTTP/1.1 engine writes it into a
-// per-connection buffer, so it allocates nothing (docs/telemetry.md).
+// crypto/rand per request, and written into a buffer the request or its
+// connection holds anyway, so it allocates nothing (docs/telemetry.md).
 
 // maxRequestIDLen bounds a client's X-Request-Id: longer ones are
 // replaced, so a client cannot make logs and backends carry kilobytes.
@@ -45,12 +46,16 @@ func (g *requestIDs) appendID(dst []byte, conn, n uint64) []byte {
 	return strconv.AppendUint(dst, n, 16)
 }
 
+// maxMadeIDLen bounds a made ID: 16 + 1 + 16 + 1 + 16 bytes.
+const maxMadeIDLen = 50
+
 // next makes an ID for a request of net/http's path, which has no
 // connection state to number requests on: the counter numbers requests
-// and the connection part is 0. It allocates the string.
-func (g *requestIDs) next() string {
-	var buf [48]byte
-	return string(g.appendID(buf[:0], 0, g.conns.Add(1)))
+// and the connection part is 0. The string views buf, which must live as
+// long as the request and not change.
+func (g *requestIDs) next(buf *[maxMadeIDLen]byte) string {
+	b := g.appendID(buf[:0], 0, g.conns.Add(1))
+	return unsafe.String(unsafe.SliceData(b), len(b))
 }
 
 // validRequestID reports a client X-Request-Id the gateway keeps: 1 to

@@ -268,7 +268,7 @@ func (s *Server) Run(ctx context.Context) error {
 	s.serving.Wait()
 	s.cut.Add(int64(s.fwd.close(time.Until(deadline))))
 	if s.accessLog != nil {
-		s.accessLog.close()
+		s.accessLog.close(max(time.Until(deadline), time.Second))
 	}
 	if s.tracer != nil {
 		s.tracer.close(max(time.Until(deadline), time.Second))

@@ -25,18 +25,18 @@ type upstreamResult struct {
 	bytes  int64 // response body bytes relayed
 }
 
-// failed records an attempt that got no response: the client went away,
-// a timeout passed, the connection failed, or the backend answered
-// something malformed.
-func (u *upstreamResult) failed(client context.Context, err error, deadline time.Time) {
+// failed records an attempt that got no response: the client went away
+// (clientGone, or err says so), a timeout passed, the connection failed,
+// or the backend answered something malformed.
+func (u *upstreamResult) failed(clientGone bool, err error, deadline time.Time) {
 	u.status = 0
-	u.err = upstreamErrorOf(client, err, deadline)
+	u.err = upstreamErrorOf(clientGone, err, deadline)
 	u.reason = u.err.String() + ": " + err.Error()
 }
 
-func upstreamErrorOf(client context.Context, err error, deadline time.Time) upstreamError {
+func upstreamErrorOf(clientGone bool, err error, deadline time.Time) upstreamError {
 	switch {
-	case client != nil && client.Err() != nil, errors.Is(err, errClientGone):
+	case clientGone, errors.Is(err, errClientGone):
 		return upClient
 	case errors.Is(err, os.ErrDeadlineExceeded), errors.Is(err, context.DeadlineExceeded),
 		errors.Is(err, errBackendTimeout), !deadline.IsZero() && !time.Now().Before(deadline):

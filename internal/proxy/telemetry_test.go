@@ -14,7 +14,9 @@ import (
 	"testing"
 	"time"
 
+	"github.com/prometheus/client_golang/prometheus"
 	"github.com/prometheus/client_golang/prometheus/promhttp"
+	dto "github.com/prometheus/client_model/go"
 	coltracepb "go.opentelemetry.io/proto/otlp/collector/trace/v1"
 	commonpb "go.opentelemetry.io/proto/otlp/common/v1"
 	tracepb "go.opentelemetry.io/proto/otlp/trace/v1"
@@ -750,4 +752,124 @@ func TestOpenConnections(t *testing.T) {
 	if a, i := open(); a != 0 || i != 0 {
 		t.Errorf("after the pool closed: %v active, %v idle; want none", a, i)
 	}
+}
+
+// blockedWriter never returns from Write until released.
+type blockedWriter struct{ release chan struct{} }
+
+func (w blockedWriter) Write(p []byte) (int, error) { <-w.release; return len(p), nil }
+
+// TestAccessLogNeverBlocks: a sink that takes no writes (a stalled stdout
+// pipe) neither holds up requests nor shutdown; what does not fit the
+// queue is dropped and counted.
+func TestAccessLogNeverBlocks(t *testing.T) {
+	w := blockedWriter{release: make(chan struct{})}
+	defer close(w.release)
+	dropped := prometheusCounter()
+	l := newAccessLog(w, dropped)
+	done := make(chan struct{})
+	go func() {
+		defer close(done)
+		for range accessLogQueue + 1000 {
+			l.write(time.Now(), &accessEntry{Method: "GET", Path: "/"})
+		}
+	}()
+	select {
+	case <-done:
+	case <-time.After(10 * time.Second):
+		t.Fatal("write blocked on a stalled sink")
+	}
+	// The queue holds accessLogQueue lines and the stalled writer one
+	// batch of up to maxAccessBatch bytes; every other line is dropped.
+	held := maxAccessBatch/len(appendAccessLine(nil, time.Now(), &accessEntry{Method: "GET", Path: "/"})) + 1
+	if n := counterValue(dropped); n < float64(1000-held) || n > 1000 {
+		t.Errorf("%v lines dropped, want %d to 1000 (queue %d, %d in the writer's batch)", n, 1000-held, accessLogQueue, held)
+	}
+	start := time.Now()
+	l.close(100 * time.Millisecond)
+	if d := time.Since(start); d > 5*time.Second {
+		t.Errorf("close took %v on a stalled sink; want it bounded by its timeout", d)
+	}
+}
+
+func prometheusCounter() prometheus.Counter {
+	return prometheus.NewCounter(prometheus.CounterOpts{Name: "test_dropped_total"})
+}
+
+func counterValue(c prometheus.Counter) float64 {
+	var m dto.Metric
+	_ = c.Write(&m)
+	return m.GetCounter().GetValue()
+}
+
+// TestRouteMetricsExactCodes: every three-digit code is its own series,
+// observed concurrently without losing a count.
+func TestRouteMetricsExactCodes(t *testing.T) {
+	reg := prometheus.NewRegistry()
+	m, err := newMetrics(reg)
+	if err != nil {
+		t.Fatal(err)
+	}
+	rm := &routeMetrics{m: m, gateway: "ns/gw", route: "r"}
+	codes := []int{100, 200, 204, 404, 499, 599, 999}
+	var wg sync.WaitGroup
+	for range 4 {
+		wg.Go(func() {
+			for _, c := range codes {
+				rm.observe("GET", "https", 2, c, 0.001, 10)
+			}
+		})
+	}
+	wg.Wait()
+	mfs, _ := reg.Gather()
+	got := map[string]uint64{}
+	for _, mf := range mfs {
+		if mf.GetName() != "http_server_request_duration_seconds" {
+			continue
+		}
+		for _, s := range mf.GetMetric() {
+			l := map[string]string{}
+			for _, lp := range s.GetLabel() {
+				l[lp.GetName()] = lp.GetValue()
+			}
+			if l["url_scheme"] != "https" || l["network_protocol_version"] != "2" {
+				t.Errorf("labels %v", l)
+			}
+			got[l["http_response_status_code"]] += s.GetHistogram().GetSampleCount()
+		}
+	}
+	for _, c := range codes {
+		if n := got[strconv.Itoa(c)]; n != 4 {
+			t.Errorf("code %d: %d observations, want 4 (all: %v)", c, n, got)
+		}
+	}
+	rm.forget()
+	mfs, _ = reg.Gather()
+	for _, mf := range mfs {
+		if strings.HasPrefix(mf.GetName(), "http_server_") {
+			t.Errorf("forget left %s with %d series", mf.GetName(), len(mf.GetMetric()))
+		}
+	}
+}
+
+// FuzzParseTraceparent: any header value parses without panicking, and a
+// version 00 value that parses prints back as itself (with the sampled
+// flag the gateway sends).
+func FuzzParseTraceparent(f *testing.F) {
+	f.Add("00-" + clientTraceID + "-" + clientSpanID + "-01")
+	f.Add("00-" + clientTraceID + "-" + clientSpanID + "-00")
+	f.Add("cc-" + clientTraceID + "-" + clientSpanID + "-01-extra")
+	f.Fuzz(func(t *testing.T, v string) {
+		tid, sid, flags, ok := parseTraceparent(v)
+		if !ok || !strings.HasPrefix(v, "00-") {
+			return
+		}
+		if tid == ([16]byte{}) || sid == ([8]byte{}) {
+			t.Fatalf("%q: accepted an all-zero ID", v)
+		}
+		want := v[:53] + "01"
+		if got := string(appendTraceparent(nil, tid, sid)); got != want || len(v) != traceparentLen {
+			t.Fatalf("%q (flags %x): prints back as %q", v, flags, got)
+		}
+	})
 }

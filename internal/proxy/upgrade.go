@@ -32,9 +32,12 @@ func (f *forwarder) upgrade(w http.ResponseWriter, r, out *http.Request, b *rout
 	resp, err := tr.RoundTrip(out)
 	watch.pause()
 	if err != nil {
+		dl, _ := ctx.Deadline()
+		st.up.failed(r.Context().Err() != nil, err, dl)
 		f.writeUpstreamError(w, r, ctx, b, err)
 		return
 	}
+	st.up.status = resp.StatusCode // for the access log; an upgrade is no traced attempt
 	if resp.StatusCode != http.StatusSwitchingProtocols {
 		// The backend declined: relay its answer as a plain response.
 		defer resp.Body.Close()
