@@ -30,6 +30,7 @@ import (
 	"github.com/false-systems/rauta/internal/configstream"
 	"github.com/false-systems/rauta/internal/ir"
 	"github.com/false-systems/rauta/internal/provision"
+	"github.com/false-systems/rauta/internal/proxy"
 	"github.com/false-systems/rauta/internal/resources"
 	"github.com/false-systems/rauta/internal/translate"
 )
@@ -314,6 +315,7 @@ func (c *Controller) syncProvisioned(ctx context.Context, r client.Reader, res *
 				Gateway: gw, Params: params.merged[key], Image: c.cfg.DataPlaneImage,
 				Controller: controllerAddr, ServerName: serverName, CAPEM: string(ca.CertPEM),
 				ServedPorts: servedPorts(snap),
+				Tracing:     tracingOf(c.cfg.Options.Tracing),
 			})
 		}
 		provisioned[key] = gw
@@ -330,6 +332,11 @@ func (c *Controller) syncProvisioned(ctx context.Context, r client.Reader, res *
 	if err := c.gw.Apply(translate.Result{IR: &ir.Snapshot{}, Status: status}); err != nil {
 		c.logger.Error("apply", "err", err)
 	}
+}
+
+// tracingOf is what data planes need of the controller's traces settings.
+func tracingOf(t proxy.TracingOptions) provision.Tracing {
+	return provision.Tracing{Endpoint: t.Endpoint, SampleRatio: t.SampleRatio, QueueSize: t.QueueSize, ServiceName: t.ServiceName}
 }
 
 // servedPorts are the ports of a Gateway's snapshot, in which its accepted

@@ -72,10 +72,23 @@ type Input struct {
 	// Controller is the host:port data planes dial; ServerName the name
 	// in its certificate; CAPEM the CA certificate that verifies it.
 	Controller, ServerName, CAPEM string
+	// Tracing is the controller's OTLP traces settings, which its data
+	// planes follow (an empty Endpoint: no tracing).
+	Tracing Tracing
 	// ServedPorts are the ports the Gateway's translation serves (TCP),
 	// its accepted ListenerSets' listeners included; the Service exposes
 	// them beside the Gateway's own listener ports.
 	ServedPorts []int32
+}
+
+// Tracing is what a data plane needs to send OTLP traces: the full traces
+// URL, the sample ratio for requests without a sampled traceparent, the
+// export queue bound and the service name ("" leaves the default).
+type Tracing struct {
+	Endpoint    string
+	SampleRatio float64
+	QueueSize   int
+	ServiceName string
 }
 
 // Objects are what one Gateway gets.
@@ -306,6 +319,17 @@ func deployment(in Input, meta func(l, a map[string]string) metav1.ObjectMeta, s
 			Capabilities:             &corev1.Capabilities{Drop: []corev1.Capability{"ALL"}},
 		},
 		VolumeMounts: []corev1.VolumeMount{{Name: "rauta-token", MountPath: TokenDir, ReadOnly: true}},
+	}
+	if t := in.Tracing; t.Endpoint != "" {
+		// The full traces URL (OTEL_EXPORTER_OTLP_TRACES_ENDPOINT's
+		// meaning): the data plane posts where the controller does.
+		container.Env = append(container.Env, corev1.EnvVar{Name: "OTEL_EXPORTER_OTLP_TRACES_ENDPOINT", Value: t.Endpoint})
+		if t.ServiceName != "" {
+			container.Env = append(container.Env, corev1.EnvVar{Name: "OTEL_SERVICE_NAME", Value: t.ServiceName})
+		}
+		container.Args = append(container.Args,
+			"-trace-sample-ratio="+strconv.FormatFloat(t.SampleRatio, 'g', -1, 64),
+			"-trace-queue-size="+strconv.Itoa(t.QueueSize))
 	}
 	if pp.Resources != nil {
 		container.Resources = *pp.Resources

@@ -208,3 +208,34 @@ func TestServedPortsExposed(t *testing.T) {
 		t.Error("the Service's hash did not follow its ports: the new ports would never be applied")
 	}
 }
+
+// Data planes trace where the controller does: its traces URL, sample ratio,
+// queue bound and service name reach the pod; without an endpoint nothing
+// is added.
+func TestTracingPassedToDataPlanes(t *testing.T) {
+	in := input()
+	plain := Desired(in).Deployment.Spec.Template.Spec.Containers[0]
+	in.Tracing = Tracing{Endpoint: "http://collector.monitoring:4318/v1/traces", SampleRatio: 0.05, QueueSize: 512, ServiceName: "edge"}
+	c := Desired(in).Deployment.Spec.Template.Spec.Containers[0]
+	env := map[string]string{}
+	for _, e := range c.Env {
+		env[e.Name] = e.Value
+	}
+	if env["OTEL_EXPORTER_OTLP_TRACES_ENDPOINT"] != in.Tracing.Endpoint || env["OTEL_SERVICE_NAME"] != "edge" {
+		t.Errorf("env %v lacks the traces URL or service name", env)
+	}
+	args := strings.Join(c.Args, " ")
+	for _, want := range []string{"-trace-sample-ratio=0.05", "-trace-queue-size=512"} {
+		if !strings.Contains(args, want) {
+			t.Errorf("args %q lack %q", args, want)
+		}
+	}
+	for _, e := range plain.Env {
+		if strings.HasPrefix(e.Name, "OTEL_") {
+			t.Errorf("tracing off, yet %s is set", e.Name)
+		}
+	}
+	if strings.Contains(strings.Join(plain.Args, " "), "-trace-") {
+		t.Errorf("tracing off, yet args %v carry trace flags", plain.Args)
+	}
+}
