@@ -113,7 +113,8 @@ type Route struct {
 	Retry *Retry `json:"retry,omitempty"`
 	// Fingerprint, when set, identifies the route's content exactly: two
 	// routes with the same non-empty Fingerprint are equal. The data
-	// plane sets it to the route's encoding on the config stream, so that
+	// plane sets it to a 128-bit hash of the route's encoding on the
+	// config stream, so that
 	// a route unchanged from the previous configuration is neither decoded
 	// nor compiled again. Never sent.
 	Fingerprint string `json:"-"`

