@@ -252,6 +252,24 @@ func currentRSSBytes(pgid int) uint64 {
 	return total
 }
 
+// currentPSSBytes sums Pss over the group's processes: pages shared
+// between processes (nginx's master and worker share the parsed config
+// after fork) count once, split between them, where VmRSS counts them in
+// each.
+func currentPSSBytes(pgid int) uint64 {
+	var total uint64
+	for _, pid := range groupPIDs(pgid) {
+		b, err := os.ReadFile(fmt.Sprintf("/proc/%d/smaps_rollup", pid))
+		if err != nil {
+			continue
+		}
+		if kb, ok := statusKB(b, "Pss:"); ok {
+			total += kb * 1024
+		}
+	}
+	return total
+}
+
 func sleepCtx(ctx context.Context, d time.Duration) {
 	select {
 	case <-ctx.Done():

@@ -57,6 +57,7 @@ type sample struct {
 	// RSS is the group's VmRSS just before the run, and ReadySeconds the
 	// time from start to the first right answer (routes cell).
 	RSS          uint64  `json:"rss_before_bytes,omitempty"`
+	PSS          uint64  `json:"pss_before_bytes,omitempty"`
 	ReadySeconds float64 `json:"ready_seconds,omitempty"`
 }
 

@@ -103,7 +103,7 @@ func (r *report) idleTable(b *strings.Builder) {
 func (r *report) extraLines(b *strings.Builder, cellName string) {
 	var parts []string
 	for _, ct := range r.Contenders {
-		var resumed, rss, ready []float64
+		var resumed, rss, pss, ready []float64
 		for _, s := range r.Samples {
 			if s.Contender != ct.Name || s.Cell != cellName || s.Error != "" || s.Requests == 0 {
 				continue
@@ -113,13 +113,14 @@ func (r *report) extraLines(b *strings.Builder, cellName string) {
 			}
 			if s.RSS > 0 {
 				rss, ready = append(rss, float64(s.RSS)/(1<<20)), append(ready, s.ReadySeconds)
+				pss = append(pss, float64(s.PSS)/(1<<20))
 			}
 		}
 		switch {
 		case len(resumed) > 0:
 			parts = append(parts, fmt.Sprintf("%s %.0f%%", ct.Name, med(resumed)))
 		case len(rss) > 0:
-			parts = append(parts, fmt.Sprintf("%s %.1f MiB (ready %.1f s)", ct.Name, med(rss), med(ready)))
+			parts = append(parts, fmt.Sprintf("%s %.1f/%.1f MiB (%.1f s)", ct.Name, med(rss), med(pss), med(ready)))
 		}
 	}
 	if len(parts) == 0 {
@@ -127,7 +128,7 @@ func (r *report) extraLines(b *strings.Builder, cellName string) {
 	}
 	label := "handshakes resumed"
 	if !strings.Contains(cellName, "resumed") {
-		label = "RSS with the routes loaded, before the run (first answer after start)"
+		label = "RSS/PSS with the routes loaded, before the run (first answer after start)"
 	}
 	fmt.Fprintf(b, "  %s: %s\n", label, strings.Join(parts, ", "))
 }

@@ -77,10 +77,21 @@ func benchRoutes(res *resources.Resources) ([]benchRoute, error) {
 		if (br.Host == routegen.SharedHost) != (br.Prefix != "") {
 			return nil, fmt.Errorf("route %s: host %s with prefix %q", br.id(), br.Host, br.Prefix)
 		}
+		// HAProxy routes the shared host by its first path segment.
+		if seg := strings.TrimPrefix(br.Prefix, "/"); br.Prefix != "" && (seg == "" || strings.Contains(seg, "/")) {
+			return nil, fmt.Errorf("route %s: prefix %q is not one path segment", br.id(), br.Prefix)
+		}
+		// HAProxy applies the canary rule's header changes by path alone.
+		if br.Prefix == "" && br.Canary != canaryPrefix {
+			return nil, fmt.Errorf("route %s: canary rule on %q, the HAProxy config assumes %q", br.id(), br.Canary, canaryPrefix)
+		}
 		out = append(out, br)
 	}
 	return out, nil
 }
+
+// canaryPrefix is the path of routegen's canary rule on own hostnames.
+const canaryPrefix = "/api/v2"
 
 func hasPrefixRewrite(rule gwv1.HTTPRouteRule) bool {
 	for _, f := range rule.Filters {
@@ -182,8 +193,8 @@ frontend fe
   http-request set-var(txn.route) var(txn.seg) if { var(txn.seg) -m found }
   http-request set-var(txn.route) path,map_reg(%[1]s/regexes.map) if shared !{ var(txn.route) -m found }
   http-request deny deny_status 404 unless { var(txn.route) -m found }
-  acl canary_path path /api/v2
-  acl canary_path path_beg /api/v2/
+  acl canary_path path %[4]s
+  acl canary_path path_beg %[4]s/
   acl canary method GET
   acl canary_hdr req.hdr(x-canary) -m str true
   http-request set-header X-Team %%[var(txn.route),field(1,/)] if !shared canary_path canary canary_hdr
@@ -191,7 +202,7 @@ frontend fe
   http-request del-header X-Internal-Debug if !shared canary_path canary canary_hdr
   http-response set-header X-Route %%[var(txn.route)]
   use_backend %%[var(txn.route),map(%[1]s/backends.map)]
-`, e.path("haproxy-routes"), httpPort, routegen.SharedHost)
+`, e.path("haproxy-routes"), httpPort, routegen.SharedHost, canaryPrefix)
 	for _, p := range endpointPorts() {
 		fmt.Fprintf(&b, "backend p%d\n  server s 127.0.0.1:%d\n", p, p)
 	}

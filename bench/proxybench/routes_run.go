@@ -4,9 +4,11 @@ import (
 	"context"
 	"fmt"
 	"io"
+	"maps"
 	"net/http"
 	"os"
 	"path/filepath"
+	"slices"
 	"strings"
 	"time"
 
@@ -93,26 +95,13 @@ func routesWrkScript(reqs []routegen.Request) string {
 func rawRequest(r routegen.Request) string {
 	var b strings.Builder
 	fmt.Fprintf(&b, "%s %s HTTP/1.1\r\nHost: %s\r\n", r.Method, r.Path, r.Host)
-	for _, k := range sortedKeys(r.Header) {
+	for _, k := range slices.Sorted(maps.Keys(r.Header)) {
 		for _, v := range r.Header[k] {
 			fmt.Fprintf(&b, "%s: %s\r\n", k, v)
 		}
 	}
 	b.WriteString("\r\n")
 	return b.String()
-}
-
-func sortedKeys(h http.Header) []string {
-	keys := make([]string, 0, len(h))
-	for k := range h {
-		keys = append(keys, k)
-	}
-	for i := 1; i < len(keys); i++ {
-		for j := i; j > 0 && keys[j] < keys[j-1]; j-- {
-			keys[j], keys[j-1] = keys[j-1], keys[j]
-		}
-	}
-	return keys
 }
 
 // measureRoutes starts ct with 10,000 routes, checks that a spread of
@@ -152,14 +141,15 @@ func (x *extras) measureRoutes(ctx context.Context, ps *procs, ct *contender, re
 		url := fmt.Sprintf("http://127.0.0.1:%d/", httpPort)
 		wd := max(x.o.warmup.Round(time.Second), time.Second)
 		_, _ = runWrk(ctx, wrkArgv(x.o.loadCPU, x.routeScript, url, c.Conns, wd), wd)
-		rss := currentRSSBytes(p.pgid())
+		rss, pss := currentRSSBytes(p.pgid()), currentPSSBytes(p.pgid())
 		s := measure(x.o, p, ct.Name, c.Name, rep, c.Size, func() (result, error) {
 			return runWrk(ctx, wrkArgv(x.o.loadCPU, x.routeScript, url, c.Conns, x.o.duration), x.o.duration)
 		})
-		s.RSS, s.ReadySeconds = rss, ready.Seconds()
+		s.RSS, s.PSS, s.ReadySeconds = rss, pss, ready.Seconds()
 		out.add(s)
 		s.print()
-		fmt.Printf("  %-22s RSS with %d routes loaded, before the run: %.1f MiB; first answer %.1f s after start\n", "", routeCount, float64(rss)/(1<<20), ready.Seconds())
+		fmt.Printf("  %-22s with %d routes loaded, before the run: RSS %.1f MiB, PSS %.1f MiB; first answer %.1f s after start\n", "",
+			routeCount, float64(rss)/(1<<20), float64(pss)/(1<<20), ready.Seconds())
 	}
 }
 
