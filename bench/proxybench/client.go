@@ -11,7 +11,6 @@ import (
 	"errors"
 	"flag"
 	"fmt"
-	"io"
 	"os"
 	"slices"
 	"strings"
@@ -209,11 +208,4 @@ func (r clientResult) asResult(argv []string) result {
 		out.RPS = float64(r.Ops) / r.Seconds
 	}
 	return out
-}
-
-// readFull reads exactly n bytes or fails.
-func readFull(r io.Reader, n int) ([]byte, error) {
-	b := make([]byte, n)
-	_, err := io.ReadFull(r, b)
-	return b, err
 }

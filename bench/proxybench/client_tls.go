@@ -26,7 +26,7 @@ type tlsWorker struct {
 // sourceAddrs spreads the client's connections over several loopback
 // source addresses: a run of short connections leaves sockets in
 // TIME_WAIT, and one address has only the ephemeral range's ~28,000 ports.
-var sourceAddrs = []string{"127.0.0.2", "127.0.0.3", "127.0.0.4", "127.0.0.5", "127.0.0.6", "127.0.0.7", "127.0.0.8", "127.0.0.9"}
+func sourceAddr(i int) net.IP { return net.IPv4(127, 0, 0, byte(2+i%8)) }
 
 func newTLSWorker(o clientOptions) (*tlsWorker, error) {
 	pool := x509.NewCertPool()
@@ -71,7 +71,7 @@ func bodyName(size int) string {
 func (w *tlsWorker) close() {}
 
 func (w *tlsWorker) do(ctx context.Context, id int) (op, error) {
-	d := net.Dialer{LocalAddr: &net.TCPAddr{IP: net.ParseIP(sourceAddrs[id%len(sourceAddrs)])}}
+	d := net.Dialer{LocalAddr: &net.TCPAddr{IP: sourceAddr(id)}}
 	nc, err := d.DialContext(ctx, "tcp", w.addr)
 	if err != nil {
 		return op{}, err

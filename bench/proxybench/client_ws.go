@@ -35,7 +35,7 @@ func (w *wsWorker) conn(ctx context.Context, id int) (*websocket.Conn, error) {
 	if c != nil {
 		return c, nil
 	}
-	d := websocket.Dialer{NetDialContext: (&net.Dialer{LocalAddr: &net.TCPAddr{IP: net.ParseIP(sourceAddrs[id%len(sourceAddrs)])}}).DialContext}
+	d := websocket.Dialer{NetDialContext: (&net.Dialer{LocalAddr: &net.TCPAddr{IP: sourceAddr(id)}}).DialContext}
 	c, resp, err := d.DialContext(ctx, w.url, nil)
 	if err != nil {
 		if resp != nil {

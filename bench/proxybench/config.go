@@ -383,7 +383,7 @@ spec:
   ports:
   - name: http
     port: 80
-`, httpPort, httpsPort, rautaExtraListeners, base64.StdEncoding.EncodeToString(c), base64.StdEncoding.EncodeToString(k))
+`, httpPort, httpsPort, rautaExtraListeners(), base64.StdEncoding.EncodeToString(c), base64.StdEncoding.EncodeToString(k))
 	for i, p := range endpointPorts() {
 		fmt.Fprintf(&b, `---
 apiVersion: discovery.k8s.io/v1

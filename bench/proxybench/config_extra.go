@@ -9,7 +9,8 @@ import (
 // rautaExtraListeners are the Gateway listeners of the issue 18 cells, in
 // the order of nginxExtraServers: HTTPS with the RSA certificate, gRPC
 // (h2c by prior knowledge on an HTTP listener) and WebSocket.
-var rautaExtraListeners = fmt.Sprintf(`  - name: https-rsa
+func rautaExtraListeners() string {
+	return fmt.Sprintf(`  - name: https-rsa
     port: %d
     protocol: HTTPS
     tls:
@@ -23,6 +24,7 @@ var rautaExtraListeners = fmt.Sprintf(`  - name: https-rsa
     port: %d
     protocol: HTTP
 `, httpsRSAPort, grpcPort, wsPort)
+}
 
 // rautaExtraManifests: the RSA Secret, a GRPCRoute to the Go gRPC backend
 // (GRPCRoute backends are spoken to over h2c) and an HTTPRoute to the

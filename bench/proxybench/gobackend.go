@@ -41,7 +41,8 @@ func runBackend(args []string) int {
 	testgrpc.RegisterTestServiceServer(gs, testService{})
 	go func() { _ = gs.Serve(gl) }()
 	mux := http.NewServeMux()
-	mux.HandleFunc("/ws", wsEcho)
+	up := &websocket.Upgrader{ReadBufferSize: 4096, WriteBufferSize: 4096}
+	mux.HandleFunc("/ws", func(w http.ResponseWriter, r *http.Request) { wsEcho(up, w, r) })
 	hs := &http.Server{Handler: mux}
 	go func() { _ = hs.Serve(wl) }()
 
@@ -72,11 +73,9 @@ func (testService) StreamingOutputCall(in *testgrpc.StreamingOutputCallRequest, 
 	return nil
 }
 
-var wsUpgrader = websocket.Upgrader{ReadBufferSize: 4096, WriteBufferSize: 4096}
-
 // wsEcho sends every message back as it came.
-func wsEcho(w http.ResponseWriter, r *http.Request) {
-	c, err := wsUpgrader.Upgrade(w, r, nil)
+func wsEcho(up *websocket.Upgrader, w http.ResponseWriter, r *http.Request) {
+	c, err := up.Upgrade(w, r, nil)
 	if err != nil {
 		return
 	}

@@ -166,7 +166,7 @@ func openIdle(ctx context.Context, addr string, n int) ([]net.Conn, error) {
 				if stop {
 					return
 				}
-				nc, err := oneRequest(addr, sourceAddrs[i%len(sourceAddrs)])
+				nc, err := oneRequest(addr, sourceAddr(i))
 				mu.Lock()
 				if err != nil && first == nil {
 					first = fmt.Errorf("connection %d of %d: %w", i+1, n, err)
@@ -190,8 +190,8 @@ func openIdle(ctx context.Context, addr string, n int) ([]net.Conn, error) {
 }
 
 // oneRequest dials addr from src and makes one keep-alive GET /1k.
-func oneRequest(addr, src string) (net.Conn, error) {
-	d := net.Dialer{Timeout: 5 * time.Second, LocalAddr: &net.TCPAddr{IP: net.ParseIP(src)}}
+func oneRequest(addr string, src net.IP) (net.Conn, error) {
+	d := net.Dialer{Timeout: 5 * time.Second, LocalAddr: &net.TCPAddr{IP: src}}
 	nc, err := d.Dial("tcp", addr)
 	if err != nil {
 		return nil, err
