@@ -85,8 +85,11 @@ func (r *report) idleTable(b *strings.Builder) {
 			}
 			fmt.Fprintf(b, "%-9s %8.1f MiB %7.1f MiB %9.2f %12.0f %12.1f %2d/%d\n", ct.Name, med(before), med(after), med(kib), med(cpu), med(open), valid, runs)
 		}
-		if len(r.IdleSamples) > 0 {
-			fmt.Fprintf(b, "  idle CPU ms is over %.0f s of holding the connections\n", r.IdleSamples[0].IdleSeconds)
+		for _, s := range r.IdleSamples {
+			if s.Cell == cellName && s.IdleSeconds > 0 {
+				fmt.Fprintf(b, "  idle CPU ms is over %.0f s of holding the connections\n", s.IdleSeconds)
+				break
+			}
 		}
 		for _, p := range r.IdlePaired {
 			if p.Cell != cellName {
