@@ -37,6 +37,11 @@ func (w *wsWorker) conn(ctx context.Context, id int) (*websocket.Conn, error) {
 	}
 	d := websocket.Dialer{NetDialContext: (&net.Dialer{LocalAddr: &net.TCPAddr{IP: sourceAddr(id)}}).DialContext}
 	c, resp, err := d.DialContext(ctx, w.url, nil)
+	if resp != nil && resp.Body != nil {
+		// gorilla/websocket returns the handshake response; its body is
+		// already read (a failed handshake) or empty (a switched protocol).
+		resp.Body.Close()
+	}
 	if err != nil {
 		if resp != nil {
 			return nil, fmt.Errorf("dial %s: %w (status %d)", w.url, err, resp.StatusCode)

@@ -102,7 +102,7 @@ func (x *extras) startGoBackend(ctx context.Context, ps *procs) (*proc, error) {
 				break
 			}
 			if done, perr := p.exited(); done {
-				return nil, fmt.Errorf("go backend exited (%v): %s", perr, fileTail(p.log, 400))
+				return nil, fmt.Errorf("go backend exited (%w): %s", perr, fileTail(p.log, 400))
 			}
 			if time.Now().After(deadline) || ctx.Err() != nil {
 				ps.stop(p, time.Second)

@@ -206,7 +206,7 @@ func oneRequest(addr string, src net.IP) (net.Conn, error) {
 // getOn makes one GET /1k on nc and reads the whole answer.
 func getOn(nc net.Conn) error {
 	_ = nc.SetDeadline(time.Now().Add(5 * time.Second))
-	defer nc.SetDeadline(time.Time{})
+	defer func() { _ = nc.SetDeadline(time.Time{}) }()
 	if _, err := io.WriteString(nc, "GET /1k HTTP/1.1\r\nHost: 127.0.0.1\r\nUser-Agent: proxybench\r\n\r\n"); err != nil {
 		return err
 	}

@@ -189,7 +189,7 @@ func verifyRoutes(ctx context.Context, client *http.Client, reqs []routegen.Requ
 	if err != nil {
 		return err
 	}
-	io.Copy(io.Discard, resp.Body)
+	_, _ = io.Copy(io.Discard, resp.Body)
 	resp.Body.Close()
 	if resp.StatusCode != http.StatusNotFound {
 		return fmt.Errorf("host without a route: status %d, want 404", resp.StatusCode)

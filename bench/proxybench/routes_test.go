@@ -173,7 +173,7 @@ func TestMainConfigsValid(t *testing.T) {
 	run := func(argv ...string) error {
 		out, err := exec.Command(argv[0], argv[1:]...).CombinedOutput()
 		if err != nil {
-			return fmt.Errorf("%v: %s", err, out)
+			return fmt.Errorf("%w: %s", err, out)
 		}
 		return nil
 	}
