@@ -3,7 +3,9 @@
 # direct connection (see docs/performance.md).
 #
 #   bench/run.sh [RESULTS.json] [proxybench flags...]
-#   QUICK=1 bench/run.sh            # smoke test, about 2 minutes
+#   QUICK=1 bench/run.sh            # smoke test, about 10 minutes
+#   CELLS=tls,idle bench/run.sh     # only some cell groups: http, tls, idle,
+#                                   # grpc, ws, routes (default all)
 #
 # Installs the Debian packages it needs where they are missing (as root),
 # builds rauta and the harness, runs bench/proxybench, prints the table and
@@ -58,5 +60,6 @@ go build -o "$bin/proxybench" ./bench/proxybench
 
 flags=()
 [ "${QUICK:-0}" = 1 ] && flags+=(-quick)
+[ -n "${CELLS:-}" ] && flags+=(-cells "$CELLS")
 echo "load average: $(cut -d' ' -f1-3 /proc/loadavg)"
 "$bin/proxybench" -rauta "$bin/rauta" -out "$out" "${flags[@]}" "$@"

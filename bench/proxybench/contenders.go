@@ -19,7 +19,15 @@ type contender struct {
 	Config     string `json:"config,omitempty"`
 	// Balanced is true when requests must reach all three endpoints.
 	Balanced bool `json:"balanced"`
+	// Addresses of the issue 18 cells: HTTPS with the ECDSA and the RSA
+	// certificate, gRPC over h2c, WebSocket.
+	TLSAddr    string `json:"tls_addr,omitempty"`
+	TLSRSAAddr string `json:"tls_rsa_addr,omitempty"`
+	GRPCAddr   string `json:"grpc_addr"`
+	WSAddr     string `json:"ws_addr"`
 }
+
+func loopback(port int) string { return "127.0.0.1:" + strconv.Itoa(port) }
 
 var allContenders = []string{"direct", "rauta", "nginx", "haproxy", "caddy"}
 
@@ -30,19 +38,21 @@ func newContender(name string, e *env, cpu, rautaBin string) (*contender, error)
 	proxyH1 := fmt.Sprintf("http://127.0.0.1:%d", httpPort)
 	proxyH2 := fmt.Sprintf("https://127.0.0.1:%d", httpsPort)
 	pin := []string{"taskset", "-c", cpu}
-	c := &contender{Name: name, H1URL: proxyH1, H2URL: proxyH2, Balanced: true}
+	c := &contender{Name: name, H1URL: proxyH1, H2URL: proxyH2, Balanced: true,
+		TLSAddr: loopback(httpsPort), TLSRSAAddr: loopback(httpsRSAPort), GRPCAddr: loopback(grpcPort), WSAddr: loopback(wsPort)}
 	var err error
 	switch name {
 	case "direct":
 		c.H1URL = "http://127.0.0.1:" + strconv.Itoa(backendBasePort)
 		c.H2URL = "https://127.0.0.1:" + strconv.Itoa(directH2Port)
 		c.Balanced = false
+		c.TLSAddr, c.TLSRSAAddr, c.GRPCAddr, c.WSAddr = "", "", loopback(goGRPCPort), loopback(goWSPort)
 		return c, nil
 	case "rauta":
 		if rautaBin == "" {
 			return nil, fmt.Errorf("contender rauta: -rauta (path of the rauta binary) is required")
 		}
-		dir := e.path("rauta")
+		dir := e.path(e.tag + "rauta")
 		c.ConfigFile = dir + "/bench.yaml"
 		if c.Config, err = e.rautaManifests(); err == nil {
 			err = mkdirWrite(dir, c.ConfigFile, c.Config)
@@ -52,15 +62,15 @@ func newContender(name string, e *env, cpu, rautaBin string) (*contender, error)
 		c.Env = []string{"GOMAXPROCS=1"}
 	case "nginx":
 		c.Config = e.nginxConfig()
-		c.ConfigFile, err = e.write("nginx.conf", c.Config)
+		c.ConfigFile, err = e.write(e.tag+"nginx.conf", c.Config)
 		c.Argv = append(pin, "nginx", "-p", e.dir, "-c", c.ConfigFile, "-e", e.path("nginx-error.log"))
 	case "haproxy":
 		c.Config = e.haproxyConfig()
-		c.ConfigFile, err = e.write("haproxy.cfg", c.Config)
+		c.ConfigFile, err = e.write(e.tag+"haproxy.cfg", c.Config)
 		c.Argv = append(pin, "haproxy", "-db", "-f", c.ConfigFile)
 	case "caddy":
 		c.Config = e.caddyConfig()
-		c.ConfigFile, err = e.write("Caddyfile", c.Config)
+		c.ConfigFile, err = e.write(e.tag+"Caddyfile", c.Config)
 		c.Argv = append(pin, "caddy", "run", "--config", c.ConfigFile, "--adapter", "caddyfile")
 		// Caddy writes state under HOME/XDG dirs: keep it in the temp dir.
 		c.Env = []string{"GOMAXPROCS=1", "HOME=" + e.dir, "XDG_DATA_HOME=" + e.path("caddy-data"), "XDG_CONFIG_HOME=" + e.path("caddy-config")}

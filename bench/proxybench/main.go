@@ -22,12 +22,21 @@ import (
 	"os"
 	"os/signal"
 	"path/filepath"
+	"slices"
 	"strings"
 	"syscall"
 	"time"
 )
 
 func main() {
+	if len(os.Args) > 1 {
+		switch os.Args[1] {
+		case "client":
+			os.Exit(runClient(os.Args[2:]))
+		case "backend":
+			os.Exit(runBackend(os.Args[2:]))
+		}
+	}
 	os.Exit(run())
 }
 
@@ -51,6 +60,8 @@ type options struct {
 	// rautaEnv is added to rauta's environment (GOGC=400 GODEBUG=...), to
 	// measure runtime settings without rebuilding.
 	rautaEnv []string
+	// groups are the cell groups to run (groups.go).
+	groups []string
 }
 
 func parseFlags() (options, error) {
@@ -63,10 +74,11 @@ func parseFlags() (options, error) {
 	flag.IntVar(&o.headline, "headline-repeats", 6, "extra measurements of the headline cell ("+headlineCell.name()+") per contender")
 	flag.DurationVar(&o.duration, "duration", 5*time.Second, "length of every wrk and h2load run (whole seconds)")
 	flag.DurationVar(&o.warmup, "warmup", time.Second, "warm-up load after each contender starts")
-	flag.BoolVar(&o.quick, "quick", false, "smoke test: 1 repeat, 2 s runs, 3 cells")
+	flag.BoolVar(&o.quick, "quick", false, "smoke test: 1 repeat, 2 s runs, 3 HTTP cells, the short cells of the other groups")
 	flag.StringVar(&o.proxyCPU, "proxy-cpu", "0", "CPU the contender is pinned to")
 	flag.StringVar(&o.loadCPU, "load-cpu", "1", "CPU the backend, wrk and h2load are pinned to")
 	flag.BoolVar(&o.keepDir, "keep", false, "keep the temp dir with configs and logs")
+	cellList := flag.String("cells", "all", "comma-separated cell groups: "+strings.Join(allGroups, ",")+" (or all)")
 	var rautaEnv string
 	flag.StringVar(&rautaEnv, "rauta-env", "", "space-separated NAME=VALUE pairs added to rauta's environment")
 	compare := flag.Bool("compare", false, "measure nothing: pool the -out files named as arguments and print RAUTA's paired ratios over all of them")
@@ -80,6 +92,10 @@ func parseFlags() (options, error) {
 	}
 	if o.out == "" {
 		return o, errors.New("-out is required")
+	}
+	var err error
+	if o.groups, err = parseGroups(*cellList); err != nil {
+		return o, err
 	}
 	if o.quick {
 		o.repeats, o.headline, o.duration = 1, 0, 2*time.Second
@@ -150,7 +166,14 @@ func bench(ctx context.Context, o options, ps *procs) (*report, error) {
 	} else {
 		defer os.RemoveAll(dir)
 	}
+	// The idle cell holds up to 50,000 connections in this process and
+	// as many in the proxy, which inherits this limit.
 	e := &env{dir: dir}
+	if slices.Contains(o.groups, groupIdle) {
+		if e.fdLimit, err = raiseNoFile(4 * idleMaxConns); err != nil {
+			return nil, err
+		}
+	}
 	shell := func(argv ...string) error { _, err := runTool(ctx, 30*time.Second, argv); return err }
 	if err := e.writeCert(shell); err != nil {
 		return nil, err
@@ -167,7 +190,21 @@ func bench(ctx context.Context, o options, ps *procs) (*report, error) {
 		return nil, err
 	}
 
-	rep := newReport(o)
+	if !slices.Contains(o.groups, groupHTTP) {
+		o.headline = 0 // the headline cell is an HTTP cell
+	}
+	cells := []cell(nil)
+	if slices.Contains(o.groups, groupHTTP) {
+		cells = defaultCells
+		if o.quick {
+			cells = quickCells
+		}
+	}
+	var xcells []xcell
+	for _, g := range o.groups {
+		xcells = append(xcells, xcellsOf(g, o.quick)...)
+	}
+	rep := newReport(o, cells, xcells)
 	var cts []*contender
 	for _, name := range o.contenders {
 		c, err := newContender(name, e, o.proxyCPU, o.rautaBin)
@@ -179,6 +216,10 @@ func bench(ctx context.Context, o options, ps *procs) (*report, error) {
 		}
 		cts = append(cts, c)
 		rep.Contenders = append(rep.Contenders, c)
+	}
+	x, err := newExtras(e, o, cts, xcells)
+	if err != nil {
+		return nil, err
 	}
 
 	// The backend: one nginx worker on the load CPU.
@@ -202,16 +243,20 @@ func bench(ctx context.Context, o options, ps *procs) (*report, error) {
 	if err := chk.verify(ctx, direct); err != nil {
 		return nil, fmt.Errorf("backend: %w", err)
 	}
-
-	cells := defaultCells
-	if o.quick {
-		cells = quickCells
+	// The Go backends of the gRPC and WebSocket cells, also on the load CPU.
+	if x.needGoBackend() {
+		gb, err := x.startGoBackend(ctx, ps)
+		if err != nil {
+			return nil, err
+		}
+		defer ps.stop(gb, 3*time.Second)
 	}
+
 	total := o.repeats + o.headline
 	for r := 0; r < total; r++ {
-		cs := cells
+		cs, xs := cells, x.mainCells()
 		if r >= o.repeats {
-			cs = []cell{headlineCell}
+			cs, xs = []cell{headlineCell}, nil
 		}
 		// Rotate the order so no contender always runs first or last.
 		for i := range cts {
@@ -219,8 +264,15 @@ func bench(ctx context.Context, o options, ps *procs) (*report, error) {
 			if err := ctx.Err(); err != nil {
 				return rep, err
 			}
-			fmt.Printf("repeat %d/%d: %s\n", r+1, total, ct.Name)
-			measureContender(ctx, o, e, ps, chk, ct, cs, script, r, rep)
+			mine := x.cellsFor(ct.Name, xs)
+			if len(cs) > 0 || len(mine) > 0 {
+				fmt.Printf("repeat %d/%d: %s\n", r+1, total, ct.Name)
+				measureContender(ctx, o, e, ps, chk, ct, cs, mine, script, r, rep, x)
+			}
+			if r < o.repeats {
+				x.measureIdle(ctx, ps, chk, ct, r, rep)
+				x.measureRoutes(ctx, ps, ct, r, rep)
+			}
 			if done, err := backend.exited(); done {
 				return rep, fmt.Errorf("backend exited (%w); log %s", err, fileTail(backend.log, 400))
 			}
@@ -231,10 +283,10 @@ func bench(ctx context.Context, o options, ps *procs) (*report, error) {
 
 // measureContender starts one contender, checks it, runs every cell once and
 // stops it. Failures are recorded in the report, never skipped silently.
-func measureContender(ctx context.Context, o options, e *env, ps *procs, chk *checker, ct *contender, cells []cell, script string, rep int, out *report) {
+func measureContender(ctx context.Context, o options, e *env, ps *procs, chk *checker, ct *contender, cells []cell, xcells []xcell, script string, rep int, out *report, x *extras) {
 	var p *proc
 	if len(ct.Argv) > 0 {
-		if err := portsFree(httpPort, httpsPort, rautaAdminPort); err != nil {
+		if err := portsFree(httpPort, httpsPort, httpsRSAPort, grpcPort, wsPort, rautaAdminPort); err != nil {
 			out.fail(ct.Name, rep, "start", err)
 			return
 		}
@@ -256,53 +308,71 @@ func measureContender(ctx context.Context, o options, e *env, ps *procs, chk *ch
 	}
 	// Warm up connection pools and heaps; the numbers are discarded.
 	wd := max(o.warmup.Round(time.Second), time.Second)
-	_, _ = runWrk(ctx, wrkArgv(o.loadCPU, script, ct.H1URL+"/1k", 64, wd), wd)
-	_, _ = runH2load(ctx, h2loadArgv(o.loadCPU, e.path("h2load.log"), ct.H2URL+"/1k", 64, wd), e.path("h2load.log"), wd)
+	if len(cells) > 0 {
+		_, _ = runWrk(ctx, wrkArgv(o.loadCPU, script, ct.H1URL+"/1k", 64, wd), wd)
+		_, _ = runH2load(ctx, h2loadArgv(o.loadCPU, e.path("h2load.log"), ct.H2URL+"/1k", 64, wd), e.path("h2load.log"), wd)
+	}
 
 	for _, c := range cells {
 		if ctx.Err() != nil {
 			return
 		}
-		s := sample{Contender: ct.Name, Cell: c.name(), Repeat: rep}
-		pgid := 0
-		if p != nil {
-			pgid = p.pgid()
-			s.RSSReset = resetPeakRSS(pgid)
-			s.CPUSeconds = -cpuSeconds(pgid)
-		}
-		var res result
-		var err error
-		cpuBefore := readCPUTimes()
-		if c.Proto == "h2" {
-			logFile := e.path("h2load.log")
-			res, err = runH2load(ctx, h2loadArgv(o.loadCPU, logFile, ct.H2URL+"/"+c.Body, c.Conns, o.duration), logFile, o.duration)
-		} else {
-			res, err = runWrk(ctx, wrkArgv(o.loadCPU, script, ct.H1URL+"/"+c.Body, c.Conns, o.duration), o.duration)
-		}
-		s.Machine = cpuUseBetween(cpuBefore, readCPUTimes(), o.proxyCPU, o.loadCPU)
-		if p != nil {
-			s.CPUSeconds += cpuSeconds(pgid)
-			s.PeakRSS = peakRSSBytes(pgid)
-			if done, perr := p.exited(); done && err == nil {
-				err = fmt.Errorf("contender exited during the run (%w); log: %s", perr, fileTail(p.log, 400))
+		s := measure(o, p, ct.Name, c.name(), rep, len(e.bodies[c.Body]), func() (result, error) {
+			if c.Proto == "h2" {
+				logFile := e.path("h2load.log")
+				return runH2load(ctx, h2loadArgv(o.loadCPU, logFile, ct.H2URL+"/"+c.Body, c.Conns, o.duration), logFile, o.duration)
 			}
-		} else {
-			s.CPUSeconds = 0
-		}
-		s.result = res
-		if err == nil {
-			err = res.check(len(e.bodies[c.Body]))
-		}
-		if err != nil {
-			s.Error = err.Error()
-		}
+			return runWrk(ctx, wrkArgv(o.loadCPU, script, ct.H1URL+"/"+c.Body, c.Conns, o.duration), o.duration)
+		})
 		out.add(s)
-		status := "ok"
-		if s.Error != "" {
-			status = "INVALID: " + s.Error
-		}
-		fmt.Printf("  %-14s %9.0f req/s  p50 %6.2f ms  p99 %6.2f ms  cpu %5.2f s  %s  %s\n", c.name(), res.RPS, res.P50ms, res.P99ms, s.CPUSeconds, s.Machine, status)
+		s.print()
 	}
+	for _, c := range xcells {
+		if ctx.Err() != nil {
+			return
+		}
+		out.add(x.measureClientCell(ctx, p, ct, c, rep))
+	}
+}
+
+// measure runs one load run against the contender's process group p (nil
+// for direct) and records its CPU time, peak RSS and the machine's load.
+func measure(o options, p *proc, contender, cellName string, rep, body int, load func() (result, error)) sample {
+	s := sample{Contender: contender, Cell: cellName, Repeat: rep}
+	pgid := 0
+	if p != nil {
+		pgid = p.pgid()
+		s.RSSReset = resetPeakRSS(pgid)
+		s.CPUSeconds = -cpuSeconds(pgid)
+	}
+	cpuBefore := readCPUTimes()
+	res, err := load()
+	s.Machine = cpuUseBetween(cpuBefore, readCPUTimes(), o.proxyCPU, o.loadCPU)
+	if p != nil {
+		s.CPUSeconds += cpuSeconds(pgid)
+		s.PeakRSS = peakRSSBytes(pgid)
+		if done, perr := p.exited(); done && err == nil {
+			err = fmt.Errorf("contender exited during the run (%w); log: %s", perr, fileTail(p.log, 400))
+		}
+	} else {
+		s.CPUSeconds = 0
+	}
+	s.result = res
+	if err == nil {
+		err = res.check(body)
+	}
+	if err != nil {
+		s.Error = err.Error()
+	}
+	return s
+}
+
+func (s sample) print() {
+	status := "ok"
+	if s.Error != "" {
+		status = "INVALID: " + s.Error
+	}
+	fmt.Printf("  %-22s %9.0f req/s  p50 %6.2f ms  p99 %6.2f ms  cpu %5.2f s  %s  %s\n", s.Cell, s.RPS, s.P50ms, s.P99ms, s.CPUSeconds, s.Machine, status)
 }
 
 func mkdirWrite(dir, file, content string) error {

@@ -52,6 +52,13 @@ type sample struct {
 	// Machine is how busy both CPUs were during the run, by anyone.
 	Machine cpuUse `json:"machine"`
 	Error   string `json:"error,omitempty"`
+	// Resumed counts handshakes that resumed a session (TLS cells).
+	Resumed uint64 `json:"resumed,omitempty"`
+	// RSS is the group's VmRSS just before the run, and ReadySeconds the
+	// time from start to the first right answer (routes cell).
+	RSS          uint64  `json:"rss_before_bytes,omitempty"`
+	PSS          uint64  `json:"pss_before_bytes,omitempty"`
+	ReadySeconds float64 `json:"ready_seconds,omitempty"`
 }
 
 // failure is a contender that did not start or answered wrongly.
@@ -96,6 +103,15 @@ type report struct {
 	Samples    []sample     `json:"samples"`
 	Medians    []median     `json:"medians"`
 	Paired     []paired     `json:"paired"`
+	// Captions say what one operation of a cell is (client cells), and
+	// Groups which group a cell of issue 18 belongs to.
+	Captions map[string]string `json:"captions,omitempty"`
+	Groups   map[string]string `json:"groups,omitempty"`
+	// IdleCells, IdleSamples and IdlePaired are the idle-connection cells,
+	// which measure memory per connection instead of requests.
+	IdleCells   []string     `json:"idle_cells,omitempty"`
+	IdleSamples []idleSample `json:"idle_samples,omitempty"`
+	IdlePaired  []idlePaired `json:"idle_paired,omitempty"`
 }
 
 // paired compares RAUTA with one other contender run by run: each ratio is
@@ -125,14 +141,22 @@ type hostInfo struct {
 	Versions map[string]string `json:"versions"`
 }
 
-func newReport(o options) *report {
-	cells := defaultCells
-	if o.quick {
-		cells = quickCells
-	}
-	r := &report{Started: time.Now().UTC(), LoadBefore: loadavg(), Repeats: o.repeats, Headline: o.headline, Duration: o.duration.String()}
+func newReport(o options, cells []cell, xcells []xcell) *report {
+	r := &report{Started: time.Now().UTC(), LoadBefore: loadavg(), Repeats: o.repeats, Headline: o.headline, Duration: o.duration.String(),
+		Captions: map[string]string{}, Groups: map[string]string{}}
 	for _, c := range cells {
 		r.Cells = append(r.Cells, c.name())
+	}
+	for _, c := range xcells {
+		if c.Group == groupIdle {
+			r.IdleCells = append(r.IdleCells, c.Name)
+			continue
+		}
+		r.Cells = append(r.Cells, c.Name)
+		r.Groups[c.Name] = c.Group
+		if c.Caption != "" {
+			r.Captions[c.Name] = c.Caption
+		}
 	}
 	r.Host = hostInfo{CPUs: runtime.NumCPU(), Kernel: firstLine(cmdOut("uname", "-r")), Versions: map[string]string{
 		"nginx":   firstLine(cmdOut("nginx", "-v")),
@@ -163,6 +187,9 @@ func (r *report) finish() {
 	for _, cellName := range r.Cells {
 		var ms []median
 		for _, ct := range r.Contenders {
+			if g := r.Groups[cellName]; g != "" && !takesPart(ct.Name, g) {
+				continue
+			}
 			m := median{Contender: ct.Name, Cell: cellName}
 			var rps, p50, p99, cpu, cpuReq, rss, loadBusy, steal []float64
 			for _, s := range r.Samples {
@@ -202,6 +229,7 @@ func (r *report) finish() {
 		r.Medians = append(r.Medians, ms...)
 	}
 	r.Paired = r.pairs("rauta")
+	r.IdlePaired = r.idlePairs("rauta")
 }
 
 // pairs compares contender a with every other contender in every cell.
@@ -273,7 +301,12 @@ func (r *report) table() string {
 		fmt.Fprintf(&b, "%s: %d more repeats\n", headlineCell.name(), r.Headline)
 	}
 	for _, cellName := range r.Cells {
-		fmt.Fprintf(&b, "\n%s\n%-9s %10s %8s %8s %7s %10s %9s %8s %9s %6s %6s %5s\n", cellName,
+		if c := r.Captions[cellName]; c != "" {
+			fmt.Fprintf(&b, "\n%s\n  (%s)", cellName, c)
+		} else {
+			b.WriteString("\n" + cellName)
+		}
+		fmt.Fprintf(&b, "\n%-9s %10s %8s %8s %7s %10s %9s %8s %9s %6s %6s %5s\n",
 			"contender", "req/s", "p50 ms", "p99 ms", "CPU s", "CPU us/req", "RSS MiB", "vs best", "vs direct", "load%", "steal%", "runs")
 		for _, m := range r.Medians {
 			if m.Cell != cellName {
@@ -294,8 +327,10 @@ func (r *report) table() string {
 			fmt.Fprintf(&b, "%-9s %10.0f %8.2f %8.2f %7s %10s %9s %8.2f %9s %6.0f %6.0f %2d/%d\n", m.Contender, m.RPS, m.P50ms, m.P99ms,
 				cpu, cpuReq, rss, m.VsBest, vsDirect, m.LoadBusy, m.Steal, m.Valid, m.Runs)
 		}
+		r.extraLines(&b, cellName)
 		r.pairedLines(&b, cellName)
 	}
+	r.idleTable(&b)
 	if len(r.Failures) > 0 {
 		b.WriteString("\nfailures:\n")
 		for _, f := range r.Failures {
