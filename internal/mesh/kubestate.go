@@ -8,6 +8,10 @@ import (
 	discoveryv1 "k8s.io/api/discovery/v1"
 )
 
+// labelServiceProxyName marks a Service served by another proxy;
+// kube-proxy leaves such Services alone, and so does the mesh.
+const labelServiceProxyName = "service.kubernetes.io/service-proxy-name"
+
 // Input is what FromKube reads: the objects of every namespace, and this
 // node's name for Services whose internalTrafficPolicy is Local.
 type Input struct {
@@ -23,7 +27,8 @@ type Input struct {
 // port makes a frontend. Its backends are the ready endpoints of the
 // Service's EndpointSlices of the same address family, at the port the
 // slice gives for the Service port's name. Headless and ExternalName
-// Services have no ClusterIP and no frontend. With
+// Services have no ClusterIP and no frontend, and Services labelled
+// service.kubernetes.io/service-proxy-name belong to another proxy. With
 // internalTrafficPolicy Local only endpoints on NodeName count (none when
 // NodeName is empty), as kube-proxy does.
 func FromKube(in Input) State {
@@ -40,7 +45,7 @@ func FromKube(in Input) State {
 
 	st := make(State)
 	for _, svc := range in.Services {
-		if svc.Spec.Type == corev1.ServiceTypeExternalName {
+		if svc.Spec.Type == corev1.ServiceTypeExternalName || svc.Labels[labelServiceProxyName] != "" {
 			continue
 		}
 		local := svc.Spec.InternalTrafficPolicy != nil && *svc.Spec.InternalTrafficPolicy == corev1.ServiceInternalTrafficPolicyLocal

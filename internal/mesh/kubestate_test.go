@@ -118,9 +118,14 @@ func TestFromKube(t *testing.T) {
 			{Addr: netip.MustParseAddr("10.96.0.13"), Port: 80, Proto: TCP}: {Service: "default/noslice"},
 		},
 	}, {
-		name: "headless, ExternalName and SCTP make no frontend",
+		name: "headless, ExternalName, SCTP and another proxy's Services make no frontend",
 		in: Input{
 			Services: []*corev1.Service{
+				func() *corev1.Service {
+					s := service("default", "other-proxy", []string{"10.96.0.17"}, corev1.ServicePort{Port: 80})
+					s.Labels = map[string]string{"service.kubernetes.io/service-proxy-name": "other"}
+					return s
+				}(),
 				service("default", "headless", []string{"None"}, corev1.ServicePort{Port: 80}),
 				{ObjectMeta: metav1.ObjectMeta{Namespace: "default", Name: "ext"}, Spec: corev1.ServiceSpec{Type: corev1.ServiceTypeExternalName, ExternalName: "example.com"}},
 				service("default", "sctp", []string{"10.96.0.14"}, corev1.ServicePort{Port: 80, Protocol: corev1.ProtocolSCTP}),
