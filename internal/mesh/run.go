@@ -79,17 +79,16 @@ func Serve(ctx context.Context, cfg Config, client kubernetes.Interface, logger 
 		g.Go(func() error { return srv.Run(gctx) })
 	}
 	g.Go(func() error {
-		if err := watch.start(gctx); err != nil {
-			if gctx.Err() != nil {
-				return nil
-			}
-			return err
+		if !watch.start(gctx) {
+			return nil // ended before the caches synced
 		}
 		s.sync(watch)
 		coalescer.Run(gctx, func() { s.sync(watch) })
 		return nil
 	})
-	return g.Wait()
+	err = g.Wait()
+	watch.factory.Shutdown() // the informers' goroutines end with ctx
+	return err
 }
 
 // syncer writes the caches' content into the maps.
@@ -138,7 +137,7 @@ func (s *syncer) ready() error {
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	if !s.synced {
-		return errors.New("Services and EndpointSlices not yet written to the maps")
+		return errors.New("the maps are not yet written from the Services and EndpointSlices")
 	}
 	return nil
 }

@@ -2,7 +2,6 @@ package mesh
 
 import (
 	"context"
-	"errors"
 	"fmt"
 
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
@@ -73,13 +72,11 @@ func dropManagedFields(obj any) (any, error) {
 	return obj, nil
 }
 
-// start runs the informers and waits for their first lists.
-func (w *watcher) start(ctx context.Context) error {
+// start runs the informers and waits for their first lists; false: ctx
+// ended first.
+func (w *watcher) start(ctx context.Context) bool {
 	w.factory.Start(ctx.Done())
-	if !cache.WaitForCacheSync(ctx.Done(), w.synced...) {
-		return errors.New("mesh: Service and EndpointSlice caches did not sync")
-	}
-	return nil
+	return cache.WaitForCacheSync(ctx.Done(), w.synced...)
 }
 
 // input is the current content of the caches. The objects are shared
