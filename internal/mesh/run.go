@@ -8,7 +8,6 @@ import (
 	"sync"
 	"time"
 
-	"golang.org/x/sync/errgroup"
 	"k8s.io/client-go/kubernetes"
 
 	"github.com/false-systems/rauta/internal/admin"
@@ -74,21 +73,31 @@ func Serve(ctx context.Context, cfg Config, client kubernetes.Interface, logger 
 		servers = append(servers, probes)
 	}
 
-	g, gctx := errgroup.WithContext(ctx)
+	// The servers and the sync loop run until ctx ends or one of them
+	// fails, which ends the others.
+	gctx, stop := context.WithCancel(ctx)
+	defer stop()
+	errc := make(chan error, len(servers)+1)
 	for _, srv := range servers {
-		g.Go(func() error { return srv.Run(gctx) })
+		go func() { errc <- srv.Run(gctx) }()
 	}
-	g.Go(func() error {
-		if !watch.start(gctx) {
-			return nil // ended before the caches synced
+	go func() {
+		if watch.start(gctx) {
+			s.sync(watch)
+			coalescer.Run(gctx, func() { s.sync(watch) })
 		}
-		s.sync(watch)
-		coalescer.Run(gctx, func() { s.sync(watch) })
-		return nil
-	})
-	err = g.Wait()
-	watch.factory.Shutdown() // the informers' goroutines end with ctx
-	return err
+		errc <- nil
+	}()
+	var errs []error
+	for range len(servers) + 1 {
+		if err := <-errc; err != nil {
+			errs = append(errs, err)
+			stop()
+		}
+	}
+	stop()
+	watch.factory.Shutdown() // the informers' goroutines end with gctx
+	return errors.Join(errs...)
 }
 
 // syncer writes the caches' content into the maps.
