@@ -15,9 +15,14 @@
 //     ClusterIP:port the datagram was sent to, so a reply "comes from" it.
 //
 // The original destination of every translated socket is recorded in
-// mesh_orig_dst, keyed by the socket cookie, so that userspace (the node
-// mesh proxy of a later slice) can learn where a steered connection was
-// going without SO_ORIGINAL_DST and iptables.
+// mesh_orig_dst, keyed by the socket cookie. The node mesh proxy cannot
+// see the cookie of a client's socket, only the client's address and port
+// on the connection it accepts; a sockops program copies the entry of a
+// socket steered to the proxy into mesh_steered, keyed by that address
+// and port, once the client's port exists (the handshake's SYN-ACK, before
+// the proxy's accept returns), and removes it when the socket closes. So
+// the proxy learns where a connection was going without SO_ORIGINAL_DST
+// and iptables.
 //
 // Addresses are 16 bytes in every map; IPv4 is stored v4-mapped
 // (::ffff:a.b.c.d), so one map serves both families and an IPv6 socket
@@ -43,6 +48,7 @@ char __license[] SEC("license") = "Dual BSD/GPL";
 #define MAX_ENDPOINTS 65536  // endpoint slots over all frontends
 #define MAX_ORIG_DST 65536   // translated sockets remembered (LRU)
 #define MAX_REV_NAT 32768    // UDP (socket, endpoint) pairs remembered (LRU)
+#define MAX_STEERED 32768    // TCP connections to the mesh proxy (LRU)
 
 // svc_value.flags
 #define SVC_STEER_PROXY 1 // send to the node's mesh proxy (GAMMA routes)
@@ -110,6 +116,14 @@ struct rev_key {
 	__u32 pad2;
 };
 
+// A TCP client's own address and port (network byte order), as the mesh
+// proxy sees its peer.
+struct peer_key {
+	__u32 addr[4];
+	__u16 port;
+	__u16 pad;
+};
+
 // The node's settings, one entry, written by the agent.
 struct node_config {
 	struct ep_value proxy4; // v4-mapped; port 0: no proxy, steering is off
@@ -147,6 +161,14 @@ struct {
 	__type(value, struct ep_value);
 	__uint(pinning, LIBBPF_PIN_BY_NAME);
 } mesh_rev_nat SEC(".maps");
+
+struct {
+	__uint(type, BPF_MAP_TYPE_LRU_HASH);
+	__uint(max_entries, MAX_STEERED);
+	__type(key, struct peer_key);
+	__type(value, struct orig_value);
+	__uint(pinning, LIBBPF_PIN_BY_NAME);
+} mesh_steered SEC(".maps");
 
 struct {
 	__uint(type, BPF_MAP_TYPE_ARRAY);
@@ -413,4 +435,59 @@ SEC("cgroup/getpeername6")
 int mesh_getpeername6(struct bpf_sock_addr *ctx)
 {
 	return restore_peer(ctx, 0);
+}
+
+static __always_inline void local_peer(struct bpf_sock_ops *skops, struct peer_key *k)
+{
+	// Every field is loaded unconditionally, through volatile: otherwise
+	// clang selects a pointer into the context by family and loads
+	// through it, which the verifier refuses ("modified ctx ptr").
+	__u32 family = skops->family;
+	__u32 ip4 = *(volatile __u32 *)&skops->local_ip4;
+	__u32 a0 = *(volatile __u32 *)&skops->local_ip6[0];
+	__u32 a1 = *(volatile __u32 *)&skops->local_ip6[1];
+	__u32 a2 = *(volatile __u32 *)&skops->local_ip6[2];
+	__u32 a3 = *(volatile __u32 *)&skops->local_ip6[3];
+	if (family == 2 /* AF_INET */) {
+		a0 = 0;
+		a1 = 0;
+		a2 = bpf_htonl(0xffff);
+		a3 = ip4;
+	}
+	k->addr[0] = a0;
+	k->addr[1] = a1;
+	k->addr[2] = a2;
+	k->addr[3] = a3;
+	k->port = bpf_htons((__u16)skops->local_port);
+}
+
+// mesh_sockops publishes a connection steered to the mesh proxy under the
+// client's address and port when its handshake completes, and withdraws it
+// when the connection closes. Sockets that were not steered cost one
+// lookup at establishment and nothing after.
+SEC("sockops")
+int mesh_sockops(struct bpf_sock_ops *skops)
+{
+	if (skops->family != 2 && skops->family != 10 /* AF_INET6 */)
+		return 1;
+	struct peer_key k = {};
+	switch (skops->op) {
+	case BPF_SOCK_OPS_ACTIVE_ESTABLISHED_CB: {
+		__u64 cookie = bpf_get_socket_cookie(skops);
+		struct orig_value *o = bpf_map_lookup_elem(&mesh_orig_dst, &cookie);
+		if (!o || !o->steered)
+			return 1;
+		local_peer(skops, &k);
+		bpf_map_update_elem(&mesh_steered, &k, o, BPF_ANY);
+		bpf_sock_ops_cb_flags_set(skops, skops->bpf_sock_ops_cb_flags | BPF_SOCK_OPS_STATE_CB_FLAG);
+		return 1;
+	}
+	case BPF_SOCK_OPS_STATE_CB:
+		if (skops->args[1] != BPF_TCP_CLOSE)
+			return 1;
+		local_peer(skops, &k);
+		bpf_map_delete_elem(&mesh_steered, &k);
+		return 1;
+	}
+	return 1;
 }

@@ -44,6 +44,13 @@ type MeshOrigValue struct {
 	Pad         uint16
 }
 
+type MeshPeerKey struct {
+	_    structs.HostLayout
+	Addr [4]uint32
+	Port uint16
+	Pad  uint16
+}
+
 type MeshRevKey struct {
 	_      structs.HostLayout
 	Cookie uint64
@@ -78,6 +85,7 @@ const (
 	MeshMapMeshRevNat        = "mesh_rev_nat"
 	MeshMapMeshServices      = "mesh_services"
 	MeshMapMeshStats         = "mesh_stats"
+	MeshMapMeshSteered       = "mesh_steered"
 	MeshProgMeshConnect4     = "mesh_connect4"
 	MeshProgMeshConnect6     = "mesh_connect6"
 	MeshProgMeshGetpeername4 = "mesh_getpeername4"
@@ -86,6 +94,7 @@ const (
 	MeshProgMeshRecvmsg6     = "mesh_recvmsg6"
 	MeshProgMeshSendmsg4     = "mesh_sendmsg4"
 	MeshProgMeshSendmsg6     = "mesh_sendmsg6"
+	MeshProgMeshSockops      = "mesh_sockops"
 )
 
 // LoadMesh returns the embedded CollectionSpec for Mesh.
@@ -138,6 +147,7 @@ type MeshProgramSpecs struct {
 	MeshRecvmsg6     *ebpf.ProgramSpec `ebpf:"mesh_recvmsg6"`
 	MeshSendmsg4     *ebpf.ProgramSpec `ebpf:"mesh_sendmsg4"`
 	MeshSendmsg6     *ebpf.ProgramSpec `ebpf:"mesh_sendmsg6"`
+	MeshSockops      *ebpf.ProgramSpec `ebpf:"mesh_sockops"`
 }
 
 // MeshMapSpecs contains maps before they are loaded into the kernel.
@@ -150,6 +160,7 @@ type MeshMapSpecs struct {
 	MeshRevNat    *ebpf.MapSpec `ebpf:"mesh_rev_nat"`
 	MeshServices  *ebpf.MapSpec `ebpf:"mesh_services"`
 	MeshStats     *ebpf.MapSpec `ebpf:"mesh_stats"`
+	MeshSteered   *ebpf.MapSpec `ebpf:"mesh_steered"`
 }
 
 // MeshVariableSpecs contains global variables before they are loaded into the kernel.
@@ -184,6 +195,7 @@ type MeshMaps struct {
 	MeshRevNat    *ebpf.Map `ebpf:"mesh_rev_nat"`
 	MeshServices  *ebpf.Map `ebpf:"mesh_services"`
 	MeshStats     *ebpf.Map `ebpf:"mesh_stats"`
+	MeshSteered   *ebpf.Map `ebpf:"mesh_steered"`
 }
 
 func (m *MeshMaps) Close() error {
@@ -194,6 +206,7 @@ func (m *MeshMaps) Close() error {
 		m.MeshRevNat,
 		m.MeshServices,
 		m.MeshStats,
+		m.MeshSteered,
 	)
 }
 
@@ -215,6 +228,7 @@ type MeshPrograms struct {
 	MeshRecvmsg6     *ebpf.Program `ebpf:"mesh_recvmsg6"`
 	MeshSendmsg4     *ebpf.Program `ebpf:"mesh_sendmsg4"`
 	MeshSendmsg6     *ebpf.Program `ebpf:"mesh_sendmsg6"`
+	MeshSockops      *ebpf.Program `ebpf:"mesh_sockops"`
 }
 
 func (p *MeshPrograms) Close() error {
@@ -227,6 +241,7 @@ func (p *MeshPrograms) Close() error {
 		p.MeshRecvmsg6,
 		p.MeshSendmsg4,
 		p.MeshSendmsg6,
+		p.MeshSockops,
 	)
 }
 

@@ -59,6 +59,7 @@ func (d *Datapath) hooks() []struct {
 		{"recvmsg6", p.MeshRecvmsg6, ebpf.AttachCGroupUDP6Recvmsg},
 		{"getpeername4", p.MeshGetpeername4, ebpf.AttachCgroupInet4GetPeername},
 		{"getpeername6", p.MeshGetpeername6, ebpf.AttachCgroupInet6GetPeername},
+		{"sockops", p.MeshSockops, ebpf.AttachCGroupSockOps},
 	}
 }
 
@@ -201,7 +202,7 @@ func ignoreNotExist(err error) error {
 
 func (d *Datapath) maps() []*ebpf.Map {
 	m := &d.objs.MeshMaps
-	return []*ebpf.Map{m.MeshServices, m.MeshEndpoints, m.MeshOrigDst, m.MeshRevNat, m.MeshConfig, m.MeshStats}
+	return []*ebpf.Map{m.MeshServices, m.MeshEndpoints, m.MeshOrigDst, m.MeshRevNat, m.MeshSteered, m.MeshConfig, m.MeshStats}
 }
 
 // Writer returns a Writer for the frontend and endpoint maps that knows

@@ -40,12 +40,33 @@ func (d *Datapath) OriginalDestination(cookie uint64) (Original, error) {
 		}
 		return Original{}, fmt.Errorf("original destination of socket %d: %w", cookie, err)
 	}
+	return original(v), nil
+}
+
+// SteeredOriginal is the mesh proxy's side of OriginalDestination: the
+// original destination of a TCP connection steered to the proxy, looked
+// up by the client's address and port (the accepted connection's remote
+// address). It is there from before accept returns until the client's
+// socket closes.
+func (d *Datapath) SteeredOriginal(client netip.AddrPort) (Original, error) {
+	k := bpf.MeshPeerKey{Addr: addrWords(client.Addr()), Port: netPort(client.Port())}
+	var v bpf.MeshOrigValue
+	if err := d.objs.MeshSteered.Lookup(k, &v); err != nil {
+		if errors.Is(err, ebpf.ErrKeyNotExist) {
+			return Original{}, ErrNotTranslated
+		}
+		return Original{}, fmt.Errorf("original destination of the connection from %s: %w", client, err)
+	}
+	return original(v), nil
+}
+
+func original(v bpf.MeshOrigValue) Original {
 	return Original{
 		Frontend: netip.AddrPortFrom(wordsAddr(v.Vip), hostPort(v.VipPort)),
 		Proto:    Proto(v.Proto),
 		Backend:  netip.AddrPortFrom(wordsAddr(v.Backend), hostPort(v.BackendPort)),
 		Steered:  v.Steered != 0,
-	}, nil
+	}
 }
 
 // SocketCookie is the kernel's cookie of a socket (SO_COOKIE, Linux 4.12+),

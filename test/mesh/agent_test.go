@@ -67,14 +67,16 @@ func TestAgentFollowsTheAPIServer(t *testing.T) {
 		},
 	}
 	ctx, cancel := context.WithCancel(context.Background())
-	done := make(chan error, 1)
-	go func() { done <- mesh.Serve(ctx, cfg, client, slog.New(slog.NewTextHandler(io.Discard, nil))) }()
-	stopped := false
+	// done closes when the agent returns, with its error in serveErr.
+	done := make(chan struct{})
+	var serveErr error
+	go func() {
+		defer close(done)
+		serveErr = mesh.Serve(ctx, cfg, client, slog.New(slog.NewTextHandler(io.Discard, nil)))
+	}()
 	t.Cleanup(func() {
-		if !stopped {
-			cancel()
-			<-done
-		}
+		cancel()
+		<-done
 	})
 
 	f := frontend(vip, mesh.TCP)
@@ -87,8 +89,8 @@ func TestAgentFollowsTheAPIServer(t *testing.T) {
 				if ok(st) {
 					return
 				}
-			case err := <-done:
-				t.Fatalf("agent stopped while waiting for %s: %v", what, err)
+			case <-done:
+				t.Fatalf("agent stopped while waiting for %s: %v", what, serveErr)
 			case <-timeout:
 				t.Fatalf("no map update with %s within 30s", what)
 			}
@@ -132,11 +134,10 @@ func TestAgentFollowsTheAPIServer(t *testing.T) {
 	}
 
 	cancel()
-	stopped = true
 	select {
-	case err := <-done:
-		if err != nil {
-			t.Fatalf("agent: %v", err)
+	case <-done:
+		if serveErr != nil {
+			t.Fatalf("agent: %v", serveErr)
 		}
 	case <-time.After(30 * time.Second):
 		t.Fatal("agent did not stop within 30s of its context ending")

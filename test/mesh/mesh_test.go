@@ -6,6 +6,7 @@ import (
 	"net/netip"
 	"strings"
 	"testing"
+	"time"
 
 	"golang.org/x/sys/unix"
 
@@ -185,13 +186,58 @@ func TestOutsideTheCgroupIsUnaffected(t *testing.T) {
 	}
 }
 
+// proxyServer stands in for the node mesh proxy: it answers each
+// connection with the original destination the kernel recorded for the
+// client's address and port, and reports the client address.
+func proxyServer(t *testing.T, d *mesh.Datapath) (netip.AddrPort, <-chan netip.AddrPort) {
+	t.Helper()
+	ln, err := net.Listen("tcp4", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	clients := make(chan netip.AddrPort, 16)
+	done := make(chan struct{})
+	go func() {
+		defer close(done)
+		for {
+			c, err := ln.Accept()
+			if err != nil {
+				return
+			}
+			peer := netip.MustParseAddrPort(c.RemoteAddr().String())
+			answer := "proxy"
+			if orig, err := d.SteeredOriginal(peer); err != nil {
+				answer += " " + err.Error()
+			} else {
+				answer += " for " + orig.Frontend.String()
+			}
+			_, _ = c.Write([]byte(answer + "\n"))
+			select {
+			case clients <- peer:
+			default:
+			}
+			// The client closes first, so its socket reaches TCP_CLOSE.
+			_, _ = c.Read(make([]byte, 1))
+			c.Close()
+		}
+	}()
+	t.Cleanup(func() {
+		ln.Close()
+		<-done
+	})
+	return netip.MustParseAddrPort(ln.Addr().String()), clients
+}
+
 // TestSteerToMeshProxy: a frontend flagged for the mesh proxy goes to the
 // configured proxy address, not its endpoints; the application still sees
-// the ClusterIP and the cookie map says where it was going.
+// the ClusterIP, the cookie map says where it was going, and the proxy
+// finds the original destination from the accepted connection's peer
+// address until the client's socket closes.
 func TestSteerToMeshProxy(t *testing.T) {
 	cgroup, cg := testCgroup(t)
 	d, w := openDatapath(t, cgroup)
-	ep, proxy := tcpServer(t, "tcp4", "endpoint"), tcpServer(t, "tcp4", "proxy")
+	ep := tcpServer(t, "tcp4", "endpoint")
+	proxy, clients := proxyServer(t, d)
 	vip := vipPrefix4 + "5:80"
 	f := frontend(vip, mesh.TCP)
 	if err := w.Apply(mesh.State{f: {Backends: []netip.AddrPort{ep}, Steer: true}}); err != nil {
@@ -205,13 +251,26 @@ func TestSteerToMeshProxy(t *testing.T) {
 		t.Fatal(err)
 	}
 	r := runChild(t, cg, "tcp", vip, 1)[0]
-	if r.Name != "proxy" || r.Peer != vip {
-		t.Fatalf("steered frontend: %+v, want the proxy with peer %s", r, vip)
+	if r.Name != "proxy for "+vip || r.Peer != vip {
+		t.Fatalf("steered frontend: %+v, want the proxy naming %s, with peer %s", r, vip, vip)
 	}
 	orig, err := d.OriginalDestination(r.Cookie)
 	want := mesh.Original{Frontend: netip.MustParseAddrPort(vip), Proto: mesh.TCP, Backend: proxy, Steered: true}
 	if err != nil || orig != want {
 		t.Fatalf("original destination %+v, %v; want %+v", orig, err, want)
+	}
+	// The client has exited: its entry goes with its socket.
+	client := <-clients
+	deadline := time.Now().Add(10 * time.Second)
+	for {
+		_, err := d.SteeredOriginal(client)
+		if errors.Is(err, mesh.ErrNotTranslated) {
+			break
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("the steered entry of %s outlived its socket by 10s (%v)", client, err)
+		}
+		time.Sleep(10 * time.Millisecond)
 	}
 	// The flag cleared: back to the endpoints.
 	if err := w.Apply(mesh.State{f: {Backends: []netip.AddrPort{ep}}}); err != nil {
