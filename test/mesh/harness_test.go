@@ -10,7 +10,6 @@ import (
 	"net/netip"
 	"os"
 	"os/exec"
-	"path/filepath"
 	"strings"
 	"sync"
 	"syscall"
@@ -42,8 +41,8 @@ func testCgroup(t *testing.T) (string, *os.File) {
 	if err != nil {
 		t.Skipf("SKIP: no cgroup v2 hierarchy on this host: %v", err)
 	}
-	dir := filepath.Join(root, fmt.Sprintf("rauta-mesh-test-%d-%s", os.Getpid(), strings.ReplaceAll(t.Name(), "/", "_")))
-	if err := os.Mkdir(dir, 0o755); err != nil {
+	dir, err := os.MkdirTemp(root, "rauta-mesh-test-"+strings.ReplaceAll(t.Name(), "/", "_")+"-")
+	if err != nil {
 		t.Fatalf("create cgroup: %v", err)
 	}
 	f, err := os.Open(dir)

@@ -137,6 +137,14 @@ func TestUDPThroughClusterIP(t *testing.T) {
 	if r.Peer != vip6 || r.Name != "ua6" {
 		t.Fatalf("IPv6 datagram: %+v, want a reply of ua6 from %s", r, vip6)
 	}
+
+	// Without endpoints sendto fails at once, as connect does.
+	if err := w.Apply(mesh.State{frontend(vip, mesh.UDP): {}}); err != nil {
+		t.Fatal(err)
+	}
+	if r := runChild(t, cg, "udp", vip, 1)[0]; r.Errno != "ECONNREFUSED" {
+		t.Fatalf("datagram to a frontend without endpoints: %+v, want ECONNREFUSED", r)
+	}
 }
 
 // TestOutsideTheCgroupIsUnaffected: a socket of a process outside the

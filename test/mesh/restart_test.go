@@ -177,3 +177,37 @@ func TestRestartKeepsServiceRouting(t *testing.T) {
 		t.Fatalf("after a clean exit a connect is still translated: %+v", r)
 	}
 }
+
+// TestPinnedLinksFollowTheCgroup: an agent started for another cgroup
+// with the same pins does not leave the old cgroup translated: the pinned
+// links of the old cgroup are removed and new ones made.
+func TestPinnedLinksFollowTheCgroup(t *testing.T) {
+	oldCgroup, _ := testCgroup(t)
+	newCgroup, _ := testCgroup(t)
+	pins := bpffs(t)
+	d1, err := mesh.Open(mesh.Options{Cgroup: oldCgroup, PinDir: pins})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := d1.Close(true); err != nil {
+		t.Fatal(err)
+	}
+	if n := attachedPrograms(t, oldCgroup, ebpf.AttachCGroupInet4Connect); n != 1 {
+		t.Fatalf("kept: %d connect4 programs on the first cgroup, want 1", n)
+	}
+	d2, err := mesh.Open(mesh.Options{Cgroup: newCgroup, PinDir: pins})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer func() {
+		if err := d2.Close(false); err != nil {
+			t.Error(err)
+		}
+	}()
+	if n := attachedPrograms(t, oldCgroup, ebpf.AttachCGroupInet4Connect); n != 0 {
+		t.Errorf("%d connect4 programs left on the old cgroup", n)
+	}
+	if n := attachedPrograms(t, newCgroup, ebpf.AttachCGroupInet4Connect); n != 1 {
+		t.Errorf("%d connect4 programs on the new cgroup, want 1", n)
+	}
+}
