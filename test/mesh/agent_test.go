@@ -4,6 +4,10 @@ import (
 	"context"
 	"io"
 	"log/slog"
+	"net"
+	"net/http"
+	"regexp"
+	"strings"
 	"sync/atomic"
 	"testing"
 	"time"
@@ -20,6 +24,42 @@ import (
 )
 
 func ptr[T any](v T) *T { return &v }
+
+// freePort is a loopback address that was free a moment ago.
+func freePort(t *testing.T) string {
+	t.Helper()
+	ln, err := net.Listen("tcp4", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer ln.Close()
+	return ln.Addr().String()
+}
+
+func get(t *testing.T, url string) (int, string) {
+	t.Helper()
+	c := &http.Client{Timeout: 10 * time.Second}
+	resp, err := c.Get(url)
+	if err != nil {
+		t.Fatalf("GET %s: %v", url, err)
+	}
+	defer resp.Body.Close()
+	b, err := io.ReadAll(resp.Body)
+	if err != nil {
+		t.Fatalf("GET %s: %v", url, err)
+	}
+	return resp.StatusCode, string(b)
+}
+
+func grepLines(s, substr string) string {
+	var out []string
+	for _, l := range strings.Split(s, "\n") {
+		if strings.Contains(l, substr) {
+			out = append(out, l)
+		}
+	}
+	return strings.Join(out, "\n")
+}
 
 // loopbackSlice is an EndpointSlice of svc with one endpoint, 127.0.0.1
 // at port (each test server has a port of its own, so each gets a slice).
@@ -56,8 +96,9 @@ func TestAgentFollowsTheAPIServer(t *testing.T) {
 	})
 
 	syncs := make(chan mesh.State, 16)
+	adminAddr := freePort(t)
 	cfg := mesh.Config{
-		Cgroup: cgroup, AdminAddr: "127.0.0.1:0", LogLevel: "info",
+		Cgroup: cgroup, AdminAddr: adminAddr, LogLevel: "info",
 		HoldOff: 10 * time.Millisecond, MaxDelay: 100 * time.Millisecond,
 		OnSync: func(st mesh.State, err error) {
 			if err != nil {
@@ -111,6 +152,24 @@ func TestAgentFollowsTheAPIServer(t *testing.T) {
 	}
 	if seen["a"] == 0 || seen["b"] == 0 || seen["a"]+seen["b"] != dials {
 		t.Fatalf("connections per endpoint %v: want both of a and b", seen)
+	}
+
+	// The admin endpoints: ready, the frontend in the dump, the kernel's
+	// counters in the metrics.
+	if code, body := get(t, "http://"+adminAddr+"/readyz"); code != http.StatusOK {
+		t.Fatalf("/readyz after the first sync: %d %s", code, body)
+	}
+	if _, body := get(t, "http://"+adminAddr+"/config_dump"); !strings.Contains(body, `"frontend": "`+vip+`/TCP"`) || !strings.Contains(body, `"default/web"`) {
+		t.Fatalf("/config_dump does not show %s of default/web:\n%s", vip, body)
+	}
+	_, metrics := get(t, "http://"+adminAddr+"/metrics")
+	for _, want := range []string{`rauta_mesh_frontends 1`, `rauta_mesh_endpoint_slots 2`, `rauta_mesh_syncs_total{result="ok"}`} {
+		if !strings.Contains(metrics, want) {
+			t.Errorf("/metrics lacks %q", want)
+		}
+	}
+	if !regexp.MustCompile(`rauta_mesh_socket_translations_total\{result="endpoint"\} ([4-9]\d|\d{3,})`).MatchString(metrics) {
+		t.Errorf("/metrics does not count the %d translated connects:\n%s", dials, grepLines(metrics, "rauta_mesh_"))
 	}
 
 	if err := client.DiscoveryV1().EndpointSlices("default").Delete(ctx, "web-b", metav1.DeleteOptions{}); err != nil {
