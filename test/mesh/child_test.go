@@ -85,6 +85,21 @@ func child(op, addr, count string) int {
 		for range n {
 			_ = enc.Encode(connectedUDP(addr, true))
 		}
+	case "connect-loop":
+		// n connects and closes, timed as a whole: the cost of a connect
+		// through the programs (or without them, to a direct address).
+		start := time.Now()
+		var r result
+		for range n {
+			c, err := net.DialTimeout("tcp", addr, 5*time.Second)
+			if err != nil {
+				failure(&r, err)
+				break
+			}
+			c.Close()
+		}
+		r.Name = strconv.FormatInt(time.Since(start).Nanoseconds()/int64(n), 10)
+		_ = enc.Encode(r)
 	case "udp-connect-only":
 		_ = enc.Encode(connectedUDP(addr, false))
 	default:

@@ -25,7 +25,7 @@ const (
 	vipPrefix6 = "fd00:10:96:231::"
 )
 
-func requireRoot(t *testing.T) {
+func requireRoot(t testing.TB) {
 	t.Helper()
 	if os.Geteuid() != 0 {
 		t.Skip("SKIP: needs root (CAP_BPF, CAP_NET_ADMIN, CAP_SYS_ADMIN) to load and attach cgroup programs; run the tests as root")
@@ -34,7 +34,7 @@ func requireRoot(t *testing.T) {
 
 // testCgroup makes a cgroup v2 of the test's own, removed at the end.
 // It returns its path and an open descriptor for CLONE_INTO_CGROUP.
-func testCgroup(t *testing.T) (string, *os.File) {
+func testCgroup(t testing.TB) (string, *os.File) {
 	t.Helper()
 	requireRoot(t)
 	root, err := mesh.Cgroup2Mount()
@@ -70,7 +70,7 @@ func testCgroup(t *testing.T) (string, *os.File) {
 }
 
 // openDatapath attaches the programs to cgroup, without pins.
-func openDatapath(t *testing.T, cgroup string) (*mesh.Datapath, *mesh.Writer) {
+func openDatapath(t testing.TB, cgroup string) (*mesh.Datapath, *mesh.Writer) {
 	t.Helper()
 	d, err := mesh.Open(mesh.Options{Cgroup: cgroup})
 	if err != nil {
@@ -90,7 +90,7 @@ func openDatapath(t *testing.T, cgroup string) (*mesh.Datapath, *mesh.Writer) {
 
 // tcpServer answers every connection with its name and a newline, then
 // echoes lines. It returns its address.
-func tcpServer(t *testing.T, network, name string) netip.AddrPort {
+func tcpServer(t testing.TB, network, name string) netip.AddrPort {
 	t.Helper()
 	host := "127.0.0.1:0"
 	if network == "tcp6" {
@@ -144,7 +144,7 @@ func tcpServer(t *testing.T, network, name string) netip.AddrPort {
 }
 
 // udpServer answers every datagram with its name.
-func udpServer(t *testing.T, network, name string) netip.AddrPort {
+func udpServer(t testing.TB, network, name string) netip.AddrPort {
 	t.Helper()
 	host := "127.0.0.1:0"
 	if network == "udp6" {
@@ -175,7 +175,7 @@ func udpServer(t *testing.T, network, name string) netip.AddrPort {
 
 // runChild runs op in the cgroup (cg: its descriptor; nil runs it outside
 // any test cgroup) and returns its results.
-func runChild(t *testing.T, cg *os.File, op, addr string, count int) []result {
+func runChild(t testing.TB, cg *os.File, op, addr string, count int) []result {
 	t.Helper()
 	cmd := childCmd(t, cg, op, addr, count)
 	out, err := cmd.Output()
@@ -185,7 +185,7 @@ func runChild(t *testing.T, cg *os.File, op, addr string, count int) []result {
 	return decode(t, out)
 }
 
-func childCmd(t *testing.T, cg *os.File, op, addr string, count int) *exec.Cmd {
+func childCmd(t testing.TB, cg *os.File, op, addr string, count int) *exec.Cmd {
 	ctx, cancel := context.WithTimeout(context.Background(), 2*time.Minute)
 	t.Cleanup(cancel)
 	cmd := exec.CommandContext(ctx, os.Args[0], "-test.run=^$")
@@ -197,7 +197,7 @@ func childCmd(t *testing.T, cg *os.File, op, addr string, count int) *exec.Cmd {
 	return cmd
 }
 
-func decode(t *testing.T, out []byte) []result {
+func decode(t testing.TB, out []byte) []result {
 	t.Helper()
 	var rs []result
 	dec := json.NewDecoder(strings.NewReader(string(out)))
