@@ -5,7 +5,6 @@ import (
 	"fmt"
 	"io"
 	"log/slog"
-	"os"
 	"time"
 )
 
@@ -33,16 +32,17 @@ type Config struct {
 }
 
 // RegisterFlags binds c to fs with the defaults. Every flag also reads
-// RAUTA_<FLAG> (the command applies cli.EnvDefaults); -kubeconfig and
-// -node-name default to KUBECONFIG and NODE_NAME.
+// RAUTA_<FLAG> (the command applies cli.EnvDefaults); an empty -kubeconfig
+// or -node-name is taken from KUBECONFIG or NODE_NAME when Run starts (not
+// as the flag's default, so the help does not depend on the environment).
 func (c *Config) RegisterFlags(fs *flag.FlagSet) {
 	fs.StringVar(&c.Cgroup, "cgroup", DefaultCgroup, "cgroup v2 directory whose processes (and their descendants') get Service routing; the default is the whole node (on a hybrid host its cgroup2 mount, e.g. /sys/fs/cgroup/unified)")
 	fs.StringVar(&c.PinDir, "pin-dir", DefaultPinDir, "directory on a BPF file system where maps and links are pinned, so a restarted agent takes them over without a gap; empty pins nothing")
 	fs.BoolVar(&c.KeepAttached, "keep-attached", false, "on exit leave the programs attached and the maps pinned (Service routing keeps working until the next agent takes over); otherwise detach and remove the pins")
 	fs.StringVar(&c.AdminAddr, "admin-addr", "127.0.0.1:9092", "address of /metrics, /healthz, /readyz, /config_dump (the frontends and endpoints) and /status (keep it on loopback)")
 	fs.StringVar(&c.MetricsAddr, "metrics-addr", "", "address of /metrics, /healthz and /readyz only, for probes and Prometheus; empty disables")
-	fs.StringVar(&c.Kubeconfig, "kubeconfig", os.Getenv("KUBECONFIG"), "kubeconfig for running outside a pod (env KUBECONFIG); empty uses the in-cluster config")
-	fs.StringVar(&c.NodeName, "node-name", os.Getenv("NODE_NAME"), "this node's name, for Services with internalTrafficPolicy Local (env NODE_NAME)")
+	fs.StringVar(&c.Kubeconfig, "kubeconfig", "", "kubeconfig for running outside a pod (else env KUBECONFIG); empty uses the in-cluster config")
+	fs.StringVar(&c.NodeName, "node-name", "", "this node's name, for Services with internalTrafficPolicy Local (else env NODE_NAME)")
 	fs.StringVar(&c.LogLevel, "log-level", "info", "debug, info, warn or error")
 	c.HoldOff, c.MaxDelay = 100*time.Millisecond, time.Second
 }

@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
+	"os"
 	"sync"
 	"time"
 
@@ -18,6 +19,12 @@ import (
 // the cluster's Services and EndpointSlices until ctx ends, and then
 // detaches (or, with KeepAttached, leaves everything for the next agent).
 func Run(ctx context.Context, cfg Config, logger *slog.Logger) error {
+	if cfg.Kubeconfig == "" {
+		cfg.Kubeconfig = os.Getenv("KUBECONFIG")
+	}
+	if cfg.NodeName == "" {
+		cfg.NodeName = os.Getenv("NODE_NAME")
+	}
 	client, err := kubeClient(cfg.Kubeconfig)
 	if err != nil {
 		return fmt.Errorf("mesh: %w", err)
@@ -43,6 +50,9 @@ func Serve(ctx context.Context, cfg Config, client kubernetes.Interface, logger 
 	w, err := d.Writer()
 	if err != nil {
 		return fmt.Errorf("mesh: %w", err)
+	}
+	if cfg.KeepAttached && cfg.PinDir == "" {
+		logger.Warn("mesh: -keep-attached without -pin-dir: nothing can be kept, the programs are detached on exit")
 	}
 	logger.Info("mesh programs attached", "cgroup", cgroup, "pin_dir", cfg.PinDir,
 		"frontends_found", w.Frontends(), "slots_found", w.Slots())
