@@ -84,7 +84,7 @@ func Open(opts Options) (_ *Datapath, err error) {
 	d := &Datapath{pinDir: opts.PinDir}
 	if err := spec.LoadAndAssign(&d.objs, &ebpf.CollectionOptions{Maps: ebpf.MapOptions{PinPath: opts.PinDir}}); err != nil {
 		if errors.Is(err, ebpf.ErrMapIncompatible) {
-			return nil, fmt.Errorf("load mesh programs: a map pinned in %s by another version does not fit this one; remove the directory (connections made through the old maps keep working): %w", opts.PinDir, err)
+			return nil, fmt.Errorf("load mesh programs: a map pinned in %s by another version does not fit this one; remove the directory (that detaches the old programs; established connections are not affected): %w", opts.PinDir, err)
 		}
 		return nil, fmt.Errorf("load mesh programs (needs CAP_BPF, CAP_NET_ADMIN and Linux 5.18+): %w", err)
 	}
