@@ -100,6 +100,8 @@ func child(op, addr, count string) int {
 		}
 		r.Name = strconv.FormatInt(time.Since(start).Nanoseconds()/int64(n), 10)
 		_ = enc.Encode(r)
+	case "tcp6-mapped":
+		_ = enc.Encode(dialMapped(addr))
 	case "udp-connect-only":
 		_ = enc.Encode(connectedUDP(addr, false))
 	default:
@@ -226,6 +228,50 @@ func connectedUDP(addr string, send bool) result {
 	if err != nil {
 		failure(&r, err)
 		return r
+	}
+	r.Name = string(buf[:n])
+	return r
+}
+
+// dialMapped connects an IPv6 socket (dual stack, IPV6_V6ONLY off) to a
+// v4-mapped address, with raw system calls: the net package would use an
+// IPv4 socket.
+func dialMapped(addr string) result {
+	var r result
+	dst, err := netip.ParseAddrPort(addr)
+	if err != nil {
+		r.Err = err.Error()
+		return r
+	}
+	fd, err := unix.Socket(unix.AF_INET6, unix.SOCK_STREAM|unix.SOCK_CLOEXEC, 0)
+	if err != nil {
+		failure(&r, err)
+		return r
+	}
+	defer unix.Close(fd)
+	if err := unix.SetsockoptInt(fd, unix.IPPROTO_IPV6, unix.IPV6_V6ONLY, 0); err != nil {
+		failure(&r, err)
+		return r
+	}
+	tv := unix.Timeval{Sec: 5}
+	_ = unix.SetsockoptTimeval(fd, unix.SOL_SOCKET, unix.SO_SNDTIMEO, &tv)
+	_ = unix.SetsockoptTimeval(fd, unix.SOL_SOCKET, unix.SO_RCVTIMEO, &tv)
+	if err := unix.Connect(fd, &unix.SockaddrInet6{Addr: dst.Addr().As16(), Port: int(dst.Port())}); err != nil {
+		failure(&r, err)
+		return r
+	}
+	r.Cookie, _ = unix.GetsockoptUint64(fd, unix.SOL_SOCKET, unix.SO_COOKIE)
+	if sa, err := unix.Getpeername(fd); err == nil {
+		r.Peer = sockaddr(sa)
+	}
+	buf := make([]byte, 64)
+	n, err := unix.Read(fd, buf)
+	if err != nil {
+		failure(&r, err)
+		return r
+	}
+	if n > 0 && buf[n-1] == '\n' {
+		n--
 	}
 	r.Name = string(buf[:n])
 	return r

@@ -101,6 +101,24 @@ func TestTCPThroughIPv6ClusterIP(t *testing.T) {
 	}
 }
 
+// TestDualStackSocketToV4MappedClusterIP: an IPv6 socket that dials the
+// v4-mapped form of an IPv4 ClusterIP is translated by connect6 to the
+// v4-mapped endpoint, and getpeername6 shows the mapped ClusterIP.
+func TestDualStackSocketToV4MappedClusterIP(t *testing.T) {
+	cgroup, cg := testCgroup(t)
+	_, w := openDatapath(t, cgroup)
+	a := tcpServer(t, "tcp4", "a")
+	vip := vipPrefix4 + "9:80"
+	if err := w.Apply(mesh.State{frontend(vip, mesh.TCP): {Backends: []netip.AddrPort{a}}}); err != nil {
+		t.Fatal(err)
+	}
+	mapped := "[::ffff:" + vipPrefix4 + "9]:80"
+	r := runChild(t, cg, "tcp6-mapped", mapped, 1)[0]
+	if r.Name != "a" || r.Peer != mapped {
+		t.Fatalf("IPv6 socket to %s: %+v, want a with peer %s", mapped, r, mapped)
+	}
+}
+
 // TestUDPThroughClusterIP: a datagram to a ClusterIP reaches an endpoint,
 // and the reply comes from the ClusterIP (recvmsg), for unconnected and
 // connected sockets; the cookie map has the destination.
