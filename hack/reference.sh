@@ -9,7 +9,7 @@ head=$(sed '/^## rauta run$/,$d' docs/reference.md)
 {
   printf '%s\n' "$head"
   echo
-  for c in run controller dataplane observe; do
+  for c in run controller dataplane observe mesh; do
     printf '## rauta %s\n\n```\n' "$c"
     # -h exits non-zero (flag.ErrHelp); its output is what we want.
     { "$bin" "$c" -h 2>&1 || true; } | sed -E -e 's/\(default "[^"]*-[0-9]+"\)$/(default "<hostname>-<pid>")/' \

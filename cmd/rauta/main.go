@@ -1,6 +1,6 @@
 // Command rauta is RAUTA's single binary: a Gateway API gateway with its own
-// L7 proxy (rauta run, rauta controller) and an eBPF HTTP observer
-// (rauta observe).
+// L7 proxy (rauta run, rauta controller), an eBPF HTTP observer
+// (rauta observe) and the mesh's node agent (rauta mesh).
 package main
 
 import (
@@ -29,12 +29,13 @@ Usage:
   rauta controller [flags]    watch a Kubernetes API server, provision a data plane per Gateway, write status
   rauta dataplane [flags]     one Gateway's data plane, fed by the controller (the controller creates these pods)
   rauta observe [flags]       eBPF capture of HTTP on node/pod interfaces: latency, 5xx spikes, failing probes
+  rauta mesh [flags]          node agent: Service routing at the socket with eBPF (no kube-proxy, no iptables)
   rauta version               print build information
 
 Run "rauta COMMAND -h" for the flags of a command. Every flag can also be set
 from the environment: RAUTA_<FLAG> with dashes as underscores (RAUTA_ADMIN_ADDR).
 Without a command, RAUTA_MODE picks one: ingress (controller), observability
-(observe) or mesh (not available yet).
+(observe) or mesh (mesh).
 `
 
 func main() {
@@ -66,6 +67,8 @@ func run(args []string, stdout, stderr io.Writer) error {
 		return runDataPlane(ctx, args[1:], stdout, stderr)
 	case "observe":
 		return runObserve(ctx, args[1:], stdout, stderr)
+	case "mesh":
+		return runMesh(ctx, args[1:], stdout, stderr)
 	case "version":
 		fmt.Fprintf(stdout, "rauta %s %s %s/%s", version, runtime.Version(), runtime.GOOS, runtime.GOARCH)
 		if commit != "" {
@@ -90,7 +93,7 @@ func modeCommand(mode string) (string, error) {
 	case "observability":
 		return "observe", nil
 	case "mesh":
-		return "", errors.New("RAUTA_MODE=mesh: the service mesh is not available in this version")
+		return "mesh", nil
 	case "":
 		return "", errors.New("no command given (and RAUTA_MODE is not set)")
 	}

@@ -25,12 +25,12 @@ func TestCommands(t *testing.T) {
 }
 
 func TestModeCommand(t *testing.T) {
-	for mode, want := range map[string]string{"ingress": "controller", "observability": "observe"} {
+	for mode, want := range map[string]string{"ingress": "controller", "observability": "observe", "mesh": "mesh"} {
 		if got, err := modeCommand(mode); err != nil || got != want {
 			t.Errorf("RAUTA_MODE=%s: %q, %v; want %q", mode, got, err, want)
 		}
 	}
-	for _, mode := range []string{"", "mesh", "gateway"} {
+	for _, mode := range []string{"", "gateway"} {
 		if _, err := modeCommand(mode); err == nil {
 			t.Errorf("RAUTA_MODE=%q: no error", mode)
 		}
@@ -45,7 +45,7 @@ func TestReferenceDocIsCurrent(t *testing.T) {
 		t.Fatal(err)
 	}
 	host, _ := os.Hostname()
-	for _, c := range []string{"run", "controller", "dataplane", "observe"} {
+	for _, c := range []string{"run", "controller", "dataplane", "observe", "mesh"} {
 		var out, help bytes.Buffer
 		_ = run([]string{c, "-h"}, &out, &help)
 		text := regexp.MustCompile(`\(default "[^"]*-[0-9]+"\)\n`).ReplaceAllString(help.String(), "(default \"<hostname>-<pid>\")\n")

@@ -1,0 +1,57 @@
+package mesh
+
+import (
+	"flag"
+	"fmt"
+	"io"
+	"log/slog"
+	"time"
+)
+
+// DefaultPinDir is where the agent pins its maps and links.
+const DefaultPinDir = "/sys/fs/bpf/rauta-mesh"
+
+// Config is everything "rauta mesh" can be told.
+type Config struct {
+	Cgroup       string
+	PinDir       string
+	KeepAttached bool
+	AdminAddr    string
+	MetricsAddr  string
+	Kubeconfig   string
+	NodeName     string
+	LogLevel     string
+
+	// HoldOff and MaxDelay batch bursts of Service and EndpointSlice
+	// events into one map update (internal/provider/kube Coalescer).
+	HoldOff, MaxDelay time.Duration
+
+	// OnSync, when set, is called after every map update with the State
+	// written and the update's error. Not a flag: for tests and embedders.
+	OnSync func(State, error)
+}
+
+// RegisterFlags binds c to fs with the defaults. Every flag also reads
+// RAUTA_<FLAG> (the command applies cli.EnvDefaults); an empty -kubeconfig
+// or -node-name is taken from KUBECONFIG or NODE_NAME when Run starts (not
+// as the flag's default, so the help does not depend on the environment).
+func (c *Config) RegisterFlags(fs *flag.FlagSet) {
+	fs.StringVar(&c.Cgroup, "cgroup", DefaultCgroup, "cgroup v2 directory whose processes (and their descendants') get Service routing; the default is the whole node (on a hybrid host its cgroup2 mount, e.g. /sys/fs/cgroup/unified)")
+	fs.StringVar(&c.PinDir, "pin-dir", DefaultPinDir, "directory on a BPF file system where maps and links are pinned, so a restarted agent takes them over without a gap; empty pins nothing")
+	fs.BoolVar(&c.KeepAttached, "keep-attached", false, "on exit leave the programs attached and the maps pinned (Service routing keeps working until the next agent takes over); otherwise detach and remove the pins")
+	fs.StringVar(&c.AdminAddr, "admin-addr", "127.0.0.1:9092", "address of /metrics, /healthz, /readyz, /config_dump (the frontends and endpoints) and /status (keep it on loopback)")
+	fs.StringVar(&c.MetricsAddr, "metrics-addr", "", "address of /metrics, /healthz and /readyz only, for probes and Prometheus; empty disables")
+	fs.StringVar(&c.Kubeconfig, "kubeconfig", "", "kubeconfig for running outside a pod (else env KUBECONFIG); empty uses the in-cluster config")
+	fs.StringVar(&c.NodeName, "node-name", "", "this node's name, for Services with internalTrafficPolicy Local (else env NODE_NAME)")
+	fs.StringVar(&c.LogLevel, "log-level", "info", "debug, info, warn or error")
+	c.HoldOff, c.MaxDelay = 100*time.Millisecond, time.Second
+}
+
+// Logger builds the JSON logger of c.LogLevel.
+func (c *Config) Logger(w io.Writer) (*slog.Logger, error) {
+	var l slog.Level
+	if err := l.UnmarshalText([]byte(c.LogLevel)); err != nil {
+		return nil, fmt.Errorf("log level %q: %w", c.LogLevel, err)
+	}
+	return slog.New(slog.NewJSONHandler(w, &slog.HandlerOptions{Level: l})), nil
+}

@@ -1,0 +1,14 @@
+// Package mesh is the node agent of RAUTA's mesh ("rauta mesh"): Service
+// load balancing at the socket, with no kube-proxy and no iptables.
+//
+// Kernel programs (bpf/mesh.c) attached to a cgroup v2 rewrite a connect
+// or a datagram to a Service ClusterIP:port into one of its ready
+// endpoints. This package loads and attaches them, pinning maps and links
+// so that a restarted agent takes over without a gap (datapath.go,
+// cgroup.go); turns Services and EndpointSlices into the frontends and
+// endpoints the maps hold (kubestate.go, a pure function; model.go,
+// encode.go); writes changes as diffs that never leave a serving frontend
+// without endpoints (writer.go); tells the mesh proxy where a connection
+// was going (origdst.go); and keeps the maps in sync with the API server
+// (watch.go, run.go, config.go, metrics.go). See docs/mesh.md.
+package mesh
