@@ -81,7 +81,7 @@ func runProxy(t *testing.T, snap *ir.Snapshot, opts Options) (s *Server, stop fu
 }
 
 // rawGet sends one HTTP/1.1 GET on c and reads the response.
-func rawGet(t *testing.T, c net.Conn, br *bufio.Reader, path string) *http.Response {
+func rawGet(t testing.TB, c net.Conn, br *bufio.Reader, path string) *http.Response {
 	t.Helper()
 	c.SetDeadline(time.Now().Add(10 * time.Second))
 	if _, err := fmt.Fprintf(c, "GET %s HTTP/1.1\r\nHost: drain.test\r\n\r\n", path); err != nil {

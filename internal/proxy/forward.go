@@ -30,6 +30,9 @@ type forwarder struct {
 	bufs sync.Pool
 	// relayBufs holds the HTTP/1.1 engine's relay buffers (h1writer).
 	relayBufs sync.Pool
+	// connBufs holds the HTTP/1.1 engine's per-connection read and write
+	// buffers, which an idle keep-alive connection gives back (h1idle.go).
+	connBufs sync.Pool
 	// pooledStates holds forwardPooled's per-request scratch.
 	pooledStates sync.Pool
 	metrics      *metrics
@@ -86,6 +89,7 @@ func newForwarder(o Options, m *metrics, logger *slog.Logger) *forwarder {
 	}
 	f.bufs.New = func() any { b := make([]byte, copyBufferSize); return &b }
 	f.relayBufs.New = newRelayBuffer
+	f.connBufs.New = newConnBuffer
 	f.pooledStates.New = newPooledState
 	return f
 }

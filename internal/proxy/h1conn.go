@@ -62,6 +62,9 @@ type h1conn struct {
 	// traceparent, which strings view (no allocation per request).
 	connNo, reqNo uint64
 	idBuf, tpBuf  []byte
+	// inP and outP are the pooled buffers in.buf and out's own buffer
+	// are, nil when those are not pooled ones (h1idle.go).
+	inP, outP *[]byte
 }
 
 // clientReadBuffer is the initial read buffer of a client connection; it
@@ -71,8 +74,9 @@ const clientReadBuffer = 4 << 10
 func newH1Conn(s *Server, sock *socket, nc net.Conn) *h1conn {
 	c := &h1conn{s: s, sock: sock, nc: nc}
 	sio := newSockIO(nc)
-	c.in = bufConn{nc: sio, buf: make([]byte, clientReadBuffer)}
-	c.out = h1writer{nc: sio, buf: make([]byte, 0, clientReadBuffer), pool: &s.fwd.relayBufs}
+	c.in = bufConn{nc: sio}
+	c.out = h1writer{nc: sio, pool: &s.fwd.relayBufs}
+	c.takeBuffers()
 	// Every wait for the client to take more of a response is bounded.
 	sio.wb.bound(s.opts.ClientSendTimeout, time.Time{})
 	c.goneFn = c.clientGone
@@ -88,6 +92,7 @@ func (c *h1conn) serve() {
 	defer func() {
 		c.sock.h1.remove(c)
 		if !handedOff {
+			defer c.dropBuffers()
 			if c.bodyLeft > 0 || c.linger {
 				c.lingerClose()
 			}
@@ -225,7 +230,7 @@ func (c *h1conn) readRequestHead() (string, error) {
 		if err := c.armIdleDeadline(); err != nil {
 			return "", err
 		}
-		if err := c.in.fill(limit); err != nil {
+		if err := c.fillIdle(limit); err != nil {
 			return "", err
 		}
 		if h, ok := c.in.head(&c.reqHeadBuf); ok {

@@ -41,6 +41,13 @@ type sockIO struct {
 	peekFn         func(fd uintptr)
 	peekBuf        [1]byte
 	peekN          int
+	// idleReadFn, idlePool and idleBuf serve readIdle (h1idle.go).
+	idleReadFn func(fd uintptr) bool
+	idlePool   interface {
+		Get() any
+		Put(any)
+	}
+	idleBuf *[]byte
 
 	// rb and wb bound each wait of a read or write (h1wait.go).
 	rb, wb waitBound
@@ -66,6 +73,7 @@ func newSockIO(nc net.Conn) *sockIO {
 			s.writeFn = s.rawWrite
 			s.boundedWriteFn = s.boundedRawWrite
 			s.peekFn = s.rawPeek
+			s.idleReadFn = s.rawIdleRead
 		}
 	}
 	return s
