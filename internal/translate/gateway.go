@@ -89,6 +89,7 @@ var supportedRouteKinds = map[gwv1.ProtocolType][]string{
 	gwv1.HTTPSProtocolType: {kindHTTPRoute, kindGRPCRoute},
 	gwv1.TLSProtocolType:   {kindTLSRoute},
 	gwv1.TCPProtocolType:   {kindTCPRoute},
+	gwv1.UDPProtocolType:   {kindUDPRoute},
 }
 
 // gateways validates every Gateway of an owned GatewayClass.
@@ -294,7 +295,7 @@ func (t *translator) listener(gs *gatewayState, set *listenerSetState, spec *gwv
 	kinds, ok := supportedRouteKinds[spec.Protocol]
 	if !ok {
 		l.accepted = cond{false, string(gwv1.ListenerReasonUnsupportedProtocol),
-			fmt.Sprintf("protocol: %q is not supported; use HTTP, HTTPS, TLS or TCP", spec.Protocol)}
+			fmt.Sprintf("protocol: %q is not supported; use HTTP, HTTPS, TLS, TCP or UDP", spec.Protocol)}
 		return l
 	}
 	if problem := hostnameProblem(l.hostname); problem != "" {
