@@ -74,6 +74,9 @@ func New(opts Options) (*Server, error) {
 	if err := reg.Register(streamCollector{s}); err != nil {
 		return nil, err
 	}
+	if err := reg.Register(udpCollector{s}); err != nil {
+		return nil, err
+	}
 	s.fwd = newForwarder(opts, m, opts.Logger)
 	if opts.AccessLog != nil {
 		s.accessLog = &accessLog{w: opts.AccessLog}
@@ -156,10 +159,11 @@ func (s *Server) Apply(snap *ir.Snapshot) error {
 // for tests) is keyed by listener name too, as each such listener gets its
 // own port.
 func socketKey(addr string, lc *listenerConfig) string {
+	key := transport(lc.protocol) + " " + addr
 	if strings.HasSuffix(addr, ":0") {
-		return addr + "#" + lc.name
+		return key + "#" + lc.name
 	}
-	return addr
+	return key
 }
 
 // attachMetrics gives every route of c its metrics, reusing the resolved
@@ -239,7 +243,7 @@ func (s *Server) Addr(listener string) net.Addr {
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	if sock, ok := s.byName[listener]; ok {
-		return sock.ln.Addr()
+		return sock.addr()
 	}
 	return nil
 }
