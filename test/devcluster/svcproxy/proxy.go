@@ -55,7 +55,7 @@ type Proxy struct {
 	// Owned by the sync loop (one goroutine at a time).
 	pool     *pool
 	owned    map[string]map[frontend]struct{} // Service key -> its listening addresses
-	warnings map[string]string                      // Service key + reason -> last message sent
+	warnings map[string]string                // Service key + reason -> last message sent
 
 	mu        sync.Mutex // guards listeners, which Listening reads from other goroutines
 	listeners map[frontend]*front
