@@ -22,7 +22,7 @@ type udpEcho struct {
 	conn *net.UDPConn
 }
 
-func newUDPEcho(t *testing.T, name string) *udpEcho {
+func newUDPEcho(t testing.TB, name string) *udpEcho {
 	t.Helper()
 	conn, err := net.ListenUDP("udp", &net.UDPAddr{IP: net.IPv4(127, 0, 0, 1)})
 	if err != nil {
@@ -58,7 +58,7 @@ func udpListener(name string, backends ...ir.Backend) ir.Listener {
 }
 
 // udpClient is one client address: a connected UDP socket to the gateway.
-func udpClient(t *testing.T, gw net.Addr) *net.UDPConn {
+func udpClient(t testing.TB, gw net.Addr) *net.UDPConn {
 	t.Helper()
 	c, err := net.DialUDP("udp", nil, gw.(*net.UDPAddr))
 	if err != nil {
