@@ -313,7 +313,8 @@ func (c *Controller) syncProvisioned(ctx context.Context, r client.Reader, res *
 			job.want[key] = provision.Desired(provision.Input{
 				Gateway: gw, Params: params.merged[key], Image: c.cfg.DataPlaneImage,
 				Controller: controllerAddr, ServerName: serverName, CAPEM: string(ca.CertPEM),
-				ServedPorts: servedPorts(snap),
+				ServedPorts:    servedPorts(snap, false),
+				ServedUDPPorts: servedPorts(snap, true),
 			})
 		}
 		provisioned[key] = gw
@@ -333,11 +334,13 @@ func (c *Controller) syncProvisioned(ctx context.Context, r client.Reader, res *
 }
 
 // servedPorts are the ports of a Gateway's snapshot, in which its accepted
-// ListenerSets' listeners are.
-func servedPorts(snap *ir.Snapshot) []int32 {
+// ListenerSets' listeners are: those of UDP listeners, or of the others.
+func servedPorts(snap *ir.Snapshot, udp bool) []int32 {
 	ports := make([]int32, 0, len(snap.Listeners))
 	for _, l := range snap.Listeners {
-		ports = append(ports, int32(l.Port))
+		if (l.Protocol == ir.ProtocolUDP) == udp {
+			ports = append(ports, int32(l.Port))
+		}
 	}
 	return ports
 }

@@ -76,6 +76,9 @@ type Input struct {
 	// its accepted ListenerSets' listeners included; the Service exposes
 	// them beside the Gateway's own listener ports.
 	ServedPorts []int32
+	// ServedUDPPorts are the UDP ports it serves that way (UDP listeners),
+	// exposed as UDP ServicePorts.
+	ServedUDPPorts []int32
 }
 
 // Objects are what one Gateway gets.
@@ -177,6 +180,9 @@ func servicePorts(in Input) []corev1.ServicePort {
 	}
 	for _, port := range in.ServedPorts {
 		add(port, corev1.ProtocolTCP)
+	}
+	for _, port := range in.ServedUDPPorts {
+		add(port, corev1.ProtocolUDP)
 	}
 	sort.Slice(out, func(i, j int) bool { return out[i].Port < out[j].Port })
 	return out
