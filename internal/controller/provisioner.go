@@ -482,8 +482,8 @@ func (c *Controller) overlayProgrammed(gs *translate.GatewayStatus, gw *gwv1.Gat
 	}
 	for i := range st.Listeners {
 		ls := &st.Listeners[i]
-		port := listenerPort(gw, ls.Name)
-		msg, bad := unbound[fmt.Sprintf("%s/%s/%d", gs.Namespace, gs.Name, port)]
+		port, udp := listenerPort(gw, ls.Name)
+		msg, bad := unbound[translate.ListenerName(gs.Namespace+"/"+gs.Name, port, udp)]
 		if !bad {
 			continue
 		}
@@ -513,13 +513,14 @@ func unassigned(gw *gwv1.Gateway, have []gwv1.GatewayStatusAddress) string {
 	return ""
 }
 
-func listenerPort(gw *gwv1.Gateway, name gwv1.SectionName) int32 {
+// listenerPort is the port of a Gateway's listener, and whether it is UDP.
+func listenerPort(gw *gwv1.Gateway, name gwv1.SectionName) (int32, bool) {
 	for _, l := range gw.Spec.Listeners {
 		if l.Name == name {
-			return int32(l.Port)
+			return int32(l.Port), l.Protocol == gwv1.UDPProtocolType
 		}
 	}
-	return 0
+	return 0, false
 }
 
 func conditionStatus(ok bool) metav1.ConditionStatus {

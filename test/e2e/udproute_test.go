@@ -2,7 +2,9 @@ package e2e
 
 import (
 	"fmt"
+	"io"
 	"net"
+	"strconv"
 	"testing"
 	"time"
 )
@@ -40,8 +42,24 @@ endpoints:
 }
 
 // A UDPRoute served by `rauta run -f`: datagrams reach the UDP backend and
-// its answers come back from the gateway's address.
+// its answers come back from the gateway's address. A TCP listener on the
+// same port serves a TCPRoute beside it (DNS over both).
 func TestUDPRoute(t *testing.T) {
+	tcpLn, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { tcpLn.Close() })
+	go func() {
+		for {
+			c, err := tcpLn.Accept()
+			if err != nil {
+				return
+			}
+			io.WriteString(c, "tcp answer")
+			c.Close()
+		}
+	}()
 	backend, err := net.ListenUDP("udp4", &net.UDPAddr{IP: net.IPv4(127, 0, 0, 1)})
 	if err != nil {
 		t.Fatal(err)
@@ -58,9 +76,11 @@ func TestUDPRoute(t *testing.T) {
 		}
 	}()
 	port := freeUDPPort(t)
-	manifests := gatewayYAML("gw", listenerSpec{name: "dns", port: port, protocol: "UDP"}) +
+	manifests := gatewayYAML("gw", listenerSpec{name: "dns", port: port, protocol: "UDP"}, listenerSpec{name: "dns-tcp", port: port, protocol: "TCP"}) +
 		udpServiceYAML("resolver", backend.LocalAddr().(*net.UDPAddr).Port) +
-		kindRouteYAML("UDPRoute", "dns", nil, "  - backendRefs:\n    - name: resolver\n      port: 53\n")
+		kindRouteYAML("UDPRoute", "dns", nil, "  - backendRefs:\n    - name: resolver\n      port: 53\n") +
+		serviceYAML("resolver-tcp", tcpLn.Addr().(*net.TCPAddr).Port) +
+		kindRouteYAML("TCPRoute", "dns-tcp", nil, catchAll("resolver-tcp"))
 	startGateway(t, map[string]string{"all.yaml": manifests})
 
 	conn, err := net.DialUDP("udp4", nil, &net.UDPAddr{IP: net.IPv4(127, 0, 0, 1), Port: port})
@@ -81,6 +101,15 @@ func TestUDPRoute(t *testing.T) {
 	})
 	if got != `got "query"` {
 		t.Fatalf("answer %q", got)
+	}
+	tc, err := net.DialTimeout("tcp", net.JoinHostPort("127.0.0.1", strconv.Itoa(port)), 5*time.Second)
+	if err != nil {
+		t.Fatalf("the TCP listener on the UDP listener's port: %v", err)
+	}
+	defer tc.Close()
+	tc.SetReadDeadline(time.Now().Add(5 * time.Second))
+	if b, err := io.ReadAll(tc); err != nil || string(b) != "tcp answer" {
+		t.Fatalf("TCP answer %q, %v", b, err)
 	}
 }
 
