@@ -387,12 +387,7 @@ func TestUDPListenerRemovedClosesFlows(t *testing.T) {
 // A TCP and a UDP listener may share an address and port.
 func TestUDPAndTCPShareAPort(t *testing.T) {
 	echo := newUDPEcho(t, "echo")
-	pc, err := net.ListenUDP("udp", &net.UDPAddr{IP: net.IPv4(127, 0, 0, 1)})
-	if err != nil {
-		t.Fatal(err)
-	}
-	port := pc.LocalAddr().(*net.UDPAddr).Port
-	pc.Close()
+	port := freeTCPAndUDPPort(t)
 	u := udpListener("dns-udp", udpBackend("default/echo:53", 1, echo.endpoint()))
 	u.Port = uint32(port)
 	tcp := httpListener("dns-tcp", ir.VirtualHost{Name: "default/gw/tcp", Routes: []ir.Route{prefixRoute("tcproute/default/t/rule/0", "/", tcpEcho(t, "tcp"))}})
@@ -412,4 +407,24 @@ func TestUDPAndTCPShareAPort(t *testing.T) {
 
 func netUDPAddr(a net.Addr) *net.UDPAddr {
 	return net.UDPAddrFromAddrPort(netip.MustParseAddrPort(a.String()))
+}
+
+// freeTCPAndUDPPort finds a loopback port free for both TCP and UDP.
+func freeTCPAndUDPPort(t *testing.T) int {
+	t.Helper()
+	for range 50 {
+		ln, err := net.Listen("tcp", "127.0.0.1:0")
+		if err != nil {
+			t.Fatal(err)
+		}
+		port := ln.Addr().(*net.TCPAddr).Port
+		pc, err := net.ListenUDP("udp", &net.UDPAddr{IP: net.IPv4(127, 0, 0, 1), Port: port})
+		ln.Close()
+		if err == nil {
+			pc.Close()
+			return port
+		}
+	}
+	t.Fatal("no loopback port free for both TCP and UDP in 50 tries")
+	return 0
 }
