@@ -86,12 +86,13 @@ type udpSocket struct {
 // udpFlow is one client address and its socket to an endpoint.
 type udpFlow struct {
 	client netip.AddrPort
-	sa     unix.Sockaddr // client, as the listener socket's family wants it
 	up     *net.UDPConn
-	upRaw  syscall.RawConn
-	b      *router.Backend
-	ep     *lb.Endpoint
-	last   atomic.Int64 // unix nanoseconds of the last datagram either way
+	// toBackend is used by the listener's read loop only; fromBackend
+	// and toClient by the flow's goroutine only.
+	toBackend, fromBackend, toClient *rawIO
+	b                                *router.Backend
+	ep                               *lb.Endpoint
+	last                             atomic.Int64 // unix nanoseconds of the last datagram either way
 }
 
 func (fl *udpFlow) touch() { fl.last.Store(time.Now().UnixNano()) }
@@ -146,7 +147,7 @@ func (s *Server) serveUDP(sock *socket) error {
 			}
 		}
 		fl.touch()
-		err = udpSend(fl.upRaw, buf[:n], nil)
+		err = fl.toBackend.send(buf[:n])
 		if errors.Is(err, net.ErrClosed) {
 			// The flow ended (idle, refused) between the lookup and the
 			// send: this datagram starts the next one.
@@ -154,7 +155,7 @@ func (s *Server) serveUDP(sock *socket) error {
 			if fl = s.newUDPFlow(sock, client); fl == nil {
 				continue
 			}
-			err = udpSend(fl.upRaw, buf[:n], nil)
+			err = fl.toBackend.send(buf[:n])
 		}
 		if err != nil {
 			us.dropped[udpDropBackend].Add(1)
@@ -218,7 +219,8 @@ func (s *Server) newUDPFlow(sock *socket, client netip.AddrPort) *udpFlow {
 		us.dropped[udpDropBackend].Add(1)
 		return nil
 	}
-	fl := &udpFlow{client: client, sa: sockaddr(client), up: up, upRaw: upRaw, b: b, ep: ep}
+	fl := &udpFlow{client: client, up: up, b: b, ep: ep,
+		toBackend: newRawIO(upRaw, nil), fromBackend: newRawIO(upRaw, nil), toClient: newRawIO(us.raw, sockaddr(client))}
 	fl.touch()
 	ep.Acquire()
 	us.mu.Lock()
@@ -242,7 +244,7 @@ func (s *Server) udpReplies(us *udpSocket, fl *udpFlow) {
 	defer us.remove(fl)
 	for {
 		fl.up.SetReadDeadline(time.Unix(0, fl.last.Load()).Add(us.idle)) //nolint:errcheck // the read reports it
-		buf, n, err := udpRead(fl.upRaw)
+		buf, n, err := fl.fromBackend.read()
 		if err != nil {
 			switch {
 			case errors.Is(err, os.ErrDeadlineExceeded):
@@ -255,7 +257,7 @@ func (s *Server) udpReplies(us *udpSocket, fl *udpFlow) {
 			return
 		}
 		fl.touch()
-		err = udpSend(us.raw, (*buf)[:n], fl.sa)
+		err = fl.toClient.send((*buf)[:n])
 		udpBuffers.Put(buf)
 		if err != nil {
 			us.dropped[udpDropClient].Add(1)
@@ -313,30 +315,38 @@ func (us *udpSocket) close() int {
 	return n
 }
 
-// udpRead reads one datagram into a pooled buffer, taken only once the
+// rawIO is one goroutine's reads or sends on a socket, through callbacks
+// made once, so relaying a datagram allocates nothing. Each flow has three:
+// to the backend (the listener's read loop), from the backend and to the
+// client (the flow's goroutine).
+type rawIO struct {
+	rc syscall.RawConn
+	sa unix.Sockaddr // sendto's target; nil sends to the connected peer
+	// The operation in progress.
+	b      []byte
+	buf    *[]byte
+	n      int
+	err    error
+	readFn func(uintptr) bool
+	sendFn func(uintptr) bool
+}
+
+func newRawIO(rc syscall.RawConn, sa unix.Sockaddr) *rawIO {
+	o := &rawIO{rc: rc, sa: sa}
+	o.readFn, o.sendFn = o.readOnce, o.sendOnce
+	return o
+}
+
+// read reads one datagram into a pooled buffer, taken only once the
 // socket is readable, so an idle flow holds no buffer.
-func udpRead(rc syscall.RawConn) (*[]byte, int, error) {
-	var buf *[]byte
-	var n int
-	var rerr error
-	err := rc.Read(func(fd uintptr) bool {
-		b := udpBuffers.Get().(*[]byte)
-		for {
-			n, rerr = unix.Read(int(fd), *b)
-			if rerr != unix.EINTR {
-				break
-			}
-		}
-		if rerr == unix.EAGAIN {
-			udpBuffers.Put(b)
-			return false // wait until readable
-		}
-		buf = b
-		return true
-	})
+func (o *rawIO) read() (*[]byte, int, error) {
+	o.buf, o.n, o.err = nil, 0, nil
+	err := o.rc.Read(o.readFn)
 	if err == nil {
-		err = rerr
+		err = o.err
 	}
+	buf, n := o.buf, o.n
+	o.buf = nil
 	if err != nil {
 		if buf != nil {
 			udpBuffers.Put(buf)
@@ -346,27 +356,45 @@ func udpRead(rc syscall.RawConn) (*[]byte, int, error) {
 	return buf, n, nil
 }
 
-// udpSend makes one non-blocking attempt to send b (to sa, or to the
-// connected peer when sa is nil): a full socket buffer drops the datagram
-// (EAGAIN) rather than holding the caller.
-func udpSend(rc syscall.RawConn, b []byte, sa unix.Sockaddr) error {
-	var werr error
-	err := rc.Write(func(fd uintptr) bool {
-		for {
-			if sa == nil {
-				_, werr = unix.Write(int(fd), b)
-			} else {
-				werr = unix.Sendto(int(fd), b, 0, sa)
-			}
-			if werr != unix.EINTR {
-				return true
-			}
+func (o *rawIO) readOnce(fd uintptr) bool {
+	b := udpBuffers.Get().(*[]byte)
+	for {
+		o.n, o.err = unix.Read(int(fd), *b)
+		if o.err != unix.EINTR {
+			break
 		}
-	})
+	}
+	if o.err == unix.EAGAIN {
+		udpBuffers.Put(b)
+		return false // wait until readable
+	}
+	o.buf = b
+	return true
+}
+
+// send makes one non-blocking attempt to send b: a full socket buffer
+// drops the datagram (EAGAIN) rather than holding the caller.
+func (o *rawIO) send(b []byte) error {
+	o.b, o.err = b, nil
+	err := o.rc.Write(o.sendFn)
+	o.b = nil
 	if err != nil {
 		return err
 	}
-	return werr
+	return o.err
+}
+
+func (o *rawIO) sendOnce(fd uintptr) bool {
+	for {
+		if o.sa == nil {
+			_, o.err = unix.Write(int(fd), o.b)
+		} else {
+			o.err = unix.Sendto(int(fd), o.b, 0, o.sa)
+		}
+		if o.err != unix.EINTR {
+			return true
+		}
+	}
 }
 
 // sockaddr is a client address as the listener socket reported it: an
