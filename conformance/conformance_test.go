@@ -1,5 +1,5 @@
 // Package conformance runs the upstream Gateway API conformance suite
-// (sigs.k8s.io/gateway-api/conformance v1.6.3, profile GATEWAY-HTTP) against
+// (sigs.k8s.io/gateway-api/conformance v1.6.3, profiles GATEWAY-HTTP, -GRPC, -TLS and -UDP) against
 // RAUTA as users deploy it, on the project's own local cluster
 // (test/devcluster): the OCI image, the Helm chart installed with helm's
 // install action, and one data-plane Deployment and LoadBalancer Service per
@@ -61,17 +61,24 @@ func TestConformance(t *testing.T) {
 		t.Fatal(err)
 	}
 	echo := devcluster.BinariesIn(bins).EchoBasic
+	root, err := devcluster.FindRepoRoot(".")
+	if err != nil {
+		t.Fatal(err)
+	}
+	// CoreDNS (the UDPRoute tests' DNS backend) is rauta-echo's whoami mode.
+	rautaEcho, err := devcluster.BuildRautaEcho(ctx, root, dir)
+	if err != nil {
+		t.Fatal(err)
+	}
 	cluster, err := devcluster.Start(ctx, devcluster.Options{
 		LoadBalancerCIDR: lbCIDR,
 		Node: &node.Config{
 			Bridge: "rconf0", PodCIDR: "10.244.203.0/24", StateDir: filepath.Join(dir, "node"),
-			Images: append(node.EchoBasicImages(echo),
+			// echo-basic serves the UDP echo backends too (UDP_ECHO_SERVER=1).
+			Images: append(append(node.EchoBasicImages(echo),
 				// RAUTA as users deploy it: the image built from this tree.
-				node.ImageMapping{Repository: img.Repository, Layout: img.Layout},
-				// The base manifests run CoreDNS for the UDPRoute tests, which are
-				// outside the GATEWAY-HTTP profile; the suite still waits for the
-				// pod to be ready, so an echo server stands in for it.
-				node.ImageMapping{Repository: "registry.k8s.io/coredns/coredns", Binary: echo}),
+				node.ImageMapping{Repository: img.Repository, Layout: img.Layout}),
+				node.CoreDNSImages(rautaEcho)...),
 		},
 	})
 	if err != nil {
@@ -135,7 +142,7 @@ func TestConformance(t *testing.T) {
 			TimeoutConfig:        timeouts,
 			SkipTests:            skip,
 			Mode:                 "default",
-			ConformanceProfiles:  []suite.ConformanceProfileName{suite.GatewayHTTPConformanceProfileName, suite.GatewayGRPCConformanceProfileName, suite.GatewayTLSConformanceProfileName},
+			ConformanceProfiles:  []suite.ConformanceProfileName{suite.GatewayHTTPConformanceProfileName, suite.GatewayGRPCConformanceProfileName, suite.GatewayTLSConformanceProfileName, suite.GatewayUDPConformanceProfileName},
 			ReportOutputPath:     report,
 			// An address of the local cluster's load-balancer pool, and one
 			// outside it.

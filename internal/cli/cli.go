@@ -72,6 +72,8 @@ func (c *Common) registerLimits(fs *flag.FlagSet) {
 	fs.DurationVar(&o.BackendIdleTimeout, "backend-idle-timeout", 60*time.Second, "how long each wait on a backend for more of a response, or for it to take more of a request, may take (the exchange is aborted after)")
 	fs.DurationVar(&o.StreamIdleTimeout, "stream-idle-timeout", 10*time.Minute, "how long a relayed connection (TLSRoute passthrough, TCPRoute) may move no byte either way before it is closed (nginx's stream proxy_timeout)")
 	fs.IntVar(&o.MaxStreamConns, "max-stream-connections", 4096, "the most connections one TLS passthrough or TCP listener relays at once; more are closed at accept and counted")
+	fs.DurationVar(&o.UDPIdleTimeout, "udp-idle-timeout", 60*time.Second, "how long a UDP flow (one client address relayed to one endpoint) may pass no datagram either way before it ends (Envoy's udp_proxy idle_timeout)")
+	fs.IntVar(&o.MaxUDPFlows, "max-udp-flows", 16384, "the most flows (client addresses) one UDP listener relays at once; a datagram that would start one more is dropped and counted")
 	c.registerHTTP2Limits(fs)
 }
 

@@ -68,6 +68,7 @@ func common() []features.FeatureName {
 		features.SupportGRPCRouteNamedRouteRule,
 		features.SupportTLSRoute,
 		features.SupportTCPRoute,
+		features.SupportUDPRoute,
 		features.SupportTLSRouteModeTerminate,
 		features.SupportTLSRouteModeMixed,
 		features.SupportListenerSet,

@@ -46,7 +46,8 @@ func overlayListenerSets(statuses []translate.ListenerSetStatus, sets []*gwv1.Li
 		}
 		for j := range s.Status.Listeners {
 			l := &s.Status.Listeners[j]
-			msg, bad := gs.unbound[fmt.Sprintf("%s/%d", gwKey, entryPort(ls, l.Name))]
+			port, udp := entryPort(ls, l.Name)
+			msg, bad := gs.unbound[translate.ListenerName(gwKey, int32(port), udp)]
 			if !bad {
 				continue
 			}
@@ -69,11 +70,11 @@ func conditionGeneration(conds []metav1.Condition) int64 {
 }
 
 // entryPort is the port of the ListenerSet's listener named name, 0 if none.
-func entryPort(ls *gwv1.ListenerSet, name gwv1.SectionName) gwv1.PortNumber {
+func entryPort(ls *gwv1.ListenerSet, name gwv1.SectionName) (gwv1.PortNumber, bool) {
 	for _, e := range ls.Spec.Listeners {
 		if e.Name == name {
-			return e.Port
+			return e.Port, e.Protocol == gwv1.UDPProtocolType
 		}
 	}
-	return 0
+	return 0, false
 }

@@ -314,8 +314,9 @@ func (c *Controller) syncProvisioned(ctx context.Context, r client.Reader, res *
 			job.want[key] = provision.Desired(provision.Input{
 				Gateway: gw, Params: params.merged[key], Image: c.cfg.DataPlaneImage,
 				Controller: controllerAddr, ServerName: serverName, CAPEM: string(ca.CertPEM),
-				ServedPorts: servedPorts(snap),
-				Tracing:     tracingOf(c.cfg.Options.Tracing),
+				ServedPorts:    servedPorts(snap, false),
+				ServedUDPPorts: servedPorts(snap, true),
+				Tracing:        tracingOf(c.cfg.Options.Tracing),
 			})
 		}
 		provisioned[key] = gw
@@ -340,11 +341,13 @@ func tracingOf(t proxy.TracingOptions) provision.Tracing {
 }
 
 // servedPorts are the ports of a Gateway's snapshot, in which its accepted
-// ListenerSets' listeners are.
-func servedPorts(snap *ir.Snapshot) []int32 {
+// ListenerSets' listeners are: those of UDP listeners, or of the others.
+func servedPorts(snap *ir.Snapshot, udp bool) []int32 {
 	ports := make([]int32, 0, len(snap.Listeners))
 	for _, l := range snap.Listeners {
-		ports = append(ports, int32(l.Port))
+		if (l.Protocol == ir.ProtocolUDP) == udp {
+			ports = append(ports, int32(l.Port))
+		}
 	}
 	return ports
 }
@@ -486,8 +489,8 @@ func (c *Controller) overlayProgrammed(gs *translate.GatewayStatus, gw *gwv1.Gat
 	}
 	for i := range st.Listeners {
 		ls := &st.Listeners[i]
-		port := listenerPort(gw, ls.Name)
-		msg, bad := unbound[fmt.Sprintf("%s/%s/%d", gs.Namespace, gs.Name, port)]
+		port, udp := listenerPort(gw, ls.Name)
+		msg, bad := unbound[translate.ListenerName(gs.Namespace+"/"+gs.Name, port, udp)]
 		if !bad {
 			continue
 		}
@@ -517,13 +520,14 @@ func unassigned(gw *gwv1.Gateway, have []gwv1.GatewayStatusAddress) string {
 	return ""
 }
 
-func listenerPort(gw *gwv1.Gateway, name gwv1.SectionName) int32 {
+// listenerPort is the port of a Gateway's listener, and whether it is UDP.
+func listenerPort(gw *gwv1.Gateway, name gwv1.SectionName) (int32, bool) {
 	for _, l := range gw.Spec.Listeners {
 		if l.Name == name {
-			return int32(l.Port)
+			return int32(l.Port), l.Protocol == gwv1.UDPProtocolType
 		}
 	}
-	return 0
+	return 0, false
 }
 
 func conditionStatus(ok bool) metav1.ConditionStatus {

@@ -78,6 +78,9 @@ type Options struct {
 	// passthrough, TCP) connections (proxy.Options).
 	StreamIdleTimeout time.Duration
 	MaxStreamConns    int
+	// UDPIdleTimeout and MaxUDPFlows bound UDP flows (proxy.Options).
+	UDPIdleTimeout time.Duration
+	MaxUDPFlows    int
 	// HTTP2 and MaxConcurrentStreams bound HTTP/2 clients
 	// (proxy.Options.HTTP2).
 	HTTP2                h2.Limits
@@ -179,6 +182,8 @@ func New(opts Options, logger *slog.Logger) (*Gateway, error) {
 		BackendIdleTimeout:     opts.BackendIdleTimeout,
 		StreamIdleTimeout:      opts.StreamIdleTimeout,
 		MaxStreamConns:         opts.MaxStreamConns,
+		UDPIdleTimeout:         opts.UDPIdleTimeout,
+		MaxUDPFlows:            opts.MaxUDPFlows,
 		HTTP2:                  opts.HTTP2,
 		MaxConcurrentStreams:   opts.MaxConcurrentStreams,
 	})

@@ -29,6 +29,9 @@ const (
 	ProtocolTLS Protocol = "TLS"
 	// ProtocolTCP relays connections: the first route takes them all.
 	ProtocolTCP Protocol = "TCP"
+	// ProtocolUDP relays datagrams, per client address (a flow), to a
+	// backend of the first route.
+	ProtocolUDP Protocol = "UDP"
 )
 
 // Listener is one socket the proxy binds.

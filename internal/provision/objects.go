@@ -79,6 +79,9 @@ type Input struct {
 	// its accepted ListenerSets' listeners included; the Service exposes
 	// them beside the Gateway's own listener ports.
 	ServedPorts []int32
+	// ServedUDPPorts are the UDP ports it serves that way (UDP listeners),
+	// exposed as UDP ServicePorts.
+	ServedUDPPorts []int32
 }
 
 // Tracing is what a data plane needs to send OTLP traces: the full traces
@@ -167,15 +170,25 @@ func Desired(in Input) Objects {
 // servicePorts are the distinct ports of the Gateway's listeners and the
 // ports it serves (ListenerSet listeners).
 func servicePorts(in Input) []corev1.ServicePort {
-	seen := map[int32]bool{}
+	type key struct {
+		port  int32
+		proto corev1.Protocol
+	}
+	seen := map[key]bool{}
 	var out []corev1.ServicePort
 	add := func(port int32, proto corev1.Protocol) {
-		if seen[port] {
+		if seen[key{port, proto}] {
 			return
 		}
-		seen[port] = true
+		seen[key{port, proto}] = true
+		name := "port-" + strconv.Itoa(int(port))
+		if proto == corev1.ProtocolUDP {
+			// A TCP and a UDP listener may share a port (DNS): names
+			// must differ.
+			name += "-udp"
+		}
 		out = append(out, corev1.ServicePort{
-			Name:       "port-" + strconv.Itoa(int(port)),
+			Name:       name,
 			Protocol:   proto,
 			Port:       port,
 			TargetPort: intstr.FromInt32(ContainerPort(port)),
@@ -191,7 +204,15 @@ func servicePorts(in Input) []corev1.ServicePort {
 	for _, port := range in.ServedPorts {
 		add(port, corev1.ProtocolTCP)
 	}
-	sort.Slice(out, func(i, j int) bool { return out[i].Port < out[j].Port })
+	for _, port := range in.ServedUDPPorts {
+		add(port, corev1.ProtocolUDP)
+	}
+	sort.Slice(out, func(i, j int) bool {
+		if out[i].Port != out[j].Port {
+			return out[i].Port < out[j].Port
+		}
+		return out[i].Protocol < out[j].Protocol
+	})
 	return out
 }
 

@@ -193,12 +193,13 @@ func TestServedPortsExposed(t *testing.T) {
 	in := input()
 	before := Desired(in)
 	in.ServedPorts = []int32{80, 8080, 9000, 443}
+	in.ServedUDPPorts = []int32{5300}
 	after := Desired(in)
 	var got []string
 	for _, p := range after.Service.Spec.Ports {
 		got = append(got, p.Name+":"+itoa(p.Port)+"->"+p.TargetPort.String()+"/"+string(p.Protocol))
 	}
-	if want := []string{"port-80:80->10080/TCP", "port-443:443->10443/TCP", "port-8080:8080->8080/TCP", "port-9000:9000->9000/TCP"}; !slices.Equal(got, want) {
+	if want := []string{"port-80:80->10080/TCP", "port-443:443->10443/TCP", "port-5300-udp:5300->5300/UDP", "port-8080:8080->8080/TCP", "port-9000:9000->9000/TCP"}; !slices.Equal(got, want) {
 		t.Errorf("service ports %v, want %v", got, want)
 	}
 	if before.Deployment.Annotations[AnnotationHash] != after.Deployment.Annotations[AnnotationHash] {

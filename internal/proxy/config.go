@@ -55,10 +55,12 @@ func (s *Server) compile(snap *ir.Snapshot) (*compiled, error) {
 		if err != nil {
 			return nil, fmt.Errorf("listener %q: %w", l.Name, err)
 		}
-		if other, ok := addrs[addr]; ok && l.Port != 0 {
+		// TCP and UDP sockets may share an address and port.
+		claim := transport(l.Protocol) + " " + addr
+		if other, ok := addrs[claim]; ok && l.Port != 0 {
 			return nil, fmt.Errorf("listener %q: address %s already used by listener %q", l.Name, addr, other)
 		}
-		addrs[addr] = l.Name
+		addrs[claim] = l.Name
 		lc, err := s.compileListener(l)
 		if err != nil {
 			return nil, fmt.Errorf("listener %q: %w", l.Name, err)
@@ -85,6 +87,8 @@ func (s *Server) compileListener(l *ir.Listener) (*listenerConfig, error) {
 		}
 	case ir.ProtocolTCP:
 		lc.scheme = "tcp"
+	case ir.ProtocolUDP:
+		lc.scheme = "udp"
 	case ir.ProtocolHTTPS:
 		lc.scheme = "https"
 		certs, err := compileCerts(l.Certificates)

@@ -37,8 +37,8 @@ func (s *Server) Drain() {
 // idle have been idle since the drain began, and those are closed.
 func (s *Server) drainSocket(sock *socket) {
 	sock.draining.Store(true)
-	if sock.streams != nil {
-		return // relayed connections (TLS, TCP): no protocol to tell a client in
+	if sock.streams != nil || sock.udp != nil {
+		return // relayed connections (TLS, TCP) and flows (UDP): no protocol to tell a client in
 	}
 	if sock.h1 != nil {
 		sock.h1.drain()
@@ -64,6 +64,9 @@ const idleGrace = time.Second
 
 // conns returns the number of client connections the socket serves.
 func (sock *socket) conns() int {
+	if sock.udp != nil {
+		return sock.udp.len()
+	}
 	if sock.streams != nil {
 		return sock.streams.len()
 	}

@@ -40,6 +40,9 @@ type socket struct {
 	// streamTLS terminates TLS for the virtual hosts of a TLS socket that
 	// ask for it (ir.VirtualHost.TerminateTLS).
 	streamTLS *tls.Config
+	// udp serves UDP sockets (udp.go); ln, srv and every engine above
+	// are nil on those.
+	udp *udpSocket
 	// httpConns counts the connections srv serves (ConnState), for Conns.
 	httpConns atomic.Int64
 	// draining: every HTTP/1.1 response of srv is the connection's last.
@@ -50,6 +53,13 @@ type socket struct {
 // server: HTTP/1.1 with keep-alive everywhere, HTTP/2 by ALPN on HTTPS and
 // h2c by prior knowledge on HTTP (internal/h2), h2c by Upgrade (h2c.go).
 func (s *Server) bind(addr string, lc *listenerConfig) (*socket, error) {
+	if lc.protocol == ir.ProtocolUDP {
+		sock, err := s.bindUDP(addr, lc)
+		if err != nil {
+			return nil, fmt.Errorf("bind udp %s: %w", addr, err)
+		}
+		return sock, nil
+	}
 	ln, err := net.Listen("tcp", addr)
 	if err != nil {
 		return nil, fmt.Errorf("bind %s: %w", addr, err)
@@ -165,6 +175,14 @@ func netHTTPHeaderBytes(limit int) int { return max(limit-4096, 1) }
 
 // startServing runs the socket's accept loop. Callers hold s.mu.
 func (s *Server) startServing(sock *socket) {
+	if sock.udp != nil {
+		s.serving.Go(func() {
+			if err := s.serveUDP(sock); err != nil {
+				s.opts.Logger.Error("listener stopped serving", "addr", sock.addr().String(), "err", err)
+			}
+		})
+		return
+	}
 	if sock.streams != nil {
 		s.serving.Go(func() {
 			if err := s.acceptStreams(sock); err != nil {
@@ -207,6 +225,12 @@ func (s *Server) startServing(sock *socket) {
 // closed after ShutdownTimeout (and counting them in s.cut). Callers hold
 // s.mu.
 func (s *Server) closeGracefully(sock *socket) {
+	if sock.udp != nil {
+		// Nothing tells a UDP client to go away: its flows are cut now.
+		s.cut.Add(int64(sock.udp.close()))
+		s.serving.Go(sock.udp.running.Wait)
+		return
+	}
 	// Closing the listener now (Shutdown would too, but asynchronously)
 	// frees the address for a listener bound right after.
 	sock.ln.Close()
@@ -244,4 +268,12 @@ func (s *Server) closeGracefully(sock *socket) {
 		sock.upgraded.shutdown(ctx)
 		sock.h2.Drain(ctx)
 	}()
+}
+
+// addr is the socket's bound address.
+func (sock *socket) addr() net.Addr {
+	if sock.udp != nil {
+		return sock.udp.conn.LocalAddr()
+	}
+	return sock.ln.Addr()
 }

@@ -92,6 +92,15 @@ type Options struct {
 	// 16 KiB buffers and three goroutines. 0 means 4096 (an nginx worker's
 	// default is 512 connections, times its workers).
 	MaxStreamConns int
+	// UDPIdleTimeout ends a UDP flow (one client address) after no
+	// datagram went either way for this long (Envoy's udp_proxy
+	// idle_timeout; nginx's proxy_timeout is 10m); 0 means 60s.
+	UDPIdleTimeout time.Duration
+	// MaxUDPFlows bounds the flows one UDP listener holds; a datagram that
+	// would start one more is dropped and counted
+	// (rauta_udp_flows_refused_total). Each costs a socket and a
+	// goroutine. 0 means 16384.
+	MaxUDPFlows int
 	// MirrorBodyLimit is the largest request body copied to a mirror;
 	// requests with larger bodies are not mirrored. 0 means 64 KiB.
 	MirrorBodyLimit int64
@@ -146,6 +155,12 @@ func (o Options) withDefaults() Options {
 	}
 	if o.MaxStreamConns <= 0 {
 		o.MaxStreamConns = 4096
+	}
+	if o.UDPIdleTimeout <= 0 {
+		o.UDPIdleTimeout = 60 * time.Second
+	}
+	if o.MaxUDPFlows <= 0 {
+		o.MaxUDPFlows = 16384
 	}
 	if o.StreamIdleTimeout <= 0 {
 		o.StreamIdleTimeout = 10 * time.Minute

@@ -193,7 +193,7 @@ func TestCompileErrorKeepsOldConfig(t *testing.T) {
 		want string
 	}{
 		{&ir.Snapshot{Listeners: []ir.Listener{good, good}}, "name used twice"},
-		{&ir.Snapshot{Listeners: []ir.Listener{{Name: "udp", Protocol: "UDP"}}}, `listener "udp": protocol "UDP"`},
+		{&ir.Snapshot{Listeners: []ir.Listener{{Name: "sctp", Protocol: "SCTP"}}}, `listener "sctp": protocol "SCTP"`},
 		{&ir.Snapshot{Listeners: []ir.Listener{{Protocol: ir.ProtocolHTTP}}}, "empty name"},
 	} {
 		if err := p.Apply(tc.snap); err == nil || !contains(err.Error(), tc.want) {

@@ -79,6 +79,9 @@ func New(opts Options) (*Server, error) {
 	if err := reg.Register(streamCollector{s}); err != nil {
 		return nil, err
 	}
+	if err := reg.Register(udpCollector{s}); err != nil {
+		return nil, err
+	}
 	s.ids = newRequestIDs()
 	s.fwd = newForwarder(opts, m, opts.Logger)
 	if err := reg.Register(newOpenConnsCollector(s.fwd.pool)); err != nil {
@@ -169,10 +172,11 @@ func (s *Server) Apply(snap *ir.Snapshot) error {
 // for tests) is keyed by listener name too, as each such listener gets its
 // own port.
 func socketKey(addr string, lc *listenerConfig) string {
+	key := transport(lc.protocol) + " " + addr
 	if strings.HasSuffix(addr, ":0") {
-		return addr + "#" + lc.name
+		return key + "#" + lc.name
 	}
-	return addr
+	return key
 }
 
 // attachMetrics gives every route of c its metrics, reusing the resolved
@@ -281,7 +285,7 @@ func (s *Server) Addr(listener string) net.Addr {
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	if sock, ok := s.byName[listener]; ok {
-		return sock.ln.Addr()
+		return sock.addr()
 	}
 	return nil
 }

@@ -20,6 +20,7 @@ type Resources struct {
 	GRPCRoutes         []*gwv1.GRPCRoute
 	TLSRoutes          []*gwv1.TLSRoute
 	TCPRoutes          []*gwv1.TCPRoute
+	UDPRoutes          []*gwv1.UDPRoute
 	ReferenceGrants    []*gwv1.ReferenceGrant
 	BackendTLSPolicies []*gwv1.BackendTLSPolicy
 	Services           []*corev1.Service

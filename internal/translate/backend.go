@@ -73,14 +73,20 @@ func (t *translator) backend(routeKind, routeNS, field string, ref gwv1.BackendO
 	if ref.Port == nil {
 		return invalid(gwv1.RouteReasonBackendNotFound, "port is required for a Service")
 	}
-	sp, ok := servicePort(svc, port)
-	if !ok {
-		return invalid(gwv1.RouteReasonBackendNotFound, "Service %s/%s has no port %d", ns, ref.Name, port)
+	// A UDPRoute's datagrams go to a UDP port of the Service; every
+	// other kind connects to a TCP one.
+	proto := corev1.ProtocolTCP
+	if routeKind == kindUDPRoute {
+		proto = corev1.ProtocolUDP
 	}
-	// Relayed connections (TLSRoute, TCPRoute): the client's bytes reach
-	// the backend untouched, so the gateway originates no TLS that a
-	// BackendTLSPolicy or a TLS appProtocol could describe.
-	passthrough := routeKind == kindTLSRoute || routeKind == kindTCPRoute
+	sp, ok := servicePort(svc, port, proto)
+	if !ok {
+		return invalid(gwv1.RouteReasonBackendNotFound, "Service %s/%s has no %s port %d", ns, ref.Name, proto, port)
+	}
+	// Relayed connections and datagrams (TLSRoute, TCPRoute, UDPRoute): the
+	// client's bytes reach the backend untouched, so the gateway originates
+	// no TLS that a BackendTLSPolicy or a TLS appProtocol could describe.
+	passthrough := routeKind == kindTLSRoute || routeKind == kindTCPRoute || routeKind == kindUDPRoute
 	var note *refProblem
 	if ps := t.ix.backendTLSPolicies(svc, sp); len(ps) > 0 && !passthrough {
 		note = &refProblem{policies: ps, policyOnly: true}
@@ -107,9 +113,11 @@ func (t *translator) backend(routeKind, routeNS, field string, ref gwv1.BackendO
 	return b, note
 }
 
-func servicePort(svc *corev1.Service, port int32) (corev1.ServicePort, bool) {
+// servicePort finds the Service port with number port and protocol proto
+// (an empty protocol is TCP, the API default).
+func servicePort(svc *corev1.Service, port int32, proto corev1.Protocol) (corev1.ServicePort, bool) {
 	for _, p := range svc.Spec.Ports {
-		if p.Port == port && (p.Protocol == "" || p.Protocol == corev1.ProtocolTCP) {
+		if p.Port == port && protocolOf(p.Protocol) == proto {
 			return p, true
 		}
 	}
@@ -227,7 +235,7 @@ func slicePort(es *discoveryv1.EndpointSlice, sp corev1.ServicePort) (int32, boo
 		if name != sp.Name || p.Port == nil {
 			continue
 		}
-		if p.Protocol != nil && *p.Protocol != corev1.ProtocolTCP {
+		if p.Protocol != nil && protocolOf(*p.Protocol) != protocolOf(sp.Protocol) {
 			continue
 		}
 		return *p.Port, true
@@ -244,4 +252,12 @@ func endpointReady(ep discoveryv1.Endpoint) bool {
 		return false
 	}
 	return c.Ready == nil || *c.Ready
+}
+
+// protocolOf reads an empty protocol as TCP, the API default.
+func protocolOf(p corev1.Protocol) corev1.Protocol {
+	if p == "" {
+		return corev1.ProtocolTCP
+	}
+	return p
 }

@@ -1,10 +1,7 @@
 package translate
 
 import (
-	"fmt"
 	"sort"
-
-	gwv1 "sigs.k8s.io/gateway-api/apis/v1"
 
 	"github.com/false-systems/rauta/internal/ir"
 )
@@ -18,18 +15,24 @@ func buildIR(gws []*gatewayState) *ir.Snapshot {
 		if !gs.accepted {
 			continue
 		}
-		byPort := make(map[gwv1.PortNumber][]*listenerState)
-		var ports []gwv1.PortNumber
+		byPort := make(map[portKey][]*listenerState)
+		var ports []portKey
 		for _, l := range gs.served() {
 			if !l.programmed() {
 				continue
 			}
-			if _, ok := byPort[l.spec.Port]; !ok {
-				ports = append(ports, l.spec.Port)
+			k := keyOf(l.spec)
+			if _, ok := byPort[k]; !ok {
+				ports = append(ports, k)
 			}
-			byPort[l.spec.Port] = append(byPort[l.spec.Port], l)
+			byPort[k] = append(byPort[k], l)
 		}
-		sort.Slice(ports, func(i, j int) bool { return ports[i] < ports[j] })
+		sort.Slice(ports, func(i, j int) bool {
+			if ports[i].port != ports[j].port {
+				return ports[i].port < ports[j].port
+			}
+			return !ports[i].udp && ports[j].udp
+		})
 		for _, p := range ports {
 			snap.Listeners = append(snap.Listeners, buildListener(gs, p, byPort[p]))
 		}
@@ -37,12 +40,12 @@ func buildIR(gws []*gatewayState) *ir.Snapshot {
 	return snap
 }
 
-func buildListener(gs *gatewayState, port gwv1.PortNumber, ls []*listenerState) ir.Listener {
+func buildListener(gs *gatewayState, port portKey, ls []*listenerState) ir.Listener {
 	out := ir.Listener{
-		Name:     fmt.Sprintf("%s/%d", gs.key, port),
+		Name:     ListenerName(gs.key, int32(port.port), port.udp),
 		Gateway:  gs.key,
 		Address:  gs.address,
-		Port:     uint32(port),
+		Port:     uint32(port.port),
 		Protocol: ir.Protocol(ls[0].spec.Protocol),
 
 		BackendClientCertificate: gs.backendClientCert,

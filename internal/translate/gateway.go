@@ -89,6 +89,7 @@ var supportedRouteKinds = map[gwv1.ProtocolType][]string{
 	gwv1.HTTPSProtocolType: {kindHTTPRoute, kindGRPCRoute},
 	gwv1.TLSProtocolType:   {kindTLSRoute},
 	gwv1.TCPProtocolType:   {kindTCPRoute},
+	gwv1.UDPProtocolType:   {kindUDPRoute},
 }
 
 // gateways validates every Gateway of an owned GatewayClass.
@@ -141,7 +142,7 @@ func (t *translator) gateway(gw *gwv1.Gateway, classAccepted bool, claims portCl
 		if !l.accepted.ok || l.conflicted.ok {
 			continue
 		}
-		if owner := claims.claim(bindAddr, l.spec.Port, gs.key); owner != gs.key {
+		if owner := claims.claim(bindAddr, keyOf(l.spec), gs.key); owner != gs.key {
 			l.accepted = cond{false, string(gwv1.ListenerReasonPortUnavailable),
 				fmt.Sprintf("port %d on %s is already served by Gateway %s", l.spec.Port, displayAddr(bindAddr), owner)}
 		}
@@ -294,7 +295,7 @@ func (t *translator) listener(gs *gatewayState, set *listenerSetState, spec *gwv
 	kinds, ok := supportedRouteKinds[spec.Protocol]
 	if !ok {
 		l.accepted = cond{false, string(gwv1.ListenerReasonUnsupportedProtocol),
-			fmt.Sprintf("protocol: %q is not supported; use HTTP, HTTPS, TLS or TCP", spec.Protocol)}
+			fmt.Sprintf("protocol: %q is not supported; use HTTP, HTTPS, TLS, TCP or UDP", spec.Protocol)}
 		return l
 	}
 	if problem := hostnameProblem(l.hostname); problem != "" {
@@ -377,17 +378,40 @@ func hostnameProblem(h string) string {
 	return ""
 }
 
+// portKey is a listener's port and transport. A UDP listener and a TCP-based
+// one (HTTP, HTTPS, TLS, TCP) on one port are distinct and compatible: they
+// are served by two sockets (a DNS Gateway serves port 53 over both).
+type portKey struct {
+	port gwv1.PortNumber
+	udp  bool
+}
+
+func keyOf(l *gwv1.Listener) portKey {
+	return portKey{l.Port, l.Protocol == gwv1.UDPProtocolType}
+}
+
+// ListenerName is the name of the ir.Listener that serves a Gateway's
+// port (gateway is "namespace/name"): its UDP socket when udp is true.
+func ListenerName(gateway string, port int32, udp bool) string {
+	if udp {
+		return fmt.Sprintf("%s/%d/udp", gateway, port)
+	}
+	return fmt.Sprintf("%s/%d", gateway, port)
+}
+
 // markConflicts applies the spec's distinctness rules: listeners sharing a
-// port must share a protocol, and listeners sharing a port and protocol must
-// differ in hostname. No conflicting listener wins; all are rejected.
+// port and transport must share a protocol, and listeners sharing a port and
+// protocol must differ in hostname. No conflicting listener wins; all are
+// rejected.
 func markConflicts(ls []*listenerState) {
-	byPort := make(map[gwv1.PortNumber][]*listenerState)
-	var ports []gwv1.PortNumber
+	byPort := make(map[portKey][]*listenerState)
+	var ports []portKey
 	for _, l := range ls {
-		if _, ok := byPort[l.spec.Port]; !ok {
-			ports = append(ports, l.spec.Port)
+		k := keyOf(l.spec)
+		if _, ok := byPort[k]; !ok {
+			ports = append(ports, k)
 		}
-		byPort[l.spec.Port] = append(byPort[l.spec.Port], l)
+		byPort[k] = append(byPort[k], l)
 	}
 	for _, p := range ports {
 		group := byPort[p]
@@ -398,7 +422,7 @@ func markConflicts(ls []*listenerState) {
 		if len(protocols) > 1 {
 			for _, l := range group {
 				setConflict(l, gwv1.ListenerReasonProtocolConflict,
-					fmt.Sprintf("port %d is used with different protocols by other listeners", p))
+					fmt.Sprintf("port %d is used with different protocols by other listeners", p.port))
 			}
 			continue
 		}
@@ -417,7 +441,7 @@ func markConflicts(ls []*listenerState) {
 			sort.Strings(names)
 			for _, l := range same {
 				setConflict(l, gwv1.ListenerReasonHostnameConflict,
-					fmt.Sprintf("listeners %s share port %d and hostname %q", strings.Join(names, ", "), p, host))
+					fmt.Sprintf("listeners %s share port %d and hostname %q", strings.Join(names, ", "), p.port, host))
 			}
 		}
 	}
@@ -431,13 +455,13 @@ func setConflict(l *listenerState, reason gwv1.ListenerConditionReason, msg stri
 // portClaims records which Gateway serves each address and port. In-process
 // serving binds one socket per address and port, so two Gateways cannot share
 // one; the unspecified address collides with every address.
-type portClaims map[gwv1.PortNumber][]portClaim
+type portClaims map[portKey][]portClaim
 
 type portClaim struct{ addr, owner string }
 
 // claim gives port on addr to owner unless another Gateway holds it, and
 // returns the Gateway that holds it.
-func (c portClaims) claim(addr string, port gwv1.PortNumber, owner string) string {
+func (c portClaims) claim(addr string, port portKey, owner string) string {
 	for _, pc := range c[port] {
 		if pc.owner != owner && (pc.addr == addr || unspecified(pc.addr) || unspecified(addr)) {
 			return pc.owner

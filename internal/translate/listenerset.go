@@ -126,14 +126,14 @@ func markConflictWithPrecedent(l *listenerState, precedent []*listenerState) {
 		return
 	}
 	for _, p := range precedent {
-		if p.accepted.ok && !p.conflicted.ok && p.spec.Port == l.spec.Port && p.spec.Protocol != l.spec.Protocol {
+		if p.accepted.ok && !p.conflicted.ok && keyOf(p.spec) == keyOf(l.spec) && p.spec.Protocol != l.spec.Protocol {
 			setConflict(l, gwv1.ListenerReasonProtocolConflict,
 				fmt.Sprintf("port %d is used with protocol %s by %s, which takes precedence", l.spec.Port, p.spec.Protocol, p.displayName()))
 			return
 		}
 	}
 	for _, p := range precedent {
-		if p.accepted.ok && !p.conflicted.ok && p.spec.Port == l.spec.Port && p.hostname == l.hostname {
+		if p.accepted.ok && !p.conflicted.ok && keyOf(p.spec) == keyOf(l.spec) && p.hostname == l.hostname {
 			setConflict(l, gwv1.ListenerReasonHostnameConflict,
 				fmt.Sprintf("port %d and hostname %q are used by %s, which takes precedence", l.spec.Port, displayHostname(l.hostname), p.displayName()))
 			return

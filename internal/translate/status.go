@@ -18,6 +18,7 @@ type Status struct {
 	GRPCRoutes   []GRPCRouteStatus   `json:"grpcRoutes,omitempty"`
 	TLSRoutes    []TLSRouteStatus    `json:"tlsRoutes,omitempty"`
 	TCPRoutes    []TCPRouteStatus    `json:"tcpRoutes,omitempty"`
+	UDPRoutes    []UDPRouteStatus    `json:"udpRoutes,omitempty"`
 	// BackendTLSPolicies holds RAUTA's ancestor entries of the policies
 	// that matter to its Gateways.
 	BackendTLSPolicies []PolicyStatus `json:"backendTLSPolicies,omitempty"`
@@ -70,6 +71,13 @@ type TCPRouteStatus struct {
 	Namespace string              `json:"namespace"`
 	Name      string              `json:"name"`
 	Status    gwv1.TCPRouteStatus `json:"status"`
+}
+
+// UDPRouteStatus is the status of one UDPRoute.
+type UDPRouteStatus struct {
+	Namespace string              `json:"namespace"`
+	Name      string              `json:"name"`
+	Status    gwv1.UDPRouteStatus `json:"status"`
 }
 
 // PolicyStatus is the status of one policy: the ancestor entries this

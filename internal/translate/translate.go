@@ -110,6 +110,7 @@ func Translate(res *resources.Resources, opts Options) Result {
 	t.grpcRoutes(res.GRPCRoutes)
 	t.tlsRoutes(res.TLSRoutes)
 	t.tcpRoutes(res.TCPRoutes)
+	t.udpRoutes(res.UDPRoutes)
 	t.backendTLSPolicyStatus()
 
 	for _, gs := range gws {
@@ -151,6 +152,7 @@ func (t *translator) sortStatus() {
 	slices.SortFunc(s.GRPCRoutes, func(a, b GRPCRouteStatus) int { return compareKeys(a.Namespace, a.Name, b.Namespace, b.Name) })
 	slices.SortFunc(s.TLSRoutes, func(a, b TLSRouteStatus) int { return compareKeys(a.Namespace, a.Name, b.Namespace, b.Name) })
 	slices.SortFunc(s.TCPRoutes, func(a, b TCPRouteStatus) int { return compareKeys(a.Namespace, a.Name, b.Namespace, b.Name) })
+	slices.SortFunc(s.UDPRoutes, func(a, b UDPRouteStatus) int { return compareKeys(a.Namespace, a.Name, b.Namespace, b.Name) })
 	slices.SortFunc(s.BackendTLSPolicies, func(a, b PolicyStatus) int { return compareKeys(a.Namespace, a.Name, b.Namespace, b.Name) })
 }
 

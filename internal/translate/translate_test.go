@@ -44,6 +44,7 @@ func deepCopy(r *resources.Resources) *resources.Resources {
 	out.GRPCRoutes = copyAll(r.GRPCRoutes)
 	out.TLSRoutes = copyAll(r.TLSRoutes)
 	out.TCPRoutes = copyAll(r.TCPRoutes)
+	out.UDPRoutes = copyAll(r.UDPRoutes)
 	out.ReferenceGrants = copyAll(r.ReferenceGrants)
 	out.BackendTLSPolicies = copyAll(r.BackendTLSPolicies)
 	out.Services = copyAll(r.Services)

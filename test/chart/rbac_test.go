@@ -85,8 +85,8 @@ var read = []string{"get", "list", "watch"}
 // controllerGrants is everything the controller may do, and nothing else.
 func controllerGrants(secretNamespaces []string, nodeMode bool) map[grant]bool {
 	var gs []grant
-	gs = append(gs, expand("", "gateway.networking.k8s.io", []string{"gatewayclasses", "gateways", "httproutes", "grpcroutes", "tlsroutes", "tcproutes", "listenersets", "referencegrants", "backendtlspolicies"}, read)...)
-	gs = append(gs, expand("", "gateway.networking.k8s.io", []string{"gatewayclasses/status", "gateways/status", "httproutes/status", "grpcroutes/status", "tlsroutes/status", "tcproutes/status", "listenersets/status", "backendtlspolicies/status"}, []string{"update"})...)
+	gs = append(gs, expand("", "gateway.networking.k8s.io", []string{"gatewayclasses", "gateways", "httproutes", "grpcroutes", "tlsroutes", "tcproutes", "udproutes", "listenersets", "referencegrants", "backendtlspolicies"}, read)...)
+	gs = append(gs, expand("", "gateway.networking.k8s.io", []string{"gatewayclasses/status", "gateways/status", "httproutes/status", "grpcroutes/status", "tlsroutes/status", "tcproutes/status", "udproutes/status", "listenersets/status", "backendtlspolicies/status"}, []string{"update"})...)
 	gs = append(gs, expand("", "", []string{"namespaces", "services"}, read)...)
 	gs = append(gs, expand("", "discovery.k8s.io", []string{"endpointslices"}, read)...)
 	gs = append(gs, expand(releaseNamespace, "coordination.k8s.io", []string{"leases"}, []string{"get", "create", "update"})...)

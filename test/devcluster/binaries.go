@@ -98,6 +98,19 @@ func EnsureBinaries(ctx context.Context, repoRoot string, build bool) (Binaries,
 	return bins, nil
 }
 
+// BuildRautaEcho builds cmd/rauta-echo of the repository at repoRoot into dir and returns
+// its path (the conformance suite's CoreDNS stands on it, see node.CoreDNSImages).
+func BuildRautaEcho(ctx context.Context, repoRoot, dir string) (string, error) {
+	out := filepath.Join(dir, "rauta-echo")
+	cmd := exec.CommandContext(ctx, "go", "build", "-o", out, "./cmd/rauta-echo")
+	cmd.Dir = repoRoot
+	cmd.Env = append(os.Environ(), "CGO_ENABLED=0")
+	if b, err := cmd.CombinedOutput(); err != nil {
+		return "", fmt.Errorf("build rauta-echo: %w\n%s", err, lastLines(string(b), 30))
+	}
+	return out, nil
+}
+
 // FindRepoRoot walks up from dir to the folder whose go.mod declares the rauta module.
 func FindRepoRoot(dir string) (string, error) {
 	dir, err := filepath.Abs(dir)

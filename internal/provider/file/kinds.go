@@ -45,6 +45,8 @@ func lookupKind(apiVersion, kind string) (kindSpec, bool) {
 		return spec(kind, gatewayV1, true, func(r *resources.Resources) *[]*gwv1.TLSRoute { return &r.TLSRoutes }), true
 	case gatewayV1 + " TCPRoute":
 		return spec(kind, gatewayV1, true, func(r *resources.Resources) *[]*gwv1.TCPRoute { return &r.TCPRoutes }), true
+	case gatewayV1 + " UDPRoute":
+		return spec(kind, gatewayV1, true, func(r *resources.Resources) *[]*gwv1.UDPRoute { return &r.UDPRoutes }), true
 	case gatewayV1 + " BackendTLSPolicy":
 		return spec(kind, gatewayV1, true, func(r *resources.Resources) *[]*gwv1.BackendTLSPolicy { return &r.BackendTLSPolicies }), true
 	case gatewayV1 + " ReferenceGrant", "gateway.networking.k8s.io/v1beta1 ReferenceGrant":
@@ -85,7 +87,7 @@ func spec[T any, P interface {
 // hint when a manifest uses another one.
 func supportedVersion(kind string) string {
 	switch kind {
-	case "GatewayClass", "Gateway", "ListenerSet", "HTTPRoute", "GRPCRoute", "TLSRoute", "TCPRoute", "BackendTLSPolicy", "ReferenceGrant":
+	case "GatewayClass", "Gateway", "ListenerSet", "HTTPRoute", "GRPCRoute", "TLSRoute", "TCPRoute", "UDPRoute", "BackendTLSPolicy", "ReferenceGrant":
 		return gatewayV1
 	case "Service", "Secret", "ConfigMap", "Namespace":
 		return "v1"

@@ -161,6 +161,7 @@ func sortResources(r *resources.Resources) {
 	sortObjects(r.GRPCRoutes)
 	sortObjects(r.TLSRoutes)
 	sortObjects(r.TCPRoutes)
+	sortObjects(r.UDPRoutes)
 	sortObjects(r.ReferenceGrants)
 	sortObjects(r.BackendTLSPolicies)
 	sortObjects(r.Services)

@@ -41,6 +41,13 @@ func (w *StatusWriter) writeRoutes(ctx context.Context, res *resources.Resources
 	}
 	writeRouteKind(ctx, w, res.TCPRoutes, want, func() *gwv1.TCPRoute { return &gwv1.TCPRoute{} },
 		func(r *gwv1.TCPRoute) *[]gwv1.RouteParentStatus { return &r.Status.Parents }, now, note)
+
+	want = make(map[client.ObjectKey][]gwv1.RouteParentStatus)
+	for _, r := range st.UDPRoutes {
+		want[client.ObjectKey{Namespace: r.Namespace, Name: r.Name}] = r.Status.Parents
+	}
+	writeRouteKind(ctx, w, res.UDPRoutes, want, func() *gwv1.UDPRoute { return &gwv1.UDPRoute{} },
+		func(r *gwv1.UDPRoute) *[]gwv1.RouteParentStatus { return &r.Status.Parents }, now, note)
 }
 
 // writeRouteKind brings the RAUTA parent entries of every route of one kind

@@ -37,6 +37,7 @@ func List(ctx context.Context, r client.Reader) (*resources.Resources, error) {
 		grpc     gwv1.GRPCRouteList
 		tls      gwv1.TLSRouteList
 		tcp      gwv1.TCPRouteList
+		udp      gwv1.UDPRouteList
 		sets     gwv1.ListenerSetList
 	)
 	for _, l := range []client.ObjectList{&classes, &gateways, &routes, &grants, &services, &slices, &secrets, &cms, &nss} {
@@ -45,7 +46,7 @@ func List(ctx context.Context, r client.Reader) (*resources.Resources, error) {
 		}
 	}
 	// Optional kinds (see optionalKind): without the CRD there are none.
-	for _, l := range []client.ObjectList{&policies, &grpc, &tls, &tcp, &sets} {
+	for _, l := range []client.ObjectList{&policies, &grpc, &tls, &tcp, &udp, &sets} {
 		if err := r.List(ctx, l, client.UnsafeDisableDeepCopy); err != nil && !meta.IsNoMatchError(err) {
 			return nil, fmt.Errorf("list %T: %w", l, err)
 		}
@@ -86,6 +87,9 @@ func List(ctx context.Context, r client.Reader) (*resources.Resources, error) {
 	}
 	for i := range tcp.Items {
 		res.TCPRoutes = append(res.TCPRoutes, &tcp.Items[i])
+	}
+	for i := range udp.Items {
+		res.UDPRoutes = append(res.UDPRoutes, &udp.Items[i])
 	}
 	for i := range policies.Items {
 		res.BackendTLSPolicies = append(res.BackendTLSPolicies, &policies.Items[i])

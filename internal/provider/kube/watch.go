@@ -19,19 +19,19 @@ import (
 func WatchedKinds() []client.Object {
 	return []client.Object{
 		&gwv1.GatewayClass{}, &gwv1.Gateway{}, &gwv1.HTTPRoute{}, &gwv1b1.ReferenceGrant{},
-		&gwv1.BackendTLSPolicy{}, &gwv1.GRPCRoute{}, &gwv1.TLSRoute{}, &gwv1.TCPRoute{},
+		&gwv1.BackendTLSPolicy{}, &gwv1.GRPCRoute{}, &gwv1.TLSRoute{}, &gwv1.TCPRoute{}, &gwv1.UDPRoute{},
 		&gwv1.ListenerSet{},
 		&corev1.Service{}, &discoveryv1.EndpointSlice{}, &corev1.Secret{}, &corev1.ConfigMap{}, &corev1.Namespace{},
 	}
 }
 
 // optionalKind reports whether a cluster may lack obj's CRD: kinds that
-// older CRD bundles lack (TLSRoute v1 came with v1.5, TCPRoute and
-// ListenerSet v1 with v1.6). Without the CRD no such object can
+// older CRD bundles lack (TLSRoute v1 came with v1.5, TCPRoute, UDPRoute
+// and ListenerSet v1 with v1.6). Without the CRD no such object can
 // exist, so there is nothing to serve or report and nothing to watch.
 func optionalKind(obj client.Object) bool {
 	switch obj.(type) {
-	case *gwv1.BackendTLSPolicy, *gwv1.GRPCRoute, *gwv1.TLSRoute, *gwv1.TCPRoute, *gwv1.ListenerSet:
+	case *gwv1.BackendTLSPolicy, *gwv1.GRPCRoute, *gwv1.TLSRoute, *gwv1.TCPRoute, *gwv1.UDPRoute, *gwv1.ListenerSet:
 		return true
 	}
 	return false

@@ -59,6 +59,13 @@ func EchoBasicImages(binary string) []ImageMapping {
 	}
 }
 
+// CoreDNSImages maps the CoreDNS image (which the conformance suite runs behind its
+// UDPRoutes, with "-conf /root/Corefile") to rauta-echo, whose -conf mode answers DNS as
+// CoreDNS's whoami plugin does (internal/echo).
+func CoreDNSImages(rautaEcho string) []ImageMapping {
+	return []ImageMapping{{Repository: "registry.k8s.io/coredns/coredns", Binary: rautaEcho}}
+}
+
 // WithDefaults returns c with empty fields set to their defaults.
 func (c Config) WithDefaults() Config {
 	if c.Name == "" {

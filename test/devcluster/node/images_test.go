@@ -21,6 +21,7 @@ func TestImageRepository(t *testing.T) {
 
 func TestResolveImage(t *testing.T) {
 	maps := append(EchoBasicImages("/cache/echo-basic"), ImageMapping{Repository: "ghcr.io/false-systems/rauta", Layout: "/dist/oci"})
+	maps = append(maps, CoreDNSImages("/tmp/rauta-echo")...)
 	tests := []struct {
 		image   string
 		want    string
@@ -29,6 +30,7 @@ func TestResolveImage(t *testing.T) {
 		{image: "registry.k8s.io/gateway-api/echo-basic:v1.6.0-dev.2", want: "/cache/echo-basic"},
 		{image: "gcr.io/k8s-staging-gateway-api/echo-basic:v20240412-v1.0.0-394-g40c666fd", want: "/cache/echo-basic"},
 		{image: "registry.k8s.io/gateway-api/echo-advanced:v1.5.1", wantErr: true},
+		{image: "registry.k8s.io/coredns/coredns:v1.12.2", want: "/tmp/rauta-echo"},
 		{image: "registry.k8s.io/gateway-api/echo-basic-evil:v1", wantErr: true},
 		{image: "", wantErr: true},
 	}

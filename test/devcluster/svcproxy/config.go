@@ -38,6 +38,12 @@ type Config struct {
 	// stopped listening sees the failure, so rollout tests measure what a real cluster
 	// would show, not what a forgiving proxy hides.
 	DialAttempts int
+	// UDPIdleTimeout ends a UDP flow (one client address) after no datagram either way for
+	// this long; default 60s.
+	UDPIdleTimeout time.Duration
+	// MaxUDPFlowsPerListener bounds the flows of one UDP frontend; a datagram that would
+	// start one more is dropped. Default 4096.
+	MaxUDPFlowsPerListener int
 	// Log receives errors of the background sync (nil: discarded).
 	Log *slog.Logger
 }
@@ -53,6 +59,12 @@ func (c Config) withDefaults() Config {
 	}
 	if c.DialTimeout <= 0 {
 		c.DialTimeout = defaultDialTimeout
+	}
+	if c.UDPIdleTimeout <= 0 {
+		c.UDPIdleTimeout = 60 * time.Second
+	}
+	if c.MaxUDPFlowsPerListener <= 0 {
+		c.MaxUDPFlowsPerListener = defaultMaxConns
 	}
 	if c.Log == nil {
 		c.Log = slog.New(slog.DiscardHandler)

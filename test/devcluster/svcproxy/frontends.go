@@ -50,11 +50,26 @@ func statusIP(svc *corev1.Service) netip.Addr {
 	return netip.Addr{}
 }
 
-// frontendsOf lists the addresses to listen on for svc's TCP ports: each IPv4 ClusterIP
-// inside serviceCIDR, the load-balancer address lbIP when valid, and nodePortIP with each
-// port's nodePort when both are set. Headless and ExternalName Services have none.
-func frontendsOf(svc *corev1.Service, serviceCIDR netip.Prefix, lbIP, nodePortIP netip.Addr) map[netip.AddrPort]corev1.ServicePort {
-	out := map[netip.AddrPort]corev1.ServicePort{}
+// frontend is an address the proxy listens on for a Service port: TCP or UDP.
+type frontend struct {
+	proto corev1.Protocol
+	addr  netip.AddrPort
+}
+
+// String is the address, with "/udp" after it for UDP.
+func (f frontend) String() string {
+	if f.proto == corev1.ProtocolUDP {
+		return f.addr.String() + "/udp"
+	}
+	return f.addr.String()
+}
+
+// frontendsOf lists the addresses to listen on for svc's TCP and UDP ports: each IPv4
+// ClusterIP inside serviceCIDR, the load-balancer address lbIP when valid, and nodePortIP
+// with each port's nodePort when both are set. Headless and ExternalName Services have
+// none; SCTP ports are not served.
+func frontendsOf(svc *corev1.Service, serviceCIDR netip.Prefix, lbIP, nodePortIP netip.Addr) map[frontend]corev1.ServicePort {
+	out := map[frontend]corev1.ServicePort{}
 	if svc.Spec.Type == corev1.ServiceTypeExternalName {
 		return out
 	}
@@ -69,17 +84,18 @@ func frontendsOf(svc *corev1.Service, serviceCIDR netip.Prefix, lbIP, nodePortIP
 		}
 	}
 	for _, port := range svc.Spec.Ports {
-		if protocolOf(port) != corev1.ProtocolTCP || port.Port <= 0 || port.Port > 65535 {
+		proto := protocolOf(port)
+		if (proto != corev1.ProtocolTCP && proto != corev1.ProtocolUDP) || port.Port <= 0 || port.Port > 65535 {
 			continue
 		}
 		for _, a := range cluster {
-			out[netip.AddrPortFrom(a, uint16(port.Port))] = port
+			out[frontend{proto, netip.AddrPortFrom(a, uint16(port.Port))}] = port
 		}
 		if lbIP.IsValid() {
-			out[netip.AddrPortFrom(lbIP, uint16(port.Port))] = port
+			out[frontend{proto, netip.AddrPortFrom(lbIP, uint16(port.Port))}] = port
 		}
 		if nodePortIP.IsValid() && port.NodePort > 0 && port.NodePort <= 65535 {
-			out[netip.AddrPortFrom(nodePortIP, uint16(port.NodePort))] = port
+			out[frontend{proto, netip.AddrPortFrom(nodePortIP, uint16(port.NodePort))}] = port
 		}
 	}
 	return out

@@ -29,13 +29,13 @@ func TestFrontendsOf(t *testing.T) {
 		np   netip.Addr
 		want []string
 	}{
-		{name: "cluster ip, tcp ports only", svc: svc(corev1.ServiceTypeClusterIP, "10.96.211.10"), want: []string{"10.96.211.10:80"}},
+		{name: "cluster ip, tcp and udp ports", svc: svc(corev1.ServiceTypeClusterIP, "10.96.211.10"), want: []string{"10.96.211.10:53/udp", "10.96.211.10:80"}},
 		{name: "load balancer and node port", svc: svc(corev1.ServiceTypeLoadBalancer, "10.96.211.10"), lb: lb, np: np,
-			want: []string{"10.96.211.10:80", "127.0.0.1:30080", "127.0.211.1:80"}},
+			want: []string{"10.96.211.10:53/udp", "10.96.211.10:80", "127.0.0.1:30053/udp", "127.0.0.1:30080", "127.0.211.1:53/udp", "127.0.211.1:80"}},
 		{name: "headless", svc: svc(corev1.ServiceTypeClusterIP, "None")},
 		{name: "cluster ip outside the range is ignored", svc: svc(corev1.ServiceTypeClusterIP, "10.97.0.1")},
 		{name: "external name", svc: svc(corev1.ServiceTypeExternalName, "10.96.211.10")},
-		{name: "dual stack keeps IPv4", svc: svc(corev1.ServiceTypeClusterIP, "fd00::10", "10.96.211.10"), want: []string{"10.96.211.10:80"}},
+		{name: "dual stack keeps IPv4", svc: svc(corev1.ServiceTypeClusterIP, "fd00::10", "10.96.211.10"), want: []string{"10.96.211.10:53/udp", "10.96.211.10:80"}},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {

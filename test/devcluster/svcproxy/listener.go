@@ -29,7 +29,6 @@ func (b *backendSet) at(start uint64, i int) netip.AddrPort {
 // listener accepts TCP connections on one frontend address and splices each to a backend.
 type listener struct {
 	addr        netip.AddrPort
-	owner       string // Service key; read and written only by the proxy's sync loop
 	ln          *net.TCPListener
 	backends    atomic.Pointer[backendSet]
 	sem         chan struct{}

@@ -54,11 +54,11 @@ type Proxy struct {
 
 	// Owned by the sync loop (one goroutine at a time).
 	pool     *pool
-	owned    map[string]map[netip.AddrPort]struct{} // Service key -> its listening addresses
-	warnings map[string]string                      // Service key + reason -> last message sent
+	owned    map[string]map[frontend]struct{} // Service key -> its listening addresses
+	warnings map[string]string                // Service key + reason -> last message sent
 
 	mu        sync.Mutex // guards listeners, which Listening reads from other goroutines
-	listeners map[netip.AddrPort]*listener
+	listeners map[frontend]*front
 	stopped   bool
 }
 
@@ -78,9 +78,9 @@ func New(cfg Config) (*Proxy, error) {
 		cfg:       cfg,
 		cs:        cs,
 		conns:     newConnTracker(),
-		owned:     map[string]map[netip.AddrPort]struct{}{},
+		owned:     map[string]map[frontend]struct{}{},
 		warnings:  map[string]string{},
-		listeners: map[netip.AddrPort]*listener{},
+		listeners: map[frontend]*front{},
 	}
 	if cfg.LoadBalancerCIDR.IsValid() {
 		p.pool = newPool(cfg.LoadBalancerCIDR)
@@ -232,7 +232,7 @@ func (p *Proxy) Stop() error {
 	var errs []error
 	p.mu.Lock()
 	for addr, l := range p.listeners {
-		if err := l.close(); err != nil {
+		if err := l.fwd.close(); err != nil {
 			errs = append(errs, fmt.Errorf("close listener %s: %w", addr, err))
 		}
 		delete(p.listeners, addr)
@@ -251,16 +251,28 @@ func (p *Proxy) Stop() error {
 	return errors.Join(errs...)
 }
 
-// Listening lists the addresses the proxy listens on, sorted.
+// Listening lists the addresses the proxy listens on (TCP or UDP), sorted.
 func (p *Proxy) Listening() []netip.AddrPort {
 	p.mu.Lock()
 	defer p.mu.Unlock()
 	out := make([]netip.AddrPort, 0, len(p.listeners))
-	for a := range p.listeners {
-		out = append(out, a)
+	for f := range p.listeners {
+		out = append(out, f.addr)
 	}
 	slices.SortFunc(out, func(a, b netip.AddrPort) int { return a.Compare(b) })
-	return out
+	return slices.Compact(out)
+}
+
+// front is a listening frontend and the Service that owns it.
+type front struct {
+	owner string // Service key; read and written only by the sync loop
+	fwd   forwarder
+}
+
+// forwarder is a TCP listener or a UDP one.
+type forwarder interface {
+	setBackends([]netip.AddrPort)
+	close() error
 }
 
 // Routed lists the ranges Start made local with a route of its own (a pool inside

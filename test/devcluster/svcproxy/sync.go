@@ -127,10 +127,10 @@ func (p *Proxy) claimedByOthers(key string) func(netip.Addr) bool {
 // applyListeners opens the Service's missing listeners, closes those it no longer wants
 // and hands every listener the current endpoints. Connections already forwarded are left
 // alone: they finish on the endpoint they have.
-func (p *Proxy) applyListeners(svc *corev1.Service, key string, fronts map[netip.AddrPort]corev1.ServicePort, eps []*discoveryv1.EndpointSlice) error {
+func (p *Proxy) applyListeners(svc *corev1.Service, key string, fronts map[frontend]corev1.ServicePort, eps []*discoveryv1.EndpointSlice) error {
 	mine := p.owned[key]
 	if mine == nil {
-		mine = map[netip.AddrPort]struct{}{}
+		mine = map[frontend]struct{}{}
 		p.owned[key] = mine
 	}
 	var errs []error
@@ -152,7 +152,7 @@ func (p *Proxy) applyListeners(svc *corev1.Service, key string, fronts map[netip
 			failed = append(failed, err.Error())
 			continue
 		}
-		l.setBackends(backends)
+		l.fwd.setBackends(backends)
 		mine[addr] = struct{}{}
 	}
 	if len(failed) > 0 {
@@ -167,7 +167,7 @@ func (p *Proxy) applyListeners(svc *corev1.Service, key string, fronts map[netip
 // Service (the API server allocates ClusterIPs and nodePorts, the pool load-balancer
 // addresses), so one held for another key is left from a Service deleted and recreated
 // under a new name before the deletion was seen: it changes owner.
-func (p *Proxy) listener(addr netip.AddrPort, key string) (*listener, error) {
+func (p *Proxy) listener(addr frontend, key string) (*front, error) {
 	p.mu.Lock()
 	l := p.listeners[addr]
 	p.mu.Unlock()
@@ -178,18 +178,24 @@ func (p *Proxy) listener(addr netip.AddrPort, key string) (*listener, error) {
 		}
 		return l, nil
 	}
-	l, err := listen(addr, p.cfg.MaxConnsPerListener, p.cfg.DialTimeout, p.cfg.DialAttempts, p.conns)
+	var fwd forwarder
+	var err error
+	if addr.proto == corev1.ProtocolUDP {
+		fwd, err = listenUDP(addr.addr, p.cfg.MaxUDPFlowsPerListener, p.cfg.UDPIdleTimeout)
+	} else {
+		fwd, err = listen(addr.addr, p.cfg.MaxConnsPerListener, p.cfg.DialTimeout, p.cfg.DialAttempts, p.conns)
+	}
 	if err != nil {
 		return nil, fmt.Errorf("listen on %s: %w", addr, err)
 	}
-	l.owner = key
+	l = &front{owner: key, fwd: fwd}
 	p.mu.Lock()
 	p.listeners[addr] = l
 	p.mu.Unlock()
 	return l, nil
 }
 
-func (p *Proxy) closeListener(addr netip.AddrPort) error {
+func (p *Proxy) closeListener(addr frontend) error {
 	p.mu.Lock()
 	l := p.listeners[addr]
 	delete(p.listeners, addr)
@@ -197,7 +203,7 @@ func (p *Proxy) closeListener(addr netip.AddrPort) error {
 	if l == nil {
 		return nil
 	}
-	if err := l.close(); err != nil {
+	if err := l.fwd.close(); err != nil {
 		return fmt.Errorf("close listener %s: %w", addr, err)
 	}
 	return nil
