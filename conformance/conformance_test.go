@@ -1,5 +1,5 @@
 // Package conformance runs the upstream Gateway API conformance suite
-// (sigs.k8s.io/gateway-api/conformance v1.6.3, profiles GATEWAY-HTTP, -GRPC, -TLS and -UDP) against
+// (sigs.k8s.io/gateway-api/conformance v1.6.3, profiles GATEWAY-HTTP, -GRPC, -TLS, -TCP and -UDP) against
 // RAUTA as users deploy it, on the project's own local cluster
 // (test/devcluster): the OCI image, the Helm chart installed with helm's
 // install action, and one data-plane Deployment and LoadBalancer Service per
@@ -142,7 +142,7 @@ func TestConformance(t *testing.T) {
 			TimeoutConfig:        timeouts,
 			SkipTests:            skip,
 			Mode:                 "default",
-			ConformanceProfiles:  []suite.ConformanceProfileName{suite.GatewayHTTPConformanceProfileName, suite.GatewayGRPCConformanceProfileName, suite.GatewayTLSConformanceProfileName, suite.GatewayUDPConformanceProfileName},
+			ConformanceProfiles:  []suite.ConformanceProfileName{suite.GatewayHTTPConformanceProfileName, suite.GatewayGRPCConformanceProfileName, suite.GatewayTLSConformanceProfileName, suite.GatewayTCPConformanceProfileName, suite.GatewayUDPConformanceProfileName},
 			ReportOutputPath:     report,
 			// An address of the local cluster's load-balancer pool, and one
 			// outside it.
