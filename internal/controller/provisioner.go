@@ -316,7 +316,7 @@ func (c *Controller) syncProvisioned(ctx context.Context, r client.Reader, res *
 				Controller: controllerAddr, ServerName: serverName, CAPEM: string(ca.CertPEM),
 				ServedPorts:    servedPorts(snap, false),
 				ServedUDPPorts: servedPorts(snap, true),
-				Tracing:        tracingOf(c.cfg.Options.Tracing),
+				Tracing:        tracingOf(c.cfg.Tracing),
 			})
 		}
 		provisioned[key] = gw

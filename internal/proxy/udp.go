@@ -360,11 +360,11 @@ func (o *rawIO) readOnce(fd uintptr) bool {
 	b := udpBuffers.Get().(*[]byte)
 	for {
 		o.n, o.err = unix.Read(int(fd), *b)
-		if o.err != unix.EINTR {
+		if !errors.Is(o.err, unix.EINTR) {
 			break
 		}
 	}
-	if o.err == unix.EAGAIN {
+	if errors.Is(o.err, unix.EAGAIN) {
 		udpBuffers.Put(b)
 		return false // wait until readable
 	}
@@ -391,7 +391,7 @@ func (o *rawIO) sendOnce(fd uintptr) bool {
 		} else {
 			o.err = unix.Sendto(int(fd), o.b, 0, o.sa)
 		}
-		if o.err != unix.EINTR {
+		if !errors.Is(o.err, unix.EINTR) {
 			return true
 		}
 	}
