@@ -204,16 +204,16 @@ func (b *syncBuffer) Bytes() []byte {
 	return append([]byte(nil), b.buf.Bytes()...)
 }
 
-// counter returns the value of the counter series with exactly these label
-// values (name, value pairs), 0 when it does not exist.
-func (p *testProxy) counter(t testing.TB, name string, labels ...string) float64 {
+// gathered reads one series of the registry: the value of the metric whose
+// labels include the given pairs, -1 when there is none.
+func gathered(t testing.TB, reg *prometheus.Registry, metric string, labels ...string) float64 {
 	t.Helper()
-	mfs, err := p.reg.Gather()
+	mfs, err := reg.Gather()
 	if err != nil {
 		t.Fatal(err)
 	}
 	for _, mf := range mfs {
-		if mf.GetName() != name {
+		if mf.GetName() != metric {
 			continue
 		}
 	series:
@@ -227,10 +227,20 @@ func (p *testProxy) counter(t testing.TB, name string, labels ...string) float64
 					continue series
 				}
 			}
+			if m.GetGauge() != nil {
+				return m.GetGauge().GetValue()
+			}
 			return m.GetCounter().GetValue()
 		}
 	}
-	return 0
+	return -1
+}
+
+// counter returns the value of the counter series with these label values
+// (name, value pairs), 0 when it does not exist.
+func (p *testProxy) counter(t testing.TB, name string, labels ...string) float64 {
+	t.Helper()
+	return max(gathered(t, p.reg, name, labels...), 0)
 }
 
 // histogramCount sums the sample counts of the histogram series that have

@@ -65,34 +65,7 @@ func TestStreamConnectionLimitAndMetrics(t *testing.T) {
 	}
 
 	name := "tcp" // the IR listener's name
-	metric := func(metric string, labels ...string) float64 {
-		mfs, err := p.reg.Gather()
-		if err != nil {
-			t.Fatal(err)
-		}
-		for _, mf := range mfs {
-			if mf.GetName() != metric {
-				continue
-			}
-		series:
-			for _, m := range mf.GetMetric() {
-				have := map[string]string{}
-				for _, l := range m.GetLabel() {
-					have[l.GetName()] = l.GetValue()
-				}
-				for i := 0; i+1 < len(labels); i += 2 {
-					if have[labels[i]] != labels[i+1] {
-						continue series
-					}
-				}
-				if m.GetGauge() != nil {
-					return m.GetGauge().GetValue()
-				}
-				return m.GetCounter().GetValue()
-			}
-		}
-		return -1
-	}
+	metric := func(name string, labels ...string) float64 { return gathered(t, p.reg, name, labels...) }
 	if got := metric("rauta_stream_connections", "listener", name); got != 2 {
 		t.Errorf("open connections %v, want 2", got)
 	}

@@ -9,8 +9,6 @@ import (
 	"testing"
 	"time"
 
-	"github.com/prometheus/client_golang/prometheus"
-
 	"github.com/false-systems/rauta/internal/ir"
 )
 
@@ -89,38 +87,6 @@ func parseReply(t *testing.T, b []byte) (string, string, []byte) {
 		t.Fatalf("reply %q is not name|addr|payload", b)
 	}
 	return string(parts[0]), string(parts[1]), parts[2]
-}
-
-// gathered reads one series of the registry: the value of the metric whose
-// labels include the given pairs, -1 when there is none.
-func gathered(t *testing.T, reg *prometheus.Registry, metric string, labels ...string) float64 {
-	t.Helper()
-	mfs, err := reg.Gather()
-	if err != nil {
-		t.Fatal(err)
-	}
-	for _, mf := range mfs {
-		if mf.GetName() != metric {
-			continue
-		}
-	series:
-		for _, m := range mf.GetMetric() {
-			have := map[string]string{}
-			for _, l := range m.GetLabel() {
-				have[l.GetName()] = l.GetValue()
-			}
-			for i := 0; i+1 < len(labels); i += 2 {
-				if have[labels[i]] != labels[i+1] {
-					continue series
-				}
-			}
-			if m.GetGauge() != nil {
-				return m.GetGauge().GetValue()
-			}
-			return m.GetCounter().GetValue()
-		}
-	}
-	return -1
 }
 
 // waitFor polls cond every 20ms for up to limit.
