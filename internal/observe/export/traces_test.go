@@ -275,7 +275,7 @@ func TestSpanExportFailureCounted(t *testing.T) {
 // TestRecordAllocatesNothing: deciding, building and queueing a span (or
 // dropping it) costs the pipeline goroutine no allocation.
 func TestRecordAllocatesNothing(t *testing.T) {
-	tr, err := NewTracer(TraceOptions{Endpoint: "http://127.0.0.1:1", QueueSize: 1, FlushInterval: time.Hour, BatchSize: 1 << 20})
+	tr, err := NewTracer(TraceOptions{Endpoint: "http://127.0.0.1:1", QueueSize: 1, FlushInterval: time.Hour, BatchSize: 4096})
 	if err != nil {
 		t.Fatal(err)
 	}
