@@ -193,3 +193,49 @@ func bindFlags(c *Config, args []string) error {
 	c.RegisterFlags(fs)
 	return fs.Parse(args)
 }
+
+// BenchmarkPipelineExchangeTraced is BenchmarkPipelineExchange with a
+// sampled traceparent on every request and spans exported to a collector
+// that never answers: the exporter goroutine stays blocked in its first
+// POST, so what is measured is the pipeline goroutine's own cost (parse
+// the header, decide, build the span and queue or drop it).
+// BenchmarkSpanExport (export) measures the exporter goroutine's.
+func BenchmarkPipelineExchangeTraced(b *testing.B) {
+	hold := make(chan struct{})
+	stalled := httptest.NewServer(http.HandlerFunc(func(http.ResponseWriter, *http.Request) { <-hold }))
+	defer stalled.Close()
+	tr, err := export.NewTracer(export.TraceOptions{Endpoint: stalled.URL})
+	if err != nil {
+		b.Fatal(err)
+	}
+	defer func() {
+		close(hold) // then what is queued goes out, within a bound
+		ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+		defer cancel()
+		_ = tr.Close(ctx)
+	}()
+	var p *pipeline
+	prom := export.NewProm(func() export.Counters { return p.counters() })
+	p = newPipeline(context.Background(), pipelineOptions{cfg: Defaults(), resolver: enrich.None{}, prom: prom, traces: tr, json: export.NewJSON(io.Discard)})
+	req := ev(0, "10.0.0.1:40000", "10.0.0.2:8080", 1, "GET / HTTP/1.1\r\nHost: 10.251.77.2:8080\r\nUser-Agent: wrk\r\ntraceparent: 00-4bf92f3577b34da6a3ce929d0e0e4736-00f067aa0ba902b7-01\r\n\r\n")
+	resp := ev(0, "10.0.0.2:8080", "10.0.0.1:40000", 1, "HTTP/1.1 200 OK\r\nContent-Type: text/plain\r\nDate: Wed, 25 Nov 2026 20:00:00 GMT\r\nContent-Length: 1024\r\n\r\nxxxxxxxx")
+	ackd(req, resp, 1024-8)
+	i := uint32(0)
+	exchange := func() {
+		i++
+		next(req, resp)
+		req.TimestampNS, resp.TimestampNS = uint64(i)*1000, uint64(i)*1000+500+uint64(i*7919%100000)
+		p.handle(req)
+		p.handle(resp)
+	}
+	for range 4096 { // past the queue: the steady state drops
+		exchange()
+	}
+	b.ReportAllocs()
+	for b.Loop() {
+		exchange()
+	}
+	if tr.Stats().Dropped == 0 {
+		b.Fatal("no span was dropped: the exporter was not stalled")
+	}
+}
