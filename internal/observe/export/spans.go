@@ -6,8 +6,8 @@ import (
 	"strconv"
 	"strings"
 
-	commonpb "go.opentelemetry.io/proto/otlp/common/v1"
 	tracepb "go.opentelemetry.io/proto/otlp/trace/v1"
+	"google.golang.org/protobuf/encoding/protowire"
 
 	"github.com/false-systems/rauta/internal/observe/detect"
 	"github.com/false-systems/rauta/internal/observe/pair"
@@ -49,93 +49,103 @@ func spanOf(o *detect.Observation, tid [16]byte, parent [8]byte, service string)
 	}
 }
 
-// otlp converts s with the HTTP semantic conventions' server span
-// attributes, the metrics' values for method, route and error.type.
-func (s *span) otlp() *tracepb.Span {
-	attrs := make([]*commonpb.KeyValue, 0, 16)
-	str := func(k, v string) {
-		if v != "" {
-			attrs = append(attrs, strAttr(k, v))
-		}
+// appendOTLP appends s as an OTLP Span message (opentelemetry/proto/trace/
+// v1, field numbers below) with the HTTP semantic conventions' server span
+// attributes, the metrics' values for method, route and error.type. The
+// exporter writes the wire format itself: building the generated structs
+// cost ~9 us and 44 allocations per span on the export goroutine.
+func (s *span) appendOTLP(b []byte) []byte {
+	b = protowire.AppendTag(b, 1, protowire.BytesType) // trace_id
+	b = protowire.AppendBytes(b, s.traceID[:])
+	b = protowire.AppendTag(b, 2, protowire.BytesType) // span_id
+	b = protowire.AppendBytes(b, s.id[:])
+	if s.traceState != "" {
+		b = protowire.AppendTag(b, 3, protowire.BytesType) // trace_state
+		b = protowire.AppendString(b, s.traceState)
 	}
-	num := func(k string, v int) { attrs = append(attrs, intAttr(k, int64(v))) }
-
+	if s.parent != ([8]byte{}) {
+		b = protowire.AppendTag(b, 4, protowire.BytesType) // parent_span_id
+		b = protowire.AppendBytes(b, s.parent[:])
+	}
 	method := s.method
 	if !knownMethod(method) {
 		method = "_OTHER"
-		str("http.request.method_original", s.method)
 	}
-	str("http.request.method", method)
-	var errorType string
-	switch s.outcome {
-	case pair.Complete:
-		num("http.response.status_code", s.status)
-		if s.status >= 500 {
-			errorType = statusText(s.status)
-		}
-	default:
-		errorType = s.outcome.String() // reset, timeout: as the metrics
-	}
-	str("error.type", errorType)
-	str("http.route", s.route)
-	path, _, _ := strings.Cut(s.target, "?")
-	str("url.path", path)
-	// server.address is the name the client used (Host), as the
-	// conventions ask; the socket is network.local.*.
-	if host, port, ok := splitHost(s.host); ok {
-		str("server.address", host)
-		if port > 0 {
-			num("server.port", port)
-		} else {
-			num("server.port", int(s.server.Port()))
-		}
-	} else {
-		str("server.address", s.server.Addr().String())
-		num("server.port", int(s.server.Port()))
-	}
-	str("client.address", s.client.Addr().String())
-	num("client.port", int(s.client.Port()))
-	str("network.local.address", s.server.Addr().String())
-	num("network.local.port", int(s.server.Port()))
-	str("network.protocol.version", s.version)
-	str("user_agent.original", s.userAgent)
-	attrs = append(attrs, &commonpb.KeyValue{Key: "rauta.observer", Value: &commonpb.AnyValue{Value: &commonpb.AnyValue_BoolValue{BoolValue: true}}})
-
 	// Span names: "{method} {route}", "HTTP" for a method outside the
 	// standard ones (semantic conventions), never the raw path.
 	name := method
 	if method == "_OTHER" {
 		name = "HTTP"
 	}
+	b = protowire.AppendTag(b, 5, protowire.BytesType) // name
 	if s.route != "" {
-		name += " " + s.route
-	}
-	flags := uint32(s.flags)
-	if s.parent != ([8]byte{}) {
-		// The parent came over the wire: a remote context.
-		flags |= uint32(tracepb.SpanFlags_SPAN_FLAGS_CONTEXT_HAS_IS_REMOTE_MASK | tracepb.SpanFlags_SPAN_FLAGS_CONTEXT_IS_REMOTE_MASK)
+		b = protowire.AppendVarint(b, uint64(len(name)+1+len(s.route)))
+		b = append(append(append(b, name...), ' '), s.route...)
 	} else {
-		flags |= uint32(tracepb.SpanFlags_SPAN_FLAGS_CONTEXT_HAS_IS_REMOTE_MASK)
+		b = protowire.AppendString(b, name)
 	}
-	sp := &tracepb.Span{
-		TraceId:           s.traceID[:],
-		SpanId:            s.id[:],
-		TraceState:        s.traceState,
-		Name:              name,
-		Kind:              tracepb.Span_SPAN_KIND_SERVER,
-		StartTimeUnixNano: uint64(s.start),
-		EndTimeUnixNano:   uint64(s.end),
-		Attributes:        attrs,
-		Flags:             flags,
+	b = protowire.AppendTag(b, 6, protowire.VarintType) // kind
+	b = protowire.AppendVarint(b, uint64(tracepb.Span_SPAN_KIND_SERVER))
+	b = protowire.AppendTag(b, 7, protowire.Fixed64Type) // start_time_unix_nano
+	b = protowire.AppendFixed64(b, uint64(s.start))
+	b = protowire.AppendTag(b, 8, protowire.Fixed64Type) // end_time_unix_nano
+	b = protowire.AppendFixed64(b, uint64(s.end))
+
+	const attrs = 9 // attributes
+	if method == "_OTHER" {
+		b = appendStrAttr(b, attrs, "http.request.method_original", s.method)
 	}
-	if s.parent != ([8]byte{}) {
-		sp.ParentSpanId = s.parent[:]
+	b = appendStrAttr(b, attrs, "http.request.method", method)
+	var errorType string
+	switch s.outcome {
+	case pair.Complete:
+		b = appendIntAttr(b, attrs, "http.response.status_code", int64(s.status))
+		if s.status >= 500 {
+			errorType = statusText(s.status)
+		}
+	default:
+		errorType = s.outcome.String() // reset, timeout: as the metrics
 	}
+	b = appendStrAttr(b, attrs, "error.type", errorType)
+	b = appendStrAttr(b, attrs, "http.route", s.route)
+	path, _, _ := strings.Cut(s.target, "?")
+	b = appendStrAttr(b, attrs, "url.path", path)
+	// server.address is the name the client used (Host), as the
+	// conventions ask; the socket is network.local.*.
+	var local [64]byte
+	serverIP := s.server.Addr().AppendTo(local[:0])
+	if host, port, ok := splitHost(s.host); ok {
+		b = appendStrAttr(b, attrs, "server.address", host)
+		if port == 0 {
+			port = int(s.server.Port())
+		}
+		b = appendIntAttr(b, attrs, "server.port", int64(port))
+	} else {
+		b = appendStrAttr(b, attrs, "server.address", string(serverIP))
+		b = appendIntAttr(b, attrs, "server.port", int64(s.server.Port()))
+	}
+	var peer [64]byte
+	b = appendStrAttr(b, attrs, "client.address", string(s.client.Addr().AppendTo(peer[:0])))
+	b = appendIntAttr(b, attrs, "client.port", int64(s.client.Port()))
+	b = appendStrAttr(b, attrs, "network.local.address", string(serverIP))
+	b = appendIntAttr(b, attrs, "network.local.port", int64(s.server.Port()))
+	b = appendStrAttr(b, attrs, "network.protocol.version", s.version)
+	b = appendStrAttr(b, attrs, "user_agent.original", s.userAgent)
+	b = appendBoolAttr(b, attrs, "rauta.observer", true)
+
 	// Server spans: 5xx and no response are errors; 4xx is the client's.
 	if errorType != "" {
-		sp.Status = &tracepb.Status{Code: tracepb.Status_STATUS_CODE_ERROR}
+		b = protowire.AppendTag(b, 15, protowire.BytesType) // status
+		b = protowire.AppendVarint(b, 2)
+		b = protowire.AppendTag(b, 3, protowire.VarintType) // code
+		b = protowire.AppendVarint(b, uint64(tracepb.Status_STATUS_CODE_ERROR))
 	}
-	return sp
+	flags := uint32(s.flags) | uint32(tracepb.SpanFlags_SPAN_FLAGS_CONTEXT_HAS_IS_REMOTE_MASK)
+	if s.parent != ([8]byte{}) {
+		flags |= uint32(tracepb.SpanFlags_SPAN_FLAGS_CONTEXT_IS_REMOTE_MASK) // the parent came over the wire
+	}
+	b = protowire.AppendTag(b, 16, protowire.Fixed32Type) // flags
+	return protowire.AppendFixed32(b, flags)
 }
 
 // splitHost splits a Host header value into host and port (0 when none).
@@ -153,10 +163,43 @@ func splitHost(h string) (string, int, bool) {
 	return strings.Trim(h, "[]"), 0, true
 }
 
-func strAttr(k, v string) *commonpb.KeyValue {
-	return &commonpb.KeyValue{Key: k, Value: &commonpb.AnyValue{Value: &commonpb.AnyValue_StringValue{StringValue: v}}}
+// KeyValue{key = 1, value = 2: AnyValue{string_value = 1, bool_value = 2,
+// int_value = 3}} as field num of the enclosing message; an empty string
+// value is left out.
+
+func appendStrAttr(b []byte, num protowire.Number, k, v string) []byte {
+	if v == "" {
+		return b
+	}
+	return appendAttr(b, num, k, protowire.SizeTag(1)+protowire.SizeBytes(len(v)), func(b []byte) []byte {
+		b = protowire.AppendTag(b, 1, protowire.BytesType)
+		return protowire.AppendString(b, v)
+	})
 }
 
-func intAttr(k string, v int64) *commonpb.KeyValue {
-	return &commonpb.KeyValue{Key: k, Value: &commonpb.AnyValue{Value: &commonpb.AnyValue_IntValue{IntValue: v}}}
+func appendIntAttr(b []byte, num protowire.Number, k string, v int64) []byte {
+	return appendAttr(b, num, k, protowire.SizeTag(3)+protowire.SizeVarint(uint64(v)), func(b []byte) []byte {
+		b = protowire.AppendTag(b, 3, protowire.VarintType)
+		return protowire.AppendVarint(b, uint64(v))
+	})
+}
+
+func appendBoolAttr(b []byte, num protowire.Number, k string, v bool) []byte {
+	return appendAttr(b, num, k, protowire.SizeTag(2)+1, func(b []byte) []byte {
+		b = protowire.AppendTag(b, 2, protowire.VarintType)
+		return protowire.AppendVarint(b, protowire.EncodeBool(v))
+	})
+}
+
+// appendAttr writes the KeyValue around an AnyValue of size anyLen that
+// value appends.
+func appendAttr(b []byte, num protowire.Number, k string, anyLen int, value func([]byte) []byte) []byte {
+	kvLen := protowire.SizeTag(1) + protowire.SizeBytes(len(k)) + protowire.SizeTag(2) + protowire.SizeBytes(anyLen)
+	b = protowire.AppendTag(b, num, protowire.BytesType)
+	b = protowire.AppendVarint(b, uint64(kvLen))
+	b = protowire.AppendTag(b, 1, protowire.BytesType)
+	b = protowire.AppendString(b, k)
+	b = protowire.AppendTag(b, 2, protowire.BytesType)
+	b = protowire.AppendVarint(b, uint64(anyLen))
+	return value(b)
 }

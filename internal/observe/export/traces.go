@@ -12,11 +12,7 @@ import (
 	"sync/atomic"
 	"time"
 
-	coltracepb "go.opentelemetry.io/proto/otlp/collector/trace/v1"
-	commonpb "go.opentelemetry.io/proto/otlp/common/v1"
-	resourcepb "go.opentelemetry.io/proto/otlp/resource/v1"
-	tracepb "go.opentelemetry.io/proto/otlp/trace/v1"
-	"google.golang.org/protobuf/proto"
+	"google.golang.org/protobuf/encoding/protowire"
 
 	"github.com/false-systems/rauta/internal/observe/detect"
 	"github.com/false-systems/rauta/internal/tracecontext"
@@ -65,6 +61,12 @@ type Tracer struct {
 	client *http.Client
 
 	exported, failed, dropped atomic.Uint64
+
+	// bufs are the encoding buffers of the export goroutine.
+	bufs struct {
+		rs, res, ss, sp []byte
+		reqSize         int
+	}
 
 	stopOnce sync.Once
 	stop     chan struct{}
@@ -195,11 +197,7 @@ func (t *Tracer) export(batch []span) {
 	if len(batch) == 0 {
 		return
 	}
-	body, err := proto.Marshal(t.request(batch))
-	if err == nil {
-		err = t.post(body)
-	}
-	if err != nil {
+	if err := t.post(t.request(batch)); err != nil {
 		t.failed.Add(uint64(len(batch)))
 		return
 	}
@@ -226,37 +224,53 @@ func (t *Tracer) post(body []byte) error {
 	return nil
 }
 
-// request builds the export request of a batch: one resource per observed
-// service (service.name, k8s.namespace.name, k8s.pod.name), in the order
-// first seen.
-func (t *Tracer) request(batch []span) *coltracepb.ExportTraceServiceRequest {
-	req := &coltracepb.ExportTraceServiceRequest{}
-	index := make(map[resourceKey]*tracepb.ScopeSpans)
+// request encodes the ExportTraceServiceRequest of a batch
+// (resource_spans = 1): one ResourceSpans (resource = 1, scope_spans = 2)
+// per observed service (service.name, k8s.namespace.name, k8s.pod.name),
+// in the order first seen, holding one ScopeSpans (scope = 1, spans = 2).
+// The buffers are the exporter goroutine's, reused from batch to batch.
+func (t *Tracer) request(batch []span) []byte {
+	var order []resourceKey
+	groups := make(map[resourceKey][]int)
 	for i := range batch {
-		s := &batch[i]
-		ss := index[s.res]
-		if ss == nil {
-			ss = &tracepb.ScopeSpans{Scope: &commonpb.InstrumentationScope{Name: ScopeName}}
-			index[s.res] = ss
-			req.ResourceSpans = append(req.ResourceSpans, &tracepb.ResourceSpans{
-				Resource: t.resource(s.res), ScopeSpans: []*tracepb.ScopeSpans{ss},
-			})
+		k := batch[i].res
+		if _, ok := groups[k]; !ok {
+			order = append(order, k)
 		}
-		ss.Spans = append(ss.Spans, s.otlp())
+		groups[k] = append(groups[k], i)
 	}
+	// A fresh request buffer per batch: net/http may still read a
+	// request body after Do returns (an early answer), so it is not
+	// reused; the others are.
+	req := make([]byte, 0, t.bufs.reqSize)
+	for _, k := range order {
+		ss := protowire.AppendTag(t.bufs.ss[:0], 1, protowire.BytesType) // scope
+		ss = protowire.AppendVarint(ss, uint64(protowire.SizeTag(1)+protowire.SizeBytes(len(ScopeName))))
+		ss = protowire.AppendTag(ss, 1, protowire.BytesType) // name
+		ss = protowire.AppendString(ss, ScopeName)
+		for _, i := range groups[k] {
+			sp := batch[i].appendOTLP(t.bufs.sp[:0])
+			ss = protowire.AppendTag(ss, 2, protowire.BytesType)
+			ss = protowire.AppendBytes(ss, sp)
+			t.bufs.sp = sp
+		}
+		res := t.resource(t.bufs.res[:0], k)
+		rs := protowire.AppendTag(t.bufs.rs[:0], 1, protowire.BytesType)
+		rs = protowire.AppendBytes(rs, res)
+		rs = protowire.AppendTag(rs, 2, protowire.BytesType)
+		rs = protowire.AppendBytes(rs, ss)
+		req = protowire.AppendTag(req, 1, protowire.BytesType)
+		req = protowire.AppendBytes(req, rs)
+		t.bufs.ss, t.bufs.res, t.bufs.rs = ss, res, rs
+	}
+	t.bufs.reqSize = len(req)
 	return req
 }
 
-func (t *Tracer) resource(k resourceKey) *resourcepb.Resource {
-	attrs := []*commonpb.KeyValue{strAttr("service.name", k.service)}
-	if k.namespace != "" {
-		attrs = append(attrs, strAttr("k8s.namespace.name", k.namespace))
-	}
-	if k.pod != "" {
-		attrs = append(attrs, strAttr("k8s.pod.name", k.pod))
-	}
-	if t.opts.NodeName != "" {
-		attrs = append(attrs, strAttr("k8s.node.name", t.opts.NodeName))
-	}
-	return &resourcepb.Resource{Attributes: attrs}
+// resource appends a Resource message's fields (attributes = 1).
+func (t *Tracer) resource(b []byte, k resourceKey) []byte {
+	b = appendStrAttr(b, 1, "service.name", k.service)
+	b = appendStrAttr(b, 1, "k8s.namespace.name", k.namespace)
+	b = appendStrAttr(b, 1, "k8s.pod.name", k.pod)
+	return appendStrAttr(b, 1, "k8s.node.name", t.opts.NodeName)
 }
