@@ -104,3 +104,12 @@ func TestRatio(t *testing.T) {
 		t.Fatalf("ratio 0.25 sampled %d of %d", n, trials)
 	}
 }
+
+func BenchmarkParse(b *testing.B) {
+	v := []byte("00-" + tidHex + "-" + sidHex + "-01")
+	for b.Loop() {
+		if _, ok := Parse(v); !ok {
+			b.Fatal("invalid")
+		}
+	}
+}
