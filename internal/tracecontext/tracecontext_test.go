@@ -113,3 +113,29 @@ func BenchmarkParse(b *testing.B) {
 		}
 	}
 }
+
+// FuzzParse: Parse never panics, agrees between string and []byte, and
+// whatever it accepts names non-zero IDs that print back as the value's
+// own (lowercase) hex.
+func FuzzParse(f *testing.F) {
+	f.Add("00-" + tidHex + "-" + sidHex + "-01")
+	f.Add("cc-" + tidHex + "-" + sidHex + "-01-future")
+	f.Add("ff-" + tidHex + "-" + sidHex + "-01")
+	f.Add("00-" + strings.Repeat("0", 32) + "-" + sidHex + "-01")
+	f.Fuzz(func(t *testing.T, v string) {
+		p, ok := Parse(v)
+		pb, okb := Parse([]byte(v))
+		if ok != okb || p != pb {
+			t.Fatalf("%q: string and []byte disagree", v)
+		}
+		if !ok {
+			return
+		}
+		if !p.Valid() || p.SpanID == ([8]byte{}) || v[:2] == "ff" {
+			t.Fatalf("%q accepted with %+v", v, p)
+		}
+		if got := string(Append(nil, p.TraceID, p.SpanID)); got[3:52] != v[3:52] {
+			t.Fatalf("%q: IDs print as %q", v, got)
+		}
+	})
+}
