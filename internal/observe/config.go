@@ -40,11 +40,20 @@ type Config struct {
 	Mode     string // RAUTA_OBSERVE_MODE: tc (default), tcx, clsact, xdp
 	LogLevel string // RAUTA_LOG_LEVEL; the CLI builds the logger from it
 
-	MetricsAddr   string        // RAUTA_METRICS_ADDR (":9090"; "off" disables)
-	OTLPEndpoint  string        // OTEL_EXPORTER_OTLP_ENDPOINT (empty disables)
-	OTLPInterval  time.Duration // RAUTA_OTLP_INTERVAL
-	JSONEvents    bool          // RAUTA_JSON_EVENTS: processor events on stdout
-	JSONExchanges bool          // RAUTA_JSON_EXCHANGES: every exchange on stdout
+	MetricsAddr  string        // RAUTA_METRICS_ADDR (":9090"; "off" disables)
+	OTLPEndpoint string        // OTEL_EXPORTER_OTLP_ENDPOINT (empty disables)
+	OTLPInterval time.Duration // RAUTA_OTLP_INTERVAL
+	// Traces: spans of exchanges whose request carried a sampled
+	// traceparent go to the OTLP endpoint too (RAUTA_TRACES).
+	Traces bool
+	// TraceSampleRatio: share of exchanges without a traceparent that
+	// start a trace (RAUTA_TRACE_SAMPLE_RATIO; 0, the default, never).
+	TraceSampleRatio float64
+	// TraceQueueSize bounds the spans waiting for export
+	// (RAUTA_TRACE_QUEUE_SIZE).
+	TraceQueueSize int
+	JSONEvents     bool // RAUTA_JSON_EVENTS: processor events on stdout
+	JSONExchanges  bool // RAUTA_JSON_EXCHANGES: every exchange on stdout
 
 	EnrichFile string // RAUTA_ENRICH_FILE: static IP map (YAML/JSON)
 	Kube       string // RAUTA_KUBE: auto (in-cluster if possible), on, off
@@ -81,9 +90,13 @@ func Defaults() Config {
 		LogLevel:     "info",
 		MetricsAddr:  ":9090",
 		OTLPInterval: 10 * time.Second,
-		JSONEvents:   true,
-		Kube:         "auto",
-		RingBytes:    8 << 20,
+		Traces:       true,
+		// The gateway's queue size: a burst of sampled requests a second
+		// of batching holds without drops.
+		TraceQueueSize: 2048,
+		JSONEvents:     true,
+		Kube:           "auto",
+		RingBytes:      8 << 20,
 		// A quarter of the ring: below it the reader's poll picks records
 		// up. Every wakeup is an irq_work and a cross-CPU wakeup, which in
 		// a VM cost the producing program ~25 us; at 64 KiB (one per ~110
@@ -132,6 +145,9 @@ func (c *Config) RegisterFlags(fs *flag.FlagSet) {
 	fs.StringVar(&c.MetricsAddr, "metrics-addr", e.str("RAUTA_METRICS_ADDR", d.MetricsAddr), `Prometheus listen address, "off" to disable (env RAUTA_METRICS_ADDR)`)
 	fs.StringVar(&c.OTLPEndpoint, "otlp-endpoint", e.str("OTEL_EXPORTER_OTLP_ENDPOINT", ""), "OTLP/HTTP base URL; empty disables (env OTEL_EXPORTER_OTLP_ENDPOINT)")
 	fs.DurationVar(&c.OTLPInterval, "otlp-interval", e.dur("RAUTA_OTLP_INTERVAL", d.OTLPInterval), "OTLP export interval (env RAUTA_OTLP_INTERVAL)")
+	fs.BoolVar(&c.Traces, "traces", e.boolean("RAUTA_TRACES", d.Traces), "with an OTLP endpoint, export a SERVER span for each exchange whose request carried a sampled W3C traceparent, in the caller's trace, to <endpoint>/v1/traces (env RAUTA_TRACES)")
+	fs.Float64Var(&c.TraceSampleRatio, "trace-sample-ratio", e.float("RAUTA_TRACE_SAMPLE_RATIO", d.TraceSampleRatio), "share (0 to 1) of exchanges without a traceparent that start a trace of their own; 0 never invents traces (env RAUTA_TRACE_SAMPLE_RATIO)")
+	fs.IntVar(&c.TraceQueueSize, "trace-queue-size", e.integer("RAUTA_TRACE_QUEUE_SIZE", d.TraceQueueSize), "spans waiting for export at most; past it spans are dropped and counted in rauta_observer_spans_dropped_total (env RAUTA_TRACE_QUEUE_SIZE)")
 	fs.BoolVar(&c.JSONEvents, "json-events", e.boolean("RAUTA_JSON_EVENTS", d.JSONEvents), "write processor events as JSON lines to stdout (env RAUTA_JSON_EVENTS)")
 	fs.BoolVar(&c.JSONExchanges, "json-exchanges", e.boolean("RAUTA_JSON_EXCHANGES", false), "write every paired exchange as a JSON line to stdout (env RAUTA_JSON_EXCHANGES)")
 	fs.StringVar(&c.EnrichFile, "enrich-file", e.str("RAUTA_ENRICH_FILE", ""), "static IP -> pod/namespace/service map, YAML or JSON (env RAUTA_ENRICH_FILE)")
@@ -221,6 +237,12 @@ func (c *Config) Validate() error {
 	}
 	if c.Slow.Multiplier <= 1 || c.Spike.Multiplier <= 1 {
 		errs = append(errs, errors.New("slow-multiplier and spike-multiplier must be above 1"))
+	}
+	if c.TraceSampleRatio < 0 || c.TraceSampleRatio > 1 {
+		errs = append(errs, fmt.Errorf("trace-sample-ratio %v: want 0 to 1", c.TraceSampleRatio))
+	}
+	if c.TraceQueueSize <= 0 {
+		errs = append(errs, fmt.Errorf("trace-queue-size %d: must be positive", c.TraceQueueSize))
 	}
 	if c.Spike.MinRate <= 0 || c.Spike.MinRate > 1 {
 		errs = append(errs, fmt.Errorf("spike-min-rate %v: want (0, 1]", c.Spike.MinRate))

@@ -34,9 +34,10 @@ type pipeline struct {
 	probe   *detect.Probe
 	clock   wallClock
 
-	prom          *export.Prom // may be nil
-	otlp          *export.OTLP // may be nil
-	json          *export.JSON // may be nil
+	prom          *export.Prom   // may be nil
+	otlp          *export.OTLP   // may be nil
+	traces        *export.Tracer // may be nil
+	json          *export.JSON   // may be nil
 	jsonEvents    bool
 	jsonExchanges bool
 	// own: scrapes of our own /metrics are not recorded (nil: none).
@@ -58,6 +59,9 @@ type pipeline struct {
 	req  httpparse.Request
 	resp httpparse.Response
 	obs  detect.Observation
+	// spanService is obs's service before the label limit: a span's
+	// resource names the real service, spans keep no per-service state.
+	spanService string
 
 	// Owned by the driving goroutine, published into box by publish().
 	local export.Counters
@@ -73,6 +77,8 @@ type counterBox struct {
 	// ifaces, when set, are read live: an attachment shows in the next
 	// scrape, not a pipeline tick later.
 	ifaces *ifaceStats
+	// spans, when set, are read live too (atomics of the span exporter).
+	spans *export.Tracer
 }
 
 func (b *counterBox) store(c export.Counters) {
@@ -89,6 +95,9 @@ func (b *counterBox) load() export.Counters {
 	if b.ifaces != nil {
 		c.Interfaces = b.ifaces.snapshot()
 	}
+	if b.spans != nil {
+		c.Spans = b.spans.Stats()
+	}
 	return c
 }
 
@@ -98,6 +107,7 @@ type pipelineOptions struct {
 	resolver enrich.Resolver
 	prom     *export.Prom
 	otlp     *export.OTLP
+	traces   *export.Tracer
 	json     *export.JSON
 	own      *ownAddrs
 	// ifaces are Run's attacher's counters and deleted interfaces; nil
@@ -116,6 +126,7 @@ func newPipeline(ctx context.Context, o pipelineOptions) *pipeline {
 		clock:         newWallClock(),
 		prom:          o.prom,
 		otlp:          o.otlp,
+		traces:        o.traces,
 		json:          o.json,
 		jsonEvents:    o.cfg.JSONEvents,
 		jsonExchanges: o.cfg.JSONExchanges,
@@ -289,6 +300,9 @@ func (p *pipeline) onExchange(ex *pair.Exchange) {
 	if p.otlp != nil {
 		p.otlp.Record(p.ctx, o)
 	}
+	if p.traces != nil {
+		p.traces.Record(o, p.spanService)
+	}
 	if p.json != nil && p.jsonExchanges {
 		_ = p.json.Exchange(o) // stdout gone: nothing better to do with it
 	}
@@ -333,6 +347,7 @@ func (p *pipeline) observe(ex *pair.Exchange) *detect.Observation {
 			tmpl = p.template(ex.Target)
 		}
 	}
+	p.spanService = service
 	if known {
 		service, tmpl = p.limiter.LimitKnown(service, tmpl, ex.EndNS)
 	} else {

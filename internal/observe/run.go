@@ -132,6 +132,24 @@ func Run(ctx context.Context, cfg Config, logger *slog.Logger) (err error) {
 			}
 		}()
 	}
+	if cfg.OTLPEndpoint != "" && cfg.Traces {
+		tr, terr := export.NewTracer(export.TraceOptions{
+			Endpoint: cfg.OTLPEndpoint, SampleRatio: cfg.TraceSampleRatio, QueueSize: cfg.TraceQueueSize, NodeName: cfg.NodeName,
+		})
+		if terr != nil {
+			return fmt.Errorf("observe: %w", terr)
+		}
+		opts.traces, box.spans = tr, tr
+		// Deferred after the pipeline's loop has returned: what it queued
+		// is sent within the shutdown timeout.
+		defer func() {
+			sctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+			defer cancel()
+			if cerr := tr.Close(sctx); cerr != nil {
+				logger.Warn("span export shutdown", "err", cerr)
+			}
+		}()
+	}
 	p := newPipeline(ctx, opts)
 
 	// Close the reader when ctx ends so the blocking read returns.

@@ -4,6 +4,8 @@ import (
 	"encoding/binary"
 	"math"
 	"math/rand/v2"
+
+	"github.com/false-systems/rauta/internal/tracecontext"
 )
 
 // W3C Trace Context (https://www.w3.org/TR/trace-context/): the gateway
@@ -26,72 +28,25 @@ type traceCtx struct {
 }
 
 // traceparentLen is the length of a version 00 traceparent.
-const traceparentLen = 55
+const traceparentLen = tracecontext.Len
 
-// parseTraceparent reads a traceparent value. Future versions are read as
-// version 00 where they agree, as the specification asks; version ff,
-// uppercase hex and all-zero IDs are invalid.
+// parseTraceparent reads a traceparent value (internal/tracecontext, shared
+// with the observer): future versions are read as version 00 where they
+// agree; version ff, uppercase hex and all-zero IDs are invalid.
 func parseTraceparent(v string) (tid [16]byte, sid [8]byte, flags byte, ok bool) {
-	if len(v) < traceparentLen || v[2] != '-' || v[35] != '-' || v[52] != '-' {
-		return tid, sid, 0, false
-	}
-	ver, ok1 := hexByte(v[0], v[1])
-	if !ok1 || ver == 0xff || (ver == 0 && len(v) != traceparentLen) ||
-		(len(v) > traceparentLen && v[traceparentLen] != '-') {
-		return tid, sid, 0, false
-	}
-	if !decodeHex(tid[:], v[3:35]) || !decodeHex(sid[:], v[36:52]) || tid == ([16]byte{}) || sid == ([8]byte{}) {
-		return tid, sid, 0, false
-	}
-	flags, ok = hexByte(v[53], v[54])
-	return tid, sid, flags, ok
+	p, ok := tracecontext.Parse(v)
+	return p.TraceID, p.SpanID, p.Flags, ok
 }
 
 // appendTraceparent appends the version 00 traceparent of span sid in
 // trace tid, sampled.
 func appendTraceparent(dst []byte, tid [16]byte, sid [8]byte) []byte {
-	dst = append(dst, "00-"...)
-	dst = appendHex(dst, tid[:])
-	dst = append(dst, '-')
-	dst = appendHex(dst, sid[:])
-	return append(dst, "-01"...)
+	return tracecontext.Append(dst, tid, sid)
 }
 
 const hexDigits = "0123456789abcdef"
 
-func appendHex(dst, b []byte) []byte {
-	for _, c := range b {
-		dst = append(dst, hexDigits[c>>4], hexDigits[c&0xf])
-	}
-	return dst
-}
-
-func hexVal(c byte) (byte, bool) {
-	switch {
-	case '0' <= c && c <= '9':
-		return c - '0', true
-	case 'a' <= c && c <= 'f':
-		return c - 'a' + 10, true
-	}
-	return 0, false // uppercase is invalid in traceparent
-}
-
-func hexByte(hi, lo byte) (byte, bool) {
-	h, ok1 := hexVal(hi)
-	l, ok2 := hexVal(lo)
-	return h<<4 | l, ok1 && ok2
-}
-
-func decodeHex(dst []byte, s string) bool {
-	for i := range dst {
-		b, ok := hexByte(s[2*i], s[2*i+1])
-		if !ok {
-			return false
-		}
-		dst[i] = b
-	}
-	return true
-}
+func appendHex(dst, b []byte) []byte { return tracecontext.AppendHex(dst, b) }
 
 // sampler is parent-based with a ratio for roots: a client's sampled flag
 // is followed either way, and a request without a valid traceparent is
@@ -131,13 +86,8 @@ func (s sampler) start(tp string) traceCtx {
 	return tc
 }
 
-// newSpanID returns a random, non-zero span ID; math/rand/v2's generator
-// is per goroutine-scheduler state and does not allocate.
-func newSpanID() [8]byte {
-	var sid [8]byte
-	binary.BigEndian.PutUint64(sid[:], rand.Uint64()|1<<63)
-	return sid
-}
+// newSpanID returns a random, non-zero span ID without allocating.
+func newSpanID() [8]byte { return tracecontext.NewSpanID() }
 
 // traceIDOf is the trace ID a request's access log line shows when the
 // gateway does not trace: the client's, from a valid traceparent.

@@ -28,6 +28,7 @@ type Counters struct {
 	LabelEvictions   uint64 // idle routes/services that made room for new ones
 	JSONDropped      uint64 // JSON lines dropped: the output queue was full
 	Interfaces       InterfaceStats
+	Spans            SpanStats // zero when spans are not exported
 }
 
 // InterfaceStats describe the attachments to observed interfaces.

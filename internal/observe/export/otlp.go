@@ -32,7 +32,8 @@ type OTLPOptions struct {
 }
 
 // OTLP exports metrics (the same instruments as Prometheus, with dotted
-// semantic-convention names) and processor events as log records.
+// semantic-convention names) and processor events as log records; spans
+// go through Tracer (traces.go).
 type OTLP struct {
 	mp         *sdkmetric.MeterProvider
 	lp         *sdklog.LoggerProvider
@@ -104,6 +105,9 @@ func registerObservables(meter metric.Meter, counters func() Counters) error {
 		{"rauta.observer.truncated_targets", func(c *Counters) uint64 { return c.TargetsTruncated }},
 		{"rauta.observer.interface.attach_errors", func(c *Counters) uint64 { return c.Interfaces.AttachErrors }},
 		{"rauta.observer.interface.refusals", func(c *Counters) uint64 { return c.Interfaces.Refused }},
+		{"rauta.observer.spans.exported", func(c *Counters) uint64 { return c.Spans.Exported }},
+		{"rauta.observer.spans.failed", func(c *Counters) uint64 { return c.Spans.Failed }},
+		{"rauta.observer.spans.dropped", func(c *Counters) uint64 { return c.Spans.Dropped }},
 	}
 	insts := make([]metric.Int64ObservableCounter, len(list))
 	var ptrs []metric.Observable

@@ -166,6 +166,9 @@ var counterDescs = []counterDesc{
 	{newDesc("rauta_observer_interface_attach_errors_total", "Attachments that failed; each is retried at the next link change or resync (10 s).", nil), prometheus.CounterValue, func(c *Counters) float64 { return float64(c.Interfaces.AttachErrors) }},
 	{newDesc("rauta_observer_interface_refusals_total", "Selected interfaces left unobserved because max-interfaces were attached (counted once per interface).", nil), prometheus.CounterValue, func(c *Counters) float64 { return float64(c.Interfaces.Refused) }},
 	{newDesc("rauta_observer_released_connections_total", "Tracked connections forgotten because an interface they were captured on was deleted (a pod went away).", nil), prometheus.CounterValue, func(c *Counters) float64 { return float64(c.Pair.Released) }},
+	{newDesc("rauta_observer_spans_exported_total", "Spans of observed exchanges the OTLP endpoint accepted.", nil), prometheus.CounterValue, func(c *Counters) float64 { return float64(c.Spans.Exported) }},
+	{newDesc("rauta_observer_spans_failed_total", "Spans of observed exchanges lost to a failed OTLP export (not retried).", nil), prometheus.CounterValue, func(c *Counters) float64 { return float64(c.Spans.Failed) }},
+	{newDesc("rauta_observer_spans_dropped_total", "Spans of observed exchanges dropped because the export queue was full (trace-queue-size).", nil), prometheus.CounterValue, func(c *Counters) float64 { return float64(c.Spans.Dropped) }},
 	{newDesc("rauta_observer_tracked_connections", "Connections tracked for pairing now (a connection is forgotten on a reset, or 60 s after its last message with nothing pending).", nil), prometheus.GaugeValue, func(c *Counters) float64 { return float64(c.Pair.Open) }},
 }
 

@@ -7,6 +7,8 @@ package httpparse
 import (
 	"bytes"
 	"errors"
+
+	"github.com/false-systems/rauta/internal/tracecontext"
 )
 
 // Errors. ErrMalformed wraps everything that is not HTTP/1.x.
@@ -23,6 +25,8 @@ const (
 	MaxTargetLen    = 256
 	MaxHostLen      = 128
 	MaxUserAgentLen = 128
+	// MaxTraceStateLen: the W3C limit of what a vendor must propagate.
+	MaxTraceStateLen = 512
 )
 
 // BodyLen reports the length of the request body when the head says so:
@@ -78,6 +82,14 @@ type Request struct {
 	HeadLen int
 	// Chunked: Transfer-Encoding ends in chunked.
 	Chunked bool
+	// Trace is the W3C trace context of a valid traceparent header; zero
+	// when there is none, it is invalid, or it is repeated (the
+	// specification's rule: a repeated traceparent is not one context).
+	Trace tracecontext.Parent
+	// TraceState is the first tracestate header, cut at MaxTraceStateLen;
+	// read only when Trace is valid and sampled, the one case a span is
+	// made from it, so that other requests allocate nothing for it.
+	TraceState string
 }
 
 // Response is a parsed response head.
@@ -160,6 +172,8 @@ func parseRequest(b []byte, r *Request, in *Interner) error {
 		r.TargetTruncated = true
 	}
 	start := sp + 1 + eol + 1
+	var traceparents int
+	var tracestate []byte
 	used, err := parseHeaders(b[start:], func(name, value []byte) {
 		switch {
 		case equalFold(name, "host"):
@@ -170,10 +184,23 @@ func parseRequest(b []byte, r *Request, in *Interner) error {
 			r.ContentLength = mergeContentLength(r.ContentLength, value)
 		case equalFold(name, "transfer-encoding"):
 			r.Chunked = isChunked(value)
+		case equalFold(name, "traceparent"):
+			traceparents++
+			r.Trace, _ = tracecontext.Parse(value)
+		case equalFold(name, "tracestate"):
+			if tracestate == nil {
+				tracestate = value
+			}
 		}
 	})
 	if used > 0 {
 		r.HeadersComplete, r.HeadLen = true, start+used
+	}
+	switch {
+	case traceparents > 1:
+		r.Trace = tracecontext.Parent{}
+	case r.Trace.Sampled() && len(tracestate) > 0:
+		r.TraceState = string(tracestate[:min(len(tracestate), MaxTraceStateLen)])
 	}
 	if r.ContentLength < 0 {
 		r.ContentLength = -1 // conflicting values (-2) are unknown too

@@ -1,6 +1,10 @@
 package pair
 
-import "net/netip"
+import (
+	"net/netip"
+
+	"github.com/false-systems/rauta/internal/tracecontext"
+)
 
 type connKey struct {
 	client, server netip.AddrPort
@@ -31,6 +35,11 @@ type pending struct {
 	// response, if it comes, answers it and not the next request.
 	expired bool
 	marks   uint8
+	version string // "1.0", "1.1", "" unknown
+	// trace and traceState are the request's W3C trace context (zero and
+	// "" without a valid traceparent).
+	trace      tracecontext.Parent
+	traceState string
 }
 
 // recentResponses is how many response sequence numbers are remembered to

@@ -6,6 +6,8 @@ package pair
 import (
 	"net/netip"
 	"time"
+
+	"github.com/false-systems/rauta/internal/tracecontext"
 )
 
 // Outcome is how an exchange ended.
@@ -63,6 +65,13 @@ type Exchange struct {
 	// hands them back on later callbacks and on the finished exchange, so
 	// that a consumer reports one request once. The pairer never reads them.
 	Marks uint8
+	// Version is the request's HTTP version, "1.0" or "1.1"; "" when the
+	// request line was cut before it.
+	Version string
+	// Trace is the request's valid traceparent (zero without one), and
+	// TraceState its tracestate when the trace is sampled.
+	Trace      tracecontext.Parent
+	TraceState string
 }
 
 // Latency is EndNS-StartNS.
