@@ -1,10 +1,6 @@
 package proxy
 
 import (
-	"encoding/binary"
-	"math"
-	"math/rand/v2"
-
 	"github.com/false-systems/rauta/internal/tracecontext"
 )
 
@@ -53,19 +49,9 @@ func appendHex(dst, b []byte) []byte { return tracecontext.AppendHex(dst, b) }
 // sampled when its new trace ID falls under the ratio, the way
 // OpenTelemetry's TraceIDRatioBased decides (so every component using that
 // rule agrees on a trace ID).
-type sampler struct {
-	bound uint64 // trace IDs whose last 8 bytes >> 1 are below it are sampled
-}
+type sampler struct{ ratio tracecontext.Ratio }
 
-func newSampler(ratio float64) sampler {
-	switch {
-	case ratio >= 1:
-		return sampler{bound: math.MaxUint64}
-	case ratio <= 0:
-		return sampler{}
-	}
-	return sampler{bound: uint64(ratio * (1 << 63))}
-}
+func newSampler(ratio float64) sampler { return sampler{tracecontext.NewRatio(ratio)} }
 
 // start makes the trace context of a request whose traceparent is tp ("" for
 // none).
@@ -74,10 +60,8 @@ func (s sampler) start(tp string) traceCtx {
 	if tid, sid, flags, ok := parseTraceparent(tp); ok {
 		tc.traceID, tc.parent, tc.valid, tc.sampled = tid, sid, true, flags&1 != 0
 	} else {
-		binary.BigEndian.PutUint64(tc.traceID[:8], rand.Uint64())
-		lo := rand.Uint64() | 1 // never all zero
-		binary.BigEndian.PutUint64(tc.traceID[8:], lo)
-		tc.sampled = lo>>1 < s.bound || s.bound == math.MaxUint64
+		tc.traceID = tracecontext.NewTraceID()
+		tc.sampled = s.ratio.Sampled(tc.traceID)
 		tc.valid = tc.sampled
 	}
 	if tc.sampled {
