@@ -1,10 +1,6 @@
 package proxy
 
 import (
-	"bytes"
-	"context"
-	"fmt"
-	"io"
 	"log/slog"
 	"net/http"
 	"strconv"
@@ -17,6 +13,8 @@ import (
 	resourcepb "go.opentelemetry.io/proto/otlp/resource/v1"
 	tracepb "go.opentelemetry.io/proto/otlp/trace/v1"
 	"google.golang.org/protobuf/proto"
+
+	"github.com/false-systems/rauta/internal/tracecontext"
 )
 
 // TracingOptions turn on OTLP traces (docs/telemetry.md, "Traces").
@@ -186,23 +184,7 @@ func (t *tracer) export(batch []*span) {
 }
 
 func (t *tracer) post(body []byte) error {
-	ctx, cancel := context.WithTimeout(context.Background(), t.client.Timeout)
-	defer cancel()
-	req, err := http.NewRequestWithContext(ctx, http.MethodPost, t.opts.Endpoint, bytes.NewReader(body))
-	if err != nil {
-		return err
-	}
-	req.Header.Set("Content-Type", "application/x-protobuf")
-	resp, err := t.client.Do(req)
-	if err != nil {
-		return err
-	}
-	defer resp.Body.Close()
-	_, _ = io.Copy(io.Discard, io.LimitReader(resp.Body, 64<<10))
-	if resp.StatusCode/100 != 2 {
-		return fmt.Errorf("status %s", resp.Status)
-	}
-	return nil
+	return tracecontext.PostOTLP(t.client, t.opts.Endpoint, t.client.Timeout, body)
 }
 
 // request builds the OTLP export request of a batch.

@@ -1,10 +1,8 @@
 package export
 
 import (
-	"bytes"
 	"context"
 	"fmt"
-	"io"
 	"net/http"
 	"net/url"
 	"strings"
@@ -205,23 +203,7 @@ func (t *Tracer) export(batch []span) {
 }
 
 func (t *Tracer) post(body []byte) error {
-	ctx, cancel := context.WithTimeout(context.Background(), t.opts.Timeout)
-	defer cancel()
-	req, err := http.NewRequestWithContext(ctx, http.MethodPost, t.url, bytes.NewReader(body))
-	if err != nil {
-		return err
-	}
-	req.Header.Set("Content-Type", "application/x-protobuf")
-	resp, err := t.client.Do(req)
-	if err != nil {
-		return err
-	}
-	defer resp.Body.Close()
-	_, _ = io.Copy(io.Discard, io.LimitReader(resp.Body, 64<<10))
-	if resp.StatusCode/100 != 2 {
-		return fmt.Errorf("status %s", resp.Status)
-	}
-	return nil
+	return tracecontext.PostOTLP(t.client, t.url, t.opts.Timeout, body)
 }
 
 // request encodes the ExportTraceServiceRequest of a batch
