@@ -32,6 +32,7 @@ type config struct {
 	churn     int
 	interval  time.Duration
 	poll      time.Duration
+	gap       time.Duration
 	holdOff   time.Duration
 	maxDelay  time.Duration
 	keepLogs  bool
@@ -62,7 +63,8 @@ func run(args []string, out io.Writer) error {
 	fs.IntVar(&c.samples, "samples", 100, "routes timed per level")
 	fs.IntVar(&c.churn, "churn", 1000, "routes added one by one in the churn phase")
 	fs.DurationVar(&c.interval, "churn-interval", 50*time.Millisecond, "time between two route creations in the churn phase")
-	fs.DurationVar(&c.poll, "poll", 5*time.Millisecond, "probe interval")
+	fs.DurationVar(&c.poll, "poll", time.Millisecond, "probe interval")
+	fs.DurationVar(&c.gap, "gap", 50*time.Millisecond, "quiet time before each timed route, so each sample is a lone change (the controller batches changes that come within its hold-off of the last one; the churn phase times changes in a stream)")
 	fs.DurationVar(&c.holdOff, "hold-off", 0, "passed to rauta controller; 0 keeps its default")
 	fs.DurationVar(&c.maxDelay, "max-delay", 0, "passed to rauta controller; 0 keeps its default (500ms)")
 	fs.BoolVar(&c.follower, "follower", false, "measure a replica that does not hold the status Lease (another replica, started first, writes status)")
@@ -78,8 +80,8 @@ func run(args []string, out io.Writer) error {
 	if c.quick {
 		c.samples, c.levels, c.churn = 10, []int{1, 20}, 50
 	}
-	if c.samples < 1 || c.churn < 0 || c.interval <= 0 || c.poll <= 0 {
-		return fmt.Errorf("-samples must be >= 1, -churn >= 0, -churn-interval and -poll > 0")
+	if c.samples < 1 || c.churn < 0 || c.interval <= 0 || c.poll <= 0 || c.gap < 0 {
+		return fmt.Errorf("-samples must be >= 1, -churn >= 0, -churn-interval and -poll > 0, -gap >= 0")
 	}
 	if os.Geteuid() != 0 {
 		return fmt.Errorf("needs root: the local cluster's node agent creates network namespaces and a bridge")

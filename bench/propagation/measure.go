@@ -160,12 +160,14 @@ func hasStatus(r *gwv1.HTTPRoute) bool {
 	return false
 }
 
-// timeOne creates a route and returns the time from the create call to the
-// first 200 through the gateway (-1 after 60 s), then deletes the route and
-// waits until it is gone from the gateway, so the level stays as it is.
+// timeOne waits cfg.gap, creates a route and returns the time from the
+// create call to the first 200 through the gateway (-1 after 60 s), then
+// deletes the route and waits until it is gone from the gateway, so the
+// level stays as it is.
 func (b *bench) timeOne(ctx context.Context, name string) (time.Duration, error) {
 	c := harness.NewClient(time.Second)
 	host := hostOf(name)
+	time.Sleep(b.cfg.gap)
 	start := time.Now()
 	if err := b.cl.Create(ctx, newRoute(name)); err != nil {
 		return 0, fmt.Errorf("create route %s: %w", name, err)

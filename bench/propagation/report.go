@@ -16,7 +16,7 @@ func printResults(out io.Writer, c config, res results) {
 	if delay == 0 {
 		delay = 500 * time.Millisecond
 	}
-	fmt.Fprintf(out, "\nrauta controller -hold-off %s -max-delay %s; poll every %s\n\n", hold, delay, c.poll)
+	fmt.Fprintf(out, "\nrauta controller -hold-off %s -max-delay %s; poll every %s, %s quiet before each timed route\n\n", hold, delay, c.poll, c.gap)
 	w := tabwriter.NewWriter(out, 0, 0, 2, ' ', tabwriter.AlignRight)
 	fmt.Fprintln(w, "routes present\tsamples\tp50\tp99\tmax\ttimeouts\tlevel settled in\t")
 	for _, l := range res.levels {

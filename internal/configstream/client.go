@@ -108,7 +108,7 @@ func (c *Client) stream(ctx context.Context) (delivered bool, err error) {
 	ctx, cancel := context.WithCancel(ctx)
 	defer cancel()
 	req, err := http.NewRequestWithContext(ctx, http.MethodGet,
-		c.url(StreamPath, url.Values{"gateway": {c.Gateway}, "pod": {c.Pod}}), nil)
+		c.url(StreamPath, url.Values{"gateway": {c.Gateway}, "pod": {c.Pod}, "deltas": {"1"}}), nil)
 	if err != nil {
 		return false, err
 	}

@@ -1,13 +1,9 @@
 package configstream
 
 import (
-	"bytes"
-	"crypto/sha256"
 	"encoding/binary"
-	"encoding/hex"
 	"fmt"
 	"io"
-	"strings"
 
 	"github.com/fxamacker/cbor/v2"
 )
@@ -55,29 +51,8 @@ func mustDecMode() cbor.DecMode {
 	return m
 }
 
-// versionLen is the length of a Version: 12 bytes of SHA-256, in hex.
-const versionLen = 24
-
-// encodeVersioned encodes c's stream frame once and sets c.Version to the
-// hash of that encoding. The message is encoded with a placeholder Version
-// of the final length, hashed, and the placeholder overwritten: at a
-// thousand routes an encoding costs milliseconds, and a second one (one to
-// hash, one to send) was a visible part of a route change's propagation.
-func encodeVersioned(c *Config) []byte {
-	placeholder := strings.Repeat("0", versionLen)
-	c.Version = placeholder
-	frame := encodeFrame(message{Config: c})
-	// Version is Config's first field, so its value is the first run of
-	// placeholder bytes (the keys and lengths before it hold none).
-	at := bytes.Index(frame[frameHeader:], []byte(placeholder)) + frameHeader
-	sum := sha256.Sum256(frame)
-	c.Version = hex.EncodeToString(sum[:versionLen/2])
-	copy(frame[at:], c.Version)
-	return frame
-}
-
-// encodeFrame encodes one message as a frame.
-func encodeFrame(m message) []byte {
+// encodeFrame encodes one message (a message or a wireMessage) as a frame.
+func encodeFrame(m any) []byte {
 	// Plain data always encodes.
 	body, _ := encMode.Marshal(m)
 	frame := make([]byte, frameHeader, frameHeader+len(body))

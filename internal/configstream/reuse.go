@@ -12,14 +12,17 @@ import (
 	"github.com/false-systems/rauta/internal/ir"
 )
 
-// A route change at a thousand routes sends the Gateway's whole snapshot
-// again; decoding every route of it was most of what the change cost a data
-// plane. The wire types below mirror a message down to the routes, which
-// they keep raw: a route whose encoding is the same as in the previous
-// Config is taken from it, already decoded, and carries a hash of its
-// encoding as ir.Route.Fingerprint, so the router reuses its compiled form
-// with a comparison of 16 bytes instead of a deep one. The encoding is deterministic
-// (frame.go), so equal routes have equal encodings.
+// A route change at a thousand routes changes one route of a Gateway's
+// snapshot; decoding every route again was most of what the change cost a
+// data plane. The wire types below mirror a message down to the routes,
+// which they keep raw. A stream that asked for deltas gets, after its first
+// Config, each route the previous Config had as its position there
+// (deltaFrame); in a whole Config, a route whose encoding is the same as in
+// the previous one is taken from it, already decoded. Either way a route
+// keeps the hash of its encoding as ir.Route.Fingerprint, so the router
+// reuses its compiled form with a comparison of 16 bytes instead of a deep
+// one. The encoding is deterministic (frame.go), so equal routes have equal
+// encodings.
 //
 // The embedded IR types bring every field along; the outer field of the
 // same name (JSON's rule, which the CBOR codec follows) replaces the one
@@ -33,6 +36,10 @@ type wireMessage struct {
 type wireConfig struct {
 	Config
 	Snapshot *wireSnapshot `json:"snapshot"`
+	// Base, when set, makes this a delta (deltaFrame): a route given as
+	// an unsigned integer is the route at that position in Config Base,
+	// the one the stream sent before.
+	Base string `json:"base,omitempty"`
 }
 
 type wireSnapshot struct {
@@ -60,7 +67,15 @@ type wireVirtualHost struct {
 type frameDecoder struct {
 	seeds  [2]maphash.Seed
 	seeded bool
-	routes map[routeHash]ir.Route
+	// version and flat are the last Config decoded and its routes in
+	// order, which a delta refers to by position.
+	version string
+	flat    []decodedRoute
+}
+
+type decodedRoute struct {
+	hash  routeHash
+	route ir.Route
 }
 
 type routeHash [2]uint64
@@ -95,23 +110,41 @@ func (d *frameDecoder) read(r io.Reader, limit int) (message, error) {
 		return m, nil
 	}
 	c := w.Config.Config
+	delta := w.Config.Base != ""
+	if delta && w.Config.Base != d.version {
+		return message{}, fmt.Errorf("config stream: a delta against config %q, but the last config was %q", w.Config.Base, d.version)
+	}
+	var flat []decodedRoute
 	if w.Config.Snapshot != nil {
-		next := make(map[routeHash]ir.Route, len(d.routes))
-		snap, err := d.snapshot(w.Config.Snapshot, next)
+		snap, f, err := d.snapshot(w.Config.Snapshot, delta)
 		if err != nil {
 			return message{}, err
 		}
-		c.Snapshot = snap
-		d.routes = next
+		c.Snapshot, flat = snap, f
+	} else if delta {
+		return message{}, fmt.Errorf("config stream: a delta without a snapshot")
 	}
+	d.version, d.flat = c.Version, flat
 	m.Config = &c
 	return m, nil
 }
 
-// snapshot builds the IR of ws, decoding only routes not in d.routes, and
-// records every route in next.
-func (d *frameDecoder) snapshot(ws *wireSnapshot, next map[routeHash]ir.Route) (*ir.Snapshot, error) {
+// snapshot builds the IR of ws and returns its routes in order too. A
+// whole Config's route whose encoding the last Config (or an earlier
+// place in this one) had is taken from there, not decoded again; in a
+// delta, a route given as an unsigned integer is the route at that
+// position in the last Config.
+func (d *frameDecoder) snapshot(ws *wireSnapshot, delta bool) (*ir.Snapshot, []decodedRoute, error) {
 	snap := &ir.Snapshot{}
+	flat := make([]decodedRoute, 0, len(d.flat))
+	var prev, seen map[routeHash]int // positions in d.flat and in flat
+	if !delta {
+		prev = make(map[routeHash]int, len(d.flat))
+		for i, dr := range d.flat {
+			prev[dr.hash] = i
+		}
+		seen = make(map[routeHash]int, len(d.flat))
+	}
 	if len(ws.Listeners) > 0 {
 		snap.Listeners = make([]ir.Listener, len(ws.Listeners))
 	}
@@ -130,25 +163,57 @@ func (d *frameDecoder) snapshot(ws *wireSnapshot, next map[routeHash]ir.Route) (
 				vh.Routes = make([]ir.Route, len(wv.Routes))
 			}
 			for k, raw := range wv.Routes {
-				h := d.hash(raw)
-				rt, ok := next[h]
-				if !ok {
-					rt, ok = d.routes[h]
-				}
-				if !ok {
-					if err := decMode.Unmarshal(raw, &rt); err != nil {
-						return nil, fmt.Errorf("config stream: listener %s: route %d: %w", l.Name, k, err)
+				if at, ok := parseUint(raw); delta && ok {
+					if at >= uint64(len(d.flat)) {
+						return nil, nil, fmt.Errorf("config stream: listener %s: route %d: no route %d in the base config", l.Name, k, at)
 					}
-					rt.Fingerprint = h.String()
+					vh.Routes[k] = d.flat[at].route
+					flat = append(flat, d.flat[at])
+					continue
 				}
-				next[h] = rt
-				vh.Routes[k] = rt
+				dr := decodedRoute{hash: d.hash(raw)}
+				if n, ok := seen[dr.hash]; ok {
+					dr.route = flat[n].route
+				} else if n, ok := prev[dr.hash]; ok {
+					dr.route = d.flat[n].route
+				} else {
+					if err := decMode.Unmarshal(raw, &dr.route); err != nil {
+						return nil, nil, fmt.Errorf("config stream: listener %s: route %d: %w", l.Name, k, err)
+					}
+					dr.route.Fingerprint = dr.hash.String()
+				}
+				if seen != nil {
+					seen[dr.hash] = len(flat)
+				}
+				vh.Routes[k] = dr.route
+				flat = append(flat, dr)
 			}
 			l.VirtualHosts[j] = vh
 		}
 		snap.Listeners[i] = l
 	}
-	return snap, nil
+	return snap, flat, nil
+}
+
+// parseUint reads raw as one CBOR unsigned integer (a head of major type
+// 0 and nothing after it).
+func parseUint(raw []byte) (uint64, bool) {
+	if len(raw) == 0 || raw[0]>>5 != 0 {
+		return 0, false
+	}
+	switch info, rest := raw[0]&0x1f, raw[1:]; {
+	case info < 24 && len(rest) == 0:
+		return uint64(info), true
+	case info == 24 && len(rest) == 1:
+		return uint64(rest[0]), true
+	case info == 25 && len(rest) == 2:
+		return uint64(binary.BigEndian.Uint16(rest)), true
+	case info == 26 && len(rest) == 4:
+		return uint64(binary.BigEndian.Uint32(rest)), true
+	case info == 27 && len(rest) == 8:
+		return binary.BigEndian.Uint64(rest), true
+	}
+	return 0, false
 }
 
 // Frame returns the stream frame that carries c (NewConfig's encoding).

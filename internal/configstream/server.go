@@ -10,6 +10,7 @@ import (
 	"sort"
 	"strings"
 	"sync"
+	"sync/atomic"
 	"time"
 )
 
@@ -58,12 +59,18 @@ type Server struct {
 	pods     map[string]map[string]*PodState // gateway -> pod -> state
 	streams  int
 	nextConn uint64
+	// deltasSent counts Configs sent as deltas (tests read it).
+	deltasSent atomic.Uint64
 }
 
 // topic is the newest Config of one Gateway, encoded once for every stream.
 type topic struct {
 	cfg   Config
 	frame []byte
+	// delta carries cfg to a stream that sent base last (deltaFrame); nil
+	// when there is none.
+	base  string
+	delta []byte
 	// changed is closed when cfg is replaced or the Gateway goes; streams
 	// then look the Gateway up again.
 	changed chan struct{}
@@ -113,6 +120,9 @@ func (s *Server) Publish(configs map[string]Config) {
 		cfg.frame = nil // the topic holds it once
 		next := &topic{cfg: cfg, frame: frame, changed: make(chan struct{})}
 		if t != nil {
+			if next.delta = deltaFrame(t.cfg, cfg); next.delta != nil {
+				next.base = t.cfg.Version
+			}
 			close(t.changed)
 		} else {
 			grew = true
@@ -175,6 +185,9 @@ func (s *Server) serveStream(w http.ResponseWriter, r *http.Request) {
 	if pod == "" {
 		pod = r.URL.Query().Get("pod")
 	}
+	// A data plane that understands deltas says so; one of an older
+	// version gets whole Configs.
+	deltas := r.URL.Query().Get("deltas") == "1"
 	conn, ok := s.connect(gateway, pod)
 	if !ok {
 		http.Error(w, "too many streams", http.StatusServiceUnavailable)
@@ -213,7 +226,12 @@ func (s *Server) serveStream(w http.ResponseWriter, r *http.Request) {
 			return // the Gateway was served and is gone
 		}
 		if t != nil && t.cfg.Version != sent {
-			if write(t.frame) != nil {
+			frame := t.frame
+			if deltas && t.delta != nil && t.base == sent {
+				frame = t.delta
+				s.deltasSent.Add(1)
+			}
+			if write(frame) != nil {
 				return
 			}
 			sent = t.cfg.Version

@@ -44,8 +44,10 @@ type Config struct {
 	Keys []KeyPair `json:"keys,omitempty"`
 
 	// frame is the stream frame carrying this Config, encoded by
-	// NewConfig; Publish sends it as it is.
+	// NewConfig; Publish sends it as it is. wire is the same Config with
+	// each route encoded, from which Publish encodes a delta.
 	frame []byte
+	wire  *wireConfig
 }
 
 // KeyPair is one certificate chain and key.
@@ -53,30 +55,6 @@ type KeyPair struct {
 	Name    string `json:"name"`
 	CertPEM []byte `json:"cert"`
 	KeyPEM  []byte `json:"key"`
-}
-
-// NewConfig builds the Config of one Gateway from its snapshot, moving key
-// material into Keys, and computes its Version. snap is not modified.
-func NewConfig(gateway string, generation int64, snap *ir.Snapshot) Config {
-	c := Config{Gateway: gateway, Generation: generation, Snapshot: snap}
-	seen := map[string]bool{}
-	for _, l := range snap.Listeners {
-		certs := l.Certificates
-		if l.BackendClientCertificate != nil {
-			// The certificate presented to TLS backends travels the same
-			// way (a Secret name names one key pair).
-			certs = append(certs[:len(certs):len(certs)], *l.BackendClientCertificate)
-		}
-		for _, cert := range certs {
-			if seen[cert.Name] {
-				continue
-			}
-			seen[cert.Name] = true
-			c.Keys = append(c.Keys, KeyPair{Name: cert.Name, CertPEM: cert.CertPEM, KeyPEM: cert.KeyPEM})
-		}
-	}
-	c.frame = encodeVersioned(&c)
-	return c
 }
 
 // Resolve returns the Snapshot with each certificate's key material filled

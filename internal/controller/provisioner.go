@@ -49,6 +49,9 @@ const caSecret = "rauta-controller-ca"
 // planes and their reports survive a session restart) and what it serves.
 type provisioner struct {
 	stream *configstream.Server
+	// encoder keeps unchanged routes' encodings between syncs (only the
+	// sync goroutine uses it).
+	encoder configstream.Encoder
 	// session holds the current API session's restatus (asks for the
 	// Programmed overlay to be redone); the stream server, which outlives
 	// sessions, calls it when a pod connects, leaves or reports.
@@ -309,7 +312,7 @@ func (c *Controller) syncProvisioned(ctx context.Context, r client.Reader, res *
 		if snap == nil {
 			snap = &ir.Snapshot{}
 		}
-		configs[key] = configstream.NewConfig(key, gw.Generation, snap)
+		configs[key] = c.prov.encoder.NewConfig(key, gw.Generation, snap)
 		if ready {
 			job.want[key] = provision.Desired(provision.Input{
 				Gateway: gw, Params: params.merged[key], Image: c.cfg.DataPlaneImage,
@@ -321,6 +324,7 @@ func (c *Controller) syncProvisioned(ctx context.Context, r client.Reader, res *
 		}
 		provisioned[key] = gw
 	}
+	c.prov.encoder.EndRound()
 	c.prov.stream.Publish(configs)
 	c.logger.Debug("sync: published", "took_since_translate", time.Since(translateStart).String())
 	if ready {

@@ -1,8 +1,11 @@
 package translate
 
 import (
+	"encoding/binary"
 	"hash/maphash"
+	"math/rand/v2"
 	"strconv"
+	"strings"
 	"sync"
 
 	"k8s.io/apimachinery/pkg/types"
@@ -32,6 +35,11 @@ type Cache struct {
 	// next collects this translation's entries; routes that are gone
 	// are not carried over.
 	next map[types.UID]cachedRoute
+	// serial numbers cached translations (translatedRoute.serial); it
+	// starts at a random value, so a Cache made later (a controller that
+	// lost and regained its cache) never reuses a number an earlier one
+	// gave a different translation.
+	serial uint64
 	// hits and misses count lookups, for tests.
 	hits, misses int
 }
@@ -46,6 +54,7 @@ type cachedRoute struct {
 func (c *Cache) begin(res *resources.Resources, opts Options) {
 	if !c.seeded {
 		c.seed, c.seeded = maphash.MakeSeed(), true
+		c.serial = rand.Uint64()
 	}
 	deps := c.fingerprint(res, opts)
 	if deps != c.deps || c.routes == nil {
@@ -74,9 +83,31 @@ func (c *Cache) route(uid types.UID, generation int64, translate func() translat
 	c.misses++
 	e := cachedRoute{generation: generation, tr: translate()}
 	if !namesPolicies(e.tr) {
+		c.serial++
+		e.tr.serial = max(c.serial, 1) // 0 means "not cached"
 		c.next[uid] = e
 	}
 	return e.tr
+}
+
+// routeFingerprint is the ir.Route.Fingerprint of match mi of rule rule of
+// the cached translation serial, attached with hostnames: everything an IR
+// route is made of. A route keeps its fingerprint while it and what it
+// reads are unchanged, so the router reuses its compiled form and the
+// config stream its encoding without comparing them.
+func routeFingerprint(serial uint64, rule, mi int, hostnames []string) string {
+	var b strings.Builder
+	var head [8 + 2*binary.MaxVarintLen64]byte
+	binary.LittleEndian.PutUint64(head[:8], serial)
+	n := binary.PutUvarint(head[8:], uint64(rule))
+	n += binary.PutUvarint(head[8+n:], uint64(mi))
+	b.Grow(8 + n + 32)
+	b.Write(head[:8+n])
+	for _, h := range hostnames {
+		b.WriteByte(0)
+		b.WriteString(h)
+	}
+	return b.String()
 }
 
 // namesPolicies reports whether a translation points at BackendTLSPolicy

@@ -12,6 +12,7 @@ import (
 	gwv1 "sigs.k8s.io/gateway-api/apis/v1"
 
 	"github.com/false-systems/rauta/bench/routegen"
+	"github.com/false-systems/rauta/internal/ir"
 	"github.com/false-systems/rauta/internal/provider/file"
 	"github.com/false-systems/rauta/internal/resources"
 )
@@ -62,14 +63,32 @@ func TestCacheTranslatesLikeNoCache(t *testing.T) {
 			identify(res)
 			opts := Options{DefaultAddress: "127.0.0.1"}
 			cache := &Cache{}
+			// Every fingerprint a cached translation gave, and its route:
+			// one fingerprint must never name two different routes.
+			named := map[string]ir.Route{}
 			same := func(step string) {
 				t.Helper()
 				want := Translate(res, opts)
 				cached := opts
 				cached.Cache = cache
 				got := Translate(res, cached)
-				if diff := cmp.Diff(want, got, cmpopts.EquateEmpty()); diff != "" {
+				if diff := cmp.Diff(want, got, cmpopts.EquateEmpty(), cmpopts.IgnoreFields(ir.Route{}, "Fingerprint")); diff != "" {
 					t.Fatalf("%s: cached translation differs (-uncached +cached):\n%s", step, diff)
+				}
+				for _, l := range got.IR.Listeners {
+					for _, vh := range l.VirtualHosts {
+						for _, rt := range vh.Routes {
+							if rt.Fingerprint == "" {
+								continue
+							}
+							if before, ok := named[rt.Fingerprint]; ok {
+								if diff := cmp.Diff(before, rt, cmpopts.EquateEmpty()); diff != "" {
+									t.Fatalf("%s: fingerprint %q names two routes (-before +now):\n%s", step, rt.Fingerprint, diff)
+								}
+							}
+							named[rt.Fingerprint] = rt
+						}
+					}
 				}
 			}
 			same("cold")

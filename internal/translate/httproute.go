@@ -52,6 +52,10 @@ type translatedRoute struct {
 	// grpc are a GRPCRoute's precedence keys (grpcRoute), kept here so the
 	// translation cache holds them with the rules.
 	grpc [][]grpcRank
+	// serial identifies a cached translation (Cache.route); 0 when it is
+	// not cached. The IR routes made from it carry it in their
+	// Fingerprint.
+	serial uint64
 }
 
 // httpRoutes translates every HTTPRoute, attaches it to its parents and
@@ -120,6 +124,9 @@ func (t *translator) attachRoute(r metav1.Object, kind string, hostnames []gwv1.
 			for _, rule := range tr.rules {
 				for mi, route := range rule.routes {
 					route.Hostnames = a.hostnames
+					if tr.serial != 0 {
+						route.Fingerprint = routeFingerprint(tr.serial, rule.index, mi, a.hostnames)
+					}
 					e := &routeEntry{
 						route: route, created: created, key: key,
 						rule: rule.index, match: mi, seq: len(a.listener.routes),
