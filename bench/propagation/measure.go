@@ -172,6 +172,7 @@ func (b *bench) timeOne(ctx context.Context, name string) (time.Duration, error)
 	if err := b.cl.Create(ctx, newRoute(name)); err != nil {
 		return 0, fmt.Errorf("create route %s: %w", name, err)
 	}
+	created := time.Now()
 	took := time.Duration(-1)
 	for time.Since(start) < time.Minute && ctx.Err() == nil {
 		if r, err := harness.Get(ctx, c, b.addr, host, "/"); err == nil && r.Status == 200 {
@@ -179,6 +180,12 @@ func (b *bench) timeOne(ctx context.Context, name string) (time.Duration, error)
 			break
 		}
 		time.Sleep(b.cfg.poll)
+	}
+	// With -keep-logs, the timeline of each sample, to set beside the
+	// controller's and data plane's logs.
+	if b.cfg.keepLogs {
+		b.logf("sample %s: create sent %s, returned +%s, first 200 +%s", name,
+			start.UTC().Format("15:04:05.000000"), created.Sub(start).Round(10*time.Microsecond), took.Round(10*time.Microsecond))
 	}
 	if err := b.cl.Delete(ctx, newRoute(name)); err != nil {
 		return 0, fmt.Errorf("delete route %s: %w", name, err)

@@ -203,7 +203,7 @@ func (s *Server) attachMetrics(c *compiled) {
 		lc.noRoute = get(lc.gateway, "")
 		routes := lc.table.Routes()
 		lc.routes = make(map[*router.Route]*routeMetrics, len(routes))
-		lc.backends = map[*router.Backend]*backendMetrics{}
+		lc.backends = make(map[*router.Backend]*backendMetrics, len(routes))
 		for _, rt := range routes {
 			lc.routes[rt] = get(lc.gateway, rt.Name)
 			for _, b := range rt.Backends() {
@@ -216,8 +216,8 @@ func (s *Server) attachMetrics(c *compiled) {
 // forgetMetrics deletes the series of routes and backends that c no
 // longer has, so label values stay bounded by the configuration.
 func (s *Server) forgetMetrics(c *compiled) {
-	live := map[routeKey]bool{}
-	liveBackends := map[string]bool{}
+	live := make(map[routeKey]bool, len(s.routeMetrics))
+	liveBackends := make(map[string]bool, len(s.backendStats))
 	for _, lc := range c.listeners {
 		for _, rm := range lc.routes {
 			live[routeKey{rm.gateway, rm.route}] = true

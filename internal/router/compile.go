@@ -164,20 +164,25 @@ func (c *compiler) virtualHost(ivh *ir.VirtualHost) (*VirtualHost, error) {
 		if len(hostnames) == 0 {
 			hostnames = []string{""}
 		}
-		seen := make(map[string]bool, len(hostnames))
+		var seen map[string]bool // only a route with several hostnames can repeat one
+		if len(hostnames) > 1 {
+			seen = make(map[string]bool, len(hostnames))
+		}
 		for _, h := range hostnames {
 			key, wild, err := hostKey(h)
 			if err != nil {
 				return nil, fmt.Errorf("route %q: %w", src.Name, err)
 			}
-			id := key
-			if wild {
-				id = "*" + key
+			if seen != nil {
+				id := key
+				if wild {
+					id = "*" + key
+				}
+				if seen[id] {
+					continue
+				}
+				seen[id] = true
 			}
-			if seen[id] {
-				continue
-			}
-			seen[id] = true
 			groupFor(&vh.groups, key, wild).add(rt)
 		}
 	}

@@ -54,13 +54,14 @@ func (t *translator) attach(route metav1.Object, kind string, hostnames []gwv1.H
 	if !ours || res.accepted.reason != "" { // not ours, or already decided
 		return res, ours
 	}
-	key := refKind + " " + ns + "/" + string(ref.Name)
+	// key names the parent in messages (only refusals build one).
+	key := func() string { return refKind + " " + ns + "/" + string(ref.Name) }
 
 	if ref.SectionName != nil {
 		candidates = filterListeners(candidates, func(l *listenerState) bool { return l.spec.Name == *ref.SectionName })
 		if len(candidates) == 0 {
 			res.accepted = cond{false, string(gwv1.RouteReasonNoMatchingParent),
-				fmt.Sprintf("%s has no listener named %q", key, *ref.SectionName)}
+				fmt.Sprintf("%s has no listener named %q", key(), *ref.SectionName)}
 			return res, true
 		}
 	}
@@ -68,7 +69,7 @@ func (t *translator) attach(route metav1.Object, kind string, hostnames []gwv1.H
 		candidates = filterListeners(candidates, func(l *listenerState) bool { return l.spec.Port == *ref.Port })
 		if len(candidates) == 0 {
 			res.accepted = cond{false, string(gwv1.RouteReasonNoMatchingParent),
-				fmt.Sprintf("%s has no matching listener on port %d", key, *ref.Port)}
+				fmt.Sprintf("%s has no matching listener on port %d", key(), *ref.Port)}
 			return res, true
 		}
 	}
@@ -77,7 +78,7 @@ func (t *translator) attach(route metav1.Object, kind string, hostnames []gwv1.H
 	})
 	if len(allowed) == 0 {
 		res.accepted = cond{false, string(gwv1.RouteReasonNotAllowedByListeners),
-			fmt.Sprintf("no listener of %s allows %s from namespace %q", key, kind, route.GetNamespace())}
+			fmt.Sprintf("no listener of %s allows %s from namespace %q", key(), kind, route.GetNamespace())}
 		return res, true
 	}
 	for _, l := range allowed {
@@ -89,7 +90,7 @@ func (t *translator) attach(route metav1.Object, kind string, hostnames []gwv1.H
 	}
 	if len(res.attachments) == 0 {
 		res.accepted = cond{false, string(gwv1.RouteReasonNoMatchingListenerHostname),
-			fmt.Sprintf("no hostname of the route matches a listener hostname of %s", key)}
+			fmt.Sprintf("no hostname of the route matches a listener hostname of %s", key())}
 		return res, true
 	}
 	res.accepted = cond{true, string(gwv1.RouteReasonAccepted), "Route is accepted"}

@@ -129,20 +129,26 @@ func namesPolicies(tr translatedRoute) bool {
 // are combined order-independently (the lists come in cache order).
 func (c *Cache) fingerprint(res *resources.Resources, opts Options) uint64 {
 	var sum uint64
-	add := func(kind, uid, rv string) {
-		sum += maphash.String(c.seed, kind+"\x00"+uid+"\x00"+rv)
+	var h maphash.Hash
+	h.SetSeed(c.seed)
+	add := func(kind string, uid types.UID, ns, name, rv string) {
+		h.Reset()
+		for _, s := range [...]string{kind, "\x00", string(uid), ns, "/", name, "\x00", rv} {
+			h.WriteString(s)
+		}
+		sum += h.Sum64()
 	}
 	for _, o := range res.Services {
-		add("Service", string(o.UID)+o.Namespace+"/"+o.Name, o.ResourceVersion)
+		add("Service", o.UID, o.Namespace, o.Name, o.ResourceVersion)
 	}
 	for _, o := range res.EndpointSlices {
-		add("EndpointSlice", string(o.UID)+o.Namespace+"/"+o.Name, o.ResourceVersion)
+		add("EndpointSlice", o.UID, o.Namespace, o.Name, o.ResourceVersion)
 	}
 	for _, o := range res.ReferenceGrants {
-		add("ReferenceGrant", string(o.UID)+o.Namespace+"/"+o.Name, o.ResourceVersion)
+		add("ReferenceGrant", o.UID, o.Namespace, o.Name, o.ResourceVersion)
 	}
 	for _, o := range res.BackendTLSPolicies {
-		add("BackendTLSPolicy", string(o.UID)+o.Namespace+"/"+o.Name, o.ResourceVersion)
+		add("BackendTLSPolicy", o.UID, o.Namespace, o.Name, o.ResourceVersion)
 	}
 	counts := strconv.Itoa(len(res.Services)) + "/" + strconv.Itoa(len(res.EndpointSlices)) + "/" +
 		strconv.Itoa(len(res.ReferenceGrants)) + "/" + strconv.Itoa(len(res.BackendTLSPolicies))

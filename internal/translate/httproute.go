@@ -184,6 +184,9 @@ func routeConditions(accepted cond, tr translatedRoute, gen int64) []metav1.Cond
 
 // dedupParentRefs drops repeated identical parentRefs so each gets one status.
 func dedupParentRefs(refs []gwv1.ParentReference) []gwv1.ParentReference {
+	if len(refs) < 2 { // most routes: nothing to compare
+		return refs
+	}
 	var out []gwv1.ParentReference
 	seen := make(map[string]bool)
 	for _, r := range refs {
