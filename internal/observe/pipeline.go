@@ -200,7 +200,7 @@ func (p *pipeline) handle(ev *capture.Event) {
 		}
 		// Each message's own sequence number: pipelined messages stay
 		// distinct for duplicate detection, and responses pair by it.
-		seg := pair.Seg{Seq: ev.Seq + uint32(off), Ack: ev.Ack, HasAck: ev.TCPFlags&capture.FlagACK != 0, Ifindex: ev.Ifindex}
+		seg := pair.Seg{Seq: ev.Seq + uint32(off), Ack: ev.Ack, HasAck: ev.TCPFlags&capture.FlagACK != 0, Ifindex: ev.Ifindex, Stream: ev.Stream, PID: ev.PID}
 		var n int
 		if isResp {
 			n = p.response(ev, msg, seg)

@@ -74,6 +74,12 @@ type Event struct {
 	Kind        Kind
 	TCPFlags    uint8
 	Data        []byte // captured payload prefix, len <= CaptureMax
+	// Stream and PID are 0 for segments from the packet programs.
+	// Plaintext from inside TLS (internal/observe/tlsprobe) is handed to
+	// the pipeline as an Event too, with its TLS connection (library
+	// object, process) here and plaintext offsets as Seq and Ack.
+	Stream uint64
+	PID    uint32
 }
 
 // Truncated reports whether the segment carried more payload than was
@@ -101,6 +107,7 @@ func DecodeEvent(raw []byte, e *Event) error {
 	e.Direction = Direction(raw[63])
 	e.Kind = Kind(raw[64])
 	e.TCPFlags = raw[65]
+	e.Stream, e.PID = 0, 0
 	switch e.Family {
 	case 4:
 		e.Src = netip.AddrPortFrom(netip.AddrFrom4([4]byte(raw[8:12])), sport)

@@ -44,6 +44,11 @@ type Seg struct {
 	// The connection remembers it so that it can be forgotten when that
 	// interface is deleted (ForgetInterfaces).
 	Ifindex uint32
+	// Stream and PID are 0 for TCP segments; for plaintext read or
+	// written through a TLS library they name the TLS connection (see
+	// Exchange.Stream), and Seq and Ack are plaintext offsets.
+	Stream uint64
+	PID    uint32
 }
 
 // before reports a < b in sequence space (RFC 9293 3.4, modulo 2^32).

@@ -8,6 +8,13 @@ import (
 
 type connKey struct {
 	client, server netip.AddrPort
+	// stream and pid tell apart connections with the same addresses that
+	// are not one TCP stream: 0 for packets; for plaintext from TLS
+	// library probes, the library's connection object and the process
+	// (each process's view of a TLS connection is its own stream, and
+	// packet resets do not end it).
+	stream uint64
+	pid    uint32
 }
 
 // pending is a request waiting for its response.

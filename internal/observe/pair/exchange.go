@@ -72,6 +72,11 @@ type Exchange struct {
 	// TraceState its tracestate when the trace is sampled.
 	Trace      tracecontext.Parent
 	TraceState string
+	// Stream is 0 for exchanges seen in TCP segments; for plaintext from
+	// inside TLS (library probes) it is the library's connection object
+	// (an SSL pointer) in process PID, which read and wrote it.
+	Stream uint64
+	PID    uint32
 }
 
 // Latency is EndNS-StartNS.

@@ -133,7 +133,7 @@ func (p *Pairer) Request(ts uint64, client, server netip.AddrPort, seq uint32, r
 // still holds a place in the connection's order so later responses pair
 // correctly.
 func (p *Pairer) RequestSeg(ts uint64, client, server netip.AddrPort, s Seg, req *httpparse.Request) {
-	c := p.get(connKey{client, server}, true)
+	c := p.get(connKey{client, server, s.Stream, s.PID}, true)
 	c.lastSeen = ts
 	c.noteIface(s.Ifindex)
 	if c.upgraded {
@@ -154,7 +154,7 @@ func (p *Pairer) RequestSeg(ts uint64, client, server netip.AddrPort, s Seg, req
 	if len(c.pending) >= p.cfg.MaxPending {
 		p.stats.PipelineOverflow++
 		p.drop(c)
-		c = p.get(connKey{client, server}, true)
+		c = p.get(connKey{client, server, s.Stream, s.PID}, true)
 		c.noteIface(s.Ifindex)
 	}
 	r := pending{ts: ts, seq: seq, ack: s.Ack, hasAck: s.HasAck}
@@ -199,7 +199,7 @@ func (p *Pairer) Response(ts uint64, server, client netip.AddrPort, seq uint32, 
 // nil when it did not parse: the request it answers is then consumed
 // without an exchange (counted by the caller as a parse failure).
 func (p *Pairer) ResponseSeg(ts uint64, server, client netip.AddrPort, s Seg, resp *httpparse.Response) (span int) {
-	c := p.get(connKey{client, server}, false)
+	c := p.get(connKey{client, server, s.Stream, s.PID}, false)
 	if c == nil {
 		p.stats.UnmatchedResponses++
 		return spanOf(resp, false)
@@ -243,7 +243,7 @@ func (p *Pairer) ResponseSeg(ts uint64, server, client netip.AddrPort, s Seg, re
 	if resp == nil {
 		return span
 	}
-	p.fill(&req, client, server)
+	p.fill(&req, c.key)
 	p.ex.Status = resp.Status
 	p.ex.RespContentLength = resp.ContentLength
 	p.ex.Outcome = Complete
@@ -290,7 +290,7 @@ func spanOf(resp *httpparse.Response, head bool) int {
 // request of that connection ends with Outcome Reset, and the connection
 // is forgotten.
 func (p *Pairer) Reset(ts uint64, a, b netip.AddrPort) {
-	for _, k := range [2]connKey{{a, b}, {b, a}} {
+	for _, k := range [2]connKey{{a, b, 0, 0}, {b, a, 0, 0}} {
 		c := p.conns[k]
 		if c == nil {
 			continue
@@ -305,7 +305,7 @@ func (p *Pairer) Reset(ts uint64, a, b netip.AddrPort) {
 					p.stats.UnansweredMalformed++
 					continue
 				}
-				p.fill(&req, k.client, k.server)
+				p.fill(&req, k)
 				p.ex.Outcome = Reset
 				p.ex.EndNS = ts
 				p.stats.Resets++
@@ -384,7 +384,7 @@ func (p *Pairer) Expire(now uint64) {
 				p.stats.UnansweredMalformed++
 				continue
 			}
-			p.fill(r, k.client, k.server)
+			p.fill(r, k)
 			p.ex.Outcome = Timeout
 			p.ex.EndNS = now
 			p.stats.Timeouts++
@@ -406,7 +406,7 @@ func (p *Pairer) Expire(now uint64) {
 			if r.unparsed {
 				continue // nothing to judge
 			}
-			p.fill(r, k.client, k.server)
+			p.fill(r, k)
 			p.ex.Outcome = Pending
 			p.ex.EndNS = now
 			p.stats.Overdue++
@@ -416,9 +416,9 @@ func (p *Pairer) Expire(now uint64) {
 	}
 }
 
-func (p *Pairer) fill(r *pending, client, server netip.AddrPort) {
+func (p *Pairer) fill(r *pending, k connKey) {
 	p.ex = Exchange{
-		Client: client, Server: server,
+		Client: k.client, Server: k.server, Stream: k.stream, PID: k.pid,
 		Method: r.method, Target: r.target, Host: r.host, UserAgent: r.ua,
 		ReqContentLength: r.cl, RespContentLength: -1,
 		StartNS: r.ts, Unparsed: r.unparsed, TargetTruncated: r.truncated, Marks: r.marks,

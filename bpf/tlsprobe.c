@@ -1,0 +1,383 @@
+//go:build ignore
+
+// SPDX-License-Identifier: (GPL-2.0-only OR BSD-2-Clause)
+//
+// RAUTA HTTP observer, TLS side: plaintext from inside TLS libraries.
+//
+// The packet programs (observer.c) see only ciphertext on TLS connections.
+// These programs hook the TLS library calls that carry the plaintext:
+// OpenSSL's SSL_write/SSL_read (and the _ex variants) with a uprobe at the
+// entry (remember the buffer) and a uretprobe at the return (the buffer
+// now holds what was written or read, and the return value says how
+// much). When the plaintext starts like an HTTP/1.x request or status line,
+// its first bytes go into the "tls_events" ring with the process, the
+// connection (the SSL pointer), the direction and the plaintext stream
+// offsets of both directions, which userspace uses as TCP sequence and
+// acknowledgment numbers for pairing.
+//
+// The connection's 4-tuple is learned from the kernel socket the library
+// call writes to or reads from: raw tracepoint programs on the stable
+// tracepoints sock_send_length and sock_recv_length (after every
+// sock_sendmsg/sock_recvmsg), running on the thread of a pending SSL call,
+// copy the socket's addresses into that connection's state (struct sock
+// read with CO-RE). OpenSSL does its socket I/O on the calling thread,
+// inside the call, so the first call that touches the socket names it.
+// Raw tracepoints and not kprobes or fentry: they need neither
+// CONFIG_KPROBES nor tracefs, and the VM kernel this project tests on has
+// no kprobes and refuses fentry programs (lockdown).
+//
+// Minimum kernel: 5.8 (BPF ring buffer) for the plaintext; 6.3 for the
+// two tracepoints (before it, events carry no addresses: family 0).
+
+#include <linux/bpf.h>
+#include <linux/ptrace.h>
+#include <bpf/bpf_core_read.h>
+#include <bpf/bpf_helpers.h>
+#include <bpf/bpf_tracing.h>
+
+char __license[] SEC("license") = "Dual BSD/GPL";
+
+// Plaintext bytes copied per event, as on the packet path: a request gets
+// up to TLS_CAPTURE_MAX (pipelined requests lie beyond the first 512
+// bytes), a response TLS_CAPTURE_LEN (its head; the body is not parsed).
+// Powers of two (verifier bounds).
+#define TLS_CAPTURE_LEN 512
+#define TLS_CAPTURE_MAX 4096
+
+enum tls_dir {
+	TLS_READ = 0,
+	TLS_WRITE = 1,
+};
+
+enum tls_lib {
+	LIB_OPENSSL = 1,
+};
+
+enum tls_stat {
+	TSTAT_EVENTS = 0,      // events submitted
+	TSTAT_RINGBUF_FULL = 1, // events lost: ring full
+	TSTAT_NON_HTTP = 2,    // calls whose plaintext did not start like HTTP/1.x
+	TSTAT_TRUNCATED = 3,   // events whose call carried more than was copied
+	TSTAT_CALLS_LOST = 4,  // returns without their entry (calls map full)
+	TSTAT_MAX = 5,
+};
+
+// One record per HTTP-looking read or write (104-byte header).
+struct tls_event {
+	__u64 ts_ns;     // bpf_ktime_get_ns() at the call's return
+	__u64 conn;      // the library's connection object (SSL *)
+	__u64 cgroup;    // bpf_get_current_cgroup_id()
+	__u32 saddr[4];  // sender of the bytes (write: local, read: peer); network order
+	__u32 daddr[4];
+	__u32 tgid;      // process id
+	__u32 seq;       // plaintext offset of data[0] in its direction
+	__u32 ack;       // plaintext bytes carried the other way so far
+	__u32 len;       // bytes of the call (may exceed captured)
+	__u16 sport;     // host order
+	__u16 dport;
+	__u16 captured;  // bytes valid in data[]
+	__u8 family;     // 4, 6, or 0: socket not seen yet
+	__u8 direction;  // enum tls_dir
+	__u8 lib;        // enum tls_lib
+	__u8 _pad[7];
+	char comm[16];
+	__u8 data[TLS_CAPTURE_MAX];
+};
+
+const struct tls_event *unused_tls_event __attribute__((unused));
+
+#define TLS_HDR_LEN (sizeof(struct tls_event) - TLS_CAPTURE_MAX)
+
+struct conn_key {
+	__u64 conn;
+	__u32 tgid;
+	__u32 _pad;
+};
+
+// Per connection: plaintext offsets of both directions and the socket's
+// addresses, local first.
+struct conn_state {
+	__u32 rd_off;
+	__u32 wr_off;
+	__u32 laddr[4];
+	__u32 raddr[4];
+	__u16 lport;
+	__u16 rport;
+	__u8 family;
+	__u8 _pad[3];
+};
+
+// A library call between its entry and its return.
+struct call {
+	struct conn_key key;
+	__u64 buf;
+	__u64 ex_len; // SSL_*_ex: where the library stores the byte count
+	__u8 dir;
+	__u8 _pad[7];
+};
+
+struct {
+	__uint(type, BPF_MAP_TYPE_RINGBUF);
+	__uint(max_entries, 4 << 20); // userspace may resize before load
+} tls_events SEC(".maps");
+
+// Bounded by max_entries; the least recently used connection goes first
+// (a connection that comes back starts at offset 0 again, which userspace
+// sees as a new connection's start).
+struct {
+	__uint(type, BPF_MAP_TYPE_LRU_HASH);
+	__uint(max_entries, 16384); // userspace may resize before load
+	__type(key, struct conn_key);
+	__type(value, struct conn_state);
+} tls_conns SEC(".maps");
+
+// Keyed by pid_tgid: a thread is in at most one SSL call at a time.
+struct {
+	__uint(type, BPF_MAP_TYPE_LRU_HASH);
+	__uint(max_entries, 8192);
+	__type(key, __u64);
+	__type(value, struct call);
+} tls_calls SEC(".maps");
+
+struct {
+	__uint(type, BPF_MAP_TYPE_PERCPU_ARRAY);
+	__uint(max_entries, 1);
+	__type(key, __u32);
+	__type(value, struct tls_event);
+} tls_scratch SEC(".maps");
+
+struct {
+	__uint(type, BPF_MAP_TYPE_PERCPU_ARRAY);
+	__uint(max_entries, TSTAT_MAX);
+	__type(key, __u32);
+	__type(value, __u64);
+} tls_stats SEC(".maps");
+
+static __always_inline void tcount(__u32 idx) {
+	__u64 *v = bpf_map_lookup_elem(&tls_stats, &idx);
+	if (v)
+		*v += 1;
+}
+
+#if __BYTE_ORDER__ != __ORDER_LITTLE_ENDIAN__
+#error "tls_looks_http assumes little-endian loads (bpfel)"
+#endif
+
+#define B(s, i) ((__u64)(__u8)(s)[i] << (8 * (i)))
+#define W4(s) (B(s, 0) | B(s, 1) | B(s, 2) | B(s, 3))
+#define W5(s) (W4(s) | B(s, 4))
+#define W6(s) (W5(s) | B(s, 5))
+#define W7(s) (W6(s) | B(s, 6))
+#define W8(s) (W7(s) | B(s, 7))
+#define MASK(n) ((n) == 8 ? ~0ULL : ((1ULL << (8 * (n))) - 1))
+
+// Same test as looks_http in observer.c: a known method and a space, or
+// "HTTP/1.". Returns 1 for a request, 2 for a response, 0 otherwise.
+static __always_inline int tls_looks_http(__u64 w) {
+	__u64 w4 = w & MASK(4), w5 = w & MASK(5), w6 = w & MASK(6), w7 = w & MASK(7);
+	if (w7 == W7("HTTP/1."))
+		return 2;
+	return (w4 == W4("GET ") || w4 == W4("PUT ") || w5 == W5("POST ") ||
+		w5 == W5("HEAD ") || w6 == W6("PATCH ") || w6 == W6("TRACE ") ||
+		w7 == W7("DELETE ") || w == W8("OPTIONS ") || w == W8("CONNECT "));
+}
+
+struct in6_addr {
+	union {
+		__u32 u6_addr32[4];
+	} in6_u;
+} __attribute__((preserve_access_index));
+
+// Kernel socket fields, located by CO-RE in the running kernel's BTF.
+struct sock_common {
+	__be32 skc_daddr;
+	__be32 skc_rcv_saddr;
+	__be16 skc_dport;
+	__u16 skc_num;
+	unsigned short skc_family;
+	struct in6_addr skc_v6_daddr;
+	struct in6_addr skc_v6_rcv_saddr;
+} __attribute__((preserve_access_index));
+
+struct sock {
+	struct sock_common __sk_common;
+} __attribute__((preserve_access_index));
+
+#define AF_INET 2
+#define AF_INET6 10
+
+static __always_inline int enter(struct pt_regs *ctx, __u8 dir, __u64 ex_len) {
+	struct call c = {};
+	c.key.conn = PT_REGS_PARM1(ctx);
+	c.key.tgid = bpf_get_current_pid_tgid() >> 32;
+	c.buf = PT_REGS_PARM2(ctx);
+	c.ex_len = ex_len;
+	c.dir = dir;
+	__u64 id = bpf_get_current_pid_tgid();
+	bpf_map_update_elem(&tls_calls, &id, &c, BPF_ANY);
+	return 0;
+}
+
+// leave handles a call's return: n bytes were read or written.
+static __always_inline int leave(struct pt_regs *ctx, long ret) {
+	__u64 id = bpf_get_current_pid_tgid();
+	struct call *c = bpf_map_lookup_elem(&tls_calls, &id);
+	if (!c) {
+		tcount(TSTAT_CALLS_LOST);
+		return 0;
+	}
+	long n = ret;
+	if (c->ex_len) {
+		// SSL_*_ex return 1 on success and store the count.
+		__u64 cnt = 0;
+		if (ret != 1 || bpf_probe_read_user(&cnt, sizeof(cnt), (void *)c->ex_len))
+			n = 0;
+		else
+			n = cnt;
+	}
+	struct conn_key key = c->key;
+	__u64 buf = c->buf;
+	__u8 dir = c->dir;
+	bpf_map_delete_elem(&tls_calls, &id);
+	if (n <= 0)
+		return 0;
+
+	struct conn_state *s = bpf_map_lookup_elem(&tls_conns, &key);
+	if (!s) {
+		struct conn_state zero = {};
+		bpf_map_update_elem(&tls_conns, &key, &zero, BPF_NOEXIST);
+		s = bpf_map_lookup_elem(&tls_conns, &key);
+		if (!s)
+			return 0;
+	}
+	__u32 seq, ack;
+	if (dir == TLS_WRITE) {
+		seq = s->wr_off;
+		ack = s->rd_off;
+		s->wr_off += n;
+	} else {
+		seq = s->rd_off;
+		ack = s->wr_off;
+		s->rd_off += n;
+	}
+	if (n < 8) {
+		tcount(TSTAT_NON_HTTP);
+		return 0;
+	}
+	__u64 head = 0;
+	if (bpf_probe_read_user(&head, sizeof(head), (void *)buf))
+		return 0;
+	int kind = tls_looks_http(head);
+	if (!kind) {
+		tcount(TSTAT_NON_HTTP);
+		return 0;
+	}
+
+	__u32 zero = 0;
+	struct tls_event *e = bpf_map_lookup_elem(&tls_scratch, &zero);
+	if (!e)
+		return 0;
+	e->ts_ns = bpf_ktime_get_ns();
+	e->conn = key.conn;
+	e->cgroup = bpf_get_current_cgroup_id();
+	e->tgid = key.tgid;
+	e->seq = seq;
+	e->ack = ack;
+	e->len = n;
+	e->family = s->family;
+	e->direction = dir;
+	e->lib = LIB_OPENSSL;
+	if (dir == TLS_WRITE) {
+		__builtin_memcpy(e->saddr, s->laddr, sizeof(e->saddr));
+		__builtin_memcpy(e->daddr, s->raddr, sizeof(e->daddr));
+		e->sport = s->lport;
+		e->dport = s->rport;
+	} else {
+		__builtin_memcpy(e->saddr, s->raddr, sizeof(e->saddr));
+		__builtin_memcpy(e->daddr, s->laddr, sizeof(e->daddr));
+		e->sport = s->rport;
+		e->dport = s->lport;
+	}
+	bpf_get_current_comm(e->comm, sizeof(e->comm));
+
+	__u32 window = kind == 2 ? TLS_CAPTURE_LEN : TLS_CAPTURE_MAX;
+	__u32 cap = n;
+	if (cap > window) {
+		cap = window;
+		tcount(TSTAT_TRUNCATED);
+	}
+	if (cap > TLS_CAPTURE_MAX)
+		cap = TLS_CAPTURE_MAX;
+	if (bpf_probe_read_user(e->data, cap, (void *)buf))
+		return 0;
+	e->captured = cap;
+	if (bpf_ringbuf_output(&tls_events, e, TLS_HDR_LEN + cap, BPF_RB_NO_WAKEUP)) {
+		tcount(TSTAT_RINGBUF_FULL);
+		return 0;
+	}
+	tcount(TSTAT_EVENTS);
+	return 0;
+}
+
+// int SSL_write(SSL *ssl, const void *buf, int num)
+SEC("uprobe/SSL_write")
+int tls_ssl_write(struct pt_regs *ctx) { return enter(ctx, TLS_WRITE, 0); }
+
+// int SSL_read(SSL *ssl, void *buf, int num)
+SEC("uprobe/SSL_read")
+int tls_ssl_read(struct pt_regs *ctx) { return enter(ctx, TLS_READ, 0); }
+
+// int SSL_write_ex(SSL *s, const void *buf, size_t num, size_t *written)
+SEC("uprobe/SSL_write_ex")
+int tls_ssl_write_ex(struct pt_regs *ctx) { return enter(ctx, TLS_WRITE, PT_REGS_PARM4(ctx)); }
+
+// int SSL_read_ex(SSL *ssl, void *buf, size_t num, size_t *readbytes)
+SEC("uprobe/SSL_read_ex")
+int tls_ssl_read_ex(struct pt_regs *ctx) { return enter(ctx, TLS_READ, PT_REGS_PARM4(ctx)); }
+
+// The return value is an int for SSL_read/SSL_write (negative on error).
+SEC("uretprobe/SSL_ret")
+int tls_ssl_ret(struct pt_regs *ctx) { return leave(ctx, (int)PT_REGS_RC(ctx)); }
+
+// sock_seen copies the socket's addresses into the state of the connection
+// whose library call is running on this thread, once.
+static __always_inline int sock_seen(struct sock *sk) {
+	__u64 id = bpf_get_current_pid_tgid();
+	struct call *c = bpf_map_lookup_elem(&tls_calls, &id);
+	if (!c)
+		return 0;
+	struct conn_key key = c->key;
+	struct conn_state *s = bpf_map_lookup_elem(&tls_conns, &key);
+	if (!s) {
+		struct conn_state zero = {};
+		bpf_map_update_elem(&tls_conns, &key, &zero, BPF_NOEXIST);
+		s = bpf_map_lookup_elem(&tls_conns, &key);
+		if (!s)
+			return 0;
+	}
+	if (s->family)
+		return 0;
+	unsigned short family = BPF_CORE_READ(sk, __sk_common.skc_family);
+	if (family == AF_INET) {
+		s->laddr[0] = BPF_CORE_READ(sk, __sk_common.skc_rcv_saddr);
+		s->raddr[0] = BPF_CORE_READ(sk, __sk_common.skc_daddr);
+		s->family = 4;
+	} else if (family == AF_INET6) {
+		BPF_CORE_READ_INTO(&s->laddr, sk, __sk_common.skc_v6_rcv_saddr.in6_u.u6_addr32);
+		BPF_CORE_READ_INTO(&s->raddr, sk, __sk_common.skc_v6_daddr.in6_u.u6_addr32);
+		s->family = 6;
+	} else {
+		return 0;
+	}
+	s->lport = BPF_CORE_READ(sk, __sk_common.skc_num);
+	s->rport = __builtin_bswap16(BPF_CORE_READ(sk, __sk_common.skc_dport));
+	return 0;
+}
+
+// TP_PROTO(struct sock *sk, int ret, int flags), after sock_sendmsg.
+SEC("raw_tracepoint/sock_send_length")
+int tls_sock_send(struct bpf_raw_tracepoint_args *ctx) { return sock_seen((struct sock *)ctx->args[0]); }
+
+// TP_PROTO(struct sock *sk, int ret, int flags), after sock_recvmsg.
+SEC("raw_tracepoint/sock_recv_length")
+int tls_sock_recv(struct bpf_raw_tracepoint_args *ctx) { return sock_seen((struct sock *)ctx->args[0]); }
