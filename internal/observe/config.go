@@ -76,6 +76,8 @@ type Config struct {
 	Slow  detect.SlowConfig
 	Spike detect.SpikeConfig
 	Probe detect.ProbeConfig
+	// TLS: plaintext from inside TLS libraries (tls.go).
+	TLS TLSConfig
 
 	// Output receives JSON lines; nil means os.Stdout. Not a flag.
 	Output io.Writer
@@ -119,6 +121,7 @@ func Defaults() Config {
 		Spike: detect.SpikeConfig{Window: 10 * time.Second, BaselineWindows: 30, MinRequests: 50, Multiplier: 3, MinRate: 0.05, Alpha: 1e-4},
 		// The kubelet's timeoutSeconds default.
 		Probe: detect.ProbeConfig{Timeout: time.Second},
+		TLS:   defaultTLS(),
 	}
 }
 
@@ -133,6 +136,7 @@ func (c *Config) RegisterFlags(fs *flag.FlagSet) {
 		return nil
 	})
 	c.Interfaces = splitList(os.Getenv("RAUTA_INTERFACE"))
+	c.TLS.registerFlags(fs, e)
 	fs.Func("pod-cidr", "comma-separated CIDRs: patterns and auto take only links that a route (theirs, or their bridge's) leads into one of them (env RAUTA_POD_CIDR)", func(s string) error {
 		c.PodCIDRs = splitList(s)
 		return nil
@@ -256,6 +260,7 @@ func (c *Config) Validate() error {
 	if c.Slow.Floor <= 0 || c.Slow.Interval <= 0 || c.Slow.BaselinePeriod <= 0 {
 		errs = append(errs, errors.New("slow-floor, slow-interval and slow-baseline-period must be positive"))
 	}
+	errs = append(errs, c.TLS.validate()...)
 	return errors.Join(errs...)
 }
 

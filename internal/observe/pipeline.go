@@ -46,6 +46,8 @@ type pipeline struct {
 	// tests); gone is reused to take the deletions.
 	ifaces *ifaceStats
 	gone   []uint32
+	// tls feeds plaintext from TLS library probes (nil: -tls-uprobes off).
+	tls *tlsSource
 
 	// Caches bounded by cacheLimit: the service label of a server address
 	// and the template of a request-target are recomputed otherwise for
@@ -113,6 +115,7 @@ type pipelineOptions struct {
 	// ifaces are Run's attacher's counters and deleted interfaces; nil
 	// in tests.
 	ifaces *ifaceStats
+	tls    *tlsSource // nil: -tls-uprobes off
 }
 
 func newPipeline(ctx context.Context, o pipelineOptions) *pipeline {
@@ -132,6 +135,7 @@ func newPipeline(ctx context.Context, o pipelineOptions) *pipeline {
 		jsonExchanges: o.cfg.JSONExchanges,
 		own:           o.own,
 		ifaces:        o.ifaces,
+		tls:           o.tls,
 	}
 	if p.resolver == nil {
 		p.resolver = enrich.None{}
@@ -360,6 +364,7 @@ func (p *pipeline) observe(ex *pair.Exchange) *detect.Observation {
 		Namespace: info.Namespace,
 		Pod:       info.Pod,
 		Route:     tmpl,
+		Process:   p.process(ex.PID),
 	}
 	return &p.obs
 }
@@ -408,6 +413,10 @@ func (p *pipeline) template(target string) string {
 
 // tick runs periodic work: request timeouts and counter publication.
 func (p *pipeline) tick(now uint64, kernel capture.KernelStats, decodeErrors uint64) {
+	// TLS records up to now first: Expire must not judge a request whose
+	// response waits in the TLS ring.
+	p.drainTLS()
+	p.tlsStats()
 	p.pairer.Expire(now)
 	if p.ifaces != nil {
 		// Connections of deleted interfaces (pods gone) are released

@@ -81,6 +81,17 @@ func Run(ctx context.Context, cfg Config, logger *slog.Logger) (err error) {
 	box := &counterBox{ifaces: att.stats}
 	counters := box.load
 	opts := pipelineOptions{cfg: cfg, resolver: resolver, box: box, ifaces: att.stats}
+	// Before the metrics listener: a caller that waits for it finds the
+	// libraries probed.
+	if cfg.TLS.Enabled {
+		src, stopTLS, terr := startTLS(ctx, cfg.TLS, logger)
+		if terr != nil {
+			return fmt.Errorf("observe: %w", terr)
+		}
+		opts.tls = src
+		// Runs after the loop returned (Run waits for it).
+		defer func() { err = errors.Join(err, stopTLS()) }()
+	}
 	if cfg.JSONEvents || cfg.JSONExchanges {
 		j := export.NewAsyncJSON(out, jsonQueue)
 		opts.json = j
@@ -202,6 +213,7 @@ func loop(ctx context.Context, rd *capture.Reader, objs *capture.Objects, p *pip
 				continue
 			}
 		case errors.Is(err, capture.ErrTimeout):
+			p.drainTLS()
 			rd.SetDeadline(time.Now().Add(pollEvery))
 		case errors.Is(err, capture.ErrClosed) || ctx.Err() != nil:
 			// Closing the reader is how ctx ending stops the loop.

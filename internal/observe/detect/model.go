@@ -17,6 +17,9 @@ type Observation struct {
 	Namespace string
 	Pod       string
 	Route     string // template with per-service cardinality limit
+	// Process is the command name of Exchange.PID (plaintext from inside
+	// TLS), "" when not known.
+	Process string
 }
 
 // Event kinds.

@@ -29,6 +29,16 @@ type Counters struct {
 	JSONDropped      uint64 // JSON lines dropped: the output queue was full
 	Interfaces       InterfaceStats
 	Spans            SpanStats // zero when spans are not exported
+	TLS              TLSStats  // zero without -tls-uprobes
+}
+
+// TLSStats describe the TLS library probes (internal/observe/tlsprobe).
+type TLSStats struct {
+	Events    uint64 // records delivered by the kernel
+	RingFull  uint64 // records lost: TLS ring full
+	Truncated uint64 // records cut at the capture window
+	Malformed uint64 // records that did not decode
+	Libraries int    // library files probed now
 }
 
 // InterfaceStats describe the attachments to observed interfaces.
@@ -62,6 +72,16 @@ func knownMethod(m string) bool {
 // labels are the bounded attribute values of one observation.
 type labels struct {
 	method, status, route, service, namespace, errorType string
+	scheme                                               string
+}
+
+// schemeOf is url.scheme: "https" for plaintext read from inside TLS
+// (library probes), "http" for what the packet programs parsed.
+func schemeOf(o *detect.Observation) string {
+	if o.Stream != 0 {
+		return "https"
+	}
+	return "http"
 }
 
 // statusTexts avoids formatting the status code per exchange.
@@ -80,7 +100,7 @@ func statusText(code int) string {
 }
 
 func labelsOf(o *detect.Observation) labels {
-	l := labels{method: o.Method, route: o.Route, service: o.Service, namespace: o.Namespace}
+	l := labels{method: o.Method, route: o.Route, service: o.Service, namespace: o.Namespace, scheme: schemeOf(o)}
 	if !knownMethod(l.method) {
 		l.method = "_OTHER"
 	}

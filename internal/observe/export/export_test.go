@@ -50,6 +50,9 @@ func TestPrometheusNamesLabelsAndCounters(t *testing.T) {
 	o := observation(200, pair.Complete, time.Millisecond)
 	o.Method = "FOO"
 	p.Record(o)
+	tlsObs := observation(201, pair.Complete, time.Millisecond)
+	tlsObs.Stream, tlsObs.PID = 0x5555deadbee0, 42 // plaintext from inside TLS
+	p.Record(tlsObs)
 	p.Detection(&detect.Event{Kind: detect.KindSlowResponse, Service: "web"})
 
 	srv := httptest.NewServer(p.Handler())
@@ -62,11 +65,12 @@ func TestPrometheusNamesLabelsAndCounters(t *testing.T) {
 	res.Body.Close()
 	text := string(body)
 	for _, want := range []string{
-		`http_server_request_duration_seconds_count{error_type="",http_request_method="GET",http_response_status_code="200",http_route="/users/:num",k8s_namespace_name="shop",service_name="web"} 1`,
-		`http_server_request_duration_seconds_count{error_type="503",http_request_method="GET",http_response_status_code="503",http_route="/users/:num",k8s_namespace_name="shop",service_name="web"} 1`,
-		`http_server_request_duration_seconds_count{error_type="reset",http_request_method="GET",http_response_status_code="",http_route="/users/:num",k8s_namespace_name="shop",service_name="web"} 1`,
+		`http_server_request_duration_seconds_count{error_type="",http_request_method="GET",http_response_status_code="200",http_route="/users/:num",k8s_namespace_name="shop",service_name="web",url_scheme="http"} 1`,
+		`http_server_request_duration_seconds_count{error_type="503",http_request_method="GET",http_response_status_code="503",http_route="/users/:num",k8s_namespace_name="shop",service_name="web",url_scheme="http"} 1`,
+		`http_server_request_duration_seconds_count{error_type="reset",http_request_method="GET",http_response_status_code="",http_route="/users/:num",k8s_namespace_name="shop",service_name="web",url_scheme="http"} 1`,
 		`http_request_method="_OTHER"`,
-		`http_server_response_body_size_bytes_sum{error_type="",http_request_method="GET",http_response_status_code="200",http_route="/users/:num",k8s_namespace_name="shop",service_name="web"} 10`,
+		`http_server_request_duration_seconds_count{error_type="",http_request_method="GET",http_response_status_code="201",http_route="/users/:num",k8s_namespace_name="shop",service_name="web",url_scheme="https"} 1`,
+		`http_server_response_body_size_bytes_sum{error_type="",http_request_method="GET",http_response_status_code="200",http_route="/users/:num",k8s_namespace_name="shop",service_name="web",url_scheme="http"} 10`,
 		`rauta_observer_detections_total{kind="slow_response",service_name="web"} 1`,
 		`rauta_observer_ringbuf_dropped_total 3`,
 		`rauta_observer_kernel_events_total 10`,
@@ -104,7 +108,7 @@ func TestJSONLines(t *testing.T) {
 	if err := json.Unmarshal([]byte(lines[0]), &ex); err != nil {
 		t.Fatal(err)
 	}
-	if ex.Type != "exchange" || ex.Status != 201 || ex.LatencyNS != 2e6 || ex.Route != "/users/:num" || ex.Target != "/users/1?x" {
+	if ex.Type != "exchange" || ex.Scheme != "http" || ex.PID != 0 || ex.Status != 201 || ex.LatencyNS != 2e6 || ex.Route != "/users/:num" || ex.Target != "/users/1?x" {
 		t.Fatalf("exchange %+v", ex)
 	}
 	var ev map[string]any

@@ -123,6 +123,11 @@ type ExchangeRecord struct {
 	Outcome         string `json:"outcome"`
 	LatencyNS       int64  `json:"latency_ns"`
 	StartKernelNS   uint64 `json:"start_kernel_ns"`
+	// Scheme is "https" for plaintext from inside TLS (library probes),
+	// with the process that read and wrote it; "http" from packets.
+	Scheme  string `json:"scheme"`
+	PID     uint32 `json:"pid,omitempty"`
+	Process string `json:"process,omitempty"`
 }
 
 // Exchange writes one observed exchange ("type":"exchange").
@@ -135,6 +140,7 @@ func (j *JSON) Exchange(o *detect.Observation) error {
 		Host: o.Host, UserAgent: o.UserAgent,
 		Status: o.Status, Outcome: o.Outcome.String(),
 		LatencyNS: int64(o.Latency()), StartKernelNS: o.StartNS,
+		Scheme: schemeOf(o), PID: o.PID, Process: o.Process,
 	}
 	if err := j.emit(&rec); err != nil {
 		return fmt.Errorf("write exchange: %w", err)

@@ -153,6 +153,7 @@ func (o *OTLP) Record(ctx context.Context, obs *detect.Observation) {
 		attribute.String("http.request.method", l.method),
 		attribute.String("http.route", l.route),
 		attribute.String("service.name", l.service),
+		attribute.String("url.scheme", l.scheme),
 	}
 	if l.status != "" {
 		attrs = append(attrs, attribute.Int("http.response.status_code", obs.Status))

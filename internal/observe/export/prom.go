@@ -9,7 +9,7 @@ import (
 	"github.com/false-systems/rauta/internal/observe/detect"
 )
 
-var exchangeLabels = []string{"http_request_method", "http_response_status_code", "http_route", "service_name", "k8s_namespace_name", "error_type"}
+var exchangeLabels = []string{"http_request_method", "http_response_status_code", "http_route", "service_name", "k8s_namespace_name", "error_type", "url_scheme"}
 
 // Prom holds the Prometheus metrics on a private registry.
 type Prom struct {
@@ -74,7 +74,7 @@ func (p *Prom) Record(o *detect.Observation) {
 		if len(p.series) >= maxCachedSeries {
 			clear(p.series)
 		}
-		vals := []string{l.method, l.status, l.route, l.service, l.namespace, l.errorType}
+		vals := []string{l.method, l.status, l.route, l.service, l.namespace, l.errorType, l.scheme}
 		s = &series{vals: vals, duration: p.duration.WithLabelValues(vals...)}
 		p.series[l] = s
 	}
@@ -169,6 +169,11 @@ var counterDescs = []counterDesc{
 	{newDesc("rauta_observer_spans_exported_total", "Spans of observed exchanges the OTLP endpoint accepted.", nil), prometheus.CounterValue, func(c *Counters) float64 { return float64(c.Spans.Exported) }},
 	{newDesc("rauta_observer_spans_failed_total", "Spans of observed exchanges lost to a failed OTLP export (not retried).", nil), prometheus.CounterValue, func(c *Counters) float64 { return float64(c.Spans.Failed) }},
 	{newDesc("rauta_observer_spans_dropped_total", "Spans of observed exchanges dropped because the export queue was full (trace-queue-size).", nil), prometheus.CounterValue, func(c *Counters) float64 { return float64(c.Spans.Dropped) }},
+	{newDesc("rauta_observer_tls_events_total", "Plaintext reads and writes starting like HTTP/1.x that the TLS library probes delivered (-tls-uprobes).", nil), prometheus.CounterValue, func(c *Counters) float64 { return float64(c.TLS.Events) }},
+	{newDesc("rauta_observer_tls_ringbuf_dropped_total", "TLS plaintext records lost because the TLS ring buffer was full (tls-ring-bytes).", nil), prometheus.CounterValue, func(c *Counters) float64 { return float64(c.TLS.RingFull) }},
+	{newDesc("rauta_observer_tls_truncated_captures_total", "TLS plaintext records whose call carried more than the capture window (4096 bytes for requests, 512 for responses).", nil), prometheus.CounterValue, func(c *Counters) float64 { return float64(c.TLS.Truncated) }},
+	{newDesc("rauta_observer_tls_decode_errors_total", "TLS ring buffer records that did not decode.", nil), prometheus.CounterValue, func(c *Counters) float64 { return float64(c.TLS.Malformed) }},
+	{newDesc("rauta_observer_tls_libraries", "TLS library files (libssl) probed now (tls-max-libs).", nil), prometheus.GaugeValue, func(c *Counters) float64 { return float64(c.TLS.Libraries) }},
 	{newDesc("rauta_observer_tracked_connections", "Connections tracked for pairing now (a connection is forgotten on a reset, or 60 s after its last message with nothing pending).", nil), prometheus.GaugeValue, func(c *Counters) float64 { return float64(c.Pair.Open) }},
 }
 

@@ -40,8 +40,8 @@ func (o ScanOptions) withDefaults() ScanOptions {
 	return o
 }
 
-// FindLibraries lists the OpenSSL libraries (libssl.so*) mapped by the
-// node's processes, one path per file (deduplicated by device and inode),
+// FindLibraries lists the OpenSSL libraries (libssl.so*) in the host's
+// library folders and those mapped by the node's processes, one path per file (deduplicated by device and inode),
 // each reachable from this process: /proc/PID/root/<path in the process's
 // mount namespace>, so libraries inside containers are found too.
 func FindLibraries(o ScanOptions) ([]string, error) {
@@ -52,6 +52,26 @@ func FindLibraries(o ScanOptions) ([]string, error) {
 	}
 	seen := make(map[fileID]bool)
 	var out []string
+	// The host's own libraries first (init's root is the host's with
+	// hostPID; the observer's own root where that is not readable): a
+	// short-lived client such as curl maps libssl for less than a scan
+	// interval, and a library probed before it starts covers it from its
+	// first call.
+	var matches []string
+	for _, root := range []string{filepath.Join(o.Proc, "1", "root"), "/"} {
+		for _, dir := range hostLibDirs {
+			m, _ := filepath.Glob(filepath.Join(root, dir, "libssl.so*"))
+			matches = append(matches, m...)
+		}
+	}
+	for _, p := range matches {
+		id, err := statID(p)
+		if err != nil || seen[id] {
+			continue
+		}
+		seen[id] = true
+		out = append(out, p)
+	}
 	n := 0
 	for _, e := range ents {
 		if _, err := strconv.Atoi(e.Name()); err != nil {
@@ -77,6 +97,9 @@ func FindLibraries(o ScanOptions) ([]string, error) {
 	}
 	return out, nil
 }
+
+// hostLibDirs are where distributions keep libssl.
+var hostLibDirs = []string{"usr/lib/x86_64-linux-gnu", "lib/x86_64-linux-gnu", "usr/lib/aarch64-linux-gnu", "usr/lib64", "lib64", "usr/lib", "lib"}
 
 // mappedSSL returns the distinct libssl paths in a maps file.
 func mappedSSL(maps string, limit int64) ([]string, error) {

@@ -1,0 +1,179 @@
+package observe
+
+import (
+	"context"
+	"errors"
+	"flag"
+	"fmt"
+	"log/slog"
+	"time"
+
+	"github.com/false-systems/rauta/internal/observe/capture"
+	"github.com/false-systems/rauta/internal/observe/export"
+	"github.com/false-systems/rauta/internal/observe/tlsprobe"
+)
+
+// TLSConfig turns on plaintext HTTP from inside TLS libraries (uprobes on
+// OpenSSL, internal/observe/tlsprobe). Off by default: every process on
+// the node that does TLS through a probed library pays a uprobe trap per
+// SSL_read/SSL_write (about a microsecond each), the socket tracepoints
+// run on every send and receive of the node, and the observer reads other
+// processes' plaintext; an operator opts in.
+type TLSConfig struct {
+	Enabled bool // RAUTA_TLS_UPROBES
+	// Libs are library paths probed at start besides the ones found in
+	// the processes' maps (RAUTA_TLS_LIBS, comma-separated).
+	Libs         []string
+	ScanInterval time.Duration // RAUTA_TLS_SCAN_INTERVAL: rescan of /proc
+	MaxLibs      int           // RAUTA_TLS_MAX_LIBS: library files probed
+	RingBytes    int           // RAUTA_TLS_RING_BYTES: the TLS ring buffer
+	MaxConns     int           // RAUTA_TLS_MAX_CONNS: TLS connections tracked in the kernel
+}
+
+func defaultTLS() TLSConfig {
+	return TLSConfig{ScanInterval: 10 * time.Second, MaxLibs: 64, RingBytes: 4 << 20, MaxConns: 16384}
+}
+
+func (t *TLSConfig) registerFlags(fs *flag.FlagSet, e *envReader) {
+	d := defaultTLS()
+	fs.BoolVar(&t.Enabled, "tls-uprobes", e.boolean("RAUTA_TLS_UPROBES", false), "read plaintext HTTP/1.x from inside OpenSSL (uprobes on SSL_read/SSL_write in every libssl the node's processes map), reported with url_scheme=\"https\" and the process (env RAUTA_TLS_UPROBES)")
+	fs.Func("tls-libs", "with -tls-uprobes, libssl paths probed at start besides those found in /proc/*/maps, comma-separated (env RAUTA_TLS_LIBS)", func(s string) error {
+		t.Libs = splitList(s)
+		return nil
+	})
+	t.Libs = splitList(e.str("RAUTA_TLS_LIBS", ""))
+	fs.DurationVar(&t.ScanInterval, "tls-scan-interval", e.dur("RAUTA_TLS_SCAN_INTERVAL", d.ScanInterval), "how often /proc/*/maps is scanned for new TLS libraries (env RAUTA_TLS_SCAN_INTERVAL)")
+	fs.IntVar(&t.MaxLibs, "tls-max-libs", e.integer("RAUTA_TLS_MAX_LIBS", d.MaxLibs), "most library files probed (env RAUTA_TLS_MAX_LIBS)")
+	fs.IntVar(&t.RingBytes, "tls-ring-bytes", e.integer("RAUTA_TLS_RING_BYTES", d.RingBytes), "TLS ring buffer size, power of two (env RAUTA_TLS_RING_BYTES)")
+	fs.IntVar(&t.MaxConns, "tls-max-conns", e.integer("RAUTA_TLS_MAX_CONNS", d.MaxConns), "TLS connections whose plaintext offsets the kernel tracks, least recently used first out (env RAUTA_TLS_MAX_CONNS)")
+}
+
+func (t TLSConfig) validate() []error {
+	if !t.Enabled {
+		return nil
+	}
+	var errs []error
+	if t.RingBytes < 4096 || t.RingBytes&(t.RingBytes-1) != 0 {
+		errs = append(errs, fmt.Errorf("tls-ring-bytes: %d is not a power of two of at least 4096", t.RingBytes))
+	}
+	if t.MaxLibs <= 0 || t.MaxConns <= 0 || t.ScanInterval <= 0 {
+		errs = append(errs, errors.New("tls-max-libs, tls-max-conns and tls-scan-interval must be positive"))
+	}
+	return errs
+}
+
+// tlsDrainMax bounds the TLS records handled per drain, so that a burst
+// of them cannot hold up the packet ring for long; the rest wait for the
+// next drain (every poll timeout and every tick).
+const tlsDrainMax = 4096
+
+// commLimit bounds the process-name cache.
+const commLimit = 4096
+
+// tlsSource feeds plaintext from TLS library probes into the pipeline as
+// events of their own streams (capture.Event with Stream and PID set).
+type tlsSource struct {
+	probe *tlsprobe.Probe
+	rd    *tlsprobe.Reader
+	ev    capture.Event
+	comms map[uint32]string
+	stats tlsprobe.Stats
+}
+
+// startTLS loads the TLS probes, probes the libraries found and starts
+// the rescans; stop detaches everything.
+func startTLS(ctx context.Context, c TLSConfig, logger *slog.Logger) (src *tlsSource, stop func() error, err error) {
+	probe, err := tlsprobe.Open(tlsprobe.Options{RingBytes: uint32(c.RingBytes), MaxConns: uint32(c.MaxConns), MaxLibraries: c.MaxLibs})
+	if err != nil {
+		return nil, nil, fmt.Errorf("tls uprobes: %w", err)
+	}
+	if probe.NoAddresses != nil {
+		logger.Warn("tls: connections' addresses unknown (needs Linux 6.3+); exchanges carry the process only", "err", probe.NoAddresses)
+	}
+	rd, err := tlsprobe.NewReader(probe)
+	if err != nil {
+		return nil, nil, errors.Join(err, probe.Close())
+	}
+	sc := &tlsprobe.Scanner{Probe: probe, Interval: c.ScanInterval, Extra: c.Libs, Report: func(attached []string, errs []error) {
+		for _, a := range attached {
+			logger.Info("tls: library probed", "path", a)
+		}
+		for _, e := range errs {
+			logger.Debug("tls: library not probed", "err", e)
+		}
+	}}
+	// The first pass runs before Run returns from start-up, so that TLS
+	// traffic of processes already running is seen from the start.
+	attached, errs := sc.Pass()
+	sc.Report(attached, errs)
+	scanCtx, cancel := context.WithCancel(ctx)
+	done := make(chan struct{})
+	go func() {
+		defer close(done)
+		t := time.NewTicker(c.ScanInterval)
+		defer t.Stop()
+		for {
+			select {
+			case <-scanCtx.Done():
+				return
+			case <-t.C:
+				sc.Report(sc.Pass())
+			}
+		}
+	}()
+	stop = func() error {
+		cancel()
+		<-done
+		return errors.Join(rd.Close(), probe.Close())
+	}
+	return &tlsSource{probe: probe, rd: rd, comms: make(map[uint32]string)}, stop, nil
+}
+
+// drainTLS hands the waiting TLS records to the pipeline.
+func (p *pipeline) drainTLS() {
+	t := p.tls
+	if t == nil {
+		return
+	}
+	// Drain fails only once the reader is closed, after the loop ended.
+	_, _ = t.rd.Drain(tlsDrainMax, func(e *tlsprobe.Event) {
+		if t.comms[e.PID] != e.Comm {
+			if len(t.comms) >= commLimit {
+				clear(t.comms)
+			}
+			t.comms[e.PID] = e.Comm
+		}
+		// A TLS connection is a stream of its own: plaintext offsets are
+		// its sequence and acknowledgment numbers, every record has
+		// both, and the (SSL pointer, process) pair keys it.
+		t.ev = capture.Event{
+			TimestampNS: e.TimestampNS, Src: e.Src, Dst: e.Dst,
+			Seq: e.Seq, Ack: e.Ack, PayloadLen: e.Len,
+			Kind: capture.KindPayload, TCPFlags: capture.FlagACK,
+			Data: e.Data, Stream: e.Conn, PID: e.PID,
+		}
+		p.handle(&t.ev)
+	})
+}
+
+// process names the process of a TLS exchange ("" for packets).
+func (p *pipeline) process(pid uint32) string {
+	if p.tls == nil || pid == 0 {
+		return ""
+	}
+	return p.tls.comms[pid]
+}
+
+// tlsStats refreshes the TLS counters (on the pipeline's tick).
+func (p *pipeline) tlsStats() {
+	if p.tls == nil {
+		return
+	}
+	if s, err := p.tls.probe.Stats(); err == nil {
+		p.tls.stats = s
+	}
+	p.local.TLS = export.TLSStats{
+		Events: p.tls.stats.Events, RingFull: p.tls.stats.RingFull, Truncated: p.tls.stats.Truncated,
+		Libraries: p.tls.stats.Libraries, Malformed: p.tls.rd.Malformed(),
+	}
+}

@@ -1,0 +1,203 @@
+package ebpf
+
+import (
+	"bufio"
+	"bytes"
+	"context"
+	"crypto/tls"
+	"encoding/json"
+	"fmt"
+	"io"
+	"net"
+	"net/http"
+	"net/http/httptest"
+	"os/exec"
+	"strconv"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/false-systems/rauta/internal/observe"
+)
+
+// tlsRecord is an exchange line with the TLS fields.
+type tlsRecord struct {
+	Type    string `json:"type"`
+	Method  string `json:"method"`
+	Target  string `json:"target"`
+	Status  int    `json:"status"`
+	Outcome string `json:"outcome"`
+	Client  string `json:"client"`
+	Server  string `json:"server"`
+	Scheme  string `json:"scheme"`
+	PID     uint32 `json:"pid"`
+	Process string `json:"process"`
+}
+
+func (b *syncBuffer) tlsRecords(t *testing.T) []tlsRecord {
+	t.Helper()
+	b.mu.Lock()
+	data := append([]byte(nil), b.buf.Bytes()...)
+	b.mu.Unlock()
+	var out []tlsRecord
+	sc := bufio.NewScanner(bytes.NewReader(data))
+	sc.Buffer(make([]byte, 0, 64<<10), 1<<20)
+	for sc.Scan() {
+		var r tlsRecord
+		if err := json.Unmarshal(sc.Bytes(), &r); err != nil {
+			t.Fatalf("observer line %q: %v", sc.Text(), err)
+		}
+		if r.Type == "exchange" {
+			out = append(out, r)
+		}
+	}
+	return out
+}
+
+// startTLSServer serves HTTP/1.1 over TLS (Go's crypto/tls, not probed)
+// inside the server namespace: /status/{code} answers that status, and
+// POST bodies are read whole.
+func startTLSServer(t *testing.T, tp *topology, port int) string {
+	t.Helper()
+	ln := tp.listenOn(t, net.JoinHostPort(tp.serverIP, strconv.Itoa(port)))
+	srv := httptest.NewUnstartedServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		_, _ = io.Copy(io.Discard, io.LimitReader(r.Body, 1<<20))
+		code := http.StatusOK
+		if c, ok := strings.CutPrefix(r.URL.Path, "/status/"); ok {
+			if n, err := strconv.Atoi(c); err == nil && n >= 200 && n <= 599 {
+				code = n
+			}
+		}
+		w.WriteHeader(code)
+		_, _ = io.WriteString(w, "tls body\n")
+	}))
+	srv.Listener.Close()
+	srv.Listener = ln
+	// HTTP/1.1 only: curl would negotiate h2 through ALPN otherwise.
+	srv.TLS = &tls.Config{NextProtos: []string{"http/1.1"}}
+	srv.StartTLS()
+	t.Cleanup(srv.Close)
+	return ln.Addr().String()
+}
+
+// curlIn runs curl (OpenSSL) in the client namespace: every URL on one
+// keep-alive TLS connection, extra flags first.
+func curlIn(t *testing.T, tp *topology, extra []string, urls []string) {
+	t.Helper()
+	ctx, cancel := context.WithTimeout(context.Background(), 60*time.Second)
+	defer cancel()
+	args := append([]string{"netns", "exec", tp.client, "curl", "-sk", "--http1.1"}, extra...)
+	args = append(args, urls...)
+	if out, err := exec.CommandContext(ctx, "ip", args...).CombinedOutput(); err != nil {
+		t.Fatalf("curl: %v: %s", err, out)
+	}
+}
+
+// TestTLSPlaintextFromOpenSSL: curl (OpenSSL) talks HTTPS to a server
+// through the router, where the packet programs see only ciphertext. With
+// -tls-uprobes every exchange is reported once, from curl's plaintext,
+// with url_scheme https, its exact method, target and status, the
+// process and the connection's addresses; the packet path reports none
+// of them.
+func TestTLSPlaintextFromOpenSSL(t *testing.T) {
+	tp := newTopology(t)
+	if _, err := exec.LookPath("curl"); err != nil {
+		t.Skip("SKIP: curl not installed")
+	}
+	addr := startTLSServer(t, tp, 8443)
+	o := startObserver(t, tp, "tc", func(c *observe.Config) {
+		c.TLS.Enabled = true
+		c.TLS.ScanInterval = time.Second
+	})
+
+	codes := []int{200, 201, 404, 503, 204}
+	const gets = 20
+	var urls []string
+	want := map[string]int{} // target -> status
+	for i := range gets {
+		code := codes[i%len(codes)]
+		target := fmt.Sprintf("/status/%d?id=g%d", code, i)
+		want[target] = code
+		urls = append(urls, "https://"+addr+target)
+	}
+	curlIn(t, tp, nil, urls)
+	// POSTs with 3000-byte bodies on a second connection: the bodies
+	// move the plaintext offsets that pair the next request.
+	body := strings.Repeat("b", 3000)
+	var posts []string
+	for i := range 5 {
+		target := fmt.Sprintf("/status/202?id=p%d", i)
+		want[target] = 202
+		posts = append(posts, "https://"+addr+target)
+	}
+	curlIn(t, tp, []string{"--data-binary", body}, posts)
+
+	ours := func(recs []tlsRecord) []tlsRecord {
+		var out []tlsRecord
+		for _, r := range recs {
+			if _, ok := want[r.Target]; ok {
+				out = append(out, r)
+			}
+		}
+		return out
+	}
+	deadline := time.Now().Add(15 * time.Second)
+	var got []tlsRecord
+	for time.Now().Before(deadline) {
+		if got = ours(o.out.tlsRecords(t)); len(got) >= len(want) {
+			break
+		}
+		time.Sleep(50 * time.Millisecond)
+	}
+	seen := map[string]int{}
+	for _, r := range got {
+		seen[r.Target]++
+		if r.Scheme != "https" {
+			t.Errorf("%s reported with scheme %q (the packet path sees only ciphertext): %+v", r.Target, r.Scheme, r)
+			continue
+		}
+		wantMethod := "GET"
+		if strings.Contains(r.Target, "id=p") {
+			wantMethod = "POST"
+		}
+		if r.Method != wantMethod || r.Status != want[r.Target] || r.Outcome != "complete" {
+			t.Errorf("%s: %s status %d %s, want %s %d complete", r.Target, r.Method, r.Status, r.Outcome, wantMethod, want[r.Target])
+		}
+		if r.Process != "curl" || r.PID == 0 {
+			t.Errorf("%s: process %q pid %d, want curl", r.Target, r.Process, r.PID)
+		}
+		if r.Server != addr || !strings.HasPrefix(r.Client, tp.clientIP+":") {
+			t.Errorf("%s: %s -> %s, want %s:* -> %s", r.Target, r.Client, r.Server, tp.clientIP, addr)
+		}
+	}
+	for target := range want {
+		if seen[target] != 1 {
+			t.Errorf("%s reported %d times, want once", target, seen[target])
+		}
+	}
+	if v := o.metric(t, "http_server_request_duration_seconds_count", `url_scheme="https"`); v < float64(len(want)) {
+		t.Errorf("https exchanges in metrics: %v, want >= %d", v, len(want))
+	}
+	// Counters are published on the observer's tick: wait for them.
+	waitMetric := func(name, labels string, atLeast float64) float64 {
+		deadline := time.Now().Add(10 * time.Second)
+		for {
+			v := o.metric(t, name, labels)
+			if v >= atLeast || time.Now().After(deadline) {
+				return v
+			}
+			time.Sleep(50 * time.Millisecond)
+		}
+	}
+	waitMetric("rauta_observer_tls_events_total", "", float64(2*len(want)))
+	if v := o.metric(t, "rauta_observer_tls_events_total", ""); v < float64(2*len(want)) {
+		t.Errorf("rauta_observer_tls_events_total %v, want >= %d", v, 2*len(want))
+	}
+	if v := o.metric(t, "rauta_observer_tls_libraries", ""); v < 1 {
+		t.Errorf("rauta_observer_tls_libraries %v, want >= 1", v)
+	}
+	if v := o.metric(t, "rauta_observer_tls_ringbuf_dropped_total", ""); v != 0 {
+		t.Errorf("rauta_observer_tls_ringbuf_dropped_total %v, want 0", v)
+	}
+	o.stop(t)
+}
