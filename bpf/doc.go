@@ -1,7 +1,8 @@
 // Package bpf holds RAUTA's kernel programs: the HTTP observer
-// (observer.c) and the mesh's socket-level Service load balancer
-// (mesh.c), with the objects and Go bindings bpf2go generates from them
-// (observer_bpfel.go/.o, mesh_bpfel.go/.o). The objects are committed so
+// (observer.c, and tlsprobe.c for plaintext inside OpenSSL) and the
+// mesh's socket-level Service load balancer (mesh.c), with the objects
+// and Go bindings bpf2go generates from them (observer_bpfel.go/.o,
+// tlsprobe_bpfel.go/.o, mesh_bpfel.go/.o). The objects are committed so
 // that builds need no clang; hack/bpf-generate.sh regenerates them and
 // hack/bpf-check.sh fails when they are stale.
 package bpf

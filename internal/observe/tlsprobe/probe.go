@@ -89,10 +89,6 @@ func Open(opts Options) (*Probe, error) {
 	spec.Maps["tls_conns"].MaxEntries = opts.MaxConns
 	p := &Probe{opts: opts, libs: make(map[fileID]*library)}
 	if err := spec.LoadAndAssign(&p.objs, nil); err != nil {
-		var ve *ebpf.VerifierError
-		if errors.As(err, &ve) {
-			return nil, fmt.Errorf("load tls probe: %+v", ve)
-		}
 		return nil, fmt.Errorf("load tls probe: %w", err)
 	}
 	for _, tp := range []struct {
@@ -161,14 +157,11 @@ func (p *Probe) Attach(path string) (bool, error) {
 			if i >= 2 && errors.Is(err, link.ErrNoSymbol) {
 				continue // OpenSSL before 1.1.1 has no _ex calls
 			}
-			closeAll(lib.links)
-			return false, fmt.Errorf("uprobe %s in %s: %w", s.sym, path, err)
+			return false, errors.Join(fmt.Errorf("uprobe %s in %s: %w", s.sym, path, err), closeAll(lib.links))
 		}
 		ret, err := ex.Uretprobe(s.sym, p.objs.TlsSslRet, nil)
 		if err != nil {
-			_ = up.Close()
-			closeAll(lib.links)
-			return false, fmt.Errorf("uretprobe %s in %s: %w", s.sym, path, err)
+			return false, errors.Join(fmt.Errorf("uretprobe %s in %s: %w", s.sym, path, err), up.Close(), closeAll(lib.links))
 		}
 		lib.links = append(lib.links, up, ret)
 	}
