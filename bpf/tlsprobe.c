@@ -51,6 +51,7 @@ enum tls_dir {
 
 enum tls_lib {
 	LIB_OPENSSL = 1,
+	LIB_GO = 2, // Go's crypto/tls
 };
 
 enum tls_stat {
@@ -65,7 +66,7 @@ enum tls_stat {
 // One record per HTTP-looking read or write (104-byte header).
 struct tls_event {
 	__u64 ts_ns;     // bpf_ktime_get_ns() at the call's return
-	__u64 conn;      // the library's connection object (SSL *)
+	__u64 conn;      // the library's connection object (SSL *, *tls.Conn)
 	__u64 cgroup;    // bpf_get_current_cgroup_id()
 	__u32 saddr[4];  // sender of the bytes (write: local, read: peer); network order
 	__u32 daddr[4];
@@ -218,38 +219,19 @@ static __always_inline int enter(struct pt_regs *ctx, __u8 dir, __u64 ex_len) {
 	return 0;
 }
 
-// leave handles a call's return: n bytes were read or written.
-static __always_inline int leave(struct pt_regs *ctx, long ret) {
-	__u64 id = bpf_get_current_pid_tgid();
-	struct call *c = bpf_map_lookup_elem(&tls_calls, &id);
-	if (!c) {
-		tcount(TSTAT_CALLS_LOST);
-		return 0;
-	}
-	long n = ret;
-	if (c->ex_len) {
-		// SSL_*_ex return 1 on success and store the count.
-		__u64 cnt = 0;
-		if (ret != 1 || bpf_probe_read_user(&cnt, sizeof(cnt), (void *)c->ex_len))
-			n = 0;
-		else
-			n = cnt;
-	}
-	struct conn_key key = c->key;
-	__u64 buf = c->buf;
-	__u8 dir = c->dir;
-	bpf_map_delete_elem(&tls_calls, &id);
-	if (n <= 0)
-		return 0;
+// conn_of returns the state of a connection, made on first use.
+static __always_inline struct conn_state *conn_of(struct conn_key *key) {
+	struct conn_state *s = bpf_map_lookup_elem(&tls_conns, key);
+	if (s)
+		return s;
+	struct conn_state zero = {};
+	bpf_map_update_elem(&tls_conns, key, &zero, BPF_NOEXIST);
+	return bpf_map_lookup_elem(&tls_conns, key);
+}
 
-	struct conn_state *s = bpf_map_lookup_elem(&tls_conns, &key);
-	if (!s) {
-		struct conn_state zero = {};
-		bpf_map_update_elem(&tls_conns, &key, &zero, BPF_NOEXIST);
-		s = bpf_map_lookup_elem(&tls_conns, &key);
-		if (!s)
-			return 0;
-	}
+// emit accounts n plaintext bytes of a call on connection key and, when
+// they start like HTTP/1.x, submits a record with their first bytes.
+static __always_inline int emit(struct conn_key key, struct conn_state *s, __u64 buf, long n, __u8 dir, __u8 lib) {
 	__u32 seq, ack;
 	if (dir == TLS_WRITE) {
 		seq = s->wr_off;
@@ -286,7 +268,7 @@ static __always_inline int leave(struct pt_regs *ctx, long ret) {
 	e->len = n;
 	e->family = s->family;
 	e->direction = dir;
-	e->lib = LIB_OPENSSL;
+	e->lib = lib;
 	if (dir == TLS_WRITE) {
 		__builtin_memcpy(e->saddr, s->laddr, sizeof(e->saddr));
 		__builtin_memcpy(e->daddr, s->raddr, sizeof(e->daddr));
@@ -319,6 +301,35 @@ static __always_inline int leave(struct pt_regs *ctx, long ret) {
 	return 0;
 }
 
+// leave handles an OpenSSL call's return.
+static __always_inline int leave(struct pt_regs *ctx, long ret) {
+	__u64 id = bpf_get_current_pid_tgid();
+	struct call *c = bpf_map_lookup_elem(&tls_calls, &id);
+	if (!c) {
+		tcount(TSTAT_CALLS_LOST);
+		return 0;
+	}
+	long n = ret;
+	if (c->ex_len) {
+		// SSL_*_ex return 1 on success and store the count.
+		__u64 cnt = 0;
+		if (ret != 1 || bpf_probe_read_user(&cnt, sizeof(cnt), (void *)c->ex_len))
+			n = 0;
+		else
+			n = cnt;
+	}
+	struct conn_key key = c->key;
+	__u64 buf = c->buf;
+	__u8 dir = c->dir;
+	bpf_map_delete_elem(&tls_calls, &id);
+	if (n <= 0)
+		return 0;
+	struct conn_state *s = conn_of(&key);
+	if (!s)
+		return 0;
+	return emit(key, s, buf, n, dir, LIB_OPENSSL);
+}
+
 // int SSL_write(SSL *ssl, const void *buf, int num)
 SEC("uprobe/SSL_write")
 int tls_ssl_write(struct pt_regs *ctx) { return enter(ctx, TLS_WRITE, 0); }
@@ -339,24 +350,8 @@ int tls_ssl_read_ex(struct pt_regs *ctx) { return enter(ctx, TLS_READ, PT_REGS_P
 SEC("uretprobe/SSL_ret")
 int tls_ssl_ret(struct pt_regs *ctx) { return leave(ctx, (int)PT_REGS_RC(ctx)); }
 
-// sock_seen copies the socket's addresses into the state of the connection
-// whose library call is running on this thread, once.
-static __always_inline int sock_seen(struct sock *sk) {
-	__u64 id = bpf_get_current_pid_tgid();
-	struct call *c = bpf_map_lookup_elem(&tls_calls, &id);
-	if (!c)
-		return 0;
-	struct conn_key key = c->key;
-	struct conn_state *s = bpf_map_lookup_elem(&tls_conns, &key);
-	if (!s) {
-		struct conn_state zero = {};
-		bpf_map_update_elem(&tls_conns, &key, &zero, BPF_NOEXIST);
-		s = bpf_map_lookup_elem(&tls_conns, &key);
-		if (!s)
-			return 0;
-	}
-	if (s->family)
-		return 0;
+// fill_addrs copies a socket's addresses into a connection's state.
+static __always_inline void fill_addrs(struct conn_state *s, struct sock *sk) {
 	unsigned short family = BPF_CORE_READ(sk, __sk_common.skc_family);
 	if (family == AF_INET) {
 		s->laddr[0] = BPF_CORE_READ(sk, __sk_common.skc_rcv_saddr);
@@ -367,10 +362,24 @@ static __always_inline int sock_seen(struct sock *sk) {
 		BPF_CORE_READ_INTO(&s->raddr, sk, __sk_common.skc_v6_daddr.in6_u.u6_addr32);
 		s->family = 6;
 	} else {
-		return 0;
+		return;
 	}
 	s->lport = BPF_CORE_READ(sk, __sk_common.skc_num);
 	s->rport = __builtin_bswap16(BPF_CORE_READ(sk, __sk_common.skc_dport));
+}
+
+// sock_seen names the connection whose OpenSSL call is running on this
+// thread with the socket it sends to or receives from, once.
+static __always_inline int sock_seen(struct sock *sk) {
+	__u64 id = bpf_get_current_pid_tgid();
+	struct call *c = bpf_map_lookup_elem(&tls_calls, &id);
+	if (!c)
+		return 0;
+	struct conn_key key = c->key;
+	struct conn_state *s = conn_of(&key);
+	if (!s || s->family)
+		return 0;
+	fill_addrs(s, sk);
 	return 0;
 }
 
@@ -381,3 +390,159 @@ int tls_sock_send(struct bpf_raw_tracepoint_args *ctx) { return sock_seen((struc
 // TP_PROTO(struct sock *sk, int ret, int flags), after sock_recvmsg.
 SEC("raw_tracepoint/sock_recv_length")
 int tls_sock_recv(struct bpf_raw_tracepoint_args *ctx) { return sock_seen((struct sock *)ctx->args[0]); }
+
+// Go's crypto/tls. Go's register ABI (amd64): arguments in RAX, RBX, RCX,
+// RDI, ...; results in RAX, RBX, ...; R14 holds the running goroutine (g).
+// (*Conn).Write(b []byte) is read at its entry: it writes all of b or
+// fails. (*Conn).Read(b []byte) is remembered at its entry per goroutine
+// and read at each of its RET instructions (userspace finds them by
+// disassembly): never with a uretprobe, whose return trampoline breaks
+// when the goroutine's stack moves. A goroutine can change threads inside
+// Read, so the key is the g, not the thread.
+
+// The observer's own process: its TLS (OTLP, the API server) is not what
+// it observes, and its binary is a Go binary with crypto/tls like any
+// other. Set by userspace at load.
+volatile const __u32 self_tgid = 0;
+
+struct go_key {
+	__u64 g;
+	__u32 tgid;
+	__u32 _pad;
+};
+
+struct go_read {
+	__u64 conn;
+	__u64 buf;
+};
+
+struct {
+	__uint(type, BPF_MAP_TYPE_LRU_HASH);
+	__uint(max_entries, 8192);
+	__type(key, struct go_key);
+	__type(value, struct go_read);
+} tls_go_reads SEC(".maps");
+
+// Kernel file table, to name a Go connection's socket from its fd.
+struct inode {
+	unsigned short i_mode;
+} __attribute__((preserve_access_index));
+
+struct file {
+	struct inode *f_inode;
+	void *private_data;
+} __attribute__((preserve_access_index));
+
+struct fdtable {
+	unsigned int max_fds;
+	struct file **fd;
+} __attribute__((preserve_access_index));
+
+struct files_struct {
+	struct fdtable *fdt;
+} __attribute__((preserve_access_index));
+
+struct task_struct {
+	struct files_struct *files;
+} __attribute__((preserve_access_index));
+
+struct socket {
+	struct sock *sk;
+} __attribute__((preserve_access_index));
+
+#define S_IFMT 00170000
+#define S_IFSOCK 0140000
+
+// go_name_socket finds the socket of a *tls.Conn whose conn field holds a
+// *net.TCPConn: tls.Conn.conn (interface: itab, data) at 0, TCPConn's
+// *netFD at 0, netFD.pfd.Sysfd at 16 (after fdMutex's 16 bytes); these
+// layouts have not changed since Go 1.12. The fd is looked up in the
+// process's file table and must be a socket.
+static __always_inline void go_name_socket(struct conn_state *s, __u64 conn) {
+	__u64 tcpconn = 0, netfd = 0;
+	__s64 fd = -1;
+	if (bpf_probe_read_user(&tcpconn, sizeof(tcpconn), (void *)(conn + 8)) || !tcpconn)
+		return;
+	if (bpf_probe_read_user(&netfd, sizeof(netfd), (void *)tcpconn) || !netfd)
+		return;
+	if (bpf_probe_read_user(&fd, sizeof(fd), (void *)(netfd + 16)) || fd < 0 || fd > 1 << 20)
+		return;
+	struct task_struct *task = (struct task_struct *)bpf_get_current_task();
+	struct fdtable *fdt = BPF_CORE_READ(task, files, fdt);
+	if (!fdt || (__u64)fd >= BPF_CORE_READ(fdt, max_fds))
+		return;
+	struct file **fds = BPF_CORE_READ(fdt, fd);
+	struct file *f = 0;
+	if (bpf_probe_read_kernel(&f, sizeof(f), &fds[fd]) || !f)
+		return;
+	if ((BPF_CORE_READ(f, f_inode, i_mode) & S_IFMT) != S_IFSOCK)
+		return;
+	struct socket *sock = BPF_CORE_READ(f, private_data);
+	struct sock *sk = BPF_CORE_READ(sock, sk);
+	if (sk)
+		fill_addrs(s, sk);
+}
+
+static __always_inline struct conn_state *go_conn(struct conn_key *key) {
+	struct conn_state *s = conn_of(key);
+	if (s && !s->family)
+		go_name_socket(s, key->conn);
+	return s;
+}
+
+// func (c *Conn) Write(b []byte) (int, error)
+SEC("uprobe/go_tls_write")
+int tls_go_write(struct pt_regs *ctx) {
+	struct conn_key key = {};
+	key.conn = ctx->rax;
+	key.tgid = bpf_get_current_pid_tgid() >> 32;
+	if (key.tgid == self_tgid)
+		return 0;
+	long n = (long)ctx->rcx;
+	if (n <= 0)
+		return 0;
+	struct conn_state *s = go_conn(&key);
+	if (!s)
+		return 0;
+	return emit(key, s, ctx->rbx, n, TLS_WRITE, LIB_GO);
+}
+
+// func (c *Conn) Read(b []byte) (int, error), entry.
+SEC("uprobe/go_tls_read")
+int tls_go_read(struct pt_regs *ctx) {
+	struct go_key gk = {};
+	gk.g = ctx->r14;
+	gk.tgid = bpf_get_current_pid_tgid() >> 32;
+	if (gk.tgid == self_tgid)
+		return 0;
+	struct go_read r = {};
+	r.conn = ctx->rax;
+	r.buf = ctx->rbx;
+	bpf_map_update_elem(&tls_go_reads, &gk, &r, BPF_ANY);
+	return 0;
+}
+
+// At each RET of (*Conn).Read: RAX holds n.
+SEC("uprobe/go_tls_read_ret")
+int tls_go_read_ret(struct pt_regs *ctx) {
+	struct go_key gk = {};
+	gk.g = ctx->r14;
+	gk.tgid = bpf_get_current_pid_tgid() >> 32;
+	struct go_read *r = bpf_map_lookup_elem(&tls_go_reads, &gk);
+	if (!r) {
+		tcount(TSTAT_CALLS_LOST);
+		return 0;
+	}
+	struct conn_key key = {};
+	key.conn = r->conn;
+	key.tgid = gk.tgid;
+	__u64 buf = r->buf;
+	bpf_map_delete_elem(&tls_go_reads, &gk);
+	long n = (long)ctx->rax;
+	if (n <= 0)
+		return 0;
+	struct conn_state *s = go_conn(&key);
+	if (!s)
+		return 0;
+	return emit(key, s, buf, n, TLS_READ, LIB_GO);
+}

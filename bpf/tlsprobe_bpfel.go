@@ -41,6 +41,19 @@ type TlsprobeConnState struct {
 	Pad    [3]uint8
 }
 
+type TlsprobeGoKey struct {
+	_    structs.HostLayout
+	G    uint64
+	Tgid uint32
+	Pad  uint32
+}
+
+type TlsprobeGoRead struct {
+	_    structs.HostLayout
+	Conn uint64
+	Buf  uint64
+}
+
 type TlsprobeTlsEvent struct {
 	_         structs.HostLayout
 	TsNs      uint64
@@ -70,8 +83,12 @@ const (
 	TlsprobeMapTlsCalls       = "tls_calls"
 	TlsprobeMapTlsConns       = "tls_conns"
 	TlsprobeMapTlsEvents      = "tls_events"
+	TlsprobeMapTlsGoReads     = "tls_go_reads"
 	TlsprobeMapTlsScratch     = "tls_scratch"
 	TlsprobeMapTlsStats       = "tls_stats"
+	TlsprobeProgTlsGoRead     = "tls_go_read"
+	TlsprobeProgTlsGoReadRet  = "tls_go_read_ret"
+	TlsprobeProgTlsGoWrite    = "tls_go_write"
 	TlsprobeProgTlsSockRecv   = "tls_sock_recv"
 	TlsprobeProgTlsSockSend   = "tls_sock_send"
 	TlsprobeProgTlsSslRead    = "tls_ssl_read"
@@ -79,6 +96,7 @@ const (
 	TlsprobeProgTlsSslRet     = "tls_ssl_ret"
 	TlsprobeProgTlsSslWrite   = "tls_ssl_write"
 	TlsprobeProgTlsSslWriteEx = "tls_ssl_write_ex"
+	TlsprobeVarSelfTgid       = "self_tgid"
 	TlsprobeVarUnusedTlsEvent = "unused_tls_event"
 )
 
@@ -124,6 +142,9 @@ type TlsprobeSpecs struct {
 //
 // It can be passed ebpf.CollectionSpec.Assign.
 type TlsprobeProgramSpecs struct {
+	TlsGoRead     *ebpf.ProgramSpec `ebpf:"tls_go_read"`
+	TlsGoReadRet  *ebpf.ProgramSpec `ebpf:"tls_go_read_ret"`
+	TlsGoWrite    *ebpf.ProgramSpec `ebpf:"tls_go_write"`
 	TlsSockRecv   *ebpf.ProgramSpec `ebpf:"tls_sock_recv"`
 	TlsSockSend   *ebpf.ProgramSpec `ebpf:"tls_sock_send"`
 	TlsSslRead    *ebpf.ProgramSpec `ebpf:"tls_ssl_read"`
@@ -140,6 +161,7 @@ type TlsprobeMapSpecs struct {
 	TlsCalls   *ebpf.MapSpec `ebpf:"tls_calls"`
 	TlsConns   *ebpf.MapSpec `ebpf:"tls_conns"`
 	TlsEvents  *ebpf.MapSpec `ebpf:"tls_events"`
+	TlsGoReads *ebpf.MapSpec `ebpf:"tls_go_reads"`
 	TlsScratch *ebpf.MapSpec `ebpf:"tls_scratch"`
 	TlsStats   *ebpf.MapSpec `ebpf:"tls_stats"`
 }
@@ -148,6 +170,7 @@ type TlsprobeMapSpecs struct {
 //
 // It can be passed ebpf.CollectionSpec.Assign.
 type TlsprobeVariableSpecs struct {
+	SelfTgid       *ebpf.VariableSpec `ebpf:"self_tgid"`
 	UnusedTlsEvent *ebpf.VariableSpec `ebpf:"unused_tls_event"`
 }
 
@@ -174,6 +197,7 @@ type TlsprobeMaps struct {
 	TlsCalls   *ebpf.Map `ebpf:"tls_calls"`
 	TlsConns   *ebpf.Map `ebpf:"tls_conns"`
 	TlsEvents  *ebpf.Map `ebpf:"tls_events"`
+	TlsGoReads *ebpf.Map `ebpf:"tls_go_reads"`
 	TlsScratch *ebpf.Map `ebpf:"tls_scratch"`
 	TlsStats   *ebpf.Map `ebpf:"tls_stats"`
 }
@@ -183,6 +207,7 @@ func (m *TlsprobeMaps) Close() error {
 		m.TlsCalls,
 		m.TlsConns,
 		m.TlsEvents,
+		m.TlsGoReads,
 		m.TlsScratch,
 		m.TlsStats,
 	)
@@ -192,6 +217,7 @@ func (m *TlsprobeMaps) Close() error {
 //
 // It can be passed to LoadTlsprobeObjects or ebpf.CollectionSpec.LoadAndAssign.
 type TlsprobeVariables struct {
+	SelfTgid       *ebpf.Variable `ebpf:"self_tgid"`
 	UnusedTlsEvent *ebpf.Variable `ebpf:"unused_tls_event"`
 }
 
@@ -199,6 +225,9 @@ type TlsprobeVariables struct {
 //
 // It can be passed to LoadTlsprobeObjects or ebpf.CollectionSpec.LoadAndAssign.
 type TlsprobePrograms struct {
+	TlsGoRead     *ebpf.Program `ebpf:"tls_go_read"`
+	TlsGoReadRet  *ebpf.Program `ebpf:"tls_go_read_ret"`
+	TlsGoWrite    *ebpf.Program `ebpf:"tls_go_write"`
 	TlsSockRecv   *ebpf.Program `ebpf:"tls_sock_recv"`
 	TlsSockSend   *ebpf.Program `ebpf:"tls_sock_send"`
 	TlsSslRead    *ebpf.Program `ebpf:"tls_ssl_read"`
@@ -210,6 +239,9 @@ type TlsprobePrograms struct {
 
 func (p *TlsprobePrograms) Close() error {
 	return _TlsprobeClose(
+		p.TlsGoRead,
+		p.TlsGoReadRet,
+		p.TlsGoWrite,
 		p.TlsSockRecv,
 		p.TlsSockSend,
 		p.TlsSslRead,

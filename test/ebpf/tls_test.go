@@ -11,6 +11,7 @@ import (
 	"net"
 	"net/http"
 	"net/http/httptest"
+	"os"
 	"os/exec"
 	"strconv"
 	"strings"
@@ -60,6 +61,13 @@ func (b *syncBuffer) tlsRecords(t *testing.T) []tlsRecord {
 func startTLSServer(t *testing.T, tp *topology, port int) string {
 	t.Helper()
 	ln := tp.listenOn(t, net.JoinHostPort(tp.serverIP, strconv.Itoa(port)))
+	srv := serveTLS(ln)
+	t.Cleanup(srv.Close)
+	return ln.Addr().String()
+}
+
+// serveTLS serves HTTP/1.1 over TLS on ln with a test certificate.
+func serveTLS(ln net.Listener) *httptest.Server {
 	srv := httptest.NewUnstartedServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		_, _ = io.Copy(io.Discard, io.LimitReader(r.Body, 1<<20))
 		code := http.StatusOK
@@ -76,8 +84,85 @@ func startTLSServer(t *testing.T, tp *topology, port int) string {
 	// HTTP/1.1 only: curl would negotiate h2 through ALPN otherwise.
 	srv.TLS = &tls.Config{NextProtos: []string{"http/1.1"}}
 	srv.StartTLS()
-	t.Cleanup(srv.Close)
-	return ln.Addr().String()
+	return srv
+}
+
+// goServerEnv makes the test binary a Go crypto/tls server on the
+// address it holds (TestMain), in a process of its own: the observer
+// never probes its own process.
+const goServerEnv = "RAUTA_TEST_GO_TLS_SERVER"
+
+func TestMain(m *testing.M) {
+	if addr := os.Getenv(goServerEnv); addr != "" {
+		os.Exit(runGoTLSServer(addr))
+	}
+	os.Exit(m.Run())
+}
+
+// runGoTLSServer serves until its standard input closes.
+func runGoTLSServer(addr string) int {
+	ln, err := net.Listen("tcp", addr)
+	if err != nil {
+		fmt.Fprintln(os.Stderr, err)
+		return 1
+	}
+	srv := serveTLS(ln)
+	defer srv.Close()
+	fmt.Println("ready")
+	_, _ = io.Copy(io.Discard, os.Stdin)
+	return 0
+}
+
+// startGoTLSChild runs the test binary as a Go TLS server in the server
+// namespace and returns its address and process id; it is stopped in
+// t.Cleanup (stdin closed, then killed if still there).
+func startGoTLSChild(t *testing.T, tp *topology, port int) (string, int) {
+	t.Helper()
+	addr := net.JoinHostPort(tp.serverIP, strconv.Itoa(port))
+	exe, err := os.Executable()
+	if err != nil {
+		t.Fatal(err)
+	}
+	cmd := exec.Command("ip", "netns", "exec", tp.server, exe, "-test.run=^$")
+	cmd.Env = append(os.Environ(), goServerEnv+"="+addr)
+	stdin, err := cmd.StdinPipe()
+	if err != nil {
+		t.Fatal(err)
+	}
+	stdout, err := cmd.StdoutPipe()
+	if err != nil {
+		t.Fatal(err)
+	}
+	cmd.Stderr = testWriter{t}
+	if err := cmd.Start(); err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() {
+		stdin.Close()
+		done := make(chan struct{})
+		go func() { _ = cmd.Wait(); close(done) }()
+		select {
+		case <-done:
+		case <-time.After(5 * time.Second):
+			_ = cmd.Process.Kill()
+			<-done
+		}
+	})
+	ready := make(chan string, 1)
+	go func() {
+		line, _ := bufio.NewReader(stdout).ReadString('\n')
+		ready <- line
+	}()
+	select {
+	case line := <-ready:
+		if strings.TrimSpace(line) != "ready" {
+			t.Fatalf("go tls server: %q", line)
+		}
+	case <-time.After(10 * time.Second):
+		t.Fatal("go tls server not ready within 10s")
+	}
+	// ip netns exec execs the binary: the server's pid is the command's.
+	return addr, cmd.Process.Pid
 }
 
 // curlIn runs curl (OpenSSL) in the client namespace: every URL on one
@@ -198,6 +283,78 @@ func TestTLSPlaintextFromOpenSSL(t *testing.T) {
 	}
 	if v := o.metric(t, "rauta_observer_tls_ringbuf_dropped_total", ""); v != 0 {
 		t.Errorf("rauta_observer_tls_ringbuf_dropped_total %v, want 0", v)
+	}
+	o.stop(t)
+}
+
+// TestTLSPlaintextFromGoServer: curl (OpenSSL) against a Go crypto/tls
+// server in another process. Both sides are probed (the server through
+// uprobes at (*Conn).Write's entry and at each RET of (*Conn).Read), so
+// every request id is reported exactly twice, once by each process, with
+// the same method, target, status and addresses.
+func TestTLSPlaintextFromGoServer(t *testing.T) {
+	tp := newTopology(t)
+	if _, err := exec.LookPath("curl"); err != nil {
+		t.Skip("SKIP: curl not installed")
+	}
+	o := startObserver(t, tp, "tc", func(c *observe.Config) {
+		c.TLS.Enabled = true
+		c.TLS.ScanInterval = 200 * time.Millisecond
+	})
+	addr, serverPID := startGoTLSChild(t, tp, 8443)
+	// The child is the observer's own binary, probed at start; its
+	// process is not the observer's, so it is observed.
+	codes := []int{200, 404, 503, 201}
+	want := map[string]int{}
+	var urls []string
+	for i := range 12 {
+		code := codes[i%len(codes)]
+		target := fmt.Sprintf("/status/%d?id=go%d", code, i)
+		want[target] = code
+		urls = append(urls, "https://"+addr+target)
+	}
+	curlIn(t, tp, nil, urls)
+
+	type side struct{ curl, server int }
+	deadline := time.Now().Add(15 * time.Second)
+	var recs []tlsRecord
+	for time.Now().Before(deadline) {
+		recs = recs[:0]
+		for _, r := range o.out.tlsRecords(t) {
+			if _, ok := want[r.Target]; ok {
+				recs = append(recs, r)
+			}
+		}
+		if len(recs) >= 2*len(want) {
+			break
+		}
+		time.Sleep(50 * time.Millisecond)
+	}
+	seen := map[string]*side{}
+	for _, r := range recs {
+		if seen[r.Target] == nil {
+			seen[r.Target] = &side{}
+		}
+		switch {
+		case r.Process == "curl":
+			seen[r.Target].curl++
+		case r.PID == uint32(serverPID):
+			seen[r.Target].server++
+		default:
+			t.Errorf("%s reported by process %q pid %d (scheme %q), want curl or the server (pid %d)", r.Target, r.Process, r.PID, r.Scheme, serverPID)
+			continue
+		}
+		if r.Scheme != "https" || r.Method != "GET" || r.Status != want[r.Target] || r.Outcome != "complete" {
+			t.Errorf("%s: %s %s status %d %s, want https GET %d complete", r.Target, r.Scheme, r.Method, r.Status, r.Outcome, want[r.Target])
+		}
+		if r.Server != addr || !strings.HasPrefix(r.Client, tp.clientIP+":") {
+			t.Errorf("%s (%s): %s -> %s, want %s:* -> %s", r.Target, r.Process, r.Client, r.Server, tp.clientIP, addr)
+		}
+	}
+	for target := range want {
+		if s := seen[target]; s == nil || s.curl != 1 || s.server != 1 {
+			t.Errorf("%s reported %+v times (curl, server), want once each", target, s)
+		}
 	}
 	o.stop(t)
 }

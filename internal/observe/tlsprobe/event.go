@@ -22,7 +22,10 @@ const (
 // Library that carried the plaintext.
 type Library uint8
 
-const LibOpenSSL Library = 1
+const (
+	LibOpenSSL Library = 1
+	LibGo      Library = 2 // Go's crypto/tls
+)
 
 // headerLen is the offset of data[] in struct tls_event.
 const headerLen = 104

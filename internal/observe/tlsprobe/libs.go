@@ -45,10 +45,17 @@ func (o ScanOptions) withDefaults() ScanOptions {
 // each reachable from this process: /proc/PID/root/<path in the process's
 // mount namespace>, so libraries inside containers are found too.
 func FindLibraries(o ScanOptions) ([]string, error) {
+	ssl, _, err := find(o)
+	return ssl, err
+}
+
+// find returns the libssl files (see FindLibraries) and the processes'
+// executables (/proc/PID/exe, one per file), which may be Go binaries.
+func find(o ScanOptions) (ssl, exes []string, err error) {
 	o = o.withDefaults()
 	ents, err := os.ReadDir(o.Proc)
 	if err != nil {
-		return nil, fmt.Errorf("scan processes: %w", err)
+		return nil, nil, fmt.Errorf("scan processes: %w", err)
 	}
 	seen := make(map[fileID]bool)
 	var out []string
@@ -81,6 +88,11 @@ func FindLibraries(o ScanOptions) ([]string, error) {
 			break
 		}
 		n++
+		exe := filepath.Join(o.Proc, e.Name(), "exe")
+		if id, err := statID(exe); err == nil && !seen[id] {
+			seen[id] = true
+			exes = append(exes, exe)
+		}
 		libs, err := mappedSSL(filepath.Join(o.Proc, e.Name(), "maps"), o.MaxMapsBytes)
 		if err != nil {
 			continue // gone, or not ours to read
@@ -95,7 +107,7 @@ func FindLibraries(o ScanOptions) ([]string, error) {
 			out = append(out, p)
 		}
 	}
-	return out, nil
+	return out, exes, nil
 }
 
 // hostLibDirs are where distributions keep libssl.
@@ -166,13 +178,43 @@ type Scanner struct {
 	// Report is called after each pass with the libraries attached in it
 	// and the errors met (optional).
 	Report func(attached []string, errs []error)
+
+	// notGo remembers executables without crypto/tls symbols, so that
+	// each is parsed once (bounded by maxChecked).
+	notGo map[fileID]bool
 }
+
+// maxChecked bounds the executables remembered as not Go TLS binaries.
+const maxChecked = 65536
 
 // Pass runs one scan and attach pass.
 func (s *Scanner) Pass() (attached []string, errs []error) {
-	libs, err := FindLibraries(s.Scan)
+	libs, exes, err := find(s.Scan)
 	if err != nil {
 		errs = append(errs, err)
+	}
+	if s.notGo == nil || len(s.notGo) >= maxChecked {
+		s.notGo = make(map[fileID]bool)
+	}
+	for _, p := range exes {
+		id, err := statID(p)
+		if err != nil || s.notGo[id] {
+			continue
+		}
+		ok, err := s.Probe.AttachGo(p)
+		switch {
+		case errors.Is(err, ErrLibraryLimit):
+			return attached, append(errs, err)
+		case err != nil:
+			// Not a Go binary with crypto/tls (most), or one that cannot
+			// be probed: either way, not again.
+			s.notGo[id] = true
+			if !errors.Is(err, ErrNotGoTLS) {
+				errs = append(errs, err)
+			}
+		case ok:
+			attached = append(attached, p)
+		}
 	}
 	for _, p := range append(append([]string(nil), s.Extra...), libs...) {
 		ok, err := s.Probe.Attach(p)

@@ -9,6 +9,7 @@ package tlsprobe
 import (
 	"errors"
 	"fmt"
+	"os"
 	"sync"
 
 	"github.com/cilium/ebpf"
@@ -87,6 +88,9 @@ func Open(opts Options) (*Probe, error) {
 	}
 	spec.Maps["tls_events"].MaxEntries = opts.RingBytes
 	spec.Maps["tls_conns"].MaxEntries = opts.MaxConns
+	if err := spec.Variables["self_tgid"].Set(uint32(os.Getpid())); err != nil {
+		return nil, fmt.Errorf("tls probe: %w", err)
+	}
 	p := &Probe{opts: opts, libs: make(map[fileID]*library)}
 	if err := spec.LoadAndAssign(&p.objs, nil); err != nil {
 		return nil, fmt.Errorf("load tls probe: %w", err)
