@@ -14,7 +14,7 @@ import (
 )
 
 // TLSConfig turns on plaintext HTTP from inside TLS libraries (uprobes on
-// OpenSSL, internal/observe/tlsprobe). Off by default: every process on
+// OpenSSL and Go's crypto/tls, internal/observe/tlsprobe). Off by default: every process on
 // the node that does TLS through a probed library pays a uprobe trap per
 // SSL_read/SSL_write (about a microsecond each), the socket tracepoints
 // run on every send and receive of the node, and the observer reads other
@@ -36,14 +36,14 @@ func defaultTLS() TLSConfig {
 
 func (t *TLSConfig) registerFlags(fs *flag.FlagSet, e *envReader) {
 	d := defaultTLS()
-	fs.BoolVar(&t.Enabled, "tls-uprobes", e.boolean("RAUTA_TLS_UPROBES", false), "read plaintext HTTP/1.x from inside OpenSSL (uprobes on SSL_read/SSL_write in every libssl the node's processes map), reported with url_scheme=\"https\" and the process (env RAUTA_TLS_UPROBES)")
-	fs.Func("tls-libs", "with -tls-uprobes, libssl paths probed at start besides those found in /proc/*/maps, comma-separated (env RAUTA_TLS_LIBS)", func(s string) error {
+	fs.BoolVar(&t.Enabled, "tls-uprobes", e.boolean("RAUTA_TLS_UPROBES", false), "read plaintext HTTP/1.x from inside TLS: uprobes on OpenSSL's SSL_read/SSL_write in every libssl of the host and the node's processes, and on Go's crypto/tls in every Go binary they run; reported with url_scheme=\"https\" and the process (env RAUTA_TLS_UPROBES)")
+	fs.Func("tls-libs", "with -tls-uprobes, libssl paths probed at start besides those found in the host's library folders and /proc/*/maps, comma-separated (env RAUTA_TLS_LIBS)", func(s string) error {
 		t.Libs = splitList(s)
 		return nil
 	})
 	t.Libs = splitList(e.str("RAUTA_TLS_LIBS", ""))
 	fs.DurationVar(&t.ScanInterval, "tls-scan-interval", e.dur("RAUTA_TLS_SCAN_INTERVAL", d.ScanInterval), "how often /proc/*/maps is scanned for new TLS libraries (env RAUTA_TLS_SCAN_INTERVAL)")
-	fs.IntVar(&t.MaxLibs, "tls-max-libs", e.integer("RAUTA_TLS_MAX_LIBS", d.MaxLibs), "most library files probed (env RAUTA_TLS_MAX_LIBS)")
+	fs.IntVar(&t.MaxLibs, "tls-max-libs", e.integer("RAUTA_TLS_MAX_LIBS", d.MaxLibs), "most files probed: libssl libraries and Go binaries (env RAUTA_TLS_MAX_LIBS)")
 	fs.IntVar(&t.RingBytes, "tls-ring-bytes", e.integer("RAUTA_TLS_RING_BYTES", d.RingBytes), "TLS ring buffer size, power of two (env RAUTA_TLS_RING_BYTES)")
 	fs.IntVar(&t.MaxConns, "tls-max-conns", e.integer("RAUTA_TLS_MAX_CONNS", d.MaxConns), "TLS connections whose plaintext offsets the kernel tracks, least recently used first out (env RAUTA_TLS_MAX_CONNS)")
 }

@@ -1,6 +1,7 @@
 // Package tlsprobe reads plaintext HTTP from inside TLS libraries: uprobes
 // on OpenSSL's SSL_write/SSL_read (and the _ex variants) in every libssl
-// that processes on the node have mapped (bpf/tlsprobe.c). The packet
+// that processes on the node have mapped, and on Go's crypto/tls in every
+// Go binary they run (bpf/tlsprobe.c). The packet
 // programs see only ciphertext on those connections; these probes see the
 // bytes before encryption and after decryption, with the process that
 // handled them.
@@ -28,8 +29,9 @@ type Options struct {
 	// MaxConns bounds the TLS connections whose plaintext offsets the
 	// kernel tracks (default 16384, LRU).
 	MaxConns uint32
-	// MaxLibraries bounds the library files probed (default 64): each is
-	// four uprobes and four uretprobes.
+	// MaxLibraries bounds the files probed, libssl libraries and Go
+	// binaries (default 64): a libssl takes four uprobes and four
+	// uretprobes, a Go binary two uprobes and one per RET of Read.
 	MaxLibraries int
 }
 
