@@ -160,27 +160,13 @@ static __always_inline void tcount(__u32 idx) {
 		*v += 1;
 }
 
-#if __BYTE_ORDER__ != __ORDER_LITTLE_ENDIAN__
-#error "tls_looks_http assumes little-endian loads (bpfel)"
-#endif
+#include "http_start.h"
 
-#define B(s, i) ((__u64)(__u8)(s)[i] << (8 * (i)))
-#define W4(s) (B(s, 0) | B(s, 1) | B(s, 2) | B(s, 3))
-#define W5(s) (W4(s) | B(s, 4))
-#define W6(s) (W5(s) | B(s, 5))
-#define W7(s) (W6(s) | B(s, 6))
-#define W8(s) (W7(s) | B(s, 7))
-#define MASK(n) ((n) == 8 ? ~0ULL : ((1ULL << (8 * (n))) - 1))
-
-// Same test as looks_http in observer.c: a known method and a space, or
-// "HTTP/1.". Returns 1 for a request, 2 for a response, 0 otherwise.
+// tls_looks_http: 1 for a request, 2 for a response, 0 otherwise.
 static __always_inline int tls_looks_http(__u64 w) {
-	__u64 w4 = w & MASK(4), w5 = w & MASK(5), w6 = w & MASK(6), w7 = w & MASK(7);
-	if (w7 == W7("HTTP/1."))
-		return 2;
-	return (w4 == W4("GET ") || w4 == W4("PUT ") || w5 == W5("POST ") ||
-		w5 == W5("HEAD ") || w6 == W6("PATCH ") || w6 == W6("TRACE ") ||
-		w7 == W7("DELETE ") || w == W8("OPTIONS ") || w == W8("CONNECT "));
+	if (!looks_http(w))
+		return 0;
+	return (w & MASK(7)) == W7("HTTP/1.") ? 2 : 1;
 }
 
 struct in6_addr {

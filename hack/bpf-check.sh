@@ -10,7 +10,7 @@ trap 'rm -rf "$tmp"' EXIT
 
 # Same relative layout so the debug prefix maps and package path match.
 mkdir -p "$tmp/bpf"
-cp "$root"/bpf/*.c "$root"/bpf/doc.go "$tmp/bpf/"
+cp "$root"/bpf/*.c "$root"/bpf/*.h "$root"/bpf/doc.go "$tmp/bpf/"
 cp "$root/go.mod" "$root/go.sum" "$tmp/"
 (cd "$tmp" && go generate ./bpf/ >/dev/null)
 

@@ -119,45 +119,30 @@ func retOffsets(code []byte) ([]uint64, error) {
 // the entry of (*Conn).Write, one on the entry of (*Conn).Read and one on
 // each RET of Read. It returns false when the file is probed already.
 func (p *Probe) AttachGo(path string) (bool, error) {
-	id, err := statID(path)
-	if err != nil {
-		return false, err
-	}
-	p.mu.Lock()
-	defer p.mu.Unlock()
-	if p.libs == nil {
-		return false, errors.New("tls probe closed")
-	}
-	if _, ok := p.libs[id]; ok {
-		return false, nil
-	}
-	if len(p.libs) >= p.opts.MaxLibraries {
-		return false, fmt.Errorf("%w (%d): %s not probed", ErrLibraryLimit, p.opts.MaxLibraries, path)
-	}
-	g, err := findGoTLS(path)
-	if err != nil {
-		return false, err
-	}
-	ex, err := link.OpenExecutable(path)
-	if err != nil {
-		return false, fmt.Errorf("open %s: %w", path, err)
-	}
-	lib := &library{path: path}
-	attach := func(sym string, prog *ebpf.Program, addr, off uint64) error {
-		l, err := ex.Uprobe(sym, prog, &link.UprobeOptions{Address: addr, Offset: off})
+	return p.attachFile(path, func(ex *link.Executable, lib *library) error {
+		g, err := findGoTLS(path)
 		if err != nil {
-			return fmt.Errorf("uprobe %s+%#x in %s: %w", sym, off, path, err)
+			return err
 		}
-		lib.links = append(lib.links, l)
+		attach := func(sym string, prog *ebpf.Program, addr, off uint64) error {
+			l, err := ex.Uprobe(sym, prog, &link.UprobeOptions{Address: addr, Offset: off})
+			if err != nil {
+				return fmt.Errorf("uprobe %s+%#x in %s: %w", sym, off, path, err)
+			}
+			lib.links = append(lib.links, l)
+			return nil
+		}
+		if err := attach(goWrite, p.objs.TlsGoWrite, g.write, 0); err != nil {
+			return err
+		}
+		if err := attach(goRead, p.objs.TlsGoRead, g.read, 0); err != nil {
+			return err
+		}
+		for _, off := range g.rets {
+			if err := attach(goRead, p.objs.TlsGoReadRet, g.read, off); err != nil {
+				return err
+			}
+		}
 		return nil
-	}
-	errs := []error{attach(goWrite, p.objs.TlsGoWrite, g.write, 0), attach(goRead, p.objs.TlsGoRead, g.read, 0)}
-	for _, off := range g.rets {
-		errs = append(errs, attach(goRead, p.objs.TlsGoReadRet, g.read, off))
-	}
-	if err := errors.Join(errs...); err != nil {
-		return false, errors.Join(err, closeAll(lib.links))
-	}
-	p.libs[id] = lib
-	return true, nil
+	})
 }

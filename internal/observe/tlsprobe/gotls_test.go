@@ -70,16 +70,7 @@ func TestRetOffsetsOfThisBinary(t *testing.T) {
 }
 
 func TestProbeSeesGoPlaintext(t *testing.T) {
-	requireRoot(t)
-	p, err := Open(Options{})
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() {
-		if err := p.Close(); err != nil {
-			t.Error(err)
-		}
-	})
+	p := openProbe(t)
 	exe, err := os.Executable()
 	if err != nil {
 		t.Fatal(err)
@@ -87,11 +78,7 @@ func TestProbeSeesGoPlaintext(t *testing.T) {
 	if ok, err := p.AttachGo(exe); err != nil || !ok {
 		t.Fatalf("attach %s: %v %v", exe, ok, err)
 	}
-	rd, err := NewReader(p)
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer rd.Close()
+	rd := newReader(t, p)
 	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
 	defer cancel()
 	cmd := exec.CommandContext(ctx, exe, "-test.run=^$")

@@ -137,6 +137,30 @@ func (p *Probe) sslSymbols() []struct {
 // file is probed already. SSL_write and SSL_read are required; the _ex
 // variants (OpenSSL 1.1.1+) are probed when the library has them.
 func (p *Probe) Attach(path string) (bool, error) {
+	return p.attachFile(path, func(ex *link.Executable, lib *library) error {
+		for i, s := range p.sslSymbols() {
+			up, err := ex.Uprobe(s.sym, s.prog, nil)
+			if err != nil {
+				if i >= 2 && errors.Is(err, link.ErrNoSymbol) {
+					continue // OpenSSL before 1.1.1 has no _ex calls
+				}
+				return fmt.Errorf("uprobe %s in %s: %w", s.sym, path, err)
+			}
+			lib.links = append(lib.links, up)
+			ret, err := ex.Uretprobe(s.sym, p.objs.TlsSslRet, nil)
+			if err != nil {
+				return fmt.Errorf("uretprobe %s in %s: %w", s.sym, path, err)
+			}
+			lib.links = append(lib.links, ret)
+		}
+		return nil
+	})
+}
+
+// attachFile probes the file at path once (by device and inode) within
+// the file budget: probe adds its links to lib, which are closed again
+// when it fails.
+func (p *Probe) attachFile(path string, probe func(*link.Executable, *library) error) (bool, error) {
 	id, err := statID(path)
 	if err != nil {
 		return false, err
@@ -157,19 +181,8 @@ func (p *Probe) Attach(path string) (bool, error) {
 		return false, fmt.Errorf("open %s: %w", path, err)
 	}
 	lib := &library{path: path}
-	for i, s := range p.sslSymbols() {
-		up, err := ex.Uprobe(s.sym, s.prog, nil)
-		if err != nil {
-			if i >= 2 && errors.Is(err, link.ErrNoSymbol) {
-				continue // OpenSSL before 1.1.1 has no _ex calls
-			}
-			return false, errors.Join(fmt.Errorf("uprobe %s in %s: %w", s.sym, path, err), closeAll(lib.links))
-		}
-		ret, err := ex.Uretprobe(s.sym, p.objs.TlsSslRet, nil)
-		if err != nil {
-			return false, errors.Join(fmt.Errorf("uretprobe %s in %s: %w", s.sym, path, err), up.Close(), closeAll(lib.links))
-		}
-		lib.links = append(lib.links, up, ret)
+	if err := probe(ex, lib); err != nil {
+		return false, errors.Join(err, closeAll(lib.links))
 	}
 	p.libs[id] = lib
 	return true, nil

@@ -77,7 +77,9 @@ func libsslOf(t *testing.T) string {
 	return ""
 }
 
-func TestProbeSeesCurlPlaintext(t *testing.T) {
+// openProbe loads the probe (root) and closes it at the test's end.
+func openProbe(t *testing.T) *Probe {
+	t.Helper()
 	requireRoot(t)
 	p, err := Open(Options{})
 	if err != nil {
@@ -88,6 +90,21 @@ func TestProbeSeesCurlPlaintext(t *testing.T) {
 			t.Error(err)
 		}
 	})
+	return p
+}
+
+func newReader(t *testing.T, p *Probe) *Reader {
+	t.Helper()
+	rd, err := NewReader(p)
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { rd.Close() })
+	return rd
+}
+
+func TestProbeSeesCurlPlaintext(t *testing.T) {
+	p := openProbe(t)
 	lib := libsslOf(t)
 	ok, err := p.Attach(lib)
 	if err != nil || !ok {
@@ -96,11 +113,7 @@ func TestProbeSeesCurlPlaintext(t *testing.T) {
 	if again, err := p.Attach(lib); err != nil || again {
 		t.Fatalf("second attach of the same file: %v %v, want false <nil>", again, err)
 	}
-	rd, err := NewReader(p)
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer rd.Close()
+	rd := newReader(t, p)
 
 	srv := tlsServer(t)
 	curl(t, srv.URL+"/a?id=1", srv.URL+"/missing?id=2")
