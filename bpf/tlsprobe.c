@@ -82,12 +82,14 @@ struct tls_event {
 	__u8 lib;        // enum tls_lib
 	__u8 _pad[7];
 	char comm[16];
-	__u8 data[TLS_CAPTURE_MAX];
+	// TLS_CAPTURE_MAX bytes at most are valid; the 8 more give the
+	// verifier room for a read continued at offset pre < 8.
+	__u8 data[TLS_CAPTURE_MAX + 8];
 };
 
 const struct tls_event *unused_tls_event __attribute__((unused));
 
-#define TLS_HDR_LEN (sizeof(struct tls_event) - TLS_CAPTURE_MAX)
+#define TLS_HDR_LEN (sizeof(struct tls_event) - TLS_CAPTURE_MAX - 8)
 
 struct conn_key {
 	__u64 conn;
@@ -105,7 +107,13 @@ struct conn_state {
 	__u16 lport;
 	__u16 rport;
 	__u8 family;
-	__u8 _pad[3];
+	__u8 tail_len; // bytes in tail
+	__u8 _pad[2];
+	// A read too short to tell whether it starts a message (Go's net/http
+	// server reads one byte ahead of the next request), kept for the read
+	// that continues it: tail_end is the offset right after it.
+	__u32 tail_end;
+	__u8 tail[16];
 };
 
 // A library call between its entry and its return.
@@ -228,30 +236,54 @@ static __always_inline int emit(struct conn_key key, struct conn_state *s, __u64
 		ack = s->wr_off;
 		s->rd_off += n;
 	}
+	// pre: bytes of an earlier short read that this read continues.
+	__u32 pre = 0;
+	if (dir == TLS_READ) {
+		if (s->tail_len && s->tail_end == seq)
+			pre = s->tail_len & 7;
+		s->tail_len = 0;
+		if (n < 8) {
+			if (pre + n <= 7) {
+				if (bpf_probe_read_user(s->tail + pre, n & 7, (void *)buf))
+					return 0;
+				s->tail_len = pre + n;
+				s->tail_end = seq + n;
+			}
+			tcount(TSTAT_NON_HTTP);
+			return 0;
+		}
+	}
 	if (n < 8) {
 		tcount(TSTAT_NON_HTTP);
 		return 0;
 	}
-	__u64 head = 0;
-	if (bpf_probe_read_user(&head, sizeof(head), (void *)buf))
+	__u32 zero = 0;
+	struct tls_event *e = bpf_map_lookup_elem(&tls_scratch, &zero);
+	if (!e)
 		return 0;
+	__u64 head = 0;
+	if (pre) {
+		__builtin_memcpy(e->data, s->tail, 8);
+		if (bpf_probe_read_user(e->data + pre, 8, (void *)buf))
+			return 0;
+		head = *(__u64 *)e->data;
+	} else if (bpf_probe_read_user(&head, sizeof(head), (void *)buf)) {
+		return 0;
+	}
 	int kind = tls_looks_http(head);
 	if (!kind) {
 		tcount(TSTAT_NON_HTTP);
 		return 0;
 	}
+	seq -= pre;
 
-	__u32 zero = 0;
-	struct tls_event *e = bpf_map_lookup_elem(&tls_scratch, &zero);
-	if (!e)
-		return 0;
 	e->ts_ns = bpf_ktime_get_ns();
 	e->conn = key.conn;
 	e->cgroup = bpf_get_current_cgroup_id();
 	e->tgid = key.tgid;
 	e->seq = seq;
 	e->ack = ack;
-	e->len = n;
+	e->len = n + pre;
 	e->family = s->family;
 	e->direction = dir;
 	e->lib = lib;
@@ -268,16 +300,21 @@ static __always_inline int emit(struct conn_key key, struct conn_state *s, __u64
 	}
 	bpf_get_current_comm(e->comm, sizeof(e->comm));
 
-	__u32 window = kind == 2 ? TLS_CAPTURE_LEN : TLS_CAPTURE_MAX;
+	// The call's bytes go after the earlier read's (pre <= 7), within
+	// the window.
+	__u32 window = (kind == 2 ? TLS_CAPTURE_LEN : TLS_CAPTURE_MAX) - pre;
 	__u32 cap = n;
 	if (cap > window) {
 		cap = window;
 		tcount(TSTAT_TRUNCATED);
 	}
+	barrier_var(cap);
 	if (cap > TLS_CAPTURE_MAX)
 		cap = TLS_CAPTURE_MAX;
-	if (bpf_probe_read_user(e->data, cap, (void *)buf))
+	pre &= 7;
+	if (bpf_probe_read_user(e->data + pre, cap, (void *)buf))
 		return 0;
+	cap += pre;
 	e->captured = cap;
 	if (bpf_ringbuf_output(&tls_events, e, TLS_HDR_LEN + cap, BPF_RB_NO_WAKEUP)) {
 		tcount(TSTAT_RINGBUF_FULL);

@@ -30,15 +30,18 @@ type TlsprobeConnKey struct {
 }
 
 type TlsprobeConnState struct {
-	_      structs.HostLayout
-	RdOff  uint32
-	WrOff  uint32
-	Laddr  [4]uint32
-	Raddr  [4]uint32
-	Lport  uint16
-	Rport  uint16
-	Family uint8
-	Pad    [3]uint8
+	_       structs.HostLayout
+	RdOff   uint32
+	WrOff   uint32
+	Laddr   [4]uint32
+	Raddr   [4]uint32
+	Lport   uint16
+	Rport   uint16
+	Family  uint8
+	TailLen uint8
+	Pad     [2]uint8
+	TailEnd uint32
+	Tail    [16]uint8
 }
 
 type TlsprobeGoKey struct {
@@ -73,7 +76,7 @@ type TlsprobeTlsEvent struct {
 	Lib       uint8
 	Pad       [7]uint8
 	Comm      [16]int8
-	Data      [4096]uint8
+	Data      [4104]uint8
 }
 
 // Names of all BPF objects in the ELF.

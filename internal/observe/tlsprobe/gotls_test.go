@@ -25,7 +25,7 @@ func TestMain(m *testing.M) {
 }
 
 // goChild runs a Go crypto/tls server and client in one process: three
-// GETs on one keep-alive connection.
+// GETs on one keep-alive connection, then one request read in two parts.
 func goChild() int {
 	srv := tlsServerPlain()
 	defer srv.Close()
@@ -42,7 +42,53 @@ func goChild() int {
 		_, _ = io.Copy(io.Discard, res.Body)
 		res.Body.Close()
 	}
+	if err := splitRead(srv.TLS.Certificates); err != nil {
+		fmt.Fprintln(os.Stderr, err)
+		return 1
+	}
 	return 0
+}
+
+// splitRead: a server that reads one byte and then the rest, as Go's
+// net/http server does when its read-ahead catches the next request.
+func splitRead(certs []tls.Certificate) error {
+	ln, err := tls.Listen("tcp", "127.0.0.1:0", &tls.Config{Certificates: certs})
+	if err != nil {
+		return err
+	}
+	defer ln.Close()
+	done := make(chan error, 1)
+	go func() {
+		c, err := ln.Accept()
+		if err != nil {
+			done <- err
+			return
+		}
+		defer c.Close()
+		buf := make([]byte, 512)
+		if _, err := io.ReadFull(c, buf[:1]); err != nil {
+			done <- err
+			return
+		}
+		if _, err := c.Read(buf[1:]); err != nil {
+			done <- err
+			return
+		}
+		_, err = io.WriteString(c, "HTTP/1.1 200 OK\r\nContent-Length: 0\r\n\r\n")
+		done <- err
+	}()
+	c, err := tls.Dial("tcp", ln.Addr().String(), &tls.Config{InsecureSkipVerify: true}) //nolint:gosec // test certificate
+	if err != nil {
+		return err
+	}
+	defer c.Close()
+	if _, err := io.WriteString(c, "GET /split HTTP/1.1\r\nHost: x\r\n\r\n"); err != nil {
+		return err
+	}
+	if _, err := c.Read(make([]byte, 512)); err != nil {
+		return err
+	}
+	return <-done
 }
 
 func TestRetOffsetsOfThisBinary(t *testing.T) {
@@ -89,7 +135,7 @@ func TestProbeSeesGoPlaintext(t *testing.T) {
 	child := uint32(cmd.Process.Pid)
 	var lines []string
 	deadline := time.Now().Add(10 * time.Second)
-	for len(lines) < 12 && time.Now().Before(deadline) {
+	for len(lines) < 16 && time.Now().Before(deadline) {
 		if _, err := rd.Drain(64, func(e *Event) {
 			if e.PID != child {
 				return
@@ -111,8 +157,12 @@ func TestProbeSeesGoPlaintext(t *testing.T) {
 		want[fmt.Sprintf("%d GET /go/%d HTTP/1.1", Write, i)]++
 		want[fmt.Sprintf("%d GET /go/%d HTTP/1.1", Read, i)]++
 	}
-	want[fmt.Sprintf("%d HTTP/1.1 200 OK", Write)] = 3
-	want[fmt.Sprintf("%d HTTP/1.1 200 OK", Read)] = 3
+	want[fmt.Sprintf("%d HTTP/1.1 200 OK", Write)] = 4
+	want[fmt.Sprintf("%d HTTP/1.1 200 OK", Read)] = 4
+	// The split request: written whole, read as 1 byte and the rest, and
+	// still seen from its first byte.
+	want[fmt.Sprintf("%d GET /split HTTP/1.1", Write)] = 1
+	want[fmt.Sprintf("%d GET /split HTTP/1.1", Read)] = 1
 	got := map[string]int{}
 	for _, l := range lines {
 		got[l]++
