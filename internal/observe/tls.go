@@ -110,16 +110,7 @@ func startTLS(ctx context.Context, c TLSConfig, logger *slog.Logger) (src *tlsSo
 	done := make(chan struct{})
 	go func() {
 		defer close(done)
-		t := time.NewTicker(c.ScanInterval)
-		defer t.Stop()
-		for {
-			select {
-			case <-scanCtx.Done():
-				return
-			case <-t.C:
-				sc.Report(sc.Pass())
-			}
-		}
+		sc.Run(scanCtx)
 	}()
 	stop = func() error {
 		cancel()

@@ -232,7 +232,9 @@ func (s *Scanner) Pass() (attached []string, errs []error) {
 	return attached, errs
 }
 
-// Run makes passes until ctx ends.
+// Run makes a pass every Interval until ctx ends (the first one after an
+// Interval: callers make the first pass themselves, before they report
+// ready).
 func (s *Scanner) Run(ctx context.Context) {
 	every := s.Interval
 	if every <= 0 {
@@ -241,14 +243,14 @@ func (s *Scanner) Run(ctx context.Context) {
 	t := time.NewTicker(every)
 	defer t.Stop()
 	for {
-		a, errs := s.Pass()
-		if s.Report != nil {
-			s.Report(a, errs)
-		}
 		select {
 		case <-ctx.Done():
 			return
 		case <-t.C:
+		}
+		a, errs := s.Pass()
+		if s.Report != nil {
+			s.Report(a, errs)
 		}
 	}
 }

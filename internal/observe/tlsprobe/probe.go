@@ -188,17 +188,6 @@ func (p *Probe) attachFile(path string, probe func(*link.Executable, *library) e
 	return true, nil
 }
 
-// Libraries returns the paths probed, in no order.
-func (p *Probe) Libraries() []string {
-	p.mu.Lock()
-	defer p.mu.Unlock()
-	out := make([]string, 0, len(p.libs))
-	for _, l := range p.libs {
-		out = append(out, l.path)
-	}
-	return out
-}
-
 // Stats reads the kernel counters.
 func (p *Probe) Stats() (Stats, error) {
 	var s Stats
