@@ -113,7 +113,7 @@ func TestAgentFollowsTheAPIServer(t *testing.T) {
 	var serveErr error
 	go func() {
 		defer close(done)
-		serveErr = mesh.Serve(ctx, cfg, client, slog.New(slog.NewTextHandler(io.Discard, nil)))
+		serveErr = mesh.Serve(ctx, cfg, mesh.Clients{Kube: client}, slog.New(slog.NewTextHandler(io.Discard, nil)))
 	}()
 	t.Cleanup(func() {
 		cancel()

@@ -5,10 +5,13 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"io"
 	"net"
+	"net/http"
 	"net/netip"
 	"os"
 	"strconv"
+	"strings"
 	"syscall"
 	"testing"
 	"time"
@@ -25,6 +28,10 @@ const (
 	childOp    = "RAUTA_MESH_TEST_CHILD"
 	childAddr  = "RAUTA_MESH_TEST_ADDR"
 	childCount = "RAUTA_MESH_TEST_COUNT"
+	// childSource is the local address the "http" op binds (a client
+	// pod's address); childHeader is "name: value" it sends.
+	childSource = "RAUTA_MESH_TEST_SOURCE"
+	childHeader = "RAUTA_MESH_TEST_HEADER"
 )
 
 // result is one client operation as the child saw it.
@@ -100,6 +107,10 @@ func child(op, addr, count string) int {
 		}
 		r.Name = strconv.FormatInt(time.Since(start).Nanoseconds()/int64(n), 10)
 		_ = enc.Encode(r)
+	case "http":
+		for range n {
+			_ = enc.Encode(httpGet(addr, os.Getenv(childSource), os.Getenv(childHeader)))
+		}
 	case "tcp6-mapped":
 		_ = enc.Encode(dialMapped(addr))
 	case "udp-connect-only":
@@ -274,5 +285,44 @@ func dialMapped(addr string) result {
 		n--
 	}
 	r.Name = string(buf[:n])
+	return r
+}
+
+// httpGet sends one GET / to addr from the address source, with header,
+// on a connection of its own, and reports "STATUS BODY" as Name.
+func httpGet(addr, source, header string) result {
+	var r result
+	d := net.Dialer{Timeout: 5 * time.Second}
+	if source != "" {
+		d.LocalAddr = &net.TCPAddr{IP: net.ParseIP(source)}
+	}
+	c, err := d.Dial("tcp", addr)
+	if err != nil {
+		failure(&r, err)
+		return r
+	}
+	defer c.Close()
+	r.Peer, r.Local = names(c)
+	_ = c.SetDeadline(time.Now().Add(10 * time.Second))
+	req := "GET / HTTP/1.1\r\nHost: echo\r\nConnection: close\r\n"
+	if header != "" {
+		req += header + "\r\n"
+	}
+	if _, err := io.WriteString(c, req+"\r\n"); err != nil {
+		failure(&r, err)
+		return r
+	}
+	resp, err := http.ReadResponse(bufio.NewReader(c), nil)
+	if err != nil {
+		failure(&r, err)
+		return r
+	}
+	defer resp.Body.Close()
+	body, err := io.ReadAll(resp.Body)
+	if err != nil {
+		failure(&r, err)
+		return r
+	}
+	r.Name = strconv.Itoa(resp.StatusCode) + " " + strings.TrimSpace(string(body))
 	return r
 }

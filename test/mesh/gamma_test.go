@@ -1,0 +1,322 @@
+package mesh
+
+import (
+	"context"
+	"fmt"
+	"io"
+	"log/slog"
+	"net"
+	"net/http"
+	"net/netip"
+	"strings"
+	"sync/atomic"
+	"testing"
+	"time"
+
+	corev1 "k8s.io/api/core/v1"
+	discoveryv1 "k8s.io/api/discovery/v1"
+	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+	"k8s.io/apimachinery/pkg/watch"
+	"k8s.io/client-go/kubernetes/fake"
+	k8stesting "k8s.io/client-go/testing"
+	gwv1 "sigs.k8s.io/gateway-api/apis/v1"
+	gwfake "sigs.k8s.io/gateway-api/pkg/client/clientset/versioned/fake"
+
+	"github.com/false-systems/rauta/internal/mesh"
+)
+
+// The GAMMA test's addresses, its own: ClusterIPs from 10.96.232.0/24 and
+// client pod addresses from 127.0.232.0/24 (on loopback, so a child binds
+// them as its source and the proxy sees them as the client's address).
+const (
+	gammaVIP    = "10.96.232.10"
+	gammaVIPv2  = "10.96.232.11"
+	clientPodIP = "127.0.232.2" // namespace "client"
+	otherPodIP  = "127.0.232.3" // namespace "other"
+)
+
+// httpEcho answers every request with its name, the X-Mesh header it got
+// and the address the request came from.
+func httpEcho(t *testing.T, name string) netip.AddrPort {
+	t.Helper()
+	ln, err := net.Listen("tcp4", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	srv := &http.Server{ReadHeaderTimeout: 10 * time.Second, Handler: http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		host, _, _ := net.SplitHostPort(r.RemoteAddr)
+		fmt.Fprintf(w, "%s x-mesh=%s from=%s", name, r.Header.Get("X-Mesh"), host)
+	})}
+	go func() { _ = srv.Serve(ln) }()
+	t.Cleanup(func() { srv.Close() })
+	return netip.MustParseAddrPort(ln.Addr().String())
+}
+
+func pod(ns, ip string) *corev1.Pod {
+	return &corev1.Pod{
+		ObjectMeta: metav1.ObjectMeta{Namespace: ns, Name: "app"},
+		Status:     corev1.PodStatus{PodIP: ip, PodIPs: []corev1.PodIP{{IP: ip}}},
+	}
+}
+
+func gammaSlice(name, svc string, ports map[string]uint16) *discoveryv1.EndpointSlice {
+	es := &discoveryv1.EndpointSlice{
+		ObjectMeta:  metav1.ObjectMeta{Namespace: "store", Name: name, Labels: map[string]string{discoveryv1.LabelServiceName: svc}},
+		AddressType: discoveryv1.AddressTypeIPv4,
+		Endpoints:   []discoveryv1.Endpoint{{Addresses: []string{"127.0.0.1"}}},
+	}
+	for n, p := range ports {
+		es.Ports = append(es.Ports, discoveryv1.EndpointPort{Name: ptr(n), Port: ptr(int32(p)), Protocol: ptr(corev1.ProtocolTCP)})
+	}
+	return es
+}
+
+func serviceParent(ns string, port int32) gwv1.ParentReference {
+	ref := gwv1.ParentReference{Group: ptr(gwv1.Group("")), Kind: ptr(gwv1.Kind("Service")), Name: "echo"}
+	if ns != "" {
+		ref.Namespace = ptr(gwv1.Namespace(ns))
+	}
+	if port != 0 {
+		ref.Port = ptr(gwv1.PortNumber(port))
+	}
+	return ref
+}
+
+func backendTo(ns, name string, filters ...gwv1.HTTPRouteFilter) gwv1.HTTPBackendRef {
+	return gwv1.HTTPBackendRef{
+		BackendRef: gwv1.BackendRef{BackendObjectReference: gwv1.BackendObjectReference{
+			Name: gwv1.ObjectName(name), Namespace: ptr(gwv1.Namespace(ns)), Port: ptr(gwv1.PortNumber(80)),
+		}},
+		Filters: filters,
+	}
+}
+
+func addHeader(name, value string) gwv1.HTTPRouteFilter {
+	return gwv1.HTTPRouteFilter{
+		Type:                  gwv1.HTTPRouteFilterRequestHeaderModifier,
+		RequestHeaderModifier: &gwv1.HTTPHeaderFilter{Add: []gwv1.HTTPHeader{{Name: gwv1.HTTPHeaderName(name), Value: value}}},
+	}
+}
+
+// TestGAMMARoutes runs the agent with its mesh proxy against a fake API
+// server: clients in the test's cgroup, with the addresses of pods in two
+// namespaces, fetch http://ClusterIP/.
+//
+//   - Without routes they reach the endpoint directly.
+//   - A producer HTTPRoute (in the Service's namespace) steers the Service
+//     to the proxy: a request with "version: v2" goes to the v2 Service
+//     with X-Mesh added, the others to the Service itself; the Service's
+//     other port (no appProtocol, a server-first protocol) is relayed as
+//     it is after the detection gives up.
+//   - A consumer route in namespace client sends that namespace's
+//     requests to v2 whatever their headers; namespace other still gets
+//     the producer routes.
+//   - Without the producer route, other's connections are relayed to the
+//     Service at L4; without any route the Service is not steered and
+//     traffic goes straight to the endpoint again.
+func TestGAMMARoutes(t *testing.T) {
+	cgroup, cg := testCgroup(t)
+	v1, v2, raw := httpEcho(t, "v1"), httpEcho(t, "v2"), tcpServer(t, "tcp4", "raw")
+
+	svc := func(name, ip string, ports ...corev1.ServicePort) *corev1.Service {
+		return &corev1.Service{
+			ObjectMeta: metav1.ObjectMeta{Namespace: "store", Name: name},
+			Spec:       corev1.ServiceSpec{ClusterIP: ip, ClusterIPs: []string{ip}, Ports: ports},
+		}
+	}
+	kube := fake.NewClientset(
+		svc("echo", gammaVIP,
+			corev1.ServicePort{Name: "http", Port: 80, Protocol: corev1.ProtocolTCP},
+			corev1.ServicePort{Name: "raw", Port: 9000, Protocol: corev1.ProtocolTCP}),
+		svc("echo-v2", gammaVIPv2, corev1.ServicePort{Name: "http", Port: 80, Protocol: corev1.ProtocolTCP}),
+		gammaSlice("echo-a", "echo", map[string]uint16{"http": v1.Port(), "raw": raw.Port()}),
+		gammaSlice("echo-v2-a", "echo-v2", map[string]uint16{"http": v2.Port()}),
+		pod("client", clientPodIP), pod("other", otherPodIP),
+	)
+	kube.Resources = []*metav1.APIResourceList{{
+		GroupVersion: gwv1.GroupVersion.String(),
+		APIResources: []metav1.APIResource{{Name: "httproutes", Kind: "HTTPRoute", Namespaced: true}},
+	}}
+	gw := gwfake.NewClientset()
+	// The fake API servers have no resource versions: a change made before
+	// the informers watch would be lost, so the test waits for every watch
+	// (Services, EndpointSlices, Pods, HTTPRoutes).
+	var watches atomic.Int32
+	count := func(k8stesting.Action) (bool, watch.Interface, error) {
+		watches.Add(1)
+		return false, nil, nil
+	}
+	kube.PrependWatchReactor("*", count)
+	gw.PrependWatchReactor("*", count)
+
+	syncs := make(chan mesh.State, 64)
+	adminAddr := freePort(t)
+	cfg := mesh.Config{
+		Cgroup: cgroup, AdminAddr: adminAddr, LogLevel: "info", ProxyAddr: "127.0.0.1:0",
+		HoldOff: 10 * time.Millisecond, MaxDelay: 100 * time.Millisecond,
+		OnSync: func(st mesh.State, err error) {
+			if err != nil {
+				t.Errorf("update: %v", err)
+			}
+			select {
+			case syncs <- st:
+			default: // the test reads the latest; older ones may go
+			}
+		},
+	}
+	ctx, cancel := context.WithCancel(context.Background())
+	done := make(chan struct{})
+	var serveErr error
+	go func() {
+		defer close(done)
+		serveErr = mesh.Serve(ctx, cfg, mesh.Clients{Kube: kube, Gateway: gw}, slog.New(slog.NewTextHandler(io.Discard, nil)))
+	}()
+	t.Cleanup(func() {
+		cancel()
+		<-done
+	})
+
+	web, rawFE := frontend(gammaVIP+":80", mesh.TCP), frontend(gammaVIP+":9000", mesh.TCP)
+	waitState := func(what string, ok func(mesh.State) bool) {
+		t.Helper()
+		timeout := time.After(30 * time.Second)
+		for {
+			select {
+			case st := <-syncs:
+				if ok(st) {
+					return
+				}
+			case <-done:
+				t.Fatalf("agent stopped while waiting for %s: %v", what, serveErr)
+			case <-timeout:
+				t.Fatalf("no update with %s within 30s", what)
+			}
+		}
+	}
+	// waitStatus waits until /status shows (or, with gone, no longer
+	// shows) want: the proxy serves the routes of a status it shows.
+	waitStatus := func(want string, gone bool) {
+		t.Helper()
+		deadline := time.Now().Add(30 * time.Second)
+		for {
+			_, body := get(t, "http://"+adminAddr+"/status")
+			if strings.Contains(body, want) != gone {
+				return
+			}
+			if time.Now().After(deadline) {
+				t.Fatalf("/status within 30s: want %q (gone %v), have:\n%s", want, gone, body)
+			}
+			time.Sleep(20 * time.Millisecond)
+		}
+	}
+	fetch := func(source, header string) string {
+		t.Helper()
+		cmd := childCmd(t, cg, "http", gammaVIP+":80", 1)
+		cmd.Env = append(cmd.Env, childSource+"="+source, childHeader+"="+header)
+		out, err := cmd.Output()
+		if err != nil {
+			t.Fatalf("child http from %s: %v\n%s", source, err, out)
+		}
+		r := decode(t, out)[0]
+		if r.Err != "" || r.Errno != "" {
+			t.Fatalf("GET http://%s:80/ from %s (%s): %+v", gammaVIP, source, header, r)
+		}
+		if r.Peer != gammaVIP+":80" {
+			t.Errorf("GET from %s: peer %s, want the ClusterIP", source, r.Peer)
+		}
+		return r.Name
+	}
+	expect := func(source, header, want string) {
+		t.Helper()
+		if got := fetch(source, header); got != want {
+			t.Errorf("GET from %s with %q: %q, want %q", source, header, got, want)
+		}
+	}
+
+	waitState("the Service", func(st mesh.State) bool { return len(st[web].Backends) == 1 })
+	deadline := time.Now().Add(30 * time.Second)
+	for watches.Load() < 4 {
+		if time.Now().After(deadline) {
+			t.Fatalf("the informers never watched (%d of 4)", watches.Load())
+		}
+		time.Sleep(10 * time.Millisecond)
+	}
+	expect(clientPodIP, "", "200 v1 x-mesh= from="+clientPodIP)
+
+	routes := gw.GatewayV1().HTTPRoutes
+	producer := &gwv1.HTTPRoute{
+		ObjectMeta: metav1.ObjectMeta{Namespace: "store", Name: "echo-split"},
+		Spec: gwv1.HTTPRouteSpec{
+			CommonRouteSpec: gwv1.CommonRouteSpec{ParentRefs: []gwv1.ParentReference{serviceParent("", 0)}},
+			Rules: []gwv1.HTTPRouteRule{
+				{
+					Matches:     []gwv1.HTTPRouteMatch{{Headers: []gwv1.HTTPHeaderMatch{{Name: "version", Value: "v2"}}}},
+					BackendRefs: []gwv1.HTTPBackendRef{backendTo("store", "echo-v2", addHeader("X-Mesh", "v2"))},
+				},
+				{BackendRefs: []gwv1.HTTPBackendRef{backendTo("store", "echo")}},
+			},
+		},
+	}
+	if _, err := routes("store").Create(ctx, producer, metav1.CreateOptions{}); err != nil {
+		t.Fatal(err)
+	}
+	waitState("both ports steered", func(st mesh.State) bool { return st[web].Steer && st[rawFE].Steer })
+	waitStatus(`"route": "store/echo-split"`, false)
+	if _, body := get(t, "http://"+adminAddr+"/status"); !strings.Contains(body, `"Accepted": "True Accepted`) {
+		t.Errorf("/status does not show the producer route accepted:\n%s", body)
+	}
+	expect(otherPodIP, "", "200 v1 x-mesh= from=127.0.0.1")
+	expect(otherPodIP, "version: v2", "200 v2 x-mesh=v2 from=127.0.0.1")
+	expect(clientPodIP, "version: v2", "200 v2 x-mesh=v2 from=127.0.0.1")
+	// Port 9000: no appProtocol and the server speaks first; the proxy
+	// waits for the client's first bytes, then relays.
+	if r := runChild(t, cg, "tcp", gammaVIP+":9000", 1)[0]; r.Name != "raw" {
+		t.Errorf("steered connection to the server-first port: %+v, want the relayed greeting", r)
+	}
+
+	consumer := &gwv1.HTTPRoute{
+		ObjectMeta: metav1.ObjectMeta{Namespace: "client", Name: "mine"},
+		Spec: gwv1.HTTPRouteSpec{
+			CommonRouteSpec: gwv1.CommonRouteSpec{ParentRefs: []gwv1.ParentReference{serviceParent("store", 80)}},
+			Rules:           []gwv1.HTTPRouteRule{{BackendRefs: []gwv1.HTTPBackendRef{backendTo("store", "echo-v2", addHeader("X-Mesh", "consumer"))}}},
+		},
+	}
+	if _, err := routes("client").Create(ctx, consumer, metav1.CreateOptions{}); err != nil {
+		t.Fatal(err)
+	}
+	waitStatus(`"route": "client/mine"`, false)
+	expect(clientPodIP, "", "200 v2 x-mesh=consumer from=127.0.0.1")
+	expect(clientPodIP, "version: v2", "200 v2 x-mesh=consumer from=127.0.0.1")
+	expect(otherPodIP, "", "200 v1 x-mesh= from=127.0.0.1")
+	expect(otherPodIP, "version: v2", "200 v2 x-mesh=v2 from=127.0.0.1")
+
+	// Only the consumer route left: port 80 stays steered for namespace
+	// client; other's connections are relayed to the Service unchanged.
+	if err := routes("store").Delete(ctx, "echo-split", metav1.DeleteOptions{}); err != nil {
+		t.Fatal(err)
+	}
+	waitState("port 9000 no longer steered", func(st mesh.State) bool { return st[web].Steer && !st[rawFE].Steer })
+	waitStatus(`"route": "store/echo-split"`, true)
+	expect(otherPodIP, "version: v2", "200 v1 x-mesh= from=127.0.0.1")
+	expect(clientPodIP, "", "200 v2 x-mesh=consumer from=127.0.0.1")
+	_, metrics := get(t, "http://"+adminAddr+"/metrics")
+	if !strings.Contains(metrics, `rauta_mesh_proxy_connections_total{result="tcp"} 2`) {
+		t.Errorf("/metrics: want 2 relayed connections (port 9000, namespace other without routes):\n%s", grepLines(metrics, "rauta_mesh_proxy"))
+	}
+
+	if err := routes("client").Delete(ctx, "mine", metav1.DeleteOptions{}); err != nil {
+		t.Fatal(err)
+	}
+	waitState("nothing steered", func(st mesh.State) bool { return !st[web].Steer && !st[rawFE].Steer })
+	expect(clientPodIP, "version: v2", "200 v1 x-mesh= from="+clientPodIP)
+
+	cancel()
+	select {
+	case <-done:
+		if serveErr != nil {
+			t.Fatalf("agent: %v", serveErr)
+		}
+	case <-time.After(30 * time.Second):
+		t.Fatal("agent did not stop within 30s of its context ending")
+	}
+}
