@@ -45,6 +45,9 @@ func (s *syncer) apply(w *watcher, in Input, st State) error {
 		}
 	}
 	s.gamma = next
+	if s.routeStatus != nil {
+		s.routeStatus.post(statusJob{routes: res.HTTPRoutes, status: mr.Status})
+	}
 	s.mu.Lock()
 	s.meshStatus = mr.Status
 	s.mu.Unlock()

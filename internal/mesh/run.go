@@ -8,6 +8,7 @@ import (
 	"net"
 	"net/netip"
 	"os"
+	"strings"
 	"sync"
 	"time"
 
@@ -41,6 +42,7 @@ func Run(ctx context.Context, cfg Config, logger *slog.Logger) error {
 			cfg.ProxyAddr = net.JoinHostPort(host, port)
 		}
 	}
+	cfg.StatusLease = leaseInOwnNamespace(cfg.StatusLease)
 	clients, err := kubeClients(cfg.Kubeconfig)
 	if err != nil {
 		return fmt.Errorf("mesh: %w", err)
@@ -159,6 +161,17 @@ func Serve(ctx context.Context, cfg Config, clients Clients, logger *slog.Logger
 		running++
 		go func() { errc <- s.proxy.run(gctx) }()
 	}
+	var side sync.WaitGroup
+	defer side.Wait() // after stop: the Lease is released, the writer done
+	if s.proxy != nil && cfg.StatusLease != "" {
+		s.routeStatus = newRouteStatusWriter(clients.Gateway, logger)
+		identity := cfg.NodeName
+		if identity == "" {
+			identity, _ = os.Hostname()
+		}
+		side.Go(func() { s.routeStatus.run(gctx) })
+		side.Go(func() { elect(gctx, clients.Kube, cfg.StatusLease, identity, s.routeStatus, logger) })
+	}
 	go func() {
 		if watch.start(gctx) {
 			s.sync(watch)
@@ -192,6 +205,9 @@ type syncer struct {
 	proxy4, proxy6 bool
 	// gamma is what the proxy serves now.
 	gamma gammaConfig
+	// routeStatus writes the GAMMA route status while this agent holds
+	// the Lease; nil when GAMMA is off or no Lease is configured.
+	routeStatus *routeStatusWriter
 
 	mu         sync.Mutex
 	meshStatus *translate.Status
@@ -276,4 +292,22 @@ func (s *syncer) status() any {
 		st["gamma_routes"] = gammaRouteStatus(s.meshStatus)
 	}
 	return st
+}
+
+// leaseInOwnNamespace puts a bare Lease name in the agent's namespace:
+// env POD_NAMESPACE, else the service account's, else "default".
+func leaseInOwnNamespace(lease string) string {
+	if lease == "" || strings.Contains(lease, "/") {
+		return lease
+	}
+	ns := os.Getenv("POD_NAMESPACE")
+	if ns == "" {
+		if b, err := os.ReadFile("/var/run/secrets/kubernetes.io/serviceaccount/namespace"); err == nil {
+			ns = strings.TrimSpace(string(b))
+		}
+	}
+	if ns == "" {
+		ns = "default"
+	}
+	return ns + "/" + lease
 }

@@ -152,7 +152,7 @@ func TestGAMMARoutes(t *testing.T) {
 	syncs := make(chan mesh.State, 64)
 	adminAddr := freePort(t)
 	cfg := mesh.Config{
-		Cgroup: cgroup, AdminAddr: adminAddr, LogLevel: "info", ProxyAddr: "127.0.0.1:0",
+		Cgroup: cgroup, AdminAddr: adminAddr, LogLevel: "info", ProxyAddr: "127.0.0.1:0", StatusLease: "default/rauta-mesh-status",
 		HoldOff: 10 * time.Millisecond, MaxDelay: 100 * time.Millisecond,
 		OnSync: func(st mesh.State, err error) {
 			if err != nil {
@@ -274,10 +274,12 @@ func TestGAMMARoutes(t *testing.T) {
 		t.Errorf("steered connection to the server-first port: %+v, want the relayed greeting", r)
 	}
 
+	missing := serviceParent("store", 0)
+	missing.Name = "missing"
 	consumer := &gwv1.HTTPRoute{
 		ObjectMeta: metav1.ObjectMeta{Namespace: "client", Name: "mine"},
 		Spec: gwv1.HTTPRouteSpec{
-			CommonRouteSpec: gwv1.CommonRouteSpec{ParentRefs: []gwv1.ParentReference{serviceParent("store", 80)}},
+			CommonRouteSpec: gwv1.CommonRouteSpec{ParentRefs: []gwv1.ParentReference{serviceParent("store", 80), missing}},
 			Rules:           []gwv1.HTTPRouteRule{{BackendRefs: []gwv1.HTTPBackendRef{backendTo("store", "echo-v2", addHeader("X-Mesh", "consumer"))}}},
 		},
 	}
@@ -287,6 +289,9 @@ func TestGAMMARoutes(t *testing.T) {
 	waitStatus(`"route": "client/mine"`, false)
 	expect(clientPodIP, "", "200 v2 x-mesh=consumer from=127.0.0.1")
 	expect(clientPodIP, "version: v2", "200 v2 x-mesh=consumer from=127.0.0.1")
+	// The agent holding the Lease wrote both routes' status.
+	waitRouteStatus(t, gw, "store", "echo-split", map[string]string{"echo": "True/Accepted"})
+	waitRouteStatus(t, gw, "client", "mine", map[string]string{"echo": "True/Accepted", "missing": "False/NoMatchingParent"})
 	expect(otherPodIP, "", "200 v1 x-mesh= from=127.0.0.1")
 	expect(otherPodIP, "version: v2", "200 v2 x-mesh=v2 from=127.0.0.1")
 
@@ -318,5 +323,36 @@ func TestGAMMARoutes(t *testing.T) {
 		}
 	case <-time.After(30 * time.Second):
 		t.Fatal("agent did not stop within 30s of its context ending")
+	}
+}
+
+// waitRouteStatus waits until the route's rauta.io/mesh parent entries
+// have, by parent Service name, the Accepted "Status/Reason" of want.
+func waitRouteStatus(t *testing.T, gw *gwfake.Clientset, ns, name string, want map[string]string) {
+	t.Helper()
+	deadline := time.Now().Add(30 * time.Second)
+	for {
+		r, err := gw.GatewayV1().HTTPRoutes(ns).Get(context.Background(), name, metav1.GetOptions{})
+		if err != nil {
+			t.Fatal(err)
+		}
+		got := map[string]string{}
+		for _, p := range r.Status.Parents {
+			if p.ControllerName != "rauta.io/mesh" {
+				continue
+			}
+			for _, c := range p.Conditions {
+				if c.Type == "Accepted" {
+					got[string(p.ParentRef.Name)] = string(c.Status) + "/" + c.Reason
+				}
+			}
+		}
+		if fmt.Sprint(got) == fmt.Sprint(want) {
+			return
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("HTTPRoute %s/%s status within 30s: %v, want %v", ns, name, got, want)
+		}
+		time.Sleep(20 * time.Millisecond)
 	}
 }
