@@ -1,61 +1,19 @@
 package translate
 
 import (
-	"os"
-	"path/filepath"
-	"strings"
 	"testing"
 
-	"github.com/google/go-cmp/cmp"
-	"github.com/google/go-cmp/cmp/cmpopts"
-	"sigs.k8s.io/yaml"
-
 	"github.com/false-systems/rauta/internal/provider/file"
+	"github.com/false-systems/rauta/internal/resources"
 )
 
 // TestMeshGolden translates every testdata/mesh/NAME.in.yaml with
 // TranslateMesh and compares the result with NAME.out.yaml (-update
 // rewrites them; read the diff, the files are the specification).
 func TestMeshGolden(t *testing.T) {
-	inputs, err := filepath.Glob("testdata/mesh/*.in.yaml")
-	if err != nil {
-		t.Fatal(err)
-	}
-	if len(inputs) < 6 {
-		t.Fatalf("found %d mesh golden cases, want at least 6", len(inputs))
-	}
-	for _, in := range inputs {
-		name := strings.TrimSuffix(filepath.Base(in), ".in.yaml")
-		t.Run(name, func(t *testing.T) {
-			res, _, err := file.Load(in)
-			if err != nil {
-				t.Fatalf("load %s: %v", in, err)
-			}
-			got := TranslateMesh(res)
-			outPath := strings.TrimSuffix(in, ".in.yaml") + ".out.yaml"
-			if *update {
-				b, err := yaml.Marshal(got)
-				if err != nil {
-					t.Fatal(err)
-				}
-				if err := os.WriteFile(outPath, b, 0o644); err != nil {
-					t.Fatal(err)
-				}
-				return
-			}
-			raw, err := os.ReadFile(outPath)
-			if err != nil {
-				t.Fatalf("read golden file (run with -update to create it): %v", err)
-			}
-			var want MeshResult
-			if err := decodeStrict(raw, &want); err != nil {
-				t.Fatalf("decode %s: %v", outPath, err)
-			}
-			if diff := cmp.Diff(want, got, cmpopts.EquateEmpty()); diff != "" {
-				t.Errorf("%s mismatch (-want +got):\n%s", outPath, diff)
-			}
-		})
-	}
+	eachCase(t, "testdata/mesh/*.in.yaml", 6, func(t *testing.T, res *resources.Resources, outPath string) {
+		checkGolden(t, outPath, TranslateMesh(res))
+	})
 }
 
 // TestMeshIgnoresGatewayParents: a route with only Gateway parents gets no

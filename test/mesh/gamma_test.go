@@ -3,22 +3,17 @@ package mesh
 import (
 	"context"
 	"fmt"
-	"io"
-	"log/slog"
 	"net"
 	"net/http"
 	"net/netip"
 	"strings"
-	"sync/atomic"
 	"testing"
 	"time"
 
 	corev1 "k8s.io/api/core/v1"
 	discoveryv1 "k8s.io/api/discovery/v1"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
-	"k8s.io/apimachinery/pkg/watch"
 	"k8s.io/client-go/kubernetes/fake"
-	k8stesting "k8s.io/client-go/testing"
 	gwv1 "sigs.k8s.io/gateway-api/apis/v1"
 	gwfake "sigs.k8s.io/gateway-api/pkg/client/clientset/versioned/fake"
 
@@ -138,61 +133,17 @@ func TestGAMMARoutes(t *testing.T) {
 		APIResources: []metav1.APIResource{{Name: "httproutes", Kind: "HTTPRoute", Namespaced: true}},
 	}}
 	gw := gwfake.NewClientset()
-	// The fake API servers have no resource versions: a change made before
-	// the informers watch would be lost, so the test waits for every watch
-	// (Services, EndpointSlices, Pods, HTTPRoutes).
-	var watches atomic.Int32
-	count := func(k8stesting.Action) (bool, watch.Interface, error) {
-		watches.Add(1)
-		return false, nil, nil
-	}
-	kube.PrependWatchReactor("*", count)
-	gw.PrependWatchReactor("*", count)
-
-	syncs := make(chan mesh.State, 64)
+	var watches watchCounter
+	kube.PrependWatchReactor("*", watches.reactor)
+	gw.PrependWatchReactor("*", watches.reactor)
 	adminAddr := freePort(t)
-	cfg := mesh.Config{
+	ag := startAgent(t, mesh.Config{
 		Cgroup: cgroup, AdminAddr: adminAddr, LogLevel: "info", ProxyAddr: "127.0.0.1:0", StatusLease: "default/rauta-mesh-status",
 		HoldOff: 10 * time.Millisecond, MaxDelay: 100 * time.Millisecond,
-		OnSync: func(st mesh.State, err error) {
-			if err != nil {
-				t.Errorf("update: %v", err)
-			}
-			select {
-			case syncs <- st:
-			default: // the test reads the latest; older ones may go
-			}
-		},
-	}
-	ctx, cancel := context.WithCancel(context.Background())
-	done := make(chan struct{})
-	var serveErr error
-	go func() {
-		defer close(done)
-		serveErr = mesh.Serve(ctx, cfg, mesh.Clients{Kube: kube, Gateway: gw}, slog.New(slog.NewTextHandler(io.Discard, nil)))
-	}()
-	t.Cleanup(func() {
-		cancel()
-		<-done
-	})
+	}, mesh.Clients{Kube: kube, Gateway: gw})
+	ctx := context.Background()
 
 	web, rawFE := frontend(gammaVIP+":80", mesh.TCP), frontend(gammaVIP+":9000", mesh.TCP)
-	waitState := func(what string, ok func(mesh.State) bool) {
-		t.Helper()
-		timeout := time.After(30 * time.Second)
-		for {
-			select {
-			case st := <-syncs:
-				if ok(st) {
-					return
-				}
-			case <-done:
-				t.Fatalf("agent stopped while waiting for %s: %v", what, serveErr)
-			case <-timeout:
-				t.Fatalf("no update with %s within 30s", what)
-			}
-		}
-	}
 	// waitStatus waits until /status shows (or, with gone, no longer
 	// shows) want: the proxy serves the routes of a status it shows.
 	waitStatus := func(want string, gone bool) {
@@ -233,14 +184,9 @@ func TestGAMMARoutes(t *testing.T) {
 		}
 	}
 
-	waitState("the Service", func(st mesh.State) bool { return len(st[web].Backends) == 1 })
-	deadline := time.Now().Add(30 * time.Second)
-	for watches.Load() < 4 {
-		if time.Now().After(deadline) {
-			t.Fatalf("the informers never watched (%d of 4)", watches.Load())
-		}
-		time.Sleep(10 * time.Millisecond)
-	}
+	ag.waitState("the Service", func(st mesh.State) bool { return len(st[web].Backends) == 1 })
+	// Services, EndpointSlices, Pods, HTTPRoutes.
+	watches.wait(t, 4)
 	expect(clientPodIP, "", "200 v1 x-mesh= from="+clientPodIP)
 
 	routes := gw.GatewayV1().HTTPRoutes
@@ -260,7 +206,7 @@ func TestGAMMARoutes(t *testing.T) {
 	if _, err := routes("store").Create(ctx, producer, metav1.CreateOptions{}); err != nil {
 		t.Fatal(err)
 	}
-	waitState("both ports steered", func(st mesh.State) bool { return st[web].Steer && st[rawFE].Steer })
+	ag.waitState("both ports steered", func(st mesh.State) bool { return st[web].Steer && st[rawFE].Steer })
 	waitStatus(`"route": "store/echo-split"`, false)
 	if _, body := get(t, "http://"+adminAddr+"/status"); !strings.Contains(body, `"Accepted": "True Accepted`) {
 		t.Errorf("/status does not show the producer route accepted:\n%s", body)
@@ -300,7 +246,7 @@ func TestGAMMARoutes(t *testing.T) {
 	if err := routes("store").Delete(ctx, "echo-split", metav1.DeleteOptions{}); err != nil {
 		t.Fatal(err)
 	}
-	waitState("port 9000 no longer steered", func(st mesh.State) bool { return st[web].Steer && !st[rawFE].Steer })
+	ag.waitState("port 9000 no longer steered", func(st mesh.State) bool { return st[web].Steer && !st[rawFE].Steer })
 	waitStatus(`"route": "store/echo-split"`, true)
 	expect(otherPodIP, "version: v2", "200 v1 x-mesh= from=127.0.0.1")
 	expect(clientPodIP, "", "200 v2 x-mesh=consumer from=127.0.0.1")
@@ -312,18 +258,10 @@ func TestGAMMARoutes(t *testing.T) {
 	if err := routes("client").Delete(ctx, "mine", metav1.DeleteOptions{}); err != nil {
 		t.Fatal(err)
 	}
-	waitState("nothing steered", func(st mesh.State) bool { return !st[web].Steer && !st[rawFE].Steer })
+	ag.waitState("nothing steered", func(st mesh.State) bool { return !st[web].Steer && !st[rawFE].Steer })
 	expect(clientPodIP, "version: v2", "200 v1 x-mesh= from="+clientPodIP)
 
-	cancel()
-	select {
-	case <-done:
-		if serveErr != nil {
-			t.Fatalf("agent: %v", serveErr)
-		}
-	case <-time.After(30 * time.Second):
-		t.Fatal("agent did not stop within 30s of its context ending")
-	}
+	ag.shutdown()
 }
 
 // waitRouteStatus waits until the route's rauta.io/mesh parent entries
