@@ -31,10 +31,19 @@ func (s *syncer) apply(w *watcher, in Input, st State) error {
 		return fmt.Errorf("read GAMMA routes: %w", err)
 	}
 	mr := translate.TranslateMesh(res)
-	next := buildGamma(st, mr, s.proxy4, s.proxy6)
+	next := buildGamma(st, mr, s.proxy4.IsValid(), s.proxy6.IsValid())
 	var errs []error
 	if err := s.proxy.apply(union(s.gamma, next), pods); err != nil {
 		errs = append(errs, fmt.Errorf("mesh proxy: %w", err))
+	}
+	// The programs learn the proxy's address only now: frontends that
+	// pinned maps still flag as steered (an earlier agent's) went to
+	// their endpoints until the proxy had listeners for them.
+	if !s.steering {
+		if err := s.setProxy(s.proxy4, s.proxy6); err != nil {
+			return errors.Join(append(errs, fmt.Errorf("set the proxy address: %w", err))...)
+		}
+		s.steering = true
 	}
 	if err := s.writer.Apply(st); err != nil {
 		errs = append(errs, err)

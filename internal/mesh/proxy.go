@@ -104,13 +104,15 @@ func (p *meshProxy) apply(cfg gammaConfig, pods map[netip.Addr]string) error {
 	return err
 }
 
-// run accepts until ctx ends, then closes the listener and the engine
-// (in-flight requests get the proxy's shutdown timeout).
-func (p *meshProxy) run(ctx context.Context) error {
+// run accepts until ctx ends, then calls stopSteering, closes the
+// listener and the engine (in-flight requests get the proxy's shutdown
+// timeout).
+func (p *meshProxy) run(ctx context.Context, stopSteering func()) error {
 	srvDone := make(chan error, 1)
 	go func() { srvDone <- p.srv.Run(ctx) }()
 	go func() {
 		<-ctx.Done()
+		stopSteering()
 		p.ln.Close()
 	}()
 	var delay time.Duration

@@ -97,24 +97,19 @@ func Serve(ctx context.Context, cfg Config, clients Clients, logger *slog.Logger
 		if err != nil {
 			return fmt.Errorf("mesh: proxy listener %s: %w", cfg.ProxyAddr, err)
 		}
-		s.proxy = p
-		var v4, v6 netip.AddrPort
-		if a := p.addr(); a.Addr().Unmap().Is4() {
-			v4 = netip.AddrPortFrom(a.Addr().Unmap(), a.Port())
-		} else {
-			v6 = a
-		}
-		if !v4.IsValid() && !v6.IsValid() || p.addr().Addr().IsUnspecified() {
+		a := p.addr()
+		if a.Addr().IsUnspecified() {
 			p.ln.Close()
 			return fmt.Errorf("mesh: -proxy-addr %s: needs the address the pods reach, not a wildcard", cfg.ProxyAddr)
 		}
-		if err := d.SetProxy(v4, v6); err != nil {
-			p.ln.Close()
-			return fmt.Errorf("mesh: %w", err)
+		s.proxy, s.setProxy = p, d.SetProxy
+		if a.Addr().Unmap().Is4() {
+			s.proxy4 = netip.AddrPortFrom(a.Addr().Unmap(), a.Port())
+		} else {
+			s.proxy6 = a
 		}
-		s.proxy4, s.proxy6 = v4.IsValid(), v6.IsValid()
-		// On exit steering stops before the proxy does: new connections
-		// go to endpoints directly, also with -keep-attached.
+		// Steering starts at the first sync, once the proxy has its
+		// listeners (gammasync.go), and stops before the proxy does.
 		defer func() {
 			if cerr := d.SetProxy(netip.AddrPort{}, netip.AddrPort{}); cerr != nil {
 				err = errors.Join(err, fmt.Errorf("mesh: stop steering: %w", cerr))
@@ -159,7 +154,15 @@ func Serve(ctx context.Context, cfg Config, clients Clients, logger *slog.Logger
 	running := len(servers) + 1
 	if s.proxy != nil {
 		running++
-		go func() { errc <- s.proxy.run(gctx) }()
+		go func() {
+			errc <- s.proxy.run(gctx, func() {
+				// New connections go to endpoints directly from here on,
+				// also with -keep-attached.
+				if err := d.SetProxy(netip.AddrPort{}, netip.AddrPort{}); err != nil {
+					logger.Error("mesh: stop steering", "err", err)
+				}
+			})
+		}()
 	}
 	var side sync.WaitGroup
 	defer side.Wait() // after stop: the Lease is released, the writer done
@@ -200,9 +203,13 @@ type syncer struct {
 	metrics *metrics
 
 	// proxy is the GAMMA proxy, nil when GAMMA is off; proxy4 and proxy6
-	// say which families it has an address for.
+	// are its address in each family it has one for. setProxy
+	// (Datapath.SetProxy) gives them to the programs; steering says it
+	// did.
 	proxy          *meshProxy
-	proxy4, proxy6 bool
+	proxy4, proxy6 netip.AddrPort
+	setProxy       func(v4, v6 netip.AddrPort) error
+	steering       bool
 	// gamma is what the proxy serves now.
 	gamma gammaConfig
 	// routeStatus writes the GAMMA route status while this agent holds
