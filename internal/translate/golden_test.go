@@ -34,7 +34,7 @@ func TestGolden(t *testing.T) {
 		r := Translate(res, Options{DefaultAddress: "127.0.0.1"})
 		// PEM bytes are not written to golden files; they are checked by
 		// the TLS tests.
-		checkGolden(t, outPath, golden{IR: r.IR, Status: r.Status}, cmpopts.IgnoreFields(ir.Certificate{}, "CertPEM", "KeyPEM"))
+		checkGolden(t, outPath, golden(r), cmpopts.IgnoreFields(ir.Certificate{}, "CertPEM", "KeyPEM"))
 	})
 }
 
