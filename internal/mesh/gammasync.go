@@ -34,7 +34,16 @@ func (s *syncer) apply(w *watcher, in Input, st State) error {
 	next := buildGamma(st, mr, s.proxy4.IsValid(), s.proxy6.IsValid())
 	var errs []error
 	if err := s.proxy.apply(union(s.gamma, next), pods); err != nil {
+		// The proxy kept what it served: steer only its frontends, and
+		// try the new routes again at the next sync.
 		errs = append(errs, fmt.Errorf("mesh proxy: %w", err))
+		for f, e := range st {
+			if e.Steer && s.gamma.frontends[netip.AddrPortFrom(f.Addr, f.Port)] == nil {
+				e.Steer = false
+				st[f] = e
+			}
+		}
+		next = s.gamma
 	}
 	// The programs learn the proxy's address only now: frontends that
 	// pinned maps still flag as steered (an earlier agent's) went to

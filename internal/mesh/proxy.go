@@ -97,11 +97,14 @@ func (p *meshProxy) addr() netip.AddrPort {
 }
 
 // apply serves cfg and pods: the listeners first, then the table that
-// leads to them.
+// leads to them. When the engine refuses cfg (a route it cannot
+// compile) it keeps its listeners, and the table stays theirs.
 func (p *meshProxy) apply(cfg gammaConfig, pods map[netip.Addr]string) error {
-	err := p.srv.Apply(cfg.snap)
+	if err := p.srv.Apply(cfg.snap); err != nil {
+		return err
+	}
 	p.table.Store(&proxyTable{frontends: cfg.frontends, pods: pods})
-	return err
+	return nil
 }
 
 // run accepts until ctx ends, then calls stopSteering, closes the

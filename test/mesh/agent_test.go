@@ -22,7 +22,7 @@ import (
 func ptr[T any](v T) *T { return &v }
 
 // freePort is a loopback address that was free a moment ago.
-func freePort(t *testing.T) string {
+func freePort(t testing.TB) string {
 	t.Helper()
 	ln, err := net.Listen("tcp4", "127.0.0.1:0")
 	if err != nil {

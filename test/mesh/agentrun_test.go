@@ -16,7 +16,7 @@ import (
 
 // agent is mesh.Serve running inside the test, with its map updates.
 type agent struct {
-	t     *testing.T
+	t     testing.TB
 	syncs chan mesh.State
 	done  chan struct{} // closed when Serve returned, with err
 	err   error
@@ -25,7 +25,7 @@ type agent struct {
 
 // startAgent runs mesh.Serve with cfg (its OnSync is set here) until the
 // test ends.
-func startAgent(t *testing.T, cfg mesh.Config, clients mesh.Clients) *agent {
+func startAgent(t testing.TB, cfg mesh.Config, clients mesh.Clients) *agent {
 	t.Helper()
 	a := &agent{t: t, syncs: make(chan mesh.State, 16), done: make(chan struct{})}
 	cfg.OnSync = func(st mesh.State, err error) {
@@ -103,7 +103,7 @@ func (w *watchCounter) reactor(k8stesting.Action) (bool, watch.Interface, error)
 }
 
 // wait waits until n watches started.
-func (w *watchCounter) wait(t *testing.T, n int32) {
+func (w *watchCounter) wait(t testing.TB, n int32) {
 	t.Helper()
 	deadline := time.Now().Add(30 * time.Second)
 	for w.n.Load() < n {

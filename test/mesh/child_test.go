@@ -111,6 +111,13 @@ func child(op, addr, count string) int {
 		for range n {
 			_ = enc.Encode(httpGet(addr, os.Getenv(childSource), os.Getenv(childHeader)))
 		}
+	case "http-loop":
+		// n GET requests, timed as a whole: on one keep-alive connection,
+		// or (childHeader "Connection: close") a connection each.
+		start := time.Now()
+		r := httpLoop(addr, n, os.Getenv(childHeader) != "")
+		r.Name = strconv.FormatInt(time.Since(start).Nanoseconds()/int64(n), 10)
+		_ = enc.Encode(r)
 	case "tcp6-mapped":
 		_ = enc.Encode(dialMapped(addr))
 	case "udp-connect-only":
@@ -324,5 +331,28 @@ func httpGet(addr, source, header string) result {
 		return r
 	}
 	r.Name = strconv.Itoa(resp.StatusCode) + " " + strings.TrimSpace(string(body))
+	return r
+}
+
+// httpLoop sends n requests to addr and reads their responses, through
+// net/http's client with keep-alive (or without, newConn).
+func httpLoop(addr string, n int, newConn bool) result {
+	var r result
+	tr := &http.Transport{DisableKeepAlives: newConn, MaxIdleConnsPerHost: 1}
+	defer tr.CloseIdleConnections()
+	c := &http.Client{Transport: tr, Timeout: 10 * time.Second}
+	for range n {
+		resp, err := c.Get("http://" + addr + "/")
+		if err != nil {
+			failure(&r, err)
+			return r
+		}
+		_, err = io.Copy(io.Discard, resp.Body)
+		resp.Body.Close()
+		if err != nil || resp.StatusCode != http.StatusOK {
+			r.Err = fmt.Sprintf("status %d, %v", resp.StatusCode, err)
+			return r
+		}
+	}
 	return r
 }

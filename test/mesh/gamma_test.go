@@ -32,7 +32,7 @@ const (
 
 // httpEcho answers every request with its name, the X-Mesh header it got
 // and the address the request came from.
-func httpEcho(t *testing.T, name string) netip.AddrPort {
+func httpEcho(t testing.TB, name string) netip.AddrPort {
 	t.Helper()
 	ln, err := net.Listen("tcp4", "127.0.0.1:0")
 	if err != nil {
