@@ -6,6 +6,7 @@ import (
 	"net"
 	"net/http"
 	"net/netip"
+	"os"
 	"strings"
 	"testing"
 	"time"
@@ -160,26 +161,9 @@ func TestGAMMARoutes(t *testing.T) {
 			time.Sleep(20 * time.Millisecond)
 		}
 	}
-	fetch := func(source, header string) string {
-		t.Helper()
-		cmd := childCmd(t, cg, "http", gammaVIP+":80", 1)
-		cmd.Env = append(cmd.Env, childSource+"="+source, childHeader+"="+header)
-		out, err := cmd.Output()
-		if err != nil {
-			t.Fatalf("child http from %s: %v\n%s", source, err, out)
-		}
-		r := decode(t, out)[0]
-		if r.Err != "" || r.Errno != "" {
-			t.Fatalf("GET http://%s:80/ from %s (%s): %+v", gammaVIP, source, header, r)
-		}
-		if r.Peer != gammaVIP+":80" {
-			t.Errorf("GET from %s: peer %s, want the ClusterIP", source, r.Peer)
-		}
-		return r.Name
-	}
 	expect := func(source, header, want string) {
 		t.Helper()
-		if got := fetch(source, header); got != want {
+		if got := fetchVIP(t, cg, gammaVIP+":80", source, header); got != want {
 			t.Errorf("GET from %s with %q: %q, want %q", source, header, got, want)
 		}
 	}
@@ -293,4 +277,101 @@ func waitRouteStatus(t *testing.T, gw *gwfake.Clientset, ns, name string, want m
 		}
 		time.Sleep(20 * time.Millisecond)
 	}
+}
+
+// fetchVIP GETs http://vip/ from a child in the cgroup bound to source,
+// with header, and returns "STATUS BODY". The child must see vip as its
+// peer, whichever way the connection went.
+func fetchVIP(t *testing.T, cg *os.File, vip, source, header string) string {
+	t.Helper()
+	cmd := childCmd(t, cg, "http", vip, 1)
+	cmd.Env = append(cmd.Env, childSource+"="+source, childHeader+"="+header)
+	out, err := cmd.Output()
+	if err != nil {
+		t.Fatalf("child http from %s: %v\n%s", source, err, out)
+	}
+	r := decode(t, out)[0]
+	if r.Err != "" || r.Errno != "" {
+		t.Fatalf("GET http://%s/ from %s (%s): %+v", vip, source, header, r)
+	}
+	if r.Peer != vip {
+		t.Errorf("GET from %s: peer %s, want the ClusterIP %s", source, r.Peer, vip)
+	}
+	return r.Name
+}
+
+// TestGAMMAAfterAKilledAgent: an agent killed while steering leaves its
+// pinned maps with Steer flags and a proxy address nobody listens on, so
+// steered connections are refused. The next agent clears the address at
+// start and steers again only once its own proxy serves: a Service whose
+// route remains goes through the new proxy, one whose route went while no
+// agent ran goes straight to its endpoint.
+func TestGAMMAAfterAKilledAgent(t *testing.T) {
+	cgroup, cg := testCgroup(t)
+	pins := bpffs(t)
+	ep := httpEcho(t, "ep")
+	const routed, unrouted = "10.96.232.30", "10.96.232.31"
+
+	// What a killed agent leaves: pinned maps, programs attached,
+	// frontends steered to a proxy that is gone.
+	d, err := mesh.Open(mesh.Options{Cgroup: cgroup, PinDir: pins})
+	if err != nil {
+		t.Fatal(err)
+	}
+	w, err := d.Writer()
+	if err != nil {
+		t.Fatal(err)
+	}
+	dead := netip.MustParseAddrPort(freePort(t))
+	left := mesh.State{}
+	for _, vip := range []string{routed, unrouted} {
+		left[frontend(vip+":80", mesh.TCP)] = mesh.Entry{Backends: []netip.AddrPort{ep}, Steer: true}
+	}
+	if err := w.Apply(left); err != nil {
+		t.Fatal(err)
+	}
+	if err := d.SetProxy(dead, netip.AddrPort{}); err != nil {
+		t.Fatal(err)
+	}
+	if err := d.Close(true); err != nil {
+		t.Fatal(err)
+	}
+	if r := runChild(t, cg, "tcp", routed+":80", 1)[0]; r.Errno != "ECONNREFUSED" {
+		t.Fatalf("steered to the dead proxy: %+v, want ECONNREFUSED", r)
+	}
+
+	svc := func(name, ip string) *corev1.Service {
+		return &corev1.Service{
+			ObjectMeta: metav1.ObjectMeta{Namespace: "store", Name: name},
+			Spec:       corev1.ServiceSpec{ClusterIP: ip, ClusterIPs: []string{ip}, Ports: []corev1.ServicePort{{Name: "http", Port: 80, Protocol: corev1.ProtocolTCP}}},
+		}
+	}
+	kube := fake.NewClientset(svc("routed", routed), svc("unrouted", unrouted),
+		gammaSlice("routed-a", "routed", map[string]uint16{"http": ep.Port()}),
+		gammaSlice("unrouted-a", "unrouted", map[string]uint16{"http": ep.Port()}),
+		pod("client", clientPodIP))
+	kube.Resources = []*metav1.APIResourceList{{GroupVersion: gwv1.GroupVersion.String(), APIResources: []metav1.APIResource{{Name: "httproutes"}}}}
+	parent := serviceParent("", 0)
+	parent.Name = "routed"
+	gw := gwfake.NewClientset(&gwv1.HTTPRoute{
+		ObjectMeta: metav1.ObjectMeta{Namespace: "store", Name: "routed"},
+		Spec: gwv1.HTTPRouteSpec{
+			CommonRouteSpec: gwv1.CommonRouteSpec{ParentRefs: []gwv1.ParentReference{parent}},
+			Rules:           []gwv1.HTTPRouteRule{{BackendRefs: []gwv1.HTTPBackendRef{backendTo("store", "routed", addHeader("X-Mesh", "routed"))}}},
+		},
+	})
+	ag := startAgent(t, mesh.Config{
+		Cgroup: cgroup, PinDir: pins, AdminAddr: freePort(t), LogLevel: "info", ProxyAddr: "127.0.0.1:0",
+		HoldOff: 10 * time.Millisecond, MaxDelay: 100 * time.Millisecond,
+	}, mesh.Clients{Kube: kube, Gateway: gw})
+	ag.waitState("only the routed Service steered", func(st mesh.State) bool {
+		return st[frontend(routed+":80", mesh.TCP)].Steer && !st[frontend(unrouted+":80", mesh.TCP)].Steer
+	})
+	if got, want := fetchVIP(t, cg, routed+":80", clientPodIP, ""), "200 ep x-mesh=routed from=127.0.0.1"; got != want {
+		t.Errorf("routed Service after the restart: %q, want %q (through the new proxy)", got, want)
+	}
+	if got, want := fetchVIP(t, cg, unrouted+":80", clientPodIP, ""), "200 ep x-mesh= from="+clientPodIP; got != want {
+		t.Errorf("Service whose route went: %q, want %q (straight to the endpoint)", got, want)
+	}
+	ag.shutdown()
 }
