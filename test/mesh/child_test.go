@@ -2,6 +2,7 @@ package mesh
 
 import (
 	"bufio"
+	"context"
 	"encoding/json"
 	"errors"
 	"fmt"
@@ -111,6 +112,8 @@ func child(op, addr, count string) int {
 		for range n {
 			_ = enc.Encode(httpGet(addr, os.Getenv(childSource), os.Getenv(childHeader)))
 		}
+	case "h2c":
+		_ = enc.Encode(h2cGet(addr, os.Getenv(childSource), os.Getenv(childHeader)))
 	case "http-loop":
 		// n GET requests, timed as a whole: on one keep-alive connection,
 		// or (childHeader "Connection: close") a connection each.
@@ -354,5 +357,46 @@ func httpLoop(addr string, n int, newConn bool) result {
 			return r
 		}
 	}
+	return r
+}
+
+// h2cGet is httpGet over HTTP/2 in clear text with prior knowledge; Name
+// is "STATUS PROTO BODY".
+func h2cGet(addr, source, header string) result {
+	var r result
+	d := net.Dialer{Timeout: 5 * time.Second}
+	if source != "" {
+		d.LocalAddr = &net.TCPAddr{IP: net.ParseIP(source)}
+	}
+	protocols := new(http.Protocols)
+	protocols.SetUnencryptedHTTP2(true)
+	tr := &http.Transport{Protocols: protocols, DialContext: func(ctx context.Context, network, a string) (net.Conn, error) {
+		c, err := d.DialContext(ctx, network, a)
+		if err == nil {
+			r.Peer, r.Local = names(c)
+		}
+		return c, err
+	}}
+	defer tr.CloseIdleConnections()
+	req, err := http.NewRequest(http.MethodGet, "http://"+addr+"/", nil)
+	if err != nil {
+		r.Err = err.Error()
+		return r
+	}
+	if name, value, ok := strings.Cut(header, ": "); ok {
+		req.Header.Set(name, value)
+	}
+	resp, err := (&http.Client{Transport: tr, Timeout: 10 * time.Second}).Do(req)
+	if err != nil {
+		failure(&r, err)
+		return r
+	}
+	defer resp.Body.Close()
+	body, err := io.ReadAll(resp.Body)
+	if err != nil {
+		failure(&r, err)
+		return r
+	}
+	r.Name = strconv.Itoa(resp.StatusCode) + " " + resp.Proto + " " + strings.TrimSpace(string(body))
 	return r
 }

@@ -123,9 +123,10 @@ func TestGAMMARoutes(t *testing.T) {
 	kube := fake.NewClientset(
 		svc("echo", gammaVIP,
 			corev1.ServicePort{Name: "http", Port: 80, Protocol: corev1.ProtocolTCP},
-			corev1.ServicePort{Name: "raw", Port: 9000, Protocol: corev1.ProtocolTCP}),
+			corev1.ServicePort{Name: "raw", Port: 9000, Protocol: corev1.ProtocolTCP},
+			corev1.ServicePort{Name: "h2c", Port: 81, Protocol: corev1.ProtocolTCP, AppProtocol: ptr("kubernetes.io/h2c")}),
 		svc("echo-v2", gammaVIPv2, corev1.ServicePort{Name: "http", Port: 80, Protocol: corev1.ProtocolTCP}),
-		gammaSlice("echo-a", "echo", map[string]uint16{"http": v1.Port(), "raw": raw.Port()}),
+		gammaSlice("echo-a", "echo", map[string]uint16{"http": v1.Port(), "raw": raw.Port(), "h2c": v1.Port()}),
 		gammaSlice("echo-v2-a", "echo-v2", map[string]uint16{"http": v2.Port()}),
 		pod("client", clientPodIP), pod("other", otherPodIP),
 	)
@@ -190,7 +191,9 @@ func TestGAMMARoutes(t *testing.T) {
 	if _, err := routes("store").Create(ctx, producer, metav1.CreateOptions{}); err != nil {
 		t.Fatal(err)
 	}
-	ag.waitState("both ports steered", func(st mesh.State) bool { return st[web].Steer && st[rawFE].Steer })
+	ag.waitState("every port steered", func(st mesh.State) bool {
+		return st[web].Steer && st[rawFE].Steer && st[frontend(gammaVIP+":81", mesh.TCP)].Steer
+	})
 	waitStatus(`"route": "store/echo-split"`, false)
 	if _, body := get(t, "http://"+adminAddr+"/status"); !strings.Contains(body, `"Accepted": "True Accepted`) {
 		t.Errorf("/status does not show the producer route accepted:\n%s", body)
@@ -198,6 +201,17 @@ func TestGAMMARoutes(t *testing.T) {
 	expect(otherPodIP, "", "200 v1 x-mesh= from=127.0.0.1")
 	expect(otherPodIP, "version: v2", "200 v2 x-mesh=v2 from=127.0.0.1")
 	expect(clientPodIP, "version: v2", "200 v2 x-mesh=v2 from=127.0.0.1")
+	// Port 81, appProtocol kubernetes.io/h2c: HTTP/2 with prior
+	// knowledge, routed by the same rules (the endpoint gets HTTP/1.1).
+	cmd := childCmd(t, cg, "h2c", gammaVIP+":81", 1)
+	cmd.Env = append(cmd.Env, childSource+"="+otherPodIP, childHeader+"=version: v2")
+	out, err := cmd.Output()
+	if err != nil {
+		t.Fatalf("child h2c: %v\n%s", err, out)
+	}
+	if r := decode(t, out)[0]; r.Name != "200 HTTP/2.0 v2 x-mesh=v2 from=127.0.0.1" || r.Peer != gammaVIP+":81" {
+		t.Errorf("h2c to port 81: %+v, want HTTP/2 routed to v2 through the proxy", r)
+	}
 	// Port 9000: no appProtocol and the server speaks first; the proxy
 	// waits for the client's first bytes, then relays.
 	if r := runChild(t, cg, "tcp", gammaVIP+":9000", 1)[0]; r.Name != "raw" {
