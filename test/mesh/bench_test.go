@@ -6,10 +6,6 @@ import (
 	"testing"
 	"time"
 
-	corev1 "k8s.io/api/core/v1"
-	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
-	"k8s.io/client-go/kubernetes/fake"
-	gwv1 "sigs.k8s.io/gateway-api/apis/v1"
 	gwfake "sigs.k8s.io/gateway-api/pkg/client/clientset/versioned/fake"
 
 	"github.com/false-systems/rauta/internal/mesh"
@@ -57,25 +53,10 @@ func BenchmarkGAMMARequest(b *testing.B) {
 	cgroup, cg := testCgroup(b)
 	ep := httpEcho(b, "ep")
 	const routed, direct = "10.96.232.20", "10.96.232.21"
-	svc := func(name, ip string) *corev1.Service {
-		return &corev1.Service{
-			ObjectMeta: metav1.ObjectMeta{Namespace: "store", Name: name},
-			Spec:       corev1.ServiceSpec{ClusterIP: ip, ClusterIPs: []string{ip}, Ports: []corev1.ServicePort{{Name: "http", Port: 80, Protocol: corev1.ProtocolTCP}}},
-		}
-	}
-	kube := fake.NewClientset(svc("routed", routed), svc("direct", direct),
+	kube := gammaAPI(gammaService("routed", routed), gammaService("direct", direct),
 		gammaSlice("routed-a", "routed", map[string]uint16{"http": ep.Port()}),
 		gammaSlice("direct-a", "direct", map[string]uint16{"http": ep.Port()}))
-	kube.Resources = []*metav1.APIResourceList{{GroupVersion: gwv1.GroupVersion.String(), APIResources: []metav1.APIResource{{Name: "httproutes"}}}}
-	parent := serviceParent("", 0)
-	parent.Name = "routed"
-	gw := gwfake.NewClientset(&gwv1.HTTPRoute{
-		ObjectMeta: metav1.ObjectMeta{Namespace: "store", Name: "routed"},
-		Spec: gwv1.HTTPRouteSpec{
-			CommonRouteSpec: gwv1.CommonRouteSpec{ParentRefs: []gwv1.ParentReference{parent}},
-			Rules:           []gwv1.HTTPRouteRule{{BackendRefs: []gwv1.HTTPBackendRef{backendTo("store", "routed")}}},
-		},
-	})
+	gw := gwfake.NewClientset(selfRoute("routed"))
 	ag := startAgent(b, mesh.Config{
 		Cgroup: cgroup, AdminAddr: freePort(b), LogLevel: "error", ProxyAddr: "127.0.0.1:0",
 		HoldOff: 10 * time.Millisecond, MaxDelay: 100 * time.Millisecond,

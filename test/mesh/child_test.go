@@ -110,10 +110,10 @@ func child(op, addr, count string) int {
 		_ = enc.Encode(r)
 	case "http":
 		for range n {
-			_ = enc.Encode(httpGet(addr, os.Getenv(childSource), os.Getenv(childHeader)))
+			_ = enc.Encode(httpGet(addr, os.Getenv(childSource), os.Getenv(childHeader), false))
 		}
 	case "h2c":
-		_ = enc.Encode(h2cGet(addr, os.Getenv(childSource), os.Getenv(childHeader)))
+		_ = enc.Encode(httpGet(addr, os.Getenv(childSource), os.Getenv(childHeader), true))
 	case "http-loop":
 		// n GET requests, timed as a whole: on one keep-alive connection,
 		// or (childHeader "Connection: close") a connection each.
@@ -298,45 +298,6 @@ func dialMapped(addr string) result {
 	return r
 }
 
-// httpGet sends one GET / to addr from the address source, with header,
-// on a connection of its own, and reports "STATUS BODY" as Name.
-func httpGet(addr, source, header string) result {
-	var r result
-	d := net.Dialer{Timeout: 5 * time.Second}
-	if source != "" {
-		d.LocalAddr = &net.TCPAddr{IP: net.ParseIP(source)}
-	}
-	c, err := d.Dial("tcp", addr)
-	if err != nil {
-		failure(&r, err)
-		return r
-	}
-	defer c.Close()
-	r.Peer, r.Local = names(c)
-	_ = c.SetDeadline(time.Now().Add(10 * time.Second))
-	req := "GET / HTTP/1.1\r\nHost: echo\r\nConnection: close\r\n"
-	if header != "" {
-		req += header + "\r\n"
-	}
-	if _, err := io.WriteString(c, req+"\r\n"); err != nil {
-		failure(&r, err)
-		return r
-	}
-	resp, err := http.ReadResponse(bufio.NewReader(c), nil)
-	if err != nil {
-		failure(&r, err)
-		return r
-	}
-	defer resp.Body.Close()
-	body, err := io.ReadAll(resp.Body)
-	if err != nil {
-		failure(&r, err)
-		return r
-	}
-	r.Name = strconv.Itoa(resp.StatusCode) + " " + strings.TrimSpace(string(body))
-	return r
-}
-
 // httpLoop sends n requests to addr and reads their responses, through
 // net/http's client with keep-alive (or without, newConn).
 func httpLoop(addr string, n int, newConn bool) result {
@@ -360,17 +321,23 @@ func httpLoop(addr string, n int, newConn bool) result {
 	return r
 }
 
-// h2cGet is httpGet over HTTP/2 in clear text with prior knowledge; Name
-// is "STATUS PROTO BODY".
-func h2cGet(addr, source, header string) result {
+// httpGet sends one GET / to addr from the address source, with header
+// ("Name: value"), on a connection of its own: HTTP/1.1, or with h2c
+// HTTP/2 in clear text with prior knowledge. Name is "STATUS BODY", with
+// h2c "STATUS PROTO BODY".
+func httpGet(addr, source, header string, h2c bool) result {
 	var r result
 	d := net.Dialer{Timeout: 5 * time.Second}
 	if source != "" {
 		d.LocalAddr = &net.TCPAddr{IP: net.ParseIP(source)}
 	}
 	protocols := new(http.Protocols)
-	protocols.SetUnencryptedHTTP2(true)
-	tr := &http.Transport{Protocols: protocols, DialContext: func(ctx context.Context, network, a string) (net.Conn, error) {
+	if h2c {
+		protocols.SetUnencryptedHTTP2(true)
+	} else {
+		protocols.SetHTTP1(true)
+	}
+	tr := &http.Transport{Protocols: protocols, DisableKeepAlives: true, DialContext: func(ctx context.Context, network, a string) (net.Conn, error) {
 		c, err := d.DialContext(ctx, network, a)
 		if err == nil {
 			r.Peer, r.Local = names(c)
@@ -397,6 +364,10 @@ func h2cGet(addr, source, header string) result {
 		failure(&r, err)
 		return r
 	}
-	r.Name = strconv.Itoa(resp.StatusCode) + " " + resp.Proto + " " + strings.TrimSpace(string(body))
+	r.Name = strconv.Itoa(resp.StatusCode) + " "
+	if h2c {
+		r.Name += resp.Proto + " "
+	}
+	r.Name += strings.TrimSpace(string(body))
 	return r
 }

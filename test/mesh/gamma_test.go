@@ -14,6 +14,7 @@ import (
 	corev1 "k8s.io/api/core/v1"
 	discoveryv1 "k8s.io/api/discovery/v1"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+	"k8s.io/apimachinery/pkg/runtime"
 	"k8s.io/client-go/kubernetes/fake"
 	gwv1 "sigs.k8s.io/gateway-api/apis/v1"
 	gwfake "sigs.k8s.io/gateway-api/pkg/client/clientset/versioned/fake"
@@ -67,6 +68,43 @@ func gammaSlice(name, svc string, ports map[string]uint16) *discoveryv1.Endpoint
 	return es
 }
 
+// gammaService is a Service in namespace store with ClusterIP ip; without
+// ports it has one, "http" on 80.
+func gammaService(name, ip string, ports ...corev1.ServicePort) *corev1.Service {
+	if len(ports) == 0 {
+		ports = []corev1.ServicePort{{Name: "http", Port: 80, Protocol: corev1.ProtocolTCP}}
+	}
+	return &corev1.Service{
+		ObjectMeta: metav1.ObjectMeta{Namespace: "store", Name: name},
+		Spec:       corev1.ServiceSpec{ClusterIP: ip, ClusterIPs: []string{ip}, Ports: ports},
+	}
+}
+
+// gammaAPI is a fake API server holding objs whose discovery serves
+// HTTPRoutes, so the agent turns GAMMA on.
+func gammaAPI(objs ...runtime.Object) *fake.Clientset {
+	kube := fake.NewClientset(objs...)
+	kube.Resources = []*metav1.APIResourceList{{
+		GroupVersion: gwv1.GroupVersion.String(),
+		APIResources: []metav1.APIResource{{Name: "httproutes", Kind: "HTTPRoute", Namespaced: true}},
+	}}
+	return kube
+}
+
+// selfRoute is a producer route of the Service store/name sending
+// everything to that Service's port 80, through filters.
+func selfRoute(name string, filters ...gwv1.HTTPRouteFilter) *gwv1.HTTPRoute {
+	parent := serviceParent("", 0)
+	parent.Name = gwv1.ObjectName(name)
+	return &gwv1.HTTPRoute{
+		ObjectMeta: metav1.ObjectMeta{Namespace: "store", Name: name},
+		Spec: gwv1.HTTPRouteSpec{
+			CommonRouteSpec: gwv1.CommonRouteSpec{ParentRefs: []gwv1.ParentReference{parent}},
+			Rules:           []gwv1.HTTPRouteRule{{BackendRefs: []gwv1.HTTPBackendRef{backendTo("store", name, filters...)}}},
+		},
+	}
+}
+
 func serviceParent(ns string, port int32) gwv1.ParentReference {
 	ref := gwv1.ParentReference{Group: ptr(gwv1.Group("")), Kind: ptr(gwv1.Kind("Service")), Name: "echo"}
 	if ns != "" {
@@ -114,26 +152,16 @@ func TestGAMMARoutes(t *testing.T) {
 	cgroup, cg := testCgroup(t)
 	v1, v2, raw := httpEcho(t, "v1"), httpEcho(t, "v2"), tcpServer(t, "tcp4", "raw")
 
-	svc := func(name, ip string, ports ...corev1.ServicePort) *corev1.Service {
-		return &corev1.Service{
-			ObjectMeta: metav1.ObjectMeta{Namespace: "store", Name: name},
-			Spec:       corev1.ServiceSpec{ClusterIP: ip, ClusterIPs: []string{ip}, Ports: ports},
-		}
-	}
-	kube := fake.NewClientset(
-		svc("echo", gammaVIP,
+	kube := gammaAPI(
+		gammaService("echo", gammaVIP,
 			corev1.ServicePort{Name: "http", Port: 80, Protocol: corev1.ProtocolTCP},
 			corev1.ServicePort{Name: "raw", Port: 9000, Protocol: corev1.ProtocolTCP},
 			corev1.ServicePort{Name: "h2c", Port: 81, Protocol: corev1.ProtocolTCP, AppProtocol: ptr("kubernetes.io/h2c")}),
-		svc("echo-v2", gammaVIPv2, corev1.ServicePort{Name: "http", Port: 80, Protocol: corev1.ProtocolTCP}),
+		gammaService("echo-v2", gammaVIPv2),
 		gammaSlice("echo-a", "echo", map[string]uint16{"http": v1.Port(), "raw": raw.Port(), "h2c": v1.Port()}),
 		gammaSlice("echo-v2-a", "echo-v2", map[string]uint16{"http": v2.Port()}),
 		pod("client", clientPodIP), pod("other", otherPodIP),
 	)
-	kube.Resources = []*metav1.APIResourceList{{
-		GroupVersion: gwv1.GroupVersion.String(),
-		APIResources: []metav1.APIResource{{Name: "httproutes", Kind: "HTTPRoute", Namespaced: true}},
-	}}
 	gw := gwfake.NewClientset()
 	var watches watchCounter
 	kube.PrependWatchReactor("*", watches.reactor)
@@ -354,26 +382,11 @@ func TestGAMMAAfterAKilledAgent(t *testing.T) {
 		t.Fatalf("steered to the dead proxy: %+v, want ECONNREFUSED", r)
 	}
 
-	svc := func(name, ip string) *corev1.Service {
-		return &corev1.Service{
-			ObjectMeta: metav1.ObjectMeta{Namespace: "store", Name: name},
-			Spec:       corev1.ServiceSpec{ClusterIP: ip, ClusterIPs: []string{ip}, Ports: []corev1.ServicePort{{Name: "http", Port: 80, Protocol: corev1.ProtocolTCP}}},
-		}
-	}
-	kube := fake.NewClientset(svc("routed", routed), svc("unrouted", unrouted),
+	kube := gammaAPI(gammaService("routed", routed), gammaService("unrouted", unrouted),
 		gammaSlice("routed-a", "routed", map[string]uint16{"http": ep.Port()}),
 		gammaSlice("unrouted-a", "unrouted", map[string]uint16{"http": ep.Port()}),
 		pod("client", clientPodIP))
-	kube.Resources = []*metav1.APIResourceList{{GroupVersion: gwv1.GroupVersion.String(), APIResources: []metav1.APIResource{{Name: "httproutes"}}}}
-	parent := serviceParent("", 0)
-	parent.Name = "routed"
-	gw := gwfake.NewClientset(&gwv1.HTTPRoute{
-		ObjectMeta: metav1.ObjectMeta{Namespace: "store", Name: "routed"},
-		Spec: gwv1.HTTPRouteSpec{
-			CommonRouteSpec: gwv1.CommonRouteSpec{ParentRefs: []gwv1.ParentReference{parent}},
-			Rules:           []gwv1.HTTPRouteRule{{BackendRefs: []gwv1.HTTPBackendRef{backendTo("store", "routed", addHeader("X-Mesh", "routed"))}}},
-		},
-	})
+	gw := gwfake.NewClientset(selfRoute("routed", addHeader("X-Mesh", "routed")))
 	ag := startAgent(t, mesh.Config{
 		Cgroup: cgroup, PinDir: pins, AdminAddr: freePort(t), LogLevel: "info", ProxyAddr: "127.0.0.1:0",
 		HoldOff: 10 * time.Millisecond, MaxDelay: 100 * time.Millisecond,
