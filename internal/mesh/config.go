@@ -21,6 +21,15 @@ type Config struct {
 	Kubeconfig   string
 	NodeName     string
 	LogLevel     string
+	// ProxyAddr is where the GAMMA mesh proxy listens and where the
+	// programs steer connections to Services with HTTPRoutes. An empty
+	// host is NODE_IP's (the node's address, which every pod reaches);
+	// empty as a whole turns the proxy and GAMMA off.
+	ProxyAddr string
+	// StatusLease is the Lease ("namespace/name"; Run puts a bare name in
+	// the agent's namespace) whose holder writes the GAMMA route status;
+	// empty: no agent writes it.
+	StatusLease string
 
 	// HoldOff and MaxDelay batch bursts of Service and EndpointSlice
 	// events into one map update (internal/provider/kube Coalescer).
@@ -43,6 +52,8 @@ func (c *Config) RegisterFlags(fs *flag.FlagSet) {
 	fs.StringVar(&c.MetricsAddr, "metrics-addr", "", "address of /metrics, /healthz and /readyz only, for probes and Prometheus; empty disables")
 	fs.StringVar(&c.Kubeconfig, "kubeconfig", "", "kubeconfig for running outside a pod (else env KUBECONFIG); empty uses the in-cluster config")
 	fs.StringVar(&c.NodeName, "node-name", "", "this node's name, for Services with internalTrafficPolicy Local (else env NODE_NAME)")
+	fs.StringVar(&c.ProxyAddr, "proxy-addr", fmt.Sprintf(":%d", DefaultProxyPort), "address of the GAMMA mesh proxy, to which connections to Services with HTTPRoutes are steered; it must be reachable from the pods (an empty host is env NODE_IP, the node's address); empty turns GAMMA off")
+	fs.StringVar(&c.StatusLease, "status-lease", "rauta-mesh-status", "Lease whose holder (one agent of the cluster) writes the status of HTTPRoutes with a Service parent: a name in the agent's namespace (env POD_NAMESPACE, else the service account's), or namespace/name; empty writes no status")
 	fs.StringVar(&c.LogLevel, "log-level", "info", "debug, info, warn or error")
 	c.HoldOff, c.MaxDelay = 100*time.Millisecond, time.Second
 }

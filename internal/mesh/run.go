@@ -5,14 +5,16 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
+	"net"
+	"net/netip"
 	"os"
+	"strings"
 	"sync"
 	"time"
 
-	"k8s.io/client-go/kubernetes"
-
 	"github.com/false-systems/rauta/internal/admin"
 	"github.com/false-systems/rauta/internal/provider/kube"
+	"github.com/false-systems/rauta/internal/translate"
 )
 
 // Run is "rauta mesh": it attaches the programs, keeps the maps equal to
@@ -25,15 +27,31 @@ func Run(ctx context.Context, cfg Config, logger *slog.Logger) error {
 	if cfg.NodeName == "" {
 		cfg.NodeName = os.Getenv("NODE_NAME")
 	}
-	client, err := kubeClient(cfg.Kubeconfig)
+	if cfg.ProxyAddr != "" {
+		host, port, err := net.SplitHostPort(cfg.ProxyAddr)
+		if err != nil {
+			return fmt.Errorf("mesh: -proxy-addr %q: %w", cfg.ProxyAddr, err)
+		}
+		if host == "" {
+			host = os.Getenv("NODE_IP")
+		}
+		if host == "" {
+			logger.Warn("mesh: -proxy-addr has no host and NODE_IP is unset: the GAMMA proxy is off, HTTPRoutes with a Service parent do not apply")
+			cfg.ProxyAddr = ""
+		} else {
+			cfg.ProxyAddr = net.JoinHostPort(host, port)
+		}
+	}
+	cfg.StatusLease = leaseInOwnNamespace(cfg.StatusLease)
+	clients, err := kubeClients(cfg.Kubeconfig)
 	if err != nil {
 		return fmt.Errorf("mesh: %w", err)
 	}
-	return Serve(ctx, cfg, client, logger)
+	return Serve(ctx, cfg, clients, logger)
 }
 
 // Serve is Run with a given Kubernetes client.
-func Serve(ctx context.Context, cfg Config, client kubernetes.Interface, logger *slog.Logger) (err error) {
+func Serve(ctx context.Context, cfg Config, clients Clients, logger *slog.Logger) (err error) {
 	cgroup, err := ResolveCgroup(cfg.Cgroup)
 	if err != nil {
 		return fmt.Errorf("mesh: %w", err)
@@ -57,13 +75,55 @@ func Serve(ctx context.Context, cfg Config, client kubernetes.Interface, logger 
 	logger.Info("mesh programs attached", "cgroup", cgroup, "pin_dir", cfg.PinDir,
 		"frontends_found", w.Frontends(), "slots_found", w.Slots())
 
-	s := &syncer{writer: w, node: cfg.NodeName, onSync: cfg.OnSync, logger: logger}
+	s := &syncer{writer: w, node: cfg.NodeName, onSync: cfg.OnSync, logger: logger, gamma: emptyGamma()}
 	m := newMetrics(d.Stats)
 	s.metrics = m
 
+	gamma, policies := false, false
+	if cfg.ProxyAddr != "" && clients.Gateway != nil {
+		gamma, policies, err = gammaKinds(clients.Kube)
+		if err != nil || !gamma {
+			logger.Warn("mesh: the API server serves no HTTPRoutes (Gateway API CRDs not installed?): the GAMMA proxy is off", "err", err)
+			gamma = false
+		}
+	}
+	// Steering goes to this agent's proxy or nowhere: a proxy address
+	// left in pinned maps by an earlier agent is replaced or removed.
+	if err := d.SetProxy(netip.AddrPort{}, netip.AddrPort{}); err != nil {
+		return fmt.Errorf("mesh: %w", err)
+	}
+	if gamma {
+		p, err := newMeshProxy(cfg.ProxyAddr, d, m.reg, logger)
+		if err != nil {
+			return fmt.Errorf("mesh: proxy listener %s: %w", cfg.ProxyAddr, err)
+		}
+		a := p.addr()
+		if a.Addr().IsUnspecified() {
+			p.ln.Close()
+			return fmt.Errorf("mesh: -proxy-addr %s: needs the address the pods reach, not a wildcard", cfg.ProxyAddr)
+		}
+		s.proxy, s.setProxy = p, d.SetProxy
+		if a.Addr().Unmap().Is4() {
+			s.proxy4 = netip.AddrPortFrom(a.Addr().Unmap(), a.Port())
+		} else {
+			s.proxy6 = a
+		}
+		// Steering starts at the first sync, once the proxy has its
+		// listeners (gammasync.go), and stops before the proxy does.
+		defer func() {
+			if cerr := d.SetProxy(netip.AddrPort{}, netip.AddrPort{}); cerr != nil {
+				err = errors.Join(err, fmt.Errorf("mesh: stop steering: %w", cerr))
+			}
+		}()
+		logger.Info("mesh proxy listening", "addr", p.addr().String())
+	}
+
 	coalescer := kube.NewCoalescer(cfg.HoldOff, cfg.MaxDelay)
-	watch, err := newWatcher(client, coalescer.Poke)
+	watch, err := newWatcher(clients, gamma, policies, cfg.NodeName, coalescer.Poke)
 	if err != nil {
+		if s.proxy != nil {
+			s.proxy.ln.Close()
+		}
 		return fmt.Errorf("mesh: %w", err)
 	}
 
@@ -87,9 +147,33 @@ func Serve(ctx context.Context, cfg Config, client kubernetes.Interface, logger 
 	// fails, which ends the others.
 	gctx, stop := context.WithCancel(ctx)
 	defer stop()
-	errc := make(chan error, len(servers)+1)
+	errc := make(chan error, len(servers)+2)
 	for _, srv := range servers {
 		go func() { errc <- srv.Run(gctx) }()
+	}
+	running := len(servers) + 1
+	if s.proxy != nil {
+		running++
+		go func() {
+			errc <- s.proxy.run(gctx, func() {
+				// New connections go to endpoints directly from here on,
+				// also with -keep-attached.
+				if err := d.SetProxy(netip.AddrPort{}, netip.AddrPort{}); err != nil {
+					logger.Error("mesh: stop steering", "err", err)
+				}
+			})
+		}()
+	}
+	var side sync.WaitGroup
+	defer side.Wait() // after stop: the Lease is released, the writer done
+	if s.proxy != nil && cfg.StatusLease != "" {
+		s.routeStatus = newRouteStatusWriter(clients.Gateway, logger)
+		identity := cfg.NodeName
+		if identity == "" {
+			identity, _ = os.Hostname()
+		}
+		side.Go(func() { s.routeStatus.run(gctx) })
+		side.Go(func() { elect(gctx, clients.Kube, cfg.StatusLease, identity, s.routeStatus, logger) })
 	}
 	go func() {
 		if watch.start(gctx) {
@@ -99,14 +183,14 @@ func Serve(ctx context.Context, cfg Config, client kubernetes.Interface, logger 
 		errc <- nil
 	}()
 	var errs []error
-	for range len(servers) + 1 {
+	for range running {
 		if err := <-errc; err != nil {
 			errs = append(errs, err)
 			stop()
 		}
 	}
 	stop()
-	watch.factory.Shutdown() // the informers' goroutines end with gctx
+	watch.shutdown() // the informers' goroutines end with gctx
 	return errors.Join(errs...)
 }
 
@@ -118,11 +202,26 @@ type syncer struct {
 	logger  *slog.Logger
 	metrics *metrics
 
-	mu      sync.Mutex
-	state   State
-	synced  bool
-	lastErr error
-	lastAt  time.Time
+	// proxy is the GAMMA proxy, nil when GAMMA is off; proxy4 and proxy6
+	// are its address in each family it has one for. setProxy
+	// (Datapath.SetProxy) gives them to the programs; steering says it
+	// did.
+	proxy          *meshProxy
+	proxy4, proxy6 netip.AddrPort
+	setProxy       func(v4, v6 netip.AddrPort) error
+	steering       bool
+	// gamma is what the proxy serves now.
+	gamma gammaConfig
+	// routeStatus writes the GAMMA route status while this agent holds
+	// the Lease; nil when GAMMA is off or no Lease is configured.
+	routeStatus *routeStatusWriter
+
+	mu         sync.Mutex
+	meshStatus *translate.Status
+	state      State
+	synced     bool
+	lastErr    error
+	lastAt     time.Time
 }
 
 func (s *syncer) sync(w *watcher) {
@@ -130,7 +229,7 @@ func (s *syncer) sync(w *watcher) {
 	var st State
 	if err == nil {
 		st = FromKube(in)
-		err = s.writer.Apply(st)
+		err = s.apply(w, in, st)
 	}
 	result := "ok"
 	if err != nil {
@@ -195,5 +294,27 @@ func (s *syncer) status() any {
 	if s.lastErr != nil {
 		st["last_error"] = s.lastErr.Error()
 	}
+	if s.proxy != nil {
+		st["proxy"] = s.proxy.addr().String()
+		st["gamma_routes"] = gammaRouteStatus(s.meshStatus)
+	}
 	return st
+}
+
+// leaseInOwnNamespace puts a bare Lease name in the agent's namespace:
+// env POD_NAMESPACE, else the service account's, else "default".
+func leaseInOwnNamespace(lease string) string {
+	if lease == "" || strings.Contains(lease, "/") {
+		return lease
+	}
+	ns := os.Getenv("POD_NAMESPACE")
+	if ns == "" {
+		if b, err := os.ReadFile("/var/run/secrets/kubernetes.io/serviceaccount/namespace"); err == nil {
+			ns = strings.TrimSpace(string(b))
+		}
+	}
+	if ns == "" {
+		ns = "default"
+	}
+	return ns + "/" + lease
 }

@@ -3,8 +3,12 @@ package mesh
 import (
 	"context"
 	"fmt"
+	"net/netip"
+	"slices"
 
+	corev1 "k8s.io/api/core/v1"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+	"k8s.io/apimachinery/pkg/fields"
 	"k8s.io/apimachinery/pkg/labels"
 	"k8s.io/client-go/informers"
 	"k8s.io/client-go/kubernetes"
@@ -13,10 +17,23 @@ import (
 	"k8s.io/client-go/rest"
 	"k8s.io/client-go/tools/cache"
 	"k8s.io/client-go/tools/clientcmd"
+	gwv1 "sigs.k8s.io/gateway-api/apis/v1"
+	gwclient "sigs.k8s.io/gateway-api/pkg/client/clientset/versioned"
+	gwinformers "sigs.k8s.io/gateway-api/pkg/client/informers/externalversions"
+	gwlisters "sigs.k8s.io/gateway-api/pkg/client/listers/apis/v1"
+
+	"github.com/false-systems/rauta/internal/resources"
 )
 
-// kubeClient uses kubeconfig when given, else the in-cluster config.
-func kubeClient(kubeconfig string) (kubernetes.Interface, error) {
+// Clients are the API clients the agent reads with. Gateway may be nil:
+// then no HTTPRoute is watched and no GAMMA route applies.
+type Clients struct {
+	Kube    kubernetes.Interface
+	Gateway gwclient.Interface
+}
+
+// kubeClients uses kubeconfig when given, else the in-cluster config.
+func kubeClients(kubeconfig string) (Clients, error) {
 	var (
 		cfg *rest.Config
 		err error
@@ -27,33 +44,101 @@ func kubeClient(kubeconfig string) (kubernetes.Interface, error) {
 		cfg, err = rest.InClusterConfig()
 	}
 	if err != nil {
-		return nil, fmt.Errorf("kubernetes client config: %w", err)
+		return Clients{}, fmt.Errorf("kubernetes client config: %w", err)
 	}
-	return kubernetes.NewForConfig(cfg)
+	kc, err := kubernetes.NewForConfig(cfg)
+	if err != nil {
+		return Clients{}, err
+	}
+	gc, err := gwclient.NewForConfig(cfg)
+	if err != nil {
+		return Clients{}, err
+	}
+	return Clients{Kube: kc, Gateway: gc}, nil
 }
 
-// watcher holds the Service and EndpointSlice caches of every namespace.
+// watcher holds the Service and EndpointSlice caches of every namespace
+// and, with GAMMA on, the HTTPRoutes and BackendTLSPolicies of every
+// namespace and the pods of this node.
 type watcher struct {
 	factory  informers.SharedInformerFactory
 	services listerscorev1.ServiceLister
 	slices   listersdiscoveryv1.EndpointSliceLister
 	synced   []cache.InformerSynced
+
+	// gamma is nil when GAMMA is off.
+	gamma *gammaWatch
+}
+
+type gammaWatch struct {
+	gwFactory  gwinformers.SharedInformerFactory
+	podFactory informers.SharedInformerFactory
+	routes     gwlisters.HTTPRouteLister
+	policies   gwlisters.BackendTLSPolicyLister // nil when the API does not serve them
+	pods       listerscorev1.PodLister
+}
+
+// gammaKinds says which Gateway API kinds the API server serves:
+// HTTPRoutes are needed for GAMMA, BackendTLSPolicies are read when there.
+func gammaKinds(client kubernetes.Interface) (routes, policies bool, err error) {
+	rl, err := client.Discovery().ServerResourcesForGroupVersion(gwv1.GroupVersion.String())
+	if err != nil {
+		return false, false, err
+	}
+	for _, r := range rl.APIResources {
+		switch r.Name {
+		case "httproutes":
+			routes = true
+		case "backendtlspolicies":
+			policies = true
+		}
+	}
+	return routes, policies, nil
 }
 
 // newWatcher registers poke for every change. Managed fields are dropped
 // from the cache: the agent holds every Service and EndpointSlice of the
-// cluster, and reads none of them.
-func newWatcher(client kubernetes.Interface, poke func()) (*watcher, error) {
-	f := informers.NewSharedInformerFactory(client, 0)
+// cluster, and reads none of them. With gamma, node (may be empty: every
+// pod) selects the pods whose addresses name client namespaces.
+func newWatcher(clients Clients, gamma, policies bool, node string, poke func()) (*watcher, error) {
+	f := informers.NewSharedInformerFactory(clients.Kube, 0)
 	svc := f.Core().V1().Services()
 	es := f.Discovery().V1().EndpointSlices()
+	w := &watcher{factory: f, services: svc.Lister(), slices: es.Lister()}
+	infs := []cache.SharedIndexInformer{svc.Informer(), es.Informer()}
+	if gamma {
+		g := &gammaWatch{gwFactory: gwinformers.NewSharedInformerFactory(clients.Gateway, 0)}
+		// Only this node's pods: the proxy serves the connections of
+		// local pods, and a cluster's pods would cost memory on every node.
+		g.podFactory = informers.NewSharedInformerFactoryWithOptions(clients.Kube, 0, informers.WithTweakListOptions(func(o *metav1.ListOptions) {
+			if node != "" {
+				o.FieldSelector = fields.OneTermEqualSelector("spec.nodeName", node).String()
+			}
+		}))
+		routes := g.gwFactory.Gateway().V1().HTTPRoutes()
+		pods := g.podFactory.Core().V1().Pods()
+		g.routes, g.pods = routes.Lister(), pods.Lister()
+		infs = append(infs, routes.Informer())
+		if policies {
+			p := g.gwFactory.Gateway().V1().BackendTLSPolicies()
+			g.policies = p.Lister()
+			infs = append(infs, p.Informer())
+		}
+		if err := pods.Informer().SetTransform(slimPod); err != nil {
+			return nil, err
+		}
+		if _, err := pods.Informer().AddEventHandler(podHandler(poke)); err != nil {
+			return nil, err
+		}
+		w.synced = append(w.synced, pods.Informer().HasSynced)
+		w.gamma = g
+	}
 	h := cache.ResourceEventHandlerFuncs{
 		AddFunc:    func(any) { poke() },
 		UpdateFunc: func(any, any) { poke() },
 		DeleteFunc: func(any) { poke() },
 	}
-	w := &watcher{factory: f, services: svc.Lister(), slices: es.Lister()}
-	for _, inf := range []cache.SharedIndexInformer{svc.Informer(), es.Informer()} {
+	for _, inf := range infs {
 		if err := inf.SetTransform(dropManagedFields); err != nil {
 			return nil, err
 		}
@@ -72,11 +157,55 @@ func dropManagedFields(obj any) (any, error) {
 	return obj, nil
 }
 
+// slimPod keeps what the namespace index reads; pods change often and
+// carry large specs.
+func slimPod(obj any) (any, error) {
+	p, ok := obj.(*corev1.Pod)
+	if !ok {
+		return obj, nil
+	}
+	return &corev1.Pod{
+		ObjectMeta: metav1.ObjectMeta{Namespace: p.Namespace, Name: p.Name, UID: p.UID, ResourceVersion: p.ResourceVersion},
+		Spec:       corev1.PodSpec{NodeName: p.Spec.NodeName, HostNetwork: p.Spec.HostNetwork},
+		Status:     corev1.PodStatus{PodIP: p.Status.PodIP, PodIPs: p.Status.PodIPs},
+	}, nil
+}
+
+// podHandler pokes only when a pod's addresses change: status updates of
+// a running pod (probes, restarts) do not matter to the index.
+func podHandler(poke func()) cache.ResourceEventHandlerFuncs {
+	return cache.ResourceEventHandlerFuncs{
+		AddFunc: func(any) { poke() },
+		UpdateFunc: func(o, n any) {
+			op, ok1 := o.(*corev1.Pod)
+			np, ok2 := n.(*corev1.Pod)
+			if !ok1 || !ok2 || !slices.Equal(op.Status.PodIPs, np.Status.PodIPs) || op.Spec.HostNetwork != np.Spec.HostNetwork {
+				poke()
+			}
+		},
+		DeleteFunc: func(any) { poke() },
+	}
+}
+
 // start runs the informers and waits for their first lists; false: ctx
 // ended first.
 func (w *watcher) start(ctx context.Context) bool {
 	w.factory.Start(ctx.Done())
+	if w.gamma != nil {
+		w.gamma.gwFactory.Start(ctx.Done())
+		w.gamma.podFactory.Start(ctx.Done())
+	}
 	return cache.WaitForCacheSync(ctx.Done(), w.synced...)
+}
+
+// shutdown waits for the informers' goroutines, which end with the
+// context given to start.
+func (w *watcher) shutdown() {
+	w.factory.Shutdown()
+	if w.gamma != nil {
+		w.gamma.gwFactory.Shutdown()
+		w.gamma.podFactory.Shutdown()
+	}
 }
 
 // input is the current content of the caches. The objects are shared
@@ -91,4 +220,46 @@ func (w *watcher) input(node string) (Input, error) {
 		return Input{}, err
 	}
 	return Input{Services: svcs, EndpointSlices: esl, NodeName: node}, nil
+}
+
+// gammaInput is what TranslateMesh reads (the objects shared with the
+// cache, which it never changes) and the pod address index.
+func (w *watcher) gammaInput(in Input) (*resources.Resources, map[netip.Addr]string, error) {
+	g := w.gamma
+	routes, err := g.routes.List(labels.Everything())
+	if err != nil {
+		return nil, nil, err
+	}
+	res := &resources.Resources{HTTPRoutes: routes, Services: in.Services, EndpointSlices: in.EndpointSlices}
+	if g.policies != nil {
+		if res.BackendTLSPolicies, err = g.policies.List(labels.Everything()); err != nil {
+			return nil, nil, err
+		}
+	}
+	pods, err := g.pods.List(labels.Everything())
+	if err != nil {
+		return nil, nil, err
+	}
+	return res, podNamespaces(pods), nil
+}
+
+// podNamespaces maps each pod address to its pod's namespace. Pods on the
+// host network share the node's addresses, which name no namespace.
+func podNamespaces(pods []*corev1.Pod) map[netip.Addr]string {
+	out := make(map[netip.Addr]string, len(pods))
+	for _, p := range pods {
+		if p.Spec.HostNetwork {
+			continue
+		}
+		ips := p.Status.PodIPs
+		if len(ips) == 0 && p.Status.PodIP != "" {
+			ips = []corev1.PodIP{{IP: p.Status.PodIP}}
+		}
+		for _, ip := range ips {
+			if a, err := netip.ParseAddr(ip.IP); err == nil {
+				out[a.Unmap()] = p.Namespace
+			}
+		}
+	}
+	return out
 }

@@ -60,7 +60,7 @@ func (s *Server) bind(addr string, lc *listenerConfig) (*socket, error) {
 		}
 		return sock, nil
 	}
-	ln, err := net.Listen("tcp", addr)
+	ln, err := s.listenTCP(addr)
 	if err != nil {
 		return nil, fmt.Errorf("bind %s: %w", addr, err)
 	}

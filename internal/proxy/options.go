@@ -1,13 +1,14 @@
 package proxy
 
 import (
-	"github.com/false-systems/rauta/internal/h2"
 	"io"
 	"log/slog"
+	"net"
 	"time"
 
 	"github.com/prometheus/client_golang/prometheus"
 
+	"github.com/false-systems/rauta/internal/h2"
 	"github.com/false-systems/rauta/internal/lb"
 	"github.com/false-systems/rauta/internal/router"
 )
@@ -112,6 +113,12 @@ type Options struct {
 	// segments and escapes), merges repeated slashes and keeps escaped
 	// slashes (docs/proxy.md, "Path normalisation").
 	Paths router.PathOptions
+	// Listen, when set, opens the socket of every TCP listener (HTTP,
+	// HTTPS, TLS, TCP) in place of net.Listen("tcp", address); address
+	// is the listener's bind address (listen.go). The mesh proxy serves
+	// many listeners from one socket this way: it accepts, and hands
+	// each connection to the listener of its original destination.
+	Listen func(address string) (net.Listener, error)
 	// Health configures passive health (ejecting endpoints that refuse or
 	// reset) and the retry budget of the retry on another endpoint; the
 	// zero value is the default (docs/load-balancing.md).

@@ -63,7 +63,7 @@ func (t *translator) backend(routeKind, routeNS, field string, ref gwv1.BackendO
 		return invalid(gwv1.RouteReasonInvalidKind, "kind %q in group %q is not supported; use a Service", kind, group)
 	}
 	from := refSource{Group: gwv1.GroupName, Kind: routeKind, Namespace: routeNS}
-	if !t.ix.referenceAllowed(from, refTarget{Group: "", Kind: "Service", Namespace: ns, Name: string(ref.Name)}) {
+	if !t.mesh && !t.ix.referenceAllowed(from, refTarget{Group: "", Kind: "Service", Namespace: ns, Name: string(ref.Name)}) {
 		return invalid(gwv1.RouteReasonRefNotPermitted, "Service %s/%s is in another namespace and no ReferenceGrant allows it", ns, ref.Name)
 	}
 	svc, ok := t.ix.services[nsName(ns, string(ref.Name))]

@@ -15,6 +15,7 @@ import (
 
 	"github.com/false-systems/rauta/internal/ir"
 	"github.com/false-systems/rauta/internal/provider/file"
+	"github.com/false-systems/rauta/internal/resources"
 )
 
 var update = flag.Bool("update", false, "rewrite testdata/*.out.yaml from the current translator")
@@ -29,12 +30,24 @@ type golden struct {
 // statuses with testdata/NAME.out.yaml. Run with -update to rewrite them, then
 // read the diff: the golden files are the specification.
 func TestGolden(t *testing.T) {
-	inputs, err := filepath.Glob("testdata/*.in.yaml")
+	eachCase(t, "testdata/*.in.yaml", 60, func(t *testing.T, res *resources.Resources, outPath string) {
+		r := Translate(res, Options{DefaultAddress: "127.0.0.1"})
+		// PEM bytes are not written to golden files; they are checked by
+		// the TLS tests.
+		checkGolden(t, outPath, golden(r), cmpopts.IgnoreFields(ir.Certificate{}, "CertPEM", "KeyPEM"))
+	})
+}
+
+// eachCase runs check as a subtest on every NAME.in.yaml that glob finds
+// (at least min of them), with its resources and its NAME.out.yaml path.
+func eachCase(t *testing.T, glob string, min int, check func(t *testing.T, res *resources.Resources, outPath string)) {
+	t.Helper()
+	inputs, err := filepath.Glob(glob)
 	if err != nil {
 		t.Fatal(err)
 	}
-	if len(inputs) < 60 {
-		t.Fatalf("found %d golden cases, want at least 60", len(inputs))
+	if len(inputs) < min {
+		t.Fatalf("found %d golden cases (%s), want at least %d", len(inputs), glob, min)
 	}
 	for _, in := range inputs {
 		name := strings.TrimSuffix(filepath.Base(in), ".in.yaml")
@@ -43,36 +56,35 @@ func TestGolden(t *testing.T) {
 			if err != nil {
 				t.Fatalf("load %s: %v", in, err)
 			}
-			got := golden{}
-			r := Translate(res, Options{DefaultAddress: "127.0.0.1"})
-			got.IR, got.Status = r.IR, r.Status
-
-			outPath := strings.TrimSuffix(in, ".in.yaml") + ".out.yaml"
-			if *update {
-				b, err := yaml.Marshal(got)
-				if err != nil {
-					t.Fatal(err)
-				}
-				if err := os.WriteFile(outPath, b, 0o644); err != nil {
-					t.Fatal(err)
-				}
-				return
-			}
-			raw, err := os.ReadFile(outPath)
-			if err != nil {
-				t.Fatalf("read golden file (run with -update to create it): %v", err)
-			}
-			var want golden
-			if err := decodeStrict(raw, &want); err != nil {
-				t.Fatalf("decode %s: %v", outPath, err)
-			}
-			// PEM bytes are not written to golden files; they are checked by
-			// the TLS tests.
-			ignorePEM := cmpopts.IgnoreFields(ir.Certificate{}, "CertPEM", "KeyPEM")
-			if diff := cmp.Diff(want, got, ignorePEM, cmpopts.EquateEmpty()); diff != "" {
-				t.Errorf("%s mismatch (-want +got):\n%s", outPath, diff)
-			}
+			check(t, res, strings.TrimSuffix(in, ".in.yaml")+".out.yaml")
 		})
+	}
+}
+
+// checkGolden compares got with the golden file outPath (strict decoding,
+// empty and nil equal), or rewrites the file with -update.
+func checkGolden[T any](t *testing.T, outPath string, got T, opts ...cmp.Option) {
+	t.Helper()
+	if *update {
+		b, err := yaml.Marshal(got)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if err := os.WriteFile(outPath, b, 0o644); err != nil {
+			t.Fatal(err)
+		}
+		return
+	}
+	raw, err := os.ReadFile(outPath)
+	if err != nil {
+		t.Fatalf("read golden file (run with -update to create it): %v", err)
+	}
+	var want T
+	if err := decodeStrict(raw, &want); err != nil {
+		t.Fatalf("decode %s: %v", outPath, err)
+	}
+	if diff := cmp.Diff(want, got, append(opts, cmpopts.EquateEmpty())...); diff != "" {
+		t.Errorf("%s mismatch (-want +got):\n%s", outPath, diff)
 	}
 }
 

@@ -74,6 +74,9 @@ type translator struct {
 	// conflicts on a listener (kindConflict).
 	grpcClaims map[*listenerState][]grpcClaim
 	grpcLost   map[*listenerState]map[string]string
+	// mesh: a GAMMA translation (TranslateMesh), whose backendRefs need
+	// no ReferenceGrant.
+	mesh bool
 }
 
 // Translate computes the routing model and the status of every owned object.

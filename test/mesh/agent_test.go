@@ -3,12 +3,10 @@ package mesh
 import (
 	"context"
 	"io"
-	"log/slog"
 	"net"
 	"net/http"
 	"regexp"
 	"strings"
-	"sync/atomic"
 	"testing"
 	"time"
 
@@ -16,9 +14,7 @@ import (
 	corev1 "k8s.io/api/core/v1"
 	discoveryv1 "k8s.io/api/discovery/v1"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
-	"k8s.io/apimachinery/pkg/watch"
 	"k8s.io/client-go/kubernetes/fake"
-	k8stesting "k8s.io/client-go/testing"
 
 	"github.com/false-systems/rauta/internal/mesh"
 )
@@ -26,7 +22,7 @@ import (
 func ptr[T any](v T) *T { return &v }
 
 // freePort is a loopback address that was free a moment ago.
-func freePort(t *testing.T) string {
+func freePort(t testing.TB) string {
 	t.Helper()
 	ln, err := net.Listen("tcp4", "127.0.0.1:0")
 	if err != nil {
@@ -87,64 +83,18 @@ func TestAgentFollowsTheAPIServer(t *testing.T) {
 			Ports: []corev1.ServicePort{{Name: "http", Port: 80, Protocol: corev1.ProtocolTCP}}},
 	}
 	client := fake.NewClientset(svc, loopbackSlice("web-a", "web", a.Port(), true), loopbackSlice("web-b", "web", b.Port(), true))
-	// The fake API server has no resource versions: a change made before
-	// the informers watch would be lost, so the test waits for both watches.
-	var watches atomic.Int32
-	client.PrependWatchReactor("*", func(k8stesting.Action) (bool, watch.Interface, error) {
-		watches.Add(1)
-		return false, nil, nil
-	})
-
-	syncs := make(chan mesh.State, 16)
+	var watches watchCounter
+	client.PrependWatchReactor("*", watches.reactor)
 	adminAddr := freePort(t)
-	cfg := mesh.Config{
+	ag := startAgent(t, mesh.Config{
 		Cgroup: cgroup, AdminAddr: adminAddr, LogLevel: "info",
 		HoldOff: 10 * time.Millisecond, MaxDelay: 100 * time.Millisecond,
-		OnSync: func(st mesh.State, err error) {
-			if err != nil {
-				t.Errorf("map update: %v", err)
-			}
-			syncs <- st
-		},
-	}
-	ctx, cancel := context.WithCancel(context.Background())
-	// done closes when the agent returns, with its error in serveErr.
-	done := make(chan struct{})
-	var serveErr error
-	go func() {
-		defer close(done)
-		serveErr = mesh.Serve(ctx, cfg, client, slog.New(slog.NewTextHandler(io.Discard, nil)))
-	}()
-	t.Cleanup(func() {
-		cancel()
-		<-done
-	})
+	}, mesh.Clients{Kube: client})
 
+	ctx := context.Background()
 	f := frontend(vip, mesh.TCP)
-	waitFor := func(what string, ok func(mesh.State) bool) {
-		t.Helper()
-		timeout := time.After(30 * time.Second)
-		for {
-			select {
-			case st := <-syncs:
-				if ok(st) {
-					return
-				}
-			case <-done:
-				t.Fatalf("agent stopped while waiting for %s: %v", what, serveErr)
-			case <-timeout:
-				t.Fatalf("no map update with %s within 30s", what)
-			}
-		}
-	}
-	waitFor("two endpoints", func(st mesh.State) bool { return len(st[f].Backends) == 2 })
-	deadline := time.Now().Add(30 * time.Second)
-	for watches.Load() < 2 {
-		if time.Now().After(deadline) {
-			t.Fatal("the informers never watched")
-		}
-		time.Sleep(10 * time.Millisecond)
-	}
+	ag.waitState("two endpoints", func(st mesh.State) bool { return len(st[f].Backends) == 2 })
+	watches.wait(t, 2)
 
 	seen := map[string]int{}
 	for _, r := range runChild(t, cg, "tcp", vip, dials) {
@@ -175,7 +125,7 @@ func TestAgentFollowsTheAPIServer(t *testing.T) {
 	if err := client.DiscoveryV1().EndpointSlices("default").Delete(ctx, "web-b", metav1.DeleteOptions{}); err != nil {
 		t.Fatal(err)
 	}
-	waitFor("only a", func(st mesh.State) bool {
+	ag.waitState("only a", func(st mesh.State) bool {
 		return len(st[f].Backends) == 1 && st[f].Backends[0] == a
 	})
 	for i, r := range runChild(t, cg, "tcp", vip, dials) {
@@ -187,20 +137,12 @@ func TestAgentFollowsTheAPIServer(t *testing.T) {
 	if _, err := client.DiscoveryV1().EndpointSlices("default").Update(ctx, loopbackSlice("web-a", "web", a.Port(), false), metav1.UpdateOptions{}); err != nil {
 		t.Fatal(err)
 	}
-	waitFor("no ready endpoint", func(st mesh.State) bool { _, ok := st[f]; return ok && len(st[f].Backends) == 0 })
+	ag.waitState("no ready endpoint", func(st mesh.State) bool { _, ok := st[f]; return ok && len(st[f].Backends) == 0 })
 	if r := runChild(t, cg, "tcp", vip, 1)[0]; r.Errno != "ECONNREFUSED" {
 		t.Fatalf("dial with no ready endpoint: %+v, want ECONNREFUSED", r)
 	}
 
-	cancel()
-	select {
-	case <-done:
-		if serveErr != nil {
-			t.Fatalf("agent: %v", serveErr)
-		}
-	case <-time.After(30 * time.Second):
-		t.Fatal("agent did not stop within 30s of its context ending")
-	}
+	ag.shutdown()
 	if n := attachedPrograms(t, cgroup, ebpf.AttachCGroupInet4Connect); n != 0 {
 		t.Fatalf("after the agent stopped %d connect4 programs are attached", n)
 	}

@@ -2,13 +2,17 @@ package mesh
 
 import (
 	"bufio"
+	"context"
 	"encoding/json"
 	"errors"
 	"fmt"
+	"io"
 	"net"
+	"net/http"
 	"net/netip"
 	"os"
 	"strconv"
+	"strings"
 	"syscall"
 	"testing"
 	"time"
@@ -25,6 +29,10 @@ const (
 	childOp    = "RAUTA_MESH_TEST_CHILD"
 	childAddr  = "RAUTA_MESH_TEST_ADDR"
 	childCount = "RAUTA_MESH_TEST_COUNT"
+	// childSource is the local address the "http" op binds (a client
+	// pod's address); childHeader is "name: value" it sends.
+	childSource = "RAUTA_MESH_TEST_SOURCE"
+	childHeader = "RAUTA_MESH_TEST_HEADER"
 )
 
 // result is one client operation as the child saw it.
@@ -98,6 +106,19 @@ func child(op, addr, count string) int {
 			}
 			c.Close()
 		}
+		r.Name = strconv.FormatInt(time.Since(start).Nanoseconds()/int64(n), 10)
+		_ = enc.Encode(r)
+	case "http":
+		for range n {
+			_ = enc.Encode(httpGet(addr, os.Getenv(childSource), os.Getenv(childHeader), false))
+		}
+	case "h2c":
+		_ = enc.Encode(httpGet(addr, os.Getenv(childSource), os.Getenv(childHeader), true))
+	case "http-loop":
+		// n GET requests, timed as a whole: on one keep-alive connection,
+		// or (childHeader "Connection: close") a connection each.
+		start := time.Now()
+		r := httpLoop(addr, n, os.Getenv(childHeader) != "")
 		r.Name = strconv.FormatInt(time.Since(start).Nanoseconds()/int64(n), 10)
 		_ = enc.Encode(r)
 	case "tcp6-mapped":
@@ -274,5 +295,79 @@ func dialMapped(addr string) result {
 		n--
 	}
 	r.Name = string(buf[:n])
+	return r
+}
+
+// httpLoop sends n requests to addr and reads their responses, through
+// net/http's client with keep-alive (or without, newConn).
+func httpLoop(addr string, n int, newConn bool) result {
+	var r result
+	tr := &http.Transport{DisableKeepAlives: newConn, MaxIdleConnsPerHost: 1}
+	defer tr.CloseIdleConnections()
+	c := &http.Client{Transport: tr, Timeout: 10 * time.Second}
+	for range n {
+		resp, err := c.Get("http://" + addr + "/")
+		if err != nil {
+			failure(&r, err)
+			return r
+		}
+		_, err = io.Copy(io.Discard, resp.Body)
+		resp.Body.Close()
+		if err != nil || resp.StatusCode != http.StatusOK {
+			r.Err = fmt.Sprintf("status %d, %v", resp.StatusCode, err)
+			return r
+		}
+	}
+	return r
+}
+
+// httpGet sends one GET / to addr from the address source, with header
+// ("Name: value"), on a connection of its own: HTTP/1.1, or with h2c
+// HTTP/2 in clear text with prior knowledge. Name is "STATUS BODY", with
+// h2c "STATUS PROTO BODY".
+func httpGet(addr, source, header string, h2c bool) result {
+	var r result
+	d := net.Dialer{Timeout: 5 * time.Second}
+	if source != "" {
+		d.LocalAddr = &net.TCPAddr{IP: net.ParseIP(source)}
+	}
+	protocols := new(http.Protocols)
+	if h2c {
+		protocols.SetUnencryptedHTTP2(true)
+	} else {
+		protocols.SetHTTP1(true)
+	}
+	tr := &http.Transport{Protocols: protocols, DisableKeepAlives: true, DialContext: func(ctx context.Context, network, a string) (net.Conn, error) {
+		c, err := d.DialContext(ctx, network, a)
+		if err == nil {
+			r.Peer, r.Local = names(c)
+		}
+		return c, err
+	}}
+	defer tr.CloseIdleConnections()
+	req, err := http.NewRequest(http.MethodGet, "http://"+addr+"/", nil)
+	if err != nil {
+		r.Err = err.Error()
+		return r
+	}
+	if name, value, ok := strings.Cut(header, ": "); ok {
+		req.Header.Set(name, value)
+	}
+	resp, err := (&http.Client{Transport: tr, Timeout: 10 * time.Second}).Do(req)
+	if err != nil {
+		failure(&r, err)
+		return r
+	}
+	defer resp.Body.Close()
+	body, err := io.ReadAll(resp.Body)
+	if err != nil {
+		failure(&r, err)
+		return r
+	}
+	r.Name = strconv.Itoa(resp.StatusCode) + " "
+	if h2c {
+		r.Name += resp.Proto + " "
+	}
+	r.Name += strings.TrimSpace(string(body))
 	return r
 }

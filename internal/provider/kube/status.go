@@ -116,8 +116,13 @@ func (w *StatusWriter) update(ctx context.Context, cached, obj client.Object, ke
 }
 
 func (w *StatusWriter) hasOurParents(ps []gwv1.RouteParentStatus) bool {
+	return HasParentsOf(w.ControllerName, ps)
+}
+
+// HasParentsOf reports whether ps holds an entry of controller.
+func HasParentsOf(controller string, ps []gwv1.RouteParentStatus) bool {
 	for _, p := range ps {
-		if string(p.ControllerName) == w.ControllerName {
+		if string(p.ControllerName) == controller {
 			return true
 		}
 	}
@@ -126,10 +131,17 @@ func (w *StatusWriter) hasOurParents(ps []gwv1.RouteParentStatus) bool {
 
 // mergeParents keeps other controllers' entries and replaces RAUTA's.
 func (w *StatusWriter) mergeParents(current, ours []gwv1.RouteParentStatus, now metav1.Time) []gwv1.RouteParentStatus {
+	return MergeParents(w.ControllerName, current, ours, now)
+}
+
+// MergeParents keeps the route parent entries of other controllers and
+// replaces controller's with ours, keeping each condition's
+// lastTransitionTime while its status stays the same.
+func MergeParents(controller string, current, ours []gwv1.RouteParentStatus, now metav1.Time) []gwv1.RouteParentStatus {
 	var out []gwv1.RouteParentStatus
 	old := make(map[string][]metav1.Condition)
 	for _, p := range current {
-		if string(p.ControllerName) == w.ControllerName {
+		if string(p.ControllerName) == controller {
 			old[translate.ParentRefKey(p.ParentRef)] = p.Conditions
 			continue
 		}

@@ -1,0 +1,107 @@
+package mesh
+
+import (
+	"errors"
+	"fmt"
+	"net/netip"
+
+	"github.com/false-systems/rauta/internal/ir"
+	"github.com/false-systems/rauta/internal/translate"
+)
+
+func emptyGamma() gammaConfig {
+	return gammaConfig{snap: &ir.Snapshot{}, frontends: map[netip.AddrPort]*frontendRoutes{}}
+}
+
+// apply writes st into the maps and, with GAMMA on, the GAMMA routes into
+// the proxy, in an order in which no connection is steered to a listener
+// the proxy does not have: listeners for the old and the new steered
+// frontends first, then the maps (which start and stop steering), then
+// the proxy without the listeners only the old frontends used. A
+// connection to a frontend that stops being steered goes straight to
+// its endpoints from then on.
+func (s *syncer) apply(w *watcher, in Input, st State) error {
+	if s.proxy == nil {
+		return s.writer.Apply(st)
+	}
+	res, pods, err := w.gammaInput(in)
+	if err != nil {
+		// Steering is left as it is: the maps are not written with a
+		// State that lost its Steer flags.
+		return fmt.Errorf("read GAMMA routes: %w", err)
+	}
+	mr := translate.TranslateMesh(res)
+	next := buildGamma(st, mr, s.proxy4.IsValid(), s.proxy6.IsValid())
+	var errs []error
+	if err := s.proxy.apply(union(s.gamma, next), pods); err != nil {
+		// The proxy kept what it served: steer only its frontends, and
+		// try the new routes again at the next sync.
+		errs = append(errs, fmt.Errorf("mesh proxy: %w", err))
+		for f, e := range st {
+			if e.Steer && s.gamma.frontends[netip.AddrPortFrom(f.Addr, f.Port)] == nil {
+				e.Steer = false
+				st[f] = e
+			}
+		}
+		next = s.gamma
+	}
+	// The programs learn the proxy's address only now: frontends that
+	// pinned maps still flag as steered (an earlier agent's) went to
+	// their endpoints until the proxy had listeners for them.
+	if !s.steering {
+		if err := s.setProxy(s.proxy4, s.proxy6); err != nil {
+			return errors.Join(append(errs, fmt.Errorf("set the proxy address: %w", err))...)
+		}
+		s.steering = true
+	}
+	if err := s.writer.Apply(st); err != nil {
+		errs = append(errs, err)
+	}
+	if !covers(next, s.gamma) {
+		if err := s.proxy.apply(next, pods); err != nil {
+			errs = append(errs, fmt.Errorf("mesh proxy: %w", err))
+		}
+	}
+	s.gamma = next
+	if s.routeStatus != nil {
+		s.routeStatus.post(statusJob{routes: res.HTTPRoutes, status: mr.Status})
+	}
+	s.mu.Lock()
+	s.meshStatus = mr.Status
+	s.mu.Unlock()
+	return errors.Join(errs...)
+}
+
+// routeParentStatus is one GAMMA parentRef's conditions in /status.
+type routeParentStatus struct {
+	Route      string            `json:"route"`
+	Parent     string            `json:"parent"`
+	Conditions map[string]string `json:"conditions"`
+}
+
+// gammaRouteStatus is the status the mesh computed for each HTTPRoute
+// parentRef to a Service (controller translate.MeshControllerName), as
+// "Status Reason: message" by condition type.
+func gammaRouteStatus(st *translate.Status) []routeParentStatus {
+	out := []routeParentStatus{}
+	if st == nil {
+		return out
+	}
+	for _, r := range st.HTTPRoutes {
+		for _, p := range r.Status.Parents {
+			ns := r.Namespace
+			if p.ParentRef.Namespace != nil {
+				ns = string(*p.ParentRef.Namespace)
+			}
+			e := routeParentStatus{Route: r.Namespace + "/" + r.Name, Parent: "Service " + ns + "/" + string(p.ParentRef.Name), Conditions: map[string]string{}}
+			if p.ParentRef.Port != nil {
+				e.Parent += fmt.Sprintf(" port %d", *p.ParentRef.Port)
+			}
+			for _, c := range p.Conditions {
+				e.Conditions[c.Type] = fmt.Sprintf("%s %s: %s", c.Status, c.Reason, c.Message)
+			}
+			out = append(out, e)
+		}
+	}
+	return out
+}
