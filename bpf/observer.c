@@ -10,7 +10,9 @@
 // CAPTURE_LEN, or CAPTURE_MAX for longer request segments), the 4-tuple,
 // the TCP sequence and acknowledgment numbers and a CLOCK_MONOTONIC
 // timestamp into a ring buffer. Segments with RST set are reported without
-// payload so userspace can see resets.
+// payload so userspace can see resets. Connections that start with the
+// HTTP/2 client preface (h2c) are remembered in h2_conns and all their
+// segments are reported, since HPACK needs every header block in order.
 //
 // They never drop, redirect or modify a packet: every path returns
 // TC_ACT_UNSPEC / XDP_PASS. What they cannot deliver (ring buffer full) is
@@ -52,6 +54,7 @@ enum direction {
 enum event_kind {
 	KIND_PAYLOAD = 1, // payload starts with an HTTP/1.x request or status line
 	KIND_RESET = 2,   // segment with RST set (no payload copied)
+	KIND_H2 = 3,      // segment of an h2c connection (from its client preface on)
 };
 
 enum stat_index {
@@ -92,6 +95,55 @@ struct event_large {
 	__u8 data[CAPTURE_MAX];
 };
 
+// h2c connections, one entry per direction, keyed by the segment's
+// 4-tuple as seen in that direction. An entry is made for both directions
+// when a client segment starts with the HTTP/2 client preface ("PRI *
+// HT..."); from then on every segment of the connection with payload (or
+// FIN) is reported, whatever it starts with: HPACK state is only known to
+// userspace if it sees every header block in order. Only connections seen
+// from their preface are marked: mid-connection HPACK state is unknowable.
+// A direction's entry goes with its FIN, both with a RST; LRU evicts the
+// rest (connections that ended while the observer was not looking).
+// 16384 entries = 8192 connections, ~2 MiB of kernel memory.
+//
+// The value follows the direction's frame headers (h2_segment): a segment
+// longer than the capture window may hold frame headers past it (the veth
+// hands TC whole GSO segments of up to 64 KB, several 16 KB DATA frames),
+// and userspace needs every frame header to stay in step.
+struct h2key {
+	__u32 saddr[4];
+	__u32 daddr[4];
+	__u16 sport;
+	__u16 dport;
+	__u32 family; // wider than needed: no padding bytes in the key
+};
+
+#define H2_CONNS 16384
+
+// What the kernel knows of one direction's frames.
+struct h2dir {
+	__u32 next_hdr; // sequence number of the next frame header
+	__u32 seen_end; // sequence number after the last byte seen
+	__u8 valid;     // next_hdr and seen_end are known
+	__u8 part_n;    // bytes of a frame header split by a segment's end (at next_hdr)
+	__u8 fresh;     // the server's direction, before its first segment
+	__u8 _pad;
+	__u8 part[8];
+};
+
+// Frame headers read per segment, and records per segment for frame
+// headers past the window: beyond them the direction is given up
+// (valid = 0) and userspace counts the connection as desynchronised.
+#define H2_MAX_WALK 128
+#define H2_MAX_SUB 8
+
+struct {
+	__uint(type, BPF_MAP_TYPE_LRU_HASH);
+	__uint(max_entries, H2_CONNS);
+	__type(key, struct h2key);
+	__type(value, struct h2dir);
+} h2_conns SEC(".maps");
+
 // Reference the event structs from globals so they land in BTF and bpf2go
 // can generate their Go twins (ObserverEvent); programs never touch them.
 const struct event *unused_event __attribute__((unused));
@@ -103,6 +155,11 @@ const struct event_large *unused_event_large __attribute__((unused));
 // at tens of thousands of requests per second is most of its CPU.
 // Userspace sets it at load time; 0 wakes on every event.
 volatile const __u64 wakeup_bytes = 2 << 20;
+
+// Follow h2c connections (h2_conns below). Userspace clears it at load
+// time to leave HTTP/2 out: the map lookup it costs every non-HTTP/1
+// segment with payload (~25 ns in BPF_PROG_TEST_RUN) is then skipped.
+volatile const __u8 follow_h2 = 1;
 
 // Bytes a record of size n takes in the ring: the 8-byte record header
 // plus the record, rounded up to 8.
@@ -248,21 +305,16 @@ struct {
 	__type(value, struct event_large);
 } scratch SEC(".maps");
 
-// emit_large reports a request segment longer than CAPTURE_LEN with up to
-// CAPTURE_MAX payload bytes, in a record sized to what was captured.
-static __always_inline void emit_large(struct pkt *p, const struct tuple *t, const struct meta *m, __u32 off) {
+// emit_at reports cap bytes (0..CAPTURE_MAX) of the payload from offset
+// off as a record described by m (h2c: a part of a segment, with its own
+// sequence number and length).
+static __always_inline void emit_at(struct pkt *p, const struct tuple *t, const struct meta *m, __u32 off, __u32 cap) {
 	__u32 zero = 0;
 	struct event_large *e = bpf_map_lookup_elem(&scratch, &zero);
 	if (!e)
 		return;
 	fill((struct event *)e, t, m);
-	__u32 n = m->payload_len;
-	if (n > CAPTURE_MAX) {
-		n = CAPTURE_MAX;
-		count(STAT_TRUNCATED);
-	}
-	// Bound n for the verifier: 1 <= n <= CAPTURE_MAX.
-	n &= (CAPTURE_MAX << 1) - 1;
+	__u32 n = cap & ((CAPTURE_MAX << 1) - 1);
 	if (n > CAPTURE_MAX)
 		n = CAPTURE_MAX;
 	if (n < 1 || load(p->ctx, p->xdp, off, e->data, n) != 0)
@@ -274,6 +326,266 @@ static __always_inline void emit_large(struct pkt *p, const struct tuple *t, con
 		return;
 	}
 	count(STAT_EVENTS);
+}
+
+// emit_large reports a request segment longer than CAPTURE_LEN with up to
+// CAPTURE_MAX payload bytes, in a record sized to what was captured.
+static __always_inline void emit_large(struct pkt *p, const struct tuple *t, const struct meta *m, __u32 off) {
+	__u32 n = m->payload_len;
+	if (n > CAPTURE_MAX) {
+		n = CAPTURE_MAX;
+		count(STAT_TRUNCATED);
+	}
+	emit_at(p, t, m, off, n);
+}
+
+// h2_needs_payload: frame types whose payload userspace reads (HEADERS,
+// RST_STREAM, PUSH_PROMISE, GOAWAY, CONTINUATION); of the others it needs
+// only the header.
+static __always_inline int h2_needs_payload(__u8 type) {
+	return type == 1 || type == 3 || type == 5 || type == 7 || type == 9;
+}
+
+// h2walk is h2_segment's per-CPU scratch: the frame headers found in a
+// segment, and room to reassemble a split header.
+struct h2walk {
+	__u32 rel[H2_MAX_WALK]; // offset of the frame header in the segment
+	__u8 type[H2_MAX_WALK]; // its frame type (0xff: a header split by the segment's end)
+	__u8 hdr[16];
+	// Headers found, and the first past the window (H2_MAX_WALK: none).
+	// Kept here, not in registers, so that the walk's many exits reach
+	// the emitting code in one state the verifier can prune.
+	__u32 n, first;
+	// The segment, handed to h2_tc/h2_xdp (global functions take only
+	// the context and scalars).
+	struct tuple t;
+	struct meta m;
+	struct h2key k;
+	struct meta sm; // the record being made (kept off the stack: 512 bytes for handle and this)
+};
+
+struct {
+	__uint(type, BPF_MAP_TYPE_PERCPU_ARRAY);
+	__uint(max_entries, 1);
+	__type(key, __u32);
+	__type(value, struct h2walk);
+} h2scratch SEC(".maps");
+
+// h2_control_start: the segment starts with a connection-level control
+// frame (SETTINGS, PING or WINDOW_UPDATE on stream 0, of its valid
+// length). The server's first bytes can go by before the client's
+// preface marks the connection (gRPC servers send their SETTINGS as they
+// accept); they cannot hold a header block (no request has reached the
+// server), so the server's first segment seen may start its direction
+// when it starts with such a frame. userspace applies the same rule.
+static __always_inline int h2_control_start(struct pkt *p, struct h2walk *w, __u32 off) {
+	if (load(p->ctx, p->xdp, off, w->hdr, 9) < 0)
+		return 0;
+	__u32 flen = (__u32)w->hdr[0] << 16 | (__u32)w->hdr[1] << 8 | w->hdr[2];
+	if (w->hdr[5] | w->hdr[6] | w->hdr[7] | w->hdr[8])
+		return 0;
+	switch (w->hdr[3]) {
+	case 4:
+		return flen % 6 == 0 && flen <= 16384;
+	case 6:
+		return flen == 8;
+	case 8:
+		return flen == 4;
+	}
+	return 0;
+}
+
+// h2_segment reports a segment of an h2c connection: its first
+// CAPTURE_MAX bytes, and when it is longer, a record for each frame
+// header past them (the header alone, or up to CAPTURE_MAX bytes of the
+// frame when userspace needs its payload). Each record says where it
+// starts (seq) and how many segment bytes it stands for (payload_len),
+// ending where the next record starts, so that the bytes userspace does
+// not get lie inside frames it skips. It walks the direction's frame
+// headers from st->next_hdr; a segment seen already (the other hook of a
+// router, a retransmission) is not reported again, and after a gap the
+// walk is given up and segments are reported plainly.
+static __always_inline void h2_segment(struct pkt *p, struct h2walk *w, __u32 off, struct h2dir *st) {
+	const struct tuple *t = &w->t;
+	const struct meta *m = &w->m;
+	__u32 len = m->payload_len;
+	__u32 win = len < CAPTURE_MAX ? len : CAPTURE_MAX;
+	if (len > CAPTURE_MAX)
+		count(STAT_TRUNCATED);
+	if (!st->valid || len == 0) {
+		emit_at(p, t, m, off, win);
+		return;
+	}
+	__u32 seq = m->seq;
+	if ((__s32)(seq + len - st->seen_end) <= 0)
+		return; // reported at its first sighting
+	if ((__s32)(seq - st->seen_end) > 0 && !(st->fresh && h2_control_start(p, w, off))) {
+		st->valid = 0; // bytes missed: the frame positions are lost
+		emit_at(p, t, m, off, win);
+		return;
+	}
+	if ((__s32)(seq - st->seen_end) > 0)
+		st->next_hdr = seq; // the server's start, past its missed SETTINGS
+	st->fresh = 0;
+	st->seen_end = seq + len;
+	__s64 rel = (__s32)(st->next_hdr - seq); // next header, from the segment's start
+	__u32 n = 0;
+	w->n = 0;
+	w->first = H2_MAX_WALK;
+	if (rel < 0) {
+		// A header split by the previous segment's end: its first
+		// bytes are in st->part, the rest start this segment.
+		__u32 have = st->part_n;
+		__u32 need = 9 - have;
+		if (have < 1 || have > 8 || (__s64)have != -rel || len < need) {
+			st->valid = 0;
+			goto out;
+		}
+		__builtin_memcpy(w->hdr, st->part, 8);
+		// ((x - 1) & 7) + 1: 1..8 in the verifier's eyes as well.
+		if (load(p->ctx, p->xdp, off, &w->hdr[have & 7], ((need - 1) & 7) + 1) < 0) {
+			st->valid = 0;
+			goto out;
+		}
+		st->part_n = 0;
+		rel += 9 + ((__u32)w->hdr[0] << 16 | (__u32)w->hdr[1] << 8 | w->hdr[2]);
+		st->next_hdr = seq + rel;
+	}
+	// The walk: one header read per frame and nothing decided in the
+	// loop but the first header past the window, so that the verifier
+	// follows few paths through it.
+	for (int i = 0; i < H2_MAX_WALK; i++) {
+		if (rel + 9 > len)
+			break;
+		__u32 r = rel;
+		if (load(p->ctx, p->xdp, off + r, w->hdr, 9) < 0) {
+			st->valid = 0;
+			goto out;
+		}
+		w->rel[i & (H2_MAX_WALK - 1)] = r;
+		w->type[i & (H2_MAX_WALK - 1)] = w->hdr[3];
+		n = i + 1;
+		w->n = n;
+		if (r >= win && w->first == H2_MAX_WALK)
+			w->first = i; // the first header past the window
+		rel += 9 + ((__u32)w->hdr[0] << 16 | (__u32)w->hdr[1] << 8 | w->hdr[2]);
+		st->next_hdr = seq + rel;
+	}
+	if (rel < len && rel + 9 > len && n < H2_MAX_WALK) {
+		// A header split by this segment's end: keep its first bytes
+		// for the next segment.
+		__u32 r = rel, k = len - r;
+		if (k < 1 || k > 8 || load(p->ctx, p->xdp, off + r, st->part, ((k - 1) & 7) + 1) < 0) {
+			st->valid = 0;
+			goto out;
+		}
+		st->part_n = k;
+		w->rel[n & (H2_MAX_WALK - 1)] = r;
+		w->type[n & (H2_MAX_WALK - 1)] = 0xff;
+		if (r >= win && w->first == H2_MAX_WALK)
+			w->first = n;
+		w->n = n + 1;
+	} else if (rel < len) {
+		st->valid = 0; // more frames than walked: the rest is unknown
+	}
+	{
+		// A frame userspace reads (a header block) that the window
+		// cuts gets a record of its own too, so that the first
+		// record's cut lies in a frame userspace skips. (Decided here,
+		// not in the walk: a branch more per walked frame multiplies
+		// the verifier's paths.)
+		__u32 f = *(volatile __u32 *)&w->first, nn = *(volatile __u32 *)&w->n;
+		if (nn > H2_MAX_WALK)
+			nn = H2_MAX_WALK;
+		__u32 k = f < nn ? f : nn;
+		if (k >= 1) {
+			k--;
+			__u32 start = w->rel[k & (H2_MAX_WALK - 1)];
+			__u32 end = f < nn ? w->rel[f & (H2_MAX_WALK - 1)] : len;
+			if (start < win && end > win && h2_needs_payload(w->type[k & (H2_MAX_WALK - 1)]))
+				w->first = k;
+		}
+	}
+out:;
+	// The segment's first record ends where the first record past the
+	// window starts; those follow, each running to the next one's start
+	// or the segment's end.
+	// Read back through volatile: the compiler would otherwise reuse the
+	// values it stored, and the verifier would follow each exit of the
+	// walk separately.
+	__u32 first = *(volatile __u32 *)&w->first;
+	n = *(volatile __u32 *)&w->n;
+	if (n > H2_MAX_WALK)
+		n = H2_MAX_WALK;
+	struct meta *sm = &w->sm;
+	*sm = *m;
+	__u32 cap = win;
+	if (first < n) {
+		sm->payload_len = w->rel[first & (H2_MAX_WALK - 1)];
+		if (cap > sm->payload_len)
+			cap = sm->payload_len;
+	}
+	emit_at(p, t, sm, off, cap);
+	for (int j = 0; j < H2_MAX_SUB; j++) {
+		__u32 idx = first + j;
+		if (idx >= n)
+			break;
+		if (j == H2_MAX_SUB - 1 && idx + 1 < n)
+			st->valid = 0; // more headers past the window than records
+		__u32 r = w->rel[idx & (H2_MAX_WALK - 1)];
+		__u32 next = idx + 1 < n ? w->rel[(idx + 1) & (H2_MAX_WALK - 1)] : len;
+		__u8 type = w->type[idx & (H2_MAX_WALK - 1)];
+		sm->seq = seq + r;
+		sm->payload_len = next - r;
+		cap = 9;
+		if (type == 0xff || h2_needs_payload(type))
+			cap = next - r; // a split header, or a payload userspace reads
+		emit_at(p, t, sm, off + r, cap);
+	}
+}
+
+// h2_run reports the segment described in h2scratch and ends its
+// direction's entry at a FIN.
+static __always_inline int h2_run(void *ctx, int xdp, __u32 off) {
+	__u32 zero = 0;
+	struct h2walk *w = bpf_map_lookup_elem(&h2scratch, &zero);
+	if (!w)
+		return 0;
+	struct h2dir *st = bpf_map_lookup_elem(&h2_conns, &w->k);
+	if (!st)
+		return 0;
+	struct pkt p = {.ctx = ctx, .xdp = xdp};
+	h2_segment(&p, w, off, st);
+	if (w->m.flags & 0x01)
+		bpf_map_delete_elem(&h2_conns, &w->k); // FIN: nothing more comes this way
+	return 0;
+}
+
+// h2_tc and h2_xdp are global functions: the verifier checks them once,
+// on their own, instead of once for every path through handle() that
+// reaches them (the frame walk made that 515k instructions and 3 s per
+// program to verify).
+__attribute__((noinline)) int h2_tc(struct __sk_buff *skb, __u32 off) {
+	return h2_run(skb, 0, off);
+}
+
+__attribute__((noinline)) int h2_xdp(struct xdp_md *ctx, __u32 off) {
+	return h2_run(ctx, 1, off);
+}
+
+// h2_keys fills the h2c map keys of the segment's direction and of the
+// reverse one.
+static __always_inline void h2_keys(struct h2key *k, struct h2key *rk, const struct tuple *t, const struct tcphdr *tcp) {
+	__builtin_memcpy(k->saddr, t->saddr, sizeof(t->saddr));
+	__builtin_memcpy(k->daddr, t->daddr, sizeof(t->daddr));
+	k->sport = tcp->source;
+	k->dport = tcp->dest;
+	k->family = t->family;
+	__builtin_memcpy(rk->saddr, t->daddr, sizeof(t->daddr));
+	__builtin_memcpy(rk->daddr, t->saddr, sizeof(t->saddr));
+	rk->sport = tcp->dest;
+	rk->dport = tcp->source;
+	rk->family = t->family;
 }
 
 static __always_inline void handle(struct pkt *p, __u32 ifindex, __u8 dir) {
@@ -339,24 +651,60 @@ static __always_inline void handle(struct pkt *p, __u32 ifindex, __u8 dir) {
 
 	__u8 kind;
 	int resp = 0;
+	// The h2c key of this direction (k) and of the other (rk), built only
+	// on the paths that need them.
+	struct h2key k = {}, rk = {};
+	struct h2dir *h2 = NULL;
 	if (flags & 0x04) {
 		kind = KIND_RESET;
 		payload_len = 0;
+		if (follow_h2) {
+			h2_keys(&k, &rk, &t, tcp);
+			bpf_map_delete_elem(&h2_conns, &k);
+			bpf_map_delete_elem(&h2_conns, &rk);
+		}
 	} else {
-		// Bare ACKs, and anything shorter than the shortest request or
-		// status line prefix we match, leave here: no more work.
-		if (payload_len < 8)
+		// Bare ACKs leave here: no more work, no map lookup.
+		if (payload_len == 0 && !(flags & 0x01))
 			return;
 		__u64 hbuf;
-		__u64 *head = header(p, off, &hbuf, sizeof(hbuf));
-		if (!head)
+		__u64 *head = NULL;
+		if (payload_len >= 8)
+			head = header(p, off, &hbuf, sizeof(hbuf));
+		if (head && looks_http(*head)) {
+			kind = KIND_PAYLOAD;
+			resp = (*head & MASK(7)) == W7("HTTP/1.");
+		} else if (!follow_h2) {
+			if (payload_len >= 8)
+				count(STAT_NON_HTTP);
 			return;
-		if (!looks_http(*head)) {
-			count(STAT_NON_HTTP);
-			return;
+		} else {
+			h2_keys(&k, &rk, &t, tcp);
+			h2 = bpf_map_lookup_elem(&h2_conns, &k);
+			__u32 seq = bpf_ntohl(tcp->seq);
+			// A preface marks the connection, unless it is the
+			// one already marked, seen again (the router's other
+			// hook): marking again would rewind the server's
+			// state past frames it has sent meanwhile.
+			if (head && *head == W8("PRI * HT") && (!h2 || (__s32)(seq - h2->seen_end) >= 0)) {
+				// The client's frames start after the 24-byte
+				// preface, the server's where the preface's ACK
+				// says (it cannot have sent a header block before
+				// the client's first request).
+				__u32 ack = bpf_ntohl(tcp->ack_seq);
+				struct h2dir c = {.next_hdr = seq + 24, .seen_end = seq, .valid = 1};
+				struct h2dir s = {.next_hdr = ack, .seen_end = ack, .valid = (flags & 0x10) != 0, .fresh = 1};
+				bpf_map_update_elem(&h2_conns, &k, &c, BPF_ANY);
+				bpf_map_update_elem(&h2_conns, &rk, &s, BPF_ANY);
+				h2 = bpf_map_lookup_elem(&h2_conns, &k);
+			}
+			if (!h2) {
+				if (payload_len >= 8)
+					count(STAT_NON_HTTP);
+				return;
+			}
+			kind = KIND_H2;
 		}
-		kind = KIND_PAYLOAD;
-		resp = (*head & MASK(7)) == W7("HTTP/1.");
 	}
 	struct meta m = {
 		.seq = bpf_ntohl(tcp->seq),
@@ -376,7 +724,23 @@ static __always_inline void handle(struct pkt *p, __u32 ifindex, __u8 dir) {
 	// than double the response hook's cost (measured: ~85 -> ~260 ns in
 	// BPF_PROG_TEST_RUN for a 1 KiB response) and the ring space it takes.
 	// A response that is missed is never mis-paired (userspace pairs by
-	// sequence numbers); its request is counted as unpaired.
+	// sequence numbers); its request is counted as unpaired. h2c segments
+	// of either direction take the large window: a header block cut by the
+	// window desynchronises the connection's HPACK state.
+	if (h2) {
+		__u32 zero = 0;
+		struct h2walk *w = bpf_map_lookup_elem(&h2scratch, &zero);
+		if (!w)
+			return;
+		w->t = t;
+		w->m = m;
+		w->k = k;
+		if (p->xdp)
+			h2_xdp(p->ctx, off);
+		else
+			h2_tc(p->ctx, off);
+		return;
+	}
 	if (payload_len > CAPTURE_LEN && !resp)
 		emit_large(p, &t, &m, off);
 	else

@@ -53,16 +53,82 @@ type ObserverEventLarge struct {
 	Data       [4096]uint8
 }
 
+type ObserverH2dir struct {
+	_       structs.HostLayout
+	NextHdr uint32
+	SeenEnd uint32
+	Valid   uint8
+	PartN   uint8
+	Fresh   uint8
+	Pad     uint8
+	Part    [8]uint8
+}
+
+type ObserverH2key struct {
+	_      structs.HostLayout
+	Saddr  [4]uint32
+	Daddr  [4]uint32
+	Sport  uint16
+	Dport  uint16
+	Family uint32
+}
+
+type ObserverH2walk struct {
+	_     structs.HostLayout
+	Rel   [128]uint32
+	Type  [128]uint8
+	Hdr   [16]uint8
+	N     uint32
+	First uint32
+	T     struct {
+		_      structs.HostLayout
+		Saddr  [4]uint32
+		Daddr  [4]uint32
+		Family uint8
+		_      [3]byte
+	}
+	M struct {
+		_          structs.HostLayout
+		Seq        uint32
+		Ack        uint32
+		PayloadLen uint32
+		Ifindex    uint32
+		Sport      uint16
+		Dport      uint16
+		Dir        uint8
+		Kind       uint8
+		Flags      uint8
+		_          [1]byte
+	}
+	K  ObserverH2key
+	Sm struct {
+		_          structs.HostLayout
+		Seq        uint32
+		Ack        uint32
+		PayloadLen uint32
+		Ifindex    uint32
+		Sport      uint16
+		Dport      uint16
+		Dir        uint8
+		Kind       uint8
+		Flags      uint8
+		_          [1]byte
+	}
+}
+
 // Names of all BPF objects in the ELF.
 //
 // Used for safe lookups in a Collection or CollectionSpec.
 const (
 	ObserverMapEvents             = "events"
+	ObserverMapH2Conns            = "h2_conns"
+	ObserverMapH2scratch          = "h2scratch"
 	ObserverMapScratch            = "scratch"
 	ObserverMapStats              = "stats"
 	ObserverProgObserveTcEgress   = "observe_tc_egress"
 	ObserverProgObserveTcIngress  = "observe_tc_ingress"
 	ObserverProgObserveXdpIngress = "observe_xdp_ingress"
+	ObserverVarFollowH2           = "follow_h2"
 	ObserverVarUnusedEvent        = "unused_event"
 	ObserverVarUnusedEventLarge   = "unused_event_large"
 	ObserverVarWakeupBytes        = "wakeup_bytes"
@@ -119,15 +185,18 @@ type ObserverProgramSpecs struct {
 //
 // It can be passed ebpf.CollectionSpec.Assign.
 type ObserverMapSpecs struct {
-	Events  *ebpf.MapSpec `ebpf:"events"`
-	Scratch *ebpf.MapSpec `ebpf:"scratch"`
-	Stats   *ebpf.MapSpec `ebpf:"stats"`
+	Events    *ebpf.MapSpec `ebpf:"events"`
+	H2Conns   *ebpf.MapSpec `ebpf:"h2_conns"`
+	H2scratch *ebpf.MapSpec `ebpf:"h2scratch"`
+	Scratch   *ebpf.MapSpec `ebpf:"scratch"`
+	Stats     *ebpf.MapSpec `ebpf:"stats"`
 }
 
 // ObserverVariableSpecs contains global variables before they are loaded into the kernel.
 //
 // It can be passed ebpf.CollectionSpec.Assign.
 type ObserverVariableSpecs struct {
+	FollowH2         *ebpf.VariableSpec `ebpf:"follow_h2"`
 	UnusedEvent      *ebpf.VariableSpec `ebpf:"unused_event"`
 	UnusedEventLarge *ebpf.VariableSpec `ebpf:"unused_event_large"`
 	WakeupBytes      *ebpf.VariableSpec `ebpf:"wakeup_bytes"`
@@ -153,14 +222,18 @@ func (o *ObserverObjects) Close() error {
 //
 // It can be passed to LoadObserverObjects or ebpf.CollectionSpec.LoadAndAssign.
 type ObserverMaps struct {
-	Events  *ebpf.Map `ebpf:"events"`
-	Scratch *ebpf.Map `ebpf:"scratch"`
-	Stats   *ebpf.Map `ebpf:"stats"`
+	Events    *ebpf.Map `ebpf:"events"`
+	H2Conns   *ebpf.Map `ebpf:"h2_conns"`
+	H2scratch *ebpf.Map `ebpf:"h2scratch"`
+	Scratch   *ebpf.Map `ebpf:"scratch"`
+	Stats     *ebpf.Map `ebpf:"stats"`
 }
 
 func (m *ObserverMaps) Close() error {
 	return _ObserverClose(
 		m.Events,
+		m.H2Conns,
+		m.H2scratch,
 		m.Scratch,
 		m.Stats,
 	)
@@ -170,6 +243,7 @@ func (m *ObserverMaps) Close() error {
 //
 // It can be passed to LoadObserverObjects or ebpf.CollectionSpec.LoadAndAssign.
 type ObserverVariables struct {
+	FollowH2         *ebpf.Variable `ebpf:"follow_h2"`
 	UnusedEvent      *ebpf.Variable `ebpf:"unused_event"`
 	UnusedEventLarge *ebpf.Variable `ebpf:"unused_event_large"`
 	WakeupBytes      *ebpf.Variable `ebpf:"wakeup_bytes"`

@@ -52,8 +52,11 @@ type Config struct {
 	// TraceQueueSize bounds the spans waiting for export
 	// (RAUTA_TRACE_QUEUE_SIZE).
 	TraceQueueSize int
-	JSONEvents     bool // RAUTA_JSON_EVENTS: processor events on stdout
-	JSONExchanges  bool // RAUTA_JSON_EXCHANGES: every exchange on stdout
+	// HTTP2: follow h2c connections from their client preface and decode
+	// them (RAUTA_HTTP2, on).
+	HTTP2         bool
+	JSONEvents    bool // RAUTA_JSON_EVENTS: processor events on stdout
+	JSONExchanges bool // RAUTA_JSON_EXCHANGES: every exchange on stdout
 
 	EnrichFile string // RAUTA_ENRICH_FILE: static IP map (YAML/JSON)
 	Kube       string // RAUTA_KUBE: auto (in-cluster if possible), on, off
@@ -97,6 +100,7 @@ func Defaults() Config {
 		// of batching holds without drops.
 		TraceQueueSize: 2048,
 		JSONEvents:     true,
+		HTTP2:          true,
 		Kube:           "auto",
 		RingBytes:      8 << 20,
 		// A quarter of the ring: below it the reader's poll picks records
@@ -152,6 +156,7 @@ func (c *Config) RegisterFlags(fs *flag.FlagSet) {
 	fs.BoolVar(&c.Traces, "traces", e.boolean("RAUTA_TRACES", d.Traces), "with an OTLP endpoint, export a SERVER span for each exchange whose request carried a sampled W3C traceparent, in the caller's trace, to <endpoint>/v1/traces (env RAUTA_TRACES)")
 	fs.Float64Var(&c.TraceSampleRatio, "trace-sample-ratio", e.float("RAUTA_TRACE_SAMPLE_RATIO", d.TraceSampleRatio), "share (0 to 1) of exchanges without a traceparent that start a trace of their own; 0 never invents traces (env RAUTA_TRACE_SAMPLE_RATIO)")
 	fs.IntVar(&c.TraceQueueSize, "trace-queue-size", e.integer("RAUTA_TRACE_QUEUE_SIZE", d.TraceQueueSize), "spans waiting for export at most; past it spans are dropped and counted in rauta_observer_spans_dropped_total (env RAUTA_TRACE_QUEUE_SIZE)")
+	fs.BoolVar(&c.HTTP2, "http2", e.boolean("RAUTA_HTTP2", d.HTTP2), "decode h2c (cleartext HTTP/2, gRPC) connections seen from their client preface; off saves a kernel map lookup per non-HTTP/1 segment (env RAUTA_HTTP2)")
 	fs.BoolVar(&c.JSONEvents, "json-events", e.boolean("RAUTA_JSON_EVENTS", d.JSONEvents), "write processor events as JSON lines to stdout (env RAUTA_JSON_EVENTS)")
 	fs.BoolVar(&c.JSONExchanges, "json-exchanges", e.boolean("RAUTA_JSON_EXCHANGES", false), "write every paired exchange as a JSON line to stdout (env RAUTA_JSON_EXCHANGES)")
 	fs.StringVar(&c.EnrichFile, "enrich-file", e.str("RAUTA_ENRICH_FILE", ""), "static IP -> pod/namespace/service map, YAML or JSON (env RAUTA_ENRICH_FILE)")

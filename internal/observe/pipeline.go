@@ -13,6 +13,7 @@ import (
 	"github.com/false-systems/rauta/internal/observe/detect"
 	"github.com/false-systems/rauta/internal/observe/enrich"
 	"github.com/false-systems/rauta/internal/observe/export"
+	"github.com/false-systems/rauta/internal/observe/h2parse"
 	"github.com/false-systems/rauta/internal/observe/httpparse"
 	"github.com/false-systems/rauta/internal/observe/pair"
 	"github.com/false-systems/rauta/internal/observe/route"
@@ -24,6 +25,8 @@ import (
 type pipeline struct {
 	ctx      context.Context
 	pairer   *pair.Pairer
+	h2       *h2parse.Tracker // h2c connections (KindH2 segments)
+	h2seg    h2parse.Segment
 	resolver enrich.Resolver
 	// routes, when the resolver knows services' routes (HTTPRoute path
 	// prefixes), labels matching targets with them ahead of templates.
@@ -155,6 +158,7 @@ func newPipeline(ctx context.Context, o pipelineOptions) *pipeline {
 		MaxConns: o.cfg.MaxConns, MaxPending: o.cfg.MaxPending, RequestTimeout: o.cfg.RequestTimeout,
 		Overdue: p.onOverdue, OverdueAfter: overdueAfter(o.cfg),
 	}, p.onExchange)
+	p.h2 = newH2(o.cfg, p)
 	return p
 }
 
@@ -188,8 +192,13 @@ const maxPerSegment = 64
 // messages; the ones after the first are read when the capture holds them
 // and the previous message's length is known from its head.
 func (p *pipeline) handle(ev *capture.Event) {
+	if ev.Kind == capture.KindH2 {
+		p.h2Segment(ev)
+		return
+	}
 	if ev.Kind == capture.KindReset {
 		p.pairer.Reset(ev.TimestampNS, ev.Src, ev.Dst)
+		p.h2.Reset(ev.TimestampNS, ev.Src, ev.Dst)
 		if isRefusal(ev) {
 			p.refused(ev)
 		}
@@ -418,6 +427,7 @@ func (p *pipeline) tick(now uint64, kernel capture.KernelStats, decodeErrors uin
 	p.drainTLS()
 	p.tlsStats()
 	p.pairer.Expire(now)
+	p.h2.Expire(now)
 	if p.ifaces != nil {
 		// Connections of deleted interfaces (pods gone) are released
 		// here: only this goroutine touches the pairer.
@@ -432,6 +442,7 @@ func (p *pipeline) tick(now uint64, kernel capture.KernelStats, decodeErrors uin
 
 func (p *pipeline) publish() {
 	p.local.Pair = p.pairer.Stats()
+	p.local.H2 = p.h2.Stats()
 	p.local.LabelOverflows = p.limiter.Overflows()
 	p.local.LabelEvictions = p.limiter.Evictions()
 	if p.json != nil {

@@ -46,7 +46,7 @@ func Run(ctx context.Context, cfg Config, logger *slog.Logger) (err error) {
 		return err
 	}
 
-	objs, err := capture.Load(capture.LoadOptions{XDP: mode == capture.ModeXDP, RingBytes: uint32(cfg.RingBytes), WakeupBytes: uint64(cfg.RingWakeupBytes)})
+	objs, err := capture.Load(capture.LoadOptions{XDP: mode == capture.ModeXDP, RingBytes: uint32(cfg.RingBytes), WakeupBytes: uint64(cfg.RingWakeupBytes), NoH2: !cfg.HTTP2})
 	if err != nil {
 		return fmt.Errorf("observe: %w", err)
 	}

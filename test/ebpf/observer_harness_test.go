@@ -53,16 +53,19 @@ type record struct {
 	ErrorRate       float64 `json:"error_rate"`
 }
 
-func (b *syncBuffer) records(t *testing.T) []record {
+func (b *syncBuffer) records(t *testing.T) []record { return jsonLines[record](t, b) }
+
+// jsonLines decodes every JSON line the observer wrote so far as T.
+func jsonLines[T any](t *testing.T, b *syncBuffer) []T {
 	t.Helper()
 	b.mu.Lock()
 	data := append([]byte(nil), b.buf.Bytes()...)
 	b.mu.Unlock()
-	var out []record
+	var out []T
 	sc := bufio.NewScanner(bytes.NewReader(data))
 	sc.Buffer(make([]byte, 1<<20), 1<<20)
 	for sc.Scan() {
-		var r record
+		var r T
 		if err := json.Unmarshal(sc.Bytes(), &r); err != nil {
 			t.Fatalf("observer wrote a bad JSON line %q: %v", sc.Text(), err)
 		}

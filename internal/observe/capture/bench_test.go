@@ -2,6 +2,7 @@ package capture
 
 import (
 	"errors"
+	"os"
 	"strings"
 	"sync/atomic"
 	"testing"
@@ -16,7 +17,8 @@ import (
 // never fills), and a segment of eight pipelined requests (the large
 // window).
 func BenchmarkTCProgram(b *testing.B) {
-	objs := loadOrSkip(b, LoadOptions{RingBytes: 1 << 26, WakeupBytes: 1 << 20})
+	// RAUTA_BENCH_NO_H2=1 measures the programs with h2c following off.
+	objs := loadOrSkip(b, LoadOptions{RingBytes: 1 << 26, WakeupBytes: 1 << 20, NoH2: os.Getenv("RAUTA_BENCH_NO_H2") != ""})
 	// Drain the ring as the observer does, so that the request case
 	// measures a delivered event and not the ring-full path.
 	rd, err := NewReader(objs.Events)
@@ -48,6 +50,13 @@ func BenchmarkTCProgram(b *testing.B) {
 		"pipelined8": segment{src: cli4, dst: srv4, seq: 1, flags: FlagACK | FlagPSH, payload: []byte(strings.Repeat("GET /api/v1/items HTTP/1.1\r\nHost: svc\r\nUser-Agent: "+strings.Repeat("u", 140)+"\r\n\r\n", 8))}.frame(),
 		// A 1 KiB response: CaptureLen bytes copied.
 		"response": segment{src: srv4, dst: cli4, seq: 1, flags: FlagACK | FlagPSH, payload: append([]byte("HTTP/1.1 200 OK\r\nContent-Length: 1024\r\n\r\n"), make([]byte, 1024)...)}.frame(),
+		// A 1400-byte segment of an h2c connection (marked below): the
+		// large window, 1400 bytes copied.
+		"h2": segment{src: h2cli, dst: srv4, seq: 1, flags: FlagACK, payload: make([]byte, 1400)}.frame(),
+	}
+	preface := segment{src: h2cli, dst: srv4, seq: 1, flags: FlagACK, payload: []byte("PRI * HTTP/2.0\r\n\r\nSM\r\n\r\n")}.frame()
+	if _, err := objs.TCIngress.Run(&ebpf.RunOptions{Data: preface}); err != nil {
+		b.Fatal(err)
 	}
 	for name, frame := range frames {
 		b.Run(name, func(b *testing.B) {

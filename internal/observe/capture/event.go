@@ -31,6 +31,10 @@ const (
 	KindPayload Kind = 1
 	// KindReset: the segment has RST set; Data is empty.
 	KindReset Kind = 2
+	// KindH2: a segment of an h2c connection, from the client preface
+	// on (every segment with payload, and FIN); Data holds its first
+	// bytes (up to CaptureMax for segments longer than CaptureLen).
+	KindH2 Kind = 3
 )
 
 // TCP flag bits as found in Event.TCPFlags.

@@ -47,6 +47,10 @@ type LoadOptions struct {
 	// returns ErrTimeout) to pick up smaller amounts. Zero wakes on every
 	// event.
 	WakeupBytes uint64
+	// NoH2 leaves h2c connections unfollowed (their segments are counted
+	// as non-HTTP) and saves the map lookup every other non-HTTP/1
+	// segment with payload costs. The zero value follows them.
+	NoH2 bool
 }
 
 // Load checks the kernel features the programs need and loads them.
@@ -75,6 +79,13 @@ func Load(opts LoadOptions) (*Objects, error) {
 	}
 	if err := spec.Variables["wakeup_bytes"].Set(opts.WakeupBytes); err != nil {
 		return nil, fmt.Errorf("set wakeup threshold: %w", err)
+	}
+	follow := uint8(1)
+	if opts.NoH2 {
+		follow = 0
+	}
+	if err := spec.Variables["follow_h2"].Set(follow); err != nil {
+		return nil, fmt.Errorf("set follow_h2: %w", err)
 	}
 
 	if opts.XDP {

@@ -65,8 +65,11 @@ func TestEventLayoutMatchesKernelStruct(t *testing.T) {
 var (
 	cli4 = netip.MustParseAddrPort("192.0.2.10:40000")
 	srv4 = netip.MustParseAddrPort("192.0.2.20:8080")
-	cli6 = netip.MustParseAddrPort("[2001:db8::10]:40001")
-	srv6 = netip.MustParseAddrPort("[2001:db8::20]:80")
+	// h2cli: a client port of its own, so the h2c mark it gets in the
+	// benchmark stays off cli4's connection.
+	h2cli = netip.MustParseAddrPort("192.0.2.10:40002")
+	cli6  = netip.MustParseAddrPort("[2001:db8::10]:40001")
+	srv6  = netip.MustParseAddrPort("[2001:db8::20]:80")
 )
 
 func TestProgramsOnSyntheticPackets(t *testing.T) {
@@ -148,11 +151,6 @@ func TestProgramsOnSyntheticPackets(t *testing.T) {
 		{
 			name:     "non-HTTP payload",
 			seg:      segment{src: cli4, dst: srv4, seq: 9, flags: FlagACK, payload: []byte("\x16\x03\x01\x02\x00\x01\x00\x01\xfc\x03\x03 TLS client hello")},
-			wantStat: func(s KernelStats) uint64 { return s.NonHTTP },
-		},
-		{
-			name:     "HTTP/2 preface is not HTTP/1.x",
-			seg:      segment{src: cli4, dst: srv4, seq: 9, flags: FlagACK, payload: []byte("PRI * HTTP/2.0\r\n\r\nSM\r\n\r\n")},
 			wantStat: func(s KernelStats) uint64 { return s.NonHTTP },
 		},
 		{

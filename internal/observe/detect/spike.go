@@ -82,14 +82,15 @@ func NewSpike(cfg SpikeConfig) *Spike {
 	return &Spike{cfg: cfg.withDefaults(), svc: make(map[string]*rateWindow)}
 }
 
-// isError: a 5xx, or no response at all. A backend that resets or hangs
-// fails its clients as surely as one that answers 503.
+// isError: a 5xx (or a gRPC status that means the server failed:
+// pair.Exchange.ServerError), or no response at all. A backend that
+// resets or hangs fails its clients as surely as one that answers 503.
 func isError(o *Observation) bool {
 	switch o.Outcome {
 	case pair.Reset, pair.Timeout:
 		return true
 	case pair.Complete:
-		return o.Status >= 500
+		return o.ServerError()
 	}
 	return false
 }

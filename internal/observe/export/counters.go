@@ -8,6 +8,7 @@ import (
 
 	"github.com/false-systems/rauta/internal/observe/capture"
 	"github.com/false-systems/rauta/internal/observe/detect"
+	"github.com/false-systems/rauta/internal/observe/h2parse"
 	"github.com/false-systems/rauta/internal/observe/pair"
 )
 
@@ -30,6 +31,7 @@ type Counters struct {
 	Interfaces       InterfaceStats
 	Spans            SpanStats // zero when spans are not exported
 	TLS              TLSStats  // zero without -tls-uprobes
+	H2               h2parse.Stats
 }
 
 // TLSStats describe the TLS library probes (internal/observe/tlsprobe).
@@ -73,6 +75,9 @@ func knownMethod(m string) bool {
 type labels struct {
 	method, status, route, service, namespace, errorType string
 	scheme                                               string
+	// version: network.protocol.version ("1.0", "1.1", "2"); grpcStatus:
+	// rpc.grpc.status_code of a complete gRPC exchange, else "".
+	version, grpcStatus string
 }
 
 // schemeOf is url.scheme: "https" for plaintext read from inside TLS
@@ -82,6 +87,33 @@ func schemeOf(o *detect.Observation) string {
 		return "https"
 	}
 	return "http"
+}
+
+// grpcCodeNames are the gRPC status codes' names (google.golang.org/grpc/
+// codes), the error.type of a gRPC server error.
+var grpcCodeNames = [17]string{"OK", "CANCELLED", "UNKNOWN", "INVALID_ARGUMENT", "DEADLINE_EXCEEDED", "NOT_FOUND", "ALREADY_EXISTS", "PERMISSION_DENIED", "RESOURCE_EXHAUSTED", "FAILED_PRECONDITION", "ABORTED", "OUT_OF_RANGE", "UNIMPLEMENTED", "INTERNAL", "UNAVAILABLE", "DATA_LOSS", "UNAUTHENTICATED"}
+
+// grpcStatusTexts avoids formatting the gRPC status per exchange.
+var grpcStatusTexts = func() (t [len(grpcCodeNames)]string) {
+	for i := range t {
+		t[i] = strconv.Itoa(i)
+	}
+	return t
+}()
+
+// errorTypeOf is error.type: the 5xx code, the gRPC status name of a gRPC
+// server error (pair.Exchange.ServerError), or the outcome (reset,
+// timeout); "" for a success.
+func errorTypeOf(o *detect.Observation) string {
+	switch {
+	case o.Outcome != pair.Complete:
+		return o.Outcome.String()
+	case o.Status >= 500:
+		return statusText(o.Status) // semantic conventions: the status code
+	case o.ServerError():
+		return grpcCodeNames[o.GRPCStatus]
+	}
+	return ""
 }
 
 // statusTexts avoids formatting the status code per exchange.
@@ -100,18 +132,15 @@ func statusText(code int) string {
 }
 
 func labelsOf(o *detect.Observation) labels {
-	l := labels{method: o.Method, route: o.Route, service: o.Service, namespace: o.Namespace, scheme: schemeOf(o)}
+	l := labels{method: o.Method, route: o.Route, service: o.Service, namespace: o.Namespace, scheme: schemeOf(o), version: o.Version, errorType: errorTypeOf(o)}
 	if !knownMethod(l.method) {
 		l.method = "_OTHER"
 	}
-	switch o.Outcome {
-	case pair.Complete:
+	if o.Outcome == pair.Complete {
 		l.status = statusText(o.Status)
-		if o.Status >= 500 {
-			l.errorType = l.status // semantic conventions: the status code
+		if o.GRPC && int(o.GRPCStatus) < len(grpcCodeNames) {
+			l.grpcStatus = grpcStatusTexts[o.GRPCStatus]
 		}
-	default:
-		l.errorType = o.Outcome.String()
 	}
 	return l
 }

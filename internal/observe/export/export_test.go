@@ -20,6 +20,7 @@ import (
 
 	"github.com/false-systems/rauta/internal/observe/capture"
 	"github.com/false-systems/rauta/internal/observe/detect"
+	"github.com/false-systems/rauta/internal/observe/h2parse"
 	"github.com/false-systems/rauta/internal/observe/pair"
 )
 
@@ -28,7 +29,7 @@ func observation(status int, outcome pair.Outcome, lat time.Duration) *detect.Ob
 		Exchange: &pair.Exchange{
 			Client: netip.MustParseAddrPort("10.0.0.1:5000"), Server: netip.MustParseAddrPort("10.0.0.2:80"),
 			Method: "GET", Target: "/users/1?x", Status: status, Outcome: outcome,
-			ReqContentLength: -1, RespContentLength: 10, StartNS: 1000, EndNS: 1000 + uint64(lat),
+			ReqContentLength: -1, RespContentLength: 10, StartNS: 1000, EndNS: 1000 + uint64(lat), Version: "1.1",
 		},
 		Time: time.Unix(1700000000, 0), Service: "web", Namespace: "shop", Route: "/users/:num",
 	}
@@ -37,7 +38,8 @@ func observation(status int, outcome pair.Outcome, lat time.Duration) *detect.Ob
 func counters() Counters {
 	return Counters{
 		Kernel:           capture.KernelStats{Events: 10, RingbufFull: 3, NonHTTP: 4},
-		Pair:             pair.Stats{UnmatchedResponses: 2, Evictions: 1, Open: 5},
+		Pair:             pair.Stats{UnmatchedResponses: 2, Evictions: 1, Open: 5, Exchanges: 4},
+		H2:               h2parse.Stats{Conns: 3, Exchanges: 2, Dropped: 6, Desyncs: [5]uint64{h2parse.DesyncGap: 1, h2parse.DesyncHPACK: 2}},
 		RequestMalformed: 7, ResponseTruncated: 1,
 	}
 }
@@ -53,6 +55,12 @@ func TestPrometheusNamesLabelsAndCounters(t *testing.T) {
 	tlsObs := observation(201, pair.Complete, time.Millisecond)
 	tlsObs.Stream, tlsObs.PID = 0x5555deadbee0, 42 // plaintext from inside TLS
 	p.Record(tlsObs)
+	// gRPC over h2c: UNAVAILABLE is a server error, NOT_FOUND the caller's.
+	g := observation(200, pair.Complete, time.Millisecond)
+	g.Version, g.GRPC, g.GRPCStatus, g.Route = "2", true, 14, "/shop.Cart/Add"
+	p.Record(g)
+	g.GRPCStatus = 5
+	p.Record(g)
 	p.Detection(&detect.Event{Kind: detect.KindSlowResponse, Service: "web"})
 
 	srv := httptest.NewServer(p.Handler())
@@ -65,12 +73,20 @@ func TestPrometheusNamesLabelsAndCounters(t *testing.T) {
 	res.Body.Close()
 	text := string(body)
 	for _, want := range []string{
-		`http_server_request_duration_seconds_count{error_type="",http_request_method="GET",http_response_status_code="200",http_route="/users/:num",k8s_namespace_name="shop",service_name="web",url_scheme="http"} 1`,
-		`http_server_request_duration_seconds_count{error_type="503",http_request_method="GET",http_response_status_code="503",http_route="/users/:num",k8s_namespace_name="shop",service_name="web",url_scheme="http"} 1`,
-		`http_server_request_duration_seconds_count{error_type="reset",http_request_method="GET",http_response_status_code="",http_route="/users/:num",k8s_namespace_name="shop",service_name="web",url_scheme="http"} 1`,
+		`http_server_request_duration_seconds_count{error_type="",http_request_method="GET",http_response_status_code="200",http_route="/users/:num",k8s_namespace_name="shop",network_protocol_version="1.1",rpc_grpc_status_code="",service_name="web",url_scheme="http"} 1`,
+		`http_server_request_duration_seconds_count{error_type="503",http_request_method="GET",http_response_status_code="503",http_route="/users/:num",k8s_namespace_name="shop",network_protocol_version="1.1",rpc_grpc_status_code="",service_name="web",url_scheme="http"} 1`,
+		`http_server_request_duration_seconds_count{error_type="reset",http_request_method="GET",http_response_status_code="",http_route="/users/:num",k8s_namespace_name="shop",network_protocol_version="1.1",rpc_grpc_status_code="",service_name="web",url_scheme="http"} 1`,
 		`http_request_method="_OTHER"`,
-		`http_server_request_duration_seconds_count{error_type="",http_request_method="GET",http_response_status_code="201",http_route="/users/:num",k8s_namespace_name="shop",service_name="web",url_scheme="https"} 1`,
-		`http_server_response_body_size_bytes_sum{error_type="",http_request_method="GET",http_response_status_code="200",http_route="/users/:num",k8s_namespace_name="shop",service_name="web",url_scheme="http"} 10`,
+		`http_server_request_duration_seconds_count{error_type="",http_request_method="GET",http_response_status_code="201",http_route="/users/:num",k8s_namespace_name="shop",network_protocol_version="1.1",rpc_grpc_status_code="",service_name="web",url_scheme="https"} 1`,
+		`http_server_response_body_size_bytes_sum{error_type="",http_request_method="GET",http_response_status_code="200",http_route="/users/:num",k8s_namespace_name="shop",network_protocol_version="1.1",rpc_grpc_status_code="",service_name="web",url_scheme="http"} 10`,
+		`http_server_request_duration_seconds_count{error_type="UNAVAILABLE",http_request_method="GET",http_response_status_code="200",http_route="/shop.Cart/Add",k8s_namespace_name="shop",network_protocol_version="2",rpc_grpc_status_code="14",service_name="web",url_scheme="http"} 1`,
+		`http_server_request_duration_seconds_count{error_type="",http_request_method="GET",http_response_status_code="200",http_route="/shop.Cart/Add",k8s_namespace_name="shop",network_protocol_version="2",rpc_grpc_status_code="5",service_name="web",url_scheme="http"} 1`,
+		`rauta_observer_exchanges_total 6`,
+		`rauta_observer_h2_connections_total 3`,
+		`rauta_observer_h2_dropped_streams_total 6`,
+		`rauta_observer_h2_desyncs_total{reason="gap"} 1`,
+		`rauta_observer_h2_desyncs_total{reason="hpack"} 2`,
+		`rauta_observer_h2_desyncs_total{reason="truncated"} 0`,
 		`rauta_observer_detections_total{kind="slow_response",service_name="web"} 1`,
 		`rauta_observer_ringbuf_dropped_total 3`,
 		`rauta_observer_kernel_events_total 10`,

@@ -10,6 +10,7 @@ import (
 	"time"
 
 	"github.com/false-systems/rauta/internal/observe/detect"
+	"github.com/false-systems/rauta/internal/observe/pair"
 )
 
 // JSON writes events, and optionally every exchange, as one JSON object
@@ -128,6 +129,10 @@ type ExchangeRecord struct {
 	Scheme  string `json:"scheme"`
 	PID     uint32 `json:"pid,omitempty"`
 	Process string `json:"process,omitempty"`
+	// Version is the HTTP version ("1.0", "1.1", "2"); GRPCStatus the
+	// gRPC status of a complete gRPC exchange (absent otherwise).
+	Version    string `json:"version,omitempty"`
+	GRPCStatus *int   `json:"grpc_status,omitempty"`
 }
 
 // Exchange writes one observed exchange ("type":"exchange").
@@ -141,6 +146,11 @@ func (j *JSON) Exchange(o *detect.Observation) error {
 		Status: o.Status, Outcome: o.Outcome.String(),
 		LatencyNS: int64(o.Latency()), StartKernelNS: o.StartNS,
 		Scheme: schemeOf(o), PID: o.PID, Process: o.Process,
+		Version: o.Version,
+	}
+	if o.GRPC && o.Outcome == pair.Complete {
+		code := int(o.GRPCStatus)
+		rec.GRPCStatus = &code
 	}
 	if err := j.emit(&rec); err != nil {
 		return fmt.Errorf("write exchange: %w", err)

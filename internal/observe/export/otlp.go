@@ -108,6 +108,15 @@ func registerObservables(meter metric.Meter, counters func() Counters) error {
 		{"rauta.observer.spans.exported", func(c *Counters) uint64 { return c.Spans.Exported }},
 		{"rauta.observer.spans.failed", func(c *Counters) uint64 { return c.Spans.Failed }},
 		{"rauta.observer.spans.dropped", func(c *Counters) uint64 { return c.Spans.Dropped }},
+		{"rauta.observer.h2.connections", func(c *Counters) uint64 { return c.H2.Conns }},
+		{"rauta.observer.h2.dropped_streams", func(c *Counters) uint64 { return c.H2.Dropped }},
+		{"rauta.observer.h2.desyncs", func(c *Counters) uint64 {
+			var n uint64
+			for _, v := range c.H2.Desyncs {
+				n += v
+			}
+			return n
+		}},
 	}
 	insts := make([]metric.Int64ObservableCounter, len(list))
 	var ptrs []metric.Observable
@@ -163,6 +172,12 @@ func (o *OTLP) Record(ctx context.Context, obs *detect.Observation) {
 	}
 	if l.errorType != "" {
 		attrs = append(attrs, attribute.String("error.type", l.errorType))
+	}
+	if l.version != "" {
+		attrs = append(attrs, attribute.String("network.protocol.version", l.version))
+	}
+	if l.grpcStatus != "" {
+		attrs = append(attrs, attribute.String("rpc.system", "grpc"), attribute.Int("rpc.grpc.status_code", int(obs.GRPCStatus)))
 	}
 	o.duration.Record(ctx, obs.Latency().Seconds(), metric.WithAttributes(attrs...))
 }

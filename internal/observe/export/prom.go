@@ -7,9 +7,10 @@ import (
 	"github.com/prometheus/client_golang/prometheus/promhttp"
 
 	"github.com/false-systems/rauta/internal/observe/detect"
+	"github.com/false-systems/rauta/internal/observe/h2parse"
 )
 
-var exchangeLabels = []string{"http_request_method", "http_response_status_code", "http_route", "service_name", "k8s_namespace_name", "error_type", "url_scheme"}
+var exchangeLabels = []string{"http_request_method", "http_response_status_code", "http_route", "service_name", "k8s_namespace_name", "error_type", "url_scheme", "network_protocol_version", "rpc_grpc_status_code"}
 
 // Prom holds the Prometheus metrics on a private registry.
 type Prom struct {
@@ -43,7 +44,7 @@ func NewProm(counters func() Counters) *Prom {
 		reg: prometheus.NewRegistry(),
 		duration: prometheus.NewHistogramVec(prometheus.HistogramOpts{
 			Name:    "http_server_request_duration_seconds",
-			Help:    "Duration of HTTP server requests observed by eBPF, from the first request segment to the status line.",
+			Help:    "Duration of HTTP server requests observed by eBPF, from the first request segment to the status line (HTTP/2: request HEADERS to response HEADERS).",
 			Buckets: DurationBuckets,
 		}, exchangeLabels),
 		reqBody: prometheus.NewHistogramVec(prometheus.HistogramOpts{
@@ -74,7 +75,7 @@ func (p *Prom) Record(o *detect.Observation) {
 		if len(p.series) >= maxCachedSeries {
 			clear(p.series)
 		}
-		vals := []string{l.method, l.status, l.route, l.service, l.namespace, l.errorType, l.scheme}
+		vals := []string{l.method, l.status, l.route, l.service, l.namespace, l.errorType, l.scheme, l.version, l.grpcStatus}
 		s = &series{vals: vals, duration: p.duration.WithLabelValues(vals...)}
 		p.series[l] = s
 	}
@@ -137,7 +138,7 @@ func newDesc(name, help string, constLabels prometheus.Labels) *prometheus.Desc 
 var counterDescs = []counterDesc{
 	{newDesc("rauta_observer_kernel_events_total", "Events the kernel programs wrote to the ring buffer.", nil), prometheus.CounterValue, func(c *Counters) float64 { return float64(c.Kernel.Events) }},
 	{newDesc("rauta_observer_ringbuf_dropped_total", "Events the kernel could not deliver because the ring buffer was full.", nil), prometheus.CounterValue, func(c *Counters) float64 { return float64(c.Kernel.RingbufFull) }},
-	{newDesc("rauta_observer_non_http_segments_total", "TCP segments with payload that did not start like HTTP/1.x (TLS, HTTP/2, bodies, other protocols).", nil), prometheus.CounterValue, func(c *Counters) float64 { return float64(c.Kernel.NonHTTP) }},
+	{newDesc("rauta_observer_non_http_segments_total", "TCP segments with payload that did not start like HTTP/1.x and are not of an h2c connection seen from its preface (TLS, bodies, other protocols).", nil), prometheus.CounterValue, func(c *Counters) float64 { return float64(c.Kernel.NonHTTP) }},
 	{newDesc("rauta_observer_truncated_captures_total", "Events whose segment was longer than the capture window (4096 bytes): messages starting beyond it are not seen.", nil), prometheus.CounterValue, func(c *Counters) float64 { return float64(c.Kernel.Truncated) }},
 	{newDesc("rauta_observer_parse_failures_total", "HTTP heads that could not be parsed.", prometheus.Labels{"message": "request", "reason": "malformed"}), prometheus.CounterValue, func(c *Counters) float64 { return float64(c.RequestMalformed) }},
 	{newDesc("rauta_observer_parse_failures_total", "HTTP heads that could not be parsed.", prometheus.Labels{"message": "request", "reason": "truncated"}), prometheus.CounterValue, func(c *Counters) float64 { return float64(c.RequestTruncated) }},
@@ -147,7 +148,7 @@ var counterDescs = []counterDesc{
 	{newDesc("rauta_observer_unpaired_requests_total", "Requests dropped without an exchange: a later response answered a later request (theirs was not captured), or they could have been answered by an ambiguous response.", nil), prometheus.CounterValue, func(c *Counters) float64 { return float64(c.Pair.Unpaired) }},
 	{newDesc("rauta_observer_ambiguous_responses_total", "Responses that TCP sequence and acknowledgment numbers could not tie to one request with certainty; dropped, never reported with a guessed request.", nil), prometheus.CounterValue, func(c *Counters) float64 { return float64(c.Pair.Ambiguous) }},
 	{newDesc("rauta_observer_decode_errors_total", "Ring buffer records that did not decode.", nil), prometheus.CounterValue, func(c *Counters) float64 { return float64(c.DecodeErrors) }},
-	{newDesc("rauta_observer_exchanges_total", "Request/response exchanges emitted (any outcome).", nil), prometheus.CounterValue, func(c *Counters) float64 { return float64(c.Pair.Exchanges) }},
+	{newDesc("rauta_observer_exchanges_total", "Request/response exchanges emitted (any outcome; HTTP/1.x and HTTP/2 streams).", nil), prometheus.CounterValue, func(c *Counters) float64 { return float64(c.Pair.Exchanges + c.H2.Exchanges) }},
 	{newDesc("rauta_observer_unmatched_responses_total", "Responses seen with no pending request on their connection.", nil), prometheus.CounterValue, func(c *Counters) float64 { return float64(c.Pair.UnmatchedResponses) }},
 	{newDesc("rauta_observer_duplicate_segments_total", "Segments seen more than once (several hooks, retransmissions).", nil), prometheus.CounterValue, func(c *Counters) float64 { return float64(c.Pair.Duplicates) }},
 	{newDesc("rauta_observer_connection_evictions_total", "Connections evicted from the pairing LRU.", nil), prometheus.CounterValue, func(c *Counters) float64 { return float64(c.Pair.Evictions) }},
@@ -177,10 +178,32 @@ var counterDescs = []counterDesc{
 	{newDesc("rauta_observer_tracked_connections", "Connections tracked for pairing now (a connection is forgotten on a reset, or 60 s after its last message with nothing pending).", nil), prometheus.GaugeValue, func(c *Counters) float64 { return float64(c.Pair.Open) }},
 }
 
+// h2Descs are the h2c tracker's counters (docs/observer.md, "HTTP/2 and gRPC").
+var h2Descs = func() []counterDesc {
+	d := []counterDesc{
+		{newDesc("rauta_observer_h2_connections_total", "h2c connections seen from their client preface.", nil), prometheus.CounterValue, func(c *Counters) float64 { return float64(c.H2.Conns) }},
+		{newDesc("rauta_observer_h2_tracked_connections", "h2c connections tracked now.", nil), prometheus.GaugeValue, func(c *Counters) float64 { return float64(c.H2.Tracked) }},
+		{newDesc("rauta_observer_h2_dropped_streams_total", "HTTP/2 streams dropped without an exchange: their connection was desynchronised, evicted, idle or closed, or the response had no :status.", nil), prometheus.CounterValue, func(c *Counters) float64 { return float64(c.H2.Dropped) }},
+		{newDesc("rauta_observer_h2_refused_streams_total", "HTTP/2 streams above a GOAWAY's last stream id (not processed by the server; the client may retry them).", nil), prometheus.CounterValue, func(c *Counters) float64 { return float64(c.H2.Refused) }},
+		{newDesc("rauta_observer_h2_stream_overflows_total", "HTTP/2 requests not tracked because their connection had 256 streams pending.", nil), prometheus.CounterValue, func(c *Counters) float64 { return float64(c.H2.StreamOverflows) }},
+		{newDesc("rauta_observer_h2_unmatched_responses_total", "HTTP/2 response header blocks on streams not tracked.", nil), prometheus.CounterValue, func(c *Counters) float64 { return float64(c.H2.UnmatchedResponses) }},
+		{newDesc("rauta_observer_h2_unknown_segments_total", "Segments of h2c connections the tracker does not know (evicted, or preface not seen).", nil), prometheus.CounterValue, func(c *Counters) float64 { return float64(c.H2.UnknownSegments) }},
+		{newDesc("rauta_observer_h2_late_server_starts_total", "h2c connections whose server direction was taken from its first segment seen, a control frame, because its SETTINGS went by before the client preface.", nil), prometheus.CounterValue, func(c *Counters) float64 { return float64(c.H2.LateServerStarts) }},
+		{newDesc("rauta_observer_h2_connection_evictions_total", "h2c connections evicted because 4096 were tracked.", nil), prometheus.CounterValue, func(c *Counters) float64 { return float64(c.H2.Evictions) }},
+	}
+	for i, reason := range h2parse.DesyncReasonNames {
+		d = append(d, counterDesc{newDesc("rauta_observer_h2_desyncs_total", "h2c connections whose HPACK state became unknowable (bytes missing, cut, invalid or over a bound); nothing more is reported for them.", prometheus.Labels{"reason": reason}), prometheus.CounterValue, func(c *Counters) float64 { return float64(c.H2.Desyncs[i]) }})
+	}
+	return d
+}()
+
 type counterCollector struct{ read func() Counters }
 
 func (c *counterCollector) Describe(ch chan<- *prometheus.Desc) {
 	for _, d := range counterDescs {
+		ch <- d.desc
+	}
+	for _, d := range h2Descs {
 		ch <- d.desc
 	}
 }
@@ -188,6 +211,9 @@ func (c *counterCollector) Describe(ch chan<- *prometheus.Desc) {
 func (c *counterCollector) Collect(ch chan<- prometheus.Metric) {
 	snap := c.read()
 	for _, d := range counterDescs {
+		ch <- prometheus.MustNewConstMetric(d.desc, d.kind, d.get(&snap))
+	}
+	for _, d := range h2Descs {
 		ch <- prometheus.MustNewConstMetric(d.desc, d.kind, d.get(&snap))
 	}
 }

@@ -28,6 +28,9 @@ type span struct {
 	method, route, target, host, userAgent, version string
 	status                                          int
 	outcome                                         pair.Outcome
+	errorType                                       string // errorTypeOf, as the metrics
+	grpc                                            bool   // a complete gRPC exchange with grpcStatus
+	grpcStatus                                      uint8
 	client, server                                  netip.AddrPort
 
 	res resourceKey
@@ -45,6 +48,7 @@ func spanOf(o *detect.Observation, tid [16]byte, parent [8]byte, service string)
 		traceState: o.TraceState,
 		method:     o.Method, route: o.Route, target: o.Target, host: o.Host, userAgent: o.UserAgent,
 		version: o.Version, status: o.Status, outcome: o.Outcome, client: o.Client, server: o.Server,
+		errorType: errorTypeOf(o), grpc: o.GRPC && o.Outcome == pair.Complete, grpcStatus: o.GRPCStatus,
 		res: resourceKey{service: service, namespace: o.Namespace, pod: o.Pod},
 	}
 }
@@ -96,17 +100,19 @@ func (s *span) appendOTLP(b []byte) []byte {
 		b = appendStrAttr(b, attrs, "http.request.method_original", s.method)
 	}
 	b = appendStrAttr(b, attrs, "http.request.method", method)
-	var errorType string
-	switch s.outcome {
-	case pair.Complete:
+	errorType := s.errorType
+	if s.outcome == pair.Complete {
 		b = appendIntAttr(b, attrs, "http.response.status_code", int64(s.status))
-		if s.status >= 500 {
-			errorType = statusText(s.status)
-		}
-	default:
-		errorType = s.outcome.String() // reset, timeout: as the metrics
 	}
 	b = appendStrAttr(b, attrs, "error.type", errorType)
+	if s.grpc {
+		// RPC semantic conventions: the path is /{service}/{method}.
+		svc, m, _ := strings.Cut(strings.TrimPrefix(s.target, "/"), "/")
+		b = appendStrAttr(b, attrs, "rpc.system", "grpc")
+		b = appendStrAttr(b, attrs, "rpc.service", svc)
+		b = appendStrAttr(b, attrs, "rpc.method", m)
+		b = appendIntAttr(b, attrs, "rpc.grpc.status_code", int64(s.grpcStatus))
+	}
 	b = appendStrAttr(b, attrs, "http.route", s.route)
 	path, _, _ := strings.Cut(s.target, "?")
 	b = appendStrAttr(b, attrs, "url.path", path)
@@ -133,7 +139,8 @@ func (s *span) appendOTLP(b []byte) []byte {
 	b = appendStrAttr(b, attrs, "user_agent.original", s.userAgent)
 	b = appendBoolAttr(b, attrs, "rauta.observer", true)
 
-	// Server spans: 5xx and no response are errors; 4xx is the client's.
+	// Server spans: 5xx, gRPC server errors and no response are errors;
+	// 4xx (and the caller's gRPC statuses) are the client's.
 	if errorType != "" {
 		b = protowire.AppendTag(b, 15, protowire.BytesType) // status
 		b = protowire.AppendVarint(b, 2)

@@ -333,3 +333,41 @@ func BenchmarkSpanExport(b *testing.B) {
 	}
 	b.ReportMetric(float64(b.Elapsed().Nanoseconds())/float64(b.N)/512, "ns/span")
 }
+
+// TestGRPCSpanAttributes: a gRPC exchange over h2c carries the RPC
+// semantic conventions' attributes, and a server-side gRPC status
+// (UNAVAILABLE) makes the span an error with its name as error.type,
+// while a caller's one (NOT_FOUND) does not.
+func TestGRPCSpanAttributes(t *testing.T) {
+	sink := &spanSink{}
+	rcv := httptest.NewServer(sink)
+	defer rcv.Close()
+	tr, err := NewTracer(TraceOptions{Endpoint: rcv.URL + "/", FlushInterval: 50 * time.Millisecond})
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, code := range []uint8{14, 5} {
+		o := traced(200, pair.Complete, "00-"+callerTrace+"-"+callerSpan+"-01")
+		o.Method, o.Target, o.Route, o.Version, o.GRPC, o.GRPCStatus = "POST", "/shop.Cart/Add", "/shop.Cart/Add", "2", true, code
+		tr.Record(o, "cart")
+	}
+	closeTracer(t, tr)
+	spans, _, _ := sink.spans()
+	if len(spans) != 2 {
+		t.Fatalf("%d spans", len(spans))
+	}
+	for i, want := range []struct {
+		code      int64
+		errorType string
+	}{{14, "UNAVAILABLE"}, {5, ""}} {
+		sp := spans[i]
+		if attr(sp.Attributes, "rpc.system").GetStringValue() != "grpc" || attr(sp.Attributes, "rpc.service").GetStringValue() != "shop.Cart" ||
+			attr(sp.Attributes, "rpc.method").GetStringValue() != "Add" || attr(sp.Attributes, "rpc.grpc.status_code").GetIntValue() != want.code ||
+			attr(sp.Attributes, "network.protocol.version").GetStringValue() != "2" {
+			t.Errorf("span %d attributes %v", i, sp.Attributes)
+		}
+		if got := attr(sp.Attributes, "error.type").GetStringValue(); got != want.errorType || (sp.Status != nil) != (want.errorType != "") {
+			t.Errorf("span %d: error.type %q status %v, want %q", i, got, sp.Status, want.errorType)
+		}
+	}
+}

@@ -77,6 +77,47 @@ type Exchange struct {
 	// (an SSL pointer) in process PID, which read and wrote it.
 	Stream uint64
 	PID    uint32
+	// GRPC: an HTTP/2 exchange whose request or response content-type is
+	// application/grpc*. GRPCStatus is its status code (grpc-status of
+	// the trailers, or of a trailers-only response) when Outcome is
+	// Complete.
+	GRPC       bool
+	GRPCStatus uint8
+}
+
+// gRPC status codes the observer names (google.golang.org/grpc/codes).
+const (
+	GRPCOK               = 0
+	GRPCUnknown          = 2
+	GRPCDeadlineExceeded = 4
+	GRPCInternal         = 13
+	GRPCUnavailable      = 14
+	GRPCDataLoss         = 15
+)
+
+// ServerError reports a failure of the server: a 5xx status, or a gRPC
+// status that says the server (not the caller) failed: UNKNOWN, INTERNAL,
+// UNAVAILABLE, DATA_LOSS, and DEADLINE_EXCEEDED (the server did not answer
+// in the caller's time). The others (CANCELLED, INVALID_ARGUMENT,
+// NOT_FOUND, ALREADY_EXISTS, PERMISSION_DENIED, RESOURCE_EXHAUSTED,
+// FAILED_PRECONDITION, ABORTED, OUT_OF_RANGE, UNIMPLEMENTED,
+// UNAUTHENTICATED) are the caller's, as 4xx are. Resets and timeouts are
+// judged by their Outcome, not here.
+func (e *Exchange) ServerError() bool {
+	if e.Outcome != Complete {
+		return false
+	}
+	if e.Status >= 500 {
+		return true
+	}
+	if !e.GRPC {
+		return false
+	}
+	switch e.GRPCStatus {
+	case GRPCUnknown, GRPCDeadlineExceeded, GRPCInternal, GRPCUnavailable, GRPCDataLoss:
+		return true
+	}
+	return false
 }
 
 // Latency is EndNS-StartNS.
