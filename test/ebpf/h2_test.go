@@ -249,8 +249,10 @@ func testH2cAndGRPC(t *testing.T, mode string) {
 	if n := obs.metric(t, "http_server_request_duration_seconds_count", `error_type="503"`); int(n) != h2Requests/5 {
 		t.Errorf("error_type=503 count %v, want %d", n, h2Requests/5)
 	}
-	if n := obs.metric(t, "rauta_observer_h2_connections_total", ""); n != 2 {
-		t.Errorf("h2 connections %v, want 2", n)
+	// At least one per server (net/http's transport may dial a second
+	// one while the first is being set up under 100 requests at once).
+	if n := obs.metric(t, "rauta_observer_h2_connections_total", ""); n < 2 {
+		t.Errorf("h2 connections %v, want at least 2", n)
 	}
 	for _, m := range []string{"rauta_observer_h2_desyncs_total", "rauta_observer_h2_dropped_streams_total", "rauta_observer_ringbuf_dropped_total"} {
 		if n := obs.metric(t, m, ""); n != 0 {
