@@ -244,7 +244,7 @@ func TestEndpointDown(t *testing.T) {
 		{io.ErrUnexpectedEOF, true, true},
 		{io.EOF, false, false},
 		{os.ErrDeadlineExceeded, true, false},
-		{errBadResponse, true, false},
+		{ErrBadResponse, true, false},
 		{clientError{io.EOF}, false, false},
 		{clientError{io.ErrUnexpectedEOF}, true, false},
 	}

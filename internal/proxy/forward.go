@@ -88,7 +88,7 @@ func newForwarder(o Options, m *metrics, logger *slog.Logger) *forwarder {
 		upgraded:    map[net.Conn]struct{}{},
 	}
 	f.bufs.New = func() any { b := make([]byte, copyBufferSize); return &b }
-	f.relayBufs.New = newRelayBuffer
+	f.relayBufs.New = NewRelayBuffer
 	f.connBufs.New = newConnBuffer
 	f.pooledStates.New = newPooledState
 	return f

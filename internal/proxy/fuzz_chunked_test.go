@@ -150,14 +150,14 @@ func refChunked(b []byte) ([]byte, chunkedVerdict) {
 	line := func() ([]byte, chunkedVerdict) {
 		i := bytes.Index(b, crlf)
 		if i < 0 {
-			if len(b) >= maxChunkLine {
+			if len(b) >= MaxChunkLine {
 				return nil, chunkedUnsure
 			}
 			return nil, chunkedInvalid
 		}
 		l := b[:i]
 		b = b[i+2:]
-		if len(l) >= maxChunkLine {
+		if len(l) >= MaxChunkLine {
 			return nil, chunkedUnsure
 		}
 		return l, chunkedValid
@@ -167,7 +167,7 @@ func refChunked(b []byte) ([]byte, chunkedVerdict) {
 		if v != chunkedValid {
 			return nil, v
 		}
-		n, err := parseChunkSize(l)
+		n, err := ParseChunkSize(l)
 		if err != nil {
 			return nil, chunkedInvalid
 		}
@@ -191,7 +191,7 @@ func refChunked(b []byte) ([]byte, chunkedVerdict) {
 		if len(l) == 0 {
 			return data, chunkedValid
 		}
-		if !validTrailer(l) {
+		if !ValidTrailer(l) {
 			return nil, chunkedInvalid
 		}
 	}

@@ -11,7 +11,7 @@ import (
 // time on the client connection's goroutine: no reader or writer goroutines,
 // no channels.
 type upConn struct {
-	bufConn
+	Reader
 	addr   string
 	idleAt time.Time
 }
@@ -20,19 +20,19 @@ type upConn struct {
 // h1conn.exchange); deadline is the route's, zero if none; now is recent.
 // check, when set, runs while a read waits (waitBound.check).
 func (c *upConn) boundExchange(o *Options, deadline, now time.Time, check func() error) {
-	c.nc.wb.bound(o.BackendIdleTimeout, deadline)
+	c.Sock.BoundWrites(o.BackendIdleTimeout, deadline)
 	if deadline.IsZero() {
-		c.nc.rb.bound(o.BackendResponseTimeout, deadline)
+		c.Sock.BoundReads(o.BackendResponseTimeout, deadline)
 	} else {
-		c.nc.rb.bound(deadline.Sub(now), deadline) // the route's timeout replaces it
+		c.Sock.BoundReads(deadline.Sub(now), deadline) // the route's timeout replaces it
 	}
-	c.nc.rb.check = check
+	c.Sock.SetReadCheck(check)
 }
 
 // boundRelay bounds each wait for more of the response body by
 // BackendIdleTimeout, and all of them by the route's deadline.
 func (c *upConn) boundRelay(o *Options, deadline time.Time) {
-	c.nc.rb.bound(o.BackendIdleTimeout, deadline)
+	c.Sock.BoundReads(o.BackendIdleTimeout, deadline)
 }
 
 // upstreamPool keeps idle backend connections per endpoint address, last
@@ -81,10 +81,10 @@ func (p *upstreamPool) get(addr string, deadline, now time.Time) (c *upConn, reu
 		if c == nil {
 			break
 		}
-		if now.Sub(c.idleAt) < p.idleTimeout && c.nc.idle() {
+		if now.Sub(c.idleAt) < p.idleTimeout && c.Sock.Idle() {
 			return c, true, nil
 		}
-		c.nc.Close()
+		c.Sock.Close()
 	}
 	d := p.dialer
 	if !deadline.IsZero() {
@@ -94,7 +94,7 @@ func (p *upstreamPool) get(addr string, deadline, now time.Time) (c *upConn, reu
 	if err != nil {
 		return nil, false, err
 	}
-	return &upConn{bufConn: bufConn{nc: newSockIO(p.counted(nc)), buf: make([]byte, upstreamReadBuffer)}, addr: addr}, false, nil
+	return &upConn{Reader: Reader{Sock: NewSocket(p.counted(nc)), Buf: make([]byte, upstreamReadBuffer)}, addr: addr}, false, nil
 }
 
 // pop takes the most recently pooled connection to addr, or nil.
@@ -116,11 +116,11 @@ func (p *upstreamPool) pop(addr string) *upConn {
 // is the caller's recent clock reading.
 func (p *upstreamPool) put(c *upConn, now time.Time) {
 	c.idleAt = now
-	c.nc.rb.check = nil // it referred to the request's client
+	c.Sock.SetReadCheck(nil) // it referred to the request's client
 	p.mu.Lock()
 	defer p.mu.Unlock()
 	if p.closed {
-		c.nc.Close()
+		c.Sock.Close()
 		return
 	}
 	if now.Sub(p.lastSweep) > p.idleTimeout/2 {
@@ -132,7 +132,7 @@ func (p *upstreamPool) put(c *upConn, now time.Time) {
 		p.idle[c.addr] = l
 	}
 	if len(l.conns) >= p.maxIdle {
-		c.nc.Close()
+		c.Sock.Close()
 		return
 	}
 	l.conns = append(l.conns, c)
@@ -148,7 +148,7 @@ func (p *upstreamPool) sweep(now time.Time) {
 			if now.Sub(c.idleAt) < p.idleTimeout {
 				keep = append(keep, c)
 			} else {
-				c.nc.Close()
+				c.Sock.Close()
 			}
 		}
 		clear(l.conns[len(keep):])
@@ -166,7 +166,7 @@ func (p *upstreamPool) close() {
 	p.closed = true
 	for addr, l := range p.idle {
 		for _, c := range l.conns {
-			c.nc.Close()
+			c.Sock.Close()
 		}
 		delete(p.idle, addr)
 	}

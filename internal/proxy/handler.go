@@ -161,7 +161,7 @@ func (s *Server) record(lc *listenerConfig, method, host, path, client string, e
 
 // route matches r, runs the filters and hands the request to a backend.
 func (s *Server) route(w http.ResponseWriter, r *http.Request, lc *listenerConfig, ex *exchange) {
-	if len(r.RequestURI) > maxRequestURI {
+	if len(r.RequestURI) > MaxRequestURI {
 		refuse(w, r, http.StatusRequestURITooLong, "request URI too long")
 		return
 	}
