@@ -14,6 +14,8 @@ import (
 	"time"
 
 	"golang.org/x/net/http2"
+
+	"github.com/false-systems/rauta/internal/h1"
 )
 
 // h1conn is one client connection served by the HTTP/1.1 engine: one
@@ -25,8 +27,8 @@ type h1conn struct {
 	s    *Server
 	sock *socket
 	nc   net.Conn
-	in   Reader
-	out  Writer
+	in   h1.Reader
+	out  h1.Writer
 	// idle is true while waiting for the next request; a graceful close
 	// ends idle connections.
 	idle atomic.Bool
@@ -35,10 +37,10 @@ type h1conn struct {
 	served   atomic.Bool
 	clientIP string
 
-	req     RequestHead
-	outReq  Fields // the request fields sent to the backend
-	resp    ResponseHead
-	outResp Fields // the response fields sent to the client
+	req     h1.RequestHead
+	outReq  h1.Fields // the request fields sent to the backend
+	resp    h1.ResponseHead
+	outResp h1.Fields // the response fields sent to the client
 	// reqHeadBuf and respHeadBuf hold the current request and response
 	// heads, which req and resp view (see bufConn.head).
 	reqHeadBuf, respHeadBuf []byte
@@ -73,9 +75,9 @@ const clientReadBuffer = 4 << 10
 
 func newH1Conn(s *Server, sock *socket, nc net.Conn) *h1conn {
 	c := &h1conn{s: s, sock: sock, nc: nc}
-	sio := NewSocket(nc)
-	c.in = Reader{Sock: sio}
-	c.out = Writer{Sock: sio, Pool: &s.fwd.relayBufs}
+	sio := h1.NewSocket(nc)
+	c.in = h1.Reader{Sock: sio}
+	c.out = h1.Writer{Sock: sio, Pool: &s.fwd.relayBufs}
 	c.takeBuffers()
 	// Every wait for the client to take more of a response is bounded.
 	sio.BoundWrites(s.opts.ClientSendTimeout, time.Time{})
@@ -110,7 +112,7 @@ func (c *h1conn) serve() {
 		head, err := c.readRequestHead()
 		if err != nil {
 			switch {
-			case errors.Is(err, ErrHeadTooLarge):
+			case errors.Is(err, h1.ErrHeadTooLarge):
 				c.refuseHead(c.in.Buffered())
 			case errors.Is(err, errNotForEngine):
 				handedOff = c.handoff() // net/http serves it
@@ -132,7 +134,7 @@ func (c *h1conn) serve() {
 			c.refuse(http.StatusRequestHeaderFieldsTooLarge, "too many header fields")
 			return
 		}
-		if !ParseRequestHead(head, &c.req) {
+		if !h1.ParseRequestHead(head, &c.req) {
 			if requestLineTooLong([]byte(head)) {
 				c.refuse(http.StatusRequestURITooLong, "request URI too long")
 				return
@@ -181,7 +183,7 @@ func (c *h1conn) refuse(code int, msg string) {
 
 // maxRequestLine is the longest request line whose target can be within
 // maxRequestURI: the target, a method and the version.
-const maxRequestLine = MaxRequestURI + 1<<10
+const maxRequestLine = h1.MaxRequestURI + 1<<10
 
 // requestLineTooLong reports a request line, first line of b whether
 // complete or not, whose request-target is over maxRequestURI.
@@ -197,7 +199,7 @@ func requestLineTooLong(b []byte) bool {
 	if j := bytes.LastIndexByte(target, ' '); j >= 0 {
 		target = target[:j]
 	}
-	return len(target) > MaxRequestURI
+	return len(target) > h1.MaxRequestURI
 }
 
 // lingerTime bounds lingerClose, as net/http's rstAvoidanceDelay does.
@@ -246,10 +248,10 @@ func (c *h1conn) readRequestHead() (string, error) {
 			return "", errNotForEngine
 		}
 		if c.in.W-c.in.R >= limit {
-			return "", ErrHeadTooLarge
+			return "", h1.ErrHeadTooLarge
 		}
 		if un := c.in.Buffered(); len(un) > maxRequestLine && bytes.IndexByte(un[:maxRequestLine], '\n') < 0 {
-			return "", ErrHeadTooLarge // a request line too long: 414 at once
+			return "", h1.ErrHeadTooLarge // a request line too long: 414 at once
 		}
 		if err := c.in.Fill(limit); err != nil {
 			return "", err
@@ -371,7 +373,7 @@ func (c *h1conn) writeStatusLine(code int, reason string) {
 }
 
 // writeField appends one field line.
-func (c *h1conn) writeField(name, value string) { c.out.Buf = AppendField(c.out.Buf, name, value) }
+func (c *h1conn) writeField(name, value string) { c.out.Buf = h1.AppendField(c.out.Buf, name, value) }
 
 // endHead writes Date (unless the fields had one), Connection: close when
 // this is the last response, and the empty line.

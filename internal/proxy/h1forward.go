@@ -12,6 +12,7 @@ import (
 	"time"
 	"unsafe"
 
+	"github.com/false-systems/rauta/internal/h1"
 	"github.com/false-systems/rauta/internal/router"
 )
 
@@ -181,9 +182,9 @@ func (c *h1conn) buildOutbound(scheme string, ex *exchange) {
 	for _, h := range rq.Fields {
 		switch {
 		case h.Is("Te"):
-			wantTrailers = wantTrailers || HasToken(h.Value, "trailers")
+			wantTrailers = wantTrailers || h1.HasToken(h.Value, "trailers")
 			continue
-		case IsHopField(h.Name) || (conn && NamedByConnection(rq.Fields, h.Name)):
+		case h1.IsHopField(h.Name) || (conn && h1.NamedByConnection(rq.Fields, h.Name)):
 			continue
 		case h.Is("X-Forwarded-For"):
 			if xff == "" {
@@ -200,18 +201,18 @@ func (c *h1conn) buildOutbound(scheme string, ex *exchange) {
 		out = append(out, h)
 	}
 	if wantTrailers {
-		out = append(out, Field{"Te", "trailers"}) // gRPC needs it end to end
+		out = append(out, h1.Field{Name: "Te", Value: "trailers"}) // gRPC needs it end to end
 	}
 	ip := c.clientIP
 	if xff != "" {
 		ip = xff + ", " + ip
 	}
 	out = append(out,
-		Field{"X-Forwarded-For", ip},
-		Field{"X-Forwarded-Proto", scheme},
-		Field{"X-Forwarded-Host", rq.Host})
+		h1.Field{Name: "X-Forwarded-For", Value: ip},
+		h1.Field{Name: "X-Forwarded-Proto", Value: scheme},
+		h1.Field{Name: "X-Forwarded-Host", Value: rq.Host})
 	if ex.newID {
-		out = append(out, Field{"X-Request-Id", ex.requestID})
+		out = append(out, h1.Field{Name: "X-Request-Id", Value: ex.requestID})
 	}
 	c.outReq = out
 }
@@ -220,7 +221,7 @@ func (c *h1conn) buildOutbound(scheme string, ex *exchange) {
 // not a field here: setting it changes the Host sent, as on the net/http
 // path, and removing it is ignored there too.
 type reqEditor struct {
-	f    *Fields
+	f    *h1.Fields
 	host string
 	path string // escaped, after rewrites
 }
@@ -252,7 +253,7 @@ func (e *reqEditor) Del(name string) {
 // writeFilterAnswer writes a response a filter makes itself (a redirect, a
 // CORS preflight answer): the response header modifiers met so far, then
 // set's headers, and no body.
-func (c *h1conn) writeFilterAnswer(status int, st *filterState, set func(*Fields)) {
+func (c *h1conn) writeFilterAnswer(status int, st *filterState, set func(*h1.Fields)) {
 	c.outResp = c.outResp[:0]
 	for _, m := range st.respMods {
 		m.ApplyTo(&c.outResp)
@@ -277,14 +278,14 @@ func (c *h1conn) runFilters(fs []router.Filter, st *filterState) int {
 		case router.FilterResponseHeaders:
 			st.respMods = append(st.respMods, f.Headers)
 		case router.FilterRedirect:
-			c.writeFilterAnswer(f.Redirect.StatusCode, st, func(h *Fields) {
+			c.writeFilterAnswer(f.Redirect.StatusCode, st, func(h *h1.Fields) {
 				h.Set("Location", f.Redirect.Location(st.scheme, st.host, st.path, st.query))
 			})
 			return f.Redirect.StatusCode
 		case router.FilterCORS:
 			get := func(name string) string { v, _ := c.editor.f.Lookup(name); return v }
 			if m := corsPreflight(f.CORS, c.req.Method, get); m != nil {
-				c.writeFilterAnswer(http.StatusOK, st, func(h *Fields) { m.ApplyTo(h) })
+				c.writeFilterAnswer(http.StatusOK, st, func(h *h1.Fields) { m.ApplyTo(h) })
 				return http.StatusOK
 			}
 			if m := f.CORS.Response(get("Origin")); m != nil {
@@ -321,7 +322,7 @@ func (c *h1conn) writeRequest() int64 {
 	b = append(b, c.editor.host...)
 	b = append(b, "\r\n"...)
 	for _, h := range c.outReq {
-		b = AppendField(b, h.Name, h.Value)
+		b = h1.AppendField(b, h.Name, h.Value)
 	}
 	b = append(b, "\r\n"...)
 	n := min(c.bodyLeft, int64(c.in.W-c.in.R))
@@ -364,7 +365,7 @@ func (c *h1conn) forward(b *router.Backend, addr string, deadline time.Time, st 
 	start, sid := beginAttempt(st)
 	if st.trace.sampled {
 		c.tpBuf = appendTraceparent(c.tpBuf[:0], st.trace.traceID, sid)
-		c.outReq = append(c.outReq, Field{"Traceparent", unsafe.String(unsafe.SliceData(c.tpBuf), len(c.tpBuf))})
+		c.outReq = append(c.outReq, h1.Field{Name: "Traceparent", Value: unsafe.String(unsafe.SliceData(c.tpBuf), len(c.tpBuf))})
 	}
 	status, n, next := c.forwardAttempt(b, addr, deadline, st)
 	if st.fail.ep != nil {
@@ -480,7 +481,7 @@ func (c *h1conn) exchange(uc *upConn, deadline time.Time, remaining int64) error
 // request body (a write to it failed): one that answers before reading a
 // large upload (413, 401) and closes. It reports whether a final response
 // head was there; the connection is not reused after it.
-func (uc *upConn) earlyAnswer(headRequest bool, scratch *[]byte, rs *ResponseHead) bool {
+func (uc *upConn) earlyAnswer(headRequest bool, scratch *[]byte, rs *h1.ResponseHead) bool {
 	if uc.ReadFinalHead(headRequest, scratch, rs) != nil {
 		return false
 	}
@@ -534,7 +535,7 @@ func replayable(method string, hasBody, idempotencyKey bool) bool {
 
 // hasIdempotencyKey reports the fields net/http's Transport takes as
 // permission to retry any method.
-func hasIdempotencyKey(f *Fields) bool {
+func hasIdempotencyKey(f *h1.Fields) bool {
 	_, ok1 := f.Lookup("Idempotency-Key")
 	_, ok2 := f.Lookup("X-Idempotency-Key")
 	return ok1 || ok2
@@ -560,9 +561,9 @@ func (c *h1conn) relayResponse(uc *upConn, deadline time.Time, st *filterState) 
 	rs := &c.resp
 	out := c.outResp[:0]
 	conn := rs.ConnNames
-	framed := rs.Framing != BodyNone
+	framed := rs.Framing != h1.BodyNone
 	for _, h := range rs.Fields {
-		if IsHopField(h.Name) || (conn && NamedByConnection(rs.Fields, h.Name)) ||
+		if h1.IsHopField(h.Name) || (conn && h1.NamedByConnection(rs.Fields, h.Name)) ||
 			(framed && h.Is("Content-Length")) {
 			continue
 		}
@@ -585,11 +586,11 @@ func (c *h1conn) relayResponse(uc *upConn, deadline time.Time, st *filterState) 
 		_, hasDate = c.outResp.Lookup("Date")
 	}
 	switch rs.Framing {
-	case BodyLength:
+	case h1.BodyLength:
 		c.out.Buf = append(c.out.Buf, "Content-Length: "...)
 		c.out.Buf = strconv.AppendInt(c.out.Buf, rs.ContentLength, 10)
 		c.out.Buf = append(c.out.Buf, "\r\n"...)
-	case BodyChunked, BodyToEOF:
+	case h1.BodyChunked, h1.BodyToEOF:
 		c.out.Buf = append(c.out.Buf, "Transfer-Encoding: chunked\r\n"...)
 	}
 	c.endHead(hasDate)
@@ -616,11 +617,11 @@ func (c *h1conn) relayResponse(uc *upConn, deadline time.Time, st *filterState) 
 func (c *h1conn) relayBody(uc *upConn) (int64, error) {
 	flush := c.out.Flush
 	switch c.resp.Framing {
-	case BodyLength:
+	case h1.BodyLength:
 		return c.relayN(uc, c.resp.ContentLength, flush)
-	case BodyChunked:
+	case h1.BodyChunked:
 		return c.relayChunked(uc, flush)
-	case BodyToEOF:
+	case h1.BodyToEOF:
 		return c.relayToEOF(uc)
 	}
 	return 0, nil
@@ -647,16 +648,16 @@ func (c *h1conn) relayN(uc *upConn, n int64, flush func() error) (int64, error) 
 			}
 			continue
 		}
-		p := c.out.Spare(int(min(n-done, RelayBufferSize)))
+		p := c.out.Spare(int(min(n-done, h1.RelayBufferSize)))
 		if p == nil {
 			return done, c.out.Err()
 		}
 		k, err := uc.Sock.ReadNow(p)
-		if errors.Is(err, ErrWouldBlock) {
+		if errors.Is(err, h1.ErrWouldBlock) {
 			if err := flush(); err != nil {
 				return done, err
 			}
-			if p = c.out.Spare(int(min(n-done, RelayBufferSize))); p == nil {
+			if p = c.out.Spare(int(min(n-done, h1.RelayBufferSize))); p == nil {
 				return done, c.out.Err()
 			}
 			k, err = uc.Sock.Read(p)
@@ -669,6 +670,9 @@ func (c *h1conn) relayN(uc *upConn, n int64, flush func() error) (int64, error) 
 	}
 	return done, c.out.Err()
 }
+
+// crlf ends a line of the chunked framing the engine writes.
+var crlf = []byte("\r\n")
 
 // directRelay is the smallest rest of a body relayN reads straight into
 // the client's write buffer.

@@ -5,13 +5,15 @@ import (
 	"sync"
 	"sync/atomic"
 	"time"
+
+	"github.com/false-systems/rauta/internal/h1"
 )
 
 // upConn is one HTTP/1.1 connection to a backend, used by one request at a
 // time on the client connection's goroutine: no reader or writer goroutines,
 // no channels.
 type upConn struct {
-	Reader
+	h1.Reader
 	addr   string
 	idleAt time.Time
 }
@@ -94,7 +96,7 @@ func (p *upstreamPool) get(addr string, deadline, now time.Time) (c *upConn, reu
 	if err != nil {
 		return nil, false, err
 	}
-	return &upConn{Reader: Reader{Sock: NewSocket(p.counted(nc)), Buf: make([]byte, upstreamReadBuffer)}, addr: addr}, false, nil
+	return &upConn{Reader: h1.Reader{Sock: h1.NewSocket(p.counted(nc)), Buf: make([]byte, upstreamReadBuffer)}, addr: addr}, false, nil
 }
 
 // pop takes the most recently pooled connection to addr, or nil.

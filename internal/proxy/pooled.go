@@ -14,6 +14,7 @@ import (
 
 	"golang.org/x/net/http/httpguts"
 
+	"github.com/false-systems/rauta/internal/h1"
 	"github.com/false-systems/rauta/internal/router"
 )
 
@@ -74,7 +75,7 @@ func outboundHost(out *http.Request) string {
 type pooledState struct {
 	head []byte
 	keys []string
-	resp ResponseHead
+	resp h1.ResponseHead
 	// body reads the client's request body, send writes the response.
 	body clientBody
 	send clientSend
@@ -216,7 +217,7 @@ func (f *forwarder) putPooledState(ps *pooledState, quiet bool) {
 	ps.cur.Store(nil)
 	ps.ended.Store(false)
 	ps.body, ps.send = clientBody{}, clientSend{}
-	if cap(ps.head) > MaxKeptHead {
+	if cap(ps.head) > h1.MaxKeptHead {
 		ps.head = nil
 	}
 	// The fields view the last response's head: let it go.
@@ -254,7 +255,7 @@ func writePooledHead(ps *pooledState, out *http.Request, in io.Reader) (io.Reade
 			if k == "User-Agent" && v == "" {
 				continue // an empty User-Agent means none
 			}
-			b = AppendField(b, k, v)
+			b = h1.AppendField(b, k, v)
 		}
 	}
 	n := out.ContentLength
@@ -353,7 +354,7 @@ func (f *forwarder) pooledFailed(w http.ResponseWriter, r *http.Request, ctx con
 		if isConnectError(err) {
 			f.metrics.connectErrors.WithLabelValues(b.Name).Inc()
 		}
-		if !errors.Is(err, ErrBadResponse) && !isConnectError(err) {
+		if !errors.Is(err, h1.ErrBadResponse) && !isConnectError(err) {
 			f.logger.Debug("backend exchange failed", "backend", b.Name, "err", err)
 		}
 		markUpstreamFailed(w)
@@ -364,13 +365,13 @@ func (f *forwarder) pooledFailed(w http.ResponseWriter, r *http.Request, ctx con
 // relayPooled writes the response head in rs to w and copies the body,
 // flushing w before every wait on the backend so a streamed body is never
 // held back. keep reports a connection that can serve another request.
-func (f *forwarder) relayPooled(cs *clientSend, uc *upConn, rs *ResponseHead, st *filterState) (keep bool, err error) {
+func (f *forwarder) relayPooled(cs *clientSend, uc *upConn, rs *h1.ResponseHead, st *filterState) (keep bool, err error) {
 	w := cs.w
 	h := w.Header()
 	vals := make([]string, len(rs.Fields)) // one array for every value
 	for i, fl := range rs.Fields {
-		if IsHopField(fl.Name) || (rs.ConnNames && NamedByConnection(rs.Fields, fl.Name)) ||
-			(rs.Framing == BodyChunked && fl.Is("Content-Length")) {
+		if h1.IsHopField(fl.Name) || (rs.ConnNames && h1.NamedByConnection(rs.Fields, fl.Name)) ||
+			(rs.Framing == h1.BodyChunked && fl.Is("Content-Length")) {
 			continue
 		}
 		k := http.CanonicalHeaderKey(fl.Name)
@@ -390,12 +391,12 @@ func (f *forwarder) relayPooled(cs *clientSend, uc *upConn, rs *ResponseHead, st
 	w.WriteHeader(rs.Status)
 	flush := cs.flush
 	switch rs.Framing {
-	case BodyNone:
-	case BodyLength:
+	case h1.BodyNone:
+	case h1.BodyLength:
 		err = copyLength(cs, uc, rs.ContentLength, flush)
-	case BodyChunked:
+	case h1.BodyChunked:
 		err = copyChunked(cs, h, uc, flush)
-	case BodyToEOF:
+	case h1.BodyToEOF:
 		err = copyToEOF(cs, uc, flush)
 	}
 	return err == nil && !rs.CloseAfter && uc.R == uc.W, err
@@ -443,9 +444,9 @@ func copyChunked(w io.Writer, h http.Header, uc *upConn, flush func() error) err
 			return err
 		}
 		name, value, _ := strings.Cut(string(line), ":")
-		if !IsHopField(name) {
+		if !h1.IsHopField(name) {
 			k := http.TrailerPrefix + http.CanonicalHeaderKey(name)
-			h[k] = append(h[k], TrimOWS(value))
+			h[k] = append(h[k], h1.TrimOWS(value))
 		}
 	}
 }

@@ -1,4 +1,4 @@
-package proxy
+package h1
 
 import (
 	"errors"
@@ -41,7 +41,7 @@ type Socket struct {
 	peekFn         func(fd uintptr)
 	peekBuf        [1]byte
 	peekN          int
-	// idleReadFn, idlePool and idleBuf serve readIdle (h1idle.go).
+	// idleReadFn, idlePool and idleBuf serve ReadIdle (idle.go).
 	idleReadFn func(fd uintptr) bool
 	idlePool   interface {
 		Get() any
@@ -49,7 +49,7 @@ type Socket struct {
 	}
 	idleBuf *[]byte
 
-	// rb and wb bound each wait of a read or write (h1wait.go).
+	// rb and wb bound each wait of a read or write (wait.go).
 	rb, wb waitBound
 	// interrupted is set once interrupt has run: the connection is done.
 	interrupted atomic.Bool

@@ -1,4 +1,4 @@
-package proxy
+package h1
 
 import (
 	"bufio"
@@ -15,7 +15,7 @@ import (
 )
 
 // The fuzz targets below check the HTTP/1.1 engine's parsers against what
-// they promise (h1parse.go) and, where net/http parses the same bytes,
+// they promise (parse.go) and, where net/http parses the same bytes,
 // against net/http itself: the engine serves a request only if net/http's
 // server would have served it the same way, so a difference in method,
 // target, Host, Content-Length or any field value is a request the two

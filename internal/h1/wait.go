@@ -1,4 +1,4 @@
-package proxy
+package h1
 
 import (
 	"errors"
@@ -24,7 +24,7 @@ type waitBound struct {
 	// check, when set, runs every so often while a read waits (at most a
 	// second apart, at least four times per wait); an error from it ends
 	// the wait. It notices a client that went away while its backend is
-	// slow (h1conn.clientGone).
+	// slow (internal/proxy's h1conn.clientGone; SetReadCheck).
 	check func() error
 	// armed is the deadline in force as set through the sockIO, zero if
 	// none or unknown.
@@ -121,7 +121,7 @@ func (s *Socket) SetDeadline(t time.Time) error {
 }
 
 // Interrupt ends the read or write in progress, and every later one, from
-// any goroutine: a request that ended (pooled.go). Waits re-arming their
+// any goroutine: a request that ended (internal/proxy's pooled.go). Waits re-arming their
 // deadline afterwards see the flag and interrupt again.
 func (s *Socket) Interrupt() {
 	s.interrupted.Store(true)

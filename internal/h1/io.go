@@ -1,4 +1,4 @@
-package proxy
+package h1
 
 import (
 	"bytes"
@@ -173,7 +173,7 @@ type Writer struct {
 	Buf  []byte
 	err  error
 	Pool *sync.Pool // of *[]byte, RelayBufferSize each
-	// relay is the pooled buffer buf points into, nil while buf is own.
+	// relay is the pooled buffer Buf points into, nil while Buf is own.
 	relay *[]byte
 	own   []byte
 }
@@ -276,7 +276,7 @@ func (w *Writer) Flush() error {
 const MaxInterim = 16
 
 // ReadFinalHead reads response heads into rs until a final one, skipping
-// 1xx: the net/http path does not relay interim responses either. The
+// 1xx: internal/proxy's net/http path does not relay interim responses either. The
 // head is copied into *scratch, which rs's strings then view.
 func (b *Reader) ReadFinalHead(headRequest bool, scratch *[]byte, rs *ResponseHead) error {
 	for range MaxInterim {
