@@ -23,7 +23,7 @@ import (
 // pool, pooled copy buffers, and the bounded mirror workers.
 type forwarder struct {
 	// pool serves the HTTP/1.1 engine; the Transports serve net/http's path.
-	pool *upstreamPool
+	pool *Pool
 	h1   *http.Transport
 	h2c  *http.Transport
 	// tls holds the Transports of backends reached over TLS.
@@ -77,7 +77,7 @@ func newForwarder(o Options, m *metrics, logger *slog.Logger) *forwarder {
 	h2c.Protocols = new(http.Protocols)
 	h2c.Protocols.SetUnencryptedHTTP2(true)
 	f := &forwarder{
-		pool:        newUpstreamPool(o.DialTimeout),
+		pool:        NewPool(o.DialTimeout),
 		h1:          tr,
 		h2c:         h2c,
 		tls:         newTLSTransports(tr),
@@ -121,7 +121,7 @@ func (f *forwarder) close(timeout time.Duration) int {
 		c.Close()
 	}
 	f.upMu.Unlock()
-	f.pool.close()
+	f.pool.Close()
 	f.h1.CloseIdleConnections()
 	f.h2c.CloseIdleConnections()
 	f.tls.close()

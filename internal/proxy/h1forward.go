@@ -382,11 +382,11 @@ func (c *h1conn) forward(b *router.Backend, addr string, deadline time.Time, st 
 func (c *h1conn) forwardAttempt(b *router.Backend, addr string, deadline time.Time, st *filterState) (int, int64, connNext) {
 	rq := &c.req
 	remaining := c.writeRequest()
-	var uc *upConn
+	var uc *Conn
 	for attempt := 0; ; attempt++ {
 		var reused bool
 		var err error
-		uc, reused, err = c.s.fwd.pool.get(addr, deadline, c.now)
+		uc, reused, err = c.s.fwd.pool.Get(addr, deadline, c.now)
 		if err != nil {
 			if next, ok := st.fail.next(c.s.metrics, err, true, idempotent(rq.Method, hasIdempotencyKey(&rq.Fields)), deadline); ok {
 				addr, attempt = next, -1
@@ -452,15 +452,15 @@ func (e clientError) Unwrap() error { return e.error }
 // BackendResponseTimeout or, in its place, the route's deadline; all of
 // them by that deadline. While they last, the client's socket is checked
 // for a hang-up.
-func (c *h1conn) exchange(uc *upConn, deadline time.Time, remaining int64) error {
+func (c *h1conn) exchange(uc *Conn, deadline time.Time, remaining int64) error {
 	uc.Reset()
-	uc.boundExchange(&c.s.opts, deadline, c.now, c.goneFn)
+	uc.BoundExchange(c.s.opts.BackendResponseTimeout, c.s.opts.BackendIdleTimeout, deadline, c.now, c.goneFn)
 	if _, err := uc.Sock.Write(c.reqBuf); err != nil {
 		return err
 	}
 	if remaining > 0 {
 		if err := c.copyBody(uc, remaining, deadline); err != nil {
-			if errors.As(err, new(clientError)) || errors.Is(err, os.ErrDeadlineExceeded) || !uc.earlyAnswer(c.req.Method == http.MethodHead, &c.respHeadBuf, &c.resp) {
+			if errors.As(err, new(clientError)) || errors.Is(err, os.ErrDeadlineExceeded) || !uc.EarlyAnswer(c.req.Method == http.MethodHead, &c.respHeadBuf, &c.resp) {
 				return err
 			}
 			// The rest of the body stays unread: this response is the
@@ -473,26 +473,14 @@ func (c *h1conn) exchange(uc *upConn, deadline time.Time, remaining int64) error
 	// be there yet: it saved the wasted read, but a yielding goroutine
 	// queues behind every other runnable one (the global run queue), and
 	// at 256 connections that tripled p99 (docs/performance.md, round 3).
-	// The wasted read is a raw syscall now (h1sock.go), about 1 us.
+	// The wasted read is a raw syscall now (internal/h1/socket.go), about 1 us.
 	return uc.ReadFinalHead(c.req.Method == http.MethodHead, &c.respHeadBuf, &c.resp)
-}
-
-// earlyAnswer reads the response of a backend that stopped taking the
-// request body (a write to it failed): one that answers before reading a
-// large upload (413, 401) and closes. It reports whether a final response
-// head was there; the connection is not reused after it.
-func (uc *upConn) earlyAnswer(headRequest bool, scratch *[]byte, rs *h1.ResponseHead) bool {
-	if uc.ReadFinalHead(headRequest, scratch, rs) != nil {
-		return false
-	}
-	rs.CloseAfter = true
-	return true
 }
 
 // copyBody streams the rest of a Content-Length request body from the
 // client to the backend through the client's read buffer, each wait for
 // the client bounded by ClientBodyTimeout (and deadline).
-func (c *h1conn) copyBody(uc *upConn, n int64, deadline time.Time) error {
+func (c *h1conn) copyBody(uc *Conn, n int64, deadline time.Time) error {
 	c.boundBodyReads(deadline)
 	defer c.unboundReads()
 	for n > 0 {
@@ -516,7 +504,7 @@ func (c *h1conn) copyBody(uc *upConn, n int64, deadline time.Time) error {
 // more on a new connection when the failed one was reused (a backend may
 // have closed it while idle), nothing of a response came back, and
 // replaying the request is safe; never after a timeout.
-func retryOnNewConn(attempt int, reused bool, uc *upConn, replayable bool, err error) bool {
+func retryOnNewConn(attempt int, reused bool, uc *Conn, replayable bool, err error) bool {
 	return reused && attempt == 0 && uc.W == 0 && replayable && !errors.Is(err, os.ErrDeadlineExceeded)
 }
 
@@ -557,7 +545,7 @@ func (c *h1conn) upstreamFailed(b *router.Backend, deadline time.Time, err error
 
 // relayResponse writes c.resp's head and relays the body, then pools the
 // backend connection if it can serve again.
-func (c *h1conn) relayResponse(uc *upConn, deadline time.Time, st *filterState) (int, int64, connNext) {
+func (c *h1conn) relayResponse(uc *Conn, deadline time.Time, st *filterState) (int, int64, connNext) {
 	rs := &c.resp
 	out := c.outResp[:0]
 	conn := rs.ConnNames
@@ -595,7 +583,7 @@ func (c *h1conn) relayResponse(uc *upConn, deadline time.Time, st *filterState) 
 	}
 	c.endHead(hasDate)
 
-	uc.boundRelay(&c.s.opts, deadline)
+	uc.BoundRelay(c.s.opts.BackendIdleTimeout, deadline)
 	n, err := c.relayBody(uc)
 	if err != nil {
 		// A truncated body: close both ends so the client cannot take it
@@ -606,7 +594,7 @@ func (c *h1conn) relayResponse(uc *upConn, deadline time.Time, st *filterState) 
 	if rs.CloseAfter || uc.R != uc.W {
 		uc.Sock.Close()
 	} else {
-		c.s.fwd.pool.put(uc, c.now)
+		c.s.fwd.pool.Put(uc, c.now)
 	}
 	return rs.Status, n, connKeep
 }
@@ -614,7 +602,7 @@ func (c *h1conn) relayResponse(uc *upConn, deadline time.Time, st *filterState) 
 // relayBody copies the response body to the client as c.resp frames it,
 // flushing the client writer before each blocking read from the backend.
 // It returns the body bytes relayed.
-func (c *h1conn) relayBody(uc *upConn) (int64, error) {
+func (c *h1conn) relayBody(uc *Conn) (int64, error) {
 	flush := c.out.Flush
 	switch c.resp.Framing {
 	case h1.BodyLength:
@@ -632,7 +620,7 @@ func (c *h1conn) relayBody(uc *upConn) (int64, error) {
 // that has fully arrived leaves in one write. A large rest is read straight
 // into the client's write buffer (copied once); a small one goes through
 // the backend read buffer, which may also take the chunk framing after it.
-func (c *h1conn) relayN(uc *upConn, n int64, flush func() error) (int64, error) {
+func (c *h1conn) relayN(uc *Conn, n int64, flush func() error) (int64, error) {
 	done := int64(0)
 	for done < n {
 		if uc.R < uc.W {
@@ -683,7 +671,7 @@ const directRelay = 16 << 10
 // dropped (RFC 9112 7.1.1 lets recipients ignore them) and trailer lines
 // must be well-formed fields, so a client reads exactly the framing the
 // engine read.
-func (c *h1conn) relayChunked(uc *upConn, flush func() error) (int64, error) {
+func (c *h1conn) relayChunked(uc *Conn, flush func() error) (int64, error) {
 	total := int64(0)
 	for {
 		size, err := uc.ChunkSize(flush)
@@ -719,7 +707,7 @@ func (c *h1conn) relayChunked(uc *upConn, flush func() error) (int64, error) {
 
 // relayToEOF re-frames a body that ends when the backend closes as chunks,
 // so the client connection stays open.
-func (c *h1conn) relayToEOF(uc *upConn) (int64, error) {
+func (c *h1conn) relayToEOF(uc *Conn) (int64, error) {
 	total := int64(0)
 	for {
 		if uc.R == uc.W {

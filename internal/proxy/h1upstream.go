@@ -9,37 +9,56 @@ import (
 	"github.com/false-systems/rauta/internal/h1"
 )
 
-// upConn is one HTTP/1.1 connection to a backend, used by one request at a
+// Conn is one HTTP/1.1 connection to a backend, used by one request at a
 // time on the client connection's goroutine: no reader or writer goroutines,
 // no channels.
-type upConn struct {
+type Conn struct {
 	h1.Reader
 	addr   string
 	idleAt time.Time
 }
 
-// boundExchange bounds the waits of a request's exchange (see
-// h1conn.exchange); deadline is the route's, zero if none; now is recent.
-// check, when set, runs while a read waits (waitBound.check).
-func (c *upConn) boundExchange(o *Options, deadline, now time.Time, check func() error) {
-	c.Sock.BoundWrites(o.BackendIdleTimeout, deadline)
+// BoundExchange bounds the waits of a request's exchange: each wait for
+// the backend to take more of the request by idleTimeout, the wait for the
+// response head by responseTimeout or, when deadline (the route's, zero if
+// none) is set, by the deadline in its place; all of them by deadline. now
+// is recent. check, when set, runs while a read waits (h1.Socket.SetReadCheck):
+// the HTTP/1.1 engine's notices a client that went away.
+func (c *Conn) BoundExchange(responseTimeout, idleTimeout time.Duration, deadline, now time.Time, check func() error) {
+	c.Sock.BoundWrites(idleTimeout, deadline)
 	if deadline.IsZero() {
-		c.Sock.BoundReads(o.BackendResponseTimeout, deadline)
+		c.Sock.BoundReads(responseTimeout, deadline)
 	} else {
 		c.Sock.BoundReads(deadline.Sub(now), deadline) // the route's timeout replaces it
 	}
 	c.Sock.SetReadCheck(check)
 }
 
-// boundRelay bounds each wait for more of the response body by
-// BackendIdleTimeout, and all of them by the route's deadline.
-func (c *upConn) boundRelay(o *Options, deadline time.Time) {
-	c.Sock.BoundReads(o.BackendIdleTimeout, deadline)
+// BoundRelay bounds each wait for more of the response body by
+// idleTimeout, and all of them by the route's deadline.
+func (c *Conn) BoundRelay(idleTimeout time.Duration, deadline time.Time) {
+	c.Sock.BoundReads(idleTimeout, deadline)
 }
 
-// upstreamPool keeps idle backend connections per endpoint address, last
+// EarlyAnswer reads the response of a backend that stopped taking the
+// request body (a write to it failed): one that answers before reading a
+// large upload (413, 401) and closes. It reports whether a final response
+// head was there; the connection is not reused after it.
+func (c *Conn) EarlyAnswer(headRequest bool, scratch *[]byte, rs *h1.ResponseHead) bool {
+	if c.ReadFinalHead(headRequest, scratch, rs) != nil {
+		return false
+	}
+	rs.CloseAfter = true
+	return true
+}
+
+// Interrupt ends the connection's read or write in progress, for a client
+// that went away or a request timeout. The connection is not reused after.
+func (c *Conn) Interrupt() { c.Sock.Interrupt() }
+
+// Pool keeps idle backend connections per endpoint address, last
 // used first, so a busy backend keeps a warm set and the rest age out.
-type upstreamPool struct {
+type Pool struct {
 	dialer      net.Dialer
 	maxIdle     int // per address
 	idleTimeout time.Duration
@@ -53,13 +72,13 @@ type upstreamPool struct {
 	closed    bool
 }
 
-type idleList struct{ conns []*upConn }
+type idleList struct{ conns []*Conn }
 
 // upstreamReadBuffer is the read buffer of each backend connection.
 const upstreamReadBuffer = 32 << 10
 
-func newUpstreamPool(dialTimeout time.Duration) *upstreamPool {
-	return &upstreamPool{
+func NewPool(dialTimeout time.Duration) *Pool {
+	return &Pool{
 		dialer:      net.Dialer{Timeout: dialTimeout, KeepAlive: 30 * time.Second},
 		maxIdle:     1024,
 		idleTimeout: 90 * time.Second,
@@ -67,7 +86,7 @@ func newUpstreamPool(dialTimeout time.Duration) *upstreamPool {
 	}
 }
 
-// get returns an idle connection to addr, or dials one. deadline, when set,
+// Get returns an idle connection to addr, or dials one. deadline, when set,
 // bounds the dial too. reused says the connection served before, so a
 // failure on it may be a close the backend sent while it was idle.
 // now is the caller's clock reading, recent enough for idle ages.
@@ -77,7 +96,7 @@ func newUpstreamPool(dialTimeout time.Duration) *upstreamPool {
 // with a body, a buggy server), would otherwise have those bytes read as
 // the next request's response. The peek is one raw non-blocking syscall;
 // nginx gets the same from its event loop watching idle connections.
-func (p *upstreamPool) get(addr string, deadline, now time.Time) (c *upConn, reused bool, err error) {
+func (p *Pool) Get(addr string, deadline, now time.Time) (c *Conn, reused bool, err error) {
 	for {
 		c = p.pop(addr)
 		if c == nil {
@@ -96,11 +115,11 @@ func (p *upstreamPool) get(addr string, deadline, now time.Time) (c *upConn, reu
 	if err != nil {
 		return nil, false, err
 	}
-	return &upConn{Reader: h1.Reader{Sock: h1.NewSocket(p.counted(nc)), Buf: make([]byte, upstreamReadBuffer)}, addr: addr}, false, nil
+	return &Conn{Reader: h1.Reader{Sock: h1.NewSocket(p.counted(nc)), Buf: make([]byte, upstreamReadBuffer)}, addr: addr}, false, nil
 }
 
 // pop takes the most recently pooled connection to addr, or nil.
-func (p *upstreamPool) pop(addr string) *upConn {
+func (p *Pool) pop(addr string) *Conn {
 	p.mu.Lock()
 	defer p.mu.Unlock()
 	l := p.idle[addr]
@@ -114,9 +133,9 @@ func (p *upstreamPool) pop(addr string) *upConn {
 	return c
 }
 
-// put returns a connection whose last response was read completely; now
+// Put returns a connection whose last response was read completely; now
 // is the caller's recent clock reading.
-func (p *upstreamPool) put(c *upConn, now time.Time) {
+func (p *Pool) Put(c *Conn, now time.Time) {
 	c.idleAt = now
 	c.Sock.SetReadCheck(nil) // it referred to the request's client
 	p.mu.Lock()
@@ -142,7 +161,7 @@ func (p *upstreamPool) put(c *upConn, now time.Time) {
 
 // sweep closes connections idle past the timeout, so endpoints that left
 // the configuration do not keep sockets open. Callers hold p.mu.
-func (p *upstreamPool) sweep(now time.Time) {
+func (p *Pool) sweep(now time.Time) {
 	p.lastSweep = now
 	for addr, l := range p.idle {
 		keep := l.conns[:0]
@@ -161,8 +180,8 @@ func (p *upstreamPool) sweep(now time.Time) {
 	}
 }
 
-// close closes every idle connection; later puts close theirs.
-func (p *upstreamPool) close() {
+// Close closes every idle connection; later puts close theirs.
+func (p *Pool) Close() {
 	p.mu.Lock()
 	defer p.mu.Unlock()
 	p.closed = true

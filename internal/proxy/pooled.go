@@ -83,7 +83,7 @@ type pooledState struct {
 	// The request's watch, one context.AfterFunc for its whole exchange
 	// (two were about eight allocations per request): when the request's
 	// context ends, watch interrupts cur, the backend connection in use.
-	cur   atomic.Pointer[upConn]
+	cur   atomic.Pointer[Conn]
 	ended atomic.Bool
 	watch func() // interrupt, bound once per pooledState
 }
@@ -98,17 +98,17 @@ func newPooledState() any {
 func (ps *pooledState) interrupt() {
 	ps.ended.Store(true)
 	if uc := ps.cur.Load(); uc != nil {
-		uc.interrupt()
+		uc.Interrupt()
 	}
 }
 
 // use makes uc the connection the watch interrupts, and interrupts it at
 // once if the context has ended already. Either this or interrupt sees the
 // other's store, so uc cannot miss the interrupt.
-func (ps *pooledState) use(uc *upConn) {
+func (ps *pooledState) use(uc *Conn) {
 	ps.cur.Store(uc)
 	if ps.ended.Load() {
-		uc.interrupt()
+		uc.Interrupt()
 	}
 }
 
@@ -149,10 +149,10 @@ func (f *forwarder) forwardPooled(w http.ResponseWriter, r, out *http.Request, b
 		return
 	}
 	stop := context.AfterFunc(ctx, ps.watch)
-	var uc *upConn
+	var uc *Conn
 	for attempt := 0; ; attempt++ {
 		var reused bool
-		uc, reused, err = f.pool.get(addr, deadline, now)
+		uc, reused, err = f.pool.Get(addr, deadline, now)
 		if err == nil {
 			err = f.pooledExchange(ctx, uc, ps, out, body, deadline)
 		}
@@ -186,7 +186,7 @@ func (f *forwarder) forwardPooled(w http.ResponseWriter, r, out *http.Request, b
 	st.up.status = ps.resp.Status
 	// The exchange ended with the response head read; the body follows,
 	// each wait on the backend bounded by BackendIdleTimeout.
-	uc.boundRelay(&f.opts, deadline)
+	uc.BoundRelay(f.opts.BackendIdleTimeout, deadline)
 	ps.send.reset(w, f.opts.ClientSendTimeout)
 	keep, err := f.relayPooled(&ps.send, uc, &ps.resp, st)
 	quiet := stop() // false: the watch ran, uc may be interrupted
@@ -194,7 +194,7 @@ func (f *forwarder) forwardPooled(w http.ResponseWriter, r, out *http.Request, b
 	if !quiet || err != nil || !keep {
 		uc.Sock.Close()
 	} else {
-		f.pool.put(uc, time.Now())
+		f.pool.Put(uc, time.Now())
 	}
 	if err != nil {
 		st.up.reason = "backend failed mid-body: " + err.Error()
@@ -225,10 +225,6 @@ func (f *forwarder) putPooledState(ps *pooledState, quiet bool) {
 	ps.resp.Fields, ps.resp.Reason = ps.resp.Fields[:0], ""
 	f.pooledStates.Put(ps)
 }
-
-// interrupt ends the connection's read or write in progress, for a client
-// that went away or a request timeout. The connection is not reused after.
-func (c *upConn) interrupt() { c.Sock.Interrupt() }
 
 // writePooledHead puts out's request head in ps.head, with a small body
 // read from in appended so head and body leave in one write. It returns
@@ -288,9 +284,9 @@ const maxInlineBody = 16 << 10
 // pooledExchange writes the request and reads the final response head into
 // ps.resp. A backend that takes longer than deadline, or a client that goes
 // away, ends it.
-func (f *forwarder) pooledExchange(ctx context.Context, uc *upConn, ps *pooledState, out *http.Request, body io.Reader, deadline time.Time) error {
+func (f *forwarder) pooledExchange(ctx context.Context, uc *Conn, ps *pooledState, out *http.Request, body io.Reader, deadline time.Time) error {
 	uc.Reset()
-	uc.boundExchange(&f.opts, deadline, time.Now(), nil)
+	uc.BoundExchange(f.opts.BackendResponseTimeout, f.opts.BackendIdleTimeout, deadline, time.Now(), nil)
 	ps.use(uc)
 	if _, err := uc.Sock.Write(ps.head); err != nil {
 		return err
@@ -302,7 +298,7 @@ func (f *forwarder) pooledExchange(ctx context.Context, uc *upConn, ps *pooledSt
 	isHead := out.Method == http.MethodHead
 	if body != nil {
 		if err := f.copyRequestBody(uc, body); err != nil {
-			if errors.As(err, new(clientError)) || !uc.earlyAnswer(isHead, &scratch, &ps.resp) {
+			if errors.As(err, new(clientError)) || !uc.EarlyAnswer(isHead, &scratch, &ps.resp) {
 				return err
 			}
 			return nil
@@ -316,7 +312,7 @@ func (f *forwarder) pooledExchange(ctx context.Context, uc *upConn, ps *pooledSt
 }
 
 // copyRequestBody streams a large request body to the backend.
-func (f *forwarder) copyRequestBody(uc *upConn, body io.Reader) error {
+func (f *forwarder) copyRequestBody(uc *Conn, body io.Reader) error {
 	bp := f.bufs.Get().(*[]byte)
 	defer f.bufs.Put(bp)
 	for {
@@ -365,7 +361,7 @@ func (f *forwarder) pooledFailed(w http.ResponseWriter, r *http.Request, ctx con
 // relayPooled writes the response head in rs to w and copies the body,
 // flushing w before every wait on the backend so a streamed body is never
 // held back. keep reports a connection that can serve another request.
-func (f *forwarder) relayPooled(cs *clientSend, uc *upConn, rs *h1.ResponseHead, st *filterState) (keep bool, err error) {
+func (f *forwarder) relayPooled(cs *clientSend, uc *Conn, rs *h1.ResponseHead, st *filterState) (keep bool, err error) {
 	w := cs.w
 	h := w.Header()
 	vals := make([]string, len(rs.Fields)) // one array for every value
@@ -403,7 +399,7 @@ func (f *forwarder) relayPooled(cs *clientSend, uc *upConn, rs *h1.ResponseHead,
 }
 
 // copyLength copies n body bytes from the backend to w.
-func copyLength(w io.Writer, uc *upConn, n int64, flush func() error) error {
+func copyLength(w io.Writer, uc *Conn, n int64, flush func() error) error {
 	for n > 0 {
 		if uc.R == uc.W {
 			if err := uc.FillAfter(len(uc.Buf), flush); err != nil {
@@ -422,7 +418,7 @@ func copyLength(w io.Writer, uc *upConn, n int64, flush func() error) error {
 
 // copyChunked decodes a chunked body into w, which frames it for its own
 // protocol, and passes trailer fields on as trailers.
-func copyChunked(w io.Writer, h http.Header, uc *upConn, flush func() error) error {
+func copyChunked(w io.Writer, h http.Header, uc *Conn, flush func() error) error {
 	for {
 		size, err := uc.ChunkSize(flush)
 		if err != nil {
@@ -452,7 +448,7 @@ func copyChunked(w io.Writer, h http.Header, uc *upConn, flush func() error) err
 }
 
 // copyToEOF copies a body that ends when the backend closes.
-func copyToEOF(w io.Writer, uc *upConn, flush func() error) error {
+func copyToEOF(w io.Writer, uc *Conn, flush func() error) error {
 	for {
 		if uc.R == uc.W {
 			err := uc.FillAfter(len(uc.Buf), flush)

@@ -84,7 +84,7 @@ func New(opts Options) (*Server, error) {
 	}
 	s.ids = newRequestIDs()
 	s.fwd = newForwarder(opts, m, opts.Logger)
-	if err := reg.Register(newOpenConnsCollector(s.fwd.pool)); err != nil {
+	if err := reg.Register(NewOpenConnsCollector(s.fwd.pool)); err != nil {
 		return nil, fmt.Errorf("register metrics: %w", err)
 	}
 	if opts.AccessLog != nil {
