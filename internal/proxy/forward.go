@@ -17,13 +17,14 @@ import (
 
 	"github.com/false-systems/rauta/internal/h1"
 	"github.com/false-systems/rauta/internal/router"
+	"github.com/false-systems/rauta/internal/upstream"
 )
 
 // forwarder sends requests to backends: one shared HTTP/1.1 pool, one h2c
 // pool, pooled copy buffers, and the bounded mirror workers.
 type forwarder struct {
 	// pool serves the HTTP/1.1 engine; the Transports serve net/http's path.
-	pool *Pool
+	pool *upstream.Pool
 	h1   *http.Transport
 	h2c  *http.Transport
 	// tls holds the Transports of backends reached over TLS.
@@ -77,7 +78,7 @@ func newForwarder(o Options, m *metrics, logger *slog.Logger) *forwarder {
 	h2c.Protocols = new(http.Protocols)
 	h2c.Protocols.SetUnencryptedHTTP2(true)
 	f := &forwarder{
-		pool:        NewPool(o.DialTimeout),
+		pool:        upstream.NewPool(o.DialTimeout),
 		h1:          tr,
 		h2c:         h2c,
 		tls:         newTLSTransports(tr),

@@ -14,6 +14,7 @@ import (
 
 	"github.com/false-systems/rauta/internal/h1"
 	"github.com/false-systems/rauta/internal/router"
+	"github.com/false-systems/rauta/internal/upstream"
 )
 
 // serveRequest routes and forwards the request in c.req, whose head was
@@ -382,7 +383,7 @@ func (c *h1conn) forward(b *router.Backend, addr string, deadline time.Time, st 
 func (c *h1conn) forwardAttempt(b *router.Backend, addr string, deadline time.Time, st *filterState) (int, int64, connNext) {
 	rq := &c.req
 	remaining := c.writeRequest()
-	var uc *Conn
+	var uc *upstream.Conn
 	for attempt := 0; ; attempt++ {
 		var reused bool
 		var err error
@@ -452,7 +453,7 @@ func (e clientError) Unwrap() error { return e.error }
 // BackendResponseTimeout or, in its place, the route's deadline; all of
 // them by that deadline. While they last, the client's socket is checked
 // for a hang-up.
-func (c *h1conn) exchange(uc *Conn, deadline time.Time, remaining int64) error {
+func (c *h1conn) exchange(uc *upstream.Conn, deadline time.Time, remaining int64) error {
 	uc.Reset()
 	uc.BoundExchange(c.s.opts.BackendResponseTimeout, c.s.opts.BackendIdleTimeout, deadline, c.now, c.goneFn)
 	if _, err := uc.Sock.Write(c.reqBuf); err != nil {
@@ -480,7 +481,7 @@ func (c *h1conn) exchange(uc *Conn, deadline time.Time, remaining int64) error {
 // copyBody streams the rest of a Content-Length request body from the
 // client to the backend through the client's read buffer, each wait for
 // the client bounded by ClientBodyTimeout (and deadline).
-func (c *h1conn) copyBody(uc *Conn, n int64, deadline time.Time) error {
+func (c *h1conn) copyBody(uc *upstream.Conn, n int64, deadline time.Time) error {
 	c.boundBodyReads(deadline)
 	defer c.unboundReads()
 	for n > 0 {
@@ -504,7 +505,7 @@ func (c *h1conn) copyBody(uc *Conn, n int64, deadline time.Time) error {
 // more on a new connection when the failed one was reused (a backend may
 // have closed it while idle), nothing of a response came back, and
 // replaying the request is safe; never after a timeout.
-func retryOnNewConn(attempt int, reused bool, uc *Conn, replayable bool, err error) bool {
+func retryOnNewConn(attempt int, reused bool, uc *upstream.Conn, replayable bool, err error) bool {
 	return reused && attempt == 0 && uc.W == 0 && replayable && !errors.Is(err, os.ErrDeadlineExceeded)
 }
 
@@ -545,7 +546,7 @@ func (c *h1conn) upstreamFailed(b *router.Backend, deadline time.Time, err error
 
 // relayResponse writes c.resp's head and relays the body, then pools the
 // backend connection if it can serve again.
-func (c *h1conn) relayResponse(uc *Conn, deadline time.Time, st *filterState) (int, int64, connNext) {
+func (c *h1conn) relayResponse(uc *upstream.Conn, deadline time.Time, st *filterState) (int, int64, connNext) {
 	rs := &c.resp
 	out := c.outResp[:0]
 	conn := rs.ConnNames
@@ -602,7 +603,7 @@ func (c *h1conn) relayResponse(uc *Conn, deadline time.Time, st *filterState) (i
 // relayBody copies the response body to the client as c.resp frames it,
 // flushing the client writer before each blocking read from the backend.
 // It returns the body bytes relayed.
-func (c *h1conn) relayBody(uc *Conn) (int64, error) {
+func (c *h1conn) relayBody(uc *upstream.Conn) (int64, error) {
 	flush := c.out.Flush
 	switch c.resp.Framing {
 	case h1.BodyLength:
@@ -620,7 +621,7 @@ func (c *h1conn) relayBody(uc *Conn) (int64, error) {
 // that has fully arrived leaves in one write. A large rest is read straight
 // into the client's write buffer (copied once); a small one goes through
 // the backend read buffer, which may also take the chunk framing after it.
-func (c *h1conn) relayN(uc *Conn, n int64, flush func() error) (int64, error) {
+func (c *h1conn) relayN(uc *upstream.Conn, n int64, flush func() error) (int64, error) {
 	done := int64(0)
 	for done < n {
 		if uc.R < uc.W {
@@ -671,7 +672,7 @@ const directRelay = 16 << 10
 // dropped (RFC 9112 7.1.1 lets recipients ignore them) and trailer lines
 // must be well-formed fields, so a client reads exactly the framing the
 // engine read.
-func (c *h1conn) relayChunked(uc *Conn, flush func() error) (int64, error) {
+func (c *h1conn) relayChunked(uc *upstream.Conn, flush func() error) (int64, error) {
 	total := int64(0)
 	for {
 		size, err := uc.ChunkSize(flush)
@@ -707,7 +708,7 @@ func (c *h1conn) relayChunked(uc *Conn, flush func() error) (int64, error) {
 
 // relayToEOF re-frames a body that ends when the backend closes as chunks,
 // so the client connection stays open.
-func (c *h1conn) relayToEOF(uc *Conn) (int64, error) {
+func (c *h1conn) relayToEOF(uc *upstream.Conn) (int64, error) {
 	total := int64(0)
 	for {
 		if uc.R == uc.W {

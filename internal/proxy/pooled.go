@@ -16,6 +16,7 @@ import (
 
 	"github.com/false-systems/rauta/internal/h1"
 	"github.com/false-systems/rauta/internal/router"
+	"github.com/false-systems/rauta/internal/upstream"
 )
 
 // The net/http path (HTTPS, HTTP/2, and what the HTTP/1.1 engine hands to
@@ -83,7 +84,7 @@ type pooledState struct {
 	// The request's watch, one context.AfterFunc for its whole exchange
 	// (two were about eight allocations per request): when the request's
 	// context ends, watch interrupts cur, the backend connection in use.
-	cur   atomic.Pointer[Conn]
+	cur   atomic.Pointer[upstream.Conn]
 	ended atomic.Bool
 	watch func() // interrupt, bound once per pooledState
 }
@@ -105,7 +106,7 @@ func (ps *pooledState) interrupt() {
 // use makes uc the connection the watch interrupts, and interrupts it at
 // once if the context has ended already. Either this or interrupt sees the
 // other's store, so uc cannot miss the interrupt.
-func (ps *pooledState) use(uc *Conn) {
+func (ps *pooledState) use(uc *upstream.Conn) {
 	ps.cur.Store(uc)
 	if ps.ended.Load() {
 		uc.Interrupt()
@@ -149,7 +150,7 @@ func (f *forwarder) forwardPooled(w http.ResponseWriter, r, out *http.Request, b
 		return
 	}
 	stop := context.AfterFunc(ctx, ps.watch)
-	var uc *Conn
+	var uc *upstream.Conn
 	for attempt := 0; ; attempt++ {
 		var reused bool
 		uc, reused, err = f.pool.Get(addr, deadline, now)
@@ -284,7 +285,7 @@ const maxInlineBody = 16 << 10
 // pooledExchange writes the request and reads the final response head into
 // ps.resp. A backend that takes longer than deadline, or a client that goes
 // away, ends it.
-func (f *forwarder) pooledExchange(ctx context.Context, uc *Conn, ps *pooledState, out *http.Request, body io.Reader, deadline time.Time) error {
+func (f *forwarder) pooledExchange(ctx context.Context, uc *upstream.Conn, ps *pooledState, out *http.Request, body io.Reader, deadline time.Time) error {
 	uc.Reset()
 	uc.BoundExchange(f.opts.BackendResponseTimeout, f.opts.BackendIdleTimeout, deadline, time.Now(), nil)
 	ps.use(uc)
@@ -312,7 +313,7 @@ func (f *forwarder) pooledExchange(ctx context.Context, uc *Conn, ps *pooledStat
 }
 
 // copyRequestBody streams a large request body to the backend.
-func (f *forwarder) copyRequestBody(uc *Conn, body io.Reader) error {
+func (f *forwarder) copyRequestBody(uc *upstream.Conn, body io.Reader) error {
 	bp := f.bufs.Get().(*[]byte)
 	defer f.bufs.Put(bp)
 	for {
@@ -361,7 +362,7 @@ func (f *forwarder) pooledFailed(w http.ResponseWriter, r *http.Request, ctx con
 // relayPooled writes the response head in rs to w and copies the body,
 // flushing w before every wait on the backend so a streamed body is never
 // held back. keep reports a connection that can serve another request.
-func (f *forwarder) relayPooled(cs *clientSend, uc *Conn, rs *h1.ResponseHead, st *filterState) (keep bool, err error) {
+func (f *forwarder) relayPooled(cs *clientSend, uc *upstream.Conn, rs *h1.ResponseHead, st *filterState) (keep bool, err error) {
 	w := cs.w
 	h := w.Header()
 	vals := make([]string, len(rs.Fields)) // one array for every value
@@ -399,7 +400,7 @@ func (f *forwarder) relayPooled(cs *clientSend, uc *Conn, rs *h1.ResponseHead, s
 }
 
 // copyLength copies n body bytes from the backend to w.
-func copyLength(w io.Writer, uc *Conn, n int64, flush func() error) error {
+func copyLength(w io.Writer, uc *upstream.Conn, n int64, flush func() error) error {
 	for n > 0 {
 		if uc.R == uc.W {
 			if err := uc.FillAfter(len(uc.Buf), flush); err != nil {
@@ -418,7 +419,7 @@ func copyLength(w io.Writer, uc *Conn, n int64, flush func() error) error {
 
 // copyChunked decodes a chunked body into w, which frames it for its own
 // protocol, and passes trailer fields on as trailers.
-func copyChunked(w io.Writer, h http.Header, uc *Conn, flush func() error) error {
+func copyChunked(w io.Writer, h http.Header, uc *upstream.Conn, flush func() error) error {
 	for {
 		size, err := uc.ChunkSize(flush)
 		if err != nil {
@@ -448,7 +449,7 @@ func copyChunked(w io.Writer, h http.Header, uc *Conn, flush func() error) error
 }
 
 // copyToEOF copies a body that ends when the backend closes.
-func copyToEOF(w io.Writer, uc *Conn, flush func() error) error {
+func copyToEOF(w io.Writer, uc *upstream.Conn, flush func() error) error {
 	for {
 		if uc.R == uc.W {
 			err := uc.FillAfter(len(uc.Buf), flush)

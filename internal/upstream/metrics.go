@@ -1,4 +1,4 @@
-package proxy
+package upstream
 
 import (
 	"net"
@@ -10,7 +10,7 @@ import (
 // countedConn is a backend connection of the upstream pool that counts
 // itself open until its first Close, for http_client_open_connections.
 // Embedding *net.TCPConn keeps SyscallConn, which the engine's raw reads
-// and writes need (h1sock.go).
+// and writes need (internal/h1/socket.go).
 type countedConn struct {
 	*net.TCPConn
 	open   *atomic.Int64
