@@ -430,16 +430,14 @@ func (c *h1conn) forwardAttempt(b *router.Backend, addr string, deadline time.Ti
 }
 
 // bodyTimedOut answers a request whose body stalled past
-// ClientBodyTimeout with 408, or 504 when the route's deadline cut it, and
-// ends the connection: the rest of the body will not be read.
+// ClientBodyTimeout with 408, or 504 when the route's deadline cut it (the
+// net/http paths' rule, bodyTimeoutStatus), and ends the connection: the
+// rest of the body will not be read.
 func (c *h1conn) bodyTimedOut(deadline time.Time) (int, int64, connNext) {
 	c.req.CloseAfter = true
-	if !deadline.IsZero() && !time.Now().Before(deadline) {
-		c.writeError(http.StatusGatewayTimeout, "request timed out")
-		return http.StatusGatewayTimeout, 0, connClose
-	}
-	c.writeError(http.StatusRequestTimeout, "request body timed out")
-	return http.StatusRequestTimeout, 0, connClose
+	code, msg := bodyTimeoutStatus(deadline)
+	c.writeError(code, msg)
+	return code, 0, connClose
 }
 
 // clientError wraps a failure to read the request body from the client.
