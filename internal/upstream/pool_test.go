@@ -65,13 +65,29 @@ func get(t *testing.T, p *Pool, addr string, now time.Time) (*Conn, bool) {
 	return c, reused
 }
 
+// setup makes a backend and a pool closed at the end of the test, and
+// returns the backend's address.
+func setup(t *testing.T) (*backend, *Pool, string) {
+	t.Helper()
+	b := newBackend(t)
+	p := NewPool(5 * time.Second)
+	t.Cleanup(p.Close)
+	return b, p, b.ln.Addr().String()
+}
+
+// idle dials a connection and puts it back in the pool at now.
+func idle(t *testing.T, b *backend, p *Pool, addr string, now time.Time) (*Conn, net.Conn) {
+	t.Helper()
+	c, _ := get(t, p, addr, now)
+	server := b.accepted(t)
+	p.Put(c, now)
+	return c, server
+}
+
 // Idle connections are reused last put, first taken, and a connection
 // dialed fresh says it was not reused.
 func TestPoolReusesLastUsedFirst(t *testing.T) {
-	b := newBackend(t)
-	addr := b.ln.Addr().String()
-	p := NewPool(5 * time.Second)
-	t.Cleanup(p.Close)
+	b, p, addr := setup(t)
 	now := time.Now()
 	c1, r1 := get(t, p, addr, now)
 	c2, r2 := get(t, p, addr, now)
@@ -102,14 +118,9 @@ func TestPoolNeverReusesClosedOrDirtyConnection(t *testing.T) {
 		{"unsolicited bytes", func(s net.Conn) { s.Write([]byte("HTTP/1.1 200 OK\r\nContent-Length: 0\r\n\r\n")) }},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
-			b := newBackend(t)
-			addr := b.ln.Addr().String()
-			p := NewPool(5 * time.Second)
-			t.Cleanup(p.Close)
+			b, p, addr := setup(t)
 			now := time.Now()
-			c, _ := get(t, p, addr, now)
-			server := b.accepted(t)
-			p.Put(c, now)
+			c, server := idle(t, b, p, addr, now)
 			// On loopback, the write or FIN is in the client's receive
 			// queue once the server's call returns.
 			tc.spoil(server)
@@ -127,14 +138,9 @@ func TestPoolNeverReusesClosedOrDirtyConnection(t *testing.T) {
 
 // A connection idle longer than the idle timeout is closed, not reused.
 func TestPoolIdleTimeout(t *testing.T) {
-	b := newBackend(t)
-	addr := b.ln.Addr().String()
-	p := NewPool(5 * time.Second)
-	t.Cleanup(p.Close)
+	b, p, addr := setup(t)
 	now := time.Now()
-	c, _ := get(t, p, addr, now)
-	b.accepted(t)
-	p.Put(c, now)
+	c, _ := idle(t, b, p, addr, now)
 	got, reused := get(t, p, addr, now.Add(p.idleTimeout))
 	if got == c || reused {
 		t.Fatalf("a connection idle for the whole timeout was reused")
@@ -145,15 +151,11 @@ func TestPoolIdleTimeout(t *testing.T) {
 // Close closes the idle connections and every one put back after it; the
 // open count the collector exports falls back to zero.
 func TestPoolCloseClosesEverything(t *testing.T) {
-	b := newBackend(t)
-	addr := b.ln.Addr().String()
-	p := NewPool(5 * time.Second)
+	b, p, addr := setup(t)
 	now := time.Now()
-	idle, _ := get(t, p, addr, now)
 	busy, _ := get(t, p, addr, now)
 	b.accepted(t)
-	b.accepted(t)
-	p.Put(idle, now)
+	idle(t, b, p, addr, now)
 	if n := p.open.Load(); n != 2 {
 		t.Fatalf("%d connections counted open, want 2", n)
 	}
