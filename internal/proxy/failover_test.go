@@ -13,6 +13,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/false-systems/rauta/internal/h1"
 	"github.com/false-systems/rauta/internal/ir"
 	"github.com/false-systems/rauta/internal/lb"
 )
@@ -244,7 +245,7 @@ func TestEndpointDown(t *testing.T) {
 		{io.ErrUnexpectedEOF, true, true},
 		{io.EOF, false, false},
 		{os.ErrDeadlineExceeded, true, false},
-		{errBadResponse, true, false},
+		{h1.ErrBadResponse, true, false},
 		{clientError{io.EOF}, false, false},
 		{clientError{io.ErrUnexpectedEOF}, true, false},
 	}

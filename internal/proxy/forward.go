@@ -15,14 +15,16 @@ import (
 	"golang.org/x/net/http/httpguts"
 	"golang.org/x/net/http2"
 
+	"github.com/false-systems/rauta/internal/h1"
 	"github.com/false-systems/rauta/internal/router"
+	"github.com/false-systems/rauta/internal/upstream"
 )
 
 // forwarder sends requests to backends: one shared HTTP/1.1 pool, one h2c
 // pool, pooled copy buffers, and the bounded mirror workers.
 type forwarder struct {
 	// pool serves the HTTP/1.1 engine; the Transports serve net/http's path.
-	pool *upstreamPool
+	pool *upstream.Pool
 	h1   *http.Transport
 	h2c  *http.Transport
 	// tls holds the Transports of backends reached over TLS.
@@ -58,7 +60,7 @@ const copyBufferSize = 32 << 10
 
 func newForwarder(o Options, m *metrics, logger *slog.Logger) *forwarder {
 	dialer := &net.Dialer{Timeout: o.DialTimeout, KeepAlive: 30 * time.Second}
-	h1 := &http.Transport{
+	tr := &http.Transport{
 		Proxy:       nil, // never route backend traffic through an environment proxy
 		DialContext: dialer.DialContext,
 		// Go's default of 2 idle connections per host would make a busy
@@ -72,14 +74,14 @@ func newForwarder(o Options, m *metrics, logger *slog.Logger) *forwarder {
 		ReadBufferSize:     copyBufferSize,
 		WriteBufferSize:    copyBufferSize,
 	}
-	h2c := h1.Clone()
+	h2c := tr.Clone()
 	h2c.Protocols = new(http.Protocols)
 	h2c.Protocols.SetUnencryptedHTTP2(true)
 	f := &forwarder{
-		pool:        newUpstreamPool(o.DialTimeout),
-		h1:          h1,
+		pool:        upstream.NewPool(o.DialTimeout),
+		h1:          tr,
 		h2c:         h2c,
-		tls:         newTLSTransports(h1),
+		tls:         newTLSTransports(tr),
 		metrics:     m,
 		logger:      logger,
 		opts:        o,
@@ -88,7 +90,7 @@ func newForwarder(o Options, m *metrics, logger *slog.Logger) *forwarder {
 		upgraded:    map[net.Conn]struct{}{},
 	}
 	f.bufs.New = func() any { b := make([]byte, copyBufferSize); return &b }
-	f.relayBufs.New = newRelayBuffer
+	f.relayBufs.New = h1.NewRelayBuffer
 	f.connBufs.New = newConnBuffer
 	f.pooledStates.New = newPooledState
 	return f
@@ -120,7 +122,7 @@ func (f *forwarder) close(timeout time.Duration) int {
 		c.Close()
 	}
 	f.upMu.Unlock()
-	f.pool.close()
+	f.pool.Close()
 	f.h1.CloseIdleConnections()
 	f.h2c.CloseIdleConnections()
 	f.tls.close()

@@ -12,6 +12,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/false-systems/rauta/internal/h1"
 	"github.com/false-systems/rauta/internal/ir"
 )
 
@@ -150,14 +151,14 @@ func refChunked(b []byte) ([]byte, chunkedVerdict) {
 	line := func() ([]byte, chunkedVerdict) {
 		i := bytes.Index(b, crlf)
 		if i < 0 {
-			if len(b) >= maxChunkLine {
+			if len(b) >= h1.MaxChunkLine {
 				return nil, chunkedUnsure
 			}
 			return nil, chunkedInvalid
 		}
 		l := b[:i]
 		b = b[i+2:]
-		if len(l) >= maxChunkLine {
+		if len(l) >= h1.MaxChunkLine {
 			return nil, chunkedUnsure
 		}
 		return l, chunkedValid
@@ -167,7 +168,7 @@ func refChunked(b []byte) ([]byte, chunkedVerdict) {
 		if v != chunkedValid {
 			return nil, v
 		}
-		n, err := parseChunkSize(l)
+		n, err := h1.ParseChunkSize(l)
 		if err != nil {
 			return nil, chunkedInvalid
 		}
@@ -191,7 +192,7 @@ func refChunked(b []byte) ([]byte, chunkedVerdict) {
 		if len(l) == 0 {
 			return data, chunkedValid
 		}
-		if !validTrailer(l) {
+		if !h1.ValidTrailer(l) {
 			return nil, chunkedInvalid
 		}
 	}

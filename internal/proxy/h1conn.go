@@ -14,6 +14,8 @@ import (
 	"time"
 
 	"golang.org/x/net/http2"
+
+	"github.com/false-systems/rauta/internal/h1"
 )
 
 // h1conn is one client connection served by the HTTP/1.1 engine: one
@@ -25,8 +27,8 @@ type h1conn struct {
 	s    *Server
 	sock *socket
 	nc   net.Conn
-	in   bufConn
-	out  h1writer
+	in   h1.Reader
+	out  h1.Writer
 	// idle is true while waiting for the next request; a graceful close
 	// ends idle connections.
 	idle atomic.Bool
@@ -35,10 +37,10 @@ type h1conn struct {
 	served   atomic.Bool
 	clientIP string
 
-	req     reqHead
-	outReq  fields // the request fields sent to the backend
-	resp    respHead
-	outResp fields // the response fields sent to the client
+	req     h1.RequestHead
+	outReq  h1.Fields // the request fields sent to the backend
+	resp    h1.ResponseHead
+	outResp h1.Fields // the response fields sent to the client
 	// reqHeadBuf and respHeadBuf hold the current request and response
 	// heads, which req and resp view (see bufConn.head).
 	reqHeadBuf, respHeadBuf []byte
@@ -73,12 +75,12 @@ const clientReadBuffer = 4 << 10
 
 func newH1Conn(s *Server, sock *socket, nc net.Conn) *h1conn {
 	c := &h1conn{s: s, sock: sock, nc: nc}
-	sio := newSockIO(nc)
-	c.in = bufConn{nc: sio}
-	c.out = h1writer{nc: sio, pool: &s.fwd.relayBufs}
+	sio := h1.NewSocket(nc)
+	c.in = h1.Reader{Sock: sio}
+	c.out = h1.Writer{Sock: sio, Pool: &s.fwd.relayBufs}
 	c.takeBuffers()
 	// Every wait for the client to take more of a response is bounded.
-	sio.wb.bound(s.opts.ClientSendTimeout, time.Time{})
+	sio.BoundWrites(s.opts.ClientSendTimeout, time.Time{})
 	c.goneFn = c.clientGone
 	c.clientIP = clientIP(nc.RemoteAddr().String())
 	c.connNo = s.ids.conn()
@@ -110,11 +112,11 @@ func (c *h1conn) serve() {
 		head, err := c.readRequestHead()
 		if err != nil {
 			switch {
-			case errors.Is(err, errHeadTooLarge):
-				c.refuseHead(c.in.buffered())
+			case errors.Is(err, h1.ErrHeadTooLarge):
+				c.refuseHead(c.in.Buffered())
 			case errors.Is(err, errNotForEngine):
 				handedOff = c.handoff() // net/http serves it
-			case c.in.r < c.in.w && errors.Is(err, os.ErrDeadlineExceeded):
+			case c.in.R < c.in.W && errors.Is(err, os.ErrDeadlineExceeded):
 				// A head begun and not finished in ReadHeaderTimeout;
 				// an idle connection just closes.
 				c.refuse(http.StatusRequestTimeout, "request head timed out")
@@ -132,18 +134,18 @@ func (c *h1conn) serve() {
 			c.refuse(http.StatusRequestHeaderFieldsTooLarge, "too many header fields")
 			return
 		}
-		if !parseRequestHead(head, &c.req) {
+		if !h1.ParseRequestHead(head, &c.req) {
 			if requestLineTooLong([]byte(head)) {
 				c.refuse(http.StatusRequestURITooLong, "request URI too long")
 				return
 			}
-			if c.req.ambiguous {
-				c.req.closeAfter = true
+			if c.req.Ambiguous {
+				c.req.CloseAfter = true
 				c.writeError(http.StatusBadRequest, "request has both Content-Length and Transfer-Encoding")
-				c.out.flush()
+				c.out.Flush()
 				return
 			}
-			c.in.r -= len(head) // nothing after the head was read yet
+			c.in.R -= len(head) // nothing after the head was read yet
 			handedOff = c.handoff()
 			return
 		}
@@ -171,17 +173,17 @@ func (c *h1conn) refuseHead(b []byte) {
 // with Connection: close and ends the connection with a lingering close,
 // so a client still sending reads the answer instead of a reset.
 func (c *h1conn) refuse(code int, msg string) {
-	c.req.method, c.req.closeAfter = "", true
+	c.req.Method, c.req.CloseAfter = "", true
 	c.now = time.Now()
 	c.writeError(code, msg)
-	if c.out.flush() == nil {
+	if c.out.Flush() == nil {
 		c.linger = true
 	}
 }
 
 // maxRequestLine is the longest request line whose target can be within
 // maxRequestURI: the target, a method and the version.
-const maxRequestLine = maxRequestURI + 1<<10
+const maxRequestLine = h1.MaxRequestURI + 1<<10
 
 // requestLineTooLong reports a request line, first line of b whether
 // complete or not, whose request-target is over maxRequestURI.
@@ -197,7 +199,7 @@ func requestLineTooLong(b []byte) bool {
 	if j := bytes.LastIndexByte(target, ' '); j >= 0 {
 		target = target[:j]
 	}
-	return len(target) > maxRequestURI
+	return len(target) > h1.MaxRequestURI
 }
 
 // lingerTime bounds lingerClose, as net/http's rstAvoidanceDelay does.
@@ -213,27 +215,27 @@ func (c *h1conn) lingerClose() {
 	if !ok || cw.CloseWrite() != nil || c.setReadDeadline(time.Now().Add(lingerTime)) != nil {
 		return
 	}
-	c.in.r, c.in.w = 0, 0
-	for c.in.fill(len(c.in.buf)) == nil {
-		c.in.r, c.in.w = 0, 0
+	c.in.R, c.in.W = 0, 0
+	for c.in.Fill(len(c.in.Buf)) == nil {
+		c.in.R, c.in.W = 0, 0
 	}
 }
 
 // readRequestHead waits up to IdleTimeout for a request to start, then up
 // to ReadHeaderTimeout for the rest of its head (slowloris).
 func (c *h1conn) readRequestHead() (string, error) {
-	if h, ok := c.in.head(&c.reqHeadBuf); ok {
+	if h, ok := c.in.Head(&c.reqHeadBuf); ok {
 		return h, nil // pipelined
 	}
 	limit := c.s.opts.MaxHeaderBytes
-	if c.in.r == c.in.w {
+	if c.in.R == c.in.W {
 		if err := c.armIdleDeadline(); err != nil {
 			return "", err
 		}
 		if err := c.fillIdle(limit); err != nil {
 			return "", err
 		}
-		if h, ok := c.in.head(&c.reqHeadBuf); ok {
+		if h, ok := c.in.Head(&c.reqHeadBuf); ok {
 			return h, nil
 		}
 	}
@@ -241,20 +243,20 @@ func (c *h1conn) readRequestHead() (string, error) {
 		return "", err
 	}
 	for {
-		if bytes.IndexByte(c.in.buffered(), '\n') >= 0 && hasBareLF(c.in.buffered()) {
+		if bytes.IndexByte(c.in.Buffered(), '\n') >= 0 && hasBareLF(c.in.Buffered()) {
 			// Lines ending in a bare LF: net/http's reader accepts them.
 			return "", errNotForEngine
 		}
-		if c.in.w-c.in.r >= limit {
-			return "", errHeadTooLarge
+		if c.in.W-c.in.R >= limit {
+			return "", h1.ErrHeadTooLarge
 		}
-		if un := c.in.buffered(); len(un) > maxRequestLine && bytes.IndexByte(un[:maxRequestLine], '\n') < 0 {
-			return "", errHeadTooLarge // a request line too long: 414 at once
+		if un := c.in.Buffered(); len(un) > maxRequestLine && bytes.IndexByte(un[:maxRequestLine], '\n') < 0 {
+			return "", h1.ErrHeadTooLarge // a request line too long: 414 at once
 		}
-		if err := c.in.fill(limit); err != nil {
+		if err := c.in.Fill(limit); err != nil {
 			return "", err
 		}
-		if h, ok := c.in.head(&c.reqHeadBuf); ok {
+		if h, ok := c.in.Head(&c.reqHeadBuf); ok {
 			return h, nil
 		}
 	}
@@ -270,7 +272,7 @@ func (c *h1conn) armIdleDeadline() error {
 	if !c.idleDeadline.IsZero() && c.idleDeadline.Sub(now) > idle-min(time.Second, idle/8) {
 		return nil
 	}
-	if err := c.in.nc.SetReadDeadline(now.Add(idle)); err != nil {
+	if err := c.in.Sock.SetReadDeadline(now.Add(idle)); err != nil {
 		return err
 	}
 	c.idleDeadline = now.Add(idle)
@@ -280,8 +282,8 @@ func (c *h1conn) armIdleDeadline() error {
 // setReadDeadline sets a deadline other than the idle one; zero clears it.
 func (c *h1conn) setReadDeadline(t time.Time) error {
 	c.idleDeadline = time.Time{}
-	c.in.nc.rb.off()
-	return c.in.nc.SetReadDeadline(t)
+	c.in.Sock.UnboundReads()
+	return c.in.Sock.SetReadDeadline(t)
 }
 
 // boundBodyReads bounds each wait for more of the request body by
@@ -289,10 +291,10 @@ func (c *h1conn) setReadDeadline(t time.Time) error {
 // ends that.
 func (c *h1conn) boundBodyReads(deadline time.Time) {
 	c.idleDeadline = time.Time{}
-	c.in.nc.rb.bound(c.s.opts.ClientBodyTimeout, deadline)
+	c.in.Sock.BoundReads(c.s.opts.ClientBodyTimeout, deadline)
 }
 
-func (c *h1conn) unboundReads() { c.in.nc.rb.off() }
+func (c *h1conn) unboundReads() { c.in.Sock.UnboundReads() }
 
 // errClientGone: the client closed or reset its connection while its
 // backend was being waited on.
@@ -303,7 +305,7 @@ var errClientGone = errors.New("client closed the connection")
 // closed or reset it. Bytes the client pipelined, buffered or still in
 // the socket, read as a client still there.
 func (c *h1conn) clientGone() error {
-	errno, n := c.in.nc.peek()
+	errno, n := c.in.Sock.Peek()
 	if errno == syscall.EAGAIN || n > 0 {
 		return nil
 	}
@@ -328,12 +330,12 @@ func hasBareLF(b []byte) bool {
 // clients speak), to the socket's HTTP/2 server on this goroutine. It
 // reports whether it did; the caller must not touch the connection after.
 func (c *h1conn) handoff() bool {
-	c.in.nc.rb.off()
-	c.in.nc.wb.off()
-	if c.in.nc.SetDeadline(time.Time{}) != nil {
+	c.in.Sock.UnboundReads()
+	c.in.Sock.UnboundWrites()
+	if c.in.Sock.SetDeadline(time.Time{}) != nil {
 		return false
 	}
-	pending := c.in.buffered()
+	pending := c.in.Buffered()
 	c.sock.h1.remove(c)
 	rc := &replayConn{Conn: c.nc, pending: pending}
 	if bytes.HasPrefix(pending, []byte(http2.ClientPreface)) {
@@ -355,40 +357,40 @@ const (
 
 // closing reports whether this response must be the connection's last.
 // While draining or closing it always is.
-func (c *h1conn) closing() bool { return c.req.closeAfter || c.sock.h1.state.Load() != h1Open }
+func (c *h1conn) closing() bool { return c.req.CloseAfter || c.sock.h1.state.Load() != h1Open }
 
 // writeStatusLine starts a response.
 func (c *h1conn) writeStatusLine(code int, reason string) {
 	w := &c.out
-	w.buf = append(w.buf, "HTTP/1.1 "...)
-	w.buf = strconv.AppendInt(w.buf, int64(code), 10)
-	w.buf = append(w.buf, ' ')
+	w.Buf = append(w.Buf, "HTTP/1.1 "...)
+	w.Buf = strconv.AppendInt(w.Buf, int64(code), 10)
+	w.Buf = append(w.Buf, ' ')
 	if reason == "" {
 		reason = http.StatusText(code)
 	}
-	w.buf = append(w.buf, reason...)
-	w.buf = append(w.buf, "\r\n"...)
+	w.Buf = append(w.Buf, reason...)
+	w.Buf = append(w.Buf, "\r\n"...)
 }
 
 // writeField appends one field line.
-func (c *h1conn) writeField(name, value string) { c.out.buf = appendField(c.out.buf, name, value) }
+func (c *h1conn) writeField(name, value string) { c.out.Buf = h1.AppendField(c.out.Buf, name, value) }
 
 // endHead writes Date (unless the fields had one), Connection: close when
 // this is the last response, and the empty line.
 func (c *h1conn) endHead(hasDate bool) {
 	if !hasDate {
-		c.out.buf = append(c.out.buf, "Date: "...)
-		c.out.buf = append(c.out.buf, c.s.date.get(c.now)...)
-		c.out.buf = append(c.out.buf, "\r\n"...)
+		c.out.Buf = append(c.out.Buf, "Date: "...)
+		c.out.Buf = append(c.out.Buf, c.s.date.get(c.now)...)
+		c.out.Buf = append(c.out.Buf, "\r\n"...)
 	}
 	if c.closing() {
 		// Latched: a drain that begins after this point must not end a
 		// connection whose response promised keep-alive (its client's
 		// next request would meet a reset).
-		c.req.closeAfter = true
-		c.out.buf = append(c.out.buf, "Connection: close\r\n"...)
+		c.req.CloseAfter = true
+		c.out.Buf = append(c.out.Buf, "Connection: close\r\n"...)
 	}
-	c.out.buf = append(c.out.buf, "\r\n"...)
+	c.out.Buf = append(c.out.Buf, "\r\n"...)
 }
 
 // writeError answers with the same short plain-text error as the net/http
@@ -397,13 +399,13 @@ func (c *h1conn) writeError(code int, msg string) {
 	c.writeStatusLine(code, "")
 	c.writeField("Content-Type", "text/plain; charset=utf-8")
 	c.writeField("X-Content-Type-Options", "nosniff")
-	c.out.buf = append(c.out.buf, "Content-Length: "...)
-	c.out.buf = strconv.AppendInt(c.out.buf, int64(len(msg)+1), 10)
-	c.out.buf = append(c.out.buf, "\r\n"...)
+	c.out.Buf = append(c.out.Buf, "Content-Length: "...)
+	c.out.Buf = strconv.AppendInt(c.out.Buf, int64(len(msg)+1), 10)
+	c.out.Buf = append(c.out.Buf, "\r\n"...)
 	c.endHead(false)
-	if c.req.method != http.MethodHead {
-		c.out.buf = append(c.out.buf, msg...)
-		c.out.buf = append(c.out.buf, '\n')
+	if c.req.Method != http.MethodHead {
+		c.out.Buf = append(c.out.Buf, msg...)
+		c.out.Buf = append(c.out.Buf, '\n')
 	}
 }
 

@@ -2,7 +2,6 @@ package proxy
 
 import (
 	"errors"
-	"fmt"
 	"io"
 	"math/rand/v2"
 	"net/http"
@@ -13,7 +12,9 @@ import (
 	"time"
 	"unsafe"
 
+	"github.com/false-systems/rauta/internal/h1"
 	"github.com/false-systems/rauta/internal/router"
+	"github.com/false-systems/rauta/internal/upstream"
 )
 
 // serveRequest routes and forwards the request in c.req, whose head was
@@ -25,16 +26,16 @@ func (c *h1conn) serveRequest(headLen int) connNext {
 	start := time.Now()
 	c.now = start
 	rq := &c.req
-	c.bodyLeft = rq.contentLength
-	received := rq.path
-	path, pathOK := c.s.routePath(nil, rq.path)
-	rq.path = path // what is matched is what is forwarded
+	c.bodyLeft = rq.ContentLength
+	received := rq.Path
+	path, pathOK := c.s.routePath(nil, rq.Path)
+	rq.Path = path // what is matched is what is forwarded
 	rreq := router.Request{
-		Host:     rq.host,
-		Path:     rq.path,
-		Method:   rq.method,
-		RawQuery: rq.query,
-		Header:   &rq.fields,
+		Host:     rq.Host,
+		Path:     rq.Path,
+		Method:   rq.Method,
+		RawQuery: rq.Query,
+		Header:   &rq.Fields,
 		ClientIP: c.clientIP,
 	}
 	var ex exchange
@@ -67,9 +68,9 @@ func (c *h1conn) serveRequest(headLen int) connNext {
 		}
 	}
 	if status != 0 {
-		c.s.record(lc, rq.method, rq.host, received, c.clientIP, &ex, status, bytes, start)
+		c.s.record(lc, rq.Method, rq.Host, received, c.clientIP, &ex, status, bytes, start)
 	}
-	if c.out.flush() != nil || c.req.closeAfter || !c.discardBody() {
+	if c.out.Flush() != nil || c.req.CloseAfter || !c.discardBody() {
 		return connClose
 	}
 	return next
@@ -82,18 +83,18 @@ func (c *h1conn) startExchange(ex *exchange) {
 	ex.proto = 1 // the engine serves HTTP/1.1 only
 	var id, tp string
 	ids, tps := 0, 0
-	for i := range c.req.fields {
-		h := &c.req.fields[i]
+	for i := range c.req.Fields {
+		h := &c.req.Fields[i]
 		switch {
-		case h.is("User-Agent"):
+		case h.Is("User-Agent"):
 			if ex.userAgent == "" {
-				ex.userAgent = h.value
+				ex.userAgent = h.Value
 			}
-		case h.is("X-Request-Id"):
-			id = h.value
+		case h.Is("X-Request-Id"):
+			id = h.Value
 			ids++
-		case h.is("Traceparent"):
-			tp = h.value
+		case h.Is("Traceparent"):
+			tp = h.Value
 			tps++
 		}
 	}
@@ -111,16 +112,16 @@ func (c *h1conn) startExchange(ex *exchange) {
 }
 
 // unread puts the request head back for net/http.
-func (c *h1conn) unread(headLen int) { c.in.r -= headLen }
+func (c *h1conn) unread(headLen int) { c.in.R -= headLen }
 
 // routeMatched runs the filters, picks a backend and endpoint and forwards.
 // status 0 means nothing was answered (the client went away).
 func (c *h1conn) routeMatched(lc *listenerConfig, rt *router.Route, rreq *router.Request, ex *exchange, start time.Time) (status int, bytes int64, next connNext) {
 	rq := &c.req
 	c.buildOutbound(lc.scheme, ex)
-	st := filterState{scheme: lc.scheme, path: rq.path, query: rq.query, host: rq.host, trace: ex.trace, requestID: ex.requestID}
+	st := filterState{scheme: lc.scheme, path: rq.Path, query: rq.Query, host: rq.Host, trace: ex.trace, requestID: ex.requestID}
 	defer ex.takeUpstream(&st)
-	c.editor = reqEditor{f: &c.outReq, host: rq.host, path: rq.path}
+	c.editor = reqEditor{f: &c.outReq, host: rq.Host, path: rq.Path}
 	if code := c.runFilters(rt.Filters, &st); code != 0 {
 		return code, 0, connKeep
 	}
@@ -177,42 +178,42 @@ func hasMirror(fs []router.Filter) bool {
 func (c *h1conn) buildOutbound(scheme string, ex *exchange) {
 	rq := &c.req
 	out := c.outReq[:0]
-	conn := rq.connNames
+	conn := rq.ConnNames
 	xff, wantTrailers := "", false
-	for _, h := range rq.fields {
+	for _, h := range rq.Fields {
 		switch {
-		case h.is("Te"):
-			wantTrailers = wantTrailers || hasToken(h.value, "trailers")
+		case h.Is("Te"):
+			wantTrailers = wantTrailers || h1.HasToken(h.Value, "trailers")
 			continue
-		case isHopField(h.name) || (conn && namedByConnection(rq.fields, h.name)):
+		case h1.IsHopField(h.Name) || (conn && h1.NamedByConnection(rq.Fields, h.Name)):
 			continue
-		case h.is("X-Forwarded-For"):
+		case h.Is("X-Forwarded-For"):
 			if xff == "" {
-				xff = h.value
+				xff = h.Value
 			} else {
-				xff += ", " + h.value
+				xff += ", " + h.Value
 			}
 			continue
-		case h.is("X-Forwarded-Proto"), h.is("X-Forwarded-Host"):
+		case h.Is("X-Forwarded-Proto"), h.Is("X-Forwarded-Host"):
 			continue
-		case ex.newID && h.is("X-Request-Id"), ex.trace.sampled && h.is("Traceparent"):
+		case ex.newID && h.Is("X-Request-Id"), ex.trace.sampled && h.Is("Traceparent"):
 			continue
 		}
 		out = append(out, h)
 	}
 	if wantTrailers {
-		out = append(out, hfield{"Te", "trailers"}) // gRPC needs it end to end
+		out = append(out, h1.Field{Name: "Te", Value: "trailers"}) // gRPC needs it end to end
 	}
 	ip := c.clientIP
 	if xff != "" {
 		ip = xff + ", " + ip
 	}
 	out = append(out,
-		hfield{"X-Forwarded-For", ip},
-		hfield{"X-Forwarded-Proto", scheme},
-		hfield{"X-Forwarded-Host", rq.host})
+		h1.Field{Name: "X-Forwarded-For", Value: ip},
+		h1.Field{Name: "X-Forwarded-Proto", Value: scheme},
+		h1.Field{Name: "X-Forwarded-Host", Value: rq.Host})
 	if ex.newID {
-		out = append(out, hfield{"X-Request-Id", ex.requestID})
+		out = append(out, h1.Field{Name: "X-Request-Id", Value: ex.requestID})
 	}
 	c.outReq = out
 }
@@ -221,7 +222,7 @@ func (c *h1conn) buildOutbound(scheme string, ex *exchange) {
 // not a field here: setting it changes the Host sent, as on the net/http
 // path, and removing it is ignored there too.
 type reqEditor struct {
-	f    *fields
+	f    *h1.Fields
 	host string
 	path string // escaped, after rewrites
 }
@@ -253,7 +254,7 @@ func (e *reqEditor) Del(name string) {
 // writeFilterAnswer writes a response a filter makes itself (a redirect, a
 // CORS preflight answer): the response header modifiers met so far, then
 // set's headers, and no body.
-func (c *h1conn) writeFilterAnswer(status int, st *filterState, set func(*fields)) {
+func (c *h1conn) writeFilterAnswer(status int, st *filterState, set func(*h1.Fields)) {
 	c.outResp = c.outResp[:0]
 	for _, m := range st.respMods {
 		m.ApplyTo(&c.outResp)
@@ -261,9 +262,9 @@ func (c *h1conn) writeFilterAnswer(status int, st *filterState, set func(*fields
 	set(&c.outResp)
 	c.writeStatusLine(status, "")
 	for _, h := range c.outResp {
-		c.writeField(h.name, h.value)
+		c.writeField(h.Name, h.Value)
 	}
-	c.out.buf = append(c.out.buf, "Content-Length: 0\r\n"...)
+	c.out.Buf = append(c.out.Buf, "Content-Length: 0\r\n"...)
 	c.endHead(false)
 }
 
@@ -278,14 +279,14 @@ func (c *h1conn) runFilters(fs []router.Filter, st *filterState) int {
 		case router.FilterResponseHeaders:
 			st.respMods = append(st.respMods, f.Headers)
 		case router.FilterRedirect:
-			c.writeFilterAnswer(f.Redirect.StatusCode, st, func(h *fields) {
+			c.writeFilterAnswer(f.Redirect.StatusCode, st, func(h *h1.Fields) {
 				h.Set("Location", f.Redirect.Location(st.scheme, st.host, st.path, st.query))
 			})
 			return f.Redirect.StatusCode
 		case router.FilterCORS:
 			get := func(name string) string { v, _ := c.editor.f.Lookup(name); return v }
-			if m := corsPreflight(f.CORS, c.req.method, get); m != nil {
-				c.writeFilterAnswer(http.StatusOK, st, func(h *fields) { m.ApplyTo(h) })
+			if m := corsPreflight(f.CORS, c.req.Method, get); m != nil {
+				c.writeFilterAnswer(http.StatusOK, st, func(h *h1.Fields) { m.ApplyTo(h) })
 				return http.StatusOK
 			}
 			if m := f.CORS.Response(get("Origin")); m != nil {
@@ -311,23 +312,23 @@ func (c *h1conn) runFilters(fs []router.Filter, st *filterState) int {
 func (c *h1conn) writeRequest() int64 {
 	rq := &c.req
 	b := c.reqBuf[:0]
-	b = append(b, rq.method...)
+	b = append(b, rq.Method...)
 	b = append(b, ' ')
 	b = append(b, c.editor.path...)
-	if rq.query != "" || strings.HasSuffix(rq.uri, "?") {
+	if rq.Query != "" || strings.HasSuffix(rq.URI, "?") {
 		b = append(b, '?')
-		b = append(b, rq.query...)
+		b = append(b, rq.Query...)
 	}
 	b = append(b, " HTTP/1.1\r\nHost: "...)
 	b = append(b, c.editor.host...)
 	b = append(b, "\r\n"...)
 	for _, h := range c.outReq {
-		b = appendField(b, h.name, h.value)
+		b = h1.AppendField(b, h.Name, h.Value)
 	}
 	b = append(b, "\r\n"...)
-	n := min(c.bodyLeft, int64(c.in.w-c.in.r))
-	b = append(b, c.in.buf[c.in.r:c.in.r+int(n)]...)
-	c.in.r += int(n)
+	n := min(c.bodyLeft, int64(c.in.W-c.in.R))
+	b = append(b, c.in.Buf[c.in.R:c.in.R+int(n)]...)
+	c.in.R += int(n)
 	c.bodyLeft -= n
 	c.reqBuf = b
 	return c.bodyLeft
@@ -347,20 +348,17 @@ func (c *h1conn) discardBody() bool {
 		return false
 	}
 	for c.bodyLeft > 0 {
-		if c.in.r == c.in.w {
-			if c.in.fill(len(c.in.buf)) != nil {
+		if c.in.R == c.in.W {
+			if c.in.Fill(len(c.in.Buf)) != nil {
 				return false
 			}
 		}
-		k := min(c.bodyLeft, int64(c.in.w-c.in.r))
-		c.in.r += int(k)
+		k := min(c.bodyLeft, int64(c.in.W-c.in.R))
+		c.in.R += int(k)
 		c.bodyLeft -= k
 	}
 	return true
 }
-
-// maxInterim bounds the 1xx responses skipped before the final one.
-const maxInterim = 16
 
 // forward is one attempt (telemetry.go): a sampled request's backend gets
 // a traceparent naming the attempt's client span.
@@ -368,13 +366,13 @@ func (c *h1conn) forward(b *router.Backend, addr string, deadline time.Time, st 
 	start, sid := beginAttempt(st)
 	if st.trace.sampled {
 		c.tpBuf = appendTraceparent(c.tpBuf[:0], st.trace.traceID, sid)
-		c.outReq = append(c.outReq, hfield{"Traceparent", unsafe.String(unsafe.SliceData(c.tpBuf), len(c.tpBuf))})
+		c.outReq = append(c.outReq, h1.Field{Name: "Traceparent", Value: unsafe.String(unsafe.SliceData(c.tpBuf), len(c.tpBuf))})
 	}
 	status, n, next := c.forwardAttempt(b, addr, deadline, st)
 	if st.fail.ep != nil {
 		addr = st.fail.ep.Addr // the endpoint that served last
 	}
-	c.s.fwd.endAttempt(st, c.req.method, b.Name, addr, start, sid)
+	c.s.fwd.endAttempt(st, c.req.Method, b.Name, addr, start, sid)
 	return status, n, next
 }
 
@@ -385,13 +383,13 @@ func (c *h1conn) forward(b *router.Backend, addr string, deadline time.Time, st 
 func (c *h1conn) forwardAttempt(b *router.Backend, addr string, deadline time.Time, st *filterState) (int, int64, connNext) {
 	rq := &c.req
 	remaining := c.writeRequest()
-	var uc *upConn
+	var uc *upstream.Conn
 	for attempt := 0; ; attempt++ {
 		var reused bool
 		var err error
-		uc, reused, err = c.s.fwd.pool.get(addr, deadline, c.now)
+		uc, reused, err = c.s.fwd.pool.Get(addr, deadline, c.now)
 		if err != nil {
-			if next, ok := st.fail.next(c.s.metrics, err, true, idempotent(rq.method, hasIdempotencyKey(&rq.fields)), deadline); ok {
+			if next, ok := st.fail.next(c.s.metrics, err, true, idempotent(rq.Method, hasIdempotencyKey(&rq.Fields)), deadline); ok {
 				addr, attempt = next, -1
 				continue
 			}
@@ -402,7 +400,7 @@ func (c *h1conn) forwardAttempt(b *router.Backend, addr string, deadline time.Ti
 		if err == nil {
 			break
 		}
-		uc.nc.Close()
+		uc.Sock.Close()
 		if errors.As(err, new(clientError)) {
 			st.up.failed(true, err, deadline)
 			if errors.Is(err, os.ErrDeadlineExceeded) {
@@ -410,19 +408,19 @@ func (c *h1conn) forwardAttempt(b *router.Backend, addr string, deadline time.Ti
 			}
 			return statusClientClosed, 0, connClose
 		}
-		if retryOnNewConn(attempt, reused, uc, remaining == 0 && replayable(rq.method, rq.contentLength != 0, hasIdempotencyKey(&rq.fields)), err) {
+		if retryOnNewConn(attempt, reused, uc, remaining == 0 && replayable(rq.Method, rq.ContentLength != 0, hasIdempotencyKey(&rq.Fields)), err) {
 			continue
 		}
 		// The body is whole while none of it was read past what reqBuf holds.
-		safe := c.bodyLeft == remaining && idempotent(rq.method, hasIdempotencyKey(&rq.fields))
-		if next, ok := st.fail.next(c.s.metrics, err, !reused && uc.w == 0, safe, deadline); ok {
+		safe := c.bodyLeft == remaining && idempotent(rq.Method, hasIdempotencyKey(&rq.Fields))
+		if next, ok := st.fail.next(c.s.metrics, err, !reused && uc.W == 0, safe, deadline); ok {
 			addr, attempt = next, -1
 			continue
 		}
 		st.up.failed(false, err, deadline)
 		return c.upstreamFailed(b, deadline, err)
 	}
-	st.up.status = c.resp.status
+	st.up.status = c.resp.Status
 	status, n, next := c.relayResponse(uc, deadline, st)
 	st.up.bytes = n
 	if next == connClose {
@@ -432,16 +430,14 @@ func (c *h1conn) forwardAttempt(b *router.Backend, addr string, deadline time.Ti
 }
 
 // bodyTimedOut answers a request whose body stalled past
-// ClientBodyTimeout with 408, or 504 when the route's deadline cut it, and
-// ends the connection: the rest of the body will not be read.
+// ClientBodyTimeout with 408, or 504 when the route's deadline cut it (the
+// net/http paths' rule, bodyTimeoutStatus), and ends the connection: the
+// rest of the body will not be read.
 func (c *h1conn) bodyTimedOut(deadline time.Time) (int, int64, connNext) {
-	c.req.closeAfter = true
-	if !deadline.IsZero() && !time.Now().Before(deadline) {
-		c.writeError(http.StatusGatewayTimeout, "request timed out")
-		return http.StatusGatewayTimeout, 0, connClose
-	}
-	c.writeError(http.StatusRequestTimeout, "request body timed out")
-	return http.StatusRequestTimeout, 0, connClose
+	c.req.CloseAfter = true
+	code, msg := bodyTimeoutStatus(deadline)
+	c.writeError(code, msg)
+	return code, 0, connClose
 }
 
 // clientError wraps a failure to read the request body from the client.
@@ -455,20 +451,20 @@ func (e clientError) Unwrap() error { return e.error }
 // BackendResponseTimeout or, in its place, the route's deadline; all of
 // them by that deadline. While they last, the client's socket is checked
 // for a hang-up.
-func (c *h1conn) exchange(uc *upConn, deadline time.Time, remaining int64) error {
-	uc.r, uc.w, uc.scanned = 0, 0, 0
-	uc.boundExchange(&c.s.opts, deadline, c.now, c.goneFn)
-	if _, err := uc.nc.Write(c.reqBuf); err != nil {
+func (c *h1conn) exchange(uc *upstream.Conn, deadline time.Time, remaining int64) error {
+	uc.Reset()
+	uc.BoundExchange(c.s.opts.BackendResponseTimeout, c.s.opts.BackendIdleTimeout, deadline, c.now, c.goneFn)
+	if _, err := uc.Sock.Write(c.reqBuf); err != nil {
 		return err
 	}
 	if remaining > 0 {
 		if err := c.copyBody(uc, remaining, deadline); err != nil {
-			if errors.As(err, new(clientError)) || errors.Is(err, os.ErrDeadlineExceeded) || !uc.earlyAnswer(c.req.method == http.MethodHead, &c.respHeadBuf, &c.resp) {
+			if errors.As(err, new(clientError)) || errors.Is(err, os.ErrDeadlineExceeded) || !uc.EarlyAnswer(c.req.Method == http.MethodHead, &c.respHeadBuf, &c.resp) {
 				return err
 			}
 			// The rest of the body stays unread: this response is the
 			// connection's last.
-			c.req.closeAfter = true
+			c.req.CloseAfter = true
 			return nil
 		}
 	}
@@ -476,65 +472,27 @@ func (c *h1conn) exchange(uc *upConn, deadline time.Time, remaining int64) error
 	// be there yet: it saved the wasted read, but a yielding goroutine
 	// queues behind every other runnable one (the global run queue), and
 	// at 256 connections that tripled p99 (docs/performance.md, round 3).
-	// The wasted read is a raw syscall now (h1sock.go), about 1 us.
-	return uc.readFinalHead(c.req.method == http.MethodHead, &c.respHeadBuf, &c.resp)
+	// The wasted read is a raw syscall now (internal/h1/socket.go), about 1 us.
+	return uc.ReadFinalHead(c.req.Method == http.MethodHead, &c.respHeadBuf, &c.resp)
 }
-
-// earlyAnswer reads the response of a backend that stopped taking the
-// request body (a write to it failed): one that answers before reading a
-// large upload (413, 401) and closes. It reports whether a final response
-// head was there; the connection is not reused after it.
-func (uc *upConn) earlyAnswer(headRequest bool, scratch *[]byte, rs *respHead) bool {
-	if uc.readFinalHead(headRequest, scratch, rs) != nil {
-		return false
-	}
-	rs.closeAfter = true
-	return true
-}
-
-// readFinalHead reads response heads into rs until a final one, skipping
-// 1xx: the net/http path does not relay interim responses either. The
-// head is copied into *scratch, which rs's strings then view.
-func (uc *upConn) readFinalHead(headRequest bool, scratch *[]byte, rs *respHead) error {
-	for range maxInterim {
-		head, err := uc.readHead(maxResponseHead, scratch)
-		if err != nil {
-			return err
-		}
-		if err := parseResponseHead(head, headRequest, rs); err != nil {
-			return err
-		}
-		switch {
-		case rs.status == http.StatusSwitchingProtocols:
-			return errors.New("backend switched protocols without being asked to")
-		case rs.status >= 200:
-			return nil
-		}
-	}
-	return errors.New("too many interim responses from backend")
-}
-
-// maxResponseHead bounds a backend's response head, as net/http's
-// Transport does (its default is larger; 1 MiB is plenty).
-const maxResponseHead = 1 << 20
 
 // copyBody streams the rest of a Content-Length request body from the
 // client to the backend through the client's read buffer, each wait for
 // the client bounded by ClientBodyTimeout (and deadline).
-func (c *h1conn) copyBody(uc *upConn, n int64, deadline time.Time) error {
+func (c *h1conn) copyBody(uc *upstream.Conn, n int64, deadline time.Time) error {
 	c.boundBodyReads(deadline)
 	defer c.unboundReads()
 	for n > 0 {
-		if c.in.r == c.in.w {
-			if err := c.in.fill(len(c.in.buf)); err != nil {
+		if c.in.R == c.in.W {
+			if err := c.in.Fill(len(c.in.Buf)); err != nil {
 				return clientError{err}
 			}
 		}
-		k := min(n, int64(c.in.w-c.in.r))
-		if _, err := uc.nc.Write(c.in.buf[c.in.r : c.in.r+int(k)]); err != nil {
+		k := min(n, int64(c.in.W-c.in.R))
+		if _, err := uc.Sock.Write(c.in.Buf[c.in.R : c.in.R+int(k)]); err != nil {
 			return err
 		}
-		c.in.r += int(k)
+		c.in.R += int(k)
 		c.bodyLeft -= k
 		n -= k
 	}
@@ -545,8 +503,8 @@ func (c *h1conn) copyBody(uc *upConn, n int64, deadline time.Time) error {
 // more on a new connection when the failed one was reused (a backend may
 // have closed it while idle), nothing of a response came back, and
 // replaying the request is safe; never after a timeout.
-func retryOnNewConn(attempt int, reused bool, uc *upConn, replayable bool, err error) bool {
-	return reused && attempt == 0 && uc.w == 0 && replayable && !errors.Is(err, os.ErrDeadlineExceeded)
+func retryOnNewConn(attempt int, reused bool, uc *upstream.Conn, replayable bool, err error) bool {
+	return reused && attempt == 0 && uc.W == 0 && replayable && !errors.Is(err, os.ErrDeadlineExceeded)
 }
 
 // replayable is net/http's rule for retrying on a new connection: no body,
@@ -564,7 +522,7 @@ func replayable(method string, hasBody, idempotencyKey bool) bool {
 
 // hasIdempotencyKey reports the fields net/http's Transport takes as
 // permission to retry any method.
-func hasIdempotencyKey(f *fields) bool {
+func hasIdempotencyKey(f *h1.Fields) bool {
 	_, ok1 := f.Lookup("Idempotency-Key")
 	_, ok2 := f.Lookup("X-Idempotency-Key")
 	return ok1 || ok2
@@ -586,14 +544,14 @@ func (c *h1conn) upstreamFailed(b *router.Backend, deadline time.Time, err error
 
 // relayResponse writes c.resp's head and relays the body, then pools the
 // backend connection if it can serve again.
-func (c *h1conn) relayResponse(uc *upConn, deadline time.Time, st *filterState) (int, int64, connNext) {
+func (c *h1conn) relayResponse(uc *upstream.Conn, deadline time.Time, st *filterState) (int, int64, connNext) {
 	rs := &c.resp
 	out := c.outResp[:0]
-	conn := rs.connNames
-	framed := rs.framing != bodyNone
-	for _, h := range rs.fields {
-		if isHopField(h.name) || (conn && namedByConnection(rs.fields, h.name)) ||
-			(framed && h.is("Content-Length")) {
+	conn := rs.ConnNames
+	framed := rs.Framing != h1.BodyNone
+	for _, h := range rs.Fields {
+		if h1.IsHopField(h.Name) || (conn && h1.NamedByConnection(rs.Fields, h.Name)) ||
+			(framed && h.Is("Content-Length")) {
 			continue
 		}
 		out = append(out, h)
@@ -602,55 +560,55 @@ func (c *h1conn) relayResponse(uc *upConn, deadline time.Time, st *filterState) 
 	for _, m := range st.respMods {
 		m.ApplyTo(&c.outResp)
 	}
-	c.writeStatusLine(rs.status, rs.reason)
-	hasDate := rs.hasDate
+	c.writeStatusLine(rs.Status, rs.Reason)
+	hasDate := rs.HasDate
 	mods := len(st.respMods) > 0
 	for _, h := range c.outResp {
-		if mods && framed && (h.is("Content-Length") || h.is("Transfer-Encoding")) {
+		if mods && framed && (h.Is("Content-Length") || h.Is("Transfer-Encoding")) {
 			continue // a filter cannot change the framing the engine relays
 		}
-		c.writeField(h.name, h.value)
+		c.writeField(h.Name, h.Value)
 	}
 	if mods {
 		_, hasDate = c.outResp.Lookup("Date")
 	}
-	switch rs.framing {
-	case bodyLength:
-		c.out.buf = append(c.out.buf, "Content-Length: "...)
-		c.out.buf = strconv.AppendInt(c.out.buf, rs.contentLength, 10)
-		c.out.buf = append(c.out.buf, "\r\n"...)
-	case bodyChunked, bodyToEOF:
-		c.out.buf = append(c.out.buf, "Transfer-Encoding: chunked\r\n"...)
+	switch rs.Framing {
+	case h1.BodyLength:
+		c.out.Buf = append(c.out.Buf, "Content-Length: "...)
+		c.out.Buf = strconv.AppendInt(c.out.Buf, rs.ContentLength, 10)
+		c.out.Buf = append(c.out.Buf, "\r\n"...)
+	case h1.BodyChunked, h1.BodyToEOF:
+		c.out.Buf = append(c.out.Buf, "Transfer-Encoding: chunked\r\n"...)
 	}
 	c.endHead(hasDate)
 
-	uc.boundRelay(&c.s.opts, deadline)
+	uc.BoundRelay(c.s.opts.BackendIdleTimeout, deadline)
 	n, err := c.relayBody(uc)
 	if err != nil {
 		// A truncated body: close both ends so the client cannot take it
 		// for a complete one.
-		uc.nc.Close()
-		return rs.status, n, connClose
+		uc.Sock.Close()
+		return rs.Status, n, connClose
 	}
-	if rs.closeAfter || uc.r != uc.w {
-		uc.nc.Close()
+	if rs.CloseAfter || uc.R != uc.W {
+		uc.Sock.Close()
 	} else {
-		c.s.fwd.pool.put(uc, c.now)
+		c.s.fwd.pool.Put(uc, c.now)
 	}
-	return rs.status, n, connKeep
+	return rs.Status, n, connKeep
 }
 
 // relayBody copies the response body to the client as c.resp frames it,
 // flushing the client writer before each blocking read from the backend.
 // It returns the body bytes relayed.
-func (c *h1conn) relayBody(uc *upConn) (int64, error) {
-	flush := c.out.flush
-	switch c.resp.framing {
-	case bodyLength:
-		return c.relayN(uc, c.resp.contentLength, flush)
-	case bodyChunked:
+func (c *h1conn) relayBody(uc *upstream.Conn) (int64, error) {
+	flush := c.out.Flush
+	switch c.resp.Framing {
+	case h1.BodyLength:
+		return c.relayN(uc, c.resp.ContentLength, flush)
+	case h1.BodyChunked:
 		return c.relayChunked(uc, flush)
-	case bodyToEOF:
+	case h1.BodyToEOF:
 		return c.relayToEOF(uc)
 	}
 	return 0, nil
@@ -661,66 +619,66 @@ func (c *h1conn) relayBody(uc *upConn) (int64, error) {
 // that has fully arrived leaves in one write. A large rest is read straight
 // into the client's write buffer (copied once); a small one goes through
 // the backend read buffer, which may also take the chunk framing after it.
-func (c *h1conn) relayN(uc *upConn, n int64, flush func() error) (int64, error) {
+func (c *h1conn) relayN(uc *upstream.Conn, n int64, flush func() error) (int64, error) {
 	done := int64(0)
 	for done < n {
-		if uc.r < uc.w {
-			k := min(n-done, int64(uc.w-uc.r))
-			c.out.write(uc.buf[uc.r : uc.r+int(k)])
-			uc.r += int(k)
+		if uc.R < uc.W {
+			k := min(n-done, int64(uc.W-uc.R))
+			c.out.Add(uc.Buf[uc.R : uc.R+int(k)])
+			uc.R += int(k)
 			done += k
 			continue
 		}
 		if n-done < directRelay {
-			if err := uc.fillAfter(len(uc.buf), flush); err != nil {
+			if err := uc.FillAfter(len(uc.Buf), flush); err != nil {
 				return done, err
 			}
 			continue
 		}
-		p := c.out.spare(int(min(n-done, relayBufferSize)))
+		p := c.out.Spare(int(min(n-done, h1.RelayBufferSize)))
 		if p == nil {
-			return done, c.out.err
+			return done, c.out.Err()
 		}
-		k, err := uc.nc.ReadNow(p)
-		if errors.Is(err, errWouldBlock) {
+		k, err := uc.Sock.ReadNow(p)
+		if errors.Is(err, h1.ErrWouldBlock) {
 			if err := flush(); err != nil {
 				return done, err
 			}
-			if p = c.out.spare(int(min(n-done, relayBufferSize))); p == nil {
-				return done, c.out.err
+			if p = c.out.Spare(int(min(n-done, h1.RelayBufferSize))); p == nil {
+				return done, c.out.Err()
 			}
-			k, err = uc.nc.Read(p)
+			k, err = uc.Sock.Read(p)
 		}
-		c.out.grow(k)
+		c.out.Grow(k)
 		done += int64(k)
 		if err != nil {
 			return done, err
 		}
 	}
-	return done, c.out.err
+	return done, c.out.Err()
 }
+
+// crlf ends a line of the chunked framing the engine writes.
+var crlf = []byte("\r\n")
 
 // directRelay is the smallest rest of a body relayN reads straight into
 // the client's write buffer.
 const directRelay = 16 << 10
-
-// maxChunkLine bounds a chunk-size or trailer line.
-const maxChunkLine = 4 << 10
 
 // relayChunked passes a chunked body through chunk by chunk, trailers
 // included, checking its framing to find its end. Chunk extensions are
 // dropped (RFC 9112 7.1.1 lets recipients ignore them) and trailer lines
 // must be well-formed fields, so a client reads exactly the framing the
 // engine read.
-func (c *h1conn) relayChunked(uc *upConn, flush func() error) (int64, error) {
+func (c *h1conn) relayChunked(uc *upstream.Conn, flush func() error) (int64, error) {
 	total := int64(0)
 	for {
-		size, err := uc.chunkSize(flush)
+		size, err := uc.ChunkSize(flush)
 		if err != nil {
 			return total, err
 		}
-		c.out.buf = strconv.AppendInt(c.out.buf, size, 16)
-		c.out.write(crlf)
+		c.out.Buf = strconv.AppendInt(c.out.Buf, size, 16)
+		c.out.Add(crlf)
 		if size == 0 {
 			break
 		}
@@ -728,69 +686,31 @@ func (c *h1conn) relayChunked(uc *upConn, flush func() error) (int64, error) {
 			return total, err
 		}
 		total += size
-		if err := uc.chunkEnd(flush); err != nil {
+		if err := uc.ChunkEnd(flush); err != nil {
 			return total, err
 		}
-		c.out.write(crlf)
+		c.out.Add(crlf)
 	}
 	for { // trailer section, through its empty line
-		line, err := uc.trailerLine(flush)
+		line, err := uc.TrailerLine(flush)
 		if err != nil {
 			return total, err
 		}
-		c.out.write(line)
-		c.out.write(crlf)
+		c.out.Add(line)
+		c.out.Add(crlf)
 		if len(line) == 0 {
-			return total, c.out.err
+			return total, c.out.Err()
 		}
 	}
-}
-
-// The chunked framing both engines read (RFC 9112 7.1): a size line, that
-// many data bytes and a CRLF, until a zero size; then trailer lines through
-// an empty one. The framing is checked here, once, for both.
-
-// chunkSize reads the next chunk-size line.
-func (uc *upConn) chunkSize(flush func() error) (int64, error) {
-	line, err := uc.readLine(maxChunkLine, flush)
-	if err != nil {
-		return 0, err
-	}
-	return parseChunkSize(line)
-}
-
-// chunkEnd reads the CRLF that ends a chunk's data.
-func (uc *upConn) chunkEnd(flush func() error) error {
-	end, err := uc.readLine(maxChunkLine, flush)
-	if err != nil {
-		return err
-	}
-	if len(end) != 0 {
-		return errBadResponse
-	}
-	return nil
-}
-
-// trailerLine reads the next trailer line, empty at the end of the
-// section; a line that is not a well-formed field is an error.
-func (uc *upConn) trailerLine(flush func() error) ([]byte, error) {
-	line, err := uc.readLine(maxChunkLine, flush)
-	if err != nil {
-		return nil, err
-	}
-	if len(line) != 0 && !validTrailer(line) {
-		return nil, fmt.Errorf("%w: trailer line %.40q", errBadResponse, line)
-	}
-	return line, nil
 }
 
 // relayToEOF re-frames a body that ends when the backend closes as chunks,
 // so the client connection stays open.
-func (c *h1conn) relayToEOF(uc *upConn) (int64, error) {
+func (c *h1conn) relayToEOF(uc *upstream.Conn) (int64, error) {
 	total := int64(0)
 	for {
-		if uc.r == uc.w {
-			err := uc.fillAfter(len(uc.buf), c.out.flush)
+		if uc.R == uc.W {
+			err := uc.FillAfter(len(uc.Buf), c.out.Flush)
 			if errors.Is(err, io.EOF) {
 				break
 			}
@@ -798,14 +718,14 @@ func (c *h1conn) relayToEOF(uc *upConn) (int64, error) {
 				return total, err
 			}
 		}
-		p := uc.buf[uc.r:uc.w]
-		c.out.buf = strconv.AppendInt(c.out.buf, int64(len(p)), 16)
-		c.out.buf = append(c.out.buf, "\r\n"...)
-		c.out.write(p)
-		c.out.write(crlf)
-		uc.r = uc.w
+		p := uc.Buf[uc.R:uc.W]
+		c.out.Buf = strconv.AppendInt(c.out.Buf, int64(len(p)), 16)
+		c.out.Buf = append(c.out.Buf, "\r\n"...)
+		c.out.Add(p)
+		c.out.Add(crlf)
+		uc.R = uc.W
 		total += int64(len(p))
 	}
-	c.out.write([]byte("0\r\n\r\n"))
-	return total, c.out.err
+	c.out.Add([]byte("0\r\n\r\n"))
+	return total, c.out.Err()
 }

@@ -13,6 +13,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/false-systems/rauta/internal/h1"
 	"github.com/false-systems/rauta/internal/ir"
 )
 
@@ -119,8 +120,8 @@ func TestRequestHeadLimits(t *testing.T) {
 		{name: "one field over", raw: headWithFields(maxFields+1, "GET / HTTP/1.1\r\n"), want: 431},
 		{name: "10,000 fields", raw: headWithFields(10000, "GET / HTTP/1.1\r\n"), want: 431},
 		{name: "chunked upload with one field over", raw: headWithFields(maxFields+1, chunkedPost) + "0\r\n\r\n", want: 431},
-		{name: "URI at the limit", raw: "GET /" + strings.Repeat("u", maxRequestURI-1) + " HTTP/1.1\r\nHost: x\r\n\r\n", want: 200},
-		{name: "URI one byte over", raw: "GET /" + strings.Repeat("u", maxRequestURI) + " HTTP/1.1\r\nHost: x\r\n\r\n", want: 414},
+		{name: "URI at the limit", raw: "GET /" + strings.Repeat("u", h1.MaxRequestURI-1) + " HTTP/1.1\r\nHost: x\r\n\r\n", want: 200},
+		{name: "URI one byte over", raw: "GET /" + strings.Repeat("u", h1.MaxRequestURI) + " HTTP/1.1\r\nHost: x\r\n\r\n", want: 414},
 		// net/http reads no request line past its head limit: 431.
 		{name: "1 MiB URI", raw: "GET " + longURI + " HTTP/1.1\r\nHost: x\r\n\r\n", want: 414, wantTLS: 431},
 	}

@@ -7,7 +7,6 @@ import (
 	"net/http"
 	"strconv"
 	"strings"
-	"sync"
 	"testing"
 	"time"
 )
@@ -151,40 +150,6 @@ func firstDiff(a, b string) int {
 		}
 	}
 	return min(len(a), len(b))
-}
-
-// TestH1WriterRelayBufferGoesBack: a relay buffer is borrowed for a large
-// body and returned at the next flush, so an idle connection holds only its
-// own small buffer.
-func TestH1WriterRelayBufferGoesBack(t *testing.T) {
-	a, b := net.Pipe()
-	defer a.Close()
-	defer b.Close()
-	go io.Copy(io.Discard, b)
-	pool := &sync.Pool{New: newRelayBuffer}
-	w := h1writer{nc: newSockIO(a), buf: make([]byte, 0, 64), pool: pool}
-	w.buf = append(w.buf, "HTTP/1.1 200 OK\r\n\r\n"...)
-	p := w.spare(50 << 10)
-	if len(p) != 50<<10 || w.relay == nil {
-		t.Fatalf("spare gave %d bytes (relay %v), want 50 KiB from a relay buffer", len(p), w.relay != nil)
-	}
-	copy(p, patterned(len(p), 7))
-	w.grow(len(p))
-	if !strings.HasPrefix(string(w.buf), "HTTP/1.1 200 OK\r\n\r\n"+patterned(10, 7)) {
-		t.Fatalf("batched bytes lost the head or the body's start: %.40q", w.buf)
-	}
-	if err := w.flush(); err != nil {
-		t.Fatal(err)
-	}
-	if w.relay != nil || cap(w.buf) != 64 {
-		t.Errorf("after flush: relay held %v, own buffer cap %d; want the relay back and the 64-byte buffer", w.relay != nil, cap(w.buf))
-	}
-	// A full relay buffer is flushed to make room rather than grown.
-	w.spare(relayBufferSize)
-	w.grow(relayBufferSize - len(w.buf))
-	if p := w.spare(10); len(p) != 10 || len(w.buf) != 0 {
-		t.Errorf("spare on a full relay buffer: %d bytes of room, %d batched; want it flushed first", len(p), len(w.buf))
-	}
 }
 
 // streamCase is a response the backend sends in two parts, the second

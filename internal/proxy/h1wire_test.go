@@ -21,6 +21,7 @@ import (
 
 	"github.com/prometheus/client_golang/prometheus"
 
+	"github.com/false-systems/rauta/internal/h1"
 	"github.com/false-systems/rauta/internal/ir"
 )
 
@@ -781,7 +782,7 @@ func TestH1WireMalformedResponse(t *testing.T) {
 		{"Transfer-Encoding in HTTP/1.0", "HTTP/1.0 200 OK\r\nTransfer-Encoding: chunked\r\n\r\n2\r\nok\r\n0\r\n\r\n"},
 		{"Content-Length beyond int64", "HTTP/1.1 200 OK\r\nContent-Length: 99999999999999999999\r\n\r\n"},
 		{"unasked 101", "HTTP/1.1 101 Switching Protocols\r\nUpgrade: x\r\nConnection: upgrade\r\n\r\n"},
-		{"endless 1xx", strings.Repeat("HTTP/1.1 100 Continue\r\n\r\n", maxInterim+1) + "HTTP/1.1 200 OK\r\nContent-Length: 0\r\n\r\n"},
+		{"endless 1xx", strings.Repeat("HTTP/1.1 100 Continue\r\n\r\n", h1.MaxInterim+1) + "HTTP/1.1 200 OK\r\nContent-Length: 0\r\n\r\n"},
 		{"no response at all", ""},
 		{"head cut short", "HTTP/1.1 200 OK\r\nContent-Len"},
 	} {

@@ -9,6 +9,7 @@ import (
 	"strings"
 	"time"
 
+	"github.com/false-systems/rauta/internal/h1"
 	"github.com/false-systems/rauta/internal/router"
 )
 
@@ -161,7 +162,7 @@ func (s *Server) record(lc *listenerConfig, method, host, path, client string, e
 
 // route matches r, runs the filters and hands the request to a backend.
 func (s *Server) route(w http.ResponseWriter, r *http.Request, lc *listenerConfig, ex *exchange) {
-	if len(r.RequestURI) > maxRequestURI {
+	if len(r.RequestURI) > h1.MaxRequestURI {
 		refuse(w, r, http.StatusRequestURITooLong, "request URI too long")
 		return
 	}

@@ -125,10 +125,6 @@ type Options struct {
 	Health lb.HealthOptions
 }
 
-// maxRequestURI is the longest request-target served; longer ones get 414
-// (nginx answers 414 past its 8 KiB large_client_header_buffers).
-const maxRequestURI = 8 << 10
-
 func (o Options) withDefaults() Options {
 	if o.ReadHeaderTimeout <= 0 {
 		o.ReadHeaderTimeout = 10 * time.Second

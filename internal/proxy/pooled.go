@@ -14,7 +14,9 @@ import (
 
 	"golang.org/x/net/http/httpguts"
 
+	"github.com/false-systems/rauta/internal/h1"
 	"github.com/false-systems/rauta/internal/router"
+	"github.com/false-systems/rauta/internal/upstream"
 )
 
 // The net/http path (HTTPS, HTTP/2, and what the HTTP/1.1 engine hands to
@@ -74,7 +76,7 @@ func outboundHost(out *http.Request) string {
 type pooledState struct {
 	head []byte
 	keys []string
-	resp respHead
+	resp h1.ResponseHead
 	// body reads the client's request body, send writes the response.
 	body clientBody
 	send clientSend
@@ -82,7 +84,7 @@ type pooledState struct {
 	// The request's watch, one context.AfterFunc for its whole exchange
 	// (two were about eight allocations per request): when the request's
 	// context ends, watch interrupts cur, the backend connection in use.
-	cur   atomic.Pointer[upConn]
+	cur   atomic.Pointer[upstream.Conn]
 	ended atomic.Bool
 	watch func() // interrupt, bound once per pooledState
 }
@@ -97,17 +99,17 @@ func newPooledState() any {
 func (ps *pooledState) interrupt() {
 	ps.ended.Store(true)
 	if uc := ps.cur.Load(); uc != nil {
-		uc.interrupt()
+		uc.Interrupt()
 	}
 }
 
 // use makes uc the connection the watch interrupts, and interrupts it at
 // once if the context has ended already. Either this or interrupt sees the
 // other's store, so uc cannot miss the interrupt.
-func (ps *pooledState) use(uc *upConn) {
+func (ps *pooledState) use(uc *upstream.Conn) {
 	ps.cur.Store(uc)
 	if ps.ended.Load() {
-		uc.interrupt()
+		uc.Interrupt()
 	}
 }
 
@@ -148,10 +150,10 @@ func (f *forwarder) forwardPooled(w http.ResponseWriter, r, out *http.Request, b
 		return
 	}
 	stop := context.AfterFunc(ctx, ps.watch)
-	var uc *upConn
+	var uc *upstream.Conn
 	for attempt := 0; ; attempt++ {
 		var reused bool
-		uc, reused, err = f.pool.get(addr, deadline, now)
+		uc, reused, err = f.pool.Get(addr, deadline, now)
 		if err == nil {
 			err = f.pooledExchange(ctx, uc, ps, out, body, deadline)
 		}
@@ -159,7 +161,7 @@ func (f *forwarder) forwardPooled(w http.ResponseWriter, r, out *http.Request, b
 			break
 		}
 		if uc != nil {
-			uc.nc.Close()
+			uc.Sock.Close()
 		}
 		keyed := len(out.Header["Idempotency-Key"]) > 0 || len(out.Header["X-Idempotency-Key"]) > 0
 		if retryOnNewConn(attempt, reused, uc, replayable(out.Method, out.ContentLength != 0, keyed), err) {
@@ -167,7 +169,7 @@ func (f *forwarder) forwardPooled(w http.ResponseWriter, r, out *http.Request, b
 		}
 		// A streamed body is whole only while nothing was sent.
 		safe := idempotent(out.Method, keyed) && (body == nil || uc == nil) && ctx.Err() == nil
-		if next, ok := st.fail.next(f.metrics, err, uc == nil || (!reused && uc.w == 0), safe, deadline); ok {
+		if next, ok := st.fail.next(f.metrics, err, uc == nil || (!reused && uc.W == 0), safe, deadline); ok {
 			addr, attempt = next, -1
 			continue
 		}
@@ -182,18 +184,18 @@ func (f *forwarder) forwardPooled(w http.ResponseWriter, r, out *http.Request, b
 		f.pooledFailed(w, r, ctx, b, deadline, err)
 		return
 	}
-	st.up.status = ps.resp.status
+	st.up.status = ps.resp.Status
 	// The exchange ended with the response head read; the body follows,
 	// each wait on the backend bounded by BackendIdleTimeout.
-	uc.boundRelay(&f.opts, deadline)
+	uc.BoundRelay(f.opts.BackendIdleTimeout, deadline)
 	ps.send.reset(w, f.opts.ClientSendTimeout)
 	keep, err := f.relayPooled(&ps.send, uc, &ps.resp, st)
 	quiet := stop() // false: the watch ran, uc may be interrupted
 	f.putPooledState(ps, quiet)
 	if !quiet || err != nil || !keep {
-		uc.nc.Close()
+		uc.Sock.Close()
 	} else {
-		f.pool.put(uc, time.Now())
+		f.pool.Put(uc, time.Now())
 	}
 	if err != nil {
 		st.up.reason = "backend failed mid-body: " + err.Error()
@@ -216,22 +218,14 @@ func (f *forwarder) putPooledState(ps *pooledState, quiet bool) {
 	ps.cur.Store(nil)
 	ps.ended.Store(false)
 	ps.body, ps.send = clientBody{}, clientSend{}
-	if cap(ps.head) > maxKeptHead {
+	if cap(ps.head) > h1.MaxKeptHead {
 		ps.head = nil
 	}
 	// The fields view the last response's head: let it go.
-	clear(ps.resp.fields)
-	ps.resp.fields, ps.resp.reason = ps.resp.fields[:0], ""
+	clear(ps.resp.Fields)
+	ps.resp.Fields, ps.resp.Reason = ps.resp.Fields[:0], ""
 	f.pooledStates.Put(ps)
 }
-
-// aLongTimeAgo is a deadline that has passed: setting it wakes a blocked
-// read or write.
-var aLongTimeAgo = time.Unix(1, 0)
-
-// interrupt ends the connection's read or write in progress, for a client
-// that went away or a request timeout. The connection is not reused after.
-func (c *upConn) interrupt() { c.nc.interrupt() }
 
 // writePooledHead puts out's request head in ps.head, with a small body
 // read from in appended so head and body leave in one write. It returns
@@ -258,7 +252,7 @@ func writePooledHead(ps *pooledState, out *http.Request, in io.Reader) (io.Reade
 			if k == "User-Agent" && v == "" {
 				continue // an empty User-Agent means none
 			}
-			b = appendField(b, k, v)
+			b = h1.AppendField(b, k, v)
 		}
 	}
 	n := out.ContentLength
@@ -291,11 +285,11 @@ const maxInlineBody = 16 << 10
 // pooledExchange writes the request and reads the final response head into
 // ps.resp. A backend that takes longer than deadline, or a client that goes
 // away, ends it.
-func (f *forwarder) pooledExchange(ctx context.Context, uc *upConn, ps *pooledState, out *http.Request, body io.Reader, deadline time.Time) error {
-	uc.r, uc.w, uc.scanned = 0, 0, 0
-	uc.boundExchange(&f.opts, deadline, time.Now(), nil)
+func (f *forwarder) pooledExchange(ctx context.Context, uc *upstream.Conn, ps *pooledState, out *http.Request, body io.Reader, deadline time.Time) error {
+	uc.Reset()
+	uc.BoundExchange(f.opts.BackendResponseTimeout, f.opts.BackendIdleTimeout, deadline, time.Now(), nil)
 	ps.use(uc)
-	if _, err := uc.nc.Write(ps.head); err != nil {
+	if _, err := uc.Sock.Write(ps.head); err != nil {
 		return err
 	}
 	// A fresh scratch per request: the field strings view it and go into
@@ -305,13 +299,13 @@ func (f *forwarder) pooledExchange(ctx context.Context, uc *upConn, ps *pooledSt
 	isHead := out.Method == http.MethodHead
 	if body != nil {
 		if err := f.copyRequestBody(uc, body); err != nil {
-			if errors.As(err, new(clientError)) || !uc.earlyAnswer(isHead, &scratch, &ps.resp) {
+			if errors.As(err, new(clientError)) || !uc.EarlyAnswer(isHead, &scratch, &ps.resp) {
 				return err
 			}
 			return nil
 		}
 	}
-	err := uc.readFinalHead(isHead, &scratch, &ps.resp)
+	err := uc.ReadFinalHead(isHead, &scratch, &ps.resp)
 	if err != nil && ctx.Err() != nil {
 		return ctx.Err()
 	}
@@ -319,13 +313,13 @@ func (f *forwarder) pooledExchange(ctx context.Context, uc *upConn, ps *pooledSt
 }
 
 // copyRequestBody streams a large request body to the backend.
-func (f *forwarder) copyRequestBody(uc *upConn, body io.Reader) error {
+func (f *forwarder) copyRequestBody(uc *upstream.Conn, body io.Reader) error {
 	bp := f.bufs.Get().(*[]byte)
 	defer f.bufs.Put(bp)
 	for {
 		n, rerr := body.Read(*bp)
 		if n > 0 {
-			if _, err := uc.nc.Write((*bp)[:n]); err != nil {
+			if _, err := uc.Sock.Write((*bp)[:n]); err != nil {
 				return err
 			}
 		}
@@ -357,7 +351,7 @@ func (f *forwarder) pooledFailed(w http.ResponseWriter, r *http.Request, ctx con
 		if isConnectError(err) {
 			f.metrics.connectErrors.WithLabelValues(b.Name).Inc()
 		}
-		if !errors.Is(err, errBadResponse) && !isConnectError(err) {
+		if !errors.Is(err, h1.ErrBadResponse) && !isConnectError(err) {
 			f.logger.Debug("backend exchange failed", "backend", b.Name, "err", err)
 		}
 		markUpstreamFailed(w)
@@ -368,21 +362,21 @@ func (f *forwarder) pooledFailed(w http.ResponseWriter, r *http.Request, ctx con
 // relayPooled writes the response head in rs to w and copies the body,
 // flushing w before every wait on the backend so a streamed body is never
 // held back. keep reports a connection that can serve another request.
-func (f *forwarder) relayPooled(cs *clientSend, uc *upConn, rs *respHead, st *filterState) (keep bool, err error) {
+func (f *forwarder) relayPooled(cs *clientSend, uc *upstream.Conn, rs *h1.ResponseHead, st *filterState) (keep bool, err error) {
 	w := cs.w
 	h := w.Header()
-	vals := make([]string, len(rs.fields)) // one array for every value
-	for i, fl := range rs.fields {
-		if isHopField(fl.name) || (rs.connNames && namedByConnection(rs.fields, fl.name)) ||
-			(rs.framing == bodyChunked && fl.is("Content-Length")) {
+	vals := make([]string, len(rs.Fields)) // one array for every value
+	for i, fl := range rs.Fields {
+		if h1.IsHopField(fl.Name) || (rs.ConnNames && h1.NamedByConnection(rs.Fields, fl.Name)) ||
+			(rs.Framing == h1.BodyChunked && fl.Is("Content-Length")) {
 			continue
 		}
-		k := http.CanonicalHeaderKey(fl.name)
+		k := http.CanonicalHeaderKey(fl.Name)
 		if prev, ok := h[k]; ok && len(prev) > 0 {
-			h[k] = append(prev, fl.value)
+			h[k] = append(prev, fl.Value)
 			continue
 		}
-		vals[i] = fl.value
+		vals[i] = fl.Value
 		h[k] = vals[i : i+1 : i+1]
 	}
 	for _, m := range st.respMods {
@@ -391,33 +385,33 @@ func (f *forwarder) relayPooled(cs *clientSend, uc *upConn, rs *respHead, st *fi
 	if _, ok := h["Content-Type"]; !ok {
 		h["Content-Type"] = nil // relay the backend's absence; never sniff one
 	}
-	w.WriteHeader(rs.status)
+	w.WriteHeader(rs.Status)
 	flush := cs.flush
-	switch rs.framing {
-	case bodyNone:
-	case bodyLength:
-		err = copyLength(cs, uc, rs.contentLength, flush)
-	case bodyChunked:
+	switch rs.Framing {
+	case h1.BodyNone:
+	case h1.BodyLength:
+		err = copyLength(cs, uc, rs.ContentLength, flush)
+	case h1.BodyChunked:
 		err = copyChunked(cs, h, uc, flush)
-	case bodyToEOF:
+	case h1.BodyToEOF:
 		err = copyToEOF(cs, uc, flush)
 	}
-	return err == nil && !rs.closeAfter && uc.r == uc.w, err
+	return err == nil && !rs.CloseAfter && uc.R == uc.W, err
 }
 
 // copyLength copies n body bytes from the backend to w.
-func copyLength(w io.Writer, uc *upConn, n int64, flush func() error) error {
+func copyLength(w io.Writer, uc *upstream.Conn, n int64, flush func() error) error {
 	for n > 0 {
-		if uc.r == uc.w {
-			if err := uc.fillAfter(len(uc.buf), flush); err != nil {
+		if uc.R == uc.W {
+			if err := uc.FillAfter(len(uc.Buf), flush); err != nil {
 				return err
 			}
 		}
-		k := min(n, int64(uc.w-uc.r))
-		if _, err := w.Write(uc.buf[uc.r : uc.r+int(k)]); err != nil {
+		k := min(n, int64(uc.W-uc.R))
+		if _, err := w.Write(uc.Buf[uc.R : uc.R+int(k)]); err != nil {
 			return clientError{err}
 		}
-		uc.r += int(k)
+		uc.R += int(k)
 		n -= k
 	}
 	return nil
@@ -425,9 +419,9 @@ func copyLength(w io.Writer, uc *upConn, n int64, flush func() error) error {
 
 // copyChunked decodes a chunked body into w, which frames it for its own
 // protocol, and passes trailer fields on as trailers.
-func copyChunked(w io.Writer, h http.Header, uc *upConn, flush func() error) error {
+func copyChunked(w io.Writer, h http.Header, uc *upstream.Conn, flush func() error) error {
 	for {
-		size, err := uc.chunkSize(flush)
+		size, err := uc.ChunkSize(flush)
 		if err != nil {
 			return err
 		}
@@ -437,28 +431,28 @@ func copyChunked(w io.Writer, h http.Header, uc *upConn, flush func() error) err
 		if err := copyLength(w, uc, size, flush); err != nil {
 			return err
 		}
-		if err := uc.chunkEnd(flush); err != nil {
+		if err := uc.ChunkEnd(flush); err != nil {
 			return err
 		}
 	}
 	for {
-		line, err := uc.trailerLine(flush)
+		line, err := uc.TrailerLine(flush)
 		if err != nil || len(line) == 0 {
 			return err
 		}
 		name, value, _ := strings.Cut(string(line), ":")
-		if !isHopField(name) {
+		if !h1.IsHopField(name) {
 			k := http.TrailerPrefix + http.CanonicalHeaderKey(name)
-			h[k] = append(h[k], trimOWS(value))
+			h[k] = append(h[k], h1.TrimOWS(value))
 		}
 	}
 }
 
 // copyToEOF copies a body that ends when the backend closes.
-func copyToEOF(w io.Writer, uc *upConn, flush func() error) error {
+func copyToEOF(w io.Writer, uc *upstream.Conn, flush func() error) error {
 	for {
-		if uc.r == uc.w {
-			err := uc.fillAfter(len(uc.buf), flush)
+		if uc.R == uc.W {
+			err := uc.FillAfter(len(uc.Buf), flush)
 			if errors.Is(err, io.EOF) {
 				return nil
 			}
@@ -466,9 +460,9 @@ func copyToEOF(w io.Writer, uc *upConn, flush func() error) error {
 				return err
 			}
 		}
-		if _, err := w.Write(uc.buf[uc.r:uc.w]); err != nil {
+		if _, err := w.Write(uc.Buf[uc.R:uc.W]); err != nil {
 			return clientError{err}
 		}
-		uc.r = uc.w
+		uc.R = uc.W
 	}
 }

@@ -15,6 +15,7 @@ import (
 	"github.com/false-systems/rauta/internal/ir"
 	"github.com/false-systems/rauta/internal/lb"
 	"github.com/false-systems/rauta/internal/router"
+	"github.com/false-systems/rauta/internal/upstream"
 )
 
 // Server serves ir.Snapshots. Create it with New, give it a configuration
@@ -84,7 +85,7 @@ func New(opts Options) (*Server, error) {
 	}
 	s.ids = newRequestIDs()
 	s.fwd = newForwarder(opts, m, opts.Logger)
-	if err := reg.Register(newOpenConnsCollector(s.fwd.pool)); err != nil {
+	if err := reg.Register(upstream.NewOpenConnsCollector(s.fwd.pool)); err != nil {
 		return nil, fmt.Errorf("register metrics: %w", err)
 	}
 	if opts.AccessLog != nil {

@@ -751,7 +751,7 @@ func TestOpenConnections(t *testing.T) {
 		t.Errorf("after the exchange: %v active, %v idle; want 0 and 1", a, i)
 	}
 	slow.CloseClientConnections()
-	p.fwd.pool.close()
+	p.fwd.pool.Close()
 	if a, i := open(); a != 0 || i != 0 {
 		t.Errorf("after the pool closed: %v active, %v idle; want none", a, i)
 	}

@@ -1,4 +1,4 @@
-package proxy
+package upstream
 
 import (
 	"net"
@@ -10,7 +10,7 @@ import (
 // countedConn is a backend connection of the upstream pool that counts
 // itself open until its first Close, for http_client_open_connections.
 // Embedding *net.TCPConn keeps SyscallConn, which the engine's raw reads
-// and writes need (h1sock.go).
+// and writes need (internal/h1/socket.go).
 type countedConn struct {
 	*net.TCPConn
 	open   *atomic.Int64
@@ -25,7 +25,7 @@ func (c *countedConn) Close() error {
 }
 
 // counted wraps a dialed connection; anything but TCP stays as it is.
-func (p *upstreamPool) counted(nc net.Conn) net.Conn {
+func (p *Pool) counted(nc net.Conn) net.Conn {
 	tc, ok := nc.(*net.TCPConn)
 	if !ok {
 		return nc
@@ -35,7 +35,7 @@ func (p *upstreamPool) counted(nc net.Conn) net.Conn {
 }
 
 // idleCount is the number of pooled idle connections.
-func (p *upstreamPool) idleCount() int {
+func (p *Pool) idleCount() int {
 	p.mu.Lock()
 	defer p.mu.Unlock()
 	n := 0
@@ -51,11 +51,11 @@ func (p *upstreamPool) idleCount() int {
 // ones (open, not idle: carrying an exchange). The Transports of TLS and
 // h2c backends keep their own connections, not counted here.
 type openConnsCollector struct {
-	pool *upstreamPool
+	pool *Pool
 	desc *prometheus.Desc
 }
 
-func newOpenConnsCollector(pool *upstreamPool) *openConnsCollector {
+func NewOpenConnsCollector(pool *Pool) *openConnsCollector {
 	return &openConnsCollector{pool: pool, desc: prometheus.NewDesc("http_client_open_connections",
 		"Backend connections of the HTTP/1.1 upstream pool by state: active (carrying an exchange) or idle (OpenTelemetry http.client.open_connections).",
 		[]string{"http_connection_state"}, nil)}

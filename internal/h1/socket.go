@@ -1,4 +1,4 @@
-package proxy
+package h1
 
 import (
 	"errors"
@@ -10,7 +10,7 @@ import (
 	"unsafe"
 )
 
-// sockIO reads and writes a TCP socket for the HTTP/1.1 engine without
+// Socket reads and writes a TCP socket for the HTTP/1.1 engine without
 // the runtime's blocking-syscall bookkeeping.
 //
 // Why: Go sockets are non-blocking, so read and write never sleep in the
@@ -26,7 +26,7 @@ import (
 //
 // A connection that is not a raw-capable socket (a test pipe, TLS) falls
 // back to net.Conn's Read and Write.
-type sockIO struct {
+type Socket struct {
 	net.Conn
 	rc syscall.RawConn // nil: use Conn's Read and Write
 
@@ -41,7 +41,7 @@ type sockIO struct {
 	peekFn         func(fd uintptr)
 	peekBuf        [1]byte
 	peekN          int
-	// idleReadFn, idlePool and idleBuf serve readIdle (h1idle.go).
+	// idleReadFn, idlePool and idleBuf serve ReadIdle (idle.go).
 	idleReadFn func(fd uintptr) bool
 	idlePool   interface {
 		Get() any
@@ -49,7 +49,7 @@ type sockIO struct {
 	}
 	idleBuf *[]byte
 
-	// rb and wb bound each wait of a read or write (h1wait.go).
+	// rb and wb bound each wait of a read or write (wait.go).
 	rb, wb waitBound
 	// interrupted is set once interrupt has run: the connection is done.
 	interrupted atomic.Bool
@@ -62,8 +62,8 @@ type rawCall struct {
 	errno syscall.Errno
 }
 
-func newSockIO(nc net.Conn) *sockIO {
-	s := &sockIO{Conn: nc}
+func NewSocket(nc net.Conn) *Socket {
+	s := &Socket{Conn: nc}
 	if sc, ok := nc.(syscall.Conn); ok {
 		if rc, err := sc.SyscallConn(); err == nil {
 			s.rc = rc
@@ -82,7 +82,7 @@ func newSockIO(nc net.Conn) *sockIO {
 // Read reads at least one byte, or returns io.EOF when the peer closed
 // its side, or the error that stopped it (a deadline, a closed
 // connection, a reset).
-func (s *sockIO) Read(p []byte) (int, error) {
+func (s *Socket) Read(p []byte) (int, error) {
 	if s.rb.per > 0 {
 		return s.boundedRead(p)
 	}
@@ -92,21 +92,26 @@ func (s *sockIO) Read(p []byte) (int, error) {
 	return s.read(p, s.readFn)
 }
 
-// errWouldBlock: nothing to read yet.
-var errWouldBlock = errors.New("nothing to read yet")
+// Raw reports a socket read and written with raw system calls: a TCP
+// socket, not a test pipe or a TLS connection. Only a raw socket can peek
+// (Idle, Peek), read without waiting (ReadNow) or read idle (ReadIdle).
+func (s *Socket) Raw() bool { return s.rc != nil }
+
+// ErrWouldBlock: nothing to read yet.
+var ErrWouldBlock = errors.New("nothing to read yet")
 
 // ReadNow is Read without the wait: it returns errWouldBlock when nothing
 // has arrived, so a relay can send what it holds before it sleeps. A
 // connection that is not a raw-capable socket cannot be asked and always
 // returns errWouldBlock.
-func (s *sockIO) ReadNow(p []byte) (int, error) {
+func (s *Socket) ReadNow(p []byte) (int, error) {
 	if s.rc == nil {
-		return 0, errWouldBlock
+		return 0, ErrWouldBlock
 	}
 	return s.read(p, s.readNowFn)
 }
 
-func (s *sockIO) read(p []byte, fn func(fd uintptr) bool) (int, error) {
+func (s *Socket) read(p []byte, fn func(fd uintptr) bool) (int, error) {
 	if len(p) == 0 {
 		return 0, nil
 	}
@@ -118,7 +123,7 @@ func (s *sockIO) read(p []byte, fn func(fd uintptr) bool) (int, error) {
 	case err != nil:
 		return 0, err
 	case errno == syscall.EAGAIN:
-		return 0, errWouldBlock
+		return 0, ErrWouldBlock
 	case errno != 0:
 		return 0, os.NewSyscallError("read", errno)
 	case n == 0:
@@ -129,7 +134,7 @@ func (s *sockIO) read(p []byte, fn func(fd uintptr) bool) (int, error) {
 
 // rawRead tries one non-blocking read; false asks the netpoller to wait
 // for the socket to become readable and call it again.
-func (s *sockIO) rawRead(fd uintptr) bool {
+func (s *Socket) rawRead(fd uintptr) bool {
 	for {
 		p := s.rd.p
 		n, _, e := syscall.RawSyscall(syscall.SYS_READ, fd, uintptr(unsafe.Pointer(&p[0])), uintptr(len(p)))
@@ -148,7 +153,7 @@ func (s *sockIO) rawRead(fd uintptr) bool {
 }
 
 // rawReadNow is rawRead that never asks to wait.
-func (s *sockIO) rawReadNow(fd uintptr) bool {
+func (s *Socket) rawReadNow(fd uintptr) bool {
 	if !s.rawRead(fd) {
 		s.rd.errno = syscall.EAGAIN
 	}
@@ -156,7 +161,7 @@ func (s *sockIO) rawReadNow(fd uintptr) bool {
 }
 
 // Write writes all of p or returns the error that stopped it.
-func (s *sockIO) Write(p []byte) (int, error) {
+func (s *Socket) Write(p []byte) (int, error) {
 	if s.wb.per > 0 {
 		return s.boundedWrite(p)
 	}
@@ -175,7 +180,7 @@ func (s *sockIO) Write(p []byte) (int, error) {
 
 // rawWrite writes what the socket takes without blocking; false asks the
 // netpoller to wait until it takes more.
-func (s *sockIO) rawWrite(fd uintptr) bool {
+func (s *Socket) rawWrite(fd uintptr) bool {
 	for s.wr.n < len(s.wr.p) {
 		rest := s.wr.p[s.wr.n:]
 		n, _, e := syscall.RawSyscall(syscall.SYS_WRITE, fd, uintptr(unsafe.Pointer(&rest[0])), uintptr(len(rest)))
@@ -193,21 +198,21 @@ func (s *sockIO) rawWrite(fd uintptr) bool {
 	return true
 }
 
-// idle reports a socket with nothing to read and not closed by the peer:
+// Idle reports a socket with nothing to read and not closed by the peer:
 // a non-blocking one-byte peek finds no data (EAGAIN). An idle keep-alive
 // connection has nothing to read, so EOF or any data means the backend
 // closed it (or broke the protocol). A connection that is not a
 // raw-capable socket cannot be checked and counts as idle.
-func (s *sockIO) idle() bool {
-	errno, n := s.peek()
+func (s *Socket) Idle() bool {
+	errno, n := s.Peek()
 	return errno == syscall.EAGAIN && n <= 0
 }
 
-// peek peeks at one byte without waiting, and without regard to the
+// Peek peeks at one byte without waiting, and without regard to the
 // read deadline: errno EAGAIN means nothing to read, n 0 with errno 0 the
 // peer's FIN, n 1 data. A connection that is not a raw-capable socket
 // reads as EAGAIN.
-func (s *sockIO) peek() (syscall.Errno, int) {
+func (s *Socket) Peek() (syscall.Errno, int) {
 	if s.rc == nil {
 		return syscall.EAGAIN, -1
 	}
@@ -219,7 +224,7 @@ func (s *sockIO) peek() (syscall.Errno, int) {
 }
 
 // rawPeek peeks at one byte without waiting.
-func (s *sockIO) rawPeek(fd uintptr) {
+func (s *Socket) rawPeek(fd uintptr) {
 	n, _, e := syscall.RawSyscall6(syscall.SYS_RECVFROM, fd, uintptr(unsafe.Pointer(&s.peekBuf[0])), 1,
 		syscall.MSG_PEEK|syscall.MSG_DONTWAIT, 0, 0)
 	s.rd.errno, s.peekN = e, int(n)

@@ -1,4 +1,4 @@
-package proxy
+package h1
 
 import (
 	"bytes"
@@ -9,27 +9,27 @@ import (
 	"golang.org/x/net/http/httpguts"
 )
 
-// reqHead is a parsed HTTP/1.1 request head. Its strings are views of one
+// RequestHead is a parsed HTTP/1.1 request head. Its strings are views of one
 // string that holds the whole head, so parsing allocates nothing more.
-type reqHead struct {
-	method, uri, path, query string
-	host                     string
-	// contentLength is the body length; the engine takes only requests
+type RequestHead struct {
+	Method, URI, Path, Query string
+	Host                     string
+	// ContentLength is the body length; the engine takes only requests
 	// whose body is framed by Content-Length or absent.
-	contentLength int64
-	// closeAfter is set by Connection: close.
-	closeAfter bool
-	// connNames: a Connection field names other fields (hop-by-hop).
-	connNames bool
-	// ambiguous: both Content-Length and Transfer-Encoding, the classic
+	ContentLength int64
+	// CloseAfter is set by Connection: close.
+	CloseAfter bool
+	// ConnNames: a Connection field names other fields (hop-by-hop).
+	ConnNames bool
+	// Ambiguous: both Content-Length and Transfer-Encoding, the classic
 	// request-smuggling shape, which the engine refuses (400) and closes.
-	ambiguous bool
-	// fields are every field but Host, in wire order.
-	fields fields
+	Ambiguous bool
+	// Fields are every field but Host, in wire order.
+	Fields Fields
 }
 
-// parseRequestHead parses head, which ends with the empty line, into rh,
-// reusing rh.fields. It returns false for every request the engine leaves
+// ParseRequestHead parses head, which ends with the empty line, into rh,
+// reusing rh.Fields. It returns false for every request the engine leaves
 // to net/http: other protocol versions and request-target forms, bodies
 // not framed by Content-Length, Upgrade and Expect, and every malformed
 // request, which net/http then answers exactly as it always did. The checks
@@ -37,9 +37,9 @@ type reqHead struct {
 // would reject. It also returns false, with rh.ambiguous set, for a
 // request with both Content-Length and Transfer-Encoding: net/http would
 // serve it and keep the connection, where RFC 9112 6.1 requires closing.
-func parseRequestHead(head string, rh *reqHead) bool {
-	rh.fields = rh.fields[:0]
-	rh.contentLength, rh.closeAfter, rh.connNames, rh.ambiguous, rh.host = 0, false, false, false, ""
+func ParseRequestHead(head string, rh *RequestHead) bool {
+	rh.Fields = rh.Fields[:0]
+	rh.ContentLength, rh.CloseAfter, rh.ConnNames, rh.Ambiguous, rh.Host = 0, false, false, false, ""
 	line, rest, ok := cutLine(head)
 	if !ok {
 		return false
@@ -52,8 +52,8 @@ func parseRequestHead(head string, rh *reqHead) bool {
 	if !ok || proto != "HTTP/1.1" || !validOriginForm(uri) {
 		return false
 	}
-	rh.method, rh.uri = method, uri
-	rh.path, rh.query, _ = strings.Cut(uri, "?")
+	rh.Method, rh.URI = method, uri
+	rh.Path, rh.Query, _ = strings.Cut(uri, "?")
 
 	hostSeen, lengthSeen, encoded, leave := false, false, false, false
 	for {
@@ -68,7 +68,7 @@ func parseRequestHead(head string, rh *reqHead) bool {
 		if !ok || !httpguts.ValidHeaderFieldName(name) {
 			return false
 		}
-		value = trimOWS(value)
+		value = TrimOWS(value)
 		if !httpguts.ValidHeaderFieldValue(value) {
 			return false
 		}
@@ -77,31 +77,31 @@ func parseRequestHead(head string, rh *reqHead) bool {
 			if hostSeen || !httpguts.ValidHostHeader(value) {
 				return false
 			}
-			hostSeen, rh.host = true, value
+			hostSeen, rh.Host = true, value
 			continue
 		case len(name) == 14 && strings.EqualFold(name, "Content-Length"):
 			n, ok := parseLength(value)
 			if lengthSeen || !ok {
 				return false
 			}
-			lengthSeen, rh.contentLength = true, n
+			lengthSeen, rh.ContentLength = true, n
 		case len(name) == 10 && strings.EqualFold(name, "Connection"):
-			leave = leave || hasToken(value, "upgrade")
-			if hasToken(value, "close") {
-				rh.closeAfter = true
+			leave = leave || HasToken(value, "upgrade")
+			if HasToken(value, "close") {
+				rh.CloseAfter = true
 			}
-			rh.connNames = rh.connNames || listsOtherTokens(value)
+			rh.ConnNames = rh.ConnNames || listsOtherTokens(value)
 		case len(name) == 17 && strings.EqualFold(name, "Transfer-Encoding"):
 			encoded = true
 		case len(name) == 7 && strings.EqualFold(name, "Upgrade"),
 			len(name) == 6 && strings.EqualFold(name, "Expect"):
 			leave = true
 		}
-		rh.fields = append(rh.fields, hfield{name, value})
+		rh.Fields = append(rh.Fields, Field{name, value})
 	}
 	// Read to the end before leaving, so no field order hides the
 	// Content-Length and Transfer-Encoding pair.
-	rh.ambiguous = encoded && lengthSeen
+	rh.Ambiguous = encoded && lengthSeen
 	return hostSeen && !encoded && !leave
 }
 
@@ -119,8 +119,8 @@ func cutLine(s string) (line, rest string, ok bool) {
 	return s[:i-1], s[i+1:], true
 }
 
-// trimOWS removes optional whitespace (spaces and tabs) around a field value.
-func trimOWS(v string) string {
+// TrimOWS removes optional whitespace (spaces and tabs) around a field value.
+func TrimOWS(v string) string {
 	for v != "" && (v[0] == ' ' || v[0] == '\t') {
 		v = v[1:]
 	}
@@ -136,7 +136,7 @@ func listsOtherTokens(v string) bool {
 	for v != "" {
 		var t string
 		t, v, _ = strings.Cut(v, ",")
-		t = trimOWS(t)
+		t = TrimOWS(t)
 		if t != "" && !strings.EqualFold(t, "close") && !strings.EqualFold(t, "keep-alive") {
 			return true
 		}
@@ -144,11 +144,15 @@ func listsOtherTokens(v string) bool {
 	return false
 }
 
+// MaxRequestURI is the longest request-target served; longer ones get 414
+// (nginx answers 414 past its 8 KiB large_client_header_buffers).
+const MaxRequestURI = 8 << 10
+
 // validOriginForm accepts an origin-form request-target ("/path?query") of
 // visible ASCII whose path escapes are well formed and that is not longer
 // than maxRequestURI (longer ones get net/http's 414 path).
 func validOriginForm(uri string) bool {
-	if uri == "" || uri[0] != '/' || len(uri) > maxRequestURI {
+	if uri == "" || uri[0] != '/' || len(uri) > MaxRequestURI {
 		return false
 	}
 	inPath := true
@@ -189,118 +193,118 @@ func parseLength(v string) (int64, bool) {
 	return n, true
 }
 
-// bodyFraming says how a response body ends.
-type bodyFraming uint8
+// Framing says how a response body ends.
+type Framing uint8
 
 const (
-	bodyNone    bodyFraming = iota // HEAD, 1xx, 204, 304
-	bodyLength                     // Content-Length bytes
-	bodyChunked                    // chunked transfer coding
-	bodyToEOF                      // until the backend closes
+	BodyNone    Framing = iota // HEAD, 1xx, 204, 304
+	BodyLength                 // Content-Length bytes
+	BodyChunked                // chunked transfer coding
+	BodyToEOF                  // until the backend closes
 )
 
-// respHead is a parsed HTTP/1.x response head; strings are views of the head.
-type respHead struct {
-	status        int
-	reason        string
-	contentLength int64
-	framing       bodyFraming
-	// closeAfter: the backend will close (Connection: close, HTTP/1.0
+// ResponseHead is a parsed HTTP/1.x response head; strings are views of the head.
+type ResponseHead struct {
+	Status        int
+	Reason        string
+	ContentLength int64
+	Framing       Framing
+	// CloseAfter: the backend will close (Connection: close, HTTP/1.0
 	// without keep-alive, or a body that ends at EOF).
-	closeAfter bool
-	hasDate    bool
-	// connNames: a Connection field names other fields (hop-by-hop).
-	connNames bool
-	// fields are all fields as received, hop-by-hop ones included.
-	fields fields
+	CloseAfter bool
+	HasDate    bool
+	// ConnNames: a Connection field names other fields (hop-by-hop).
+	ConnNames bool
+	// Fields are all fields as received, hop-by-hop ones included.
+	Fields Fields
 }
 
-// errBadResponse marks a response the engine cannot relay (502).
-var errBadResponse = errors.New("malformed response from backend")
+// ErrBadResponse marks a response the engine cannot relay (502).
+var ErrBadResponse = errors.New("malformed response from backend")
 
-// parseResponseHead parses a backend's response head. headRequest says the
+// ParseResponseHead parses a backend's response head. headRequest says the
 // request was HEAD, which has no response body whatever the fields say.
-func parseResponseHead(head string, headRequest bool, rh *respHead) error {
-	rh.fields = rh.fields[:0]
-	rh.contentLength, rh.framing, rh.closeAfter, rh.hasDate, rh.connNames = -1, bodyToEOF, false, false, false
+func ParseResponseHead(head string, headRequest bool, rh *ResponseHead) error {
+	rh.Fields = rh.Fields[:0]
+	rh.ContentLength, rh.Framing, rh.CloseAfter, rh.HasDate, rh.ConnNames = -1, BodyToEOF, false, false, false
 	line, rest, ok := cutLine(head)
 	if !ok {
-		return fmt.Errorf("%w: bare LF in status line", errBadResponse)
+		return fmt.Errorf("%w: bare LF in status line", ErrBadResponse)
 	}
 	proto, status, ok := strings.Cut(line, " ")
 	if !ok || (proto != "HTTP/1.1" && proto != "HTTP/1.0") {
-		return fmt.Errorf("%w: status line %.40q", errBadResponse, line)
+		return fmt.Errorf("%w: status line %.40q", ErrBadResponse, line)
 	}
 	code, reason, _ := strings.Cut(status, " ")
 	if len(code) != 3 || code[0] < '1' || code[0] > '9' || !isDigit(code[1]) || !isDigit(code[2]) {
-		return fmt.Errorf("%w: status line %.40q", errBadResponse, line)
+		return fmt.Errorf("%w: status line %.40q", ErrBadResponse, line)
 	}
-	rh.status = int(code[0]-'0')*100 + int(code[1]-'0')*10 + int(code[2]-'0')
+	rh.Status = int(code[0]-'0')*100 + int(code[1]-'0')*10 + int(code[2]-'0')
 	if !visibleText(reason) {
-		return fmt.Errorf("%w: reason phrase %.40q", errBadResponse, reason)
+		return fmt.Errorf("%w: reason phrase %.40q", ErrBadResponse, reason)
 	}
-	rh.reason = reason
+	rh.Reason = reason
 	keepAlive10 := false
 	encoded := false
 	for {
 		if line, rest, ok = cutLine(rest); !ok {
-			return fmt.Errorf("%w: bare LF in fields", errBadResponse)
+			return fmt.Errorf("%w: bare LF in fields", ErrBadResponse)
 		}
 		if line == "" {
 			break
 		}
 		name, value, ok := strings.Cut(line, ":")
 		if !ok || !httpguts.ValidHeaderFieldName(name) {
-			return fmt.Errorf("%w: field line %.40q", errBadResponse, line)
+			return fmt.Errorf("%w: field line %.40q", ErrBadResponse, line)
 		}
-		value = trimOWS(value)
+		value = TrimOWS(value)
 		if !httpguts.ValidHeaderFieldValue(value) {
-			return fmt.Errorf("%w: value of %q", errBadResponse, name)
+			return fmt.Errorf("%w: value of %q", ErrBadResponse, name)
 		}
 		switch {
 		case len(name) == 14 && strings.EqualFold(name, "Content-Length"):
 			n, ok := parseLength(value)
-			if !ok || (rh.contentLength >= 0 && n != rh.contentLength) {
-				return fmt.Errorf("%w: Content-Length %q", errBadResponse, value)
+			if !ok || (rh.ContentLength >= 0 && n != rh.ContentLength) {
+				return fmt.Errorf("%w: Content-Length %q", ErrBadResponse, value)
 			}
-			rh.contentLength = n
+			rh.ContentLength = n
 		case len(name) == 17 && strings.EqualFold(name, "Transfer-Encoding"):
 			// Only chunked alone is relayed: the engine re-frames the body
 			// and would drop any other coding the client must undo, so
 			// that is a 502, as net/http's Transport refuses it too.
 			if encoded || !strings.EqualFold(value, "chunked") {
-				return fmt.Errorf("%w: Transfer-Encoding %.40q", errBadResponse, value)
+				return fmt.Errorf("%w: Transfer-Encoding %.40q", ErrBadResponse, value)
 			}
 			encoded = true
 		case len(name) == 10 && strings.EqualFold(name, "Connection"):
-			if hasToken(value, "close") {
-				rh.closeAfter = true
+			if HasToken(value, "close") {
+				rh.CloseAfter = true
 			}
-			keepAlive10 = hasToken(value, "keep-alive")
-			rh.connNames = rh.connNames || listsOtherTokens(value)
+			keepAlive10 = HasToken(value, "keep-alive")
+			rh.ConnNames = rh.ConnNames || listsOtherTokens(value)
 		case len(name) == 4 && strings.EqualFold(name, "Date"):
-			rh.hasDate = true
+			rh.HasDate = true
 		}
-		rh.fields = append(rh.fields, hfield{name, value})
+		rh.Fields = append(rh.Fields, Field{name, value})
 	}
 	if proto == "HTTP/1.0" && encoded {
 		// RFC 9112 6.1: an HTTP/1.0 message with Transfer-Encoding has
 		// faulty framing; net/http ignores the field, a cache might not.
-		return fmt.Errorf("%w: Transfer-Encoding in an HTTP/1.0 response", errBadResponse)
+		return fmt.Errorf("%w: Transfer-Encoding in an HTTP/1.0 response", ErrBadResponse)
 	}
 	if proto == "HTTP/1.0" && !keepAlive10 {
-		rh.closeAfter = true
+		rh.CloseAfter = true
 	}
 	switch {
-	case headRequest || rh.status < 200 || rh.status == 204 || rh.status == 304:
-		rh.framing = bodyNone
+	case headRequest || rh.Status < 200 || rh.Status == 204 || rh.Status == 304:
+		rh.Framing = BodyNone
 	case encoded:
-		rh.framing = bodyChunked
-		rh.contentLength = -1 // RFC 9112 6.3: Transfer-Encoding overrides it
-	case rh.contentLength >= 0:
-		rh.framing = bodyLength
+		rh.Framing = BodyChunked
+		rh.ContentLength = -1 // RFC 9112 6.3: Transfer-Encoding overrides it
+	case rh.ContentLength >= 0:
+		rh.Framing = BodyLength
 	default:
-		rh.closeAfter = true
+		rh.CloseAfter = true
 	}
 	return nil
 }
@@ -321,9 +325,9 @@ func visibleText[T string | []byte](r T) bool {
 	return true
 }
 
-// parseChunkSize parses a chunk-size line without its CRLF: hex digits,
+// ParseChunkSize parses a chunk-size line without its CRLF: hex digits,
 // then optional extensions after ';', which must hold no control bytes.
-func parseChunkSize(line []byte) (int64, error) {
+func ParseChunkSize(line []byte) (int64, error) {
 	var n int64
 	i := 0
 	for ; i < len(line); i++ {
@@ -340,30 +344,30 @@ func parseChunkSize(line []byte) (int64, error) {
 			goto end
 		}
 		if i >= 15 {
-			return 0, fmt.Errorf("%w: chunk size too large", errBadResponse)
+			return 0, fmt.Errorf("%w: chunk size too large", ErrBadResponse)
 		}
 		n = n<<4 | int64(d)
 	}
 end:
 	if i == 0 {
-		return 0, fmt.Errorf("%w: chunk size %.20q", errBadResponse, line)
+		return 0, fmt.Errorf("%w: chunk size %.20q", ErrBadResponse, line)
 	}
 	for ; i < len(line); i++ {
 		if c := line[i]; c == ';' {
 			if !visibleText(line[i:]) {
-				return 0, fmt.Errorf("%w: chunk extension %.20q", errBadResponse, line[i:])
+				return 0, fmt.Errorf("%w: chunk extension %.20q", ErrBadResponse, line[i:])
 			}
 			break
 		} else if c != ' ' && c != '\t' {
-			return 0, fmt.Errorf("%w: chunk size %.20q", errBadResponse, line)
+			return 0, fmt.Errorf("%w: chunk size %.20q", ErrBadResponse, line)
 		}
 	}
 	return n, nil
 }
 
-// validTrailer reports a trailer line that is a well-formed field.
-func validTrailer(line []byte) bool {
+// ValidTrailer reports a trailer line that is a well-formed field.
+func ValidTrailer(line []byte) bool {
 	name, value, ok := bytes.Cut(line, []byte(":"))
 	return ok && httpguts.ValidHeaderFieldName(string(name)) &&
-		httpguts.ValidHeaderFieldValue(trimOWS(string(value)))
+		httpguts.ValidHeaderFieldValue(TrimOWS(string(value)))
 }

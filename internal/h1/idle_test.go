@@ -1,4 +1,4 @@
-package proxy
+package h1
 
 import (
 	"errors"
@@ -41,7 +41,7 @@ func tcpPair(t *testing.T) (client, server net.Conn) {
 // io.EOF.
 func TestReadIdleHoldsNoBufferWhileWaiting(t *testing.T) {
 	client, server := tcpPair(t)
-	sio := newSockIO(server)
+	sio := NewSocket(server)
 	if sio.rc == nil {
 		t.Fatal("a TCP connection without a raw socket")
 	}
@@ -54,7 +54,7 @@ func TestReadIdleHoldsNoBufferWhileWaiting(t *testing.T) {
 	read := func() chan result {
 		done := make(chan result, 1)
 		go func() {
-			p, n, err := sio.readIdle(&pool)
+			p, n, err := sio.ReadIdle(&pool)
 			done <- result{p, n, err}
 		}()
 		return done

@@ -1,4 +1,4 @@
-package proxy
+package h1
 
 import (
 	"bufio"
@@ -15,7 +15,7 @@ import (
 )
 
 // The fuzz targets below check the HTTP/1.1 engine's parsers against what
-// they promise (h1parse.go) and, where net/http parses the same bytes,
+// they promise (parse.go) and, where net/http parses the same bytes,
 // against net/http itself: the engine serves a request only if net/http's
 // server would have served it the same way, so a difference in method,
 // target, Host, Content-Length or any field value is a request the two
@@ -86,7 +86,7 @@ func FuzzParseRequestHead(f *testing.F) {
 	for _, s := range requestSeeds {
 		f.Add([]byte(s))
 	}
-	var rh reqHead
+	var rh RequestHead
 	f.Fuzz(func(t *testing.T, raw []byte) {
 		// The engine parses the bytes through the first empty line.
 		end := bytes.Index(raw, crlfcrlf)
@@ -94,7 +94,7 @@ func FuzzParseRequestHead(f *testing.F) {
 			return
 		}
 		head := string(raw[:end+4])
-		if !parseRequestHead(head, &rh) {
+		if !ParseRequestHead(head, &rh) {
 			return
 		}
 		checkRequestInvariants(t, head, &rh)
@@ -104,27 +104,27 @@ func FuzzParseRequestHead(f *testing.F) {
 
 // checkRequestInvariants checks what parseRequestHead promises for a head it
 // accepted.
-func checkRequestInvariants(t *testing.T, head string, rh *reqHead) {
+func checkRequestInvariants(t *testing.T, head string, rh *RequestHead) {
 	t.Helper()
-	if !isToken(rh.method) {
-		t.Fatalf("method %q is not a token in %q", rh.method, head)
+	if !isToken(rh.Method) {
+		t.Fatalf("method %q is not a token in %q", rh.Method, head)
 	}
-	if !strings.HasPrefix(rh.uri, "/") || len(rh.uri) > maxRequestURI {
-		t.Fatalf("target %q is not origin-form in %q", rh.uri, head)
+	if !strings.HasPrefix(rh.URI, "/") || len(rh.URI) > MaxRequestURI {
+		t.Fatalf("target %q is not origin-form in %q", rh.URI, head)
 	}
-	for i := 0; i < len(rh.uri); i++ {
-		if c := rh.uri[i]; c <= ' ' || c >= 0x7f {
-			t.Fatalf("target %q has byte %#x in %q", rh.uri, c, head)
+	for i := 0; i < len(rh.URI); i++ {
+		if c := rh.URI[i]; c <= ' ' || c >= 0x7f {
+			t.Fatalf("target %q has byte %#x in %q", rh.URI, c, head)
 		}
 	}
-	if want := rh.path + "?" + rh.query; rh.uri != rh.path && rh.uri != want {
-		t.Fatalf("path %q and query %q do not make target %q", rh.path, rh.query, rh.uri)
+	if want := rh.Path + "?" + rh.Query; rh.URI != rh.Path && rh.URI != want {
+		t.Fatalf("path %q and query %q do not make target %q", rh.Path, rh.Query, rh.URI)
 	}
-	if !strings.HasPrefix(head, rh.method+" "+rh.uri+" HTTP/1.1\r\n") {
-		t.Fatalf("request line of %q is not %q %q HTTP/1.1", head, rh.method, rh.uri)
+	if !strings.HasPrefix(head, rh.Method+" "+rh.URI+" HTTP/1.1\r\n") {
+		t.Fatalf("request line of %q is not %q %q HTTP/1.1", head, rh.Method, rh.URI)
 	}
-	if !httpguts.ValidHostHeader(rh.host) {
-		t.Fatalf("Host %q is not valid in %q", rh.host, head)
+	if !httpguts.ValidHostHeader(rh.Host) {
+		t.Fatalf("Host %q is not valid in %q", rh.Host, head)
 	}
 	// Every field line but Host is in fields, in order, with its value
 	// trimmed of optional whitespace only.
@@ -140,53 +140,53 @@ func checkRequestInvariants(t *testing.T, head string, rh *reqHead) {
 			hosts++
 			continue
 		}
-		if j >= len(rh.fields) {
-			t.Fatalf("field line %q missing from fields %q", line, rh.fields)
+		if j >= len(rh.Fields) {
+			t.Fatalf("field line %q missing from fields %q", line, rh.Fields)
 		}
-		f := rh.fields[j]
+		f := rh.Fields[j]
 		j++
-		if f.name != name || f.value != strings.Trim(value, " \t") {
-			t.Fatalf("field %d is %q: %q, want %q: %q", j-1, f.name, f.value, name, strings.Trim(value, " \t"))
+		if f.Name != name || f.Value != strings.Trim(value, " \t") {
+			t.Fatalf("field %d is %q: %q, want %q: %q", j-1, f.Name, f.Value, name, strings.Trim(value, " \t"))
 		}
-		if !isToken(f.name) {
-			t.Fatalf("field name %q is not a token in %q", f.name, head)
+		if !isToken(f.Name) {
+			t.Fatalf("field name %q is not a token in %q", f.Name, head)
 		}
-		if strings.ContainsAny(f.value, "\r\n\x00") || strings.HasPrefix(f.value, " ") || strings.HasSuffix(f.value, " ") ||
-			strings.HasPrefix(f.value, "\t") || strings.HasSuffix(f.value, "\t") {
-			t.Fatalf("field %q has value %q", f.name, f.value)
+		if strings.ContainsAny(f.Value, "\r\n\x00") || strings.HasPrefix(f.Value, " ") || strings.HasSuffix(f.Value, " ") ||
+			strings.HasPrefix(f.Value, "\t") || strings.HasSuffix(f.Value, "\t") {
+			t.Fatalf("field %q has value %q", f.Name, f.Value)
 		}
 		switch {
 		case strings.EqualFold(name, "Content-Length"):
 			lengths++
-			if n, err := strconv.ParseInt(f.value, 10, 64); err != nil || n != rh.contentLength || n < 0 || strings.TrimLeft(f.value, "0123456789") != "" {
-				t.Fatalf("Content-Length %q parsed as %d", f.value, rh.contentLength)
+			if n, err := strconv.ParseInt(f.Value, 10, 64); err != nil || n != rh.ContentLength || n < 0 || strings.TrimLeft(f.Value, "0123456789") != "" {
+				t.Fatalf("Content-Length %q parsed as %d", f.Value, rh.ContentLength)
 			}
 		case strings.EqualFold(name, "Transfer-Encoding"), strings.EqualFold(name, "Upgrade"), strings.EqualFold(name, "Expect"):
 			t.Fatalf("accepted %s, which the engine hands to net/http: %q", name, head)
 		case strings.EqualFold(name, "Connection"):
-			if httpguts.HeaderValuesContainsToken([]string{f.value}, "upgrade") {
-				t.Fatalf("accepted Connection: %q", f.value)
+			if httpguts.HeaderValuesContainsToken([]string{f.Value}, "upgrade") {
+				t.Fatalf("accepted Connection: %q", f.Value)
 			}
-			closeSeen = closeSeen || httpguts.HeaderValuesContainsToken([]string{f.value}, "close")
+			closeSeen = closeSeen || httpguts.HeaderValuesContainsToken([]string{f.Value}, "close")
 		}
 	}
-	if j != len(rh.fields) {
-		t.Fatalf("fields %q have %d entries beyond the head's lines", rh.fields, len(rh.fields)-j)
+	if j != len(rh.Fields) {
+		t.Fatalf("fields %q have %d entries beyond the head's lines", rh.Fields, len(rh.Fields)-j)
 	}
 	if hosts != 1 {
 		t.Fatalf("accepted %d Host fields in %q", hosts, head)
 	}
-	if lengths > 1 || (lengths == 0 && rh.contentLength != 0) {
-		t.Fatalf("%d Content-Length fields, length %d in %q", lengths, rh.contentLength, head)
+	if lengths > 1 || (lengths == 0 && rh.ContentLength != 0) {
+		t.Fatalf("%d Content-Length fields, length %d in %q", lengths, rh.ContentLength, head)
 	}
-	if closeSeen && !rh.closeAfter {
+	if closeSeen && !rh.CloseAfter {
 		t.Fatalf("Connection: close not noticed in %q", head)
 	}
 }
 
 // checkRequestAgainstNetHTTP parses head with net/http's server-side rules
 // and compares.
-func checkRequestAgainstNetHTTP(t *testing.T, head string, rh *reqHead) {
+func checkRequestAgainstNetHTTP(t *testing.T, head string, rh *RequestHead) {
 	t.Helper()
 	req, err := http.ReadRequest(bufio.NewReader(strings.NewReader(head)))
 	if err != nil {
@@ -204,25 +204,25 @@ func checkRequestAgainstNetHTTP(t *testing.T, head string, rh *reqHead) {
 		}
 	}
 	switch {
-	case req.Method != rh.method:
-		t.Fatalf("method: net/http %q, engine %q", req.Method, rh.method)
-	case req.RequestURI != rh.uri:
-		t.Fatalf("target: net/http %q, engine %q", req.RequestURI, rh.uri)
-	case req.URL.RawQuery != rh.query:
-		t.Fatalf("query: net/http %q, engine %q", req.URL.RawQuery, rh.query)
-	case req.Host != rh.host:
-		t.Fatalf("Host: net/http %q, engine %q", req.Host, rh.host)
-	case req.ContentLength != rh.contentLength:
-		t.Fatalf("Content-Length: net/http %d, engine %d in %q", req.ContentLength, rh.contentLength, head)
-	case req.Close != rh.closeAfter && !unicodeSpaceAroundToken(req.Header["Connection"]):
-		t.Fatalf("close after: net/http %v, engine %v in %q", req.Close, rh.closeAfter, head)
+	case req.Method != rh.Method:
+		t.Fatalf("method: net/http %q, engine %q", req.Method, rh.Method)
+	case req.RequestURI != rh.URI:
+		t.Fatalf("target: net/http %q, engine %q", req.RequestURI, rh.URI)
+	case req.URL.RawQuery != rh.Query:
+		t.Fatalf("query: net/http %q, engine %q", req.URL.RawQuery, rh.Query)
+	case req.Host != rh.Host:
+		t.Fatalf("Host: net/http %q, engine %q", req.Host, rh.Host)
+	case req.ContentLength != rh.ContentLength:
+		t.Fatalf("Content-Length: net/http %d, engine %d in %q", req.ContentLength, rh.ContentLength, head)
+	case req.Close != rh.CloseAfter && !unicodeSpaceAroundToken(req.Header["Connection"]):
+		t.Fatalf("close after: net/http %v, engine %v in %q", req.Close, rh.CloseAfter, head)
 	case len(req.TransferEncoding) != 0:
 		t.Fatalf("net/http sees Transfer-Encoding %q the engine missed in %q", req.TransferEncoding, head)
 	}
 	engine := http.Header{}
-	for _, f := range rh.fields {
-		k := textproto.CanonicalMIMEHeaderKey(f.name)
-		engine[k] = append(engine[k], f.value)
+	for _, f := range rh.Fields {
+		k := textproto.CanonicalMIMEHeaderKey(f.Name)
+		engine[k] = append(engine[k], f.Value)
 	}
 	// net/http adds Cache-Control: no-cache for Pragma: no-cache.
 	if _, ok := engine["Cache-Control"]; !ok {
@@ -314,15 +314,15 @@ func FuzzParseResponseHead(f *testing.F) {
 		f.Add([]byte(s), false)
 		f.Add([]byte(s), true)
 	}
-	var rh respHead
+	var rh ResponseHead
 	f.Fuzz(func(t *testing.T, raw []byte, headRequest bool) {
 		end := bytes.Index(raw, crlfcrlf)
 		if end < 0 {
 			return
 		}
 		head := string(raw[:end+4])
-		if err := parseResponseHead(head, headRequest, &rh); err != nil {
-			if !errors.Is(err, errBadResponse) {
+		if err := ParseResponseHead(head, headRequest, &rh); err != nil {
+			if !errors.Is(err, ErrBadResponse) {
 				t.Fatalf("error %v does not wrap errBadResponse", err)
 			}
 			return
@@ -332,33 +332,33 @@ func FuzzParseResponseHead(f *testing.F) {
 	})
 }
 
-func checkResponseInvariants(t *testing.T, head string, headRequest bool, rh *respHead) {
+func checkResponseInvariants(t *testing.T, head string, headRequest bool, rh *ResponseHead) {
 	t.Helper()
-	if rh.status < 100 || rh.status > 999 {
-		t.Fatalf("status %d from %q", rh.status, head)
+	if rh.Status < 100 || rh.Status > 999 {
+		t.Fatalf("status %d from %q", rh.Status, head)
 	}
-	if !strings.HasPrefix(head, "HTTP/1.1 "+strconv.Itoa(rh.status)) && !strings.HasPrefix(head, "HTTP/1.0 "+strconv.Itoa(rh.status)) {
-		t.Fatalf("status %d is not in the status line of %q", rh.status, head)
+	if !strings.HasPrefix(head, "HTTP/1.1 "+strconv.Itoa(rh.Status)) && !strings.HasPrefix(head, "HTTP/1.0 "+strconv.Itoa(rh.Status)) {
+		t.Fatalf("status %d is not in the status line of %q", rh.Status, head)
 	}
 	// Only LF is checked here: TestResponseReasonRejectsControlBytes pins
 	// the engine relaying other control bytes, so fuzzing goes on past it.
-	if strings.ContainsRune(rh.reason, '\n') {
-		t.Fatalf("reason %q has a line break", rh.reason)
+	if strings.ContainsRune(rh.Reason, '\n') {
+		t.Fatalf("reason %q has a line break", rh.Reason)
 	}
 	lengths := map[string]bool{}
 	var te []string
-	for _, f := range rh.fields {
-		if !isToken(f.name) || !httpguts.ValidHeaderFieldValue(f.value) || strings.ContainsAny(f.value, "\r\n\x00") {
-			t.Fatalf("field %q: %q accepted from %q", f.name, f.value, head)
+	for _, f := range rh.Fields {
+		if !isToken(f.Name) || !httpguts.ValidHeaderFieldValue(f.Value) || strings.ContainsAny(f.Value, "\r\n\x00") {
+			t.Fatalf("field %q: %q accepted from %q", f.Name, f.Value, head)
 		}
 		switch {
-		case strings.EqualFold(f.name, "Content-Length"):
-			lengths[f.value] = true
-		case strings.EqualFold(f.name, "Transfer-Encoding"):
-			te = append(te, f.value)
+		case strings.EqualFold(f.Name, "Content-Length"):
+			lengths[f.Value] = true
+		case strings.EqualFold(f.Name, "Transfer-Encoding"):
+			te = append(te, f.Value)
 		}
 	}
-	noBody := headRequest || rh.status < 200 || rh.status == 204 || rh.status == 304
+	noBody := headRequest || rh.Status < 200 || rh.Status == 204 || rh.Status == 304
 	// RFC 9112 6.3: chunked must be the final coding of the combined
 	// Transfer-Encoding fields.
 	chunked := false
@@ -368,26 +368,26 @@ func checkResponseInvariants(t *testing.T, head string, headRequest bool, rh *re
 	}
 	switch {
 	case noBody:
-		if rh.framing != bodyNone {
-			t.Fatalf("status %d (HEAD %v) framed %d, want none", rh.status, headRequest, rh.framing)
+		if rh.Framing != BodyNone {
+			t.Fatalf("status %d (HEAD %v) framed %d, want none", rh.Status, headRequest, rh.Framing)
 		}
 	case chunked:
-		if rh.framing != bodyChunked || rh.contentLength != -1 {
-			t.Fatalf("chunked response framed %d, length %d: %q", rh.framing, rh.contentLength, head)
+		if rh.Framing != BodyChunked || rh.ContentLength != -1 {
+			t.Fatalf("chunked response framed %d, length %d: %q", rh.Framing, rh.ContentLength, head)
 		}
 	case len(te) > 0:
-		if rh.framing != bodyToEOF || !rh.closeAfter {
-			t.Fatalf("coded response not read to EOF: framing %d close %v in %q", rh.framing, rh.closeAfter, head)
+		if rh.Framing != BodyToEOF || !rh.CloseAfter {
+			t.Fatalf("coded response not read to EOF: framing %d close %v in %q", rh.Framing, rh.CloseAfter, head)
 		}
 	case len(lengths) == 1:
 		for v := range lengths {
 			n, err := strconv.ParseInt(v, 10, 64)
-			if err != nil || rh.framing != bodyLength || rh.contentLength != n {
-				t.Fatalf("Content-Length %q framed %d length %d", v, rh.framing, rh.contentLength)
+			if err != nil || rh.Framing != BodyLength || rh.ContentLength != n {
+				t.Fatalf("Content-Length %q framed %d length %d", v, rh.Framing, rh.ContentLength)
 			}
 		}
 	default:
-		if rh.framing != bodyToEOF || !rh.closeAfter {
+		if rh.Framing != BodyToEOF || !rh.CloseAfter {
 			t.Fatalf("unframed response not read to EOF: %q", head)
 		}
 	}
@@ -402,7 +402,7 @@ func checkResponseInvariants(t *testing.T, head string, headRequest bool, rh *re
 // read to EOF), and stricter in others (HTTP/1.x other than 1.0 and 1.1,
 // status codes below 100), so only framing of heads both accept is
 // compared.
-func checkResponseAgainstNetHTTP(t *testing.T, head string, headRequest bool, rh *respHead) {
+func checkResponseAgainstNetHTTP(t *testing.T, head string, headRequest bool, rh *ResponseHead) {
 	t.Helper()
 	method := http.MethodGet
 	if headRequest {
@@ -412,28 +412,28 @@ func checkResponseAgainstNetHTTP(t *testing.T, head string, headRequest bool, rh
 	if err != nil {
 		return
 	}
-	if resp.StatusCode != rh.status {
-		t.Fatalf("status: net/http %d, engine %d in %q", resp.StatusCode, rh.status, head)
+	if resp.StatusCode != rh.Status {
+		t.Fatalf("status: net/http %d, engine %d in %q", resp.StatusCode, rh.Status, head)
 	}
-	switch rh.framing {
-	case bodyLength:
-		if resp.ContentLength != rh.contentLength {
-			t.Fatalf("length: net/http %d, engine %d in %q", resp.ContentLength, rh.contentLength, head)
+	switch rh.Framing {
+	case BodyLength:
+		if resp.ContentLength != rh.ContentLength {
+			t.Fatalf("length: net/http %d, engine %d in %q", resp.ContentLength, rh.ContentLength, head)
 		}
-	case bodyChunked:
+	case BodyChunked:
 		if len(resp.TransferEncoding) != 1 || resp.TransferEncoding[0] != "chunked" {
 			t.Fatalf("engine reads chunked, net/http %q in %q", resp.TransferEncoding, head)
 		}
-	case bodyToEOF:
+	case BodyToEOF:
 		if resp.ContentLength != -1 || len(resp.TransferEncoding) != 0 || !resp.Close {
 			t.Fatalf("engine reads to EOF, net/http length %d coding %q close %v in %q", resp.ContentLength, resp.TransferEncoding, resp.Close, head)
 		}
-	case bodyNone:
+	case BodyNone:
 		if resp.ContentLength > 0 && !headRequest {
 			t.Fatalf("engine reads no body, net/http %d bytes in %q", resp.ContentLength, head)
 		}
 	}
-	if resp.Close && !rh.closeAfter {
+	if resp.Close && !rh.CloseAfter {
 		t.Fatalf("net/http closes after %q, the engine would pool the connection", head)
 	}
 }
@@ -451,7 +451,7 @@ func FuzzParseChunkSize(f *testing.F) {
 		f.Add([]byte(s))
 	}
 	f.Fuzz(func(t *testing.T, line []byte) {
-		n, err := parseChunkSize(line)
+		n, err := ParseChunkSize(line)
 		digits := 0
 		for digits < len(line) && strings.IndexByte("0123456789abcdefABCDEF", line[digits]) >= 0 {
 			digits++
@@ -463,7 +463,7 @@ func FuzzParseChunkSize(f *testing.F) {
 			if valid {
 				t.Fatalf("rejected valid chunk-size line %q: %v", line, err)
 			}
-			if !errors.Is(err, errBadResponse) {
+			if !errors.Is(err, ErrBadResponse) {
 				t.Fatalf("error %v does not wrap errBadResponse", err)
 			}
 			return
@@ -510,13 +510,13 @@ func FuzzCutLine(f *testing.F) {
 // it; trimming Unicode spaces too (strings.TrimSpace, as the engine once
 // did) closes connections and drops fields the net/http path keeps.
 func TestConnectionTokenTrimsOnlyOWS(t *testing.T) {
-	var rh reqHead
+	var rh RequestHead
 	for _, value := range []string{"close\xc2\x85", "\xc2\xa0close", "close\xe3\x80\x80"} {
 		head := "GET / HTTP/1.1\r\nHost: a\r\nConnection: " + value + "\r\n\r\n"
-		if !parseRequestHead(head, &rh) {
+		if !ParseRequestHead(head, &rh) {
 			continue // handing it to net/http is fine too
 		}
-		if rh.closeAfter {
+		if rh.CloseAfter {
 			t.Errorf("Connection: %q read as close; net/http reads another token", value)
 		}
 	}
@@ -530,11 +530,11 @@ func isCTL(r rune) bool { return r < ' ' && r != '\t' || r == 0x7f }
 // relays the reason phrase (the net/http path never does), so it must
 // reject one that a client could read differently.
 func TestResponseReasonRejectsControlBytes(t *testing.T) {
-	var rh respHead
+	var rh ResponseHead
 	for _, reason := range []string{"OK\r", "\r", "O\x00K", "OK\x7f", "O\x1bK"} {
 		head := "HTTP/1.1 200 " + reason + "\r\nContent-Length: 0\r\n\r\n"
-		if err := parseResponseHead(head, false, &rh); err == nil && strings.ContainsFunc(rh.reason, isCTL) {
-			t.Errorf("status line with reason %q accepted as %d %q; want errBadResponse (or the reason replaced)", reason, rh.status, rh.reason)
+		if err := ParseResponseHead(head, false, &rh); err == nil && strings.ContainsFunc(rh.Reason, isCTL) {
+			t.Errorf("status line with reason %q accepted as %d %q; want errBadResponse (or the reason replaced)", reason, rh.Status, rh.Reason)
 		}
 	}
 }

@@ -1,4 +1,4 @@
-package proxy
+package h1
 
 import (
 	"errors"
@@ -24,7 +24,7 @@ type waitBound struct {
 	// check, when set, runs every so often while a read waits (at most a
 	// second apart, at least four times per wait); an error from it ends
 	// the wait. It notices a client that went away while its backend is
-	// slow (h1conn.clientGone).
+	// slow (internal/proxy's h1conn.clientGone; SetReadCheck).
 	check func() error
 	// armed is the deadline in force as set through the sockIO, zero if
 	// none or unknown.
@@ -45,6 +45,32 @@ func (b *waitBound) bound(per time.Duration, until time.Time) {
 
 // off stops bounding waits; the deadline in force stays until replaced.
 func (b *waitBound) off() { b.per, b.until, b.check = 0, time.Time{}, nil }
+
+// BoundReads bounds each later read's wait for the peer by per, and every
+// wait by until when it is set (a route's deadline); per <= 0 makes a wait
+// fail at once. Waits are bounded only once a non-blocking try found
+// nothing, so a busy socket never touches its timer.
+func (s *Socket) BoundReads(per time.Duration, until time.Time) { s.rb.bound(per, until) }
+
+// BoundWrites is BoundReads for writes: each wait for room in the socket.
+func (s *Socket) BoundWrites(per time.Duration, until time.Time) { s.wb.bound(per, until) }
+
+// UnboundReads stops bounding reads and drops the read check; the deadline
+// in force stays until replaced (SetReadDeadline).
+func (s *Socket) UnboundReads() { s.rb.off() }
+
+// UnboundWrites stops bounding writes; the deadline in force stays until
+// replaced.
+func (s *Socket) UnboundWrites() { s.wb.off() }
+
+// ReadsBounded reports whether reads are bounded per wait (BoundReads).
+func (s *Socket) ReadsBounded() bool { return s.rb.per > 0 }
+
+// SetReadCheck sets the check a bounded read runs while it waits (at most
+// a second apart, at least four times per wait), nil for none; an error
+// from it ends the wait with that error. A backend connection's reads run
+// one that notices its client went away.
+func (s *Socket) SetReadCheck(check func() error) { s.rb.check = check }
 
 // end is when a wait starting at now must end.
 func (b *waitBound) end(now time.Time) time.Time {
@@ -69,36 +95,40 @@ func (b *waitBound) arm(now, dl time.Time, set func(time.Time) error) error {
 	return nil
 }
 
+// aLongTimeAgo is a deadline that has passed: setting it wakes a blocked
+// read or write.
+var aLongTimeAgo = time.Unix(1, 0)
+
 // checkEvery is the longest time between two runs of a waitBound's check.
 const checkEvery = time.Second
 
 // SetReadDeadline sets the read deadline and remembers it.
-func (s *sockIO) SetReadDeadline(t time.Time) error {
+func (s *Socket) SetReadDeadline(t time.Time) error {
 	s.rb.armed = t
 	return s.setReadDeadline(t)
 }
 
 // SetWriteDeadline sets the write deadline and remembers it.
-func (s *sockIO) SetWriteDeadline(t time.Time) error {
+func (s *Socket) SetWriteDeadline(t time.Time) error {
 	s.wb.armed = t
 	return s.setWriteDeadline(t)
 }
 
 // SetDeadline sets both deadlines and remembers them.
-func (s *sockIO) SetDeadline(t time.Time) error {
+func (s *Socket) SetDeadline(t time.Time) error {
 	s.rb.armed, s.wb.armed = t, t
 	return s.Conn.SetDeadline(t)
 }
 
-// interrupt ends the read or write in progress, and every later one, from
-// any goroutine: a request that ended (pooled.go). Waits re-arming their
+// Interrupt ends the read or write in progress, and every later one, from
+// any goroutine: a request that ended (internal/proxy's pooled.go). Waits re-arming their
 // deadline afterwards see the flag and interrupt again.
-func (s *sockIO) interrupt() {
+func (s *Socket) Interrupt() {
 	s.interrupted.Store(true)
 	_ = s.Conn.SetDeadline(aLongTimeAgo) // fails only on a closed connection, which has nothing to wake
 }
 
-func (s *sockIO) setReadDeadline(t time.Time) error {
+func (s *Socket) setReadDeadline(t time.Time) error {
 	if err := s.Conn.SetReadDeadline(t); err != nil {
 		return err
 	}
@@ -108,7 +138,7 @@ func (s *sockIO) setReadDeadline(t time.Time) error {
 	return nil
 }
 
-func (s *sockIO) setWriteDeadline(t time.Time) error {
+func (s *Socket) setWriteDeadline(t time.Time) error {
 	if err := s.Conn.SetWriteDeadline(t); err != nil {
 		return err
 	}
@@ -120,7 +150,7 @@ func (s *sockIO) setWriteDeadline(t time.Time) error {
 
 // staleDeadline reports a deadline error that a stale deadline caused (one
 // armed for an earlier wait, passed since), not this wait or an interrupt.
-func (s *sockIO) staleDeadline(err error) bool {
+func (s *Socket) staleDeadline(err error) bool {
 	return errors.Is(err, os.ErrDeadlineExceeded) && !s.interrupted.Load()
 }
 
@@ -128,7 +158,7 @@ func (s *sockIO) staleDeadline(err error) bool {
 // read, between the try that found nothing and the wait (boundedRawRead):
 // a readiness event that came between two separate calls into the
 // netpoller would be lost, since each call starts by resetting it.
-func (s *sockIO) boundedRead(p []byte) (int, error) {
+func (s *Socket) boundedRead(p []byte) (int, error) {
 	s.rb.waitEnd = time.Time{}
 	for {
 		var n int
@@ -165,7 +195,7 @@ func (s *sockIO) boundedRead(p []byte) (int, error) {
 }
 
 // boundedRawRead is rawRead that arms the deadline before the first wait.
-func (s *sockIO) boundedRawRead(fd uintptr) bool {
+func (s *Socket) boundedRawRead(fd uintptr) bool {
 	if s.rawRead(fd) {
 		return true
 	}
@@ -194,7 +224,7 @@ func (b *waitBound) next(now time.Time) time.Time {
 // boundedWrite is Write under s.wb: each time the socket is full, the
 // wait for room is bounded (armed inside the raw write, as boundedRead
 // does).
-func (s *sockIO) boundedWrite(p []byte) (int, error) {
+func (s *Socket) boundedWrite(p []byte) (int, error) {
 	s.wb.waitEnd, s.wb.waitN = time.Time{}, -1
 	if s.rc == nil {
 		now := time.Now()
@@ -231,7 +261,7 @@ func (s *sockIO) boundedWrite(p []byte) (int, error) {
 
 // boundedRawWrite is rawWrite that arms the deadline before each wait for
 // room that follows progress.
-func (s *sockIO) boundedRawWrite(fd uintptr) bool {
+func (s *Socket) boundedRawWrite(fd uintptr) bool {
 	if s.rawWrite(fd) {
 		return true
 	}

@@ -1,43 +1,43 @@
-package proxy
+package h1
 
 import (
 	"strings"
 )
 
-// hfield is one header field of the HTTP/1.1 engine, name in the case it
+// Field is one header field of the HTTP/1.1 engine, name in the case it
 // was received or set in. HTTP field names are case-insensitive (RFC 9110
 // 5.1), so the engine forwards them as they came, like nginx and HAProxy.
-type hfield struct{ name, value string }
+type Field struct{ Name, Value string }
 
-// fields is a header list in wire order. It serves the router as a
+// Fields is a header list in wire order. It serves the router as a
 // router.HeaderGetter and header filters as a router.HeaderEditor, without
 // building a map per request.
-type fields []hfield
+type Fields []Field
 
 // Lookup returns the first value of name, matched case-insensitively.
-func (f *fields) Lookup(name string) (string, bool) {
+func (f *Fields) Lookup(name string) (string, bool) {
 	for i := range *f {
-		if (*f)[i].is(name) {
-			return (*f)[i].value, true
+		if (*f)[i].Is(name) {
+			return (*f)[i].Value, true
 		}
 	}
 	return "", false
 }
 
 // Set replaces every value of name with value.
-func (f *fields) Set(name, value string) {
+func (f *Fields) Set(name, value string) {
 	f.Del(name)
-	*f = append(*f, hfield{name, value})
+	*f = append(*f, Field{name, value})
 }
 
 // Add appends a value of name.
-func (f *fields) Add(name, value string) { *f = append(*f, hfield{name, value}) }
+func (f *Fields) Add(name, value string) { *f = append(*f, Field{name, value}) }
 
 // Del removes every value of name.
-func (f *fields) Del(name string) {
+func (f *Fields) Del(name string) {
 	out := (*f)[:0]
 	for _, h := range *f {
-		if !h.is(name) {
+		if !h.Is(name) {
 			out = append(out, h)
 		}
 	}
@@ -45,14 +45,14 @@ func (f *fields) Del(name string) {
 	*f = out
 }
 
-// is reports whether the field's name is name, case-insensitively.
-func (h *hfield) is(name string) bool {
-	return len(h.name) == len(name) && strings.EqualFold(h.name, name)
+// Is reports whether the field's name is name, case-insensitively.
+func (h *Field) Is(name string) bool {
+	return len(h.Name) == len(name) && strings.EqualFold(h.Name, name)
 }
 
-// isHopField reports a field that is hop-by-hop by itself (RFC 9110
+// IsHopField reports a field that is hop-by-hop by itself (RFC 9110
 // 7.6.1): the fixed list and every Proxy-* header, in any case.
-func isHopField(name string) bool {
+func IsHopField(name string) bool {
 	switch len(name) {
 	case 2:
 		return strings.EqualFold(name, "Te")
@@ -68,31 +68,31 @@ func isHopField(name string) bool {
 	return len(name) >= 6 && strings.EqualFold(name[:6], "Proxy-")
 }
 
-// namedByConnection reports whether one of the Connection fields in src
+// NamedByConnection reports whether one of the Connection fields in src
 // lists name as a token, which makes it hop-by-hop too.
-func namedByConnection(src []hfield, name string) bool {
+func NamedByConnection(src []Field, name string) bool {
 	for i := range src {
-		if src[i].is("Connection") && hasToken(src[i].value, name) {
+		if src[i].Is("Connection") && HasToken(src[i].Value, name) {
 			return true
 		}
 	}
 	return false
 }
 
-// hasToken reports whether the comma-separated value lists tok.
-func hasToken(v, tok string) bool {
+// HasToken reports whether the comma-separated value lists tok.
+func HasToken(v, tok string) bool {
 	for v != "" {
 		var t string
 		t, v, _ = strings.Cut(v, ",")
-		if t = trimOWS(t); len(t) == len(tok) && strings.EqualFold(t, tok) {
+		if t = TrimOWS(t); len(t) == len(tok) && strings.EqualFold(t, tok) {
 			return true
 		}
 	}
 	return false
 }
 
-// appendField appends one field line, "name: value" and CRLF.
-func appendField(b []byte, name, value string) []byte {
+// AppendField appends one field line, "name: value" and CRLF.
+func AppendField(b []byte, name, value string) []byte {
 	b = append(b, name...)
 	b = append(b, ": "...)
 	b = append(b, value...)
