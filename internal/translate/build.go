@@ -71,7 +71,7 @@ func buildListener(gs *gatewayState, port portKey, ls []*listenerState) ir.Liste
 			vh.Routes = make([]ir.Route, 0, len(l.routes))
 		}
 		for _, e := range sortByPrecedence(l.routes) {
-			vh.Routes = append(vh.Routes, e.route)
+			vh.Routes = append(vh.Routes, e.irRoute())
 		}
 		out.VirtualHosts = append(out.VirtualHosts, vh)
 	}

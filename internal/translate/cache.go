@@ -40,8 +40,23 @@ type Cache struct {
 	// lost and regained its cache) never reuses a number an earlier one
 	// gave a different translation.
 	serial uint64
+	// spare is the map of the translation before last, emptied and
+	// reused as next; ix is the index the translations reuse (emptied
+	// after each, so it holds no object of a past snapshot).
+	spare map[types.UID]cachedRoute
+	ix    *index
 	// hits and misses count lookups, for tests.
 	hits, misses int
+}
+
+// index returns the Cache's index filled with res. Callers hold c.mu.
+func (c *Cache) index(res *resources.Resources) *index {
+	if c.ix == nil {
+		c.ix = newIndex(res)
+		return c.ix
+	}
+	c.ix.fill(res)
+	return c.ix
 }
 
 type cachedRoute struct {
@@ -61,12 +76,20 @@ func (c *Cache) begin(res *resources.Resources, opts Options) {
 		c.routes = map[types.UID]cachedRoute{}
 	}
 	c.deps = deps
-	c.next = make(map[types.UID]cachedRoute, len(res.HTTPRoutes))
+	if c.spare == nil {
+		c.spare = make(map[types.UID]cachedRoute, len(res.HTTPRoutes))
+	}
+	c.next, c.spare = c.spare, nil
 }
 
-// end keeps only the entries of routes this translation saw.
+// end keeps only the entries of routes this translation saw, and empties
+// the index.
 func (c *Cache) end() {
-	c.routes, c.next = c.next, nil
+	clear(c.routes)
+	c.routes, c.next, c.spare = c.next, nil, c.routes
+	if c.ix != nil {
+		c.ix.clear()
+	}
 }
 
 // route returns the cached translation of a route (any kind), or translates and

@@ -122,19 +122,17 @@ func (t *translator) attachRoute(r metav1.Object, kind string, hostnames []gwv1.
 		for _, a := range res.attachments {
 			a.listener.attached++
 			for _, rule := range tr.rules {
-				for mi, route := range rule.routes {
-					route.Hostnames = a.hostnames
+				for mi := range rule.routes {
+					fingerprint := ""
 					if tr.serial != 0 {
-						route.Fingerprint = routeFingerprint(tr.serial, rule.index, mi, a.hostnames)
+						fingerprint = routeFingerprint(tr.serial, rule.index, mi, a.hostnames)
 					}
-					e := &routeEntry{
-						route: route, created: created, key: key,
-						rule: rule.index, match: mi, seq: len(a.listener.routes),
-					}
+					var rank *grpcRank
 					if grpc != nil {
-						e.grpc = &grpc[rule.index][mi]
+						rank = &grpc[rule.index][mi]
 					}
-					a.listener.routes = append(a.listener.routes, e)
+					a.listener.routes = append(a.listener.routes, t.newRouteEntry(&rule.routes[mi], a.hostnames, fingerprint,
+						created, key, rule.index, mi, len(a.listener.routes), rank))
 				}
 			}
 		}

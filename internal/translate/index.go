@@ -39,6 +39,29 @@ func newIndex(res *resources.Resources) *index {
 
 		tlsPolicies: make(map[types.NamespacedName][]*gwv1.BackendTLSPolicy),
 	}
+	ix.fill(res)
+	return ix
+}
+
+// clear empties the index, keeping its maps' space for the next fill: a
+// Cache keeps one index from translation to translation, as building the
+// maps of a thousand Services and EndpointSlices afresh was a tenth of a
+// route change's translation.
+func (ix *index) clear() {
+	clear(ix.services)
+	clear(ix.slices)
+	clear(ix.secrets)
+	clear(ix.configMaps)
+	clear(ix.namespaces)
+	clear(ix.grants)
+	clear(ix.gateways)
+	clear(ix.sets)
+	clear(ix.classes)
+	clear(ix.tlsPolicies)
+}
+
+// fill indexes res into the (empty) index.
+func (ix *index) fill(res *resources.Resources) {
 	for _, s := range res.Services {
 		ix.services[nsName(s.Namespace, s.Name)] = s
 	}
@@ -82,7 +105,6 @@ func newIndex(res *resources.Resources) *index {
 			}
 		}
 	}
-	return ix
 }
 
 func nsName(namespace, name string) types.NamespacedName {

@@ -113,11 +113,9 @@ func TranslateMesh(res *resources.Resources) MeshResult {
 					ports[pk] = sp
 					g := group{pk, consumer}
 					for _, rule := range tr.rules {
-						for mi, route := range rule.routes {
-							entries[g] = append(entries[g], &routeEntry{
-								route: route, created: r.CreationTimestamp.Time, key: key,
-								rule: rule.index, match: mi, seq: len(entries[g]),
-							})
+						for mi := range rule.routes {
+							entries[g] = append(entries[g], t.newRouteEntry(&rule.routes[mi], rule.routes[mi].Hostnames, rule.routes[mi].Fingerprint,
+								r.CreationTimestamp.Time, key, rule.index, mi, len(entries[g]), nil))
 						}
 					}
 				}
@@ -146,7 +144,7 @@ func TranslateMesh(res *resources.Resources) MeshResult {
 		}
 		routes := make([]ir.Route, 0, len(es))
 		for _, e := range sortByPrecedence(es) {
-			routes = append(routes, e.route)
+			routes = append(routes, e.irRoute())
 		}
 		if g.consumer == "" {
 			mp.Producer = routes

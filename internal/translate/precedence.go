@@ -2,6 +2,7 @@ package translate
 
 import (
 	"cmp"
+	"math"
 	"slices"
 	"strings"
 	"time"
@@ -12,17 +13,81 @@ import (
 // routeEntry is one match of one rule attached to one listener, with what
 // the spec needs to order it.
 type routeEntry struct {
-	route   ir.Route
-	created time.Time
-	key     string // "namespace/name" of the route
-	rule    int
-	match   int
+	// route is the translated match, shared with the translation (and the
+	// Cache): never written. The attachment's hostnames and fingerprint
+	// are set on the copy the IR gets (irRoute), so attaching a thousand
+	// routes copies each ir.Route once, not twice.
+	route       *ir.Route
+	hostnames   []string
+	fingerprint string
+	// rank packs the HTTP precedence keys (path type and length, method,
+	// header and query match counts) so most comparisons of a sort are
+	// one integer comparison; grpcRank does the same for GRPCRoute keys.
+	rank     uint64
+	grpcRank uint64
+	created  time.Time
+	key      string // "namespace/name" of the route
+	rule     int
+	match    int
 	// seq is the entry's position among its listener's entries: the last
 	// key, so equal entries keep their order.
 	seq int
 	// grpc is set for a GRPCRoute's match: those are ordered by their
 	// service and method, not by the path they compile to.
 	grpc *grpcRank
+}
+
+// entrySlab is how many routeEntries are allocated at once: a translation
+// of a thousand routes makes thousands of them.
+const entrySlab = 256
+
+// newRouteEntry makes the entry of match mi of rule rule of route key.
+func (t *translator) newRouteEntry(route *ir.Route, hostnames []string, fingerprint string, created time.Time, key string, rule, mi, seq int, grpc *grpcRank) *routeEntry {
+	if len(t.entries) == 0 {
+		t.entries = make([]routeEntry, entrySlab)
+	}
+	e := &t.entries[0]
+	t.entries = t.entries[1:]
+	*e = routeEntry{
+		route: route, hostnames: hostnames, fingerprint: fingerprint,
+		rank:    httpRank(&route.Match),
+		created: created, key: key, rule: rule, match: mi, seq: seq, grpc: grpc,
+	}
+	if grpc != nil {
+		e.grpcRank = grpcRankKey(*grpc, len(route.Match.Headers))
+	}
+	return e
+}
+
+// irRoute is the entry as the IR holds it.
+func (e *routeEntry) irRoute() ir.Route {
+	r := *e.route
+	r.Hostnames, r.Fingerprint = e.hostnames, e.fingerprint
+	return r
+}
+
+// httpRank packs the HTTP precedence keys into one number that is smaller
+// for the entry that comes first: path type (Exact, RegularExpression,
+// PathPrefix), then the longer path, then a method match, then more header
+// matches, then more query parameter matches.
+func httpRank(m *ir.Match) uint64 {
+	method := uint64(1)
+	if m.Method != "" {
+		method = 0
+	}
+	return uint64(pathRank(m.Path.Type))<<62 |
+		uint64(math.MaxUint32-uint32(min(len(m.Path.Value), math.MaxUint32)))<<30 |
+		method<<29 |
+		uint64(math.MaxUint16-uint16(min(len(m.Headers), math.MaxUint16)))<<13 |
+		uint64(0x1fff-min(len(m.QueryParams), 0x1fff))
+}
+
+// grpcRankKey packs the GRPCRoute precedence keys the same way: the most
+// characters of service, then of method, then the most header matches.
+func grpcRankKey(g grpcRank, headers int) uint64 {
+	return uint64(math.MaxUint16-uint16(min(g.service, math.MaxUint16)))<<40 |
+		uint64(math.MaxUint16-uint16(min(g.method, math.MaxUint16)))<<24 |
+		uint64(math.MaxUint16-uint16(min(headers, math.MaxUint16)))
 }
 
 // grpcRank is what GRPCRoute precedence compares: the characters of the
@@ -66,32 +131,13 @@ func pathRank(t ir.PathMatchType) int {
 
 // comparePrecedence is negative when a comes before b.
 func comparePrecedence(a, b *routeEntry) int {
-	am, bm := &a.route.Match, &b.route.Match
 	if a.grpc != nil && b.grpc != nil {
-		// GRPCRoute: the most characters of service, then of method, then
-		// the most header matches.
-		if c := cmp.Or(cmp.Compare(b.grpc.service, a.grpc.service), cmp.Compare(b.grpc.method, a.grpc.method),
-			cmp.Compare(len(bm.Headers), len(am.Headers))); c != 0 {
+		if c := cmp.Compare(a.grpcRank, b.grpcRank); c != 0 {
 			return c
 		}
 		return compareAge(a, b)
 	}
-	if c := cmp.Compare(pathRank(am.Path.Type), pathRank(bm.Path.Type)); c != 0 {
-		return c
-	}
-	if c := cmp.Compare(len(bm.Path.Value), len(am.Path.Value)); c != 0 {
-		return c // longer first
-	}
-	if ma, mb := am.Method != "", bm.Method != ""; ma != mb {
-		if ma {
-			return -1
-		}
-		return 1
-	}
-	if c := cmp.Compare(len(bm.Headers), len(am.Headers)); c != 0 {
-		return c
-	}
-	if c := cmp.Compare(len(bm.QueryParams), len(am.QueryParams)); c != 0 {
+	if c := cmp.Compare(a.rank, b.rank); c != 0 {
 		return c
 	}
 	return compareAge(a, b)

@@ -3,6 +3,7 @@ package translate
 import (
 	"slices"
 	"sort"
+	"strings"
 
 	gwv1 "sigs.k8s.io/gateway-api/apis/v1"
 
@@ -77,6 +78,9 @@ type translator struct {
 	// mesh: a GAMMA translation (TranslateMesh), whose backendRefs need
 	// no ReferenceGrant.
 	mesh bool
+	// entries is the unused rest of the last slab of route entries
+	// (newRouteEntry).
+	entries []routeEntry
 }
 
 // Translate computes the routing model and the status of every owned object.
@@ -85,9 +89,18 @@ func Translate(res *resources.Resources, opts Options) Result {
 	if opts.ControllerName == "" {
 		opts.ControllerName = DefaultControllerName
 	}
+	c := opts.Cache
+	var ix *index
+	if c != nil {
+		c.mu.Lock()
+		defer c.mu.Unlock()
+		ix = c.index(res)
+	} else {
+		ix = newIndex(res)
+	}
 	t := &translator{
 		opts:          opts,
-		ix:            newIndex(res),
+		ix:            ix,
 		status:        &Status{},
 		gatewaysByKey: make(map[string]*gatewayState),
 		setsByParent:  listenerSetsByParent(res.ListenerSets),
@@ -102,9 +115,7 @@ func Translate(res *resources.Resources, opts Options) Result {
 	for _, gs := range gws {
 		t.gatewaysByKey[gs.key] = gs
 	}
-	if c := opts.Cache; c != nil {
-		c.mu.Lock()
-		defer c.mu.Unlock()
+	if c != nil {
 		c.begin(res, opts)
 		defer c.end()
 	}
@@ -163,6 +174,14 @@ func (t *translator) sortStatus() {
 // building them (a thousand routes' status is sorted on every
 // translation). Keys are unique, so the unstable sort is deterministic.
 func compareKeys(ans, aname, bns, bname string) int {
+	if ans == bns { // the common case: one comparison of the names
+		return strings.Compare(aname, bname)
+	}
+	if n := min(len(ans), len(bns)); ans[:n] != bns[:n] {
+		return strings.Compare(ans[:n], bns[:n])
+	}
+	// One namespace is a prefix of the other: the byte after it decides,
+	// against the '/' of the shorter key.
 	at := func(ns, name string, i int) int {
 		switch {
 		case i < len(ns):
