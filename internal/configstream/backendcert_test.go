@@ -14,7 +14,7 @@ func TestBackendClientCertificateTravels(t *testing.T) {
 	snap := &ir.Snapshot{Listeners: []ir.Listener{{Name: "ns/gw/80", Port: 80, Protocol: ir.ProtocolHTTP,
 		BackendClientCertificate: &ir.Certificate{Name: "ns/client", CertPEM: []byte("CERT-PEM"), KeyPEM: []byte("BACKEND-KEY")}}}}
 	c := NewConfig("ns/gw", 1, snap)
-	m, err := readFrame(bytes.NewReader(c.frame), 1<<20)
+	m, err := readFrame(bytes.NewReader(c.Frame()), 1<<20)
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -5,9 +5,7 @@ import (
 	"crypto/sha256"
 	"encoding/binary"
 	"encoding/hex"
-	"hash/maphash"
 	"math/rand/v2"
-	"strings"
 	"sync"
 
 	"github.com/fxamacker/cbor/v2"
@@ -30,9 +28,15 @@ type Encoder struct {
 }
 
 type encodedRoute struct {
-	raw   cbor.RawMessage
-	round uint64 // the last round that used it
+	raw    cbor.RawMessage
+	digest routeDigest
+	round  uint64 // the last round that used it
 }
+
+// routeDigest is the SHA-256 of a route's encoding: what a Config's Version
+// is computed from (versionOf), and how a delta finds the routes its base
+// has (deltaFrame), without hashing the encodings again.
+type routeDigest [sha256.Size]byte
 
 // NewConfig builds the Config of one Gateway from its snapshot, moving key
 // material into Keys, and computes its Version. snap is not modified.
@@ -43,12 +47,37 @@ func NewConfig(gateway string, generation int64, snap *ir.Snapshot) Config {
 
 // NewConfig is the package's NewConfig, reusing the encodings of routes
 // this Encoder encoded before.
+//
+// The frame that carries the whole Config is composed when a stream first
+// needs it (Config.Frame): a stream that holds the previous Config gets a
+// delta, so a route change does not wait for the whole encoding.
 func (e *Encoder) NewConfig(gateway string, generation int64, snap *ir.Snapshot) Config {
 	c := Config{Gateway: gateway, Generation: generation, Snapshot: snap, Keys: keysOf(snap)}
 	w := &wireConfig{Config: c, Snapshot: e.wireSnapshot(snap)}
+	w.Version = versionOf(w)
+	c.Version = w.Version
 	c.wire = w
-	c.frame = encodeVersioned(w, &c.Version)
+	c.frame = &lazyFrame{w: w}
 	return c
+}
+
+// lazyFrame is a Config's whole frame, composed once on first use.
+type lazyFrame struct {
+	once  sync.Once
+	w     *wireConfig
+	frame []byte
+}
+
+func (f *lazyFrame) get() []byte {
+	if f == nil {
+		return nil
+	}
+	f.once.Do(func() {
+		if f.frame == nil {
+			f.frame = composeFrame(wireMessage{Config: f.w})
+		}
+	})
+	return f.frame
 }
 
 // composeFrame encodes m, whose routes are encoded already, as a frame. The
@@ -180,9 +209,10 @@ func (e *Encoder) wireSnapshot(snap *ir.Snapshot) *wireSnapshot {
 			wv.VirtualHost.Routes = nil
 			if len(vh.Routes) > 0 {
 				wv.Routes = make([]cbor.RawMessage, len(vh.Routes))
+				wv.digests = make([]routeDigest, len(vh.Routes))
 			}
 			for k := range vh.Routes {
-				wv.Routes[k] = e.route(&vh.Routes[k])
+				wv.Routes[k], wv.digests[k] = e.route(&vh.Routes[k])
 			}
 			wl.VirtualHosts[j] = wv
 		}
@@ -191,20 +221,21 @@ func (e *Encoder) wireSnapshot(snap *ir.Snapshot) *wireSnapshot {
 	return ws
 }
 
-// route returns rt's encoding, from the cache when rt has a Fingerprint.
-// Callers hold e.mu.
-func (e *Encoder) route(rt *ir.Route) cbor.RawMessage {
+// route returns rt's encoding and its digest, from the cache when rt has a
+// Fingerprint. Callers hold e.mu.
+func (e *Encoder) route(rt *ir.Route) (cbor.RawMessage, routeDigest) {
 	if rt.Fingerprint == "" {
 		raw, _ := encMode.Marshal(rt) // plain data always encodes
-		return raw
+		return raw, sha256.Sum256(raw)
 	}
 	er, ok := e.routes[rt.Fingerprint]
 	if !ok {
 		er.raw, _ = encMode.Marshal(rt)
+		er.digest = sha256.Sum256(er.raw)
 	}
 	er.round = e.round
 	e.routes[rt.Fingerprint] = er
-	return er.raw
+	return er.raw, er.digest
 }
 
 // keysOf collects the key pairs of snap's certificates, once per name.
@@ -232,23 +263,44 @@ func keysOf(snap *ir.Snapshot) []KeyPair {
 // versionLen is the length of a Version: 12 bytes of SHA-256, in hex.
 const versionLen = 24
 
-// encodeVersioned encodes w's stream frame once and sets w's and *version
-// to the hash of that encoding. The message is encoded with a placeholder
-// Version of the final length, hashed, and the placeholder overwritten: a
-// second encoding (one to hash, one to send) was a visible part of a route
-// change's propagation at a thousand routes.
-func encodeVersioned(w *wireConfig, version *string) []byte {
-	placeholder := strings.Repeat("0", versionLen)
-	w.Version = placeholder
-	frame := composeFrame(wireMessage{Config: w})
-	// Version is Config's first field, so its value is the first run of
-	// placeholder bytes (the keys and lengths before it hold none).
-	at := bytes.Index(frame[frameHeader:], []byte(placeholder)) + frameHeader
-	sum := sha256.Sum256(frame)
-	w.Version = hex.EncodeToString(sum[:versionLen/2])
-	*version = w.Version
-	copy(frame[at:], w.Version)
-	return frame
+// versionOf hashes w's content: the encoding of w with each virtual host's
+// routes replaced by their number (and no Version), then the digest of
+// every route in order. Equal content gives equal versions, whichever
+// controller computes them, and a route change hashes a few kilobytes
+// instead of the whole encoding (about a megabyte at a thousand routes,
+// half of what building a Config cost).
+func versionOf(w *wireConfig) string {
+	skel := *w
+	skel.Version = ""
+	h := sha256.New()
+	if ws := w.Snapshot; ws != nil {
+		s := &wireSnapshot{}
+		if len(ws.Listeners) > 0 {
+			s.Listeners = make([]wireListener, len(ws.Listeners))
+		}
+		for i, wl := range ws.Listeners {
+			vhs := make([]wireVirtualHost, len(wl.VirtualHosts))
+			for j, wv := range wl.VirtualHosts {
+				vhs[j] = wireVirtualHost{VirtualHost: wv.VirtualHost, Routes: []cbor.RawMessage{appendUint(nil, uint64(len(wv.Routes)))}}
+			}
+			wl.VirtualHosts = vhs
+			s.Listeners[i] = wl
+		}
+		skel.Snapshot = s
+	}
+	body, _ := encMode.Marshal(wireMessage{Config: &skel}) // plain data always encodes
+	h.Write(body)
+	if ws := w.Snapshot; ws != nil {
+		for _, wl := range ws.Listeners {
+			for _, wv := range wl.VirtualHosts {
+				for k := range wv.Routes {
+					d := wv.digest(k)
+					h.Write(d[:])
+				}
+			}
+		}
+	}
+	return hex.EncodeToString(h.Sum(nil)[:versionLen/2])
 }
 
 // deltaFrame encodes next as a delta against base, the Config the stream
@@ -262,17 +314,27 @@ func deltaFrame(base, next Config) []byte {
 	if base.wire == nil || next.wire == nil || base.wire.Snapshot == nil || next.wire.Snapshot == nil {
 		return nil
 	}
-	seed := maphash.MakeSeed()
-	var flat []cbor.RawMessage
-	at := map[uint64]int{}
+	total := 0
 	for _, wl := range base.wire.Snapshot.Listeners {
 		for _, wv := range wl.VirtualHosts {
-			for _, raw := range wv.Routes {
-				at[maphash.Bytes(seed, raw)] = len(flat)
-				flat = append(flat, raw)
+			total += len(wv.Routes)
+		}
+	}
+	at := make(map[routeDigest]int, total)
+	n := 0
+	for _, wl := range base.wire.Snapshot.Listeners {
+		for _, wv := range wl.VirtualHosts {
+			for k := range wv.Routes {
+				if _, dup := at[wv.digest(k)]; !dup { // the first of equal routes
+					at[wv.digest(k)] = n
+				}
+				n++
 			}
 		}
 	}
+	// The positions' encodings, side by side in one buffer (at most 9
+	// bytes each): a route change at a thousand routes writes thousands.
+	var positions []byte
 	d := *next.wire
 	d.Base = base.Version
 	ws := &wireSnapshot{Listeners: make([]wireListener, len(next.wire.Snapshot.Listeners))}
@@ -282,8 +344,13 @@ func deltaFrame(base, next Config) []byte {
 			routes := make([]cbor.RawMessage, len(wv.Routes))
 			for k, raw := range wv.Routes {
 				routes[k] = raw
-				if n, ok := at[maphash.Bytes(seed, raw)]; ok && bytes.Equal(flat[n], raw) {
-					routes[k] = appendUint(nil, uint64(n))
+				if n, ok := at[wv.digest(k)]; ok {
+					if cap(positions)-len(positions) < 9 {
+						positions = make([]byte, 0, 9*max(total, 1))
+					}
+					start := len(positions)
+					positions = appendUint(positions, uint64(n))
+					routes[k] = positions[start:len(positions):len(positions)]
 				}
 			}
 			wv.Routes = routes

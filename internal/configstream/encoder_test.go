@@ -62,7 +62,7 @@ func TestEncoderComposesTheWholeEncoding(t *testing.T) {
 		snap := translate.Translate(res, opts).IR
 		c := enc.NewConfig(key, int64(round), snap)
 		enc.EndRound()
-		if !bytes.Equal(c.frame, plainFrame(c)) {
+		if !bytes.Equal(c.Frame(), plainFrame(c)) {
 			t.Fatalf("round %d: the composed frame differs from the whole Config's encoding", round)
 		}
 		if want := NewConfig(key, int64(round), snap); c.Version != want.Version {
@@ -101,14 +101,14 @@ func TestDeltaRebuildsTheConfig(t *testing.T) {
 	if delta == nil {
 		t.Fatal("no delta")
 	}
-	if len(delta)*10 > len(second.frame) {
-		t.Errorf("delta %d bytes, the whole frame %d: want a tenth at most", len(delta), len(second.frame))
+	if len(delta)*10 > len(second.Frame()) {
+		t.Errorf("delta %d bytes, the whole frame %d: want a tenth at most", len(delta), len(second.Frame()))
 	}
 
 	var viaDelta, viaWhole frameDecoder
 	before := map[string]string{} // route name -> fingerprint in viaDelta's first Config
 	for _, d := range []*frameDecoder{&viaDelta, &viaWhole} {
-		m, err := d.read(bytes.NewReader(first.frame), 64<<20)
+		m, err := d.read(bytes.NewReader(first.Frame()), 64<<20)
 		if err != nil {
 			t.Fatal(err)
 		}
@@ -122,7 +122,7 @@ func TestDeltaRebuildsTheConfig(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	want, err := viaWhole.read(bytes.NewReader(second.frame), 64<<20)
+	want, err := viaWhole.read(bytes.NewReader(second.Frame()), 64<<20)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -153,7 +153,7 @@ func TestDeltaRebuildsTheConfig(t *testing.T) {
 	}
 	// A position beyond the base: refused.
 	var short frameDecoder
-	if _, err := short.read(bytes.NewReader(NewConfig(key, 0, &ir.Snapshot{}).frame), 64<<20); err != nil {
+	if _, err := short.read(bytes.NewReader(NewConfig(key, 0, &ir.Snapshot{}).Frame()), 64<<20); err != nil {
 		t.Fatal(err)
 	}
 	forged := deltaFrame(first, second)
@@ -162,7 +162,7 @@ func TestDeltaRebuildsTheConfig(t *testing.T) {
 		t.Error("a delta naming routes its base does not have was accepted")
 	}
 	// A whole frame after a delta reuses what the delta built.
-	if _, err := viaDelta.read(bytes.NewReader(first.frame), 64<<20); err != nil {
+	if _, err := viaDelta.read(bytes.NewReader(first.Frame()), 64<<20); err != nil {
 		t.Fatalf("a whole frame after a delta: %v", err)
 	}
 }
@@ -197,11 +197,50 @@ func TestStreamSendsDeltas(t *testing.T) {
 	if n := srv.deltasSent.Load(); n != 1 {
 		t.Errorf("%d configs sent as deltas, want the second one", n)
 	}
-	plain, err := readFrame(bytes.NewReader(second.frame), 64<<20)
+	plain, err := readFrame(bytes.NewReader(second.Frame()), 64<<20)
 	if err != nil {
 		t.Fatal(err)
 	}
 	if !reflect.DeepEqual(withoutFingerprints(got.Snapshot), plain.Config.Snapshot) {
 		t.Error("the config applied from the delta differs from the second config")
+	}
+}
+
+// A Version names the content: the same Config gets the same Version from
+// any Encoder, and any change gets another one, also a route moving to the
+// next virtual host (the routes in the same order, split differently) or a
+// key pair changing.
+func TestVersionNamesTheContent(t *testing.T) {
+	route := func(path string) ir.Route {
+		return ir.Route{Name: "r" + path, Match: ir.Match{Path: ir.PathMatch{Type: ir.PathPrefix, Value: path}}}
+	}
+	split := func(n int, key string) *ir.Snapshot {
+		routes := []ir.Route{route("/a"), route("/b"), route("/c")}
+		l := ir.Listener{Name: "ns/gw/443", Gateway: "ns/gw", Port: 443, Protocol: ir.ProtocolHTTPS,
+			Certificates: []ir.Certificate{{Name: "ns/tls", CertPEM: []byte("CERT"), KeyPEM: []byte(key)}},
+			VirtualHosts: []ir.VirtualHost{
+				{Name: "a", Hostname: "a.example", Routes: routes[:n]},
+				{Name: "b", Hostname: "b.example", Routes: routes[n:]},
+			}}
+		return &ir.Snapshot{Listeners: []ir.Listener{l}}
+	}
+	var enc Encoder
+	one := enc.NewConfig("ns/gw", 1, split(1, "KEY"))
+	if again := NewConfig("ns/gw", 1, split(1, "KEY")); again.Version != one.Version {
+		t.Errorf("the same content: versions %s and %s", one.Version, again.Version)
+	}
+	seen := map[string]string{one.Version: "1 route on a.example"}
+	for name, c := range map[string]Config{
+		"2 routes on a.example": enc.NewConfig("ns/gw", 1, split(2, "KEY")),
+		"another key":           enc.NewConfig("ns/gw", 1, split(1, "KEY2")),
+		"another generation":    enc.NewConfig("ns/gw", 2, split(1, "KEY")),
+	} {
+		if other, ok := seen[c.Version]; ok {
+			t.Errorf("%s and %s have the same version %s", name, other, c.Version)
+		}
+		seen[c.Version] = name
+		if m, err := readFrame(bytes.NewReader(c.Frame()), 1<<20); err != nil || m.Config.Version != c.Version {
+			t.Errorf("%s: the frame carries %+v (%v), want version %s", name, m.Config, err, c.Version)
+		}
 	}
 }

@@ -24,7 +24,7 @@ func BenchmarkFrame(b *testing.B) {
 	key := routegen.GatewayNamespace + "/" + routegen.GatewayName
 	res, opts := identified(1000)
 	snap := translate.Translate(res, opts).IR
-	frame := NewConfig(key, 1, snap).frame
+	frame := NewConfig(key, 1, snap).Frame()
 	b.Run("encode", func(b *testing.B) {
 		b.ReportAllocs()
 		b.SetBytes(int64(len(frame)))
@@ -59,7 +59,7 @@ func BenchmarkFrame(b *testing.B) {
 			deltaFrame(configs[0], configs[1])
 		}
 	})
-	frames := [2][]byte{configs[0].frame, configs[1].frame}
+	frames := [2][]byte{configs[0].Frame(), configs[1].Frame()}
 	b.Run("decode", func(b *testing.B) {
 		b.ReportAllocs()
 		b.SetBytes(int64(len(frame)))

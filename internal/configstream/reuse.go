@@ -2,6 +2,7 @@ package configstream
 
 import (
 	"bytes"
+	"crypto/sha256"
 	"encoding/binary"
 	"fmt"
 	"hash/maphash"
@@ -54,6 +55,18 @@ type wireListener struct {
 type wireVirtualHost struct {
 	ir.VirtualHost
 	Routes []cbor.RawMessage `json:"routes,omitempty"`
+	// digests are the Routes' SHA-256, as the Encoder computed them (not
+	// sent; nil in a decoded frame).
+	digests []routeDigest
+}
+
+// digest returns the digest of route k, computing it when the Encoder
+// did not.
+func (wv *wireVirtualHost) digest(k int) routeDigest {
+	if k < len(wv.digests) {
+		return wv.digests[k]
+	}
+	return sha256.Sum256(wv.Routes[k])
 }
 
 // frameDecoder decodes one stream's frames, keeping the routes of the last
@@ -217,7 +230,7 @@ func parseUint(raw []byte) (uint64, bool) {
 }
 
 // Frame returns the stream frame that carries c (NewConfig's encoding).
-func (c Config) Frame() []byte { return c.frame }
+func (c Config) Frame() []byte { return c.frame.get() }
 
 // DecodeStream decodes frames in order as one stream does, each reusing
 // the routes of the one before: what a data plane holds after receiving

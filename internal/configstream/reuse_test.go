@@ -42,11 +42,11 @@ func TestFrameDecoderReusesUnchangedRoutes(t *testing.T) {
 	var dec frameDecoder
 	var got [2]*ir.Snapshot
 	for i, c := range []Config{first, second} {
-		m, err := dec.read(bytes.NewReader(c.frame), 64<<20)
+		m, err := dec.read(bytes.NewReader(c.Frame()), 64<<20)
 		if err != nil {
 			t.Fatal(err)
 		}
-		plain, err := readFrame(bytes.NewReader(c.frame), 64<<20)
+		plain, err := readFrame(bytes.NewReader(c.Frame()), 64<<20)
 		if err != nil {
 			t.Fatal(err)
 		}

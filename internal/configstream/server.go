@@ -65,8 +65,7 @@ type Server struct {
 
 // topic is the newest Config of one Gateway, encoded once for every stream.
 type topic struct {
-	cfg   Config
-	frame []byte
+	cfg Config
 	// delta carries cfg to a stream that sent base last (deltaFrame); nil
 	// when there is none.
 	base  string
@@ -112,13 +111,11 @@ func (s *Server) Publish(configs map[string]Config) {
 		if t != nil && t.cfg.Version == cfg.Version {
 			continue
 		}
-		frame := cfg.frame
-		if frame == nil {
+		if cfg.frame == nil {
 			// Not from NewConfig: encode it here.
-			frame = encodeFrame(message{Config: &cfg})
+			cfg.frame = &lazyFrame{frame: encodeFrame(message{Config: &cfg})}
 		}
-		cfg.frame = nil // the topic holds it once
-		next := &topic{cfg: cfg, frame: frame, changed: make(chan struct{})}
+		next := &topic{cfg: cfg, changed: make(chan struct{})}
 		if t != nil {
 			if next.delta = deltaFrame(t.cfg, cfg); next.delta != nil {
 				next.base = t.cfg.Version
@@ -226,10 +223,12 @@ func (s *Server) serveStream(w http.ResponseWriter, r *http.Request) {
 			return // the Gateway was served and is gone
 		}
 		if t != nil && t.cfg.Version != sent {
-			frame := t.frame
+			var frame []byte
 			if deltas && t.delta != nil && t.base == sent {
 				frame = t.delta
 				s.deltasSent.Add(1)
+			} else {
+				frame = t.cfg.Frame()
 			}
 			if write(frame) != nil {
 				return

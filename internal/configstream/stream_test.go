@@ -337,7 +337,7 @@ func TestStreamEndsWhenTheGatewayGoes(t *testing.T) {
 // frame after hashing it), and carries no key material outside Keys.
 func TestConfigFrameIsTheConfig(t *testing.T) {
 	c := NewConfig("ns/gw", 7, snapshot(80, true))
-	m, err := readFrame(bytes.NewReader(c.frame), 1<<20)
+	m, err := readFrame(bytes.NewReader(c.Frame()), 1<<20)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -351,7 +351,7 @@ func TestConfigFrameIsTheConfig(t *testing.T) {
 	if cert := m.Config.Snapshot.Listeners[0].Certificates[0]; cert.KeyPEM != nil || cert.CertPEM != nil {
 		t.Errorf("the snapshot carries key material: %+v", cert)
 	}
-	if n := bytes.Count(c.frame, []byte("KEY")); n != 1 {
+	if n := bytes.Count(c.Frame(), []byte("KEY")); n != 1 {
 		t.Errorf("the key is %d times in the frame, want once (in Keys)", n)
 	}
 }
@@ -359,7 +359,7 @@ func TestConfigFrameIsTheConfig(t *testing.T) {
 // TestReadFrameBounds: a frame longer than the limit is refused before it
 // is read, a cut one and garbage are errors, never a partial Config.
 func TestReadFrameBounds(t *testing.T) {
-	frame := NewConfig("ns/gw", 1, snapshot(80, false)).frame
+	frame := NewConfig("ns/gw", 1, snapshot(80, false)).Frame()
 	if _, err := readFrame(bytes.NewReader(frame), len(frame)-frameHeader-1); err == nil || !strings.Contains(err.Error(), "exceeds") {
 		t.Errorf("over the limit: err %v, want exceeds", err)
 	}
@@ -375,7 +375,7 @@ func TestReadFrameBounds(t *testing.T) {
 // FuzzReadFrame: whatever a stream holds, readFrame returns a message or an
 // error, never panics, and never allocates past its limit.
 func FuzzReadFrame(f *testing.F) {
-	f.Add(NewConfig("ns/gw", 1, snapshot(80, true)).frame)
+	f.Add(NewConfig("ns/gw", 1, snapshot(80, true)).Frame())
 	f.Add(encodeFrame(message{Heartbeat: true}))
 	f.Add([]byte{0xff, 0xff, 0xff, 0xff})
 	f.Fuzz(func(t *testing.T, b []byte) {

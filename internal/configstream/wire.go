@@ -43,10 +43,10 @@ type Config struct {
 	// certificates, by ir.Certificate.Name.
 	Keys []KeyPair `json:"keys,omitempty"`
 
-	// frame is the stream frame carrying this Config, encoded by
-	// NewConfig; Publish sends it as it is. wire is the same Config with
+	// frame is the stream frame carrying this Config, composed on first
+	// use (Frame); Publish sends it as it is. wire is the same Config with
 	// each route encoded, from which Publish encodes a delta.
-	frame []byte
+	frame *lazyFrame
 	wire  *wireConfig
 }
 
