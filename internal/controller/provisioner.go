@@ -313,7 +313,16 @@ func (c *Controller) syncProvisioned(ctx context.Context, r client.Reader, res *
 			snap = &ir.Snapshot{}
 		}
 		configs[key] = c.prov.encoder.NewConfig(key, gw.Generation, snap)
-		if ready {
+		provisioned[key] = gw
+	}
+	c.prov.encoder.EndRound()
+	c.prov.stream.Publish(configs)
+	c.logger.Debug("sync: published", "took_since_translate", time.Since(translateStart).String())
+	// The objects to provision are built after publishing: a route change
+	// reaches the data planes without waiting for them.
+	if ready {
+		for key, gw := range provisioned {
+			snap := configs[key].Snapshot
 			job.want[key] = provision.Desired(provision.Input{
 				Gateway: gw, Params: params.merged[key], Image: c.cfg.DataPlaneImage,
 				Controller: controllerAddr, ServerName: serverName, CAPEM: string(ca.CertPEM),
@@ -322,12 +331,6 @@ func (c *Controller) syncProvisioned(ctx context.Context, r client.Reader, res *
 				Tracing:        tracingOf(c.cfg.Tracing),
 			})
 		}
-		provisioned[key] = gw
-	}
-	c.prov.encoder.EndRound()
-	c.prov.stream.Publish(configs)
-	c.logger.Debug("sync: published", "took_since_translate", time.Since(translateStart).String())
-	if ready {
 		jobs.put(job)
 	}
 	c.prov.pubMu.Lock()
