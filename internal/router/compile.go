@@ -94,7 +94,7 @@ type compiler struct {
 	reg   *lb.Registry
 	port  uint32
 	all   *[]*Route
-	reuse map[string][]compiledRoute // by route name; taken entries are nil'd
+	reuse reuseIndex
 	// clientCert is the listener's certificate for TLS backends.
 	clientCert    *tls.Certificate
 	clientCertKey string
@@ -106,14 +106,24 @@ type compiledRoute struct {
 	rt  *Route
 }
 
-// reusable indexes prev's routes by name. Routes compiled for another port
-// are not reusable: redirects and filters depend on it; nor for another
-// backend client certificate: TLS backends' configs carry it.
-func reusable(prev *Table, l *ir.Listener) map[string][]compiledRoute {
+// reuseIndex is the previous Table's routes, each to be taken at most once.
+type reuseIndex struct {
+	// byFingerprint holds routes with a Fingerprint (those from the
+	// config stream or the translator's cache): one map lookup each.
+	byFingerprint map[string]*Route
+	// byName holds the others, and a second route with a Fingerprint
+	// already in byFingerprint; taken entries are nil'd.
+	byName map[string][]compiledRoute
+}
+
+// reusable indexes prev's routes. Routes compiled for another port are not
+// reusable: redirects and filters depend on it; nor for another backend
+// client certificate: TLS backends' configs carry it.
+func reusable(prev *Table, l *ir.Listener) reuseIndex {
 	if prev == nil || prev.listener.Port != l.Port || !reflect.DeepEqual(prev.listener.BackendClientCertificate, l.BackendClientCertificate) {
-		return nil
+		return reuseIndex{}
 	}
-	out := make(map[string][]compiledRoute, len(prev.routes))
+	out := reuseIndex{byFingerprint: make(map[string]*Route, len(prev.routes))}
 	k := 0
 	for i := range prev.listener.VirtualHosts {
 		vh := &prev.listener.VirtualHosts[i]
@@ -122,7 +132,14 @@ func reusable(prev *Table, l *ir.Listener) map[string][]compiledRoute {
 				return out // cannot happen: one compiled route per IR route
 			}
 			src := &vh.Routes[j]
-			out[src.Name] = append(out[src.Name], compiledRoute{src: src, rt: prev.routes[k]})
+			if _, dup := out.byFingerprint[src.Fingerprint]; src.Fingerprint != "" && !dup {
+				out.byFingerprint[src.Fingerprint] = prev.routes[k]
+			} else {
+				if out.byName == nil {
+					out.byName = map[string][]compiledRoute{}
+				}
+				out.byName[src.Name] = append(out.byName[src.Name], compiledRoute{src: src, rt: prev.routes[k]})
+			}
 			k++
 		}
 	}
@@ -132,9 +149,13 @@ func reusable(prev *Table, l *ir.Listener) map[string][]compiledRoute {
 // route returns the compiled src: an unchanged one from the previous Table,
 // each at most once, or a new compilation.
 func (c *compiler) route(src *ir.Route) (*Route, error) {
-	for i, cand := range c.reuse[src.Name] {
+	if rt, ok := c.reuse.byFingerprint[src.Fingerprint]; ok && src.Fingerprint != "" {
+		delete(c.reuse.byFingerprint, src.Fingerprint)
+		return rt, nil
+	}
+	for i, cand := range c.reuse.byName[src.Name] {
 		if cand.rt != nil && sameRoute(cand.src, src) {
-			c.reuse[src.Name][i].rt = nil
+			c.reuse.byName[src.Name][i].rt = nil
 			return cand.rt, nil
 		}
 	}

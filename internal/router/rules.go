@@ -7,18 +7,41 @@ import (
 )
 
 // ruleSet holds the routes one hostname group can reach, in precedence
-// order, bucketed by first path segment so that a table of many routes scans
-// only those that could match. Each bucket is the ordered subsequence of the
-// routes that are either bound to that segment or can match any segment, so
-// the first match in a bucket is the first match in the full list.
+// order. A group of more than smallRuleSet routes is also bucketed by first
+// path segment so that a table of many routes scans only those that could
+// match: each bucket is the ordered subsequence of the routes that are either
+// bound to that segment or can match any segment, so the first match in a
+// bucket is the first match in the full list. Most groups (a hostname per
+// team or service) hold a few routes; for them the buckets cost more to
+// build and to look up than scanning the routes does, so they have none.
 type ruleSet struct {
+	// all is every route of the group, in order.
+	all       []*Route
 	bySegment map[string][]*Route
 	// anySegment holds the routes that can match any first segment (regex
 	// paths, the prefix "/"); it is the list for segments without a bucket.
 	anySegment []*Route
 }
 
+// smallRuleSet is the most routes a group scans without segment buckets.
+const smallRuleSet = 8
+
 func (s *ruleSet) add(r *Route) {
+	s.all = append(s.all, r)
+	switch {
+	case len(s.all) <= smallRuleSet:
+		return
+	case len(s.all) == smallRuleSet+1:
+		for _, rt := range s.all {
+			s.bucket(rt)
+		}
+	default:
+		s.bucket(r)
+	}
+}
+
+// bucket adds r to the segment buckets.
+func (s *ruleSet) bucket(r *Route) {
 	seg, bound := r.matcher.path.segment()
 	if !bound {
 		s.anySegment = append(s.anySegment, r)
@@ -39,10 +62,13 @@ func (s *ruleSet) add(r *Route) {
 }
 
 func (s *ruleSet) match(r *Request) *Route {
-	list := s.anySegment
-	if len(s.bySegment) > 0 {
-		if l, ok := s.bySegment[firstSegment(r.Path)]; ok {
-			list = l
+	list := s.all
+	if len(s.all) > smallRuleSet {
+		list = s.anySegment
+		if len(s.bySegment) > 0 {
+			if l, ok := s.bySegment[firstSegment(r.Path)]; ok {
+				list = l
+			}
 		}
 	}
 	for _, rt := range list {
