@@ -234,7 +234,59 @@ func TestEndpointStateOutlivesApply(t *testing.T) {
 	if err := p.Apply(&ir.Snapshot{}); err != nil {
 		t.Fatal(err)
 	}
-	if p.registry.Endpoint(addr) == before {
+	if !eventually(10*time.Second, func() bool { return p.registry.Endpoint(addr) != before }) {
 		t.Error("endpoint no config uses was not pruned")
 	}
+}
+
+// TestTidyForgetsRemovedRoutes: the series of a removed route and the state
+// of an endpoint no route names go once changes pause (tidy.go), also while
+// changes keep coming (tidyMaxDelay), and never while a route still has them.
+func TestTidyForgetsRemovedRoutes(t *testing.T) {
+	a, b := newEchoBackend(t, "a"), newEchoBackend(t, "b")
+	both := httpListener("l", catchAll(prefixRoute("ra", "/a", a.backend(1)), prefixRoute("rb", "/b", b.backend(1))))
+	p := startProxy(t, &ir.Snapshot{Listeners: []ir.Listener{both}}, Options{})
+	c := newClient()
+	for _, path := range []string{"/a", "/b"} {
+		if resp, _, _ := do(t, c, mustReq(t, "GET", p.url(t, "l")+path, nil)); resp.StatusCode != http.StatusOK {
+			t.Fatalf("%s: status %d", path, resp.StatusCode)
+		}
+	}
+	series := func(route string) bool {
+		p.mu.Lock()
+		defer p.mu.Unlock()
+		_, ok := p.routeMetrics[routeKey{"default/gw", route}]
+		return ok
+	}
+	stateB := p.registry.Endpoint(b.srv.Listener.Addr().String())
+	onlyA := httpListener("l", catchAll(prefixRoute("ra", "/a", a.backend(1))))
+	// Changes every 20 ms, for longer than tidyMaxDelay: tidy still runs.
+	deadline := time.Now().Add(10 * time.Second)
+	for i := 0; series("rb") && time.Now().Before(deadline); i++ {
+		l := onlyA
+		l.VirtualHosts = []ir.VirtualHost{catchAll(prefixRoute("ra", "/a", a.backend(uint32(1+i%2))))}
+		if err := p.Apply(&ir.Snapshot{Listeners: []ir.Listener{l}}); err != nil {
+			t.Fatal(err)
+		}
+		time.Sleep(20 * time.Millisecond)
+	}
+	if series("rb") {
+		t.Fatal("the removed route's series were kept through 10 s of changes")
+	}
+	if !series("ra") {
+		t.Error("the series of a route still served were dropped")
+	}
+	if !eventually(10*time.Second, func() bool { return p.registry.Endpoint(b.srv.Listener.Addr().String()) != stateB }) {
+		t.Error("the state of an endpoint no route names was kept")
+	}
+}
+
+// eventually polls cond every 10 ms until it holds or d passes.
+func eventually(d time.Duration, cond func() bool) bool {
+	for end := time.Now().Add(d); time.Now().Before(end); time.Sleep(10 * time.Millisecond) {
+		if cond() {
+			return true
+		}
+	}
+	return cond()
 }

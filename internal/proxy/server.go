@@ -44,6 +44,12 @@ type Server struct {
 	// serving counts serve loops and graceful closes, so Run returns only
 	// after every socket is done.
 	serving sync.WaitGroup
+	// tidyConfig is the last applied configuration while tidy is due;
+	// tidyFirst is when the first Apply since the last tidy came
+	// (tidy.go).
+	tidyConfig *compiled
+	tidyFirst  time.Time
+	tidyTimer  *time.Timer
 
 	active atomic.Pointer[ir.Snapshot]
 	// cut counts the client connections a graceful close had to force
@@ -159,10 +165,8 @@ func (s *Server) Apply(snap *ir.Snapshot) error {
 		served.Listeners = append(served.Listeners, snap.Listeners[i])
 	}
 	s.sockets, s.byName = sockets, byName
-	s.forgetMetrics(c)
-	endpoints := endpointSet(served)
-	s.registry.Prune(func(addr string) bool { return endpoints[addr] })
 	s.active.Store(served)
+	s.scheduleTidy(c)
 	if len(errs) > 0 {
 		return fmt.Errorf("apply: %w", errors.Join(errs...))
 	}
