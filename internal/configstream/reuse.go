@@ -86,9 +86,12 @@ type frameDecoder struct {
 	flat    []decodedRoute
 }
 
+// decodedRoute is a route of the last Config decoded: its hash, and the
+// route itself in that Config's snapshot (which nothing modifies), so a
+// thousand routes are not copied once more to be remembered.
 type decodedRoute struct {
 	hash  routeHash
-	route ir.Route
+	route *ir.Route
 }
 
 type routeHash [2]uint64
@@ -180,26 +183,25 @@ func (d *frameDecoder) snapshot(ws *wireSnapshot, delta bool) (*ir.Snapshot, []d
 					if at >= uint64(len(d.flat)) {
 						return nil, nil, fmt.Errorf("config stream: listener %s: route %d: no route %d in the base config", l.Name, k, at)
 					}
-					vh.Routes[k] = d.flat[at].route
-					flat = append(flat, d.flat[at])
+					vh.Routes[k] = *d.flat[at].route
+					flat = append(flat, decodedRoute{hash: d.flat[at].hash, route: &vh.Routes[k]})
 					continue
 				}
-				dr := decodedRoute{hash: d.hash(raw)}
-				if n, ok := seen[dr.hash]; ok {
-					dr.route = flat[n].route
-				} else if n, ok := prev[dr.hash]; ok {
-					dr.route = d.flat[n].route
+				h := d.hash(raw)
+				if n, ok := seen[h]; ok {
+					vh.Routes[k] = *flat[n].route
+				} else if n, ok := prev[h]; ok {
+					vh.Routes[k] = *d.flat[n].route
 				} else {
-					if err := decMode.Unmarshal(raw, &dr.route); err != nil {
+					if err := decMode.Unmarshal(raw, &vh.Routes[k]); err != nil {
 						return nil, nil, fmt.Errorf("config stream: listener %s: route %d: %w", l.Name, k, err)
 					}
-					dr.route.Fingerprint = dr.hash.String()
+					vh.Routes[k].Fingerprint = h.String()
 				}
 				if seen != nil {
-					seen[dr.hash] = len(flat)
+					seen[h] = len(flat)
 				}
-				vh.Routes[k] = dr.route
-				flat = append(flat, dr)
+				flat = append(flat, decodedRoute{hash: h, route: &vh.Routes[k]})
 			}
 			l.VirtualHosts[j] = vh
 		}
