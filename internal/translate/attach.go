@@ -101,14 +101,13 @@ func (t *translator) attach(route metav1.Object, kind string, hostnames []gwv1.H
 // the candidates (a ListenerSet's are reached through the ListenerSet only).
 // ours is false for another controller's Gateway.
 func (t *translator) gatewayParent(ns, name string) (res parentResult, candidates []*listenerState, ours bool) {
-	key := ns + "/" + name
-	gs, owned := t.gatewaysByKey[key]
+	gs, owned := t.gatewaysByKey[nsName(ns, name)]
 	if !owned {
 		if _, exists := t.ix.gateways[nsName(ns, name)]; exists {
 			return parentResult{}, nil, false // another controller's Gateway
 		}
 		return parentResult{accepted: cond{false, string(gwv1.RouteReasonNoMatchingParent),
-			fmt.Sprintf("Gateway %s not found", key)}}, nil, true
+			fmt.Sprintf("Gateway %s/%s not found", ns, name)}}, nil, true
 	}
 	return parentResult{gateway: gs}, gs.listeners, true
 }

@@ -26,7 +26,7 @@ const kindGRPCRoute = "GRPCRoute"
 func (t *translator) grpcRoutes(routes []*gwv1.GRPCRoute) {
 	for _, r := range routes {
 		tr := t.opts.Cache.route(r.UID, r.Generation, func() translatedRoute { return t.grpcRoute(r) })
-		if parents := t.attachRoute(r, kindGRPCRoute, r.Spec.Hostnames, r.Spec.ParentRefs, tr, tr.grpc); len(parents) > 0 {
+		if parents := t.attachRoute(r, kindGRPCRoute, r.Spec.Hostnames, r.Spec.ParentRefs, tr, tr.grpc, -1); len(parents) > 0 {
 			st := gwv1.GRPCRouteStatus{}
 			st.Parents = parents
 			t.status.GRPCRoutes = append(t.status.GRPCRoutes, GRPCRouteStatus{Namespace: r.Namespace, Name: r.Name, Status: st})

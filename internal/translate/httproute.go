@@ -61,9 +61,14 @@ type translatedRoute struct {
 // httpRoutes translates every HTTPRoute, attaches it to its parents and
 // records its status.
 func (t *translator) httpRoutes(routes []*gwv1.HTTPRoute) {
-	for _, r := range routes {
+	// In namespace/name order: the statuses come out sorted, and each
+	// route's position there breaks precedence ties as its name would
+	// (compareAge), with one integer comparison.
+	routes = slices.Clone(routes)
+	slices.SortFunc(routes, func(a, b *gwv1.HTTPRoute) int { return compareKeys(a.Namespace, a.Name, b.Namespace, b.Name) })
+	for i, r := range routes {
 		tr := t.opts.Cache.route(r.UID, r.Generation, func() translatedRoute { return t.httpRoute(r) })
-		if parents := t.attachRoute(r, kindHTTPRoute, r.Spec.Hostnames, r.Spec.ParentRefs, tr, nil); len(parents) > 0 {
+		if parents := t.attachRoute(r, kindHTTPRoute, r.Spec.Hostnames, r.Spec.ParentRefs, tr, nil, i); len(parents) > 0 {
 			st := gwv1.HTTPRouteStatus{}
 			st.Parents = parents
 			t.status.HTTPRoutes = append(t.status.HTTPRoutes, HTTPRouteStatus{Namespace: r.Namespace, Name: r.Name, Status: st})
@@ -98,8 +103,9 @@ func (t *translator) keepUnconflicted(res *parentResult, kind, key string, creat
 // attachRoute attaches a translated route to each of its parents, adding
 // its matches to the listeners it is accepted on, and returns its parent
 // statuses. grpc, when not nil, gives each rule's matches their GRPCRoute
-// precedence keys (indexed by rule, then match).
-func (t *translator) attachRoute(r metav1.Object, kind string, hostnames []gwv1.Hostname, refs []gwv1.ParentReference, tr translatedRoute, grpc [][]grpcRank) []gwv1.RouteParentStatus {
+// precedence keys (indexed by rule, then match). order is the route's
+// position among the HTTPRoutes in namespace/name order, -1 for other kinds.
+func (t *translator) attachRoute(r metav1.Object, kind string, hostnames []gwv1.Hostname, refs []gwv1.ParentReference, tr translatedRoute, grpc [][]grpcRank, order int) []gwv1.RouteParentStatus {
 	var parents []gwv1.RouteParentStatus
 	key := r.GetNamespace() + "/" + r.GetName()
 	created := r.GetCreationTimestamp().Time
@@ -131,8 +137,10 @@ func (t *translator) attachRoute(r metav1.Object, kind string, hostnames []gwv1.
 					if grpc != nil {
 						rank = &grpc[rule.index][mi]
 					}
-					a.listener.routes = append(a.listener.routes, t.newRouteEntry(&rule.routes[mi], a.hostnames, fingerprint,
-						created, key, rule.index, mi, len(a.listener.routes), rank))
+					e := t.newRouteEntry(&rule.routes[mi], a.hostnames, fingerprint,
+						created, key, rule.index, mi, len(a.listener.routes), rank)
+					e.order = order
+					a.listener.routes = append(a.listener.routes, e)
 				}
 			}
 		}

@@ -25,10 +25,17 @@ type routeEntry struct {
 	// one integer comparison; grpcRank does the same for GRPCRoute keys.
 	rank     uint64
 	grpcRank uint64
-	created  time.Time
-	key      string // "namespace/name" of the route
-	rule     int
-	match    int
+	// created is the route's creation time as seconds and nanoseconds
+	// (two integer comparisons).
+	createdSec  int64
+	createdNsec int32
+	key         string // "namespace/name" of the route
+	// order is the route's position among the translation's HTTPRoutes
+	// in namespace/name order (-1: another kind): two entries of
+	// HTTPRoutes compare their orders instead of their keys.
+	order int
+	rule  int
+	match int
 	// seq is the entry's position among its listener's entries: the last
 	// key, so equal entries keep their order.
 	seq int
@@ -50,8 +57,9 @@ func (t *translator) newRouteEntry(route *ir.Route, hostnames []string, fingerpr
 	t.entries = t.entries[1:]
 	*e = routeEntry{
 		route: route, hostnames: hostnames, fingerprint: fingerprint,
-		rank:    httpRank(&route.Match),
-		created: created, key: key, rule: rule, match: mi, seq: seq, grpc: grpc,
+		rank:       httpRank(&route.Match),
+		createdSec: created.Unix(), createdNsec: int32(created.Nanosecond()),
+		key: key, order: -1, rule: rule, match: mi, seq: seq, grpc: grpc,
 	}
 	if grpc != nil {
 		e.grpcRank = grpcRankKey(*grpc, len(route.Match.Headers))
@@ -146,8 +154,15 @@ func comparePrecedence(a, b *routeEntry) int {
 // compareAge breaks ties: the oldest route, then namespace/name, then rule
 // and match order.
 func compareAge(a, b *routeEntry) int {
-	if c := a.created.Compare(b.created); c != 0 {
+	if c := cmp.Or(cmp.Compare(a.createdSec, b.createdSec), cmp.Compare(a.createdNsec, b.createdNsec)); c != 0 {
 		return c
 	}
-	return cmp.Or(strings.Compare(a.key, b.key), cmp.Compare(a.rule, b.rule), cmp.Compare(a.match, b.match))
+	if a.order >= 0 && b.order >= 0 {
+		if c := cmp.Compare(a.order, b.order); c != 0 {
+			return c
+		}
+	} else if c := strings.Compare(a.key, b.key); c != 0 {
+		return c
+	}
+	return cmp.Or(cmp.Compare(a.rule, b.rule), cmp.Compare(a.match, b.match))
 }

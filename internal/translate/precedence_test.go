@@ -19,7 +19,7 @@ func specPrecedence(a, b *routeEntry) int {
 			cmp.Compare(len(bm.Headers), len(am.Headers))); c != 0 {
 			return c
 		}
-		return compareAge(a, b)
+		return specAge(a, b)
 	}
 	if c := cmp.Compare(pathRank(am.Path.Type), pathRank(bm.Path.Type)); c != 0 {
 		return c
@@ -39,7 +39,14 @@ func specPrecedence(a, b *routeEntry) int {
 	if c := cmp.Compare(len(bm.QueryParams), len(am.QueryParams)); c != 0 {
 		return c
 	}
-	return compareAge(a, b)
+	return specAge(a, b)
+}
+
+// specAge: the oldest route, then namespace/name as strings, then rule and
+// match order.
+func specAge(a, b *routeEntry) int {
+	return cmp.Or(cmp.Compare(a.createdSec, b.createdSec), cmp.Compare(a.createdNsec, b.createdNsec),
+		strings.Compare(a.key, b.key), cmp.Compare(a.rule, b.rule), cmp.Compare(a.match, b.match))
 }
 
 // TestPackedPrecedenceOrdersLikeTheSpec compares the packed comparison with
@@ -63,8 +70,12 @@ func TestPackedPrecedenceOrdersLikeTheSpec(t *testing.T) {
 		if rng.IntN(3) == 0 {
 			g = &grpcRank{service: rng.IntN(3), method: rng.IntN(3)}
 		}
-		key := "ns/" + string(rune('a'+rng.IntN(3)))
-		return tr.newRouteEntry(r, nil, "", base.Add(time.Duration(rng.IntN(2))*time.Second), key, rng.IntN(2), rng.IntN(2), i, g)
+		k := rng.IntN(3)
+		e := tr.newRouteEntry(r, nil, "", base.Add(time.Duration(rng.IntN(2))*time.Second), "ns/"+string(rune('a'+k)), rng.IntN(2), rng.IntN(2), i, g)
+		if g == nil && rng.IntN(4) > 0 {
+			e.order = k // an HTTPRoute's position in namespace/name order
+		}
+		return e
 	}
 	es := make([]*routeEntry, 300)
 	for i := range es {

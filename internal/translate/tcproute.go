@@ -18,7 +18,7 @@ const kindTCPRoute = "TCPRoute"
 func (t *translator) tcpRoutes(routes []*gwv1.TCPRoute) {
 	for _, r := range routes {
 		tr := t.opts.Cache.route(r.UID, r.Generation, func() translatedRoute { return t.tcpRoute(r) })
-		if parents := t.attachRoute(r, kindTCPRoute, nil, r.Spec.ParentRefs, tr, nil); len(parents) > 0 {
+		if parents := t.attachRoute(r, kindTCPRoute, nil, r.Spec.ParentRefs, tr, nil, -1); len(parents) > 0 {
 			st := gwv1.TCPRouteStatus{}
 			st.Parents = parents
 			t.status.TCPRoutes = append(t.status.TCPRoutes, TCPRouteStatus{Namespace: r.Namespace, Name: r.Name, Status: st})

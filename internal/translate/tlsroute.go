@@ -24,7 +24,7 @@ const kindTLSRoute = "TLSRoute"
 func (t *translator) tlsRoutes(routes []*gwv1.TLSRoute) {
 	for _, r := range routes {
 		tr := t.opts.Cache.route(r.UID, r.Generation, func() translatedRoute { return t.tlsRoute(r) })
-		if parents := t.attachRoute(r, kindTLSRoute, r.Spec.Hostnames, r.Spec.ParentRefs, tr, nil); len(parents) > 0 {
+		if parents := t.attachRoute(r, kindTLSRoute, r.Spec.Hostnames, r.Spec.ParentRefs, tr, nil, -1); len(parents) > 0 {
 			st := gwv1.TLSRouteStatus{}
 			st.Parents = parents
 			t.status.TLSRoutes = append(t.status.TLSRoutes, TLSRouteStatus{Namespace: r.Namespace, Name: r.Name, Status: st})

@@ -1,6 +1,7 @@
 package translate
 
 import (
+	"k8s.io/apimachinery/pkg/types"
 	"slices"
 	"sort"
 	"strings"
@@ -59,7 +60,7 @@ type translator struct {
 	opts          Options
 	ix            *index
 	status        *Status
-	gatewaysByKey map[string]*gatewayState
+	gatewaysByKey map[types.NamespacedName]*gatewayState
 	// setsByParent are the ListenerSets naming each Gateway
 	// ("namespace/name") as parent, in precedence order; setsByKey are
 	// the ListenerSets of owned Gateways after validation.
@@ -102,7 +103,7 @@ func Translate(res *resources.Resources, opts Options) Result {
 		opts:          opts,
 		ix:            ix,
 		status:        &Status{},
-		gatewaysByKey: make(map[string]*gatewayState),
+		gatewaysByKey: make(map[types.NamespacedName]*gatewayState),
 		setsByParent:  listenerSetsByParent(res.ListenerSets),
 		setsByKey:     make(map[string]*listenerSetState),
 
@@ -113,7 +114,7 @@ func Translate(res *resources.Resources, opts Options) Result {
 	classes := t.gatewayClasses(res.GatewayClasses)
 	gws := t.gateways(sortedGateways(res.Gateways), classes)
 	for _, gs := range gws {
-		t.gatewaysByKey[gs.key] = gs
+		t.gatewaysByKey[nsName(gs.gw.Namespace, gs.gw.Name)] = gs
 	}
 	if c != nil {
 		c.begin(res, opts)

@@ -18,7 +18,7 @@ const kindUDPRoute = "UDPRoute"
 func (t *translator) udpRoutes(routes []*gwv1.UDPRoute) {
 	for _, r := range routes {
 		tr := t.opts.Cache.route(r.UID, r.Generation, func() translatedRoute { return t.udpRoute(r) })
-		if parents := t.attachRoute(r, kindUDPRoute, nil, r.Spec.ParentRefs, tr, nil); len(parents) > 0 {
+		if parents := t.attachRoute(r, kindUDPRoute, nil, r.Spec.ParentRefs, tr, nil, -1); len(parents) > 0 {
 			st := gwv1.UDPRouteStatus{}
 			st.Parents = parents
 			t.status.UDPRoutes = append(t.status.UDPRoutes, UDPRouteStatus{Namespace: r.Namespace, Name: r.Name, Status: st})
