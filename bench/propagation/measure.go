@@ -168,19 +168,32 @@ func (b *bench) timeOne(ctx context.Context, name string) (time.Duration, error)
 	c := harness.NewClient(time.Second)
 	host := hostOf(name)
 	time.Sleep(b.cfg.gap)
+	// Polling starts with the create call, not after it returns: the API
+	// server sends the watch event before its response, so the route can
+	// be served before the call returns, and a first poll only after it
+	// would add the call's tail to the sample.
+	pollCtx, stopPolling := context.WithCancel(ctx)
+	defer stopPolling()
 	start := time.Now()
+	first := make(chan time.Duration, 1)
+	go func() {
+		took := time.Duration(-1)
+		for time.Since(start) < time.Minute && pollCtx.Err() == nil {
+			if r, err := harness.Get(pollCtx, c, b.addr, host, "/"); err == nil && r.Status == 200 {
+				took = time.Since(start)
+				break
+			}
+			time.Sleep(b.cfg.poll)
+		}
+		first <- took
+	}()
 	if err := b.cl.Create(ctx, newRoute(name)); err != nil {
+		stopPolling()
+		<-first
 		return 0, fmt.Errorf("create route %s: %w", name, err)
 	}
 	created := time.Now()
-	took := time.Duration(-1)
-	for time.Since(start) < time.Minute && ctx.Err() == nil {
-		if r, err := harness.Get(ctx, c, b.addr, host, "/"); err == nil && r.Status == 200 {
-			took = time.Since(start)
-			break
-		}
-		time.Sleep(b.cfg.poll)
-	}
+	took := <-first
 	// With -keep-logs, the timeline of each sample, to set beside the
 	// controller's and data plane's logs.
 	if b.cfg.keepLogs {
