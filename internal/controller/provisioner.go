@@ -5,6 +5,7 @@ import (
 	"crypto/tls"
 	"errors"
 	"fmt"
+	"log/slog"
 	"net"
 	"net/http"
 	"net/netip"
@@ -271,7 +272,11 @@ func (c *Controller) syncProvisioned(ctx context.Context, r client.Reader, res *
 		GatewayParameters: params.gateway,
 		Cache:             &c.translations,
 	})
-	c.logger.Debug("sync: translated", "took", time.Since(translateStart).String())
+	if c.logger.Enabled(ctx, slog.LevelDebug) {
+		reused, translated := c.translations.Counts()
+		c.logger.Debug("sync: translated", "took", time.Since(translateStart).String(),
+			"routes_reused_total", reused, "routes_translated_total", translated)
+	}
 
 	gateways := map[string]*gwv1.Gateway{}
 	for _, gw := range res.Gateways {

@@ -45,8 +45,17 @@ type Cache struct {
 	// after each, so it holds no object of a past snapshot).
 	spare map[types.UID]cachedRoute
 	ix    *index
-	// hits and misses count lookups, for tests.
+	// hits and misses count lookups since the Cache was made.
 	hits, misses int
+}
+
+// Counts returns how many route translations the Cache has reused and how
+// many it had to make, since it was made: a controller logs them with each
+// sync, so a cache that keeps being emptied shows.
+func (c *Cache) Counts() (reused, translated int) {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	return c.hits, c.misses
 }
 
 // index returns the Cache's index filled with res. Callers hold c.mu.
