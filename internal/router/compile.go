@@ -4,6 +4,7 @@ import (
 	"crypto/tls"
 	"fmt"
 	"reflect"
+	"slices"
 
 	"github.com/false-systems/rauta/internal/ir"
 	"github.com/false-systems/rauta/internal/lb"
@@ -22,6 +23,34 @@ type Route struct {
 
 	matcher  matcher
 	backends backendSet
+	// hosts are the hostname groups the route belongs to (its hostnames'
+	// index keys, each once; the catch-all for none), kept with the route
+	// so a reused one is not validated and lowered again.
+	hosts []routeHost
+}
+
+// routeHost is one hostname group key of a route.
+type routeHost struct {
+	key  string
+	wild bool
+}
+
+// routeHosts returns the hostname group keys of hostnames, each once.
+func routeHosts(hostnames []string) ([]routeHost, error) {
+	if len(hostnames) == 0 {
+		return []routeHost{{}}, nil
+	}
+	out := make([]routeHost, 0, len(hostnames))
+	for _, h := range hostnames {
+		key, wild, err := hostKey(h)
+		if err != nil {
+			return nil, err
+		}
+		if !slices.Contains(out, routeHost{key, wild}) {
+			out = append(out, routeHost{key, wild})
+		}
+	}
+	return out, nil
 }
 
 // PickBackend maps a uniformly random draw onto a backend by weight. It
@@ -181,30 +210,8 @@ func (c *compiler) virtualHost(ivh *ir.VirtualHost) (*VirtualHost, error) {
 			return nil, fmt.Errorf("route %q: %w", src.Name, err)
 		}
 		*c.all = append(*c.all, rt)
-		hostnames := src.Hostnames
-		if len(hostnames) == 0 {
-			hostnames = []string{""}
-		}
-		var seen map[string]bool // only a route with several hostnames can repeat one
-		if len(hostnames) > 1 {
-			seen = make(map[string]bool, len(hostnames))
-		}
-		for _, h := range hostnames {
-			key, wild, err := hostKey(h)
-			if err != nil {
-				return nil, fmt.Errorf("route %q: %w", src.Name, err)
-			}
-			if seen != nil {
-				id := key
-				if wild {
-					id = "*" + key
-				}
-				if seen[id] {
-					continue
-				}
-				seen[id] = true
-			}
-			groupFor(&vh.groups, key, wild).add(rt)
+		for _, h := range rt.hosts {
+			groupFor(&vh.groups, h.key, h.wild).add(rt)
 		}
 	}
 	return vh, nil
@@ -235,7 +242,11 @@ func compileRoute(r *ir.Route, ctx filterContext) (*Route, error) {
 	if err != nil {
 		return nil, err
 	}
-	out := &Route{Name: r.Name, Timeouts: r.Timeouts, Retry: r.Retry, matcher: m}
+	hosts, err := routeHosts(r.Hostnames)
+	if err != nil {
+		return nil, err
+	}
+	out := &Route{Name: r.Name, Timeouts: r.Timeouts, Retry: r.Retry, matcher: m, hosts: hosts}
 	for i := range r.Filters {
 		f, err := compileFilter(&r.Filters[i], ctx)
 		if err != nil {
