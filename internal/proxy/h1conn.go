@@ -16,6 +16,7 @@ import (
 	"golang.org/x/net/http2"
 
 	"github.com/false-systems/rauta/internal/h1"
+	"github.com/false-systems/rauta/internal/upstream"
 )
 
 // h1conn is one client connection served by the HTTP/1.1 engine: one
@@ -39,13 +40,16 @@ type h1conn struct {
 
 	req     h1.RequestHead
 	outReq  h1.Fields // the request fields sent to the backend
-	resp    h1.ResponseHead
 	outResp h1.Fields // the response fields sent to the client
-	// reqHeadBuf and respHeadBuf hold the current request and response
-	// heads, which req and resp view (see bufConn.head).
-	reqHeadBuf, respHeadBuf []byte
-	reqBuf                  []byte // the outbound request head (and buffered body)
-	editor                  reqEditor
+	// reqHeadBuf holds the current request head, which req views (see
+	// bufConn.head).
+	reqHeadBuf []byte
+	// x is the backend exchange: the outbound request head (and buffered
+	// body) in x.Head, the response head in x.Resp, which views
+	// x.Scratch; reqBody streams the rest of the request body to it.
+	x       upstream.Exchange
+	reqBody h1body
+	editor  reqEditor
 	// bodyLeft is the request body not read from the client yet.
 	bodyLeft int64
 	// now is when the current request's head was read; it dates the
@@ -57,8 +61,6 @@ type h1conn struct {
 	// linger: the connection ends with a lingering close, the client may
 	// still be sending (a refused head, an unread body).
 	linger bool
-	// goneFn is clientGone, bound once: the check a backend's waits run.
-	goneFn func() error
 	// connNo and reqNo number request IDs the engine makes; idBuf and
 	// tpBuf hold the current request's made X-Request-Id and outbound
 	// traceparent, which strings view (no allocation per request).
@@ -81,7 +83,8 @@ func newH1Conn(s *Server, sock *socket, nc net.Conn) *h1conn {
 	c.takeBuffers()
 	// Every wait for the client to take more of a response is bounded.
 	sio.BoundWrites(s.opts.ClientSendTimeout, time.Time{})
-	c.goneFn = c.clientGone
+	c.x.Check = c.clientGone // bound once: the check a backend's waits run
+	c.reqBody.c = c
 	c.clientIP = clientIP(nc.RemoteAddr().String())
 	c.connNo = s.ids.conn()
 	c.idle.Store(true)
@@ -298,7 +301,7 @@ func (c *h1conn) unboundReads() { c.in.Sock.UnboundReads() }
 
 // errClientGone: the client closed or reset its connection while its
 // backend was being waited on.
-var errClientGone = errors.New("client closed the connection")
+var errClientGone = upstream.ErrClientGone
 
 // clientGone is the check a backend's waits run (waitBound.check): a peek
 // at the client's socket, which finds EOF or an error once the client has
@@ -309,7 +312,7 @@ func (c *h1conn) clientGone() error {
 	if errno == syscall.EAGAIN || n > 0 {
 		return nil
 	}
-	return clientError{errClientGone}
+	return clientError{Err: errClientGone}
 }
 
 // errNotForEngine: the bytes read so far are for net/http to judge.

@@ -307,11 +307,11 @@ func (c *h1conn) runFilters(fs []router.Filter, st *filterState) int {
 }
 
 // writeRequest puts the outbound request head, and as much of the body as
-// is already buffered, in c.reqBuf. It returns the body bytes still to be
+// is already buffered, in the exchange's Head. It returns the body bytes still to be
 // read from the client.
 func (c *h1conn) writeRequest() int64 {
 	rq := &c.req
-	b := c.reqBuf[:0]
+	b := c.x.Head[:0]
 	b = append(b, rq.Method...)
 	b = append(b, ' ')
 	b = append(b, c.editor.path...)
@@ -330,7 +330,7 @@ func (c *h1conn) writeRequest() int64 {
 	b = append(b, c.in.Buf[c.in.R:c.in.R+int(n)]...)
 	c.in.R += int(n)
 	c.bodyLeft -= n
-	c.reqBuf = b
+	c.x.Head = b
 	return c.bodyLeft
 }
 
@@ -376,31 +376,27 @@ func (c *h1conn) forward(b *router.Backend, addr string, deadline time.Time, st 
 	return status, n, next
 }
 
-// forwardAttempt sends the request to addr and relays the response. A
-// request whose body was not read yet and that is safe to repeat is
-// retried once on a new connection when a reused one turns out closed, as
-// net/http's Transport does.
+// forwardAttempt sends the request to addr and relays the response, over
+// one upstream.Exchange: it bounds the waits on the backend, runs the
+// client hang-up check while they last, and retries a request safe to
+// repeat once on a new connection when a reused one turns out closed.
 func (c *h1conn) forwardAttempt(b *router.Backend, addr string, deadline time.Time, st *filterState) (int, int64, connNext) {
 	rq := &c.req
+	x := &c.x
 	remaining := c.writeRequest()
-	var uc *upstream.Conn
-	for attempt := 0; ; attempt++ {
-		var reused bool
-		var err error
-		uc, reused, err = c.s.fwd.pool.Get(addr, deadline, c.now)
-		if err != nil {
-			if next, ok := st.fail.next(c.s.metrics, err, true, idempotent(rq.Method, hasIdempotencyKey(&rq.Fields)), deadline); ok {
-				addr, attempt = next, -1
-				continue
-			}
-			st.up.failed(false, err, deadline)
-			return c.upstreamFailed(b, deadline, err)
-		}
-		err = c.exchange(uc, deadline, remaining)
+	keyed := hasIdempotencyKey(&rq.Fields)
+	x.HeadRequest = rq.Method == http.MethodHead
+	x.Replayable = replayable(rq.Method, rq.ContentLength != 0, keyed)
+	x.ResponseTimeout, x.IdleTimeout, x.Deadline = c.s.opts.BackendResponseTimeout, c.s.opts.BackendIdleTimeout, deadline
+	x.Body = nil
+	if remaining > 0 {
+		x.Body = &c.reqBody
+	}
+	for {
+		err := x.Do(c.s.fwd.pool, addr, c.now)
 		if err == nil {
 			break
 		}
-		uc.Sock.Close()
 		if errors.As(err, new(clientError)) {
 			st.up.failed(true, err, deadline)
 			if errors.Is(err, os.ErrDeadlineExceeded) {
@@ -408,20 +404,22 @@ func (c *h1conn) forwardAttempt(b *router.Backend, addr string, deadline time.Ti
 			}
 			return statusClientClosed, 0, connClose
 		}
-		if retryOnNewConn(attempt, reused, uc, remaining == 0 && replayable(rq.Method, rq.ContentLength != 0, hasIdempotencyKey(&rq.Fields)), err) {
-			continue
-		}
-		// The body is whole while none of it was read past what reqBuf holds.
-		safe := c.bodyLeft == remaining && idempotent(rq.Method, hasIdempotencyKey(&rq.Fields))
-		if next, ok := st.fail.next(c.s.metrics, err, !reused && uc.W == 0, safe, deadline); ok {
-			addr, attempt = next, -1
+		// The body is whole while none of it was read past what Head holds.
+		safe := c.bodyLeft == remaining && idempotent(rq.Method, keyed)
+		if next, ok := st.fail.next(c.s.metrics, err, x.Silent(), safe, deadline); ok {
+			addr = next
 			continue
 		}
 		st.up.failed(false, err, deadline)
 		return c.upstreamFailed(b, deadline, err)
 	}
-	st.up.status = c.resp.Status
-	status, n, next := c.relayResponse(uc, deadline, st)
+	if x.Early {
+		// The rest of the body stays unread: this response is the
+		// connection's last.
+		c.req.CloseAfter = true
+	}
+	st.up.status = x.Resp.Status
+	status, n, next := c.relayResponse(deadline, st)
 	st.up.bytes = n
 	if next == connClose {
 		st.up.reason = "backend failed mid-body"
@@ -440,71 +438,36 @@ func (c *h1conn) bodyTimedOut(deadline time.Time) (int, int64, connNext) {
 	return code, 0, connClose
 }
 
-// clientError wraps a failure to read the request body from the client.
-type clientError struct{ error }
+// clientError is a failure on the client's side of an exchange: its body
+// could not be read, or it went away.
+type clientError = upstream.ClientError
 
-func (e clientError) Unwrap() error { return e.error }
+// h1body is the rest of a Content-Length request body (Exchange.Body),
+// streamed from the client to the backend through the client's read
+// buffer, each wait for the client bounded by ClientBodyTimeout (and the
+// exchange's deadline).
+type h1body struct{ c *h1conn }
 
-// exchange writes the request and reads the final response head into c.resp.
-// Each wait for the backend to take more of the request is bounded by
-// BackendIdleTimeout, the wait for the response head by
-// BackendResponseTimeout or, in its place, the route's deadline; all of
-// them by that deadline. While they last, the client's socket is checked
-// for a hang-up.
-func (c *h1conn) exchange(uc *upstream.Conn, deadline time.Time, remaining int64) error {
-	uc.Reset()
-	uc.BoundExchange(c.s.opts.BackendResponseTimeout, c.s.opts.BackendIdleTimeout, deadline, c.now, c.goneFn)
-	if _, err := uc.Sock.Write(c.reqBuf); err != nil {
-		return err
-	}
-	if remaining > 0 {
-		if err := c.copyBody(uc, remaining, deadline); err != nil {
-			if errors.As(err, new(clientError)) || errors.Is(err, os.ErrDeadlineExceeded) || !uc.EarlyAnswer(c.req.Method == http.MethodHead, &c.respHeadBuf, &c.resp) {
-				return err
-			}
-			// The rest of the body stays unread: this response is the
-			// connection's last.
-			c.req.CloseAfter = true
-			return nil
-		}
-	}
-	// No runtime.Gosched() before this read, although the response cannot
-	// be there yet: it saved the wasted read, but a yielding goroutine
-	// queues behind every other runnable one (the global run queue), and
-	// at 256 connections that tripled p99 (docs/performance.md, round 3).
-	// The wasted read is a raw syscall now (internal/h1/socket.go), about 1 us.
-	return uc.ReadFinalHead(c.req.Method == http.MethodHead, &c.respHeadBuf, &c.resp)
-}
-
-// copyBody streams the rest of a Content-Length request body from the
-// client to the backend through the client's read buffer, each wait for
-// the client bounded by ClientBodyTimeout (and deadline).
-func (c *h1conn) copyBody(uc *upstream.Conn, n int64, deadline time.Time) error {
-	c.boundBodyReads(deadline)
+func (b *h1body) WriteTo(w io.Writer) (int64, error) {
+	c := b.c
+	c.boundBodyReads(c.x.Deadline)
 	defer c.unboundReads()
-	for n > 0 {
+	sent := int64(0)
+	for c.bodyLeft > 0 {
 		if c.in.R == c.in.W {
 			if err := c.in.Fill(len(c.in.Buf)); err != nil {
-				return clientError{err}
+				return sent, err
 			}
 		}
-		k := min(n, int64(c.in.W-c.in.R))
-		if _, err := uc.Sock.Write(c.in.Buf[c.in.R : c.in.R+int(k)]); err != nil {
-			return err
+		k := min(c.bodyLeft, int64(c.in.W-c.in.R))
+		if _, err := w.Write(c.in.Buf[c.in.R : c.in.R+int(k)]); err != nil {
+			return sent, err
 		}
 		c.in.R += int(k)
 		c.bodyLeft -= k
-		n -= k
+		sent += k
 	}
-	return nil
-}
-
-// retryOnNewConn is net/http's rule for an exchange that failed: try once
-// more on a new connection when the failed one was reused (a backend may
-// have closed it while idle), nothing of a response came back, and
-// replaying the request is safe; never after a timeout.
-func retryOnNewConn(attempt int, reused bool, uc *upstream.Conn, replayable bool, err error) bool {
-	return reused && attempt == 0 && uc.W == 0 && replayable && !errors.Is(err, os.ErrDeadlineExceeded)
+	return sent, nil
 }
 
 // replayable is net/http's rule for retrying on a new connection: no body,
@@ -542,10 +505,10 @@ func (c *h1conn) upstreamFailed(b *router.Backend, deadline time.Time, err error
 	return http.StatusBadGateway, 0, connKeep
 }
 
-// relayResponse writes c.resp's head and relays the body, then pools the
-// backend connection if it can serve again.
-func (c *h1conn) relayResponse(uc *upstream.Conn, deadline time.Time, st *filterState) (int, int64, connNext) {
-	rs := &c.resp
+// relayResponse writes the exchange's response head and relays the body,
+// then ends the exchange (its connection pooled if it can serve again).
+func (c *h1conn) relayResponse(deadline time.Time, st *filterState) (int, int64, connNext) {
+	rs := &c.x.Resp
 	out := c.outResp[:0]
 	conn := rs.ConnNames
 	framed := rs.Framing != h1.BodyNone
@@ -582,30 +545,25 @@ func (c *h1conn) relayResponse(uc *upstream.Conn, deadline time.Time, st *filter
 	}
 	c.endHead(hasDate)
 
-	uc.BoundRelay(c.s.opts.BackendIdleTimeout, deadline)
-	n, err := c.relayBody(uc)
+	c.x.Relay()
+	n, err := c.relayBody(c.x.Conn)
+	c.x.Finish(c.s.fwd.pool, err == nil, c.now)
 	if err != nil {
 		// A truncated body: close both ends so the client cannot take it
 		// for a complete one.
-		uc.Sock.Close()
 		return rs.Status, n, connClose
-	}
-	if rs.CloseAfter || uc.R != uc.W {
-		uc.Sock.Close()
-	} else {
-		c.s.fwd.pool.Put(uc, c.now)
 	}
 	return rs.Status, n, connKeep
 }
 
-// relayBody copies the response body to the client as c.resp frames it,
+// relayBody copies the response body to the client as c.x.Resp frames it,
 // flushing the client writer before each blocking read from the backend.
 // It returns the body bytes relayed.
 func (c *h1conn) relayBody(uc *upstream.Conn) (int64, error) {
 	flush := c.out.Flush
-	switch c.resp.Framing {
+	switch c.x.Resp.Framing {
 	case h1.BodyLength:
-		return c.relayN(uc, c.resp.ContentLength, flush)
+		return c.relayN(uc, c.x.Resp.ContentLength, flush)
 	case h1.BodyChunked:
 		return c.relayChunked(uc, flush)
 	case h1.BodyToEOF:
