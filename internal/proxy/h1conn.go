@@ -38,8 +38,10 @@ type h1conn struct {
 	served   atomic.Bool
 	clientIP string
 
-	req     h1.RequestHead
-	outReq  h1.Fields // the request fields sent to the backend
+	req h1.RequestHead
+	// outReq is the request sent to the backend, built from req
+	// (buildOutbound) and edited by filters (reqEditor).
+	outReq  upstream.Request
 	outResp h1.Fields // the response fields sent to the client
 	// reqHeadBuf holds the current request head, which req views (see
 	// bufConn.head).
@@ -49,7 +51,6 @@ type h1conn struct {
 	// x.Scratch; reqBody streams the rest of the request body to it.
 	x       upstream.Exchange
 	reqBody h1body
-	editor  reqEditor
 	// bodyLeft is the request body not read from the client yet.
 	bodyLeft int64
 	// now is when the current request's head was read; it dates the

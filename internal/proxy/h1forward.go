@@ -121,7 +121,6 @@ func (c *h1conn) routeMatched(lc *listenerConfig, rt *router.Route, rreq *router
 	c.buildOutbound(lc.scheme, ex)
 	st := filterState{scheme: lc.scheme, path: rq.Path, query: rq.Query, host: rq.Host, trace: ex.trace, requestID: ex.requestID}
 	defer ex.takeUpstream(&st)
-	c.editor = reqEditor{f: &c.outReq, host: rq.Host, path: rq.Path}
 	if code := c.runFilters(rt.Filters, &st); code != 0 {
 		return code, 0, connKeep
 	}
@@ -170,14 +169,14 @@ func hasMirror(fs []router.Filter) bool {
 	return false
 }
 
-// buildOutbound fills c.outReq with the request's fields less the
+// buildOutbound makes c.outReq from c.req: its fields less the
 // hop-by-hop ones (RFC 9110 7.6.1) and with X-Forwarded-* and a made
 // X-Request-Id set, exactly as newOutbound does for the net/http path. A
 // sampled request's traceparent is left out here: forward adds the
 // attempt's. Filters run after.
 func (c *h1conn) buildOutbound(scheme string, ex *exchange) {
 	rq := &c.req
-	out := c.outReq[:0]
+	out := c.outReq.Fields[:0]
 	conn := rq.ConnNames
 	xff, wantTrailers := "", false
 	for _, h := range rq.Fields {
@@ -215,26 +214,25 @@ func (c *h1conn) buildOutbound(scheme string, ex *exchange) {
 	if ex.newID {
 		out = append(out, h1.Field{Name: "X-Request-Id", Value: ex.requestID})
 	}
-	c.outReq = out
+	c.outReq = upstream.Request{
+		Method: rq.Method, Path: rq.Path, Query: rq.Query, ForceQuery: rq.Query == "" && strings.HasSuffix(rq.URI, "?"),
+		Host: rq.Host, Fields: out, ContentLength: rq.ContentLength,
+	}
 }
 
-// reqEditor lets request header filters edit the outbound fields. Host is
-// not a field here: setting it changes the Host sent, as on the net/http
-// path, and removing it is ignored there too.
-type reqEditor struct {
-	f    *h1.Fields
-	host string
-	path string // escaped, after rewrites
-}
+// reqEditor lets request header filters edit the outbound request's
+// fields. Host is not a field here: setting it changes the Host sent, as
+// on the net/http path, and removing it is ignored there too.
+type reqEditor upstream.Request
 
 func (e *reqEditor) Set(name, value string) {
 	if len(name) == 4 && strings.EqualFold(name, "Host") {
 		if value != "" {
-			e.host = value
+			e.Host = value
 		}
 		return
 	}
-	e.f.Set(name, value)
+	e.Fields.Set(name, value)
 }
 
 func (e *reqEditor) Add(name, value string) {
@@ -242,12 +240,12 @@ func (e *reqEditor) Add(name, value string) {
 		e.Set(name, value)
 		return
 	}
-	e.f.Add(name, value)
+	e.Fields.Add(name, value)
 }
 
 func (e *reqEditor) Del(name string) {
 	if len(name) != 4 || !strings.EqualFold(name, "Host") {
-		e.f.Del(name)
+		e.Fields.Del(name)
 	}
 }
 
@@ -275,7 +273,7 @@ func (c *h1conn) runFilters(fs []router.Filter, st *filterState) int {
 		f := &fs[i]
 		switch f.Kind {
 		case router.FilterRequestHeaders:
-			f.Headers.ApplyTo(&c.editor)
+			f.Headers.ApplyTo((*reqEditor)(&c.outReq))
 		case router.FilterResponseHeaders:
 			st.respMods = append(st.respMods, f.Headers)
 		case router.FilterRedirect:
@@ -284,7 +282,7 @@ func (c *h1conn) runFilters(fs []router.Filter, st *filterState) int {
 			})
 			return f.Redirect.StatusCode
 		case router.FilterCORS:
-			get := func(name string) string { v, _ := c.editor.f.Lookup(name); return v }
+			get := func(name string) string { v, _ := c.outReq.Fields.Lookup(name); return v }
 			if m := corsPreflight(f.CORS, c.req.Method, get); m != nil {
 				c.writeFilterAnswer(http.StatusOK, st, func(h *h1.Fields) { m.ApplyTo(h) })
 				return http.StatusOK
@@ -294,12 +292,12 @@ func (c *h1conn) runFilters(fs []router.Filter, st *filterState) int {
 			}
 		case router.FilterRewrite:
 			if f.Rewrite.Hostname != "" {
-				c.editor.host = f.Rewrite.Hostname
+				c.outReq.Host = f.Rewrite.Hostname
 			}
 			if p, ok := f.Rewrite.Path(st.path); ok {
 				var u url.URL
 				setEscapedPath(&u, p) // the same escaping as the net/http path
-				c.editor.path = u.EscapedPath()
+				c.outReq.Path = u.EscapedPath()
 			}
 		}
 	}
@@ -307,25 +305,10 @@ func (c *h1conn) runFilters(fs []router.Filter, st *filterState) int {
 }
 
 // writeRequest puts the outbound request head, and as much of the body as
-// is already buffered, in the exchange's Head. It returns the body bytes still to be
-// read from the client.
+// is already buffered, in the exchange's Head. It returns the body bytes
+// still to be read from the client.
 func (c *h1conn) writeRequest() int64 {
-	rq := &c.req
-	b := c.x.Head[:0]
-	b = append(b, rq.Method...)
-	b = append(b, ' ')
-	b = append(b, c.editor.path...)
-	if rq.Query != "" || strings.HasSuffix(rq.URI, "?") {
-		b = append(b, '?')
-		b = append(b, rq.Query...)
-	}
-	b = append(b, " HTTP/1.1\r\nHost: "...)
-	b = append(b, c.editor.host...)
-	b = append(b, "\r\n"...)
-	for _, h := range c.outReq {
-		b = h1.AppendField(b, h.Name, h.Value)
-	}
-	b = append(b, "\r\n"...)
+	b := c.outReq.AppendHead(c.x.Head[:0])
 	n := min(c.bodyLeft, int64(c.in.W-c.in.R))
 	b = append(b, c.in.Buf[c.in.R:c.in.R+int(n)]...)
 	c.in.R += int(n)
@@ -366,7 +349,7 @@ func (c *h1conn) forward(b *router.Backend, addr string, deadline time.Time, st 
 	start, sid := beginAttempt(st)
 	if st.trace.sampled {
 		c.tpBuf = appendTraceparent(c.tpBuf[:0], st.trace.traceID, sid)
-		c.outReq = append(c.outReq, h1.Field{Name: "Traceparent", Value: unsafe.String(unsafe.SliceData(c.tpBuf), len(c.tpBuf))})
+		c.outReq.Fields = append(c.outReq.Fields, h1.Field{Name: "Traceparent", Value: unsafe.String(unsafe.SliceData(c.tpBuf), len(c.tpBuf))})
 	}
 	status, n, next := c.forwardAttempt(b, addr, deadline, st)
 	if st.fail.ep != nil {

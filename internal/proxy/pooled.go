@@ -7,7 +7,6 @@ import (
 	"net/http"
 	"os"
 	"slices"
-	"strconv"
 	"strings"
 	"sync"
 	"time"
@@ -74,7 +73,10 @@ func outboundHost(out *http.Request) string {
 // pooledState is the per-request scratch of forwardPooled, pooled so the
 // request head and field lists are not allocated per request.
 type pooledState struct {
-	keys []string
+	// keys and fields are the request's header map, sorted, as the
+	// outbound request's fields.
+	keys   []string
+	fields h1.Fields
 	// x is the request's backend exchange; its Head holds the request head.
 	x upstream.Exchange
 	// body reads the client's request body, rest streams a large one to
@@ -205,7 +207,9 @@ func (f *forwarder) putPooledState(ps *pooledState, quiet bool) {
 	if cap(x.Head) > h1.MaxKeptHead {
 		x.Head = nil
 	}
-	// The fields view the last response's head: let it go.
+	// The fields view the last request's header and response's head: let
+	// them go.
+	clear(ps.fields)
 	x.Scratch = nil
 	clear(x.Resp.Fields)
 	x.Resp.Fields, x.Resp.Reason = x.Resp.Fields[:0], ""
@@ -217,37 +221,24 @@ func (f *forwarder) putPooledState(ps *pooledState, quiet bool) {
 // the length of the body still to be streamed from in (0 when none is
 // left).
 func writePooledHead(ps *pooledState, out *http.Request, in io.Reader) (int64, error) {
-	b := ps.x.Head[:0]
-	b = append(b, out.Method...)
-	b = append(b, ' ')
-	b = append(b, out.URL.RequestURI()...)
-	b = append(b, " HTTP/1.1\r\nHost: "...)
-	b = append(b, outboundHost(out)...)
-	b = append(b, "\r\n"...)
 	ps.keys = ps.keys[:0]
 	for k := range out.Header {
-		switch k {
-		case "Host", "Content-Length", "Transfer-Encoding", "Trailer":
-			continue // written from out's fields, as the Transport does
-		}
 		ps.keys = append(ps.keys, k)
 	}
 	slices.Sort(ps.keys) // a stable order, as the Transport writes
+	fields := ps.fields[:0]
 	for _, k := range ps.keys {
 		for _, v := range out.Header[k] {
 			if k == "User-Agent" && v == "" {
 				continue // an empty User-Agent means none
 			}
-			b = h1.AppendField(b, k, v)
+			fields = append(fields, h1.Field{Name: k, Value: v})
 		}
 	}
+	ps.fields = fields
+	req := upstream.Request{Method: out.Method, Path: out.URL.RequestURI(), Host: outboundHost(out), Fields: fields, ContentLength: out.ContentLength}
+	b := req.AppendHead(ps.x.Head[:0])
 	n := out.ContentLength
-	if n > 0 || out.Method == http.MethodPost || out.Method == http.MethodPut || out.Method == http.MethodPatch {
-		b = append(b, "Content-Length: "...)
-		b = strconv.AppendInt(b, n, 10)
-		b = append(b, "\r\n"...)
-	}
-	b = append(b, "\r\n"...)
 	var rest int64
 	if n > 0 {
 		if n <= maxInlineBody {
