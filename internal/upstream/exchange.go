@@ -145,7 +145,7 @@ func (x *Exchange) retryable(err error) bool {
 // send writes the request on uc and reads the final response head.
 func (x *Exchange) send(uc *Conn, now time.Time) error {
 	uc.Reset()
-	uc.BoundExchange(x.ResponseTimeout, x.IdleTimeout, x.Deadline, now, x.Check)
+	uc.boundExchange(x.ResponseTimeout, x.IdleTimeout, x.Deadline, now, x.Check)
 	x.use(uc)
 	if _, err := uc.Sock.Write(x.Head); err != nil {
 		return x.failed(err, ErrSendTimeout)
@@ -163,7 +163,7 @@ func (x *Exchange) send(uc *Conn, now time.Time) error {
 			err = x.failed(x.backendErr, ErrSendTimeout)
 			// A backend that stopped taking the body may have answered
 			// (413, 401) and closed; not one that stalled.
-			if errors.Is(err, os.ErrDeadlineExceeded) || errors.Is(err, ErrInterrupted) || !uc.EarlyAnswer(x.HeadRequest, &x.Scratch, &x.Resp) {
+			if errors.Is(err, os.ErrDeadlineExceeded) || errors.Is(err, ErrInterrupted) || !uc.earlyAnswer(x.HeadRequest, &x.Scratch, &x.Resp) {
 				return err
 			}
 			x.Early = true
@@ -211,7 +211,7 @@ func (w sendWriter) Write(p []byte) (int, error) {
 func (x *Exchange) use(uc *Conn) {
 	x.cur.Store(uc)
 	if x.interrupted.Load() {
-		uc.Interrupt()
+		uc.interrupt()
 	}
 }
 
@@ -222,7 +222,7 @@ func (x *Exchange) use(uc *Conn) {
 func (x *Exchange) Interrupt() {
 	x.interrupted.Store(true)
 	if uc := x.cur.Load(); uc != nil {
-		uc.Interrupt()
+		uc.interrupt()
 	}
 }
 
@@ -231,7 +231,7 @@ func (x *Exchange) Interrupted() bool { return x.interrupted.Load() }
 
 // Relay bounds the waits for the response body on Conn: each by
 // IdleTimeout, all of them by the Deadline. Check keeps running.
-func (x *Exchange) Relay() { x.Conn.BoundRelay(x.IdleTimeout, x.Deadline) }
+func (x *Exchange) Relay() { x.Conn.boundRelay(x.IdleTimeout, x.Deadline) }
 
 // Finish ends the exchange after its response body was relayed: Conn
 // goes back to the pool when the body was read completely (complete) and
