@@ -38,19 +38,16 @@ type h1conn struct {
 	served   atomic.Bool
 	clientIP string
 
-	req h1.RequestHead
-	// outReq is the request sent to the backend, built from req
-	// (buildOutbound) and edited by filters (reqEditor).
-	outReq  upstream.Request
+	req     h1.RequestHead
 	outResp h1.Fields // the response fields sent to the client
 	// reqHeadBuf holds the current request head, which req views (see
 	// bufConn.head).
 	reqHeadBuf []byte
-	// x is the backend exchange: the outbound request head (and buffered
-	// body) in x.Head, the response head in x.Resp, which views
-	// x.Scratch; reqBody streams the rest of the request body to it.
-	x       upstream.Exchange
-	reqBody h1body
+	// fx is the outbound request and its backend exchange while a
+	// request is forwarded, nil otherwise (h1exchange).
+	fx *h1exchange
+	// goneFn is clientGone, bound once: the check a backend's waits run.
+	goneFn func() error
 	// bodyLeft is the request body not read from the client yet.
 	bodyLeft int64
 	// now is when the current request's head was read; it dates the
@@ -84,8 +81,7 @@ func newH1Conn(s *Server, sock *socket, nc net.Conn) *h1conn {
 	c.takeBuffers()
 	// Every wait for the client to take more of a response is bounded.
 	sio.BoundWrites(s.opts.ClientSendTimeout, time.Time{})
-	c.x.Check = c.clientGone // bound once: the check a backend's waits run
-	c.reqBody.c = c
+	c.goneFn = c.clientGone
 	c.clientIP = clientIP(nc.RemoteAddr().String())
 	c.connNo = s.ids.conn()
 	c.idle.Store(true)

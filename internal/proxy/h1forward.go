@@ -118,6 +118,8 @@ func (c *h1conn) unread(headLen int) { c.in.R -= headLen }
 // status 0 means nothing was answered (the client went away).
 func (c *h1conn) routeMatched(lc *listenerConfig, rt *router.Route, rreq *router.Request, ex *exchange, start time.Time) (status int, bytes int64, next connNext) {
 	rq := &c.req
+	c.takeExchange()
+	defer c.putExchange()
 	c.buildOutbound(lc.scheme, ex)
 	st := filterState{scheme: lc.scheme, path: rq.Path, query: rq.Query, host: rq.Host, trace: ex.trace, requestID: ex.requestID}
 	defer ex.takeUpstream(&st)
@@ -160,6 +162,49 @@ func (c *h1conn) routeMatched(lc *listenerConfig, rt *router.Route, rreq *router
 	return c.forward(b, ep.Addr, deadline, &st)
 }
 
+// h1exchange is the engine's forwarding state of one request: the
+// outbound request and the backend exchange, with their buffers and field
+// lists. A connection takes one from a shared pool when a request reaches
+// a route and gives it back when the response is relayed, so an idle
+// keep-alive connection holds none of it (BenchmarkIdleConnMemory).
+type h1exchange struct {
+	// req is the request sent to the backend, built from the client's
+	// (buildOutbound) and edited by filters (reqEditor).
+	req upstream.Request
+	// x is the backend exchange: req's head (and buffered body) in
+	// x.Head, the response head in x.Resp, which views x.Scratch.
+	x upstream.Exchange
+}
+
+func newH1Exchange() any { return new(h1exchange) }
+
+// takeExchange gives the connection forwarding state for its request.
+func (c *h1conn) takeExchange() {
+	fx := c.s.fwd.h1Exchanges.Get().(*h1exchange)
+	fx.x.Check = c.goneFn
+	c.fx = fx
+}
+
+// putExchange gives the forwarding state back, less what views this
+// connection's buffers and what a large message grew.
+func (c *h1conn) putExchange() {
+	fx := c.fx
+	c.fx = nil
+	clear(fx.req.Fields)
+	fx.req = upstream.Request{Fields: fx.req.Fields[:0]}
+	x := &fx.x
+	clear(x.Resp.Fields)
+	x.Resp.Fields, x.Resp.Reason = x.Resp.Fields[:0], ""
+	x.Check, x.Body = nil, nil
+	if cap(x.Head) > h1.MaxKeptHead {
+		x.Head = nil
+	}
+	if cap(x.Scratch) > h1.MaxKeptHead {
+		x.Scratch = nil
+	}
+	c.s.fwd.h1Exchanges.Put(fx)
+}
+
 func hasMirror(fs []router.Filter) bool {
 	for i := range fs {
 		if fs[i].Kind == router.FilterMirror {
@@ -169,14 +214,14 @@ func hasMirror(fs []router.Filter) bool {
 	return false
 }
 
-// buildOutbound makes c.outReq from c.req: its fields less the
+// buildOutbound makes c.fx.req from c.req: its fields less the
 // hop-by-hop ones (RFC 9110 7.6.1) and with X-Forwarded-* and a made
 // X-Request-Id set, exactly as newOutbound does for the net/http path. A
 // sampled request's traceparent is left out here: forward adds the
 // attempt's. Filters run after.
 func (c *h1conn) buildOutbound(scheme string, ex *exchange) {
 	rq := &c.req
-	out := c.outReq.Fields[:0]
+	out := c.fx.req.Fields[:0]
 	conn := rq.ConnNames
 	xff, wantTrailers := "", false
 	for _, h := range rq.Fields {
@@ -214,7 +259,7 @@ func (c *h1conn) buildOutbound(scheme string, ex *exchange) {
 	if ex.newID {
 		out = append(out, h1.Field{Name: "X-Request-Id", Value: ex.requestID})
 	}
-	c.outReq = upstream.Request{
+	c.fx.req = upstream.Request{
 		Method: rq.Method, Path: rq.Path, Query: rq.Query, ForceQuery: rq.Query == "" && strings.HasSuffix(rq.URI, "?"),
 		Host: rq.Host, Fields: out, ContentLength: rq.ContentLength,
 	}
@@ -273,7 +318,7 @@ func (c *h1conn) runFilters(fs []router.Filter, st *filterState) int {
 		f := &fs[i]
 		switch f.Kind {
 		case router.FilterRequestHeaders:
-			f.Headers.ApplyTo((*reqEditor)(&c.outReq))
+			f.Headers.ApplyTo((*reqEditor)(&c.fx.req))
 		case router.FilterResponseHeaders:
 			st.respMods = append(st.respMods, f.Headers)
 		case router.FilterRedirect:
@@ -282,7 +327,7 @@ func (c *h1conn) runFilters(fs []router.Filter, st *filterState) int {
 			})
 			return f.Redirect.StatusCode
 		case router.FilterCORS:
-			get := func(name string) string { v, _ := c.outReq.Fields.Lookup(name); return v }
+			get := func(name string) string { v, _ := c.fx.req.Fields.Lookup(name); return v }
 			if m := corsPreflight(f.CORS, c.req.Method, get); m != nil {
 				c.writeFilterAnswer(http.StatusOK, st, func(h *h1.Fields) { m.ApplyTo(h) })
 				return http.StatusOK
@@ -292,12 +337,12 @@ func (c *h1conn) runFilters(fs []router.Filter, st *filterState) int {
 			}
 		case router.FilterRewrite:
 			if f.Rewrite.Hostname != "" {
-				c.outReq.Host = f.Rewrite.Hostname
+				c.fx.req.Host = f.Rewrite.Hostname
 			}
 			if p, ok := f.Rewrite.Path(st.path); ok {
 				var u url.URL
 				setEscapedPath(&u, p) // the same escaping as the net/http path
-				c.outReq.Path = u.EscapedPath()
+				c.fx.req.Path = u.EscapedPath()
 			}
 		}
 	}
@@ -308,12 +353,12 @@ func (c *h1conn) runFilters(fs []router.Filter, st *filterState) int {
 // is already buffered, in the exchange's Head. It returns the body bytes
 // still to be read from the client.
 func (c *h1conn) writeRequest() int64 {
-	b := c.outReq.AppendHead(c.x.Head[:0])
+	b := c.fx.req.AppendHead(c.fx.x.Head[:0])
 	n := min(c.bodyLeft, int64(c.in.W-c.in.R))
 	b = append(b, c.in.Buf[c.in.R:c.in.R+int(n)]...)
 	c.in.R += int(n)
 	c.bodyLeft -= n
-	c.x.Head = b
+	c.fx.x.Head = b
 	return c.bodyLeft
 }
 
@@ -349,7 +394,7 @@ func (c *h1conn) forward(b *router.Backend, addr string, deadline time.Time, st 
 	start, sid := beginAttempt(st)
 	if st.trace.sampled {
 		c.tpBuf = appendTraceparent(c.tpBuf[:0], st.trace.traceID, sid)
-		c.outReq.Fields = append(c.outReq.Fields, h1.Field{Name: "Traceparent", Value: unsafe.String(unsafe.SliceData(c.tpBuf), len(c.tpBuf))})
+		c.fx.req.Fields = append(c.fx.req.Fields, h1.Field{Name: "Traceparent", Value: unsafe.String(unsafe.SliceData(c.tpBuf), len(c.tpBuf))})
 	}
 	status, n, next := c.forwardAttempt(b, addr, deadline, st)
 	if st.fail.ep != nil {
@@ -365,7 +410,7 @@ func (c *h1conn) forward(b *router.Backend, addr string, deadline time.Time, st 
 // repeat once on a new connection when a reused one turns out closed.
 func (c *h1conn) forwardAttempt(b *router.Backend, addr string, deadline time.Time, st *filterState) (int, int64, connNext) {
 	rq := &c.req
-	x := &c.x
+	x := &c.fx.x
 	remaining := c.writeRequest()
 	keyed := hasIdempotencyKey(&rq.Fields)
 	x.HeadRequest = rq.Method == http.MethodHead
@@ -373,7 +418,7 @@ func (c *h1conn) forwardAttempt(b *router.Backend, addr string, deadline time.Ti
 	x.ResponseTimeout, x.IdleTimeout, x.Deadline = c.s.opts.BackendResponseTimeout, c.s.opts.BackendIdleTimeout, deadline
 	x.Body = nil
 	if remaining > 0 {
-		x.Body = &c.reqBody
+		x.Body = (*h1body)(c)
 	}
 	for {
 		err := x.Do(c.s.fwd.pool, addr, c.now)
@@ -429,11 +474,11 @@ type clientError = upstream.ClientError
 // streamed from the client to the backend through the client's read
 // buffer, each wait for the client bounded by ClientBodyTimeout (and the
 // exchange's deadline).
-type h1body struct{ c *h1conn }
+type h1body h1conn
 
 func (b *h1body) WriteTo(w io.Writer) (int64, error) {
-	c := b.c
-	c.boundBodyReads(c.x.Deadline)
+	c := (*h1conn)(b)
+	c.boundBodyReads(c.fx.x.Deadline)
 	defer c.unboundReads()
 	sent := int64(0)
 	for c.bodyLeft > 0 {
@@ -491,7 +536,7 @@ func (c *h1conn) upstreamFailed(b *router.Backend, deadline time.Time, err error
 // relayResponse writes the exchange's response head and relays the body,
 // then ends the exchange (its connection pooled if it can serve again).
 func (c *h1conn) relayResponse(deadline time.Time, st *filterState) (int, int64, connNext) {
-	rs := &c.x.Resp
+	rs := &c.fx.x.Resp
 	out := c.outResp[:0]
 	conn := rs.ConnNames
 	framed := rs.Framing != h1.BodyNone
@@ -528,9 +573,9 @@ func (c *h1conn) relayResponse(deadline time.Time, st *filterState) (int, int64,
 	}
 	c.endHead(hasDate)
 
-	c.x.Relay()
-	n, err := c.relayBody(c.x.Conn)
-	c.x.Finish(c.s.fwd.pool, err == nil, c.now)
+	c.fx.x.Relay()
+	n, err := c.relayBody(c.fx.x.Conn)
+	c.fx.x.Finish(c.s.fwd.pool, err == nil, c.now)
 	if err != nil {
 		// A truncated body: close both ends so the client cannot take it
 		// for a complete one.
@@ -539,14 +584,14 @@ func (c *h1conn) relayResponse(deadline time.Time, st *filterState) (int, int64,
 	return rs.Status, n, connKeep
 }
 
-// relayBody copies the response body to the client as c.x.Resp frames it,
+// relayBody copies the response body to the client as c.fx.x.Resp frames it,
 // flushing the client writer before each blocking read from the backend.
 // It returns the body bytes relayed.
 func (c *h1conn) relayBody(uc *upstream.Conn) (int64, error) {
 	flush := c.out.Flush
-	switch c.x.Resp.Framing {
+	switch c.fx.x.Resp.Framing {
 	case h1.BodyLength:
-		return c.relayN(uc, c.x.Resp.ContentLength, flush)
+		return c.relayN(uc, c.fx.x.Resp.ContentLength, flush)
 	case h1.BodyChunked:
 		return c.relayChunked(uc, flush)
 	case h1.BodyToEOF:
