@@ -246,8 +246,8 @@ func TestEndpointDown(t *testing.T) {
 		{io.EOF, false, false},
 		{os.ErrDeadlineExceeded, true, false},
 		{h1.ErrBadResponse, true, false},
-		{clientError{io.EOF}, false, false},
-		{clientError{io.ErrUnexpectedEOF}, true, false},
+		{clientError{Err: io.EOF}, false, false},
+		{clientError{Err: io.ErrUnexpectedEOF}, true, false},
 	}
 	for _, tt := range tests {
 		if got := endpointDown(tt.err, tt.silent); got != tt.want {

@@ -35,8 +35,10 @@ type forwarder struct {
 	// connBufs holds the HTTP/1.1 engine's per-connection read and write
 	// buffers, which an idle keep-alive connection gives back (h1idle.go).
 	connBufs sync.Pool
-	// pooledStates holds forwardPooled's per-request scratch.
+	// pooledStates holds forwardPooled's per-request scratch,
+	// h1Exchanges the HTTP/1.1 engine's (h1exchange).
 	pooledStates sync.Pool
+	h1Exchanges  sync.Pool
 	metrics      *metrics
 	// tracer receives the client spans of sampled requests; nil when
 	// tracing is off.
@@ -93,6 +95,7 @@ func newForwarder(o Options, m *metrics, logger *slog.Logger) *forwarder {
 	f.relayBufs.New = h1.NewRelayBuffer
 	f.connBufs.New = newConnBuffer
 	f.pooledStates.New = newPooledState
+	f.h1Exchanges.New = newH1Exchange
 	return f
 }
 

@@ -16,6 +16,7 @@ import (
 	"golang.org/x/net/http2"
 
 	"github.com/false-systems/rauta/internal/h1"
+	"github.com/false-systems/rauta/internal/upstream"
 )
 
 // h1conn is one client connection served by the HTTP/1.1 engine: one
@@ -38,14 +39,15 @@ type h1conn struct {
 	clientIP string
 
 	req     h1.RequestHead
-	outReq  h1.Fields // the request fields sent to the backend
-	resp    h1.ResponseHead
 	outResp h1.Fields // the response fields sent to the client
-	// reqHeadBuf and respHeadBuf hold the current request and response
-	// heads, which req and resp view (see bufConn.head).
-	reqHeadBuf, respHeadBuf []byte
-	reqBuf                  []byte // the outbound request head (and buffered body)
-	editor                  reqEditor
+	// reqHeadBuf holds the current request head, which req views (see
+	// bufConn.head).
+	reqHeadBuf []byte
+	// fx is the outbound request and its backend exchange while a
+	// request is forwarded, nil otherwise (h1exchange).
+	fx *h1exchange
+	// goneFn is clientGone, bound once: the check a backend's waits run.
+	goneFn func() error
 	// bodyLeft is the request body not read from the client yet.
 	bodyLeft int64
 	// now is when the current request's head was read; it dates the
@@ -57,8 +59,6 @@ type h1conn struct {
 	// linger: the connection ends with a lingering close, the client may
 	// still be sending (a refused head, an unread body).
 	linger bool
-	// goneFn is clientGone, bound once: the check a backend's waits run.
-	goneFn func() error
 	// connNo and reqNo number request IDs the engine makes; idBuf and
 	// tpBuf hold the current request's made X-Request-Id and outbound
 	// traceparent, which strings view (no allocation per request).
@@ -298,7 +298,7 @@ func (c *h1conn) unboundReads() { c.in.Sock.UnboundReads() }
 
 // errClientGone: the client closed or reset its connection while its
 // backend was being waited on.
-var errClientGone = errors.New("client closed the connection")
+var errClientGone = upstream.ErrClientGone
 
 // clientGone is the check a backend's waits run (waitBound.check): a peek
 // at the client's socket, which finds EOF or an error once the client has
@@ -309,7 +309,7 @@ func (c *h1conn) clientGone() error {
 	if errno == syscall.EAGAIN || n > 0 {
 		return nil
 	}
-	return clientError{errClientGone}
+	return clientError{Err: errClientGone}
 }
 
 // errNotForEngine: the bytes read so far are for net/http to judge.

@@ -118,10 +118,11 @@ func (c *h1conn) unread(headLen int) { c.in.R -= headLen }
 // status 0 means nothing was answered (the client went away).
 func (c *h1conn) routeMatched(lc *listenerConfig, rt *router.Route, rreq *router.Request, ex *exchange, start time.Time) (status int, bytes int64, next connNext) {
 	rq := &c.req
+	c.takeExchange()
+	defer c.putExchange()
 	c.buildOutbound(lc.scheme, ex)
 	st := filterState{scheme: lc.scheme, path: rq.Path, query: rq.Query, host: rq.Host, trace: ex.trace, requestID: ex.requestID}
 	defer ex.takeUpstream(&st)
-	c.editor = reqEditor{f: &c.outReq, host: rq.Host, path: rq.Path}
 	if code := c.runFilters(rt.Filters, &st); code != 0 {
 		return code, 0, connKeep
 	}
@@ -161,6 +162,49 @@ func (c *h1conn) routeMatched(lc *listenerConfig, rt *router.Route, rreq *router
 	return c.forward(b, ep.Addr, deadline, &st)
 }
 
+// h1exchange is the engine's forwarding state of one request: the
+// outbound request and the backend exchange, with their buffers and field
+// lists. A connection takes one from a shared pool when a request reaches
+// a route and gives it back when the response is relayed, so an idle
+// keep-alive connection holds none of it (BenchmarkIdleConnMemory).
+type h1exchange struct {
+	// req is the request sent to the backend, built from the client's
+	// (buildOutbound) and edited by filters (reqEditor).
+	req upstream.Request
+	// x is the backend exchange: req's head (and buffered body) in
+	// x.Head, the response head in x.Resp, which views x.Scratch.
+	x upstream.Exchange
+}
+
+func newH1Exchange() any { return new(h1exchange) }
+
+// takeExchange gives the connection forwarding state for its request.
+func (c *h1conn) takeExchange() {
+	fx := c.s.fwd.h1Exchanges.Get().(*h1exchange)
+	fx.x.Check = c.goneFn
+	c.fx = fx
+}
+
+// putExchange gives the forwarding state back, less what views this
+// connection's buffers and what a large message grew.
+func (c *h1conn) putExchange() {
+	fx := c.fx
+	c.fx = nil
+	clear(fx.req.Fields)
+	fx.req = upstream.Request{Fields: fx.req.Fields[:0]}
+	x := &fx.x
+	clear(x.Resp.Fields)
+	x.Resp.Fields, x.Resp.Reason = x.Resp.Fields[:0], ""
+	x.Check, x.Body = nil, nil
+	if cap(x.Head) > h1.MaxKeptHead {
+		x.Head = nil
+	}
+	if cap(x.Scratch) > h1.MaxKeptHead {
+		x.Scratch = nil
+	}
+	c.s.fwd.h1Exchanges.Put(fx)
+}
+
 func hasMirror(fs []router.Filter) bool {
 	for i := range fs {
 		if fs[i].Kind == router.FilterMirror {
@@ -170,14 +214,14 @@ func hasMirror(fs []router.Filter) bool {
 	return false
 }
 
-// buildOutbound fills c.outReq with the request's fields less the
+// buildOutbound makes c.fx.req from c.req: its fields less the
 // hop-by-hop ones (RFC 9110 7.6.1) and with X-Forwarded-* and a made
 // X-Request-Id set, exactly as newOutbound does for the net/http path. A
 // sampled request's traceparent is left out here: forward adds the
 // attempt's. Filters run after.
 func (c *h1conn) buildOutbound(scheme string, ex *exchange) {
 	rq := &c.req
-	out := c.outReq[:0]
+	out := c.fx.req.Fields[:0]
 	conn := rq.ConnNames
 	xff, wantTrailers := "", false
 	for _, h := range rq.Fields {
@@ -215,26 +259,25 @@ func (c *h1conn) buildOutbound(scheme string, ex *exchange) {
 	if ex.newID {
 		out = append(out, h1.Field{Name: "X-Request-Id", Value: ex.requestID})
 	}
-	c.outReq = out
+	c.fx.req = upstream.Request{
+		Method: rq.Method, Path: rq.Path, Query: rq.Query, ForceQuery: rq.Query == "" && strings.HasSuffix(rq.URI, "?"),
+		Host: rq.Host, Fields: out, ContentLength: rq.ContentLength,
+	}
 }
 
-// reqEditor lets request header filters edit the outbound fields. Host is
-// not a field here: setting it changes the Host sent, as on the net/http
-// path, and removing it is ignored there too.
-type reqEditor struct {
-	f    *h1.Fields
-	host string
-	path string // escaped, after rewrites
-}
+// reqEditor lets request header filters edit the outbound request's
+// fields. Host is not a field here: setting it changes the Host sent, as
+// on the net/http path, and removing it is ignored there too.
+type reqEditor upstream.Request
 
 func (e *reqEditor) Set(name, value string) {
 	if len(name) == 4 && strings.EqualFold(name, "Host") {
 		if value != "" {
-			e.host = value
+			e.Host = value
 		}
 		return
 	}
-	e.f.Set(name, value)
+	e.Fields.Set(name, value)
 }
 
 func (e *reqEditor) Add(name, value string) {
@@ -242,12 +285,12 @@ func (e *reqEditor) Add(name, value string) {
 		e.Set(name, value)
 		return
 	}
-	e.f.Add(name, value)
+	e.Fields.Add(name, value)
 }
 
 func (e *reqEditor) Del(name string) {
 	if len(name) != 4 || !strings.EqualFold(name, "Host") {
-		e.f.Del(name)
+		e.Fields.Del(name)
 	}
 }
 
@@ -275,7 +318,7 @@ func (c *h1conn) runFilters(fs []router.Filter, st *filterState) int {
 		f := &fs[i]
 		switch f.Kind {
 		case router.FilterRequestHeaders:
-			f.Headers.ApplyTo(&c.editor)
+			f.Headers.ApplyTo((*reqEditor)(&c.fx.req))
 		case router.FilterResponseHeaders:
 			st.respMods = append(st.respMods, f.Headers)
 		case router.FilterRedirect:
@@ -284,7 +327,7 @@ func (c *h1conn) runFilters(fs []router.Filter, st *filterState) int {
 			})
 			return f.Redirect.StatusCode
 		case router.FilterCORS:
-			get := func(name string) string { v, _ := c.editor.f.Lookup(name); return v }
+			get := func(name string) string { v, _ := c.fx.req.Fields.Lookup(name); return v }
 			if m := corsPreflight(f.CORS, c.req.Method, get); m != nil {
 				c.writeFilterAnswer(http.StatusOK, st, func(h *h1.Fields) { m.ApplyTo(h) })
 				return http.StatusOK
@@ -294,12 +337,12 @@ func (c *h1conn) runFilters(fs []router.Filter, st *filterState) int {
 			}
 		case router.FilterRewrite:
 			if f.Rewrite.Hostname != "" {
-				c.editor.host = f.Rewrite.Hostname
+				c.fx.req.Host = f.Rewrite.Hostname
 			}
 			if p, ok := f.Rewrite.Path(st.path); ok {
 				var u url.URL
 				setEscapedPath(&u, p) // the same escaping as the net/http path
-				c.editor.path = u.EscapedPath()
+				c.fx.req.Path = u.EscapedPath()
 			}
 		}
 	}
@@ -307,30 +350,15 @@ func (c *h1conn) runFilters(fs []router.Filter, st *filterState) int {
 }
 
 // writeRequest puts the outbound request head, and as much of the body as
-// is already buffered, in c.reqBuf. It returns the body bytes still to be
-// read from the client.
+// is already buffered, in the exchange's Head. It returns the body bytes
+// still to be read from the client.
 func (c *h1conn) writeRequest() int64 {
-	rq := &c.req
-	b := c.reqBuf[:0]
-	b = append(b, rq.Method...)
-	b = append(b, ' ')
-	b = append(b, c.editor.path...)
-	if rq.Query != "" || strings.HasSuffix(rq.URI, "?") {
-		b = append(b, '?')
-		b = append(b, rq.Query...)
-	}
-	b = append(b, " HTTP/1.1\r\nHost: "...)
-	b = append(b, c.editor.host...)
-	b = append(b, "\r\n"...)
-	for _, h := range c.outReq {
-		b = h1.AppendField(b, h.Name, h.Value)
-	}
-	b = append(b, "\r\n"...)
+	b := c.fx.req.AppendHead(c.fx.x.Head[:0])
 	n := min(c.bodyLeft, int64(c.in.W-c.in.R))
 	b = append(b, c.in.Buf[c.in.R:c.in.R+int(n)]...)
 	c.in.R += int(n)
 	c.bodyLeft -= n
-	c.reqBuf = b
+	c.fx.x.Head = b
 	return c.bodyLeft
 }
 
@@ -366,7 +394,7 @@ func (c *h1conn) forward(b *router.Backend, addr string, deadline time.Time, st 
 	start, sid := beginAttempt(st)
 	if st.trace.sampled {
 		c.tpBuf = appendTraceparent(c.tpBuf[:0], st.trace.traceID, sid)
-		c.outReq = append(c.outReq, h1.Field{Name: "Traceparent", Value: unsafe.String(unsafe.SliceData(c.tpBuf), len(c.tpBuf))})
+		c.fx.req.Fields = append(c.fx.req.Fields, h1.Field{Name: "Traceparent", Value: unsafe.String(unsafe.SliceData(c.tpBuf), len(c.tpBuf))})
 	}
 	status, n, next := c.forwardAttempt(b, addr, deadline, st)
 	if st.fail.ep != nil {
@@ -376,31 +404,27 @@ func (c *h1conn) forward(b *router.Backend, addr string, deadline time.Time, st 
 	return status, n, next
 }
 
-// forwardAttempt sends the request to addr and relays the response. A
-// request whose body was not read yet and that is safe to repeat is
-// retried once on a new connection when a reused one turns out closed, as
-// net/http's Transport does.
+// forwardAttempt sends the request to addr and relays the response, over
+// one upstream.Exchange: it bounds the waits on the backend, runs the
+// client hang-up check while they last, and retries a request safe to
+// repeat once on a new connection when a reused one turns out closed.
 func (c *h1conn) forwardAttempt(b *router.Backend, addr string, deadline time.Time, st *filterState) (int, int64, connNext) {
 	rq := &c.req
+	x := &c.fx.x
 	remaining := c.writeRequest()
-	var uc *upstream.Conn
-	for attempt := 0; ; attempt++ {
-		var reused bool
-		var err error
-		uc, reused, err = c.s.fwd.pool.Get(addr, deadline, c.now)
-		if err != nil {
-			if next, ok := st.fail.next(c.s.metrics, err, true, idempotent(rq.Method, hasIdempotencyKey(&rq.Fields)), deadline); ok {
-				addr, attempt = next, -1
-				continue
-			}
-			st.up.failed(false, err, deadline)
-			return c.upstreamFailed(b, deadline, err)
-		}
-		err = c.exchange(uc, deadline, remaining)
+	keyed := hasIdempotencyKey(&rq.Fields)
+	x.HeadRequest = rq.Method == http.MethodHead
+	x.Replayable = replayable(rq.Method, rq.ContentLength != 0, keyed)
+	x.ResponseTimeout, x.IdleTimeout, x.Deadline = c.s.opts.BackendResponseTimeout, c.s.opts.BackendIdleTimeout, deadline
+	x.Body = nil
+	if remaining > 0 {
+		x.Body = (*h1body)(c)
+	}
+	for {
+		err := x.Do(c.s.fwd.pool, addr, c.now)
 		if err == nil {
 			break
 		}
-		uc.Sock.Close()
 		if errors.As(err, new(clientError)) {
 			st.up.failed(true, err, deadline)
 			if errors.Is(err, os.ErrDeadlineExceeded) {
@@ -408,20 +432,22 @@ func (c *h1conn) forwardAttempt(b *router.Backend, addr string, deadline time.Ti
 			}
 			return statusClientClosed, 0, connClose
 		}
-		if retryOnNewConn(attempt, reused, uc, remaining == 0 && replayable(rq.Method, rq.ContentLength != 0, hasIdempotencyKey(&rq.Fields)), err) {
-			continue
-		}
-		// The body is whole while none of it was read past what reqBuf holds.
-		safe := c.bodyLeft == remaining && idempotent(rq.Method, hasIdempotencyKey(&rq.Fields))
-		if next, ok := st.fail.next(c.s.metrics, err, !reused && uc.W == 0, safe, deadline); ok {
-			addr, attempt = next, -1
+		// The body is whole while none of it was read past what Head holds.
+		safe := c.bodyLeft == remaining && idempotent(rq.Method, keyed)
+		if next, ok := st.fail.next(c.s.metrics, err, x.Silent(), safe, deadline); ok {
+			addr = next
 			continue
 		}
 		st.up.failed(false, err, deadline)
 		return c.upstreamFailed(b, deadline, err)
 	}
-	st.up.status = c.resp.Status
-	status, n, next := c.relayResponse(uc, deadline, st)
+	if x.Early {
+		// The rest of the body stays unread: this response is the
+		// connection's last.
+		c.req.CloseAfter = true
+	}
+	st.up.status = x.Resp.Status
+	status, n, next := c.relayResponse(deadline, st)
 	st.up.bytes = n
 	if next == connClose {
 		st.up.reason = "backend failed mid-body"
@@ -440,71 +466,36 @@ func (c *h1conn) bodyTimedOut(deadline time.Time) (int, int64, connNext) {
 	return code, 0, connClose
 }
 
-// clientError wraps a failure to read the request body from the client.
-type clientError struct{ error }
+// clientError is a failure on the client's side of an exchange: its body
+// could not be read, or it went away.
+type clientError = upstream.ClientError
 
-func (e clientError) Unwrap() error { return e.error }
+// h1body is the rest of a Content-Length request body (Exchange.Body),
+// streamed from the client to the backend through the client's read
+// buffer, each wait for the client bounded by ClientBodyTimeout (and the
+// exchange's deadline).
+type h1body h1conn
 
-// exchange writes the request and reads the final response head into c.resp.
-// Each wait for the backend to take more of the request is bounded by
-// BackendIdleTimeout, the wait for the response head by
-// BackendResponseTimeout or, in its place, the route's deadline; all of
-// them by that deadline. While they last, the client's socket is checked
-// for a hang-up.
-func (c *h1conn) exchange(uc *upstream.Conn, deadline time.Time, remaining int64) error {
-	uc.Reset()
-	uc.BoundExchange(c.s.opts.BackendResponseTimeout, c.s.opts.BackendIdleTimeout, deadline, c.now, c.goneFn)
-	if _, err := uc.Sock.Write(c.reqBuf); err != nil {
-		return err
-	}
-	if remaining > 0 {
-		if err := c.copyBody(uc, remaining, deadline); err != nil {
-			if errors.As(err, new(clientError)) || errors.Is(err, os.ErrDeadlineExceeded) || !uc.EarlyAnswer(c.req.Method == http.MethodHead, &c.respHeadBuf, &c.resp) {
-				return err
-			}
-			// The rest of the body stays unread: this response is the
-			// connection's last.
-			c.req.CloseAfter = true
-			return nil
-		}
-	}
-	// No runtime.Gosched() before this read, although the response cannot
-	// be there yet: it saved the wasted read, but a yielding goroutine
-	// queues behind every other runnable one (the global run queue), and
-	// at 256 connections that tripled p99 (docs/performance.md, round 3).
-	// The wasted read is a raw syscall now (internal/h1/socket.go), about 1 us.
-	return uc.ReadFinalHead(c.req.Method == http.MethodHead, &c.respHeadBuf, &c.resp)
-}
-
-// copyBody streams the rest of a Content-Length request body from the
-// client to the backend through the client's read buffer, each wait for
-// the client bounded by ClientBodyTimeout (and deadline).
-func (c *h1conn) copyBody(uc *upstream.Conn, n int64, deadline time.Time) error {
-	c.boundBodyReads(deadline)
+func (b *h1body) WriteTo(w io.Writer) (int64, error) {
+	c := (*h1conn)(b)
+	c.boundBodyReads(c.fx.x.Deadline)
 	defer c.unboundReads()
-	for n > 0 {
+	sent := int64(0)
+	for c.bodyLeft > 0 {
 		if c.in.R == c.in.W {
 			if err := c.in.Fill(len(c.in.Buf)); err != nil {
-				return clientError{err}
+				return sent, err
 			}
 		}
-		k := min(n, int64(c.in.W-c.in.R))
-		if _, err := uc.Sock.Write(c.in.Buf[c.in.R : c.in.R+int(k)]); err != nil {
-			return err
+		k := min(c.bodyLeft, int64(c.in.W-c.in.R))
+		if _, err := w.Write(c.in.Buf[c.in.R : c.in.R+int(k)]); err != nil {
+			return sent, err
 		}
 		c.in.R += int(k)
 		c.bodyLeft -= k
-		n -= k
+		sent += k
 	}
-	return nil
-}
-
-// retryOnNewConn is net/http's rule for an exchange that failed: try once
-// more on a new connection when the failed one was reused (a backend may
-// have closed it while idle), nothing of a response came back, and
-// replaying the request is safe; never after a timeout.
-func retryOnNewConn(attempt int, reused bool, uc *upstream.Conn, replayable bool, err error) bool {
-	return reused && attempt == 0 && uc.W == 0 && replayable && !errors.Is(err, os.ErrDeadlineExceeded)
+	return sent, nil
 }
 
 // replayable is net/http's rule for retrying on a new connection: no body,
@@ -542,10 +533,10 @@ func (c *h1conn) upstreamFailed(b *router.Backend, deadline time.Time, err error
 	return http.StatusBadGateway, 0, connKeep
 }
 
-// relayResponse writes c.resp's head and relays the body, then pools the
-// backend connection if it can serve again.
-func (c *h1conn) relayResponse(uc *upstream.Conn, deadline time.Time, st *filterState) (int, int64, connNext) {
-	rs := &c.resp
+// relayResponse writes the exchange's response head and relays the body,
+// then ends the exchange (its connection pooled if it can serve again).
+func (c *h1conn) relayResponse(deadline time.Time, st *filterState) (int, int64, connNext) {
+	rs := &c.fx.x.Resp
 	out := c.outResp[:0]
 	conn := rs.ConnNames
 	framed := rs.Framing != h1.BodyNone
@@ -582,30 +573,25 @@ func (c *h1conn) relayResponse(uc *upstream.Conn, deadline time.Time, st *filter
 	}
 	c.endHead(hasDate)
 
-	uc.BoundRelay(c.s.opts.BackendIdleTimeout, deadline)
-	n, err := c.relayBody(uc)
+	c.fx.x.Relay()
+	n, err := c.relayBody(c.fx.x.Conn)
+	c.fx.x.Finish(c.s.fwd.pool, err == nil, c.now)
 	if err != nil {
 		// A truncated body: close both ends so the client cannot take it
 		// for a complete one.
-		uc.Sock.Close()
 		return rs.Status, n, connClose
-	}
-	if rs.CloseAfter || uc.R != uc.W {
-		uc.Sock.Close()
-	} else {
-		c.s.fwd.pool.Put(uc, c.now)
 	}
 	return rs.Status, n, connKeep
 }
 
-// relayBody copies the response body to the client as c.resp frames it,
+// relayBody copies the response body to the client as c.fx.x.Resp frames it,
 // flushing the client writer before each blocking read from the backend.
 // It returns the body bytes relayed.
 func (c *h1conn) relayBody(uc *upstream.Conn) (int64, error) {
 	flush := c.out.Flush
-	switch c.resp.Framing {
+	switch c.fx.x.Resp.Framing {
 	case h1.BodyLength:
-		return c.relayN(uc, c.resp.ContentLength, flush)
+		return c.relayN(uc, c.fx.x.Resp.ContentLength, flush)
 	case h1.BodyChunked:
 		return c.relayChunked(uc, flush)
 	case h1.BodyToEOF:

@@ -2,10 +2,15 @@ package proxy
 
 import (
 	"context"
+	"fmt"
+	"io"
 	"net/http"
 	"net/url"
 	"reflect"
+	"strings"
 	"testing"
+
+	"github.com/false-systems/rauta/internal/ir"
 )
 
 func TestNewOutboundHeaders(t *testing.T) {
@@ -90,5 +95,52 @@ func TestCopyResponseHeaderDropsHopByHop(t *testing.T) {
 	want := http.Header{"Content-Type": {"text/plain"}, "Set-Cookie": {"a=1", "b=2"}}
 	if !reflect.DeepEqual(got, want) || !reflect.DeepEqual(w.h, want) {
 		t.Errorf("got %v, want %v", got, want)
+	}
+}
+
+// A request header filter cannot change the framing of the request the
+// backend gets: Content-Length comes from the body the proxy sends, and
+// Transfer-Encoding, Trailer and Host set by a filter are not written as
+// fields, on every path (the HTTP/1.1 engine, net/http's pooled path). A
+// filter that did would let a request body be read by the backend as a
+// second request (smuggling).
+func TestFilterCannotChangeRequestFraming(t *testing.T) {
+	const smuggled = "GET /smuggled HTTP/1.1\r\nHost: x\r\n\r\n"
+	for _, f := range []struct {
+		name string
+		mod  ir.HeaderModifier
+	}{
+		{"set Content-Length", ir.HeaderModifier{Set: []ir.Header{{Name: "Content-Length", Value: "0"}}}},
+		{"remove Content-Length", ir.HeaderModifier{Remove: []string{"Content-Length"}}},
+		{"add Transfer-Encoding", ir.HeaderModifier{Add: []ir.Header{{Name: "Transfer-Encoding", Value: "chunked"}}}},
+		{"set Trailer", ir.HeaderModifier{Set: []ir.Header{{Name: "Trailer", Value: "X-T"}}}},
+	} {
+		t.Run(f.name, func(t *testing.T) {
+			be := newWireBackend(t, scripted(echoAnswer))
+			r := prefixRoute("r", "/", be.backend())
+			mod := f.mod
+			r.Filters = []ir.Filter{{RequestHeaders: &mod}}
+			p := startWireProxy(t, r)
+			for _, c := range []struct {
+				name   string
+				client *http.Client
+			}{{"HTTP/1.1 engine", newClient()}, {"HTTP/2 pooled", h2cClient()}} {
+				resp, err := c.client.Post("http://"+p.addr+"/up", "text/plain", strings.NewReader(smuggled))
+				if err != nil {
+					t.Fatalf("%s: POST: %v", c.name, err)
+				}
+				got, _ := io.ReadAll(resp.Body)
+				resp.Body.Close()
+				want := fmt.Sprintf("POST /up %d:%s", len(smuggled), smuggled)
+				if resp.StatusCode != http.StatusOK || string(got) != want {
+					t.Errorf("%s: status %d, backend read %q; want the whole body as one POST", c.name, resp.StatusCode, got)
+				}
+			}
+			for _, seen := range be.requests() {
+				if strings.Contains(seen, "GET /smuggled") && !strings.HasPrefix(seen, "POST") {
+					t.Errorf("the backend read the body as a request of its own: %q", seen)
+				}
+			}
+		})
 	}
 }

@@ -7,9 +7,8 @@ import (
 	"net/http"
 	"os"
 	"slices"
-	"strconv"
 	"strings"
-	"sync/atomic"
+	"sync"
 	"time"
 
 	"golang.org/x/net/http/httpguts"
@@ -74,43 +73,29 @@ func outboundHost(out *http.Request) string {
 // pooledState is the per-request scratch of forwardPooled, pooled so the
 // request head and field lists are not allocated per request.
 type pooledState struct {
-	head []byte
-	keys []string
-	resp h1.ResponseHead
-	// body reads the client's request body, send writes the response.
+	// keys and fields are the request's header map, sorted, as the
+	// outbound request's fields.
+	keys   []string
+	fields h1.Fields
+	// x is the request's backend exchange; its Head holds the request head.
+	x upstream.Exchange
+	// body reads the client's request body, rest streams a large one to
+	// the backend (x.Body), send writes the response.
 	body clientBody
+	rest readerBody
 	send clientSend
 
-	// The request's watch, one context.AfterFunc for its whole exchange
-	// (two were about eight allocations per request): when the request's
-	// context ends, watch interrupts cur, the backend connection in use.
-	cur   atomic.Pointer[upstream.Conn]
-	ended atomic.Bool
-	watch func() // interrupt, bound once per pooledState
+	// watch is x.Interrupt, bound once per pooledState: the request's one
+	// context.AfterFunc for its whole exchange (two were about eight
+	// allocations per request) interrupts the exchange when the request's
+	// context ends.
+	watch func()
 }
 
 func newPooledState() any {
 	ps := new(pooledState)
-	ps.watch = ps.interrupt
+	ps.watch = ps.x.Interrupt
 	return ps
-}
-
-// interrupt runs when the request's context ends.
-func (ps *pooledState) interrupt() {
-	ps.ended.Store(true)
-	if uc := ps.cur.Load(); uc != nil {
-		uc.Interrupt()
-	}
-}
-
-// use makes uc the connection the watch interrupts, and interrupts it at
-// once if the context has ended already. Either this or interrupt sees the
-// other's store, so uc cannot miss the interrupt.
-func (ps *pooledState) use(uc *upstream.Conn) {
-	ps.cur.Store(uc)
-	if ps.ended.Load() {
-		uc.Interrupt()
-	}
 }
 
 // forwardPooled sends out to addr over a pooled connection and copies the
@@ -118,7 +103,7 @@ func (ps *pooledState) use(uc *upstream.Conn) {
 // passes before the response head, 502 when the backend fails or answers
 // something malformed, an aborted response when it fails mid-body, one
 // retry on a new connection when a reused one turns out closed and the
-// request is safe to repeat.
+// request is safe to repeat (upstream.Exchange).
 func (f *forwarder) forwardPooled(w http.ResponseWriter, r, out *http.Request, b *router.Backend, addr string, timeout time.Duration, st *filterState) {
 	ctx := out.Context()
 	now := time.Now()
@@ -129,6 +114,7 @@ func (f *forwarder) forwardPooled(w http.ResponseWriter, r, out *http.Request, b
 		}
 	}
 	ps := f.pooledStates.Get().(*pooledState)
+	x := &ps.x
 	var in io.Reader
 	if out.Body != nil && out.ContentLength > 0 {
 		// Each wait for more of the body is bounded, and all of them by
@@ -136,7 +122,7 @@ func (f *forwarder) forwardPooled(w http.ResponseWriter, r, out *http.Request, b
 		ps.body.reset(out.Body, w, f.opts.ClientBodyTimeout, deadline, nil)
 		in = &ps.body
 	}
-	body, err := writePooledHead(ps, out, in)
+	rest, err := writePooledHead(ps, out, in)
 	if err != nil {
 		timedOut := ps.body.timedOut
 		f.putPooledState(ps, true)
@@ -149,28 +135,32 @@ func (f *forwarder) forwardPooled(w http.ResponseWriter, r, out *http.Request, b
 		f.pooledFailed(w, r, ctx, b, deadline, err)
 		return
 	}
+	keyed := len(out.Header["Idempotency-Key"]) > 0 || len(out.Header["X-Idempotency-Key"]) > 0
+	x.HeadRequest = out.Method == http.MethodHead
+	x.Replayable = replayable(out.Method, out.ContentLength != 0, keyed)
+	x.ResponseTimeout, x.IdleTimeout, x.Deadline = f.opts.BackendResponseTimeout, f.opts.BackendIdleTimeout, deadline
+	// A fresh scratch per request: the field strings view it and go into
+	// the ResponseWriter's header map, which net/http's HTTP/2 server
+	// reads after the handler has moved on.
+	x.Scratch = nil
+	x.Body = nil
+	if rest > 0 {
+		ps.rest = readerBody{r: in, n: rest, bufs: &f.bufs}
+		x.Body = &ps.rest
+	}
 	stop := context.AfterFunc(ctx, ps.watch)
-	var uc *upstream.Conn
-	for attempt := 0; ; attempt++ {
-		var reused bool
-		uc, reused, err = f.pool.Get(addr, deadline, now)
-		if err == nil {
-			err = f.pooledExchange(ctx, uc, ps, out, body, deadline)
-		}
+	for {
+		err = x.Do(f.pool, addr, now)
 		if err == nil {
 			break
 		}
-		if uc != nil {
-			uc.Sock.Close()
+		if errors.Is(err, upstream.ErrInterrupted) && ctx.Err() != nil {
+			err = ctx.Err() // say why: the client went away, or the deadline passed
 		}
-		keyed := len(out.Header["Idempotency-Key"]) > 0 || len(out.Header["X-Idempotency-Key"]) > 0
-		if retryOnNewConn(attempt, reused, uc, replayable(out.Method, out.ContentLength != 0, keyed), err) {
-			continue
-		}
-		// A streamed body is whole only while nothing was sent.
-		safe := idempotent(out.Method, keyed) && (body == nil || uc == nil) && ctx.Err() == nil
-		if next, ok := st.fail.next(f.metrics, err, uc == nil || (!reused && uc.W == 0), safe, deadline); ok {
-			addr, attempt = next, -1
+		// A streamed body is whole only while none of it was read.
+		safe := idempotent(out.Method, keyed) && !ps.rest.started && ctx.Err() == nil
+		if next, ok := st.fail.next(f.metrics, err, x.Silent(), safe, deadline); ok {
+			addr = next
 			continue
 		}
 		if ps.body.timedOut {
@@ -184,19 +174,15 @@ func (f *forwarder) forwardPooled(w http.ResponseWriter, r, out *http.Request, b
 		f.pooledFailed(w, r, ctx, b, deadline, err)
 		return
 	}
-	st.up.status = ps.resp.Status
+	st.up.status = x.Resp.Status
 	// The exchange ended with the response head read; the body follows,
 	// each wait on the backend bounded by BackendIdleTimeout.
-	uc.BoundRelay(f.opts.BackendIdleTimeout, deadline)
+	x.Relay()
 	ps.send.reset(w, f.opts.ClientSendTimeout)
-	keep, err := f.relayPooled(&ps.send, uc, &ps.resp, st)
-	quiet := stop() // false: the watch ran, uc may be interrupted
+	err = f.relayPooled(&ps.send, x.Conn, &x.Resp, st)
+	quiet := stop() // false: the watch ran, the connection may be interrupted
+	x.Finish(f.pool, quiet && err == nil, time.Now())
 	f.putPooledState(ps, quiet)
-	if !quiet || err != nil || !keep {
-		uc.Sock.Close()
-	} else {
-		f.pool.Put(uc, time.Now())
-	}
 	if err != nil {
 		st.up.reason = "backend failed mid-body: " + err.Error()
 		if r.Context().Err() != nil {
@@ -215,121 +201,99 @@ func (f *forwarder) putPooledState(ps *pooledState, quiet bool) {
 	if !quiet {
 		return
 	}
-	ps.cur.Store(nil)
-	ps.ended.Store(false)
-	ps.body, ps.send = clientBody{}, clientSend{}
-	if cap(ps.head) > h1.MaxKeptHead {
-		ps.head = nil
+	x := &ps.x
+	x.Reset()
+	ps.body, ps.rest, ps.send = clientBody{}, readerBody{}, clientSend{}
+	if cap(x.Head) > h1.MaxKeptHead {
+		x.Head = nil
 	}
-	// The fields view the last response's head: let it go.
-	clear(ps.resp.Fields)
-	ps.resp.Fields, ps.resp.Reason = ps.resp.Fields[:0], ""
+	// The fields view the last request's header and response's head: let
+	// them go.
+	clear(ps.fields)
+	x.Scratch = nil
+	clear(x.Resp.Fields)
+	x.Resp.Fields, x.Resp.Reason = x.Resp.Fields[:0], ""
 	f.pooledStates.Put(ps)
 }
 
-// writePooledHead puts out's request head in ps.head, with a small body
+// writePooledHead puts out's request head in ps.x.Head, with a small body
 // read from in appended so head and body leave in one write. It returns
-// the body still to be streamed (nil when none is left).
-func writePooledHead(ps *pooledState, out *http.Request, in io.Reader) (io.Reader, error) {
-	b := ps.head[:0]
-	b = append(b, out.Method...)
-	b = append(b, ' ')
-	b = append(b, out.URL.RequestURI()...)
-	b = append(b, " HTTP/1.1\r\nHost: "...)
-	b = append(b, outboundHost(out)...)
-	b = append(b, "\r\n"...)
+// the length of the body still to be streamed from in (0 when none is
+// left).
+func writePooledHead(ps *pooledState, out *http.Request, in io.Reader) (int64, error) {
 	ps.keys = ps.keys[:0]
 	for k := range out.Header {
-		switch k {
-		case "Host", "Content-Length", "Transfer-Encoding", "Trailer":
-			continue // written from out's fields, as the Transport does
-		}
 		ps.keys = append(ps.keys, k)
 	}
 	slices.Sort(ps.keys) // a stable order, as the Transport writes
+	fields := ps.fields[:0]
 	for _, k := range ps.keys {
 		for _, v := range out.Header[k] {
 			if k == "User-Agent" && v == "" {
 				continue // an empty User-Agent means none
 			}
-			b = h1.AppendField(b, k, v)
+			fields = append(fields, h1.Field{Name: k, Value: v})
 		}
 	}
+	ps.fields = fields
+	req := upstream.Request{Method: out.Method, Path: out.URL.RequestURI(), Host: outboundHost(out), Fields: fields, ContentLength: out.ContentLength}
+	b := req.AppendHead(ps.x.Head[:0])
 	n := out.ContentLength
-	if n > 0 || out.Method == http.MethodPost || out.Method == http.MethodPut || out.Method == http.MethodPatch {
-		b = append(b, "Content-Length: "...)
-		b = strconv.AppendInt(b, n, 10)
-		b = append(b, "\r\n"...)
-	}
-	b = append(b, "\r\n"...)
-	var rest io.Reader
+	var rest int64
 	if n > 0 {
 		if n <= maxInlineBody {
 			k := len(b)
 			b = slices.Grow(b, int(n))[:k+int(n)]
 			if _, err := io.ReadFull(in, b[k:]); err != nil {
-				ps.head = b[:0]
-				return nil, clientError{err}
+				ps.x.Head = b[:0]
+				return 0, clientError{Err: err}
 			}
 		} else {
-			rest = io.LimitReader(in, n)
+			rest = n
 		}
 	}
-	ps.head = b
+	ps.x.Head = b
 	return rest, nil
 }
 
 // maxInlineBody is the largest request body sent in the head's write.
 const maxInlineBody = 16 << 10
 
-// pooledExchange writes the request and reads the final response head into
-// ps.resp. A backend that takes longer than deadline, or a client that goes
-// away, ends it.
-func (f *forwarder) pooledExchange(ctx context.Context, uc *upstream.Conn, ps *pooledState, out *http.Request, body io.Reader, deadline time.Time) error {
-	uc.Reset()
-	uc.BoundExchange(f.opts.BackendResponseTimeout, f.opts.BackendIdleTimeout, deadline, time.Now(), nil)
-	ps.use(uc)
-	if _, err := uc.Sock.Write(ps.head); err != nil {
-		return err
-	}
-	// A fresh scratch per request: the field strings view it and go into
-	// the ResponseWriter's header map, which net/http's HTTP/2 server
-	// reads after the handler has moved on.
-	var scratch []byte
-	isHead := out.Method == http.MethodHead
-	if body != nil {
-		if err := f.copyRequestBody(uc, body); err != nil {
-			if errors.As(err, new(clientError)) || !uc.EarlyAnswer(isHead, &scratch, &ps.resp) {
-				return err
-			}
-			return nil
-		}
-	}
-	err := uc.ReadFinalHead(isHead, &scratch, &ps.resp)
-	if err != nil && ctx.Err() != nil {
-		return ctx.Err()
-	}
-	return err
+// readerBody streams a large request body, read from the client under
+// net/http, to the backend (Exchange.Body) through a pooled copy buffer.
+type readerBody struct {
+	r    io.Reader
+	n    int64 // the body's length
+	bufs *sync.Pool
+	// started: some of the body was read, so it cannot be sent again.
+	started bool
 }
 
-// copyRequestBody streams a large request body to the backend.
-func (f *forwarder) copyRequestBody(uc *upstream.Conn, body io.Reader) error {
-	bp := f.bufs.Get().(*[]byte)
-	defer f.bufs.Put(bp)
-	for {
-		n, rerr := body.Read(*bp)
+func (b *readerBody) WriteTo(w io.Writer) (int64, error) {
+	b.started = true
+	bp := b.bufs.Get().(*[]byte)
+	defer b.bufs.Put(bp)
+	sent := int64(0)
+	for sent < b.n {
+		p := *bp
+		if left := b.n - sent; left < int64(len(p)) {
+			p = p[:left]
+		}
+		n, rerr := b.r.Read(p)
 		if n > 0 {
-			if _, err := uc.Sock.Write((*bp)[:n]); err != nil {
-				return err
+			if _, err := w.Write(p[:n]); err != nil {
+				return sent, err
 			}
+			sent += int64(n)
 		}
 		switch {
-		case rerr == io.EOF:
-			return nil
-		case rerr != nil:
-			return clientError{rerr}
+		case rerr == io.EOF && sent < b.n:
+			return sent, io.ErrUnexpectedEOF // shorter than its Content-Length
+		case rerr != nil && rerr != io.EOF:
+			return sent, rerr
 		}
 	}
+	return sent, nil
 }
 
 // pooledFailed answers a request no response head came for, as
@@ -361,8 +325,8 @@ func (f *forwarder) pooledFailed(w http.ResponseWriter, r *http.Request, ctx con
 
 // relayPooled writes the response head in rs to w and copies the body,
 // flushing w before every wait on the backend so a streamed body is never
-// held back. keep reports a connection that can serve another request.
-func (f *forwarder) relayPooled(cs *clientSend, uc *upstream.Conn, rs *h1.ResponseHead, st *filterState) (keep bool, err error) {
+// held back.
+func (f *forwarder) relayPooled(cs *clientSend, uc *upstream.Conn, rs *h1.ResponseHead, st *filterState) (err error) {
 	w := cs.w
 	h := w.Header()
 	vals := make([]string, len(rs.Fields)) // one array for every value
@@ -396,7 +360,7 @@ func (f *forwarder) relayPooled(cs *clientSend, uc *upstream.Conn, rs *h1.Respon
 	case h1.BodyToEOF:
 		err = copyToEOF(cs, uc, flush)
 	}
-	return err == nil && !rs.CloseAfter && uc.R == uc.W, err
+	return err
 }
 
 // copyLength copies n body bytes from the backend to w.
@@ -409,7 +373,7 @@ func copyLength(w io.Writer, uc *upstream.Conn, n int64, flush func() error) err
 		}
 		k := min(n, int64(uc.W-uc.R))
 		if _, err := w.Write(uc.Buf[uc.R : uc.R+int(k)]); err != nil {
-			return clientError{err}
+			return clientError{Err: err}
 		}
 		uc.R += int(k)
 		n -= k
@@ -461,7 +425,7 @@ func copyToEOF(w io.Writer, uc *upstream.Conn, flush func() error) error {
 			}
 		}
 		if _, err := w.Write(uc.Buf[uc.R:uc.W]); err != nil {
-			return clientError{err}
+			return clientError{Err: err}
 		}
 		uc.R = uc.W
 	}

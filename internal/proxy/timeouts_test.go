@@ -554,3 +554,42 @@ func TestHTTP2BodyStallCut(t *testing.T) {
 		t.Fatalf("stalled HTTP/2 body cut after %v, want about 300ms", d)
 	}
 }
+
+// A backend that takes a request's head and then none of its body is cut
+// once a write to it waited BackendIdleTimeout: 504 (the exchange's
+// upstream.ErrSendTimeout), on the engine and on net/http's pooled path,
+// and the backend connection is closed. The 64 MiB body is more than the
+// loopback socket buffers hold.
+func TestBackendStopsTakingBody(t *testing.T) {
+	const mib = 64
+	for _, c := range []struct{ name, head string }{
+		{"engine", fmt.Sprintf("POST /x HTTP/1.1\r\nHost: a\r\nContent-Length: %d\r\n\r\n", mib<<20)},
+		{"net/http pooled", fmt.Sprintf("POST /x HTTP/1.1\nHost: a\nContent-Length: %d\n\n", mib<<20)},
+	} {
+		t.Run(c.name, func(t *testing.T) {
+			release := make(chan struct{})
+			be := newStallBackend(t, func(_ net.Conn, br *bufio.Reader) {
+				if readHead(br) {
+					<-release // reads none of the body until the client has its answer
+				}
+			})
+			p := startTimeoutProxy(t, prefixRoute("r", "/", be.backend()), Options{BackendIdleTimeout: shortTimeout})
+			send := func(conn net.Conn) {
+				go func() {
+					chunk := make([]byte, 1<<20)
+					for range mib {
+						if _, err := conn.Write(chunk); err != nil {
+							return // the proxy closed, or the test did
+						}
+					}
+				}()
+			}
+			status, _, _ := timedExchange(t, p.addr(), "POST", c.head, send)
+			close(release)
+			if status != http.StatusGatewayTimeout {
+				t.Errorf("status %d, want 504 for a backend that takes no body", status)
+			}
+			be.waitClosed(t, 1)
+		})
+	}
+}

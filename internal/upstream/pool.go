@@ -18,13 +18,13 @@ type Conn struct {
 	idleAt time.Time
 }
 
-// BoundExchange bounds the waits of a request's exchange: each wait for
+// boundExchange bounds the waits of a request's exchange: each wait for
 // the backend to take more of the request by idleTimeout, the wait for the
 // response head by responseTimeout or, when deadline (the route's, zero if
 // none) is set, by the deadline in its place; all of them by deadline. now
 // is recent. check, when set, runs while a read waits (h1.Socket.SetReadCheck):
 // the HTTP/1.1 engine's notices a client that went away.
-func (c *Conn) BoundExchange(responseTimeout, idleTimeout time.Duration, deadline, now time.Time, check func() error) {
+func (c *Conn) boundExchange(responseTimeout, idleTimeout time.Duration, deadline, now time.Time, check func() error) {
 	c.Sock.BoundWrites(idleTimeout, deadline)
 	if deadline.IsZero() {
 		c.Sock.BoundReads(responseTimeout, deadline)
@@ -34,17 +34,17 @@ func (c *Conn) BoundExchange(responseTimeout, idleTimeout time.Duration, deadlin
 	c.Sock.SetReadCheck(check)
 }
 
-// BoundRelay bounds each wait for more of the response body by
+// boundRelay bounds each wait for more of the response body by
 // idleTimeout, and all of them by the route's deadline.
-func (c *Conn) BoundRelay(idleTimeout time.Duration, deadline time.Time) {
+func (c *Conn) boundRelay(idleTimeout time.Duration, deadline time.Time) {
 	c.Sock.BoundReads(idleTimeout, deadline)
 }
 
-// EarlyAnswer reads the response of a backend that stopped taking the
+// earlyAnswer reads the response of a backend that stopped taking the
 // request body (a write to it failed): one that answers before reading a
 // large upload (413, 401) and closes. It reports whether a final response
 // head was there; the connection is not reused after it.
-func (c *Conn) EarlyAnswer(headRequest bool, scratch *[]byte, rs *h1.ResponseHead) bool {
+func (c *Conn) earlyAnswer(headRequest bool, scratch *[]byte, rs *h1.ResponseHead) bool {
 	if c.ReadFinalHead(headRequest, scratch, rs) != nil {
 		return false
 	}
@@ -52,9 +52,9 @@ func (c *Conn) EarlyAnswer(headRequest bool, scratch *[]byte, rs *h1.ResponseHea
 	return true
 }
 
-// Interrupt ends the connection's read or write in progress, for a client
+// interrupt ends the connection's read or write in progress, for a client
 // that went away or a request timeout. The connection is not reused after.
-func (c *Conn) Interrupt() { c.Sock.Interrupt() }
+func (c *Conn) interrupt() { c.Sock.Interrupt() }
 
 // Pool keeps idle backend connections per endpoint address, last
 // used first, so a busy backend keeps a warm set and the rest age out.
