@@ -192,9 +192,11 @@ func New(opts Options, logger *slog.Logger) (*Gateway, error) {
 	}
 	g.px = px
 	adm, err := admin.New(opts.AdminAddr, g.Registry, admin.Source{
-		Ready:  g.Ready,
-		Config: func() any { return px.Active() },
-		Status: func() any { return g.status.Load() },
+		Ready:    g.Ready,
+		Config:   func() any { return px.Active() },
+		Status:   func() any { return g.status.Load() },
+		Requests: func(after uint64, limit int) any { return px.RequestTimings(after, limit) },
+		Request:  func(id string) (any, bool) { return px.RequestTiming(id) },
 	}, logger)
 	if err != nil {
 		return nil, fmt.Errorf("admin listener %s: %w", opts.AdminAddr, err)
