@@ -8,7 +8,11 @@
 // goroutine and Poller fetches the records.
 package join
 
-import "net/netip"
+import (
+	"net/netip"
+
+	"github.com/false-systems/rauta/internal/observe/httpparse"
+)
 
 // Record is the gateway's timing record of one request, as its admin port
 // serves it (internal/proxy, reqtimings.go). Times are CLOCK_MONOTONIC
@@ -44,24 +48,9 @@ type Leg struct {
 	Status int
 }
 
-// HashID hashes a request ID (64-bit FNV-1a; never 0). The observer keeps
-// hashes, not IDs: no allocation per exchange, and with the time window
-// and the endpoint address a collision cannot pick a wrong leg in
-// practice (2^-64 per pair).
-func HashID(id []byte) uint64 {
-	if len(id) == 0 {
-		return 0
-	}
-	h := uint64(14695981039346656037) // FNV-1a offset basis
-	for _, c := range id {
-		h ^= uint64(c)
-		h *= 1099511628211
-	}
-	if h == 0 {
-		return 1
-	}
-	return h
-}
+// HashID is httpparse.HashRequestID, the hash the observer keeps of
+// each request's X-Request-Id.
+func HashID(id []byte) uint64 { return httpparse.HashRequestID(id) }
 
 // Breakdown is one request's time split in three, each from one clock:
 // the parts add up to Total exactly.

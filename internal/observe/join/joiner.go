@@ -14,11 +14,9 @@ import (
 type Config struct {
 	// MaxLegs bounds the legs kept per index generation (two are kept).
 	MaxLegs int
-	// LegTTL is the index's rotation period: a leg is kept one to two of
-	// them.
-	LegTTL time.Duration
 	// MaxAge is how long after its end a gateway record waits for its
-	// legs before it is counted as not joined.
+	// legs before it is counted as not joined; it is also the index's
+	// rotation period, so a leg is kept one to two MaxAge.
 	MaxAge time.Duration
 	// MaxPending bounds the records waiting for their legs.
 	MaxPending int
@@ -33,7 +31,7 @@ type Config struct {
 
 // DefaultConfig is what rauta observe starts with.
 func DefaultConfig() Config {
-	return Config{MaxLegs: 65536, LegTTL: 5 * time.Second, MaxAge: 5 * time.Second,
+	return Config{MaxLegs: 65536, MaxAge: 5 * time.Second,
 		MaxPending: 16384, MaxResults: 4096, MaxListeners: 256, MaxGateways: 64}
 }
 
@@ -108,7 +106,7 @@ func (j *Joiner) AddLeg(l Leg) {
 // Tick takes the records that arrived, joins what it can and expires what
 // waited MaxAge; now is CLOCK_MONOTONIC.
 func (j *Joiner) Tick(now uint64) {
-	if now-j.rotated >= uint64(j.cfg.LegTTL) {
+	if now-j.rotated >= uint64(j.cfg.MaxAge) {
 		j.idx.Rotate()
 		j.rotated = now
 	}
