@@ -124,3 +124,36 @@ func TestRequestTimingsRing(t *testing.T) {
 		t.Fatal("negative size: want off")
 	}
 }
+
+// BenchmarkRequestTimingsPut: the ring write alone, from every P at once
+// (the request path's cost of the timing record).
+func BenchmarkRequestTimingsPut(b *testing.B) {
+	r := newRequestTimings(0)
+	now := time.Now()
+	ex := exchange{requestID: "5f0c2a9e41d07b3c-1a-3", upstream: "10.0.0.1:8080",
+		client: netip.MustParseAddrPort("10.0.0.2:40000"), local: netip.MustParseAddrPort("10.0.0.1:80")}
+	b.ReportAllocs()
+	b.RunParallel(func(pb *testing.PB) {
+		for pb.Next() {
+			r.put("default/gw", "httproute/default/web/rule/0", &ex, 200, now, now)
+		}
+	})
+}
+
+// BenchmarkEngineLoopbackTimings is BenchmarkEngineLoopback with the ring
+// on (the default) and off.
+func BenchmarkEngineLoopbackTimings(b *testing.B) {
+	for _, c := range []struct {
+		name string
+		size int
+	}{{"on", 0}, {"off", -1}} {
+		b.Run(c.name, func(b *testing.B) {
+			ec := newEngineClientWith(b, Options{RequestTimings: c.size})
+			b.ReportAllocs()
+			b.ResetTimer()
+			for range b.N {
+				ec.get(b)
+			}
+		})
+	}
+}

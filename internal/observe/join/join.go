@@ -106,6 +106,14 @@ const (
 // being joined.
 var ReasonNames = [numReasons]string{"joined", "no_client_leg", "no_upstream_leg", "ambiguous"}
 
+// Skew is how far the gateway's head read may seem to lie outside the
+// kernel's legs: the gateway ties Go's clock to CLOCK_MONOTONIC once at
+// start, within a fraction of a microsecond (internal/proxy,
+// tieClocks); the margin keeps a request whose gateway part is that
+// short from being refused. The breakdown clamps the head read into its
+// legs, so the parts stay non-negative and add up.
+const Skew = 50 * 1000 // ns
+
 // Join finds the record's client leg among client (exchanges of any
 // connection; only the record's is looked at) and its upstream leg among
 // upstream, and splits the time. It is a pure function of its inputs.
@@ -124,7 +132,7 @@ func Join(rec *Record, client, upstream []Leg) (Breakdown, Reason) {
 	n := 0
 	for i := range client {
 		l := &client[i]
-		if l.Client != rec.Client || l.Server != rec.Local || l.Start > rec.HeadMono || l.End < rec.HeadMono {
+		if l.Client != rec.Client || l.Server != rec.Local || l.Start > rec.HeadMono+Skew || l.End+Skew < rec.HeadMono {
 			continue
 		}
 		n++
@@ -136,14 +144,14 @@ func Join(rec *Record, client, upstream []Leg) (Breakdown, Reason) {
 	case n > 1:
 		return Breakdown{}, Ambiguous
 	}
-	b := Breakdown{Record: *rec, ClientStart: c.Start, ClientEnd: c.End,
-		TotalNS: int64(c.End - c.Start), KernelNS: int64(rec.HeadMono - c.Start)}
+	b := Breakdown{Record: *rec, ClientStart: c.Start, ClientEnd: c.End, TotalNS: int64(c.End - c.Start)}
+	head := min(max(rec.HeadMono, c.Start), c.End)
 	if rec.Upstream.IsValid() {
 		h := HashID([]byte(rec.RequestID))
 		var u *Leg
 		for i := range upstream {
 			l := &upstream[i]
-			if l.IDHash != h || l.Server != rec.Upstream || l.Start < rec.HeadMono || l.End > c.End || l.End < l.Start {
+			if l.IDHash != h || l.Server != rec.Upstream || l.Start+Skew < rec.HeadMono || l.Start < c.Start || l.End > c.End || l.End < l.Start {
 				continue
 			}
 			if l.Client == rec.Client && l.Server == rec.Local {
@@ -159,8 +167,10 @@ func Join(rec *Record, client, upstream []Leg) (Breakdown, Reason) {
 		}
 		b.UpstreamStart, b.UpstreamEnd = u.Start, u.End
 		b.BackendNS = int64(u.End - u.Start)
+		head = min(head, u.Start)
 	}
-	// Never negative: Start <= HeadMono <= U.Start <= U.End <= End.
+	// Never negative: C.Start <= head <= U.Start <= U.End <= C.End.
+	b.KernelNS = int64(head - c.Start)
 	b.GatewayNS = b.TotalNS - b.KernelNS - b.BackendNS
 	return b, Joined
 }

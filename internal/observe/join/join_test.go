@@ -163,3 +163,22 @@ func TestHashID(t *testing.T) {
 		t.Fatal("HashID: 0 only without an ID, distinct IDs distinct")
 	}
 }
+
+// TestJoinAbsorbsClockTieError: the gateway's head read, converted to
+// CLOCK_MONOTONIC, may seem a few microseconds after the upstream
+// request left (a pooled connection, a short gateway part); within Skew
+// the record joins, clamped, its parts non-negative and adding up. Past
+// Skew it does not.
+func TestJoinAbsorbsClockTieError(t *testing.T) {
+	client := []Leg{{Client: cli, Server: gw, Start: 0, End: 300 * ms}}
+	upstream := []Leg{up("a", gwOut, 40_000, 299*ms)}
+	r := rec("a", 40_000+Skew/2, 300*ms)
+	b, why := Join(&r, client, upstream)
+	if why != Joined || b.KernelNS != 40_000 || b.GatewayNS != int64(ms) || b.KernelNS+b.GatewayNS+b.BackendNS != b.TotalNS {
+		t.Fatalf("reason %s %+v", ReasonNames[why], b)
+	}
+	r.HeadMono = 40_000 + 2*Skew
+	if _, why := Join(&r, client, upstream); why != NoUpstreamLeg {
+		t.Fatalf("head read %d ns after the request left: %s, want no_upstream_leg", 2*Skew, ReasonNames[why])
+	}
+}
