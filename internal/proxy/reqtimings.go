@@ -10,6 +10,8 @@ import (
 	"time"
 
 	"golang.org/x/sys/unix"
+
+	"github.com/false-systems/rauta/internal/reqtiming"
 )
 
 // Request timings: a bounded ring of the last requests' timing records,
@@ -27,39 +29,6 @@ import (
 // 0: at 10k req/s the last ~0.4 s, enough for an observer polling every
 // 250 ms; about 300 bytes a slot (1.2 MiB).
 const DefaultRequestTimings = 4096
-
-// RequestTiming is one request's timing record as the admin port serves
-// it. Times are CLOCK_MONOTONIC nanoseconds, the clock of the kernel's
-// packet timestamps (bpf_ktime_get_ns); the observer's join reads the same
-// JSON names (internal/observe/join.Record).
-type RequestTiming struct {
-	Seq       uint64 `json:"seq"`
-	RequestID string `json:"request_id"`
-	TraceID   string `json:"trace_id,omitempty"`
-	Gateway   string `json:"gateway,omitempty"`
-	Route     string `json:"route,omitempty"`
-	Status    int    `json:"status"`
-	// Client is the client's address, Local the gateway's end of the
-	// client's connection.
-	Client netip.AddrPort `json:"client"`
-	Local  netip.AddrPort `json:"local"`
-	// Upstream is the endpoint that served last (invalid when the
-	// gateway answered itself).
-	Upstream netip.AddrPort `json:"upstream"`
-	// HeadMono: the head was read; EndMono: the response was written.
-	HeadMono uint64    `json:"head_mono_ns"`
-	EndMono  uint64    `json:"end_mono_ns"`
-	Start    time.Time `json:"start"`
-	Duration float64   `json:"duration_ms"`
-}
-
-// RequestTimingPage is /debug/requests's answer: records after a cursor,
-// oldest first, and the newest sequence number written (the cursor of a
-// reader that is up to date).
-type RequestTimingPage struct {
-	Next    uint64          `json:"next"`
-	Records []RequestTiming `json:"records"`
-}
 
 type timingSlot struct {
 	mu       sync.Mutex
@@ -141,17 +110,17 @@ func (r *requestTimings) put(gateway, route string, ex *exchange, status int, st
 }
 
 // read copies the slot holding seq; false when it was overwritten.
-func (r *requestTimings) read(seq uint64, out *RequestTiming) bool {
+func (r *requestTimings) read(seq uint64, out *reqtiming.Record) bool {
 	s := &r.slots[seq%uint64(len(r.slots))]
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	if s.seq != seq {
 		return false
 	}
-	*out = RequestTiming{
+	*out = reqtiming.Record{
 		Seq: seq, RequestID: string(s.id[:s.idLen]), Gateway: s.gateway, Route: s.route, Status: int(s.status),
 		Client: s.client, Local: s.local, HeadMono: s.head, EndMono: s.end, Start: s.start.UTC(),
-		Duration: float64(s.end-s.head) / 1e6,
+		DurationMS: float64(s.end-s.head) / 1e6,
 	}
 	if s.hasTrace {
 		out.TraceID = hex.EncodeToString(s.traceID[:])
@@ -161,15 +130,15 @@ func (r *requestTimings) read(seq uint64, out *RequestTiming) bool {
 }
 
 // page returns up to limit records after the cursor, oldest first.
-func (r *requestTimings) page(after uint64, limit int) RequestTimingPage {
+func (r *requestTimings) page(after uint64, limit int) reqtiming.Page {
 	newest := r.next.Load()
-	p := RequestTimingPage{Next: newest, Records: []RequestTiming{}}
+	p := reqtiming.Page{Next: newest, Records: []reqtiming.Record{}}
 	from := after + 1
 	if n := uint64(len(r.slots)); newest > n && from <= newest-n {
 		from = newest - n + 1
 	}
 	for seq := from; seq <= newest && len(p.Records) < limit; seq++ {
-		var t RequestTiming
+		var t reqtiming.Record
 		if r.read(seq, &t) {
 			p.Records = append(p.Records, t)
 		}
@@ -178,30 +147,30 @@ func (r *requestTimings) page(after uint64, limit int) RequestTimingPage {
 }
 
 // find returns the newest record of request ID id.
-func (r *requestTimings) find(id string) (RequestTiming, bool) {
+func (r *requestTimings) find(id string) (reqtiming.Record, bool) {
 	newest := r.next.Load()
 	for seq := newest; seq > 0 && newest-seq < uint64(len(r.slots)); seq-- {
-		var t RequestTiming
+		var t reqtiming.Record
 		if r.read(seq, &t) && t.RequestID == id {
 			return t, true
 		}
 	}
-	return RequestTiming{}, false
+	return reqtiming.Record{}, false
 }
 
 // RequestTimings returns up to limit timing records written after the
 // cursor after (0: the oldest held), for the admin port.
-func (s *Server) RequestTimings(after uint64, limit int) RequestTimingPage {
+func (s *Server) RequestTimings(after uint64, limit int) reqtiming.Page {
 	if s.timings == nil {
-		return RequestTimingPage{Records: []RequestTiming{}}
+		return reqtiming.Page{Records: []reqtiming.Record{}}
 	}
 	return s.timings.page(after, limit)
 }
 
 // RequestTiming returns the newest timing record of request ID id.
-func (s *Server) RequestTiming(id string) (RequestTiming, bool) {
+func (s *Server) RequestTiming(id string) (reqtiming.Record, bool) {
 	if s.timings == nil {
-		return RequestTiming{}, false
+		return reqtiming.Record{}, false
 	}
 	return s.timings.find(id)
 }

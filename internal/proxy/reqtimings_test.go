@@ -14,6 +14,7 @@ import (
 	"golang.org/x/sys/unix"
 
 	"github.com/false-systems/rauta/internal/ir"
+	"github.com/false-systems/rauta/internal/reqtiming"
 )
 
 func monoNow(t *testing.T) uint64 {
@@ -63,7 +64,7 @@ func TestRequestTimings(t *testing.T) {
 		res.Body.Close()
 		after := monoNow(t)
 		id := []string{"engine-1", "nethttp-1"}[i]
-		var rec RequestTiming
+		var rec reqtiming.Record
 		for deadline := time.Now().Add(5 * time.Second); ; time.Sleep(5 * time.Millisecond) {
 			var ok bool
 			if rec, ok = p.RequestTiming(id); ok || time.Now().After(deadline) {
@@ -82,7 +83,7 @@ func TestRequestTimings(t *testing.T) {
 		// The head is read inside the client's window; the record is
 		// written once the response went out, which can be after the
 		// client read it.
-		if !(before <= rec.HeadMono && rec.HeadMono <= after && rec.HeadMono <= rec.EndMono) {
+		if rec.HeadMono < before || rec.HeadMono > after || rec.HeadMono > rec.EndMono {
 			t.Errorf("%s: head %d (end %d) outside the client's window %d..%d", id, rec.HeadMono, rec.EndMono, before, after)
 		}
 	}

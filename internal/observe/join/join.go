@@ -12,31 +12,12 @@ import (
 	"net/netip"
 
 	"github.com/false-systems/rauta/internal/observe/httpparse"
+	"github.com/false-systems/rauta/internal/reqtiming"
 )
 
 // Record is the gateway's timing record of one request, as its admin port
-// serves it (internal/proxy, reqtimings.go). Times are CLOCK_MONOTONIC
-// nanoseconds, the clock of the kernel's bpf_ktime_get_ns, so no wall
-// clock conversion enters a comparison.
-type Record struct {
-	Seq       uint64 `json:"seq"`
-	RequestID string `json:"request_id"`
-	TraceID   string `json:"trace_id,omitempty"`
-	Gateway   string `json:"gateway,omitempty"`
-	Route     string `json:"route,omitempty"`
-	Status    int    `json:"status"`
-	// Client is the client's address, Local the gateway's end of that
-	// connection (the listener's address as the client dialled it).
-	Client netip.AddrPort `json:"client"`
-	Local  netip.AddrPort `json:"local"`
-	// Upstream is the endpoint that served last; invalid when the
-	// gateway answered itself (404, a filter's redirect).
-	Upstream netip.AddrPort `json:"upstream"`
-	// HeadMono: the gateway had read the request head; EndMono: it had
-	// written the response (the access log's end).
-	HeadMono uint64 `json:"head_mono_ns"`
-	EndMono  uint64 `json:"end_mono_ns"`
-}
+// serves it.
+type Record = reqtiming.Record
 
 // Leg is one exchange the kernel saw: the first request segment and the
 // status line crossing an observed interface.

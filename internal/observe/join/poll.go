@@ -15,15 +15,9 @@ import (
 	"time"
 
 	"github.com/vishvananda/netns"
-)
 
-// Page is what a gateway's admin port answers on /debug/requests: the
-// records after the cursor, oldest first, and the newest sequence number
-// it holds (a gateway that restarted answers a Next below the cursor).
-type Page struct {
-	Next    uint64   `json:"next"`
-	Records []Record `json:"records"`
-}
+	"github.com/false-systems/rauta/internal/reqtiming"
+)
 
 // PollOptions say where and how often to fetch records.
 type PollOptions struct {
@@ -84,7 +78,7 @@ func Poll(ctx context.Context, o PollOptions, j *Joiner, logger *slog.Logger) {
 	}
 }
 
-func fetch(ctx context.Context, c *http.Client, url string) (*Page, error) {
+func fetch(ctx context.Context, c *http.Client, url string) (*reqtiming.Page, error) {
 	req, err := http.NewRequestWithContext(ctx, http.MethodGet, url, nil)
 	if err != nil {
 		return nil, err
@@ -98,7 +92,7 @@ func fetch(ctx context.Context, c *http.Client, url string) (*Page, error) {
 		_, _ = io.Copy(io.Discard, io.LimitReader(res.Body, 4096))
 		return nil, fmt.Errorf("status %d", res.StatusCode)
 	}
-	var p Page
+	var p reqtiming.Page
 	if err := json.NewDecoder(io.LimitReader(res.Body, 64<<20)).Decode(&p); err != nil {
 		return nil, err
 	}
