@@ -15,6 +15,7 @@ import (
 	"net"
 	"net/http"
 	"net/http/pprof"
+	"strconv"
 	"time"
 
 	"github.com/prometheus/client_golang/prometheus"
@@ -31,7 +32,19 @@ type Source struct {
 	Config func() any
 	// Status returns the Gateway API status of the last translation.
 	Status func() any
+	// Requests, when set, returns the timing records written after the
+	// cursor after, at most limit (GET /debug/requests?after=&limit=);
+	// Request the newest one of a request ID (GET /debug/requests/{id}).
+	// Both hold no header value but X-Request-Id (docs/observer.md).
+	Requests func(after uint64, limit int) any
+	Request  func(id string) (any, bool)
 }
+
+// Bounds of a /debug/requests page.
+const (
+	defaultRequestsLimit = 1000
+	maxRequestsLimit     = 10000
+)
 
 // Server is the admin HTTP server.
 type Server struct {
@@ -98,6 +111,10 @@ func (s *Server) Handler() http.Handler {
 	}
 	mux.HandleFunc("GET /config_dump", s.dump(s.src.Config))
 	mux.HandleFunc("GET /status", s.dump(s.src.Status))
+	if s.src.Requests != nil && s.src.Request != nil {
+		mux.HandleFunc("GET /debug/requests", s.requests)
+		mux.HandleFunc("GET /debug/requests/{id}", s.request)
+	}
 	if s.profiling {
 		mux.HandleFunc("GET /debug/pprof/", pprof.Index) // and every named profile: heap, allocs, goroutine, ...
 		mux.HandleFunc("GET /debug/pprof/cmdline", pprof.Cmdline)
@@ -116,6 +133,47 @@ func (s *Server) dump(get func() any) http.HandlerFunc {
 		if err := enc.Encode(get()); err != nil {
 			s.logger.Error("admin: encode dump", "err", err)
 		}
+	}
+}
+
+// requests serves a page of request timing records.
+func (s *Server) requests(w http.ResponseWriter, r *http.Request) {
+	q := r.URL.Query()
+	var after uint64
+	if v := q.Get("after"); v != "" {
+		n, err := strconv.ParseUint(v, 10, 64)
+		if err != nil {
+			http.Error(w, "after: not a sequence number", http.StatusBadRequest)
+			return
+		}
+		after = n
+	}
+	limit := defaultRequestsLimit
+	if v := q.Get("limit"); v != "" {
+		n, err := strconv.Atoi(v)
+		if err != nil || n <= 0 {
+			http.Error(w, "limit: not a positive number", http.StatusBadRequest)
+			return
+		}
+		limit = min(n, maxRequestsLimit)
+	}
+	s.writeJSON(w, s.src.Requests(after, limit))
+}
+
+// request serves the newest timing record of one request ID.
+func (s *Server) request(w http.ResponseWriter, r *http.Request) {
+	v, ok := s.src.Request(r.PathValue("id"))
+	if !ok {
+		http.Error(w, "no such request id in the recent requests", http.StatusNotFound)
+		return
+	}
+	s.writeJSON(w, v)
+}
+
+func (s *Server) writeJSON(w http.ResponseWriter, v any) {
+	w.Header().Set("Content-Type", "application/json")
+	if err := json.NewEncoder(w).Encode(v); err != nil {
+		s.logger.Debug("admin: encode", "err", err)
 	}
 }
 

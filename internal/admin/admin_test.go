@@ -103,3 +103,42 @@ func TestProbes(t *testing.T) {
 		}
 	}
 }
+
+// TestRequestTimings: /debug/requests passes the cursor and a bounded
+// limit to the source, /debug/requests/{id} answers 404 for an unknown
+// ID; a probe server and a source without them serve neither.
+func TestRequestTimings(t *testing.T) {
+	var gotAfter uint64
+	var gotLimit int
+	s, err := New("127.0.0.1:0", prometheus.NewRegistry(), Source{
+		Ready: readiness(true), Config: func() any { return nil }, Status: func() any { return nil },
+		Requests: func(after uint64, limit int) any {
+			gotAfter, gotLimit = after, limit
+			return map[string]uint64{"next": 9}
+		},
+		Request: func(id string) (any, bool) { return map[string]string{"request_id": id}, id == "known" },
+	}, slog.New(slog.NewTextHandler(io.Discard, nil)))
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { s.ln.Close() })
+	h := s.Handler()
+	if code, body := get(h, "/debug/requests?after=7&limit=99999"); code != 200 || gotAfter != 7 || gotLimit != maxRequestsLimit || !strings.Contains(body, `"next":9`) {
+		t.Errorf("page: %d %q after %d limit %d", code, body, gotAfter, gotLimit)
+	}
+	if code, _ := get(h, "/debug/requests"); code != 200 || gotAfter != 0 || gotLimit != defaultRequestsLimit {
+		t.Errorf("defaults: %d after %d limit %d", code, gotAfter, gotLimit)
+	}
+	if code, _ := get(h, "/debug/requests?after=x"); code != http.StatusBadRequest {
+		t.Errorf("bad cursor: %d", code)
+	}
+	if code, body := get(h, "/debug/requests/known"); code != 200 || !strings.Contains(body, `"request_id":"known"`) {
+		t.Errorf("known id: %d %q", code, body)
+	}
+	if code, _ := get(h, "/debug/requests/other"); code != http.StatusNotFound {
+		t.Errorf("unknown id: %d", code)
+	}
+	if code, _ := get(newTestServer(t, true).Handler(), "/debug/requests"); code != http.StatusNotFound {
+		t.Errorf("without a source: %d", code)
+	}
+}

@@ -14,6 +14,7 @@ import (
 	"time"
 
 	"github.com/false-systems/rauta/internal/gateway"
+	"github.com/false-systems/rauta/internal/proxy"
 	"github.com/false-systems/rauta/internal/router"
 	"github.com/false-systems/rauta/internal/translate"
 )
@@ -46,6 +47,7 @@ func (c *Common) Register(fs *flag.FlagSet) {
 	fs.StringVar(&c.otlpEndpoint, "otlp-endpoint", "", "OTLP/HTTP base URL traces are sent to (<url>/v1/traces); empty: OTEL_EXPORTER_OTLP_TRACES_ENDPOINT (a full URL) or OTEL_EXPORTER_OTLP_ENDPOINT, and tracing is off when neither is set")
 	fs.Float64Var(&c.Opts.Tracing.SampleRatio, "trace-sample-ratio", 0.01, "share of requests without a sampled traceparent that are traced (0 to 1); a client's sampled flag is always followed")
 	fs.IntVar(&c.Opts.Tracing.QueueSize, "trace-queue-size", 2048, "spans waiting for export at most; past it spans are dropped and counted in rauta_trace_spans_dropped_total")
+	fs.IntVar(&c.Opts.RequestTimings, "request-timings", proxy.DefaultRequestTimings, "timing records of the last requests kept for the admin address's /debug/requests, which the observer joins with the kernel's view (docs/observer.md); 0 turns them off")
 	fs.StringVar(&c.LogLevel, "log-level", "info", "debug, info, warn or error")
 	fs.StringVar(&c.ControllerName, "controller-name", translate.DefaultControllerName, "serve GatewayClasses with this controllerName")
 	fs.BoolVar(&c.normalizePaths, "normalize-paths", true, "normalise request paths before routing and forward the result (RFC 3986: dot segments, %2e, escapes); off lets /api/../secret match /api")

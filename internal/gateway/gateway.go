@@ -53,6 +53,9 @@ type Options struct {
 	// Tracing configures OTLP traces (proxy.TracingOptions); off without
 	// an endpoint.
 	Tracing proxy.TracingOptions
+	// RequestTimings is how many request timing records the admin port
+	// keeps (/debug/requests); 0 turns them off.
+	RequestTimings int
 	// Version is reported by the rauta_build_info metric.
 	Version string
 	// DrainPeriod is how long Run keeps serving after its context ends,
@@ -166,6 +169,7 @@ func New(opts Options, logger *slog.Logger) (*Gateway, error) {
 		LowPortOffset:   opts.LowPortOffset,
 		AccessLog:       opts.AccessLog,
 		Tracing:         opts.Tracing,
+		RequestTimings:  requestTimings(opts.RequestTimings),
 		Registerer:      g.Registry,
 		Logger:          logger,
 		ShutdownTimeout: opts.ShutdownTimeout,
@@ -192,9 +196,11 @@ func New(opts Options, logger *slog.Logger) (*Gateway, error) {
 	}
 	g.px = px
 	adm, err := admin.New(opts.AdminAddr, g.Registry, admin.Source{
-		Ready:  g.Ready,
-		Config: func() any { return px.Active() },
-		Status: func() any { return g.status.Load() },
+		Ready:    g.Ready,
+		Config:   func() any { return px.Active() },
+		Status:   func() any { return g.status.Load() },
+		Requests: func(after uint64, limit int) any { return px.RequestTimings(after, limit) },
+		Request:  func(id string) (any, bool) { return px.RequestTiming(id) },
 	}, logger)
 	if err != nil {
 		return nil, fmt.Errorf("admin listener %s: %w", opts.AdminAddr, err)
@@ -299,3 +305,12 @@ func (g *Gateway) Ready() error {
 // Rejected counts a configuration that never reached Apply (a bad file, a
 // failed list), so that reload failures show in one metric.
 func (g *Gateway) Rejected() { g.reloadFailed.Inc() }
+
+// requestTimings maps the gateway's RequestTimings (0: off) to the
+// proxy's (negative: off).
+func requestTimings(n int) int {
+	if n <= 0 {
+		return -1
+	}
+	return n
+}

@@ -82,7 +82,7 @@ func newMeshProxy(addr string, orig originals, reg prometheus.Registerer, logger
 		ln.Close()
 		return nil, err
 	}
-	p.srv, err = proxy.New(proxy.Options{Registerer: reg, Logger: logger, Listen: p.listen})
+	p.srv, err = proxy.New(proxy.Options{Registerer: reg, Logger: logger, Listen: p.listen, RequestTimings: -1})
 	if err != nil {
 		ln.Close()
 		return nil, err

@@ -20,6 +20,7 @@ import (
 
 	"github.com/false-systems/rauta/internal/observe/capture"
 	"github.com/false-systems/rauta/internal/observe/detect"
+	"github.com/false-systems/rauta/internal/observe/join"
 )
 
 // Config is everything "rauta observe" can be told. RegisterFlags binds
@@ -82,6 +83,21 @@ type Config struct {
 	// TLS: plaintext from inside TLS libraries (tls.go).
 	TLS TLSConfig
 
+	// GatewayAdmin (RAUTA_GATEWAY_ADMIN, comma-separated) are RAUTA
+	// gateways' admin URLs whose request timing records are joined with
+	// the exchanges seen here (join.go); empty: no join.
+	GatewayAdmin []string
+	// GatewayNetns (RAUTA_GATEWAY_NETNS) is the network namespace path the
+	// admin URLs are reached from (a gateway pod's loopback); empty: the
+	// observer's own.
+	GatewayNetns string
+	// JoinPollInterval (RAUTA_JOIN_POLL_INTERVAL) is how often each
+	// gateway's records are fetched.
+	JoinPollInterval time.Duration
+	// Join bounds the join (RAUTA_JOIN_MAX_AGE, RAUTA_JOIN_MAX_LEGS,
+	// RAUTA_JOIN_RESULTS).
+	Join join.Config
+
 	// Output receives JSON lines; nil means os.Stdout. Not a flag.
 	Output io.Writer
 
@@ -126,6 +142,10 @@ func Defaults() Config {
 		// The kubelet's timeoutSeconds default.
 		Probe: detect.ProbeConfig{Timeout: time.Second},
 		TLS:   defaultTLS(),
+		// Four fetches a second: a record waits at most that long, and
+		// the legs it needs are kept seconds (join.DefaultConfig).
+		JoinPollInterval: 250 * time.Millisecond,
+		Join:             join.DefaultConfig(),
 	}
 }
 
@@ -146,6 +166,16 @@ func (c *Config) RegisterFlags(fs *flag.FlagSet) {
 		return nil
 	})
 	c.PodCIDRs = splitList(os.Getenv("RAUTA_POD_CIDR"))
+	fs.Func("gateway-admin", "comma-separated admin URLs of RAUTA gateways (http://127.0.0.1:9901) whose request timing records are joined with the exchanges seen here: rauta_gateway_request_phase_duration_seconds and /debug/requests/{id} on the metrics address (env RAUTA_GATEWAY_ADMIN)", func(s string) error {
+		c.GatewayAdmin = splitList(s)
+		return nil
+	})
+	c.GatewayAdmin = splitList(os.Getenv("RAUTA_GATEWAY_ADMIN"))
+	fs.StringVar(&c.GatewayNetns, "gateway-netns", e.str("RAUTA_GATEWAY_NETNS", ""), "network namespace path the gateway admin URLs are reached from, e.g. a gateway pod's /proc/PID/ns/net (env RAUTA_GATEWAY_NETNS)")
+	fs.DurationVar(&c.JoinPollInterval, "join-poll-interval", e.dur("RAUTA_JOIN_POLL_INTERVAL", d.JoinPollInterval), "how often each gateway's request timing records are fetched (env RAUTA_JOIN_POLL_INTERVAL)")
+	fs.DurationVar(&c.Join.MaxAge, "join-max-age", e.dur("RAUTA_JOIN_MAX_AGE", d.Join.MaxAge), "how long a gateway record waits for the exchanges it joins; also how long exchanges are kept for it, one to two times this (env RAUTA_JOIN_MAX_AGE)")
+	fs.IntVar(&c.Join.MaxLegs, "join-max-legs", e.integer("RAUTA_JOIN_MAX_LEGS", d.Join.MaxLegs), "exchanges kept for the join per generation (two are kept) (env RAUTA_JOIN_MAX_LEGS)")
+	fs.IntVar(&c.Join.MaxResults, "join-results", e.integer("RAUTA_JOIN_RESULTS", d.Join.MaxResults), "joined requests kept for lookups by request ID (env RAUTA_JOIN_RESULTS)")
 	fs.IntVar(&c.MaxInterfaces, "max-interfaces", e.integer("RAUTA_MAX_INTERFACES", d.MaxInterfaces), "most interfaces attached at once; further selected ones are logged and counted, not observed (env RAUTA_MAX_INTERFACES)")
 	fs.StringVar(&c.Netns, "netns", e.str("RAUTA_NETNS", ""), "network namespace path whose interfaces are observed (env RAUTA_NETNS)")
 	fs.StringVar(&c.Mode, "mode", e.str("RAUTA_OBSERVE_MODE", d.Mode), "hooks: tc (TCX on 6.6+, clsact before), tcx, clsact or xdp (env RAUTA_OBSERVE_MODE)")
@@ -266,6 +296,9 @@ func (c *Config) Validate() error {
 		errs = append(errs, errors.New("slow-floor, slow-interval and slow-baseline-period must be positive"))
 	}
 	errs = append(errs, c.TLS.validate()...)
+	if len(c.GatewayAdmin) > 0 && (c.JoinPollInterval <= 0 || c.Join.MaxAge <= 0 || c.Join.MaxLegs <= 0 || c.Join.MaxResults <= 0) {
+		errs = append(errs, errors.New("join-poll-interval, join-max-age, join-max-legs and join-results must be positive"))
+	}
 	return errors.Join(errs...)
 }
 

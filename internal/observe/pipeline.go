@@ -15,6 +15,7 @@ import (
 	"github.com/false-systems/rauta/internal/observe/export"
 	"github.com/false-systems/rauta/internal/observe/h2parse"
 	"github.com/false-systems/rauta/internal/observe/httpparse"
+	"github.com/false-systems/rauta/internal/observe/join"
 	"github.com/false-systems/rauta/internal/observe/pair"
 	"github.com/false-systems/rauta/internal/observe/route"
 )
@@ -51,6 +52,8 @@ type pipeline struct {
 	gone   []uint32
 	// tls feeds plaintext from TLS library probes (nil: -tls-uprobes off).
 	tls *tlsSource
+	// join joins gateways' timing records with exchanges (nil: off).
+	join *join.Joiner
 
 	// Caches bounded by cacheLimit: the service label of a server address
 	// and the template of a request-target are recomputed otherwise for
@@ -118,7 +121,8 @@ type pipelineOptions struct {
 	// ifaces are Run's attacher's counters and deleted interfaces; nil
 	// in tests.
 	ifaces *ifaceStats
-	tls    *tlsSource // nil: -tls-uprobes off
+	tls    *tlsSource   // nil: -tls-uprobes off
+	join   *join.Joiner // nil: no -gateway-admin
 }
 
 func newPipeline(ctx context.Context, o pipelineOptions) *pipeline {
@@ -139,6 +143,7 @@ func newPipeline(ctx context.Context, o pipelineOptions) *pipeline {
 		own:           o.own,
 		ifaces:        o.ifaces,
 		tls:           o.tls,
+		join:          o.join,
 	}
 	if p.resolver == nil {
 		p.resolver = enrich.None{}
@@ -300,6 +305,9 @@ func (p *pipeline) countParse(err error, malformed, truncated *uint64) {
 
 // onExchange enriches a paired exchange and runs outputs and processors.
 func (p *pipeline) onExchange(ex *pair.Exchange) {
+	if p.join != nil && ex.Outcome == pair.Complete {
+		p.join.AddLeg(join.Leg{Client: ex.Client, Server: ex.Server, Start: ex.StartNS, End: ex.EndNS, IDHash: ex.RequestIDHash, Status: ex.Status})
+	}
 	o := p.observe(ex)
 	if o == nil {
 		return
@@ -428,6 +436,9 @@ func (p *pipeline) tick(now uint64, kernel capture.KernelStats, decodeErrors uin
 	p.tlsStats()
 	p.pairer.Expire(now)
 	p.h2.Expire(now)
+	if p.join != nil {
+		p.join.Tick(now)
+	}
 	if p.ifaces != nil {
 		// Connections of deleted interfaces (pods gone) are released
 		// here: only this goroutine touches the pairer.

@@ -2,6 +2,7 @@ package observe
 
 import (
 	"context"
+	"encoding/json"
 	"errors"
 	"fmt"
 	"log/slog"
@@ -10,6 +11,7 @@ import (
 	"net/netip"
 	"os"
 	"runtime"
+	"sync"
 	"time"
 
 	"golang.org/x/sys/unix"
@@ -17,6 +19,7 @@ import (
 	"github.com/false-systems/rauta/internal/observe/capture"
 	"github.com/false-systems/rauta/internal/observe/enrich"
 	"github.com/false-systems/rauta/internal/observe/export"
+	"github.com/false-systems/rauta/internal/observe/join"
 )
 
 // tickEvery paces timeouts and counter publication.
@@ -104,6 +107,18 @@ func Run(ctx context.Context, cfg Config, logger *slog.Logger) (err error) {
 		}()
 	}
 
+	if len(cfg.GatewayAdmin) > 0 {
+		opts.join = join.New(cfg.Join, export.DurationBuckets)
+		var polls sync.WaitGroup
+		pollCtx, stopPolls := context.WithCancel(ctx)
+		defer func() { stopPolls(); polls.Wait() }()
+		for _, u := range cfg.GatewayAdmin {
+			po := join.PollOptions{URL: u, Netns: cfg.GatewayNetns, Interval: cfg.JoinPollInterval, Limit: joinPageLimit}
+			polls.Go(func() { join.Poll(pollCtx, po, opts.join, logger) })
+		}
+		logger.Info("joining gateway timing records", "gateways", cfg.GatewayAdmin, "netns", cfg.GatewayNetns)
+	}
+
 	var metricsSrv *http.Server
 	if cfg.MetricsAddr != "" && cfg.MetricsAddr != "off" {
 		opts.prom = export.NewProm(counters)
@@ -116,6 +131,10 @@ func Run(ctx context.Context, cfg Config, logger *slog.Logger) (err error) {
 		}
 		mux := http.NewServeMux()
 		mux.Handle("/metrics", opts.prom.Handler())
+		if opts.join != nil {
+			opts.prom.Registry().MustRegister(opts.join)
+			mux.HandleFunc("GET /debug/requests/{id}", joinLookup(opts.join))
+		}
 		metricsSrv = &http.Server{Handler: mux, ReadHeaderTimeout: 5 * time.Second}
 		go func() {
 			if serr := metricsSrv.Serve(ln); serr != nil && !errors.Is(serr, http.ErrServerClosed) {
@@ -267,4 +286,21 @@ func newResolver(ctx context.Context, cfg Config, logger *slog.Logger) (enrich.R
 		return nil, fmt.Errorf("observe: kubernetes enrichment: %w", err)
 	}
 	return k, nil
+}
+
+// joinPageLimit is the most timing records fetched from a gateway at once
+// (its admin port caps a page at 10,000).
+const joinPageLimit = 5000
+
+// joinLookup serves the joined breakdown of one request ID.
+func joinLookup(j *join.Joiner) http.HandlerFunc {
+	return func(w http.ResponseWriter, r *http.Request) {
+		b, ok := j.Lookup(r.PathValue("id"))
+		if !ok {
+			http.Error(w, "request id not joined (yet), or no longer among the kept results", http.StatusNotFound)
+			return
+		}
+		w.Header().Set("Content-Type", "application/json")
+		_ = json.NewEncoder(w).Encode(b)
+	}
 }

@@ -81,6 +81,7 @@ func (c *h1conn) serveRequest(headLen int) connNext {
 // fields; a request ID it makes is written into c.idBuf.
 func (c *h1conn) startExchange(ex *exchange) {
 	ex.proto = 1 // the engine serves HTTP/1.1 only
+	c.s.setConnAddrs(ex, c.nc)
 	var id, tp string
 	ids, tps := 0, 0
 	for i := range c.req.Fields {

@@ -6,6 +6,7 @@ import (
 	"math/rand/v2"
 	"net"
 	"net/http"
+	"net/netip"
 	"strings"
 	"time"
 
@@ -51,6 +52,9 @@ type exchange struct {
 	trace     traceCtx
 	// up is what the last attempt sent to a backend got.
 	up upstreamResult
+	// client and local are the client connection's addresses, for the
+	// timing record (reqtimings.go); zero when that is off.
+	client, local netip.AddrPort
 }
 
 // statusClientClosed is recorded (never sent) when the client went away
@@ -83,6 +87,7 @@ func (s *Server) serve(w http.ResponseWriter, r *http.Request, lc *listenerConfi
 // context.
 func (s *Server) startExchange(ex *exchange, r *http.Request, idBuf *[maxMadeIDLen]byte) {
 	ex.proto = protoIndex(r.ProtoMajor, r.ProtoMinor)
+	s.setRequestAddrs(ex, r)
 	if ua := r.Header["User-Agent"]; len(ua) > 0 {
 		ex.userAgent = ua[0]
 	}
@@ -125,6 +130,7 @@ func (s *Server) record(lc *listenerConfig, method, host, path, client string, e
 		routeName = ex.route.Name
 	}
 	rm.observe(method, lc.scheme, ex.proto, status, elapsed.Seconds(), bytes)
+	s.recordTiming(lc, routeName, ex, status, start, end)
 	if s.accessLog != nil {
 		s.accessLog.write(start, &accessEntry{
 			Gateway:        lc.gateway,

@@ -32,6 +32,10 @@ type Options struct {
 	AccessLog io.Writer
 	// Tracing configures OTLP traces; the zero value is off.
 	Tracing TracingOptions
+	// RequestTimings is the size of the ring of request timing records
+	// the admin port serves at /debug/requests (reqtimings.go); 0 means
+	// DefaultRequestTimings, negative turns it off.
+	RequestTimings int
 	// Registerer receives the request metrics; nil keeps them private.
 	Registerer prometheus.Registerer
 	// Logger receives serve errors the proxy cannot return (accept

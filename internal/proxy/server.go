@@ -30,6 +30,8 @@ type Server struct {
 	tracer *tracer
 	ids    *requestIDs
 	date   dateCache
+	// timings is the ring of request timing records; nil when off.
+	timings *requestTimings
 
 	// mu serializes Apply, Run's start and stop, and guards the fields
 	// below it. Requests never take it.
@@ -90,6 +92,7 @@ func New(opts Options) (*Server, error) {
 		return nil, err
 	}
 	s.ids = newRequestIDs()
+	s.timings = newRequestTimings(opts.RequestTimings)
 	s.fwd = newForwarder(opts, m, opts.Logger)
 	if err := reg.Register(upstream.NewOpenConnsCollector(s.fwd.pool)); err != nil {
 		return nil, fmt.Errorf("register metrics: %w", err)

@@ -92,6 +92,16 @@ spec:
 // address.
 func startGatewayInClient(t *testing.T, tp *topology, otlp string) string {
 	t.Helper()
+	addr, _ := startGatewayIn(t, tp, tp.client, "127.0.0.1", "-otlp-endpoint", otlp, "-trace-sample-ratio", "1")
+	return addr
+}
+
+// startGatewayIn builds rauta and runs `rauta run` inside namespace ns,
+// its listener on address:18080 forwarding every path to the server
+// namespace's port 8080, its admin port on ns's 127.0.0.1:18081, with
+// extra flags. It returns the listener's and the admin port's addresses.
+func startGatewayIn(t *testing.T, tp *topology, ns, address string, extra ...string) (string, string) {
+	t.Helper()
 	dir := t.TempDir()
 	bin := filepath.Join(dir, "rauta")
 	build := exec.Command("go", "build", "-o", bin, "github.com/false-systems/rauta/cmd/rauta")
@@ -107,9 +117,9 @@ func startGatewayInClient(t *testing.T, tp *topology, otlp string) string {
 		t.Fatal(err)
 	}
 	var stderr bytes.Buffer
-	cmd := exec.Command("ip", "netns", "exec", tp.client, bin, "run", "-f", manifests, "-address", "127.0.0.1",
-		"-admin-addr", admin, "-metrics-addr=", "-drain-period=0s", "-access-log=false",
-		"-otlp-endpoint", otlp, "-trace-sample-ratio", "1")
+	args := append([]string{"netns", "exec", ns, bin, "run", "-f", manifests, "-address", address,
+		"-admin-addr", admin, "-metrics-addr=", "-drain-period=0s", "-access-log=false"}, extra...)
+	cmd := exec.Command("ip", args...)
 	cmd.Stderr = &stderr
 	cmd.Env = []string{"PATH=" + os.Getenv("PATH")}
 	if err := cmd.Start(); err != nil {
@@ -126,7 +136,7 @@ func startGatewayInClient(t *testing.T, tp *topology, otlp string) string {
 			<-exited
 		}
 	})
-	c := httpClient(tp, false)
+	c := nsClient(ns)
 	deadline := time.Now().Add(20 * time.Second)
 	for {
 		select {
@@ -138,7 +148,7 @@ func startGatewayInClient(t *testing.T, tp *topology, otlp string) string {
 			io.Copy(io.Discard, res.Body)
 			res.Body.Close()
 			if res.StatusCode == http.StatusOK {
-				return fmt.Sprintf("127.0.0.1:%d", port)
+				return net.JoinHostPort(address, fmt.Sprint(port)), admin
 			}
 		}
 		if time.Now().After(deadline) {
@@ -146,6 +156,23 @@ func startGatewayInClient(t *testing.T, tp *topology, otlp string) string {
 		}
 		time.Sleep(100 * time.Millisecond)
 	}
+}
+
+// nsClient is an HTTP client whose connections are made inside namespace
+// ns.
+func nsClient(ns string) *http.Client {
+	return &http.Client{Timeout: 10 * time.Second, Transport: &http.Transport{
+		DisableKeepAlives: true,
+		DialContext: func(ctx context.Context, network, addr string) (net.Conn, error) {
+			var c net.Conn
+			err := inNetns(ns, func() (err error) {
+				d := net.Dialer{Timeout: 5 * time.Second}
+				c, err = d.DialContext(ctx, network, addr)
+				return err
+			})
+			return c, err
+		},
+	}}
 }
 
 // serveInClient serves h on the client namespace's loopback.

@@ -90,6 +90,29 @@ type Request struct {
 	// read only when Trace is valid and sampled, the one case a span is
 	// made from it, so that other requests allocate nothing for it.
 	TraceState string
+	// RequestIDHash is HashRequestID of the one X-Request-Id header; 0
+	// without one or with several. The gateway sends exactly one to its
+	// backends, which is how the observer finds a request's upstream leg
+	// (internal/observe/join).
+	RequestIDHash uint64
+}
+
+// HashRequestID hashes a request ID (64-bit FNV-1a; never 0 for a
+// non-empty ID): no allocation per exchange, and with the join's time
+// window and endpoint a collision cannot pick a wrong leg in practice.
+func HashRequestID(id []byte) uint64 {
+	if len(id) == 0 {
+		return 0
+	}
+	h := uint64(14695981039346656037) // FNV-1a offset basis
+	for _, c := range id {
+		h ^= uint64(c)
+		h *= 1099511628211
+	}
+	if h == 0 {
+		return 1
+	}
+	return h
 }
 
 // Response is a parsed response head.
@@ -172,7 +195,7 @@ func parseRequest(b []byte, r *Request, in *Interner) error {
 		r.TargetTruncated = true
 	}
 	start := sp + 1 + eol + 1
-	var traceparents int
+	var traceparents, requestIDs int
 	var tracestate []byte
 	used, err := parseHeaders(b[start:], func(name, value []byte) {
 		switch {
@@ -187,6 +210,9 @@ func parseRequest(b []byte, r *Request, in *Interner) error {
 		case equalFold(name, "traceparent"):
 			traceparents++
 			r.Trace, _ = tracecontext.Parse(value)
+		case equalFold(name, "x-request-id"):
+			requestIDs++
+			r.RequestIDHash = HashRequestID(value)
 		case equalFold(name, "tracestate"):
 			if tracestate == nil {
 				tracestate = value
@@ -201,6 +227,9 @@ func parseRequest(b []byte, r *Request, in *Interner) error {
 		r.Trace = tracecontext.Parent{}
 	case r.Trace.Sampled() && len(tracestate) > 0:
 		r.TraceState = string(tracestate[:min(len(tracestate), MaxTraceStateLen)])
+	}
+	if requestIDs > 1 {
+		r.RequestIDHash = 0
 	}
 	if r.ContentLength < 0 {
 		r.ContentLength = -1 // conflicting values (-2) are unknown too

@@ -47,6 +47,8 @@ type pending struct {
 	// "" without a valid traceparent).
 	trace      tracecontext.Parent
 	traceState string
+	// idHash is the request's X-Request-Id hash (httpparse).
+	idHash uint64
 }
 
 // recentResponses is how many response sequence numbers are remembered to

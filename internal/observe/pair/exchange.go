@@ -72,6 +72,9 @@ type Exchange struct {
 	// TraceState its tracestate when the trace is sampled.
 	Trace      tracecontext.Parent
 	TraceState string
+	// RequestIDHash is the request's X-Request-Id hash, 0 without one
+	// (httpparse.HashRequestID).
+	RequestIDHash uint64
 	// Stream is 0 for exchanges seen in TCP segments; for plaintext from
 	// inside TLS (library probes) it is the library's connection object
 	// (an SSL pointer) in process PID, which read and wrote it.

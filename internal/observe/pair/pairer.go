@@ -164,7 +164,7 @@ func (p *Pairer) RequestSeg(ts uint64, client, server netip.AddrPort, s Seg, req
 	if req != nil {
 		r.method, r.target, r.host, r.ua, r.cl = req.Method, req.Target, req.Host, req.UserAgent, req.ContentLength
 		r.truncated = req.TargetTruncated
-		r.trace, r.traceState = req.Trace, req.TraceState
+		r.trace, r.traceState, r.idHash = req.Trace, req.TraceState, req.RequestIDHash
 		switch req.Minor {
 		case 0:
 			r.version = "1.0"
@@ -422,7 +422,7 @@ func (p *Pairer) fill(r *pending, k connKey) {
 		Method: r.method, Target: r.target, Host: r.host, UserAgent: r.ua,
 		ReqContentLength: r.cl, RespContentLength: -1,
 		StartNS: r.ts, Unparsed: r.unparsed, TargetTruncated: r.truncated, Marks: r.marks,
-		Version: r.version, Trace: r.trace, TraceState: r.traceState,
+		Version: r.version, Trace: r.trace, TraceState: r.traceState, RequestIDHash: r.idHash,
 	}
 }
 

@@ -1,0 +1,197 @@
+package ebpf
+
+import (
+	"context"
+	"encoding/json"
+	"fmt"
+	"io"
+	"net"
+	"net/http"
+	"net/http/httptrace"
+	"net/netip"
+	"strings"
+	"sync"
+	"testing"
+	"time"
+
+	"github.com/false-systems/rauta/internal/observe"
+	"github.com/false-systems/rauta/internal/observe/join"
+)
+
+// joinedRequest is what the client measured of one request.
+type joinedRequest struct {
+	id     string
+	delay  time.Duration
+	local  netip.AddrPort // the client's end of its connection
+	client time.Duration  // connection in hand to the first response byte
+}
+
+// sendWithID sends GET /delay/{ms} through the gateway with its own
+// X-Request-Id and measures it as the observer would: from the moment
+// the client has its connection (it writes the request next) to the
+// first byte of the response.
+func sendWithID(t *testing.T, c *http.Client, gw, id string, delay time.Duration) joinedRequest {
+	t.Helper()
+	r := joinedRequest{id: id, delay: delay}
+	var start, first time.Time
+	ctx := httptrace.WithClientTrace(context.Background(), &httptrace.ClientTrace{
+		GotConn: func(info httptrace.GotConnInfo) {
+			start = time.Now()
+			r.local = netip.MustParseAddrPort(info.Conn.LocalAddr().String())
+		},
+		GotFirstResponseByte: func() { first = time.Now() },
+	})
+	req, _ := http.NewRequestWithContext(ctx, "GET", fmt.Sprintf("http://%s/delay/%d", gw, delay.Milliseconds()), nil)
+	req.Header.Set("X-Request-Id", id)
+	res, err := c.Do(req)
+	if err != nil {
+		t.Errorf("%s: %v", id, err)
+		return r
+	}
+	io.Copy(io.Discard, res.Body)
+	res.Body.Close()
+	if res.StatusCode != 200 {
+		t.Errorf("%s: status %d", id, res.StatusCode)
+	}
+	r.client = first.Sub(start)
+	return r
+}
+
+// lookupJoined polls the observer's /debug/requests/{id} until the
+// request is joined (or 10 s pass).
+func lookupJoined(t *testing.T, o *runningObserver, id string) (join.Breakdown, bool) {
+	t.Helper()
+	deadline := time.Now().Add(10 * time.Second)
+	for {
+		res, err := http.Get("http://" + o.metricsAddr + "/debug/requests/" + id)
+		if err != nil {
+			t.Fatal(err)
+		}
+		var b join.Breakdown
+		ok := res.StatusCode == 200 && json.NewDecoder(res.Body).Decode(&b) == nil
+		res.Body.Close()
+		if ok || time.Now().After(deadline) {
+			return b, ok
+		}
+		time.Sleep(50 * time.Millisecond)
+	}
+}
+
+// TestGatewayJoinBreakdown: the RAUTA gateway runs in the router
+// namespace, between the client and a backend that sleeps a known time;
+// the observer on the router's two interfaces sees both legs of each
+// request (client -> gateway, gateway -> backend) and joins them with the
+// gateway's timing records, fetched from its admin port on the router's
+// loopback. For each request ID the joined record names the client's own
+// connection, puts at least the backend's sleep in the backend phase, and
+// its parts add up to a total inside the client's own measurement.
+//
+// The bounds are correctness bounds: the delays are 200 ms apart, so a
+// join that took another request's leg, or counted backend time as the
+// gateway's, would be off by at least 200 ms; each bound is half that
+// gap (100 ms), which a correct join meets with the gateway's and the
+// kernel's real time (well under a millisecond here) far inside it.
+// Three requests run one after another on one kept-alive connection (the
+// join must pick the exchange open at the head read), three nested in
+// time on three connections (the upstream legs are told apart by
+// X-Request-Id: without it the longest request would take the shortest
+// one's leg).
+func TestGatewayJoinBreakdown(t *testing.T) {
+	tp := newTopology(t)
+	startServer(t, tp, 8080)
+	gwIP := strings.TrimSuffix(tp.clientIP, ".2") + ".1" // the router's client-side address
+	gw, admin := startGatewayIn(t, tp, tp.router, gwIP)
+	obs := startObserver(t, tp, "tc", func(c *observe.Config) {
+		c.GatewayAdmin = []string{"http://" + admin}
+		c.GatewayNetns = tp.netnsPath(tp.router)
+		c.JoinPollInterval = 50 * time.Millisecond
+	})
+
+	// The observer keeps client legs of listeners it learned from a
+	// record: one request first, until its record has arrived.
+	c := httpClient(tp, true)
+	for i := 0; obs.metric(t, "rauta_observer_join_records_received_total", "") < 1; i++ {
+		if i == 100 {
+			t.Fatalf("no gateway timing record reached the observer within 100 requests (%v failed fetches)",
+				obs.metric(t, "rauta_observer_join_poll_errors_total", ""))
+		}
+		sendWithID(t, c, gw, fmt.Sprintf("warmup-%d", i), 0)
+		time.Sleep(50 * time.Millisecond)
+	}
+
+	const gap = 200 * time.Millisecond
+	var reqs []joinedRequest
+	for i, d := range []time.Duration{300 * time.Millisecond, 100 * time.Millisecond, 500 * time.Millisecond} {
+		reqs = append(reqs, sendWithID(t, c, gw, fmt.Sprintf("seq-%d", i), d))
+	}
+	var mu sync.Mutex
+	var wg sync.WaitGroup
+	// Nested: the 500 ms request is sent first, the 300 ms one 100 ms
+	// later, the 100 ms one 100 ms after that, so the shorter requests'
+	// upstream legs lie inside the longer ones' windows and only the ID
+	// tells them apart (the sleeps order the sends; nothing is timed).
+	for i, d := range []time.Duration{500 * time.Millisecond, 300 * time.Millisecond, 100 * time.Millisecond} {
+		if i > 0 {
+			time.Sleep(100 * time.Millisecond)
+		}
+		wg.Go(func() {
+			r := sendWithID(t, httpClient(tp, false), gw, fmt.Sprintf("par-%d", i), d)
+			mu.Lock()
+			reqs = append(reqs, r)
+			mu.Unlock()
+		})
+	}
+	wg.Wait()
+
+	backend := netip.MustParseAddrPort(net.JoinHostPort(tp.serverIP, "8080"))
+	for _, r := range reqs {
+		b, ok := lookupJoined(t, obs, r.id)
+		if !ok {
+			t.Errorf("%s: not joined within 10s", r.id)
+			for _, reason := range join.ReasonNames {
+				t.Logf("join result %s: %v", reason, obs.metric(t, "rauta_observer_join_records_total", `result="`+reason+`"`))
+			}
+			for _, x := range exchanges(obs.out.records(t)) {
+				t.Logf("exchange seen: %+v", x)
+			}
+			continue
+		}
+		t.Logf("%s: delay %v client %v | total %v = kernel %v + gateway %v + backend %v (%d attempt)", r.id, r.delay, r.client,
+			time.Duration(b.TotalNS), time.Duration(b.KernelNS), time.Duration(b.GatewayNS), time.Duration(b.BackendNS), b.Attempts)
+		if b.RequestID != r.id || b.Client != r.local || b.Upstream != backend || b.Status != 200 || b.Attempts != 1 {
+			t.Errorf("%s: joined %s from %v to %v, status %d, %d attempts; want the client's %v to %v, 200, 1",
+				r.id, b.RequestID, b.Client, b.Upstream, b.Status, b.Attempts, r.local, backend)
+		}
+		if b.KernelNS+b.GatewayNS+b.BackendNS != b.TotalNS || b.KernelNS < 0 || b.GatewayNS < 0 {
+			t.Errorf("%s: parts %d+%d+%d do not add up to %d", r.id, b.KernelNS, b.GatewayNS, b.BackendNS, b.TotalNS)
+		}
+		if bk := time.Duration(b.BackendNS); bk < r.delay || bk > r.delay+gap/2 {
+			t.Errorf("%s: backend %v, want the backend's sleep %v to %v", r.id, bk, r.delay, r.delay+gap/2)
+		}
+		if g := time.Duration(b.KernelNS + b.GatewayNS); g > gap/2 {
+			t.Errorf("%s: kernel+gateway %v above %v: backend time counted as the gateway's", r.id, g, gap/2)
+		}
+		if tot := time.Duration(b.TotalNS); tot > r.client || r.client-tot > gap/2 {
+			t.Errorf("%s: total at the gateway %v, client measured %v: want inside it, within %v", r.id, tot, r.client, gap/2)
+		}
+	}
+
+	// The gateway's own record of one of them, on its admin port.
+	res, err := nsClient(tp.router).Get("http://" + admin + "/debug/requests/par-0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	var rec join.Record
+	if err := json.NewDecoder(res.Body).Decode(&rec); err != nil || res.StatusCode != 200 || rec.RequestID != "par-0" || rec.Upstream != backend {
+		t.Errorf("gateway admin /debug/requests/par-0: %d %+v %v", res.StatusCode, rec, err)
+	}
+	res.Body.Close()
+
+	if n := obs.metric(t, "rauta_gateway_request_phase_duration_seconds_count", `phase="backend"`); n < float64(len(reqs)) {
+		t.Errorf("backend phase observed %v times, want at least %d", n, len(reqs))
+	}
+	if n := obs.metric(t, "rauta_observer_join_records_total", `result="joined"`); n < float64(len(reqs)) {
+		t.Errorf("joined %v records, want at least %d", n, len(reqs))
+	}
+	obs.stop(t)
+}
