@@ -8,46 +8,55 @@ import (
 
 // ruleSet holds the routes one hostname group can reach, in precedence
 // order, bucketed by first path segment so that a table of many routes scans
-// only those that could match. Each bucket is the ordered subsequence of the
-// routes that are either bound to that segment or can match any segment, so
-// the first match in a bucket is the first match in the full list.
+// only those that could match. A bucket holds the routes bound to its
+// segment; the routes that can match any segment (regex paths, the prefix
+// "/") are one list beside the buckets, and a lookup walks the bucket and
+// that list merged by precedence. (Copying that list into every bucket, as
+// before, cost 1.9 MiB of the table's 22.3 at 10,000 HTTPRoutes, where 100
+// regex routes share a host with 2,500 prefixes; the merge costs about 10 ns
+// per lookup there.)
 type ruleSet struct {
-	bySegment map[string][]*Route
-	// anySegment holds the routes that can match any first segment (regex
-	// paths, the prefix "/"); it is the list for segments without a bucket.
-	anySegment []*Route
+	bySegment  map[string][]ruleEntry
+	anySegment []ruleEntry
+	n          int32 // routes added: the next precedence
+}
+
+// ruleEntry is a route and its precedence in the set (lower first). The
+// precedence lives here, not in the Route, which a later Table may reuse.
+type ruleEntry struct {
+	pos int32
+	rt  *Route
 }
 
 func (s *ruleSet) add(r *Route) {
+	e := ruleEntry{pos: s.n, rt: r}
+	s.n++
 	seg, bound := r.matcher.path.segment()
 	if !bound {
-		s.anySegment = append(s.anySegment, r)
-		for k, list := range s.bySegment {
-			s.bySegment[k] = append(list, r)
-		}
+		s.anySegment = append(s.anySegment, e)
 		return
 	}
 	if s.bySegment == nil {
-		s.bySegment = map[string][]*Route{}
+		s.bySegment = map[string][]ruleEntry{}
 	}
-	list, ok := s.bySegment[seg]
-	if !ok {
-		// The routes for any segment added so far precede this one.
-		list = append([]*Route(nil), s.anySegment...)
-	}
-	s.bySegment[seg] = append(list, r)
+	s.bySegment[seg] = append(s.bySegment[seg], e)
 }
 
 func (s *ruleSet) match(r *Request) *Route {
-	list := s.anySegment
+	var bound []ruleEntry
 	if len(s.bySegment) > 0 {
-		if l, ok := s.bySegment[firstSegment(r.Path)]; ok {
-			list = l
-		}
+		bound = s.bySegment[firstSegment(r.Path)]
 	}
-	for _, rt := range list {
-		if rt.matcher.match(r) {
-			return rt
+	anySeg := s.anySegment
+	for len(bound) > 0 || len(anySeg) > 0 {
+		var e ruleEntry
+		if len(anySeg) == 0 || (len(bound) > 0 && bound[0].pos < anySeg[0].pos) {
+			e, bound = bound[0], bound[1:]
+		} else {
+			e, anySeg = anySeg[0], anySeg[1:]
+		}
+		if e.rt.matcher.match(r) {
+			return e.rt
 		}
 	}
 	return nil
