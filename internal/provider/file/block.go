@@ -35,6 +35,9 @@ type blockParser struct {
 	lines []blockLine
 	pos   int
 	ok    bool
+	// depth is the collections open; deeper than maxDepth is yaml.v3's
+	// and the converter's to report.
+	depth int
 }
 
 // nextDocument splits the document starting at byte off of data (which
@@ -131,6 +134,10 @@ func (p *blockParser) fail() *yaml.Node {
 }
 
 func (p *blockParser) mapping(indent int) *yaml.Node {
+	if p.depth++; p.depth > maxDepth {
+		return p.fail()
+	}
+	defer func() { p.depth-- }()
 	first := p.lines[p.pos]
 	n := &yaml.Node{Kind: yaml.MappingNode, Tag: "!!map", Line: first.num, Column: indent + 1}
 	for p.ok && p.pos < len(p.lines) {
@@ -161,6 +168,10 @@ func (p *blockParser) mapping(indent int) *yaml.Node {
 }
 
 func (p *blockParser) sequence(indent int) *yaml.Node {
+	if p.depth++; p.depth > maxDepth {
+		return p.fail()
+	}
+	defer func() { p.depth-- }()
 	first := p.lines[p.pos]
 	n := &yaml.Node{Kind: yaml.SequenceNode, Tag: "!!seq", Line: first.num, Column: indent + 1}
 	for p.ok && p.pos < len(p.lines) {
@@ -295,7 +306,8 @@ func splitKey(text string) (key, rest string, ok bool) {
 	default:
 		return "", "", false
 	}
-	if key == "" || key == "<<" || !plainScalar(key) || strings.HasSuffix(key, " ") {
+	// yaml.v3 (as libyaml) gives up on a key 1024 characters long.
+	if key == "" || key == "<<" || len(key) > 1000 || !plainScalar(key) || strings.HasSuffix(key, " ") {
 		return "", "", false
 	}
 	return key, rest, true

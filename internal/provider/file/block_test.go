@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"io"
 	"reflect"
+	"strings"
 	"testing"
 
 	"gopkg.in/yaml.v3"
@@ -60,6 +61,11 @@ var blockSeeds = []string{
 	"a: b\n  # comment deeper\nc: d\n",
 	"a:\n  # comment\n  b: 1\n",
 	"%YAML 1.2\n---\na: 1\n",
+	"a:\n  " + strings.Repeat("k", 1030) + ": v\n",
+	"- " + strings.Repeat("k", 1030) + ": v\n",
+	"a: " + strings.Repeat("v", 5000) + "\n",
+	deepBlock(200),
+	"a: 0b101\nb: +1\nc: -0\nd: 1__0\ne: 0x_1\nf: 9223372036854775808\ng: 1e400\nh: 12:30:00\ni: 2001-12-14t21:59:43.10-05:00\n",
 }
 
 // TestBlockTrees: every document the fast path reads is the tree yaml.v3
@@ -198,4 +204,14 @@ func nodeDiff(got, want *yaml.Node, path string) string {
 		}
 	}
 	return ""
+}
+
+// deepBlock is a mapping nested n levels deep, in block style.
+func deepBlock(n int) string {
+	var b strings.Builder
+	for i := range n {
+		b.WriteString(strings.Repeat(" ", i) + "a:\n")
+	}
+	b.WriteString(strings.Repeat(" ", n) + "b: 1\n")
+	return b.String()
 }
