@@ -59,6 +59,7 @@ func Run(ctx context.Context, cfg Config, logger *slog.Logger) error {
 		return err
 	}
 	logger = logger.With("gateway", cfg.Gateway)
+	release := newHeapRelease()
 	client := &configstream.Client{
 		Address:    cfg.Controller,
 		ServerName: cfg.ServerName,
@@ -66,7 +67,11 @@ func Run(ctx context.Context, cfg Config, logger *slog.Logger) error {
 		TokenFile:  cfg.TokenFile,
 		Gateway:    cfg.Gateway,
 		Pod:        cfg.Pod,
-		Apply:      func(c configstream.Config) configstream.Report { return apply(gw, c, logger) },
+		Apply: func(c configstream.Config) configstream.Report {
+			rep := apply(gw, c, logger)
+			release.applied()
+			return rep
+		},
 		OnError: func(err error) {
 			logger.Warn("config stream ended; the last configuration keeps serving", "controller", cfg.Controller, "err", err)
 		},

@@ -7,73 +7,89 @@ import (
 )
 
 // ruleSet holds the routes one hostname group can reach, in precedence
-// order. A group of more than smallRuleSet routes is also bucketed by first
-// path segment so that a table of many routes scans only those that could
-// match: each bucket is the ordered subsequence of the routes that are either
-// bound to that segment or can match any segment, so the first match in a
-// bucket is the first match in the full list. Most groups (a hostname per
-// team or service) hold a few routes; for them the buckets cost more to
-// build and to look up than scanning the routes does, so they have none.
+// order. A group of up to smallRuleSet routes keeps them in one list that a
+// lookup scans: most groups (a hostname per team or service) hold a few
+// routes, for which buckets cost more to build and look up than the scan.
+// A larger group is bucketed by first path segment so that a table of many
+// routes scans only those that could match. A bucket holds the routes bound
+// to its segment; the routes that can match any segment (regex paths, the
+// prefix "/") are one list beside the buckets, and a lookup walks the bucket
+// and that list merged by precedence. (Copying that list into every bucket,
+// as before, cost 1.9 MiB of the table's 22.3 at 10,000 HTTPRoutes, where
+// 100 regex routes share a host with 2,500 prefixes; the merge costs about
+// 10 ns per lookup there.)
 type ruleSet struct {
-	// all is every route of the group, in order.
-	all       []*Route
-	bySegment map[string][]*Route
-	// anySegment holds the routes that can match any first segment (regex
-	// paths, the prefix "/"); it is the list for segments without a bucket.
-	anySegment []*Route
+	// small is every route while there are at most smallRuleSet; nil after.
+	small      []*Route
+	bySegment  map[string][]ruleEntry
+	anySegment []ruleEntry
+	n          int32 // routes added: the next precedence
 }
 
 // smallRuleSet is the most routes a group scans without segment buckets.
 const smallRuleSet = 8
 
-func (s *ruleSet) add(r *Route) {
-	s.all = append(s.all, r)
-	switch {
-	case len(s.all) <= smallRuleSet:
-		return
-	case len(s.all) == smallRuleSet+1:
-		for _, rt := range s.all {
-			s.bucket(rt)
-		}
-	default:
-		s.bucket(r)
-	}
+// ruleEntry is a route and its precedence in the set (lower first). The
+// precedence lives here, not in the Route, which a later Table may reuse.
+type ruleEntry struct {
+	pos int32
+	rt  *Route
 }
 
-// bucket adds r to the segment buckets.
+func (s *ruleSet) add(r *Route) {
+	switch {
+	case int(s.n) < smallRuleSet:
+		s.small = append(s.small, r)
+		s.n++
+		return
+	case int(s.n) == smallRuleSet:
+		small := s.small
+		s.small, s.n = nil, 0
+		for _, rt := range small {
+			s.bucket(rt)
+		}
+	}
+	s.bucket(r)
+}
+
+// bucket adds r, the next route in precedence, to the segment buckets.
 func (s *ruleSet) bucket(r *Route) {
+	e := ruleEntry{pos: s.n, rt: r}
+	s.n++
 	seg, bound := r.matcher.path.segment()
 	if !bound {
-		s.anySegment = append(s.anySegment, r)
-		for k, list := range s.bySegment {
-			s.bySegment[k] = append(list, r)
-		}
+		s.anySegment = append(s.anySegment, e)
 		return
 	}
 	if s.bySegment == nil {
-		s.bySegment = map[string][]*Route{}
+		s.bySegment = map[string][]ruleEntry{}
 	}
-	list, ok := s.bySegment[seg]
-	if !ok {
-		// The routes for any segment added so far precede this one.
-		list = append([]*Route(nil), s.anySegment...)
-	}
-	s.bySegment[seg] = append(list, r)
+	s.bySegment[seg] = append(s.bySegment[seg], e)
 }
 
 func (s *ruleSet) match(r *Request) *Route {
-	list := s.all
-	if len(s.all) > smallRuleSet {
-		list = s.anySegment
-		if len(s.bySegment) > 0 {
-			if l, ok := s.bySegment[firstSegment(r.Path)]; ok {
-				list = l
+	if s.small != nil {
+		for _, rt := range s.small {
+			if rt.matcher.match(r) {
+				return rt
 			}
 		}
+		return nil
 	}
-	for _, rt := range list {
-		if rt.matcher.match(r) {
-			return rt
+	var bound []ruleEntry
+	if len(s.bySegment) > 0 {
+		bound = s.bySegment[firstSegment(r.Path)]
+	}
+	anySeg := s.anySegment
+	for len(bound) > 0 || len(anySeg) > 0 {
+		var e ruleEntry
+		if len(anySeg) == 0 || (len(bound) > 0 && bound[0].pos < anySeg[0].pos) {
+			e, bound = bound[0], bound[1:]
+		} else {
+			e, anySeg = anySeg[0], anySeg[1:]
+		}
+		if e.rt.matcher.match(r) {
+			return e.rt
 		}
 	}
 	return nil

@@ -5,6 +5,7 @@ package standalone
 import (
 	"context"
 	"log/slog"
+	"runtime/debug"
 
 	"github.com/false-systems/rauta/internal/gateway"
 	"github.com/false-systems/rauta/internal/provider/file"
@@ -40,6 +41,13 @@ func Run(ctx context.Context, cfg Config, logger *slog.Logger) error {
 		if err := gw.Apply(result); err != nil {
 			logger.Error("apply", "err", err)
 		}
+		// Loading and translating a large configuration needs several
+		// times the memory of what is served afterwards (10,000 HTTPRoutes:
+		// a heap of about 130 MiB at the peak, 50 MiB live after), and Go's
+		// background scavenger hands the difference back to the OS only
+		// over minutes. Reloads are coalesced file changes, rare next to
+		// the cost of a translation, so one more collection here is cheap.
+		debug.FreeOSMemory()
 	}
 	return gw.Run(ctx, func(ctx context.Context) error { return file.Watch(ctx, cfg.Path, onChange) })
 }

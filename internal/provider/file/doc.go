@@ -8,4 +8,8 @@
 // file, the line, the object and the field path. Every problem in every file
 // is reported at once (errors.Join), so one run shows all the mistakes; the
 // caller keeps serving its last good snapshot meanwhile.
+//
+// Documents in the plain block style tools write are read by a fast path
+// (block.go) into the same trees yaml.v3 builds; everything else, and every
+// error, is yaml.v3's.
 package file

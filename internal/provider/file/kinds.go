@@ -6,6 +6,7 @@ import (
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/apimachinery/pkg/runtime"
 	gwv1 "sigs.k8s.io/gateway-api/apis/v1"
+	"strings"
 
 	"github.com/false-systems/rauta/internal/resources"
 )
@@ -72,7 +73,9 @@ func spec[T any, P interface {
 	object
 }](kind, apiVersion string, namespaced bool, list func(*resources.Resources) *[]*T) kindSpec {
 	return kindSpec{
-		kind:       kind,
+		// Kept in every object's TypeMeta: a copy, not a slice of the
+		// document's text, which would keep the text alive.
+		kind:       strings.Clone(kind),
 		apiVersion: apiVersion,
 		namespaced: namespaced,
 		newObject:  func() object { return P(new(T)) },

@@ -32,12 +32,19 @@ func Load(path string) (*resources.Resources, []Warning, error) {
 
 // parse decodes the sources into one snapshot.
 func parse(srcs []source, errs []error) (*resources.Resources, []Warning, error) {
-	l := &loader{
+	return newLoader(errs).load(srcs)
+}
+
+func newLoader(errs []error) *loader {
+	return &loader{
 		res:     &resources.Resources{},
 		errs:    errs,
 		seen:    make(map[string]string),
 		checker: newChecker(),
 	}
+}
+
+func (l *loader) load(srcs []source) (*resources.Resources, []Warning, error) {
 	for _, src := range srcs {
 		l.file(src)
 	}
@@ -55,11 +62,60 @@ type loader struct {
 	errs     []error
 	seen     map[string]string // "Kind namespace/name" -> "file:line" of its first definition
 	checker  *checker
+	// yamlOnly reads every document with yaml.v3, not the block fast path
+	// first (block.go); tests compare the two.
+	yamlOnly bool
 }
 
 func (l *loader) file(src source) {
-	dec := yaml.NewDecoder(bytes.NewReader(src.data))
-	lastLine := 0 // of the documents read so far
+	if l.yamlOnly {
+		l.yamlFile(src, 0, 0)
+		return
+	}
+	// A document is delivered once the next one is read too: yaml.v3 looks
+	// a few tokens ahead, so a syntax error at the start of a document
+	// stops it before it delivers the one before. When the fast path
+	// declines a document, yaml.v3 reads from the held one on, as it would
+	// have, and reports what it would have.
+	var held *yaml.Node
+	heldOff, lastLine := 0, 0
+	for off, line := 0, 1; off < len(src.data); {
+		lines, next, nextLine, ok := nextDocument(src.data, off, line)
+		if ok && len(lines) == 0 {
+			break // blank lines and comments to the end
+		}
+		var doc *yaml.Node
+		if ok {
+			doc, ok = parseBlockDocument(lines)
+		}
+		if !ok {
+			if held == nil {
+				heldOff = off
+			}
+			l.yamlFile(src, heldOff, lastLine)
+			return
+		}
+		if held != nil {
+			lastLine = max(lastLine, maxLine(held))
+			l.document(src.name, held)
+		}
+		held, heldOff = doc, off
+		off, line = next, nextLine
+	}
+	if held != nil {
+		l.document(src.name, held)
+	}
+}
+
+// yamlFile reads the documents of src from byte off (the start of a line)
+// with yaml.v3; lastLine is the last line of the documents read before.
+// The bytes before off become empty lines, so lines keep their numbers.
+func (l *loader) yamlFile(src source, off, lastLine int) {
+	data := src.data
+	if off > 0 {
+		data = append(bytes.Repeat([]byte("\n"), bytes.Count(src.data[:off], []byte("\n"))), src.data[off:]...)
+	}
+	dec := yaml.NewDecoder(bytes.NewReader(data))
 	for {
 		doc, err := decodeDocument(dec)
 		if errors.Is(err, io.EOF) {

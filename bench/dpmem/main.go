@@ -1,0 +1,184 @@
+// Command dpmem measures the memory of the per-Gateway data plane as it is
+// deployed: it translates routegen's n HTTPRoutes, serves them on a real
+// config stream (configstream.Server over TLS, a token) on loopback, starts
+// a rauta-dataplane binary against it, waits until /readyz answers 200 and
+// reports the time that took and the process's RSS (anonymous and file
+// pages) a few seconds later, with the Go heap figures of /debug/pprof.
+//
+//	go build -o /tmp/rauta-dataplane ./cmd/rauta-dataplane
+//	go run ./bench/dpmem -dataplane /tmp/rauta-dataplane -routes 10000
+package main
+
+import (
+	"context"
+	"crypto/tls"
+	"errors"
+	"flag"
+	"fmt"
+	"io"
+	"net"
+	"net/http"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"strings"
+	"time"
+
+	"github.com/false-systems/rauta/bench/routegen"
+	"github.com/false-systems/rauta/internal/configstream"
+	"github.com/false-systems/rauta/internal/translate"
+)
+
+func main() {
+	bin := flag.String("dataplane", "bin/rauta-dataplane", "rauta-dataplane binary")
+	routes := flag.Int("routes", 10000, "HTTPRoutes (bench/routegen)")
+	offset := flag.Int("port-offset", 28000, "-low-port-offset of the data plane: its listener is on 80 plus this")
+	admin := flag.String("admin-addr", "127.0.0.1:28461", "the data plane's admin address")
+	probes := flag.String("metrics-addr", "127.0.0.1:28463", "the data plane's probe address")
+	settle := flag.Duration("settle", 3*time.Second, "wait after ready before reading memory")
+	timeout := flag.Duration("timeout", 60*time.Second, "longest wait for ready")
+	flag.Parse()
+	if err := run(*bin, *routes, *offset, *admin, *probes, *settle, *timeout); err != nil {
+		fmt.Fprintln(os.Stderr, "dpmem:", err)
+		os.Exit(1)
+	}
+}
+
+// anyToken lets every token read every Gateway: the stream only talks to
+// the data plane this command started, on loopback.
+type anyToken struct{}
+
+func (anyToken) Authenticate(context.Context, string) (configstream.Identity, error) {
+	return configstream.Identity{Namespace: routegen.GatewayNamespace, ServiceAccount: routegen.GatewayName}, nil
+}
+
+func run(bin string, routes, offset int, admin, probes string, settle, timeout time.Duration) error {
+	key := routegen.GatewayNamespace + "/" + routegen.GatewayName
+	res := translate.Translate(routegen.Resources(routes), translate.Options{Provisioned: true})
+	cfg := configstream.NewConfig(key, 1, res.IR)
+	srv := &configstream.Server{Auth: anyToken{}, Authorize: func(configstream.Identity, string) bool { return true }}
+	srv.Publish(map[string]configstream.Config{key: cfg})
+
+	ca, err := configstream.NewCA("dpmem", time.Now())
+	if err != nil {
+		return err
+	}
+	cert, err := ca.IssueServing([]string{"controller.dpmem"}, nil, time.Now())
+	if err != nil {
+		return err
+	}
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		return err
+	}
+	hs := &http.Server{Handler: srv.Handler(), ReadHeaderTimeout: 10 * time.Second,
+		TLSConfig: &tls.Config{Certificates: []tls.Certificate{cert}, MinVersion: tls.VersionTLS13}}
+	go func() { _ = hs.ServeTLS(ln, "", "") }()
+	defer hs.Close()
+
+	dir, err := os.MkdirTemp("", "dpmem")
+	if err != nil {
+		return err
+	}
+	defer os.RemoveAll(dir)
+	caFile, tokenFile := filepath.Join(dir, "ca.pem"), filepath.Join(dir, "token")
+	if err := os.WriteFile(caFile, ca.CertPEM, 0o600); err != nil {
+		return err
+	}
+	if err := os.WriteFile(tokenFile, []byte("dpmem\n"), 0o600); err != nil {
+		return err
+	}
+
+	start := time.Now()
+	cmd := exec.Command(bin, "-controller", ln.Addr().String(), "-controller-server-name", "controller.dpmem",
+		"-controller-ca", caFile, "-token-file", tokenFile, "-gateway", key, "-pod", "dpmem",
+		"-low-port-offset", fmt.Sprint(offset), "-address", "127.0.0.1", "-admin-addr", admin,
+		"-metrics-addr", probes, "-access-log=false", "-log-level", "warn", "-pprof")
+	cmd.Stdout, cmd.Stderr = os.Stderr, os.Stderr
+	if err := cmd.Start(); err != nil {
+		return err
+	}
+	defer func() {
+		_ = cmd.Process.Kill()
+		_ = cmd.Wait()
+	}()
+	client := &http.Client{Timeout: 2 * time.Second}
+	if err := waitReady(client, "http://"+probes+"/readyz", timeout); err != nil {
+		return err
+	}
+	ready := time.Since(start)
+	time.Sleep(settle)
+	mem, err := procMemory(cmd.Process.Pid)
+	if err != nil {
+		return err
+	}
+	heap, err := heapFigures(client, "http://"+admin+"/debug/pprof/heap?debug=1")
+	if err != nil {
+		return err
+	}
+	fmt.Printf("routes %d (IR routes %d), frame %.1f MiB\n", routes, irRoutes(res), float64(len(cfg.Frame()))/(1<<20))
+	fmt.Printf("ready %.2f s; %s\n%s\n", ready.Seconds(), mem, heap)
+	return nil
+}
+
+func irRoutes(res translate.Result) int {
+	n := 0
+	for _, l := range res.IR.Listeners {
+		for _, vh := range l.VirtualHosts {
+			n += len(vh.Routes)
+		}
+	}
+	return n
+}
+
+// waitReady polls url until it answers 200, every 20 ms, for at most limit.
+func waitReady(client *http.Client, url string, limit time.Duration) error {
+	deadline := time.Now().Add(limit)
+	for time.Now().Before(deadline) {
+		if resp, err := client.Get(url); err == nil {
+			_ = resp.Body.Close()
+			if resp.StatusCode == http.StatusOK {
+				return nil
+			}
+		}
+		time.Sleep(20 * time.Millisecond)
+	}
+	return errors.New("data plane not ready within " + limit.String())
+}
+
+// procMemory is the VmRSS, RssAnon and RssFile lines of the process.
+func procMemory(pid int) (string, error) {
+	b, err := os.ReadFile(fmt.Sprintf("/proc/%d/status", pid))
+	if err != nil {
+		return "", err
+	}
+	var out []string
+	for _, l := range strings.Split(string(b), "\n") {
+		if strings.HasPrefix(l, "VmRSS") || strings.HasPrefix(l, "RssAnon") || strings.HasPrefix(l, "RssFile") {
+			out = append(out, strings.Join(strings.Fields(l), " "))
+		}
+	}
+	return strings.Join(out, ", "), nil
+}
+
+// heapFigures picks the runtime.MemStats lines that say where the heap is.
+func heapFigures(client *http.Client, url string) (string, error) {
+	resp, err := client.Get(url)
+	if err != nil {
+		return "", err
+	}
+	defer resp.Body.Close()
+	b, err := io.ReadAll(io.LimitReader(resp.Body, 16<<20))
+	if err != nil {
+		return "", err
+	}
+	var out []string
+	for _, l := range strings.Split(string(b), "\n") {
+		for _, k := range []string{"# HeapAlloc ", "# HeapInuse ", "# HeapIdle ", "# HeapReleased ", "# NextGC "} {
+			if strings.HasPrefix(l, k) {
+				out = append(out, strings.TrimPrefix(l, "# "))
+			}
+		}
+	}
+	return strings.Join(out, ", "), nil
+}
