@@ -100,7 +100,34 @@ func (a *Agent) Run(ctx context.Context) (err error) {
 		return p, err == nil
 	}
 
-	logs, err := newLogServer(a.cfg.ServingCertPEM, a.cfg.ServingKeyPEM, a.cfg.ClientCAPEM, a.cfg.StateDir, getPod)
+	cgroups, err := setupCgroups(a.cfg.CgroupRoot, a.cfg.Bridge, a.cfg.CgroupKillWait)
+	if err != nil {
+		return err
+	}
+	// Removed after the workers stopped (defers run in reverse order).
+	defer func() {
+		err = errors.Join(err, cgroups.close())
+	}()
+	execs := newExecTargets()
+	execSrv := &execServer{
+		exec: executor{targets: execs},
+		getPod: func(ns, name string) (podRef, bool) {
+			p, ok := getPod(ns, name)
+			if !ok {
+				return podRef{}, false
+			}
+			ref := podRef{uid: p.UID}
+			for _, c := range p.Spec.Containers {
+				ref.containers = append(ref.containers, c.Name)
+			}
+			return ref, true
+		},
+		slots:         make(chan struct{}, a.cfg.MaxExecs),
+		idleTimeout:   a.cfg.ExecIdleTimeout,
+		createTimeout: a.cfg.ExecStreamCreationTimeout,
+	}
+
+	logs, err := newLogServer(a.cfg.ServingCertPEM, a.cfg.ServingKeyPEM, a.cfg.ClientCAPEM, a.cfg.StateDir, getPod, execSrv)
 	if err != nil {
 		return err
 	}
@@ -125,6 +152,8 @@ func (a *Agent) Run(ctx context.Context) (err error) {
 		imageSpawner: imageSpawner,
 		store:        newImageStore(imagesDir),
 		tokens:       apiTokenRequester(a.node),
+		cgroups:      cgroups,
+		execs:        execs,
 		client:       a.node,
 		net:          network,
 		images:       a.cfg.Images,

@@ -19,7 +19,7 @@ import (
 )
 
 // logServer is the kubelet-like endpoint the API server calls for `kubectl logs`:
-// GET /containerLogs/{namespace}/{pod}/{container}. It accepts only client certificates
+// GET /containerLogs/{namespace}/{pod}/{container}, and for `kubectl exec` (exec.go). It accepts only client certificates
 // signed by the cluster CA with the system:masters group (the API server's kubelet client).
 type logServer struct {
 	srv      *http.Server
@@ -28,7 +28,7 @@ type logServer struct {
 	getPod   func(namespace, name string) (*corev1.Pod, bool)
 }
 
-func newLogServer(certPEM, keyPEM, caPEM []byte, stateDir string, getPod func(string, string) (*corev1.Pod, bool)) (*logServer, error) {
+func newLogServer(certPEM, keyPEM, caPEM []byte, stateDir string, getPod func(string, string) (*corev1.Pod, bool), execs *execServer) (*logServer, error) {
 	cert, err := tls.X509KeyPair(certPEM, keyPEM)
 	if err != nil {
 		return nil, fmt.Errorf("log server certificate: %w", err)
@@ -44,6 +44,8 @@ func newLogServer(certPEM, keyPEM, caPEM []byte, stateDir string, getPod func(st
 	s := &logServer{listener: l, stateDir: stateDir, getPod: getPod}
 	mux := http.NewServeMux()
 	mux.HandleFunc("GET /containerLogs/{namespace}/{pod}/{container}", s.containerLogs)
+	mux.HandleFunc("GET /exec/{namespace}/{pod}/{container}", execs.serve)
+	mux.HandleFunc("POST /exec/{namespace}/{pod}/{container}", execs.serve)
 	mux.HandleFunc("GET /healthz", func(w http.ResponseWriter, _ *http.Request) { _, _ = io.WriteString(w, "ok") })
 	s.srv = &http.Server{
 		Handler:           requireMasters(mux),
