@@ -148,20 +148,22 @@ func (a *Agent) Run(ctx context.Context) (err error) {
 		err = errors.Join(err, os.RemoveAll(imagesDir))
 	}()
 	a.deps = &workerDeps{
-		spawner:      spawner,
-		imageSpawner: imageSpawner,
-		store:        newImageStore(imagesDir),
-		tokens:       apiTokenRequester(a.node),
-		cgroups:      cgroups,
-		execs:        execs,
-		client:       a.node,
-		net:          network,
-		images:       a.cfg.Images,
-		stateDir:     a.cfg.StateDir,
-		hostIP:       hostIP,
-		getPod:       getPod,
-		refs:         apiRefs{cs: a.node},
-		apiService:   apiServiceIP(a.cfg.ServiceCIDR),
+		spawner:       spawner,
+		imageSpawner:  imageSpawner,
+		store:         newImageStore(imagesDir),
+		tokens:        apiTokenRequester(a.node),
+		cgroups:       cgroups,
+		execs:         execs,
+		clusterDNS:    a.cfg.ClusterDNS,
+		clusterDomain: a.cfg.ClusterDomain,
+		client:        a.node,
+		net:           network,
+		images:        a.cfg.Images,
+		stateDir:      a.cfg.StateDir,
+		hostIP:        hostIP,
+		getPod:        getPod,
+		refs:          apiRefs{cs: a.node},
+		apiService:    apiServiceIP(a.cfg.ServiceCIDR),
 	}
 	// Workers stop before the network is removed (defers run in reverse order).
 	defer func() {

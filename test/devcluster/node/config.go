@@ -31,6 +31,11 @@ type Config struct {
 	// ServiceCIDR is the cluster's Service ClusterIP range. When set, every pod gets a
 	// route to it through the bridge, where the cluster's service proxy answers.
 	ServiceCIDR string
+	// ClusterDNS is the cluster DNS address pods with dnsPolicy ClusterFirst get in their
+	// /etc/resolv.conf (image containers; binary ones share the host's files), and
+	// ClusterDomain its domain ("cluster.local" when ClusterDNS is set). Empty: no
+	// resolv.conf is written.
+	ClusterDNS, ClusterDomain string
 	// NodeClient authenticates as system:node:<Name> (group system:nodes).
 	NodeClient *rest.Config
 	// BinderClient may create pods/binding (the agent binds pods as a scheduler would).
@@ -104,6 +109,9 @@ func (c Config) WithDefaults() Config {
 	}
 	if c.HeartbeatInterval <= 0 {
 		c.HeartbeatInterval = 10 * time.Second
+	}
+	if c.ClusterDNS != "" && c.ClusterDomain == "" {
+		c.ClusterDomain = "cluster.local"
 	}
 	if c.MaxExecs <= 0 {
 		c.MaxExecs = 64

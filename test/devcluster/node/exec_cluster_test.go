@@ -177,6 +177,27 @@ func TestExecAndPodCgroups(t *testing.T) {
 		}
 	})
 
+	t.Run("the client finds Services by name through the cluster DNS", func(t *testing.T) {
+		// "echo-v2" as the suite's URLs name Services: the search path of the pod's
+		// namespace, then the full name.
+		for _, host := range []string{"echo-v2", "echo-v2.exec-test.svc.cluster.local"} {
+			out, errOut, err := execSPDY(ctx, cs, rest, v1, []string{"client", "http://" + host + "/by-name"})
+			if err != nil {
+				t.Fatalf("exec client http://%s/: %v (stderr %q)", host, err, errOut)
+			}
+			if r := confecho.ParseResponse(out); r.Code != "200" || r.Hostname != v2.Name || r.Host != host {
+				t.Fatalf("http://%s/: parsed %+v", host, r)
+			}
+		}
+		_, errOut, err := execSPDY(ctx, cs, rest, v1, []string{"client", "http://no-such-service/"})
+		var ee utilexec.ExitError
+		// Every name of the search path is NXDOMAIN; the bare name, outside the cluster
+		// domain, is REFUSED (there is no upstream): Go reports "server misbehaving".
+		if !errors.As(err, &ee) || !strings.Contains(errOut, "lookup no-such-service") {
+			t.Fatalf("a missing Service: err %v, stderr %q; want a failed exec and a failed lookup", err, errOut)
+		}
+	})
+
 	t.Run("WebSocket exec reports stderr and the exit code", func(t *testing.T) {
 		exe, err := remotecommand.NewWebSocketExecutor(rest, "GET", execURL(cs, v1, []string{"client", "http://127.0.0.1:1/"}, false).URL().String())
 		if err != nil {

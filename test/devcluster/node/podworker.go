@@ -38,6 +38,8 @@ type workerDeps struct {
 	tokens       tokenRequester
 	cgroups      *cgroups
 	execs        *execTargets
+	// clusterDNS and clusterDomain make image containers' /etc/resolv.conf.
+	clusterDNS, clusterDomain string
 	// apiService is the default/kubernetes Service's ClusterIP; invalid
 	// without a Service CIDR.
 	apiService netip.Addr
