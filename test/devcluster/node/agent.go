@@ -110,18 +110,8 @@ func (a *Agent) Run(ctx context.Context) (err error) {
 	}()
 	execs := newExecTargets()
 	execSrv := &execServer{
-		exec: executor{targets: execs},
-		getPod: func(ns, name string) (podRef, bool) {
-			p, ok := getPod(ns, name)
-			if !ok {
-				return podRef{}, false
-			}
-			ref := podRef{uid: p.UID}
-			for _, c := range p.Spec.Containers {
-				ref.containers = append(ref.containers, c.Name)
-			}
-			return ref, true
-		},
+		exec:          executor{targets: execs},
+		getPod:        getPod,
 		slots:         make(chan struct{}, a.cfg.MaxExecs),
 		idleTimeout:   a.cfg.ExecIdleTimeout,
 		createTimeout: a.cfg.ExecStreamCreationTimeout,

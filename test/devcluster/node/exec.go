@@ -12,6 +12,7 @@ import (
 	"syscall"
 	"time"
 
+	corev1 "k8s.io/api/core/v1"
 	"k8s.io/apimachinery/pkg/types"
 	"k8s.io/cri-streaming/pkg/streaming/remotecommand"
 	utilexec "k8s.io/utils/exec"
@@ -194,16 +195,10 @@ func (t execTarget) command(argv []string) (*exec.Cmd, error) {
 // WebSocket v5.channel.k8s.io (kubectl's default) to SPDY.
 type execServer struct {
 	exec          executor
-	getPod        func(namespace, name string) (podRef, bool)
+	getPod        func(namespace, name string) (*corev1.Pod, bool)
 	slots         chan struct{}
 	idleTimeout   time.Duration
 	createTimeout time.Duration
-}
-
-// podRef is the part of a pod an exec needs.
-type podRef struct {
-	uid        types.UID
-	containers []string
 }
 
 func (s *execServer) serve(w http.ResponseWriter, r *http.Request) {
@@ -222,17 +217,8 @@ func (s *execServer) serve(w http.ResponseWriter, r *http.Request) {
 		http.Error(w, "no command given", http.StatusBadRequest)
 		return
 	}
-	pod, ok := s.getPod(ns, name)
+	pod, ok := podContainer(w, s.getPod, ns, name, cname)
 	if !ok {
-		http.Error(w, fmt.Sprintf("pod %s/%s not found on this node", ns, name), http.StatusNotFound)
-		return
-	}
-	known := false
-	for _, c := range pod.containers {
-		known = known || c == cname
-	}
-	if !known {
-		http.Error(w, fmt.Sprintf("container %q not found in pod %s/%s", cname, ns, name), http.StatusNotFound)
 		return
 	}
 	select {
@@ -242,5 +228,5 @@ func (s *execServer) serve(w http.ResponseWriter, r *http.Request) {
 		http.Error(w, fmt.Sprintf("too many exec sessions on this node (at most %d)", cap(s.slots)), http.StatusTooManyRequests)
 		return
 	}
-	remotecommand.ServeExec(w, r, s.exec, ns+"/"+name, string(pod.uid), cname, cmd, opts, s.idleTimeout, s.createTimeout, remotecommand.SupportedStreamingProtocols)
+	remotecommand.ServeExec(w, r, s.exec, ns+"/"+name, string(pod.UID), cname, cmd, opts, s.idleTimeout, s.createTimeout, remotecommand.SupportedStreamingProtocols)
 }

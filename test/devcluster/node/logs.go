@@ -135,17 +135,8 @@ func (s *logServer) containerLogs(w http.ResponseWriter, r *http.Request) {
 		http.Error(w, err.Error(), http.StatusBadRequest)
 		return
 	}
-	pod, ok := s.getPod(ns, name)
+	pod, ok := podContainer(w, s.getPod, ns, name, cname)
 	if !ok {
-		http.Error(w, fmt.Sprintf("pod %s/%s not found on this node", ns, name), http.StatusNotFound)
-		return
-	}
-	known := false
-	for _, c := range pod.Spec.Containers {
-		known = known || c.Name == cname
-	}
-	if !known {
-		http.Error(w, fmt.Sprintf("container %q not found in pod %s/%s", cname, ns, name), http.StatusNotFound)
 		return
 	}
 	f, err := os.Open(containerLogPath(s.stateDir, pod, cname))
@@ -166,6 +157,23 @@ func (s *logServer) containerLogs(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	followFile(r.Context(), out, w, f)
+}
+
+// podContainer finds a pod of this node that has the named container; when there is none
+// it answers 404 and returns false.
+func podContainer(w http.ResponseWriter, getPod func(string, string) (*corev1.Pod, bool), ns, name, cname string) (*corev1.Pod, bool) {
+	pod, ok := getPod(ns, name)
+	if !ok {
+		http.Error(w, fmt.Sprintf("pod %s/%s not found on this node", ns, name), http.StatusNotFound)
+		return nil, false
+	}
+	for _, c := range pod.Spec.Containers {
+		if c.Name == cname {
+			return pod, true
+		}
+	}
+	http.Error(w, fmt.Sprintf("container %q not found in pod %s/%s", cname, ns, name), http.StatusNotFound)
+	return nil, false
 }
 
 // copyTail writes the last n lines of f (all for n < 0) and leaves f at its end.
