@@ -25,6 +25,7 @@ import (
 	"k8s.io/apimachinery/pkg/runtime"
 	"k8s.io/apimachinery/pkg/util/sets"
 	"k8s.io/client-go/kubernetes"
+	clientgoscheme "k8s.io/client-go/kubernetes/scheme"
 	"sigs.k8s.io/controller-runtime/pkg/client"
 	gwv1 "sigs.k8s.io/gateway-api/apis/v1"
 	gwv1a2 "sigs.k8s.io/gateway-api/apis/v1alpha2"
@@ -91,14 +92,17 @@ func TestMeshHTTPProfile(t *testing.T) {
 	})
 	startMesh(t, c, filepath.Join(cgMount, "rauta-devcluster-"+bridge), dir)
 
-	cl, err := client.New(c.RESTConfig(), client.Options{})
-	if err != nil {
-		t.Fatal(err)
-	}
-	for _, install := range []func(*runtime.Scheme) error{gwv1.Install, gwv1b1.Install, gwv1a2.Install, gwv1a3.Install, apiextensionsv1.AddToScheme} {
-		if err := install(cl.Scheme()); err != nil {
+	// A scheme of its own: client-go's global one is in use by the agent in this process
+	// (adding types to it while the agent decodes is a data race).
+	scheme := runtime.NewScheme()
+	for _, install := range []func(*runtime.Scheme) error{clientgoscheme.AddToScheme, gwv1.Install, gwv1b1.Install, gwv1a2.Install, gwv1a3.Install, apiextensionsv1.AddToScheme} {
+		if err := install(scheme); err != nil {
 			t.Fatal(err)
 		}
+	}
+	cl, err := client.New(c.RESTConfig(), client.Options{Scheme: scheme})
+	if err != nil {
+		t.Fatal(err)
 	}
 	cs, err := kubernetes.NewForConfig(c.RESTConfig())
 	if err != nil {
