@@ -134,9 +134,20 @@ func (c *Cluster) startServiceProxy(ctx context.Context) error {
 	if err != nil {
 		return fmt.Errorf("service proxy log: %w", err)
 	}
+	dnsIP, err := clusterDNSIP(c.opts.ServiceCIDR)
+	if err != nil {
+		logFile.Close()
+		return err
+	}
+	if err := c.createDNSService(ctx, dnsIP); err != nil {
+		logFile.Close()
+		return err
+	}
 	restCfg := c.RESTConfig()
 	restCfg.UserAgent = "rauta-devcluster-svcproxy"
 	p, err := svcproxy.New(svcproxy.Config{
+		DNS:              dnsIP,
+		ClusterDomain:    ClusterDomain,
 		Client:           restCfg,
 		ServiceCIDR:      netip.MustParsePrefix(c.opts.ServiceCIDR), // checked by validate
 		LoadBalancerCIDR: netip.MustParsePrefix(c.opts.LoadBalancerCIDR),
@@ -339,6 +350,11 @@ func (c *Cluster) startNode(ctx context.Context, secrets nodeSecrets) error {
 	cfg.ClientCAPEM = c.ca.CertPEM
 	if cfg.ServiceCIDR == "" {
 		cfg.ServiceCIDR = c.opts.ServiceCIDR
+	}
+	if cfg.ClusterDNS == "" {
+		if ip, err := clusterDNSIP(cfg.ServiceCIDR); err == nil {
+			cfg.ClusterDNS, cfg.ClusterDomain = ip.String(), ClusterDomain
+		}
 	}
 	if cfg.StateDir == "" {
 		cfg.StateDir = filepath.Join(c.dir, "node")

@@ -100,7 +100,24 @@ func (a *Agent) Run(ctx context.Context) (err error) {
 		return p, err == nil
 	}
 
-	logs, err := newLogServer(a.cfg.ServingCertPEM, a.cfg.ServingKeyPEM, a.cfg.ClientCAPEM, a.cfg.StateDir, getPod)
+	cgroups, err := setupCgroups(a.cfg.CgroupRoot, a.cfg.Bridge, a.cfg.CgroupKillWait)
+	if err != nil {
+		return err
+	}
+	// Removed after the workers stopped (defers run in reverse order).
+	defer func() {
+		err = errors.Join(err, cgroups.close())
+	}()
+	execs := newExecTargets()
+	execSrv := &execServer{
+		exec:          executor{targets: execs},
+		getPod:        getPod,
+		slots:         make(chan struct{}, a.cfg.MaxExecs),
+		idleTimeout:   a.cfg.ExecIdleTimeout,
+		createTimeout: a.cfg.ExecStreamCreationTimeout,
+	}
+
+	logs, err := newLogServer(a.cfg.ServingCertPEM, a.cfg.ServingKeyPEM, a.cfg.ClientCAPEM, a.cfg.StateDir, getPod, execSrv)
 	if err != nil {
 		return err
 	}
@@ -121,18 +138,22 @@ func (a *Agent) Run(ctx context.Context) (err error) {
 		err = errors.Join(err, os.RemoveAll(imagesDir))
 	}()
 	a.deps = &workerDeps{
-		spawner:      spawner,
-		imageSpawner: imageSpawner,
-		store:        newImageStore(imagesDir),
-		tokens:       apiTokenRequester(a.node),
-		client:       a.node,
-		net:          network,
-		images:       a.cfg.Images,
-		stateDir:     a.cfg.StateDir,
-		hostIP:       hostIP,
-		getPod:       getPod,
-		refs:         apiRefs{cs: a.node},
-		apiService:   apiServiceIP(a.cfg.ServiceCIDR),
+		spawner:       spawner,
+		imageSpawner:  imageSpawner,
+		store:         newImageStore(imagesDir),
+		tokens:        apiTokenRequester(a.node),
+		cgroups:       cgroups,
+		execs:         execs,
+		clusterDNS:    a.cfg.ClusterDNS,
+		clusterDomain: a.cfg.ClusterDomain,
+		client:        a.node,
+		net:           network,
+		images:        a.cfg.Images,
+		stateDir:      a.cfg.StateDir,
+		hostIP:        hostIP,
+		getPod:        getPod,
+		refs:          apiRefs{cs: a.node},
+		apiService:    apiServiceIP(a.cfg.ServiceCIDR),
 	}
 	// Workers stop before the network is removed (defers run in reverse order).
 	defer func() {

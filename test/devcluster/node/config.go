@@ -31,6 +31,11 @@ type Config struct {
 	// ServiceCIDR is the cluster's Service ClusterIP range. When set, every pod gets a
 	// route to it through the bridge, where the cluster's service proxy answers.
 	ServiceCIDR string
+	// ClusterDNS is the cluster DNS address pods with dnsPolicy ClusterFirst get in their
+	// /etc/resolv.conf (image containers; binary ones share the host's files), and
+	// ClusterDomain its domain ("cluster.local" when ClusterDNS is set). Empty: no
+	// resolv.conf is written.
+	ClusterDNS, ClusterDomain string
 	// NodeClient authenticates as system:node:<Name> (group system:nodes).
 	NodeClient *rest.Config
 	// BinderClient may create pods/binding (the agent binds pods as a scheduler would).
@@ -40,6 +45,22 @@ type Config struct {
 	ServingCertPEM, ServingKeyPEM, ClientCAPEM []byte
 	// HeartbeatInterval is how often the node Lease is renewed, default 10s.
 	HeartbeatInterval time.Duration
+	// CgroupRoot is the cgroup v2 mount under which the agent makes its parent cgroup
+	// (rauta-devcluster-<Bridge>) and one cgroup per pod; default: the host's cgroup2
+	// mount from /proc/self/mountinfo (/sys/fs/cgroup, or /sys/fs/cgroup/unified on a
+	// hybrid host).
+	CgroupRoot string
+	// MaxExecs bounds the exec sessions running at once (more are refused with 429),
+	// default 64.
+	MaxExecs int
+	// ExecIdleTimeout closes an exec session without traffic for this long, default 1h.
+	ExecIdleTimeout time.Duration
+	// ExecStreamCreationTimeout bounds how long an exec waits for the client to open
+	// its streams after the upgrade, default 30s (the kubelet's).
+	ExecStreamCreationTimeout time.Duration
+	// CgroupKillWait bounds how long removing a pod waits for its killed cgroup to
+	// empty, default 5s.
+	CgroupKillWait time.Duration
 }
 
 // ImageMapping runs Binary, or the image in the OCI image layout folder Layout, for every
@@ -56,6 +77,15 @@ func EchoBasicImages(binary string) []ImageMapping {
 	return []ImageMapping{
 		{Repository: "registry.k8s.io/gateway-api/echo-basic", Binary: binary},
 		{Repository: "gcr.io/k8s-staging-gateway-api/echo-basic", Binary: binary},
+	}
+}
+
+// EchoAdvancedImages maps the mesh conformance image (Istio's echo app) to the OCI layout
+// devcluster.BuildEchoAdvancedImage writes (package echoadvanced, a compatible stand-in).
+func EchoAdvancedImages(layout string) []ImageMapping {
+	return []ImageMapping{
+		{Repository: "registry.k8s.io/gateway-api/echo-advanced", Layout: layout},
+		{Repository: "gcr.io/k8s-staging-gateway-api/echo-advanced", Layout: layout},
 	}
 }
 
@@ -79,6 +109,21 @@ func (c Config) WithDefaults() Config {
 	}
 	if c.HeartbeatInterval <= 0 {
 		c.HeartbeatInterval = 10 * time.Second
+	}
+	if c.ClusterDNS != "" && c.ClusterDomain == "" {
+		c.ClusterDomain = "cluster.local"
+	}
+	if c.MaxExecs <= 0 {
+		c.MaxExecs = 64
+	}
+	if c.ExecIdleTimeout <= 0 {
+		c.ExecIdleTimeout = time.Hour
+	}
+	if c.ExecStreamCreationTimeout <= 0 {
+		c.ExecStreamCreationTimeout = 30 * time.Second
+	}
+	if c.CgroupKillWait <= 0 {
+		c.CgroupKillWait = 5 * time.Second
 	}
 	return c
 }

@@ -60,11 +60,11 @@ type exitEvent struct {
 	err   error
 }
 
-// start launches the container's process inside the pod's namespace, output appended to
-// its log file, and reports its exit on exits. Pdeathsig kills it if the agent dies.
+// start launches the container's process inside the pod's network namespace and cgroup
+// (it is created in the cgroup, CLONE_INTO_CGROUP), output appended to its log file, and reports its exit on exits. Pdeathsig kills it if the agent dies.
 // A worker that has returned no longer reads exits; done (closed then) releases the
 // waiting goroutine of a process that ended after that.
-func (c *container) start(sp *spawn.Spawner, index int, netnsName string, exits chan<- exitEvent, done <-chan struct{}) error {
+func (c *container) start(sp *spawn.Spawner, index int, netnsName, cgroupDir string, exits chan<- exitEvent, done <-chan struct{}) error {
 	if c.image == nil {
 		if err := os.MkdirAll(c.workDir, 0o755); err != nil {
 			return fmt.Errorf("container %q: create working folder: %w", c.spec.Name, err)
@@ -79,6 +79,12 @@ func (c *container) start(sp *spawn.Spawner, index int, netnsName string, exits 
 	cmd.Env = c.env
 	cmd.Stdout = logFile
 	cmd.Stderr = logFile
+	cg, err := openCgroup(cgroupDir)
+	if err != nil {
+		return fmt.Errorf("container %q: %w", c.spec.Name, err)
+	}
+	defer cg.Close()
+	cmd.SysProcAttr.UseCgroupFD, cmd.SysProcAttr.CgroupFD = true, int(cg.Fd())
 	if err := sp.Start(cmd, netnsName); err != nil {
 		if c.image != nil && errors.Is(err, syscall.ENOENT) {
 			// The executable was found in the image before: what is missing is its ELF
@@ -119,6 +125,15 @@ func (c *container) command() *exec.Cmd {
 		attr.AmbientCaps = c.caps
 	}
 	return &exec.Cmd{Path: c.binary, Args: c.argv, Dir: c.workDir, SysProcAttr: attr}
+}
+
+// execTarget is how an exec runs a command as this container runs (valid while it runs).
+func (c *container) execTarget(sp *spawn.Spawner, netnsName, cgroupDir string) execTarget {
+	t := execTarget{spawner: sp, netns: netnsName, cgroup: cgroupDir, env: c.env, root: "/", workDir: c.workDir}
+	if c.image != nil {
+		t.root, t.chroot, t.ident, t.caps = c.root, true, c.ident, c.caps
+	}
+	return t
 }
 
 // exited records the end of the current run.

@@ -368,7 +368,7 @@ func imageFiles(server []byte) []node.TestEntry {
 	}
 }
 
-func pollImage(ctx context.Context, t *testing.T, what string, check func() error) {
+func pollImage(ctx context.Context, t testing.TB, what string, check func() error) {
 	t.Helper()
 	deadline := time.Now().Add(2 * time.Minute)
 	var err error

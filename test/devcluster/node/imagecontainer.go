@@ -141,7 +141,7 @@ func (w *podWorker) buildContainerRoot(c *container) error {
 	if w.pod.Spec.Hostname != "" {
 		hostname = w.pod.Spec.Hostname
 	}
-	if err := buildRoot(c.image, c.root, mayWriteAnyFile(c.ident, c.caps), c.mounts, w.volumes, w.fsGroup(), hostsFile(w.podIP, hostname), hostname, c.workDir); err != nil {
+	if err := buildRoot(c.image, c.root, mayWriteAnyFile(c.ident, c.caps), c.mounts, w.volumes, w.fsGroup(), hostsFile(w.podIP, hostname), hostname, resolvConf(w.pod, w.deps.clusterDNS, w.deps.clusterDomain), c.workDir); err != nil {
 		return fmt.Errorf("container %q: root: %w", c.spec.Name, err)
 	}
 	return nil

@@ -19,7 +19,7 @@ import (
 )
 
 // logServer is the kubelet-like endpoint the API server calls for `kubectl logs`:
-// GET /containerLogs/{namespace}/{pod}/{container}. It accepts only client certificates
+// GET /containerLogs/{namespace}/{pod}/{container}, and for `kubectl exec` (exec.go). It accepts only client certificates
 // signed by the cluster CA with the system:masters group (the API server's kubelet client).
 type logServer struct {
 	srv      *http.Server
@@ -28,7 +28,7 @@ type logServer struct {
 	getPod   func(namespace, name string) (*corev1.Pod, bool)
 }
 
-func newLogServer(certPEM, keyPEM, caPEM []byte, stateDir string, getPod func(string, string) (*corev1.Pod, bool)) (*logServer, error) {
+func newLogServer(certPEM, keyPEM, caPEM []byte, stateDir string, getPod func(string, string) (*corev1.Pod, bool), execs *execServer) (*logServer, error) {
 	cert, err := tls.X509KeyPair(certPEM, keyPEM)
 	if err != nil {
 		return nil, fmt.Errorf("log server certificate: %w", err)
@@ -44,6 +44,8 @@ func newLogServer(certPEM, keyPEM, caPEM []byte, stateDir string, getPod func(st
 	s := &logServer{listener: l, stateDir: stateDir, getPod: getPod}
 	mux := http.NewServeMux()
 	mux.HandleFunc("GET /containerLogs/{namespace}/{pod}/{container}", s.containerLogs)
+	mux.HandleFunc("GET /exec/{namespace}/{pod}/{container}", execs.serve)
+	mux.HandleFunc("POST /exec/{namespace}/{pod}/{container}", execs.serve)
 	mux.HandleFunc("GET /healthz", func(w http.ResponseWriter, _ *http.Request) { _, _ = io.WriteString(w, "ok") })
 	s.srv = &http.Server{
 		Handler:           requireMasters(mux),
@@ -133,17 +135,8 @@ func (s *logServer) containerLogs(w http.ResponseWriter, r *http.Request) {
 		http.Error(w, err.Error(), http.StatusBadRequest)
 		return
 	}
-	pod, ok := s.getPod(ns, name)
+	pod, ok := podContainer(w, s.getPod, ns, name, cname)
 	if !ok {
-		http.Error(w, fmt.Sprintf("pod %s/%s not found on this node", ns, name), http.StatusNotFound)
-		return
-	}
-	known := false
-	for _, c := range pod.Spec.Containers {
-		known = known || c.Name == cname
-	}
-	if !known {
-		http.Error(w, fmt.Sprintf("container %q not found in pod %s/%s", cname, ns, name), http.StatusNotFound)
 		return
 	}
 	f, err := os.Open(containerLogPath(s.stateDir, pod, cname))
@@ -164,6 +157,23 @@ func (s *logServer) containerLogs(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	followFile(r.Context(), out, w, f)
+}
+
+// podContainer finds a pod of this node that has the named container; when there is none
+// it answers 404 and returns false.
+func podContainer(w http.ResponseWriter, getPod func(string, string) (*corev1.Pod, bool), ns, name, cname string) (*corev1.Pod, bool) {
+	pod, ok := getPod(ns, name)
+	if !ok {
+		http.Error(w, fmt.Sprintf("pod %s/%s not found on this node", ns, name), http.StatusNotFound)
+		return nil, false
+	}
+	for _, c := range pod.Spec.Containers {
+		if c.Name == cname {
+			return pod, true
+		}
+	}
+	http.Error(w, fmt.Sprintf("container %q not found in pod %s/%s", cname, ns, name), http.StatusNotFound)
+	return nil, false
 }
 
 // copyTail writes the last n lines of f (all for n < 0) and leaves f at its end.

@@ -36,6 +36,10 @@ type workerDeps struct {
 	imageSpawner *spawn.Spawner
 	store        *imageStore
 	tokens       tokenRequester
+	cgroups      *cgroups
+	execs        *execTargets
+	// clusterDNS and clusterDomain make image containers' /etc/resolv.conf.
+	clusterDNS, clusterDomain string
 	// apiService is the default/kubernetes Service's ClusterIP; invalid
 	// without a Service CIDR.
 	apiService netip.Addr
@@ -74,6 +78,8 @@ type podWorker struct {
 
 	netnsName string
 	pn        *podNetwork
+	// cgroupDir is the pod's cgroup v2 folder, made at the first prepare.
+	cgroupDir string
 	podIP     string
 	startTime time.Time
 
@@ -207,6 +213,13 @@ func (w *podWorker) prepare(ctx context.Context) error {
 		}
 	}
 
+	if w.cgroupDir == "" {
+		dir, err := w.deps.cgroups.addPod(podNetID(w.pod.UID))
+		if err != nil {
+			return err
+		}
+		w.cgroupDir = dir
+	}
 	if w.pn == nil && w.netnsName == "" && w.podIP == "" {
 		if spec.HostNetwork {
 			w.podIP = w.deps.hostIP
@@ -294,7 +307,7 @@ func (w *podWorker) startContainer(i int) {
 		err = w.buildContainerRoot(c)
 	}
 	if err == nil {
-		err = c.start(sp, i, w.netnsName, w.exits, w.done)
+		err = c.start(sp, i, w.netnsName, w.cgroupDir, w.exits, w.done)
 	}
 	if err != nil {
 		c.restarts++
@@ -302,6 +315,7 @@ func (w *podWorker) startContainer(i int) {
 		c.nextStart = time.Now().Add(restartDelay(c.restarts))
 		return
 	}
+	w.deps.execs.set(w.pod.UID, c.spec.Name, c.execTarget(sp, w.netnsName, w.cgroupDir))
 	if c.spec.ReadinessProbe == nil {
 		c.ready = true
 		return
@@ -328,6 +342,7 @@ func (w *podWorker) onExit(ev exitEvent) {
 		w.probeCancel[ev.index] = nil
 	}
 	c.exited(ev)
+	w.deps.execs.remove(w.pod.UID, c.spec.Name)
 	w.dirty = true
 	if restartWanted(w.pod.Spec.RestartPolicy, c.terminated.ExitCode) {
 		c.nextStart = time.Now().Add(restartDelay(c.restarts))
@@ -364,6 +379,9 @@ func (w *podWorker) shutdown(grace time.Duration) {
 			cancel()
 			w.probeCancel[i] = nil
 		}
+	}
+	for _, c := range w.containers {
+		w.deps.execs.remove(w.pod.UID, c.spec.Name)
 	}
 	grace = min(max(grace, 0), maxGrace)
 	w.signalAll(syscall.SIGTERM)
@@ -411,7 +429,14 @@ func (w *podWorker) anyRunning() bool {
 	return false
 }
 
+// releaseNetwork removes the pod's cgroup (killing what an exec may have left running),
+// network namespace and veth pair, and its folder.
 func (w *podWorker) releaseNetwork() {
+	if w.cgroupDir != "" {
+		// As below: Agent.Run's final sweep removes what is left.
+		_ = w.deps.cgroups.removePod(w.cgroupDir)
+		w.cgroupDir = ""
+	}
 	if w.pn != nil {
 		// Errors here are left for Agent.Run's final sweep, which removes every
 		// namespace and link named after the bridge.

@@ -106,9 +106,10 @@ type imageMount struct {
 
 // buildRoot gives an image container a fresh root at dir, as a runtime gives every
 // container run a fresh writable layer: the image's files, the volumes at their mount
-// paths, /etc/hosts and /etc/hostname, and the working folder. asRoot: the process may
+// paths, /etc/hosts and /etc/hostname, /etc/resolv.conf when resolv is not empty, and the
+// working folder. asRoot: the process may
 // write any file (uid 0, or a capability to) and gets copies of every file.
-func buildRoot(img *unpackedImage, dir string, asRoot bool, mounts []imageMount, volumes map[string]*volumeData, gid int, hosts, hostname, workDir string) error {
+func buildRoot(img *unpackedImage, dir string, asRoot bool, mounts []imageMount, volumes map[string]*volumeData, gid int, hosts, hostname, resolv, workDir string) error {
 	if err := os.RemoveAll(dir); err != nil {
 		return fmt.Errorf("remove old root: %w", err)
 	}
@@ -125,6 +126,11 @@ func buildRoot(img *unpackedImage, dir string, asRoot bool, mounts []imageMount,
 	}
 	if err := writeFileIn(r, "/etc/hostname", []byte(hostname+"\n"), 0o644, -1); err != nil {
 		return err
+	}
+	if resolv != "" {
+		if err := writeFileIn(r, "/etc/resolv.conf", []byte(resolv), 0o644, -1); err != nil {
+			return err
+		}
 	}
 	if _, err := mkdirIn(r, workDir); err != nil {
 		return fmt.Errorf("working folder %s: %w", workDir, err)

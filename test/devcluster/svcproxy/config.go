@@ -44,6 +44,11 @@ type Config struct {
 	// MaxUDPFlowsPerListener bounds the flows of one UDP frontend; a datagram that would
 	// start one more is dropped. Default 4096.
 	MaxUDPFlowsPerListener int
+	// DNS, when valid, is the cluster DNS address (inside ServiceCIDR, by convention its
+	// tenth address): the proxy answers Service names on DNS:53, UDP and TCP (dns.go).
+	DNS netip.Addr
+	// ClusterDomain is the DNS domain of the cluster, default "cluster.local".
+	ClusterDomain string
 	// Log receives errors of the background sync (nil: discarded).
 	Log *slog.Logger
 }
@@ -66,6 +71,9 @@ func (c Config) withDefaults() Config {
 	if c.MaxUDPFlowsPerListener <= 0 {
 		c.MaxUDPFlowsPerListener = defaultMaxConns
 	}
+	if c.ClusterDomain == "" {
+		c.ClusterDomain = "cluster.local"
+	}
 	if c.Log == nil {
 		c.Log = slog.New(slog.DiscardHandler)
 	}
@@ -86,6 +94,9 @@ func (c Config) validate() error {
 		if c.LoadBalancerCIDR.Overlaps(c.ServiceCIDR) {
 			return fmt.Errorf("svcproxy config: LoadBalancerCIDR %s overlaps ServiceCIDR %s", c.LoadBalancerCIDR, c.ServiceCIDR)
 		}
+	}
+	if c.DNS.IsValid() && !c.ServiceCIDR.Contains(c.DNS) {
+		return fmt.Errorf("svcproxy config: DNS %s is not inside ServiceCIDR %s", c.DNS, c.ServiceCIDR)
 	}
 	if c.NodePortAddr.IsValid() && !c.NodePortAddr.Is4() {
 		return fmt.Errorf("svcproxy config: NodePortAddr %s: only IPv4 is supported", c.NodePortAddr)

@@ -51,6 +51,7 @@ type Proxy struct {
 	queue       workqueue.TypedRateLimitingInterface[string]
 	cancel      context.CancelFunc
 	done        chan struct{}
+	dns         *dnsServer // nil without Config.DNS
 
 	// Owned by the sync loop (one goroutine at a time).
 	pool     *pool
@@ -184,6 +185,11 @@ func (p *Proxy) start(ctx context.Context) error {
 			p.cfg.Log.Warn("sync service", "service", key, "err", err)
 		}
 	}
+	if p.cfg.DNS.IsValid() {
+		if err := p.startDNS(); err != nil {
+			return fail(err)
+		}
+	}
 	p.done = make(chan struct{})
 	go func() {
 		defer close(p.done)
@@ -230,6 +236,9 @@ func (p *Proxy) Stop() error {
 		<-p.done
 	}
 	var errs []error
+	if p.dns != nil {
+		errs = append(errs, p.dns.close())
+	}
 	p.mu.Lock()
 	for addr, l := range p.listeners {
 		if err := l.fwd.close(); err != nil {

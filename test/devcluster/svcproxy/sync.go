@@ -35,6 +35,11 @@ func (p *Proxy) sync(ctx context.Context, key string) error {
 	if err != nil {
 		return err
 	}
+	if _, other := svc.Labels[LabelServiceProxyName]; other {
+		// Another proxy's (as kube-proxy): the cluster DNS Service, answered by dns.go.
+		p.forget(key)
+		return nil
+	}
 
 	lbIP := p.allocate(key, svc)
 	fronts := frontendsOf(svc, p.cfg.ServiceCIDR, lbIP, p.cfg.NodePortAddr)

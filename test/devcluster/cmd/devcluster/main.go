@@ -33,6 +33,7 @@ func run() error {
 	serviceCIDR := flag.String("service-cidr", envOr("RAUTA_DEVCLUSTER_SERVICE_CIDR", "10.96.0.0/24"), "Service ClusterIP range (env RAUTA_DEVCLUSTER_SERVICE_CIDR)")
 	lbCIDR := flag.String("lb-cidr", envOr("RAUTA_DEVCLUSTER_LB_CIDR", "127.0.200.0/24"), "LoadBalancer address pool (env RAUTA_DEVCLUSTER_LB_CIDR)")
 	repo := flag.String("repo", "", "rauta checkout (default: found from the working folder)")
+	echoAdvanced := flag.Bool("echo-advanced", false, "build the echo-advanced stand-in (test/devcluster/echoadvanced) into the state folder and map registry.k8s.io/gateway-api/echo-advanced to it, for the mesh conformance suite")
 	var images imageFlags
 	flag.Var(&images, "image", "extra image mapping REPOSITORY=BINARY or REPOSITORY=OCI_LAYOUT_FOLDER, repeatable (e.g. ghcr.io/false-systems/rauta=./dist/oci)")
 	flag.Parse()
@@ -47,12 +48,29 @@ func run() error {
 		return fmt.Errorf("wipe %s: %w", abs, err)
 	}
 	opts := devcluster.Options{Dir: abs, KeepDir: true, RepoRoot: *repo, ServiceCIDR: *serviceCIDR, LoadBalancerCIDR: *lbCIDR}
-	if *withNode {
-		opts.Node = &node.Config{PodCIDR: *podCIDR, Bridge: *bridge, Images: images}
-	}
 
 	ctx, stop := signal.NotifyContext(context.Background(), syscall.SIGINT, syscall.SIGTERM)
 	defer stop()
+	if *echoAdvanced {
+		root := *repo
+		if root == "" {
+			wd, _ := os.Getwd()
+			if root, err = devcluster.FindRepoRoot(wd); err != nil {
+				return err
+			}
+		}
+		if err := os.MkdirAll(abs, 0o755); err != nil {
+			return err
+		}
+		layout, err := devcluster.BuildEchoAdvancedImage(ctx, root, abs)
+		if err != nil {
+			return err
+		}
+		images = append(images, node.EchoAdvancedImages(layout)...)
+	}
+	if *withNode {
+		opts.Node = &node.Config{PodCIDR: *podCIDR, Bridge: *bridge, Images: images}
+	}
 	c, err := devcluster.Start(ctx, opts)
 	if err != nil {
 		return err
