@@ -484,30 +484,6 @@ int mesh_getpeername6(struct bpf_sock_addr *ctx)
 	return restore_peer(ctx, 0);
 }
 
-static __always_inline void local_peer(struct bpf_sock_ops *skops, struct peer_key *k)
-{
-	// Every field is loaded unconditionally, through volatile: otherwise
-	// clang selects a pointer into the context by family and loads
-	// through it, which the verifier refuses ("modified ctx ptr").
-	__u32 family = skops->family;
-	__u32 ip4 = *(volatile __u32 *)&skops->local_ip4;
-	__u32 a0 = *(volatile __u32 *)&skops->local_ip6[0];
-	__u32 a1 = *(volatile __u32 *)&skops->local_ip6[1];
-	__u32 a2 = *(volatile __u32 *)&skops->local_ip6[2];
-	__u32 a3 = *(volatile __u32 *)&skops->local_ip6[3];
-	if (family == 2 /* AF_INET */) {
-		a0 = 0;
-		a1 = 0;
-		a2 = bpf_htonl(0xffff);
-		a3 = ip4;
-	}
-	k->addr[0] = a0;
-	k->addr[1] = a1;
-	k->addr[2] = a2;
-	k->addr[3] = a3;
-	k->port = bpf_htons((__u16)skops->local_port);
-}
-
 // port_host turns a context's remote_port into host byte order: it holds
 // the port in network byte order, in the upper 16 bits of the word on
 // older kernels and in the lower 16 bits on newer ones.
@@ -541,8 +517,10 @@ static __always_inline int is_local(const __u32 *a)
 	return bpf_map_lookup_elem(&mesh_local, &k) != 0;
 }
 
-// sockops_sock_key reads the connection's 4-tuple; volatile as in
-// local_peer.
+// sockops_sock_key reads the connection's 4-tuple. Every field is loaded
+// unconditionally, through volatile: otherwise clang selects a pointer
+// into the context by family and loads through it, which the verifier
+// refuses ("modified ctx ptr").
 static __always_inline void sockops_sock_key(struct bpf_sock_ops *skops, struct sock_key *k)
 {
 	__u32 family = skops->family;
@@ -562,6 +540,15 @@ static __always_inline void sockops_sock_key(struct bpf_sock_ops *skops, struct 
 	}
 	k->lport = *(volatile __u32 *)&skops->local_port;
 	k->rport = port_host(*(volatile __u32 *)&skops->remote_port);
+}
+
+// local_peer is the socket's own address and port, as its peer sees it.
+static __always_inline void local_peer(struct bpf_sock_ops *skops, struct peer_key *k)
+{
+	struct sock_key sk = {};
+	sockops_sock_key(skops, &sk);
+	copy_addr(k->addr, sk.local);
+	k->port = bpf_htons((__u16)sk.lport);
 }
 
 // add_local_sock puts an established socket whose both ends are addresses

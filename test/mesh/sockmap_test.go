@@ -317,16 +317,7 @@ func BenchmarkSockmapRequest(b *testing.B) {
 						b.Run(fmt.Sprintf("%s/%dKiB/%s", conn.name, size>>10, to.name), func(b *testing.B) {
 							cmd := childCmd(b, cg, "post-loop", to.vip+":80", b.N)
 							cmd.Env = append(cmd.Env, childHeader+"="+conn.header, childSize+"="+strconv.Itoa(size))
-							out, err := cmd.Output()
-							if err != nil {
-								b.Fatalf("child: %v\n%s", err, out)
-							}
-							r := decode(b, out)[0]
-							if r.Err != "" || r.Errno != "" {
-								b.Fatalf("%s%s", r.Errno, r.Err)
-							}
-							ns, _ := strconv.ParseFloat(r.Name, 64)
-							b.ReportMetric(ns, "ns/request")
+							reportPerRequest(b, cmd)
 						})
 					}
 				}
