@@ -271,6 +271,11 @@ func TestSockmapRedirect(t *testing.T) {
 		// The children have exited: no socket of the client pod's
 		// address may be left in the sockhash.
 		sockhash := agentSockhash(t, cgroup)
+		// The proxy's pooled connections to the endpoint stay open: they
+		// show that the entries are read right.
+		if n := podSockets(t, sockhash, "127.0.0.1"); n == 0 {
+			t.Error("no socket of 127.0.0.1 (the proxy, the endpoint) in the sockhash")
+		}
 		deadline := time.Now().Add(10 * time.Second)
 		for n := podSockets(t, sockhash, smPodIP); n != 0; n = podSockets(t, sockhash, smPodIP) {
 			if time.Now().After(deadline) {
