@@ -210,8 +210,11 @@ func (d *Datapath) Close(keep bool) error {
 	}
 	d.links = nil
 	if d.sockmap && !keep {
-		// Closing the map would free it too once no program uses it;
-		// detaching says so explicitly, and at once.
+		// New sockets stop entering the map with the sockops link gone.
+		// Sockets already in it keep it (each holds the sk_msg program,
+		// which holds the map) and stay redirected until they close: taking
+		// them out would drop what was redirected to them and not yet read
+		// (TestSockmapExitKeepsConnections).
 		errs = append(errs, link.RawDetachProgram(link.RawDetachProgramOptions{
 			Target: d.objs.MeshSocks.FD(), Program: d.objs.MeshRedirect, Attach: ebpf.AttachSkMsgVerdict,
 		}))

@@ -361,8 +361,8 @@ func sockopsProgram(t *testing.T, cgroup string) *ebpf.ProgramInfo {
 // TestSockmapRestart: an agent with sockmap that dies (its pins kept, as
 // a SIGKILL leaves them) leaves the sockmap sockops program attached and
 // its sockhash alive; the next agent without sockmap swaps in the plain
-// program, after which the old sockhash (and the sk_msg program on it) is
-// freed; a clean exit detaches everything.
+// program, after which the old sockhash (holding no sockets here) and the
+// sk_msg program on it are freed; a clean exit detaches everything.
 func TestSockmapRestart(t *testing.T) {
 	cgroup, _ := testCgroup(t)
 	pins := bpffs(t)
@@ -400,19 +400,7 @@ func TestSockmapRestart(t *testing.T) {
 	if info := sockopsProgram(t, cgroup); info.Name != "mesh_sockops" {
 		t.Errorf("after a restart without sockmap: sockops program %q, want mesh_sockops", info.Name)
 	}
-	// The kernel frees a map after its last user asynchronously.
-	deadline := time.Now().Add(10 * time.Second)
-	for {
-		m, err := ebpf.NewMapFromID(sockhash)
-		if err != nil {
-			break
-		}
-		m.Close()
-		if time.Now().After(deadline) {
-			t.Fatalf("the killed agent's sockhash (id %d) still exists after the restart", sockhash)
-		}
-		time.Sleep(20 * time.Millisecond)
-	}
+	waitMapFreed(t, sockhash, "the killed agent's sockhash, after the restart")
 	if err := d2.Close(false); err != nil {
 		t.Fatal(err)
 	}
@@ -455,4 +443,96 @@ func podSockets(t *testing.T, m *ebpf.Map, addr string) int {
 		}
 	}
 	return n
+}
+
+// TestSockmapExitKeepsConnections: an agent with sockmap exits (cleanly:
+// everything detached) while a redirected connection has unread data. The
+// connection's sockets stay in the old sockhash, which lives on, and
+// redirected, until they close: nothing queued is lost, later writes
+// arrive in order, and the sockhash is freed once the sockets closed.
+// (Taking the sockets out of the sockhash instead drops the queued data:
+// tried, the read then times out.)
+func TestSockmapExitKeepsConnections(t *testing.T) {
+	cgroup, _ := testCgroup(t)
+	joinCgroup(t, cgroup)
+	d, err := mesh.Open(mesh.Options{Cgroup: cgroup, Sockmap: true})
+	if err != nil {
+		t.Fatal(err)
+	}
+	const srvIP, cliIP = "127.0.241.3", "127.0.241.4"
+	if err := d.SetLocal([]netip.Addr{netip.MustParseAddr(srvIP), netip.MustParseAddr(cliIP)}); err != nil {
+		t.Fatal(err)
+	}
+	ln, err := net.Listen("tcp4", srvIP+":0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer ln.Close()
+	dl := net.Dialer{Timeout: 5 * time.Second, LocalAddr: &net.TCPAddr{IP: net.ParseIP(cliIP)}}
+	c, err := dl.Dial("tcp4", ln.Addr().String())
+	if err != nil {
+		t.Fatal(err)
+	}
+	s, err := ln.Accept()
+	if err != nil {
+		c.Close()
+		t.Fatal(err)
+	}
+	first, second := pattern(1, 0, 48<<10), pattern(1, 1, 48<<10)
+	_ = c.SetDeadline(time.Now().Add(10 * time.Second))
+	_ = s.SetDeadline(time.Now().Add(10 * time.Second))
+	if _, err := c.Write(first); err != nil {
+		t.Fatal(err)
+	}
+	st, err := d.Stats()
+	if err != nil {
+		t.Fatal(err)
+	}
+	if st.SockAdded < 2 || st.Redirected == 0 {
+		t.Fatalf("before the exit: %+v, want both sockets added and the write redirected", st)
+	}
+	sh := agentSockhash(t, cgroup)
+	mi, err := sh.Info()
+	sh.Close()
+	if err != nil {
+		t.Fatal(err)
+	}
+	id, _ := mi.ID()
+	if err := d.Close(false); err != nil {
+		t.Fatal(err)
+	}
+	if n := attachedPrograms(t, cgroup, ebpf.AttachCGroupSockOps); n != 0 {
+		t.Errorf("after the exit: %d sockops programs attached", n)
+	}
+	if _, err := c.Write(second); err != nil {
+		t.Fatal(err)
+	}
+	got := make([]byte, len(first)+len(second))
+	if _, err := io.ReadFull(s, got); err != nil {
+		t.Fatalf("read after the exit: %v", err)
+	}
+	if want := append(first, second...); !bytes.Equal(got, want) {
+		t.Fatalf("after the exit: first difference at byte %d of %d", firstDiff(got, want), len(want))
+	}
+	c.Close()
+	s.Close()
+	waitMapFreed(t, id, "the sockhash, after its sockets closed")
+}
+
+// waitMapFreed waits until the map id no longer exists (the kernel frees a
+// map after its last user asynchronously), at most 10 s.
+func waitMapFreed(t *testing.T, id ebpf.MapID, what string) {
+	t.Helper()
+	deadline := time.Now().Add(10 * time.Second)
+	for {
+		m, err := ebpf.NewMapFromID(id)
+		if err != nil {
+			return
+		}
+		m.Close()
+		if time.Now().After(deadline) {
+			t.Fatalf("%s (map id %d) still exists after 10s", what, id)
+		}
+		time.Sleep(20 * time.Millisecond)
+	}
 }
