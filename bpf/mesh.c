@@ -24,6 +24,14 @@
 // the proxy learns where a connection was going without SO_ORIGINAL_DST
 // and iptables.
 //
+// sockmap (the agent's -sockmap): a second sockops program, attached
+// instead of the first, also puts every established TCP socket whose two
+// addresses are both in mesh_local (the node's mesh proxy and local pods)
+// into the mesh_socks sockhash, and mesh_redirect (sk_msg, on that map)
+// hands each message such a socket sends straight to the receive queue of
+// the connection's other end, skipping TCP/IP and the loopback or veth
+// device. A closed socket leaves the sockhash by itself.
+//
 // Addresses are 16 bytes in every map; IPv4 is stored v4-mapped
 // (::ffff:a.b.c.d), so one map serves both families and an IPv6 socket
 // that dials a v4-mapped ClusterIP is translated too.
@@ -49,6 +57,8 @@ char __license[] SEC("license") = "Dual BSD/GPL";
 #define MAX_ORIG_DST 65536   // translated sockets remembered (LRU)
 #define MAX_REV_NAT 32768    // UDP (socket, endpoint) pairs remembered (LRU)
 #define MAX_STEERED 32768    // TCP connections to the mesh proxy (LRU)
+#define MAX_LOCAL 4096       // addresses of this node (proxy, local pods)
+#define MAX_SOCKS 65536      // established sockets between local addresses
 
 // svc_value.flags
 #define SVC_STEER_PROXY 1 // send to the node's mesh proxy (GAMMA routes)
@@ -64,7 +74,10 @@ enum stat_index {
 	STAT_NO_ENDPOINTS = 2, // refused: the frontend has no ready endpoint
 	STAT_SLOT_MISSING = 3, // the chosen slot was gone (a concurrent shrink); slot 0 used
 	STAT_FAMILY = 4,       // refused: an IPv4 socket and an IPv6 endpoint
-	STAT_MAX = 5,
+	STAT_SOCK_ADDED = 5,   // sockmap: local sockets put into mesh_socks
+	STAT_REDIRECTED = 6,   // sockmap: messages handed to the peer socket
+	STAT_NO_PEER = 7,      // sockmap: peer not in mesh_socks, normal path
+	STAT_MAX = 8,
 };
 
 // A frontend: ClusterIP, port and protocol. addr is network byte order,
@@ -177,6 +190,40 @@ struct {
 	__type(value, struct node_config);
 	__uint(pinning, LIBBPF_PIN_BY_NAME);
 } mesh_config SEC(".maps");
+
+// One end of a TCP connection: its own address and port, then its peer's
+// (addresses v4-mapped for IPv4, ports in host byte order). The peer's
+// entry is this key with the two halves swapped. netns is the network
+// namespace's cookie when both addresses are loopback (127.0.0.1 exists in
+// every namespace, so such a 4-tuple is unique only with it; both ends are
+// then in the one namespace), else 0 (pod and node addresses are unique).
+struct sock_key {
+	__u32 local[4];
+	__u32 remote[4];
+	__u32 lport;
+	__u32 rport;
+	__u64 netns;
+};
+
+// Addresses of this node whose connections to each other may bypass TCP:
+// the mesh proxy's and the local pods' (filled by the agent).
+struct {
+	__uint(type, BPF_MAP_TYPE_HASH);
+	__uint(max_entries, MAX_LOCAL);
+	__type(key, struct ep_value); // port 0
+	__type(value, __u8);
+	__uint(pinning, LIBBPF_PIN_BY_NAME);
+} mesh_local SEC(".maps");
+
+// Established sockets between two local addresses. Not pinned (the agent
+// opts out): it belongs to the agent's sk_msg program, and a closed
+// socket leaves it by itself.
+struct {
+	__uint(type, BPF_MAP_TYPE_SOCKHASH);
+	__uint(max_entries, MAX_SOCKS);
+	__type(key, struct sock_key);
+	__type(value, __u64);
+} mesh_socks SEC(".maps");
 
 struct {
 	__uint(type, BPF_MAP_TYPE_PERCPU_ARRAY);
@@ -437,42 +484,105 @@ int mesh_getpeername6(struct bpf_sock_addr *ctx)
 	return restore_peer(ctx, 0);
 }
 
-static __always_inline void local_peer(struct bpf_sock_ops *skops, struct peer_key *k)
+// port_host turns a context's remote_port into host byte order: it holds
+// the port in network byte order, in the upper 16 bits of the word on
+// older kernels and in the lower 16 bits on newer ones.
+static __always_inline __u32 port_host(__u32 p)
 {
-	// Every field is loaded unconditionally, through volatile: otherwise
-	// clang selects a pointer into the context by family and loads
-	// through it, which the verifier refuses ("modified ctx ptr").
-	__u32 family = skops->family;
-	__u32 ip4 = *(volatile __u32 *)&skops->local_ip4;
-	__u32 a0 = *(volatile __u32 *)&skops->local_ip6[0];
-	__u32 a1 = *(volatile __u32 *)&skops->local_ip6[1];
-	__u32 a2 = *(volatile __u32 *)&skops->local_ip6[2];
-	__u32 a3 = *(volatile __u32 *)&skops->local_ip6[3];
-	if (family == 2 /* AF_INET */) {
-		a0 = 0;
-		a1 = 0;
-		a2 = bpf_htonl(0xffff);
-		a3 = ip4;
-	}
-	k->addr[0] = a0;
-	k->addr[1] = a1;
-	k->addr[2] = a2;
-	k->addr[3] = a3;
-	k->port = bpf_htons((__u16)skops->local_port);
+	p = bpf_ntohl(p);
+	if (p > 0xffff)
+		p >>= 16;
+	return p;
 }
 
-// mesh_sockops publishes a connection steered to the mesh proxy under the
+static __always_inline void v4map(__u32 *a, __u32 ip4)
+{
+	a[0] = 0;
+	a[1] = 0;
+	a[2] = bpf_htonl(0xffff);
+	a[3] = ip4;
+}
+
+static __always_inline int is_loopback(const __u32 *a)
+{
+	if (is_v4mapped(a))
+		return (bpf_ntohl(a[3]) >> 24) == 127;
+	return a[0] == 0 && a[1] == 0 && a[2] == 0 && a[3] == bpf_htonl(1);
+}
+
+static __always_inline int is_local(const __u32 *a)
+{
+	struct ep_value k = {};
+	copy_addr(k.addr, a);
+	return bpf_map_lookup_elem(&mesh_local, &k) != 0;
+}
+
+// sockops_sock_key reads the connection's 4-tuple. Every field is loaded
+// unconditionally, through volatile: otherwise clang selects a pointer
+// into the context by family and loads through it, which the verifier
+// refuses ("modified ctx ptr").
+static __always_inline void sockops_sock_key(struct bpf_sock_ops *skops, struct sock_key *k)
+{
+	__u32 family = skops->family;
+	__u32 l4 = *(volatile __u32 *)&skops->local_ip4;
+	__u32 r4 = *(volatile __u32 *)&skops->remote_ip4;
+	k->local[0] = *(volatile __u32 *)&skops->local_ip6[0];
+	k->local[1] = *(volatile __u32 *)&skops->local_ip6[1];
+	k->local[2] = *(volatile __u32 *)&skops->local_ip6[2];
+	k->local[3] = *(volatile __u32 *)&skops->local_ip6[3];
+	k->remote[0] = *(volatile __u32 *)&skops->remote_ip6[0];
+	k->remote[1] = *(volatile __u32 *)&skops->remote_ip6[1];
+	k->remote[2] = *(volatile __u32 *)&skops->remote_ip6[2];
+	k->remote[3] = *(volatile __u32 *)&skops->remote_ip6[3];
+	if (family == 2 /* AF_INET */) {
+		v4map(k->local, l4);
+		v4map(k->remote, r4);
+	}
+	k->lport = *(volatile __u32 *)&skops->local_port;
+	k->rport = port_host(*(volatile __u32 *)&skops->remote_port);
+}
+
+// local_peer is the socket's own address and port, as its peer sees it.
+static __always_inline void local_peer(struct bpf_sock_ops *skops, struct peer_key *k)
+{
+	struct sock_key sk = {};
+	sockops_sock_key(skops, &sk);
+	copy_addr(k->addr, sk.local);
+	k->port = bpf_htons((__u16)sk.lport);
+}
+
+// add_local_sock puts an established socket whose both ends are addresses
+// of this node into mesh_socks, where mesh_redirect finds it as a peer.
+static __always_inline void add_local_sock(struct bpf_sock_ops *skops)
+{
+	struct sock_key k = {};
+	sockops_sock_key(skops, &k);
+	if (!is_local(k.local) || !is_local(k.remote))
+		return;
+	if (is_loopback(k.local) && is_loopback(k.remote))
+		k.netns = bpf_get_netns_cookie(skops);
+	if (bpf_sock_hash_update(skops, &mesh_socks, &k, BPF_NOEXIST) == 0)
+		count(STAT_SOCK_ADDED);
+}
+
+// sockops publishes a connection steered to the mesh proxy under the
 // client's address and port when its handshake completes, and withdraws it
 // when the connection closes. Sockets that were not steered cost one
-// lookup at establishment and nothing after.
-SEC("sockops")
-int mesh_sockops(struct bpf_sock_ops *skops)
+// lookup at establishment and nothing after. With sockmap, an established
+// connection between two local addresses is also put into mesh_socks.
+static __always_inline int sockops(struct bpf_sock_ops *skops, int sockmap)
 {
 	if (skops->family != 2 && skops->family != 10 /* AF_INET6 */)
 		return 1;
 	struct peer_key k = {};
 	switch (skops->op) {
+	case BPF_SOCK_OPS_PASSIVE_ESTABLISHED_CB:
+		if (sockmap)
+			add_local_sock(skops);
+		return 1;
 	case BPF_SOCK_OPS_ACTIVE_ESTABLISHED_CB: {
+		if (sockmap)
+			add_local_sock(skops);
 		__u64 cookie = bpf_get_socket_cookie(skops);
 		struct orig_value *o = bpf_map_lookup_elem(&mesh_orig_dst, &cookie);
 		if (!o || !o->steered)
@@ -490,4 +600,54 @@ int mesh_sockops(struct bpf_sock_ops *skops)
 		return 1;
 	}
 	return 1;
+}
+
+SEC("sockops")
+int mesh_sockops(struct bpf_sock_ops *skops)
+{
+	return sockops(skops, 0);
+}
+
+// mesh_sockops_sockmap is mesh_sockops that also fills mesh_socks: the
+// agent attaches one or the other (-sockmap).
+SEC("sockops")
+int mesh_sockops_sockmap(struct bpf_sock_ops *skops)
+{
+	return sockops(skops, 1);
+}
+
+// mesh_redirect runs on every sendmsg of a socket in mesh_socks: the
+// payload goes straight into the receive queue of the connection's other
+// end (found by the reversed 4-tuple), skipping TCP/IP and loopback or
+// veth. A peer not in the map (not yet added, or gone) gets it the normal
+// way.
+SEC("sk_msg")
+int mesh_redirect(struct sk_msg_md *msg)
+{
+	struct sock_key peer = {};
+	__u32 family = msg->family;
+	__u32 l4 = *(volatile __u32 *)&msg->local_ip4;
+	__u32 r4 = *(volatile __u32 *)&msg->remote_ip4;
+	peer.remote[0] = *(volatile __u32 *)&msg->local_ip6[0];
+	peer.remote[1] = *(volatile __u32 *)&msg->local_ip6[1];
+	peer.remote[2] = *(volatile __u32 *)&msg->local_ip6[2];
+	peer.remote[3] = *(volatile __u32 *)&msg->local_ip6[3];
+	peer.local[0] = *(volatile __u32 *)&msg->remote_ip6[0];
+	peer.local[1] = *(volatile __u32 *)&msg->remote_ip6[1];
+	peer.local[2] = *(volatile __u32 *)&msg->remote_ip6[2];
+	peer.local[3] = *(volatile __u32 *)&msg->remote_ip6[3];
+	if (family == 2 /* AF_INET */) {
+		v4map(peer.remote, l4);
+		v4map(peer.local, r4);
+	}
+	peer.rport = *(volatile __u32 *)&msg->local_port;
+	peer.lport = port_host(*(volatile __u32 *)&msg->remote_port);
+	if (is_loopback(peer.local) && is_loopback(peer.remote))
+		peer.netns = bpf_get_netns_cookie(msg);
+	if (bpf_msg_redirect_hash(msg, &mesh_socks, &peer, BPF_F_INGRESS) == SK_PASS) {
+		count(STAT_REDIRECTED);
+		return SK_PASS;
+	}
+	count(STAT_NO_PEER);
+	return SK_PASS;
 }

@@ -60,6 +60,15 @@ type MeshRevKey struct {
 	Pad2   uint32
 }
 
+type MeshSockKey struct {
+	_      structs.HostLayout
+	Local  [4]uint32
+	Remote [4]uint32
+	Lport  uint32
+	Rport  uint32
+	Netns  uint64
+}
+
 type MeshSvcKey struct {
 	_     structs.HostLayout
 	Addr  [4]uint32
@@ -79,22 +88,26 @@ type MeshSvcValue struct {
 //
 // Used for safe lookups in a Collection or CollectionSpec.
 const (
-	MeshMapMeshConfig        = "mesh_config"
-	MeshMapMeshEndpoints     = "mesh_endpoints"
-	MeshMapMeshOrigDst       = "mesh_orig_dst"
-	MeshMapMeshRevNat        = "mesh_rev_nat"
-	MeshMapMeshServices      = "mesh_services"
-	MeshMapMeshStats         = "mesh_stats"
-	MeshMapMeshSteered       = "mesh_steered"
-	MeshProgMeshConnect4     = "mesh_connect4"
-	MeshProgMeshConnect6     = "mesh_connect6"
-	MeshProgMeshGetpeername4 = "mesh_getpeername4"
-	MeshProgMeshGetpeername6 = "mesh_getpeername6"
-	MeshProgMeshRecvmsg4     = "mesh_recvmsg4"
-	MeshProgMeshRecvmsg6     = "mesh_recvmsg6"
-	MeshProgMeshSendmsg4     = "mesh_sendmsg4"
-	MeshProgMeshSendmsg6     = "mesh_sendmsg6"
-	MeshProgMeshSockops      = "mesh_sockops"
+	MeshMapMeshConfig          = "mesh_config"
+	MeshMapMeshEndpoints       = "mesh_endpoints"
+	MeshMapMeshLocal           = "mesh_local"
+	MeshMapMeshOrigDst         = "mesh_orig_dst"
+	MeshMapMeshRevNat          = "mesh_rev_nat"
+	MeshMapMeshServices        = "mesh_services"
+	MeshMapMeshSocks           = "mesh_socks"
+	MeshMapMeshStats           = "mesh_stats"
+	MeshMapMeshSteered         = "mesh_steered"
+	MeshProgMeshConnect4       = "mesh_connect4"
+	MeshProgMeshConnect6       = "mesh_connect6"
+	MeshProgMeshGetpeername4   = "mesh_getpeername4"
+	MeshProgMeshGetpeername6   = "mesh_getpeername6"
+	MeshProgMeshRecvmsg4       = "mesh_recvmsg4"
+	MeshProgMeshRecvmsg6       = "mesh_recvmsg6"
+	MeshProgMeshRedirect       = "mesh_redirect"
+	MeshProgMeshSendmsg4       = "mesh_sendmsg4"
+	MeshProgMeshSendmsg6       = "mesh_sendmsg6"
+	MeshProgMeshSockops        = "mesh_sockops"
+	MeshProgMeshSockopsSockmap = "mesh_sockops_sockmap"
 )
 
 // LoadMesh returns the embedded CollectionSpec for Mesh.
@@ -139,15 +152,17 @@ type MeshSpecs struct {
 //
 // It can be passed ebpf.CollectionSpec.Assign.
 type MeshProgramSpecs struct {
-	MeshConnect4     *ebpf.ProgramSpec `ebpf:"mesh_connect4"`
-	MeshConnect6     *ebpf.ProgramSpec `ebpf:"mesh_connect6"`
-	MeshGetpeername4 *ebpf.ProgramSpec `ebpf:"mesh_getpeername4"`
-	MeshGetpeername6 *ebpf.ProgramSpec `ebpf:"mesh_getpeername6"`
-	MeshRecvmsg4     *ebpf.ProgramSpec `ebpf:"mesh_recvmsg4"`
-	MeshRecvmsg6     *ebpf.ProgramSpec `ebpf:"mesh_recvmsg6"`
-	MeshSendmsg4     *ebpf.ProgramSpec `ebpf:"mesh_sendmsg4"`
-	MeshSendmsg6     *ebpf.ProgramSpec `ebpf:"mesh_sendmsg6"`
-	MeshSockops      *ebpf.ProgramSpec `ebpf:"mesh_sockops"`
+	MeshConnect4       *ebpf.ProgramSpec `ebpf:"mesh_connect4"`
+	MeshConnect6       *ebpf.ProgramSpec `ebpf:"mesh_connect6"`
+	MeshGetpeername4   *ebpf.ProgramSpec `ebpf:"mesh_getpeername4"`
+	MeshGetpeername6   *ebpf.ProgramSpec `ebpf:"mesh_getpeername6"`
+	MeshRecvmsg4       *ebpf.ProgramSpec `ebpf:"mesh_recvmsg4"`
+	MeshRecvmsg6       *ebpf.ProgramSpec `ebpf:"mesh_recvmsg6"`
+	MeshRedirect       *ebpf.ProgramSpec `ebpf:"mesh_redirect"`
+	MeshSendmsg4       *ebpf.ProgramSpec `ebpf:"mesh_sendmsg4"`
+	MeshSendmsg6       *ebpf.ProgramSpec `ebpf:"mesh_sendmsg6"`
+	MeshSockops        *ebpf.ProgramSpec `ebpf:"mesh_sockops"`
+	MeshSockopsSockmap *ebpf.ProgramSpec `ebpf:"mesh_sockops_sockmap"`
 }
 
 // MeshMapSpecs contains maps before they are loaded into the kernel.
@@ -156,9 +171,11 @@ type MeshProgramSpecs struct {
 type MeshMapSpecs struct {
 	MeshConfig    *ebpf.MapSpec `ebpf:"mesh_config"`
 	MeshEndpoints *ebpf.MapSpec `ebpf:"mesh_endpoints"`
+	MeshLocal     *ebpf.MapSpec `ebpf:"mesh_local"`
 	MeshOrigDst   *ebpf.MapSpec `ebpf:"mesh_orig_dst"`
 	MeshRevNat    *ebpf.MapSpec `ebpf:"mesh_rev_nat"`
 	MeshServices  *ebpf.MapSpec `ebpf:"mesh_services"`
+	MeshSocks     *ebpf.MapSpec `ebpf:"mesh_socks"`
 	MeshStats     *ebpf.MapSpec `ebpf:"mesh_stats"`
 	MeshSteered   *ebpf.MapSpec `ebpf:"mesh_steered"`
 }
@@ -191,9 +208,11 @@ func (o *MeshObjects) Close() error {
 type MeshMaps struct {
 	MeshConfig    *ebpf.Map `ebpf:"mesh_config"`
 	MeshEndpoints *ebpf.Map `ebpf:"mesh_endpoints"`
+	MeshLocal     *ebpf.Map `ebpf:"mesh_local"`
 	MeshOrigDst   *ebpf.Map `ebpf:"mesh_orig_dst"`
 	MeshRevNat    *ebpf.Map `ebpf:"mesh_rev_nat"`
 	MeshServices  *ebpf.Map `ebpf:"mesh_services"`
+	MeshSocks     *ebpf.Map `ebpf:"mesh_socks"`
 	MeshStats     *ebpf.Map `ebpf:"mesh_stats"`
 	MeshSteered   *ebpf.Map `ebpf:"mesh_steered"`
 }
@@ -202,9 +221,11 @@ func (m *MeshMaps) Close() error {
 	return _MeshClose(
 		m.MeshConfig,
 		m.MeshEndpoints,
+		m.MeshLocal,
 		m.MeshOrigDst,
 		m.MeshRevNat,
 		m.MeshServices,
+		m.MeshSocks,
 		m.MeshStats,
 		m.MeshSteered,
 	)
@@ -220,15 +241,17 @@ type MeshVariables struct {
 //
 // It can be passed to LoadMeshObjects or ebpf.CollectionSpec.LoadAndAssign.
 type MeshPrograms struct {
-	MeshConnect4     *ebpf.Program `ebpf:"mesh_connect4"`
-	MeshConnect6     *ebpf.Program `ebpf:"mesh_connect6"`
-	MeshGetpeername4 *ebpf.Program `ebpf:"mesh_getpeername4"`
-	MeshGetpeername6 *ebpf.Program `ebpf:"mesh_getpeername6"`
-	MeshRecvmsg4     *ebpf.Program `ebpf:"mesh_recvmsg4"`
-	MeshRecvmsg6     *ebpf.Program `ebpf:"mesh_recvmsg6"`
-	MeshSendmsg4     *ebpf.Program `ebpf:"mesh_sendmsg4"`
-	MeshSendmsg6     *ebpf.Program `ebpf:"mesh_sendmsg6"`
-	MeshSockops      *ebpf.Program `ebpf:"mesh_sockops"`
+	MeshConnect4       *ebpf.Program `ebpf:"mesh_connect4"`
+	MeshConnect6       *ebpf.Program `ebpf:"mesh_connect6"`
+	MeshGetpeername4   *ebpf.Program `ebpf:"mesh_getpeername4"`
+	MeshGetpeername6   *ebpf.Program `ebpf:"mesh_getpeername6"`
+	MeshRecvmsg4       *ebpf.Program `ebpf:"mesh_recvmsg4"`
+	MeshRecvmsg6       *ebpf.Program `ebpf:"mesh_recvmsg6"`
+	MeshRedirect       *ebpf.Program `ebpf:"mesh_redirect"`
+	MeshSendmsg4       *ebpf.Program `ebpf:"mesh_sendmsg4"`
+	MeshSendmsg6       *ebpf.Program `ebpf:"mesh_sendmsg6"`
+	MeshSockops        *ebpf.Program `ebpf:"mesh_sockops"`
+	MeshSockopsSockmap *ebpf.Program `ebpf:"mesh_sockops_sockmap"`
 }
 
 func (p *MeshPrograms) Close() error {
@@ -239,9 +262,11 @@ func (p *MeshPrograms) Close() error {
 		p.MeshGetpeername6,
 		p.MeshRecvmsg4,
 		p.MeshRecvmsg6,
+		p.MeshRedirect,
 		p.MeshSendmsg4,
 		p.MeshSendmsg6,
 		p.MeshSockops,
+		p.MeshSockopsSockmap,
 	)
 }
 

@@ -30,6 +30,8 @@ type Config struct {
 	// the agent's namespace) whose holder writes the GAMMA route status;
 	// empty: no agent writes it.
 	StatusLease string
+	// Sockmap shortcuts TCP between two local addresses (Options.Sockmap).
+	Sockmap bool
 
 	// HoldOff and MaxDelay batch bursts of Service and EndpointSlice
 	// events into one map update (internal/provider/kube Coalescer).
@@ -48,6 +50,7 @@ func (c *Config) RegisterFlags(fs *flag.FlagSet) {
 	fs.StringVar(&c.Cgroup, "cgroup", DefaultCgroup, "cgroup v2 directory whose processes (and their descendants') get Service routing; the default is the whole node (on a hybrid host its cgroup2 mount, e.g. /sys/fs/cgroup/unified)")
 	fs.StringVar(&c.PinDir, "pin-dir", DefaultPinDir, "directory on a BPF file system where maps and links are pinned, so a restarted agent takes them over without a gap; empty pins nothing")
 	fs.BoolVar(&c.KeepAttached, "keep-attached", false, "on exit leave the programs attached and the maps pinned (Service routing keeps working until the next agent takes over); otherwise detach and remove the pins")
+	fs.BoolVar(&c.Sockmap, "sockmap", false, "put established TCP connections between two addresses of this node (the mesh proxy and this node's pods, known with GAMMA on) into a sockhash and pass their payload socket to socket, skipping TCP/IP; off by default (docs/mesh.md, sockmap, says why)")
 	fs.StringVar(&c.AdminAddr, "admin-addr", "127.0.0.1:9092", "address of /metrics, /healthz, /readyz, /config_dump (the frontends and endpoints) and /status (keep it on loopback)")
 	fs.StringVar(&c.MetricsAddr, "metrics-addr", "", "address of /metrics, /healthz and /readyz only, for probes and Prometheus; empty disables")
 	fs.StringVar(&c.Kubeconfig, "kubeconfig", "", "kubeconfig for running outside a pod (else env KUBECONFIG); empty uses the in-cluster config")

@@ -27,6 +27,12 @@ type Options struct {
 	// the cgroup has no program. Empty: nothing is pinned, and Close always
 	// detaches.
 	PinDir string
+	// Sockmap puts established TCP sockets between two addresses of this
+	// node (SetLocal) into a sockhash, and sends their payload straight to
+	// the peer socket's receive queue (bpf/mesh.c, mesh_redirect). Off:
+	// the sockops program that does not fill it is attached instead, and
+	// no sk_msg program.
+	Sockmap bool
 }
 
 // Datapath is the loaded and attached programs and their maps.
@@ -37,6 +43,8 @@ type Datapath struct {
 	// reused: links of an earlier agent were taken over; a failed Open
 	// then leaves them as they were rather than detaching them.
 	reused bool
+	// sockmap: mesh_redirect is attached to mesh_socks.
+	sockmap bool
 }
 
 // hooks pairs each program with its attach point.
@@ -59,8 +67,18 @@ func (d *Datapath) hooks() []struct {
 		{"recvmsg6", p.MeshRecvmsg6, ebpf.AttachCGroupUDP6Recvmsg},
 		{"getpeername4", p.MeshGetpeername4, ebpf.AttachCgroupInet4GetPeername},
 		{"getpeername6", p.MeshGetpeername6, ebpf.AttachCgroupInet6GetPeername},
-		{"sockops", p.MeshSockops, ebpf.AttachCGroupSockOps},
+		{"sockops", d.sockopsProg(), ebpf.AttachCGroupSockOps},
 	}
+}
+
+// sockopsProg is the sockops program for the -sockmap setting. Both go
+// into the one pinned link_sockops, so a restart with the other setting
+// swaps them without a gap in steering.
+func (d *Datapath) sockopsProg() *ebpf.Program {
+	if d.sockmap {
+		return d.objs.MeshSockopsSockmap
+	}
+	return d.objs.MeshSockops
 }
 
 // Open loads the programs and attaches them to opts.Cgroup. With a PinDir
@@ -74,6 +92,10 @@ func Open(opts Options) (_ *Datapath, err error) {
 	if err != nil {
 		return nil, fmt.Errorf("load mesh spec: %w", err)
 	}
+	// The sockhash is never pinned: it is this agent's, with its sk_msg
+	// program attached; the next agent's sockops program fills its own,
+	// and this one is freed (its sockets leave it) once nothing uses it.
+	spec.Maps[bpf.MeshMapMeshSocks].Pinning = ebpf.PinNone
 	if opts.PinDir == "" {
 		for _, m := range spec.Maps {
 			m.Pinning = ebpf.PinNone
@@ -81,7 +103,7 @@ func Open(opts Options) (_ *Datapath, err error) {
 	} else if err := preparePinDir(opts.PinDir); err != nil {
 		return nil, err
 	}
-	d := &Datapath{pinDir: opts.PinDir}
+	d := &Datapath{pinDir: opts.PinDir, sockmap: opts.Sockmap}
 	if err := spec.LoadAndAssign(&d.objs, &ebpf.CollectionOptions{Maps: ebpf.MapOptions{PinPath: opts.PinDir}}); err != nil {
 		if errors.Is(err, ebpf.ErrMapIncompatible) {
 			return nil, fmt.Errorf("load mesh programs: a map pinned in %s by another version does not fit this one; remove the directory (that detaches the old programs; established connections are not affected): %w", opts.PinDir, err)
@@ -93,6 +115,14 @@ func Open(opts Options) (_ *Datapath, err error) {
 			err = errors.Join(err, d.Close(d.reused))
 		}
 	}()
+	// The verdict program goes on the map before any socket can enter it.
+	if opts.Sockmap {
+		if err := link.RawAttachProgram(link.RawAttachProgramOptions{
+			Target: d.objs.MeshSocks.FD(), Program: d.objs.MeshRedirect, Attach: ebpf.AttachSkMsgVerdict,
+		}); err != nil {
+			return nil, fmt.Errorf("attach sk_msg program to the sockhash: %w", err)
+		}
+	}
 	for _, h := range d.hooks() {
 		if err := d.attach(opts.Cgroup, h.name, h.prog, h.attach); err != nil {
 			return nil, err
@@ -179,6 +209,16 @@ func (d *Datapath) Close(keep bool) error {
 		errs = append(errs, l.Close())
 	}
 	d.links = nil
+	if d.sockmap && !keep {
+		// New sockets stop entering the map with the sockops link gone.
+		// Sockets already in it keep it (each holds the sk_msg program,
+		// which holds the map) and stay redirected until they close: taking
+		// them out would drop what was redirected to them and not yet read
+		// (TestSockmapExitKeepsConnections).
+		errs = append(errs, link.RawDetachProgram(link.RawDetachProgramOptions{
+			Target: d.objs.MeshSocks.FD(), Program: d.objs.MeshRedirect, Attach: ebpf.AttachSkMsgVerdict,
+		}))
+	}
 	maps := d.maps()
 	if !keep && d.pinDir != "" {
 		for _, m := range maps {
@@ -202,7 +242,7 @@ func ignoreNotExist(err error) error {
 
 func (d *Datapath) maps() []*ebpf.Map {
 	m := &d.objs.MeshMaps
-	return []*ebpf.Map{m.MeshServices, m.MeshEndpoints, m.MeshOrigDst, m.MeshRevNat, m.MeshSteered, m.MeshConfig, m.MeshStats}
+	return []*ebpf.Map{m.MeshServices, m.MeshEndpoints, m.MeshOrigDst, m.MeshRevNat, m.MeshSteered, m.MeshConfig, m.MeshStats, m.MeshLocal}
 }
 
 // Writer returns a Writer for the frontend and endpoint maps that knows
@@ -229,4 +269,41 @@ func (d *Datapath) SetProxy(v4, v6 netip.AddrPort) error {
 		c.Proxy6 = epValue(v6)
 	}
 	return d.objs.MeshConfig.Put(uint32(0), c)
+}
+
+// SetLocal makes addrs the addresses of this node whose connections to
+// each other sockmap shortcuts (the mesh proxy's and the local pods').
+func (d *Datapath) SetLocal(addrs []netip.Addr) error {
+	want := make(map[bpf.MeshEpValue]bool, len(addrs))
+	for _, a := range addrs {
+		if a.IsValid() && !a.IsUnspecified() {
+			want[epValue(netip.AddrPortFrom(a.Unmap(), 0))] = true
+		}
+	}
+	var (
+		k     bpf.MeshEpValue
+		v     uint8
+		stale []bpf.MeshEpValue
+	)
+	it := d.objs.MeshLocal.Iterate()
+	for it.Next(&k, &v) {
+		if !want[k] {
+			stale = append(stale, k)
+		}
+	}
+	if err := it.Err(); err != nil {
+		return fmt.Errorf("read local addresses: %w", err)
+	}
+	var errs []error
+	for k := range want {
+		if err := d.objs.MeshLocal.Put(k, uint8(1)); err != nil {
+			errs = append(errs, fmt.Errorf("local address %s: %w", valueAddrPort(k).Addr(), err))
+		}
+	}
+	for _, k := range stale {
+		if err := d.objs.MeshLocal.Delete(k); err != nil && !errors.Is(err, ebpf.ErrKeyNotExist) {
+			errs = append(errs, err)
+		}
+	}
+	return errors.Join(errs...)
 }

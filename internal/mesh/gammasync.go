@@ -57,6 +57,9 @@ func (s *syncer) apply(w *watcher, in Input, st State) error {
 	if err := s.writer.Apply(st); err != nil {
 		errs = append(errs, err)
 	}
+	if err := s.setLocal(localAddrs(s.proxy4, s.proxy6, pods)); err != nil {
+		errs = append(errs, fmt.Errorf("local addresses: %w", err))
+	}
 	if !covers(next, s.gamma) {
 		if err := s.proxy.apply(next, pods); err != nil {
 			errs = append(errs, fmt.Errorf("mesh proxy: %w", err))
@@ -102,6 +105,21 @@ func gammaRouteStatus(st *translate.Status) []routeParentStatus {
 			}
 			out = append(out, e)
 		}
+	}
+	return out
+}
+
+// localAddrs are the addresses whose connections to each other sockmap
+// shortcuts: the proxy's and this node's pods'.
+func localAddrs(proxy4, proxy6 netip.AddrPort, pods map[netip.Addr]string) []netip.Addr {
+	out := make([]netip.Addr, 0, len(pods)+2)
+	for _, p := range []netip.AddrPort{proxy4, proxy6} {
+		if p.IsValid() {
+			out = append(out, p.Addr())
+		}
+	}
+	for a := range pods {
+		out = append(out, a)
 	}
 	return out
 }

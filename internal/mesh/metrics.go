@@ -44,11 +44,15 @@ var (
 		[]string{"result"}, nil)
 	descSlotFallbacks = prometheus.NewDesc("rauta_mesh_slot_fallbacks_total",
 		"Translations that found their endpoint slot deleted by a concurrent update and used slot 0.", nil, nil)
+	descSockmap = prometheus.NewDesc("rauta_mesh_sockmap_total",
+		"sockmap (-sockmap): sockets between two local addresses put into the sockhash (added), messages passed straight to the peer socket (redirected), messages whose peer was not in the sockhash and took the TCP path (no_peer).",
+		[]string{"result"}, nil)
 )
 
 func (k *kernelCollector) Describe(ch chan<- *prometheus.Desc) {
 	ch <- descTranslations
 	ch <- descSlotFallbacks
+	ch <- descSockmap
 }
 
 func (k *kernelCollector) Collect(ch chan<- prometheus.Metric) {
@@ -64,4 +68,10 @@ func (k *kernelCollector) Collect(ch chan<- prometheus.Metric) {
 		ch <- prometheus.MustNewConstMetric(descTranslations, prometheus.CounterValue, float64(r.v), r.label)
 	}
 	ch <- prometheus.MustNewConstMetric(descSlotFallbacks, prometheus.CounterValue, float64(s.SlotMissing))
+	for _, r := range []struct {
+		label string
+		v     uint64
+	}{{"added", s.SockAdded}, {"redirected", s.Redirected}, {"no_peer", s.NoPeer}} {
+		ch <- prometheus.MustNewConstMetric(descSockmap, prometheus.CounterValue, float64(r.v), r.label)
+	}
 }

@@ -95,11 +95,14 @@ type Stats struct {
 	NoEndpoints uint64 // refused: no ready endpoint
 	SlotMissing uint64 // a concurrent shrink; slot 0 was used
 	Family      uint64 // refused: an IPv4 socket and an IPv6 endpoint
+	SockAdded   uint64 // sockmap: local sockets put into the sockhash
+	Redirected  uint64 // sockmap: messages handed to the peer socket
+	NoPeer      uint64 // sockmap: peer not in the sockhash, normal path
 }
 
 // Stats reads the counters.
 func (d *Datapath) Stats() (Stats, error) {
-	var out [5]uint64
+	var out [8]uint64
 	for i := range out {
 		var per []uint64
 		if err := d.objs.MeshStats.Lookup(uint32(i), &per); err != nil {
@@ -109,5 +112,6 @@ func (d *Datapath) Stats() (Stats, error) {
 			out[i] += v
 		}
 	}
-	return Stats{Translated: out[0], Steered: out[1], NoEndpoints: out[2], SlotMissing: out[3], Family: out[4]}, nil
+	return Stats{Translated: out[0], Steered: out[1], NoEndpoints: out[2], SlotMissing: out[3], Family: out[4],
+		SockAdded: out[5], Redirected: out[6], NoPeer: out[7]}, nil
 }

@@ -56,7 +56,7 @@ func Serve(ctx context.Context, cfg Config, clients Clients, logger *slog.Logger
 	if err != nil {
 		return fmt.Errorf("mesh: %w", err)
 	}
-	d, err := Open(Options{Cgroup: cgroup, PinDir: cfg.PinDir})
+	d, err := Open(Options{Cgroup: cgroup, PinDir: cfg.PinDir, Sockmap: cfg.Sockmap})
 	if err != nil {
 		return fmt.Errorf("mesh: %w", err)
 	}
@@ -72,7 +72,7 @@ func Serve(ctx context.Context, cfg Config, clients Clients, logger *slog.Logger
 	if cfg.KeepAttached && cfg.PinDir == "" {
 		logger.Warn("mesh: -keep-attached without -pin-dir: nothing can be kept, the programs are detached on exit")
 	}
-	logger.Info("mesh programs attached", "cgroup", cgroup, "pin_dir", cfg.PinDir,
+	logger.Info("mesh programs attached", "cgroup", cgroup, "pin_dir", cfg.PinDir, "sockmap", cfg.Sockmap,
 		"frontends_found", w.Frontends(), "slots_found", w.Slots())
 
 	s := &syncer{writer: w, node: cfg.NodeName, onSync: cfg.OnSync, logger: logger, gamma: emptyGamma()}
@@ -102,7 +102,7 @@ func Serve(ctx context.Context, cfg Config, clients Clients, logger *slog.Logger
 			p.ln.Close()
 			return fmt.Errorf("mesh: -proxy-addr %s: needs the address the pods reach, not a wildcard", cfg.ProxyAddr)
 		}
-		s.proxy, s.setProxy = p, d.SetProxy
+		s.proxy, s.setProxy, s.setLocal = p, d.SetProxy, d.SetLocal
 		if a.Addr().Unmap().Is4() {
 			s.proxy4 = netip.AddrPortFrom(a.Addr().Unmap(), a.Port())
 		} else {
@@ -209,7 +209,10 @@ type syncer struct {
 	proxy          *meshProxy
 	proxy4, proxy6 netip.AddrPort
 	setProxy       func(v4, v6 netip.AddrPort) error
-	steering       bool
+	// setLocal (Datapath.SetLocal) gives the programs this node's
+	// addresses for sockmap: the proxy's and the local pods'.
+	setLocal func([]netip.Addr) error
+	steering bool
 	// gamma is what the proxy serves now.
 	gamma gammaConfig
 	// routeStatus writes the GAMMA route status while this agent holds

@@ -121,6 +121,15 @@ func child(op, addr, count string) int {
 		r := httpLoop(addr, n, os.Getenv(childHeader) != "")
 		r.Name = strconv.FormatInt(time.Since(start).Nanoseconds()/int64(n), 10)
 		_ = enc.Encode(r)
+	case "echo-post":
+		size, _ := strconv.Atoi(os.Getenv(childSize))
+		rounds, _ := strconv.Atoi(os.Getenv(childRounds))
+		for _, r := range echoPosts(addr, os.Getenv(childSource), n, max(rounds, 1), size, os.Getenv(childHeader) != "") {
+			_ = enc.Encode(r)
+		}
+	case "post-loop":
+		size, _ := strconv.Atoi(os.Getenv(childSize))
+		_ = enc.Encode(postLoop(addr, n, size, os.Getenv(childHeader) != ""))
 	case "tcp6-mapped":
 		_ = enc.Encode(dialMapped(addr))
 	case "udp-connect-only":
