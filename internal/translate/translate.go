@@ -1,11 +1,11 @@
 package translate
 
 import (
-	"k8s.io/apimachinery/pkg/types"
 	"slices"
 	"sort"
 	"strings"
 
+	"k8s.io/apimachinery/pkg/types"
 	gwv1 "sigs.k8s.io/gateway-api/apis/v1"
 
 	"github.com/false-systems/rauta/internal/ir"
