@@ -50,6 +50,7 @@ func main() {
 	poll := flag.Duration("poll-interval", 0, "observer poll period (0: the observer's default)")
 	cpus := flag.String("observer-cpus", "", "pin this process (the observer) to these CPUs, e.g. 0 or 0-1 (empty: not pinned, as on a node)")
 	cpuprofile := flag.String("cpuprofile", "", "write a CPU profile of this process (the observer) to this file")
+	checkPairing := flag.Bool("check-pairing", false, "request /s/<code>/<n> and count observed exchanges whose status is not the one their target asked for (the observer then also encodes every exchange as JSON, which it does not by default)")
 	flag.Parse()
 
 	if *serve != "" {
@@ -79,7 +80,7 @@ func main() {
 			os.Exit(1)
 		}
 	}
-	o := benchOptions{duration: *duration, rounds: *rounds, conns: *conns, rate: *rate, saturate: *saturate, mode: *mode, pollInterval: *poll, pacedConns: *pacedConns, maxOther: *maxOther, maxSteal: *maxSteal, readerNice: *nice}
+	o := benchOptions{duration: *duration, rounds: *rounds, conns: *conns, rate: *rate, saturate: *saturate, mode: *mode, pollInterval: *poll, pacedConns: *pacedConns, maxOther: *maxOther, maxSteal: *maxSteal, readerNice: *nice, checkPairing: *checkPairing}
 	if err := bench(ctx, o); err != nil {
 		pprof.StopCPUProfile()
 		fmt.Fprintln(os.Stderr, "bench:", err)
@@ -87,7 +88,8 @@ func main() {
 	}
 }
 
-// runServer serves 1 KiB bodies with HTTP/1.1 keep-alive.
+// runServer serves 1 KiB bodies with HTTP/1.1 keep-alive, with the status
+// a /s/<code>/<n> target asks for (-check-pairing), 200 otherwise.
 func runServer(addr string) error {
 	body := []byte(strings.Repeat("x", 1024))
 	srv := &http.Server{
@@ -95,6 +97,9 @@ func runServer(addr string) error {
 		ReadHeaderTimeout: 10 * time.Second,
 		Handler: http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 			w.Header().Set("Content-Type", "text/plain")
+			if code := statusOfTarget(r.URL.Path); code != 0 {
+				w.WriteHeader(code)
+			}
 			_, _ = w.Write(body)
 		}),
 	}

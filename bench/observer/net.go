@@ -123,13 +123,20 @@ function delay() return d end
 func (n *netSetup) wrk(ctx context.Context, l load, d time.Duration) (runResult, error) {
 	args := []string{"netns", "exec", n.client, "taskset", "-c", "0", "wrk", "-t1", fmt.Sprintf("-c%d", l.conns),
 		fmt.Sprintf("-d%ds", int(d.Seconds())), "--latency"}
-	if l.delayMS > 0 {
+	if l.delayMS > 0 || l.checkPairing {
+		script := ""
+		if l.delayMS > 0 {
+			script = fmt.Sprintf(pacedScript, l.delayMS)
+		}
+		if l.checkPairing {
+			script = fmt.Sprintf(pairingScript, script)
+		}
 		f, err := os.CreateTemp("", "rauta-wrk-*.lua")
 		if err != nil {
 			return runResult{}, err
 		}
 		defer os.Remove(f.Name())
-		fmt.Fprintf(f, pacedScript, l.delayMS)
+		_, _ = f.WriteString(script)
 		f.Close()
 		args = append(args, "-s", f.Name())
 	}
@@ -168,7 +175,7 @@ const pacedDelayMS = 10
 // calibrate to a slower machine and so offer more than rate afterwards.
 func (n *netSetup) calibrate(ctx context.Context, o benchOptions) (load, float64, error) {
 	rate := o.rate
-	l := load{conns: max(1, rate*pacedDelayMS/1000), delayMS: pacedDelayMS}
+	l := load{conns: max(1, rate*pacedDelayMS/1000), delayMS: pacedDelayMS, checkPairing: o.checkPairing}
 	var achieved float64
 	for step, redo := 0, 0; step < 5; step++ {
 		probe := startCPUProbe(n.serverPID)

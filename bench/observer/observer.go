@@ -21,12 +21,16 @@ type runningObserver struct {
 	metrics string
 	start   time.Time
 	cpu0    time.Duration
+	pairing *pairingCheck // -check-pairing: the observer's JSON exchanges
 }
 
 type observerStats struct {
 	kernelEvents, ringDropped, exchanges, evictedPending int64
 	eventsPerSec, exchangesPerSec                        float64
 	cpuPercent                                           float64
+	// -check-pairing: exchanges written, those whose status is not the
+	// one their target asked for, and those that could not be judged.
+	checked, misPaired, unjudged int64
 }
 
 func startObserver(ctx context.Context, n *netSetup, bo benchOptions) (*runningObserver, error) {
@@ -50,6 +54,11 @@ func startObserver(ctx context.Context, n *netSetup, bo benchOptions) (*runningO
 	cfg.Output = io.Discard // events are still encoded, as on stdout
 	ctx, cancel := context.WithCancel(ctx)
 	o := &runningObserver{cancel: cancel, done: make(chan error, 1), metrics: "http://" + addr + "/metrics"}
+	if bo.checkPairing {
+		o.pairing = &pairingCheck{}
+		cfg.JSONExchanges = true
+		cfg.Output = o.pairing
+	}
 	logger := slog.New(slog.NewTextHandler(io.Discard, nil))
 	go func() { o.done <- observe.Run(ctx, cfg, logger) }()
 	deadline := time.Now().Add(10 * time.Second)
@@ -98,6 +107,9 @@ func (o *runningObserver) stats() (observerStats, error) {
 		exchanges:      val("rauta_observer_exchanges_total"),
 		evictedPending: val("rauta_observer_evicted_requests_total"),
 		cpuPercent:     float64(cpu) / float64(elapsed) * 100,
+	}
+	if o.pairing != nil {
+		s.checked, s.misPaired, s.unjudged = o.pairing.counts()
 	}
 	s.eventsPerSec = float64(s.kernelEvents) / elapsed.Seconds()
 	s.exchangesPerSec = float64(s.exchanges) / elapsed.Seconds()

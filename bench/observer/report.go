@@ -21,6 +21,9 @@ func printRun(round int, r runResult) {
 			p := r.kernelProgs[name]
 			fmt.Printf("; %s %.0f ns x %d", name, p.nsPerRun(), p.runs)
 		}
+		if r.obs.checked > 0 {
+			fmt.Printf("\n    pairing: %d exchanges checked, %d mis-paired, %d not judged", r.obs.checked, r.obs.misPaired, r.obs.unjudged)
+		}
 	}
 	fmt.Printf("\n    %v\n", r.cpu)
 }
@@ -46,7 +49,7 @@ func printSummary(title string, pairs []pairResult) {
 	fmt.Printf("\n%s\n", title)
 	fmt.Printf("| pair | first | baseline req/s | observed req/s | ratio | baseline p99 | observed p99 | p99 ratio |\n|---|---|---|---|---|---|---|---|\n")
 	var bR, oR, bP, oP, rR, rP, events, exchPerSec, cpu, bpfNs, bpfCPU []float64
-	var drops, exch, req, evicted, missing int64
+	var drops, exch, req, evicted, missing, checked, misPaired, unjudged int64
 	for i, p := range pairs {
 		first := "baseline"
 		if p.observedFirst {
@@ -60,6 +63,7 @@ func printSummary(title string, pairs []pairResult) {
 		events, exchPerSec, cpu = append(events, s.eventsPerSec), append(exchPerSec, s.exchangesPerSec), append(cpu, s.cpuPercent)
 		bpfNs, bpfCPU = append(bpfNs, p.obs.kernelNsPerRun), append(bpfCPU, p.obs.kernelCPUPercent)
 		drops += s.ringDropped
+		checked, misPaired, unjudged = checked+s.checked, misPaired+s.misPaired, unjudged+s.unjudged
 		evicted += s.evictedPending
 		exch += s.exchanges
 		req += int64(p.obs.requests)
@@ -76,6 +80,9 @@ func printSummary(title string, pairs []pairResult) {
 		pct(median(rP)), pct(slices.Min(rP)), pct(slices.Max(rP)), pct(median(oP)/median(bP)))
 	fmt.Printf("lost events: ring drops %d, requests lost to evictions %d, requests without exchange %d; exchanges %d for %d wrk requests\n",
 		drops, evicted, missing, exch, req)
+	if checked > 0 {
+		fmt.Printf("pairing (-check-pairing, the observer also encoding every exchange as JSON): %d exchanges checked, %d mis-paired, %d not judged\n", checked, misPaired, unjudged)
+	}
 	fmt.Printf("observer cost (medians): kernel events %.0f/s, exchanges %.0f/s, userspace %.1f%% of a CPU, BPF %.0f ns/packet = %.1f%% of a CPU\n",
 		median(events), median(exchPerSec), median(cpu), median(bpfNs), median(bpfCPU))
 }

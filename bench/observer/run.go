@@ -24,12 +24,17 @@ type benchOptions struct {
 	readerNice         int // observe.Config.ReaderNice
 	// pollInterval overrides the observer's poll period when > 0.
 	pollInterval time.Duration
+	// checkPairing: requests name their status and the observer's JSON
+	// exchanges are checked against it (pairing.go).
+	checkPairing bool
 }
 
 // load is what wrk offers in one series.
 type load struct {
 	conns   int
 	delayMS int // per-connection pause between requests; 0: closed loop
+	// checkPairing: each request asks for a status (pairingScript).
+	checkPairing bool
 }
 
 type runResult struct {
@@ -110,7 +115,7 @@ func bench(ctx context.Context, o benchOptions) error {
 	}
 	if o.saturate {
 		title := fmt.Sprintf("capacity cost at saturation (wrk -c%d closed loop, as fast as the server answers)", o.conns)
-		pairs, err := net.series(ctx, o, load{conns: o.conns}, title)
+		pairs, err := net.series(ctx, o, load{conns: o.conns, checkPairing: o.checkPairing}, title)
 		if err != nil {
 			return err
 		}
@@ -200,6 +205,9 @@ func (n *netSetup) measure(ctx context.Context, o benchOptions, l load, withObse
 		time.Sleep(500 * time.Millisecond)
 		st, serr := ob.stats()
 		ob.stop()
+		if ob.pairing != nil { // after stop: every exchange written
+			st.checked, st.misPaired, st.unjudged = ob.pairing.counts()
+		}
 		if err == nil {
 			err = serr
 		}
@@ -219,7 +227,7 @@ func (n *netSetup) pacedLoad(ctx context.Context, o benchOptions) (load, float64
 		l, achieved, err := n.calibrate(ctx, o)
 		return l, achieved, "calibrated without the observer to", err
 	}
-	l := load{conns: o.pacedConns, delayMS: pacedDelayMS}
+	l := load{conns: o.pacedConns, delayMS: pacedDelayMS, checkPairing: o.checkPairing}
 	r, err := n.wrk(ctx, l, 2*time.Second)
 	return l, r.rps, "fixed by -paced-connections; 2 s without the observer gave", err
 }
