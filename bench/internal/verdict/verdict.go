@@ -84,3 +84,41 @@ func tQuantile975(df int) float64 {
 		return 1.96
 	}
 }
+
+// Mean is the arithmetic mean of paired differences (figures that may be
+// negative or cross zero, where a ratio's logarithm does not exist) with
+// its 95 % confidence interval, Student's t.
+type Mean struct {
+	Mean float64 `json:"mean"`
+	Low  float64 `json:"ci95_low"`
+	High float64 `json:"ci95_high"`
+	N    int     `json:"n"`
+}
+
+// MeanOf needs at least two values; otherwise N is below 2 and String
+// says so.
+func MeanOf(xs []float64) Mean {
+	n := len(xs)
+	if n < 2 {
+		return Mean{N: n}
+	}
+	var sum float64
+	for _, x := range xs {
+		sum += x
+	}
+	mean := sum / float64(n)
+	var ss float64
+	for _, x := range xs {
+		ss += (x - mean) * (x - mean)
+	}
+	half := tQuantile975(n-1) * math.Sqrt(ss/float64(n-1)/float64(n))
+	return Mean{Mean: mean, Low: mean - half, High: mean + half, N: n}
+}
+
+// Format formats the mean and interval with format (e.g. "%.0f%%").
+func (m Mean) Format(format string) string {
+	if m.N < 2 {
+		return "too few pairs"
+	}
+	return fmt.Sprintf(format+" (95%% CI "+format+" to "+format+")", m.Mean, m.Low, m.High)
+}

@@ -36,3 +36,19 @@ func TestEstimateAndVerdict(t *testing.T) {
 		}
 	}
 }
+
+func TestMeanOf(t *testing.T) {
+	// 10, 20, 30: mean 20, sd 10, t(2) 4.303, half 4.303*10/sqrt(3).
+	m := MeanOf([]float64{10, 20, 30})
+	half := 4.303 * 10 / math.Sqrt(3)
+	if m.N != 3 || math.Abs(m.Mean-20) > 1e-9 || math.Abs(m.Low-(20-half)) > 1e-9 || math.Abs(m.High-(20+half)) > 1e-9 {
+		t.Errorf("10 20 30: %+v, want 20 +- %.3f", m, half)
+	}
+	// Values across zero are fine (a ratio's logarithm is not).
+	if m := MeanOf([]float64{-50, 150}); m.Mean != 50 || m.Low >= -50 || m.High <= 150 {
+		t.Errorf("-50 150: %+v", m)
+	}
+	if got := MeanOf([]float64{1}).Format("%.0f"); got != "too few pairs" {
+		t.Errorf("one value: %q", got)
+	}
+}
