@@ -45,8 +45,10 @@ type runResult struct {
 	requests int
 	elapsed  time.Duration
 	p50, p99 time.Duration
-	procCPU  time.Duration // the bench's cgroups: every process on the path
-	softirq  time.Duration // the machine's softirq time (ticks), all CPUs
+	procCPU  time.Duration            // the bench's cgroups: every process on the path
+	parts    map[string]time.Duration // procCPU by cgroup: agent and pods
+	bpf      map[string]progStats     // the agent's programs, with an agent
+	softirq  time.Duration            // the machine's softirq time (ticks), all CPUs
 	sockmap  map[string]float64
 }
 
@@ -145,6 +147,7 @@ func bench(ctx context.Context, c config, out io.Writer) (err error) {
 func runPath(ctx context.Context, c config, n *node, self, path string) (_ map[cell]runResult, err error) {
 	spec := pathSpecs()[path]
 	var admin string
+	agentPID := 0
 	if spec.agent {
 		if admin, err = freeLoopbackAddr(); err != nil {
 			return nil, err
@@ -157,11 +160,12 @@ func runPath(ctx context.Context, c config, n *node, self, path string) (_ map[c
 		if err := waitReady(ctx, ag, admin); err != nil {
 			return nil, err
 		}
+		agentPID = ag.cmd.Process.Pid
 	}
 	out := map[cell]runResult{}
 	for _, cl := range c.cells {
 		before := sockmapCounters(admin)
-		r, err := runCell(ctx, c, n, self, spec, cl)
+		r, err := runCell(ctx, c, n, self, spec, cl, agentPID)
 		if err != nil {
 			return nil, fmt.Errorf("%v: %w", cl, err)
 		}
@@ -180,7 +184,7 @@ func runPath(ctx context.Context, c config, n *node, self, path string) (_ map[c
 // runCell runs one client: warm-up until the path answers with the
 // expected peer, then the timed requests, with the CPU counters read
 // just before and after them.
-func runCell(ctx context.Context, c config, n *node, self string, spec pathSpec, cl cell) (runResult, error) {
+func runCell(ctx context.Context, c config, n *node, self string, spec pathSpec, cl cell, agentPID int) (_ runResult, err error) {
 	p := n.pods[spec.clientPod]
 	cmd, cg, err := command(ctx, p.cgroup, p.ns, "client", self,
 		"-url", spec.url, "-size", strconv.Itoa(cl.size), "-new-conn="+strconv.FormatBool(cl.newConn),
@@ -212,7 +216,18 @@ func runCell(ctx context.Context, c config, n *node, self string, spec pathSpec,
 	if _, err := lines.ReadString('\n'); err != nil {
 		return fail(fmt.Errorf("client not ready: %w", err))
 	}
-	cpu0, err := cgroupCPU(n.base)
+	var bpf0 map[string]progStats
+	if agentPID != 0 {
+		stats, err := enableBPFStats()
+		if err != nil {
+			return fail(err)
+		}
+		defer func() { err = errors.Join(err, stats.Close()) }()
+		if bpf0, err = agentPrograms(agentPID); err != nil {
+			return fail(err)
+		}
+	}
+	cpu0, err := n.cpu()
 	if err != nil {
 		return fail(err)
 	}
@@ -227,10 +242,18 @@ func runCell(ctx context.Context, c config, n *node, self string, spec pathSpec,
 	if err != nil {
 		return fail(fmt.Errorf("client result: %w", err))
 	}
-	cpu1, err1 := cgroupCPU(n.base)
+	cpu1, err1 := n.cpu()
 	soft1, err2 := softirqTime()
 	if err := errors.Join(err1, err2); err != nil {
 		return fail(err)
+	}
+	var bpf map[string]progStats
+	if agentPID != 0 {
+		bpf1, err := agentPrograms(agentPID)
+		if err != nil {
+			return fail(err)
+		}
+		bpf = progDelta(bpf0, bpf1)
 	}
 	var cr clientResult
 	if err := json.Unmarshal([]byte(line), &cr); err != nil {
@@ -242,8 +265,14 @@ func runCell(ctx context.Context, c config, n *node, self string, spec pathSpec,
 	if cr.Err != "" {
 		return runResult{}, fmt.Errorf("client after %d requests: %s", cr.Requests, cr.Err)
 	}
+	parts := map[string]time.Duration{}
+	for k, v := range cpu1 {
+		if k != "" {
+			parts[k] = v - cpu0[k]
+		}
+	}
 	return runResult{requests: cr.Requests, elapsed: cr.Elapsed, p50: cr.P50, p99: cr.P99,
-		procCPU: cpu1 - cpu0, softirq: soft1 - soft0}, nil
+		procCPU: cpu1[""] - cpu0[""], parts: parts, softirq: soft1 - soft0, bpf: bpf}, nil
 }
 
 // softirqTime is the softirq time of all CPUs (the "cpu" line of

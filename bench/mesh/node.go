@@ -177,3 +177,21 @@ func cgroupCPU(dir string) (time.Duration, error) {
 	}
 	return 0, fmt.Errorf("%s/cpu.stat: no usage_usec", dir)
 }
+
+// cpu is the CPU time of the bench's cgroup (key "") and of each cgroup in
+// it: the agent and every pod.
+func (n *node) cpu() (map[string]time.Duration, error) {
+	out := map[string]time.Duration{}
+	dirs := map[string]string{"": n.base, "agent": n.agent}
+	for name, p := range n.pods {
+		dirs[name] = p.cgroup
+	}
+	for name, dir := range dirs {
+		d, err := cgroupCPU(dir)
+		if err != nil {
+			return nil, err
+		}
+		out[name] = d
+	}
+	return out, nil
+}

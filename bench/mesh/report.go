@@ -17,6 +17,23 @@ func printRun(out io.Writer, round int, path string, cl cell, r runResult) {
 	proc, soft := r.cpuPerRequest()
 	fmt.Fprintf(out, "round %d %-8s %-18v p50 %-7s p99 %-7s %6.0f req/s  CPU/req %4.0f us (processes %.0f + softirq %.0f)",
 		round, path, cl, us(r.p50), us(r.p99), r.rps(), proc+soft, proc, soft)
+	fmt.Fprint(out, "\n    CPU/req by cgroup:")
+	for _, k := range slices.Sorted(maps.Keys(r.parts)) {
+		if v := float64(r.parts[k].Nanoseconds()) / 1e3 / float64(r.requests); v >= 0.5 {
+			fmt.Fprintf(out, " %s %.0f us", k, v)
+		}
+	}
+	if len(r.bpf) > 0 {
+		var total time.Duration
+		for _, p := range r.bpf {
+			total += p.runtime
+		}
+		fmt.Fprintf(out, "; agent's BPF %.1f us/req:", float64(total.Nanoseconds())/1e3/float64(r.requests))
+		for _, k := range slices.Sorted(maps.Keys(r.bpf)) {
+			p := r.bpf[k]
+			fmt.Fprintf(out, " %s %.1f runs x %.0f ns", k, float64(p.runs)/float64(r.requests), float64(p.runtime.Nanoseconds())/float64(p.runs))
+		}
+	}
 	if r.sockmap != nil {
 		fmt.Fprint(out, "  sockmap")
 		for _, k := range slices.Sorted(maps.Keys(r.sockmap)) {
