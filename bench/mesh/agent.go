@@ -6,6 +6,7 @@ import (
 	"log/slog"
 	"os"
 	"os/signal"
+	"runtime/pprof"
 	"strconv"
 	"syscall"
 	"time"
@@ -49,8 +50,23 @@ func runAgent(args []string) error {
 		HoldOff: 10 * time.Millisecond, MaxDelay: 100 * time.Millisecond,
 	}
 	logger := slog.New(slog.NewTextHandler(os.Stderr, &slog.HandlerOptions{Level: slog.LevelWarn}))
+	if path := os.Getenv(profileEnv); path != "" {
+		f, err := os.Create(path)
+		if err != nil {
+			return err
+		}
+		defer f.Close()
+		if err := pprof.StartCPUProfile(f); err != nil {
+			return err
+		}
+		defer pprof.StopCPUProfile()
+	}
 	return mesh.Serve(ctx, cfg, mesh.Clients{Kube: kube, Gateway: gwfake.NewClientset(benchRoute())}, logger)
 }
+
+// profileEnv names the file the agent writes its CPU profile to
+// (-agent-cpuprofile).
+const profileEnv = "RAUTA_MESHBENCH_CPUPROFILE"
 
 func podIP(name string) string {
 	for _, s := range podSpecs() {

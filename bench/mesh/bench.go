@@ -93,7 +93,7 @@ func bench(ctx context.Context, c config, out io.Writer) (err error) {
 	// path is measured); the agent runs for the mesh paths only.
 	for _, name := range []string{"server", "scserver"} {
 		p := n.pods[name]
-		sp, err := start(ctx, name, p.cgroup, p.ns, "server", self, fmt.Sprintf(":%d", appPort))
+		sp, err := start(ctx, name, p.cgroup, p.ns, role("server"), self, fmt.Sprintf(":%d", appPort))
 		if err != nil {
 			return err
 		}
@@ -109,7 +109,7 @@ func bench(ctx context.Context, c config, out io.Writer) (err error) {
 		}
 		for _, name := range []string{"scclient", "scserver"} {
 			p := n.pods[name]
-			sp, err := start(ctx, "nginx in "+name, p.cgroup, p.ns, "", "nginx", "-c", confs[name])
+			sp, err := start(ctx, "nginx in "+name, p.cgroup, p.ns, nil, "nginx", "-c", confs[name])
 			if err != nil {
 				return err
 			}
@@ -126,7 +126,7 @@ func bench(ctx context.Context, c config, out io.Writer) (err error) {
 		}
 		byPath := map[string]map[cell]runResult{}
 		for _, path := range order {
-			r, err := runPath(ctx, c, n, self, path)
+			r, err := runPath(ctx, c, n, self, path, round+1)
 			if err != nil {
 				return fmt.Errorf("round %d, %s: %w", round+1, path, err)
 			}
@@ -144,7 +144,7 @@ func bench(ctx context.Context, c config, out io.Writer) (err error) {
 
 // runPath runs every cell on one path: it starts the agent if the path
 // needs it, then one client per cell.
-func runPath(ctx context.Context, c config, n *node, self, path string) (_ map[cell]runResult, err error) {
+func runPath(ctx context.Context, c config, n *node, self, path string, round int) (_ map[cell]runResult, err error) {
 	spec := pathSpecs()[path]
 	var admin string
 	agentPID := 0
@@ -152,7 +152,11 @@ func runPath(ctx context.Context, c config, n *node, self, path string) (_ map[c
 		if admin, err = freeLoopbackAddr(); err != nil {
 			return nil, err
 		}
-		ag, err := start(ctx, "agent", n.agent, "", "agent", self, n.base, admin, strconv.FormatBool(spec.sockmap))
+		env := role("agent")
+		if c.profileDir != "" {
+			env = append(env, fmt.Sprintf("%s=%s/%s-%d.pprof", profileEnv, c.profileDir, path, round))
+		}
+		ag, err := start(ctx, "agent", n.agent, "", env, self, n.base, admin, strconv.FormatBool(spec.sockmap))
 		if err != nil {
 			return nil, err
 		}
@@ -186,7 +190,7 @@ func runPath(ctx context.Context, c config, n *node, self, path string) (_ map[c
 // just before and after them.
 func runCell(ctx context.Context, c config, n *node, self string, spec pathSpec, cl cell, agentPID int) (_ runResult, err error) {
 	p := n.pods[spec.clientPod]
-	cmd, cg, err := command(ctx, p.cgroup, p.ns, "client", self,
+	cmd, cg, err := command(ctx, p.cgroup, p.ns, role("client"), self,
 		"-url", spec.url, "-size", strconv.Itoa(cl.size), "-new-conn="+strconv.FormatBool(cl.newConn),
 		"-warmup", strconv.Itoa(c.warmup), "-requests", strconv.Itoa(c.requests), "-timeout", c.runTimeout.String(),
 		"-peer", spec.peer)

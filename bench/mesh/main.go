@@ -48,6 +48,7 @@ type config struct {
 	paths      []string
 	cells      []cell
 	keepDir    bool
+	profileDir string
 }
 
 // cell is one traffic shape.
@@ -99,6 +100,7 @@ func runBench(args []string, out io.Writer) error {
 	fs.DurationVar(&c.timeLimit, "time-limit", 20*time.Minute, "the whole bench ends after this")
 	fs.StringVar(&paths, "paths", "plain,sockmap,mesh,sidecar", "paths to run, comma-separated")
 	fs.BoolVar(&c.keepDir, "keep-dir", false, "keep the sidecars' configuration directory")
+	fs.StringVar(&c.profileDir, "agent-cpuprofile", "", "directory for a CPU profile of the agent per mesh path and round (<path>-<round>.pprof); empty: none")
 	if err := fs.Parse(args); err != nil {
 		return err
 	}

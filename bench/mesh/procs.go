@@ -20,8 +20,9 @@ type proc struct {
 
 // command makes a command for argv in cgroup dir; with ns set it runs in
 // that network namespace (`ip netns exec` execs argv, so the process is
-// argv itself). role, when set, is the bench binary's child role.
-func command(ctx context.Context, dir, ns, role string, argv ...string) (*exec.Cmd, *os.File, error) {
+// argv itself). env is added to the bench's environment (roleEnv selects
+// the bench binary's child role).
+func command(ctx context.Context, dir, ns string, env []string, argv ...string) (*exec.Cmd, *os.File, error) {
 	cg, err := os.Open(dir)
 	if err != nil {
 		return nil, nil, err
@@ -31,17 +32,17 @@ func command(ctx context.Context, dir, ns, role string, argv ...string) (*exec.C
 	}
 	cmd := exec.CommandContext(ctx, argv[0], argv[1:]...)
 	cmd.SysProcAttr = &syscall.SysProcAttr{UseCgroupFD: true, CgroupFD: int(cg.Fd()), Setpgid: true}
-	cmd.Env = os.Environ()
-	if role != "" {
-		cmd.Env = append(cmd.Env, roleEnv+"="+role)
-	}
+	cmd.Env = append(os.Environ(), env...)
 	cmd.WaitDelay = 5 * time.Second
 	return cmd, cg, nil
 }
 
+// role is the environment that makes the bench binary run as a child role.
+func role(name string) []string { return []string{roleEnv + "=" + name} }
+
 // start runs a long-lived child (server, agent, sidecar).
-func start(ctx context.Context, name, dir, ns, role string, argv ...string) (*proc, error) {
-	cmd, cg, err := command(ctx, dir, ns, role, argv...)
+func start(ctx context.Context, name, dir, ns string, env []string, argv ...string) (*proc, error) {
+	cmd, cg, err := command(ctx, dir, ns, env, argv...)
 	if err != nil {
 		return nil, err
 	}
