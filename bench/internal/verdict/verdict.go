@@ -22,26 +22,18 @@ type Estimate struct {
 // Of needs at least two ratios, all positive; otherwise it returns
 // the zero estimate, which Verdict calls "too few".
 func Of(ratios []float64) Estimate {
-	n := len(ratios)
-	if n < 2 {
-		return Estimate{}
-	}
-	var sum float64
-	logs := make([]float64, n)
+	logs := make([]float64, len(ratios))
 	for i, r := range ratios {
 		if r <= 0 {
 			return Estimate{}
 		}
 		logs[i] = math.Log(r)
-		sum += logs[i]
 	}
-	mean := sum / float64(n)
-	var ss float64
-	for _, l := range logs {
-		ss += (l - mean) * (l - mean)
+	m := MeanOf(logs)
+	if m.N < 2 {
+		return Estimate{}
 	}
-	half := tQuantile975(n-1) * math.Sqrt(ss/float64(n-1)/float64(n))
-	return Estimate{Geomean: math.Exp(mean), Low: math.Exp(mean - half), High: math.Exp(mean + half)}
+	return Estimate{Geomean: math.Exp(m.Mean), Low: math.Exp(m.Low), High: math.Exp(m.High)}
 }
 
 // Verdict reads the estimate for a figure where a larger ratio is better
