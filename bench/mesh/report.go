@@ -117,18 +117,11 @@ func report(out io.Writer, c config, res results) {
 		var lines []string
 		if has("plain") && has("sockmap") && has("mesh") {
 			hopS, hopM, cut := res.hops(cl)
-			m := verdict.MeanOf(cut)
-			goal := "not shown"
-			switch {
-			case m.N >= 2 && m.Low >= 30:
-				goal = "met"
-			case m.N >= 2 && m.High < 30:
-				goal = "missed"
-			}
+			hc := cutOf(hopS, hopM)
 			lines = append(lines,
 				fmt.Sprintf("p50 hop over plain: sockmap %s, mesh %s", spread(hopS, "%.0f us"), spread(hopM, "%.0f us")),
-				fmt.Sprintf("sockmap's cut of the hop (1 - hop on/off, per round): median %s, mean %s: goal (>= 30%%) %s",
-					spread(cut, "%+.0f%%"), m.Format("%+.0f%%"), goal))
+				fmt.Sprintf("sockmap's cut of the hop: 1 - mean hop on / mean hop off %s; goal (>= 30%%) %s; per round %s",
+					hc, hc.goal(30), spread(cut, "%+.0f%%")))
 		}
 		if has("sockmap") && has("mesh") {
 			r := verdict.Of(ratios(res.series("sockmap", cl, p50us), res.series("mesh", cl, p50us)))

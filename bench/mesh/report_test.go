@@ -51,3 +51,29 @@ func TestTailKeepsTheEnd(t *testing.T) {
 		t.Errorf("tail %q, want 56789abc", got)
 	}
 }
+
+// TestCutOf: the cut is a ratio of the mean hops, its interval comes from
+// resampling rounds, and a hop that is not there gives no cut.
+func TestCutOf(t *testing.T) {
+	// Every round saves half the hop: the cut is 50% whatever is resampled.
+	c := cutOf([]float64{10, 20, 30}, []float64{20, 40, 60})
+	if math.Abs(c.cut-50) > 1e-9 || math.Abs(c.low-50) > 1e-9 || math.Abs(c.high-50) > 1e-9 || c.goal(30) != "met" {
+		t.Errorf("constant cut: %+v, %s", c, c.goal(30))
+	}
+	// A ratio of means, not a mean of ratios: (1+50)/(2+60) = 0.82, where
+	// the per-round ratios 0.5 and 0.83 average 0.67.
+	if c := cutOf([]float64{1, 50}, []float64{2, 60}); math.Abs(c.cut-100*(1-51.0/62)) > 1e-9 {
+		t.Errorf("ratio of means: %+v", c)
+	}
+	// Rounds that disagree: an interval around the point, a goal not shown.
+	c = cutOf([]float64{5, 40, 10, 35, 20}, []float64{40, 45, 50, 40, 45})
+	if !(c.low < c.cut && c.cut < c.high) || c.goal(30) != "not shown (the interval spans it)" {
+		t.Errorf("noisy: %v, %s", c, c.goal(30))
+	}
+	if c := cutOf([]float64{30, 30}, []float64{29, 31}); c.goal(30) != "missed" {
+		t.Errorf("no cut: %v, %s", c, c.goal(30))
+	}
+	if c := cutOf([]float64{1, 2}, []float64{-5, 1}); c.rounds != 0 || !strings.HasPrefix(c.goal(30), "not measurable") {
+		t.Errorf("no hop without sockmap: %+v, %s", c, c.goal(30))
+	}
+}
