@@ -88,6 +88,11 @@ func bench(ctx context.Context, c config, out io.Writer) (err error) {
 				err = errors.Join(err, serr)
 			}
 		}
+		// Interrupted (or out of time): the children ended with the
+		// context, and the runs' errors are its consequence.
+		if ctx.Err() != nil {
+			err = fmt.Errorf("stopped: %w", context.Cause(ctx))
+		}
 	}()
 	// The servers and the sidecars run throughout (idle while another
 	// path is measured); the agent runs for the mesh paths only.
