@@ -2,6 +2,7 @@
 # Installs what RAUTA's build and tests need, only where it is missing.
 #   hack/deps.sh build   Go modules (the demo)
 #   hack/deps.sh test    also Debian packages for eBPF, network namespaces and load tools
+#   hack/deps.sh bench   also what only the benchmarks use (bench/mesh: iptables, nginx)
 set -euo pipefail
 cd "$(dirname "$0")/.."
 what=${1:-build}
@@ -11,9 +12,12 @@ if ! command -v go >/dev/null 2>&1; then
   exit 1
 fi
 
-if [ "$what" = test ]; then
+if [ "$what" = test ] || [ "$what" = bench ]; then
+  pairs=(clang:clang llvm-strip:llvm bpftool:bpftool ip:iproute2 wrk:wrk h2load:nghttp2-client curl:curl)
+  # bench/mesh's sidecar baseline: iptables REDIRECT into an nginx per pod.
+  [ "$what" = bench ] && pairs+=(iptables:iptables nginx:nginx-light)
   need=()
-  for pair in clang:clang llvm-strip:llvm bpftool:bpftool ip:iproute2 wrk:wrk h2load:nghttp2-client curl:curl; do
+  for pair in "${pairs[@]}"; do
     cmd=${pair%%:*}; pkg=${pair#*:}
     command -v "$cmd" >/dev/null 2>&1 || need+=("$pkg")
   done

@@ -70,7 +70,7 @@ func compare(paths []string) (string, error) {
 		pooled.pairedLines(&b, c)
 	}
 	for _, p := range pooled.IdlePaired {
-		fmt.Fprintf(&b, "\n%s\n  rauta / %-8s %d pairs: KiB per connection %s, geometric mean %s %s\n", p.Cell, p.Other, p.Pairs, ratios(p.KiB), p.KiBEst, p.KiBEst.verdict(false))
+		fmt.Fprintf(&b, "\n%s\n  rauta / %-8s %d pairs: KiB per connection %s, geometric mean %s %s\n", p.Cell, p.Other, p.Pairs, ratios(p.KiB), p.KiBEst, p.KiBEst.Verdict(false))
 	}
 	return b.String(), nil
 }

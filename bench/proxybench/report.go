@@ -351,9 +351,9 @@ func (r *report) pairedLines(b *strings.Builder, cellName string) {
 		if p.CPUPerReq[0] > 0 {
 			fmt.Fprintf(b, "  CPU per request %s", ratios(p.CPUPerReq))
 		}
-		fmt.Fprintf(b, "\n  %-16s geometric mean: req/s %s %s; p99 %s %s", "", p.RPSEst, p.RPSEst.verdict(true), p.P99Est, p.P99Est.verdict(false))
+		fmt.Fprintf(b, "\n  %-16s geometric mean: req/s %s %s; p99 %s %s", "", p.RPSEst, p.RPSEst.Verdict(true), p.P99Est, p.P99Est.Verdict(false))
 		if p.CPUEst.Geomean > 0 {
-			fmt.Fprintf(b, "; CPU per request %s %s", p.CPUEst, p.CPUEst.verdict(false))
+			fmt.Fprintf(b, "; CPU per request %s %s", p.CPUEst, p.CPUEst.Verdict(false))
 		}
 		b.WriteString("\n")
 	}

@@ -96,7 +96,7 @@ func (r *report) idleTable(b *strings.Builder) {
 				continue
 			}
 			fmt.Fprintf(b, "  rauta / %-8s same repeat, median [least, greatest] of %d: KiB per connection %s\n", p.Other, p.Pairs, ratios(p.KiB))
-			fmt.Fprintf(b, "  %-16s geometric mean: KiB per connection %s %s\n", "", p.KiBEst, p.KiBEst.verdict(false))
+			fmt.Fprintf(b, "  %-16s geometric mean: KiB per connection %s %s\n", "", p.KiBEst, p.KiBEst.Verdict(false))
 		}
 	}
 }

@@ -1,83 +1,9 @@
 package main
 
-import (
-	"fmt"
-	"math"
-)
+import "github.com/false-systems/rauta/bench/internal/verdict"
 
-// estimate is the geometric mean of paired ratios with its 95 % confidence
-// interval. Ratios are averaged as logarithms so that 0.5 and 2 cancel; the
-// interval is Student's t on the logarithms. On a shared 2-core machine
-// single pairs range over ±30 %, so "ahead" or "behind" is only claimed
-// when the whole interval is on one side of 1.
-type estimate struct {
-	Geomean float64 `json:"geomean"`
-	Low     float64 `json:"ci95_low"`
-	High    float64 `json:"ci95_high"`
-}
+// estimate is a paired-ratio estimate (bench/internal/verdict), shared with
+// the other benchmarks that compare by pairs.
+type estimate = verdict.Estimate
 
-// estimateOf needs at least two ratios, all positive; otherwise it returns
-// the zero estimate, which verdict calls "too few".
-func estimateOf(ratios []float64) estimate {
-	n := len(ratios)
-	if n < 2 {
-		return estimate{}
-	}
-	var sum float64
-	logs := make([]float64, n)
-	for i, r := range ratios {
-		if r <= 0 {
-			return estimate{}
-		}
-		logs[i] = math.Log(r)
-		sum += logs[i]
-	}
-	mean := sum / float64(n)
-	var ss float64
-	for _, l := range logs {
-		ss += (l - mean) * (l - mean)
-	}
-	half := tQuantile975(n-1) * math.Sqrt(ss/float64(n-1)/float64(n))
-	return estimate{Geomean: math.Exp(mean), Low: math.Exp(mean - half), High: math.Exp(mean + half)}
-}
-
-// verdict reads the estimate for a figure where a larger ratio is better
-// (req/s) or worse (p99, CPU per request).
-func (e estimate) verdict(largerIsBetter bool) string {
-	above, below := e.Low > 1, e.High < 1
-	switch {
-	case e.Geomean == 0:
-		return "too few pairs"
-	case above && largerIsBetter, below && !largerIsBetter:
-		return "ahead"
-	case above, below:
-		return "behind"
-	default:
-		return "level"
-	}
-}
-
-func (e estimate) String() string {
-	if e.Geomean == 0 {
-		return "-"
-	}
-	return fmt.Sprintf("%.3f (95%% CI %.3f-%.3f)", e.Geomean, e.Low, e.High)
-}
-
-// tQuantile975 is the 97.5th percentile of Student's t with df degrees of
-// freedom: the two-sided 95 % interval's multiplier.
-func tQuantile975(df int) float64 {
-	table := [...]float64{12.706, 4.303, 3.182, 2.776, 2.571, 2.447, 2.365, 2.306, 2.262, 2.228,
-		2.201, 2.179, 2.160, 2.145, 2.131, 2.120, 2.110, 2.101, 2.093, 2.086,
-		2.080, 2.074, 2.069, 2.064, 2.060, 2.056, 2.052, 2.048, 2.045, 2.042}
-	switch {
-	case df < 1:
-		return math.Inf(1)
-	case df <= len(table):
-		return table[df-1]
-	case df <= 60:
-		return 2.000 + (2.042-2.000)*float64(60-df)/30 // 2.000 at df 60; close enough between
-	default:
-		return 1.96
-	}
-}
+func estimateOf(ratios []float64) estimate { return verdict.Of(ratios) }

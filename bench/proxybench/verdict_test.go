@@ -2,44 +2,11 @@ package main
 
 import (
 	"encoding/json"
-	"math"
 	"os"
 	"path/filepath"
 	"strings"
 	"testing"
 )
-
-func TestEstimateAndVerdict(t *testing.T) {
-	near := func(got, want float64) bool { return math.Abs(got-want) < 1e-3 }
-	if e := estimateOf([]float64{0.5, 2}); !near(e.Geomean, 1) || e.Low >= 1 || e.High <= 1 {
-		t.Errorf("0.5 and 2: %+v, want geometric mean 1 inside a wide interval", e)
-	}
-	// Two ratios 1.1 and 1.2: mean of logs 0.1388, sd 0.0615, t(1) 12.706.
-	e := estimateOf([]float64{1.1, 1.2})
-	if !near(e.Geomean, math.Sqrt(1.1*1.2)) || !near(e.Low, math.Exp(0.13880-12.706*0.061526/math.Sqrt2)) {
-		t.Errorf("1.1 and 1.2: %+v", e)
-	}
-	steady := estimateOf([]float64{1.10, 1.12, 1.08, 1.11, 1.09})
-	noisy := estimateOf([]float64{0.9, 1.1, 0.9, 1.1, 1.3, 0.8})
-	for _, c := range []struct {
-		e              estimate
-		largerIsBetter bool
-		want           string
-	}{
-		{steady, true, "ahead"},   // req/s 10 % higher in every pair
-		{steady, false, "behind"}, // p99 10 % higher in every pair
-		{estimateOf([]float64{0.9, 0.92, 0.88}), true, "behind"},
-		{estimateOf([]float64{0.9, 0.92, 0.88}), false, "ahead"},
-		{noisy, true, "level"},
-		{noisy, false, "level"},
-		{estimateOf([]float64{1.5}), true, "too few pairs"},
-		{estimateOf([]float64{1, 0}), true, "too few pairs"}, // a zero ratio is not a measurement
-	} {
-		if got := c.e.verdict(c.largerIsBetter); got != c.want {
-			t.Errorf("%v larger-is-better %v: %q, want %q", c.e, c.largerIsBetter, got, c.want)
-		}
-	}
-}
 
 // TestComparePoolsRuns: runs from two files pair within their own file only,
 // although both number their repeats from 0.

@@ -139,7 +139,7 @@ func TestIdlePairs(t *testing.T) {
 	r.addIdle(idleSample{Contender: "nginx", Cell: "idle 10000 conns", Repeat: 3, KiBPerConn: 1, Error: "dropped"})
 	r.addIdle(idleSample{Contender: "rauta", Cell: "idle 10000 conns", Repeat: 3, KiBPerConn: 1})
 	ps := r.idlePairs("rauta")
-	if len(ps) != 1 || ps[0].Pairs != 3 || ps[0].KiB[0] != 2 || ps[0].KiBEst.verdict(false) != "behind" {
+	if len(ps) != 1 || ps[0].Pairs != 3 || ps[0].KiB[0] != 2 || ps[0].KiBEst.Verdict(false) != "behind" {
 		t.Errorf("idlePairs = %+v, want 3 pairs at ratio 2, behind", ps)
 	}
 	r.IdlePaired = ps

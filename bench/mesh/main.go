@@ -1,0 +1,128 @@
+// Command mesh measures the mesh's data path on one node (issue 17 point
+// 4): pod -> Service (ClusterIP) -> pod, where pods are network namespaces
+// joined by veths to a bridge, the client and the server each in a cgroup
+// v2 of its own under the cgroup the mesh agent attaches to. Paths:
+//
+//	plain     client -> the server pod's IP, no mesh
+//	sockmap   the RAUTA mesh agent, GAMMA proxy, -sockmap on
+//	mesh      the same, -sockmap off
+//	sidecar   a proxy (nginx) in each pod, traffic captured by iptables REDIRECT
+//
+// Cells: HTTP/1.1 keep-alive and a new connection per request, 1 KiB and
+// 64 KiB responses. Per cell and path: p50/p99 latency, requests/s and CPU
+// per request (the CPU time of every process on the path, read from their
+// cgroups, plus the machine's softirq time), in rounds that run the paths
+// back to back (order reversed every other round), and paired ratios with a
+// 95 % interval (bench/internal/verdict).
+//
+// It needs root, iptables and nginx (hack/deps.sh bench), and cleans up
+// its namespaces, bridge, cgroups and processes, also after a failure or
+// SIGINT.
+//
+//	go run ./bench/mesh -rounds 5 -requests 2000
+package main
+
+import (
+	"context"
+	"errors"
+	"flag"
+	"fmt"
+	"io"
+	"os"
+	"os/signal"
+	"strings"
+	"syscall"
+	"time"
+)
+
+// roleEnv selects a child role: the bench runs its own binary as the
+// agent, the server and the client, each in its cgroup (and pod).
+const roleEnv = "RAUTA_MESHBENCH_ROLE"
+
+type config struct {
+	rounds     int
+	requests   int
+	warmup     int
+	runTimeout time.Duration
+	timeLimit  time.Duration
+	paths      []string
+	cells      []cell
+	keepDir    bool
+	profileDir string
+}
+
+// cell is one traffic shape.
+type cell struct {
+	newConn bool
+	size    int
+}
+
+func (c cell) String() string {
+	conn := "keep-alive"
+	if c.newConn {
+		conn = "new conn"
+	}
+	return fmt.Sprintf("%s %d KiB", conn, c.size/1024)
+}
+
+func allCells() []cell {
+	return []cell{{false, 1024}, {false, 64 << 10}, {true, 1024}, {true, 64 << 10}}
+}
+
+func main() {
+	var err error
+	switch role := os.Getenv(roleEnv); role {
+	case "agent":
+		err = runAgent(os.Args[1:])
+	case "server":
+		err = runServer(os.Args[1:])
+	case "client":
+		err = runClient(os.Args[1:])
+	case "":
+		err = runBench(os.Args[1:], os.Stdout)
+	default:
+		err = fmt.Errorf("unknown %s %q", roleEnv, role)
+	}
+	if err != nil && !errors.Is(err, flag.ErrHelp) {
+		fmt.Fprintln(os.Stderr, "meshbench:", err)
+		os.Exit(1)
+	}
+}
+
+func runBench(args []string, out io.Writer) error {
+	fs := flag.NewFlagSet("mesh", flag.ContinueOnError)
+	var c config
+	var paths string
+	fs.IntVar(&c.rounds, "rounds", 5, "rounds; each runs every path once per cell, the paths back to back (the pairs)")
+	fs.IntVar(&c.requests, "requests", 2000, "timed requests per run (one client, one request at a time)")
+	fs.IntVar(&c.warmup, "warmup", 100, "untimed requests before each run")
+	fs.DurationVar(&c.runTimeout, "run-timeout", 30*time.Second, "a run's timed requests end after this even if fewer were sent")
+	fs.DurationVar(&c.timeLimit, "time-limit", 20*time.Minute, "the whole bench ends after this")
+	fs.StringVar(&paths, "paths", "plain,sockmap,mesh,sidecar", "paths to run, comma-separated")
+	fs.BoolVar(&c.keepDir, "keep-dir", false, "keep the sidecars' configuration directory")
+	fs.StringVar(&c.profileDir, "agent-cpuprofile", "", "directory for a CPU profile of the agent per mesh path and round (<path>-<round>.pprof); empty: none")
+	if err := fs.Parse(args); err != nil {
+		return err
+	}
+	if os.Geteuid() != 0 {
+		return errors.New("needs root (network namespaces, cgroups, eBPF)")
+	}
+	if c.rounds < 1 || c.requests < 1 || c.warmup < 0 {
+		return errors.New("-rounds and -requests must be at least 1, -warmup not negative")
+	}
+	for _, p := range strings.Split(paths, ",") {
+		if _, ok := pathSpecs()[p]; !ok {
+			return fmt.Errorf("-paths: unknown %q", p)
+		}
+		c.paths = append(c.paths, p)
+	}
+	c.cells = allCells()
+	// A closed stdout (| head) must not kill the bench before teardown:
+	// writes then fail with EPIPE instead.
+	signal.Ignore(syscall.SIGPIPE)
+	ctx, stop := signal.NotifyContext(context.Background(), syscall.SIGINT, syscall.SIGTERM, syscall.SIGHUP)
+	defer stop()
+	ctx, cancel := context.WithTimeout(ctx, c.timeLimit)
+	defer cancel()
+	return bench(ctx, c, out)
+}
