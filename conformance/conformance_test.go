@@ -148,13 +148,7 @@ func TestConformance(t *testing.T) {
 			// outside it.
 			UsableNetworkAddresses:   []gwv1.GatewaySpecAddress{{Type: &ipType, Value: usableAddress}},
 			UnusableNetworkAddresses: []gwv1.GatewaySpecAddress{{Type: &ipType, Value: "192.0.2.1"}},
-			Implementation: confv1.Implementation{
-				Organization: "false-systems",
-				Project:      "rauta",
-				URL:          "https://github.com/false-systems/rauta",
-				Version:      img.Version,
-				Contact:      []string{"@false-systems/rauta"},
-			},
+			Implementation:           implementation(img.Version),
 		},
 		Client:     cl,
 		Clientset:  cs,
@@ -169,6 +163,17 @@ const (
 	lbCIDR        = "127.0.203.0/24"
 	usableAddress = "127.0.203.250"
 )
+
+// implementation is RAUTA in the reports, at the image's version.
+func implementation(version string) confv1.Implementation {
+	return confv1.Implementation{
+		Organization: "false-systems",
+		Project:      "rauta",
+		URL:          "https://github.com/false-systems/rauta",
+		Version:      version,
+		Contact:      []string{"@false-systems/rauta"},
+	}
+}
 
 // dumpRAUTA logs the controller's and the data planes' last log lines.
 func dumpRAUTA(t *testing.T, c *devcluster.Cluster) {

@@ -29,7 +29,6 @@ import (
 	"os/exec"
 	"path"
 	"path/filepath"
-	"runtime"
 	"strconv"
 	"strings"
 	"syscall"
@@ -42,12 +41,11 @@ import (
 	"k8s.io/client-go/tools/clientcmd"
 	clientcmdapi "k8s.io/client-go/tools/clientcmd/api"
 
-	v1 "github.com/google/go-containerregistry/pkg/v1"
-	"github.com/google/go-containerregistry/pkg/v1/layout"
 	"github.com/google/go-containerregistry/pkg/v1/mutate"
 	"golang.org/x/sys/unix"
 
 	"github.com/false-systems/rauta/test/devcluster"
+	"github.com/false-systems/rauta/test/devcluster/node"
 	"github.com/false-systems/rauta/test/testimage"
 )
 
@@ -299,7 +297,10 @@ func serviceAccountKubeconfig(ctx context.Context, t *testing.T, c *devcluster.C
 // this platform into dir.
 func extractEntrypoint(t *testing.T, layoutDir, dir string) string {
 	t.Helper()
-	img := platformImage(t, layoutDir)
+	img, err := node.LayoutImage(layoutDir)
+	if err != nil {
+		t.Fatal(err)
+	}
 	cf, err := img.ConfigFile()
 	if err != nil {
 		t.Fatal(err)
@@ -336,44 +337,4 @@ func extractEntrypoint(t *testing.T, layoutDir, dir string) string {
 		}
 		return out
 	}
-}
-
-// platformImage is the layout's image for this platform (an index of images,
-// or of one index of images, as internal/image writes).
-func platformImage(t *testing.T, layoutDir string) v1.Image {
-	t.Helper()
-	idx, err := layout.ImageIndexFromPath(layoutDir)
-	if err != nil {
-		t.Fatal(err)
-	}
-	for depth := 0; depth < 2; depth++ {
-		m, err := idx.IndexManifest()
-		if err != nil {
-			t.Fatal(err)
-		}
-		var next v1.ImageIndex
-		for _, d := range m.Manifests {
-			if d.Platform != nil && (d.Platform.OS != runtime.GOOS || d.Platform.Architecture != runtime.GOARCH) {
-				continue
-			}
-			switch {
-			case d.MediaType.IsImage():
-				img, err := idx.Image(d.Digest)
-				if err != nil {
-					t.Fatal(err)
-				}
-				return img
-			case d.MediaType.IsIndex() && next == nil:
-				if next, err = idx.ImageIndex(d.Digest); err != nil {
-					t.Fatal(err)
-				}
-			}
-		}
-		if next == nil {
-			break
-		}
-		idx = next
-	}
-	t.Fatalf("layout %s: no image for %s/%s", layoutDir, runtime.GOOS, runtime.GOARCH)
-	return nil
 }
