@@ -102,7 +102,8 @@ func Serve(ctx context.Context, cfg Config, clients Clients, logger *slog.Logger
 			p.ln.Close()
 			return fmt.Errorf("mesh: -proxy-addr %s: needs the address the pods reach, not a wildcard", cfg.ProxyAddr)
 		}
-		s.proxy, s.setProxy, s.setLocal = p, d.SetProxy, d.SetLocal
+		s.proxy, s.setProxy, s.setLocal, s.setOptOut = p, d.SetProxy, d.SetLocal, d.SetOptOut
+		s.podCgroups = newPodCgroups(cgroup)
 		if a.Addr().Unmap().Is4() {
 			s.proxy4 = netip.AddrPortFrom(a.Addr().Unmap(), a.Port())
 		} else {
@@ -212,7 +213,12 @@ type syncer struct {
 	// setLocal (Datapath.SetLocal) gives the programs this node's
 	// addresses for sockmap: the proxy's and the local pods'.
 	setLocal func([]netip.Addr) error
-	steering bool
+	// setOptOut (Datapath.SetOptOut) gives the programs the cgroups of
+	// the pods that opted out (OptOutLabel), found by podCgroups under
+	// the agent's cgroup.
+	setOptOut  func([]uint64) error
+	podCgroups *podCgroups
+	steering   bool
 	// gamma is what the proxy serves now.
 	gamma gammaConfig
 	// routeStatus writes the GAMMA route status while this agent holds

@@ -288,7 +288,7 @@ func TestExecAndPodCgroups(t *testing.T) {
 		}
 		// The exec'd process and the container are in the pod's own cgroup.
 		got := cgroupV2Line(t, kubectl("", bin.Name, "--", "cat", "/proc/self/cgroup"))
-		want := "/rauta-devcluster-" + exeBridge + "/pod-"
+		want := "/rauta-devcluster-" + exeBridge + "/pod"
 		if !strings.HasPrefix(got, want) {
 			t.Fatalf("exec'd process cgroup %q, want under %s", got, want)
 		}
