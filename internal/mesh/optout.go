@@ -32,13 +32,14 @@ func optedOut(pod *corev1.Pod, nsLabels map[string]string) bool {
 	return nsLabels[OptOutLabel] == "true"
 }
 
-// optedOutPods are the pods, not on the host network (which live in no pod
-// cgroup of their own to tell apart), that opted out; namespaces maps a
-// namespace's name to its labels.
+// optedOutPods are the pods that opted out; namespaces maps a namespace's
+// name to its labels. Host-network pods count too: they have a pod cgroup
+// of their own like any pod (their address, the node's, is never taken out
+// of the sockmap set: localAddrs skips it).
 func optedOutPods(pods []*corev1.Pod, namespaces map[string]map[string]string) []*corev1.Pod {
 	var out []*corev1.Pod
 	for _, p := range pods {
-		if !p.Spec.HostNetwork && optedOut(p, namespaces[p.Namespace]) {
+		if optedOut(p, namespaces[p.Namespace]) {
 			out = append(out, p)
 		}
 	}

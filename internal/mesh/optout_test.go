@@ -30,7 +30,7 @@ func TestOptedOutPods(t *testing.T) {
 	pods := []*corev1.Pod{
 		optPod("out", "ns-label", "", false),               // out: the namespace's label
 		optPod("out", "pod-false", "false", false),         // in: the pod's "false" wins
-		optPod("out", "host", "", true),                    // in: host network has no pod cgroup
+		optPod("out", "host", "", true),                    // out: host network pods have a pod cgroup too
 		optPod("in", "pod-true", "true", false),            // out: the pod's label
 		optPod("in", "plain", "", false),                   // in
 		optPod("typo", "ns-not-true", "", false),           // in: only "true" opts out
@@ -42,7 +42,7 @@ func TestOptedOutPods(t *testing.T) {
 	for _, p := range optedOutPods(pods, namespaces) {
 		got = append(got, p.Name)
 	}
-	want := []string{"ns-label", "pod-true", "unknown-ns-pod"}
+	want := []string{"ns-label", "host", "pod-true", "unknown-ns-pod"}
 	if !slices.Equal(got, want) {
 		t.Errorf("opted out %v, want %v", got, want)
 	}
