@@ -90,3 +90,47 @@ func TestOptOutSkipsSteering(t *testing.T) {
 	expect("after the opt-out was withdrawn, the pod", pod, steered)
 	expect("after the opt-out was withdrawn, below the pod", container, steered)
 }
+
+// TestOptOutMapJoinsOlderPins: pins of an agent without mesh_optout (an
+// older version, kept with -keep-attached) are taken over by this one,
+// which pins its new map next to them; its opt-out set then works, and a
+// clean exit removes every pin.
+func TestOptOutMapJoinsOlderPins(t *testing.T) {
+	cgroup, _ := testCgroup(t)
+	pins := bpffs(t)
+	old, err := mesh.Open(mesh.Options{Cgroup: cgroup, PinDir: pins})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := old.Close(true); err != nil {
+		t.Fatal(err)
+	}
+	// What an older agent leaves: everything but the new map.
+	if err := os.Remove(filepath.Join(pins, "mesh_optout")); err != nil {
+		t.Fatal(err)
+	}
+	d, err := mesh.Open(mesh.Options{Cgroup: cgroup, PinDir: pins})
+	if err != nil {
+		t.Fatalf("open on pins without mesh_optout: %v", err)
+	}
+	closed := false
+	t.Cleanup(func() {
+		if !closed {
+			_ = d.Close(false)
+		}
+	})
+	if _, err := os.Stat(filepath.Join(pins, "mesh_optout")); err != nil {
+		t.Errorf("mesh_optout not pinned next to the older pins: %v", err)
+	}
+	if err := d.SetOptOut([]uint64{1, 2}); err != nil {
+		t.Errorf("opt-out set on the new map: %v", err)
+	}
+	closed = true
+	if err := d.Close(false); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := os.Stat(pins); !os.IsNotExist(err) {
+		entries, _ := os.ReadDir(pins)
+		t.Errorf("pins left after a clean exit: %v (%v)", entries, err)
+	}
+}
