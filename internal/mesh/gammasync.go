@@ -137,7 +137,7 @@ func localAddrs(proxy4, proxy6 netip.AddrPort, pods map[netip.Addr]string, optOu
 
 // applyOptOut gives the programs the cgroups of the pods that opted out.
 // A pod whose cgroup is not there yet (its sandbox is starting) is found at
-// a later sync: its status update (the pod IP) makes one.
+// a later sync: optOutRetry makes one soon.
 func (s *syncer) applyOptOut(pods []*corev1.Pod) error {
 	ids, missing, err := s.podCgroups.ids(pods)
 	s.metrics.optedOut.WithLabelValues("applied").Set(float64(len(ids)))
@@ -145,6 +145,7 @@ func (s *syncer) applyOptOut(pods []*corev1.Pod) error {
 	for _, p := range missing {
 		s.logger.Debug("mesh: opted-out pod has no cgroup yet", "pod", p.Namespace+"/"+p.Name, "uid", p.UID)
 	}
+	s.optOutRetry.schedule(len(missing) > 0)
 	if serr := s.setOptOut(ids); serr != nil {
 		err = errors.Join(err, fmt.Errorf("opted-out cgroups: %w", serr))
 	}

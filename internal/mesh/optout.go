@@ -6,6 +6,7 @@ import (
 	"io/fs"
 	"path/filepath"
 	"strings"
+	"time"
 
 	corev1 "k8s.io/api/core/v1"
 	"k8s.io/apimachinery/pkg/types"
@@ -39,6 +40,11 @@ func optedOut(pod *corev1.Pod, nsLabels map[string]string) bool {
 func optedOutPods(pods []*corev1.Pod, namespaces map[string]map[string]string) []*corev1.Pod {
 	var out []*corev1.Pod
 	for _, p := range pods {
+		// A pod that ended (a Job's, kept around) has no processes and, once
+		// the kubelet cleaned up, no cgroup: nothing to look for.
+		if p.Status.Phase == corev1.PodSucceeded || p.Status.Phase == corev1.PodFailed {
+			continue
+		}
 		if optedOut(p, namespaces[p.Namespace]) {
 			out = append(out, p)
 		}
@@ -154,4 +160,46 @@ func podCgroupName(name string) string {
 		return name[i+1:]
 	}
 	return name
+}
+
+// Re-sync delays while an opted-out pod has no cgroup yet: the pod's
+// cgroup is made by the kubelet without an API event, and the next event
+// (its status update with the pod IP) may come after its containers
+// started. The delay doubles from optOutRetryMin up to optOutRetryMax
+// while pods are missing, so a pod whose cgroup never comes costs one
+// sync every 5 s.
+const (
+	optOutRetryMin = 100 * time.Millisecond
+	optOutRetryMax = 5 * time.Second
+)
+
+// optOutRetry pokes the sync loop again while opted-out pods have no
+// cgroup. Used from the sync loop only; poke must be safe to call from the
+// timer's goroutine.
+type optOutRetry struct {
+	poke  func()
+	delay time.Duration
+	timer *time.Timer
+}
+
+// schedule arms the next poke (missing: some opted-out pod has no cgroup
+// yet) or disarms it and starts over at the shortest delay.
+func (r *optOutRetry) schedule(missing bool) {
+	if !missing {
+		r.stop()
+		r.delay = 0
+		return
+	}
+	r.delay = min(max(2*r.delay, optOutRetryMin), optOutRetryMax)
+	if r.timer == nil {
+		r.timer = time.AfterFunc(r.delay, r.poke)
+		return
+	}
+	r.timer.Reset(r.delay)
+}
+
+func (r *optOutRetry) stop() {
+	if r.timer != nil {
+		r.timer.Stop()
+	}
 }

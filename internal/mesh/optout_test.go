@@ -5,6 +5,7 @@ import (
 	"path/filepath"
 	"slices"
 	"testing"
+	"time"
 
 	corev1 "k8s.io/api/core/v1"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
@@ -38,11 +39,18 @@ func TestOptedOutPods(t *testing.T) {
 		optPod("missing", "unknown-ns", "", false),         // in: a namespace not (yet) known
 		optPod("missing", "unknown-ns-pod", "true", false), // out
 	}
+	done := optPod("out", "job-done", "", false)
+	done.Status.Phase = corev1.PodSucceeded // out of the search: it ended
+	failed := optPod("in", "job-failed", "true", false)
+	failed.Status.Phase = corev1.PodFailed
+	running := optPod("out", "running", "", false)
+	running.Status.Phase = corev1.PodRunning
+	pods = append(pods, done, failed, running)
 	var got []string
 	for _, p := range optedOutPods(pods, namespaces) {
 		got = append(got, p.Name)
 	}
-	want := []string{"ns-label", "host", "pod-true", "unknown-ns-pod"}
+	want := []string{"ns-label", "host", "pod-true", "unknown-ns-pod", "running"}
 	if !slices.Equal(got, want) {
 		t.Errorf("opted out %v, want %v", got, want)
 	}
@@ -123,4 +131,31 @@ func sorted(s []uint64) []uint64 {
 	s = slices.Clone(s)
 	slices.Sort(s)
 	return s
+}
+
+// TestOptOutRetry: while pods are missing the delay doubles from the
+// minimum to the cap; none missing disarms it and starts over.
+func TestOptOutRetry(t *testing.T) {
+	pokes := make(chan struct{}, 16)
+	r := &optOutRetry{poke: func() { pokes <- struct{}{} }}
+	defer r.stop()
+	var delays []time.Duration
+	for range 8 {
+		r.schedule(true)
+		delays = append(delays, r.delay)
+	}
+	want := []time.Duration{100 * time.Millisecond, 200 * time.Millisecond, 400 * time.Millisecond, 800 * time.Millisecond, 1600 * time.Millisecond, 3200 * time.Millisecond, 5 * time.Second, 5 * time.Second}
+	if !slices.Equal(delays, want) {
+		t.Errorf("delays %v, want %v", delays, want)
+	}
+	r.schedule(false)
+	if r.delay != 0 || r.timer.Stop() {
+		t.Errorf("after none missing: delay %v, timer still armed", r.delay)
+	}
+	// Armed again at the minimum, it pokes.
+	r.schedule(true)
+	if r.delay != optOutRetryMin {
+		t.Errorf("re-armed at %v, want %v", r.delay, optOutRetryMin)
+	}
+	<-pokes
 }
