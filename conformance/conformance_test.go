@@ -81,17 +81,7 @@ func TestConformance(t *testing.T) {
 				node.CoreDNSImages(rautaEcho)...),
 		},
 	})
-	if err != nil {
-		t.Fatalf("start local cluster: %v", err)
-	}
-	t.Cleanup(func() {
-		if t.Failed() {
-			dumpRAUTA(t, cluster)
-		}
-		if err := cluster.Stop(); err != nil {
-			t.Errorf("stop local cluster: %v", err)
-		}
-	})
+	stopAtEnd(t, cluster, err)
 
 	// The chart, installed as users install it: the controller Deployment
 	// with the chart's RBAC (so the suite proves those permissions are
@@ -173,6 +163,23 @@ func implementation(version string) confv1.Implementation {
 		Version:      version,
 		Contact:      []string{"@false-systems/rauta"},
 	}
+}
+
+// stopAtEnd fails the test if the cluster did not start (err), else stops
+// it when the test ends, after logging RAUTA's pods if the test failed.
+func stopAtEnd(t *testing.T, cluster *devcluster.Cluster, err error) {
+	t.Helper()
+	if err != nil {
+		t.Fatalf("start local cluster: %v", err)
+	}
+	t.Cleanup(func() {
+		if t.Failed() {
+			dumpRAUTA(t, cluster)
+		}
+		if err := cluster.Stop(); err != nil {
+			t.Errorf("stop local cluster: %v", err)
+		}
+	})
 }
 
 // dumpRAUTA logs the controller's and the data planes' last log lines.

@@ -89,17 +89,7 @@ func TestMeshConformance(t *testing.T) {
 				node.ImageMapping{Repository: img.Repository, Layout: img.Layout}),
 		},
 	})
-	if err != nil {
-		t.Fatalf("start local cluster: %v", err)
-	}
-	t.Cleanup(func() {
-		if t.Failed() {
-			dumpRAUTA(t, cluster)
-		}
-		if err := cluster.Stop(); err != nil {
-			t.Errorf("stop local cluster: %v", err)
-		}
-	})
+	stopAtEnd(t, cluster, err)
 
 	metricsPort, adminPort := freePort(t), freePort(t)
 	// The chart, installed as users install it, with the mesh agent on; the
