@@ -325,9 +325,6 @@ static __always_inline void write_dst(struct bpf_sock_addr *ctx, int v4, const _
 	ctx->user_port = port;
 }
 
-// translate is the connect and sendmsg path: look the destination up as a
-// frontend, pick an endpoint (or the proxy), rewrite the destination and
-// remember the original.
 // opted_out says whether the calling process is in an opted-out pod's
 // cgroup or below it: its ancestors from level 1 down to its own cgroup
 // (the id is 0 past the process's own level), one lookup each.
@@ -344,6 +341,9 @@ static __always_inline int opted_out(void)
 	return 0;
 }
 
+// translate is the connect and sendmsg path: look the destination up as a
+// frontend, pick an endpoint (or the proxy), rewrite the destination and
+// remember the original.
 static __always_inline int translate(struct bpf_sock_addr *ctx, int v4, int hook)
 {
 	__u32 proto = ctx->protocol;
