@@ -1,6 +1,7 @@
 package mesh
 
 import (
+	"net/netip"
 	"os"
 	"path/filepath"
 	"slices"
@@ -158,4 +159,25 @@ func TestOptOutRetry(t *testing.T) {
 		t.Errorf("re-armed at %v, want %v", r.delay, optOutRetryMin)
 	}
 	<-pokes
+}
+
+// TestLocalAddrsLeaveOptedOutPods: sockmap's address set has the proxy and
+// the pods, but not an opted-out pod's address; a host-network pod that
+// opted out does not take the node's address (the proxy's) out.
+func TestLocalAddrsLeaveOptedOutPods(t *testing.T) {
+	proxy := netip.MustParseAddrPort("10.0.0.1:15001")
+	pods := map[netip.Addr]string{
+		netip.MustParseAddr("10.244.0.2"): "a",
+		netip.MustParseAddr("10.244.0.3"): "out",
+	}
+	out := optPod("out", "p", "", false)
+	out.Status.PodIPs = []corev1.PodIP{{IP: "10.244.0.3"}}
+	host := optPod("out", "h", "", true)
+	host.Status.PodIPs = []corev1.PodIP{{IP: "10.0.0.1"}}
+	got := localAddrs(proxy, netip.AddrPort{}, pods, []*corev1.Pod{out, host})
+	slices.SortFunc(got, netip.Addr.Compare)
+	want := []netip.Addr{netip.MustParseAddr("10.0.0.1"), netip.MustParseAddr("10.244.0.2")}
+	if !slices.Equal(got, want) {
+		t.Errorf("local addresses %v, want %v", got, want)
+	}
 }
