@@ -59,6 +59,13 @@ char __license[] SEC("license") = "Dual BSD/GPL";
 #define MAX_STEERED 32768    // TCP connections to the mesh proxy (LRU)
 #define MAX_LOCAL 4096       // addresses of this node (proxy, local pods)
 #define MAX_SOCKS 65536      // established sockets between local addresses
+#define MAX_OPTOUT 4096      // cgroups of pods that opted out of the mesh
+
+// How many cgroup levels below the hierarchy's root opted_out checks: a
+// pod's cgroup is at level 2 to 4 under kubelet's cgroup drivers (deeper
+// when the node itself runs in a container's cgroup); a process deeper
+// than this is not found and stays meshed.
+#define OPTOUT_LEVELS 10
 
 // svc_value.flags
 #define SVC_STEER_PROXY 1 // send to the node's mesh proxy (GAMMA routes)
@@ -215,6 +222,17 @@ struct {
 	__uint(pinning, LIBBPF_PIN_BY_NAME);
 } mesh_local SEC(".maps");
 
+// Cgroup ids (of pods, filled by the agent from the opt-out labels) whose
+// processes are not steered to the mesh proxy: a connect to a frontend
+// with GAMMA routes from them goes to an endpoint, as if it had none.
+struct {
+	__uint(type, BPF_MAP_TYPE_HASH);
+	__uint(max_entries, MAX_OPTOUT);
+	__type(key, __u64);
+	__type(value, __u8);
+	__uint(pinning, LIBBPF_PIN_BY_NAME);
+} mesh_optout SEC(".maps");
+
 // Established sockets between two local addresses. Not pinned (the agent
 // opts out): it belongs to the agent's sk_msg program, and a closed
 // socket leaves it by itself.
@@ -307,6 +325,22 @@ static __always_inline void write_dst(struct bpf_sock_addr *ctx, int v4, const _
 	ctx->user_port = port;
 }
 
+// opted_out says whether the calling process is in an opted-out pod's
+// cgroup or below it: its ancestors from level 1 down to its own cgroup
+// (the id is 0 past the process's own level), one lookup each.
+static __always_inline int opted_out(void)
+{
+#pragma unroll
+	for (int level = 1; level <= OPTOUT_LEVELS; level++) {
+		__u64 id = bpf_get_current_ancestor_cgroup_id(level);
+		if (id == 0)
+			return 0;
+		if (bpf_map_lookup_elem(&mesh_optout, &id))
+			return 1;
+	}
+	return 0;
+}
+
 // translate is the connect and sendmsg path: look the destination up as a
 // frontend, pick an endpoint (or the proxy), rewrite the destination and
 // remember the original.
@@ -331,7 +365,8 @@ static __always_inline int translate(struct bpf_sock_addr *ctx, int v4, int hook
 	struct ep_value *be = 0;
 	__u8 steered = 0;
 
-	if (svc.flags & SVC_STEER_PROXY) {
+	// Only a steered frontend pays for the opt-out check.
+	if ((svc.flags & SVC_STEER_PROXY) && !opted_out()) {
 		__u32 zero = 0;
 		struct node_config *cfg = bpf_map_lookup_elem(&mesh_config, &zero);
 		if (cfg) {

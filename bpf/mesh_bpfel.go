@@ -91,6 +91,7 @@ const (
 	MeshMapMeshConfig          = "mesh_config"
 	MeshMapMeshEndpoints       = "mesh_endpoints"
 	MeshMapMeshLocal           = "mesh_local"
+	MeshMapMeshOptout          = "mesh_optout"
 	MeshMapMeshOrigDst         = "mesh_orig_dst"
 	MeshMapMeshRevNat          = "mesh_rev_nat"
 	MeshMapMeshServices        = "mesh_services"
@@ -172,6 +173,7 @@ type MeshMapSpecs struct {
 	MeshConfig    *ebpf.MapSpec `ebpf:"mesh_config"`
 	MeshEndpoints *ebpf.MapSpec `ebpf:"mesh_endpoints"`
 	MeshLocal     *ebpf.MapSpec `ebpf:"mesh_local"`
+	MeshOptout    *ebpf.MapSpec `ebpf:"mesh_optout"`
 	MeshOrigDst   *ebpf.MapSpec `ebpf:"mesh_orig_dst"`
 	MeshRevNat    *ebpf.MapSpec `ebpf:"mesh_rev_nat"`
 	MeshServices  *ebpf.MapSpec `ebpf:"mesh_services"`
@@ -209,6 +211,7 @@ type MeshMaps struct {
 	MeshConfig    *ebpf.Map `ebpf:"mesh_config"`
 	MeshEndpoints *ebpf.Map `ebpf:"mesh_endpoints"`
 	MeshLocal     *ebpf.Map `ebpf:"mesh_local"`
+	MeshOptout    *ebpf.Map `ebpf:"mesh_optout"`
 	MeshOrigDst   *ebpf.Map `ebpf:"mesh_orig_dst"`
 	MeshRevNat    *ebpf.Map `ebpf:"mesh_rev_nat"`
 	MeshServices  *ebpf.Map `ebpf:"mesh_services"`
@@ -222,6 +225,7 @@ func (m *MeshMaps) Close() error {
 		m.MeshConfig,
 		m.MeshEndpoints,
 		m.MeshLocal,
+		m.MeshOptout,
 		m.MeshOrigDst,
 		m.MeshRevNat,
 		m.MeshServices,

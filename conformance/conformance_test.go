@@ -81,17 +81,7 @@ func TestConformance(t *testing.T) {
 				node.CoreDNSImages(rautaEcho)...),
 		},
 	})
-	if err != nil {
-		t.Fatalf("start local cluster: %v", err)
-	}
-	t.Cleanup(func() {
-		if t.Failed() {
-			dumpRAUTA(t, cluster)
-		}
-		if err := cluster.Stop(); err != nil {
-			t.Errorf("stop local cluster: %v", err)
-		}
-	})
+	stopAtEnd(t, cluster, err)
 
 	// The chart, installed as users install it: the controller Deployment
 	// with the chart's RBAC (so the suite proves those permissions are
@@ -148,13 +138,7 @@ func TestConformance(t *testing.T) {
 			// outside it.
 			UsableNetworkAddresses:   []gwv1.GatewaySpecAddress{{Type: &ipType, Value: usableAddress}},
 			UnusableNetworkAddresses: []gwv1.GatewaySpecAddress{{Type: &ipType, Value: "192.0.2.1"}},
-			Implementation: confv1.Implementation{
-				Organization: "false-systems",
-				Project:      "rauta",
-				URL:          "https://github.com/false-systems/rauta",
-				Version:      img.Version,
-				Contact:      []string{"@false-systems/rauta"},
-			},
+			Implementation:           implementation(img.Version),
 		},
 		Client:     cl,
 		Clientset:  cs,
@@ -169,6 +153,34 @@ const (
 	lbCIDR        = "127.0.203.0/24"
 	usableAddress = "127.0.203.250"
 )
+
+// implementation is RAUTA in the reports, at the image's version.
+func implementation(version string) confv1.Implementation {
+	return confv1.Implementation{
+		Organization: "false-systems",
+		Project:      "rauta",
+		URL:          "https://github.com/false-systems/rauta",
+		Version:      version,
+		Contact:      []string{"@false-systems/rauta"},
+	}
+}
+
+// stopAtEnd fails the test if the cluster did not start (err), else stops
+// it when the test ends, after logging RAUTA's pods if the test failed.
+func stopAtEnd(t *testing.T, cluster *devcluster.Cluster, err error) {
+	t.Helper()
+	if err != nil {
+		t.Fatalf("start local cluster: %v", err)
+	}
+	t.Cleanup(func() {
+		if t.Failed() {
+			dumpRAUTA(t, cluster)
+		}
+		if err := cluster.Stop(); err != nil {
+			t.Errorf("stop local cluster: %v", err)
+		}
+	})
+}
 
 // dumpRAUTA logs the controller's and the data planes' last log lines.
 func dumpRAUTA(t *testing.T, c *devcluster.Cluster) {

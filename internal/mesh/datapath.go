@@ -242,7 +242,7 @@ func ignoreNotExist(err error) error {
 
 func (d *Datapath) maps() []*ebpf.Map {
 	m := &d.objs.MeshMaps
-	return []*ebpf.Map{m.MeshServices, m.MeshEndpoints, m.MeshOrigDst, m.MeshRevNat, m.MeshSteered, m.MeshConfig, m.MeshStats, m.MeshLocal}
+	return []*ebpf.Map{m.MeshServices, m.MeshEndpoints, m.MeshOrigDst, m.MeshRevNat, m.MeshSteered, m.MeshConfig, m.MeshStats, m.MeshLocal, m.MeshOptout}
 }
 
 // Writer returns a Writer for the frontend and endpoint maps that knows
@@ -302,6 +302,43 @@ func (d *Datapath) SetLocal(addrs []netip.Addr) error {
 	}
 	for _, k := range stale {
 		if err := d.objs.MeshLocal.Delete(k); err != nil && !errors.Is(err, ebpf.ErrKeyNotExist) {
+			errs = append(errs, err)
+		}
+	}
+	return errors.Join(errs...)
+}
+
+// SetOptOut makes ids (cgroup ids, the inode numbers of cgroup v2
+// directories) the cgroups whose processes, and their descendants', are
+// never steered to the mesh proxy (bpf/mesh.c, opted_out): the pods that
+// opted out of the mesh.
+func (d *Datapath) SetOptOut(ids []uint64) error {
+	want := make(map[uint64]bool, len(ids))
+	for _, id := range ids {
+		want[id] = true
+	}
+	var (
+		k     uint64
+		v     uint8
+		stale []uint64
+	)
+	it := d.objs.MeshOptout.Iterate()
+	for it.Next(&k, &v) {
+		if !want[k] {
+			stale = append(stale, k)
+		}
+	}
+	if err := it.Err(); err != nil {
+		return fmt.Errorf("read opted-out cgroups: %w", err)
+	}
+	var errs []error
+	for id := range want {
+		if err := d.objs.MeshOptout.Put(id, uint8(1)); err != nil {
+			errs = append(errs, fmt.Errorf("opted-out cgroup %d: %w", id, err))
+		}
+	}
+	for _, k := range stale {
+		if err := d.objs.MeshOptout.Delete(k); err != nil && !errors.Is(err, ebpf.ErrKeyNotExist) {
 			errs = append(errs, err)
 		}
 	}

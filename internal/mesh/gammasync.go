@@ -5,6 +5,8 @@ import (
 	"fmt"
 	"net/netip"
 
+	corev1 "k8s.io/api/core/v1"
+
 	"github.com/false-systems/rauta/internal/ir"
 	"github.com/false-systems/rauta/internal/translate"
 )
@@ -24,7 +26,7 @@ func (s *syncer) apply(w *watcher, in Input, st State) error {
 	if s.proxy == nil {
 		return s.writer.Apply(st)
 	}
-	res, pods, err := w.gammaInput(in)
+	res, pods, optOut, err := w.gammaInput(in)
 	if err != nil {
 		// Steering is left as it is: the maps are not written with a
 		// State that lost its Steer flags.
@@ -54,10 +56,15 @@ func (s *syncer) apply(w *watcher, in Input, st State) error {
 		}
 		s.steering = true
 	}
+	// Opted-out pods first: a frontend that starts being steered now is
+	// never steered for them.
+	if err := s.applyOptOut(optOut); err != nil {
+		errs = append(errs, err)
+	}
 	if err := s.writer.Apply(st); err != nil {
 		errs = append(errs, err)
 	}
-	if err := s.setLocal(localAddrs(s.proxy4, s.proxy6, pods)); err != nil {
+	if err := s.setLocal(localAddrs(s.proxy4, s.proxy6, pods, optOut)); err != nil {
 		errs = append(errs, fmt.Errorf("local addresses: %w", err))
 	}
 	if !covers(next, s.gamma) {
@@ -110,16 +117,37 @@ func gammaRouteStatus(st *translate.Status) []routeParentStatus {
 }
 
 // localAddrs are the addresses whose connections to each other sockmap
-// shortcuts: the proxy's and this node's pods'.
-func localAddrs(proxy4, proxy6 netip.AddrPort, pods map[netip.Addr]string) []netip.Addr {
+// shortcuts: the proxy's and this node's pods', but those of pods that
+// opted out of the mesh.
+func localAddrs(proxy4, proxy6 netip.AddrPort, pods map[netip.Addr]string, optOut []*corev1.Pod) []netip.Addr {
 	out := make([]netip.Addr, 0, len(pods)+2)
 	for _, p := range []netip.AddrPort{proxy4, proxy6} {
 		if p.IsValid() {
 			out = append(out, p.Addr())
 		}
 	}
+	skip := podNamespaces(optOut)
 	for a := range pods {
-		out = append(out, a)
+		if _, ok := skip[a]; !ok {
+			out = append(out, a)
+		}
 	}
 	return out
+}
+
+// applyOptOut gives the programs the cgroups of the pods that opted out.
+// A pod whose cgroup is not there yet (its sandbox is starting) is found at
+// a later sync: optOutRetry makes one soon.
+func (s *syncer) applyOptOut(pods []*corev1.Pod) error {
+	ids, missing, err := s.podCgroups.ids(pods)
+	s.metrics.optedOut.WithLabelValues("applied").Set(float64(len(ids)))
+	s.metrics.optedOut.WithLabelValues("no_cgroup").Set(float64(len(missing)))
+	for _, p := range missing {
+		s.logger.Debug("mesh: opted-out pod has no cgroup yet", "pod", p.Namespace+"/"+p.Name, "uid", p.UID)
+	}
+	s.optOutRetry.schedule(len(missing) > 0)
+	if serr := s.setOptOut(ids); serr != nil {
+		err = errors.Join(err, fmt.Errorf("opted-out cgroups: %w", serr))
+	}
+	return err
 }

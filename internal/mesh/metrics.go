@@ -12,6 +12,7 @@ type metrics struct {
 	frontends prometheus.Gauge
 	slots     prometheus.Gauge
 	syncs     *prometheus.CounterVec
+	optedOut  *prometheus.GaugeVec
 }
 
 func newMetrics(stats func() (Stats, error)) *metrics {
@@ -29,8 +30,12 @@ func newMetrics(stats func() (Stats, error)) *metrics {
 			Name: "rauta_mesh_syncs_total",
 			Help: "Map updates from Services and EndpointSlices, by result (ok, error: a map was full or a write failed).",
 		}, []string{"result"}),
+		optedOut: prometheus.NewGaugeVec(prometheus.GaugeOpts{
+			Name: "rauta_mesh_opted_out_pods",
+			Help: "Pods of this node that opted out of the mesh (label " + OptOutLabel + "), by state: applied (their cgroup is in the kernel map), no_cgroup (their cgroup was not found yet).",
+		}, []string{"state"}),
 	}
-	m.reg.MustRegister(m.frontends, m.slots, m.syncs, &kernelCollector{stats: stats},
+	m.reg.MustRegister(m.frontends, m.slots, m.syncs, m.optedOut, &kernelCollector{stats: stats},
 		collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}))
 	return m
 }

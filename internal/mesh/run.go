@@ -92,6 +92,7 @@ func Serve(ctx context.Context, cfg Config, clients Clients, logger *slog.Logger
 	if err := d.SetProxy(netip.AddrPort{}, netip.AddrPort{}); err != nil {
 		return fmt.Errorf("mesh: %w", err)
 	}
+	coalescer := kube.NewCoalescer(cfg.HoldOff, cfg.MaxDelay)
 	if gamma {
 		p, err := newMeshProxy(cfg.ProxyAddr, d, m.reg, logger)
 		if err != nil {
@@ -102,7 +103,10 @@ func Serve(ctx context.Context, cfg Config, clients Clients, logger *slog.Logger
 			p.ln.Close()
 			return fmt.Errorf("mesh: -proxy-addr %s: needs the address the pods reach, not a wildcard", cfg.ProxyAddr)
 		}
-		s.proxy, s.setProxy, s.setLocal = p, d.SetProxy, d.SetLocal
+		s.proxy, s.setProxy, s.setLocal, s.setOptOut = p, d.SetProxy, d.SetLocal, d.SetOptOut
+		s.podCgroups = newPodCgroups(cgroup)
+		s.optOutRetry = &optOutRetry{poke: coalescer.Poke}
+		defer s.optOutRetry.stop()
 		if a.Addr().Unmap().Is4() {
 			s.proxy4 = netip.AddrPortFrom(a.Addr().Unmap(), a.Port())
 		} else {
@@ -118,7 +122,6 @@ func Serve(ctx context.Context, cfg Config, clients Clients, logger *slog.Logger
 		logger.Info("mesh proxy listening", "addr", p.addr().String())
 	}
 
-	coalescer := kube.NewCoalescer(cfg.HoldOff, cfg.MaxDelay)
 	watch, err := newWatcher(clients, gamma, policies, cfg.NodeName, coalescer.Poke)
 	if err != nil {
 		if s.proxy != nil {
@@ -212,7 +215,13 @@ type syncer struct {
 	// setLocal (Datapath.SetLocal) gives the programs this node's
 	// addresses for sockmap: the proxy's and the local pods'.
 	setLocal func([]netip.Addr) error
-	steering bool
+	// setOptOut (Datapath.SetOptOut) gives the programs the cgroups of
+	// the pods that opted out (OptOutLabel), found by podCgroups under
+	// the agent's cgroup.
+	setOptOut   func([]uint64) error
+	podCgroups  *podCgroups
+	optOutRetry *optOutRetry
+	steering    bool
 	// gamma is what the proxy serves now.
 	gamma gammaConfig
 	// routeStatus writes the GAMMA route status while this agent holds

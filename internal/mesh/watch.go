@@ -76,6 +76,8 @@ type gammaWatch struct {
 	routes     gwlisters.HTTPRouteLister
 	policies   gwlisters.BackendTLSPolicyLister // nil when the API does not serve them
 	pods       listerscorev1.PodLister
+	// namespaces are read for their opt-out label (OptOutLabel).
+	namespaces listerscorev1.NamespaceLister
 }
 
 // gammaKinds says which Gateway API kinds the API server serves:
@@ -117,7 +119,8 @@ func newWatcher(clients Clients, gamma, policies bool, node string, poke func())
 		}))
 		routes := g.gwFactory.Gateway().V1().HTTPRoutes()
 		pods := g.podFactory.Core().V1().Pods()
-		g.routes, g.pods = routes.Lister(), pods.Lister()
+		nss := f.Core().V1().Namespaces()
+		g.routes, g.pods, g.namespaces = routes.Lister(), pods.Lister(), nss.Lister()
 		infs = append(infs, routes.Informer())
 		if policies {
 			p := g.gwFactory.Gateway().V1().BackendTLSPolicies()
@@ -131,6 +134,13 @@ func newWatcher(clients Clients, gamma, policies bool, node string, poke func())
 			return nil, err
 		}
 		w.synced = append(w.synced, pods.Informer().HasSynced)
+		if err := nss.Informer().SetTransform(slimNamespace); err != nil {
+			return nil, err
+		}
+		if _, err := nss.Informer().AddEventHandler(namespaceHandler(poke)); err != nil {
+			return nil, err
+		}
+		w.synced = append(w.synced, nss.Informer().HasSynced)
 		w.gamma = g
 	}
 	h := cache.ResourceEventHandlerFuncs{
@@ -165,21 +175,72 @@ func slimPod(obj any) (any, error) {
 		return obj, nil
 	}
 	return &corev1.Pod{
-		ObjectMeta: metav1.ObjectMeta{Namespace: p.Namespace, Name: p.Name, UID: p.UID, ResourceVersion: p.ResourceVersion},
+		ObjectMeta: metav1.ObjectMeta{Namespace: p.Namespace, Name: p.Name, UID: p.UID, ResourceVersion: p.ResourceVersion, Labels: optOutOnly(p.Labels)},
 		Spec:       corev1.PodSpec{NodeName: p.Spec.NodeName, HostNetwork: p.Spec.HostNetwork},
-		Status:     corev1.PodStatus{PodIP: p.Status.PodIP, PodIPs: p.Status.PodIPs},
+		Status:     corev1.PodStatus{Phase: p.Status.Phase, PodIP: p.Status.PodIP, PodIPs: p.Status.PodIPs},
 	}, nil
 }
 
-// podHandler pokes only when a pod's addresses change: status updates of
-// a running pod (probes, restarts) do not matter to the index.
+// slimNamespace keeps a namespace's name and opt-out label.
+func slimNamespace(obj any) (any, error) {
+	n, ok := obj.(*corev1.Namespace)
+	if !ok {
+		return obj, nil
+	}
+	return &corev1.Namespace{ObjectMeta: metav1.ObjectMeta{Name: n.Name, UID: n.UID, ResourceVersion: n.ResourceVersion, Labels: optOutOnly(n.Labels)}}, nil
+}
+
+// optOutOnly is labels cut to OptOutLabel, nil without it.
+func optOutOnly(labels map[string]string) map[string]string {
+	v, ok := labels[OptOutLabel]
+	if !ok {
+		return nil
+	}
+	return map[string]string{OptOutLabel: v}
+}
+
+// namespaceHandler pokes when a namespace's opt-out label changes (or it
+// comes or goes with one).
+func namespaceHandler(poke func()) cache.ResourceEventHandlerFuncs {
+	labelled := func(obj any) bool {
+		n, ok := obj.(*corev1.Namespace)
+		if !ok {
+			return true // a tombstone: poke
+		}
+		_, has := n.Labels[OptOutLabel]
+		return has
+	}
+	return cache.ResourceEventHandlerFuncs{
+		AddFunc: func(o any) {
+			if labelled(o) {
+				poke()
+			}
+		},
+		UpdateFunc: func(o, n any) {
+			on, ok1 := o.(*corev1.Namespace)
+			nn, ok2 := n.(*corev1.Namespace)
+			if !ok1 || !ok2 || on.Labels[OptOutLabel] != nn.Labels[OptOutLabel] {
+				poke()
+			}
+		},
+		DeleteFunc: func(o any) {
+			if labelled(o) {
+				poke()
+			}
+		},
+	}
+}
+
+// podHandler pokes only when a pod's addresses or opt-out label change:
+// status updates of a running pod (probes, restarts) do not matter to the
+// index.
 func podHandler(poke func()) cache.ResourceEventHandlerFuncs {
 	return cache.ResourceEventHandlerFuncs{
 		AddFunc: func(any) { poke() },
 		UpdateFunc: func(o, n any) {
 			op, ok1 := o.(*corev1.Pod)
 			np, ok2 := n.(*corev1.Pod)
-			if !ok1 || !ok2 || !slices.Equal(op.Status.PodIPs, np.Status.PodIPs) || op.Spec.HostNetwork != np.Spec.HostNetwork {
+			if !ok1 || !ok2 || !slices.Equal(op.Status.PodIPs, np.Status.PodIPs) || op.Spec.HostNetwork != np.Spec.HostNetwork || op.Labels[OptOutLabel] != np.Labels[OptOutLabel] {
 				poke()
 			}
 		},
@@ -223,24 +284,33 @@ func (w *watcher) input(node string) (Input, error) {
 }
 
 // gammaInput is what TranslateMesh reads (the objects shared with the
-// cache, which it never changes) and the pod address index.
-func (w *watcher) gammaInput(in Input) (*resources.Resources, map[netip.Addr]string, error) {
+// cache, which it never changes), the pod address index and the pods that
+// opted out of the mesh.
+func (w *watcher) gammaInput(in Input) (*resources.Resources, map[netip.Addr]string, []*corev1.Pod, error) {
 	g := w.gamma
 	routes, err := g.routes.List(labels.Everything())
 	if err != nil {
-		return nil, nil, err
+		return nil, nil, nil, err
 	}
 	res := &resources.Resources{HTTPRoutes: routes, Services: in.Services, EndpointSlices: in.EndpointSlices}
 	if g.policies != nil {
 		if res.BackendTLSPolicies, err = g.policies.List(labels.Everything()); err != nil {
-			return nil, nil, err
+			return nil, nil, nil, err
 		}
 	}
 	pods, err := g.pods.List(labels.Everything())
 	if err != nil {
-		return nil, nil, err
+		return nil, nil, nil, err
 	}
-	return res, podNamespaces(pods), nil
+	nss, err := g.namespaces.List(labels.Everything())
+	if err != nil {
+		return nil, nil, nil, err
+	}
+	nsLabels := make(map[string]map[string]string, len(nss))
+	for _, n := range nss {
+		nsLabels[n.Name] = n.Labels
+	}
+	return res, podNamespaces(pods), optedOutPods(pods, nsLabels), nil
 }
 
 // podNamespaces maps each pod address to its pod's namespace. Pods on the

@@ -54,7 +54,7 @@ func TestMeshAgent(t *testing.T) {
 			want[g] = true
 		}
 	}
-	add(expand("", "", []string{"services", "pods"}, read))
+	add(expand("", "", []string{"services", "pods", "namespaces"}, read))
 	add(expand("", "discovery.k8s.io", []string{"endpointslices"}, read))
 	add(expand("", "gateway.networking.k8s.io", []string{"httproutes", "backendtlspolicies"}, read))
 	add(expand("", "gateway.networking.k8s.io", []string{"httproutes/status"}, []string{"update"}))

@@ -49,6 +49,12 @@ func testCgroup(t testing.TB) (string, *os.File) {
 	if err != nil {
 		t.Fatal(err)
 	}
+	removeCgroupAtEnd(t, dir, f)
+	return dir, f
+}
+
+// removeCgroupAtEnd closes f and removes the cgroup dir when the test ends.
+func removeCgroupAtEnd(t testing.TB, dir string, f *os.File) {
 	t.Cleanup(func() {
 		f.Close()
 		// The children have exited; rmdir of a cgroup can still race the
@@ -66,7 +72,6 @@ func testCgroup(t testing.TB) (string, *os.File) {
 			time.Sleep(20 * time.Millisecond)
 		}
 	})
-	return dir, f
 }
 
 // openDatapath attaches the programs to cgroup, without pins.

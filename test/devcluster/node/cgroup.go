@@ -8,6 +8,7 @@ import (
 	"time"
 
 	"golang.org/x/sys/unix"
+	"k8s.io/apimachinery/pkg/types"
 
 	"github.com/false-systems/rauta/internal/mesh"
 )
@@ -58,12 +59,15 @@ func setupCgroups(mount, bridge string, killWait time.Duration) (*cgroups, error
 	return cg, nil
 }
 
-// podDir is the pod's child, named like its network namespace (from the pod UID).
-func (cg *cgroups) podDir(id string) string { return filepath.Join(cg.parent, "pod-"+id) }
+// podDir is the pod's child, named "pod<UID>" as the kubelet's cgroupfs driver names
+// it: the mesh agent finds an opted-out pod's cgroup by that name (internal/mesh, podCgroups).
+func (cg *cgroups) podDir(uid types.UID) string {
+	return filepath.Join(cg.parent, "pod"+string(uid))
+}
 
 // addPod creates the pod's cgroup (an existing one is reused: a worker retrying prepare).
-func (cg *cgroups) addPod(id string) (string, error) {
-	dir := cg.podDir(id)
+func (cg *cgroups) addPod(uid types.UID) (string, error) {
+	dir := cg.podDir(uid)
 	if err := os.Mkdir(dir, 0o755); err != nil && !errors.Is(err, os.ErrExist) {
 		return "", fmt.Errorf("create pod cgroup %s: %w", dir, err)
 	}

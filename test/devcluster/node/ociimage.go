@@ -41,7 +41,7 @@ func newImageStore(dir string) *imageStore {
 // get returns the unpacked image of the OCI layout folder layoutDir, unpacking it if this
 // digest is new. Pods wait for one another here; an image unpacks in about a second.
 func (s *imageStore) get(layoutDir string) (*unpackedImage, error) {
-	img, err := layoutImage(layoutDir)
+	img, err := LayoutImage(layoutDir)
 	if err != nil {
 		return nil, err
 	}
@@ -70,9 +70,9 @@ func (s *imageStore) get(layoutDir string) (*unpackedImage, error) {
 	return u, nil
 }
 
-// layoutImage picks the image of an OCI layout: the only image of its index, or the one
+// LayoutImage picks the image of an OCI layout: the only image of its index, or the one
 // for this machine's platform (nested indexes included).
-func layoutImage(dir string) (v1.Image, error) {
+func LayoutImage(dir string) (v1.Image, error) {
 	idx, err := layout.ImageIndexFromPath(dir)
 	if err != nil {
 		return nil, fmt.Errorf("read OCI layout %s: %w", dir, err)

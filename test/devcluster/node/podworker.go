@@ -214,7 +214,7 @@ func (w *podWorker) prepare(ctx context.Context) error {
 	}
 
 	if w.cgroupDir == "" {
-		dir, err := w.deps.cgroups.addPod(podNetID(w.pod.UID))
+		dir, err := w.deps.cgroups.addPod(w.pod.UID)
 		if err != nil {
 			return err
 		}
