@@ -5,7 +5,6 @@ import (
 	"io"
 	"math/rand/v2"
 	"net/http"
-	"net/url"
 	"os"
 	"strconv"
 	"strings"
@@ -124,8 +123,9 @@ func (c *h1conn) routeMatched(lc *listenerConfig, rt *router.Route, rreq *router
 	c.buildOutbound(lc.scheme, ex)
 	st := filterState{scheme: lc.scheme, path: rq.Path, query: rq.Query, host: rq.Host, trace: ex.trace, requestID: ex.requestID}
 	defer ex.takeUpstream(&st)
-	if code := c.runFilters(rt.Filters, &st); code != 0 {
-		return code, 0, connKeep
+	if a := c.s.runFilters(&c.fx.req, rreq, rt.Filters, &st); a.status != 0 {
+		c.writeFilterAnswer(&a, &st)
+		return a.status, 0, connKeep
 	}
 	b := rt.PickBackend(rand.Uint64())
 	switch {
@@ -140,8 +140,9 @@ func (c *h1conn) routeMatched(lc *listenerConfig, rt *router.Route, rreq *router
 		// has their Transport.
 		return 0, 0, connHandoff
 	}
-	if code := c.runFilters(b.Filters, &st); code != 0 {
-		return code, 0, connKeep
+	if a := c.s.runFilters(&c.fx.req, rreq, b.Filters, &st); a.status != 0 {
+		c.writeFilterAnswer(&a, &st)
+		return a.status, 0, connKeep
 	}
 	st.backend = lc.backends[b]
 	ep := b.Pick(rreq)
@@ -170,8 +171,8 @@ func (c *h1conn) routeMatched(lc *listenerConfig, rt *router.Route, rreq *router
 // keep-alive connection holds none of it (BenchmarkIdleConnMemory).
 type h1exchange struct {
 	// req is the request sent to the backend, built from the client's
-	// (buildOutbound) and edited by filters (reqEditor).
-	req upstream.Request
+	// (buildOutbound) and edited by filters (Server.runFilters).
+	req outbound
 	// x is the backend exchange: req's head (and buffered body) in
 	// x.Head, the response head in x.Resp, which views x.Scratch.
 	x upstream.Exchange
@@ -192,7 +193,7 @@ func (c *h1conn) putExchange() {
 	fx := c.fx
 	c.fx = nil
 	clear(fx.req.Fields)
-	fx.req = upstream.Request{Fields: fx.req.Fields[:0]}
+	fx.req = outbound{Request: upstream.Request{Fields: fx.req.Fields[:0]}}
 	x := &fx.x
 	clear(x.Resp.Fields)
 	x.Resp.Fields, x.Resp.Reason = x.Resp.Fields[:0], ""
@@ -217,7 +218,7 @@ func hasMirror(fs []router.Filter) bool {
 
 // buildOutbound makes c.fx.req from c.req: its fields less the
 // hop-by-hop ones (RFC 9110 7.6.1) and with X-Forwarded-* and a made
-// X-Request-Id set, exactly as newOutbound does for the net/http path. A
+// X-Request-Id set, exactly as outbound.fromHTTP does for the net/http path. A
 // sampled request's traceparent is left out here: forward adds the
 // attempt's. Filters run after.
 func (c *h1conn) buildOutbound(scheme string, ex *exchange) {
@@ -260,94 +261,27 @@ func (c *h1conn) buildOutbound(scheme string, ex *exchange) {
 	if ex.newID {
 		out = append(out, h1.Field{Name: "X-Request-Id", Value: ex.requestID})
 	}
-	c.fx.req = upstream.Request{
+	c.fx.req = outbound{Request: upstream.Request{
 		Method: rq.Method, Path: rq.Path, Query: rq.Query, ForceQuery: rq.Query == "" && strings.HasSuffix(rq.URI, "?"),
 		Host: rq.Host, Fields: out, ContentLength: rq.ContentLength,
-	}
+	}}
 }
 
-// reqEditor lets request header filters edit the outbound request's
-// fields. Host is not a field here: setting it changes the Host sent, as
-// on the net/http path, and removing it is ignored there too.
-type reqEditor upstream.Request
-
-func (e *reqEditor) Set(name, value string) {
-	if len(name) == 4 && strings.EqualFold(name, "Host") {
-		if value != "" {
-			e.Host = value
-		}
-		return
-	}
-	e.Fields.Set(name, value)
-}
-
-func (e *reqEditor) Add(name, value string) {
-	if len(name) == 4 && strings.EqualFold(name, "Host") {
-		e.Set(name, value)
-		return
-	}
-	e.Fields.Add(name, value)
-}
-
-func (e *reqEditor) Del(name string) {
-	if len(name) != 4 || !strings.EqualFold(name, "Host") {
-		e.Fields.Del(name)
-	}
-}
-
-// writeFilterAnswer writes a response a filter makes itself (a redirect, a
-// CORS preflight answer): the response header modifiers met so far, then
-// set's headers, and no body.
-func (c *h1conn) writeFilterAnswer(status int, st *filterState, set func(*h1.Fields)) {
+// writeFilterAnswer writes the engine's response of a filter's answer:
+// the response header modifiers met so far, then the answer's headers,
+// and no body.
+func (c *h1conn) writeFilterAnswer(a *filterAnswer, st *filterState) {
 	c.outResp = c.outResp[:0]
 	for _, m := range st.respMods {
 		m.ApplyTo(&c.outResp)
 	}
-	set(&c.outResp)
-	c.writeStatusLine(status, "")
+	a.set(&c.outResp)
+	c.writeStatusLine(a.status, "")
 	for _, h := range c.outResp {
 		c.writeField(h.Name, h.Value)
 	}
 	c.out.Buf = append(c.out.Buf, "Content-Length: 0\r\n"...)
 	c.endHead(false)
-}
-
-// runFilters applies fs like Server.runFilters does. It returns the status
-// of a response a filter wrote (a redirect), 0 otherwise.
-func (c *h1conn) runFilters(fs []router.Filter, st *filterState) int {
-	for i := range fs {
-		f := &fs[i]
-		switch f.Kind {
-		case router.FilterRequestHeaders:
-			f.Headers.ApplyTo((*reqEditor)(&c.fx.req))
-		case router.FilterResponseHeaders:
-			st.respMods = append(st.respMods, f.Headers)
-		case router.FilterRedirect:
-			c.writeFilterAnswer(f.Redirect.StatusCode, st, func(h *h1.Fields) {
-				h.Set("Location", f.Redirect.Location(st.scheme, st.host, st.path, st.query))
-			})
-			return f.Redirect.StatusCode
-		case router.FilterCORS:
-			get := func(name string) string { v, _ := c.fx.req.Fields.Lookup(name); return v }
-			if m := corsPreflight(f.CORS, c.req.Method, get); m != nil {
-				c.writeFilterAnswer(http.StatusOK, st, func(h *h1.Fields) { m.ApplyTo(h) })
-				return http.StatusOK
-			}
-			if m := f.CORS.Response(get("Origin")); m != nil {
-				st.respMods = append(st.respMods, m)
-			}
-		case router.FilterRewrite:
-			if f.Rewrite.Hostname != "" {
-				c.fx.req.Host = f.Rewrite.Hostname
-			}
-			if p, ok := f.Rewrite.Path(st.path); ok {
-				var u url.URL
-				setEscapedPath(&u, p) // the same escaping as the net/http path
-				c.fx.req.Path = u.EscapedPath()
-			}
-		}
-	}
-	return 0
 }
 
 // writeRequest puts the outbound request head, and as much of the body as

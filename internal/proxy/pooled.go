@@ -30,53 +30,43 @@ import (
 // own error, as before).
 
 // pooledRequest says whether forwardPooled can send out.
-func pooledRequest(out *http.Request, b *router.Backend) bool {
-	if b.H2C || b.TLS != nil || out.Method == http.MethodConnect || out.ContentLength < 0 || len(out.TransferEncoding) > 0 || len(out.Trailer) > 0 {
+func pooledRequest(out *outbound, b *router.Backend) bool {
+	if b.H2C || b.TLS != nil || out.Method == http.MethodConnect || out.ContentLength < 0 || len(out.te) > 0 || len(out.in.Trailer) > 0 {
 		return false
 	}
-	if _, ok := out.Header["Expect"]; ok {
+	if _, ok := out.Fields.Lookup("Expect"); ok {
 		return false
 	}
-	if !httpguts.ValidHostHeader(outboundHost(out)) || !validRequestTarget(out.URL.RequestURI()) {
+	if !httpguts.ValidHostHeader(out.Host) || !validRequestTarget(out.Path, out.Query) {
 		return false
 	}
-	for k, vv := range out.Header {
-		if !httpguts.ValidHeaderFieldName(k) {
+	for _, f := range out.Fields {
+		if !httpguts.ValidHeaderFieldName(f.Name) || !httpguts.ValidHeaderFieldValue(f.Value) {
 			return false
-		}
-		for _, v := range vv {
-			if !httpguts.ValidHeaderFieldValue(v) {
-				return false
-			}
 		}
 	}
 	return true
 }
 
-// validRequestTarget rejects a target that would break the request line.
-func validRequestTarget(t string) bool {
-	for i := 0; i < len(t); i++ {
-		if c := t[i]; c <= ' ' || c == 0x7f {
-			return false
-		}
-	}
-	return t != ""
+// validRequestTarget rejects a target (path, then query) that would
+// break the request line.
+func validRequestTarget(path, query string) bool {
+	return path != "" && !hasLineBreaker(path) && !hasLineBreaker(query)
 }
 
-func outboundHost(out *http.Request) string {
-	if out.Host != "" {
-		return out.Host
+// hasLineBreaker reports a byte that cannot stand in a request line.
+func hasLineBreaker(t string) bool {
+	for i := 0; i < len(t); i++ {
+		if c := t[i]; c <= ' ' || c == 0x7f {
+			return true
+		}
 	}
-	return out.URL.Host
+	return false
 }
 
 // pooledState is the per-request scratch of forwardPooled, pooled so the
 // request head and field lists are not allocated per request.
 type pooledState struct {
-	// keys and fields are the request's header map, sorted, as the
-	// outbound request's fields.
-	keys   []string
-	fields h1.Fields
 	// x is the request's backend exchange; its Head holds the request head.
 	x upstream.Exchange
 	// body reads the client's request body, rest streams a large one to
@@ -104,8 +94,8 @@ func newPooledState() any {
 // something malformed, an aborted response when it fails mid-body, one
 // retry on a new connection when a reused one turns out closed and the
 // request is safe to repeat (upstream.Exchange).
-func (f *forwarder) forwardPooled(w http.ResponseWriter, r, out *http.Request, b *router.Backend, addr string, timeout time.Duration, st *filterState) {
-	ctx := out.Context()
+func (f *forwarder) forwardPooled(w http.ResponseWriter, r *http.Request, out *outbound, b *router.Backend, addr string, timeout time.Duration, st *filterState) {
+	ctx := out.ctx
 	now := time.Now()
 	deadline, _ := ctx.Deadline()
 	if timeout > 0 {
@@ -116,10 +106,10 @@ func (f *forwarder) forwardPooled(w http.ResponseWriter, r, out *http.Request, b
 	ps := f.pooledStates.Get().(*pooledState)
 	x := &ps.x
 	var in io.Reader
-	if out.Body != nil && out.ContentLength > 0 {
+	if out.body != nil && out.ContentLength > 0 {
 		// Each wait for more of the body is bounded, and all of them by
 		// the deadline: a route's timeout covers the body too.
-		ps.body.reset(out.Body, w, f.opts.ClientBodyTimeout, deadline, nil)
+		ps.body.reset(out.body, w, f.opts.ClientBodyTimeout, deadline, nil)
 		in = &ps.body
 	}
 	rest, err := writePooledHead(ps, out, in)
@@ -135,7 +125,7 @@ func (f *forwarder) forwardPooled(w http.ResponseWriter, r, out *http.Request, b
 		f.pooledFailed(w, r, ctx, b, deadline, err)
 		return
 	}
-	keyed := len(out.Header["Idempotency-Key"]) > 0 || len(out.Header["X-Idempotency-Key"]) > 0
+	keyed := hasIdempotencyKey(&out.Fields)
 	x.HeadRequest = out.Method == http.MethodHead
 	x.Replayable = replayable(out.Method, out.ContentLength != 0, keyed)
 	x.ResponseTimeout, x.IdleTimeout, x.Deadline = f.opts.BackendResponseTimeout, f.opts.BackendIdleTimeout, deadline
@@ -207,9 +197,7 @@ func (f *forwarder) putPooledState(ps *pooledState, quiet bool) {
 	if cap(x.Head) > h1.MaxKeptHead {
 		x.Head = nil
 	}
-	// The fields view the last request's header and response's head: let
-	// them go.
-	clear(ps.fields)
+	// The fields view the last response's head: let them go.
 	x.Scratch = nil
 	clear(x.Resp.Fields)
 	x.Resp.Fields, x.Resp.Reason = x.Resp.Fields[:0], ""
@@ -220,24 +208,11 @@ func (f *forwarder) putPooledState(ps *pooledState, quiet bool) {
 // read from in appended so head and body leave in one write. It returns
 // the length of the body still to be streamed from in (0 when none is
 // left).
-func writePooledHead(ps *pooledState, out *http.Request, in io.Reader) (int64, error) {
-	ps.keys = ps.keys[:0]
-	for k := range out.Header {
-		ps.keys = append(ps.keys, k)
-	}
-	slices.Sort(ps.keys) // a stable order, as the Transport writes
-	fields := ps.fields[:0]
-	for _, k := range ps.keys {
-		for _, v := range out.Header[k] {
-			if k == "User-Agent" && v == "" {
-				continue // an empty User-Agent means none
-			}
-			fields = append(fields, h1.Field{Name: k, Value: v})
-		}
-	}
-	ps.fields = fields
-	req := upstream.Request{Method: out.Method, Path: out.URL.RequestURI(), Host: outboundHost(out), Fields: fields, ContentLength: out.ContentLength}
-	b := req.AppendHead(ps.x.Head[:0])
+func writePooledHead(ps *pooledState, out *outbound, in io.Reader) (int64, error) {
+	// Sorted by name, as the Transport writes a header map: fields of one
+	// name keep their order.
+	slices.SortStableFunc(out.Fields, func(a, b h1.Field) int { return strings.Compare(a.Name, b.Name) })
+	b := out.AppendHead(ps.x.Head[:0])
 	n := out.ContentLength
 	var rest int64
 	if n > 0 {
