@@ -281,10 +281,7 @@ func (f *forwarder) forwardTransport(w http.ResponseWriter, r *http.Request, o *
 		h["Content-Type"] = nil // relay the backend's absence; never sniff one
 	}
 	w.WriteHeader(resp.StatusCode)
-	// Stream (flush every chunk) when the length is unknown: event streams,
-	// gRPC and long polls must not sit in a buffer.
-	flush := resp.ContentLength < 0
-	if err := f.copyBody(w, watchedBody{resp.Body, watch}, flush); err != nil {
+	if err := f.relayReader(w, watchedBody{resp.Body, watch}); err != nil {
 		if r.Context().Err() != nil {
 			return // the client went away
 		}
@@ -302,34 +299,16 @@ func (f *forwarder) forwardTransport(w http.ResponseWriter, r *http.Request, o *
 	}
 }
 
-// copyBody copies with a pooled buffer, flushing after each write if
-// asked; each wait for the client to take more is bounded by
-// ClientSendTimeout.
-func (f *forwarder) copyBody(w http.ResponseWriter, body io.Reader, flush bool) error {
+// relayReader relays a body the Transport decoded (relay.go) through a
+// pooled buffer and the sink of a pooled forwarding state.
+func (f *forwarder) relayReader(w http.ResponseWriter, body io.Reader) error {
 	bp := f.bufs.Get().(*[]byte)
 	defer f.bufs.Put(bp)
-	buf := *bp
-	var cw clientSend
-	cw.reset(w, f.opts.ClientSendTimeout)
-	for {
-		n, rerr := body.Read(buf)
-		if n > 0 {
-			if _, werr := cw.Write(buf[:n]); werr != nil {
-				return werr
-			}
-			if flush {
-				if err := cw.flush(); err != nil {
-					return err
-				}
-			}
-		}
-		if rerr == io.EOF {
-			return nil
-		}
-		if rerr != nil {
-			return rerr
-		}
-	}
+	ps := f.pooledStates.Get().(*pooledState)
+	defer f.putPooledState(ps, true)
+	ps.sink.cs.reset(w, f.opts.ClientSendTimeout)
+	_, err := relayBody(&bodySource{framing: h1.BodyToEOF, r: body, buf: *bp}, &ps.sink)
+	return err
 }
 
 // writeUpstreamError maps a failed round trip to a status: 504 when a

@@ -65,15 +65,16 @@ func hasLineBreaker(t string) bool {
 }
 
 // pooledState is the per-request scratch of forwardPooled, pooled so the
-// request head and field lists are not allocated per request.
+// request head and response field list are not allocated per request;
+// relayReader borrows one for its sink.
 type pooledState struct {
 	// x is the request's backend exchange; its Head holds the request head.
 	x upstream.Exchange
 	// body reads the client's request body, rest streams a large one to
-	// the backend (x.Body), send writes the response.
+	// the backend (x.Body), sink takes the response body (relay.go).
 	body clientBody
 	rest readerBody
-	send clientSend
+	sink httpSink
 
 	// watch is x.Interrupt, bound once per pooledState: the request's one
 	// context.AfterFunc for its whole exchange (two were about eight
@@ -168,8 +169,8 @@ func (f *forwarder) forwardPooled(w http.ResponseWriter, r *http.Request, out *o
 	// The exchange ended with the response head read; the body follows,
 	// each wait on the backend bounded by BackendIdleTimeout.
 	x.Relay()
-	ps.send.reset(w, f.opts.ClientSendTimeout)
-	err = f.relayPooled(&ps.send, x.Conn, &x.Resp, st)
+	ps.sink.cs.reset(w, f.opts.ClientSendTimeout)
+	err = f.relayPooled(&ps.sink, x.Conn, &x.Resp, st)
 	quiet := stop() // false: the watch ran, the connection may be interrupted
 	x.Finish(f.pool, quiet && err == nil, time.Now())
 	f.putPooledState(ps, quiet)
@@ -193,7 +194,7 @@ func (f *forwarder) putPooledState(ps *pooledState, quiet bool) {
 	}
 	x := &ps.x
 	x.Reset()
-	ps.body, ps.rest, ps.send = clientBody{}, readerBody{}, clientSend{}
+	ps.body, ps.rest, ps.sink = clientBody{}, readerBody{}, httpSink{}
 	if cap(x.Head) > h1.MaxKeptHead {
 		x.Head = nil
 	}
@@ -298,11 +299,9 @@ func (f *forwarder) pooledFailed(w http.ResponseWriter, r *http.Request, ctx con
 	}
 }
 
-// relayPooled writes the response head in rs to w and copies the body,
-// flushing w before every wait on the backend so a streamed body is never
-// held back.
-func (f *forwarder) relayPooled(cs *clientSend, uc *upstream.Conn, rs *h1.ResponseHead, st *filterState) (err error) {
-	w := cs.w
+// relayPooled writes the response head in rs to w and relays the body.
+func (f *forwarder) relayPooled(sink *httpSink, uc *upstream.Conn, rs *h1.ResponseHead, st *filterState) error {
+	w := sink.cs.w
 	h := w.Header()
 	vals := make([]string, len(rs.Fields)) // one array for every value
 	for i, fl := range rs.Fields {
@@ -325,83 +324,7 @@ func (f *forwarder) relayPooled(cs *clientSend, uc *upstream.Conn, rs *h1.Respon
 		h["Content-Type"] = nil // relay the backend's absence; never sniff one
 	}
 	w.WriteHeader(rs.Status)
-	flush := cs.flush
-	switch rs.Framing {
-	case h1.BodyNone:
-	case h1.BodyLength:
-		err = copyLength(cs, uc, rs.ContentLength, flush)
-	case h1.BodyChunked:
-		err = copyChunked(cs, h, uc, flush)
-	case h1.BodyToEOF:
-		err = copyToEOF(cs, uc, flush)
-	}
+	sink.h = h
+	_, err := relayBody(&bodySource{uc: uc, framing: rs.Framing, length: rs.ContentLength}, sink)
 	return err
-}
-
-// copyLength copies n body bytes from the backend to w.
-func copyLength(w io.Writer, uc *upstream.Conn, n int64, flush func() error) error {
-	for n > 0 {
-		if uc.R == uc.W {
-			if err := uc.FillAfter(len(uc.Buf), flush); err != nil {
-				return err
-			}
-		}
-		k := min(n, int64(uc.W-uc.R))
-		if _, err := w.Write(uc.Buf[uc.R : uc.R+int(k)]); err != nil {
-			return clientError{Err: err}
-		}
-		uc.R += int(k)
-		n -= k
-	}
-	return nil
-}
-
-// copyChunked decodes a chunked body into w, which frames it for its own
-// protocol, and passes trailer fields on as trailers.
-func copyChunked(w io.Writer, h http.Header, uc *upstream.Conn, flush func() error) error {
-	for {
-		size, err := uc.ChunkSize(flush)
-		if err != nil {
-			return err
-		}
-		if size == 0 {
-			break
-		}
-		if err := copyLength(w, uc, size, flush); err != nil {
-			return err
-		}
-		if err := uc.ChunkEnd(flush); err != nil {
-			return err
-		}
-	}
-	for {
-		line, err := uc.TrailerLine(flush)
-		if err != nil || len(line) == 0 {
-			return err
-		}
-		name, value, _ := strings.Cut(string(line), ":")
-		if !h1.IsHopField(name) {
-			k := http.TrailerPrefix + http.CanonicalHeaderKey(name)
-			h[k] = append(h[k], h1.TrimOWS(value))
-		}
-	}
-}
-
-// copyToEOF copies a body that ends when the backend closes.
-func copyToEOF(w io.Writer, uc *upstream.Conn, flush func() error) error {
-	for {
-		if uc.R == uc.W {
-			err := uc.FillAfter(len(uc.Buf), flush)
-			if errors.Is(err, io.EOF) {
-				return nil
-			}
-			if err != nil {
-				return err
-			}
-		}
-		if _, err := w.Write(uc.Buf[uc.R:uc.W]); err != nil {
-			return clientError{Err: err}
-		}
-		uc.R = uc.W
-	}
 }

@@ -41,7 +41,7 @@ func (f *forwarder) upgrade(w http.ResponseWriter, r *http.Request, o *outbound,
 		defer resp.Body.Close()
 		copyResponseHeader(w, resp, st)
 		w.WriteHeader(resp.StatusCode)
-		if err := f.copyBody(w, watchedBody{resp.Body, watch}, false); err != nil && r.Context().Err() == nil {
+		if err := f.relayReader(w, watchedBody{resp.Body, watch}); err != nil && r.Context().Err() == nil {
 			panic(http.ErrAbortHandler)
 		}
 		return
