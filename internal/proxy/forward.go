@@ -33,7 +33,7 @@ type forwarder struct {
 	// relayBufs holds the HTTP/1.1 engine's relay buffers (h1writer).
 	relayBufs sync.Pool
 	// connBufs holds the HTTP/1.1 engine's per-connection read and write
-	// buffers, which an idle keep-alive connection gives back (h1idle.go).
+	// buffers, which an idle keep-alive connection gives back (internal/h1/buffers.go).
 	connBufs sync.Pool
 	// outbounds holds net/http's outbound requests, pooledStates
 	// forwardPooled's per-request scratch, h1Exchanges the HTTP/1.1
@@ -95,7 +95,7 @@ func newForwarder(o Options, m *metrics, logger *slog.Logger) *forwarder {
 	}
 	f.bufs.New = func() any { b := make([]byte, copyBufferSize); return &b }
 	f.relayBufs.New = h1.NewRelayBuffer
-	f.connBufs.New = newConnBuffer
+	f.connBufs.New = h1.NewConnBuffer
 	f.outbounds.New = newOutboundState
 	f.pooledStates.New = newPooledState
 	f.h1Exchanges.New = newH1Exchange

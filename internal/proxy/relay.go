@@ -237,16 +237,16 @@ type h1sink h1conn
 // crlf ends a line of the chunked framing the engine writes.
 var crlf = []byte("\r\n")
 
-func (s *h1sink) write(p []byte) error { s.out.Add(p); return nil }
-func (s *h1sink) room(want int) []byte { return s.out.Spare(want) }
-func (s *h1sink) filled(k int)         { s.out.Grow(k) }
-func (s *h1sink) chunkEnd()            { s.out.Add(crlf) }
-func (s *h1sink) flush() error         { return s.out.Flush() }
-func (s *h1sink) err() error           { return s.out.Err() }
-func (s *h1sink) trailer(line []byte)  { s.out.Add(line); s.out.Add(crlf) }
+func (s *h1sink) write(p []byte) error { s.Out.Add(p); return nil }
+func (s *h1sink) room(want int) []byte { return s.Out.Spare(want) }
+func (s *h1sink) filled(k int)         { s.Out.Grow(k) }
+func (s *h1sink) chunkEnd()            { s.Out.Add(crlf) }
+func (s *h1sink) flush() error         { return s.Out.Flush() }
+func (s *h1sink) err() error           { return s.Out.Err() }
+func (s *h1sink) trailer(line []byte)  { s.Out.Add(line); s.Out.Add(crlf) }
 func (s *h1sink) chunk(size int64) {
-	s.out.Buf = strconv.AppendInt(s.out.Buf, size, 16)
-	s.out.Add(crlf)
+	s.Out.Buf = strconv.AppendInt(s.Out.Buf, size, 16)
+	s.Out.Add(crlf)
 }
 
 // httpSink is net/http's ResponseWriter as a bodySink: net/http frames
