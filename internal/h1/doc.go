@@ -15,12 +15,20 @@
 //     holding a buffer (ReadIdle). Reader parses heads in place from its
 //     buffer; Writer batches what goes out and borrows a relay buffer for
 //     large bodies only while they move.
+//   - Connections: Conn runs a client connection's request loop (read a
+//     head within IdleTimeout and ReadHeaderTimeout, refuse what is over
+//     the limits with 408, 414 or 431, pass the rest to a Handler, hand
+//     what is outside the subset to Config.Handoff, close with a
+//     lingering close), gives its buffers back to a shared pool while it
+//     waits for the next request (buffers.go), and writes response heads
+//     (respond.go); Conns is the set of a socket's connections that drain
+//     and shutdown work on.
 //   - Limits: MaxRequestURI, the response head and interim response caps
 //     (ReadFinalHead, MaxInterim), MaxChunkLine, MaxKeptHead, and the head
 //     size limit a caller passes to ReadHead (ErrHeadTooLarge).
 //
 // Nothing here allocates per message once buffers are warm: heads are read
 // into caller-owned scratch buffers and parsed into views of them.
-// internal/proxy serves client connections and forwards with it; its
+// internal/proxy is the Handler: it routes, filters and forwards with it;
 // docs/proxy.md describes the engine's behaviour.
 package h1

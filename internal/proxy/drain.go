@@ -41,7 +41,7 @@ func (s *Server) drainSocket(sock *socket) {
 		return // relayed connections (TLS, TCP) and flows (UDP): no protocol to tell a client in
 	}
 	if sock.h1 != nil {
-		sock.h1.drain()
+		sock.h1.Drain()
 	}
 	sock.h2.GoAway()
 	// x/net's GOAWAY for connections upgraded to h2c; signal serves no
@@ -49,7 +49,7 @@ func (s *Server) drainSocket(sock *socket) {
 	_ = sock.upgraded.signal.Shutdown(context.Background())
 	time.AfterFunc(s.idleGrace, func() {
 		if sock.h1 != nil {
-			sock.h1.closeIdle()
+			sock.h1.CloseIdle()
 		}
 		// net/http: closes its idle connections (and answers with
 		// Connection: close, as the handler already does).
@@ -72,7 +72,7 @@ func (sock *socket) conns() int {
 	}
 	n := int(sock.httpConns.Load()) + sock.h2.Conns() + sock.upgraded.len()
 	if sock.h1 != nil {
-		n += sock.h1.len()
+		n += sock.h1.Len()
 	}
 	return n
 }

@@ -517,7 +517,7 @@ func TestDrainLeavesWebSockets(t *testing.T) {
 	// The sweep that follows a drain by idleGrace, run now.
 	s.mu.Lock()
 	for _, sock := range s.sockets {
-		sock.h1.closeIdle()
+		sock.h1.CloseIdle()
 		sock.srv.SetKeepAlivesEnabled(false)
 	}
 	s.mu.Unlock()

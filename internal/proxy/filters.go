@@ -3,8 +3,10 @@ package proxy
 import (
 	"net/http"
 	"net/url"
+	"strings"
 
 	"github.com/false-systems/rauta/internal/router"
+	"github.com/false-systems/rauta/internal/upstream"
 )
 
 // filterState carries what filters need across route and backend filters.
@@ -37,48 +39,90 @@ const (
 	bodyTooLarge
 )
 
-// runFilters applies filters in order to the outbound request. It returns
-// true when a filter answered the request (a redirect).
-func (s *Server) runFilters(w http.ResponseWriter, out *http.Request, rreq *router.Request, fs []router.Filter, st *filterState) bool {
+// filterAnswer is a response a filter makes itself instead of forwarding
+// (a redirect, a CORS preflight answer); status 0 means none.
+type filterAnswer struct {
+	status   int
+	location string
+	headers  *router.HeaderModifier
+}
+
+// set puts the answer's own headers in h, whichever engine's it is.
+func (a *filterAnswer) set(h router.HeaderEditor) {
+	if a.location != "" {
+		h.Set("Location", a.location)
+	}
+	if a.headers != nil {
+		a.headers.ApplyTo(h)
+	}
+}
+
+// runFilters applies fs in order to the outbound request, for both
+// engines: it is the one place filters run. It returns the answer a
+// filter made itself, if one did; then nothing is forwarded. Mirror
+// filters only occur on net/http's path: the HTTP/1.1 engine hands their
+// requests to it before filters run.
+func (s *Server) runFilters(o *outbound, rreq *router.Request, fs []router.Filter, st *filterState) filterAnswer {
 	for i := range fs {
 		f := &fs[i]
 		switch f.Kind {
 		case router.FilterRequestHeaders:
-			f.Headers.Apply(out.Header)
-			// net/http sends Host from the request, not its header map.
-			if v, ok := out.Header["Host"]; ok {
-				if len(v) > 0 && v[0] != "" {
-					out.Host = v[0]
-				}
-				delete(out.Header, "Host")
-			}
+			f.Headers.ApplyTo((*reqEditor)(&o.Request))
 		case router.FilterResponseHeaders:
 			st.respMods = append(st.respMods, f.Headers)
 		case router.FilterRedirect:
-			writeFilterAnswer(w, f.Redirect.StatusCode, st, func(h http.Header) {
-				h.Set("Location", f.Redirect.Location(st.scheme, st.host, st.path, st.query))
-			})
-			return true
+			return filterAnswer{status: f.Redirect.StatusCode, location: f.Redirect.Location(st.scheme, st.host, st.path, st.query)}
 		case router.FilterRewrite:
 			if f.Rewrite.Hostname != "" {
-				out.Host = f.Rewrite.Hostname
+				o.Host = f.Rewrite.Hostname
 			}
 			if p, ok := f.Rewrite.Path(st.path); ok {
-				setEscapedPath(out.URL, p)
+				var u url.URL
+				setEscapedPath(&u, p) // what the Transport would send for p
+				o.Path = u.EscapedPath()
 			}
 		case router.FilterMirror:
-			s.fwd.mirror(out, f.Mirror, rreq, st)
+			s.fwd.mirror(o, f.Mirror, rreq, st)
 		case router.FilterCORS:
-			if m := corsPreflight(f.CORS, out.Method, out.Header.Get); m != nil {
-				writeFilterAnswer(w, http.StatusOK, st, m.Apply)
-				return true
+			get := func(name string) string { v, _ := o.Fields.Lookup(name); return v }
+			if m := corsPreflight(f.CORS, o.Method, get); m != nil {
+				return filterAnswer{status: http.StatusOK, headers: m}
 			}
-			if m := f.CORS.Response(out.Header.Get("Origin")); m != nil {
+			if m := f.CORS.Response(get("Origin")); m != nil {
 				st.respMods = append(st.respMods, m)
 			}
 		}
 	}
-	return false
+	return filterAnswer{}
+}
+
+// reqEditor lets request header filters edit the outbound request's
+// fields. Host is not a field here: setting (or adding) it changes the
+// Host sent; removing it is ignored.
+type reqEditor upstream.Request
+
+func (e *reqEditor) Set(name, value string) {
+	if len(name) == 4 && strings.EqualFold(name, "Host") {
+		if value != "" {
+			e.Host = value
+		}
+		return
+	}
+	e.Fields.Set(name, value)
+}
+
+func (e *reqEditor) Add(name, value string) {
+	if len(name) == 4 && strings.EqualFold(name, "Host") {
+		e.Set(name, value)
+		return
+	}
+	e.Fields.Add(name, value)
+}
+
+func (e *reqEditor) Del(name string) {
+	if len(name) != 4 || !strings.EqualFold(name, "Host") {
+		e.Fields.Del(name)
+	}
 }
 
 // setEscapedPath makes u send the escaped path p as is.
@@ -90,17 +134,17 @@ func setEscapedPath(u *url.URL, p string) {
 	u.Path, u.RawPath = p, ""
 }
 
-// writeFilterAnswer writes a response a filter makes itself (a redirect, a
-// CORS preflight answer): the response header modifiers met so far, then
-// set's headers, and no body.
-func writeFilterAnswer(w http.ResponseWriter, status int, st *filterState, set func(http.Header)) {
+// writeFilterAnswer writes net/http's response of a filter's answer: the
+// response header modifiers met so far, then the answer's headers, and no
+// body.
+func writeFilterAnswer(w http.ResponseWriter, a *filterAnswer, st *filterState) {
 	h := w.Header()
 	for _, m := range st.respMods {
 		m.Apply(h)
 	}
-	set(h)
+	a.set(h)
 	h.Set("Content-Length", "0")
-	w.WriteHeader(status)
+	w.WriteHeader(a.status)
 }
 
 // corsPreflight returns the headers answering a CORS preflight request, or

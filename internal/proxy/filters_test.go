@@ -2,6 +2,7 @@ package proxy
 
 import (
 	"fmt"
+	"io"
 	"net/http"
 	"strings"
 	"testing"
@@ -304,4 +305,59 @@ func (e *echoBackend) seenCount() int {
 	e.mu.Lock()
 	defer e.mu.Unlock()
 	return len(e.seen)
+}
+
+// TestFiltersAlikeOnEveryPath: the one filter run edits the one outbound
+// request every forwarding path sends, so the backend sees the same
+// request from the HTTP/1.1 engine, net/http's pooled path and its
+// Transport (a body of unknown length), route and backend filters in
+// order, a rewrite of host and path included.
+func TestFiltersAlikeOnEveryPath(t *testing.T) {
+	be := newEchoBackend(t, "a")
+	b := be.backend(1)
+	b.Filters = []ir.Filter{{RequestHeaders: &ir.HeaderModifier{Set: []ir.Header{{Name: "X-Order", Value: "backend"}}}}}
+	r := prefixRoute("r", "/api", b)
+	r.Filters = []ir.Filter{
+		{RequestHeaders: &ir.HeaderModifier{
+			Set:    []ir.Header{{Name: "x-set", Value: "set"}, {Name: "X-Order", Value: "route"}},
+			Add:    []ir.Header{{Name: "X-Add", Value: "added"}},
+			Remove: []string{"X-REMOVE"},
+		}},
+		{Rewrite: &ir.Rewrite{Hostname: "internal.svc", Path: &ir.PathModifier{Type: ir.ReplacePrefixMatch, Value: "/v2"}}},
+		{RequestHeaders: &ir.HeaderModifier{Add: []ir.Header{{Name: "X-Set", Value: "second"}}}},
+	}
+	p := startProxy(t, &ir.Snapshot{Listeners: []ir.Listener{httpListener("l", catchAll(r))}}, Options{})
+	const payload = "payload"
+	for _, c := range []struct {
+		name   string
+		client *http.Client
+		body   func() io.Reader
+	}{
+		{"HTTP/1.1 engine", newClient(), func() io.Reader { return strings.NewReader(payload) }},
+		{"HTTP/2 pooled", h2cClient(), func() io.Reader { return strings.NewReader(payload) }},
+		{"HTTP/2 Transport", h2cClient(), func() io.Reader { return io.MultiReader(strings.NewReader(payload)) }},
+	} {
+		t.Run(c.name, func(t *testing.T) {
+			req := mustReq(t, "POST", p.url(t, "l")+"/api/users?id=7", c.body())
+			req.Host = "public.example.com"
+			req.Header.Set("X-Set", "client")
+			req.Header.Set("X-Add", "client")
+			req.Header.Set("X-Remove", "client")
+			resp, e, _ := do(t, c.client, req)
+			if resp.StatusCode != http.StatusOK || e.URI != "/v2/users?id=7" || e.Host != "internal.svc" || e.Body != payload {
+				t.Errorf("status %d, backend saw %q on host %q with body %q; want /v2/users?id=7 on internal.svc with %q",
+					resp.StatusCode, e.URI, e.Host, e.Body, payload)
+			}
+			h := http.Header(e.Header)
+			want := map[string]string{
+				"X-Set": "set,second", "X-Add": "client,added", "X-Order": "backend", "X-Remove": "",
+				"X-Forwarded-Host": "public.example.com", "X-Forwarded-Proto": "http",
+			}
+			for k, v := range want {
+				if got := strings.Join(h[k], ","); got != v {
+					t.Errorf("backend saw %s = %q, want %q", k, got, v)
+				}
+			}
+		})
+	}
 }

@@ -33,10 +33,12 @@ type forwarder struct {
 	// relayBufs holds the HTTP/1.1 engine's relay buffers (h1writer).
 	relayBufs sync.Pool
 	// connBufs holds the HTTP/1.1 engine's per-connection read and write
-	// buffers, which an idle keep-alive connection gives back (h1idle.go).
+	// buffers, which an idle keep-alive connection gives back (internal/h1/buffers.go).
 	connBufs sync.Pool
-	// pooledStates holds forwardPooled's per-request scratch,
-	// h1Exchanges the HTTP/1.1 engine's (h1exchange).
+	// outbounds holds net/http's outbound requests, pooledStates
+	// forwardPooled's per-request scratch, h1Exchanges the HTTP/1.1
+	// engine's (h1exchange).
+	outbounds    sync.Pool
 	pooledStates sync.Pool
 	h1Exchanges  sync.Pool
 	metrics      *metrics
@@ -93,7 +95,8 @@ func newForwarder(o Options, m *metrics, logger *slog.Logger) *forwarder {
 	}
 	f.bufs.New = func() any { b := make([]byte, copyBufferSize); return &b }
 	f.relayBufs.New = h1.NewRelayBuffer
-	f.connBufs.New = newConnBuffer
+	f.connBufs.New = h1.NewConnBuffer
+	f.outbounds.New = newOutboundState
 	f.pooledStates.New = newPooledState
 	f.h1Exchanges.New = newH1Exchange
 	return f
@@ -195,10 +198,11 @@ func upgradeType(r *http.Request) string {
 // forward sends out to addr and copies the response to w: over the
 // engine's upstream pool where it can (pooled.go), else the Transport.
 // It is one attempt (telemetry.go).
-func (f *forwarder) forward(w http.ResponseWriter, r, out *http.Request, b *router.Backend, addr string, timeout time.Duration, st *filterState) {
+func (f *forwarder) forward(w http.ResponseWriter, r *http.Request, out *outbound, b *router.Backend, addr string, timeout time.Duration, st *filterState) {
 	start, sid := beginAttempt(st)
 	if st.trace.sampled {
-		setTraceparent(out.Header, &st.trace, sid)
+		var tp [traceparentLen]byte
+		out.Fields.Set("Traceparent", string(appendTraceparent(tp[:0], st.trace.traceID, sid)))
 	}
 	var before int64
 	rec := recorderOf(w)
@@ -220,8 +224,8 @@ func (f *forwarder) forward(w http.ResponseWriter, r, out *http.Request, b *rout
 
 // forwardTransport forwards over the backend's http.Transport (TLS and
 // h2c backends, requests the pool does not take).
-func (f *forwarder) forwardTransport(w http.ResponseWriter, r, out *http.Request, b *router.Backend, addr string, timeout time.Duration, st *filterState) {
-	ctx := out.Context()
+func (f *forwarder) forwardTransport(w http.ResponseWriter, r *http.Request, o *outbound, b *router.Backend, addr string, timeout time.Duration, st *filterState) {
+	ctx := o.ctx
 	_, routeTimeout := ctx.Deadline()
 	if timeout > 0 {
 		routeTimeout = true
@@ -232,8 +236,9 @@ func (f *forwarder) forwardTransport(w http.ResponseWriter, r, out *http.Request
 	// The Transport has no timeout per wait: a watch bounds the waits on
 	// the backend, and the client's body is read under ClientBodyTimeout.
 	var body *clientBody
-	ctx, watch := startBackendWatch(ctx, &f.opts, routeTimeout, out.Body != nil)
+	ctx, watch := startBackendWatch(ctx, &f.opts, routeTimeout, o.body != nil)
 	defer watch.stop()
+	out := o.httpRequest(ctx, backendScheme(b), addr)
 	if out.Body != nil {
 		until, _ := ctx.Deadline()
 		body = new(clientBody)
@@ -241,16 +246,13 @@ func (f *forwarder) forwardTransport(w http.ResponseWriter, r, out *http.Request
 		defer body.retire()
 		out.Body = body
 	}
-	out = out.WithContext(ctx)
-	out.URL.Scheme = backendScheme(b)
-	out.URL.Host = addr
 	resp, err := f.transport(b).RoundTrip(out)
 	for err != nil && body == nil {
 		// A dial that failed sent nothing: the endpoint is ejected and a
 		// request safe to repeat moves to another one, as on the pooled
 		// path. Only dial errors count here (silent false): the Transport
 		// does not say whether a reset connection was fresh.
-		keyed := len(out.Header["Idempotency-Key"]) > 0 || len(out.Header["X-Idempotency-Key"]) > 0
+		keyed := hasIdempotencyKey(&o.Fields)
 		dl, _ := ctx.Deadline()
 		next, ok := st.fail.next(f.metrics, err, false, idempotent(out.Method, keyed) && ctx.Err() == nil, dl)
 		if !ok {
@@ -279,10 +281,7 @@ func (f *forwarder) forwardTransport(w http.ResponseWriter, r, out *http.Request
 		h["Content-Type"] = nil // relay the backend's absence; never sniff one
 	}
 	w.WriteHeader(resp.StatusCode)
-	// Stream (flush every chunk) when the length is unknown: event streams,
-	// gRPC and long polls must not sit in a buffer.
-	flush := resp.ContentLength < 0
-	if err := f.copyBody(w, watchedBody{resp.Body, watch}, flush); err != nil {
+	if err := f.relayReader(w, watchedBody{resp.Body, watch}); err != nil {
 		if r.Context().Err() != nil {
 			return // the client went away
 		}
@@ -300,34 +299,16 @@ func (f *forwarder) forwardTransport(w http.ResponseWriter, r, out *http.Request
 	}
 }
 
-// copyBody copies with a pooled buffer, flushing after each write if
-// asked; each wait for the client to take more is bounded by
-// ClientSendTimeout.
-func (f *forwarder) copyBody(w http.ResponseWriter, body io.Reader, flush bool) error {
+// relayReader relays a body the Transport decoded (relay.go) through a
+// pooled buffer and the sink of a pooled forwarding state.
+func (f *forwarder) relayReader(w http.ResponseWriter, body io.Reader) error {
 	bp := f.bufs.Get().(*[]byte)
 	defer f.bufs.Put(bp)
-	buf := *bp
-	var cw clientSend
-	cw.reset(w, f.opts.ClientSendTimeout)
-	for {
-		n, rerr := body.Read(buf)
-		if n > 0 {
-			if _, werr := cw.Write(buf[:n]); werr != nil {
-				return werr
-			}
-			if flush {
-				if err := cw.flush(); err != nil {
-					return err
-				}
-			}
-		}
-		if rerr == io.EOF {
-			return nil
-		}
-		if rerr != nil {
-			return rerr
-		}
-	}
+	ps := f.pooledStates.Get().(*pooledState)
+	defer f.putPooledState(ps, true)
+	ps.sink.cs.reset(w, f.opts.ClientSendTimeout)
+	_, err := relayBody(&bodySource{framing: h1.BodyToEOF, r: body, buf: *bp}, &ps.sink)
+	return err
 }
 
 // writeUpstreamError maps a failed round trip to a status: 504 when a

@@ -1,111 +1,11 @@
 package proxy
 
 import (
-	"context"
 	"errors"
 	"net"
 	"sync"
-	"sync/atomic"
 	"time"
 )
-
-// h1conns is the set of connections the HTTP/1.1 engine serves on one
-// socket, so a graceful close can end idle ones at once and wait for busy
-// ones, as net/http's Shutdown does for its own.
-type h1conns struct {
-	mu    sync.Mutex
-	conns map[*h1conn]struct{}
-	// state is h1Open, h1Draining or h1Closing; one atomic, as every
-	// response reads it.
-	state atomic.Uint32
-}
-
-// The states of an h1conns: serving; draining (the process is about to
-// stop: every response is the connection's last, idle keep-alive
-// connections are closed, new connections still serve one request);
-// closing (the listener is closed: idle connections end at once).
-const (
-	h1Open uint32 = iota
-	h1Draining
-	h1Closing
-)
-
-func newH1Conns() *h1conns { return &h1conns{conns: map[*h1conn]struct{}{}} }
-
-// add registers c; false once the socket is closing.
-func (s *h1conns) add(c *h1conn) bool {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	if s.state.Load() == h1Closing {
-		return false
-	}
-	s.conns[c] = struct{}{}
-	return true
-}
-
-func (s *h1conns) remove(c *h1conn) {
-	s.mu.Lock()
-	delete(s.conns, c)
-	s.mu.Unlock()
-}
-
-// drain makes every response the connection's last (Connection: close).
-func (s *h1conns) drain() { s.state.CompareAndSwap(h1Open, h1Draining) }
-
-// closeIdle closes the idle connections that served a request; one that
-// has not served one yet keeps waiting for its first. Called a while
-// after drain, it finds only connections idle since the drain began: any
-// request meanwhile was answered with Connection: close.
-func (s *h1conns) closeIdle() {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	for c := range s.conns {
-		if c.idle.Load() && c.served.Load() {
-			c.nc.Close()
-		}
-	}
-}
-
-// len returns the number of connections.
-func (s *h1conns) len() int {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	return len(s.conns)
-}
-
-// shutdown closes idle connections until none is left, polling like
-// net/http does, and closes the rest when ctx ends. Busy connections see
-// closing after their response, answer it with Connection: close and end.
-func (s *h1conns) shutdown(ctx context.Context) {
-	s.state.Store(h1Closing)
-	wait := time.Millisecond
-	for {
-		s.mu.Lock()
-		for c := range s.conns {
-			if c.idle.Load() {
-				c.nc.Close()
-			}
-		}
-		n := len(s.conns)
-		s.mu.Unlock()
-		if n == 0 {
-			return
-		}
-		t := time.NewTimer(wait)
-		select {
-		case <-ctx.Done():
-			t.Stop()
-			s.mu.Lock()
-			for c := range s.conns {
-				c.nc.Close()
-			}
-			s.mu.Unlock()
-			return
-		case <-t.C:
-		}
-		wait = min(2*wait, 100*time.Millisecond)
-	}
-}
 
 // handoffListener passes connections from the HTTP/1.1 engine to the
 // socket's net/http server, which serves everything the engine does not:
@@ -169,11 +69,11 @@ func (c *replayConn) Read(p []byte) (int, error) {
 func (s *Server) acceptH1(sock *socket) error {
 	return s.acceptLoop(sock, func(nc net.Conn) {
 		c := newH1Conn(s, sock, nc)
-		if !sock.h1.add(c) {
+		if !sock.h1.Add(&c.Conn) {
 			nc.Close()
 			return
 		}
-		go c.serve()
+		go c.Serve()
 	})
 }
 

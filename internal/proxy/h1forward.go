@@ -5,7 +5,6 @@ import (
 	"io"
 	"math/rand/v2"
 	"net/http"
-	"net/url"
 	"os"
 	"strconv"
 	"strings"
@@ -17,16 +16,16 @@ import (
 	"github.com/false-systems/rauta/internal/upstream"
 )
 
-// serveRequest routes and forwards the request in c.req, whose head was
-// headLen bytes. It mirrors Server.route step for step; whatever the engine
+// ServeRequest (h1.Handler) routes and forwards the request in c.Req,
+// whose head was headLen bytes. It mirrors Server.route step for step; whatever the engine
 // does not do itself (mirrors, h2c backends) it hands to net/http before
 // anything is sent or read past the head.
-func (c *h1conn) serveRequest(headLen int) connNext {
+func (c *h1conn) ServeRequest(headLen int) h1.Next {
 	lc := c.sock.cfg.Load()
 	start := time.Now()
-	c.now = start
-	rq := &c.req
-	c.bodyLeft = rq.ContentLength
+	c.Now = start
+	rq := &c.Req
+	c.BodyLeft = rq.ContentLength
 	received := rq.Path
 	path, pathOK := c.s.routePath(nil, rq.Path)
 	rq.Path = path // what is matched is what is forwarded
@@ -41,7 +40,7 @@ func (c *h1conn) serveRequest(headLen int) connNext {
 	var ex exchange
 	c.startExchange(&ex)
 	status, bytes := 0, int64(0)
-	next := connKeep
+	next := h1.Keep
 
 	var rt *router.Route
 	if pathOK {
@@ -50,42 +49,42 @@ func (c *h1conn) serveRequest(headLen int) connNext {
 	switch {
 	case !pathOK:
 		status = http.StatusBadRequest
-		c.writeError(status, msgBadPath)
+		c.WriteError(status, msgBadPath)
 	case rt == nil:
 		status = http.StatusNotFound
-		c.writeError(status, "no route")
+		c.WriteError(status, "no route")
 	case hasMirror(rt.Filters) || rt.Retry != nil:
 		// Mirrors and retries run on the net/http path (mirror.go,
 		// retry.go).
 		c.unread(headLen)
-		return connHandoff
+		return h1.Handoff
 	default:
 		ex.route = rt
 		status, bytes, next = c.routeMatched(lc, rt, &rreq, &ex, start)
-		if next == connHandoff {
+		if next == h1.Handoff {
 			c.unread(headLen)
-			return connHandoff
+			return h1.Handoff
 		}
 	}
 	if status != 0 {
 		c.s.record(lc, rq.Method, rq.Host, received, c.clientIP, &ex, status, bytes, start)
 	}
-	if c.out.Flush() != nil || c.req.CloseAfter || !c.discardBody() {
-		return connClose
+	if c.Out.Flush() != nil || c.Req.CloseAfter || !c.discardBody() {
+		return h1.Close
 	}
 	return next
 }
 
-// startExchange reads what telemetry needs from the request in c.req, as
+// startExchange reads what telemetry needs from the request in c.Req, as
 // Server.startExchange does on net/http's path, in one pass over its
 // fields; a request ID it makes is written into c.idBuf.
 func (c *h1conn) startExchange(ex *exchange) {
 	ex.proto = 1 // the engine serves HTTP/1.1 only
-	c.s.setConnAddrs(ex, c.nc)
+	c.s.setConnAddrs(ex, c.NC)
 	var id, tp string
 	ids, tps := 0, 0
-	for i := range c.req.Fields {
-		h := &c.req.Fields[i]
+	for i := range c.Req.Fields {
+		h := &c.Req.Fields[i]
 		switch {
 		case h.Is("User-Agent"):
 			if ex.userAgent == "" {
@@ -113,41 +112,43 @@ func (c *h1conn) startExchange(ex *exchange) {
 }
 
 // unread puts the request head back for net/http.
-func (c *h1conn) unread(headLen int) { c.in.R -= headLen }
+func (c *h1conn) unread(headLen int) { c.In.R -= headLen }
 
 // routeMatched runs the filters, picks a backend and endpoint and forwards.
 // status 0 means nothing was answered (the client went away).
-func (c *h1conn) routeMatched(lc *listenerConfig, rt *router.Route, rreq *router.Request, ex *exchange, start time.Time) (status int, bytes int64, next connNext) {
-	rq := &c.req
+func (c *h1conn) routeMatched(lc *listenerConfig, rt *router.Route, rreq *router.Request, ex *exchange, start time.Time) (status int, bytes int64, next h1.Next) {
+	rq := &c.Req
 	c.takeExchange()
 	defer c.putExchange()
 	c.buildOutbound(lc.scheme, ex)
 	st := filterState{scheme: lc.scheme, path: rq.Path, query: rq.Query, host: rq.Host, trace: ex.trace, requestID: ex.requestID}
 	defer ex.takeUpstream(&st)
-	if code := c.runFilters(rt.Filters, &st); code != 0 {
-		return code, 0, connKeep
+	if a := c.s.runFilters(&c.fx.req, rreq, rt.Filters, &st); a.status != 0 {
+		c.writeFilterAnswer(&a, &st)
+		return a.status, 0, h1.Keep
 	}
 	b := rt.PickBackend(rand.Uint64())
 	switch {
 	case b == nil:
-		c.writeError(http.StatusInternalServerError, "route has no backend")
-		return http.StatusInternalServerError, 0, connKeep
+		c.WriteError(http.StatusInternalServerError, "route has no backend")
+		return http.StatusInternalServerError, 0, h1.Keep
 	case b.Invalid:
-		c.writeError(http.StatusInternalServerError, "backend "+b.Name+" is invalid")
-		return http.StatusInternalServerError, 0, connKeep
+		c.WriteError(http.StatusInternalServerError, "backend "+b.Name+" is invalid")
+		return http.StatusInternalServerError, 0, h1.Keep
 	case b.H2C || b.TLS != nil || hasMirror(b.Filters):
 		// TLS backends: the engine speaks plain TCP; net/http's path
 		// has their Transport.
-		return 0, 0, connHandoff
+		return 0, 0, h1.Handoff
 	}
-	if code := c.runFilters(b.Filters, &st); code != 0 {
-		return code, 0, connKeep
+	if a := c.s.runFilters(&c.fx.req, rreq, b.Filters, &st); a.status != 0 {
+		c.writeFilterAnswer(&a, &st)
+		return a.status, 0, h1.Keep
 	}
 	st.backend = lc.backends[b]
 	ep := b.Pick(rreq)
 	if ep == nil {
-		c.writeError(http.StatusServiceUnavailable, "no healthy endpoints for backend "+b.Name)
-		return http.StatusServiceUnavailable, 0, connKeep
+		c.WriteError(http.StatusServiceUnavailable, "no healthy endpoints for backend "+b.Name)
+		return http.StatusServiceUnavailable, 0, h1.Keep
 	}
 	st.fail.begin(b, rreq, ep, ex)
 	defer st.fail.end(ex)
@@ -170,8 +171,8 @@ func (c *h1conn) routeMatched(lc *listenerConfig, rt *router.Route, rreq *router
 // keep-alive connection holds none of it (BenchmarkIdleConnMemory).
 type h1exchange struct {
 	// req is the request sent to the backend, built from the client's
-	// (buildOutbound) and edited by filters (reqEditor).
-	req upstream.Request
+	// (buildOutbound) and edited by filters (Server.runFilters).
+	req outbound
 	// x is the backend exchange: req's head (and buffered body) in
 	// x.Head, the response head in x.Resp, which views x.Scratch.
 	x upstream.Exchange
@@ -192,7 +193,7 @@ func (c *h1conn) putExchange() {
 	fx := c.fx
 	c.fx = nil
 	clear(fx.req.Fields)
-	fx.req = upstream.Request{Fields: fx.req.Fields[:0]}
+	fx.req = outbound{Request: upstream.Request{Fields: fx.req.Fields[:0]}}
 	x := &fx.x
 	clear(x.Resp.Fields)
 	x.Resp.Fields, x.Resp.Reason = x.Resp.Fields[:0], ""
@@ -215,13 +216,13 @@ func hasMirror(fs []router.Filter) bool {
 	return false
 }
 
-// buildOutbound makes c.fx.req from c.req: its fields less the
+// buildOutbound makes c.fx.req from c.Req: its fields less the
 // hop-by-hop ones (RFC 9110 7.6.1) and with X-Forwarded-* and a made
-// X-Request-Id set, exactly as newOutbound does for the net/http path. A
+// X-Request-Id set, exactly as outbound.fromHTTP does for the net/http path. A
 // sampled request's traceparent is left out here: forward adds the
 // attempt's. Filters run after.
 func (c *h1conn) buildOutbound(scheme string, ex *exchange) {
-	rq := &c.req
+	rq := &c.Req
 	out := c.fx.req.Fields[:0]
 	conn := rq.ConnNames
 	xff, wantTrailers := "", false
@@ -260,94 +261,27 @@ func (c *h1conn) buildOutbound(scheme string, ex *exchange) {
 	if ex.newID {
 		out = append(out, h1.Field{Name: "X-Request-Id", Value: ex.requestID})
 	}
-	c.fx.req = upstream.Request{
+	c.fx.req = outbound{Request: upstream.Request{
 		Method: rq.Method, Path: rq.Path, Query: rq.Query, ForceQuery: rq.Query == "" && strings.HasSuffix(rq.URI, "?"),
 		Host: rq.Host, Fields: out, ContentLength: rq.ContentLength,
-	}
+	}}
 }
 
-// reqEditor lets request header filters edit the outbound request's
-// fields. Host is not a field here: setting it changes the Host sent, as
-// on the net/http path, and removing it is ignored there too.
-type reqEditor upstream.Request
-
-func (e *reqEditor) Set(name, value string) {
-	if len(name) == 4 && strings.EqualFold(name, "Host") {
-		if value != "" {
-			e.Host = value
-		}
-		return
-	}
-	e.Fields.Set(name, value)
-}
-
-func (e *reqEditor) Add(name, value string) {
-	if len(name) == 4 && strings.EqualFold(name, "Host") {
-		e.Set(name, value)
-		return
-	}
-	e.Fields.Add(name, value)
-}
-
-func (e *reqEditor) Del(name string) {
-	if len(name) != 4 || !strings.EqualFold(name, "Host") {
-		e.Fields.Del(name)
-	}
-}
-
-// writeFilterAnswer writes a response a filter makes itself (a redirect, a
-// CORS preflight answer): the response header modifiers met so far, then
-// set's headers, and no body.
-func (c *h1conn) writeFilterAnswer(status int, st *filterState, set func(*h1.Fields)) {
+// writeFilterAnswer writes the engine's response of a filter's answer:
+// the response header modifiers met so far, then the answer's headers,
+// and no body.
+func (c *h1conn) writeFilterAnswer(a *filterAnswer, st *filterState) {
 	c.outResp = c.outResp[:0]
 	for _, m := range st.respMods {
 		m.ApplyTo(&c.outResp)
 	}
-	set(&c.outResp)
-	c.writeStatusLine(status, "")
+	a.set(&c.outResp)
+	c.WriteStatusLine(a.status, "")
 	for _, h := range c.outResp {
-		c.writeField(h.Name, h.Value)
+		c.WriteField(h.Name, h.Value)
 	}
-	c.out.Buf = append(c.out.Buf, "Content-Length: 0\r\n"...)
-	c.endHead(false)
-}
-
-// runFilters applies fs like Server.runFilters does. It returns the status
-// of a response a filter wrote (a redirect), 0 otherwise.
-func (c *h1conn) runFilters(fs []router.Filter, st *filterState) int {
-	for i := range fs {
-		f := &fs[i]
-		switch f.Kind {
-		case router.FilterRequestHeaders:
-			f.Headers.ApplyTo((*reqEditor)(&c.fx.req))
-		case router.FilterResponseHeaders:
-			st.respMods = append(st.respMods, f.Headers)
-		case router.FilterRedirect:
-			c.writeFilterAnswer(f.Redirect.StatusCode, st, func(h *h1.Fields) {
-				h.Set("Location", f.Redirect.Location(st.scheme, st.host, st.path, st.query))
-			})
-			return f.Redirect.StatusCode
-		case router.FilterCORS:
-			get := func(name string) string { v, _ := c.fx.req.Fields.Lookup(name); return v }
-			if m := corsPreflight(f.CORS, c.req.Method, get); m != nil {
-				c.writeFilterAnswer(http.StatusOK, st, func(h *h1.Fields) { m.ApplyTo(h) })
-				return http.StatusOK
-			}
-			if m := f.CORS.Response(get("Origin")); m != nil {
-				st.respMods = append(st.respMods, m)
-			}
-		case router.FilterRewrite:
-			if f.Rewrite.Hostname != "" {
-				c.fx.req.Host = f.Rewrite.Hostname
-			}
-			if p, ok := f.Rewrite.Path(st.path); ok {
-				var u url.URL
-				setEscapedPath(&u, p) // the same escaping as the net/http path
-				c.fx.req.Path = u.EscapedPath()
-			}
-		}
-	}
-	return 0
+	c.Out.Buf = append(c.Out.Buf, "Content-Length: 0\r\n"...)
+	c.EndHead(false)
 }
 
 // writeRequest puts the outbound request head, and as much of the body as
@@ -355,12 +289,12 @@ func (c *h1conn) runFilters(fs []router.Filter, st *filterState) int {
 // still to be read from the client.
 func (c *h1conn) writeRequest() int64 {
 	b := c.fx.req.AppendHead(c.fx.x.Head[:0])
-	n := min(c.bodyLeft, int64(c.in.W-c.in.R))
-	b = append(b, c.in.Buf[c.in.R:c.in.R+int(n)]...)
-	c.in.R += int(n)
-	c.bodyLeft -= n
+	n := min(c.BodyLeft, int64(c.In.W-c.In.R))
+	b = append(b, c.In.Buf[c.In.R:c.In.R+int(n)]...)
+	c.In.R += int(n)
+	c.BodyLeft -= n
 	c.fx.x.Head = b
-	return c.bodyLeft
+	return c.BodyLeft
 }
 
 // maxDiscard is the most request body read and dropped to keep a
@@ -370,28 +304,28 @@ const maxDiscard = 256 << 10
 // discardBody reads what is left of the request body, so the next request
 // starts where it should. false means the connection must close instead.
 func (c *h1conn) discardBody() bool {
-	if c.bodyLeft == 0 {
+	if c.BodyLeft == 0 {
 		return true
 	}
-	if c.bodyLeft > maxDiscard || c.setReadDeadline(time.Now().Add(c.s.opts.ReadHeaderTimeout)) != nil {
+	if c.BodyLeft > maxDiscard || c.SetReadDeadline(time.Now().Add(c.s.opts.ReadHeaderTimeout)) != nil {
 		return false
 	}
-	for c.bodyLeft > 0 {
-		if c.in.R == c.in.W {
-			if c.in.Fill(len(c.in.Buf)) != nil {
+	for c.BodyLeft > 0 {
+		if c.In.R == c.In.W {
+			if c.In.Fill(len(c.In.Buf)) != nil {
 				return false
 			}
 		}
-		k := min(c.bodyLeft, int64(c.in.W-c.in.R))
-		c.in.R += int(k)
-		c.bodyLeft -= k
+		k := min(c.BodyLeft, int64(c.In.W-c.In.R))
+		c.In.R += int(k)
+		c.BodyLeft -= k
 	}
 	return true
 }
 
 // forward is one attempt (telemetry.go): a sampled request's backend gets
 // a traceparent naming the attempt's client span.
-func (c *h1conn) forward(b *router.Backend, addr string, deadline time.Time, st *filterState) (int, int64, connNext) {
+func (c *h1conn) forward(b *router.Backend, addr string, deadline time.Time, st *filterState) (int, int64, h1.Next) {
 	start, sid := beginAttempt(st)
 	if st.trace.sampled {
 		c.tpBuf = appendTraceparent(c.tpBuf[:0], st.trace.traceID, sid)
@@ -401,7 +335,7 @@ func (c *h1conn) forward(b *router.Backend, addr string, deadline time.Time, st 
 	if st.fail.ep != nil {
 		addr = st.fail.ep.Addr // the endpoint that served last
 	}
-	c.s.fwd.endAttempt(st, c.req.Method, b.Name, addr, start, sid)
+	c.s.fwd.endAttempt(st, c.Req.Method, b.Name, addr, start, sid)
 	return status, n, next
 }
 
@@ -409,8 +343,8 @@ func (c *h1conn) forward(b *router.Backend, addr string, deadline time.Time, st 
 // one upstream.Exchange: it bounds the waits on the backend, runs the
 // client hang-up check while they last, and retries a request safe to
 // repeat once on a new connection when a reused one turns out closed.
-func (c *h1conn) forwardAttempt(b *router.Backend, addr string, deadline time.Time, st *filterState) (int, int64, connNext) {
-	rq := &c.req
+func (c *h1conn) forwardAttempt(b *router.Backend, addr string, deadline time.Time, st *filterState) (int, int64, h1.Next) {
+	rq := &c.Req
 	x := &c.fx.x
 	remaining := c.writeRequest()
 	keyed := hasIdempotencyKey(&rq.Fields)
@@ -422,7 +356,7 @@ func (c *h1conn) forwardAttempt(b *router.Backend, addr string, deadline time.Ti
 		x.Body = (*h1body)(c)
 	}
 	for {
-		err := x.Do(c.s.fwd.pool, addr, c.now)
+		err := x.Do(c.s.fwd.pool, addr, c.Now)
 		if err == nil {
 			break
 		}
@@ -431,10 +365,10 @@ func (c *h1conn) forwardAttempt(b *router.Backend, addr string, deadline time.Ti
 			if errors.Is(err, os.ErrDeadlineExceeded) {
 				return c.bodyTimedOut(deadline)
 			}
-			return statusClientClosed, 0, connClose
+			return statusClientClosed, 0, h1.Close
 		}
 		// The body is whole while none of it was read past what Head holds.
-		safe := c.bodyLeft == remaining && idempotent(rq.Method, keyed)
+		safe := c.BodyLeft == remaining && idempotent(rq.Method, keyed)
 		if next, ok := st.fail.next(c.s.metrics, err, x.Silent(), safe, deadline); ok {
 			addr = next
 			continue
@@ -445,12 +379,12 @@ func (c *h1conn) forwardAttempt(b *router.Backend, addr string, deadline time.Ti
 	if x.Early {
 		// The rest of the body stays unread: this response is the
 		// connection's last.
-		c.req.CloseAfter = true
+		c.Req.CloseAfter = true
 	}
 	st.up.status = x.Resp.Status
 	status, n, next := c.relayResponse(deadline, st)
 	st.up.bytes = n
-	if next == connClose {
+	if next == h1.Close {
 		st.up.reason = "backend failed mid-body"
 	}
 	return status, n, next
@@ -460,11 +394,11 @@ func (c *h1conn) forwardAttempt(b *router.Backend, addr string, deadline time.Ti
 // ClientBodyTimeout with 408, or 504 when the route's deadline cut it (the
 // net/http paths' rule, bodyTimeoutStatus), and ends the connection: the
 // rest of the body will not be read.
-func (c *h1conn) bodyTimedOut(deadline time.Time) (int, int64, connNext) {
-	c.req.CloseAfter = true
+func (c *h1conn) bodyTimedOut(deadline time.Time) (int, int64, h1.Next) {
+	c.Req.CloseAfter = true
 	code, msg := bodyTimeoutStatus(deadline)
-	c.writeError(code, msg)
-	return code, 0, connClose
+	c.WriteError(code, msg)
+	return code, 0, h1.Close
 }
 
 // clientError is a failure on the client's side of an exchange: its body
@@ -479,21 +413,21 @@ type h1body h1conn
 
 func (b *h1body) WriteTo(w io.Writer) (int64, error) {
 	c := (*h1conn)(b)
-	c.boundBodyReads(c.fx.x.Deadline)
-	defer c.unboundReads()
+	c.BoundBodyReads(c.fx.x.Deadline)
+	defer c.UnboundReads()
 	sent := int64(0)
-	for c.bodyLeft > 0 {
-		if c.in.R == c.in.W {
-			if err := c.in.Fill(len(c.in.Buf)); err != nil {
+	for c.BodyLeft > 0 {
+		if c.In.R == c.In.W {
+			if err := c.In.Fill(len(c.In.Buf)); err != nil {
 				return sent, err
 			}
 		}
-		k := min(c.bodyLeft, int64(c.in.W-c.in.R))
-		if _, err := w.Write(c.in.Buf[c.in.R : c.in.R+int(k)]); err != nil {
+		k := min(c.BodyLeft, int64(c.In.W-c.In.R))
+		if _, err := w.Write(c.In.Buf[c.In.R : c.In.R+int(k)]); err != nil {
 			return sent, err
 		}
-		c.in.R += int(k)
-		c.bodyLeft -= k
+		c.In.R += int(k)
+		c.BodyLeft -= k
 		sent += k
 	}
 	return sent, nil
@@ -522,21 +456,21 @@ func hasIdempotencyKey(f *h1.Fields) bool {
 
 // upstreamFailed answers a request no response came for: 504 when the
 // deadline passed, 502 otherwise, counting connection failures.
-func (c *h1conn) upstreamFailed(b *router.Backend, deadline time.Time, err error) (int, int64, connNext) {
+func (c *h1conn) upstreamFailed(b *router.Backend, deadline time.Time, err error) (int, int64, h1.Next) {
 	if errors.Is(err, os.ErrDeadlineExceeded) || (!deadline.IsZero() && !time.Now().Before(deadline)) {
-		c.writeError(http.StatusGatewayTimeout, "backend timed out")
-		return http.StatusGatewayTimeout, 0, connKeep
+		c.WriteError(http.StatusGatewayTimeout, "backend timed out")
+		return http.StatusGatewayTimeout, 0, h1.Keep
 	}
 	if isConnectError(err) {
 		c.s.metrics.connectErrors.WithLabelValues(b.Name).Inc()
 	}
-	c.writeError(http.StatusBadGateway, "backend unavailable")
-	return http.StatusBadGateway, 0, connKeep
+	c.WriteError(http.StatusBadGateway, "backend unavailable")
+	return http.StatusBadGateway, 0, h1.Keep
 }
 
 // relayResponse writes the exchange's response head and relays the body,
 // then ends the exchange (its connection pooled if it can serve again).
-func (c *h1conn) relayResponse(deadline time.Time, st *filterState) (int, int64, connNext) {
+func (c *h1conn) relayResponse(deadline time.Time, st *filterState) (int, int64, h1.Next) {
 	rs := &c.fx.x.Resp
 	out := c.outResp[:0]
 	conn := rs.ConnNames
@@ -552,167 +486,35 @@ func (c *h1conn) relayResponse(deadline time.Time, st *filterState) (int, int64,
 	for _, m := range st.respMods {
 		m.ApplyTo(&c.outResp)
 	}
-	c.writeStatusLine(rs.Status, rs.Reason)
+	c.WriteStatusLine(rs.Status, rs.Reason)
 	hasDate := rs.HasDate
 	mods := len(st.respMods) > 0
 	for _, h := range c.outResp {
 		if mods && framed && (h.Is("Content-Length") || h.Is("Transfer-Encoding")) {
 			continue // a filter cannot change the framing the engine relays
 		}
-		c.writeField(h.Name, h.Value)
+		c.WriteField(h.Name, h.Value)
 	}
 	if mods {
 		_, hasDate = c.outResp.Lookup("Date")
 	}
 	switch rs.Framing {
 	case h1.BodyLength:
-		c.out.Buf = append(c.out.Buf, "Content-Length: "...)
-		c.out.Buf = strconv.AppendInt(c.out.Buf, rs.ContentLength, 10)
-		c.out.Buf = append(c.out.Buf, "\r\n"...)
+		c.Out.Buf = append(c.Out.Buf, "Content-Length: "...)
+		c.Out.Buf = strconv.AppendInt(c.Out.Buf, rs.ContentLength, 10)
+		c.Out.Buf = append(c.Out.Buf, "\r\n"...)
 	case h1.BodyChunked, h1.BodyToEOF:
-		c.out.Buf = append(c.out.Buf, "Transfer-Encoding: chunked\r\n"...)
+		c.Out.Buf = append(c.Out.Buf, "Transfer-Encoding: chunked\r\n"...)
 	}
-	c.endHead(hasDate)
+	c.EndHead(hasDate)
 
 	c.fx.x.Relay()
-	n, err := c.relayBody(c.fx.x.Conn)
-	c.fx.x.Finish(c.s.fwd.pool, err == nil, c.now)
+	n, err := relayBody(&bodySource{uc: c.fx.x.Conn, framing: rs.Framing, length: rs.ContentLength}, (*h1sink)(c))
+	c.fx.x.Finish(c.s.fwd.pool, err == nil, c.Now)
 	if err != nil {
 		// A truncated body: close both ends so the client cannot take it
 		// for a complete one.
-		return rs.Status, n, connClose
+		return rs.Status, n, h1.Close
 	}
-	return rs.Status, n, connKeep
-}
-
-// relayBody copies the response body to the client as c.fx.x.Resp frames it,
-// flushing the client writer before each blocking read from the backend.
-// It returns the body bytes relayed.
-func (c *h1conn) relayBody(uc *upstream.Conn) (int64, error) {
-	flush := c.out.Flush
-	switch c.fx.x.Resp.Framing {
-	case h1.BodyLength:
-		return c.relayN(uc, c.fx.x.Resp.ContentLength, flush)
-	case h1.BodyChunked:
-		return c.relayChunked(uc, flush)
-	case h1.BodyToEOF:
-		return c.relayToEOF(uc)
-	}
-	return 0, nil
-}
-
-// relayN copies exactly n bytes. What the backend has sent is taken
-// without waiting and goes out to the client only before a wait, so a body
-// that has fully arrived leaves in one write. A large rest is read straight
-// into the client's write buffer (copied once); a small one goes through
-// the backend read buffer, which may also take the chunk framing after it.
-func (c *h1conn) relayN(uc *upstream.Conn, n int64, flush func() error) (int64, error) {
-	done := int64(0)
-	for done < n {
-		if uc.R < uc.W {
-			k := min(n-done, int64(uc.W-uc.R))
-			c.out.Add(uc.Buf[uc.R : uc.R+int(k)])
-			uc.R += int(k)
-			done += k
-			continue
-		}
-		if n-done < directRelay {
-			if err := uc.FillAfter(len(uc.Buf), flush); err != nil {
-				return done, err
-			}
-			continue
-		}
-		p := c.out.Spare(int(min(n-done, h1.RelayBufferSize)))
-		if p == nil {
-			return done, c.out.Err()
-		}
-		k, err := uc.Sock.ReadNow(p)
-		if errors.Is(err, h1.ErrWouldBlock) {
-			if err := flush(); err != nil {
-				return done, err
-			}
-			if p = c.out.Spare(int(min(n-done, h1.RelayBufferSize))); p == nil {
-				return done, c.out.Err()
-			}
-			k, err = uc.Sock.Read(p)
-		}
-		c.out.Grow(k)
-		done += int64(k)
-		if err != nil {
-			return done, err
-		}
-	}
-	return done, c.out.Err()
-}
-
-// crlf ends a line of the chunked framing the engine writes.
-var crlf = []byte("\r\n")
-
-// directRelay is the smallest rest of a body relayN reads straight into
-// the client's write buffer.
-const directRelay = 16 << 10
-
-// relayChunked passes a chunked body through chunk by chunk, trailers
-// included, checking its framing to find its end. Chunk extensions are
-// dropped (RFC 9112 7.1.1 lets recipients ignore them) and trailer lines
-// must be well-formed fields, so a client reads exactly the framing the
-// engine read.
-func (c *h1conn) relayChunked(uc *upstream.Conn, flush func() error) (int64, error) {
-	total := int64(0)
-	for {
-		size, err := uc.ChunkSize(flush)
-		if err != nil {
-			return total, err
-		}
-		c.out.Buf = strconv.AppendInt(c.out.Buf, size, 16)
-		c.out.Add(crlf)
-		if size == 0 {
-			break
-		}
-		if _, err := c.relayN(uc, size, flush); err != nil {
-			return total, err
-		}
-		total += size
-		if err := uc.ChunkEnd(flush); err != nil {
-			return total, err
-		}
-		c.out.Add(crlf)
-	}
-	for { // trailer section, through its empty line
-		line, err := uc.TrailerLine(flush)
-		if err != nil {
-			return total, err
-		}
-		c.out.Add(line)
-		c.out.Add(crlf)
-		if len(line) == 0 {
-			return total, c.out.Err()
-		}
-	}
-}
-
-// relayToEOF re-frames a body that ends when the backend closes as chunks,
-// so the client connection stays open.
-func (c *h1conn) relayToEOF(uc *upstream.Conn) (int64, error) {
-	total := int64(0)
-	for {
-		if uc.R == uc.W {
-			err := uc.FillAfter(len(uc.Buf), c.out.Flush)
-			if errors.Is(err, io.EOF) {
-				break
-			}
-			if err != nil {
-				return total, err
-			}
-		}
-		p := uc.Buf[uc.R:uc.W]
-		c.out.Buf = strconv.AppendInt(c.out.Buf, int64(len(p)), 16)
-		c.out.Buf = append(c.out.Buf, "\r\n"...)
-		c.out.Add(p)
-		c.out.Add(crlf)
-		uc.R = uc.W
-		total += int64(len(p))
-	}
-	c.out.Add([]byte("0\r\n\r\n"))
-	return total, c.out.Err()
+	return rs.Status, n, h1.Keep
 }

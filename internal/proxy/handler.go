@@ -222,13 +222,13 @@ func (s *Server) route(w http.ResponseWriter, r *http.Request, lc *listenerConfi
 	if ex.newID {
 		newID = ex.requestID
 	}
-	out := newOutbound(ctx, r, lc.scheme, ip, upgrade, newID)
-	if path != received {
-		setEscapedPath(out.URL, path) // forward what was matched
-	}
+	out := s.fwd.takeOutbound()
+	defer s.fwd.putOutbound(out)
+	out.fromHTTP(ctx, r, lc.scheme, ip, upgrade, newID, path, received)
 	st := filterState{scheme: lc.scheme, path: path, query: query, host: r.Host, trace: ex.trace, requestID: ex.requestID}
 	defer ex.takeUpstream(&st)
-	if s.runFilters(w, out, &rreq, rt.Filters, &st) {
+	if a := s.runFilters(out, &rreq, rt.Filters, &st); a.status != 0 {
+		writeFilterAnswer(w, &a, &st)
 		return
 	}
 	b := rt.PickBackend(rand.Uint64())
@@ -240,7 +240,8 @@ func (s *Server) route(w http.ResponseWriter, r *http.Request, lc *listenerConfi
 		writeError(w, http.StatusInternalServerError, "backend "+b.Name+" is invalid")
 		return
 	}
-	if s.runFilters(w, out, &rreq, b.Filters, &st) {
+	if a := s.runFilters(out, &rreq, b.Filters, &st); a.status != 0 {
+		writeFilterAnswer(w, &a, &st)
 		return
 	}
 	st.backend = lc.backends[b]

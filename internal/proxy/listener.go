@@ -11,6 +11,7 @@ import (
 	"sync"
 	"sync/atomic"
 
+	"github.com/false-systems/rauta/internal/h1"
 	"github.com/false-systems/rauta/internal/h2"
 	"github.com/false-systems/rauta/internal/ir"
 )
@@ -24,11 +25,12 @@ type socket struct {
 	cfg      atomic.Pointer[listenerConfig]
 	// upgraded serves the connections switched with Upgrade: h2c (h2c.go).
 	upgraded h2cUpgrades
-	// Clear-text sockets accept into the HTTP/1.1 engine (h1conn.go),
-	// which hands what it does not serve to srv through handoff, and h2c
-	// with prior knowledge to h2. Both are nil on HTTPS sockets, where srv
-	// accepts and passes HTTP/2 connections to h2.
-	h1      *h1conns
+	// Clear-text sockets accept into the HTTP/1.1 engine (internal/h1's
+	// Conn, h1conn.go), which hands what it does not serve to srv through
+	// handoff, and h2c with prior knowledge to h2. The three are nil on
+	// HTTPS sockets, where srv accepts and passes HTTP/2 connections to h2.
+	h1      *h1.Conns
+	h1cfg   *h1.Config
 	handoff *handoffListener
 	// h2 serves HTTP/2 in place of net/http's server (internal/h2): on
 	// HTTPS by ALPN, on HTTP the h2c connections with prior knowledge
@@ -100,7 +102,8 @@ func (s *Server) bind(addr string, lc *listenerConfig) (*socket, error) {
 		return sock, nil
 	}
 	if lc.protocol == ir.ProtocolHTTP {
-		sock.h1 = newH1Conns()
+		sock.h1 = h1.NewConns()
+		sock.h1cfg = s.h1Config(sock)
 		sock.handoff = newHandoffListener(ln.Addr())
 	}
 	// net/http's own HTTP/2 stays off: on HTTPS the "h2" entry set below
@@ -254,11 +257,11 @@ func (s *Server) closeGracefully(sock *socket) {
 			sock.streams.shutdown(ctx)
 			return
 		}
-		var h1 sync.WaitGroup
+		var engine sync.WaitGroup
 		if sock.h1 != nil {
-			h1.Go(func() { sock.h1.shutdown(ctx) })
+			engine.Go(func() { sock.h1.Shutdown(ctx) })
 		}
-		defer h1.Wait()
+		defer engine.Wait()
 		if err := sock.srv.Shutdown(ctx); err != nil {
 			sock.srv.Close()
 		}

@@ -18,7 +18,7 @@ const mirrorTimeout = 30 * time.Second
 // the background. It never fails or blocks the main request: when the
 // mirror workers are all busy, the backend has no endpoint, or the body is
 // larger than the mirror limit, the copy is dropped.
-func (f *forwarder) mirror(out *http.Request, m *router.Mirror, rreq *router.Request, st *filterState) {
+func (f *forwarder) mirror(out *outbound, m *router.Mirror, rreq *router.Request, st *filterState) {
 	if !m.Sample(rand.Uint64()) || m.Backend.Invalid {
 		return
 	}
@@ -37,10 +37,8 @@ func (f *forwarder) mirror(out *http.Request, m *router.Mirror, rreq *router.Req
 		return
 	}
 	// The copy is detached from the client: it may outlive the request.
-	ctx, cancel := context.WithTimeout(context.WithoutCancel(out.Context()), mirrorTimeout)
-	mreq := out.Clone(ctx)
-	mreq.URL.Scheme = backendScheme(m.Backend)
-	mreq.URL.Host = ep.Addr
+	ctx, cancel := context.WithTimeout(context.WithoutCancel(out.ctx), mirrorTimeout)
+	mreq := out.httpRequest(ctx, backendScheme(m.Backend), ep.Addr)
 	mreq.Body = nil
 	mreq.ContentLength = int64(len(body))
 	mreq.TransferEncoding = nil
@@ -71,14 +69,14 @@ func (f *forwarder) mirror(out *http.Request, m *router.Mirror, rreq *router.Req
 // it back for the main request. It reports false when the body is larger
 // than the limit or could not be read; the main request still gets every
 // byte (or the read error) in order.
-func (f *forwarder) bufferBody(out *http.Request, st *filterState) ([]byte, bool) {
+func (f *forwarder) bufferBody(out *outbound, st *filterState) ([]byte, bool) {
 	switch st.bodyState {
 	case bodyBuffered:
 		return st.mirrorBody, true
 	case bodyTooLarge:
 		return nil, false
 	}
-	if out.Body == nil || out.Body == http.NoBody {
+	if out.body == nil || out.body == http.NoBody {
 		st.bodyState = bodyBuffered
 		return nil, true
 	}
@@ -86,20 +84,20 @@ func (f *forwarder) bufferBody(out *http.Request, st *filterState) ([]byte, bool
 		st.bodyState = bodyTooLarge
 		return nil, false
 	}
-	orig := out.Body
+	orig := out.body
 	buf, err := io.ReadAll(io.LimitReader(orig, f.mirrorLimit+1))
 	if err != nil || int64(len(buf)) > f.mirrorLimit {
 		rest := io.Reader(orig)
 		if err != nil {
 			rest = errReader{err}
 		}
-		out.Body = readCloser{io.MultiReader(bytes.NewReader(buf), rest), orig}
+		out.body = readCloser{io.MultiReader(bytes.NewReader(buf), rest), orig}
 		st.bodyState = bodyTooLarge
 		return nil, false
 	}
-	out.Body = readCloser{bytes.NewReader(buf), orig}
+	out.body = readCloser{bytes.NewReader(buf), orig}
 	out.ContentLength = int64(len(buf))
-	out.TransferEncoding = nil // the length is known now
+	out.te = nil // the length is known now
 	st.mirrorBody, st.bodyState = buf, bodyBuffered
 	return buf, true
 }

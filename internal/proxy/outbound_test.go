@@ -51,15 +51,17 @@ func TestNewOutboundHeaders(t *testing.T) {
 			r := &http.Request{Method: "GET", URL: &url.URL{Path: "/p"}, Host: "h.example", Header: tt.in,
 				RequestURI: "/p", Close: true, ProtoMajor: 1, ProtoMinor: 1}
 			before := tt.in.Clone()
-			out := newOutbound(context.Background(), r, "http", "10.0.0.1", tt.upgrade, "")
+			var o outbound
+			o.fromHTTP(context.Background(), r, "http", "10.0.0.1", tt.upgrade, "", "/p", "/p")
+			out := o.httpRequest(context.Background(), "http", "10.0.0.2:80")
 			if !reflect.DeepEqual(out.Header, tt.want) {
 				t.Errorf("header\n got %v\nwant %v", out.Header, tt.want)
 			}
 			if !reflect.DeepEqual(r.Header, before) {
 				t.Errorf("inbound header modified: %v", r.Header)
 			}
-			if out.URL == r.URL || out.RequestURI != "" || out.Close {
-				t.Errorf("URL shared or RequestURI/Close kept: %p %q %v", out.URL, out.RequestURI, out.Close)
+			if out.URL == r.URL || out.RequestURI != "" || out.Close || out.URL.String() != "http://10.0.0.2:80/p" {
+				t.Errorf("URL shared or RequestURI/Close kept: %p %q %v %s", out.URL, out.RequestURI, out.Close, out.URL)
 			}
 		})
 	}
@@ -70,7 +72,9 @@ func TestNewOutboundHeaders(t *testing.T) {
 func TestNewOutboundAppendDoesNotClobber(t *testing.T) {
 	r := &http.Request{Method: "GET", URL: &url.URL{Path: "/"}, Host: "h",
 		Header: http.Header{"A": {"1"}, "B": {"2"}, "User-Agent": {"u"}}}
-	out := newOutbound(context.Background(), r, "http", "10.0.0.1", "", "")
+	var o outbound
+	o.fromHTTP(context.Background(), r, "http", "10.0.0.1", "", "", "/", "/")
+	out := o.httpRequest(context.Background(), "http", "10.0.0.2:80")
 	for k := range out.Header {
 		out.Header.Add(k, "added")
 	}
@@ -101,7 +105,8 @@ func TestCopyResponseHeaderDropsHopByHop(t *testing.T) {
 // A request header filter cannot change the framing of the request the
 // backend gets: Content-Length comes from the body the proxy sends, and
 // Transfer-Encoding, Trailer and Host set by a filter are not written as
-// fields, on every path (the HTTP/1.1 engine, net/http's pooled path). A
+// fields, on every path (the HTTP/1.1 engine, net/http's pooled path and
+// its Transport; upstream.FramingField for all three). A
 // filter that did would let a request body be read by the backend as a
 // second request (smuggling).
 func TestFilterCannotChangeRequestFraming(t *testing.T) {
@@ -124,8 +129,14 @@ func TestFilterCannotChangeRequestFraming(t *testing.T) {
 			for _, c := range []struct {
 				name   string
 				client *http.Client
-			}{{"HTTP/1.1 engine", newClient()}, {"HTTP/2 pooled", h2cClient()}} {
-				resp, err := c.client.Post("http://"+p.addr+"/up", "text/plain", strings.NewReader(smuggled))
+				body   func() io.Reader
+			}{
+				{"HTTP/1.1 engine", newClient(), func() io.Reader { return strings.NewReader(smuggled) }},
+				{"HTTP/2 pooled", h2cClient(), func() io.Reader { return strings.NewReader(smuggled) }},
+				// No length known: the body goes through net/http's Transport.
+				{"HTTP/2 Transport", h2cClient(), func() io.Reader { return io.MultiReader(strings.NewReader(smuggled)) }},
+			} {
+				resp, err := c.client.Post("http://"+p.addr+"/up", "text/plain", c.body())
 				if err != nil {
 					t.Fatalf("%s: POST: %v", c.name, err)
 				}

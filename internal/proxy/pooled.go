@@ -30,60 +30,51 @@ import (
 // own error, as before).
 
 // pooledRequest says whether forwardPooled can send out.
-func pooledRequest(out *http.Request, b *router.Backend) bool {
-	if b.H2C || b.TLS != nil || out.Method == http.MethodConnect || out.ContentLength < 0 || len(out.TransferEncoding) > 0 || len(out.Trailer) > 0 {
+func pooledRequest(out *outbound, b *router.Backend) bool {
+	if b.H2C || b.TLS != nil || out.Method == http.MethodConnect || out.ContentLength < 0 || len(out.te) > 0 || len(out.in.Trailer) > 0 {
 		return false
 	}
-	if _, ok := out.Header["Expect"]; ok {
+	if _, ok := out.Fields.Lookup("Expect"); ok {
 		return false
 	}
-	if !httpguts.ValidHostHeader(outboundHost(out)) || !validRequestTarget(out.URL.RequestURI()) {
+	if !httpguts.ValidHostHeader(out.Host) || !validRequestTarget(out.Path, out.Query) {
 		return false
 	}
-	for k, vv := range out.Header {
-		if !httpguts.ValidHeaderFieldName(k) {
+	for _, f := range out.Fields {
+		if !httpguts.ValidHeaderFieldName(f.Name) || !httpguts.ValidHeaderFieldValue(f.Value) {
 			return false
-		}
-		for _, v := range vv {
-			if !httpguts.ValidHeaderFieldValue(v) {
-				return false
-			}
 		}
 	}
 	return true
 }
 
-// validRequestTarget rejects a target that would break the request line.
-func validRequestTarget(t string) bool {
-	for i := 0; i < len(t); i++ {
-		if c := t[i]; c <= ' ' || c == 0x7f {
-			return false
-		}
-	}
-	return t != ""
+// validRequestTarget rejects a target (path, then query) that would
+// break the request line.
+func validRequestTarget(path, query string) bool {
+	return path != "" && !hasLineBreaker(path) && !hasLineBreaker(query)
 }
 
-func outboundHost(out *http.Request) string {
-	if out.Host != "" {
-		return out.Host
+// hasLineBreaker reports a byte that cannot stand in a request line.
+func hasLineBreaker(t string) bool {
+	for i := 0; i < len(t); i++ {
+		if c := t[i]; c <= ' ' || c == 0x7f {
+			return true
+		}
 	}
-	return out.URL.Host
+	return false
 }
 
 // pooledState is the per-request scratch of forwardPooled, pooled so the
-// request head and field lists are not allocated per request.
+// request head and response field list are not allocated per request;
+// relayReader borrows one for its sink.
 type pooledState struct {
-	// keys and fields are the request's header map, sorted, as the
-	// outbound request's fields.
-	keys   []string
-	fields h1.Fields
 	// x is the request's backend exchange; its Head holds the request head.
 	x upstream.Exchange
 	// body reads the client's request body, rest streams a large one to
-	// the backend (x.Body), send writes the response.
+	// the backend (x.Body), sink takes the response body (relay.go).
 	body clientBody
 	rest readerBody
-	send clientSend
+	sink httpSink
 
 	// watch is x.Interrupt, bound once per pooledState: the request's one
 	// context.AfterFunc for its whole exchange (two were about eight
@@ -104,8 +95,8 @@ func newPooledState() any {
 // something malformed, an aborted response when it fails mid-body, one
 // retry on a new connection when a reused one turns out closed and the
 // request is safe to repeat (upstream.Exchange).
-func (f *forwarder) forwardPooled(w http.ResponseWriter, r, out *http.Request, b *router.Backend, addr string, timeout time.Duration, st *filterState) {
-	ctx := out.Context()
+func (f *forwarder) forwardPooled(w http.ResponseWriter, r *http.Request, out *outbound, b *router.Backend, addr string, timeout time.Duration, st *filterState) {
+	ctx := out.ctx
 	now := time.Now()
 	deadline, _ := ctx.Deadline()
 	if timeout > 0 {
@@ -116,10 +107,10 @@ func (f *forwarder) forwardPooled(w http.ResponseWriter, r, out *http.Request, b
 	ps := f.pooledStates.Get().(*pooledState)
 	x := &ps.x
 	var in io.Reader
-	if out.Body != nil && out.ContentLength > 0 {
+	if out.body != nil && out.ContentLength > 0 {
 		// Each wait for more of the body is bounded, and all of them by
 		// the deadline: a route's timeout covers the body too.
-		ps.body.reset(out.Body, w, f.opts.ClientBodyTimeout, deadline, nil)
+		ps.body.reset(out.body, w, f.opts.ClientBodyTimeout, deadline, nil)
 		in = &ps.body
 	}
 	rest, err := writePooledHead(ps, out, in)
@@ -135,7 +126,7 @@ func (f *forwarder) forwardPooled(w http.ResponseWriter, r, out *http.Request, b
 		f.pooledFailed(w, r, ctx, b, deadline, err)
 		return
 	}
-	keyed := len(out.Header["Idempotency-Key"]) > 0 || len(out.Header["X-Idempotency-Key"]) > 0
+	keyed := hasIdempotencyKey(&out.Fields)
 	x.HeadRequest = out.Method == http.MethodHead
 	x.Replayable = replayable(out.Method, out.ContentLength != 0, keyed)
 	x.ResponseTimeout, x.IdleTimeout, x.Deadline = f.opts.BackendResponseTimeout, f.opts.BackendIdleTimeout, deadline
@@ -178,8 +169,8 @@ func (f *forwarder) forwardPooled(w http.ResponseWriter, r, out *http.Request, b
 	// The exchange ended with the response head read; the body follows,
 	// each wait on the backend bounded by BackendIdleTimeout.
 	x.Relay()
-	ps.send.reset(w, f.opts.ClientSendTimeout)
-	err = f.relayPooled(&ps.send, x.Conn, &x.Resp, st)
+	ps.sink.cs.reset(w, f.opts.ClientSendTimeout)
+	err = f.relayPooled(&ps.sink, x.Conn, &x.Resp, st)
 	quiet := stop() // false: the watch ran, the connection may be interrupted
 	x.Finish(f.pool, quiet && err == nil, time.Now())
 	f.putPooledState(ps, quiet)
@@ -203,13 +194,11 @@ func (f *forwarder) putPooledState(ps *pooledState, quiet bool) {
 	}
 	x := &ps.x
 	x.Reset()
-	ps.body, ps.rest, ps.send = clientBody{}, readerBody{}, clientSend{}
+	ps.body, ps.rest, ps.sink = clientBody{}, readerBody{}, httpSink{}
 	if cap(x.Head) > h1.MaxKeptHead {
 		x.Head = nil
 	}
-	// The fields view the last request's header and response's head: let
-	// them go.
-	clear(ps.fields)
+	// The fields view the last response's head: let them go.
 	x.Scratch = nil
 	clear(x.Resp.Fields)
 	x.Resp.Fields, x.Resp.Reason = x.Resp.Fields[:0], ""
@@ -220,24 +209,11 @@ func (f *forwarder) putPooledState(ps *pooledState, quiet bool) {
 // read from in appended so head and body leave in one write. It returns
 // the length of the body still to be streamed from in (0 when none is
 // left).
-func writePooledHead(ps *pooledState, out *http.Request, in io.Reader) (int64, error) {
-	ps.keys = ps.keys[:0]
-	for k := range out.Header {
-		ps.keys = append(ps.keys, k)
-	}
-	slices.Sort(ps.keys) // a stable order, as the Transport writes
-	fields := ps.fields[:0]
-	for _, k := range ps.keys {
-		for _, v := range out.Header[k] {
-			if k == "User-Agent" && v == "" {
-				continue // an empty User-Agent means none
-			}
-			fields = append(fields, h1.Field{Name: k, Value: v})
-		}
-	}
-	ps.fields = fields
-	req := upstream.Request{Method: out.Method, Path: out.URL.RequestURI(), Host: outboundHost(out), Fields: fields, ContentLength: out.ContentLength}
-	b := req.AppendHead(ps.x.Head[:0])
+func writePooledHead(ps *pooledState, out *outbound, in io.Reader) (int64, error) {
+	// Sorted by name, as the Transport writes a header map: fields of one
+	// name keep their order.
+	slices.SortStableFunc(out.Fields, func(a, b h1.Field) int { return strings.Compare(a.Name, b.Name) })
+	b := out.AppendHead(ps.x.Head[:0])
 	n := out.ContentLength
 	var rest int64
 	if n > 0 {
@@ -323,11 +299,9 @@ func (f *forwarder) pooledFailed(w http.ResponseWriter, r *http.Request, ctx con
 	}
 }
 
-// relayPooled writes the response head in rs to w and copies the body,
-// flushing w before every wait on the backend so a streamed body is never
-// held back.
-func (f *forwarder) relayPooled(cs *clientSend, uc *upstream.Conn, rs *h1.ResponseHead, st *filterState) (err error) {
-	w := cs.w
+// relayPooled writes the response head in rs to w and relays the body.
+func (f *forwarder) relayPooled(sink *httpSink, uc *upstream.Conn, rs *h1.ResponseHead, st *filterState) error {
+	w := sink.cs.w
 	h := w.Header()
 	vals := make([]string, len(rs.Fields)) // one array for every value
 	for i, fl := range rs.Fields {
@@ -350,83 +324,7 @@ func (f *forwarder) relayPooled(cs *clientSend, uc *upstream.Conn, rs *h1.Respon
 		h["Content-Type"] = nil // relay the backend's absence; never sniff one
 	}
 	w.WriteHeader(rs.Status)
-	flush := cs.flush
-	switch rs.Framing {
-	case h1.BodyNone:
-	case h1.BodyLength:
-		err = copyLength(cs, uc, rs.ContentLength, flush)
-	case h1.BodyChunked:
-		err = copyChunked(cs, h, uc, flush)
-	case h1.BodyToEOF:
-		err = copyToEOF(cs, uc, flush)
-	}
+	sink.h = h
+	_, err := relayBody(&bodySource{uc: uc, framing: rs.Framing, length: rs.ContentLength}, sink)
 	return err
-}
-
-// copyLength copies n body bytes from the backend to w.
-func copyLength(w io.Writer, uc *upstream.Conn, n int64, flush func() error) error {
-	for n > 0 {
-		if uc.R == uc.W {
-			if err := uc.FillAfter(len(uc.Buf), flush); err != nil {
-				return err
-			}
-		}
-		k := min(n, int64(uc.W-uc.R))
-		if _, err := w.Write(uc.Buf[uc.R : uc.R+int(k)]); err != nil {
-			return clientError{Err: err}
-		}
-		uc.R += int(k)
-		n -= k
-	}
-	return nil
-}
-
-// copyChunked decodes a chunked body into w, which frames it for its own
-// protocol, and passes trailer fields on as trailers.
-func copyChunked(w io.Writer, h http.Header, uc *upstream.Conn, flush func() error) error {
-	for {
-		size, err := uc.ChunkSize(flush)
-		if err != nil {
-			return err
-		}
-		if size == 0 {
-			break
-		}
-		if err := copyLength(w, uc, size, flush); err != nil {
-			return err
-		}
-		if err := uc.ChunkEnd(flush); err != nil {
-			return err
-		}
-	}
-	for {
-		line, err := uc.TrailerLine(flush)
-		if err != nil || len(line) == 0 {
-			return err
-		}
-		name, value, _ := strings.Cut(string(line), ":")
-		if !h1.IsHopField(name) {
-			k := http.TrailerPrefix + http.CanonicalHeaderKey(name)
-			h[k] = append(h[k], h1.TrimOWS(value))
-		}
-	}
-}
-
-// copyToEOF copies a body that ends when the backend closes.
-func copyToEOF(w io.Writer, uc *upstream.Conn, flush func() error) error {
-	for {
-		if uc.R == uc.W {
-			err := uc.FillAfter(len(uc.Buf), flush)
-			if errors.Is(err, io.EOF) {
-				return nil
-			}
-			if err != nil {
-				return err
-			}
-		}
-		if _, err := w.Write(uc.Buf[uc.R:uc.W]); err != nil {
-			return clientError{Err: err}
-		}
-		uc.R = uc.W
-	}
 }

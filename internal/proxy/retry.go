@@ -92,7 +92,7 @@ func markUpstreamFailed(w http.ResponseWriter) {
 }
 
 // forwardRetrying forwards out with the route's retry policy.
-func (s *Server) forwardRetrying(w http.ResponseWriter, r, out *http.Request, b *router.Backend, rreq *router.Request,
+func (s *Server) forwardRetrying(w http.ResponseWriter, r *http.Request, out *outbound, b *router.Backend, rreq *router.Request,
 	ex *exchange, policy *ir.Retry, timeout time.Duration, st *filterState) {
 	// The body is held for replays under the client body timeout; the
 	// forwarder bounds every later wait itself.
@@ -108,7 +108,7 @@ func (s *Server) forwardRetrying(w http.ResponseWriter, r, out *http.Request, b 
 	if replayable {
 		attempts += policy.Attempts
 	}
-	deadline, _ := out.Context().Deadline()
+	deadline, _ := out.ctx.Deadline()
 	for i := 0; ; i++ {
 		wait := backoff(policy.Backoff, i+1)
 		reserved := false
@@ -117,7 +117,7 @@ func (s *Server) forwardRetrying(w http.ResponseWriter, r, out *http.Request, b 
 			if i+1 >= attempts || !upstream && !slices.Contains(policy.Codes, code) {
 				return false
 			}
-			if !deadline.IsZero() && time.Until(deadline) <= wait || out.Context().Err() != nil {
+			if !deadline.IsZero() && time.Until(deadline) <= wait || out.ctx.Err() != nil {
 				return false // the request's own timeout answers instead
 			}
 			if !b.StartRetry() {
@@ -127,11 +127,10 @@ func (s *Server) forwardRetrying(w http.ResponseWriter, r, out *http.Request, b 
 			reserved = true
 			return true
 		}
-		o := out.Clone(out.Context())
 		if replayable {
-			o.Body, o.ContentLength = replayBody(body), int64(len(body))
+			out.body, out.ContentLength = replayBody(body), int64(len(body))
 		}
-		s.attempt(aw, r, o, b, st.fail.ep.Addr, timeout, st)
+		s.attempt(aw, r, out, b, st.fail.ep.Addr, timeout, st)
 		if !aw.discard {
 			if reserved {
 				b.EndRetry()
@@ -142,7 +141,7 @@ func (s *Server) forwardRetrying(w http.ResponseWriter, r, out *http.Request, b 
 		t := time.NewTimer(wait)
 		select {
 		case <-t.C:
-		case <-out.Context().Done():
+		case <-out.ctx.Done():
 			t.Stop()
 			b.EndRetry()
 			writeError(w, http.StatusGatewayTimeout, "request timed out during a retry backoff")
@@ -160,7 +159,7 @@ func (s *Server) forwardRetrying(w http.ResponseWriter, r, out *http.Request, b 
 // attempt forwards one attempt. A backend that fails mid-body aborts the
 // client's response (http.ErrAbortHandler); on an attempt being discarded
 // nothing reached the client yet, so the retry goes on instead.
-func (s *Server) attempt(aw *attemptWriter, r, o *http.Request, b *router.Backend, addr string, timeout time.Duration, st *filterState) {
+func (s *Server) attempt(aw *attemptWriter, r *http.Request, o *outbound, b *router.Backend, addr string, timeout time.Duration, st *filterState) {
 	defer func() {
 		if v := recover(); v != nil {
 			if err, ok := v.(error); !ok || !errors.Is(err, http.ErrAbortHandler) || !aw.discard {

@@ -12,6 +12,7 @@ import (
 
 	"github.com/prometheus/client_golang/prometheus"
 
+	"github.com/false-systems/rauta/internal/h1"
 	"github.com/false-systems/rauta/internal/ir"
 	"github.com/false-systems/rauta/internal/lb"
 	"github.com/false-systems/rauta/internal/router"
@@ -29,7 +30,7 @@ type Server struct {
 	// tracer is nil when tracing is off (spans.go).
 	tracer *tracer
 	ids    *requestIDs
-	date   dateCache
+	date   h1.DateCache
 	// timings is the ring of request timing records; nil when off.
 	timings *requestTimings
 

@@ -3,7 +3,6 @@ package proxy
 import (
 	"context"
 	"errors"
-	"net/http"
 	"os"
 	"strings"
 	"time"
@@ -72,10 +71,4 @@ func (f *forwarder) endAttempt(st *filterState, method, backend, addr string, st
 			errorType: st.up.err.String(), backend: backend, peer: addr, requestID: strings.Clone(st.requestID),
 		})
 	}
-}
-
-// setTraceparent names the attempt's client span in the outbound request
-// of net/http's path.
-func setTraceparent(h http.Header, tc *traceCtx, sid [8]byte) {
-	h["Traceparent"] = []string{string(appendTraceparent(make([]byte, 0, traceparentLen), tc.traceID, sid))}
 }

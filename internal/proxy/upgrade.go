@@ -14,15 +14,13 @@ import (
 // when the backend agrees with 101, splices the client and backend
 // connections until either side closes. Request timeouts do not apply to the
 // upgraded connection, which is expected to live long.
-func (f *forwarder) upgrade(w http.ResponseWriter, r, out *http.Request, b *router.Backend, addr string, st *filterState) {
-	out.URL.Scheme = backendScheme(b)
-	out.URL.Host = addr
+func (f *forwarder) upgrade(w http.ResponseWriter, r *http.Request, o *outbound, b *router.Backend, addr string, st *filterState) {
 	// The answer to the upgrade is bounded by BackendResponseTimeout (no
 	// route timeout applies to upgraded connections); the watch stops
 	// before the connections are spliced.
-	ctx, watch := startBackendWatch(out.Context(), &f.opts, false, false)
+	ctx, watch := startBackendWatch(o.ctx, &f.opts, false, false)
 	defer watch.stop()
-	out = out.WithContext(ctx)
+	out := o.httpRequest(ctx, backendScheme(b), addr)
 	// Upgrades speak HTTP/1.1 to the backend whatever its appProtocol
 	// (over TLS when the backend has it: its Transport is HTTP/1.1 only).
 	tr := f.h1
@@ -43,7 +41,7 @@ func (f *forwarder) upgrade(w http.ResponseWriter, r, out *http.Request, b *rout
 		defer resp.Body.Close()
 		copyResponseHeader(w, resp, st)
 		w.WriteHeader(resp.StatusCode)
-		if err := f.copyBody(w, watchedBody{resp.Body, watch}, false); err != nil && r.Context().Err() == nil {
+		if err := f.relayReader(w, watchedBody{resp.Body, watch}); err != nil && r.Context().Err() == nil {
 			panic(http.ErrAbortHandler)
 		}
 		return

@@ -44,7 +44,7 @@ func (r *Request) AppendHead(b []byte) []byte {
 	b = append(b, r.Host...)
 	b = append(b, "\r\n"...)
 	for _, f := range r.Fields {
-		if framingField(f.Name) {
+		if FramingField(f.Name) {
 			continue
 		}
 		b = h1.AppendField(b, f.Name, f.Value)
@@ -57,8 +57,11 @@ func (r *Request) AppendHead(b []byte) []byte {
 	return append(b, "\r\n"...)
 }
 
-// framingField reports a field AppendHead writes itself, or not at all.
-func framingField(name string) bool {
+// FramingField reports a field AppendHead writes itself, or not at all:
+// Host, and the three that frame the body (Content-Length,
+// Transfer-Encoding, Trailer). Every forwarding path drops them from the
+// fields it sends, so this is the one place that rule lives.
+func FramingField(name string) bool {
 	switch len(name) {
 	case 4:
 		return strings.EqualFold(name, "Host")
