@@ -242,10 +242,10 @@ func (c *Conn) lingerClose() {
 // readRequestHead waits up to IdleTimeout for a request to start, then up
 // to ReadHeaderTimeout for the rest of its head (slowloris).
 func (c *Conn) readRequestHead() (string, error) {
-	if h, ok := c.In.Head(&c.reqHeadBuf); ok {
-		return h, nil // pipelined
-	}
 	limit := c.cfg.MaxHeaderBytes
+	if h, ok := c.In.Head(&c.reqHeadBuf); ok {
+		return c.headWithin(h, limit) // pipelined
+	}
 	if c.In.R == c.In.W {
 		if err := c.armIdleDeadline(); err != nil {
 			return "", err
@@ -254,7 +254,7 @@ func (c *Conn) readRequestHead() (string, error) {
 			return "", err
 		}
 		if h, ok := c.In.Head(&c.reqHeadBuf); ok {
-			return h, nil
+			return c.headWithin(h, limit)
 		}
 	}
 	if err := c.SetReadDeadline(time.Now().Add(c.cfg.ReadHeaderTimeout)); err != nil {
@@ -275,9 +275,21 @@ func (c *Conn) readRequestHead() (string, error) {
 			return "", err
 		}
 		if h, ok := c.In.Head(&c.reqHeadBuf); ok {
-			return h, nil
+			return c.headWithin(h, limit)
 		}
 	}
+}
+
+// headWithin returns h if it fits MaxHeaderBytes. A head that arrived
+// whole in one read (or pipelined behind another) never met the check in
+// the fill loop: a limit below the read buffer's size would not hold. Too
+// large, it is put back so refuseHead sees its request line (414 or 431).
+func (c *Conn) headWithin(h string, limit int) (string, error) {
+	if len(h) <= limit {
+		return h, nil
+	}
+	c.In.R -= len(h)
+	return "", ErrHeadTooLarge
 }
 
 // armIdleDeadline makes the connection close after IdleTimeout without a

@@ -137,6 +137,36 @@ func TestConnRefusesOversizedHead(t *testing.T) {
 	}
 }
 
+// A limit below the read buffer's size holds for a head that arrives
+// whole in the first read, and for one pipelined behind a small request.
+func TestConnLimitsHeadsReadWhole(t *testing.T) {
+	small := "GET /a HTTP/1.1\r\nHost: x\r\n\r\n"
+	big := "GET /b HTTP/1.1\r\nHost: x\r\nX-Big: " + strings.Repeat("a", 1500) + "\r\n\r\n"
+	for name, tc := range map[string]struct {
+		send   string
+		served int
+	}{"first read": {big, 0}, "pipelined": {small + big, 1}} {
+		t.Run(name, func(t *testing.T) {
+			cs := startConn(t, 1024)
+			io.WriteString(cs.client, tc.send)
+			resp, _ := cs.read(t)
+			if tc.served == 1 {
+				if resp.StatusCode != http.StatusOK {
+					t.Fatalf("small request: status %d, want 200", resp.StatusCode)
+				}
+				resp, _ = cs.read(t)
+			}
+			if resp.StatusCode != http.StatusRequestHeaderFieldsTooLarge || !resp.Close {
+				t.Errorf("status %d, close %v; want 431 and Connection: close", resp.StatusCode, resp.Close)
+			}
+			<-cs.done
+			if cs.handler.served != tc.served {
+				t.Errorf("the handler served %d requests, want %d", cs.handler.served, tc.served)
+			}
+		})
+	}
+}
+
 // A request outside the engine's subset (lines ending in a bare LF) goes
 // to Config.Handoff with every byte read, unserved.
 func TestConnHandsOffOutsideSubset(t *testing.T) {

@@ -126,6 +126,9 @@ const MaxKeptHead = 16 << 10
 func (b *Reader) ReadHead(limit int, scratch *[]byte) (string, error) {
 	for {
 		if h, ok := b.Head(scratch); ok {
+			if len(h) > limit { // arrived whole in one read
+				return "", ErrHeadTooLarge
+			}
 			return h, nil
 		}
 		if b.W-b.R >= limit {
