@@ -306,7 +306,7 @@ func (p *pipeline) countParse(err error, malformed, truncated *uint64) {
 // onExchange enriches a paired exchange and runs outputs and processors.
 func (p *pipeline) onExchange(ex *pair.Exchange) {
 	if p.join != nil && ex.Outcome == pair.Complete {
-		p.join.AddLeg(join.Leg{Client: ex.Client, Server: ex.Server, Start: ex.StartNS, End: ex.EndNS, IDHash: ex.RequestIDHash, Status: ex.Status})
+		p.join.AddLeg(join.Leg{Client: ex.Client, Server: ex.Server, Stream: ex.H2Stream, Start: ex.StartNS, End: ex.EndNS, IDHash: ex.RequestIDHash, Status: ex.Status})
 	}
 	o := p.observe(ex)
 	if o == nil {

@@ -257,7 +257,7 @@ func (c *conn) finish(st *stream, outcome pair.Outcome, ts uint64) {
 		Client: c.client, Server: c.server,
 		Method: st.method, Target: st.path, Host: st.authority, UserAgent: st.ua,
 		ReqContentLength: st.reqLen, RespContentLength: st.respLen,
-		Outcome: outcome, StartNS: st.reqTS, EndNS: ts,
+		Outcome: outcome, StartNS: st.reqTS, EndNS: ts, H2Stream: st.id,
 		Marks: st.marks, Version: "2", Trace: st.trace, TraceState: st.traceState,
 		TargetTruncated: len(st.path) == maxPathLen,
 	}

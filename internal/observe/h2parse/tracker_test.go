@@ -87,6 +87,11 @@ func check(t testing.TB, exs []pair.Exchange) int {
 		if ex.EndNS <= ex.StartNS {
 			t.Errorf("stream %d: response at %d, request at %d", id, ex.EndNS, ex.StartNS)
 		}
+		// conversation sends /item/{id} on stream 2*id+1.
+		if ex.H2Stream != uint32(2*id+1) {
+			t.Errorf("/item/%d: stream %d, want %d", id, ex.H2Stream, 2*id+1)
+			wrong++
+		}
 	}
 	return wrong
 }
