@@ -49,12 +49,12 @@ func TestObserverDiscoversInterfaces(t *testing.T) {
 	}
 }
 
-// dataPlaneJoinValues: the observer joins a data-plane pod's timing
-// records, its admin port reached in the pod's runtime-pinned network
-// namespace.
+// dataPlaneJoinValues: the observer joins the data-plane pods' timing
+// records, their admin ports reached in every runtime-pinned network
+// namespace where one answers (containerd's cni-*).
 func dataPlaneJoinValues() map[string]any {
 	return map[string]any{"observer": map[string]any{"enabled": true, "gatewayJoin": map[string]any{
-		"enabled": true, "adminURLs": []any{"http://127.0.0.1:19000"}, "netns": "/var/run/netns/cni-5f0c2a9e", "pollInterval": "100ms",
+		"enabled": true, "adminURLs": []any{"http://127.0.0.1:19000"}, "netns": "/var/run/netns/cni-*", "pollInterval": "100ms",
 	}}}
 }
 
@@ -63,9 +63,9 @@ func dataPlaneJoinValues() map[string]any {
 // observer polls node mode's own admin address, which the chart passes to
 // both (the node's loopback: both are on the host network, no network
 // namespace to enter). For a data-plane pod it polls the given URLs from
-// the given namespace: a runtime-pinned one's directory is mounted from
-// the host (propagation HostToContainer, so namespaces pinned later
-// appear); no other path (a /proc one would need the host's PID
+// the given namespaces (one, or a pattern of them): the runtime's pinned
+// namespaces' directory is mounted from the host (propagation
+// HostToContainer, so namespaces pinned later appear); no other path (a /proc one would need the host's PID
 // namespace and SYS_PTRACE, which the observer does not get). Without URLs
 // and without node mode the chart refuses to render, and the schema
 // refuses URLs and paths the flags would not take.
@@ -106,7 +106,7 @@ func TestObserverGatewayJoin(t *testing.T) {
 	if got := flagValue(t, c.Args, "-gateway-admin"); got != "http://127.0.0.1:19000" {
 		t.Errorf("-gateway-admin=%q", got)
 	}
-	if got := flagValue(t, c.Args, "-gateway-netns"); got != "/var/run/netns/cni-5f0c2a9e" {
+	if got := flagValue(t, c.Args, "-gateway-netns"); got != "/var/run/netns/cni-*" {
 		t.Errorf("-gateway-netns=%q", got)
 	}
 	if got := flagValue(t, c.Args, "-join-poll-interval"); got != "100ms" {

@@ -9,6 +9,7 @@ import (
 	"net/http"
 	"net/http/httptrace"
 	"net/netip"
+	"path/filepath"
 	"strings"
 	"sync"
 	"testing"
@@ -157,8 +158,9 @@ func checkJoined(t *testing.T, obs *runningObserver, r joinedRequest, backend ne
 // records. It returns once a warm-up request has been joined: the
 // observer keeps client legs only of listeners it learned from a record
 // (on its pipeline's tick after the record arrived), so the test's
-// requests may only start after that.
-func startJoinedGateway(t *testing.T) (tp *topology, gw, admin string, obs *runningObserver) {
+// requests may only start after that. adjust, when not nil, changes the
+// observer's configuration last.
+func startJoinedGateway(t *testing.T, adjust func(*topology, *observe.Config)) (tp *topology, gw, admin string, obs *runningObserver) {
 	t.Helper()
 	tp = newTopology(t)
 	startServer(t, tp, 8080)
@@ -168,6 +170,9 @@ func startJoinedGateway(t *testing.T) (tp *topology, gw, admin string, obs *runn
 		c.GatewayAdmin = []string{"http://" + admin}
 		c.GatewayNetns = tp.netnsPath(tp.router)
 		c.JoinPollInterval = 50 * time.Millisecond
+		if adjust != nil {
+			adjust(tp, c)
+		}
 	})
 	c := httpClient(tp, true)
 	for i := 0; obs.metric(t, "rauta_observer_join_records_total", `result="joined"`) < 1; i++ {
@@ -201,7 +206,7 @@ func startJoinedGateway(t *testing.T) (tp *topology, gw, admin string, obs *runn
 // X-Request-Id: without it the longest request would take the shortest
 // one's leg).
 func TestGatewayJoinBreakdown(t *testing.T) {
-	tp, gw, admin, obs := startJoinedGateway(t)
+	tp, gw, admin, obs := startJoinedGateway(t, nil)
 	c := httpClient(tp, true)
 	var reqs []joinedRequest
 	for i, d := range []time.Duration{300 * time.Millisecond, 100 * time.Millisecond, 500 * time.Millisecond} {
@@ -245,7 +250,7 @@ func TestGatewayJoinBreakdown(t *testing.T) {
 // the stream in the record all three are ambiguous (join_test.go); a
 // join by time alone would give at least two of them a wrong leg.
 func TestGatewayJoinHTTP2Streams(t *testing.T) {
-	tp, gw, _, obs := startJoinedGateway(t)
+	tp, gw, _, obs := startJoinedGateway(t, nil)
 	c := h2cClient(t, tp)
 	// The first request opens the connection (stream 1); the transport
 	// then puts every request on it.
@@ -270,6 +275,35 @@ func TestGatewayJoinHTTP2Streams(t *testing.T) {
 	}
 	if n := obs.metric(t, "rauta_observer_join_records_total", `result="ambiguous"`); n != 0 {
 		t.Errorf("%v records ambiguous, want 0", n)
+	}
+	obs.stop(t)
+}
+
+// TestGatewayJoinDiscoversNamespaces: the observer is given the admin URL
+// and a pattern of namespaces (the topology's three) instead of the
+// router's: it finds the one where a gateway answers and joins its
+// records as with the path; the two where nothing listens are probed on
+// every scan without counting as failed polls, and exactly one gateway
+// is reported polled.
+func TestGatewayJoinDiscoversNamespaces(t *testing.T) {
+	tp, gw, _, obs := startJoinedGateway(t, func(tp *topology, c *observe.Config) {
+		c.GatewayNetns = tp.netnsPath(tp.prefix) + "*"
+		c.GatewayNetnsRescan = 100 * time.Millisecond
+	})
+	if n, _ := filepath.Glob(tp.netnsPath(tp.prefix) + "*"); len(n) != 3 {
+		t.Fatalf("pattern matches %v, want the topology's three namespaces", n)
+	}
+	c := httpClient(tp, true)
+	reqs := []joinedRequest{sendWithID(t, c, gw, "found-0", 100*time.Millisecond), sendWithID(t, c, gw, "found-1", 300*time.Millisecond)}
+	backend := netip.MustParseAddrPort(net.JoinHostPort(tp.serverIP, "8080"))
+	for _, r := range reqs {
+		checkJoined(t, obs, r, backend)
+	}
+	if n := obs.metric(t, "rauta_observer_join_gateways", ""); n != 1 {
+		t.Errorf("rauta_observer_join_gateways %v, want 1 (the router's)", n)
+	}
+	if n := obs.metric(t, "rauta_observer_join_poll_errors_total", ""); n != 0 {
+		t.Errorf("rauta_observer_join_poll_errors_total %v: probes of namespaces without a gateway counted as failures", n)
 	}
 	obs.stop(t)
 }
