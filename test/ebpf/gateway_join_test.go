@@ -151,6 +151,14 @@ func checkJoined(t *testing.T, obs *runningObserver, r joinedRequest, backend ne
 	return b
 }
 
+// joinSetup varies startJoinedGateway: adjust, when not nil, changes the
+// observer's configuration last; h2cBackend makes the backend speak h2c
+// (prior knowledge), and the gateway speak it to the backend.
+type joinSetup struct {
+	adjust     func(*topology, *observe.Config)
+	h2cBackend bool
+}
+
 // startJoinedGateway runs the backend in the server namespace, the RAUTA
 // gateway in the router namespace (its listener on the router's
 // client-side address, its admin port on the router's loopback), and the
@@ -158,20 +166,27 @@ func checkJoined(t *testing.T, obs *runningObserver, r joinedRequest, backend ne
 // records. It returns once a warm-up request has been joined: the
 // observer keeps client legs only of listeners it learned from a record
 // (on its pipeline's tick after the record arrived), so the test's
-// requests may only start after that. adjust, when not nil, changes the
-// observer's configuration last.
-func startJoinedGateway(t *testing.T, adjust func(*topology, *observe.Config)) (tp *topology, gw, admin string, obs *runningObserver) {
+// requests may only start after that.
+func startJoinedGateway(t *testing.T, setup joinSetup) (tp *topology, gw, admin string, obs *runningObserver) {
 	t.Helper()
 	tp = newTopology(t)
-	startServer(t, tp, 8080)
+	appProtocol := ""
+	if setup.h2cBackend {
+		mux := http.NewServeMux()
+		mux.HandleFunc("/delay/{ms}", serveDelay)
+		serveH2c(t, tp, 8080, mux.ServeHTTP)
+		appProtocol = "kubernetes.io/h2c"
+	} else {
+		startServer(t, tp, 8080)
+	}
 	gwIP := strings.TrimSuffix(tp.clientIP, ".2") + ".1" // the router's client-side address
-	gw, admin = startGatewayIn(t, tp, tp.router, gwIP)
+	gw, admin = startGatewayWith(t, tp, tp.router, gwIP, appProtocol)
 	obs = startObserver(t, tp, "tc", func(c *observe.Config) {
 		c.GatewayAdmin = []string{"http://" + admin}
 		c.GatewayNetns = tp.netnsPath(tp.router)
 		c.JoinPollInterval = 50 * time.Millisecond
-		if adjust != nil {
-			adjust(tp, c)
+		if setup.adjust != nil {
+			setup.adjust(tp, c)
 		}
 	})
 	c := httpClient(tp, true)
@@ -206,7 +221,7 @@ func startJoinedGateway(t *testing.T, adjust func(*topology, *observe.Config)) (
 // X-Request-Id: without it the longest request would take the shortest
 // one's leg).
 func TestGatewayJoinBreakdown(t *testing.T) {
-	tp, gw, admin, obs := startJoinedGateway(t, nil)
+	tp, gw, admin, obs := startJoinedGateway(t, joinSetup{})
 	c := httpClient(tp, true)
 	var reqs []joinedRequest
 	for i, d := range []time.Duration{300 * time.Millisecond, 100 * time.Millisecond, 500 * time.Millisecond} {
@@ -250,7 +265,7 @@ func TestGatewayJoinBreakdown(t *testing.T) {
 // the stream in the record all three are ambiguous (join_test.go); a
 // join by time alone would give at least two of them a wrong leg.
 func TestGatewayJoinHTTP2Streams(t *testing.T) {
-	tp, gw, _, obs := startJoinedGateway(t, nil)
+	tp, gw, _, obs := startJoinedGateway(t, joinSetup{})
 	c := h2cClient(t, tp)
 	// The first request opens the connection (stream 1); the transport
 	// then puts every request on it.
@@ -286,10 +301,10 @@ func TestGatewayJoinHTTP2Streams(t *testing.T) {
 // every scan without counting as failed polls, and exactly one gateway
 // is reported polled.
 func TestGatewayJoinDiscoversNamespaces(t *testing.T) {
-	tp, gw, _, obs := startJoinedGateway(t, func(tp *topology, c *observe.Config) {
+	tp, gw, _, obs := startJoinedGateway(t, joinSetup{adjust: func(tp *topology, c *observe.Config) {
 		c.GatewayNetns = tp.netnsPath(tp.prefix) + "*"
 		c.GatewayNetnsRescan = 100 * time.Millisecond
-	})
+	}})
 	if n, _ := filepath.Glob(tp.netnsPath(tp.prefix) + "*"); len(n) != 3 {
 		t.Fatalf("pattern matches %v, want the topology's three namespaces", n)
 	}
@@ -304,6 +319,22 @@ func TestGatewayJoinDiscoversNamespaces(t *testing.T) {
 	}
 	if n := obs.metric(t, "rauta_observer_join_poll_errors_total", ""); n != 0 {
 		t.Errorf("rauta_observer_join_poll_errors_total %v: probes of namespaces without a gateway counted as failures", n)
+	}
+	obs.stop(t)
+}
+
+// TestGatewayJoinH2cBackend: the gateway speaks h2c to the backend
+// (appProtocol kubernetes.io/h2c), so each upstream leg is an HTTP/2
+// stream of a pooled connection; the observer's h2c parser hashes the
+// stream's x-request-id, which is how the join finds it. Requests from
+// three connections at once, their streams overlapping on the upstream
+// connection(s), each joined with its own backend delay.
+func TestGatewayJoinH2cBackend(t *testing.T) {
+	tp, gw, _, obs := startJoinedGateway(t, joinSetup{h2cBackend: true})
+	reqs := sendNested(t, func() *http.Client { return httpClient(tp, false) }, gw, "h2c-up")
+	backend := netip.MustParseAddrPort(net.JoinHostPort(tp.serverIP, "8080"))
+	for _, r := range reqs {
+		checkJoined(t, obs, r, backend)
 	}
 	obs.stop(t)
 }
