@@ -150,6 +150,12 @@ func (c *conn) serve(ctx context.Context) {
 	if bc, ok := c.h.(baseContexter); ok {
 		ctx = bc.BaseContext()
 	}
+	if ctx.Value(http.LocalAddrContextKey) == nil {
+		// As net/http's requests: the handler can tell which of the
+		// server's addresses the client dialled (h2c by prior knowledge
+		// is handed over without a base context).
+		ctx = context.WithValue(ctx, http.LocalAddrContextKey, c.nc.LocalAddr())
+	}
 	ctx, cancel := context.WithCancel(ctx)
 	defer cancel()
 	c.baseCtx = ctx

@@ -151,7 +151,8 @@ func (c *conn) newRequest(f *headerBlock) (*http.Request, *stream, http2.ErrCode
 			}
 		}
 	}
-	req := r.WithContext(ctx)
+	st.reqCtx = streamContext{Context: ctx, id: f.id}
+	req := r.WithContext(&st.reqCtx)
 	if rb, ok := req.Body.(*requestBody); ok {
 		rb.req = req // the trailers go to the request the handler holds
 	}

@@ -43,6 +43,8 @@ type stream struct {
 	stall stall // stall.go
 
 	rw responseWriter
+	// reqCtx is the request's context: ctx, carrying id (streamid.go).
+	reqCtx streamContext
 }
 
 // run serves the request on its own goroutine.

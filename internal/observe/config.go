@@ -13,6 +13,7 @@ import (
 	"maps"
 	"net/netip"
 	"os"
+	"path/filepath"
 	"slices"
 	"strconv"
 	"strings"
@@ -89,8 +90,12 @@ type Config struct {
 	GatewayAdmin []string
 	// GatewayNetns (RAUTA_GATEWAY_NETNS) is the network namespace path the
 	// admin URLs are reached from (a gateway pod's loopback); empty: the
-	// observer's own.
-	GatewayNetns string
+	// observer's own. A glob pattern (/var/run/netns/cni-*) polls them in
+	// every matching namespace that answers (join.Discover), matched again
+	// every GatewayNetnsRescan, at most GatewayNetnsMax at once.
+	GatewayNetns       string
+	GatewayNetnsRescan time.Duration
+	GatewayNetnsMax    int
 	// JoinPollInterval (RAUTA_JOIN_POLL_INTERVAL) is how often each
 	// gateway's records are fetched.
 	JoinPollInterval time.Duration
@@ -144,8 +149,10 @@ func Defaults() Config {
 		TLS:   defaultTLS(),
 		// Four fetches a second: a record waits at most that long, and
 		// the legs it needs are kept seconds (join.DefaultConfig).
-		JoinPollInterval: 250 * time.Millisecond,
-		Join:             join.DefaultConfig(),
+		JoinPollInterval:   250 * time.Millisecond,
+		GatewayNetnsRescan: 5 * time.Second,
+		GatewayNetnsMax:    256,
+		Join:               join.DefaultConfig(),
 	}
 }
 
@@ -171,7 +178,9 @@ func (c *Config) RegisterFlags(fs *flag.FlagSet) {
 		return nil
 	})
 	c.GatewayAdmin = splitList(os.Getenv("RAUTA_GATEWAY_ADMIN"))
-	fs.StringVar(&c.GatewayNetns, "gateway-netns", e.str("RAUTA_GATEWAY_NETNS", ""), "network namespace path the gateway admin URLs are reached from, e.g. a gateway pod's /proc/PID/ns/net (env RAUTA_GATEWAY_NETNS)")
+	fs.StringVar(&c.GatewayNetns, "gateway-netns", e.str("RAUTA_GATEWAY_NETNS", ""), "network namespace path the gateway admin URLs are reached from, e.g. a gateway pod's /proc/PID/ns/net; a glob pattern (/var/run/netns/cni-*) polls them in every matching namespace where a gateway answers (env RAUTA_GATEWAY_NETNS)")
+	fs.DurationVar(&c.GatewayNetnsRescan, "gateway-netns-rescan", e.dur("RAUTA_GATEWAY_NETNS_RESCAN", d.GatewayNetnsRescan), "with a -gateway-netns pattern, how often it is matched again and namespaces without an answering gateway are probed again (env RAUTA_GATEWAY_NETNS_RESCAN)")
+	fs.IntVar(&c.GatewayNetnsMax, "gateway-netns-max", e.integer("RAUTA_GATEWAY_NETNS_MAX", d.GatewayNetnsMax), "with a -gateway-netns pattern, most namespaces polled at once (env RAUTA_GATEWAY_NETNS_MAX)")
 	fs.DurationVar(&c.JoinPollInterval, "join-poll-interval", e.dur("RAUTA_JOIN_POLL_INTERVAL", d.JoinPollInterval), "how often each gateway's request timing records are fetched (env RAUTA_JOIN_POLL_INTERVAL)")
 	fs.DurationVar(&c.Join.MaxAge, "join-max-age", e.dur("RAUTA_JOIN_MAX_AGE", d.Join.MaxAge), "how long a gateway record waits for the exchanges it joins; also how long exchanges are kept for it, one to two times this (env RAUTA_JOIN_MAX_AGE)")
 	fs.IntVar(&c.Join.MaxLegs, "join-max-legs", e.integer("RAUTA_JOIN_MAX_LEGS", d.Join.MaxLegs), "exchanges kept for the join per generation (two are kept) (env RAUTA_JOIN_MAX_LEGS)")
@@ -299,6 +308,14 @@ func (c *Config) Validate() error {
 	if len(c.GatewayAdmin) > 0 && (c.JoinPollInterval <= 0 || c.Join.MaxAge <= 0 || c.Join.MaxLegs <= 0 || c.Join.MaxResults <= 0) {
 		errs = append(errs, errors.New("join-poll-interval, join-max-age, join-max-legs and join-results must be positive"))
 	}
+	if gatewayNetnsPattern(c.GatewayNetns) {
+		if _, err := filepath.Match(c.GatewayNetns, ""); err != nil {
+			errs = append(errs, fmt.Errorf("gateway-netns %q: %w", c.GatewayNetns, err))
+		}
+		if c.GatewayNetnsRescan <= 0 || c.GatewayNetnsMax <= 0 {
+			errs = append(errs, errors.New("gateway-netns-rescan and gateway-netns-max must be positive"))
+		}
+	}
 	return errors.Join(errs...)
 }
 
@@ -412,3 +429,6 @@ func (e *envReader) boolean(key string, def bool) bool {
 	})
 	return def
 }
+
+// gatewayNetnsPattern: -gateway-netns is a glob pattern, not one path.
+func gatewayNetnsPattern(s string) bool { return strings.ContainsAny(s, "*?[") }

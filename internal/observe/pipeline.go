@@ -52,6 +52,9 @@ type pipeline struct {
 	gone   []uint32
 	// tls feeds plaintext from TLS library probes (nil: -tls-uprobes off).
 	tls *tlsSource
+	// pods, when the resolver knows pods by UID: the pods of TLS
+	// exchanges' processes (tlspods.go).
+	pods enrich.PodIndex
 	// join joins gateways' timing records with exchanges (nil: off).
 	join *join.Joiner
 
@@ -149,6 +152,7 @@ func newPipeline(ctx context.Context, o pipelineOptions) *pipeline {
 		p.resolver = enrich.None{}
 	}
 	p.routes, _ = p.resolver.(enrich.RouteSource)
+	p.pods, _ = p.resolver.(enrich.PodIndex)
 	if p.prom != nil {
 		p.limiter.OnEvict = p.prom.Forget
 	}
@@ -306,7 +310,7 @@ func (p *pipeline) countParse(err error, malformed, truncated *uint64) {
 // onExchange enriches a paired exchange and runs outputs and processors.
 func (p *pipeline) onExchange(ex *pair.Exchange) {
 	if p.join != nil && ex.Outcome == pair.Complete {
-		p.join.AddLeg(join.Leg{Client: ex.Client, Server: ex.Server, Start: ex.StartNS, End: ex.EndNS, IDHash: ex.RequestIDHash, Status: ex.Status})
+		p.join.AddLeg(join.Leg{Client: ex.Client, Server: ex.Server, Stream: ex.H2Stream, Start: ex.StartNS, End: ex.EndNS, IDHash: ex.RequestIDHash, Status: ex.Status})
 	}
 	o := p.observe(ex)
 	if o == nil {
@@ -382,6 +386,10 @@ func (p *pipeline) observe(ex *pair.Exchange) *detect.Observation {
 		Pod:       info.Pod,
 		Route:     tmpl,
 		Process:   p.process(ex.PID),
+	}
+	if ex.PID != 0 {
+		pp := p.processPod(ex.PID)
+		p.obs.ProcessPod, p.obs.ProcessNamespace = pp.Pod, pp.Namespace
 	}
 	return &p.obs
 }

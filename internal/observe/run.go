@@ -112,9 +112,15 @@ func Run(ctx context.Context, cfg Config, logger *slog.Logger) (err error) {
 		var polls sync.WaitGroup
 		pollCtx, stopPolls := context.WithCancel(ctx)
 		defer func() { stopPolls(); polls.Wait() }()
-		for _, u := range cfg.GatewayAdmin {
-			po := join.PollOptions{URL: u, Netns: cfg.GatewayNetns, Interval: cfg.JoinPollInterval, Limit: joinPageLimit}
-			polls.Go(func() { join.Poll(pollCtx, po, opts.join, logger) })
+		if gatewayNetnsPattern(cfg.GatewayNetns) {
+			do := join.DiscoverOptions{Pattern: cfg.GatewayNetns, URLs: cfg.GatewayAdmin, Interval: cfg.JoinPollInterval,
+				Limit: joinPageLimit, Rescan: cfg.GatewayNetnsRescan, MaxNamespaces: cfg.GatewayNetnsMax}
+			polls.Go(func() { join.Discover(pollCtx, do, opts.join, logger) })
+		} else {
+			for _, u := range cfg.GatewayAdmin {
+				po := join.PollOptions{URL: u, Netns: cfg.GatewayNetns, Interval: cfg.JoinPollInterval, Limit: joinPageLimit}
+				polls.Go(func() { join.Poll(pollCtx, po, opts.join, logger) })
+			}
 		}
 		logger.Info("joining gateway timing records", "gateways", cfg.GatewayAdmin, "netns", cfg.GatewayNetns)
 	}

@@ -8,6 +8,8 @@ import (
 	"log/slog"
 	"time"
 
+	"golang.org/x/sys/unix"
+
 	"github.com/false-systems/rauta/internal/observe/capture"
 	"github.com/false-systems/rauta/internal/observe/export"
 	"github.com/false-systems/rauta/internal/observe/tlsprobe"
@@ -28,6 +30,10 @@ type TLSConfig struct {
 	MaxLibs      int           // RAUTA_TLS_MAX_LIBS: library files probed
 	RingBytes    int           // RAUTA_TLS_RING_BYTES: the TLS ring buffer
 	MaxConns     int           // RAUTA_TLS_MAX_CONNS: TLS connections tracked in the kernel
+	// CgroupRoot is the host's cgroup2 mount, on which the cgroup ids of
+	// TLS records are resolved to pods (RAUTA_TLS_CGROUP_ROOT; "": the
+	// first cgroup2 of /sys/fs/cgroup and /sys/fs/cgroup/unified).
+	CgroupRoot string
 }
 
 func defaultTLS() TLSConfig {
@@ -45,6 +51,7 @@ func (t *TLSConfig) registerFlags(fs *flag.FlagSet, e *envReader) {
 	fs.DurationVar(&t.ScanInterval, "tls-scan-interval", e.dur("RAUTA_TLS_SCAN_INTERVAL", d.ScanInterval), "how often /proc/*/maps is scanned for new TLS libraries (env RAUTA_TLS_SCAN_INTERVAL)")
 	fs.IntVar(&t.MaxLibs, "tls-max-libs", e.integer("RAUTA_TLS_MAX_LIBS", d.MaxLibs), "most files probed: libssl libraries and Go binaries (env RAUTA_TLS_MAX_LIBS)")
 	fs.IntVar(&t.RingBytes, "tls-ring-bytes", e.integer("RAUTA_TLS_RING_BYTES", d.RingBytes), "TLS ring buffer size, power of two (env RAUTA_TLS_RING_BYTES)")
+	fs.StringVar(&t.CgroupRoot, "tls-cgroup-root", e.str("RAUTA_TLS_CGROUP_ROOT", ""), "with -tls-uprobes, the host's cgroup2 mount, on which a TLS record's cgroup id is resolved to its pod; empty: the first cgroup2 file system of /sys/fs/cgroup and /sys/fs/cgroup/unified (env RAUTA_TLS_CGROUP_ROOT)")
 	fs.IntVar(&t.MaxConns, "tls-max-conns", e.integer("RAUTA_TLS_MAX_CONNS", d.MaxConns), "TLS connections whose plaintext offsets the kernel tracks, least recently used first out (env RAUTA_TLS_MAX_CONNS)")
 }
 
@@ -67,7 +74,7 @@ func (t TLSConfig) validate() []error {
 // next drain (every poll timeout and every tick).
 const tlsDrainMax = 4096
 
-// commLimit bounds the process-name cache.
+// commLimit bounds the process cache and the cgroup cache (tlspods.go).
 const commLimit = 4096
 
 // tlsSource feeds plaintext from TLS library probes into the pipeline as
@@ -76,8 +83,15 @@ type tlsSource struct {
 	probe *tlsprobe.Probe
 	rd    *tlsprobe.Reader
 	ev    capture.Event
-	comms map[uint32]string
-	stats tlsprobe.Stats
+	procs map[uint32]procInfo
+	// cgroupKeys: pod keys by cgroup id, "" for a cgroup of no pod
+	// (tlspods.go); cgroupRoot the cgroup2 mount they are resolved on
+	// (-1: none), proc the procfs processes' cgroups are read from.
+	cgroupKeys   map[uint64]string
+	cgroupRoot   int
+	cgroupMisses uint64
+	proc         string
+	stats        tlsprobe.Stats
 }
 
 // startTLS loads the TLS probes, probes the libraries found and starts
@@ -112,12 +126,19 @@ func startTLS(ctx context.Context, c TLSConfig, logger *slog.Logger) (src *tlsSo
 		defer close(done)
 		sc.Run(scanCtx)
 	}()
+	cgRoot, err := openCgroupRoot(c.CgroupRoot)
+	if err != nil {
+		logger.Warn("tls: cgroup ids resolved through /proc only: the pods of processes that exit before their records are read stay unknown", "err", err)
+	}
 	stop = func() error {
 		cancel()
 		<-done
+		if cgRoot >= 0 {
+			_ = unix.Close(cgRoot) // a directory opened read-only
+		}
 		return errors.Join(rd.Close(), probe.Close())
 	}
-	return &tlsSource{probe: probe, rd: rd, comms: make(map[uint32]string)}, stop, nil
+	return &tlsSource{probe: probe, rd: rd, procs: map[uint32]procInfo{}, cgroupKeys: map[uint64]string{}, cgroupRoot: cgRoot, proc: "/proc"}, stop, nil
 }
 
 // drainTLS hands the waiting TLS records to the pipeline.
@@ -128,11 +149,11 @@ func (p *pipeline) drainTLS() {
 	}
 	// Drain fails only once the reader is closed, after the loop ended.
 	_, _ = t.rd.Drain(tlsDrainMax, func(e *tlsprobe.Event) {
-		if t.comms[e.PID] != e.Comm {
-			if len(t.comms) >= commLimit {
-				clear(t.comms)
+		if pi := t.procs[e.PID]; pi.comm != e.Comm || pi.cgroup != e.Cgroup {
+			if len(t.procs) >= commLimit {
+				clear(t.procs)
 			}
-			t.comms[e.PID] = e.Comm
+			t.procs[e.PID] = procInfo{comm: e.Comm, cgroup: e.Cgroup, podKey: t.cgroupPodKey(e.Cgroup, e.PID)}
 		}
 		// A TLS connection is a stream of its own: plaintext offsets are
 		// its sequence and acknowledgment numbers, every record has
@@ -152,7 +173,7 @@ func (p *pipeline) process(pid uint32) string {
 	if p.tls == nil || pid == 0 {
 		return ""
 	}
-	return p.tls.comms[pid]
+	return p.tls.procs[pid].comm
 }
 
 // tlsStats refreshes the TLS counters (on the pipeline's tick).
@@ -165,6 +186,6 @@ func (p *pipeline) tlsStats() {
 	}
 	p.local.TLS = export.TLSStats{
 		Events: p.tls.stats.Events, RingFull: p.tls.stats.RingFull, Truncated: p.tls.stats.Truncated,
-		Libraries: p.tls.stats.Libraries, Malformed: p.tls.rd.Malformed(),
+		Libraries: p.tls.stats.Libraries, Malformed: p.tls.rd.Malformed(), CgroupUnread: p.tls.cgroupMisses,
 	}
 }

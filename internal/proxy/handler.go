@@ -52,9 +52,11 @@ type exchange struct {
 	trace     traceCtx
 	// up is what the last attempt sent to a backend got.
 	up upstreamResult
-	// client and local are the client connection's addresses, for the
-	// timing record (reqtimings.go); zero when that is off.
+	// client and local are the client connection's addresses, stream the
+	// request's HTTP/2 stream on it, for the timing record
+	// (reqtimings.go); zero when that is off.
 	client, local netip.AddrPort
+	stream        uint32
 }
 
 // statusClientClosed is recorded (never sent) when the client went away

@@ -11,6 +11,7 @@ import (
 
 	"golang.org/x/sys/unix"
 
+	"github.com/false-systems/rauta/internal/h2"
 	"github.com/false-systems/rauta/internal/reqtiming"
 )
 
@@ -42,6 +43,7 @@ type timingSlot struct {
 	// as long as the configuration: kept without copying.
 	gateway, route, upstream string
 	client, local            netip.AddrPort
+	stream                   uint32
 	head, end                uint64
 	start                    time.Time
 }
@@ -104,7 +106,7 @@ func (r *requestTimings) put(gateway, route string, ex *exchange, status int, st
 	s.traceID, s.hasTrace = ex.trace.traceID, ex.trace.valid
 	s.status = uint16(status)
 	s.gateway, s.route, s.upstream = gateway, route, ex.upstream
-	s.client, s.local = ex.client, ex.local
+	s.client, s.local, s.stream = ex.client, ex.local, ex.stream
 	s.head, s.end, s.start = r.mono(start), r.mono(end), start
 	s.mu.Unlock()
 }
@@ -119,7 +121,7 @@ func (r *requestTimings) read(seq uint64, out *reqtiming.Record) bool {
 	}
 	*out = reqtiming.Record{
 		Seq: seq, RequestID: string(s.id[:s.idLen]), Gateway: s.gateway, Route: s.route, Status: int(s.status),
-		Client: s.client, Local: s.local, HeadMono: s.head, EndMono: s.end, Start: s.start.UTC(),
+		Client: s.client, Local: s.local, Stream: s.stream, HeadMono: s.head, EndMono: s.end, Start: s.start.UTC(),
 		DurationMS: float64(s.end-s.head) / 1e6,
 	}
 	if s.hasTrace {
@@ -190,14 +192,19 @@ func (s *Server) setConnAddrs(ex *exchange, nc net.Conn) {
 	}
 }
 
-// setRequestAddrs is setConnAddrs for net/http's path.
+// setRequestAddrs is setConnAddrs for net/http's path and the HTTP/2
+// server's, which also names the request's stream.
 func (s *Server) setRequestAddrs(ex *exchange, r *http.Request) {
 	if s.timings == nil {
 		return
 	}
 	ex.client, _ = netip.ParseAddrPort(r.RemoteAddr)
-	if a, ok := r.Context().Value(http.LocalAddrContextKey).(net.Addr); ok {
+	ctx := r.Context()
+	if a, ok := ctx.Value(http.LocalAddrContextKey).(net.Addr); ok {
 		ex.local = addrPortOf(a)
+	}
+	if r.ProtoMajor == 2 {
+		ex.stream = h2.StreamID(ctx)
 	}
 }
 

@@ -2,10 +2,12 @@ package proxy
 
 import (
 	"bufio"
+	"fmt"
 	"io"
 	"net"
 	"net/http"
 	"net/http/httptest"
+	"net/http/httptrace"
 	"net/netip"
 	"strings"
 	"testing"
@@ -96,6 +98,43 @@ func TestRequestTimings(t *testing.T) {
 	}
 	if page := p.RequestTimings(1, 10); len(page.Records) != 1 || page.Records[0].Seq != 2 {
 		t.Fatalf("after 1: %+v", page)
+	}
+}
+
+// TestRequestTimingsH2Streams: requests over one h2c connection (prior
+// knowledge) leave records naming that connection's two addresses and
+// each request's own stream (1, 3, 5: the client opens odd streams in
+// order), which is what the observer pairs a record with when several
+// streams share the connection.
+func TestRequestTimingsH2Streams(t *testing.T) {
+	be := httptest.NewServer(http.HandlerFunc(func(http.ResponseWriter, *http.Request) {}))
+	t.Cleanup(be.Close)
+	backend := ir.Backend{Name: "default/be:80", Weight: 1, Endpoints: []ir.Endpoint{endpointOf(t, be.Listener.Addr().String())}}
+	p := startProxy(t, &ir.Snapshot{Listeners: []ir.Listener{httpListener("l", catchAll(prefixRoute("r", "/", backend)))}}, Options{})
+	c := h2cClient()
+	var local netip.AddrPort
+	for i := range 3 {
+		req := mustReq(t, "GET", p.url(t, "l")+"/", nil)
+		req.Header.Set("X-Request-Id", fmt.Sprintf("h2-%d", i))
+		req = req.WithContext(httptrace.WithClientTrace(req.Context(), &httptrace.ClientTrace{
+			GotConn: func(info httptrace.GotConnInfo) { local = netip.MustParseAddrPort(info.Conn.LocalAddr().String()) },
+		}))
+		if resp, _, _ := do(t, c, req); resp.StatusCode != 200 || resp.ProtoMajor != 2 {
+			t.Fatalf("status %d proto %s", resp.StatusCode, resp.Proto)
+		}
+	}
+	for i := range 3 {
+		id := fmt.Sprintf("h2-%d", i)
+		var rec reqtiming.Record
+		for deadline := time.Now().Add(5 * time.Second); ; time.Sleep(5 * time.Millisecond) {
+			var ok bool
+			if rec, ok = p.RequestTiming(id); ok || time.Now().After(deadline) {
+				break
+			}
+		}
+		if rec.RequestID != id || rec.Stream != uint32(2*i+1) || rec.Client != local || rec.Local != netip.MustParseAddrPort(p.Addr("l").String()) {
+			t.Errorf("%s: stream %d client %v local %v, want stream %d on %v to %v", id, rec.Stream, rec.Client, rec.Local, 2*i+1, local, p.Addr("l"))
+		}
 	}
 }
 

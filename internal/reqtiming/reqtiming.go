@@ -26,6 +26,11 @@ type Record struct {
 	// it): the connection's 4-tuple as the kernel sees it.
 	Client netip.AddrPort `json:"client"`
 	Local  netip.AddrPort `json:"local"`
+	// Stream is the request's HTTP/2 stream identifier on that
+	// connection, 0 for HTTP/1.x (and for HTTP/2 connections upgraded
+	// from HTTP/1.1, whose server does not tell it): with several streams
+	// open on one connection, it is what names the request's exchange.
+	Stream uint32 `json:"stream,omitempty"`
 	// Upstream is the endpoint that served last; invalid when the gateway
 	// answered itself (404, a filter's redirect).
 	Upstream netip.AddrPort `json:"upstream"`

@@ -41,7 +41,7 @@ func TestChartMatchesCommands(t *testing.T) {
 	}
 
 	seen := map[string]bool{}
-	for _, vals := range []map[string]any{nil, allOptional(), nodeModeValues(true), nodeModeValues(false)} {
+	for _, vals := range []map[string]any{nil, allOptional(), nodeModeValues(true), nodeModeValues(false), dataPlaneJoinValues()} {
 		r := mustRender(t, vals)
 		for name, tmpl := range podTemplates(r) {
 			for _, c := range tmpl.Spec.Containers {

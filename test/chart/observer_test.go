@@ -6,6 +6,7 @@ import (
 	"testing"
 
 	appsv1 "k8s.io/api/apps/v1"
+	corev1 "k8s.io/api/core/v1"
 )
 
 // TestObserverDiscoversInterfaces (issue 16 point 9): the observer
@@ -45,5 +46,101 @@ func TestObserverDiscoversInterfaces(t *testing.T) {
 	}
 	if _, err := renderChart(t, map[string]any{"observer": map[string]any{"enabled": true, "podCIDRs": []any{"not-a-cidr"}}}); err == nil {
 		t.Error("a podCIDRs entry that is no CIDR rendered; the schema should refuse it")
+	}
+}
+
+// dataPlaneJoinValues: the observer joins the data-plane pods' timing
+// records, their admin ports reached in every runtime-pinned network
+// namespace where one answers (containerd's cni-*).
+func dataPlaneJoinValues() map[string]any {
+	return map[string]any{"observer": map[string]any{"enabled": true, "gatewayJoin": map[string]any{
+		"enabled": true, "adminURLs": []any{"http://127.0.0.1:19000"}, "netns": "/var/run/netns/cni-*", "pollInterval": "100ms",
+	}}}
+}
+
+// TestObserverGatewayJoin (issue 16 point 14): the gateway join is off by
+// default (no flag, no host namespace, no host path). With node mode the
+// observer polls node mode's own admin address, which the chart passes to
+// both (the node's loopback: both are on the host network, no network
+// namespace to enter). For a data-plane pod it polls the given URLs from
+// the given namespaces (one, or a pattern of them): the runtime's pinned
+// namespaces' directory is mounted from the host (propagation
+// HostToContainer, so namespaces pinned later appear); no other path (a /proc one would need the host's PID
+// namespace and SYS_PTRACE, which the observer does not get). Without URLs
+// and without node mode the chart refuses to render, and the schema
+// refuses URLs and paths the flags would not take.
+func TestObserverGatewayJoin(t *testing.T) {
+	observer := func(r rendered) corev1.PodSpec {
+		t.Helper()
+		return find[*appsv1.DaemonSet](t, r, "rauta-observer").Spec.Template.Spec
+	}
+	has := func(args []string, flag string) bool {
+		return slices.ContainsFunc(args, func(a string) bool { return strings.HasPrefix(a, flag+"=") })
+	}
+
+	def := observer(mustRender(t, map[string]any{"observer": map[string]any{"enabled": true}}))
+	for _, f := range []string{"-gateway-admin", "-gateway-netns", "-join-poll-interval"} {
+		if has(def.Containers[0].Args, f) {
+			t.Errorf("%s passed with the join off", f)
+		}
+	}
+	if def.HostPID || len(def.Volumes) != 0 {
+		t.Errorf("join off: hostPID %v, volumes %v", def.HostPID, def.Volumes)
+	}
+
+	r := mustRender(t, nodeModeValues(true))
+	node := observer(r)
+	nodeArgs := find[*appsv1.DaemonSet](t, r, "rauta-node").Spec.Template.Spec.Containers[0].Args
+	if got, want := flagValue(t, node.Containers[0].Args, "-gateway-admin"), "http://"+flagValue(t, nodeArgs, "-admin-addr"); got != want {
+		t.Errorf("node mode: -gateway-admin=%q, want node mode's admin address %q", got, want)
+	}
+	if has(node.Containers[0].Args, "-gateway-netns") || node.HostPID || len(node.Volumes) != 0 {
+		t.Errorf("node mode: netns flag, hostPID %v or volumes %v; the admin port is on the node's loopback", node.HostPID, node.Volumes)
+	}
+	if got := flagValue(t, node.Containers[0].Args, "-join-poll-interval"); got != "250ms" {
+		t.Errorf("-join-poll-interval=%q by default, want 250ms", got)
+	}
+
+	pod := observer(mustRender(t, dataPlaneJoinValues()))
+	c := pod.Containers[0]
+	if got := flagValue(t, c.Args, "-gateway-admin"); got != "http://127.0.0.1:19000" {
+		t.Errorf("-gateway-admin=%q", got)
+	}
+	if got := flagValue(t, c.Args, "-gateway-netns"); got != "/var/run/netns/cni-*" {
+		t.Errorf("-gateway-netns=%q", got)
+	}
+	if got := flagValue(t, c.Args, "-join-poll-interval"); got != "100ms" {
+		t.Errorf("-join-poll-interval=%q", got)
+	}
+	if len(pod.Volumes) != 1 || pod.Volumes[0].HostPath == nil || pod.Volumes[0].HostPath.Path != "/var/run/netns" ||
+		len(c.VolumeMounts) != 1 || c.VolumeMounts[0].MountPath != "/var/run/netns" || !c.VolumeMounts[0].ReadOnly ||
+		c.VolumeMounts[0].MountPropagation == nil || *c.VolumeMounts[0].MountPropagation != corev1.MountPropagationHostToContainer {
+		t.Errorf("pinned namespace: volumes %+v mounts %+v, want /var/run/netns from the host, read-only, HostToContainer", pod.Volumes, c.VolumeMounts)
+	}
+
+	run := observer(mustRender(t, map[string]any{"observer": map[string]any{"enabled": true,
+		"gatewayJoin": map[string]any{"enabled": true, "adminURLs": []any{"http://127.0.0.1:19000", "http://127.0.0.1:19001"}, "netns": "/run/netns/gw"}}}))
+	if got := flagValue(t, run.Containers[0].Args, "-gateway-admin"); got != "http://127.0.0.1:19000,http://127.0.0.1:19001" {
+		t.Errorf("two URLs: -gateway-admin=%q", got)
+	}
+	if len(run.Volumes) != 1 || run.Volumes[0].HostPath.Path != "/run/netns" || run.HostPID {
+		t.Errorf("/run/netns: volumes %+v, hostPID %v", run.Volumes, run.HostPID)
+	}
+
+	if _, err := renderChart(t, map[string]any{"observer": map[string]any{"enabled": true, "gatewayJoin": map[string]any{"enabled": true}}}); err == nil || !strings.Contains(err.Error(), "adminURLs") {
+		t.Errorf("join without URLs or node mode: %v, want a refusal naming adminURLs", err)
+	}
+	for name, join := range map[string]map[string]any{
+		"URL without scheme":  {"adminURLs": []any{"127.0.0.1:19000"}},
+		"two URLs in one":     {"adminURLs": []any{"http://a:1,http://b:2"}},
+		"relative netns":      {"netns": "run/netns/gw"},
+		"/proc netns":         {"netns": "/proc/4242/ns/net"},
+		"netns directory":     {"netns": "/var/run/netns/"},
+		"interval not a time": {"pollInterval": "fast"},
+	} {
+		join["enabled"] = true
+		if _, err := renderChart(t, map[string]any{"nodeMode": map[string]any{"enabled": true}, "observer": map[string]any{"enabled": true, "gatewayJoin": join}}); err == nil {
+			t.Errorf("%s rendered; the schema should refuse it", name)
+		}
 	}
 }

@@ -284,11 +284,12 @@ func allOptional() map[string]any {
 	}
 }
 
-// nodeModeValues enables node mode (and the observer beside it).
+// nodeModeValues enables node mode (and the observer beside it, joining
+// node mode's timing records).
 func nodeModeValues(runAsRoot bool) map[string]any {
 	return map[string]any{
 		"nodeMode":   map[string]any{"enabled": true, "runAsRoot": runAsRoot, "portOffset": portOffset(runAsRoot)},
-		"observer":   map[string]any{"enabled": true},
+		"observer":   map[string]any{"enabled": true, "gatewayJoin": map[string]any{"enabled": true}},
 		"podMonitor": map[string]any{"enabled": true},
 	}
 }

@@ -24,8 +24,13 @@ import (
 )
 
 // gatewayManifests: one HTTP listener on port, every path to a Service
-// whose one endpoint is backend (ip:port).
-func gatewayManifests(port int, backendIP string, backendPort int) string {
+// whose one endpoint is backend (ip:port), spoken to with appProtocol
+// ("": HTTP/1.1; kubernetes.io/h2c: HTTP/2 in clear text).
+func gatewayManifests(port int, backendIP string, backendPort int, appProtocol string) string {
+	app := ""
+	if appProtocol != "" {
+		app = "\n    appProtocol: " + appProtocol
+	}
 	return fmt.Sprintf(`apiVersion: gateway.networking.k8s.io/v1
 kind: GatewayClass
 metadata:
@@ -53,7 +58,7 @@ metadata:
 spec:
   ports:
   - name: http
-    port: 80
+    port: 80%s
 ---
 apiVersion: discovery.k8s.io/v1
 kind: EndpointSlice
@@ -82,7 +87,7 @@ spec:
     backendRefs:
     - name: web
       port: 80
-`, port, backendPort, backendIP)
+`, port, app, backendPort, backendIP)
 }
 
 // startGatewayInClient builds rauta and runs `rauta run` inside the client
@@ -102,6 +107,13 @@ func startGatewayInClient(t *testing.T, tp *topology, otlp string) string {
 // extra flags. It returns the listener's and the admin port's addresses.
 func startGatewayIn(t *testing.T, tp *topology, ns, address string, extra ...string) (string, string) {
 	t.Helper()
+	return startGatewayWith(t, tp, ns, address, "", extra...)
+}
+
+// startGatewayWith is startGatewayIn with the backend spoken to with
+// appProtocol (gatewayManifests).
+func startGatewayWith(t *testing.T, tp *topology, ns, address, appProtocol string, extra ...string) (string, string) {
+	t.Helper()
 	dir := t.TempDir()
 	bin := filepath.Join(dir, "rauta")
 	build := exec.Command("go", "build", "-o", bin, "github.com/false-systems/rauta/cmd/rauta")
@@ -113,7 +125,7 @@ func startGatewayIn(t *testing.T, tp *topology, ns, address string, extra ...str
 	if err := os.Mkdir(manifests, 0o755); err != nil {
 		t.Fatal(err)
 	}
-	if err := os.WriteFile(filepath.Join(manifests, "all.yaml"), []byte(gatewayManifests(port, tp.serverIP, 8080)), 0o644); err != nil {
+	if err := os.WriteFile(filepath.Join(manifests, "all.yaml"), []byte(gatewayManifests(port, tp.serverIP, 8080, appProtocol)), 0o644); err != nil {
 		t.Fatal(err)
 	}
 	var stderr bytes.Buffer

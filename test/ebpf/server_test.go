@@ -25,21 +25,24 @@ func startServer(t *testing.T, tp *topology, port int) string {
 	return startServerOn(t, tp, net.JoinHostPort(tp.serverIP, fmt.Sprint(port)))
 }
 
+// serveDelay answers /delay/{ms}: 200 after ms milliseconds.
+func serveDelay(w http.ResponseWriter, r *http.Request) {
+	ms, err := strconv.Atoi(r.PathValue("ms"))
+	if err != nil || ms < 0 || ms > 5000 {
+		http.Error(w, "bad delay", http.StatusBadRequest)
+		return
+	}
+	time.Sleep(time.Duration(ms) * time.Millisecond)
+	io.WriteString(w, "slept")
+}
+
 // startServerOn is startServer on any address of the server namespace.
 func startServerOn(t *testing.T, tp *topology, addr string) string {
 	t.Helper()
 	ln := tp.listenOn(t, addr)
 	mux := http.NewServeMux()
 	mux.HandleFunc("/ok", func(w http.ResponseWriter, r *http.Request) { io.WriteString(w, "ok") })
-	mux.HandleFunc("/delay/{ms}", func(w http.ResponseWriter, r *http.Request) {
-		ms, err := strconv.Atoi(r.PathValue("ms"))
-		if err != nil || ms < 0 || ms > 5000 {
-			http.Error(w, "bad delay", http.StatusBadRequest)
-			return
-		}
-		time.Sleep(time.Duration(ms) * time.Millisecond)
-		io.WriteString(w, "slept")
-	})
+	mux.HandleFunc("/delay/{ms}", serveDelay)
 	mux.HandleFunc("/status/{code}", func(w http.ResponseWriter, r *http.Request) {
 		code, err := strconv.Atoi(r.PathValue("code"))
 		if err != nil || code < 200 || code > 599 {

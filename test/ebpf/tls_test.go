@@ -15,6 +15,7 @@ import (
 	"os/exec"
 	"strconv"
 	"strings"
+	"syscall"
 	"testing"
 	"time"
 
@@ -33,6 +34,11 @@ type tlsRecord struct {
 	Scheme  string `json:"scheme"`
 	PID     uint32 `json:"pid"`
 	Process string `json:"process"`
+	// Pod is the server address's; ProcessPod and ProcessNamespace the
+	// process's, by its cgroup.
+	Pod              string `json:"pod"`
+	ProcessPod       string `json:"process_pod"`
+	ProcessNamespace string `json:"process_namespace"`
 }
 
 func (b *syncBuffer) tlsRecords(t *testing.T) []tlsRecord {
@@ -118,6 +124,13 @@ func runGoTLSServer(addr string) int {
 // t.Cleanup (stdin closed, then killed if still there).
 func startGoTLSChild(t *testing.T, tp *topology, port int) (string, int) {
 	t.Helper()
+	return startGoTLSChildIn(t, tp, port, "")
+}
+
+// startGoTLSChildIn is startGoTLSChild with the server started in cgroup
+// v2 directory cgroup ("": the test's own).
+func startGoTLSChildIn(t *testing.T, tp *topology, port int, cgroup string) (string, int) {
+	t.Helper()
 	addr := net.JoinHostPort(tp.serverIP, strconv.Itoa(port))
 	exe, err := os.Executable()
 	if err != nil {
@@ -134,9 +147,7 @@ func startGoTLSChild(t *testing.T, tp *topology, port int) (string, int) {
 		t.Fatal(err)
 	}
 	cmd.Stderr = testWriter{t}
-	if err := cmd.Start(); err != nil {
-		t.Fatal(err)
-	}
+	startInCgroup(t, cmd, cgroup)
 	t.Cleanup(func() {
 		stdin.Close()
 		done := make(chan struct{})
@@ -169,12 +180,40 @@ func startGoTLSChild(t *testing.T, tp *topology, port int) (string, int) {
 // keep-alive TLS connection, extra flags first.
 func curlIn(t *testing.T, tp *topology, extra []string, urls []string) {
 	t.Helper()
+	curlInCgroup(t, tp, "", extra, urls)
+}
+
+// curlInCgroup is curlIn with curl started in cgroup v2 directory cgroup
+// ("": the test's own).
+func curlInCgroup(t *testing.T, tp *topology, cgroup string, extra []string, urls []string) {
+	t.Helper()
 	ctx, cancel := context.WithTimeout(context.Background(), 60*time.Second)
 	defer cancel()
 	args := append([]string{"netns", "exec", tp.client, "curl", "-sk", "--http1.1"}, extra...)
 	args = append(args, urls...)
-	if out, err := exec.CommandContext(ctx, "ip", args...).CombinedOutput(); err != nil {
-		t.Fatalf("curl: %v: %s", err, out)
+	cmd := exec.CommandContext(ctx, "ip", args...)
+	var out bytes.Buffer
+	cmd.Stdout, cmd.Stderr = &out, &out
+	startInCgroup(t, cmd, cgroup)
+	if err := cmd.Wait(); err != nil {
+		t.Fatalf("curl: %v: %s", err, out.Bytes())
+	}
+}
+
+// startInCgroup starts cmd, in cgroup v2 directory cgroup when it is not
+// "" (clone3 into the cgroup: the process never runs outside it).
+func startInCgroup(t *testing.T, cmd *exec.Cmd, cgroup string) {
+	t.Helper()
+	if cgroup != "" {
+		dir, err := os.Open(cgroup)
+		if err != nil {
+			t.Fatal(err)
+		}
+		defer dir.Close()
+		cmd.SysProcAttr = &syscall.SysProcAttr{UseCgroupFD: true, CgroupFD: int(dir.Fd())}
+	}
+	if err := cmd.Start(); err != nil {
+		t.Fatal(err)
 	}
 }
 

@@ -20,6 +20,11 @@ type Observation struct {
 	// Process is the command name of Exchange.PID (plaintext from inside
 	// TLS), "" when not known.
 	Process string
+	// ProcessPod and ProcessNamespace name the pod that process runs in
+	// (by its cgroup), "" when not in a pod the enrichment knows. They
+	// say who read and wrote the plaintext (a client or the server);
+	// Pod and Namespace are the server address's.
+	ProcessPod, ProcessNamespace string
 }
 
 // Event kinds.

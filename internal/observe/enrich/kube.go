@@ -18,8 +18,10 @@ import (
 
 // Kube resolves addresses from Pod and EndpointSlice informers.
 type Kube struct {
-	mu     sync.RWMutex
-	pods   map[netip.Addr]podRef
+	mu   sync.RWMutex
+	pods map[netip.Addr]podRef
+	// uids: pods by their PodKeyOfCgroup keys (UID and devcluster form).
+	uids   map[string]podRef
 	svcs   map[netip.Addr]svcRef
 	slices map[string][]netip.Addr // slice ns/name -> addresses it contributed
 }
@@ -43,6 +45,7 @@ type KubeOptions struct {
 func NewKube(ctx context.Context, client kubernetes.Interface, opts KubeOptions) (*Kube, error) {
 	k := &Kube{
 		pods:   make(map[netip.Addr]podRef),
+		uids:   make(map[string]podRef),
 		svcs:   make(map[netip.Addr]svcRef),
 		slices: make(map[string][]netip.Addr),
 	}
@@ -99,6 +102,14 @@ func (k *Kube) Lookup(ip netip.Addr) (Info, bool) {
 	return info, true
 }
 
+// PodByKey implements PodIndex.
+func (k *Kube) PodByKey(key string) (Info, bool) {
+	k.mu.RLock()
+	p, ok := k.uids[key]
+	k.mu.RUnlock()
+	return Info{Pod: p.name, Namespace: p.namespace}, ok
+}
+
 func podOf(o any) *corev1.Pod {
 	if d, ok := o.(cache.DeletedFinalStateUnknown); ok {
 		o = d.Obj
@@ -126,6 +137,9 @@ func (k *Kube) setPod(oldObj, newObj any) {
 	k.mu.Lock()
 	defer k.mu.Unlock()
 	if old := podOf(oldObj); old != nil {
+		uid := string(old.UID)
+		delete(k.uids, uid)
+		delete(k.uids, DevclusterPodKey(uid))
 		for _, ip := range podIPs(old) {
 			// Only remove if the address still belongs to this pod: IPs are
 			// reused, and the new owner's event may have come first.
@@ -133,6 +147,12 @@ func (k *Kube) setPod(oldObj, newObj any) {
 				delete(k.pods, ip)
 			}
 		}
+	}
+	if p := podOf(newObj); p != nil && p.UID != "" {
+		// By UID also for host-network pods: their processes' cgroups
+		// are their own.
+		ref := podRef{name: p.Name, namespace: p.Namespace}
+		k.uids[string(p.UID)], k.uids[DevclusterPodKey(string(p.UID))] = ref, ref
 	}
 	if p := podOf(newObj); p != nil && !p.Spec.HostNetwork {
 		// Host-network pods share the node's address: naming the node IP

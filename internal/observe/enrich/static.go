@@ -15,6 +15,7 @@ import (
 //	  pod: web-1
 //	  namespace: default
 //	  service: web
+//	  uid: 0b5c...        # optional: the pod's UID, which names it by cgroup (TLS plaintext)
 //	routes:                # optional: known routes per service (path prefixes)
 //	  web: [/api/users, /api/orders, /healthz]
 type StaticFile struct {
@@ -28,16 +29,26 @@ type StaticEndpoint struct {
 	Pod       string `json:"pod,omitempty"`
 	Namespace string `json:"namespace,omitempty"`
 	Service   string `json:"service,omitempty"`
+	// UID is the pod's UID: plaintext from inside TLS is attributed to
+	// the pod by its process's cgroup, whose path names the UID.
+	UID string `json:"uid,omitempty"`
 }
 
 // Static is a fixed table.
 type Static struct {
 	m      map[netip.Addr]Info
+	uids   map[string]Info
 	routes map[string][]string
 }
 
 // Routes implements RouteSource.
 func (s *Static) Routes(service string) []string { return s.routes[service] }
+
+// PodByKey implements PodIndex.
+func (s *Static) PodByKey(key string) (Info, bool) {
+	i, ok := s.uids[key]
+	return i, ok
+}
 
 // Lookup implements Resolver.
 func (s *Static) Lookup(ip netip.Addr) (Info, bool) {
@@ -64,7 +75,7 @@ func ParseStatic(data []byte) (*Static, error) {
 	if err := yaml.UnmarshalStrict(data, &f); err != nil {
 		return nil, fmt.Errorf("decode: %w", err)
 	}
-	s := &Static{m: make(map[netip.Addr]Info, len(f.Endpoints)), routes: f.Routes}
+	s := &Static{m: make(map[netip.Addr]Info, len(f.Endpoints)), uids: map[string]Info{}, routes: f.Routes}
 	for svc, rs := range f.Routes {
 		for i, r := range rs {
 			if r == "" || r[0] != '/' {
@@ -85,6 +96,13 @@ func ParseStatic(data []byte) (*Static, error) {
 			return nil, fmt.Errorf("endpoints[%d].ip: %s listed twice", i, ip)
 		}
 		s.m[ip] = Info{Pod: e.Pod, Namespace: e.Namespace, Service: e.Service}
+		if e.UID != "" {
+			if e.Pod == "" {
+				return nil, fmt.Errorf("endpoints[%d] (%s): uid without pod", i, ip)
+			}
+			pod := Info{Pod: e.Pod, Namespace: e.Namespace}
+			s.uids[e.UID], s.uids[DevclusterPodKey(e.UID)] = pod, pod
+		}
 	}
 	return s, nil
 }

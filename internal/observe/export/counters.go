@@ -40,7 +40,10 @@ type TLSStats struct {
 	RingFull  uint64 // records lost: TLS ring full
 	Truncated uint64 // records cut at the capture window
 	Malformed uint64 // records that did not decode
-	Libraries int    // library files probed now
+	// CgroupUnread: records whose process's cgroup could not be read
+	// (the process had exited), so their pod is not known.
+	CgroupUnread uint64
+	Libraries    int // library files probed now
 }
 
 // InterfaceStats describe the attachments to observed interfaces.

@@ -129,6 +129,10 @@ type ExchangeRecord struct {
 	Scheme  string `json:"scheme"`
 	PID     uint32 `json:"pid,omitempty"`
 	Process string `json:"process,omitempty"`
+	// ProcessPod and ProcessNamespace: the pod of that process, by its
+	// cgroup (TLS only, when the enrichment knows the pod).
+	ProcessPod       string `json:"process_pod,omitempty"`
+	ProcessNamespace string `json:"process_namespace,omitempty"`
 	// Version is the HTTP version ("1.0", "1.1", "2"); GRPCStatus the
 	// gRPC status of a complete gRPC exchange (absent otherwise).
 	Version    string `json:"version,omitempty"`
@@ -146,6 +150,7 @@ func (j *JSON) Exchange(o *detect.Observation) error {
 		Status: o.Status, Outcome: o.Outcome.String(),
 		LatencyNS: int64(o.Latency()), StartKernelNS: o.StartNS,
 		Scheme: schemeOf(o), PID: o.PID, Process: o.Process,
+		ProcessPod: o.ProcessPod, ProcessNamespace: o.ProcessNamespace,
 		Version: o.Version,
 	}
 	if o.GRPC && o.Outcome == pair.Complete {

@@ -174,6 +174,7 @@ var counterDescs = []counterDesc{
 	{newDesc("rauta_observer_tls_ringbuf_dropped_total", "TLS plaintext records lost because the TLS ring buffer was full (tls-ring-bytes).", nil), prometheus.CounterValue, func(c *Counters) float64 { return float64(c.TLS.RingFull) }},
 	{newDesc("rauta_observer_tls_truncated_captures_total", "TLS plaintext records whose call carried more than the capture window (4096 bytes for requests, 512 for responses).", nil), prometheus.CounterValue, func(c *Counters) float64 { return float64(c.TLS.Truncated) }},
 	{newDesc("rauta_observer_tls_decode_errors_total", "TLS ring buffer records that did not decode.", nil), prometheus.CounterValue, func(c *Counters) float64 { return float64(c.TLS.Malformed) }},
+	{newDesc("rauta_observer_tls_cgroup_unread_total", "TLS plaintext records whose process's cgroup could not be read (the process had exited): their exchanges name no process pod.", nil), prometheus.CounterValue, func(c *Counters) float64 { return float64(c.TLS.CgroupUnread) }},
 	{newDesc("rauta_observer_tls_libraries", "TLS library files (libssl) probed now (tls-max-libs).", nil), prometheus.GaugeValue, func(c *Counters) float64 { return float64(c.TLS.Libraries) }},
 	{newDesc("rauta_observer_tracked_connections", "Connections tracked for pairing now (a connection is forgotten on a reset, or 60 s after its last message with nothing pending).", nil), prometheus.GaugeValue, func(c *Counters) float64 { return float64(c.Pair.Open) }},
 }

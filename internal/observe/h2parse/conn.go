@@ -41,6 +41,7 @@ type stream struct {
 	respTS                      uint64
 	grpcStatus                  int // -1 until trailers (or a trailers-only response) say
 	marks                       uint8
+	idHash                      uint64 // x-request-id (Block.RequestIDHash)
 }
 
 // conn is one h2c connection seen from its client preface.
@@ -181,7 +182,7 @@ func (c *conn) headers(b *Block) {
 		st = &stream{
 			id: b.Stream, method: b.Method, path: b.Path, authority: b.Authority, scheme: b.Scheme,
 			ua: b.UserAgent, reqTS: b.TS, reqLen: b.ContentLength, respLen: -1,
-			grpc: isGRPC(b.ContentType), grpcStatus: -1,
+			grpc: isGRPC(b.ContentType), grpcStatus: -1, idHash: b.RequestIDHash,
 		}
 		if p, ok := tracecontext.Parse(b.TraceParent); ok {
 			st.trace = p
@@ -257,7 +258,7 @@ func (c *conn) finish(st *stream, outcome pair.Outcome, ts uint64) {
 		Client: c.client, Server: c.server,
 		Method: st.method, Target: st.path, Host: st.authority, UserAgent: st.ua,
 		ReqContentLength: st.reqLen, RespContentLength: st.respLen,
-		Outcome: outcome, StartNS: st.reqTS, EndNS: ts,
+		Outcome: outcome, StartNS: st.reqTS, EndNS: ts, H2Stream: st.id, RequestIDHash: st.idHash,
 		Marks: st.marks, Version: "2", Trace: st.trace, TraceState: st.traceState,
 		TargetTruncated: len(st.path) == maxPathLen,
 	}

@@ -71,6 +71,11 @@ type Block struct {
 	Status                          int   // :status, 0 when absent
 	GRPCStatus                      int   // grpc-status, -1 when absent
 	ContentLength                   int64 // -1 when absent
+	// RequestIDHash is httpparse.HashRequestID of the one x-request-id
+	// field, 0 without one or with several (as for HTTP/1.x): what the
+	// gateway's join finds an upstream leg to an h2c backend by.
+	RequestIDHash uint64
+	requestIDs    int
 }
 
 func (b *Block) reset(stream uint32, endStream bool, ts uint64) {
@@ -120,6 +125,12 @@ func (b *Block) field(f hpack.HeaderField) {
 	case "content-length":
 		if n, err := strconv.ParseInt(f.Value, 10, 64); err == nil && n >= 0 {
 			b.ContentLength = n
+		}
+	case "x-request-id":
+		if b.requestIDs++; b.requestIDs == 1 {
+			b.RequestIDHash = httpparse.HashRequestID(f.Value)
+		} else {
+			b.RequestIDHash = 0
 		}
 	}
 }

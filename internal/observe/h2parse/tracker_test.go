@@ -9,6 +9,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/false-systems/rauta/internal/observe/httpparse"
 	"github.com/false-systems/rauta/internal/observe/pair"
 )
 
@@ -86,6 +87,11 @@ func check(t testing.TB, exs []pair.Exchange) int {
 		}
 		if ex.EndNS <= ex.StartNS {
 			t.Errorf("stream %d: response at %d, request at %d", id, ex.EndNS, ex.StartNS)
+		}
+		// conversation sends /item/{id} on stream 2*id+1.
+		if ex.H2Stream != uint32(2*id+1) {
+			t.Errorf("/item/%d: stream %d, want %d", id, ex.H2Stream, 2*id+1)
+			wrong++
 		}
 	}
 	return wrong
@@ -412,5 +418,29 @@ func TestTraceparentFromHeaders(t *testing.T) {
 	feed(tr, []seg{{client: true, data: c.buf.Bytes(), ts: 1}, {data: s.buf.Bytes(), ts: 2}})
 	if len(*exs) != 1 || !(*exs)[0].Trace.Valid() || (*exs)[0].TraceState != "k=v" || fmt.Sprintf("%x", (*exs)[0].Trace.TraceID) != "0af7651916cd43dd8448eb211c80319c" {
 		t.Fatalf("%+v", *exs)
+	}
+}
+
+// TestRequestIDFromHeaders: a stream's one x-request-id is hashed as the
+// HTTP/1.x parser hashes it (the gateway's join finds an upstream leg to
+// an h2c backend by it); a stream with two, or none, carries no hash.
+func TestRequestIDFromHeaders(t *testing.T) {
+	c, s := newSide(true), newSide(false)
+	c.headers(t, 1, true, 0, reqFields(1, "x-request-id", "5f0c2a9e-1")...)
+	c.headers(t, 3, true, 0, reqFields(2, "x-request-id", "a", "x-request-id", "b")...)
+	c.headers(t, 5, true, 0, reqFields(3)...)
+	for _, id := range []uint32{1, 3, 5} {
+		s.headers(t, id, true, 0, ":status", "200")
+	}
+	tr, exs := collect(Limits{})
+	feed(tr, []seg{{client: true, data: c.buf.Bytes(), ts: 1}, {data: s.buf.Bytes(), ts: 2}})
+	want := map[uint32]uint64{1: httpparse.HashRequestID("5f0c2a9e-1"), 3: 0, 5: 0}
+	if len(*exs) != 3 {
+		t.Fatalf("%d exchanges, want 3", len(*exs))
+	}
+	for _, ex := range *exs {
+		if ex.RequestIDHash != want[ex.H2Stream] {
+			t.Errorf("stream %d: hash %x, want %x", ex.H2Stream, ex.RequestIDHash, want[ex.H2Stream])
+		}
 	}
 }

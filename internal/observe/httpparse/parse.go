@@ -100,13 +100,13 @@ type Request struct {
 // HashRequestID hashes a request ID (64-bit FNV-1a; never 0 for a
 // non-empty ID): no allocation per exchange, and with the join's time
 // window and endpoint a collision cannot pick a wrong leg in practice.
-func HashRequestID(id []byte) uint64 {
+func HashRequestID[T string | []byte](id T) uint64 {
 	if len(id) == 0 {
 		return 0
 	}
 	h := uint64(14695981039346656037) // FNV-1a offset basis
-	for _, c := range id {
-		h ^= uint64(c)
+	for i := range len(id) {
+		h ^= uint64(id[i])
 		h *= 1099511628211
 	}
 	if h == 0 {

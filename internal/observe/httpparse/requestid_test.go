@@ -23,7 +23,11 @@ func TestRequestIDHash(t *testing.T) {
 			t.Errorf("%s: hash %x, want %x", name, r.RequestIDHash, c.want)
 		}
 	}
-	if HashRequestID([]byte("abc-1")) == HashRequestID([]byte("abc-2")) || HashRequestID(nil) != 0 {
+	if HashRequestID([]byte("abc-1")) == HashRequestID([]byte("abc-2")) || HashRequestID([]byte(nil)) != 0 {
 		t.Error("HashRequestID: distinct IDs must hash apart, none to 0")
+	}
+	// HPACK fields are strings: the same hash as the bytes.
+	if HashRequestID("abc-1") != HashRequestID([]byte("abc-1")) || HashRequestID("") != 0 {
+		t.Error("HashRequestID of a string differs from that of its bytes")
 	}
 }

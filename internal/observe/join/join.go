@@ -23,7 +23,9 @@ type Record = reqtiming.Record
 // status line crossing an observed interface.
 type Leg struct {
 	Client, Server netip.AddrPort
-	Start, End     uint64 // CLOCK_MONOTONIC
+	// Stream is the HTTP/2 stream identifier, 0 for HTTP/1.x.
+	Stream     uint32
+	Start, End uint64 // CLOCK_MONOTONIC
 	// IDHash is HashID of the request's X-Request-Id, 0 without one.
 	IDHash uint64
 	Status int
@@ -78,7 +80,8 @@ const (
 	// its X-Request-Id to that endpoint lies inside the client's leg.
 	NoUpstreamLeg
 	// Ambiguous: several exchanges of the client's connection span the
-	// head read (pipelining, HTTP/2 streams); never guessed.
+	// head read (pipelining; HTTP/2 streams when the record names no
+	// stream); never guessed.
 	Ambiguous
 	numReasons
 )
@@ -102,8 +105,12 @@ const Skew = 50 * 1000 // ns
 // The client leg is the exchange on the record's connection (client and
 // local address) that was open when the gateway read the head: Start <=
 // HeadMono <= End. On an HTTP/1.1 connection exchanges follow each other,
-// so at most one qualifies; several (pipelined requests, HTTP/2 streams)
-// make the record Ambiguous.
+// so at most one qualifies; several (pipelined requests) make the record
+// Ambiguous. On HTTP/2, streams overlap: a record that names its stream
+// takes only that stream's exchange (a stream identifier is never reused
+// on a connection, so the time window only keeps a later connection on
+// the same 4-tuple apart); one that names none (a gateway that does not
+// tell it) is judged by the time window alone, as HTTP/1.1.
 //
 // The upstream leg carries the record's X-Request-Id, goes to the
 // record's endpoint, and lies between the head read and the client leg's
@@ -113,7 +120,8 @@ func Join(rec *Record, client, upstream []Leg) (Breakdown, Reason) {
 	n := 0
 	for i := range client {
 		l := &client[i]
-		if l.Client != rec.Client || l.Server != rec.Local || l.Start > rec.HeadMono+Skew || l.End+Skew < rec.HeadMono {
+		if l.Client != rec.Client || l.Server != rec.Local || l.Start > rec.HeadMono+Skew || l.End+Skew < rec.HeadMono ||
+			(rec.Stream != 0 && l.Stream != rec.Stream) {
 			continue
 		}
 		n++

@@ -1,6 +1,7 @@
 package join
 
 import (
+	"fmt"
 	"net/netip"
 	"testing"
 	"time"
@@ -144,6 +145,40 @@ func TestJoinRefusesWhatItCannotTell(t *testing.T) {
 	late.HeadMono = 201 * ms
 	if _, why := Join(&late, client, nil); why != NoClientLeg {
 		t.Errorf("head read after the leg ended: %s, want no_client_leg", ReasonNames[why])
+	}
+}
+
+// TestJoinHTTP2ByStream: three streams open at once on one h2c
+// connection, each forwarded with its own ID and answered after its own
+// time: a record naming its stream takes that stream's exchange (its
+// backend phase is its own), a record naming a stream no exchange has
+// is not joined, and a record naming none stays ambiguous.
+func TestJoinHTTP2ByStream(t *testing.T) {
+	var client, upstream []Leg
+	ends := map[uint32]uint64{1: 300 * ms, 3: 100 * ms, 5: 500 * ms}
+	for sid, end := range ends {
+		client = append(client, Leg{Client: cli, Server: gw, Stream: sid, Start: uint64(sid) * ms, End: end})
+		upstream = append(upstream, up(fmt.Sprint("s", sid), gwOut, uint64(sid)*ms+ms, end-ms))
+	}
+	for sid, end := range ends {
+		r := rec(fmt.Sprint("s", sid), uint64(sid)*ms+ms/2, end+ms)
+		r.Stream = sid
+		b, why := Join(&r, client, upstream)
+		if why != Joined {
+			t.Fatalf("stream %d: %s", sid, ReasonNames[why])
+		}
+		if want := int64(end - uint64(sid)*ms - 2*ms); b.ClientStart != uint64(sid)*ms || b.ClientEnd != end || b.BackendNS != want {
+			t.Errorf("stream %d: client leg %d..%d backend %d, want %d..%d and %d", sid, b.ClientStart, b.ClientEnd, b.BackendNS, uint64(sid)*ms, end, want)
+		}
+	}
+	missing := rec("s7", 4*ms, 600*ms)
+	missing.Stream = 7
+	if _, why := Join(&missing, client, upstream); why != NoClientLeg {
+		t.Errorf("stream without an exchange: %s, want no_client_leg", ReasonNames[why])
+	}
+	unnamed := rec("s1", 6*ms, 301*ms) // all three streams open
+	if _, why := Join(&unnamed, client, upstream); why != Ambiguous {
+		t.Errorf("record naming no stream: %s, want ambiguous", ReasonNames[why])
 	}
 }
 

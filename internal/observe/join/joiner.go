@@ -58,6 +58,10 @@ type Joiner struct {
 	dropped  atomic.Uint64 // records lost: queue or pending full
 	pollErrs atomic.Uint64
 	received atomic.Uint64
+	// answering: pollers whose gateway has answered (poll.go).
+	answering atomic.Int64
+	// skipped: namespaces Discover left out, MaxNamespaces being polled.
+	skipped atomic.Uint64
 }
 
 // New makes a joiner whose breakdown histogram uses buckets.
@@ -194,6 +198,8 @@ var (
 	descReceived = prometheus.NewDesc("rauta_observer_join_records_received_total", "Gateway timing records fetched from gateways' admin ports.", nil, nil)
 	descDropped  = prometheus.NewDesc("rauta_observer_join_records_dropped_total", "Gateway timing records dropped: the join's queue or its pending records were full.", nil, nil)
 	descPollErrs = prometheus.NewDesc("rauta_observer_join_poll_errors_total", "Failed fetches of a gateway's timing records.", nil, nil)
+	descSkipped  = prometheus.NewDesc("rauta_observer_join_namespaces_skipped_total", "Network namespaces matching -gateway-netns left unpolled on a scan: -gateway-netns-max were polled already.", nil, nil)
+	descGateways = prometheus.NewDesc("rauta_observer_join_gateways", "Gateway admin endpoints polled now that have answered (per network namespace with -gateway-netns patterns).", nil, nil)
 )
 
 // Describe implements prometheus.Collector.
@@ -203,6 +209,8 @@ func (j *Joiner) Describe(ch chan<- *prometheus.Desc) {
 	ch <- descReceived
 	ch <- descDropped
 	ch <- descPollErrs
+	ch <- descGateways
+	ch <- descSkipped
 }
 
 // Collect implements prometheus.Collector.
@@ -215,6 +223,8 @@ func (j *Joiner) Collect(ch chan<- prometheus.Metric) {
 	ch <- prometheus.MustNewConstMetric(descReceived, prometheus.CounterValue, float64(s.Received))
 	ch <- prometheus.MustNewConstMetric(descDropped, prometheus.CounterValue, float64(s.Dropped))
 	ch <- prometheus.MustNewConstMetric(descPollErrs, prometheus.CounterValue, float64(s.PollErrors))
+	ch <- prometheus.MustNewConstMetric(descGateways, prometheus.GaugeValue, float64(j.answering.Load()))
+	ch <- prometheus.MustNewConstMetric(descSkipped, prometheus.CounterValue, float64(j.skipped.Load()))
 }
 
 // results keeps the last joined records for lookups by request ID.

@@ -29,12 +29,20 @@ type PollOptions struct {
 	// Interval between fetches; Limit records at most per fetch.
 	Interval time.Duration
 	Limit    int
+	// After is the cursor to start from: the last sequence number an
+	// earlier poller of the same gateway took (0: every record held).
+	After uint64
+	// Probe: return at the first failed fetch (Discover restarts it on
+	// its next scan); failures before the first answer are not counted:
+	// most probed namespaces hold no gateway.
+	Probe bool
 }
 
-// Poll fetches the gateway's records every Interval until ctx ends and
-// offers them to j. Failures are counted and logged at debug level: the
-// gateway may not be up yet, or may be restarting.
-func Poll(ctx context.Context, o PollOptions, j *Joiner, logger *slog.Logger) {
+// Poll fetches the gateway's records every Interval until ctx ends (or,
+// probing, a fetch fails) and offers them to j. It returns the cursor
+// reached. Failures are counted and logged at debug level: the gateway
+// may not be up yet, or may be restarting.
+func Poll(ctx context.Context, o PollOptions, j *Joiner, logger *slog.Logger) uint64 {
 	tr := &http.Transport{MaxIdleConns: 1, IdleConnTimeout: time.Minute}
 	if o.Netns != "" {
 		path := o.Netns
@@ -45,23 +53,36 @@ func Poll(ctx context.Context, o PollOptions, j *Joiner, logger *slog.Logger) {
 	defer tr.CloseIdleConnections()
 	client := &http.Client{Transport: tr, Timeout: 5 * time.Second}
 	base := strings.TrimSuffix(o.URL, "/") + "/debug/requests?limit=" + strconv.Itoa(o.Limit) + "&after="
-	var after uint64
+	after := o.After
+	answered := false
+	defer func() {
+		if answered {
+			j.answering.Add(-1)
+		}
+	}()
 	tick := time.NewTicker(o.Interval)
 	defer tick.Stop()
 	for {
 		select {
 		case <-ctx.Done():
-			return
+			return after
 		case <-tick.C:
 		}
 		for range 16 { // drain a backlog, within bounds
 			page, err := fetch(ctx, client, base+strconv.FormatUint(after, 10))
 			if err != nil {
-				if ctx.Err() == nil {
+				if ctx.Err() == nil && (answered || !o.Probe) {
 					j.PollFailed()
-					logger.Debug("gateway timing records", "url", o.URL, "err", err)
+					logger.Debug("gateway timing records", "url", o.URL, "netns", o.Netns, "err", err)
+				}
+				if o.Probe {
+					return after
 				}
 				break
+			}
+			if !answered {
+				answered = true
+				j.answering.Add(1)
 			}
 			if page.Next < after {
 				after = 0 // the gateway restarted

@@ -80,6 +80,10 @@ type Exchange struct {
 	// (an SSL pointer) in process PID, which read and wrote it.
 	Stream uint64
 	PID    uint32
+	// H2Stream is an HTTP/2 exchange's stream identifier on its
+	// connection (0 for HTTP/1.x): unique on the connection for its life,
+	// it names the exchange where several streams overlap in time.
+	H2Stream uint32
 	// GRPC: an HTTP/2 exchange whose request or response content-type is
 	// application/grpc*. GRPCStatus is its status code (grpc-status of
 	// the trailers, or of a trailers-only response) when Outcome is
