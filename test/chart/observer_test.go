@@ -144,3 +144,45 @@ func TestObserverGatewayJoin(t *testing.T) {
 		}
 	}
 }
+
+// TestObserverTLS (issue 16 point 11): TLS uprobes are off by default
+// (no host PID namespace, no extra capability). On, the observer gets
+// what reading other pods' processes and naming their pods takes: the
+// host's PID namespace, SYS_PTRACE and DAC_READ_SEARCH (once each), the host's cgroup2 tree read-only at
+// /host/cgroup, and the flags that use them.
+func TestObserverTLS(t *testing.T) {
+	observer := func(r rendered) corev1.PodSpec {
+		t.Helper()
+		return find[*appsv1.DaemonSet](t, r, "rauta-observer").Spec.Template.Spec
+	}
+	def := observer(mustRender(t, map[string]any{"observer": map[string]any{"enabled": true}}))
+	if def.HostPID || slices.Contains(def.Containers[0].Args, "-tls-uprobes") {
+		t.Errorf("TLS off: hostPID %v, args %v", def.HostPID, def.Containers[0].Args)
+	}
+	for _, c := range def.Containers[0].SecurityContext.Capabilities.Add {
+		if c == "SYS_PTRACE" || c == "DAC_READ_SEARCH" {
+			t.Errorf("TLS off: capability %s added", c)
+		}
+	}
+
+	on := observer(mustRender(t, map[string]any{"observer": map[string]any{"enabled": true,
+		"tls":          map[string]any{"enabled": true, "hostCgroupRoot": "/sys/fs/cgroup/unified"}}}))
+	c := on.Containers[0]
+	if !on.HostPID || !slices.Contains(c.Args, "-tls-uprobes") || flagValue(t, c.Args, "-tls-cgroup-root") != "/host/cgroup" {
+		t.Errorf("TLS on: hostPID %v, args %v", on.HostPID, c.Args)
+	}
+	count := map[corev1.Capability]int{}
+	for _, cp := range c.SecurityContext.Capabilities.Add {
+		count[cp]++
+	}
+	if count["SYS_PTRACE"] != 1 || count["DAC_READ_SEARCH"] != 1 || count["BPF"] != 1 {
+		t.Errorf("TLS on: capabilities %v, want SYS_PTRACE and DAC_READ_SEARCH once each beside the configured ones", c.SecurityContext.Capabilities.Add)
+	}
+	if len(on.Volumes) != 1 || on.Volumes[0].HostPath == nil || on.Volumes[0].HostPath.Path != "/sys/fs/cgroup/unified" ||
+		len(c.VolumeMounts) != 1 || c.VolumeMounts[0].MountPath != "/host/cgroup" || !c.VolumeMounts[0].ReadOnly {
+		t.Errorf("TLS on: volumes %+v mounts %+v, want the host's cgroup2 mount read-only at /host/cgroup", on.Volumes, c.VolumeMounts)
+	}
+	if _, err := renderChart(t, map[string]any{"observer": map[string]any{"enabled": true, "tls": map[string]any{"enabled": true, "hostCgroupRoot": "sys/fs/cgroup"}}}); err == nil {
+		t.Error("a relative hostCgroupRoot rendered; the schema should refuse it")
+	}
+}
