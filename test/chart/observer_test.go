@@ -166,7 +166,7 @@ func TestObserverTLS(t *testing.T) {
 	}
 
 	on := observer(mustRender(t, map[string]any{"observer": map[string]any{"enabled": true,
-		"tls":          map[string]any{"enabled": true, "hostCgroupRoot": "/sys/fs/cgroup/unified"}}}))
+		"tls": map[string]any{"enabled": true, "hostCgroupRoot": "/sys/fs/cgroup/unified"}}}))
 	c := on.Containers[0]
 	if !on.HostPID || !slices.Contains(c.Args, "-tls-uprobes") || flagValue(t, c.Args, "-tls-cgroup-root") != "/host/cgroup" {
 		t.Errorf("TLS on: hostPID %v, args %v", on.HostPID, c.Args)
