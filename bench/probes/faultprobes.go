@@ -125,6 +125,32 @@ func stallProbes() []probe {
 				}
 			}},
 		stallProbe("slow-body", g, "POST /api/TOK/x HTTP/1.1\r\nHost: probes\r\nContent-Length: 1000\r\n\r\n0123456789"),
+		{name: "slow-body-x100", group: g, pass: "100 connections with a stalled body: every one answered 4xx/5xx or closed within the timeout (+50 %)",
+			run: func(ctx context.Context, t *target) result {
+				res := make(chan h1Result, 100)
+				start := time.Now()
+				for i := range 100 {
+					go func() {
+						c, err := net.Dial("tcp", t.h1)
+						if err != nil {
+							res <- h1Result{err: err}
+							return
+						}
+						defer c.Close()
+						_, _ = io.WriteString(c, t.path(fmt.Sprintf("POST /api/TOK/%d HTTP/1.1\r\nHost: probes\r\nContent-Length: 1000\r\n\r\n0123456789", i)))
+						res <- readAll(c, start, 3*t.timeout)
+					}()
+				}
+				cut, worst := 0, time.Duration(0)
+				for range 100 {
+					r := <-res
+					if (r.closed || r.status >= 400) && r.status != 200 {
+						cut++
+					}
+					worst = max(worst, r.elapsed)
+				}
+				return passIf(cut == 100 && worst <= t.within(), "%d of 100 cut, the last after %s", cut, fmtDur(worst))
+			}},
 		stallProbe("expect-100-no-body", g, "POST /api/TOK/x HTTP/1.1\r\nHost: probes\r\nContent-Length: 1000\r\nExpect: 100-continue\r\n\r\n"),
 		{name: "idle-keepalive", group: g, pass: "idle keep-alive connection closed within the timeout (+50 %)",
 			run: func(ctx context.Context, t *target) result {
@@ -159,22 +185,28 @@ func stallProbes() []probe {
 				time.Sleep(500 * time.Millisecond)
 				closed := time.Now()
 				c.Close()
-				limit := time.After(3 * t.timeout)
-				for {
-					select {
-					case g := <-t.be.w.slowGone:
-						if !strings.Contains(g.path, t.tok) {
-							continue // an earlier probe's request
-						}
-						d := g.at.Sub(closed)
-						return passIf(d <= 2*time.Second, "backend request ended %s after the client closed", fmtDur(d))
-					case <-limit:
-						return passIf(false, "backend request still open %s after the client closed", fmtDur(3*t.timeout))
-					case <-ctx.Done():
-						return passIf(false, "%v", ctx.Err())
-					}
-				}
+				return t.awaitSlowGone(ctx, closed, "the client closed")
 			}},
+	}
+}
+
+// awaitSlowGone waits for the never-answering backend's request of this
+// probe to end; it must end within 2 s of since.
+func (t *target) awaitSlowGone(ctx context.Context, since time.Time, what string) result {
+	limit := time.After(3 * t.timeout)
+	for {
+		select {
+		case g := <-t.be.w.slowGone:
+			if !strings.Contains(g.path, t.tok) {
+				continue // an earlier probe's request
+			}
+			d := g.at.Sub(since)
+			return passIf(d <= 2*time.Second, "backend request ended %s after %s", fmtDur(d), what)
+		case <-limit:
+			return passIf(false, "backend request still open %s after %s", fmtDur(3*t.timeout), what)
+		case <-ctx.Done():
+			return passIf(false, "%v", ctx.Err())
+		}
 	}
 }
 

@@ -96,6 +96,103 @@ func h2Probes() []probe {
 				ok := (s.status >= 400 || s.status == 0 && (s.gotRST || s.goaway || s.closed)) && s.elapsed <= t.within()
 				return passIf(ok, "%s", s)
 			}},
+		{name: "h2-continuation-trickle", group: g, pass: "a header block trickled one CONTINUATION a second is cut within the timeout (+50 %)",
+			run: func(ctx context.Context, t *target) result {
+				c, err := t.h2Dial(ctx)
+				if err != nil {
+					return passIf(false, "%v", err)
+				}
+				defer c.close()
+				start := time.Now()
+				_ = c.c.SetWriteDeadline(start.Add(time.Second))
+				if err := c.fr.WriteHeaders(http2.HeadersFrameParam{StreamID: 1, BlockFragment: c.block(reqFields("GET", t.path("/api/TOK/x"))), EndHeaders: false, EndStream: true}); err != nil {
+					return passIf(false, "%v", err)
+				}
+				var ended atomic.Value
+				done := make(chan struct{})
+				go func() {
+					defer close(done)
+					c.watchEnd(&ended, 1)
+				}()
+				for i := 0; ended.Load() == nil && time.Since(start) < 3*t.timeout && ctx.Err() == nil; i++ {
+					time.Sleep(time.Second)
+					_ = c.c.SetWriteDeadline(time.Now().Add(time.Second))
+					if err := c.fr.WriteContinuation(1, false, c.block([][2]string{{"x-t", fmt.Sprint(i)}})); err != nil {
+						ended.CompareAndSwap(nil, "closed")
+					}
+				}
+				d := time.Since(start)
+				e, _ := ended.Load().(string)
+				c.close()
+				<-done
+				if e == "" {
+					return passIf(false, "still open after %s", fmtDur(d))
+				}
+				return passIf(d <= t.within(), "%s after %s", e, fmtDur(d))
+			}},
+		{name: "h2-window-0-x100", group: g, pass: "100 streams stalled at window 0 on one connection: every one reset (or the connection closed) within the timeout (+50 %)",
+			run: func(ctx context.Context, t *target) result {
+				c, err := t.h2Dial(ctx, http2.Setting{ID: http2.SettingInitialWindowSize, Val: 0})
+				if err != nil {
+					return passIf(false, "%v", err)
+				}
+				defer c.close()
+				start := time.Now()
+				for i := range 100 {
+					if err := c.headers(uint32(2*i+1), reqFields("GET", t.path(fmt.Sprintf("/api/TOK/%d/big", i))), true); err != nil {
+						return passIf(false, "%v", err)
+					}
+				}
+				cut, last, closed := 0, time.Duration(0), false
+				_ = c.c.SetReadDeadline(start.Add(3 * t.timeout))
+				for cut < 100 {
+					f, err := c.fr.ReadFrame()
+					if err != nil {
+						var se http2.StreamError
+						if errors.As(err, &se) {
+							continue
+						}
+						closed = !isTimeout(err)
+						break
+					}
+					switch f := f.(type) {
+					case *http2.RSTStreamFrame:
+						cut++
+						last = time.Since(start)
+					case *http2.GoAwayFrame:
+						if f.ErrCode != http2.ErrCodeNo {
+							closed = true
+						}
+					case *http2.SettingsFrame:
+						if !f.IsAck() {
+							_ = c.fr.WriteSettingsAck()
+						}
+					}
+					if closed {
+						break
+					}
+				}
+				if closed {
+					last = time.Since(start)
+				}
+				ok := (cut == 100 || closed) && last <= t.within()
+				return passIf(ok, "%d of 100 reset, connection closed: %v, last after %s", cut, closed, fmtDur(last))
+			}},
+		{name: "h2-cancel-while-waiting", group: g, pass: "RST_STREAM CANCEL from the client aborts the backend exchange within 2 s",
+			run: func(ctx context.Context, t *target) result {
+				c, err := t.h2Dial(ctx)
+				if err != nil {
+					return passIf(false, "%v", err)
+				}
+				defer c.close()
+				if err := c.headers(1, reqFields("GET", t.path("/slow/TOK")), true); err != nil {
+					return passIf(false, "%v", err)
+				}
+				time.Sleep(500 * time.Millisecond)
+				cancelled := time.Now()
+				_ = c.fr.WriteRSTStream(1, http2.ErrCodeCancel)
+				return t.awaitSlowGone(ctx, cancelled, "the client reset its stream")
+			}},
 		{name: "h2-idle", group: g, pass: "a connection with no stream closed within the timeout (+50 %)",
 			run: func(ctx context.Context, t *target) result {
 				c, err := t.h2Dial(ctx)
