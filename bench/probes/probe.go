@@ -67,14 +67,25 @@ func (t *target) run(ctx context.Context, p probe) result {
 	if ok, err := t.proc.Exited(); ok {
 		res.pass = false
 		res.died = fmt.Sprintf("exited after %s: %v", p.name, err)
-	} else if s := t.newLog(); t.name == "rauta" && strings.Contains(s, "panic") {
+	} else if i := crashIndex(t.newLog()); t.name == "rauta" && i >= 0 {
 		res.pass = false
-		res.died = fmt.Sprintf("logged a panic in %s: %.200q", p.name, s[strings.Index(s, "panic"):])
+		res.died = fmt.Sprintf("logged a panic in %s: %.200q", p.name, t.newLog()[i:])
 	}
 	if res.died != "" {
 		res.what += "; PROCESS " + res.died
 	}
 	return res
+}
+
+// crashIndex finds a Go panic (recovered and logged, or fatal) or a
+// runtime fatal error in a log, or returns -1.
+func crashIndex(log string) int {
+	for _, m := range []string{"panic", "fatal error:"} {
+		if i := strings.Index(log, m); i >= 0 {
+			return i
+		}
+	}
+	return -1
 }
 
 // newLog is what the proxy logged since the probe began.

@@ -56,3 +56,17 @@ func TestStatusLines(t *testing.T) {
 		t.Fatalf("HTTP/0.9 body read as %d, %d", first, n)
 	}
 }
+
+func TestCrashIndex(t *testing.T) {
+	for log, want := range map[string]int{
+		"": -1,
+		"level=WARN msg=\"request head timed out\"\n":               -1,
+		"x\npanic: runtime error: index out of range":               2,
+		"fatal error: concurrent map writes":                        0,
+		"level=ERROR msg=\"http: panic serving 127.0.0.1:1: boom\"": 23,
+	} {
+		if got := crashIndex(log); got != want {
+			t.Errorf("crashIndex(%q) = %d, want %d", log, got, want)
+		}
+	}
+}
