@@ -7,6 +7,8 @@ import (
 	"os"
 	"path/filepath"
 	"strings"
+
+	"github.com/false-systems/rauta/bench/internal/manifests"
 )
 
 // Ports on loopback. The backend's three endpoints stand for one Service's
@@ -373,34 +375,8 @@ type: kubernetes.io/tls
 data:
   tls.crt: %s
   tls.key: %s
----
-apiVersion: v1
-kind: Service
-metadata:
-  name: pool
-  namespace: default
-spec:
-  ports:
-  - name: http
-    port: 80
 `, httpPort, httpsPort, rautaExtraListeners(), base64.StdEncoding.EncodeToString(c), base64.StdEncoding.EncodeToString(k))
-	for i, p := range endpointPorts() {
-		fmt.Fprintf(&b, `---
-apiVersion: discovery.k8s.io/v1
-kind: EndpointSlice
-metadata:
-  name: pool-%d
-  namespace: default
-  labels:
-    kubernetes.io/service-name: pool
-addressType: IPv4
-ports:
-- name: http
-  port: %d
-endpoints:
-- addresses: ["127.0.0.1"]
-`, i+1, p)
-	}
+	b.WriteString(manifests.LoopbackService("pool", endpointPorts()...))
 	extra, err := e.rautaExtraManifests()
 	if err != nil {
 		return "", err

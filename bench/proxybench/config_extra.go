@@ -4,6 +4,8 @@ import (
 	"encoding/base64"
 	"fmt"
 	"os"
+
+	"github.com/false-systems/rauta/bench/internal/manifests"
 )
 
 // rautaExtraListeners are the Gateway listeners of the issue 18 cells, in
@@ -77,34 +79,5 @@ spec:
     - name: ws-backend
       port: 80
 `, base64.StdEncoding.EncodeToString(c), base64.StdEncoding.EncodeToString(k)) +
-		loopbackService("grpc-backend", goGRPCPort) + loopbackService("ws-backend", goWSPort), nil
-}
-
-// loopbackService is a Service with one EndpointSlice: 127.0.0.1:port.
-func loopbackService(name string, port int) string {
-	return fmt.Sprintf(`---
-apiVersion: v1
-kind: Service
-metadata:
-  name: %[1]s
-  namespace: default
-spec:
-  ports:
-  - name: http
-    port: 80
----
-apiVersion: discovery.k8s.io/v1
-kind: EndpointSlice
-metadata:
-  name: %[1]s
-  namespace: default
-  labels:
-    kubernetes.io/service-name: %[1]s
-addressType: IPv4
-ports:
-- name: http
-  port: %[2]d
-endpoints:
-- addresses: ["127.0.0.1"]
-`, name, port)
+		manifests.LoopbackService("grpc-backend", goGRPCPort) + manifests.LoopbackService("ws-backend", goWSPort), nil
 }

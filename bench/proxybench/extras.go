@@ -8,6 +8,7 @@ import (
 	"slices"
 	"time"
 
+	"github.com/false-systems/rauta/bench/internal/procgroup"
 	"github.com/false-systems/rauta/bench/routegen"
 )
 
@@ -84,12 +85,12 @@ func (x *extras) needGoBackend() bool { return x.has(groupGRPC) || x.has(groupWS
 
 // startGoBackend runs "proxybench backend" on the load CPU and waits until
 // both its ports accept connections.
-func (x *extras) startGoBackend(ctx context.Context, ps *procs) (*proc, error) {
+func (x *extras) startGoBackend(ctx context.Context, ps *procgroup.Set) (*procgroup.Proc, error) {
 	if err := portsFree(goGRPCPort, goWSPort); err != nil {
 		return nil, fmt.Errorf("go backend: %w", err)
 	}
 	argv := []string{"taskset", "-c", x.o.loadCPU, x.self, "backend", "-grpc", loopback(goGRPCPort), "-ws", loopback(goWSPort)}
-	p, err := ps.start("go-backend", argv, nil, x.e.path("go-backend.log"))
+	p, err := ps.Start("go-backend", argv, nil, x.e.path("go-backend.Log"))
 	if err != nil {
 		return nil, err
 	}
@@ -101,11 +102,11 @@ func (x *extras) startGoBackend(ctx context.Context, ps *procs) (*proc, error) {
 				c.Close()
 				break
 			}
-			if done, perr := p.exited(); done {
-				return nil, fmt.Errorf("go backend exited (%w): %s", perr, fileTail(p.log, 400))
+			if done, perr := p.Exited(); done {
+				return nil, fmt.Errorf("go backend exited (%w): %s", perr, fileTail(p.Log, 400))
 			}
 			if time.Now().After(deadline) || ctx.Err() != nil {
-				ps.stop(p, time.Second)
+				ps.Stop(p, time.Second)
 				return nil, fmt.Errorf("go backend: port %d not open after 10s: %w", port, err)
 			}
 			time.Sleep(50 * time.Millisecond)
@@ -117,7 +118,7 @@ func (x *extras) startGoBackend(ctx context.Context, ps *procs) (*proc, error) {
 // measureClientCell runs "proxybench client" for one cell, after a
 // discarded one-second warm-up for the cells that keep connections (their
 // proxies open backend connections on first use).
-func (x *extras) measureClientCell(ctx context.Context, p *proc, ct *contender, c xcell, rep int) sample {
+func (x *extras) measureClientCell(ctx context.Context, p *procgroup.Proc, ct *contender, c xcell, rep int) sample {
 	d := x.o.duration
 	if c.Group != groupTLS {
 		_, _ = runClientTool(ctx, clientArgv(x.self, x.o.loadCPU, ct, x.e, c, time.Second), time.Second)

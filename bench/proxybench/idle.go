@@ -7,10 +7,11 @@ import (
 	"io"
 	"net"
 	"net/http"
-	"os"
 	"sync"
 	"syscall"
 	"time"
+
+	"github.com/false-systems/rauta/bench/internal/procgroup"
 )
 
 // idleSample is one run of an idle cell: n keep-alive connections that
@@ -69,7 +70,7 @@ func (x *extras) idleWindow() time.Duration {
 }
 
 // measureIdle starts ct's idle-cell config and runs the idle cells.
-func (x *extras) measureIdle(ctx context.Context, ps *procs, chk *checker, ct *contender, rep int, out *report) {
+func (x *extras) measureIdle(ctx context.Context, ps *procgroup.Set, chk *checker, ct *contender, rep int, out *report) {
 	ic := x.idle[ct.Name]
 	if ic == nil {
 		return
@@ -79,12 +80,12 @@ func (x *extras) measureIdle(ctx context.Context, ps *procs, chk *checker, ct *c
 		out.fail(ct.Name, rep, "start (idle)", err)
 		return
 	}
-	p, err := ps.start(ct.Name, ic.Argv, ic.Env, x.e.path(fmt.Sprintf("%s-idle-%d.log", ct.Name, rep)))
+	p, err := ps.Start(ct.Name, ic.Argv, ic.Env, x.e.path(fmt.Sprintf("%s-idle-%d.log", ct.Name, rep)))
 	if err != nil {
 		out.fail(ct.Name, rep, "start (idle)", err)
 		return
 	}
-	defer ps.stop(p, 5*time.Second)
+	defer ps.Stop(p, 5*time.Second)
 	if err := chk.waitReady(ctx, ic, p, 15*time.Second); err != nil {
 		out.fail(ct.Name, rep, "start (idle)", err)
 		return
@@ -104,15 +105,15 @@ func (x *extras) measureIdle(ctx context.Context, ps *procs, chk *checker, ct *c
 	}
 }
 
-func (x *extras) idleRun(ctx context.Context, p *proc, name string, c xcell, rep int) idleSample {
+func (x *extras) idleRun(ctx context.Context, p *procgroup.Proc, name string, c xcell, rep int) idleSample {
 	s := idleSample{Contender: name, Cell: c.Name, Repeat: rep, Conns: c.Idle}
 	if c.Idle+fdHeadroom > x.e.fdLimit {
 		s.Error = fmt.Sprintf("not run: %d connections need RLIMIT_NOFILE %d in the harness and in the proxy, and the hard limit here is %d (no CAP_SYS_RESOURCE to raise it)",
 			c.Idle, c.Idle+fdHeadroom, x.e.fdLimit)
 		return s
 	}
-	pgid := p.pgid()
-	s.RSSBefore = currentRSSBytes(pgid)
+	pgid := p.PGID()
+	s.RSSBefore = procgroup.RSSBytes(pgid)
 	t0 := time.Now()
 	conns, err := openIdle(ctx, loopback(httpPort), c.Idle)
 	defer func() {
@@ -127,18 +128,18 @@ func (x *extras) idleRun(ctx context.Context, p *proc, name string, c xcell, rep
 		return s
 	}
 	sleepCtx(ctx, time.Second)
-	s.RSSAfter = currentRSSBytes(pgid)
-	cpu0, w0 := cpuSeconds(pgid), time.Now()
+	s.RSSAfter = procgroup.RSSBytes(pgid)
+	cpu0, w0 := procgroup.CPUSeconds(pgid), time.Now()
 	sleepCtx(ctx, x.idleWindow())
-	s.IdleCPU, s.IdleSeconds = cpuSeconds(pgid)-cpu0, time.Since(w0).Seconds()
+	s.IdleCPU, s.IdleSeconds = procgroup.CPUSeconds(pgid)-cpu0, time.Since(w0).Seconds()
 	s.KiBPerConn = (float64(s.RSSAfter) - float64(s.RSSBefore)) / float64(c.Idle) / 1024
 	// The connections must still be open: a proxy that dropped them would
 	// look cheap.
 	if err := checkAlive(conns, 100); err != nil {
 		s.Error = err.Error()
 	}
-	if done, perr := p.exited(); done {
-		s.Error = fmt.Sprintf("contender exited (%v); log: %s", perr, fileTail(p.log, 400))
+	if done, perr := p.Exited(); done {
+		s.Error = fmt.Sprintf("contender exited (%v); log: %s", perr, fileTail(p.Log, 400))
 	}
 	return s
 }
@@ -235,39 +236,6 @@ func checkAlive(conns []net.Conn, step int) error {
 		}
 	}
 	return nil
-}
-
-// currentRSSBytes sums VmRSS over the group's processes.
-func currentRSSBytes(pgid int) uint64 {
-	var total uint64
-	for _, pid := range groupPIDs(pgid) {
-		b, err := os.ReadFile(fmt.Sprintf("/proc/%d/status", pid))
-		if err != nil {
-			continue
-		}
-		if kb, ok := statusKB(b, "VmRSS:"); ok {
-			total += kb * 1024
-		}
-	}
-	return total
-}
-
-// currentPSSBytes sums Pss over the group's processes: pages shared
-// between processes (nginx's master and worker share the parsed config
-// after fork) count once, split between them, where VmRSS counts them in
-// each.
-func currentPSSBytes(pgid int) uint64 {
-	var total uint64
-	for _, pid := range groupPIDs(pgid) {
-		b, err := os.ReadFile(fmt.Sprintf("/proc/%d/smaps_rollup", pid))
-		if err != nil {
-			continue
-		}
-		if kb, ok := statusKB(b, "Pss:"); ok {
-			total += kb * 1024
-		}
-	}
-	return total
 }
 
 func sleepCtx(ctx context.Context, d time.Duration) {

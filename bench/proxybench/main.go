@@ -26,6 +26,8 @@ import (
 	"strings"
 	"syscall"
 	"time"
+
+	"github.com/false-systems/rauta/bench/internal/procgroup"
 )
 
 func main() {
@@ -128,8 +130,8 @@ func run() int {
 	}
 	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
 	defer stop()
-	ps := newProcs()
-	defer ps.stopAll() // also after a panic in this goroutine
+	ps := procgroup.NewSet()
+	defer ps.StopAll() // also after a panic in this goroutine
 
 	rep, err := bench(ctx, o, ps)
 	if rep != nil {
@@ -152,7 +154,7 @@ func run() int {
 	return 0
 }
 
-func bench(ctx context.Context, o options, ps *procs) (*report, error) {
+func bench(ctx context.Context, o options, ps *procgroup.Set) (*report, error) {
 	dir, err := os.MkdirTemp("", "proxybench-")
 	if err != nil {
 		return nil, err
@@ -232,7 +234,7 @@ func bench(ctx context.Context, o options, ps *procs) (*report, error) {
 	if err := portsFree(append(endpointPorts(), directH2Port)...); err != nil {
 		return nil, fmt.Errorf("backend: %w", err)
 	}
-	backend, err := ps.start("backend", bargv, nil, e.path("backend.log"))
+	backend, err := ps.Start("backend", bargv, nil, e.path("backend.Log"))
 	if err != nil {
 		return nil, err
 	}
@@ -249,7 +251,7 @@ func bench(ctx context.Context, o options, ps *procs) (*report, error) {
 		if err != nil {
 			return nil, err
 		}
-		defer ps.stop(gb, 3*time.Second)
+		defer ps.Stop(gb, 3*time.Second)
 	}
 
 	total := o.repeats + o.headline
@@ -273,8 +275,8 @@ func bench(ctx context.Context, o options, ps *procs) (*report, error) {
 				x.measureIdle(ctx, ps, chk, ct, r, rep)
 				x.measureRoutes(ctx, ps, ct, r, rep)
 			}
-			if done, err := backend.exited(); done {
-				return rep, fmt.Errorf("backend exited (%w); log %s", err, fileTail(backend.log, 400))
+			if done, err := backend.Exited(); done {
+				return rep, fmt.Errorf("backend exited (%w); log %s", err, fileTail(backend.Log, 400))
 			}
 		}
 	}
@@ -283,20 +285,20 @@ func bench(ctx context.Context, o options, ps *procs) (*report, error) {
 
 // measureContender starts one contender, checks it, runs every cell once and
 // stops it. Failures are recorded in the report, never skipped silently.
-func measureContender(ctx context.Context, o options, e *env, ps *procs, chk *checker, ct *contender, cells []cell, xcells []xcell, script string, rep int, out *report, x *extras) {
-	var p *proc
+func measureContender(ctx context.Context, o options, e *env, ps *procgroup.Set, chk *checker, ct *contender, cells []cell, xcells []xcell, script string, rep int, out *report, x *extras) {
+	var p *procgroup.Proc
 	if len(ct.Argv) > 0 {
 		if err := portsFree(httpPort, httpsPort, httpsRSAPort, grpcPort, wsPort, rautaAdminPort); err != nil {
 			out.fail(ct.Name, rep, "start", err)
 			return
 		}
 		var err error
-		p, err = ps.start(ct.Name, ct.Argv, ct.Env, e.path(fmt.Sprintf("%s-%d.log", ct.Name, rep)))
+		p, err = ps.Start(ct.Name, ct.Argv, ct.Env, e.path(fmt.Sprintf("%s-%d.log", ct.Name, rep)))
 		if err != nil {
 			out.fail(ct.Name, rep, "start", err)
 			return
 		}
-		defer ps.stop(p, 5*time.Second)
+		defer ps.Stop(p, 5*time.Second)
 		if err := chk.waitReady(ctx, ct, p, 15*time.Second); err != nil {
 			out.fail(ct.Name, rep, "start", err)
 			return
@@ -337,22 +339,22 @@ func measureContender(ctx context.Context, o options, e *env, ps *procs, chk *ch
 
 // measure runs one load run against the contender's process group p (nil
 // for direct) and records its CPU time, peak RSS and the machine's load.
-func measure(o options, p *proc, contender, cellName string, rep, body int, load func() (result, error)) sample {
+func measure(o options, p *procgroup.Proc, contender, cellName string, rep, body int, load func() (result, error)) sample {
 	s := sample{Contender: contender, Cell: cellName, Repeat: rep}
 	pgid := 0
 	if p != nil {
-		pgid = p.pgid()
-		s.RSSReset = resetPeakRSS(pgid)
-		s.CPUSeconds = -cpuSeconds(pgid)
+		pgid = p.PGID()
+		s.RSSReset = procgroup.ResetPeakRSS(pgid)
+		s.CPUSeconds = -procgroup.CPUSeconds(pgid)
 	}
 	cpuBefore := readCPUTimes()
 	res, err := load()
 	s.Machine = cpuUseBetween(cpuBefore, readCPUTimes(), o.proxyCPU, o.loadCPU)
 	if p != nil {
-		s.CPUSeconds += cpuSeconds(pgid)
-		s.PeakRSS = peakRSSBytes(pgid)
-		if done, perr := p.exited(); done && err == nil {
-			err = fmt.Errorf("contender exited during the run (%w); log: %s", perr, fileTail(p.log, 400))
+		s.CPUSeconds += procgroup.CPUSeconds(pgid)
+		s.PeakRSS = procgroup.PeakRSSBytes(pgid)
+		if done, perr := p.Exited(); done && err == nil {
+			err = fmt.Errorf("contender exited during the run (%w); log: %s", perr, fileTail(p.Log, 400))
 		}
 	} else {
 		s.CPUSeconds = 0

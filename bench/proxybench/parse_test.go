@@ -9,6 +9,7 @@ import (
 	"testing"
 
 	"github.com/false-systems/rauta/bench/internal/procfs"
+	"github.com/false-systems/rauta/bench/internal/procgroup"
 )
 
 const h2loadOut = `starting benchmark...
@@ -102,24 +103,6 @@ func TestParseH2loadLogAndPercentile(t *testing.T) {
 	}
 }
 
-func TestStatusKB(t *testing.T) {
-	if kb, ok := statusKB([]byte("Name:\tnginx\nVmHWM:\t   12345 kB\nVmRSS:\t 100 kB\n"), "VmHWM:"); !ok || kb != 12345 {
-		t.Errorf("statusKB = %d, %v; want 12345, true", kb, ok)
-	}
-}
-
-func TestSelfStat(t *testing.T) {
-	// The test process is its own kind of contender: its group is found and
-	// its CPU time and peak RSS are positive.
-	pgid := pgidOf(t, os.Getpid())
-	if pids := groupPIDs(pgid); len(pids) == 0 {
-		t.Fatalf("groupPIDs(%d) found nothing", pgid)
-	}
-	if peakRSSBytes(pgid) == 0 {
-		t.Error("peakRSSBytes = 0 for the test's own group")
-	}
-}
-
 func TestMedianAndRatios(t *testing.T) {
 	r := &report{Cells: []string{"h1 c=64 1k"}, Contenders: []*contender{{Name: "direct"}, {Name: "rauta"}, {Name: "caddy"}}}
 	for i, rps := range []float64{100, 300, 200} {
@@ -200,7 +183,7 @@ func FuzzParsers(f *testing.F) {
 	f.Fuzz(func(t *testing.T, b []byte) {
 		_, _ = parseH2load(b)
 		_, _ = parseWrk(b)
-		_, _ = statusKB(b, "VmHWM:")
+		_, _ = procgroup.StatusKB(b, "VmHWM:")
 	})
 }
 

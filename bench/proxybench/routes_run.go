@@ -12,6 +12,7 @@ import (
 	"strings"
 	"time"
 
+	"github.com/false-systems/rauta/bench/internal/procgroup"
 	"github.com/false-systems/rauta/bench/routegen"
 )
 
@@ -106,7 +107,7 @@ func rawRequest(r routegen.Request) string {
 
 // measureRoutes starts ct with 10,000 routes, checks that a spread of
 // requests reaches the route each names, and runs the routes cell.
-func (x *extras) measureRoutes(ctx context.Context, ps *procs, ct *contender, rep int, out *report) {
+func (x *extras) measureRoutes(ctx context.Context, ps *procgroup.Set, ct *contender, rep int, out *report) {
 	rc := x.routes[ct.Name]
 	if rc == nil {
 		return
@@ -117,12 +118,12 @@ func (x *extras) measureRoutes(ctx context.Context, ps *procs, ct *contender, re
 		return
 	}
 	started := time.Now()
-	p, err := ps.start(ct.Name, rc.Argv, rc.Env, x.e.path(fmt.Sprintf("%s-routes-%d.log", ct.Name, rep)))
+	p, err := ps.Start(ct.Name, rc.Argv, rc.Env, x.e.path(fmt.Sprintf("%s-routes-%d.log", ct.Name, rep)))
 	if err != nil {
 		out.fail(ct.Name, rep, "start (routes)", err)
 		return
 	}
-	defer ps.stop(p, 5*time.Second)
+	defer ps.Stop(p, 5*time.Second)
 	client := &http.Client{Timeout: 5 * time.Second, Transport: &http.Transport{DisableCompression: true, MaxIdleConnsPerHost: 4}}
 	defer client.CloseIdleConnections()
 	if err := waitRoute(ctx, client, p, x.requests[0], 120*time.Second); err != nil {
@@ -141,7 +142,7 @@ func (x *extras) measureRoutes(ctx context.Context, ps *procs, ct *contender, re
 		url := fmt.Sprintf("http://127.0.0.1:%d/", httpPort)
 		wd := max(x.o.warmup.Round(time.Second), time.Second)
 		_, _ = runWrk(ctx, wrkArgv(x.o.loadCPU, x.routeScript, url, c.Conns, wd), wd)
-		rss, pss := currentRSSBytes(p.pgid()), currentPSSBytes(p.pgid())
+		rss, pss := procgroup.RSSBytes(p.PGID()), procgroup.PSSBytes(p.PGID())
 		s := measure(x.o, p, ct.Name, c.Name, rep, c.Size, func() (result, error) {
 			return runWrk(ctx, wrkArgv(x.o.loadCPU, x.routeScript, url, c.Conns, x.o.duration), x.o.duration)
 		})
@@ -155,12 +156,12 @@ func (x *extras) measureRoutes(ctx context.Context, ps *procs, ct *contender, re
 
 // waitRoute polls one route until it answers as it should, the process
 // exits, or d passes: loading 10,000 routes takes a while.
-func waitRoute(ctx context.Context, client *http.Client, p *proc, r routegen.Request, d time.Duration) error {
+func waitRoute(ctx context.Context, client *http.Client, p *procgroup.Proc, r routegen.Request, d time.Duration) error {
 	deadline := time.Now().Add(d)
 	var last error
 	for time.Now().Before(deadline) {
-		if done, err := p.exited(); done {
-			return fmt.Errorf("exited during start-up (%w); log %s: %s", err, p.log, fileTail(p.log, 600))
+		if done, err := p.Exited(); done {
+			return fmt.Errorf("exited during start-up (%w); log %s: %s", err, p.Log, fileTail(p.Log, 600))
 		}
 		if last = routeGet(ctx, client, r); last == nil {
 			return nil

@@ -11,6 +11,8 @@ import (
 	"os"
 	"slices"
 	"time"
+
+	"github.com/false-systems/rauta/bench/internal/procgroup"
 )
 
 // checker sends real requests over HTTP/1.1 and over HTTP/2 with TLS and
@@ -106,14 +108,14 @@ func (c *checker) verify(ctx context.Context, ct *contender) error {
 
 // waitReady polls the contender's HTTP/1.1 URL until it answers 200, the
 // process exits, or the deadline passes.
-func (c *checker) waitReady(ctx context.Context, ct *contender, p *proc, d time.Duration) error {
+func (c *checker) waitReady(ctx context.Context, ct *contender, p *procgroup.Proc, d time.Duration) error {
 	defer c.close()
 	deadline := time.Now().Add(d)
 	var last error
 	for time.Now().Before(deadline) {
 		if p != nil {
-			if done, err := p.exited(); done {
-				return fmt.Errorf("exited during start-up (%w); log %s: %s", err, p.log, fileTail(p.log, 600))
+			if done, err := p.Exited(); done {
+				return fmt.Errorf("exited during start-up (%w); log %s: %s", err, p.Log, fileTail(p.Log, 600))
 			}
 		}
 		if _, last = c.get(ctx, c.h1, ct.H1URL+"/1k", 1, c.bodies["1k"]); last == nil {

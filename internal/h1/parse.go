@@ -37,7 +37,43 @@ type RequestHead struct {
 // would reject. It also returns false, with rh.ambiguous set, for a
 // request with both Content-Length and Transfer-Encoding: net/http would
 // serve it and keep the connection, where RFC 9112 6.1 requires closing.
+// That holds however the pair is dressed for net/http, which this parser
+// leaves: a folded (obs-fold) value, a repeated Content-Length, a bare LF.
 func ParseRequestHead(head string, rh *RequestHead) bool {
+	if parseRequestHead(head, rh) {
+		return true
+	}
+	rh.Ambiguous = rh.Ambiguous || framedTwice(head)
+	return false
+}
+
+// framedTwice reports a head naming both Content-Length and
+// Transfer-Encoding, read as leniently as net/http reads it: lines split at
+// LF with or without CR, a line starting with a space or tab continuing the
+// previous field (obs-fold), and any value. Only requests the engine leaves
+// to net/http pay for it.
+func framedTwice(head string) bool {
+	_, rest, _ := strings.Cut(head, "\n") // the request line
+	length, encoded := false, false
+	for rest != "" {
+		var line string
+		line, rest, _ = strings.Cut(rest, "\n")
+		line = strings.TrimSuffix(line, "\r")
+		if line == "" {
+			break
+		}
+		if line[0] == ' ' || line[0] == '\t' {
+			continue
+		}
+		name, _, _ := strings.Cut(line, ":")
+		name = TrimOWS(name)
+		length = length || strings.EqualFold(name, "Content-Length")
+		encoded = encoded || strings.EqualFold(name, "Transfer-Encoding")
+	}
+	return length && encoded
+}
+
+func parseRequestHead(head string, rh *RequestHead) bool {
 	rh.Fields = rh.Fields[:0]
 	rh.ContentLength, rh.CloseAfter, rh.ConnNames, rh.Ambiguous, rh.Host = 0, false, false, false, ""
 	line, rest, ok := cutLine(head)
