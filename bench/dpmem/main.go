@@ -37,8 +37,9 @@ func main() {
 	probes := flag.String("metrics-addr", "127.0.0.1:28463", "the data plane's probe address")
 	settle := flag.Duration("settle", 3*time.Second, "wait after ready before reading memory")
 	timeout := flag.Duration("timeout", 60*time.Second, "longest wait for ready")
+	profile := flag.String("heap-profile", "", "write the data plane's heap profile (after a GC) to this file")
 	flag.Parse()
-	if err := run(*bin, *routes, *offset, *admin, *probes, *settle, *timeout); err != nil {
+	if err := run(*bin, *routes, *offset, *admin, *probes, *settle, *timeout, *profile); err != nil {
 		fmt.Fprintln(os.Stderr, "dpmem:", err)
 		os.Exit(1)
 	}
@@ -52,7 +53,7 @@ func (anyToken) Authenticate(context.Context, string) (configstream.Identity, er
 	return configstream.Identity{Namespace: routegen.GatewayNamespace, ServiceAccount: routegen.GatewayName}, nil
 }
 
-func run(bin string, routes, offset int, admin, probes string, settle, timeout time.Duration) error {
+func run(bin string, routes, offset int, admin, probes string, settle, timeout time.Duration, profile string) error {
 	key := routegen.GatewayNamespace + "/" + routegen.GatewayName
 	res := translate.Translate(routegen.Resources(routes), translate.Options{Provisioned: true})
 	cfg := configstream.NewConfig(key, 1, res.IR)
@@ -116,6 +117,11 @@ func run(bin string, routes, offset int, admin, probes string, settle, timeout t
 	if err != nil {
 		return err
 	}
+	if profile != "" {
+		if err := saveProfile(client, "http://"+admin+"/debug/pprof/heap?gc=1", profile); err != nil {
+			return err
+		}
+	}
 	fmt.Printf("routes %d (IR routes %d), frame %.1f MiB\n", routes, irRoutes(res), float64(len(cfg.Frame()))/(1<<20))
 	fmt.Printf("ready %.2f s; %s\n%s\n", ready.Seconds(), mem, heap)
 	return nil
@@ -159,6 +165,21 @@ func procMemory(pid int) (string, error) {
 		}
 	}
 	return strings.Join(out, ", "), nil
+}
+
+// saveProfile writes the heap profile at url to file, for
+// go tool pprof -sample_index=inuse_space.
+func saveProfile(client *http.Client, url, file string) error {
+	resp, err := client.Get(url)
+	if err != nil {
+		return err
+	}
+	defer resp.Body.Close()
+	b, err := io.ReadAll(io.LimitReader(resp.Body, 64<<20))
+	if err != nil {
+		return err
+	}
+	return os.WriteFile(file, b, 0o600)
 }
 
 // heapFigures picks the runtime.MemStats lines that say where the heap is.
