@@ -164,6 +164,7 @@ func (d *frameDecoder) snapshot(ws *wireSnapshot, delta bool) (*ir.Snapshot, []d
 	if len(ws.Listeners) > 0 {
 		snap.Listeners = make([]ir.Listener, len(ws.Listeners))
 	}
+	var in *interner // made for the first route decoded
 	for i := range ws.Listeners {
 		wl := &ws.Listeners[i]
 		l := wl.Listener
@@ -197,6 +198,10 @@ func (d *frameDecoder) snapshot(ws *wireSnapshot, delta bool) (*ir.Snapshot, []d
 						return nil, nil, fmt.Errorf("config stream: listener %s: route %d: %w", l.Name, k, err)
 					}
 					vh.Routes[k].Fingerprint = h.String()
+					if in == nil {
+						in = newInterner()
+					}
+					in.route(&vh.Routes[k])
 				}
 				if seen != nil {
 					seen[h] = len(flat)

@@ -1,0 +1,204 @@
+package configstream
+
+import (
+	"hash/maphash"
+	"slices"
+
+	"github.com/false-systems/rauta/internal/ir"
+)
+
+// At 10,000 HTTPRoutes a Config repeats the same few strings tens of
+// thousands of times: every rule of a route names its hostname, its
+// Service and the Service's endpoint addresses, every match its type, every
+// header filter the same header names. Decoded, each is its own copy, and
+// every route its own list of the same endpoints. A data plane keeps the
+// decoded IR for as long as it serves it (/config_dump, change detection),
+// so the decoder gives equal strings and equal endpoint lists of one
+// frame a single copy (interner).
+//
+// Sharing is safe because nothing modifies a decoded snapshot: strings are
+// immutable, and the IR is read-only once published (package ir); the
+// router and the load balancers copy what they keep.
+
+// interner holds one frame's distinct strings and lists. It lives for one
+// decode only, so it holds nothing of a Config no longer served.
+//
+// The rules of one HTTPRoute come one after the other in a frame and share
+// hostnames and backends, so each list is first compared with the last one
+// seen (a few string comparisons) before it is hashed and looked up; the
+// maps then catch what different routes share.
+type interner struct {
+	strings   map[string]string
+	seed      maphash.Seed
+	endpoints map[uint64][][]ir.Endpoint
+
+	lastHostnames []string
+	lastBackend   string
+	lastEndpoints []ir.Endpoint
+}
+
+// newInterner starts empty: most frames after the first decode a few
+// changed routes only.
+func newInterner() *interner {
+	return &interner{
+		strings:   map[string]string{},
+		seed:      maphash.MakeSeed(),
+		endpoints: map[uint64][][]ir.Endpoint{},
+	}
+}
+
+// str returns the frame's copy of s.
+func (in *interner) str(s string) string {
+	if s == "" {
+		return ""
+	}
+	if c, ok := constant(s); ok {
+		return c
+	}
+	if c, ok := in.strings[s]; ok {
+		return c
+	}
+	in.strings[s] = s
+	return s
+}
+
+// route shares the strings and lists of r with the frame's earlier routes.
+// Route names are unique and stay as decoded.
+func (in *interner) route(r *ir.Route) {
+	r.Hostnames = in.hostnameList(r.Hostnames)
+	in.match(&r.Match)
+	in.filters(r.Filters)
+	for i := range r.Backends {
+		in.backend(&r.Backends[i])
+	}
+}
+
+// hostnameList shares a list of one hostname (by far the most common) with
+// the route before, whose rule it often is; other routes get the string.
+func (in *interner) hostnameList(hs []string) []string {
+	if len(hs) == 1 && len(in.lastHostnames) == 1 && hs[0] == in.lastHostnames[0] {
+		return in.lastHostnames
+	}
+	if len(hs) != 1 {
+		for i := range hs {
+			hs[i] = in.str(hs[i])
+		}
+		return hs
+	}
+	hs[0] = in.str(hs[0])
+	in.lastHostnames = hs
+	return hs
+}
+
+func (in *interner) match(m *ir.Match) {
+	m.Path.Type = ir.PathMatchType(in.str(string(m.Path.Type)))
+	m.Path.Value = in.str(m.Path.Value)
+	m.Method = in.str(m.Method)
+	in.values(m.Headers)
+	in.values(m.QueryParams)
+}
+
+func (in *interner) values(vs []ir.ValueMatch) {
+	for i := range vs {
+		v := &vs[i]
+		v.Type = ir.StringMatchType(in.str(string(v.Type)))
+		v.Name, v.Value = in.str(v.Name), in.str(v.Value)
+	}
+}
+
+func (in *interner) filters(fs []ir.Filter) {
+	for i := range fs {
+		f := &fs[i]
+		in.headerModifier(f.RequestHeaders)
+		in.headerModifier(f.ResponseHeaders)
+		if r := f.Redirect; r != nil {
+			r.Scheme, r.Hostname = in.str(r.Scheme), in.str(r.Hostname)
+			in.pathModifier(r.Path)
+		}
+		if r := f.Rewrite; r != nil {
+			r.Hostname = in.str(r.Hostname)
+			in.pathModifier(r.Path)
+		}
+		if m := f.Mirror; m != nil {
+			in.backend(&m.Backend)
+		}
+	}
+}
+
+func (in *interner) headerModifier(h *ir.HeaderModifier) {
+	if h == nil {
+		return
+	}
+	for _, hs := range [][]ir.Header{h.Set, h.Add} {
+		for i := range hs {
+			hs[i].Name, hs[i].Value = in.str(hs[i].Name), in.str(hs[i].Value)
+		}
+	}
+	for i := range h.Remove {
+		h.Remove[i] = in.str(h.Remove[i])
+	}
+}
+
+func (in *interner) pathModifier(p *ir.PathModifier) {
+	if p != nil {
+		p.Type = ir.PathModifierType(in.str(string(p.Type)))
+		p.Value = in.str(p.Value)
+	}
+}
+
+func (in *interner) backend(b *ir.Backend) {
+	if b.Name == in.lastBackend {
+		b.Name = in.lastBackend
+	} else {
+		b.Name = in.str(b.Name)
+		in.lastBackend = b.Name
+	}
+	b.Policy = ir.LBPolicy(in.str(string(b.Policy)))
+	b.HashHeader, b.AppProtocol = in.str(b.HashHeader), in.str(b.AppProtocol)
+	b.Endpoints = in.endpointList(b.Endpoints)
+	in.filters(b.Filters)
+}
+
+// endpointList returns the frame's copy of eps: the rules of a route, and
+// routes to one Service, list the same endpoints.
+func (in *interner) endpointList(eps []ir.Endpoint) []ir.Endpoint {
+	if len(eps) == 0 {
+		return eps
+	}
+	if slices.Equal(eps, in.lastEndpoints) {
+		return in.lastEndpoints
+	}
+	var h maphash.Hash
+	h.SetSeed(in.seed)
+	for i := range eps {
+		_, _ = h.WriteString(eps[i].Address)
+		var b [8]byte
+		b[0], b[1], b[2], b[3] = byte(eps[i].Port), byte(eps[i].Port>>8), byte(eps[i].Port>>16), byte(eps[i].Port>>24)
+		b[4], b[5], b[6], b[7] = byte(eps[i].Weight), byte(eps[i].Weight>>8), byte(eps[i].Weight>>16), byte(eps[i].Weight>>24)
+		_, _ = h.Write(b[:])
+	}
+	sum := h.Sum64()
+	for _, c := range in.endpoints[sum] {
+		if slices.Equal(c, eps) {
+			in.lastEndpoints = c
+			return c
+		}
+	}
+	// The addresses stay as decoded: a Service's endpoints are its own.
+	in.endpoints[sum] = append(in.endpoints[sum], eps)
+	in.lastEndpoints = eps
+	return eps
+}
+
+// constant returns the IR's constant for the match, modifier and policy
+// types and methods, which every route names, without a map lookup.
+func constant(s string) (string, bool) {
+	for _, c := range [...]string{string(ir.PathPrefix), string(ir.PathExact), "GET", string(ir.PathRegex),
+		string(ir.ReplacePrefixMatch), string(ir.ReplaceFullPath), "POST", "PUT", "DELETE",
+		string(ir.LBRoundRobin), string(ir.LBLeastRequest), string(ir.LBMaglev)} {
+		if s == c {
+			return c, true
+		}
+	}
+	return "", false
+}
