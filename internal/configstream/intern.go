@@ -11,10 +11,10 @@ import (
 // thousands of times: every rule of a route names its hostname, its
 // Service and the Service's endpoint addresses, every match its type, every
 // header filter the same header names. Decoded, each is its own copy, and
-// every route its own list of the same endpoints. A data plane keeps the
-// decoded IR for as long as it serves it (/config_dump, change detection),
-// so the decoder gives equal strings and equal endpoint lists of one
-// frame a single copy (interner).
+// every rule its own list of the same backend and endpoints. A data plane
+// keeps the decoded IR for as long as it serves it (/config_dump, change
+// detection), so the decoder gives equal strings, endpoint lists and
+// single-backend lists of one frame a single copy (interner).
 //
 // Sharing is safe because nothing modifies a decoded snapshot: strings are
 // immutable, and the IR is read-only once published (package ir); the
@@ -23,18 +23,23 @@ import (
 // interner holds one frame's distinct strings and lists. It lives for one
 // decode only, so it holds nothing of a Config no longer served.
 //
-// The rules of one HTTPRoute come one after the other in a frame and share
-// hostnames and backends, so each list is first compared with the last one
-// seen (a few string comparisons) before it is hashed and looked up; the
-// maps then catch what different routes share.
+// Routes come in precedence order, so the rules of one HTTPRoute are far
+// apart in a frame: sharing goes through maps. Backends are looked up by
+// name once, which finds the name, the Service's endpoints and a route's
+// backend list at the same time; other endpoint lists are found by hash.
 type interner struct {
 	strings   map[string]string
+	backends  map[string]sharedBackend
 	seed      maphash.Seed
 	endpoints map[uint64][][]ir.Endpoint
+}
 
-	lastHostnames []string
-	lastBackend   string
-	lastEndpoints []ir.Endpoint
+// sharedBackend is what routes to one backend name share.
+type sharedBackend struct {
+	name      string
+	endpoints []ir.Endpoint
+	// list is the first plain one-backend list of that name.
+	list []ir.Backend
 }
 
 // newInterner starts empty: most frames after the first decode a few
@@ -42,6 +47,7 @@ type interner struct {
 func newInterner() *interner {
 	return &interner{
 		strings:   map[string]string{},
+		backends:  map[string]sharedBackend{},
 		seed:      maphash.MakeSeed(),
 		endpoints: map[uint64][][]ir.Endpoint{},
 	}
@@ -65,29 +71,43 @@ func (in *interner) str(s string) string {
 // route shares the strings and lists of r with the frame's earlier routes.
 // Route names are unique and stay as decoded.
 func (in *interner) route(r *ir.Route) {
-	r.Hostnames = in.hostnameList(r.Hostnames)
+	for i := range r.Hostnames {
+		r.Hostnames[i] = in.str(r.Hostnames[i])
+	}
 	in.match(&r.Match)
 	in.filters(r.Filters)
+	if len(r.Backends) == 1 && plain(&r.Backends[0]) {
+		r.Backends = in.plainList(r.Backends)
+		return
+	}
 	for i := range r.Backends {
 		in.backend(&r.Backends[i])
 	}
 }
 
-// hostnameList shares a list of one hostname (by far the most common) with
-// the route before, whose rule it often is; other routes get the string.
-func (in *interner) hostnameList(hs []string) []string {
-	if len(hs) == 1 && len(in.lastHostnames) == 1 && hs[0] == in.lastHostnames[0] {
-		return in.lastHostnames
+// plain reports whether b is worth sharing by a cheap comparison: a
+// backend without filters or TLS settings.
+func plain(b *ir.Backend) bool { return len(b.Filters) == 0 && b.TLS == nil }
+
+// plainList returns the frame's copy of a list of one plain backend.
+func (in *interner) plainList(bs []ir.Backend) []ir.Backend {
+	sb := in.backend(&bs[0])
+	if sb.list == nil {
+		sb.list = bs
+		in.backends[sb.name] = sb
+		return bs
 	}
-	if len(hs) != 1 {
-		for i := range hs {
-			hs[i] = in.str(hs[i])
-		}
-		return hs
+	a, b := &bs[0], &sb.list[0]
+	if a.Weight == b.Weight && a.Invalid == b.Invalid && a.Policy == b.Policy && a.HashHeader == b.HashHeader &&
+		a.AppProtocol == b.AppProtocol && sameList(a.Endpoints, b.Endpoints) {
+		return sb.list
 	}
-	hs[0] = in.str(hs[0])
-	in.lastHostnames = hs
-	return hs
+	return bs
+}
+
+// sameList reports whether a and b are one list (interned lists are).
+func sameList(a, b []ir.Endpoint) bool {
+	return len(a) == len(b) && (len(a) == 0 || &a[0] == &b[0])
 }
 
 func (in *interner) match(m *ir.Match) {
@@ -146,27 +166,35 @@ func (in *interner) pathModifier(p *ir.PathModifier) {
 	}
 }
 
-func (in *interner) backend(b *ir.Backend) {
-	if b.Name == in.lastBackend {
-		b.Name = in.lastBackend
-	} else {
-		b.Name = in.str(b.Name)
-		in.lastBackend = b.Name
+// backend shares b's strings and endpoints and returns what its name
+// shares.
+func (in *interner) backend(b *ir.Backend) sharedBackend {
+	sb, ok := in.backends[b.Name]
+	if !ok {
+		sb = sharedBackend{name: b.Name}
 	}
+	b.Name = sb.name
 	b.Policy = ir.LBPolicy(in.str(string(b.Policy)))
 	b.HashHeader, b.AppProtocol = in.str(b.HashHeader), in.str(b.AppProtocol)
-	b.Endpoints = in.endpointList(b.Endpoints)
+	switch {
+	case !ok:
+		b.Endpoints = in.endpointList(b.Endpoints)
+		sb.endpoints = b.Endpoints
+		in.backends[sb.name] = sb
+	case len(b.Endpoints) > 0 && slices.Equal(b.Endpoints, sb.endpoints):
+		b.Endpoints = sb.endpoints
+	default:
+		b.Endpoints = in.endpointList(b.Endpoints)
+	}
 	in.filters(b.Filters)
+	return sb
 }
 
-// endpointList returns the frame's copy of eps: the rules of a route, and
-// routes to one Service, list the same endpoints.
+// endpointList returns the frame's copy of eps, found by hash: lists of
+// different backend names (two ports of a Service) can be equal.
 func (in *interner) endpointList(eps []ir.Endpoint) []ir.Endpoint {
 	if len(eps) == 0 {
 		return eps
-	}
-	if slices.Equal(eps, in.lastEndpoints) {
-		return in.lastEndpoints
 	}
 	var h maphash.Hash
 	h.SetSeed(in.seed)
@@ -180,13 +208,11 @@ func (in *interner) endpointList(eps []ir.Endpoint) []ir.Endpoint {
 	sum := h.Sum64()
 	for _, c := range in.endpoints[sum] {
 		if slices.Equal(c, eps) {
-			in.lastEndpoints = c
 			return c
 		}
 	}
 	// The addresses stay as decoded: a Service's endpoints are its own.
 	in.endpoints[sum] = append(in.endpoints[sum], eps)
-	in.lastEndpoints = eps
 	return eps
 }
 

@@ -95,8 +95,8 @@ func TestFrameDecoderReusesUnchangedRoutes(t *testing.T) {
 
 func ptr[T any](v T) *T { return &v }
 
-// The decoder gives the rules of a route one copy of their endpoint list
-// and hostname, and a route change in the next Config (new endpoints for
+// The decoder gives the rules of a route one copy of their backend list,
+// endpoint list and hostname, and a route change in the next Config (new endpoints for
 // one Service) leaves the earlier Config's routes as they were, shared or
 // not.
 func TestFrameDecoderSharesRepeats(t *testing.T) {
@@ -136,6 +136,9 @@ func TestFrameDecoderSharesRepeats(t *testing.T) {
 				if p == nil {
 					byBackend[r.Backends[0].Name] = r
 					continue
+				}
+				if &p.Backends[0] != &r.Backends[0] {
+					t.Errorf("routes %s and %s: the same backends, two copies", p.Name, r.Name)
 				}
 				if &p.Backends[0].Endpoints[0] != &r.Backends[0].Endpoints[0] {
 					t.Errorf("routes %s and %s: the same endpoints, two copies", p.Name, r.Name)
