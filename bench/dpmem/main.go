@@ -38,8 +38,13 @@ func main() {
 	settle := flag.Duration("settle", 3*time.Second, "wait after ready before reading memory")
 	timeout := flag.Duration("timeout", 60*time.Second, "longest wait for ready")
 	profile := flag.String("heap-profile", "", "write the data plane's heap profile (after a GC) to this file")
+	var ld load
+	flag.IntVar(&ld.requests, "load", 0, "requests sent through the data plane after the idle reading (0: none), then memory is read again")
+	flag.IntVar(&ld.routes, "load-routes", 100, "HTTPRoutes the load goes to; their endpoints become one loopback backend")
+	flag.IntVar(&ld.conns, "load-conns", 16, "concurrent client connections of the load")
+	flag.DurationVar(&ld.limit, "load-time", 60*time.Second, "longest the load runs")
 	flag.Parse()
-	if err := run(*bin, *routes, *offset, *admin, *probes, *settle, *timeout, *profile); err != nil {
+	if err := run(*bin, *routes, *offset, *admin, *probes, *settle, *timeout, *profile, ld); err != nil {
 		fmt.Fprintln(os.Stderr, "dpmem:", err)
 		os.Exit(1)
 	}
@@ -53,9 +58,16 @@ func (anyToken) Authenticate(context.Context, string) (configstream.Identity, er
 	return configstream.Identity{Namespace: routegen.GatewayNamespace, ServiceAccount: routegen.GatewayName}, nil
 }
 
-func run(bin string, routes, offset int, admin, probes string, settle, timeout time.Duration, profile string) error {
+func run(bin string, routes, offset int, admin, probes string, settle, timeout time.Duration, profile string, ld load) error {
 	key := routegen.GatewayNamespace + "/" + routegen.GatewayName
 	res := translate.Translate(routegen.Resources(routes), translate.Options{Provisioned: true})
+	if ld.requests > 0 {
+		stop, err := ld.backend(res.IR, routes)
+		if err != nil {
+			return err
+		}
+		defer stop()
+	}
 	cfg := configstream.NewConfig(key, 1, res.IR)
 	srv := &configstream.Server{Auth: anyToken{}, Authorize: func(configstream.Identity, string) bool { return true }}
 	srv.Publish(map[string]configstream.Config{key: cfg})
@@ -124,6 +136,26 @@ func run(bin string, routes, offset int, admin, probes string, settle, timeout t
 	}
 	fmt.Printf("routes %d (IR routes %d), frame %.1f MiB\n", routes, irRoutes(res), float64(len(cfg.Frame()))/(1<<20))
 	fmt.Printf("ready %.2f s; %s\n%s\n", ready.Seconds(), mem, heap)
+	if ld.requests == 0 {
+		return nil
+	}
+	summary, err := ld.run(fmt.Sprintf("http://127.0.0.1:%d", 80+offset))
+	if err != nil {
+		return err
+	}
+	loaded, err := procMemory(cmd.Process.Pid)
+	if err != nil {
+		return err
+	}
+	if heap, err = heapFigures(client, "http://"+admin+"/debug/pprof/heap?debug=1"); err != nil {
+		return err
+	}
+	fmt.Printf("load: %s\nright after the load: %s\n%s\n", summary, loaded, heap)
+	time.Sleep(settle)
+	if loaded, err = procMemory(cmd.Process.Pid); err != nil {
+		return err
+	}
+	fmt.Printf("%s after: %s\n", settle, loaded)
 	return nil
 }
 
