@@ -42,14 +42,15 @@ type sharedBackend struct {
 	list []ir.Backend
 }
 
-// newInterner starts empty: most frames after the first decode a few
-// changed routes only.
-func newInterner() *interner {
+// newInterner makes room for the distinct strings and backends of routes
+// routes: a stream's first Config decodes every route, a later one only
+// the changed few (0).
+func newInterner(routes int) *interner {
 	return &interner{
-		strings:   map[string]string{},
-		backends:  map[string]sharedBackend{},
+		strings:   make(map[string]string, routes),
+		backends:  make(map[string]sharedBackend, routes/2),
 		seed:      maphash.MakeSeed(),
-		endpoints: map[uint64][][]ir.Endpoint{},
+		endpoints: make(map[uint64][][]ir.Endpoint, routes/2),
 	}
 }
 

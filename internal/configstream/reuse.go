@@ -165,6 +165,14 @@ func (d *frameDecoder) snapshot(ws *wireSnapshot, delta bool) (*ir.Snapshot, []d
 		snap.Listeners = make([]ir.Listener, len(ws.Listeners))
 	}
 	var in *interner // made for the first route decoded
+	firstRoutes := 0 // every route of a stream's first Config is decoded
+	if len(d.flat) == 0 {
+		for i := range ws.Listeners {
+			for j := range ws.Listeners[i].VirtualHosts {
+				firstRoutes += len(ws.Listeners[i].VirtualHosts[j].Routes)
+			}
+		}
+	}
 	for i := range ws.Listeners {
 		wl := &ws.Listeners[i]
 		l := wl.Listener
@@ -199,7 +207,7 @@ func (d *frameDecoder) snapshot(ws *wireSnapshot, delta bool) (*ir.Snapshot, []d
 					}
 					vh.Routes[k].Fingerprint = h.String()
 					if in == nil {
-						in = newInterner()
+						in = newInterner(firstRoutes)
 					}
 					in.route(&vh.Routes[k])
 				}
