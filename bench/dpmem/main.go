@@ -35,7 +35,7 @@ func main() {
 	offset := flag.Int("port-offset", 28000, "-low-port-offset of the data plane: its listener is on 80 plus this")
 	admin := flag.String("admin-addr", "127.0.0.1:28461", "the data plane's admin address")
 	probes := flag.String("metrics-addr", "127.0.0.1:28463", "the data plane's probe address")
-	settle := flag.Duration("settle", 3*time.Second, "wait after ready before reading memory")
+	settle := flag.Duration("settle", 5*time.Second, "wait after ready before reading memory (the data plane returns free heap to the OS 3 s after applying)")
 	timeout := flag.Duration("timeout", 60*time.Second, "longest wait for ready")
 	profile := flag.String("heap-profile", "", "write the data plane's heap profile (after a GC) to this file")
 	var ld load
