@@ -25,6 +25,11 @@ type load struct {
 	routes   int
 	conns    int
 	limit    time.Duration
+	// scrapeEvery, when set, fetches /metrics from scrapeURL that often
+	// during the load: garbage the request path does not make, so the
+	// collector runs and the heap grows to its goal.
+	scrapeEvery time.Duration
+	scrapeURL   string
 
 	reqs []routegen.Request
 }
@@ -82,10 +87,33 @@ func (ld *load) run(base string) (string, error) {
 	deadline := time.Now().Add(ld.limit)
 	start := time.Now()
 	var wg sync.WaitGroup
-	for c := 0; c < ld.conns; c++ {
+	done := make(chan struct{})
+	var scrapes atomic.Int64
+	if ld.scrapeEvery > 0 {
 		wg.Add(1)
 		go func() {
 			defer wg.Done()
+			tick := time.NewTicker(ld.scrapeEvery)
+			defer tick.Stop()
+			for {
+				select {
+				case <-done:
+					return
+				case <-tick.C:
+				}
+				if resp, err := client.Get(ld.scrapeURL); err == nil {
+					_, _ = io.Copy(io.Discard, resp.Body)
+					_ = resp.Body.Close()
+					scrapes.Add(1)
+				}
+			}
+		}()
+	}
+	var senders sync.WaitGroup
+	for c := 0; c < ld.conns; c++ {
+		senders.Add(1)
+		go func() {
+			defer senders.Done()
 			for time.Now().Before(deadline) {
 				i := next.Add(1) - 1
 				if i >= int64(ld.requests) {
@@ -118,9 +146,11 @@ func (ld *load) run(base string) (string, error) {
 			}
 		}()
 	}
-	wg.Wait()
+	senders.Wait()
 	took := time.Since(start)
-	out := fmt.Sprintf("%d requests over %d connections to %d routes in %.1f s, %d answered 200", ok.Load()+failed.Load(), ld.conns, ld.routes, took.Seconds(), ok.Load())
+	close(done)
+	wg.Wait()
+	out := fmt.Sprintf("%d requests over %d connections to %d routes in %.1f s, %d answered 200, %d scrapes", ok.Load()+failed.Load(), ld.conns, ld.routes, took.Seconds(), ok.Load(), scrapes.Load())
 	if err, _ := firstErr.Load().(error); err != nil {
 		return out, fmt.Errorf("%s; first failure: %w", out, err)
 	}

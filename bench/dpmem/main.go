@@ -43,6 +43,7 @@ func main() {
 	flag.IntVar(&ld.routes, "load-routes", 100, "HTTPRoutes the load goes to; their endpoints become one loopback backend")
 	flag.IntVar(&ld.conns, "load-conns", 16, "concurrent client connections of the load")
 	flag.DurationVar(&ld.limit, "load-time", 60*time.Second, "longest the load runs")
+	flag.DurationVar(&ld.scrapeEvery, "load-scrape-every", 0, "fetch the data plane's /metrics this often during the load (0: never)")
 	flag.Parse()
 	if err := run(*bin, *routes, *offset, *admin, *probes, *settle, *timeout, *profile, ld); err != nil {
 		fmt.Fprintln(os.Stderr, "dpmem:", err)
@@ -139,10 +140,20 @@ func run(bin string, routes, offset int, admin, probes string, settle, timeout t
 	if ld.requests == 0 {
 		return nil
 	}
+	cpu0, err := procCPU(cmd.Process.Pid)
+	if err != nil {
+		return err
+	}
+	ld.scrapeURL = "http://" + probes + "/metrics"
 	summary, err := ld.run(fmt.Sprintf("http://127.0.0.1:%d", 80+offset))
 	if err != nil {
 		return err
 	}
+	cpu1, err := procCPU(cmd.Process.Pid)
+	if err != nil {
+		return err
+	}
+	summary += fmt.Sprintf("; data plane CPU %.2f s (%.1f µs per request)", (cpu1 - cpu0).Seconds(), float64((cpu1-cpu0).Microseconds())/float64(ld.requests))
 	loaded, err := procMemory(cmd.Process.Pid)
 	if err != nil {
 		return err
@@ -212,6 +223,29 @@ func saveProfile(client *http.Client, url, file string) error {
 		return err
 	}
 	return os.WriteFile(file, b, 0o600)
+}
+
+// procCPU is the process's user and system time (/proc/PID/stat, in clock
+// ticks of 10 ms).
+func procCPU(pid int) (time.Duration, error) {
+	b, err := os.ReadFile(fmt.Sprintf("/proc/%d/stat", pid))
+	if err != nil {
+		return 0, err
+	}
+	// The command name may hold spaces; the fields after it do not.
+	_, rest, ok := strings.Cut(string(b), ") ")
+	f := strings.Fields(rest)
+	if !ok || len(f) < 13 {
+		return 0, fmt.Errorf("unexpected /proc/%d/stat", pid)
+	}
+	var utime, stime int64
+	if _, err := fmt.Sscan(f[11], &utime); err != nil {
+		return 0, err
+	}
+	if _, err := fmt.Sscan(f[12], &stime); err != nil {
+		return 0, err
+	}
+	return time.Duration(utime+stime) * 10 * time.Millisecond, nil
 }
 
 // heapFigures picks the runtime.MemStats lines that say where the heap is.
