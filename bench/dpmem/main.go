@@ -213,16 +213,21 @@ func procMemory(pid int) (string, error) {
 // saveProfile writes the heap profile at url to file, for
 // go tool pprof -sample_index=inuse_space.
 func saveProfile(client *http.Client, url, file string) error {
-	resp, err := client.Get(url)
-	if err != nil {
-		return err
-	}
-	defer resp.Body.Close()
-	b, err := io.ReadAll(io.LimitReader(resp.Body, 64<<20))
+	b, err := fetch(client, url)
 	if err != nil {
 		return err
 	}
 	return os.WriteFile(file, b, 0o600)
+}
+
+// fetch returns the body at url, at most 64 MiB of it.
+func fetch(client *http.Client, url string) ([]byte, error) {
+	resp, err := client.Get(url)
+	if err != nil {
+		return nil, err
+	}
+	defer resp.Body.Close()
+	return io.ReadAll(io.LimitReader(resp.Body, 64<<20))
 }
 
 // procCPU is the process's user and system time (/proc/PID/stat, in clock
@@ -250,12 +255,7 @@ func procCPU(pid int) (time.Duration, error) {
 
 // heapFigures picks the runtime.MemStats lines that say where the heap is.
 func heapFigures(client *http.Client, url string) (string, error) {
-	resp, err := client.Get(url)
-	if err != nil {
-		return "", err
-	}
-	defer resp.Body.Close()
-	b, err := io.ReadAll(io.LimitReader(resp.Body, 16<<20))
+	b, err := fetch(client, url)
 	if err != nil {
 		return "", err
 	}
