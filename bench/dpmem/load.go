@@ -25,6 +25,10 @@ type load struct {
 	routes   int
 	conns    int
 	limit    time.Duration
+	// close sends every request on a new connection, which allocates
+	// (a goroutine and buffers per connection) where keep-alive
+	// requests do not.
+	close bool
 	// scrapeEvery, when set, fetches /metrics from scrapeURL that often
 	// during the load: garbage the request path does not make, so the
 	// collector runs and the heap grows to its goal.
@@ -80,7 +84,7 @@ func (ld *load) backend(snap *ir.Snapshot, n int) (stop func(), err error) {
 // the time limit, and says how many got 200 and how long it took.
 func (ld *load) run(base string) (string, error) {
 	client := &http.Client{Timeout: 5 * time.Second, Transport: &http.Transport{
-		MaxIdleConnsPerHost: ld.conns, MaxConnsPerHost: ld.conns, DisableCompression: true}}
+		MaxIdleConnsPerHost: ld.conns, MaxConnsPerHost: ld.conns, DisableCompression: true, DisableKeepAlives: ld.close}}
 	defer client.CloseIdleConnections()
 	var next, ok, failed atomic.Int64
 	var firstErr atomic.Value
@@ -150,7 +154,11 @@ func (ld *load) run(base string) (string, error) {
 	took := time.Since(start)
 	close(done)
 	wg.Wait()
-	out := fmt.Sprintf("%d requests over %d connections to %d routes in %.1f s, %d answered 200, %d scrapes", ok.Load()+failed.Load(), ld.conns, ld.routes, took.Seconds(), ok.Load(), scrapes.Load())
+	conns := fmt.Sprintf("over %d connections", ld.conns)
+	if ld.close {
+		conns = fmt.Sprintf("each on a new connection, %d at a time,", ld.conns)
+	}
+	out := fmt.Sprintf("%d requests %s to %d routes in %.1f s, %d answered 200, %d scrapes", ok.Load()+failed.Load(), conns, ld.routes, took.Seconds(), ok.Load(), scrapes.Load())
 	if err, _ := firstErr.Load().(error); err != nil {
 		return out, fmt.Errorf("%s; first failure: %w", out, err)
 	}

@@ -43,6 +43,7 @@ func main() {
 	flag.IntVar(&ld.routes, "load-routes", 100, "HTTPRoutes the load goes to; their endpoints become one loopback backend")
 	flag.IntVar(&ld.conns, "load-conns", 16, "concurrent client connections of the load")
 	flag.DurationVar(&ld.limit, "load-time", 60*time.Second, "longest the load runs")
+	flag.BoolVar(&ld.close, "load-close", false, "send every request of the load on a new connection")
 	flag.DurationVar(&ld.scrapeEvery, "load-scrape-every", 0, "fetch the data plane's /metrics this often during the load (0: never)")
 	flag.Parse()
 	if err := run(*bin, *routes, *offset, *admin, *probes, *settle, *timeout, *profile, ld); err != nil {
