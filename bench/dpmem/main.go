@@ -35,10 +35,18 @@ func main() {
 	offset := flag.Int("port-offset", 28000, "-low-port-offset of the data plane: its listener is on 80 plus this")
 	admin := flag.String("admin-addr", "127.0.0.1:28461", "the data plane's admin address")
 	probes := flag.String("metrics-addr", "127.0.0.1:28463", "the data plane's probe address")
-	settle := flag.Duration("settle", 3*time.Second, "wait after ready before reading memory")
+	settle := flag.Duration("settle", 5*time.Second, "wait after ready before reading memory (the data plane returns free heap to the OS 3 s after applying)")
 	timeout := flag.Duration("timeout", 60*time.Second, "longest wait for ready")
+	profile := flag.String("heap-profile", "", "write the data plane's heap profile (after a GC) to this file")
+	var ld load
+	flag.IntVar(&ld.requests, "load", 0, "requests sent through the data plane after the idle reading (0: none), then memory is read again")
+	flag.IntVar(&ld.routes, "load-routes", 100, "HTTPRoutes the load goes to; their endpoints become one loopback backend")
+	flag.IntVar(&ld.conns, "load-conns", 16, "concurrent client connections of the load")
+	flag.DurationVar(&ld.limit, "load-time", 60*time.Second, "longest the load runs")
+	flag.BoolVar(&ld.close, "load-close", false, "send every request of the load on a new connection")
+	flag.DurationVar(&ld.scrapeEvery, "load-scrape-every", 0, "fetch the data plane's /metrics this often during the load (0: never)")
 	flag.Parse()
-	if err := run(*bin, *routes, *offset, *admin, *probes, *settle, *timeout); err != nil {
+	if err := run(*bin, *routes, *offset, *admin, *probes, *settle, *timeout, *profile, ld); err != nil {
 		fmt.Fprintln(os.Stderr, "dpmem:", err)
 		os.Exit(1)
 	}
@@ -52,9 +60,16 @@ func (anyToken) Authenticate(context.Context, string) (configstream.Identity, er
 	return configstream.Identity{Namespace: routegen.GatewayNamespace, ServiceAccount: routegen.GatewayName}, nil
 }
 
-func run(bin string, routes, offset int, admin, probes string, settle, timeout time.Duration) error {
+func run(bin string, routes, offset int, admin, probes string, settle, timeout time.Duration, profile string, ld load) error {
 	key := routegen.GatewayNamespace + "/" + routegen.GatewayName
 	res := translate.Translate(routegen.Resources(routes), translate.Options{Provisioned: true})
+	if ld.requests > 0 {
+		stop, err := ld.backend(res.IR, routes)
+		if err != nil {
+			return err
+		}
+		defer stop()
+	}
 	cfg := configstream.NewConfig(key, 1, res.IR)
 	srv := &configstream.Server{Auth: anyToken{}, Authorize: func(configstream.Identity, string) bool { return true }}
 	srv.Publish(map[string]configstream.Config{key: cfg})
@@ -116,8 +131,43 @@ func run(bin string, routes, offset int, admin, probes string, settle, timeout t
 	if err != nil {
 		return err
 	}
+	if profile != "" {
+		if err := saveProfile(client, "http://"+admin+"/debug/pprof/heap?gc=1", profile); err != nil {
+			return err
+		}
+	}
 	fmt.Printf("routes %d (IR routes %d), frame %.1f MiB\n", routes, irRoutes(res), float64(len(cfg.Frame()))/(1<<20))
 	fmt.Printf("ready %.2f s; %s\n%s\n", ready.Seconds(), mem, heap)
+	if ld.requests == 0 {
+		return nil
+	}
+	cpu0, err := procCPU(cmd.Process.Pid)
+	if err != nil {
+		return err
+	}
+	ld.scrapeURL = "http://" + probes + "/metrics"
+	summary, err := ld.run(fmt.Sprintf("http://127.0.0.1:%d", 80+offset))
+	if err != nil {
+		return err
+	}
+	cpu1, err := procCPU(cmd.Process.Pid)
+	if err != nil {
+		return err
+	}
+	summary += fmt.Sprintf("; data plane CPU %.2f s (%.1f µs per request)", (cpu1 - cpu0).Seconds(), float64((cpu1-cpu0).Microseconds())/float64(ld.requests))
+	loaded, err := procMemory(cmd.Process.Pid)
+	if err != nil {
+		return err
+	}
+	if heap, err = heapFigures(client, "http://"+admin+"/debug/pprof/heap?debug=1"); err != nil {
+		return err
+	}
+	fmt.Printf("load: %s\nright after the load: %s\n%s\n", summary, loaded, heap)
+	time.Sleep(settle)
+	if loaded, err = procMemory(cmd.Process.Pid); err != nil {
+		return err
+	}
+	fmt.Printf("%s after: %s\n", settle, loaded)
 	return nil
 }
 
@@ -161,14 +211,52 @@ func procMemory(pid int) (string, error) {
 	return strings.Join(out, ", "), nil
 }
 
-// heapFigures picks the runtime.MemStats lines that say where the heap is.
-func heapFigures(client *http.Client, url string) (string, error) {
+// saveProfile writes the heap profile at url to file, for
+// go tool pprof -sample_index=inuse_space.
+func saveProfile(client *http.Client, url, file string) error {
+	b, err := fetch(client, url)
+	if err != nil {
+		return err
+	}
+	return os.WriteFile(file, b, 0o600)
+}
+
+// fetch returns the body at url, at most 64 MiB of it.
+func fetch(client *http.Client, url string) ([]byte, error) {
 	resp, err := client.Get(url)
 	if err != nil {
-		return "", err
+		return nil, err
 	}
 	defer resp.Body.Close()
-	b, err := io.ReadAll(io.LimitReader(resp.Body, 16<<20))
+	return io.ReadAll(io.LimitReader(resp.Body, 64<<20))
+}
+
+// procCPU is the process's user and system time (/proc/PID/stat, in clock
+// ticks of 10 ms).
+func procCPU(pid int) (time.Duration, error) {
+	b, err := os.ReadFile(fmt.Sprintf("/proc/%d/stat", pid))
+	if err != nil {
+		return 0, err
+	}
+	// The command name may hold spaces; the fields after it do not.
+	_, rest, ok := strings.Cut(string(b), ") ")
+	f := strings.Fields(rest)
+	if !ok || len(f) < 13 {
+		return 0, fmt.Errorf("unexpected /proc/%d/stat", pid)
+	}
+	var utime, stime int64
+	if _, err := fmt.Sscan(f[11], &utime); err != nil {
+		return 0, err
+	}
+	if _, err := fmt.Sscan(f[12], &stime); err != nil {
+		return 0, err
+	}
+	return time.Duration(utime+stime) * 10 * time.Millisecond, nil
+}
+
+// heapFigures picks the runtime.MemStats lines that say where the heap is.
+func heapFigures(client *http.Client, url string) (string, error) {
+	b, err := fetch(client, url)
 	if err != nil {
 		return "", err
 	}

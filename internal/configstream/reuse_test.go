@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"reflect"
 	"testing"
+	"unsafe"
 
 	"github.com/false-systems/rauta/bench/routegen"
 	"github.com/false-systems/rauta/internal/ir"
@@ -93,3 +94,91 @@ func TestFrameDecoderReusesUnchangedRoutes(t *testing.T) {
 }
 
 func ptr[T any](v T) *T { return &v }
+
+// The decoder gives the rules of a route one copy of their backend list,
+// endpoint list and hostname, and a route change in the next Config (new endpoints for
+// one Service) leaves the earlier Config's routes as they were, shared or
+// not.
+func TestFrameDecoderSharesRepeats(t *testing.T) {
+	res := routegen.Resources(40)
+	key := routegen.GatewayNamespace + "/" + routegen.GatewayName
+	opts := translate.Options{Provisioned: true}
+	first := NewConfig(key, 1, translate.Translate(res, opts).IR)
+	var dec frameDecoder
+	m, err := dec.read(bytes.NewReader(first.Frame()), 64<<20)
+	if err != nil {
+		t.Fatal(err)
+	}
+	snap := m.Config.Snapshot
+	want := withoutFingerprints(snap) // a deep copy of the lists that matter
+	for i := range want.Listeners {
+		for j := range want.Listeners[i].VirtualHosts {
+			for k := range want.Listeners[i].VirtualHosts[j].Routes {
+				r := &want.Listeners[i].VirtualHosts[j].Routes[k]
+				r.Backends = append([]ir.Backend(nil), r.Backends...)
+				for b := range r.Backends {
+					r.Backends[b].Endpoints = append([]ir.Endpoint(nil), r.Backends[b].Endpoints...)
+				}
+			}
+		}
+	}
+	// Rules of one HTTPRoute: same Service, one endpoint list.
+	byBackend := map[string]*ir.Route{}
+	shared := 0
+	for _, l := range snap.Listeners {
+		for _, vh := range l.VirtualHosts {
+			for k := range vh.Routes {
+				r := &vh.Routes[k]
+				if len(r.Backends) != 1 || len(r.Backends[0].Endpoints) == 0 {
+					t.Fatalf("route %s: want one backend with endpoints", r.Name)
+				}
+				p := byBackend[r.Backends[0].Name]
+				if p == nil {
+					byBackend[r.Backends[0].Name] = r
+					continue
+				}
+				if &p.Backends[0] != &r.Backends[0] {
+					t.Errorf("routes %s and %s: the same backends, two copies", p.Name, r.Name)
+				}
+				if &p.Backends[0].Endpoints[0] != &r.Backends[0].Endpoints[0] {
+					t.Errorf("routes %s and %s: the same endpoints, two copies", p.Name, r.Name)
+				}
+				if len(p.Hostnames) == 1 && len(r.Hostnames) == 1 && unsafe.StringData(p.Hostnames[0]) != unsafe.StringData(r.Hostnames[0]) {
+					t.Errorf("routes %s and %s: the same hostname, two copies", p.Name, r.Name)
+				}
+				shared++
+			}
+		}
+	}
+	if shared == 0 {
+		t.Fatal("no two routes share a backend; the test input changed")
+	}
+
+	// The next Config moves one Service's endpoints.
+	es := res.EndpointSlices[1]
+	es.Endpoints[0].Addresses = []string{"10.244.220.9"}
+	es.Generation++
+	second := NewConfig(key, 2, translate.Translate(res, opts).IR)
+	m2, err := dec.read(bytes.NewReader(second.Frame()), 64<<20)
+	if err != nil {
+		t.Fatal(err)
+	}
+	moved := 0
+	for _, l := range m2.Config.Snapshot.Listeners {
+		for _, vh := range l.VirtualHosts {
+			for _, r := range vh.Routes {
+				for _, ep := range r.Backends[0].Endpoints {
+					if ep.Address == "10.244.220.9" {
+						moved++
+					}
+				}
+			}
+		}
+	}
+	if moved == 0 {
+		t.Fatal("the second config does not carry the moved endpoint")
+	}
+	if !reflect.DeepEqual(withoutFingerprints(snap), want) {
+		t.Error("decoding the next config changed the routes of the first")
+	}
+}

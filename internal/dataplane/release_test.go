@@ -6,11 +6,15 @@ import (
 )
 
 // TestHeapReleaseSpacing: the first applied Config releases, later ones
-// only once releaseEvery has passed since the last release.
+// only once releaseEvery has passed since the last release; each release
+// runs releaseDelay after its apply, later than the proxy's deferred tidy.
 func TestHeapReleaseSpacing(t *testing.T) {
 	now := time.Date(2026, 12, 5, 6, 0, 0, 0, time.UTC)
 	frees := 0
-	h := &heapRelease{every: 30 * time.Second, now: func() time.Time { return now }, free: func() { frees++ }}
+	var delays []time.Duration
+	h := newHeapRelease()
+	h.now, h.free = func() time.Time { return now }, func() { frees++ }
+	h.after = func(d time.Duration, f func()) { delays = append(delays, d); f() }
 	steps := []struct {
 		after time.Duration
 		want  bool
@@ -33,6 +37,12 @@ func TestHeapReleaseSpacing(t *testing.T) {
 		}
 		if frees != wantFrees {
 			t.Fatalf("step %d: %d releases, want %d", i, frees, wantFrees)
+		}
+	}
+	for _, d := range delays {
+		// The proxy's tidy runs at most 2 s after an Apply (tidyMaxDelay).
+		if d <= 2*time.Second {
+			t.Errorf("a release %v after its apply, not after the proxy's tidy", d)
 		}
 	}
 }

@@ -125,29 +125,33 @@ func (b *Backend) StartRetry() bool { return b.balancer != nil && b.balancer.Sta
 func (b *Backend) EndRetry() { b.balancer.EndRetry() }
 
 // backendSet splits traffic between weighted backends with cumulative
-// weights: backend i owns the draws in [cum[i-1], cum[i]).
+// weights: backend i owns the draws in [cum[i-1], cum[i]); the last is the
+// total.
 type backendSet struct {
 	backends []*Backend
 	cum      []uint64
-	total    uint64
 }
 
 func (s *backendSet) add(b *Backend, weight uint32) {
-	s.total += uint64(weight)
+	total := uint64(weight)
+	if n := len(s.cum); n > 0 {
+		total += s.cum[n-1]
+	}
 	s.backends = append(s.backends, b)
-	s.cum = append(s.cum, s.total)
+	s.cum = append(s.cum, total)
 }
 
 // pick maps a uniformly random draw onto a backend; nil when every weight is
 // zero or there are no backends.
 func (s *backendSet) pick(draw uint64) *Backend {
-	if s.total == 0 {
+	n := len(s.cum)
+	if n == 0 || s.cum[n-1] == 0 {
 		return nil
 	}
-	if len(s.backends) == 1 {
+	if n == 1 {
 		return s.backends[0]
 	}
-	x := draw % s.total
+	x := draw % s.cum[n-1]
 	lo, hi := 0, len(s.cum)-1
 	for lo < hi {
 		mid := int(uint(lo+hi) >> 1)

@@ -124,6 +124,8 @@ type compiler struct {
 	port  uint32
 	all   *[]*Route
 	reuse reuseIndex
+	// backends are the plain backends compiled so far (sharedbackend.go).
+	backends sharedBackends
 	// clientCert is the listener's certificate for TLS backends.
 	clientCert    *tls.Certificate
 	clientCertKey string
@@ -188,7 +190,7 @@ func (c *compiler) route(src *ir.Route) (*Route, error) {
 			return cand.rt, nil
 		}
 	}
-	return compileRoute(src, filterContext{listenerPort: c.port, path: src.Match.Path, reg: c.reg, clientCert: c.clientCert, clientCertKey: c.clientCertKey})
+	return compileRoute(src, filterContext{listenerPort: c.port, path: src.Match.Path, reg: c.reg, clientCert: c.clientCert, clientCertKey: c.clientCertKey}, &c.backends)
 }
 
 // sameRoute reports whether a and b are equal: by their fingerprints when
@@ -237,7 +239,7 @@ func groupFor(x *hostIndex[*ruleSet], key string, wild bool) *ruleSet {
 	}
 }
 
-func compileRoute(r *ir.Route, ctx filterContext) (*Route, error) {
+func compileRoute(r *ir.Route, ctx filterContext, shared *sharedBackends) (*Route, error) {
 	m, err := compileMatch(r.Match)
 	if err != nil {
 		return nil, err
@@ -256,7 +258,7 @@ func compileRoute(r *ir.Route, ctx filterContext) (*Route, error) {
 	}
 	for i := range r.Backends {
 		b := &r.Backends[i]
-		cb, err := compileBackend(b, ctx.reg, ctx)
+		cb, err := shared.compile(b, ctx)
 		if err != nil {
 			return nil, fmt.Errorf("backends[%d] %q: %w", i, b.Name, err)
 		}

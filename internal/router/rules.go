@@ -1,10 +1,6 @@
 package router
 
-import (
-	"strings"
-
-	"github.com/false-systems/rauta/internal/ir"
-)
+import "strings"
 
 // ruleSet holds the routes one hostname group can reach, in precedence
 // order. A group of up to smallRuleSet routes keeps them in one list that a
@@ -99,9 +95,9 @@ func (s *ruleSet) match(r *Request) *Route {
 // starts with, or false when it can accept paths with any first segment.
 func (p *pathMatcher) segment() (string, bool) {
 	switch p.kind {
-	case ir.PathExact:
+	case pathExact:
 		return firstSegment(p.value), true
-	case ir.PathPrefix:
+	case pathPrefix:
 		if p.value == "" {
 			return "", false
 		}
