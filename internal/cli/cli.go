@@ -68,6 +68,7 @@ func (c *Common) registerLimits(fs *flag.FlagSet) {
 	fs.DurationVar(&o.IdleTimeout, "idle-timeout", 120*time.Second, "how long a keep-alive client connection may wait for its next request")
 	fs.IntVar(&o.MaxHeaderBytes, "max-header-bytes", 60<<10, "the largest request head in bytes, request line included (431 and a close over it)")
 	fs.IntVar(&o.MaxHeaderFields, "max-header-fields", 100, "the most field lines in a request head (431 and a close over it)")
+	fs.IntVar(&o.MaxResponseHeaderBytes, "max-response-header-bytes", 60<<10, "the largest response head in bytes a backend may send (502 over it)")
 	fs.DurationVar(&o.ClientBodyTimeout, "client-body-timeout", 60*time.Second, "how long each wait for more of a request body may take, also after a 100 Continue (408 and a close after; an HTTP/2 stream: 408 or RST_STREAM; nginx's client_body_timeout)")
 	fs.DurationVar(&o.ClientSendTimeout, "client-send-timeout", 60*time.Second, "how long each wait for a client to take more of a response may take (the connection is closed after; an HTTP/2 stream whose window stays shut is reset; nginx's send_timeout)")
 	fs.DurationVar(&o.BackendResponseTimeout, "backend-response-timeout", 60*time.Second, "how long to wait for a backend's response head once the request is sent (504 after); a route's timeouts.request or backendRequest replaces it")

@@ -122,7 +122,7 @@ func TestLimitFlags(t *testing.T) {
 	o := c.Opts
 	if o.ClientBodyTimeout != time.Minute || o.ClientSendTimeout != time.Minute || o.BackendResponseTimeout != time.Minute ||
 		o.BackendIdleTimeout != time.Minute || o.ReadHeaderTimeout != 10*time.Second || o.IdleTimeout != 2*time.Minute ||
-		o.MaxHeaderBytes != 60<<10 || o.MaxHeaderFields != 100 {
+		o.MaxHeaderBytes != 60<<10 || o.MaxHeaderFields != 100 || o.MaxResponseHeaderBytes != 60<<10 {
 		t.Errorf("defaults: %+v", o)
 	}
 
@@ -132,7 +132,7 @@ func TestLimitFlags(t *testing.T) {
 	c = Common{}
 	c.Register(fs)
 	args := []string{"-client-body-timeout", "5s", "-client-send-timeout", "6s", "-backend-idle-timeout", "7s",
-		"-read-header-timeout", "3s", "-idle-timeout", "30s", "-max-header-bytes", "8192"}
+		"-read-header-timeout", "3s", "-idle-timeout", "30s", "-max-header-bytes", "8192", "-max-response-header-bytes", "16384"}
 	if err := fs.Parse(args); err != nil {
 		t.Fatal(err)
 	}
@@ -142,7 +142,7 @@ func TestLimitFlags(t *testing.T) {
 	o = c.Opts
 	if o.ClientBodyTimeout != 5*time.Second || o.ClientSendTimeout != 6*time.Second || o.BackendIdleTimeout != 7*time.Second ||
 		o.BackendResponseTimeout != 90*time.Second || o.ReadHeaderTimeout != 3*time.Second || o.IdleTimeout != 30*time.Second ||
-		o.MaxHeaderBytes != 8192 || o.MaxHeaderFields != 50 {
+		o.MaxHeaderBytes != 8192 || o.MaxHeaderFields != 50 || o.MaxResponseHeaderBytes != 16384 {
 		t.Errorf("flags and environment: %+v", o)
 	}
 }

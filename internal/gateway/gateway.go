@@ -73,6 +73,7 @@ type Options struct {
 	IdleTimeout            time.Duration
 	MaxHeaderBytes         int
 	MaxHeaderFields        int
+	MaxResponseHeaderBytes int
 	ClientBodyTimeout      time.Duration
 	ClientSendTimeout      time.Duration
 	BackendResponseTimeout time.Duration
@@ -180,6 +181,7 @@ func New(opts Options, logger *slog.Logger) (*Gateway, error) {
 		IdleTimeout:            opts.IdleTimeout,
 		MaxHeaderBytes:         opts.MaxHeaderBytes,
 		MaxHeaderFields:        opts.MaxHeaderFields,
+		MaxResponseHeaderBytes: opts.MaxResponseHeaderBytes,
 		ClientBodyTimeout:      opts.ClientBodyTimeout,
 		ClientSendTimeout:      opts.ClientSendTimeout,
 		BackendResponseTimeout: opts.BackendResponseTimeout,

@@ -281,9 +281,13 @@ const MaxInterim = 16
 // ReadFinalHead reads response heads into rs until a final one, skipping
 // 1xx: internal/proxy's net/http path does not relay interim responses either. The
 // head is copied into *scratch, which rs's strings then view.
-func (b *Reader) ReadFinalHead(headRequest bool, scratch *[]byte, rs *ResponseHead) error {
+// limit bounds each head's size (DefaultMaxResponseHead when <= 0).
+func (b *Reader) ReadFinalHead(headRequest bool, limit int, scratch *[]byte, rs *ResponseHead) error {
+	if limit <= 0 {
+		limit = DefaultMaxResponseHead
+	}
 	for range MaxInterim {
-		head, err := b.ReadHead(maxResponseHead, scratch)
+		head, err := b.ReadHead(limit, scratch)
 		if err != nil {
 			return err
 		}
@@ -300,9 +304,11 @@ func (b *Reader) ReadFinalHead(headRequest bool, scratch *[]byte, rs *ResponseHe
 	return errors.New("too many interim responses from backend")
 }
 
-// maxResponseHead bounds a backend's response head, as net/http's
-// Transport does (its default is larger; 1 MiB is plenty).
-const maxResponseHead = 1 << 20
+// DefaultMaxResponseHead bounds a backend's response head: Envoy's
+// default (60 KiB). nginx answers 502 past its proxy_buffer_size (a page),
+// HAProxy past its 16 KiB buffer; a head larger than this is a broken or
+// hostile backend, not a response worth relaying.
+const DefaultMaxResponseHead = 60 << 10
 
 // MaxChunkLine bounds a chunk-size or trailer line.
 const MaxChunkLine = 4 << 10

@@ -77,6 +77,9 @@ func newForwarder(o Options, m *metrics, logger *slog.Logger) *forwarder {
 		DisableCompression: true,
 		ReadBufferSize:     copyBufferSize,
 		WriteBufferSize:    copyBufferSize,
+		// The engine's limit, for TLS, h2c and HTTP/2 backends too (the
+		// HTTP/2 transport takes it as its header list size).
+		MaxResponseHeaderBytes: int64(o.MaxResponseHeaderBytes),
 	}
 	h2c := tr.Clone()
 	h2c.Protocols = new(http.Protocols)

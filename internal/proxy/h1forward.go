@@ -351,6 +351,7 @@ func (c *h1conn) forwardAttempt(b *router.Backend, addr string, deadline time.Ti
 	x.HeadRequest = rq.Method == http.MethodHead
 	x.Replayable = replayable(rq.Method, rq.ContentLength != 0, keyed)
 	x.ResponseTimeout, x.IdleTimeout, x.Deadline = c.s.opts.BackendResponseTimeout, c.s.opts.BackendIdleTimeout, deadline
+	x.MaxResponseHead = c.s.opts.MaxResponseHeaderBytes
 	x.Body = nil
 	if remaining > 0 {
 		x.Body = (*h1body)(c)

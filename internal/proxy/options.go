@@ -8,6 +8,7 @@ import (
 
 	"github.com/prometheus/client_golang/prometheus"
 
+	"github.com/false-systems/rauta/internal/h1"
 	"github.com/false-systems/rauta/internal/h2"
 	"github.com/false-systems/rauta/internal/lb"
 	"github.com/false-systems/rauta/internal/router"
@@ -55,6 +56,9 @@ type Options struct {
 	// MaxHeaderFields bounds the field lines of a request head, Host
 	// included (431 and a close); 0 means 100, Envoy's default.
 	MaxHeaderFields int
+	// MaxResponseHeaderBytes bounds a backend's response head (502 past
+	// it), on every forwarding path; 0 means 60 KiB, Envoy's default.
+	MaxResponseHeaderBytes int
 	// HTTP2 bounds what one HTTP/2 client may make the server queue and
 	// count (control frames, resets, empty frames, CONTINUATION, PRIORITY,
 	// WINDOW_UPDATE); zero fields take h2's defaults, Envoy's.
@@ -141,6 +145,9 @@ func (o Options) withDefaults() Options {
 	}
 	if o.MaxHeaderFields <= 0 {
 		o.MaxHeaderFields = 100
+	}
+	if o.MaxResponseHeaderBytes <= 0 {
+		o.MaxResponseHeaderBytes = h1.DefaultMaxResponseHead
 	}
 	if o.ClientBodyTimeout <= 0 {
 		o.ClientBodyTimeout = 60 * time.Second

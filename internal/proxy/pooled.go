@@ -130,6 +130,7 @@ func (f *forwarder) forwardPooled(w http.ResponseWriter, r *http.Request, out *o
 	x.HeadRequest = out.Method == http.MethodHead
 	x.Replayable = replayable(out.Method, out.ContentLength != 0, keyed)
 	x.ResponseTimeout, x.IdleTimeout, x.Deadline = f.opts.BackendResponseTimeout, f.opts.BackendIdleTimeout, deadline
+	x.MaxResponseHead = f.opts.MaxResponseHeaderBytes
 	// A fresh scratch per request: the field strings view it and go into
 	// the ResponseWriter's header map, which net/http's HTTP/2 server
 	// reads after the handler has moved on.

@@ -44,6 +44,9 @@ type Exchange struct {
 	// replaces ResponseTimeout.
 	ResponseTimeout, IdleTimeout time.Duration
 	Deadline                     time.Time
+	// MaxResponseHead bounds the backend's response head (an error, 502
+	// to the client, past it); <= 0 means h1.DefaultMaxResponseHead.
+	MaxResponseHead int
 	// Check, when set, runs while a read from the backend waits, at most
 	// a second apart (h1.Socket.SetReadCheck): an error from it ends the
 	// wait and the exchange with that error. The HTTP/1.1 engine's
@@ -163,7 +166,7 @@ func (x *Exchange) send(uc *Conn, now time.Time) error {
 			err = x.failed(x.backendErr, ErrSendTimeout)
 			// A backend that stopped taking the body may have answered
 			// (413, 401) and closed; not one that stalled.
-			if errors.Is(err, os.ErrDeadlineExceeded) || errors.Is(err, ErrInterrupted) || !uc.earlyAnswer(x.HeadRequest, &x.Scratch, &x.Resp) {
+			if errors.Is(err, os.ErrDeadlineExceeded) || errors.Is(err, ErrInterrupted) || !uc.earlyAnswer(x.HeadRequest, x.MaxResponseHead, &x.Scratch, &x.Resp) {
 				return err
 			}
 			x.Early = true
@@ -175,7 +178,7 @@ func (x *Exchange) send(uc *Conn, now time.Time) error {
 	// queues behind every other runnable one (the global run queue), and
 	// at 256 connections that tripled p99 (docs/performance.md, round 3).
 	// The wasted read is a raw syscall (internal/h1/socket.go), about 1 us.
-	if err := uc.ReadFinalHead(x.HeadRequest, &x.Scratch, &x.Resp); err != nil {
+	if err := uc.ReadFinalHead(x.HeadRequest, x.MaxResponseHead, &x.Scratch, &x.Resp); err != nil {
 		return x.failed(err, ErrResponseTimeout)
 	}
 	return nil

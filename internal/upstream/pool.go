@@ -44,8 +44,8 @@ func (c *Conn) boundRelay(idleTimeout time.Duration, deadline time.Time) {
 // request body (a write to it failed): one that answers before reading a
 // large upload (413, 401) and closes. It reports whether a final response
 // head was there; the connection is not reused after it.
-func (c *Conn) earlyAnswer(headRequest bool, scratch *[]byte, rs *h1.ResponseHead) bool {
-	if c.ReadFinalHead(headRequest, scratch, rs) != nil {
+func (c *Conn) earlyAnswer(headRequest bool, limit int, scratch *[]byte, rs *h1.ResponseHead) bool {
+	if c.ReadFinalHead(headRequest, limit, scratch, rs) != nil {
 		return false
 	}
 	rs.CloseAfter = true
