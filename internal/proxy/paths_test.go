@@ -116,8 +116,13 @@ func TestPathOptions(t *testing.T) {
 		status int
 		uri    string
 	}{
-		{router.PathOptions{}, "/a%2F..%2Fb", 200, "/a%2F..%2Fb"},
-		{router.PathOptions{}, "/a%2f..%2fb", 200, "/a%2F..%2Fb"},
+		{router.PathOptions{}, "/a%2Fb", 200, "/a%2Fb"},
+		{router.PathOptions{}, "/a%2fb%2F..c", 200, "/a%2Fb%2F..c"},
+		// Kept escaped slashes never hide a dot segment (a backend that
+		// decodes them would leave the matched prefix).
+		{router.PathOptions{}, "/a%2F..%2Fb", 400, ""},
+		{router.PathOptions{}, "/api/..%2fsecret", 400, ""},
+		{router.PathOptions{}, `/api/..\secret`, 400, ""},
 		{router.PathOptions{EscapedSlashes: router.EscapedSlashesReject}, "/a%2F..%2Fb", 400, ""},
 		{router.PathOptions{EscapedSlashes: router.EscapedSlashesReject}, "/a%5cb", 400, ""},
 		{router.PathOptions{EscapedSlashes: router.EscapedSlashesReject}, "/a/b", 200, "/a/b"},

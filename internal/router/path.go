@@ -47,7 +47,12 @@ type PathOptions struct {
 // Errors of NormalizePath; the proxy answers both with 400.
 var (
 	ErrEscapedSlash = errors.New("path has an escaped slash or a backslash")
-	ErrBadEscape    = errors.New("path has a malformed percent-encoding")
+	// ErrHiddenDotSegment: "." or ".." next to an escaped slash or a
+	// backslash ("/api/..%2Fsecret"). The router sees one segment, but a
+	// backend that decodes %2F or takes "\" as a separator climbs out of
+	// the route's prefix; nginx decodes and answers 404, RAUTA refuses.
+	ErrHiddenDotSegment = errors.New("path has a dot segment behind an escaped slash or a backslash")
+	ErrBadEscape        = errors.New("path has a malformed percent-encoding")
 )
 
 // NormalizePath returns path (escaped, without the query) in the form the
@@ -63,7 +68,8 @@ var (
 //   - the result starts with "/".
 //
 // Escaped slashes are never decoded: they are kept, or rejected with
-// ErrEscapedSlash. A malformed escape gives ErrBadEscape. A path that is
+// ErrEscapedSlash; kept, a "." or ".." between them and a separator gives
+// ErrHiddenDotSegment. A malformed escape gives ErrBadEscape. A path that is
 // already normal is returned as is, without allocating.
 func NormalizePath(path string, opts PathOptions) (string, error) {
 	if opts.Disable {
@@ -146,6 +152,17 @@ func isNormal(path string, merge, reject bool) (bool, error) {
 	if clean {
 		segStart = 1
 	}
+	// A segment is made of pieces split by escaped slashes and
+	// backslashes: dots counts the dots of the current piece (-1 once it
+	// holds anything else), split whether the segment has such a split,
+	// dotPiece whether one of its pieces is "." or "..".
+	dots, split, dotPiece := 0, false, false
+	endPiece := func() {
+		if dots == 1 || dots == 2 {
+			dotPiece = true
+		}
+		dots = 0
+	}
 	for i := segStart; i <= len(path); i++ {
 		if i < len(path) && path[i] != '/' {
 			switch path[i] {
@@ -154,8 +171,17 @@ func isNormal(path string, merge, reject bool) (bool, error) {
 					return false, ErrBadEscape
 				}
 				v := unhex(path[i+1])<<4 | unhex(path[i+2])
-				if reject && (v == '/' || v == '\\') {
-					return false, ErrEscapedSlash
+				switch {
+				case v == '/' || v == '\\':
+					if reject {
+						return false, ErrEscapedSlash
+					}
+					split = true
+					endPiece()
+				case v == '.' && dots >= 0:
+					dots++
+				default:
+					dots = -1
 				}
 				if unreserved(v) || isLowerHex(path[i+1]) || isLowerHex(path[i+2]) {
 					clean = false
@@ -165,9 +191,22 @@ func isNormal(path string, merge, reject bool) (bool, error) {
 				if reject {
 					return false, ErrEscapedSlash
 				}
+				split = true
+				endPiece()
+			case '.':
+				if dots >= 0 {
+					dots++
+				}
+			default:
+				dots = -1
 			}
 			continue
 		}
+		endPiece()
+		if split && dotPiece {
+			return false, ErrHiddenDotSegment
+		}
+		split, dotPiece = false, false
 		// path[segStart:i] is a whole segment.
 		switch seg := path[segStart:i]; {
 		case seg == "." || seg == "..":

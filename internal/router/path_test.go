@@ -58,11 +58,19 @@ func TestNormalizePath(t *testing.T) {
 		{"/a//..", keep, "/a/", nil},
 		{"//../a", keep, "/a", nil},
 		// Escaped slashes are not separators; kept or rejected.
-		{"/api%2F..%2Fsecret", merge, "/api%2F..%2Fsecret", nil},
-		{"/api/..%2fsecret", merge, "/api/..%2Fsecret", nil},
-		{"/api/%2e%2e%2fsecret", merge, "/api/..%2Fsecret", nil},
+		{"/a%2Fb", merge, "/a%2Fb", nil},
+		{"/a%2fb/c", merge, "/a%2Fb/c", nil},
 		{"/a%5Cb", merge, "/a%5Cb", nil},
-		{`/a\..\b`, merge, `/a\..\b`, nil},
+		{"/a..%2Fb.%2F...%2F%2F", merge, "/a..%2Fb.%2F...%2F%2F", nil},
+		// Kept, a dot segment next to one is refused: a backend that
+		// decodes it would climb out of the matched prefix.
+		{"/api%2F..%2Fsecret", merge, "", ErrHiddenDotSegment},
+		{"/api/..%2fsecret", merge, "", ErrHiddenDotSegment},
+		{"/api/%2e%2e%2fsecret", merge, "", ErrHiddenDotSegment},
+		{"/api/x%2F.", merge, "", ErrHiddenDotSegment},
+		{"/api/.%5Cx", merge, "", ErrHiddenDotSegment},
+		{`/a\..\b`, merge, "", ErrHiddenDotSegment},
+		{`/api/..\secret`, keep, "", ErrHiddenDotSegment},
 		{"/api%2F..%2Fsecret", reject, "", ErrEscapedSlash},
 		{"/api%2f", reject, "", ErrEscapedSlash},
 		{"/a%5cb", reject, "", ErrEscapedSlash},
@@ -129,10 +137,10 @@ func TestMatchValueNormalized(t *testing.T) {
 
 // FuzzNormalizePath checks NormalizePath's invariants on any input: the
 // result starts with "/", has no "." or ".." segment, no empty segment
-// when slashes are merged, is a fixed point, and agrees with path.Clean
+// (nor behind an escaped slash or a backslash) when slashes are merged, is a fixed point, and agrees with path.Clean
 // (which also merges slashes and resolves dots) up to a trailing slash.
 func FuzzNormalizePath(f *testing.F) {
-	for _, s := range []string{"/", "/api/../secret", "/a/./b/../../c", "//a//b/", "/%2e%2E/x", "/a%2Fb", `/a\b`, "/%7e", "a/..", "/a%zz", "/..%2f..", ""} {
+	for _, s := range []string{"/", "/api/../secret", "/a/./b/../../c", "//a//b/", "/%2e%2E/x", "/a%2Fb", `/a\b`, "/%7e", "a/..", "/a%zz", "/..%2f..", "/a..%2F.b%5C...", ""} {
 		f.Add(s, uint8(0))
 	}
 	f.Fuzz(func(t *testing.T, in string, flags uint8) {
@@ -142,7 +150,7 @@ func FuzzNormalizePath(f *testing.F) {
 		}
 		out, err := NormalizePath(in, opts)
 		if err != nil {
-			if !errors.Is(err, ErrBadEscape) && !errors.Is(err, ErrEscapedSlash) {
+			if !errors.Is(err, ErrBadEscape) && !errors.Is(err, ErrEscapedSlash) && !errors.Is(err, ErrHiddenDotSegment) {
 				t.Fatalf("NormalizePath(%q): unexpected error %v", in, err)
 			}
 			return
@@ -154,6 +162,14 @@ func FuzzNormalizePath(f *testing.F) {
 		for i, s := range segs {
 			if s == "." || s == ".." {
 				t.Fatalf("NormalizePath(%q) = %q: dot segment", in, out)
+			}
+			// Nor one a backend decoding %2F, %5C or taking "\" as a
+			// separator would find (the output has upper-case escapes and
+			// decoded dots).
+			for _, piece := range strings.FieldsFunc(strings.NewReplacer("%2F", "/", "%5C", "/", `\`, "/").Replace(s), func(r rune) bool { return r == '/' }) {
+				if piece == "." || piece == ".." {
+					t.Fatalf("NormalizePath(%q) = %q: dot segment behind an escaped slash", in, out)
+				}
 			}
 			if s == "" && !opts.KeepSlashes && i < len(segs)-1 {
 				t.Fatalf("NormalizePath(%q) = %q: repeated slash", in, out)
