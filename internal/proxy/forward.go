@@ -271,6 +271,14 @@ func (f *forwarder) forwardTransport(w http.ResponseWriter, r *http.Request, o *
 			writeBodyTimeout(w, r, body.until)
 			return
 		}
+		if body != nil && body.failedByClient() && r.Context().Err() == nil {
+			// A malformed body (a bad chunk size) after the head went to
+			// the backend: the client's fault, answered as the engine and
+			// the pooled path answer it.
+			st.up.err, st.up.reason = upClient, "client body malformed"
+			writeError(w, http.StatusBadRequest, "request body malformed")
+			return
+		}
 		dl, _ := ctx.Deadline()
 		st.up.failed(r.Context().Err() != nil, err, dl)
 		f.writeUpstreamError(w, r, ctx, b, err)

@@ -72,7 +72,10 @@ type clientBody struct {
 	dl       lazyDeadline
 	watch    *backendWatch // nil on the pooled path
 	timedOut bool          // a wait passed per or until
-	ended    bool
+	// failed: a read error other than a timeout (a malformed chunked
+	// body, a client that hung up): the request, not the backend, failed.
+	failed bool
+	ended  bool
 
 	// The Transport may read the body on its own goroutine even after
 	// the handler returned, when net/http may be serving the connection's
@@ -112,6 +115,7 @@ func (b *clientBody) Read(p []byte) (int, error) {
 		// The deadline stays: net/http reads on to discard the rest of
 		// the body before it closes, and must not wait for it.
 		b.timedOut = errors.Is(err, os.ErrDeadlineExceeded)
+		b.failed = !b.timedOut
 		b.ended = true
 	}
 	return n, err
@@ -130,6 +134,14 @@ func (b *clientBody) failedByTimeout() bool {
 	b.mu.Lock()
 	defer b.mu.Unlock()
 	return b.timedOut
+}
+
+// failedByClient reports a body whose read failed other than by a
+// timeout.
+func (b *clientBody) failedByClient() bool {
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	return b.failed
 }
 
 func (b *clientBody) Close() error { return b.body.Close() }
