@@ -75,6 +75,7 @@ type clientBody struct {
 	// failed: a read error other than a timeout (a malformed chunked
 	// body, a client that hung up): the request, not the backend, failed.
 	failed bool
+	closed bool // Close was called (by the Transport)
 	ended  bool
 
 	// The Transport may read the body on its own goroutine even after
@@ -115,7 +116,9 @@ func (b *clientBody) Read(p []byte) (int, error) {
 		// The deadline stays: net/http reads on to discard the rest of
 		// the body before it closes, and must not wait for it.
 		b.timedOut = errors.Is(err, os.ErrDeadlineExceeded)
-		b.failed = !b.timedOut
+		// A read the Transport's Close ended (the backend reset the
+		// stream) is not the client's failure.
+		b.failed = !b.timedOut && !b.closed
 		b.ended = true
 	}
 	return n, err
@@ -144,7 +147,12 @@ func (b *clientBody) failedByClient() bool {
 	return b.failed
 }
 
-func (b *clientBody) Close() error { return b.body.Close() }
+func (b *clientBody) Close() error {
+	b.mu.Lock()
+	b.closed = true
+	b.mu.Unlock()
+	return b.body.Close()
+}
 
 // end clears the read deadline once the body is read: net/http then reads
 // on in the background to notice a hang-up, which a deadline left behind
