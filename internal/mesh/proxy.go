@@ -65,7 +65,7 @@ type proxyTable struct {
 
 // newMeshProxy listens on addr and prepares the HTTP engine; serving
 // starts with run.
-func newMeshProxy(addr string, orig originals, reg prometheus.Registerer, logger *slog.Logger) (*meshProxy, error) {
+func newMeshProxy(addr string, orig originals, reg prometheus.Registerer, logger *slog.Logger, maxWorkloads int) (*meshProxy, error) {
 	ln, err := net.Listen("tcp", addr)
 	if err != nil {
 		return nil, err
@@ -82,7 +82,7 @@ func newMeshProxy(addr string, orig originals, reg prometheus.Registerer, logger
 		ln.Close()
 		return nil, err
 	}
-	p.srv, err = proxy.New(proxy.Options{Registerer: reg, Logger: logger, Listen: p.listen, RequestTimings: -1, Peers: p})
+	p.srv, err = proxy.New(proxy.Options{Registerer: reg, Logger: logger, Listen: p.listen, RequestTimings: -1, Peers: p, MaxPeerValues: maxWorkloads})
 	if err != nil {
 		ln.Close()
 		return nil, err

@@ -89,7 +89,7 @@ func newPeerMetrics(peers Peers, max int, reg prometheus.Registerer) (*peerMetri
 	}
 	overflow := prometheus.NewCounterVec(prometheus.CounterOpts{
 		Name: "rauta_mesh_workload_label_overflow_total",
-		Help: "Mesh requests recorded with a workload label of _OTHER because the label already had its maximum of distinct values (Options.MaxPeerValues), by label.",
+		Help: "Mesh requests recorded with a workload label of _OTHER because the label already had its maximum of distinct values (Options.MaxPeerValues; rauta mesh -max-workload-values), by label.",
 	}, []string{"label"})
 	if err := reg.Register(overflow); err != nil {
 		return nil, err
