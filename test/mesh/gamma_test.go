@@ -266,6 +266,19 @@ func TestGAMMARoutes(t *testing.T) {
 	waitRouteStatus(t, gw, "client", "mine", map[string]string{"echo": "True/Accepted", "missing": "False/NoMatchingParent"})
 	expect(otherPodIP, "", "200 v1 x-mesh= from=127.0.0.1")
 	expect(otherPodIP, "version: v2", "200 v2 x-mesh=v2 from=127.0.0.1")
+	// The proxy's HTTP metrics name who called whom: the client pods'
+	// workloads (bare pods "app": their own name) and the Service dialled;
+	// the endpoints are no pods of this node, so their workload is
+	// unknown, in the Service's namespace.
+	_, metrics := get(t, "http://"+adminAddr+"/metrics")
+	for _, want := range []string{
+		`destination_service="store/echo",destination_workload="unknown",destination_workload_namespace="store",error_type="",gateway="store/echo",http_request_method="GET",http_response_status_code="200",http_route="httproute/client/mine/rule/0",network_protocol_version="1.1",source_workload="app",source_workload_namespace="client",url_scheme="http"} 2`,
+		`source_workload="app",source_workload_namespace="other",url_scheme="http"}`,
+	} {
+		if !strings.Contains(metrics, want) {
+			t.Errorf("/metrics lacks a series with\n  %s\nhas:\n%s", want, grepLines(metrics, "http_server_request_duration_seconds_count"))
+		}
+	}
 
 	// Only the consumer route left: port 80 stays steered for namespace
 	// client; other's connections are relayed to the Service unchanged.
@@ -276,7 +289,7 @@ func TestGAMMARoutes(t *testing.T) {
 	waitStatus(`"route": "store/echo-split"`, true)
 	expect(otherPodIP, "version: v2", "200 v1 x-mesh= from=127.0.0.1")
 	expect(clientPodIP, "", "200 v2 x-mesh=consumer from=127.0.0.1")
-	_, metrics := get(t, "http://"+adminAddr+"/metrics")
+	_, metrics = get(t, "http://"+adminAddr+"/metrics")
 	if !strings.Contains(metrics, `rauta_mesh_proxy_connections_total{result="tcp"} 2`) {
 		t.Errorf("/metrics: want 2 relayed connections (port 9000, namespace other without routes):\n%s", grepLines(metrics, "rauta_mesh_proxy"))
 	}
