@@ -6,6 +6,7 @@ import (
 
 	appsv1 "k8s.io/api/apps/v1"
 	corev1 "k8s.io/api/core/v1"
+	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 
 	"github.com/false-systems/rauta/internal/proxy"
 )
@@ -22,17 +23,11 @@ const unknownWorkload = "unknown"
 // to strip, and the agent does not watch Jobs.
 func workloadOf(pod *corev1.Pod) proxy.Workload {
 	w := proxy.Workload{Name: pod.Name, Namespace: pod.Namespace}
-	refs := pod.OwnerReferences
+	refs := workloadOwner(pod.OwnerReferences)
 	if len(refs) == 0 {
 		return w
 	}
 	ref := refs[0]
-	for _, r := range refs {
-		if r.Controller != nil && *r.Controller {
-			ref = r
-			break
-		}
-	}
 	w.Name = ref.Name
 	if ref.Kind == "ReplicaSet" {
 		if h := pod.Labels[appsv1.DefaultDeploymentUniqueLabelKey]; h != "" {
@@ -42,6 +37,36 @@ func workloadOf(pod *corev1.Pod) proxy.Workload {
 		}
 	}
 	return w
+}
+
+// workloadOwner cuts a pod's owners to the one workloadOf reads (its
+// controller, else its first owner), with only its kind and name, for
+// the slim pod cache (watch.go slimPod).
+func workloadOwner(refs []metav1.OwnerReference) []metav1.OwnerReference {
+	if len(refs) == 0 {
+		return nil
+	}
+	ref := refs[0]
+	for _, r := range refs {
+		if r.Controller != nil && *r.Controller {
+			ref = r
+			break
+		}
+	}
+	return []metav1.OwnerReference{{Kind: ref.Kind, Name: ref.Name, Controller: ref.Controller}}
+}
+
+// workloadLabels cuts a pod's labels to the opt-out label and the
+// pod-template-hash that workloadOf reads, nil with neither.
+func workloadLabels(labels map[string]string) map[string]string {
+	out := optOutOnly(labels)
+	if h, ok := labels[appsv1.DefaultDeploymentUniqueLabelKey]; ok {
+		if out == nil {
+			out = make(map[string]string, 1)
+		}
+		out[appsv1.DefaultDeploymentUniqueLabelKey] = h
+	}
+	return out
 }
 
 // podWorkloads maps each pod address to its pod's workload. Pods on the

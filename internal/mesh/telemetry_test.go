@@ -94,3 +94,31 @@ func TestMeshPeers(t *testing.T) {
 		}
 	}
 }
+
+// TestSlimPodKeepsWorkload: the agent caches pods slimmed (watch.go
+// slimPod); the slim pod still names the same workload, and keeps the
+// opt-out label, but not the pod's other labels and owners.
+func TestSlimPodKeepsWorkload(t *testing.T) {
+	full := &corev1.Pod{ObjectMeta: metav1.ObjectMeta{
+		Namespace: "ns", Name: "web-7d4b9c8f6-x2k9q",
+		Labels: map[string]string{"pod-template-hash": "7d4b9c8f6", "app": "web", OptOutLabel: "true"},
+		OwnerReferences: []metav1.OwnerReference{
+			owned("Thing", "other", false),
+			{APIVersion: "apps/v1", Kind: "ReplicaSet", Name: "web-7d4b9c8f6", UID: "u", Controller: ptrTo(true)},
+		},
+	}}
+	obj, err := slimPod(full)
+	if err != nil {
+		t.Fatal(err)
+	}
+	slim := obj.(*corev1.Pod)
+	if got, want := workloadOf(slim), workloadOf(full); got != want || want.Name != "web" {
+		t.Errorf("slim pod's workload %+v, the pod's %+v, want web", got, want)
+	}
+	if len(slim.Labels) != 2 || slim.Labels["app"] != "" || slim.Labels[OptOutLabel] != "true" {
+		t.Errorf("slim labels %v, want the opt-out label and pod-template-hash only", slim.Labels)
+	}
+	if len(slim.OwnerReferences) != 1 || slim.OwnerReferences[0].UID != "" {
+		t.Errorf("slim owners %+v, want the controller's kind and name only", slim.OwnerReferences)
+	}
+}
