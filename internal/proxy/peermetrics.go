@@ -106,24 +106,19 @@ func newPeerMetrics(peers Peers, max int, reg prometheus.Registerer) (*peerMetri
 // workloads of client and of the endpoint at upstream ("ip:port", "" when
 // none was picked).
 func (p *peerMetrics) observe(rm *routeMetrics, client, upstream, method, scheme string, proto uint8, code int, seconds float64, bytes int64) {
-	var src, dst Workload
+	var cl, ep netip.Addr // invalid when unparsable or none
 	if a, err := netip.ParseAddr(client); err == nil {
-		src = p.peers.Source(a.Unmap())
-	} else {
-		src = p.peers.Source(netip.Addr{})
+		cl = a.Unmap()
 	}
-	var ep netip.Addr
 	if ap, err := netip.ParseAddrPort(upstream); err == nil {
 		ep = ap.Addr().Unmap()
 	}
-	dst = p.peers.Destination(rm.gateway, ep)
+	src, dst := p.peers.Source(cl), p.peers.Destination(rm.gateway, ep)
 	if code <= 0 || code >= maxStatus {
 		code = 0
 	}
 	mi, si := methodIndex(method), schemeIndex(scheme)
-	k := peerKey{rm: rm, table: (mi*len(schemes)+si)*len(protoVersions) + int(proto), code: code}
-
-	k.src, k.dst = src, dst
+	k := peerKey{rm: rm, table: (mi*len(schemes)+si)*len(protoVersions) + int(proto), code: code, src: src, dst: dst}
 	var admit bool
 	p.mu.RLock()
 	// A series under the workloads as they are means each was admitted;
