@@ -6,6 +6,8 @@ import (
 	"io"
 	"log/slog"
 	"time"
+
+	"github.com/false-systems/rauta/internal/proxy"
 )
 
 // DefaultPinDir is where the agent pins its maps and links.
@@ -32,6 +34,9 @@ type Config struct {
 	StatusLease string
 	// Sockmap shortcuts TCP between two local addresses (Options.Sockmap).
 	Sockmap bool
+	// MaxWorkloadValues bounds the distinct values of each workload label
+	// of the mesh proxy's HTTP metrics (proxy.Options.MaxPeerValues).
+	MaxWorkloadValues int
 
 	// HoldOff and MaxDelay batch bursts of Service and EndpointSlice
 	// events into one map update (internal/provider/kube Coalescer).
@@ -58,6 +63,7 @@ func (c *Config) RegisterFlags(fs *flag.FlagSet) {
 	fs.StringVar(&c.ProxyAddr, "proxy-addr", fmt.Sprintf(":%d", DefaultProxyPort), "address of the GAMMA mesh proxy, to which connections to Services with HTTPRoutes are steered; it must be reachable from the pods (an empty host is env NODE_IP, the node's address); empty turns GAMMA off")
 	fs.StringVar(&c.StatusLease, "status-lease", "rauta-mesh-status", "Lease whose holder (one agent of the cluster) writes the status of HTTPRoutes with a Service parent: a name in the agent's namespace (env POD_NAMESPACE, else the service account's), or namespace/name; empty writes no status")
 	fs.StringVar(&c.LogLevel, "log-level", "info", "debug, info, warn or error")
+	fs.IntVar(&c.MaxWorkloadValues, "max-workload-values", proxy.DefaultMaxPeerValues, "distinct values each workload label (source_workload, source_workload_namespace, destination_workload, destination_workload_namespace) of the mesh proxy's HTTP metrics takes; further ones are recorded as _OTHER and counted in rauta_mesh_workload_label_overflow_total")
 	c.HoldOff, c.MaxDelay = 100*time.Millisecond, time.Second
 }
 

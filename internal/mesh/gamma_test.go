@@ -7,9 +7,6 @@ import (
 	"testing"
 	"time"
 
-	corev1 "k8s.io/api/core/v1"
-	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
-
 	"github.com/false-systems/rauta/internal/ir"
 	"github.com/false-systems/rauta/internal/translate"
 )
@@ -192,23 +189,5 @@ func TestSniffHTTP(t *testing.T) {
 	}
 	if _, err := sniffHTTP(pair("", true), 5*time.Second); err == nil {
 		t.Error("client that closed: want an error")
-	}
-}
-
-func TestPodNamespaces(t *testing.T) {
-	pods := []*corev1.Pod{
-		{ObjectMeta: metav1.ObjectMeta{Namespace: "a"}, Status: corev1.PodStatus{PodIPs: []corev1.PodIP{{IP: "10.1.0.1"}, {IP: "fd00::1"}}}},
-		{ObjectMeta: metav1.ObjectMeta{Namespace: "b"}, Status: corev1.PodStatus{PodIP: "10.1.0.2"}},
-		{ObjectMeta: metav1.ObjectMeta{Namespace: "host"}, Spec: corev1.PodSpec{HostNetwork: true}, Status: corev1.PodStatus{PodIP: "192.168.0.1"}},
-	}
-	got := podNamespaces(pods)
-	want := map[string]string{"10.1.0.1": "a", "fd00::1": "a", "10.1.0.2": "b"}
-	if len(got) != len(want) {
-		t.Fatalf("got %v, want %v", got, want)
-	}
-	for ip, ns := range want {
-		if got[netip.MustParseAddr(ip)] != ns {
-			t.Errorf("%s: %q, want %q", ip, got[netip.MustParseAddr(ip)], ns)
-		}
 	}
 }

@@ -8,6 +8,7 @@ import (
 	corev1 "k8s.io/api/core/v1"
 
 	"github.com/false-systems/rauta/internal/ir"
+	"github.com/false-systems/rauta/internal/proxy"
 	"github.com/false-systems/rauta/internal/translate"
 )
 
@@ -119,14 +120,14 @@ func gammaRouteStatus(st *translate.Status) []routeParentStatus {
 // localAddrs are the addresses whose connections to each other sockmap
 // shortcuts: the proxy's and this node's pods', but those of pods that
 // opted out of the mesh.
-func localAddrs(proxy4, proxy6 netip.AddrPort, pods map[netip.Addr]string, optOut []*corev1.Pod) []netip.Addr {
+func localAddrs(proxy4, proxy6 netip.AddrPort, pods map[netip.Addr]proxy.Workload, optOut []*corev1.Pod) []netip.Addr {
 	out := make([]netip.Addr, 0, len(pods)+2)
 	for _, p := range []netip.AddrPort{proxy4, proxy6} {
 		if p.IsValid() {
 			out = append(out, p.Addr())
 		}
 	}
-	skip := podNamespaces(optOut)
+	skip := podWorkloads(optOut)
 	for a := range pods {
 		if _, ok := skip[a]; !ok {
 			out = append(out, a)

@@ -11,6 +11,8 @@ import (
 	corev1 "k8s.io/api/core/v1"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/apimachinery/pkg/types"
+
+	"github.com/false-systems/rauta/internal/proxy"
 )
 
 func optPod(ns, name, label string, hostNet bool) *corev1.Pod {
@@ -165,16 +167,16 @@ func TestOptOutRetry(t *testing.T) {
 // the pods, but not an opted-out pod's address; a host-network pod that
 // opted out does not take the node's address (the proxy's) out.
 func TestLocalAddrsLeaveOptedOutPods(t *testing.T) {
-	proxy := netip.MustParseAddrPort("10.0.0.1:15001")
-	pods := map[netip.Addr]string{
-		netip.MustParseAddr("10.244.0.2"): "a",
-		netip.MustParseAddr("10.244.0.3"): "out",
+	proxyAddr := netip.MustParseAddrPort("10.0.0.1:15001")
+	pods := map[netip.Addr]proxy.Workload{
+		netip.MustParseAddr("10.244.0.2"): {Name: "a", Namespace: "a"},
+		netip.MustParseAddr("10.244.0.3"): {Name: "p", Namespace: "out"},
 	}
 	out := optPod("out", "p", "", false)
 	out.Status.PodIPs = []corev1.PodIP{{IP: "10.244.0.3"}}
 	host := optPod("out", "h", "", true)
 	host.Status.PodIPs = []corev1.PodIP{{IP: "10.0.0.1"}}
-	got := localAddrs(proxy, netip.AddrPort{}, pods, []*corev1.Pod{out, host})
+	got := localAddrs(proxyAddr, netip.AddrPort{}, pods, []*corev1.Pod{out, host})
 	slices.SortFunc(got, netip.Addr.Compare)
 	want := []netip.Addr{netip.MustParseAddr("10.0.0.1"), netip.MustParseAddr("10.244.0.2")}
 	if !slices.Equal(got, want) {

@@ -59,13 +59,13 @@ type meshProxy struct {
 // proxyTable is what dispatching reads, replaced as a whole.
 type proxyTable struct {
 	frontends map[netip.AddrPort]*frontendRoutes
-	// pods maps the IP of each pod on this node to its namespace.
-	pods map[netip.Addr]string
+	// pods maps the IP of each pod on this node to its workload.
+	pods map[netip.Addr]proxy.Workload
 }
 
 // newMeshProxy listens on addr and prepares the HTTP engine; serving
 // starts with run.
-func newMeshProxy(addr string, orig originals, reg prometheus.Registerer, logger *slog.Logger) (*meshProxy, error) {
+func newMeshProxy(addr string, orig originals, reg prometheus.Registerer, logger *slog.Logger, maxWorkloads int) (*meshProxy, error) {
 	ln, err := net.Listen("tcp", addr)
 	if err != nil {
 		return nil, err
@@ -82,7 +82,7 @@ func newMeshProxy(addr string, orig originals, reg prometheus.Registerer, logger
 		ln.Close()
 		return nil, err
 	}
-	p.srv, err = proxy.New(proxy.Options{Registerer: reg, Logger: logger, Listen: p.listen, RequestTimings: -1})
+	p.srv, err = proxy.New(proxy.Options{Registerer: reg, Logger: logger, Listen: p.listen, RequestTimings: -1, Peers: p, MaxPeerValues: maxWorkloads})
 	if err != nil {
 		ln.Close()
 		return nil, err
@@ -99,11 +99,12 @@ func (p *meshProxy) addr() netip.AddrPort {
 // apply serves cfg and pods: the listeners first, then the table that
 // leads to them. When the engine refuses cfg (a route it cannot
 // compile) it keeps its listeners, and the table stays theirs.
-func (p *meshProxy) apply(cfg gammaConfig, pods map[netip.Addr]string) error {
+func (p *meshProxy) apply(cfg gammaConfig, pods map[netip.Addr]proxy.Workload) error {
 	if err := p.srv.Apply(cfg.snap); err != nil {
 		return err
 	}
 	p.table.Store(&proxyTable{frontends: cfg.frontends, pods: pods})
+	p.forgetGoneWorkloads(pods)
 	return nil
 }
 
@@ -167,7 +168,7 @@ func (p *meshProxy) dispatch(c net.Conn) {
 		c.Close()
 		return
 	}
-	key, isHTTP := fr.pick(t.pods[client.Addr()])
+	key, isHTTP := fr.pick(t.pods[client.Addr()].Namespace)
 	if isHTTP && fr.sniff {
 		isHTTP, err = sniffHTTP(tc, sniffTimeout)
 		if err != nil {

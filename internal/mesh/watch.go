@@ -22,6 +22,7 @@ import (
 	gwinformers "sigs.k8s.io/gateway-api/pkg/client/informers/externalversions"
 	gwlisters "sigs.k8s.io/gateway-api/pkg/client/listers/apis/v1"
 
+	"github.com/false-systems/rauta/internal/proxy"
 	"github.com/false-systems/rauta/internal/resources"
 )
 
@@ -167,17 +168,18 @@ func dropManagedFields(obj any) (any, error) {
 	return obj, nil
 }
 
-// slimPod keeps what the namespace index reads; pods change often and
-// carry large specs.
+// slimPod keeps what the namespace index and the workload names
+// (telemetry.go) read; pods change often and carry large specs.
 func slimPod(obj any) (any, error) {
 	p, ok := obj.(*corev1.Pod)
 	if !ok {
 		return obj, nil
 	}
 	return &corev1.Pod{
-		ObjectMeta: metav1.ObjectMeta{Namespace: p.Namespace, Name: p.Name, UID: p.UID, ResourceVersion: p.ResourceVersion, Labels: optOutOnly(p.Labels)},
-		Spec:       corev1.PodSpec{NodeName: p.Spec.NodeName, HostNetwork: p.Spec.HostNetwork},
-		Status:     corev1.PodStatus{Phase: p.Status.Phase, PodIP: p.Status.PodIP, PodIPs: p.Status.PodIPs},
+		ObjectMeta: metav1.ObjectMeta{Namespace: p.Namespace, Name: p.Name, UID: p.UID, ResourceVersion: p.ResourceVersion,
+			Labels: workloadLabels(p.Labels), OwnerReferences: workloadOwner(p.OwnerReferences)},
+		Spec:   corev1.PodSpec{NodeName: p.Spec.NodeName, HostNetwork: p.Spec.HostNetwork},
+		Status: corev1.PodStatus{Phase: p.Status.Phase, PodIP: p.Status.PodIP, PodIPs: p.Status.PodIPs},
 	}, nil
 }
 
@@ -286,7 +288,7 @@ func (w *watcher) input(node string) (Input, error) {
 // gammaInput is what TranslateMesh reads (the objects shared with the
 // cache, which it never changes), the pod address index and the pods that
 // opted out of the mesh.
-func (w *watcher) gammaInput(in Input) (*resources.Resources, map[netip.Addr]string, []*corev1.Pod, error) {
+func (w *watcher) gammaInput(in Input) (*resources.Resources, map[netip.Addr]proxy.Workload, []*corev1.Pod, error) {
 	g := w.gamma
 	routes, err := g.routes.List(labels.Everything())
 	if err != nil {
@@ -310,26 +312,5 @@ func (w *watcher) gammaInput(in Input) (*resources.Resources, map[netip.Addr]str
 	for _, n := range nss {
 		nsLabels[n.Name] = n.Labels
 	}
-	return res, podNamespaces(pods), optedOutPods(pods, nsLabels), nil
-}
-
-// podNamespaces maps each pod address to its pod's namespace. Pods on the
-// host network share the node's addresses, which name no namespace.
-func podNamespaces(pods []*corev1.Pod) map[netip.Addr]string {
-	out := make(map[netip.Addr]string, len(pods))
-	for _, p := range pods {
-		if p.Spec.HostNetwork {
-			continue
-		}
-		ips := p.Status.PodIPs
-		if len(ips) == 0 && p.Status.PodIP != "" {
-			ips = []corev1.PodIP{{IP: p.Status.PodIP}}
-		}
-		for _, ip := range ips {
-			if a, err := netip.ParseAddr(ip.IP); err == nil {
-				out[a.Unmap()] = p.Namespace
-			}
-		}
-	}
-	return out
+	return res, podWorkloads(pods), optedOutPods(pods, nsLabels), nil
 }

@@ -131,7 +131,11 @@ func (s *Server) record(lc *listenerConfig, method, host, path, client string, e
 		rm = lc.routes[ex.route]
 		routeName = ex.route.Name
 	}
-	rm.observe(method, lc.scheme, ex.proto, status, elapsed.Seconds(), bytes)
+	if pm := s.metrics.peer; pm != nil {
+		pm.observe(rm, client, ex.upstream, method, lc.scheme, ex.proto, status, elapsed.Seconds(), bytes)
+	} else {
+		rm.observe(method, lc.scheme, ex.proto, status, elapsed.Seconds(), bytes)
+	}
 	s.recordTiming(lc, routeName, ex, status, start, end)
 	if s.accessLog != nil {
 		s.accessLog.write(start, &accessEntry{

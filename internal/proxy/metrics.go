@@ -30,6 +30,9 @@ type metrics struct {
 	spanDropped  prometheus.Counter
 	spanExported prometheus.Counter
 	spanFailed   prometheus.Counter
+	// peer is set in mesh mode (Options.Peers): the server series then
+	// carry the workload labels and are resolved there (peermetrics.go).
+	peer *peerMetrics
 }
 
 // durationBuckets are the observer's (internal/observe/export
@@ -55,17 +58,23 @@ var serverLabels = []string{"gateway", "http_route", "http_request_method", "htt
 var clientLabels = []string{"backend", "http_request_method", "http_response_status_code", "error_type"}
 
 func newMetrics(reg prometheus.Registerer) (*metrics, error) {
+	return newMetricsWith(reg, serverLabels)
+}
+
+// newMetricsWith is newMetrics with the server instruments labelled
+// server (serverLabels, and in mesh mode peerLabels after them).
+func newMetricsWith(reg prometheus.Registerer, server []string) (*metrics, error) {
 	m := &metrics{
 		serverDuration: prometheus.NewHistogramVec(prometheus.HistogramOpts{
 			Name:    "http_server_request_duration_seconds",
 			Help:    "Duration of HTTP server requests, from reading the request head to the end of the response (OpenTelemetry http.server.request.duration).",
 			Buckets: durationBuckets,
-		}, serverLabels),
+		}, server),
 		serverBody: prometheus.NewHistogramVec(prometheus.HistogramOpts{
 			Name:    "http_server_response_body_size_bytes",
 			Help:    "Size of the response bodies sent to clients (OpenTelemetry http.server.response.body.size).",
 			Buckets: sizeBuckets,
-		}, serverLabels),
+		}, server),
 		clientDuration: prometheus.NewHistogramVec(prometheus.HistogramOpts{
 			Name:    "http_client_request_duration_seconds",
 			Help:    "Duration of each attempt sent to a backend, to the end of its response body; attempts that failed without a response carry error_type and an empty status (OpenTelemetry http.client.request.duration).",
@@ -256,6 +265,9 @@ func (rm *routeMetrics) forget() {
 	labels := prometheus.Labels{"gateway": rm.gateway, "http_route": rm.route}
 	rm.m.serverDuration.DeletePartialMatch(labels)
 	rm.m.serverBody.DeletePartialMatch(labels)
+	if rm.m.peer != nil {
+		rm.m.peer.forgetRoute(rm)
+	}
 }
 
 type routeKey struct{ gateway, route string }

@@ -131,6 +131,15 @@ type Options struct {
 	// reset) and the retry budget of the retry on another endpoint; the
 	// zero value is the default (docs/load-balancing.md).
 	Health lb.HealthOptions
+	// Peers, when set, puts the Server in mesh mode: its
+	// http_server_* series also carry the source and destination
+	// workloads Peers names (peermetrics.go, docs/telemetry.md). A
+	// gateway leaves it nil and keeps its label set.
+	Peers Peers
+	// MaxPeerValues bounds the distinct values of each workload label in
+	// mesh mode; further ones are recorded as _OTHER and counted. 0 means
+	// DefaultMaxPeerValues (256).
+	MaxPeerValues int
 }
 
 func (o Options) withDefaults() Options {

@@ -72,7 +72,7 @@ func New(opts Options) (*Server, error) {
 	if reg == nil {
 		reg = prometheus.NewRegistry()
 	}
-	m, err := newMetrics(reg)
+	m, err := newServerMetrics(reg, opts)
 	if err != nil {
 		return nil, err
 	}

@@ -56,6 +56,16 @@ func pod(ns, ip string) *corev1.Pod {
 	}
 }
 
+// deploymentPod is pod as a Deployment "web" makes it: owned by its
+// ReplicaSet, named for it, with its pod-template-hash label.
+func deploymentPod(ns, ip string) *corev1.Pod {
+	p := pod(ns, ip)
+	p.Name = "web-5f7c8d9b4-q2x7z"
+	p.Labels = map[string]string{"pod-template-hash": "5f7c8d9b4", "app": "web"}
+	p.OwnerReferences = []metav1.OwnerReference{{APIVersion: "apps/v1", Kind: "ReplicaSet", Name: "web-5f7c8d9b4", UID: "rs", Controller: ptr(true)}}
+	return p
+}
+
 func gammaSlice(name, svc string, ports map[string]uint16) *discoveryv1.EndpointSlice {
 	es := &discoveryv1.EndpointSlice{
 		ObjectMeta:  metav1.ObjectMeta{Namespace: "store", Name: name, Labels: map[string]string{discoveryv1.LabelServiceName: svc}},
@@ -160,7 +170,7 @@ func TestGAMMARoutes(t *testing.T) {
 		gammaService("echo-v2", gammaVIPv2),
 		gammaSlice("echo-a", "echo", map[string]uint16{"http": v1.Port(), "raw": raw.Port(), "h2c": v1.Port()}),
 		gammaSlice("echo-v2-a", "echo-v2", map[string]uint16{"http": v2.Port()}),
-		pod("client", clientPodIP), pod("other", otherPodIP),
+		deploymentPod("client", clientPodIP), pod("other", otherPodIP),
 	)
 	gw := gwfake.NewClientset()
 	var watches watchCounter
@@ -266,6 +276,20 @@ func TestGAMMARoutes(t *testing.T) {
 	waitRouteStatus(t, gw, "client", "mine", map[string]string{"echo": "True/Accepted", "missing": "False/NoMatchingParent"})
 	expect(otherPodIP, "", "200 v1 x-mesh= from=127.0.0.1")
 	expect(otherPodIP, "version: v2", "200 v2 x-mesh=v2 from=127.0.0.1")
+	// The proxy's HTTP metrics name who called whom: the client pods'
+	// workloads (Deployment web in client, the bare pod app in other) and
+	// the Service dialled;
+	// the endpoints are no pods of this node, so their workload is
+	// unknown, in the Service's namespace.
+	_, metrics := get(t, "http://"+adminAddr+"/metrics")
+	for _, want := range []string{
+		`destination_service="store/echo",destination_workload="unknown",destination_workload_namespace="store",error_type="",gateway="store/echo",http_request_method="GET",http_response_status_code="200",http_route="httproute/client/mine/rule/0",network_protocol_version="1.1",source_workload="web",source_workload_namespace="client",url_scheme="http"} 2`,
+		`source_workload="app",source_workload_namespace="other",url_scheme="http"}`,
+	} {
+		if !strings.Contains(metrics, want) {
+			t.Errorf("/metrics lacks a series with\n  %s\nhas:\n%s", want, grepLines(metrics, "http_server_request_duration_seconds_count"))
+		}
+	}
 
 	// Only the consumer route left: port 80 stays steered for namespace
 	// client; other's connections are relayed to the Service unchanged.
@@ -276,7 +300,7 @@ func TestGAMMARoutes(t *testing.T) {
 	waitStatus(`"route": "store/echo-split"`, true)
 	expect(otherPodIP, "version: v2", "200 v1 x-mesh= from=127.0.0.1")
 	expect(clientPodIP, "", "200 v2 x-mesh=consumer from=127.0.0.1")
-	_, metrics := get(t, "http://"+adminAddr+"/metrics")
+	_, metrics = get(t, "http://"+adminAddr+"/metrics")
 	if !strings.Contains(metrics, `rauta_mesh_proxy_connections_total{result="tcp"} 2`) {
 		t.Errorf("/metrics: want 2 relayed connections (port 9000, namespace other without routes):\n%s", grepLines(metrics, "rauta_mesh_proxy"))
 	}
