@@ -18,7 +18,7 @@ func TestMeshAgent(t *testing.T) {
 	ds := find[*appsv1.DaemonSet](t, r, "rauta-mesh")
 	spec := ds.Spec.Template.Spec
 	c := spec.Containers[0]
-	for _, arg := range []string{"mesh", "-cgroup=/run/rauta/cgroup", "-pin-dir=/sys/fs/bpf/rauta-mesh", "-keep-attached", "-proxy-addr=:15001", "-status-lease=rauta-mesh-status", "-metrics-addr=:9093", "-admin-addr=127.0.0.1:9094"} {
+	for _, arg := range []string{"mesh", "-cgroup=/run/rauta/cgroup", "-pin-dir=/sys/fs/bpf/rauta-mesh", "-keep-attached", "-proxy-addr=:15001", "-status-lease=rauta-mesh-status", "-max-workload-values=256", "-metrics-addr=:9093", "-admin-addr=127.0.0.1:9094"} {
 		if !slices.Contains(c.Args, arg) {
 			t.Errorf("args %q lack %q", c.Args, arg)
 		}
