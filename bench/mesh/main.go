@@ -30,6 +30,7 @@ import (
 	"io"
 	"os"
 	"os/signal"
+	"slices"
 	"strings"
 	"syscall"
 	"time"
@@ -69,6 +70,28 @@ func allCells() []cell {
 	return []cell{{false, 1024}, {false, 64 << 10}, {true, 1024}, {true, 64 << 10}}
 }
 
+// cellNames are the names -cells takes, in allCells' order.
+var cellNames = []string{"ka1", "ka64", "new1", "new64"}
+
+// pickCells parses -cells: a comma-separated subset of cellNames, run in
+// allCells' order.
+func pickCells(list string) ([]cell, error) {
+	want := make(map[string]bool)
+	for _, n := range strings.Split(list, ",") {
+		if !slices.Contains(cellNames, n) {
+			return nil, fmt.Errorf("-cells: unknown %q (want some of %s)", n, strings.Join(cellNames, ","))
+		}
+		want[n] = true
+	}
+	var out []cell
+	for i, cl := range allCells() {
+		if want[cellNames[i]] {
+			out = append(out, cl)
+		}
+	}
+	return out, nil
+}
+
 func main() {
 	var err error
 	switch role := os.Getenv(roleEnv); role {
@@ -92,13 +115,14 @@ func main() {
 func runBench(args []string, out io.Writer) error {
 	fs := flag.NewFlagSet("mesh", flag.ContinueOnError)
 	var c config
-	var paths string
+	var paths, cells string
 	fs.IntVar(&c.rounds, "rounds", 5, "rounds; each runs every path once per cell, the paths back to back (the pairs)")
 	fs.IntVar(&c.requests, "requests", 2000, "timed requests per run (one client, one request at a time)")
 	fs.IntVar(&c.warmup, "warmup", 100, "untimed requests before each run")
 	fs.DurationVar(&c.runTimeout, "run-timeout", 30*time.Second, "a run's timed requests end after this even if fewer were sent")
 	fs.DurationVar(&c.timeLimit, "time-limit", 20*time.Minute, "the whole bench ends after this")
 	fs.StringVar(&paths, "paths", "plain,sockmap,mesh,sidecar", "paths to run, comma-separated")
+	fs.StringVar(&cells, "cells", strings.Join(cellNames, ","), "cells to run, comma-separated: ka1 and ka64 (keep-alive, 1 and 64 KiB), new1 and new64 (a new connection per request)")
 	fs.BoolVar(&c.keepDir, "keep-dir", false, "keep the sidecars' configuration directory")
 	fs.StringVar(&c.profileDir, "agent-cpuprofile", "", "directory for a CPU profile of the agent per mesh path and round (<path>-<round>.pprof); empty: none")
 	if err := fs.Parse(args); err != nil {
@@ -116,7 +140,10 @@ func runBench(args []string, out io.Writer) error {
 		}
 		c.paths = append(c.paths, p)
 	}
-	c.cells = allCells()
+	var err error
+	if c.cells, err = pickCells(cells); err != nil {
+		return err
+	}
 	// A closed stdout (| head) must not kill the bench before teardown:
 	// writes then fail with EPIPE instead.
 	signal.Ignore(syscall.SIGPIPE)
