@@ -158,6 +158,9 @@ func runPath(ctx context.Context, c config, n *node, self, path string, round in
 			return nil, err
 		}
 		env := role("agent")
+		if c.agentProcs > 0 {
+			env = append(env, fmt.Sprintf("GOMAXPROCS=%d", c.agentProcs))
+		}
 		if c.profileDir != "" {
 			env = append(env, fmt.Sprintf("%s=%s/%s-%d.pprof", profileEnv, c.profileDir, path, round))
 		}

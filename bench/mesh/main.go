@@ -50,6 +50,7 @@ type config struct {
 	cells      []cell
 	keepDir    bool
 	profileDir string
+	agentProcs int
 }
 
 // cell is one traffic shape.
@@ -125,6 +126,7 @@ func runBench(args []string, out io.Writer) error {
 	fs.StringVar(&cells, "cells", strings.Join(cellNames, ","), "cells to run, comma-separated: ka1 and ka64 (keep-alive, 1 and 64 KiB), new1 and new64 (a new connection per request)")
 	fs.BoolVar(&c.keepDir, "keep-dir", false, "keep the sidecars' configuration directory")
 	fs.StringVar(&c.profileDir, "agent-cpuprofile", "", "directory for a CPU profile of the agent per mesh path and round (<path>-<round>.pprof); empty: none")
+	fs.IntVar(&c.agentProcs, "agent-gomaxprocs", 0, "GOMAXPROCS of the agent (as a CPU limit of that many cores would set it); 0: Go's default")
 	if err := fs.Parse(args); err != nil {
 		return err
 	}
