@@ -7,6 +7,8 @@
 //	sockmap   the RAUTA mesh agent, GAMMA proxy, -sockmap on
 //	mesh      the same, -sockmap off
 //	sidecar   a proxy (nginx) in each pod, traffic captured by iptables REDIRECT
+//	mesh-b, sockmap-b  mesh and sockmap with the agent of -agent-bin (another
+//	          build), to compare two builds in the same rounds
 //
 // Cells: HTTP/1.1 keep-alive and a new connection per request, 1 KiB and
 // 64 KiB responses. Per cell and path: p50/p99 latency, requests/s and CPU
@@ -30,6 +32,7 @@ import (
 	"io"
 	"os"
 	"os/signal"
+	"path/filepath"
 	"slices"
 	"strings"
 	"syscall"
@@ -51,6 +54,7 @@ type config struct {
 	keepDir    bool
 	profileDir string
 	agentProcs int
+	agentBin   string
 }
 
 // cell is one traffic shape.
@@ -122,16 +126,14 @@ func runBench(args []string, out io.Writer) error {
 	fs.IntVar(&c.warmup, "warmup", 100, "untimed requests before each run")
 	fs.DurationVar(&c.runTimeout, "run-timeout", 30*time.Second, "a run's timed requests end after this even if fewer were sent")
 	fs.DurationVar(&c.timeLimit, "time-limit", 20*time.Minute, "the whole bench ends after this")
-	fs.StringVar(&paths, "paths", "plain,sockmap,mesh,sidecar", "paths to run, comma-separated")
+	fs.StringVar(&paths, "paths", "plain,sockmap,mesh,sidecar", "paths to run, comma-separated: plain, sockmap, mesh, sidecar; mesh-b and sockmap-b need -agent-bin")
 	fs.StringVar(&cells, "cells", strings.Join(cellNames, ","), "cells to run, comma-separated: ka1 and ka64 (keep-alive, 1 and 64 KiB), new1 and new64 (a new connection per request)")
 	fs.BoolVar(&c.keepDir, "keep-dir", false, "keep the sidecars' configuration directory")
 	fs.StringVar(&c.profileDir, "agent-cpuprofile", "", "directory for a CPU profile of the agent per mesh path and round (<path>-<round>.pprof); empty: none")
 	fs.IntVar(&c.agentProcs, "agent-gomaxprocs", 0, "GOMAXPROCS of the agent (as a CPU limit of that many cores would set it); 0: Go's default")
+	fs.StringVar(&c.agentBin, "agent-bin", "", "the agent of the paths mesh-b and sockmap-b: a bench/mesh binary built from another commit, compared with mesh and sockmap in the same rounds")
 	if err := fs.Parse(args); err != nil {
 		return err
-	}
-	if os.Geteuid() != 0 {
-		return errors.New("needs root (network namespaces, cgroups, eBPF)")
 	}
 	if c.rounds < 1 || c.requests < 1 || c.warmup < 0 {
 		return errors.New("-rounds and -requests must be at least 1, -warmup not negative")
@@ -140,11 +142,27 @@ func runBench(args []string, out io.Writer) error {
 		if _, ok := pathSpecs()[p]; !ok {
 			return fmt.Errorf("-paths: unknown %q", p)
 		}
+		if pathSpecs()[p].otherAgent && c.agentBin == "" {
+			return fmt.Errorf("-paths: %s needs -agent-bin", p)
+		}
 		c.paths = append(c.paths, p)
+	}
+	if c.agentBin != "" {
+		abs, err := filepath.Abs(c.agentBin)
+		if err != nil {
+			return err
+		}
+		if _, err := os.Stat(abs); err != nil {
+			return fmt.Errorf("-agent-bin: %w", err)
+		}
+		c.agentBin = abs
 	}
 	var err error
 	if c.cells, err = pickCells(cells); err != nil {
 		return err
+	}
+	if os.Geteuid() != 0 {
+		return errors.New("needs root (network namespaces, cgroups, eBPF)")
 	}
 	// A closed stdout (| head) must not kill the bench before teardown:
 	// writes then fail with EPIPE instead.
