@@ -114,6 +114,24 @@ func TestProxyNewClientConnectionsShareUpstreams(t *testing.T) {
 	if l == nil || l.serve.Load() == nil {
 		t.Errorf("the producer listener (open: %v) has no serve function: want the engine to serve on the dispatching goroutine (proxy.ConnServer)", l != nil)
 	}
+
+	// A kept-alive client connection, idle, is served on its dispatch
+	// goroutine, which run waits for: the engine's shutdown must end it.
+	ka := &http.Transport{}
+	defer ka.CloseIdleConnections()
+	resp, err := (&http.Client{Transport: ka, Timeout: 10 * time.Second}).Get("http://" + p.addr().String() + "/")
+	if err != nil {
+		t.Fatal(err)
+	}
+	_, _ = io.Copy(io.Discard, resp.Body)
+	resp.Body.Close()
+	cancel()
+	select {
+	case err := <-done:
+		done <- err // for the cleanup
+	case <-time.After(30 * time.Second):
+		t.Fatal("run did not return within 30s of its context's end with an idle kept-alive connection open")
+	}
 }
 
 // TestConnListenerServesOnTheGiver: with a serve function, give serves on
