@@ -28,6 +28,8 @@ type pathSpec struct {
 	peer      string
 	agent     bool
 	sockmap   bool
+	// otherAgent: the agent is -agent-bin's, not this binary's.
+	otherAgent bool
 }
 
 func pathSpecs() map[string]pathSpec {
@@ -36,7 +38,10 @@ func pathSpecs() map[string]pathSpec {
 		"plain":   {clientPod: "client", url: fmt.Sprintf("http://%s:%d", podIP("server"), appPort), peer: podIP("client")},
 		"sockmap": {clientPod: "client", url: svc, peer: nodeIP, agent: true, sockmap: true},
 		"mesh":    {clientPod: "client", url: svc, peer: nodeIP, agent: true},
-		"sidecar": {clientPod: "scclient", url: svc, peer: "127.0.0.1"},
+		// The same two with -agent-bin's agent, so two builds meet in one run.
+		"sockmap-b": {clientPod: "client", url: svc, peer: nodeIP, agent: true, sockmap: true, otherAgent: true},
+		"mesh-b":    {clientPod: "client", url: svc, peer: nodeIP, agent: true, otherAgent: true},
+		"sidecar":   {clientPod: "scclient", url: svc, peer: "127.0.0.1"},
 	}
 }
 
@@ -158,10 +163,17 @@ func runPath(ctx context.Context, c config, n *node, self, path string, round in
 			return nil, err
 		}
 		env := role("agent")
+		if c.agentProcs > 0 {
+			env = append(env, fmt.Sprintf("GOMAXPROCS=%d", c.agentProcs))
+		}
 		if c.profileDir != "" {
 			env = append(env, fmt.Sprintf("%s=%s/%s-%d.pprof", profileEnv, c.profileDir, path, round))
 		}
-		ag, err := start(ctx, "agent", n.agent, "", env, self, n.base, admin, strconv.FormatBool(spec.sockmap))
+		exe := self
+		if spec.otherAgent {
+			exe = c.agentBin
+		}
+		ag, err := start(ctx, "agent", n.agent, "", env, exe, n.base, admin, strconv.FormatBool(spec.sockmap))
 		if err != nil {
 			return nil, err
 		}

@@ -7,6 +7,8 @@
 //	sockmap   the RAUTA mesh agent, GAMMA proxy, -sockmap on
 //	mesh      the same, -sockmap off
 //	sidecar   a proxy (nginx) in each pod, traffic captured by iptables REDIRECT
+//	mesh-b, sockmap-b  mesh and sockmap with the agent of -agent-bin (another
+//	          build), to compare two builds in the same rounds
 //
 // Cells: HTTP/1.1 keep-alive and a new connection per request, 1 KiB and
 // 64 KiB responses. Per cell and path: p50/p99 latency, requests/s and CPU
@@ -30,6 +32,8 @@ import (
 	"io"
 	"os"
 	"os/signal"
+	"path/filepath"
+	"slices"
 	"strings"
 	"syscall"
 	"time"
@@ -49,6 +53,8 @@ type config struct {
 	cells      []cell
 	keepDir    bool
 	profileDir string
+	agentProcs int
+	agentBin   string
 }
 
 // cell is one traffic shape.
@@ -67,6 +73,28 @@ func (c cell) String() string {
 
 func allCells() []cell {
 	return []cell{{false, 1024}, {false, 64 << 10}, {true, 1024}, {true, 64 << 10}}
+}
+
+// cellNames are the names -cells takes, in allCells' order.
+var cellNames = []string{"ka1", "ka64", "new1", "new64"}
+
+// pickCells parses -cells: a comma-separated subset of cellNames, run in
+// allCells' order.
+func pickCells(list string) ([]cell, error) {
+	want := make(map[string]bool)
+	for _, n := range strings.Split(list, ",") {
+		if !slices.Contains(cellNames, n) {
+			return nil, fmt.Errorf("-cells: unknown %q (want some of %s)", n, strings.Join(cellNames, ","))
+		}
+		want[n] = true
+	}
+	var out []cell
+	for i, cl := range allCells() {
+		if want[cellNames[i]] {
+			out = append(out, cl)
+		}
+	}
+	return out, nil
 }
 
 func main() {
@@ -92,20 +120,20 @@ func main() {
 func runBench(args []string, out io.Writer) error {
 	fs := flag.NewFlagSet("mesh", flag.ContinueOnError)
 	var c config
-	var paths string
+	var paths, cells string
 	fs.IntVar(&c.rounds, "rounds", 5, "rounds; each runs every path once per cell, the paths back to back (the pairs)")
 	fs.IntVar(&c.requests, "requests", 2000, "timed requests per run (one client, one request at a time)")
 	fs.IntVar(&c.warmup, "warmup", 100, "untimed requests before each run")
 	fs.DurationVar(&c.runTimeout, "run-timeout", 30*time.Second, "a run's timed requests end after this even if fewer were sent")
 	fs.DurationVar(&c.timeLimit, "time-limit", 20*time.Minute, "the whole bench ends after this")
-	fs.StringVar(&paths, "paths", "plain,sockmap,mesh,sidecar", "paths to run, comma-separated")
+	fs.StringVar(&paths, "paths", "plain,sockmap,mesh,sidecar", "paths to run, comma-separated: plain, sockmap, mesh, sidecar; mesh-b and sockmap-b need -agent-bin")
+	fs.StringVar(&cells, "cells", strings.Join(cellNames, ","), "cells to run, comma-separated: ka1 and ka64 (keep-alive, 1 and 64 KiB), new1 and new64 (a new connection per request)")
 	fs.BoolVar(&c.keepDir, "keep-dir", false, "keep the sidecars' configuration directory")
 	fs.StringVar(&c.profileDir, "agent-cpuprofile", "", "directory for a CPU profile of the agent per mesh path and round (<path>-<round>.pprof); empty: none")
+	fs.IntVar(&c.agentProcs, "agent-gomaxprocs", 0, "GOMAXPROCS of the agent (as a CPU limit of that many cores would set it); 0: Go's default")
+	fs.StringVar(&c.agentBin, "agent-bin", "", "the agent of the paths mesh-b and sockmap-b: a bench/mesh binary built from another commit, compared with mesh and sockmap in the same rounds")
 	if err := fs.Parse(args); err != nil {
 		return err
-	}
-	if os.Geteuid() != 0 {
-		return errors.New("needs root (network namespaces, cgroups, eBPF)")
 	}
 	if c.rounds < 1 || c.requests < 1 || c.warmup < 0 {
 		return errors.New("-rounds and -requests must be at least 1, -warmup not negative")
@@ -114,9 +142,28 @@ func runBench(args []string, out io.Writer) error {
 		if _, ok := pathSpecs()[p]; !ok {
 			return fmt.Errorf("-paths: unknown %q", p)
 		}
+		if pathSpecs()[p].otherAgent && c.agentBin == "" {
+			return fmt.Errorf("-paths: %s needs -agent-bin", p)
+		}
 		c.paths = append(c.paths, p)
 	}
-	c.cells = allCells()
+	if c.agentBin != "" {
+		abs, err := filepath.Abs(c.agentBin)
+		if err != nil {
+			return err
+		}
+		if _, err := os.Stat(abs); err != nil {
+			return fmt.Errorf("-agent-bin: %w", err)
+		}
+		c.agentBin = abs
+	}
+	var err error
+	if c.cells, err = pickCells(cells); err != nil {
+		return err
+	}
+	if os.Geteuid() != 0 {
+		return errors.New("needs root (network namespaces, cgroups, eBPF)")
+	}
 	// A closed stdout (| head) must not kill the bench before teardown:
 	// writes then fail with EPIPE instead.
 	signal.Ignore(syscall.SIGPIPE)

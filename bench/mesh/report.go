@@ -15,7 +15,7 @@ func us(d time.Duration) string { return fmt.Sprintf("%.0f us", float64(d.Nanose
 
 func printRun(out io.Writer, round int, path string, cl cell, r runResult) {
 	proc, soft := r.cpuPerRequest()
-	fmt.Fprintf(out, "round %d %-8s %-18v p50 %-7s p99 %-7s %6.0f req/s  CPU/req %4.0f us (processes %.0f + softirq %.0f)",
+	fmt.Fprintf(out, "round %d %-9s %-18v p50 %-7s p99 %-7s %6.0f req/s  CPU/req %4.0f us (processes %.0f + softirq %.0f)",
 		round, path, cl, us(r.p50), us(r.p99), r.rps(), proc+soft, proc, soft)
 	fmt.Fprint(out, "\n    CPU/req by cgroup:")
 	for _, k := range slices.Sorted(maps.Keys(r.parts)) {
@@ -69,6 +69,12 @@ func (res results) series(path string, cl cell, f func(runResult) float64) []flo
 
 func p50us(r runResult) float64 { return float64(r.p50.Nanoseconds()) / 1e3 }
 func p99us(r runResult) float64 { return float64(r.p99.Nanoseconds()) / 1e3 }
+
+// agentUs is the agent's CPU per request (its cgroup), in microseconds.
+func agentUs(r runResult) float64 {
+	return float64(r.parts["agent"].Nanoseconds()) / 1e3 / float64(r.requests)
+}
+
 func cpuUs(r runResult) float64 { p, s := r.cpuPerRequest(); return p + s }
 func procUs(r runResult) float64 {
 	p, _ := r.cpuPerRequest()
@@ -129,6 +135,13 @@ func report(out io.Writer, c config, res results) {
 			lines = append(lines, fmt.Sprintf("sockmap / mesh: p50 %s %s; CPU/req %s %s", r, r.Verdict(false), rc, rc.Verdict(false)))
 		}
 		for _, m := range []string{"sockmap", "mesh"} {
+			if has(m) && has(m+"-b") {
+				rp := verdict.Of(ratios(res.series(m+"-b", cl, p50us), res.series(m, cl, p50us)))
+				rc := verdict.Of(ratios(res.series(m+"-b", cl, cpuUs), res.series(m, cl, cpuUs)))
+				ra := verdict.Of(ratios(res.series(m+"-b", cl, agentUs), res.series(m, cl, agentUs)))
+				lines = append(lines, fmt.Sprintf("%s-b / %s (-agent-bin's agent / this one's): p50 %s %s; CPU/req %s %s; agent CPU/req %s %s",
+					m, m, rp, rp.Verdict(false), rc, rc.Verdict(false), ra, ra.Verdict(false)))
+			}
 			if has(m) && has("sidecar") {
 				rc := verdict.Of(ratios(res.series(m, cl, cpuUs), res.series("sidecar", cl, cpuUs)))
 				rp := verdict.Of(ratios(res.series(m, cl, p50us), res.series("sidecar", cl, p50us)))

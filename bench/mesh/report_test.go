@@ -1,6 +1,7 @@
 package main
 
 import (
+	"io"
 	"math"
 	"slices"
 	"strings"
@@ -75,5 +76,40 @@ func TestCutOf(t *testing.T) {
 	}
 	if c := cutOf([]float64{1, 2}, []float64{-5, 1}); c.rounds != 0 || !strings.HasPrefix(c.goal(30), "not measurable") {
 		t.Errorf("no hop without sockmap: %+v, %s", c, c.goal(30))
+	}
+}
+
+// TestPickCells: -cells keeps allCells' order whatever the list's, and
+// refuses a name it does not know.
+func TestPickCells(t *testing.T) {
+	got, err := pickCells("new64,ka1")
+	if err != nil {
+		t.Fatal(err)
+	}
+	all := allCells()
+	if want := []cell{all[0], all[3]}; !slices.Equal(got, want) {
+		t.Errorf("pickCells(new64,ka1) = %v, want %v", got, want)
+	}
+	if _, err := pickCells("ka1,new2"); err == nil {
+		t.Error("pickCells(ka1,new2): want an error for new2")
+	}
+}
+
+// TestOtherAgentPaths: mesh-b and sockmap-b are mesh and sockmap with
+// -agent-bin's agent, and are refused without it.
+func TestOtherAgentPaths(t *testing.T) {
+	specs := pathSpecs()
+	for _, p := range []string{"mesh", "sockmap"} {
+		a, b := specs[p], specs[p+"-b"]
+		if !b.otherAgent || a.otherAgent {
+			t.Errorf("%s-b: otherAgent %v, %s: %v", p, b.otherAgent, p, a.otherAgent)
+		}
+		b.otherAgent = false
+		if a != b {
+			t.Errorf("%s-b differs from %s beyond the agent: %+v, %+v", p, p, b, a)
+		}
+	}
+	if err := runBench([]string{"-paths", "plain,mesh-b"}, io.Discard); err == nil || !strings.Contains(err.Error(), "-agent-bin") {
+		t.Errorf("mesh-b without -agent-bin: %v, want an error naming -agent-bin", err)
 	}
 }

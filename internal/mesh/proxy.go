@@ -52,7 +52,9 @@ type meshProxy struct {
 	listeners map[string]*connListener // by listener key
 
 	table atomic.Pointer[proxyTable]
-	// wg counts the connections being dispatched, so close waits for them.
+	// wg counts the connections being dispatched (and served, on HTTP
+	// listeners), so close waits for them; the engine's shutdown, running
+	// meanwhile, ends the ones it serves.
 	wg sync.WaitGroup
 }
 
@@ -66,7 +68,7 @@ type proxyTable struct {
 // newMeshProxy listens on addr and prepares the HTTP engine; serving
 // starts with run.
 func newMeshProxy(addr string, orig originals, reg prometheus.Registerer, logger *slog.Logger, maxWorkloads int) (*meshProxy, error) {
-	ln, err := net.Listen("tcp", addr)
+	ln, err := listenProxy(addr)
 	if err != nil {
 		return nil, err
 	}
@@ -89,6 +91,18 @@ func newMeshProxy(addr string, orig originals, reg prometheus.Registerer, logger
 	}
 	p.table.Store(&proxyTable{})
 	return p, nil
+}
+
+// listenProxy opens the proxy's listener without TCP keep-alive probes on
+// the connections it accepts. Go turns them on for every accepted
+// connection, four setsockopt calls each, which a proxy accepting a
+// connection per request pays per request. The clients are pods of this
+// node, whose sockets the kernel closes (FIN or RST) when their process
+// ends, and the engine's idle and stream timeouts end connections left
+// idle: probes would find nothing these do not.
+func listenProxy(addr string) (net.Listener, error) {
+	lc := net.ListenConfig{KeepAlive: -1}
+	return lc.Listen(context.Background(), "tcp", addr)
 }
 
 // addr is the address the proxy accepts on.
@@ -143,7 +157,8 @@ func (p *meshProxy) run(ctx context.Context, stopSteering func()) error {
 	return <-srvDone
 }
 
-// dispatch hands c to its listener or closes it.
+// dispatch hands c to its listener or closes it. On an HTTP listener it
+// serves c (connListener.give), so it returns when c is done.
 func (p *meshProxy) dispatch(c net.Conn) {
 	tc, ok := c.(*net.TCPConn)
 	if !ok {
@@ -222,7 +237,16 @@ type connListener struct {
 	done    chan struct{}
 	once    sync.Once
 	onClose func()
+	// serve, once the engine set it (ServeWith), serves a connection on
+	// the dispatching goroutine.
+	serve atomic.Pointer[func(net.Conn)]
 }
+
+var _ proxy.ConnServer = (*connListener)(nil)
+
+// ServeWith is proxy.ConnServer's: give serves on its caller's goroutine
+// from now on.
+func (l *connListener) ServeWith(serve func(net.Conn)) { l.serve.Store(&serve) }
 
 func (l *connListener) Accept() (net.Conn, error) {
 	select {
@@ -243,9 +267,20 @@ func (l *connListener) Close() error {
 
 func (l *connListener) Addr() net.Addr { return l.addr }
 
-// give waits until the listener's server takes c, or closes c when the
-// listener closes first.
+// give serves c on the caller's goroutine once the engine set how
+// (ServeWith, HTTP listeners), returning when c is done; otherwise it
+// waits until the listener's server takes c. Either way it closes c when
+// the listener closed first.
 func (l *connListener) give(c net.Conn) {
+	if serve := l.serve.Load(); serve != nil {
+		select {
+		case <-l.done:
+			c.Close()
+		default:
+			(*serve)(c)
+		}
+		return
+	}
 	select {
 	case l.ch <- c:
 	case <-l.done:

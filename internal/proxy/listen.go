@@ -11,3 +11,36 @@ func (s *Server) listenTCP(addr string) (net.Listener, error) {
 	}
 	return net.Listen("tcp", addr)
 }
+
+// ConnServer is a listener from Options.Listen whose connections are
+// accepted elsewhere (the mesh proxy's): the HTTP/1.1 engine gives it the
+// function that serves one connection, and the listener serves each on
+// the goroutine that accepted it, instead of waking the engine's accept
+// goroutine, which would start a goroutine of its own for it (two
+// goroutine switches and a new goroutine per connection saved). Accept
+// still reports the listener's end, and passes on what the listener gives
+// it before ServeWith.
+type ConnServer interface {
+	net.Listener
+	// ServeWith is called once, before the engine starts accepting;
+	// serve returns when the connection is done.
+	ServeWith(serve func(net.Conn))
+}
+
+// serveHandedOver gives a ConnServer listener of the HTTP/1.1 engine the
+// function serving a connection as acceptH1 does, on the caller's
+// goroutine.
+func (s *Server) serveHandedOver(sock *socket) {
+	cs, ok := sock.ln.(ConnServer)
+	if !ok || sock.h1 == nil {
+		return
+	}
+	cs.ServeWith(func(nc net.Conn) {
+		c := newH1Conn(s, sock, nc)
+		if !sock.h1.Add(&c.Conn) {
+			nc.Close()
+			return
+		}
+		c.Serve()
+	})
+}

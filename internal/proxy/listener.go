@@ -195,6 +195,7 @@ func (s *Server) startServing(sock *socket) {
 		return
 	}
 	if sock.h1 != nil {
+		s.serveHandedOver(sock)
 		s.serving.Add(1)
 		go func() {
 			defer s.serving.Done()
