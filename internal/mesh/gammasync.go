@@ -27,7 +27,7 @@ func (s *syncer) apply(w *watcher, in Input, st State) error {
 	if s.proxy == nil {
 		return s.writer.Apply(st)
 	}
-	res, pods, optOut, err := w.gammaInput(in)
+	res, ps, optOut, err := w.gammaInput(in)
 	if err != nil {
 		// Steering is left as it is: the maps are not written with a
 		// State that lost its Steer flags.
@@ -36,7 +36,7 @@ func (s *syncer) apply(w *watcher, in Input, st State) error {
 	mr := translate.TranslateMesh(res)
 	next := buildGamma(st, mr, s.proxy4.IsValid(), s.proxy6.IsValid())
 	var errs []error
-	if err := s.proxy.apply(union(s.gamma, next), pods); err != nil {
+	if err := s.proxy.apply(union(s.gamma, next), ps); err != nil {
 		// The proxy kept what it served: steer only its frontends, and
 		// try the new routes again at the next sync.
 		errs = append(errs, fmt.Errorf("mesh proxy: %w", err))
@@ -65,11 +65,11 @@ func (s *syncer) apply(w *watcher, in Input, st State) error {
 	if err := s.writer.Apply(st); err != nil {
 		errs = append(errs, err)
 	}
-	if err := s.setLocal(localAddrs(s.proxy4, s.proxy6, pods, optOut)); err != nil {
+	if err := s.setLocal(localAddrs(s.proxy4, s.proxy6, ps.local, optOut)); err != nil {
 		errs = append(errs, fmt.Errorf("local addresses: %w", err))
 	}
 	if !covers(next, s.gamma) {
-		if err := s.proxy.apply(next, pods); err != nil {
+		if err := s.proxy.apply(next, ps); err != nil {
 			errs = append(errs, fmt.Errorf("mesh proxy: %w", err))
 		}
 	}

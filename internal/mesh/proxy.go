@@ -61,8 +61,9 @@ type meshProxy struct {
 // proxyTable is what dispatching reads, replaced as a whole.
 type proxyTable struct {
 	frontends map[netip.AddrPort]*frontendRoutes
-	// pods maps the IP of each pod on this node to its workload.
-	pods map[netip.Addr]proxy.Workload
+	// peers names the workloads of this node's pods and of the
+	// endpoints.
+	peers peers
 }
 
 // newMeshProxy listens on addr and prepares the HTTP engine; serving
@@ -110,15 +111,15 @@ func (p *meshProxy) addr() netip.AddrPort {
 	return p.ln.Addr().(*net.TCPAddr).AddrPort()
 }
 
-// apply serves cfg and pods: the listeners first, then the table that
+// apply serves cfg and ps: the listeners first, then the table that
 // leads to them. When the engine refuses cfg (a route it cannot
 // compile) it keeps its listeners, and the table stays theirs.
-func (p *meshProxy) apply(cfg gammaConfig, pods map[netip.Addr]proxy.Workload) error {
+func (p *meshProxy) apply(cfg gammaConfig, ps peers) error {
 	if err := p.srv.Apply(cfg.snap); err != nil {
 		return err
 	}
-	p.table.Store(&proxyTable{frontends: cfg.frontends, pods: pods})
-	p.forgetGoneWorkloads(pods)
+	p.table.Store(&proxyTable{frontends: cfg.frontends, peers: ps})
+	p.forgetGoneWorkloads(&ps)
 	return nil
 }
 
@@ -183,7 +184,7 @@ func (p *meshProxy) dispatch(c net.Conn) {
 		c.Close()
 		return
 	}
-	key, isHTTP := fr.pick(t.pods[client.Addr()].Namespace)
+	key, isHTTP := fr.pick(t.peers.local[client.Addr()].Namespace)
 	if isHTTP && fr.sniff {
 		isHTTP, err = sniffHTTP(tc, sniffTimeout)
 		if err != nil {

@@ -74,7 +74,7 @@ func TestProxyNewClientConnectionsShareUpstreams(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	if err := p.apply(g, nil); err != nil {
+	if err := p.apply(g, peers{}); err != nil {
 		t.Fatal(err)
 	}
 	ctx, cancel := context.WithCancel(context.Background())

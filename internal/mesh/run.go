@@ -122,7 +122,7 @@ func Serve(ctx context.Context, cfg Config, clients Clients, logger *slog.Logger
 		logger.Info("mesh proxy listening", "addr", p.addr().String())
 	}
 
-	watch, err := newWatcher(clients, gamma, policies, cfg.NodeName, coalescer.Poke)
+	watch, err := newWatcher(clients, gamma, policies, cfg.RemoteWorkloads, cfg.NodeName, coalescer.Poke)
 	if err != nil {
 		if s.proxy != nil {
 			s.proxy.ln.Close()

@@ -22,6 +22,12 @@ const unknownWorkload = "unknown"
 // own workload. CronJob Jobs stay Jobs: their name has no stable suffix
 // to strip, and the agent does not watch Jobs.
 func workloadOf(pod *corev1.Pod) proxy.Workload {
+	return workloadOfMeta(&pod.ObjectMeta)
+}
+
+// workloadOfMeta is workloadOf from a pod's metadata, which is all it
+// reads (the remote pod cache holds only metadata, remotepods.go).
+func workloadOfMeta(pod *metav1.ObjectMeta) proxy.Workload {
 	w := proxy.Workload{Name: pod.Name, Namespace: pod.Namespace}
 	refs := workloadOwner(pod.OwnerReferences)
 	if len(refs) == 0 {
@@ -95,33 +101,32 @@ func podWorkloads(pods []*corev1.Pod) map[netip.Addr]proxy.Workload {
 // are steered where they start), so its workload is known unless it is
 // not a pod (a host-network process).
 func (p *meshProxy) Source(client netip.Addr) proxy.Workload {
-	if w, ok := p.table.Load().pods[client]; ok {
+	if w, ok := p.table.Load().peers.local[client]; ok {
 		return w
 	}
 	return proxy.Workload{Name: unknownWorkload, Namespace: unknownWorkload}
 }
 
 // Destination is proxy.Peers': an endpoint on this node is a pod the
-// agent watches; other nodes' pods are not watched (that would be every
-// pod of the cluster on every node: an apiserver watch per node and its
-// memory), so their workload is "unknown" and their namespace the
-// Service's, where a Service's selector finds its pods.
+// agent watches; an endpoint on another node is the pod its
+// EndpointSlice's targetRef names, whose workload the remote pod cache
+// holds (remotepods.go). An endpoint that names no pod (a Service without
+// selector), or whose pod the cache does not hold (yet, or the cache is
+// off), has workload "unknown" in the Service's namespace, where a
+// Service's selector finds its pods.
 func (p *meshProxy) Destination(service string, endpoint netip.Addr) proxy.Workload {
-	if w, ok := p.table.Load().pods[endpoint]; ok {
+	if w, ok := p.table.Load().peers.destination(endpoint); ok {
 		return w
 	}
 	ns, _, _ := strings.Cut(service, "/")
 	return proxy.Workload{Name: unknownWorkload, Namespace: ns}
 }
 
-// forgetGoneWorkloads drops the series of workloads no pod of pods runs
-// any more, so the workload labels stay bounded by this node's pods; the
-// unknown ones stay.
-func (p *meshProxy) forgetGoneWorkloads(pods map[netip.Addr]proxy.Workload) {
-	live := make(map[proxy.Workload]bool, len(pods))
-	for _, w := range pods {
-		live[w] = true
-	}
+// forgetGoneWorkloads drops the series of workloads that neither a pod
+// of this node nor an endpoint's pod runs any more, so the workload
+// labels stay bounded by the live workloads; the unknown ones stay.
+func (p *meshProxy) forgetGoneWorkloads(ps *peers) {
+	live := ps.live()
 	p.srv.ForgetWorkloads(func(w proxy.Workload) bool {
 		return live[w] || w.Name == unknownWorkload
 	})

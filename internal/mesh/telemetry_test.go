@@ -77,7 +77,7 @@ func TestPodWorkloads(t *testing.T) {
 func TestMeshPeers(t *testing.T) {
 	p := &meshProxy{}
 	local := netip.MustParseAddr("10.244.220.5")
-	p.table.Store(&proxyTable{pods: map[netip.Addr]proxy.Workload{local: {Name: "web", Namespace: "shop"}}})
+	p.table.Store(&proxyTable{peers: peers{local: map[netip.Addr]proxy.Workload{local: {Name: "web", Namespace: "shop"}}}})
 	remote := netip.MustParseAddr("10.244.221.9")
 	for _, c := range []struct {
 		name      string

@@ -3,7 +3,6 @@ package mesh
 import (
 	"context"
 	"fmt"
-	"net/netip"
 	"slices"
 
 	corev1 "k8s.io/api/core/v1"
@@ -14,6 +13,8 @@ import (
 	"k8s.io/client-go/kubernetes"
 	listerscorev1 "k8s.io/client-go/listers/core/v1"
 	listersdiscoveryv1 "k8s.io/client-go/listers/discovery/v1"
+	"k8s.io/client-go/metadata"
+	"k8s.io/client-go/metadata/metadatainformer"
 	"k8s.io/client-go/rest"
 	"k8s.io/client-go/tools/cache"
 	"k8s.io/client-go/tools/clientcmd"
@@ -22,15 +23,17 @@ import (
 	gwinformers "sigs.k8s.io/gateway-api/pkg/client/informers/externalversions"
 	gwlisters "sigs.k8s.io/gateway-api/pkg/client/listers/apis/v1"
 
-	"github.com/false-systems/rauta/internal/proxy"
 	"github.com/false-systems/rauta/internal/resources"
 )
 
 // Clients are the API clients the agent reads with. Gateway may be nil:
-// then no HTTPRoute is watched and no GAMMA route applies.
+// then no HTTPRoute is watched and no GAMMA route applies. Metadata may
+// be nil: then the pods of other nodes are not watched, and their
+// workloads in the mesh proxy's metrics are "unknown" (remotepods.go).
 type Clients struct {
-	Kube    kubernetes.Interface
-	Gateway gwclient.Interface
+	Kube     kubernetes.Interface
+	Gateway  gwclient.Interface
+	Metadata metadata.Interface
 }
 
 // kubeClients uses kubeconfig when given, else the in-cluster config.
@@ -55,12 +58,16 @@ func kubeClients(kubeconfig string) (Clients, error) {
 	if err != nil {
 		return Clients{}, err
 	}
-	return Clients{Kube: kc, Gateway: gc}, nil
+	mc, err := metadata.NewForConfig(cfg)
+	if err != nil {
+		return Clients{}, err
+	}
+	return Clients{Kube: kc, Gateway: gc, Metadata: mc}, nil
 }
 
 // watcher holds the Service and EndpointSlice caches of every namespace
 // and, with GAMMA on, the HTTPRoutes and BackendTLSPolicies of every
-// namespace and the pods of this node.
+// namespace, the pods of this node and the workloads of every pod.
 type watcher struct {
 	factory  informers.SharedInformerFactory
 	services listerscorev1.ServiceLister
@@ -79,6 +86,11 @@ type gammaWatch struct {
 	pods       listerscorev1.PodLister
 	// namespaces are read for their opt-out label (OptOutLabel).
 	namespaces listerscorev1.NamespaceLister
+	// metaFactory and remote hold the metadata of every pod of the
+	// cluster (remotepods.go); nil without Clients.Metadata or with
+	// remote workloads off.
+	metaFactory metadatainformer.SharedInformerFactory
+	remote      *remotePods
 }
 
 // gammaKinds says which Gateway API kinds the API server serves:
@@ -102,8 +114,10 @@ func gammaKinds(client kubernetes.Interface) (routes, policies bool, err error) 
 // newWatcher registers poke for every change. Managed fields are dropped
 // from the cache: the agent holds every Service and EndpointSlice of the
 // cluster, and reads none of them. With gamma, node (may be empty: every
-// pod) selects the pods whose addresses name client namespaces.
-func newWatcher(clients Clients, gamma, policies bool, node string, poke func()) (*watcher, error) {
+// pod) selects the pods whose addresses name client namespaces; with
+// remote (and Clients.Metadata) every pod's metadata is watched too, for
+// the workloads of endpoints on other nodes.
+func newWatcher(clients Clients, gamma, policies, remote bool, node string, poke func()) (*watcher, error) {
 	f := informers.NewSharedInformerFactory(clients.Kube, 0)
 	svc := f.Core().V1().Services()
 	es := f.Discovery().V1().EndpointSlices()
@@ -111,8 +125,10 @@ func newWatcher(clients Clients, gamma, policies bool, node string, poke func())
 	infs := []cache.SharedIndexInformer{svc.Informer(), es.Informer()}
 	if gamma {
 		g := &gammaWatch{gwFactory: gwinformers.NewSharedInformerFactory(clients.Gateway, 0)}
-		// Only this node's pods: the proxy serves the connections of
-		// local pods, and a cluster's pods would cost memory on every node.
+		// Only this node's full pods: the proxy serves the connections
+		// of local pods, and a cluster's full pods would cost memory on
+		// every node; other nodes' pods are read as metadata cut to their
+		// workload (remotepods.go).
 		g.podFactory = informers.NewSharedInformerFactoryWithOptions(clients.Kube, 0, informers.WithTweakListOptions(func(o *metav1.ListOptions) {
 			if node != "" {
 				o.FieldSelector = fields.OneTermEqualSelector("spec.nodeName", node).String()
@@ -142,6 +158,14 @@ func newWatcher(clients Clients, gamma, policies bool, node string, poke func())
 			return nil, err
 		}
 		w.synced = append(w.synced, nss.Informer().HasSynced)
+		if remote && clients.Metadata != nil {
+			// No handler: the proxy reads this cache when it records a
+			// request, so a pod's arrival needs no map update.
+			g.metaFactory = metadatainformer.NewSharedInformerFactoryWithOptions(clients.Metadata, 0, metadatainformer.WithTransform(slimPodMeta))
+			inf := g.metaFactory.ForResource(corev1.SchemeGroupVersion.WithResource("pods")).Informer()
+			g.remote = &remotePods{store: inf.GetStore()}
+			w.synced = append(w.synced, inf.HasSynced)
+		}
 		w.gamma = g
 	}
 	h := cache.ResourceEventHandlerFuncs{
@@ -257,6 +281,9 @@ func (w *watcher) start(ctx context.Context) bool {
 	if w.gamma != nil {
 		w.gamma.gwFactory.Start(ctx.Done())
 		w.gamma.podFactory.Start(ctx.Done())
+		if w.gamma.metaFactory != nil {
+			w.gamma.metaFactory.Start(ctx.Done())
+		}
 	}
 	return cache.WaitForCacheSync(ctx.Done(), w.synced...)
 }
@@ -268,6 +295,9 @@ func (w *watcher) shutdown() {
 	if w.gamma != nil {
 		w.gamma.gwFactory.Shutdown()
 		w.gamma.podFactory.Shutdown()
+		if w.gamma.metaFactory != nil {
+			w.gamma.metaFactory.Shutdown()
+		}
 	}
 }
 
@@ -286,31 +316,35 @@ func (w *watcher) input(node string) (Input, error) {
 }
 
 // gammaInput is what TranslateMesh reads (the objects shared with the
-// cache, which it never changes), the pod address index and the pods that
-// opted out of the mesh.
-func (w *watcher) gammaInput(in Input) (*resources.Resources, map[netip.Addr]proxy.Workload, []*corev1.Pod, error) {
+// cache, which it never changes), the workloads by address (this node's
+// pods and the endpoints' pods) and the pods that opted out of the mesh.
+func (w *watcher) gammaInput(in Input) (*resources.Resources, peers, []*corev1.Pod, error) {
 	g := w.gamma
 	routes, err := g.routes.List(labels.Everything())
 	if err != nil {
-		return nil, nil, nil, err
+		return nil, peers{}, nil, err
 	}
 	res := &resources.Resources{HTTPRoutes: routes, Services: in.Services, EndpointSlices: in.EndpointSlices}
 	if g.policies != nil {
 		if res.BackendTLSPolicies, err = g.policies.List(labels.Everything()); err != nil {
-			return nil, nil, nil, err
+			return nil, peers{}, nil, err
 		}
 	}
 	pods, err := g.pods.List(labels.Everything())
 	if err != nil {
-		return nil, nil, nil, err
+		return nil, peers{}, nil, err
 	}
 	nss, err := g.namespaces.List(labels.Everything())
 	if err != nil {
-		return nil, nil, nil, err
+		return nil, peers{}, nil, err
 	}
 	nsLabels := make(map[string]map[string]string, len(nss))
 	for _, n := range nss {
 		nsLabels[n.Name] = n.Labels
 	}
-	return res, podWorkloads(pods), optedOutPods(pods, nsLabels), nil
+	ps := peers{local: podWorkloads(pods), remote: g.remote}
+	if g.remote != nil {
+		ps.endpoints = endpointPods(in.EndpointSlices)
+	}
+	return res, ps, optedOutPods(pods, nsLabels), nil
 }
