@@ -16,6 +16,7 @@ import (
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/apimachinery/pkg/runtime"
 	"k8s.io/client-go/kubernetes/fake"
+	metadatafake "k8s.io/client-go/metadata/fake"
 	gwv1 "sigs.k8s.io/gateway-api/apis/v1"
 	gwfake "sigs.k8s.io/gateway-api/pkg/client/clientset/versioned/fake"
 
@@ -162,6 +163,11 @@ func TestGAMMARoutes(t *testing.T) {
 	cgroup, cg := testCgroup(t)
 	v1, v2, raw := httpEcho(t, "v1"), httpEcho(t, "v2"), tcpServer(t, "tcp4", "raw")
 
+	// Both Services' endpoint is 127.0.0.1; echo-v2's names its pod
+	// (targetRef), a pod of Deployment echo-v2 the agent's node pod watch
+	// does not list (as on another node): only the metadata API has it.
+	v2Slice := gammaSlice("echo-v2-a", "echo-v2", map[string]uint16{"http": v2.Port()})
+	v2Slice.Endpoints[0].TargetRef = &corev1.ObjectReference{Kind: "Pod", Namespace: "store", Name: "echo-v2-6b8d9f7c5-k4m2p"}
 	kube := gammaAPI(
 		gammaService("echo", gammaVIP,
 			corev1.ServicePort{Name: "http", Port: 80, Protocol: corev1.ProtocolTCP},
@@ -169,9 +175,19 @@ func TestGAMMARoutes(t *testing.T) {
 			corev1.ServicePort{Name: "h2c", Port: 81, Protocol: corev1.ProtocolTCP, AppProtocol: ptr("kubernetes.io/h2c")}),
 		gammaService("echo-v2", gammaVIPv2),
 		gammaSlice("echo-a", "echo", map[string]uint16{"http": v1.Port(), "raw": raw.Port(), "h2c": v1.Port()}),
-		gammaSlice("echo-v2-a", "echo-v2", map[string]uint16{"http": v2.Port()}),
+		v2Slice,
 		deploymentPod("client", clientPodIP), pod("other", otherPodIP),
 	)
+	remotePod := &metav1.PartialObjectMetadata{
+		TypeMeta: metav1.TypeMeta{APIVersion: "v1", Kind: "Pod"},
+		ObjectMeta: metav1.ObjectMeta{Namespace: "store", Name: "echo-v2-6b8d9f7c5-k4m2p", Labels: map[string]string{"pod-template-hash": "6b8d9f7c5"},
+			OwnerReferences: []metav1.OwnerReference{{APIVersion: "apps/v1", Kind: "ReplicaSet", Name: "echo-v2-6b8d9f7c5", UID: "rs", Controller: ptr(true)}}},
+	}
+	scheme := metadatafake.NewTestScheme()
+	if err := metav1.AddMetaToScheme(scheme); err != nil {
+		t.Fatal(err)
+	}
+	meta := metadatafake.NewSimpleMetadataClient(scheme, remotePod)
 	gw := gwfake.NewClientset()
 	var watches watchCounter
 	kube.PrependWatchReactor("*", watches.reactor)
@@ -179,8 +195,8 @@ func TestGAMMARoutes(t *testing.T) {
 	adminAddr := freePort(t)
 	ag := startAgent(t, mesh.Config{
 		Cgroup: cgroup, AdminAddr: adminAddr, LogLevel: "info", ProxyAddr: "127.0.0.1:0", StatusLease: "default/rauta-mesh-status",
-		HoldOff: 10 * time.Millisecond, MaxDelay: 100 * time.Millisecond,
-	}, mesh.Clients{Kube: kube, Gateway: gw})
+		HoldOff: 10 * time.Millisecond, MaxDelay: 100 * time.Millisecond, RemoteWorkloads: true,
+	}, mesh.Clients{Kube: kube, Gateway: gw, Metadata: meta})
 	ctx := context.Background()
 
 	web, rawFE := frontend(gammaVIP+":80", mesh.TCP), frontend(gammaVIP+":9000", mesh.TCP)
@@ -277,13 +293,13 @@ func TestGAMMARoutes(t *testing.T) {
 	expect(otherPodIP, "", "200 v1 x-mesh= from=127.0.0.1")
 	expect(otherPodIP, "version: v2", "200 v2 x-mesh=v2 from=127.0.0.1")
 	// The proxy's HTTP metrics name who called whom: the client pods'
-	// workloads (Deployment web in client, the bare pod app in other) and
-	// the Service dialled;
-	// the endpoints are no pods of this node, so their workload is
-	// unknown, in the Service's namespace.
+	// workloads (Deployment web in client, the bare pod app in other), the
+	// Service dialled and the endpoint's workload: no pod of this node,
+	// named by its EndpointSlice's targetRef and the pod's metadata
+	// (Deployment echo-v2).
 	_, metrics := get(t, "http://"+adminAddr+"/metrics")
 	for _, want := range []string{
-		`destination_service="store/echo",destination_workload="unknown",destination_workload_namespace="store",error_type="",gateway="store/echo",http_request_method="GET",http_response_status_code="200",http_route="httproute/client/mine/rule/0",network_protocol_version="1.1",source_workload="web",source_workload_namespace="client",url_scheme="http"} 2`,
+		`destination_service="store/echo",destination_workload="echo-v2",destination_workload_namespace="store",error_type="",gateway="store/echo",http_request_method="GET",http_response_status_code="200",http_route="httproute/client/mine/rule/0",network_protocol_version="1.1",source_workload="web",source_workload_namespace="client",url_scheme="http"} 2`,
 		`source_workload="app",source_workload_namespace="other",url_scheme="http"}`,
 	} {
 		if !strings.Contains(metrics, want) {
