@@ -68,7 +68,7 @@ func (c *Config) RegisterFlags(fs *flag.FlagSet) {
 	fs.StringVar(&c.StatusLease, "status-lease", "rauta-mesh-status", "Lease whose holder (one agent of the cluster) writes the status of HTTPRoutes with a Service parent: a name in the agent's namespace (env POD_NAMESPACE, else the service account's), or namespace/name; empty writes no status")
 	fs.StringVar(&c.LogLevel, "log-level", "info", "debug, info, warn or error")
 	fs.IntVar(&c.MaxWorkloadValues, "max-workload-values", proxy.DefaultMaxPeerValues, "distinct values each workload label (source_workload, source_workload_namespace, destination_workload, destination_workload_namespace) of the mesh proxy's HTTP metrics takes; further ones are recorded as _OTHER and counted in rauta_mesh_workload_label_overflow_total")
-	fs.BoolVar(&c.RemoteWorkloads, "remote-workloads", true, "with GAMMA on, watch the metadata of every pod of the cluster (kept: namespace, name, controller, pod-template-hash; about 0.5 KiB a pod, docs/telemetry.md) so destination_workload names endpoints on other nodes; off, they are \"unknown\"")
+	fs.BoolVar(&c.RemoteWorkloads, "remote-workloads", true, "with GAMMA on, watch the metadata of every pod of the cluster (kept: namespace, name and workload, about 0.4 KiB a pod, docs/telemetry.md) so destination_workload names endpoints on other nodes; off, they are \"unknown\"")
 	c.HoldOff, c.MaxDelay = 100*time.Millisecond, time.Second
 }
 

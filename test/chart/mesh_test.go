@@ -18,7 +18,7 @@ func TestMeshAgent(t *testing.T) {
 	ds := find[*appsv1.DaemonSet](t, r, "rauta-mesh")
 	spec := ds.Spec.Template.Spec
 	c := spec.Containers[0]
-	for _, arg := range []string{"mesh", "-cgroup=/run/rauta/cgroup", "-pin-dir=/sys/fs/bpf/rauta-mesh", "-keep-attached", "-proxy-addr=:15001", "-status-lease=rauta-mesh-status", "-max-workload-values=256", "-metrics-addr=:9093", "-admin-addr=127.0.0.1:9094"} {
+	for _, arg := range []string{"mesh", "-cgroup=/run/rauta/cgroup", "-pin-dir=/sys/fs/bpf/rauta-mesh", "-keep-attached", "-proxy-addr=:15001", "-status-lease=rauta-mesh-status", "-max-workload-values=256", "-remote-workloads=true", "-metrics-addr=:9093", "-admin-addr=127.0.0.1:9094"} {
 		if !slices.Contains(c.Args, arg) {
 			t.Errorf("args %q lack %q", c.Args, arg)
 		}
@@ -66,6 +66,15 @@ func TestMeshAgent(t *testing.T) {
 	off := mustRender(t, map[string]any{"mesh": map[string]any{"enabled": true, "gamma": false}})
 	if args := find[*appsv1.DaemonSet](t, off, "rauta-mesh").Spec.Template.Spec.Containers[0].Args; !slices.Contains(args, "-proxy-addr=") {
 		t.Errorf("without GAMMA the args %q do not turn the proxy off", args)
+	}
+	noRemote := mustRender(t, map[string]any{"mesh": map[string]any{"enabled": true, "remoteWorkloads": false}})
+	if args := find[*appsv1.DaemonSet](t, noRemote, "rauta-mesh").Spec.Template.Spec.Containers[0].Args; !slices.Contains(args, "-remote-workloads=false") {
+		t.Errorf("remoteWorkloads false: args %q", args)
+	}
+	// The node's pods and every pod's metadata are read with the same
+	// grant (pods get/list/watch above): the remote cache needs no more.
+	if got := grants(t, noRemote, releaseNamespace, "rauta-mesh"); fmt.Sprint(sortedGrants(got)) != fmt.Sprint(sortedGrants(want)) {
+		t.Errorf("mesh grants without remote workloads %v, want %v", sortedGrants(got), sortedGrants(want))
 	}
 	wantOff := map[grant]bool{}
 	for _, g := range append(expand("", "", []string{"services"}, read), expand("", "discovery.k8s.io", []string{"endpointslices"}, read)...) {
