@@ -65,17 +65,20 @@ func (r *remotePods) workload(key string) (proxy.Workload, bool) {
 	return proxy.Workload{Name: p.workload, Namespace: p.namespace}, true
 }
 
+// endpointPod is the pod an endpoint address names: its store key
+// (namespace/name), and whether that endpoint is ready.
+type endpointPod struct {
+	key   string
+	ready bool
+}
+
 // endpointPods maps each address of an endpoint whose targetRef is a Pod
-// to that pod's store key (namespace/name). An address two slices name
-// for different pods (a pod IP reused while the old pod's endpoint is
-// still listed) goes to the ready endpoint, and between equals to the
-// smaller key, so the answer does not depend on the order of the slices.
-func endpointPods(esl []*discoveryv1.EndpointSlice) map[netip.Addr]string {
-	type pick struct {
-		key   string
-		ready bool
-	}
-	picked := make(map[netip.Addr]pick)
+// to that pod. An address two slices name for different pods (a pod IP
+// reused while the old pod's endpoint is still listed) goes to the ready
+// endpoint, and between equals to the smaller key, so the answer does
+// not depend on the order of the slices.
+func endpointPods(esl []*discoveryv1.EndpointSlice) map[netip.Addr]endpointPod {
+	out := make(map[netip.Addr]endpointPod)
 	for _, es := range esl {
 		for i := range es.Endpoints {
 			ep := &es.Endpoints[i]
@@ -87,23 +90,19 @@ func endpointPods(esl []*discoveryv1.EndpointSlice) map[netip.Addr]string {
 			if ns == "" {
 				ns = es.Namespace
 			}
-			p := pick{key: ns + "/" + ref.Name, ready: ep.Conditions.Ready == nil || *ep.Conditions.Ready}
+			p := endpointPod{key: ns + "/" + ref.Name, ready: ep.Conditions.Ready == nil || *ep.Conditions.Ready}
 			for _, s := range ep.Addresses {
 				a, err := netip.ParseAddr(s)
 				if err != nil || a.Zone() != "" {
 					continue
 				}
 				a = a.Unmap()
-				if old, ok := picked[a]; ok && (old.ready && !p.ready || old.ready == p.ready && old.key <= p.key) {
+				if old, ok := out[a]; ok && (old.ready && !p.ready || old.ready == p.ready && old.key <= p.key) {
 					continue
 				}
-				picked[a] = p
+				out[a] = p
 			}
 		}
-	}
-	out := make(map[netip.Addr]string, len(picked))
-	for a, p := range picked {
-		out[a] = p.key
 	}
 	return out
 }
@@ -113,7 +112,7 @@ func endpointPods(esl []*discoveryv1.EndpointSlice) map[netip.Addr]string {
 // pod cache (nil when the agent does not watch every pod's metadata).
 type peers struct {
 	local     map[netip.Addr]proxy.Workload
-	endpoints map[netip.Addr]string
+	endpoints map[netip.Addr]endpointPod
 	remote    *remotePods
 }
 
@@ -123,7 +122,7 @@ func (ps *peers) destination(endpoint netip.Addr) (proxy.Workload, bool) {
 	if w, ok := ps.local[endpoint]; ok {
 		return w, true
 	}
-	return ps.remote.workload(ps.endpoints[endpoint])
+	return ps.remote.workload(ps.endpoints[endpoint].key)
 }
 
 // live are the workloads the proxy can name now: every local pod's and
@@ -133,8 +132,8 @@ func (ps *peers) live() map[proxy.Workload]bool {
 	for _, w := range ps.local {
 		out[w] = true
 	}
-	for _, key := range ps.endpoints {
-		if w, ok := ps.remote.workload(key); ok {
+	for _, ep := range ps.endpoints {
+		if w, ok := ps.remote.workload(ep.key); ok {
 			out[w] = true
 		}
 	}

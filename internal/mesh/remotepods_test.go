@@ -154,8 +154,8 @@ func TestEndpointPods(t *testing.T) {
 			t.Errorf("got %v, want %v", got, want)
 		}
 		for ip, key := range want {
-			if got[netip.MustParseAddr(ip)] != key {
-				t.Errorf("%s: %q, want %q", ip, got[netip.MustParseAddr(ip)], key)
+			if got[netip.MustParseAddr(ip)].key != key {
+				t.Errorf("%s: %q, want %q", ip, got[netip.MustParseAddr(ip)].key, key)
 			}
 		}
 	}
@@ -283,5 +283,48 @@ func waitFor(t *testing.T, what string, cond func() bool) {
 			t.Fatalf("not within 10s: %s", what)
 		}
 		time.Sleep(5 * time.Millisecond)
+	}
+}
+
+// benchSlice is one slice of n endpoints, each naming its pod.
+func benchSlice(n int) *discoveryv1.EndpointSlice {
+	es := &discoveryv1.EndpointSlice{ObjectMeta: metav1.ObjectMeta{Namespace: "shop"}}
+	for i := range n {
+		es.Endpoints = append(es.Endpoints, discoveryv1.Endpoint{
+			Addresses: []string{fmt.Sprintf("10.%d.%d.%d", 100+i>>16, (i>>8)&255, i&255)},
+			TargetRef: &corev1.ObjectReference{Kind: "Pod", Namespace: "shop", Name: fmt.Sprintf("api-6b8d9f7c5-%05d", i)},
+		})
+	}
+	return es
+}
+
+// BenchmarkEndpointPods: what each map update adds to build the
+// endpoint index, at 10,000 endpoints.
+func BenchmarkEndpointPods(b *testing.B) {
+	esl := []*discoveryv1.EndpointSlice{benchSlice(10000)}
+	b.ReportAllocs()
+	for b.Loop() {
+		if len(endpointPods(esl)) != 10000 {
+			b.Fatal("endpoints lost")
+		}
+	}
+}
+
+// BenchmarkRemoteDestination: what naming a request's remote endpoint
+// costs the proxy (index, then the cache under its read lock).
+func BenchmarkRemoteDestination(b *testing.B) {
+	const n = 10000
+	store := cache.NewStore(cache.DeletionHandlingMetaNamespaceKeyFunc)
+	for i := range n {
+		slimInto(b, store, podMeta("shop", fmt.Sprintf("api-6b8d9f7c5-%05d", i), &metav1.OwnerReference{Kind: "ReplicaSet", Name: "api-6b8d9f7c5", Controller: ptrTo(true)}, map[string]string{"pod-template-hash": "6b8d9f7c5"}))
+	}
+	p := &meshProxy{}
+	p.table.Store(&proxyTable{peers: peers{endpoints: endpointPods([]*discoveryv1.EndpointSlice{benchSlice(n)}), remote: &remotePods{store: store}}})
+	ep := netip.MustParseAddr("10.100.19.136") // endpoint 5000
+	b.ReportAllocs()
+	for b.Loop() {
+		if p.Destination("shop/api", ep).Name != "api" {
+			b.Fatal("not named")
+		}
 	}
 }
