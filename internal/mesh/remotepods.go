@@ -73,10 +73,13 @@ type endpointPod struct {
 }
 
 // endpointPods maps each address of an endpoint whose targetRef is a Pod
-// to that pod. An address two slices name for different pods (a pod IP
-// reused while the old pod's endpoint is still listed) goes to the ready
-// endpoint, and between equals to the smaller key, so the answer does
-// not depend on the order of the slices.
+// to that pod. An address endpoints name for different pods goes to the
+// ready one (a pod IP reused while the old pod's endpoint is still
+// listed, not ready); when several ready (or several not ready) pods
+// claim it, host-network pods sharing their node's address, it names
+// none (an empty key): the address alone cannot say which, and a wrong
+// name is worse than "unknown". The answer does not depend on the order
+// of the slices.
 func endpointPods(esl []*discoveryv1.EndpointSlice) map[netip.Addr]endpointPod {
 	out := make(map[netip.Addr]endpointPod)
 	for _, es := range esl {
@@ -97,10 +100,13 @@ func endpointPods(esl []*discoveryv1.EndpointSlice) map[netip.Addr]endpointPod {
 					continue
 				}
 				a = a.Unmap()
-				if old, ok := out[a]; ok && (old.ready && !p.ready || old.ready == p.ready && old.key <= p.key) {
-					continue
+				old, ok := out[a]
+				switch {
+				case !ok || p.ready && !old.ready:
+					out[a] = p
+				case old.ready == p.ready && old.key != p.key:
+					out[a] = endpointPod{ready: p.ready} // ambiguous
 				}
-				out[a] = p
 			}
 		}
 	}

@@ -138,16 +138,17 @@ func TestRemoteDestination(t *testing.T) {
 }
 
 // TestEndpointPods: addresses map to their endpoint's pod; an address two
-// endpoints claim goes to the ready one, then to the smaller key, in any
-// slice order; endpoints that name no pod are skipped.
+// endpoints claim goes to the ready one, and to none when two ready (or
+// two not ready) pods claim it, in any slice order; the same pod in two
+// slices is no conflict; endpoints that name no pod are skipped.
 func TestEndpointPods(t *testing.T) {
-	a := endpointSlice("shop", "a", []string{"10.244.221.1", "10.244.221.2", "::ffff:10.244.221.3"}, []string{"a-old", "b-pod", "mapped"}, false, true)
-	b := endpointSlice("shop", "b", []string{"10.244.221.1", "10.244.221.2"}, []string{"new", "a-pod"}, true, true)
+	a := endpointSlice("shop", "a", []string{"10.244.221.1", "10.244.221.2", "::ffff:10.244.221.3", "10.244.221.6"}, []string{"a-old", "b-host", "mapped", "gone-a"}, false, true, true, false)
+	b := endpointSlice("shop", "b", []string{"10.244.221.1", "10.244.221.2", "10.244.221.3", "10.244.221.6"}, []string{"new", "a-host", "mapped", "gone-b"}, true, true, true, false)
 	other := endpointSlice("shop", "c", []string{"10.244.221.4"}, []string{"x"})
 	other.Endpoints[0].TargetRef.Kind = "Node"
 	ns := endpointSlice("shop", "d", []string{"10.244.221.5"}, []string{"y"})
 	ns.Endpoints[0].TargetRef.Namespace = "elsewhere"
-	want := map[string]string{"10.244.221.1": "shop/new", "10.244.221.2": "shop/a-pod", "10.244.221.3": "shop/mapped", "10.244.221.5": "elsewhere/y"}
+	want := map[string]string{"10.244.221.1": "shop/new", "10.244.221.2": "", "10.244.221.3": "shop/mapped", "10.244.221.5": "elsewhere/y", "10.244.221.6": ""}
 	for _, order := range [][]*discoveryv1.EndpointSlice{{a, b, other, ns}, {ns, other, b, a}} {
 		got := endpointPods(order)
 		if len(got) != len(want) {
