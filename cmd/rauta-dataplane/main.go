@@ -1,7 +1,8 @@
 // Command rauta-dataplane is one Gateway's data plane, fed by `rauta
 // controller` over the config stream: the same as `rauta dataplane`, built
-// without the control plane's Kubernetes client code, so the pods that
-// carry traffic start faster and hold less memory.
+// without the control plane's Kubernetes API types and client code
+// (deps_test.go keeps them out), so the pods that carry traffic start faster
+// and hold less memory.
 package main
 
 import (

@@ -16,7 +16,7 @@ import (
 	"github.com/false-systems/rauta/internal/gateway"
 	"github.com/false-systems/rauta/internal/proxy"
 	"github.com/false-systems/rauta/internal/router"
-	"github.com/false-systems/rauta/internal/translate"
+	"github.com/false-systems/rauta/internal/wellknown"
 )
 
 // Common are the flags every gateway command has.
@@ -49,7 +49,7 @@ func (c *Common) Register(fs *flag.FlagSet) {
 	fs.IntVar(&c.Opts.Tracing.QueueSize, "trace-queue-size", 2048, "spans waiting for export at most; past it spans are dropped and counted in rauta_trace_spans_dropped_total")
 	fs.IntVar(&c.Opts.RequestTimings, "request-timings", proxy.DefaultRequestTimings, "timing records of the last requests kept for the admin address's /debug/requests, which the observer joins with the kernel's view (docs/observer.md); 0 turns them off")
 	fs.StringVar(&c.LogLevel, "log-level", "info", "debug, info, warn or error")
-	fs.StringVar(&c.ControllerName, "controller-name", translate.DefaultControllerName, "serve GatewayClasses with this controllerName")
+	fs.StringVar(&c.ControllerName, "controller-name", wellknown.DefaultControllerName, "serve GatewayClasses with this controllerName")
 	fs.BoolVar(&c.normalizePaths, "normalize-paths", true, "normalise request paths before routing and forward the result (RFC 3986: dot segments, %2e, escapes); off lets /api/../secret match /api")
 	fs.BoolVar(&c.mergeSlashes, "merge-slashes", true, "merge repeated slashes in request paths (/a//b -> /a/b), as Envoy Gateway does")
 	fs.BoolVar(&c.ejectFailed, "eject-failed-endpoints", true, "leave an endpoint that refuses or resets connections out of load balancing for a while (passive health)")

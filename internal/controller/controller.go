@@ -30,6 +30,7 @@ import (
 	"github.com/false-systems/rauta/internal/provider/kube"
 	"github.com/false-systems/rauta/internal/provision"
 	"github.com/false-systems/rauta/internal/translate"
+	"github.com/false-systems/rauta/internal/wellknown"
 )
 
 // Config configures the controller.
@@ -98,7 +99,7 @@ type Controller struct {
 // server; the connection to it is retried with backoff.
 func Run(ctx context.Context, cfg Config, logger *slog.Logger) error {
 	if cfg.ControllerName == "" {
-		cfg.ControllerName = translate.DefaultControllerName
+		cfg.ControllerName = wellknown.DefaultControllerName
 	}
 	switch cfg.Provisioner {
 	case "", ProvisionerKubernetes:
@@ -308,7 +309,7 @@ func (c *Controller) sync(ctx context.Context, r client.Reader, statuses *mailbo
 		opts.Addresses = addrs
 	}
 	result := translate.Translate(res, opts)
-	if err := c.gw.Apply(result); err != nil {
+	if err := c.gw.Apply(result.IR, result.Status); err != nil {
 		c.logger.Error("apply", "err", err)
 	}
 	statuses.put(statusJob{res: res, status: result.Status})

@@ -342,7 +342,7 @@ func (c *Controller) syncProvisioned(ctx context.Context, r client.Reader, res *
 	c.prov.last = &published{res: res, status: result.Status, gateways: provisioned, streaming: ready}
 	status := c.publishStatus(statuses, c.prov.last)
 	c.prov.pubMu.Unlock()
-	if err := c.gw.Apply(translate.Result{IR: &ir.Snapshot{}, Status: status}); err != nil {
+	if err := c.gw.Apply(&ir.Snapshot{}, status); err != nil {
 		c.logger.Error("apply", "err", err)
 	}
 }

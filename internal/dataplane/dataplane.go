@@ -15,7 +15,6 @@ import (
 
 	"github.com/false-systems/rauta/internal/configstream"
 	"github.com/false-systems/rauta/internal/gateway"
-	"github.com/false-systems/rauta/internal/translate"
 )
 
 // Config configures a data plane.
@@ -94,7 +93,7 @@ func apply(gw *gateway.Gateway, c configstream.Config, logger *slog.Logger) conf
 			}
 		}
 	}
-	err := gw.Apply(translate.Result{IR: c.Resolve(), Status: &translate.Status{}})
+	err := gw.Apply(c.Resolve(), gateway.NoStatus{})
 	failures := gw.BindFailures()
 	if err != nil && len(failures) == 0 {
 		rep.Error = err.Error()

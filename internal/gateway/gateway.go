@@ -25,9 +25,9 @@ import (
 	"github.com/false-systems/rauta/internal/admin"
 	"github.com/false-systems/rauta/internal/ir"
 	"github.com/false-systems/rauta/internal/lb"
+	"github.com/false-systems/rauta/internal/objstatus"
 	"github.com/false-systems/rauta/internal/proxy"
 	"github.com/false-systems/rauta/internal/router"
-	"github.com/false-systems/rauta/internal/translate"
 )
 
 // Options configure a Gateway.
@@ -122,11 +122,11 @@ type Gateway struct {
 	// unbound holds the listeners of the applied configuration that could
 	// not be bound (IR listener name -> why); never modified once stored.
 	unbound atomic.Pointer[map[string]error]
-	status  atomic.Pointer[translate.Status]
+	status  atomic.Pointer[Status]
 
 	mu       sync.Mutex // serialises Apply
 	applied  *ir.Snapshot
-	problems map[problem]bool
+	problems map[objstatus.Problem]bool
 
 	// bindRetry is the const bindRetry; tests change it.
 	bindRetry time.Duration
@@ -200,7 +200,7 @@ func New(opts Options, logger *slog.Logger) (*Gateway, error) {
 	adm, err := admin.New(opts.AdminAddr, g.Registry, admin.Source{
 		Ready:    g.Ready,
 		Config:   func() any { return px.Active() },
-		Status:   func() any { return g.status.Load() },
+		Status:   g.loadStatus,
 		Requests: func(after uint64, limit int) any { return px.RequestTimings(after, limit) },
 		Request:  func(id string) (any, bool) { return px.RequestTiming(id) },
 	}, logger)
@@ -224,38 +224,48 @@ func New(opts Options, logger *slog.Logger) (*Gateway, error) {
 	return g, nil
 }
 
-// Apply serves a translation result. An IR identical to the one being served
-// is not re-applied (unless a listener of it is unbound: applying again
-// retries the bind); a refused one leaves the running configuration as it
-// is. A configuration served except for listeners that could not be bound
-// is applied: the error then names them, BindFailures lists them and
-// /readyz answers 503 until an Apply, or Run's retry, binds them. Status problems that are
-// new since the last result are logged.
-func (g *Gateway) Apply(r translate.Result) error {
+// Apply serves a translation's IR and keeps its status for /status. An IR
+// identical to the one being served is not re-applied (unless a listener of
+// it is unbound: applying again retries the bind); a refused one leaves the
+// running configuration as it is. A configuration served except for
+// listeners that could not be bound is applied: the error then names them,
+// BindFailures lists them and /readyz answers 503 until an Apply, or Run's
+// retry, binds them. Status problems that are new since the last Apply are
+// logged.
+func (g *Gateway) Apply(snap *ir.Snapshot, st Status) error {
 	g.mu.Lock()
 	defer g.mu.Unlock()
-	g.status.Store(r.Status)
-	now := problems(r.Status)
+	g.status.Store(&st)
+	now := problemSet(st)
 	logNewProblems(g.logger, g.problems, now)
 	g.problems = now
-	if g.applied != nil && reflect.DeepEqual(g.applied, r.IR) && len(g.BindFailures()) == 0 {
+	if g.applied != nil && reflect.DeepEqual(g.applied, snap) && len(g.BindFailures()) == 0 {
 		return nil
 	}
 	start := time.Now()
-	err := g.px.Apply(r.IR)
+	err := g.px.Apply(snap)
 	bindErrs := proxy.BindErrors(err)
 	if err != nil && len(bindErrs) == 0 {
 		g.reloadFailed.Inc()
 		return fmt.Errorf("configuration not applied, the last good one keeps serving: %w", err)
 	}
 	unbound := g.setUnbound(bindErrs)
-	g.applied = r.IR
+	g.applied = snap
 	g.ready.Store(true)
 	g.reloadOK.Inc()
 	g.lastReload.SetToCurrentTime()
-	g.logger.Info("configuration applied", "listeners", len(r.IR.Listeners), "unbound", len(unbound), "took", time.Since(start).String())
+	g.logger.Info("configuration applied", "listeners", len(snap.Listeners), "unbound", len(unbound), "took", time.Since(start).String())
 	if err != nil {
 		return fmt.Errorf("configuration applied, but %d listener(s) not served: %w", len(unbound), err)
+	}
+	return nil
+}
+
+// loadStatus is the status of the last Apply, for /status; nil before the
+// first.
+func (g *Gateway) loadStatus() any {
+	if p := g.status.Load(); p != nil {
+		return *p
 	}
 	return nil
 }

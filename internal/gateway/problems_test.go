@@ -6,44 +6,41 @@ import (
 	"strings"
 	"testing"
 
-	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
-	gwv1 "sigs.k8s.io/gateway-api/apis/v1"
-
-	"github.com/false-systems/rauta/internal/translate"
+	"github.com/false-systems/rauta/internal/objstatus"
 )
 
-func routeStatus(gen int64, conds ...metav1.Condition) *translate.Status {
-	for i := range conds {
-		conds[i].ObservedGeneration = gen
-	}
-	st := gwv1.HTTPRouteStatus{}
-	st.Parents = []gwv1.RouteParentStatus{{ParentRef: gwv1.ParentReference{Name: "gw"}, Conditions: conds}}
-	return &translate.Status{HTTPRoutes: []translate.HTTPRouteStatus{{Namespace: "default", Name: "web", Status: st}}}
-}
+// listed is a Status that lists given problems (translate.Status's
+// Problems are tested in package translate).
+type listed []objstatus.Problem
+
+func (l listed) Problems() []objstatus.Problem { return l }
 
 func TestProblemsAreLoggedOnceWhenTheyAppear(t *testing.T) {
 	var buf bytes.Buffer
 	logger := slog.New(slog.NewJSONHandler(&buf, nil))
-	ok := metav1.Condition{Type: "Accepted", Status: metav1.ConditionTrue, Reason: "Accepted"}
-	bad := metav1.Condition{Type: "ResolvedRefs", Status: metav1.ConditionFalse, Reason: "BackendNotFound", Message: "spec.rules[0].backendRefs[0]: Service default/nope not found"}
-	partial := metav1.Condition{Type: "PartiallyInvalid", Status: metav1.ConditionTrue, Reason: "UnsupportedValue"}
+	bad := objstatus.Problem{Kind: "HTTPRoute", Name: "default/web", Part: "parent gw", Type: "ResolvedRefs", Status: "False",
+		Reason: "BackendNotFound", Message: "spec.rules[0].backendRefs[0]: Service default/nope not found"}
+	partial := objstatus.Problem{Kind: "HTTPRoute", Name: "default/web", Part: "parent gw", Type: "PartiallyInvalid", Status: "True", Reason: "UnsupportedValue"}
 
-	first := problems(routeStatus(1, ok, bad))
+	first := problemSet(listed{bad})
 	logNewProblems(logger, nil, first)
 	if n := strings.Count(buf.String(), "\n"); n != 1 || !strings.Contains(buf.String(), "Service default/nope not found") {
 		t.Fatalf("want one line naming the field, got:\n%s", buf.String())
 	}
-	// The same problem at a new generation is not news.
+	// The same problem again is not news.
 	buf.Reset()
-	second := problems(routeStatus(2, ok, bad))
+	second := problemSet(listed{bad})
 	logNewProblems(logger, first, second)
 	if buf.Len() != 0 {
 		t.Fatalf("a known problem was logged again:\n%s", buf.String())
 	}
-	// A new problem is; PartiallyInvalid counts when True.
-	third := problems(routeStatus(3, ok, bad, partial))
+	// A new problem is.
+	third := problemSet(listed{bad, partial})
 	logNewProblems(logger, second, third)
 	if n := strings.Count(buf.String(), "\n"); n != 1 || !strings.Contains(buf.String(), "PartiallyInvalid") {
 		t.Fatalf("want one line for the new problem, got:\n%s", buf.String())
+	}
+	if len(problemSet(NoStatus{})) != 0 {
+		t.Error("NoStatus has problems")
 	}
 }

@@ -17,7 +17,6 @@ import (
 	"time"
 
 	"github.com/false-systems/rauta/internal/ir"
-	"github.com/false-systems/rauta/internal/translate"
 )
 
 // backend answers "hello" on loopback.
@@ -39,8 +38,8 @@ func listener(name string, port int, b ir.Backend) ir.Listener {
 	}
 }
 
-func result(ls ...ir.Listener) translate.Result {
-	return translate.Result{IR: &ir.Snapshot{Listeners: ls}, Status: &translate.Status{}}
+func snapshot(ls ...ir.Listener) *ir.Snapshot {
+	return &ir.Snapshot{Listeners: ls}
 }
 
 func newGateway(t *testing.T, opts Options) (*Gateway, *syncLog) {
@@ -73,7 +72,7 @@ func httpGet(url string) (int, string, error) {
 // a real one, and then new connections are refused.
 func TestDrain(t *testing.T) {
 	g, _ := newGateway(t, Options{MetricsAddr: "127.0.0.1:0", DrainPeriod: time.Hour, ShutdownTimeout: 5 * time.Second})
-	if err := g.Apply(result(listener("l", 0, backend(t)))); err != nil {
+	if err := g.Apply(snapshot(listener("l", 0, backend(t))), NoStatus{}); err != nil {
 		t.Fatal(err)
 	}
 	ctx, cancel := context.WithCancel(context.Background())
@@ -158,7 +157,7 @@ func TestDrain(t *testing.T) {
 // number of connections the shutdown timeout cut.
 func TestDrainPeriodEnds(t *testing.T) {
 	g, logs := newGateway(t, Options{DrainPeriod: 100 * time.Millisecond})
-	if err := g.Apply(result(listener("l", 0, backend(t)))); err != nil {
+	if err := g.Apply(snapshot(listener("l", 0, backend(t))), NoStatus{}); err != nil {
 		t.Fatal(err)
 	}
 	ctx, cancel := context.WithCancel(context.Background())
@@ -197,8 +196,8 @@ func TestBindFailures(t *testing.T) {
 	}
 	port := taken.Addr().(*net.TCPAddr).Port
 	b := backend(t)
-	r := result(listener("busy", port, b), listener("free", 0, b))
-	err = g.Apply(r)
+	r := snapshot(listener("busy", port, b), listener("free", 0, b))
+	err = g.Apply(r, NoStatus{})
 	if err == nil || strings.Contains(err.Error(), "not applied") {
 		t.Fatalf("Apply with a taken port: %v; want an error that says the configuration is applied", err)
 	}
@@ -217,7 +216,7 @@ func TestBindFailures(t *testing.T) {
 		t.Error("the free listener is not served")
 	}
 	taken.Close()
-	if err := g.Apply(r); err != nil {
+	if err := g.Apply(r, NoStatus{}); err != nil {
 		t.Fatalf("Apply once the port is free: %v", err)
 	}
 	if f := g.BindFailures(); len(f) != 0 {
@@ -229,7 +228,7 @@ func TestBindFailures(t *testing.T) {
 	// A configuration the proxy refuses is still "not applied".
 	bad := listener("bad", 0, b)
 	bad.VirtualHosts[0].Routes[0].Match.Path = ir.PathMatch{Type: ir.PathRegex, Value: "(["}
-	if err := g.Apply(result(bad)); err == nil || !strings.Contains(err.Error(), "not applied") {
+	if err := g.Apply(snapshot(bad), NoStatus{}); err == nil || !strings.Contains(err.Error(), "not applied") {
 		t.Errorf("Apply of an invalid configuration: %v", err)
 	}
 }
@@ -292,7 +291,7 @@ func TestBindRetried(t *testing.T) {
 		t.Fatal(err)
 	}
 	port := taken.Addr().(*net.TCPAddr).Port
-	if err := g.Apply(result(listener("busy", port, backend(t)))); err == nil {
+	if err := g.Apply(snapshot(listener("busy", port, backend(t))), NoStatus{}); err == nil {
 		t.Fatal("Apply with a taken port: no error")
 	}
 	ctx, cancel := context.WithCancel(context.Background())

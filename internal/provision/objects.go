@@ -15,6 +15,8 @@ import (
 	"k8s.io/apimachinery/pkg/util/intstr"
 	"k8s.io/apimachinery/pkg/util/validation"
 	gwv1 "sigs.k8s.io/gateway-api/apis/v1"
+
+	"github.com/false-systems/rauta/internal/wellknown"
 )
 
 // Labels every provisioned object carries.
@@ -33,20 +35,6 @@ const (
 	AnnotationHash = "rauta.io/applied-hash"
 )
 
-// Data-plane pod ports.
-const (
-	// LowPortOffset shifts listener ports below 1024 in the pod: a
-	// non-root pod binds 80 as 10080 and the Service maps 80 to it (the
-	// same rule as Envoy Gateway's).
-	LowPortOffset = 10000
-	// AdminPort (loopback) and MetricsPort (/metrics, /healthz, /readyz)
-	// of the data plane.
-	AdminPort   = 19000
-	MetricsPort = 19001
-	// TokenDir holds the data plane's bound token.
-	TokenDir = "/var/run/secrets/rauta.io"
-)
-
 // Defaults when neither GatewayParameters nor flags say otherwise.
 const (
 	DefaultReplicas        = 1
@@ -58,7 +46,7 @@ const (
 // ContainerPort is the port a data-plane pod binds for a listener port.
 func ContainerPort(port int32) int32 {
 	if port < 1024 {
-		return port + LowPortOffset
+		return port + wellknown.LowPortOffset
 	}
 	return port
 }
@@ -296,7 +284,7 @@ func deployment(in Input, meta func(l, a map[string]string) metav1.ObjectMeta, s
 		logLevel = "info"
 	}
 
-	ports := []corev1.ContainerPort{{Name: "metrics", ContainerPort: MetricsPort, Protocol: corev1.ProtocolTCP}}
+	ports := []corev1.ContainerPort{{Name: "metrics", ContainerPort: wellknown.MetricsPort, Protocol: corev1.ProtocolTCP}}
 	// The pod declares the Gateway's own listener ports only: a port a
 	// ListenerSet adds is reachable without a declaration (the Service's
 	// targetPort is a number), and declaring it would change the pod
@@ -339,7 +327,7 @@ func deployment(in Input, meta func(l, a map[string]string) metav1.ObjectMeta, s
 			ReadOnlyRootFilesystem:   ptr(true),
 			Capabilities:             &corev1.Capabilities{Drop: []corev1.Capability{"ALL"}},
 		},
-		VolumeMounts: []corev1.VolumeMount{{Name: "rauta-token", MountPath: TokenDir, ReadOnly: true}},
+		VolumeMounts: []corev1.VolumeMount{{Name: "rauta-token", MountPath: wellknown.TokenDir, ReadOnly: true}},
 	}
 	if t := in.Tracing; t.Endpoint != "" {
 		// The full traces URL (OTEL_EXPORTER_OTLP_TRACES_ENDPOINT's

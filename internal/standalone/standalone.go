@@ -38,7 +38,7 @@ func Run(ctx context.Context, cfg Config, logger *slog.Logger) error {
 			return
 		}
 		result := translate.Translate(res, translate.Options{ControllerName: cfg.ControllerName, DefaultAddress: cfg.Address})
-		if err := gw.Apply(result); err != nil {
+		if err := gw.Apply(result.IR, result.Status); err != nil {
 			logger.Error("apply", "err", err)
 		}
 		// Loading and translating a large configuration needs several

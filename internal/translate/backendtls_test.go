@@ -9,6 +9,7 @@ import (
 	gwv1 "sigs.k8s.io/gateway-api/apis/v1"
 
 	"github.com/false-systems/rauta/internal/resources"
+	"github.com/false-systems/rauta/internal/wellknown"
 )
 
 // A policy's status holds at most the API's sixteen ancestors, however many
@@ -18,7 +19,7 @@ func TestBackendTLSPolicyAncestorLimit(t *testing.T) {
 	port := gwv1.PortNumber(80)
 	res := &resources.Resources{
 		GatewayClasses: []*gwv1.GatewayClass{{ObjectMeta: metav1.ObjectMeta{Name: "rauta"},
-			Spec: gwv1.GatewayClassSpec{ControllerName: DefaultControllerName}}},
+			Spec: gwv1.GatewayClassSpec{ControllerName: wellknown.DefaultControllerName}}},
 		Services: []*corev1.Service{{ObjectMeta: metav1.ObjectMeta{Name: "web", Namespace: "default"},
 			Spec: corev1.ServiceSpec{Ports: []corev1.ServicePort{{Name: "http", Port: 80}}}}},
 		BackendTLSPolicies: []*gwv1.BackendTLSPolicy{{ObjectMeta: metav1.ObjectMeta{Name: "tls", Namespace: "default"},

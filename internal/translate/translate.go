@@ -10,15 +10,13 @@ import (
 
 	"github.com/false-systems/rauta/internal/ir"
 	"github.com/false-systems/rauta/internal/resources"
+	"github.com/false-systems/rauta/internal/wellknown"
 )
-
-// DefaultControllerName is the controllerName of GatewayClasses RAUTA owns.
-const DefaultControllerName = "rauta.io/gateway-controller"
 
 // Options configure a translation.
 type Options struct {
 	// ControllerName selects the GatewayClasses to own; empty means
-	// DefaultControllerName.
+	// wellknown.DefaultControllerName.
 	ControllerName string
 	// DefaultAddress is reported in Gateway status when a Gateway has no
 	// spec.addresses (the address the proxy binds by default).
@@ -88,7 +86,7 @@ type translator struct {
 // It never modifies res.
 func Translate(res *resources.Resources, opts Options) Result {
 	if opts.ControllerName == "" {
-		opts.ControllerName = DefaultControllerName
+		opts.ControllerName = wellknown.DefaultControllerName
 	}
 	c := opts.Cache
 	var ix *index

@@ -11,6 +11,7 @@ import (
 	"github.com/false-systems/rauta/internal/lb"
 	"github.com/false-systems/rauta/internal/resources"
 	"github.com/false-systems/rauta/internal/router"
+	"github.com/false-systems/rauta/internal/wellknown"
 )
 
 // FuzzTranslate decodes arbitrary bytes as YAML or JSON into a Resources
@@ -67,7 +68,7 @@ var fuzzClass = &gwv1.GatewayClass{}
 
 func init() {
 	fuzzClass.Name = "rauta"
-	fuzzClass.Spec.ControllerName = DefaultControllerName
+	fuzzClass.Spec.ControllerName = wellknown.DefaultControllerName
 }
 
 // decodeFuzzResources decodes data into a snapshot as a provider would

@@ -120,7 +120,7 @@ func gatewayMetrics(t *testing.T) exported {
 	done := make(chan error, 1)
 	go func() { done <- g.Run(ctx) }()
 	t.Cleanup(func() { cancel(); <-done })
-	if err := g.Apply(translate.Result{IR: snap, Status: &translate.Status{}}); err != nil {
+	if err := g.Apply(snap, &translate.Status{}); err != nil {
 		t.Fatal(err)
 	}
 	c := &http.Client{Timeout: 5 * time.Second}
