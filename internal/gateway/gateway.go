@@ -28,6 +28,7 @@ import (
 	"github.com/false-systems/rauta/internal/objstatus"
 	"github.com/false-systems/rauta/internal/proxy"
 	"github.com/false-systems/rauta/internal/router"
+	"github.com/false-systems/rauta/internal/wellknown"
 )
 
 // Options configure a Gateway.
@@ -103,8 +104,8 @@ type Options struct {
 // The defaults of the commands' -drain-period and -shutdown-timeout. A pod's
 // terminationGracePeriodSeconds must exceed their sum.
 const (
-	DefaultDrainPeriod     = 5 * time.Second
-	DefaultShutdownTimeout = 25 * time.Second
+	DefaultDrainPeriod     = wellknown.DrainPeriod
+	DefaultShutdownTimeout = wellknown.ShutdownTimeout
 )
 
 // Gateway serves translation results.

@@ -38,8 +38,8 @@ const (
 // Defaults when neither GatewayParameters nor flags say otherwise.
 const (
 	DefaultReplicas        = 1
-	DefaultDrainPeriod     = 5 * time.Second
-	DefaultShutdownTimeout = 25 * time.Second
+	DefaultDrainPeriod     = wellknown.DrainPeriod
+	DefaultShutdownTimeout = wellknown.ShutdownTimeout
 	tokenExpiry            = 3600
 )
 

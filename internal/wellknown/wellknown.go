@@ -2,10 +2,12 @@
 // across a process boundary: the controllerName of the GatewayClasses RAUTA
 // owns, and the layout of a provisioned data-plane pod, which the
 // provisioner writes into the pod spec and the data plane takes as its
-// defaults. It imports nothing, so that the data plane binary
+// defaults. It imports nothing but time, so that the data plane binary
 // (cmd/rauta-dataplane) can share them without the Kubernetes API types of
 // the packages that write the spec.
 package wellknown
+
+import "time"
 
 // DefaultControllerName is the controllerName of GatewayClasses RAUTA owns.
 const DefaultControllerName = "rauta.io/gateway-controller"
@@ -22,4 +24,12 @@ const (
 	MetricsPort = 19001
 	// TokenDir holds the data plane's bound token.
 	TokenDir = "/var/run/secrets/rauta.io"
+)
+
+// The data plane's default -drain-period and -shutdown-timeout; the
+// provisioner sizes a pod's terminationGracePeriodSeconds to exceed their
+// sum.
+const (
+	DrainPeriod     = 5 * time.Second
+	ShutdownTimeout = 25 * time.Second
 )
