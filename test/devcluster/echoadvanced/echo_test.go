@@ -3,10 +3,12 @@ package echoadvanced
 import (
 	"bytes"
 	"context"
+	"errors"
 	"fmt"
 	"net"
 	"slices"
 	"strings"
+	"syscall"
 	"testing"
 	"time"
 
@@ -32,31 +34,43 @@ func freePorts(t *testing.T, n int) []int {
 	return ports
 }
 
-func startServer(t *testing.T, cfg ServerConfig) {
+// startServer serves the config made from n fresh ports and returns the ports. A port free a
+// moment ago can be taken by another package's test before Serve binds it (the server listens on
+// every address), so a bind that finds its port in use is retried with new ports.
+func startServer(t *testing.T, n int, config func(p []int) ServerConfig) []int {
 	t.Helper()
-	ctx, cancel := context.WithCancel(context.Background())
-	ready := make(chan struct{})
-	done := make(chan error, 1)
-	go func() { done <- Serve(ctx, cfg, func() { close(ready) }) }()
-	select {
-	case <-ready:
-	case err := <-done:
-		cancel()
-		t.Fatalf("serve: %v", err)
-	}
-	t.Cleanup(func() {
-		cancel()
-		if err := <-done; err != nil {
-			t.Errorf("serve: %v", err)
+	for attempt := 1; ; attempt++ {
+		p := freePorts(t, n)
+		ctx, cancel := context.WithCancel(context.Background())
+		ready := make(chan struct{})
+		done := make(chan error, 1)
+		go func() { done <- Serve(ctx, config(p), func() { close(ready) }) }()
+		select {
+		case <-ready:
+			t.Cleanup(func() {
+				cancel()
+				if err := <-done; err != nil {
+					t.Errorf("serve: %v", err)
+				}
+			})
+			return p
+		case err := <-done:
+			cancel()
+			if errors.Is(err, syscall.EADDRINUSE) && attempt < 5 {
+				t.Logf("attempt %d: %v; retrying with new ports", attempt, err)
+				continue
+			}
+			t.Fatalf("serve: %v", err)
 		}
-	})
+	}
 }
 
 // The client's output, read by the conformance suite's own parser, gives the status, the
 // server's pod name, the request headers the server saw and the response headers.
 func TestClientOutputParsesWithTheConformanceParser(t *testing.T) {
-	p := freePorts(t, 4)
-	startServer(t, ServerConfig{HTTPPorts: []int{p[0], p[1]}, TLSPorts: []int{p[1]}, GRPCPorts: []int{p[2]}, TCPPorts: []int{p[3]}, Hostname: "echo-v1-abc", Version: "v1"})
+	p := startServer(t, 4, func(p []int) ServerConfig {
+		return ServerConfig{HTTPPorts: []int{p[0], p[1]}, TLSPorts: []int{p[1]}, GRPCPorts: []int{p[2]}, TCPPorts: []int{p[3]}, Hostname: "echo-v1-abc", Version: "v1"}
+	})
 	ctx := context.Background()
 
 	cfg, err := ParseClientArgs([]string{fmt.Sprintf("http://127.0.0.1:%d/some/path?x=1", p[0]), "--method=POST", "-H", "X-Test:one", "-H", "Host:echo-v2"})
