@@ -2,7 +2,6 @@ package conformance_test
 
 import (
 	"context"
-	"net"
 	"os"
 	"path/filepath"
 	"slices"
@@ -33,6 +32,8 @@ import (
 	"github.com/false-systems/rauta/test/devcluster"
 	"github.com/false-systems/rauta/test/devcluster/node"
 	"github.com/false-systems/rauta/test/testimage"
+
+	"github.com/false-systems/rauta/internal/freeport"
 )
 
 // The mesh run's own cluster ranges; the mesh proxy listens on the bridge
@@ -232,10 +233,9 @@ func (p *passedTests) check(t *testing.T) {
 // admin ports are on the host network).
 func freePort(t *testing.T) int {
 	t.Helper()
-	l, err := net.Listen("tcp", "127.0.0.1:0")
+	p, err := freeport.Port()
 	if err != nil {
 		t.Fatal(err)
 	}
-	defer l.Close()
-	return l.Addr().(*net.TCPAddr).Port
+	return p
 }

@@ -10,6 +10,8 @@ import (
 	"time"
 
 	"github.com/false-systems/rauta/bench/internal/manifests"
+
+	"github.com/false-systems/rauta/internal/freeport"
 )
 
 // route is one path prefix and the endpoints behind it, the same on every
@@ -42,24 +44,10 @@ type contender struct {
 	h2     string // h2c (prior knowledge) listener
 }
 
-// freePorts returns n loopback ports nothing listens on right now.
+// freePorts returns n loopback ports nothing listens on right now, outside
+// the ephemeral range (internal/freeport).
 func freePorts(n int) ([]int, error) {
-	var ls []net.Listener
-	defer func() {
-		for _, l := range ls {
-			l.Close()
-		}
-	}()
-	var out []int
-	for range n {
-		l, err := net.Listen("tcp", "127.0.0.1:0")
-		if err != nil {
-			return nil, err
-		}
-		ls = append(ls, l)
-		out = append(out, l.Addr().(*net.TCPAddr).Port)
-	}
-	return out, nil
+	return freeport.Ports(n)
 }
 
 // newContender writes name's configuration into dir. Every proxy keeps its

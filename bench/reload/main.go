@@ -25,6 +25,8 @@ import (
 	"time"
 
 	"github.com/false-systems/rauta/internal/echo"
+
+	"github.com/false-systems/rauta/internal/freeport"
 )
 
 func main() {
@@ -38,12 +40,7 @@ func main() {
 }
 
 func freePort() (int, error) {
-	ln, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		return 0, err
-	}
-	defer ln.Close()
-	return ln.Addr().(*net.TCPAddr).Port, nil
+	return freeport.Port()
 }
 
 const base = `apiVersion: gateway.networking.k8s.io/v1

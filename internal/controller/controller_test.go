@@ -6,6 +6,7 @@ import (
 	"log/slog"
 	"net"
 	"net/http"
+	"strconv"
 	"strings"
 	"sync"
 	"testing"
@@ -14,6 +15,8 @@ import (
 	"k8s.io/client-go/rest"
 
 	"github.com/false-systems/rauta/internal/gateway"
+
+	"github.com/false-systems/rauta/internal/freeport"
 )
 
 // syncBuffer is a log sink the test can read while the controller writes.
@@ -36,12 +39,11 @@ func (s *syncBuffer) String() string {
 
 func freeAddr(t *testing.T) string {
 	t.Helper()
-	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	p, err := freeport.Port()
 	if err != nil {
 		t.Fatal(err)
 	}
-	defer ln.Close()
-	return ln.Addr().String()
+	return net.JoinHostPort("127.0.0.1", strconv.Itoa(p))
 }
 
 // An API server that is down when the controller starts must not stop it:

@@ -5,27 +5,15 @@ import (
 	"crypto/x509"
 	"fmt"
 	"net"
+
+	"github.com/false-systems/rauta/internal/freeport"
 )
 
-// freePorts asks the kernel for n distinct free loopback ports. The listeners stay open
-// until all n are chosen so the kernel cannot hand out the same port twice.
+// freePorts returns n distinct loopback ports free now and outside the
+// kernel's ephemeral range, so no outgoing connection takes one before the
+// component binds it (internal/freeport).
 func freePorts(n int) ([]int, error) {
-	var ports []int
-	var listeners []net.Listener
-	defer func() {
-		for _, l := range listeners {
-			l.Close()
-		}
-	}()
-	for range n {
-		l, err := net.Listen("tcp", "127.0.0.1:0")
-		if err != nil {
-			return nil, fmt.Errorf("pick free port: %w", err)
-		}
-		listeners = append(listeners, l)
-		ports = append(ports, l.Addr().(*net.TCPAddr).Port)
-	}
-	return ports, nil
+	return freeport.Ports(n)
 }
 
 // firstIP is the network address plus one: the ClusterIP the API server gives the

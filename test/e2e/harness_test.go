@@ -19,6 +19,8 @@ import (
 	"syscall"
 	"testing"
 	"time"
+
+	"github.com/false-systems/rauta/internal/freeport"
 )
 
 // rautaBin is the binary TestMain built. It is the one package-level
@@ -227,15 +229,15 @@ func writeFile(t testing.TB, path, content string) {
 	}
 }
 
-// freePort returns a loopback TCP port that was free a moment ago.
+// freePort returns a loopback TCP port that was free a moment ago, outside
+// the ephemeral range (internal/freeport).
 func freePort(t testing.TB) int {
 	t.Helper()
-	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	p, err := freeport.Port()
 	if err != nil {
 		t.Fatalf("find a free port: %v", err)
 	}
-	defer ln.Close()
-	return ln.Addr().(*net.TCPAddr).Port
+	return p
 }
 
 // eventually polls cond every 50ms until it is true or the deadline passes.

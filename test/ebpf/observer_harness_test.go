@@ -20,6 +20,8 @@ import (
 
 	"github.com/false-systems/rauta/internal/observe"
 	"github.com/false-systems/rauta/internal/observe/capture"
+
+	"github.com/false-systems/rauta/internal/freeport"
 )
 
 // syncBuffer collects the observer's JSON lines.
@@ -84,13 +86,11 @@ type runningObserver struct {
 
 func freePort(t *testing.T) string {
 	t.Helper()
-	ln, err := net.Listen("tcp4", "127.0.0.1:0")
+	p, err := freeport.Port()
 	if err != nil {
 		t.Fatal(err)
 	}
-	addr := ln.Addr().String()
-	ln.Close()
-	return addr
+	return net.JoinHostPort("127.0.0.1", strconv.Itoa(p))
 }
 
 // startObserver runs observe.Run on the router's interfaces; cfg may adjust

@@ -6,6 +6,7 @@ import (
 	"net"
 	"net/http"
 	"regexp"
+	"strconv"
 	"strings"
 	"testing"
 	"time"
@@ -17,19 +18,21 @@ import (
 	"k8s.io/client-go/kubernetes/fake"
 
 	"github.com/false-systems/rauta/internal/mesh"
+
+	"github.com/false-systems/rauta/internal/freeport"
 )
 
 func ptr[T any](v T) *T { return &v }
 
-// freePort is a loopback address that was free a moment ago.
+// freePort is a loopback address that was free a moment ago, outside the
+// ephemeral range (internal/freeport).
 func freePort(t testing.TB) string {
 	t.Helper()
-	ln, err := net.Listen("tcp4", "127.0.0.1:0")
+	p, err := freeport.Port()
 	if err != nil {
 		t.Fatal(err)
 	}
-	defer ln.Close()
-	return ln.Addr().String()
+	return net.JoinHostPort("127.0.0.1", strconv.Itoa(p))
 }
 
 func get(t *testing.T, url string) (int, string) {

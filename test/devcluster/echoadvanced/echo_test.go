@@ -13,25 +13,19 @@ import (
 	"time"
 
 	confecho "sigs.k8s.io/gateway-api/conformance/utils/echo"
+
+	"github.com/false-systems/rauta/internal/freeport"
 )
 
-// freePorts returns n ports that were free a moment ago on loopback.
+// freePorts returns n ports free a moment ago, outside the ephemeral range
+// (internal/freeport).
 func freePorts(t *testing.T, n int) []int {
 	t.Helper()
-	var ports []int
-	var ls []net.Listener
-	for range n {
-		l, err := net.Listen("tcp", "127.0.0.1:0")
-		if err != nil {
-			t.Fatal(err)
-		}
-		ls = append(ls, l)
-		ports = append(ports, l.Addr().(*net.TCPAddr).Port)
+	p, err := freeport.Ports(n)
+	if err != nil {
+		t.Fatal(err)
 	}
-	for _, l := range ls {
-		l.Close()
-	}
-	return ports
+	return p
 }
 
 // startServer serves the config made from n fresh ports and returns the ports. A port free a
