@@ -18,6 +18,8 @@ import (
 	"sync"
 	"syscall"
 	"time"
+
+	"github.com/false-systems/rauta/internal/freeport"
 )
 
 // BuildRauta builds cmd/rauta from repoRoot into dir and returns the binary's path.
@@ -196,14 +198,14 @@ func (c *Controller) LogContains(s string) bool {
 	return err == nil && bytes.Contains(b, []byte(s))
 }
 
-// freeLoopbackPort returns 127.0.0.1:PORT with a port free a moment ago.
+// freeLoopbackPort returns 127.0.0.1:PORT with a port free a moment ago,
+// outside the ephemeral range (internal/freeport).
 func freeLoopbackPort() (string, error) {
-	l, err := net.Listen("tcp", "127.0.0.1:0")
+	p, err := freeport.Port()
 	if err != nil {
 		return "", fmt.Errorf("find a free port: %w", err)
 	}
-	defer l.Close()
-	return net.JoinHostPort("127.0.0.1", strconv.Itoa(l.Addr().(*net.TCPAddr).Port)), nil
+	return net.JoinHostPort("127.0.0.1", strconv.Itoa(p)), nil
 }
 
 // ErrNoSample is returned by Metric when the metric is not exposed.
