@@ -32,7 +32,7 @@ type sharedBackends struct {
 type compiledBackend struct {
 	src *ir.Backend
 	b   *Backend
-	set backendSet
+	set *backendSet
 }
 
 // plainBackend reports whether b compiles the same for every route.
@@ -75,14 +75,15 @@ func (s *sharedBackends) entry(b *ir.Backend) *compiledBackend {
 
 // single returns the backend set of a route whose one backend is b,
 // compiled as cb.
-func (s *sharedBackends) single(b *ir.Backend, cb *Backend) backendSet {
+func (s *sharedBackends) single(b *ir.Backend, cb *Backend) *backendSet {
 	c := s.entry(b)
 	if !plainBackend(b) || c == nil || c.b != cb || c.src.Weight != b.Weight {
-		var set backendSet
+		set := &backendSet{}
 		set.add(cb, b.Weight)
 		return set
 	}
-	if len(c.set.backends) == 0 {
+	if c.set == nil {
+		c.set = &backendSet{}
 		c.set.add(cb, b.Weight)
 	}
 	return c.set

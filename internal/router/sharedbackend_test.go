@@ -127,16 +127,16 @@ func TestCompileSharesRouteLists(t *testing.T) {
 	if a0.Name != "a0" || a1.Name != "a1" || a2.Name != "a2" || b0.Name != "b0" {
 		t.Fatalf("matched %s %s %s %s", a0.Name, a1.Name, a2.Name, b0.Name)
 	}
-	if &a0.hosts[0] != &a1.hosts[0] || &a0.hosts[0] != &a2.hosts[0] {
+	if a0.hosts != a1.hosts || a0.hosts != a2.hosts {
 		t.Error("routes with the same hostname have their own host lists")
 	}
-	if &b0.hosts[0] == &a0.hosts[0] || b0.hosts[0].key == a0.hosts[0].key {
+	if b0.hosts == a0.hosts || (*b0.hosts)[0].key == (*a0.hosts)[0].key {
 		t.Error("a route with another hostname shares a host list")
 	}
-	if &a0.backends.cum[0] != &a1.backends.cum[0] {
+	if a0.backends != a1.backends {
 		t.Error("routes with the same one backend at the same weight have their own backend sets")
 	}
-	if &a2.backends.cum[0] == &a0.backends.cum[0] || a2.PickBackend(0) != nil {
+	if a2.backends == a0.backends || a2.PickBackend(0) != nil {
 		t.Error("a route of weight 0 shares the weight-1 set (it must answer 500: no backend)")
 	}
 	if a0.PickBackend(0) == nil || a0.PickBackend(0) != a1.PickBackend(7) || b0.PickBackend(0) != a0.PickBackend(0) {
