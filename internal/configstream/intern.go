@@ -28,7 +28,10 @@ import (
 // name once, which finds the name, the Service's endpoints and a route's
 // backend list at the same time; other endpoint lists are found by hash.
 type interner struct {
-	strings   map[string]string
+	strings map[string]string
+	// hostnames are the one-hostname lists by hostname: the rules of an
+	// HTTPRoute have the same.
+	hostnames map[string][]string
 	backends  map[string]sharedBackend
 	seed      maphash.Seed
 	endpoints map[uint64][][]ir.Endpoint
@@ -48,6 +51,7 @@ type sharedBackend struct {
 func newInterner(routes int) *interner {
 	return &interner{
 		strings:   make(map[string]string, routes),
+		hostnames: make(map[string][]string, routes/2),
 		backends:  make(map[string]sharedBackend, routes/2),
 		seed:      maphash.MakeSeed(),
 		endpoints: make(map[uint64][][]ir.Endpoint, routes/2),
@@ -74,6 +78,13 @@ func (in *interner) str(s string) string {
 func (in *interner) route(r *ir.Route) {
 	for i := range r.Hostnames {
 		r.Hostnames[i] = in.str(r.Hostnames[i])
+	}
+	if len(r.Hostnames) == 1 {
+		if c, ok := in.hostnames[r.Hostnames[0]]; ok {
+			r.Hostnames = c
+		} else {
+			in.hostnames[r.Hostnames[0]] = r.Hostnames
+		}
 	}
 	in.match(&r.Match)
 	in.filters(r.Filters)

@@ -3,6 +3,7 @@ package configstream
 import (
 	"bytes"
 	"reflect"
+	"slices"
 	"testing"
 	"unsafe"
 
@@ -96,7 +97,7 @@ func TestFrameDecoderReusesUnchangedRoutes(t *testing.T) {
 func ptr[T any](v T) *T { return &v }
 
 // The decoder gives the rules of a route one copy of their backend list,
-// endpoint list and hostname, and a route change in the next Config (new endpoints for
+// endpoint list, hostname and hostname list, and a route change in the next Config (new endpoints for
 // one Service) leaves the earlier Config's routes as they were, shared or
 // not.
 func TestFrameDecoderSharesRepeats(t *testing.T) {
@@ -145,6 +146,9 @@ func TestFrameDecoderSharesRepeats(t *testing.T) {
 				}
 				if len(p.Hostnames) == 1 && len(r.Hostnames) == 1 && unsafe.StringData(p.Hostnames[0]) != unsafe.StringData(r.Hostnames[0]) {
 					t.Errorf("routes %s and %s: the same hostname, two copies", p.Name, r.Name)
+				}
+				if len(p.Hostnames) == 1 && slices.Equal(p.Hostnames, r.Hostnames) && &p.Hostnames[0] != &r.Hostnames[0] {
+					t.Errorf("routes %s and %s: the same hostname list, two copies", p.Name, r.Name)
 				}
 				shared++
 			}

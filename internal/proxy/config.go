@@ -4,6 +4,7 @@ import (
 	"fmt"
 	"net"
 	"strconv"
+	"sync"
 
 	"github.com/false-systems/rauta/internal/ir"
 	"github.com/false-systems/rauta/internal/lb"
@@ -11,7 +12,8 @@ import (
 )
 
 // listenerConfig is everything a request on one socket needs, compiled from
-// one ir.Listener. It is immutable once published.
+// one ir.Listener. It is immutable once published, but for the metrics
+// caches routes and backends, which requests fill.
 type listenerConfig struct {
 	name     string
 	gateway  string
@@ -23,10 +25,12 @@ type listenerConfig struct {
 	// clientAuth is the listener's client certificate check, nil for none.
 	clientAuth *clientAuth
 	noRoute    *routeMetrics
-	routes     map[*router.Route]*routeMetrics
-	// backends holds the upstream metrics of every backend the routes
-	// use (mirrors are not counted).
-	backends map[*router.Backend]*backendMetrics
+	// routes (*router.Route -> *routeMetrics) and backends
+	// (*router.Backend -> *backendMetrics, mirrors not counted) hold the
+	// metrics of the routes and backends that served a request on this
+	// configuration, found on the first one (routemetrics.go).
+	routes   sync.Map
+	backends sync.Map
 }
 
 // compiled is a whole snapshot compiled, before any socket changes.

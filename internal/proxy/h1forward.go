@@ -144,7 +144,7 @@ func (c *h1conn) routeMatched(lc *listenerConfig, rt *router.Route, rreq *router
 		c.writeFilterAnswer(&a, &st)
 		return a.status, 0, h1.Keep
 	}
-	st.backend = lc.backends[b]
+	st.backend = c.s.backendMetricsFor(lc, b)
 	ep := b.Pick(rreq)
 	if ep == nil {
 		c.WriteError(http.StatusServiceUnavailable, "no healthy endpoints for backend "+b.Name)

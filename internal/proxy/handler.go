@@ -128,7 +128,7 @@ func (s *Server) record(lc *listenerConfig, method, host, path, client string, e
 	rm := lc.noRoute
 	routeName := ""
 	if ex.route != nil {
-		rm = lc.routes[ex.route]
+		rm = s.routeMetricsFor(lc, ex.route)
 		routeName = ex.route.Name
 	}
 	if pm := s.metrics.peer; pm != nil {
@@ -250,7 +250,7 @@ func (s *Server) route(w http.ResponseWriter, r *http.Request, lc *listenerConfi
 		writeFilterAnswer(w, &a, &st)
 		return
 	}
-	st.backend = lc.backends[b]
+	st.backend = s.backendMetricsFor(lc, b)
 	ep := b.Pick(&rreq)
 	if ep == nil {
 		writeError(w, http.StatusServiceUnavailable, "no healthy endpoints for backend "+b.Name)

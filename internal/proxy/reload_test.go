@@ -253,9 +253,9 @@ func TestTidyForgetsRemovedRoutes(t *testing.T) {
 		}
 	}
 	series := func(route string) bool {
-		p.mu.Lock()
-		defer p.mu.Unlock()
-		_, ok := p.routeMetrics[routeKey{"default/gw", route}]
+		p.resolved.mu.Lock()
+		defer p.resolved.mu.Unlock()
+		_, ok := p.resolved.routes[routeKey{"default/gw", route}]
 		return ok
 	}
 	stateB := p.registry.Endpoint(b.srv.Listener.Addr().String())

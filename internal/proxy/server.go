@@ -33,17 +33,18 @@ type Server struct {
 	date   h1.DateCache
 	// timings is the ring of request timing records; nil when off.
 	timings *requestTimings
+	// resolved holds the metrics of the routes and backends that served
+	// requests (routemetrics.go); it has its own lock.
+	resolved resolvedMetrics
 
 	// mu serializes Apply, Run's start and stop, and guards the fields
 	// below it. Requests never take it.
-	mu           sync.Mutex
-	sockets      map[string]*socket // by bind key
-	byName       map[string]*socket // by listener name
-	routeMetrics map[routeKey]*routeMetrics
-	backendStats map[string]*backendMetrics
-	running      bool
-	stopped      bool
-	draining     bool
+	mu       sync.Mutex
+	sockets  map[string]*socket // by bind key
+	byName   map[string]*socket // by listener name
+	running  bool
+	stopped  bool
+	draining bool
 	// serving counts serve loops and graceful closes, so Run returns only
 	// after every socket is done.
 	serving sync.WaitGroup
@@ -77,14 +78,16 @@ func New(opts Options) (*Server, error) {
 		return nil, err
 	}
 	s := &Server{
-		opts:         opts,
-		registry:     lb.NewRegistryWith(opts.Health),
-		metrics:      m,
-		sockets:      map[string]*socket{},
-		byName:       map[string]*socket{},
-		routeMetrics: map[routeKey]*routeMetrics{},
-		backendStats: map[string]*backendMetrics{},
-		idleGrace:    idleGrace,
+		opts:      opts,
+		registry:  lb.NewRegistryWith(opts.Health),
+		metrics:   m,
+		sockets:   map[string]*socket{},
+		byName:    map[string]*socket{},
+		idleGrace: idleGrace,
+		resolved: resolvedMetrics{
+			routes:   map[routeKey]*routeMetrics{},
+			backends: map[string]*backendMetrics{},
+		},
 	}
 	if err := reg.Register(streamCollector{s}); err != nil {
 		return nil, err
@@ -186,68 +189,6 @@ func socketKey(addr string, lc *listenerConfig) string {
 		return key + "#" + lc.name
 	}
 	return key
-}
-
-// attachMetrics gives every route of c its metrics, reusing the resolved
-// series of routes that existed before.
-func (s *Server) attachMetrics(c *compiled) {
-	get := func(gateway, route string) *routeMetrics {
-		k := routeKey{gateway, route}
-		rm, ok := s.routeMetrics[k]
-		if !ok {
-			rm = &routeMetrics{m: s.metrics, gateway: gateway, route: route}
-			s.routeMetrics[k] = rm
-		}
-		return rm
-	}
-	getBackend := func(name string) *backendMetrics {
-		bm, ok := s.backendStats[name]
-		if !ok {
-			bm = &backendMetrics{m: s.metrics, backend: name}
-			s.backendStats[name] = bm
-		}
-		return bm
-	}
-	for _, lc := range c.listeners {
-		lc.noRoute = get(lc.gateway, "")
-		routes := lc.table.Routes()
-		lc.routes = make(map[*router.Route]*routeMetrics, len(routes))
-		lc.backends = make(map[*router.Backend]*backendMetrics, len(routes))
-		for _, rt := range routes {
-			lc.routes[rt] = get(lc.gateway, rt.Name)
-			for _, b := range rt.Backends() {
-				lc.backends[b] = getBackend(b.Name)
-			}
-		}
-	}
-}
-
-// forgetMetrics deletes the series of routes and backends that c no
-// longer has, so label values stay bounded by the configuration.
-func (s *Server) forgetMetrics(c *compiled) {
-	live := make(map[routeKey]bool, len(s.routeMetrics))
-	liveBackends := make(map[string]bool, len(s.backendStats))
-	for _, lc := range c.listeners {
-		for _, rm := range lc.routes {
-			live[routeKey{rm.gateway, rm.route}] = true
-		}
-		live[routeKey{lc.gateway, ""}] = true
-		for _, bm := range lc.backends {
-			liveBackends[bm.backend] = true
-		}
-	}
-	for k, rm := range s.routeMetrics {
-		if !live[k] {
-			rm.forget()
-			delete(s.routeMetrics, k)
-		}
-	}
-	for k, bm := range s.backendStats {
-		if !liveBackends[k] {
-			bm.forget()
-			delete(s.backendStats, k)
-		}
-	}
 }
 
 // Run serves until ctx ends, then shuts down gracefully: listeners stop

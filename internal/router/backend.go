@@ -142,8 +142,11 @@ func (s *backendSet) add(b *Backend, weight uint32) {
 }
 
 // pick maps a uniformly random draw onto a backend; nil when every weight is
-// zero or there are no backends.
+// zero or there are no backends (s nil too).
 func (s *backendSet) pick(draw uint64) *Backend {
+	if s == nil {
+		return nil
+	}
 	n := len(s.cum)
 	if n == 0 || s.cum[n-1] == 0 {
 		return nil

@@ -25,10 +25,14 @@ type sharedBackends struct {
 	byName map[string][]compiledBackend
 }
 
-// compiledBackend is a compiled plain backend and the IR it came from.
+// compiledBackend is a compiled plain backend and the IR it came from, with
+// the backend set of the routes that have it as their one backend, at
+// src's weight (made for the first such route; a route only reads its
+// set): the rules of an HTTPRoute share one.
 type compiledBackend struct {
 	src *ir.Backend
 	b   *Backend
+	set *backendSet
 }
 
 // plainBackend reports whether b compiles the same for every route.
@@ -52,12 +56,37 @@ func (s *sharedBackends) compile(b *ir.Backend, ctx filterContext) (*Backend, er
 }
 
 func (s *sharedBackends) find(b *ir.Backend) *Backend {
-	for _, c := range s.byName[b.Name] {
-		if samePlainBackend(c.src, b) {
-			return c.b
+	if c := s.entry(b); c != nil {
+		return c.b
+	}
+	return nil
+}
+
+// entry is the compiled backend equal to b, nil for none.
+func (s *sharedBackends) entry(b *ir.Backend) *compiledBackend {
+	list := s.byName[b.Name]
+	for i := range list {
+		if samePlainBackend(list[i].src, b) {
+			return &list[i]
 		}
 	}
 	return nil
+}
+
+// single returns the backend set of a route whose one backend is b,
+// compiled as cb.
+func (s *sharedBackends) single(b *ir.Backend, cb *Backend) *backendSet {
+	c := s.entry(b)
+	if !plainBackend(b) || c == nil || c.b != cb || c.src.Weight != b.Weight {
+		set := &backendSet{}
+		set.add(cb, b.Weight)
+		return set
+	}
+	if c.set == nil {
+		c.set = &backendSet{}
+		c.set.add(cb, b.Weight)
+	}
+	return c.set
 }
 
 func (s *sharedBackends) add(src *ir.Backend, b *Backend) {

@@ -93,3 +93,56 @@ func TestCompileSharesPlainBackends(t *testing.T) {
 		}
 	}
 }
+
+// TestCompileSharesRouteLists: routes of one Compile with the same one
+// hostname share their host group list, and routes whose one backend is the
+// same shared Backend at the same weight share their backend set; a route
+// with another weight, another hostname or two backends has its own, and
+// every route still matches and picks as compiled alone.
+func TestCompileSharesRouteLists(t *testing.T) {
+	svc := func(name string, weight uint32) ir.Backend {
+		return ir.Backend{Name: name, Weight: weight, Endpoints: []ir.Endpoint{{Address: "127.0.0.1", Port: 8001}}}
+	}
+	rt := func(name, host, path string, bs ...ir.Backend) ir.Route {
+		return ir.Route{Name: name, Hostnames: []string{host}, Match: prefix(path), Backends: bs}
+	}
+	l := &ir.Listener{Name: "l", Port: 80, VirtualHosts: []ir.VirtualHost{{Name: "vh", Routes: []ir.Route{
+		rt("a0", "a.example.com", "/0", svc("ns/a:80", 1)),
+		rt("a1", "a.example.com", "/1", svc("ns/a:80", 1)),
+		rt("a2", "a.example.com", "/2", svc("ns/a:80", 0)),
+		rt("b0", "b.example.com", "/0", svc("ns/a:80", 1), svc("ns/b:80", 1)),
+	}}}}
+	tbl, err := Compile(l, lb.NewRegistry())
+	if err != nil {
+		t.Fatal(err)
+	}
+	get := func(host, path string) *Route {
+		r := tbl.Match(&Request{Host: host, Path: path, Method: "GET"})
+		if r == nil {
+			t.Fatalf("%s%s: no route", host, path)
+		}
+		return r
+	}
+	a0, a1, a2, b0 := get("a.example.com", "/0"), get("a.example.com", "/1"), get("a.example.com", "/2"), get("b.example.com", "/0")
+	if a0.Name != "a0" || a1.Name != "a1" || a2.Name != "a2" || b0.Name != "b0" {
+		t.Fatalf("matched %s %s %s %s", a0.Name, a1.Name, a2.Name, b0.Name)
+	}
+	if a0.hosts != a1.hosts || a0.hosts != a2.hosts {
+		t.Error("routes with the same hostname have their own host lists")
+	}
+	if b0.hosts == a0.hosts || (*b0.hosts)[0].key == (*a0.hosts)[0].key {
+		t.Error("a route with another hostname shares a host list")
+	}
+	if a0.backends != a1.backends {
+		t.Error("routes with the same one backend at the same weight have their own backend sets")
+	}
+	if a2.backends == a0.backends || a2.PickBackend(0) != nil {
+		t.Error("a route of weight 0 shares the weight-1 set (it must answer 500: no backend)")
+	}
+	if a0.PickBackend(0) == nil || a0.PickBackend(0) != a1.PickBackend(7) || b0.PickBackend(0) != a0.PickBackend(0) {
+		t.Error("routes do not pick the shared Backend")
+	}
+	if len(b0.Backends()) != 2 || b0.PickBackend(1).Name != "ns/b:80" {
+		t.Errorf("two-backend route: %d backends, picks %s for draw 1", len(b0.Backends()), b0.PickBackend(1).Name)
+	}
+}
