@@ -98,7 +98,7 @@ func newMeshProxy(addr string, orig originals, reg prometheus.Registerer, logger
 		listeners:  make(map[string]*connListener),
 		acceptTurn: make(chan struct{}),
 		closing:    make(chan struct{}),
-		maxSpares:  int64(max(maxSpares, 0)),
+		maxSpares:  spareBound(maxSpares),
 		sniffBufs: sync.Pool{New: func() any {
 			b := make([]byte, proxy.MaxPendingBytes)
 			return &b
@@ -119,6 +119,19 @@ func newMeshProxy(addr string, orig originals, reg prometheus.Registerer, logger
 	}
 	p.table.Store(&proxyTable{})
 	return p, nil
+}
+
+// spareBound is the bound of waiting goroutines -proxy-spare-goroutines n
+// sets: 0 (a Config left empty) is DefaultSpareAcceptors, a negative n
+// none.
+func spareBound(n int) int64 {
+	switch {
+	case n == 0:
+		return DefaultSpareAcceptors
+	case n < 0:
+		return 0
+	}
+	return int64(n)
 }
 
 // listenProxy opens the proxy's listener without TCP keep-alive probes on

@@ -411,11 +411,15 @@ func TestProxySniffedConnectionsIntact(t *testing.T) {
 // with none too.
 func TestProxySpareGoroutines(t *testing.T) {
 	ep := echoHTTP(t)
-	for _, spares := range []int{0, 2} {
-		t.Run(fmt.Sprintf("spares=%d", spares), func(t *testing.T) {
+	// The flag's value and the bound it sets: -1 none, 0 (a Config left
+	// empty, as embedders and tests make it) the default.
+	for _, c := range []struct{ flag, spares int }{{-1, 0}, {2, 2}, {0, DefaultSpareAcceptors}} {
+		// The five connections' goroutines wait, up to the bound.
+		spares := min(c.spares, 5)
+		t.Run(fmt.Sprintf("flag=%d", c.flag), func(t *testing.T) {
 			g, fe := sniffedFrontend(ep, ep)
-			p, _, _ := startProxy(t, g, fe, spares)
-			const open = 5
+			p, _, _ := startProxy(t, g, fe, c.flag)
+			const open = 5 // spares above
 			var conns []net.Conn
 			for i := range open {
 				c, err := net.Dial("tcp4", p.addr().String())
