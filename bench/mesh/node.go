@@ -116,6 +116,17 @@ func setupNode() (_ *node, err error) {
 				return nil, err
 			}
 		}
+		// A client that closes first keeps its port in TIME_WAIT for 60 s,
+		// and every mesh path dials the same proxy address: with a new
+		// connection per request the runs of a round used up the pod's
+		// ephemeral ports, and connect() then spent milliseconds of CPU
+		// per call searching for a free one (measured: the client's CPU
+		// per request 3.4 ms instead of 0.23). Reusing TIME_WAIT ports
+		// for new connections (safe with TCP timestamps, on by default)
+		// keeps the port search out of the measurement.
+		if err := run("ip", "netns", "exec", p.ns, "sysctl", "-qw", "net.ipv4.tcp_tw_reuse=1"); err != nil {
+			return nil, err
+		}
 	}
 	return n, nil
 }

@@ -34,6 +34,9 @@ type Config struct {
 	StatusLease string
 	// Sockmap shortcuts TCP between two local addresses (Options.Sockmap).
 	Sockmap bool
+	// ProxySpares bounds the mesh proxy's goroutines kept waiting for
+	// the next connection; 0 is DefaultSpareAcceptors, negative none.
+	ProxySpares int
 	// MaxWorkloadValues bounds the distinct values of each workload label
 	// of the mesh proxy's HTTP metrics (proxy.Options.MaxPeerValues).
 	MaxWorkloadValues int
@@ -65,6 +68,7 @@ func (c *Config) RegisterFlags(fs *flag.FlagSet) {
 	fs.StringVar(&c.Kubeconfig, "kubeconfig", "", "kubeconfig for running outside a pod (else env KUBECONFIG); empty uses the in-cluster config")
 	fs.StringVar(&c.NodeName, "node-name", "", "this node's name, for Services with internalTrafficPolicy Local (else env NODE_NAME)")
 	fs.StringVar(&c.ProxyAddr, "proxy-addr", fmt.Sprintf(":%d", DefaultProxyPort), "address of the GAMMA mesh proxy, to which connections to Services with HTTPRoutes are steered; it must be reachable from the pods (an empty host is env NODE_IP, the node's address); empty turns GAMMA off")
+	fs.IntVar(&c.ProxySpares, "proxy-spare-goroutines", DefaultSpareAcceptors, "goroutines of the GAMMA mesh proxy kept, once their connection is done, to accept and serve the next one (each keeps its grown stack, typically 8 to 32 KiB); more connections than that at once start goroutines of their own; 0 is the default, -1 keeps none")
 	fs.StringVar(&c.StatusLease, "status-lease", "rauta-mesh-status", "Lease whose holder (one agent of the cluster) writes the status of HTTPRoutes with a Service parent: a name in the agent's namespace (env POD_NAMESPACE, else the service account's), or namespace/name; empty writes no status")
 	fs.StringVar(&c.LogLevel, "log-level", "info", "debug, info, warn or error")
 	fs.IntVar(&c.MaxWorkloadValues, "max-workload-values", proxy.DefaultMaxPeerValues, "distinct values each workload label (source_workload, source_workload_namespace, destination_workload, destination_workload_namespace) of the mesh proxy's HTTP metrics takes; further ones are recorded as _OTHER and counted in rauta_mesh_workload_label_overflow_total")

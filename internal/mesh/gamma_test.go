@@ -141,15 +141,18 @@ func FuzzHTTPVerdict(f *testing.F) {
 	})
 }
 
-// TestSniffHTTP: a request is detected and its bytes stay readable; TLS
-// and silence are not HTTP; a client that closes is an error.
+// TestSniffHTTP: a request is detected and the bytes read are handed back
+// (the rest stays in the socket), also when it arrives in pieces; TLS and
+// silence are not HTTP; a client that half-closes after a few bytes is
+// not HTTP and its bytes are handed back; one that closes having sent
+// nothing is an error.
 func TestSniffHTTP(t *testing.T) {
 	ln, err := net.Listen("tcp4", "127.0.0.1:0")
 	if err != nil {
 		t.Fatal(err)
 	}
 	defer ln.Close()
-	pair := func(send string, close bool) *net.TCPConn {
+	pair := func(send string, close bool) (client, server *net.TCPConn) {
 		t.Helper()
 		c, err := net.Dial("tcp4", ln.Addr().String())
 		if err != nil {
@@ -162,32 +165,72 @@ func TestSniffHTTP(t *testing.T) {
 			}
 		}
 		if close {
-			c.Close()
+			c.(*net.TCPConn).CloseWrite() //nolint:errcheck // the sniff sees it or fails
 		}
 		s, err := ln.Accept()
 		if err != nil {
 			t.Fatal(err)
 		}
 		t.Cleanup(func() { s.Close() })
-		return s.(*net.TCPConn)
+		return c.(*net.TCPConn), s.(*net.TCPConn)
 	}
+	// sniffed is what sniffHTTP handed back plus what is left in the
+	// socket up to want's length.
+	sniffed := func(s *net.TCPConn, n int, buf []byte, want string) string {
+		t.Helper()
+		rest := make([]byte, len(want)-n)
+		_ = s.SetReadDeadline(time.Now().Add(5 * time.Second))
+		if _, err := io.ReadFull(s, rest); err != nil {
+			t.Fatalf("after sniffing %q: reading the rest: %v", buf[:n], err)
+		}
+		return string(buf[:n]) + string(rest)
+	}
+	buf := make([]byte, 4096)
 	const req = "GET / HTTP/1.1\r\nHost: x\r\n\r\n"
-	s := pair(req, false)
-	if ok, err := sniffHTTP(s, 5*time.Second); !ok || err != nil {
+	_, s := pair(req, false)
+	n, ok, err := sniffHTTP(s, 5*time.Second, buf)
+	if !ok || err != nil {
 		t.Fatalf("request: %v %v, want HTTP", ok, err)
 	}
-	buf := make([]byte, len(req))
-	_ = s.SetReadDeadline(time.Now().Add(5 * time.Second))
-	if _, err := io.ReadFull(s, buf); err != nil || string(buf) != req {
-		t.Fatalf("after sniffing read %q, %v: want the whole request", buf, err)
+	if got := sniffed(s, n, buf, req); got != req {
+		t.Fatalf("request: handed back and left %q, want %q", got, req)
 	}
-	if ok, err := sniffHTTP(pair("\x16\x03\x01\x02\x00\x01", false), 5*time.Second); ok || err != nil {
-		t.Errorf("TLS ClientHello: %v %v, want not HTTP", ok, err)
+
+	// In pieces: "PO", "ST /x", the rest; each read waits for more.
+	c, s := pair("PO", false)
+	done := make(chan struct{})
+	go func() {
+		defer close(done)
+		time.Sleep(20 * time.Millisecond)
+		io.WriteString(c, "ST /x") //nolint:errcheck // the sniff reports it
+		time.Sleep(20 * time.Millisecond)
+		io.WriteString(c, " HTTP/1.1\r\nHost: x\r\n\r\n") //nolint:errcheck // as above
+	}()
+	n, ok, err = sniffHTTP(s, 5*time.Second, buf)
+	<-done
+	if !ok || err != nil {
+		t.Fatalf("request in pieces: %v %v, want HTTP", ok, err)
 	}
-	if ok, err := sniffHTTP(pair("", false), 50*time.Millisecond); ok || err != nil {
-		t.Errorf("silent client: %v %v, want not HTTP once the wait ends", ok, err)
+	const pieces = "POST /x HTTP/1.1\r\nHost: x\r\n\r\n"
+	if got := sniffed(s, n, buf, pieces); got != pieces {
+		t.Fatalf("request in pieces: handed back and left %q, want %q", got, pieces)
 	}
-	if _, err := sniffHTTP(pair("", true), 5*time.Second); err == nil {
+
+	const hello = "\x16\x03\x01\x02\x00\x01"
+	_, s = pair(hello, false)
+	if n, ok, err := sniffHTTP(s, 5*time.Second, buf); ok || err != nil || string(buf[:n]) != hello {
+		t.Errorf("TLS ClientHello: %v %v, handed back %q, want not HTTP and the hello", ok, err, buf[:n])
+	}
+	_, s = pair("", false)
+	if n, ok, err := sniffHTTP(s, 50*time.Millisecond, buf); ok || err != nil || n != 0 {
+		t.Errorf("silent client: %v %v %d bytes, want not HTTP once the wait ends", ok, err, n)
+	}
+	_, s = pair("GE", true)
+	if n, ok, err := sniffHTTP(s, 5*time.Second, buf); ok || err != nil || string(buf[:n]) != "GE" {
+		t.Errorf("half-closed after \"GE\": %v %v, handed back %q, want not HTTP and \"GE\"", ok, err, buf[:n])
+	}
+	_, s = pair("", true)
+	if _, _, err := sniffHTTP(s, 5*time.Second, buf); err == nil {
 		t.Error("client that closed: want an error")
 	}
 }

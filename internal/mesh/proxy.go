@@ -1,6 +1,7 @@
 package mesh
 
 import (
+	"bytes"
 	"context"
 	"errors"
 	"io"
@@ -13,7 +14,6 @@ import (
 	"time"
 
 	"github.com/prometheus/client_golang/prometheus"
-	"golang.org/x/sys/unix"
 
 	"github.com/false-systems/rauta/internal/proxy"
 )
@@ -29,6 +29,13 @@ const sniffTimeout = time.Second
 // sniffBytes is what the detection looks at: an HTTP/1.x method token
 // (at most 20 characters) and what follows it.
 const sniffBytes = 24
+
+// DefaultSpareAcceptors is how many of the proxy's goroutines wait, once
+// their connection is done, to accept the next one (-proxy-spare-goroutines):
+// a waiting goroutine keeps the stack serving a connection grew to, so a
+// new connection costs no goroutine start and no stack growth. Each holds
+// its stack, typically 8 to 32 KiB.
+const DefaultSpareAcceptors = 64
 
 // originals finds where a steered connection was going; *Datapath is one.
 type originals interface {
@@ -52,10 +59,23 @@ type meshProxy struct {
 	listeners map[string]*connListener // by listener key
 
 	table atomic.Pointer[proxyTable]
-	// wg counts the connections being dispatched (and served, on HTTP
-	// listeners), so close waits for them; the engine's shutdown, running
-	// meanwhile, ends the ones it serves.
+	// wg counts the goroutines accepting, dispatching (and serving, on
+	// HTTP listeners) or waiting as spares, so close waits for them; the
+	// engine's shutdown, running meanwhile, ends the connections they
+	// serve.
 	wg sync.WaitGroup
+
+	// acceptTurn passes the accept role to a spare goroutine (unbuffered:
+	// only one waiting takes it); closing ends the spares' wait.
+	acceptTurn chan struct{}
+	closing    chan struct{}
+	// spares counts the goroutines waiting on acceptTurn, at most
+	// maxSpares.
+	spares    atomic.Int64
+	maxSpares int64
+	// sniffBufs are the buffers the protocol detection reads into
+	// (proxy.MaxPendingBytes each).
+	sniffBufs sync.Pool
 }
 
 // proxyTable is what dispatching reads, replaced as a whole.
@@ -68,14 +88,21 @@ type proxyTable struct {
 
 // newMeshProxy listens on addr and prepares the HTTP engine; serving
 // starts with run.
-func newMeshProxy(addr string, orig originals, reg prometheus.Registerer, logger *slog.Logger, maxWorkloads int) (*meshProxy, error) {
+func newMeshProxy(addr string, orig originals, reg prometheus.Registerer, logger *slog.Logger, maxWorkloads, maxSpares int) (*meshProxy, error) {
 	ln, err := listenProxy(addr)
 	if err != nil {
 		return nil, err
 	}
 	p := &meshProxy{
 		ln: ln, orig: orig, logger: logger,
-		listeners: make(map[string]*connListener),
+		listeners:  make(map[string]*connListener),
+		acceptTurn: make(chan struct{}),
+		closing:    make(chan struct{}),
+		maxSpares:  spareBound(maxSpares),
+		sniffBufs: sync.Pool{New: func() any {
+			b := make([]byte, proxy.MaxPendingBytes)
+			return &b
+		}},
 		conns: prometheus.NewCounterVec(prometheus.CounterOpts{
 			Name: "rauta_mesh_proxy_connections_total",
 			Help: "Connections the mesh proxy accepted, by what it did: http (served by routes), tcp (relayed to an endpoint), no_original (not steered, or its entry gone: closed), no_frontend (no routes for its destination: closed), closed (the client left before sending).",
@@ -92,6 +119,19 @@ func newMeshProxy(addr string, orig originals, reg prometheus.Registerer, logger
 	}
 	p.table.Store(&proxyTable{})
 	return p, nil
+}
+
+// spareBound is the bound of waiting goroutines -proxy-spare-goroutines n
+// sets: 0 (a Config left empty) is DefaultSpareAcceptors, a negative n
+// none.
+func spareBound(n int) int64 {
+	switch {
+	case n == 0:
+		return DefaultSpareAcceptors
+	case n < 0:
+		return 0
+	}
+	return int64(n)
 }
 
 // listenProxy opens the proxy's listener without TCP keep-alive probes on
@@ -133,13 +173,28 @@ func (p *meshProxy) run(ctx context.Context, stopSteering func()) error {
 		<-ctx.Done()
 		stopSteering()
 		p.ln.Close()
+		close(p.closing)
 	}()
+	p.wg.Add(1)
+	go p.serveConns()
+	p.wg.Wait()
+	return <-srvDone
+}
+
+// serveConns is one of the proxy's goroutines. One at a time accepts: it
+// passes the accept role on (to a spare, or a new goroutine) as soon as
+// it has a connection, and dispatches that connection itself, so the
+// connection is served on the goroutine that accepted it, at once, not
+// after a hand-over to a goroutine started for it. Done, it waits as a
+// spare for the role, or ends when maxSpares already wait.
+func (p *meshProxy) serveConns() {
+	defer p.wg.Done()
 	var delay time.Duration
 	for {
 		c, err := p.ln.Accept()
 		if err != nil {
 			if errors.Is(err, net.ErrClosed) {
-				break
+				return
 			}
 			// Out of descriptors and the like: back off, as the gateway does.
 			delay = min(max(2*delay, 5*time.Millisecond), time.Second)
@@ -148,14 +203,39 @@ func (p *meshProxy) run(ctx context.Context, stopSteering func()) error {
 			continue
 		}
 		delay = 0
-		p.wg.Add(1)
-		go func() {
-			defer p.wg.Done()
-			p.dispatch(c)
-		}()
+		p.passAccept()
+		p.dispatch(c)
+		if !p.waitTurn() {
+			return
+		}
 	}
-	p.wg.Wait()
-	return <-srvDone
+}
+
+// passAccept makes another goroutine the acceptor: a spare if one waits,
+// else a new one.
+func (p *meshProxy) passAccept() {
+	select {
+	case p.acceptTurn <- struct{}{}:
+	default:
+		p.wg.Add(1)
+		go p.serveConns()
+	}
+}
+
+// waitTurn waits, as a spare, until the acceptor passes the role on
+// (true), or the proxy closes (false); with maxSpares waiting already it
+// returns false at once.
+func (p *meshProxy) waitTurn() bool {
+	defer p.spares.Add(-1)
+	if p.spares.Add(1) > p.maxSpares {
+		return false
+	}
+	select {
+	case <-p.acceptTurn:
+		return true
+	case <-p.closing:
+		return false
+	}
 }
 
 // dispatch hands c to its listener or closes it. On an HTTP listener it
@@ -185,8 +265,15 @@ func (p *meshProxy) dispatch(c net.Conn) {
 		return
 	}
 	key, isHTTP := fr.pick(t.peers.local[client.Addr()].Namespace)
+	var pending []byte
 	if isHTTP && fr.sniff {
-		isHTTP, err = sniffHTTP(tc, sniffTimeout)
+		bp := p.sniffBufs.Get().(*[]byte)
+		var n int
+		n, isHTTP, err = sniffHTTP(tc, sniffTimeout, *bp)
+		// Handed over as a copy of the size read: the pooled buffer
+		// would be held for the connection's life.
+		pending = bytes.Clone((*bp)[:n])
+		p.sniffBufs.Put(bp)
 		if err != nil {
 			p.conns.WithLabelValues("closed").Inc()
 			c.Close()
@@ -211,7 +298,7 @@ func (p *meshProxy) dispatch(c net.Conn) {
 		return
 	}
 	p.conns.WithLabelValues(result).Inc()
-	l.give(c)
+	l.give(tc, pending)
 }
 
 // listen is proxy.Options.Listen: the listener of key, fed by dispatch.
@@ -240,14 +327,14 @@ type connListener struct {
 	onClose func()
 	// serve, once the engine set it (ServeWith), serves a connection on
 	// the dispatching goroutine.
-	serve atomic.Pointer[func(net.Conn)]
+	serve atomic.Pointer[func(net.Conn, []byte)]
 }
 
 var _ proxy.ConnServer = (*connListener)(nil)
 
 // ServeWith is proxy.ConnServer's: give serves on its caller's goroutine
 // from now on.
-func (l *connListener) ServeWith(serve func(net.Conn)) { l.serve.Store(&serve) }
+func (l *connListener) ServeWith(serve func(net.Conn, []byte)) { l.serve.Store(&serve) }
 
 func (l *connListener) Accept() (net.Conn, error) {
 	select {
@@ -268,69 +355,99 @@ func (l *connListener) Close() error {
 
 func (l *connListener) Addr() net.Addr { return l.addr }
 
-// give serves c on the caller's goroutine once the engine set how
-// (ServeWith, HTTP listeners), returning when c is done; otherwise it
-// waits until the listener's server takes c. Either way it closes c when
-// the listener closed first.
-func (l *connListener) give(c net.Conn) {
+// give serves c, whose first bytes (pending) were read already, on the
+// caller's goroutine once the engine set how (ServeWith, HTTP listeners),
+// returning when c is done; otherwise it waits until the listener's
+// server takes c, reading pending first. Either way it closes c when the
+// listener closed first.
+func (l *connListener) give(c *net.TCPConn, pending []byte) {
 	if serve := l.serve.Load(); serve != nil {
 		select {
 		case <-l.done:
 			c.Close()
 		default:
-			(*serve)(c)
+			(*serve)(c, pending)
 		}
 		return
 	}
+	var nc net.Conn = c
+	if len(pending) > 0 {
+		nc = &readAhead{conn: c, pending: pending}
+	}
 	select {
-	case l.ch <- c:
+	case l.ch <- nc:
 	case <-l.done:
 		c.Close()
 	}
 }
 
-// sniffHTTP reports whether the connection's first bytes start an HTTP/1.x
-// request (or the HTTP/2 preface, "PRI * HTTP/2.0"). It peeks (MSG_PEEK):
-// the bytes stay in the socket for whoever serves it. A client silent for
-// timeout is not HTTP; one that closes first is an error.
-func sniffHTTP(c *net.TCPConn, timeout time.Duration) (bool, error) {
-	rc, err := c.SyscallConn()
-	if err != nil {
-		return false, err
+// readAhead is a connection whose first bytes were read already (pending),
+// for a server that reads it as a net.Conn: the relay, or the HTTP engine
+// before it served handed-over connections itself. It has CloseWrite, so
+// the relay passes a half-close on, but on purpose not SyscallConn (nor
+// ReadFrom or WriteTo): reading the socket directly would skip pending.
+type readAhead struct {
+	conn    halfCloser
+	pending []byte
+}
+
+// halfCloser is a connection that can end its sending side alone.
+type halfCloser interface {
+	net.Conn
+	CloseWrite() error
+}
+
+func (c *readAhead) Read(p []byte) (int, error) {
+	if len(c.pending) > 0 {
+		n := copy(p, c.pending)
+		c.pending = c.pending[n:]
+		return n, nil
 	}
-	deadline := time.Now().Add(timeout)
-	if err := c.SetReadDeadline(deadline); err != nil {
-		return false, err
+	return c.conn.Read(p)
+}
+
+func (c *readAhead) Write(p []byte) (int, error)        { return c.conn.Write(p) }
+func (c *readAhead) Close() error                       { return c.conn.Close() }
+func (c *readAhead) CloseWrite() error                  { return c.conn.CloseWrite() }
+func (c *readAhead) LocalAddr() net.Addr                { return c.conn.LocalAddr() }
+func (c *readAhead) RemoteAddr() net.Addr               { return c.conn.RemoteAddr() }
+func (c *readAhead) SetDeadline(t time.Time) error      { return c.conn.SetDeadline(t) }
+func (c *readAhead) SetReadDeadline(t time.Time) error  { return c.conn.SetReadDeadline(t) }
+func (c *readAhead) SetWriteDeadline(t time.Time) error { return c.conn.SetWriteDeadline(t) }
+
+// sniffHTTP reads the connection's first bytes into buf and reports
+// whether they start an HTTP/1.x request (or the HTTP/2 preface, "PRI *
+// HTTP/2.0"), and how many it read: buf[:n] must be served before the
+// rest of the connection. Reading them, rather than peeking and leaving
+// them in the socket, saves the server's first read (a request that came
+// whole is in buf) and, for a request arriving in pieces, a poll loop:
+// each read waits for more. A client silent (or stalled before the method
+// is known) for timeout is not HTTP; one that closes having sent nothing
+// is io.EOF.
+func sniffHTTP(c net.Conn, timeout time.Duration, buf []byte) (n int, isHTTP bool, err error) {
+	if err := c.SetReadDeadline(time.Now().Add(timeout)); err != nil {
+		return 0, false, err
 	}
 	defer c.SetReadDeadline(time.Time{}) //nolint:errcheck // the serving engine sets its own
-	var buf [sniffBytes]byte
 	for {
-		var n int
-		var rerr error
-		err := rc.Read(func(fd uintptr) bool {
-			n, _, rerr = unix.Recvfrom(int(fd), buf[:], unix.MSG_PEEK|unix.MSG_DONTWAIT)
-			return !errors.Is(rerr, unix.EAGAIN)
-		})
+		m, rerr := c.Read(buf[n:])
+		n += m
+		v := needMore
+		if n > 0 {
+			v = httpVerdict(buf[:min(n, sniffBytes)])
+		}
 		switch {
-		case errors.Is(err, os.ErrDeadlineExceeded):
-			return false, nil
-		case err != nil:
-			return false, err
-		case rerr != nil:
-			return false, rerr
-		case n == 0:
-			return false, io.EOF
+		case v != needMore || n >= sniffBytes || n == len(buf):
+			return n, v == isHTTPRequest, nil
+		case rerr == nil:
+			continue
+		case errors.Is(rerr, os.ErrDeadlineExceeded):
+			return n, false, nil
+		case errors.Is(rerr, io.EOF) && n > 0:
+			// Half-closed after a few bytes: relayed as they are.
+			return n, false, nil
 		}
-		v := httpVerdict(buf[:n])
-		if v != needMore || n == len(buf) {
-			return v == isHTTPRequest, nil
-		}
-		// More bytes are on their way; peeking again at once would find
-		// the same ones.
-		if time.Now().After(deadline) {
-			return false, nil
-		}
-		time.Sleep(2 * time.Millisecond)
+		return n, false, rerr
 	}
 }
 

@@ -94,7 +94,7 @@ func Serve(ctx context.Context, cfg Config, clients Clients, logger *slog.Logger
 	}
 	coalescer := kube.NewCoalescer(cfg.HoldOff, cfg.MaxDelay)
 	if gamma {
-		p, err := newMeshProxy(cfg.ProxyAddr, d, m.reg, logger, cfg.MaxWorkloadValues)
+		p, err := newMeshProxy(cfg.ProxyAddr, d, m.reg, logger, cfg.MaxWorkloadValues, cfg.ProxySpares)
 		if err != nil {
 			return fmt.Errorf("mesh: proxy listener %s: %w", cfg.ProxyAddr, err)
 		}

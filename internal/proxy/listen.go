@@ -1,6 +1,10 @@
 package proxy
 
-import "net"
+import (
+	"net"
+
+	"github.com/false-systems/rauta/internal/h1"
+)
 
 // listenTCP opens a TCP listener's socket: Options.Listen's when set (the
 // mesh proxy's connections, handed over one by one), else a socket bound
@@ -23,9 +27,18 @@ func (s *Server) listenTCP(addr string) (net.Listener, error) {
 type ConnServer interface {
 	net.Listener
 	// ServeWith is called once, before the engine starts accepting;
-	// serve returns when the connection is done.
-	ServeWith(serve func(net.Conn))
+	// serve returns when the connection is done. pending are bytes the
+	// listener already read from the connection (the mesh proxy's
+	// protocol detection): the engine serves them first, as if read from
+	// the socket. serve copies them before it reads the connection, so
+	// the caller may keep them only for the call; at most
+	// MaxPendingBytes, more closes the connection.
+	ServeWith(serve func(nc net.Conn, pending []byte))
 }
+
+// MaxPendingBytes is the most a ConnServer may pass as pending: the
+// HTTP/1.1 engine's read buffer, which they are copied into.
+const MaxPendingBytes = h1.ConnBufferSize
 
 // serveHandedOver gives a ConnServer listener of the HTTP/1.1 engine the
 // function serving a connection as acceptH1 does, on the caller's
@@ -35,8 +48,15 @@ func (s *Server) serveHandedOver(sock *socket) {
 	if !ok || sock.h1 == nil {
 		return
 	}
-	cs.ServeWith(func(nc net.Conn) {
+	cs.ServeWith(func(nc net.Conn, pending []byte) {
 		c := newH1Conn(s, sock, nc)
+		if len(pending) > len(c.In.Buf) {
+			nc.Close()
+			return
+		}
+		// The engine's read buffer starts with the bytes read for it:
+		// a request that came whole is served without a read.
+		c.In.W = copy(c.In.Buf, pending)
 		if !sock.h1.Add(&c.Conn) {
 			nc.Close()
 			return
