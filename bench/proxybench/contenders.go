@@ -3,6 +3,8 @@ package main
 import (
 	"fmt"
 	"strconv"
+
+	"github.com/false-systems/rauta/bench/internal/dpfeed"
 )
 
 // contender is one way of getting from the load generator to the backend.
@@ -25,16 +27,19 @@ type contender struct {
 	TLSRSAAddr string `json:"tls_rsa_addr,omitempty"`
 	GRPCAddr   string `json:"grpc_addr"`
 	WSAddr     string `json:"ws_addr"`
+	// feed serves rauta-dp its configuration (contenders_dp.go).
+	feed *dpfeed.Feed
 }
 
 func loopback(port int) string { return "127.0.0.1:" + strconv.Itoa(port) }
 
-var allContenders = []string{"direct", "rauta", "nginx", "haproxy", "caddy"}
+var allContenders = []string{"direct", "rauta", rautaDP, "nginx", "haproxy", "caddy"}
 
 // newContender writes the contender's configuration into e.dir and returns
 // how to run it. Every proxy gets one worker (process or thread) and, for
 // the Go ones, GOMAXPROCS=1.
-func newContender(name string, e *env, cpu, rautaBin string) (*contender, error) {
+func newContender(name string, e *env, o options) (*contender, error) {
+	cpu, rautaBin := o.proxyCPU, o.rautaBin
 	proxyH1 := fmt.Sprintf("http://127.0.0.1:%d", httpPort)
 	proxyH2 := fmt.Sprintf("https://127.0.0.1:%d", httpsPort)
 	pin := []string{"taskset", "-c", cpu}
@@ -59,6 +64,16 @@ func newContender(name string, e *env, cpu, rautaBin string) (*contender, error)
 		}
 		c.Argv = append(pin, rautaBin, "run", "-f", dir, "-address", "127.0.0.1",
 			"-admin-addr", fmt.Sprintf("127.0.0.1:%d", rautaAdminPort), "-metrics-addr=", "-access-log=false", "-log-level", "warn")
+		c.Env = []string{"GOMAXPROCS=1"}
+	case rautaDP:
+		dir := e.path(e.tag + rautaDP)
+		c.ConfigFile = dir + "/bench.yaml"
+		if c.Config, err = e.rautaManifests(); err == nil {
+			err = mkdirWrite(dir, c.ConfigFile, c.Config)
+		}
+		if err == nil {
+			err = e.feedDataplane(c, benchGateway, o)
+		}
 		c.Env = []string{"GOMAXPROCS=1"}
 	case "nginx":
 		c.Config = e.nginxConfig()

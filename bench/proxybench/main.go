@@ -43,10 +43,14 @@ func main() {
 }
 
 type options struct {
-	out        string
-	rautaBin   string
-	contenders []string
-	repeats    int
+	out      string
+	rautaBin string
+	// dataplaneBin is the rauta-dataplane binary of the rauta-dp contender,
+	// and dataplaneArgs flags added to its command line.
+	dataplaneBin  string
+	dataplaneArgs []string
+	contenders    []string
+	repeats       int
 	// headline is how many more repeats run only headlineCell, the cell
 	// the lead is judged on, so its medians and paired ratios rest on more
 	// runs than the rest of the table.
@@ -71,6 +75,9 @@ func parseFlags() (options, error) {
 	var list string
 	flag.StringVar(&o.out, "out", "", "write the results as JSON to this file (required)")
 	flag.StringVar(&o.rautaBin, "rauta", "", "path of the rauta binary")
+	flag.StringVar(&o.dataplaneBin, "dataplane", "", "path of the rauta-dataplane binary (contender "+rautaDP+")")
+	var dpArgs string
+	flag.StringVar(&dpArgs, "dataplane-args", "", "space-separated flags added to rauta-dataplane's command line (-memory-limit=...)")
 	flag.StringVar(&list, "contenders", strings.Join(allContenders, ","), "comma-separated contenders to run")
 	flag.IntVar(&o.repeats, "repeats", 3, "measurements of every cell per contender")
 	flag.IntVar(&o.headline, "headline-repeats", 6, "extra measurements of the headline cell ("+headlineCell.name()+") per contender")
@@ -86,6 +93,7 @@ func parseFlags() (options, error) {
 	compare := flag.Bool("compare", false, "measure nothing: pool the -out files named as arguments and print RAUTA's paired ratios over all of them")
 	flag.Parse()
 	o.rautaEnv = strings.Fields(rautaEnv)
+	o.dataplaneArgs = strings.Fields(dpArgs)
 	if *compare {
 		if o.compare = flag.Args(); len(o.compare) == 0 {
 			return o, errors.New("-compare needs the JSON files of earlier runs as arguments")
@@ -170,7 +178,8 @@ func bench(ctx context.Context, o options, ps *procgroup.Set) (*report, error) {
 	}
 	// The idle cell holds up to 50,000 connections in this process and
 	// as many in the proxy, which inherits this limit.
-	e := &env{dir: dir}
+	e := &env{dir: dir, feeds: &feeds{}}
+	defer e.feeds.closeAll()
 	if slices.Contains(o.groups, groupIdle) {
 		if e.fdLimit, err = raiseNoFile(4 * idleMaxConns); err != nil {
 			return nil, err
@@ -209,7 +218,7 @@ func bench(ctx context.Context, o options, ps *procgroup.Set) (*report, error) {
 	rep := newReport(o, cells, xcells)
 	var cts []*contender
 	for _, name := range o.contenders {
-		c, err := newContender(name, e, o.proxyCPU, o.rautaBin)
+		c, err := newContender(name, e, o)
 		if err != nil {
 			return nil, err
 		}
@@ -238,7 +247,7 @@ func bench(ctx context.Context, o options, ps *procgroup.Set) (*report, error) {
 	if err != nil {
 		return nil, err
 	}
-	direct, _ := newContender("direct", e, o.proxyCPU, "")
+	direct, _ := newContender("direct", e, o)
 	if err := chk.waitReady(ctx, direct, backend, 10*time.Second); err != nil {
 		return nil, fmt.Errorf("backend: %w", err)
 	}

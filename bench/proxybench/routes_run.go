@@ -35,7 +35,7 @@ func (x *extras) prepareRoutes(cts []*contender) error {
 		if !takesPart(ct.Name, groupRoutes) {
 			continue
 		}
-		c, err := newContender(ct.Name, &re, x.o.proxyCPU, x.o.rautaBin)
+		c, err := newContender(ct.Name, &re, x.o)
 		if err != nil {
 			return err
 		}
@@ -44,6 +44,13 @@ func (x *extras) prepareRoutes(cts []*contender) error {
 		case "rauta":
 			if c.Config, err = routesRautaManifests(res); err == nil {
 				err = os.WriteFile(c.ConfigFile, []byte(c.Config), 0o644)
+			}
+		case rautaDP:
+			if c.Config, err = routesRautaManifests(res); err == nil {
+				err = os.WriteFile(c.ConfigFile, []byte(c.Config), 0o644)
+			}
+			if err == nil {
+				err = re.feedDataplane(c, routegen.GatewayNamespace+"/"+routegen.GatewayName, x.o)
 			}
 		case "nginx":
 			c.Config = re.routesNginxConfig(routes)
