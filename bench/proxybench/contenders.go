@@ -40,13 +40,17 @@ var allContenders = []string{"direct", "rauta", rautaDP, "nginx", "haproxy", "ca
 // the Go ones, GOMAXPROCS=1.
 func newContender(name string, e *env, o options) (*contender, error) {
 	cpu, rautaBin := o.proxyCPU, o.rautaBin
+	kind, variant := contenderKind(name)
+	if variant != "" && kind != rautaDP {
+		return nil, fmt.Errorf("contender %q: only %s takes a variant (%s:NAME=VALUE,...)", name, rautaDP, rautaDP)
+	}
 	proxyH1 := fmt.Sprintf("http://127.0.0.1:%d", httpPort)
 	proxyH2 := fmt.Sprintf("https://127.0.0.1:%d", httpsPort)
 	pin := []string{"taskset", "-c", cpu}
 	c := &contender{Name: name, H1URL: proxyH1, H2URL: proxyH2, Balanced: true,
 		TLSAddr: loopback(httpsPort), TLSRSAAddr: loopback(httpsRSAPort), GRPCAddr: loopback(grpcPort), WSAddr: loopback(wsPort)}
 	var err error
-	switch name {
+	switch kind {
 	case "direct":
 		c.H1URL = "http://127.0.0.1:" + strconv.Itoa(backendBasePort)
 		c.H2URL = "https://127.0.0.1:" + strconv.Itoa(directH2Port)
@@ -66,7 +70,7 @@ func newContender(name string, e *env, o options) (*contender, error) {
 			"-admin-addr", fmt.Sprintf("127.0.0.1:%d", rautaAdminPort), "-metrics-addr=", "-access-log=false", "-log-level", "warn")
 		c.Env = []string{"GOMAXPROCS=1"}
 	case rautaDP:
-		dir := e.path(e.tag + rautaDP)
+		dir := e.path(e.tag + pathSafe(name))
 		c.ConfigFile = dir + "/bench.yaml"
 		if c.Config, err = e.rautaManifests(); err == nil {
 			err = mkdirWrite(dir, c.ConfigFile, c.Config)
@@ -74,7 +78,7 @@ func newContender(name string, e *env, o options) (*contender, error) {
 		if err == nil {
 			err = e.feedDataplane(c, benchGateway, o)
 		}
-		c.Env = []string{"GOMAXPROCS=1"}
+		c.Env = append([]string{"GOMAXPROCS=1"}, variantEnv(variant)...)
 	case "nginx":
 		c.Config = e.nginxConfig()
 		c.ConfigFile, err = e.write(e.tag+"nginx.conf", c.Config)

@@ -3,6 +3,7 @@ package main
 import (
 	"fmt"
 	"path/filepath"
+	"strings"
 
 	"github.com/false-systems/rauta/bench/internal/dpfeed"
 	"github.com/false-systems/rauta/internal/configstream"
@@ -14,6 +15,31 @@ import (
 // process serves (package dpfeed). The stream's CPU and memory are this
 // process's, not the contender's process group's.
 const rautaDP = "rauta-dp"
+
+// contenderKind splits a contender's name into its kind and its variant:
+// "rauta-dp:GOGC=50,GOMEMLIMIT=20MiB" is rauta-dp with those variables in
+// its environment, measured in the same run as plain rauta-dp so runtime
+// settings are compared pairwise.
+func contenderKind(name string) (kind, variant string) {
+	kind, variant, _ = strings.Cut(name, ":")
+	return kind, variant
+}
+
+// variantEnv is the environment a variant adds.
+func variantEnv(variant string) []string {
+	var out []string
+	for _, kv := range strings.Split(variant, ",") {
+		if kv != "" {
+			out = append(out, kv)
+		}
+	}
+	return out
+}
+
+// pathSafe is name as a file name.
+func pathSafe(name string) string {
+	return strings.NewReplacer(":", "-", "=", "-", ",", "-", "/", "-").Replace(name)
+}
 
 // benchGateway is the Gateway of rautaManifests.
 const benchGateway = "default/bench"

@@ -46,6 +46,7 @@ func parseGroups(list string) ([]string, error) {
 // routes, and Caddy is left out of the many-routes cell (its Caddyfile
 // would need one matcher per route and is not what the issue asks for).
 func takesPart(contender, group string) bool {
+	contender, _ = contenderKind(contender)
 	switch group {
 	case groupTLS, groupIdle:
 		return contender != "direct"

@@ -58,9 +58,11 @@ type options struct {
 	duration time.Duration
 	warmup   time.Duration
 	quick    bool
-	proxyCPU string
-	loadCPU  string
-	keepDir  bool
+	// headlineOnly runs headlineCell alone of the HTTP cells.
+	headlineOnly bool
+	proxyCPU     string
+	loadCPU      string
+	keepDir      bool
 	// compare lists earlier -out files to pool instead of measuring.
 	compare []string
 	// rautaEnv is added to rauta's environment (GOGC=400 GODEBUG=...), to
@@ -83,7 +85,8 @@ func parseFlags() (options, error) {
 	flag.IntVar(&o.headline, "headline-repeats", 6, "extra measurements of the headline cell ("+headlineCell.name()+") per contender")
 	flag.DurationVar(&o.duration, "duration", 5*time.Second, "length of every wrk and h2load run (whole seconds)")
 	flag.DurationVar(&o.warmup, "warmup", time.Second, "warm-up load after each contender starts")
-	flag.BoolVar(&o.quick, "quick", false, "smoke test: 1 repeat, 2 s runs, 3 HTTP cells, the short cells of the other groups")
+	flag.BoolVar(&o.quick, "quick", false, "smoke test: 1 repeat (unless -repeats is given), 2 s runs, 3 HTTP cells, the short cells of the other groups")
+	flag.BoolVar(&o.headlineOnly, "headline-only", false, "of the HTTP cells run only "+headlineCell.name()+" (with -quick: 2 s runs), warmed up with HTTP/1.1 only")
 	flag.StringVar(&o.proxyCPU, "proxy-cpu", "0", "CPU the contender is pinned to")
 	flag.StringVar(&o.loadCPU, "load-cpu", "1", "CPU the backend, wrk and h2load are pinned to")
 	flag.BoolVar(&o.keepDir, "keep", false, "keep the temp dir with configs and logs")
@@ -108,7 +111,14 @@ func parseFlags() (options, error) {
 		return o, err
 	}
 	if o.quick {
-		o.repeats, o.headline, o.duration = 1, 0, 2*time.Second
+		// -quick's 1 repeat unless -repeats is given: runtime settings are
+		// compared over a few paired quick runs.
+		given := map[string]bool{}
+		flag.Visit(func(f *flag.Flag) { given[f.Name] = true })
+		o.headline, o.duration = 0, 2*time.Second
+		if !given["repeats"] {
+			o.repeats = 1
+		}
 	}
 	if o.repeats < 1 || o.headline < 0 || o.duration < time.Second {
 		return o, errors.New("-repeats must be at least 1 and -duration at least 1s")
@@ -209,6 +219,9 @@ func bench(ctx context.Context, o options, ps *procgroup.Set) (*report, error) {
 		cells = defaultCells
 		if o.quick {
 			cells = quickCells
+		}
+		if o.headlineOnly {
+			cells = []cell{headlineCell}
 		}
 	}
 	var xcells []xcell
@@ -321,7 +334,11 @@ func measureContender(ctx context.Context, o options, e *env, ps *procgroup.Set,
 	wd := max(o.warmup.Round(time.Second), time.Second)
 	if len(cells) > 0 {
 		_, _ = runWrk(ctx, wrkArgv(o.loadCPU, script, ct.H1URL+"/1k", 64, wd), wd)
-		_, _ = runH2load(ctx, h2loadArgv(o.loadCPU, e.path("h2load.log"), ct.H2URL+"/1k", 64, wd), e.path("h2load.log"), wd)
+		// HTTP/2 over TLS only when a cell needs it: its buffers and TLS
+		// state stay resident and would count in the HTTP/1.1 cells' peak.
+		if slices.ContainsFunc(cells, func(c cell) bool { return c.Proto == "h2" }) {
+			_, _ = runH2load(ctx, h2loadArgv(o.loadCPU, e.path("h2load.log"), ct.H2URL+"/1k", 64, wd), e.path("h2load.log"), wd)
+		}
 	}
 
 	for _, c := range cells {

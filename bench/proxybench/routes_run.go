@@ -40,7 +40,7 @@ func (x *extras) prepareRoutes(cts []*contender) error {
 			return err
 		}
 		c.Env = ct.Env
-		switch ct.Name {
+		switch kind, _ := contenderKind(ct.Name); kind {
 		case "rauta":
 			if c.Config, err = routesRautaManifests(res); err == nil {
 				err = os.WriteFile(c.ConfigFile, []byte(c.Config), 0o644)
