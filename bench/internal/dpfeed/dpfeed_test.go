@@ -89,8 +89,23 @@ func TestFeedServesADataPlane(t *testing.T) {
 	}))
 	defer backend.Close()
 	backendPort := backend.Listener.Addr().(*net.TCPAddr).Port
-	port, otherPort := freePort(t), freePort(t)
+	// Fresh ports on each attempt: another package's test may take a port
+	// between freePort and the data plane's bind.
+	var problem string
+	for attempt := 1; attempt <= 3; attempt++ {
+		if problem = serveThroughFeed(t, backendPort); problem == "" {
+			return
+		}
+		t.Logf("attempt %d: %s", attempt, problem)
+	}
+	t.Fatal(problem)
+}
 
+// serveThroughFeed is one attempt of TestFeedServesADataPlane; it returns
+// what went wrong with the listeners, "" when nothing did.
+func serveThroughFeed(t *testing.T, backendPort int) string {
+	t.Helper()
+	port, otherPort := freePort(t), freePort(t)
 	dir := t.TempDir()
 	if err := os.WriteFile(filepath.Join(dir, "bench.yaml"), []byte(benchManifests(port, otherPort, backendPort)), 0o600); err != nil {
 		t.Fatal(err)
@@ -137,13 +152,14 @@ func TestFeedServesADataPlane(t *testing.T) {
 		time.Sleep(50 * time.Millisecond)
 	}
 	if body != "from the backend" {
-		t.Fatalf("GET %s through the data plane: body %q, want the backend's", url, body)
+		return fmt.Sprintf("GET %s through the data plane: body %q, want the backend's", url, body)
 	}
 	// The other Gateway's listener is not this data plane's to bind.
 	if c, err := net.DialTimeout("tcp", fmt.Sprintf("127.0.0.1:%d", otherPort), time.Second); err == nil {
 		c.Close()
-		t.Errorf("the listener of gateway default/other is served by default/feed's data plane")
+		return "the listener of gateway default/other is served by default/feed's data plane"
 	}
+	return ""
 }
 
 func TestFromManifestsUnknownGateway(t *testing.T) {
