@@ -14,13 +14,15 @@ import (
 // -gc-percent nor GOGC says otherwise. A data plane's live heap is small
 // next to the binary's pages (one route under load: about 5 MB live, 15-16
 // MiB of binary pages resident), and the heap the runtime keeps follows the
-// collector's goal, live heap times 1 + GOGC/100. Under the headline load
-// (HTTP/1.1, 64 connections, 1 KiB; bench/proxybench -quick, 3 paired
-// repeats) Go's 100 peaked at 28.0-29.0 MiB RSS, 50 at 24.8-25.0 with the
-// same CPU per request (paired ratio 0.97), 25 at 23.6-24.0 but +33 % CPU
-// per request with 64 KiB bodies and +13 % on HTTP/2, whose relays make
-// more garbage (docs/performance.md, round 11).
-const defaultGCPercent = 50
+// collector's goal, live heap times 1 + GOGC/100. Peak RSS under the
+// headline load (HTTP/1.1, 64 connections, 1 KiB; bench/proxybench -quick,
+// 3 paired repeats): Go's 100 28.0-29.0 MiB, 50 24.6-25.2, 40 24.2-24.4, 30
+// 23.6-24.2, all at the same CPU per request. The cost is in the cells
+// whose relays make garbage: against 50, 40 took 1.07x the CPU per request
+// with 64 KiB bodies and 1.04x on HTTP/2, 30 1.20x and 1.04x, 25 (against
+// 100) 1.33x and 1.13x. 40 is the highest that keeps the headline below
+// 25 MiB in every run (docs/performance.md, round 11).
+const defaultGCPercent = 40
 
 // runtimeSettings are the Go runtime's memory settings of the data plane
 // process, as flags. Each flag wins over the runtime's environment variable
