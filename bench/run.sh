@@ -1,6 +1,7 @@
 #!/usr/bin/env bash
-# Data-plane benchmark: RAUTA side by side with nginx, HAProxy, Caddy and a
-# direct connection (see docs/performance.md).
+# Data-plane benchmark: RAUTA (standalone `rauta run`, and rauta-dataplane
+# as deployed per Gateway, fed over a config stream) side by side with nginx,
+# HAProxy, Caddy and a direct connection (see docs/performance.md).
 #
 #   bench/run.sh [RESULTS.json] [proxybench flags...]
 #   QUICK=1 bench/run.sh            # smoke test, about 10 minutes
@@ -8,7 +9,7 @@
 #                                   # grpc, ws, routes (default all)
 #
 # Installs the Debian packages it needs where they are missing (as root),
-# builds rauta and the harness, runs bench/proxybench, prints the table and
+# builds rauta, rauta-dataplane and the harness, runs bench/proxybench, prints the table and
 # writes every sample and median to RESULTS.json (default: a file in /tmp).
 set -euo pipefail
 cd "$(dirname "$0")/.."
@@ -54,12 +55,13 @@ fi
 
 bin=$(mktemp -d /tmp/rauta-bench-bin.XXXXXX)
 trap 'rm -rf "$bin"' EXIT
-echo "building rauta and proxybench ..."
+echo "building rauta, rauta-dataplane and proxybench ..."
 go build -o "$bin/rauta" ./cmd/rauta
+go build -o "$bin/rauta-dataplane" ./cmd/rauta-dataplane
 go build -o "$bin/proxybench" ./bench/proxybench
 
 flags=()
 [ "${QUICK:-0}" = 1 ] && flags+=(-quick)
 [ -n "${CELLS:-}" ] && flags+=(-cells "$CELLS")
 echo "load average: $(cut -d' ' -f1-3 /proc/loadavg)"
-"$bin/proxybench" -rauta "$bin/rauta" -out "$out" "${flags[@]}" "$@"
+"$bin/proxybench" -rauta "$bin/rauta" -dataplane "$bin/rauta-dataplane" -out "$out" "${flags[@]}" "$@"

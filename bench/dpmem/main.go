@@ -10,20 +10,17 @@
 package main
 
 import (
-	"context"
-	"crypto/tls"
 	"errors"
 	"flag"
 	"fmt"
 	"io"
-	"net"
 	"net/http"
 	"os"
 	"os/exec"
-	"path/filepath"
 	"strings"
 	"time"
 
+	"github.com/false-systems/rauta/bench/internal/dpfeed"
 	"github.com/false-systems/rauta/bench/routegen"
 	"github.com/false-systems/rauta/internal/configstream"
 	"github.com/false-systems/rauta/internal/translate"
@@ -52,14 +49,6 @@ func main() {
 	}
 }
 
-// anyToken lets every token read every Gateway: the stream only talks to
-// the data plane this command started, on loopback.
-type anyToken struct{}
-
-func (anyToken) Authenticate(context.Context, string) (configstream.Identity, error) {
-	return configstream.Identity{Namespace: routegen.GatewayNamespace, ServiceAccount: routegen.GatewayName}, nil
-}
-
 func run(bin string, routes, offset int, admin, probes string, settle, timeout time.Duration, profile string, ld load) error {
 	key := routegen.GatewayNamespace + "/" + routegen.GatewayName
 	res := translate.Translate(routegen.Resources(routes), translate.Options{Provisioned: true})
@@ -71,44 +60,17 @@ func run(bin string, routes, offset int, admin, probes string, settle, timeout t
 		defer stop()
 	}
 	cfg := configstream.NewConfig(key, 1, res.IR)
-	srv := &configstream.Server{Auth: anyToken{}, Authorize: func(configstream.Identity, string) bool { return true }}
-	srv.Publish(map[string]configstream.Config{key: cfg})
-
-	ca, err := configstream.NewCA("dpmem", time.Now())
+	feed, err := dpfeed.Start("", key)
 	if err != nil {
 		return err
 	}
-	cert, err := ca.IssueServing([]string{"controller.dpmem"}, nil, time.Now())
-	if err != nil {
-		return err
-	}
-	ln, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		return err
-	}
-	hs := &http.Server{Handler: srv.Handler(), ReadHeaderTimeout: 10 * time.Second,
-		TLSConfig: &tls.Config{Certificates: []tls.Certificate{cert}, MinVersion: tls.VersionTLS13}}
-	go func() { _ = hs.ServeTLS(ln, "", "") }()
-	defer hs.Close()
-
-	dir, err := os.MkdirTemp("", "dpmem")
-	if err != nil {
-		return err
-	}
-	defer os.RemoveAll(dir)
-	caFile, tokenFile := filepath.Join(dir, "ca.pem"), filepath.Join(dir, "token")
-	if err := os.WriteFile(caFile, ca.CertPEM, 0o600); err != nil {
-		return err
-	}
-	if err := os.WriteFile(tokenFile, []byte("dpmem\n"), 0o600); err != nil {
-		return err
-	}
+	defer feed.Close()
+	feed.Publish(cfg)
 
 	start := time.Now()
-	cmd := exec.Command(bin, "-controller", ln.Addr().String(), "-controller-server-name", "controller.dpmem",
-		"-controller-ca", caFile, "-token-file", tokenFile, "-gateway", key, "-pod", "dpmem",
+	cmd := exec.Command(bin, append(feed.Args("dpmem"),
 		"-low-port-offset", fmt.Sprint(offset), "-address", "127.0.0.1", "-admin-addr", admin,
-		"-metrics-addr", probes, "-access-log=false", "-log-level", "warn", "-pprof")
+		"-metrics-addr", probes, "-access-log=false", "-log-level", "warn", "-pprof")...)
 	cmd.Stdout, cmd.Stderr = os.Stderr, os.Stderr
 	if err := cmd.Start(); err != nil {
 		return err

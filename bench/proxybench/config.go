@@ -55,7 +55,8 @@ type env struct {
 	fdLimit int
 	// tag prefixes the names of the config files written for one variant
 	// ("idle-"), so the main configs stay as they were.
-	tag string
+	tag   string // feeds holds the config streams of rauta-dp, shared by the variants.
+	feeds *feeds
 }
 
 // idleMaxConns is the most connections the idle cell asks the proxies to

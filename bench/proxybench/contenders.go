@@ -3,6 +3,8 @@ package main
 import (
 	"fmt"
 	"strconv"
+
+	"github.com/false-systems/rauta/bench/internal/dpfeed"
 )
 
 // contender is one way of getting from the load generator to the backend.
@@ -25,23 +27,30 @@ type contender struct {
 	TLSRSAAddr string `json:"tls_rsa_addr,omitempty"`
 	GRPCAddr   string `json:"grpc_addr"`
 	WSAddr     string `json:"ws_addr"`
+	// feed serves rauta-dp its configuration (contenders_dp.go).
+	feed *dpfeed.Feed
 }
 
 func loopback(port int) string { return "127.0.0.1:" + strconv.Itoa(port) }
 
-var allContenders = []string{"direct", "rauta", "nginx", "haproxy", "caddy"}
+var allContenders = []string{"direct", "rauta", rautaDP, "nginx", "haproxy", "caddy"}
 
 // newContender writes the contender's configuration into e.dir and returns
 // how to run it. Every proxy gets one worker (process or thread) and, for
 // the Go ones, GOMAXPROCS=1.
-func newContender(name string, e *env, cpu, rautaBin string) (*contender, error) {
+func newContender(name string, e *env, o options) (*contender, error) {
+	cpu, rautaBin := o.proxyCPU, o.rautaBin
+	kind, variant := contenderKind(name)
+	if variant != "" && kind != rautaDP {
+		return nil, fmt.Errorf("contender %q: only %s takes a variant (%s:NAME=VALUE,...)", name, rautaDP, rautaDP)
+	}
 	proxyH1 := fmt.Sprintf("http://127.0.0.1:%d", httpPort)
 	proxyH2 := fmt.Sprintf("https://127.0.0.1:%d", httpsPort)
 	pin := []string{"taskset", "-c", cpu}
 	c := &contender{Name: name, H1URL: proxyH1, H2URL: proxyH2, Balanced: true,
 		TLSAddr: loopback(httpsPort), TLSRSAAddr: loopback(httpsRSAPort), GRPCAddr: loopback(grpcPort), WSAddr: loopback(wsPort)}
 	var err error
-	switch name {
+	switch kind {
 	case "direct":
 		c.H1URL = "http://127.0.0.1:" + strconv.Itoa(backendBasePort)
 		c.H2URL = "https://127.0.0.1:" + strconv.Itoa(directH2Port)
@@ -60,6 +69,16 @@ func newContender(name string, e *env, cpu, rautaBin string) (*contender, error)
 		c.Argv = append(pin, rautaBin, "run", "-f", dir, "-address", "127.0.0.1",
 			"-admin-addr", fmt.Sprintf("127.0.0.1:%d", rautaAdminPort), "-metrics-addr=", "-access-log=false", "-log-level", "warn")
 		c.Env = []string{"GOMAXPROCS=1"}
+	case rautaDP:
+		dir := e.path(e.tag + pathSafe(name))
+		c.ConfigFile = dir + "/bench.yaml"
+		if c.Config, err = e.rautaManifests(); err == nil {
+			err = mkdirWrite(dir, c.ConfigFile, c.Config)
+		}
+		if err == nil {
+			err = e.feedDataplane(c, benchGateway, o)
+		}
+		c.Env = append([]string{"GOMAXPROCS=1"}, variantEnv(variant)...)
 	case "nginx":
 		c.Config = e.nginxConfig()
 		c.ConfigFile, err = e.write(e.tag+"nginx.conf", c.Config)

@@ -38,7 +38,7 @@ func newExtras(e *env, o options, cts []*contender, xcells []xcell) (*extras, er
 		ie.idle, ie.tag = true, "idle-"
 		for _, ct := range cts {
 			if takesPart(ct.Name, groupIdle) {
-				c, err := newContender(ct.Name, &ie, o.proxyCPU, o.rautaBin)
+				c, err := newContender(ct.Name, &ie, o)
 				if err != nil {
 					return nil, err
 				}

@@ -46,11 +46,12 @@ func parseGroups(list string) ([]string, error) {
 // routes, and Caddy is left out of the many-routes cell (its Caddyfile
 // would need one matcher per route and is not what the issue asks for).
 func takesPart(contender, group string) bool {
+	contender, _ = contenderKind(contender)
 	switch group {
 	case groupTLS, groupIdle:
 		return contender != "direct"
 	case groupRoutes:
-		return contender == "rauta" || contender == "nginx" || contender == "haproxy"
+		return contender == "rauta" || contender == rautaDP || contender == "nginx" || contender == "haproxy"
 	}
 	return true
 }

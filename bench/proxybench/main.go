@@ -43,10 +43,14 @@ func main() {
 }
 
 type options struct {
-	out        string
-	rautaBin   string
-	contenders []string
-	repeats    int
+	out      string
+	rautaBin string
+	// dataplaneBin is the rauta-dataplane binary of the rauta-dp contender,
+	// and dataplaneArgs flags added to its command line.
+	dataplaneBin  string
+	dataplaneArgs []string
+	contenders    []string
+	repeats       int
 	// headline is how many more repeats run only headlineCell, the cell
 	// the lead is judged on, so its medians and paired ratios rest on more
 	// runs than the rest of the table.
@@ -54,9 +58,11 @@ type options struct {
 	duration time.Duration
 	warmup   time.Duration
 	quick    bool
-	proxyCPU string
-	loadCPU  string
-	keepDir  bool
+	// headlineOnly runs headlineCell alone of the HTTP cells.
+	headlineOnly bool
+	proxyCPU     string
+	loadCPU      string
+	keepDir      bool
 	// compare lists earlier -out files to pool instead of measuring.
 	compare []string
 	// rautaEnv is added to rauta's environment (GOGC=400 GODEBUG=...), to
@@ -71,12 +77,16 @@ func parseFlags() (options, error) {
 	var list string
 	flag.StringVar(&o.out, "out", "", "write the results as JSON to this file (required)")
 	flag.StringVar(&o.rautaBin, "rauta", "", "path of the rauta binary")
+	flag.StringVar(&o.dataplaneBin, "dataplane", "", "path of the rauta-dataplane binary (contender "+rautaDP+")")
+	var dpArgs string
+	flag.StringVar(&dpArgs, "dataplane-args", "", "space-separated flags added to rauta-dataplane's command line (-memory-limit=...)")
 	flag.StringVar(&list, "contenders", strings.Join(allContenders, ","), "comma-separated contenders to run")
 	flag.IntVar(&o.repeats, "repeats", 3, "measurements of every cell per contender")
 	flag.IntVar(&o.headline, "headline-repeats", 6, "extra measurements of the headline cell ("+headlineCell.name()+") per contender")
 	flag.DurationVar(&o.duration, "duration", 5*time.Second, "length of every wrk and h2load run (whole seconds)")
 	flag.DurationVar(&o.warmup, "warmup", time.Second, "warm-up load after each contender starts")
-	flag.BoolVar(&o.quick, "quick", false, "smoke test: 1 repeat, 2 s runs, 3 HTTP cells, the short cells of the other groups")
+	flag.BoolVar(&o.quick, "quick", false, "smoke test: 1 repeat (unless -repeats is given), 2 s runs, 3 HTTP cells, the short cells of the other groups")
+	flag.BoolVar(&o.headlineOnly, "headline-only", false, "of the HTTP cells run only "+headlineCell.name()+" (with -quick: 2 s runs), warmed up with HTTP/1.1 only")
 	flag.StringVar(&o.proxyCPU, "proxy-cpu", "0", "CPU the contender is pinned to")
 	flag.StringVar(&o.loadCPU, "load-cpu", "1", "CPU the backend, wrk and h2load are pinned to")
 	flag.BoolVar(&o.keepDir, "keep", false, "keep the temp dir with configs and logs")
@@ -86,6 +96,7 @@ func parseFlags() (options, error) {
 	compare := flag.Bool("compare", false, "measure nothing: pool the -out files named as arguments and print RAUTA's paired ratios over all of them")
 	flag.Parse()
 	o.rautaEnv = strings.Fields(rautaEnv)
+	o.dataplaneArgs = strings.Fields(dpArgs)
 	if *compare {
 		if o.compare = flag.Args(); len(o.compare) == 0 {
 			return o, errors.New("-compare needs the JSON files of earlier runs as arguments")
@@ -100,7 +111,14 @@ func parseFlags() (options, error) {
 		return o, err
 	}
 	if o.quick {
-		o.repeats, o.headline, o.duration = 1, 0, 2*time.Second
+		// -quick's 1 repeat unless -repeats is given: runtime settings are
+		// compared over a few paired quick runs.
+		given := map[string]bool{}
+		flag.Visit(func(f *flag.Flag) { given[f.Name] = true })
+		o.headline, o.duration = 0, 2*time.Second
+		if !given["repeats"] {
+			o.repeats = 1
+		}
 	}
 	if o.repeats < 1 || o.headline < 0 || o.duration < time.Second {
 		return o, errors.New("-repeats must be at least 1 and -duration at least 1s")
@@ -170,7 +188,8 @@ func bench(ctx context.Context, o options, ps *procgroup.Set) (*report, error) {
 	}
 	// The idle cell holds up to 50,000 connections in this process and
 	// as many in the proxy, which inherits this limit.
-	e := &env{dir: dir}
+	e := &env{dir: dir, feeds: &feeds{}}
+	defer e.feeds.closeAll()
 	if slices.Contains(o.groups, groupIdle) {
 		if e.fdLimit, err = raiseNoFile(4 * idleMaxConns); err != nil {
 			return nil, err
@@ -201,6 +220,9 @@ func bench(ctx context.Context, o options, ps *procgroup.Set) (*report, error) {
 		if o.quick {
 			cells = quickCells
 		}
+		if o.headlineOnly {
+			cells = []cell{headlineCell}
+		}
 	}
 	var xcells []xcell
 	for _, g := range o.groups {
@@ -209,7 +231,7 @@ func bench(ctx context.Context, o options, ps *procgroup.Set) (*report, error) {
 	rep := newReport(o, cells, xcells)
 	var cts []*contender
 	for _, name := range o.contenders {
-		c, err := newContender(name, e, o.proxyCPU, o.rautaBin)
+		c, err := newContender(name, e, o)
 		if err != nil {
 			return nil, err
 		}
@@ -238,7 +260,7 @@ func bench(ctx context.Context, o options, ps *procgroup.Set) (*report, error) {
 	if err != nil {
 		return nil, err
 	}
-	direct, _ := newContender("direct", e, o.proxyCPU, "")
+	direct, _ := newContender("direct", e, o)
 	if err := chk.waitReady(ctx, direct, backend, 10*time.Second); err != nil {
 		return nil, fmt.Errorf("backend: %w", err)
 	}
@@ -312,7 +334,13 @@ func measureContender(ctx context.Context, o options, e *env, ps *procgroup.Set,
 	wd := max(o.warmup.Round(time.Second), time.Second)
 	if len(cells) > 0 {
 		_, _ = runWrk(ctx, wrkArgv(o.loadCPU, script, ct.H1URL+"/1k", 64, wd), wd)
-		_, _ = runH2load(ctx, h2loadArgv(o.loadCPU, e.path("h2load.log"), ct.H2URL+"/1k", 64, wd), e.path("h2load.log"), wd)
+		// -headline-only warms up without HTTP/2 over TLS: its buffers and
+		// TLS state stay resident and would count in the headline's peak.
+		// (The usual runs keep both warm-ups, also before the headline
+		// repeats, as their earlier results were measured.)
+		if !o.headlineOnly {
+			_, _ = runH2load(ctx, h2loadArgv(o.loadCPU, e.path("h2load.log"), ct.H2URL+"/1k", 64, wd), e.path("h2load.log"), wd)
+		}
 	}
 
 	for _, c := range cells {

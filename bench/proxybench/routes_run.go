@@ -35,15 +35,22 @@ func (x *extras) prepareRoutes(cts []*contender) error {
 		if !takesPart(ct.Name, groupRoutes) {
 			continue
 		}
-		c, err := newContender(ct.Name, &re, x.o.proxyCPU, x.o.rautaBin)
+		c, err := newContender(ct.Name, &re, x.o)
 		if err != nil {
 			return err
 		}
 		c.Env = ct.Env
-		switch ct.Name {
+		switch kind, _ := contenderKind(ct.Name); kind {
 		case "rauta":
 			if c.Config, err = routesRautaManifests(res); err == nil {
 				err = os.WriteFile(c.ConfigFile, []byte(c.Config), 0o644)
+			}
+		case rautaDP:
+			if c.Config, err = routesRautaManifests(res); err == nil {
+				err = os.WriteFile(c.ConfigFile, []byte(c.Config), 0o644)
+			}
+			if err == nil {
+				err = re.feedDataplane(c, routegen.GatewayNamespace+"/"+routegen.GatewayName, x.o)
 			}
 		case "nginx":
 			c.Config = re.routesNginxConfig(routes)

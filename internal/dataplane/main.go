@@ -31,6 +31,8 @@ func Main(ctx context.Context, args []string, stdout, stderr io.Writer, version 
 	fs.StringVar(&cfg.Gateway, "gateway", "", "namespace/name of the Gateway served")
 	fs.StringVar(&cfg.Pod, "pod", host, "this pod's name")
 	lowOffset := fs.Int("low-port-offset", wellknown.LowPortOffset, "added to listener ports below 1024 when binding (the Service maps them back)")
+	var rt runtimeSettings
+	rt.register(fs)
 	if err := fs.Parse(args); err != nil {
 		return err
 	}
@@ -38,6 +40,8 @@ func Main(ctx context.Context, args []string, stdout, stderr io.Writer, version 
 	if err != nil {
 		return err
 	}
+	gcPercent, limit := rt.applyRuntime()
+	logger.Debug("go runtime", "gc_percent", gcPercent, "memory_limit_bytes", limit)
 	cfg.Options = c.Opts
 	cfg.LowPortOffset = *lowOffset
 	return Run(ctx, cfg, logger)
