@@ -1,0 +1,205 @@
+package proxy
+
+import (
+	"bufio"
+	"crypto/tls"
+	"errors"
+	"fmt"
+	"io"
+	"net"
+	"net/http"
+	"testing"
+	"time"
+
+	"github.com/false-systems/rauta/internal/ir"
+)
+
+// dialTLS opens a TLS connection to addr with the server name and ALPN
+// protocols given, certificate unchecked (the tests' certificates are
+// self-signed).
+func dialTLS(t *testing.T, addr string, cfg *tls.Config) *tls.Conn {
+	t.Helper()
+	if cfg == nil {
+		cfg = &tls.Config{}
+	}
+	cfg.InsecureSkipVerify = true
+	c, err := tls.DialWithDialer(&net.Dialer{Timeout: 5 * time.Second}, "tcp", addr, cfg)
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { c.Close() })
+	if err := c.SetDeadline(time.Now().Add(5 * time.Second)); err != nil {
+		t.Fatal(err)
+	}
+	return c
+}
+
+// TestTLSClientGoneWhileBackendWaits: an HTTPS client that goes away
+// while its backend is waited on ends the exchange, whether it closes
+// politely (close_notify, then FIN) or resets.
+func TestTLSClientGoneWhileBackendWaits(t *testing.T) {
+	cert := newTestCert(t, "gone", []string{"a"}, "")
+	for _, reset := range []bool{false, true} {
+		t.Run(fmt.Sprintf("reset=%v", reset), func(t *testing.T) {
+			got := make(chan struct{}, 1)
+			be := newStallBackend(t, func(_ net.Conn, br *bufio.Reader) {
+				readHead(br)
+				got <- struct{}{}
+			})
+			// A backend response timeout far away: only the hang-up can
+			// end the exchange in time.
+			p := startProxy(t, &ir.Snapshot{Listeners: []ir.Listener{httpsListener("l", []ir.Certificate{cert.ir},
+				catchAll(prefixRoute("r", "/", be.backend())))}},
+				Options{BackendResponseTimeout: time.Minute, ReadHeaderTimeout: 10 * time.Second})
+			c := dialTLS(t, p.addr(), &tls.Config{ServerName: "a"})
+			io.WriteString(c, "GET /x HTTP/1.1\r\nHost: a\r\n\r\n")
+			select {
+			case <-got:
+			case <-time.After(slack):
+				t.Fatal("the request did not reach the backend")
+			}
+			if reset {
+				c.NetConn().(*net.TCPConn).SetLinger(0)
+				c.NetConn().Close()
+			} else {
+				c.Close() // close_notify, then FIN
+			}
+			be.waitClosed(t, 1)
+			p.waitNoConns(t)
+		})
+	}
+}
+
+// TestTLSHandedOffRequestKeepsTLS: a request the HTTP/1.1 engine hands to
+// net/http (HTTP/1.0 here) on an HTTPS connection is still checked against
+// the TLS server name (421) and forwarded as https.
+func TestTLSHandedOffRequestKeepsTLS(t *testing.T) {
+	be := newEchoBackend(t, "one")
+	two := newEchoBackend(t, "two")
+	cert := newTestCert(t, "shared", []string{"example.org", "second.example.org"}, "")
+	l := httpsListener("tls", []ir.Certificate{cert.ir},
+		ir.VirtualHost{Name: "default/gw/second", Hostname: "second.example.org", Routes: []ir.Route{prefixRoute("two", "/", two.backend(1))}},
+		ir.VirtualHost{Name: "default/gw/first", Hostname: "example.org", Routes: []ir.Route{prefixRoute("one", "/", be.backend(1))}})
+	p := startProxy(t, &ir.Snapshot{Listeners: []ir.Listener{l}}, Options{})
+	for _, tc := range []struct {
+		proto, host string
+		status      int
+	}{
+		{"HTTP/1.0", "example.org", 200},
+		{"HTTP/1.0", "second.example.org", 421},
+		{"HTTP/1.1", "example.org", 200},
+		{"HTTP/1.1", "second.example.org", 421},
+	} {
+		c := dialTLS(t, p.Addr("tls").String(), &tls.Config{ServerName: "example.org"})
+		io.WriteString(c, "GET /x "+tc.proto+"\r\nHost: "+tc.host+"\r\nConnection: close\r\n\r\n")
+		resp, err := http.ReadResponse(bufio.NewReader(c), nil)
+		if err != nil {
+			t.Fatalf("%s Host %s: %v", tc.proto, tc.host, err)
+		}
+		body, _ := io.ReadAll(resp.Body)
+		resp.Body.Close()
+		if resp.StatusCode != tc.status {
+			t.Errorf("%s Host %s: status %d (%q), want %d", tc.proto, tc.host, resp.StatusCode, body, tc.status)
+		}
+		if tc.status == 200 && !contains(string(body), `"X-Forwarded-Proto":["https"]`) {
+			t.Errorf("%s: the backend saw %q, want X-Forwarded-Proto https", tc.proto, body)
+		}
+	}
+}
+
+// TestTLSALPN: the protocol ALPN picks is the one served, and a client
+// that offers none gets HTTP/1.1.
+func TestTLSALPN(t *testing.T) {
+	be := newEchoBackend(t, "a")
+	cert := newTestCert(t, "c", []string{"app.example.com"}, "")
+	p := startProxy(t, &ir.Snapshot{Listeners: []ir.Listener{httpsListener("tls", []ir.Certificate{cert.ir},
+		catchAll(prefixRoute("r", "/", be.backend(1))))}}, Options{})
+	for _, tc := range []struct {
+		offer []string
+		want  string
+	}{{nil, ""}, {[]string{"http/1.1"}, "http/1.1"}, {[]string{"h2", "http/1.1"}, "h2"}, {[]string{"h2"}, "h2"}} {
+		c := dialTLS(t, p.Addr("tls").String(), &tls.Config{NextProtos: tc.offer})
+		if got := c.ConnectionState().NegotiatedProtocol; got != tc.want {
+			t.Errorf("offered %q: negotiated %q, want %q", tc.offer, got, tc.want)
+		}
+		if tc.want == "h2" {
+			// The HTTP/2 server answers the preface with its SETTINGS.
+			io.WriteString(c, "PRI * HTTP/2.0\r\n\r\nSM\r\n\r\n\x00\x00\x00\x04\x00\x00\x00\x00\x00")
+			var head [9]byte
+			if _, err := io.ReadFull(c, head[:]); err != nil || head[3] != 0x4 {
+				t.Errorf("offered %q: first frame %x, %v; want SETTINGS", tc.offer, head, err)
+			}
+			continue
+		}
+		io.WriteString(c, "GET /x HTTP/1.1\r\nHost: app.example.com\r\nConnection: close\r\n\r\n")
+		resp, err := http.ReadResponse(bufio.NewReader(c), nil)
+		if err != nil || resp.StatusCode != 200 {
+			t.Errorf("offered %q: %v %v, want 200", tc.offer, resp, err)
+		}
+	}
+}
+
+// TestTLSResumption: TLS 1.2 and 1.3 clients resume their sessions, also
+// after an Apply that keeps the socket (the ticket keys live with it).
+func TestTLSResumption(t *testing.T) {
+	be := newEchoBackend(t, "a")
+	cert := newTestCert(t, "c", []string{"app.example.com"}, "")
+	snap := func(prefix string) *ir.Snapshot {
+		return &ir.Snapshot{Listeners: []ir.Listener{httpsListener("tls", []ir.Certificate{cert.ir},
+			catchAll(prefixRoute("r", prefix, be.backend(1))))}}
+	}
+	p := startProxy(t, snap("/"), Options{})
+	for _, v := range []uint16{tls.VersionTLS12, tls.VersionTLS13} {
+		cfg := &tls.Config{ServerName: "app.example.com", MinVersion: v, MaxVersion: v,
+			ClientSessionCache: tls.NewLRUClientSessionCache(4)}
+		get := func() bool {
+			c := dialTLS(t, p.Addr("tls").String(), cfg)
+			// A request and its answer: TLS 1.3 tickets come after the
+			// handshake.
+			io.WriteString(c, "GET /x HTTP/1.1\r\nHost: app.example.com\r\nConnection: close\r\n\r\n")
+			resp, err := http.ReadResponse(bufio.NewReader(c), nil)
+			if err != nil || resp.StatusCode != 200 {
+				t.Fatalf("TLS %x: %v %v", v, resp, err)
+			}
+			io.Copy(io.Discard, resp.Body)
+			return c.ConnectionState().DidResume
+		}
+		if get() {
+			t.Errorf("TLS %x: the first handshake resumed", v)
+		}
+		if !get() {
+			t.Errorf("TLS %x: the second handshake did not resume", v)
+		}
+		if err := p.Apply(snap("/x")); err != nil {
+			t.Fatal(err)
+		}
+		if !get() {
+			t.Errorf("TLS %x: no resumption after an Apply that kept the socket", v)
+		}
+	}
+}
+
+// TestTLSHandshakeBounded: a client that connects and sends no
+// ClientHello is closed after the head's read timeout, and a handshake in
+// progress counts as a connection.
+func TestTLSHandshakeBounded(t *testing.T) {
+	cert := newTestCert(t, "c", []string{"a"}, "")
+	p := startProxy(t, &ir.Snapshot{Listeners: []ir.Listener{httpsListener("tls", []ir.Certificate{cert.ir})}},
+		Options{ReadHeaderTimeout: 200 * time.Millisecond})
+	c, err := net.Dial("tcp", p.Addr("tls").String())
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer c.Close()
+	end := time.Now().Add(slack)
+	for p.Conns() == 0 && time.Now().Before(end) {
+		time.Sleep(5 * time.Millisecond)
+	}
+	if n := p.Conns(); n != 1 {
+		t.Errorf("%d connections while one handshakes, want 1", n)
+	}
+	c.SetReadDeadline(time.Now().Add(slack))
+	if n, err := c.Read(make([]byte, 1)); !errors.Is(err, io.EOF) {
+		t.Errorf("read %d bytes, %v; want the proxy to close the silent connection (EOF)", n, err)
+	}
+}
