@@ -99,9 +99,9 @@ func (s *Server) bind(addr string, lc *listenerConfig) (*socket, error) {
 				return sock.cfg.Load().certs.get(hello.ServerName)
 			},
 		}
-		base := sock.streamTLS.Clone()
+		auth := newClientAuthConfigs(sock.streamTLS)
 		sock.streamTLS.GetConfigForClient = func(*tls.ClientHelloInfo) (*tls.Config, error) {
-			return withClientAuth(base, sock.cfg.Load().clientAuth), nil
+			return auth.get(sock.cfg.Load().clientAuth), nil
 		}
 		return sock, nil
 	}
@@ -135,9 +135,9 @@ func (s *Server) bind(addr string, lc *listenerConfig) (*socket, error) {
 			},
 		}
 		// The client certificate check of the current config.
-		base := sock.tlsConfig.Clone()
+		auth := newClientAuthConfigs(sock.tlsConfig)
 		sock.tlsConfig.GetConfigForClient = func(*tls.ClientHelloInfo) (*tls.Config, error) {
-			return withClientAuth(base, sock.cfg.Load().clientAuth), nil
+			return auth.get(sock.cfg.Load().clientAuth), nil
 		}
 		// Connections the engine hands net/http keep their TLS state.
 		sock.srv.ConnContext = tlsConnContext
