@@ -3,6 +3,8 @@ package proxy
 import (
 	"context"
 	"crypto/tls"
+	"errors"
+	"io"
 	"net"
 	"net/http"
 	"sync"
@@ -45,6 +47,11 @@ func (s *Server) serveTLS(sock *socket, nc net.Conn) {
 	err := tc.HandshakeContext(context.Background())
 	sock.handshakes.remove(nc)
 	if err != nil {
+		// Clear-text HTTP on the HTTPS port gets the answer net/http gives.
+		var re tls.RecordHeaderError
+		if errors.As(err, &re) && re.Conn != nil && looksLikeHTTP(re.RecordHeader) {
+			_, _ = io.WriteString(re.Conn, "HTTP/1.0 400 Bad Request\r\n\r\nClient sent an HTTP request to an HTTPS server.\n")
+		}
 		s.opts.Logger.Debug("TLS handshake failed", "remote", nc.RemoteAddr().String(), "err", err)
 		nc.Close()
 		return
@@ -63,6 +70,16 @@ func (s *Server) serveTLS(sock *socket, nc net.Conn) {
 		return
 	}
 	c.Serve()
+}
+
+// looksLikeHTTP reports the first five bytes of a clear-text HTTP request
+// where a TLS record header was expected (net/http's check).
+func looksLikeHTTP(hdr [5]byte) bool {
+	switch string(hdr[:]) {
+	case "GET /", "HEAD ", "POST ", "PUT /", "OPTIO":
+		return true
+	}
+	return false
 }
 
 // tlsClientGone is the engine's client check (h1conn.clientGone) for a TLS

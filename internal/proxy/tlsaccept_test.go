@@ -203,3 +203,21 @@ func TestTLSHandshakeBounded(t *testing.T) {
 		t.Errorf("read %d bytes, %v; want the proxy to close the silent connection (EOF)", n, err)
 	}
 }
+
+// TestTLSPlainHTTPOnHTTPSPort: a clear-text HTTP request on an HTTPS port
+// gets a 400 that says so, as net/http answered it.
+func TestTLSPlainHTTPOnHTTPSPort(t *testing.T) {
+	cert := newTestCert(t, "c", []string{"a"}, "")
+	p := startProxy(t, &ir.Snapshot{Listeners: []ir.Listener{httpsListener("tls", []ir.Certificate{cert.ir})}}, Options{})
+	c, err := net.Dial("tcp", p.Addr("tls").String())
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer c.Close()
+	c.SetDeadline(time.Now().Add(slack))
+	io.WriteString(c, "GET / HTTP/1.1\r\nHost: a\r\n\r\n")
+	got, _ := io.ReadAll(c)
+	if want := "HTTP/1.0 400 Bad Request"; !contains(string(got), want, "HTTPS server") {
+		t.Errorf("answer %q, want %q saying an HTTPS server got HTTP", got, want)
+	}
+}
