@@ -8,8 +8,11 @@ import (
 	"io"
 	"net"
 	"net/http"
+	"net/http/httptest"
 	"testing"
 	"time"
+
+	"github.com/gorilla/websocket"
 
 	"github.com/false-systems/rauta/internal/ir"
 )
@@ -219,5 +222,48 @@ func TestTLSPlainHTTPOnHTTPSPort(t *testing.T) {
 	got, _ := io.ReadAll(c)
 	if want := "HTTP/1.0 400 Bad Request"; !contains(string(got), want, "HTTPS server") {
 		t.Errorf("answer %q, want %q saying an HTTPS server got HTTP", got, want)
+	}
+}
+
+// TestTLSWebSocket: a WebSocket over TLS (wss), which the HTTP/1.1 engine
+// hands to net/http with the bytes it read, is upgraded and relayed both
+// ways.
+func TestTLSWebSocket(t *testing.T) {
+	ws := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		c, err := (&websocket.Upgrader{}).Upgrade(w, r, nil)
+		if err != nil {
+			return
+		}
+		defer c.Close()
+		for {
+			mt, msg, err := c.ReadMessage()
+			if err != nil {
+				return
+			}
+			if err := c.WriteMessage(mt, append([]byte("echo:"), msg...)); err != nil {
+				return
+			}
+		}
+	}))
+	t.Cleanup(ws.Close)
+	cert := newTestCert(t, "c", []string{"a"}, "")
+	b := ir.Backend{Name: "default/ws:80", Weight: 1, Endpoints: []ir.Endpoint{endpointOf(t, ws.Listener.Addr().String())}}
+	p := startProxy(t, &ir.Snapshot{Listeners: []ir.Listener{httpsListener("tls", []ir.Certificate{cert.ir},
+		catchAll(prefixRoute("ws", "/ws", b)))}}, Options{})
+	d := websocket.Dialer{TLSClientConfig: &tls.Config{InsecureSkipVerify: true}, HandshakeTimeout: 5 * time.Second}
+	c, _, err := d.Dial("wss://"+p.Addr("tls").String()+"/ws/chat", nil)
+	if err != nil {
+		t.Fatalf("dial: %v", err)
+	}
+	defer c.Close()
+	for i := range 3 {
+		msg := fmt.Sprintf("m%d", i)
+		if err := c.WriteMessage(websocket.TextMessage, []byte(msg)); err != nil {
+			t.Fatal(err)
+		}
+		c.SetReadDeadline(time.Now().Add(5 * time.Second))
+		if _, got, err := c.ReadMessage(); err != nil || string(got) != "echo:"+msg {
+			t.Fatalf("got %q, %v; want echo:%s", got, err, msg)
+		}
 	}
 }
