@@ -127,6 +127,13 @@ func (s *Server) bind(addr string, lc *listenerConfig) (*socket, error) {
 		sock.tlsConfig = &tls.Config{
 			MinVersion: tls.VersionTLS12,
 			NextProtos: []string{"h2", "http/1.1"},
+			// Full-size records from the first byte, as nginx
+			// (ssl_buffer_size 16k) and HAProxy send them: crypto/tls
+			// otherwise starts every connection with records of one TCP
+			// segment (about 1.2 KB, growing over the first 128 KB) and
+			// writes each with its own system call, so a 1 KiB answer
+			// and its head took two writes.
+			DynamicRecordSizingDisabled: true,
 			// The certificate is looked up on every handshake in the
 			// socket's current config, so Apply replaces certificates
 			// without reopening the socket.
@@ -187,10 +194,13 @@ func (s *Server) startServing(sock *socket) {
 		return
 	}
 	if sock.h1 != nil {
-		s.serveHandedOver(sock)
 		accept := s.acceptH1
 		if sock.protocol == ir.ProtocolHTTPS {
 			accept = s.acceptTLS
+		} else {
+			// Only clear text: a listener serving connections itself
+			// would skip the TLS handshake.
+			s.serveHandedOver(sock)
 		}
 		s.serving.Add(1)
 		go func() {

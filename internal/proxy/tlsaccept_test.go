@@ -9,6 +9,7 @@ import (
 	"net"
 	"net/http"
 	"net/http/httptest"
+	"sync"
 	"testing"
 	"time"
 
@@ -265,5 +266,136 @@ func TestTLSWebSocket(t *testing.T) {
 		if _, got, err := c.ReadMessage(); err != nil || string(got) != "echo:"+msg {
 			t.Fatalf("got %q, %v; want echo:%s", got, err, msg)
 		}
+	}
+}
+
+// recordCounter counts the TLS application-data records a client reads.
+type recordCounter struct {
+	net.Conn
+	pending []byte // bytes of the record header or body being read
+	left    int    // body bytes of the current record still to come
+	appData int
+}
+
+func (r *recordCounter) Read(p []byte) (int, error) {
+	n, err := r.Conn.Read(p)
+	for b := p[:n]; len(b) > 0; {
+		if r.left > 0 {
+			k := min(r.left, len(b))
+			r.left -= k
+			b = b[k:]
+			continue
+		}
+		need := 5 - len(r.pending)
+		k := min(need, len(b))
+		r.pending = append(r.pending, b[:k]...)
+		b = b[k:]
+		if len(r.pending) == 5 {
+			if r.pending[0] == 23 {
+				r.appData++
+			}
+			r.left = int(r.pending[3])<<8 | int(r.pending[4])
+			r.pending = r.pending[:0]
+		}
+	}
+	return n, err
+}
+
+// TestTLSResponseInOneRecord: a small answer leaves in one TLS record (one
+// write), as nginx and HAProxy send it, not split at a TCP segment's size
+// (crypto/tls's dynamic record sizing).
+func TestTLSResponseInOneRecord(t *testing.T) {
+	be := newCannedBackend(t, 2000) // head and body past one segment's 1.2 KB
+	cert := newTestCert(t, "c", []string{"a"}, "")
+	p := startProxy(t, &ir.Snapshot{Listeners: []ir.Listener{httpsListener("tls", []ir.Certificate{cert.ir},
+		catchAll(prefixRoute("default/bench", "/", be.backend())))}}, Options{})
+	nc, err := net.DialTimeout("tcp", p.Addr("tls").String(), 5*time.Second)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer nc.Close()
+	nc.SetDeadline(time.Now().Add(5 * time.Second))
+	rc := &recordCounter{Conn: nc}
+	// TLS 1.2: only application data travels in application-data records.
+	c := tls.Client(rc, &tls.Config{InsecureSkipVerify: true, MaxVersion: tls.VersionTLS12})
+	if err := c.Handshake(); err != nil {
+		t.Fatal(err)
+	}
+	io.WriteString(c, "GET /x HTTP/1.1\r\nHost: a\r\n\r\n")
+	resp, err := http.ReadResponse(bufio.NewReader(c), nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if n, err := io.Copy(io.Discard, resp.Body); err != nil || n != 2000 {
+		t.Fatalf("%d body bytes, %v; want 2000", n, err)
+	}
+	if rc.appData != 1 {
+		t.Errorf("the answer came in %d records, want 1", rc.appData)
+	}
+}
+
+// serveWithListener is a ConnServer (Options.Listen) like the mesh's:
+// once given a serve function it serves each connection itself.
+type serveWithListener struct {
+	net.Listener
+	mu    sync.Mutex
+	serve func(net.Conn)
+	ch    chan net.Conn
+}
+
+func (l *serveWithListener) ServeWith(serve func(net.Conn)) {
+	l.mu.Lock()
+	l.serve = serve
+	l.mu.Unlock()
+}
+
+func (l *serveWithListener) Accept() (net.Conn, error) {
+	c, ok := <-l.ch
+	if !ok {
+		return nil, net.ErrClosed
+	}
+	return c, nil
+}
+
+func (l *serveWithListener) run() {
+	defer close(l.ch)
+	for {
+		c, err := l.Listener.Accept()
+		if err != nil {
+			return
+		}
+		l.mu.Lock()
+		serve := l.serve
+		l.mu.Unlock()
+		if serve != nil {
+			go serve(c)
+			continue
+		}
+		l.ch <- c
+	}
+}
+
+// TestTLSListenerServingItself: an HTTPS listener from Options.Listen that
+// can serve connections itself (ConnServer) still gets them handshaken:
+// the engine's serve function is offered to clear-text listeners only.
+func TestTLSListenerServingItself(t *testing.T) {
+	be := newEchoBackend(t, "a")
+	cert := newTestCert(t, "c", []string{"a"}, "")
+	listen := func(string) (net.Listener, error) {
+		ln, err := net.Listen("tcp4", "127.0.0.1:0")
+		if err != nil {
+			return nil, err
+		}
+		l := &serveWithListener{Listener: ln, ch: make(chan net.Conn)}
+		go l.run()
+		return l, nil
+	}
+	p := startProxy(t, &ir.Snapshot{Listeners: []ir.Listener{httpsListener("tls", []ir.Certificate{cert.ir},
+		catchAll(prefixRoute("r", "/", be.backend(1))))}}, Options{Listen: listen})
+	c := dialTLS(t, p.Addr("tls").String(), &tls.Config{ServerName: "a"})
+	io.WriteString(c, "GET /x HTTP/1.1\r\nHost: a\r\nConnection: close\r\n\r\n")
+	resp, err := http.ReadResponse(bufio.NewReader(c), nil)
+	if err != nil || resp.StatusCode != 200 {
+		t.Fatalf("%v %v, want 200", resp, err)
 	}
 }
