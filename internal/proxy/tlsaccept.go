@@ -11,6 +11,8 @@ import (
 	"syscall"
 	"time"
 	"unsafe"
+
+	"github.com/false-systems/rauta/internal/h1"
 )
 
 // HTTPS sockets accept here rather than in net/http's ServeTLS: each
@@ -37,7 +39,11 @@ func (s *Server) serveTLS(sock *socket, nc net.Conn) {
 		nc.Close()
 		return
 	}
-	tc := tls.Server(nc, sock.tlsConfig)
+	// crypto/tls reads and writes through the engine's raw socket
+	// (internal/h1's Socket): a loopback write outlasts sysmon's 20 µs
+	// tick, and through net.Conn's blocking-syscall path it would hand the
+	// P to another thread mid-write.
+	tc := tls.Server(h1.NewSocket(nc), sock.tlsConfig)
 	// The handshake is bounded as net/http bounds it, by the head's read
 	// timeout; the engine and the HTTP/2 server set their own deadlines
 	// after it.
