@@ -105,11 +105,9 @@ func (s *Server) bind(addr string, lc *listenerConfig) (*socket, error) {
 		}
 		return sock, nil
 	}
-	{
-		sock.h1 = h1.NewConns()
-		sock.h1cfg = s.h1Config(sock)
-		sock.handoff = newHandoffListener(ln.Addr())
-	}
+	sock.h1 = h1.NewConns()
+	sock.h1cfg = s.h1Config(sock)
+	sock.handoff = newHandoffListener(ln.Addr())
 	// net/http's own HTTP/2 stays off: it serves only what the engine
 	// hands it, HTTP/1.1, and the engine gives every h2c connection to
 	// sock.h2 (on HTTPS, ALPN's h2 goes there from tlsaccept.go).
@@ -213,13 +211,8 @@ func (s *Server) startServing(sock *socket) {
 	s.serving.Add(1)
 	go func() {
 		defer s.serving.Done()
-		var err error
-		switch {
-		case sock.handoff != nil:
-			err = sock.srv.Serve(sock.handoff)
-		default:
-			err = sock.srv.Serve(sock.ln)
-		}
+		// net/http serves what the HTTP/1.1 engine hands it.
+		err := sock.srv.Serve(sock.handoff)
 		// A listener closed by closeGracefully or shutdown is the normal end,
 		// not an error worth an operator's attention.
 		if err != nil && !errors.Is(err, http.ErrServerClosed) && !errors.Is(err, net.ErrClosed) {
