@@ -8,7 +8,6 @@ import (
 	"io"
 	"net"
 	"net/http"
-	"net/http/httptest"
 	"sync"
 	"testing"
 	"time"
@@ -36,42 +35,6 @@ func dialTLS(t *testing.T, addr string, cfg *tls.Config) *tls.Conn {
 		t.Fatal(err)
 	}
 	return c
-}
-
-// TestTLSClientGoneWhileBackendWaits: an HTTPS client that goes away
-// while its backend is waited on ends the exchange, whether it closes
-// politely (close_notify, then FIN) or resets.
-func TestTLSClientGoneWhileBackendWaits(t *testing.T) {
-	cert := newTestCert(t, "gone", []string{"a"}, "")
-	for _, reset := range []bool{false, true} {
-		t.Run(fmt.Sprintf("reset=%v", reset), func(t *testing.T) {
-			got := make(chan struct{}, 1)
-			be := newStallBackend(t, func(_ net.Conn, br *bufio.Reader) {
-				readHead(br)
-				got <- struct{}{}
-			})
-			// A backend response timeout far away: only the hang-up can
-			// end the exchange in time.
-			p := startProxy(t, &ir.Snapshot{Listeners: []ir.Listener{httpsListener("l", []ir.Certificate{cert.ir},
-				catchAll(prefixRoute("r", "/", be.backend())))}},
-				Options{BackendResponseTimeout: time.Minute, ReadHeaderTimeout: 10 * time.Second})
-			c := dialTLS(t, p.addr(), &tls.Config{ServerName: "a"})
-			io.WriteString(c, "GET /x HTTP/1.1\r\nHost: a\r\n\r\n")
-			select {
-			case <-got:
-			case <-time.After(slack):
-				t.Fatal("the request did not reach the backend")
-			}
-			if reset {
-				c.NetConn().(*net.TCPConn).SetLinger(0)
-				c.NetConn().Close()
-			} else {
-				c.Close() // close_notify, then FIN
-			}
-			be.waitClosed(t, 1)
-			p.waitNoConns(t)
-		})
-	}
 }
 
 // TestTLSHandedOffRequestKeepsTLS: a request the HTTP/1.1 engine hands to
@@ -230,25 +193,8 @@ func TestTLSPlainHTTPOnHTTPSPort(t *testing.T) {
 // hands to net/http with the bytes it read, is upgraded and relayed both
 // ways.
 func TestTLSWebSocket(t *testing.T) {
-	ws := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
-		c, err := (&websocket.Upgrader{}).Upgrade(w, r, nil)
-		if err != nil {
-			return
-		}
-		defer c.Close()
-		for {
-			mt, msg, err := c.ReadMessage()
-			if err != nil {
-				return
-			}
-			if err := c.WriteMessage(mt, append([]byte("echo:"), msg...)); err != nil {
-				return
-			}
-		}
-	}))
-	t.Cleanup(ws.Close)
+	b := newWSEchoBackend(t, "echo:", nil)
 	cert := newTestCert(t, "c", []string{"a"}, "")
-	b := ir.Backend{Name: "default/ws:80", Weight: 1, Endpoints: []ir.Endpoint{endpointOf(t, ws.Listener.Addr().String())}}
 	p := startProxy(t, &ir.Snapshot{Listeners: []ir.Listener{httpsListener("tls", []ir.Certificate{cert.ir},
 		catchAll(prefixRoute("ws", "/ws", b)))}}, Options{})
 	d := websocket.Dialer{TLSClientConfig: &tls.Config{InsecureSkipVerify: true}, HandshakeTimeout: 5 * time.Second}
