@@ -152,7 +152,7 @@ func TestTLSResumption(t *testing.T) {
 func TestTLSHandshakeBounded(t *testing.T) {
 	cert := newTestCert(t, "c", []string{"a"}, "")
 	p := startProxy(t, &ir.Snapshot{Listeners: []ir.Listener{httpsListener("tls", []ir.Certificate{cert.ir})}},
-		Options{ReadHeaderTimeout: 200 * time.Millisecond})
+		Options{ReadHeaderTimeout: time.Second}) // long enough to see it counted on a busy machine
 	c, err := net.Dial("tcp", p.Addr("tls").String())
 	if err != nil {
 		t.Fatal(err)
