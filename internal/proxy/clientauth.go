@@ -4,6 +4,7 @@ import (
 	"crypto/tls"
 	"crypto/x509"
 	"errors"
+	"sync/atomic"
 
 	"github.com/false-systems/rauta/internal/ir"
 )
@@ -36,17 +37,44 @@ func compileClientAuth(cv *ir.ClientValidation) (*clientAuth, error) {
 	return &clientAuth{pool: pool, mode: mode}, nil
 }
 
-// withClientAuth returns the handshake config for a listener's current
-// client check: base when it has none, else a copy of base that asks for
-// and checks client certificates. It serves as GetConfigForClient, so
-// Apply changes the check without reopening the socket.
+// withClientAuth returns a copy of base that asks for and checks client
+// certificates as ca says.
 func withClientAuth(base *tls.Config, ca *clientAuth) *tls.Config {
-	if ca == nil {
-		return nil // crypto/tls keeps base
-	}
 	c := base.Clone()
 	c.GetConfigForClient = nil
 	c.ClientCAs = ca.pool
 	c.ClientAuth = ca.mode
 	return c
+}
+
+// clientAuthConfigs serves a socket's GetConfigForClient: the handshake
+// config of the listener's current client check, built once per check
+// (that is, per Apply that compiles one) and shared by every handshake
+// after, not copied per handshake. crypto/tls takes the session ticket
+// keys from the socket's own config, so tickets outlive a change of check.
+type clientAuthConfigs struct {
+	base *tls.Config
+	last atomic.Pointer[clientAuthConfig]
+}
+
+type clientAuthConfig struct {
+	ca  *clientAuth
+	cfg *tls.Config
+}
+
+func newClientAuthConfigs(base *tls.Config) *clientAuthConfigs {
+	return &clientAuthConfigs{base: base.Clone()}
+}
+
+// get returns the config for ca, nil (crypto/tls keeps the socket's) for none.
+func (c *clientAuthConfigs) get(ca *clientAuth) *tls.Config {
+	if ca == nil {
+		return nil
+	}
+	if e := c.last.Load(); e != nil && e.ca == ca {
+		return e.cfg
+	}
+	e := &clientAuthConfig{ca: ca, cfg: withClientAuth(c.base, ca)}
+	c.last.Store(e)
+	return e.cfg
 }

@@ -70,7 +70,7 @@ func (sock *socket) conns() int {
 	if sock.streams != nil {
 		return sock.streams.len()
 	}
-	n := int(sock.httpConns.Load()) + sock.h2.Conns() + sock.upgraded.len()
+	n := int(sock.httpConns.Load()) + sock.h2.Conns() + sock.upgraded.len() + sock.handshakes.len()
 	if sock.h1 != nil {
 		n += sock.h1.Len()
 	}

@@ -10,7 +10,6 @@ import (
 	"io"
 	"net"
 	"net/http"
-	"net/http/httptest"
 	"strings"
 	"testing"
 	"time"
@@ -474,25 +473,7 @@ func TestDrainAnswersARacingRequest(t *testing.T) {
 // the drain, its idle sweep included, and is closed (and counted in Cut)
 // only by Run's shutdown.
 func TestDrainLeavesWebSockets(t *testing.T) {
-	upgrader := websocket.Upgrader{}
-	ws := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
-		c, err := upgrader.Upgrade(w, r, nil)
-		if err != nil {
-			return
-		}
-		defer c.Close()
-		for {
-			mt, msg, err := c.ReadMessage()
-			if err != nil {
-				return
-			}
-			if err := c.WriteMessage(mt, msg); err != nil {
-				return
-			}
-		}
-	}))
-	t.Cleanup(ws.Close)
-	b := ir.Backend{Name: "default/ws:80", Weight: 1, Endpoints: []ir.Endpoint{endpointOf(t, ws.Listener.Addr().String())}}
+	b := newWSEchoBackend(t, "", nil)
 	s, stop := runProxy(t, &ir.Snapshot{Listeners: []ir.Listener{httpListener("l", catchAll(prefixRoute("ws", "/", b)))}}, Options{})
 	c, _, err := websocket.DefaultDialer.Dial("ws://"+s.Addr("l").String()+"/chat", nil)
 	if err != nil {

@@ -25,8 +25,12 @@ type h1conn struct {
 	// fx is the outbound request and its backend exchange while a
 	// request is forwarded, nil otherwise (h1exchange).
 	fx *h1exchange
-	// goneFn is clientGone, bound once: the check a backend's waits run.
+	// goneFn is clientGone, bound once: the check a backend's waits run
+	// (tlsClientGone on TLS connections).
 	goneFn func() error
+	// serverName is the TLS server name (SNI) of an HTTPS connection, for
+	// the misdirected-request check; empty on clear text.
+	serverName string
 	// connNo and reqNo number request IDs the engine makes; idBuf and
 	// tpBuf hold the current request's made X-Request-Id and outbound
 	// traceparent, which strings view (no allocation per request).

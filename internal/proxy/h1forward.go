@@ -50,6 +50,9 @@ func (c *h1conn) ServeRequest(headLen int) h1.Next {
 	case !pathOK:
 		status = http.StatusBadRequest
 		c.WriteError(status, msgBadPath)
+	case misdirected(lc.table, c.serverName, rq.Host):
+		status = http.StatusMisdirectedRequest
+		c.WriteError(status, msgMisdirected)
 	case rt == nil:
 		status = http.StatusNotFound
 		c.WriteError(status, "no route")

@@ -25,6 +25,9 @@ func (h *handler) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	if h.plain && isH2CUpgrade(r) && h.serveH2CUpgrade(w, r) {
 		return
 	}
+	if !h.plain {
+		setTLSState(r)
+	}
 	if r.ProtoMajor == 1 && h.sock.draining.Load() {
 		// net/http closes the connection after this response (drain.go).
 		w.Header().Set("Connection", "close")
@@ -189,7 +192,7 @@ func (s *Server) route(w http.ResponseWriter, r *http.Request, lc *listenerConfi
 		return
 	}
 	if r.TLS != nil && misdirected(lc.table, r.TLS.ServerName, r.Host) {
-		writeError(w, http.StatusMisdirectedRequest, "the Host is served by another listener than the TLS server name")
+		writeError(w, http.StatusMisdirectedRequest, msgMisdirected)
 		return
 	}
 	ip := clientIP(r.RemoteAddr)

@@ -25,10 +25,10 @@ type socket struct {
 	cfg      atomic.Pointer[listenerConfig]
 	// upgraded serves the connections switched with Upgrade: h2c (h2c.go).
 	upgraded h2cUpgrades
-	// Clear-text sockets accept into the HTTP/1.1 engine (internal/h1's
-	// Conn, h1conn.go), which hands what it does not serve to srv through
-	// handoff, and h2c with prior knowledge to h2. The three are nil on
-	// HTTPS sockets, where srv accepts and passes HTTP/2 connections to h2.
+	// HTTP and HTTPS sockets serve HTTP/1.1 on the HTTP/1.1 engine
+	// (internal/h1's Conn, h1conn.go), which hands what it does not serve
+	// to srv through handoff, and h2c with prior knowledge to h2. HTTPS
+	// sockets accept in tlsaccept.go and pass HTTP/2 by ALPN to h2.
 	h1      *h1.Conns
 	h1cfg   *h1.Config
 	handoff *handoffListener
@@ -39,6 +39,10 @@ type socket struct {
 	// streams serves TLS passthrough and TCP sockets (stream.go) in place of
 	// every HTTP engine above, which stay nil but h2.
 	streams *streamConns
+	// tlsConfig terminates TLS on HTTPS sockets (tlsaccept.go), and
+	// handshakes tracks their connections until their handshake is done.
+	tlsConfig  *tls.Config
+	handshakes handshakeSet
 	// streamTLS terminates TLS for the virtual hosts of a TLS socket that
 	// ask for it (ir.VirtualHost.TerminateTLS).
 	streamTLS *tls.Config
@@ -95,25 +99,20 @@ func (s *Server) bind(addr string, lc *listenerConfig) (*socket, error) {
 				return sock.cfg.Load().certs.get(hello.ServerName)
 			},
 		}
-		base := sock.streamTLS.Clone()
+		auth := newClientAuthConfigs(sock.streamTLS)
 		sock.streamTLS.GetConfigForClient = func(*tls.ClientHelloInfo) (*tls.Config, error) {
-			return withClientAuth(base, sock.cfg.Load().clientAuth), nil
+			return auth.get(sock.cfg.Load().clientAuth), nil
 		}
 		return sock, nil
 	}
-	if lc.protocol == ir.ProtocolHTTP {
-		sock.h1 = h1.NewConns()
-		sock.h1cfg = s.h1Config(sock)
-		sock.handoff = newHandoffListener(ln.Addr())
-	}
-	// net/http's own HTTP/2 stays off: on HTTPS the "h2" entry set below
-	// replaces it (HTTP2 here only makes ALPN offer h2), and on HTTP the
-	// engine gives every h2c connection to sock.h2.
+	sock.h1 = h1.NewConns()
+	sock.h1cfg = s.h1Config(sock)
+	sock.handoff = newHandoffListener(ln.Addr())
+	// net/http's own HTTP/2 stays off: it serves only what the engine
+	// hands it, HTTP/1.1, and the engine gives every h2c connection to
+	// sock.h2 (on HTTPS, ALPN's h2 goes there from tlsaccept.go).
 	protocols := new(http.Protocols)
 	protocols.SetHTTP1(true)
-	if lc.protocol == ir.ProtocolHTTPS {
-		protocols.SetHTTP2(true)
-	}
 	sock.srv = &http.Server{
 		Handler:           &handler{s: s, sock: sock, plain: lc.protocol == ir.ProtocolHTTP},
 		ReadHeaderTimeout: s.opts.ReadHeaderTimeout,
@@ -123,8 +122,16 @@ func (s *Server) bind(addr string, lc *listenerConfig) (*socket, error) {
 		ErrorLog:          slog.NewLogLogger(s.opts.Logger.Handler(), slog.LevelDebug),
 	}
 	if lc.protocol == ir.ProtocolHTTPS {
-		sock.srv.TLSConfig = &tls.Config{
+		sock.tlsConfig = &tls.Config{
 			MinVersion: tls.VersionTLS12,
+			NextProtos: []string{"h2", "http/1.1"},
+			// Full-size records from the first byte, as nginx
+			// (ssl_buffer_size 16k) and HAProxy send them: crypto/tls
+			// otherwise starts every connection with records of one TCP
+			// segment (about 1.2 KB, growing over the first 128 KB) and
+			// writes each with its own system call, so a 1 KiB answer
+			// and its head took two writes.
+			DynamicRecordSizingDisabled: true,
 			// The certificate is looked up on every handshake in the
 			// socket's current config, so Apply replaces certificates
 			// without reopening the socket.
@@ -132,23 +139,13 @@ func (s *Server) bind(addr string, lc *listenerConfig) (*socket, error) {
 				return sock.cfg.Load().certs.get(hello.ServerName)
 			},
 		}
-		// The client certificate check of the current config; the copy it
-		// starts from offers what ServeTLS's own copy of TLSConfig does.
-		base := sock.srv.TLSConfig.Clone()
-		base.NextProtos = []string{"h2", "http/1.1"}
-		sock.srv.TLSConfig.GetConfigForClient = func(*tls.ClientHelloInfo) (*tls.Config, error) {
-			return withClientAuth(base, sock.cfg.Load().clientAuth), nil
+		// The client certificate check of the current config.
+		auth := newClientAuthConfigs(sock.tlsConfig)
+		sock.tlsConfig.GetConfigForClient = func(*tls.ClientHelloInfo) (*tls.Config, error) {
+			return auth.get(sock.cfg.Load().clientAuth), nil
 		}
-		// An "h2" entry keeps net/http's own HTTP/2 server out; the handler
-		// it passes sets each request's TLS state and connection context.
-		sock.srv.TLSNextProto = map[string]func(*http.Server, *tls.Conn, http.Handler){
-			"h2": func(_ *http.Server, c *tls.Conn, h http.Handler) {
-				// sock.h2 counts the connection while it serves it.
-				sock.httpConns.Add(-1)
-				defer sock.httpConns.Add(1)
-				sock.h2.ServeConn(context.Background(), c, h)
-			},
-		}
+		// Connections the engine hands net/http keep their TLS state.
+		sock.srv.ConnContext = tlsConnContext
 	}
 	sock.srv.ConnState = func(_ net.Conn, st http.ConnState) {
 		switch st {
@@ -195,11 +192,18 @@ func (s *Server) startServing(sock *socket) {
 		return
 	}
 	if sock.h1 != nil {
-		s.serveHandedOver(sock)
+		accept := s.acceptH1
+		if sock.protocol == ir.ProtocolHTTPS {
+			accept = s.acceptTLS
+		} else {
+			// Only clear text: a listener serving connections itself
+			// would skip the TLS handshake.
+			s.serveHandedOver(sock)
+		}
 		s.serving.Add(1)
 		go func() {
 			defer s.serving.Done()
-			if err := s.acceptH1(sock); err != nil {
+			if err := accept(sock); err != nil {
 				s.opts.Logger.Error("listener stopped serving", "addr", sock.ln.Addr().String(), "err", err)
 			}
 		}()
@@ -207,15 +211,8 @@ func (s *Server) startServing(sock *socket) {
 	s.serving.Add(1)
 	go func() {
 		defer s.serving.Done()
-		var err error
-		switch {
-		case sock.protocol == ir.ProtocolHTTPS:
-			err = sock.srv.ServeTLS(sock.ln, "", "")
-		case sock.handoff != nil:
-			err = sock.srv.Serve(sock.handoff)
-		default:
-			err = sock.srv.Serve(sock.ln)
-		}
+		// net/http serves what the HTTP/1.1 engine hands it.
+		err := sock.srv.Serve(sock.handoff)
 		// A listener closed by closeGracefully or shutdown is the normal end,
 		// not an error worth an operator's attention.
 		if err != nil && !errors.Is(err, http.ErrServerClosed) && !errors.Is(err, net.ErrClosed) {
@@ -258,6 +255,8 @@ func (s *Server) closeGracefully(sock *socket) {
 			sock.streams.shutdown(ctx)
 			return
 		}
+		// Handshakes still in progress: no request of theirs started.
+		defer sock.handshakes.close()
 		var engine sync.WaitGroup
 		if sock.h1 != nil {
 			engine.Go(func() { sock.h1.Shutdown(ctx) })

@@ -2,6 +2,9 @@ package proxy
 
 import "github.com/false-systems/rauta/internal/router"
 
+// msgMisdirected is the body of a 421 answer, on both HTTP/1.1 paths.
+const msgMisdirected = "the Host is served by another listener than the TLS server name"
+
 // misdirected reports an HTTPS request whose Host belongs to another
 // Gateway listener (virtual host) than the TLS server name it connected
 // with: the connection was set up, and its certificate chosen, for the

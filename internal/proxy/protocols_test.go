@@ -143,10 +143,13 @@ func TestH2CBackend(t *testing.T) {
 	}
 }
 
-func TestWebSocket(t *testing.T) {
+// newWSEchoBackend is a WebSocket backend that sends every message back
+// after prefix, its 101 carrying hdr.
+func newWSEchoBackend(t *testing.T, prefix string, hdr http.Header) ir.Backend {
+	t.Helper()
 	upgrader := websocket.Upgrader{}
 	ws := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
-		c, err := upgrader.Upgrade(w, r, http.Header{"X-Ws-Backend": {"1"}})
+		c, err := upgrader.Upgrade(w, r, hdr)
 		if err != nil {
 			return
 		}
@@ -156,13 +159,17 @@ func TestWebSocket(t *testing.T) {
 			if err != nil {
 				return
 			}
-			if err := c.WriteMessage(mt, append([]byte("echo:"), msg...)); err != nil {
+			if err := c.WriteMessage(mt, append([]byte(prefix), msg...)); err != nil {
 				return
 			}
 		}
 	}))
 	t.Cleanup(ws.Close)
-	b := ir.Backend{Name: "default/ws:80", Weight: 1, Endpoints: []ir.Endpoint{endpointOf(t, ws.Listener.Addr().String())}}
+	return ir.Backend{Name: "default/ws:80", Weight: 1, Endpoints: []ir.Endpoint{endpointOf(t, ws.Listener.Addr().String())}}
+}
+
+func TestWebSocket(t *testing.T) {
+	b := newWSEchoBackend(t, "echo:", http.Header{"X-Ws-Backend": {"1"}})
 	r := prefixRoute("ws", "/ws", b)
 	r.Timeouts.Request = 200 * time.Millisecond // must not cut an upgraded connection
 	p := startProxy(t, &ir.Snapshot{Listeners: []ir.Listener{httpListener("l", catchAll(r))}}, Options{})

@@ -2,6 +2,7 @@ package proxy
 
 import (
 	"bufio"
+	"crypto/tls"
 	"errors"
 	"fmt"
 	"io"
@@ -417,35 +418,53 @@ func TestBackendStallsMidBody(t *testing.T) {
 
 // Finding 3: the wire engine did not notice a client that went away while
 // it waited on a backend; the connections stayed in CLOSE_WAIT. It checks
-// the client's socket while it waits, and ends the exchange.
+// the client's socket while it waits, and ends the exchange. Over TLS too,
+// whether the client closes politely (close_notify, then FIN) or resets.
 func TestClientGoneWhileBackendWaits(t *testing.T) {
-	for _, reset := range []bool{false, true} {
-		t.Run(fmt.Sprintf("reset=%v", reset), func(t *testing.T) {
-			got := make(chan struct{}, 1)
-			be := newStallBackend(t, func(_ net.Conn, br *bufio.Reader) {
-				readHead(br)
-				got <- struct{}{}
+	cert := newTestCert(t, "gone", []string{"a"}, "")
+	for _, secure := range []bool{false, true} {
+		for _, reset := range []bool{false, true} {
+			t.Run(fmt.Sprintf("tls=%v/reset=%v", secure, reset), func(t *testing.T) {
+				got := make(chan struct{}, 1)
+				be := newStallBackend(t, func(_ net.Conn, br *bufio.Reader) {
+					readHead(br)
+					got <- struct{}{}
+				})
+				// A backend response timeout far away: only the hang-up can
+				// end the exchange in time.
+				route, opts := prefixRoute("r", "/", be.backend()), Options{BackendResponseTimeout: time.Minute}
+				var p *testProxy
+				var c net.Conn
+				var tcp *net.TCPConn
+				if secure {
+					opts.ReadHeaderTimeout = 10 * time.Second
+					p = startProxy(t, &ir.Snapshot{Listeners: []ir.Listener{httpsListener("l", []ir.Certificate{cert.ir}, catchAll(route))}}, opts)
+					tc := dialTLS(t, p.addr(), &tls.Config{ServerName: "a"})
+					c, tcp = tc, tc.NetConn().(*net.TCPConn)
+				} else {
+					p = startTimeoutProxy(t, route, opts)
+					nc, err := net.Dial("tcp", p.addr())
+					if err != nil {
+						t.Fatal(err)
+					}
+					c, tcp = nc, nc.(*net.TCPConn)
+				}
+				io.WriteString(c, "GET /x HTTP/1.1\r\nHost: a\r\n\r\n")
+				select {
+				case <-got:
+				case <-time.After(slack):
+					t.Fatal("the request did not reach the backend")
+				}
+				if reset {
+					tcp.SetLinger(0)
+					tcp.Close()
+				} else {
+					c.Close() // over TLS: close_notify, then FIN
+				}
+				be.waitClosed(t, 1)
+				p.waitNoConns(t)
 			})
-			// A backend response timeout far away: only the hang-up can
-			// end the exchange in time.
-			p := startTimeoutProxy(t, prefixRoute("r", "/", be.backend()), Options{BackendResponseTimeout: time.Minute})
-			c, err := net.Dial("tcp", p.addr())
-			if err != nil {
-				t.Fatal(err)
-			}
-			io.WriteString(c, "GET /x HTTP/1.1\r\nHost: a\r\n\r\n")
-			select {
-			case <-got:
-			case <-time.After(slack):
-				t.Fatal("the request did not reach the backend")
-			}
-			if reset {
-				c.(*net.TCPConn).SetLinger(0)
-			}
-			c.Close()
-			be.waitClosed(t, 1)
-			p.waitNoConns(t)
-		})
+		}
 	}
 }
 
