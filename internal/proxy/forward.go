@@ -84,6 +84,7 @@ func newForwarder(o Options, m *metrics, logger *slog.Logger) *forwarder {
 	h2c := tr.Clone()
 	h2c.Protocols = new(http.Protocols)
 	h2c.Protocols.SetUnencryptedHTTP2(true)
+	h2c.DialContext = batchDialer{dial: dialer.DialContext, max: o.H2CWriteBatch}.DialContext
 	f := &forwarder{
 		pool:        upstream.NewPool(o.DialTimeout),
 		h1:          tr,
