@@ -32,6 +32,9 @@ type streamContext struct {
 	err   error
 	funcs []afterFunc // registered by AfterFunc, run once by cancel
 	next  uint64      // id of the next afterFunc
+	// inline backs funcs for the first two: the proxy registers one per
+	// request.
+	inline [2]afterFunc
 }
 
 type afterFunc struct {
@@ -79,6 +82,9 @@ func (c *streamContext) AfterFunc(f func()) (stop func() bool) {
 	}
 	id := c.next
 	c.next++
+	if c.funcs == nil {
+		c.funcs = c.inline[:0]
+	}
 	c.funcs = append(c.funcs, afterFunc{id, f})
 	c.mu.Unlock()
 	return func() bool {
