@@ -6,8 +6,13 @@ import (
 	"fmt"
 	"io"
 	"net"
+	"net/http"
 	"sync"
 	"testing"
+
+	"golang.org/x/net/http2"
+
+	"github.com/false-systems/rauta/internal/ir"
 )
 
 // countingConn records the size of every write that reaches the socket.
@@ -143,5 +148,141 @@ func TestBatchConnWriteError(t *testing.T) {
 	}
 	if err := b.Close(); err != nil {
 		t.Fatalf("second Close: %v", err)
+	}
+}
+
+// recordingConn keeps a copy of every byte read from the connection.
+type recordingConn struct {
+	net.Conn
+	mu  sync.Mutex
+	got []byte
+}
+
+func (c *recordingConn) Read(p []byte) (int, error) {
+	n, err := c.Conn.Read(p)
+	c.mu.Lock()
+	c.got = append(c.got, p[:n]...)
+	c.mu.Unlock()
+	return n, err
+}
+
+func (c *recordingConn) bytes() []byte {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	return append([]byte(nil), c.got...)
+}
+
+// hpackIndexed counts the fields of a header block sent with incremental
+// indexing (RFC 7541 6.2.1), which add to the decoder's dynamic table.
+func hpackIndexed(t *testing.T, b []byte) int {
+	t.Helper()
+	integer := func(prefix uint) int { // RFC 7541 5.1
+		if len(b) == 0 {
+			t.Fatal("header block truncated")
+		}
+		max := 1<<prefix - 1
+		v := int(b[0]) & max
+		b = b[1:]
+		if v < max {
+			return v
+		}
+		for m := 0; ; m += 7 {
+			if len(b) == 0 {
+				t.Fatal("header block truncated")
+			}
+			c := b[0]
+			b = b[1:]
+			v += int(c&0x7f) << m
+			if c&0x80 == 0 {
+				return v
+			}
+		}
+	}
+	skipString := func() { // RFC 7541 5.2
+		n := integer(7)
+		if n > len(b) {
+			t.Fatal("header block truncated")
+		}
+		b = b[n:]
+	}
+	indexed := 0
+	for len(b) > 0 {
+		switch c := b[0]; {
+		case c&0x80 != 0: // indexed field
+			integer(7)
+		case c&0xe0 == 0x20: // dynamic table size update
+			integer(5)
+		default: // a literal: with incremental indexing, without, never indexed
+			prefix := uint(4)
+			if c&0xc0 == 0x40 {
+				indexed++
+				prefix = 6
+			}
+			if integer(prefix) == 0 {
+				skipString() // a literal name
+			}
+			skipString()
+		}
+	}
+	return indexed
+}
+
+// TestH2CBackendRequestsUnindexed: requests to an h2c backend add nothing
+// to the backend's HPACK table, so the X-Request-Id every request carries
+// does not evict an entry per request in the proxy's encoder.
+func TestH2CBackendRequestsUnindexed(t *testing.T) {
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer ln.Close()
+	recorded := make(chan *recordingConn, 1)
+	srv := &http2.Server{}
+	go func() {
+		c, err := ln.Accept()
+		if err != nil {
+			return
+		}
+		rc := &recordingConn{Conn: c}
+		recorded <- rc
+		srv.ServeConn(rc, &http2.ServeConnOpts{Handler: http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+			io.WriteString(w, "ok") //nolint:errcheck // the test reads it
+		})})
+	}()
+	backend := ir.Backend{Name: "default/h2c:80", Weight: 1, AppProtocol: "h2c", Endpoints: []ir.Endpoint{endpointOf(t, ln.Addr().String())}}
+	p := startProxy(t, &ir.Snapshot{Listeners: []ir.Listener{httpListener("web", catchAll(prefixRoute("r", "/", backend)))}}, Options{})
+	const requests = 3
+	for range requests {
+		resp, err := http.Get(p.url(t, "web") + "/x")
+		if err != nil {
+			t.Fatal(err)
+		}
+		body, _ := io.ReadAll(resp.Body)
+		resp.Body.Close()
+		if resp.StatusCode != http.StatusOK || string(body) != "ok" {
+			t.Fatalf("answer %d %q", resp.StatusCode, body)
+		}
+	}
+	rc := <-recorded
+	wire := rc.bytes()
+	if !bytes.HasPrefix(wire, []byte(http2.ClientPreface)) {
+		t.Fatalf("backend connection does not start with the preface: %q", wire[:min(len(wire), 24)])
+	}
+	fr := http2.NewFramer(nil, bytes.NewReader(wire[len(http2.ClientPreface):]))
+	blocks := 0
+	for {
+		f, err := fr.ReadFrame()
+		if err != nil {
+			break // the end of what was recorded
+		}
+		if h, ok := f.(*http2.HeadersFrame); ok {
+			blocks++
+			if n := hpackIndexed(t, h.HeaderBlockFragment()); n > 0 {
+				t.Errorf("request %d: %d fields sent with incremental indexing", blocks, n)
+			}
+		}
+	}
+	if blocks != requests {
+		t.Fatalf("%d HEADERS frames at the backend, want %d", blocks, requests)
 	}
 }
