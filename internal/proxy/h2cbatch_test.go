@@ -172,6 +172,25 @@ func (c *recordingConn) bytes() []byte {
 	return append([]byte(nil), c.got...)
 }
 
+// recordingListener hands its first connection, recording, to conns.
+type recordingListener struct {
+	net.Listener
+	conns chan *recordingConn
+}
+
+func (l recordingListener) Accept() (net.Conn, error) {
+	c, err := l.Listener.Accept()
+	if err != nil {
+		return nil, err
+	}
+	rc := &recordingConn{Conn: c}
+	select {
+	case l.conns <- rc:
+	default:
+	}
+	return rc, nil
+}
+
 // hpackIndexed counts the fields of a header block sent with incremental
 // indexing (RFC 7541 6.2.1), which add to the decoder's dynamic table.
 func hpackIndexed(t *testing.T, b []byte) int {
@@ -237,18 +256,16 @@ func TestH2CBackendRequestsUnindexed(t *testing.T) {
 	}
 	defer ln.Close()
 	recorded := make(chan *recordingConn, 1)
-	srv := &http2.Server{}
-	go func() {
-		c, err := ln.Accept()
-		if err != nil {
-			return
-		}
-		rc := &recordingConn{Conn: c}
-		recorded <- rc
-		srv.ServeConn(rc, &http2.ServeConnOpts{Handler: http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+	protocols := new(http.Protocols)
+	protocols.SetUnencryptedHTTP2(true)
+	srv := &http.Server{
+		Protocols: protocols,
+		Handler: http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 			io.WriteString(w, "ok") //nolint:errcheck // the test reads it
-		})})
-	}()
+		}),
+	}
+	go srv.Serve(recordingListener{ln, recorded}) //nolint:errcheck // ends with Close
+	defer srv.Close()
 	backend := ir.Backend{Name: "default/h2c:80", Weight: 1, AppProtocol: "h2c", Endpoints: []ir.Endpoint{endpointOf(t, ln.Addr().String())}}
 	p := startProxy(t, &ir.Snapshot{Listeners: []ir.Listener{httpListener("web", catchAll(prefixRoute("r", "/", backend)))}}, Options{})
 	const requests = 3
