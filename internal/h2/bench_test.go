@@ -72,6 +72,13 @@ func BenchmarkServe(b *testing.B) {
 		h     http.HandlerFunc
 	}{
 		{"GET", get, nil, func(w http.ResponseWriter, r *http.Request) { w.Write(body) }},
+		// As the proxy's pooled path: one watch on the request's context
+		// for the backend exchange, stopped when it ends.
+		{"GET-AfterFunc", get, nil, func(w http.ResponseWriter, r *http.Request) {
+			stop := context.AfterFunc(r.Context(), func() {})
+			w.Write(body)
+			stop()
+		}},
 		{"POST", post, body, func(w http.ResponseWriter, r *http.Request) {
 			n, _ := io.ReadFull(r.Body, make([]byte, 1<<10))
 			w.Write(body[:n])

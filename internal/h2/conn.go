@@ -102,7 +102,11 @@ type conn struct {
 	sweep    *time.Timer
 	sweeping bool
 
-	work        chan job // streams for idle workers; closed when the reader ends
+	work chan job // streams for idle workers; closed when the reader ends
+	// running lists the streams whose handler has not returned, linked
+	// through stream.prev/next, so that endRunning reaches them after
+	// they left streams (a response sent, the handler still running).
+	running     *stream
 	idleWorkers int
 
 	dateSec int64 // the second dateVal formats
@@ -159,6 +163,9 @@ func (c *conn) serve(ctx context.Context) {
 	ctx, cancel := context.WithCancel(ctx)
 	defer cancel()
 	c.baseCtx = ctx
+	// The streams' contexts end with this one: when serve returns, or
+	// when the caller's ends.
+	context.AfterFunc(ctx, c.endRunning)
 
 	c.nc.SetReadDeadline(time.Now().Add(c.srv.readTimeout())) //nolint:errcheck // a failed read reports it
 	br := bufio.NewReaderSize(c.nc, 16<<10)
@@ -454,6 +461,7 @@ func (c *conn) handleHeaders(f *headerBlock) error {
 		return nil
 	}
 	c.streams[id] = st
+	c.addRunning(st)
 	c.active++
 	if c.active == 1 && c.idle != nil {
 		c.idle.Stop()
@@ -704,5 +712,37 @@ func (c *conn) streamDone(st *stream) {
 		c.wcond.Signal()
 	} else if c.idle != nil && c.dead == nil {
 		c.idle.Reset(c.srv.IdleTimeout)
+	}
+}
+
+// addRunning and removeRunning keep c.running. Callers hold c.mu.
+func (c *conn) addRunning(st *stream) {
+	st.next = c.running
+	if st.next != nil {
+		st.next.prev = st
+	}
+	c.running = st
+}
+
+func (c *conn) removeRunning(st *stream) {
+	if st.prev != nil {
+		st.prev.next = st.next
+	} else if c.running == st {
+		c.running = st.next
+	}
+	if st.next != nil {
+		st.next.prev = st.prev
+	}
+	st.prev, st.next = nil, nil
+}
+
+// endRunning ends the request contexts of the running streams, once the
+// connection's context ended.
+func (c *conn) endRunning() {
+	err := c.baseCtx.Err()
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	for st := c.running; st != nil; st = st.next {
+		st.reqCtx.cancel(err)
 	}
 }

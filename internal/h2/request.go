@@ -1,7 +1,6 @@
 package h2
 
 import (
-	"context"
 	"net/http"
 	"net/textproto"
 	"net/url"
@@ -107,12 +106,10 @@ func (c *conn) newRequest(f *headerBlock) (*http.Request, *stream, http2.ErrCode
 	if ended && declared > 0 {
 		return nil, nil, http2.ErrCodeProtocol
 	}
-	ctx, cancel := context.WithCancel(c.baseCtx)
 	st := &stream{
 		c:              c,
 		id:             f.id,
-		ctx:            ctx,
-		cancel:         cancel,
+		reqCtx:         streamContext{parent: c.baseCtx, id: f.id},
 		sendWindow:     c.peerInitial,
 		recvWindow:     streamRecvWindow,
 		declared:       declared,
@@ -151,7 +148,6 @@ func (c *conn) newRequest(f *headerBlock) (*http.Request, *stream, http2.ErrCode
 			}
 		}
 	}
-	st.reqCtx = streamContext{Context: ctx, id: f.id}
 	req := r.WithContext(&st.reqCtx)
 	if rb, ok := req.Body.(*requestBody); ok {
 		rb.req = req // the trailers go to the request the handler holds

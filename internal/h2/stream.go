@@ -14,11 +14,12 @@ import (
 // stream is one request and its response. Its fields are guarded by c.mu;
 // the handler's goroutine owns rw.
 type stream struct {
-	c      *conn
-	id     uint32
-	ctx    context.Context
-	cancel context.CancelFunc
-	cond   sync.Cond // the body reader waits for data
+	c    *conn
+	id   uint32
+	cond sync.Cond // the body reader waits for data
+	// prev and next link the connection's running streams (conn.running):
+	// those whose handler has not returned.
+	prev, next *stream
 
 	sendWindow int64 // what the client lets us send on this stream
 	recvWindow int64 // what the client may still send unread
@@ -43,9 +44,12 @@ type stream struct {
 	stall stall // stall.go
 
 	rw responseWriter
-	// reqCtx is the request's context: ctx, carrying id (streamid.go).
+	// reqCtx is the request's context, carrying id (streamid.go).
 	reqCtx streamContext
 }
+
+// cancel ends the request's context.
+func (st *stream) cancel() { st.reqCtx.cancel(context.Canceled) }
 
 // run serves the request on its own goroutine.
 func (st *stream) run(h http.Handler, req *http.Request) {
@@ -83,6 +87,7 @@ func (st *stream) finish(req *http.Request) {
 	st.bodyClosed = true
 	st.dropBody()
 	c.streamDone(st)
+	c.removeRunning(st)
 	c.queued()
 	c.mu.Unlock()
 	st.cancel()

@@ -4,6 +4,8 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"io"
+	"net"
 	"net/http"
 	"testing"
 	"time"
@@ -57,4 +59,70 @@ func TestStreamIDInRequestContext(t *testing.T) {
 	if err := <-derivedEnded; !errors.Is(err, context.Canceled) {
 		t.Errorf("context derived from the request's after RST_STREAM: %v, want context.Canceled", err)
 	}
+}
+
+// TestRequestContextEndsWithServeConns: the requests' contexts end when
+// the context ServeConn was given ends, functions registered with
+// context.AfterFunc on a request's context run then, and one unregistered
+// before does not.
+func TestRequestContextEndsWithServeConns(t *testing.T) {
+	started := make(chan struct{}, 1)
+	ended := make(chan error, 1)
+	afterRan, stoppedRan := make(chan struct{}), make(chan struct{}, 1)
+	h := http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		ctx := r.Context()
+		stop := context.AfterFunc(ctx, func() { stoppedRan <- struct{}{} })
+		if !stop() {
+			ended <- errors.New("stop of a live AfterFunc reported false")
+			return
+		}
+		context.AfterFunc(ctx, func() { close(afterRan) })
+		derived, cancel := context.WithCancel(ctx)
+		defer cancel()
+		started <- struct{}{}
+		<-derived.Done()
+		ended <- ctx.Err()
+	})
+	sc, cc := net.Pipe()
+	defer cc.Close()
+	ctx, cancel := context.WithCancel(context.Background())
+	defer cancel()
+	served := make(chan struct{})
+	go func() {
+		defer close(served)
+		(&Server{}).ServeConn(ctx, sc, h)
+	}()
+	go io.Copy(io.Discard, cc) //nolint:errcheck // drains the server's frames until the pipe closes
+	if _, err := io.WriteString(cc, http2.ClientPreface); err != nil {
+		t.Fatal(err)
+	}
+	fr := http2.NewFramer(cc, nil)
+	if err := fr.WriteSettings(); err != nil {
+		t.Fatal(err)
+	}
+	if err := fr.WriteHeaders(http2.HeadersFrameParam{StreamID: 1, BlockFragment: requestBlock("/"), EndStream: true, EndHeaders: true}); err != nil {
+		t.Fatal(err)
+	}
+	select {
+	case <-started:
+	case <-time.After(5 * time.Second):
+		t.Fatal("handler did not start")
+	}
+	cancel()
+	select {
+	case err := <-ended:
+		if !errors.Is(err, context.Canceled) {
+			t.Fatalf("request's context after ServeConn's ended: %v, want context.Canceled", err)
+		}
+	case <-time.After(5 * time.Second):
+		t.Fatal("request's context still live 5 s after ServeConn's ended")
+	}
+	<-afterRan
+	select {
+	case <-stoppedRan:
+		t.Error("an AfterFunc stopped before the context ended ran")
+	default:
+	}
+	cc.Close()
+	<-served
 }

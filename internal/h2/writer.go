@@ -41,8 +41,12 @@ func (s *Server) keepOrPool(b []byte) []byte {
 		return b
 	}
 	if cap(b) == bigOut {
-		b = b[:0]
-		s.outs.Put(&b)
+		// A new slice header for the pool: taking b's address would move
+		// b to the heap on every call, the common ones that keep it too
+		// (three allocations per stream when a connection goes idle).
+		p := new([]byte)
+		*p = b[:0]
+		s.outs.Put(p)
 	}
 	return nil
 }

@@ -116,6 +116,10 @@ type Options struct {
 	// MirrorConcurrency bounds mirror requests in flight; more are dropped.
 	// 0 means 64.
 	MirrorConcurrency int
+	// H2CWriteBatch bounds the bytes an h2c backend connection (gRPC)
+	// gathers from its streams before one write sends them; a stream's
+	// write into a full batch waits (h2cbatch.go). 0 means 64 KiB.
+	H2CWriteBatch int
 	// Paths says how request paths are normalised before routing; the
 	// same path is forwarded. The zero value normalises (RFC 3986 dot
 	// segments and escapes), merges repeated slashes and keeps escaped
@@ -193,6 +197,9 @@ func (o Options) withDefaults() Options {
 	}
 	if o.MirrorConcurrency <= 0 {
 		o.MirrorConcurrency = 64
+	}
+	if o.H2CWriteBatch <= 0 {
+		o.H2CWriteBatch = 64 << 10
 	}
 	if o.Logger == nil {
 		o.Logger = slog.New(slog.DiscardHandler)
