@@ -204,7 +204,21 @@ func (w *Writer) Add(p []byte) {
 			return
 		}
 	}
+	if w.relay == nil && cap(w.Buf)-len(w.Buf) < len(p) {
+		// Into a pooled relay buffer rather than growing the own one:
+		// append would allocate a new array per large response (three
+		// in four bytes allocated in the 64 KiB cell, docs/performance.md
+		// round 11) and Flush would drop it again.
+		w.borrowRelay()
+	}
 	w.Buf = append(w.Buf, p...)
+}
+
+// borrowRelay moves the batch into a relay buffer from the pool.
+func (w *Writer) borrowRelay() {
+	w.relay = w.Pool.Get().(*[]byte)
+	w.own = w.Buf[:0]
+	w.Buf = append((*w.relay)[:0], w.Buf...)
 }
 
 // Spare returns free room after the batched bytes, at most want bytes, for
@@ -215,9 +229,7 @@ func (w *Writer) Spare(want int) []byte {
 		return nil
 	}
 	if w.relay == nil && cap(w.Buf)-len(w.Buf) < want {
-		w.relay = w.Pool.Get().(*[]byte)
-		w.own = w.Buf[:0]
-		w.Buf = append((*w.relay)[:0], w.Buf...)
+		w.borrowRelay()
 	}
 	if len(w.Buf) == cap(w.Buf) {
 		if w.Flush() != nil {
