@@ -1,6 +1,7 @@
 package proxy
 
 import (
+	"context"
 	"errors"
 	"io"
 	"net"
@@ -92,6 +93,13 @@ func (f *failover) next(m *metrics, err error, silent, safe bool, deadline time.
 func endpointDown(err error, silent bool) bool {
 	if errors.As(err, new(clientError)) {
 		return false // the client's body failed, not the backend
+	}
+	if errors.Is(err, context.Canceled) {
+		// The request was given up (its client went away, or the data
+		// plane is shutting down) while connecting: nothing is known
+		// about the endpoint. Ejecting it here left the only endpoint of
+		// a backend out for 30 s during a data plane's rollout.
+		return false
 	}
 	return isDialError(err) || silent && (errors.Is(err, syscall.ECONNRESET) || errors.Is(err, syscall.ECONNREFUSED) ||
 		errors.Is(err, syscall.EPIPE) || errors.Is(err, io.EOF) || errors.Is(err, io.ErrUnexpectedEOF))

@@ -1,6 +1,7 @@
 package proxy
 
 import (
+	"context"
 	"io"
 	"net"
 	"net/http"
@@ -249,6 +250,24 @@ func TestEndpointDown(t *testing.T) {
 		{clientError{Err: io.EOF}, false, false},
 		{clientError{Err: io.ErrUnexpectedEOF}, true, false},
 	}
+	// A dial given up because the request was (client gone, shutdown) is
+	// not the endpoint's failure: the real error net's dialer returns.
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer ln.Close()
+	ctx, cancel := context.WithCancel(context.Background())
+	cancel()
+	_, canceled := (&net.Dialer{}).DialContext(ctx, "tcp", ln.Addr().String())
+	if !isDialError(canceled) {
+		t.Fatalf("a canceled dial gave %v, not a dial error: the case below tests nothing", canceled)
+	}
+	tests = append(tests, struct {
+		err    error
+		silent bool
+		want   bool
+	}{canceled, true, false})
 	for _, tt := range tests {
 		if got := endpointDown(tt.err, tt.silent); got != tt.want {
 			t.Errorf("endpointDown(%v, silent %v) = %v", tt.err, tt.silent, got)
