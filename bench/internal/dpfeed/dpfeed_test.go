@@ -16,6 +16,7 @@ import (
 	"github.com/false-systems/rauta/bench/internal/manifests"
 	"github.com/false-systems/rauta/internal/configstream"
 	"github.com/false-systems/rauta/internal/dataplane"
+	"github.com/false-systems/rauta/internal/freeport"
 )
 
 // benchManifests is a Gateway default/feed with one HTTP listener on port
@@ -69,15 +70,15 @@ spec:
 `, port, otherPort) + manifests.LoopbackService("pool", backendPort)
 }
 
-// freePort is a loopback port nothing listened on a moment ago.
+// freePort is a loopback port nothing listened on a moment ago, outside
+// the ephemeral range (internal/freeport).
 func freePort(t *testing.T) int {
 	t.Helper()
-	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	p, err := freeport.Port()
 	if err != nil {
 		t.Fatal(err)
 	}
-	defer ln.Close()
-	return ln.Addr().(*net.TCPAddr).Port
+	return p
 }
 
 // TestFeedServesADataPlane runs a real data plane (package dataplane, as
