@@ -10,6 +10,7 @@ import (
 	"io"
 	"net"
 	"net/http"
+	"net/url"
 	"sync"
 	"time"
 
@@ -111,6 +112,13 @@ type conn struct {
 
 	dateSec int64 // the second dateVal formats
 	dateVal string
+
+	// lastPath and lastURL: the last :path parsed (parsedURL).
+	lastPath string
+	lastURL  url.URL
+	// lenN and lenVal: the last Content-Length formatted (encodeHead).
+	lenN   int
+	lenVal string
 }
 
 func newConn(s *Server, nc net.Conn, h http.Handler) *conn {

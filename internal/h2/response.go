@@ -288,7 +288,7 @@ func (w *responseWriter) encodeHead(first []byte, whole bool) []byte {
 		c.henc.WriteField(hpack.HeaderField{Name: "date", Value: c.date()}) //nolint:errcheck // bytes.Buffer
 	}
 	if whole && w.declaredLen < 0 && w.bodyAllowed() && (len(first) > 0 || !w.isHead) {
-		c.henc.WriteField(hpack.HeaderField{Name: "content-length", Value: strconv.Itoa(len(first))}) //nolint:errcheck // bytes.Buffer
+		c.henc.WriteField(hpack.HeaderField{Name: "content-length", Value: c.contentLength(len(first))}) //nolint:errcheck // bytes.Buffer
 	}
 	return c.hbuf.Bytes()
 }
@@ -369,6 +369,15 @@ func (c *conn) date() string {
 		c.dateVal = now.UTC().Format(http.TimeFormat)
 	}
 	return c.dateVal
+}
+
+// contentLength returns n formatted, the last value kept: responses of
+// one size follow each other. Callers hold c.mu.
+func (c *conn) contentLength(n int) string {
+	if n != c.lenN || c.lenVal == "" {
+		c.lenN, c.lenVal = n, strconv.Itoa(n)
+	}
+	return c.lenVal
 }
 
 // statusText is the :status value, without allocating for common codes.
