@@ -79,6 +79,12 @@ func BenchmarkServe(b *testing.B) {
 			w.Write(body)
 			stop()
 		}},
+		// The same watch through this package's AfterFunc.
+		{"GET-h2.AfterFunc", get, nil, func(w http.ResponseWriter, r *http.Request) {
+			stop := AfterFunc(r.Context(), func() {})
+			w.Write(body)
+			stop()
+		}},
 		{"POST", post, body, func(w http.ResponseWriter, r *http.Request) {
 			n, _ := io.ReadFull(r.Body, make([]byte, 1<<10))
 			w.Write(body[:n])

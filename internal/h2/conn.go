@@ -10,6 +10,7 @@ import (
 	"io"
 	"net"
 	"net/http"
+	"net/url"
 	"sync"
 	"time"
 
@@ -66,6 +67,8 @@ type conn struct {
 	henc *hpack.Encoder // writes to hbuf
 	// lower caches header names as sent (lower case), per connection.
 	lower map[string]string
+	// encoded keeps the indexes of fields sent before (headcache.go).
+	encoded map[headField]encodedField
 
 	streams     map[uint32]*stream
 	maxStreamID uint32 // the highest stream the client opened
@@ -111,6 +114,13 @@ type conn struct {
 
 	dateSec int64 // the second dateVal formats
 	dateVal string
+
+	// lastPath and lastURL: the last :path parsed (parsedURL).
+	lastPath string
+	lastURL  url.URL
+	// lenN and lenVal: the last Content-Length formatted (encodeHead).
+	lenN   int
+	lenVal string
 }
 
 func newConn(s *Server, nc net.Conn, h http.Handler) *conn {
@@ -368,7 +378,7 @@ func (c *conn) handleSettings(f *http2.SettingsFrame) error {
 		}
 		switch s.ID {
 		case http2.SettingHeaderTableSize:
-			c.henc.SetMaxDynamicTableSizeLimit(s.Val)
+			c.resizeEncoder(s.Val)
 		case http2.SettingMaxFrameSize:
 			c.peerMaxFrame = s.Val
 		case http2.SettingInitialWindowSize:

@@ -90,38 +90,31 @@ func (c *conn) newRequest(f *headerBlock) (*http.Request, *stream, http2.ErrCode
 		authority = header.Get("Host")
 	}
 
-	var u *url.URL
 	requestURI := path
+	st := &stream{c: c}
 	if isConnect {
-		u = &url.URL{Host: authority}
+		st.url = url.URL{Host: authority}
 		requestURI = authority
-	} else {
-		var err error
-		if u, err = url.ParseRequestURI(path); err != nil {
-			return nil, nil, http2.ErrCodeProtocol
-		}
+	} else if !c.parsedURL(path, &st.url) {
+		return nil, nil, http2.ErrCodeProtocol
 	}
 
 	ended := f.endStream
 	if ended && declared > 0 {
 		return nil, nil, http2.ErrCodeProtocol
 	}
-	st := &stream{
-		c:              c,
-		id:             f.id,
-		reqCtx:         streamContext{parent: c.baseCtx, id: f.id},
-		sendWindow:     c.peerInitial,
-		recvWindow:     streamRecvWindow,
-		declared:       declared,
-		remoteDone:     ended,
-		expectContinue: !ended && strings.EqualFold(header.Get("Expect"), "100-continue"),
-	}
+	st.id = f.id
+	st.reqCtx = streamContext{parent: c.baseCtx, id: f.id}
+	st.sendWindow = c.peerInitial
+	st.recvWindow = streamRecvWindow
+	st.declared = declared
+	st.remoteDone = ended
+	st.expectContinue = !ended && strings.EqualFold(header.Get("Expect"), "100-continue")
 	st.cond.L = &c.mu
-	// Built here and copied once by WithContext (inlined), so only the copy
-	// is allocated.
-	r := http.Request{
+	r := &st.req
+	*r = http.Request{
 		Method:     method,
-		URL:        u,
+		URL:        &st.url,
 		Proto:      "HTTP/2.0",
 		ProtoMajor: 2,
 		Header:     header,
@@ -135,7 +128,8 @@ func (c *conn) newRequest(f *headerBlock) (*http.Request, *stream, http2.ErrCode
 		r.Body = http.NoBody
 	default:
 		r.ContentLength = declared
-		r.Body = &requestBody{st: st}
+		st.reqBody = requestBody{st: st, req: r} // the trailers go to the request the handler holds
+		r.Body = &st.reqBody
 	}
 	if vv := header["Trailer"]; len(vv) > 0 {
 		r.Trailer = http.Header{}
@@ -148,12 +142,28 @@ func (c *conn) newRequest(f *headerBlock) (*http.Request, *stream, http2.ErrCode
 			}
 		}
 	}
-	req := r.WithContext(&st.reqCtx)
-	if rb, ok := req.Body.(*requestBody); ok {
-		rb.req = req // the trailers go to the request the handler holds
-	}
+	// WithContext is inlined and its copy does not escape: the request
+	// stays in the stream's allocation.
+	*r = *r.WithContext(&st.reqCtx)
 	st.rw = responseWriter{st: st, header: http.Header{}, isHead: method == http.MethodHead}
-	return req, st, http2.ErrCodeNo
+	return r, st, http2.ErrCodeNo
+}
+
+// parsedURL parses path, a request's :path, into u. The last path parsed
+// is kept: a client asks for the same path again and again, and a copy of
+// the parsed URL costs no allocation. Callers hold c.mu.
+func (c *conn) parsedURL(path string, u *url.URL) bool {
+	if path == c.lastPath && path != "" {
+		*u = c.lastURL
+		return true
+	}
+	p, err := url.ParseRequestURI(path)
+	if err != nil {
+		return false
+	}
+	*u = *p
+	c.lastPath, c.lastURL = path, *p
+	return true
 }
 
 // originForm reports whether path is a valid :path (RFC 9113 8.3.1): the

@@ -237,7 +237,7 @@ func (w *responseWriter) send(data []byte, end bool) error {
 	case len(trailers) > 0:
 		c.hbuf.Reset()
 		for _, f := range trailers {
-			c.henc.WriteField(f) //nolint:errcheck // writes to a bytes.Buffer
+			c.writeField(f)
 		}
 		c.writeHeaderBlock(st.id, c.hbuf.Bytes(), true)
 	case !endSent: // the head and body went out before; end with an empty DATA
@@ -261,7 +261,7 @@ func (w *responseWriter) writeInformational(code int, h http.Header) {
 		return
 	}
 	c.hbuf.Reset()
-	c.henc.WriteField(hpack.HeaderField{Name: ":status", Value: strconv.Itoa(code)}) //nolint:errcheck // bytes.Buffer
+	c.writeField(hpack.HeaderField{Name: ":status", Value: strconv.Itoa(code)})
 	for k, vv := range h {
 		c.encodeField(k, vv)
 	}
@@ -275,20 +275,20 @@ func (w *responseWriter) writeInformational(code int, h http.Header) {
 func (w *responseWriter) encodeHead(first []byte, whole bool) []byte {
 	c := w.st.c
 	c.hbuf.Reset()
-	c.henc.WriteField(hpack.HeaderField{Name: ":status", Value: statusText(w.status)}) //nolint:errcheck // bytes.Buffer
+	c.writeField(hpack.HeaderField{Name: ":status", Value: statusText(w.status)})
 	for _, f := range w.snap {
 		if !w.isTrailer(f.key) {
 			c.encodeValue(f.key, f.value)
 		}
 	}
 	if !w.snapType && w.bodyAllowed() && len(first) > 0 && !w.coded {
-		c.henc.WriteField(hpack.HeaderField{Name: "content-type", Value: http.DetectContentType(first)}) //nolint:errcheck // bytes.Buffer
+		c.writeField(hpack.HeaderField{Name: "content-type", Value: http.DetectContentType(first)})
 	}
 	if !w.snapDate {
-		c.henc.WriteField(hpack.HeaderField{Name: "date", Value: c.date()}) //nolint:errcheck // bytes.Buffer
+		c.writeField(hpack.HeaderField{Name: "date", Value: c.date()})
 	}
 	if whole && w.declaredLen < 0 && w.bodyAllowed() && (len(first) > 0 || !w.isHead) {
-		c.henc.WriteField(hpack.HeaderField{Name: "content-length", Value: strconv.Itoa(len(first))}) //nolint:errcheck // bytes.Buffer
+		c.writeField(hpack.HeaderField{Name: "content-length", Value: c.contentLength(len(first))})
 	}
 	return c.hbuf.Bytes()
 }
@@ -342,6 +342,9 @@ func (c *conn) encodeField(k string, vv []string) {
 // connection-specific fields HTTP/2 forbids and invalid names and values,
 // as net/http does. Callers hold c.mu.
 func (c *conn) encodeValue(k, v string) {
+	if c.encodedValue(k, v) {
+		return // sent before, allowed and valid
+	}
 	switch k {
 	case "Connection", "Keep-Alive", "Proxy-Connection", "Transfer-Encoding", "Upgrade":
 		return
@@ -357,7 +360,7 @@ func (c *conn) encodeValue(k, v string) {
 		}
 	}
 	if httpguts.ValidHeaderFieldValue(v) {
-		c.henc.WriteField(hpack.HeaderField{Name: name, Value: v}) //nolint:errcheck // bytes.Buffer
+		c.keepEncoded(k, v, c.writeField(hpack.HeaderField{Name: name, Value: v}))
 	}
 }
 
@@ -369,6 +372,15 @@ func (c *conn) date() string {
 		c.dateVal = now.UTC().Format(http.TimeFormat)
 	}
 	return c.dateVal
+}
+
+// contentLength returns n formatted, the last value kept: responses of
+// one size follow each other. Callers hold c.mu.
+func (c *conn) contentLength(n int) string {
+	if n != c.lenN || c.lenVal == "" {
+		c.lenN, c.lenVal = n, strconv.Itoa(n)
+	}
+	return c.lenVal
 }
 
 // statusText is the :status value, without allocating for common codes.

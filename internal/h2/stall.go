@@ -145,8 +145,8 @@ func (st *stream) bodyTimedOut() {
 	if !w.sentHeader && !w.ended {
 		w.sentHeader, w.ended = true, true
 		c.hbuf.Reset()
-		c.henc.WriteField(hpack.HeaderField{Name: ":status", Value: "408"}) //nolint:errcheck // bytes.Buffer
-		c.henc.WriteField(hpack.HeaderField{Name: "date", Value: c.date()}) //nolint:errcheck // bytes.Buffer
+		c.writeField(hpack.HeaderField{Name: ":status", Value: "408"})
+		c.writeField(hpack.HeaderField{Name: "date", Value: c.date()})
 		c.writeHeaderBlock(st.id, c.hbuf.Bytes(), true)
 		c.sendReset(st.id, http2.ErrCodeNo)
 	} else {

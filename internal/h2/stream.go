@@ -5,6 +5,7 @@ import (
 	"errors"
 	"io"
 	"net/http"
+	"net/url"
 	"runtime"
 	"sync"
 
@@ -46,6 +47,11 @@ type stream struct {
 	rw responseWriter
 	// reqCtx is the request's context, carrying id (streamid.go).
 	reqCtx streamContext
+	// req, url and reqBody back the handler's request, so that a stream
+	// is one allocation, not four (newRequest).
+	req     http.Request
+	url     url.URL
+	reqBody requestBody
 }
 
 // cancel ends the request's context.

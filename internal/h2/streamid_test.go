@@ -126,3 +126,62 @@ func TestRequestContextEndsWithServeConns(t *testing.T) {
 	cc.Close()
 	<-served
 }
+
+// TestAfterFunc: the package's AfterFunc on a request's context runs f
+// once the stream ends, in a goroutine of its own (the client's reset
+// reaches cancel on the reader, which holds the connection's lock: f
+// blocking there would stall the connection), and not after stop; on
+// another context it is context.AfterFunc.
+func TestAfterFunc(t *testing.T) {
+	release, ran, stoppedRan := make(chan struct{}), make(chan struct{}), make(chan struct{}, 1)
+	started := make(chan struct{}, 1)
+	ts := startCleartext(t, &Server{}, http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		if r.URL.Path != "/watched" {
+			fmt.Fprint(w, "ok")
+			return
+		}
+		stop := AfterFunc(r.Context(), func() { stoppedRan <- struct{}{} })
+		if !stop() {
+			t.Error("stop of a live AfterFunc reported false")
+		}
+		AfterFunc(r.Context(), func() {
+			<-release
+			close(ran)
+		})
+		started <- struct{}{}
+		<-r.Context().Done()
+	}))
+	rc := ts.dialRaw(t)
+	rc.request(1, "GET", "/watched", true)
+	select {
+	case <-started:
+	case <-time.After(5 * time.Second):
+		t.Fatal("handler did not start")
+	}
+	rc.write(func() error { return rc.fr.WriteRSTStream(1, http2.ErrCodeCancel) })
+	rc.request(3, "GET", "/", true)
+	if res := rc.one(3); string(res.body) != "ok" {
+		t.Fatalf("stream 3 after the reset of 1: %v", res)
+	}
+	close(release)
+	select {
+	case <-ran:
+	case <-time.After(5 * time.Second):
+		t.Fatal("AfterFunc did not run 5 s after the stream was reset")
+	}
+	select {
+	case <-stoppedRan:
+		t.Error("an AfterFunc stopped before the context ended ran")
+	default:
+	}
+
+	ctx, cancel := context.WithCancel(context.Background())
+	other := make(chan struct{})
+	AfterFunc(ctx, func() { close(other) })
+	cancel()
+	select {
+	case <-other:
+	case <-time.After(5 * time.Second):
+		t.Fatal("AfterFunc on another context did not run")
+	}
+}
