@@ -14,6 +14,7 @@ import (
 	"golang.org/x/net/http/httpguts"
 
 	"github.com/false-systems/rauta/internal/h1"
+	"github.com/false-systems/rauta/internal/h2"
 	"github.com/false-systems/rauta/internal/router"
 	"github.com/false-systems/rauta/internal/upstream"
 )
@@ -140,7 +141,9 @@ func (f *forwarder) forwardPooled(w http.ResponseWriter, r *http.Request, out *o
 		ps.rest = readerBody{r: in, n: rest, bufs: &f.bufs}
 		x.Body = &ps.rest
 	}
-	stop := context.AfterFunc(ctx, ps.watch)
+	// On an HTTP/2 stream's own context, h2.AfterFunc registers with the
+	// stream (one allocation, not context.AfterFunc's six).
+	stop := h2.AfterFunc(ctx, ps.watch)
 	for {
 		err = x.Do(f.pool, addr, now)
 		if err == nil {
