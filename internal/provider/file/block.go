@@ -255,7 +255,9 @@ func (p *blockParser) scalar(text string, line, col int) *yaml.Node {
 		}
 		return p.fail()
 	}
-	if !plainScalar(text) {
+	// "<<" is yaml.v3's merge key wherever it stands (tag !!merge); the
+	// fast path leaves it to yaml.v3 in values as it does in keys.
+	if !plainScalar(text) || text == "<<" {
 		return p.fail()
 	}
 	n.Value = text

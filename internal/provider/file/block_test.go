@@ -48,6 +48,8 @@ var blockSeeds = []string{
 	"---\n- a\n--- x\n",
 	"<<: {a: 1}\n",
 	"a: 1\n<<: 2\n",
+	"0: <<\n",
+	"- <<\n",
 	"a:\n  b:\n    c:\n      - d: 1\n        e:\n        - f\n",
 	"a: 'x''\n",
 	"a: ''\nb: \"\"\n",
