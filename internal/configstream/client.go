@@ -64,6 +64,7 @@ func (c *Client) Run(ctx context.Context) error {
 	}}
 	defer c.http.CloseIdleConnections()
 	backoff := 250 * time.Millisecond
+	resynced := false
 	for {
 		delivered, err := c.stream(ctx)
 		if ctx.Err() != nil {
@@ -72,6 +73,14 @@ func (c *Client) Run(ctx context.Context) error {
 		if c.OnError != nil && err != nil {
 			c.OnError(err)
 		}
+		// A resync streams again at once, but only once in a row: a
+		// stream's first Config elides nothing, so a second one means
+		// something else is wrong.
+		if errors.Is(err, errResync) && !resynced {
+			resynced = true
+			continue
+		}
+		resynced = false
 		if delivered {
 			backoff = 250 * time.Millisecond
 		}
@@ -160,8 +169,16 @@ func (c *Client) stream(ctx context.Context) (delivered bool, err error) {
 		if err := c.report(ctx, rep); err != nil {
 			return delivered, err
 		}
+		if rep.Resync {
+			return delivered, errResync
+		}
 	}
 }
+
+// errResync ends a stream whose Config elided a route the data plane does
+// not have compiled (Report.Resync): a new stream starts with a whole
+// Config, decoded by a new decoder, so nothing in it is elided.
+var errResync = errors.New("config stream: a config elides routes not compiled here; streaming again from a whole config")
 
 func (c *Client) report(ctx context.Context, rep Report) error {
 	token, err := c.token()

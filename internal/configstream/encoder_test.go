@@ -85,7 +85,7 @@ func routeCount(s *ir.Snapshot) int {
 }
 
 // A delta rebuilds exactly the Config the whole frame carries (routes
-// reused from the base keep their decoded form and fingerprint), is a
+// of the base are elided, with the base's fingerprint), is a
 // fraction of its size, and is refused by a decoder that holds another
 // base; a whole frame after a delta is decoded as before.
 func TestDeltaRebuildsTheConfig(t *testing.T) {
@@ -106,16 +106,20 @@ func TestDeltaRebuildsTheConfig(t *testing.T) {
 	}
 
 	var viaDelta, viaWhole frameDecoder
-	before := map[string]string{} // route name -> fingerprint in viaDelta's first Config
+	before := map[string]bool{} // fingerprints of viaDelta's first Config
+	knownDelta, knownWhole := map[string]ir.Route{}, map[string]ir.Route{}
 	for _, d := range []*frameDecoder{&viaDelta, &viaWhole} {
 		m, err := d.read(bytes.NewReader(first.Frame()), 64<<20)
 		if err != nil {
 			t.Fatal(err)
 		}
 		if d == &viaDelta {
+			remember(knownDelta, m.Config.Snapshot)
 			for _, rt := range m.Config.Snapshot.Listeners[0].VirtualHosts[0].Routes {
-				before[rt.Name] = rt.Fingerprint
+				before[rt.Fingerprint] = true
 			}
+		} else {
+			remember(knownWhole, m.Config.Snapshot)
 		}
 	}
 	got, err := viaDelta.read(bytes.NewReader(delta), 64<<20)
@@ -129,21 +133,21 @@ func TestDeltaRebuildsTheConfig(t *testing.T) {
 	if got.Config.Version != second.Version || got.Config.Generation != 2 {
 		t.Errorf("delta decodes to version %s generation %d, want %s 2", got.Config.Version, got.Config.Generation, second.Version)
 	}
-	if diff := cmp.Diff(withoutFingerprints(want.Config.Snapshot), withoutFingerprints(got.Config.Snapshot)); diff != "" {
+	if diff := cmp.Diff(unelide(t, knownWhole, want.Config.Snapshot), unelide(t, knownDelta, got.Config.Snapshot)); diff != "" {
 		t.Fatalf("the delta's snapshot differs from the whole frame's (-whole +delta):\n%s", diff)
 	}
 	kept, total := 0, 0
 	for _, rt := range got.Config.Snapshot.Listeners[0].VirtualHosts[0].Routes {
 		total++
-		if before[rt.Name] == rt.Fingerprint {
+		if rt.Elided && before[rt.Fingerprint] {
 			kept++
 		}
 	}
 	if kept < total-5 {
-		t.Errorf("%d of %d routes kept their decoded form and fingerprint; want all but the changed route's", kept, total)
+		t.Errorf("%d of %d routes elided with their previous fingerprint; want all but the changed route's", kept, total)
 	}
-	if viaDelta.version != second.Version || len(viaDelta.flat) != routeCount(second.Snapshot) {
-		t.Errorf("after the delta the decoder holds version %s and %d routes", viaDelta.version, len(viaDelta.flat))
+	if viaDelta.version != second.Version || len(viaDelta.fps) != routeCount(second.Snapshot) {
+		t.Errorf("after the delta the decoder holds version %s and %d routes", viaDelta.version, len(viaDelta.fps))
 	}
 
 	// Another base: refused, nothing half-applied.
@@ -180,8 +184,11 @@ func TestStreamSendsDeltas(t *testing.T) {
 	a := newApplied()
 	c, _ := client(t, ts, "tok", key, a)
 	run(t, c)
+	known := map[string]ir.Route{}
 	if got := a.next(t); got.Version != first.Version {
 		t.Fatalf("applied %s, want %s", got.Version, first.Version)
+	} else {
+		remember(known, got.Snapshot)
 	}
 	res.HTTPRoutes[3].Spec.Rules[0].Matches[0].Path.Value = ptr("/changed")
 	res.HTTPRoutes[3].Generation++
@@ -201,8 +208,8 @@ func TestStreamSendsDeltas(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	if !reflect.DeepEqual(withoutFingerprints(got.Snapshot), plain.Config.Snapshot) {
-		t.Error("the config applied from the delta differs from the second config")
+	if !reflect.DeepEqual(unelide(t, known, got.Snapshot), plain.Config.Snapshot) {
+		t.Error("the config applied from the delta, elided routes resolved, differs from the second config")
 	}
 }
 

@@ -325,7 +325,9 @@ func (s *Server) serveReport(w http.ResponseWriter, r *http.Request) {
 	}
 	s.mu.Lock()
 	p := s.pods[rep.Gateway][rep.Pod]
-	if p != nil {
+	if p != nil && !rep.Resync {
+		// A resync report says nothing of what is served; the pod
+		// streams again and reports the whole Config it gets.
 		p.Report = rep
 	}
 	s.mu.Unlock()

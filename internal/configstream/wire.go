@@ -103,6 +103,13 @@ type Report struct {
 	// Unbound lists listeners whose socket could not be bound, by IR
 	// listener name; the others are served.
 	Unbound []ListenerError `json:"unbound,omitempty"`
+	// Resync says the Config was not applied because it elides a route
+	// this data plane did not have compiled (router.ErrUnknownRoute: the
+	// Config before it was refused, or a listener changed its port). The
+	// previous configuration keeps serving; the data plane opens a new
+	// stream, whose first Config is whole. Not an error of the Config:
+	// the controller keeps the pod's last report.
+	Resync bool `json:"resync,omitempty"`
 }
 
 // ListenerError says why one listener is not served.

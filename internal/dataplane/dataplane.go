@@ -15,6 +15,7 @@ import (
 
 	"github.com/false-systems/rauta/internal/configstream"
 	"github.com/false-systems/rauta/internal/gateway"
+	"github.com/false-systems/rauta/internal/router"
 )
 
 // Config configures a data plane.
@@ -53,7 +54,7 @@ func Run(ctx context.Context, cfg Config, logger *slog.Logger) error {
 	if err != nil {
 		return fmt.Errorf("dataplane: controller CA: %w", err)
 	}
-	gw, err := gateway.New(cfg.Options, logger)
+	gw, err := newGateway(cfg.Options, logger)
 	if err != nil {
 		return err
 	}
@@ -79,7 +80,17 @@ func Run(ctx context.Context, cfg Config, logger *slog.Logger) error {
 	return gw.Run(ctx, client.Run)
 }
 
-// apply serves one Config and reports what is served.
+// newGateway is gateway.New as a data plane runs it: the routes, once
+// compiled, are not kept for /config_dump (gateway.Options.ForgetRoutes),
+// so the decoded Configs are garbage after their apply.
+func newGateway(opts gateway.Options, logger *slog.Logger) (*gateway.Gateway, error) {
+	opts.ForgetRoutes = true
+	return gateway.New(opts, logger)
+}
+
+// apply serves one Config and reports what is served. A Config eliding a
+// route that is not compiled here is not served; the report asks for a
+// whole one (Report.Resync).
 func apply(gw *gateway.Gateway, c configstream.Config, logger *slog.Logger) configstream.Report {
 	var rep configstream.Report
 	if c.Gateway != "" && c.Snapshot != nil {
@@ -94,6 +105,11 @@ func apply(gw *gateway.Gateway, c configstream.Config, logger *slog.Logger) conf
 		}
 	}
 	err := gw.Apply(c.Resolve(), gateway.NoStatus{})
+	if errors.Is(err, router.ErrUnknownRoute) {
+		rep.Resync = true
+		logger.Warn("configuration elides routes not compiled here; streaming again from a whole one", "version", c.Version, "err", err)
+		return rep
+	}
 	failures := gw.BindFailures()
 	if err != nil && len(failures) == 0 {
 		rep.Error = err.Error()

@@ -28,7 +28,7 @@ func BenchmarkDataPlaneRoutes(b *testing.B) {
 	logger := slog.New(slog.NewTextHandler(io.Discard, nil))
 
 	before := liveHeap()
-	gw, err := gateway.New(gateway.Options{Address: "127.0.0.1", PortOffset: 30000, AdminAddr: "127.0.0.1:0"}, logger)
+	gw, err := newGateway(gateway.Options{Address: "127.0.0.1", PortOffset: 30000, AdminAddr: "127.0.0.1:0"}, logger)
 	if err != nil {
 		b.Fatal(err)
 	}
@@ -78,7 +78,7 @@ func BenchmarkDataPlaneFirstConfig(b *testing.B) {
 	key := routegen.GatewayNamespace + "/" + routegen.GatewayName
 	frame := configstream.NewConfig(key, 1, translate.Translate(routegen.Resources(n), translate.Options{Provisioned: true}).IR).Frame()
 	logger := slog.New(slog.NewTextHandler(io.Discard, nil))
-	gw, err := gateway.New(gateway.Options{Address: "127.0.0.1", PortOffset: 30000, AdminAddr: "127.0.0.1:0"}, logger)
+	gw, err := newGateway(gateway.Options{Address: "127.0.0.1", PortOffset: 30000, AdminAddr: "127.0.0.1:0"}, logger)
 	if err != nil {
 		b.Fatal(err)
 	}

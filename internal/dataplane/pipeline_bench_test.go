@@ -42,7 +42,7 @@ func BenchmarkConfigPath(b *testing.B) {
 		}
 	})
 	logger := slog.New(slog.NewTextHandler(io.Discard, nil))
-	gw, err := gateway.New(gateway.Options{Address: "127.0.0.1", PortOffset: 30000, AdminAddr: "127.0.0.1:0"}, logger)
+	gw, err := newGateway(gateway.Options{Address: "127.0.0.1", PortOffset: 30000, AdminAddr: "127.0.0.1:0"}, logger)
 	if err != nil {
 		b.Fatal(err)
 	}

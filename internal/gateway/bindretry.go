@@ -43,15 +43,18 @@ func (g *Gateway) retryBindsOnce() (map[string]error, bool) {
 	g.mu.Lock()
 	defer g.mu.Unlock()
 	before := g.unbound.Load()
-	if g.applied == nil || before == nil || len(*before) == 0 {
+	if g.unboundSnap == nil || before == nil || len(*before) == 0 {
 		return nil, false
 	}
-	err := g.px.Apply(g.applied)
+	err := g.px.Apply(g.unboundSnap)
 	bindErrs := proxy.BindErrors(err)
 	if err != nil && len(bindErrs) == 0 {
 		return nil, false // compiled before; a stopped proxy refuses it
 	}
 	now := g.setUnbound(bindErrs)
+	if len(now) == 0 {
+		g.unboundSnap = nil
+	}
 	changed := len(now) != len(*before)
 	for name := range now {
 		if _, ok := (*before)[name]; !ok {

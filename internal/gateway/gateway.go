@@ -11,7 +11,6 @@ import (
 	"io"
 	"log/slog"
 	"maps"
-	"reflect"
 	"runtime"
 	"slices"
 	"strings"
@@ -94,6 +93,10 @@ type Options struct {
 	Paths router.PathOptions
 	// Health is passive health and the retry budget (proxy.Options.Health).
 	Health lb.HealthOptions
+	// ForgetRoutes leaves the routes out of /config_dump, so that nothing
+	// keeps them once compiled (proxy.Options.ForgetRoutes): the data plane
+	// sets it.
+	ForgetRoutes bool
 	// BindFailuresChanged, if set, is called with the new BindFailures
 	// when Run's retry of unbound listeners (every few seconds, see
 	// bindretry.go) binds one, so that status can follow without an Apply.
@@ -125,9 +128,15 @@ type Gateway struct {
 	unbound atomic.Pointer[map[string]error]
 	status  atomic.Pointer[Status]
 
-	mu       sync.Mutex // serialises Apply
-	applied  *ir.Snapshot
-	problems map[objstatus.Problem]bool
+	mu sync.Mutex // serialises Apply
+	// applied is the digest of the applied snapshot (digest.go), valid
+	// when hasApplied; unboundSnap is the snapshot itself while a listener
+	// of it is unbound, for Run's retry of the bind (bindretry.go), else
+	// nil: nothing here keeps the routes once they are compiled.
+	applied     digest
+	hasApplied  bool
+	unboundSnap *ir.Snapshot
+	problems    map[objstatus.Problem]bool
 
 	// bindRetry is the const bindRetry; tests change it.
 	bindRetry time.Duration
@@ -177,6 +186,7 @@ func New(opts Options, logger *slog.Logger) (*Gateway, error) {
 		ShutdownTimeout: opts.ShutdownTimeout,
 		Paths:           opts.Paths,
 		Health:          opts.Health,
+		ForgetRoutes:    opts.ForgetRoutes,
 
 		ReadHeaderTimeout:      opts.ReadHeaderTimeout,
 		IdleTimeout:            opts.IdleTimeout,
@@ -240,18 +250,27 @@ func (g *Gateway) Apply(snap *ir.Snapshot, st Status) error {
 	now := problemSet(st)
 	logNewProblems(g.logger, g.problems, now)
 	g.problems = now
-	if g.applied != nil && reflect.DeepEqual(g.applied, snap) && len(g.BindFailures()) == 0 {
+	d, ok := digestOf(snap)
+	if ok && g.hasApplied && d == g.applied && len(g.BindFailures()) == 0 {
 		return nil
 	}
 	start := time.Now()
 	err := g.px.Apply(snap)
 	bindErrs := proxy.BindErrors(err)
 	if err != nil && len(bindErrs) == 0 {
-		g.reloadFailed.Inc()
+		if !errors.Is(err, router.ErrUnknownRoute) {
+			// Not a fault of the configuration: its sender sends it
+			// whole (configstream's resync).
+			g.reloadFailed.Inc()
+		}
 		return fmt.Errorf("configuration not applied, the last good one keeps serving: %w", err)
 	}
 	unbound := g.setUnbound(bindErrs)
-	g.applied = snap
+	g.applied, g.hasApplied = d, ok
+	g.unboundSnap = nil
+	if len(unbound) > 0 {
+		g.unboundSnap = snap
+	}
 	g.ready.Store(true)
 	g.reloadOK.Inc()
 	g.lastReload.SetToCurrentTime()

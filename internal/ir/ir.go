@@ -121,6 +121,12 @@ type Route struct {
 	// a route unchanged from the previous configuration is neither decoded
 	// nor compiled again. Never sent.
 	Fingerprint string `json:"-"`
+	// Elided marks a route of which only Fingerprint is set: the config
+	// stream's decoder leaves out a route the previous configuration had,
+	// so that a data plane does not keep every route decoded to serve the
+	// next one; the router takes its compiled form from the previous table
+	// or refuses the configuration (router.ErrUnknownRoute). Never sent.
+	Elided bool `json:"-"`
 }
 
 // Retry is a rule's retry policy (HTTPRoute retry).

@@ -31,6 +31,9 @@ type Balancer interface {
 	// false when it is spent; EndRetry gives a place back.
 	StartRetry() bool
 	EndRetry()
+	// Endpoints lists the balancer's endpoints (shared, not to be
+	// modified): what keeps them in the Registry (Registry.Prune).
+	Endpoints() []*Endpoint
 }
 
 // New builds the balancer of one backend. The empty policy means RoundRobin.

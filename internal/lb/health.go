@@ -100,6 +100,9 @@ type set struct {
 	retrying atomic.Int64
 }
 
+// Endpoints lists the set's endpoints; callers do not modify the slice.
+func (s *set) Endpoints() []*Endpoint { return s.eps }
+
 func newSet(eps []*Endpoint, h *health) set {
 	if h == nil {
 		h = defaultHealth

@@ -7,7 +7,6 @@ import (
 	"sync"
 
 	"github.com/false-systems/rauta/internal/ir"
-	"github.com/false-systems/rauta/internal/lb"
 	"github.com/false-systems/rauta/internal/router"
 )
 
@@ -112,15 +111,11 @@ func (s *Server) compileListener(l *ir.Listener) (*listenerConfig, error) {
 	if l.Port != 0 {
 		shifted.Port = uint32(int(l.Port) + s.opts.PortOffset)
 	}
-	// Routes the listener serves now and that did not change are taken as
-	// they are: a route change recompiles that route only.
-	var prev *router.Table
-	if sock := s.byName[l.Name]; sock != nil {
-		if old := sock.cfg.Load(); old != nil {
-			prev = old.table
-		}
-	}
-	tbl, err := router.CompileReusing(&shifted, s.registry, prev)
+	// Routes the listener has now and that did not change are taken as
+	// they are: a route change recompiles that route only. The table is
+	// the last one compiled for the listener, bound or not, as a route
+	// the config stream elides must be found there (ir.Route.Elided).
+	tbl, err := router.CompileReusing(&shifted, s.registry, s.tables[l.Name])
 	if err != nil {
 		return nil, err
 	}
@@ -148,57 +143,41 @@ func (s *Server) bindAddress(l *ir.Listener) (string, error) {
 	return net.JoinHostPort(host, strconv.Itoa(port)), nil
 }
 
-// endpointSet lists every endpoint address a snapshot uses, so the registry
-// can drop the others. It runs in the deferred tidy, off the apply path.
-func endpointSet(snap *ir.Snapshot) map[string]bool {
+// endpointSet lists every endpoint address the compiled tables use, so the
+// registry can drop the others. It reads the compiled backends, not the IR
+// (which a data plane does not keep: Options.ForgetRoutes), and it runs in
+// the deferred tidy, off the apply path. Routes share compiled backends
+// (router/sharedbackend.go): each is walked once.
+func endpointSet(tables map[string]*router.Table) map[string]bool {
 	routes := 0
-	for i := range snap.Listeners {
-		for j := range snap.Listeners[i].VirtualHosts {
-			routes += len(snap.Listeners[i].VirtualHosts[j].Routes)
-		}
+	for _, t := range tables {
+		routes += len(t.Routes())
 	}
-	// Sized for a few endpoints per route up front: growing the map cost
-	// more than it saved.
-	keep := make(map[string]bool, 2*routes)
-	// The translator and the config stream's decoder give the routes to
-	// one Service one endpoint list: each list is walked once, with no set
-	// of endpoints seen (10,000 routes: 5.0 -> 3.2 MB, 12 -> 6 ms).
-	type list struct {
-		first *ir.Endpoint
-		n     int
-	}
-	lists := make(map[list]bool, routes)
-	addBackend := func(b *ir.Backend) {
-		if len(b.Endpoints) == 0 {
-			return
-		}
-		l := list{&b.Endpoints[0], len(b.Endpoints)}
-		if lists[l] {
-			return
-		}
-		lists[l] = true
-		for _, ep := range b.Endpoints {
-			if addr, err := lb.FormatAddr(ep.Address, ep.Port); err == nil {
-				keep[addr] = true
-			}
-		}
-	}
-	addFilters := func(fs []ir.Filter) {
+	keep := make(map[string]bool, routes)
+	seen := make(map[*router.Backend]bool, routes/2)
+	var addBackend func(b *router.Backend)
+	addFilters := func(fs []router.Filter) {
 		for i := range fs {
 			if m := fs[i].Mirror; m != nil {
-				addBackend(&m.Backend)
+				addBackend(m.Backend)
 			}
 		}
 	}
-	for i := range snap.Listeners {
-		for j := range snap.Listeners[i].VirtualHosts {
-			for k := range snap.Listeners[i].VirtualHosts[j].Routes {
-				r := &snap.Listeners[i].VirtualHosts[j].Routes[k]
-				addFilters(r.Filters)
-				for b := range r.Backends {
-					addBackend(&r.Backends[b])
-					addFilters(r.Backends[b].Filters)
-				}
+	addBackend = func(b *router.Backend) {
+		if b == nil || seen[b] {
+			return
+		}
+		seen[b] = true
+		for _, ep := range b.Endpoints() {
+			keep[ep.Addr] = true
+		}
+		addFilters(b.Filters)
+	}
+	for _, t := range tables {
+		for _, rt := range t.Routes() {
+			addFilters(rt.Filters)
+			for _, b := range rt.Backends() {
+				addBackend(b)
 			}
 		}
 	}

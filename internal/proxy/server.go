@@ -55,6 +55,11 @@ type Server struct {
 	tidyFirst  time.Time
 	tidyTimer  *time.Timer
 
+	// tables is the last compiled table of each listener of the applied
+	// configuration, by name, bound or not: the next Apply reuses their
+	// routes, and the tidy keeps their endpoints.
+	tables map[string]*router.Table
+
 	active atomic.Pointer[ir.Snapshot]
 	// cut counts the client connections a graceful close had to force
 	// closed when ShutdownTimeout ended.
@@ -149,6 +154,11 @@ func (s *Server) Apply(snap *ir.Snapshot) error {
 		}
 	}
 
+	s.tables = make(map[string]*router.Table, len(c.listeners))
+	for _, lc := range c.listeners {
+		s.tables[lc.name] = lc.table
+	}
+
 	var errs []error
 	sockets := map[string]*socket{}
 	byName := map[string]*socket{}
@@ -169,7 +179,11 @@ func (s *Server) Apply(snap *ir.Snapshot) error {
 		sock.cfg.Store(lc)
 		sockets[key] = sock
 		byName[lc.name] = sock
-		served.Listeners = append(served.Listeners, snap.Listeners[i])
+		l := snap.Listeners[i]
+		if s.opts.ForgetRoutes {
+			l.VirtualHosts = withoutRoutes(l.VirtualHosts)
+		}
+		served.Listeners = append(served.Listeners, l)
 	}
 	s.sockets, s.byName = sockets, byName
 	s.active.Store(served)
@@ -241,6 +255,19 @@ func (s *Server) Addr(listener string) net.Addr {
 }
 
 // Active returns the configuration being served: the last applied snapshot
-// without the listeners whose socket could not be bound. Callers must not
-// modify it.
+// without the listeners whose socket could not be bound, and with
+// Options.ForgetRoutes without routes. Callers must not modify it.
 func (s *Server) Active() *ir.Snapshot { return s.active.Load() }
+
+// withoutRoutes copies vhs without their routes (Options.ForgetRoutes).
+func withoutRoutes(vhs []ir.VirtualHost) []ir.VirtualHost {
+	if vhs == nil {
+		return nil
+	}
+	out := make([]ir.VirtualHost, len(vhs))
+	for i, vh := range vhs {
+		vh.Routes = nil
+		out[i] = vh
+	}
+	return out
+}

@@ -41,6 +41,6 @@ func (s *Server) tidy() {
 	}
 	s.tidyConfig, s.tidyFirst = nil, time.Time{}
 	s.forgetMetrics(c)
-	endpoints := endpointSet(s.active.Load())
+	endpoints := endpointSet(s.tables)
 	s.registry.Prune(func(addr string) bool { return endpoints[addr] })
 }

@@ -121,6 +121,15 @@ func (b *Backend) Eject(e *lb.Endpoint) bool {
 // after it returned true.
 func (b *Backend) StartRetry() bool { return b.balancer != nil && b.balancer.StartRetry() }
 
+// Endpoints lists the backend's endpoints (none for an invalid one); the
+// slice is shared and read-only.
+func (b *Backend) Endpoints() []*lb.Endpoint {
+	if b.balancer == nil {
+		return nil
+	}
+	return b.balancer.Endpoints()
+}
+
 // EndRetry gives back a place StartRetry took.
 func (b *Backend) EndRetry() { b.balancer.EndRetry() }
 

@@ -2,6 +2,7 @@ package router
 
 import (
 	"crypto/tls"
+	"errors"
 	"fmt"
 	"reflect"
 	"slices"
@@ -114,8 +115,8 @@ func Compile(l *ir.Listener, reg *lb.Registry) (*Table, error) {
 // state (load balancer position, connections counted for least-request)
 // into the new Table, as a route that did not change should.
 func CompileReusing(l *ir.Listener, reg *lb.Registry, prev *Table) (*Table, error) {
-	t := &Table{listener: *l, hosts: newHostIndex[*VirtualHost]()}
-	c := compiler{reg: reg, port: l.Port, all: &t.routes, reuse: reusable(prev, l)}
+	t := &Table{port: l.Port, clientCert: l.BackendClientCertificate, hosts: newHostIndex[*VirtualHost]()}
+	c := compiler{reg: reg, port: l.Port, table: t, reuse: reusable(prev, l)}
 	if cc := l.BackendClientCertificate; cc != nil {
 		cert, err := tls.X509KeyPair(cc.CertPEM, cc.KeyPEM)
 		if err != nil {
@@ -161,7 +162,7 @@ func insertOnce[T any](x *hostIndex[T], key string, wild bool, v T) {
 type compiler struct {
 	reg   *lb.Registry
 	port  uint32
-	all   *[]*Route
+	table *Table
 	reuse reuseIndex
 	// backends are the plain backends compiled so far (sharedbackend.go).
 	backends sharedBackends
@@ -171,6 +172,12 @@ type compiler struct {
 	clientCert    *tls.Certificate
 	clientCertKey string
 }
+
+// ErrUnknownRoute is what compiling an elided route (ir.Route.Elided) whose
+// Fingerprint the previous Table does not have returns, wrapped: the
+// configuration cannot be served from what is compiled, and its sender
+// must send every route whole (configstream resyncs).
+var ErrUnknownRoute = errors.New("elided route not compiled before")
 
 // compiledRoute is a compiled route with the IR it came from.
 type compiledRoute struct {
@@ -182,66 +189,97 @@ type compiledRoute struct {
 type reuseIndex struct {
 	// byFingerprint holds routes with a Fingerprint (those from the
 	// config stream or the translator's cache): one map lookup each.
-	byFingerprint map[string]*Route
-	// byName holds the others, and a second route with a Fingerprint
-	// already in byFingerprint; taken entries are nil'd.
+	// dups holds the further routes of a Fingerprint, taken in order.
+	byFingerprint map[string]reuseEntry
+	dups          map[string][]*Route
+	// byName holds the routes without a Fingerprint; taken entries are
+	// nil'd.
 	byName map[string][]compiledRoute
+}
+
+type reuseEntry struct {
+	rt    *Route
+	taken bool
 }
 
 // reusable indexes prev's routes. Routes compiled for another port are not
 // reusable: redirects and filters depend on it; nor for another backend
 // client certificate: TLS backends' configs carry it.
 func reusable(prev *Table, l *ir.Listener) reuseIndex {
-	if prev == nil || prev.listener.Port != l.Port || !reflect.DeepEqual(prev.listener.BackendClientCertificate, l.BackendClientCertificate) {
+	if prev == nil || prev.port != l.Port || !reflect.DeepEqual(prev.clientCert, l.BackendClientCertificate) {
 		return reuseIndex{}
 	}
-	out := reuseIndex{byFingerprint: make(map[string]*Route, len(prev.routes))}
-	k := 0
-	for i := range prev.listener.VirtualHosts {
-		vh := &prev.listener.VirtualHosts[i]
-		for j := range vh.Routes {
-			if k >= len(prev.routes) {
-				return out // cannot happen: one compiled route per IR route
+	out := reuseIndex{byFingerprint: make(map[string]reuseEntry, len(prev.routes))}
+	for i, rt := range prev.routes {
+		fp := prev.fingerprints[i]
+		if fp == "" {
+			src := prev.sources[i]
+			if out.byName == nil {
+				out.byName = map[string][]compiledRoute{}
 			}
-			src := &vh.Routes[j]
-			if _, dup := out.byFingerprint[src.Fingerprint]; src.Fingerprint != "" && !dup {
-				out.byFingerprint[src.Fingerprint] = prev.routes[k]
-			} else {
-				if out.byName == nil {
-					out.byName = map[string][]compiledRoute{}
-				}
-				out.byName[src.Name] = append(out.byName[src.Name], compiledRoute{src: src, rt: prev.routes[k]})
-			}
-			k++
+			out.byName[src.Name] = append(out.byName[src.Name], compiledRoute{src: src, rt: rt})
+			continue
 		}
+		if _, dup := out.byFingerprint[fp]; dup {
+			if out.dups == nil {
+				out.dups = map[string][]*Route{}
+			}
+			out.dups[fp] = append(out.dups[fp], rt)
+			continue
+		}
+		out.byFingerprint[fp] = reuseEntry{rt: rt}
 	}
 	return out
 }
 
 // route returns the compiled src: an unchanged one from the previous Table,
-// each at most once, or a new compilation.
+// each at most once, or a new compilation. An elided src can only be taken
+// from the previous Table; a second elided route of one Fingerprint when
+// that Table had one is a copy of it, sharing its backends and filters.
 func (c *compiler) route(src *ir.Route) (*Route, error) {
-	if rt, ok := c.reuse.byFingerprint[src.Fingerprint]; ok && src.Fingerprint != "" {
-		delete(c.reuse.byFingerprint, src.Fingerprint)
-		return rt, nil
-	}
-	for i, cand := range c.reuse.byName[src.Name] {
-		if cand.rt != nil && sameRoute(cand.src, src) {
-			c.reuse.byName[src.Name][i].rt = nil
-			return cand.rt, nil
+	if fp := src.Fingerprint; fp != "" {
+		if e, ok := c.reuse.byFingerprint[fp]; ok {
+			if !e.taken {
+				c.reuse.byFingerprint[fp] = reuseEntry{rt: e.rt, taken: true}
+				return e.rt, nil
+			}
+			if dups := c.reuse.dups[fp]; len(dups) > 0 {
+				c.reuse.dups[fp] = dups[1:]
+				return dups[0], nil
+			}
+			if src.Elided {
+				cp := *e.rt
+				return &cp, nil
+			}
+		}
+		if src.Elided {
+			return nil, fmt.Errorf("%w (fingerprint %x)", ErrUnknownRoute, fp)
+		}
+	} else {
+		for i, cand := range c.reuse.byName[src.Name] {
+			if cand.rt != nil && reflect.DeepEqual(cand.src, src) {
+				c.reuse.byName[src.Name][i].rt = nil
+				return cand.rt, nil
+			}
 		}
 	}
 	return compileRoute(src, filterContext{listenerPort: c.port, path: src.Match.Path, reg: c.reg, clientCert: c.clientCert, clientCertKey: c.clientCertKey}, &c.backends, &c.hosts)
 }
 
-// sameRoute reports whether a and b are equal: by their fingerprints when
-// both have one (the config stream's encodings; a comparison of strings),
-// else field by field.
-func sameRoute(a, b *ir.Route) bool {
-	if a.Fingerprint != "" && b.Fingerprint != "" {
-		return a.Fingerprint == b.Fingerprint
+// add records rt, compiled from src, in the Table.
+func (t *Table) add(rt *Route, src *ir.Route) {
+	t.routes = append(t.routes, rt)
+	t.fingerprints = append(t.fingerprints, src.Fingerprint)
+	if src.Fingerprint == "" && t.sources == nil {
+		t.sources = make([]*ir.Route, len(t.routes)-1, cap(t.routes))
 	}
-	return reflect.DeepEqual(a, b)
+	if t.sources != nil {
+		var keep *ir.Route
+		if src.Fingerprint == "" {
+			keep = src
+		}
+		t.sources = append(t.sources, keep)
+	}
 }
 
 func (c *compiler) virtualHost(ivh *ir.VirtualHost) (*VirtualHost, error) {
@@ -252,7 +290,7 @@ func (c *compiler) virtualHost(ivh *ir.VirtualHost) (*VirtualHost, error) {
 		if err != nil {
 			return nil, fmt.Errorf("route %q: %w", src.Name, err)
 		}
-		*c.all = append(*c.all, rt)
+		c.table.add(rt, src)
 		for _, h := range *rt.hosts {
 			groupFor(&vh.groups, h.key, h.wild).add(rt)
 		}

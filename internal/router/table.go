@@ -5,11 +5,22 @@ import (
 )
 
 // Table is a compiled ir.Listener. It is immutable and safe for concurrent
-// use.
+// use. It keeps no IR route of its own (a data plane's decoded routes are
+// about as large as their compiled form): the next compile finds its routes
+// by their Fingerprint, and only a route without one keeps its IR to be
+// compared field by field.
 type Table struct {
-	listener ir.Listener
-	hosts    hostIndex[*VirtualHost]
-	routes   []*Route
+	// port and clientCert are the listener's, on which every compiled
+	// route depends (reusable).
+	port       uint32
+	clientCert *ir.Certificate
+	hosts      hostIndex[*VirtualHost]
+	routes     []*Route
+	// fingerprints holds each route's ir.Route.Fingerprint, by index in
+	// routes ("" for none); sources, nil unless some route has none, holds
+	// those routes' IR.
+	fingerprints []string
+	sources      []*ir.Route
 }
 
 // VirtualHost is a compiled ir.VirtualHost: its routes grouped by route
@@ -20,9 +31,6 @@ type VirtualHost struct {
 	TerminateTLS bool
 	groups       hostIndex[*ruleSet]
 }
-
-// Listener is the IR listener the table was compiled from.
-func (t *Table) Listener() *ir.Listener { return &t.listener }
 
 // VirtualHost returns the virtual host that serves host, nil for none.
 func (t *Table) VirtualHost(host string) *VirtualHost {
