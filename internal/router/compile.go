@@ -115,7 +115,12 @@ func Compile(l *ir.Listener, reg *lb.Registry) (*Table, error) {
 // state (load balancer position, connections counted for least-request)
 // into the new Table, as a route that did not change should.
 func CompileReusing(l *ir.Listener, reg *lb.Registry, prev *Table) (*Table, error) {
-	t := &Table{port: l.Port, clientCert: l.BackendClientCertificate, hosts: newHostIndex[*VirtualHost]()}
+	n := 0
+	for i := range l.VirtualHosts {
+		n += len(l.VirtualHosts[i].Routes)
+	}
+	t := &Table{port: l.Port, clientCert: l.BackendClientCertificate, hosts: newHostIndex[*VirtualHost](),
+		routes: make([]*Route, 0, n), fingerprints: make([]string, 0, n)}
 	c := compiler{reg: reg, port: l.Port, table: t, reuse: reusable(prev, l)}
 	if cc := l.BackendClientCertificate; cc != nil {
 		cert, err := tls.X509KeyPair(cc.CertPEM, cc.KeyPEM)
@@ -187,19 +192,17 @@ type compiledRoute struct {
 
 // reuseIndex is the previous Table's routes, each to be taken at most once.
 type reuseIndex struct {
-	// byFingerprint holds routes with a Fingerprint (those from the
-	// config stream or the translator's cache): one map lookup each.
-	// dups holds the further routes of a Fingerprint, taken in order.
-	byFingerprint map[string]reuseEntry
-	dups          map[string][]*Route
+	prev *Table
+	// byFingerprint holds the routes with a Fingerprint (those from the
+	// config stream or the translator's cache) by index in prev.routes:
+	// one map lookup each. dups holds the further routes of a
+	// Fingerprint, taken in order; taken says which were.
+	byFingerprint map[string]int
+	dups          map[string][]int
+	taken         []bool
 	// byName holds the routes without a Fingerprint; taken entries are
 	// nil'd.
 	byName map[string][]compiledRoute
-}
-
-type reuseEntry struct {
-	rt    *Route
-	taken bool
 }
 
 // reusable indexes prev's routes. Routes compiled for another port are not
@@ -209,7 +212,7 @@ func reusable(prev *Table, l *ir.Listener) reuseIndex {
 	if prev == nil || prev.port != l.Port || !reflect.DeepEqual(prev.clientCert, l.BackendClientCertificate) {
 		return reuseIndex{}
 	}
-	out := reuseIndex{byFingerprint: make(map[string]reuseEntry, len(prev.routes))}
+	out := reuseIndex{prev: prev, byFingerprint: make(map[string]int, len(prev.routes)), taken: make([]bool, len(prev.routes))}
 	for i, rt := range prev.routes {
 		fp := prev.fingerprints[i]
 		if fp == "" {
@@ -222,12 +225,12 @@ func reusable(prev *Table, l *ir.Listener) reuseIndex {
 		}
 		if _, dup := out.byFingerprint[fp]; dup {
 			if out.dups == nil {
-				out.dups = map[string][]*Route{}
+				out.dups = map[string][]int{}
 			}
-			out.dups[fp] = append(out.dups[fp], rt)
+			out.dups[fp] = append(out.dups[fp], i)
 			continue
 		}
-		out.byFingerprint[fp] = reuseEntry{rt: rt}
+		out.byFingerprint[fp] = i
 	}
 	return out
 }
@@ -238,17 +241,17 @@ func reusable(prev *Table, l *ir.Listener) reuseIndex {
 // that Table had one is a copy of it, sharing its backends and filters.
 func (c *compiler) route(src *ir.Route) (*Route, error) {
 	if fp := src.Fingerprint; fp != "" {
-		if e, ok := c.reuse.byFingerprint[fp]; ok {
-			if !e.taken {
-				c.reuse.byFingerprint[fp] = reuseEntry{rt: e.rt, taken: true}
-				return e.rt, nil
+		if i, ok := c.reuse.byFingerprint[fp]; ok {
+			if !c.reuse.taken[i] {
+				c.reuse.taken[i] = true
+				return c.reuse.prev.routes[i], nil
 			}
 			if dups := c.reuse.dups[fp]; len(dups) > 0 {
 				c.reuse.dups[fp] = dups[1:]
-				return dups[0], nil
+				return c.reuse.prev.routes[dups[0]], nil
 			}
 			if src.Elided {
-				cp := *e.rt
+				cp := *c.reuse.prev.routes[i]
 				return &cp, nil
 			}
 		}

@@ -1,6 +1,7 @@
 package router
 
 import (
+	"errors"
 	"testing"
 
 	"github.com/false-systems/rauta/internal/ir"
@@ -95,5 +96,83 @@ func TestCompileReusesByFingerprint(t *testing.T) {
 	}
 	if match(last, "/b") == match(next, "/b") {
 		t.Error("a route without a fingerprint was taken as equal to one with")
+	}
+}
+
+// An elided route (the config stream's unchanged route: only its
+// Fingerprint) is the previous Table's compiled route of that Fingerprint,
+// the same pointer; a changed route next to it is compiled again; a second
+// elided route of one Fingerprint gets a compiled route of its own that
+// matches the same; an elided route the previous Table does not have, or
+// had for another port, is refused with ErrUnknownRoute. A Table of routes
+// with fingerprints keeps no IR.
+func TestCompileResolvesElidedRoutes(t *testing.T) {
+	reg := lb.NewRegistry()
+	listener := func(port uint32, vhs ...[]ir.Route) *ir.Listener {
+		l := &ir.Listener{Name: "l", Port: port}
+		for i, routes := range vhs {
+			l.VirtualHosts = append(l.VirtualHosts, ir.VirtualHost{Name: "vh" + string(rune('0'+i)), Hostname: []string{"x", "y"}[i], Routes: routes})
+		}
+		return l
+	}
+	elided := func(fp string) ir.Route { return ir.Route{Fingerprint: fp, Elided: true} }
+	a, b, c := route("a", prefix("/a")), route("b", prefix("/b")), route("c", prefix("/c"))
+	a.Fingerprint, b.Fingerprint, c.Fingerprint = "fa", "fb", "fc"
+	prev, err := CompileReusing(listener(80, []ir.Route{a, b, c}), reg, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if prev.sources != nil {
+		t.Error("a table of routes with fingerprints keeps their IR")
+	}
+	match := func(tbl *Table, host, path string) *Route {
+		return tbl.Match(&Request{Host: host, Path: path, Method: "GET"})
+	}
+	changed := route("b", prefix("/b2"))
+	changed.Fingerprint = "fb2"
+	next, err := CompileReusing(listener(80, []ir.Route{elided("fa"), changed, elided("fc")}, []ir.Route{elided("fa")}), reg, prev)
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, path := range []string{"/a", "/c"} {
+		if got := match(next, "x", path); got == nil || got != match(prev, "x", path) {
+			t.Errorf("%s: the elided route is %p, want the previous table's %p", path, got, match(prev, "x", path))
+		}
+	}
+	if got := match(next, "x", "/b2"); got == nil || got == match(prev, "x", "/b") {
+		t.Errorf("the changed route is %p: not compiled again", got)
+	}
+	if match(next, "x", "/b") != nil {
+		t.Error("the route before the change still matches")
+	}
+	again, first := match(next, "y", "/a"), match(next, "x", "/a")
+	if again == nil || again == first || again.Name != "a" {
+		t.Errorf("the second elided route of one fingerprint: %p (name %q), the first %p", again, again.Name, first)
+	}
+	if got := len(next.Routes()); got != 4 {
+		t.Errorf("%d routes, want 4", got)
+	}
+
+	// The table after that resolves elided routes too (it keeps the
+	// fingerprints of what it compiled, not the IR).
+	last, err := CompileReusing(listener(80, []ir.Route{elided("fb2")}), reg, next)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if match(last, "x", "/b2") != match(next, "x", "/b2") {
+		t.Error("an elided route compiled in the table before was compiled again")
+	}
+
+	for name, tc := range map[string]struct {
+		l    *ir.Listener
+		prev *Table
+	}{
+		"unknown fingerprint": {listener(80, []ir.Route{elided("fa"), elided("nope")}), prev},
+		"no previous table":   {listener(80, []ir.Route{elided("fa")}), nil},
+		"another port":        {listener(8080, []ir.Route{elided("fa")}), prev},
+	} {
+		if _, err := CompileReusing(tc.l, reg, tc.prev); !errors.Is(err, ErrUnknownRoute) {
+			t.Errorf("%s: %v, want ErrUnknownRoute", name, err)
+		}
 	}
 }
