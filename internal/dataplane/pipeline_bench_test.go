@@ -27,8 +27,9 @@ func BenchmarkConfigPath(b *testing.B) {
 	opts := translate.Options{Provisioned: true}
 	key := routegen.GatewayNamespace + "/" + routegen.GatewayName
 	snaps := [2]*ir.Snapshot{translate.Translate(res, opts).IR, translate.Translate(&fewer, opts).IR}
-	// As the data plane holds them: decoded by one stream, so routes carry
-	// fingerprints and the second shares the first's unchanged routes.
+	// As the data plane gets them: decoded by one stream, so routes carry
+	// fingerprints and the second elides the first's unchanged routes,
+	// which the gateway then takes from what it compiled.
 	decoded, err := configstream.DecodeStream(configstream.NewConfig(key, 0, snaps[0]).Frame(), configstream.NewConfig(key, 1, snaps[1]).Frame())
 	if err != nil {
 		b.Fatal(err)
