@@ -41,14 +41,15 @@ func (b *Reader) Fill(limit int) error {
 }
 
 // FillAfter is Fill for a relay: it takes what has arrived without
-// waiting, and only when nothing has does it run flush (sending what the
-// relay holds) and wait.
+// waiting, and only when nothing has does it acknowledge what it read
+// (AckNow), run flush (sending what the relay holds) and wait.
 func (b *Reader) FillAfter(limit int, flush func() error) error {
 	if err := b.makeRoom(limit); err != nil {
 		return err
 	}
 	n, err := b.Sock.ReadNow(b.Buf[b.W:])
 	if errors.Is(err, ErrWouldBlock) {
+		b.Sock.AckNow()
 		if err := flush(); err != nil {
 			return err
 		}

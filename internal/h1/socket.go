@@ -39,6 +39,7 @@ type Socket struct {
 	writeFn        func(fd uintptr) bool
 	boundedWriteFn func(fd uintptr) bool
 	peekFn         func(fd uintptr)
+	ackNowFn       func(fd uintptr)
 	peekBuf        [1]byte
 	peekN          int
 	// idleReadFn, idlePool and idleBuf serve ReadIdle (idle.go).
@@ -73,6 +74,7 @@ func NewSocket(nc net.Conn) *Socket {
 			s.writeFn = s.rawWrite
 			s.boundedWriteFn = s.boundedRawWrite
 			s.peekFn = s.rawPeek
+			s.ackNowFn = rawAckNow
 			s.idleReadFn = s.rawIdleRead
 		}
 	}

@@ -109,6 +109,7 @@ func relayN(uc *upstream.Conn, n int64, s bodySink) (int64, error) {
 			if p := s.room(int(min(n-done, h1.RelayBufferSize))); p != nil {
 				k, err := uc.Sock.ReadNow(p)
 				if errors.Is(err, h1.ErrWouldBlock) {
+					uc.Sock.AckNow() // the backend may hold its last piece for our ACK
 					if err := flush(); err != nil {
 						return done, err
 					}
