@@ -16,6 +16,7 @@ import (
 	"time"
 
 	"github.com/false-systems/rauta/internal/ir"
+	"github.com/false-systems/rauta/internal/poll"
 )
 
 // tokens is an Authenticator that knows a fixed set of tokens.
@@ -139,17 +140,6 @@ func run(t *testing.T, c *Client) {
 	t.Cleanup(func() { cancel(); <-done })
 }
 
-func waitFor(t *testing.T, what string, cond func() bool) {
-	t.Helper()
-	deadline := time.Now().Add(10 * time.Second)
-	for !cond() {
-		if time.Now().After(deadline) {
-			t.Fatalf("timed out waiting for %s", what)
-		}
-		time.Sleep(10 * time.Millisecond)
-	}
-}
-
 func TestStreamDeliversConfigsAndReports(t *testing.T) {
 	srv := &Server{Auth: tokens{"tok": {Namespace: "ns", ServiceAccount: "gw", Pod: "pod-a"}}, Authorize: sameNamespace, Heartbeat: 100 * time.Millisecond}
 	ts := startServer(t, srv, "127.0.0.1:0")
@@ -168,7 +158,7 @@ func TestStreamDeliversConfigsAndReports(t *testing.T) {
 	if cert := snap.Listeners[0].Certificates[0]; string(cert.CertPEM) != "CERT" || string(cert.KeyPEM) != "KEY" {
 		t.Errorf("key material not carried: %q %q", cert.CertPEM, cert.KeyPEM)
 	}
-	waitFor(t, "the report", func() bool {
+	poll.Require(t, 10*time.Second, "the report", func() bool {
 		pods := srv.Pods("ns/gw")
 		return len(pods) == 1 && pods[0].Connected && pods[0].Report.Version == first.Version && pods[0].Report.Generation == 1
 	})
@@ -180,7 +170,7 @@ func TestStreamDeliversConfigsAndReports(t *testing.T) {
 	if got := a.next(t); got.Version != second.Version {
 		t.Fatalf("second config: got %s, want %s (an identical publish must not be re-sent)", got.Version, second.Version)
 	}
-	waitFor(t, "the second report", func() bool {
+	poll.Require(t, 10*time.Second, "the second report", func() bool {
 		pods := srv.Pods("ns/gw")
 		return len(pods) == 1 && pods[0].Report.Version == second.Version
 	})
@@ -295,7 +285,7 @@ func TestSilentStreamIsDropped(t *testing.T) {
 	case <-time.After(10 * time.Second):
 		t.Fatal("a silent stream was never dropped")
 	}
-	waitFor(t, "a second stream", func() bool { mu.Lock(); defer mu.Unlock(); return opened >= 2 })
+	poll.Require(t, 10*time.Second, "a second stream", func() bool { mu.Lock(); defer mu.Unlock(); return opened >= 2 })
 }
 
 func TestConfigVersion(t *testing.T) {

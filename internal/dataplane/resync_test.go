@@ -18,6 +18,7 @@ import (
 	"github.com/false-systems/rauta/internal/configstream"
 	"github.com/false-systems/rauta/internal/gateway"
 	"github.com/false-systems/rauta/internal/ir"
+	"github.com/false-systems/rauta/internal/poll"
 )
 
 type oneToken struct{ id configstream.Identity }
@@ -176,19 +177,8 @@ func TestDeltaWithUnknownRoutesResyncs(t *testing.T) {
 			t.Errorf("after the resync %s redirects to %q, want %s", path, loc, want)
 		}
 	}
-	waitFor(t, "the controller to hold the pod's report of the second config", func() bool {
+	poll.Require(t, 10*time.Second, "the controller to hold the pod's report of the second config", func() bool {
 		pods := srv.Pods(key)
 		return len(pods) == 1 && pods[0].Report.Version == second.Version && !pods[0].Report.Resync
 	})
-}
-
-func waitFor(t *testing.T, what string, cond func() bool) {
-	t.Helper()
-	deadline := time.Now().Add(10 * time.Second)
-	for !cond() {
-		if time.Now().After(deadline) {
-			t.Fatalf("timed out waiting for %s", what)
-		}
-		time.Sleep(10 * time.Millisecond)
-	}
 }

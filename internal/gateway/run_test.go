@@ -17,6 +17,7 @@ import (
 	"time"
 
 	"github.com/false-systems/rauta/internal/ir"
+	"github.com/false-systems/rauta/internal/poll"
 )
 
 // backend answers "hello" on loopback.
@@ -115,7 +116,7 @@ func TestDrain(t *testing.T) {
 	}
 
 	cancel()
-	eventually(t, "readyz 503 on both admin servers", func() bool {
+	poll.Require(t, 2*time.Second, "readyz 503 on both admin servers", func() bool {
 		for _, a := range admins {
 			if code, body, _ := httpGet("http://" + a + "/readyz"); code != http.StatusServiceUnavailable || !strings.Contains(body, "draining") {
 				return false
@@ -248,17 +249,6 @@ func TestComponentFailureEndsRun(t *testing.T) {
 	case <-time.After(20 * time.Second):
 		t.Fatal("Run did not end after a component failed")
 	}
-}
-
-func eventually(t *testing.T, what string, cond func() bool) {
-	t.Helper()
-	for range 200 {
-		if cond() {
-			return
-		}
-		time.Sleep(10 * time.Millisecond)
-	}
-	t.Fatalf("%s: not true within 2s", what)
 }
 
 // syncLog collects log output written from several goroutines.

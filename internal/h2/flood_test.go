@@ -16,6 +16,8 @@ import (
 
 	"golang.org/x/net/http2"
 	"golang.org/x/net/http2/hpack"
+
+	"github.com/false-systems/rauta/internal/poll"
 )
 
 // maxFloodGrowth is the most a flood on one connection may grow the heap
@@ -143,7 +145,7 @@ func runFlood(t *testing.T, ts *testServer, gen func(fr *http2.Framer, i int)) f
 	}
 	// The connection's goroutines (reader, writer, workers) are gone: a
 	// few of the test's own may come and go.
-	if !waitFor(5*time.Second, func() bool { return runtime.NumGoroutine() <= goroutines }) {
+	if !poll.Until(5*time.Second, func() bool { return runtime.NumGoroutine() <= goroutines }) {
 		t.Errorf("%d goroutines after the flood, %d before it", runtime.NumGoroutine(), goroutines)
 	}
 	runtime.GC()
@@ -184,7 +186,7 @@ func wantAbuse(t *testing.T, res floodResult, logs *logBuf, reason string) {
 	if ga := res.goAway; ga != nil && (ga.ErrCode != http2.ErrCodeEnhanceYourCalm || !strings.Contains(string(ga.DebugData()), reason)) {
 		t.Errorf("GOAWAY %v %q, want ENHANCE_YOUR_CALM %q", ga.ErrCode, ga.DebugData(), reason)
 	}
-	if !waitFor(2*time.Second, func() bool { return strings.Contains(logs.String(), reason) }) {
+	if !poll.Until(2*time.Second, func() bool { return strings.Contains(logs.String(), reason) }) {
 		t.Errorf("server log does not say %q:\n%s", reason, logs.String())
 	}
 }

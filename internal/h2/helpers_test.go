@@ -599,13 +599,3 @@ func nextErr(t *testing.T, ch <-chan error, what string) error {
 		return nil
 	}
 }
-
-// waitFor waits until cond holds or d passes.
-func waitFor(d time.Duration, cond func() bool) bool {
-	for deadline := time.Now().Add(d); time.Now().Before(deadline); time.Sleep(2 * time.Millisecond) {
-		if cond() {
-			return true
-		}
-	}
-	return cond()
-}

@@ -19,6 +19,8 @@ import (
 	"time"
 
 	"golang.org/x/net/http2"
+
+	"github.com/false-systems/rauta/internal/poll"
 )
 
 // The tests below hold Server to what net/http's HTTP/2 server does for
@@ -946,7 +948,7 @@ func TestPanicInHandler(t *testing.T) {
 			b, err := io.ReadAll(resp.Body)
 			slowDone <- fmt.Sprintf("%s %v", b, err)
 		}()
-		if !waitFor(5*time.Second, slowStarted.Load) {
+		if !poll.Until(5*time.Second, slowStarted.Load) {
 			t.Fatal("slow handler did not start")
 		}
 		resp, err := c.Get(ts.url("/boom"))
@@ -1105,7 +1107,7 @@ func TestMaxConcurrentStreams(t *testing.T) {
 		for _, id := range []uint32{1, 3, 5} {
 			rc.request(id, "GET", "/block", true)
 		}
-		if !waitFor(5*time.Second, func() bool { return started.Load() == 3 }) {
+		if !poll.Until(5*time.Second, func() bool { return started.Load() == 3 }) {
 			t.Fatalf("%d of 3 handlers started", started.Load())
 		}
 		rc.request(7, "GET", "/block", true)
@@ -1140,7 +1142,7 @@ func TestMaxConcurrentStreams(t *testing.T) {
 		for _, id := range []uint32{1, 3, 5} {
 			rc.request(id, "GET", "/block", true)
 		}
-		if !waitFor(5*time.Second, func() bool { return started.Load() == 3 }) {
+		if !poll.Until(5*time.Second, func() bool { return started.Load() == 3 }) {
 			t.Fatalf("%d of 3 handlers started", started.Load())
 		}
 		for _, id := range []uint32{1, 3, 5} {

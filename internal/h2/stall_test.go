@@ -13,6 +13,8 @@ import (
 	"time"
 
 	"golang.org/x/net/http2"
+
+	"github.com/false-systems/rauta/internal/poll"
 )
 
 // stallSlack is how much later than its timeout a stalled stream may be
@@ -101,7 +103,7 @@ func TestBodyIdleTimeout(t *testing.T) {
 			if took < timeout {
 				t.Errorf("streams ended after %v, before the timeout of %v", took, timeout)
 			}
-			if !waitFor(stallSlack, func() bool { return he.returned.Load() == streams }) {
+			if !poll.Until(stallSlack, func() bool { return he.returned.Load() == streams }) {
 				t.Fatalf("%d of %d handlers returned", he.returned.Load(), streams)
 			}
 			if n := he.timeouts(); n != streams {
@@ -191,7 +193,7 @@ func TestSendStallTimeout(t *testing.T) {
 			if took < timeout {
 				t.Errorf("streams reset after %v, before the timeout of %v", took, timeout)
 			}
-			if !waitFor(stallSlack, func() bool { return he.returned.Load() == int32(tc.streams) }) {
+			if !poll.Until(stallSlack, func() bool { return he.returned.Load() == int32(tc.streams) }) {
 				t.Fatalf("%d of %d handlers returned", he.returned.Load(), tc.streams)
 			}
 			if n := he.timeouts(); n != tc.streams {

@@ -17,6 +17,7 @@ import (
 	"k8s.io/client-go/tools/cache"
 	gwfake "sigs.k8s.io/gateway-api/pkg/client/clientset/versioned/fake"
 
+	"github.com/false-systems/rauta/internal/poll"
 	"github.com/false-systems/rauta/internal/proxy"
 )
 
@@ -261,30 +262,17 @@ func TestRemotePodsInformer(t *testing.T) {
 	if _, err := pods.(metadatafake.MetadataClient).CreateFake(bare, metav1.CreateOptions{}); err != nil {
 		t.Fatal(err)
 	}
-	waitFor(t, "debug cached as its own workload", func() bool {
+	poll.Require(t, 10*time.Second, "debug cached as its own workload", func() bool {
 		got, ok := r.workload("shop/debug")
 		return ok && got == proxy.Workload{Name: "debug", Namespace: "shop"}
 	})
 	if err := pods.Delete(ctx, "db-0", metav1.DeleteOptions{}); err != nil {
 		t.Fatal(err)
 	}
-	waitFor(t, "db-0 forgotten", func() bool {
+	poll.Require(t, 10*time.Second, "db-0 forgotten", func() bool {
 		_, ok := r.workload("shop/db-0")
 		return !ok
 	})
-}
-
-// waitFor polls cond for up to 10s: how long an informer takes to see a
-// fake API's change is not what these tests assert.
-func waitFor(t *testing.T, what string, cond func() bool) {
-	t.Helper()
-	deadline := time.Now().Add(10 * time.Second)
-	for !cond() {
-		if time.Now().After(deadline) {
-			t.Fatalf("not within 10s: %s", what)
-		}
-		time.Sleep(5 * time.Millisecond)
-	}
 }
 
 // benchSlice is one slice of n endpoints, each naming its pod.

@@ -12,6 +12,7 @@ import (
 	"time"
 
 	"github.com/false-systems/rauta/internal/ir"
+	"github.com/false-systems/rauta/internal/poll"
 )
 
 // fixedPort reserves a free loopback port number for a listener that must
@@ -234,7 +235,7 @@ func TestEndpointStateOutlivesApply(t *testing.T) {
 	if err := p.Apply(&ir.Snapshot{}); err != nil {
 		t.Fatal(err)
 	}
-	if !eventually(10*time.Second, func() bool { return p.registry.Endpoint(addr) != before }) {
+	if !poll.Until(10*time.Second, func() bool { return p.registry.Endpoint(addr) != before }) {
 		t.Error("endpoint no config uses was not pruned")
 	}
 }
@@ -276,17 +277,7 @@ func TestTidyForgetsRemovedRoutes(t *testing.T) {
 	if !series("ra") {
 		t.Error("the series of a route still served were dropped")
 	}
-	if !eventually(10*time.Second, func() bool { return p.registry.Endpoint(b.srv.Listener.Addr().String()) != stateB }) {
+	if !poll.Until(10*time.Second, func() bool { return p.registry.Endpoint(b.srv.Listener.Addr().String()) != stateB }) {
 		t.Error("the state of an endpoint no route names was kept")
 	}
-}
-
-// eventually polls cond every 10 ms until it holds or d passes.
-func eventually(d time.Duration, cond func() bool) bool {
-	for end := time.Now().Add(d); time.Now().Before(end); time.Sleep(10 * time.Millisecond) {
-		if cond() {
-			return true
-		}
-	}
-	return cond()
 }

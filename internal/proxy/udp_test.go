@@ -10,6 +10,7 @@ import (
 	"time"
 
 	"github.com/false-systems/rauta/internal/ir"
+	"github.com/false-systems/rauta/internal/poll"
 )
 
 // udpEcho is a UDP backend on loopback that answers every datagram with
@@ -87,19 +88,6 @@ func parseReply(t *testing.T, b []byte) (string, string, []byte) {
 		t.Fatalf("reply %q is not name|addr|payload", b)
 	}
 	return string(parts[0]), string(parts[1]), parts[2]
-}
-
-// waitFor polls cond every 20ms for up to limit.
-func waitFor(limit time.Duration, cond func() bool) bool {
-	for deadline := time.Now().Add(limit); ; {
-		if cond() {
-			return true
-		}
-		if time.Now().After(deadline) {
-			return false
-		}
-		time.Sleep(20 * time.Millisecond)
-	}
 }
 
 // Datagrams go both ways through one flow per client address: a client's
@@ -254,7 +242,7 @@ func TestUDPFlowIdleTimeout(t *testing.T) {
 		}
 	}
 	// Both flows end within the timeout and generous slack.
-	if !waitFor(idle+5*time.Second, func() bool {
+	if !poll.Until(idle+5*time.Second, func() bool {
 		return gathered(t, p.reg, "rauta_udp_flows", "listener", "udp") == 0 &&
 			gathered(t, p.reg, "rauta_udp_flows", "listener", "silent") == 0
 	}) {
@@ -288,7 +276,7 @@ func TestUDPFlowLimit(t *testing.T) {
 	if _, err := c.Write([]byte("over")); err != nil {
 		t.Fatal(err)
 	}
-	if !waitFor(5*time.Second, func() bool {
+	if !poll.Until(5*time.Second, func() bool {
 		return gathered(t, p.reg, "rauta_udp_flows_refused_total", "listener", "udp") == 1
 	}) {
 		t.Fatal("the third client's datagram was not refused")

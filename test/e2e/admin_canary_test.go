@@ -12,6 +12,8 @@ import (
 	"strings"
 	"testing"
 	"time"
+
+	"github.com/false-systems/rauta/internal/poll"
 )
 
 // TestAdminNeverShowsKeyMaterial configures an HTTPS listener the way a
@@ -42,7 +44,7 @@ func TestAdminNeverShowsKeyMaterial(t *testing.T) {
 	c := &http.Client{Timeout: 5 * time.Second, Transport: &http.Transport{
 		TLSClientConfig: &tls.Config{RootCAs: pool, ServerName: "canary.test"},
 	}}
-	eventually(t, 10*time.Second, "an HTTPS answer with the canary certificate", func() bool {
+	poll.Require(t, 10*time.Second, "an HTTPS answer with the canary certificate", func() bool {
 		req, err := http.NewRequest(http.MethodGet, "https://127.0.0.1:"+strconv.Itoa(port)+"/", nil)
 		if err != nil {
 			return false

@@ -8,6 +8,8 @@ import (
 	"strings"
 	"testing"
 	"time"
+
+	"github.com/false-systems/rauta/internal/poll"
 )
 
 // TestUnboundListener: a listener whose port is taken leaves the Gateway's
@@ -36,7 +38,7 @@ func TestUnboundListener(t *testing.T) {
 		b, _ := io.ReadAll(resp.Body)
 		return resp.StatusCode, string(b)
 	}
-	eventually(t, 15*time.Second, "/readyz 503 naming the unbound listener", func() bool {
+	poll.Require(t, 15*time.Second, "/readyz 503 naming the unbound listener", func() bool {
 		code, body := readyz()
 		return code == http.StatusServiceUnavailable && strings.Contains(body, "not bound") && strings.Contains(body, "address already in use")
 	})
@@ -46,7 +48,7 @@ func TestUnboundListener(t *testing.T) {
 
 	taken.Close()
 	writeFile(t, filepath.Join(dir, "all.yaml"), manifest+"# the port is free now\n")
-	eventually(t, 15*time.Second, "/readyz 200 after the reload bound the listener", func() bool {
+	poll.Require(t, 15*time.Second, "/readyz 200 after the reload bound the listener", func() bool {
 		code, _ := readyz()
 		return code == http.StatusOK
 	})

@@ -11,6 +11,8 @@ import (
 	"syscall"
 	"testing"
 	"time"
+
+	"github.com/false-systems/rauta/internal/poll"
 )
 
 // loadResult is what one load worker saw.
@@ -119,7 +121,7 @@ func TestDrainOnSIGTERM(t *testing.T) {
 		resp.Body.Close()
 		slow <- slowResult{resp.StatusCode, err}
 	}()
-	eventually(t, 10*time.Second, "the slow request reached the backend", func() bool {
+	poll.Require(t, 10*time.Second, "the slow request reached the backend", func() bool {
 		for _, p := range be.seen() {
 			if strings.HasPrefix(p, "GET /slow") {
 				return true
@@ -141,7 +143,7 @@ func TestDrainOnSIGTERM(t *testing.T) {
 		resp.Body.Close()
 		return resp.StatusCode
 	}
-	eventually(t, 5*time.Second, "/readyz answers 503 after SIGTERM", func() bool { return readyz() == http.StatusServiceUnavailable })
+	poll.Require(t, 5*time.Second, "/readyz answers 503 after SIGTERM", func() bool { return readyz() == http.StatusServiceUnavailable })
 	time.Sleep(time.Second) // a load balancer's delay in noticing
 	close(stop)
 	wg.Wait()
@@ -194,7 +196,7 @@ func TestSecondSignalExitsAtOnce(t *testing.T) {
 	if err := g.cmd.Process.Signal(syscall.SIGTERM); err != nil {
 		t.Fatal(err)
 	}
-	eventually(t, 5*time.Second, "/readyz answers 503 after SIGTERM", func() bool {
+	poll.Require(t, 5*time.Second, "/readyz answers 503 after SIGTERM", func() bool {
 		resp, err := (&http.Client{Timeout: time.Second}).Get("http://" + g.admin + "/readyz")
 		if err != nil {
 			return false

@@ -6,6 +6,8 @@ import (
 	"strconv"
 	"testing"
 	"time"
+
+	"github.com/false-systems/rauta/internal/poll"
 )
 
 // prefixRule is a rule matching PathPrefix prefix with extra YAML (filters,
@@ -219,7 +221,7 @@ func TestFilters(t *testing.T) {
 			t.Errorf("main backend got %d requests, want %d", got, n)
 		}
 		// Mirrors are fire-and-forget: wait for the copies, bounded.
-		eventually(t, 5*time.Second, "mirror backend received every copy", func() bool {
+		poll.Require(t, 5*time.Second, "mirror backend received every copy", func() bool {
 			return mirror.count.Load()-mirrorBefore >= n
 		})
 		time.Sleep(100 * time.Millisecond)

@@ -5,7 +5,6 @@ package e2e
 
 import (
 	"bytes"
-	"context"
 	"fmt"
 	"io"
 	"net"
@@ -238,21 +237,4 @@ func freePort(t testing.TB) int {
 		t.Fatalf("find a free port: %v", err)
 	}
 	return p
-}
-
-// eventually polls cond every 50ms until it is true or the deadline passes.
-func eventually(t testing.TB, within time.Duration, what string, cond func() bool) {
-	t.Helper()
-	ctx, cancel := context.WithTimeout(context.Background(), within)
-	defer cancel()
-	for {
-		if cond() {
-			return
-		}
-		select {
-		case <-ctx.Done():
-			t.Fatalf("%s: not true within %s", what, within)
-		case <-time.After(50 * time.Millisecond):
-		}
-	}
 }

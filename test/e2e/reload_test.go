@@ -13,6 +13,8 @@ import (
 	"sync/atomic"
 	"testing"
 	"time"
+
+	"github.com/false-systems/rauta/internal/poll"
 )
 
 // reloadWait bounds how long a file change may take to be served.
@@ -68,7 +70,7 @@ func TestReload(t *testing.T) {
 			t.Fatalf("/new before the edit: status %d, want 404", status)
 		}
 		writeFile(t, routes, reloadRoutes(true, 0))
-		eventually(t, reloadWait, "/new served by backend new", func() bool {
+		poll.Require(t, reloadWait, "/new served by backend new", func() bool {
 			_, b := backendOf("reload.test", "/new")
 			return b == "new"
 		})
@@ -80,14 +82,14 @@ func TestReload(t *testing.T) {
 	t.Run("a new file is served and its removal too", func(t *testing.T) {
 		extra := filepath.Join(g.dir, "extra.yaml")
 		writeFile(t, extra, routeYAML("extra", []string{"extra.test"}, catchAll("new")))
-		eventually(t, reloadWait, "extra.test served by backend new", func() bool {
+		poll.Require(t, reloadWait, "extra.test served by backend new", func() bool {
 			_, b := backendOf("extra.test", "/")
 			return b == "new"
 		})
 		if err := os.Remove(extra); err != nil {
 			t.Fatal(err)
 		}
-		eventually(t, reloadWait, "extra.test gone (404)", func() bool {
+		poll.Require(t, reloadWait, "extra.test gone (404)", func() bool {
 			status, _ := backendOf("extra.test", "/")
 			return status == http.StatusNotFound
 		})
@@ -112,7 +114,7 @@ func TestReload(t *testing.T) {
 			writeFile(t, routes, tc.content)
 			// Restore the good file even when an assertion stops the test.
 			defer writeFile(t, routes, good)
-			eventually(t, reloadWait, "rauta_config_reloads_total{result=failure} grows", func() bool {
+			poll.Require(t, reloadWait, "rauta_config_reloads_total{result=failure} grows", func() bool {
 				return g.reloads("failure") > failures
 			})
 			for _, target := range []string{"/old", "/new"} {
@@ -173,7 +175,7 @@ func TestReload(t *testing.T) {
 		if len(problems) > 0 {
 			t.Errorf("%d of %d requests failed during reloads; first: %s", len(problems), total, problems[0])
 		}
-		eventually(t, reloadWait, "the last rewrite (X-Gen: 20) is served", func() bool {
+		poll.Require(t, reloadWait, "the last rewrite (X-Gen: 20) is served", func() bool {
 			return get(t, c, port, "load.test", "/").header.Get("X-Gen") == strconv.Itoa(rewrites)
 		})
 		if f := g.reloads("failure"); f != failures {
@@ -192,7 +194,7 @@ func TestReload(t *testing.T) {
 			t.Fatalf("first request: status %d", res.status)
 		}
 		writeFile(t, routes, reloadRoutes(true, 100))
-		eventually(t, reloadWait, "X-Gen: 100 served", func() bool {
+		poll.Require(t, reloadWait, "X-Gen: 100 served", func() bool {
 			return get(t, c, port, "load.test", "/").header.Get("X-Gen") == "100"
 		})
 		res := get(t, kc, port, "load.test", "/")
@@ -254,5 +256,5 @@ func TestReloadCertificate(t *testing.T) {
 	}
 	cert2, key2 := ca.issue(t, 2002, "cert.test")
 	writeFile(t, filepath.Join(g.dir, "secret.yaml"), secretYAML("cert", cert2, key2))
-	eventually(t, reloadWait, "the new certificate (serial 2002) is served", func() bool { return serial() == 2002 })
+	poll.Require(t, reloadWait, "the new certificate (serial 2002) is served", func() bool { return serial() == 2002 })
 }

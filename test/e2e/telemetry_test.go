@@ -10,6 +10,7 @@ import (
 	"time"
 
 	"github.com/false-systems/rauta/internal/ir"
+	"github.com/false-systems/rauta/internal/poll"
 	"github.com/false-systems/rauta/internal/translate"
 )
 
@@ -213,7 +214,7 @@ func TestTelemetry(t *testing.T) {
 
 	t.Run("access log", func(t *testing.T) {
 		var entries []accessEntry
-		eventually(t, 5*time.Second, "one access log line per request", func() bool {
+		poll.Require(t, 5*time.Second, "one access log line per request", func() bool {
 			entries = g.accessLog()
 			return len(entries) >= len(sent)
 		})
@@ -251,7 +252,7 @@ func TestAccessLogOff(t *testing.T) {
 		}
 	}
 	// The requests are counted, so they are finished; none may be logged.
-	eventually(t, 5*time.Second, "the requests are counted", func() bool {
+	poll.Require(t, 5*time.Second, "the requests are counted", func() bool {
 		return counterSum(g.metrics(), "http_server_request_duration_seconds", map[string]string{"http_route": ruleAPI}) == 3
 	})
 	if out := g.stdout.String(); out != "" {

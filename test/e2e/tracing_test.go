@@ -14,6 +14,8 @@ import (
 	coltracepb "go.opentelemetry.io/proto/otlp/collector/trace/v1"
 	tracepb "go.opentelemetry.io/proto/otlp/trace/v1"
 	"google.golang.org/protobuf/proto"
+
+	"github.com/false-systems/rauta/internal/poll"
 )
 
 // otlpSink is an OTLP/HTTP traces endpoint that keeps what it decodes.
@@ -82,7 +84,7 @@ func TestTracingThroughBinary(t *testing.T) {
 
 	tidb, _ := hex.DecodeString(tid)
 	var spans []*tracepb.Span
-	eventually(t, 10*time.Second, "the server and client spans reach the OTLP endpoint", func() bool {
+	poll.Require(t, 10*time.Second, "the server and client spans reach the OTLP endpoint", func() bool {
 		spans = sink.of(tidb)
 		return len(spans) >= 2
 	})
@@ -99,7 +101,7 @@ func TestTracingThroughBinary(t *testing.T) {
 		!bytes.Equal(client.ParentSpanId, server.SpanId) || hex.EncodeToString(client.SpanId) != backendParent {
 		t.Errorf("spans %v: want a server span under %s and a client span %s under it", spans, sid, backendParent)
 	}
-	eventually(t, 5*time.Second, "the access log line names the trace", func() bool {
+	poll.Require(t, 5*time.Second, "the access log line names the trace", func() bool {
 		return strings.Contains(g.stdout.String(), `"trace_id":"`+tid+`"`)
 	})
 }

@@ -7,6 +7,8 @@ import (
 	"strconv"
 	"testing"
 	"time"
+
+	"github.com/false-systems/rauta/internal/poll"
 )
 
 // udpServiceYAML is a Service with one UDP port 53 whose endpoint is
@@ -92,7 +94,7 @@ func TestUDPRoute(t *testing.T) {
 	var got string
 	// The gateway may still be binding: a datagram sent before is lost, as
 	// on any network, so the client asks again.
-	eventually(t, 10*time.Second, "a UDP answer through the gateway", func() bool {
+	poll.Require(t, 10*time.Second, "a UDP answer through the gateway", func() bool {
 		conn.Write([]byte("query"))
 		conn.SetReadDeadline(time.Now().Add(200 * time.Millisecond))
 		n, err := conn.Read(buf)

@@ -11,6 +11,7 @@ import (
 	"sigs.k8s.io/controller-runtime/pkg/client"
 	gwv1 "sigs.k8s.io/gateway-api/apis/v1"
 
+	"github.com/false-systems/rauta/internal/poll"
 	"github.com/false-systems/rauta/test/devcluster"
 	"github.com/false-systems/rauta/test/integration/harness"
 )
@@ -50,7 +51,7 @@ func TestMissingCRDsThenInstalled(t *testing.T) {
 		_ = ctrl.Stop(5 * time.Second)
 	})
 
-	eventually(t, 30*time.Second, "the controller to say the CRDs are missing", func() error {
+	poll.NoError(t, 30*time.Second, "the controller to say the CRDs are missing", func() error {
 		if !ctrl.LogContains("are the Gateway API CRDs installed?") {
 			return errors.New("not logged yet")
 		}
@@ -81,11 +82,11 @@ func TestMissingCRDsThenInstalled(t *testing.T) {
 	}
 	gc := &gwv1.GatewayClass{ObjectMeta: metav1.ObjectMeta{Name: "crd-test"},
 		Spec: gwv1.GatewayClassSpec{ControllerName: "rauta.io/crd-test"}}
-	eventually(t, 60*time.Second, "the GatewayClass to be created once the CRD is established", func() error {
+	poll.NoError(t, 60*time.Second, "the GatewayClass to be created once the CRD is established", func() error {
 		return cl.Create(ctx, gc.DeepCopy())
 	})
 	// The controller's retry backoff grows to at most 30s.
-	eventually(t, 90*time.Second, "the controller to accept the GatewayClass", func() error {
+	poll.NoError(t, 90*time.Second, "the controller to accept the GatewayClass", func() error {
 		var got gwv1.GatewayClass
 		if err := cl.Get(ctx, client.ObjectKey{Name: "crd-test"}, &got); err != nil {
 			return err

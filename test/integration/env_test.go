@@ -14,6 +14,7 @@ import (
 	"sigs.k8s.io/controller-runtime/pkg/client"
 	gwv1 "sigs.k8s.io/gateway-api/apis/v1"
 
+	"github.com/false-systems/rauta/internal/poll"
 	"github.com/false-systems/rauta/internal/provider/kube"
 	"github.com/false-systems/rauta/test/devcluster"
 	"github.com/false-systems/rauta/test/integration/harness"
@@ -100,28 +101,12 @@ func (e *environment) namespace(ctx context.Context, t *testing.T, ns string) {
 	})
 }
 
-// eventually retries check every 100ms until it succeeds or within passes.
-func eventually(t *testing.T, within time.Duration, what string, check func() error) {
-	t.Helper()
-	deadline := time.Now().Add(within)
-	for {
-		err := check()
-		if err == nil {
-			return
-		}
-		if time.Now().After(deadline) {
-			t.Fatalf("%s (after %s): %v", what, within, err)
-		}
-		time.Sleep(100 * time.Millisecond)
-	}
-}
-
 // readyPods waits until exactly n pods labelled app=app are ready and
 // returns their names.
 func (e *environment) readyPods(ctx context.Context, t *testing.T, ns, app string, n int) []string {
 	t.Helper()
 	var names []string
-	eventually(t, 90*time.Second, fmt.Sprintf("%d ready pods of %s/%s", n, ns, app), func() error {
+	poll.NoError(t, 90*time.Second, fmt.Sprintf("%d ready pods of %s/%s", n, ns, app), func() error {
 		list, err := e.cs.CoreV1().Pods(ns).List(ctx, metav1.ListOptions{LabelSelector: "app=" + app})
 		if err != nil {
 			return err

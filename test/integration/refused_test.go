@@ -9,6 +9,8 @@ import (
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"sigs.k8s.io/controller-runtime/pkg/client"
 	gwv1 "sigs.k8s.io/gateway-api/apis/v1"
+
+	"github.com/false-systems/rauta/internal/poll"
 )
 
 // refusedYAML uses, next to one valid route, every field RAUTA refuses
@@ -132,7 +134,7 @@ func TestRefusedFields(t *testing.T) {
 		want{"ResolvedRefs", metav1.ConditionFalse, "UnsupportedValue"})
 	e.waitRoute(ctx, t, f.ns, "tls-backend", f.controllerName, accepted, resolvedRefs)
 
-	eventually(t, 30*time.Second, "BackendTLSPolicy ancestor status", func() error {
+	poll.NoError(t, 30*time.Second, "BackendTLSPolicy ancestor status", func() error {
 		var p gwv1.BackendTLSPolicy
 		if err := e.cl.Get(ctx, client.ObjectKey{Namespace: f.ns, Name: "secure-tls"}, &p); err != nil {
 			return err
@@ -144,7 +146,7 @@ func TestRefusedFields(t *testing.T) {
 		}
 		return fmt.Errorf("no ancestor entry of %s for gw: %+v", f.controllerName, p.Status.Ancestors)
 	})
-	eventually(t, 30*time.Second, "TLSRoute status", func() error {
+	poll.NoError(t, 30*time.Second, "TLSRoute status", func() error {
 		var r gwv1.TLSRoute
 		if err := e.cl.Get(ctx, client.ObjectKey{Namespace: f.ns, Name: "tls"}, &r); err != nil {
 			return err

@@ -9,6 +9,7 @@ import (
 
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 
+	"github.com/false-systems/rauta/internal/poll"
 	"github.com/false-systems/rauta/test/integration/harness"
 )
 
@@ -75,7 +76,7 @@ func TestTwoReplicas(t *testing.T) {
 		e.waitRoute(ctx, t, f.ns, "web", f.controllerName, accepted, resolvedRefs)
 		// B now reports the address it serves.
 		if got := e.waitGateway(ctx, t, f.ns, "gw", accepted, programmed); got != addrB {
-			eventually(t, 10*time.Second, "Gateway status address moves to B's", func() error {
+			poll.NoError(t, 10*time.Second, "Gateway status address moves to B's", func() error {
 				gw, err := e.gateway(ctx, f.ns, "gw")
 				if err != nil {
 					return err
@@ -95,7 +96,7 @@ func TestTwoReplicas(t *testing.T) {
 func servedAddress(ctx context.Context, t *testing.T, c *harness.Controller, gateway string) string {
 	t.Helper()
 	var addr string
-	eventually(t, 30*time.Second, c.Identity+" serving "+gateway, func() error {
+	poll.NoError(t, 30*time.Second, c.Identity+" serving "+gateway, func() error {
 		var err error
 		addr, err = c.ServedAddress(ctx, gateway)
 		return err
@@ -125,7 +126,7 @@ func (e *environment) leaseHolder(ctx context.Context, name string) (string, err
 
 func (e *environment) waitLeaseHolder(ctx context.Context, t *testing.T, name, identity string, within time.Duration) {
 	t.Helper()
-	eventually(t, within, "Lease "+name+" held by "+identity, func() error {
+	poll.NoError(t, within, "Lease "+name+" held by "+identity, func() error {
 		h, err := e.leaseHolder(ctx, name)
 		if err != nil {
 			return err

@@ -8,6 +8,8 @@ import (
 
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	gwv1 "sigs.k8s.io/gateway-api/apis/v1"
+
+	"github.com/false-systems/rauta/internal/poll"
 )
 
 // want is a condition a test expects: its type, status and reason.
@@ -49,7 +51,7 @@ func findCondition(conds []metav1.Condition, typ string) *metav1.Condition {
 func (e *environment) waitGateway(ctx context.Context, t *testing.T, ns, name string, wants ...want) string {
 	t.Helper()
 	var addr string
-	eventually(t, 30*time.Second, "Gateway "+ns+"/"+name+" status", func() error {
+	poll.NoError(t, 30*time.Second, "Gateway "+ns+"/"+name+" status", func() error {
 		gw, err := e.gateway(ctx, ns, name)
 		if err != nil {
 			return err
@@ -69,7 +71,7 @@ func (e *environment) waitGateway(ctx context.Context, t *testing.T, ns, name st
 // waitListener waits for a listener's conditions.
 func (e *environment) waitListener(ctx context.Context, t *testing.T, ns, gateway, listener string, wants ...want) {
 	t.Helper()
-	eventually(t, 30*time.Second, "listener "+listener+" of Gateway "+ns+"/"+gateway, func() error {
+	poll.NoError(t, 30*time.Second, "listener "+listener+" of Gateway "+ns+"/"+gateway, func() error {
 		gw, err := e.gateway(ctx, ns, gateway)
 		if err != nil {
 			return err
@@ -87,7 +89,7 @@ func (e *environment) waitListener(ctx context.Context, t *testing.T, ns, gatewa
 // controllerName.
 func (e *environment) waitRoute(ctx context.Context, t *testing.T, ns, name, controllerName string, wants ...want) {
 	t.Helper()
-	eventually(t, 30*time.Second, "HTTPRoute "+ns+"/"+name+" status", func() error {
+	poll.NoError(t, 30*time.Second, "HTTPRoute "+ns+"/"+name+" status", func() error {
 		r, err := e.route(ctx, ns, name)
 		if err != nil {
 			return err

@@ -10,6 +10,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/false-systems/rauta/internal/poll"
 	"github.com/false-systems/rauta/test/integration/harness"
 )
 
@@ -45,7 +46,7 @@ func waitServedBy(ctx context.Context, t *testing.T, addr, host, path, ns string
 func waitServedByWithin(ctx context.Context, t *testing.T, within time.Duration, addr, host, path, ns string, want []string) {
 	t.Helper()
 	sort.Strings(want)
-	eventually(t, within, fmt.Sprintf("traffic to %s%s served by %v", host, path, want), func() error {
+	poll.NoError(t, within, fmt.Sprintf("traffic to %s%s served by %v", host, path, want), func() error {
 		seen, err := sample(ctx, addr, host, path, ns, 8*len(want))
 		if err != nil {
 			return err
@@ -62,7 +63,7 @@ func waitServedByWithin(ctx context.Context, t *testing.T, within time.Duration,
 func waitStatus(ctx context.Context, t *testing.T, addr, host, path string, code int) {
 	t.Helper()
 	client := harness.NewClient(2 * time.Second)
-	eventually(t, 30*time.Second, fmt.Sprintf("%s%s answering %d", host, path, code), func() error {
+	poll.NoError(t, 30*time.Second, fmt.Sprintf("%s%s answering %d", host, path, code), func() error {
 		r, err := harness.Get(ctx, client, addr, host, path)
 		if err != nil {
 			return err

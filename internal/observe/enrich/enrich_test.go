@@ -13,6 +13,8 @@ import (
 	discoveryv1 "k8s.io/api/discovery/v1"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/client-go/kubernetes/fake"
+
+	"github.com/false-systems/rauta/internal/poll"
 )
 
 func TestStaticFile(t *testing.T) {
@@ -106,23 +108,12 @@ func TestKubeInformers(t *testing.T) {
 	if err := client.DiscoveryV1().EndpointSlices("shop").Delete(ctx, "web-abc", metav1.DeleteOptions{}); err != nil {
 		t.Fatal(err)
 	}
-	waitFor(t, func() bool { got, _ := k.Lookup(netip.MustParseAddr("10.244.0.7")); return got.Service == "" })
+	poll.Require(t, 5*time.Second, "the lookup to change", func() bool { got, _ := k.Lookup(netip.MustParseAddr("10.244.0.7")); return got.Service == "" })
 	if err := client.CoreV1().Pods("shop").Delete(ctx, "web-1", metav1.DeleteOptions{}); err != nil {
 		t.Fatal(err)
 	}
-	waitFor(t, func() bool { _, ok := k.Lookup(netip.MustParseAddr("10.244.0.7")); return !ok })
+	poll.Require(t, 5*time.Second, "the lookup to change", func() bool { _, ok := k.Lookup(netip.MustParseAddr("10.244.0.7")); return !ok })
 	if _, ok := k.PodByKey("0b5c8a1e-3f2d-4c6b-9a7e-1d2c3b4a5f60"); ok {
 		t.Error("deleted pod still found by UID")
-	}
-}
-
-func waitFor(t *testing.T, cond func() bool) {
-	t.Helper()
-	deadline := time.Now().Add(5 * time.Second)
-	for !cond() {
-		if time.Now().After(deadline) {
-			t.Fatal("condition not met within 5s")
-		}
-		time.Sleep(10 * time.Millisecond)
 	}
 }
