@@ -34,7 +34,7 @@ func main() {
 	probes := flag.String("metrics-addr", "127.0.0.1:28463", "the data plane's probe address")
 	settle := flag.Duration("settle", 5*time.Second, "wait after ready before reading memory (the data plane returns free heap to the OS 3 s after applying)")
 	timeout := flag.Duration("timeout", 60*time.Second, "longest wait for ready")
-	profile := flag.String("heap-profile", "", "write the data plane's heap profile (after a GC) to this file")
+	profile := flag.String("heap-profile", "", "write the data plane's heap profile (after a GC) to this file, and with -load the one after the load to this file with .load added")
 	var ld load
 	flag.IntVar(&ld.requests, "load", 0, "requests sent through the data plane after the idle reading (0: none), then memory is read again")
 	flag.IntVar(&ld.routes, "load-routes", 100, "HTTPRoutes the load goes to; their endpoints become one loopback backend")
@@ -130,6 +130,13 @@ func run(bin string, routes, offset int, admin, probes string, settle, timeout t
 		return err
 	}
 	fmt.Printf("%s after: %s\n", settle, loaded)
+	if profile != "" {
+		// The second profile is what the load left behind: state kept
+		// per route or per backend once requests reached it.
+		if err := saveProfile(client, "http://"+admin+"/debug/pprof/heap?gc=1", profile+".load"); err != nil {
+			return err
+		}
+	}
 	return nil
 }
 

@@ -5,6 +5,7 @@ import (
 	"fmt"
 	"net/http"
 	"strconv"
+	"sync"
 	"sync/atomic"
 
 	"github.com/prometheus/client_golang/prometheus"
@@ -16,11 +17,12 @@ import (
 // exports (docs/telemetry.md); the rauta_upstream_* counters have no
 // semantic-convention equivalent and keep RAUTA's prefix.
 type metrics struct {
-	serverDuration *prometheus.HistogramVec
-	serverBody     *prometheus.HistogramVec
-	clientDuration *prometheus.HistogramVec
-	clientBody     *prometheus.HistogramVec
-	connectErrors  *prometheus.CounterVec
+	// server is http_server_request_duration_seconds and
+	// http_server_response_body_size_bytes; client the two
+	// http_client_* histograms (histvec.go).
+	server        *pairVec
+	client        *pairVec
+	connectErrors *prometheus.CounterVec
 	// failover.go
 	retries       *prometheus.CounterVec
 	retryOverflow *prometheus.CounterVec
@@ -65,22 +67,20 @@ func newMetrics(reg prometheus.Registerer) (*metrics, error) {
 // server (serverLabels, and in mesh mode peerLabels after them).
 func newMetricsWith(reg prometheus.Registerer, server []string) (*metrics, error) {
 	m := &metrics{
-		serverDuration: prometheus.NewHistogramVec(prometheus.HistogramOpts{
+		server: newPairVec(prometheus.HistogramOpts{
 			Name:    "http_server_request_duration_seconds",
 			Help:    "Duration of HTTP server requests, from reading the request head to the end of the response (OpenTelemetry http.server.request.duration).",
 			Buckets: durationBuckets,
-		}, server),
-		serverBody: prometheus.NewHistogramVec(prometheus.HistogramOpts{
+		}, prometheus.HistogramOpts{
 			Name:    "http_server_response_body_size_bytes",
 			Help:    "Size of the response bodies sent to clients (OpenTelemetry http.server.response.body.size).",
 			Buckets: sizeBuckets,
 		}, server),
-		clientDuration: prometheus.NewHistogramVec(prometheus.HistogramOpts{
+		client: newPairVec(prometheus.HistogramOpts{
 			Name:    "http_client_request_duration_seconds",
 			Help:    "Duration of each attempt sent to a backend, to the end of its response body; attempts that failed without a response carry error_type and an empty status (OpenTelemetry http.client.request.duration).",
 			Buckets: durationBuckets,
-		}, clientLabels),
-		clientBody: prometheus.NewHistogramVec(prometheus.HistogramOpts{
+		}, prometheus.HistogramOpts{
 			Name:    "http_client_response_body_size_bytes",
 			Help:    "Size of the response bodies backends sent (OpenTelemetry http.client.response.body.size).",
 			Buckets: sizeBuckets,
@@ -118,7 +118,7 @@ func newMetricsWith(reg prometheus.Registerer, server []string) (*metrics, error
 			Help: "Spans lost because their OTLP export failed.",
 		}),
 	}
-	for _, c := range []prometheus.Collector{m.serverDuration, m.serverBody, m.clientDuration, m.clientBody,
+	for _, c := range []prometheus.Collector{m.server, m.client,
 		m.connectErrors, m.retries, m.retryOverflow, m.ejections, m.logDropped, m.spanDropped, m.spanExported, m.spanFailed} {
 		if err := reg.Register(c); err != nil {
 			var are prometheus.AlreadyRegisteredError
@@ -185,30 +185,57 @@ func schemeIndex(scheme string) int {
 	return 0
 }
 
-// codeTable holds resolved series by status code in two levels, the
-// hundreds and then the rest, each block allocated on first use: a route
-// that answers only 200 and 404 holds two 100-slot blocks (1.6 KiB), not
-// 1000 slots for every method it sees.
-type codeTable [maxStatus / 100]atomic.Pointer[codeBlock]
-
-type codeBlock [100]atomic.Pointer[series]
-
-// slot returns where the series of code is kept.
-func (t *codeTable) slot(code int) *atomic.Pointer[series] {
-	return &loadOrNew(&t[code/100])[code%100]
+// seriesCache finds the series an owner (a route, a backend) has used by
+// a small key, without a lock: an immutable list, replaced whole when a
+// series is added. An owner sees few label sets (a method or two, a few
+// status codes), so the list is short and a scan is quicker than a map;
+// past maxCached entries a series is looked up in its vector each time
+// (a lock and a map), which only a backend answering with hundreds of
+// distinct status codes would reach.
+type seriesCache struct {
+	list atomic.Pointer[[]cachedSeries]
+	mu   sync.Mutex // serialises adds
 }
 
-// loadOrNew loads p, storing a new T first if it is nil; concurrent
-// callers all get the one that was stored.
-func loadOrNew[T any](p *atomic.Pointer[T]) *T {
-	v := p.Load()
-	if v == nil {
-		v = new(T)
-		if !p.CompareAndSwap(nil, v) {
-			v = p.Load()
+type cachedSeries struct {
+	key uint32
+	s   *pairSeries
+}
+
+// maxCached bounds a seriesCache's list.
+const maxCached = 64
+
+// find returns the series cached under key, or nil.
+func (c *seriesCache) find(key uint32) *pairSeries {
+	if l := c.list.Load(); l != nil {
+		for _, e := range *l {
+			if e.key == key {
+				return e.s
+			}
 		}
 	}
-	return v
+	return nil
+}
+
+// add caches s under key, unless the list is full.
+func (c *seriesCache) add(key uint32, s *pairSeries) {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	var old []cachedSeries
+	if l := c.list.Load(); l != nil {
+		old = *l
+	}
+	if len(old) >= maxCached {
+		return
+	}
+	for _, e := range old {
+		if e.key == key {
+			return
+		}
+	}
+	l := append(make([]cachedSeries, 0, len(old)+1), old...)
+	l = append(l, cachedSeries{key, s})
+	c.list.Store(&l)
 }
 
 // routeMetrics resolves the label sets of one (gateway, route) pair lazily:
@@ -219,19 +246,14 @@ type routeMetrics struct {
 	m       *metrics
 	gateway string
 	route   string
-	// tables is allocated on the route's first request: a configuration
-	// of 10,000 routes, most of them quiet, would otherwise hold a table
-	// of 60 pointers for each (14 MB measured).
-	tables atomic.Pointer[routeTables]
+	// cache holds the series by method, scheme, version and status
+	// (routeKeyOf).
+	cache seriesCache
 }
 
-// routeTables holds a route's code tables by method, scheme and protocol
-// version.
-type routeTables [len(knownMethods) * len(schemes) * len(protoVersions)]atomic.Pointer[codeTable]
-
-type series struct {
-	duration prometheus.Observer
-	body     prometheus.Observer
+// tableIndex numbers a request's method, scheme and protocol version.
+func tableIndex(mi, si int, proto uint8) int {
+	return (mi*len(schemes)+si)*len(protoVersions) + int(proto)
 }
 
 // observe records one request: its method, the listener's scheme, the
@@ -242,31 +264,30 @@ func (rm *routeMetrics) observe(method, scheme string, proto uint8, code int, se
 	if code <= 0 || code >= maxStatus {
 		code = 0
 	}
-	p := loadOrNew(&loadOrNew(&rm.tables)[(mi*len(schemes)+si)*len(protoVersions)+int(proto)]).slot(code)
-	s := p.Load()
+	key := uint32(tableIndex(mi, si, proto))<<10 | uint32(code)
+	s := rm.cache.find(key)
 	if s == nil {
 		errType := ""
 		if code >= 500 {
 			errType = statusLabel(code)
 		}
-		labels := []string{rm.gateway, rm.route, knownMethods[mi], statusLabel(code), schemes[si], protoVersions[proto], errType}
-		s = &series{
-			duration: rm.m.serverDuration.WithLabelValues(labels...),
-			body:     rm.m.serverBody.WithLabelValues(labels...),
-		}
-		p.Store(s)
+		s = rm.m.server.get([]string{rm.gateway, rm.route, knownMethods[mi], statusLabel(code), schemes[si], protoVersions[proto], errType})
+		rm.cache.add(key, s)
 	}
-	s.duration.Observe(seconds)
-	s.body.Observe(float64(bytes))
+	rm.m.server.observe(s, 0, seconds)
+	rm.m.server.observe(s, 1, float64(bytes))
 }
 
-// forget deletes every series of the route, once it is gone from the config.
-func (rm *routeMetrics) forget() {
-	labels := prometheus.Labels{"gateway": rm.gateway, "http_route": rm.route}
-	rm.m.serverDuration.DeletePartialMatch(labels)
-	rm.m.serverBody.DeletePartialMatch(labels)
-	if rm.m.peer != nil {
-		rm.m.peer.forgetRoute(rm)
+// forgetRoutes deletes every series of the routes gone says are, once
+// they are gone from the config: one pass over the series for all of
+// them.
+func (m *metrics) forgetRoutes(gone map[routeKey]*routeMetrics) {
+	if len(gone) == 0 {
+		return
+	}
+	m.server.deleteMatching(func(l []string) bool { return gone[routeKey{l[0], l[1]}] != nil })
+	if m.peer != nil {
+		m.peer.forget(func(k peerKey) bool { return gone[routeKey{k.rm.gateway, k.rm.route}] == k.rm }, nil)
 	}
 }
 
@@ -294,16 +315,8 @@ func (e upstreamError) String() string { return upstreamErrorNames[e] }
 type backendMetrics struct {
 	m       *metrics
 	backend string
-	// slots is allocated on the backend's first attempt (as
-	// routeMetrics.tables).
-	slots atomic.Pointer[backendSlots]
-}
-
-// backendSlots holds a backend's series: by method and status code, and by
-// method and error type for attempts that got no response.
-type backendSlots struct {
-	tables [len(knownMethods)]atomic.Pointer[codeTable]
-	errs   [len(knownMethods)][upErrorTypes]atomic.Pointer[series]
+	// cache holds the series by method, status and error type.
+	cache seriesCache
 }
 
 // observe records one attempt: code is the backend's status, 0 when none
@@ -313,44 +326,41 @@ func (bm *backendMetrics) observe(method string, code int, err upstreamError, se
 		return
 	}
 	mi := methodIndex(method)
-	slots := loadOrNew(&bm.slots)
-	var p *atomic.Pointer[series]
-	if code > 0 && code < maxStatus && err == upNone {
-		p = loadOrNew(&slots.tables[mi]).slot(code)
-	} else {
+	if code <= 0 || code >= maxStatus || err != upNone {
 		if err == upNone {
 			err = upOther
 		}
-		p = &slots.errs[mi][err]
 		code = 0
 	}
-	s := p.Load()
+	key := uint32(mi)<<13 | uint32(code)<<3 | uint32(err)
+	s := bm.cache.find(key)
 	if s == nil {
 		errType := err.String()
 		if code >= 400 {
 			errType = statusLabel(code)
 		}
-		labels := []string{bm.backend, knownMethods[mi], statusLabel(code), errType}
-		s = &series{
-			duration: bm.m.clientDuration.WithLabelValues(labels...),
-			body:     bm.m.clientBody.WithLabelValues(labels...),
-		}
-		p.Store(s)
+		s = bm.m.client.get([]string{bm.backend, knownMethods[mi], statusLabel(code), errType})
+		bm.cache.add(key, s)
 	}
-	s.duration.Observe(seconds)
+	bm.m.client.observe(s, 0, seconds)
 	if code != 0 {
-		s.body.Observe(float64(bytes))
+		bm.m.client.observe(s, 1, float64(bytes))
 	}
 }
 
-// forget deletes the backend's upstream series once it is gone from the
-// config (the rauta_upstream_* counters included).
-func (bm *backendMetrics) forget() {
-	labels := prometheus.Labels{"backend": bm.backend}
-	bm.m.clientDuration.DeletePartialMatch(labels)
-	bm.m.clientBody.DeletePartialMatch(labels)
-	bm.m.connectErrors.DeletePartialMatch(labels)
-	bm.m.retries.DeletePartialMatch(labels)
-	bm.m.retryOverflow.DeletePartialMatch(labels)
-	bm.m.ejections.DeletePartialMatch(labels)
+// forgetBackends deletes the upstream series of the backends gone says
+// are, once they are gone from the config (the rauta_upstream_* counters
+// included).
+func (m *metrics) forgetBackends(gone map[string]bool) {
+	if len(gone) == 0 {
+		return
+	}
+	m.client.deleteMatching(func(l []string) bool { return gone[l[0]] })
+	for b := range gone {
+		labels := prometheus.Labels{"backend": b}
+		m.connectErrors.DeletePartialMatch(labels)
+		m.retries.DeletePartialMatch(labels)
+		m.retryOverflow.DeletePartialMatch(labels)
+		m.ejections.DeletePartialMatch(labels)
+	}
 }

@@ -60,10 +60,7 @@ type peerKey struct {
 	src, dst Workload
 }
 
-type peerSeries struct {
-	series
-	labels []string
-}
+type peerSeries = pairSeries
 
 // peerMetrics resolves the series of a mesh-mode Server, whose label
 // set holds both workloads: series are created on a request's first
@@ -135,8 +132,8 @@ func (p *peerMetrics) observe(rm *routeMetrics, client, upstream, method, scheme
 	if s == nil || admit {
 		s = p.resolve(k, src, dst, mi, si, proto)
 	}
-	s.duration.Observe(seconds)
-	s.body.Observe(float64(bytes))
+	rm.m.server.observe(s, 0, seconds)
+	rm.m.server.observe(s, 1, float64(bytes))
 }
 
 // bound returns v if label i admitted it, peerOverflow (counted) if the
@@ -192,21 +189,9 @@ func (p *peerMetrics) resolve(k peerKey, src, dst Workload, mi, si int, proto ui
 	}
 	labels := []string{rm.gateway, rm.route, knownMethods[mi], statusLabel(k.code), schemes[si], protoVersions[proto], errType,
 		k.src.Name, k.src.Namespace, rm.gateway, k.dst.Name, k.dst.Namespace}
-	s := &peerSeries{
-		series: series{
-			duration: rm.m.serverDuration.WithLabelValues(labels...),
-			body:     rm.m.serverBody.WithLabelValues(labels...),
-		},
-		labels: labels,
-	}
+	s := rm.m.server.get(labels)
 	p.series[k] = s
 	return s
-}
-
-// forgetRoute drops the cached series of rm, whose series
-// routeMetrics.forget deleted.
-func (p *peerMetrics) forgetRoute(rm *routeMetrics) {
-	p.forget(func(k peerKey) bool { return k.rm == rm }, nil)
 }
 
 // forgetWorkloads deletes the series whose source or destination keep
@@ -230,8 +215,7 @@ func (p *peerMetrics) forget(gone func(peerKey) bool, m *metrics) {
 		}
 		delete(p.series, k)
 		if m != nil {
-			m.serverDuration.DeleteLabelValues(s.labels...)
-			m.serverBody.DeleteLabelValues(s.labels...)
+			m.server.delete(s.labels)
 		}
 	}
 	for i := range p.values {

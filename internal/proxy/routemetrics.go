@@ -105,16 +105,20 @@ func (s *Server) forgetMetrics(c *compiled) {
 			}
 		}
 	}
+	gone := make(map[routeKey]*routeMetrics)
 	for k, rm := range r.routes {
 		if !live[k] {
-			rm.forget()
+			gone[k] = rm
 			delete(r.routes, k)
 		}
 	}
-	for k, bm := range r.backends {
+	goneBackends := make(map[string]bool)
+	for k := range r.backends {
 		if !liveBackends[k] {
-			bm.forget()
+			goneBackends[k] = true
 			delete(r.backends, k)
 		}
 	}
+	s.metrics.forgetRoutes(gone)
+	s.metrics.forgetBackends(goneBackends)
 }

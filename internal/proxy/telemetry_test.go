@@ -846,7 +846,7 @@ func TestRouteMetricsExactCodes(t *testing.T) {
 			t.Errorf("code %d: %d observations, want 4 (all: %v)", c, n, got)
 		}
 	}
-	rm.forget()
+	m.forgetRoutes(map[routeKey]*routeMetrics{{rm.gateway, rm.route}: rm})
 	mfs, _ = reg.Gather()
 	for _, mf := range mfs {
 		if strings.HasPrefix(mf.GetName(), "http_server_") {
