@@ -422,7 +422,11 @@ func (b *h1body) WriteTo(w io.Writer) (int64, error) {
 	sent := int64(0)
 	for c.BodyLeft > 0 {
 		if c.In.R == c.In.W {
-			if err := c.In.Fill(len(c.In.Buf)); err != nil {
+			// FillAfter, not Fill: before it waits for more of the body
+			// it acknowledges what came, so a client that holds its last
+			// short piece for our ACK (Nagle) does not wait for the
+			// delayed-ACK timer (docs/performance.md, round 19).
+			if err := c.In.FillAfter(len(c.In.Buf), noFlush); err != nil {
 				return sent, err
 			}
 		}
@@ -436,6 +440,9 @@ func (b *h1body) WriteTo(w io.Writer) (int64, error) {
 	}
 	return sent, nil
 }
+
+// noFlush is FillAfter's flush for a relay that holds nothing back.
+func noFlush() error { return nil }
 
 // replayable is net/http's rule for retrying on a new connection: no body,
 // and a method that is safe to repeat or an idempotency key.
