@@ -240,14 +240,14 @@ func (c *seriesCache) add(key uint32, s *pairSeries) {
 
 // routeMetrics resolves the label sets of one (gateway, route) pair lazily:
 // the first request with a method, scheme, version and status pays the
-// label lookup, later ones load three pointers. It outlives reloads, so a
-// route that stays keeps its resolved series.
+// label lookup, later ones scan the route's short cache. It outlives
+// reloads, so a route that stays keeps its resolved series.
 type routeMetrics struct {
 	m       *metrics
 	gateway string
 	route   string
-	// cache holds the series by method, scheme, version and status
-	// (routeKeyOf).
+	// cache holds the series by method, scheme and version
+	// (tableIndex) and status: tableIndex<<10 | status.
 	cache seriesCache
 }
 

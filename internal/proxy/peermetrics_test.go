@@ -291,7 +291,7 @@ func TestMeshAllocatesNothingPerRequest(t *testing.T) {
 }
 
 // BenchmarkObserve compares recording one request in a gateway's series
-// (routeMetrics.observe: three atomic loads) and in a mesh's
+// (routeMetrics.observe: a scan of the route's short cache) and in a mesh's
 // (peerMetrics.observe: two workload lookups, a read lock and a map
 // read), in parallel as the engine calls them.
 func BenchmarkObserve(b *testing.B) {
