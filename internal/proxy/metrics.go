@@ -267,15 +267,23 @@ func (rm *routeMetrics) observe(method, scheme string, proto uint8, code int, se
 	key := uint32(tableIndex(mi, si, proto))<<10 | uint32(code)
 	s := rm.cache.find(key)
 	if s == nil {
-		errType := ""
-		if code >= 500 {
-			errType = statusLabel(code)
-		}
-		s = rm.m.server.get([]string{rm.gateway, rm.route, knownMethods[mi], statusLabel(code), schemes[si], protoVersions[proto], errType})
+		s = rm.m.server.get(rm.labelValues(mi, si, proto, code, 0))
 		rm.cache.add(key, s)
 	}
 	rm.m.server.observe(s, 0, seconds)
 	rm.m.server.observe(s, 1, float64(bytes))
+}
+
+// labelValues are the values of serverLabels for a request of rm with
+// method index mi, scheme index si, version proto and status code, in a
+// slice with room for extra more (a mesh's peerLabels).
+func (rm *routeMetrics) labelValues(mi, si int, proto uint8, code, extra int) []string {
+	errType := ""
+	if code >= 500 {
+		errType = statusLabel(code)
+	}
+	return append(make([]string, 0, len(serverLabels)+extra),
+		rm.gateway, rm.route, knownMethods[mi], statusLabel(code), schemes[si], protoVersions[proto], errType)
 }
 
 // forgetRoutes deletes every series of the routes gone says are, once

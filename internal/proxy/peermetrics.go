@@ -115,7 +115,7 @@ func (p *peerMetrics) observe(rm *routeMetrics, client, upstream, method, scheme
 		code = 0
 	}
 	mi, si := methodIndex(method), schemeIndex(scheme)
-	k := peerKey{rm: rm, table: (mi*len(schemes)+si)*len(protoVersions) + int(proto), code: code, src: src, dst: dst}
+	k := peerKey{rm: rm, table: tableIndex(mi, si, proto), code: code, src: src, dst: dst}
 	var admit bool
 	p.mu.RLock()
 	// A series under the workloads as they are means each was admitted;
@@ -183,12 +183,8 @@ func (p *peerMetrics) resolve(k peerKey, src, dst Workload, mi, si int, proto ui
 		return s
 	}
 	rm := k.rm
-	errType := ""
-	if k.code >= 500 {
-		errType = statusLabel(k.code)
-	}
-	labels := []string{rm.gateway, rm.route, knownMethods[mi], statusLabel(k.code), schemes[si], protoVersions[proto], errType,
-		k.src.Name, k.src.Namespace, rm.gateway, k.dst.Name, k.dst.Namespace}
+	labels := append(rm.labelValues(mi, si, proto, k.code, len(peerLabels)),
+		k.src.Name, k.src.Namespace, rm.gateway, k.dst.Name, k.dst.Namespace)
 	s := rm.m.server.get(labels)
 	p.series[k] = s
 	return s
