@@ -40,6 +40,20 @@ func (b *Reader) Fill(limit int) error {
 	return b.Filled(n, err)
 }
 
+// SendFill writes p on the socket, then fills as Fill does, without a
+// read before the answer to p can have come (Socket.WriteRead). sent is
+// false when the error is the write's.
+func (b *Reader) SendFill(p []byte, limit int) (sent bool, err error) {
+	if err := b.makeRoom(limit); err != nil {
+		return false, err
+	}
+	w, n, err := b.Sock.WriteRead(p, b.Buf[b.W:])
+	if w < len(p) {
+		return false, err
+	}
+	return true, b.Filled(n, err)
+}
+
 // FillAfter is Fill for a relay: it takes what has arrived without
 // waiting, and only when nothing has does it acknowledge what it read
 // (AckNow), run flush (sending what the relay holds) and wait.

@@ -40,8 +40,11 @@ type Socket struct {
 	boundedWriteFn func(fd uintptr) bool
 	peekFn         func(fd uintptr)
 	ackNowFn       func(fd uintptr)
-	peekBuf        [1]byte
-	peekN          int
+	writeReadFn    func(fd uintptr) bool
+	// sending: WriteRead's write is not done yet (writeread.go).
+	sending bool
+	peekBuf [1]byte
+	peekN   int
 	// idleReadFn, idlePool and idleBuf serve ReadIdle (idle.go).
 	idleReadFn func(fd uintptr) bool
 	idlePool   interface {
@@ -76,6 +79,7 @@ func NewSocket(nc net.Conn) *Socket {
 			s.peekFn = s.rawPeek
 			s.ackNowFn = rawAckNow
 			s.idleReadFn = s.rawIdleRead
+			s.writeReadFn = s.rawWriteRead
 		}
 	}
 	return s
@@ -86,7 +90,7 @@ func NewSocket(nc net.Conn) *Socket {
 // connection, a reset).
 func (s *Socket) Read(p []byte) (int, error) {
 	if s.rb.per > 0 {
-		return s.boundedRead(p)
+		return s.boundedRead(p, s.boundedReadFn)
 	}
 	if s.rc == nil {
 		return s.Conn.Read(p)

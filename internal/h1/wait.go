@@ -154,11 +154,13 @@ func (s *Socket) staleDeadline(err error) bool {
 	return errors.Is(err, os.ErrDeadlineExceeded) && !s.interrupted.Load()
 }
 
-// boundedRead is Read under s.rb. The deadline is armed inside the raw
-// read, between the try that found nothing and the wait (boundedRawRead):
-// a readiness event that came between two separate calls into the
-// netpoller would be lost, since each call starts by resetting it.
-func (s *Socket) boundedRead(p []byte) (int, error) {
+// boundedRead is Read under s.rb, each call into the netpoller running fn
+// (boundedRawRead, or WriteRead's rawWriteRead). The deadline is armed
+// inside the raw read, between the try that found nothing and the wait
+// (boundedRawRead): a readiness event that came between two separate
+// calls into the netpoller would be lost, since each call starts by
+// resetting it.
+func (s *Socket) boundedRead(p []byte, fn func(fd uintptr) bool) (int, error) {
 	s.rb.waitEnd = time.Time{}
 	for {
 		var n int
@@ -171,7 +173,7 @@ func (s *Socket) boundedRead(p []byte) (int, error) {
 			}
 			n, err = s.Conn.Read(p)
 		} else {
-			n, err = s.read(p, s.boundedReadFn)
+			n, err = s.read(p, fn)
 		}
 		if !s.staleDeadline(err) {
 			return n, err
@@ -199,12 +201,19 @@ func (s *Socket) boundedRawRead(fd uintptr) bool {
 	if s.rawRead(fd) {
 		return true
 	}
+	s.armReadWait()
+	return false
+}
+
+// armReadWait arms the read deadline for the wait about to start, unless
+// one is in progress; called inside the raw read, before it asks the
+// netpoller to wait.
+func (s *Socket) armReadWait() {
 	if s.rb.waitEnd.IsZero() {
 		now := time.Now()
 		s.rb.begin(now)
 		_ = s.rb.arm(now, s.rb.next(now), s.setReadDeadline) // fails only when closed: the wait fails too
 	}
-	return false
 }
 
 // begin starts a wait at now.

@@ -150,37 +150,50 @@ func (x *Exchange) send(uc *Conn, now time.Time) error {
 	uc.Reset()
 	uc.boundExchange(x.ResponseTimeout, x.IdleTimeout, x.Deadline, now, x.Check)
 	x.use(uc)
-	if _, err := uc.Sock.Write(x.Head); err != nil {
-		return x.failed(err, ErrSendTimeout)
-	}
-	if x.Body != nil {
-		x.backendErr = nil
-		if _, err := x.Body.WriteTo(sendWriter{x}); err != nil {
-			if x.backendErr == nil {
-				var ce ClientError
-				if errors.As(err, &ce) {
-					return err
-				}
-				return ClientError{err}
-			}
-			err = x.failed(x.backendErr, ErrSendTimeout)
-			// A backend that stopped taking the body may have answered
-			// (413, 401) and closed; not one that stalled.
-			if errors.Is(err, os.ErrDeadlineExceeded) || errors.Is(err, ErrInterrupted) || !uc.earlyAnswer(x.HeadRequest, x.MaxResponseHead, &x.Scratch, &x.Resp) {
-				return err
-			}
-			x.Early = true
-			return nil
+	if x.Body == nil {
+		// The whole request in one write, and no read before its answer
+		// can have come (h1.Socket.WriteRead).
+		sent, err := uc.SendFill(x.Head, x.MaxResponseHead)
+		if !sent {
+			return x.failed(err, ErrSendTimeout)
 		}
+		if err != nil {
+			return x.failed(err, ErrResponseTimeout)
+		}
+	} else if err := x.sendWithBody(uc); err != nil || x.Early {
+		return err
 	}
-	// No runtime.Gosched() before this read, although the response cannot
-	// be there yet: it saved the wasted read, but a yielding goroutine
-	// queues behind every other runnable one (the global run queue), and
-	// at 256 connections that tripled p99 (docs/performance.md, round 3).
-	// The wasted read is a raw syscall (internal/h1/socket.go), about 1 us.
 	if err := uc.ReadFinalHead(x.HeadRequest, x.MaxResponseHead, &x.Scratch, &x.Resp); err != nil {
 		return x.failed(err, ErrResponseTimeout)
 	}
+	return nil
+}
+
+// sendWithBody writes the head and streams Body after it. A backend that
+// stopped taking the body and answered sets Early, with Resp read.
+func (x *Exchange) sendWithBody(uc *Conn) error {
+	if _, err := uc.Sock.Write(x.Head); err != nil {
+		return x.failed(err, ErrSendTimeout)
+	}
+	x.backendErr = nil
+	_, err := x.Body.WriteTo(sendWriter{x})
+	if err == nil {
+		return nil
+	}
+	if x.backendErr == nil {
+		var ce ClientError
+		if errors.As(err, &ce) {
+			return err
+		}
+		return ClientError{err}
+	}
+	err = x.failed(x.backendErr, ErrSendTimeout)
+	// A backend that stopped taking the body may have answered (413, 401)
+	// and closed; not one that stalled.
+	if errors.Is(err, os.ErrDeadlineExceeded) || errors.Is(err, ErrInterrupted) || !uc.earlyAnswer(x.HeadRequest, x.MaxResponseHead, &x.Scratch, &x.Resp) {
+		return err
+	}
+	x.Early = true
 	return nil
 }
 
