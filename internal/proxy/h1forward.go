@@ -419,9 +419,24 @@ func (b *h1body) WriteTo(w io.Writer) (int64, error) {
 	c := (*h1conn)(b)
 	c.BoundBodyReads(c.fx.x.Deadline)
 	defer c.UnboundReads()
+	var relay *[]byte
+	var own []byte
+	defer func() {
+		if relay != nil {
+			c.returnBodyBuffer(relay, own)
+		}
+	}()
 	sent := int64(0)
 	for c.BodyLeft > 0 {
 		if c.In.R == c.In.W {
+			if relay == nil && c.BodyLeft > int64(len(c.In.Buf)) {
+				relay, own = c.borrowBodyBuffer()
+			}
+			if relay != nil {
+				// Never past the body: what follows it is the next
+				// request's, for the connection's own buffer.
+				c.In.Buf = (*relay)[:min(int64(cap(*relay)), c.BodyLeft)]
+			}
 			// FillAfter, not Fill: before it waits for more of the body
 			// it acknowledges what came, so a client that holds its last
 			// short piece for our ACK (Nagle) does not wait for the
@@ -439,6 +454,25 @@ func (b *h1body) WriteTo(w io.Writer) (int64, error) {
 		sent += k
 	}
 	return sent, nil
+}
+
+// borrowBodyBuffer makes a relay buffer (RelayBufferSize) the connection's
+// read buffer for the rest of a body larger than its own, so the body
+// moves in reads and writes of up to 68 KiB, not 4 KiB; it returns the
+// relay buffer and the own one. Nothing is unread when it is called.
+func (c *h1conn) borrowBodyBuffer() (relay *[]byte, own []byte) {
+	relay, own = c.Out.Pool.Get().(*[]byte), c.In.Buf
+	c.In.Buf, c.In.R, c.In.W = (*relay)[:cap(*relay)], 0, 0
+	return relay, own
+}
+
+// returnBodyBuffer gives the relay buffer back and the connection its own
+// read buffer. Body bytes read and not sent (the backend failed) count as
+// consumed: the client sent them, and no later read may wait for them.
+func (c *h1conn) returnBodyBuffer(relay *[]byte, own []byte) {
+	c.BodyLeft -= int64(c.In.W - c.In.R)
+	c.Out.Pool.Put(relay)
+	c.In.Buf, c.In.R, c.In.W = own, 0, 0
 }
 
 // noFlush is FillAfter's flush for a relay that holds nothing back.

@@ -2,13 +2,18 @@ package proxy
 
 import (
 	"bufio"
+	"crypto/sha256"
+	"fmt"
 	"io"
 	"net"
 	"net/http"
+	"slices"
 	"strconv"
 	"strings"
 	"testing"
 	"time"
+
+	"github.com/false-systems/rauta/internal/h1"
 )
 
 // Relay tests: large bodies that reach the engine in pieces, with pauses,
@@ -218,5 +223,92 @@ func TestH1RelayStreamsBeforeWaiting(t *testing.T) {
 				return resp.Body
 			})
 		})
+	}
+}
+
+// TestH1RelayLargeRequestBodies: request bodies larger than the client
+// connection's read buffer (they move through a borrowed relay buffer)
+// reach the backend whole, and the request pipelined right behind each
+// one is read as the next request, not as body: sizes straddle the read
+// buffer (4 KiB) and the relay buffer, sent in one write and in pieces.
+func TestH1RelayLargeRequestBodies(t *testing.T) {
+	summed := func(r *http.Request, body []byte) (string, bool) {
+		d := fmt.Sprintf("%s %s %d %x", r.Method, r.RequestURI, len(body), sha256.Sum256(body))
+		return "HTTP/1.1 200 OK\r\nContent-Length: " + strconv.Itoa(len(d)) + "\r\n\r\n" + d, false
+	}
+	be := newWireBackend(t, scripted(summed))
+	p := startWireProxy(t, prefixRoute("r", "/", be.backend()))
+	var raw strings.Builder
+	var want []string
+	for i, n := range []int{5000, h1.ConnBufferSize, 70000, h1.RelayBufferSize + 1, 300 << 10, 10, 2 * h1.RelayBufferSize} {
+		body := patterned(n, byte(i))
+		raw.WriteString(withLength(fmt.Sprintf("POST /%d HTTP/1.1\r\nHost: x\r\nContent-Length: LEN\r\n\r\n", i), body))
+		want = append(want, fmt.Sprintf("200 POST /%d %d %x", i, n, sha256.Sum256([]byte(body))))
+	}
+	raw.WriteString(endRequest)
+	want = append(want, fmt.Sprintf("200 GET /end 0 %x", sha256.Sum256(nil)))
+	stream := raw.String()
+	for _, tc := range []struct {
+		name   string
+		pieces []string
+	}{
+		{"one write", []string{stream}},
+		{"pieces", split(stream, 30, 4096, 4097, 9000, 70000, 140000, 140001, 400000, len(stream)-5)},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			cl := dialWire(t, p.addr)
+			sent := make(chan error, 1)
+			go func() {
+				for i, piece := range tc.pieces {
+					if i > 0 {
+						time.Sleep(2 * time.Millisecond)
+					}
+					if _, err := io.WriteString(cl.c, piece); err != nil {
+						sent <- err
+						return
+					}
+				}
+				sent <- nil
+			}()
+			got, clean := cl.readAll()
+			if err := <-sent; err != nil {
+				t.Fatalf("sending: %v", err)
+			}
+			if !slices.Equal(got, want) || !clean {
+				t.Errorf("responses (clean end %v):\n got %q\nwant %q", clean, got, want)
+			}
+		})
+	}
+}
+
+// TestH1RelayBackendDiesMidRequestBody: a backend that resets the
+// connection part-way through a large request body gets the client a 502,
+// and the rest of that body is read and dropped exactly: the request
+// pipelined behind it is served, not taken for body (or body for it).
+func TestH1RelayBackendDiesMidRequestBody(t *testing.T) {
+	be := newWireBackend(t, func(b *wireBackend, c net.Conn) {
+		r, err := http.ReadRequest(bufio.NewReader(c))
+		if err != nil {
+			return
+		}
+		if r.ContentLength > 0 {
+			io.CopyN(io.Discard, r.Body, 1000)
+			c.(*net.TCPConn).SetLinger(0) // a reset, with the body's rest unread
+			return
+		}
+		io.WriteString(c, "HTTP/1.1 200 OK\r\nContent-Length: 3\r\n\r\nend")
+	})
+	p := startWireProxy(t, prefixRoute("r", "/", be.backend()))
+	cl := dialWire(t, p.addr)
+	body := patterned(200<<10, 7)
+	stream := withLength("POST /up HTTP/1.1\r\nHost: x\r\nContent-Length: LEN\r\n\r\n", body) + endRequest
+	sent := make(chan error, 1)
+	go func() { _, err := io.WriteString(cl.c, stream); sent <- err }()
+	got, clean := cl.readAll()
+	if err := <-sent; err != nil {
+		t.Fatalf("sending: %v", err)
+	}
+	if len(got) != 2 || !strings.HasPrefix(got[0], "502 ") || got[1] != "200 end" || !clean {
+		t.Errorf("responses (clean end %v): %q; want a 502, then the pipelined request's 200 end", clean, got)
 	}
 }
