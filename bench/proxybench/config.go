@@ -167,7 +167,7 @@ func (e *env) backendConfig() string {
 	for i, p := range endpointPorts() {
 		// Any other path answers with /1k: the routes cell's requests,
 		// rewritten or not, all get the same 1 KiB body.
-		fmt.Fprintf(&b, "  server {\n    listen 127.0.0.1:%d reuseport backlog=4096;\n    root %s;\n    add_header X-Backend %d;\n    location / { try_files $uri /1k; }\n  }\n", p, e.path("www"), i+1)
+		fmt.Fprintf(&b, "  server {\n    listen 127.0.0.1:%d reuseport backlog=4096;\n    root %s;\n    add_header X-Backend %d;\n    location / { try_files $uri /1k; }\n%s  }\n", p, e.path("www"), i+1, backendUploadLocations())
 	}
 	fmt.Fprintf(&b, "  server {\n    listen 127.0.0.1:%d ssl http2 backlog=4096;\n    ssl_certificate %s;\n    ssl_certificate_key %s;\n    http2_max_concurrent_streams 256;\n    root %s;\n    add_header X-Backend 1;\n  }\n",
 		directH2Port, e.certFile, e.keyFile, e.path("www"))
@@ -176,8 +176,10 @@ func (e *env) backendConfig() string {
 }
 
 // nginxConfig: one upstream of the three endpoints with a keep-alive pool,
-// HTTP/1.1 upstream, buffers large enough that a 64 KiB body never spills to
-// a temp file.
+// HTTP/1.1 upstream, buffers large enough that a 64 KiB answer never spills
+// to a temp file. Request bodies keep nginx's default buffering (the whole
+// body is read before the upstream gets it), in a buffer large enough that
+// the upload cell's 100 KB body is not written to a temp file either.
 func (e *env) nginxConfig() string {
 	var b strings.Builder
 	b.WriteString(e.nginxCommon("nginx"))
@@ -197,6 +199,8 @@ func (e *env) nginxConfig() string {
       proxy_http_version 1.1;
       proxy_set_header Connection "";
       proxy_buffers 16 8k;
+      client_max_body_size 1m;
+      client_body_buffer_size 128k;
     }
   }
 `, httpPort, httpsPort, e.certFile, e.keyFile)

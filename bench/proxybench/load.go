@@ -55,6 +55,24 @@ const wrkScript = `done = function(summary, latency, requests)
 end
 `
 
+// writeWrkScripts writes the Lua file of every wrk cell into the temp dir,
+// and summary.lua, which the warm-up and the headline repeats use.
+func (e *env) writeWrkScripts(cells []cell) error {
+	for _, c := range append([]cell{headlineCell}, cells...) {
+		if c.Proto != "h1" {
+			continue
+		}
+		script := wrkScript
+		if c.Upload > 0 {
+			script = uploadScript(c.Upload)
+		}
+		if _, err := e.write(c.scriptFile(), script); err != nil {
+			return fmt.Errorf("write wrk script: %w", err)
+		}
+	}
+	return nil
+}
+
 type wrkSummary struct {
 	DurationUS uint64 `json:"duration_us"`
 	Requests   uint64 `json:"requests"`

@@ -5,7 +5,8 @@
 //	go run ./bench/proxybench -rauta /tmp/rauta -out results.json
 //
 // Method (docs/performance.md): an nginx backend serves static 1 KiB and
-// 64 KiB files on three loopback ports, the "3 endpoints" of one Service.
+// 64 KiB files and takes 100 KB uploads on three loopback ports, the "3
+// endpoints" of one Service.
 // Each contender in turn proxies to that pool with one worker pinned to CPU
 // 0; the backend, wrk and h2load share CPU 1. Every contender is checked for
 // correct answers (status, body, all endpoints used) before it is measured,
@@ -85,7 +86,7 @@ func parseFlags() (options, error) {
 	flag.IntVar(&o.headline, "headline-repeats", 6, "extra measurements of the headline cell ("+headlineCell.name()+") per contender")
 	flag.DurationVar(&o.duration, "duration", 5*time.Second, "length of every wrk and h2load run (whole seconds)")
 	flag.DurationVar(&o.warmup, "warmup", time.Second, "warm-up load after each contender starts")
-	flag.BoolVar(&o.quick, "quick", false, "smoke test: 1 repeat (unless -repeats is given), 2 s runs, 3 HTTP cells, the short cells of the other groups")
+	flag.BoolVar(&o.quick, "quick", false, "smoke test: 1 repeat (unless -repeats is given), 2 s runs, 4 HTTP cells, the short cells of the other groups")
 	flag.BoolVar(&o.headlineOnly, "headline-only", false, "of the HTTP cells run only "+headlineCell.name()+" (with -quick: 2 s runs), warmed up with HTTP/1.1 only")
 	flag.StringVar(&o.proxyCPU, "proxy-cpu", "0", "CPU the contender is pinned to")
 	flag.StringVar(&o.loadCPU, "load-cpu", "1", "CPU the backend, wrk and h2load are pinned to")
@@ -202,10 +203,6 @@ func bench(ctx context.Context, o options, ps *procgroup.Set) (*report, error) {
 	if err := e.writeBodies(); err != nil {
 		return nil, fmt.Errorf("write bodies: %w", err)
 	}
-	script, err := e.write("summary.lua", wrkScript)
-	if err != nil {
-		return nil, err
-	}
 	chk, err := newChecker(e.certFile, e.bodies)
 	if err != nil {
 		return nil, err
@@ -223,6 +220,9 @@ func bench(ctx context.Context, o options, ps *procgroup.Set) (*report, error) {
 		if o.headlineOnly {
 			cells = []cell{headlineCell}
 		}
+	}
+	if err := e.writeWrkScripts(cells); err != nil {
+		return nil, err
 	}
 	var xcells []xcell
 	for _, g := range o.groups {
@@ -291,7 +291,7 @@ func bench(ctx context.Context, o options, ps *procgroup.Set) (*report, error) {
 			mine := x.cellsFor(ct.Name, xs)
 			if len(cs) > 0 || len(mine) > 0 {
 				fmt.Printf("repeat %d/%d: %s\n", r+1, total, ct.Name)
-				measureContender(ctx, o, e, ps, chk, ct, cs, mine, script, r, rep, x)
+				measureContender(ctx, o, e, ps, chk, ct, cs, mine, r, rep, x)
 			}
 			if r < o.repeats {
 				x.measureIdle(ctx, ps, chk, ct, r, rep)
@@ -307,7 +307,7 @@ func bench(ctx context.Context, o options, ps *procgroup.Set) (*report, error) {
 
 // measureContender starts one contender, checks it, runs every cell once and
 // stops it. Failures are recorded in the report, never skipped silently.
-func measureContender(ctx context.Context, o options, e *env, ps *procgroup.Set, chk *checker, ct *contender, cells []cell, xcells []xcell, script string, rep int, out *report, x *extras) {
+func measureContender(ctx context.Context, o options, e *env, ps *procgroup.Set, chk *checker, ct *contender, cells []cell, xcells []xcell, rep int, out *report, x *extras) {
 	var p *procgroup.Proc
 	if len(ct.Argv) > 0 {
 		if err := portsFree(httpPort, httpsPort, httpsRSAPort, grpcPort, wsPort, rautaAdminPort); err != nil {
@@ -333,7 +333,7 @@ func measureContender(ctx context.Context, o options, e *env, ps *procgroup.Set,
 	// Warm up connection pools and heaps; the numbers are discarded.
 	wd := max(o.warmup.Round(time.Second), time.Second)
 	if len(cells) > 0 {
-		_, _ = runWrk(ctx, wrkArgv(o.loadCPU, script, ct.H1URL+"/1k", 64, wd), wd)
+		_, _ = runWrk(ctx, wrkArgv(o.loadCPU, e.path(headlineCell.scriptFile()), ct.H1URL+headlineCell.path(), 64, wd), wd)
 		// -headline-only warms up without HTTP/2 over TLS: its buffers and
 		// TLS state stay resident and would count in the headline's peak.
 		// (The usual runs keep both warm-ups, also before the headline
@@ -347,12 +347,12 @@ func measureContender(ctx context.Context, o options, e *env, ps *procgroup.Set,
 		if ctx.Err() != nil {
 			return
 		}
-		s := measure(o, p, ct.Name, c.name(), rep, len(e.bodies[c.Body]), func() (result, error) {
+		s := measure(o, p, ct.Name, c.name(), rep, c.answerSize(e.bodies), func() (result, error) {
 			if c.Proto == "h2" {
 				logFile := e.path("h2load.log")
-				return runH2load(ctx, h2loadArgv(o.loadCPU, logFile, ct.H2URL+"/"+c.Body, c.Conns, o.duration), logFile, o.duration)
+				return runH2load(ctx, h2loadArgv(o.loadCPU, logFile, ct.H2URL+c.path(), c.Conns, o.duration), logFile, o.duration)
 			}
-			return runWrk(ctx, wrkArgv(o.loadCPU, script, ct.H1URL+"/"+c.Body, c.Conns, o.duration), o.duration)
+			return runWrk(ctx, wrkArgv(o.loadCPU, e.path(c.scriptFile()), ct.H1URL+c.path(), c.Conns, o.duration), o.duration)
 		})
 		out.add(s)
 		s.print()

@@ -11,32 +11,75 @@ import (
 	"time"
 )
 
-// cell is one load shape: protocol, connections (h1) or streams (h2), body.
+// cell is one load shape: protocol, connections (h1) or streams (h2), and
+// the file asked for or, for an upload, the size of the body sent.
 type cell struct {
 	Proto string // "h1": wrk, HTTP/1.1 keep-alive; "h2": h2load, HTTP/2 over TLS
 	Conns int    // wrk connections, or h2load streams on one connection
-	Body  string // "1k" or "64k"
+	Body  string // "1k" or "64k": the file a GET asks for
+	// Upload is the size of the body an h1 cell POSTs to uploadPath (0:
+	// a GET of Body); the backend answers uploadAnswer once it has read it.
+	Upload int
 }
 
 func (c cell) name() string {
-	if c.Proto == "h2" {
+	switch {
+	case c.Proto == "h2":
 		return fmt.Sprintf("h2 m=%d %s", c.Conns, c.Body)
+	case c.Upload > 0:
+		return fmt.Sprintf("h1 upload %dk c=%d", c.Upload/1000, c.Conns)
 	}
 	return fmt.Sprintf("h1 c=%d %s", c.Conns, c.Body)
 }
 
+// path is what the cell's requests ask for.
+func (c cell) path() string {
+	if c.Upload > 0 {
+		return uploadPath
+	}
+	return "/" + c.Body
+}
+
+// answerSize is the body every answer must carry at least.
+func (c cell) answerSize(bodies map[string][]byte) int {
+	if c.Upload > 0 {
+		return len(uploadAnswer)
+	}
+	return len(bodies[c.Body])
+}
+
+// scriptFile is the wrk Lua file of an h1 cell in the temp dir: the
+// summary alone, or with the POST of an upload (uploadScript).
+func (c cell) scriptFile() string {
+	if c.Upload > 0 {
+		return fmt.Sprintf("upload-%d.lua", c.Upload)
+	}
+	return "summary.lua"
+}
+
+// caption says what one request of an upload cell is; GETs need none.
+func (c cell) caption() string {
+	if c.Upload == 0 {
+		return ""
+	}
+	return fmt.Sprintf("one op = POST %s with a %d-byte body over keep-alive, answered %q by the backend once it has read the whole body", uploadPath, c.Upload, uploadAnswer)
+}
+
 var defaultCells = []cell{
-	{"h1", 1, "1k"}, {"h1", 64, "1k"}, {"h1", 256, "1k"},
-	{"h1", 1, "64k"}, {"h1", 64, "64k"}, {"h1", 256, "64k"},
-	{"h2", 64, "1k"}, {"h2", 64, "64k"},
+	{Proto: "h1", Conns: 1, Body: "1k"}, {Proto: "h1", Conns: 64, Body: "1k"}, {Proto: "h1", Conns: 256, Body: "1k"},
+	{Proto: "h1", Conns: 1, Body: "64k"}, {Proto: "h1", Conns: 64, Body: "64k"}, {Proto: "h1", Conns: 256, Body: "64k"},
+	{Proto: "h2", Conns: 64, Body: "1k"}, {Proto: "h2", Conns: 64, Body: "64k"},
+	uploadCell,
 }
 
 // headlineCell is the cell the lead over nginx and HAProxy is judged on
 // (HTTP/1.1, 64 connections, 1 KiB); -headline-repeats measures it more
 // often than the others.
-var headlineCell = cell{"h1", 64, "1k"}
+var headlineCell = cell{Proto: "h1", Conns: 64, Body: "1k"}
 
-var quickCells = []cell{{"h1", 64, "1k"}, {"h1", 64, "64k"}, {"h2", 64, "1k"}}
+// quickCells keep one cell of each kind: small and large answers, HTTP/2,
+// an upload.
+var quickCells = []cell{headlineCell, {Proto: "h1", Conns: 64, Body: "64k"}, {Proto: "h2", Conns: 64, Body: "1k"}, uploadCell}
 
 // sample is one measured run.
 type sample struct {
@@ -146,6 +189,9 @@ func newReport(o options, cells []cell, xcells []xcell) *report {
 		Captions: map[string]string{}, Groups: map[string]string{}}
 	for _, c := range cells {
 		r.Cells = append(r.Cells, c.name())
+		if cp := c.caption(); cp != "" {
+			r.Captions[c.name()] = cp
+		}
 	}
 	for _, c := range xcells {
 		if c.Group == groupIdle {

@@ -188,6 +188,11 @@ func TestMainConfigsValid(t *testing.T) {
 				t.Fatal(err)
 			}
 			nginxCheck(t, e, conf)
+			conf, err = e.write("backend.conf", e.backendConfig())
+			if err != nil {
+				t.Fatal(err)
+			}
+			nginxCheck(t, e, conf)
 			if idle && !strings.Contains(e.nginxConfig(), fmt.Sprintf("worker_connections %d;", 20000-fdHeadroom/2)) {
 				t.Error("the idle nginx config does not size worker_connections to the file limit")
 			}

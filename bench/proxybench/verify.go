@@ -72,8 +72,9 @@ func (c *checker) get(ctx context.Context, client *http.Client, url string, prot
 	return resp.Header.Get("X-Backend"), nil
 }
 
-// verify checks every body over both protocols and, for proxies, that
-// requests are spread over all three endpoints (the same job for everyone).
+// verify checks every body over both protocols and an upload over
+// HTTP/1.1 and, for proxies, that requests are spread over all three
+// endpoints (the same job for everyone).
 func (c *checker) verify(ctx context.Context, ct *contender) error {
 	defer c.close()
 	seen := map[string]bool{}
@@ -91,6 +92,14 @@ func (c *checker) verify(ctx context.Context, ct *contender) error {
 			seen[b1], seen[b2] = true, true
 		}
 	}
+	// The upload cell's POST, answered only once the backend has the whole body.
+	for i := 0; i < endpoints; i++ {
+		b, err := c.upload(ctx, ct.H1URL+uploadPath, uploadSize)
+		if err != nil {
+			return fmt.Errorf("HTTP/1.1: %w", err)
+		}
+		seen[b] = true
+	}
 	if ct.Balanced {
 		for i := 1; i <= endpoints; i++ {
 			if !seen[fmt.Sprint(i)] {
@@ -99,7 +108,7 @@ func (c *checker) verify(ctx context.Context, ct *contender) error {
 					got = append(got, k)
 				}
 				slices.Sort(got)
-				return fmt.Errorf("endpoint %d never answered in %d requests (X-Backend seen: %q)", i, 16*endpoints, got)
+				return fmt.Errorf("endpoint %d never answered in %d requests (X-Backend seen: %q)", i, 17*endpoints, got)
 			}
 		}
 	}
