@@ -52,6 +52,13 @@ type Conn struct {
 	// inP and outP are the pooled buffers In.Buf and Out's own buffer
 	// are, nil when those are not pooled ones (buffers.go).
 	inP, outP *[]byte
+	// servedOnce is served without the atomic, for this goroutine.
+	servedOnce bool
+	// loop is serveInRead's state (serveloop.go); loopBufFn and loopGotFn
+	// are its ReadLoop functions, bound once.
+	loop      loopState
+	loopBufFn func() []byte
+	loopGotFn func(n int, err error) bool
 }
 
 // Config is what the connections of one socket share: limits, timeouts,
@@ -101,6 +108,7 @@ func (c *Conn) Init(cfg *Config, conns *Conns, nc net.Conn, h Handler) {
 	c.In = Reader{Sock: sio}
 	c.Out = Writer{Sock: sio, Pool: cfg.RelayBuffers}
 	c.takeBuffers()
+	c.loopBufFn, c.loopGotFn = c.loopBuf, c.loopGot
 	// Every wait for the client to take more of a response is bounded.
 	sio.BoundWrites(cfg.ClientSendTimeout, time.Time{})
 	c.idle.Store(true)
@@ -108,7 +116,7 @@ func (c *Conn) Init(cfg *Config, conns *Conns, nc net.Conn, h Handler) {
 
 // Serve runs the connection's request loop.
 func (c *Conn) Serve() {
-	handedOff, served := false, false
+	handedOff := false
 	defer func() {
 		c.conns.remove(c)
 		if !handedOff {
@@ -127,7 +135,7 @@ func (c *Conn) Serve() {
 		if c.conns.state.Load() == connsClosing {
 			return
 		}
-		head, err := c.readRequestHead()
+		head, next, err := c.nextHead()
 		if err != nil {
 			switch {
 			case errors.Is(err, ErrHeadTooLarge):
@@ -141,39 +149,52 @@ func (c *Conn) Serve() {
 			}
 			return
 		}
-		c.idle.Store(false)
-		if !served {
-			served = true
-			c.served.Store(true)
+		if head != "" {
+			next = c.serveHead(head, c.loop.parsed)
 		}
-		// Counted before parsing, so that no request the engine hands to
-		// net/http (which has no such limit) escapes it.
-		if strings.Count(head, "\n")-2 > c.cfg.MaxHeaderFields {
-			c.refuse(http.StatusRequestHeaderFieldsTooLarge, "too many header fields")
-			return
-		}
-		if !ParseRequestHead(head, &c.Req) {
-			if requestLineTooLong([]byte(head)) {
-				c.refuse(http.StatusRequestURITooLong, "request URI too long")
-				return
-			}
-			if c.Req.Ambiguous {
-				c.Req.CloseAfter = true
-				c.WriteError(http.StatusBadRequest, "request has both Content-Length and Transfer-Encoding")
-				c.Out.Flush()
-				return
-			}
-			c.In.R -= len(head) // nothing after the head was read yet
-			handedOff = c.handoff()
-			return
-		}
-		switch c.h.ServeRequest(len(head)) {
+		switch next {
 		case Handoff:
 			handedOff = c.handoff()
 			return
 		case Close:
 			return
 		}
+	}
+}
+
+// serveHead serves the request whose head was just read (parsed: already
+// into Req, by serveInRead) and says what the connection does next.
+func (c *Conn) serveHead(head string, parsed bool) Next {
+	c.beginRequest()
+	// Counted before parsing, so that no request the engine hands to
+	// net/http (which has no such limit) escapes it.
+	if !parsed && strings.Count(head, "\n")-2 > c.cfg.MaxHeaderFields {
+		c.refuse(http.StatusRequestHeaderFieldsTooLarge, "too many header fields")
+		return Close
+	}
+	if !parsed && !ParseRequestHead(head, &c.Req) {
+		if requestLineTooLong([]byte(head)) {
+			c.refuse(http.StatusRequestURITooLong, "request URI too long")
+			return Close
+		}
+		if c.Req.Ambiguous {
+			c.Req.CloseAfter = true
+			c.WriteError(http.StatusBadRequest, "request has both Content-Length and Transfer-Encoding")
+			c.Out.Flush()
+			return Close
+		}
+		c.In.R -= len(head) // nothing after the head was read yet
+		return Handoff
+	}
+	return c.h.ServeRequest(len(head))
+}
+
+// beginRequest marks the connection busy, and as one that served.
+func (c *Conn) beginRequest() {
+	c.idle.Store(false)
+	if !c.servedOnce {
+		c.servedOnce = true
+		c.served.Store(true)
 	}
 }
 

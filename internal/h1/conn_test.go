@@ -16,16 +16,35 @@ import (
 // out.
 const testTimeout = 5 * time.Second
 
-// echoHandler answers each request with its method and path as the body.
+// echoHandler answers each request with its method and path as the body,
+// then its body if it has one. It hands /handoff off, unserved.
 type echoHandler struct {
 	c      *Conn
 	served int
+	// before, when set, runs first on each request, on Serve's goroutine.
+	before func()
 }
 
-func (h *echoHandler) ServeRequest(int) Next {
-	h.served++
+func (h *echoHandler) ServeRequest(headLen int) Next {
 	c := h.c
+	if h.before != nil {
+		h.before()
+	}
+	if c.Req.Path == "/handoff" {
+		c.In.R -= headLen
+		return Handoff
+	}
+	h.served++
 	body := c.Req.Method + " " + c.Req.Path
+	if n := int(c.Req.ContentLength); n > 0 {
+		for c.In.W-c.In.R < n {
+			if err := c.In.Fill(ConnBufferSize); err != nil {
+				return Close
+			}
+		}
+		body += " " + string(c.In.Buffered()[:n])
+		c.In.R += n
+	}
 	c.WriteStatusLine(http.StatusOK, "")
 	c.WriteField("Content-Length", strconv.Itoa(len(body)))
 	c.EndHead(false)
@@ -49,6 +68,13 @@ type connServer struct {
 
 func startConn(t *testing.T, maxHeaderBytes int) *connServer {
 	t.Helper()
+	return startConnWith(t, func(cfg *Config, _ *echoHandler) { cfg.MaxHeaderBytes = maxHeaderBytes }, nil)
+}
+
+// startConnWith is startConn with the Config and handler changed by set, and serve,
+// when not nil, running the connection's Serve (on its own goroutine).
+func startConnWith(t *testing.T, set func(*Config, *echoHandler), serve func(serve func())) *connServer {
+	t.Helper()
 	ln, err := net.Listen("tcp", "127.0.0.1:0")
 	if err != nil {
 		t.Fatal(err)
@@ -66,7 +92,7 @@ func startConn(t *testing.T, maxHeaderBytes int) *connServer {
 	cs := &connServer{conns: NewConns(), client: client, br: bufio.NewReader(client),
 		done: make(chan struct{}), handedOff: make(chan string, 1)}
 	cfg := &Config{
-		MaxHeaderBytes: maxHeaderBytes, MaxHeaderFields: 100,
+		MaxHeaderBytes: 8 << 10, MaxHeaderFields: 100,
 		IdleTimeout: testTimeout, ReadHeaderTimeout: testTimeout, ClientBodyTimeout: testTimeout, ClientSendTimeout: testTimeout,
 		Buffers: &sync.Pool{New: NewConnBuffer}, RelayBuffers: &sync.Pool{New: NewRelayBuffer}, Date: &DateCache{},
 		Handoff: func(nc net.Conn, pending []byte) {
@@ -76,16 +102,34 @@ func startConn(t *testing.T, maxHeaderBytes int) *connServer {
 	}
 	c := new(Conn)
 	cs.handler = &echoHandler{c: c}
+	set(cfg, cs.handler)
 	c.Init(cfg, cs.conns, nc, cs.handler)
 	if !cs.conns.Add(c) {
 		t.Fatal("Add refused an open set")
 	}
-	go func() { defer close(cs.done); c.Serve() }()
+	if serve == nil {
+		serve = func(s func()) { s() }
+	}
+	go func() { defer close(cs.done); serve(c.Serve) }()
 	t.Cleanup(func() {
 		client.Close()
 		<-cs.done
 	})
 	return cs
+}
+
+// handoffGot waits for the connection's end and returns what
+// Config.Handoff got (which runs on Serve's goroutine, before the end).
+func (cs *connServer) handoffGot(t *testing.T) string {
+	t.Helper()
+	<-cs.done
+	select {
+	case got := <-cs.handedOff:
+		return got
+	default:
+		t.Fatal("the connection ended without a handoff")
+		return ""
+	}
 }
 
 func (cs *connServer) read(t *testing.T) (*http.Response, string) {
@@ -173,15 +217,9 @@ func TestConnHandsOffOutsideSubset(t *testing.T) {
 	cs := startConn(t, 8<<10)
 	const req = "GET /lf HTTP/1.1\nHost: x\n\n"
 	io.WriteString(cs.client, req)
-	select {
-	case got := <-cs.handedOff:
-		if got != req {
-			t.Errorf("handed off %q, want %q", got, req)
-		}
-	case <-cs.done:
-		t.Fatal("the connection ended without a handoff")
+	if got := cs.handoffGot(t); got != req {
+		t.Errorf("handed off %q, want %q", got, req)
 	}
-	<-cs.done
 	if cs.handler.served != 0 {
 		t.Errorf("the handler served %d requests, want 0", cs.handler.served)
 	}

@@ -60,7 +60,7 @@ func (s *Conns) CloseIdle() {
 	defer s.mu.Unlock()
 	for c := range s.conns {
 		if c.idle.Load() && c.served.Load() {
-			c.NC.Close()
+			closeConn(c)
 		}
 	}
 }
@@ -82,7 +82,7 @@ func (s *Conns) Shutdown(ctx context.Context) {
 		s.mu.Lock()
 		for c := range s.conns {
 			if c.idle.Load() {
-				c.NC.Close()
+				closeConn(c)
 			}
 		}
 		n := len(s.conns)
@@ -96,7 +96,7 @@ func (s *Conns) Shutdown(ctx context.Context) {
 			t.Stop()
 			s.mu.Lock()
 			for c := range s.conns {
-				c.NC.Close()
+				closeConn(c)
 			}
 			s.mu.Unlock()
 			return
@@ -104,4 +104,16 @@ func (s *Conns) Shutdown(ctx context.Context) {
 		}
 		wait = min(2*wait, 100*time.Millisecond)
 	}
+}
+
+// closeConn ends c from another goroutine without waiting for it. Closing
+// a connection that serves a request inside its read loop (serveloop.go)
+// returns only once that request ends, since the loop's read holds the
+// socket; one after the other, such closes would add up. So Interrupt
+// makes its waits and writes fail at once, and the close runs on its own
+// goroutine; once it has begun, a backend wait finds the client gone
+// within a second and the request ends.
+func closeConn(c *Conn) {
+	c.In.Sock.Interrupt()
+	go c.NC.Close()
 }

@@ -11,16 +11,20 @@
 //   - I/O: Socket reads and writes a TCP socket with raw non-blocking system
 //     calls under the netpoller, bounds each wait (BoundReads, BoundWrites,
 //     a check while a read waits), can be interrupted from any goroutine,
-//     peeks at idle connections and reads an idle connection without
-//     holding a buffer (ReadIdle). Reader parses heads in place from its
+//     peeks at idle connections, reads an idle connection without
+//     holding a buffer (ReadIdle), writes a request and waits for its
+//     answer in one netpoller call (WriteRead), and runs a read loop whose
+//     every wait needs no read that finds nothing first (ReadLoop). Reader
+//     parses heads in place from its
 //     buffer; Writer batches what goes out and borrows a relay buffer for
 //     large bodies only while they move.
 //   - Connections: Conn runs a client connection's request loop (read a
 //     head within IdleTimeout and ReadHeaderTimeout, refuse what is over
 //     the limits with 408, 414 or 431, pass the rest to a Handler, hand
 //     what is outside the subset to Config.Handoff, close with a
-//     lingering close), gives its buffers back to a shared pool while it
-//     waits for the next request (buffers.go), and writes response heads
+//     lingering close), serves bodiless keep-alive requests inside one
+//     read loop (serveloop.go), gives its buffers back to a shared pool
+//     while it waits for the next request (buffers.go), and writes response heads
 //     (respond.go); Conns is the set of a socket's connections that drain
 //     and shutdown work on.
 //   - Limits: MaxRequestURI, the response head and interim response caps

@@ -12,6 +12,9 @@ func (s *Socket) ReadIdle(pool interface {
 	Get() any
 	Put(any)
 }) (*[]byte, int, error) {
+	if s.looping {
+		return nil, 0, ErrReadInLoop
+	}
 	s.idlePool = pool
 	s.rd = rawCall{}
 	err := s.rc.Read(s.idleReadFn)

@@ -41,6 +41,12 @@ type Socket struct {
 	peekFn         func(fd uintptr)
 	ackNowFn       func(fd uintptr)
 	writeReadFn    func(fd uintptr) bool
+	// loopFn, loopBuf and loopGot serve ReadLoop (readloop.go); looping
+	// is set while it runs.
+	loopFn  func(fd uintptr) bool
+	loopBuf func() []byte
+	loopGot func(n int, err error) bool
+	looping bool
 	// sending: WriteRead's write is not done yet (writeread.go).
 	sending bool
 	peekBuf [1]byte
@@ -80,6 +86,7 @@ func NewSocket(nc net.Conn) *Socket {
 			s.ackNowFn = rawAckNow
 			s.idleReadFn = s.rawIdleRead
 			s.writeReadFn = s.rawWriteRead
+			s.loopFn = s.rawLoopRead
 		}
 	}
 	return s
@@ -120,6 +127,9 @@ func (s *Socket) ReadNow(p []byte) (int, error) {
 func (s *Socket) read(p []byte, fn func(fd uintptr) bool) (int, error) {
 	if len(p) == 0 {
 		return 0, nil
+	}
+	if s.looping {
+		return 0, ErrReadInLoop
 	}
 	s.rd = rawCall{p: p}
 	err := s.rc.Read(fn)
