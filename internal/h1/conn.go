@@ -128,11 +128,7 @@ func (c *Conn) Serve() {
 		}
 	}()
 	for {
-		c.idle.Store(true)
-		// Idle, then check the state: shutdown sets the state, then closes
-		// idle connections, so one of the two sees the other. A draining
-		// connection reads on: its next response says Connection: close.
-		if c.conns.state.Load() == connsClosing {
+		if !c.becomeIdle() {
 			return
 		}
 		head, next, err := c.nextHead()
@@ -166,9 +162,7 @@ func (c *Conn) Serve() {
 // into Req, by serveInRead) and says what the connection does next.
 func (c *Conn) serveHead(head string, parsed bool) Next {
 	c.beginRequest()
-	// Counted before parsing, so that no request the engine hands to
-	// net/http (which has no such limit) escapes it.
-	if !parsed && strings.Count(head, "\n")-2 > c.cfg.MaxHeaderFields {
+	if !parsed && c.tooManyFields(head) {
 		c.refuse(http.StatusRequestHeaderFieldsTooLarge, "too many header fields")
 		return Close
 	}
@@ -187,6 +181,23 @@ func (c *Conn) serveHead(head string, parsed bool) Next {
 		return Handoff
 	}
 	return c.h.ServeRequest(len(head))
+}
+
+// becomeIdle marks the connection idle between requests and reports
+// whether it may wait for the next one. Idle, then check the state:
+// shutdown sets the state, then closes idle connections, so one of the two
+// sees the other. A draining connection reads on: its next response says
+// Connection: close.
+func (c *Conn) becomeIdle() bool {
+	c.idle.Store(true)
+	return c.conns.state.Load() != connsClosing
+}
+
+// tooManyFields reports a head with more than MaxHeaderFields field lines.
+// Counted before parsing, so that no request the engine hands to net/http
+// (which has no such limit) escapes it.
+func (c *Conn) tooManyFields(head string) bool {
+	return strings.Count(head, "\n")-2 > c.cfg.MaxHeaderFields
 }
 
 // beginRequest marks the connection busy, and as one that served.

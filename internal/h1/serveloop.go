@@ -1,9 +1,6 @@
 package h1
 
-import (
-	"errors"
-	"strings"
-)
+import "errors"
 
 // A keep-alive connection's requests without a body are served inside one
 // read call into the netpoller (Socket.ReadLoop): the read that brings a
@@ -85,7 +82,7 @@ func (c *Conn) loopGot(n int, err error) (wait bool) {
 		c.loop.err = err
 		return false
 	}
-	if strings.Count(head, "\n")-2 > c.cfg.MaxHeaderFields || !ParseRequestHead(head, &c.Req) {
+	if c.tooManyFields(head) || !ParseRequestHead(head, &c.Req) {
 		c.loop.head = head // Serve refuses it or hands it off
 		return false
 	}
@@ -101,11 +98,8 @@ func (c *Conn) loopGot(n int, err error) (wait bool) {
 	if c.In.R != c.In.W {
 		return false // pipelined bytes: Serve reads on
 	}
-	// Idle, then check the state, in Serve's order: shutdown sets the
-	// state, then closes idle connections, so one of the two sees the other.
-	c.idle.Store(true)
-	if c.conns.state.Load() == connsClosing {
-		return false
+	if !c.becomeIdle() {
+		return false // closing: Serve sees it too and ends
 	}
 	if err := c.armIdleDeadline(); err != nil {
 		c.loop.err = err
