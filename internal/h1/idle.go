@@ -1,10 +1,5 @@
 package h1
 
-import (
-	"io"
-	"os"
-)
-
 // ReadIdle reads into a buffer taken from pool only once something has
 // arrived, so no buffer is held while the netpoller waits. It returns the
 // buffer (nil if none was taken) and what the read returned.
@@ -18,17 +13,13 @@ func (s *Socket) ReadIdle(pool interface {
 	s.idlePool = pool
 	s.rd = rawCall{}
 	err := s.rc.Read(s.idleReadFn)
-	p, n, errno := s.idleBuf, s.rd.n, s.rd.errno
+	p := s.idleBuf
 	s.idleBuf, s.idlePool, s.rd.p = nil, nil, nil
-	switch {
-	case err != nil:
+	if err != nil {
 		return p, 0, err
-	case errno != 0:
-		return p, 0, os.NewSyscallError("read", errno)
-	case n == 0:
-		return p, 0, io.EOF
 	}
-	return p, n, nil
+	n, err := readResult(s.rd.n, s.rd.errno)
+	return p, n, err
 }
 
 // rawIdleRead is rawRead with a buffer taken for the try and given back

@@ -1,12 +1,6 @@
 package h1
 
-import (
-	"errors"
-	"io"
-	"os"
-	"syscall"
-	"unsafe"
-)
+import "errors"
 
 // ReadLoop reads the socket in one call into the netpoller, for as long as
 // got wants: each read's outcome goes to got, which says whether to wait
@@ -46,26 +40,11 @@ var ErrReadInLoop = errors.New("h1: read of a socket inside its ReadLoop")
 // rawLoopRead is ReadLoop's call into the netpoller: a read, its outcome
 // to got, and a wait when got asks for one.
 func (s *Socket) rawLoopRead(fd uintptr) bool {
-	p := s.loopBuf()
-	var n uintptr
-	var e syscall.Errno
-	for {
-		n, _, e = syscall.RawSyscall(syscall.SYS_READ, fd, uintptr(unsafe.Pointer(unsafe.SliceData(p))), uintptr(len(p)))
-		if e != syscall.EINTR {
-			break
-		}
+	s.rd = rawCall{p: s.loopBuf()}
+	n, err := 0, error(ErrWouldBlock)
+	if s.rawRead(fd) {
+		n, err = readResult(s.rd.n, s.rd.errno)
 	}
-	var err error
-	switch {
-	case e == syscall.EAGAIN:
-		err = ErrWouldBlock
-	case e != 0:
-		err = os.NewSyscallError("read", e)
-	case n == 0:
-		err = io.EOF
-	}
-	if err != nil {
-		n = 0
-	}
-	return !s.loopGot(int(n), err)
+	s.rd.p = nil // got may use s.rd (a peek)
+	return !s.loopGot(n, err)
 }

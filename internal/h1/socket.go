@@ -133,11 +133,17 @@ func (s *Socket) read(p []byte, fn func(fd uintptr) bool) (int, error) {
 	}
 	s.rd = rawCall{p: p}
 	err := s.rc.Read(fn)
-	n, errno := s.rd.n, s.rd.errno
 	s.rd.p = nil
-	switch {
-	case err != nil:
+	if err != nil {
 		return 0, err
+	}
+	return readResult(s.rd.n, s.rd.errno)
+}
+
+// readResult is what a raw read that returned n bytes and errno gives its
+// caller: EAGAIN as ErrWouldBlock, end of stream as io.EOF.
+func readResult(n int, errno syscall.Errno) (int, error) {
+	switch {
 	case errno == syscall.EAGAIN:
 		return 0, ErrWouldBlock
 	case errno != 0:
