@@ -282,6 +282,10 @@ func ParseResponseHead(head string, headRequest bool, rh *ResponseHead) error {
 	rh.Reason = reason
 	keepAlive10 := false
 	encoded := false
+	// length is the first Content-Length value: a repeated field must
+	// say it again in the same characters, as net/http's client requires
+	// ("05" after "5" is refused, though both parse as 5).
+	length := ""
 	for {
 		if line, rest, ok = cutLine(rest); !ok {
 			return fmt.Errorf("%w: bare LF in fields", ErrBadResponse)
@@ -300,10 +304,10 @@ func ParseResponseHead(head string, headRequest bool, rh *ResponseHead) error {
 		switch {
 		case len(name) == 14 && strings.EqualFold(name, "Content-Length"):
 			n, ok := parseLength(value)
-			if !ok || (rh.ContentLength >= 0 && n != rh.ContentLength) {
+			if !ok || (rh.ContentLength >= 0 && value != length) {
 				return fmt.Errorf("%w: Content-Length %q", ErrBadResponse, value)
 			}
-			rh.ContentLength = n
+			rh.ContentLength, length = n, value
 		case len(name) == 17 && strings.EqualFold(name, "Transfer-Encoding"):
 			// Only chunked alone is relayed: the engine re-frames the body
 			// and would drop any other coding the client must undo, so

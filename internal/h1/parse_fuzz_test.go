@@ -538,3 +538,30 @@ func TestResponseReasonRejectsControlBytes(t *testing.T) {
 		}
 	}
 }
+
+// TestResponseRepeatedContentLength: a repeated Content-Length is accepted
+// only with the same value in the same characters, as net/http's client
+// accepts it; "05" after "5" frames the same body in the engine but reads
+// as two different fields to anything comparing them (found by
+// FuzzParseResponseHead).
+func TestResponseRepeatedContentLength(t *testing.T) {
+	var rh ResponseHead
+	for _, c := range []struct {
+		head string
+		ok   bool
+	}{
+		{"HTTP/1.1 200 OK\r\nContent-Length: 5\r\nContent-Length: 5\r\n\r\n", true},
+		{"HTTP/1.1 200 OK\r\nContent-Length: 5\r\ncontent-length:5 \r\n\r\n", true},
+		{"HTTP/1.1 200 OK\r\nContent-Length:05\r\nContent-Length: 5\r\n\r\n", false},
+		{"HTTP/1.1 200 OK\r\nContent-Length: 5\r\nContent-Length: 005\r\n\r\n", false},
+		{"HTTP/1.1 200 OK\r\nContent-Length: 5\r\nContent-Length: 6\r\n\r\n", false},
+	} {
+		err := ParseResponseHead(c.head, false, &rh)
+		switch {
+		case c.ok && (err != nil || rh.Framing != BodyLength || rh.ContentLength != 5):
+			t.Errorf("%q: %v, framing %d length %d; want a 5-byte body", c.head, err, rh.Framing, rh.ContentLength)
+		case !c.ok && !errors.Is(err, ErrBadResponse):
+			t.Errorf("%q: %v; want ErrBadResponse", c.head, err)
+		}
+	}
+}
