@@ -73,7 +73,7 @@ func (s *Server) acceptH1(sock *socket) error {
 			nc.Close()
 			return
 		}
-		go c.Serve()
+		s.workers.run(c.Serve)
 	})
 }
 

@@ -66,6 +66,9 @@ type Server struct {
 	cut atomic.Int64
 	// idleGrace is the const idleGrace; tests change it.
 	idleGrace time.Duration
+	// workers serve accepted connections on goroutines that served
+	// earlier ones (workers.go).
+	workers *workers
 }
 
 // New returns a Server with no listeners.
@@ -89,6 +92,7 @@ func New(opts Options) (*Server, error) {
 		sockets:   map[string]*socket{},
 		byName:    map[string]*socket{},
 		idleGrace: idleGrace,
+		workers:   newWorkers(maxIdleWorkers, workersIdleTime),
 		resolved: resolvedMetrics{
 			routes:   map[routeKey]*routeMetrics{},
 			backends: map[string]*backendMetrics{},
@@ -234,6 +238,7 @@ func (s *Server) Run(ctx context.Context) error {
 	s.mu.Unlock()
 	deadline := time.Now().Add(s.opts.ShutdownTimeout)
 	s.serving.Wait()
+	s.workers.close()
 	s.cut.Add(int64(s.fwd.close(time.Until(deadline))))
 	if s.accessLog != nil {
 		s.accessLog.close(max(time.Until(deadline), time.Second))

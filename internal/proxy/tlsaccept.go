@@ -29,7 +29,7 @@ import (
 // acceptTLS accepts the socket's connections until its listener closes.
 func (s *Server) acceptTLS(sock *socket) error {
 	return s.acceptLoop(sock, func(nc net.Conn) {
-		go s.serveTLS(sock, nc)
+		s.workers.run(func() { s.serveTLS(sock, nc) })
 	})
 }
 
