@@ -3,6 +3,7 @@ package proxy
 import (
 	"net"
 	"sync"
+	"syscall"
 	"testing"
 
 	"github.com/false-systems/rauta/internal/ir"
@@ -43,6 +44,55 @@ func TestOptionsListenOpensListeners(t *testing.T) {
 		resp, got, _ := do(t, c, mustReq(t, "GET", p.url(t, name)+"/x", nil))
 		if resp.StatusCode != 200 || got.Backend != want {
 			t.Errorf("listener %s: %d from %q, want 200 from %s", name, resp.StatusCode, got.Backend, want)
+		}
+	}
+}
+
+// TestAcceptedConnsKeepAlive: client connections get TCP keep-alive (15 s
+// idle, 15 s between 9 probes, as Go sets on each accepted connection)
+// from the listening socket, which Linux copies to the connections it
+// accepts: no setsockopt per connection.
+func TestAcceptedConnsKeepAlive(t *testing.T) {
+	s, err := New(Options{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	ln, err := s.listenTCP("127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer ln.Close()
+	c, err := net.Dial("tcp", ln.Addr().String())
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer c.Close()
+	ac, err := ln.Accept()
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer ac.Close()
+	rc, err := ac.(*net.TCPConn).SyscallConn()
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, o := range []struct {
+		name       string
+		level, opt int
+		want       int
+	}{
+		{"SO_KEEPALIVE", syscall.SOL_SOCKET, syscall.SO_KEEPALIVE, 1},
+		{"TCP_KEEPIDLE", syscall.IPPROTO_TCP, syscall.TCP_KEEPIDLE, 15},
+		{"TCP_KEEPINTVL", syscall.IPPROTO_TCP, syscall.TCP_KEEPINTVL, 15},
+		{"TCP_KEEPCNT", syscall.IPPROTO_TCP, syscall.TCP_KEEPCNT, 9},
+	} {
+		var v int
+		var gerr error
+		if err := rc.Control(func(fd uintptr) { v, gerr = syscall.GetsockoptInt(int(fd), o.level, o.opt) }); err != nil || gerr != nil {
+			t.Fatalf("getsockopt %s: %v %v", o.name, err, gerr)
+		}
+		if v != o.want {
+			t.Errorf("accepted connection's %s = %d, want %d", o.name, v, o.want)
 		}
 	}
 }
