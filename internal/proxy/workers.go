@@ -26,9 +26,9 @@ type workers struct {
 	idleFor time.Duration
 
 	mu sync.Mutex
-	// idle are the goroutines waiting, the one that waited least last:
-	// it is the likeliest to be warm in the caches, and the others time
-	// out.
+	// idle are the goroutines waiting, the most recent last: run takes
+	// that one (likeliest still warm in the caches), so under a steady
+	// load the ones at the bottom wait out idleFor and end.
 	idle   []*worker
 	closed bool
 }
