@@ -102,13 +102,6 @@ func (w *workers) work(wk *worker, f func()) {
 	}
 }
 
-// waiting is the number of goroutines waiting for a function.
-func (w *workers) waiting() int {
-	w.mu.Lock()
-	defer w.mu.Unlock()
-	return len(w.idle)
-}
-
 // close ends the waiting goroutines; those running a function end after
 // it. run still works after close, on new goroutines that end after their
 // function.

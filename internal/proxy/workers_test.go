@@ -7,6 +7,13 @@ import (
 	"time"
 )
 
+// waiting is the number of goroutines waiting for a function.
+func (w *workers) waiting() int {
+	w.mu.Lock()
+	defer w.mu.Unlock()
+	return len(w.idle)
+}
+
 // eventually polls cond until it holds or 10 s pass.
 func eventually(t *testing.T, what string, cond func() bool) {
 	t.Helper()
