@@ -66,21 +66,5 @@ for r in $(seq "$rounds"); do
     kill "$rp"; wait "$rp" 2>/dev/null || true
   done
 done
-# Each contender over the first, paired within a round: geometric mean of
-# the ratios with a 95 % interval (Student's t on the logarithms).
-python3 - "$results" "$@" <<'PY'
-import math, statistics, sys
-rows = [l.split() for l in open(sys.argv[1])]
-first, others = sys.argv[2], sys.argv[3:]
-cpu = {(r[1], r[2]): float(r[6]) for r in rows}
-rounds = sorted({r[1] for r in rows}, key=int)
-t95 = [0, 12.71, 4.303, 3.182, 2.776, 2.571, 2.447, 2.365, 2.306, 2.262, 2.228, 2.201, 2.179, 2.160, 2.145]
-for c in others:
-    logs = [math.log(cpu[(r, c)] / cpu[(r, first)]) for r in rounds if (r, c) in cpu and (r, first) in cpu]
-    if len(logs) < 2:
-        print(f"{c} / {first}: too few pairs")
-        continue
-    m, se = statistics.mean(logs), statistics.stdev(logs) / math.sqrt(len(logs))
-    t = t95[len(logs) - 1] if len(logs) - 1 < len(t95) else 2.0
-    print(f"{c} / {first}: CPU per operation {math.exp(m):.3f} (95 % CI {math.exp(m - t * se):.3f}-{math.exp(m + t * se):.3f}), {len(logs)} pairs")
-PY
+# Each contender over the first, paired within a round (bench/pairs.py).
+python3 "$(dirname "$0")/pairs.py" "$results" "CPU per operation:6" "$@"

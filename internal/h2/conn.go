@@ -104,6 +104,10 @@ type conn struct {
 	// (stall.go); sweeping: it is scheduled.
 	sweep    *time.Timer
 	sweeping bool
+	// release runs releaseIdle once no stream was open for releaseDelay
+	// (writer.go); releasePending: it is scheduled.
+	release        *time.Timer
+	releasePending bool
 
 	work chan job // streams for idle workers; closed when the reader ends
 	// running lists the streams whose handler has not returned, linked
@@ -111,6 +115,8 @@ type conn struct {
 	// they left streams (a response sent, the handler still running).
 	running     *stream
 	idleWorkers int
+	// free holds finished streams to reuse (stream.go, recycle).
+	free []*stream
 
 	dateSec int64 // the second dateVal formats
 	dateVal string
@@ -212,6 +218,9 @@ func (c *conn) serve(ctx context.Context) {
 	c.mu.Lock()
 	if c.sweep != nil {
 		c.sweep.Stop()
+	}
+	if c.release != nil {
+		c.release.Stop()
 	}
 	var ce http2.ConnectionError
 	var ab abuse
@@ -510,13 +519,32 @@ const maxIdleWorkers = 64
 // worker runs j, then further streams of the connection while it lives.
 func (c *conn) worker(j job) {
 	var snap []headField // the responses' header snapshots, reused
+	// header is the responses' Header() map, emptied and reused: a
+	// ResponseWriter is not used after its handler returns (net/http's
+	// contract), and the proxy fills it with every backend response
+	// field, so a new map per response was about 400 bytes of garbage
+	// (the map and its first group).
+	var header http.Header
+	values := new([]string) // for HeaderValues
 	for {
-		j.st.rw.snap = snap[:0]
+		if header == nil {
+			header = http.Header{}
+		}
+		j.st.rw.snap, j.st.rw.header, j.st.rw.values = snap[:0], header, values
 		j.st.run(j.h, j.req)
 		if snap = j.st.rw.snap; cap(snap) > maxKeptSnap {
 			snap = nil
 		}
+		if len(header) > maxKeptHeader {
+			header = nil // a map keeps the room it grew to
+		} else {
+			clear(header)
+		}
+		clear(*values)
 		c.mu.Lock()
+		if j.st.reusable {
+			c.recycle(j.st)
+		}
 		if c.dead != nil || c.idleWorkers >= maxIdleWorkers {
 			c.mu.Unlock()
 			return
@@ -530,8 +558,13 @@ func (c *conn) worker(j job) {
 	}
 }
 
-// maxKeptSnap bounds the header snapshot a worker keeps between streams.
-const maxKeptSnap = 64
+// maxKeptSnap bounds the header snapshot a worker keeps between streams,
+// maxKeptHeader the fields of the Header() map it reuses and the length
+// of its HeaderValues array.
+const (
+	maxKeptSnap   = 64
+	maxKeptHeader = 32
+)
 
 func headerTooLarge(w http.ResponseWriter, _ *http.Request) {
 	http.Error(w, "request header fields too large", http.StatusRequestHeaderFieldsTooLarge)
@@ -716,7 +749,7 @@ func (c *conn) streamDone(st *stream) {
 	if c.active > 0 {
 		return
 	}
-	c.releaseOut()
+	c.idleOut()
 	if c.goAwaySent {
 		c.closing = true
 		c.wcond.Signal()

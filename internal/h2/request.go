@@ -15,6 +15,16 @@ import (
 // handler's request and the stream. A malformed request gets a stream error
 // code instead. Callers hold c.mu.
 func (c *conn) newRequest(f *headerBlock) (*http.Request, *stream, http2.ErrCode) {
+	st := c.newStream()
+	if code := c.fillRequest(f, st); code != http2.ErrCodeNo {
+		c.recycle(st)
+		return nil, nil, code
+	}
+	return &st.req, st, http2.ErrCodeNo
+}
+
+// fillRequest builds st's request from the header block f.
+func (c *conn) fillRequest(f *headerBlock, st *stream) http2.ErrCode {
 	var method, scheme, authority, path, protocol string
 	seen := 0
 	for _, hf := range f.pseudo() {
@@ -32,10 +42,10 @@ func (c *conn) newRequest(f *headerBlock) (*http.Request, *stream, http2.ErrCode
 		case ":protocol":
 			bit, dst = 16, &protocol
 		default: // :status, or unknown
-			return nil, nil, http2.ErrCodeProtocol
+			return http2.ErrCodeProtocol
 		}
 		if seen&bit != 0 {
-			return nil, nil, http2.ErrCodeProtocol
+			return http2.ErrCodeProtocol
 		}
 		seen |= bit
 		*dst = hf.Value
@@ -43,27 +53,36 @@ func (c *conn) newRequest(f *headerBlock) (*http.Request, *stream, http2.ErrCode
 	isConnect := method == http.MethodConnect
 	switch {
 	case protocol != "": // extended CONNECT is not offered
-		return nil, nil, http2.ErrCodeProtocol
+		return http2.ErrCodeProtocol
 	case isConnect && (scheme != "" || path != "" || authority == ""):
-		return nil, nil, http2.ErrCodeProtocol
+		return http2.ErrCodeProtocol
 	case !isConnect && (method == "" || scheme == "" || !originForm(method, path)):
-		return nil, nil, http2.ErrCodeProtocol
+		return http2.ErrCodeProtocol
 	}
 
 	regular := f.regular()
-	header := make(http.Header, len(regular))
+	// A recycled stream brings the map and the values' array of an
+	// earlier request, emptied (recycle).
+	header := st.header
+	if header == nil {
+		header = make(http.Header, len(regular))
+	}
 	// One backing array for the values, as net/textproto does: a field
 	// seen once (nearly all) costs no allocation of its own.
-	values := make([]string, 0, len(regular))
+	values := st.values
+	if cap(values) < len(regular) {
+		values = make([]string, 0, len(regular))
+	}
+	st.header, st.values = header, values
 	var cookies []string
 	declared := int64(-1)
 	for _, hf := range regular {
 		switch hf.Name {
 		case "connection", "proxy-connection", "keep-alive", "transfer-encoding", "upgrade":
-			return nil, nil, http2.ErrCodeProtocol // connection-specific (RFC 9113 8.2.2)
+			return http2.ErrCodeProtocol // connection-specific (RFC 9113 8.2.2)
 		case "te":
 			if hf.Value != "trailers" {
-				return nil, nil, http2.ErrCodeProtocol
+				return http2.ErrCodeProtocol
 			}
 		case "cookie":
 			cookies = append(cookies, hf.Value)
@@ -71,7 +90,7 @@ func (c *conn) newRequest(f *headerBlock) (*http.Request, *stream, http2.ErrCode
 		case "content-length":
 			n, err := strconv.ParseUint(hf.Value, 10, 63)
 			if err != nil || (declared >= 0 && int64(n) != declared) {
-				return nil, nil, http2.ErrCodeProtocol
+				return http2.ErrCodeProtocol
 			}
 			declared = int64(n)
 		}
@@ -83,6 +102,7 @@ func (c *conn) newRequest(f *headerBlock) (*http.Request, *stream, http2.ErrCode
 		values = append(values, hf.Value)
 		header[k] = values[len(values)-1 : len(values) : len(values)]
 	}
+	st.values = values
 	if len(cookies) > 0 {
 		header["Cookie"] = []string{strings.Join(cookies, "; ")}
 	}
@@ -91,20 +111,22 @@ func (c *conn) newRequest(f *headerBlock) (*http.Request, *stream, http2.ErrCode
 	}
 
 	requestURI := path
-	st := &stream{c: c}
 	if isConnect {
 		st.url = url.URL{Host: authority}
 		requestURI = authority
 	} else if !c.parsedURL(path, &st.url) {
-		return nil, nil, http2.ErrCodeProtocol
+		return http2.ErrCodeProtocol
 	}
 
 	ended := f.endStream
 	if ended && declared > 0 {
-		return nil, nil, http2.ErrCodeProtocol
+		return http2.ErrCodeProtocol
 	}
 	st.id = f.id
-	st.reqCtx = streamContext{parent: c.baseCtx, id: f.id}
+	// The context is the request's own allocation, never recycled: code
+	// may keep it past the handler (a mirrored request's values) and must
+	// find it ended for good.
+	st.reqCtx = &streamContext{parent: c.baseCtx, id: f.id}
 	st.sendWindow = c.peerInitial
 	st.recvWindow = streamRecvWindow
 	st.declared = declared
@@ -126,6 +148,7 @@ func (c *conn) newRequest(f *headerBlock) (*http.Request, *stream, http2.ErrCode
 	switch {
 	case ended:
 		r.Body = http.NoBody
+		st.reusable = true
 	default:
 		r.ContentLength = declared
 		st.reqBody = requestBody{st: st, req: r} // the trailers go to the request the handler holds
@@ -144,9 +167,10 @@ func (c *conn) newRequest(f *headerBlock) (*http.Request, *stream, http2.ErrCode
 	}
 	// WithContext is inlined and its copy does not escape: the request
 	// stays in the stream's allocation.
-	*r = *r.WithContext(&st.reqCtx)
-	st.rw = responseWriter{st: st, header: http.Header{}, isHead: method == http.MethodHead}
-	return r, st, http2.ErrCodeNo
+	*r = *r.WithContext(st.reqCtx)
+	// The worker that runs the stream gives it its Header() map.
+	st.rw = responseWriter{st: st, isHead: method == http.MethodHead}
+	return http2.ErrCodeNo
 }
 
 // parsedURL parses path, a request's :path, into u. The last path parsed

@@ -42,9 +42,34 @@ type responseWriter struct {
 	// stream (a Header.Clone was three allocations per response).
 	snap                      []headField
 	snapType, snapDate, coded bool // Content-Type, Date, Content-Encoding set
+	// values is the worker's array for HeaderValues; valuesTaken: it was
+	// handed out in this response.
+	values      *[]string
+	valuesTaken bool
 }
 
 func (w *responseWriter) Header() http.Header { return w.header }
+
+// HeaderValues returns n empty strings for a handler to fill with the
+// values of its response's Header() and slice them from, so that a
+// response of many fields costs one array, not one per field: the worker
+// that runs the stream reuses the array for its next stream once the
+// response is sent, as it reuses the Header() map. The strings themselves
+// must not change: the connection's HPACK table keeps them. A second call
+// in one response gets a new array.
+func (w *responseWriter) HeaderValues(n int) []string {
+	vals := *w.values
+	if w.valuesTaken || cap(vals) < n {
+		vals = make([]string, n)
+		if n <= maxKeptHeader && !w.valuesTaken {
+			*w.values = vals
+		}
+		w.valuesTaken = true
+		return vals
+	}
+	w.valuesTaken = true
+	return vals[:n]
+}
 
 func (w *responseWriter) WriteHeader(code int) {
 	if code < 100 || code > 999 {

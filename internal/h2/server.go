@@ -19,6 +19,14 @@ import (
 
 // Server holds the settings and the live connections of HTTP/2 serving.
 // The zero value serves with the defaults below.
+//
+// Handlers must keep what net/http's documentation asks of them: neither
+// use the ResponseWriter (its Header map included) nor keep the request
+// after ServeHTTP returns. The server reuses both for a later request of
+// the connection once the handler has returned: the Header map of
+// responses always, and the request with its URL and header map when it
+// came without a body. The request's context and body are never reused:
+// a context kept past the handler stays ended.
 type Server struct {
 	// MaxConcurrentStreams is advertised to clients and enforced: a stream
 	// counts until its handler returns, so resetting streams does not let a

@@ -771,6 +771,55 @@ func TestTrailers(t *testing.T) {
 	})
 }
 
+// TestResponseHeaderReuse: a connection's workers reuse the Header() map
+// from one response to the next, and nothing a handler set (fields or
+// trailers) reaches a later response.
+func TestResponseHeaderReuse(t *testing.T) {
+	var mu sync.Mutex
+	maps := map[string]int{} // Header() maps seen, by address
+	h := http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		mu.Lock()
+		maps[fmt.Sprintf("%p", w.Header())]++
+		mu.Unlock()
+		if r.URL.Path == "/set" {
+			w.Header().Set("Trailer", "X-T")
+			w.Header().Set("X-Set", "1")
+			w.WriteHeader(200)
+			io.WriteString(w, "set")
+			w.Header().Set("X-T", "t")
+			return
+		}
+		io.WriteString(w, "plain")
+	})
+	ts := startTLS(t, &Server{}, h)
+	rc := ts.dialRaw(t)
+	const rounds = 40
+	for i := range uint32(rounds) {
+		rc.request(4*i+1, "GET", "/set", true)
+		if r := rc.one(4*i + 1); r.status != "200" || len(r.header("x-set")) != 1 || len(r.trailers) != 1 {
+			t.Fatalf("round %d /set: %v, fields %v, trailers %v", i, r, r.fields, r.trailers)
+		}
+		rc.request(4*i+3, "GET", "/plain", true)
+		r := rc.one(4*i + 3)
+		if r.status != "200" || string(r.body) != "plain" {
+			t.Fatalf("round %d /plain: %v", i, r)
+		}
+		for _, f := range r.fields {
+			if f.Name != "content-type" && f.Name != "content-length" && f.Name != "date" {
+				t.Fatalf("round %d /plain carries %s: %q, left by the previous response", i, f.Name, f.Value)
+			}
+		}
+		if len(r.trailers) != 0 {
+			t.Fatalf("round %d /plain has trailers %v", i, r.trailers)
+		}
+	}
+	mu.Lock()
+	defer mu.Unlock()
+	if len(maps) >= 2*rounds && !*refServer {
+		t.Fatalf("%d responses used %d Header() maps: none was reused, so this test proves nothing", 2*rounds, len(maps))
+	}
+}
+
 func TestFlushAndDuplex(t *testing.T) {
 	t.Run("Flush sends before the handler returns", func(t *testing.T) {
 		readFirst, release := released()
@@ -974,6 +1023,90 @@ func TestPanicInHandler(t *testing.T) {
 	})
 	if n := ts.accepted.Load(); n != 1 {
 		t.Errorf("%d connections; panics must not cost the connection", n)
+	}
+}
+
+// TestStreamReuse: a connection reuses the stream, request and header map
+// of a finished request without a body for a later one, and nothing of
+// the earlier request shows through: each handler sees its own path and
+// fields, a request with a body is never reused, and a context kept past
+// its handler stays ended with its own stream id.
+func TestStreamReuse(t *testing.T) {
+	type seen struct {
+		ptr, path, fields, body string
+		ctx                     context.Context
+		id                      uint32
+	}
+	var mu sync.Mutex
+	var got []seen
+	h := http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		b, _ := io.ReadAll(r.Body)
+		var fields []string
+		for k, vv := range r.Header {
+			if strings.HasPrefix(k, "X-") {
+				fields = append(fields, k+"="+strings.Join(vv, ","))
+			}
+		}
+		mu.Lock()
+		got = append(got, seen{fmt.Sprintf("%p", r), r.URL.Path, strings.Join(fields, " "), string(b), r.Context(), StreamID(r.Context())})
+		mu.Unlock()
+		io.WriteString(w, "ok")
+	})
+	ts := startTLS(t, &Server{}, h)
+	rc := ts.dialRaw(t)
+	const n = 40
+	for i := range n {
+		id := uint32(2*i + 1)
+		name := "x-f" + strconv.Itoa(i)
+		if i%5 == 4 {
+			rc.request(id, "POST", "/post"+strconv.Itoa(i), false, "content-length", "4", name, "p")
+			rc.data(id, true, []byte("body"))
+		} else {
+			rc.request(id, "GET", "/get"+strconv.Itoa(i), true, name, "g")
+		}
+		if r := rc.one(id); r.status != "200" {
+			t.Fatalf("request %d: %v", i, r)
+		}
+	}
+	if *refServer {
+		return
+	}
+	mu.Lock()
+	defer mu.Unlock()
+	if len(got) != n {
+		t.Fatalf("%d requests reached the handler, want %d", len(got), n)
+	}
+	posts := map[string]int{} // request pointers of POSTs, by the request that had it
+	reused := 0
+	byPtr := map[string]bool{}
+	for i, s := range got {
+		name := "X-F" + strconv.Itoa(i)
+		wantPath, wantField, wantBody := "/get"+strconv.Itoa(i), name+"=g", ""
+		if i%5 == 4 {
+			wantPath, wantField, wantBody = "/post"+strconv.Itoa(i), name+"=p", "body"
+		}
+		if s.path != wantPath || s.fields != wantField || s.body != wantBody {
+			t.Errorf("request %d saw path %q, fields %q, body %q; want %q, %q, %q", i, s.path, s.fields, s.body, wantPath, wantField, wantBody)
+		}
+		if j, ok := posts[s.ptr]; ok {
+			t.Errorf("request %d got the request of POST %d, which had a body", i, j)
+		}
+		if i%5 == 4 {
+			posts[s.ptr] = i
+		}
+		if byPtr[s.ptr] {
+			reused++
+		}
+		byPtr[s.ptr] = true
+		if err := s.ctx.Err(); err != context.Canceled {
+			t.Errorf("request %d: context error %v after its handler returned and later requests ran, want canceled", i, err)
+		}
+		if id := StreamID(s.ctx); id != uint32(2*i+1) || id != s.id {
+			t.Errorf("request %d: kept context names stream %d, want %d", i, id, 2*i+1)
+		}
+	}
+	if reused == 0 {
+		t.Fatalf("no request was reused over %d sequential requests: this test proves nothing", n)
 	}
 }
 

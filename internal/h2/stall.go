@@ -38,7 +38,7 @@ var (
 
 // stall is a stream's state for the sweep. Guarded by c.mu.
 // Whether the handler waits is in stream.waitBody and waitWindow, where
-// they fill padding: the stream stays in its 384-byte size class.
+// they fill padding next to the stream's other flags.
 type stall struct {
 	sent int64 // response body bytes queued
 	// bodyMark and sendMark are the progress seen at the last sweep (its

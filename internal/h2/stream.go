@@ -46,16 +46,68 @@ type stream struct {
 
 	rw responseWriter
 	// reqCtx is the request's context, carrying id (streamid.go).
-	reqCtx streamContext
+	reqCtx *streamContext
 	// req, url and reqBody back the handler's request, so that a stream
 	// is one allocation, not four (newRequest).
 	req     http.Request
 	url     url.URL
 	reqBody requestBody
+	// header and values back req.Header; a recycled stream keeps them,
+	// emptied, for its next request.
+	header http.Header
+	values []string
+	// reusable: the request came without a body, so once its handler has
+	// returned nothing of the stream is in use (recycle).
+	reusable bool
 }
 
 // cancel ends the request's context.
 func (st *stream) cancel() { st.reqCtx.cancel(context.Canceled) }
+
+// maxFreeStreams bounds the finished streams a connection keeps to reuse.
+const maxFreeStreams = maxIdleWorkers
+
+// newStream returns a stream for a new request: one the connection
+// recycled, or a new one. Callers hold c.mu.
+func (c *conn) newStream() *stream {
+	if n := len(c.free); n > 0 {
+		st := c.free[n-1]
+		c.free[n-1] = nil
+		c.free = c.free[:n-1]
+		return st
+	}
+	return &stream{c: c}
+}
+
+// recycle keeps st, emptied, for a later request of the connection: a
+// stream was a kilobyte of garbage per request, a third of the proxy's
+// HTTP/2 allocation and so of its collections, which made its p99.
+// Callers make sure nothing uses st any more: its handler has returned
+// (or never ran) and its request had no body, so no reader of the body
+// can outlive the handler (a transport may close a request body after
+// its round trip returned). The request's context is not part of the
+// stream. What net/http asks of handlers, that they neither use the
+// ResponseWriter nor keep the request after they return, holds for the
+// proxy's handler; see Server. Callers hold c.mu.
+func (c *conn) recycle(st *stream) {
+	if len(c.free) >= maxFreeStreams || c.dead != nil {
+		return
+	}
+	header, values := st.header, st.values
+	if len(header) > maxKeptHeader {
+		header = nil // a map keeps the room it grew to
+	} else {
+		clear(header)
+	}
+	if cap(values) > maxKeptHeader {
+		values = nil
+	} else {
+		clear(values)
+		values = values[:0]
+	}
+	*st = stream{c: c, header: header, values: values}
+	c.free = append(c.free, st)
+}
 
 // run serves the request on its own goroutine.
 func (st *stream) run(h http.Handler, req *http.Request) {

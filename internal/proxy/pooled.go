@@ -133,8 +133,8 @@ func (f *forwarder) forwardPooled(w http.ResponseWriter, r *http.Request, out *o
 	x.ResponseTimeout, x.IdleTimeout, x.Deadline = f.opts.BackendResponseTimeout, f.opts.BackendIdleTimeout, deadline
 	x.MaxResponseHead = f.opts.MaxResponseHeaderBytes
 	// A fresh scratch per request: the field strings view it and go into
-	// the ResponseWriter's header map, which net/http's HTTP/2 server
-	// reads after the handler has moved on.
+	// the ResponseWriter's header map, which an HTTP/2 server reads after
+	// the handler has moved on, and whose HPACK table keeps them.
 	x.Scratch = nil
 	x.Body = nil
 	if rest > 0 {
@@ -307,7 +307,7 @@ func (f *forwarder) pooledFailed(w http.ResponseWriter, r *http.Request, ctx con
 func (f *forwarder) relayPooled(sink *httpSink, uc *upstream.Conn, rs *h1.ResponseHead, st *filterState) error {
 	w := sink.cs.w
 	h := w.Header()
-	vals := make([]string, len(rs.Fields)) // one array for every value
+	vals := headerValues(w, len(rs.Fields)) // one array for every value
 	for i, fl := range rs.Fields {
 		if h1.IsHopField(fl.Name) || (rs.ConnNames && h1.NamedByConnection(rs.Fields, fl.Name)) ||
 			(rs.Framing == h1.BodyChunked && fl.Is("Content-Length")) {
@@ -331,4 +331,22 @@ func (f *forwarder) relayPooled(sink *httpSink, uc *upstream.Conn, rs *h1.Respon
 	sink.h = h
 	_, err := relayBody(&bodySource{uc: uc, framing: rs.Framing, length: rs.ContentLength}, sink)
 	return err
+}
+
+// headerValues returns n empty strings for the values of w's Header():
+// the HTTP/2 stream's array when w answers one of RAUTA's own streams
+// (h2's HeaderValues, reused after the response), else a new one. It looks
+// through wrappers that unwrap.
+func headerValues(w http.ResponseWriter, n int) []string {
+	for range 8 { // wrappers do not nest deeper
+		switch v := w.(type) {
+		case interface{ HeaderValues(int) []string }:
+			return v.HeaderValues(n)
+		case interface{ Unwrap() http.ResponseWriter }:
+			w = v.Unwrap()
+		default:
+			return make([]string, n)
+		}
+	}
+	return make([]string, n)
 }

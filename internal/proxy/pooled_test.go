@@ -4,9 +4,11 @@ import (
 	"bufio"
 	"context"
 	"errors"
+	"fmt"
 	"io"
 	"net"
 	"net/http"
+	"net/http/httptest"
 	"slices"
 	"strconv"
 	"strings"
@@ -317,5 +319,78 @@ func TestPooledClientGoneInterruptsBackend(t *testing.T) {
 			}
 			<-done
 		})
+	}
+}
+
+// TestPooledHTTP2ResponsesStayApart: over HTTP/2 the pooled path reads the
+// backend's response head into the stream's scratch memory, which the
+// stream's worker reuses for its next stream, as it does the response's
+// header map. Many responses with different fields on one connection,
+// several streams at a time, must each carry exactly their own fields and
+// body.
+func TestPooledHTTP2ResponsesStayApart(t *testing.T) {
+	backend := http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		i, _ := strconv.Atoi(strings.TrimPrefix(r.URL.Path, "/n/"))
+		w.Header().Set("X-N", strconv.Itoa(i))
+		w.Header().Set("X-Only-"+strconv.Itoa(i), strings.Repeat("v", i%50))
+		for k := range i % 7 {
+			w.Header().Set("X-Extra-"+strconv.Itoa(k), strconv.Itoa(i))
+		}
+		io.WriteString(w, "body-"+strconv.Itoa(i))
+	})
+	srv := httptest.NewServer(backend)
+	t.Cleanup(srv.Close)
+	b := ir.Backend{Name: "default/b:80", Weight: 1, Endpoints: []ir.Endpoint{endpointOf(t, srv.Listener.Addr().String())}}
+	p := startProxy(t, &ir.Snapshot{Listeners: []ir.Listener{httpListener("l", catchAll(prefixRoute("r", "/", b)))}}, Options{})
+	client, base := h2cClient(), p.url(t, "l")
+	const workers, each = 4, 50
+	errs := make(chan error, workers)
+	for g := range workers {
+		go func() {
+			errs <- func() error {
+				for k := range each {
+					i := g*each + k
+					resp, err := client.Get(base + "/n/" + strconv.Itoa(i))
+					if err != nil {
+						return err
+					}
+					body, err := io.ReadAll(resp.Body)
+					resp.Body.Close()
+					if err != nil {
+						return err
+					}
+					if resp.Proto != "HTTP/2.0" || string(body) != "body-"+strconv.Itoa(i) {
+						return fmt.Errorf("request %d: %s, body %q", i, resp.Proto, body)
+					}
+					extras := 0
+					for name, vv := range resp.Header {
+						switch {
+						case name == "X-N":
+							if len(vv) != 1 || vv[0] != strconv.Itoa(i) {
+								return fmt.Errorf("request %d: X-N %q", i, vv)
+							}
+						case strings.HasPrefix(name, "X-Only-"):
+							if name != "X-Only-"+strconv.Itoa(i) || len(vv) != 1 || vv[0] != strings.Repeat("v", i%50) {
+								return fmt.Errorf("request %d: %s %q", i, name, vv)
+							}
+						case strings.HasPrefix(name, "X-Extra-"):
+							extras++
+							if len(vv) != 1 || vv[0] != strconv.Itoa(i) {
+								return fmt.Errorf("request %d: %s %q", i, name, vv)
+							}
+						}
+					}
+					if extras != i%7 {
+						return fmt.Errorf("request %d: %d X-Extra fields, want %d", i, extras, i%7)
+					}
+				}
+				return nil
+			}()
+		}()
+	}
+	for range workers {
+		if err := <-errs; err != nil {
+			t.Fatal(err)
+		}
 	}
 }
