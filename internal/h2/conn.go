@@ -104,10 +104,13 @@ type conn struct {
 	// (stall.go); sweeping: it is scheduled.
 	sweep    *time.Timer
 	sweeping bool
-	// release runs releaseIdle once no stream was open for releaseDelay
-	// (writer.go); releasePending: it is scheduled.
-	release        *time.Timer
-	releasePending bool
+	// trimTimer runs trim every trimEvery while the connection holds
+	// something to give back (writer.go); trimPending: it is scheduled.
+	// peakOut and peakActive are the largest batch written and the most
+	// streams open at once since the last trim.
+	trimTimer           *time.Timer
+	trimPending         bool
+	peakOut, peakActive int
 
 	work chan job // streams for idle workers; closed when the reader ends
 	// running lists the streams whose handler has not returned, linked
@@ -219,8 +222,8 @@ func (c *conn) serve(ctx context.Context) {
 	if c.sweep != nil {
 		c.sweep.Stop()
 	}
-	if c.release != nil {
-		c.release.Stop()
+	if c.trimTimer != nil {
+		c.trimTimer.Stop()
 	}
 	var ce http2.ConnectionError
 	var ab abuse
@@ -482,6 +485,7 @@ func (c *conn) handleHeaders(f *headerBlock) error {
 	c.streams[id] = st
 	c.addRunning(st)
 	c.active++
+	c.peakActive = max(c.peakActive, c.active)
 	if c.active == 1 && c.idle != nil {
 		c.idle.Stop()
 	}
@@ -749,7 +753,7 @@ func (c *conn) streamDone(st *stream) {
 	if c.active > 0 {
 		return
 	}
-	c.idleOut()
+	c.armTrim()
 	if c.goAwaySent {
 		c.closing = true
 		c.wcond.Signal()

@@ -64,7 +64,8 @@ type stream struct {
 // cancel ends the request's context.
 func (st *stream) cancel() { st.reqCtx.cancel(context.Canceled) }
 
-// maxFreeStreams bounds the finished streams a connection keeps to reuse.
+// maxFreeStreams bounds the finished streams a connection keeps to reuse;
+// trim keeps no more than were open at once in the last period.
 const maxFreeStreams = maxIdleWorkers
 
 // newStream returns a stream for a new request: one the connection
@@ -107,6 +108,7 @@ func (c *conn) recycle(st *stream) {
 	}
 	*st = stream{c: c, header: header, values: values}
 	c.free = append(c.free, st)
+	c.armTrim() // the free list shrinks to what the connection uses
 }
 
 // run serves the request on its own goroutine.

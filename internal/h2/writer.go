@@ -95,6 +95,7 @@ func (c *conn) writeLoop() {
 		}
 		b := c.out
 		c.out, c.spare = c.spare[:0], nil
+		c.peakOut = max(c.peakOut, len(b))
 		c.ctrlQueued = 0
 		c.mu.Unlock()
 
@@ -108,7 +109,7 @@ func (c *conn) writeLoop() {
 		c.mu.Lock()
 		c.spare = b[:0]
 		if c.active == 0 {
-			c.idleOut()
+			c.armTrim()
 		}
 		if err != nil {
 			c.fail(err)
@@ -190,35 +191,50 @@ func (c *conn) writeData(id uint32, p []byte, end bool) {
 	c.out = append(c.out, p...)
 }
 
-// releaseDelay is how long a connection without open streams keeps its
-// output buffers before releaseOut. Not at once: with many streams per
-// client burst (h2load -m64) every stream of a burst often ends before the
-// client's next requests arrive, and regrowing the batch by append after
-// each burst was about 450 bytes of garbage per request, a sixth of the
-// proxy's HTTP/2 allocation.
-const releaseDelay = time.Second
+// trimEvery is how often a connection gives back what the past period did
+// not need (trim): output buffers past keptOut, and recycled streams
+// (recycle). Keeping them between bursts saves regrowing them: with many
+// streams per client burst (h2load -m64) every stream of a burst often
+// ends before the client's next requests arrive, and regrowing the batch
+// by append after each burst was about 450 bytes of garbage per request.
+// Trimming to what the last period used bounds what a client keeps held
+// by one burst followed by a trickle of small requests.
+const trimEvery = time.Second
 
-// idleOut runs when the connection has no open stream: releaseOut follows
-// after releaseDelay, if the connection has none then. Callers hold c.mu.
-func (c *conn) idleOut() {
-	if c.releasePending || c.dead != nil {
+// armTrim schedules trim unless it is scheduled. Callers hold c.mu.
+func (c *conn) armTrim() {
+	if c.trimPending || c.dead != nil {
 		return
 	}
-	c.releasePending = true
-	if c.release == nil {
-		c.release = time.AfterFunc(releaseDelay, c.releaseIdle)
+	c.trimPending = true
+	if c.trimTimer == nil {
+		c.trimTimer = time.AfterFunc(trimEvery, c.trim)
 		return
 	}
-	c.release.Reset(releaseDelay)
+	c.trimTimer.Reset(trimEvery)
 }
 
-func (c *conn) releaseIdle() {
+// trim gives back what the connection held through the last period
+// without needing it: output buffers past keptOut when no batch was
+// larger than keptOut, and recycled streams beyond the most that were
+// open at once. It runs again while anything is left to give back.
+func (c *conn) trim() {
 	c.mu.Lock()
 	defer c.mu.Unlock()
-	c.releasePending = false
-	if c.active == 0 && c.dead == nil {
+	c.trimPending = false
+	if c.dead != nil {
+		return
+	}
+	if c.peakOut <= keptOut {
 		c.releaseOut()
-		c.free = nil // an idle connection keeps no streams either
+	}
+	if keep := c.peakActive; len(c.free) > keep {
+		clear(c.free[keep:])
+		c.free = c.free[:keep]
+	}
+	c.peakOut, c.peakActive = 0, c.active
+	if len(c.free) > 0 || cap(c.out) > keptOut || cap(c.spare) > keptOut {
+		c.armTrim()
 	}
 }
 
@@ -244,6 +260,7 @@ func (c *conn) reserve(n int) {
 	nb := append(c.srv.getOut(), c.out...)
 	c.srv.keepOrPool(c.out)
 	c.out = nb
+	c.armTrim()
 }
 
 // writeHeaderBlock sends an encoded header block as HEADERS and, when it is
