@@ -108,8 +108,8 @@ func (c *conn) writeLoop() {
 
 		c.mu.Lock()
 		c.spare = b[:0]
-		if c.active == 0 {
-			c.armTrim()
+		if c.active == 0 || cap(b) > keptOut {
+			c.armTrim() // trim gives it back once it is not needed
 		}
 		if err != nil {
 			c.fail(err)
@@ -260,7 +260,6 @@ func (c *conn) reserve(n int) {
 	nb := append(c.srv.getOut(), c.out...)
 	c.srv.keepOrPool(c.out)
 	c.out = nb
-	c.armTrim()
 }
 
 // writeHeaderBlock sends an encoded header block as HEADERS and, when it is
