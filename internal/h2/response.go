@@ -64,8 +64,6 @@ func (w *responseWriter) HeaderValues(n int) []string {
 		if n <= maxKeptHeader && !w.valuesTaken {
 			*w.values = vals
 		}
-		w.valuesTaken = true
-		return vals
 	}
 	w.valuesTaken = true
 	return vals[:n]

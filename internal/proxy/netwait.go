@@ -33,16 +33,8 @@ type deadliner interface {
 }
 
 func findDeadliner(w http.ResponseWriter) deadliner {
-	for {
-		switch t := w.(type) {
-		case deadliner:
-			return t
-		case interface{ Unwrap() http.ResponseWriter }:
-			w = t.Unwrap()
-		default:
-			return nil
-		}
-	}
+	d, _ := underWriter[deadliner](w)
+	return d
 }
 
 func (l *lazyDeadline) arm(now, dl time.Time, write bool) {

@@ -335,18 +335,10 @@ func (f *forwarder) relayPooled(sink *httpSink, uc *upstream.Conn, rs *h1.Respon
 
 // headerValues returns n empty strings for the values of w's Header():
 // the HTTP/2 stream's array when w answers one of RAUTA's own streams
-// (h2's HeaderValues, reused after the response), else a new one. It looks
-// through wrappers that unwrap.
+// (h2's HeaderValues, reused after the response), else a new one.
 func headerValues(w http.ResponseWriter, n int) []string {
-	for range 8 { // wrappers do not nest deeper
-		switch v := w.(type) {
-		case interface{ HeaderValues(int) []string }:
-			return v.HeaderValues(n)
-		case interface{ Unwrap() http.ResponseWriter }:
-			w = v.Unwrap()
-		default:
-			return make([]string, n)
-		}
+	if v, ok := underWriter[interface{ HeaderValues(int) []string }](w); ok {
+		return v.HeaderValues(n)
 	}
 	return make([]string, n)
 }

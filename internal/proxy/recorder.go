@@ -64,14 +64,6 @@ func (r *recorder) ResetStream(code http2.ErrCode) bool {
 // recorderOf finds the recorder under w (an attempt of a retried request
 // wraps it), nil when there is none.
 func recorderOf(w http.ResponseWriter) *recorder {
-	for {
-		switch t := w.(type) {
-		case *recorder:
-			return t
-		case interface{ Unwrap() http.ResponseWriter }:
-			w = t.Unwrap()
-		default:
-			return nil
-		}
-	}
+	r, _ := underWriter[*recorder](w)
+	return r
 }
