@@ -16,6 +16,7 @@ import (
 	"golang.org/x/net/http2"
 
 	"github.com/false-systems/rauta/internal/h1"
+	"github.com/false-systems/rauta/internal/h2client"
 	"github.com/false-systems/rauta/internal/router"
 	"github.com/false-systems/rauta/internal/upstream"
 )
@@ -26,7 +27,7 @@ type forwarder struct {
 	// pool serves the HTTP/1.1 engine; the Transports serve net/http's path.
 	pool *upstream.Pool
 	h1   *http.Transport
-	h2c  *http.Transport
+	h2c  *h2client.Transport
 	// tls holds the Transports of backends reached over TLS.
 	tls  *tlsTransports
 	bufs sync.Pool
@@ -81,17 +82,13 @@ func newForwarder(o Options, m *metrics, logger *slog.Logger) *forwarder {
 		// HTTP/2 transport takes it as its header list size).
 		MaxResponseHeaderBytes: int64(o.MaxResponseHeaderBytes),
 	}
-	h2c := tr.Clone()
-	h2c.Protocols = new(http.Protocols)
-	h2c.Protocols.SetUnencryptedHTTP2(true)
-	h2c.DialContext = batchDialer{dial: dialer.DialContext, max: o.H2CWriteBatch}.DialContext
-	// Every request carries a new X-Request-Id: indexed, it evicted an
-	// older entry of the encoder's table per request (a table walk, map
-	// deletes, and a stack growth of the transport's per-request
-	// goroutine: about 6 % of the CPU per gRPC call). With a table of one
-	// byte nothing is indexed; the fields go as literals, as HAProxy's and
-	// nginx's HTTP/2 encoders send them (static table only).
-	h2c.HTTP2 = &http.HTTP2Config{MaxEncoderHeaderTableSize: 1}
+	// h2c backends (gRPC) get RAUTA's own HTTP/2 client (internal/h2client).
+	h2c := h2client.New(h2client.Options{
+		Dial:                   batchDialer{dial: dialer.DialContext, max: o.H2CWriteBatch}.DialContext,
+		DialTimeout:            o.DialTimeout,
+		MaxResponseHeaderBytes: o.MaxResponseHeaderBytes,
+		IdleTimeout:            90 * time.Second,
+	})
 	f := &forwarder{
 		pool:        upstream.NewPool(o.DialTimeout),
 		h1:          tr,
@@ -113,7 +110,7 @@ func newForwarder(o Options, m *metrics, logger *slog.Logger) *forwarder {
 	return f
 }
 
-func (f *forwarder) transport(b *router.Backend) *http.Transport {
+func (f *forwarder) transport(b *router.Backend) http.RoundTripper {
 	if b.TLS != nil {
 		return f.tls.get(b)
 	}

@@ -7,14 +7,14 @@ import (
 	"sync"
 )
 
-// The h2c backend connections (gRPC) belong to net/http's HTTP/2
-// client, which flushes its buffer after every request's HEADERS and
-// again after its DATA: two write system calls per call, each of them
-// also delivering the bytes to the backend's socket on loopback. With 64
-// calls in flight on one connection that was about a fifth of the proxy's
-// CPU per gRPC call. batchConn gathers those writes, from every stream of
-// the connection, and one writer goroutine sends what gathered in one
-// write, as the HTTP/2 server (internal/h2) does towards clients.
+// The h2c backend connections (gRPC) belong to internal/h2client, which
+// flushes its buffer after every request's HEADERS and again after each
+// DATA frame: with 64 calls in flight on one connection, a write system
+// call each (each also delivering the bytes to the backend's socket on
+// loopback) was about a fifth of the proxy's CPU per gRPC call. batchConn
+// gathers those writes, from every stream of the connection, and one
+// writer goroutine sends what gathered in one write, as the HTTP/2 server
+// (internal/h2) does towards clients.
 
 // batchYieldBelow: a batch smaller than this waits for the goroutines
 // already runnable before it is written (see writeLoop).
