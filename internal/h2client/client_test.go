@@ -1845,3 +1845,24 @@ func TestContextEndsDuringDial(t *testing.T) {
 		}
 	}
 }
+
+// TestZeroStreamsBounded pins that a backend allowing no streams
+// (SETTINGS_MAX_CONCURRENT_STREAMS 0) fails the dial, once, instead of
+// dialling without end.
+func TestZeroStreamsBounded(t *testing.T) {
+	srv := startRaw(t, []http2.Setting{{ID: http2.SettingMaxConcurrentStreams, Val: 0}}, func(c *rawConn) {
+		c.drain()
+	})
+	tr := newTransport(t, Options{})
+	_, err := roundTrip(t, tr, newRequest(t, "GET", srv.url+"/", nil))
+	if err == nil {
+		t.Fatal("RoundTrip succeeded against a backend allowing no streams")
+	}
+	if n := srv.accepted.Load(); n != 1 {
+		t.Errorf("%d connections dialled; want 1", n)
+	}
+	var op *net.OpError
+	if !errors.As(err, &op) || op.Op != "dial" {
+		t.Errorf("error %v; want a dial error, which the proxy fails over", err)
+	}
+}

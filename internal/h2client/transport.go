@@ -169,7 +169,10 @@ func (t *Transport) roundTrip(ctx context.Context, req *http.Request, body io.Re
 }
 
 // reserve returns a connection to addr with a stream slot taken for the
-// caller, dialing one when none has room.
+// caller, dialing one when none has room. Every connection dialled has
+// room for a stream (dial refuses a backend allowing none), so a burst
+// that takes a new connection's streams first ends, at worst, in one
+// connection per MaxStreamsPerConn requests.
 func (t *Transport) reserve(ctx context.Context, addr string) (*conn, error) {
 	for {
 		t.mu.Lock()
@@ -235,7 +238,16 @@ func (t *Transport) dial(ctx context.Context, addr string) (*conn, error) {
 	}
 	cc.mu.Lock()
 	err = cc.err
+	zero := cc.maxStreams == 0
+	if err == nil && !zero {
+		// Closed if no request takes a stream before the idle timeout.
+		cc.idle = time.AfterFunc(t.o.IdleTimeout, cc.closeIfIdle)
+	}
 	cc.mu.Unlock()
+	if zero && err == nil {
+		err = errors.New("the backend allows no streams (SETTINGS_MAX_CONCURRENT_STREAMS 0)")
+		cc.fail(err)
+	}
 	if err != nil {
 		return nil, &net.OpError{Op: "dial", Net: "tcp", Addr: nc.RemoteAddr(), Err: err}
 	}
