@@ -255,6 +255,16 @@ func (b *requestBody) Read(p []byte) (int, error) {
 	}
 }
 
+// Buffered reports that the rest of the body, and its end, have arrived:
+// Read will not wait on the client. A proxy sends such a body on the
+// goroutine that forwards the request instead of starting one.
+func (b *requestBody) Buffered() bool {
+	st := b.st
+	st.c.mu.Lock()
+	defer st.c.mu.Unlock()
+	return st.remoteDone || st.bodyClosed || st.resetErr != nil || st.c.dead != nil
+}
+
 func (b *requestBody) Close() error {
 	st := b.st
 	st.c.mu.Lock()

@@ -9,6 +9,7 @@ import (
 	"net"
 	"net/http"
 	"reflect"
+	"runtime"
 	"strconv"
 	"strings"
 	"sync"
@@ -1864,5 +1865,44 @@ func TestZeroStreamsBounded(t *testing.T) {
 	var op *net.OpError
 	if !errors.As(err, &op) || op.Op != "dial" {
 		t.Errorf("error %v; want a dial error, which the proxy fails over", err)
+	}
+}
+
+// bufferedBody is a request body that says it is all in memory, and
+// records whether it was read on RoundTrip's own goroutine.
+type bufferedBody struct {
+	*bytes.Reader
+	inline atomic.Bool
+}
+
+func (b *bufferedBody) Buffered() bool { return true }
+func (b *bufferedBody) Close() error   { return nil }
+func (b *bufferedBody) Read(p []byte) (int, error) {
+	buf := make([]byte, 64<<10)
+	if strings.Contains(string(buf[:runtime.Stack(buf, false)]), "h2client.(*Transport).roundTrip(") {
+		b.inline.Store(true)
+	}
+	return b.Reader.Read(p)
+}
+
+// TestBufferedBodySentInline pins that a body that is all in memory is
+// sent by RoundTrip itself (no body writer goroutine), and arrives whole.
+func TestBufferedBodySentInline(t *testing.T) {
+	srv := startH2C(t, nil, http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		b, _ := io.ReadAll(r.Body)
+		w.Write(b)
+	}))
+	tr := newTransport(t, Options{})
+	want := pattern(3, 100<<10) // past the initial 64 KiB window: waits for credit inline
+	body := &bufferedBody{Reader: bytes.NewReader(want)}
+	req := newRequest(t, "POST", srv.url+"/", body)
+	req.ContentLength = int64(len(want))
+	resp := mustRoundTrip(t, tr, req)
+	got, err := readAll(t, resp.Body)
+	if err != nil || !bytes.Equal(got, want) {
+		t.Fatalf("echo of %d bytes (err %v); want the %d sent", len(got), err, len(want))
+	}
+	if !body.inline.Load() {
+		t.Error("the buffered body was read on another goroutine; want RoundTrip's own")
 	}
 }

@@ -141,6 +141,12 @@ func (t *Transport) RoundTrip(req *http.Request) (*http.Response, error) {
 	}
 }
 
+// buffered is a request body that can say it is all in memory (the
+// proxy's, over internal/h2's): Read will not wait, so RoundTrip sends it
+// itself instead of starting a body writer (a gRPC unary call's body has
+// usually arrived with its head).
+type buffered interface{ Buffered() bool }
+
 // roundTrip makes one attempt. sent reports that body went to a body
 // writer, which closes it.
 func (t *Transport) roundTrip(ctx context.Context, req *http.Request, body io.ReadCloser) (*http.Response, bool, error) {
@@ -159,7 +165,11 @@ func (t *Transport) roundTrip(ctx context.Context, req *http.Request, body io.Re
 	sent := false
 	if body != nil {
 		sent = true
-		go s.writeBody(body, req.Trailer)
+		if b, ok := body.(buffered); ok && b.Buffered() {
+			s.writeBody(body, req.Trailer)
+		} else {
+			go s.writeBody(body, req.Trailer)
+		}
 	}
 	<-s.head
 	if s.headErr != nil {

@@ -139,6 +139,14 @@ func (b *clientBody) failedByClient() bool {
 	return b.failed
 }
 
+// Buffered passes on the client's body's Buffered (internal/h2: the
+// whole body arrived), which lets internal/h2client send it without a
+// goroutine of its own.
+func (b *clientBody) Buffered() bool {
+	bb, ok := b.body.(interface{ Buffered() bool })
+	return ok && bb.Buffered()
+}
+
 func (b *clientBody) Close() error {
 	b.mu.Lock()
 	b.closed = true
