@@ -62,7 +62,10 @@ type conn struct {
 	readyOnce sync.Once
 	idle      *time.Timer
 
-	// names is the reader's: field names and their canonical forms.
+	// The reader's: the HPACK decoder, the block it decodes, field names
+	// and their canonical forms.
+	dec   *hpack.Decoder
+	hb    headBlock
 	names map[string]string
 }
 
@@ -82,8 +85,8 @@ func newConn(t *Transport, addr string, nc net.Conn) *conn {
 	cc.cond.L = &cc.mu
 	cc.bw = bufio.NewWriterSize(nc, 32<<10)
 	cc.fr = http2.NewFramer(cc.bw, bufio.NewReaderSize(nc, 16<<10))
-	cc.fr.ReadMetaHeaders = hpack.NewDecoder(4096, nil)
-	cc.fr.MaxHeaderListSize = uint32(t.o.MaxResponseHeaderBytes)
+	cc.dec = hpack.NewDecoder(4096, cc.emit)
+	cc.dec.SetMaxStringLength(t.o.MaxResponseHeaderBytes)
 	cc.fr.SetReuseFrames()
 	return cc
 }
@@ -271,7 +274,7 @@ func (cc *conn) abort(s *stream, err error, code http2.ErrCode, rst bool) {
 	}
 	if !s.headDone {
 		s.headDone, s.headErr = true, err
-		close(s.head)
+		s.signal()
 	}
 	if !s.sendDone {
 		s.sendDone, s.sendErr = true, err

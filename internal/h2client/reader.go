@@ -55,8 +55,12 @@ func (cc *conn) readFrames() error {
 
 func (cc *conn) handle(f http2.Frame) error {
 	switch f := f.(type) {
-	case *http2.MetaHeadersFrame:
-		return cc.onHeaders(f)
+	case *http2.HeadersFrame, *http2.ContinuationFrame:
+		done, err := cc.readHeaderFrame(f)
+		if done && err == nil {
+			err = cc.onHeaders(&cc.hb)
+		}
+		return err
 	case *http2.DataFrame:
 		return cc.onData(f)
 	case *http2.RSTStreamFrame:
@@ -90,25 +94,29 @@ func (cc *conn) resetStream(id uint32, code http2.ErrCode, err error) {
 }
 
 // onHeaders takes a response head, an interim (1xx) one, or trailers.
-func (cc *conn) onHeaders(f *http2.MetaHeadersFrame) error {
-	s, err := cc.lookup(f.StreamID)
+func (cc *conn) onHeaders(f *headBlock) error {
+	s, err := cc.lookup(f.id)
 	if s == nil {
 		return err // closed: the decoder kept its state, nothing else to do
 	}
-	if f.Truncated {
+	if f.invalid != nil {
+		cc.abort(s, fmt.Errorf("h2client: malformed response: %w", f.invalid), http2.ErrCodeProtocol, true)
+		return nil //nolint:nilerr // a malformed head fails its stream, not the connection
+	}
+	if f.tooLarge {
 		cc.abort(s, fmt.Errorf("h2client: response head larger than %d bytes", cc.t.o.MaxResponseHeaderBytes), http2.ErrCodeCancel, true)
 		return nil
 	}
 	if s.resp != nil {
 		return cc.onTrailers(s, f)
 	}
-	for _, pf := range f.PseudoFields() {
+	for _, pf := range f.pseudo() {
 		if pf.Name != ":status" {
 			cc.abort(s, fmt.Errorf("h2client: malformed response: pseudo-header %s", pf.Name), http2.ErrCodeProtocol, true)
 			return nil
 		}
 	}
-	status := f.PseudoValue("status")
+	status := f.status()
 	code, ok := parseStatus(status)
 	if !ok {
 		cc.abort(s, fmt.Errorf("h2client: malformed response: :status %q", status), http2.ErrCodeProtocol, true)
@@ -116,24 +124,24 @@ func (cc *conn) onHeaders(f *http2.MetaHeadersFrame) error {
 	}
 	if code < 200 {
 		s.interim++
-		if code == http.StatusSwitchingProtocols || f.StreamEnded() || s.interim > maxInterim {
+		if code == http.StatusSwitchingProtocols || f.endStream || s.interim > maxInterim {
 			cc.abort(s, fmt.Errorf("h2client: malformed response: interim %d", code), http2.ErrCodeProtocol, true)
 		}
 		return nil
 	}
-	h := cc.header(f.RegularFields())
+	h := cc.header(f.regular())
 	cl, ok := contentLength(h["Content-Length"])
 	if !ok {
 		cc.abort(s, errors.New("h2client: malformed response: Content-Length"), http2.ErrCodeProtocol, true)
 		return nil
 	}
 	resp := &http.Response{
-		Status: status + " " + http.StatusText(code), StatusCode: code,
+		Status: statusLine(code, status), StatusCode: code,
 		Proto: "HTTP/2.0", ProtoMajor: 2,
 		Header: h, ContentLength: cl, Request: s.req, Body: s,
 	}
 	bodiless := s.req.Method == http.MethodHead || code == http.StatusNoContent || code == http.StatusNotModified
-	if f.StreamEnded() {
+	if f.endStream {
 		resp.Body = http.NoBody
 		if cl > 0 && !bodiless {
 			cc.abort(s, errors.New("h2client: response ended before its Content-Length"), http2.ErrCodeProtocol, true)
@@ -151,10 +159,10 @@ func (cc *conn) onHeaders(f *http2.MetaHeadersFrame) error {
 		s.wantLen = -1
 	}
 	s.headDone = true
-	close(s.head)
+	s.signal()
 	var closeNow bool
 	var lenErr error
-	if f.StreamEnded() {
+	if f.endStream {
 		closeNow, lenErr = cc.endRecvLocked(s)
 	}
 	cc.mu.Unlock()
@@ -164,12 +172,12 @@ func (cc *conn) onHeaders(f *http2.MetaHeadersFrame) error {
 
 // onTrailers takes the header block after the response head: trailers,
 // which must end the stream.
-func (cc *conn) onTrailers(s *stream, f *http2.MetaHeadersFrame) error {
-	if !f.StreamEnded() || len(f.PseudoFields()) > 0 {
+func (cc *conn) onTrailers(s *stream, f *headBlock) error {
+	if !f.endStream || len(f.pseudo()) > 0 {
 		cc.abort(s, errors.New("h2client: malformed response trailers"), http2.ErrCodeProtocol, true)
 		return nil
 	}
-	tr := cc.header(f.RegularFields())
+	tr := cc.header(f.regular())
 	cc.mu.Lock()
 	if s.recvDone {
 		cc.mu.Unlock()
@@ -418,6 +426,26 @@ func (cc *conn) header(fields []hpack.HeaderField) http.Header {
 		h[k] = vals[len(vals)-1 : len(vals) : len(vals)]
 	}
 	return h
+}
+
+// statusLine is the Response.Status for code, without building the
+// string for the common ones.
+func statusLine(code int, status string) string {
+	switch code {
+	case http.StatusOK:
+		return "200 OK"
+	case http.StatusNoContent:
+		return "204 No Content"
+	case http.StatusNotModified:
+		return "304 Not Modified"
+	case http.StatusNotFound:
+		return "404 Not Found"
+	case http.StatusInternalServerError:
+		return "500 Internal Server Error"
+	case http.StatusServiceUnavailable:
+		return "503 Service Unavailable"
+	}
+	return status + " " + http.StatusText(code)
 }
 
 // parseStatus reads a three-digit :status.

@@ -12,14 +12,13 @@ import (
 // stream is one request and its response; it is the response's Body.
 // Fields below mu are guarded by the connection's mu.
 type stream struct {
-	cc   *conn
-	req  *http.Request
-	body io.ReadCloser // the request body, nil for none
-	// head is closed once resp or headErr is set.
-	head    chan struct{}
+	cc      *conn
+	req     *http.Request
+	body    io.ReadCloser  // the request body, nil for none
 	resp    *http.Response // written by the reader only
 	headErr error
-	// wake tells the body's reader that data or the end arrived.
+	// wake tells RoundTrip that the head (or an error) arrived, then the
+	// body's reader that data or the end did.
 	wake     chan struct{}
 	interim  int // the reader's: 1xx responses so far
 	bodyOnce sync.Once
@@ -44,7 +43,7 @@ type stream struct {
 }
 
 func (cc *conn) newStream(req *http.Request, body io.ReadCloser) *stream {
-	s := &stream{cc: cc, req: req, body: body, head: make(chan struct{}), wake: make(chan struct{}, 1), wantLen: -1}
+	s := &stream{cc: cc, req: req, body: body, wake: make(chan struct{}, 1), wantLen: -1}
 	s.chunks = s.first[:0]
 	return s
 }
@@ -60,6 +59,19 @@ func (s *stream) watch(stop func() bool) {
 	}
 	s.stop = stop
 	s.cc.mu.Unlock()
+}
+
+// awaitHead waits until the response head or an error arrived.
+func (s *stream) awaitHead() {
+	for {
+		s.cc.mu.Lock()
+		done := s.headDone
+		s.cc.mu.Unlock()
+		if done {
+			return
+		}
+		<-s.wake
+	}
 }
 
 // signal wakes the body's reader; callers hold cc.mu.

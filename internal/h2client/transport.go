@@ -171,7 +171,7 @@ func (t *Transport) roundTrip(ctx context.Context, req *http.Request, body io.Re
 			go s.writeBody(body, req.Trailer)
 		}
 	}
-	<-s.head
+	s.awaitHead()
 	if s.headErr != nil {
 		return nil, sent, s.headErr
 	}
