@@ -1906,3 +1906,81 @@ func TestBufferedBodySentInline(t *testing.T) {
 		t.Error("the buffered body was read on another goroutine; want RoundTrip's own")
 	}
 }
+
+// TestMalformedHeadFailsOnlyItsStream pins the checks the reader makes
+// while decoding a head (RFC 9113 8.2.1): an upper-case field name or a
+// pseudo-header after a regular field fails that request, and the next
+// request on the same connection is answered.
+func TestMalformedHeadFailsOnlyItsStream(t *testing.T) {
+	for _, tc := range []struct {
+		name   string
+		fields []hpack.HeaderField
+	}{
+		{"upper-case name", hf(":status", "200", "X-Bad", "1")},
+		{"pseudo after regular", hf("x-a", "1", ":status", "200")},
+		{"no :status", hf("x-a", "1")},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			srv := startRaw(t, nil, func(c *rawConn) {
+				r := c.nextRequest()
+				if r == nil {
+					return
+				}
+				c.writeHeaders(r.streamID, true, tc.fields)
+				if r = c.nextRequest(); r == nil {
+					return
+				}
+				c.respond(r.streamID, 200, "ok")
+				c.drain()
+			})
+			tr := newTransport(t, Options{})
+			if _, err := roundTrip(t, tr, newRequest(t, "GET", srv.url+"/", nil)); err == nil {
+				t.Fatal("malformed head accepted")
+			}
+			resp := mustRoundTrip(t, tr, newRequest(t, "GET", srv.url+"/", nil))
+			if got, err := readAll(t, resp.Body); err != nil || string(got) != "ok" {
+				t.Fatalf("second request: %q, %v", got, err)
+			}
+			if n := srv.accepted.Load(); n != 1 {
+				t.Errorf("%d connections; want 1 (a stream error, not a connection error)", n)
+			}
+		})
+	}
+}
+
+// TestContinuationFlood pins the bound on CONTINUATION frames: a backend
+// sending endless empty ones fails the connection instead of holding the
+// reader.
+func TestContinuationFlood(t *testing.T) {
+	goAway := make(chan string, 1)
+	srv := startRaw(t, nil, func(c *rawConn) {
+		r := c.nextRequest()
+		if r == nil {
+			return
+		}
+		c.fr.WriteHeaders(http2.HeadersFrameParam{StreamID: r.streamID, BlockFragment: []byte{0x88}})
+		for i := 0; i < 1000; i++ {
+			if c.fr.WriteContinuation(r.streamID, false, nil) != nil {
+				break
+			}
+		}
+		for {
+			f, err := c.readFrame()
+			if err != nil {
+				goAway <- "connection ended without GOAWAY: " + err.Error()
+				return
+			}
+			if ga, ok := f.(*http2.GoAwayFrame); ok {
+				goAway <- ga.ErrCode.String()
+				return
+			}
+		}
+	})
+	tr := newTransport(t, Options{})
+	if _, err := roundTrip(t, tr, newRequest(t, "GET", srv.url+"/", nil)); err == nil {
+		t.Fatal("RoundTrip succeeded with a head that never ends")
+	}
+	if got := recv(t, goAway, waitShort, "the client's GOAWAY"); got != "ENHANCE_YOUR_CALM" {
+		t.Errorf("server saw %s; want GOAWAY ENHANCE_YOUR_CALM", got)
+	}
+}
