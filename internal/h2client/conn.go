@@ -27,8 +27,9 @@ const (
 	maxKeptNames = 128
 )
 
-// conn is one connection to a backend. Lock order: wmu, then mu, then
-// the Transport's mu is never taken while either is held.
+// conn is one connection to a backend. Lock order: wmu before mu; the
+// Transport's mu before mu (reserve). The Transport's mu may be taken
+// under wmu (drop), never under mu, and wmu never under it.
 type conn struct {
 	t    *Transport
 	addr string
