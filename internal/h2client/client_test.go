@@ -288,16 +288,7 @@ func TestConnectionReuse(t *testing.T) {
 // TE other than "trailers" dropped (8.2.2), END_STREAM on HEADERS of a
 // request without body.
 func TestRequestHeaderBlock(t *testing.T) {
-	got := make(chan *rawRequest, 1)
-	srv := startRaw(t, nil, func(c *rawConn) {
-		r := c.nextRequest()
-		if r == nil {
-			return
-		}
-		got <- r
-		c.respond(r.streamID, 200, "ok")
-		c.drain()
-	})
+	srv, got := recordingServer(t)
 	tr := newTransport(t, Options{})
 
 	req := newRequest(t, "GET", srv.url+"/p/a%20th?q=1", nil)
@@ -365,16 +356,7 @@ func TestRequestHeaderBlock(t *testing.T) {
 // TestTEOtherThanTrailersDropped pins RFC 9113 8.2.2: TE carries nothing but
 // "trailers" in HTTP/2.
 func TestTEOtherThanTrailersDropped(t *testing.T) {
-	got := make(chan *rawRequest, 1)
-	srv := startRaw(t, nil, func(c *rawConn) {
-		r := c.nextRequest()
-		if r == nil {
-			return
-		}
-		got <- r
-		c.respond(r.streamID, 200, "ok")
-		c.drain()
-	})
+	srv, got := recordingServer(t)
 	tr := newTransport(t, Options{})
 	req := newRequest(t, "GET", srv.url+"/", nil)
 	req.Header.Set("Te", "gzip")
@@ -428,14 +410,7 @@ func TestAcksSettingsAndPing(t *testing.T) {
 	if len(r.pingAcks) != 1 || r.pingAcks[0] != data {
 		t.Errorf("PING ACKs %v, want one with %v", r.pingAcks, data)
 	}
-	rt := recv(t, ch, waitShort, "RoundTrip to return")
-	if rt.err != nil {
-		t.Fatalf("RoundTrip: %v", rt.err)
-	}
-	defer rt.resp.Body.Close()
-	if b, err := readAll(t, rt.resp.Body); err != nil || string(b) != "ok" {
-		t.Errorf("body %q, %v; want ok", b, err)
-	}
+	expectBody(t, ch, "ok")
 }
 
 // ---- 2. trailers ----
@@ -838,14 +813,7 @@ func TestRequestBodyRespectsServerWindow(t *testing.T) {
 	if !bytes.Equal(r.body, want) {
 		t.Fatalf("server got a body that differs: %s", firstDiff(r.body, want))
 	}
-	rt := recv(t, ch, waitShort, "RoundTrip to return")
-	if rt.err != nil {
-		t.Fatalf("RoundTrip: %v", rt.err)
-	}
-	defer rt.resp.Body.Close()
-	if b, err := readAll(t, rt.resp.Body); err != nil || string(b) != "got it" {
-		t.Errorf("body %q, %v; want got it", b, err)
-	}
+	expectBody(t, ch, "got it")
 }
 
 // ---- 5. bidirectional streaming ----

@@ -613,3 +613,33 @@ func startSilent(t *testing.T) string {
 func isLowerToken(name string) bool {
 	return name != "" && strings.ToLower(name) == name
 }
+
+// expectBody waits for a RoundTrip's result on ch and checks that it
+// succeeded with the body want.
+func expectBody(t *testing.T, ch <-chan rtResult, want string) {
+	t.Helper()
+	rt := recv(t, ch, waitShort, "RoundTrip to return")
+	if rt.err != nil {
+		t.Fatalf("RoundTrip: %v", rt.err)
+	}
+	defer rt.resp.Body.Close()
+	if b, err := readAll(t, rt.resp.Body); err != nil || string(b) != want {
+		t.Errorf("body %q, %v; want %q", b, err, want)
+	}
+}
+
+// recordingServer is a raw server that hands over each connection's first
+// request on the channel it returns and answers it with 200 "ok".
+func recordingServer(t *testing.T) (*rawServer, <-chan *rawRequest) {
+	got := make(chan *rawRequest, 1)
+	srv := startRaw(t, nil, func(c *rawConn) {
+		r := c.nextRequest()
+		if r == nil {
+			return
+		}
+		got <- r
+		c.respond(r.streamID, 200, "ok")
+		c.drain()
+	})
+	return srv, got
+}
