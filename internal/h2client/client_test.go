@@ -662,11 +662,8 @@ func TestLargeBodies(t *testing.T) {
 		}
 		io.Copy(w, r.Body)
 	})
-	// With 16 KiB windows x/net's server gives credit back read by read,
-	// and now and then (about 1 run in 100) the frames shrink to a byte
-	// and 5 MiB takes seconds (docs/http2.md, known limits): 1 MiB keeps
-	// such a run within the test's deadline and still needs 64 windows'
-	// worth of credit.
+	// With 16 KiB windows x/net's server gives credit back read by read
+	// (TestBodyFramesFollowCredit pins the frames that keeps whole).
 	tests := []struct {
 		name string
 		opts Options
@@ -678,7 +675,7 @@ func TestLargeBodies(t *testing.T) {
 			name: "small windows",
 			opts: Options{StreamWindow: 32 << 10, ConnWindow: 65535},
 			srv:  &http.HTTP2Config{MaxReceiveBufferPerStream: 16 << 10, MaxReceiveBufferPerConnection: 65535},
-			size: 1 << 20,
+			size: 5 << 20,
 		},
 	}
 	for _, tc := range tests {
@@ -820,6 +817,77 @@ func TestRequestBodyRespectsServerWindow(t *testing.T) {
 	if !bytes.Equal(r.body, want) {
 		t.Fatalf("server got a body that differs: %s", firstDiff(r.body, want))
 	}
+	expectBody(t, ch, "got it")
+}
+
+// TestBodyFramesFollowCredit pins that DATA frames keep their size when a
+// backend gives credit back frame by frame, as x/net's server does once
+// its window runs low: with a 10,000-byte stream window, the rest of each
+// 16 KiB chunk goes out with the next bytes rather than on its own, so
+// 1 MiB takes about 1 MiB / 10,000 frames. Sent on its own, the rest
+// splits the next credit in two at every chunk, frame sizes shrink, and
+// the same upload takes thousands of frames (against x/net's server, a
+// trickle of one-byte frames that made 5 MiB take seconds).
+func TestBodyFramesFollowCredit(t *testing.T) {
+	const window, size = 10000, 1 << 20
+	want := pattern(11, size)
+	type result struct {
+		frames int
+		body   []byte
+		err    error
+	}
+	res := make(chan result, 1)
+	srv := startRaw(t, []http2.Setting{{ID: http2.SettingInitialWindowSize, Val: window}}, func(c *rawConn) {
+		// A first exchange makes the client apply the SETTINGS (and the
+		// raw conn see its ACK) before the body.
+		warm := c.nextRequest()
+		if warm == nil {
+			res <- result{err: errors.New("no first request")}
+			return
+		}
+		c.respond(warm.streamID, 200, "warm")
+		r := c.nextRequest()
+		if r == nil {
+			res <- result{err: errors.New("no upload")}
+			return
+		}
+		var got result
+		for {
+			f, err := c.readFrame()
+			if err != nil {
+				got.err = fmt.Errorf("reading the body: %w", err)
+				res <- got
+				return
+			}
+			d, ok := f.(*http2.DataFrame)
+			if !ok || d.StreamID != r.streamID {
+				continue
+			}
+			got.frames++
+			got.body = append(got.body, d.Data()...)
+			if d.StreamEnded() {
+				break
+			}
+		}
+		res <- got
+		c.respond(r.streamID, 200, "got it")
+		c.drain()
+	})
+	tr := newTransport(t, Options{})
+	expectBody(t, goRoundTrip(t, tr, newRequest(t, "GET", srv.url+"/warm", nil)), "warm")
+	ch := goRoundTrip(t, tr, newRequest(t, "POST", srv.url+"/upload", bytes.NewReader(want)))
+	got := recv(t, res, waitLong, "the raw server to read the upload")
+	if got.err != nil {
+		t.Fatal(got.err)
+	}
+	if !bytes.Equal(got.body, want) {
+		t.Fatalf("server got a body that differs: %s", firstDiff(got.body, want))
+	}
+	// Each frame but the last fills the window the credit reopened.
+	if most := size/window + 2; got.frames > most {
+		t.Errorf("upload of %d bytes took %d DATA frames, want at most %d", size, got.frames, most)
+	}
+	t.Logf("%d DATA frames", got.frames)
 	expectBody(t, ch, "got it")
 }
 

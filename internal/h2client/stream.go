@@ -187,32 +187,58 @@ func (s *stream) Close() error {
 // writeBody sends the request body as DATA frames within the send
 // windows, then END_STREAM (with trailers when the request has some once
 // its body is read). A body that fails resets the stream.
+//
+// When the windows take only part of what was read, the rest waits for
+// credit. A body that cannot make Read wait (in memory: Buffered, or
+// replayable through GetBody) is read again first, so that the rest and
+// the next bytes go out together: sent on its own, the rest would split
+// the credit that comes next into two frames, and a backend that returns
+// credit read by read (x/net's server, once its window runs low) would
+// return it in ever smaller pieces, frames shrinking towards a byte. A
+// body that can wait sends the rest at once, so no byte the backend may be
+// waiting for is held back.
 func (s *stream) writeBody(body io.ReadCloser, trailer http.Header) {
 	cc := s.cc
 	defer s.closeBody()
 	bp := cc.t.bufs.Get().(*[]byte)
 	defer cc.t.bufs.Put(bp)
-	buf := *bp
+	buf := (*bp)[:cap(*bp)] // a response's chunk comes back as long as it was filled
+	replayable := s.req.GetBody != nil
+	var pend []byte // read, not yet sent
+	eof := false
 	for {
-		n, err := body.Read(buf)
-		eof := errors.Is(err, io.EOF)
-		end := eof && !hasValues(trailer)
-		if n > 0 || end {
-			if cc.writeData(s, buf[:n], end) != nil {
+		if !eof && (len(pend) == 0 || len(pend) < len(buf) && (replayable || inMemory(body))) {
+			kept := copy(buf, pend)
+			n, err := body.Read(buf[kept:])
+			pend = buf[:kept+n]
+			if errors.Is(err, io.EOF) {
+				eof = true
+			} else if err != nil {
+				cc.abort(s, err, http2.ErrCodeCancel, true)
 				return
 			}
 		}
-		if eof {
+		end := eof && !hasValues(trailer)
+		if len(pend) > 0 || end {
+			n, err := cc.writeData(s, pend, end)
+			if err != nil {
+				return
+			}
+			pend = pend[n:]
+		}
+		if eof && len(pend) == 0 {
 			if !end {
 				cc.writeTrailers(s, trailer)
 			}
 			return
 		}
-		if err != nil {
-			cc.abort(s, err, http2.ErrCodeCancel, true)
-			return
-		}
 	}
+}
+
+// inMemory reports a body whose Read will not wait.
+func inMemory(body io.Reader) bool {
+	b, ok := body.(buffered)
+	return ok && b.Buffered()
 }
 
 // hasValues reports a header with at least one value.
@@ -225,9 +251,11 @@ func hasValues(h http.Header) bool {
 	return false
 }
 
-// writeData writes p on s within the connection's and the stream's send
-// windows, waiting for credit; end sets END_STREAM on the last frame.
-func (cc *conn) writeData(s *stream, p []byte, end bool) error {
+// writeData writes one DATA frame of p on s, as much as the connection's
+// and the stream's send windows allow, waiting for credit when they allow
+// nothing; it returns the bytes sent. end sets END_STREAM if all of p
+// went.
+func (cc *conn) writeData(s *stream, p []byte, end bool) (int, error) {
 	for {
 		cc.mu.Lock()
 		for !s.sendDone && cc.err == nil && len(p) > 0 && (cc.sendWindow <= 0 || s.sendWindow <= 0) {
@@ -246,7 +274,7 @@ func (cc *conn) writeData(s *stream, p []byte, end bool) error {
 			if err == nil {
 				err = errStopBody
 			}
-			return err
+			return 0, err
 		}
 		n := len(p)
 		if n > 0 {
@@ -271,15 +299,12 @@ func (cc *conn) writeData(s *stream, p []byte, end bool) error {
 		cc.wmu.Unlock()
 		if err != nil {
 			cc.fail(err)
-			return err
+			return 0, err
 		}
-		p = p[n:]
 		if last {
 			cc.sentEnd(s)
 		}
-		if len(p) == 0 {
-			return nil
-		}
+		return n, nil
 	}
 }
 
