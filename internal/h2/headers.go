@@ -98,7 +98,7 @@ func (c *conn) emitField(hf hpack.HeaderField) {
 	switch pseudo := strings.HasPrefix(hf.Name, ":"); {
 	case !httpguts.ValidHeaderFieldValue(hf.Value),
 		pseudo && (len(b.fields) > b.npseudo || b.npseudo == maxPseudoFields),
-		!pseudo && !validWireName(hf.Name):
+		!pseudo && !ValidWireName(hf.Name):
 		b.invalid = true
 	case !pseudo && len(b.fields)-b.npseudo >= c.lim.MaxHeaderFields:
 		b.tooLarge = true
@@ -116,14 +116,16 @@ func (c *conn) emitField(hf hpack.HeaderField) {
 	c.hdec.SetEmitEnabled(false)
 }
 
-// validWireName reports a valid field name as HTTP/2 sends it: a token in
-// lower case (RFC 9113 8.2.1).
-func validWireName(name string) bool {
+// ValidWireName reports a valid field name as HTTP/2 sends it: a token in
+// lower case (RFC 9113 8.2.1). The client (internal/h2client) checks
+// response heads with it too.
+func ValidWireName(name string) bool {
 	if name == "" {
 		return false
 	}
-	for _, r := range name {
-		if !httpguts.IsTokenRune(r) || 'A' <= r && r <= 'Z' {
+	for i := 0; i < len(name); i++ {
+		c := name[i]
+		if !httpguts.IsTokenRune(rune(c)) || 'A' <= c && c <= 'Z' {
 			return false
 		}
 	}

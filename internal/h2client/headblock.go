@@ -8,6 +8,8 @@ import (
 	"golang.org/x/net/http/httpguts"
 	"golang.org/x/net/http2"
 	"golang.org/x/net/http2/hpack"
+
+	"github.com/false-systems/rauta/internal/h2"
 )
 
 // maxContinuations bounds the CONTINUATION frames of one header block, so
@@ -60,7 +62,7 @@ func (cc *conn) emit(f hpack.HeaderField) {
 			return
 		}
 		b.npseudo++
-	} else if !validWireName(f.Name) {
+	} else if !h2.ValidWireName(f.Name) {
 		b.invalid = fmt.Errorf("field name %q", f.Name)
 		return
 	}
@@ -69,20 +71,6 @@ func (cc *conn) emit(f hpack.HeaderField) {
 		return
 	}
 	b.fields = append(b.fields, f)
-}
-
-// validWireName: a lower-case token (RFC 9113 8.2.1).
-func validWireName(name string) bool {
-	if name == "" {
-		return false
-	}
-	for i := 0; i < len(name); i++ {
-		c := name[i]
-		if !httpguts.IsTokenRune(rune(c)) || 'A' <= c && c <= 'Z' {
-			return false
-		}
-	}
-	return true
 }
 
 var errCompression = errors.New("h2client: header block does not decode")

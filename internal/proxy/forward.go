@@ -78,8 +78,9 @@ func newForwarder(o Options, m *metrics, logger *slog.Logger) *forwarder {
 		DisableCompression: true,
 		ReadBufferSize:     copyBufferSize,
 		WriteBufferSize:    copyBufferSize,
-		// The engine's limit, for TLS, h2c and HTTP/2 backends too (the
-		// HTTP/2 transport takes it as its header list size).
+		// The engine's limit for HTTP/1.1 and TLS backends (x/net's HTTP/2
+		// transport takes it as its header list size); the h2c client
+		// below gets the same limit through its Options.
 		MaxResponseHeaderBytes: int64(o.MaxResponseHeaderBytes),
 	}
 	// h2c backends (gRPC) get RAUTA's own HTTP/2 client (internal/h2client).
