@@ -10,6 +10,7 @@ import (
 	"net/http"
 	"reflect"
 	"runtime"
+	"slices"
 	"strconv"
 	"strings"
 	"sync"
@@ -19,6 +20,8 @@ import (
 
 	"golang.org/x/net/http2"
 	"golang.org/x/net/http2/hpack"
+
+	"github.com/false-systems/rauta/internal/h1"
 )
 
 // ---- 1. plain requests ----
@@ -371,6 +374,54 @@ func TestTEOtherThanTrailersDropped(t *testing.T) {
 		if f.Name == "te" && f.Value != "trailers" {
 			t.Errorf("request carries te: %q (RFC 9113 8.2.2)", f.Value)
 		}
+	}
+}
+
+// TestRoundTripFields pins the field-list form the proxy uses: the fields
+// go out in their order, names lower-cased, repeated names kept apart,
+// the connection-specific ones, Host, Content-Length, Trailer and a TE
+// other than "trailers" left out, and req.Header not read at all.
+func TestRoundTripFields(t *testing.T) {
+	srv, got := recordingServer(t)
+	tr := newTransport(t, Options{})
+	req := newRequest(t, "POST", srv.url+"/svc/Method", strings.NewReader("msg"))
+	req.Host = "grpc.test"
+	req.Header.Set("X-From-Map", "must not be sent")
+	fields := h1.Fields{
+		{Name: "Content-Type", Value: "application/grpc"},
+		{Name: "x-b", Value: "1"},
+		{Name: "X-A", Value: "2"},
+		{Name: "x-b", Value: "3"},
+		{Name: "TE", Value: "trailers"},
+		{Name: "Te", Value: "gzip"},
+		{Name: "Connection", Value: "keep-alive"},
+		{Name: "Keep-Alive", Value: "timeout=5"},
+		{Name: "Host", Value: "other.test"},
+		{Name: "Content-Length", Value: "99"},
+		{Name: "Trailer", Value: "grpc-status"},
+		{Name: "User-Agent", Value: ""},
+	}
+	ch := make(chan rtResult, 1)
+	go func() {
+		resp, err := tr.RoundTripFields(req, fields)
+		ch <- rtResult{resp, err}
+	}()
+	expectBody(t, ch, "ok")
+	r := recv(t, got, waitShort, "the raw server to get the request")
+	var regular []string
+	for _, f := range r.fields {
+		switch {
+		case f.Name == ":authority":
+			if f.Value != "grpc.test" {
+				t.Errorf(":authority %q, want grpc.test", f.Value)
+			}
+		case !strings.HasPrefix(f.Name, ":"):
+			regular = append(regular, f.Name+": "+f.Value)
+		}
+	}
+	want := []string{"content-type: application/grpc", "x-b: 1", "x-a: 2", "x-b: 3", "te: trailers", "content-length: 3"}
+	if !slices.Equal(regular, want) {
+		t.Errorf("fields sent:\n%q\nwant\n%q", regular, want)
 	}
 }
 

@@ -5,7 +5,6 @@ import (
 	"errors"
 	"fmt"
 	"net"
-	"net/http"
 	"sync"
 	"time"
 
@@ -132,12 +131,12 @@ func (cc *conn) tryReserve() bool {
 
 // writeHead assigns s its id and writes its HEADERS (and CONTINUATION)
 // frames; END_STREAM when it has no body. On an error s's slot is freed.
-func (cc *conn) writeHead(s *stream, req *http.Request) error {
+func (cc *conn) writeHead(s *stream, h *head) error {
 	cc.wmu.Lock()
 	defer cc.wmu.Unlock()
 	var size int
 	var err error
-	cc.hbuf, size, err = appendHead(cc.hbuf[:0], req, s.body != nil)
+	cc.hbuf, size, err = appendHead(cc.hbuf[:0], h, s.body != nil)
 	cc.mu.Lock()
 	switch {
 	case err != nil:

@@ -8,6 +8,8 @@ import (
 	"strconv"
 
 	"golang.org/x/net/http/httpguts"
+
+	"github.com/false-systems/rauta/internal/h1"
 )
 
 // A request head is encoded with literal fields "without indexing" (RFC
@@ -58,19 +60,30 @@ var errHeadTooLarge = errors.New("h2client: request head exceeds the backend's h
 
 // skipRequestField reports the request fields that never go out over
 // HTTP/2: the connection-specific ones (RFC 9113 8.2.2), Host (sent as
-// :authority) and Content-Length (written from the request's length).
+// :authority), Content-Length (written from the request's length) and
+// Trailer (trailers go out as they come; announcing them is optional, RFC
+// 9110 6.6.2).
 func skipRequestField(lower []byte) bool {
 	switch string(lower) {
-	case "connection", "proxy-connection", "keep-alive", "transfer-encoding", "upgrade", "host", "content-length", "http2-settings":
+	case "connection", "proxy-connection", "keep-alive", "transfer-encoding", "upgrade", "host", "content-length", "http2-settings", "trailer":
 		return true
 	}
 	return false
 }
 
-// appendHead encodes req's head (RFC 9113 8.3.1) to dst. size is its
-// header list size (RFC 9113 6.5.2), checked by the caller against the
-// backend's limit.
-func appendHead(dst []byte, req *http.Request, hasBody bool) (out []byte, size int, err error) {
+// head is what a request's HEADERS are made from: req, and its fields
+// from req.Header or, when listed, from fields.
+type head struct {
+	req    *http.Request
+	fields h1.Fields
+	listed bool
+}
+
+// appendHead encodes h's request head (RFC 9113 8.3.1) to dst. size is
+// its header list size (RFC 9113 6.5.2), checked by the caller against
+// the backend's limit.
+func appendHead(dst []byte, h *head, hasBody bool) (out []byte, size int, err error) {
+	req := h.req
 	method := req.Method
 	if method == "" {
 		method = http.MethodGet
@@ -120,28 +133,19 @@ func appendHead(dst []byte, req *http.Request, hasBody bool) (out []byte, size i
 		}
 	}
 	size = len(method) + len(host) + plen + len("http") + 4*(32+7)
-	var lower [64]byte
-	for k, vv := range req.Header {
-		if !httpguts.ValidHeaderFieldName(k) {
-			return dst, 0, fmt.Errorf("h2client: invalid header field name %q", k)
+	if h.listed {
+		for _, f := range h.fields {
+			if dst, err = appendRequestField(dst, f.Name, f.Value, &size); err != nil {
+				return dst, 0, err
+			}
 		}
-		name := lowerName(lower[:0], k)
-		if skipRequestField(name) {
-			continue
-		}
-		te := string(name) == "te"
-		for _, v := range vv {
-			if !httpguts.ValidHeaderFieldValue(v) {
-				return dst, 0, fmt.Errorf("h2client: invalid value of header field %q", k)
+	} else {
+		for k, vv := range req.Header {
+			for _, v := range vv {
+				if dst, err = appendRequestField(dst, k, v, &size); err != nil {
+					return dst, 0, err
+				}
 			}
-			if te && v != "trailers" {
-				continue // the only TE value HTTP/2 allows
-			}
-			if v == "" && string(name) == "user-agent" {
-				continue // an empty User-Agent means none
-			}
-			size += len(k) + len(v) + 32
-			dst = appendField(dst, k, name, v)
 		}
 	}
 	if n := req.ContentLength; n > 0 && hasBody || n == 0 && !hasBody && bodyMethod(method) {
@@ -155,22 +159,43 @@ func appendHead(dst []byte, req *http.Request, hasBody bool) (out []byte, size i
 	return dst, size, nil
 }
 
+// appendRequestField encodes one request field (name in any case) unless
+// HTTP/2 leaves it out, adding its size to *size.
+func appendRequestField(dst []byte, name, value string, size *int) ([]byte, error) {
+	if !httpguts.ValidHeaderFieldName(name) {
+		return dst, fmt.Errorf("h2client: invalid header field name %q", name)
+	}
+	var buf [64]byte
+	lower := lowerName(buf[:0], name)
+	if skipRequestField(lower) {
+		return dst, nil
+	}
+	if !httpguts.ValidHeaderFieldValue(value) {
+		return dst, fmt.Errorf("h2client: invalid value of header field %q", name)
+	}
+	switch string(lower) {
+	case "te":
+		if value != "trailers" {
+			return dst, nil // the only TE value HTTP/2 allows
+		}
+	case "user-agent":
+		if value == "" {
+			return dst, nil // an empty User-Agent means none
+		}
+	}
+	*size += len(name) + len(value) + 32
+	return appendField(dst, name, lower, value), nil
+}
+
 // appendTrailers encodes a request's trailers.
 func appendTrailers(dst []byte, tr http.Header) ([]byte, error) {
-	var lower [64]byte
+	var size int
+	var err error
 	for k, vv := range tr {
-		if !httpguts.ValidHeaderFieldName(k) {
-			return dst, fmt.Errorf("h2client: invalid trailer name %q", k)
-		}
-		name := lowerName(lower[:0], k)
-		if skipRequestField(name) {
-			continue
-		}
 		for _, v := range vv {
-			if !httpguts.ValidHeaderFieldValue(v) {
-				return dst, fmt.Errorf("h2client: invalid value of trailer %q", k)
+			if dst, err = appendRequestField(dst, k, v, &size); err != nil {
+				return dst, err
 			}
-			dst = appendField(dst, k, name, v)
 		}
 	}
 	return dst, nil

@@ -10,6 +10,8 @@ import (
 	"time"
 
 	"golang.org/x/net/http2"
+
+	"github.com/false-systems/rauta/internal/h1"
 )
 
 // Options bound what a Transport holds and waits for. Zero fields take
@@ -112,13 +114,28 @@ const maxAttempts = 4
 // backend credit for more, closing it early resets the stream. req.Body
 // is always closed, perhaps after RoundTrip returned.
 func (t *Transport) RoundTrip(req *http.Request) (*http.Response, error) {
+	return t.send(req, nil, false)
+}
+
+// RoundTripFields is RoundTrip with the head's fields taken from fields,
+// in their order (names in any case), instead of from req.Header, which
+// it does not read: a proxy that holds a request's fields as a list sends
+// them without building a header map for each request. fields is not kept
+// once it returned.
+func (t *Transport) RoundTripFields(req *http.Request, fields h1.Fields) (*http.Response, error) {
+	return t.send(req, fields, true)
+}
+
+// send is RoundTrip; listed says the fields come from fields.
+func (t *Transport) send(req *http.Request, fields h1.Fields, listed bool) (*http.Response, error) {
+	h := head{req: req, fields: fields, listed: listed}
 	ctx := req.Context()
 	body := req.Body
 	if body == http.NoBody {
 		body = nil
 	}
 	for attempt := 1; ; attempt++ {
-		resp, sent, err := t.roundTrip(ctx, req, body)
+		resp, sent, err := t.roundTrip(ctx, &h, body)
 		if err == nil {
 			return resp, nil
 		}
@@ -149,7 +166,8 @@ type buffered interface{ Buffered() bool }
 
 // roundTrip makes one attempt. sent reports that body went to a body
 // writer, which closes it.
-func (t *Transport) roundTrip(ctx context.Context, req *http.Request, body io.ReadCloser) (*http.Response, bool, error) {
+func (t *Transport) roundTrip(ctx context.Context, h *head, body io.ReadCloser) (*http.Response, bool, error) {
+	req := h.req
 	if err := ctx.Err(); err != nil {
 		return nil, false, err
 	}
@@ -158,7 +176,7 @@ func (t *Transport) roundTrip(ctx context.Context, req *http.Request, body io.Re
 		return nil, false, err
 	}
 	s := cc.newStream(req, body)
-	if err := cc.writeHead(s, req); err != nil {
+	if err := cc.writeHead(s, h); err != nil {
 		return nil, false, err
 	}
 	s.watch(context.AfterFunc(ctx, func() { cc.abort(s, ctx.Err(), http2.ErrCodeCancel, true) }))

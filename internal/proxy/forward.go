@@ -121,6 +121,19 @@ func (f *forwarder) transport(b *router.Backend) http.RoundTripper {
 	return f.h1
 }
 
+// listsFields reports a backend whose client takes a request's fields as
+// a list (internal/h2client: h2c backends), with no header map built.
+func listsFields(b *router.Backend) bool { return b.TLS == nil && b.H2C }
+
+// roundTrip sends out to b, its fields from o when b's client takes them
+// as a list (out has no header map then).
+func (f *forwarder) roundTrip(b *router.Backend, out *http.Request, o *outbound) (*http.Response, error) {
+	if listsFields(b) {
+		return f.h2c.RoundTripFields(out, o.Fields)
+	}
+	return f.transport(b).RoundTrip(out)
+}
+
 // close waits up to timeout for mirrors, ends upgraded connections and
 // drops idle backend connections. It returns how many upgraded
 // connections it ended.
@@ -247,7 +260,12 @@ func (f *forwarder) forwardTransport(w http.ResponseWriter, r *http.Request, o *
 	var body *clientBody
 	ctx, watch := startBackendWatch(ctx, &f.opts, routeTimeout, o.body != nil)
 	defer watch.stop()
-	out := o.httpRequest(ctx, backendScheme(b), addr)
+	var out *http.Request
+	if listsFields(b) {
+		out = o.bareRequest(ctx, backendScheme(b), addr)
+	} else {
+		out = o.httpRequest(ctx, backendScheme(b), addr)
+	}
 	if out.Body != nil {
 		until, _ := ctx.Deadline()
 		body = new(clientBody)
@@ -255,7 +273,7 @@ func (f *forwarder) forwardTransport(w http.ResponseWriter, r *http.Request, o *
 		defer body.retire()
 		out.Body = body
 	}
-	resp, err := f.transport(b).RoundTrip(out)
+	resp, err := f.roundTrip(b, out, o)
 	for err != nil && body == nil {
 		// A dial that failed sent nothing: the endpoint is ejected and a
 		// request safe to repeat moves to another one, as on the pooled
@@ -268,7 +286,7 @@ func (f *forwarder) forwardTransport(w http.ResponseWriter, r *http.Request, o *
 			break
 		}
 		out.URL.Host = next
-		resp, err = f.transport(b).RoundTrip(out)
+		resp, err = f.roundTrip(b, out, o)
 	}
 	watch.startRelay()
 	if err != nil {

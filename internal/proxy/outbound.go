@@ -155,6 +155,14 @@ func connectionNamed(conn []string, k string) bool {
 // It costs one request copy, one URL, one header map and one backing array
 // holding every value, instead of r.Clone and edits.
 func (o *outbound) httpRequest(ctx context.Context, scheme, addr string) *http.Request {
+	out := o.bareRequest(ctx, scheme, addr)
+	out.Header = o.header()
+	return out
+}
+
+// bareRequest is httpRequest without a header map, for internal/h2client,
+// which takes o's fields as they are.
+func (o *outbound) bareRequest(ctx context.Context, scheme, addr string) *http.Request {
 	r := o.in
 	out := r.WithContext(ctx) // shallow copy
 	u := &url.URL{Scheme: scheme, Host: addr, RawQuery: o.Query, ForceQuery: o.ForceQuery}
@@ -172,7 +180,7 @@ func (o *outbound) httpRequest(ctx context.Context, scheme, addr string) *http.R
 	if r.Trailer != nil {
 		out.Trailer = r.Trailer.Clone()
 	}
-	out.Header = o.header()
+	out.Header = nil
 	return out
 }
 
