@@ -546,9 +546,7 @@ func (c *conn) worker(j job) {
 		}
 		clear(*values)
 		c.mu.Lock()
-		if j.st.reusable {
-			c.recycle(j.st)
-		}
+		c.release(j.st)
 		if c.dead != nil || c.idleWorkers >= maxIdleWorkers {
 			c.mu.Unlock()
 			return

@@ -148,11 +148,9 @@ func (c *conn) fillRequest(f *headerBlock, st *stream) http2.ErrCode {
 	switch {
 	case ended:
 		r.Body = http.NoBody
-		st.reusable = true
 	default:
 		r.ContentLength = declared
-		st.reqBody = requestBody{st: st, req: r} // the trailers go to the request the handler holds
-		r.Body = &st.reqBody
+		r.Body = &requestBody{st: st, gen: st.gen, req: r} // the trailers go to the request the handler holds
 	}
 	if vv := header["Trailer"]; len(vv) > 0 {
 		r.Trailer = http.Header{}

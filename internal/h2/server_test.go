@@ -1026,20 +1026,81 @@ func TestPanicInHandler(t *testing.T) {
 	}
 }
 
+// TestBodyReaderOutlivesHandler: a goroutine still waiting in the body's
+// Read when the handler returns (a transport's body writer) gets an error
+// at once rather than waiting for data that will never be read, and the
+// connection goes on serving (the stream is recycled once that reader
+// left). Before, the reader waited for good.
+func TestBodyReaderOutlivesHandler(t *testing.T) {
+	readErr := make(chan error, 1)
+	h := http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		if r.URL.Path == "/late" {
+			waiting := make(chan struct{})
+			go func() {
+				close(waiting)
+				var buf [8]byte
+				_, err := r.Body.Read(buf[:])
+				readErr <- err
+			}()
+			<-waiting
+			time.Sleep(20 * time.Millisecond) // let it reach the wait; the test holds either way
+		}
+		io.WriteString(w, "ok")
+	})
+	ts := startTLS(t, &Server{}, h)
+	rc := ts.dialRaw(t)
+	rc.request(1, "POST", "/late", false) // the body never comes
+	if r := rc.one(1); r.status != "200" {
+		t.Fatalf("first request: %v", r)
+	}
+	select {
+	case err := <-readErr:
+		if err == nil {
+			t.Fatal("the body read after the handler returned gave data, want an error")
+		}
+	case <-time.After(5 * time.Second):
+		t.Fatal("a body read waiting when its handler returned is still waiting 5 s later")
+	}
+	for i := range 3 {
+		id := uint32(3 + 2*i)
+		rc.request(id, "POST", "/next", false, "content-length", "4")
+		rc.data(id, true, []byte("body"))
+		if r := rc.one(id); r.status != "200" {
+			t.Fatalf("request %d after it: %v", i, r)
+		}
+	}
+}
+
 // TestStreamReuse: a connection reuses the stream, request and header map
-// of a finished request without a body for a later one, and nothing of
-// the earlier request shows through: each handler sees its own path and
-// fields, a request with a body is never reused, and a context kept past
-// its handler stays ended with its own stream id.
+// of a finished request for a later one, and nothing of the earlier
+// request shows through: each handler sees its own path and fields, a
+// body handle kept from an earlier request (on the same stream, reused)
+// reads nothing of a later request's body, and a context kept past its
+// handler stays ended with its own stream id.
 func TestStreamReuse(t *testing.T) {
 	type seen struct {
 		ptr, path, fields, body string
 		ctx                     context.Context
 		id                      uint32
+		stale                   string // what the previous POST's body handle gave
 	}
 	var mu sync.Mutex
 	var got []seen
+	var kept io.ReadCloser // the last POST's body, kept past its handler
 	h := http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		var stale string
+		if r.Method == "POST" {
+			mu.Lock()
+			old := kept
+			kept = r.Body
+			mu.Unlock()
+			if old != nil {
+				var buf [16]byte
+				n, err := old.Read(buf[:])
+				old.Close()
+				stale = fmt.Sprintf("%q %v", buf[:n], err)
+			}
+		}
 		b, _ := io.ReadAll(r.Body)
 		var fields []string
 		for k, vv := range r.Header {
@@ -1048,7 +1109,7 @@ func TestStreamReuse(t *testing.T) {
 			}
 		}
 		mu.Lock()
-		got = append(got, seen{fmt.Sprintf("%p", r), r.URL.Path, strings.Join(fields, " "), string(b), r.Context(), StreamID(r.Context())})
+		got = append(got, seen{fmt.Sprintf("%p", r), r.URL.Path, strings.Join(fields, " "), string(b), r.Context(), StreamID(r.Context()), stale})
 		mu.Unlock()
 		io.WriteString(w, "ok")
 	})
@@ -1076,8 +1137,7 @@ func TestStreamReuse(t *testing.T) {
 	if len(got) != n {
 		t.Fatalf("%d requests reached the handler, want %d", len(got), n)
 	}
-	posts := map[string]int{} // request pointers of POSTs, by the request that had it
-	reused := 0
+	reused, postsReused := 0, 0
 	byPtr := map[string]bool{}
 	for i, s := range got {
 		name := "X-F" + strconv.Itoa(i)
@@ -1088,14 +1148,14 @@ func TestStreamReuse(t *testing.T) {
 		if s.path != wantPath || s.fields != wantField || s.body != wantBody {
 			t.Errorf("request %d saw path %q, fields %q, body %q; want %q, %q, %q", i, s.path, s.fields, s.body, wantPath, wantField, wantBody)
 		}
-		if j, ok := posts[s.ptr]; ok {
-			t.Errorf("request %d got the request of POST %d, which had a body", i, j)
-		}
-		if i%5 == 4 {
-			posts[s.ptr] = i
+		if i%5 == 4 && i > 4 && s.stale != `"" h2: request body closed` {
+			t.Errorf("request %d: the previous POST's body handle read %s; want nothing and errBodyClosed", i, s.stale)
 		}
 		if byPtr[s.ptr] {
 			reused++
+			if i%5 == 4 {
+				postsReused++
+			}
 		}
 		byPtr[s.ptr] = true
 		if err := s.ctx.Err(); err != context.Canceled {
@@ -1105,8 +1165,8 @@ func TestStreamReuse(t *testing.T) {
 			t.Errorf("request %d: kept context names stream %d, want %d", i, id, 2*i+1)
 		}
 	}
-	if reused == 0 {
-		t.Fatalf("no request was reused over %d sequential requests: this test proves nothing", n)
+	if reused == 0 || postsReused == 0 {
+		t.Fatalf("%d requests, %d of them POSTs, were reused over %d sequential requests: this test proves nothing", reused, postsReused, n)
 	}
 }
 

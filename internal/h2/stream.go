@@ -47,18 +47,24 @@ type stream struct {
 	rw responseWriter
 	// reqCtx is the request's context, carrying id (streamid.go).
 	reqCtx *streamContext
-	// req, url and reqBody back the handler's request, so that a stream
-	// is one allocation, not four (newRequest).
-	req     http.Request
-	url     url.URL
-	reqBody requestBody
-	// header and values back req.Header; a recycled stream keeps them,
-	// emptied, for its next request.
+	// req and url back the handler's request, so that a stream and its
+	// request are one allocation (newRequest).
+	req http.Request
+	url url.URL
+	// header and values back req.Header, body's array the request body; a
+	// recycled stream keeps them, emptied, for its next request.
 	header http.Header
 	values []string
-	// reusable: the request came without a body, so once its handler has
-	// returned nothing of the stream is in use (recycle).
-	reusable bool
+	// gen counts the stream's recycles. A request body handle holds the
+	// gen it was made for, so one kept past its request (a transport may
+	// close or even read a body after its round trip returned) finds its
+	// stream gone instead of reading the next request's body.
+	gen uint32
+	// readers counts goroutines inside the body's Read (waiting there
+	// included); handlerDone is set once the handler returned. The
+	// stream is recycled when both say nothing uses it (release).
+	readers     int
+	handlerDone bool
 }
 
 // cancel ends the request's context.
@@ -83,18 +89,18 @@ func (c *conn) newStream() *stream {
 // recycle keeps st, emptied, for a later request of the connection: a
 // stream was a kilobyte of garbage per request, a third of the proxy's
 // HTTP/2 allocation and so of its collections, which made its p99.
-// Callers make sure nothing uses st any more: its handler has returned
-// (or never ran) and its request had no body, so no reader of the body
-// can outlive the handler (a transport may close a request body after
-// its round trip returned). The request's context is not part of the
-// stream. What net/http asks of handlers, that they neither use the
-// ResponseWriter nor keep the request after they return, holds for the
-// proxy's handler; see Server. Callers hold c.mu.
+// Callers make sure nothing uses st any more (release): its handler has
+// returned (or never ran) and no goroutine is inside its body's Read; a
+// body handle kept past that finds the stream's gen moved on. The
+// request's context is not part of the stream. What net/http asks of
+// handlers, that they neither use the ResponseWriter nor keep the request
+// after they return, holds for the proxy's handler; see Server. Callers
+// hold c.mu.
 func (c *conn) recycle(st *stream) {
 	if len(c.free) >= maxFreeStreams || c.dead != nil {
 		return
 	}
-	header, values := st.header, st.values
+	header, values, body := st.header, st.values, st.body[:0]
 	if len(header) > maxKeptHeader {
 		header = nil // a map keeps the room it grew to
 	} else {
@@ -106,9 +112,25 @@ func (c *conn) recycle(st *stream) {
 		clear(values)
 		values = values[:0]
 	}
-	*st = stream{c: c, header: header, values: values}
+	if cap(body) > maxKeptBody {
+		body = nil
+	}
+	*st = stream{c: c, header: header, values: values, body: body, gen: st.gen + 1}
 	c.free = append(c.free, st)
 	c.armTrim() // the free list shrinks to what the connection uses
+}
+
+// maxKeptBody bounds the request body array a recycled stream keeps (a
+// gRPC call's message usually fits).
+const maxKeptBody = 4 << 10
+
+// release is the end of st's handler: the stream is recycled now, or by
+// the last goroutine to leave its body's Read. Callers hold c.mu.
+func (c *conn) release(st *stream) {
+	st.handlerDone = true
+	if st.readers == 0 {
+		c.recycle(st)
+	}
 }
 
 // run serves the request on its own goroutine.
@@ -146,6 +168,7 @@ func (st *stream) finish(req *http.Request) {
 	}
 	st.bodyClosed = true
 	st.dropBody()
+	st.cond.Broadcast() // a Read still waiting (a transport's writer) returns now
 	c.streamDone(st)
 	c.removeRunning(st)
 	c.queued()
@@ -199,12 +222,14 @@ func (st *stream) dropBody() {
 	if n := len(st.body) - st.bodyOff; n > 0 {
 		st.c.returnConnWindow(int64(n))
 	}
-	st.body, st.bodyOff = nil, 0
+	st.body, st.bodyOff = st.body[:0], 0
 }
 
-// requestBody is the handler's view of the request body.
+// requestBody is the handler's view of the request body, a handle of its
+// own: the stream behind it is recycled, the handle is not.
 type requestBody struct {
-	st *stream
+	st  *stream
+	gen uint32 // st.gen when the request came; another gen: the body is gone
 	// req gets the trailers when the body ends, on the handler's
 	// goroutine, as net/http does.
 	req *http.Request
@@ -217,6 +242,11 @@ func (b *requestBody) Read(p []byte) (int, error) {
 	c := st.c
 	c.mu.Lock()
 	defer c.mu.Unlock()
+	if st.gen != b.gen {
+		return 0, errBodyClosed
+	}
+	st.readers++
+	defer st.leaveRead()
 	if st.expectContinue {
 		st.expectContinue = false
 		st.rw.writeInformational(http.StatusContinue, nil)
@@ -255,6 +285,15 @@ func (b *requestBody) Read(p []byte) (int, error) {
 	}
 }
 
+// leaveRead counts a goroutine out of Read and recycles the stream if it
+// was the last thing using it. Callers hold c.mu.
+func (st *stream) leaveRead() {
+	st.readers--
+	if st.readers == 0 && st.handlerDone {
+		st.c.recycle(st)
+	}
+}
+
 // Buffered reports that the rest of the body, and its end, have arrived:
 // Read will not wait on the client. A proxy sends such a body on the
 // goroutine that forwards the request instead of starting one.
@@ -262,13 +301,16 @@ func (b *requestBody) Buffered() bool {
 	st := b.st
 	st.c.mu.Lock()
 	defer st.c.mu.Unlock()
-	return st.remoteDone || st.bodyClosed || st.resetErr != nil || st.c.dead != nil
+	return st.gen != b.gen || st.remoteDone || st.bodyClosed || st.resetErr != nil || st.c.dead != nil
 }
 
 func (b *requestBody) Close() error {
 	st := b.st
 	st.c.mu.Lock()
 	defer st.c.mu.Unlock()
+	if st.gen != b.gen {
+		return nil
+	}
 	st.bodyClosed = true
 	st.dropBody()
 	st.cond.Broadcast() // a Read waiting on another goroutine returns now
