@@ -1711,6 +1711,61 @@ func TestRequestBodyClosed(t *testing.T) {
 	})
 }
 
+// TestCancelWhileBodyWaitsForWindow pins that a request body waiting for
+// send window ends when the request's context does, though nobody waits in
+// RoundTrip or reads the response: the server gets RST_STREAM(CANCEL) and
+// the body is closed. The server grants no window (SETTINGS_INITIAL_WINDOW_SIZE
+// 0) and answers the head at once.
+func TestCancelWhileBodyWaitsForWindow(t *testing.T) {
+	got := make(chan string, 1)
+	srv := startRaw(t, []http2.Setting{{ID: http2.SettingInitialWindowSize, Val: 0}}, func(c *rawConn) {
+		warm := c.nextRequest()
+		if warm == nil {
+			return
+		}
+		c.respond(warm.streamID, 200, "warm")
+		r := c.nextRequest()
+		if r == nil {
+			got <- "no request"
+			return
+		}
+		c.writeHeaders(r.streamID, false, hf(":status", "200"))
+		for {
+			f, err := c.readFrame()
+			if err != nil {
+				got <- "connection ended: " + err.Error()
+				return
+			}
+			if rs, ok := f.(*http2.RSTStreamFrame); ok && rs.StreamID == r.streamID {
+				got <- "RST_STREAM " + rs.ErrCode.String()
+				c.drain()
+				return
+			}
+		}
+	})
+	tr := newTransport(t, Options{})
+	// The first exchange makes the client apply the zero window.
+	expectBody(t, goRoundTrip(t, tr, newRequest(t, "GET", srv.url+"/warm", nil)), "warm")
+	body := &closeRecorder{Reader: strings.NewReader("payload")}
+	ctx, cancel := context.WithCancel(context.Background())
+	defer cancel()
+	req, err := http.NewRequestWithContext(ctx, "POST", srv.url+"/upload", body)
+	if err != nil {
+		t.Fatal(err)
+	}
+	req.ContentLength = 7
+	resp, err := roundTrip(t, tr, req)
+	if err != nil {
+		t.Fatalf("RoundTrip: %v", err)
+	}
+	defer resp.Body.Close()
+	cancel()
+	if code := recv(t, got, waitShort, "the client's RST_STREAM after cancel"); code != "RST_STREAM CANCEL" {
+		t.Errorf("server saw %s, want RST_STREAM CANCEL", code)
+	}
+	eventually(t, waitShort, "the request body to be closed", body.closed.Load)
+}
+
 // errBodyBroke is the error of a request body that breaks.
 var errBodyBroke = errors.New("request body broke")
 

@@ -1,6 +1,7 @@
 package h2client
 
 import (
+	"context"
 	"errors"
 	"io"
 	"net/http"
@@ -13,6 +14,7 @@ import (
 // Fields below mu are guarded by the connection's mu.
 type stream struct {
 	cc      *conn
+	ctx     context.Context
 	req     *http.Request
 	body    io.ReadCloser  // the request body, nil for none
 	resp    *http.Response // written by the reader only
@@ -26,7 +28,7 @@ type stream struct {
 	// under cc.mu
 	id                 uint32
 	registered         bool
-	stop               func() bool // stops the context watch
+	stop               func() bool // stops the context watch, nil for none
 	headDone           bool
 	sendDone, recvDone bool
 	forgotten          bool
@@ -42,26 +44,33 @@ type stream struct {
 	wantLen, gotLen int64
 }
 
-func (cc *conn) newStream(req *http.Request, body io.ReadCloser) *stream {
-	s := &stream{cc: cc, req: req, body: body, wake: make(chan struct{}, 1), wantLen: -1}
+func (cc *conn) newStream(ctx context.Context, req *http.Request, body io.ReadCloser) *stream {
+	s := &stream{cc: cc, ctx: ctx, req: req, body: body, wake: make(chan struct{}, 1), wantLen: -1}
 	s.chunks = s.first[:0]
 	return s
 }
 
-// watch sets the function that stops the context watch; it runs at once
-// if the stream already ended.
-func (s *stream) watch(stop func() bool) {
-	s.cc.mu.Lock()
-	if s.forgotten {
-		s.cc.mu.Unlock()
-		stop()
-		return
+// The request's context ends the stream (RST_STREAM CANCEL) where a
+// goroutine waits on it: RoundTrip for the head and the body's Read select
+// on the context, and a body writer about to wait for send window has the
+// context wake it (watchLocked). A context that ends while nobody waits
+// takes effect at the next Read or Close. Watching every request with
+// context.AfterFunc instead cost a registration in the context's children
+// and a closure per call.
+
+// cancelled resets s because its context ended.
+func (s *stream) cancelled() { s.cc.abort(s, s.ctx.Err(), http2.ErrCodeCancel, true) }
+
+// watchLocked has the context's end reset s while a body writer waits
+// for window; callers hold cc.mu.
+func (s *stream) watchLocked() {
+	if s.stop == nil && !s.forgotten {
+		s.stop = context.AfterFunc(s.ctx, s.cancelled)
 	}
-	s.stop = stop
-	s.cc.mu.Unlock()
 }
 
-// awaitHead waits until the response head or an error arrived.
+// awaitHead waits until the response head or an error arrived, or the
+// context ended.
 func (s *stream) awaitHead() {
 	for {
 		s.cc.mu.Lock()
@@ -70,7 +79,11 @@ func (s *stream) awaitHead() {
 		if done {
 			return
 		}
-		<-s.wake
+		select {
+		case <-s.wake:
+		case <-s.ctx.Done():
+			s.cancelled()
+		}
 	}
 }
 
@@ -162,7 +175,11 @@ func (s *stream) Read(p []byte) (int, error) {
 			return 0, err
 		}
 		cc.mu.Unlock()
-		<-s.wake
+		select {
+		case <-s.wake:
+		case <-s.ctx.Done():
+			s.cancelled()
+		}
 	}
 }
 
@@ -259,6 +276,7 @@ func (cc *conn) writeData(s *stream, p []byte, end bool) (int, error) {
 	for {
 		cc.mu.Lock()
 		for !s.sendDone && cc.err == nil && len(p) > 0 && (cc.sendWindow <= 0 || s.sendWindow <= 0) {
+			s.watchLocked()
 			cc.cond.Wait()
 		}
 		cc.mu.Unlock()

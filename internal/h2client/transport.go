@@ -9,8 +9,6 @@ import (
 	"sync"
 	"time"
 
-	"golang.org/x/net/http2"
-
 	"github.com/false-systems/rauta/internal/h1"
 )
 
@@ -175,11 +173,10 @@ func (t *Transport) roundTrip(ctx context.Context, h *head, body io.ReadCloser) 
 	if err != nil {
 		return nil, false, err
 	}
-	s := cc.newStream(req, body)
+	s := cc.newStream(ctx, req, body)
 	if err := cc.writeHead(s, h); err != nil {
 		return nil, false, err
 	}
-	s.watch(context.AfterFunc(ctx, func() { cc.abort(s, ctx.Err(), http2.ErrCodeCancel, true) }))
 	sent := false
 	if body != nil {
 		sent = true
