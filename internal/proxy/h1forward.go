@@ -150,7 +150,8 @@ func (c *h1conn) routeMatched(lc *listenerConfig, rt *router.Route, rreq *router
 	st.backend = c.s.backendMetricsFor(lc, b)
 	ep := b.Pick(rreq)
 	if ep == nil {
-		c.WriteError(http.StatusServiceUnavailable, "no healthy endpoints for backend "+b.Name)
+		st.up.reason = reasonNoEndpoints
+		c.WriteError(http.StatusServiceUnavailable, "no ready endpoints for backend "+b.Name)
 		return http.StatusServiceUnavailable, 0, h1.Keep
 	}
 	st.fail.begin(b, rreq, ep, ex)

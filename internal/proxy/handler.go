@@ -256,7 +256,8 @@ func (s *Server) route(w http.ResponseWriter, r *http.Request, lc *listenerConfi
 	st.backend = s.backendMetricsFor(lc, b)
 	ep := b.Pick(&rreq)
 	if ep == nil {
-		writeError(w, http.StatusServiceUnavailable, "no healthy endpoints for backend "+b.Name)
+		st.up.reason = reasonNoEndpoints
+		writeError(w, http.StatusServiceUnavailable, "no ready endpoints for backend "+b.Name)
 		return
 	}
 	st.fail.begin(b, &rreq, ep, ex)

@@ -24,6 +24,11 @@ type upstreamResult struct {
 	bytes  int64 // response body bytes relayed
 }
 
+// reasonNoEndpoints is the access log's error of a request answered 503
+// because its backend has no ready endpoint (none in its EndpointSlices;
+// ejected ones are still picked, as Envoy's panic mode does).
+const reasonNoEndpoints = "no ready endpoints"
+
 // failed records an attempt that got no response: the client went away
 // (clientGone, or err says so), a timeout passed, the connection failed,
 // or the backend answered something malformed.

@@ -552,13 +552,14 @@ func TestRequestID(t *testing.T) {
 
 // TestAccessLogFields: trace ID (from the client's traceparent, tracing
 // off), request ID, protocol, user agent, upstream status and the error
-// of a failed attempt.
+// of a failed attempt, and of a backend without endpoints.
 func TestAccessLogFields(t *testing.T) {
 	be := newStatusBackend(t)
 	dead := ir.Backend{Name: "default/dead:80", Weight: 1, Endpoints: []ir.Endpoint{closedPort(t)}}
+	empty := ir.Backend{Name: "default/empty:80", Weight: 1}
 	var logBuf syncBuffer
 	snap := &ir.Snapshot{Listeners: []ir.Listener{httpListener("l", catchAll(
-		prefixRoute("dead", "/dead", dead), prefixRoute("ok", "/", be.backend(t))))}}
+		prefixRoute("dead", "/dead", dead), prefixRoute("empty", "/empty", empty), prefixRoute("ok", "/", be.backend(t))))}}
 	p := startProxy(t, snap, Options{AccessLog: &logBuf})
 	cl := newClient()
 	req := mustReq(t, "GET", p.url(t, "l")+"/ok/503", nil)
@@ -575,10 +576,23 @@ func TestAccessLogFields(t *testing.T) {
 		t.Fatal(err)
 	}
 	resp.Body.Close()
+	resp, err = cl.Get(p.url(t, "l") + "/empty")
+	if err != nil {
+		t.Fatal(err)
+	}
+	body, _ := io.ReadAll(resp.Body)
+	resp.Body.Close()
+	if resp.StatusCode != http.StatusServiceUnavailable || !strings.Contains(string(body), "no ready endpoints for backend default/empty:80") {
+		t.Errorf("backend without endpoints: %d %q", resp.StatusCode, body)
+	}
 	p.flushAccessLog()
 	lines := bytes.Split(bytes.TrimSpace(logBuf.Bytes()), []byte("\n"))
-	if len(lines) != 2 {
-		t.Fatalf("%d access log lines, want 2:\n%s", len(lines), logBuf.Bytes())
+	if len(lines) != 3 {
+		t.Fatalf("%d access log lines, want 3:\n%s", len(lines), logBuf.Bytes())
+	}
+	var none map[string]any
+	if err := json.Unmarshal(lines[2], &none); err != nil || none["status"] != float64(503) || none["error"] != "no ready endpoints" || none["upstream"] != "" {
+		t.Errorf("access log line of a backend without endpoints %s", lines[2])
 	}
 	var ok, failed map[string]any
 	if err := json.Unmarshal(lines[0], &ok); err != nil {
