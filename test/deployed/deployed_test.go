@@ -302,13 +302,15 @@ type loadResult struct {
 
 // underLoad runs bounded load against url (4 clients: two on new
 // connections, two on keep-alive; at most 3 minutes) while during runs, and
-// for 3 s after it returns.
+// for 3 s after it returns. The data-plane pods' logs are followed
+// meanwhile and shown when a request failed.
 func (e *env) underLoad(url string, during func()) loadResult {
 	var res loadResult
 	var errOnce sync.Once
 	var ok, failed atomic.Int64
 	ctx, cancel := context.WithTimeout(e.ctx, 3*time.Minute)
 	defer cancel()
+	logs := followPodLogs(ctx, e.cs, "apps", "rauta-gw-")
 	var wg sync.WaitGroup
 	for i := range 4 {
 		keepAlive := i%2 == 0
@@ -326,10 +328,11 @@ func (e *env) underLoad(url string, during func()) loadResult {
 				req, _ := http.NewRequestWithContext(ctx, http.MethodGet, url, nil)
 				resp, err := c.Do(req)
 				if err == nil {
-					_, err = io.Copy(io.Discard, resp.Body)
+					var body []byte
+					body, err = io.ReadAll(io.LimitReader(resp.Body, 1<<20))
 					resp.Body.Close()
 					if err == nil && resp.StatusCode != http.StatusOK {
-						err = fmt.Errorf("status %d", resp.StatusCode)
+						err = fmt.Errorf("status %d at %s: %q", resp.StatusCode, time.Now().UTC().Format(time.RFC3339Nano), body)
 					}
 				}
 				if ctx.Err() != nil {
@@ -351,6 +354,9 @@ func (e *env) underLoad(url string, during func()) loadResult {
 	cancel()
 	wg.Wait()
 	res.ok, res.failed = ok.Load(), failed.Load()
+	if res.failed > 0 {
+		logs.report(e.t)
+	}
 	return res
 }
 
