@@ -112,6 +112,73 @@ func (w *responseWriter) WriteHeader(code int) {
 	}
 }
 
+// WriteHead writes code with fields as the head of w's response, as
+// WriteHeader would with Header() holding exactly those fields, without
+// the map: a proxy relaying a backend's head spends no canonical key, map
+// entry and map walk per field. Names may be in any case. No Content-Type
+// among the fields means the response has none: its body is not sniffed
+// for one. The fields' strings must not change (the connection's HPACK
+// table keeps them); the slice itself is not kept.
+//
+// It reports false and writes nothing when w is not one of this package's
+// streams, a head was written, code is not a final status, Header() holds
+// fields, or the fields declare trailers (Trailer) or disagree on their
+// Content-Length: the caller then uses Header() and WriteHeader, which
+// handle those.
+func WriteHead[F ~struct{ Name, Value string }](w http.ResponseWriter, code int, fields []F) bool {
+	rw, ok := w.(*responseWriter)
+	if !ok || rw.status != 0 || code < 200 || code > 999 || len(rw.header) != 0 {
+		return false
+	}
+	declared := int64(-1)
+	for _, f := range fields {
+		f := struct{ Name, Value string }(f)
+		switch {
+		case strings.EqualFold(f.Name, "Trailer"):
+			return false
+		case strings.EqualFold(f.Name, "Content-Length"):
+			n, err := strconv.ParseInt(f.Value, 10, 64)
+			if err != nil || n < 0 || (declared >= 0 && n != declared) {
+				return false
+			}
+			declared = n
+		}
+	}
+	rw.status, rw.declaredLen = code, declared
+	rw.snap = rw.snap[:0]
+	rw.snapType, rw.snapDate, rw.coded = true, false, false
+	for _, f := range fields {
+		f := struct{ Name, Value string }(f)
+		if forbiddenField(f.Name) {
+			continue
+		}
+		rw.snap = append(rw.snap, headField{f.Name, f.Value})
+		switch {
+		case strings.EqualFold(f.Name, "Date"):
+			rw.snapDate = true
+		case f.Value != "" && strings.EqualFold(f.Name, "Content-Encoding"):
+			rw.coded = true
+		}
+	}
+	return true
+}
+
+// forbiddenField reports a connection-specific field, which HTTP/2 does
+// not carry (RFC 9113 8.2.2), in any case.
+func forbiddenField(name string) bool {
+	switch len(name) {
+	case len("Connection"): // and Keep-Alive
+		return strings.EqualFold(name, "Connection") || strings.EqualFold(name, "Keep-Alive")
+	case len("Proxy-Connection"):
+		return strings.EqualFold(name, "Proxy-Connection")
+	case len("Transfer-Encoding"):
+		return strings.EqualFold(name, "Transfer-Encoding")
+	case len("Upgrade"):
+		return strings.EqualFold(name, "Upgrade")
+	}
+	return false
+}
+
 // bodyAllowed: no body goes with 1xx, 204 and 304, nor answers HEAD.
 func (w *responseWriter) bodyAllowed() bool {
 	return w.status != http.StatusNoContent && w.status != http.StatusNotModified && w.status >= 200

@@ -29,14 +29,20 @@ type cannedBackend struct {
 
 func newCannedBackend(tb testing.TB, bodySize int) *cannedBackend {
 	tb.Helper()
+	body := bytes.Repeat([]byte("x"), bodySize)
+	resp := []byte("HTTP/1.1 200 OK\r\nContent-Type: text/plain\r\nContent-Length: " +
+		strconv.Itoa(bodySize) + "\r\n\r\n")
+	return newCannedResponse(tb, append(resp, body...))
+}
+
+// newCannedResponse is a canned backend answering every request with resp.
+func newCannedResponse(tb testing.TB, resp []byte) *cannedBackend {
+	tb.Helper()
 	ln, err := net.Listen("tcp", "127.0.0.1:0")
 	if err != nil {
 		tb.Fatal(err)
 	}
-	body := bytes.Repeat([]byte("x"), bodySize)
-	resp := []byte("HTTP/1.1 200 OK\r\nContent-Type: text/plain\r\nContent-Length: " +
-		strconv.Itoa(bodySize) + "\r\n\r\n")
-	c := &cannedBackend{ln: ln, resp: append(resp, body...), conns: map[net.Conn]struct{}{}}
+	c := &cannedBackend{ln: ln, resp: resp, conns: map[net.Conn]struct{}{}}
 	c.wg.Add(1)
 	go c.accept()
 	tb.Cleanup(c.close)

@@ -76,6 +76,8 @@ type pooledState struct {
 	body clientBody
 	rest readerBody
 	sink httpSink
+	// head is the response head relayed as a list (writeListHead).
+	head h1.Fields
 
 	// watch is x.Interrupt, bound once per pooledState: the request's one
 	// context.AfterFunc for its whole exchange (two were about eight
@@ -174,7 +176,7 @@ func (f *forwarder) forwardPooled(w http.ResponseWriter, r *http.Request, out *o
 	// each wait on the backend bounded by BackendIdleTimeout.
 	x.Relay()
 	ps.sink.cs.reset(w, f.opts.ClientSendTimeout)
-	err = f.relayPooled(&ps.sink, x.Conn, &x.Resp, st)
+	err = f.relayPooled(&ps.sink, &ps.head, x.Conn, &x.Resp, st)
 	quiet := stop() // false: the watch ran, the connection may be interrupted
 	x.Finish(f.pool, quiet && err == nil, time.Now())
 	f.putPooledState(ps, quiet)
@@ -205,6 +207,8 @@ func (f *forwarder) putPooledState(ps *pooledState, quiet bool) {
 	// The fields view the last response's head: let them go.
 	x.Scratch = nil
 	clear(x.Resp.Fields)
+	clear(ps.head)
+	ps.head = ps.head[:0]
 	x.Resp.Fields, x.Resp.Reason = x.Resp.Fields[:0], ""
 	f.pooledStates.Put(ps)
 }
@@ -304,33 +308,72 @@ func (f *forwarder) pooledFailed(w http.ResponseWriter, r *http.Request, ctx con
 }
 
 // relayPooled writes the response head in rs to w and relays the body.
-func (f *forwarder) relayPooled(sink *httpSink, uc *upstream.Conn, rs *h1.ResponseHead, st *filterState) error {
+// head is a scratch list for the fields relayed.
+func (f *forwarder) relayPooled(sink *httpSink, head *h1.Fields, uc *upstream.Conn, rs *h1.ResponseHead, st *filterState) error {
 	w := sink.cs.w
 	h := w.Header()
-	vals := headerValues(w, len(rs.Fields)) // one array for every value
-	for i, fl := range rs.Fields {
-		if h1.IsHopField(fl.Name) || (rs.ConnNames && h1.NamedByConnection(rs.Fields, fl.Name)) ||
-			(rs.Framing == h1.BodyChunked && fl.Is("Content-Length")) {
-			continue
+	if !writeListHead(w, head, rs, st) {
+		vals := headerValues(w, len(rs.Fields)) // one array for every value
+		for i, fl := range rs.Fields {
+			if !relayedField(rs, &fl) {
+				continue
+			}
+			k := http.CanonicalHeaderKey(fl.Name)
+			if prev, ok := h[k]; ok && len(prev) > 0 {
+				h[k] = append(prev, fl.Value)
+				continue
+			}
+			vals[i] = fl.Value
+			h[k] = vals[i : i+1 : i+1]
 		}
-		k := http.CanonicalHeaderKey(fl.Name)
-		if prev, ok := h[k]; ok && len(prev) > 0 {
-			h[k] = append(prev, fl.Value)
-			continue
+		for _, m := range st.respMods {
+			m.Apply(h)
 		}
-		vals[i] = fl.Value
-		h[k] = vals[i : i+1 : i+1]
+		if _, ok := h["Content-Type"]; !ok {
+			h["Content-Type"] = nil // relay the backend's absence; never sniff one
+		}
+		w.WriteHeader(rs.Status)
 	}
-	for _, m := range st.respMods {
-		m.Apply(h)
-	}
-	if _, ok := h["Content-Type"]; !ok {
-		h["Content-Type"] = nil // relay the backend's absence; never sniff one
-	}
-	w.WriteHeader(rs.Status)
-	sink.h = h
+	sink.h = h // trailers
 	_, err := relayBody(&bodySource{uc: uc, framing: rs.Framing, length: rs.ContentLength}, sink)
 	return err
+}
+
+// relayedField reports whether a field of the backend's response head goes
+// on to the client: hop-by-hop fields do not, nor a Content-Length beside
+// chunked framing.
+func relayedField(rs *h1.ResponseHead, fl *h1.Field) bool {
+	return !h1.IsHopField(fl.Name) && (!rs.ConnNames || !h1.NamedByConnection(rs.Fields, fl.Name)) &&
+		(rs.Framing != h1.BodyChunked || !fl.Is("Content-Length"))
+}
+
+// writeListHead writes rs's head (relayed fields, response modifiers
+// applied) as a field list when w is the recorder over one of RAUTA's own
+// HTTP/2 streams (h2.WriteHead), with no header map per response: the map
+// was the largest share of the proxy's own CPU under the h2 m=64 cell
+// (docs/performance.md, round 25). head is the scratch list. False when it
+// wrote nothing: w is something else, or h2.WriteHead left the head to
+// WriteHeader.
+func writeListHead(w http.ResponseWriter, head *h1.Fields, rs *h1.ResponseHead, st *filterState) bool {
+	rec, ok := w.(*recorder)
+	if !ok || rec.status != 0 {
+		return false
+	}
+	fields := (*head)[:0]
+	for _, fl := range rs.Fields {
+		if relayedField(rs, &fl) {
+			fields = append(fields, fl)
+		}
+	}
+	for _, m := range st.respMods {
+		m.ApplyTo(&fields)
+	}
+	*head = fields
+	if !h2.WriteHead(rec.ResponseWriter, rs.Status, fields) {
+		return false
+	}
+	rec.status = rs.Status
+	return true
 }
 
 // headerValues returns n empty strings for the values of w's Header():

@@ -9,6 +9,7 @@ import (
 	"net"
 	"net/http"
 	"net/http/httptest"
+	"reflect"
 	"slices"
 	"strconv"
 	"strings"
@@ -392,5 +393,49 @@ func TestPooledHTTP2ResponsesStayApart(t *testing.T) {
 		if err := <-errs; err != nil {
 			t.Fatal(err)
 		}
+	}
+}
+
+// TestPooledResponseHeadAlike: a backend's response head reaches HTTP/1.1
+// and HTTP/2 clients alike (over HTTP/2 it goes as a field list, without a
+// header map: h2.WriteHead): hop-by-hop fields and those the Connection
+// field names dropped, repeated fields in order, names in any case, no
+// Content-Type stays none, and response header filters applied.
+func TestPooledResponseHeadAlike(t *testing.T) {
+	be := newCannedResponse(t, []byte("HTTP/1.1 200 OK\r\nconnection: keep-alive, X-Hop\r\nX-Hop: 1\r\n"+
+		"Keep-Alive: timeout=5\r\nset-cookie: a=1\r\nx-lower: v\r\nSet-Cookie: b=2\r\nContent-Length: 5\r\n\r\nhello"))
+	plain := prefixRoute("plain", "/plain", be.backend())
+	filtered := prefixRoute("filtered", "/filtered", be.backend())
+	filtered.Filters = []ir.Filter{{ResponseHeaders: &ir.HeaderModifier{
+		Set:    []ir.Header{{Name: "X-Lower", Value: "set"}},
+		Add:    []ir.Header{{Name: "X-Added", Value: "1"}},
+		Remove: []string{"Set-Cookie"},
+	}}}
+	p := startProxy(t, &ir.Snapshot{Listeners: []ir.Listener{httpListener("l", catchAll(plain, filtered))}}, Options{})
+	for _, c := range []struct {
+		name   string
+		client *http.Client
+	}{{"HTTP/1.1 engine", newClient()}, {"HTTP/2 pooled", h2cClient()}} {
+		t.Run(c.name, func(t *testing.T) {
+			for _, tc := range []struct {
+				path string
+				want http.Header
+			}{
+				{"/plain", http.Header{"Set-Cookie": {"a=1", "b=2"}, "X-Lower": {"v"}, "Content-Length": {"5"}}},
+				{"/filtered", http.Header{"X-Lower": {"set"}, "X-Added": {"1"}, "Content-Length": {"5"}}},
+			} {
+				resp, err := c.client.Get(p.url(t, "l") + tc.path)
+				if err != nil {
+					t.Fatal(err)
+				}
+				body, _ := io.ReadAll(resp.Body)
+				resp.Body.Close()
+				got := resp.Header.Clone()
+				got.Del("Date")
+				if resp.StatusCode != 200 || string(body) != "hello" || !reflect.DeepEqual(got, tc.want) {
+					t.Errorf("%s: %d %q, fields %v; want %v", tc.path, resp.StatusCode, body, got, tc.want)
+				}
+			}
+		})
 	}
 }
