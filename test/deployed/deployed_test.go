@@ -51,6 +51,11 @@ metadata: {name: apps}
 ` + echoBackend("echo-a") + "\n---\n" + echoBackend("echo-b")
 
 // echoBackend is a one-replica echo server Deployment and its Service.
+// Its readiness probe tolerates a slow answer or a few: under the tests'
+// load on a busy 2-core CI machine, kubelet's default (1 s timeout, 3
+// failures) can mark the only endpoint not ready for a few seconds, and
+// the data plane then rightly answers 503 "no ready endpoints", which a
+// rollout test would take for a request the rollout lost.
 func echoBackend(name string) string {
 	return strings.ReplaceAll(`
 apiVersion: apps/v1
@@ -68,7 +73,7 @@ spec:
         env:
         - {name: POD_NAME, valueFrom: {fieldRef: {fieldPath: metadata.name}}}
         - {name: NAMESPACE, valueFrom: {fieldRef: {fieldPath: metadata.namespace}}}
-        readinessProbe: {httpGet: {path: /, port: 3000}, periodSeconds: 1}
+        readinessProbe: {httpGet: {path: /, port: 3000}, periodSeconds: 1, timeoutSeconds: 5, failureThreshold: 10}
 ---
 apiVersion: v1
 kind: Service

@@ -33,22 +33,31 @@ const (
 // goroutine. Watch returns nil when ctx ends, or an error when it cannot
 // watch at all (path's parent folder missing, no inotify).
 func Watch(ctx context.Context, path string, onChange func(*resources.Resources, []Warning, error)) error {
+	return watch(ctx, path, onChange, func() {})
+}
+
+// watch is Watch; seen runs for every event a watch delivers (tests count
+// them).
+func watch(ctx context.Context, path string, onChange func(*resources.Resources, []Warning, error), seen func()) error {
+	abs, err := filepath.Abs(path)
+	if err != nil {
+		return fmt.Errorf("watch %s: %w", path, err)
+	}
+	parent, err := watchParent(filepath.Dir(abs))
+	if err != nil {
+		return err
+	}
+	defer parent.Close()
 	fsw, err := fsnotify.NewWatcher()
 	if err != nil {
 		return fmt.Errorf("watch %s: %w", path, err)
 	}
 	defer fsw.Close()
-	abs, err := filepath.Abs(path)
-	if err != nil {
-		return fmt.Errorf("watch %s: %w", path, err)
-	}
 	// Watches and event names use the absolute path; Load uses the path as
 	// given, so messages name files the way the user does.
 	w := &watcher{fs: fsw, path: path, root: abs}
 	// Watch before the first read, so a change in between is not lost.
-	if err := w.sync(); err != nil {
-		return err
-	}
+	w.sync()
 	w.reload(onChange)
 
 	timer := time.NewTimer(time.Hour)
@@ -64,7 +73,16 @@ func Watch(ctx context.Context, path string, onChange func(*resources.Resources,
 			if !ok {
 				return errors.New("watch " + path + ": watcher closed")
 			}
-			if w.relevant(ev) {
+			seen()
+			if ev.Op != fsnotify.Chmod {
+				schedule()
+			}
+		case name, ok := <-parent.names:
+			if !ok {
+				return errors.New("watch " + path + ": watcher closed")
+			}
+			seen()
+			if w.relevantEntry(name) {
 				schedule()
 			}
 		case _, ok := <-fsw.Errors:
@@ -75,7 +93,7 @@ func Watch(ctx context.Context, path string, onChange func(*resources.Resources,
 			schedule()
 		case <-timer.C:
 			burst.fired()
-			_ = w.sync() // a folder that vanished meanwhile shows in the reload
+			w.sync() // a root that vanished meanwhile shows in the reload
 			w.reload(onChange)
 		}
 	}
@@ -103,9 +121,9 @@ func (c *coalescer) event(now time.Time) time.Duration {
 // fired ends the burst.
 func (c *coalescer) fired() { c.pending = false }
 
-// watcher keeps inotify watches on the parent of root (which sees root being
-// replaced, and the symlink swap of a ConfigMap mounted as a folder) and on
-// every folder below root.
+// watcher keeps fsnotify watches on root: a file, or a folder and every
+// folder below it. The folder holding root is watched for its entries
+// only (parentWatch).
 type watcher struct {
 	fs     *fsnotify.Watcher
 	path   string // as given
@@ -118,11 +136,14 @@ type watcher struct {
 // sync adds watches for folders that appeared and drops those no longer
 // wanted. fsnotify itself forgets the watch of a folder that is deleted or
 // moved away, so a folder re-created under the same name is added again.
-func (w *watcher) sync() error {
-	want := map[string]bool{filepath.Dir(w.root): true}
+// A file root is watched anew each time: an editor that saves by rename,
+// or a ConfigMap's symlink swap, leaves the old watch on the old file.
+func (w *watcher) sync() {
+	want := map[string]bool{}
 	info, err := os.Stat(w.root)
 	w.isDir = err == nil && info.IsDir()
-	if w.isDir {
+	switch {
+	case w.isDir:
 		_ = filepath.WalkDir(w.root, func(p string, d fs.DirEntry, err error) error {
 			if err != nil {
 				return nil //nolint:nilerr // vanished meanwhile; the reload reports it
@@ -135,6 +156,9 @@ func (w *watcher) sync() error {
 			}
 			return nil
 		})
+	case err == nil:
+		_ = w.fs.Remove(w.root)
+		want[w.root] = true
 	}
 	have := map[string]bool{}
 	for _, p := range w.fs.WatchList() {
@@ -144,27 +168,18 @@ func (w *watcher) sync() error {
 		}
 	}
 	for p := range want {
-		if have[p] {
-			continue
-		}
-		if err := w.fs.Add(p); err != nil && p == filepath.Dir(w.root) {
-			return fmt.Errorf("watch %s: %w", p, err)
+		if !have[p] {
+			_ = w.fs.Add(p) // one that cannot be watched shows in the reload
 		}
 	}
-	return nil
 }
 
-// relevant reports whether ev can change what Load(root) returns.
-func (w *watcher) relevant(ev fsnotify.Event) bool {
-	if ev.Op == fsnotify.Chmod {
-		return false
-	}
-	if ev.Name == w.root || strings.HasPrefix(ev.Name, w.root+string(filepath.Separator)) {
-		return true
-	}
-	// In the parent folder only root itself matters, unless root is a file:
-	// then it may be a symlink through "..data" that a ConfigMap update swaps.
-	return !w.isDir && filepath.Dir(ev.Name) == filepath.Dir(w.root)
+// relevantEntry reports whether a change to the entry name of root's
+// folder ("" when events were lost) can change what Load(root) returns:
+// root itself, or, when root is a file, any entry, since it may be a
+// symlink through "..data" that a ConfigMap update swaps.
+func (w *watcher) relevantEntry(name string) bool {
+	return name == "" || name == filepath.Base(w.root) || !w.isDir
 }
 
 // reload reads the input and delivers it unless it is byte for byte what

@@ -6,6 +6,7 @@ import (
 	"path/filepath"
 	"strconv"
 	"strings"
+	"sync/atomic"
 	"testing"
 	"time"
 
@@ -315,5 +316,68 @@ func TestCoalescer(t *testing.T) {
 	c.fired()
 	if got := c.event(ms(500)); got != holdOff {
 		t.Errorf("first event after a reload: wait %v, want %v", got, holdOff)
+	}
+}
+
+// TestWatchIgnoresBusySiblings: writes to a file beside the watched root
+// (an access log next to the manifests) wake no watch at all, for a folder
+// root and a file root; the root's own changes still arrive.
+func TestWatchIgnoresBusySiblings(t *testing.T) {
+	for _, isDir := range []bool{true, false} {
+		t.Run(map[bool]string{true: "folder", false: "file"}[isDir], func(t *testing.T) {
+			parent := t.TempDir()
+			root := filepath.Join(parent, "rauta.yaml")
+			if isDir {
+				root = filepath.Join(parent, "config")
+				if err := os.Mkdir(root, 0o755); err != nil {
+					t.Fatal(err)
+				}
+				write(t, filepath.Join(root, "gw.yaml"), gateway)
+			} else {
+				write(t, root, gateway)
+			}
+			log, err := os.Create(filepath.Join(parent, "access.log"))
+			if err != nil {
+				t.Fatal(err)
+			}
+			defer log.Close()
+
+			ctx, cancel := context.WithCancel(context.Background())
+			ch := make(chan delivery, 10)
+			var seen atomic.Int64
+			done := make(chan error, 1)
+			go func() {
+				done <- watch(ctx, root, func(r *resources.Resources, w []Warning, err error) { ch <- delivery{r, w, err} }, func() { seen.Add(1) })
+			}()
+			defer func() {
+				cancel()
+				<-done
+			}()
+			expectSnapshot(t, ch, "initial load")
+			// In bursts with pauses, so that events a watch did take
+			// would not all merge into one (inotify merges a repeat of
+			// the event still unread).
+			for i := range 500 {
+				if _, err := log.WriteString("line " + strconv.Itoa(i) + "\n"); err != nil {
+					t.Fatal(err)
+				}
+				if i%25 == 24 {
+					time.Sleep(2 * time.Millisecond)
+				}
+			}
+			// The root's change comes after the writes: once it is
+			// delivered, any event of theirs has been seen too.
+			file := root
+			if isDir {
+				file = filepath.Join(root, "gw.yaml")
+			}
+			write(t, file, gateway+"---\n"+namespace("apps"))
+			if res := expectSnapshot(t, ch, "root changed"); len(res.Namespaces) != 1 {
+				t.Fatalf("after the root's change: %+v", res)
+			}
+			if n := seen.Load(); n > 5 {
+				t.Errorf("%d events seen for 500 writes beside the root and one change of it", n)
+			}
+		})
 	}
 }
