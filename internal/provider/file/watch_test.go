@@ -381,3 +381,41 @@ func TestWatchIgnoresBusySiblings(t *testing.T) {
 		})
 	}
 }
+
+// TestWatchRootFolderReplaced: a folder moved over the watched one (as a
+// deployment tool swaps a complete new version in) is watched from then
+// on, not the old folder the watches were on.
+func TestWatchRootFolderReplaced(t *testing.T) {
+	parent := t.TempDir()
+	root := filepath.Join(parent, "config")
+	if err := os.Mkdir(root, 0o755); err != nil {
+		t.Fatal(err)
+	}
+	write(t, filepath.Join(root, "ns.yaml"), namespace("first"))
+	ch := startWatch(t, root)
+	if res := expectSnapshot(t, ch, "initial load"); len(res.Namespaces) != 1 {
+		t.Fatalf("initial snapshot %+v", res)
+	}
+	staging := filepath.Join(parent, ".staging")
+	if err := os.Mkdir(staging, 0o755); err != nil {
+		t.Fatal(err)
+	}
+	write(t, filepath.Join(staging, "ns.yaml"), namespace("second"))
+	if err := os.Rename(root, filepath.Join(parent, "config.old")); err != nil {
+		t.Fatal(err)
+	}
+	if err := os.Rename(staging, root); err != nil {
+		t.Fatal(err)
+	}
+	for {
+		d := next(t, ch, "folder replaced")
+		if d.err == nil && len(d.res.Namespaces) == 1 && d.res.Namespaces[0].Name == "second" {
+			break
+		}
+	}
+	// The old folder's watch would see this, the new folder's must.
+	write(t, filepath.Join(root, "more.yaml"), namespace("third"))
+	if res := expectSnapshot(t, ch, "file in the replacing folder"); len(res.Namespaces) != 2 {
+		t.Fatalf("after a file in the replacing folder: %+v", res)
+	}
+}
