@@ -359,6 +359,11 @@ func writeListHead(w http.ResponseWriter, head *h1.Fields, rs *h1.ResponseHead, 
 	if !ok || rec.status != 0 {
 		return false
 	}
+	// Only RAUTA's own HTTP/2 streams have HeaderValues: for any other
+	// writer the list would be built for nothing.
+	if _, isH2 := rec.ResponseWriter.(interface{ HeaderValues(int) []string }); !isH2 {
+		return false
+	}
 	fields := (*head)[:0]
 	for _, fl := range rs.Fields {
 		if relayedField(rs, &fl) {
