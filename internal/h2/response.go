@@ -149,10 +149,7 @@ func WriteHead[F ~struct{ Name, Value string }](w http.ResponseWriter, code int,
 	rw.snapType, rw.snapDate, rw.coded = true, false, false
 	for _, f := range fields {
 		f := struct{ Name, Value string }(f)
-		if forbiddenField(f.Name) {
-			continue
-		}
-		rw.snap = append(rw.snap, headField{f.Name, f.Value})
+		rw.snap = append(rw.snap, headField{f.Name, f.Value}) // encodeValue leaves out forbidden ones
 		switch {
 		case strings.EqualFold(f.Name, "Date"):
 			rw.snapDate = true
@@ -164,7 +161,8 @@ func WriteHead[F ~struct{ Name, Value string }](w http.ResponseWriter, code int,
 }
 
 // forbiddenField reports a connection-specific field, which HTTP/2 does
-// not carry (RFC 9113 8.2.2), in any case.
+// not carry (RFC 9113 8.2.2), in any case: Header() keys set without
+// canonicalising and WriteHead's lists name them as they please.
 func forbiddenField(name string) bool {
 	switch len(name) {
 	case len("Connection"): // and Keep-Alive
@@ -435,8 +433,7 @@ func (c *conn) encodeValue(k, v string) {
 	if c.encodedValue(k, v) {
 		return // sent before, allowed and valid
 	}
-	switch k {
-	case "Connection", "Keep-Alive", "Proxy-Connection", "Transfer-Encoding", "Upgrade":
+	if forbiddenField(k) {
 		return
 	}
 	name, ok := c.lower[k]
