@@ -74,6 +74,7 @@ func (c *Common) registerLimits(fs *flag.FlagSet) {
 	fs.DurationVar(&o.BackendResponseTimeout, "backend-response-timeout", 60*time.Second, "how long to wait for a backend's response head once the request is sent (504 after); a route's timeouts.request or backendRequest replaces it")
 	fs.DurationVar(&o.BackendIdleTimeout, "backend-idle-timeout", 60*time.Second, "how long each wait on a backend for more of a response, or for it to take more of a request, may take (the exchange is aborted after)")
 	fs.DurationVar(&o.StreamIdleTimeout, "stream-idle-timeout", 10*time.Minute, "how long a relayed connection (TLSRoute passthrough, TCPRoute) may move no byte either way before it is closed (nginx's stream proxy_timeout)")
+	fs.DurationVar(&o.UpgradeIdleTimeout, "upgrade-idle-timeout", 5*time.Minute, "how long an upgraded connection (WebSocket) may move no byte either way before it is closed (Envoy's stream_idle_timeout; nginx's proxy_read_timeout is 60s)")
 	fs.IntVar(&o.MaxStreamConns, "max-stream-connections", 4096, "the most connections one TLS passthrough or TCP listener relays at once; more are closed at accept and counted")
 	fs.DurationVar(&o.UDPIdleTimeout, "udp-idle-timeout", 60*time.Second, "how long a UDP flow (one client address relayed to one endpoint) may pass no datagram either way before it ends (Envoy's udp_proxy idle_timeout)")
 	fs.IntVar(&o.MaxUDPFlows, "max-udp-flows", 16384, "the most flows (client addresses) one UDP listener relays at once; a datagram that would start one more is dropped and counted")
@@ -121,8 +122,9 @@ func (c *Common) Finish(fs *flag.FlagSet, stdout, stderr io.Writer, version stri
 	if p := c.Opts.Health.RetryBudgetPercent; p < 1 || p > 100 {
 		return nil, fmt.Errorf("-retry-budget-percent %d: want 1 to 100", p)
 	}
-	if c.Opts.StreamIdleTimeout <= 0 || c.Opts.MaxStreamConns < 1 {
-		return nil, fmt.Errorf("-stream-idle-timeout %s, -max-stream-connections %d: want more than 0", c.Opts.StreamIdleTimeout, c.Opts.MaxStreamConns)
+	if c.Opts.StreamIdleTimeout <= 0 || c.Opts.UpgradeIdleTimeout <= 0 || c.Opts.MaxStreamConns < 1 {
+		return nil, fmt.Errorf("-stream-idle-timeout %s, -upgrade-idle-timeout %s, -max-stream-connections %d: want more than 0",
+			c.Opts.StreamIdleTimeout, c.Opts.UpgradeIdleTimeout, c.Opts.MaxStreamConns)
 	}
 	for name, v := range map[string]int{
 		"h2-max-queued-control-frames": c.Opts.HTTP2.MaxQueuedControlFrames, "h2-reset-budget": c.Opts.HTTP2.ResetBudget,

@@ -82,6 +82,9 @@ type Options struct {
 	// passthrough, TCP) connections (proxy.Options).
 	StreamIdleTimeout time.Duration
 	MaxStreamConns    int
+	// UpgradeIdleTimeout bounds an upgraded (WebSocket) connection's
+	// silence (proxy.Options).
+	UpgradeIdleTimeout time.Duration
 	// UDPIdleTimeout and MaxUDPFlows bound UDP flows (proxy.Options).
 	UDPIdleTimeout time.Duration
 	MaxUDPFlows    int
@@ -198,6 +201,7 @@ func New(opts Options, logger *slog.Logger) (*Gateway, error) {
 		BackendResponseTimeout: opts.BackendResponseTimeout,
 		BackendIdleTimeout:     opts.BackendIdleTimeout,
 		StreamIdleTimeout:      opts.StreamIdleTimeout,
+		UpgradeIdleTimeout:     opts.UpgradeIdleTimeout,
 		MaxStreamConns:         opts.MaxStreamConns,
 		UDPIdleTimeout:         opts.UDPIdleTimeout,
 		MaxUDPFlows:            opts.MaxUDPFlows,

@@ -100,6 +100,11 @@ type Options struct {
 	// after no byte moved either way for this long (nginx's stream
 	// proxy_timeout); 0 means 10m.
 	StreamIdleTimeout time.Duration
+	// UpgradeIdleTimeout closes an upgraded connection (WebSocket) after
+	// no byte moved either way for this long (Envoy's
+	// stream_idle_timeout); 0 means 5m. A client or backend that sends
+	// pings more often than this keeps it open.
+	UpgradeIdleTimeout time.Duration
 	// MaxStreamConns bounds the connections one relaying listener (TLS
 	// passthrough, TCP) has open; one more is closed at accept and
 	// counted (rauta_stream_connections_refused_total). Each costs two
@@ -196,6 +201,9 @@ func (o Options) withDefaults() Options {
 	}
 	if o.StreamIdleTimeout <= 0 {
 		o.StreamIdleTimeout = 10 * time.Minute
+	}
+	if o.UpgradeIdleTimeout <= 0 {
+		o.UpgradeIdleTimeout = 5 * time.Minute
 	}
 	if o.MirrorBodyLimit <= 0 {
 		o.MirrorBodyLimit = 64 << 10

@@ -3,11 +3,8 @@ package proxy
 import (
 	"context"
 	"crypto/tls"
-	"errors"
-	"io"
 	"math/rand/v2"
 	"net"
-	"os"
 	"sync"
 	"sync/atomic"
 	"time"
@@ -193,83 +190,6 @@ func (s *Server) serveStream(sock *socket, c net.Conn) {
 		addr = next
 	}
 	defer up.Close()
-	if len(hello) > 0 {
-		if _, err := up.Write(hello); err != nil {
-			return
-		}
-	}
-	relay(client, up, s.opts.StreamIdleTimeout, &sock.streams.received, &sock.streams.sent)
-}
-
-// relay copies bytes both ways until both directions ended, a write fails,
-// or nothing moved either way for idle. A direction that ends (EOF) is
-// passed on as a half-close, so protocols that finish sending before they
-// stop reading keep working.
-// received and sent count the bytes relayed from and to the client.
-func relay(client, backend net.Conn, idle time.Duration, received, sent *atomic.Uint64) {
-	var act activity
-	act.touch()
-	var wg sync.WaitGroup
-	var failed atomic.Bool
-	copyDir := func(dst, src net.Conn, moved *atomic.Uint64) {
-		defer wg.Done()
-		if err := copyIdle(dst, src, &act, idle, moved); err != nil {
-			failed.Store(true)
-			// Unblock the other direction.
-			client.Close()
-			backend.Close()
-			return
-		}
-		if tc, ok := dst.(interface{ CloseWrite() error }); ok {
-			tc.CloseWrite() //nolint:errcheck // the other direction's read reports a broken peer
-		}
-	}
-	wg.Add(2)
-	go copyDir(backend, client, received)
-	copyDir(client, backend, sent)
-	wg.Wait()
-}
-
-// activity is the time either direction last moved bytes.
-type activity struct{ last atomic.Int64 }
-
-func (a *activity) touch()                 { a.last.Store(time.Now().UnixNano()) }
-func (a *activity) idleFor() time.Duration { return time.Since(time.Unix(0, a.last.Load())) }
-func (a *activity) deadline(idle time.Duration) time.Time {
-	return time.Unix(0, a.last.Load()).Add(idle)
-}
-
-// relayBuffer is each direction's copy buffer: 32 KiB per connection,
-// allocated once per connection (the TLS handshake through it costs far
-// more).
-const relayBuffer = 16 << 10
-
-// copyIdle copies src to dst until EOF (nil) or an error. A read that
-// times out is not the end while the other direction moved bytes within
-// idle.
-func copyIdle(dst, src net.Conn, act *activity, idle time.Duration, moved *atomic.Uint64) error {
-	buf := make([]byte, relayBuffer)
-	for {
-		src.SetReadDeadline(act.deadline(idle)) //nolint:errcheck // the read reports it
-		n, err := src.Read(buf)
-		if n > 0 {
-			act.touch()
-			dst.SetWriteDeadline(time.Now().Add(idle)) //nolint:errcheck // the write reports it
-			w, werr := dst.Write(buf[:n])
-			moved.Add(uint64(w))
-			if werr != nil {
-				return werr
-			}
-		}
-		if err == nil {
-			continue
-		}
-		if errors.Is(err, os.ErrDeadlineExceeded) && act.idleFor() < idle {
-			continue
-		}
-		if errors.Is(err, io.EOF) {
-			return nil
-		}
-		return err
-	}
+	tunnel(tunnelEnd{conn: client, pending: hello}, tunnelEnd{conn: up}, s.opts.StreamIdleTimeout, &s.fwd.bufs,
+		&sock.streams.received, &sock.streams.sent)
 }

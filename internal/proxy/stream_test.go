@@ -257,6 +257,17 @@ func TestTLSPassthroughIdleTimeoutAndHalfClose(t *testing.T) {
 
 // tcpEcho is a TCP backend that writes its name, then echoes until EOF.
 func tcpEcho(t *testing.T, name string) ir.Backend {
+	addr := serveTCP(t, func(c net.Conn) {
+		io.WriteString(c, name+"\n")
+		io.Copy(c, c)
+	})
+	return ir.Backend{Name: "default/" + name + ":9", Weight: 1, Endpoints: []ir.Endpoint{endpointOf(t, addr)}}
+}
+
+// serveTCP runs serve on its own goroutine for every connection a new
+// loopback listener accepts, closing the connection after; it returns the
+// listener's address.
+func serveTCP(t *testing.T, serve func(net.Conn)) string {
 	t.Helper()
 	ln, err := net.Listen("tcp", "127.0.0.1:0")
 	if err != nil {
@@ -271,12 +282,11 @@ func tcpEcho(t *testing.T, name string) ir.Backend {
 			}
 			go func() {
 				defer c.Close()
-				io.WriteString(c, name+"\n")
-				io.Copy(c, c)
+				serve(c)
 			}()
 		}
 	}()
-	return ir.Backend{Name: "default/" + name + ":9", Weight: 1, Endpoints: []ir.Endpoint{endpointOf(t, ln.Addr().String())}}
+	return ln.Addr().String()
 }
 
 func TestTCPRouteRelays(t *testing.T) {
