@@ -71,6 +71,25 @@ func Port() (int, error) {
 	return p[0], nil
 }
 
+// PortTCPAndUDP returns a port free for TCP and for UDP on every local
+// address now, outside the kernel's ephemeral range: for a listener pair
+// that serves both on one port (a DNS gateway).
+func PortTCPAndUDP() (int, error) {
+	for range attempts {
+		p, err := Port()
+		if err != nil {
+			return 0, err
+		}
+		c, err := net.ListenPacket("udp", ":"+strconv.Itoa(p))
+		if err != nil {
+			continue
+		}
+		c.Close()
+		return p, nil
+	}
+	return 0, fmt.Errorf("freeport: no port free for both TCP and UDP after %d tries", attempts)
+}
+
 // ephemeralStart is the first port of the kernel's ephemeral range.
 func ephemeralStart() int {
 	b, err := os.ReadFile("/proc/sys/net/ipv4/ip_local_port_range")

@@ -67,3 +67,24 @@ func TestPortsSkipsAPortInUse(t *testing.T) {
 		}
 	}
 }
+
+// A port for TCP and UDP is below the ephemeral range and binds both.
+func TestPortTCPAndUDP(t *testing.T) {
+	p, err := PortTCPAndUDP()
+	if err != nil {
+		t.Fatal(err)
+	}
+	if p < low || p >= ephemeralStart() {
+		t.Fatalf("port %d outside %d-%d", p, low, ephemeralStart()-1)
+	}
+	l, err := net.Listen("tcp", "127.0.0.1:"+strconv.Itoa(p))
+	if err != nil {
+		t.Fatalf("TCP: %v", err)
+	}
+	defer l.Close()
+	c, err := net.ListenPacket("udp", "127.0.0.1:"+strconv.Itoa(p))
+	if err != nil {
+		t.Fatalf("UDP: %v", err)
+	}
+	c.Close()
+}

@@ -9,6 +9,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/false-systems/rauta/internal/freeport"
 	"github.com/false-systems/rauta/internal/ir"
 	"github.com/false-systems/rauta/internal/poll"
 )
@@ -372,22 +373,13 @@ func netUDPAddr(a net.Addr) *net.UDPAddr {
 	return net.UDPAddrFromAddrPort(netip.MustParseAddrPort(a.String()))
 }
 
-// freeTCPAndUDPPort finds a loopback port free for both TCP and UDP.
+// freeTCPAndUDPPort finds a port free for both TCP and UDP, outside the
+// ephemeral range (internal/freeport).
 func freeTCPAndUDPPort(t *testing.T) int {
 	t.Helper()
-	for range 50 {
-		ln, err := net.Listen("tcp", "127.0.0.1:0")
-		if err != nil {
-			t.Fatal(err)
-		}
-		port := ln.Addr().(*net.TCPAddr).Port
-		pc, err := net.ListenUDP("udp", &net.UDPAddr{IP: net.IPv4(127, 0, 0, 1), Port: port})
-		ln.Close()
-		if err == nil {
-			pc.Close()
-			return port
-		}
+	p, err := freeport.PortTCPAndUDP()
+	if err != nil {
+		t.Fatal(err)
 	}
-	t.Fatal("no loopback port free for both TCP and UDP in 50 tries")
-	return 0
+	return p
 }

@@ -8,6 +8,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/false-systems/rauta/internal/freeport"
 	"github.com/false-systems/rauta/internal/poll"
 )
 
@@ -117,10 +118,12 @@ func TestUDPRoute(t *testing.T) {
 
 func freeUDPPort(t testing.TB) int {
 	t.Helper()
-	c, err := net.ListenUDP("udp4", &net.UDPAddr{IP: net.IPv4(127, 0, 0, 1)})
+	// The port serves TCP too, so it must not come from the ephemeral
+	// range, where any parallel test's outgoing connection can take it
+	// before the gateway binds it (CI failed once on exactly that).
+	p, err := freeport.PortTCPAndUDP()
 	if err != nil {
-		t.Fatalf("find a free UDP port: %v", err)
+		t.Fatal(err)
 	}
-	defer c.Close()
-	return c.LocalAddr().(*net.UDPAddr).Port
+	return p
 }
