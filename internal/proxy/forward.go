@@ -67,7 +67,7 @@ func newForwarder(o Options, m *metrics, logger *slog.Logger) *forwarder {
 	dialer := &net.Dialer{Timeout: o.DialTimeout, KeepAlive: 30 * time.Second}
 	tr := &http.Transport{
 		Proxy:       nil, // never route backend traffic through an environment proxy
-		DialContext: dialer.DialContext,
+		DialContext: rawDial(dialer.DialContext),
 		// Go's default of 2 idle connections per host would make a busy
 		// backend open and close a connection per request.
 		MaxIdleConns:          0,
@@ -85,7 +85,7 @@ func newForwarder(o Options, m *metrics, logger *slog.Logger) *forwarder {
 	}
 	// h2c backends (gRPC) get RAUTA's own HTTP/2 client (internal/h2client).
 	h2c := h2client.New(h2client.Options{
-		Dial:                   batchDialer{dial: dialer.DialContext, max: o.H2CWriteBatch}.DialContext,
+		Dial:                   batchDialer{dial: rawDial(dialer.DialContext), max: o.H2CWriteBatch}.DialContext,
 		DialTimeout:            o.DialTimeout,
 		MaxResponseHeaderBytes: o.MaxResponseHeaderBytes,
 		IdleTimeout:            90 * time.Second,
@@ -109,6 +109,22 @@ func newForwarder(o Options, m *metrics, logger *slog.Logger) *forwarder {
 	f.pooledStates.New = newPooledState
 	f.h1Exchanges.New = newH1Exchange
 	return f
+}
+
+// rawDial dials connections read and written with raw system calls
+// (h1.Socket), for the Transport (TLS backends, whose crypto/tls then
+// writes through it, as the listener's TLS connections do) and the h2c
+// client: through net.Conn a loopback write enters the runtime as a
+// blocking call, and sysmon hands the P to another thread meanwhile
+// (docs/performance.md, round 27).
+func rawDial(dial func(ctx context.Context, network, addr string) (net.Conn, error)) func(ctx context.Context, network, addr string) (net.Conn, error) {
+	return func(ctx context.Context, network, addr string) (net.Conn, error) {
+		c, err := dial(ctx, network, addr)
+		if err != nil {
+			return nil, err
+		}
+		return h1.NewSocket(c), nil
+	}
 }
 
 func (f *forwarder) transport(b *router.Backend) http.RoundTripper {

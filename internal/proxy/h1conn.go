@@ -68,12 +68,21 @@ func (s *Server) h1Config(sock *socket) *h1.Config {
 // knowledge, as gRPC clients speak) on the socket's HTTP/2 server on this
 // goroutine, anything else on its net/http server.
 func handoff(sock *socket, nc net.Conn, pending []byte) {
-	rc := &replayConn{Conn: nc, pending: pending}
 	if bytes.HasPrefix(pending, []byte(http2.ClientPreface)) {
-		sock.h2.ServeConn(context.Background(), rc, sock.srv.Handler)
+		sock.h2.ServeConn(context.Background(), h2cConn(nc, pending), sock.srv.Handler)
 		return
 	}
+	rc := &replayConn{Conn: nc, pending: pending}
 	sock.handoff.give(rc)
+}
+
+// h2cConn is an h2c connection for the HTTP/2 server, read and written
+// with raw system calls (h1.Socket), as TLS connections are below
+// crypto/tls (tlsaccept.go): through net.Conn a loopback write enters the
+// runtime as a blocking call, and sysmon hands the P to another thread
+// meanwhile (docs/performance.md, round 27).
+func h2cConn(nc net.Conn, pending []byte) net.Conn {
+	return &replayConn{Conn: h1.NewSocket(nc), pending: pending}
 }
 
 // errClientGone: the client closed or reset its connection while its

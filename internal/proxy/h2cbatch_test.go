@@ -12,6 +12,7 @@ import (
 
 	"golang.org/x/net/http2"
 
+	"github.com/false-systems/rauta/internal/h1"
 	"github.com/false-systems/rauta/internal/ir"
 )
 
@@ -301,5 +302,49 @@ func TestH2CBackendRequestsUnindexed(t *testing.T) {
 	}
 	if blocks != requests {
 		t.Fatalf("%d HEADERS frames at the backend, want %d", blocks, requests)
+	}
+}
+
+// The HTTP/2 connections on both sides of an h2c proxy (a backend's, from
+// the dialer; a client's, handed over by the HTTP/1.1 engine) are read and
+// written with raw system calls, not through net.Conn's blocking-call
+// path, and a client's bytes already read are replayed first.
+func TestH2CConnsUseRawSockets(t *testing.T) {
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer ln.Close()
+	accepted := make(chan net.Conn, 1)
+	go func() {
+		c, err := ln.Accept()
+		if err != nil {
+			close(accepted)
+			return
+		}
+		accepted <- c
+	}()
+	d := net.Dialer{}
+	c, err := batchDialer{dial: rawDial(d.DialContext), max: 64 << 10}.DialContext(t.Context(), "tcp", ln.Addr().String())
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer c.Close()
+	if s, ok := c.(*batchConn).Conn.(*h1.Socket); !ok || !s.Raw() {
+		t.Fatalf("backend connection %T over %T, want a raw h1.Socket", c, c.(*batchConn).Conn)
+	}
+	server := <-accepted
+	if server == nil {
+		t.Fatal("accept failed")
+	}
+	defer server.Close()
+	sc := h2cConn(server, []byte("PRI"))
+	if s, ok := sc.(*replayConn).Conn.(*h1.Socket); !ok || !s.Raw() {
+		t.Fatalf("client connection over %T, want a raw h1.Socket", sc.(*replayConn).Conn)
+	}
+	io.WriteString(c, " and the rest")
+	got := make([]byte, len("PRI and the rest"))
+	if _, err := io.ReadFull(sc, got); err != nil || string(got) != "PRI and the rest" {
+		t.Fatalf("read %q, %v", got, err)
 	}
 }
