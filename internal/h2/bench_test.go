@@ -85,6 +85,14 @@ func BenchmarkServe(b *testing.B) {
 			w.Write(body)
 			stop()
 		}},
+		// As the proxy relays a gRPC response: trailers set with
+		// http.TrailerPrefix after the body.
+		{"GET-trailers", get, nil, func(w http.ResponseWriter, r *http.Request) {
+			w.Header()["Content-Type"] = []string{"application/grpc"}
+			w.Write(body)
+			w.Header()[http.TrailerPrefix+"Grpc-Status"] = []string{"0"}
+			w.Header()[http.TrailerPrefix+"Grpc-Message"] = []string{""}
+		}},
 		{"POST", post, body, func(w http.ResponseWriter, r *http.Request) {
 			n, _ := io.ReadFull(r.Body, make([]byte, 1<<10))
 			w.Write(body[:n])

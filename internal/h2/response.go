@@ -280,17 +280,14 @@ func (w *responseWriter) send(data []byte, end bool) error {
 	if w.ended {
 		return nil
 	}
-	var trailers []hpack.HeaderField
-	if end {
-		trailers = w.trailerFields()
-	}
+	trailers := end && w.hasTrailers()
 	// endSent: a frame carried END_STREAM already (the head of an empty
 	// response, or the last DATA).
 	endSent := false
 	if !w.sentHeader {
 		w.sentHeader = true
-		endSent = end && len(data) == 0 && len(trailers) == 0
-		c.writeHeaderBlock(st.id, w.encodeHead(data, end && len(trailers) == 0), endSent)
+		endSent = end && len(data) == 0 && !trailers
+		c.writeHeaderBlock(st.id, w.encodeHead(data, end && !trailers), endSent)
 		c.queued()
 	}
 	for len(data) > 0 {
@@ -310,7 +307,7 @@ func (w *responseWriter) send(data []byte, end bool) error {
 			continue
 		}
 		last := n == int64(len(data))
-		endSent = end && last && len(trailers) == 0
+		endSent = end && last && !trailers
 		c.writeData(st.id, data[:n], endSent)
 		st.sendWindow -= n
 		c.sendWindow -= n
@@ -322,11 +319,12 @@ func (w *responseWriter) send(data []byte, end bool) error {
 		return nil
 	}
 	switch {
-	case len(trailers) > 0:
+	case trailers:
+		// Through encodeValue, as the head's fields: names lowered once
+		// per connection, and a field sent before (grpc-status: 0) sent
+		// as its table index without a search.
 		c.hbuf.Reset()
-		for _, f := range trailers {
-			c.writeField(f)
-		}
+		w.eachTrailer(c.encodeValue)
 		c.writeHeaderBlock(st.id, c.hbuf.Bytes(), true)
 	case !endSent: // the head and body went out before; end with an empty DATA
 		c.writeData(st.id, nil, true)
@@ -393,27 +391,31 @@ func (w *responseWriter) isTrailer(k string) bool {
 	return false
 }
 
-// trailerFields returns the trailers with values: the declared ones and
-// those set with http.TrailerPrefix.
-func (w *responseWriter) trailerFields() []hpack.HeaderField {
-	var out []hpack.HeaderField
-	add := func(k string, vv []string) {
-		k = strings.ToLower(k)
+// eachTrailer calls f with every trailer value to send: the declared
+// trailers' and those set with http.TrailerPrefix, valid values only.
+func (w *responseWriter) eachTrailer(f func(k, v string)) {
+	each := func(k string, vv []string) {
 		for _, v := range vv {
 			if httpguts.ValidHeaderFieldValue(v) {
-				out = append(out, hpack.HeaderField{Name: k, Value: v})
+				f(k, v)
 			}
 		}
 	}
 	for _, k := range w.trailers {
-		add(k, w.header[k])
+		each(k, w.header[k])
 	}
 	for k, vv := range w.header {
 		if name, ok := strings.CutPrefix(k, http.TrailerPrefix); ok && httpguts.ValidTrailerHeader(textproto.CanonicalMIMEHeaderKey(name)) {
-			add(name, vv)
+			each(name, vv)
 		}
 	}
-	return out
+}
+
+// hasTrailers reports a trailer value to send.
+func (w *responseWriter) hasTrailers() bool {
+	found := false
+	w.eachTrailer(func(string, string) { found = true })
+	return found
 }
 
 // headField is one value of a response field; key is as in http.Header.

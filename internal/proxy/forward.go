@@ -346,8 +346,22 @@ func (f *forwarder) forwardTransport(w http.ResponseWriter, r *http.Request, o *
 		panic(http.ErrAbortHandler)
 	}
 	for k, vv := range resp.Trailer {
-		h[http.TrailerPrefix+k] = vv
+		h[trailerKey(k)] = vv
 	}
+}
+
+// trailerKey is http.TrailerPrefix+k, without building the string for
+// gRPC's trailers, which end every call.
+func trailerKey(k string) string {
+	switch k {
+	case "Grpc-Status":
+		return http.TrailerPrefix + "Grpc-Status"
+	case "Grpc-Message":
+		return http.TrailerPrefix + "Grpc-Message"
+	case "Grpc-Status-Details-Bin":
+		return http.TrailerPrefix + "Grpc-Status-Details-Bin"
+	}
+	return http.TrailerPrefix + k
 }
 
 // relayReader relays a body the Transport decoded (relay.go) through a
