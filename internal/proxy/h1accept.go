@@ -55,6 +55,15 @@ type replayConn struct {
 	pending []byte
 }
 
+// CloseWrite half-closes the connection when it can (a TCP socket): a
+// tunnel passes a peer's EOF on through it.
+func (c *replayConn) CloseWrite() error {
+	if cw, ok := c.Conn.(interface{ CloseWrite() error }); ok {
+		return cw.CloseWrite()
+	}
+	return errors.ErrUnsupported
+}
+
 func (c *replayConn) Read(p []byte) (int, error) {
 	if len(c.pending) > 0 {
 		n := copy(p, c.pending)

@@ -51,7 +51,10 @@ func (f *forwarder) upgrade(w http.ResponseWriter, r *http.Request, o *outbound,
 		return
 	}
 	if !unwatch() {
-		return // the client went away as the backend answered
+		// The watch fired (or the client went away) as the backend
+		// answered: the connection's deadline has passed.
+		f.writeUpstreamError(w, r, ctx, b, context.Cause(ctx))
+		return
 	}
 	want := out.Header.Get("Upgrade")
 	if !strings.EqualFold(resp.Header.Get("Upgrade"), want) {

@@ -4,7 +4,6 @@ import (
 	"bufio"
 	"crypto/tls"
 	"errors"
-	"fmt"
 	"io"
 	"net"
 	"net/http"
@@ -136,20 +135,7 @@ func TestWebSocketIdleTimeout(t *testing.T) {
 func TestWebSocketToTLSBackend(t *testing.T) {
 	ca, other := newTestCA(t), newTestCA(t)
 	serve := func(cert tls.Certificate) string {
-		srv := httptest.NewUnstartedServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
-			c, err := (&websocket.Upgrader{}).Upgrade(w, r, nil)
-			if err != nil {
-				return
-			}
-			defer c.Close()
-			for {
-				mt, msg, err := c.ReadMessage()
-				if err != nil {
-					return
-				}
-				c.WriteMessage(mt, append([]byte(fmt.Sprintf("tls:%v:", r.TLS != nil)), msg...))
-			}
-		}))
+		srv := httptest.NewUnstartedServer(wsEcho("tls:", nil)) // serves TLS only
 		srv.TLS = &tls.Config{Certificates: []tls.Certificate{cert}}
 		srv.StartTLS()
 		t.Cleanup(srv.Close)
@@ -169,11 +155,34 @@ func TestWebSocketToTLSBackend(t *testing.T) {
 	defer c.Close()
 	c.WriteMessage(websocket.TextMessage, []byte("hi"))
 	c.SetReadDeadline(time.Now().Add(5 * time.Second))
-	if _, got, err := c.ReadMessage(); err != nil || string(got) != "tls:true:hi" {
+	if _, got, err := c.ReadMessage(); err != nil || string(got) != "tls:hi" {
 		t.Fatalf("got %q, %v; want the backend's echo over TLS", got, err)
 	}
 	_, resp, err := websocket.DefaultDialer.Dial("ws://"+p.Addr("l").String()+"/bad", nil)
 	if err == nil || resp == nil || resp.StatusCode != http.StatusBadGateway {
 		t.Fatalf("untrusted backend: %v, %v; want 502", resp, err)
+	}
+}
+
+// A backend that closes an upgraded connection is seen closing by the
+// client (EOF after its last bytes), without the client closing first.
+func TestUpgradeBackendCloseReachesClient(t *testing.T) {
+	addr := serveTCP(t, func(c net.Conn) {
+		if _, err := http.ReadRequest(bufio.NewReader(c)); err != nil {
+			return
+		}
+		io.WriteString(c, "HTTP/1.1 101 Switching Protocols\r\nConnection: Upgrade\r\nUpgrade: raw\r\n\r\n")
+		time.Sleep(50 * time.Millisecond) // the bye and the close after the tunnel started
+		io.WriteString(c, "bye")
+	})
+	b := ir.Backend{Name: "default/raw:80", Weight: 1, Endpoints: []ir.Endpoint{endpointOf(t, addr)}}
+	p := startProxy(t, &ir.Snapshot{Listeners: []ir.Listener{httpListener("l", catchAll(prefixRoute("r", "/", b)))}}, Options{})
+	_, br, resp := upgradeRequest(t, p.Addr("l").String())
+	if resp.StatusCode != http.StatusSwitchingProtocols {
+		t.Fatalf("status %d, want 101", resp.StatusCode)
+	}
+	got, err := io.ReadAll(br)
+	if err != nil || string(got) != "bye" {
+		t.Fatalf("read %q, %v; want the backend's bye, then EOF", got, err)
 	}
 }
