@@ -2,6 +2,7 @@ package proxy
 
 import (
 	"bytes"
+	"context"
 	"errors"
 	"fmt"
 	"io"
@@ -310,22 +311,9 @@ func TestH2CBackendRequestsUnindexed(t *testing.T) {
 // written with raw system calls, not through net.Conn's blocking-call
 // path, and a client's bytes already read are replayed first.
 func TestH2CConnsUseRawSockets(t *testing.T) {
-	ln, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer ln.Close()
-	accepted := make(chan net.Conn, 1)
-	go func() {
-		c, err := ln.Accept()
-		if err != nil {
-			close(accepted)
-			return
-		}
-		accepted <- c
-	}()
-	d := net.Dialer{}
-	c, err := batchDialer{dial: rawDial(d.DialContext), max: 64 << 10}.DialContext(t.Context(), "tcp", ln.Addr().String())
+	near, far := tcpPair(t)
+	dial := func(context.Context, string, string) (net.Conn, error) { return near, nil }
+	c, err := batchDialer{dial: rawDial(dial), max: 64 << 10}.DialContext(t.Context(), "tcp", "backend")
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -333,12 +321,7 @@ func TestH2CConnsUseRawSockets(t *testing.T) {
 	if s, ok := c.(*batchConn).Conn.(*h1.Socket); !ok || !s.Raw() {
 		t.Fatalf("backend connection %T over %T, want a raw h1.Socket", c, c.(*batchConn).Conn)
 	}
-	server := <-accepted
-	if server == nil {
-		t.Fatal("accept failed")
-	}
-	defer server.Close()
-	sc := h2cConn(server, []byte("PRI"))
+	sc := h2cConn(far, []byte("PRI"))
 	if s, ok := sc.(*replayConn).Conn.(*h1.Socket); !ok || !s.Raw() {
 		t.Fatalf("client connection over %T, want a raw h1.Socket", sc.(*replayConn).Conn)
 	}

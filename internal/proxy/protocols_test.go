@@ -147,9 +147,16 @@ func TestH2CBackend(t *testing.T) {
 // after prefix, its 101 carrying hdr.
 func newWSEchoBackend(t *testing.T, prefix string, hdr http.Header) ir.Backend {
 	t.Helper()
-	upgrader := websocket.Upgrader{}
-	ws := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
-		c, err := upgrader.Upgrade(w, r, hdr)
+	ws := httptest.NewServer(wsEcho(prefix, hdr))
+	t.Cleanup(ws.Close)
+	return ir.Backend{Name: "default/ws:80", Weight: 1, Endpoints: []ir.Endpoint{endpointOf(t, ws.Listener.Addr().String())}}
+}
+
+// wsEcho upgrades to WebSocket, its 101 carrying hdr, and sends every
+// message back after prefix.
+func wsEcho(prefix string, hdr http.Header) http.HandlerFunc {
+	return func(w http.ResponseWriter, r *http.Request) {
+		c, err := (&websocket.Upgrader{}).Upgrade(w, r, hdr)
 		if err != nil {
 			return
 		}
@@ -163,9 +170,7 @@ func newWSEchoBackend(t *testing.T, prefix string, hdr http.Header) ir.Backend {
 				return
 			}
 		}
-	}))
-	t.Cleanup(ws.Close)
-	return ir.Backend{Name: "default/ws:80", Weight: 1, Endpoints: []ir.Endpoint{endpointOf(t, ws.Listener.Addr().String())}}
+	}
 }
 
 func TestWebSocket(t *testing.T) {
