@@ -274,6 +274,15 @@ func (w *responseWriter) send(data []byte, end bool) error {
 	c := st.c
 	c.mu.Lock()
 	defer c.mu.Unlock()
+	if end {
+		// Only finish ends a response, so the handler has returned: its
+		// request body closes before the response's end goes out, and a
+		// body handle kept past the handler never reads on (EOF) once the
+		// client has the whole response (TestStreamReuse).
+		st.bodyClosed = true
+		st.dropBody()
+		st.cond.Broadcast()
+	}
 	if st.resetErr != nil {
 		return st.resetErr
 	}
