@@ -12,6 +12,7 @@ import (
 	"unsafe"
 
 	"github.com/false-systems/rauta/internal/h1"
+	"github.com/false-systems/rauta/internal/ir"
 	"github.com/false-systems/rauta/internal/router"
 	"github.com/false-systems/rauta/internal/upstream"
 )
@@ -56,9 +57,10 @@ func (c *h1conn) ServeRequest(headLen int) h1.Next {
 	case rt == nil:
 		status = http.StatusNotFound
 		c.WriteError(status, "no route")
-	case hasMirror(rt.Filters) || rt.Retry != nil:
-		// Mirrors and retries run on the net/http path (mirror.go,
-		// retry.go).
+	case hasMirror(rt.Filters) || rt.Retry != nil && c.BodyLeft > int64(c.In.W-c.In.R):
+		// Mirrors run on the net/http path (mirror.go), and so do
+		// retries of a request whose body is not all at hand, which
+		// net/http buffers for a replay (retry.go).
 		c.unread(headLen)
 		return h1.Handoff
 	default:
@@ -156,16 +158,26 @@ func (c *h1conn) routeMatched(lc *listenerConfig, rt *router.Route, rreq *router
 	}
 	st.fail.begin(b, rreq, ep, ex)
 	defer st.fail.end(ex)
-	var deadline time.Time
-	if t := rt.Timeouts.Request; t > 0 {
-		deadline = start.Add(t)
+	if rt.Retry != nil {
+		return c.forwardRetrying(b, rreq, ex, rt, start, &st)
 	}
-	if t := rt.Timeouts.BackendRequest; t > 0 {
-		if d := time.Now().Add(t); deadline.IsZero() || d.Before(deadline) {
+	return c.forward(b, ep.Addr, attemptDeadline(rt.Timeouts, start, time.Now()), &st, nil)
+}
+
+// attemptDeadline bounds an attempt begun at now of a request begun at
+// start: by the route's request timeout, and its backend request timeout
+// from now; zero for neither.
+func attemptDeadline(to ir.Timeouts, start, now time.Time) time.Time {
+	var deadline time.Time
+	if to.Request > 0 {
+		deadline = start.Add(to.Request)
+	}
+	if to.BackendRequest > 0 {
+		if d := now.Add(to.BackendRequest); deadline.IsZero() || d.Before(deadline) {
 			deadline = d
 		}
 	}
-	return c.forward(b, ep.Addr, deadline, &st)
+	return deadline
 }
 
 // h1exchange is the engine's forwarding state of one request: the
@@ -328,14 +340,15 @@ func (c *h1conn) discardBody() bool {
 }
 
 // forward is one attempt (telemetry.go): a sampled request's backend gets
-// a traceparent naming the attempt's client span.
-func (c *h1conn) forward(b *router.Backend, addr string, deadline time.Time, st *filterState) (int, int64, h1.Next) {
+// a traceparent naming the attempt's client span. g, when not nil, is the
+// route's retry policy: an attempt it sends again returns retryAttempt.
+func (c *h1conn) forward(b *router.Backend, addr string, deadline time.Time, st *filterState, g *retryGate) (int, int64, h1.Next) {
 	start, sid := beginAttempt(st)
 	if st.trace.sampled {
 		c.tpBuf = appendTraceparent(c.tpBuf[:0], st.trace.traceID, sid)
 		c.fx.req.Fields = append(c.fx.req.Fields, h1.Field{Name: "Traceparent", Value: unsafe.String(unsafe.SliceData(c.tpBuf), len(c.tpBuf))})
 	}
-	status, n, next := c.forwardAttempt(b, addr, deadline, st)
+	status, n, next := c.forwardAttempt(b, addr, deadline, st, g)
 	if st.fail.ep != nil {
 		addr = st.fail.ep.Addr // the endpoint that served last
 	}
@@ -347,7 +360,7 @@ func (c *h1conn) forward(b *router.Backend, addr string, deadline time.Time, st 
 // one upstream.Exchange: it bounds the waits on the backend, runs the
 // client hang-up check while they last, and retries a request safe to
 // repeat once on a new connection when a reused one turns out closed.
-func (c *h1conn) forwardAttempt(b *router.Backend, addr string, deadline time.Time, st *filterState) (int, int64, h1.Next) {
+func (c *h1conn) forwardAttempt(b *router.Backend, addr string, deadline time.Time, st *filterState, g *retryGate) (int, int64, h1.Next) {
 	rq := &c.Req
 	x := &c.fx.x
 	remaining := c.writeRequest()
@@ -379,6 +392,9 @@ func (c *h1conn) forwardAttempt(b *router.Backend, addr string, deadline time.Ti
 			continue
 		}
 		st.up.failed(false, err, deadline)
+		if g != nil && g.again(0, true, time.Now()) {
+			return retryAttempt, 0, h1.Keep
+		}
 		return c.upstreamFailed(b, deadline, err)
 	}
 	if x.Early {
@@ -387,6 +403,12 @@ func (c *h1conn) forwardAttempt(b *router.Backend, addr string, deadline time.Ti
 		c.Req.CloseAfter = true
 	}
 	st.up.status = x.Resp.Status
+	if g != nil && g.again(x.Resp.Status, false, time.Now()) {
+		// Nothing of this response reaches the client; its connection
+		// is closed rather than drained (retries are the rare case).
+		x.Finish(c.s.fwd.pool, false, c.Now)
+		return retryAttempt, 0, h1.Keep
+	}
 	status, n, next := c.relayResponse(deadline, st)
 	st.up.bytes = n
 	if next == h1.Close {

@@ -10,20 +10,22 @@ import (
 	"time"
 
 	"github.com/false-systems/rauta/internal/ir"
-	"github.com/false-systems/rauta/internal/lb"
 	"github.com/false-systems/rauta/internal/router"
 )
 
-// Retries (HTTPRoute retry) run on the net/http paths only: the HTTP/1.1
-// engine hands requests of routes with a retry policy to net/http, as it
-// does mirrored ones. Each attempt is forwarded through an attemptWriter:
-// when its status asks for a retry, and a retry may happen (attempts left,
-// the backend's retry budget, time before the request's deadline), the
-// status and body are swallowed and the request is sent again after the
-// backoff, to another endpoint of the same backend when there is one;
-// otherwise the response passes through to the client untouched. A body
-// larger than Options.MirrorBodyLimit is not held for a replay, so such a
-// request gets one attempt.
+// Retries (HTTPRoute retry). The HTTP/1.1 engine retries the requests
+// whose whole body came with the head (h1retry.go); it hands the others
+// to net/http, as it does mirrored ones, and HTTP/2 requests are served
+// there anyway. Both decide through a retryGate: an attempt whose status
+// is one of the policy's codes, or that got no response (connection
+// refused or reset, backend timeout), is sent again when a retry may
+// happen (retries left, the backend's retry budget, time before the
+// request's deadline for the backoff), after the backoff, to another
+// endpoint of the same backend when there is one; otherwise its response
+// passes through to the client untouched. On net/http each attempt is
+// forwarded through an attemptWriter, which swallows a retried attempt's
+// status and body. A body larger than Options.MirrorBodyLimit is not held
+// for a replay, so such a request gets one attempt.
 
 // maxBackoffFactor caps the doubling backoff at this many times the
 // configured minimum.
@@ -91,6 +93,68 @@ func markUpstreamFailed(w http.ResponseWriter) {
 	}
 }
 
+// retryGate is a request's retry policy at work; both paths decide
+// through one (the engine's in h1retry.go).
+type retryGate struct {
+	policy *ir.Retry
+	b      *router.Backend
+	m      *metrics
+	// limit is how many retries the request may have (0 when its body
+	// cannot be replayed); done how many it had.
+	limit, done int
+	// deadline is the request's own (its route's request timeout), zero
+	// for none: no retry is made whose backoff would outlast it.
+	deadline time.Time
+	// wait is the backoff before the retry decided last.
+	wait time.Duration
+	// held: a place in b's retry budget is held, from the decision to
+	// retry until the retry's attempt ends (Envoy counts a retry budget
+	// the same way: retries in flight).
+	held bool
+}
+
+func newRetryGate(policy *ir.Retry, b *router.Backend, m *metrics, replayable bool, deadline time.Time) retryGate {
+	g := retryGate{policy: policy, b: b, m: m, deadline: deadline}
+	if replayable {
+		g.limit = policy.Attempts
+	}
+	return g
+}
+
+// again reports whether an attempt that ended with code is sent again;
+// upstream says code is the gateway's own answer to a failed exchange
+// (connection refused or reset, backend timeout), which is retried
+// whatever the policy's codes (Gateway API: implementations must retry
+// connection errors when a retry is configured). A yes counts the retry
+// and holds a place in the backend's retry budget until the next call or
+// release; the caller waits g.wait first.
+func (g *retryGate) again(code int, upstream bool, now time.Time) bool {
+	g.release()
+	if g.done >= g.limit || !upstream && !slices.Contains(g.policy.Codes, code) {
+		return false
+	}
+	g.wait = backoff(g.policy.Backoff, g.done+1)
+	if !g.deadline.IsZero() && g.deadline.Sub(now) <= g.wait {
+		return false // the request's own timeout answers instead
+	}
+	if !g.b.StartRetry() {
+		g.m.retryOverflow.WithLabelValues(g.b.Name).Inc()
+		return false
+	}
+	g.held = true
+	g.done++
+	g.m.retries.WithLabelValues(g.b.Name).Inc()
+	return true
+}
+
+// release gives back the retry budget place, if one is held.
+func (g *retryGate) release() {
+	if g.held {
+		g.held = false
+		g.b.EndRetry()
+	}
+}
+
 // forwardRetrying forwards out with the route's retry policy.
 func (s *Server) forwardRetrying(w http.ResponseWriter, r *http.Request, out *outbound, b *router.Backend, rreq *router.Request,
 	ex *exchange, policy *ir.Retry, timeout time.Duration, st *filterState) {
@@ -104,55 +168,30 @@ func (s *Server) forwardRetrying(w http.ResponseWriter, r *http.Request, out *ou
 	if d != nil {
 		_ = d.SetReadDeadline(time.Time{})
 	}
-	attempts := 1
-	if replayable {
-		attempts += policy.Attempts
-	}
 	deadline, _ := out.ctx.Deadline()
-	for i := 0; ; i++ {
-		wait := backoff(policy.Backoff, i+1)
-		reserved := false
+	g := newRetryGate(policy, b, s.metrics, replayable, deadline)
+	defer g.release()
+	for {
 		aw := &attemptWriter{ResponseWriter: w}
 		aw.retry = func(code int, upstream bool) bool {
-			if i+1 >= attempts || !upstream && !slices.Contains(policy.Codes, code) {
-				return false
-			}
-			if !deadline.IsZero() && time.Until(deadline) <= wait || out.ctx.Err() != nil {
-				return false // the request's own timeout answers instead
-			}
-			if !b.StartRetry() {
-				s.metrics.retryOverflow.WithLabelValues(b.Name).Inc()
-				return false
-			}
-			reserved = true
-			return true
+			return out.ctx.Err() == nil && g.again(code, upstream, time.Now())
 		}
 		if replayable {
 			out.body, out.ContentLength = replayBody(body), int64(len(body))
 		}
 		s.attempt(aw, r, out, b, st.fail.ep.Addr, timeout, st)
 		if !aw.discard {
-			if reserved {
-				b.EndRetry()
-			}
 			return
 		}
-		s.metrics.retries.WithLabelValues(b.Name).Inc()
-		t := time.NewTimer(wait)
+		t := time.NewTimer(g.wait)
 		select {
 		case <-t.C:
 		case <-out.ctx.Done():
 			t.Stop()
-			b.EndRetry()
 			writeError(w, http.StatusGatewayTimeout, "request timed out during a retry backoff")
 			return
 		}
-		b.EndRetry()
-		next := b.Retry(b.Key(rreq), st.fail.ep)
-		if next == nil {
-			next = st.fail.ep // the only usable endpoint: try it again
-		}
-		s.moveAttempt(st, b, rreq, next, ex)
+		moveAttempt(st, b, rreq, ex)
 	}
 }
 
@@ -170,8 +209,14 @@ func (s *Server) attempt(aw *attemptWriter, r *http.Request, o *outbound, b *rou
 	s.fwd.forward(aw, r, o, b, addr, timeout, st)
 }
 
-// moveAttempt makes next the request's endpoint for the next attempt.
-func (s *Server) moveAttempt(st *filterState, b *router.Backend, rreq *router.Request, next *lb.Endpoint, ex *exchange) {
+// moveAttempt makes another endpoint of b than the last attempt's the
+// request's endpoint for the next attempt, or the same one when it is the
+// only one usable.
+func moveAttempt(st *filterState, b *router.Backend, rreq *router.Request, ex *exchange) {
+	next := b.Retry(b.Key(rreq), st.fail.ep)
+	if next == nil {
+		next = st.fail.ep
+	}
 	st.fail.end(ex)
 	st.fail.begin(b, rreq, next, ex)
 }
