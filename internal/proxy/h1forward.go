@@ -57,10 +57,10 @@ func (c *h1conn) ServeRequest(headLen int) h1.Next {
 	case rt == nil:
 		status = http.StatusNotFound
 		c.WriteError(status, "no route")
-	case hasMirror(rt.Filters) || rt.Retry != nil && c.BodyLeft > int64(c.In.W-c.In.R):
-		// Mirrors run on the net/http path (mirror.go), and so do
-		// retries of a request whose body is not all at hand, which
-		// net/http buffers for a replay (retry.go).
+	case (hasMirror(rt.Filters) || rt.Retry != nil) && !c.bodyAtHand():
+		// Mirrors and retries of a request whose body is not all at
+		// hand run on the net/http path, which buffers it for the copy
+		// and the replays (mirror.go, retry.go).
 		c.unread(headLen)
 		return h1.Handoff
 	default:
@@ -116,6 +116,9 @@ func (c *h1conn) startExchange(ex *exchange) {
 	c.s.startTrace(ex, tp)
 }
 
+// bodyAtHand reports that the whole request body is in the read buffer.
+func (c *h1conn) bodyAtHand() bool { return c.BodyLeft <= int64(c.In.W-c.In.R) }
+
 // unread puts the request head back for net/http.
 func (c *h1conn) unread(headLen int) { c.In.R -= headLen }
 
@@ -128,11 +131,22 @@ func (c *h1conn) routeMatched(lc *listenerConfig, rt *router.Route, rreq *router
 	c.buildOutbound(lc.scheme, ex)
 	st := filterState{scheme: lc.scheme, path: rq.Path, query: rq.Query, host: rq.Host, trace: ex.trace, requestID: ex.requestID}
 	defer ex.takeUpstream(&st)
+	// The backend is picked before the route's filters run, so that a
+	// request handed to net/http has had no mirror sent yet (net/http
+	// runs the filters again).
+	b := rt.PickBackend(rand.Uint64())
+	if b != nil && !b.Invalid && (b.H2C || b.TLS != nil || hasMirror(b.Filters) && !c.bodyAtHand()) {
+		// TLS and h2c backends: the engine speaks plain HTTP/1.1;
+		// net/http's path has their Transports.
+		return 0, 0, h1.Handoff
+	}
+	if hasMirror(rt.Filters) {
+		c.holdBodyForMirrors(&st)
+	}
 	if a := c.s.runFilters(&c.fx.req, rreq, rt.Filters, &st); a.status != 0 {
 		c.writeFilterAnswer(&a, &st)
 		return a.status, 0, h1.Keep
 	}
-	b := rt.PickBackend(rand.Uint64())
 	switch {
 	case b == nil:
 		c.WriteError(http.StatusInternalServerError, "route has no backend")
@@ -140,10 +154,9 @@ func (c *h1conn) routeMatched(lc *listenerConfig, rt *router.Route, rreq *router
 	case b.Invalid:
 		c.WriteError(http.StatusInternalServerError, "backend "+b.Name+" is invalid")
 		return http.StatusInternalServerError, 0, h1.Keep
-	case b.H2C || b.TLS != nil || hasMirror(b.Filters):
-		// TLS backends: the engine speaks plain TCP; net/http's path
-		// has their Transport.
-		return 0, 0, h1.Handoff
+	}
+	if hasMirror(b.Filters) {
+		c.holdBodyForMirrors(&st)
 	}
 	if a := c.s.runFilters(&c.fx.req, rreq, b.Filters, &st); a.status != 0 {
 		c.writeFilterAnswer(&a, &st)

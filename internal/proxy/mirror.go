@@ -6,6 +6,7 @@ import (
 	"io"
 	"math/rand/v2"
 	"net/http"
+	"net/url"
 	"time"
 
 	"github.com/false-systems/rauta/internal/router"
@@ -37,8 +38,12 @@ func (f *forwarder) mirror(out *outbound, m *router.Mirror, rreq *router.Request
 		return
 	}
 	// The copy is detached from the client: it may outlive the request.
-	ctx, cancel := context.WithTimeout(context.WithoutCancel(out.ctx), mirrorTimeout)
-	mreq := out.httpRequest(ctx, backendScheme(m.Backend), ep.Addr)
+	parent := out.ctx
+	if parent == nil {
+		parent = context.Background() // the engine's requests have none
+	}
+	ctx, cancel := context.WithTimeout(context.WithoutCancel(parent), mirrorTimeout)
+	mreq := out.mirrorRequest(ctx, backendScheme(m.Backend), ep.Addr)
 	mreq.Body = nil
 	mreq.ContentLength = int64(len(body))
 	mreq.TransferEncoding = nil
@@ -105,3 +110,37 @@ func (f *forwarder) bufferBody(out *outbound, st *filterState) ([]byte, bool) {
 type errReader struct{ err error }
 
 func (e errReader) Read([]byte) (int, error) { return 0, e.err }
+
+// mirrorRequest is o as the *http.Request a mirror sends to addr: on
+// net/http's path httpRequest's; the engine has no client *http.Request,
+// and its strings view the connection's read buffer, which the next
+// request overwrites while the copy may still be on its way, so it sends
+// a Clone.
+func (o *outbound) mirrorRequest(ctx context.Context, scheme, addr string) *http.Request {
+	if o.in != nil {
+		return o.httpRequest(ctx, scheme, addr)
+	}
+	d := outbound{Request: o.Request.Clone()}
+	u := &url.URL{Scheme: scheme, Host: addr, RawQuery: d.Query, ForceQuery: d.ForceQuery}
+	setEscapedPath(u, d.Path)
+	r := &http.Request{Method: d.Method, URL: u, Proto: "HTTP/1.1", ProtoMajor: 1, ProtoMinor: 1,
+		Host: d.Host, Header: d.header()}
+	return r.WithContext(ctx)
+}
+
+// holdBodyForMirrors gives the mirrors of an engine's request its body,
+// all of it in the read buffer (ServeRequest hands other requests with
+// mirrors to net/http): a copy, since a mirror may outlive the request,
+// unless it is larger than the mirror limit.
+func (c *h1conn) holdBodyForMirrors(st *filterState) {
+	switch {
+	case st.bodyState != bodyUnread:
+		return
+	case c.BodyLeft > c.s.fwd.mirrorLimit:
+		st.bodyState = bodyTooLarge // as bufferBody: no copy
+		return
+	case c.BodyLeft > 0:
+		st.mirrorBody = bytes.Clone(c.In.Buf[c.In.R : c.In.R+int(c.BodyLeft)])
+	}
+	st.bodyState = bodyBuffered
+}

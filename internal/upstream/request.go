@@ -74,3 +74,34 @@ func FramingField(name string) bool {
 	}
 	return false
 }
+
+// Clone returns r with strings of its own: the HTTP/1.1 engine's view the
+// connection's read buffer, which the next request overwrites, so a copy
+// that outlives the request (a mirror's) takes one. Every string is cut
+// from one allocation.
+func (r *Request) Clone() Request {
+	n := len(r.Method) + len(r.Path) + len(r.Query) + len(r.Host)
+	for _, f := range r.Fields {
+		n += len(f.Name) + len(f.Value)
+	}
+	var b strings.Builder
+	b.Grow(n)
+	mark := func(s string) [2]int {
+		at := b.Len()
+		b.WriteString(s)
+		return [2]int{at, b.Len()}
+	}
+	method, path, query, host := mark(r.Method), mark(r.Path), mark(r.Query), mark(r.Host)
+	spans := make([][2]int, 0, 2*len(r.Fields))
+	for _, f := range r.Fields {
+		spans = append(spans, mark(f.Name), mark(f.Value))
+	}
+	s := b.String()
+	cut := func(m [2]int) string { return s[m[0]:m[1]] }
+	out := Request{Method: cut(method), Path: cut(path), Query: cut(query), ForceQuery: r.ForceQuery,
+		Host: cut(host), Fields: make(h1.Fields, len(r.Fields)), ContentLength: r.ContentLength}
+	for i := range out.Fields {
+		out.Fields[i] = h1.Field{Name: cut(spans[2*i]), Value: cut(spans[2*i+1])}
+	}
+	return out
+}

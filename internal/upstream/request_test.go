@@ -2,6 +2,7 @@ package upstream
 
 import (
 	"testing"
+	"unsafe"
 
 	"github.com/false-systems/rauta/internal/h1"
 )
@@ -35,5 +36,25 @@ func TestRequestAppendHead(t *testing.T) {
 				t.Errorf("head\n%q\nwant\n%q", got, tc.want)
 			}
 		})
+	}
+}
+
+// A Clone keeps the request whole after the buffer its strings viewed is
+// overwritten, and writes the same head.
+func TestRequestClone(t *testing.T) {
+	buf := []byte("POST/a/b?x=1hostX-One1x-twotwo")
+	view := func(i, j int) string { return unsafe.String(&buf[i], j-i) }
+	r := Request{Method: view(0, 4), Path: view(4, 8), Query: view(9, 12), Host: view(12, 16),
+		Fields: h1.Fields{{Name: view(16, 21), Value: view(21, 22)}, {Name: view(22, 27), Value: view(27, 30)}}, ContentLength: 4}
+	want := string(r.AppendHead(nil))
+	c := r.Clone()
+	for i := range buf {
+		buf[i] = '#'
+	}
+	if got := string(c.AppendHead(nil)); got != want {
+		t.Errorf("clone's head after the buffer changed:\n%q\nwant\n%q", got, want)
+	}
+	if len(c.Fields) != 2 || c.ContentLength != 4 {
+		t.Errorf("clone %+v", c)
 	}
 }
