@@ -406,6 +406,9 @@ func (c *h1conn) forwardAttempt(b *router.Backend, addr string, deadline time.Ti
 		}
 		st.up.failed(false, err, deadline)
 		if g != nil && g.again(0, true, time.Now()) {
+			if isConnectError(err) {
+				c.s.metrics.connectErrors.WithLabelValues(b.Name).Inc() // as upstreamFailed would
+			}
 			return retryAttempt, 0, h1.Keep
 		}
 		return c.upstreamFailed(b, deadline, err)

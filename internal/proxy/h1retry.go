@@ -30,15 +30,29 @@ func (c *h1conn) forwardRetrying(b *router.Backend, rreq *router.Request, ex *ex
 		if status != retryAttempt {
 			return status, n, next
 		}
-		// The backoff is not cut short when the client goes: it is
-		// bounded (ten times the policy's minimum at most), and the
-		// client is checked before the next attempt.
-		time.Sleep(g.wait)
-		if c.clientGone() != nil {
+		if !c.backoffWait(g.wait) {
 			return statusClientClosed, 0, h1.Close
 		}
 		moveAttempt(st, b, rreq, ex)
 		c.In.R, c.BodyLeft = bodyAt, bodyLen
 		c.fx.req.Fields = c.fx.req.Fields[:fields]
+	}
+}
+
+// backoffWait waits d before a retry, looking at the client's socket at
+// most a second apart (as the waits on a backend do, h1.Socket's read
+// check): false means the client went away, or the connection was closed
+// under it (a shutdown past its grace period), and no retry is sent.
+func (c *h1conn) backoffWait(d time.Duration) bool {
+	for {
+		step := min(d, time.Second)
+		time.Sleep(step)
+		d -= step
+		if c.clientGone() != nil {
+			return false
+		}
+		if d <= 0 {
+			return true
+		}
 	}
 }

@@ -66,3 +66,31 @@ func TestH1WireRetry(t *testing.T) {
 		t.Errorf("backend saw %q, want %q", got, want)
 	}
 }
+
+// TestH1RetryBackoffEndsWithTheClient: a client that goes away during a
+// long backoff ends the request within about a second (recorded as 499),
+// and no retry is sent for it.
+func TestH1RetryBackoffEndsWithTheClient(t *testing.T) {
+	be := newWireBackend(t, scripted(func(*http.Request, []byte) (string, bool) {
+		return "HTTP/1.1 500 Internal Server Error\r\nContent-Length: 0\r\n\r\n", false
+	}))
+	rt := prefixRoute("r", "/", be.backend())
+	rt.Retry = &ir.Retry{Codes: []int{500}, Attempts: 2, Backoff: 5 * time.Second}
+	p := startProxy(t, &ir.Snapshot{Listeners: []ir.Listener{httpListener("l", catchAll(rt))}}, Options{})
+	cl := dialWire(t, strings.TrimPrefix(p.url(t, "l"), "http://"))
+	cl.send("GET /x HTTP/1.1\r\nHost: x\r\n\r\n")
+	for deadline := time.Now().Add(5 * time.Second); len(be.requests()) == 0 && time.Now().Before(deadline); {
+		time.Sleep(10 * time.Millisecond)
+	}
+	cl.c.Close()
+	ended := false
+	for deadline := time.Now().Add(3 * time.Second); !ended && time.Now().Before(deadline); time.Sleep(20 * time.Millisecond) {
+		ended = p.histogramCount(t, "http_server_request_duration_seconds", "http_route", "r", "http_response_status_code", "499") == 1
+	}
+	if !ended {
+		t.Error("the request did not end within 3 s of its client going away during a 5 s backoff")
+	}
+	if got := be.requests(); len(got) != 1 {
+		t.Errorf("backend saw %q, want the first attempt only", got)
+	}
+}
