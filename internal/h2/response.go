@@ -289,7 +289,15 @@ func (w *responseWriter) send(data []byte, end bool) error {
 	if w.ended {
 		return nil
 	}
-	trailers := end && w.hasTrailers()
+	// The trailers to send, collected once after the head's fields in
+	// snap's backing array (encodeHead reads snap[:head] only).
+	head := len(w.snap)
+	if end {
+		w.eachTrailer(w.addTrailer)
+	}
+	tail := w.snap[head:]
+	w.snap = w.snap[:head]
+	trailers := len(tail) > 0
 	// endSent: a frame carried END_STREAM already (the head of an empty
 	// response, or the last DATA).
 	endSent := false
@@ -333,7 +341,9 @@ func (w *responseWriter) send(data []byte, end bool) error {
 		// per connection, and a field sent before (grpc-status: 0) sent
 		// as its table index without a search.
 		c.hbuf.Reset()
-		w.eachTrailer(c.encodeValue)
+		for _, f := range tail {
+			c.encodeValue(f.key, f.value)
+		}
 		c.writeHeaderBlock(st.id, c.hbuf.Bytes(), true)
 	case !endSent: // the head and body went out before; end with an empty DATA
 		c.writeData(st.id, nil, true)
@@ -420,12 +430,8 @@ func (w *responseWriter) eachTrailer(f func(k, v string)) {
 	}
 }
 
-// hasTrailers reports a trailer value to send.
-func (w *responseWriter) hasTrailers() bool {
-	found := false
-	w.eachTrailer(func(string, string) { found = true })
-	return found
-}
+// addTrailer appends a trailer value to snap, past the head's fields.
+func (w *responseWriter) addTrailer(k, v string) { w.snap = append(w.snap, headField{k, v}) }
 
 // headField is one value of a response field; key is as in http.Header.
 type headField struct{ key, value string }

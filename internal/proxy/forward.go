@@ -49,6 +49,9 @@ type forwarder struct {
 	logger *slog.Logger
 	// opts holds the timeouts the forwarding paths apply.
 	opts Options
+	// dial connects to backends for the Transports and upgrades: one
+	// place for the connect timeout and TCP keep-alive.
+	dial func(ctx context.Context, network, addr string) (net.Conn, error)
 
 	mirrorSem   chan struct{}
 	mirrorLimit int64
@@ -98,6 +101,7 @@ func newForwarder(o Options, m *metrics, logger *slog.Logger) *forwarder {
 		metrics:     m,
 		logger:      logger,
 		opts:        o,
+		dial:        dialer.DialContext,
 		mirrorSem:   make(chan struct{}, o.MirrorConcurrency),
 		mirrorLimit: o.MirrorBodyLimit,
 		upgraded:    map[net.Conn]struct{}{},

@@ -123,8 +123,7 @@ const maxInformational = 5
 // wrapper, with no socket to read directly and no way to see which bytes
 // its reader already took; the tunnel needs both.
 func (f *forwarder) upgradeExchange(ctx context.Context, b *router.Backend, addr string, out *http.Request) (nc net.Conn, br *bufio.Reader, resp *http.Response, unwatch func() bool, err error) {
-	d := net.Dialer{Timeout: f.opts.DialTimeout, KeepAlive: 30 * time.Second}
-	raw, err := d.DialContext(ctx, "tcp", addr)
+	raw, err := f.dial(ctx, "tcp", addr)
 	if err != nil {
 		return nil, nil, nil, nil, err
 	}
