@@ -120,7 +120,7 @@ func (o *outbound) mirrorRequest(ctx context.Context, scheme, addr string) *http
 	if o.in != nil {
 		return o.httpRequest(ctx, scheme, addr)
 	}
-	d := outbound{Request: o.Request.Clone()}
+	d := outbound{Request: o.Clone()}
 	u := &url.URL{Scheme: scheme, Host: addr, RawQuery: d.Query, ForceQuery: d.ForceQuery}
 	setEscapedPath(u, d.Path)
 	r := &http.Request{Method: d.Method, URL: u, Proto: "HTTP/1.1", ProtoMajor: 1, ProtoMinor: 1,
