@@ -174,19 +174,20 @@ func (c *h1conn) routeMatched(lc *listenerConfig, rt *router.Route, rreq *router
 	if rt.Retry != nil {
 		return c.forwardRetrying(b, rreq, ex, rt, start, &st)
 	}
-	return c.forward(b, ep.Addr, attemptDeadline(rt.Timeouts, start, time.Now()), &st, nil)
+	return c.forward(b, ep.Addr, attemptDeadline(rt.Timeouts, start), &st, nil)
 }
 
-// attemptDeadline bounds an attempt begun at now of a request begun at
+// attemptDeadline bounds an attempt beginning now of a request begun at
 // start: by the route's request timeout, and its backend request timeout
-// from now; zero for neither.
-func attemptDeadline(to ir.Timeouts, start, now time.Time) time.Time {
+// from now; zero for neither. The clock is read only for the second: most
+// routes have neither.
+func attemptDeadline(to ir.Timeouts, start time.Time) time.Time {
 	var deadline time.Time
 	if to.Request > 0 {
 		deadline = start.Add(to.Request)
 	}
 	if to.BackendRequest > 0 {
-		if d := now.Add(to.BackendRequest); deadline.IsZero() || d.Before(deadline) {
+		if d := time.Now().Add(to.BackendRequest); deadline.IsZero() || d.Before(deadline) {
 			deadline = d
 		}
 	}

@@ -26,7 +26,7 @@ func (c *h1conn) forwardRetrying(b *router.Backend, rreq *router.Request, ex *ex
 	defer g.release()
 	bodyAt, bodyLen, fields := c.In.R, c.BodyLeft, len(c.fx.req.Fields)
 	for {
-		status, n, next := c.forward(b, st.fail.ep.Addr, attemptDeadline(rt.Timeouts, start, time.Now()), st, &g)
+		status, n, next := c.forward(b, st.fail.ep.Addr, attemptDeadline(rt.Timeouts, start), st, &g)
 		if status != retryAttempt {
 			return status, n, next
 		}
