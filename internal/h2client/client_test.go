@@ -403,7 +403,7 @@ func TestRoundTripFields(t *testing.T) {
 	}
 	ch := make(chan rtResult, 1)
 	go func() {
-		resp, err := tr.RoundTripFields(req, fields)
+		resp, _, err := tr.RoundTripFields(req, fields)
 		ch <- rtResult{resp, err}
 	}()
 	expectBody(t, ch, "ok")
@@ -422,6 +422,55 @@ func TestRoundTripFields(t *testing.T) {
 	want := []string{"content-type: application/grpc", "x-b: 1", "x-a: 2", "x-b: 3", "te: trailers", "content-length: 3"}
 	if !slices.Equal(regular, want) {
 		t.Errorf("fields sent:\n%q\nwant\n%q", regular, want)
+	}
+}
+
+// TestRoundTripFieldsResponseHead: RoundTripFields gives the response
+// head as a list, in order, names as sent, repeated names apart, and no
+// header map, for a response with a body and one that ends with its head;
+// a Content-Length the list disagrees on fails the response as the map's
+// check does.
+func TestRoundTripFieldsResponseHead(t *testing.T) {
+	srv := startRaw(t, nil, func(c *rawConn) {
+		for {
+			r := c.nextRequest()
+			if r == nil {
+				return
+			}
+			switch r.get(":path") {
+			case "/body":
+				c.respond(r.streamID, 200, "ok", "content-type", "application/grpc", "x-a", "1", "x-a", "2", "content-length", "2")
+			case "/empty":
+				c.respond(r.streamID, 204, "", "x-e", "1")
+			case "/bad":
+				c.respond(r.streamID, 200, "ok", "content-length", "2", "content-length", "3")
+			}
+		}
+	})
+	tr := newTransport(t, Options{})
+	get := func(path string) (*http.Response, h1.Fields, error) {
+		return tr.RoundTripFields(newRequest(t, "GET", srv.url+path, nil), nil)
+	}
+	resp, head, err := get("/body")
+	if err != nil {
+		t.Fatal(err)
+	}
+	body, _ := io.ReadAll(resp.Body)
+	resp.Body.Close()
+	want := h1.Fields{{Name: "content-type", Value: "application/grpc"}, {Name: "x-a", Value: "1"}, {Name: "x-a", Value: "2"}, {Name: "content-length", Value: "2"}}
+	if !slices.Equal(head, want) || resp.Header != nil || resp.ContentLength != 2 || string(body) != "ok" {
+		t.Errorf("head %q, header map %v, length %d, body %q", head, resp.Header, resp.ContentLength, body)
+	}
+	resp, head, err = get("/empty")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if !slices.Equal(head, h1.Fields{{Name: "x-e", Value: "1"}}) || resp.StatusCode != 204 {
+		t.Errorf("ended head: %d %q", resp.StatusCode, head)
+	}
+	resp.Body.Close()
+	if _, _, err := get("/bad"); err == nil || !strings.Contains(err.Error(), "Content-Length") {
+		t.Errorf("disagreeing Content-Length: %v, want the malformed response error", err)
 	}
 }
 

@@ -9,6 +9,8 @@ import (
 
 	"golang.org/x/net/http2"
 	"golang.org/x/net/http2/hpack"
+
+	"github.com/false-systems/rauta/internal/h1"
 )
 
 // maxInterim bounds the 1xx responses a stream takes before its final one.
@@ -129,8 +131,15 @@ func (cc *conn) onHeaders(f *headBlock) error {
 		}
 		return nil
 	}
-	h := cc.header(f.regular())
-	cl, ok := contentLength(h["Content-Length"])
+	var h http.Header
+	var cl int64
+	if s.listed {
+		s.fields = fieldList(f.regular())
+		cl, ok = listedLength(s.fields)
+	} else {
+		h = cc.header(f.regular())
+		cl, ok = contentLength(h["Content-Length"])
+	}
 	if !ok {
 		cc.abort(s, errors.New("h2client: malformed response: Content-Length"), http2.ErrCodeProtocol, true)
 		return nil
@@ -143,6 +152,9 @@ func (cc *conn) onHeaders(f *headBlock) error {
 	bodiless := s.req.Method == http.MethodHead || code == http.StatusNoContent || code == http.StatusNotModified
 	if f.endStream {
 		resp.Body = http.NoBody
+		if s.listed {
+			resp.Body = endedBody{s.fields}
+		}
 		if cl > 0 && !bodiless {
 			cc.abort(s, errors.New("h2client: response ended before its Content-Length"), http2.ErrCodeProtocol, true)
 			return nil
@@ -426,6 +438,47 @@ func (cc *conn) header(fields []hpack.HeaderField) http.Header {
 		h[k] = vals[len(vals)-1 : len(vals) : len(vals)]
 	}
 	return h
+}
+
+// endedBody is the body of a listed response that ended with its head:
+// empty, and keeping the head's fields for RoundTripFields.
+type endedBody struct{ fields h1.Fields }
+
+func (endedBody) Read([]byte) (int, error)    { return 0, io.EOF }
+func (endedBody) Close() error                { return nil }
+func (b endedBody) responseFields() h1.Fields { return b.fields }
+
+// fieldList copies a head's regular fields (names lower-case, as HTTP/2
+// sends them) into a list of its own: fields views the connection's
+// decoding buffer.
+func fieldList(fields []hpack.HeaderField) h1.Fields {
+	out := make(h1.Fields, len(fields))
+	for i, f := range fields {
+		out[i] = h1.Field{Name: f.Name, Value: f.Value}
+	}
+	return out
+}
+
+// listedLength is contentLength over a field list.
+func listedLength(fields h1.Fields) (int64, bool) {
+	n, first := int64(-1), ""
+	for _, f := range fields {
+		if f.Name != "content-length" {
+			continue
+		}
+		if n >= 0 {
+			if f.Value != first {
+				return 0, false
+			}
+			continue
+		}
+		v, err := strconv.ParseUint(f.Value, 10, 63)
+		if err != nil {
+			return 0, false
+		}
+		n, first = int64(v), f.Value
+	}
+	return n, true
 }
 
 // statusLine is the Response.Status for code, without building the

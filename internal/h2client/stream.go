@@ -8,6 +8,8 @@ import (
 	"sync"
 
 	"golang.org/x/net/http2"
+
+	"github.com/false-systems/rauta/internal/h1"
 )
 
 // stream is one request and its response; it is the response's Body.
@@ -21,8 +23,12 @@ type stream struct {
 	headErr error
 	// wake tells RoundTrip that the head (or an error) arrived, then the
 	// body's reader that data or the end did.
-	wake     chan struct{}
-	interim  int // the reader's: 1xx responses so far
+	wake    chan struct{}
+	interim int // the reader's: 1xx responses so far
+	// listed: the caller takes the response head as a list (fields,
+	// RoundTripFields), so no header map is made for it.
+	listed   bool
+	fields   h1.Fields
 	bodyOnce sync.Once
 
 	// under cc.mu

@@ -117,12 +117,25 @@ func (t *Transport) RoundTrip(req *http.Request) (*http.Response, error) {
 
 // RoundTripFields is RoundTrip with the head's fields taken from fields,
 // in their order (names in any case), instead of from req.Header, which
-// it does not read: a proxy that holds a request's fields as a list sends
-// them without building a header map for each request. fields is not kept
-// once it returned.
-func (t *Transport) RoundTripFields(req *http.Request, fields h1.Fields) (*http.Response, error) {
-	return t.send(req, fields, true)
+// it does not read, and the response head's fields given as a list
+// (names lower-case, as HTTP/2 sends them), the response's Header nil: a
+// proxy that holds its heads as lists sends and relays them without a
+// header map for each. fields is not kept once it returned. Trailers
+// still come in the response's Trailer.
+func (t *Transport) RoundTripFields(req *http.Request, fields h1.Fields) (*http.Response, h1.Fields, error) {
+	resp, err := t.send(req, fields, true)
+	if err != nil {
+		return nil, nil, err
+	}
+	return resp, resp.Body.(responseFields).responseFields(), nil
 }
+
+// responseFields is what a listed response's Body offers: the stream, or
+// an empty body that keeps its head's fields (the response ended with
+// its head).
+type responseFields interface{ responseFields() h1.Fields }
+
+func (s *stream) responseFields() h1.Fields { return s.fields }
 
 // send is RoundTrip; listed says the fields come from fields.
 func (t *Transport) send(req *http.Request, fields h1.Fields, listed bool) (*http.Response, error) {
@@ -174,6 +187,7 @@ func (t *Transport) roundTrip(ctx context.Context, h *head, body io.ReadCloser) 
 		return nil, false, err
 	}
 	s := cc.newStream(ctx, req, body)
+	s.listed = h.listed
 	if err := cc.writeHead(s, h); err != nil {
 		return nil, false, err
 	}

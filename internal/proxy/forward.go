@@ -147,11 +147,12 @@ func listsFields(b *router.Backend) bool { return b.TLS == nil && b.H2C }
 
 // roundTrip sends out to b, its fields from o when b's client takes them
 // as a list (out has no header map then).
-func (f *forwarder) roundTrip(b *router.Backend, out *http.Request, o *outbound) (*http.Response, error) {
+func (f *forwarder) roundTrip(b *router.Backend, out *http.Request, o *outbound) (*http.Response, h1.Fields, error) {
 	if listsFields(b) {
 		return f.h2c.RoundTripFields(out, o.Fields)
 	}
-	return f.transport(b).RoundTrip(out)
+	resp, err := f.transport(b).RoundTrip(out)
+	return resp, nil, err
 }
 
 // close waits up to timeout for mirrors, ends upgraded connections and
@@ -293,7 +294,7 @@ func (f *forwarder) forwardTransport(w http.ResponseWriter, r *http.Request, o *
 		defer body.retire()
 		out.Body = body
 	}
-	resp, err := f.roundTrip(b, out, o)
+	resp, head, err := f.roundTrip(b, out, o)
 	for err != nil && body == nil {
 		// A dial that failed sent nothing: the endpoint is ejected and a
 		// request safe to repeat moves to another one, as on the pooled
@@ -306,7 +307,7 @@ func (f *forwarder) forwardTransport(w http.ResponseWriter, r *http.Request, o *
 			break
 		}
 		out.URL.Host = next
-		resp, err = f.roundTrip(b, out, o)
+		resp, head, err = f.roundTrip(b, out, o)
 	}
 	watch.startRelay()
 	if err != nil {
@@ -331,11 +332,16 @@ func (f *forwarder) forwardTransport(w http.ResponseWriter, r *http.Request, o *
 	defer resp.Body.Close()
 	st.up.status = resp.StatusCode
 
-	h := copyResponseHeader(w, resp, st)
-	if _, ok := h["Content-Type"]; !ok {
-		h["Content-Type"] = nil // relay the backend's absence; never sniff one
+	if resp.Header == nil {
+		writeFieldsHead(w, head, resp.StatusCode, st) // the h2c client's: a list
+	} else {
+		h := copyResponseHeader(w, resp, st)
+		if _, ok := h["Content-Type"]; !ok {
+			h["Content-Type"] = nil // relay the backend's absence; never sniff one
+		}
+		w.WriteHeader(resp.StatusCode)
 	}
-	w.WriteHeader(resp.StatusCode)
+	h := w.Header() // for the trailers
 	if err := f.relayReader(w, watchedBody{resp.Body, watch}); err != nil {
 		if r.Context().Err() != nil {
 			return // the client went away

@@ -381,6 +381,52 @@ func writeListHead(w http.ResponseWriter, head *h1.Fields, rs *h1.ResponseHead, 
 	return true
 }
 
+// writeFieldsHead writes a head that came as a list from the h2c client
+// (h2client.RoundTripFields): its relayed fields, response modifiers
+// applied, as the list itself on RAUTA's own HTTP/2 streams (h2.WriteHead,
+// no header map), else through w's header map, as copyResponseHeader
+// would (an HTTP/1.1 client's request handed to net/http).
+func writeFieldsHead(w http.ResponseWriter, head h1.Fields, status int, st *filterState) {
+	fields := head[:0] // filtered in place: nothing reads head after
+	conn := false
+	for i := range head {
+		conn = conn || head[i].Is("Connection")
+	}
+	if conn {
+		fields = make(h1.Fields, 0, len(head)) // NamedByConnection reads head whole
+	}
+	for _, fl := range head {
+		if !h1.IsHopField(fl.Name) && (!conn || !h1.NamedByConnection(head, fl.Name)) {
+			fields = append(fields, fl)
+		}
+	}
+	for _, m := range st.respMods {
+		m.ApplyTo(&fields)
+	}
+	if rec, ok := w.(*recorder); ok && rec.status == 0 && h2.WriteHead(rec.ResponseWriter, status, fields) {
+		rec.status = status
+		return
+	}
+	h := w.Header()
+	for k, vv := range fieldsHeader(fields) {
+		h[k] = vv
+	}
+	if _, ok := h["Content-Type"]; !ok {
+		h["Content-Type"] = nil // relay the backend's absence; never sniff one
+	}
+	w.WriteHeader(status)
+}
+
+// fieldsHeader is a field list as a header map.
+func fieldsHeader(fields h1.Fields) http.Header {
+	h := make(http.Header, len(fields))
+	for _, fl := range fields {
+		k := http.CanonicalHeaderKey(fl.Name)
+		h[k] = append(h[k], fl.Value)
+	}
+	return h
+}
+
 // headerValues returns n empty strings for the values of w's Header():
 // the HTTP/2 stream's array when w answers one of RAUTA's own streams
 // (h2's HeaderValues, reused after the response), else a new one.
