@@ -65,6 +65,15 @@ func BenchmarkServe(b *testing.B) {
 		enc.WriteField(hpack.HeaderField{Name: kv[0], Value: kv[1]})
 	}
 	post := pbuf.Bytes()
+	// A gRPC client's head: names outside net/textproto's table.
+	var gbuf bytes.Buffer
+	genc := hpack.NewEncoder(&gbuf)
+	genc.SetMaxDynamicTableSizeLimit(0)
+	for _, kv := range [][2]string{{":method", "GET"}, {":scheme", "http"}, {":authority", "example.test"}, {":path", "/svc/M"},
+		{"content-type", "application/grpc"}, {"te", "trailers"}, {"grpc-timeout", "1S"}, {"grpc-accept-encoding", "gzip"}, {"user-agent", "grpc-go"}} {
+		genc.WriteField(hpack.HeaderField{Name: kv[0], Value: kv[1]})
+	}
+	grpcHead := gbuf.Bytes()
 	cases := []struct {
 		name  string
 		block []byte
@@ -93,6 +102,8 @@ func BenchmarkServe(b *testing.B) {
 			w.Header()[http.TrailerPrefix+"Grpc-Status"] = []string{"0"}
 			w.Header()[http.TrailerPrefix+"Grpc-Message"] = []string{""}
 		}},
+		// Request field names the connection canonicalizes once.
+		{"GET-grpc-fields", grpcHead, nil, func(w http.ResponseWriter, r *http.Request) { w.Write(body) }},
 		{"POST", post, body, func(w http.ResponseWriter, r *http.Request) {
 			n, _ := io.ReadFull(r.Body, make([]byte, 1<<10))
 			w.Write(body[:n])
