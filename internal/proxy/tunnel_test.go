@@ -107,6 +107,11 @@ func TestTunnelSendsPendingFirst(t *testing.T) {
 	if _, err := io.ReadFull(tn.client, got); err != nil || string(got) != "from-backend-then-backend" {
 		t.Fatalf("client read %q, %v", got, err)
 	}
+	// The counters move after each write the far end already read: look
+	// once the tunnel has ended.
+	tn.client.Close()
+	tn.backend.Close()
+	<-tn.done
 	if rx, tx := tn.rx.Load(), tn.tx.Load(); rx != 23 || tx != 25 {
 		t.Fatalf("counted %d received, %d sent; want 23 and 25", rx, tx)
 	}
