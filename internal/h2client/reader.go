@@ -4,7 +4,9 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"iter"
 	"net/http"
+	"slices"
 	"strconv"
 
 	"golang.org/x/net/http2"
@@ -461,24 +463,13 @@ func fieldList(fields []hpack.HeaderField) h1.Fields {
 
 // listedLength is contentLength over a field list.
 func listedLength(fields h1.Fields) (int64, bool) {
-	n, first := int64(-1), ""
-	for _, f := range fields {
-		if f.Name != "content-length" {
-			continue
-		}
-		if n >= 0 {
-			if f.Value != first {
-				return 0, false
+	return lengthOf(func(yield func(string) bool) {
+		for _, f := range fields {
+			if f.Name == "content-length" && !yield(f.Value) {
+				return
 			}
-			continue
 		}
-		v, err := strconv.ParseUint(f.Value, 10, 63)
-		if err != nil {
-			return 0, false
-		}
-		n, first = int64(v), f.Value
-	}
-	return n, true
+	})
 }
 
 // statusLine is the Response.Status for code, without building the
@@ -518,18 +509,25 @@ func parseStatus(s string) (int, bool) {
 
 // contentLength reads Content-Length values, which must agree: -1 when
 // there are none.
-func contentLength(vv []string) (int64, bool) {
-	if len(vv) == 0 {
-		return -1, true
-	}
-	n, err := strconv.ParseUint(vv[0], 10, 63)
-	if err != nil {
-		return 0, false
-	}
-	for _, v := range vv[1:] {
-		if v != vv[0] {
+func contentLength(vv []string) (int64, bool) { return lengthOf(slices.Values(vv)) }
+
+// lengthOf parses the first of a response's Content-Length values; each
+// repeat must be the same characters (as net/http's client requires), or
+// the length is not known. -1 when there are none.
+func lengthOf(values iter.Seq[string]) (int64, bool) {
+	n, first := int64(-1), ""
+	for v := range values {
+		if n >= 0 {
+			if v != first {
+				return 0, false
+			}
+			continue
+		}
+		u, err := strconv.ParseUint(v, 10, 63)
+		if err != nil {
 			return 0, false
 		}
+		n, first = int64(u), v
 	}
-	return int64(n), true
+	return n, true
 }

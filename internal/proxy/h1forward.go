@@ -182,16 +182,22 @@ func (c *h1conn) routeMatched(lc *listenerConfig, rt *router.Route, rreq *router
 // from now; zero for neither. The clock is read only for the second: most
 // routes have neither.
 func attemptDeadline(to ir.Timeouts, start time.Time) time.Time {
-	var deadline time.Time
-	if to.Request > 0 {
-		deadline = start.Add(to.Request)
-	}
+	deadline := requestDeadline(to, start)
 	if to.BackendRequest > 0 {
 		if d := time.Now().Add(to.BackendRequest); deadline.IsZero() || d.Before(deadline) {
 			deadline = d
 		}
 	}
 	return deadline
+}
+
+// requestDeadline is when the route's request timeout ends a request
+// begun at start; zero for none.
+func requestDeadline(to ir.Timeouts, start time.Time) time.Time {
+	if to.Request > 0 {
+		return start.Add(to.Request)
+	}
+	return time.Time{}
 }
 
 // h1exchange is the engine's forwarding state of one request: the

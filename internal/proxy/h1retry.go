@@ -18,11 +18,7 @@ const retryAttempt = -1
 // head is rebuilt (a sampled request's traceparent names the new attempt)
 // over the same body.
 func (c *h1conn) forwardRetrying(b *router.Backend, rreq *router.Request, ex *exchange, rt *router.Route, start time.Time, st *filterState) (int, int64, h1.Next) {
-	var deadline time.Time
-	if t := rt.Timeouts.Request; t > 0 {
-		deadline = start.Add(t)
-	}
-	g := newRetryGate(rt.Retry, b, c.s.metrics, true, deadline)
+	g := newRetryGate(rt.Retry, b, c.s.metrics, true, requestDeadline(rt.Timeouts, start))
 	defer g.release()
 	bodyAt, bodyLen, fields := c.In.R, c.BodyLeft, len(c.fx.req.Fields)
 	for {

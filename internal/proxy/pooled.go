@@ -370,14 +370,22 @@ func writeListHead(w http.ResponseWriter, head *h1.Fields, rs *h1.ResponseHead, 
 			fields = append(fields, fl)
 		}
 	}
-	for _, m := range st.respMods {
-		m.ApplyTo(&fields)
-	}
 	*head = fields
-	if !h2.WriteHead(rec.ResponseWriter, rs.Status, fields) {
+	return writeHeadList(rec, rs.Status, head, st)
+}
+
+// writeHeadList applies the route's response modifiers to a relayed head
+// and writes it through h2.WriteHead, reporting whether it could (the
+// modifiers are applied either way: a caller falling back to the header
+// map builds it from fields).
+func writeHeadList(rec *recorder, status int, fields *h1.Fields, st *filterState) bool {
+	for _, m := range st.respMods {
+		m.ApplyTo(fields)
+	}
+	if rec == nil || rec.status != 0 || !h2.WriteHead(rec.ResponseWriter, status, *fields) {
 		return false
 	}
-	rec.status = rs.Status
+	rec.status = status
 	return true
 }
 
@@ -400,11 +408,7 @@ func writeFieldsHead(w http.ResponseWriter, head h1.Fields, status int, st *filt
 			fields = append(fields, fl)
 		}
 	}
-	for _, m := range st.respMods {
-		m.ApplyTo(&fields)
-	}
-	if rec, ok := w.(*recorder); ok && rec.status == 0 && h2.WriteHead(rec.ResponseWriter, status, fields) {
-		rec.status = status
+	if rec, _ := w.(*recorder); writeHeadList(rec, status, &fields, st) {
 		return
 	}
 	h := w.Header()

@@ -152,8 +152,9 @@ func TestTunnelIdleTimeout(t *testing.T) {
 	tn := startTunnel(t, idle, "", "", nil)
 	go io.Copy(tn.backend, tn.backend) // echo
 	buf := make([]byte, 1)
-	var lastSent time.Time // before the tunnel's last move
-	for range 10 { // 10 x 100 ms: longer than the idle timeout
+	var lastSent time.Time // taken before the tunnel's last move
+	// 10 x 100 ms: longer than the idle timeout.
+	for range 10 {
 		lastSent = time.Now()
 		if _, err := tn.client.Write([]byte{'x'}); err != nil {
 			t.Fatal(err)
