@@ -35,6 +35,12 @@ func loopback(port int) string { return "127.0.0.1:" + strconv.Itoa(port) }
 
 var allContenders = []string{"direct", "rauta", rautaDP, "nginx", "haproxy", "caddy"}
 
+// rautaB is a second rauta binary (-rauta-b) run exactly as the rauta
+// contender: two builds compared side by side in one run, each a full
+// rauta. Comparing a new rauta with an old rauta-dp compares two binaries
+// that differ in more than the change (docs/performance.md, round 28).
+const rautaB = "rauta-b"
+
 // newContender writes the contender's configuration into e.dir and returns
 // how to run it. Every proxy gets one worker (process or thread) and, for
 // the Go ones, GOMAXPROCS=1.
@@ -57,11 +63,15 @@ func newContender(name string, e *env, o options) (*contender, error) {
 		c.Balanced = false
 		c.TLSAddr, c.TLSRSAAddr, c.GRPCAddr, c.WSAddr = "", "", loopback(goGRPCPort), loopback(goWSPort)
 		return c, nil
-	case "rauta":
-		if rautaBin == "" {
-			return nil, fmt.Errorf("contender rauta: -rauta (path of the rauta binary) is required")
+	case "rauta", rautaB:
+		flagName := "-rauta"
+		if kind == rautaB {
+			flagName, rautaBin = "-rauta-b", o.rautaBBin
 		}
-		dir := e.path(e.tag + "rauta")
+		if rautaBin == "" {
+			return nil, fmt.Errorf("contender %s: %s (path of the rauta binary) is required", name, flagName)
+		}
+		dir := e.path(e.tag + name)
 		c.ConfigFile = dir + "/bench.yaml"
 		if c.Config, err = e.rautaManifests(); err == nil {
 			err = mkdirWrite(dir, c.ConfigFile, c.Config)

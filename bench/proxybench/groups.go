@@ -51,7 +51,7 @@ func takesPart(contender, group string) bool {
 	case groupTLS, groupIdle:
 		return contender != "direct"
 	case groupRoutes:
-		return contender == "rauta" || contender == rautaDP || contender == "nginx" || contender == "haproxy"
+		return contender == "rauta" || contender == rautaB || contender == rautaDP || contender == "nginx" || contender == "haproxy"
 	}
 	return true
 }

@@ -46,6 +46,8 @@ func main() {
 type options struct {
 	out      string
 	rautaBin string
+	// rautaBBin is the rauta binary of the rauta-b contender.
+	rautaBBin string
 	// dataplaneBin is the rauta-dataplane binary of the rauta-dp contender,
 	// and dataplaneArgs flags added to its command line.
 	dataplaneBin  string
@@ -78,6 +80,7 @@ func parseFlags() (options, error) {
 	var list string
 	flag.StringVar(&o.out, "out", "", "write the results as JSON to this file (required)")
 	flag.StringVar(&o.rautaBin, "rauta", "", "path of the rauta binary")
+	flag.StringVar(&o.rautaBBin, "rauta-b", "", "path of a second rauta binary, the "+rautaB+" contender (an A/B of two builds in one run)")
 	flag.StringVar(&o.dataplaneBin, "dataplane", "", "path of the rauta-dataplane binary (contender "+rautaDP+")")
 	var dpArgs string
 	flag.StringVar(&dpArgs, "dataplane-args", "", "space-separated flags added to rauta-dataplane's command line (-memory-limit=...)")
@@ -93,7 +96,7 @@ func parseFlags() (options, error) {
 	flag.BoolVar(&o.keepDir, "keep", false, "keep the temp dir with configs and logs")
 	cellList := flag.String("cells", "all", "comma-separated cell groups: "+strings.Join(allGroups, ",")+" (or all)")
 	var rautaEnv string
-	flag.StringVar(&rautaEnv, "rauta-env", "", "space-separated NAME=VALUE pairs added to rauta's environment")
+	flag.StringVar(&rautaEnv, "rauta-env", "", "space-separated NAME=VALUE pairs added to rauta's (and rauta-b's) environment")
 	compare := flag.Bool("compare", false, "measure nothing: pool the -out files named as arguments and print RAUTA's paired ratios over all of them")
 	flag.Parse()
 	o.rautaEnv = strings.Fields(rautaEnv)
@@ -235,7 +238,7 @@ func bench(ctx context.Context, o options, ps *procgroup.Set) (*report, error) {
 		if err != nil {
 			return nil, err
 		}
-		if name == "rauta" {
+		if name == "rauta" || name == rautaB {
 			c.Env = append(c.Env, o.rautaEnv...)
 		}
 		cts = append(cts, c)

@@ -215,6 +215,9 @@ func newReport(o options, cells []cell, xcells []xcell) *report {
 	if o.rautaBin != "" {
 		r.Host.Versions["rauta"] = firstLine(cmdOut(o.rautaBin, "version"))
 	}
+	if o.rautaBBin != "" {
+		r.Host.Versions[rautaB] = firstLine(cmdOut(o.rautaBBin, "version"))
+	}
 	return r
 }
 

@@ -41,7 +41,7 @@ func (x *extras) prepareRoutes(cts []*contender) error {
 		}
 		c.Env = ct.Env
 		switch kind, _ := contenderKind(ct.Name); kind {
-		case "rauta":
+		case "rauta", rautaB:
 			if c.Config, err = routesRautaManifests(res); err == nil {
 				err = os.WriteFile(c.ConfigFile, []byte(c.Config), 0o644)
 			}
