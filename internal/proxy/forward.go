@@ -268,18 +268,17 @@ func (f *forwarder) forward(w http.ResponseWriter, r *http.Request, out *outboun
 // forwardTransport forwards over the backend's http.Transport (TLS and
 // h2c backends, requests the pool does not take).
 func (f *forwarder) forwardTransport(w http.ResponseWriter, r *http.Request, o *outbound, b *router.Backend, addr string, timeout time.Duration, st *filterState) {
-	ctx := o.ctx
-	_, routeTimeout := ctx.Deadline()
+	deadline := o.deadline
 	if timeout > 0 {
-		routeTimeout = true
-		var cancel context.CancelFunc
-		ctx, cancel = context.WithTimeout(ctx, timeout)
-		defer cancel()
+		if d := time.Now().Add(timeout); deadline.IsZero() || d.Before(deadline) {
+			deadline = d
+		}
 	}
 	// The Transport has no timeout per wait: a watch bounds the waits on
-	// the backend, and the client's body is read under ClientBodyTimeout.
+	// the backend and all of them by the deadline, and the client's body
+	// is read under ClientBodyTimeout.
 	var body *clientBody
-	ctx, watch := startBackendWatch(ctx, &f.opts, routeTimeout, o.body != nil)
+	ctx, watch := startBackendWatch(o.ctx, &f.opts, deadline, o.body != nil)
 	defer watch.stop()
 	var out *http.Request
 	if listsFields(b) {
@@ -288,9 +287,8 @@ func (f *forwarder) forwardTransport(w http.ResponseWriter, r *http.Request, o *
 		out = o.httpRequest(ctx, backendScheme(b), addr)
 	}
 	if out.Body != nil {
-		until, _ := ctx.Deadline()
 		body = new(clientBody)
-		body.reset(out.Body, w, f.opts.ClientBodyTimeout, until, watch)
+		body.reset(out.Body, w, f.opts.ClientBodyTimeout, deadline, watch)
 		defer body.retire()
 		out.Body = body
 	}
@@ -301,8 +299,7 @@ func (f *forwarder) forwardTransport(w http.ResponseWriter, r *http.Request, o *
 		// path. Only dial errors count here (silent false): the Transport
 		// does not say whether a reset connection was fresh.
 		keyed := hasIdempotencyKey(&o.Fields)
-		dl, _ := ctx.Deadline()
-		next, ok := st.fail.next(f.metrics, err, false, idempotent(out.Method, keyed) && ctx.Err() == nil, dl)
+		next, ok := st.fail.next(f.metrics, err, false, idempotent(out.Method, keyed) && ctx.Err() == nil, deadline)
 		if !ok {
 			break
 		}
@@ -324,9 +321,8 @@ func (f *forwarder) forwardTransport(w http.ResponseWriter, r *http.Request, o *
 			writeError(w, http.StatusBadRequest, "request body malformed")
 			return
 		}
-		dl, _ := ctx.Deadline()
-		st.up.failed(r.Context().Err() != nil, err, dl)
-		f.writeUpstreamError(w, r, ctx, b, err)
+		st.up.failed(r.Context().Err() != nil, err, deadline)
+		f.writeUpstreamError(w, r, ctx, b, err, deadline)
 		return
 	}
 	defer resp.Body.Close()
@@ -387,14 +383,16 @@ func (f *forwarder) relayReader(w http.ResponseWriter, body io.Reader) error {
 }
 
 // writeUpstreamError maps a failed round trip to a status: 504 when a
-// timeout fired, 502 (counted as a connect error) when the backend refused
-// or reset the connection, nothing when the client is gone.
-func (f *forwarder) writeUpstreamError(w http.ResponseWriter, r *http.Request, ctx context.Context, b *router.Backend, err error) {
+// timeout fired or the request's deadline (zero: none) passed, 502
+// (counted as a connect error) when the backend refused or reset the
+// connection, nothing when the client is gone.
+func (f *forwarder) writeUpstreamError(w http.ResponseWriter, r *http.Request, ctx context.Context, b *router.Backend, err error, deadline time.Time) {
+	cause := context.Cause(ctx)
 	switch {
 	case r.Context().Err() != nil:
 		return
-	case errors.Is(ctx.Err(), context.DeadlineExceeded) || errors.Is(err, context.DeadlineExceeded) ||
-		errors.Is(context.Cause(ctx), errBackendTimeout) || deadlinePassed(ctx):
+	case errors.Is(err, context.DeadlineExceeded) || errors.Is(cause, context.DeadlineExceeded) ||
+		errors.Is(cause, errBackendTimeout) || deadlinePassed(deadline):
 		markUpstreamFailed(w)
 		writeError(w, http.StatusGatewayTimeout, "backend timed out")
 	case relayReset(w, err):
@@ -407,13 +405,12 @@ func (f *forwarder) writeUpstreamError(w http.ResponseWriter, r *http.Request, c
 	}
 }
 
-// deadlinePassed reports a context whose deadline is behind us though its
-// timer may not have fired yet: a gRPC backend enforcing the same
-// grpc-timeout can reset the call first, and the client must still get the
-// gateway's DEADLINE_EXCEEDED rather than whichever came first.
-func deadlinePassed(ctx context.Context) bool {
-	dl, ok := ctx.Deadline()
-	return ok && !time.Now().Before(dl)
+// deadlinePassed reports a deadline behind us though the watch's timer
+// may not have fired yet: a gRPC backend enforcing the same grpc-timeout
+// can reset the call first, and the client must still get the gateway's
+// DEADLINE_EXCEEDED rather than whichever came first.
+func deadlinePassed(deadline time.Time) bool {
+	return !deadline.IsZero() && !time.Now().Before(deadline)
 }
 
 // relayReset resets the client's HTTP/2 stream with the code an HTTP/2

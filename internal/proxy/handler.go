@@ -1,7 +1,6 @@
 package proxy
 
 import (
-	"context"
 	"io"
 	"math/rand/v2"
 	"net"
@@ -212,28 +211,14 @@ func (s *Server) route(w http.ResponseWriter, r *http.Request, lc *listenerConfi
 	ex.route = rt
 
 	upgrade := upgradeType(r)
-	ctx := r.Context()
-	if t := rt.Timeouts.Request; t > 0 && upgrade == "" {
-		var cancel context.CancelFunc
-		ctx, cancel = context.WithTimeout(ctx, t)
-		defer cancel()
-	}
-	if rec, _ := w.(*recorder); rec != nil && rec.grpc {
-		if t, ok := grpcTimeout(r); ok {
-			// The call's own deadline bounds it here too: past it the
-			// client has given up, so holding the backend only costs.
-			var cancel context.CancelFunc
-			ctx, cancel = context.WithTimeout(ctx, t)
-			defer cancel()
-		}
-	}
 	newID := ""
 	if ex.newID {
 		newID = ex.requestID
 	}
 	out := s.fwd.takeOutbound()
 	defer s.fwd.putOutbound(out)
-	out.fromHTTP(ctx, r, lc.scheme, ip, upgrade, newID, path, received)
+	out.fromHTTP(r.Context(), r, lc.scheme, ip, upgrade, newID, path, received)
+	out.deadline = callDeadline(w, r, rt, upgrade)
 	st := filterState{scheme: lc.scheme, path: path, query: query, host: r.Host, trace: ex.trace, requestID: ex.requestID}
 	defer ex.takeUpstream(&st)
 	if a := s.runFilters(out, &rreq, rt.Filters, &st); a.status != 0 {
@@ -271,6 +256,30 @@ func (s *Server) route(w http.ResponseWriter, r *http.Request, lc *listenerConfi
 		return
 	}
 	s.fwd.forward(w, r, out, b, ep.Addr, rt.Timeouts.BackendRequest, &st)
+}
+
+// callDeadline is when a request must be answered by: the route's request
+// timeout or, for a gRPC call, its own grpc-timeout (past it the client
+// has given up, so holding the backend only costs), whichever ends first;
+// zero for neither, and for upgrades, which live long. The forwarders
+// bound their waits by it, as the HTTP/1.1 engine does, rather than by a
+// context with a timer of its own (context.WithTimeout over the stream's
+// context was eight allocations per gRPC call).
+func callDeadline(w http.ResponseWriter, r *http.Request, rt *router.Route, upgrade string) time.Time {
+	var d time.Duration
+	has := false
+	if t := rt.Timeouts.Request; t > 0 && upgrade == "" {
+		d, has = t, true
+	}
+	if rec, _ := w.(*recorder); rec != nil && rec.grpc {
+		if t, ok := grpcTimeout(r); ok && (!has || t < d) {
+			d, has = t, true
+		}
+	}
+	if !has {
+		return time.Time{}
+	}
+	return time.Now().Add(d)
 }
 
 // requestPath returns the path as received (still escaped) and the raw

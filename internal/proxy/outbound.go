@@ -6,6 +6,7 @@ import (
 	"net/http"
 	"net/url"
 	"strings"
+	"time"
 
 	"golang.org/x/net/http/httpguts"
 
@@ -27,7 +28,7 @@ type outbound struct {
 	upstream.Request
 	// The net/http path's own, nil on the engine's: the client's request
 	// (the base of httpRequest), the context forwarding runs in (the
-	// route's timeouts), the body sent (the client's, or a buffered copy
+	// client's: it ends when the client goes away), the body sent (the client's, or a buffered copy
 	// once a mirror or retry read it; nil for none) and its
 	// Transfer-Encoding, and the protocol an upgrade asks for.
 	in      *http.Request
@@ -35,6 +36,10 @@ type outbound struct {
 	body    io.ReadCloser
 	te      []string
 	upgrade string
+	// deadline is when the request must be answered by (callDeadline);
+	// zero for no deadline. ctx carries none: each forwarder bounds its
+	// waits by this.
+	deadline time.Time
 }
 
 func newOutboundState() any { return new(outbound) }

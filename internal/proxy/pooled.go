@@ -101,7 +101,7 @@ func newPooledState() any {
 func (f *forwarder) forwardPooled(w http.ResponseWriter, r *http.Request, out *outbound, b *router.Backend, addr string, timeout time.Duration, st *filterState) {
 	ctx := out.ctx
 	now := time.Now()
-	deadline, _ := ctx.Deadline()
+	deadline := out.deadline
 	if timeout > 0 {
 		if d := now.Add(timeout); deadline.IsZero() || d.Before(deadline) {
 			deadline = d
@@ -152,7 +152,7 @@ func (f *forwarder) forwardPooled(w http.ResponseWriter, r *http.Request, out *o
 			break
 		}
 		if errors.Is(err, upstream.ErrInterrupted) && ctx.Err() != nil {
-			err = ctx.Err() // say why: the client went away, or the deadline passed
+			err = ctx.Err() // say why: the client went away
 		}
 		// A streamed body is whole only while none of it was read.
 		safe := idempotent(out.Method, keyed) && !ps.rest.started && ctx.Err() == nil

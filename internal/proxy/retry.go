@@ -168,8 +168,7 @@ func (s *Server) forwardRetrying(w http.ResponseWriter, r *http.Request, out *ou
 	if d != nil {
 		_ = d.SetReadDeadline(time.Time{})
 	}
-	deadline, _ := out.ctx.Deadline()
-	g := newRetryGate(policy, b, s.metrics, replayable, deadline)
+	g := newRetryGate(policy, b, s.metrics, replayable, out.deadline)
 	defer g.release()
 	for {
 		aw := &attemptWriter{ResponseWriter: w}
@@ -183,12 +182,15 @@ func (s *Server) forwardRetrying(w http.ResponseWriter, r *http.Request, out *ou
 		if !aw.discard {
 			return
 		}
+		// The gate let no backoff run past the request's deadline, so
+		// only the client's going away ends one early; it is answered
+		// as writeUpstreamError answers a gone client: not at all.
 		t := time.NewTimer(g.wait)
 		select {
 		case <-t.C:
 		case <-out.ctx.Done():
 			t.Stop()
-			writeError(w, http.StatusGatewayTimeout, "request timed out during a retry backoff")
+			st.up.err, st.up.reason = upClient, "client went away during a retry backoff"
 			return
 		}
 		moveAttempt(st, b, rreq, ex)

@@ -612,3 +612,62 @@ func TestBackendStopsTakingBody(t *testing.T) {
 		})
 	}
 }
+
+// A route's request timeout bounds the whole response to an HTTP/2
+// client, its body too, on both of the paths an HTTP/2 request takes: the
+// engine's pool (HTTP/1.1 backend) and the Transport (h2c backend). The
+// deadline is a value each forwarder enforces, not a context's timer
+// (callDeadline): a backend that sends a head and part of the body, then
+// stalls, is cut at the route's timeout, long before BackendIdleTimeout.
+func TestRouteTimeoutCutsResponseBody(t *testing.T) {
+	stallH1 := newStallBackend(t, func(c net.Conn, br *bufio.Reader) {
+		if readHead(br) {
+			io.WriteString(c, "HTTP/1.1 200 OK\r\nContent-Length: 100\r\n\r\nfirst part")
+		}
+	})
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	protocols := new(http.Protocols)
+	protocols.SetUnencryptedHTTP2(true)
+	stalled := make(chan struct{}, 1)
+	srv := &http.Server{Protocols: protocols, Handler: http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		w.Header().Set("Content-Length", "100")
+		io.WriteString(w, "first part") //nolint:errcheck // the client reads it
+		w.(http.Flusher).Flush()
+		select {
+		case <-r.Context().Done(): // the gateway reset the stream
+			stalled <- struct{}{}
+		case <-time.After(time.Minute):
+		}
+	})}
+	go srv.Serve(ln) //nolint:errcheck // ends with Close
+	t.Cleanup(func() { srv.Close() })
+	h2cStall := ir.Backend{Name: "default/h2c-stall:80", Weight: 1, AppProtocol: "h2c", Endpoints: []ir.Endpoint{endpointOf(t, ln.Addr().String())}}
+
+	for _, c := range []struct {
+		name    string
+		backend ir.Backend
+	}{{"pooled", stallH1.backend()}, {"transport", h2cStall}} {
+		t.Run(c.name, func(t *testing.T) {
+			rt := prefixRoute("r", "/", c.backend)
+			rt.Timeouts.Request = shortTimeout
+			p := startTimeoutProxy(t, rt, Options{BackendIdleTimeout: time.Minute})
+			start := time.Now()
+			resp, body, err := h2cGet(t, "http://"+p.addr()+"/x")
+			took := time.Since(start)
+			if resp.StatusCode != http.StatusOK || body != "first part" || err == nil {
+				t.Errorf("status %d, body %q, %v; want 200, the first part, then the stream reset", resp.StatusCode, body, err)
+			}
+			if took < shortTimeout || took > shortTimeout+slack {
+				t.Errorf("cut after %v; want the route's timeout, %v", took, shortTimeout)
+			}
+		})
+	}
+	select {
+	case <-stalled:
+	case <-time.After(slack):
+		t.Error("the h2c backend's stream was not reset")
+	}
+}

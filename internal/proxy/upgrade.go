@@ -25,15 +25,14 @@ func (f *forwarder) upgrade(w http.ResponseWriter, r *http.Request, o *outbound,
 	// The answer to the upgrade is bounded by BackendResponseTimeout (no
 	// route timeout applies to upgraded connections); the watch stops
 	// before the connections are spliced.
-	ctx, watch := startBackendWatch(o.ctx, &f.opts, false, false)
+	ctx, watch := startBackendWatch(o.ctx, &f.opts, time.Time{}, false)
 	defer watch.stop()
 	out := o.httpRequest(ctx, backendScheme(b), addr)
 	backConn, br, resp, unwatch, err := f.upgradeExchange(ctx, b, addr, out)
 	watch.pause()
 	if err != nil {
-		dl, _ := ctx.Deadline()
-		st.up.failed(r.Context().Err() != nil, err, dl)
-		f.writeUpstreamError(w, r, ctx, b, err)
+		st.up.failed(r.Context().Err() != nil, err, time.Time{})
+		f.writeUpstreamError(w, r, ctx, b, err, time.Time{})
 		return
 	}
 	defer backConn.Close()
@@ -53,7 +52,7 @@ func (f *forwarder) upgrade(w http.ResponseWriter, r *http.Request, o *outbound,
 	if !unwatch() {
 		// The watch fired (or the client went away) as the backend
 		// answered: the connection's deadline has passed.
-		f.writeUpstreamError(w, r, ctx, b, context.Cause(ctx))
+		f.writeUpstreamError(w, r, ctx, b, context.Cause(ctx), time.Time{})
 		return
 	}
 	want := out.Header.Get("Upgrade")

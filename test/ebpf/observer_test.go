@@ -63,7 +63,7 @@ func do(t *testing.T, c *http.Client, method, url, body string) clientResult {
 // TestObserverMatchesClient sends real traffic (keep-alive and not, fast,
 // delayed, 5xx, with a body) and checks that the observer reports each
 // request exactly once with the client's status and latency (within 10%
-// or 1 ms), in every attach mode.
+// or 3 ms), in every attach mode.
 func TestObserverMatchesClient(t *testing.T) {
 	for _, mode := range []string{"tcx", "clsact", "xdp"} {
 		t.Run(mode, func(t *testing.T) {
@@ -107,17 +107,20 @@ func TestObserverMatchesClient(t *testing.T) {
 				if obsLat > s.latency+200*time.Microsecond {
 					t.Errorf("%s: observed latency %v exceeds the client's %v", s.target, obsLat, s.latency)
 				}
-				tol := max(s.latency/10, time.Millisecond)
+				tol := max(s.latency/10, 3*time.Millisecond)
 				if d := s.latency - obsLat; d > tol {
 					outside = append(outside, fmt.Sprintf("%s: observed %v, client %v", s.target, obsLat, s.latency))
 				}
 			}
-			// Within 10% or 1 ms of the client: the client's own share is
+			// Within 10% or 3 ms of the client: the client's own share is
 			// user-space scheduling, which on a loaded 2-core machine
-			// occasionally exceeds 1 ms for sub-millisecond requests, so
-			// allow at most 5% of samples outside and show them.
+			// reaches a few milliseconds (CI saw 2 ms on sub-millisecond
+			// requests and 4.7 ms on a 20 ms one, three of 55 at once),
+			// so allow at most 5% of samples outside and show them. A
+			// mispaired request is off by a delay class (20 or 50 ms),
+			// and more than the client's latency is an error above.
 			if len(outside) > len(sent)/20 {
-				t.Errorf("%d of %d latencies outside 10%% / 1ms of the client's:\n%s", len(outside), len(sent), strings.Join(outside, "\n"))
+				t.Errorf("%d of %d latencies outside 10%% / 3ms of the client's:\n%s", len(outside), len(sent), strings.Join(outside, "\n"))
 			} else if len(outside) > 0 {
 				t.Logf("%d of %d latencies outside tolerance (client scheduling):\n%s", len(outside), len(sent), strings.Join(outside, "\n"))
 			}
