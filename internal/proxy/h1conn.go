@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"context"
 	"net"
+	"net/netip"
 	"syscall"
 
 	"golang.org/x/net/http2"
@@ -21,7 +22,10 @@ type h1conn struct {
 	sock *socket
 
 	clientIP string
-	outResp  h1.Fields // the response fields sent to the client
+	// client and local are the connection's addresses for the request
+	// timing records (zero when those are off), read once, not per request.
+	client, local netip.AddrPort
+	outResp       h1.Fields // the response fields sent to the client
 	// fx is the outbound request and its backend exchange while a
 	// request is forwarded, nil otherwise (h1exchange).
 	fx *h1exchange
@@ -43,6 +47,9 @@ func newH1Conn(s *Server, sock *socket, nc net.Conn) *h1conn {
 	c.Init(sock.h1cfg, sock.h1, nc, c)
 	c.goneFn = c.clientGone
 	c.clientIP = clientIP(nc.RemoteAddr().String())
+	if s.timings != nil {
+		c.client, c.local = addrPortOf(nc.RemoteAddr()), addrPortOf(nc.LocalAddr())
+	}
 	c.connNo = s.ids.conn()
 	return c
 }

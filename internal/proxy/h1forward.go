@@ -85,7 +85,7 @@ func (c *h1conn) ServeRequest(headLen int) h1.Next {
 // fields; a request ID it makes is written into c.idBuf.
 func (c *h1conn) startExchange(ex *exchange) {
 	ex.proto = 1 // the engine serves HTTP/1.1 only
-	c.s.setConnAddrs(ex, c.NC)
+	ex.client, ex.local = c.client, c.local
 	var id, tp string
 	ids, tps := 0, 0
 	for i := range c.Req.Fields {

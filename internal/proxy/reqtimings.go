@@ -184,16 +184,10 @@ func (s *Server) recordTiming(lc *listenerConfig, route string, ex *exchange, st
 	}
 }
 
-// setConnAddrs takes the client connection's addresses for the timing
-// record (the HTTP/1.1 engine).
-func (s *Server) setConnAddrs(ex *exchange, nc net.Conn) {
-	if s.timings != nil {
-		ex.client, ex.local = addrPortOf(nc.RemoteAddr()), addrPortOf(nc.LocalAddr())
-	}
-}
-
-// setRequestAddrs is setConnAddrs for net/http's path and the HTTP/2
-// server's, which also names the request's stream.
+// setRequestAddrs takes the client connection's addresses for the timing
+// record on net/http's path and the HTTP/2 server's, which also names the
+// request's stream (the HTTP/1.1 engine reads them once per connection:
+// newH1Conn).
 func (s *Server) setRequestAddrs(ex *exchange, r *http.Request) {
 	if s.timings == nil {
 		return
