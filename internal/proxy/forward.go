@@ -268,12 +268,7 @@ func (f *forwarder) forward(w http.ResponseWriter, r *http.Request, out *outboun
 // forwardTransport forwards over the backend's http.Transport (TLS and
 // h2c backends, requests the pool does not take).
 func (f *forwarder) forwardTransport(w http.ResponseWriter, r *http.Request, o *outbound, b *router.Backend, addr string, timeout time.Duration, st *filterState) {
-	deadline := o.deadline
-	if timeout > 0 {
-		if d := time.Now().Add(timeout); deadline.IsZero() || d.Before(deadline) {
-			deadline = d
-		}
-	}
+	deadline := attemptEnd(o.deadline, timeout)
 	// The Transport has no timeout per wait: a watch bounds the waits on
 	// the backend and all of them by the deadline, and the client's body
 	// is read under ClientBodyTimeout.

@@ -182,10 +182,16 @@ func (c *h1conn) routeMatched(lc *listenerConfig, rt *router.Route, rreq *router
 // from now; zero for neither. The clock is read only for the second: most
 // routes have neither.
 func attemptDeadline(to ir.Timeouts, start time.Time) time.Time {
-	deadline := requestDeadline(to, start)
-	if to.BackendRequest > 0 {
-		if d := time.Now().Add(to.BackendRequest); deadline.IsZero() || d.Before(deadline) {
-			deadline = d
+	return attemptEnd(requestDeadline(to, start), to.BackendRequest)
+}
+
+// attemptEnd bounds an attempt beginning now by the request's deadline
+// (zero: none) and a backend request timeout (0: none), whichever ends
+// first. The clock is read only for the timeout: most routes have none.
+func attemptEnd(deadline time.Time, timeout time.Duration) time.Time {
+	if timeout > 0 {
+		if d := time.Now().Add(timeout); deadline.IsZero() || d.Before(deadline) {
+			return d
 		}
 	}
 	return deadline

@@ -28,9 +28,10 @@ type outbound struct {
 	upstream.Request
 	// The net/http path's own, nil on the engine's: the client's request
 	// (the base of httpRequest), the context forwarding runs in (the
-	// client's: it ends when the client goes away), the body sent (the client's, or a buffered copy
-	// once a mirror or retry read it; nil for none) and its
-	// Transfer-Encoding, and the protocol an upgrade asks for.
+	// client's: it ends when the client goes away), the body sent (the
+	// client's, or a buffered copy once a mirror or retry read it; nil for
+	// none) and its Transfer-Encoding, and the protocol an upgrade asks
+	// for.
 	in      *http.Request
 	ctx     context.Context
 	body    io.ReadCloser

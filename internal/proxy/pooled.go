@@ -101,12 +101,7 @@ func newPooledState() any {
 func (f *forwarder) forwardPooled(w http.ResponseWriter, r *http.Request, out *outbound, b *router.Backend, addr string, timeout time.Duration, st *filterState) {
 	ctx := out.ctx
 	now := time.Now()
-	deadline := out.deadline
-	if timeout > 0 {
-		if d := now.Add(timeout); deadline.IsZero() || d.Before(deadline) {
-			deadline = d
-		}
-	}
+	deadline := attemptEnd(out.deadline, timeout)
 	ps := f.pooledStates.Get().(*pooledState)
 	x := &ps.x
 	var in io.Reader
