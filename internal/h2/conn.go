@@ -60,9 +60,9 @@ type conn struct {
 
 	hdec *hpack.Decoder // the client's header blocks; the reader's own
 	hb   headerBlock    // the block hdec is decoding
-	// canon remembers request field names' canonical forms (canonical);
-	// the reader's own, nil until the first.
-	canon map[string]string
+	// canon remembers request field names' canonical forms; the
+	// reader's own.
+	canon CanonicalNames
 	// hbOpen: hb's block spans frames and the read deadline bounds it.
 	hbOpen bool
 

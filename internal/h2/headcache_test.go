@@ -4,7 +4,6 @@ import (
 	"fmt"
 	"net/http"
 	"strconv"
-	"strings"
 	"testing"
 
 	"golang.org/x/net/http2"
@@ -54,30 +53,5 @@ func TestKeptIndexesFollowTheTable(t *testing.T) {
 				}
 			}
 		})
-	}
-}
-
-// TestCanonicalNamesBounded: request field names come out canonical,
-// remembered or not, and a client sending ever new names (or long ones)
-// fills at most maxCanonNames entries of names up to maxCanonNameLen.
-func TestCanonicalNamesBounded(t *testing.T) {
-	c := &conn{}
-	for i := range 200 {
-		name := fmt.Sprintf("x-name-%03d", i)
-		if got, want := c.canonical(name), fmt.Sprintf("X-Name-%03d", i); got != want {
-			t.Fatalf("canonical(%q) = %q, want %q", name, got, want)
-		}
-	}
-	long := "x-" + strings.Repeat("a", maxCanonNameLen)
-	c2 := &conn{}
-	if got := c2.canonical(long); got != "X-A"+strings.Repeat("a", maxCanonNameLen-1) {
-		t.Errorf("canonical of a long name %q", got)
-	}
-	if len(c.canon) != maxCanonNames || len(c2.canon) != 0 {
-		t.Errorf("remembered %d names of 200 and %d long ones; want %d and 0", len(c.canon), len(c2.canon), maxCanonNames)
-	}
-	// A remembered name is served from the cache, the same string.
-	if got := c.canonical("x-name-000"); got != "X-Name-000" {
-		t.Errorf("second canonical(x-name-000) = %q", got)
 	}
 }

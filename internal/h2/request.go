@@ -23,32 +23,6 @@ func (c *conn) newRequest(f *headerBlock) (*http.Request, *stream, http2.ErrCode
 	return &st.req, st, http2.ErrCodeNo
 }
 
-// The canonical forms of request field names a connection remembers:
-// clients repeat theirs request after request, and every name outside
-// net/textproto's own short table (te, grpc-timeout, sec-fetch-mode, ...)
-// costs an allocation to canonicalize. Bounded in count and length, so a
-// client sending new names holds at most about 2 KiB here.
-const (
-	maxCanonNames   = 32
-	maxCanonNameLen = 32
-)
-
-// canonical is textproto.CanonicalMIMEHeaderKey of a field name as HTTP/2
-// sends it (lower case), remembered for the connection.
-func (c *conn) canonical(name string) string {
-	if k, ok := c.canon[name]; ok {
-		return k
-	}
-	k := textproto.CanonicalMIMEHeaderKey(name)
-	if len(name) <= maxCanonNameLen && len(c.canon) < maxCanonNames {
-		if c.canon == nil {
-			c.canon = make(map[string]string, 8)
-		}
-		c.canon[name] = k
-	}
-	return k
-}
-
 // fillRequest builds st's request from the header block f.
 func (c *conn) fillRequest(f *headerBlock, st *stream) http2.ErrCode {
 	var method, scheme, authority, path, protocol string
@@ -120,7 +94,7 @@ func (c *conn) fillRequest(f *headerBlock, st *stream) http2.ErrCode {
 			}
 			declared = int64(n)
 		}
-		k := c.canonical(hf.Name)
+		k := c.canon.Of(hf.Name)
 		if vv, ok := header[k]; ok {
 			header[k] = append(vv, hf.Value)
 			continue

@@ -10,6 +10,8 @@ import (
 
 	"golang.org/x/net/http2"
 	"golang.org/x/net/http2/hpack"
+
+	"github.com/false-systems/rauta/internal/h2"
 )
 
 const (
@@ -21,9 +23,6 @@ const (
 	initialMaxStreams = 100
 	// maxKeptBlock bounds the head buffer a connection keeps.
 	maxKeptBlock = 64 << 10
-	// maxKeptNames bounds the field names whose canonical form a
-	// connection remembers.
-	maxKeptNames = 128
 )
 
 // conn is one connection to a backend. Lock order: wmu before mu; the
@@ -66,7 +65,7 @@ type conn struct {
 	// and their canonical forms.
 	dec   *hpack.Decoder
 	hb    headBlock
-	names map[string]string
+	names h2.CanonicalNames
 }
 
 func newConn(t *Transport, addr string, nc net.Conn) *conn {
@@ -79,7 +78,6 @@ func newConn(t *Transport, addr string, nc net.Conn) *conn {
 		peerFrame:  defaultMaxFrame,
 		sendWindow: initialWindow,
 		recvAvail:  t.o.ConnWindow,
-		names:      map[string]string{},
 		ready:      make(chan struct{}),
 	}
 	cc.cond.L = &cc.mu

@@ -425,13 +425,7 @@ func (cc *conn) header(fields []hpack.HeaderField) http.Header {
 	h := make(http.Header, len(fields))
 	vals := make([]string, 0, len(fields))
 	for _, f := range fields {
-		k, ok := cc.names[f.Name]
-		if !ok {
-			k = http.CanonicalHeaderKey(f.Name)
-			if len(cc.names) < maxKeptNames {
-				cc.names[f.Name] = k
-			}
-		}
+		k := cc.names.Of(f.Name)
 		if prev, ok := h[k]; ok {
 			h[k] = append(prev, f.Value)
 			continue
