@@ -190,6 +190,9 @@ func bench(ctx context.Context, o options, ps *procgroup.Set) (*report, error) {
 	} else {
 		defer os.RemoveAll(dir)
 	}
+	if err := stageBinaries(dir, &o); err != nil {
+		return nil, err
+	}
 	// The idle cell holds up to 50,000 connections in this process and
 	// as many in the proxy, which inherits this limit.
 	e := &env{dir: dir, feeds: &feeds{}}

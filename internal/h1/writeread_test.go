@@ -6,9 +6,7 @@ import (
 	"io"
 	"net"
 	"os"
-	"runtime"
 	"strconv"
-	"strings"
 	"syscall"
 	"testing"
 	"time"
@@ -16,41 +14,11 @@ import (
 	"github.com/false-systems/rauta/internal/poll"
 )
 
-// threadReads counts the read(2) calls of the calling thread so far, from
-// /proc/thread-self/io's syscr (socket reads with read(2) count there;
-// recvfrom does not). f is that file, opened on the same locked thread.
-func threadReads(t *testing.T, f *os.File) int {
-	t.Helper()
-	var b [512]byte
-	n, err := syscall.Pread(int(f.Fd()), b[:], 0)
-	if err != nil {
-		t.Fatal(err)
-	}
-	for line := range strings.Lines(string(b[:n])) {
-		if v, ok := strings.CutPrefix(line, "syscr: "); ok {
-			c, err := strconv.Atoi(strings.TrimSpace(v))
-			if err != nil {
-				t.Fatal(err)
-			}
-			return c
-		}
-	}
-	t.Fatalf("no syscr in %q", b[:n])
-	return 0
-}
-
-// TestWriteReadDoesNotTryBeforeTheAnswer: WriteRead makes one read(2) for
-// an answer that comes after a pause, where Write then Read makes two (the
-// first finds nothing): the system call round 16 of docs/performance.md
-// counted 1.73 times per proxied request.
+// TestWriteReadDoesNotTryBeforeTheAnswer: WriteRead makes one read system
+// call for an answer that comes after a pause, where Write then Read makes
+// two (the first finds nothing): the system call round 16 of
+// docs/performance.md counted 1.73 times per proxied request.
 func TestWriteReadDoesNotTryBeforeTheAnswer(t *testing.T) {
-	runtime.LockOSThread()
-	defer runtime.UnlockOSThread()
-	acct, err := os.Open("/proc/thread-self/io")
-	if err != nil {
-		t.Skipf("no per-thread I/O accounting here: %v", err)
-	}
-	defer acct.Close()
 	ours, peer := tcpPair(t)
 	go func() {
 		buf := make([]byte, 64)
@@ -68,29 +36,24 @@ func TestWriteReadDoesNotTryBeforeTheAnswer(t *testing.T) {
 	s.BoundReads(10*time.Second, time.Time{})
 	q := make([]byte, 64)
 
-	// What reading the counter costs in reads of its own.
-	base := threadReads(t, acct)
-	own := threadReads(t, acct) - base
-
-	before := threadReads(t, acct)
+	before := s.readCalls
 	if _, err := s.Write([]byte("question")); err != nil {
 		t.Fatal(err)
 	}
 	if n, err := s.Read(q); err != nil || string(q[:n]) != "answer" {
 		t.Fatalf("Write then Read: %q, %v", q[:n], err)
 	}
-	separate := threadReads(t, acct) - before - own
-	if separate < 2 {
-		t.Skipf("Write then Read made %d read(2) calls; this counter cannot tell the tries apart here", separate)
+	if separate := s.readCalls - before; separate != 2 {
+		t.Fatalf("Write then Read made %d read calls, want 2 (one finds nothing)", separate)
 	}
 
-	before = threadReads(t, acct)
+	before = s.readCalls
 	wrote, n, err := s.WriteRead([]byte("question"), q)
 	if err != nil || wrote != len("question") || string(q[:n]) != "answer" {
 		t.Fatalf("WriteRead: wrote %d, read %q, %v", wrote, q[:n], err)
 	}
-	if got := threadReads(t, acct) - before - own; got != 1 {
-		t.Errorf("WriteRead made %d read(2) calls, want 1 (Write then Read made %d)", got, separate)
+	if got := s.readCalls - before; got != 1 {
+		t.Errorf("WriteRead made %d read calls, want 1", got)
 	}
 }
 
