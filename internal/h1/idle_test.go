@@ -16,7 +16,7 @@ type countingPool struct{ gets, puts atomic.Int64 }
 func (p *countingPool) Get() any { p.gets.Add(1); b := make([]byte, 64); return &b }
 func (p *countingPool) Put(any)  { p.puts.Add(1) }
 
-func tcpPair(t *testing.T) (client, server net.Conn) {
+func tcpPair(t testing.TB) (client, server net.Conn) {
 	t.Helper()
 	ln, err := net.Listen("tcp", "127.0.0.1:0")
 	if err != nil {

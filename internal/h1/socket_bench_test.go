@@ -43,20 +43,7 @@ func BenchmarkSocketCalls(b *testing.B) {
 // rawPair returns the descriptors of the two ends of a loopback TCP
 // connection, kept open until the benchmark ends.
 func rawPair(b *testing.B) (w, r uintptr) {
-	ln, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		b.Fatal(err)
-	}
-	defer ln.Close()
-	c, err := net.Dial("tcp", ln.Addr().String())
-	if err != nil {
-		b.Fatal(err)
-	}
-	s, err := ln.Accept()
-	if err != nil {
-		b.Fatal(err)
-	}
-	b.Cleanup(func() { c.Close(); s.Close() })
+	c, s := tcpPair(b)
 	fd := func(nc net.Conn) uintptr {
 		var d uintptr
 		rc, err := nc.(*net.TCPConn).SyscallConn()
