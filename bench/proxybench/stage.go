@@ -9,12 +9,12 @@ import (
 
 // stageBinaries copies the RAUTA binaries under test into dir and points
 // o at the copies. The resident size of a binary's mapped pages depends on
-// how its file got into the page cache, not only on its bytes: a binary as
-// the Go linker wrote it (through a memory mapping) measured 44-57 MiB of
-// file-backed RSS under the headline load where a copy of the same bytes,
-// written with write(2) as a package or image extraction does, measured
-// 36 (docs/performance.md, round 30). Copying every binary makes two
-// builds' RSS comparable, and the figures those a deployment sees.
+// how its file got into the page cache, not only on its bytes: a binary
+// freshly written by the Go linker (through a memory mapping) measured
+// 44-57 MB of file-backed RSS under the headline load where a copy of the
+// same bytes, written with write(2) as a package or image extraction does,
+// measured 36 (docs/performance.md, round 30). Copying every binary makes
+// two builds' RSS comparable, and the figures those a deployment sees.
 func stageBinaries(dir string, o *options) error {
 	for _, p := range []*string{&o.rautaBin, &o.rautaBBin, &o.dataplaneBin} {
 		if *p == "" {
