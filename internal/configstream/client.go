@@ -11,10 +11,12 @@ import (
 	"fmt"
 	"io"
 	"math/rand/v2"
+	"net"
 	"net/http"
 	"net/url"
 	"os"
 	"strings"
+	"sync"
 	"time"
 )
 
@@ -36,7 +38,8 @@ type Client struct {
 	Gateway, Pod string
 	// Apply serves a Config and says how that went.
 	Apply func(Config) Report
-	// OnError is told why a stream ended (for logs); nil ignores it.
+	// OnError is told why a stream ended or a report failed (for logs);
+	// nil ignores it. Neither stops serving the last applied Config.
 	OnError func(error)
 	// Heartbeat is the controller's heartbeat interval; a stream silent for
 	// three of them is dropped and dialled again. 0 means 10 s.
@@ -54,6 +57,10 @@ func (c *Client) Run(ctx context.Context) error {
 		return errors.New("config stream client: Address, Gateway and Apply are required")
 	}
 	c.http = &http.Client{Transport: &http.Transport{
+		// A controller address that drops packets (its pod gone, a
+		// partition) fails the dial in bounded time, not after the
+		// kernel's SYN retries (minutes).
+		DialContext:         (&net.Dialer{Timeout: 10 * time.Second, KeepAlive: 30 * time.Second}).DialContext,
 		TLSClientConfig:     &tls.Config{RootCAs: c.RootCAs, ServerName: c.ServerName, MinVersion: tls.VersionTLS13},
 		ForceAttemptHTTP2:   true,
 		TLSHandshakeTimeout: 10 * time.Second,
@@ -150,6 +157,14 @@ func (c *Client) stream(ctx context.Context) (delivered bool, err error) {
 	}
 	rd := bufio.NewReaderSize(resp.Body, 64<<10)
 	var dec frameDecoder
+	// Reports go out beside the stream, never in its way: a controller
+	// slow to answer one must not hold back the next Config (a pod that
+	// just started would serve its first one, often without endpoints yet,
+	// until the report came back).
+	reports := newReporter()
+	go reports.run(ctx, c)
+	// The stream's context ends before the wait: no report outlives it.
+	defer func() { cancel(); reports.wait() }()
 	for {
 		m, err := dec.read(rd, limit)
 		if err != nil {
@@ -164,13 +179,79 @@ func (c *Client) stream(ctx context.Context) (delivered bool, err error) {
 		}
 		delivered = true
 		rep := c.Apply(*m.Config)
+		if rep.Resync {
+			// Nothing was applied, so there is nothing to report: the
+			// next stream's whole Config is.
+			return delivered, errResync
+		}
 		rep.Gateway, rep.Pod = c.Gateway, c.Pod
 		rep.Version, rep.Generation = m.Config.Version, m.Config.Generation
-		if err := c.report(ctx, rep); err != nil {
-			return delivered, err
+		reports.put(rep)
+	}
+}
+
+// reporter posts one stream's Reports in order, latest wins: a Report not
+// yet sent when a newer one comes is dropped, as it describes a Config no
+// longer served. A failed post is retried (backoff 250 ms doubling to
+// 10 s) until it succeeds, a newer Report replaces it or the stream ends.
+type reporter struct {
+	mu      sync.Mutex
+	pending *Report
+	wake    chan struct{}
+	done    chan struct{}
+}
+
+func newReporter() *reporter {
+	return &reporter{wake: make(chan struct{}, 1), done: make(chan struct{})}
+}
+
+func (r *reporter) put(rep Report) {
+	r.mu.Lock()
+	r.pending = &rep
+	r.mu.Unlock()
+	select {
+	case r.wake <- struct{}{}:
+	default:
+	}
+}
+
+func (r *reporter) take() *Report {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	rep := r.pending
+	r.pending = nil
+	return rep
+}
+
+// wait returns when run has returned (after its ctx ended).
+func (r *reporter) wait() { <-r.done }
+
+func (r *reporter) run(ctx context.Context, c *Client) {
+	defer close(r.done)
+	for {
+		select {
+		case <-ctx.Done():
+			return
+		case <-r.wake:
 		}
-		if rep.Resync {
-			return delivered, errResync
+		backoff := 250 * time.Millisecond
+		for rep := r.take(); rep != nil; {
+			err := c.report(ctx, *rep)
+			if err == nil || ctx.Err() != nil {
+				break
+			}
+			if c.OnError != nil {
+				c.OnError(fmt.Errorf("config %s applied, its report not delivered (retrying; configs keep streaming): %w", rep.Version, err))
+			}
+			select {
+			case <-ctx.Done():
+				return
+			case <-time.After(backoff/2 + rand.N(backoff/2+1)):
+			}
+			backoff = min(backoff*2, 10*time.Second)
+			if newer := r.take(); newer != nil {
+				rep = newer
+			}
 		}
 	}
 }

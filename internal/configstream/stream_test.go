@@ -12,6 +12,7 @@ import (
 	"reflect"
 	"strings"
 	"sync"
+	"sync/atomic"
 	"testing"
 	"time"
 
@@ -54,6 +55,12 @@ func startServer(t *testing.T, srv *Server, addr string) *testServer {
 
 func startServerWithCA(t *testing.T, srv *Server, ca *CA, addr string) *testServer {
 	t.Helper()
+	return startHandler(t, srv, srv.Handler(), ca, addr)
+}
+
+// startHandler serves h (srv's handler, wrapped) with a certificate of ca.
+func startHandler(t *testing.T, srv *Server, h http.Handler, ca *CA, addr string) *testServer {
+	t.Helper()
 	cert, err := ca.IssueServing([]string{"controller.test"}, nil, time.Now())
 	if err != nil {
 		t.Fatal(err)
@@ -62,7 +69,7 @@ func startServerWithCA(t *testing.T, srv *Server, ca *CA, addr string) *testServ
 	if err != nil {
 		t.Fatal(err)
 	}
-	hs := &http.Server{Handler: srv.Handler(), TLSConfig: &tls.Config{Certificates: []tls.Certificate{cert}, MinVersion: tls.VersionTLS13}}
+	hs := &http.Server{Handler: h, TLSConfig: &tls.Config{Certificates: []tls.Certificate{cert}, MinVersion: tls.VersionTLS13}}
 	go func() { _ = hs.ServeTLS(ln, "", "") }()
 	ts := &testServer{srv: srv, ca: ca, addr: ln.Addr().String(), hs: hs, ln: ln}
 	t.Cleanup(func() { hs.Close() })
@@ -174,6 +181,107 @@ func TestStreamDeliversConfigsAndReports(t *testing.T) {
 		pods := srv.Pods("ns/gw")
 		return len(pods) == 1 && pods[0].Report.Version == second.Version
 	})
+}
+
+// counted wraps a Server's handler: it counts the streams opened and lets
+// report decide what happens to each report (true: pass it on).
+func counted(srv *Server, report func(w http.ResponseWriter, r *http.Request) bool) (http.Handler, *atomic.Int32) {
+	h := srv.Handler()
+	var streams atomic.Int32
+	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		switch r.URL.Path {
+		case StreamPath:
+			streams.Add(1)
+		case ReportPath:
+			if !report(w, r) {
+				return
+			}
+		}
+		h.ServeHTTP(w, r)
+	}), &streams
+}
+
+// TestSlowReportDoesNotHoldBackConfigs: a controller that does not answer
+// a report still gets its next Config applied at once, on the same stream
+// (a data plane once served its first Config, without endpoints, for as
+// long as its report hung).
+func TestSlowReportDoesNotHoldBackConfigs(t *testing.T) {
+	srv := &Server{Auth: tokens{"tok": {Namespace: "ns", ServiceAccount: "gw", Pod: "pod-a"}}, Authorize: sameNamespace, Heartbeat: 100 * time.Millisecond}
+	release := make(chan struct{})
+	h, streams := counted(srv, func(_ http.ResponseWriter, r *http.Request) bool {
+		select {
+		case <-release:
+		case <-r.Context().Done():
+			return false
+		}
+		return true
+	})
+	ca, err := NewCA("test", time.Now())
+	if err != nil {
+		t.Fatal(err)
+	}
+	ts := startHandler(t, srv, h, ca, "127.0.0.1:0")
+	first := NewConfig("ns/gw", 1, snapshot(80, false))
+	srv.Publish(map[string]Config{"ns/gw": first})
+	a := newApplied()
+	c, _ := client(t, ts, "tok", "ns/gw", a)
+	run(t, c)
+	if got := a.next(t); got.Version != first.Version {
+		t.Fatalf("applied %s, want %s", got.Version, first.Version)
+	}
+	second := NewConfig("ns/gw", 2, snapshot(81, false))
+	srv.Publish(map[string]Config{"ns/gw": second})
+	if got := a.next(t); got.Version != second.Version {
+		t.Fatalf("applied %s, want %s", got.Version, second.Version)
+	}
+	if n := streams.Load(); n != 1 {
+		t.Errorf("%d streams opened, want the first one to carry both Configs", n)
+	}
+	close(release)
+	poll.Require(t, 10*time.Second, "the second config's report", func() bool {
+		pods := srv.Pods("ns/gw")
+		return len(pods) == 1 && pods[0].Report.Version == second.Version
+	})
+}
+
+// TestFailedReportIsRetried: a report the controller refuses is posted
+// again on the same stream, and the failure is logged.
+func TestFailedReportIsRetried(t *testing.T) {
+	srv := &Server{Auth: tokens{"tok": {Namespace: "ns", ServiceAccount: "gw", Pod: "pod-a"}}, Authorize: sameNamespace, Heartbeat: 100 * time.Millisecond}
+	var refused atomic.Int32
+	h, streams := counted(srv, func(w http.ResponseWriter, _ *http.Request) bool {
+		if refused.Add(1) <= 2 {
+			http.Error(w, "busy", http.StatusServiceUnavailable)
+			return false
+		}
+		return true
+	})
+	ca, err := NewCA("test", time.Now())
+	if err != nil {
+		t.Fatal(err)
+	}
+	ts := startHandler(t, srv, h, ca, "127.0.0.1:0")
+	cfg := NewConfig("ns/gw", 1, snapshot(80, false))
+	srv.Publish(map[string]Config{"ns/gw": cfg})
+	a := newApplied()
+	c, errs := client(t, ts, "tok", "ns/gw", a)
+	run(t, c)
+	a.next(t)
+	poll.Require(t, 10*time.Second, "the report, third time", func() bool {
+		pods := srv.Pods("ns/gw")
+		return len(pods) == 1 && pods[0].Report.Version == cfg.Version
+	})
+	if n := streams.Load(); n != 1 {
+		t.Errorf("%d streams opened, want the one stream kept through the refused reports", n)
+	}
+	select {
+	case err := <-errs:
+		if !strings.Contains(err.Error(), "503") || !strings.Contains(err.Error(), cfg.Version) {
+			t.Errorf("logged %v, want the refusal and the version", err)
+		}
+	default:
+		t.Error("a refused report was not logged")
+	}
 }
 
 func TestStreamRefusesOthers(t *testing.T) {

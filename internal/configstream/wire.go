@@ -108,7 +108,8 @@ type Report struct {
 	// Config before it was refused, or a listener changed its port). The
 	// previous configuration keeps serving; the data plane opens a new
 	// stream, whose first Config is whole. Not an error of the Config:
-	// the controller keeps the pod's last report.
+	// the Client does not post it, and the controller keeps the pod's last
+	// report when an older data plane does.
 	Resync bool `json:"resync,omitempty"`
 }
 

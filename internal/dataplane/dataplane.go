@@ -73,7 +73,7 @@ func Run(ctx context.Context, cfg Config, logger *slog.Logger) error {
 			return rep
 		},
 		OnError: func(err error) {
-			logger.Warn("config stream ended; the last configuration keeps serving", "controller", cfg.Controller, "err", err)
+			logger.Warn("config stream: the last applied configuration keeps serving", "controller", cfg.Controller, "err", err)
 		},
 	}
 	logger.Info("data plane starting", "controller", cfg.Controller, "pod", cfg.Pod)
