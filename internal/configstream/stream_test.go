@@ -183,12 +183,16 @@ func TestStreamDeliversConfigsAndReports(t *testing.T) {
 	})
 }
 
-// counted wraps a Server's handler: it counts the streams opened and lets
-// report decide what happens to each report (true: pass it on).
-func counted(srv *Server, report func(w http.ResponseWriter, r *http.Request) bool) (http.Handler, *atomic.Int32) {
+// reportsVia serves a Server for ns/gw whose reports go through report
+// first (true: pass it on), publishes cfg and runs a client that applies
+// into a. It returns the Server, the count of streams opened and the
+// client's errors.
+func reportsVia(t *testing.T, cfg Config, a *applied, report func(w http.ResponseWriter, r *http.Request) bool) (*Server, *atomic.Int32, chan error) {
+	t.Helper()
+	srv := &Server{Auth: tokens{"tok": {Namespace: "ns", ServiceAccount: "gw", Pod: "pod-a"}}, Authorize: sameNamespace, Heartbeat: 100 * time.Millisecond}
 	h := srv.Handler()
 	var streams atomic.Int32
-	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+	wrapped := http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		switch r.URL.Path {
 		case StreamPath:
 			streams.Add(1)
@@ -198,7 +202,16 @@ func counted(srv *Server, report func(w http.ResponseWriter, r *http.Request) bo
 			}
 		}
 		h.ServeHTTP(w, r)
-	}), &streams
+	})
+	ca, err := NewCA("test", time.Now())
+	if err != nil {
+		t.Fatal(err)
+	}
+	ts := startHandler(t, srv, wrapped, ca, "127.0.0.1:0")
+	srv.Publish(map[string]Config{"ns/gw": cfg})
+	c, errs := client(t, ts, "tok", "ns/gw", a)
+	run(t, c)
+	return srv, &streams, errs
 }
 
 // TestSlowReportDoesNotHoldBackConfigs: a controller that does not answer
@@ -206,9 +219,10 @@ func counted(srv *Server, report func(w http.ResponseWriter, r *http.Request) bo
 // (a data plane once served its first Config, without endpoints, for as
 // long as its report hung).
 func TestSlowReportDoesNotHoldBackConfigs(t *testing.T) {
-	srv := &Server{Auth: tokens{"tok": {Namespace: "ns", ServiceAccount: "gw", Pod: "pod-a"}}, Authorize: sameNamespace, Heartbeat: 100 * time.Millisecond}
 	release := make(chan struct{})
-	h, streams := counted(srv, func(_ http.ResponseWriter, r *http.Request) bool {
+	first := NewConfig("ns/gw", 1, snapshot(80, false))
+	a := newApplied()
+	srv, streams, _ := reportsVia(t, first, a, func(_ http.ResponseWriter, r *http.Request) bool {
 		select {
 		case <-release:
 		case <-r.Context().Done():
@@ -216,16 +230,6 @@ func TestSlowReportDoesNotHoldBackConfigs(t *testing.T) {
 		}
 		return true
 	})
-	ca, err := NewCA("test", time.Now())
-	if err != nil {
-		t.Fatal(err)
-	}
-	ts := startHandler(t, srv, h, ca, "127.0.0.1:0")
-	first := NewConfig("ns/gw", 1, snapshot(80, false))
-	srv.Publish(map[string]Config{"ns/gw": first})
-	a := newApplied()
-	c, _ := client(t, ts, "tok", "ns/gw", a)
-	run(t, c)
 	if got := a.next(t); got.Version != first.Version {
 		t.Fatalf("applied %s, want %s", got.Version, first.Version)
 	}
@@ -247,25 +251,16 @@ func TestSlowReportDoesNotHoldBackConfigs(t *testing.T) {
 // TestFailedReportIsRetried: a report the controller refuses is posted
 // again on the same stream, and the failure is logged.
 func TestFailedReportIsRetried(t *testing.T) {
-	srv := &Server{Auth: tokens{"tok": {Namespace: "ns", ServiceAccount: "gw", Pod: "pod-a"}}, Authorize: sameNamespace, Heartbeat: 100 * time.Millisecond}
 	var refused atomic.Int32
-	h, streams := counted(srv, func(w http.ResponseWriter, _ *http.Request) bool {
+	cfg := NewConfig("ns/gw", 1, snapshot(80, false))
+	a := newApplied()
+	srv, streams, errs := reportsVia(t, cfg, a, func(w http.ResponseWriter, _ *http.Request) bool {
 		if refused.Add(1) <= 2 {
 			http.Error(w, "busy", http.StatusServiceUnavailable)
 			return false
 		}
 		return true
 	})
-	ca, err := NewCA("test", time.Now())
-	if err != nil {
-		t.Fatal(err)
-	}
-	ts := startHandler(t, srv, h, ca, "127.0.0.1:0")
-	cfg := NewConfig("ns/gw", 1, snapshot(80, false))
-	srv.Publish(map[string]Config{"ns/gw": cfg})
-	a := newApplied()
-	c, errs := client(t, ts, "tok", "ns/gw", a)
-	run(t, c)
 	a.next(t)
 	poll.Require(t, 10*time.Second, "the report, third time", func() bool {
 		pods := srv.Pods("ns/gw")
