@@ -30,6 +30,10 @@ type listenerConfig struct {
 	// configuration, found on the first one (routemetrics.go).
 	routes   sync.Map
 	backends sync.Map
+	// gen is this configuration's number (Server.configGen): the routes'
+	// and backends' router.Telemetry caches what the maps above hold for
+	// the configuration of that number.
+	gen uint64
 }
 
 // compiled is a whole snapshot compiled, before any socket changes.
@@ -75,7 +79,7 @@ func (s *Server) compile(snap *ir.Snapshot) (*compiled, error) {
 }
 
 func (s *Server) compileListener(l *ir.Listener) (*listenerConfig, error) {
-	lc := &listenerConfig{name: l.Name, gateway: l.Gateway, protocol: l.Protocol, scheme: "http"}
+	lc := &listenerConfig{name: l.Name, gateway: l.Gateway, protocol: l.Protocol, scheme: "http", gen: s.configGen.Add(1)}
 	switch l.Protocol {
 	case ir.ProtocolHTTP:
 	case ir.ProtocolTLS:

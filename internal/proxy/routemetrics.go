@@ -34,27 +34,36 @@ func (s *Server) attachMetrics(c *compiled) {
 
 // routeMetricsFor returns the metrics of rt, a route of lc.
 func (s *Server) routeMetricsFor(lc *listenerConfig, rt *router.Route) *routeMetrics {
-	if v, ok := lc.routes.Load(rt); ok {
-		return v.(*routeMetrics)
+	if t := rt.Telemetry.Load(); t != nil && t.Gen == lc.gen {
+		return t.Value.(*routeMetrics)
 	}
-	s.resolved.mu.Lock()
-	rm := s.resolved.route(s.metrics, lc.gateway, rt.Name)
-	s.resolved.mu.Unlock()
-	v, _ := lc.routes.LoadOrStore(rt, rm)
-	return v.(*routeMetrics)
+	rm, ok := lc.routes.Load(rt)
+	if !ok {
+		s.resolved.mu.Lock()
+		fresh := s.resolved.route(s.metrics, lc.gateway, rt.Name)
+		s.resolved.mu.Unlock()
+		rm, _ = lc.routes.LoadOrStore(rt, fresh)
+	}
+	// What lc's map holds, cached on the route for lc's requests.
+	rt.Telemetry.Store(&router.Telemetry{Gen: lc.gen, Value: rm})
+	return rm.(*routeMetrics)
 }
 
 // backendMetricsFor returns the upstream metrics of b, a backend of a route
 // of lc.
 func (s *Server) backendMetricsFor(lc *listenerConfig, b *router.Backend) *backendMetrics {
-	if v, ok := lc.backends.Load(b); ok {
-		return v.(*backendMetrics)
+	if t := b.Telemetry.Load(); t != nil && t.Gen == lc.gen {
+		return t.Value.(*backendMetrics)
 	}
-	s.resolved.mu.Lock()
-	bm := s.resolved.backend(s.metrics, b.Name)
-	s.resolved.mu.Unlock()
-	v, _ := lc.backends.LoadOrStore(b, bm)
-	return v.(*backendMetrics)
+	bm, ok := lc.backends.Load(b)
+	if !ok {
+		s.resolved.mu.Lock()
+		fresh := s.resolved.backend(s.metrics, b.Name)
+		s.resolved.mu.Unlock()
+		bm, _ = lc.backends.LoadOrStore(b, fresh)
+	}
+	b.Telemetry.Store(&router.Telemetry{Gen: lc.gen, Value: bm})
+	return bm.(*backendMetrics)
 }
 
 // route returns the metrics of (gateway, route), made when new. Callers

@@ -36,6 +36,8 @@ type Server struct {
 	// resolved holds the metrics of the routes and backends that served
 	// requests (routemetrics.go); it has its own lock.
 	resolved resolvedMetrics
+	// configGen numbers compiled listener configurations (listenerConfig.gen).
+	configGen atomic.Uint64
 
 	// mu serializes Apply, Run's start and stop, and guards the fields
 	// below it. Requests never take it.

@@ -4,6 +4,7 @@ import (
 	"crypto/tls"
 	"fmt"
 	"net/textproto"
+	"sync/atomic"
 
 	"github.com/false-systems/rauta/internal/ir"
 	"github.com/false-systems/rauta/internal/lb"
@@ -30,6 +31,8 @@ type Backend struct {
 	balancer   lb.Balancer
 	maglev     bool
 	hashHeader string
+	// Telemetry is the proxy's (telemetry.go).
+	Telemetry atomic.Pointer[Telemetry]
 }
 
 func compileBackend(b *ir.Backend, reg *lb.Registry, ctx filterContext) (*Backend, error) {

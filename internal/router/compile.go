@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"reflect"
 	"slices"
+	"sync/atomic"
 
 	"github.com/false-systems/rauta/internal/ir"
 	"github.com/false-systems/rauta/internal/lb"
@@ -33,6 +34,15 @@ type Route struct {
 	// index keys, each once; the catch-all for none), kept with the route
 	// so a reused one is not validated and lowered again.
 	hosts *[]routeHost
+	// Telemetry is the proxy's (telemetry.go).
+	Telemetry atomic.Pointer[Telemetry]
+}
+
+// copyOf is a new Route with r's compiled fields (sharing its backends
+// and filters) and no Telemetry of its own yet.
+func (r *Route) copyOf() *Route {
+	return &Route{Name: r.Name, Timeouts: r.Timeouts, Retry: r.Retry, Filters: r.Filters,
+		matcher: r.matcher, backends: r.backends, hosts: r.hosts}
 }
 
 // routeHost is one hostname group key of a route.
@@ -251,8 +261,7 @@ func (c *compiler) route(src *ir.Route) (*Route, error) {
 				return c.reuse.prev.routes[dups[0]], nil
 			}
 			if src.Elided {
-				cp := *c.reuse.prev.routes[i]
-				return &cp, nil
+				return c.reuse.prev.routes[i].copyOf(), nil
 			}
 		}
 		if src.Elided {

@@ -2,6 +2,7 @@ package router
 
 import (
 	"errors"
+	"reflect"
 	"testing"
 
 	"github.com/false-systems/rauta/internal/ir"
@@ -174,5 +175,24 @@ func TestCompileResolvesElidedRoutes(t *testing.T) {
 		if _, err := CompileReusing(tc.l, reg, tc.prev); !errors.Is(err, ErrUnknownRoute) {
 			t.Errorf("%s: %v, want ErrUnknownRoute", name, err)
 		}
+	}
+}
+
+// TestRouteCopyOfCopiesEveryField: copyOf lists Route's fields by name (a
+// Route holds an atomic and is not copied whole); a field added to Route
+// must be added there, which this count says.
+func TestRouteCopyOfCopiesEveryField(t *testing.T) {
+	const fields = 8 // Name, Timeouts, Retry, Filters, matcher, backends, hosts, Telemetry
+	if n := reflect.TypeFor[Route]().NumField(); n != fields {
+		t.Fatalf("Route has %d fields, copyOf was written for %d: copy the new one in copyOf and update this count", n, fields)
+	}
+	r := &Route{Name: "r", Retry: &ir.Retry{Attempts: 2}, Filters: []Filter{{Kind: FilterRequestHeaders}}, backends: &backendSet{}, hosts: &[]routeHost{{key: "h"}}}
+	r.Telemetry.Store(&Telemetry{Gen: 7})
+	cp := r.copyOf()
+	if cp.Name != r.Name || cp.Retry != r.Retry || &cp.Filters[0] != &r.Filters[0] || cp.backends != r.backends || cp.hosts != r.hosts {
+		t.Errorf("copyOf lost a field: %+v", cp)
+	}
+	if cp.Telemetry.Load() != nil {
+		t.Error("a copy carries the original's telemetry")
 	}
 }
